@@ -1,0 +1,66 @@
+// The extension module pydlk._C: configuration, threads, and each kernel family's bindings
+// (bind_<family>.cpp, one per csrc family, declared in bind_util.h).
+#include <cblas.h>
+
+#include <string>
+
+#include "bind_util.h"
+
+#ifndef PYDLK_VERSION
+#define PYDLK_VERSION "dev"
+#endif
+
+namespace py = pybind11;
+using namespace pydlk;
+
+// The SIMD level the PYDLK_SIMD kernels run at on this CPU.
+static std::string simd_level() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+#if defined(__AVX512F__)
+  return "AVX-512 (compiled in)";
+#else
+  bool clones = std::string(PYDLK_SIMD_BUILD).find("clones") != std::string::npos;
+  if (clones && __builtin_cpu_supports("avx512f")) return "AVX-512 (x86-64-v4 clone)";
+  if (__builtin_cpu_supports("avx2")) return "AVX2+FMA (x86-64-v3)";
+  return "below AVX2: unsupported CPU";
+#endif
+#else
+  return "compiler default";
+#endif
+}
+
+static py::dict config() {
+  py::dict d;
+  d["version"] = PYDLK_VERSION;
+  d["compiler"] = PYDLK_COMPILER;
+  d["openmp"] = PYDLK_OPENMP_INFO;
+  d["simd_build"] = PYDLK_SIMD_BUILD;
+  d["simd"] = simd_level();
+  d["blas"] = std::string("scipy-openblas32 ") + scipy_openblas_get_config();
+  d["blas_core"] = std::string(scipy_openblas_get_corename());
+  d["blas_threads"] = scipy_openblas_get_num_threads();
+  d["num_threads"] = num_threads();
+  return d;
+}
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pydlk kernels (C++17 + OpenMP)";
+  m.def("config", &config, "Build and runtime configuration as a dict.");
+  m.def("get_num_threads", &num_threads);
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
+    set_num_threads(n);
+  }, py::arg("n"));
+  // Align the BLAS pool with our OpenMP team size from the start.
+  set_num_threads(num_threads());
+
+  bind_linear(m);
+  bind_conv2d(m);
+  bind_pool2d(m);
+  bind_norm(m);
+  bind_activation(m);
+  bind_dropout(m);
+  bind_loss(m);
+  bind_optim(m);
+}

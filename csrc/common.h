@@ -1,0 +1,37 @@
+// Shared by every kernel: threading, SIMD dispatch, sizes. No Python here.
+#pragma once
+#include <cstdint>
+#include <cstddef>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace pydlk {
+
+using index_t = int64_t;
+
+// Work below this many elements runs on one thread: waking a thread team costs more than a
+// small loop (PyTorch's parallel_for uses the same idea, grain size 32768).
+constexpr index_t kGrain = 32768;
+
+// The kernels' thread count (set by pydlk.set_num_threads; starts from OMP_NUM_THREADS).
+int num_threads();
+void set_num_threads(int n);
+// Called by the bindings before each kernel: makes the calling thread's OpenMP team size
+// match the global setting (omp_set_num_threads only affects the calling thread).
+void sync_threads();
+
+inline bool parallel_worth_it(index_t work) { return work >= kGrain && num_threads() > 1; }
+
+}  // namespace pydlk
+
+// Runtime SIMD dispatch. The whole library is compiled for x86-64 with AVX2+FMA; functions marked
+// PYDLK_SIMD get a second, AVX-512 (x86-64-v4) copy, and the loader picks one per CPU (ifunc).
+// OpenMP-outlined loop bodies inside them are cloned too. Elsewhere the macro is empty.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(PYDLK_NO_CLONES) && !defined(__AVX512F__)
+#define PYDLK_SIMD __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define PYDLK_SIMD
+#endif

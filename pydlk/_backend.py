@@ -1,0 +1,33 @@
+"""Which array library and which kernels an array uses: NumPy arrays go to ``pydlk._C``,
+CuPy arrays to ``pydlk._cuda``. CuPy is optional and imported only when a CuPy array shows up."""
+import sys
+
+import numpy as np
+
+
+def is_cupy(a):
+    # Never imports cupy: a CuPy array can only exist if cupy is already imported.
+    cp = sys.modules.get("cupy")
+    return cp is not None and isinstance(a, cp.ndarray)
+
+
+def get_array_module(a):
+    """``numpy`` or ``cupy``, the module that owns ``a`` (chainer's ``get_array_module``)."""
+    if is_cupy(a):
+        return sys.modules["cupy"]
+    return np
+
+
+def kernels_for(a):
+    """The kernel module for ``a``'s device: ``pydlk._C`` (CPU) or ``pydlk._cuda`` (CuPy)."""
+    if is_cupy(a):
+        from . import _cuda
+        return _cuda
+    from . import _C
+    return _C
+
+
+def device_of(a):
+    if is_cupy(a):
+        return f"cuda:{a.device.id}"
+    return "cpu"

@@ -1,0 +1,64 @@
+"""The global random state: ``pydlk.manual_seed`` seeds both streams.
+
+* Philox (counter-based) streams for the kernels' random masks: a mask is a pure function of
+  (seed, offset, element index), so it is the same whatever the thread count, and a backward
+  pass can regenerate it. Each call takes a fresh range of offsets.
+* A NumPy ``Generator`` for initialisation and shuffling on the Python side.
+"""
+import numpy as np
+
+# torch's default seed when manual_seed was never called: runs are reproducible by default.
+DEFAULT_SEED = 67280421310721
+
+
+class Generator:
+    def __init__(self, seed=DEFAULT_SEED):
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed):
+        seed = int(seed)
+        if seed < 0:
+            seed &= (1 << 64) - 1  # torch wraps negative seeds the same way
+        self._seed = seed
+        self.offset = 0
+        self.numpy = np.random.default_rng(seed)
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    def philox_seed_offset(self, count):
+        """(seed, offset) for a kernel that draws ``count`` numbers; advances the offset."""
+        seed, offset = self._seed, self.offset
+        self.offset += (int(count) + 3) // 4 * 4  # Philox yields four numbers per counter
+        return seed, offset
+
+    def get_state(self):
+        return {"seed": self._seed, "offset": self.offset,
+                "numpy": self.numpy.bit_generator.state}
+
+    def set_state(self, state):
+        self._seed = int(state["seed"])
+        self.offset = int(state["offset"])
+        self.numpy = np.random.default_rng()
+        self.numpy.bit_generator.state = state["numpy"]
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Seed every pydlk random stream (kernel masks, initialisation, shuffling)."""
+    return default_generator.manual_seed(seed)
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)

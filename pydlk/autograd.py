@@ -1,0 +1,509 @@
+"""Reverse-mode automatic differentiation on NumPy (or CuPy) arrays.
+
+``Tensor`` holds an array and, when it was computed from tensors that require grad, the graph
+node that made it. ``Function`` is one differentiable op: ``forward(ctx, *arrays)`` computes with
+plain arrays (usually by calling a ``pydlk._C`` kernel) and saves what ``backward(ctx, *grads)``
+needs; ``backward`` returns one gradient (or None) per forward argument. ``Tensor.backward()``
+walks the graph in reverse topological order and adds gradients into the leaves' ``.grad``.
+
+A leaf may carry ``_grad_slot``: a view into an optimiser's flat gradient buffer (see
+``pydlk.optim``). Its gradient is then written into that slot, so the optimiser's fused step sees
+every gradient in one contiguous array without copying.
+"""
+import threading
+import weakref
+
+import numpy as np
+
+from ._backend import device_of, get_array_module, is_cupy
+
+# ----------------------------------------------------------------------------- grad mode
+
+_mode = threading.local()  # grad mode is per thread, as in torch
+
+
+def is_grad_enabled():
+    return getattr(_mode, "enabled", True)
+
+
+class set_grad_enabled:
+    """Context manager (and function) that turns gradient recording on or off."""
+
+    def __init__(self, mode):
+        self.prev = is_grad_enabled()
+        _mode.enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+        return False
+
+
+class _GradModeContext:
+    enabled = None
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _mode.enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _mode.enabled = self.prev
+        return False
+
+    def __call__(self, fn):  # also usable as a decorator
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Inside ``with pydlk.no_grad():`` nothing is recorded for backward."""
+    enabled = False
+
+
+class enable_grad(_GradModeContext):
+    enabled = True
+
+
+# ----------------------------------------------------------------------------- graph nodes
+
+class Context:
+    """What a Function's forward leaves for its backward."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+
+class Node:
+    """One recorded call of a Function: its context, its inputs and (weakly) its outputs."""
+    __slots__ = ("fn", "ctx", "inputs", "out_meta", "outputs", "__weakref__")
+
+    def __init__(self, fn, ctx, inputs, outs):
+        self.fn = fn
+        self.ctx = ctx
+        self.inputs = inputs  # Tensor or None per forward argument
+        self.out_meta = [(o.shape, o.dtype) for o in outs]
+        self.outputs = [None] * len(outs)  # weakrefs, set by Function.apply
+
+
+class Function:
+    """A differentiable op. Subclasses define ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
+    as static methods and are called with ``Sub.apply(*args)``. Tensors among ``args`` reach
+    forward as their arrays; other arguments pass through unchanged."""
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = Context(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
+        out = cls.forward(ctx, *raw)
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        tensors = tuple(Tensor._wrap(o) for o in outs)
+        if record:
+            node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
+            for i, t in enumerate(tensors):
+                if t.data.dtype.kind in "fc":  # integer outputs (indices) carry no gradient
+                    t.requires_grad = True
+                    t._node = (node, i)
+                    node.outputs[i] = weakref.ref(t)
+        return tensors[0] if single else tensors
+
+
+# ----------------------------------------------------------------------------- the tensor
+
+def _default_dtype_array(data, dtype, xp):
+    """torch.tensor's dtype rules: Python floats become float32, ints int64, bools bool; an
+    existing array keeps its dtype."""
+    if dtype is not None:
+        return xp.asarray(data, dtype=np.dtype(dtype) if xp is np else dtype)
+    if hasattr(data, "dtype"):
+        return xp.asarray(data)
+    arr = np.asarray(data)
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(np.int64)
+    return arr
+
+
+class Tensor:
+    """An array with an optional gradient: ``data`` (NumPy or CuPy), ``grad``, ``requires_grad``.
+
+    Differs from torch: ``data`` is the NumPy array itself (no copy), and arithmetic follows
+    NumPy's type promotion (they agree for float32/float64 with Python scalars).
+    """
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = get_array_module(data)
+        self.data = _default_dtype_array(data, dtype, xp)
+        self.grad = None
+        self._node = None
+        self._grad_slot = None
+        self._hooks = None
+        self._retain_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, array):
+        t = cls.__new__(cls)
+        t.data = array
+        t.grad = None
+        t._node = None
+        t._grad_slot = None
+        t._hooks = None
+        t._retain_grad = False
+        t._requires_grad = False
+        return t
+
+    # -- requires_grad ----------------------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        value = bool(value)
+        if value and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                               f"gradients, this one is {self.data.dtype}")
+        if not value and self._node is not None:
+            raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; "
+                               "use .detach()")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node[0].fn if self._node is not None else None
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        self._retain_grad = True
+
+    def register_hook(self, hook):
+        """``hook(grad) -> new grad or None`` runs when this tensor's gradient is computed."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: tensor does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        hooks = self._hooks
+
+        class _Handle:
+            def remove(self_):
+                if hook in hooks:
+                    hooks.remove(hook)
+        return _Handle()
+
+    # -- the backward pass ------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=False):
+        backward(self, gradient, retain_graph)
+
+    # -- views of the data ------------------------------------------------------------
+    def detach(self):
+        return Tensor._wrap(self.data)
+
+    def detach_(self):
+        self._node = None
+        self._requires_grad = False
+        return self
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy()")
+        if is_cupy(self.data):
+            raise TypeError("numpy: tensor is on a CUDA device; use .cpu() first")
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.data.get() if is_cupy(self.data) else self.data
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return np.array(a, copy=True) if copy else a
+
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: tensor has {self.data.size} elements, need exactly one")
+        return self.data.reshape(-1)[0].item()
+
+    def tolist(self):
+        return np.asarray(self).tolist()
+
+    # -- metadata ---------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def device(self):
+        return device_of(self.data)
+
+    def dim(self):
+        return self.data.ndim
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self):
+        body = np.array2string(np.asarray(self.data), separator=", ", precision=4,
+                               prefix="tensor(")
+        extra = ""
+        if self.data.dtype != np.float32:
+            extra += f", dtype={self.data.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
+        if self._node is not None:
+            extra += f", grad_fn=<{self._node[0].fn.__name__}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError("bool: a tensor with more than one element is ambiguous")
+        return bool(self.data.reshape(-1)[0])
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__  # tensors are hashable by identity, as in torch
+
+    # -- in-place updates (no graph; used by optimisers and init) ------------------------
+    def _check_inplace(self, op):
+        if self.requires_grad and self.is_leaf and is_grad_enabled():
+            raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
+                               "in-place operation; wrap it in pydlk.no_grad()")
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = src.data if isinstance(src, Tensor) else src
+        self.data[...] = src
+        return self
+
+    def add_(self, other, alpha=1):
+        self._check_inplace("add_")
+        other = other.data if isinstance(other, Tensor) else other
+        self.data += alpha * other if alpha != 1 else other
+        return self
+
+    def mul_(self, other):
+        self._check_inplace("mul_")
+        self.data *= other.data if isinstance(other, Tensor) else other
+        return self
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        xp = get_array_module(self.data)
+        xp.clip(self.data, min, max, out=self.data)
+        return self
+
+
+# ----------------------------------------------------------------------------- engine
+
+def _accumulate_leaf(t, g):
+    """Add ``g`` into leaf ``t``'s gradient (written into its arena slot when it has one)."""
+    if t._hooks:
+        for hook in t._hooks:
+            r = hook(g)
+            if r is not None:
+                g = r
+    if t.grad is None:
+        slot = t._grad_slot
+        if slot is not None and slot.shape == g.shape:
+            slot[...] = g
+            t.grad = slot
+        else:
+            t.grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()
+    else:
+        t.grad += g  # in place: keeps an arena view a view
+
+
+def _toposort(root):
+    """Nodes reachable from ``root`` in reverse post-order (each node before its inputs)."""
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for t in node.inputs:
+            if t is not None and t._node is not None and id(t._node[0]) not in seen:
+                stack.append((t._node[0], False))
+    order.reverse()
+    return order
+
+
+def backward(tensor, gradient=None, retain_graph=False):
+    """Compute d(tensor)/d(leaf) for every leaf that requires grad and add it into ``leaf.grad``."""
+    if not tensor.requires_grad:
+        raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
+    xp = get_array_module(tensor.data)
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
+                               f"outputs; this tensor has shape {tensor.shape}, pass gradient=")
+        g = xp.ones_like(tensor.data)
+    else:
+        g = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+        if g.shape != tensor.shape:
+            raise ValueError(f"backward: gradient has shape {g.shape}, tensor has {tensor.shape}")
+        g = g.astype(tensor.dtype, copy=False)
+    if tensor._node is None:  # backward on a leaf
+        _accumulate_leaf(tensor, g)
+        return
+    root, idx = tensor._node
+    grads = {id(root): [None] * len(root.out_meta)}
+    grads[id(root)][idx] = g
+    with no_grad():
+        for node in _toposort(root):
+            if node.ctx is None:
+                raise RuntimeError("backward: trying to backward through the graph a second "
+                                   "time; pass retain_graph=True the first time")
+            out_grads = grads.pop(id(node), None)
+            if out_grads is None:
+                continue
+            for i, og in enumerate(out_grads):
+                ref = node.outputs[i]
+                t = ref() if ref is not None else None
+                if og is None:
+                    shape, dtype = node.out_meta[i]
+                    out_grads[i] = og = xp.zeros(shape, dtype)
+                if t is not None:
+                    if t._hooks:
+                        for hook in t._hooks:
+                            r = hook(og)
+                            if r is not None:
+                                out_grads[i] = og = r.data if isinstance(r, Tensor) else r
+                    if t._retain_grad:
+                        t.grad = og if t.grad is None else t.grad + og
+            in_grads = node.fn.backward(node.ctx, *out_grads)
+            if not isinstance(in_grads, tuple):
+                in_grads = (in_grads,)
+            if len(in_grads) != len(node.inputs):
+                raise RuntimeError(f"{node.fn.__name__}.backward returned {len(in_grads)} "
+                                   f"gradients, expected {len(node.inputs)}")
+            if not retain_graph:
+                node.ctx = None
+            for inp, gi in zip(node.inputs, in_grads):
+                if inp is None or gi is None or not inp.requires_grad:
+                    continue
+                if isinstance(gi, Tensor):
+                    gi = gi.data
+                if gi.shape != inp.shape:
+                    raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of "
+                                       f"shape {gi.shape} for an input of shape {inp.shape}")
+                if inp._node is None:
+                    _accumulate_leaf(inp, gi)
+                else:
+                    pnode, pidx = inp._node
+                    slot = grads.setdefault(id(pnode), [None] * len(pnode.out_meta))
+                    slot[pidx] = gi if slot[pidx] is None else slot[pidx] + gi
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """A new leaf tensor (copies ``data``, as torch.tensor does)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = get_array_module(data)
+    arr = xp.array(_default_dtype_array(data, dtype, xp), copy=True)
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def as_tensor(data, dtype=None):
+    """A tensor that shares memory with ``data`` where it can (no copy for a matching array)."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return data
+    return Tensor(data, dtype=dtype)
+
+
+def from_numpy(array):
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def from_dlpack(obj):
+    """A tensor sharing memory with any DLPack producer (a torch tensor, a NumPy/CuPy array)."""
+    dev = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else 1
+    if dev == 1:  # kDLCPU
+        return Tensor(np.from_dlpack(obj))
+    import cupy
+    return Tensor(cupy.from_dlpack(obj))
+
+
+from . import ops as _ops  # noqa: E402,F401  (attaches the differentiable operators to Tensor)

@@ -1,0 +1,12 @@
+"""Differentiable ops under torch.nn.functional's names, argument names and defaults.
+
+One module per kernel family (the same families as ``csrc/``). Each accepts Tensors or arrays
+and returns a Tensor.
+"""
+from .linear import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
+from .activation import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403

@@ -1,0 +1,40 @@
+"""linear: ``y = x @ W.T + b`` on BLAS GEMM, weight (out_features, in_features) as in torch."""
+from .._backend import kernels_for
+from ..autograd import Function
+from ._util import check_float, contiguous
+
+__all__ = ["linear"]
+
+
+class Linear(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        K = kernels_for(x)
+        lead = x.shape[:-1]
+        x2 = contiguous(x.reshape(-1, x.shape[-1]))
+        y = K.linear_forward(x2, contiguous(weight), None if bias is None else contiguous(bias))
+        ctx.save_for_backward(x2, weight)
+        ctx.lead = lead
+        return y.reshape(*lead, weight.shape[0])
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, weight = ctx.saved_tensors
+        K = kernels_for(dy)
+        need_x, need_w, need_b = ctx.needs_input_grad
+        dy2 = contiguous(dy.reshape(-1, weight.shape[0]))
+        dx, dw, db = K.linear_backward(dy2, x2, contiguous(weight), need_x, need_w, need_b)
+        if dx is not None:
+            dx = dx.reshape(*ctx.lead, weight.shape[1])
+        return dx, dw, db
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias``. input (..., in_features); weight (out_features, in_features)."""
+    x = check_float(input, "linear", "input")
+    check_float(weight, "linear", "weight")
+    if bias is not None:
+        check_float(bias, "linear", "bias")
+    if x.ndim < 1:
+        raise ValueError("linear: input must have at least 1 dimension, got a scalar")
+    return Linear.apply(input, weight, bias)

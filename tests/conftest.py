@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+
+import pydlk
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def threads():
+    """Set the thread count inside a test; restored afterwards."""
+    before = pydlk.get_num_threads()
+    yield pydlk.set_num_threads
+    pydlk.set_num_threads(before)
+
+
+def t64(a, requires_grad=True):
+    """A float64 leaf tensor for gradient checks."""
+    return pydlk.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
