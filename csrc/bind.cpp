@@ -63,4 +63,6 @@ PYBIND11_MODULE(_C, m) {
   bind_dropout(m);
   bind_loss(m);
   bind_optim(m);
+  bind_rnn(m);
+  bind_attention(m);
 }

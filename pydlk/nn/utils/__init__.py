@@ -1,0 +1,1 @@
+"""Gradient clipping and regularisation penalties (torch.nn.utils)."""

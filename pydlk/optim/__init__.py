@@ -1,0 +1,1 @@
+"""Optimisers on a flat parameter arena, and learning-rate schedules (torch.optim)."""
