@@ -17,5 +17,8 @@ from . import functional  # noqa: E402
 from . import nn, optim  # noqa: E402,F401
 from . import ops  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
+from .serialization import load, save  # noqa: E402,F401
+from .summary import summary  # noqa: E402,F401
+from . import models  # noqa: E402,F401
 
 __version__ = config()["version"]

@@ -2,3 +2,10 @@
 from .parameter import Parameter  # noqa: F401
 from . import utils  # noqa: F401
 from .. import functional  # noqa: F401  (pydlk.nn.functional, as torch.nn.functional)
+from . import init  # noqa: F401
+from .module import Module, RemovableHandle  # noqa: F401
+from .container import *  # noqa: F401,F403
+from .layers import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403

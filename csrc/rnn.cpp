@@ -1,0 +1,236 @@
+// Recurrent layers over a whole sequence: the input projection of every time step in one GEMM,
+// then per step one GEMM for the recurrent product and one fused pass for the gate
+// nonlinearities and the state update. The backward runs the steps in reverse with the same
+// fused pass, then the weight gradients of all steps in one GEMM each.
+#include "rnn.h"
+
+#include <cmath>
+
+#include "blas.h"
+
+namespace pydlk {
+
+template <typename T>
+static inline T sigm(T v) { return T(1) / (T(1) + std::exp(-v)); }
+
+// pre (S*N, G*H) = x (S*N, I) @ w_ih^T + b_ih (+ b_hh for the gates where the two biases just add).
+// ld is pre's row stride (G*H, or 4H for GRU whose 4th block holds W_hn h + b_hn later).
+template <typename T>
+static void input_projection(T* pre, index_t ld, const T* x, const T* w_ih, const T* b_ih,
+                             const T* b_hh, index_t SN, index_t I, index_t GH, bool add_bhh) {
+#pragma omp parallel for if (parallel_worth_it(SN * GH))
+  for (index_t r = 0; r < SN; ++r) {
+    T* p = pre + r * ld;
+    for (index_t j = 0; j < GH; ++j)
+      p[j] = (b_ih ? b_ih[j] : T(0)) + (add_bhh && b_hh ? b_hh[j] : T(0));
+  }
+  if (I > 0 && SN > 0)
+    gemm(false, true, (int)SN, (int)GH, (int)I, T(1), x, (int)I, w_ih, (int)I, T(1), pre, (int)ld);
+}
+
+// x (S, N, I); h0, c0 (N, H); w_ih (G*H, I); w_hh (G*H, H); b_ih, b_hh (G*H) or null.
+// Out: h_all (S, N, H); c_all (S, N, H) (LSTM only); gates (S, N, 4H) (LSTM: i, f, g, o after
+// their nonlinearities; GRU: r, z, n, and W_hn h + b_hn); ws (N, 3H) (GRU only).
+template <typename T>
+void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, const T* h0,
+                            const T* c0, const T* w_ih, const T* w_hh, const T* b_ih,
+                            const T* b_hh, index_t S, index_t N, index_t I, index_t H, int mode) {
+  const index_t G = rnn_gates(mode), GH = G * H;
+  if (S == 0 || N == 0 || H == 0) return;
+  if (mode == kLstm) {
+    input_projection(gates, 4 * H, x, w_ih, b_ih, b_hh, S * N, I, GH, true);
+    for (index_t t = 0; t < S; ++t) {
+      T* g = gates + t * N * 4 * H;
+      const T* hp = t ? h_all + (t - 1) * N * H : h0;
+      const T* cp = t ? c_all + (t - 1) * N * H : c0;
+      gemm(false, true, (int)N, (int)GH, (int)H, T(1), hp, (int)H, w_hh, (int)H, T(1), g, (int)GH);
+      T* h = h_all + t * N * H;
+      T* c = c_all + t * N * H;
+#pragma omp parallel for if (parallel_worth_it(N * H * 8))
+      for (index_t n = 0; n < N; ++n) {
+        T* gn = g + n * 4 * H;
+        T *gi = gn, *gf = gn + H, *gg = gn + 2 * H, *go = gn + 3 * H;
+        for (index_t j = 0; j < H; ++j) {
+          T i = sigm(gi[j]), f = sigm(gf[j]), gv = std::tanh(gg[j]), o = sigm(go[j]);
+          T cv = f * cp[n * H + j] + i * gv;
+          gi[j] = i; gf[j] = f; gg[j] = gv; go[j] = o;
+          c[n * H + j] = cv;
+          h[n * H + j] = o * std::tanh(cv);
+        }
+      }
+    }
+  } else if (mode == kGru) {
+    // gates[:, :, 0:3H] = x W_ih^T + b_ih; the hidden part W_hh h + b_hh goes to ws per step.
+    input_projection(gates, 4 * H, x, w_ih, b_ih, b_hh, S * N, I, GH, false);
+    for (index_t t = 0; t < S; ++t) {
+      T* g = gates + t * N * 4 * H;
+      const T* hp = t ? h_all + (t - 1) * N * H : h0;
+#pragma omp parallel for if (parallel_worth_it(N * GH))
+      for (index_t n = 0; n < N; ++n)
+        for (index_t j = 0; j < GH; ++j) ws[n * GH + j] = b_hh ? b_hh[j] : T(0);
+      gemm(false, true, (int)N, (int)GH, (int)H, T(1), hp, (int)H, w_hh, (int)H, T(1), ws, (int)GH);
+      T* h = h_all + t * N * H;
+#pragma omp parallel for if (parallel_worth_it(N * H * 8))
+      for (index_t n = 0; n < N; ++n) {
+        T* gn = g + n * 4 * H;
+        const T* hn = ws + n * GH;
+        for (index_t j = 0; j < H; ++j) {
+          T r = sigm(gn[j] + hn[j]);
+          T z = sigm(gn[H + j] + hn[H + j]);
+          T ghn = hn[2 * H + j];
+          T nv = std::tanh(gn[2 * H + j] + r * ghn);
+          gn[j] = r; gn[H + j] = z; gn[2 * H + j] = nv; gn[3 * H + j] = ghn;
+          h[n * H + j] = (T(1) - z) * nv + z * hp[n * H + j];
+        }
+      }
+    }
+  } else {
+    // h_t = act(x W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), the pre-activation built in h_all.
+    input_projection(h_all, H, x, w_ih, b_ih, b_hh, S * N, I, H, true);
+    for (index_t t = 0; t < S; ++t) {
+      T* h = h_all + t * N * H;
+      const T* hp = t ? h_all + (t - 1) * N * H : h0;
+      gemm(false, true, (int)N, (int)H, (int)H, T(1), hp, (int)H, w_hh, (int)H, T(1), h, (int)H);
+      const index_t NH = N * H;
+      if (mode == kRnnTanh) {
+        for (index_t k = 0; k < NH; ++k) h[k] = std::tanh(h[k]);
+      } else {
+        for (index_t k = 0; k < NH; ++k) h[k] = h[k] > T(0) ? h[k] : T(0);
+      }
+    }
+  }
+}
+
+// Backward. dy (S, N, H): gradient of every output h_t; dh_last, dc_last (N, H) or null: of the
+// final states returned separately. Workspaces: dgates (S, N, G*H) the pre-activation gradients
+// of the input projection; dgh (S, N, 3H) (GRU: of W_hh h + b_hh, which differs from dgates in
+// the n block); dh, dc (N, H) the carried state gradients.
+//
+// LSTM, with c = f c' + i g and h = o tanh(c):
+//   do = dh tanh(c);  dc += dh o (1 - tanh(c)^2);  di = dc g;  df = dc c';  dg = dc i;  dc' = dc f
+//   pre-activation: di i(1-i), df f(1-f), dg (1-g^2), do o(1-o);  dh' = dpre @ W_hh.
+// GRU, with h = (1-z) n + z h', n = tanh(a_n + r b_n), b_n = W_hn h' + b_hn:
+//   dn = dh (1-z);  dz = dh (h' - n);  da_n = dn (1-n^2);  db_n = da_n r;  dr = da_n b_n
+//   dpre_r = dr r(1-r);  dpre_z = dz z(1-z);  dh' = dh z + [dpre_r, dpre_z, db_n] @ W_hh.
+// RNN: dpre = dh (1 - h^2) (tanh) or dh [h > 0] (relu);  dh' = dpre @ W_hh.
+template <typename T>
+void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh,
+                             T* dgates, T* dgh, T* dh, T* dc, const T* dy, const T* dh_last,
+                             const T* dc_last, const T* x, const T* h0, const T* c0,
+                             const T* w_ih, const T* w_hh, const T* h_all, const T* c_all,
+                             const T* gates, index_t S, index_t N, index_t I, index_t H,
+                             int mode) {
+  const index_t G = rnn_gates(mode), GH = G * H, NH = N * H;
+  for (index_t k = 0; k < NH; ++k) dh[k] = dh_last ? dh_last[k] : T(0);
+  if (mode == kLstm)
+    for (index_t k = 0; k < NH; ++k) dc[k] = dc_last ? dc_last[k] : T(0);
+  const T* drec = mode == kGru ? dgh : dgates;  // what multiplies W_hh
+  for (index_t t = S - 1; t >= 0; --t) {
+    const T* dyt = dy + t * NH;
+    T* dg = dgates + t * N * GH;
+    if (mode == kLstm) {
+      const T* g = gates + t * N * 4 * H;
+      const T* c = c_all + t * NH;
+      const T* cp = t ? c_all + (t - 1) * NH : c0;
+#pragma omp parallel for if (parallel_worth_it(NH * 8))
+      for (index_t n = 0; n < N; ++n) {
+        const T* gn = g + n * 4 * H;
+        T* dgn = dg + n * GH;
+        for (index_t j = 0; j < H; ++j) {
+          index_t k = n * H + j;
+          T i = gn[j], f = gn[H + j], gv = gn[2 * H + j], o = gn[3 * H + j];
+          T dhv = dh[k] + dyt[k];
+          T tc = std::tanh(c[k]);
+          T dcv = dc[k] + dhv * o * (T(1) - tc * tc);
+          dgn[j] = dcv * gv * i * (T(1) - i);
+          dgn[H + j] = dcv * cp[k] * f * (T(1) - f);
+          dgn[2 * H + j] = dcv * i * (T(1) - gv * gv);
+          dgn[3 * H + j] = dhv * tc * o * (T(1) - o);
+          dc[k] = dcv * f;
+        }
+      }
+      if (H > 0 && N > 0)
+        gemm(false, false, (int)N, (int)H, (int)GH, T(1), dg, (int)GH, w_hh, (int)H, T(0), dh, (int)H);
+    } else if (mode == kGru) {
+      const T* g = gates + t * N * 4 * H;
+      const T* hp = t ? h_all + (t - 1) * NH : h0;
+      T* dq = dgh + t * N * GH;
+#pragma omp parallel for if (parallel_worth_it(NH * 8))
+      for (index_t n = 0; n < N; ++n) {
+        const T* gn = g + n * 4 * H;
+        T* dgn = dg + n * GH;
+        T* dqn = dq + n * GH;
+        for (index_t j = 0; j < H; ++j) {
+          index_t k = n * H + j;
+          T r = gn[j], z = gn[H + j], nv = gn[2 * H + j], bn = gn[3 * H + j];
+          T dhv = dh[k] + dyt[k];
+          T dan = dhv * (T(1) - z) * (T(1) - nv * nv);
+          T dpr = dan * bn * r * (T(1) - r);
+          T dpz = dhv * (hp[k] - nv) * z * (T(1) - z);
+          dgn[j] = dpr; dgn[H + j] = dpz; dgn[2 * H + j] = dan;
+          dqn[j] = dpr; dqn[H + j] = dpz; dqn[2 * H + j] = dan * r;
+          dh[k] = dhv * z;
+        }
+      }
+      if (H > 0 && N > 0)
+        gemm(false, false, (int)N, (int)H, (int)GH, T(1), dq, (int)GH, w_hh, (int)H, T(1), dh, (int)H);
+    } else {
+      const T* h = h_all + t * NH;
+      if (mode == kRnnTanh) {
+        for (index_t k = 0; k < NH; ++k) dg[k] = (dh[k] + dyt[k]) * (T(1) - h[k] * h[k]);
+      } else {
+        for (index_t k = 0; k < NH; ++k) dg[k] = h[k] > T(0) ? dh[k] + dyt[k] : T(0);
+      }
+      if (H > 0 && N > 0)
+        gemm(false, false, (int)N, (int)H, (int)H, T(1), dg, (int)H, w_hh, (int)H, T(0), dh, (int)H);
+    }
+  }
+  if (dh0) for (index_t k = 0; k < NH; ++k) dh0[k] = dh[k];
+  if (dc0 && mode == kLstm) for (index_t k = 0; k < NH; ++k) dc0[k] = dc[k];
+  const index_t SN = S * N;
+  // dx (S*N, I) = dgates (S*N, GH) @ W_ih (GH, I)
+  if (dx && SN * I > 0) {
+    if (GH == 0) { for (index_t k = 0; k < SN * I; ++k) dx[k] = T(0); }
+    else gemm(false, false, (int)SN, (int)I, (int)GH, T(1), dgates, (int)GH, w_ih, (int)I, T(0), dx, (int)I);
+  }
+  // dW_ih (GH, I) = dgates^T @ x
+  if (dw_ih && GH * I > 0) {
+    if (SN == 0) { for (index_t k = 0; k < GH * I; ++k) dw_ih[k] = T(0); }
+    else gemm(true, false, (int)GH, (int)I, (int)SN, T(1), dgates, (int)GH, x, (int)I, T(0), dw_ih, (int)I);
+  }
+  // dW_hh (GH, H) = sum_t drec_t^T @ h_{t-1}: step 0 against h0, steps 1.. against h_all[:-1].
+  if (dw_hh && GH * H > 0) {
+    if (N == 0 || S == 0) { for (index_t k = 0; k < GH * H; ++k) dw_hh[k] = T(0); }
+    else {
+      gemm(true, false, (int)GH, (int)H, (int)N, T(1), drec, (int)GH, h0, (int)H, T(0), dw_hh, (int)H);
+      if (S > 1)
+        gemm(true, false, (int)GH, (int)H, (int)((S - 1) * N), T(1), drec + N * GH, (int)GH, h_all,
+             (int)H, T(1), dw_hh, (int)H);
+    }
+  }
+  // Bias gradients: column sums in double; threads split the columns they write.
+  if (db_ih || db_hh) {
+#pragma omp parallel for if (parallel_worth_it(SN * GH))
+    for (index_t j = 0; j < GH; ++j) {
+      double si = 0, sh = 0;
+      for (index_t r = 0; r < SN; ++r) {
+        si += dgates[r * GH + j];
+        sh += drec[r * GH + j];
+      }
+      if (db_ih) db_ih[j] = T(si);
+      if (db_hh) db_hh[j] = T(sh);
+    }
+  }
+}
+
+#define PYDLK_RNN_INST(T)                                                                          \
+  template void rnn_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,    \
+                               const T*, const T*, index_t, index_t, index_t, index_t, int);        \
+  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
+                                const T*, const T*, const T*, const T*, const T*, const T*,         \
+                                const T*, const T*, const T*, index_t, index_t, index_t, index_t,  \
+                                int);
+PYDLK_RNN_INST(float)
+PYDLK_RNN_INST(double)
+
+}  // namespace pydlk

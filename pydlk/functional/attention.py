@@ -1,0 +1,131 @@
+"""scaled_dot_product_attention: ``softmax(q k^T * scale + mask) v`` with the row softmax done in
+place on the score buffer by ``csrc/attention.cpp`` (forward and backward), the products by
+batched matmul (BLAS)."""
+import math
+
+import numpy as np
+
+from .._backend import get_array_module, kernels_for
+from .._random import default_generator
+from ..autograd import Function
+from ._util import array_of, check_float, contiguous
+
+__all__ = ["scaled_dot_product_attention"]
+
+
+def _swap(a):
+    return a.swapaxes(-1, -2)
+
+
+class SDPA(Function):
+    """forward(ctx, q, k, v, mask, dropout_p, scale, need_weights) -> (out, probs or None).
+    q (..., L, E), k (..., S, E), v (..., S, Ev); mask (broadcastable to (..., L, S)): bool
+    (True = attend) or float (added to the scores)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, dropout_p, scale, need_weights):
+        K = kernels_for(q)
+        xp = get_array_module(q)
+        s = contiguous(xp.matmul(q, _swap(k)))  # (..., L, S), a fresh buffer
+        s *= scale
+        if mask is not None:
+            if mask.dtype == np.bool_:
+                s[...] = xp.where(mask, s, -np.inf)
+            else:
+                s += mask
+        K.attn_softmax_forward_(s)           # s now holds the probabilities
+        p = s
+        drop = None
+        if dropout_p > 0:
+            keep = default_generator.numpy.random(p.shape) >= dropout_p
+            drop = keep.astype(p.dtype) / (1 - dropout_p) if dropout_p < 1 \
+                else np.zeros_like(p)
+            pd = p * drop
+        else:
+            pd = p
+        out = xp.matmul(pd, v)
+        ctx.save_for_backward(q, k, v, p, drop)
+        ctx.scale = scale
+        return out, (pd if need_weights else xp.zeros((0,), q.dtype))
+
+    @staticmethod
+    def backward(ctx, dout, dweights=None):
+        q, k, v, p, drop = ctx.saved_tensors
+        K = kernels_for(dout)
+        xp = get_array_module(dout)
+        nq, nk, nv = ctx.needs_input_grad[:3]
+        pd = p if drop is None else p * drop
+        dv = xp.matmul(_swap(pd), dout) if nv else None
+        dq = dk = None
+        if nq or nk:
+            dp = contiguous(xp.matmul(dout, _swap(v)))   # dL/d(pd)
+            if dweights is not None and dweights.shape == dp.shape:
+                dp += dweights
+            if drop is not None:
+                dp *= drop
+            K.attn_softmax_backward_(dp, p)              # dp now holds dL/ds
+            dp *= ctx.scale
+            if nq:
+                dq = xp.matmul(dp, k)
+            if nk:
+                dk = xp.matmul(_swap(dp), q)
+        return (_reduce(dq, q.shape), _reduce(dk, k.shape), _reduce(dv, v.shape),
+                None, None, None, None)
+
+
+def _reduce(g, shape):
+    if g is None or g.shape == tuple(shape):
+        return g
+    from ..ops import _unbroadcast
+    return _unbroadcast(g, shape)
+
+
+def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+               need_weights=False):
+    op = "scaled_dot_product_attention"
+    q = check_float(query, op, "query")
+    k = check_float(key, op, "key")
+    v = check_float(value, op, "value")
+    for a, name in ((k, "key"), (v, "value")):
+        if a.dtype != q.dtype:
+            raise TypeError(f"{op}: {name} dtype {a.dtype} differs from query dtype {q.dtype}")
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"{op}: query, key and value must be at least 2-D")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"{op}: query has embedding size {q.shape[-1]}, key has {k.shape[-1]}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{op}: key has {k.shape[-2]} positions, value has {v.shape[-2]}")
+    if not 0 <= dropout_p <= 1:
+        raise ValueError(f"{op}: dropout_p must be between 0 and 1, got {dropout_p}")
+    L, S = q.shape[-2], k.shape[-2]
+    xp = get_array_module(q)
+    mask = None
+    if attn_mask is not None:
+        mask = array_of(attn_mask)
+        mask = xp.asarray(mask)
+        if mask.dtype != np.bool_:
+            mask = mask.astype(q.dtype, copy=False)
+        try:
+            np.broadcast_shapes(mask.shape, q.shape[:-2] + (L, S))
+        except ValueError:
+            raise ValueError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to the "
+                             f"scores' shape {q.shape[:-2] + (L, S)}") from None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{op}: pass either attn_mask or is_causal, not both")
+        mask = xp.tril(xp.ones((L, S), dtype=bool))
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    return SDPA.apply(query, key, value, mask, float(dropout_p), float(scale), need_weights)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False):
+    """``softmax(query key^T * scale + mask) value``; query (..., L, E), key (..., S, E), value
+    (..., S, Ev). A bool mask marks the positions that take part (True); a float mask is added
+    to the scores. Differs from torch: a row masked everywhere gives zeros instead of NaN, and
+    enable_gqa is refused."""
+    if enable_gqa:
+        raise ValueError("scaled_dot_product_attention: enable_gqa is not supported")
+    out, _ = _attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    return out

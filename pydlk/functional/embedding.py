@@ -1,0 +1,51 @@
+"""embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (``xp.add.at``)."""
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from ._util import array_of, check_float
+
+__all__ = ["embedding"]
+
+
+class Embedding(Function):
+    @staticmethod
+    def forward(ctx, weight, idx, padding_idx):
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.padding_idx = weight.shape, padding_idx
+        return weight[idx]
+
+    @staticmethod
+    def backward(ctx, dy):
+        (idx,) = ctx.saved_tensors
+        xp = get_array_module(dy)
+        dw = xp.zeros(ctx.shape, dy.dtype)
+        xp.add.at(dw, idx.reshape(-1), dy.reshape(-1, ctx.shape[1]))
+        if ctx.padding_idx is not None:
+            dw[ctx.padding_idx] = 0
+        return dw, None, None
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False):
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input``.
+    The padding_idx row receives no gradient. Differs from torch: max_norm,
+    scale_grad_by_freq and sparse are refused."""
+    w = check_float(weight, "embedding", "weight")
+    if w.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), "
+                         f"got shape {w.shape}")
+    idx = array_of(input)
+    idx = np.asarray(idx) if not hasattr(idx, "dtype") else idx
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: input must be an integer tensor, got {idx.dtype}")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise ValueError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    n = w.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"embedding: input holds indices outside [0, {n})")
+    if padding_idx is not None:
+        if not -n <= padding_idx < n:
+            raise ValueError("embedding: padding_idx must be within num_embeddings")
+        padding_idx %= n
+    return Embedding.apply(weight, idx.astype(np.int64, copy=False), padding_idx)

@@ -1,0 +1,171 @@
+"""Weight initialisation (torch.nn.init's names, arguments and defaults).
+
+Every function writes into ``tensor.data`` in place under no_grad and returns the tensor. The
+random numbers come from ``pydlk._random.default_generator.numpy``, so ``pydlk.manual_seed``
+makes initialisation reproducible (the streams differ from torch's: same distributions, not the
+same numbers).
+"""
+import math
+
+import numpy as np
+
+from .._random import default_generator
+from ..autograd import Tensor, no_grad
+
+__all__ = ["calculate_gain", "zeros_", "ones_", "constant_", "normal_", "uniform_",
+           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
+           "orthogonal_", "trunc_normal_", "eye_", "_calculate_fan_in_and_fan_out"]
+
+
+def _rng(generator=None):
+    if generator is None:
+        return default_generator.numpy
+    return getattr(generator, "numpy", generator)
+
+
+def _arr(tensor):
+    return tensor.data if isinstance(tensor, Tensor) else tensor
+
+
+def _write(tensor, values):
+    a = _arr(tensor)
+    with no_grad():
+        a[...] = np.asarray(values).astype(a.dtype, copy=False) if a.dtype.kind == "f" \
+            else values
+    return tensor
+
+
+def calculate_gain(nonlinearity, param=None):
+    """The recommended gain for a nonlinearity (torch's table)."""
+    linear = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+              "conv_transpose3d"]
+    if nonlinearity in linear or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, (int, float)):
+            slope = param
+        else:
+            raise ValueError(f"calculate_gain: param {param} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor):
+    shape = _arr(tensor).shape
+    if len(shape) < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 "
+                         "dimensions")
+    receptive = 1
+    for s in shape[2:]:
+        receptive *= s
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _calculate_correct_fan(tensor, mode):
+    mode = mode.lower()
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"kaiming: mode {mode} not supported, please use fan_in or fan_out")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def zeros_(tensor):
+    return _write(tensor, 0)
+
+
+def ones_(tensor):
+    return _write(tensor, 1)
+
+
+def constant_(tensor, val):
+    return _write(tensor, val)
+
+
+def eye_(tensor):
+    a = _arr(tensor)
+    if a.ndim != 2:
+        raise ValueError("eye_: only tensors with 2 dimensions are supported")
+    return _write(tensor, np.eye(*a.shape))
+
+
+def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    return _write(tensor, _rng(generator).uniform(a, b, _arr(tensor).shape))
+
+
+def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    return _write(tensor, _rng(generator).normal(mean, std, _arr(tensor).shape))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Normal(mean, std) truncated to [a, b] (absolute bounds, as torch), by rejection."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: a ({a}) must be less than b ({b})")
+    rng = _rng(generator)
+    shape = _arr(tensor).shape
+    n = int(np.prod(shape))
+    out = np.empty(n)
+    filled = 0
+    while filled < n:
+        draw = rng.normal(mean, std, max(2 * (n - filled), 16))
+        draw = draw[(draw >= a) & (draw <= b)][:n - filled]
+        out[filled:filled + draw.size] = draw
+        filled += draw.size
+    return _write(tensor, out.reshape(shape))
+
+
+def xavier_uniform_(tensor, gain=1.0, generator=None):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def xavier_normal_(tensor, gain=1.0, generator=None):
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    if 0 in _arr(tensor).shape:
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    bound = math.sqrt(3.0) * gain / math.sqrt(fan)
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    if 0 in _arr(tensor).shape:
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian matrix, sign-fixed so
+    the distribution is uniform (Saxe et al. 2013), reshaped to the tensor's shape."""
+    a = _arr(tensor)
+    if a.ndim < 2:
+        raise ValueError("orthogonal_: only tensors with 2 or more dimensions are supported")
+    if a.size == 0:
+        return tensor
+    rows = a.shape[0]
+    cols = a.size // rows
+    flat = _rng(generator).normal(0.0, 1.0, (rows, cols))
+    if rows < cols:
+        flat = flat.T
+    q, r = np.linalg.qr(flat)
+    q *= np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    return _write(tensor, gain * q.reshape(a.shape))

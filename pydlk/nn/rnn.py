@@ -1,0 +1,169 @@
+"""RNN (tanh/relu), LSTM and GRU modules with torch's arguments, parameter names
+(weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse), gate order and default
+initialisation (every weight and bias uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)))."""
+import math
+
+import numpy as np
+
+from ..autograd import Tensor
+from ..functional.rnn import rnn as _rnn
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
+
+
+class RNNBase(Module):
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None,
+                 dtype=None):
+        super().__init__()
+        cls = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{cls}: {name} should be of type int, got {type(v).__name__}")
+            if v <= 0:
+                raise ValueError(f"{cls}: {name} must be greater than zero, got {v}")
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout <= 1) or \
+                isinstance(dropout, bool):
+            raise ValueError(f"{cls}: dropout should be a number in range [0, 1], got {dropout}")
+        if proj_size:
+            raise ValueError(f"{cls}: proj_size is not supported (got {proj_size})")
+        self.mode, self.input_size, self.hidden_size = mode, int(input_size), int(hidden_size)
+        self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), batch_first
+        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, 0
+        G = {"LSTM": 4, "GRU": 3}.get(mode, 1)
+        D = 2 if bidirectional else 1
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                in_sz = input_size if layer == 0 else hidden_size * D
+                shapes = [("weight_ih", (G * hidden_size, in_sz)),
+                          ("weight_hh", (G * hidden_size, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (G * hidden_size,)), ("bias_hh", (G * hidden_size,))]
+                for name, shape in shapes:
+                    setattr(self, name + sfx, Parameter(np.empty(shape, dt)))
+                    self._flat_weights_names.append(name + sfx)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for name in self._flat_weights_names:
+            init.uniform_(getattr(self, name), -stdv, stdv)
+
+    @property
+    def _flat_weights(self):
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self):
+        per = 4 if self.bias else 2
+        w = self._flat_weights
+        return [w[i:i + per] for i in range(0, len(w), per)]
+
+    def _prepare(self, input, hx):
+        x = input.data if isinstance(input, Tensor) else np.asarray(input)
+        cls = type(self).__name__
+        if x.ndim not in (2, 3):
+            raise ValueError(f"{cls}: Expected input to be 2D or 3D, got {x.ndim}D instead")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"{cls}: input.size(-1) must be equal to input_size. Expected "
+                             f"{self.input_size}, got {x.shape[-1]}")
+        batched = x.ndim == 3
+        if not batched:
+            input = input.reshape(x.shape[0], 1, x.shape[1]) if isinstance(input, Tensor) \
+                else x[:, None]
+        N = (x.shape[0] if self.batch_first else x.shape[1]) if batched else 1
+        D = 2 if self.bidirectional else 1
+        want = (self.num_layers * D, N, self.hidden_size)
+
+        def state(h, name):
+            if h is None:
+                return np.zeros(want, x.dtype)
+            a = h.data if isinstance(h, Tensor) else np.asarray(h)
+            if not batched:
+                if a.ndim != 2:
+                    raise ValueError(f"{cls}: for unbatched 2-D input, {name} should also be "
+                                     f"2-D but got {a.ndim}-D")
+                h = h.reshape(a.shape[0], 1, a.shape[1]) if isinstance(h, Tensor) \
+                    else a[:, None]
+                a = a[:, None]
+            if a.shape != want:
+                raise ValueError(f"{cls}: Expected hidden size {want}, got {a.shape} for {name}")
+            return h
+
+        if self.mode == "LSTM":
+            h0, c0 = (None, None) if hx is None else hx
+            hx = (state(h0, "h0"), state(c0, "c0"))
+        else:
+            hx = state(hx, "hx")
+        return input, hx, batched
+
+    def forward(self, input, hx=None):
+        input, hx, batched = self._prepare(input, hx)
+        outs = _rnn(self.mode, input, hx, self._flat_weights, self.num_layers, self.bias,
+                    self.dropout, self.training, self.bidirectional,
+                    self.batch_first and batched)
+        y = outs[0]
+        states = outs[1:]
+        if not batched:
+            y = y.reshape(y.shape[0], y.shape[2])
+            states = tuple(s.reshape(s.shape[0], s.shape[2]) for s in states)
+        if self.mode == "LSTM":
+            return y, (states[0], states[1])
+        return y, states[0]
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or relu."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' "
+                             "or 'relu'.")
+        self.nonlinearity = nonlinearity
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
+                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
+
+    def extra_repr(self):
+        s = super().extra_repr()
+        return s + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+class LSTM(RNNBase):
+    """LSTM, gates (i, f, g, o) as torch; forward(input, (h0, c0)) -> output, (h_n, c_n)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, proj_size, device, dtype)
+
+
+class GRU(RNNBase):
+    """GRU, gates (r, z, n) with torch's ``n = tanh(W_in x + b_in + r (W_hn h + b_hn))``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, device=device, dtype=dtype)
