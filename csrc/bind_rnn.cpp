@@ -21,8 +21,8 @@ static RnnSizes check_rnn(const char* op, const py::array& x, const py::array& h
   RnnSizes s{x.shape(0), x.shape(1), x.shape(2), w_hh.shape(1), rnn_gates(mode)};
   need(w_ih.shape(1) == s.I, std::string(op) + ": input has " + std::to_string(s.I) +
                                  " features, weight_ih expects " + std::to_string(w_ih.shape(1)));
-  need_shape(w_ih, {s.G * s.H, s.I}, op, "weight_ih");
   need_shape(w_hh, {s.G * s.H, s.H}, op, "weight_hh");
+  need_shape(w_ih, {s.G * s.H, s.I}, op, "weight_ih");
   need_shape(h0, {s.N, s.H}, op, "h0");
   if (mode == kLstm) {
     need(!c0.is_none(), std::string(op) + ": c0 is required for LSTM");

@@ -63,8 +63,9 @@ class Linear(Module):
         self.in_features = _pos_int(in_features, "Linear", "in_features", allow_zero=True)
         self.out_features = _pos_int(out_features, "Linear", "out_features", allow_zero=True)
         self.weight = _empty((out_features, in_features), dtype)
-        self.bias = _empty((out_features,), dtype) if bias else None
-        if not bias:
+        if bias:
+            self.bias = _empty((out_features,), dtype)
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
