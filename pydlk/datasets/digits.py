@@ -17,7 +17,8 @@ SPLITS = {"train": (0, 1257), "val": (1257, 1527), "test": (1527, 1797)}
 
 
 def _load_all():
-    raw = open(_PATH, "rb").read()
+    with open(_PATH, "rb") as f:
+        raw = f.read()
     if hashlib.sha256(raw).hexdigest() != _SHA256:
         raise RuntimeError(f"digits: {_PATH} is damaged (sha256 mismatch); reinstall pydlk")
     table = np.loadtxt(gzip.decompress(raw).decode().splitlines(), delimiter=",", dtype=np.int64)
