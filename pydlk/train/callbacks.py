@@ -1,0 +1,261 @@
+"""Callbacks for ``fit`` (Keras' names): each hook receives the Trainer as ``self.trainer``."""
+import csv
+import io
+import math
+import os
+import sys
+
+import numpy as np
+
+
+class Callback:
+    trainer = None
+
+    def on_train_begin(self): pass
+    def on_train_end(self): pass
+    def on_epoch_begin(self, epoch): pass
+    def on_epoch_end(self, epoch, logs): pass
+    def on_batch_end(self, batch, logs): pass
+
+
+class CallbackList:
+    def __init__(self, callbacks, trainer):
+        self.callbacks = callbacks
+        for c in callbacks:
+            c.trainer = trainer
+
+    def call(self, hook, *args):
+        for c in self.callbacks:
+            getattr(c, hook)(*args)
+
+
+def _fmt(logs):
+    return "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch on a terminal; one summary line per epoch otherwise."""
+
+    def __init__(self, file=None):
+        self.file = file
+        self.bar = None
+
+    def _tty(self):
+        f = self.file or sys.stderr
+        return hasattr(f, "isatty") and f.isatty()
+
+    def on_epoch_begin(self, epoch):
+        if self._tty():
+            from tqdm import tqdm
+            total = len(self.trainer.train_loader) if hasattr(self.trainer.train_loader, "__len__") else None
+            self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}", leave=False, file=self.file,
+                            dynamic_ncols=True)
+
+    def on_batch_end(self, batch, logs):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch, logs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        print(f"epoch {epoch + 1}: {_fmt(logs)}", file=self.file or sys.stdout, flush=True)
+
+
+def _better(mode, monitor):
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+    return mode
+
+
+def _snapshot(model):
+    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
+    ``restore_best`` the model gets the weights of its best epoch back at the end."""
+
+    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
+                 restore_best=True):
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
+        self.mode = _better(mode, monitor)
+        self.restore_best = restore_best
+        self.best, self.best_epoch, self.best_state, self.wait = None, None, None, 0
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: '{self.monitor}' is not among the logged metrics "
+                           f"{sorted(logs)}")
+        v = logs[self.monitor]
+        improved = self.best is None or (v < self.best - self.min_delta if self.mode == "min"
+                                         else v > self.best + self.min_delta)
+        if improved:
+            self.best, self.best_epoch, self.wait = v, epoch, 0
+            if self.restore_best:
+                self.best_state = _snapshot(self.trainer.model)
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.trainer.stop_training = True
+                self.trainer.stop_reason = (f"EarlyStopping: {self.monitor} did not improve for "
+                                            f"{self.wait} epochs (best {self.best:.4g} at epoch "
+                                            f"{self.best_epoch + 1})")
+
+    def on_train_end(self):
+        if self.restore_best and self.best_state is not None:
+            self.trainer.model.load_state_dict(self.best_state)
+
+
+class ModelCheckpoint(Callback):
+    """Write the full training state (model, optimiser, scheduler, loader, RNG, history) at the
+    end of each epoch, atomically; ``fit(resume=path)`` continues from it exactly. With
+    ``save_best_only`` only improvements of ``monitor`` are written. ``path`` may contain
+    ``{epoch}``."""
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
+        self.mode = _better(mode, monitor)
+        self.best = None
+        self.last_path = None
+
+    def on_epoch_end(self, epoch, logs):
+        from ..serialization import save
+        if self.save_best_only:
+            v = logs.get(self.monitor)
+            if v is None:
+                raise KeyError(f"ModelCheckpoint: '{self.monitor}' is not among the logged "
+                               f"metrics {sorted(logs)}")
+            if self.best is not None and not (v < self.best if self.mode == "min" else v > self.best):
+                return
+            self.best = v
+        path = self.path.format(epoch=epoch + 1)
+        d = os.path.dirname(path)
+        if d:
+            os.makedirs(d, exist_ok=True)
+        save(self.trainer.state_dict(), path)
+        self.last_path = path
+
+
+class TerminateOnNaN(Callback):
+    """Stop as soon as the loss is NaN or infinite, saying where: epoch, batch, and the first
+    parameter (by name) holding a non-finite value or gradient."""
+
+    def on_batch_end(self, batch, logs):
+        if math.isfinite(logs["loss"]):
+            return
+        where = "no parameter is non-finite yet"
+        for name, p in self.trainer.model.named_parameters():
+            if not np.all(np.isfinite(p.data)):
+                where = f"parameter '{name}' holds non-finite values"
+                break
+            if p.grad is not None and not np.all(np.isfinite(p.grad)):
+                where = f"parameter '{name}' has a non-finite gradient"
+                break
+        msg = (f"TerminateOnNaN: loss became {logs['loss']} at epoch {self.trainer.epoch + 1}, "
+               f"batch {batch + 1}; {where}")
+        print(msg, file=sys.stderr)
+        self.trainer.stop_training = True
+        self.trainer.stop_reason = msg
+
+
+class LearningRateLogger(Callback):
+    """Records the learning rate of every parameter group after every batch (``self.lrs``)."""
+
+    def __init__(self):
+        self.lrs = []
+
+    def on_batch_end(self, batch, logs):
+        self.lrs.append([float(g["lr"]) for g in self.trainer.optimizer.param_groups])
+
+
+class EMAEvaluation(Callback):
+    """Keeps an exponential moving average of the weights (Polyak averaging, ``decay=0.995``),
+    updated after every step, and evaluates the validation set with the averaged weights at the
+    end of each epoch (logged as ``val_loss_ema`` / ``val_accuracy_ema``)."""
+
+    def __init__(self, decay=0.995):
+        self.decay = decay
+        self.ema = None
+
+    def on_train_begin(self):
+        from ..optim.swa_utils import ExponentialMovingAverage
+        self.ema = ExponentialMovingAverage(self.trainer.optimizer, decay=self.decay)
+
+    def on_batch_end(self, batch, logs):
+        self.ema.update()
+
+    def on_epoch_end(self, epoch, logs):
+        if self.trainer.val_loader is None:
+            return
+        from .loop import evaluate
+        with self.ema.average_parameters():
+            res = evaluate(self.trainer.model, self.trainer.loss_fn, self.trainer.val_loader)
+        for k, v in res.items():
+            logs[f"val_{k}_ema"] = v
+            self.trainer.history.history.setdefault(f"val_{k}_ema", []).append(float(v))
+
+
+class SnapshotEnsemble(Callback):
+    """Keeps a copy of the weights at the end of each learning-rate cycle (every ``cycle_len``
+    epochs, matching CosineAnnealingWarmRestarts(T_0=cycle_len)); ``predict`` averages the
+    snapshots' softmax outputs (Huang et al., 2017)."""
+
+    def __init__(self, cycle_len, max_snapshots=None):
+        if cycle_len < 1:
+            raise ValueError(f"SnapshotEnsemble: cycle_len must be >= 1, got {cycle_len}")
+        self.cycle_len, self.max_snapshots = cycle_len, max_snapshots
+        self.snapshots = []
+
+    def on_epoch_end(self, epoch, logs):
+        if (epoch + 1) % self.cycle_len == 0:
+            self.snapshots.append(_snapshot(self.trainer.model))
+            if self.max_snapshots and len(self.snapshots) > self.max_snapshots:
+                self.snapshots.pop(0)
+
+    def predict(self, data, model=None):
+        from .loop import predict
+        model = model or self.trainer.model
+        if not self.snapshots:
+            raise RuntimeError("SnapshotEnsemble: no snapshot taken yet")
+        current = _snapshot(model)
+        probs = None
+        try:
+            for snap in self.snapshots:
+                model.load_state_dict(snap)
+                out = predict(model, data)
+                e = np.exp(out - out.max(axis=1, keepdims=True))
+                p = e / e.sum(axis=1, keepdims=True)
+                probs = p if probs is None else probs + p
+        finally:
+            model.load_state_dict(current)
+        return probs / len(self.snapshots)
+
+
+class CSVLogger(Callback):
+    """One row per epoch (epoch and every logged metric); the file is rewritten atomically."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def on_epoch_end(self, epoch, logs):
+        h = self.trainer.history
+        keys = sorted(h.history)
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["epoch"] + keys)
+        for i, e in enumerate(h.epoch):
+            w.writerow([e] + [h.history[k][i] if i < len(h.history[k]) else "" for k in keys])
+        tmp = f"{self.path}.tmp{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, self.path)
+
+
+__all__ = ["Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
+           "LearningRateLogger", "EMAEvaluation", "SnapshotEnsemble", "CSVLogger"]
