@@ -1,8 +1,10 @@
 """Small reference models: MLP, LeNet5 (with BatchNorm), a small ResNet of BasicBlocks, an LSTM
 classifier."""
 from .. import nn
+from .transfer import finetune_param_groups, freeze, replace_head, unfreeze  # noqa: F401
 
-__all__ = ["MLP", "LeNet5", "ResNet", "resnet_small", "LSTMClassifier"]
+__all__ = ["MLP", "LeNet5", "ResNet", "resnet_small", "LSTMClassifier", "freeze", "unfreeze",
+           "replace_head", "finetune_param_groups"]
 
 _ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
          "silu": nn.SiLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}

@@ -346,6 +346,11 @@ class _NormBase(Module):
 
 
 class _BatchNorm(_NormBase):
+    frozen = False  # set by pydlk.models.freeze: stays in eval mode (running statistics fixed)
+
+    def train(self, mode=True):
+        return super().train(mode and not self.frozen)
+
     def forward(self, input):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
