@@ -4,6 +4,10 @@
 // fused pass, then the weight gradients of all steps in one GEMM each.
 #include "rnn.h"
 
+// The gate loops compare floats (clamps); without this GCC will not if-convert them under the
+// default -ftrapping-math and the loops stay scalar. No FP exception is ever unmasked here.
+#pragma GCC optimize("no-trapping-math")
+
 #include <cmath>
 #include <cstdint>
 
@@ -15,8 +19,11 @@ namespace pydlk {
 // degree-6 polynomial, scaling by 2^n through the exponent bits), branch-free so the gate loops
 // vectorise (relative error ~2e-7, the float rounding). double: std::exp (gradient checks).
 static inline float fast_exp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  float t = x * 1.44269504088896341f + 0.5f;
+  int32_t ni = (int32_t)t - (t < 0.0f);  // floor(t)
+  float n = (float)ni;
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -25,7 +32,7 @@ static inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
+  int32_t bits = (ni + 127) << 23;
   float scale;
   __builtin_memcpy(&scale, &bits, sizeof scale);
   return p * scale;
@@ -37,6 +44,76 @@ static inline T sigm(T v) { return T(1) / (T(1) + fast_exp(-v)); }
 // tanh(v) = 2 sigmoid(2v) - 1 (float: absolute error ~1e-7); double: std::tanh.
 static inline float ftanh(float v) { return 2.0f / (1.0f + fast_exp(-2.0f * v)) - 1.0f; }
 static inline double ftanh(double v) { return std::tanh(v); }
+
+// One batch row of the fused gate passes. Every pointer names a distinct H-long slice
+// (restrict), so the loops vectorise.
+template <typename T>
+static inline void lstm_row(T* __restrict gi, T* __restrict gf, T* __restrict gg,
+                            T* __restrict go, T* __restrict c, T* __restrict h,
+                            const T* __restrict cp, index_t H) {
+  for (index_t j = 0; j < H; ++j) {
+    T i = sigm(gi[j]), f = sigm(gf[j]), gv = ftanh(gg[j]), o = sigm(go[j]);
+    T cv = f * cp[j] + i * gv;
+    gi[j] = i; gf[j] = f; gg[j] = gv; go[j] = o;
+    c[j] = cv;
+    h[j] = o * ftanh(cv);
+  }
+}
+
+template <typename T>
+static inline void gru_row(T* __restrict gr, T* __restrict gz, T* __restrict gn,
+                           T* __restrict gb, T* __restrict h, const T* __restrict hr,
+                           const T* __restrict hz, const T* __restrict hn,
+                           const T* __restrict hp, index_t H) {
+  for (index_t j = 0; j < H; ++j) {
+    T r = sigm(gr[j] + hr[j]);
+    T z = sigm(gz[j] + hz[j]);
+    T b = hn[j];
+    T nv = ftanh(gn[j] + r * b);
+    gr[j] = r; gz[j] = z; gn[j] = nv; gb[j] = b;
+    h[j] = (T(1) - z) * nv + z * hp[j];
+  }
+}
+
+template <typename T>
+static inline void lstm_row_backward(T* __restrict di, T* __restrict df, T* __restrict dg,
+                                     T* __restrict dout, T* __restrict dc,
+                                     const T* __restrict dh, const T* __restrict dy,
+                                     const T* __restrict gi, const T* __restrict gf,
+                                     const T* __restrict gg, const T* __restrict go,
+                                     const T* __restrict c, const T* __restrict cp, index_t H) {
+  for (index_t j = 0; j < H; ++j) {
+    T i = gi[j], f = gf[j], gv = gg[j], o = go[j];
+    T dhv = dh[j] + dy[j];
+    T tc = ftanh(c[j]);
+    T dcv = dc[j] + dhv * o * (T(1) - tc * tc);
+    di[j] = dcv * gv * i * (T(1) - i);
+    df[j] = dcv * cp[j] * f * (T(1) - f);
+    dg[j] = dcv * i * (T(1) - gv * gv);
+    dout[j] = dhv * tc * o * (T(1) - o);
+    dc[j] = dcv * f;
+  }
+}
+
+// dh is read (carried gradient) and overwritten with its direct part dh z.
+template <typename T>
+static inline void gru_row_backward(T* __restrict dr, T* __restrict dz, T* __restrict dn,
+                                    T* __restrict qr, T* __restrict qz, T* __restrict qn,
+                                    T* __restrict dh, const T* __restrict dy,
+                                    const T* __restrict gr, const T* __restrict gz,
+                                    const T* __restrict gn, const T* __restrict gb,
+                                    const T* __restrict hp, index_t H) {
+  for (index_t j = 0; j < H; ++j) {
+    T r = gr[j], z = gz[j], nv = gn[j], b = gb[j];
+    T dhv = dh[j] + dy[j];
+    T dan = dhv * (T(1) - z) * (T(1) - nv * nv);
+    T dpr = dan * b * r * (T(1) - r);
+    T dpz = dhv * (hp[j] - nv) * z * (T(1) - z);
+    dr[j] = dpr; dz[j] = dpz; dn[j] = dan;
+    qr[j] = dpr; qz[j] = dpz; qn[j] = dan * r;
+    dh[j] = dhv * z;
+  }
+}
 
 // pre (S*N, G*H) = x (S*N, I) @ w_ih^T + b_ih (+ b_hh for the gates where the two biases just add).
 // ld is pre's row stride (G*H, or 4H for GRU whose 4th block holds W_hn h + b_hn later).
@@ -74,14 +151,7 @@ PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, con
 #pragma omp parallel for if (parallel_worth_it(N * H * 8))
       for (index_t n = 0; n < N; ++n) {
         T* gn = g + n * 4 * H;
-        T *gi = gn, *gf = gn + H, *gg = gn + 2 * H, *go = gn + 3 * H;
-        for (index_t j = 0; j < H; ++j) {
-          T i = sigm(gi[j]), f = sigm(gf[j]), gv = ftanh(gg[j]), o = sigm(go[j]);
-          T cv = f * cp[n * H + j] + i * gv;
-          gi[j] = i; gf[j] = f; gg[j] = gv; go[j] = o;
-          c[n * H + j] = cv;
-          h[n * H + j] = o * ftanh(cv);
-        }
+        lstm_row(gn, gn + H, gn + 2 * H, gn + 3 * H, c + n * H, h + n * H, cp + n * H, H);
       }
     }
   } else if (mode == kGru) {
@@ -99,14 +169,8 @@ PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, con
       for (index_t n = 0; n < N; ++n) {
         T* gn = g + n * 4 * H;
         const T* hn = ws + n * GH;
-        for (index_t j = 0; j < H; ++j) {
-          T r = sigm(gn[j] + hn[j]);
-          T z = sigm(gn[H + j] + hn[H + j]);
-          T ghn = hn[2 * H + j];
-          T nv = ftanh(gn[2 * H + j] + r * ghn);
-          gn[j] = r; gn[H + j] = z; gn[2 * H + j] = nv; gn[3 * H + j] = ghn;
-          h[n * H + j] = (T(1) - z) * nv + z * hp[n * H + j];
-        }
+        gru_row(gn, gn + H, gn + 2 * H, gn + 3 * H, h + n * H, hn, hn + H, hn + 2 * H,
+                hp + n * H, H);
       }
     }
   } else {
@@ -161,18 +225,9 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
       for (index_t n = 0; n < N; ++n) {
         const T* gn = g + n * 4 * H;
         T* dgn = dg + n * GH;
-        for (index_t j = 0; j < H; ++j) {
-          index_t k = n * H + j;
-          T i = gn[j], f = gn[H + j], gv = gn[2 * H + j], o = gn[3 * H + j];
-          T dhv = dh[k] + dyt[k];
-          T tc = ftanh(c[k]);
-          T dcv = dc[k] + dhv * o * (T(1) - tc * tc);
-          dgn[j] = dcv * gv * i * (T(1) - i);
-          dgn[H + j] = dcv * cp[k] * f * (T(1) - f);
-          dgn[2 * H + j] = dcv * i * (T(1) - gv * gv);
-          dgn[3 * H + j] = dhv * tc * o * (T(1) - o);
-          dc[k] = dcv * f;
-        }
+        const index_t k = n * H;
+        lstm_row_backward(dgn, dgn + H, dgn + 2 * H, dgn + 3 * H, dc + k, dh + k, dyt + k,
+                          gn, gn + H, gn + 2 * H, gn + 3 * H, c + k, cp + k, H);
       }
       if (H > 0 && N > 0)
         gemm(false, false, (int)N, (int)H, (int)GH, T(1), dg, (int)GH, w_hh, (int)H, T(0), dh, (int)H);
@@ -185,17 +240,9 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
         const T* gn = g + n * 4 * H;
         T* dgn = dg + n * GH;
         T* dqn = dq + n * GH;
-        for (index_t j = 0; j < H; ++j) {
-          index_t k = n * H + j;
-          T r = gn[j], z = gn[H + j], nv = gn[2 * H + j], bn = gn[3 * H + j];
-          T dhv = dh[k] + dyt[k];
-          T dan = dhv * (T(1) - z) * (T(1) - nv * nv);
-          T dpr = dan * bn * r * (T(1) - r);
-          T dpz = dhv * (hp[k] - nv) * z * (T(1) - z);
-          dgn[j] = dpr; dgn[H + j] = dpz; dgn[2 * H + j] = dan;
-          dqn[j] = dpr; dqn[H + j] = dpz; dqn[2 * H + j] = dan * r;
-          dh[k] = dhv * z;
-        }
+        const index_t k = n * H;
+        gru_row_backward(dgn, dgn + H, dgn + 2 * H, dqn, dqn + H, dqn + 2 * H, dh + k, dyt + k,
+                         gn, gn + H, gn + 2 * H, gn + 3 * H, hp + k, H);
       }
       if (H > 0 && N > 0)
         gemm(false, false, (int)N, (int)H, (int)GH, T(1), dq, (int)GH, w_hh, (int)H, T(1), dh, (int)H);
