@@ -1,0 +1,139 @@
+"""Babysitting the learning process: what the lectures ask a practitioner to watch.
+
+Per layer, gathered with forward hooks: activation mean and std, the fraction of saturated
+units for tanh/sigmoid (|tanh| > 0.99, sigmoid outside [0.01, 0.99]), and the dead-ReLU fraction
+(units that output 0 for every sample of the batch). Per parameter: the gradient norm and the
+update-to-weight ratio ||dW|| / ||W|| of the last optimiser step (about 1e-3 is healthy; much
+larger means the learning rate is too high, much smaller too low).
+
+    diag = Diagnostics(model)
+    with diag:                      # hooks attached inside the block
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(); loss.backward()
+        diag.before_step(); optimizer.step(); diag.after_step()
+    print(diag.table())
+"""
+import numpy as np
+
+from .autograd import Tensor
+
+_RELU = ("ReLU", "ReLU6", "LeakyReLU")
+_SAT = {"Tanh": lambda y: np.abs(y) > 0.99, "Sigmoid": lambda y: (y < 0.01) | (y > 0.99)}
+
+
+def _array(t):
+    return np.asarray(t.data if isinstance(t, Tensor) else t)
+
+
+class Diagnostics:
+    def __init__(self, model):
+        self.model = model
+        self.activations = {}
+        self.grads = {}
+        self.ratios = {}
+        self._handles = []
+        self._before = None
+
+    # -- hooks ---------------------------------------------------------------------------
+    def attach(self):
+        for name, m in self.model.named_modules():
+            if name and not list(m.children()):
+                self._handles.append(m.register_forward_hook(self._forward_hook(name)))
+        return self
+
+    def detach(self):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self.attach()
+
+    def __exit__(self, *exc):
+        self.detach()
+        return False
+
+    def _forward_hook(self, name):
+        def hook(module, inputs, output):
+            if not isinstance(output, Tensor):
+                return
+            y = _array(output).astype(np.float64, copy=False)
+            kind = type(module).__name__
+            row = {"layer": f"{name} ({kind})", "mean": float(y.mean()) if y.size else 0.0,
+                   "std": float(y.std()) if y.size else 0.0}
+            if kind in _SAT and y.size:
+                row["saturated"] = float(_SAT[kind](y).mean())
+            if kind in _RELU and y.size and y.ndim >= 2:
+                # a unit is a feature (N, F) or a channel (N, C, ...): dead if 0 for every sample
+                units = (y.reshape(y.shape[0], y.shape[1], -1) > 0).any(axis=(0, 2))
+                row["dead"] = float(1.0 - units.mean())
+            self.activations[name] = row
+        return hook
+
+    # -- gradients and updates --------------------------------------------------------------
+    def gradient_norms(self):
+        self.grads = {n: float(np.linalg.norm(_array(p.grad))) for n, p in
+                      self.model.named_parameters() if p.grad is not None}
+        return self.grads
+
+    def before_step(self):
+        self.gradient_norms()
+        self._before = {n: _array(p.data).copy() for n, p in self.model.named_parameters()}
+
+    def after_step(self):
+        if self._before is None:
+            raise RuntimeError("Diagnostics.after_step: call before_step() before optimizer.step()")
+        self.ratios = {}
+        for n, p in self.model.named_parameters():
+            w = _array(p.data)
+            wn = float(np.linalg.norm(w))
+            self.ratios[n] = float(np.linalg.norm(w - self._before[n])) / wn if wn > 0 else float("nan")
+        self._before = None
+        return self.ratios
+
+    # -- report ------------------------------------------------------------------------------
+    def table(self):
+        lines = []
+        if self.activations:
+            lines.append(f"{'layer':<34}{'act mean':>10}{'act std':>10}{'saturated':>11}{'dead':>8}")
+            for row in self.activations.values():
+                sat = f"{row['saturated']:.1%}" if "saturated" in row else "-"
+                dead = f"{row['dead']:.1%}" if "dead" in row else "-"
+                lines.append(f"{row['layer']:<34}{row['mean']:>10.4f}{row['std']:>10.4f}"
+                             f"{sat:>11}{dead:>8}")
+        if self.grads or self.ratios:
+            if lines:
+                lines.append("")
+            lines.append(f"{'parameter':<34}{'grad norm':>12}{'update/weight':>15}  verdict")
+            for name, _ in self.model.named_parameters():
+                g = self.grads.get(name, float("nan"))
+                r = self.ratios.get(name, float("nan"))
+                lines.append(f"{name:<34}{g:>12.3e}{r:>15.2e}  {ratio_verdict(r)}")
+        return "\n".join(lines)
+
+
+def ratio_verdict(r):
+    if not np.isfinite(r):
+        return ""
+    if r > 1e-2:
+        return "high (learning rate too large?)"
+    if r < 1e-4:
+        return "low (learning rate too small?)"
+    return "ok"
+
+
+def diagnose_step(model, loss_fn, optimizer, x, y):
+    """Run one training step on (x, y) with diagnostics attached; returns the Diagnostics."""
+    diag = Diagnostics(model)
+    model.train()
+    with diag:
+        loss = loss_fn(model(Tensor(np.asarray(x))), y)
+        optimizer.zero_grad()
+        loss.backward()
+        diag.before_step()
+        optimizer.step()
+        diag.after_step()
+    return diag
+
+
+__all__ = ["Diagnostics", "diagnose_step", "ratio_verdict"]

@@ -1,0 +1,168 @@
+"""``pydlk doctor``: the lectures' sanity checks before a long training run, each with a
+one-line verdict and the numbers behind it.
+
+1. The initial loss is about ln(C) for C classes (softmax of small random scores is uniform).
+2. Gradients are right: an element-wise finite-difference check on the input of a tiny batch
+   and a random-direction check over all parameters, in float64, in eval mode (no dropout).
+3. The model can overfit a small batch (20 samples) to near-zero loss, with no regularisation.
+4. A learning-rate range test (Smith, 2017): the learning rate grows geometrically over a few
+   dozen steps; the suggestion is where the smoothed loss falls fastest.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .autograd import Tensor, no_grad
+from .gradcheck import gradcheck
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    verdict: str
+    numbers: dict = field(default_factory=dict)
+
+    def line(self):
+        mark = "ok  " if self.ok else "FAIL"
+        return f"[{mark}] {self.name}: {self.verdict}"
+
+
+def _adam(model, lr):
+    from .optim import Adam
+    return Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
+def check_initial_loss(make_model, loss_fn, x, y, num_classes):
+    model = make_model()
+    with no_grad():
+        loss = float(loss_fn(model(Tensor(x[:256])), y[:256]).item())
+    expected = math.log(num_classes)
+    ok = abs(loss - expected) <= 0.25 * expected
+    return Check("initial loss", ok,
+                 f"{loss:.4f} vs ln({num_classes}) = {expected:.4f}"
+                 + ("" if ok else " (weights too large, or a bias/scale is off)"),
+                 {"loss": loss, "expected": expected})
+
+
+def check_gradients(make_model, loss_fn, x, y, seed=0):
+    model = make_model().double()
+    model.eval()
+    xs = Tensor(np.ascontiguousarray(x[:2], np.float64), requires_grad=True)
+    ys = y[:2]
+    try:
+        gradcheck(lambda inp: loss_fn(model(inp), ys), (xs,), eps=1e-6, atol=1e-6, rtol=1e-4)
+        input_ok, input_msg = True, "input gradients match"
+    except Exception as e:  # the message names the worst element
+        input_ok, input_msg = False, str(e)
+    # all parameters at once along a random direction v: dL/dt at t=0 of L(theta + t v)
+    params = [p for p in model.parameters() if p.requires_grad]
+    rng = np.random.default_rng(seed)
+    vs = [rng.standard_normal(p.shape) for p in params]
+    for p in params:
+        p.grad = None
+    loss_fn(model(Tensor(xs.data)), ys).backward()
+    analytic = sum(float(np.sum(np.asarray(p.grad) * v)) for p, v in zip(params, vs) if p.grad is not None)
+    eps = 1e-6
+
+    def L(t):
+        with no_grad():
+            for p, v, p0 in zip(params, vs, base):
+                p.data[...] = p0 + t * v
+            return float(loss_fn(model(Tensor(xs.data)), ys).item())
+    base = [p.data.copy() for p in params]
+    numeric = (L(eps) - L(-eps)) / (2 * eps)
+    L(0.0)
+    rel = abs(analytic - numeric) / max(abs(numeric), abs(analytic), 1e-12)
+    param_ok = rel < 1e-5
+    ok = input_ok and param_ok
+    verdict = (f"{input_msg}; parameter directional derivative {analytic:.6g} vs numerical "
+               f"{numeric:.6g} (relative error {rel:.1e})")
+    return Check("gradient check", ok, verdict, {"relative_error": rel})
+
+
+def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
+    model = make_model()
+    model.train()
+    xs, ys = x[:n], y[:n]
+    opt = _adam(model, lr)
+    loss = float("nan")
+    for _ in range(steps):
+        loss_t = loss_fn(model(Tensor(xs)), ys)
+        opt.zero_grad()
+        loss_t.backward()
+        opt.step()
+        loss = float(loss_t.item())
+    model.eval()
+    with no_grad():
+        acc = float((np.asarray(model(Tensor(xs)).data).argmax(1) == ys).mean())
+    ok = loss < 0.05 and acc == 1.0
+    return Check("overfit a small batch", ok,
+                 f"loss {loss:.4f}, accuracy {acc:.0%} on {len(ys)} samples after {steps} steps"
+                 + ("" if ok else " (the model cannot fit: check the architecture and the loss)"),
+                 {"loss": loss, "accuracy": acc})
+
+
+def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batch_size=64,
+                  seed=0):
+    """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion)."""
+    model = make_model()
+    model.train()
+    opt = _adam(model, start)
+    rng = np.random.default_rng(seed)
+    factor = (end / start) ** (1 / max(steps - 1, 1))
+    lrs, losses, avg, best = [], [], None, float("inf")
+    lr = start
+    for i in range(steps):
+        idx = rng.integers(0, len(y), batch_size)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss_t = loss_fn(model(Tensor(x[idx])), y[idx])
+        opt.zero_grad()
+        loss_t.backward()
+        opt.step()
+        v = float(loss_t.item())
+        avg = v if avg is None else 0.8 * avg + 0.2 * v
+        smooth = avg / (1 - 0.8 ** (i + 1)) if i else v
+        lrs.append(lr)
+        losses.append(smooth if math.isfinite(smooth) else float("inf"))
+        best = min(best, smooth)
+        if not math.isfinite(v) or smooth > 4 * best:
+            break
+        lr *= factor
+    ll = np.log10(lrs)
+    ls = np.asarray(losses)
+    if len(ls) >= 3:
+        slope = np.gradient(ls, ll)
+        k = int(np.argmin(slope[: max(3, int(np.argmin(ls)) + 1)]))
+        suggestion = float(lrs[k])
+    else:
+        suggestion = float(lrs[0])
+    return lrs, losses, suggestion
+
+
+def check_lr_range(make_model, loss_fn, x, y):
+    lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y)
+    k = int(np.argmin(losses))
+    return Check("learning-rate range test", True,
+                 f"suggested lr {lr:.1e} (steepest fall of the loss); lowest loss "
+                 f"{losses[k]:.3f} at lr {lrs[k]:.1e}; swept {lrs[0]:.0e}..{lrs[-1]:.0e}",
+                 {"suggested_lr": lr, "lrs": lrs, "losses": losses})
+
+
+def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True):
+    """Run the four checks; ``make_model()`` builds a fresh model each time."""
+    x = np.ascontiguousarray(x, np.float32)
+    y = np.asarray(y, np.int64)
+    num_classes = num_classes or int(y.max()) + 1
+    checks = []
+    for fn in (lambda: check_initial_loss(make_model, loss_fn, x, y, num_classes),
+               lambda: check_gradients(make_model, loss_fn, x, y),
+               lambda: check_overfit(make_model, loss_fn, x, y),
+               lambda: check_lr_range(make_model, loss_fn, x, y)):
+        c = fn()
+        checks.append(c)
+        if verbose:
+            print(c.line(), flush=True)
+    return checks

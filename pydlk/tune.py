@@ -1,0 +1,304 @@
+"""Hyperparameter search as the lectures teach it: random search with log-uniform sampling,
+coarse-to-fine refinement, results printed as ``val acc: 0.412, lr: 1.2e-04, reg: 3.1e-03, (3 / 20)``
+and sorted at the end; grid search; and an Optuna backend (optional extra ``tune``) whose RDB
+storage (sqlite by default) lets several processes or machines work on one study, with pruning.
+
+An objective is ``objective(params, report) -> score`` (higher is better, e.g. validation
+accuracy); ``report(step, value)`` passes intermediate scores to a pruner (a no-op without one)
+and may raise ``Pruned``. Workers are started with ``spawn`` and the cores are divided among
+them (each worker gets ``cores // n_workers`` threads), so nothing oversubscribes. With more than
+one worker the objective must be picklable (a module-level function).
+"""
+import itertools
+import math
+import multiprocessing as mp
+import os
+
+import numpy as np
+
+
+class Pruned(Exception):
+    """Raised by ``report`` when a pruner stops a trial early."""
+
+
+# ----------------------------------------------------------------------------- search spaces
+
+class loguniform:
+    def __init__(self, low, high):
+        if not 0 < low < high:
+            raise ValueError(f"loguniform: need 0 < low < high, got {low}, {high}")
+        self.low, self.high = float(low), float(high)
+
+    def sample(self, rng):
+        return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+
+    def narrowed(self, values):
+        return loguniform(min(values), max(values) * (1 + 1e-9))
+
+    def __repr__(self):
+        return f"loguniform({self.low:g}, {self.high:g})"
+
+
+class uniform:
+    def __init__(self, low, high):
+        if not low < high:
+            raise ValueError(f"uniform: need low < high, got {low}, {high}")
+        self.low, self.high = float(low), float(high)
+
+    def sample(self, rng):
+        return float(rng.uniform(self.low, self.high))
+
+    def narrowed(self, values):
+        return uniform(min(values), max(values) + 1e-12)
+
+    def __repr__(self):
+        return f"uniform({self.low:g}, {self.high:g})"
+
+
+class randint:
+    def __init__(self, low, high):
+        if not low < high:
+            raise ValueError(f"randint: need low < high, got {low}, {high}")
+        self.low, self.high = int(low), int(high)
+
+    def sample(self, rng):
+        return int(rng.integers(self.low, self.high))
+
+    def narrowed(self, values):
+        return randint(min(values), max(values) + 1)
+
+
+class choice:
+    def __init__(self, options):
+        self.options = list(options)
+        if not self.options:
+            raise ValueError("choice: need at least one option")
+
+    def sample(self, rng):
+        return self.options[int(rng.integers(len(self.options)))]
+
+    def narrowed(self, values):
+        return choice([o for o in self.options if o in values])
+
+
+def _fmt(v):
+    return f"{v:.3e}" if isinstance(v, float) else str(v)
+
+
+def format_trial(score, params, i, n, metric="val acc"):
+    return ", ".join([f"{metric}: {score:.4f}"] + [f"{k}: {_fmt(v)}" for k, v in params.items()]
+                     + [f"({i} / {n})"])
+
+
+# ----------------------------------------------------------------------------- results
+
+class SearchResult:
+    def __init__(self, trials, metric="val acc"):
+        done = [t for t in trials if t["score"] is not None and not math.isnan(t["score"])]
+        self.trials = sorted(done, key=lambda t: -t["score"])
+        self.failed = [t for t in trials if t not in done]
+        self.metric = metric
+
+    @property
+    def best(self):
+        return self.trials[0] if self.trials else None
+
+    def table(self):
+        n = len(self.trials) + len(self.failed)
+        return "\n".join(format_trial(t["score"], t["params"], t["index"], n, self.metric)
+                         for t in self.trials)
+
+
+# ----------------------------------------------------------------------------- workers
+
+def _threads_per_worker(n_workers):
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+
+
+def _worker_init(threads):
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import pydlk
+    pydlk.set_num_threads(threads)
+
+
+def _noop(step, value):
+    pass
+
+
+def _run_one(args):
+    objective, params, index = args
+    try:
+        score = float(objective(params, _noop))
+    except Pruned:
+        score = None
+    return {"index": index, "params": params, "score": score}
+
+
+def _run_trials(objective, param_list, n_workers, verbose, metric, start=1, total=None):
+    total = total or len(param_list)
+    jobs = [(objective, p, start + i) for i, p in enumerate(param_list)]
+    results = []
+
+    def show(r):
+        if verbose and r["score"] is not None:
+            print(format_trial(r["score"], r["params"], r["index"], total, metric), flush=True)
+
+    if n_workers <= 1:
+        for j in jobs:
+            r = _run_one(j)
+            show(r)
+            results.append(r)
+        return results
+    threads = _threads_per_worker(n_workers)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(n_workers, initializer=_worker_init, initargs=(threads,)) as pool:
+        for r in pool.imap_unordered(_run_one, jobs):
+            show(r)
+            results.append(r)
+    return results
+
+
+def _sample(space, rng):
+    return {k: (d.sample(rng) if hasattr(d, "sample") else d) for k, d in space.items()}
+
+
+def random_search(objective, space, n_trials=20, seed=0, n_workers=1, verbose=True,
+                  metric="val acc"):
+    """Sample ``n_trials`` points of ``space`` ({name: loguniform/uniform/randint/choice or a
+    constant}) and evaluate them; prints each result, then the sorted table."""
+    if n_trials < 1:
+        raise ValueError(f"random_search: n_trials must be >= 1, got {n_trials}")
+    rng = np.random.default_rng(seed)
+    params = [_sample(space, rng) for _ in range(n_trials)]
+    res = SearchResult(_run_trials(objective, params, n_workers, verbose, metric), metric)
+    if verbose:
+        print("sorted:\n" + res.table(), flush=True)
+    return res
+
+
+def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n_workers=1,
+                   verbose=True, metric="val acc"):
+    """Random search in rounds; after each, every range shrinks to the span of the best
+    ``keep`` fraction of trials (the lectures' coarse-to-fine search)."""
+    all_trials, cur = [], dict(space)
+    for r in range(rounds):
+        if verbose:
+            print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k}={v!r}" for k, v in cur.items()
+                                                          if hasattr(v, "sample")), flush=True)
+        res = random_search(objective, cur, n_trials, seed + r, n_workers, verbose=False,
+                            metric=metric)
+        if verbose:
+            print(res.table(), flush=True)
+        all_trials.extend(res.trials)
+        top = res.trials[:max(2, int(math.ceil(keep * len(res.trials))))]
+        if len(top) >= 2:
+            cur = {k: (d.narrowed([t["params"][k] for t in top]) if hasattr(d, "narrowed") else d)
+                   for k, d in cur.items()}
+    for i, t in enumerate(all_trials, 1):
+        t["index"] = i
+    final = SearchResult(all_trials, metric)
+    final.space = cur
+    if verbose:
+        print("sorted:\n" + final.table(), flush=True)
+    return final
+
+
+def grid_search(objective, grid, n_workers=1, verbose=True, metric="val acc"):
+    """Every combination of ``grid`` ({name: list of values})."""
+    keys = list(grid)
+    params = [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+    res = SearchResult(_run_trials(objective, params, n_workers, verbose, metric), metric)
+    if verbose:
+        print("sorted:\n" + res.table(), flush=True)
+    return res
+
+
+# ----------------------------------------------------------------------------- Optuna backend
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise ImportError("pydlk.tune.optuna_search needs Optuna: pip install 'pydlk[tune]'") from None
+    return optuna
+
+
+def _suggest(trial, space):
+    out = {}
+    for k, d in space.items():
+        if isinstance(d, loguniform):
+            out[k] = trial.suggest_float(k, d.low, d.high, log=True)
+        elif isinstance(d, uniform):
+            out[k] = trial.suggest_float(k, d.low, d.high)
+        elif isinstance(d, randint):
+            out[k] = trial.suggest_int(k, d.low, d.high - 1)
+        elif isinstance(d, choice):
+            out[k] = trial.suggest_categorical(k, d.options)
+        else:
+            out[k] = d
+    return out
+
+
+def _optuna_worker(objective, space, n_trials, storage, study_name, seed, threads):
+    _worker_init(threads)
+    optuna = _optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=study_name, storage=storage,
+                              sampler=optuna.samplers.RandomSampler(seed=seed))
+
+    def run(trial):
+        params = _suggest(trial, space)
+
+        def report(step, value):
+            trial.report(float(value), int(step))
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        try:
+            return float(objective(params, report))
+        except Pruned:
+            raise optuna.TrialPruned() from None
+
+    study.optimize(run, n_trials=n_trials)
+
+
+def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk", n_workers=1,
+                  seed=0, pruner="median", verbose=True, metric="val acc"):
+    """Run (or join) an Optuna study. ``storage`` is an RDB URL (default
+    ``sqlite:///pydlk_tune.db``): processes on other machines that point at the same database
+    join the same study. Pruning (``pruner='median'``, or None) stops trials whose reported
+    intermediate scores fall below the median of earlier trials at the same step."""
+    optuna = _optuna()
+    storage = storage or "sqlite:///pydlk_tune.db"
+    pr = optuna.pruners.MedianPruner(n_warmup_steps=1) if pruner == "median" else \
+        (pruner or optuna.pruners.NopPruner())
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                pruner=pr, load_if_exists=True)
+    per = [n_trials // n_workers + (i < n_trials % n_workers) for i in range(n_workers)]
+    if n_workers <= 1:
+        _optuna_worker(objective, space, n_trials, storage, study_name, seed,
+                       _threads_per_worker(1))
+    else:
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_optuna_worker,
+                             args=(objective, space, k, storage, study_name, seed + i,
+                                   _threads_per_worker(n_workers)))
+                 for i, k in enumerate(per) if k]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+            if p.exitcode != 0:
+                raise RuntimeError(f"optuna_search: a worker exited with code {p.exitcode}")
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    trials = [{"index": t.number + 1, "params": dict(t.params), "score": t.value}
+              for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    res = SearchResult(trials, metric)
+    res.study = study
+    res.pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    if verbose:
+        print("sorted:\n" + res.table() + f"\n({res.pruned} trials pruned)", flush=True)
+    return res
+
+
+__all__ = ["Pruned", "loguniform", "uniform", "randint", "choice", "random_search",
+           "coarse_to_fine", "grid_search", "optuna_search", "SearchResult", "format_trial"]
