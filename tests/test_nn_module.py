@@ -249,3 +249,12 @@ def test_linear_forward_backward_and_init(rng):
                                              lin.weight, lin.bias))
     with pytest.raises(ValueError, match="out_features"):
         nn.Linear(3, -1)
+
+
+def test_deepcopy_is_independent():
+    import copy
+    m = Net()
+    c = copy.deepcopy(m)
+    c.fc1.weight.data[...] = 0
+    assert not np.all(m.fc1.weight.data == 0)
+    assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
