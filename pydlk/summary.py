@@ -24,11 +24,9 @@ def _pair(v):
 
 def _shape_str(out):
     if isinstance(out, Tensor) or hasattr(out, "shape"):
-        return str((None,) + tuple(out.shape[1:])).replace("None", "None")
-    if isinstance(out, (tuple, list)):
-        parts = [_shape_str(o) for o in out if o is not None]
-        return ", ".join(p for p in parts if p)
-    return ""
+        return str((None,) + tuple(out.shape[1:]))
+    t = _first_tensor(out)  # (output, states): the main output, as Keras shows it
+    return _shape_str(t) if t is not None else ""
 
 
 def _first_tensor(x):
