@@ -148,7 +148,7 @@ PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, con
       gemm(false, true, (int)N, (int)GH, (int)H, T(1), hp, (int)H, w_hh, (int)H, T(1), g, (int)GH);
       T* h = h_all + t * N * H;
       T* c = c_all + t * N * H;
-#pragma omp parallel for if (parallel_worth_it(N * H * 8))
+#pragma omp parallel for if (parallel_worth_it(N * H * 2))
       for (index_t n = 0; n < N; ++n) {
         T* gn = g + n * 4 * H;
         lstm_row(gn, gn + H, gn + 2 * H, gn + 3 * H, c + n * H, h + n * H, cp + n * H, H);
@@ -165,7 +165,7 @@ PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, con
         for (index_t j = 0; j < GH; ++j) ws[n * GH + j] = b_hh ? b_hh[j] : T(0);
       gemm(false, true, (int)N, (int)GH, (int)H, T(1), hp, (int)H, w_hh, (int)H, T(1), ws, (int)GH);
       T* h = h_all + t * N * H;
-#pragma omp parallel for if (parallel_worth_it(N * H * 8))
+#pragma omp parallel for if (parallel_worth_it(N * H * 2))
       for (index_t n = 0; n < N; ++n) {
         T* gn = g + n * 4 * H;
         const T* hn = ws + n * GH;
@@ -221,7 +221,7 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
       const T* g = gates + t * N * 4 * H;
       const T* c = c_all + t * NH;
       const T* cp = t ? c_all + (t - 1) * NH : c0;
-#pragma omp parallel for if (parallel_worth_it(NH * 8))
+#pragma omp parallel for if (parallel_worth_it(NH * 2))
       for (index_t n = 0; n < N; ++n) {
         const T* gn = g + n * 4 * H;
         T* dgn = dg + n * GH;
@@ -235,7 +235,7 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
       const T* g = gates + t * N * 4 * H;
       const T* hp = t ? h_all + (t - 1) * NH : h0;
       T* dq = dgh + t * N * GH;
-#pragma omp parallel for if (parallel_worth_it(NH * 8))
+#pragma omp parallel for if (parallel_worth_it(NH * 2))
       for (index_t n = 0; n < N; ++n) {
         const T* gn = g + n * 4 * H;
         T* dgn = dg + n * GH;
