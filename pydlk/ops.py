@@ -115,7 +115,10 @@ def _dims(dim, ndim, op="reduction"):
     """Normalised reduction axes: None (all), or a tuple (empty for a 0-d tensor)."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    try:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    except TypeError:
+        raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}") from None
     out = tuple(_dim(d, ndim, op) for d in dims)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {tuple(dims)} names a dimension more than once")
