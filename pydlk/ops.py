@@ -81,6 +81,12 @@ def _xp(*xs):
     return np
 
 
+def _s(x):
+    """A NumPy scalar operand as the Python scalar it holds, so that it promotes weakly as in
+    torch (float32 tensor * np.float64(2) stays float32)."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def _t(x):
     """A Tensor for an op's main argument (an array is wrapped without copying)."""
     return x if isinstance(x, Tensor) else Tensor(x)
@@ -513,19 +519,19 @@ class Where(Function):
 def add(input, other, *, alpha=1):
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Add.apply(input, other if alpha == 1 else Mul.apply(other, alpha))
+    return Add.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
 
 
 def sub(input, other, *, alpha=1):
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Sub.apply(input, other if alpha == 1 else Mul.apply(other, alpha))
+    return Sub.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
 
 
 def mul(input, other):
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Mul.apply(input, other)
+    return Mul.apply(_s(input), _s(other))
 
 
 def div(input, other, *, rounding_mode=None):
@@ -538,13 +544,13 @@ def div(input, other, *, rounding_mode=None):
                          f"got {rounding_mode!r}")
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Div.apply(input, other)
+    return Div.apply(_s(input), _s(other))
 
 
 def pow(input, exponent):
     if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         input = _t(input)
-    return Pow.apply(input, exponent)
+    return Pow.apply(_s(input), _s(exponent))
 
 
 def neg(input):
@@ -621,18 +627,18 @@ def trunc(input):
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(_t(input), min, max)
+    return Clamp.apply(_t(input), _s(min), _s(max))
 
 
 clip = clamp
 
 
 def maximum(input, other):
-    return Maximum.apply(_t(input), other)
+    return Maximum.apply(_t(input), _s(other))
 
 
 def minimum(input, other):
-    return Minimum.apply(_t(input), other)
+    return Minimum.apply(_t(input), _s(other))
 
 
 def where(condition, input=None, other=None):
@@ -646,7 +652,7 @@ def where(condition, input=None, other=None):
                         f"{getattr(c, 'dtype', type(c).__name__)}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
-    return Where.apply(c, input, other)
+    return Where.apply(c, _s(input), _s(other))
 
 
 def _compare(ufunc_name):
@@ -2174,16 +2180,16 @@ def _div_(self, other):
 
 _methods = {
     # arithmetic
-    "__add__": lambda self, o: Add.apply(self, o),
-    "__radd__": lambda self, o: Add.apply(o, self),
-    "__sub__": lambda self, o: Sub.apply(self, o),
-    "__rsub__": lambda self, o: Sub.apply(o, self),
-    "__mul__": lambda self, o: Mul.apply(self, o),
-    "__rmul__": lambda self, o: Mul.apply(o, self),
-    "__truediv__": lambda self, o: Div.apply(self, o),
-    "__rtruediv__": lambda self, o: Div.apply(o, self),
-    "__pow__": lambda self, o: Pow.apply(self, o),
-    "__rpow__": lambda self, o: Pow.apply(o, self),
+    "__add__": lambda self, o: Add.apply(self, _s(o)),
+    "__radd__": lambda self, o: Add.apply(_s(o), self),
+    "__sub__": lambda self, o: Sub.apply(self, _s(o)),
+    "__rsub__": lambda self, o: Sub.apply(_s(o), self),
+    "__mul__": lambda self, o: Mul.apply(self, _s(o)),
+    "__rmul__": lambda self, o: Mul.apply(_s(o), self),
+    "__truediv__": lambda self, o: Div.apply(self, _s(o)),
+    "__rtruediv__": lambda self, o: Div.apply(_s(o), self),
+    "__pow__": lambda self, o: Pow.apply(self, _s(o)),
+    "__rpow__": lambda self, o: Pow.apply(_s(o), self),
     "__matmul__": lambda self, o: matmul(self, o),
     "__rmatmul__": lambda self, o: matmul(o, self),
     "__neg__": lambda self: Neg.apply(self),

@@ -111,6 +111,8 @@ def test_binary_with_python_scalars_and_arrays(rng, name, op, ref):
         y = op(x, other)
         assert y.dtype == np.float32  # NumPy's weak scalars: float32 stays float32
         np.testing.assert_allclose(y.data, ref(a, other), rtol=1e-5)
+    for other in (np.float64(1.5), np.int64(2)):  # NumPy scalars promote weakly, as in torch
+        assert op(x, other).dtype == np.float32 and op(other, x).dtype == np.float32
     # an ndarray on the left goes to the Tensor's reflected operator, not NumPy's
     y = op(a.astype(np.float32), x)
     assert isinstance(y, pydlk.Tensor)
