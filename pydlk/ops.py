@@ -1893,8 +1893,8 @@ def _new(array, device, requires_grad):
 
 
 def _float_dtype(dtype, op):
-    dt = np.dtype(np.float32 if dtype is None else dtype)
-    return dt
+    """A factory's dtype: float32 unless given."""
+    return np.dtype(np.float32 if dtype is None else dtype)
 
 
 def _size_args(size, kwsize, op):
@@ -1924,9 +1924,11 @@ def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
 
 
 def _no_kw(kw, op):
+    """Accept torch's layout=/pin_memory= (meaningless here) and out=None; refuse the rest."""
     kw.pop("layout", None)
     kw.pop("pin_memory", None)
-    kw.pop("out", None) if kw.get("out") is None else None
+    if "out" in kw and kw["out"] is None:
+        del kw["out"]
     if kw:
         raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kw)}")
 
@@ -1944,7 +1946,7 @@ def _scalar_dtype(v):
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    size = _sizes((size,) if isinstance(size, (tuple, list)) else (size,), "full")
+    size = _sizes((size,), "full")
     dt = np.dtype(dtype) if dtype is not None else _scalar_dtype(fill_value)
     return _new(np.full(size, fill_value, dt), device, requires_grad)
 
@@ -2272,8 +2274,8 @@ __all__ = [
     "reshape", "view", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose",
     "swapaxes", "swapdims", "movedim", "moveaxis", "expand", "broadcast_to", "flip", "clone",
     "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind",
-    # conversions and dtypes
-    "to", "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64",
+    # dtypes
+    "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64",
     "uint8", "long", "complex64", "complex128", "bool", "float", "int",
     # factories
     "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like",

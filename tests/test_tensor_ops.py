@@ -1015,3 +1015,34 @@ def test_inplace_operators(rng):
         i += 0.5
     with pytest.raises(ValueError, match="in-place target has shape"):
         c += f32(np.ones((2, 2)))
+
+
+def test_more_functions(rng):
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    x, y = t64(a), t64(b)
+    np.testing.assert_allclose(pydlk.add(x, y, alpha=2).data, a + 2 * b)
+    np.testing.assert_allclose(pydlk.sub(x, y, alpha=0.5).data, a - 0.5 * b)
+    check(lambda u, v: pydlk.add(u, v, alpha=3), a, b)
+    np.testing.assert_array_equal(pydlk.neg(x).data, -a)
+    np.testing.assert_array_equal(pydlk.div(x, y, rounding_mode="floor").data, np.floor(a / b))
+    np.testing.assert_array_equal(pydlk.div(x, y, rounding_mode="trunc").data, np.trunc(a / b))
+    with pytest.raises(ValueError, match="rounding_mode"):
+        pydlk.div(x, y, rounding_mode="up")
+    assert pydlk.hstack([x, y]).shape == (2, 6) and pydlk.vstack([x, y]).shape == (4, 3)
+    assert pydlk.vstack([t64(a[0]), t64(b[0])]).shape == (2, 3)
+    c = rng.standard_normal((2, 3, 4))
+    for src, dst in ((0, 2), (-1, 0), ((0, 1), (2, 0))):
+        np.testing.assert_array_equal(pydlk.movedim(t64(c), src, dst).data,
+                                      np.moveaxis(c, src, dst))
+    check(lambda u: u.movedim(0, -1), c)
+    assert pydlk.broadcast_to(x, (4, 2, 3)).shape == (4, 2, 3)
+    assert pydlk.count_nonzero(pydlk.tensor([0, 1, 2, 0])).item() == 2
+    z = pydlk.tensor([1.0, np.nan, np.inf, -np.inf])
+    assert z.isnan().tolist() == [False, True, False, False]
+    assert pydlk.isinf(z).tolist() == [False, False, True, True]
+    assert pydlk.isfinite(z).tolist() == [True, False, False, False]
+    assert pydlk.allclose(x, x + 1e-9) and not pydlk.allclose(x, x + 1)
+    assert pydlk.isclose(x, y).dtype == np.bool_
+    assert pydlk.is_tensor(x) and not pydlk.is_tensor(a)
+    with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
+        len(t64(1.0))
