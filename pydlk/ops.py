@@ -1874,13 +1874,6 @@ def __getattr__(name):
 
 # ----------------------------------------------------------------------------- factories
 
-def _xp_for(device):
-    dev = _parse_device(device)
-    if dev is None or dev == "cpu":
-        return np, None
-    return _cupy(), dev
-
-
 def _new(array, device, requires_grad):
     """A fresh leaf tensor from a NumPy array, moved to ``device``."""
     dev = _parse_device(device)

@@ -539,7 +539,8 @@ def test_cumsum_all_any(rng):
     m = pydlk.tensor(a > 0)
     assert m.all().item() == bool(np.all(a > 0)) and m.any().item() == bool(np.any(a > 0))
     np.testing.assert_array_equal(m.all(1).data, np.all(a > 0, 1))
-    np.testing.assert_array_equal(pydlk.any(m, 0, keepdim=True).data, np.any(a > 0, 0, keepdims=True))
+    np.testing.assert_array_equal(pydlk.any(m, 0, keepdim=True).data,
+                                  np.any(a > 0, 0, keepdims=True))
 
 
 # ----------------------------------------------------------------------------- shape ops
@@ -581,8 +582,10 @@ def test_transpose_permute_T_mT(rng):
     a = rng.standard_normal((2, 3, 4))
     x = f32(a)
     np.testing.assert_array_equal(x.transpose(0, 2).data, np.swapaxes(a, 0, 2).astype(np.float32))
-    np.testing.assert_array_equal(x.permute(2, 0, 1).data, np.transpose(a, (2, 0, 1)).astype(np.float32))
-    np.testing.assert_array_equal(x.permute((1, 2, 0)).data, np.transpose(a, (1, 2, 0)).astype(np.float32))
+    np.testing.assert_array_equal(x.permute(2, 0, 1).data,
+                                  np.transpose(a, (2, 0, 1)).astype(np.float32))
+    np.testing.assert_array_equal(x.permute((1, 2, 0)).data,
+                                  np.transpose(a, (1, 2, 0)).astype(np.float32))
     np.testing.assert_array_equal(x.mT.data, np.swapaxes(a, -1, -2).astype(np.float32))
     b = rng.standard_normal((3, 5))
     np.testing.assert_array_equal(f32(b).T.data, b.T.astype(np.float32))
@@ -604,7 +607,8 @@ def test_expand_repeat_flip(rng):
     a = rng.standard_normal((3, 1))
     x = f32(a)
     assert x.expand(2, 3, 4).shape == (2, 3, 4) and x.expand(-1, 5).shape == (3, 5)
-    np.testing.assert_array_equal(x.expand(3, 4).data, np.broadcast_to(a, (3, 4)).astype(np.float32))
+    np.testing.assert_array_equal(x.expand(3, 4).data,
+                                  np.broadcast_to(a, (3, 4)).astype(np.float32))
     assert x.expand_as(f32(np.ones((3, 2)))).shape == (3, 2)
     check(lambda t: t.expand(2, 3, 4), a)
     np.testing.assert_array_equal(x.repeat(2, 3).data, np.tile(a, (2, 3)).astype(np.float32))
