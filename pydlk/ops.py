@@ -655,6 +655,54 @@ def where(condition, input=None, other=None):
     return Where.apply(c, _s(input), _s(other))
 
 
+def masked_fill(input, mask, value):
+    """``value`` where ``mask`` (bool, broadcastable to input) is True, else input. The gradient
+    flows to input where the mask is False (and to value, if it is a tensor, where True)."""
+    input = _t(input)
+    m = _arr(mask)
+    if getattr(m, "dtype", None) != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
+                        f"{getattr(m, 'dtype', type(m).__name__)}")
+    if np.broadcast_shapes(m.shape, input.shape) != input.shape:
+        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to the "
+                         f"input's shape {input.shape}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ValueError(f"masked_fill: value must be a scalar or a 0-d tensor, got shape "
+                         f"{value.shape}")
+    return Where.apply(m, _s(value), input)
+
+
+class Tri(Function):
+    """tril/triu: keep the lower (upper) triangle of the last two dims, relative to
+    ``diagonal``; the gradient is masked the same way."""
+
+    @staticmethod
+    def forward(ctx, a, diagonal, upper):
+        xp = get_array_module(a)
+        n, m = a.shape[-2:]
+        keep = xp.tri(n, m, diagonal - 1 if upper else diagonal, dtype=bool)
+        ctx.keep = ~keep if upper else keep
+        return xp.where(ctx.keep, a, 0).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_array_module(g).where(ctx.keep, g, 0).astype(g.dtype, copy=False), None, None
+
+
+def tril(input, diagonal=0):
+    input = _t(input)
+    if input.ndim < 2:
+        raise ValueError(f"tril: input must have at least 2 dimensions, got {input.ndim}")
+    return Tri.apply(input, int(diagonal), False)
+
+
+def triu(input, diagonal=0):
+    input = _t(input)
+    if input.ndim < 2:
+        raise ValueError(f"triu: input must have at least 2 dimensions, got {input.ndim}")
+    return Tri.apply(input, int(diagonal), True)
+
+
 def _compare(ufunc_name):
     def op(input, other):
         a, b = _arr(input), _arr(other)
@@ -841,8 +889,10 @@ class Mean(Function):
         ctx.meta = _meta(a)
         ctx.axes, ctx.keepdim = _dims(dim, a.ndim, "mean"), keepdim
         ctx.n = _count(a.shape, ctx.axes)
-        s = a.sum(axis=ctx.axes, keepdims=keepdim, dtype=dtype)
-        return _o(s / s.dtype.type(ctx.n) if ctx.n else s * s.dtype.type(np.nan))
+        half = dtype is None and a.dtype == np.float16  # accumulate float16 in float32
+        s = a.sum(axis=ctx.axes, keepdims=keepdim, dtype=np.float32 if half else dtype)
+        out = s / s.dtype.type(ctx.n) if ctx.n else s * s.dtype.type(np.nan)
+        return _o(out.astype(np.float16) if half else out)
 
     @staticmethod
     @_quiet
@@ -2081,6 +2131,26 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False):
     return randn(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
+def _new_method(factory):
+    """Tensor.new_zeros and friends: the tensor's dtype and device unless given."""
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return factory(_sizes(size, factory.__name__), dtype=self.dtype if dtype is None
+                       else dtype, device=self.device if device is None else device,
+                       requires_grad=requires_grad)
+    return method
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    from .autograd import tensor
+    a = tensor(data, dtype=self.dtype if dtype is None else dtype).data
+    return _new(a, self.device if device is None else device, requires_grad)
+
+
 def numel(input):
     return int(_arr(input).size)
 
@@ -2213,7 +2283,8 @@ _methods = {
     "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
     "floor_divide": floor_divide, "remainder": remainder,
     "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
-    "allclose": allclose, "isclose": isclose,
+    "allclose": allclose, "isclose": isclose, "masked_fill": masked_fill,
+    "tril": tril, "triu": triu,
     "sub_": _sub_, "div_": _div_,
     # products
     "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "outer": outer, "t": t,
@@ -2238,6 +2309,8 @@ _methods = {
     "to": to, "float": _cast_method(float32), "double": _cast_method(float64),
     "half": _cast_method(float16), "long": _cast_method(int64),
     "int": _cast_method(int32), "bool": _cast_method(np.dtype(np.bool_)),
+    "new_zeros": _new_method(zeros), "new_ones": _new_method(ones),
+    "new_empty": _new_method(empty), "new_full": _new_full, "new_tensor": _new_tensor,
     "cpu": _cpu, "cuda": _cuda, "type_as": _type_as, "is_floating_point": _is_floating_point,
     # activations (pydlk.functional)
     "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
@@ -2257,7 +2330,7 @@ __all__ = [
     "sin", "cos", "square", "reciprocal", "sign", "floor", "ceil", "round", "trunc",
     "clamp", "clip", "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge",
     "floor_divide", "remainder", "isnan", "isinf", "isfinite", "logical_not", "allclose",
-    "isclose",
+    "isclose", "masked_fill", "tril", "triu",
     # products
     "matmul", "mm", "bmm", "mv", "dot", "outer", "t",
     # reductions

@@ -249,6 +249,8 @@ def test_array_numpy_and_dlpack_interchange():
         w.numpy()
     n = np.from_dlpack(x)
     assert np.shares_memory(n, x.data)
+    r = pydlk.from_dlpack(x)                               # pydlk -> pydlk
+    assert np.shares_memory(r.data, x.data) and r.shape == (2, 2)
     back = pydlk.from_dlpack(np.arange(3.0))
     assert back.dtype == np.float64 and back.tolist() == [0.0, 1.0, 2.0]
 

@@ -375,6 +375,8 @@ def test_sum_of_bool_and_int_and_dtype_argument():
     assert m.sum().dtype == np.int64 and m.sum().item() == 2
     assert pydlk.tensor([1, 2, 3]).sum(dtype=pydlk.float64).dtype == np.float64
     assert f32([1.0, 2.0]).mean(dtype=pydlk.float64).dtype == np.float64
+    big = pydlk.ones(70000, dtype=pydlk.float16)  # more than float16 can count to
+    assert big.mean().dtype == np.float16 and big.mean().item() == 1.0
     with pytest.raises(TypeError, match=r"mean: input dtype must be floating point.*\.float\(\)"):
         pydlk.tensor([1, 2]).mean()
     assert pydlk.tensor([1, 2]).float().mean().item() == 1.5
@@ -1050,3 +1052,37 @@ def test_more_functions(rng):
     assert pydlk.is_tensor(x) and not pydlk.is_tensor(a)
     with pytest.raises(TypeError, match="len\\(\\) of a 0-d tensor"):
         len(t64(1.0))
+
+
+def test_masked_fill_tril_triu(rng):
+    torch = pytest.importorskip("torch")
+    a = rng.standard_normal((2, 3, 4))
+    mask = rng.standard_normal((3, 4)) > 0
+    y = t64(a).masked_fill(pydlk.tensor(mask), -1e9)
+    np.testing.assert_array_equal(y.data, np.where(mask, -1e9, a))
+    check(lambda x: x.masked_fill(pydlk.tensor(mask), 0.0), a)
+    check(lambda x, v: pydlk.masked_fill(x, pydlk.tensor(mask), v), a, 2.0)
+    for k in (-1, 0, 2):
+        np.testing.assert_array_equal(t64(a).tril(k).data, np.tril(a, k))
+        np.testing.assert_array_equal(pydlk.triu(t64(a), k).data, np.triu(a, k))
+        np.testing.assert_array_equal(pydlk.tril(t64(a), k).data,
+                                      torch.tril(torch.tensor(a), k).numpy())
+    check(lambda x: x.tril(1) + x.triu(), a)
+    with pytest.raises(TypeError, match="mask must be a bool tensor"):
+        t64(a).masked_fill(pydlk.tensor(mask.astype(np.float32)), 0.0)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        t64(a[0]).masked_fill(pydlk.tensor(np.ones((2, 3, 4), bool)), 0.0)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        t64(a[0, 0]).triu()
+
+
+def test_new_factories_follow_the_tensor():
+    x = pydlk.tensor(np.ones(2, np.float64))
+    z = x.new_zeros(3, 2)
+    assert z.shape == (3, 2) and z.dtype == np.float64 and z.data.sum() == 0
+    assert x.new_ones((2,)).tolist() == [1.0, 1.0] and x.new_empty(4).shape == (4,)
+    assert x.new_full((2,), 5.0).tolist() == [5.0, 5.0]
+    n = x.new_tensor([1, 2])
+    assert n.dtype == np.float64 and n.tolist() == [1.0, 2.0]
+    assert x.new_zeros(2, dtype=pydlk.int64).dtype == np.int64
+    assert x.new_zeros(2, requires_grad=True).requires_grad
