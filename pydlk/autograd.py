@@ -453,6 +453,9 @@ def backward(tensor, gradient=None, retain_graph=False):
     root, idx = tensor._node
     grads = {id(root): [None] * len(root.out_meta)}
     grads[id(root)][idx] = g
+    # a leaf's gradient is summed over all its uses first, so that its hooks run once on the
+    # total (as torch's AccumulateGrad does), then added into .grad after the pass
+    leaf_grads = {}
     with no_grad():
         for node in _toposort(root):
             if node.ctx is None:
@@ -494,11 +497,17 @@ def backward(tensor, gradient=None, retain_graph=False):
                     raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of "
                                        f"shape {gi.shape} for an input of shape {inp.shape}")
                 if inp._node is None:
-                    _accumulate_leaf(inp, gi)
+                    entry = leaf_grads.get(id(inp))
+                    if entry is None:
+                        leaf_grads[id(inp)] = [inp, gi]
+                    else:
+                        entry[1] = entry[1] + gi
                 else:
                     pnode, pidx = inp._node
                     slot = grads.setdefault(id(pnode), [None] * len(pnode.out_meta))
                     slot[pidx] = gi if slot[pidx] is None else slot[pidx] + gi
+        for leaf, gi in leaf_grads.values():
+            _accumulate_leaf(leaf, gi)
 
 
 def tensor(data, dtype=None, requires_grad=False):

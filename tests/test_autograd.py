@@ -187,6 +187,20 @@ def test_hooks_on_leaf_and_non_leaf_can_modify_the_gradient():
         pydlk.tensor([1.0]).register_hook(lambda g: g)
 
 
+def test_leaf_hook_runs_once_on_the_total_gradient():
+    torch = pytest.importorskip("torch")
+    seen, tseen = [], []
+    x = t64([1.0, -2.0])
+    tx = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    x.register_hook(lambda g: seen.append(g.copy()) or np.clip(g, -1, 1))
+    tx.register_hook(lambda g: tseen.append(g.clone()) or g.clamp(-1, 1))
+    (x * 3 + x * x).sum().backward()       # x used by two ops: contributions 3 and 2x
+    (tx * 3 + tx * tx).sum().backward()
+    assert len(seen) == len(tseen) == 1
+    np.testing.assert_allclose(seen[0], tseen[0].numpy())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+
+
 def test_inplace_on_a_leaf_requiring_grad_raises():
     w = pydlk.tensor(np.ones(3), requires_grad=True)
     for op in (lambda: w.zero_(), lambda: w.fill_(1), lambda: w.add_(1.0),
