@@ -669,7 +669,9 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ValueError(f"masked_fill: value must be a scalar or a 0-d tensor, got shape "
                          f"{value.shape}")
-    return Where.apply(m, _s(value), input)
+    if not isinstance(value, Tensor):  # a scalar takes the input's dtype, as in torch
+        value = _xp(input.data).asarray(_s(value), dtype=input.dtype)
+    return Where.apply(m, value, input)
 
 
 class Tri(Function):

@@ -1068,6 +1068,9 @@ def test_masked_fill_tril_triu(rng):
         np.testing.assert_array_equal(pydlk.tril(t64(a), k).data,
                                       torch.tril(torch.tensor(a), k).numpy())
     check(lambda x: x.tril(1) + x.triu(), a)
+    ints = pydlk.tensor([1, 2, 3]).masked_fill(pydlk.tensor([True, False, False]), 0.5)
+    assert ints.dtype == np.int64 and ints.tolist() == [0, 2, 3]  # the input's dtype, as torch
+    assert f32([1.0]).masked_fill(pydlk.tensor([True]), -1e9).dtype == np.float32
     with pytest.raises(TypeError, match="mask must be a bool tensor"):
         t64(a).masked_fill(pydlk.tensor(mask.astype(np.float32)), 0.0)
     with pytest.raises(ValueError, match="does not broadcast"):
