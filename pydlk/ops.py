@@ -1983,11 +1983,9 @@ def _scalar_dtype(v):
         return np.dtype(np.bool_)
     if isinstance(v, (int, np.integer)):
         return int64
-    if isinstance(v, complex):
+    if isinstance(v, (complex, np.complexfloating)):
         return complex64
-    if isinstance(v, np.generic):
-        return v.dtype
-    return float32
+    return float32  # Python and NumPy floats alike, as torch
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
