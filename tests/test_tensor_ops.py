@@ -1089,3 +1089,26 @@ def test_new_factories_follow_the_tensor():
     assert n.dtype == np.float64 and n.tolist() == [1.0, 2.0]
     assert x.new_zeros(2, dtype=pydlk.int64).dtype == np.int64
     assert x.new_zeros(2, requires_grad=True).requires_grad
+
+
+def test_nan_propagates_like_torch():
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.0, np.nan, 3.0], [0.5, 2.0, -1.0]])
+    for op in (lambda m, x: m.max(x), lambda m, x: x.amax(1), lambda m, x: x.max(1).values,
+               lambda m, x: x.min(0).values, lambda m, x: x.clamp(0, 2), lambda m, x: x.sum(1),
+               lambda m, x: m.maximum(x, x * 0 + 1.5), lambda m, x: x.logsumexp(1)):
+        np.testing.assert_array_equal(op(pydlk, t64(a, False)).data,
+                                      op(torch, torch.tensor(a)).numpy())
+    np.testing.assert_array_equal(t64(a).max(1).indices.data, [1, 1])  # NaN counts as the max
+
+
+def test_zero_size_tensors(rng):
+    x, w = t64(np.zeros((0, 3))), t64(rng.standard_normal((3, 4)))
+    y = x @ w
+    assert y.shape == (0, 4)
+    (y.sum() + (x * 2).sum() + x.exp().mean(0).sum()).backward()
+    assert x.grad.shape == (0, 3) and np.array_equal(w.grad, np.zeros((3, 4)))
+    assert pydlk.cat([x, t64(np.ones((2, 3)), False)]).shape == (2, 3)
+    assert x.reshape(3, 0).shape == (3, 0) and x[1:].shape == (0, 3)
+    with pytest.raises(ValueError, match="invalid for input of size 0"):
+        x.reshape(0, -1)  # -1 is ambiguous with no elements, as torch says
