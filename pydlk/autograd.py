@@ -31,7 +31,8 @@ class set_grad_enabled:
 
     def __init__(self, mode):
         self.prev = is_grad_enabled()
-        _mode.enabled = bool(mode)
+        self.mode = bool(mode)
+        _mode.enabled = self.mode
 
     def __enter__(self):
         return self
@@ -40,9 +41,28 @@ class set_grad_enabled:
         _mode.enabled = self.prev
         return False
 
+    def __call__(self, fn):
+        """As a decorator (``@set_grad_enabled(False)``): construction set the mode, so put it
+        back, and apply the mode only while ``fn`` runs."""
+        import functools
+        _mode.enabled = self.prev
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
 
 class _GradModeContext:
     enabled = None
+
+    def __new__(cls, orig_func=None):
+        # bare decorator use, ``@no_grad`` without parentheses, as torch allows
+        if orig_func is not None:
+            return cls()(orig_func)
+        return super().__new__(cls)
 
     def __enter__(self):
         self.prev = is_grad_enabled()
@@ -117,7 +137,9 @@ class Function:
         out = cls.forward(ctx, *raw)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
-        tensors = tuple(Tensor._wrap(o) for o in outs)
+        # NumPy returns scalars for 0-d results; a Tensor always holds an array
+        tensors = tuple(Tensor._wrap(np.asarray(o) if isinstance(o, np.generic) else o)
+                        for o in outs)
         if record:
             node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
             for i, t in enumerate(tensors):
@@ -377,7 +399,9 @@ def _accumulate_leaf(t, g):
         for hook in t._hooks:
             r = hook(g)
             if r is not None:
-                g = r
+                g = r.data if isinstance(r, Tensor) else r
+    if isinstance(g, np.generic):
+        g = np.asarray(g)
     if t.grad is None:
         slot = t._grad_slot
         if slot is not None and slot.shape == g.shape:
@@ -429,6 +453,9 @@ def backward(tensor, gradient=None, retain_graph=False):
     root, idx = tensor._node
     grads = {id(root): [None] * len(root.out_meta)}
     grads[id(root)][idx] = g
+    # a leaf's gradient is summed over all its uses first, so that its hooks run once on the
+    # total (as torch's AccumulateGrad does), then added into .grad after the pass
+    leaf_grads = {}
     with no_grad():
         for node in _toposort(root):
             if node.ctx is None:
@@ -464,15 +491,23 @@ def backward(tensor, gradient=None, retain_graph=False):
                     continue
                 if isinstance(gi, Tensor):
                     gi = gi.data
+                elif isinstance(gi, np.generic):
+                    gi = np.asarray(gi)
                 if gi.shape != inp.shape:
                     raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of "
                                        f"shape {gi.shape} for an input of shape {inp.shape}")
                 if inp._node is None:
-                    _accumulate_leaf(inp, gi)
+                    entry = leaf_grads.get(id(inp))
+                    if entry is None:
+                        leaf_grads[id(inp)] = [inp, gi]
+                    else:
+                        entry[1] = entry[1] + gi
                 else:
                     pnode, pidx = inp._node
                     slot = grads.setdefault(id(pnode), [None] * len(pnode.out_meta))
                     slot[pidx] = gi if slot[pidx] is None else slot[pidx] + gi
+        for leaf, gi in leaf_grads.values():
+            _accumulate_leaf(leaf, gi)
 
 
 def tensor(data, dtype=None, requires_grad=False):

@@ -6,7 +6,7 @@ one-line verdict and the numbers behind it.
    and a random-direction check over all parameters, in float64, in eval mode (no dropout).
 3. The model can overfit a small batch (20 samples) to near-zero loss, with no regularisation.
 4. A learning-rate range test (Smith, 2017): the learning rate grows geometrically over a few
-   dozen steps; the suggestion is where the smoothed loss falls fastest.
+   dozen steps; the suggestion is a tenth of the rate with the lowest smoothed loss.
 """
 import math
 from dataclasses import dataclass, field
@@ -49,7 +49,11 @@ def check_initial_loss(make_model, loss_fn, x, y, num_classes):
 def check_gradients(make_model, loss_fn, x, y, seed=0):
     model = make_model().double()
     model.eval()
-    xs = Tensor(np.ascontiguousarray(x[:2], np.float64), requires_grad=True)
+    # A little noise keeps the check off kinks: images with flat regions make max-pool windows
+    # tie exactly, where a finite difference is one-sided and disagrees with any subgradient.
+    rng = np.random.default_rng(seed)
+    x2 = np.asarray(x[:2], np.float64)
+    xs = Tensor(np.ascontiguousarray(x2 + 1e-2 * rng.standard_normal(x2.shape)), requires_grad=True)
     ys = y[:2]
     try:
         gradcheck(lambda inp: loss_fn(model(inp), ys), (xs,), eps=1e-6, atol=1e-6, rtol=1e-4)
@@ -58,7 +62,6 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
         input_ok, input_msg = False, str(e)
     # all parameters at once along a random direction v: dL/dt at t=0 of L(theta + t v)
     params = [p for p in model.parameters() if p.requires_grad]
-    rng = np.random.default_rng(seed)
     vs = [rng.standard_normal(p.shape) for p in params]
     for p in params:
         p.grad = None
@@ -131,14 +134,9 @@ def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batc
         if not math.isfinite(v) or smooth > 4 * best:
             break
         lr *= factor
-    ll = np.log10(lrs)
-    ls = np.asarray(losses)
-    if len(ls) >= 3:
-        slope = np.gradient(ls, ll)
-        k = int(np.argmin(slope[: max(3, int(np.argmin(ls)) + 1)]))
-        suggestion = float(lrs[k])
-    else:
-        suggestion = float(lrs[0])
+    # A tenth of the learning rate at the lowest smoothed loss: below the point where the loss
+    # turns up, and more robust to noise than the steepest slope of a short sweep.
+    suggestion = float(lrs[int(np.argmin(losses))]) / 10
     return lrs, losses, suggestion
 
 
@@ -146,7 +144,7 @@ def check_lr_range(make_model, loss_fn, x, y):
     lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y)
     k = int(np.argmin(losses))
     return Check("learning-rate range test", True,
-                 f"suggested lr {lr:.1e} (steepest fall of the loss); lowest loss "
+                 f"suggested lr {lr:.1e} (a tenth of the best); lowest loss "
                  f"{losses[k]:.3f} at lr {lrs[k]:.1e}; swept {lrs[0]:.0e}..{lrs[-1]:.0e}",
                  {"suggested_lr": lr, "lrs": lrs, "losses": losses})
 

@@ -1,0 +1,209 @@
+"""The training workflow: fit/evaluate/predict, callbacks, exact resume, diagnostics, doctor."""
+import math
+import types
+
+import numpy as np
+import pytest
+
+import pydlk
+from pydlk import models, nn, optim
+from pydlk.data import DataLoader, TensorDataset
+from pydlk.datasets import digits
+from pydlk.train import (CSVLogger, EarlyStopping, EMAEvaluation, LearningRateLogger,
+                         ModelCheckpoint, SnapshotEnsemble, TerminateOnNaN, evaluate, fit, predict)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {s: digits(s) for s in ("train", "val", "test")}
+
+
+def _setup(data, seed=0, dropout=0.2, lr=3e-3, batch_size=128):
+    pydlk.manual_seed(seed)
+    model = models.MLP(64, (64,), 10, dropout=dropout)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    train = DataLoader(TensorDataset(*data["train"]), batch_size=batch_size, shuffle=True)
+    val = DataLoader(TensorDataset(*data["val"]), batch_size=512)
+    return model, opt, train, val
+
+
+def test_fit_learns_digits_and_reports_history(data):
+    model, opt, train, val = _setup(data, lr=1e-2)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=6)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=6, scheduler=sched, verbose=False)
+    assert h.epoch == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "accuracy", "lr", "val_loss", "val_accuracy"} <= set(h.history)
+    assert h["loss"][-1] < h["loss"][0] / 3
+    assert h["val_accuracy"][-1] > 0.9
+    assert h["lr"][0] == pytest.approx(1e-2) and h["lr"][-1] < h["lr"][0]
+    res = evaluate(model, nn.CrossEntropyLoss(), DataLoader(TensorDataset(*data["test"]), 512))
+    out = predict(model, data["test"][0])
+    assert out.shape == (270, 10)
+    assert res["accuracy"] == pytest.approx(float((out.argmax(1) == data["test"][1]).mean()))
+    assert model.training  # evaluate/predict restore the mode
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run_bit_for_bit(data, tmp_path):
+    loss_fn = nn.CrossEntropyLoss()
+    model, opt, train, val = _setup(data)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+    fit(model, loss_fn, opt, train, val, epochs=4, scheduler=sched, verbose=False)
+    straight = {k: v.copy() for k, v in model.state_dict().items()}
+
+    path = str(tmp_path / "ckpt.npz")
+    model, opt, train, val = _setup(data)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+    fit(model, loss_fn, opt, train, val, epochs=2, scheduler=sched, verbose=False,
+        callbacks=[ModelCheckpoint(path)])
+    # a fresh process would build everything anew (different init, different RNG position)
+    model, opt, train, val = _setup(data, seed=99)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+    h = fit(model, loss_fn, opt, train, val, epochs=4, scheduler=sched, verbose=False,
+            resume=path)
+    assert h.epoch == [1, 2, 3, 4]
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, straight[k], err_msg=k)
+
+
+def test_early_stopping_restores_the_best_weights(data):
+    model = models.MLP(64, (8,), 10)
+    trainer = types.SimpleNamespace(model=model, stop_training=False, stop_reason=None)
+    es = EarlyStopping(monitor="val_loss", patience=1)
+    es.trainer = trainer
+    w = model.state_dict()["1.weight"]
+    snapshots = []
+    for epoch, v in enumerate([1.0, 0.5, 0.7, 0.8, 0.1]):
+        with pydlk.no_grad():
+            w[...] = epoch
+        snapshots.append(w.copy())
+        es.on_epoch_end(epoch, {"val_loss": v})
+        if trainer.stop_training:
+            break
+    assert epoch == 3 and "did not improve for 2 epochs" in trainer.stop_reason
+    es.on_train_end()
+    np.testing.assert_array_equal(model.state_dict()["1.weight"], snapshots[1])
+    with pytest.raises(KeyError, match="val_accuracy"):
+        EarlyStopping("val_accuracy").on_epoch_end(0, {"loss": 1.0})
+
+
+def test_terminate_on_nan_says_where(data, capsys):
+    model, opt, train, val = _setup(data, lr=1e-3)
+    calls = {"n": 0}
+
+    def loss_fn(out, y):
+        calls["n"] += 1
+        loss = nn.functional.cross_entropy(out, y)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[TerminateOnNaN()], verbose=False)
+    err = capsys.readouterr().err
+    assert "loss became nan at epoch 1, batch 3" in err
+    assert "parameter '" in err  # the NaN reached the weights through the step
+    assert h.epoch == [1]
+
+
+def test_csv_logger_plot_and_lr_logger_with_a_per_batch_schedule(data, tmp_path):
+    model, opt, train, val = _setup(data)
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=2 * len(train))
+    lrlog = LearningRateLogger()
+    csv_path = tmp_path / "h.csv"
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=sched,
+            callbacks=[lrlog, CSVLogger(csv_path)], verbose=False)
+    assert len(lrlog.lrs) == 2 * len(train)
+    lrs = [r[0] for r in lrlog.lrs]
+    assert max(lrs) > 5 * lrs[0] and lrs[-1] < max(lrs) / 10  # warm-up then anneal
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == 3
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "h.png"
+    h.plot(str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_snapshot_ensemble_and_ema_evaluation(data):
+    model, opt, train, val = _setup(data, dropout=0.0)
+    sched = optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
+    snap = SnapshotEnsemble(cycle_len=2)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=4, scheduler=sched,
+            callbacks=[snap, EMAEvaluation(decay=0.9)], verbose=False)
+    assert len(snap.snapshots) == 2
+    p = snap.predict(data["test"][0])
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+    assert (p.argmax(1) == data["test"][1]).mean() > 0.8
+    assert len(h["val_accuracy_ema"]) == 4 and h["val_accuracy_ema"][-1] > 0.8
+
+
+def test_diagnostics_table(data):
+    from pydlk.diagnostics import diagnose_step
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 32),
+                          nn.ReLU(), nn.Linear(32, 10))
+    opt = optim.SGD(model.parameters(), lr=1e-2)
+    x, y = data["train"][0][:64], data["train"][1][:64]
+    d = diagnose_step(model, nn.CrossEntropyLoss(), opt, x, y)
+    tanh = d.activations["2"]
+    assert 0 <= tanh["saturated"] <= 1 and "dead" in d.activations["4"]
+    # update/weight ratio of plain SGD is lr * ||g|| / ||w||
+    w = model.state_dict()["1.weight"]
+    assert d.ratios["1.weight"] == pytest.approx(1e-2 * d.grads["1.weight"] / np.linalg.norm(w), rel=1e-3)
+    table = d.table()
+    assert "update/weight" in table and "1.weight" in table and "(Tanh)" in table
+    # a dead ReLU layer: every unit negative for every sample
+    with pydlk.no_grad():
+        model[3].bias.data[...] = -1e3
+    d = diagnose_step(model, nn.CrossEntropyLoss(), opt, x, y)
+    assert d.activations["4"]["dead"] == 1.0
+
+
+def test_doctor_passes_on_lenet_and_flags_a_bad_initial_loss(data):
+    from pydlk.doctor import check_initial_loss, doctor
+    x, y = data["train"]
+    checks = doctor(lambda: models.LeNet5(10, 1, 8), nn.CrossEntropyLoss(), x, y, verbose=False)
+    assert [c.ok for c in checks] == [True] * 4, [c.line() for c in checks]
+    assert 1e-5 < checks[3].numbers["suggested_lr"] < 1
+
+    def too_large():
+        m = models.MLP(64, (32,), 10)
+        with pydlk.no_grad():
+            m[-1].weight.data *= 100
+        return m
+    bad = check_initial_loss(too_large, nn.CrossEntropyLoss(), x, y, 10)
+    assert not bad.ok and "ln(10)" in bad.verdict
+
+
+def test_cli_train_writes_checkpoint_and_plot(tmp_path, capsys):
+    from pydlk.cli import main
+    rc = main(["train", "--model", "mlp", "--epochs", "2", "--out", str(tmp_path), "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "test accuracy" in out
+    run = tmp_path / "digits-mlp"
+    assert (run / "checkpoint.npz").exists() and (run / "history.csv").exists()
+    ckpt = pydlk.load(str(run / "checkpoint.npz"))
+    assert {"model", "optimizer", "rng", "epoch"} <= set(ckpt)
+
+
+def test_cli_config_file_and_bad_flags(tmp_path, capsys):
+    from pydlk.cli import main
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('model = "mlp"\nepochs = 1\nbatch-size = 256\nschedule = "none"\n')
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "mlp on digits" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown data set"):
+        main(["train", "--data", "imagenet", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="needs a directory"):
+        main(["train", "--data", "mnist", "--out", str(tmp_path)])
+
+
+def test_cli_ratio_table(tmp_path):
+    import json
+    from pydlk.cli import ratio_table
+    bench = {"benchmarks": [
+        {"name": "test_pydlk[a]", "group": "conv a", "stats": {"median": 0.001}},
+        {"name": "test_numpy[a]", "group": "conv a", "stats": {"median": 0.004}},
+        {"name": "test_torch_fused[a]", "group": "conv a", "stats": {"median": 0.003}},
+        {"name": "test_torch_foreach[a]", "group": "conv a", "stats": {"median": 0.002}}]}
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps(bench))
+    row = ratio_table(str(p)).splitlines()[1].split()
+    assert row[-2:] == ["0.50", "0.25"]  # against the faster torch variant
+    assert math.isclose(float(row[-4]), 4.0)
