@@ -11,6 +11,8 @@
     PYTHONPATH=. python examples/transfer_learning.py [--epochs 8] [--target-samples 200]
 """
 import argparse
+import os
+import tempfile
 
 import numpy as np
 
@@ -73,7 +75,10 @@ def main():
           xtr[src], ytr[src], args.epochs, seed=0)
     te_src = yte < 5
     print(f"  source accuracy: {accuracy(net, xte[te_src], yte[te_src]):.3f}")
-    pydlk.save(net.state_dict(), "/tmp/lenet_digits04.npz")
+    with tempfile.TemporaryDirectory() as d:  # a checkpoint round trip, as a real run would do
+        path = os.path.join(d, "lenet_digits04.npz")
+        pydlk.save(net.state_dict(), path)
+        net.load_state_dict(pydlk.load(path))
 
     n = args.target_samples
     xt, yt = xtr[tgt][:n], ytr[tgt][:n] - 5
