@@ -1,6 +1,8 @@
 // Fused optimiser kernels (see optim.h). Each is a single pass over the arena: the loop is split
 // into contiguous chunks over the OpenMP team (schedule static, the threads write disjoint
-// ranges) and vectorised inside (omp simd). Hyperparameters are converted to T once, outside the
+// ranges) and vectorised inside (omp simd). The if clause names `parallel:` on purpose: a bare
+// if on a combined `parallel for simd` also applies to the simd construct, and GCC then runs
+// the small (single-threaded) case without vectorisation, about 10x slower. Hyperparameters are converted to T once, outside the
 // loop; flags that would branch inside the loop are either template parameters or folded into
 // coefficients (maximize -> s = -1, coupled wd = 0 adds exactly nothing for finite p).
 #include "optim.h"
@@ -18,7 +20,7 @@ template <typename T, bool MOM>
 PYDLK_SIMD static void sgd_impl(T* __restrict p, T* __restrict buf, const T* __restrict g,
                                 index_t n, T lr, T mom, T keep, T add, T cg, T cb, T wd, T l1,
                                 T s) {
-#pragma omp parallel for simd schedule(static) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) {
     T pi = p[i];
     T gi = s * g[i] + wd * pi + l1 * sgn(pi);
@@ -51,7 +53,7 @@ PYDLK_SIMD static void adam_impl(T* __restrict p, T* __restrict m, T* __restrict
                                  T* __restrict vmax, const T* __restrict g, index_t n, T shrink,
                                  T wd, T l1, T s, T omb1, T b2, T omb2, T step_size, T inv_bc2s,
                                  T eps) {
-#pragma omp parallel for simd schedule(static) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) {
     T pi = p[i] * shrink;  // AdamW's decoupled decay (shrink = 1 for Adam)
     T gi = s * g[i] + wd * pi + l1 * sgn(pi);
@@ -60,7 +62,8 @@ PYDLK_SIMD static void adam_impl(T* __restrict p, T* __restrict m, T* __restrict
     m[i] = mi;
     v[i] = vi;
     if (AMS) {
-      vi = std::max(vmax[i], vi);
+      T vm = vmax[i];
+      vi = vm > vi ? vm : vi;  // max(vmax, v), written so that it vectorises
       vmax[i] = vi;
     }
     T denom = std::sqrt(vi) * inv_bc2s + eps;
@@ -90,7 +93,7 @@ template <typename T, bool CENTERED, bool MOM>
 PYDLK_SIMD static void rmsprop_impl(T* __restrict p, T* __restrict sq, T* __restrict ga,
                                     T* __restrict buf, const T* __restrict g, index_t n, T lr,
                                     T alpha, T oma, T eps, T wd, T l1, T mom, T s) {
-#pragma omp parallel for simd schedule(static) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) {
     T pi = p[i];
     T gi = s * g[i] + wd * pi + l1 * sgn(pi);
@@ -131,7 +134,7 @@ void rmsprop_step(T* p, T* sq, T* ga, T* buf, const T* g, index_t n, double lr, 
 template <typename T>
 PYDLK_SIMD static void adagrad_impl(T* __restrict p, T* __restrict sum, const T* __restrict g,
                                     index_t n, T clr, T eps, T wd, T l1, T s) {
-#pragma omp parallel for simd schedule(static) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) {
     T pi = p[i];
     T gi = s * g[i] + wd * pi + l1 * sgn(pi);
@@ -151,7 +154,7 @@ void adagrad_step(T* p, T* sum, const T* g, index_t n, double clr, double eps,
 // ------------------------------------------------------------------------------- averaging
 template <typename T>
 PYDLK_SIMD static void average_impl(T* __restrict avg, const T* __restrict x, index_t n, T w) {
-#pragma omp parallel for simd schedule(static) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) avg[i] = avg[i] + w * (x[i] - avg[i]);
 }
 
@@ -164,7 +167,7 @@ void average_update(T* avg, const T* x, index_t n, double w) { average_impl<T>(a
 template <typename T>
 PYDLK_SIMD static double sum_sq(const T* __restrict x, index_t n) {
   double acc = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) acc += double(x[i]) * double(x[i]);
   return acc;
 }
@@ -172,7 +175,7 @@ PYDLK_SIMD static double sum_sq(const T* __restrict x, index_t n) {
 template <typename T>
 PYDLK_SIMD static double sum_abs(const T* __restrict x, index_t n) {
   double acc = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) acc += std::fabs(double(x[i]));
   return acc;
 }
@@ -204,7 +207,7 @@ double norm_reduce(const T* x, index_t n, double p) {
 
 template <typename T>
 PYDLK_SIMD static void scale_impl(T* __restrict x, index_t n, T c) {
-#pragma omp parallel for simd schedule(static) if (parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) x[i] *= c;
 }
 
