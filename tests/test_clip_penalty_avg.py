@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import pydlk
 from pydlk.gradcheck import gradcheck
 from pydlk.nn import Parameter
 from pydlk.nn.utils import (clip_grad_norm_, clip_grad_value_, elastic_net_penalty, l1_penalty,

@@ -35,7 +35,6 @@ CPU (NumPy) parameters only.
 """
 import numpy as np
 
-from .. import _C
 from ..autograd import Tensor, enable_grad
 
 __all__ = ["Optimizer", "required"]
