@@ -1,6 +1,199 @@
-// Bindings for csrc/optim.cpp.
+// Bindings for csrc/optim.cpp. Every array is a C-contiguous float32/float64 buffer of the same
+// dtype and element count as `param` (an optimiser arena's flat buffers, though any shape is
+// accepted); state arrays are written in place. Optional states are None.
+#include <cmath>
+#include <string>
+
 #include "bind_util.h"
+#include "optim.h"
 
 namespace pydlk {
-void bind_optim(py::module_& m) { (void)m; }
+
+namespace {
+
+// The same dtype and element count as param, and writable when the kernel writes it.
+void need_like(const py::array& a, const py::array& param, DType dt, bool writes, const char* op,
+               const char* name) {
+  need_dtype(a, dt, op, name);
+  need(a.size() == param.size(), std::string(op) + ": " + name + " has " +
+                                     std::to_string(a.size()) + " elements, param has " +
+                                     std::to_string(param.size()));
+  if (writes) need(a.writeable(), std::string(op) + ": " + name + " must be writable");
+}
+
+// An optional state array: nullptr for None.
+template <typename T>
+T* opt_state(const py::object& o, const py::array& param, DType dt, const char* op,
+             const char* name) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(std::string(op) + ": " + name + " must be an array or None");
+  py::array a = o.cast<py::array>();
+  need_like(a, param, dt, true, op, name);
+  return ptr<T>(a);
+}
+
+void need_finite(double v, const char* op, const char* name, bool nonneg = true) {
+  need(std::isfinite(v) && (!nonneg || v >= 0), std::string(op) + ": " + name + " must be " +
+                                                   (nonneg ? "finite and >= 0" : "finite") +
+                                                   ", got " + std::to_string(v));
+}
+
+DType need_param(const py::array& p, const char* op) {
+  DType dt = need_float(p, op, "param");
+  need(p.writeable(), std::string(op) + ": param must be writable");
+  return dt;
+}
+
+}  // namespace
+
+void bind_optim(py::module_& m) {
+  m.def("sgd_step", [](py::array param, py::object momentum_buffer, py::array grad, double lr,
+                       double momentum, double dampening, double weight_decay, double l1,
+                       bool nesterov, bool maximize, bool first) {
+    const char* op = "sgd_step";
+    DType dt = need_param(param, op);
+    need_like(grad, param, dt, false, op, "grad");
+    need_finite(lr, op, "lr"), need_finite(momentum, op, "momentum");
+    need_finite(dampening, op, "dampening", false), need_finite(weight_decay, op, "weight_decay");
+    need_finite(l1, op, "l1");
+    need(momentum == 0 || !momentum_buffer.is_none(),
+         "sgd_step: momentum_buffer is required when momentum != 0");
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* buf = opt_state<T>(momentum_buffer, param, dt, op, "momentum_buffer");
+      T* p = ptr<T>(param);
+      const T* g = cptr<T>(grad);
+      { KernelScope k; sgd_step<T>(p, buf, g, param.size(), lr, momentum, dampening, weight_decay, l1, nesterov, maximize, first); }
+      return 0;
+    });
+  }, py::arg("param"), py::arg("momentum_buffer"), py::arg("grad"), py::arg("lr"),
+     py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
+     py::arg("l1") = 0.0, py::arg("nesterov") = false, py::arg("maximize") = false,
+     py::arg("first") = false,
+     "In-place SGD step (torch.optim.SGD's formula); first=True starts the momentum buffer at g.");
+
+  m.def("adam_step", [](py::array param, py::array exp_avg, py::array exp_avg_sq,
+                        py::object max_exp_avg_sq, py::array grad, double lr, double beta1,
+                        double beta2, double eps, double weight_decay, double l1, long long step,
+                        bool decoupled, bool maximize) {
+    const char* op = "adam_step";
+    DType dt = need_param(param, op);
+    need_like(exp_avg, param, dt, true, op, "exp_avg");
+    need_like(exp_avg_sq, param, dt, true, op, "exp_avg_sq");
+    need_like(grad, param, dt, false, op, "grad");
+    need_finite(lr, op, "lr"), need_finite(eps, op, "eps"), need_finite(weight_decay, op, "weight_decay");
+    need_finite(l1, op, "l1");
+    need(beta1 >= 0 && beta1 < 1, "adam_step: beta1 must be in [0, 1), got " + std::to_string(beta1));
+    need(beta2 >= 0 && beta2 < 1, "adam_step: beta2 must be in [0, 1), got " + std::to_string(beta2));
+    need(step >= 1, "adam_step: step must be >= 1, got " + std::to_string(step));
+    double bc1 = 1 - std::pow(beta1, (double)step), bc2 = 1 - std::pow(beta2, (double)step);
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* vmax = opt_state<T>(max_exp_avg_sq, param, dt, op, "max_exp_avg_sq");
+      T *p = ptr<T>(param), *mm = ptr<T>(exp_avg), *v = ptr<T>(exp_avg_sq);
+      const T* g = cptr<T>(grad);
+      { KernelScope k; adam_step<T>(p, mm, v, vmax, g, param.size(), lr, beta1, beta2, eps, weight_decay, l1, bc1, bc2, decoupled, maximize); }
+      return 0;
+    });
+  }, py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
+     py::arg("grad"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+     py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("step") = 1,
+     py::arg("decoupled") = false, py::arg("maximize") = false,
+     "In-place Adam (decoupled=True: AdamW) step number `step` (>= 1); max_exp_avg_sq (amsgrad) or None.");
+
+  m.def("rmsprop_step", [](py::array param, py::array square_avg, py::object grad_avg,
+                           py::object momentum_buffer, py::array grad, double lr, double alpha,
+                           double eps, double weight_decay, double l1, double momentum,
+                           bool maximize) {
+    const char* op = "rmsprop_step";
+    DType dt = need_param(param, op);
+    need_like(square_avg, param, dt, true, op, "square_avg");
+    need_like(grad, param, dt, false, op, "grad");
+    need_finite(lr, op, "lr"), need_finite(eps, op, "eps"), need_finite(weight_decay, op, "weight_decay");
+    need_finite(l1, op, "l1"), need_finite(momentum, op, "momentum");
+    need(alpha >= 0 && alpha <= 1, "rmsprop_step: alpha must be in [0, 1], got " + std::to_string(alpha));
+    need(momentum == 0 || !momentum_buffer.is_none(),
+         "rmsprop_step: momentum_buffer is required when momentum > 0");
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* ga = opt_state<T>(grad_avg, param, dt, op, "grad_avg");
+      T* buf = opt_state<T>(momentum_buffer, param, dt, op, "momentum_buffer");
+      T *p = ptr<T>(param), *sq = ptr<T>(square_avg);
+      const T* g = cptr<T>(grad);
+      { KernelScope k; rmsprop_step<T>(p, sq, ga, buf, g, param.size(), lr, alpha, eps, weight_decay, l1, momentum, maximize); }
+      return 0;
+    });
+  }, py::arg("param"), py::arg("square_avg"), py::arg("grad_avg"), py::arg("momentum_buffer"),
+     py::arg("grad"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+     py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("momentum") = 0.0,
+     py::arg("maximize") = false,
+     "In-place RMSprop step; grad_avg (centered) and momentum_buffer (momentum > 0) or None.");
+
+  m.def("adagrad_step", [](py::array param, py::array state_sum, py::array grad, double lr,
+                           double lr_decay, double eps, double weight_decay, double l1,
+                           long long step, bool maximize) {
+    const char* op = "adagrad_step";
+    DType dt = need_param(param, op);
+    need_like(state_sum, param, dt, true, op, "state_sum");
+    need_like(grad, param, dt, false, op, "grad");
+    need_finite(lr, op, "lr"), need_finite(lr_decay, op, "lr_decay"), need_finite(eps, op, "eps");
+    need_finite(weight_decay, op, "weight_decay"), need_finite(l1, op, "l1");
+    need(step >= 1, "adagrad_step: step must be >= 1, got " + std::to_string(step));
+    double clr = lr / (1 + (double)(step - 1) * lr_decay);
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T *p = ptr<T>(param), *s = ptr<T>(state_sum);
+      const T* g = cptr<T>(grad);
+      { KernelScope k; adagrad_step<T>(p, s, g, param.size(), clr, eps, weight_decay, l1, maximize); }
+      return 0;
+    });
+  }, py::arg("param"), py::arg("state_sum"), py::arg("grad"), py::arg("lr"),
+     py::arg("lr_decay") = 0.0, py::arg("eps") = 1e-10, py::arg("weight_decay") = 0.0,
+     py::arg("l1") = 0.0, py::arg("step") = 1, py::arg("maximize") = false,
+     "In-place Adagrad step number `step` (>= 1).");
+
+  m.def("average_update", [](py::array average, py::array input, double weight) {
+    const char* op = "average_update";
+    DType dt = need_float(average, op, "average");
+    need(average.writeable(), "average_update: average must be writable");
+    need_dtype(input, dt, op, "input");
+    need(input.size() == average.size(), "average_update: input has " +
+         std::to_string(input.size()) + " elements, average has " + std::to_string(average.size()));
+    need_finite(weight, op, "weight");
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* a = ptr<T>(average);
+      const T* x = cptr<T>(input);
+      { KernelScope k; average_update<T>(a, x, average.size(), weight); }
+      return 0;
+    });
+  }, py::arg("average"), py::arg("input"), py::arg("weight"),
+     "average += weight * (input - average), in place.");
+
+  m.def("norm_reduce", [](py::array x, double norm_type) {
+    DType dt = need_float(x, "norm_reduce", "x");
+    need(!std::isnan(norm_type), "norm_reduce: norm_type must not be NaN");
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* xp = cptr<T>(x);
+      double r;
+      { KernelScope k; r = norm_reduce<T>(xp, x.size(), norm_type); }
+      return r;
+    });
+  }, py::arg("x"), py::arg("norm_type") = 2.0,
+     "sum |x|^p (p = 2: sum of squares; inf/-inf: max/min |x|; 0: count of non-zeros), in double.");
+
+  m.def("scale_", [](py::array x, double c) {
+    DType dt = need_float(x, "scale_", "x");
+    need(x.writeable(), "scale_: x must be writable");
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* xp = ptr<T>(x);
+      { KernelScope k; scale_inplace<T>(xp, x.size(), c); }
+      return 0;
+    });
+  }, py::arg("x"), py::arg("c"), "x *= c in place.");
+}
+
 }  // namespace pydlk

@@ -1,0 +1,99 @@
+"""Gradient clipping (torch.nn.utils.clip_grad_norm_ / clip_grad_value_).
+
+When the parameters are exactly the trainable parameters of one or more optimiser arenas and
+every gradient is its arena slot, the norm is one reduction per flat gradient buffer and the
+scaling one pass (pydlk._C.norm_reduce / scale_); otherwise one reduction per gradient.
+"""
+import math
+
+import numpy as np
+
+from ... import _C
+from ...autograd import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
+
+
+def _params(parameters):
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    return list(parameters)
+
+
+def _arena_grads(params):
+    """The flat gradient buffers if ``params`` are exactly whole arenas (each grad its slot)."""
+    arenas = {}
+    for p in params:
+        a = getattr(p, "_arena", None)
+        if a is None or a.detached or p.grad is None or p.grad is not p._grad_slot:
+            return None
+        arenas[id(a)] = a
+    if sum(len(a.params) for a in arenas.values()) != len(params):
+        return None
+    return [a.grad for a in arenas.values()]
+
+
+def _grad_buffers(params):
+    bufs = _arena_grads(params)
+    if bufs is not None:
+        return bufs, True
+    return [p.grad for p in params if p.grad is not None], False
+
+
+def _total(bufs, norm_type):
+    parts = [_C.norm_reduce(b if b.flags.c_contiguous else np.ascontiguousarray(b), norm_type)
+             for b in bufs]
+    if math.isinf(norm_type):
+        return max(parts) if norm_type > 0 else min(parts)
+    s = sum(parts)
+    return s if norm_type == 0 else s ** (1.0 / norm_type)
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """The norm of the concatenation of ``tensors`` (arrays or Tensors), as a 0-d Tensor."""
+    arrs = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in _params(tensors)]
+    if not arrs:
+        return Tensor(np.asarray(0.0, np.float32))
+    total = _total(arrs, float(norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {float(norm_type)} for gradients from "
+                           f"`parameters` is non-finite, so it cannot be clipped. To disable this "
+                           f"error and scale the gradients by the non-finite norm anyway, set "
+                           f"`error_if_nonfinite=False`")
+    return Tensor(np.asarray(total, arrs[0].dtype))
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+    """Scale the gradients in place so that their joint ``norm_type`` norm is at most
+    ``max_norm`` (coefficient ``max_norm / (total + 1e-6)``, applied when below 1, as torch).
+    Returns the total norm (before clipping) as a 0-d Tensor. ``foreach`` is ignored."""
+    params = _params(parameters)
+    norm_type = float(norm_type)
+    bufs, _fast = _grad_buffers(params)
+    if not bufs:
+        return Tensor(np.asarray(0.0, np.float32))
+    total = _total(bufs, norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
+                           f"is non-finite, so it cannot be clipped. To disable this error and "
+                           f"scale the gradients by the non-finite norm anyway, set "
+                           f"`error_if_nonfinite=False`")
+    dt = bufs[0].dtype
+    total_t = dt.type(total)
+    coef = dt.type(max_norm) / (total_t + dt.type(1e-6))
+    if not coef >= 1:  # NaN scales too, as torch
+        for b in bufs:
+            if b.flags.c_contiguous:
+                _C.scale_(b, float(coef))
+            else:
+                b *= coef
+    return Tensor(np.asarray(total_t))
+
+
+def clip_grad_value_(parameters, clip_value, foreach=None):
+    """Clamp every gradient element into [-clip_value, clip_value] in place."""
+    params = _params(parameters)
+    v = float(clip_value)
+    bufs, _fast = _grad_buffers(params)
+    for b in bufs:
+        np.clip(b, -v, v, out=b)

@@ -1,0 +1,176 @@
+"""SGD, Adam, AdamW, RMSprop and Adagrad: torch.optim's names, arguments, defaults and
+(single-tensor) formulas, each step one fused kernel call per arena (pydlk._C.*_step).
+
+Differences from torch: ``foreach``, ``fused``, ``capturable`` and ``differentiable`` are
+accepted and ignored (there is one implementation); every group also takes
+``l1_weight_decay`` and ``max_norm`` (see pydlk.optim.optimizer); a parameter whose .grad is
+None is stepped with a zero gradient.
+"""
+from .. import _C
+from .optimizer import Optimizer
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+
+def _nonneg(name, value, opt):
+    if not 0.0 <= value:
+        raise ValueError(f"{opt}: invalid {name} value: {value}")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as torch.optim.SGD:
+    ``v = momentum*v + (1-dampening)*g`` (first step ``v = g``), ``p -= lr*v`` (Nesterov:
+    ``p -= lr*(g + momentum*v)``)."""
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 *, maximize=False, foreach=None, differentiable=False, fused=None,
+                 l1_weight_decay=0.0, max_norm=None):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov,
+                                      maximize=maximize, foreach=foreach,
+                                      differentiable=differentiable, fused=fused,
+                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+
+    def _check_group(self, g):
+        for k in ("lr", "momentum", "weight_decay"):
+            _nonneg(k, g[k], "SGD")
+        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
+
+    def _init_arena(self, a, g):
+        if g["momentum"] != 0:
+            a.new_state("momentum_buffer")
+
+    def _step_arena(self, a, g):
+        mom = g["momentum"]
+        buf = a.state.get("momentum_buffer")
+        if mom != 0 and buf is None:
+            buf = a.new_state("momentum_buffer")
+        first = "momentum_buffer" in a.fresh  # torch: the first step sets v = g
+        if first:
+            a.fresh.discard("momentum_buffer")
+        _C.sgd_step(a.param, buf if mom != 0 else None, a.grad, g["lr"], mom, g["dampening"],
+                    g["weight_decay"], g["l1_weight_decay"], g["nesterov"], g["maximize"], first)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction, eps added after the square root, optional
+    AMSGrad, as torch.optim.Adam. ``decoupled_weight_decay=True`` is AdamW."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False,
+                 l1_weight_decay=0.0, max_norm=None):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable, fused=fused,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+
+    def _check_group(self, g):
+        n = type(self).__name__
+        for k in ("lr", "eps", "weight_decay"):
+            _nonneg(k, g[k], n)
+        b1, b2 = g["betas"]
+        if not 0.0 <= b1 < 1.0:
+            raise ValueError(f"{n}: invalid beta parameter at index 0: {b1}")
+        if not 0.0 <= b2 < 1.0:
+            raise ValueError(f"{n}: invalid beta parameter at index 1: {b2}")
+
+    def _init_arena(self, a, g):
+        a.new_state("exp_avg")
+        a.new_state("exp_avg_sq")
+        if g["amsgrad"]:
+            a.new_state("max_exp_avg_sq")
+
+    def _step_arena(self, a, g):
+        st = a.state
+        vmax = None
+        if g["amsgrad"]:
+            vmax = st.get("max_exp_avg_sq")
+            if vmax is None:
+                vmax = a.new_state("max_exp_avg_sq")
+        b1, b2 = g["betas"]
+        _C.adam_step(a.param, st["exp_avg"], st["exp_avg_sq"], vmax, a.grad, g["lr"], b1, b2,
+                     g["eps"], g["weight_decay"], g["l1_weight_decay"], a.step,
+                     g["decoupled_weight_decay"], g["maximize"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW:
+    ``p *= 1 - lr*weight_decay`` before the Adam update; weight_decay defaults to 1e-2."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None, l1_weight_decay=0.0, max_norm=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True, l1_weight_decay=l1_weight_decay,
+                         max_norm=max_norm)
+
+
+class RMSprop(Optimizer):
+    """RMSprop as torch.optim.RMSprop: ``sq = alpha*sq + (1-alpha)*g^2``; centered subtracts
+    the squared running mean of g; eps is added after the square root; optional momentum."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, capturable=False, foreach=None, maximize=False,
+                 differentiable=False, *, l1_weight_decay=0.0, max_norm=None):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered,
+                                      capturable=capturable, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable,
+                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+
+    def _check_group(self, g):
+        for k in ("lr", "eps", "momentum", "weight_decay", "alpha"):
+            _nonneg(k, g[k], "RMSprop")
+
+    def _init_arena(self, a, g):
+        a.new_state("square_avg")
+        if g["momentum"] > 0:
+            a.new_state("momentum_buffer")
+        if g["centered"]:
+            a.new_state("grad_avg")
+
+    def _step_arena(self, a, g):
+        st = a.state
+        ga = buf = None
+        if g["centered"]:
+            ga = st.get("grad_avg")
+            if ga is None:
+                ga = a.new_state("grad_avg")
+        if g["momentum"] > 0:
+            buf = st.get("momentum_buffer")
+            if buf is None:
+                buf = a.new_state("momentum_buffer")
+        _C.rmsprop_step(a.param, st["square_avg"], ga, buf, a.grad, g["lr"], g["alpha"],
+                        g["eps"], g["weight_decay"], g["l1_weight_decay"], g["momentum"],
+                        g["maximize"])
+
+
+class Adagrad(Optimizer):
+    """Adagrad as torch.optim.Adagrad: ``sum += g^2``,
+    ``p -= lr/(1 + (t-1)*lr_decay) * g/(sqrt(sum) + eps)``."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None,
+                 l1_weight_decay=0.0, max_norm=None):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, fused=fused,
+                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+
+    def _check_group(self, g):
+        for k in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            _nonneg(k, g[k], "Adagrad")
+
+    def _init_arena(self, a, g):
+        a.new_state("sum", g["initial_accumulator_value"])
+
+    def _step_arena(self, a, g):
+        _C.adagrad_step(a.param, a.state["sum"], a.grad, g["lr"], g["lr_decay"], g["eps"],
+                        g["weight_decay"], g["l1_weight_decay"], a.step, g["maximize"])

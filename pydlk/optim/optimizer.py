@@ -1,0 +1,348 @@
+"""The optimiser base class and the flat parameter arena (see DESIGN.md, "The parameter arena").
+
+Each optimiser packs the trainable parameters of each parameter group into flat buffers, one set
+per dtype (float32 and float64 parameters may share a group; they land in two arenas): ``param``
+(the values), ``grad`` (the gradients) and one flat array per state (Adam's ``exp_avg``, ...).
+Every parameter is rebound to views of its slot::
+
+    p.data = arena.param[off:off + n].reshape(p.shape)
+    p._grad_slot = arena.grad[off:off + n].reshape(p.shape)
+
+so backward writes gradients straight into ``arena.grad`` (see pydlk.autograd), ``zero_grad`` is
+one memset per arena and ``step`` is one fused C++ kernel call per arena.
+
+Rules that follow from the arena (differences from torch are marked):
+
+* Write new values INTO a parameter (``p.data[...] = v``, ``p.copy_(v)``, a model's
+  load_state_dict does this): the arena stays intact. Rebinding ``p.data = other_array`` takes
+  the parameter out of its slot and the optimiser no longer sees it (not checked per step).
+* Parameters with ``requires_grad=False`` when the optimiser is built are left out of the arena
+  (they stay in ``param_groups`` and are never touched, as in torch).
+* A parameter whose ``.grad`` is None at ``step()`` is stepped with a zero gradient (differs from
+  torch, which skips it): momentum, Adam's moments and weight decay still move it. Its slot is
+  zeroed first, so a stale value is never used.
+* A ``.grad`` assigned by hand (not the slot view) is copied into the slot at ``step()``.
+* Building a second optimiser over parameters that already sit in an arena (re-running a
+  notebook cell) re-packs them into the new optimiser's arena and DETACHES the old optimiser:
+  its ``step``/``zero_grad`` then raise a RuntimeError saying so.
+* Besides torch's hyperparameters every group accepts ``l1_weight_decay`` (adds
+  ``l1 * sign(p)`` to the gradient inside the fused step) and ``max_norm`` (after the step, each
+  unit's incoming weight vector -- row ``i`` of a parameter with 2 or more dimensions, e.g. a
+  Linear weight's row or a Conv2d weight's filter ``w[k]`` -- whose norm exceeds ``max_norm``
+  is rescaled to norm ``max_norm``; rows below it and 1-D parameters are untouched).
+
+CPU (NumPy) parameters only.
+"""
+import numpy as np
+
+from ..autograd import Tensor, enable_grad
+
+__all__ = ["Optimizer", "required"]
+
+
+class _Required:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _Required()
+
+_ARENA_KEYS = ("l1_weight_decay", "max_norm")
+
+
+class _Arena:
+    """Flat buffers for the trainable parameters of one group and one dtype."""
+
+    def __init__(self, params, dtype, owner):
+        self.params = params
+        self.dtype = np.dtype(dtype)
+        self.owner = owner
+        self.detached = False
+        self.step = 0
+        self.state = {}
+        self.fresh = set()  # states allocated but not yet used by a step
+        sizes = [p.data.size for p in params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+        n = self.offsets[-1]
+        self.numel = n
+        self.param = np.empty(n, self.dtype)
+        self.grad = np.zeros(n, self.dtype)
+        old = set()
+        slots = []
+        for i, p in enumerate(params):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            self.param[a:b] = p.data.reshape(-1)
+            prev = getattr(p, "_arena", None)
+            if prev is not None and prev is not self:
+                old.add(prev)
+            view = self.param[a:b].reshape(p.data.shape)
+            gview = self.grad[a:b].reshape(p.data.shape)
+            if p.grad is not None:
+                gview[...] = p.grad
+                p.grad = gview
+            p.data = view
+            p._grad_slot = gview
+            p._arena = self
+            slots.append(gview)
+        self.slots = slots
+        self.pairs = list(zip(params, slots))
+        # rows of parameters with >= 2 dims, for the max-norm constraint
+        self.rows = [self.param[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape[0], -1)
+                     for i, p in enumerate(params) if p.data.ndim >= 2 and p.data.size > 0]
+        for a in old:
+            a.detached = True
+
+    def new_state(self, name, fill=0.0):
+        buf = np.full(self.numel, fill, self.dtype)
+        self.state[name] = buf
+        self.fresh.add(name)
+        return buf
+
+    def check(self, op):
+        if self.detached:
+            raise RuntimeError(
+                f"{op}: this optimizer is detached: a newer optimizer was created over some of "
+                f"its parameters and re-packed them into its own arena. Use the newer optimizer "
+                f"(or create a new one over all the parameters).")
+
+    def sync_grads(self):
+        """Make the flat gradient buffer hold every parameter's current gradient."""
+        for p, s in self.pairs:
+            g = p.grad
+            if g is not s:
+                if g is None:
+                    s.fill(0)
+                else:
+                    s[...] = g.data if isinstance(g, Tensor) else g
+                    p.grad = s
+
+    def max_norm_(self, c):
+        for w in self.rows:
+            norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
+            over = norms > c
+            if over.any():
+                w[over] *= (c / norms[over]).astype(w.dtype)[:, None]
+
+    def slice(self, flat, i):
+        p = self.params[i]
+        return flat[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape)
+
+
+class Optimizer:
+    """Base class: parameter groups on flat arenas, zero_grad, state_dict/load_state_dict.
+
+    Subclasses set ``_states`` (names of the per-element state arrays, in state_dict order) and
+    implement ``_init_arena(arena, group)`` (allocates the states) and
+    ``_step_arena(arena, group)`` (one fused kernel call).
+    """
+
+    _states = ()
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.defaults.setdefault("l1_weight_decay", 0.0)
+        self.defaults.setdefault("max_norm", None)
+        self.param_groups = []
+        self._arenas = []       # one list of _Arena per group
+        self._all_params = []   # every parameter of every group (zero_grad clears their .grad)
+        if isinstance(params, Tensor):
+            raise TypeError(f"{type(self).__name__}: params argument given to the optimizer "
+                            f"should be an iterable of Tensors or dicts, but got a Tensor")
+        params = list(params)
+        if len(params) == 0:
+            raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        for g in params:
+            self.add_param_group(g)
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
+
+    # -- groups ---------------------------------------------------------------------------
+    def _check_group(self, group):
+        """Validate a group's hyperparameters (subclasses raise ValueError naming the option)."""
+
+    def add_param_group(self, param_group):
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{name}.add_param_group: param_group must be a dict, "
+                            f"got {type(param_group).__name__}")
+        group = dict(param_group)
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        for p in ps:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
+            if not isinstance(p.data, np.ndarray):
+                raise TypeError(f"{name}: parameters must be NumPy (CPU) arrays")
+            if p.data.dtype not in (np.float32, np.float64):
+                raise TypeError(f"{name}: parameters must be float32 or float64, "
+                                f"got {p.data.dtype}")
+        ids = {id(p) for p in ps}
+        if len(ids) != len(ps):
+            raise ValueError(f"{name}: a parameter appears twice in one parameter group")
+        if any(id(p) in ids for p in self._all_params):
+            raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+        for k, v in self.defaults.items():
+            if v is required and k not in group:
+                raise ValueError(f"{name}: parameter group didn't specify a value of required "
+                                 f"optimization parameter {k}")
+            group.setdefault(k, v)
+        group["params"] = ps
+        self._check_group(group)
+        if group["l1_weight_decay"] < 0:
+            raise ValueError(f"{name}: invalid l1_weight_decay value: {group['l1_weight_decay']}")
+        if group["max_norm"] is not None and not group["max_norm"] > 0:
+            raise ValueError(f"{name}: max_norm must be positive or None, got {group['max_norm']}")
+        trainable = [p for p in ps if p.requires_grad]
+        arenas = []
+        for dt in (np.float32, np.float64):
+            sub = [p for p in trainable if p.data.dtype == dt]
+            if sub:
+                a = _Arena(sub, dt, self)
+                self._init_arena(a, group)
+                arenas.append(a)
+        self.param_groups.append(group)
+        self._arenas.append(arenas)
+        self._all_params.extend(ps)
+
+    def _init_arena(self, arena, group):
+        pass
+
+    # -- gradients ------------------------------------------------------------------------
+    def zero_grad(self, set_to_none=True):
+        """One memset per arena. With set_to_none each ``p.grad`` becomes None (the slot stays
+        bound, so the next backward writes into it); otherwise ``p.grad`` is the zeroed slot."""
+        for arenas in self._arenas:
+            for a in arenas:
+                a.check(f"{type(self).__name__}.zero_grad")
+                a.grad.fill(0)
+                if not set_to_none:
+                    for p, s in a.pairs:
+                        if p.grad is not None:
+                            p.grad = s
+        for p in self._all_params:
+            if p.grad is not None and (set_to_none or getattr(p, "_arena", None) is None):
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad[...] = 0
+
+    # -- the step -------------------------------------------------------------------------
+    def step(self, closure=None):
+        """One fused kernel call per arena (after syncing hand-set gradients into the slots)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        op = type(self).__name__ + ".step"
+        for group, arenas in zip(self.param_groups, self._arenas):
+            for a in arenas:
+                a.check(op)
+                a.sync_grads()
+                a.step += 1
+                self._step_arena(a, group)
+                if group["max_norm"] is not None:
+                    a.max_norm_(group["max_norm"])
+        return loss
+
+    def _step_arena(self, arena, group):
+        raise NotImplementedError
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def state(self):
+        """``{param: {"step": k, name: view of its slot in each state buffer}}`` (views, as
+        torch's state tensors are the live buffers)."""
+        out = {}
+        for arenas in self._arenas:
+            for a in arenas:
+                for i, p in enumerate(a.params):
+                    st = {"step": a.step}
+                    for k, buf in a.state.items():
+                        st[k] = a.slice(buf, i)
+                    out[p] = st
+        return out
+
+    def _index(self):
+        """(group index, param, arena, index in arena or None) for every parameter, in
+        state_dict order."""
+        rows, k = [], 0
+        for gi, (group, arenas) in enumerate(zip(self.param_groups, self._arenas)):
+            where = {}
+            for a in arenas:
+                for i, p in enumerate(a.params):
+                    where[id(p)] = (a, i)
+            for p in group["params"]:
+                a, i = where.get(id(p), (None, None))
+                rows.append((k, gi, p, a, i))
+                k += 1
+        return rows
+
+    def state_dict(self):
+        """torch's layout: ``{"state": {index: {"step": k, name: array}}, "param_groups":
+        [{hyperparameters..., "params": [indices]}]}``; arrays are copies."""
+        state, groups = {}, []
+        rows = self._index()
+        for gi, group in enumerate(self.param_groups):
+            g = {k: v for k, v in group.items() if k != "params"}
+            g["params"] = [k for (k, gj, *_r) in rows if gj == gi]
+            groups.append(g)
+        for k, gi, p, a, i in rows:
+            if a is None:
+                continue
+            st = {"step": a.step}
+            for name, buf in a.state.items():
+                st[name] = a.slice(buf, i).copy()
+            state[k] = st
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Write a state_dict's states into the arena (the views stay bound) and take its
+        hyperparameters. The groups must match in number and sizes."""
+        name = type(self).__name__
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: loaded state dict has {len(groups)} "
+                             f"parameter groups, this optimizer has {len(self.param_groups)}")
+        for g, mine in zip(groups, self.param_groups):
+            if len(g["params"]) != len(mine["params"]):
+                raise ValueError(f"{name}.load_state_dict: loaded state dict contains a parameter "
+                                 f"group that doesn't match the size of optimizer's group")
+        rows = self._index()
+        saved = state_dict["state"]
+        for (k, gi, p, a, i), sk in zip(rows, [x for g in groups for x in g["params"]]):
+            st = saved.get(sk, saved.get(str(sk)))
+            if a is None or st is None:
+                continue
+            a.step = int(st.get("step", 0))
+            for sname, val in st.items():
+                if sname == "step":
+                    continue
+                if sname not in a.state:
+                    a.new_state(sname)
+                dst = a.slice(a.state[sname], i)
+                val = np.asarray(val.data if isinstance(val, Tensor) else val)
+                if val.shape != dst.shape:
+                    raise ValueError(f"{name}.load_state_dict: state {sname!r} of parameter {k} "
+                                     f"has shape {val.shape}, the parameter has {dst.shape}")
+                dst[...] = val
+                a.fresh.discard(sname)
+        for g, mine in zip(groups, self.param_groups):
+            for key, v in g.items():
+                if key != "params":
+                    mine[key] = v
+
+    # -- helpers --------------------------------------------------------------------------
+    @staticmethod
+    def _l1(group):
+        return group["l1_weight_decay"]

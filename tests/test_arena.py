@@ -1,0 +1,238 @@
+"""The flat parameter arena: views, frozen parameters, re-created optimisers, exact resume,
+zero_grad, dtypes, max-norm."""
+import numpy as np
+import pytest
+
+import pydlk
+from pydlk.nn import Parameter
+from pydlk.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from pydlk.optim import lr_scheduler as S
+
+F = pydlk.functional
+
+
+def _params(rng, dtype=np.float32):
+    shapes = [(4, 3), (4,), (2, 4), (2,)]
+    return [Parameter(rng.standard_normal(s).astype(dtype)) for s in shapes]
+
+
+def _model(params, x):
+    w1, b1, w2, b2 = params
+    h = F.linear(x, w1, b1)
+    return F.linear(h * h, w2, b2)
+
+
+def _loss(params, x, y):
+    d = _model(params, x) - y
+    return (d * d).mean()
+
+
+def test_params_are_views_of_the_arena(rng):
+    ps = _params(rng)
+    before = [p.data.copy() for p in ps]
+    opt = Adam(ps, lr=0.1)
+    (a,) = opt._arenas[0]
+    for p, b in zip(ps, before):
+        assert np.shares_memory(p.data, a.param)
+        assert np.shares_memory(p._grad_slot, a.grad)
+        np.testing.assert_array_equal(p.data, b)
+    assert a.param.size == sum(b.size for b in before)
+
+
+def test_backward_accumulates_into_flat_grad(rng):
+    ps = _params(rng)
+    opt = SGD(ps, lr=0.1)
+    x = pydlk.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    y = pydlk.tensor(rng.standard_normal((5, 2)).astype(np.float32))
+    _loss(ps, x, y).backward()
+    g1 = opt._arenas[0][0].grad.copy()
+    assert np.abs(g1).sum() > 0
+    _loss(ps, x, y).backward()  # accumulates
+    np.testing.assert_allclose(opt._arenas[0][0].grad, 2 * g1, rtol=1e-6)
+    for p in ps:
+        assert p.grad is p._grad_slot
+
+
+def test_zero_grad_is_one_memset(rng):
+    ps = _params(rng)
+    opt = Adam(ps, lr=0.1)
+    a = opt._arenas[0][0]
+    a.grad[...] = 1.0
+    for p in ps:
+        p.grad = p._grad_slot
+    opt.zero_grad(set_to_none=False)
+    assert not a.grad.any()
+    assert all(p.grad is p._grad_slot for p in ps)
+    a.grad[...] = 1.0
+    opt.zero_grad()
+    assert not a.grad.any()
+    assert all(p.grad is None for p in ps)
+    assert all(p._grad_slot is not None for p in ps)
+
+
+def test_load_state_dict_style_writes_keep_the_arena(rng):
+    ps = _params(rng)
+    opt = SGD(ps, lr=0.5)
+    a = opt._arenas[0][0]
+    new = [np.full(p.shape, 3.0, np.float32) for p in ps]
+    for p, v in zip(ps, new):
+        p.data[...] = v  # as a model's load_state_dict does
+    np.testing.assert_array_equal(a.param, 3.0)
+    for p in ps:
+        p.grad = np.ones(p.shape, np.float32)
+    opt.step()
+    for p in ps:
+        np.testing.assert_allclose(p.data, 2.5)
+        assert np.shares_memory(p.data, a.param)
+
+
+def test_frozen_parameters_untouched(rng):
+    ps = _params(rng)
+    ps[0].requires_grad = False
+    frozen = ps[0].data
+    before = frozen.copy()
+    opt = Adam(ps, lr=0.1, weight_decay=0.1)
+    assert ps[0].data is frozen  # not packed
+    assert sum(len(a.params) for a in opt._arenas[0]) == 3
+    for p in ps[1:]:
+        p.grad = np.ones(p.shape, np.float32)
+    for _ in range(3):
+        opt.step()
+    np.testing.assert_array_equal(ps[0].data, before)
+    assert ps[0].grad is None
+
+
+def test_missing_grad_is_zero_gradient(rng):
+    """A parameter with .grad None is stepped with a zero gradient (documented difference from
+    torch, which skips it): with plain SGD it does not move; a stale slot is never used."""
+    ps = _params(rng)
+    opt = SGD(ps, lr=0.1)
+    before = ps[1].data.copy()
+    ps[1]._grad_slot[...] = 5.0  # stale
+    ps[1].grad = None
+    for p in (ps[0], ps[2], ps[3]):
+        p.grad = np.ones(p.shape, np.float32)
+    opt.step()
+    np.testing.assert_array_equal(ps[1].data, before)
+
+
+def test_recreated_optimizer_detaches_the_old_one(rng):
+    ps = _params(rng)
+    old = Adam(ps, lr=0.1)
+    new = Adam(ps, lr=0.1)  # re-running a notebook cell
+    for p in ps:
+        assert np.shares_memory(p.data, new._arenas[0][0].param)
+    for p in ps:
+        p.grad = np.ones(p.shape, np.float32)
+    before = [p.data.copy() for p in ps]
+    new.step()
+    assert all((p.data != b).all() for p, b in zip(ps, before))
+    with pytest.raises(RuntimeError, match="detached"):
+        old.step()
+    with pytest.raises(RuntimeError, match="detached"):
+        old.zero_grad()
+
+
+def _train(opt_fn, sched_fn, steps, rng_seed=0, resume_at=None):
+    rng = np.random.default_rng(rng_seed)
+    ps = _params(rng)
+    x = pydlk.tensor(rng.standard_normal((6, 3)).astype(np.float32))
+    y = pydlk.tensor(rng.standard_normal((6, 2)).astype(np.float32))
+    opt = opt_fn(ps)
+    sched = sched_fn(opt)
+    for i in range(steps):
+        if resume_at is not None and i == resume_at:
+            sd_p = [p.data.copy() for p in ps]
+            sd_o, sd_s = opt.state_dict(), sched.state_dict()
+            # a fresh process: new parameters, optimiser and scheduler, then load
+            ps = _params(np.random.default_rng(99))
+            opt = opt_fn(ps)
+            sched = sched_fn(opt)
+            for p, v in zip(ps, sd_p):
+                p.data[...] = v
+            opt.load_state_dict(sd_o)
+            sched.load_state_dict(sd_s)
+        opt.zero_grad()
+        _loss(ps, x, y).backward()
+        opt.step()
+        sched.step()
+    return [p.data.copy() for p in ps]
+
+
+@pytest.mark.parametrize("opt_fn", [
+    lambda ps: Adam([{"params": ps[:2]}, {"params": ps[2:], "weight_decay": 0.1}], lr=0.01, amsgrad=True),
+    lambda ps: SGD(ps, lr=0.01, momentum=0.9, nesterov=True),
+    lambda ps: RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
+    lambda ps: Adagrad(ps, lr=0.05, lr_decay=0.01),
+    lambda ps: AdamW(ps, lr=0.01),
+], ids=["Adam", "SGD", "RMSprop", "Adagrad", "AdamW"])
+def test_resume_is_bit_exact(opt_fn):
+    def sched_fn(o):
+        cyc = "momentum" in o.defaults or "betas" in o.defaults
+        return S.OneCycleLR(o, max_lr=0.01, total_steps=30, cycle_momentum=cyc)
+    straight = _train(opt_fn, sched_fn, 30)
+    resumed = _train(opt_fn, sched_fn, 30, resume_at=13)
+    for a, b in zip(straight, resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_float64_and_mixed_dtypes(rng):
+    p32 = Parameter(rng.standard_normal((3, 4)).astype(np.float32))
+    p64 = Parameter(rng.standard_normal((5,)))
+    opt = Adam([p32, p64], lr=0.1)
+    arenas = opt._arenas[0]
+    assert [a.dtype for a in arenas] == [np.float32, np.float64]
+    assert p64.data.dtype == np.float64 and np.shares_memory(p64.data, arenas[1].param)
+    g32, g64 = np.ones((3, 4), np.float32), np.ones(5)
+    p32.grad, p64.grad = g32, g64
+    b32, b64 = p32.data.copy(), p64.data.copy()
+    opt.step()
+    # first Adam step moves each element by lr (sign of the gradient)
+    np.testing.assert_allclose(p32.data, b32 - 0.1, rtol=1e-5)
+    np.testing.assert_allclose(p64.data, b64 - 0.1, rtol=0, atol=1e-8)
+    sd = opt.state_dict()
+    assert sd["state"][1]["exp_avg"].dtype == np.float64
+
+
+def test_max_norm_constraint(rng):
+    w = Parameter(rng.standard_normal((6, 5)).astype(np.float32))
+    w.data[:3] *= 10  # rows 0..2 well above c, 3..5 below
+    w.data[3:] *= 0.1
+    b = Parameter(np.full(6, 100.0, np.float32))  # 1-D: untouched
+    conv = Parameter(rng.standard_normal((4, 2, 3, 3)).astype(np.float32) * 3)
+    opt = SGD([{"params": [w, conv, b], "max_norm": 3.0}], lr=0.1)
+    for p in (w, conv, b):
+        p.grad = np.zeros(p.shape, np.float32)
+    below = w.data[3:].copy()
+    opt.step()
+    n = np.linalg.norm(w.data, axis=1)
+    assert (n <= 3.0 * (1 + 1e-6)).all()
+    np.testing.assert_allclose(n[:3], 3.0, rtol=1e-6)
+    np.testing.assert_array_equal(w.data[3:], below)
+    assert (np.linalg.norm(conv.data.reshape(4, -1), axis=1) <= 3.0 * (1 + 1e-6)).all()
+    np.testing.assert_array_equal(b.data, 100.0)
+
+
+def test_add_param_group_and_state_view(rng):
+    ps = _params(rng)
+    opt = SGD(ps[:2], lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": ps[2:], "lr": 0.01})
+    assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[1]["lr"] == 0.01
+    for p in ps:
+        p.grad = np.ones(p.shape, np.float32)
+    before = [p.data.copy() for p in ps]
+    opt.step()
+    np.testing.assert_allclose(ps[0].data, before[0] - 0.1, rtol=1e-6)
+    np.testing.assert_allclose(ps[3].data, before[3] - 0.01, rtol=1e-6)
+    st = opt.state[ps[2]]
+    np.testing.assert_array_equal(st["momentum_buffer"], 1.0)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": ps[:1]})
+
+
+def test_load_state_dict_mismatch(rng):
+    ps = _params(rng)
+    opt = Adam(ps, lr=0.1)
+    other = Adam([{"params": ps[:1]}, {"params": ps[1:]}], lr=0.1)
+    with pytest.raises(ValueError, match="parameter groups"):
+        opt.load_state_dict(other.state_dict())

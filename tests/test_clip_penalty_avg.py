@@ -1,0 +1,167 @@
+"""Gradient clipping, regularisation penalties and parameter averaging."""
+import numpy as np
+import pytest
+
+from pydlk.gradcheck import gradcheck
+from pydlk.nn import Parameter
+from pydlk.nn.utils import (clip_grad_norm_, clip_grad_value_, elastic_net_penalty, l1_penalty,
+                            l2_penalty)
+from pydlk.optim import SGD, Adam
+from pydlk.optim.swa_utils import AveragedModel, ExponentialMovingAverage
+
+from conftest import t64
+
+
+def _params(rng, dtype=np.float32):
+    return [Parameter(rng.standard_normal(s).astype(dtype)) for s in [(5, 3), (5,), (2, 5), (7,)]]
+
+
+def _set_grads(rng, ps, scale=1.0):
+    gs = [(scale * rng.standard_normal(p.shape)).astype(p.data.dtype) for p in ps]
+    for p, g in zip(ps, gs):
+        p.grad = g.copy()
+    return gs
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, np.inf])
+@pytest.mark.parametrize("in_arena", [False, True])
+def test_clip_grad_norm_against_numpy(rng, norm_type, in_arena):
+    ps = _params(rng)
+    opt = SGD(ps, lr=0.1) if in_arena else None
+    gs = _set_grads(rng, ps, 3.0)
+    if in_arena:  # gradients as backward leaves them: in the slots
+        for p in ps:
+            p._grad_slot[...] = p.grad
+            p.grad = p._grad_slot
+        assert opt is not None
+    flat = np.concatenate([g.ravel().astype(np.float64) for g in gs])
+    ref = np.abs(flat).max() if np.isinf(norm_type) else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    total = clip_grad_norm_(ps, 1.0, norm_type)
+    np.testing.assert_allclose(float(total.data), ref, rtol=1e-5)
+    coef = 1.0 / (ref + 1e-6)
+    for p, g in zip(ps, gs):
+        np.testing.assert_allclose(p.grad, g * coef, rtol=1e-5)
+    # below the limit: untouched
+    gs2 = [p.grad.copy() for p in ps]
+    clip_grad_norm_(ps, 100.0, norm_type)
+    for p, g in zip(ps, gs2):
+        np.testing.assert_array_equal(p.grad, g)
+
+
+def test_clip_grad_norm_against_torch(rng):
+    torch = pytest.importorskip("torch")
+    ps = _params(rng)
+    SGD(ps, lr=0.1)
+    gs = _set_grads(rng, ps, 2.0)
+    tps = [torch.zeros(p.shape, requires_grad=True) for p in ps]
+    for t, g in zip(tps, gs):
+        t.grad = torch.from_numpy(g.copy())
+    for norm_type in (2.0, 1.0, float("inf")):
+        a = clip_grad_norm_(ps, 0.5, norm_type)
+        b = torch.nn.utils.clip_grad_norm_(tps, 0.5, norm_type)
+        np.testing.assert_allclose(float(a.data), float(b), rtol=1e-5)
+        for p, t in zip(ps, tps):
+            np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_clip_nonfinite_and_value(rng):
+    ps = _params(rng)
+    _set_grads(rng, ps)
+    ps[1].grad[0] = np.inf
+    with pytest.raises(RuntimeError, match="non-finite"):
+        clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
+    gs = _set_grads(rng, ps, 3.0)
+    clip_grad_value_(ps, 0.5)
+    for p, g in zip(ps, gs):
+        np.testing.assert_array_equal(p.grad, np.clip(g, -0.5, 0.5))
+
+
+def test_penalties_values_and_gradients(rng):
+    ps = [t64(rng.standard_normal((3, 4))), t64(rng.standard_normal(5))]
+    flat = np.concatenate([p.data.ravel() for p in ps])
+    np.testing.assert_allclose(float(l1_penalty(ps).data), np.abs(flat).sum(), rtol=1e-12)
+    np.testing.assert_allclose(float(l2_penalty(ps).data), (flat ** 2).sum(), rtol=1e-12)
+    np.testing.assert_allclose(float(elastic_net_penalty(ps, 0.3, 0.7).data),
+                               0.3 * np.abs(flat).sum() + 0.7 * (flat ** 2).sum(), rtol=1e-12)
+    assert gradcheck(lambda a, b: elastic_net_penalty([a, b], 0.3, 0.7), ps)
+    loss = l1_penalty(ps)
+    loss.backward()
+    np.testing.assert_array_equal(ps[0].grad, np.sign(ps[0].data))
+
+
+def test_penalty_matches_fused_weight_decay(rng):
+    """SGD on (wd/2)*l2_penalty gives the same step as weight_decay=wd; the fused L1 option
+    matches the l1_penalty gradient."""
+    a = [Parameter(rng.standard_normal((4, 3)))]
+    b = [Parameter(a[0].data.copy())]
+    oa = SGD(a, lr=0.1)
+    ob = SGD(b, lr=0.1, weight_decay=0.2, l1_weight_decay=0.05)
+    for _ in range(3):
+        oa.zero_grad()
+        (l2_penalty(a) * 0.1 + l1_penalty(a) * 0.05).backward()
+        oa.step()
+        b[0].grad = np.zeros((4, 3))
+        ob.step()
+    np.testing.assert_allclose(a[0].data, b[0].data, rtol=1e-12)
+
+
+@pytest.mark.parametrize("source", ["params", "optimizer"])
+def test_ema_against_numpy(rng, source):
+    ps = _params(rng)
+    opt = Adam(ps, lr=0.1)
+    ema = ExponentialMovingAverage(opt if source == "optimizer" else ps, decay=0.9)
+    shadow = [p.data.astype(np.float64) for p in ps]
+    for _ in range(7):
+        _set_grads(rng, ps)
+        opt.step()
+        ema.update()
+        shadow = [0.9 * s + 0.1 * p.data for s, p in zip(shadow, ps)]
+    for s, e in zip(shadow, ema.averaged_parameters()):
+        np.testing.assert_allclose(e.reshape(s.shape), s, rtol=1e-5, atol=1e-6)
+    live = [p.data.copy() for p in ps]
+    with ema.average_parameters():
+        for p, s in zip(ps, shadow):
+            np.testing.assert_allclose(p.data, s, rtol=1e-5, atol=1e-6)
+            assert np.shares_memory(p.data, opt._arenas[0][0].param)
+    for p, v in zip(ps, live):
+        np.testing.assert_array_equal(p.data, v)
+
+
+def test_swa_equal_average(rng):
+    ps = _params(rng)
+    opt = SGD(ps, lr=0.1)
+    swa = AveragedModel(opt)
+    seen = []
+    for _ in range(5):
+        _set_grads(rng, ps)
+        opt.step()
+        swa.update_parameters()
+        seen.append([p.data.astype(np.float64) for p in ps])
+    assert swa.n_averaged == 5
+    for i, a in enumerate(swa.averaged_parameters()):
+        np.testing.assert_allclose(a, np.mean([s[i] for s in seen], axis=0), rtol=1e-5, atol=1e-6)
+    swa.copy_to()
+    np.testing.assert_allclose(ps[0].data, np.mean([s[0] for s in seen], axis=0), rtol=1e-5)
+
+
+def test_swa_params_against_torch(rng):
+    torch = pytest.importorskip("torch")
+    ps = _params(rng)
+    swa = AveragedModel(ps)
+    m = torch.nn.ParameterList([torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ps])
+    tswa = torch.optim.swa_utils.AveragedModel(m)
+    for _ in range(4):
+        for p, t in zip(ps, m):
+            v = rng.standard_normal(p.shape).astype(np.float32)
+            p.data[...] = v
+            with torch.no_grad():
+                t.copy_(torch.from_numpy(v))
+        swa.update_parameters()
+        tswa.update_parameters(m)
+    for a, t in zip(swa.averaged_parameters(), tswa.module):
+        np.testing.assert_allclose(a, t.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_ema_bad_decay(rng):
+    with pytest.raises(ValueError, match="decay"):
+        ExponentialMovingAverage(_params(rng), decay=1.5)
