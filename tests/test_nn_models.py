@@ -100,3 +100,20 @@ def test_resnet_forward_and_gradcheck(rng):
     x = pydlk.tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
     assert m(x).shape == (2, 2)
     pydlk.gradcheck(lambda t: m(t), (x,))
+
+
+def test_finetune_groups_with_sgd(rng):
+    optim = pytest.importorskip("pydlk.optim")
+    pydlk.manual_seed(2)
+    m = models.LSTMClassifier(3, hidden_size=4, num_classes=2)
+    head = models.replace_head(m, "fc", 2)
+    groups = models.finetune_param_groups(m, head, lr=0.1)
+    opt = optim.SGD(groups, lr=0.1)
+    w0, h0 = m.lstm.weight_ih_l0.data.copy(), head.weight.data.copy()
+    x = pydlk.tensor(rng.standard_normal((2, 5, 3)).astype(np.float32))
+    opt.zero_grad()
+    m(x).sum().backward()
+    gw, gh = m.lstm.weight_ih_l0.grad.copy(), head.weight.grad.copy()
+    opt.step()
+    np.testing.assert_allclose(m.lstm.weight_ih_l0.data, w0 - 0.01 * gw, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(head.weight.data, h0 - 0.1 * gh, rtol=1e-5, atol=1e-7)

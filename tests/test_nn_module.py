@@ -258,3 +258,20 @@ def test_deepcopy_is_independent():
     c.fc1.weight.data[...] = 0
     assert not np.all(m.fc1.weight.data == 0)
     assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
+
+
+def test_load_state_dict_into_a_live_optimizer_arena():
+    opt_mod = pytest.importorskip("pydlk.optim")
+    pydlk.manual_seed(0)
+    m = nn.Linear(3, 2)
+    opt = opt_mod.SGD(m.parameters(), lr=0.5)
+    before = m.weight.data
+    new_w = np.full((2, 3), 2.0, np.float32)
+    m.load_state_dict({"weight": new_w, "bias": np.zeros(2, np.float32)})
+    assert m.weight.data is before  # the arena view survives
+    x = pydlk.tensor(np.ones((1, 3), np.float32))
+    opt.zero_grad()
+    m(x).sum().backward()
+    opt.step()  # w <- w - lr * g, g = x for every row
+    np.testing.assert_allclose(m.weight.data, 2.0 - 0.5, rtol=1e-6)
+    np.testing.assert_allclose(m.bias.data, -0.5, rtol=1e-6)
