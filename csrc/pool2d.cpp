@@ -11,10 +11,149 @@
 
 #define PYDLK_INLINE inline __attribute__((always_inline))
 
+// The 512-bit vector types below only live inside always-inline helpers: no ABI is involved.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace pydlk {
 namespace {
 
 constexpr index_t kChunk = 128;  // output columns handled together on the vector path
+
+// ---- 2x2 / stride 2 on float32: 8 outputs at a time with GCC vector extensions ----------------
+// 256-bit vectors (native in both clones: wider generic vectors would be split into scalars in
+// the always-inline helpers, which are compiled for the baseline before inlining). Two input rows
+// r0, r1 give the windows (a b / c d): a, b are the even and odd lanes of 16 floats of r0, c, d
+// of r1, separated with one shuffle each; the backward interleaves them back the same way. Each
+// function handles the columns [0, 8 * floor(OW / 8)) of one output row and returns where the
+// scalar loop takes over.
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+#define PYDLK_EVEN 0, 2, 4, 6, 8, 10, 12, 14
+#define PYDLK_ODD 1, 3, 5, 7, 9, 11, 13, 15
+#define PYDLK_LO4 0, 1, 2, 3
+#define PYDLK_HI4 4, 5, 6, 7
+#define PYDLK_ALL8 0, 1, 2, 3, 4, 5, 6, 7
+#define PYDLK_ZIP_LO 0, 8, 1, 9, 2, 10, 3, 11
+#define PYDLK_ZIP_HI 4, 12, 5, 13, 6, 14, 7, 15
+
+template <typename V, typename S>
+PYDLK_INLINE V vload(const S* p) { V v; std::memcpy(&v, p, sizeof(V)); return v; }
+template <typename V, typename S>
+PYDLK_INLINE void vstore(S* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
+
+// Lane-wise t ? a : b for a mask t of all-ones / all-zeros lanes, as plain bit operations.
+PYDLK_INLINE v8f sel(const v8i& t, const v8f& a, const v8f& b) {
+  return (v8f)(((v8i)a & t) | ((v8i)b & ~t));
+}
+PYDLK_INLINE v8i sel(const v8i& t, const v8i& a, const v8i& b) { return (a & t) | (b & ~t); }
+PYDLK_INLINE v4l sel(const v4l& t, const v4l& a, const v4l& b) { return (a & t) | (b & ~t); }
+
+PYDLK_INLINE void split2(v8f& even, v8f& odd, const float* r) {
+  const v8f lo = vload<v8f>(r), hi = vload<v8f>(r + 8);
+  even = __builtin_shufflevector(lo, hi, PYDLK_EVEN);
+  odd = __builtin_shufflevector(lo, hi, PYDLK_ODD);
+}
+
+PYDLK_INLINE v4d lo_d(const v8f& v) { return __builtin_convertvector(__builtin_shufflevector(v, v, PYDLK_LO4), v4d); }
+PYDLK_INLINE v4d hi_d(const v8f& v) { return __builtin_convertvector(__builtin_shufflevector(v, v, PYDLK_HI4), v4d); }
+PYDLK_INLINE v8f join_f(const v4d& lo, const v4d& hi) {
+  const v4f a = __builtin_convertvector(lo, v4f), b = __builtin_convertvector(hi, v4f);
+  return __builtin_shufflevector(a, b, PYDLK_ALL8);
+}
+
+PYDLK_INLINE index_t max2x2_row_vec(float* yr, int64_t* ir, const float* r0, const float* r1,
+                                    index_t W, int64_t base, index_t OW) {
+  if (W >= (index_t(1) << 30)) return 0;  // offsets are int32 lanes
+  const v8i one = v8i{} + 1, vw = v8i{} + (int32_t)W, vw1 = vw + 1;
+  const v8i ramp2 = {PYDLK_EVEN};
+  index_t ow = 0;
+  for (; ow + 8 <= OW; ow += 8) {
+    v8f a, b, c, d;
+    split2(a, b, r0 + 2 * ow);
+    split2(c, d, r1 + 2 * ow);
+    // torch's order a, b, c, d: replace when larger or NaN; k = offset of the max in the window
+    v8f m = a;
+    v8i k = v8i{};
+    v8i t = (b > m) | (b != b); m = sel(t, b, m); k = sel(t, one, k);
+    t = (c > m) | (c != c);     m = sel(t, c, m); k = sel(t, vw, k);
+    t = (d > m) | (d != d);     m = sel(t, d, m); k = sel(t, vw1, k);
+    vstore(yr + ow, m);
+    if (ir) {
+      const v8i pos = ramp2 + k;  // 2j + offset, within the two rows starting at column 2*ow
+      const int64_t b0 = base + 2 * ow;
+      vstore(ir + ow, __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_LO4), v4l) + b0);
+      vstore(ir + ow + 4, __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_HI4), v4l) + b0);
+    }
+  }
+  return ow;
+}
+
+PYDLK_INLINE index_t max2x2_row_back_vec(float* r0, float* r1, const float* g, const int64_t* ir,
+                                         index_t W, int64_t base, index_t OW) {
+  if (W >= (index_t(1) << 30)) return 0;  // offsets are int32 lanes
+  const v8i vw = v8i{} + (int32_t)W, vw1 = vw + 1, zero = v8i{}, one = zero + 1;
+  const v4l ramp_lo = {0, 2, 4, 6}, ramp_hi = ramp_lo + 8;
+  const v4l lim = v4l{} + (int64_t)(W + 1), minus1 = v4l{} - 1;
+  const v8f fz = v8f{};
+  index_t ow = 0;
+  for (; ow + 8 <= OW; ow += 8) {
+    const v8f gv = vload<v8f>(g + ow);
+    const int64_t b0 = base + 2 * ow;
+    // offset of each arg-max from its window's corner; anything outside [0, W+1] matches nothing
+    v4l k0 = vload<v4l>(ir + ow) - ramp_lo - b0, k1 = vload<v4l>(ir + ow + 4) - ramp_hi - b0;
+    k0 = sel((k0 < 0) | (k0 > lim), minus1, k0);
+    k1 = sel((k1 < 0) | (k1 > lim), minus1, k1);
+    const v8i k = __builtin_shufflevector(__builtin_convertvector(k0, v4i),
+                                          __builtin_convertvector(k1, v4i), PYDLK_ALL8);
+    const v8f e0 = sel(k == zero, gv, fz), o0 = sel(k == one, gv, fz);
+    const v8f e1 = sel(k == vw, gv, fz), o1 = sel(k == vw1, gv, fz);
+    vstore(r0 + 2 * ow, __builtin_shufflevector(e0, o0, PYDLK_ZIP_LO));
+    vstore(r0 + 2 * ow + 8, __builtin_shufflevector(e0, o0, PYDLK_ZIP_HI));
+    vstore(r1 + 2 * ow, __builtin_shufflevector(e1, o1, PYDLK_ZIP_LO));
+    vstore(r1 + 2 * ow + 8, __builtin_shufflevector(e1, o1, PYDLK_ZIP_HI));
+  }
+  return ow;
+}
+
+PYDLK_INLINE index_t avg2x2_row_vec(float* yr, const float* r0, const float* r1, double inv, index_t OW) {
+  index_t ow = 0;
+  for (; ow + 8 <= OW; ow += 8) {
+    v8f a, b, c, d;
+    split2(a, b, r0 + 2 * ow);
+    split2(c, d, r1 + 2 * ow);
+    const v4d lo = (lo_d(a) + lo_d(b) + lo_d(c) + lo_d(d)) * inv;  // the window sum in double
+    const v4d hi = (hi_d(a) + hi_d(b) + hi_d(c) + hi_d(d)) * inv;
+    vstore(yr + ow, join_f(lo, hi));
+  }
+  return ow;
+}
+
+PYDLK_INLINE index_t avg2x2_row_back_vec(float* r0, float* r1, const float* g, double inv, index_t OW) {
+  index_t ow = 0;
+  for (; ow + 8 <= OW; ow += 8) {
+    const v8f gv = vload<v8f>(g + ow);
+    const v8f v = join_f(lo_d(gv) * inv, hi_d(gv) * inv);
+    const v8f lo = __builtin_shufflevector(v, v, PYDLK_ZIP_LO);
+    const v8f hi = __builtin_shufflevector(v, v, PYDLK_ZIP_HI);
+    vstore(r0 + 2 * ow, lo); vstore(r0 + 2 * ow + 8, hi);
+    vstore(r1 + 2 * ow, lo); vstore(r1 + 2 * ow + 8, hi);
+  }
+  return ow;
+}
+
+// The generic element type has no vector row: the scalar loops do all columns.
+template <typename T> PYDLK_INLINE index_t max2x2_row(T*, int64_t*, const T*, const T*, index_t, int64_t, index_t) { return 0; }
+template <> PYDLK_INLINE index_t max2x2_row<float>(float* y, int64_t* i, const float* r0, const float* r1, index_t W, int64_t base, index_t OW) { return max2x2_row_vec(y, i, r0, r1, W, base, OW); }
+template <typename T> PYDLK_INLINE index_t max2x2_row_back(T*, T*, const T*, const int64_t*, index_t, int64_t, index_t) { return 0; }
+template <> PYDLK_INLINE index_t max2x2_row_back<float>(float* r0, float* r1, const float* g, const int64_t* i, index_t W, int64_t base, index_t OW) { return max2x2_row_back_vec(r0, r1, g, i, W, base, OW); }
+template <typename T> PYDLK_INLINE index_t avg2x2_row(T*, const T*, const T*, double, index_t) { return 0; }
+template <> PYDLK_INLINE index_t avg2x2_row<float>(float* y, const float* r0, const float* r1, double inv, index_t OW) { return avg2x2_row_vec(y, r0, r1, inv, OW); }
+template <typename T> PYDLK_INLINE index_t avg2x2_row_back(T*, T*, const T*, double, index_t) { return 0; }
+template <> PYDLK_INLINE index_t avg2x2_row_back<float>(float* r0, float* r1, const float* g, double inv, index_t OW) { return avg2x2_row_back_vec(r0, r1, g, inv, OW); }
 
 // torch's max rule: v replaces the running max m when it is larger or when it is NaN.
 template <typename T>
@@ -42,10 +181,11 @@ PYDLK_INLINE void max2x2_plane(T* y, int64_t* idx, const T* x, index_t W, index_
     const T* r0 = x + 2 * oh * W;
     const T* r1 = r0 + W;
     T* yr = y + oh * OW;
+    const int64_t base = 2 * oh * W;
+    const index_t ow0 = max2x2_row<T>(yr, idx ? idx + oh * OW : nullptr, r0, r1, W, base, OW);
     if (idx) {
       int64_t* ir = idx + oh * OW;
-      const int64_t base = 2 * oh * W;
-      for (index_t ow = 0; ow < OW; ++ow) {
+      for (index_t ow = ow0; ow < OW; ++ow) {
         T m = r0[2 * ow];
         int64_t k = 0;
         T v = r0[2 * ow + 1];
@@ -58,7 +198,7 @@ PYDLK_INLINE void max2x2_plane(T* y, int64_t* idx, const T* x, index_t W, index_
         ir[ow] = base + 2 * ow + k;
       }
     } else {
-      for (index_t ow = 0; ow < OW; ++ow) {
+      for (index_t ow = ow0; ow < OW; ++ow) {
         T m = r0[2 * ow];
         T v = r0[2 * ow + 1]; m = beats(v, m) ? v : m;
         v = r1[2 * ow];       m = beats(v, m) ? v : m;
@@ -146,7 +286,7 @@ PYDLK_INLINE void avg2x2_plane(T* y, const T* x, index_t W, index_t OH, index_t 
     const T* r0 = x + 2 * oh * W;
     const T* r1 = r0 + W;
     T* yr = y + oh * OW;
-    for (index_t ow = 0; ow < OW; ++ow)
+    for (index_t ow = avg2x2_row<T>(yr, r0, r1, inv, OW); ow < OW; ++ow)
       yr[ow] = T(((double)r0[2 * ow] + (double)r0[2 * ow + 1] + (double)r1[2 * ow] +
                   (double)r1[2 * ow + 1]) * inv);
   }
@@ -246,7 +386,7 @@ PYDLK_SIMD void maxpool2d_backward(T* dx, const T* dy, const int64_t* idx, const
         const T* g = dyc + oh * p.OW;
         const int64_t* ir = ic + oh * p.OW;
         const int64_t base = 2 * oh * W;
-        for (index_t ow = 0; ow < p.OW; ++ow) {
+        for (index_t ow = max2x2_row_back<T>(r0, r1, g, ir, W, base, p.OW); ow < p.OW; ++ow) {
           const int64_t k = ir[ow] - base - 2 * ow;
           const T v = g[ow];
           r0[2 * ow] = k == 0 ? v : T(0);
@@ -303,7 +443,7 @@ PYDLK_SIMD void avgpool2d_backward(T* dx, const T* dy, const Pool2d& p, bool cou
         T* r0 = dxc + 2 * oh * W;
         T* r1 = r0 + W;
         const T* g = dyc + oh * p.OW;
-        for (index_t ow = 0; ow < p.OW; ++ow) {
+        for (index_t ow = avg2x2_row_back<T>(r0, r1, g, inv4, p.OW); ow < p.OW; ++ow) {
           const T v = T(g[ow] * inv4);
           r0[2 * ow] = v; r0[2 * ow + 1] = v; r1[2 * ow] = v; r1[2 * ow + 1] = v;
         }

@@ -557,3 +557,33 @@ def test_one_and_two_threads_agree(rng, threads):
     two_ = run()
     for a, b in zip(one, two_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_2x2_fast_path_on_wide_rows_matches_reference(rng, dtype):
+    # rows of 37 columns: 18 outputs = two 8-wide vector blocks, a scalar tail and an unused
+    # last column; NaNs, ties and -inf placed in vector lanes and in the tail
+    x = rng.standard_normal((2, 3, 7, 37)).astype(dtype)
+    x[0, 0, 0, 3] = x[0, 0, 1, 2] = np.nan  # two NaNs in one window: the last wins
+    x[0, 1, 2:4, 10:12] = 3.0               # a four-way tie: the first
+    x[1, 2, 4:6, 34:36] = -np.inf           # a window of -inf in the tail
+    x[1, 0, 0, 5] = np.nan
+    x[1, 1, 3, 20] = x[1, 1, 3, 21] = 9.0   # a tie in one row
+    y, idx = F.max_pool2d(x, 2, return_indices=True)
+    ry, ridx = max_pool_ref(x, 2, 2, 0, 1, False)
+    np.testing.assert_array_equal(y.data, ry.astype(dtype))
+    np.testing.assert_array_equal(idx.data, ridx)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = C.max_pool2d_backward(dy, idx.data, (7, 37), 2)
+    want = np.zeros(x.shape, dtype).reshape(2, 3, -1)
+    np.put_along_axis(want, ridx.reshape(2, 3, -1), dy.reshape(2, 3, -1), 2)
+    np.testing.assert_array_equal(dx, want.reshape(x.shape))
+    xa = rng.standard_normal((2, 3, 7, 37)).astype(dtype)
+    np.testing.assert_allclose(F.avg_pool2d(xa, 2).data, avg_pool_ref(xa, 2, 2, 0, False, True, None),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(F.avg_pool2d(xa, 2, divisor_override=3).data,
+                               avg_pool_ref(xa, 2, 2, 0, False, True, 3), rtol=1e-5, atol=1e-6)
+    da = C.avg_pool2d_backward(dy, (7, 37), 2)
+    want = np.zeros(x.shape, dtype)
+    want[:, :, :6, :36] = np.repeat(np.repeat(dy, 2, 2), 2, 3) / 4
+    np.testing.assert_allclose(da, want, rtol=1e-6)
