@@ -156,8 +156,10 @@ template <typename T> PYDLK_INLINE index_t avg2x2_row_back(T*, T*, const T*, dou
 template <> PYDLK_INLINE index_t avg2x2_row_back<float>(float* r0, float* r1, const float* g, double inv, index_t OW) { return avg2x2_row_back_vec(r0, r1, g, inv, OW); }
 
 // torch's max rule: v replaces the running max m when it is larger or when it is NaN.
+// Written with | rather than || so that the scalar loops compile to selects, not branches
+// (a branch on random data mispredicts half the time).
 template <typename T>
-PYDLK_INLINE bool beats(T v, T m) { return v > m || v != v; }
+PYDLK_INLINE bool beats(T v, T m) { return (v > m) | (v != v); }
 
 bool is_2x2s2(const Pool2d& p) {
   return p.kH == 2 && p.kW == 2 && p.sH == 2 && p.sW == 2 && p.pH == 0 && p.pW == 0 &&
@@ -263,6 +265,74 @@ PYDLK_INLINE void max_interior(T* yr, int64_t* ir, const T* x, const Pool2d& p, 
     for (index_t j = 0; j < n; ++j) ir[c0 + j] = k[j];
 }
 
+// Float32 interior columns [lo, hi) of output row oh, 8 outputs per block with vector
+// extensions (hi - lo >= 8; the last block overlaps the one before it, recomputing the same
+// values). Lane j of a block at column c0 reads x[ih, (c0+j)*s - pW + kw*dW]; k holds each
+// lane's arg-max as an int32 offset from the first window element of lane 0. Returns false when
+// the offsets could overflow int32 (then the generic loop runs instead).
+template <int S>
+PYDLK_INLINE bool max_interior_f32(float* yr, int64_t* ir, const float* x, const Pool2d& p,
+                                   index_t oh, index_t lo, index_t hi) {
+  const index_t s = S ? S : p.sW;
+  if (hi - lo < 8 || p.kH * p.dH * p.W + p.kW * p.dW + 8 * s >= (index_t(1) << 30)) return false;
+  index_t ih0 = oh * p.sH - p.pH;
+  const index_t ih1 = std::min(ih0 + (p.kH - 1) * p.dH + 1, p.H);
+  while (ih0 < 0) ih0 += p.dH;
+  const v8i ramp = v8i{0, 1, 2, 3, 4, 5, 6, 7} * (int32_t)s;
+  const v8f ninf = v8f{} - std::numeric_limits<float>::infinity();
+  for (index_t c = lo; c < hi; c += 8) {
+    const index_t c0 = std::min(c, hi - 8);
+    const index_t col0 = c0 * s - p.pW;
+    v8f m = ninf;
+    v8i k = ramp;  // torch starts each window's index at its first element inside the input
+    for (index_t ih = ih0; ih < ih1; ih += p.dH) {
+      for (index_t kw = 0; kw < p.kW; ++kw) {
+        const float* xr = x + ih * p.W + col0 + kw * p.dW;
+        v8f v;
+        if (S == 1) {
+          v = vload<v8f>(xr);
+        } else if (S == 2) {  // lanes 0, 2, .., 14 of xr, without reading past xr[14]
+          const v8f a = vload<v8f>(xr), b = vload<v8f>(xr + 7);
+          v = __builtin_shufflevector(a, b, 0, 2, 4, 6, 9, 11, 13, 15);
+        } else {
+          for (int j = 0; j < 8; ++j) v[j] = xr[j * s];
+        }
+        const v8i pos = ramp + (int32_t)((ih - ih0) * p.W + kw * p.dW);
+        const v8i t = (v > m) | (v != v);
+        m = sel(t, v, m);
+        k = sel(t, pos, k);
+      }
+    }
+    vstore(yr + c0, m);
+    if (ir) {
+      const int64_t b0 = ih0 * p.W + col0;
+      vstore(ir + c0, __builtin_convertvector(__builtin_shufflevector(k, k, PYDLK_LO4), v4l) + b0);
+      vstore(ir + c0 + 4, __builtin_convertvector(__builtin_shufflevector(k, k, PYDLK_HI4), v4l) + b0);
+    }
+  }
+  return true;
+}
+
+template <typename T, int S>
+PYDLK_INLINE bool max_interior_vec(T*, int64_t*, const T*, const Pool2d&, index_t, index_t, index_t) {
+  return false;
+}
+template <>
+PYDLK_INLINE bool max_interior_vec<float, 1>(float* y, int64_t* i, const float* x, const Pool2d& p,
+                                             index_t oh, index_t lo, index_t hi) {
+  return max_interior_f32<1>(y, i, x, p, oh, lo, hi);
+}
+template <>
+PYDLK_INLINE bool max_interior_vec<float, 2>(float* y, int64_t* i, const float* x, const Pool2d& p,
+                                             index_t oh, index_t lo, index_t hi) {
+  return max_interior_f32<2>(y, i, x, p, oh, lo, hi);
+}
+template <>
+PYDLK_INLINE bool max_interior_vec<float, 0>(float* y, int64_t* i, const float* x, const Pool2d& p,
+                                             index_t oh, index_t lo, index_t hi) {
+  return max_interior_f32<0>(y, i, x, p, oh, lo, hi);
+}
+
 template <typename T, int S>
 PYDLK_INLINE void max_plane(T* y, int64_t* idx, const T* x, const Pool2d& p) {
   index_t lo, hi;
@@ -272,8 +342,9 @@ PYDLK_INLINE void max_plane(T* y, int64_t* idx, const T* x, const Pool2d& p) {
     T* yr = y + oh * p.OW;
     int64_t* ir = idx ? idx + oh * p.OW : nullptr;
     for (index_t ow = 0; ow < lo; ++ow) max_window(yr[ow], ir ? ir[ow] : dummy, x, p, oh, ow);
-    for (index_t c = lo; c < hi; c += kChunk)
-      max_interior<T, S>(yr, ir, x, p, oh, c, std::min(kChunk, hi - c));
+    if (!max_interior_vec<T, S>(yr, ir, x, p, oh, lo, hi))
+      for (index_t c = lo; c < hi; c += kChunk)
+        max_interior<T, S>(yr, ir, x, p, oh, c, std::min(kChunk, hi - c));
     for (index_t ow = hi; ow < p.OW; ++ow) max_window(yr[ow], ir ? ir[ow] : dummy, x, p, oh, ow);
   }
 }
@@ -453,15 +524,38 @@ PYDLK_SIMD void avgpool2d_backward(T* dx, const T* dy, const Pool2d& p, bool cou
       continue;
     }
     std::memset(dxc, 0, sizeof(T) * HW);
+    index_t lo, hi;
+    interior(lo, hi, p.W, p.OW, p.kW, p.sW, p.pW, 1);
+    double g[kChunk];
     for (index_t oh = 0; oh < p.OH; ++oh) {
       const Span sh = avg_span(oh, p.sH, p.pH, p.kH, p.H);
-      for (index_t ow = 0; ow < p.OW; ++ow) {
+      if (sh.i0 >= sh.i1) continue;
+      const T* dyr = dyc + oh * p.OW;
+      auto border = [&](index_t ow) {
         const Span sw = avg_span(ow, p.sW, p.pW, p.kW, p.W);
-        if (sh.i0 >= sh.i1 || sw.i0 >= sw.i1) continue;
-        const T v = T(dyc[oh * p.OW + ow] / avg_divisor(sh, sw, count_include_pad, divisor_override));
+        if (sw.i0 >= sw.i1) return;
+        const T v = T(dyr[ow] / avg_divisor(sh, sw, count_include_pad, divisor_override));
         for (index_t ih = sh.i0; ih < sh.i1; ++ih)
           for (index_t iw = sw.i0; iw < sw.i1; ++iw) dxc[ih * W + iw] += v;
+      };
+      for (index_t ow = 0; ow < lo; ++ow) border(ow);
+      // Interior columns (whole window width inside the row, one divisor for the row): the
+      // scaled row g is added into every (kh, kw) shift of the window, a loop over columns.
+      const Span sw{0, p.kW, p.kW};
+      const double div = avg_divisor(sh, sw, count_include_pad, divisor_override);
+      for (index_t c0 = lo; c0 < hi; c0 += kChunk) {
+        const index_t n = std::min(kChunk, hi - c0);
+        for (index_t j = 0; j < n; ++j) g[j] = (double)T(dyr[c0 + j] / div);
+        for (index_t ih = sh.i0; ih < sh.i1; ++ih)
+          for (index_t kw = 0; kw < p.kW; ++kw) {
+            T* xr = dxc + ih * W + c0 * p.sW - p.pW + kw;
+            if (p.sW == 1)
+              for (index_t j = 0; j < n; ++j) xr[j] += T(g[j]);
+            else
+              for (index_t j = 0; j < n; ++j) xr[j * p.sW] += T(g[j]);
+          }
       }
+      for (index_t ow = hi; ow < p.OW; ++ow) border(ow);
     }
   }
 }
