@@ -416,6 +416,86 @@ PYDLK_INLINE void avg_plane(T* y, const T* x, const Pool2d& p, bool include_pad,
   }
 }
 
+// General average pooling by separable passes over one output row (planes with W and OW up to
+// kRowBuf; larger ones take avg_plane / the window scatter). The column spans of the windows and
+// the reciprocal of their share of the divisor are tabulated once per plane (the divisor is a
+// product of a row factor and a column factor, or the override; a multiply by the two
+// reciprocals replaces the division, which dominated the time with small windows). Forward: v = the column sums of the window's
+// input rows (a long vectorised loop over W, in double), then each output adds its window's
+// columns of v. Backward, the transpose: e[iw] = sum over the outputs whose window covers column
+// iw of dy/div, then e is added into each input row of the window.
+constexpr index_t kRowBuf = 2048;
+
+struct AvgCols {
+  index_t w0[kRowBuf], w1[kRowBuf];
+  double rw[kRowBuf];
+};
+
+PYDLK_INLINE void avg_cols(AvgCols& t, const Pool2d& p, bool include_pad, index_t ovr) {
+  for (index_t ow = 0; ow < p.OW; ++ow) {
+    const Span sw = avg_span(ow, p.sW, p.pW, p.kW, p.W);
+    t.w0[ow] = sw.i0;
+    t.w1[ow] = sw.i1;
+    t.rw[ow] = ovr ? 1.0 : 1.0 / (double)(include_pad ? sw.padded : sw.i1 - sw.i0);
+  }
+}
+
+PYDLK_INLINE double avg_row_recip(const Span& sh, bool include_pad, index_t ovr) {
+  return 1.0 / (ovr ? (double)ovr : (double)(include_pad ? sh.padded : sh.i1 - sh.i0));
+}
+
+template <typename T>
+PYDLK_INLINE void avg_plane_rows(T* y, const T* x, const Pool2d& p, bool include_pad, index_t ovr) {
+  double v[kRowBuf];
+  AvgCols t;
+  avg_cols(t, p, include_pad, ovr);
+  const index_t W = p.W;
+  for (index_t oh = 0; oh < p.OH; ++oh) {
+    const Span sh = avg_span(oh, p.sH, p.pH, p.kH, p.H);
+    T* yr = y + oh * p.OW;
+    if (sh.i0 >= sh.i1) {  // no input row in the window (torch writes 0)
+      for (index_t ow = 0; ow < p.OW; ++ow) yr[ow] = T(0);
+      continue;
+    }
+    for (index_t iw = 0; iw < W; ++iw) v[iw] = (double)x[sh.i0 * W + iw];
+    for (index_t ih = sh.i0 + 1; ih < sh.i1; ++ih) {
+      const T* xr = x + ih * W;
+      for (index_t iw = 0; iw < W; ++iw) v[iw] += (double)xr[iw];
+    }
+    const double rh = avg_row_recip(sh, include_pad, ovr);
+    for (index_t ow = 0; ow < p.OW; ++ow) {
+      double sum = 0;
+      for (index_t iw = t.w0[ow]; iw < t.w1[ow]; ++iw) sum += v[iw];
+      yr[ow] = T(sum * (rh * t.rw[ow]));  // an empty column span gives sum = 0
+    }
+  }
+}
+
+template <typename T>
+PYDLK_INLINE void avg_plane_rows_back(T* dx, const T* dy, const Pool2d& p, bool include_pad,
+                                      index_t ovr) {
+  double e[kRowBuf];
+  AvgCols t;
+  avg_cols(t, p, include_pad, ovr);
+  const index_t W = p.W;
+  for (index_t i = 0; i < p.H * W; ++i) dx[i] = T(0);
+  for (index_t oh = 0; oh < p.OH; ++oh) {
+    const Span sh = avg_span(oh, p.sH, p.pH, p.kH, p.H);
+    if (sh.i0 >= sh.i1) continue;
+    const double rh = avg_row_recip(sh, include_pad, ovr);
+    const T* g = dy + oh * p.OW;
+    for (index_t iw = 0; iw < W; ++iw) e[iw] = 0;
+    for (index_t ow = 0; ow < p.OW; ++ow) {
+      const double gv = (double)T(g[ow] * (rh * t.rw[ow]));
+      for (index_t iw = t.w0[ow]; iw < t.w1[ow]; ++iw) e[iw] += gv;
+    }
+    for (index_t ih = sh.i0; ih < sh.i1; ++ih) {
+      T* r = dx + ih * W;
+      for (index_t iw = 0; iw < W; ++iw) r[iw] += T(e[iw]);
+    }
+  }
+}
+
 }  // namespace
 
 // ---- kernels ----------------------------------------------------------------------------------
@@ -490,6 +570,7 @@ PYDLK_SIMD void avgpool2d_forward(T* y, const T* x, const Pool2d& p, bool count_
     T* yc = y + c * OHW;
     const T* xc = x + c * HW;
     if (fast) avg2x2_plane(yc, xc, p.W, p.OH, p.OW, inv4);
+    else if (p.W <= kRowBuf && p.OW <= kRowBuf) avg_plane_rows(yc, xc, p, count_include_pad, divisor_override);
     else if (p.sW == 1) avg_plane<T, 1>(yc, xc, p, count_include_pad, divisor_override);
     else if (p.sW == 2) avg_plane<T, 2>(yc, xc, p, count_include_pad, divisor_override);
     else avg_plane<T, 0>(yc, xc, p, count_include_pad, divisor_override);
@@ -521,6 +602,10 @@ PYDLK_SIMD void avgpool2d_backward(T* dx, const T* dy, const Pool2d& p, bool cou
         for (index_t iw = 2 * p.OW; iw < W; ++iw) r0[iw] = r1[iw] = T(0);
       }
       for (index_t i = 2 * p.OH * W; i < HW; ++i) dxc[i] = T(0);
+      continue;
+    }
+    if (W <= kRowBuf && p.OW <= kRowBuf) {
+      avg_plane_rows_back(dxc, dyc, p, count_include_pad, divisor_override);
       continue;
     }
     std::memset(dxc, 0, sizeof(T) * HW);
