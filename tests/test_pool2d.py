@@ -587,3 +587,32 @@ def test_2x2_fast_path_on_wide_rows_matches_reference(rng, dtype):
     want = np.zeros(x.shape, dtype)
     want[:, :, :6, :36] = np.repeat(np.repeat(dy, 2, 2), 2, 3) / 4
     np.testing.assert_allclose(da, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("k,s,p,d", [(3, 1, 1, 1), (3, 2, 1, 1), (2, 3, 1, 1), (3, 2, 1, 2), ((2, 4), (1, 5), (1, 2), 1)])
+def test_max_vector_blocks_match_reference(rng, k, s, p, d):
+    # rows wide enough for the 8-output vector blocks (stride 1, 2 and any other), with ties
+    x = rng.integers(-3, 4, (2, 2, 9, 45)).astype(np.float32)
+    x[0, 1, 4, 17] = np.nan
+    for ceil_mode in (False, True):
+        y, idx = F.max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True)
+        ry, ridx = max_pool_ref(x, k, s, p, d, ceil_mode)
+        np.testing.assert_array_equal(y.data, ry)
+        np.testing.assert_array_equal(idx.data, ridx)
+
+
+def test_avg_very_wide_rows_take_the_generic_path(rng):
+    # W > 2048 skips the tabulated row passes: the window loops must agree with the reference
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((1, 2, 3, 2101)).astype(np.float32)
+    for kw in [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+               dict(kernel_size=(2, 3), stride=1, padding=1, divisor_override=4),
+               dict(kernel_size=2, stride=3, padding=1, ceil_mode=True)]:
+        ref = avg_pool_ref(x, kw["kernel_size"], kw["stride"], kw["padding"],
+                           kw.get("ceil_mode", False), kw.get("count_include_pad", True),
+                           kw.get("divisor_override"))
+        dy = rng.standard_normal(ref.shape).astype(np.float32)
+        got = _pydlk_pool(F.avg_pool2d, x, dy, **kw)
+        want = _torch_pool(torch, torch.nn.functional.avg_pool2d, x, dy, **kw)
+        np.testing.assert_allclose(got[0], ref, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-5, atol=1e-6)
