@@ -170,7 +170,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``, with torch's divisor: the
     ``divisor_override`` if given, else the window clipped to the padded input when
     ``count_include_pad`` (padding counts, ceil_mode overhang past the padding does not), else
-    the window clipped to the input. Sums are taken in double."""
+    the window clipped to the input. Differs from torch only in rounding: sums are taken in
+    double (torch sums float32 in float32), and outside the 2x2/stride-2 case the divisor is
+    applied as a product of reciprocals, so float32 results can differ in the last bit."""
     op = "avg_pool2d"
     x = check_float(input, op, "input")
     _check_rank(x, op)
