@@ -141,9 +141,10 @@ struct Hardtanh {
 
 // elu family (torch's parametrisation): y = x > 0 ? scale x : scale alpha (e^{input_scale x} - 1).
 // elu: scale = input_scale = 1; selu: scale, alpha = SELU's constants; celu: input_scale = 1/alpha.
-// For x <= 0, dy/dx = input_scale scale alpha e^{input_scale x} = input_scale (y + scale alpha),
-// so with alpha >= 0 (y > 0 <=> x > 0) the output is saved and no exp is needed (is_result = 1);
-// with alpha < 0 the input is saved (is_result = 0).
+// For x <= 0, dy/dx = input_scale scale alpha e^{input_scale x} = input_scale (y + scale alpha).
+// The input is saved (is_result = 0), as torch does: from the output, y + scale alpha rounds to 0
+// in the far negative tail (below x ~ -17 in float32). An in-place call has only the output
+// (is_result = 1), valid when y > 0 <=> x > 0 (scale > 0, alpha input_scale >= 0).
 template <typename T>
 struct Elu {
   T alpha, scale, in_scale;

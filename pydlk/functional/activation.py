@@ -2,18 +2,19 @@
 
 Names, argument names and defaults are torch.nn.functional's. Each elementwise op is a pair of
 kernels ``<name>_forward`` / ``<name>_backward`` (csrc/activation.cpp); its backward reads either
-the output or the input, whichever determines the derivative (the ``saves`` of each Function
-below): relu, leaky_relu (slope >= 0), hardtanh/relu6, elu/selu/celu, sigmoid and tanh keep the
-output, which also survives an in-place call; silu, mish, gelu and softplus keep the input.
+the output or the input (the ``saves`` of each Function below): relu, leaky_relu (slope >= 0),
+hardtanh/relu6, sigmoid and tanh keep the output, which determines the derivative and also
+survives an in-place call; silu, mish, gelu, softplus and (as in torch, for an exact gradient in
+the negative tail) elu/selu/celu keep the input; in place, elu/selu/celu keep the output.
 
 ``inplace=True`` follows torch: the result is written into ``input`` and ``input`` itself is
 returned. A leaf tensor that requires grad raises (as torch does) unless grad mode is off. A
 non-leaf tensor that requires grad takes the op into its history (its ``grad_fn`` becomes this
 op). Differences from torch: there is no version counter, so if an earlier op saved this same
 tensor for its backward, pydlk cannot tell that it was overwritten (torch raises at backward
-time; here that earlier gradient would be computed from the new values). For the ops whose
-backward needs the input (silu, mish), an in-place call that records for backward keeps a copy
-of the input. A plain NumPy array given with ``inplace=True`` is written in place and returned
+time; here that earlier gradient would be computed from the new values). When the backward
+needs the input (silu, mish, leaky_relu with a negative slope, elu with alpha < 0), an in-place
+call that records for backward keeps a copy of the input. A plain NumPy array given with ``inplace=True`` is written in place and returned
 wrapped in a Tensor that shares its memory.
 """
 import numbers
@@ -43,8 +44,9 @@ class _Elementwise(Function):
     kernel = None
 
     @staticmethod
-    def saves(params):
-        """Which tensor the backward reads: "output" or "input"."""
+    def saves(params, inplace):
+        """Which tensor the backward reads: "output" or "input". When it is the input and the call
+        is in place, forward keeps a copy of the input."""
         return "output"
 
     @staticmethod
@@ -55,10 +57,10 @@ class _Elementwise(Function):
     def forward(cls, ctx, x, params, out):
         K = kernels_for(x)
         x = contiguous(x)
-        saved = cls.saves(params)
+        inplace = out is not None and np.shares_memory(out, x)
+        saved = cls.saves(params, inplace)
         keep = x
-        if saved == "input" and out is not None and np.shares_memory(out, x) and \
-                ctx.needs_input_grad[0] and is_grad_enabled():
+        if saved == "input" and inplace and ctx.needs_input_grad[0] and is_grad_enabled():
             keep = x.copy()  # in place would overwrite the input the backward needs
         y = getattr(K, cls.kernel + "_forward")(x, *params, out=out)
         ctx.save_for_backward(y if saved == "output" else keep)
@@ -84,7 +86,7 @@ class LeakyRelu(_Elementwise):
     kernel = "leaky_relu"
 
     @staticmethod
-    def saves(params):
+    def saves(params, inplace):
         # y > 0 <=> x > 0 only when negative_slope >= 0
         return "output" if params[0] >= 0 else "input"
 
@@ -98,11 +100,16 @@ class Elu(_Elementwise):
     kernel = "elu"
 
     @staticmethod
-    def saves(params):
+    def saves(params, inplace):
         alpha, scale, input_scale = params
-        # From the output, dy/dx = input_scale * (y + scale * alpha) for x <= 0, no exp needed;
-        # valid when the output's sign tells x > 0 from x <= 0.
-        return "output" if scale > 0 and alpha * input_scale >= 0 else "input"
+        # From the input, dy/dx = input_scale * scale * alpha * exp(input_scale * x) for x <= 0,
+        # exact in the tail (torch does the same). In place the input is gone; then the output
+        # gives dy/dx = input_scale * (y + scale * alpha), valid when the output's sign tells
+        # x > 0 from x <= 0, but it loses the tail (y + scale * alpha rounds to 0 below about
+        # x = -17 in float32, where the true value is < 1e-7 * scale * alpha).
+        if inplace and scale > 0 and alpha * input_scale >= 0:
+            return "output"
+        return "input"
 
     @staticmethod
     def backward_params(params, saved):
@@ -119,7 +126,7 @@ class Tanh(_Elementwise):
 
 class _FromInput(_Elementwise):
     @staticmethod
-    def saves(params):
+    def saves(params, inplace):
         return "input"
 
 
@@ -149,8 +156,13 @@ def _number(v, op, name):
     return float(v)
 
 
+def _scalar_to_array(x):
+    return np.asarray(x) if isinstance(x, np.generic) else x  # a NumPy scalar: a 0-d array
+
+
 def _apply(fn, name, input, params, inplace):
     """Runs fn on input, in place (torch semantics, see the module doc) when asked."""
+    input = _scalar_to_array(input)
     a = check_float(input, name, "input")
     if not inplace:
         return fn.apply(input, params, None)
@@ -195,10 +207,6 @@ def relu_(input):
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """input if input > 0 else negative_slope * input."""
     s = _number(negative_slope, "leaky_relu", "negative_slope")
-    if inplace and s < 0 and isinstance(input, Tensor) and input.requires_grad and \
-            is_grad_enabled():
-        raise ValueError("leaky_relu: in-place with a negative negative_slope cannot be "
-                         "differentiated (the output no longer tells the sign of the input)")
     return _apply(LeakyRelu, "leaky_relu", input, (s,), inplace)
 
 
@@ -217,12 +225,7 @@ def relu6(input, inplace=False):
 
 
 def _elu(name, input, alpha, scale, input_scale, inplace):
-    params = (alpha, scale, input_scale)
-    if inplace and Elu.saves(params) == "input" and isinstance(input, Tensor) and \
-            input.requires_grad and is_grad_enabled():
-        raise ValueError(f"{name}: in-place with a negative alpha cannot be differentiated "
-                         "(the output no longer tells the sign of the input)")
-    return _apply(Elu, name, input, params, inplace)
+    return _apply(Elu, name, input, (alpha, scale, input_scale), inplace)
 
 
 def elu(input, alpha=1.0, inplace=False):
@@ -309,6 +312,7 @@ class Softmax(Function):
 
 
 def _softmax(name, input, dim, dtype, log):
+    input = _scalar_to_array(input)
     a = check_float(input, name, "input")
     if dim is None:
         raise ValueError(f"{name}: dim is required (torch picks an implicit dim with a "
