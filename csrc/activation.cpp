@@ -32,26 +32,23 @@ namespace {
 // gradient-check path, where accuracy matters more than speed.
 
 // exp(x): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by Cephes' degree-6
-// polynomial (about 1 ulp), times 2^n built in the exponent bits (as two halves so n = 128 is fine).
-// Exact limits: 0 below ln(FLT_MIN) (denormal results flush to 0), inf above ln(FLT_MAX), NaN -> NaN.
+// polynomial (about 1 ulp), times 2^n = 2 * 2^(n-1) built in the exponent bits. x is clamped to
+// [-87.6, 89] first, so n - 1 stays in [-127, 127]: n - 1 = -127 gives the bits of +0, so results
+// below about 2.4e-38 (x < -86.99) flush to 0, and x > ln(FLT_MAX) overflows to inf by itself.
+// NaN stays NaN. Branch-free: the loops calling it vectorise.
 PYDLK_INLINE float vexp(float x) {
-  const float hi = 88.72283935546875f, lo = -87.33654022216797f;
-  float xc = x < hi ? x : hi;  // NaN -> hi here, put back at the end
-  xc = xc > lo ? xc : lo;
+  float xc = x < 89.0f ? x : 89.0f;  // NaN -> 89 here, put back at the end
+  xc = xc > -87.6f ? xc : -87.6f;
   float t = xc * 1.44269504088896341f;
   float n = (t + 12582912.f) - 12582912.f;  // round to nearest (1.5 * 2^23 trick), |t| < 2^22
   float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
   float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
               4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
-  int32_t ni = (int32_t)n, h = ni >> 1;
-  int32_t b1 = (h + 127) << 23, b2 = (ni - h + 127) << 23;
-  float s1, s2;
-  std::memcpy(&s1, &b1, 4);
-  std::memcpy(&s2, &b2, 4);
-  p = p * s1 * s2;
-  p = x < lo ? 0.0f : p;
-  p = x > hi ? std::numeric_limits<float>::infinity() : p;
+  int32_t bits = ((int32_t)n + 126) << 23;  // 2^(n-1); n + 126 in [0, 254]
+  float s;
+  std::memcpy(&s, &bits, 4);
+  p = (p + p) * s;
   return x != x ? x : p;
 }
 inline double vexp(double x) { return std::exp(x); }
