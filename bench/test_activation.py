@@ -41,9 +41,7 @@ def _erf():
         return np.vectorize(math.erf, otypes=[np.float32])
 
 
-@pytest.mark.parametrize("op", ELTWISE)
-def test_pydlk(benchmark, data, op):
-    benchmark.group = f"{op} fwd+bwd 16M float32"
+def pydlk_step(data, op):
     x, dy = data
     y, dx = np.empty_like(x), np.empty_like(x)  # warm: reused every call
     fwd, bwd = getattr(C, op + "_forward"), getattr(C, op + "_backward")
@@ -52,13 +50,10 @@ def test_pydlk(benchmark, data, op):
     def step():
         fwd(x, out=y)
         bwd(dy, saved, out=dx)
-    benchmark(step)
-    benchmark.extra_info["GB/s (useful)"] = 5 * x.nbytes / benchmark.stats.stats.median / 1e9
+    return step
 
 
-@pytest.mark.parametrize("op", ELTWISE)
-def test_numpy(benchmark, data, op):
-    benchmark.group = f"{op} fwd+bwd 16M float32"
+def numpy_step(data, op):
     x, dy = data
     erf = _erf() if op == "gelu" else None
     k = np.float32(1 / math.sqrt(2))
@@ -81,13 +76,16 @@ def test_numpy(benchmark, data, op):
         y = x * cdf
         return dy * (cdf + x * np.exp(-0.5 * x * x) / np.float32(math.sqrt(2 * math.pi)))
 
-    with np.errstate(over="ignore"):
-        benchmark(locals()[op])
+    f = locals()[op]
+
+    def step():
+        with np.errstate(over="ignore"):
+            f()
+    return step
 
 
-@pytest.mark.parametrize("op", ELTWISE)
-def test_torch(benchmark, data, torch, op):
-    benchmark.group = f"{op} fwd+bwd 16M float32"
+def torch_step(data, op):
+    import torch
     x = torch.from_numpy(data[0]).requires_grad_()
     dy = torch.from_numpy(data[1])
     f = {"relu": torch.relu, "gelu": torch.nn.functional.gelu,
@@ -96,12 +94,11 @@ def test_torch(benchmark, data, torch, op):
     def step():
         x.grad = None
         f(x).backward(dy)
-    benchmark(step)
+    return step
 
 
-@pytest.mark.parametrize("op", ELTWISE)
-def test_torch_kernel(benchmark, data, torch, op):
-    benchmark.group = f"{op} fwd+bwd 16M float32"
+def torch_kernel_step(data, op):
+    import torch
     A = torch.ops.aten
     x, dy = torch.from_numpy(data[0]), torch.from_numpy(data[1])
     y, dx = torch.empty_like(x), torch.empty_like(x)
@@ -121,7 +118,22 @@ def test_torch_kernel(benchmark, data, torch, op):
     def gelu():
         A.gelu.out(x, out=y)
         A.gelu_backward.grad_input(dy, x, grad_input=dx)
-    benchmark(locals()[op])
+    return locals()[op]
+
+
+WHO = {"pydlk": pydlk_step, "numpy": numpy_step, "torch": torch_step,
+       "torch_kernel": torch_kernel_step}
+
+
+# op-major order: the four contestants of one group run back to back, so a change in the
+# machine's load during the run hits a group's contestants alike
+@pytest.mark.parametrize("op,who", [(op, who) for op in ELTWISE for who in WHO])
+def test_eltwise(benchmark, data, op, who):
+    if who.startswith("torch"):
+        pytest.importorskip("torch")
+    benchmark.group = f"{op} fwd+bwd 16M float32"
+    benchmark(WHO[who](data, op))
+    benchmark.extra_info["GB/s (useful)"] = 5 * data[0].nbytes / benchmark.stats.stats.median / 1e9
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -133,22 +145,17 @@ def sdata():
         rng.standard_normal(SOFT).astype(np.float32)
 
 
-@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-def test_softmax_pydlk(benchmark, sdata, log):
-    benchmark.group = f"{'log_softmax' if log else 'softmax'} fwd+bwd (4096, 1000) dim 1"
+def softmax_pydlk(sdata, log):
     x, dy = sdata
     y, dx = np.empty_like(x), np.empty_like(x)
 
     def step():
         C.softmax_forward(x, 1, log, out=y)
         C.softmax_backward(dy, y, 1, log, out=dx)
-    benchmark(step)
-    benchmark.extra_info["GB/s (useful)"] = 5 * x.nbytes / benchmark.stats.stats.median / 1e9
+    return step
 
 
-@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-def test_softmax_numpy(benchmark, sdata, log):
-    benchmark.group = f"{'log_softmax' if log else 'softmax'} fwd+bwd (4096, 1000) dim 1"
+def softmax_numpy(sdata, log):
     x, dy = sdata
 
     def softmax():
@@ -160,12 +167,11 @@ def test_softmax_numpy(benchmark, sdata, log):
         z = x - x.max(axis=1, keepdims=True)
         y = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         return dy - np.exp(y) * dy.sum(axis=1, keepdims=True)
-    benchmark(log_softmax if log else softmax)
+    return log_softmax if log else softmax
 
 
-@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-def test_softmax_torch(benchmark, sdata, torch, log):
-    benchmark.group = f"{'log_softmax' if log else 'softmax'} fwd+bwd (4096, 1000) dim 1"
+def softmax_torch(sdata, log):
+    import torch
     x = torch.from_numpy(sdata[0]).requires_grad_()
     dy = torch.from_numpy(sdata[1])
     f = torch.log_softmax if log else torch.softmax
@@ -173,12 +179,11 @@ def test_softmax_torch(benchmark, sdata, torch, log):
     def step():
         x.grad = None
         f(x, 1).backward(dy)
-    benchmark(step)
+    return step
 
 
-@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-def test_softmax_torch_kernel(benchmark, sdata, torch, log):
-    benchmark.group = f"{'log_softmax' if log else 'softmax'} fwd+bwd (4096, 1000) dim 1"
+def softmax_torch_kernel(sdata, log):
+    import torch
     A = torch.ops.aten
     x, dy = torch.from_numpy(sdata[0]), torch.from_numpy(sdata[1])
     y, dx = torch.empty_like(x), torch.empty_like(x)
@@ -190,4 +195,18 @@ def test_softmax_torch_kernel(benchmark, sdata, torch, log):
     def log_softmax():
         A._log_softmax.out(x, 1, False, out=y)
         A._log_softmax_backward_data.out(dy, y, 1, torch.float32, out=dx)
-    benchmark(log_softmax if log else softmax)
+    return log_softmax if log else softmax
+
+
+SOFT_WHO = {"pydlk": softmax_pydlk, "numpy": softmax_numpy, "torch": softmax_torch,
+            "torch_kernel": softmax_torch_kernel}
+
+
+@pytest.mark.parametrize("op,who", [(op, who) for op in ["softmax", "log_softmax"]
+                                    for who in SOFT_WHO])
+def test_softmax(benchmark, sdata, op, who):
+    if who.startswith("torch"):
+        pytest.importorskip("torch")
+    benchmark.group = f"{op} fwd+bwd (4096, 1000) dim 1"
+    benchmark(SOFT_WHO[who](sdata, op == "log_softmax"))
+    benchmark.extra_info["GB/s (useful)"] = 5 * sdata[0].nbytes / benchmark.stats.stats.median / 1e9
