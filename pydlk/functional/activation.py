@@ -14,8 +14,14 @@ op). Differences from torch: there is no version counter, so if an earlier op sa
 tensor for its backward, pydlk cannot tell that it was overwritten (torch raises at backward
 time; here that earlier gradient would be computed from the new values). When the backward
 needs the input (silu, mish, leaky_relu with a negative slope, elu with alpha < 0), an in-place
-call that records for backward keeps a copy of the input. A plain NumPy array given with ``inplace=True`` is written in place and returned
-wrapped in a Tensor that shares its memory.
+call that records for backward keeps a copy of the input. A plain NumPy array given with
+``inplace=True`` is written in place and returned wrapped in a Tensor that shares its memory.
+
+Float32 math is pydlk's own branch-free exp/expm1/tanh/erfc (csrc/activation.cpp, so that the
+loops vectorise): within 3e-7 relative of the float64 result on [-12, 12] for sigmoid, tanh, silu,
+mish, elu and softplus, and within 1.4e-5 for gelu (both forms) whose far left tail amplifies the
+rounding of x^2 or x^3 inside exp. exp flushes results below about 2.4e-38 to 0 where torch keeps
+denormals.
 """
 import numbers
 import weakref
