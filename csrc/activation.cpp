@@ -191,19 +191,20 @@ struct Silu {
 // mish: y = x tanh(softplus(x)). With e = e^x, tanh(log(1 + e)) = ((1+e)^2 - 1) / ((1+e)^2 + 1)
 // = n / (n + 2), n = e (e + 2): no log, no cancellation, and x is capped at 20 inside (where the
 // ratio is already 1 in double) so e^{2x} cannot overflow. Saves the input.
-// dy/dx = tsp + x sigmoid(x) (1 - tsp^2)   (d softplus / dx = sigmoid).
+// dy/dx = tsp + x sigmoid(x) (1 - tsp^2)   (d softplus / dx = sigmoid), with sigmoid(x) =
+// e / (1 + e) from the same e (the cap at 20 only matters where 1 - tsp^2 is already 0).
 template <typename T>
 struct Mish {
   explicit Mish(const ActParams&) {}
-  static T tsp(T x) {
-    T e = vexp(x < T(20) ? x : T(20));
+  static T tsp_of(T e) {
     T n = e * (e + T(2));
     return n / (n + T(2));
   }
-  T fwd(T x) const { return x * tsp(x); }
+  static T exp_capped(T x) { return vexp(x < T(20) ? x : T(20)); }  // NaN -> 20: y = x * 1 = NaN
+  T fwd(T x) const { return x * tsp_of(exp_capped(x)); }
   T bwd(T dy, T x) const {
-    T t = tsp(x);
-    return dy * (t + x * sigmoid(x) * (T(1) - t * t));
+    T e = exp_capped(x), t = tsp_of(e);
+    return dy * (t + x * (e / (T(1) + e)) * (T(1) - t * t));
   }
 };
 
