@@ -1,2 +1,393 @@
-"""activation ops (see csrc/)."""
-__all__ = []
+"""Activations: elementwise ops (relu ... gelu), softmax / log_softmax along a dim, and maxout.
+
+Names, argument names and defaults are torch.nn.functional's. Each elementwise op is a pair of
+kernels ``<name>_forward`` / ``<name>_backward`` (csrc/activation.cpp); its backward reads either
+the output or the input (the ``saves`` of each Function below): relu, leaky_relu (slope >= 0),
+hardtanh/relu6, sigmoid and tanh keep the output, which determines the derivative and also
+survives an in-place call; silu, mish, gelu, softplus and (as in torch, for an exact gradient in
+the negative tail) elu/selu/celu keep the input; in place, elu/selu/celu keep the output.
+
+``inplace=True`` follows torch: the result is written into ``input`` and ``input`` itself is
+returned. A leaf tensor that requires grad raises (as torch does) unless grad mode is off. A
+non-leaf tensor that requires grad takes the op into its history (its ``grad_fn`` becomes this
+op). Differences from torch: there is no version counter, so if an earlier op saved this same
+tensor for its backward, pydlk cannot tell that it was overwritten (torch raises at backward
+time; here that earlier gradient would be computed from the new values). When the backward
+needs the input (silu, mish, leaky_relu with a negative slope, elu with alpha < 0), an in-place
+call that records for backward keeps a copy of the input. A plain NumPy array given with
+``inplace=True`` is written in place and returned wrapped in a Tensor that shares its memory.
+
+Float32 math is pydlk's own branch-free exp/expm1/tanh/erfc (csrc/activation.cpp, so that the
+loops vectorise): within 3e-7 relative of the float64 result on [-12, 12] for sigmoid, tanh, silu,
+mish, elu and softplus, and within 1.4e-5 for gelu (both forms) whose far left tail amplifies the
+rounding of x^2 or x^3 inside exp. exp flushes results below about 2.4e-38 to 0 where torch keeps
+denormals.
+"""
+import numbers
+import weakref
+
+import numpy as np
+
+from .._backend import kernels_for
+from ..autograd import Function, Tensor, is_grad_enabled
+from ._util import check_float, contiguous
+
+__all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "elu", "selu", "celu", "sigmoid",
+           "tanh", "silu", "mish", "gelu", "softplus", "softmax", "log_softmax", "maxout"]
+
+# torch's SELU constants (Klambauer et al. 2017), to the digits torch uses.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+# ----------------------------------------------------------------------------- elementwise
+
+class _Elementwise(Function):
+    """An elementwise op on the kernel pair ``<kernel>_forward`` / ``<kernel>_backward``.
+
+    forward(ctx, x, params, out): ``params`` is the tuple of the kernel's hyperparameters,
+    ``out`` None or the array to write (the input itself for an in-place call)."""
+    kernel = None
+
+    @staticmethod
+    def saves(params, inplace):
+        """Which tensor the backward reads: "output" or "input". When it is the input and the call
+        is in place, forward keeps a copy of the input."""
+        return "output"
+
+    @staticmethod
+    def backward_params(params, saved):
+        return params
+
+    @classmethod
+    def forward(cls, ctx, x, params, out):
+        K = kernels_for(x)
+        x = contiguous(x)
+        inplace = out is not None and np.shares_memory(out, x)
+        saved = cls.saves(params, inplace)
+        keep = x
+        if saved == "input" and inplace and ctx.needs_input_grad[0] and is_grad_enabled():
+            keep = x.copy()  # in place would overwrite the input the backward needs
+        y = getattr(K, cls.kernel + "_forward")(x, *params, out=out)
+        ctx.save_for_backward(y if saved == "output" else keep)
+        ctx.params, ctx.saved = params, saved
+        return y
+
+    @classmethod
+    def backward(cls, ctx, dy):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        (s,) = ctx.saved_tensors
+        K = kernels_for(dy)
+        dx = getattr(K, cls.kernel + "_backward")(contiguous(dy), s,
+                                                  *cls.backward_params(ctx.params, ctx.saved))
+        return dx, None, None
+
+
+class Relu(_Elementwise):
+    kernel = "relu"  # dx = dy where y > 0
+
+
+class LeakyRelu(_Elementwise):
+    kernel = "leaky_relu"
+
+    @staticmethod
+    def saves(params, inplace):
+        # y > 0 <=> x > 0 only when negative_slope >= 0
+        return "output" if params[0] >= 0 else "input"
+
+
+class Hardtanh(_Elementwise):
+    kernel = "hardtanh"  # dx = dy strictly inside (min_val, max_val): read off the output
+
+
+class Elu(_Elementwise):
+    """elu, selu, celu: y = scale * (x if x > 0 else alpha * (exp(input_scale * x) - 1))."""
+    kernel = "elu"
+
+    @staticmethod
+    def saves(params, inplace):
+        alpha, scale, input_scale = params
+        # From the input, dy/dx = input_scale * scale * alpha * exp(input_scale * x) for x <= 0,
+        # exact in the tail (torch does the same). In place the input is gone; then the output
+        # gives dy/dx = input_scale * (y + scale * alpha), valid when the output's sign tells
+        # x > 0 from x <= 0, but it loses the tail (y + scale * alpha rounds to 0 below about
+        # x = -17 in float32, where the true value is < 1e-7 * scale * alpha).
+        if inplace and scale > 0 and alpha * input_scale >= 0:
+            return "output"
+        return "input"
+
+    @staticmethod
+    def backward_params(params, saved):
+        return params + (saved == "output",)
+
+
+class Sigmoid(_Elementwise):
+    kernel = "sigmoid"  # dy/dx = y (1 - y)
+
+
+class Tanh(_Elementwise):
+    kernel = "tanh"  # dy/dx = 1 - y^2
+
+
+class _FromInput(_Elementwise):
+    @staticmethod
+    def saves(params, inplace):
+        return "input"
+
+
+class Silu(_FromInput):
+    kernel = "silu"
+
+
+class Mish(_FromInput):
+    kernel = "mish"
+
+
+class Gelu(_FromInput):
+    kernel = "gelu"
+
+
+class GeluTanh(_FromInput):
+    kernel = "gelu_tanh"
+
+
+class Softplus(_FromInput):
+    kernel = "softplus"
+
+
+def _number(v, op, name):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(v).__name__}")
+    return float(v)
+
+
+def _scalar_to_array(x):
+    return np.asarray(x) if isinstance(x, np.generic) else x  # a NumPy scalar: a 0-d array
+
+
+def _apply(fn, name, input, params, inplace):
+    """Runs fn on input, in place (torch semantics, see the module doc) when asked."""
+    input = _scalar_to_array(input)
+    a = check_float(input, name, "input")
+    if not inplace:
+        return fn.apply(input, params, None)
+    target = a if a.flags.c_contiguous else None  # else: write a copy, then copy it back
+    if not isinstance(input, Tensor):
+        y = fn.apply(a, params, target).data
+        if target is None:
+            a[...] = y
+        return Tensor._wrap(a)
+    if not (input.requires_grad and is_grad_enabled()):
+        y = fn.apply(a, params, target).data
+        if target is None:
+            a[...] = y
+        return input
+    if input.is_leaf:
+        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
+    # Record the op on a stand-in for the value before the op, then move the new history onto
+    # input itself (its grad_fn becomes this op), as torch rebases an in-place op's output.
+    before = Tensor._wrap(a)
+    before._requires_grad = True
+    before._node = input._node
+    out = fn.apply(before, params, target)
+    if target is None:
+        a[...] = out.data
+    node, i = out._node
+    node.outputs[i] = weakref.ref(input)
+    input._node = out._node
+    return input
+
+
+def relu(input, inplace=False):
+    """max(input, 0); NaN stays NaN (as in torch)."""
+    return _apply(Relu, "relu", input, (), inplace)
+
+
+def relu_(input):
+    """In-place relu (torch.nn.functional.relu_)."""
+    return _apply(Relu, "relu_", input, (), True)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """input if input > 0 else negative_slope * input."""
+    s = _number(negative_slope, "leaky_relu", "negative_slope")
+    return _apply(LeakyRelu, "leaky_relu", input, (s,), inplace)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clamp(input, min_val, max_val); the gradient is 0 at and beyond the ends (as torch)."""
+    lo = _number(min_val, "hardtanh", "min_val")
+    hi = _number(max_val, "hardtanh", "max_val")
+    if lo > hi:
+        raise ValueError(f"hardtanh: min_val ({lo}) must not be greater than max_val ({hi})")
+    return _apply(Hardtanh, "hardtanh", input, (lo, hi), inplace)
+
+
+def relu6(input, inplace=False):
+    """min(max(input, 0), 6), i.e. hardtanh(input, 0, 6)."""
+    return _apply(Hardtanh, "relu6", input, (0.0, 6.0), inplace)
+
+
+def _elu(name, input, alpha, scale, input_scale, inplace):
+    return _apply(Elu, name, input, (alpha, scale, input_scale), inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """input if input > 0 else alpha * (exp(input) - 1)."""
+    return _elu("elu", input, _number(alpha, "elu", "alpha"), 1.0, 1.0, inplace)
+
+
+def selu(input, inplace=False):
+    """SELU_SCALE * elu(input, SELU_ALPHA), torch's constants (module attributes here)."""
+    return _elu("selu", input, SELU_ALPHA, SELU_SCALE, 1.0, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """input if input > 0 else alpha * (exp(input / alpha) - 1)."""
+    a = _number(alpha, "celu", "alpha")
+    if a == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return _elu("celu", input, a, 1.0, 1.0 / a, inplace)
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input)), computed without overflow for large |input|."""
+    return _apply(Sigmoid, "sigmoid", input, (), False)
+
+
+def tanh(input):
+    return _apply(Tanh, "tanh", input, (), False)
+
+
+def silu(input, inplace=False):
+    """input * sigmoid(input) (swish). The backward recomputes sigmoid from the saved input."""
+    return _apply(Silu, "silu", input, (), inplace)
+
+
+def mish(input, inplace=False):
+    """input * tanh(softplus(input))."""
+    return _apply(Mish, "mish", input, (), inplace)
+
+
+def gelu(input, approximate="none"):
+    """input * Phi(input) with Phi the standard normal CDF (through erfc), or with
+    approximate='tanh' 0.5 * input * (1 + tanh(sqrt(2/pi) * (input + 0.044715 * input**3)))."""
+    if approximate == "none":
+        return _apply(Gelu, "gelu", input, (), False)
+    if approximate == "tanh":
+        return _apply(GeluTanh, "gelu", input, (), False)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta * input)) / beta, and input itself where beta * input > threshold."""
+    b = _number(beta, "softplus", "beta")
+    if b == 0:
+        raise ValueError("softplus: beta must not be 0")
+    return _apply(Softplus, "softplus", input, (b, _number(threshold, "softplus", "threshold")),
+                  False)
+
+
+# ----------------------------------------------------------------------------- softmax
+
+class Softmax(Function):
+    """softmax (log_softmax when log) along dim; saves the output. With dtype, the input is cast
+    first and the gradient cast back to the input's dtype (torch's dtype= argument)."""
+
+    @staticmethod
+    def forward(ctx, x, dim, log, dtype):
+        K = kernels_for(x)
+        ctx.in_dtype = x.dtype
+        if dtype is not None and x.dtype != dtype:
+            x = x.astype(dtype)
+        y = K.softmax_forward(contiguous(x), dim, log)
+        ctx.save_for_backward(y)
+        ctx.dim, ctx.log = dim, log
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        (y,) = ctx.saved_tensors
+        K = kernels_for(dy)
+        dx = K.softmax_backward(contiguous(dy.astype(y.dtype, copy=False)), y, ctx.dim, ctx.log)
+        return dx.astype(ctx.in_dtype, copy=False), None, None, None
+
+
+def _softmax(name, input, dim, dtype, log):
+    input = _scalar_to_array(input)
+    a = check_float(input, name, "input")
+    if dim is None:
+        raise ValueError(f"{name}: dim is required (torch picks an implicit dim with a "
+                         "deprecation warning; pydlk does not guess)")
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}")
+    if dtype is not None:
+        dt = np.dtype(getattr(dtype, "name", None) or dtype) if not isinstance(dtype, np.dtype) \
+            else dtype
+        if dt not in (np.float32, np.float64):
+            raise TypeError(f"{name}: dtype must be float32 or float64, got {dt}")
+        dtype = dt
+    lim = max(a.ndim, 1)
+    if not -lim <= dim < lim:
+        raise ValueError(f"{name}: dim {dim} is out of range for a {a.ndim}-D input "
+                         f"(expected -{lim} <= dim < {lim})")
+    return Softmax.apply(input, int(dim), log, dtype)
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x - max) / sum(exp(x - max)) along dim (max subtracted, sums in double).
+
+    Differs from torch: dim is required (torch guesses one with a deprecation warning when it is
+    None). dtype (float32/float64) casts the input first, as in torch."""
+    return _softmax("softmax", input, dim, dtype, False)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """(x - max) - log(sum(exp(x - max))) along dim: never log(0), the sum is >= 1.
+
+    Differs from torch: dim is required (see softmax)."""
+    return _softmax("log_softmax", input, dim, dtype, True)
+
+
+# ----------------------------------------------------------------------------- maxout
+
+class Maxout(Function):
+    """Max over groups of pool_size consecutive entries along dim; saves the arg-max (int64)."""
+
+    @staticmethod
+    def forward(ctx, x, pool_size, dim):
+        K = kernels_for(x)
+        y, idx = K.maxout_forward(contiguous(x), pool_size, dim)
+        ctx.save_for_backward(idx)
+        ctx.pool_size, ctx.dim = pool_size, dim
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        (idx,) = ctx.saved_tensors
+        K = kernels_for(dy)
+        return K.maxout_backward(contiguous(dy), idx, ctx.pool_size, ctx.dim), None, None
+
+
+def maxout(input, pool_size, dim=1):
+    """Maxout (Goodfellow et al. 2013): the max of ``pool_size`` linear pieces.
+
+    Not in torch.nn.functional. ``input``'s size along ``dim`` must be C * pool_size; it is split
+    into C groups of ``pool_size`` CONSECUTIVE entries (entries c*pool_size ... c*pool_size +
+    pool_size - 1 form group c, i.e. ``input.reshape(..., C, pool_size, ...).max(dim + 1)``), and
+    the result has size C along ``dim``. The gradient goes to the arg-max of each group (the
+    first one on ties; a NaN is the max and propagates, as in torch.max)."""
+    a = check_float(input, "maxout", "input")
+    if isinstance(pool_size, bool) or not isinstance(pool_size, numbers.Integral):
+        raise TypeError(f"maxout: pool_size must be an int, got {type(pool_size).__name__}")
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"maxout: dim must be an int, got {type(dim).__name__}")
+    if a.ndim == 0:
+        raise ValueError("maxout: input must have at least 1 dimension, got a scalar")
+    return Maxout.apply(input, int(pool_size), int(dim))

@@ -1,2 +1,206 @@
-"""pool ops (see csrc/)."""
-__all__ = []
+"""2-D pooling (csrc/pool2d.cpp): max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d.
+
+Inputs are (N, C, H, W) or unbatched (C, H, W), as in torch; the kernels see 4-D C-contiguous
+arrays (an unbatched input gets a batch dimension of 1 here, a non-contiguous one is copied).
+"""
+from .._backend import kernels_for
+from ..autograd import Function
+from ._util import check_float, contiguous, pair
+
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
+
+
+def _batched(x, op):
+    """(x4, unbatched): x as a 4-D C-contiguous array."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape "
+                         f"{tuple(x.shape)}")
+    unbatched = x.ndim == 3
+    x4 = x[None] if unbatched else x
+    return contiguous(x4), unbatched
+
+
+def _unbatch(a, unbatched):
+    return a[0] if unbatched else a
+
+
+class MaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+        K = kernels_for(x)
+        x4, unbatched = _batched(x, "max_pool2d")
+        need_idx = return_indices or ctx.needs_input_grad[0]
+        y, idx = K.max_pool2d_forward(x4, kernel_size, stride, padding, dilation, ceil_mode, need_idx)
+        ctx.save_for_backward(idx)
+        ctx.geometry = (x4.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
+        ctx.unbatched = unbatched
+        y = _unbatch(y, unbatched)
+        return (y, _unbatch(idx, unbatched)) if return_indices else y
+
+    @staticmethod
+    def backward(ctx, dy, *_index_grad):  # indices carry no gradient
+        (idx,) = ctx.saved_tensors
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dx = kernels_for(dy).max_pool2d_backward(dy4, idx, *ctx.geometry)
+            dx = _unbatch(dx, ctx.unbatched)
+        return dx, None, None, None, None, None, None
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+        K = kernels_for(x)
+        x4, unbatched = _batched(x, "avg_pool2d")
+        y = K.avg_pool2d_forward(x4, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                                 divisor_override)
+        ctx.geometry = (x4.shape[2:], kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override)
+        ctx.unbatched = unbatched
+        return _unbatch(y, unbatched)
+
+    @staticmethod
+    def backward(ctx, dy):
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dx = _unbatch(kernels_for(dy).avg_pool2d_backward(dy4, *ctx.geometry), ctx.unbatched)
+        return dx, None, None, None, None, None, None
+
+
+class AdaptiveAvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, output_size):
+        K = kernels_for(x)
+        x4, unbatched = _batched(x, "adaptive_avg_pool2d")
+        y = K.adaptive_avg_pool2d_forward(x4, output_size)
+        ctx.input_size = x4.shape[2:]
+        ctx.unbatched = unbatched
+        return _unbatch(y, unbatched)
+
+    @staticmethod
+    def backward(ctx, dy):
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dx = kernels_for(dy).adaptive_avg_pool2d_backward(dy4, ctx.input_size)
+            dx = _unbatch(dx, ctx.unbatched)
+        return dx, None
+
+
+class AdaptiveMaxPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, output_size, return_indices):
+        K = kernels_for(x)
+        x4, unbatched = _batched(x, "adaptive_max_pool2d")
+        need_idx = return_indices or ctx.needs_input_grad[0]
+        y, idx = K.adaptive_max_pool2d_forward(x4, output_size, need_idx)
+        ctx.save_for_backward(idx)
+        ctx.input_size = x4.shape[2:]
+        ctx.unbatched = unbatched
+        y = _unbatch(y, unbatched)
+        return (y, _unbatch(idx, unbatched)) if return_indices else y
+
+    @staticmethod
+    def backward(ctx, dy, *_index_grad):  # indices carry no gradient
+        (idx,) = ctx.saved_tensors
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dx = kernels_for(dy).adaptive_max_pool2d_backward(dy4, idx, ctx.input_size)
+            dx = _unbatch(dx, ctx.unbatched)
+        return dx, None, None
+
+
+def _check_rank(x, op):
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape "
+                         f"{tuple(x.shape)}")
+
+
+def _pair(v, op, name, allow_zero=False):
+    if isinstance(v, (str, bytes)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    return pair(v, op, name, allow_zero)
+
+
+def _pool_args(op, kernel_size, stride, padding, dilation=1):
+    k = _pair(kernel_size, op, "kernel_size")
+    empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    s = k if empty else _pair(stride, op, "stride")
+    p = _pair(padding, op, "padding", allow_zero=True)
+    d = _pair(dilation, op, "dilation")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding must be at most half of kernel_size, got padding {p} "
+                         f"and kernel_size {k}")
+    return k, s, p, d
+
+
+def _output_size(output_size, x, op):
+    """torch's output_size: an int, or a pair whose None entries keep the input's size."""
+    H, W = x.shape[-2:]
+    if output_size is None:
+        raise TypeError(f"{op}: output_size must be an int or a pair of ints/None, got None")
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
+            raise ValueError(f"{op}: output_size must have 2 values, got {len(output_size)}")
+        output_size = (H if output_size[0] is None else output_size[0],
+                       W if output_size[1] is None else output_size[1])
+    return _pair(output_size, op, "output_size")
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling over (N, C, H, W) or (C, H, W), as ``torch.nn.functional.max_pool2d``.
+
+    Padding is implicit -inf; ties go to the first maximum in window order and a NaN in the
+    window is the maximum (as torch). With ``return_indices`` returns ``(output, indices)``:
+    int64 flat indices ``ih * W + iw`` into each input plane, which carry no gradient.
+    """
+    op = "max_pool2d"
+    x = check_float(input, op, "input")
+    _check_rank(x, op)
+    k, s, p, d = _pool_args(op, kernel_size, stride, padding, dilation)
+    return MaxPool2d.apply(input, k, s, p, d, bool(ceil_mode), bool(return_indices))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``, with torch's divisor: the
+    ``divisor_override`` if given, else the window clipped to the padded input when
+    ``count_include_pad`` (padding counts, ceil_mode overhang past the padding does not), else
+    the window clipped to the input. Differs from torch only in rounding: sums are taken in
+    double (torch sums float32 in float32), and outside the 2x2/stride-2 case the divisor is
+    applied as a product of reciprocals, so float32 results can differ in the last bit."""
+    op = "avg_pool2d"
+    x = check_float(input, op, "input")
+    _check_rank(x, op)
+    k, s, p, _ = _pool_args(op, kernel_size, stride, padding)
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, int):
+            raise TypeError(f"{op}: divisor_override must be an int or None, got "
+                            f"{divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must not be zero")
+    return AvgPool2d.apply(input, k, s, p, bool(ceil_mode), bool(count_include_pad),
+                           divisor_override)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``: output (i, j)
+    averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns. ``output_size`` is an
+    int or a pair; a None entry keeps that input size."""
+    op = "adaptive_avg_pool2d"
+    x = check_float(input, op, "input")
+    _check_rank(x, op)
+    return AdaptiveAvgPool2d.apply(input, _output_size(output_size, x, op))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d`` (windows as in
+    ``adaptive_avg_pool2d``, max rule and indices as in ``max_pool2d``)."""
+    op = "adaptive_max_pool2d"
+    x = check_float(input, op, "input")
+    _check_rank(x, op)
+    return AdaptiveMaxPool2d.apply(input, _output_size(output_size, x, op), bool(return_indices))
