@@ -1,0 +1,349 @@
+// Normalisation kernels: batch norm (statistics per channel over N and the spatial positions)
+// and row norm (statistics per contiguous row: layer norm, group norm, instance norm).
+//
+// Shared math. For a set of M values x with mean mu and biased variance var,
+//   rstd = 1 / sqrt(var + eps),  xhat = (x - mu) * rstd,  y = w * xhat + b.
+// Backward, with g = dL/dy and gh = dL/dxhat = w * g (w constant over the set for batch norm,
+// varying per value for layer/group norm):
+//   dL/dx_i = rstd * (gh_i - mean(gh) - xhat_i * mean(gh * xhat))
+// (differentiate xhat_j = (x_j - mu) rstd: d mu/dx_i = 1/M, d rstd/dx_i = -rstd^3 (x_i - mu)/M,
+//  so d xhat_j/dx_i = rstd (delta_ij - 1/M - xhat_i xhat_j / M); sum over j against gh_j.)
+// With s1 = sum(gh) and s2 = sum(gh * (x - mu)) = sum(gh * xhat) / rstd:
+//   dx_i = rstd * gh_i - rstd * s1 / M - rstd^3 * s2 / M * (x_i - mu)
+// and dw = sum(g * xhat), db = sum(g) over the values that share a weight.
+//
+// Statistics are summed in double from a shifted origin (the set's first value): s1 = sum(x-K),
+// s2 = sum((x-K)^2), mean = K + s1/M, var = s2/M - (s1/M)^2. One pass over memory, and the shift
+// removes the cancellation of the textbook E[x^2] - E[x]^2 when |mean| >> std.
+#include "norm.h"
+
+#include <cmath>
+
+namespace pydlk {
+
+namespace {
+
+// Shifted one-pass sums over p[0..n) (see above), accumulated into s1, s2.
+template <typename T>
+inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, double K,
+                                                        double& s1, double& s2) {
+  double a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+  for (index_t i = 0; i < n; ++i) {
+    double d = double(p[i]) - K;
+    a += d;
+    q += d * d;
+  }
+  s1 += a;
+  s2 += q;
+}
+
+inline void mean_var(double s1, double s2, double K, index_t M, double& mu, double& var) {
+  if (M == 0) { mu = 0; var = 0; return; }
+  double dm = s1 / double(M);
+  var = s2 / double(M) - dm * dm;
+  if (var < 0) var = 0;  // rounding
+  mu = K + dm;
+}
+
+// q = ((p - mu) * rs) * w + b over a row, w and b per element (layer norm, S == 1).
+template <typename T, bool HW, bool HB>
+inline __attribute__((always_inline)) void affine_row(T* q, const T* p, const T* w, const T* b,
+                                                      T mu, T rs, index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) {
+    T v = (p[i] - mu) * rs;
+    if constexpr (HW) v *= w[i];
+    if constexpr (HB) v += b[i];
+    q[i] = v;
+  }
+}
+
+// q = (p - mu) * a + c over a span, a and c constant.
+template <typename T>
+inline __attribute__((always_inline)) void affine_span(T* q, const T* p, T mu, T a, T c,
+                                                       index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) q[i] = (p[i] - mu) * a + c;
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------- batch norm
+
+template <typename T>
+PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean,
+                                  T* running_var, const T* x, const T* w, const T* b, index_t N,
+                                  index_t C, index_t S, bool training, double momentum,
+                                  double eps) {
+  // x, y: (N, C, S). Channel c is N spans of S contiguous values at x + (n*C + c)*S: each thread
+  // owns whole channels (it writes their y, stats and running stats), and a channel's spans are
+  // read twice in a row (statistics, then y), the second time mostly from cache.
+  const index_t M = N * S;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(N * C * S))
+  for (index_t c = 0; c < C; ++c) {
+    double mu, rs;
+    if (training) {
+      const double K = M > 0 ? double(x[c * S]) : 0.0;
+      double s1 = 0, s2 = 0, var;
+      for (index_t n = 0; n < N; ++n) shifted_sums(x + (n * C + c) * S, S, K, s1, s2);
+      mean_var(s1, s2, K, M, mu, var);
+      rs = 1.0 / std::sqrt(var + eps);
+      if (M > 0 && running_mean)
+        running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * mu);
+      if (M > 1 && running_var)  // unbiased variance for the running estimate, as torch
+        running_var[c] = T((1 - momentum) * double(running_var[c]) +
+                           momentum * var * double(M) / double(M - 1));
+    } else {
+      mu = double(running_mean[c]);
+      rs = 1.0 / std::sqrt(double(running_var[c]) + eps);
+    }
+    save_mean[c] = T(mu);
+    save_rstd[c] = T(rs);
+    // y = (x - mu) * (w * rs) + b
+    const T mt = T(mu), a = T((w ? double(w[c]) : 1.0) * rs), bt = b ? b[c] : T(0);
+    for (index_t n = 0; n < N; ++n) {
+      const index_t o = (n * C + c) * S;
+      affine_span(y + o, x + o, mt, a, bt, S);
+    }
+  }
+}
+
+template <typename T>
+PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
+                                   const T* save_mean, const T* save_rstd, index_t N, index_t C,
+                                   index_t S, bool training) {
+  // dy, x, dx: (N, C, S); per channel (threads own channels, as in the forward):
+  //   sdy = sum(dy), sdyx = sum(dy * (x - mu)), so dw = rs * sdyx, db = sdy.
+  // training (mu, rs are the batch statistics, M = N*S; from the header's formula with gh = w dy):
+  //   dx = (w rs / M) (M dy - sum(dy) - xhat sum(dy xhat))
+  //      = k1 dy + k2 (x - mu) + kc,  k1 = w rs,  k2 = -k1 rs^2 sdyx / M,  kc = -k1 sdy / M
+  // inference (mu, rs are constants from the running stats): dx = w rs dy.
+  const index_t M = N * S;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(N * C * S))
+  for (index_t c = 0; c < C; ++c) {
+    const double mu = double(save_mean[c]), rs = double(save_rstd[c]);
+    const double k1 = (w ? double(w[c]) : 1.0) * rs;
+    double sdy = 0, sdyx = 0;
+    if (training || dw || db) {
+      const T mt = T(mu);
+      for (index_t n = 0; n < N; ++n) {
+        const T* g = dy + (n * C + c) * S;
+        const T* p = x + (n * C + c) * S;
+        double a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+        for (index_t s = 0; s < S; ++s) {
+          a += double(g[s]);
+          q += double(g[s]) * double(p[s] - mt);
+        }
+        sdy += a;
+        sdyx += q;
+      }
+    }
+    if (dw) dw[c] = T(rs * sdyx);
+    if (db) db[c] = T(sdy);
+    if (!dx) continue;
+    double k2 = 0, kc = 0;
+    if (training && M > 0) {
+      k2 = -k1 * rs * rs * sdyx / double(M);
+      kc = -k1 * sdy / double(M);
+    }
+    const T t1 = T(k1), t2 = T(k2), tc = T(kc), mt = T(mu);
+    for (index_t n = 0; n < N; ++n) {
+      const index_t o = (n * C + c) * S;
+      const T* g = dy + o;
+      const T* p = x + o;
+      T* q = dx + o;
+#pragma omp simd
+      for (index_t s = 0; s < S; ++s) q[s] = t1 * g[s] + t2 * (p[s] - mt) + tc;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------- row norm
+
+template <typename T>
+PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w,
+                                const T* b, index_t R, index_t G, index_t K, index_t S,
+                                double eps) {
+  // x, y: (R, K*S), rows contiguous; threads own rows.
+  const index_t D = K * S;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(R * D))
+  for (index_t r = 0; r < R; ++r) {
+    const T* p = x + r * D;
+    T* q = y + r * D;
+    const double Kz = D > 0 ? double(p[0]) : 0.0;
+    double s1 = 0, s2 = 0, mu, v;
+    shifted_sums(p, D, Kz, s1, s2);
+    mean_var(s1, s2, Kz, D, mu, v);
+    const double rs = 1.0 / std::sqrt(v + eps);
+    mean[r] = T(mu);
+    rstd[r] = T(rs);
+    if (var) var[r] = T(v);
+    const index_t off = (r % G) * K;
+    const T mt = T(mu), rt = T(rs);
+    if (S == 1) {  // affine per element
+      const T* wr = w ? w + off : nullptr;
+      const T* br = b ? b + off : nullptr;
+      if (w && b) affine_row<T, true, true>(q, p, wr, br, mt, rt, D);
+      else if (w) affine_row<T, true, false>(q, p, wr, br, mt, rt, D);
+      else if (b) affine_row<T, false, true>(q, p, wr, br, mt, rt, D);
+      else affine_row<T, false, false>(q, p, wr, br, mt, rt, D);
+    } else {  // affine per block of S values (a channel)
+      for (index_t k = 0; k < K; ++k) {
+        const T a = T((w ? double(w[off + k]) : 1.0) * rs), c = b ? b[off + k] : T(0);
+        affine_span(q + k * S, p + k * S, mt, a, c, S);
+      }
+    }
+  }
+}
+
+template <typename T>
+PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
+                                 const T* mean, const T* rstd, index_t R, index_t G, index_t K,
+                                 index_t S, double* ws, int ws_threads) {
+  // dy, x, dx: (R, K*S). Per row (D = K*S values, gh = w dy with w per block of S):
+  //   s1 = sum(gh), s2 = sum(gh (x - mu));  dx = rs gh - rs s1 / D - rs^3 s2 / D (x - mu).
+  // dw[g*K + k] and db[g*K + k] sum over every row of group g: each thread adds its rows into its
+  // own slice of ws (2*G*K doubles: dw partials, then db partials), and a second loop, over the
+  // parameters it writes, adds the slices up. No atomics; the result does not depend on timing.
+  const index_t D = K * S, P = G * K;
+  const bool want_p = (dw || db) && P > 0;
+  int nt = parallel_worth_it(R * D) ? num_threads() : 1;
+  if (want_p && nt > ws_threads) nt = ws_threads;
+  if (want_p)
+    for (index_t i = 0; i < 2 * P * nt; ++i) ws[i] = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    double* pw = want_p ? ws + 2 * P * thread_id() : nullptr;
+    double* pb = want_p ? pw + P : nullptr;
+#pragma omp for schedule(static)
+    for (index_t r = 0; r < R; ++r) {
+      const T* g = dy + r * D;
+      const T* p = x + r * D;
+      const double mu = double(mean[r]), rs = double(rstd[r]);
+      const T mt = T(mu);
+      const index_t off = (r % G) * K;
+      double s1 = 0, s2 = 0;
+      if (S == 1) {
+        const T* wr = w ? w + off : nullptr;
+        if (want_p) {
+          double* qw = pw + off;
+          double* qb = pb + off;
+#pragma omp simd reduction(+ : s1, s2)
+          for (index_t i = 0; i < D; ++i) {
+            const double gi = double(g[i]), di = double(p[i] - mt);
+            const double wi = wr ? double(wr[i]) : 1.0;
+            s1 += wi * gi;
+            s2 += wi * gi * di;
+            qb[i] += gi;
+            qw[i] += gi * di * rs;
+          }
+        } else {
+#pragma omp simd reduction(+ : s1, s2)
+          for (index_t i = 0; i < D; ++i) {
+            const double gi = double(g[i]) * (wr ? double(wr[i]) : 1.0);
+            s1 += gi;
+            s2 += gi * double(p[i] - mt);
+          }
+        }
+      } else {
+        for (index_t k = 0; k < K; ++k) {
+          const T* gk = g + k * S;
+          const T* pk = p + k * S;
+          double a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+          for (index_t s = 0; s < S; ++s) {
+            a += double(gk[s]);
+            q += double(gk[s]) * double(pk[s] - mt);
+          }
+          const double wk = w ? double(w[off + k]) : 1.0;
+          s1 += wk * a;
+          s2 += wk * q;
+          if (want_p) {
+            pb[off + k] += a;
+            pw[off + k] += q * rs;
+          }
+        }
+      }
+      if (!dx || D == 0) continue;
+      const T k2 = T(-rs * rs * rs * s2 / double(D)), kc = T(-rs * s1 / double(D));
+      T* o = dx + r * D;
+      if (S == 1) {
+        const T rt = T(rs);
+        if (w) {
+          const T* wr = w + off;
+#pragma omp simd
+          for (index_t i = 0; i < D; ++i) o[i] = rt * wr[i] * g[i] + k2 * (p[i] - mt) + kc;
+        } else {
+#pragma omp simd
+          for (index_t i = 0; i < D; ++i) o[i] = rt * g[i] + k2 * (p[i] - mt) + kc;
+        }
+      } else {
+        for (index_t k = 0; k < K; ++k) {
+          const T a = T((w ? double(w[off + k]) : 1.0) * rs);
+          const T* gk = g + k * S;
+          const T* pk = p + k * S;
+          T* ok = o + k * S;
+#pragma omp simd
+          for (index_t s = 0; s < S; ++s) ok[s] = a * gk[s] + k2 * (pk[s] - mt) + kc;
+        }
+      }
+    }
+  }
+  if (!(dw || db)) return;
+  if (!want_p) return;  // P == 0: nothing to write
+  // Add up the per-thread slices; threads split the parameters they write.
+#pragma omp parallel for schedule(static) if (parallel_worth_it(P * nt))
+  for (index_t i = 0; i < P; ++i) {
+    double sw = 0, sb = 0;
+    for (int t = 0; t < nt; ++t) {
+      sw += ws[2 * P * t + i];
+      sb += ws[2 * P * t + P + i];
+    }
+    if (dw) dw[i] = T(sw);
+    if (db) db[i] = T(sb);
+  }
+}
+
+template <typename T>
+void instancenorm_update_running(T* running_mean, T* running_var, const T* mean, const T* var,
+                                 index_t N, index_t C, index_t S, double momentum) {
+  // mean, var: (N, C). Small (N*C values): one thread.
+  if (N == 0) return;
+  for (index_t c = 0; c < C; ++c) {
+    double sm = 0, sv = 0;
+    for (index_t n = 0; n < N; ++n) {
+      sm += double(mean[n * C + c]);
+      sv += double(var[n * C + c]);
+    }
+    sm /= double(N);
+    sv = S > 1 ? sv / double(N) * double(S) / double(S - 1) : sv / double(N);
+    if (running_mean) running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * sm);
+    if (running_var) running_var[c] = T((1 - momentum) * double(running_var[c]) + momentum * sv);
+  }
+}
+
+#define PYDLK_NORM_INSTANTIATE(T)                                                               \
+  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, index_t,  \
+                                     index_t, index_t, bool, double, double);                    \
+  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,        \
+                                      const T*, index_t, index_t, index_t, bool);                \
+  template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t,        \
+                                   index_t, index_t, index_t, double);                           \
+  template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
+                                    const T*, index_t, index_t, index_t, index_t, double*, int); \
+  template void instancenorm_update_running<T>(T*, T*, const T*, const T*, index_t, index_t,     \
+                                               index_t, double);
+PYDLK_NORM_INSTANTIATE(float)
+PYDLK_NORM_INSTANTIATE(double)
+
+}  // namespace pydlk
