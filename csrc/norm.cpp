@@ -206,15 +206,55 @@ PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, cons
   }
 }
 
+// One row's s1 = sum(w dy) and s2 = sum(w dy (x - mu)) (S == 1: w per element), and, when pw
+// is not null, its dw/db contributions added into the partials pw[i] += dy (x - mu) rs,
+// pb[i] += dy.
+template <typename T, bool HW>
+inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, const T* w, T mt,
+                                                     double rs, index_t D, double* pw,
+                                                     double* pb, double& s1, double& s2) {
+  double a = 0, q = 0;
+  if (pw) {
+#pragma omp simd reduction(+ : a, q)
+    for (index_t i = 0; i < D; ++i) {
+      const double gi = double(g[i]), di = double(p[i] - mt);
+      const double wi = HW ? double(w[i]) : 1.0;
+      a += wi * gi;
+      q += wi * gi * di;
+      pb[i] += gi;
+      pw[i] += gi * di * rs;
+    }
+  } else {
+#pragma omp simd reduction(+ : a, q)
+    for (index_t i = 0; i < D; ++i) {
+      const double gi = HW ? double(g[i]) * double(w[i]) : double(g[i]);
+      a += gi;
+      q += gi * double(p[i] - mt);
+    }
+  }
+  s1 = a;
+  s2 = q;
+}
+
+// Dispatch on whether there is a weight (a branch inside the loops would cost masked loads).
+template <typename T>
+inline __attribute__((always_inline)) void row_sums1(const T* g, const T* p, const T* w, T mt,
+                                                     double rs, index_t D, double* pw,
+                                                     double* pb, double& s1, double& s2) {
+  if (w) row_sums1_<T, true>(g, p, w, mt, rs, D, pw, pb, s1, s2);
+  else row_sums1_<T, false>(g, p, w, mt, rs, D, pw, pb, s1, s2);
+}
+
 template <typename T>
 PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                                  const T* mean, const T* rstd, index_t R, index_t G, index_t K,
                                  index_t S, double* ws, int ws_threads) {
   // dy, x, dx: (R, K*S). Per row (D = K*S values, gh = w dy with w per block of S):
   //   s1 = sum(gh), s2 = sum(gh (x - mu));  dx = rs gh - rs s1 / D - rs^3 s2 / D (x - mu).
-  // dw[g*K + k] and db[g*K + k] sum over every row of group g: each thread adds its rows into its
-  // own slice of ws (2*G*K doubles: dw partials, then db partials), and a second loop, over the
-  // parameters it writes, adds the slices up. No atomics; the result does not depend on timing.
+  // dw[g*K + k] and db[g*K + k] sum over every row of group g: each thread takes a contiguous
+  // range of rows and adds them into its own slice of ws (2*G*K doubles: dw partials, then db
+  // partials); a second loop, over the parameters it writes, adds the slices up. No atomics, and
+  // for a given thread count the result does not depend on timing.
   const index_t D = K * S, P = G * K;
   const bool want_p = (dw || db) && P > 0;
   int nt = parallel_worth_it(R * D) ? num_threads() : 1;
@@ -223,39 +263,29 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
     for (index_t i = 0; i < 2 * P * nt; ++i) ws[i] = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    double* pw = want_p ? ws + 2 * P * thread_id() : nullptr;
+    const int t = thread_id();
+#ifdef _OPENMP
+    const int team = omp_get_num_threads();
+#else
+    const int team = 1;
+#endif
+    double* pw = want_p ? ws + 2 * P * t : nullptr;
     double* pb = want_p ? pw + P : nullptr;
-#pragma omp for schedule(static)
-    for (index_t r = 0; r < R; ++r) {
+    const index_t rb = R * t / team, re = R * (t + 1) / team;  // this thread's rows
+    index_t r = rb;
+    while (r < re) {
+      // Sums of row r (and its dw/db partials).
+      double s1, s2;
+      const index_t off = (r % G) * K;
       const T* g = dy + r * D;
       const T* p = x + r * D;
-      const double mu = double(mean[r]), rs = double(rstd[r]);
-      const T mt = T(mu);
-      const index_t off = (r % G) * K;
-      double s1 = 0, s2 = 0;
+      const T mt = mean[r];
+      const double rs = double(rstd[r]);
       if (S == 1) {
-        const T* wr = w ? w + off : nullptr;
-        if (want_p) {
-          double* qw = pw + off;
-          double* qb = pb + off;
-#pragma omp simd reduction(+ : s1, s2)
-          for (index_t i = 0; i < D; ++i) {
-            const double gi = double(g[i]), di = double(p[i] - mt);
-            const double wi = wr ? double(wr[i]) : 1.0;
-            s1 += wi * gi;
-            s2 += wi * gi * di;
-            qb[i] += gi;
-            qw[i] += gi * di * rs;
-          }
-        } else {
-#pragma omp simd reduction(+ : s1, s2)
-          for (index_t i = 0; i < D; ++i) {
-            const double gi = double(g[i]) * (wr ? double(wr[i]) : 1.0);
-            s1 += gi;
-            s2 += gi * double(p[i] - mt);
-          }
-        }
+        row_sums1(g, p, w ? w + off : nullptr, mt, rs, D, want_p ? pw + off : nullptr,
+                  want_p ? pb + off : nullptr, s1, s2);
       } else {
+        s1 = s2 = 0;
         for (index_t k = 0; k < K; ++k) {
           const T* gk = g + k * S;
           const T* pk = p + k * S;
@@ -274,33 +304,35 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
           }
         }
       }
-      if (!dx || D == 0) continue;
-      const T k2 = T(-rs * rs * rs * s2 / double(D)), kc = T(-rs * s1 / double(D));
-      T* o = dx + r * D;
-      if (S == 1) {
-        const T rt = T(rs);
-        if (w) {
-          const T* wr = w + off;
+      // dx of the same row (still in cache).
+      if (dx && D > 0) {
+        const T k2 = T(-rs * rs * rs * s2 / double(D)), kc = T(-rs * s1 / double(D));
+        T* o = dx + r * D;
+        if (S == 1) {
+          const T rt = T(rs);
+          if (w) {
+            const T* wr = w + off;
 #pragma omp simd
-          for (index_t i = 0; i < D; ++i) o[i] = rt * wr[i] * g[i] + k2 * (p[i] - mt) + kc;
+            for (index_t i = 0; i < D; ++i) o[i] = rt * wr[i] * g[i] + k2 * (p[i] - mt) + kc;
+          } else {
+#pragma omp simd
+            for (index_t i = 0; i < D; ++i) o[i] = rt * g[i] + k2 * (p[i] - mt) + kc;
+          }
         } else {
+          for (index_t k = 0; k < K; ++k) {
+            const T a = T((w ? double(w[off + k]) : 1.0) * rs);
+            const T* gk = g + k * S;
+            const T* pk = p + k * S;
+            T* ok = o + k * S;
 #pragma omp simd
-          for (index_t i = 0; i < D; ++i) o[i] = rt * g[i] + k2 * (p[i] - mt) + kc;
-        }
-      } else {
-        for (index_t k = 0; k < K; ++k) {
-          const T a = T((w ? double(w[off + k]) : 1.0) * rs);
-          const T* gk = g + k * S;
-          const T* pk = p + k * S;
-          T* ok = o + k * S;
-#pragma omp simd
-          for (index_t s = 0; s < S; ++s) ok[s] = a * gk[s] + k2 * (pk[s] - mt) + kc;
+            for (index_t s = 0; s < S; ++s) ok[s] = a * gk[s] + k2 * (pk[s] - mt) + kc;
+          }
         }
       }
+      ++r;
     }
   }
-  if (!(dw || db)) return;
-  if (!want_p) return;  // P == 0: nothing to write
+  if (!want_p) return;
   // Add up the per-thread slices; threads split the parameters they write.
 #pragma omp parallel for schedule(static) if (parallel_worth_it(P * nt))
   for (index_t i = 0; i < P; ++i) {
