@@ -236,6 +236,39 @@ inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, co
   s2 = q;
 }
 
+// One row's dx (S == 1) with its dw/db contributions added into partials fw, fb of type T:
+// dx = rs w dy + k2 (x - mu) + kc; fw += dy (x - mu) rs; fb += dy. The T partials hold at most
+// kBlockRows rows before they are added into the double ones: half the bytes of double partials,
+// so that the row, its dx and the partials all stay in L1.
+constexpr index_t kBlockRows = 16;
+
+template <typename T, bool HW>
+inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, const T* p,
+                                                           const T* w, T mt, T rt, T k2, T kc,
+                                                           index_t D, T* fw, T* fb) {
+#pragma omp simd
+  for (index_t i = 0; i < D; ++i) {
+    const T gi = g[i], di = p[i] - mt;
+    const T sb = fb[i] + gi, sw = fw[i] + gi * di * rt;
+    o[i] = (HW ? rt * w[i] : rt) * gi + k2 * di + kc;
+    fb[i] = sb;
+    fw[i] = sw;
+  }
+}
+
+// pw += fw, pb += fb, and the T partials start again from 0.
+template <typename T>
+inline __attribute__((always_inline)) void flush_partials(double* pw, double* pb, T* fw, T* fb,
+                                                          index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) {
+    pw[i] += double(fw[i]);
+    pb[i] += double(fb[i]);
+    fw[i] = T(0);
+    fb[i] = T(0);
+  }
+}
+
 // Dispatch on whether there is a weight (a branch inside the loops would cost masked loads).
 template <typename T>
 inline __attribute__((always_inline)) void row_sums1(const T* g, const T* p, const T* w, T mt,
@@ -252,15 +285,16 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
   // dy, x, dx: (R, K*S). Per row (D = K*S values, gh = w dy with w per block of S):
   //   s1 = sum(gh), s2 = sum(gh (x - mu));  dx = rs gh - rs s1 / D - rs^3 s2 / D (x - mu).
   // dw[g*K + k] and db[g*K + k] sum over every row of group g: each thread takes a contiguous
-  // range of rows and adds them into its own slice of ws (2*G*K doubles: dw partials, then db
-  // partials); a second loop, over the parameters it writes, adds the slices up. No atomics, and
+  // range of rows and adds them into its own slice of ws (4*G*K + 32 doubles: dw partials,
+  // db partials, then room for layer norm's T partials); a second loop, over the parameters it writes, adds the slices up. No atomics, and
   // for a given thread count the result does not depend on timing.
   const index_t D = K * S, P = G * K;
   const bool want_p = (dw || db) && P > 0;
   int nt = parallel_worth_it(R * D) ? num_threads() : 1;
   if (want_p && nt > ws_threads) nt = ws_threads;
   if (want_p)
-    for (index_t i = 0; i < 2 * P * nt; ++i) ws[i] = 0;
+    for (int t = 0; t < nt; ++t)
+      for (index_t i = 0; i < 2 * P; ++i) ws[(4 * P + 32) * t + i] = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int t = thread_id();
@@ -269,8 +303,16 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
 #else
     const int team = 1;
 #endif
-    double* pw = want_p ? ws + 2 * P * t : nullptr;
+    double* pw = want_p ? ws + (4 * P + 32) * t : nullptr;
     double* pb = want_p ? pw + P : nullptr;
+    // Layer norm's T partials (see row_dx_partials), after the double ones in this slice.
+    // Offset by a few doubles so that fw, fb, pw and pb (each P values long, often 4 KiB)
+    // do not start at the same address modulo 4 KiB.
+    T* fw = want_p ? reinterpret_cast<T*>(pb + P + 2) : nullptr;
+    T* fb = want_p ? reinterpret_cast<T*>(pb + P + 4) + P : nullptr;
+    index_t in_block = 0;
+    if (want_p && G == 1 && S == 1)
+      for (index_t i = 0; i < P; ++i) fw[i] = fb[i] = T(0);
     const index_t rb = R * t / team, re = R * (t + 1) / team;  // this thread's rows
     index_t r = rb;
     while (r < re) {
@@ -281,9 +323,13 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
       const T* p = x + r * D;
       const T mt = mean[r];
       const double rs = double(rstd[r]);
+      // S == 1 with dx wanted: the dw/db partials are added in the dx loop below, where the
+      // row is in L1 again; the sums loop then reads only the row.
+      const bool late_p = S == 1 && G == 1 && want_p && dx && D > 0;
       if (S == 1) {
-        row_sums1(g, p, w ? w + off : nullptr, mt, rs, D, want_p ? pw + off : nullptr,
-                  want_p ? pb + off : nullptr, s1, s2);
+        row_sums1(g, p, w ? w + off : nullptr, mt, rs, D,
+                  want_p && !late_p ? pw + off : nullptr, want_p && !late_p ? pb + off : nullptr,
+                  s1, s2);
       } else {
         s1 = s2 = 0;
         for (index_t k = 0; k < K; ++k) {
@@ -310,7 +356,14 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
         T* o = dx + r * D;
         if (S == 1) {
           const T rt = T(rs);
-          if (w) {
+          if (late_p) {
+            if (w) row_dx_partials<T, true>(o, g, p, w, mt, rt, k2, kc, D, fw, fb);
+            else row_dx_partials<T, false>(o, g, p, w, mt, rt, k2, kc, D, fw, fb);
+            if (++in_block == kBlockRows || r + 1 == re) {
+              flush_partials(pw, pb, fw, fb, D);
+              in_block = 0;
+            }
+          } else if (w) {
             const T* wr = w + off;
 #pragma omp simd
             for (index_t i = 0; i < D; ++i) o[i] = rt * wr[i] * g[i] + k2 * (p[i] - mt) + kc;
@@ -338,8 +391,8 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
   for (index_t i = 0; i < P; ++i) {
     double sw = 0, sb = 0;
     for (int t = 0; t < nt; ++t) {
-      sw += ws[2 * P * t + i];
-      sb += ws[2 * P * t + P + i];
+      sw += ws[(4 * P + 32) * t + i];
+      sb += ws[(4 * P + 32) * t + P + i];
     }
     if (dw) dw[i] = T(sw);
     if (db) db[i] = T(sb);

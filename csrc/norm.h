@@ -36,7 +36,7 @@ void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w, con
                      index_t R, index_t G, index_t K, index_t S, double eps);
 
 // Workspace doubles rownorm_backward needs for dw/db with `threads` threads (0 if not wanted).
-inline index_t rownorm_workspace(index_t G, index_t K, int threads) { return 2 * G * K * threads; }
+inline index_t rownorm_workspace(index_t G, index_t K, int threads) { return (4 * G * K + 32) * threads; }
 
 // dx: (R, K, S); dw, db: (G*K). dx/dw/db may be null. ws: rownorm_workspace(G, K, ws_threads)
 // doubles (per-thread partial sums of dw and db; the kernel uses at most ws_threads threads when

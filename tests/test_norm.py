@@ -300,7 +300,8 @@ def test_batch_norm_matches_torch(rng, shape, training):
     np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape,ns", [((6, 17), (17,)), ((2, 5, 3, 4), (3, 4)), ((3, 4, 1024), (1024,))])
+@pytest.mark.parametrize("shape,ns", [((6, 17), (17,)), ((2, 5, 3, 4), (3, 4)), ((3, 4, 1024), (1024,)),
+                                      ((37, 50), (50,))])
 def test_layer_norm_matches_torch(rng, shape, ns):
     torch = pytest.importorskip("torch")
     x, w, b, dy = rand(rng, shape, loc=2.0), rand(rng, ns), rand(rng, ns), rand(rng, shape)
