@@ -177,9 +177,12 @@ void bind_norm(py::module_& m) {
       py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
       T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
       const T* xp = cptr<T>(x);
+      const int nt = num_threads();
+      double* ws = workspace(batchnorm_workspace(C, nt));
       {
         KernelScope k;
-        batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps);
+        batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps,
+                             ws, nt);
       }
       return py::make_tuple(y, sm, sr);
     });
@@ -215,7 +218,12 @@ void bind_norm(py::module_& m) {
       if (need_weight) { dw = out_array<T>(grad_weight, {C}, dt, op, "grad_weight"); dwp = ptr<T>(dw); }
       if (need_bias) { db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias"); dbp = ptr<T>(db); }
       const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
-      { KernelScope k; batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training); }
+      const int nt = num_threads();
+      double* ws = workspace(batchnorm_workspace(C, nt));
+      {
+        KernelScope k;
+        batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training, ws, nt);
+      }
       return py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw), maybe(need_bias, db));
     });
   }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("save_mean"),
