@@ -105,14 +105,6 @@ inline int team_size() {
 #endif
 }
 
-inline int thread_id_bn() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 }  // namespace
 
 template <typename T>
@@ -129,7 +121,7 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
     for (index_t i = 0; i < 2 * C * nt; ++i) ws[i] = 0;  // every slice, whatever the team size
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      const int t = thread_id_bn();
+      const int t = thread_id();
       double* p1 = ws + 2 * C * t;
       double* p2 = p1 + C;
       index_t jb, je;
@@ -188,7 +180,7 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
   {
     index_t jb, je;
     if (S == 1) {
-      thread_range(N, thread_id_bn(), team_size(), &jb, &je);
+      thread_range(N, thread_id(), team_size(), &jb, &je);
       for (index_t n = jb; n < je; ++n) {
         const T* xn = x + n * C;
         T* yn = y + n * C;
@@ -196,7 +188,7 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
         for (index_t c = 0; c < C; ++c) yn[c] = (xn[c] - cm[c]) * ca[c] + cb[c];
       }
     } else {
-      thread_range(spans, thread_id_bn(), team_size(), &jb, &je);
+      thread_range(spans, thread_id(), team_size(), &jb, &je);
       for (index_t j = jb; j < je; ++j) {
         const index_t c = j % C;
         affine_span(y + j * S, x + j * S, cm[c], ca[c], cb[c], S);
@@ -224,7 +216,7 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
     for (index_t i = 0; i < 2 * C * nt; ++i) ws[i] = 0;  // every slice, whatever the team size
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-      const int t = thread_id_bn();
+      const int t = thread_id();
       double* p1 = ws + 2 * C * t;
       double* p2 = p1 + C;
       index_t jb, je;
@@ -287,7 +279,7 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
   {
     index_t jb, je;
     if (S == 1) {
-      thread_range(N, thread_id_bn(), team_size(), &jb, &je);
+      thread_range(N, thread_id(), team_size(), &jb, &je);
       for (index_t n = jb; n < je; ++n) {
         const T* g = dy + n * C;
         const T* p = x + n * C;
@@ -296,7 +288,7 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
         for (index_t c = 0; c < C; ++c) o[c] = c1[c] * g[c] + c2[c] * (p[c] - cm[c]) + cc[c];
       }
     } else {
-      thread_range(spans, thread_id_bn(), team_size(), &jb, &je);
+      thread_range(spans, thread_id(), team_size(), &jb, &je);
       for (index_t j = jb; j < je; ++j) {
         const index_t c = j % C;
         const T* g = dy + j * S;
@@ -439,12 +431,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
       for (index_t i = 0; i < 2 * P; ++i) ws[(4 * P + 32) * t + i] = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    const int t = thread_id();
-#ifdef _OPENMP
-    const int team = omp_get_num_threads();
-#else
-    const int team = 1;
-#endif
+    const int t = thread_id(), team = team_size();
     double* pw = want_p ? ws + (4 * P + 32) * t : nullptr;
     double* pb = want_p ? pw + P : nullptr;
     // Layer norm's T partials (see row_dx_partials), after the double ones in this slice.
