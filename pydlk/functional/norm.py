@@ -3,6 +3,9 @@
 Each op saves the mean and rstd = 1/sqrt(var + eps) of the values it normalised, and its
 backward is the closed form derived in csrc/norm.cpp. Running statistics (batch norm, instance
 norm) are plain buffers updated in place, never part of the graph.
+
+Differs from torch: eps must be finite and >= 0 (torch does not check; a negative eps can give
+NaN), and running buffers, weight and bias must have the input's dtype.
 """
 import math
 import numbers
