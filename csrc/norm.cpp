@@ -23,6 +23,12 @@ namespace pydlk {
 
 namespace {
 
+// Where per-row partial sums are kept per thread over many rows (batch norm on (N, C), layer
+// norm's dw/db), they are added in T over at most kBlockRows rows, then into double partials:
+// T partials are half the bytes of double ones (they stay in L1 with the rows) and need no
+// conversion per element; kBlockRows terms in T lose no more than the inputs' own precision.
+constexpr index_t kBlockRows = 16;
+
 // Shifted one-pass sums over p[0..n) (see above), accumulated into s1, s2.
 template <typename T>
 inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, double K,
@@ -65,6 +71,19 @@ inline __attribute__((always_inline)) void affine_span(T* q, const T* p, T mu, T
                                                        index_t n) {
 #pragma omp simd
   for (index_t i = 0; i < n; ++i) q[i] = (p[i] - mu) * a + c;
+}
+
+// pw += fw, pb += fb, and the T partials start again from 0.
+template <typename T>
+inline __attribute__((always_inline)) void flush_partials(double* pw, double* pb, T* fw, T* fb,
+                                                          index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) {
+    pw[i] += double(fw[i]);
+    pb[i] += double(fb[i]);
+    fw[i] = T(0);
+    fb[i] = T(0);
+  }
 }
 
 inline int thread_id() {
@@ -126,14 +145,22 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
       double* p2 = p1 + C;
       index_t jb, je;
       if (S == 1) {  // (N, C): rows of C values; vectorise over the channels
+        T* f1 = reinterpret_cast<T*>(ws + 2 * C * nt + 4 * C + 2 * C * t);
+        T* f2 = f1 + C;
+        for (index_t c = 0; c < C; ++c) f1[c] = f2[c] = T(0);
         thread_range(N, t, team_size(), &jb, &je);
+        index_t in_block = 0;
         for (index_t n = jb; n < je; ++n) {
           const T* xn = x + n * C;
 #pragma omp simd
           for (index_t c = 0; c < C; ++c) {
-            const double d = double(xn[c]) - double(x[c]);
-            p1[c] += d;
-            p2[c] += d * d;
+            const T d = xn[c] - x[c];
+            f1[c] += d;
+            f2[c] += d * d;
+          }
+          if (++in_block == kBlockRows || n + 1 == je) {
+            flush_partials(p1, p2, f1, f2, C);
+            in_block = 0;
           }
         }
       } else {
@@ -220,15 +247,23 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
       double* p1 = ws + 2 * C * t;
       double* p2 = p1 + C;
       index_t jb, je;
-      if (S == 1) {
+      if (S == 1) {  // as in the forward: T partials over kBlockRows rows, then double
+        T* f1 = reinterpret_cast<T*>(ws + 2 * C * nt + 4 * C + 2 * C * t);
+        T* f2 = f1 + C;
+        for (index_t c = 0; c < C; ++c) f1[c] = f2[c] = T(0);
         thread_range(N, t, team_size(), &jb, &je);
+        index_t in_block = 0;
         for (index_t n = jb; n < je; ++n) {
           const T* g = dy + n * C;
           const T* p = x + n * C;
 #pragma omp simd
           for (index_t c = 0; c < C; ++c) {
-            p1[c] += double(g[c]);
-            p2[c] += double(g[c]) * double(p[c] - save_mean[c]);
+            f1[c] += g[c];
+            f2[c] += g[c] * (p[c] - save_mean[c]);
+          }
+          if (++in_block == kBlockRows || n + 1 == je) {
+            flush_partials(p1, p2, f1, f2, C);
+            in_block = 0;
           }
         }
       } else {
@@ -374,7 +409,6 @@ inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, co
 // dx = rs w dy + k2 (x - mu) + kc; fw += dy (x - mu) rs; fb += dy. The T partials hold at most
 // kBlockRows rows before they are added into the double ones: half the bytes of double partials,
 // so that the row, its dx and the partials all stay in L1.
-constexpr index_t kBlockRows = 16;
 
 template <typename T, bool HW>
 inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, const T* p,
@@ -387,19 +421,6 @@ inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, con
     o[i] = (HW ? rt * w[i] : rt) * gi + k2 * di + kc;
     fb[i] = sb;
     fw[i] = sw;
-  }
-}
-
-// pw += fw, pb += fb, and the T partials start again from 0.
-template <typename T>
-inline __attribute__((always_inline)) void flush_partials(double* pw, double* pb, T* fw, T* fb,
-                                                          index_t n) {
-#pragma omp simd
-  for (index_t i = 0; i < n; ++i) {
-    pw[i] += double(fw[i]);
-    pb[i] += double(fb[i]);
-    fw[i] = T(0);
-    fb[i] = T(0);
   }
 }
 

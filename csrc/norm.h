@@ -12,8 +12,8 @@ namespace pydlk {
 //   variance var * M / (M - 1) (M >= 2 is the caller's check; M = 0 leaves them alone).
 // inference: normalise with running_mean/running_var (both required), saved as mean and
 //   1/sqrt(running_var + eps) so that the backward is the same call.
-// ws: batchnorm_workspace(C, ws_threads) doubles (per-thread per-channel partial sums and
-// per-channel coefficients); the kernels use at most ws_threads threads.
+// ws: batchnorm_workspace(C, ws_threads) doubles (per-thread per-channel partial sums, per-channel
+// coefficients, per-thread T partials for (N, C) inputs); the kernels use at most ws_threads threads.
 template <typename T>
 void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var,
                        const T* x, const T* w, const T* b, index_t N, index_t C, index_t S,
@@ -25,7 +25,7 @@ void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w
                         const T* save_mean, const T* save_rstd, index_t N, index_t C, index_t S,
                         bool training, double* ws, int ws_threads);
 
-inline index_t batchnorm_workspace(index_t C, int threads) { return 2 * C * threads + 4 * C; }
+inline index_t batchnorm_workspace(index_t C, int threads) { return 4 * C * threads + 4 * C; }
 
 // ---------------------------------------------------------------- row norm (layer/group/instance)
 // x, y: (R, K, S) as R contiguous rows of D = K*S values, each normalised with its own mean and
