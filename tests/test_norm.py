@@ -284,7 +284,7 @@ def _compare(torch, ty, py, tins, pins, dy, tol=1e-4):
             np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("shape", [(8, 3), (4, 5, 9), (3, 17, 5, 6), (2, 5, 1, 1)])
+@pytest.mark.parametrize("shape", [(8, 3), (40, 7), (4, 5, 9), (3, 17, 5, 6), (2, 5, 1, 1)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_matches_torch(rng, shape, training):
     torch = pytest.importorskip("torch")
@@ -470,6 +470,8 @@ def test_one_and_two_threads_agree(rng, threads):
         out = []
         y, m, r = C.batchnorm_forward(x4, w5, w5, None, None, True)
         out += [y, *C.batchnorm_backward(dy4, x4, w5, m, r, True)]
+        y, m, r = C.batchnorm_forward(x2, w96, w96, None, None, True)
+        out += [y, *C.batchnorm_backward(dy2, x2, w96, m, r, True)]
         y, m, r = C.layernorm_forward(x2, w96, w96)
         out += [y, *C.layernorm_backward(dy2, x2, w96, m, r)]
         y, m, r = C.groupnorm_forward(xg, 4, w8, w8)
