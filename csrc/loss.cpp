@@ -1,0 +1,280 @@
+// Fused softmax + cross-entropy, NLL and multi-class hinge losses (see loss.h for the formulas).
+#include "loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace pydlk {
+
+namespace {
+
+// exp for the softmax. float: a branch-free version the compiler vectorises (std::exp on
+// floats stays a scalar libm call here): x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor
+// polynomial to degree 7 (relative error < 1e-8 on that range, below float's 6e-8 ulp),
+// times 2^k built in the exponent bits. Arguments are <= 0 here (x - max); below -87 the
+// result is clamped to exp(-87) ~ 1.6e-38 instead of underflowing to denormals.
+// double (gradient checks): std::exp.
+template <typename T>
+inline T expo(T v);
+
+template <>
+inline float expo<float>(float v) {
+  float x = std::min(std::max(v, -87.0f), 88.0f);
+  float k = std::nearbyint(x * 1.44269504088896341f);
+  float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 in two parts
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = ((int32_t)k + 127) << 23;
+  float s;
+  std::memcpy(&s, &bits, sizeof s);
+  float out = p * s;
+  return v != v ? v : out;  // NaN stays NaN
+}
+
+template <>
+inline double expo<double>(double v) { return std::exp(v); }
+
+template <typename T>
+inline double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; }
+
+// Log-sum-exp of C values `s` apart, in the stable form m + log(sum exp(x - m)), sum in double.
+template <typename T>
+inline double logsumexp(const T* xs, index_t C, index_t s) {
+  T mx = xs[0];
+  for (index_t c = 1; c < C; ++c) mx = xs[c * s] > mx ? xs[c * s] : mx;
+  double sum = 0;
+  if (s == 1) {
+    for (index_t c = 0; c < C; ++c) sum += (double)expo<T>(xs[c] - mx);
+  } else {
+    for (index_t c = 0; c < C; ++c) sum += (double)expo<T>(xs[c * s] - mx);
+  }
+  if (mx != mx) return (double)mx;  // NaN in: NaN out (max skipped it)
+  return (double)mx + std::log(sum);
+}
+
+// sum_c a[c] x[c] (a null: sum_c x[c]), x values `s` apart, in double.
+template <typename T>
+inline double dot(const T* a, const T* xs, index_t C, index_t s) {
+  double acc = 0;
+  if (a) {
+    for (index_t c = 0; c < C; ++c) acc += (double)a[c] * (double)xs[c * s];
+  } else {
+    for (index_t c = 0; c < C; ++c) acc += (double)xs[c * s];
+  }
+  return acc;
+}
+
+template <typename T>
+double sum_of(const T* v, index_t n) {
+  double s = 0;
+  for (index_t i = 0; i < n; ++i) s += (double)v[i];
+  return s;
+}
+
+template <typename T>
+double target_weight_sum(const int64_t* target, const T* w, index_t M, int64_t ignore_index) {
+  double s = 0;
+  for (index_t m = 0; m < M; ++m)
+    if (target[m] != ignore_index) s += weight_of(w, target[m]);
+  return s;
+}
+
+}  // namespace
+
+template <typename T>
+PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x,
+                                      const int64_t* target, const T* prob, const T* weight,
+                                      index_t outer, index_t C, index_t inner,
+                                      int64_t ignore_index, double eps) {
+  const index_t M = outer * inner;
+  const double Wall = weight ? sum_of(weight, C) : (double)C;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+  for (index_t m = 0; m < M; ++m) {
+    const index_t o = m / inner, i = m % inner;
+    const T* xs = x + o * C * inner + i;
+    if (target && target[m] == ignore_index) {
+      loss[m] = T(0);
+      lse[m] = T(0);
+      continue;
+    }
+    const double l = logsumexp(xs, C, inner);
+    lse[m] = T(l);
+    double v;
+    if (target) {
+      const int64_t y = target[m];
+      v = (1 - eps) * weight_of(weight, y) * (l - (double)xs[y * inner]);
+      if (eps != 0) v += eps / C * (Wall * l - dot(weight, xs, C, inner));
+    } else {
+      // sum_c w t' (l - x) with t' = (1-eps) t + eps/C
+      const T* ts = prob + o * C * inner + i;
+      double acc = 0;
+      for (index_t c = 0; c < C; ++c) {
+        double tc = (1 - eps) * (double)ts[c * inner] + eps / C;
+        acc += weight_of(weight, c) * tc * (l - (double)xs[c * inner]);
+      }
+      v = acc;
+    }
+    loss[m] = T(v);
+  }
+  total[0] = sum_of(loss, M);
+  total[1] = target ? target_weight_sum(target, weight, M, ignore_index) : (double)M;
+}
+
+template <typename T>
+PYDLK_SIMD void cross_entropy_backward(T* dx, const T* dloss, double dscalar, const T* x,
+                                       const T* lse, const int64_t* target, const T* prob,
+                                       const T* weight, index_t outer, index_t C, index_t inner,
+                                       int64_t ignore_index, double eps) {
+  const index_t M = outer * inner;
+  const double Wall = weight ? sum_of(weight, C) : (double)C;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+  for (index_t m = 0; m < M; ++m) {
+    const index_t o = m / inner, i = m % inner, s = inner;
+    const T* xs = x + o * C * inner + i;
+    T* ds = dx + o * C * inner + i;
+    if (target && target[m] == ignore_index) {
+      for (index_t c = 0; c < C; ++c) ds[c * s] = T(0);
+      continue;
+    }
+    const double g = dloss ? (double)dloss[m] : dscalar;
+    const T l = lse[m];
+    if (target) {
+      // dx[c] = (a + b W) p[c] - a [c == y] - b w[c],  a = (1-eps) w[y] g,  b = eps/C g
+      const int64_t y = target[m];
+      const double a = (1 - eps) * weight_of(weight, y) * g, b = eps / C * g;
+      const T cp = T(a + b * Wall), bw = T(b);
+      if (s == 1) {
+        if (weight) {
+          for (index_t c = 0; c < C; ++c) ds[c] = cp * expo<T>(xs[c] - l) - bw * weight[c];
+        } else {
+          for (index_t c = 0; c < C; ++c) ds[c] = cp * expo<T>(xs[c] - l) - bw;
+        }
+      } else {
+        for (index_t c = 0; c < C; ++c)
+          ds[c * s] = cp * expo<T>(xs[c * s] - l) - bw * T(weight_of(weight, c));
+      }
+      ds[y * s] -= T(a);
+    } else {
+      // dx[c] = g (S p[c] - w[c] t'[c]),  S = sum_c w[c] t'[c]
+      const T* ts = prob + o * C * inner + i;
+      double S = 0;
+      for (index_t c = 0; c < C; ++c)
+        S += weight_of(weight, c) * ((1 - eps) * (double)ts[c * s] + eps / C);
+      const T gs = T(g * S), g1 = T(g * (1 - eps)), g2 = T(g * eps / C);
+      for (index_t c = 0; c < C; ++c)
+        ds[c * s] = gs * expo<T>(xs[c * s] - l) -
+                    T(weight_of(weight, c)) * (g1 * ts[c * s] + g2);
+    }
+  }
+}
+
+template <typename T>
+void nll_forward(T* loss, double* total, const T* x, const int64_t* target, const T* weight,
+                 index_t outer, index_t C, index_t inner, int64_t ignore_index) {
+  const index_t M = outer * inner;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M))
+  for (index_t m = 0; m < M; ++m) {
+    const index_t o = m / inner, i = m % inner;
+    const int64_t y = target[m];
+    loss[m] = y == ignore_index ? T(0)
+                                : T(-weight_of(weight, y) * (double)x[(o * C + y) * inner + i]);
+  }
+  total[0] = sum_of(loss, M);
+  total[1] = target_weight_sum(target, weight, M, ignore_index);
+}
+
+template <typename T>
+void nll_backward(T* dx, const T* dloss, double dscalar, const int64_t* target, const T* weight,
+                  index_t outer, index_t C, index_t inner, int64_t ignore_index) {
+  const index_t M = outer * inner;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(outer * C * inner))
+  for (index_t o = 0; o < outer; ++o) {
+    T* d = dx + o * C * inner;
+    std::fill(d, d + C * inner, T(0));
+    for (index_t i = 0; i < inner; ++i) {
+      const index_t m = o * inner + i;
+      const int64_t y = target[m];
+      if (y == ignore_index) continue;
+      const double g = dloss ? (double)dloss[m] : dscalar;
+      d[y * inner + i] = T(-weight_of(weight, y) * g);
+    }
+  }
+  (void)M;
+}
+
+template <typename T>
+PYDLK_SIMD void multi_margin_forward(T* loss, double* total, const T* x, const int64_t* target,
+                                     const T* weight, index_t N, index_t C, int p,
+                                     double margin) {
+#pragma omp parallel for schedule(static) if (parallel_worth_it(N * C))
+  for (index_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    const int64_t y = target[n];
+    const T base = T(margin) - xr[y];
+    double acc = 0;
+    if (p == 1) {
+      for (index_t c = 0; c < C; ++c) {
+        T z = base + xr[c];
+        acc += (z > 0 && c != y) ? (double)z : 0.0;
+      }
+    } else {
+      for (index_t c = 0; c < C; ++c) {
+        T z = base + xr[c];
+        acc += (z > 0 && c != y) ? (double)z * (double)z : 0.0;
+      }
+    }
+    loss[n] = T(acc * weight_of(weight, y) / C);
+  }
+  total[0] = sum_of(loss, N);
+  total[1] = (double)N;
+}
+
+template <typename T>
+PYDLK_SIMD void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x,
+                                      const int64_t* target, const T* weight, index_t N,
+                                      index_t C, int p, double margin) {
+#pragma omp parallel for schedule(static) if (parallel_worth_it(N * C))
+  for (index_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    T* dr = dx + n * C;
+    const int64_t y = target[n];
+    const double g = dloss ? (double)dloss[n] : dscalar;
+    const T h = T(g * weight_of(weight, y) / C);
+    const T base = T(margin) - xr[y];
+    double sum = 0;
+    for (index_t c = 0; c < C; ++c) {
+      T z = base + xr[c];
+      T d = (z > 0 && c != y) ? (p == 1 ? h : h * T(2) * z) : T(0);
+      dr[c] = d;
+      sum += (double)d;
+    }
+    dr[y] = T(-sum);
+  }
+}
+
+#define PYDLK_INST(T)                                                                         \
+  template void cross_entropy_forward<T>(T*, T*, double*, const T*, const int64_t*, const T*,  \
+                                         const T*, index_t, index_t, index_t, int64_t, double); \
+  template void cross_entropy_backward<T>(T*, const T*, double, const T*, const T*,            \
+                                          const int64_t*, const T*, const T*, index_t, index_t, \
+                                          index_t, int64_t, double);                           \
+  template void nll_forward<T>(T*, double*, const T*, const int64_t*, const T*, index_t,       \
+                               index_t, index_t, int64_t);                                     \
+  template void nll_backward<T>(T*, const T*, double, const int64_t*, const T*, index_t,       \
+                                index_t, index_t, int64_t);                                    \
+  template void multi_margin_forward<T>(T*, double*, const T*, const int64_t*, const T*,       \
+                                        index_t, index_t, int, double);                        \
+  template void multi_margin_backward<T>(T*, const T*, double, const T*, const int64_t*,       \
+                                         const T*, index_t, index_t, int, double);
+PYDLK_INST(float)
+PYDLK_INST(double)
+#undef PYDLK_INST
+
+}  // namespace pydlk
