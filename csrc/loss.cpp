@@ -45,29 +45,54 @@ template <typename T>
 inline double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; }
 
 // Log-sum-exp of C values `s` apart, in the stable form m + log(sum exp(x - m)), sum in double.
+// Contiguous rows (s == 1) keep kLanes partial maxima and partial double sums, so the loops
+// vectorise without reassociating one running sum (which the compiler may not do).
+constexpr int kLanes = 16;
+
 template <typename T>
 inline double logsumexp(const T* xs, index_t C, index_t s) {
   T mx = xs[0];
-  for (index_t c = 1; c < C; ++c) mx = xs[c * s] > mx ? xs[c * s] : mx;
   double sum = 0;
   if (s == 1) {
-    for (index_t c = 0; c < C; ++c) sum += (double)expo<T>(xs[c] - mx);
+    index_t c = 0;
+    if (C >= kLanes) {
+      T mv[kLanes];
+      for (int k = 0; k < kLanes; ++k) mv[k] = xs[k];
+      for (c = kLanes; c + kLanes <= C; c += kLanes)
+        for (int k = 0; k < kLanes; ++k) mv[k] = xs[c + k] > mv[k] ? xs[c + k] : mv[k];
+      for (int k = 0; k < kLanes; ++k) mx = mv[k] > mx ? mv[k] : mx;
+    }
+    for (; c < C; ++c) mx = xs[c] > mx ? xs[c] : mx;
+    double acc[kLanes] = {};
+    for (c = 0; c + kLanes <= C; c += kLanes)
+      for (int k = 0; k < kLanes; ++k) acc[k] += (double)expo<T>(xs[c + k] - mx);
+    for (; c < C; ++c) sum += (double)expo<T>(xs[c] - mx);
+    for (int k = 0; k < kLanes; ++k) sum += acc[k];
   } else {
+    for (index_t c = 1; c < C; ++c) mx = xs[c * s] > mx ? xs[c * s] : mx;
     for (index_t c = 0; c < C; ++c) sum += (double)expo<T>(xs[c * s] - mx);
   }
-  if (mx != mx) return (double)mx;  // NaN in: NaN out (max skipped it)
+  // A NaN logit is skipped by the max but makes the sum NaN (expo keeps NaN): NaN out.
   return (double)mx + std::log(sum);
 }
 
-// sum_c a[c] x[c] (a null: sum_c x[c]), x values `s` apart, in double.
+// sum_c a[c] x[c] (a null: a = 1), x values `s` apart, in double (partial sums as above).
 template <typename T>
 inline double dot(const T* a, const T* xs, index_t C, index_t s) {
   double acc = 0;
-  if (a) {
-    for (index_t c = 0; c < C; ++c) acc += (double)a[c] * (double)xs[c * s];
-  } else {
-    for (index_t c = 0; c < C; ++c) acc += (double)xs[c * s];
+  index_t c = 0;
+  if (s == 1) {
+    double part[kLanes] = {};
+    if (a) {
+      for (; c + kLanes <= C; c += kLanes)
+        for (int k = 0; k < kLanes; ++k) part[k] += (double)a[c + k] * (double)xs[c + k];
+    } else {
+      for (; c + kLanes <= C; c += kLanes)
+        for (int k = 0; k < kLanes; ++k) part[k] += (double)xs[c + k];
+    }
+    for (int k = 0; k < kLanes; ++k) acc += part[k];
   }
+  for (; c < C; ++c) acc += (a ? (double)a[c] : 1.0) * (double)xs[c * s];
   return acc;
 }
 
