@@ -53,6 +53,27 @@ void bind_dropout(py::module_& m) {
   }, py::arg("counter"), py::arg("key"),
      "One Philox4x32-10 block (for known-answer tests): four uint32 words.");
 
+  m.def("philox_blocks16", [](uint64_t counter, uint64_t seed, const std::string& impl) {
+    philox::Blocks16 f = philox::blocks16_impl();
+    if (impl == "portable") {
+      f = &philox::blocks16_portable;
+#ifdef PYDLK_PHILOX_X86
+    } else if (impl == "avx2") {
+      f = &philox::blocks16_avx2;
+    } else if (impl == "avx512") {
+      need(__builtin_cpu_supports("avx512f"), "philox_blocks16: this CPU has no AVX-512");
+      f = &philox::blocks16_avx512;
+#endif
+    } else {
+      need(impl == "auto", "philox_blocks16: impl must be auto, portable, avx2 or avx512 "
+                           "(where built), got " + impl);
+    }
+    py::array_t<uint32_t> out(64);
+    f(out.mutable_data(), counter, seed);
+    return out;
+  }, py::arg("counter"), py::arg("seed"), py::arg("impl") = "auto",
+     "The 64 numbers of counters counter .. counter+15 in element order (for tests).");
+
   m.def("philox_uniform", [](py::array out, uint64_t seed, uint64_t offset) {
     DType dt = need_float(out, "philox_uniform", "out");
     dispatch(dt, [&](auto t) {

@@ -2,9 +2,7 @@
 //
 // Backward: the forward writes a packed keep mask (1 bit per element, n/8 bytes) and the
 // backward reads it; with mask_bits null the backward regenerates the mask from (seed, offset)
-// instead. Both are here and give identical results. Measured on 16M float32 (2 threads, this
-// machine, bench/test_dropout.py): see the comment at dropout_backward for the figures and the
-// choice the Python side makes.
+// instead. Both give identical results; see dropout_backward for the measured choice.
 #include "dropout.h"
 
 #include "philox.h"
@@ -19,11 +17,9 @@ constexpr int kBlocks = 16;
 constexpr index_t kChunk = 4 * kBlocks;
 
 // r[e] = the uint32 of element (chunk_start + e), e < 64, chunk_start a multiple of 64.
-inline void chunk_bits(uint32_t* r, uint64_t seed, uint64_t offset, index_t chunk_start) {
-  uint32_t soa[4 * kBlocks];
-  philox::blocks<kBlocks>(soa, offset / 4 + (uint64_t)chunk_start / 4, seed);
-  for (int j = 0; j < kBlocks; ++j)
-    for (int lane = 0; lane < 4; ++lane) r[4 * j + lane] = soa[lane * kBlocks + j];
+inline void chunk_bits(philox::Blocks16 gen, uint32_t* r, uint64_t seed, uint64_t offset,
+                       index_t chunk_start) {
+  gen(r, offset / 4 + (uint64_t)chunk_start / 4, seed);
 }
 
 template <typename T>
@@ -34,10 +30,11 @@ inline T keep_scale(double p) { return p >= 1.0 ? T(0) : T(1.0 / (1.0 - p)); }
 template <typename T>
 PYDLK_SIMD void philox_uniform(T* out, index_t n, uint64_t seed, uint64_t offset) {
   index_t chunks = (n + kChunk - 1) / kChunk;
+  const philox::Blocks16 gen = philox::blocks16_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
-    chunk_bits(r, seed, offset, k * kChunk);
+    chunk_bits(gen, r, seed, offset, k * kChunk);
     index_t s = k * kChunk, e = s + kChunk < n ? s + kChunk : n;
     for (index_t i = s; i < e; ++i) out[i] = T(r[i - s] >> 8) * T(1.0 / 16777216.0);
   }
@@ -49,10 +46,11 @@ PYDLK_SIMD void bernoulli_mask(T* out, index_t n, double p, double scale, uint64
   const uint32_t thr = philox::keep_threshold(p);
   const T sc = T(scale);
   index_t chunks = (n + kChunk - 1) / kChunk;
+  const philox::Blocks16 gen = philox::blocks16_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
-    chunk_bits(r, seed, offset, k * kChunk);
+    chunk_bits(gen, r, seed, offset, k * kChunk);
     index_t s = k * kChunk, e = s + kChunk < n ? s + kChunk : n;
     for (index_t i = s; i < e; ++i) out[i] = (r[i - s] >> 8) >= thr ? sc : T(0);
   }
@@ -64,10 +62,11 @@ PYDLK_SIMD void dropout_forward(T* y, uint32_t* mask_bits, const T* x, index_t n
   const uint32_t thr = philox::keep_threshold(p);
   const T sc = keep_scale<T>(p);
   const index_t chunks = (n + kChunk - 1) / kChunk, words = (n + 31) / 32;
+  const philox::Blocks16 gen = philox::blocks16_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
-    chunk_bits(r, seed, offset, k * kChunk);
+    chunk_bits(gen, r, seed, offset, k * kChunk);
     const index_t s = k * kChunk;
     if (s + kChunk <= n) {  // whole chunk: fixed trip count, vectorised
       T m[kChunk];
@@ -93,12 +92,13 @@ PYDLK_SIMD void dropout_forward(T* y, uint32_t* mask_bits, const T* x, index_t n
   }
 }
 
-// Backward: read the bit mask, or regenerate it (mask_bits null).
-// Measured (16M float32, 2 threads, see bench/test_dropout.py, test_pydlk_backward_*): reading
-// the bit mask costs 2 MB of extra traffic per pass (forward write + backward read, ~3% of the
-// 128 MB each pass moves anyway), regenerating costs 4M Philox blocks of compute. The Python op
-// saves the bit mask (the faster of the two here, and independent of the generator's state);
-// regeneration is kept for callers that cannot afford n/8 bytes between forward and backward.
+// Backward: read the bit mask, or regenerate it (mask_bits null). Measured on 16M float32, one
+// thread, CPU time (the shared machine's wall times were too noisy): Philox alone 9.5 ms, forward
+// with bit mask 11.9 ms (without 11.9 ms: packing the bits is free), backward from the bit mask
+// 4.7 ms (the speed of a plain 2-stream pass, 4.9 ms), backward regenerating 10.2 ms. Storing
+// the mask costs n/8 bytes (2 MB here, 3% of the 64 MB read + 64 MB written per pass), while
+// regenerating doubles the backward's time: the Python op saves the bit mask. Regeneration stays
+// available (mask_bits null) for callers that cannot keep n/8 bytes until the backward.
 template <typename T>
 PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, index_t n,
                                  double p, uint64_t seed, uint64_t offset) {
@@ -122,10 +122,11 @@ PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, 
     return;
   }
   const uint32_t thr = philox::keep_threshold(p);
+  const philox::Blocks16 gen = philox::blocks16_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
-    chunk_bits(r, seed, offset, k * kChunk);
+    chunk_bits(gen, r, seed, offset, k * kChunk);
     const index_t s = k * kChunk;
     if (s + kChunk <= n) {
       T m[kChunk];

@@ -126,3 +126,15 @@ def test_manual_seed_restarts_the_stream():
     assert a == (11, 0) and b == (11, 12)
     pydlk.manual_seed(11)
     assert default_generator.philox_seed_offset(10) == a
+
+
+@pytest.mark.parametrize("impl", ["auto", "portable", "avx2", "avx512"])
+def test_vector_implementations_agree(impl):
+    if impl == "avx512" and "AVX-512" not in _C.config()["simd"]:
+        pytest.skip("no AVX-512 here")
+    for ctr, seed in [(0, 0), (5, 2**64 - 1), (2**32 - 3, 0x0123456789ABCDEF), (2**33 - 9, 77)]:
+        try:
+            got = _C.philox_blocks16(ctr, seed, impl)
+        except ValueError as e:
+            pytest.skip(str(e))
+        np.testing.assert_array_equal(got, philox_np(seed, 4 * ctr, 64))
