@@ -9,6 +9,10 @@ namespace pydlk {
 
 namespace {
 
+// Helpers are forced inline so that they are compiled inside each PYDLK_SIMD clone (AVX-512
+// there), not once for the baseline.
+#define PYDLK_INLINE inline __attribute__((always_inline))
+
 // exp for the softmax. float: a branch-free version the compiler vectorises (std::exp on
 // floats stays a scalar libm call here): x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor
 // polynomial to degree 7 (relative error < 1e-8 on that range, below float's 6e-8 ulp),
@@ -19,7 +23,7 @@ template <typename T>
 inline T expo(T v);
 
 template <>
-inline float expo<float>(float v) {
+PYDLK_INLINE float expo<float>(float v) {
   float x = std::min(std::max(v, -87.0f), 88.0f);
   float k = std::nearbyint(x * 1.44269504088896341f);
   float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 in two parts
@@ -42,7 +46,7 @@ template <>
 inline double expo<double>(double v) { return std::exp(v); }
 
 template <typename T>
-inline double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; }
+PYDLK_INLINE double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; }
 
 // Log-sum-exp of C values `s` apart, in the stable form m + log(sum exp(x - m)), sum in double.
 // Contiguous rows (s == 1) keep kLanes partial maxima and partial double sums, so the loops
@@ -50,7 +54,7 @@ inline double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; 
 constexpr int kLanes = 16;
 
 template <typename T>
-inline double logsumexp(const T* xs, index_t C, index_t s) {
+PYDLK_INLINE double logsumexp(const T* xs, index_t C, index_t s) {
   T mx = xs[0];
   double sum = 0;
   if (s == 1) {
@@ -78,7 +82,7 @@ inline double logsumexp(const T* xs, index_t C, index_t s) {
 
 // sum_c a[c] x[c] (a null: a = 1), x values `s` apart, in double (partial sums as above).
 template <typename T>
-inline double dot(const T* a, const T* xs, index_t C, index_t s) {
+PYDLK_INLINE double dot(const T* a, const T* xs, index_t C, index_t s) {
   double acc = 0;
   index_t c = 0;
   if (s == 1) {
