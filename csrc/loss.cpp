@@ -100,6 +100,29 @@ PYDLK_INLINE double dot(const T* a, const T* xs, index_t C, index_t s) {
   return acc;
 }
 
+// Log-sum-exp of short contiguous rows (C < kSmallC): row-at-a-time code would run its exp on
+// a vector mostly empty, so a block of rows is done together. Row maxima are broadcast into mb,
+// then one loop over all the block's elements runs the exp across rows.
+constexpr index_t kSmallC = 32, kBlockElems = 1024;
+
+template <typename T>
+PYDLK_INLINE void lse_short_rows(T* lse, const T* x, index_t r0, index_t nr, index_t C) {
+  T mb[kBlockElems], e[kBlockElems];
+  const T* xb = x + r0 * C;
+  for (index_t r = 0; r < nr; ++r) {
+    T mx = xb[r * C];
+    for (index_t c = 1; c < C; ++c) mx = xb[r * C + c] > mx ? xb[r * C + c] : mx;
+    for (index_t c = 0; c < C; ++c) mb[r * C + c] = mx;
+  }
+  const index_t n = nr * C;
+  for (index_t j = 0; j < n; ++j) e[j] = expo<T>(xb[j] - mb[j]);
+  for (index_t r = 0; r < nr; ++r) {
+    double sum = 0;
+    for (index_t c = 0; c < C; ++c) sum += (double)e[r * C + c];
+    lse[r0 + r] = T((double)mb[r * C] + std::log(sum));
+  }
+}
+
 template <typename T>
 double sum_of(const T* v, index_t n) {
   double s = 0;
@@ -124,6 +147,13 @@ PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x
                                       int64_t ignore_index, double eps) {
   const index_t M = outer * inner;
   const double Wall = weight ? sum_of(weight, C) : (double)C;
+  const bool short_rows = inner == 1 && C < kSmallC;
+  if (short_rows) {
+    const index_t rows = kBlockElems / C, blocks = (M + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+    for (index_t b = 0; b < blocks; ++b)
+      lse_short_rows(lse, x, b * rows, std::min(rows, M - b * rows), C);
+  }
 #pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
   for (index_t m = 0; m < M; ++m) {
     const index_t o = m / inner, i = m % inner;
@@ -133,7 +163,7 @@ PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x
       lse[m] = T(0);
       continue;
     }
-    const double l = logsumexp(xs, C, inner);
+    const double l = short_rows ? (double)lse[m] : logsumexp(xs, C, inner);
     lse[m] = T(l);
     double v;
     if (target) {
