@@ -328,9 +328,10 @@ def test_zero_size_batch_float64_noncontiguous(rng):
     assert F.multi_margin_loss(xt, t).dtype == np.float64
 
 
-def test_one_and_two_threads_agree(rng, threads):
-    x = rng.standard_normal((512, 100)).astype(np.float32)
-    t = _targets(rng, (512,), 100, ignore=-100)
+@pytest.mark.parametrize("shape", [(512, 100), (4099, 10)])  # long rows; short rows in blocks
+def test_one_and_two_threads_agree(rng, threads, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    t = _targets(rng, shape[:1], shape[1], ignore=-100)
     res = []
     for n in (1, 2):
         threads(n)
@@ -342,6 +343,7 @@ def test_one_and_two_threads_agree(rng, threads):
         res.append((y.data, tx.grad, m.grad))
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(res[0][0], ce_ref(x, t, eps=0.1), rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- bad inputs
