@@ -54,7 +54,7 @@ void bind_dropout(py::module_& m) {
      "One Philox4x32-10 block (for known-answer tests): four uint32 words.");
 
   m.def("philox_blocks16", [](uint64_t counter, uint64_t seed, const std::string& impl) {
-    philox::Blocks16 f = philox::blocks16_impl();
+    philox::BlocksFn f = philox::blocks16_impl();
     if (impl == "portable") {
       f = &philox::blocks16_portable;
 #ifdef PYDLK_PHILOX_X86

@@ -11,13 +11,15 @@ namespace pydlk {
 
 namespace {
 
-// Elements are processed in chunks of kChunk = 4 * kBlocks: one chunk is kBlocks Philox blocks,
-// and its mask is two whole uint32 words, so threads never share a mask word.
-constexpr int kBlocks = 16;
+// Elements are processed in chunks of kChunk = 4 * kBlocks: one chunk is kBlocks Philox blocks
+// (one call of the vector generator), and its mask is kWords whole uint32 words, so threads
+// never share a mask word.
+constexpr int kBlocks = 32;
 constexpr index_t kChunk = 4 * kBlocks;
+constexpr int kWords = kChunk / 32;
 
-// r[e] = the uint32 of element (chunk_start + e), e < 64, chunk_start a multiple of 64.
-inline void chunk_bits(philox::Blocks16 gen, uint32_t* r, uint64_t seed, uint64_t offset,
+// r[e] = the uint32 of element (chunk_start + e), e < kChunk, chunk_start a multiple of kChunk.
+inline void chunk_bits(philox::BlocksFn gen, uint32_t* r, uint64_t seed, uint64_t offset,
                        index_t chunk_start) {
   gen(r, offset / 4 + (uint64_t)chunk_start / 4, seed);
 }
@@ -30,7 +32,7 @@ inline T keep_scale(double p) { return p >= 1.0 ? T(0) : T(1.0 / (1.0 - p)); }
 template <typename T>
 PYDLK_SIMD void philox_uniform(T* out, index_t n, uint64_t seed, uint64_t offset) {
   index_t chunks = (n + kChunk - 1) / kChunk;
-  const philox::Blocks16 gen = philox::blocks16_impl();
+  const philox::BlocksFn gen = philox::blocks32_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
@@ -46,7 +48,7 @@ PYDLK_SIMD void bernoulli_mask(T* out, index_t n, double p, double scale, uint64
   const uint32_t thr = philox::keep_threshold(p);
   const T sc = T(scale);
   index_t chunks = (n + kChunk - 1) / kChunk;
-  const philox::Blocks16 gen = philox::blocks16_impl();
+  const philox::BlocksFn gen = philox::blocks32_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
@@ -62,7 +64,7 @@ PYDLK_SIMD void dropout_forward(T* y, uint32_t* mask_bits, const T* x, index_t n
   const uint32_t thr = philox::keep_threshold(p);
   const T sc = keep_scale<T>(p);
   const index_t chunks = (n + kChunk - 1) / kChunk, words = (n + 31) / 32;
-  const philox::Blocks16 gen = philox::blocks16_impl();
+  const philox::BlocksFn gen = philox::blocks32_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];
@@ -73,32 +75,34 @@ PYDLK_SIMD void dropout_forward(T* y, uint32_t* mask_bits, const T* x, index_t n
       for (int e = 0; e < kChunk; ++e) m[e] = (r[e] >> 8) >= thr ? sc : T(0);
       for (int e = 0; e < kChunk; ++e) y[s + e] = x[s + e] * m[e];
       if (mask_bits) {
-        uint32_t w0 = 0, w1 = 0;
-        for (int e = 0; e < 32; ++e) w0 |= (uint32_t)((r[e] >> 8) >= thr) << e;
-        for (int e = 0; e < 32; ++e) w1 |= (uint32_t)((r[32 + e] >> 8) >= thr) << e;
-        mask_bits[2 * k] = w0;
-        mask_bits[2 * k + 1] = w1;
+        for (int q = 0; q < kWords; ++q) {
+          uint32_t w = 0;
+          for (int e = 0; e < 32; ++e) w |= (uint32_t)((r[32 * q + e] >> 8) >= thr) << e;
+          mask_bits[kWords * k + q] = w;
+        }
       }
     } else {  // the tail
-      uint32_t w[2] = {0, 0};
+      uint32_t w[kWords] = {};
       for (index_t i = s; i < n; ++i) {
         bool keep = (r[i - s] >> 8) >= thr;
         y[i] = x[i] * (keep ? sc : T(0));
         w[(i - s) / 32] |= (uint32_t)keep << ((i - s) % 32);
       }
       if (mask_bits)
-        for (index_t q = 0; q < 2 && 2 * k + q < words; ++q) mask_bits[2 * k + q] = w[q];
+        for (index_t q = 0; q < kWords && kWords * k + q < words; ++q)
+          mask_bits[kWords * k + q] = w[q];
     }
   }
 }
 
 // Backward: read the bit mask, or regenerate it (mask_bits null). Measured on 16M float32, one
-// thread, CPU time (the shared machine's wall times were too noisy): Philox alone 9.5 ms, forward
-// with bit mask 11.9 ms (without 11.9 ms: packing the bits is free), backward from the bit mask
-// 4.7 ms (the speed of a plain 2-stream pass, 4.9 ms), backward regenerating 10.2 ms. Storing
-// the mask costs n/8 bytes (2 MB here, 3% of the 64 MB read + 64 MB written per pass), while
-// regenerating doubles the backward's time: the Python op saves the bit mask. Regeneration stays
-// available (mask_bits null) for callers that cannot keep n/8 bytes until the backward.
+// thread, CPU time (the shared machine's wall times were too noisy): Philox alone 7.7 ms, forward
+// with bit mask 10.1 ms (without 9.9 ms: packing the bits is nearly free), backward from the bit
+// mask 4.9 ms (the speed of a plain 2-stream pass, 4.8 ms), backward regenerating 9.2 ms.
+// Storing the mask costs n/8 bytes (2 MB here, 3% of the 64 MB read + 64 MB written per pass),
+// while regenerating doubles the backward's time: the Python op saves the bit mask.
+// Regeneration stays available (mask_bits null) for callers that cannot keep n/8 bytes until
+// the backward.
 template <typename T>
 PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, index_t n,
                                  double p, uint64_t seed, uint64_t offset) {
@@ -109,10 +113,11 @@ PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, 
     for (index_t k = 0; k < chunks; ++k) {
       const index_t s = k * kChunk;
       if (s + kChunk <= n) {
-        const uint32_t w0 = mask_bits[2 * k], w1 = mask_bits[2 * k + 1];
         T m[kChunk];
-        for (int e = 0; e < 32; ++e) m[e] = (w0 >> e) & 1u ? sc : T(0);
-        for (int e = 0; e < 32; ++e) m[32 + e] = (w1 >> e) & 1u ? sc : T(0);
+        for (int q = 0; q < kWords; ++q) {
+          const uint32_t w = mask_bits[kWords * k + q];
+          for (int e = 0; e < 32; ++e) m[32 * q + e] = (w >> e) & 1u ? sc : T(0);
+        }
         for (int e = 0; e < kChunk; ++e) dx[s + e] = dy[s + e] * m[e];
       } else {
         for (index_t i = s; i < n; ++i)
@@ -122,7 +127,7 @@ PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, 
     return;
   }
   const uint32_t thr = philox::keep_threshold(p);
-  const philox::Blocks16 gen = philox::blocks16_impl();
+  const philox::BlocksFn gen = philox::blocks32_impl();
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t k = 0; k < chunks; ++k) {
     uint32_t r[kChunk];

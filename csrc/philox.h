@@ -99,43 +99,65 @@ inline void blocks16_portable(uint32_t* out, uint64_t ctr, uint64_t seed) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-__attribute__((target("avx512f"))) inline void blocks16_avx512(uint32_t* out, uint64_t ctr,
-                                                               uint64_t seed) {
+// S independent sets of 16 blocks (counters ctr + 16 s ..), interleaved so that the
+// multiplies of one set hide the latency of the other's.
+template <int S>
+__attribute__((target("avx512f"))) inline void blocks_avx512(uint32_t* out, uint64_t ctr,
+                                                             uint64_t seed) {
   // vector lane p = 4 L + k holds block 4 k + L: counter ctr + idx[p] as (low, high) words
   const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)ctr), idx);
-  __m512i c1 = _mm512_set1_epi32((int)(uint32_t)(ctr >> 32));
-  c1 = _mm512_mask_add_epi32(c1, _mm512_cmplt_epu32_mask(c0, idx), c1, _mm512_set1_epi32(1));
-  // Each word is kept as two vectors of 8 64-bit lanes, the even elements (A) and the odd ones
-  // (B) in the low halves; high halves carry garbage that vpmuludq ignores. So one round is 4
-  // multiplies, 4 shifts and 4 three-way XORs (no blends); A and B are merged at the end.
+  // Each word is kept as two vectors of 8 64-bit lanes, the even elements (a) and the odd ones
+  // (b) in the low halves; high halves carry garbage that vpmuludq ignores. So one round is 4
+  // multiplies, 4 shifts and 4 three-way XORs (no blends); a and b are merged at the end.
+  __m512i c0a[S], c0b[S], c1a[S], c1b[S], c2a[S], c2b[S], c3a[S], c3b[S];
+  for (int q = 0; q < S; ++q) {
+    uint64_t cq = ctr + 16 * (uint64_t)q;
+    __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)cq), idx);
+    __m512i c1 = _mm512_set1_epi32((int)(uint32_t)(cq >> 32));
+    c1 = _mm512_mask_add_epi32(c1, _mm512_cmplt_epu32_mask(c0, idx), c1, _mm512_set1_epi32(1));
+    c0a[q] = c0; c0b[q] = _mm512_srli_epi64(c0, 32);
+    c1a[q] = c1; c1b[q] = _mm512_srli_epi64(c1, 32);
+    c2a[q] = c2b[q] = c3a[q] = c3b[q] = _mm512_setzero_si512();
+  }
   const __m512i m0 = _mm512_set1_epi32((int)kM0), m1 = _mm512_set1_epi32((int)kM1);
-  __m512i c0a = c0, c0b = _mm512_srli_epi64(c0, 32), c1a = c1, c1b = _mm512_srli_epi64(c1, 32);
-  __m512i c2a = _mm512_setzero_si512(), c2b = c2a, c3a = c2a, c3b = c2a;
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int r = 0; r < 10; ++r) {
     const __m512i kv0 = _mm512_set1_epi32((int)k0), kv1 = _mm512_set1_epi32((int)k1);
-    __m512i p0a = _mm512_mul_epu32(c0a, m0), p0b = _mm512_mul_epu32(c0b, m0);
-    __m512i p1a = _mm512_mul_epu32(c2a, m1), p1b = _mm512_mul_epu32(c2b, m1);
-    // 0x96: a ^ b ^ c
-    c0a = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1a, 32), c1a, kv0, 0x96);
-    c0b = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1b, 32), c1b, kv0, 0x96);
-    c2a = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0a, 32), c3a, kv1, 0x96);
-    c2b = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0b, 32), c3b, kv1, 0x96);
-    c1a = p1a; c1b = p1b;
-    c3a = p0a; c3b = p0b;
+    for (int q = 0; q < S; ++q) {
+      __m512i p0a = _mm512_mul_epu32(c0a[q], m0), p0b = _mm512_mul_epu32(c0b[q], m0);
+      __m512i p1a = _mm512_mul_epu32(c2a[q], m1), p1b = _mm512_mul_epu32(c2b[q], m1);
+      // 0x96: a ^ b ^ c
+      c0a[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1a, 32), c1a[q], kv0, 0x96);
+      c0b[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1b, 32), c1b[q], kv0, 0x96);
+      c2a[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0a, 32), c3a[q], kv1, 0x96);
+      c2b[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0b, 32), c3b[q], kv1, 0x96);
+      c1a[q] = p1a; c1b[q] = p1b;
+      c3a[q] = p0a; c3b[q] = p0b;
+    }
     k0 += kW0; k1 += kW1;
   }
-  c0 = _mm512_mask_blend_epi32(0xAAAA, c0a, _mm512_slli_epi64(c0b, 32));
-  c1 = _mm512_mask_blend_epi32(0xAAAA, c1a, _mm512_slli_epi64(c1b, 32));
-  __m512i c2 = _mm512_mask_blend_epi32(0xAAAA, c2a, _mm512_slli_epi64(c2b, 32));
-  __m512i c3 = _mm512_mask_blend_epi32(0xAAAA, c3a, _mm512_slli_epi64(c3b, 32));
-  __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
-  __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
-  _mm512_storeu_si512(out, _mm512_unpacklo_epi64(t0, t2));
-  _mm512_storeu_si512(out + 16, _mm512_unpackhi_epi64(t0, t2));
-  _mm512_storeu_si512(out + 32, _mm512_unpacklo_epi64(t1, t3));
-  _mm512_storeu_si512(out + 48, _mm512_unpackhi_epi64(t1, t3));
+  for (int q = 0; q < S; ++q) {
+    __m512i c0 = _mm512_mask_blend_epi32(0xAAAA, c0a[q], _mm512_slli_epi64(c0b[q], 32));
+    __m512i c1 = _mm512_mask_blend_epi32(0xAAAA, c1a[q], _mm512_slli_epi64(c1b[q], 32));
+    __m512i c2 = _mm512_mask_blend_epi32(0xAAAA, c2a[q], _mm512_slli_epi64(c2b[q], 32));
+    __m512i c3 = _mm512_mask_blend_epi32(0xAAAA, c3a[q], _mm512_slli_epi64(c3b[q], 32));
+    __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
+    __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
+    uint32_t* o = out + 64 * q;
+    _mm512_storeu_si512(o, _mm512_unpacklo_epi64(t0, t2));
+    _mm512_storeu_si512(o + 16, _mm512_unpackhi_epi64(t0, t2));
+    _mm512_storeu_si512(o + 32, _mm512_unpacklo_epi64(t1, t3));
+    _mm512_storeu_si512(o + 48, _mm512_unpackhi_epi64(t1, t3));
+  }
+}
+
+__attribute__((target("avx512f"))) inline void blocks16_avx512(uint32_t* out, uint64_t ctr,
+                                                               uint64_t seed) {
+  blocks_avx512<1>(out, ctr, seed);
+}
+__attribute__((target("avx512f"))) inline void blocks32_avx512(uint32_t* out, uint64_t ctr,
+                                                               uint64_t seed) {
+  blocks_avx512<2>(out, ctr, seed);
 }
 #pragma GCC diagnostic pop
 
@@ -176,17 +198,37 @@ inline void blocks16_avx2(uint32_t* out, uint64_t ctr, uint64_t seed) {
   blocks8_avx2(out, ctr, seed);
   blocks8_avx2(out + 32, ctr + 8, seed);
 }
+
+inline void blocks32_avx2(uint32_t* out, uint64_t ctr, uint64_t seed) {
+  blocks16_avx2(out, ctr, seed);
+  blocks16_avx2(out + 64, ctr + 16, seed);
+}
 #endif
 
-using Blocks16 = void (*)(uint32_t*, uint64_t, uint64_t);
+inline void blocks32_portable(uint32_t* out, uint64_t ctr, uint64_t seed) {
+  blocks16_portable(out, ctr, seed);
+  blocks16_portable(out + 64, ctr + 16, seed);
+}
+
+// A generator of 16 or 32 consecutive blocks in element order (64 or 128 numbers).
+using BlocksFn = void (*)(uint32_t*, uint64_t, uint64_t);
 
 // The fastest of the above on this CPU (chosen once).
-inline Blocks16 blocks16_impl() {
+inline BlocksFn blocks16_impl() {
 #ifdef PYDLK_PHILOX_X86
-  static const Blocks16 f = __builtin_cpu_supports("avx512f") ? &blocks16_avx512 : &blocks16_avx2;
+  static const BlocksFn f = __builtin_cpu_supports("avx512f") ? &blocks16_avx512 : &blocks16_avx2;
   return f;
 #else
   return &blocks16_portable;
+#endif
+}
+
+inline BlocksFn blocks32_impl() {
+#ifdef PYDLK_PHILOX_X86
+  static const BlocksFn f = __builtin_cpu_supports("avx512f") ? &blocks32_avx512 : &blocks32_avx2;
+  return f;
+#else
+  return &blocks32_portable;
 #endif
 }
 

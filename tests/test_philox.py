@@ -138,3 +138,12 @@ def test_vector_implementations_agree(impl):
         except ValueError as e:
             pytest.skip(str(e))
         np.testing.assert_array_equal(got, philox_np(seed, 4 * ctr, 64))
+
+
+def test_chunk_boundaries_of_the_vector_generator():
+    # the kernels draw 128 numbers per generator call; sizes around multiples of it
+    for n in (127, 128, 129, 255, 257):
+        for offset in (0, 4, 2**32 * 4 - 8):
+            out = _C.philox_uniform(np.empty(n), 5, offset)
+            want = (philox_np(5, offset, n) >> 8).astype(np.float64) / 2.0**24
+            np.testing.assert_array_equal(out, want)
