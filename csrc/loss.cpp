@@ -252,7 +252,7 @@ void nll_forward(T* loss, double* total, const T* x, const int64_t* target, cons
 template <typename T>
 void nll_backward(T* dx, const T* dloss, double dscalar, const int64_t* target, const T* weight,
                   index_t outer, index_t C, index_t inner, int64_t ignore_index) {
-  const index_t M = outer * inner;
+  // Threads split the outer index; each writes its own (C, inner) slabs of dx.
 #pragma omp parallel for schedule(static) if (parallel_worth_it(outer * C * inner))
   for (index_t o = 0; o < outer; ++o) {
     T* d = dx + o * C * inner;
@@ -265,7 +265,6 @@ void nll_backward(T* dx, const T* dloss, double dscalar, const int64_t* target, 
       d[y * inner + i] = T(-weight_of(weight, y) * g);
     }
   }
-  (void)M;
 }
 
 template <typename T>
