@@ -1,6 +1,179 @@
-// Bindings for csrc/dropout.cpp.
+// Bindings for csrc/dropout.cpp: Philox uniforms, Bernoulli masks, inverted dropout, channel
+// scaling. Outputs may be passed in (out=, mask=) so a caller can reuse warm memory; out may be
+// the input itself (in-place dropout).
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include <pybind11/stl.h>
+
 #include "bind_util.h"
+#include "dropout.h"
+#include "philox.h"
 
 namespace pydlk {
-void bind_dropout(py::module_& m) { (void)m; }
+
+static void check_p(double p, const char* op) {
+  need(p >= 0.0 && p <= 1.0, std::string(op) + ": p must be in [0, 1], got " + std::to_string(p));
+}
+
+static index_t numel(const py::array& a) { return (index_t)a.size(); }
+
+// A writable output of x's dtype and shape: `out` when given (checked), else a new array.
+template <typename T>
+static py::array out_like(const py::object& out, const py::array& x, DType dt, const char* op,
+                          const char* name) {
+  if (out.is_none()) {
+    std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+    return empty<T>(shape);
+  }
+  py::array o = out.cast<py::array>();
+  need_dtype(o, dt, op, name);
+  need(o.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), o.shape()),
+       std::string(op) + ": " + name + " must have the input's shape " + str_shape(x) + ", got " +
+           str_shape(o));
+  return o;
+}
+
+static void need_mask(const py::array& m, index_t n, const char* op) {
+  bool c = (m.flags() & py::array::c_style) != 0;
+  if (!(py::isinstance<py::array_t<uint32_t>>(m) && c))
+    throw py::type_error(std::string(op) + ": mask must be a C-contiguous uint32 array, got " +
+                         py::str(m.dtype()).cast<std::string>());
+  need(m.ndim() == 1 && m.shape(0) == (n + 31) / 32,
+       std::string(op) + ": mask must have shape (" + std::to_string((n + 31) / 32) +
+           ",) (one bit per element), got " + str_shape(m));
+}
+
+void bind_dropout(py::module_& m) {
+  m.def("philox4x32_10", [](std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
+    uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]};
+    philox::block(c, key[0], key[1]);
+    return py::make_tuple(c[0], c[1], c[2], c[3]);
+  }, py::arg("counter"), py::arg("key"),
+     "One Philox4x32-10 block (for known-answer tests): four uint32 words.");
+
+  m.def("philox_blocks16", [](uint64_t counter, uint64_t seed, const std::string& impl) {
+    philox::BlocksFn f = philox::blocks16_impl();
+    if (impl == "portable") {
+      f = &philox::blocks16_portable;
+#ifdef PYDLK_PHILOX_X86
+    } else if (impl == "avx2") {
+      f = &philox::blocks16_avx2;
+    } else if (impl == "avx512") {
+      need(__builtin_cpu_supports("avx512f"), "philox_blocks16: this CPU has no AVX-512");
+      f = &philox::blocks16_avx512;
+#endif
+    } else {
+      need(impl == "auto", "philox_blocks16: impl must be auto, portable, avx2 or avx512 "
+                           "(where built), got " + impl);
+    }
+    py::array_t<uint32_t> out(64);
+    f(out.mutable_data(), counter, seed);
+    return out;
+  }, py::arg("counter"), py::arg("seed"), py::arg("impl") = "auto",
+     "The 64 numbers of counters counter .. counter+15 in element order (for tests).");
+
+  m.def("philox_uniform", [](py::array out, uint64_t seed, uint64_t offset) {
+    DType dt = need_float(out, "philox_uniform", "out");
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* o = ptr<T>(out);
+      index_t n = numel(out);
+      { KernelScope k; philox_uniform<T>(o, n, seed, offset); }
+      return 0;
+    });
+    return out;
+  }, py::arg("out"), py::arg("seed"), py::arg("offset"),
+     "Fills out with uniforms in [0, 1) from Philox4x32-10; element i uses counter "
+     "offset/4 + i/4, lane i%4. Returns out.");
+
+  m.def("bernoulli_mask", [](py::array out, double p, double scale, uint64_t seed,
+                             uint64_t offset) {
+    check_p(p, "bernoulli_mask");
+    DType dt = need_float(out, "bernoulli_mask", "out");
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* o = ptr<T>(out);
+      index_t n = numel(out);
+      { KernelScope k; bernoulli_mask<T>(o, n, p, scale, seed, offset); }
+      return 0;
+    });
+    return out;
+  }, py::arg("out"), py::arg("p"), py::arg("scale"), py::arg("seed"), py::arg("offset"),
+     "out[i] = scale where uniform_i >= p else 0 (keep probability 1 - p). Returns out.");
+
+  m.def("dropout_forward", [](py::array x, double p, uint64_t seed, uint64_t offset,
+                              py::object out, py::object mask, bool save_mask) {
+    check_p(p, "dropout");
+    DType dt = need_float(x, "dropout", "input");
+    index_t n = numel(x);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      py::array y = out_like<T>(out, x, dt, "dropout", "out");
+      py::object mo = py::none();
+      uint32_t* mp = nullptr;
+      if (!mask.is_none()) {
+        py::array ma = mask.cast<py::array>();
+        need_mask(ma, n, "dropout");
+        mp = ptr<uint32_t>(ma);
+        mo = ma;
+      } else if (save_mask) {
+        py::array ma = py::array_t<uint32_t>({(py::ssize_t)((n + 31) / 32)});
+        mp = ptr<uint32_t>(ma);
+        mo = ma;
+      }
+      T* yp = ptr<T>(y);
+      const T* xp = cptr<T>(x);
+      { KernelScope k; dropout_forward<T>(yp, mp, xp, n, p, seed, offset); }
+      return py::make_tuple(y, mo);
+    });
+  }, py::arg("input"), py::arg("p"), py::arg("seed"), py::arg("offset"),
+     py::arg("out") = py::none(), py::arg("mask") = py::none(), py::arg("save_mask") = true,
+     "Inverted dropout: y = input * keep / (1 - p). Returns (y, mask): mask is the packed keep "
+     "mask (uint32, one bit per element) or None when save_mask is False and no mask is given.");
+
+  m.def("dropout_backward", [](py::array dy, py::object mask, double p, uint64_t seed,
+                               uint64_t offset, py::object out) {
+    check_p(p, "dropout_backward");
+    DType dt = need_float(dy, "dropout_backward", "grad_output");
+    index_t n = numel(dy);
+    const uint32_t* mp = nullptr;
+    if (!mask.is_none()) {
+      py::array ma = mask.cast<py::array>();
+      need_mask(ma, n, "dropout_backward");
+      mp = cptr<uint32_t>(ma);
+    }
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      py::array dx = out_like<T>(out, dy, dt, "dropout_backward", "out");
+      T* dxp = ptr<T>(dx);
+      const T* dyp = cptr<T>(dy);
+      { KernelScope k; dropout_backward<T>(dxp, dyp, mp, n, p, seed, offset); }
+      return dx;
+    });
+  }, py::arg("grad_output"), py::arg("mask"), py::arg("p"), py::arg("seed"), py::arg("offset"),
+     py::arg("out") = py::none(),
+     "grad_input = grad_output * keep / (1 - p); keep read from mask, or regenerated from "
+     "(seed, offset) when mask is None.");
+
+  m.def("channel_scale", [](py::array x, py::array scale, py::object out) {
+    DType dt = need_float(x, "channel_scale", "input");
+    need(x.ndim() >= 2, "channel_scale: input must have at least 2 dimensions (N, C, ...), got " +
+                            str_shape(x));
+    need_dtype(scale, dt, "channel_scale", "scale");
+    need_shape(scale, {x.shape(0), x.shape(1)}, "channel_scale", "scale");
+    index_t rows = x.shape(0) * x.shape(1);
+    index_t inner = rows ? numel(x) / rows : 0;
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      py::array y = out_like<T>(out, x, dt, "channel_scale", "out");
+      T* yp = ptr<T>(y);
+      { KernelScope k; rowscale<T>(yp, cptr<T>(x), cptr<T>(scale), rows, inner); }
+      return y;
+    });
+  }, py::arg("input"), py::arg("scale"), py::arg("out") = py::none(),
+     "y[n, c, ...] = input[n, c, ...] * scale[n, c] (channel dropout's forward and backward).");
+}
+
 }  // namespace pydlk

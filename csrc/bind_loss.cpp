@@ -1,6 +1,266 @@
-// Bindings for csrc/loss.cpp.
+// Bindings for csrc/loss.cpp. Inputs (N, C, d1, ...) are viewed as (outer, C, inner); class
+// targets are checked here, before any kernel reads with them (a bad value raises ValueError
+// naming it instead of reading out of bounds).
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "bind_util.h"
+#include "loss.h"
 
 namespace pydlk {
-void bind_loss(py::module_& m) { (void)m; }
+
+namespace {
+
+struct ClassView {
+  index_t outer, C, inner;
+  std::vector<py::ssize_t> per_sample;  // the shape of the per-sample loss (input without dim 1)
+};
+
+ClassView class_view(const py::array& x, const char* op) {
+  need(x.ndim() >= 2, std::string(op) + ": input must be (N, C) or (N, C, d1, ...), got shape " +
+                          str_shape(x));
+  need(x.shape(1) >= 1, std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
+  ClassView v{x.shape(0), x.shape(1), 1, {x.shape(0)}};
+  for (py::ssize_t d = 2; d < x.ndim(); ++d) {
+    v.inner *= x.shape(d);
+    v.per_sample.push_back(x.shape(d));
+  }
+  return v;
+}
+
+std::string shape_str(const std::vector<py::ssize_t>& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+// int64 class targets of the per-sample shape, each in [0, C) or equal to ignore_index.
+void check_class_target(const py::array& t, const ClassView& v, const char* op, bool has_ignore,
+                        int64_t ignore_index) {
+  need_int64(t, op, "target");
+  bool ok = t.ndim() == (py::ssize_t)v.per_sample.size();
+  for (py::ssize_t d = 0; ok && d < t.ndim(); ++d) ok = t.shape(d) == v.per_sample[d];
+  need(ok, std::string(op) + ": target must have shape " + shape_str(v.per_sample) +
+               " for input of " + std::to_string(v.C) + " classes, got " + str_shape(t));
+  const int64_t* tp = cptr<int64_t>(t);
+  const index_t M = v.outer * v.inner;
+  for (index_t m = 0; m < M; ++m) {
+    int64_t y = tp[m];
+    if ((y < 0 || y >= v.C) && !(has_ignore && y == ignore_index))
+      throw std::invalid_argument(
+          std::string(op) + ": target has value " + std::to_string(y) + " at flat index " +
+          std::to_string(m) + ", expected a class in [0, " + std::to_string(v.C) + ")" +
+          (has_ignore ? " or ignore_index (" + std::to_string(ignore_index) + ")" : ""));
+  }
+}
+
+template <typename T>
+const T* weight_ptr(const py::object& w, const ClassView& v, DType dt, const char* op) {
+  if (w.is_none()) return nullptr;
+  py::array a = w.cast<py::array>();
+  need_dtype(a, dt, op, "weight");
+  need_shape(a, {(py::ssize_t)v.C}, op, "weight");
+  return cptr<T>(a);
+}
+
+// The per-sample upstream gradient: an array of the per-sample shape, or None (then the scalar).
+template <typename T>
+const T* grad_ptr(const py::object& g, const ClassView& v, DType dt, const char* op) {
+  if (g.is_none()) return nullptr;
+  py::array a = g.cast<py::array>();
+  need_dtype(a, dt, op, "grad_output");
+  bool ok = a.ndim() == (py::ssize_t)v.per_sample.size();
+  for (py::ssize_t d = 0; ok && d < a.ndim(); ++d) ok = a.shape(d) == v.per_sample[d];
+  need(ok, std::string(op) + ": grad_output must have shape " + shape_str(v.per_sample) +
+               ", got " + str_shape(a));
+  return cptr<T>(a);
+}
+
+void check_smoothing(double eps, const char* op) {
+  need(eps >= 0.0 && eps <= 1.0,
+       std::string(op) + ": label_smoothing must be in [0, 1], got " + std::to_string(eps));
+}
+
+}  // namespace
+
+void bind_loss(py::module_& m) {
+  // ---------------------------------------------------------------- cross-entropy
+  m.def("cross_entropy_forward", [](py::array x, py::array target, py::object weight,
+                                    int64_t ignore_index, double eps) {
+    const char* op = "cross_entropy";
+    DType dt = need_float(x, op, "input");
+    ClassView v = class_view(x, op);
+    check_smoothing(eps, op);
+    bool prob = !py::isinstance<py::array_t<int64_t>>(target);
+    if (prob) {
+      need_dtype(target, dt, op, "target");
+      need(target.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), target.shape()),
+           std::string(op) + ": probability target must have the input's shape " + str_shape(x) +
+               ", got " + str_shape(target));
+    } else {
+      check_class_target(target, v, op, true, ignore_index);
+    }
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = weight_ptr<T>(weight, v, dt, op);
+      py::array loss = empty<T>(v.per_sample);
+      py::array lse = empty<T>(v.per_sample);
+      double total[2];
+      T *lp = ptr<T>(loss), *sp = ptr<T>(lse);
+      const int64_t* tp = prob ? nullptr : cptr<int64_t>(target);
+      const T* pp = prob ? cptr<T>(target) : nullptr;
+      const T* xp = cptr<T>(x);
+      {
+        KernelScope k;
+        cross_entropy_forward<T>(lp, sp, total, xp, tp, pp, wp, v.outer, v.C, v.inner,
+                                 ignore_index, eps);
+      }
+      return py::make_tuple(loss, lse, total[0], total[1]);
+    });
+  }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+     py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+     "Returns (loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean'). "
+     "target: int64 classes (input without dim 1) or probabilities (input's shape).");
+
+  m.def("cross_entropy_backward", [](py::object grad, double grad_scalar, py::array x,
+                                     py::array lse, py::array target, py::object weight,
+                                     int64_t ignore_index, double eps) {
+    const char* op = "cross_entropy_backward";
+    DType dt = need_float(x, op, "input");
+    ClassView v = class_view(x, op);
+    check_smoothing(eps, op);
+    bool prob = !py::isinstance<py::array_t<int64_t>>(target);
+    if (prob) {
+      need_dtype(target, dt, op, "target");
+      need(target.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), target.shape()),
+           std::string(op) + ": probability target must have the input's shape " + str_shape(x));
+    } else {
+      check_class_target(target, v, op, true, ignore_index);
+    }
+    need_dtype(lse, dt, op, "lse");
+    need(lse.size() == v.outer * v.inner, std::string(op) + ": lse must have one value per sample");
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = weight_ptr<T>(weight, v, dt, op);
+      const T* gp = grad_ptr<T>(grad, v, dt, op);
+      std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+      py::array dx = empty<T>(shape);
+      T* dxp = ptr<T>(dx);
+      const int64_t* tp = prob ? nullptr : cptr<int64_t>(target);
+      const T* pp = prob ? cptr<T>(target) : nullptr;
+      const T *xp = cptr<T>(x), *sp = cptr<T>(lse);
+      {
+        KernelScope k;
+        cross_entropy_backward<T>(dxp, gp, grad_scalar, xp, sp, tp, pp, wp, v.outer, v.C,
+                                  v.inner, ignore_index, eps);
+      }
+      return dx;
+    });
+  }, py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("lse"),
+     py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
+     py::arg("label_smoothing") = 0.0,
+     "grad_input = (softmax - smoothed one-hot) * scale; grad_output per sample, or None and "
+     "grad_scalar for every sample.");
+
+  // ---------------------------------------------------------------- NLL
+  m.def("nll_loss_forward", [](py::array x, py::array target, py::object weight,
+                               int64_t ignore_index) {
+    const char* op = "nll_loss";
+    DType dt = need_float(x, op, "input");
+    ClassView v = class_view(x, op);
+    check_class_target(target, v, op, true, ignore_index);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = weight_ptr<T>(weight, v, dt, op);
+      py::array loss = empty<T>(v.per_sample);
+      double total[2];
+      T* lp = ptr<T>(loss);
+      const T* xp = cptr<T>(x);
+      const int64_t* tp = cptr<int64_t>(target);
+      { KernelScope k; nll_forward<T>(lp, total, xp, tp, wp, v.outer, v.C, v.inner, ignore_index); }
+      return py::make_tuple(loss, total[0], total[1]);
+    });
+  }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+     py::arg("ignore_index") = -100,
+     "Returns (loss per sample, sum of losses, divisor of 'mean' = sum of target weights).");
+
+  m.def("nll_loss_backward", [](py::object grad, double grad_scalar, py::array x,
+                                py::array target, py::object weight, int64_t ignore_index) {
+    const char* op = "nll_loss_backward";
+    DType dt = need_float(x, op, "input");
+    ClassView v = class_view(x, op);
+    check_class_target(target, v, op, true, ignore_index);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = weight_ptr<T>(weight, v, dt, op);
+      const T* gp = grad_ptr<T>(grad, v, dt, op);
+      std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
+      py::array dx = empty<T>(shape);
+      T* dxp = ptr<T>(dx);
+      const int64_t* tp = cptr<int64_t>(target);
+      {
+        KernelScope k;
+        nll_backward<T>(dxp, gp, grad_scalar, tp, wp, v.outer, v.C, v.inner, ignore_index);
+      }
+      return dx;
+    });
+  }, py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
+     py::arg("weight") = py::none(), py::arg("ignore_index") = -100);
+
+  // ---------------------------------------------------------------- multi-class hinge
+  auto check_mm = [](const py::array& x, int p, double margin, const char* op) {
+    need_ndim(x, 2, op, "input");
+    need(x.shape(1) >= 1, std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
+    need(p == 1 || p == 2, std::string(op) + ": p must be 1 or 2, got " + std::to_string(p));
+    need(std::isfinite(margin), std::string(op) + ": margin must be finite");
+  };
+  m.def("multi_margin_loss_forward", [check_mm](py::array x, py::array target, int p,
+                                                double margin, py::object weight) {
+    const char* op = "multi_margin_loss";
+    DType dt = need_float(x, op, "input");
+    check_mm(x, p, margin, op);
+    ClassView v = class_view(x, op);
+    check_class_target(target, v, op, false, 0);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = weight_ptr<T>(weight, v, dt, op);
+      py::array loss = empty<T>(v.per_sample);
+      double total[2];
+      T* lp = ptr<T>(loss);
+      const T* xp = cptr<T>(x);
+      const int64_t* tp = cptr<int64_t>(target);
+      { KernelScope k; multi_margin_forward<T>(lp, total, xp, tp, wp, v.outer, v.C, p, margin); }
+      return py::make_tuple(loss, total[0], total[1]);
+    });
+  }, py::arg("input"), py::arg("target"), py::arg("p") = 1, py::arg("margin") = 1.0,
+     py::arg("weight") = py::none(), "Returns (loss per sample, sum of losses, N).");
+
+  m.def("multi_margin_loss_backward", [check_mm](py::object grad, double grad_scalar, py::array x,
+                                                 py::array target, int p, double margin,
+                                                 py::object weight) {
+    const char* op = "multi_margin_loss_backward";
+    DType dt = need_float(x, op, "input");
+    check_mm(x, p, margin, op);
+    ClassView v = class_view(x, op);
+    check_class_target(target, v, op, false, 0);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = weight_ptr<T>(weight, v, dt, op);
+      const T* gp = grad_ptr<T>(grad, v, dt, op);
+      py::array dx = empty<T>({x.shape(0), x.shape(1)});
+      T* dxp = ptr<T>(dx);
+      const T* xp = cptr<T>(x);
+      const int64_t* tp = cptr<int64_t>(target);
+      {
+        KernelScope k;
+        multi_margin_backward<T>(dxp, gp, grad_scalar, xp, tp, wp, v.outer, v.C, p, margin);
+      }
+      return dx;
+    });
+  }, py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
+     py::arg("p") = 1, py::arg("margin") = 1.0, py::arg("weight") = py::none());
+}
+
 }  // namespace pydlk

@@ -1,6 +1,386 @@
-// Bindings for csrc/norm.cpp.
+// Bindings for csrc/norm.cpp: batch norm, layer norm, group norm, instance norm.
+// Every output may be passed in preallocated (out=, grad_input=, ...): same dtype, right shape,
+// C-contiguous and writable; otherwise it is allocated here.
+#include <cmath>
+#include <vector>
+
 #include "bind_util.h"
+#include "norm.h"
 
 namespace pydlk {
-void bind_norm(py::module_& m) { (void)m; }
+
+namespace {
+
+using Shape = std::vector<py::ssize_t>;
+
+std::string str_vec(const Shape& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+Shape shape_of(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
+
+// A given output array (checked) or a new one.
+template <typename T>
+py::array out_array(const py::object& given, const Shape& shape, DType dt, const char* op,
+                    const char* name) {
+  if (given.is_none()) return empty<T>(shape);
+  if (!py::isinstance<py::array>(given))
+    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
+  py::array a = given.cast<py::array>();
+  need_dtype(a, dt, op, name);
+  need(shape_of(a) == shape, std::string(op) + ": " + name + " must have shape " +
+                                 str_vec(shape) + ", got " + str_shape(a));
+  need(a.writeable(), std::string(op) + ": " + name + " must be writable");
+  return a;
+}
+
+// An optional (C,) parameter: null when None.
+template <typename T>
+const T* opt_param(const py::object& o, py::ssize_t C, DType dt, const char* op,
+                   const char* name) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
+  py::array a = o.cast<py::array>();
+  need_dtype(a, dt, op, name);
+  need_shape(a, {C}, op, name);
+  return cptr<T>(a);
+}
+
+// An optional (C,) buffer updated in place (running stats).
+template <typename T>
+T* opt_buffer(const py::object& o, py::ssize_t C, DType dt, const char* op, const char* name) {
+  if (o.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
+  py::array a = o.cast<py::array>();
+  need_dtype(a, dt, op, name);
+  need_shape(a, {C}, op, name);
+  need(a.writeable(), std::string(op) + ": " + name + " must be writable (updated in place)");
+  return ptr<T>(a);
+}
+
+// A saved statistic (mean/rstd) of the given shape.
+template <typename T>
+const T* saved(const py::array& a, const Shape& shape, DType dt, const char* op,
+               const char* name) {
+  need_dtype(a, dt, op, name);
+  need(shape_of(a) == shape, std::string(op) + ": " + name + " must have shape " +
+                                 str_vec(shape) + ", got " + str_shape(a));
+  return cptr<T>(a);
+}
+
+void need_eps(double eps, const char* op) {
+  need(std::isfinite(eps) && eps >= 0,
+       std::string(op) + ": eps must be a finite number >= 0, got " + std::to_string(eps));
+}
+
+void need_momentum(double m, const char* op) {
+  need(std::isfinite(m), std::string(op) + ": momentum must be a finite number, got " +
+                             std::to_string(m));
+}
+
+py::ssize_t spatial(const py::array& x) {
+  py::ssize_t S = 1;
+  for (py::ssize_t i = 2; i < x.ndim(); ++i) S *= x.shape(i);
+  return S;
+}
+
+void need_nc(const py::array& x, const char* op) {
+  need(x.ndim() >= 2, std::string(op) + ": input must be at least 2-D (N, C, *), got shape " +
+                          str_shape(x));
+}
+
+std::string torch_size(const py::array& x) {
+  std::string s = "[";
+  for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
+  return s + "]";
+}
+
+// Reused per-thread-of-Python workspace for the dw/db partial sums (no fresh pages per call).
+double* workspace(index_t n) {
+  thread_local std::vector<double> ws;
+  if ((index_t)ws.size() < n) ws.resize(n);
+  return ws.data();
+}
+
+py::object maybe(bool want, py::array& a) { return want ? py::object(a) : py::object(py::none()); }
+
+// Shared by the layer/group/instance norm forward bindings.
+template <typename T>
+py::tuple rownorm_forward_call(const py::array& x, const T* wp, const T* bp, index_t R, index_t G,
+                               index_t K, index_t S, double eps, DType dt, const Shape& stat_shape,
+                               const py::object& out, const py::object& mean,
+                               const py::object& rstd, const char* op, T* var = nullptr) {
+  py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
+  py::array m = out_array<T>(mean, stat_shape, dt, op, "mean");
+  py::array r = out_array<T>(rstd, stat_shape, dt, op, "rstd");
+  T *yp = ptr<T>(y), *mp = ptr<T>(m), *rp = ptr<T>(r);
+  const T* xp = cptr<T>(x);
+  { KernelScope k; rownorm_forward<T>(yp, mp, rp, var, xp, wp, bp, R, G, K, S, eps); }
+  return py::make_tuple(y, m, r);
+}
+
+template <typename T>
+py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T* wp,
+                                const T* mp, const T* rp, index_t R, index_t G, index_t K,
+                                index_t S, bool need_x, bool need_w, bool need_b, DType dt,
+                                const py::object& gx, const py::object& gw, const py::object& gb,
+                                const char* op) {
+  py::array dx, dw, db;
+  T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
+  Shape P = {(py::ssize_t)(G * K)};
+  if (need_x) { dx = out_array<T>(gx, shape_of(x), dt, op, "grad_input"); dxp = ptr<T>(dx); }
+  if (need_w) { dw = out_array<T>(gw, P, dt, op, "grad_weight"); dwp = ptr<T>(dw); }
+  if (need_b) { db = out_array<T>(gb, P, dt, op, "grad_bias"); dbp = ptr<T>(db); }
+  const int nt = num_threads();
+  double* ws = (need_w || need_b) ? workspace(rownorm_workspace(G, K, nt)) : nullptr;
+  const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
+  {
+    KernelScope k;
+    rownorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, R, G, K, S, ws, nt);
+  }
+  return py::make_tuple(maybe(need_x, dx), maybe(need_w, dw), maybe(need_b, db));
+}
+
+}  // namespace
+
+void bind_norm(py::module_& m) {
+  // ---------------------------------------------------------------- batch norm
+  m.def("batchnorm_forward", [](py::array x, py::object weight, py::object bias,
+                                py::object running_mean, py::object running_var, bool training,
+                                double momentum, double eps, py::object out, py::object save_mean,
+                                py::object save_rstd) {
+    const char* op = "batch_norm";
+    DType dt = need_float(x, op, "input");
+    need_nc(x, op);
+    need_eps(eps, op);
+    need_momentum(momentum, op);
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
+    if (training)
+      need(N * S != 1, std::string(op) + ": Expected more than 1 value per channel when "
+                                         "training, got input size " + torch_size(x));
+    else
+      need(!running_mean.is_none() && !running_var.is_none(),
+           std::string(op) + ": running_mean and running_var must be given in evaluation mode "
+                             "(training=False)");
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      const T* bp = opt_param<T>(bias, C, dt, op, "bias");
+      T* rm = opt_buffer<T>(running_mean, C, dt, op, "running_mean");
+      T* rv = opt_buffer<T>(running_var, C, dt, op, "running_var");
+      py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
+      py::array sm = out_array<T>(save_mean, {C}, dt, op, "save_mean");
+      py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
+      T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
+      const T* xp = cptr<T>(x);
+      const int nt = num_threads();
+      double* ws = workspace(batchnorm_workspace(C, nt));
+      {
+        KernelScope k;
+        batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps,
+                             ws, nt);
+      }
+      return py::make_tuple(y, sm, sr);
+    });
+  }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+     py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
+     py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5,
+     py::arg("out") = py::none(), py::arg("save_mean") = py::none(),
+     py::arg("save_rstd") = py::none(),
+     "Batch norm over input (N, C, *). Returns (out, save_mean, save_rstd), stats (C,).\n"
+     "training: batch statistics; running_mean/running_var (if given) updated in place with\n"
+     "momentum (running_var with the unbiased variance). Otherwise the running stats are used.");
+
+  m.def("batchnorm_backward", [](py::array dy, py::array x, py::object weight,
+                                 py::array save_mean, py::array save_rstd, bool training,
+                                 bool need_input, bool need_weight, bool need_bias,
+                                 py::object grad_input, py::object grad_weight,
+                                 py::object grad_bias) {
+    const char* op = "batch_norm_backward";
+    DType dt = need_float(x, op, "input");
+    need_nc(x, op);
+    need_dtype(dy, dt, op, "grad_output");
+    need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
+                                      "shape " + str_shape(x) + ", got " + str_shape(dy));
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      const T* mp = saved<T>(save_mean, {C}, dt, op, "save_mean");
+      const T* rp = saved<T>(save_rstd, {C}, dt, op, "save_rstd");
+      py::array dx, dw, db;
+      T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
+      if (need_input) { dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input"); dxp = ptr<T>(dx); }
+      if (need_weight) { dw = out_array<T>(grad_weight, {C}, dt, op, "grad_weight"); dwp = ptr<T>(dw); }
+      if (need_bias) { db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias"); dbp = ptr<T>(db); }
+      const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
+      const int nt = num_threads();
+      double* ws = workspace(batchnorm_workspace(C, nt));
+      {
+        KernelScope k;
+        batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training, ws, nt);
+      }
+      return py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw), maybe(need_bias, db));
+    });
+  }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("save_mean"),
+     py::arg("save_rstd"), py::arg("training"), py::arg("need_input") = true,
+     py::arg("need_weight") = true, py::arg("need_bias") = true,
+     py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
+     py::arg("grad_bias") = py::none(),
+     "Returns (grad_input, grad_weight, grad_bias); None where not asked for. save_mean and\n"
+     "save_rstd are batchnorm_forward's; training selects the batch-statistics backward.");
+
+  // ---------------------------------------------------------------- layer norm
+  m.def("layernorm_forward", [](py::array x, py::object weight, py::object bias, double eps,
+                                py::object out, py::object mean, py::object rstd) {
+    const char* op = "layer_norm";
+    DType dt = need_float(x, op, "input");
+    need_ndim(x, 2, op, "input");
+    need_eps(eps, op);
+    const py::ssize_t M = x.shape(0), D = x.shape(1);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, D, dt, op, "weight");
+      const T* bp = opt_param<T>(bias, D, dt, op, "bias");
+      return rownorm_forward_call<T>(x, wp, bp, M, 1, D, 1, eps, dt, {M}, out, mean, rstd, op);
+    });
+  }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+     py::arg("eps") = 1e-5, py::arg("out") = py::none(), py::arg("mean") = py::none(),
+     py::arg("rstd") = py::none(),
+     "Layer norm of each row of input (M, D); weight, bias (D,) or None. Returns (out, mean, rstd),\n"
+     "stats (M,).");
+
+  m.def("layernorm_backward", [](py::array dy, py::array x, py::object weight, py::array mean,
+                                 py::array rstd, bool need_input, bool need_weight, bool need_bias,
+                                 py::object grad_input, py::object grad_weight,
+                                 py::object grad_bias) {
+    const char* op = "layer_norm_backward";
+    DType dt = need_float(x, op, "input");
+    need_ndim(x, 2, op, "input");
+    need_dtype(dy, dt, op, "grad_output");
+    need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
+                                      "shape " + str_shape(x) + ", got " + str_shape(dy));
+    const py::ssize_t M = x.shape(0), D = x.shape(1);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, D, dt, op, "weight");
+      const T* mp = saved<T>(mean, {M}, dt, op, "mean");
+      const T* rp = saved<T>(rstd, {M}, dt, op, "rstd");
+      return rownorm_backward_call<T>(dy, x, wp, mp, rp, M, 1, D, 1, need_input, need_weight,
+                                      need_bias, dt, grad_input, grad_weight, grad_bias, op);
+    });
+  }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("mean"),
+     py::arg("rstd"), py::arg("need_input") = true, py::arg("need_weight") = true,
+     py::arg("need_bias") = true, py::arg("grad_input") = py::none(),
+     py::arg("grad_weight") = py::none(), py::arg("grad_bias") = py::none(),
+     "Returns (grad_input, grad_weight (D,), grad_bias (D,)); None where not asked for.");
+
+  // ---------------------------------------------------------------- group norm
+  auto check_groups = [](const py::array& x, py::ssize_t G, const char* op) {
+    need(G > 0, std::string(op) + ": num_groups must be positive, got " + std::to_string(G));
+    need(x.shape(1) % G == 0, std::string(op) + ": num_groups=" + std::to_string(G) +
+                                  " must divide the number of channels, input has " +
+                                  std::to_string(x.shape(1)) + " (shape " + str_shape(x) + ")");
+  };
+
+  m.def("groupnorm_forward", [check_groups](py::array x, py::ssize_t num_groups,
+                                            py::object weight, py::object bias, double eps,
+                                            py::object out, py::object mean, py::object rstd) {
+    const char* op = "group_norm";
+    DType dt = need_float(x, op, "input");
+    need_nc(x, op);
+    need_eps(eps, op);
+    check_groups(x, num_groups, op);
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x), G = num_groups;
+    need(N * (C / G) * S != 1, std::string(op) + ": Expected more than 1 value per channel when "
+                                                 "training, got input size " + torch_size(x));
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      const T* bp = opt_param<T>(bias, C, dt, op, "bias");
+      return rownorm_forward_call<T>(x, wp, bp, N * G, G, C / G, S, eps, dt, {N, G}, out, mean,
+                                     rstd, op);
+    });
+  }, py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(),
+     py::arg("bias") = py::none(), py::arg("eps") = 1e-5, py::arg("out") = py::none(),
+     py::arg("mean") = py::none(), py::arg("rstd") = py::none(),
+     "Group norm of input (N, C, *) with C/num_groups channels per group; weight, bias (C,).\n"
+     "Returns (out, mean, rstd), stats (N, num_groups).");
+
+  m.def("groupnorm_backward", [check_groups](py::array dy, py::array x, py::ssize_t num_groups,
+                                             py::object weight, py::array mean, py::array rstd,
+                                             bool need_input, bool need_weight, bool need_bias,
+                                             py::object grad_input, py::object grad_weight,
+                                             py::object grad_bias) {
+    const char* op = "group_norm_backward";
+    DType dt = need_float(x, op, "input");
+    need_nc(x, op);
+    check_groups(x, num_groups, op);
+    need_dtype(dy, dt, op, "grad_output");
+    need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
+                                      "shape " + str_shape(x) + ", got " + str_shape(dy));
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x), G = num_groups;
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      const T* mp = saved<T>(mean, {N, G}, dt, op, "mean");
+      const T* rp = saved<T>(rstd, {N, G}, dt, op, "rstd");
+      return rownorm_backward_call<T>(dy, x, wp, mp, rp, N * G, G, C / G, S, need_input,
+                                      need_weight, need_bias, dt, grad_input, grad_weight,
+                                      grad_bias, op);
+    });
+  }, py::arg("grad_output"), py::arg("input"), py::arg("num_groups"), py::arg("weight"),
+     py::arg("mean"), py::arg("rstd"), py::arg("need_input") = true,
+     py::arg("need_weight") = true, py::arg("need_bias") = true,
+     py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
+     py::arg("grad_bias") = py::none(),
+     "Returns (grad_input, grad_weight (C,), grad_bias (C,)); None where not asked for.");
+
+  // ---------------------------------------------------------------- instance norm
+  // With the input's statistics: group norm with num_groups = C (the backward is
+  // groupnorm_backward with num_groups = C), plus torch's running-stats update. With the running
+  // stats instead (use_input_stats=False) it is batchnorm_forward with training=False.
+  m.def("instancenorm_forward", [](py::array x, py::object weight, py::object bias,
+                                   py::object running_mean, py::object running_var,
+                                   double momentum, double eps, py::object out, py::object mean,
+                                   py::object rstd) {
+    const char* op = "instance_norm";
+    DType dt = need_float(x, op, "input");
+    need_nc(x, op);
+    need_eps(eps, op);
+    need_momentum(momentum, op);
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
+    need(S != 1, std::string(op) + ": Expected more than 1 spatial element when training, "
+                                   "got input size " + torch_size(x));
+    need(running_mean.is_none() == running_var.is_none(),
+         std::string(op) + ": give both running_mean and running_var, or neither");
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      const T* bp = opt_param<T>(bias, C, dt, op, "bias");
+      T* rm = opt_buffer<T>(running_mean, C, dt, op, "running_mean");
+      T* rv = opt_buffer<T>(running_var, C, dt, op, "running_var");
+      std::vector<T> var(rm ? N * C : 0);
+      py::tuple r = rownorm_forward_call<T>(x, wp, bp, N * C, C, 1, S, eps, dt, {N, C}, out,
+                                            mean, rstd, op, rm ? var.data() : nullptr);
+      if (rm) {
+        const T* mp = cptr<T>(r[1].cast<py::array>());
+        KernelScope k;
+        instancenorm_update_running<T>(rm, rv, mp, var.data(), N, C, S, momentum);
+      }
+      return r;
+    });
+  }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+     py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
+     py::arg("momentum") = 0.1, py::arg("eps") = 1e-5, py::arg("out") = py::none(),
+     py::arg("mean") = py::none(), py::arg("rstd") = py::none(),
+     "Instance norm of input (N, C, *) with the input's statistics; returns (out, mean, rstd),\n"
+     "stats (N, C). running_mean/running_var (C,), if given, are updated in place with the\n"
+     "batch average of the per-instance mean and unbiased variance.");
+}
+
 }  // namespace pydlk

@@ -1,2 +1,239 @@
-"""loss ops (see csrc/)."""
-__all__ = []
+"""loss: fused softmax + cross-entropy, NLL and the multi-class hinge (SVM) loss.
+
+Inputs are (N, C), (N, C, d1, ...) or unbatched (C,), as in torch; the kernels view them as
+(outer, C, inner). Per-sample losses are computed in the kernels, reductions are sums in double.
+The legacy ``size_average``/``reduce`` arguments of torch are not accepted (use ``reduction``).
+"""
+import numbers
+
+import numpy as np
+
+from .._backend import get_array_module, kernels_for
+from ..autograd import Function
+from ._util import array_of, check_float, contiguous
+
+__all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduce(loss, total, denom, reduction, dtype, xp):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return xp.asarray(total, dtype=dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):  # all targets ignored: nan, as torch
+        return xp.asarray(np.float64(total) / np.float64(denom), dtype=dtype)
+
+
+def _upstream(dy, reduction, denom):
+    """(per-sample gradient array or None, scalar gradient) for the backward kernels."""
+    if reduction == "none":
+        return contiguous(dy), 0.0
+    g = np.float64(dy.reshape(()).item())
+    if reduction == "sum":
+        return None, float(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return None, float(g / np.float64(denom))
+
+
+def _batched(x, t, prob):
+    """Unbatched (C,) input and () target (or (C,) probabilities) as a batch of one."""
+    if x.ndim == 1:
+        return x.reshape(1, -1), (t.reshape(1, -1) if prob else t.reshape(1))
+    return x, t
+
+
+class CrossEntropy(Function):
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, reduction, label_smoothing):
+        K = kernels_for(x)
+        prob = target.dtype.kind == "f"
+        x2, t2 = _batched(contiguous(x), contiguous(target), prob)
+        w = None if weight is None else contiguous(weight)
+        loss, lse, total, denom = K.cross_entropy_forward(x2, t2, w, ignore_index, label_smoothing)
+        ctx.save_for_backward(x2, lse, t2, w)
+        ctx.args = (ignore_index, reduction, label_smoothing, denom, x.shape)
+        if x.ndim == 1:
+            loss = loss.reshape(())
+        return _reduce(loss, total, denom, reduction, x.dtype, get_array_module(x))
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, lse, t2, w = ctx.saved_tensors
+        ignore_index, reduction, label_smoothing, denom, shape = ctx.args
+        dx = None
+        if ctx.needs_input_grad[0]:
+            g, gs = _upstream(dy, reduction, denom)
+            if g is not None:
+                g = g.reshape(lse.shape)
+            dx = kernels_for(x2).cross_entropy_backward(g, gs, x2, lse, t2, w, ignore_index,
+                                                        label_smoothing).reshape(shape)
+        return dx, None, None, None, None, None
+
+
+class NLLLoss(Function):
+    @staticmethod
+    def forward(ctx, x, target, weight, ignore_index, reduction):
+        K = kernels_for(x)
+        x2, t2 = _batched(contiguous(x), contiguous(target), False)
+        w = None if weight is None else contiguous(weight)
+        loss, total, denom = K.nll_loss_forward(x2, t2, w, ignore_index)
+        ctx.save_for_backward(x2, t2, w)
+        ctx.args = (ignore_index, reduction, denom, x.shape)
+        if x.ndim == 1:
+            loss = loss.reshape(())
+        return _reduce(loss, total, denom, reduction, x.dtype, get_array_module(x))
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, t2, w = ctx.saved_tensors
+        ignore_index, reduction, denom, shape = ctx.args
+        dx = None
+        if ctx.needs_input_grad[0]:
+            g, gs = _upstream(dy, reduction, denom)
+            if g is not None:
+                g = g.reshape(t2.shape)
+            dx = kernels_for(x2).nll_loss_backward(g, gs, x2, t2, w, ignore_index).reshape(shape)
+        return dx, None, None, None, None
+
+
+class MultiMarginLoss(Function):
+    @staticmethod
+    def forward(ctx, x, target, p, margin, weight, reduction):
+        K = kernels_for(x)
+        x2, t2 = _batched(contiguous(x), contiguous(target), False)
+        w = None if weight is None else contiguous(weight)
+        loss, total, denom = K.multi_margin_loss_forward(x2, t2, p, margin, w)
+        ctx.save_for_backward(x2, t2, w)
+        ctx.args = (p, margin, reduction, denom, x.shape)
+        if x.ndim == 1:
+            loss = loss.reshape(())
+        return _reduce(loss, total, denom, reduction, x.dtype, get_array_module(x))
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, t2, w = ctx.saved_tensors
+        p, margin, reduction, denom, shape = ctx.args
+        dx = None
+        if ctx.needs_input_grad[0]:
+            g, gs = _upstream(dy, reduction, denom)
+            if g is not None:
+                g = g.reshape(t2.shape)
+            dx = kernels_for(x2).multi_margin_loss_backward(g, gs, x2, t2, p, margin,
+                                                            w).reshape(shape)
+        return dx, None, None, None, None, None
+
+
+# ----------------------------------------------------------------------------- checks
+
+def _check_reduction(reduction, op):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
+
+
+def _check_input(input, op, allow_spatial=True):
+    x = check_float(input, op, "input")
+    if x.ndim == 0 or (not allow_spatial and x.ndim > 2):
+        want = "(C,), (N, C) or (N, C, d1, ...)" if allow_spatial else "(C,) or (N, C)"
+        raise ValueError(f"{op}: input must be {want}, got shape {tuple(x.shape)}")
+    return x
+
+
+def _check_class_target(target, x, op):
+    t = array_of(target)
+    if not hasattr(t, "dtype") or t.dtype != np.int64:
+        got = t.dtype if hasattr(t, "dtype") else type(target).__name__
+        raise TypeError(f"{op}: target must be an int64 array of class indices, got {got}")
+    want = () if x.ndim == 1 else (x.shape[0],) + tuple(x.shape[2:])
+    if tuple(t.shape) != want:
+        raise ValueError(f"{op}: target must have shape {want} for input of shape "
+                         f"{tuple(x.shape)}, got {tuple(t.shape)}")
+    return t
+
+
+def _check_weight(weight, x, op):
+    if weight is None:
+        return None
+    w = check_float(weight, op, "weight")
+    C = x.shape[0] if x.ndim == 1 else x.shape[1]
+    if tuple(w.shape) != (C,):
+        raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got "
+                         f"{tuple(w.shape)}")
+    if w.dtype != x.dtype:
+        raise TypeError(f"{op}: weight must have the input's dtype {x.dtype}, got {w.dtype}")
+    return w
+
+
+def _check_int(v, op, name):
+    if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)):
+        raise TypeError(f"{op}: {name} must be an int, got {type(v).__name__}")
+    return int(v)
+
+
+# ----------------------------------------------------------------------------- public
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross-entropy of logits ``input`` (C,), (N, C) or (N, C, d1, ...) against class indices
+    (int64, the input's shape without the class dimension) or class probabilities (float, the
+    input's shape), with softmax fused in (log-sum-exp in the stable form).
+
+    As torch: ``weight`` rescales each class; 'mean' divides by the summed weights of the
+    non-ignored targets (nan when every target is ignored), or by the number of samples for
+    probability targets; ``label_smoothing`` mixes the target with the uniform distribution.
+    Differs from torch: no gradient flows to a probability target (it is treated as a constant),
+    and ``size_average``/``reduce`` are not accepted."""
+    op = "cross_entropy"
+    x = _check_input(input, op)
+    _check_reduction(reduction, op)
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
+            or not 0.0 <= float(label_smoothing) <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got "
+                         f"{label_smoothing!r}")
+    ignore_index = _check_int(ignore_index, op, "ignore_index")
+    t = array_of(target)
+    if hasattr(t, "dtype") and t.dtype.kind == "f":
+        if tuple(t.shape) != tuple(x.shape):
+            raise ValueError(f"{op}: probability target must have the input's shape "
+                             f"{tuple(x.shape)}, got {tuple(t.shape)}")
+        if t.dtype != x.dtype:
+            raise TypeError(f"{op}: probability target must have the input's dtype {x.dtype}, "
+                            f"got {t.dtype}")
+    else:
+        _check_class_target(target, x, op)
+    _check_weight(weight, x, op)
+    return CrossEntropy.apply(input, t, array_of(weight), ignore_index, reduction,
+                              float(label_smoothing))
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of log-probabilities ``input`` (C,), (N, C) or (N, C, d1, ...) at
+    the int64 class indices ``target``: ``-weight[y] * input[n, y]``; 'mean' divides by the
+    summed weights of the non-ignored targets, as torch. No ``size_average``/``reduce``."""
+    op = "nll_loss"
+    x = _check_input(input, op)
+    _check_reduction(reduction, op)
+    ignore_index = _check_int(ignore_index, op, "ignore_index")
+    t = _check_class_target(target, x, op)
+    _check_weight(weight, x, op)
+    return NLLLoss.apply(input, t, array_of(weight), ignore_index, reduction)
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Multi-class hinge (SVM) loss of scores ``input`` (C,) or (N, C) and int64 classes
+    ``target``: ``sum_{i != y} weight[y] * max(0, margin - x[y] + x[i])**p / C``, p in {1, 2};
+    'mean' averages over the N samples (weights do not enter the divisor), as torch.
+    No ``size_average``/``reduce``."""
+    op = "multi_margin_loss"
+    x = _check_input(input, op, allow_spatial=False)
+    _check_reduction(reduction, op)
+    p = _check_int(p, op, "p")
+    if p not in (1, 2):
+        raise ValueError(f"{op}: p must be 1 or 2, got {p}")
+    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) \
+            or not np.isfinite(float(margin)):
+        raise ValueError(f"{op}: margin must be a finite number, got {margin!r}")
+    t = _check_class_target(target, x, op)
+    _check_weight(weight, x, op)
+    return MultiMarginLoss.apply(input, t, p, float(margin), array_of(weight), reduction)

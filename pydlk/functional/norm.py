@@ -1,2 +1,270 @@
-"""norm ops (see csrc/)."""
-__all__ = []
+"""Normalisation: batch_norm, layer_norm, group_norm, instance_norm (kernels in csrc/norm.cpp).
+
+Each op saves the mean and rstd = 1/sqrt(var + eps) of the values it normalised, and its
+backward is the closed form derived in csrc/norm.cpp. Running statistics (batch norm, instance
+norm) are plain buffers updated in place, never part of the graph.
+
+Differs from torch: eps must be finite and >= 0 (torch does not check; a negative eps can give
+NaN), and running buffers, weight and bias must have the input's dtype.
+"""
+import math
+import numbers
+
+from .._backend import kernels_for
+from ..autograd import Function
+from ._util import array_of, check_float, contiguous
+
+__all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm"]
+
+
+def _opt(a):
+    return None if a is None else contiguous(a)
+
+
+def _param(p, x, op, name):
+    """Check an optional affine parameter (Tensor or array) of the input's dtype."""
+    if p is None:
+        return
+    a = check_float(p, op, name)
+    if a.dtype != x.dtype:
+        raise TypeError(f"{op}: {name} must have the same dtype as the input ({x.dtype}), "
+                        f"got {a.dtype}")
+
+
+def _buffer(buf, x, op, name):
+    """The array behind a running-stats buffer (Tensor or array), to be updated in place."""
+    if buf is None:
+        return None
+    a = check_float(buf, op, name)
+    if a.dtype != x.dtype:
+        raise TypeError(f"{op}: {name} must have the same dtype as the input ({x.dtype}), "
+                        f"got {a.dtype}")
+    return a
+
+
+def _momentum(momentum, op):
+    if momentum is None:
+        raise TypeError(
+            f"{op}: momentum must be a float, got None. For a cumulative moving average (what "
+            "torch.nn.BatchNorm does with momentum=None) the caller counts the batches and "
+            "passes momentum=1/num_batches_tracked, as torch's module does")
+    return float(momentum)
+
+
+def _with_buffers(call, buffers):
+    """Run ``call(*contiguous buffers)``; copy back into any buffer that had to be copied."""
+    kern = [None if b is None else contiguous(b) for b in buffers]
+    out = call(*kern)
+    for b, k in zip(buffers, kern):
+        if b is not None and k is not b:
+            b[...] = k
+    return out
+
+
+# ----------------------------------------------------------------------------- batch norm
+
+class BatchNorm(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        K = kernels_for(x)
+        x = contiguous(x)
+        w, b = _opt(weight), _opt(bias)
+        y, mean, rstd = _with_buffers(
+            lambda rm, rv: K.batchnorm_forward(x, w, b, rm, rv, training, momentum, eps),
+            (running_mean, running_var))
+        ctx.save_for_backward(x, w, mean, rstd)
+        ctx.training = training
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w, mean, rstd = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dx, dw, db = kernels_for(dy).batchnorm_backward(contiguous(dy), x, w, mean, rstd,
+                                                        ctx.training, need_x, need_w, need_b)
+        return dx, dw, db, None, None, None, None, None
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch norm over input (N, C, *): each channel normalised over N and the spatial positions.
+
+    training=True: the batch's mean and biased variance normalise; running_mean/running_var
+    (Tensors or arrays of length C, or None) are updated in place,
+    ``running = (1 - momentum) * running + momentum * batch_stat`` with the unbiased variance
+    for running_var, as torch. training=False: the running stats normalise (both required).
+    The buffers never enter the autograd graph.
+
+    Differs from torch: momentum=None raises TypeError (as torch.nn.functional does); for a
+    cumulative moving average pass ``momentum=1/num_batches_tracked`` (what torch's BatchNorm
+    module computes before calling this function). Running buffers must have the input's dtype.
+    """
+    op = "batch_norm"
+    x = check_float(input, op, "input")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {x.shape}")
+    for p, name in [(weight, "weight"), (bias, "bias")]:
+        _param(p, x, op, name)
+    rm = _buffer(running_mean, x, op, "running_mean")
+    rv = _buffer(running_var, x, op, "running_var")
+    momentum = _momentum(momentum, op)
+    return BatchNorm.apply(input, weight, bias, rm, rv, bool(training), momentum, float(eps))
+
+
+# ----------------------------------------------------------------------------- layer norm
+
+class LayerNorm(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, nd, eps):
+        K = kernels_for(x)
+        shape = x.shape
+        M, D = math.prod(shape[:x.ndim - nd]), math.prod(shape[x.ndim - nd:])
+        x2 = contiguous(x).reshape(M, D)
+        w = None if weight is None else contiguous(weight).reshape(D)
+        b = None if bias is None else contiguous(bias).reshape(D)
+        y, mean, rstd = K.layernorm_forward(x2, w, b, eps)
+        ctx.save_for_backward(x2, w, mean, rstd)
+        ctx.shape = shape
+        ctx.pshape = shape[x.ndim - nd:]
+        return y.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, w, mean, rstd = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dx, dw, db = kernels_for(dy).layernorm_backward(
+            contiguous(dy).reshape(x2.shape), x2, w, mean, rstd, need_x, need_w, need_b)
+        if dx is not None:
+            dx = dx.reshape(ctx.shape)
+        if dw is not None:
+            dw = dw.reshape(ctx.pshape)
+        if db is not None:
+            db = db.reshape(ctx.pshape)
+        return dx, dw, db, None, None
+
+
+def _shape_tuple(normalized_shape, op):
+    if isinstance(normalized_shape, numbers.Integral) and not isinstance(normalized_shape, bool):
+        return (int(normalized_shape),)
+    try:
+        t = tuple(normalized_shape)
+    except TypeError:
+        raise TypeError(f"{op}: normalized_shape must be an int or a sequence of ints, "
+                        f"got {normalized_shape!r}") from None
+    if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in t):
+        raise TypeError(f"{op}: normalized_shape must contain ints, got {normalized_shape!r}")
+    return tuple(int(i) for i in t)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise over the trailing ``normalized_shape`` dims of input: each of its rows (of
+    prod(normalized_shape) values) gets its own mean and biased variance; weight and bias have
+    shape normalized_shape (elementwise affine)."""
+    op = "layer_norm"
+    x = check_float(input, op, "input")
+    ns = _shape_tuple(normalized_shape, op)
+    if len(ns) == 0 or any(i < 0 for i in ns):
+        raise ValueError(f"{op}: normalized_shape must be a non-empty shape, got {ns}")
+    if x.ndim < len(ns) or tuple(x.shape[x.ndim - len(ns):]) != ns:
+        raise ValueError(f"{op}: normalized_shape={ns} expects input of shape (*, "
+                         f"{', '.join(map(str, ns))}), got {tuple(x.shape)}")
+    for p, name in [(weight, "weight"), (bias, "bias")]:
+        _param(p, x, op, name)
+        if p is not None and tuple(array_of(p).shape) != ns:
+            raise ValueError(f"{op}: {name} must have shape normalized_shape={ns}, got "
+                             f"{tuple(array_of(p).shape)}")
+    return LayerNorm.apply(input, weight, bias, len(ns), float(eps))
+
+
+# ----------------------------------------------------------------------------- group norm
+
+class GroupNorm(Function):
+    @staticmethod
+    def forward(ctx, x, num_groups, weight, bias, eps):
+        K = kernels_for(x)
+        x = contiguous(x)
+        w, b = _opt(weight), _opt(bias)
+        y, mean, rstd = K.groupnorm_forward(x, num_groups, w, b, eps)
+        ctx.save_for_backward(x, w, mean, rstd)
+        ctx.num_groups = num_groups
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w, mean, rstd = ctx.saved_tensors
+        need_x, _, need_w, need_b, _ = ctx.needs_input_grad
+        dx, dw, db = kernels_for(dy).groupnorm_backward(contiguous(dy), x, ctx.num_groups, w,
+                                                        mean, rstd, need_x, need_w, need_b)
+        return dx, None, dw, db, None
+
+
+def _int(v, op, name):
+    if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+        raise TypeError(f"{op}: {name} must be an int, got {type(v).__name__}")
+    return int(v)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group norm of input (N, C, *): the C channels form num_groups groups of C/num_groups
+    channels; each (sample, group) is normalised over its channels and spatial positions;
+    weight and bias (C,) are per channel."""
+    op = "group_norm"
+    x = check_float(input, op, "input")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {x.shape}")
+    num_groups = _int(num_groups, op, "num_groups")
+    for p, name in [(weight, "weight"), (bias, "bias")]:
+        _param(p, x, op, name)
+    return GroupNorm.apply(input, num_groups, weight, bias, float(eps))
+
+
+# ----------------------------------------------------------------------------- instance norm
+
+class InstanceNorm(Function):
+    """Instance norm with the input's statistics: group norm with one channel per group."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
+        K = kernels_for(x)
+        x = contiguous(x)
+        w, b = _opt(weight), _opt(bias)
+        y, mean, rstd = _with_buffers(
+            lambda rm, rv: K.instancenorm_forward(x, w, b, rm, rv, momentum, eps),
+            (running_mean, running_var))
+        ctx.save_for_backward(x, w, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w, mean, rstd = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dx, dw, db = kernels_for(dy).groupnorm_backward(contiguous(dy), x, x.shape[1], w, mean,
+                                                        rstd, need_x, need_w, need_b)
+        return dx, dw, db, None, None, None, None
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance norm of input (N, C, *): each (sample, channel) normalised over its spatial
+    positions (group norm with num_groups = C); weight and bias (C,).
+
+    use_input_stats=True: the instance statistics normalise; running_mean/running_var, if given,
+    are updated in place with the batch average of the instance means and unbiased variances
+    (torch's rule). use_input_stats=False: the running stats normalise (batch norm in
+    evaluation mode); both are required.
+    """
+    op = "instance_norm"
+    x = check_float(input, op, "input")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {x.shape}")
+    for p, name in [(weight, "weight"), (bias, "bias")]:
+        _param(p, x, op, name)
+    rm = _buffer(running_mean, x, op, "running_mean")
+    rv = _buffer(running_var, x, op, "running_var")
+    momentum = _momentum(momentum, op)
+    if not use_input_stats:
+        if rm is None or rv is None:
+            raise ValueError(f"{op}: running_mean and running_var must be given when "
+                             "use_input_stats=False")
+        return BatchNorm.apply(input, weight, bias, rm, rv, False, momentum, float(eps))
+    return InstanceNorm.apply(input, weight, bias, rm, rv, momentum, float(eps))

@@ -1,0 +1,174 @@
+"""Normalisation forward+backward (training): pydlk against plain NumPy and torch.
+
+batch norm (64, 32, 32, 32), layer norm (4096, 1024), group norm (64, 32, 32, 32) with 8 groups,
+float32. pydlk writes into outputs allocated once outside the timed call (warm memory); torch
+uses its own allocator (warm after the first rounds). extra_info["GB/s"] is the minimum traffic
+(forward: read x, write y; backward: read x and dy, write dx) over the median time.
+"""
+import numpy as np
+import pytest
+
+import pydlk._C as C
+
+EPS = 1e-5
+BN = (64, 32, 32, 32)
+LN = (4096, 1024)
+GN, GROUPS = (64, 32, 32, 32), 8
+
+
+def _record_bandwidth(benchmark, x):
+    med = benchmark.stats.stats.median
+    benchmark.extra_info["GB/s"] = round(5 * x.nbytes / med / 1e9, 1)
+
+
+def _data(rng, shape, P):
+    f = np.float32
+    return (rng.standard_normal(shape).astype(f), rng.standard_normal(P).astype(f),
+            rng.standard_normal(P).astype(f), rng.standard_normal(shape).astype(f))
+
+
+# ----------------------------------------------------------------------------- batch norm
+
+def test_batch_norm_pydlk(benchmark, rng):
+    benchmark.group = f"batch_norm train fwd+bwd {BN}"
+    x, w, b, dy = _data(rng, BN, BN[1])
+    rm, rv = np.zeros(BN[1], np.float32), np.ones(BN[1], np.float32)
+    y, m, r = np.empty_like(x), np.empty_like(w), np.empty_like(w)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(w)
+
+    def step():
+        C.batchnorm_forward(x, w, b, rm, rv, True, 0.1, EPS, y, m, r)
+        C.batchnorm_backward(dy, x, w, m, r, True, grad_input=dx, grad_weight=dw, grad_bias=db)
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+def test_batch_norm_numpy(benchmark, rng):
+    benchmark.group = f"batch_norm train fwd+bwd {BN}"
+    x, w, b, dy = _data(rng, BN, BN[1])
+    rm, rv = np.zeros(BN[1], np.float32), np.ones(BN[1], np.float32)
+    ax, M = (0, 2, 3), BN[0] * BN[2] * BN[3]
+    sh = (1, -1, 1, 1)
+
+    def step():
+        mean = x.mean(ax)
+        var = x.var(ax)
+        rm[:] = 0.9 * rm + 0.1 * mean
+        rv[:] = 0.9 * rv + 0.1 * var * M / (M - 1)
+        rstd = 1 / np.sqrt(var + EPS)
+        xhat = (x - mean.reshape(sh)) * rstd.reshape(sh)
+        w.reshape(sh) * xhat + b.reshape(sh)
+        db = dy.sum(ax)
+        dw = (dy * xhat).sum(ax)
+        (w * rstd / M).reshape(sh) * (M * dy - db.reshape(sh) - xhat * dw.reshape(sh))
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+def test_batch_norm_torch(benchmark, rng, torch):
+    benchmark.group = f"batch_norm train fwd+bwd {BN}"
+    x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, BN, BN[1]))
+    rm, rv = torch.zeros(BN[1]), torch.ones(BN[1])
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        torch.nn.functional.batch_norm(x, rm, rv, w, b, True, 0.1, EPS).backward(dy)
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+# ----------------------------------------------------------------------------- layer norm
+
+def test_layer_norm_pydlk(benchmark, rng):
+    benchmark.group = f"layer_norm fwd+bwd {LN}"
+    x, w, b, dy = _data(rng, LN, LN[1])
+    y, m, r = np.empty_like(x), np.empty(LN[0], np.float32), np.empty(LN[0], np.float32)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(w)
+
+    def step():
+        C.layernorm_forward(x, w, b, EPS, y, m, r)
+        C.layernorm_backward(dy, x, w, m, r, grad_input=dx, grad_weight=dw, grad_bias=db)
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+def test_layer_norm_numpy(benchmark, rng):
+    benchmark.group = f"layer_norm fwd+bwd {LN}"
+    x, w, b, dy = _data(rng, LN, LN[1])
+    D = LN[1]
+
+    def step():
+        mean = x.mean(1, keepdims=True)
+        var = x.var(1, keepdims=True)
+        rstd = 1 / np.sqrt(var + EPS)
+        xhat = (x - mean) * rstd
+        xhat * w + b
+        dw, db = (dy * xhat).sum(0), dy.sum(0)
+        g = dy * w
+        rstd / D * (D * g - g.sum(1, keepdims=True) - xhat * (g * xhat).sum(1, keepdims=True))
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+def test_layer_norm_torch(benchmark, rng, torch):
+    benchmark.group = f"layer_norm fwd+bwd {LN}"
+    x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, LN, LN[1]))
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        torch.nn.functional.layer_norm(x, (LN[1],), w, b, EPS).backward(dy)
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+# ----------------------------------------------------------------------------- group norm
+
+def test_group_norm_pydlk(benchmark, rng):
+    benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
+    x, w, b, dy = _data(rng, GN, GN[1])
+    st = (GN[0], GROUPS)
+    y, m, r = np.empty_like(x), np.empty(st, np.float32), np.empty(st, np.float32)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(w)
+
+    def step():
+        C.groupnorm_forward(x, GROUPS, w, b, EPS, y, m, r)
+        C.groupnorm_backward(dy, x, GROUPS, w, m, r, grad_input=dx, grad_weight=dw, grad_bias=db)
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+def test_group_norm_numpy(benchmark, rng):
+    benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
+    x, w, b, dy = _data(rng, GN, GN[1])
+    N, Cn = GN[:2]
+    gs = (N, GROUPS, -1)
+    sh = (1, Cn, 1, 1)
+    D = x[0].size // GROUPS
+
+    def step():
+        xg = x.reshape(gs)
+        mean = xg.mean(2, keepdims=True)
+        var = xg.var(2, keepdims=True)
+        rstd = 1 / np.sqrt(var + EPS)
+        xhat = ((xg - mean) * rstd).reshape(x.shape)
+        xhat * w.reshape(sh) + b.reshape(sh)
+        dw, db = (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3))
+        g = (dy * w.reshape(sh)).reshape(gs)
+        xh = xhat.reshape(gs)
+        rstd / D * (D * g - g.sum(2, keepdims=True) - xh * (g * xh).sum(2, keepdims=True))
+    benchmark(step)
+    _record_bandwidth(benchmark, x)
+
+
+def test_group_norm_torch(benchmark, rng, torch):
+    benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
+    x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, GN, GN[1]))
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        torch.nn.functional.group_norm(x, GROUPS, w, b, EPS).backward(dy)
+    benchmark(step)
+    _record_bandwidth(benchmark, x)

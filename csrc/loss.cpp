@@ -1,0 +1,338 @@
+// Fused softmax + cross-entropy, NLL and multi-class hinge losses (see loss.h for the formulas).
+#include "loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace pydlk {
+
+namespace {
+
+// Helpers are forced inline so that they are compiled inside each PYDLK_SIMD clone (AVX-512
+// there), not once for the baseline.
+#define PYDLK_INLINE inline __attribute__((always_inline))
+
+// exp for the softmax. float: a branch-free version the compiler vectorises (std::exp on
+// floats stays a scalar libm call here): x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor
+// polynomial to degree 7 (relative error < 1e-8 on that range, below float's 6e-8 ulp),
+// times 2^k built in the exponent bits. Arguments are <= 0 here (x - max); below -87 the
+// result is clamped to exp(-87) ~ 1.6e-38 instead of underflowing to denormals.
+// double (gradient checks): std::exp.
+template <typename T>
+inline T expo(T v);
+
+template <>
+PYDLK_INLINE float expo<float>(float v) {
+  float x = std::min(std::max(v, -87.0f), 88.0f);
+  float k = std::nearbyint(x * 1.44269504088896341f);
+  float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 in two parts
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits = ((int32_t)k + 127) << 23;
+  float s;
+  std::memcpy(&s, &bits, sizeof s);
+  float out = p * s;
+  return v != v ? v : out;  // NaN stays NaN
+}
+
+template <>
+inline double expo<double>(double v) { return std::exp(v); }
+
+template <typename T>
+PYDLK_INLINE double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; }
+
+// Log-sum-exp of C values `s` apart, in the stable form m + log(sum exp(x - m)), sum in double.
+// Contiguous rows (s == 1) keep kLanes partial maxima and partial double sums, so the loops
+// vectorise without reassociating one running sum (which the compiler may not do).
+constexpr int kLanes = 16;
+
+template <typename T>
+PYDLK_INLINE double logsumexp(const T* xs, index_t C, index_t s) {
+  T mx = xs[0];
+  double sum = 0;
+  if (s == 1) {
+    index_t c = 0;
+    if (C >= kLanes) {
+      T mv[kLanes];
+      for (int k = 0; k < kLanes; ++k) mv[k] = xs[k];
+      for (c = kLanes; c + kLanes <= C; c += kLanes)
+        for (int k = 0; k < kLanes; ++k) mv[k] = xs[c + k] > mv[k] ? xs[c + k] : mv[k];
+      for (int k = 0; k < kLanes; ++k) mx = mv[k] > mx ? mv[k] : mx;
+    }
+    for (; c < C; ++c) mx = xs[c] > mx ? xs[c] : mx;
+    double acc[kLanes] = {};
+    for (c = 0; c + kLanes <= C; c += kLanes)
+      for (int k = 0; k < kLanes; ++k) acc[k] += (double)expo<T>(xs[c + k] - mx);
+    for (; c < C; ++c) sum += (double)expo<T>(xs[c] - mx);
+    for (int k = 0; k < kLanes; ++k) sum += acc[k];
+  } else {
+    for (index_t c = 1; c < C; ++c) mx = xs[c * s] > mx ? xs[c * s] : mx;
+    for (index_t c = 0; c < C; ++c) sum += (double)expo<T>(xs[c * s] - mx);
+  }
+  // A NaN logit is skipped by the max but makes the sum NaN (expo keeps NaN): NaN out.
+  return (double)mx + std::log(sum);
+}
+
+// sum_c a[c] x[c] (a null: a = 1), x values `s` apart, in double (partial sums as above).
+template <typename T>
+PYDLK_INLINE double dot(const T* a, const T* xs, index_t C, index_t s) {
+  double acc = 0;
+  index_t c = 0;
+  if (s == 1) {
+    double part[kLanes] = {};
+    if (a) {
+      for (; c + kLanes <= C; c += kLanes)
+        for (int k = 0; k < kLanes; ++k) part[k] += (double)a[c + k] * (double)xs[c + k];
+    } else {
+      for (; c + kLanes <= C; c += kLanes)
+        for (int k = 0; k < kLanes; ++k) part[k] += (double)xs[c + k];
+    }
+    for (int k = 0; k < kLanes; ++k) acc += part[k];
+  }
+  for (; c < C; ++c) acc += (a ? (double)a[c] : 1.0) * (double)xs[c * s];
+  return acc;
+}
+
+// Log-sum-exp of short contiguous rows (C < kSmallC): row-at-a-time code would run its exp on
+// a vector mostly empty, so a block of rows is done together. Row maxima are broadcast into mb,
+// then one loop over all the block's elements runs the exp across rows.
+constexpr index_t kSmallC = 32, kBlockElems = 1024;
+
+template <typename T>
+PYDLK_INLINE void lse_short_rows(T* lse, const T* x, index_t r0, index_t nr, index_t C) {
+  T mb[kBlockElems], e[kBlockElems];
+  const T* xb = x + r0 * C;
+  for (index_t r = 0; r < nr; ++r) {
+    T mx = xb[r * C];
+    for (index_t c = 1; c < C; ++c) mx = xb[r * C + c] > mx ? xb[r * C + c] : mx;
+    for (index_t c = 0; c < C; ++c) mb[r * C + c] = mx;
+  }
+  const index_t n = nr * C;
+  for (index_t j = 0; j < n; ++j) e[j] = expo<T>(xb[j] - mb[j]);
+  for (index_t r = 0; r < nr; ++r) {
+    double sum = 0;
+    for (index_t c = 0; c < C; ++c) sum += (double)e[r * C + c];
+    lse[r0 + r] = T((double)mb[r * C] + std::log(sum));
+  }
+}
+
+template <typename T>
+double sum_of(const T* v, index_t n) {
+  double s = 0;
+  for (index_t i = 0; i < n; ++i) s += (double)v[i];
+  return s;
+}
+
+template <typename T>
+double target_weight_sum(const int64_t* target, const T* w, index_t M, int64_t ignore_index) {
+  double s = 0;
+  for (index_t m = 0; m < M; ++m)
+    if (target[m] != ignore_index) s += weight_of(w, target[m]);
+  return s;
+}
+
+}  // namespace
+
+template <typename T>
+PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x,
+                                      const int64_t* target, const T* prob, const T* weight,
+                                      index_t outer, index_t C, index_t inner,
+                                      int64_t ignore_index, double eps) {
+  const index_t M = outer * inner;
+  const double Wall = weight ? sum_of(weight, C) : (double)C;
+  const bool short_rows = inner == 1 && C < kSmallC;
+  if (short_rows) {
+    const index_t rows = kBlockElems / C, blocks = (M + rows - 1) / rows;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+    for (index_t b = 0; b < blocks; ++b)
+      lse_short_rows(lse, x, b * rows, std::min(rows, M - b * rows), C);
+  }
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+  for (index_t m = 0; m < M; ++m) {
+    const index_t o = m / inner, i = m % inner;
+    const T* xs = x + o * C * inner + i;
+    if (target && target[m] == ignore_index) {
+      loss[m] = T(0);
+      lse[m] = T(0);
+      continue;
+    }
+    const double l = short_rows ? (double)lse[m] : logsumexp(xs, C, inner);
+    lse[m] = T(l);
+    double v;
+    if (target) {
+      const int64_t y = target[m];
+      v = (1 - eps) * weight_of(weight, y) * (l - (double)xs[y * inner]);
+      if (eps != 0) v += eps / C * (Wall * l - dot(weight, xs, C, inner));
+    } else {
+      // sum_c w t' (l - x) with t' = (1-eps) t + eps/C
+      const T* ts = prob + o * C * inner + i;
+      double acc = 0;
+      for (index_t c = 0; c < C; ++c) {
+        double tc = (1 - eps) * (double)ts[c * inner] + eps / C;
+        acc += weight_of(weight, c) * tc * (l - (double)xs[c * inner]);
+      }
+      v = acc;
+    }
+    loss[m] = T(v);
+  }
+  total[0] = sum_of(loss, M);
+  total[1] = target ? target_weight_sum(target, weight, M, ignore_index) : (double)M;
+}
+
+template <typename T>
+PYDLK_SIMD void cross_entropy_backward(T* dx, const T* dloss, double dscalar, const T* x,
+                                       const T* lse, const int64_t* target, const T* prob,
+                                       const T* weight, index_t outer, index_t C, index_t inner,
+                                       int64_t ignore_index, double eps) {
+  const index_t M = outer * inner;
+  const double Wall = weight ? sum_of(weight, C) : (double)C;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+  for (index_t m = 0; m < M; ++m) {
+    const index_t o = m / inner, i = m % inner, s = inner;
+    const T* xs = x + o * C * inner + i;
+    T* ds = dx + o * C * inner + i;
+    if (target && target[m] == ignore_index) {
+      for (index_t c = 0; c < C; ++c) ds[c * s] = T(0);
+      continue;
+    }
+    const double g = dloss ? (double)dloss[m] : dscalar;
+    const T l = lse[m];
+    if (target) {
+      // dx[c] = (a + b W) p[c] - a [c == y] - b w[c],  a = (1-eps) w[y] g,  b = eps/C g
+      const int64_t y = target[m];
+      const double a = (1 - eps) * weight_of(weight, y) * g, b = eps / C * g;
+      const T cp = T(a + b * Wall), bw = T(b);
+      if (s == 1) {
+        if (weight) {
+          for (index_t c = 0; c < C; ++c) ds[c] = cp * expo<T>(xs[c] - l) - bw * weight[c];
+        } else {
+          for (index_t c = 0; c < C; ++c) ds[c] = cp * expo<T>(xs[c] - l) - bw;
+        }
+      } else {
+        for (index_t c = 0; c < C; ++c)
+          ds[c * s] = cp * expo<T>(xs[c * s] - l) - bw * T(weight_of(weight, c));
+      }
+      ds[y * s] -= T(a);
+    } else {
+      // dx[c] = g (S p[c] - w[c] t'[c]),  S = sum_c w[c] t'[c]
+      const T* ts = prob + o * C * inner + i;
+      double S = 0;
+      for (index_t c = 0; c < C; ++c)
+        S += weight_of(weight, c) * ((1 - eps) * (double)ts[c * s] + eps / C);
+      const T gs = T(g * S), g1 = T(g * (1 - eps)), g2 = T(g * eps / C);
+      for (index_t c = 0; c < C; ++c)
+        ds[c * s] = gs * expo<T>(xs[c * s] - l) -
+                    T(weight_of(weight, c)) * (g1 * ts[c * s] + g2);
+    }
+  }
+}
+
+template <typename T>
+void nll_forward(T* loss, double* total, const T* x, const int64_t* target, const T* weight,
+                 index_t outer, index_t C, index_t inner, int64_t ignore_index) {
+  const index_t M = outer * inner;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M))
+  for (index_t m = 0; m < M; ++m) {
+    const index_t o = m / inner, i = m % inner;
+    const int64_t y = target[m];
+    loss[m] = y == ignore_index ? T(0)
+                                : T(-weight_of(weight, y) * (double)x[(o * C + y) * inner + i]);
+  }
+  total[0] = sum_of(loss, M);
+  total[1] = target_weight_sum(target, weight, M, ignore_index);
+}
+
+template <typename T>
+void nll_backward(T* dx, const T* dloss, double dscalar, const int64_t* target, const T* weight,
+                  index_t outer, index_t C, index_t inner, int64_t ignore_index) {
+  // Threads split the outer index; each writes its own (C, inner) slabs of dx.
+#pragma omp parallel for schedule(static) if (parallel_worth_it(outer * C * inner))
+  for (index_t o = 0; o < outer; ++o) {
+    T* d = dx + o * C * inner;
+    std::fill(d, d + C * inner, T(0));
+    for (index_t i = 0; i < inner; ++i) {
+      const index_t m = o * inner + i;
+      const int64_t y = target[m];
+      if (y == ignore_index) continue;
+      const double g = dloss ? (double)dloss[m] : dscalar;
+      d[y * inner + i] = T(-weight_of(weight, y) * g);
+    }
+  }
+}
+
+template <typename T>
+PYDLK_SIMD void multi_margin_forward(T* loss, double* total, const T* x, const int64_t* target,
+                                     const T* weight, index_t N, index_t C, int p,
+                                     double margin) {
+#pragma omp parallel for schedule(static) if (parallel_worth_it(N * C))
+  for (index_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    const int64_t y = target[n];
+    const T base = T(margin) - xr[y];
+    double acc = 0;
+    if (p == 1) {
+      for (index_t c = 0; c < C; ++c) {
+        T z = base + xr[c];
+        acc += (z > 0 && c != y) ? (double)z : 0.0;
+      }
+    } else {
+      for (index_t c = 0; c < C; ++c) {
+        T z = base + xr[c];
+        acc += (z > 0 && c != y) ? (double)z * (double)z : 0.0;
+      }
+    }
+    loss[n] = T(acc * weight_of(weight, y) / C);
+  }
+  total[0] = sum_of(loss, N);
+  total[1] = (double)N;
+}
+
+template <typename T>
+PYDLK_SIMD void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x,
+                                      const int64_t* target, const T* weight, index_t N,
+                                      index_t C, int p, double margin) {
+#pragma omp parallel for schedule(static) if (parallel_worth_it(N * C))
+  for (index_t n = 0; n < N; ++n) {
+    const T* xr = x + n * C;
+    T* dr = dx + n * C;
+    const int64_t y = target[n];
+    const double g = dloss ? (double)dloss[n] : dscalar;
+    const T h = T(g * weight_of(weight, y) / C);
+    const T base = T(margin) - xr[y];
+    double sum = 0;
+    for (index_t c = 0; c < C; ++c) {
+      T z = base + xr[c];
+      T d = (z > 0 && c != y) ? (p == 1 ? h : h * T(2) * z) : T(0);
+      dr[c] = d;
+      sum += (double)d;
+    }
+    dr[y] = T(-sum);
+  }
+}
+
+#define PYDLK_INST(T)                                                                         \
+  template void cross_entropy_forward<T>(T*, T*, double*, const T*, const int64_t*, const T*,  \
+                                         const T*, index_t, index_t, index_t, int64_t, double); \
+  template void cross_entropy_backward<T>(T*, const T*, double, const T*, const T*,            \
+                                          const int64_t*, const T*, const T*, index_t, index_t, \
+                                          index_t, int64_t, double);                           \
+  template void nll_forward<T>(T*, double*, const T*, const int64_t*, const T*, index_t,       \
+                               index_t, index_t, int64_t);                                     \
+  template void nll_backward<T>(T*, const T*, double, const int64_t*, const T*, index_t,       \
+                                index_t, index_t, int64_t);                                    \
+  template void multi_margin_forward<T>(T*, double*, const T*, const int64_t*, const T*,       \
+                                        index_t, index_t, int, double);                        \
+  template void multi_margin_backward<T>(T*, const T*, double, const T*, const int64_t*,       \
+                                         const T*, index_t, index_t, int, double);
+PYDLK_INST(float)
+PYDLK_INST(double)
+#undef PYDLK_INST
+
+}  // namespace pydlk

@@ -1,0 +1,59 @@
+#pragma once
+#include <cstdint>
+
+#include "common.h"
+
+namespace pydlk {
+
+// Losses over a class axis. Inputs are viewed as (outer, C, inner): (N, C) is outer = N,
+// inner = 1; (N, C, d1, ...) is outer = N, inner = d1*...; a "sample" is one (o, i), M = outer*inner
+// of them, and its C values lie `inner` apart. Class targets: (outer, inner) int64, already
+// checked to be in [0, C) or == ignore_index (the bindings do it: never an out-of-bounds read).
+// Each forward writes the per-sample losses loss (M) and total[0] = their sum, total[1] = the
+// divisor of reduction 'mean' (sums in double). Each backward takes the gradient of every
+// per-sample loss as dloss (M), or, when dloss is null, the one value dscalar for all samples
+// ('sum': dy; 'mean': dy / total[1]), and overwrites dx.
+
+// Cross-entropy on logits x with log-softmax fused in; lse (M) saves log-sum-exp for backward.
+//   class targets (target != null): with weights w (null = 1), eps = label smoothing,
+//     loss = (1 - eps) w[y] (lse - x[y]) + eps/C sum_c w[c] (lse - x[c]),  0 if y is ignored;
+//     total[1] = sum of w[y] over non-ignored samples (torch's divisor, also for the smoothing term)
+//   probability targets (prob != null, (outer, C, inner)): t' = (1 - eps) t + eps/C,
+//     loss = sum_c w[c] t'[c] (lse - x[c]);  total[1] = M.
+template <typename T>
+void cross_entropy_forward(T* loss, T* lse, double* total, const T* x, const int64_t* target,
+                           const T* prob, const T* weight, index_t outer, index_t C, index_t inner,
+                           int64_t ignore_index, double eps);
+
+// dx (outer, C, inner); p = softmax(x) = exp(x - lse); g = the sample's upstream gradient.
+//   class targets: d loss / d x[c] = (1-eps) w[y] (p[c] - [c == y]) + eps/C (W p[c] - w[c]),
+//     W = sum_c w[c]  (no weights: p[c] - ((1-eps)[c == y] + eps/C), softmax minus the
+//     smoothed one-hot); 0 for ignored samples.
+//   probability targets: d loss / d x[c] = S p[c] - w[c] t'[c], S = sum_c w[c] t'[c].
+template <typename T>
+void cross_entropy_backward(T* dx, const T* dloss, double dscalar, const T* x, const T* lse,
+                            const int64_t* target, const T* prob, const T* weight, index_t outer,
+                            index_t C, index_t inner, int64_t ignore_index, double eps);
+
+// Negative log-likelihood on log-probabilities x: loss = -w[y] x[y] (0 if ignored);
+// total[1] = sum of w[y] over non-ignored samples. Backward: dx[y] = -w[y] g, 0 elsewhere.
+template <typename T>
+void nll_forward(T* loss, double* total, const T* x, const int64_t* target, const T* weight,
+                 index_t outer, index_t C, index_t inner, int64_t ignore_index);
+template <typename T>
+void nll_backward(T* dx, const T* dloss, double dscalar, const int64_t* target, const T* weight,
+                  index_t outer, index_t C, index_t inner, int64_t ignore_index);
+
+// Multi-class hinge loss, x (N, C), target (N): with z_i = margin - x[y] + x[i],
+//   loss = sum_{i != y} w[y] max(0, z_i)^p / C   (p in {1, 2});  total[1] = N.
+// Backward: for each i != y with z_i > 0, h = w[y] g / C * (p == 1 ? 1 : 2 z_i);
+//   dx[i] = h, dx[y] = -sum of those h; 0 elsewhere.
+template <typename T>
+void multi_margin_forward(T* loss, double* total, const T* x, const int64_t* target,
+                          const T* weight, index_t N, index_t C, int p, double margin);
+template <typename T>
+void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x,
+                           const int64_t* target, const T* weight, index_t N, index_t C, int p,
+                           double margin);
+
+}  // namespace pydlk

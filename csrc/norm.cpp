@@ -1,0 +1,584 @@
+// Normalisation kernels: batch norm (statistics per channel over N and the spatial positions)
+// and row norm (statistics per contiguous row: layer norm, group norm, instance norm).
+//
+// Shared math. For a set of M values x with mean mu and biased variance var,
+//   rstd = 1 / sqrt(var + eps),  xhat = (x - mu) * rstd,  y = w * xhat + b.
+// Backward, with g = dL/dy and gh = dL/dxhat = w * g (w constant over the set for batch norm,
+// varying per value for layer/group norm):
+//   dL/dx_i = rstd * (gh_i - mean(gh) - xhat_i * mean(gh * xhat))
+// (differentiate xhat_j = (x_j - mu) rstd: d mu/dx_i = 1/M, d rstd/dx_i = -rstd^3 (x_i - mu)/M,
+//  so d xhat_j/dx_i = rstd (delta_ij - 1/M - xhat_i xhat_j / M); sum over j against gh_j.)
+// With s1 = sum(gh) and s2 = sum(gh * (x - mu)) = sum(gh * xhat) / rstd:
+//   dx_i = rstd * gh_i - rstd * s1 / M - rstd^3 * s2 / M * (x_i - mu)
+// and dw = sum(g * xhat), db = sum(g) over the values that share a weight.
+//
+// Statistics are summed in double from a shifted origin (the set's first value): s1 = sum(x-K),
+// s2 = sum((x-K)^2), mean = K + s1/M, var = s2/M - (s1/M)^2. One pass over memory, and the shift
+// removes the cancellation of the textbook E[x^2] - E[x]^2 when |mean| >> std.
+#include "norm.h"
+
+#include <cmath>
+
+namespace pydlk {
+
+namespace {
+
+// Where per-row partial sums are kept per thread over many rows (batch norm on (N, C), layer
+// norm's dw/db), they are added in T over at most kBlockRows rows, then into double partials:
+// T partials are half the bytes of double ones (they stay in L1 with the rows) and need no
+// conversion per element; kBlockRows terms in T lose no more than the inputs' own precision.
+constexpr index_t kBlockRows = 16;
+
+// Shifted one-pass sums over p[0..n) (see above), accumulated into s1, s2.
+template <typename T>
+inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, double K,
+                                                        double& s1, double& s2) {
+  double a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+  for (index_t i = 0; i < n; ++i) {
+    double d = double(p[i]) - K;
+    a += d;
+    q += d * d;
+  }
+  s1 += a;
+  s2 += q;
+}
+
+inline void mean_var(double s1, double s2, double K, index_t M, double& mu, double& var) {
+  if (M == 0) { mu = 0; var = 0; return; }
+  double dm = s1 / double(M);
+  var = s2 / double(M) - dm * dm;
+  if (var < 0) var = 0;  // rounding
+  mu = K + dm;
+}
+
+// q = ((p - mu) * rs) * w + b over a row, w and b per element (layer norm, S == 1).
+template <typename T, bool HW, bool HB>
+inline __attribute__((always_inline)) void affine_row(T* q, const T* p, const T* w, const T* b,
+                                                      T mu, T rs, index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) {
+    T v = (p[i] - mu) * rs;
+    if constexpr (HW) v *= w[i];
+    if constexpr (HB) v += b[i];
+    q[i] = v;
+  }
+}
+
+// q = (p - mu) * a + c over a span, a and c constant.
+template <typename T>
+inline __attribute__((always_inline)) void affine_span(T* q, const T* p, T mu, T a, T c,
+                                                       index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) q[i] = (p[i] - mu) * a + c;
+}
+
+// pw += fw, pb += fb, and the T partials start again from 0.
+template <typename T>
+inline __attribute__((always_inline)) void flush_partials(double* pw, double* pb, T* fw, T* fb,
+                                                          index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) {
+    pw[i] += double(fw[i]);
+    pb[i] += double(fb[i]);
+    fw[i] = T(0);
+    fb[i] = T(0);
+  }
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------- batch norm
+//
+// x is (N, C, S): channel c is N spans of S values, C*S values apart. Walking one channel at a
+// time jumps from span to span (for (64, 32, 32, 32) float, one 4 KiB page each) and the hardware
+// prefetcher starts over at every jump; measured here, a single pass that way ran 2.5x slower
+// than a copy. So both kernels walk x in memory order, twice:
+//   pass 1: threads take contiguous ranges of spans and add each span's sums into their own
+//           per-channel partials (slices of ws, no atomics); the partials are then added up per
+//           channel (in thread order: the result does not depend on timing);
+//   pass 2: threads take contiguous ranges of spans again and write y (or dx).
+// The second read of x comes from cache when the tensor fits in L3 (as here, 8 MiB).
+
+namespace {
+
+// Contiguous range [*b, *e) of n items for thread t of team.
+inline void thread_range(index_t n, int t, int team, index_t* b, index_t* e) {
+  *b = n * t / team;
+  *e = n * (t + 1) / team;
+}
+
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+}  // namespace
+
+template <typename T>
+PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean,
+                                  T* running_var, const T* x, const T* w, const T* b, index_t N,
+                                  index_t C, index_t S, bool training, double momentum,
+                                  double eps, double* ws, int ws_threads) {
+  // x, y: (N, C, S). Per channel: shifted sums around K = x[0, c, 0] (see the top of the file).
+  const index_t M = N * S, spans = N * C;
+  int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
+  if (nt > ws_threads) nt = ws_threads;
+  double* coef = ws + 2 * C * nt;  // per channel: mean, a = w * rstd, b (3*C doubles)
+  if (training) {
+    for (index_t i = 0; i < 2 * C * nt; ++i) ws[i] = 0;  // every slice, whatever the team size
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      const int t = thread_id();
+      double* p1 = ws + 2 * C * t;
+      double* p2 = p1 + C;
+      index_t jb, je;
+      if (S == 1) {  // (N, C): rows of C values; vectorise over the channels
+        T* f1 = reinterpret_cast<T*>(ws + 2 * C * nt + 4 * C + 2 * C * t);
+        T* f2 = f1 + C;
+        for (index_t c = 0; c < C; ++c) f1[c] = f2[c] = T(0);
+        thread_range(N, t, team_size(), &jb, &je);
+        index_t in_block = 0;
+        for (index_t n = jb; n < je; ++n) {
+          const T* xn = x + n * C;
+#pragma omp simd
+          for (index_t c = 0; c < C; ++c) {
+            const T d = xn[c] - x[c];
+            f1[c] += d;
+            f2[c] += d * d;
+          }
+          if (++in_block == kBlockRows || n + 1 == je) {
+            flush_partials(p1, p2, f1, f2, C);
+            in_block = 0;
+          }
+        }
+      } else {
+        thread_range(spans, t, team_size(), &jb, &je);
+        for (index_t j = jb; j < je; ++j) {
+          const index_t c = j % C;
+          shifted_sums(x + j * S, S, double(x[c * S]), p1[c], p2[c]);
+        }
+      }
+    }
+    for (index_t c = 0; c < C; ++c) {
+      double s1 = 0, s2 = 0, mu, var;
+      for (int t = 0; t < nt; ++t) {
+        s1 += ws[2 * C * t + c];
+        s2 += ws[2 * C * t + C + c];
+      }
+      const double K = M > 0 ? double(x[c * S]) : 0.0;
+      mean_var(s1, s2, K, M, mu, var);
+      const double rs = 1.0 / std::sqrt(var + eps);
+      if (M > 0 && running_mean)
+        running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * mu);
+      if (M > 1 && running_var)  // unbiased variance for the running estimate, as torch
+        running_var[c] = T((1 - momentum) * double(running_var[c]) +
+                           momentum * var * double(M) / double(M - 1));
+      save_mean[c] = T(mu);
+      save_rstd[c] = T(rs);
+    }
+  } else {
+    for (index_t c = 0; c < C; ++c) {
+      save_mean[c] = running_mean[c];
+      save_rstd[c] = T(1.0 / std::sqrt(double(running_var[c]) + eps));
+    }
+  }
+  // y = (x - mu) * (w * rs) + b, coefficients rounded to T once per channel.
+  T* cm = reinterpret_cast<T*>(coef);
+  T* ca = cm + C;
+  T* cb = ca + C;
+  for (index_t c = 0; c < C; ++c) {
+    cm[c] = save_mean[c];
+    ca[c] = T((w ? double(w[c]) : 1.0) * double(save_rstd[c]));
+    cb[c] = b ? b[c] : T(0);
+  }
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    index_t jb, je;
+    if (S == 1) {
+      thread_range(N, thread_id(), team_size(), &jb, &je);
+      for (index_t n = jb; n < je; ++n) {
+        const T* xn = x + n * C;
+        T* yn = y + n * C;
+#pragma omp simd
+        for (index_t c = 0; c < C; ++c) yn[c] = (xn[c] - cm[c]) * ca[c] + cb[c];
+      }
+    } else {
+      thread_range(spans, thread_id(), team_size(), &jb, &je);
+      for (index_t j = jb; j < je; ++j) {
+        const index_t c = j % C;
+        affine_span(y + j * S, x + j * S, cm[c], ca[c], cb[c], S);
+      }
+    }
+  }
+}
+
+template <typename T>
+PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
+                                   const T* save_mean, const T* save_rstd, index_t N, index_t C,
+                                   index_t S, bool training, double* ws, int ws_threads) {
+  // dy, x, dx: (N, C, S); per channel (pass 1, as in the forward):
+  //   sdy = sum(dy), sdyx = sum(dy * (x - mu)), so dw = rs * sdyx, db = sdy.
+  // training (mu, rs are the batch statistics, M = N*S; from the header's formula with gh = w dy):
+  //   dx = (w rs / M) (M dy - sum(dy) - xhat sum(dy xhat))
+  //      = k1 dy + k2 (x - mu) + kc,  k1 = w rs,  k2 = -k1 rs^2 sdyx / M,  kc = -k1 sdy / M
+  // inference (mu, rs are constants from the running stats): dx = w rs dy.
+  const index_t M = N * S, spans = N * C;
+  int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
+  if (nt > ws_threads) nt = ws_threads;
+  double* coef = ws + 2 * C * nt;
+  const bool sums = training || dw || db;
+  if (sums) {
+    for (index_t i = 0; i < 2 * C * nt; ++i) ws[i] = 0;  // every slice, whatever the team size
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      const int t = thread_id();
+      double* p1 = ws + 2 * C * t;
+      double* p2 = p1 + C;
+      index_t jb, je;
+      if (S == 1) {  // as in the forward: T partials over kBlockRows rows, then double
+        T* f1 = reinterpret_cast<T*>(ws + 2 * C * nt + 4 * C + 2 * C * t);
+        T* f2 = f1 + C;
+        for (index_t c = 0; c < C; ++c) f1[c] = f2[c] = T(0);
+        thread_range(N, t, team_size(), &jb, &je);
+        index_t in_block = 0;
+        for (index_t n = jb; n < je; ++n) {
+          const T* g = dy + n * C;
+          const T* p = x + n * C;
+#pragma omp simd
+          for (index_t c = 0; c < C; ++c) {
+            f1[c] += g[c];
+            f2[c] += g[c] * (p[c] - save_mean[c]);
+          }
+          if (++in_block == kBlockRows || n + 1 == je) {
+            flush_partials(p1, p2, f1, f2, C);
+            in_block = 0;
+          }
+        }
+      } else {
+        thread_range(spans, t, team_size(), &jb, &je);
+        for (index_t j = jb; j < je; ++j) {
+          const index_t c = j % C;
+          const T* g = dy + j * S;
+          const T* p = x + j * S;
+          const T mt = save_mean[c];
+          double a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+          for (index_t s = 0; s < S; ++s) {
+            a += double(g[s]);
+            q += double(g[s]) * double(p[s] - mt);
+          }
+          p1[c] += a;
+          p2[c] += q;
+        }
+      }
+    }
+  }
+  T* cm = reinterpret_cast<T*>(coef);
+  T* c1 = cm + C;
+  T* c2 = c1 + C;
+  T* cc = c2 + C;
+  for (index_t c = 0; c < C; ++c) {
+    double sdy = 0, sdyx = 0;
+    for (int t = 0; sums && t < nt; ++t) {
+      sdy += ws[2 * C * t + c];
+      sdyx += ws[2 * C * t + C + c];
+    }
+    const double rs = double(save_rstd[c]);
+    if (dw) dw[c] = T(rs * sdyx);
+    if (db) db[c] = T(sdy);
+    const double k1 = (w ? double(w[c]) : 1.0) * rs;
+    double k2 = 0, kc = 0;
+    if (training && M > 0) {
+      k2 = -k1 * rs * rs * sdyx / double(M);
+      kc = -k1 * sdy / double(M);
+    }
+    cm[c] = save_mean[c];
+    c1[c] = T(k1);
+    c2[c] = T(k2);
+    cc[c] = T(kc);
+  }
+  if (!dx) return;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    index_t jb, je;
+    if (S == 1) {
+      thread_range(N, thread_id(), team_size(), &jb, &je);
+      for (index_t n = jb; n < je; ++n) {
+        const T* g = dy + n * C;
+        const T* p = x + n * C;
+        T* o = dx + n * C;
+#pragma omp simd
+        for (index_t c = 0; c < C; ++c) o[c] = c1[c] * g[c] + c2[c] * (p[c] - cm[c]) + cc[c];
+      }
+    } else {
+      thread_range(spans, thread_id(), team_size(), &jb, &je);
+      for (index_t j = jb; j < je; ++j) {
+        const index_t c = j % C;
+        const T* g = dy + j * S;
+        const T* p = x + j * S;
+        T* o = dx + j * S;
+        const T t1 = c1[c], t2 = c2[c], tc = cc[c], mt = cm[c];
+#pragma omp simd
+        for (index_t s = 0; s < S; ++s) o[s] = t1 * g[s] + t2 * (p[s] - mt) + tc;
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------- row norm
+
+template <typename T>
+PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w,
+                                const T* b, index_t R, index_t G, index_t K, index_t S,
+                                double eps) {
+  // x, y: (R, K*S), rows contiguous; threads own rows.
+  const index_t D = K * S;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(R * D))
+  for (index_t r = 0; r < R; ++r) {
+    const T* p = x + r * D;
+    T* q = y + r * D;
+    const double Kz = D > 0 ? double(p[0]) : 0.0;
+    double s1 = 0, s2 = 0, mu, v;
+    shifted_sums(p, D, Kz, s1, s2);
+    mean_var(s1, s2, Kz, D, mu, v);
+    const double rs = 1.0 / std::sqrt(v + eps);
+    mean[r] = T(mu);
+    rstd[r] = T(rs);
+    if (var) var[r] = T(v);
+    const index_t off = (r % G) * K;
+    const T mt = T(mu), rt = T(rs);
+    if (S == 1) {  // affine per element
+      const T* wr = w ? w + off : nullptr;
+      const T* br = b ? b + off : nullptr;
+      if (w && b) affine_row<T, true, true>(q, p, wr, br, mt, rt, D);
+      else if (w) affine_row<T, true, false>(q, p, wr, br, mt, rt, D);
+      else if (b) affine_row<T, false, true>(q, p, wr, br, mt, rt, D);
+      else affine_row<T, false, false>(q, p, wr, br, mt, rt, D);
+    } else {  // affine per block of S values (a channel)
+      for (index_t k = 0; k < K; ++k) {
+        const T a = T((w ? double(w[off + k]) : 1.0) * rs), c = b ? b[off + k] : T(0);
+        affine_span(q + k * S, p + k * S, mt, a, c, S);
+      }
+    }
+  }
+}
+
+// One row's s1 = sum(w dy) and s2 = sum(w dy (x - mu)) (S == 1: w per element), and, when pw
+// is not null, its dw/db contributions added into the partials pw[i] += dy (x - mu) rs,
+// pb[i] += dy.
+template <typename T, bool HW>
+inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, const T* w, T mt,
+                                                     double rs, index_t D, double* pw,
+                                                     double* pb, double& s1, double& s2) {
+  double a = 0, q = 0;
+  if (pw) {
+#pragma omp simd reduction(+ : a, q)
+    for (index_t i = 0; i < D; ++i) {
+      const double gi = double(g[i]), di = double(p[i] - mt);
+      const double wi = HW ? double(w[i]) : 1.0;
+      a += wi * gi;
+      q += wi * gi * di;
+      pb[i] += gi;
+      pw[i] += gi * di * rs;
+    }
+  } else {
+#pragma omp simd reduction(+ : a, q)
+    for (index_t i = 0; i < D; ++i) {
+      const double gi = HW ? double(g[i]) * double(w[i]) : double(g[i]);
+      a += gi;
+      q += gi * double(p[i] - mt);
+    }
+  }
+  s1 = a;
+  s2 = q;
+}
+
+// One row's dx (S == 1) with its dw/db contributions added into partials fw, fb of type T:
+// dx = rs w dy + k2 (x - mu) + kc; fw += dy (x - mu) rs; fb += dy. The T partials hold at most
+// kBlockRows rows before they are added into the double ones: half the bytes of double partials,
+// so that the row, its dx and the partials all stay in L1.
+
+template <typename T, bool HW>
+inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, const T* p,
+                                                           const T* w, T mt, T rt, T k2, T kc,
+                                                           index_t D, T* fw, T* fb) {
+#pragma omp simd
+  for (index_t i = 0; i < D; ++i) {
+    const T gi = g[i], di = p[i] - mt;
+    const T sb = fb[i] + gi, sw = fw[i] + gi * di * rt;
+    o[i] = (HW ? rt * w[i] : rt) * gi + k2 * di + kc;
+    fb[i] = sb;
+    fw[i] = sw;
+  }
+}
+
+// Dispatch on whether there is a weight (a branch inside the loops would cost masked loads).
+template <typename T>
+inline __attribute__((always_inline)) void row_sums1(const T* g, const T* p, const T* w, T mt,
+                                                     double rs, index_t D, double* pw,
+                                                     double* pb, double& s1, double& s2) {
+  if (w) row_sums1_<T, true>(g, p, w, mt, rs, D, pw, pb, s1, s2);
+  else row_sums1_<T, false>(g, p, w, mt, rs, D, pw, pb, s1, s2);
+}
+
+template <typename T>
+PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
+                                 const T* mean, const T* rstd, index_t R, index_t G, index_t K,
+                                 index_t S, double* ws, int ws_threads) {
+  // dy, x, dx: (R, K*S). Per row (D = K*S values, gh = w dy with w per block of S):
+  //   s1 = sum(gh), s2 = sum(gh (x - mu));  dx = rs gh - rs s1 / D - rs^3 s2 / D (x - mu).
+  // dw[g*K + k] and db[g*K + k] sum over every row of group g: each thread takes a contiguous
+  // range of rows and adds them into its own slice of ws (4*G*K + 32 doubles: dw partials,
+  // db partials, then room for layer norm's T partials); a second loop, over the parameters it writes, adds the slices up. No atomics, and
+  // for a given thread count the result does not depend on timing.
+  const index_t D = K * S, P = G * K;
+  const bool want_p = (dw || db) && P > 0;
+  int nt = parallel_worth_it(R * D) ? num_threads() : 1;
+  if (want_p && nt > ws_threads) nt = ws_threads;
+  if (want_p)
+    for (int t = 0; t < nt; ++t)
+      for (index_t i = 0; i < 2 * P; ++i) ws[(4 * P + 32) * t + i] = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int t = thread_id(), team = team_size();
+    double* pw = want_p ? ws + (4 * P + 32) * t : nullptr;
+    double* pb = want_p ? pw + P : nullptr;
+    // Layer norm's T partials (see row_dx_partials), after the double ones in this slice.
+    // Offset by a few doubles so that fw, fb, pw and pb (each P values long, often 4 KiB)
+    // do not start at the same address modulo 4 KiB.
+    T* fw = want_p ? reinterpret_cast<T*>(pb + P + 2) : nullptr;
+    T* fb = want_p ? reinterpret_cast<T*>(pb + P + 4) + P : nullptr;
+    index_t in_block = 0;
+    if (want_p && G == 1 && S == 1)
+      for (index_t i = 0; i < P; ++i) fw[i] = fb[i] = T(0);
+    const index_t rb = R * t / team, re = R * (t + 1) / team;  // this thread's rows
+    index_t r = rb;
+    while (r < re) {
+      // Sums of row r (and its dw/db partials).
+      double s1, s2;
+      const index_t off = (r % G) * K;
+      const T* g = dy + r * D;
+      const T* p = x + r * D;
+      const T mt = mean[r];
+      const double rs = double(rstd[r]);
+      // S == 1 with dx wanted: the dw/db partials are added in the dx loop below, where the
+      // row is in L1 again; the sums loop then reads only the row.
+      const bool late_p = S == 1 && G == 1 && want_p && dx && D > 0;
+      if (S == 1) {
+        row_sums1(g, p, w ? w + off : nullptr, mt, rs, D,
+                  want_p && !late_p ? pw + off : nullptr, want_p && !late_p ? pb + off : nullptr,
+                  s1, s2);
+      } else {
+        s1 = s2 = 0;
+        for (index_t k = 0; k < K; ++k) {
+          const T* gk = g + k * S;
+          const T* pk = p + k * S;
+          double a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+          for (index_t s = 0; s < S; ++s) {
+            a += double(gk[s]);
+            q += double(gk[s]) * double(pk[s] - mt);
+          }
+          const double wk = w ? double(w[off + k]) : 1.0;
+          s1 += wk * a;
+          s2 += wk * q;
+          if (want_p) {
+            pb[off + k] += a;
+            pw[off + k] += q * rs;
+          }
+        }
+      }
+      // dx of the same row (still in cache).
+      if (dx && D > 0) {
+        const T k2 = T(-rs * rs * rs * s2 / double(D)), kc = T(-rs * s1 / double(D));
+        T* o = dx + r * D;
+        if (S == 1) {
+          const T rt = T(rs);
+          if (late_p) {
+            if (w) row_dx_partials<T, true>(o, g, p, w, mt, rt, k2, kc, D, fw, fb);
+            else row_dx_partials<T, false>(o, g, p, w, mt, rt, k2, kc, D, fw, fb);
+            if (++in_block == kBlockRows || r + 1 == re) {
+              flush_partials(pw, pb, fw, fb, D);
+              in_block = 0;
+            }
+          } else if (w) {
+            const T* wr = w + off;
+#pragma omp simd
+            for (index_t i = 0; i < D; ++i) o[i] = rt * wr[i] * g[i] + k2 * (p[i] - mt) + kc;
+          } else {
+#pragma omp simd
+            for (index_t i = 0; i < D; ++i) o[i] = rt * g[i] + k2 * (p[i] - mt) + kc;
+          }
+        } else {
+          for (index_t k = 0; k < K; ++k) {
+            const T a = T((w ? double(w[off + k]) : 1.0) * rs);
+            const T* gk = g + k * S;
+            const T* pk = p + k * S;
+            T* ok = o + k * S;
+#pragma omp simd
+            for (index_t s = 0; s < S; ++s) ok[s] = a * gk[s] + k2 * (pk[s] - mt) + kc;
+          }
+        }
+      }
+      ++r;
+    }
+  }
+  if (!want_p) return;
+  // Add up the per-thread slices; threads split the parameters they write.
+#pragma omp parallel for schedule(static) if (parallel_worth_it(P * nt))
+  for (index_t i = 0; i < P; ++i) {
+    double sw = 0, sb = 0;
+    for (int t = 0; t < nt; ++t) {
+      sw += ws[(4 * P + 32) * t + i];
+      sb += ws[(4 * P + 32) * t + P + i];
+    }
+    if (dw) dw[i] = T(sw);
+    if (db) db[i] = T(sb);
+  }
+}
+
+template <typename T>
+void instancenorm_update_running(T* running_mean, T* running_var, const T* mean, const T* var,
+                                 index_t N, index_t C, index_t S, double momentum) {
+  // mean, var: (N, C). Small (N*C values): one thread.
+  if (N == 0) return;
+  for (index_t c = 0; c < C; ++c) {
+    double sm = 0, sv = 0;
+    for (index_t n = 0; n < N; ++n) {
+      sm += double(mean[n * C + c]);
+      sv += double(var[n * C + c]);
+    }
+    sm /= double(N);
+    sv = S > 1 ? sv / double(N) * double(S) / double(S - 1) : sv / double(N);
+    if (running_mean) running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * sm);
+    if (running_var) running_var[c] = T((1 - momentum) * double(running_var[c]) + momentum * sv);
+  }
+}
+
+#define PYDLK_NORM_INSTANTIATE(T)                                                               \
+  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, index_t,  \
+                                     index_t, index_t, bool, double, double, double*, int);      \
+  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,        \
+                                      const T*, index_t, index_t, index_t, bool, double*, int);  \
+  template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t,        \
+                                   index_t, index_t, index_t, double);                           \
+  template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
+                                    const T*, index_t, index_t, index_t, index_t, double*, int); \
+  template void instancenorm_update_running<T>(T*, T*, const T*, const T*, index_t, index_t,     \
+                                               index_t, double);
+PYDLK_NORM_INSTANTIATE(float)
+PYDLK_NORM_INSTANTIATE(double)
+
+}  // namespace pydlk
