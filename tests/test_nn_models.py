@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pydlk
-from pydlk import models, nn
+from pydlk import models
 import pydlk.functional as F
 
 

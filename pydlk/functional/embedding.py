@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ._util import array_of, check_float
 
 __all__ = ["embedding"]

@@ -8,7 +8,7 @@ gradient and the reduction. ``reduction`` is 'none', 'mean' or 'sum'; the legacy
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ..ops import _unbroadcast
 from ._util import array_of, check_float
 
