@@ -28,9 +28,14 @@ namespace pydlk {
 namespace {
 
 // Tuning of the gemm path: a chunk aims at kTargetCols GEMM columns and at most kColBytes of
-// im2col buffer per thread (about the L2 of one core).
-constexpr index_t kTargetCols = 1024;
-constexpr size_t kColBytes = size_t(1) << 20;
+// im2col buffer per thread. Measured with OpenBLAS (SkylakeX kernels) on LeNet conv2's product
+// (16 x 150 @ 150 x Q): 112 GFLOP/s at Q = 256-384 (col 150-230 KB), 70 at 512, 46 at 1024:
+// keeping col well inside L2 matters more than long GEMMs.
+constexpr index_t kTargetCols = 256;
+// The direct path is chosen for one input channel per group and at most this many outputs per
+// group (see the top of this file).
+constexpr index_t kDirectMaxKg = 3;
+constexpr size_t kColBytes = size_t(256) << 10;
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -69,66 +74,99 @@ inline void mm(bool inner, bool ta, bool tb, index_t M, index_t N, index_t K, co
 }
 
 // ---------------------------------------------------------------------------------- im2col
+// Both work on zero-padded planes (pad: (nb, Cg, H + 2ph, W + 2pw), built in the workspace when
+// there is padding), so that every row they copy is whole: no bounds checks in the inner loops.
+struct Planes {
+  index_t cstride, plane, pitch;  // plane (i, c) starts at (i*cstride + c)*plane; row pitch
+};
+
 // x: the chunk's first sample (nb samples of (C, H, W)); c0: the group's first channel.
 // col: (Cg*R*S, nb*OH*OW), row (c, r, s), column (i, oh, ow):
 // col[(c, r, s), (i, oh, ow)] = x[i, c0 + c, oh*sh + r*dh - ph, ow*sw + s*dw - pw] (0 outside).
 template <typename T>
-inline void im2col(T* col, const T* x, index_t nb, index_t c0, const ConvShape& s) {
-  const index_t HW = s.H * s.W, OHW = s.OH * s.OW, Q = nb * OHW;
-  for (index_t c = 0; c < s.Cg(); ++c)
+PYDLK_SIMD void im2col(T* col, const T* x, T* pad, index_t nb, index_t c0, const ConvShape& s) {
+  const index_t HW = s.H * s.W, OHW = s.OH * s.OW, Q = nb * OHW, Cg = s.Cg();
+  const T* base = x + c0 * HW;
+  Planes P{s.C, HW, s.W};
+  if (s.ph || s.pw) {
+    const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
+    for (index_t i = 0; i < nb; ++i)
+      for (index_t c = 0; c < Cg; ++c) {
+        T* d = pad + (i * Cg + c) * Hp * Wp;
+        const T* xc = x + (i * s.C + c0 + c) * HW;
+        std::fill(d, d + s.ph * Wp, T(0));
+        for (index_t h = 0; h < s.H; ++h) {
+          T* row = d + (h + s.ph) * Wp;
+          for (index_t j = 0; j < s.pw; ++j) row[j] = T(0);
+          std::memcpy(row + s.pw, xc + h * s.W, sizeof(T) * size_t(s.W));
+          for (index_t j = s.pw + s.W; j < Wp; ++j) row[j] = T(0);
+        }
+        std::fill(d + (s.ph + s.H) * Wp, d + Hp * Wp, T(0));
+      }
+    base = pad;
+    P = Planes{Cg, Hp * Wp, Wp};
+  }
+  for (index_t c = 0; c < Cg; ++c)
     for (index_t r = 0; r < s.R; ++r)
       for (index_t q = 0; q < s.S; ++q) {
         T* row = col + ((c * s.R + r) * s.S + q) * Q;
-        const index_t off = q * s.dw - s.pw;
-        index_t lo, hi;
-        valid_cols(off, s.W, s.OW, s.sw, lo, hi);
         for (index_t i = 0; i < nb; ++i) {
-          const T* xc = x + (i * s.C + c0 + c) * HW;
+          const T* src0 = base + (i * P.cstride + c) * P.plane + r * s.dh * P.pitch + q * s.dw;
+          T* dst0 = row + i * OHW;
           for (index_t oh = 0; oh < s.OH; ++oh) {
-            T* dst = row + i * OHW + oh * s.OW;
-            const index_t ih = oh * s.sh + r * s.dh - s.ph;
-            if (ih < 0 || ih >= s.H) {
-              for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = T(0);
-              continue;
-            }
-            const T* src = xc + ih * s.W + off;
-            for (index_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
+            const T* src = src0 + oh * s.sh * P.pitch;
+            T* dst = dst0 + oh * s.OW;
             if (s.sw == 1)
-              for (index_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow];
+              for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = src[ow];
             else
-              for (index_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * s.sw];
-            for (index_t ow = hi; ow < s.OW; ++ow) dst[ow] = T(0);
+              for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = src[ow * s.sw];
           }
         }
       }
 }
 
-// The adjoint of im2col: dx[i, c0 + c, ih, iw] += col[(c, r, s), (i, oh, ow)] over every
-// (r, s, oh, ow) that reads (ih, iw). dx must hold the chunk's first sample and be zeroed.
+// The adjoint of im2col: dx[i, c0 + c] = sum over (r, s, oh, ow) of col[(c, r, s), (i, oh, ow)]
+// at (oh*sh + r*dh - ph, ow*sw + s*dw - pw). Overwrites the group's planes of the chunk's dx.
 template <typename T>
-inline void col2im(T* dx, const T* col, index_t nb, index_t c0, const ConvShape& s) {
-  const index_t HW = s.H * s.W, OHW = s.OH * s.OW, Q = nb * OHW;
+PYDLK_SIMD void col2im(T* dx, const T* col, T* pad, index_t nb, index_t c0, const ConvShape& s) {
+  const index_t HW = s.H * s.W, OHW = s.OH * s.OW, Q = nb * OHW, Cg = s.Cg();
+  const bool padded = s.ph || s.pw;
+  const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
+  T* base = dx + c0 * HW;
+  Planes P{s.C, HW, s.W};
+  if (padded) {
+    base = pad;
+    P = Planes{Cg, Hp * Wp, Wp};
+    std::fill(pad, pad + nb * Cg * Hp * Wp, T(0));
+  } else {
+    for (index_t i = 0; i < nb; ++i)
+      std::fill(base + i * s.C * HW, base + i * s.C * HW + Cg * HW, T(0));
+  }
   for (index_t i = 0; i < nb; ++i)
-    for (index_t c = 0; c < s.Cg(); ++c) {
-      T* dxc = dx + (i * s.C + c0 + c) * HW;
+    for (index_t c = 0; c < Cg; ++c) {
+      T* d0 = base + (i * P.cstride + c) * P.plane;
       for (index_t r = 0; r < s.R; ++r)
         for (index_t q = 0; q < s.S; ++q) {
-          const T* row = col + ((c * s.R + r) * s.S + q) * Q + i * OHW;
-          const index_t off = q * s.dw - s.pw;
-          index_t lo, hi;
-          valid_cols(off, s.W, s.OW, s.sw, lo, hi);
+          const T* src0 = col + ((c * s.R + r) * s.S + q) * Q + i * OHW;
+          T* d1 = d0 + r * s.dh * P.pitch + q * s.dw;
           for (index_t oh = 0; oh < s.OH; ++oh) {
-            const index_t ih = oh * s.sh + r * s.dh - s.ph;
-            if (ih < 0 || ih >= s.H) continue;
-            T* d = dxc + ih * s.W + off;
-            const T* src = row + oh * s.OW;
+            T* d = d1 + oh * s.sh * P.pitch;
+            const T* src = src0 + oh * s.OW;
             if (s.sw == 1)
-              for (index_t ow = lo; ow < hi; ++ow) d[ow] += src[ow];
+              for (index_t ow = 0; ow < s.OW; ++ow) d[ow] += src[ow];
             else
-              for (index_t ow = lo; ow < hi; ++ow) d[ow * s.sw] += src[ow];
+              for (index_t ow = 0; ow < s.OW; ++ow) d[ow * s.sw] += src[ow];
           }
         }
     }
+  if (padded)
+    for (index_t i = 0; i < nb; ++i)
+      for (index_t c = 0; c < Cg; ++c) {
+        const T* sp = pad + (i * Cg + c) * Hp * Wp + s.ph * Wp + s.pw;
+        T* d = dx + (i * s.C + c0 + c) * HW;
+        for (index_t h = 0; h < s.H; ++h)
+          std::memcpy(d + h * s.W, sp + h * Wp, sizeof(T) * size_t(s.W));
+      }
 }
 
 inline bool is_pointwise(const ConvShape& s) {
@@ -137,13 +175,16 @@ inline bool is_pointwise(const ConvShape& s) {
 
 // Per-thread workspace slices of the gemm path: col (Cg*R*S, nb*OHW) and tmp (K/G, nb*OHW).
 struct GemmWs {
-  size_t col, tmp, slice;
+  size_t col, tmp, pad, slice;
 };
 inline GemmWs gemm_ws(const ConvShape& s, index_t nb, size_t esz) {
   GemmWs g;
   g.col = align64(size_t(s.Cg() * s.R * s.S * nb * s.OH * s.OW) * esz);
   g.tmp = align64(size_t(s.Kg() * nb * s.OH * s.OW) * esz);
-  g.slice = g.col + g.tmp;
+  g.pad = (s.ph || s.pw)
+              ? align64(size_t(nb * s.Cg() * (s.H + 2 * s.ph) * (s.W + 2 * s.pw)) * esz)
+              : 0;
+  g.slice = g.col + g.tmp + g.pad;
   return g;
 }
 
@@ -175,6 +216,7 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
   auto chunk = [&](index_t ci, char* slice, bool inner) {
     T* col = reinterpret_cast<T*>(slice);
     T* tmp = reinterpret_cast<T*>(slice + L.col);
+    T* pad = reinterpret_cast<T*>(slice + L.col + L.tmp);
     const index_t n0 = ci * p.nb, m = std::min(p.nb, s.N - n0), Q = m * OHW;
     for (index_t g = 0; g < s.G; ++g) {
       const T* B = col;
@@ -183,7 +225,7 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
         B = x + (n0 * s.C + g * Cg) * HW;  // a 1x1 convolution reads x as it is
         ldb = HW;
       } else {
-        im2col(col, x + n0 * s.C * HW, m, g * Cg, s);
+        im2col(col, x + n0 * s.C * HW, pad, m, g * Cg, s);
       }
       const T* wg = w + g * Kg * CRS;
       if (m == 1) {  // straight into y, which starts at the bias (beta = 1)
@@ -229,9 +271,8 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
   auto chunk = [&](index_t ci, char* slice, T* part, bool first, bool inner) {
     T* col = reinterpret_cast<T*>(slice);
     T* tmp = reinterpret_cast<T*>(slice + L.col);
+    T* pad = reinterpret_cast<T*>(slice + L.col + L.tmp);
     const index_t n0 = ci * p.nb, m = std::min(p.nb, s.N - n0), Q = m * OHW;
-    if (dx)
-      std::memset(dx + n0 * s.C * HW, 0, sizeof(T) * size_t(m * s.C * HW));
     for (index_t g = 0; g < s.G; ++g) {
       // dy[chunk, g] as (K/G, m*OHW): in place for one sample, gathered into tmp for several.
       const T* D = dy + (n0 * s.K + g * Kg) * OHW;
@@ -253,10 +294,11 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
           B = x + (n0 * s.C + g * Cg) * HW;
           ldb = HW;
         } else {
-          im2col(col, x + n0 * s.C * HW, m, g * Cg, s);
+          im2col(col, x + n0 * s.C * HW, pad, m, g * Cg, s);
         }
-        mm(inner, false, true, Kg, CRS, Q, D, ldd, B, ldb, first ? T(0) : T(1),
-           part + g * Kg * CRS, CRS);
+        // dw[g]^T (Cg*R*S, K/G) (+)= col (Cg*R*S, m*OHW) @ dy[chunk, g]^T
+        mm(inner, false, true, CRS, Kg, Q, B, ldb, D, ldd, first ? T(0) : T(1),
+           part + g * CRS * Kg, Kg);
       }
       if (dx) {
         if (direct_x) {
@@ -264,17 +306,19 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
              HW);
         } else {
           mm(inner, true, false, CRS, Q, Kg, wg, CRS, D, ldd, T(0), col, Q);
-          col2im(dx + n0 * s.C * HW, col, m, g * Cg, s);
+          col2im(dx + n0 * s.C * HW, col, pad, m, g * Cg, s);
         }
       }
     }
   };
+  // dw: one partial per workspace slice, kept transposed (G, Cg*R*S, K/G): OpenBLAS runs the
+  // product with the short K/G side as columns about twice as fast (measured 80 against 40
+  // GFLOP/s on LeNet's conv2). Summed over slices in double and transposed back at the end.
+  const int slices = p.parallel ? p.nt : 1;
+  T* parts = reinterpret_cast<T*>(ws + slices * L.slice);
+  std::vector<char> used(slices, 0);
   if (p.parallel) {
-    // dw: one partial (K, CRS) per thread after the thread slices, summed at the end in double.
-    const int nt = p.nt;
-    T* parts = reinterpret_cast<T*>(ws + nt * L.slice);
-    std::vector<char> used(nt, 0);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(slices)
     {
       const int t = thread_id();
       T* part = dw ? parts + t * WN : nullptr;
@@ -286,18 +330,22 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
       }
       used[t] = !first;
     }
-    if (dw) {
-#pragma omp parallel for num_threads(nt) if (parallel_worth_it(WN * nt))
-      for (index_t i = 0; i < WN; ++i) {
+  } else {
+    for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws, dw ? parts : nullptr, ci == 0, p.nt == 1);
+    used[0] = nchunks > 0;
+  }
+  if (dw) {
+    // dw[g*Kg + k, j] = sum_t parts[t][g, j, k]; threads split the rows of dw they write.
+#pragma omp parallel for num_threads(p.nt) if (p.nt > 1 && parallel_worth_it(WN * slices))
+    for (index_t gk = 0; gk < s.K; ++gk) {
+      const index_t g = gk / Kg, k = gk % Kg;
+      for (index_t j = 0; j < CRS; ++j) {
         double acc = 0;
-        for (int t = 0; t < nt; ++t)
-          if (used[t]) acc += parts[t * WN + i];
-        dw[i] = T(acc);
+        for (int t = 0; t < slices; ++t)
+          if (used[t]) acc += parts[t * WN + (g * CRS + j) * Kg + k];
+        dw[gk * CRS + j] = T(acc);
       }
     }
-  } else {
-    for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws, dw, ci == 0, p.nt == 1);
-    if (dw && nchunks == 0) std::fill(dw, dw + WN, T(0));
   }
 }
 
@@ -473,7 +521,8 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
 // ------------------------------------------------------------------------------------ plan
 ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo algo) {
   ConvPlan p;
-  if (algo == ConvAlgo::automatic) algo = s.Cg() == 1 ? ConvAlgo::direct : ConvAlgo::gemm;
+  if (algo == ConvAlgo::automatic)
+    algo = s.Cg() == 1 && s.Kg() <= kDirectMaxKg ? ConvAlgo::direct : ConvAlgo::gemm;
   p.algo = algo;
   const index_t OHW = s.OH * s.OW, CRS = s.Cg() * s.R * s.S;
   const index_t work = s.N * s.K * OHW * CRS;
@@ -495,7 +544,7 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   p.parallel = p.nt > 1 && ceil_div(s.N, nb) >= p.nt;
   const int slices = p.parallel ? p.nt : 1;
   p.ws_bytes = slices * gemm_ws(s, nb, esz).slice +
-               (backward && p.parallel ? align64(size_t(slices) * s.K * CRS * esz) : 0);
+               (backward ? align64(size_t(slices) * s.K * CRS * esz) : 0);
   return p;
 }
 

@@ -94,7 +94,7 @@ def test_both_algorithms_match_reference(rng, cfg, algorithm):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c[4] * c[1] < 96])  # small ones: fast
 def test_gradcheck(rng, cfg):
     x, w, b, kw = _data(rng, cfg, np.float64)
     x, w, b = x[:2], w, b  # keep it small
