@@ -36,15 +36,15 @@ def test_pydlk(benchmark, rng, shape):
 
 
 @pytest.mark.parametrize("shape", ["lenet_conv1"])
-def test_pydlk_gemm_path(benchmark, rng, shape):
-    # The direct path's alternative on one-input-channel shapes (why conv2d.cpp picks direct).
+def test_pydlk_direct_path(benchmark, rng, shape):
+    # The direct path's alternative on this one-input-channel shape (why conv2d.cpp picks gemm).
     benchmark.group = f"conv2d fwd+bwd {shape}"
     x, w, b, dy = _data(rng, *SHAPES[shape])
     p = SHAPES[shape][-1]
 
     def step():
-        C.conv2d_forward(x, w, b, 1, p, algorithm="gemm")
-        C.conv2d_backward(dy, x, w, 1, p, algorithm="gemm")
+        C.conv2d_forward(x, w, b, 1, p, algorithm="direct")
+        C.conv2d_backward(dy, x, w, 1, p, algorithm="direct")
     benchmark(step)
 
 

@@ -7,14 +7,17 @@
 //   split over the OpenMP team, each thread running single-threaded GEMMs (gemm1) in its own
 //   workspace slice. With fewer chunks than threads (one large image) the chunks run in turn
 //   and the GEMM itself is split (pydlk::gemm).
-// * direct: used where each group has ONE input channel (C/G == 1): depthwise convolution and
-//   single-channel inputs such as LeNet's conv1 (1 -> 6, 5x5, 28x28). There the GEMM has
-//   K/G rows (6 for LeNet, 1 for depthwise) and the im2col copy costs as much as the product, so
-//   a plain loop over taps wins: for stride 1 the output plane is computed on a "wide" grid whose
-//   row pitch is the padded input width, so each tap is ONE contiguous axpy over
-//   (OH-1)*Wp + OW elements (vectorises fully, no per-row loop); the extra columns are dropped
-//   when the plane is copied out. Measured on LeNet conv1 (N=64, fwd+bwd, 2 threads):
-//   direct 0.21 ms against 0.60 ms for im2col+gemm (see bench/test_conv2d.py).
+// * direct: for one input channel per group (C/G == 1) with at most kDirectMaxKg outputs per
+//   group: depthwise convolution. There each GEMM has K/G rows (1 for depthwise) and the im2col
+//   copy costs as much as the product, so a plain loop over taps wins: for stride 1 the output
+//   plane is computed on a "wide" grid whose row pitch is the padded input width, so each tap
+//   is ONE contiguous axpy over (OH-1)*Wp + OW elements (vectorises fully, no per-row loop); the
+//   extra columns are dropped when the plane is copied out.
+//   Measured (1 thread, N=64, 32 channels, depthwise 3x3 pad 1): forward 16x16 direct 0.80 ms
+//   against gemm 2.0, stride 2 on 32x32 2.0 against 4.5; backward 16x16 stride 1 direct 2.9
+//   against gemm 3.3, but stride 2 9.0 against 6.9 (strided scatter) and 5x5 18 against 13, so
+//   backward takes direct only for stride 1 and kernels up to 3x3. LeNet conv1 (1 -> 6, K/G = 6)
+//   runs faster on gemm: forward 0.24 ms against 0.39, backward 0.52 against 1.14.
 #include "conv2d.h"
 
 #include <algorithm>
@@ -521,8 +524,12 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
 // ------------------------------------------------------------------------------------ plan
 ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo algo) {
   ConvPlan p;
-  if (algo == ConvAlgo::automatic)
-    algo = s.Cg() == 1 && s.Kg() <= kDirectMaxKg ? ConvAlgo::direct : ConvAlgo::gemm;
+  if (algo == ConvAlgo::automatic) {
+    // direct backward scatters with a stride or, for large kernels, makes many passes over
+    // the planes; measured slower than gemm there (see the top of this file).
+    const bool direct_ok = backward ? s.sh == 1 && s.sw == 1 && s.R * s.S <= 9 : true;
+    algo = s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok ? ConvAlgo::direct : ConvAlgo::gemm;
+  }
   p.algo = algo;
   const index_t OHW = s.OH * s.OW, CRS = s.Cg() * s.R * s.S;
   const index_t work = s.N * s.K * OHW * CRS;
