@@ -55,6 +55,8 @@ CONFIGS = [
     (5, 6, 12, 12, 16, 5, 1, 0, 1, 1),        # LeNet conv2-like
     (9, 3, 8, 8, 5, 3, 1, 1, 1, 1),           # batched im2col chunks
     (2, 2, 6, 6, 3, 3, 1, 4, 1, 1),           # padding larger than the kernel
+    (2, 4, 9, 11, 4, 3, 1, 2, 2, 4),          # depthwise, dilation 2 (direct, wide rows)
+    (2, 3, 10, 9, 6, (3, 2), (2, 3), (1, 0), (2, 1), 3),  # depthwise x2, strided + dilated
 ]
 
 
