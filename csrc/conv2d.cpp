@@ -610,6 +610,25 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   return p;
 }
 
+// db[k] = sum over n, oh, ow of dy[n, k, oh, ow]; threads split k. Each plane is summed in T
+// across vector lanes (at most OH*OW terms), the planes are added up in double.
+template <typename T>
+PYDLK_SIMD void bias_grad(T* db, const T* dy, const ConvShape& s, const ConvPlan& plan) {
+  const index_t OHW = s.OH * s.OW;
+#pragma omp parallel for num_threads(plan.nt) if (plan.nt > 1 && s.K > 1)
+  for (index_t k = 0; k < s.K; ++k) {
+    double acc = 0;
+    for (index_t n = 0; n < s.N; ++n) {
+      const T* d = dy + (n * s.K + k) * OHW;
+      T part = 0;
+#pragma omp simd reduction(+ : part)
+      for (index_t i = 0; i < OHW; ++i) part += d[i];
+      acc += part;
+    }
+    db[k] = T(acc);
+  }
+}
+
 // ---------------------------------------------------------------------------------- kernels
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, void* ws, const ConvShape& s,
@@ -625,20 +644,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, void* ws, const Co
 template <typename T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, void* ws,
                      const ConvShape& s, const ConvPlan& plan) {
-  const index_t OHW = s.OH * s.OW, WN = s.K * s.Cg() * s.R * s.S;
-  // db[k] = sum over n, oh, ow of dy[n, k, oh, ow], in double; threads split k.
-  if (db) {
-#pragma omp parallel for num_threads(plan.nt) if (plan.nt > 1 && s.K > 1)
-    for (index_t k = 0; k < s.K; ++k) {
-      double acc = 0;
-      for (index_t n = 0; n < s.N; ++n) {
-        const T* d = dy + (n * s.K + k) * OHW;
-#pragma omp simd reduction(+ : acc)
-        for (index_t i = 0; i < OHW; ++i) acc += d[i];
-      }
-      db[k] = T(acc);
-    }
-  }
+  const index_t WN = s.K * s.Cg() * s.R * s.S;
+  if (db) bias_grad(db, dy, s, plan);
   if (!dx && !dw) return;
   if (s.N == 0) {
     if (dw) std::fill(dw, dw + WN, T(0));
