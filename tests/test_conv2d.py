@@ -341,6 +341,7 @@ def test_bad_inputs_at_the_binding():
 @pytest.mark.parametrize("cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1),   # gemm, batched chunks
                                  (8, 1, 28, 28, 6, 5, 1, 0, 1, 1),     # direct
                                  (4, 16, 16, 16, 16, 3, 2, 1, 1, 16),  # depthwise, strided
+                                 (4, 16, 15, 17, 16, 3, 1, 1, 1, 16),  # depthwise (direct)
                                  (1, 32, 24, 24, 32, 3, 1, 1, 1, 1)])  # one image: split GEMM
 def test_one_and_two_threads_agree(rng, threads, cfg):
     x, w, b, kw = _data(rng, cfg)
