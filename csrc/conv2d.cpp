@@ -36,10 +36,10 @@ namespace {
 // (16 x 150 @ 150 x Q): 112 GFLOP/s at Q = 256-384 (col 150-230 KB), 70 at 512, 46 at 1024:
 // keeping col well inside L2 matters more than long GEMMs.
 constexpr index_t kTargetCols = 256;
+constexpr size_t kColBytes = size_t(256) << 10;
 // The direct path is chosen for one input channel per group and at most this many outputs per
 // group (see the top of this file).
 constexpr index_t kDirectMaxKg = 1;
-constexpr size_t kColBytes = size_t(256) << 10;
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -52,14 +52,6 @@ inline int thread_id() {
 inline size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
-
-// Output columns [lo, hi) whose input column ow*sw + off lies inside [0, W).
-inline void valid_cols(index_t off, index_t W, index_t OW, index_t sw, index_t& lo, index_t& hi) {
-  lo = off >= 0 ? 0 : ceil_div(-off, sw);
-  hi = (W - 1 - off) < 0 ? 0 : (W - 1 - off) / sw + 1;
-  lo = std::min(lo, OW);
-  hi = std::max(lo, std::min(hi, OW));
-}
 
 // C = alpha op(A) op(B) + beta C on this thread (inner) or split over the team (pydlk::gemm).
 template <typename T>
