@@ -40,6 +40,8 @@ constexpr size_t kColBytes = size_t(256) << 10;
 // The direct path is chosen for one input channel per group and at most this many outputs per
 // group (see the top of this file).
 constexpr index_t kDirectMaxKg = 1;
+// Backward splits the batch into at most this many blocks, each with its own dw partial.
+constexpr index_t kBlocks = 8;
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -299,7 +301,7 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
     }
   };
   if (p.parallel) {
-#pragma omp parallel for num_threads(p.nt) schedule(static)
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
     for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws + thread_id() * L.slice, true);
   } else {
     for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws, p.nt == 1);
@@ -362,38 +364,34 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
       }
     }
   };
-  // dw: one partial per workspace slice, kept transposed (G, Cg*R*S, K/G): OpenBLAS runs the
-  // product with the short K/G side as columns about twice as fast (measured 80 against 40
-  // GFLOP/s on LeNet's conv2). Summed over slices in double and transposed back at the end.
+  // dw: one partial per block of consecutive chunks, kept transposed (G, Cg*R*S, K/G):
+  // OpenBLAS runs the product with the short K/G side as columns about twice as fast (measured
+  // 80 against 40 GFLOP/s on LeNet's conv2). Blocks are handed out dynamically, so a thread
+  // that is preempted on the shared machine does not hold the other one up at the barrier,
+  // and each block's sum is the same whichever thread runs it. Summed over blocks in a fixed
+  // order, in double, and transposed back at the end.
+  const index_t nblk = p.nblk;
   const int slices = p.parallel ? p.nt : 1;
   T* parts = reinterpret_cast<T*>(ws + slices * L.slice);
-  std::vector<char> used(slices, 0);
+  auto block = [&](index_t j, char* slice, bool inner) {
+    const index_t c0 = j * nchunks / nblk, c1 = (j + 1) * nchunks / nblk;
+    for (index_t ci = c0; ci < c1; ++ci)
+      chunk(ci, slice, dw ? parts + j * WN : nullptr, ci == c0, inner);
+  };
   if (p.parallel) {
-#pragma omp parallel num_threads(slices)
-    {
-      const int t = thread_id();
-      T* part = dw ? parts + t * WN : nullptr;
-      bool first = true;
-#pragma omp for schedule(static)
-      for (index_t ci = 0; ci < nchunks; ++ci) {
-        chunk(ci, ws + t * L.slice, part, first, true);
-        first = false;
-      }
-      used[t] = !first;
-    }
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    for (index_t j = 0; j < nblk; ++j) block(j, ws + thread_id() * L.slice, true);
   } else {
-    for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws, dw ? parts : nullptr, ci == 0, p.nt == 1);
-    used[0] = nchunks > 0;
+    for (index_t j = 0; j < nblk; ++j) block(j, ws, p.nt == 1);
   }
   if (dw) {
-    // dw[g*Kg + k, j] = sum_t parts[t][g, j, k]; threads split the rows of dw they write.
-#pragma omp parallel for num_threads(p.nt) if (p.nt > 1 && parallel_worth_it(WN * slices))
+    // dw[g*Kg + k, j] = sum_b parts[b][g, j, k]; threads split the rows of dw they write.
+#pragma omp parallel for num_threads(p.nt) if (p.nt > 1 && parallel_worth_it(WN * nblk))
     for (index_t gk = 0; gk < s.K; ++gk) {
       const index_t g = gk / Kg, k = gk % Kg;
       for (index_t j = 0; j < CRS; ++j) {
         double acc = 0;
-        for (int t = 0; t < slices; ++t)
-          if (used[t]) acc += parts[t * WN + (g * CRS + j) * Kg + k];
+        for (index_t b = 0; b < nblk; ++b) acc += parts[b * WN + (g * CRS + j) * Kg + k];
         dw[gk * CRS + j] = T(acc);
       }
     }
@@ -427,7 +425,7 @@ PYDLK_SIMD void direct_forward(T* y, const T* x, const T* w, const T* b, char* w
   const bool wide = s.sh == 1 && s.sw == 1;
   const index_t len = (s.OH - 1) * Wp + s.OW;  // wide plane length
   // y[n, k] for k in group c, written by the thread that owns item (n, c).
-#pragma omp parallel for num_threads(p.nt) schedule(static) if (p.parallel)
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic, 4) if (p.parallel)
   for (index_t it = 0; it < s.N * s.C; ++it) {
     char* slice = ws + thread_id() * L.slice;
     T* xbuf = reinterpret_cast<T*>(slice);
@@ -497,17 +495,18 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
   const index_t len = (s.OH - 1) * Wp + s.OW;
   const int nt = p.parallel ? p.nt : 1;
   double* parts = reinterpret_cast<double*>(ws + nt * L.slice);
-#pragma omp parallel num_threads(nt) if (p.parallel)
-  {
-    const int t = thread_id();
-    char* slice = ws + t * L.slice;
+  // dw: one partial per block of consecutive planes (see gemm_backward), blocks handed out
+  // dynamically, summed in a fixed order.
+  const index_t nblk = p.nblk, items = s.N * s.C;
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (p.parallel)
+  for (index_t blk = 0; blk < nblk; ++blk) {
+    char* slice = ws + thread_id() * L.slice;
     T* xbuf = reinterpret_cast<T*>(slice);
     T* dyw = reinterpret_cast<T*>(slice + third);
     T* dxbuf = reinterpret_cast<T*>(slice + 2 * third);
-    double* part = parts + t * WN;
+    double* part = parts + blk * WN;
     if (dw) std::fill(part, part + WN, 0.0);
-#pragma omp for schedule(static)
-    for (index_t it = 0; it < s.N * s.C; ++it) {
+    for (index_t it = blk * items / nblk; it < (blk + 1) * items / nblk; ++it) {
       const index_t n = it / s.C, c = it % s.C;
       const T* xp = dw ? padded_plane(xbuf, x + it * HW, s, Wp) : nullptr;
       T* dxp = nullptr;
@@ -576,7 +575,7 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
   if (dw) {
     for (index_t i = 0; i < WN; ++i) {
       double acc = 0;
-      for (int t = 0; t < nt; ++t) acc += parts[t * WN + i];
+      for (index_t b = 0; b < nblk; ++b) acc += parts[b * WN + i];
       dw[i] = T(acc);
     }
   }
@@ -601,8 +600,9 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     p.nb = 1;
     p.parallel = p.nt > 1 && s.N * s.C > 1;
     const int slices = p.parallel ? p.nt : 1;
+    p.nblk = std::max<index_t>(1, std::min<index_t>(s.N * s.C, kBlocks));
     p.ws_bytes = slices * direct_ws(s, esz).slice +
-                 (backward ? align64(size_t(slices) * s.K * s.R * s.S * sizeof(double)) : 0);
+                 (backward ? align64(size_t(p.nblk) * s.K * s.R * s.S * sizeof(double)) : 0);
     return p;
   }
   const size_t per_sample = std::max<size_t>(1, size_t(CRS * OHW) * esz);
@@ -613,8 +613,9 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   p.nb = nb;
   p.parallel = p.nt > 1 && ceil_div(s.N, nb) >= p.nt;
   const int slices = p.parallel ? p.nt : 1;
+  p.nblk = std::max<index_t>(1, std::min<index_t>(ceil_div(s.N, nb), kBlocks));
   p.ws_bytes = slices * gemm_ws(s, nb, esz).slice +
-               (backward ? align64(size_t(slices) * s.K * CRS * esz) : 0);
+               (backward ? align64(size_t(p.nblk) * s.K * CRS * esz) : 0);
   return p;
 }
 

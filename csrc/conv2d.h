@@ -32,6 +32,7 @@ struct ConvPlan {
   int nt;           // threads the kernel runs with (1 = serial loop, BLAS may still split)
   bool parallel;    // samples split over the team (each thread runs single-threaded GEMMs)
   index_t nb;       // gemm: samples per im2col chunk
+  index_t nblk;     // backward: blocks of chunks (gemm) or planes (direct), one dw partial each
   size_t ws_bytes;  // workspace the kernel needs
 };
 
