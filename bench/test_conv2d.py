@@ -1,5 +1,8 @@
 """conv2d forward+backward (grads of input, weight and bias): LeNet's two convolutions and two
-CIFAR-sized ones, pydlk against plain NumPy (im2col with stride tricks + matmul) and torch."""
+CIFAR-sized ones, pydlk against plain NumPy (im2col with stride tricks + matmul) and torch.
+
+Warm memory: pydlk's im2col workspace is reused across calls (thread-local in the binding);
+outputs are allocated by each call, as torch's and NumPy's are."""
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
