@@ -1,0 +1,370 @@
+"""conv2d: reference, gradient check, torch oracle, properties, edge cases, bad input."""
+import warnings
+
+import numpy as np
+import pytest
+
+import pydlk
+import pydlk._C as C
+import pydlk.functional as F
+from conftest import t64
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv2d_ref(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """From the definition, in float64:
+    y[n, k, oh, ow] = b[k] + sum_{c, r, s} w[k, c, r, s] * xpad[n, g*Cg + c, oh*sh + r*dh, ow*sw + s*dw]
+    with g = k // (K/groups) and xpad the input with `padding` zeros on each side."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    N, Cin, H, W = x.shape
+    K, Cg, R, S = w.shape
+    Kg = K // groups
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    OH = (H + 2 * ph - dh * (R - 1) - 1) // sh + 1
+    OW = (W + 2 * pw - dw * (S - 1) - 1) // sw + 1
+    y = np.zeros((N, K, OH, OW))
+    for g in range(groups):
+        for r in range(R):
+            for s in range(S):
+                patch = xp[:, g * Cg:(g + 1) * Cg,
+                           r * dh:r * dh + sh * (OH - 1) + 1:sh,
+                           s * dw:s * dw + sw * (OW - 1) + 1:sw]
+                y[:, g * Kg:(g + 1) * Kg] += np.einsum("nchw,kc->nkhw", patch,
+                                                       w[g * Kg:(g + 1) * Kg, :, r, s])
+    if b is not None:
+        y += np.asarray(b, np.float64)[None, :, None, None]
+    return y
+
+
+# (N, C, H, W, K, kernel, stride, padding, dilation, groups)
+CONFIGS = [
+    (2, 3, 9, 8, 5, 3, 1, 0, 1, 1),           # odd sizes, 3 -> 5
+    (2, 3, 9, 8, 5, 3, 2, 1, 1, 1),           # stride 2, padding
+    (1, 4, 9, 10, 6, (3, 2), 1, (1, 2), 2, 2),  # batch 1, dilation 2, groups 2, rectangular
+    (3, 6, 10, 9, 6, 3, 2, 1, 1, 6),          # depthwise, stride 2
+    (2, 6, 10, 9, 12, 3, 1, 1, 1, 6),         # depthwise, channel multiplier 2
+    (3, 1, 12, 12, 6, 5, 1, 0, 1, 1),         # one input channel (LeNet conv1-like)
+    (2, 5, 7, 7, 4, 1, 1, 0, 1, 1),           # 1x1
+    (1, 3, 5, 5, 2, 5, 1, 0, 1, 1),           # kernel equal to input
+    (2, 3, 8, 8, 4, 2, 3, 0, 1, 1),           # stride larger than kernel
+    (2, 1, 7, 9, 3, (3, 2), (2, 1), (1, 2), (2, 1), 1),  # mixed per-axis hyperparameters
+    (5, 6, 12, 12, 16, 5, 1, 0, 1, 1),        # LeNet conv2-like
+    (9, 3, 8, 8, 5, 3, 1, 1, 1, 1),           # batched im2col chunks
+    (2, 2, 6, 6, 3, 3, 1, 4, 1, 1),           # padding larger than the kernel
+    (2, 4, 9, 11, 4, 3, 1, 2, 2, 4),          # depthwise, dilation 2 (direct, wide rows)
+    (2, 3, 10, 9, 6, (3, 2), (2, 3), (1, 0), (2, 1), 3),  # depthwise x2, strided + dilated
+]
+
+
+def _data(rng, cfg, dtype=np.float32):
+    N, Cin, H, W, K, k, stride, padding, dilation, groups = cfg
+    R, S = _pair(k)
+    x = rng.standard_normal((N, Cin, H, W)).astype(dtype)
+    w = rng.standard_normal((K, Cin // groups, R, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    return x, w, b, dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_forward_matches_reference(rng, cfg, bias):
+    x, w, b, kw = _data(rng, cfg)
+    b = b if bias else None
+    y = F.conv2d(x, w, b, **kw)
+    ref = conv2d_ref(x, w, b, **kw)
+    assert y.dtype == np.float32 and y.shape == ref.shape
+    np.testing.assert_allclose(y.data, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c[1] // c[9] == 1])
+@pytest.mark.parametrize("algorithm", ["gemm", "direct"])
+def test_both_algorithms_match_reference(rng, cfg, algorithm):
+    # Shapes with one input channel per group can run either way; both must be right.
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    y = C.conv2d_forward(x, w, b, *args, algorithm=algorithm)
+    np.testing.assert_allclose(y, conv2d_ref(x, w, b, **kw), rtol=1e-4, atol=1e-4)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    got = C.conv2d_backward(dy, x, w, *args, True, True, True, algorithm=algorithm)
+    want = C.conv2d_backward(dy, x, w, *args, True, True, True,
+                             algorithm="gemm" if algorithm == "direct" else "direct")
+    for g, r in zip(got, want):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cfg", [c for c in CONFIGS if c[4] * c[1] < 96])  # small ones: fast
+def test_gradcheck(rng, cfg):
+    x, w, b, kw = _data(rng, cfg, np.float64)
+    x, w, b = x[:2], w, b  # keep it small
+    assert pydlk.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kw), (t64(x), t64(w), t64(b)))
+
+
+def test_gradcheck_one_input_at_a_time(rng):
+    x, w, b, kw = _data(rng, CONFIGS[1], np.float64)
+    assert pydlk.gradcheck(lambda x: F.conv2d(x, w, b, **kw), (t64(x),))
+    assert pydlk.gradcheck(lambda w: F.conv2d(x, w, None, **kw), (t64(w),))
+    assert pydlk.gradcheck(lambda b: F.conv2d(x, w, b, **kw), (t64(b),))
+
+
+def test_backward_matches_adjoint_of_reference(rng):
+    # <dy, conv(x + e v)> differences against <dx, v>, on the test's own reference.
+    x, w, b, kw = _data(rng, CONFIGS[2], np.float64)
+    dy = rng.standard_normal(conv2d_ref(x, w, b, **kw).shape)
+    tx, tw, tb = t64(x), t64(w), t64(b)
+    F.conv2d(tx, tw, tb, **kw).backward(dy)
+    eps = 1e-6
+    for grad, arg in [(tx.grad, 0), (tw.grad, 1), (tb.grad, 2)]:
+        v = rng.standard_normal(grad.shape)
+        args_p = [x, w, b]
+        args_m = [x, w, b]
+        args_p[arg] = args_p[arg] + eps * v
+        args_m[arg] = args_m[arg] - eps * v
+        num = (np.sum(conv2d_ref(*args_p, **kw) * dy) - np.sum(conv2d_ref(*args_m, **kw) * dy)) / (2 * eps)
+        np.testing.assert_allclose(np.sum(grad * v), num, rtol=1e-6)
+
+
+GRID = [(N, Cin, K, k, stride, padding, dilation, groups)
+        for N, Cin, K, groups in [(1, 3, 4, 1), (4, 4, 6, 2), (3, 8, 8, 8), (2, 1, 6, 1)]
+        for k, stride, padding, dilation in [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 0, 2),
+                                             (5, 3, 2, 1), ((2, 3), (1, 2), (0, 1), 1)]]
+
+
+@pytest.mark.parametrize("cfg", GRID)
+def test_matches_torch(rng, cfg):
+    torch = pytest.importorskip("torch")
+    N, Cin, K, k, stride, padding, dilation, groups = cfg
+    R, S = _pair(k)
+    x = rng.standard_normal((N, Cin, 11, 10)).astype(np.float32)
+    w = rng.standard_normal((K, Cin // groups, R, S)).astype(np.float32)
+    b = rng.standard_normal(K).astype(np.float32)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    dy = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
+    ty.backward(torch.tensor(dy))
+    px, pw, pb = (pydlk.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(px, pw, pb, **kw)
+    y.backward(dy)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    for p, t in [(px, tx), (pw, tw), (pb, tb)]:
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("k,dilation", [(3, 1), (4, 1), ((2, 5), 1), (3, 2), ((4, 3), (1, 2))])
+def test_padding_strings_match_torch(rng, k, dilation):
+    torch = pytest.importorskip("torch")
+    R, S = _pair(k)
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, R, S))
+    b = rng.standard_normal(4)
+    for padding in ["same", "valid"]:
+        tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        with warnings.catch_warnings():  # torch warns that it copies the input for odd totals
+            warnings.simplefilter("ignore", UserWarning)
+            ty = torch.nn.functional.conv2d(tx, tw, tb, padding=padding, dilation=dilation)
+        dy = rng.standard_normal(tuple(ty.shape))
+        ty.backward(torch.tensor(dy))
+        px, pw, pb = t64(x), t64(w), t64(b)
+        y = F.conv2d(px, pw, pb, padding=padding, dilation=dilation)
+        y.backward(dy)
+        if padding == "same":
+            assert y.shape == x.shape[:1] + (4,) + x.shape[2:]
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+        for p, t in [(px, tx), (pw, tw), (pb, tb)]:
+            np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_padding_same_gradcheck_odd_total(rng):
+    x, w = t64(rng.standard_normal((1, 2, 5, 6))), t64(rng.standard_normal((3, 2, 4, 2)))
+    assert pydlk.gradcheck(lambda x, w: F.conv2d(x, w, padding="same"), (x, w))
+
+
+def test_unbatched_input_as_torch(rng):
+    x, w, b = rng.standard_normal((3, 7, 6)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    y = F.conv2d(x, w, b, padding=1)
+    assert y.shape == (2, 7, 6)
+    np.testing.assert_allclose(y.data, conv2d_ref(x[None], w, b, padding=1)[0], rtol=1e-12)
+    assert pydlk.gradcheck(lambda x, w: F.conv2d(x, w, padding=1), (t64(x), t64(w)))
+
+
+# ------------------------------------------------------------------------------ properties
+
+def test_identity_kernel_returns_input(rng):
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    w = np.zeros((3, 3, 3, 3), np.float32)
+    for c in range(3):
+        w[c, c, 1, 1] = 1
+    np.testing.assert_array_equal(F.conv2d(x, w, padding=1).data, x)
+
+
+def test_linear_in_weight_and_grad_bias_is_sum(rng):
+    x, w, b, kw = _data(rng, CONFIGS[1], np.float64)
+    w2 = rng.standard_normal(w.shape)
+    np.testing.assert_allclose(F.conv2d(x, w + w2, **kw).data,
+                               F.conv2d(x, w, **kw).data + F.conv2d(x, w2, **kw).data, rtol=1e-10, atol=1e-12)
+    tb = t64(b)
+    y = F.conv2d(x, w, tb, **kw)
+    dy = rng.standard_normal(y.shape)
+    y.backward(dy)
+    np.testing.assert_allclose(tb.grad, dy.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[1], CONFIGS[3], CONFIGS[5]])
+@pytest.mark.parametrize("algorithm", ["auto", "gemm"])
+def test_nan_reaches_exactly_its_receptive_field(rng, cfg, algorithm):
+    x, w, b, kw = _data(rng, cfg, np.float64)
+    x[0, 0, 3, 4] = np.nan
+    y = C.conv2d_forward(x, w, b, kw["stride"], kw["padding"], kw["dilation"], kw["groups"],
+                         algorithm=algorithm)
+    probe = np.zeros_like(x)
+    probe[0, 0, 3, 4] = 1
+    touched = conv2d_ref(probe, np.abs(w) + 1, None, **kw) != 0
+    np.testing.assert_array_equal(np.isnan(y), touched)
+
+
+# ------------------------------------------------------------------------------ edge cases
+
+def test_zero_size_batch(rng):
+    w, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.ones(4, np.float32)
+    x = pydlk.tensor(np.zeros((0, 3, 8, 8), np.float32), requires_grad=True)
+    tw, tb = pydlk.tensor(w, requires_grad=True), pydlk.tensor(b, requires_grad=True)
+    y = F.conv2d(x, tw, tb, stride=2, padding=1)
+    assert y.shape == (0, 4, 4, 4)
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 8, 8)
+    np.testing.assert_array_equal(tw.grad, 0)
+    np.testing.assert_array_equal(tb.grad, 0)
+    # depthwise (direct path) too
+    xd = np.zeros((0, 3, 8, 8), np.float32)
+    dx, dw, db = C.conv2d_backward(np.zeros((0, 3, 8, 8), np.float32), xd,
+                                   np.ones((3, 1, 3, 3), np.float32), 1, 1, 1, 3, True, True, True)
+    assert dx.shape == (0, 3, 8, 8)
+    np.testing.assert_array_equal(dw, 0)
+    np.testing.assert_array_equal(db, 0)
+
+
+def test_float64_and_noncontiguous_inputs(rng):
+    x = rng.standard_normal((2, 8, 9, 3)).transpose(0, 3, 1, 2)  # (2, 3, 8, 9), not C-contiguous
+    w = rng.standard_normal((3, 3, 5, 4))[:, :, ::2, ::2]       # (3, 3, 3, 2), strided
+    b = rng.standard_normal(6)[::2]
+    assert not (x.flags.c_contiguous or w.flags.c_contiguous or b.flags.c_contiguous)
+    y = F.conv2d(x, w, b, padding=1)
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, conv2d_ref(x, w, b, padding=1), rtol=1e-12)
+    tx, tw = t64(x), t64(w)
+    F.conv2d(tx, tw, padding=1).backward(np.ones(y.shape))
+    assert tx.grad.shape == x.shape and tw.grad.shape == w.shape
+
+
+def test_only_the_asked_gradients(rng):
+    x, w, b, kw = _data(rng, CONFIGS[0])
+    dy = np.ones((2, 5, 7, 6), np.float32)
+    dx, dw, db = C.conv2d_backward(dy, x, w, 1, 0, 1, 1, False, True, False)
+    assert dx is None and db is None and dw.shape == w.shape
+    tx = pydlk.tensor(x, requires_grad=True)
+    F.conv2d(tx, w, b).sum().backward()
+    np.testing.assert_allclose(tx.grad, C.conv2d_backward(dy, x, w, 1, 0, 1, 1)[0], rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ bad inputs
+
+def test_bad_inputs_name_the_argument():
+    x = np.ones((2, 3, 8, 8), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="input must be 3-D .* or 4-D"):
+        F.conv2d(np.ones((3, 8), np.float32), w)
+    with pytest.raises(ValueError, match="weight must be 4-D"):
+        F.conv2d(x, np.ones((4, 3, 3), np.float32))
+    with pytest.raises(ValueError, match=r"input has 3 channels, weight expects 4 \(groups=1"):
+        F.conv2d(x, np.ones((4, 4, 3, 3), np.float32))
+    with pytest.raises(ValueError, match="input has 3 channels, not divisible by groups=2"):
+        F.conv2d(x, np.ones((4, 1, 3, 3), np.float32), groups=2)
+    with pytest.raises(ValueError, match="weight has 5 output channels, not divisible by groups=3"):
+        F.conv2d(x, np.ones((5, 1, 3, 3), np.float32), groups=3)
+    with pytest.raises(ValueError, match="stride must be positive"):
+        F.conv2d(x, w, stride=-1)
+    with pytest.raises(ValueError, match="stride must be positive"):
+        F.conv2d(x, w, stride=(1, 0))
+    with pytest.raises(ValueError, match="dilation must be positive"):
+        F.conv2d(x, w, dilation=0)
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        F.conv2d(x, w, padding=-1)
+    with pytest.raises(ValueError, match="groups must be positive"):
+        F.conv2d(x, w, groups=0)
+    with pytest.raises(ValueError, match="smaller than the dilated kernel"):
+        F.conv2d(np.ones((2, 3, 2, 8), np.float32), w)
+    with pytest.raises(ValueError, match="smaller than the dilated kernel"):
+        F.conv2d(x, w, dilation=5)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        F.conv2d(x, w, np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        F.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(ValueError, match="padding must be 'valid', 'same'"):
+        F.conv2d(x, w, padding="full")
+    with pytest.raises(TypeError, match="stride must be an int or a pair"):
+        F.conv2d(x, w, stride=1.5)
+    with pytest.raises(ValueError, match="padding must have 2 values"):
+        F.conv2d(x, w, padding=(1, 1, 1))
+    with pytest.raises(TypeError, match="input must be float32 or float64, got int64"):
+        F.conv2d(np.ones((2, 3, 8, 8), np.int64), w)
+    with pytest.raises(TypeError, match="weight must be float32 or float64, got int32"):
+        F.conv2d(x, w.astype(np.int32))
+    with pytest.raises(TypeError, match="weight must have the same dtype"):
+        F.conv2d(x, w.astype(np.float64))
+    with pytest.raises(TypeError, match="bias"):
+        F.conv2d(x, w, "b")
+
+
+def test_bad_inputs_at_the_binding():
+    x = np.ones((2, 3, 8, 8), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="conv2d: input must be 4-D"):
+        C.conv2d_forward(x[0], w)
+    with pytest.raises(ValueError, match="conv2d: stride must be positive, got \\(-2, 1\\)"):
+        C.conv2d_forward(x, w, None, (-2, 1))
+    with pytest.raises(TypeError, match="conv2d: input must be a C-contiguous"):
+        C.conv2d_forward(x.transpose(0, 1, 3, 2), w)
+    with pytest.raises(ValueError, match="grad_output must have shape \\(2, 4, 6, 6\\)"):
+        C.conv2d_backward(np.ones((2, 4, 5, 6), np.float32), x, w)
+    with pytest.raises(ValueError, match="algorithm='direct' needs one input channel per group"):
+        C.conv2d_forward(x, w, algorithm="direct")
+    with pytest.raises(TypeError, match="padding must be an int or a pair"):
+        C.conv2d_forward(x, w, None, 1, "same")
+
+
+# ------------------------------------------------------------------------------ threads
+
+@pytest.mark.parametrize("cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1),   # gemm, batched chunks
+                                 (8, 1, 28, 28, 6, 5, 1, 0, 1, 1),     # direct
+                                 (4, 16, 16, 16, 16, 3, 2, 1, 1, 16),  # depthwise, strided
+                                 (4, 16, 15, 17, 16, 3, 1, 1, 1, 16),  # depthwise (direct)
+                                 (1, 32, 24, 24, 32, 3, 1, 1, 1, 1)])  # one image: split GEMM
+def test_one_and_two_threads_agree(rng, threads, cfg):
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    out = []
+    for n in (1, 2):
+        threads(n)
+        y = C.conv2d_forward(x, w, b, *args)
+        dy = np.cos(np.arange(y.size, dtype=np.float32)).reshape(y.shape)
+        out.append((y,) + C.conv2d_backward(dy, x, w, *args))
+    for a, b_ in zip(*out):
+        np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(out[0][0], conv2d_ref(x, w, b, **kw), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1), (8, 8, 9, 9, 8, 3, 1, 1, 1, 8)])
+def test_repeatable_with_two_threads(rng, threads, cfg):
+    # Work is handed out dynamically, but each dw partial covers a fixed block: same bits.
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    threads(2)
+    dy = rng.standard_normal(C.conv2d_forward(x, w, b, *args).shape).astype(np.float32)
+    first = C.conv2d_backward(dy, x, w, *args)
+    for _ in range(3):
+        for a, r in zip(C.conv2d_backward(dy, x, w, *args), first):
+            np.testing.assert_array_equal(a, r)
