@@ -160,3 +160,18 @@ def test_mha_gradcheck_and_unbatched(rng):
     ob, wb = m(t64(xu[None], False), t64(xu[None], False), t64(xu[None], False))
     np.testing.assert_allclose(out.data, ob.data[0], rtol=1e-12)
     assert w.shape == (3, 3)
+
+
+def test_threads_agree(threads, rng):
+    q, k, v = (pydlk.tensor(rng.standard_normal((4, 64, 32)).astype(np.float32),
+                            requires_grad=True) for _ in range(3))
+    out = []
+    for n in (1, 2):
+        threads(n)
+        for t in (q, k, v):
+            t.grad = None
+        y = F.scaled_dot_product_attention(q, k, v)
+        y.sum().backward()
+        out.append((y.data.copy(), q.grad.copy(), k.grad.copy()))
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
