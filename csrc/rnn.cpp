@@ -280,17 +280,28 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
              (int)H, T(1), dw_hh, (int)H);
     }
   }
-  // Bias gradients: column sums in double; threads split the columns they write.
+  // Bias gradients: column sums in double. Threads split blocks of 16 columns (the columns they
+  // write); within a block every row contributes one contiguous 16-wide run, so the sums
+  // vectorise. For LSTM and RNN the two biases get the same gradient (drec == dgates).
   if (db_ih || db_hh) {
+    const bool same = drec == dgates;
+    const index_t nblk = (GH + 15) / 16;
 #pragma omp parallel for if (parallel_worth_it(SN * GH))
-    for (index_t j = 0; j < GH; ++j) {
-      double si = 0, sh = 0;
+    for (index_t b = 0; b < nblk; ++b) {
+      const index_t j0 = b * 16, w = GH - j0 < 16 ? GH - j0 : 16;
+      double si[16] = {0}, sh[16] = {0};
       for (index_t r = 0; r < SN; ++r) {
-        si += dgates[r * GH + j];
-        sh += drec[r * GH + j];
+        const T* gi = dgates + r * GH + j0;
+        for (index_t jj = 0; jj < w; ++jj) si[jj] += gi[jj];
+        if (!same) {
+          const T* gh = drec + r * GH + j0;
+          for (index_t jj = 0; jj < w; ++jj) sh[jj] += gh[jj];
+        }
       }
-      if (db_ih) db_ih[j] = T(si);
-      if (db_hh) db_hh[j] = T(sh);
+      for (index_t jj = 0; jj < w; ++jj) {
+        if (db_ih) db_ih[j0 + jj] = T(si[jj]);
+        if (db_hh) db_hh[j0 + jj] = T(same ? si[jj] : sh[jj]);
+      }
     }
   }
 }
