@@ -23,6 +23,7 @@ def show_config():
     rows = [("version", c["version"]), ("compiler", c["compiler"]), ("OpenMP", c["openmp"]),
             ("BLAS", c["blas"]), ("BLAS kernels", c["blas_core"]),
             ("SIMD build", c["simd_build"]), ("SIMD in use", c["simd"]),
-            ("threads", f'{c["num_threads"]} (BLAS {c["blas_threads"]})')]
+            ("threads", f'{c["num_threads"]} (BLAS {c["blas_threads"]})'),
+            ("allocator", c["allocator"])]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))

@@ -227,11 +227,15 @@ def bench_dir():
 def ratio_table(bench_json):
     """Per benchmark group: median times and the pydlk/torch and pydlk/numpy ratios."""
     import json
+    import re
     with open(bench_json) as f:
         data = json.load(f)
     groups = {}
     for b in data["benchmarks"]:
-        impl = b["name"].split("[")[0].replace("test_", "").split("_")[0]  # pydlk/numpy/torch
+        m = re.search(r"pydlk|numpy|torch", b["name"])  # which implementation this row times
+        if m is None:
+            continue
+        impl = m.group(0)
         g = groups.setdefault(b["group"] or b["name"], {})
         g[impl] = min(g.get(impl, float("inf")), b["stats"]["median"])  # the faster variant counts
     rows = [f"{'benchmark':<52}{'pydlk ms':>10}{'numpy ms':>10}{'torch ms':>10}"
