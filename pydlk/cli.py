@@ -320,6 +320,9 @@ def main(argv=None):
     b.set_defaults(func=cmd_bench)
     i = sub.add_parser("info", help="print the build and runtime configuration")
     i.set_defaults(func=cmd_info)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):
+        return cmd_bench({"pytest_args": argv[1:]})  # everything after 'bench' goes to pytest
     args = p.parse_args(argv)
     if args.command is None:
         p.print_help()

@@ -20,3 +20,14 @@ def threads():
 def t64(a, requires_grad=True):
     """A float64 leaf tensor for gradient checks."""
     return pydlk.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
+
+
+def child_env(**extra):
+    """Environment for a child Python run from another directory: a relative PYTHONPATH (the
+    in-tree dev build's PYTHONPATH=.) is made absolute so the child imports the same pydlk."""
+    import os
+    env = dict(os.environ, **extra)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
+                                            env["PYTHONPATH"].split(os.pathsep) if p)
+    return env

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import pydlk
+from conftest import child_env
 
 
 def test_show_config_names_every_part(capsys):
@@ -30,8 +31,9 @@ def test_set_num_threads_governs_kernels_and_rejects_bad_values(threads):
 
 
 def _in_fresh_process(code, **env):
+    # cwd: not the source checkout, whose pydlk/ (without _C) would shadow the installed one
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=dict(os.environ, **env))
+                       env=child_env(**env), cwd=os.path.dirname(os.__file__))
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 

@@ -45,5 +45,8 @@ def test_cpu_path_never_imports_cupy():
     code = ("import sys, numpy as np, pydlk, pydlk.functional as F\n"
             "F.linear(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32))\n"
             "assert 'cupy' not in sys.modules, 'cupy was imported'\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    import os
+    from conftest import child_env
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=child_env(), cwd=os.path.dirname(os.__file__))  # not the checkout: it shadows pydlk
     assert r.returncode == 0, r.stderr

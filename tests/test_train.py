@@ -207,3 +207,31 @@ def test_cli_ratio_table(tmp_path):
     row = ratio_table(str(p)).splitlines()[1].split()
     assert row[-2:] == ["0.50", "0.25"]  # against the faster torch variant
     assert math.isclose(float(row[-4]), 4.0)
+
+
+def test_preprocessing_state_travels_in_the_checkpoint(data, tmp_path):
+    from pydlk.data import Standardize
+    path = str(tmp_path / "ckpt.npz")
+    std = Standardize().fit(data["train"][0])
+    model, opt, train, val = _setup(data)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False,
+        callbacks=[ModelCheckpoint(path)], extra_state={"standardize": std})
+    fresh = Standardize()
+    model, opt, train, val = _setup(data)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False, resume=path,
+        extra_state={"standardize": fresh})
+    np.testing.assert_allclose(fresh.transform(data["val"][0]), std.transform(data["val"][0]))
+    with pytest.raises(KeyError, match="no extra state 'other'"):
+        fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False, resume=path,
+            extra_state={"other": Standardize()})
+
+
+def test_cli_info_and_bench(tmp_path, capsys):
+    from pydlk.cli import main
+    assert main(["info"]) == 0
+    assert "SIMD in use" in capsys.readouterr().out
+    pytest.importorskip("pytest_benchmark")
+    rc = main(["bench", "-k", "linear and lenet", "--benchmark-min-rounds=1",
+               "--benchmark-max-time=0.01", "--benchmark-warmup=off"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "pydlk/torch" in out and "linear fwd+bwd lenet_fc1" in out

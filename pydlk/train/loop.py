@@ -19,8 +19,10 @@ from .history import History
 class Trainer:
     """What callbacks see: the objects being trained and the loop's state."""
 
-    def __init__(self, model, loss_fn, optimizer, scheduler, train_loader, val_loader, history):
+    def __init__(self, model, loss_fn, optimizer, scheduler, train_loader, val_loader, history,
+                 extra_state=None):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.extra_state = dict(extra_state or {})
         self.scheduler, self.train_loader, self.val_loader = scheduler, train_loader, val_loader
         self.history = history
         self.epoch = 0
@@ -36,6 +38,8 @@ class Trainer:
             state["scheduler"] = self.scheduler.state_dict()
         if hasattr(self.train_loader, "state_dict"):
             state["loader"] = self.train_loader.state_dict()
+        if self.extra_state:
+            state["extra"] = {k: v.state_dict() for k, v in self.extra_state.items()}
         return state
 
     def load_state_dict(self, state):
@@ -45,6 +49,10 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         if "loader" in state and hasattr(self.train_loader, "load_state_dict"):
             self.train_loader.load_state_dict(state["loader"])
+        for k, obj in self.extra_state.items():
+            if k not in state.get("extra", {}):
+                raise KeyError(f"fit(resume=...): the checkpoint has no extra state '{k}'")
+            obj.load_state_dict(state["extra"][k])
         _random.set_rng_state(state["rng"])
         self.history.load_state_dict(state["history"])
         self.epoch = int(state["epoch"])
@@ -109,14 +117,17 @@ def predict(model, data, batch_size=256):
 
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, scheduler=None,
-        callbacks=(), resume=None, verbose=True):
+        callbacks=(), resume=None, verbose=True, extra_state=None):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint``:
-    training continues exactly where it stopped (model, optimiser, scheduler, loader, RNG)."""
+    training continues exactly where it stopped (model, optimiser, scheduler, loader, RNG).
+    ``extra_state`` ({name: object with state_dict/load_state_dict}, e.g. a fitted
+    ``Standardize``) travels in the checkpoint too and is restored on resume."""
     from .callbacks import CallbackList, ProgressBar
 
     history = History()
-    trainer = Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, history)
+    trainer = Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, history,
+                      extra_state)
     cbs = list(callbacks)
     if verbose and not any(isinstance(c, ProgressBar) for c in cbs):
         cbs.insert(0, ProgressBar())
