@@ -251,11 +251,20 @@ def ratio_table(bench_json):
 def cmd_bench(cfg):
     import subprocess
     import tempfile
-    out = os.path.join(tempfile.mkdtemp(prefix="pydlk-bench-"), "bench.json")
-    cmd = [sys.executable, "-m", "pytest", bench_dir(), "-q", "-p", "no:cacheprovider",
-           f"--benchmark-json={out}", "--benchmark-columns=median,iqr,rounds"] + cfg["pytest_args"]
+    work = tempfile.mkdtemp(prefix="pydlk-bench-")
+    out = os.path.join(work, "bench.json")
+    cmd = [sys.executable, "-m", "pytest", os.path.abspath(bench_dir()), "-q", "-p",
+           "no:cacheprovider", f"--benchmark-json={out}",
+           "--benchmark-columns=median,iqr,rounds"] + cfg["pytest_args"]
+    # The child starts in an empty directory (python -m puts the working directory first on
+    # sys.path, and a source checkout's pydlk/ would shadow the installed one) with the same
+    # import path as this process.
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
+                                            env["PYTHONPATH"].split(os.pathsep) if p)
     print("running: " + " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd)
+    rc = subprocess.call(cmd, cwd=work, env=env)
     if os.path.exists(out):
         print(ratio_table(out))
     return rc
