@@ -77,8 +77,12 @@ PYDLK_INLINE index_t max2x2_row_vec(float* yr, int64_t* ir, const float* r0, con
   if (W >= (index_t(1) << 30)) return 0;  // offsets are int32 lanes
   const v8i one = v8i{} + 1, vw = v8i{} + (int32_t)W, vw1 = vw + 1;
   const v8i ramp2 = {PYDLK_EVEN};
-  index_t ow = 0;
-  for (; ow + 8 <= OW; ow += 8) {
+  // Every output goes through the vector block: when OW is not a multiple of 8 the last block
+  // is moved back to end at OW, overlapping the previous one (the same values are written
+  // again). LeNet's 28- and 10-wide maps would otherwise spend most time in scalar tails.
+  if (OW < 8) return 0;
+  for (index_t ow = 0;; ow += 8) {
+    if (ow + 8 > OW) ow = OW - 8;
     v8f a, b, c, d;
     split2(a, b, r0 + 2 * ow);
     split2(c, d, r1 + 2 * ow);
@@ -95,8 +99,8 @@ PYDLK_INLINE index_t max2x2_row_vec(float* yr, int64_t* ir, const float* r0, con
       vstore(ir + ow, __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_LO4), v4l) + b0);
       vstore(ir + ow + 4, __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_HI4), v4l) + b0);
     }
+    if (ow + 8 == OW) return OW;
   }
-  return ow;
 }
 
 PYDLK_INLINE index_t max2x2_row_back_vec(float* r0, float* r1, const float* g, const int64_t* ir,
@@ -106,8 +110,12 @@ PYDLK_INLINE index_t max2x2_row_back_vec(float* r0, float* r1, const float* g, c
   const v4l ramp_lo = {0, 2, 4, 6}, ramp_hi = ramp_lo + 8;
   const v4l lim = v4l{} + (int64_t)(W + 1), minus1 = v4l{} - 1;
   const v8f fz = v8f{};
-  index_t ow = 0;
-  for (; ow + 8 <= OW; ow += 8) {
+  // Every output goes through the vector block: when OW is not a multiple of 8 the last block
+  // is moved back to end at OW, overlapping the previous one (the same values are written
+  // again). LeNet's 28- and 10-wide maps would otherwise spend most time in scalar tails.
+  if (OW < 8) return 0;
+  for (index_t ow = 0;; ow += 8) {
+    if (ow + 8 > OW) ow = OW - 8;
     const v8f gv = vload<v8f>(g + ow);
     const int64_t b0 = base + 2 * ow;
     // offset of each arg-max from its window's corner; anything outside [0, W+1] matches nothing
@@ -122,34 +130,42 @@ PYDLK_INLINE index_t max2x2_row_back_vec(float* r0, float* r1, const float* g, c
     vstore(r0 + 2 * ow + 8, __builtin_shufflevector(e0, o0, PYDLK_ZIP_HI));
     vstore(r1 + 2 * ow, __builtin_shufflevector(e1, o1, PYDLK_ZIP_LO));
     vstore(r1 + 2 * ow + 8, __builtin_shufflevector(e1, o1, PYDLK_ZIP_HI));
+    if (ow + 8 == OW) return OW;
   }
-  return ow;
 }
 
 PYDLK_INLINE index_t avg2x2_row_vec(float* yr, const float* r0, const float* r1, double inv, index_t OW) {
-  index_t ow = 0;
-  for (; ow + 8 <= OW; ow += 8) {
+  // Every output goes through the vector block: when OW is not a multiple of 8 the last block
+  // is moved back to end at OW, overlapping the previous one (the same values are written
+  // again). LeNet's 28- and 10-wide maps would otherwise spend most time in scalar tails.
+  if (OW < 8) return 0;
+  for (index_t ow = 0;; ow += 8) {
+    if (ow + 8 > OW) ow = OW - 8;
     v8f a, b, c, d;
     split2(a, b, r0 + 2 * ow);
     split2(c, d, r1 + 2 * ow);
     const v4d lo = (lo_d(a) + lo_d(b) + lo_d(c) + lo_d(d)) * inv;  // the window sum in double
     const v4d hi = (hi_d(a) + hi_d(b) + hi_d(c) + hi_d(d)) * inv;
     vstore(yr + ow, join_f(lo, hi));
+    if (ow + 8 == OW) return OW;
   }
-  return ow;
 }
 
 PYDLK_INLINE index_t avg2x2_row_back_vec(float* r0, float* r1, const float* g, double inv, index_t OW) {
-  index_t ow = 0;
-  for (; ow + 8 <= OW; ow += 8) {
+  // Every output goes through the vector block: when OW is not a multiple of 8 the last block
+  // is moved back to end at OW, overlapping the previous one (the same values are written
+  // again). LeNet's 28- and 10-wide maps would otherwise spend most time in scalar tails.
+  if (OW < 8) return 0;
+  for (index_t ow = 0;; ow += 8) {
+    if (ow + 8 > OW) ow = OW - 8;
     const v8f gv = vload<v8f>(g + ow);
     const v8f v = join_f(lo_d(gv) * inv, hi_d(gv) * inv);
     const v8f lo = __builtin_shufflevector(v, v, PYDLK_ZIP_LO);
     const v8f hi = __builtin_shufflevector(v, v, PYDLK_ZIP_HI);
     vstore(r0 + 2 * ow, lo); vstore(r0 + 2 * ow + 8, hi);
     vstore(r1 + 2 * ow, lo); vstore(r1 + 2 * ow + 8, hi);
+    if (ow + 8 == OW) return OW;
   }
-  return ow;
 }
 
 // The generic element type has no vector row: the scalar loops do all columns.

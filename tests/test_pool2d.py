@@ -616,3 +616,29 @@ def test_avg_very_wide_rows_take_the_generic_path(rng):
         want = _torch_pool(torch, torch.nn.functional.avg_pool2d, x, dy, **kw)
         np.testing.assert_allclose(got[0], ref, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got[2], want[2], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("W", [16, 17, 18, 22, 28, 29, 30, 46])
+def test_2x2_rows_whose_width_is_not_a_multiple_of_the_vector_block(rng, W):
+    """The 2x2/stride-2 fast path moves its last 8-wide block back to end at OW; every output,
+    index and gradient must still equal the reference (and torch), with ties present."""
+    x = rng.integers(-3, 4, (2, 3, 6, W)).astype(np.float32)  # many ties
+    dy = rng.standard_normal((2, 3, 3, W // 2)).astype(np.float32)
+    y, idx, dx = _pydlk_pool(F.max_pool2d, x, dy, kernel_size=2, return_indices=True)
+    ry, ridx = max_pool_ref(x, 2, 2, 0, 1, False)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)
+    rdx = np.zeros(x.shape, np.float64)
+    for n, c in itertools.product(range(2), range(3)):
+        np.add.at(rdx[n, c].reshape(-1), ridx[n, c].reshape(-1), dy[n, c].reshape(-1))
+    np.testing.assert_allclose(dx, rdx, rtol=1e-6)
+    ay, _, adx = _pydlk_pool(F.avg_pool2d, x, dy, kernel_size=2)
+    np.testing.assert_allclose(ay, avg_pool_ref(x, 2, 2, 0, False, True, None), rtol=1e-6)
+    ref_adx = np.zeros(x.shape, np.float64)
+    ref_adx[..., :(W // 2) * 2] = np.repeat(np.repeat(dy, 2, axis=2), 2, axis=3) / 4
+    np.testing.assert_allclose(adx, ref_adx, rtol=1e-6)
+    torch = pytest.importorskip("torch")
+    ty, tidx, tdx = _torch_pool(torch, torch.nn.functional.max_pool2d, x, dy, kernel_size=2,
+                                return_indices=True)
+    np.testing.assert_array_equal(idx, tidx)
+    np.testing.assert_allclose(dx, tdx, rtol=1e-6)
