@@ -24,6 +24,15 @@ void sync_threads();
 
 inline bool parallel_worth_it(index_t work) { return work >= kGrain && num_threads() > 1; }
 
+// This thread's number inside an OpenMP team (0 outside one): indexes per-thread workspace slices.
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 }  // namespace pydlk
 
 // Runtime SIMD dispatch. The whole library is compiled for x86-64 with AVX2+FMA; functions marked

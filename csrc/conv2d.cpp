@@ -43,14 +43,6 @@ constexpr index_t kDirectMaxKg = 1;
 // Backward splits the batch into at most this many blocks, each with its own dw partial.
 constexpr index_t kBlocks = 8;
 
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 inline size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }

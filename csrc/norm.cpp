@@ -86,14 +86,6 @@ inline __attribute__((always_inline)) void flush_partials(double* pw, double* pb
   }
 }
 
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------------------- batch norm

@@ -15,10 +15,10 @@ file untouched.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .autograd import Tensor
 
 __all__ = ["save", "load"]
@@ -142,29 +142,8 @@ def save(obj, path):
         _safetensors()
     else:
         writer = _write_npz
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f, obj)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    with atomic_write(path) as f:
+        writer(f, obj)
 
 
 def load(path, map_location=None, weights_only=True):

@@ -1,11 +1,14 @@
 """Fetch a file once: progress bar (tqdm), checksum verification, atomic placement.
 
 A partial or corrupt download never takes the final name: bytes go to a temporary file in the
-target directory, the checksum is checked, and only then is the file renamed into place.
+target directory (``atomic_write``), hashed as they arrive, and only a file with the right
+checksum is renamed into place.
 """
 import hashlib
 import os
 import urllib.request
+
+from .._atomic import atomic_write
 
 
 def file_digest(path, algorithm="md5"):
@@ -21,32 +24,24 @@ def download(url, path, md5=None, progress=True, timeout=60):
     if os.path.exists(path) and (md5 is None or file_digest(path) == md5):
         return path
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.part{os.getpid()}"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
-            total = int(r.headers.get("Content-Length") or 0) or None
-            bar = None
-            if progress:
-                from tqdm import tqdm
-                bar = tqdm(total=total, unit="B", unit_scale=True,
-                           desc=os.path.basename(path), leave=False)
-            try:
-                for chunk in iter(lambda: r.read(1 << 16), b""):
-                    f.write(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
+    h = hashlib.md5()
+    with atomic_write(path) as f, urllib.request.urlopen(url, timeout=timeout) as r:
+        total = int(r.headers.get("Content-Length") or 0) or None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(path),
+                       leave=False)
+        try:
+            for chunk in iter(lambda: r.read(1 << 16), b""):
+                f.write(chunk)
+                h.update(chunk)
                 if bar is not None:
-                    bar.close()
-            f.flush()
-            os.fsync(f.fileno())
-        if md5 is not None:
-            got = file_digest(tmp)
-            if got != md5:
-                raise RuntimeError(f"download: {url} has md5 {got}, expected {md5}; "
-                                   "the file was not kept")
-        os.replace(tmp, path)
-        return path
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        if md5 is not None and h.hexdigest() != md5:  # raising here discards the download
+            raise RuntimeError(f"download: {url} has md5 {h.hexdigest()}, expected {md5}; "
+                               "the file was not kept")
+    return path

@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from .._atomic import atomic_write
+
 
 class Callback:
     trainer = None
@@ -251,10 +253,8 @@ class CSVLogger(Callback):
         w.writerow(["epoch"] + keys)
         for i, e in enumerate(h.epoch):
             w.writerow([e] + [h.history[k][i] if i < len(h.history[k]) else "" for k in keys])
-        tmp = f"{self.path}.tmp{os.getpid()}"
-        with open(tmp, "w", newline="") as f:
+        with atomic_write(self.path, "w") as f:
             f.write(buf.getvalue())
-        os.replace(tmp, self.path)
 
 
 __all__ = ["Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",

@@ -1,5 +1,5 @@
 """History: per-epoch metrics returned by ``fit`` (Keras' ``History``), and its plot."""
-import os
+from .._atomic import atomic_write
 
 
 class History:
@@ -47,12 +47,9 @@ class History:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        tmp = f"{path}.tmp{os.getpid()}.png"
         try:
-            fig.savefig(tmp, dpi=100)
-            os.replace(tmp, path)
+            with atomic_write(path) as f:
+                fig.savefig(f, format="png", dpi=100)
         finally:
             plt.close(fig)
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
