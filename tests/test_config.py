@@ -49,3 +49,11 @@ def test_allocator_pool_can_be_switched_off():
         pytest.skip("the heap setting is glibc's")
     assert "kept warm" in _in_fresh_process(code)
     assert "PYDLK_MALLOC_POOL=0" in _in_fresh_process(code, PYDLK_MALLOC_POOL="0")
+
+
+def test_torch_style_import_paths():
+    import pydlk.functional
+    import pydlk.nn.functional as F
+    from pydlk.nn import functional as G
+    assert F is G is pydlk.functional and F.conv2d is pydlk.functional.conv2d
+    assert _in_fresh_process("import pydlk.nn.functional as F; print(F.relu.__name__)") == "relu"

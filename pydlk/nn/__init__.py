@@ -1,7 +1,12 @@
 """Modules, parameters, initialisation and losses (torch.nn's names)."""
 from .parameter import Parameter  # noqa: F401
 from . import utils  # noqa: F401
-from .. import functional  # noqa: F401  (pydlk.nn.functional, as torch.nn.functional)
+import sys as _sys
+
+from .. import functional  # noqa: F401
+# `import pydlk.nn.functional as F` works as torch users write it: the same module as
+# pydlk.functional under its torch name.
+_sys.modules[__name__ + ".functional"] = functional
 from . import init  # noqa: F401
 from .module import Module, RemovableHandle  # noqa: F401
 from .container import *  # noqa: F401,F403
