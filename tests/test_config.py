@@ -57,3 +57,6 @@ def test_torch_style_import_paths():
     from pydlk.nn import functional as G
     assert F is G is pydlk.functional and F.conv2d is pydlk.functional.conv2d
     assert _in_fresh_process("import pydlk.nn.functional as F; print(F.relu.__name__)") == "relu"
+    from pydlk.utils.data import DataLoader, TensorDataset
+    import pydlk.data
+    assert DataLoader is pydlk.data.DataLoader and TensorDataset is pydlk.data.TensorDataset
