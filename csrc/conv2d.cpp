@@ -19,6 +19,12 @@
 //   forward 0.10 ms against 0.15), and so it does on LeNet conv1 (1 -> 6): forward 0.17 against
 //   0.45, backward 0.38 against 1.08. Backward takes direct only for stride 1 and kernels up
 //   to 3x3 (5x5 with padding 2 measured 9.2 ms gemm against 12.7 direct).
+// * direct, blocked (direct_forward_multi): float32 forward with stride 1 and 2 ... 16 outputs
+//   per group, any C/G up to 256 taps (C/G*R*S): blocks of up to 6 outputs share each input
+//   load over the same wide grid, so no im2col. Where the wide grid wastes more than 40% of its
+//   positions (small images: 12x12 -> 8x8) gemm stays. Measured (2 threads, float32, forward):
+//   LeNet conv2 on 14x14, N=256: 1.18 ms against gemm's 1.75-1.86; N=64: 0.30 against 0.36-0.46;
+//   LeNet conv1 (1 -> 6, 28x28, N=64): 0.10-0.13 against 0.13-0.14.
 #include "conv2d.h"
 
 #include <algorithm>
@@ -26,6 +32,8 @@
 #include <vector>
 
 #include "blas.h"
+
+#define PYDLK_INLINE inline __attribute__((always_inline))
 
 namespace pydlk {
 
@@ -470,6 +478,139 @@ PYDLK_SIMD void direct_forward(T* y, const T* x, const T* w, const T* b, char* w
   }
 }
 
+// Forward with several outputs per input channel (C/G == 1, K/G > 1, stride 1, wide layout):
+// the per-output loop above reloads the input plane for every output, so with LeNet's conv1
+// (1 -> 6) it ran at a third of the gemm path's speed. Here blocks of KB outputs share each
+// input load: a block of 2 vectors of positions holds KB x 2 accumulators in registers across
+// all R*S taps (per tap: 2 loads, 2*KB FMAs). 256-bit vectors, native in both clones (KB <= 6
+// keeps the accumulators within AVX2's 16 registers).
+template <typename T> struct Vec8;
+template <> struct Vec8<float> { typedef float type __attribute__((vector_size(32))); };
+template <> struct Vec8<double> { typedef double type __attribute__((vector_size(32))); };
+constexpr int kMultiKB = 6;
+// Taken for stride 1, more than one output per channel and at most 64 taps.
+constexpr index_t kMultiTaps = 256;
+constexpr index_t kMultiMaxKg = 16;
+// float32 only: float64 (gradient checks) keeps gemm, whose sums tests compare to 1e-12.
+inline bool uses_multi(const ConvShape& s, size_t esz) {
+  if (esz != sizeof(float) || s.Kg() <= 1 || s.Kg() > kMultiMaxKg || s.sh != 1 || s.sw != 1 ||
+      s.Cg() * s.R * s.S > kMultiTaps)
+    return false;
+  // The wide plane computes (OH-1)*Wp + OW positions for OH*OW outputs; where that wastes more
+  // than 40% gemm stays faster (LeNet conv2 on 12x12: 92 for 64, 0.25 ms against gemm's 0.16;
+  // on 14x14: 136 for 100, 0.30 against 0.36).
+  const index_t Wp = s.W + 2 * s.pw, len = (s.OH - 1) * Wp + s.OW;
+  return len * 10 <= s.OH * s.OW * 14;
+}
+inline size_t multi_slice(const ConvShape& s, size_t esz) {
+  const DirectWs d = direct_ws(s, esz);
+  return align64(size_t(s.Cg() * d.Hp * d.Wp) * esz) + kMultiKB * align64(size_t(d.plane) * esz);
+}
+
+// buf[kk][i] for kk < KB, i < len (wide plane, pitch bp) = bias[kk] + sum_t wk[kk*RS + t] *
+// xp[i + off[t]].
+template <typename T, int KB>
+PYDLK_INLINE void wide_multi(T* buf, index_t bp, const T* xp, const T* wk, const T* bias,
+                             const index_t* off, index_t RS, index_t len) {
+  typedef typename Vec8<T>::type V;
+  constexpr index_t L = sizeof(V) / sizeof(T), B = 2 * L;
+  index_t i0 = 0;
+  for (; i0 + B <= len; i0 += B) {
+    V acc[KB][2];
+    for (int k = 0; k < KB; ++k) acc[k][0] = acc[k][1] = V{} + bias[k];
+    for (index_t t = 0; t < RS; ++t) {
+      const T* src = xp + off[t] + i0;
+      V x0, x1;
+      std::memcpy(&x0, src, sizeof(V));
+      std::memcpy(&x1, src + L, sizeof(V));
+      for (int k = 0; k < KB; ++k) {
+        const T wv = wk[k * RS + t];
+        acc[k][0] += wv * x0;
+        acc[k][1] += wv * x1;
+      }
+    }
+    for (int k = 0; k < KB; ++k) {
+      std::memcpy(buf + k * bp + i0, &acc[k][0], sizeof(V));
+      std::memcpy(buf + k * bp + i0 + L, &acc[k][1], sizeof(V));
+    }
+  }
+  // The rest in single vectors, the last one ending at len (it may overlap the one before and
+  // recompute a few positions: a scalar tail cost 4x the whole kernel on 12x12 images).
+  for (; i0 < len && len >= L; i0 += L) {
+    const index_t j = std::min(i0, len - L);
+    V acc[KB];
+    for (int k = 0; k < KB; ++k) acc[k] = V{} + bias[k];
+    for (index_t t = 0; t < RS; ++t) {
+      V x0;
+      std::memcpy(&x0, xp + off[t] + j, sizeof(V));
+      for (int k = 0; k < KB; ++k) acc[k] += wk[k * RS + t] * x0;
+    }
+    for (int k = 0; k < KB; ++k) std::memcpy(buf + k * bp + j, &acc[k], sizeof(V));
+  }
+  for (int k = 0; k < KB; ++k) {
+    T* o = buf + k * bp;
+    for (index_t i = i0; i < len; ++i) o[i] = bias[k];
+    for (index_t t = 0; t < RS; ++t) {
+      const T wv = wk[k * RS + t];
+      const T* src = xp + off[t];
+      for (index_t i = i0; i < len; ++i) o[i] += wv * src[i];
+    }
+  }
+}
+
+// y[n, k] for the K/G outputs of group g, per item (n, g), in blocks of up to kMultiKB outputs
+// computed into the wide buffer (kMultiKB planes of pitch Wp) and copied out without the extra
+// columns. The taps run over (c, r, s) of the group's C/G (zero-padded) input planes, so the
+// weights are read in their own layout, w[k, j] with j = (c, r, s).
+template <typename T>
+PYDLK_SIMD void direct_forward_multi(T* y, const T* x, const T* w, const T* b, char* ws,
+                                     const ConvShape& s, const ConvPlan& p) {
+  const DirectWs L = direct_ws(s, sizeof(T));
+  const index_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, CRS = Cg * RS, HW = s.H * s.W,
+                OHW = s.OH * s.OW, Wp = L.Wp, Hp = L.Hp;
+  const index_t len = (s.OH - 1) * Wp + s.OW, bp = L.plane;
+  const bool padded = s.ph != 0 || s.pw != 0;
+  const size_t xbytes = align64(size_t(Cg * Hp * Wp) * sizeof(T));
+  const size_t slice = multi_slice(s, sizeof(T));
+  index_t off[kMultiTaps];
+  for (index_t c = 0; c < Cg; ++c)
+    for (index_t r = 0; r < s.R; ++r)
+      for (index_t q = 0; q < s.S; ++q)
+        off[(c * s.R + r) * s.S + q] = c * Hp * Wp + r * s.dh * Wp + q * s.dw;
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic, 4) if (p.parallel)
+  for (index_t it = 0; it < s.N * s.G; ++it) {
+    char* sl = ws + thread_id() * slice;
+    T* xbuf = reinterpret_cast<T*>(sl);
+    T* buf = reinterpret_cast<T*>(sl + xbytes);
+    const index_t n = it / s.G, g = it % s.G;
+    const T* xg = x + (n * s.C + g * Cg) * HW;  // the group's Cg planes
+    const T* xp = xg;
+    if (padded) {
+      for (index_t c = 0; c < Cg; ++c) padded_plane(xbuf + c * Hp * Wp, xg + c * HW, s, Wp);
+      xp = xbuf;
+    }
+    T zero[kMultiKB] = {};
+    for (index_t k0 = 0; k0 < Kg; k0 += kMultiKB) {
+      const index_t kb = std::min<index_t>(kMultiKB, Kg - k0), k = g * Kg + k0;
+      const T* wk = w + k * CRS;
+      const T* bias = b ? b + k : zero;
+      switch (kb) {
+        case 1: wide_multi<T, 1>(buf, bp, xp, wk, bias, off, CRS, len); break;
+        case 2: wide_multi<T, 2>(buf, bp, xp, wk, bias, off, CRS, len); break;
+        case 3: wide_multi<T, 3>(buf, bp, xp, wk, bias, off, CRS, len); break;
+        case 4: wide_multi<T, 4>(buf, bp, xp, wk, bias, off, CRS, len); break;
+        case 5: wide_multi<T, 5>(buf, bp, xp, wk, bias, off, CRS, len); break;
+        default: wide_multi<T, 6>(buf, bp, xp, wk, bias, off, CRS, len); break;
+      }
+      for (index_t kk = 0; kk < kb; ++kk) {
+        T* yk = y + (n * s.K + k + kk) * OHW;
+        for (index_t oh = 0; oh < s.OH; ++oh)
+          std::memcpy(yk + oh * s.OW, buf + kk * bp + oh * Wp, sizeof(T) * size_t(s.OW));
+      }
+    }
+  }
+}
+
 // Backward of the direct path, per item (n, c):
 //   dxp[pos(oh, ow) + off(r, s)] += w[k, r, s] * dy[n, k, oh, ow]   (scatter; dx = interior)
 //   dw[k, r, s] += sum_{oh, ow} dy[n, k, oh, ow] * xp[pos(oh, ow) + off(r, s)]
@@ -582,7 +723,10 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     // direct backward scatters with a stride or, for large kernels, makes many passes over
     // the planes; measured slower than gemm there (see the top of this file).
     const bool direct_ok = backward ? s.sh == 1 && s.sw == 1 && s.R * s.S <= 9 : true;
-    algo = s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok ? ConvAlgo::direct : ConvAlgo::gemm;
+    // Forward with several outputs per channel: the blocked kernel (direct_forward_multi).
+    const bool multi_ok = !backward && uses_multi(s, esz);
+    algo = (s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok) || multi_ok ? ConvAlgo::direct
+                                                                             : ConvAlgo::gemm;
   }
   p.algo = algo;
   const index_t OHW = s.OH * s.OW, CRS = s.Cg() * s.R * s.S;
@@ -593,7 +737,9 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     p.parallel = p.nt > 1 && s.N * s.C > 1;
     const int slices = p.parallel ? p.nt : 1;
     p.nblk = std::max<index_t>(1, std::min<index_t>(s.N * s.C, kBlocks));
-    p.ws_bytes = slices * direct_ws(s, esz).slice +
+    const size_t slice = backward ? direct_ws(s, esz).slice
+                                  : std::max(direct_ws(s, esz).slice, multi_slice(s, esz));
+    p.ws_bytes = slices * slice +
                  (backward ? align64(size_t(p.nblk) * s.K * s.R * s.S * sizeof(double)) : 0);
     return p;
   }
@@ -637,7 +783,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, void* ws, const Co
   if (s.N == 0 || s.K == 0) return;
   char* wsb = static_cast<char*>(ws);
   if (plan.algo == ConvAlgo::direct)
-    direct_forward(y, x, w, b, wsb, s, plan);
+    uses_multi(s, sizeof(T)) ? direct_forward_multi(y, x, w, b, wsb, s, plan)
+                  : direct_forward(y, x, w, b, wsb, s, plan);
   else
     gemm_forward(y, x, w, b, wsb, s, plan);
 }

@@ -368,3 +368,22 @@ def test_repeatable_with_two_threads(rng, threads, cfg):
     for _ in range(3):
         for a, r in zip(C.conv2d_backward(dy, x, w, *args), first):
             np.testing.assert_array_equal(a, r)
+
+
+# Shapes taken by the blocked direct forward (stride 1, 2 ... 16 outputs per group, several
+# input channels per group; float32 only, float64 takes gemm): block remainders (13 = 6 + 6 + 1
+# outputs), planes shorter than one vector, padding, dilation, groups.
+@pytest.mark.parametrize("cfg", [(2, 6, 14, 14, 16, 5, 1, 0, 1, 1),    # LeNet conv2 (14x14)
+                                 (3, 4, 11, 13, 13, 3, 1, 1, 1, 1),    # odd sizes, padding
+                                 (2, 6, 10, 12, 10, 3, 1, 1, 2, 2),    # groups 2, dilation 2
+                                 (2, 1, 9, 9, 7, (2, 3), 1, (0, 1), 1, 1),
+                                 (2, 2, 3, 3, 4, 3, 1, 0, 1, 1),       # one output position
+                                 (2, 3, 3, 4, 5, 1, 1, 0, 1, 1)])      # 12 positions
+def test_blocked_direct_forward_matches_reference(rng, cfg):
+    dtype = np.float32
+    x, w, b, kw = _data(rng, cfg, dtype)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    for bias in (b, None):
+        y = C.conv2d_forward(x, w, bias, *args)
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y, conv2d_ref(x, w, bias, **kw), rtol=1e-4, atol=1e-4)
