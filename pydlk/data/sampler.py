@@ -115,15 +115,17 @@ class WeightedRandomSampler(Sampler):
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
             raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
                              "not all zero")
-        if not replacement and num_samples > int((w > 0).sum()):
-            raise RuntimeError("WeightedRandomSampler: cannot sample n_sample > prob_dist.size(-1)"
-                               " samples without replacement")
         self.weights = w
         self.num_samples = num_samples
         self.replacement = replacement
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
+        if not self.replacement and self.num_samples > int((self.weights > 0).sum()):
+            # Raised when iterating, as torch's multinomial does.
+            raise RuntimeError("WeightedRandomSampler: cannot draw num_samples="
+                               f"{self.num_samples} without replacement from "
+                               f"{int((self.weights > 0).sum())} non-zero weights")
         p = self.weights / self.weights.sum()
         idx = _rng(self.generator).choice(len(p), self.num_samples, replace=self.replacement, p=p)
         yield from idx.tolist()
