@@ -10,12 +10,10 @@ working and ``device('cuda') == 'cuda:0'`` is False, as between two torch device
 """
 from __future__ import annotations
 
-from typing import Optional, Union
-
 _TYPES = ("cpu", "cuda")
 
 
-def _parse(spec: str) -> tuple[str, Optional[int]]:
+def _parse(spec: str) -> tuple[str, int | None]:
     kind, sep, idx = spec.partition(":")
     if kind not in _TYPES:
         raise RuntimeError(f"device: expected 'cpu', 'cuda' or 'cuda:N' at the start of the "
@@ -32,9 +30,9 @@ class device:
 
     ``type`` is ``'cpu'`` or ``'cuda'``; ``index`` is the device number or None when not given.
     """
-    __slots__ = ("_type", "_index")
+    __slots__ = ("_index", "_type")
 
-    def __init__(self, type: Union[str, int, "device"], index: Optional[int] = None):
+    def __init__(self, type: str | int | device, index: int | None = None):
         if isinstance(type, device):
             if index is not None:
                 raise TypeError("device: no index may be given with a device object")
@@ -52,9 +50,8 @@ class device:
                 idx = index
         else:
             raise TypeError(f"device: expected a str, int or device, got {type.__class__.__name__}")
-        if idx is not None:
-            if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
-                raise RuntimeError(f"device: index must be a non-negative int, got {idx!r}")
+        if idx is not None and (not isinstance(idx, int) or isinstance(idx, bool) or idx < 0):
+            raise RuntimeError(f"device: index must be a non-negative int, got {idx!r}")
         object.__setattr__(self, "_type", kind)
         object.__setattr__(self, "_index", idx)
 
@@ -66,7 +63,7 @@ class device:
         return self._type
 
     @property
-    def index(self) -> Optional[int]:
+    def index(self) -> int | None:
         return self._index
 
     def __str__(self) -> str:
@@ -95,10 +92,10 @@ class device:
         return device, (self._type, self._index)
 
 
-DeviceLike = Union[str, int, device]
+DeviceLike = str | int | device
 
 
-def device_str(spec: Optional[DeviceLike]) -> Optional[str]:
+def device_str(spec: DeviceLike | None) -> str | None:
     """The canonical ``'cpu'`` / ``'cuda:N'`` string for a device spec (None stays None).
 
     ``'cuda'`` without an index means the current CUDA device, taken as 0 here.

@@ -2,13 +2,17 @@
 the only accelerator pydlk knows; on a CPU-only machine these answer False / None / 0."""
 from __future__ import annotations
 
-from typing import Optional
-
 from . import cuda as _cuda
 from ._device import DeviceLike, cuda_unavailable_error, device
 
-__all__ = ["is_available", "current_accelerator", "device_count", "current_device_index",
-           "set_device_index", "synchronize"]
+__all__ = [
+    "current_accelerator",
+    "current_device_index",
+    "device_count",
+    "is_available",
+    "set_device_index",
+    "synchronize",
+]
 
 
 def is_available() -> bool:
@@ -16,7 +20,7 @@ def is_available() -> bool:
     return _cuda.is_available()
 
 
-def current_accelerator(check_available: bool = False) -> Optional[device]:
+def current_accelerator(check_available: bool = False) -> device | None:
     """``device(type='cuda')`` when CUDA is available, else None (as torch on a CPU build)."""
     return device("cuda") if _cuda.is_available() else None
 
@@ -40,7 +44,7 @@ def set_device_index(device: DeviceLike, /) -> None:
     _cuda.set_device(device)
 
 
-def synchronize(device: Optional[DeviceLike] = None, /) -> None:
+def synchronize(device: DeviceLike | None = None, /) -> None:
     """Wait for the accelerator's queued work to finish (raises without one)."""
     if not _cuda.is_available():
         raise cuda_unavailable_error()

@@ -7,13 +7,21 @@ available". The GPU kernels themselves live in ``pydlk._cuda``.
 from __future__ import annotations
 
 import importlib.util
-from typing import Optional
 
 from .. import _random
 from .._device import DeviceLike, cuda_unavailable_error, device
 
-__all__ = ["is_available", "device_count", "current_device", "set_device", "synchronize",
-           "manual_seed", "manual_seed_all", "get_device_name", "is_initialized"]
+__all__ = [
+    "current_device",
+    "device_count",
+    "get_device_name",
+    "is_available",
+    "is_initialized",
+    "manual_seed",
+    "manual_seed_all",
+    "set_device",
+    "synchronize",
+]
 
 
 def _cupy():
@@ -56,7 +64,7 @@ def _require():
     return cp
 
 
-def _index(dev: Optional[DeviceLike]) -> int:
+def _index(dev: DeviceLike | None) -> int:
     if dev is None:
         return current_device()
     if isinstance(dev, int) and not isinstance(dev, bool):
@@ -78,14 +86,14 @@ def set_device(device: DeviceLike) -> None:
     cp.cuda.runtime.setDevice(_index(device))
 
 
-def synchronize(device: Optional[DeviceLike] = None) -> None:
+def synchronize(device: DeviceLike | None = None) -> None:
     """Wait for all work queued on ``device`` (default: the current one) to finish."""
     cp = _require()
     with cp.cuda.Device(_index(device)):
         cp.cuda.runtime.deviceSynchronize()
 
 
-def get_device_name(device: Optional[DeviceLike] = None) -> str:
+def get_device_name(device: DeviceLike | None = None) -> str:
     """The name of a CUDA device, e.g. ``'NVIDIA H200'``."""
     cp = _require()
     name = cp.cuda.runtime.getDeviceProperties(_index(device))["name"]

@@ -1,9 +1,21 @@
 """Datasets, samplers and the DataLoader (torch.utils.data's names)."""
 from ._collate import default_collate, default_convert  # noqa: F401
 from ._worker import WorkerInfo, get_worker_info  # noqa: F401
-from .dataset import (ConcatDataset, Dataset, IterableDataset, Subset,  # noqa: F401
-                      TensorDataset, random_split)
+from .dataset import (  # noqa: F401
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
 from .loader import DataLoader  # noqa: F401
 from .preprocessing import MeanSubtraction, PCAWhitening, Standardize, ZCAWhitening  # noqa: F401
-from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,  # noqa: F401
-                      SubsetRandomSampler, WeightedRandomSampler)
+from .sampler import (  # noqa: F401
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)

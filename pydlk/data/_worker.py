@@ -11,7 +11,7 @@ import random
 import sys
 import traceback
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -25,10 +25,10 @@ class WorkerInfo:
     dataset: Any
 
 
-_worker_info: Optional[WorkerInfo] = None
+_worker_info: WorkerInfo | None = None
 
 
-def get_worker_info() -> Optional[WorkerInfo]:
+def get_worker_info() -> WorkerInfo | None:
     """The current worker's ``WorkerInfo`` (id, num_workers, seed, dataset), or None in the
     main process."""
     return _worker_info

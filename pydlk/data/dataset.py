@@ -103,7 +103,7 @@ class ConcatDataset(Dataset):
             raise ValueError("ConcatDataset: datasets should not be an empty iterable")
         for d in self.datasets:
             if isinstance(d, IterableDataset):
-                raise ValueError("ConcatDataset: does not support IterableDataset")
+                raise TypeError("ConcatDataset: does not support IterableDataset")
         self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
 
     def __len__(self):

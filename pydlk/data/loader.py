@@ -15,7 +15,9 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -108,8 +110,8 @@ class DataLoader:
     flight; batches arrive in order unless ``in_order=False``; an error in a worker is raised here
     with the worker's traceback in its message; ``timeout`` seconds without a batch raise
     ``RuntimeError``. ``pin_memory`` is accepted and does nothing: pinned host memory only speeds
-    up copies to a GPU, and pydlk's CPU batches are already NumPy arrays (torch without CUDA
-    likewise does not pin).
+    up copies to a GPU; without one it warns as torch does (torch without an accelerator likewise
+    does not pin).
 
     pydlk extras: ``transform(x, rng)`` is applied to each batch's first element (its array),
     with a NumPy generator derived from the epoch seed and the batch index, so augmented batches
@@ -119,16 +121,16 @@ class DataLoader:
     generator; ``state_dict()`` / ``load_state_dict()`` save and restore the epoch number.
     """
 
-    def __init__(self, dataset, batch_size: Optional[int] = 1, shuffle: Optional[bool] = None,
+    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
                  sampler=None, batch_sampler=None, num_workers: int = 0,
-                 collate_fn: Optional[Callable] = None, pin_memory: bool = False,
+                 collate_fn: Callable | None = None, pin_memory: bool = False,
                  drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Optional[Callable[[int], None]] = None,
+                 worker_init_fn: Callable[[int], None] | None = None,
                  multiprocessing_context=None, generator=None, *,
-                 prefetch_factor: Optional[int] = None, persistent_workers: bool = False,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
                  pin_memory_device: str = "", in_order: bool = True,
-                 transform: Optional[Callable] = None, prefetch: int = 2,
-                 seed: Optional[int] = None):
+                 transform: Callable | None = None, prefetch: int = 2,
+                 seed: int | None = None):
         if batch_size is not None and (not isinstance(batch_size, int)
                                        or isinstance(batch_size, bool) or batch_size < 1):
             raise ValueError(f"DataLoader: batch_size must be a positive int or None, got "
@@ -239,6 +241,12 @@ class DataLoader:
                         self.drop_last, self.transform)
 
     def __iter__(self) -> Iterator[Any]:
+        if self.pin_memory:
+            from .. import cuda
+            if not cuda.is_available():
+                warnings.warn("DataLoader: 'pin_memory' argument is set as true but no "
+                              "accelerator is found, then device pinned memory won't be used.",
+                              UserWarning, stacklevel=2)
         seed = self._epoch_seed()
         self.epoch += 1
         if self._auto_shuffle:
@@ -436,7 +444,7 @@ def _prefetched(gen, depth):
                 if stop.is_set():
                     return
             q.put(_END)
-        except BaseException as e:  # handed to the consumer
+        except BaseException as e:  # noqa: BLE001 (handed to the consumer)
             q.put(e)
 
     t = threading.Thread(target=work, daemon=True, name="pydlk-prefetch")

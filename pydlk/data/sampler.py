@@ -6,7 +6,7 @@ fixes the order. The orders differ from torch's for the same seed (different gen
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Optional, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class Sampler:
         raise NotImplementedError
 
 
-def _rng(generator: Optional[_random.Generator]) -> np.random.Generator:
+def _rng(generator: _random.Generator | None) -> np.random.Generator:
     if generator is None:
         seed = int(_random.default_generator.numpy.integers(1 << 63))
         return np.random.default_rng(seed)
@@ -48,7 +48,7 @@ class SequentialSampler(Sampler):
 class RandomSampler(Sampler):
     """A random permutation of the indices, or ``num_samples`` draws with replacement."""
 
-    def __init__(self, data_source, replacement: bool = False, num_samples: Optional[int] = None,
+    def __init__(self, data_source, replacement: bool = False, num_samples: int | None = None,
                  generator=None) -> None:
         if not isinstance(replacement, bool):
             raise TypeError(f"RandomSampler: replacement should be a boolean value, got "
@@ -106,7 +106,7 @@ class WeightedRandomSampler(Sampler):
             raise ValueError(f"WeightedRandomSampler: num_samples should be a positive integer, "
                              f"got {num_samples!r}")
         if not isinstance(replacement, bool):
-            raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "
+            raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "  # noqa: TRY004 (torch's type)
                              f"got {replacement!r}")
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 1:
@@ -121,14 +121,19 @@ class WeightedRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self) -> Iterator[int]:
-        if not self.replacement and self.num_samples > int((self.weights > 0).sum()):
-            # Raised when iterating, as torch's multinomial does.
-            raise RuntimeError("WeightedRandomSampler: cannot draw num_samples="
-                               f"{self.num_samples} without replacement from "
-                               f"{int((self.weights > 0).sum())} non-zero weights")
-        p = self.weights / self.weights.sum()
-        idx = _rng(self.generator).choice(len(p), self.num_samples, replace=self.replacement, p=p)
-        yield from idx.tolist()
+        w, k = self.weights, self.num_samples
+        rng = _rng(self.generator)
+        p = w / w.sum()
+        if self.replacement:
+            yield from rng.choice(len(w), k, replace=True, p=p).tolist()
+            return
+        if k > len(w):  # raised when iterating, as torch's multinomial does
+            raise RuntimeError(f"WeightedRandomSampler: cannot draw num_samples={k} without "
+                               f"replacement from {len(w)} weights")
+        nonzero = int((w > 0).sum())
+        yield from rng.choice(len(w), min(k, nonzero), replace=False, p=p).tolist()
+        if k > nonzero:  # as torch: zero-weight indices come last, once the others are drawn
+            yield from rng.permutation(np.flatnonzero(w == 0))[: k - nonzero].tolist()
 
     def __len__(self) -> int:
         return self.num_samples
@@ -143,7 +148,7 @@ class BatchSampler(Sampler):
             raise ValueError(f"BatchSampler: batch_size should be a positive integer value, "
                              f"got {batch_size!r}")
         if not isinstance(drop_last, bool):
-            raise ValueError(f"BatchSampler: drop_last should be a boolean value, got "
+            raise ValueError(f"BatchSampler: drop_last should be a boolean value, got "  # noqa: TRY004 (torch's type)
                              f"{drop_last!r}")
         self.sampler = sampler
         self.batch_size = batch_size
