@@ -8,8 +8,9 @@ _blas.load()
 
 from . import _C  # noqa: E402
 from ._config import config, get_num_threads, set_num_threads, show_config  # noqa: E402
-from ._random import (get_rng_state, initial_seed, manual_seed,  # noqa: E402
+from ._random import (Generator, get_rng_state, initial_seed, manual_seed,  # noqa: E402
                       set_rng_state)
+from ._device import device  # noqa: E402
 from .autograd import (Function, Tensor, as_tensor, enable_grad, from_dlpack,  # noqa: E402
                        from_numpy, is_grad_enabled, no_grad, set_grad_enabled, tensor)
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
@@ -20,5 +21,6 @@ from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401
 from .summary import summary  # noqa: E402,F401
 from . import models  # noqa: E402,F401
+from . import accelerator, cuda  # noqa: E402,F401
 
 __version__ = config()["version"]

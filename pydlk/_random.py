@@ -12,7 +12,11 @@ DEFAULT_SEED = 67280421310721
 
 
 class Generator:
-    def __init__(self, seed=DEFAULT_SEED):
+    """torch.Generator: ``Generator(device='cpu').manual_seed(s)``; one generator serves both
+    devices (GPU kernels draw from the same Philox stream), so ``device`` is only recorded."""
+
+    def __init__(self, seed=DEFAULT_SEED, device="cpu"):
+        self.device = device
         self.manual_seed(seed)
 
     def manual_seed(self, seed):

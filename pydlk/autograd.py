@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 from ._backend import device_of, get_array_module, is_cupy
+from ._device import device as _device
 
 # ----------------------------------------------------------------------------- grad mode
 
@@ -303,7 +304,7 @@ class Tensor:
 
     @property
     def device(self):
-        return device_of(self.data)
+        return _device(device_of(self.data))
 
     def dim(self):
         return self.data.ndim

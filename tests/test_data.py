@@ -14,13 +14,16 @@ def _ds(n=10):
     return TensorDataset(x, np.arange(n, dtype=np.int32))
 
 
-def test_batches_are_contiguous_float32_nchw_and_int64():
+def test_batches_are_contiguous_tensors_that_keep_the_dataset_dtypes():
+    # torch keeps dtypes: a float64 TensorDataset gives float64 batches, int32 labels int32.
     for prefetch in (0, 2):
         batches = list(DataLoader(_ds(), batch_size=4, prefetch=prefetch))
         assert [len(b[1]) for b in batches] == [4, 4, 2]
         for x, y in batches:
-            assert x.dtype == np.float32 and x.flags.c_contiguous and x.shape[1:] == (1, 2, 2)
-            assert y.dtype == np.int64
+            assert isinstance(x, pydlk.Tensor) and isinstance(y, pydlk.Tensor)
+            assert x.dtype == np.float64 and x.data.flags.c_contiguous
+            assert x.shape[1:] == (1, 2, 2)
+            assert y.dtype == np.int32
         np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), np.arange(10))
 
 
@@ -57,7 +60,7 @@ def test_generic_dataset_uses_collate_and_transform():
         return x * 2
 
     x, y = next(iter(DataLoader(Squares(), batch_size=5, transform=transform)))
-    assert x.dtype == np.float32 and y.dtype == np.int64
+    assert x.dtype == np.float64 and y.dtype == np.int64  # torch's default_collate dtypes
     np.testing.assert_array_equal(x[:, 0, 0, 0], 2 * np.arange(5))
     assert isinstance(seen[0], np.random.Generator)
 

@@ -1,4 +1,21 @@
-"""Datasets and the DataLoader (torch.utils.data's names)."""
-from .dataset import Dataset, Subset, TensorDataset, random_split  # noqa: F401
-from .loader import DataLoader, default_collate  # noqa: F401
+"""Datasets, samplers and the DataLoader (torch.utils.data's names)."""
+from ._collate import default_collate, default_convert  # noqa: F401
+from ._worker import WorkerInfo, get_worker_info  # noqa: F401
+from .dataset import (  # noqa: F401
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from .loader import DataLoader  # noqa: F401
 from .preprocessing import MeanSubtraction, PCAWhitening, Standardize, ZCAWhitening  # noqa: F401
+from .sampler import (  # noqa: F401
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)

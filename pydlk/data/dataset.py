@@ -5,11 +5,16 @@ from ..autograd import Tensor
 
 
 class Dataset:
+    """Base class of map-style datasets; ``a + b`` is ``ConcatDataset([a, b])`` as in torch."""
+
     def __getitem__(self, index):
         raise NotImplementedError
 
     def __len__(self):
         raise NotImplementedError
+
+    def __add__(self, other):
+        return ConcatDataset([self, other])
 
 
 def _array(a):
@@ -51,8 +56,14 @@ class Subset(Dataset):
         return len(self.indices)
 
 
-def random_split(dataset, lengths, seed=0):
-    """Split into non-overlapping Subsets of the given lengths (or fractions summing to 1)."""
+def random_split(dataset, lengths, generator=None, seed=0):
+    """Split into non-overlapping Subsets of the given lengths (or fractions summing to 1).
+
+    The permutation comes from ``generator`` (a ``pydlk.Generator``) when given, else from a
+    generator seeded with ``seed``. Differs from torch: without a generator torch draws from
+    its global generator; pydlk's default split is fixed (seed 0) so a validation split stays
+    the same across runs.
+    """
     n = len(dataset)
     lengths = list(lengths)
     if all(isinstance(x, float) for x in lengths) and abs(sum(lengths) - 1) < 1e-9:
@@ -62,9 +73,48 @@ def random_split(dataset, lengths, seed=0):
         lengths = counts
     if sum(lengths) != n:
         raise ValueError(f"random_split: lengths sum to {sum(lengths)}, dataset has {n} samples")
-    perm = np.random.default_rng(seed).permutation(n)
+    rng = np.random.default_rng(seed) if generator is None else getattr(generator, "numpy",
+                                                                        generator)
+    perm = rng.permutation(n)
     out, start = [], 0
     for k in lengths:
         out.append(Subset(dataset, perm[start:start + k]))
         start += k
     return out
+
+
+class IterableDataset(Dataset):
+    """A dataset that is a stream: ``__iter__`` yields samples. With ``num_workers > 0`` each
+    worker iterates its own copy; use ``get_worker_info()`` to give each worker a shard."""
+
+    def __iter__(self):
+        raise NotImplementedError
+
+    def __getitem__(self, index):
+        raise TypeError("IterableDataset: samples are read by iterating, not by index")
+
+
+class ConcatDataset(Dataset):
+    """The samples of several map-style datasets, one after the other."""
+
+    def __init__(self, datasets):
+        self.datasets = list(datasets)
+        if not self.datasets:
+            raise ValueError("ConcatDataset: datasets should not be an empty iterable")
+        for d in self.datasets:
+            if isinstance(d, IterableDataset):
+                raise TypeError("ConcatDataset: does not support IterableDataset")
+        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+
+    def __len__(self):
+        return self.cumulative_sizes[-1]
+
+    def __getitem__(self, idx):
+        if idx < 0:
+            if -idx > len(self):
+                raise ValueError("ConcatDataset: absolute value of index should not exceed "
+                                 "dataset length")
+            idx += len(self)
+        d = int(np.searchsorted(self.cumulative_sizes, idx, side="right"))
+        start = self.cumulative_sizes[d - 1] if d > 0 else 0
+        return self.datasets[d][idx - start]

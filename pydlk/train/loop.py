@@ -105,7 +105,7 @@ def predict(model, data, batch_size=256):
     try:
         with no_grad():
             if hasattr(data, "__iter__") and not isinstance(data, np.ndarray):
-                batches = (b[0] if isinstance(b, tuple) else b for b in data)
+                batches = (b[0] if isinstance(b, (tuple, list)) else b for b in data)
             else:
                 arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
                 batches = (arr[s:s + batch_size] for s in range(0, len(arr), batch_size))

@@ -1,0 +1,115 @@
+"""``pydlk.cuda``: torch.cuda's device queries, answered through CuPy.
+
+Nothing here imports CuPy on a machine where it is not installed: ``importlib.util.find_spec``
+is asked first, and any error from CuPy or the CUDA runtime (no driver, no device) means "not
+available". The GPU kernels themselves live in ``pydlk._cuda``.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+from .. import _random
+from .._device import DeviceLike, cuda_unavailable_error, device
+
+__all__ = [
+    "current_device",
+    "device_count",
+    "get_device_name",
+    "is_available",
+    "is_initialized",
+    "manual_seed",
+    "manual_seed_all",
+    "set_device",
+    "synchronize",
+]
+
+
+def _cupy():
+    """The cupy module, or None when it is not installed or fails to import."""
+    if importlib.util.find_spec("cupy") is None:
+        return None
+    try:
+        import cupy
+    except Exception:  # noqa: BLE001 (a broken CUDA install raises many types)
+        return None
+    return cupy
+
+
+def device_count() -> int:
+    """The number of CUDA devices CuPy can see (0 without CuPy or a GPU)."""
+    cp = _cupy()
+    if cp is None:
+        return 0
+    try:
+        return int(cp.cuda.runtime.getDeviceCount())
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def is_available() -> bool:
+    """True only if CuPy imports and at least one CUDA device is present."""
+    return device_count() > 0
+
+
+def is_initialized() -> bool:
+    """True once CuPy has been imported by this process and a device is present."""
+    import sys
+    return "cupy" in sys.modules and is_available()
+
+
+def _require():
+    cp = _cupy()
+    if cp is None or device_count() == 0:
+        raise cuda_unavailable_error()
+    return cp
+
+
+def _index(dev: DeviceLike | None) -> int:
+    if dev is None:
+        return current_device()
+    if isinstance(dev, int) and not isinstance(dev, bool):
+        return dev
+    d = device(dev)
+    if d.type != "cuda":
+        raise ValueError(f"pydlk.cuda: expected a CUDA device, got {d}")
+    return current_device() if d.index is None else d.index
+
+
+def current_device() -> int:
+    """The index of the current CUDA device (raises when CUDA is not available)."""
+    return int(_require().cuda.runtime.getDevice())
+
+
+def set_device(device: DeviceLike) -> None:
+    """Make ``device`` the current CUDA device."""
+    cp = _require()
+    cp.cuda.runtime.setDevice(_index(device))
+
+
+def synchronize(device: DeviceLike | None = None) -> None:
+    """Wait for all work queued on ``device`` (default: the current one) to finish."""
+    cp = _require()
+    with cp.cuda.Device(_index(device)):
+        cp.cuda.runtime.deviceSynchronize()
+
+
+def get_device_name(device: DeviceLike | None = None) -> str:
+    """The name of a CUDA device, e.g. ``'NVIDIA H200'``."""
+    cp = _require()
+    name = cp.cuda.runtime.getDeviceProperties(_index(device))["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the random stream of GPU kernels.
+
+    Differs from torch: pydlk has one generator for both devices (GPU kernels draw from the
+    same Philox (seed, offset) stream as the CPU kernels, so a seed gives the same dropout mask
+    on both), so this is ``pydlk.manual_seed(seed)``. Like torch, it works without a GPU.
+    """
+    _random.manual_seed(seed)
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed every GPU's random stream; the same as :func:`manual_seed` (one shared stream)."""
+    _random.manual_seed(seed)
