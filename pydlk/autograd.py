@@ -173,6 +173,14 @@ class Tensor:
     Differs from torch: ``data`` is the NumPy array itself (no copy), and arithmetic follows
     NumPy's type promotion (they agree for float32/float64 with Python scalars).
     """
+    # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
+    # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are: arithmetic
+    # operators (+ - * / ** @ // % unary - abs, += -= *= /=, comparisons, & | ^ ~), indexing
+    # (__getitem__, __setitem__, __iter__), elementwise math (add ... triu, sub_, div_), products
+    # (matmul, mm, bmm, mv, dot, outer, t, T, mT), reductions (sum ... count_nonzero), shape
+    # (reshape, view, flatten, squeeze, permute, transpose, expand, repeat, flip, split, chunk,
+    # ...), conversions (to, float, double, long, new_zeros, cpu, cuda, type_as, ...) and
+    # activations (relu, sigmoid, tanh, softmax, log_softmax).
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -539,6 +547,3 @@ def from_dlpack(obj):
         return Tensor(np.from_dlpack(obj))
     import cupy
     return Tensor(cupy.from_dlpack(obj))
-
-
-from . import ops as _ops  # noqa: E402,F401  (attaches the differentiable operators to Tensor)

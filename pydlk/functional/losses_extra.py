@@ -9,7 +9,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function
-from ..ops import _unbroadcast
+from ..ops._helpers import _unbroadcast
 from ._util import array_of, check_float
 
 __all__ = ["binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "l1_loss",

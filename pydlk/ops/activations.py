@@ -1,0 +1,34 @@
+"""Activations offered as torch offers them (torch.relu(x)); implemented in
+pydlk.functional, imported when first called so that ops never imports functional at load time."""
+
+
+
+
+# Implemented in pydlk.functional (imported when first used, so the two modules load in any
+# order); offered here as torch offers them: torch.relu(x) and x.relu().
+
+def _F():
+    from .. import functional
+    return functional
+
+
+def relu(input):
+    return _F().relu(input)
+
+
+def sigmoid(input):
+    return _F().sigmoid(input)
+
+
+def tanh(input):
+    return _F().tanh(input)
+
+
+def softmax(input, dim, dtype=None):
+    return _F().softmax(input, dim=dim, dtype=dtype) if dtype is not None else \
+        _F().softmax(input, dim=dim)
+
+
+def log_softmax(input, dim, dtype=None):
+    return _F().log_softmax(input, dim=dim, dtype=dtype) if dtype is not None else \
+        _F().log_softmax(input, dim=dim)
