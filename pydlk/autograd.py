@@ -6,15 +6,16 @@ plain arrays (usually by calling a ``pydlk._C`` kernel) and saves what ``backwar
 needs; ``backward`` returns one gradient (or None) per forward argument. ``Tensor.backward()``
 walks the graph in reverse topological order and adds gradients into the leaves' ``.grad``.
 
-A leaf may carry ``_grad_slot``: a view into an optimiser's flat gradient buffer (see
-``pydlk.optim``). Its gradient is then written into that slot, so the optimiser's fused step sees
-every gradient in one contiguous array without copying.
+A leaf may own a slot in an optimiser's flat gradient buffer (see ``pydlk/_arena.py``). Its
+gradient is then written into that slot, so the optimiser's fused step sees every gradient in
+one contiguous array without copying.
 """
 import threading
 import weakref
 
 import numpy as np
 
+from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
 
 # ----------------------------------------------------------------------------- grad mode
@@ -190,7 +191,6 @@ class Tensor:
         self.data = _default_dtype_array(data, dtype, xp)
         self.grad = None
         self._node = None
-        self._grad_slot = None
         self._hooks = None
         self._retain_grad = False
         self._requires_grad = False
@@ -202,7 +202,6 @@ class Tensor:
         t.data = array
         t.grad = None
         t._node = None
-        t._grad_slot = None
         t._hooks = None
         t._retain_grad = False
         t._requires_grad = False
@@ -411,9 +410,8 @@ def _accumulate_leaf(t, g):
     if isinstance(g, np.generic):
         g = np.asarray(g)
     if t.grad is None:
-        slot = t._grad_slot
-        if slot is not None and slot.shape == g.shape:
-            slot[...] = g
+        slot = _arena.write_grad(t, g)
+        if slot is not None:
             t.grad = slot
         else:
             t.grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()

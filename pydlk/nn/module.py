@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 
+from .. import _arena
 from ..autograd import Tensor, no_grad
 from .parameter import Parameter
 
@@ -271,7 +272,7 @@ class Module:
         for p in self.parameters():
             if p.grad is None:
                 continue
-            if set_to_none and p._grad_slot is None:
+            if set_to_none and _arena.grad_slot(p) is None:
                 p.grad = None
             else:
                 p.grad[...] = 0  # keeps an arena slot a view
@@ -284,7 +285,7 @@ class Module:
                     new = fn(p.data)
                     if new is not p.data:
                         p.data = new
-                        p._grad_slot = None
+                        _arena.unbind(p)
                         if p.grad is not None:
                             p.grad = fn(p.grad)
             for k, b in m._buffers.items():
