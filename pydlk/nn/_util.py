@@ -1,0 +1,42 @@
+"""Constructor argument checks shared by the layers (torch.nn's factory arguments and sizes)."""
+import numpy as np
+
+from ..functional._util import pair  # noqa: F401  (the one int-or-pair parser)
+from .parameter import Parameter
+
+
+def check_device(device, cls):
+    """Refuse a ``device=`` other than None or the CPU, naming the layer: every layer that
+    accepts torch's ``device`` argument routes it through here."""
+    if device is None:
+        return
+    name = getattr(device, "type", device)
+    if not isinstance(name, str) or name.partition(":")[0] != "cpu":
+        raise ValueError(f"{cls}: device={device!r} is not supported; layers are built on the "
+                         f"CPU (device=None or 'cpu'); move a model with .to(...) instead")
+
+
+def dtype_of(dtype):
+    """A layer's parameter dtype: float32 unless given."""
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def empty_param(shape, dtype):
+    """An uninitialised Parameter (the layer's reset_parameters fills it)."""
+    return Parameter(np.empty(shape, dtype_of(dtype)))
+
+
+def pos_int(v, cls, name, allow_zero=False):
+    """``v`` as a positive (or, with allow_zero, non-negative) int, else TypeError/ValueError."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{cls}: {name} must be an int, got {type(v).__name__}")
+    if v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{cls}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {v}")
+    return int(v)
+
+
+def prob(p, cls, name="p"):
+    """``p`` as a float probability in [0, 1], else ValueError."""
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{cls}: {name} must be between 0 and 1, got {p}")
+    return float(p)
