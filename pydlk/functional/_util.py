@@ -28,7 +28,10 @@ def contiguous(a):
 
 
 def pair(v, op, name, allow_zero=False):
-    """An int or a pair of ints (kernel_size, stride, padding, dilation) as a checked 2-tuple."""
+    """An int or a pair of ints (kernel_size, stride, padding, dilation) as a checked 2-tuple.
+    The one parser of such arguments: functional ops and layers both call it."""
+    if isinstance(v, (str, bytes)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         v = (int(v), int(v))
     try:
@@ -69,3 +72,16 @@ def apply_inplace(input, op, run):
     node.outputs[i] = weakref.ref(input)
     input._node = out._node
     return input
+
+
+def reduction_arg(reduction, size_average, reduce, op):
+    """A loss's ``reduction`` ('none', 'mean' or 'sum'), with torch's legacy ``size_average`` /
+    ``reduce`` arguments folded in as torch folds them (either one given overrides
+    ``reduction``). The one reduction parser: losses in functional and nn call it."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else ("mean" if size_average else "sum")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    return reduction

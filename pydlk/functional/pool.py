@@ -119,18 +119,12 @@ def _check_rank(x, op):
                          f"{tuple(x.shape)}")
 
 
-def _pair(v, op, name, allow_zero=False):
-    if isinstance(v, (str, bytes)):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    return pair(v, op, name, allow_zero)
-
-
 def _pool_args(op, kernel_size, stride, padding, dilation=1):
-    k = _pair(kernel_size, op, "kernel_size")
+    k = pair(kernel_size, op, "kernel_size")
     empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
-    s = k if empty else _pair(stride, op, "stride")
-    p = _pair(padding, op, "padding", allow_zero=True)
-    d = _pair(dilation, op, "dilation")
+    s = k if empty else pair(stride, op, "stride")
+    p = pair(padding, op, "padding", allow_zero=True)
+    d = pair(dilation, op, "dilation")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{op}: padding must be at most half of kernel_size, got padding {p} "
                          f"and kernel_size {k}")
@@ -147,7 +141,7 @@ def _output_size(output_size, x, op):
             raise ValueError(f"{op}: output_size must have 2 values, got {len(output_size)}")
         output_size = (H if output_size[0] is None else output_size[0],
                        W if output_size[1] is None else output_size[1])
-    return _pair(output_size, op, "output_size")
+    return pair(output_size, op, "output_size")
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

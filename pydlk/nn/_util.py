@@ -1,7 +1,11 @@
-"""Constructor argument checks shared by the layers (torch.nn's factory arguments and sizes)."""
+"""Constructor argument checks and parameter set-up shared by the layers (torch.nn's factory
+arguments, sizes, and torch's default initialisation of a weight and a bias)."""
+import math
+
 import numpy as np
 
 from ..functional._util import pair  # noqa: F401  (the one int-or-pair parser)
+from . import init
 from .parameter import Parameter
 
 
@@ -40,3 +44,23 @@ def prob(p, cls, name="p"):
     if not 0.0 <= float(p) <= 1.0:
         raise ValueError(f"{cls}: {name} must be between 0 and 1, got {p}")
     return float(p)
+
+
+def add_weight_and_bias(module, weight_shape, bias, dtype):
+    """Give ``module`` an uninitialised ``weight`` of ``weight_shape`` and, when ``bias``, a
+    ``bias`` of ``weight_shape[0]`` (else the parameter slot ``bias`` is None)."""
+    module.weight = empty_param(weight_shape, dtype)
+    if bias:
+        module.bias = empty_param((weight_shape[0],), dtype)
+    else:
+        module.register_parameter("bias", None)
+
+
+def reset_kaiming_uniform(weight, bias):
+    """torch's default for Linear and Conv: weight kaiming_uniform_(a=sqrt(5)), bias
+    uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (zero when fan_in is 0)."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)

@@ -1,9 +1,13 @@
 """Convolution layers: Conv2d (torch.nn.modules.conv)."""
-import math
 
 from .. import functional as F
-from . import init
-from ._util import check_device, empty_param, pair, pos_int
+from ._util import (
+    add_weight_and_bias,
+    check_device,
+    pair,
+    pos_int,
+    reset_kaiming_uniform,
+)
 from .module import Module
 
 __all__ = ["Conv2d"]
@@ -44,20 +48,11 @@ class Conv2d(Module):
                              "(only 'zeros')")
         self.padding_mode = padding_mode
         kh, kw = self.kernel_size
-        self.weight = empty_param((out_channels, in_channels // groups, kh, kw), dtype)
-        if bias:
-            self.bias = empty_param((out_channels,), dtype)
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        reset_kaiming_uniform(self.weight, self.bias)
 
     def _explicit_padding(self):
         """The (top, bottom, left, right) zero padding; 'same' may be asymmetric."""

@@ -3,7 +3,13 @@ import math
 
 from .. import functional as F
 from . import init
-from ._util import check_device, empty_param, pos_int, prob
+from ._util import (
+    add_weight_and_bias,
+    check_device,
+    pos_int,
+    prob,
+    reset_kaiming_uniform,
+)
 from .module import Module
 
 __all__ = ["Linear", "Bilinear", "DropConnect"]
@@ -18,19 +24,11 @@ class Linear(Module):
         check_device(device, type(self).__name__)
         self.in_features = pos_int(in_features, "Linear", "in_features", allow_zero=True)
         self.out_features = pos_int(out_features, "Linear", "out_features", allow_zero=True)
-        self.weight = empty_param((out_features, in_features), dtype)
-        if bias:
-            self.bias = empty_param((out_features,), dtype)
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in_features), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_kaiming_uniform(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
@@ -50,11 +48,7 @@ class Bilinear(Module):
         self.in1_features = pos_int(in1_features, "Bilinear", "in1_features")
         self.in2_features = pos_int(in2_features, "Bilinear", "in2_features")
         self.out_features = pos_int(out_features, "Bilinear", "out_features")
-        self.weight = empty_param((out_features, in1_features, in2_features), dtype)
-        if bias:
-            self.bias = empty_param((out_features,), dtype)
-        else:
-            self.register_parameter("bias", None)
+        add_weight_and_bias(self, (out_features, in1_features, in2_features), bias, dtype)
         self.reset_parameters()
 
     def reset_parameters(self):
