@@ -95,9 +95,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for running_var, as torch. training=False: the running stats normalise (both required).
     The buffers never enter the autograd graph.
 
-    Differs from torch: momentum=None raises TypeError (as torch.nn.functional does); for a
-    cumulative moving average pass ``momentum=1/num_batches_tracked`` (what torch's BatchNorm
-    module computes before calling this function). Running buffers must have the input's dtype.
+    As in torch.nn.functional, momentum=None raises TypeError: for a cumulative moving average
+    pass ``momentum=1/num_batches_tracked`` (what the BatchNorm modules compute before calling
+    this function). Differs from torch: running buffers must have the input's dtype.
     """
     op = "batch_norm"
     x = check_float(input, op, "input")
