@@ -3,11 +3,14 @@ conversions and factories, under torch's names, argument names and defaults.
 
 Each op is a ``Function`` with forward and backward side by side, written with
 ``xp = get_array_module(x)`` (NumPy or CuPy) so both devices share them. Backward passes undo
-broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype. One module per topic:
-``arithmetic``, ``products``, ``reductions``, ``shape``, ``indexing``, ``joining``,
-``conversions``, ``factories``, ``activations`` (``_helpers`` holds what they share). The
-functions listed in ``__all__`` become ``pydlk.<name>``; ``pydlk/_tensor_methods.py`` attaches
-them to ``Tensor`` as methods and operators.
+broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
+
+One module per topic: ``arithmetic``, ``products``, ``reductions``, ``shape``, ``indexing``,
+``joining``, ``conversions``, ``factories``, ``activations`` (``_helpers`` holds what they
+share). The functions listed in ``__all__`` become ``pydlk.<name>``;
+``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
+the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
+``__getattr__`` below); inside the package the builtins are reached as ``_b.sum``, ... .
 
 Where pydlk differs from torch:
 

@@ -1,11 +1,7 @@
-"""Activations offered as torch offers them (torch.relu(x)); implemented in
-pydlk.functional, imported when first called so that ops never imports functional at load time."""
+"""Activations offered as torch offers them (torch.relu(x), x.relu()). They are implemented in
+pydlk.functional, which is imported when one is first called: functional builds on ops, so ops
+never imports functional at load time (no import cycle)."""
 
-
-
-
-# Implemented in pydlk.functional (imported when first used, so the two modules load in any
-# order); offered here as torch offers them: torch.relu(x) and x.relu().
 
 def _F():
     from .. import functional

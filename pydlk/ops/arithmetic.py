@@ -6,6 +6,9 @@ from .._backend import get_array_module
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _fit, _meta, _nograd, _o, _quiet, _s, _t, _xp
 
+# This module defines abs, round and pow under torch's names; inside it the
+# Python builtins of those names are reached as _b.abs, _b.sum, ... .
+
 
 class Add(Function):
     @staticmethod

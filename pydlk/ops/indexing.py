@@ -7,7 +7,6 @@ from .._backend import get_array_module, is_cupy
 from ..autograd import Function, Tensor, is_grad_enabled
 from ._helpers import _arr, _meta, _o
 
-# -- indexing
 
 def _key(key):
     """An index with Tensors and lists turned into arrays (what NumPy indexes with)."""

@@ -8,7 +8,6 @@ from ..autograd import Function, Tensor
 from ._helpers import _dim, _t, _xp
 from .shape import Reshape, reshape
 
-# -- joining and splitting
 
 class Cat(Function):
     @staticmethod

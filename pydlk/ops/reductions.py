@@ -25,6 +25,9 @@ from ._helpers import (
 from .arithmetic import maximum, minimum
 from .conversions import to
 
+# This module defines sum, max, min, all and any under torch's names; inside it the
+# Python builtins of those names are reached as _b.abs, _b.sum, ... .
+
 
 class Sum(Function):
     @staticmethod
