@@ -5,17 +5,20 @@ import math
 import numpy as np
 
 from ..functional._util import pair  # noqa: F401  (the one int-or-pair parser)
+from ..ops.conversions import _parse_device
 from . import init
 from .parameter import Parameter
 
 
 def check_device(device, cls):
     """Refuse a ``device=`` other than None or the CPU, naming the layer: every layer that
-    accepts torch's ``device`` argument routes it through here."""
-    if device is None:
-        return
-    name = getattr(device, "type", device)
-    if not isinstance(name, str) or name.partition(":")[0] != "cpu":
+    accepts torch's ``device`` argument routes it through here (device strings are parsed as
+    ``Tensor.to`` parses them)."""
+    try:
+        dev = _parse_device(device)
+    except ValueError as e:
+        raise ValueError(f"{cls}: {e}") from None
+    if dev not in (None, "cpu"):
         raise ValueError(f"{cls}: device={device!r} is not supported; layers are built on the "
                          f"CPU (device=None or 'cpu'); move a model with .to(...) instead")
 
