@@ -175,13 +175,24 @@ class Tensor:
     NumPy's type promotion (they agree for float32/float64 with Python scalars).
     """
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
-    # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are: arithmetic
-    # operators (+ - * / ** @ // % unary - abs, += -= *= /=, comparisons, & | ^ ~), indexing
-    # (__getitem__, __setitem__, __iter__), elementwise math (add ... triu, sub_, div_), products
-    # (matmul, mm, bmm, mv, dot, outer, t, T, mT), reductions (sum ... count_nonzero), shape
-    # (reshape, view, flatten, squeeze, permute, transpose, expand, repeat, flip, split, chunk,
-    # ...), conversions (to, float, double, long, new_zeros, cpu, cuda, type_as, ...) and
-    # activations (relu, sigmoid, tanh, softmax, log_softmax).
+    # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
+    #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
+    #       neg pos abs floordiv rfloordiv mod rmod iadd isub imul itruediv eq ne lt le gt ge invert
+    #       and rand or ror xor rxor getitem setitem iter
+    #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
+    #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
+    #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu sub_
+    #       div_
+    #   products: matmul mm bmm mv dot outer t
+    #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
+    #       any count_nonzero
+    #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims
+    #       movedim moveaxis expand expand_as broadcast_to view_as reshape_as repeat flip contiguous
+    #       is_contiguous clone split chunk unbind
+    #   conversions: to float double half long int bool new_zeros new_ones new_empty new_full
+    #       new_tensor cpu cuda type_as is_floating_point
+    #   activations: relu sigmoid tanh softmax log_softmax
+    #   properties: T mT
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, dtype=None):

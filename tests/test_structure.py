@@ -145,3 +145,22 @@ def test_no_python_file_is_huge():
     big = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py")
            if (n := len(p.read_text().splitlines())) > 800}
     assert not big, big
+
+
+def test_tensor_comment_lists_the_attached_methods():
+    # class Tensor's comment names every operator and method _tensor_methods attaches (and
+    # nothing else), so a reader of autograd.py sees the whole surface.
+    import re
+
+    import pydlk._tensor_methods as tm
+
+    src = (ROOT / "autograd.py").read_text()
+    start = src.index("# The operators and op methods are not defined here")
+    end = src.index("__array_priority__", start)
+    listed = set()
+    for line in src[start:end].splitlines()[2:]:
+        words = line.strip().lstrip("#").strip()
+        words = re.sub(r"^[a-z ]+(\(__x__\))?:", "", words)
+        listed.update(words.split())
+    attached = {k.strip("_") if k.startswith("__") else k for k in tm._methods} | {"T", "mT"}
+    assert listed == attached, (listed - attached, attached - listed)
