@@ -6,18 +6,26 @@ from .module import Module
 __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
 
+def _set_window(module, kernel_size, stride, padding):
+    """Check and keep a pooling window as given (torch keeps the ints or tuples it was given);
+    stride defaults to kernel_size."""
+    cls = type(module).__name__
+    module.kernel_size = kernel_size
+    module.stride = stride if stride is not None else kernel_size
+    module.padding = padding
+    pair(kernel_size, cls, "kernel_size")
+    pair(module.stride, cls, "stride")
+    pair(padding, cls, "padding", allow_zero=True)
+
+
 
 class MaxPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.dilation = padding, dilation
+        _set_window(self, kernel_size, stride, padding)
+        self.dilation = dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
-        pair(kernel_size, "MaxPool2d", "kernel_size")
-        pair(self.stride, "MaxPool2d", "stride")
-        pair(padding, "MaxPool2d", "padding", allow_zero=True)
 
     def forward(self, input):
         kw = {}
@@ -35,13 +43,9 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding, self.ceil_mode = padding, ceil_mode
+        _set_window(self, kernel_size, stride, padding)
+        self.ceil_mode = ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
-        pair(kernel_size, "AvgPool2d", "kernel_size")
-        pair(self.stride, "AvgPool2d", "stride")
-        pair(padding, "AvgPool2d", "padding", allow_zero=True)
 
     def forward(self, input):
         kw = {}
