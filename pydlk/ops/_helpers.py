@@ -78,6 +78,13 @@ def _nograd(array):
     return Tensor._wrap(_o(array))
 
 
+def _nograd_ufunc(name, input):
+    """The NumPy/CuPy ufunc ``name`` of ``input``, as a result without gradient (sign, floor,
+    isnan, ...: torch's gradient of these is zero or undefined)."""
+    a = _arr(input)
+    return _nograd(getattr(_xp(a), name)(a))
+
+
 def _dim(d, ndim, op, extra=0):
     """``d`` as a non-negative dim of a tensor with ``ndim`` (+ ``extra``) dims, or IndexError."""
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):

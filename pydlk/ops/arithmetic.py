@@ -4,7 +4,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _fit, _meta, _nograd, _o, _quiet, _s, _t, _xp
+from ._helpers import _arr, _fit, _meta, _nograd, _nograd_ufunc, _o, _quiet, _s, _t, _xp
 
 # This module defines abs, round and pow under torch's names; inside it the
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
@@ -428,19 +428,16 @@ def reciprocal(input):
 
 def sign(input):
     """-1, 0 or 1 per element. No gradient (torch's is zero everywhere)."""
-    a = _arr(input)
-    return _nograd(_xp(a).sign(a))
+    return _nograd_ufunc("sign", input)
 
 
 def floor(input):
     """No gradient (torch's is zero everywhere); likewise ceil, round, trunc."""
-    a = _arr(input)
-    return _nograd(_xp(a).floor(a))
+    return _nograd_ufunc("floor", input)
 
 
 def ceil(input):
-    a = _arr(input)
-    return _nograd(_xp(a).ceil(a))
+    return _nograd_ufunc("ceil", input)
 
 
 def round(input, *, decimals=0):
@@ -449,8 +446,7 @@ def round(input, *, decimals=0):
 
 
 def trunc(input):
-    a = _arr(input)
-    return _nograd(_xp(a).trunc(a))
+    return _nograd_ufunc("trunc", input)
 
 
 def clamp(input, min=None, max=None):
@@ -567,23 +563,19 @@ def remainder(input, other):
 
 
 def isnan(input):
-    a = _arr(input)
-    return _nograd(_xp(a).isnan(a))
+    return _nograd_ufunc("isnan", input)
 
 
 def isinf(input):
-    a = _arr(input)
-    return _nograd(_xp(a).isinf(a))
+    return _nograd_ufunc("isinf", input)
 
 
 def isfinite(input):
-    a = _arr(input)
-    return _nograd(_xp(a).isfinite(a))
+    return _nograd_ufunc("isfinite", input)
 
 
 def logical_not(input):
-    a = _arr(input)
-    return _nograd(_xp(a).logical_not(a))
+    return _nograd_ufunc("logical_not", input)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
