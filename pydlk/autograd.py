@@ -6,15 +6,16 @@ plain arrays (usually by calling a ``pydlk._C`` kernel) and saves what ``backwar
 needs; ``backward`` returns one gradient (or None) per forward argument. ``Tensor.backward()``
 walks the graph in reverse topological order and adds gradients into the leaves' ``.grad``.
 
-A leaf may carry ``_grad_slot``: a view into an optimiser's flat gradient buffer (see
-``pydlk.optim``). Its gradient is then written into that slot, so the optimiser's fused step sees
-every gradient in one contiguous array without copying.
+A leaf may own a slot in an optimiser's flat gradient buffer (see ``pydlk/_arena.py``). Its
+gradient is then written into that slot, so the optimiser's fused step sees every gradient in
+one contiguous array without copying.
 """
 import threading
 import weakref
 
 import numpy as np
 
+from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
 from ._device import device as _device
 
@@ -174,6 +175,25 @@ class Tensor:
     Differs from torch: ``data`` is the NumPy array itself (no copy), and arithmetic follows
     NumPy's type promotion (they agree for float32/float64 with Python scalars).
     """
+    # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
+    # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
+    #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
+    #       neg pos abs floordiv rfloordiv mod rmod iadd isub imul itruediv eq ne lt le gt ge invert
+    #       and rand or ror xor rxor getitem setitem iter
+    #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
+    #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
+    #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu sub_
+    #       div_
+    #   products: matmul mm bmm mv dot outer t
+    #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
+    #       any count_nonzero
+    #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims
+    #       movedim moveaxis expand expand_as broadcast_to view_as reshape_as repeat flip contiguous
+    #       is_contiguous clone split chunk unbind
+    #   conversions: to float double half long int bool new_zeros new_ones new_empty new_full
+    #       new_tensor cpu cuda type_as is_floating_point
+    #   activations: relu sigmoid tanh softmax log_softmax
+    #   properties: T mT
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -183,7 +203,6 @@ class Tensor:
         self.data = _default_dtype_array(data, dtype, xp)
         self.grad = None
         self._node = None
-        self._grad_slot = None
         self._hooks = None
         self._retain_grad = False
         self._requires_grad = False
@@ -195,7 +214,6 @@ class Tensor:
         t.data = array
         t.grad = None
         t._node = None
-        t._grad_slot = None
         t._hooks = None
         t._retain_grad = False
         t._requires_grad = False
@@ -404,9 +422,8 @@ def _accumulate_leaf(t, g):
     if isinstance(g, np.generic):
         g = np.asarray(g)
     if t.grad is None:
-        slot = t._grad_slot
-        if slot is not None and slot.shape == g.shape:
-            slot[...] = g
+        slot = _arena.write_grad(t, g)
+        if slot is not None:
             t.grad = slot
         else:
             t.grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()
@@ -540,6 +557,3 @@ def from_dlpack(obj):
         return Tensor(np.from_dlpack(obj))
     import cupy
     return Tensor(cupy.from_dlpack(obj))
-
-
-from . import ops as _ops  # noqa: E402,F401  (attaches the differentiable operators to Tensor)

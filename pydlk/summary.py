@@ -14,12 +14,9 @@ twice; a tensor made outside a module (a residual sum) takes the last value seen
 import numpy as np
 
 from .autograd import Tensor, no_grad
+from .functional._util import pair
 
 __all__ = ["summary"]
-
-
-def _pair(v):
-    return (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
 
 
 def _shape_str(out):
@@ -87,9 +84,9 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
             R, J = rf.get(id(x), last[0]) if x is not None else last[0]
             stage = False
             if isinstance(m, nn.Conv2d) or isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-                F = _pair(m.kernel_size)[0]
-                S = _pair(m.stride)[0]
-                d = _pair(getattr(m, "dilation", 1))[0]
+                F = pair(m.kernel_size, "summary", "kernel_size")[0]
+                S = pair(m.stride, "summary", "stride")[0]
+                d = pair(getattr(m, "dilation", 1), "summary", "dilation")[0]
                 R = R + (d * (F - 1) + 1 - 1) * J
                 J = J * S
                 stage = True

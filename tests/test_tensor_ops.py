@@ -988,7 +988,7 @@ def test_module_functions_are_exported_and_builtins_untouched():
     for name in ("cat", "stack", "where", "exp", "matmul", "sum", "mean", "max", "zeros",
                  "abs", "min", "all", "any", "clamp", "randn", "arange"):
         assert getattr(pydlk, name) is getattr(pydlk.ops, name)
-    # ops.py defines sum/max/min/abs/all/any/round/pow; the builtins stay the builtins
+    # pydlk.ops defines sum/max/min/abs/all/any/round/pow; the builtins stay the builtins
     assert builtins.sum([1, 2]) == 3 and builtins.max(1, 2) == 2 and builtins.abs(-1) == 1
     x = f32([[1.0, -2.0], [3.0, 0.5]])
     assert pydlk.sum(x).item() == 2.5 and pydlk.abs(x).sum().item() == 6.5

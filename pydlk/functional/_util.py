@@ -1,7 +1,9 @@
 """Argument handling shared by the functional ops: Tensor-or-array in, visible conversion."""
+import weakref
+
 import numpy as np
 
-from ..autograd import Tensor
+from ..autograd import Tensor, is_grad_enabled
 
 _FLOATS = (np.float32, np.float64)
 
@@ -26,7 +28,10 @@ def contiguous(a):
 
 
 def pair(v, op, name, allow_zero=False):
-    """An int or a pair of ints (kernel_size, stride, padding, dilation) as a checked 2-tuple."""
+    """An int or a pair of ints (kernel_size, stride, padding, dilation) as a checked 2-tuple.
+    The one parser of such arguments: functional ops and layers both call it."""
+    if isinstance(v, (str, bytes)):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         v = (int(v), int(v))
     try:
@@ -39,3 +44,44 @@ def pair(v, op, name, allow_zero=False):
     if any(i < low for i in v):
         raise ValueError(f"{op}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {v}")
     return v
+
+
+def apply_inplace(input, op, run):
+    """An in-place op with torch's semantics; returns ``input`` itself (a Tensor around it for an
+    array). ``run(x)`` applies the op's Function to ``x`` (an array or a Tensor) so that it writes
+    into ``x``'s array, and returns the Function's output.
+
+    A leaf that requires grad is refused while grad mode is on. For a non-leaf that requires
+    grad the op is recorded on a stand-in for the value before the op, then the new history is
+    moved onto ``input`` (its grad_fn becomes this op), as torch rebases an in-place output.
+    """
+    if not isinstance(input, Tensor):
+        run(input)
+        return Tensor._wrap(input)
+    if not (input.requires_grad and is_grad_enabled()):
+        run(input.data)
+        return input
+    if input.is_leaf:
+        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
+                           "in-place operation.")
+    before = Tensor._wrap(input.data)
+    before._requires_grad = True
+    before._node = input._node
+    out = run(before)
+    node, i = out._node
+    node.outputs[i] = weakref.ref(input)
+    input._node = out._node
+    return input
+
+
+def reduction_arg(reduction, size_average, reduce, op):
+    """A loss's ``reduction`` ('none', 'mean' or 'sum'), with torch's legacy ``size_average`` /
+    ``reduce`` arguments folded in as torch folds them (either one given overrides
+    ``reduction``). The one reduction parser: losses in functional and nn call it."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "none" if not reduce else ("mean" if size_average else "sum")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    return reduction

@@ -24,13 +24,12 @@ rounding of x^2 or x^3 inside exp. exp flushes results below about 2.4e-38 to 0 
 denormals.
 """
 import numbers
-import weakref
 
 import numpy as np
 
 from .._backend import kernels_for
-from ..autograd import Function, Tensor, is_grad_enabled
-from ._util import check_float, contiguous
+from ..autograd import Function, is_grad_enabled
+from ._util import apply_inplace, check_float, contiguous
 
 __all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "elu", "selu", "celu", "sigmoid",
            "tanh", "silu", "mish", "gelu", "softplus", "softmax", "log_softmax", "maxout"]
@@ -173,31 +172,14 @@ def _apply(fn, name, input, params, inplace):
     if not inplace:
         return fn.apply(input, params, None)
     target = a if a.flags.c_contiguous else None  # else: write a copy, then copy it back
-    if not isinstance(input, Tensor):
-        y = fn.apply(a, params, target).data
+
+    def run(x):
+        out = fn.apply(x, params, target)
         if target is None:
-            a[...] = y
-        return Tensor._wrap(a)
-    if not (input.requires_grad and is_grad_enabled()):
-        y = fn.apply(a, params, target).data
-        if target is None:
-            a[...] = y
-        return input
-    if input.is_leaf:
-        raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an "
-                           "in-place operation.")
-    # Record the op on a stand-in for the value before the op, then move the new history onto
-    # input itself (its grad_fn becomes this op), as torch rebases an in-place op's output.
-    before = Tensor._wrap(a)
-    before._requires_grad = True
-    before._node = input._node
-    out = fn.apply(before, params, target)
-    if target is None:
-        a[...] = out.data
-    node, i = out._node
-    node.outputs[i] = weakref.ref(input)
-    input._node = out._node
-    return input
+            a[...] = out.data
+        return out
+
+    return apply_inplace(input, name, run)
 
 
 def relu(input, inplace=False):

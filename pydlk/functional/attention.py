@@ -76,7 +76,7 @@ class SDPA(Function):
 def _reduce(g, shape):
     if g is None or g.shape == tuple(shape):
         return g
-    from ..ops import _unbroadcast
+    from ..ops._helpers import _unbroadcast
     return _unbroadcast(g, shape)
 
 

@@ -11,7 +11,7 @@ import numbers
 from .._backend import get_array_module, kernels_for
 from .._random import default_generator
 from ..autograd import Function, Tensor
-from ._util import check_float, contiguous
+from ._util import apply_inplace, check_float, contiguous
 
 __all__ = ["dropout", "dropout2d"]
 
@@ -92,11 +92,17 @@ def _prepare(input, p, op, inplace):
 
 def _dropout(input, p, seed, offset, inplace=False):
     """dropout with an explicit Philox (seed, offset): the same arguments give the same mask."""
-    return Dropout.apply(input, p, int(seed), int(offset), bool(inplace))
+    if inplace:
+        return apply_inplace(input, "dropout",
+                             lambda x: Dropout.apply(x, p, int(seed), int(offset), True))
+    return Dropout.apply(input, p, int(seed), int(offset), False)
 
 
 def _dropout2d(input, p, seed, offset, inplace=False):
-    return ChannelDropout.apply(input, p, int(seed), int(offset), bool(inplace))
+    if inplace:
+        return apply_inplace(input, "dropout2d",
+                             lambda x: ChannelDropout.apply(x, p, int(seed), int(offset), True))
+    return ChannelDropout.apply(input, p, int(seed), int(offset), False)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

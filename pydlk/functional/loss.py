@@ -10,11 +10,9 @@ import numpy as np
 
 from .._backend import get_array_module, kernels_for
 from ..autograd import Function
-from ._util import array_of, check_float, contiguous
+from ._util import array_of, check_float, contiguous, reduction_arg
 
 __all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
-
-_REDUCTIONS = ("none", "mean", "sum")
 
 
 def _reduce(loss, total, denom, reduction, dtype, xp):
@@ -127,11 +125,6 @@ class MultiMarginLoss(Function):
 
 # ----------------------------------------------------------------------------- checks
 
-def _check_reduction(reduction, op):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
-
-
 def _check_input(input, op, allow_spatial=True):
     x = check_float(input, op, "input")
     if x.ndim == 0 or (not allow_spatial and x.ndim > 2):
@@ -186,7 +179,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     and ``size_average``/``reduce`` are not accepted."""
     op = "cross_entropy"
     x = _check_input(input, op)
-    _check_reduction(reduction, op)
+    reduction_arg(reduction, None, None, op)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
             or not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got "
@@ -213,7 +206,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     summed weights of the non-ignored targets, as torch. No ``size_average``/``reduce``."""
     op = "nll_loss"
     x = _check_input(input, op)
-    _check_reduction(reduction, op)
+    reduction_arg(reduction, None, None, op)
     ignore_index = _check_int(ignore_index, op, "ignore_index")
     t = _check_class_target(target, x, op)
     _check_weight(weight, x, op)
@@ -227,7 +220,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     No ``size_average``/``reduce``."""
     op = "multi_margin_loss"
     x = _check_input(input, op, allow_spatial=False)
-    _check_reduction(reduction, op)
+    reduction_arg(reduction, None, None, op)
     p = _check_int(p, op, "p")
     if p not in (1, 2):
         raise ValueError(f"{op}: p must be 1 or 2, got {p}")

@@ -9,21 +9,11 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function
-from ..ops import _unbroadcast
-from ._util import array_of, check_float
+from ..ops._helpers import _unbroadcast
+from ._util import array_of, check_float, reduction_arg
 
 __all__ = ["binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "l1_loss",
            "huber_loss", "smooth_l1_loss", "triplet_margin_loss", "cosine_embedding_loss"]
-
-
-def _reduction(reduction, size_average, reduce, op):
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "none" if not reduce else ("mean" if size_average else "sum")
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    return reduction
 
 
 class _ElementwiseLoss(Function):
@@ -87,7 +77,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     ``(1 - y) x + (1 + (pw - 1) y) log(1 + exp(-x))`` (log1p(exp(-|x|)) + max(-x, 0))."""
     op = "binary_cross_entropy_with_logits"
     x, t = _args(op, input, target)
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
     if x.shape != t.shape:
         raise ValueError(f"{op}: target size {t.shape} must be the same as input size {x.shape}")
     w = None if weight is None else check_float(weight, op, "weight")
@@ -115,7 +105,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     """``-(y log p + (1 - y) log(1 - p))`` with each log clamped at -100, as torch."""
     op = "binary_cross_entropy"
     x, t = _args(op, input, target)
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
     if x.shape != t.shape:
         raise ValueError(f"{op}: target size {t.shape} must be the same as input size {x.shape}")
     if x.size and (np.any(x < 0) or np.any(x > 1)):
@@ -140,7 +130,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     op = "mse_loss"
     _args(op, input, target)
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
 
     def rule(x, t):
         d = x - t
@@ -152,7 +142,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     op = "l1_loss"
     _args(op, input, target)
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
 
     def rule(x, t):
         xp = get_array_module(x)
@@ -167,7 +157,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
     op = "huber_loss"
     _args(op, input, target)
-    reduction = _reduction(reduction, None, None, op)
+    reduction = reduction_arg(reduction, None, None, op)
     if not delta > 0:
         raise ValueError(f"{op}: delta must be positive, got {delta}")
 
@@ -187,7 +177,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (l1_loss at beta=0)."""
     op = "smooth_l1_loss"
     _args(op, input, target)
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
     if beta < 0:
         raise ValueError(f"{op}: beta must be >= 0, got {beta}")
     if beta == 0:
@@ -229,7 +219,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     a = check_float(anchor, op, "anchor")
     check_float(positive, op, "positive")
     check_float(negative, op, "negative")
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
     if margin < 0:
         raise ValueError(f"{op}: margin must be >= 0, got {margin}")
     if p <= 0:
@@ -297,7 +287,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     x2 = check_float(input2, op, "input2")
     y = array_of(target)
     y = np.asarray(y) if not hasattr(y, "dtype") else y
-    reduction = _reduction(reduction, size_average, reduce, op)
+    reduction = reduction_arg(reduction, size_average, reduce, op)
     if x1.shape != x2.shape:
         raise ValueError(f"{op}: input1 shape {x1.shape} differs from input2 shape {x2.shape}")
     if x1.ndim not in (1, 2):

@@ -51,6 +51,21 @@ def _momentum(momentum, op):
     return float(momentum)
 
 
+def _check_running_norm(op, input, weight, bias, running_mean, running_var, momentum):
+    """The checks batch_norm and instance_norm share: input (N, C, *), weight and bias,
+    the running buffers and momentum. Returns (input array, running_mean, running_var,
+    momentum as a float)."""
+    x = check_float(input, op, "input")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {x.shape}")
+    for p, name in [(weight, "weight"), (bias, "bias")]:
+        _param(p, x, op, name)
+    rm = _buffer(running_mean, x, op, "running_mean")
+    rv = _buffer(running_var, x, op, "running_var")
+    momentum = _momentum(momentum, op)
+    return x, rm, rv, momentum
+
+
 def _with_buffers(call, buffers):
     """Run ``call(*contiguous buffers)``; copy back into any buffer that had to be copied."""
     kern = [None if b is None else contiguous(b) for b in buffers]
@@ -95,19 +110,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for running_var, as torch. training=False: the running stats normalise (both required).
     The buffers never enter the autograd graph.
 
-    Differs from torch: momentum=None raises TypeError (as torch.nn.functional does); for a
-    cumulative moving average pass ``momentum=1/num_batches_tracked`` (what torch's BatchNorm
-    module computes before calling this function). Running buffers must have the input's dtype.
+    As in torch.nn.functional, momentum=None raises TypeError: for a cumulative moving average
+    pass ``momentum=1/num_batches_tracked`` (what the BatchNorm modules compute before calling
+    this function). Differs from torch: running buffers must have the input's dtype.
     """
     op = "batch_norm"
-    x = check_float(input, op, "input")
-    if x.ndim < 2:
-        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {x.shape}")
-    for p, name in [(weight, "weight"), (bias, "bias")]:
-        _param(p, x, op, name)
-    rm = _buffer(running_mean, x, op, "running_mean")
-    rv = _buffer(running_var, x, op, "running_var")
-    momentum = _momentum(momentum, op)
+    x, rm, rv, momentum = _check_running_norm(op, input, weight, bias, running_mean,
+                                              running_var, momentum)
     return BatchNorm.apply(input, weight, bias, rm, rv, bool(training), momentum, float(eps))
 
 
@@ -254,14 +263,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     evaluation mode); both are required.
     """
     op = "instance_norm"
-    x = check_float(input, op, "input")
-    if x.ndim < 2:
-        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {x.shape}")
-    for p, name in [(weight, "weight"), (bias, "bias")]:
-        _param(p, x, op, name)
-    rm = _buffer(running_mean, x, op, "running_mean")
-    rv = _buffer(running_var, x, op, "running_var")
-    momentum = _momentum(momentum, op)
+    x, rm, rv, momentum = _check_running_norm(op, input, weight, bias, running_mean,
+                                              running_var, momentum)
     if not use_input_stats:
         if rm is None or rv is None:
             raise ValueError(f"{op}: running_mean and running_var must be given when "

@@ -10,14 +10,9 @@ from ._util import check_float, contiguous, pair
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
 
 
-def _batched(x, op):
-    """(x4, unbatched): x as a 4-D C-contiguous array."""
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape "
-                         f"{tuple(x.shape)}")
-    unbatched = x.ndim == 3
-    x4 = x[None] if unbatched else x
-    return contiguous(x4), unbatched
+def _batched(a, unbatched):
+    """``a`` as the kernels' 4-D C-contiguous array (an unbatched (C, H, W) gets N = 1)."""
+    return contiguous(a[None] if unbatched else a)
 
 
 def _unbatch(a, unbatched):
@@ -28,7 +23,8 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
         K = kernels_for(x)
-        x4, unbatched = _batched(x, "max_pool2d")
+        unbatched = x.ndim == 3  # checked by the caller
+        x4 = _batched(x, unbatched)
         need_idx = return_indices or ctx.needs_input_grad[0]
         y, idx = K.max_pool2d_forward(x4, kernel_size, stride, padding, dilation, ceil_mode, need_idx)
         ctx.save_for_backward(idx)
@@ -42,7 +38,7 @@ class MaxPool2d(Function):
         (idx,) = ctx.saved_tensors
         dx = None
         if ctx.needs_input_grad[0]:
-            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dy4 = _batched(dy, ctx.unbatched)
             dx = kernels_for(dy).max_pool2d_backward(dy4, idx, *ctx.geometry)
             dx = _unbatch(dx, ctx.unbatched)
         return dx, None, None, None, None, None, None
@@ -52,7 +48,8 @@ class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
         K = kernels_for(x)
-        x4, unbatched = _batched(x, "avg_pool2d")
+        unbatched = x.ndim == 3  # checked by the caller
+        x4 = _batched(x, unbatched)
         y = K.avg_pool2d_forward(x4, kernel_size, stride, padding, ceil_mode, count_include_pad,
                                  divisor_override)
         ctx.geometry = (x4.shape[2:], kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -64,7 +61,7 @@ class AvgPool2d(Function):
     def backward(ctx, dy):
         dx = None
         if ctx.needs_input_grad[0]:
-            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dy4 = _batched(dy, ctx.unbatched)
             dx = _unbatch(kernels_for(dy).avg_pool2d_backward(dy4, *ctx.geometry), ctx.unbatched)
         return dx, None, None, None, None, None, None
 
@@ -73,7 +70,8 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
         K = kernels_for(x)
-        x4, unbatched = _batched(x, "adaptive_avg_pool2d")
+        unbatched = x.ndim == 3  # checked by the caller
+        x4 = _batched(x, unbatched)
         y = K.adaptive_avg_pool2d_forward(x4, output_size)
         ctx.input_size = x4.shape[2:]
         ctx.unbatched = unbatched
@@ -83,7 +81,7 @@ class AdaptiveAvgPool2d(Function):
     def backward(ctx, dy):
         dx = None
         if ctx.needs_input_grad[0]:
-            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dy4 = _batched(dy, ctx.unbatched)
             dx = kernels_for(dy).adaptive_avg_pool2d_backward(dy4, ctx.input_size)
             dx = _unbatch(dx, ctx.unbatched)
         return dx, None
@@ -93,7 +91,8 @@ class AdaptiveMaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size, return_indices):
         K = kernels_for(x)
-        x4, unbatched = _batched(x, "adaptive_max_pool2d")
+        unbatched = x.ndim == 3  # checked by the caller
+        x4 = _batched(x, unbatched)
         need_idx = return_indices or ctx.needs_input_grad[0]
         y, idx = K.adaptive_max_pool2d_forward(x4, output_size, need_idx)
         ctx.save_for_backward(idx)
@@ -107,7 +106,7 @@ class AdaptiveMaxPool2d(Function):
         (idx,) = ctx.saved_tensors
         dx = None
         if ctx.needs_input_grad[0]:
-            dy4 = contiguous(dy[None] if ctx.unbatched else dy)
+            dy4 = _batched(dy, ctx.unbatched)
             dx = kernels_for(dy).adaptive_max_pool2d_backward(dy4, idx, ctx.input_size)
             dx = _unbatch(dx, ctx.unbatched)
         return dx, None, None
@@ -119,18 +118,12 @@ def _check_rank(x, op):
                          f"{tuple(x.shape)}")
 
 
-def _pair(v, op, name, allow_zero=False):
-    if isinstance(v, (str, bytes)):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    return pair(v, op, name, allow_zero)
-
-
 def _pool_args(op, kernel_size, stride, padding, dilation=1):
-    k = _pair(kernel_size, op, "kernel_size")
+    k = pair(kernel_size, op, "kernel_size")
     empty = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
-    s = k if empty else _pair(stride, op, "stride")
-    p = _pair(padding, op, "padding", allow_zero=True)
-    d = _pair(dilation, op, "dilation")
+    s = k if empty else pair(stride, op, "stride")
+    p = pair(padding, op, "padding", allow_zero=True)
+    d = pair(dilation, op, "dilation")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{op}: padding must be at most half of kernel_size, got padding {p} "
                          f"and kernel_size {k}")
@@ -147,7 +140,7 @@ def _output_size(output_size, x, op):
             raise ValueError(f"{op}: output_size must have 2 values, got {len(output_size)}")
         output_size = (H if output_size[0] is None else output_size[0],
                        W if output_size[1] is None else output_size[1])
-    return _pair(output_size, op, "output_size")
+    return pair(output_size, op, "output_size")
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,

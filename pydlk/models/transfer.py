@@ -12,7 +12,7 @@ def freeze(module, bn_eval=True):
     layers stay in eval mode even when the model is put in training mode. Returns module."""
     module.requires_grad_(False)
     for m in module.modules():
-        if isinstance(m, nn.layers._BatchNorm):
+        if isinstance(m, nn.normalization._BatchNorm):
             m.frozen = bn_eval
             if bn_eval:
                 m.eval()
@@ -22,7 +22,7 @@ def freeze(module, bn_eval=True):
 def unfreeze(module):
     module.requires_grad_(True)
     for m in module.modules():
-        if isinstance(m, nn.layers._BatchNorm):
+        if isinstance(m, nn.normalization._BatchNorm):
             m.frozen = False
             m.train(module.training)
     return module

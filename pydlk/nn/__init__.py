@@ -10,7 +10,14 @@ _sys.modules[__name__ + ".functional"] = functional
 from . import init  # noqa: F401
 from .module import Module, RemovableHandle  # noqa: F401
 from .container import *  # noqa: F401,F403
-from .layers import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .activation import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .blocks import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403

@@ -6,7 +6,8 @@ from .. import functional as F
 from ..autograd import Tensor
 from ..functional.attention import _attention
 from . import init
-from .layers import Linear
+from ._util import check_device
+from .linear import Linear
 from .module import Module
 from .parameter import Parameter
 
@@ -36,6 +37,7 @@ class MultiheadAttention(Module):
                  add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
                  dtype=None):
         super().__init__()
+        check_device(device, "MultiheadAttention")
         if isinstance(embed_dim, bool) or not isinstance(embed_dim, (int, np.integer)) \
                 or embed_dim <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim must be a positive int, got "

@@ -1,6 +1,7 @@
 """Loss modules (torch.nn's names and arguments) around the functional losses."""
 from .. import functional as F
 from ..autograd import Tensor
+from ..functional._util import reduction_arg
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "BCEWithLogitsLoss", "BCELoss",
@@ -8,20 +9,10 @@ __all__ = ["CrossEntropyLoss", "NLLLoss", "MultiMarginLoss", "BCEWithLogitsLoss"
            "CosineEmbeddingLoss"]
 
 
-def _reduction(cls, size_average, reduce, reduction):
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "none" if not reduce else ("mean" if size_average else "sum")
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{cls}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-    return reduction
-
-
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
-        self.reduction = _reduction(type(self).__name__, size_average, reduce, reduction)
+        self.reduction = reduction_arg(reduction, size_average, reduce, type(self).__name__)
 
     def extra_repr(self):
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"

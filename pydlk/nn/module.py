@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 
+from .. import _arena
 from ..autograd import Tensor, no_grad
 from .parameter import Parameter
 
@@ -20,12 +21,15 @@ class RemovableHandle:
     """Returned by the register_*_hook methods; ``remove()`` takes the hook out."""
     _ids = itertools.count()
 
-    def __init__(self, hooks_dict):
+    def __init__(self, hooks_dict, *extra_dicts):
         self.hooks_dict = hooks_dict
+        self.extra_dicts = extra_dicts  # per-hook flags (with_kwargs), removed with the hook
         self.id = next(RemovableHandle._ids)
 
     def remove(self):
         self.hooks_dict.pop(self.id, None)
+        for d in self.extra_dicts:
+            d.pop(self.id, None)
 
     def __enter__(self):
         return self
@@ -78,6 +82,8 @@ class Module:
         d["_modules"] = OrderedDict()
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = {}  # ids of the hooks that take kwargs
+        d["_forward_hooks_with_kwargs"] = {}
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
 
@@ -271,7 +277,7 @@ class Module:
         for p in self.parameters():
             if p.grad is None:
                 continue
-            if set_to_none and p._grad_slot is None:
+            if set_to_none and _arena.grad_slot(p) is None:
                 p.grad = None
             else:
                 p.grad[...] = 0  # keeps an arena slot a view
@@ -284,7 +290,7 @@ class Module:
                     new = fn(p.data)
                     if new is not p.data:
                         p.data = new
-                        p._grad_slot = None
+                        _arena.unbind(p)
                         if p.grad is not None:
                             p.grad = fn(p.grad)
             for k, b in m._buffers.items():
@@ -389,15 +395,21 @@ class Module:
 
     # -- hooks -------------------------------------------------------------------------
     def register_forward_pre_hook(self, hook, *, with_kwargs=False):
-        """``hook(module, args) -> None or new args``."""
-        h = RemovableHandle(self._forward_pre_hooks)
+        """``hook(module, args) -> None or new args``; with ``with_kwargs=True``
+        ``hook(module, args, kwargs) -> None or (new args, new kwargs)``."""
+        h = RemovableHandle(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs)
         self._forward_pre_hooks[h.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[h.id] = True
         return h
 
     def register_forward_hook(self, hook, *, with_kwargs=False):
-        """``hook(module, args, output) -> None or new output``."""
-        h = RemovableHandle(self._forward_hooks)
+        """``hook(module, args, output) -> None or new output``; with ``with_kwargs=True``
+        ``hook(module, args, kwargs, output)``."""
+        h = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
         self._forward_hooks[h.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[h.id] = True
         return h
 
     def register_full_backward_pre_hook(self, hook):
@@ -416,16 +428,27 @@ class Module:
     register_backward_hook = register_full_backward_hook
 
     def _call_impl(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            r = hook(self, args)
-            if r is not None:
-                args = r if isinstance(r, tuple) else (r,)
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in self._forward_pre_hooks_with_kwargs:
+                r = hook(self, args, kwargs)
+                if r is not None:
+                    if not (isinstance(r, tuple) and len(r) == 2):
+                        raise RuntimeError(f"forward pre-hook must return None or a tuple of "
+                                           f"(new_args, new_kwargs), but got {r}.")
+                    args, kwargs = r
+            else:
+                r = hook(self, args)
+                if r is not None:
+                    args = r if isinstance(r, tuple) else (r,)
         bw = bool(self._backward_hooks or self._backward_pre_hooks)
         if bw:
             args, state = _BackwardHookState.wrap_inputs(self, args)
         out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            r = hook(self, args, out)
+        for hid, hook in list(self._forward_hooks.items()):
+            if hid in self._forward_hooks_with_kwargs:
+                r = hook(self, args, kwargs, out)
+            else:
+                r = hook(self, args, out)
             if r is not None:
                 out = r
         if bw:

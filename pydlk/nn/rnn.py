@@ -8,6 +8,7 @@ import numpy as np
 from ..autograd import Tensor
 from ..functional.rnn import rnn as _rnn
 from . import init
+from ._util import check_device
 from .module import Module
 from .parameter import Parameter
 
@@ -19,6 +20,7 @@ class RNNBase(Module):
                  batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None,
                  dtype=None):
         super().__init__()
+        check_device(device, mode)
         cls = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):

@@ -3,10 +3,11 @@
 Each optimiser packs the trainable parameters of each parameter group into flat buffers, one set
 per dtype (float32 and float64 parameters may share a group; they land in two arenas): ``param``
 (the values), ``grad`` (the gradients) and one flat array per state (Adam's ``exp_avg``, ...).
-Every parameter is rebound to views of its slot::
+Every parameter is rebound to views of its slot (``pydlk/_arena.py`` packs them and owns the
+slot bookkeeping)::
 
     p.data = arena.param[off:off + n].reshape(p.shape)
-    p._grad_slot = arena.grad[off:off + n].reshape(p.shape)
+    grad_slot(p) is arena.grad[off:off + n].reshape(p.shape)
 
 so backward writes gradients straight into ``arena.grad`` (see pydlk.autograd), ``zero_grad`` is
 one memset per arena and ``step`` is one fused C++ kernel call per arena.
@@ -35,6 +36,7 @@ CPU (NumPy) parameters only.
 """
 import numpy as np
 
+from .._arena import Arena, owning_arena
 from ..autograd import Tensor, enable_grad
 
 __all__ = ["Optimizer", "required"]
@@ -46,87 +48,6 @@ class _Required:
 
 
 required = _Required()
-
-_ARENA_KEYS = ("l1_weight_decay", "max_norm")
-
-
-class _Arena:
-    """Flat buffers for the trainable parameters of one group and one dtype."""
-
-    def __init__(self, params, dtype, owner):
-        self.params = params
-        self.dtype = np.dtype(dtype)
-        self.owner = owner
-        self.detached = False
-        self.step = 0
-        self.state = {}
-        self.fresh = set()  # states allocated but not yet used by a step
-        sizes = [p.data.size for p in params]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
-        n = self.offsets[-1]
-        self.numel = n
-        self.param = np.empty(n, self.dtype)
-        self.grad = np.zeros(n, self.dtype)
-        old = set()
-        slots = []
-        for i, p in enumerate(params):
-            a, b = self.offsets[i], self.offsets[i + 1]
-            self.param[a:b] = p.data.reshape(-1)
-            prev = getattr(p, "_arena", None)
-            if prev is not None and prev is not self:
-                old.add(prev)
-            view = self.param[a:b].reshape(p.data.shape)
-            gview = self.grad[a:b].reshape(p.data.shape)
-            if p.grad is not None:
-                gview[...] = p.grad
-                p.grad = gview
-            p.data = view
-            p._grad_slot = gview
-            p._arena = self
-            slots.append(gview)
-        self.slots = slots
-        self.pairs = list(zip(params, slots))
-        # rows of parameters with >= 2 dims, for the max-norm constraint
-        self.rows = [self.param[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape[0], -1)
-                     for i, p in enumerate(params) if p.data.ndim >= 2 and p.data.size > 0]
-        for a in old:
-            a.detached = True
-
-    def new_state(self, name, fill=0.0):
-        buf = np.full(self.numel, fill, self.dtype)
-        self.state[name] = buf
-        self.fresh.add(name)
-        return buf
-
-    def check(self, op):
-        if self.detached:
-            raise RuntimeError(
-                f"{op}: this optimizer is detached: a newer optimizer was created over some of "
-                f"its parameters and re-packed them into its own arena. Use the newer optimizer "
-                f"(or create a new one over all the parameters).")
-
-    def sync_grads(self):
-        """Make the flat gradient buffer hold every parameter's current gradient."""
-        for p, s in self.pairs:
-            g = p.grad
-            if g is not s:
-                if g is None:
-                    s.fill(0)
-                else:
-                    s[...] = g.data if isinstance(g, Tensor) else g
-                    p.grad = s
-
-    def max_norm_(self, c):
-        for w in self.rows:
-            norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
-            over = norms > c
-            if over.any():
-                w[over] *= (c / norms[over]).astype(w.dtype)[:, None]
-
-    def slice(self, flat, i):
-        p = self.params[i]
-        return flat[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape)
-
 
 class Optimizer:
     """Base class: parameter groups on flat arenas, zero_grad, state_dict/load_state_dict.
@@ -143,7 +64,7 @@ class Optimizer:
         self.defaults.setdefault("l1_weight_decay", 0.0)
         self.defaults.setdefault("max_norm", None)
         self.param_groups = []
-        self._arenas = []       # one list of _Arena per group
+        self._arenas = []       # one list of Arena per group
         self._all_params = []   # every parameter of every group (zero_grad clears their .grad)
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params argument given to the optimizer "
@@ -208,7 +129,7 @@ class Optimizer:
         for dt in (np.float32, np.float64):
             sub = [p for p in trainable if p.data.dtype == dt]
             if sub:
-                a = _Arena(sub, dt, self)
+                a = Arena(sub, dt, self)
                 self._init_arena(a, group)
                 arenas.append(a)
         self.param_groups.append(group)
@@ -231,7 +152,7 @@ class Optimizer:
                         if p.grad is not None:
                             p.grad = s
         for p in self._all_params:
-            if p.grad is not None and (set_to_none or getattr(p, "_arena", None) is None):
+            if p.grad is not None and (set_to_none or owning_arena(p) is None):
                 if set_to_none:
                     p.grad = None
                 else:
@@ -341,8 +262,3 @@ class Optimizer:
             for key, v in g.items():
                 if key != "params":
                     mine[key] = v
-
-    # -- helpers --------------------------------------------------------------------------
-    @staticmethod
-    def _l1(group):
-        return group["l1_weight_decay"]

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from ... import _C
+from ..._arena import whole_arena_grads
 from ...autograd import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
@@ -20,21 +21,8 @@ def _params(parameters):
     return list(parameters)
 
 
-def _arena_grads(params):
-    """The flat gradient buffers if ``params`` are exactly whole arenas (each grad its slot)."""
-    arenas = {}
-    for p in params:
-        a = getattr(p, "_arena", None)
-        if a is None or a.detached or p.grad is None or p.grad is not p._grad_slot:
-            return None
-        arenas[id(a)] = a
-    if sum(len(a.params) for a in arenas.values()) != len(params):
-        return None
-    return [a.grad for a in arenas.values()]
-
-
 def _grad_buffers(params):
-    bufs = _arena_grads(params)
+    bufs = whole_arena_grads(params)
     if bufs is not None:
         return bufs, True
     return [p.grad for p in params if p.grad is not None], False

@@ -1,0 +1,133 @@
+"""The parameter arena: flat buffers that hold the values and gradients of an optimiser's
+parameters (see DESIGN.md, "The parameter arena", and pydlk/optim/optimizer.py for the rules).
+
+This module owns the two private attributes the arena puts on a parameter: ``p._grad_slot`` (a
+view of the parameter's slot in ``arena.grad``; backward writes the gradient there) and
+``p._arena`` (the ``Arena`` that holds it). Nobody else reads or writes them; they call:
+
+* ``Arena(params, dtype, owner)`` -- pack parameters and rebind them to views of their slots;
+* ``grad_slot(t)`` / ``owning_arena(t)`` -- the slot view / arena of a tensor, or None;
+* ``write_grad(t, g)`` -- the autograd engine's first write of a leaf's gradient;
+* ``unbind(t)`` -- forget the slot after ``t.data`` was rebound to another array;
+* ``whole_arena_grads(params)`` -- the flat gradient buffers when ``params`` are whole arenas.
+
+It imports nothing from pydlk, so that ``autograd`` can use it without an import cycle.
+"""
+import numpy as np
+
+
+def grad_slot(t):
+    """The view of ``t``'s slot in its arena's flat gradient buffer, or None."""
+    return getattr(t, "_grad_slot", None)
+
+
+def owning_arena(t):
+    """The ``Arena`` that holds ``t``, or None."""
+    return getattr(t, "_arena", None)
+
+
+def unbind(t):
+    """Forget ``t``'s gradient slot (its ``data`` no longer lives in the arena)."""
+    t._grad_slot = None
+
+
+def write_grad(t, g):
+    """Write leaf ``t``'s first gradient ``g`` into its slot and return the slot, or return None
+    when ``t`` has no slot of ``g``'s shape (the caller then stores a copy of ``g``)."""
+    slot = getattr(t, "_grad_slot", None)
+    if slot is None or slot.shape != g.shape:
+        return None
+    slot[...] = g
+    return slot
+
+
+def whole_arena_grads(params):
+    """The flat gradient buffers if ``params`` are exactly the parameters of whole, attached
+    arenas and every gradient is its slot; otherwise None."""
+    arenas = {}
+    for p in params:
+        a = owning_arena(p)
+        if a is None or a.detached or p.grad is None or p.grad is not grad_slot(p):
+            return None
+        arenas[id(a)] = a
+    if sum(len(a.params) for a in arenas.values()) != len(params):
+        return None
+    return [a.grad for a in arenas.values()]
+
+
+class Arena:
+    """Flat buffers for the trainable parameters of one group and one dtype."""
+
+    def __init__(self, params, dtype, owner):
+        self.params = params
+        self.dtype = np.dtype(dtype)
+        self.owner = owner
+        self.detached = False
+        self.step = 0
+        self.state = {}
+        self.fresh = set()  # states allocated but not yet used by a step
+        sizes = [p.data.size for p in params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
+        n = self.offsets[-1]
+        self.numel = n
+        self.param = np.empty(n, self.dtype)
+        self.grad = np.zeros(n, self.dtype)
+        old = set()
+        slots = []
+        for i, p in enumerate(params):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            self.param[a:b] = p.data.reshape(-1)
+            prev = owning_arena(p)
+            if prev is not None and prev is not self:
+                old.add(prev)
+            view = self.param[a:b].reshape(p.data.shape)
+            gview = self.grad[a:b].reshape(p.data.shape)
+            if p.grad is not None:
+                gview[...] = p.grad
+                p.grad = gview
+            p.data = view
+            p._grad_slot = gview
+            p._arena = self
+            slots.append(gview)
+        self.slots = slots
+        self.pairs = list(zip(params, slots))
+        # rows of parameters with >= 2 dims, for the max-norm constraint
+        self.rows = [self.param[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape[0], -1)
+                     for i, p in enumerate(params) if p.data.ndim >= 2 and p.data.size > 0]
+        for a in old:
+            a.detached = True
+
+    def new_state(self, name, fill=0.0):
+        buf = np.full(self.numel, fill, self.dtype)
+        self.state[name] = buf
+        self.fresh.add(name)
+        return buf
+
+    def check(self, op):
+        if self.detached:
+            raise RuntimeError(
+                f"{op}: this optimizer is detached: a newer optimizer was created over some of "
+                f"its parameters and re-packed them into its own arena. Use the newer optimizer "
+                f"(or create a new one over all the parameters).")
+
+    def sync_grads(self):
+        """Make the flat gradient buffer hold every parameter's current gradient."""
+        for p, s in self.pairs:
+            g = p.grad
+            if g is not s:
+                if g is None:
+                    s.fill(0)
+                else:
+                    s[...] = g  # a hand-set Tensor converts through __array__
+                    p.grad = s
+
+    def max_norm_(self, c):
+        for w in self.rows:
+            norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
+            over = norms > c
+            if over.any():
+                w[over] *= (c / norms[over]).astype(w.dtype)[:, None]
+
+    def slice(self, flat, i):
+        p = self.params[i]
+        return flat[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape)

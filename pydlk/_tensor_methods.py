@@ -1,0 +1,256 @@
+"""The one place where the operators of ``pydlk.ops`` become methods and operators of ``Tensor``
+(``x + y``, ``x.sum()``, ``x[i]``, ``x.T``, ``x.relu()``, ...).
+
+``pydlk/__init__.py`` imports this module once, after ``autograd`` and ``ops``; ``autograd``
+defines ``Tensor`` without knowing the operators, so the import graph stays a tree:
+``autograd`` <- ``ops`` <- ``functional`` and ``autograd``, ``ops`` <- ``_tensor_methods``.
+"""
+import numpy as np
+
+from ._backend import is_cupy
+from .autograd import Tensor, is_grad_enabled
+from .ops._helpers import _arr, _nograd, _s, _xp
+from .ops.activations import log_softmax, relu, sigmoid, softmax, tanh
+from .ops.arithmetic import (
+    Abs,
+    Add,
+    Div,
+    Mul,
+    Neg,
+    Pow,
+    Sub,
+    abs,
+    add,
+    allclose,
+    ceil,
+    clamp,
+    clip,
+    cos,
+    div,
+    eq,
+    exp,
+    floor,
+    floor_divide,
+    ge,
+    gt,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    log,
+    log1p,
+    logical_not,
+    lt,
+    masked_fill,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    reciprocal,
+    remainder,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tril,
+    triu,
+    trunc,
+)
+from .ops.conversions import (
+    _cast_method,
+    _cpu,
+    _cuda,
+    _is_floating_point,
+    _type_as,
+    float16,
+    float32,
+    float64,
+    int32,
+    int64,
+    to,
+)
+from .ops.factories import _new_full, _new_method, _new_tensor, empty, ones, zeros
+from .ops.indexing import _getitem, _iter, _setitem
+from .ops.joining import _split_method, chunk, unbind
+from .ops.products import bmm, dot, matmul, mm, mv, outer
+from .ops.reductions import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    count_nonzero,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    std,
+    sum,
+    var,
+)
+from .ops.shape import (
+    _T,
+    _contiguous,
+    _is_contiguous,
+    _mT,
+    _repeat,
+    broadcast_to,
+    clone,
+    expand,
+    flatten,
+    flip,
+    moveaxis,
+    movedim,
+    permute,
+    reshape,
+    squeeze,
+    swapaxes,
+    swapdims,
+    t,
+    transpose,
+    unflatten,
+    unsqueeze,
+    view,
+)
+
+
+def _inplace(op_name, fn):
+    """``x op= y``: in place on the data when no gradient is being recorded through x or y;
+    out of place (a new graph node, as ``x = x op y``) when x is a non-leaf of the graph or y
+    requires grad; refused for a leaf that requires grad."""
+    def method(self, other):
+        if is_grad_enabled() and (self.requires_grad or
+                                  (isinstance(other, Tensor) and other.requires_grad)):
+            self._check_inplace(op_name)
+            return fn(self, other)
+        o = _arr(other)
+        if is_cupy(self.data) and isinstance(o, np.ndarray):
+            import cupy
+            o = cupy.asarray(o)
+        r = _arr(fn(Tensor._wrap(self.data), Tensor._wrap(o) if hasattr(o, "shape") else o))
+        if r.shape != self.shape:
+            raise ValueError(f"{op_name}: the result has shape {r.shape}, but the in-place "
+                             f"target has shape {self.shape}")
+        if r.dtype != self.dtype and not np.can_cast(r.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{op_name}: result type {r.dtype} can't be cast to the in-place "
+                            f"target's dtype {self.dtype}")
+        self.data[...] = r
+        return self
+    return method
+
+
+def _eq(self, other):
+    return False if other is None else eq(self, other)
+
+
+def _ne(self, other):
+    return True if other is None else ne(self, other)
+
+
+def _bitwise(ufunc_name, reflected=False):
+    def op(self, other):
+        a, b = (_arr(other), self.data) if reflected else (self.data, _arr(other))
+        return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
+    return op
+
+
+def _sub_(self, other, alpha=1):
+    self._check_inplace("sub_")
+    return self.add_(other, alpha=-alpha)
+
+
+def _div_(self, other):
+    self._check_inplace("div_")
+    self.data /= _arr(other)
+    return self
+
+
+_methods = {
+    # arithmetic
+    "__add__": lambda self, o: Add.apply(self, _s(o)),
+    "__radd__": lambda self, o: Add.apply(_s(o), self),
+    "__sub__": lambda self, o: Sub.apply(self, _s(o)),
+    "__rsub__": lambda self, o: Sub.apply(_s(o), self),
+    "__mul__": lambda self, o: Mul.apply(self, _s(o)),
+    "__rmul__": lambda self, o: Mul.apply(_s(o), self),
+    "__truediv__": lambda self, o: Div.apply(self, _s(o)),
+    "__rtruediv__": lambda self, o: Div.apply(_s(o), self),
+    "__pow__": lambda self, o: Pow.apply(self, _s(o)),
+    "__rpow__": lambda self, o: Pow.apply(_s(o), self),
+    "__matmul__": lambda self, o: matmul(self, o),
+    "__rmatmul__": lambda self, o: matmul(o, self),
+    "__neg__": lambda self: Neg.apply(self),
+    "__pos__": lambda self: self,
+    "__abs__": lambda self: Abs.apply(self),
+    "__floordiv__": floor_divide,
+    "__rfloordiv__": lambda self, o: floor_divide(o, self),
+    "__mod__": remainder,
+    "__rmod__": lambda self, o: remainder(o, self),
+    "__iadd__": _inplace("__iadd__", lambda a, b: Add.apply(a, b)),
+    "__isub__": _inplace("__isub__", lambda a, b: Sub.apply(a, b)),
+    "__imul__": _inplace("__imul__", lambda a, b: Mul.apply(a, b)),
+    "__itruediv__": _inplace("__itruediv__", lambda a, b: Div.apply(a, b)),
+    "__eq__": _eq, "__ne__": _ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
+    "__invert__": lambda self: logical_not(self) if self.dtype == np.bool_
+    else _nograd(_xp(self.data).invert(self.data)),
+    "__and__": _bitwise("bitwise_and"), "__rand__": _bitwise("bitwise_and", True),
+    "__or__": _bitwise("bitwise_or"), "__ror__": _bitwise("bitwise_or", True),
+    "__xor__": _bitwise("bitwise_xor"), "__rxor__": _bitwise("bitwise_xor", True),
+    "__getitem__": _getitem, "__setitem__": _setitem, "__iter__": _iter,
+    "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg,
+    "abs": abs, "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt, "rsqrt": rsqrt,
+    "sin": sin, "cos": cos, "square": square, "reciprocal": reciprocal, "sign": sign,
+    "floor": floor, "ceil": ceil, "round": round, "trunc": trunc,
+    "clamp": clamp, "clip": clip, "maximum": maximum, "minimum": minimum,
+    "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
+    "floor_divide": floor_divide, "remainder": remainder,
+    "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
+    "allclose": allclose, "isclose": isclose, "masked_fill": masked_fill,
+    "tril": tril, "triu": triu,
+    "sub_": _sub_, "div_": _div_,
+    # products
+    "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "outer": outer, "t": t,
+    # reductions
+    "sum": sum, "mean": mean, "prod": prod, "max": max, "min": min, "amax": amax,
+    "amin": amin, "argmax": argmax, "argmin": argmin, "var": var, "std": std, "norm": norm,
+    "logsumexp": logsumexp, "cumsum": cumsum, "all": all, "any": any,
+    "count_nonzero": count_nonzero,
+    # shape
+    "reshape": reshape, "view": view, "flatten": flatten, "unflatten": unflatten,
+    "unsqueeze": unsqueeze, "squeeze": squeeze, "permute": permute, "transpose": transpose,
+    "swapaxes": swapaxes, "swapdims": swapdims, "movedim": movedim, "moveaxis": moveaxis,
+    "expand": expand, "expand_as": lambda self, other: expand(self, other.shape),
+    "broadcast_to": broadcast_to,
+    "view_as": lambda self, other: reshape(self, other.shape),
+    "reshape_as": lambda self, other: reshape(self, other.shape),
+    "repeat": _repeat, "flip": lambda self, *dims: flip(
+        self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims),
+    "contiguous": _contiguous, "is_contiguous": _is_contiguous, "clone": clone,
+    "split": _split_method, "chunk": chunk, "unbind": unbind,
+    # conversions
+    "to": to, "float": _cast_method(float32), "double": _cast_method(float64),
+    "half": _cast_method(float16), "long": _cast_method(int64),
+    "int": _cast_method(int32), "bool": _cast_method(np.dtype(np.bool_)),
+    "new_zeros": _new_method(zeros), "new_ones": _new_method(ones),
+    "new_empty": _new_method(empty), "new_full": _new_full, "new_tensor": _new_tensor,
+    "cpu": _cpu, "cuda": _cuda, "type_as": _type_as, "is_floating_point": _is_floating_point,
+    # activations (pydlk.functional)
+    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
+    "log_softmax": log_softmax,
+}
+
+for _name, _fn in _methods.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(_T)
+Tensor.mT = property(_mT)
+del _name, _fn

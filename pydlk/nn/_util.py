@@ -1,0 +1,69 @@
+"""Constructor argument checks and parameter set-up shared by the layers (torch.nn's factory
+arguments, sizes, and torch's default initialisation of a weight and a bias)."""
+import math
+
+import numpy as np
+
+from ..functional._util import pair  # noqa: F401  (the one int-or-pair parser)
+from ..ops.conversions import _parse_device
+from . import init
+from .parameter import Parameter
+
+
+def check_device(device, cls):
+    """Refuse a ``device=`` other than None or the CPU, naming the layer: every layer that
+    accepts torch's ``device`` argument routes it through here (device strings are parsed as
+    ``Tensor.to`` parses them)."""
+    try:
+        dev = _parse_device(device)
+    except ValueError as e:
+        raise ValueError(f"{cls}: {e}") from None
+    if dev not in (None, "cpu"):
+        raise ValueError(f"{cls}: device={device!r} is not supported; layers are built on the "
+                         f"CPU (device=None or 'cpu'); move a model with .to(...) instead")
+
+
+def dtype_of(dtype):
+    """A layer's parameter dtype: float32 unless given."""
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def empty_param(shape, dtype):
+    """An uninitialised Parameter (the layer's reset_parameters fills it)."""
+    return Parameter(np.empty(shape, dtype_of(dtype)))
+
+
+def pos_int(v, cls, name, allow_zero=False):
+    """``v`` as a positive (or, with allow_zero, non-negative) int, else TypeError/ValueError."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{cls}: {name} must be an int, got {type(v).__name__}")
+    if v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{cls}: {name} must be {'>= 0' if allow_zero else 'positive'}, got {v}")
+    return int(v)
+
+
+def prob(p, cls, name="p"):
+    """``p`` as a float probability in [0, 1], else ValueError."""
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{cls}: {name} must be between 0 and 1, got {p}")
+    return float(p)
+
+
+def add_weight_and_bias(module, weight_shape, bias, dtype):
+    """Give ``module`` an uninitialised ``weight`` of ``weight_shape`` and, when ``bias``, a
+    ``bias`` of ``weight_shape[0]`` (else the parameter slot ``bias`` is None)."""
+    module.weight = empty_param(weight_shape, dtype)
+    if bias:
+        module.bias = empty_param((weight_shape[0],), dtype)
+    else:
+        module.register_parameter("bias", None)
+
+
+def reset_kaiming_uniform(weight, bias):
+    """torch's default for Linear and Conv: weight kaiming_uniform_(a=sqrt(5)), bias
+    uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) (zero when fan_in is 0)."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)

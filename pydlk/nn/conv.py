@@ -1,0 +1,94 @@
+"""Convolution layers: Conv2d (torch.nn.modules.conv)."""
+
+from .. import functional as F
+from ._util import (
+    add_weight_and_bias,
+    check_device,
+    pair,
+    pos_int,
+    reset_kaiming_uniform,
+)
+from .module import Module
+
+__all__ = ["Conv2d"]
+
+
+
+class Conv2d(Module):
+    """2-D convolution, weight (out_channels, in_channels/groups, kH, kW) and bias, initialised
+    as torch (kaiming_uniform_(a=sqrt(5)), bias uniform(+-1/sqrt(fan_in))). padding may be an
+    int, a pair, 'valid' or 'same' (stride 1); padding_mode 'zeros' (others are refused)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        check_device(device, "Conv2d")
+        self.in_channels = pos_int(in_channels, "Conv2d", "in_channels")
+        self.out_channels = pos_int(out_channels, "Conv2d", "out_channels")
+        self.groups = pos_int(groups, "Conv2d", "groups")
+        if in_channels % groups:
+            raise ValueError("Conv2d: in_channels must be divisible by groups")
+        if out_channels % groups:
+            raise ValueError("Conv2d: out_channels must be divisible by groups")
+        self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = pair(stride, "Conv2d", "stride")
+        self.dilation = pair(dilation, "Conv2d", "dilation")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"Conv2d: padding must be 'same', 'valid', an int or a pair, "
+                                 f"got {padding!r}")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError("Conv2d: padding='same' is not supported for strided "
+                                 "convolutions")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "Conv2d", "padding", allow_zero=True)
+        if padding_mode != "zeros":
+            raise ValueError(f"Conv2d: padding_mode {padding_mode!r} is not supported "
+                             "(only 'zeros')")
+        self.padding_mode = padding_mode
+        kh, kw = self.kernel_size
+        add_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias, dtype)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        reset_kaiming_uniform(self.weight, self.bias)
+
+    def _explicit_padding(self):
+        """The (top, bottom, left, right) zero padding; 'same' may be asymmetric."""
+        if self.padding == "valid":
+            return (0, 0, 0, 0)
+        if self.padding == "same":
+            out = []
+            for d, k in zip(self.dilation, self.kernel_size):
+                total = d * (k - 1)
+                out += [total // 2, total - total // 2]
+            return tuple(out)
+        ph, pw = self.padding
+        return (ph, ph, pw, pw)
+
+    def forward(self, input):
+        t, b, l, r = self._explicit_padding()
+        if t == b and l == r:
+            return F.conv2d(input, self.weight, self.bias, self.stride, (t, l), self.dilation,
+                            self.groups)
+        # asymmetric 'same' padding (even kernels): pad the symmetric part in the kernel and
+        # the one extra row/column at the end by slicing a larger symmetric output
+        y = F.conv2d(input, self.weight, self.bias, self.stride, (b, r), self.dilation,
+                     self.groups)
+        dh, dw = b - t, r - l
+        return y[:, :, dh:, dw:]
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
+                else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s

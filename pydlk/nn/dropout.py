@@ -1,0 +1,57 @@
+"""Dropout layers: Dropout, Dropout2d (torch.nn.modules.dropout) and StochasticDepth
+(torchvision.ops.StochasticDepth)."""
+from .. import functional as F
+from .._backend import get_array_module
+from ..autograd import Tensor
+from ._util import prob
+from .module import Module
+
+__all__ = ["Dropout", "Dropout2d", "StochasticDepth"]
+
+
+
+class Dropout(Module):
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        self.p, self.inplace = prob(p, "Dropout"), inplace
+
+    def forward(self, input):
+        return F.dropout(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__(p, inplace)
+
+    def forward(self, input):
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class StochasticDepth(Module):
+    """Drops a residual branch with probability ``p`` (torchvision.ops.StochasticDepth):
+    ``mode='row'`` draws one Bernoulli per sample, ``'batch'`` one for the whole batch; kept
+    branches are scaled by 1/(1-p). Identity in eval mode or with p=0. The mask is drawn from
+    the Philox stream through F.dropout (seeded by pydlk.manual_seed), as DropConnect's."""
+
+    def __init__(self, p, mode):
+        super().__init__()
+        self.p = prob(p, "StochasticDepth")
+        if mode not in ("batch", "row"):
+            raise ValueError(f"StochasticDepth: mode has to be either 'batch' or 'row', "
+                             f"but got {mode}")
+        self.mode = mode
+
+    def forward(self, input):
+        if not self.training or self.p == 0.0:
+            return input
+        x = input.data if isinstance(input, Tensor) else input
+        shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        # keep / (1 - p) per sample (or per batch): dropout of ones
+        noise = F.dropout(get_array_module(x).ones(shape, x.dtype), self.p).data
+        return input * Tensor(noise)
+
+    def extra_repr(self):
+        return f"p={self.p}, mode={self.mode}"

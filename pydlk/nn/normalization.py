@@ -1,0 +1,184 @@
+"""Normalisation layers: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm
+(torch.nn.modules.batchnorm, instancenorm, normalization)."""
+import numpy as np
+
+from .. import functional as F
+from ..autograd import Tensor
+from . import init
+from ._util import check_device, dtype_of, pos_int
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm"]
+
+
+
+class _NormBase(Module):
+    _ndims = None
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None):
+        super().__init__()
+        cls = type(self).__name__
+        check_device(device, cls)
+        self.num_features = pos_int(num_features, cls, "num_features")
+        if eps <= 0:
+            raise ValueError(f"{cls}: eps must be positive, got {eps}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{cls}: momentum must be between 0 and 1 or None, got {momentum}")
+        self.eps, self.momentum = eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        dt = dtype_of(dtype)
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dt))
+            self.bias = Parameter(np.zeros(num_features, dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dt)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dt)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, input):
+        pass
+
+    def _count_batch(self):
+        """Count one training batch; the factor for the running statistics' update: the
+        momentum, or 1/num_batches_tracked (a cumulative moving average) when it is None."""
+        self.num_batches_tracked.data[...] += 1
+        if self.momentum is None:
+            return 1.0 / float(self.num_batches_tracked.data)
+        return self.momentum
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    frozen = False  # set by pydlk.models.freeze: stays in eval mode (running statistics fixed)
+
+    def train(self, mode=True):
+        return super().train(mode and not self.frozen)
+
+    def forward(self, input):
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            factor = self._count_batch()
+        use_batch = self.training or not self.track_running_stats
+        rm = self.running_mean if not self.training or self.track_running_stats else None
+        rv = self.running_var if not self.training or self.track_running_stats else None
+        return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, factor, self.eps)
+
+
+class BatchNorm1d(_BatchNorm):
+    """Over (N, C) or (N, C, L)."""
+
+    def _check_input_dim(self, input):
+        if input.ndim not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {input.ndim}D input)")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Over (N, C, H, W)."""
+
+    def _check_input_dim(self, input):
+        if input.ndim != 4:
+            raise ValueError(f"BatchNorm2d: expected 4D input (got {input.ndim}D input)")
+
+
+class InstanceNorm2d(_NormBase):
+    """torch's defaults: affine=False, track_running_stats=False.
+
+    Differs from torch: ``momentum=None`` with ``track_running_stats=True`` keeps a cumulative
+    moving average of the instance statistics, as BatchNorm does (torch passes momentum 0 and so
+    never updates the running statistics); ``num_batches_tracked`` then counts the training
+    batches (torch leaves it at 0). With a numeric momentum pydlk matches torch."""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def forward(self, input):
+        if input.ndim != 4:
+            raise ValueError(f"InstanceNorm2d: expected 4D input (got {input.ndim}D input)")
+        use_input_stats = self.training or not self.track_running_stats
+        factor = self.momentum
+        if self.training and self.track_running_stats and self.momentum is None:
+            factor = self._count_batch()
+        return F.instance_norm(input, self.running_mean, self.running_var, self.weight,
+                               self.bias, use_input_stats, factor, self.eps)
+
+
+class LayerNorm(Module):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        super().__init__()
+        check_device(device, "LayerNorm")
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if any(s <= 0 for s in self.normalized_shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive, got "
+                             f"{self.normalized_shape}")
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        dt = dtype_of(dtype)
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dt))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dt))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class GroupNorm(Module):
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
+        super().__init__()
+        check_device(device, "GroupNorm")
+        pos_int(num_groups, "GroupNorm", "num_groups")
+        pos_int(num_channels, "GroupNorm", "num_channels")
+        if num_channels % num_groups:
+            raise ValueError("GroupNorm: num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = \
+            num_groups, num_channels, eps, affine
+        dt = dtype_of(dtype)
+        if affine:
+            self.weight = Parameter(np.ones(num_channels, dt))
+            self.bias = Parameter(np.zeros(num_channels, dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, input):
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -1,0 +1,196 @@
+"""Differentiable tensor operators (arithmetic, matmul, reductions, shape ops, indexing),
+conversions and factories, under torch's names, argument names and defaults.
+
+Each op is a ``Function`` with forward and backward side by side, written with
+``xp = get_array_module(x)`` (NumPy or CuPy) so both devices share them. Backward passes undo
+broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
+
+One module per topic: ``arithmetic``, ``products``, ``reductions``, ``shape``, ``indexing``,
+``joining``, ``conversions``, ``factories``, ``activations`` (``_helpers`` holds what they
+share). The functions listed in ``__all__`` become ``pydlk.<name>``;
+``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
+the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
+``__getattr__`` below); inside the package the builtins are reached as ``_b.sum``, ... .
+
+Where pydlk differs from torch:
+
+* Type promotion is NumPy's (NEP 50): ``float32 + Python float`` stays float32, as in torch, but
+  ``int64 / int64`` and ``int64 * 0.5`` give float64 where torch gives float32.
+* Bad arguments raise ``ValueError``/``TypeError`` (torch: ``RuntimeError``); a dim out of range
+  raises ``IndexError`` as in torch.
+* ``view`` is ``reshape``: it copies a non-contiguous tensor instead of refusing it.
+* No version counters: modifying in place (``x[...] = v``, ``x += 1`` under ``no_grad``) a tensor
+  that an op saved for its backward silently changes that backward. In-place ops on a tensor that
+  is part of the graph, or on a leaf that requires grad, are refused while grad mode is on.
+* Elementwise ops never warn (log(0) is -inf, 0/0 is nan), as in torch.
+"""
+from .activations import log_softmax, relu, sigmoid, softmax, tanh
+from .arithmetic import (
+    abs,
+    add,
+    allclose,
+    ceil,
+    clamp,
+    clip,
+    cos,
+    div,
+    eq,
+    exp,
+    floor,
+    floor_divide,
+    ge,
+    gt,
+    isclose,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    log,
+    log1p,
+    logical_not,
+    lt,
+    masked_fill,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    neg,
+    pow,
+    reciprocal,
+    remainder,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tril,
+    triu,
+    trunc,
+    where,
+)
+from .conversions import (
+    _DTYPE_ALIASES,
+    complex64,
+    complex128,
+    double,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    uint8,
+)
+from .factories import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    is_tensor,
+    linspace,
+    numel,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    zeros,
+    zeros_like,
+)
+from .joining import (
+    cat,
+    chunk,
+    concat,
+    concatenate,
+    hstack,
+    split,
+    stack,
+    unbind,
+    vstack,
+)
+from .products import bmm, dot, matmul, mm, mv, outer
+from .reductions import (
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    count_nonzero,
+    cumsum,
+    logsumexp,
+    max,
+    mean,
+    min,
+    norm,
+    prod,
+    return_types,
+    std,
+    sum,
+    var,
+)
+from .shape import (
+    broadcast_to,
+    clone,
+    expand,
+    flatten,
+    flip,
+    moveaxis,
+    movedim,
+    permute,
+    reshape,
+    squeeze,
+    swapaxes,
+    swapdims,
+    t,
+    transpose,
+    unflatten,
+    unsqueeze,
+    view,
+)
+
+
+# bool, float and int (torch.bool, torch.float, torch.int) are served here so that no module of
+# the package shadows the builtins of the same names.
+def __getattr__(name):
+    if name in _DTYPE_ALIASES:
+        return _DTYPE_ALIASES[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    # arithmetic
+    "add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "log1p", "sqrt", "rsqrt",
+    "sin", "cos", "square", "reciprocal", "sign", "floor", "ceil", "round", "trunc",
+    "clamp", "clip", "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge",
+    "floor_divide", "remainder", "isnan", "isinf", "isfinite", "logical_not", "allclose",
+    "isclose", "masked_fill", "tril", "triu",
+    # products
+    "matmul", "mm", "bmm", "mv", "dot", "outer", "t",
+    # reductions
+    "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
+    "norm", "logsumexp", "cumsum", "all", "any", "count_nonzero", "return_types",
+    # shape
+    "reshape", "view", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose",
+    "swapaxes", "swapdims", "movedim", "moveaxis", "expand", "broadcast_to", "flip", "clone",
+    "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind",
+    # dtypes
+    "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64",
+    "uint8", "long", "complex64", "complex128", "bool", "float", "int",
+    # factories
+    "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like",
+    "arange", "linspace", "eye", "rand", "randn", "randint", "randperm", "rand_like",
+    "randn_like", "numel", "is_tensor",
+    # activations
+    "relu", "sigmoid", "tanh", "softmax", "log_softmax",
+]

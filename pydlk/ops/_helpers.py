@@ -1,0 +1,154 @@
+"""Private helpers shared by the operator modules: unbroadcasting, dims, dtypes."""
+import builtins as _b
+import functools
+
+import numpy as np
+
+from .._backend import get_array_module, is_cupy
+from ..autograd import Tensor
+
+
+def _unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape`` (undo NumPy broadcasting in a backward pass)."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
+                                      if s == 1 and g.shape[i + lead] != 1)
+    g = g.sum(axis=axes, keepdims=True) if axes else g
+    return g.reshape(shape)
+
+
+def _shape(x):
+    return np.shape(x) if not hasattr(x, "shape") else x.shape
+
+
+def _meta(x):
+    """(shape, dtype) of a forward argument; dtype None for a Python scalar."""
+    return _shape(x), getattr(x, "dtype", None)
+
+
+def _fit(g, meta):
+    """The gradient for an argument with ``meta``: broadcasting undone, the argument's dtype."""
+    shape, dtype = meta
+    g = _o(_unbroadcast(g, shape))
+    if dtype is not None and dtype.kind in "fc" and g.dtype != dtype:
+        g = g.astype(dtype)
+    return g
+
+
+def _o(r):
+    """A NumPy scalar (what NumPy returns for 0-d results) as a 0-d array."""
+    return np.asarray(r) if isinstance(r, np.generic) else r
+
+
+def _arr(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _xp(*xs):
+    for x in xs:
+        if is_cupy(x):
+            return get_array_module(x)
+    return np
+
+
+def _s(x):
+    """A NumPy scalar operand as the Python scalar it holds, so that it promotes weakly as in
+    torch (float32 tensor * np.float64(2) stays float32)."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _t(x):
+    """A Tensor for an op's main argument (an array is wrapped without copying)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _quiet(f):
+    """Run ``f`` with NumPy's floating-point warnings off (torch never warns on log(0), 0/0)."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return f(*args, **kwargs)
+    return wrapper
+
+
+def _nograd(array):
+    """A result that carries no gradient (comparisons, indices, rounding)."""
+    return Tensor._wrap(_o(array))
+
+
+def _nograd_ufunc(name, input):
+    """The NumPy/CuPy ufunc ``name`` of ``input``, as a result without gradient (sign, floor,
+    isnan, ...: torch's gradient of these is zero or undefined)."""
+    a = _arr(input)
+    return _nograd(getattr(_xp(a), name)(a))
+
+
+def _dim(d, ndim, op, extra=0):
+    """``d`` as a non-negative dim of a tensor with ``ndim`` (+ ``extra``) dims, or IndexError."""
+    if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {d!r}")
+    n = _b.max(ndim + extra, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} "
+                         f"dimension(s) (expected in [{-n}, {n - 1}])")
+    return int(d) % n
+
+
+def _dims(dim, ndim, op="reduction"):
+    """Normalised reduction axes: None (all), or a tuple (empty for a 0-d tensor)."""
+    if dim is None:
+        return None
+    try:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    except TypeError:
+        raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {dim!r}") from None
+    out = tuple(_dim(d, ndim, op) for d in dims)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {tuple(dims)} names a dimension more than once")
+    return () if ndim == 0 else out
+
+
+def _count(shape, axes):
+    if axes is None:
+        return int(np.prod(shape, dtype=np.int64))
+    return int(np.prod([shape[i] for i in axes], dtype=np.int64))
+
+
+def _keep(g, axes, keepdim, ndim):
+    """A reduction's upstream gradient with the reduced axes put back as size 1."""
+    xp = get_array_module(g)
+    if keepdim:
+        return g
+    if axes is None:
+        return g.reshape((1,) * ndim)
+    return xp.expand_dims(g, axes) if axes else g
+
+
+def _sizes(size, op):
+    """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3), checked."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    try:
+        size = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"{op}: size must be ints or a tuple of ints, got {size!r}") from None
+    if _b.any(s < 0 for s in size):
+        raise ValueError(f"{op}: negative dimension in size {size}")
+    return size
+
+
+def _need_float(x, op):
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"{op}: input dtype must be floating point, got {x.dtype}; "
+                        "convert it first with .float()")
+
+
+def _same(a, b):
+    """True where a equals b, NaN counting as equal to NaN (for tie masks of max/min)."""
+    xp = get_array_module(a)
+    m = a == b
+    if a.dtype.kind in "fc":
+        m = m | (xp.isnan(a) & xp.isnan(b))
+    return m

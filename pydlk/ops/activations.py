@@ -1,0 +1,30 @@
+"""Activations offered as torch offers them (torch.relu(x), x.relu()). They are implemented in
+pydlk.functional, which is imported when one is first called: functional builds on ops, so ops
+never imports functional at load time (no import cycle)."""
+
+
+def _F():
+    from .. import functional
+    return functional
+
+
+def relu(input):
+    return _F().relu(input)
+
+
+def sigmoid(input):
+    return _F().sigmoid(input)
+
+
+def tanh(input):
+    return _F().tanh(input)
+
+
+def softmax(input, dim, dtype=None):
+    return _F().softmax(input, dim=dim, dtype=dtype) if dtype is not None else \
+        _F().softmax(input, dim=dim)
+
+
+def log_softmax(input, dim, dtype=None):
+    return _F().log_softmax(input, dim=dim, dtype=dtype) if dtype is not None else \
+        _F().log_softmax(input, dim=dim)

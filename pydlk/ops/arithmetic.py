@@ -1,0 +1,588 @@
+"""Elementwise arithmetic, comparisons and math functions."""
+
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from ._helpers import _arr, _fit, _meta, _nograd, _nograd_ufunc, _o, _quiet, _s, _t, _xp
+
+# This module defines abs, round and pow under torch's names; inside it the
+# Python builtins of those names are reached as _b.abs, _b.sum, ... .
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(a + b)
+
+    @staticmethod
+    def backward(ctx, g):
+        ma, mb = ctx.meta
+        return (_fit(g, ma) if ctx.needs_input_grad[0] else None,
+                _fit(g, mb) if ctx.needs_input_grad[1] else None)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(a - b)
+
+    @staticmethod
+    def backward(ctx, g):
+        ma, mb = ctx.meta
+        return (_fit(g, ma) if ctx.needs_input_grad[0] else None,
+                _fit(-g, mb) if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(a * b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ma, mb = ctx.meta
+        return (_fit(g * b, ma) if ctx.needs_input_grad[0] else None,
+                _fit(g * a, mb) if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(a / b)
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ma, mb = ctx.meta
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        return (_fit(g / b, ma) if ctx.needs_input_grad[0] else None,
+                _fit(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    """``a ** b``; either may be a Python scalar."""
+
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, b):
+        out = _o(a ** b)
+        ctx.save_for_backward(a, b, out)
+        ctx.meta = (_meta(a), _meta(b))
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        ma, mb = ctx.meta
+        xp = _xp(g)
+        da = db = None
+        if ctx.needs_input_grad[0]:
+            # d/da = b a^(b-1), taken as 0 where b == 0 (as torch does, so 0**0 has gradient 0)
+            da = _fit(xp.where(xp.asarray(b == 0), 0, g * b * a ** (b - 1)), ma)
+        if ctx.needs_input_grad[1]:
+            # d/db = a^b log a, taken as 0 where a == 0 and b >= 0 (torch's convention)
+            la = xp.log(xp.asarray(a, dtype=out.dtype))
+            db = _fit(xp.where(xp.asarray((a == 0) & (b >= 0)), 0, g * out * la), mb)
+        return da, db
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return _o(-a)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(get_array_module(a).abs(a))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * get_array_module(a).sign(a)  # 0 at 0, as torch
+
+
+class Exp(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        out = _o(get_array_module(a).exp(a))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out
+
+
+class Log(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(get_array_module(a).log(a))
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / a
+
+
+class Log1p(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(get_array_module(a).log1p(a))
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g / (1 + a)
+
+
+class Sqrt(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        out = _o(get_array_module(a).sqrt(a))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g / (2 * out)
+
+
+class Rsqrt(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        out = _o(1 / get_array_module(a).sqrt(a))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return -0.5 * g * out * out * out  # d x^(-1/2) = -1/2 x^(-3/2)
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(get_array_module(a).sin(a))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * get_array_module(a).cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(get_array_module(a).cos(a))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return -g * get_array_module(a).sin(a)
+
+
+class Square(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(a * a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return 2 * g * a
+
+
+class Reciprocal(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        out = _o(1 / a) if a.dtype.kind in "fc" else _o(1 / a.astype(np.float32))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return -g * out * out
+
+
+class Clamp(Function):
+    """``min(max(x, lo), hi)``; lo and hi are None, Python scalars or arrays.
+
+    Gradients as torch's clamp_backward_min_max: x gets it where lo <= x <= hi, lo where x < lo
+    and lo < hi, hi where x > hi or hi < lo.
+    """
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        xp = get_array_module(x)
+        ctx.save_for_backward(x, lo, hi)
+        ctx.meta = (_meta(x), _meta(lo), _meta(hi))
+        out = x
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        if out is x:
+            out = x.copy()
+        return _o(out)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lo, hi = ctx.saved_tensors
+        mx, mlo, mhi = ctx.meta
+        xp = get_array_module(g)
+        dx = dlo = dhi = None
+        if ctx.needs_input_grad[0]:
+            ok = xp.ones(g.shape, bool)
+            if lo is not None:
+                ok = ok & (x >= lo)
+            if hi is not None:
+                ok = ok & (x <= hi)
+            dx = _fit(xp.where(ok, g, 0), mx)
+        if ctx.needs_input_grad[1]:
+            m = x < lo
+            if hi is not None:
+                m = m & (lo < hi)
+            dlo = _fit(xp.where(m, g, 0), mlo)
+        if ctx.needs_input_grad[2]:
+            m = x > hi
+            if lo is not None:
+                m = m | (hi < lo)
+            dhi = _fit(xp.where(m, g, 0), mhi)
+        return dx, dlo, dhi
+
+
+class Maximum(Function):
+    """Elementwise max; a tie splits the gradient in half between the two (as torch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(_xp(a, b).maximum(a, b))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _tie_split(ctx, g, a > b, a == b)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(_xp(a, b).minimum(a, b))
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        return _tie_split(ctx, g, a < b, a == b)
+
+
+def _tie_split(ctx, g, a_wins, tie):
+    xp = get_array_module(g)
+    ma, mb = ctx.meta
+    half = g * 0.5
+    da = db = None
+    if ctx.needs_input_grad[0]:
+        da = _fit(xp.where(a_wins, g, xp.where(tie, half, 0)), ma)
+    if ctx.needs_input_grad[1]:
+        db = _fit(xp.where(a_wins, 0, xp.where(tie, half, g)), mb)
+    return da, db
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(_xp(cond, a, b).where(cond, a, b))
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        ma, mb = ctx.meta
+        return (None,
+                _fit(xp.where(ctx.cond, g, 0), ma) if ctx.needs_input_grad[1] else None,
+                _fit(xp.where(ctx.cond, 0, g), mb) if ctx.needs_input_grad[2] else None)
+
+
+def add(input, other, *, alpha=1):
+    if not isinstance(other, Tensor) and not isinstance(input, Tensor):
+        input = _t(input)
+    return Add.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
+
+
+def sub(input, other, *, alpha=1):
+    if not isinstance(other, Tensor) and not isinstance(input, Tensor):
+        input = _t(input)
+    return Sub.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
+
+
+def mul(input, other):
+    if not isinstance(other, Tensor) and not isinstance(input, Tensor):
+        input = _t(input)
+    return Mul.apply(_s(input), _s(other))
+
+
+def div(input, other, *, rounding_mode=None):
+    if rounding_mode is not None:
+        if rounding_mode == "floor":
+            return floor_divide(input, other)
+        if rounding_mode == "trunc":
+            return _nograd(_xp(_arr(input)).trunc(_arr(input) / _arr(other)))
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
+                         f"got {rounding_mode!r}")
+    if not isinstance(other, Tensor) and not isinstance(input, Tensor):
+        input = _t(input)
+    return Div.apply(_s(input), _s(other))
+
+
+def pow(input, exponent):
+    if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        input = _t(input)
+    return Pow.apply(_s(input), _s(exponent))
+
+
+def neg(input):
+    return Neg.apply(_t(input))
+
+
+def abs(input):
+    return Abs.apply(_t(input))
+
+
+def exp(input):
+    return Exp.apply(_t(input))
+
+
+def log(input):
+    return Log.apply(_t(input))
+
+
+def log1p(input):
+    return Log1p.apply(_t(input))
+
+
+def sqrt(input):
+    return Sqrt.apply(_t(input))
+
+
+def rsqrt(input):
+    return Rsqrt.apply(_t(input))
+
+
+def sin(input):
+    return Sin.apply(_t(input))
+
+
+def cos(input):
+    return Cos.apply(_t(input))
+
+
+def square(input):
+    return Square.apply(_t(input))
+
+
+def reciprocal(input):
+    return Reciprocal.apply(_t(input))
+
+
+def sign(input):
+    """-1, 0 or 1 per element. No gradient (torch's is zero everywhere)."""
+    return _nograd_ufunc("sign", input)
+
+
+def floor(input):
+    """No gradient (torch's is zero everywhere); likewise ceil, round, trunc."""
+    return _nograd_ufunc("floor", input)
+
+
+def ceil(input):
+    return _nograd_ufunc("ceil", input)
+
+
+def round(input, *, decimals=0):
+    a = _arr(input)
+    return _nograd(_xp(a).round(a, decimals))
+
+
+def trunc(input):
+    return _nograd_ufunc("trunc", input)
+
+
+def clamp(input, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(_t(input), _s(min), _s(max))
+
+
+clip = clamp
+
+
+def maximum(input, other):
+    return Maximum.apply(_t(input), _s(other))
+
+
+def minimum(input, other):
+    return Minimum.apply(_t(input), _s(other))
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, a, b)``: a where cond, else b (gradients flow to a and b).
+    ``where(cond)``: the indices of the true elements, as ``nonzero(as_tuple=True)``."""
+    c = _arr(condition)
+    if input is None and other is None:
+        return tuple(_nograd(i.astype(np.int64)) for i in _xp(c).nonzero(c))
+    if getattr(c, "dtype", None) != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got "
+                        f"{getattr(c, 'dtype', type(c).__name__)}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        input = _t(input)
+    return Where.apply(c, _s(input), _s(other))
+
+
+def masked_fill(input, mask, value):
+    """``value`` where ``mask`` (bool, broadcastable to input) is True, else input. The gradient
+    flows to input where the mask is False (and to value, if it is a tensor, where True)."""
+    input = _t(input)
+    m = _arr(mask)
+    if getattr(m, "dtype", None) != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
+                        f"{getattr(m, 'dtype', type(m).__name__)}")
+    if np.broadcast_shapes(m.shape, input.shape) != input.shape:
+        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to the "
+                         f"input's shape {input.shape}")
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ValueError(f"masked_fill: value must be a scalar or a 0-d tensor, got shape "
+                         f"{value.shape}")
+    if not isinstance(value, Tensor):  # a scalar takes the input's dtype, as in torch
+        value = _xp(input.data).asarray(_s(value), dtype=input.dtype)
+    return Where.apply(m, value, input)
+
+
+class Tri(Function):
+    """tril/triu: keep the lower (upper) triangle of the last two dims, relative to
+    ``diagonal``; the gradient is masked the same way."""
+
+    @staticmethod
+    def forward(ctx, a, diagonal, upper):
+        xp = get_array_module(a)
+        n, m = a.shape[-2:]
+        keep = xp.tri(n, m, diagonal - 1 if upper else diagonal, dtype=bool)
+        ctx.keep = ~keep if upper else keep
+        return xp.where(ctx.keep, a, 0).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_array_module(g).where(ctx.keep, g, 0).astype(g.dtype, copy=False), None, None
+
+
+def tril(input, diagonal=0):
+    input = _t(input)
+    if input.ndim < 2:
+        raise ValueError(f"tril: input must have at least 2 dimensions, got {input.ndim}")
+    return Tri.apply(input, int(diagonal), False)
+
+
+def triu(input, diagonal=0):
+    input = _t(input)
+    if input.ndim < 2:
+        raise ValueError(f"triu: input must have at least 2 dimensions, got {input.ndim}")
+    return Tri.apply(input, int(diagonal), True)
+
+
+def _compare(ufunc_name):
+    def op(input, other):
+        a, b = _arr(input), _arr(other)
+        return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
+    op.__name__ = ufunc_name
+    return op
+
+
+eq = _compare("equal")
+ne = _compare("not_equal")
+lt = _compare("less")
+le = _compare("less_equal")
+gt = _compare("greater")
+ge = _compare("greater_equal")
+eq.__name__, ne.__name__, lt.__name__, le.__name__, gt.__name__, ge.__name__ = \
+    "eq", "ne", "lt", "le", "gt", "ge"
+
+
+@_quiet
+def floor_divide(input, other):
+    """Floor division (Python's ``//``). No gradient."""
+    a, b = _arr(input), _arr(other)
+    return _nograd(_xp(a, b).floor_divide(a, b))
+
+
+@_quiet
+def remainder(input, other):
+    """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient."""
+    a, b = _arr(input), _arr(other)
+    return _nograd(_xp(a, b).remainder(a, b))
+
+
+def isnan(input):
+    return _nograd_ufunc("isnan", input)
+
+
+def isinf(input):
+    return _nograd_ufunc("isinf", input)
+
+
+def isfinite(input):
+    return _nograd_ufunc("isfinite", input)
+
+
+def logical_not(input):
+    return _nograd_ufunc("logical_not", input)
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    a, b = _arr(input), _arr(other)
+    return bool(_xp(a, b).allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    a, b = _arr(input), _arr(other)
+    return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))

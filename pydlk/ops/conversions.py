@@ -1,0 +1,147 @@
+"""Dtypes and conversions: the dtype names, ``to``, casts."""
+
+import numpy as np
+
+from .._backend import is_cupy
+from ..autograd import Function, Tensor
+from ._helpers import _t
+from .shape import Copy
+
+
+class Cast(Function):
+    """A dtype conversion; differentiable between floating dtypes (the gradient is cast back)."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype), None
+
+
+class ToDevice(Function):
+    """A copy to another device; the gradient is copied back."""
+
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.device = "cpu" if not is_cupy(a) else f"cuda:{a.device.id}"
+        return _move(a, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _move(g, ctx.device), None
+
+
+def _cupy():
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError("cuda: CuPy is not installed, so pydlk cannot use a GPU; install "
+                           "the cupy package for your CUDA version (e.g. cupy-cuda12x)") from None
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        raise RuntimeError(f"cuda: no usable CUDA device ({e})") from None
+    if n == 0:
+        raise RuntimeError("cuda: no CUDA device found")
+    return cupy
+
+
+def _parse_device(device):
+    if device is None:
+        return None
+    s = str(device)
+    if s == "cpu":
+        return "cpu"
+    if s == "cuda" or s.startswith("cuda:"):
+        idx = s.partition(":")[2]
+        if idx and not idx.isdigit():
+            raise ValueError(f"invalid device {device!r}")
+        return f"cuda:{int(idx) if idx else 0}"
+    raise ValueError(f"invalid device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def _move(a, device):
+    if device == "cpu":
+        return a.get() if is_cupy(a) else a
+    cupy = _cupy()
+    idx = int(device.partition(":")[2] or 0)
+    with cupy.cuda.Device(idx):
+        return cupy.asarray(a)
+
+
+def _device_str(a):
+    return "cpu" if not is_cupy(a) else f"cuda:{a.device.id}"
+
+
+def _is_dtype_like(x):
+    if isinstance(x, (np.dtype, type)):
+        return True
+    if isinstance(x, str):
+        try:
+            np.dtype(x)
+            return True
+        except TypeError:
+            return False
+    return False
+
+
+def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
+    """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``; returns
+    ``input`` itself when nothing changes (unless copy=True). Differentiable."""
+    input = _t(input)
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif _is_dtype_like(a) and not (isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda")):
+            dtype = a
+        else:
+            device = a
+    out = input
+    dev = _parse_device(device)
+    if dev is not None and dev != _device_str(input.data):
+        out = ToDevice.apply(out, dev)
+    if dtype is not None and np.dtype(dtype) != out.dtype:
+        out = Cast.apply(out, np.dtype(dtype))
+    if copy and out is input:
+        out = Copy.apply(input)
+    return out
+
+
+def _cast_method(dtype):
+    def method(self):
+        return to(self, dtype)
+    return method
+
+
+def _cpu(self):
+    return to(self, "cpu")
+
+
+def _cuda(self, device=None):
+    return to(self, "cuda" if device is None else
+              (f"cuda:{device}" if isinstance(device, int) else device))
+
+
+def _type_as(self, other):
+    return to(self, other.dtype)
+
+
+def _is_floating_point(self):
+    return self.dtype.kind == "f"
+
+
+# dtype names as torch has them (pydlk dtypes are NumPy dtypes). The ones that are Python
+# builtins' names (bool, float, int) are served by __getattr__ so they do not shadow the builtins
+# inside this module.
+float16 = half = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = double = np.dtype(np.float64)
+int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
+uint8 = np.dtype(np.uint8)
+long = int64
+complex64, complex128 = np.dtype(np.complex64), np.dtype(np.complex128)
+_DTYPE_ALIASES = {"bool": np.dtype(np.bool_), "float": float32, "int": int32}
+

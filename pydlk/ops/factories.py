@@ -1,0 +1,251 @@
+"""Factories: zeros, ones, full, arange, linspace, eye, rand*, ..."""
+import builtins as _b
+import math
+
+import numpy as np
+
+from .. import _random
+from ..autograd import Tensor
+from ._helpers import _arr, _sizes
+from .conversions import (
+    _device_str,
+    _move,
+    _parse_device,
+    complex64,
+    float32,
+    float64,
+    int64,
+)
+
+
+def _new(array, device, requires_grad):
+    """A fresh leaf tensor from a NumPy array, moved to ``device``."""
+    dev = _parse_device(device)
+    if dev is not None and dev != "cpu":
+        array = _move(array, dev)
+    t = Tensor._wrap(array)
+    if requires_grad:
+        t.requires_grad = True  # raises for integer dtypes
+    return t
+
+
+def _float_dtype(dtype, op):
+    """A factory's dtype: float32 unless given."""
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def _size_args(size, kwsize, op):
+    if kwsize is not None:
+        if size:
+            raise TypeError(f"{op}: pass the size positionally or as size=, not both")
+        size = (kwsize,)
+    return _sizes(size, op)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
+    size = _size_args(size, kw.pop("size", None), "zeros")
+    _no_kw(kw, "zeros")
+    return _new(np.zeros(size, _float_dtype(dtype, "zeros")), device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
+    size = _size_args(size, kw.pop("size", None), "ones")
+    _no_kw(kw, "ones")
+    return _new(np.ones(size, _float_dtype(dtype, "ones")), device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
+    size = _size_args(size, kw.pop("size", None), "empty")
+    _no_kw(kw, "empty")
+    return _new(np.empty(size, _float_dtype(dtype, "empty")), device, requires_grad)
+
+
+def _no_kw(kw, op):
+    """Accept torch's layout=/pin_memory= (meaningless here) and out=None; refuse the rest."""
+    kw.pop("layout", None)
+    kw.pop("pin_memory", None)
+    if "out" in kw and kw["out"] is None:
+        del kw["out"]
+    if kw:
+        raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kw)}")
+
+
+def _scalar_dtype(v):
+    if isinstance(v, (bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(v, (int, np.integer)):
+        return int64
+    if isinstance(v, (complex, np.complexfloating)):
+        return complex64
+    return float32  # Python and NumPy floats alike, as torch
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    size = _sizes((size,), "full")
+    dt = np.dtype(dtype) if dtype is not None else _scalar_dtype(fill_value)
+    return _new(np.full(size, fill_value, dt), device, requires_grad)
+
+
+def _like(input, dtype, device):
+    a = _arr(input)
+    dt = a.dtype if dtype is None else np.dtype(dtype)
+    dev = _device_str(a) if device is None else device
+    return a.shape, dt, dev
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dt, dev = _like(input, dtype, device)
+    return _new(np.zeros(shape, dt), dev, requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dt, dev = _like(input, dtype, device)
+    return _new(np.ones(shape, dt), dev, requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dt, dev = _like(input, dtype, device)
+    return _new(np.empty(shape, dt), dev, requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+    shape, dt, dev = _like(input, dtype, device)
+    return _new(np.full(shape, fill_value, dt), dev, requires_grad)
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """[start, end) in steps of ``step``; int64 if all three are ints, else float32.
+    The length is ceil((end - start) / step), computed in float64 as torch does."""
+    if end is None:
+        start, end = 0, start
+    vals = [_arr(v).item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: the range [{start}, {end}) is inconsistent with the sign "
+                         f"of step {step}")
+    ints = _b.all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
+    dt = np.dtype(dtype) if dtype is not None else (int64 if ints else float32)
+    if ints:
+        a = np.arange(start, end, step, dtype=np.int64)
+    else:
+        n = int(math.ceil((end - start) / step))
+        a = start + step * np.arange(n, dtype=np.float64)
+    return _new(a.astype(dt), device, requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
+    dt = _float_dtype(dtype, "linspace")
+    return _new(np.linspace(start, end, steps, dtype=np.float64).astype(dt), device,
+                requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    if n < 0 or (m is not None and m < 0):
+        raise ValueError(f"eye: n and m must be non-negative, got {n}, {m}")
+    return _new(np.eye(n, m, dtype=_float_dtype(dtype, "eye")), device, requires_grad)
+
+
+def _gen(generator):
+    return (generator or _random.default_generator).numpy
+
+
+def _rand_dtype(dtype, op):
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{op}: dtype must be floating point, got {dt}")
+    return dt
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw):
+    """Uniform [0, 1) from pydlk's generator (seeded by ``pydlk.manual_seed``)."""
+    size = _size_args(size, kw.pop("size", None), "rand")
+    _no_kw(kw, "rand")
+    dt = _rand_dtype(dtype, "rand")
+    gdt = dt if dt in (float32, float64) else float32
+    a = _gen(generator).random(size, dtype=gdt).astype(dt, copy=False)
+    return _new(a, device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw):
+    """Standard normal samples from pydlk's generator (seeded by ``pydlk.manual_seed``)."""
+    size = _size_args(size, kw.pop("size", None), "randn")
+    _no_kw(kw, "randn")
+    dt = _rand_dtype(dtype, "randn")
+    gdt = dt if dt in (float32, float64) else float32
+    a = _gen(generator).standard_normal(size, dtype=gdt).astype(dt, copy=False)
+    return _new(a, device, requires_grad)
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False,
+            low=None, high=None):
+    """randint(high, size) or randint(low, high, size): integers in [low, high), int64."""
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if len(args) == 2:
+        low, high = args
+    elif len(args) == 1:
+        if high is None:
+            high = args[0]
+        else:
+            low = args[0]
+    elif args:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {args}")
+    low = 0 if low is None else int(low)
+    if high is None or size is None:
+        raise TypeError("randint: high and size are required")
+    high = int(high)
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    size = _sizes((size,), "randint")
+    a = _gen(generator).integers(low, high, size, dtype=np.int64)
+    return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device,
+                requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    a = _gen(generator).permutation(int(n)).astype(np.int64)
+    return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device,
+                requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dt, dev = _like(input, dtype, device)
+    return rand(shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    shape, dt, dev = _like(input, dtype, device)
+    return randn(shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def _new_method(factory):
+    """Tensor.new_zeros and friends: the tensor's dtype and device unless given."""
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return factory(_sizes(size, factory.__name__), dtype=self.dtype if dtype is None
+                       else dtype, device=self.device if device is None else device,
+                       requires_grad=requires_grad)
+    return method
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    from ..autograd import tensor
+    a = tensor(data, dtype=self.dtype if dtype is None else dtype).data
+    return _new(a, self.device if device is None else device, requires_grad)
+
+
+def numel(input):
+    return int(_arr(input).size)
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)

@@ -1,0 +1,89 @@
+"""Indexing: ``x[i]`` and ``x[i] = v`` and iteration."""
+import builtins as _b
+
+import numpy as np
+
+from .._backend import get_array_module, is_cupy
+from ..autograd import Function, Tensor, is_grad_enabled
+from ._helpers import _arr, _meta, _o
+
+
+def _key(key):
+    """An index with Tensors and lists turned into arrays (what NumPy indexes with)."""
+    def one(k):
+        if isinstance(k, Tensor):
+            return k.data
+        if isinstance(k, list):
+            return np.asarray([int(v) if isinstance(v, Tensor) else v for v in k])
+        return k
+    return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
+
+
+def _advanced(key):
+    ks = key if isinstance(key, tuple) else (key,)
+    return _b.any(hasattr(k, "shape") and hasattr(k, "dtype") for k in ks)
+
+
+class Index(Function):
+    """``a[key]``: basic indexing gives a view; integer arrays may repeat an index, so the
+    backward adds with ``add.at`` (``cupyx.scatter_add`` on a GPU) and repeats accumulate."""
+
+    @staticmethod
+    def forward(ctx, a, key):
+        ctx.meta, ctx.key = _meta(a), key
+        return _o(a[key])
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype = ctx.meta
+        xp = get_array_module(g)
+        z = xp.zeros(shape, dtype)
+        if not _advanced(ctx.key):
+            z[ctx.key] = g
+        elif is_cupy(z):
+            import cupyx
+            cupyx.scatter_add(z, ctx.key, g)
+        else:
+            np.add.at(z, ctx.key, g)
+        return z, None
+
+
+def _getitem(self, key):
+    key = _key(key)
+    if is_cupy(self.data):
+        import cupy
+        key = tuple(cupy.asarray(k) if isinstance(k, np.ndarray) else k for k in key) \
+            if isinstance(key, tuple) else (cupy.asarray(key) if isinstance(key, np.ndarray)
+                                            else key)
+    return Index.apply(self, key)
+
+
+def _setitem(self, key, value):
+    """``t[key] = value`` writes into ``t.data``. Refused while grad mode is on if ``t`` requires
+    grad (a leaf would be changed behind its gradient; a graph node has no in-place backward
+    here) or if ``value`` requires grad (the assignment would drop its gradient): build the
+    result out of place instead (``pydlk.where``, ``pydlk.cat``) or wrap it in ``no_grad()``."""
+    if is_grad_enabled():
+        if self.requires_grad:
+            if self.is_leaf:
+                raise RuntimeError("setitem: a leaf tensor that requires grad is being used in "
+                                   "an in-place operation; wrap it in pydlk.no_grad()")
+            raise RuntimeError("setitem: in-place assignment into a tensor that is part of "
+                               "the autograd graph is not supported; build the result out of "
+                               "place (pydlk.where, pydlk.cat) or clone() first")
+        if isinstance(value, Tensor) and value.requires_grad:
+            raise RuntimeError("setitem: the value requires grad and an assignment does not "
+                               "record it; build the result out of place (pydlk.where, "
+                               "pydlk.cat) or assign value.detach()")
+    v = _arr(value)
+    if is_cupy(self.data) and isinstance(v, np.ndarray):
+        import cupy
+        v = cupy.asarray(v)
+    self.data[_key(key)] = v
+
+
+def _iter(self):
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    for i in range(self.shape[0]):
+        yield self[i]

@@ -1,0 +1,130 @@
+"""Joining and splitting: cat, stack, split, chunk, unbind."""
+import builtins as _b
+
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from ._helpers import _dim, _t, _xp
+from .shape import Reshape, reshape
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, dim, *arrays):
+        ctx.dim = dim
+        ctx.sizes = [a.shape[dim] for a in arrays]
+        ctx.dtypes = [a.dtype for a in arrays]
+        return _xp(*arrays).concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        bounds = np.cumsum(ctx.sizes)[:-1].tolist()
+        parts = xp.split(g, bounds, axis=ctx.dim)
+        return (None,) + tuple(p.astype(d, copy=False) if ctx.needs_input_grad[i + 1] else None
+                               for i, (p, d) in enumerate(zip(parts, ctx.dtypes)))
+
+
+def _seq(tensors, op):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of tensors, got "
+                        f"{type(tensors).__name__}")
+    if len(tensors) == 0:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    return [_t(x) for x in tensors]
+
+
+def cat(tensors, dim=0):
+    ts = _seq(tensors, "cat")
+    n = ts[0].ndim
+    if n == 0:
+        raise ValueError("cat: zero-dimensional tensor 0 cannot be concatenated")
+    d = _dim(dim, n, "cat")
+    ref = ts[0].shape
+    for i, x in enumerate(ts[1:], 1):
+        if x.ndim != n:
+            raise ValueError(f"cat: tensor {i} has {x.ndim} dimensions, tensor 0 has {n}")
+        for j in range(n):
+            if j != d and x.shape[j] != ref[j]:
+                raise ValueError(f"cat: sizes of tensors must match except in dimension {d}; "
+                                 f"tensor {i} has size {x.shape[j]} in dimension {j}, "
+                                 f"expected {ref[j]} (shapes {tuple(ref)} and {tuple(x.shape)})")
+    return Cat.apply(d, *ts)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    ts = _seq(tensors, "stack")
+    ref = ts[0].shape
+    for i, x in enumerate(ts[1:], 1):
+        if x.shape != ref:
+            raise ValueError(f"stack: all tensors must have the same shape; tensor {i} has "
+                             f"shape {tuple(x.shape)}, tensor 0 has {tuple(ref)}")
+    d = _dim(dim, len(ref), "stack", extra=1)
+    return Cat.apply(d, *[Reshape.apply(x, ref[:d] + (1,) + ref[d:]) for x in ts])
+
+
+def hstack(tensors):
+    ts = _seq(tensors, "hstack")
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    ts = [x if x.ndim >= 2 else reshape(x, 1, -1) for x in _seq(tensors, "vstack")]
+    return cat(ts, 0)
+
+
+class Split(Function):
+    """Views of consecutive pieces along ``dim``; the backward concatenates their gradients
+    (zeros for pieces that received none)."""
+
+    @staticmethod
+    def forward(ctx, a, sections, dim):
+        ctx.dim = dim
+        bounds = np.cumsum(sections)[:-1].tolist()
+        return tuple(get_array_module(a).split(a, bounds, axis=dim))
+
+    @staticmethod
+    def backward(ctx, *gs):
+        return get_array_module(gs[0]).concatenate(gs, axis=ctx.dim), None, None
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    tensor = _t(tensor)
+    d = _dim(dim, tensor.ndim, "split")
+    n = tensor.shape[d] if tensor.ndim else 1
+    s = split_size_or_sections
+    if isinstance(s, (int, np.integer)):
+        if s <= 0 and not (s == 0 and n == 0):
+            raise ValueError(f"split: split_size must be positive, got {s}")
+        sections = [s] * (n // s) + ([n % s] if n % s else []) if s else [0]
+    else:
+        sections = [int(v) for v in s]
+        if _b.any(v < 0 for v in sections) or _b.sum(sections) != n:
+            raise ValueError(f"split: sections {sections} must be non-negative and sum to the "
+                             f"size {n} of dimension {d}")
+    return Split.apply(tensor, sections, d)
+
+
+def _split_method(self, split_size, dim=0):
+    return split(self, split_size, dim)
+
+
+def chunk(input, chunks, dim=0):
+    """Up to ``chunks`` pieces of ceil(n / chunks) along ``dim`` (fewer if n is small)."""
+    input = _t(input)
+    if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    d = _dim(dim, input.ndim, "chunk")
+    n = input.shape[d]
+    return split(input, _b.max(-(-n // chunks), 1) if n else 0, d)
+
+
+def unbind(input, dim=0):
+    input = _t(input)
+    d = _dim(dim, input.ndim, "unbind")
+    rest = input.shape[:d] + input.shape[d + 1:]
+    return tuple(Reshape.apply(p, rest) for p in split(input, 1, d))

@@ -1,0 +1,466 @@
+"""Reductions: sum, mean, max, var, norm, logsumexp, cumsum, ..."""
+import builtins as _b
+import collections
+import math
+
+import numpy as np
+
+from .._backend import get_array_module, is_cupy
+from ..autograd import Function, Tensor
+from ._helpers import (
+    _arr,
+    _count,
+    _dim,
+    _dims,
+    _keep,
+    _meta,
+    _need_float,
+    _nograd,
+    _o,
+    _quiet,
+    _same,
+    _t,
+    _xp,
+)
+from .arithmetic import maximum, minimum
+from .conversions import to
+
+# This module defines sum, max, min, all and any under torch's names; inside it the
+# Python builtins of those names are reached as _b.abs, _b.sum, ... .
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, dtype=None):
+        ctx.meta = _meta(a)
+        ctx.axes, ctx.keepdim = _dims(dim, a.ndim, "sum"), keepdim
+        return _o(a.sum(axis=ctx.axes, keepdims=keepdim, dtype=dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        shape, dtype = ctx.meta
+        g = _keep(g, ctx.axes, ctx.keepdim, len(shape))
+        return xp.broadcast_to(g, shape).astype(dtype), None, None, None
+
+
+class Mean(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, dim, keepdim, dtype=None):
+        ctx.meta = _meta(a)
+        ctx.axes, ctx.keepdim = _dims(dim, a.ndim, "mean"), keepdim
+        ctx.n = _count(a.shape, ctx.axes)
+        half = dtype is None and a.dtype == np.float16  # accumulate float16 in float32
+        s = a.sum(axis=ctx.axes, keepdims=keepdim, dtype=np.float32 if half else dtype)
+        out = s / s.dtype.type(ctx.n) if ctx.n else s * s.dtype.type(np.nan)
+        return _o(out.astype(np.float16) if half else out)
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        shape, dtype = ctx.meta
+        g = _keep(g, ctx.axes, ctx.keepdim, len(shape)) / g.dtype.type(_b.max(ctx.n, 1))
+        return xp.broadcast_to(g, shape).astype(dtype), None, None, None
+
+
+def _prod_of_others(x, axes):
+    """For each element, the product of the other elements of its reduction group, computed
+    exactly from exclusive prefix and suffix products (so zeros in x are handled)."""
+    xp = get_array_module(x)
+    if x.size == 0:
+        return xp.zeros_like(x)
+    axes = tuple(range(x.ndim)) if axes is None else axes
+    keep = [i for i in range(x.ndim) if i not in axes]
+    perm = keep + list(axes)
+    xt = xp.transpose(x, perm)
+    lead = xt.shape[:len(keep)]
+    k = _count(x.shape, axes)
+    flat = xt.reshape(lead + (k,))
+    ones = xp.ones(lead + (1,), x.dtype)
+    before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+    rev = xp.flip(flat, -1)
+    after = xp.flip(xp.cumprod(xp.concatenate([ones, rev[..., :-1]], axis=-1), axis=-1), -1)
+    return xp.transpose((before * after).reshape(xt.shape), list(np.argsort(perm)))
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, a, dim, keepdim):
+        ctx.save_for_backward(a)
+        ctx.axes, ctx.keepdim = _dims(dim, a.ndim, "prod"), keepdim
+        return _o(a.prod(axis=ctx.axes, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
+        return g * _prod_of_others(a, ctx.axes), None, None
+
+
+class Amax(Function):
+    """amax/amin over ``dim`` (None: all); the gradient is spread evenly over the tied extrema
+    of each group (torch's rule for amax, amin and max/min without dim)."""
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, largest, op):
+        ctx.axes, ctx.keepdim = _dims(dim, a.ndim, op), keepdim
+        if a.size == 0 and (ctx.axes is None or _b.any(a.shape[i] == 0 for i in ctx.axes)):
+            raise ValueError(f"{op}: cannot reduce over a dimension of size 0 (the input has "
+                             f"shape {a.shape})")
+        f = a.max if largest else a.min
+        out = _o(f(axis=ctx.axes, keepdims=keepdim))
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out = ctx.saved_tensors
+        g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
+        mask = _same(a, _keep(out, ctx.axes, ctx.keepdim, a.ndim))
+        count = mask.sum(axis=ctx.axes, keepdims=True)
+        return g * mask / count.astype(g.dtype), None, None, None, None
+
+
+class MaxDim(Function):
+    """(values, indices) of the max (or min) along one dim; the gradient goes to the index
+    returned (the first extremum), as torch's max(dim)."""
+
+    @staticmethod
+    def forward(ctx, a, dim, keepdim, largest):
+        xp = get_array_module(a)
+        ctx.shape, ctx.keepdim = a.shape, keepdim
+        if a.ndim == 0:
+            ctx.dim = None
+            return a.copy(), xp.zeros((), np.int64)
+        if a.shape[dim] == 0:
+            raise ValueError(f"{'max' if largest else 'min'}: cannot reduce over dim {dim} "
+                             f"of size 0 (the input has shape {a.shape})")
+        ctx.dim = dim
+        idx = xp.expand_dims((xp.argmax if largest else xp.argmin)(a, axis=dim), dim)
+        idx = idx.astype(np.int64)
+        vals = xp.take_along_axis(a, idx, axis=dim)
+        ctx.idx = idx
+        if not keepdim:
+            vals, idx = xp.squeeze(vals, dim), xp.squeeze(idx, dim)
+        return _o(vals), _o(idx)
+
+    @staticmethod
+    def backward(ctx, g, _gi):
+        xp = get_array_module(g)
+        if ctx.dim is None:
+            return g, None, None, None
+        dim = ctx.dim
+        if not ctx.keepdim:
+            g = xp.expand_dims(g, dim)
+        where_ = [1] * len(ctx.shape)
+        where_[dim] = ctx.shape[dim]
+        onehot = xp.arange(ctx.shape[dim]).reshape(where_) == ctx.idx
+        return xp.where(onehot, g, 0).astype(g.dtype), None, None, None
+
+
+_ret_max = collections.namedtuple("max", ["values", "indices"])
+_ret_min = collections.namedtuple("min", ["values", "indices"])
+_ret_max.__module__ = _ret_min.__module__ = "pydlk.return_types"
+
+
+class return_types:
+    """Named tuples returned by reductions with indices, as torch.return_types."""
+    max = _ret_max
+    min = _ret_min
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    input = _t(input)
+    return Sum.apply(input, dim, keepdim, None if dtype is None else np.dtype(dtype))
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    input = _t(input)
+    if dtype is None:
+        _need_float(input, "mean")
+    return Mean.apply(input, dim, keepdim, None if dtype is None else np.dtype(dtype))
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    input = _t(input)
+    if dtype is not None:
+        input = to(input, dtype)
+    if dim is not None and not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"prod: dim must be an int, got {dim!r}")
+    return Prod.apply(input, dim, keepdim)
+
+
+def _extreme(input, dim, keepdim, largest):
+    name = "max" if largest else "min"
+    input = _t(input)
+    if isinstance(dim, (Tensor, np.ndarray)) or is_cupy(dim):  # max(input, other)
+        return (maximum if largest else minimum)(input, dim)
+    if dim is None:
+        if keepdim:
+            raise TypeError(f"{name}: keepdim needs dim")
+        return Amax.apply(input, None, False, largest, name)
+    d = _dim(dim, input.ndim, name)
+    values, indices = MaxDim.apply(input, d, keepdim, largest)
+    return (_ret_max if largest else _ret_min)(values, indices)
+
+
+def max(input, dim=None, keepdim=False):
+    """max(input) -> the largest element; max(input, dim, keepdim=False) -> (values, indices);
+    max(input, other) -> maximum(input, other)."""
+    return _extreme(input, dim, keepdim, True)
+
+
+def min(input, dim=None, keepdim=False):
+    return _extreme(input, dim, keepdim, False)
+
+
+def amax(input, dim=(), keepdim=False):
+    """Largest value over ``dim`` (``()``, the default, means all dims)."""
+    input = _t(input)
+    dim = None if dim == () or dim == [] else dim
+    return Amax.apply(input, dim, keepdim, True, "amax")
+
+
+def amin(input, dim=(), keepdim=False):
+    input = _t(input)
+    dim = None if dim == () or dim == [] else dim
+    return Amax.apply(input, dim, keepdim, False, "amin")
+
+
+def _arg(input, dim, keepdim, largest):
+    name = "argmax" if largest else "argmin"
+    a = _arr(input)
+    xp = _xp(a)
+    f = xp.argmax if largest else xp.argmin
+    if a.size == 0:
+        raise ValueError(f"{name}: the input is empty (shape {a.shape})")
+    if dim is None:
+        r = f(a.reshape(-1))
+        if keepdim:
+            r = xp.asarray(r).reshape((1,) * a.ndim)
+        return _nograd(xp.asarray(r).astype(np.int64))
+    if a.ndim == 0:
+        _dim(dim, 0, name)
+        return _nograd(xp.zeros((), np.int64))
+    d = _dim(dim, a.ndim, name)
+    r = f(a, axis=d)
+    if keepdim:
+        r = xp.expand_dims(r, d)
+    return _nograd(xp.asarray(r).astype(np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, True)
+
+
+def argmin(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, False)
+
+
+class Var(Function):
+    """Variance over ``dim`` with divisor N - correction; with ``root`` the standard deviation.
+
+    d var / dx_i = 2 (x_i - mean) / (N - correction); d std = d var / (2 std), 0 where std == 0.
+    """
+
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, dim, correction, keepdim, root):
+        xp = get_array_module(a)
+        axes = _dims(dim, a.ndim, "std" if root else "var")
+        n = _count(a.shape, axes)
+        div = a.dtype.type(_b.max(n - correction, 0))
+        mu = a.sum(axis=axes, keepdims=True) / a.dtype.type(n)
+        d = a - mu
+        out = (d * d).sum(axis=axes, keepdims=keepdim) / div
+        if root:
+            out = xp.sqrt(out)
+        out = _o(out)
+        ctx.save_for_backward(d, out)
+        ctx.axes, ctx.keepdim, ctx.div, ctx.root = axes, keepdim, div, root
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        d, out = ctx.saved_tensors
+        g = _keep(g, ctx.axes, ctx.keepdim, d.ndim)
+        if ctx.root:
+            s = _keep(out, ctx.axes, ctx.keepdim, d.ndim)
+            g = xp.where(s == 0, 0, g / (2 * s))
+        return (2 * g * d / ctx.div).astype(d.dtype), None, None, None, None
+
+
+def _var_args(op, dim, unbiased, correction):
+    if isinstance(dim, bool):  # var(input, unbiased)
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise ValueError(f"{op}: pass either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return dim, correction
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim`` (None: all) with divisor N - correction (1 by default)."""
+    input = _t(input)
+    _need_float(input, "var")
+    dim, correction = _var_args("var", dim, unbiased, correction)
+    return Var.apply(input, dim, correction, keepdim, False)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    input = _t(input)
+    _need_float(input, "std")
+    dim, correction = _var_args("std", dim, unbiased, correction)
+    return Var.apply(input, dim, correction, keepdim, True)
+
+
+class Norm(Function):
+    """Vector p-norm over ``dim`` (None: all elements): (sum |x|^p)^(1/p), inf: max |x|.
+
+    Gradients as torch's norm_backward: p=2 x/||x||, p=1 sign(x), p=inf sign(x) spread over the
+    tied maxima, p=0 zero, general p x |x|^(p-2) / ||x||^(p-1); 0 where the norm is 0.
+    """
+
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, p, dim, keepdim):
+        xp = get_array_module(a)
+        axes = _dims(dim, a.ndim, "norm")
+        ax = xp.abs(a)
+        if p == math.inf:
+            out = ax.max(axis=axes, keepdims=keepdim)
+        elif p == -math.inf:
+            out = ax.min(axis=axes, keepdims=keepdim)
+        elif p == 0:
+            out = (a != 0).sum(axis=axes, keepdims=keepdim).astype(a.dtype)
+        elif p == 1:
+            out = ax.sum(axis=axes, keepdims=keepdim)
+        elif p == 2:
+            out = xp.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
+        else:
+            out = (ax ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
+        out = _o(out.astype(a.dtype, copy=False))
+        ctx.save_for_backward(a, out)
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        a, out = ctx.saved_tensors
+        p = ctx.p
+        g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
+        n = _keep(out, ctx.axes, ctx.keepdim, a.ndim)
+        if p == 0:
+            da = xp.zeros_like(a)
+        elif p == 1:
+            da = g * xp.sign(a)
+        elif p == 2:
+            da = a * xp.where(n == 0, 0, g / n)
+        elif p in (math.inf, -math.inf):
+            mask = _same(xp.abs(a), n)
+            da = xp.sign(a) * mask * (g / mask.sum(axis=ctx.axes, keepdims=True))
+        else:
+            da = a * xp.abs(a) ** (p - 2) * xp.where(n == 0, 0, g / n ** (p - 1))
+        return da.astype(a.dtype, copy=False), None, None, None
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm of all elements (dim=None) or over ``dim``. ``'fro'`` is the 2-norm;
+    matrix norms other than Frobenius (``'nuc'``, p with two dims) are not provided."""
+    input = _t(input)
+    if dtype is not None:
+        input = to(input, dtype)
+    _need_float(input, "norm")
+    if p == "fro" or p is None:
+        p = 2
+    if isinstance(p, str):
+        raise ValueError(f"norm: p={p!r} is not supported (use a number, inf or 'fro')")
+    p = float(p)
+    return Norm.apply(input, p, dim, keepdim)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))) over ``dim``, computed as m + log(sum(exp(x - m))) with m the max
+    (0 where the max is infinite); d/dx = exp(x - out)."""
+
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, dim, keepdim):
+        xp = get_array_module(a)
+        axes = _dims(dim, a.ndim, "logsumexp")
+        if a.size == 0:
+            out = xp.log(xp.exp(a).sum(axis=axes, keepdims=keepdim))
+        else:
+            m = a.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isfinite(m), m, 0)
+            out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+            if not keepdim:
+                out = out.reshape(()) if axes is None else xp.squeeze(out, axes)
+        out = _o(out)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = axes, keepdim
+        return out
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        a, out = ctx.saved_tensors
+        g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
+        return g * xp.exp(a - _keep(out, ctx.axes, ctx.keepdim, a.ndim)), None, None
+
+
+def logsumexp(input, dim, keepdim=False):
+    input = _t(input)
+    _need_float(input, "logsumexp")
+    return LogSumExp.apply(input, dim, keepdim)
+
+
+class CumSum(Function):
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        if a.ndim == 0:
+            return a.copy()
+        return _o(get_array_module(a).cumsum(a, axis=dim))
+
+    @staticmethod
+    def backward(ctx, g):
+        if g.ndim == 0:
+            return g, None
+        xp = get_array_module(g)
+        # out_j = sum_{i <= j} x_i, so dx_i = sum_{j >= i} g_j: a reversed cumulative sum
+        return xp.flip(xp.cumsum(xp.flip(g, ctx.dim), axis=ctx.dim), ctx.dim), None
+
+
+def cumsum(input, dim, *, dtype=None):
+    input = _t(input)
+    if dtype is not None:
+        input = to(input, dtype)
+    return CumSum.apply(input, _dim(dim, input.ndim, "cumsum"))
+
+
+def _logical(name):
+    def op(input, dim=None, keepdim=False):
+        a = _arr(input)
+        axes = _dims(dim, a.ndim, name)
+        return _nograd(getattr(a, name)(axis=axes, keepdims=keepdim))
+    op.__name__ = name
+    return op
+
+
+all = _logical("all")
+any = _logical("any")
+
+
+def count_nonzero(input, dim=None):
+    a = _arr(input)
+    return _nograd(_xp(a).asarray((a != 0).sum(axis=_dims(dim, a.ndim, "count_nonzero")))
+                   .astype(np.int64))

@@ -1,0 +1,272 @@
+"""Shape ops: reshape, view, squeeze, permute, transpose, expand, flip, ..."""
+import builtins as _b
+
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function
+from ._helpers import _dim, _dims, _fit, _meta, _t
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+def reshape(input, *shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    input = _t(input)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"reshape: shape must be ints, got {shape!r}") from None
+    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    bad = (shape.count(-1) > 1 or _b.any(s < -1 for s in shape)
+           or (-1 not in shape and known != input.numel())
+           or (-1 in shape and (known == 0 or input.numel() % known)))
+    if bad:
+        raise ValueError(f"reshape: shape {list(shape)} is invalid for input of size "
+                         f"{input.numel()} (shape {tuple(input.shape)})")
+    return Reshape.apply(input, shape)
+
+
+def view(input, *shape):
+    """As ``reshape`` (copies a non-contiguous tensor where torch's view would refuse)."""
+    return reshape(input, *shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    input = _t(input)
+    shape = input.shape
+    if input.ndim == 0:
+        _dim(start_dim, 0, "flatten")
+        _dim(end_dim, 0, "flatten")
+        return Reshape.apply(input, (1,))
+    s, e = _dim(start_dim, input.ndim, "flatten"), _dim(end_dim, input.ndim, "flatten")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
+    return Reshape.apply(input, new)
+
+
+def unflatten(input, dim, sizes):
+    input = _t(input)
+    d = _dim(dim, input.ndim, "unflatten")
+    sizes = tuple(int(s) for s in sizes)
+    new = input.shape[:d] + sizes + input.shape[d + 1:]
+    return reshape(input, new)
+
+
+def unsqueeze(input, dim):
+    input = _t(input)
+    d = _dim(dim, input.ndim, "unsqueeze", extra=1)
+    return Reshape.apply(input, input.shape[:d] + (1,) + input.shape[d:])
+
+
+def squeeze(input, dim=None):
+    """Drop size-1 dims (all of them, or those in ``dim``; a named dim of another size stays)."""
+    input = _t(input)
+    shape = input.shape
+    if dim is None:
+        drop = {i for i, s in enumerate(shape) if s == 1}
+    else:
+        drop = {d for d in (_dims(dim, input.ndim, "squeeze") or ()) if shape[d] == 1}
+    return Reshape.apply(input, tuple(s for i, s in enumerate(shape) if i not in drop))
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, perm):
+        ctx.perm = perm
+        return get_array_module(a).transpose(a, perm)
+
+    @staticmethod
+    def backward(ctx, g):
+        return get_array_module(g).transpose(g, tuple(np.argsort(ctx.perm))), None
+
+
+def permute(input, *dims):
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    input = _t(input)
+    if len(dims) != input.ndim:
+        raise ValueError(f"permute: got {len(dims)} dims {tuple(dims)} for a tensor with "
+                         f"{input.ndim} dimensions")
+    perm = tuple(_dim(d, input.ndim, "permute") for d in dims)
+    if len(set(perm)) != len(perm):
+        raise ValueError(f"permute: dims {tuple(dims)} repeat a dimension")
+    return Permute.apply(input, perm)
+
+
+def transpose(input, dim0, dim1):
+    input = _t(input)
+    if input.ndim == 0:
+        _dim(dim0, 0, "transpose")
+        _dim(dim1, 0, "transpose")
+        return Permute.apply(input, ())
+    perm = list(range(input.ndim))
+    d0, d1 = _dim(dim0, input.ndim, "transpose"), _dim(dim1, input.ndim, "transpose")
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return Permute.apply(input, tuple(perm))
+
+
+swapaxes = swapdims = transpose
+
+
+def movedim(input, source, destination):
+    input = _t(input)
+    n = input.ndim
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [_dim(d, n, "movedim") for d in src]
+    dst = [_dim(d, n, "movedim") for d in dst]
+    if len(src) != len(dst):
+        raise ValueError("movedim: source and destination need the same number of dims")
+    perm = [d for d in range(n) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        perm.insert(d, s)
+    return Permute.apply(input, tuple(perm))
+
+
+moveaxis = movedim
+
+
+def t(input):
+    """Transpose a tensor of at most 2 dims (0-d and 1-d come back as they are)."""
+    input = _t(input)
+    if input.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {input.ndim}; "
+                         "use transpose(dim0, dim1) or .mT")
+    return Permute.apply(input, tuple(range(input.ndim))[::-1])
+
+
+def _T(self):
+    return Permute.apply(self, tuple(range(self.ndim))[::-1])
+
+
+def _mT(self):
+    if self.ndim < 2:
+        raise ValueError(f"mT: needs a tensor with at least 2 dimensions, got {self.ndim}")
+    return transpose(self, -2, -1)
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.meta = _meta(a)
+        return get_array_module(a).broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _fit(g, ctx.meta), None
+
+
+def expand(input, *sizes):
+    """A broadcast view of ``input`` with ``sizes`` (-1 keeps a dim; new dims go in front)."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    input = _t(input)
+    sizes = tuple(int(s) for s in sizes)
+    n, m = input.ndim, len(sizes)
+    if m < n:
+        raise ValueError(f"expand: the number of sizes ({m}) must be at least the number of "
+                         f"dimensions ({n})")
+    shape = []
+    for i, s in enumerate(sizes):
+        j = i - (m - n)
+        if j < 0:
+            if s < 0:
+                raise ValueError(f"expand: -1 is not allowed for the new leading dimension {i}")
+            shape.append(s)
+            continue
+        old = input.shape[j]
+        if s == -1:
+            s = old
+        if s != old and old != 1:
+            raise ValueError(f"expand: the expanded size {s} must match the existing size "
+                             f"{old} at dimension {j} (only size-1 dims can grow); input shape "
+                             f"{tuple(input.shape)}, sizes {sizes}")
+        shape.append(s)
+    return Expand.apply(input, tuple(shape))
+
+
+def broadcast_to(input, size):
+    return expand(input, tuple(size))
+
+
+class Repeat(Function):
+    @staticmethod
+    def forward(ctx, a, reps):
+        ctx.shape = a.shape
+        return get_array_module(a).tile(a, reps)
+
+    @staticmethod
+    def backward(ctx, g):
+        reps = g.ndim
+        src = (1,) * (reps - len(ctx.shape)) + tuple(ctx.shape)
+        r = [o // s if s else 0 for o, s in zip(g.shape, src)]
+        # out has shape (r0*s0, r1*s1, ...), laid out as (r0, s0, r1, s1, ...): sum the r axes
+        if 0 in r or 0 in src:
+            return get_array_module(g).zeros(ctx.shape, g.dtype), None
+        inter = g.reshape(tuple(v for pair in zip(r, src) for v in pair))
+        return inter.sum(axis=tuple(range(0, 2 * reps, 2))).reshape(ctx.shape), None
+
+
+def _repeat(self, *sizes):
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    sizes = tuple(int(s) for s in sizes)
+    if len(sizes) < self.ndim:
+        raise ValueError(f"repeat: the number of repeats ({len(sizes)}) must be at least the "
+                         f"number of dimensions ({self.ndim})")
+    if _b.any(s < 0 for s in sizes):
+        raise ValueError(f"repeat: repeats must be non-negative, got {sizes}")
+    return Repeat.apply(self, sizes)
+
+
+class Flip(Function):
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.dims = dims
+        return get_array_module(a).flip(a, dims) if dims else a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return (get_array_module(g).flip(g, ctx.dims) if ctx.dims else g), None
+
+
+def flip(input, dims):
+    input = _t(input)
+    dims = _dims(dims, input.ndim, "flip")
+    return Flip.apply(input, dims)
+
+
+class Copy(Function):
+    """clone() and contiguous(): a fresh C-contiguous copy; the gradient passes through."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return get_array_module(a).array(a, copy=True, order="C")
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def clone(input):
+    return Copy.apply(_t(input))
+
+
+def _contiguous(self):
+    return self if self.data.flags.c_contiguous else Copy.apply(self)
+
+
+def _is_contiguous(self):
+    return bool(self.data.flags.c_contiguous)
