@@ -31,7 +31,7 @@ import numpy as np
 from ._atomic import atomic_write
 from .autograd import Tensor
 
-__all__ = ["save", "load", "CheckpointError", "DEFAULT_MAX_BYTES"]
+__all__ = ["DEFAULT_MAX_BYTES", "CheckpointError", "load", "save"]
 
 _FORMAT = "pydlk-checkpoint"
 _VERSION = 1
@@ -323,7 +323,7 @@ def _load_safetensors(r, f):
         raise r.fail("the header length is larger than the file", "safetensors file")
     try:
         return st.load(data)
-    except Exception as e:  # the library's own errors, re-raised with the file's name
+    except Exception as e:  # noqa: BLE001 (the library's own errors, re-raised with the file's name)
         raise r.fail(str(e), "safetensors file") from None
 
 
@@ -349,7 +349,7 @@ def _to_cuda(obj):
         import cupy
         if cupy.cuda.runtime.getDeviceCount() < 1:
             raise RuntimeError
-    except Exception:
+    except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
         raise RuntimeError("load: map_location='cuda' needs a CUDA GPU and CuPy; none is "
                            "available here (use map_location='cpu')") from None
 

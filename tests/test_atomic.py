@@ -9,10 +9,9 @@ from pydlk._atomic import atomic_write
 def test_replaces_the_file_only_when_the_block_succeeds(tmp_path):
     p = tmp_path / "state.bin"
     p.write_bytes(b"old")
-    with pytest.raises(RuntimeError, match="crash"):
-        with atomic_write(p) as f:
-            f.write(b"half of the new")
-            raise RuntimeError("crash while writing")
+    with pytest.raises(RuntimeError, match="crash"), atomic_write(p) as f:
+        f.write(b"half of the new")
+        raise RuntimeError("crash while writing")
     assert p.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["state.bin"]  # no temporary file left behind
     with atomic_write(p) as f:

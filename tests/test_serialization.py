@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import pydlk
-from pydlk import nn
-from pydlk import serialization
+from pydlk import nn, serialization
 
 
 def test_nested_round_trip(tmp_path):
@@ -227,12 +226,12 @@ def test_corrupt_and_foreign_files(tmp_path):
 def _bomb(path, nbytes):
     """A compressed npz whose one member inflates to ``nbytes`` zeros, written in chunks."""
     header = {"descr": "|u1", "fortran_order": False, "shape": (nbytes,)}
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("a.npy", "w", force_zip64=True) as f:
-            np.lib.format.write_array_header_1_0(f, header)
-            chunk = bytes(1 << 20)
-            for _ in range(nbytes >> 20):
-                f.write(chunk)
+    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf,
+          zf.open("a.npy", "w", force_zip64=True) as f):
+        np.lib.format.write_array_header_1_0(f, header)
+        chunk = bytes(1 << 20)
+        for _ in range(nbytes >> 20):
+            f.write(chunk)
 
 
 def test_size_limit_is_checked_before_inflating(tmp_path, monkeypatch):
@@ -253,10 +252,9 @@ def test_size_limit_is_checked_before_inflating(tmp_path, monkeypatch):
 def test_npy_header_must_match_the_zip_size(tmp_path):
     path = tmp_path / "liar.npz"
     header = {"descr": "<f4", "fortran_order": False, "shape": (1 << 30,)}
-    with zipfile.ZipFile(path, "w") as zf:
-        with zf.open("a.npy", "w") as f:
-            np.lib.format.write_array_header_1_0(f, header)
-            f.write(bytes(16))
+    with zipfile.ZipFile(path, "w") as zf, zf.open("a.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(16))
     with pytest.raises(serialization.CheckpointError, match="liar.npz.*claims 4.0 GiB"):
         pydlk.load(path)
 
@@ -287,7 +285,7 @@ def test_map_location(tmp_path):
     try:
         import cupy
         has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
+    except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
         has_gpu = False
     if has_gpu:
         assert type(pydlk.load(path, map_location="cuda")["w"]).__module__.startswith("cupy")
