@@ -87,7 +87,7 @@ def test_early_stopping_restores_the_best_weights(data):
 
 
 def test_terminate_on_nan_says_where(data, capsys):
-    model, opt, train, val = _setup(data, lr=1e-3)
+    model, opt, train, _ = _setup(data, lr=1e-3)
     calls = {"n": 0}
 
     def loss_fn(out, y):
@@ -95,11 +95,75 @@ def test_terminate_on_nan_says_where(data, capsys):
         loss = nn.functional.cross_entropy(out, y)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[TerminateOnNaN()], verbose=False)
+    before = {}
+
+    class Snap(pydlk.train.Callback):
+        def on_batch_end(self, batch, logs):
+            before.update({k: np.array(v, copy=True) for k, v in model.state_dict().items()})
+
+    h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[Snap(), TerminateOnNaN()],
+            verbose=False)
     err = capsys.readouterr().err
     assert "loss became nan at epoch 1, batch 3" in err
-    assert "parameter '" in err  # the NaN reached the weights through the step
+    assert "the loss function made it" in err and "step was skipped" in err
     assert h.epoch == [1]
+    for k, v in model.state_dict().items():  # the bad step was not taken
+        assert np.all(np.isfinite(v)), k
+        np.testing.assert_array_equal(v, before[k])
+
+
+class _LogOfNegative(nn.Module):
+    """log(x - 1e6) on one chosen call: NaN out of this module only."""
+
+    def __init__(self, bad_call):
+        super().__init__()
+        self.calls, self.bad_call = 0, bad_call
+
+    def forward(self, x):
+        self.calls += 1
+        return (x - 1e6).log() if self.calls == self.bad_call else x
+
+
+def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys):
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), _LogOfNegative(2),
+                          nn.Linear(32, 10))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    train = DataLoader(TensorDataset(*data["train"]), batch_size=128)
+    w0 = {}
+
+    class Snap(pydlk.train.Callback):
+        def on_batch_end(self, batch, logs):
+            w0.update({k: np.array(v, copy=True) for k, v in model.state_dict().items()})
+
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
+        callbacks=[Snap(), TerminateOnNaN()], verbose=False)
+    err = capsys.readouterr().err
+    assert "batch 2" in err and "module '3' (_LogOfNegative)" in err
+    assert "'1.weight'" not in err
+    for k, v in model.state_dict().items():
+        assert np.all(np.isfinite(v)), k
+        np.testing.assert_array_equal(v, w0[k])
+
+
+def test_terminate_on_nan_catches_a_non_finite_gradient(data, capsys):
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    train = DataLoader(TensorDataset(*data["train"]), batch_size=128)
+
+    class PoisonGrad(pydlk.train.Callback):  # runs before TerminateOnNaN's check
+        def on_before_step(self, batch, logs):
+            if batch == 1:
+                model[1].bias.grad[3] = np.inf
+
+    w = model[1].weight.data.copy()
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
+        callbacks=[PoisonGrad(), TerminateOnNaN()], verbose=False)
+    err = capsys.readouterr().err
+    assert "parameter '1.bias' has a non-finite gradient" in err and "batch 2" in err
+    assert np.all(np.isfinite(model[1].bias.data))
+    assert not np.array_equal(model[1].weight.data, w)  # batch 1's step was taken
 
 
 def test_csv_logger_plot_and_lr_logger_with_a_per_batch_schedule(data, tmp_path):

@@ -50,6 +50,8 @@ class DataLoader:
         self.prefetch = prefetch
         self.seed = seed
         self.epoch = 0
+        self._position = None  # [seed, batches handed out] while an epoch is being iterated
+        self._resume = None  # (seed, batches to skip) for the next iteration
 
     def __len__(self):
         n = len(self.dataset)
@@ -76,22 +78,39 @@ class DataLoader:
             yield batch
 
     def __iter__(self):
-        seed = self._epoch_seed()
-        self.epoch += 1
+        if self._resume is not None:  # continue an epoch a checkpoint was taken in
+            seed, skip = self._resume
+            self._resume = None
+        else:
+            seed, skip = self._epoch_seed(), 0
+            self.epoch += 1
         rng = np.random.default_rng(seed)
         n = len(self.dataset)
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         gen = self._batches(order, rng)
-        if self.prefetch == 0:
-            yield from gen
-            return
-        yield from _prefetched(gen, self.prefetch)
+        # skipped batches are still made, so that the transform's draws from rng replay exactly
+        for _ in range(skip):
+            next(gen, None)
+        if self.prefetch:
+            gen = _prefetched(gen, self.prefetch)
+        self._position = [seed, skip]
+        for batch in gen:
+            self._position[1] += 1  # counted as handed out: a checkpoint after its step
+            yield batch
+        self._position = None
 
     def state_dict(self):
-        return {"epoch": self.epoch}
+        """The epoch count and, taken mid-epoch, the epoch's seed and the batches handed out,
+        so that ``load_state_dict`` continues the same epoch with the same order."""
+        state = {"epoch": self.epoch}
+        if self._position is not None:
+            state["seed"], state["batch"] = int(self._position[0]), int(self._position[1])
+        return state
 
     def load_state_dict(self, state):
         self.epoch = int(state["epoch"])
+        self._position = None
+        self._resume = (int(state["seed"]), int(state["batch"])) if "batch" in state else None
 
 
 _END = object()
