@@ -299,3 +299,81 @@ def test_cli_info_and_bench(tmp_path, capsys):
                "--benchmark-max-time=0.01", "--benchmark-warmup=off"])
     out = capsys.readouterr().out
     assert rc == 0 and "pydlk/torch" in out and "linear fwd+bwd lenet_fc1" in out
+
+
+def test_scheduler_dispatch_does_not_depend_on_class_names(data):
+    from pydlk.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+
+    class MyPlateau(ReduceLROnPlateau):
+        pass
+
+    class MyOneCycle(OneCycleLR):
+        pass
+
+    class WantsMetric:  # duck-typed: step(metrics) takes the monitored value
+        def __init__(self):
+            self.seen = []
+
+        def step(self, metrics):
+            self.seen.append(metrics)
+
+        def state_dict(self):
+            return {}
+
+    model, opt, train, val = _setup(data)
+    sched = MyPlateau(opt, patience=0, factor=0.5)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=sched,
+            verbose=False)
+    assert sched.best == min(h["val_loss"])
+    model, opt, train, val = _setup(data)
+    sched = MyOneCycle(opt, max_lr=1e-2, total_steps=2 * len(train))
+    lrs = LearningRateLogger()
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=2, scheduler=sched, callbacks=[lrs],
+        verbose=False)
+    assert sched.last_epoch == 2 * len(train)  # stepped after every batch
+    assert len({round(r[0], 12) for r in lrs.lrs}) > len(lrs.lrs) // 2
+    model, opt, train, val = _setup(data)
+    w = WantsMetric()
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=w,
+            verbose=False)
+    assert w.seen == h["val_loss"]
+
+
+def test_fit_and_evaluate_log_the_sample_weighted_mean(data):
+    """Uneven last batch: the epoch loss is sum(batch_loss * batch_size) / N in both."""
+    model, opt, train, val = _setup(data, dropout=0.0)
+    x, y = data["val"]
+    loader = DataLoader(TensorDataset(x, y), batch_size=100)  # last batch is smaller
+    loss_fn = nn.CrossEntropyLoss()
+    got = evaluate(model, loss_fn, loader)
+    with pydlk.no_grad():
+        model.eval()
+        out = np.asarray(model(pydlk.tensor(x)).data, np.float64)
+    logp = out - out.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    np.testing.assert_allclose(got["loss"], -logp[np.arange(len(y)), y].mean(), rtol=1e-5)
+    assert got["accuracy"] == (out.argmax(1) == y).mean()
+    model, opt, _, _ = _setup(data, dropout=0.0, lr=0.0)  # lr 0: the weights do not move
+    h = fit(model, loss_fn, opt, loader, epochs=1, verbose=False)
+    ref = evaluate(model, loss_fn, loader)
+    np.testing.assert_allclose(h["loss"][0], ref["loss"], rtol=1e-6)
+    assert h["accuracy"][0] == ref["accuracy"]
+
+
+def test_data_does_not_import_train():
+    import ast
+    import pathlib
+    root = pathlib.Path(pydlk.__file__).parent / "data"
+    for f in root.glob("*.py*"):
+        if f.suffix not in (".py", ".pyx"):
+            continue
+        for node in ast.walk(ast.parse(f.read_text())) if f.suffix == ".py" else ():
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(("train", "pydlk.train")) and not (
+                    node.level >= 2 and (node.module or "").startswith("train")), f
+    from pydlk.train import tta_predict
+    model, *_ = _setup(data={"train": digits("train"), "val": digits("val")}, dropout=0.0)
+    x = digits("test")[0][:10]
+    p = tta_predict(model, x, flips=True, shifts=1)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+    assert p.shape == (10, 10)
