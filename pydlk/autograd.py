@@ -20,6 +20,7 @@ from ._backend import device_of, get_array_module, is_cupy
 # ----------------------------------------------------------------------------- grad mode
 
 _mode = threading.local()  # grad mode is per thread, as in torch
+_anomaly = None  # the enabled anomaly-detection state (_anomaly.py), None when off
 
 
 def is_grad_enabled():
@@ -140,6 +141,7 @@ class Function:
         # NumPy returns scalars for 0-d results; a Tensor always holds an array
         tensors = tuple(Tensor._wrap(np.asarray(o) if isinstance(o, np.generic) else o)
                         for o in outs)
+        node = None
         if record:
             node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
             for i, t in enumerate(tensors):
@@ -147,6 +149,8 @@ class Function:
                     t.requires_grad = True
                     t._node = (node, i)
                     node.outputs[i] = weakref.ref(t)
+        if _anomaly is not None:  # detect_anomaly: see _anomaly.py
+            _anomaly.forward(cls, tensors, node)
         return tensors[0] if single else tensors
 
 
@@ -481,6 +485,8 @@ def backward(tensor, gradient=None, retain_graph=False):
             in_grads = node.fn.backward(node.ctx, *out_grads)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if _anomaly is not None:  # detect_anomaly: see _anomaly.py
+                _anomaly.backward(node, in_grads)
             if len(in_grads) != len(node.inputs):
                 raise RuntimeError(f"{node.fn.__name__}.backward returned {len(in_grads)} "
                                    f"gradients, expected {len(node.inputs)}")
@@ -542,3 +548,4 @@ def from_dlpack(obj):
 
 
 from . import ops as _ops  # noqa: E402,F401  (attaches the differentiable operators to Tensor)
+from ._anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: F401
