@@ -161,7 +161,7 @@ def test_initial_lr_and_errors():
 @pytest.mark.parametrize("T_0, T_mult", [(2, 2), (3, 3), (1, 2), (1, 3), (5, 1)])
 @pytest.mark.parametrize("epochs", [
     [0.5, 1, 1.7, 2, 2.5, 3, 5.9, 6, 7, 13.2, 14, 30, 40.25],  # fractional, crossing restarts
-    list(range(0, 45)),  # integer epochs, including every restart boundary
+    list(range(45)),  # integer epochs, including every restart boundary
     [3, None, None, 10, None, 6.5, None],  # step(epoch) mixed with step()
 ])
 def test_warm_restarts_step_epoch_matches_torch(T_0, T_mult, epochs):
