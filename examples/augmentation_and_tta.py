@@ -10,7 +10,7 @@ from pydlk import models, nn, optim
 from pydlk.data import DataLoader, TensorDataset
 from pydlk.data import augment as A
 from pydlk.datasets import digits
-from pydlk.train import fit, predict
+from pydlk.train import fit, predict, tta_predict
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--epochs", type=int, default=15)
@@ -26,5 +26,5 @@ opt = optim.Adam(model.parameters(), lr=3e-3)
 sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
 fit(model, nn.CrossEntropyLoss(), opt, train, epochs=args.epochs, scheduler=sched, verbose=False)
 plain = (predict(model, xte).argmax(1) == yte).mean()
-tta = (A.tta_predict(model, xte, flips=False, shifts=1).argmax(1) == yte).mean()
+tta = (tta_predict(model, xte, flips=False, shifts=1).argmax(1) == yte).mean()
 print(f"test accuracy: plain {plain:.3f}, with test-time augmentation {tta:.3f}")

@@ -22,6 +22,7 @@ from ._device import device as _device
 # ----------------------------------------------------------------------------- grad mode
 
 _mode = threading.local()  # grad mode is per thread, as in torch
+_anomaly = None  # the enabled anomaly-detection state (_anomaly.py), None when off
 
 
 def is_grad_enabled():
@@ -142,6 +143,7 @@ class Function:
         # NumPy returns scalars for 0-d results; a Tensor always holds an array
         tensors = tuple(Tensor._wrap(np.asarray(o) if isinstance(o, np.generic) else o)
                         for o in outs)
+        node = None
         if record:
             node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
             for i, t in enumerate(tensors):
@@ -149,6 +151,8 @@ class Function:
                     t.requires_grad = True
                     t._node = (node, i)
                     node.outputs[i] = weakref.ref(t)
+        if _anomaly is not None:  # detect_anomaly: see _anomaly.py
+            _anomaly.forward(cls, tensors, node)
         return tensors[0] if single else tensors
 
 
@@ -499,6 +503,8 @@ def backward(tensor, gradient=None, retain_graph=False):
             in_grads = node.fn.backward(node.ctx, *out_grads)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
+            if _anomaly is not None:  # detect_anomaly: see _anomaly.py
+                _anomaly.backward(node, in_grads)
             if len(in_grads) != len(node.inputs):
                 raise RuntimeError(f"{node.fn.__name__}.backward returned {len(in_grads)} "
                                    f"gradients, expected {len(node.inputs)}")
@@ -557,3 +563,6 @@ def from_dlpack(obj):
         return Tensor(np.from_dlpack(obj))
     import cupy
     return Tensor(cupy.from_dlpack(obj))
+
+
+from ._anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: E402,F401

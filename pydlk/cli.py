@@ -17,7 +17,11 @@ import time
 
 DEFAULTS = {"model": "lenet5", "data": "digits", "optimizer": "adam", "lr": 3e-3,
             "weight_decay": 0.0, "schedule": "cosine", "epochs": 30, "batch_size": 64,
-            "augment": "none", "seed": 0, "out": "runs", "progress": True}
+            "augment": "none", "seed": 0, "out": "runs", "progress": True,
+            "trials": 8, "workers": 1, "tune_epochs": 3}
+# Precedence: DEFAULTS < the --config file < flags given on the command line. No argparse
+# option has a default of its own (a default would be indistinguishable from a given flag and
+# would override the file).
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -99,9 +103,17 @@ def cmd_train(cfg):
     import numpy as np
 
     import pydlk
+
     from . import nn
     from .data import DataLoader, TensorDataset
-    from .train import CSVLogger, ModelCheckpoint, ProgressBar, evaluate, fit
+    from .train import (
+        CSVLogger,
+        ModelCheckpoint,
+        ProgressBar,
+        TrainingInterrupted,
+        evaluate,
+        fit,
+    )
 
     pydlk.manual_seed(cfg["seed"])
     data = load_data(cfg["data"])
@@ -124,9 +136,14 @@ def cmd_train(cfg):
     t0 = time.perf_counter()
     callbacks = [ProgressBar(), ModelCheckpoint(ckpt, monitor="val_accuracy", save_best_only=True),
                  CSVLogger(os.path.join(run, "history.csv"))]
-    history = fit(model, loss_fn, opt, train, val, epochs=cfg["epochs"], scheduler=sched,
-                  callbacks=callbacks if cfg["progress"] else callbacks[1:],
-                  resume=cfg.get("resume"), verbose=False)
+    try:
+        history = fit(model, loss_fn, opt, train, val, epochs=cfg["epochs"], scheduler=sched,
+                      callbacks=callbacks if cfg["progress"] else callbacks[1:],
+                      resume=cfg.get("resume"), verbose=False,
+                      preempt_path=os.path.join(run, "interrupted.npz"))
+    except TrainingInterrupted as e:  # SIGTERM/SIGINT: state saved; the shell's exit codes
+        print(f"pydlk train: {e}\n(pydlk train --resume {e.path} continues)", file=sys.stderr)
+        return 128 + e.signum
     seconds = time.perf_counter() - t0
     best = pydlk.load(ckpt)
     model.load_state_dict(best["model"])
@@ -145,6 +162,7 @@ def cmd_train(cfg):
 
 def cmd_doctor(cfg):
     import pydlk
+
     from . import nn
     from .doctor import doctor
 
@@ -158,29 +176,25 @@ def cmd_doctor(cfg):
 
 def _tune_objective(params, report, cfg):
     import pydlk
+
     from . import nn
     from .data import DataLoader, TensorDataset
-    from .train import evaluate
+    from .train import Callback, fit
+
+    class Report(Callback):  # validation accuracy after each epoch, to the pruner
+        def on_epoch_end(self, epoch, logs):
+            report(epoch, logs["val_accuracy"])
 
     pydlk.manual_seed(cfg["seed"])
     data = load_data(cfg["data"])
     xtr, ytr = data["train"]
     model = build_model(cfg["model"], xtr, int(ytr.max()) + 1)
     opt = build_optimizer(cfg["optimizer"], model.parameters(), params["lr"], params["reg"])
-    loss_fn = nn.CrossEntropyLoss()
     train = DataLoader(TensorDataset(xtr, ytr), batch_size=cfg["batch_size"], shuffle=True)
     val = DataLoader(TensorDataset(*data["val"]), batch_size=512)
-    acc = 0.0
-    for epoch in range(cfg["epochs"]):
-        model.train()
-        for xb, yb in train:
-            loss = loss_fn(model(pydlk.Tensor(xb)), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        acc = evaluate(model, loss_fn, val)["accuracy"]
-        report(epoch, acc)
-    return acc
+    history = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=cfg["epochs"],
+                  callbacks=[Report()], verbose=False)
+    return history["val_accuracy"][-1] if history.epoch else 0.0
 
 
 class _Objective:
@@ -196,7 +210,7 @@ class _Objective:
 def cmd_tune(cfg):
     from . import tune
     space = {"lr": tune.loguniform(1e-4, 3e-2), "reg": tune.loguniform(1e-6, 1e-2)}
-    obj = _Objective(dict(cfg, epochs=cfg.get("tune_epochs", 3)))
+    obj = _Objective(dict(cfg, epochs=cfg["tune_epochs"]))
     if cfg.get("storage"):
         tune.optuna_search(obj, space, n_trials=cfg["trials"], storage=cfg["storage"],
                            n_workers=cfg["workers"])
@@ -316,9 +330,9 @@ def main(argv=None):
     d.set_defaults(func=cmd_doctor)
     u = sub.add_parser("tune", help="random search over lr and weight decay")
     _common(u)
-    u.add_argument("--trials", type=int, default=8)
-    u.add_argument("--workers", type=int, default=1)
-    u.add_argument("--tune-epochs", type=int, default=3)
+    u.add_argument("--trials", type=int, help="number of trials (default 8)")
+    u.add_argument("--workers", type=int, help="parallel worker processes (default 1)")
+    u.add_argument("--tune-epochs", type=int, help="epochs per trial (default 3)")
     u.add_argument("--storage", help="Optuna RDB URL (e.g. sqlite:///study.db) to share a study")
     u.set_defaults(func=cmd_tune)
     s = sub.add_parser("summary", help="layer table, receptive fields and FLOPs")

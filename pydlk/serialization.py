@@ -1,4 +1,4 @@
-"""Checkpoints without pickle: ``pydlk.save(obj, path)`` / ``pydlk.load(path)``.
+"""Checkpoints without pickle: ``pydlk.save(obj, f)`` / ``pydlk.load(f)``.
 
 ``.npz`` (the default): any nesting of dicts, lists, tuples, arrays, Tensors, numbers, strings,
 bools and None (a model's, an optimiser's or a scheduler's state dict, the RNG state). Arrays go
@@ -9,27 +9,46 @@ into the archive as ``a0, a1, ...``; the structure around them is JSON in the me
 ``safetensors`` package; a state dict saved from torch with ``safetensors.torch.save_file``
 loads here and into a pydlk model with the same architecture.
 
-Writes are atomic: the file is written to a temporary file in the same directory, flushed and
-fsynced, then renamed over the target (``os.replace``); a failure while writing leaves any old
-file untouched.
+torch's ``.pt`` files (``torch.save``'s zip format) of plain tensors (state dicts, nested dicts,
+optimiser state dicts) are read without running any code: the pickle inside is read by an
+unpickler that knows only torch's tensor rebuild functions and ``OrderedDict``; anything else is
+refused. torch need not be installed.
+
+``load`` checks everything it reads and names the file and the problem in every error
+(``CheckpointError``, a ``ValueError``); sizes are read from the zip and ``.npy`` headers and
+checked against ``max_bytes`` before anything is inflated.
+
+Writes to a path are atomic (``pydlk._atomic.atomic_write``): a temporary file in the same
+directory, fsync, then ``os.replace``; a failure while writing leaves any old file untouched.
+``f`` may also be a binary file object (``io.BytesIO``, an open file), written or read as is.
 """
 import json
 import os
+import zipfile
 
 import numpy as np
 
 from ._atomic import atomic_write
 from .autograd import Tensor
 
-__all__ = ["save", "load"]
+__all__ = ["DEFAULT_MAX_BYTES", "CheckpointError", "load", "save"]
 
 _FORMAT = "pydlk-checkpoint"
 _VERSION = 1
+_MAX_DEPTH = 200
+#: ``load``'s default limit on the bytes a file may inflate to (all arrays together).
+DEFAULT_MAX_BYTES = 16 << 30
+
+
+class CheckpointError(ValueError):
+    """A file ``pydlk.load`` cannot or will not read; the message names the file."""
 
 
 def _is_torch_tensor(v):
     return type(v).__module__.startswith("torch") and hasattr(v, "detach")
 
+
+# ----------------------------------------------------------------------------- writing
 
 def _encode(obj, arrays):
     if obj is None or isinstance(obj, (bool, str)):
@@ -66,24 +85,6 @@ def _encode(obj, arrays):
         return [_encode(v, arrays) for v in obj]
     raise TypeError(f"save: cannot save an object of type {type(obj).__name__} (supported: "
                     "dict, list, tuple, array, Tensor, number, str, bool, None)")
-
-
-def _decode(obj, arrays):
-    if isinstance(obj, list):
-        return [_decode(v, arrays) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if "__tensor__" in obj:
-        return Tensor(arrays[obj["__tensor__"]], requires_grad=obj.get("requires_grad", False))
-    if "__array__" in obj:
-        return arrays[obj["__array__"]]
-    if "__scalar__" in obj:
-        return arrays[obj["__scalar__"]][()]
-    if "__tuple__" in obj:
-        return tuple(_decode(v, arrays) for v in obj["__tuple__"])
-    if "__dict__" in obj:
-        return {k: _decode(v, arrays) for k, v in obj["__dict__"]}
-    return {k: _decode(v, arrays) for k, v in obj.items()}
 
 
 def _write_npz(f, obj):
@@ -130,38 +131,289 @@ def _write_safetensors(f, obj):
 
 
 def _is_safetensors(path):
-    return str(path).endswith(".safetensors")
+    return isinstance(path, str) and path.endswith(".safetensors")
 
 
-def save(obj, path):
-    """Save ``obj`` to ``path`` (``.npz``, or ``.safetensors`` for a flat dict of arrays),
-    atomically: a temporary file in the same directory, fsync, then os.replace."""
-    path = os.fspath(path)
+def _is_file_object(f):
+    return hasattr(f, "write") or hasattr(f, "read")
+
+
+def save(obj, f) -> None:
+    """Save ``obj`` to ``f`` (torch.save): a path (``.npz``, or ``.safetensors`` for a flat dict
+    of arrays), written atomically (a temporary file in the same directory, fsync, then
+    os.replace), or a binary file object, which receives the ``.npz`` bytes."""
+    if _is_file_object(f):
+        _write_npz(f, obj)
+        return
+    path = os.fspath(f)
     if _is_safetensors(path):
         writer = _write_safetensors
         _safetensors()
     else:
         writer = _write_npz
-    with atomic_write(path) as f:
-        writer(f, obj)
+    with atomic_write(path) as fh:
+        writer(fh, obj)
 
 
-def load(path, map_location=None, weights_only=True):
-    """Load what ``save`` wrote. Arrays come back as NumPy arrays, saved Tensors as Tensors.
-    ``map_location`` and ``weights_only`` are accepted for torch compatibility (loading never
-    unpickles, whatever they say)."""
-    path = os.fspath(path)
-    if _is_safetensors(path):
-        st = _safetensors()
-        return st.load_file(path)
-    with np.load(path, allow_pickle=False) as z:
-        if "__structure__" not in z.files:
-            # a plain npz of arrays (np.savez): a flat dict
-            return {k: z[k] for k in z.files}
-        meta = json.loads(bytes(z["__structure__"]).decode("utf-8"))
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"load: {path} is not a pydlk checkpoint")
-        n = sum(1 for k in z.files if k != "__structure__")
-        arrays = [z[f"a{i}"] for i in range(n)]
-    return _decode(meta["object"], arrays)
+# ----------------------------------------------------------------------------- reading
+
+def _fmt_bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+class _Reader:
+    """One load: the file's name for messages, the size budget, the target device."""
+
+    def __init__(self, name, max_bytes):
+        self.name = name
+        self.max_bytes = max_bytes
+        self.used = 0
+
+    def fail(self, problem, kind="pydlk checkpoint"):
+        return CheckpointError(f"{self.name} is not a valid {kind}: {problem}")
+
+    def charge(self, n, what):
+        self.used += n
+        if self.used > self.max_bytes:
+            raise CheckpointError(
+                f"{self.name}: {what} would inflate to {_fmt_bytes(self.used)} in all, more than "
+                f"max_bytes={self.max_bytes} ({_fmt_bytes(self.max_bytes)}); pass a larger "
+                "max_bytes= to load it anyway")
+
+
+def _read_npy(r, zf, info):
+    """One ``.npy`` member, its header checked against the zip's size before reading data."""
+    with zf.open(info) as fp:
+        try:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"unknown .npy version {version}")
+        except (ValueError, SyntaxError, TypeError, KeyError, OverflowError) as e:
+            raise r.fail(f"member {info.filename!r} has a bad .npy header ({e})") from None
+        if dtype.hasobject:
+            raise r.fail(f"member {info.filename!r} holds Python objects (pickle), which pydlk "
+                         "does not load")
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if nbytes + fp.tell() != info.file_size:
+            raise r.fail(f"member {info.filename!r} claims {_fmt_bytes(nbytes)} of data "
+                         f"{tuple(shape)} {dtype} but holds {info.file_size - fp.tell()} bytes")
+        data = fp.read(nbytes)
+    if len(data) != nbytes:
+        raise r.fail(f"member {info.filename!r} is truncated")
+    a = np.frombuffer(data, dtype=dtype)
+    a = a.reshape(shape[::-1]).T if fortran else a.reshape(shape)
+    return a.copy()  # writable and owning its memory, as np.load gives
+
+
+def _index(r, obj, key, n, used):
+    i = obj[key]
+    if type(i) is not int or not 0 <= i < n:
+        raise r.fail(f"{key} refers to array {i!r}, but the file holds {n} arrays (a0..a{n - 1})")
+    if i in used:
+        raise r.fail(f"array a{i} is referenced twice")
+    used.add(i)
+    return i
+
+
+_MARKERS = {"__tensor__": {"__tensor__", "requires_grad"}, "__array__": {"__array__"},
+            "__scalar__": {"__scalar__"}, "__tuple__": {"__tuple__"}, "__dict__": {"__dict__"}}
+
+
+def _decode(r, obj, arrays, used, depth=0):
+    if depth > _MAX_DEPTH:
+        raise r.fail(f"structure nested deeper than {_MAX_DEPTH} levels")
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, list):
+        return [_decode(r, v, arrays, used, depth + 1) for v in obj]
+    if not isinstance(obj, dict):
+        raise r.fail(f"unexpected {type(obj).__name__} in the structure")
+    marker = next((m for m in _MARKERS if m in obj), None)
+    if marker is None:
+        return {k: _decode(r, v, arrays, used, depth + 1) for k, v in obj.items()}
+    extra = set(obj) - _MARKERS[marker]
+    if extra:
+        raise r.fail(f"unexpected keys {sorted(extra)} beside {marker}")
+    n = len(arrays)
+    if marker == "__tensor__":
+        a = arrays[_index(r, obj, marker, n, used)]
+        rg = obj.get("requires_grad", False)
+        if not isinstance(rg, bool):
+            raise r.fail(f"requires_grad is {rg!r}, expected true or false")
+        return Tensor(a, requires_grad=rg and a.dtype.kind in "fc")
+    if marker == "__array__":
+        return arrays[_index(r, obj, marker, n, used)]
+    if marker == "__scalar__":
+        a = arrays[_index(r, obj, marker, n, used)]
+        if a.ndim != 0:
+            raise r.fail(f"scalar a{obj[marker]} has shape {a.shape}")
+        return a[()]
+    items = obj[marker]
+    if not isinstance(items, list):
+        raise r.fail(f"{marker} holds {type(items).__name__}, expected a list")
+    if marker == "__tuple__":
+        return tuple(_decode(r, v, arrays, used, depth + 1) for v in items)
+    out = {}
+    for item in items:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise r.fail("__dict__ items must be [key, value] pairs")
+        k = item[0]
+        if k is not None and not isinstance(k, (str, int, float, bool)):
+            raise r.fail(f"dict key {k!r} is not a str, number, bool or null")
+        out[k] = _decode(r, item[1], arrays, used, depth + 1)
+    return out
+
+
+def _load_npz(r, zf):
+    infos = zf.infolist()
+    for info in infos:
+        if not info.filename.endswith(".npy") or "/" in info.filename:
+            raise r.fail(f"unexpected member {info.filename!r} (a pydlk checkpoint holds only "
+                         "top-level .npy members)")
+    # the sizes the zip directory promises, checked before anything is inflated
+    r.charge(sum(i.file_size for i in infos), "its arrays")
+    names = {i.filename[:-4]: i for i in infos}
+    if "__structure__" not in names:
+        # a plain npz of arrays (np.savez): a flat dict
+        return {k: _read_npy(r, zf, i) for k, i in names.items()}
+    raw = _read_npy(r, zf, names.pop("__structure__"))
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise r.fail(f"__structure__ is {raw.dtype} {raw.shape}, expected 1-D uint8 JSON")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise r.fail(f"__structure__ is not UTF-8 ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise r.fail("__structure__ is nested too deeply") from None
+    except ValueError as e:
+        raise r.fail(f"__structure__ is not JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise r.fail(f"__structure__ does not say format {_FORMAT!r}")
+    version = meta.get("version")
+    if version != _VERSION:
+        raise r.fail(f"format version {version!r} is not one this pydlk reads (it reads "
+                     f"version {_VERSION}; a newer pydlk may have written it)")
+    if "object" not in meta:
+        raise r.fail("__structure__ has no 'object'")
+    n = len(names)
+    expected = {f"a{i}" for i in range(n)}
+    if set(names) != expected:
+        odd = sorted(set(names) - expected)
+        raise r.fail(f"array members must be a0..a{n - 1}, found {odd}")
+    arrays = [_read_npy(r, zf, names[f"a{i}"]) for i in range(n)]
+    try:
+        return _decode(r, meta["object"], arrays, set())
+    except RecursionError:
+        raise r.fail("structure nested too deeply") from None
+
+
+def _load_safetensors(r, f):
+    st = _safetensors()
+    data = f.read(r.max_bytes + 1)
+    if len(data) > r.max_bytes:
+        r.charge(len(data), "its tensors")
+    if len(data) < 8 or int.from_bytes(data[:8], "little") > len(data) - 8:
+        raise r.fail("the header length is larger than the file", "safetensors file")
+    try:
+        return st.load(data)
+    except Exception as e:  # noqa: BLE001 (the library's own errors, re-raised with the file's name)
+        raise r.fail(str(e), "safetensors file") from None
+
+
+def _device_of(map_location):
+    """'cpu' or 'cuda' from torch's map_location forms (str, device, dict of them, None)."""
+    if map_location is None:
+        return "cpu"
+    if isinstance(map_location, dict):
+        targets = {_device_of(v) for v in map_location.values()}
+        if len(targets) > 1:
+            raise ValueError(f"load: map_location {map_location} maps to several devices")
+        return targets.pop() if targets else "cpu"
+    if callable(map_location) and not isinstance(map_location, str):
+        raise TypeError("load: a callable map_location is not supported; pass 'cpu' or 'cuda'")
+    kind = str(getattr(map_location, "type", map_location)).split(":")[0]
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"load: map_location must be 'cpu' or 'cuda', got {map_location!r}")
+    return kind
+
+
+def _to_cuda(obj):
+    try:
+        import cupy
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError
+    except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
+        raise RuntimeError("load: map_location='cuda' needs a CUDA GPU and CuPy; none is "
+                           "available here (use map_location='cpu')") from None
+
+    def move(v):
+        if isinstance(v, Tensor):
+            return Tensor(cupy.asarray(v.data), requires_grad=v.requires_grad)
+        if isinstance(v, np.ndarray):
+            return cupy.asarray(v)
+        if isinstance(v, dict):
+            return type(v)((k, move(x)) for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return type(v)(move(x) for x in v)
+        return v
+    return move(obj)
+
+
+def load(f, map_location=None, weights_only=True, *, max_bytes: int = DEFAULT_MAX_BYTES):
+    """Load what ``save`` wrote (torch.load), from a path or a binary file object: arrays come
+    back as NumPy arrays, saved Tensors as Tensors. ``.safetensors`` files give a flat dict of
+    arrays; torch ``.pt`` files of plain tensors give their dicts with pydlk Tensors, read
+    without executing any code (so ``weights_only`` is always in effect, whatever it says).
+
+    ``map_location``: ``None``/``'cpu'`` (NumPy) or ``'cuda'`` (CuPy arrays; an error where no
+    GPU path is available). ``max_bytes`` bounds what the file may inflate to, checked against
+    the headers before anything is inflated (a small compressed file can claim gigabytes).
+    Raises ``CheckpointError`` (a ``ValueError``) naming the file and the problem."""
+    device = _device_of(map_location)
+    if _is_file_object(f):
+        name = os.path.basename(str(getattr(f, "name", "") or "")) or "<file object>"
+        obj = _load_from(f, name, max_bytes, safetensors=False)
+    else:
+        path = os.fspath(f)
+        with open(path, "rb") as fh:
+            obj = _load_from(fh, os.path.basename(path), max_bytes, _is_safetensors(path))
+    return _to_cuda(obj) if device == "cuda" else obj
+
+
+def _load_from(f, name, max_bytes, safetensors):
+    r = _Reader(name, max_bytes)
+    if safetensors:
+        return _load_safetensors(r, f)
+    start = f.tell()
+    head = f.read(8)
+    f.seek(start)
+    if head[:1] == b"\x80":
+        raise r.fail("it is a pickle (a legacy torch.save file or a pickled object); pydlk "
+                     "never unpickles; re-save it with torch.save's default zip format or "
+                     "safetensors", "pydlk checkpoint or torch file")
+    if head[:4] != b"PK\x03\x04":
+        if len(head) == 8 and int.from_bytes(head, "little") > 0:
+            f.seek(start)
+            if f.read(9)[8:9] == b"{":  # a safetensors header without the file extension
+                f.seek(start)
+                return _load_safetensors(r, f)
+        raise r.fail("not a zip archive (.npz), a torch .pt file or a safetensors file")
+    try:
+        with zipfile.ZipFile(f) as zf:
+            names = zf.namelist()
+            if any(n.endswith("data.pkl") for n in names):
+                from ._torch_pickle import load_torch_zip
+                return load_torch_zip(r, zf)
+            return _load_npz(r, zf)
+    except zipfile.BadZipFile as e:
+        raise r.fail(f"corrupt zip archive ({e})") from None
+    except (EOFError, OSError) as e:
+        raise r.fail(f"truncated or unreadable ({e})") from None
 

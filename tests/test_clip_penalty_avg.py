@@ -165,3 +165,44 @@ def test_swa_params_against_torch(rng):
 def test_ema_bad_decay(rng):
     with pytest.raises(ValueError, match="decay"):
         ExponentialMovingAverage(_params(rng), decay=1.5)
+
+
+@pytest.mark.parametrize("norm_type", [1, 2, 3, float("inf")])
+def test_get_total_norm_against_torch(rng, norm_type):
+    torch = pytest.importorskip("torch")
+    from pydlk.nn.utils import get_total_norm
+    arrs = [rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (5,), (2, 3, 2))]
+    arrs.append(arrs[0].T)  # a non-contiguous one
+    got = get_total_norm(arrs, norm_type)
+    want = torch.nn.utils.get_total_norm([torch.from_numpy(np.array(a)) for a in arrs],
+                                         norm_type)
+    np.testing.assert_allclose(float(got.data), float(want), rtol=1e-5)
+    flat = np.concatenate([a.ravel() for a in arrs]).astype(np.float64)
+    ref = np.abs(flat).max() if norm_type == float("inf") else \
+        (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    np.testing.assert_allclose(float(got.data), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm_type", [None, 1.0, 3.0, float("inf")])
+def test_clip_grad_norm_default_and_non_contiguous_grads_against_torch(rng, norm_type):
+    torch = pytest.importorskip("torch")
+    shapes = [(4, 6), (6,), (3, 5)]
+    grads = [rng.standard_normal(s).astype(np.float32) * 3 for s in shapes]
+    ps = [Parameter(np.zeros(s[::-1], np.float32)) for s in shapes]
+    for p, g in zip(ps, grads):
+        p.grad = g.T  # a transposed view: not C-contiguous (except the 1-D one)
+    assert not ps[0].grad.flags.c_contiguous
+    tps = [torch.nn.Parameter(torch.zeros(s[::-1])) for s in shapes]
+    for p, g in zip(tps, grads):
+        p.grad = torch.from_numpy(g.copy()).t()  # its own memory: both clip in place
+    kw = {} if norm_type is None else {"norm_type": norm_type}
+    got = clip_grad_norm_(ps, 1.0, **kw)
+    want = torch.nn.utils.clip_grad_norm_(tps, 1.0, **kw)
+    np.testing.assert_allclose(float(got.data), float(want), rtol=1e-5)
+    for p, tp in zip(ps, tps):
+        np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-5, atol=1e-7)
+    # the clipped gradients now have norm max_norm (to torch's 1e-6 in the coefficient)
+    n = 2.0 if norm_type is None else norm_type
+    flat = np.concatenate([p.grad.ravel() for p in ps]).astype(np.float64)
+    total = np.abs(flat).max() if n == float("inf") else (np.abs(flat) ** n).sum() ** (1 / n)
+    np.testing.assert_allclose(total, 1.0, rtol=1e-4)

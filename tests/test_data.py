@@ -130,3 +130,60 @@ def test_whitening_gives_identity_covariance_and_round_trips_state(rng):
     np.testing.assert_allclose(again.transform(x), z, rtol=1e-6)
     with pytest.raises(ValueError, match="n_components"):
         PCAWhitening(n_components=13).fit(x)
+
+
+def _orders(loader, epochs):
+    return [np.concatenate([b[1] for b in loader]) for _ in range(epochs)]
+
+
+def test_seeded_loader_changes_per_epoch_and_repeats_per_seed():
+    x = np.arange(40, dtype=np.float32).reshape(40, 1)
+    y = np.arange(40)
+    a = _orders(DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=5), 3)
+    b = _orders(DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=5), 3)
+    c = _orders(DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=6), 3)
+    for o in a:
+        assert sorted(o) == list(range(40))
+    assert not np.array_equal(a[0], a[1]) and not np.array_equal(a[1], a[2])
+    for o, p in zip(a, b):
+        np.testing.assert_array_equal(o, p)
+    assert not any(np.array_equal(o, q) for o, q in zip(a, c))
+    # the global generator does not disturb a seeded loader
+    pydlk.manual_seed(123)
+    d = _orders(DataLoader(TensorDataset(x, y), batch_size=7, shuffle=True, seed=5), 3)
+    for o, p in zip(a, d):
+        np.testing.assert_array_equal(o, p)
+
+
+@pytest.mark.parametrize("seed", [5, None])
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_loader_state_dict_resumes_mid_epoch(seed, prefetch):
+    from pydlk.data import augment as A
+    x = np.random.default_rng(0).standard_normal((50, 1, 6, 6)).astype(np.float32)
+    y = np.arange(50)
+
+    def make():
+        return DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, seed=seed,
+                          prefetch=prefetch, transform=A.Compose([A.RandomCrop(padding=1)]))
+
+    pydlk.manual_seed(1)
+    ref = make()
+    straight = [b for _ in range(2) for b in ref]
+    pydlk.manual_seed(1)
+    first = make()
+    got = [b for b in first]  # epoch 1
+    it = iter(first)
+    got += [next(it) for _ in range(3)]  # 3 batches into epoch 2
+    state = first.state_dict()
+    rng = pydlk.get_rng_state()
+    assert state["batch"] == 3
+    pydlk.manual_seed(99)  # whatever happened in between
+    resumed = make()
+    resumed.load_state_dict(state)
+    pydlk.set_rng_state(rng)
+    got += list(resumed)
+    assert len(got) == len(straight)
+    for (gx, gy), (sx, sy) in zip(got, straight):
+        np.testing.assert_array_equal(gy, sy)
+        np.testing.assert_array_equal(gx, sx)
+    assert resumed.state_dict() == {"epoch": 2}

@@ -156,3 +156,29 @@ def test_initial_lr_and_errors():
     with pytest.raises(ValueError, match="total_steps"):
         S.OneCycleLR(o, max_lr=1.0)
     assert math.isclose(S.ExponentialLR(_opt(), 0.5).get_last_lr()[0], 0.1)
+
+
+@pytest.mark.parametrize("T_0, T_mult", [(2, 2), (3, 3), (1, 2), (1, 3), (5, 1)])
+@pytest.mark.parametrize("epochs", [
+    [0.5, 1, 1.7, 2, 2.5, 3, 5.9, 6, 7, 13.2, 14, 30, 40.25],  # fractional, crossing restarts
+    list(range(45)),  # integer epochs, including every restart boundary
+    [3, None, None, 10, None, 6.5, None],  # step(epoch) mixed with step()
+])
+def test_warm_restarts_step_epoch_matches_torch(T_0, T_mult, epochs):
+    import warnings
+    torch = pytest.importorskip("torch")
+    from pydlk import nn, optim
+    tp = torch.nn.Parameter(torch.zeros(1))
+    to = torch.optim.SGD([tp], lr=0.5)
+    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(to, T_0=T_0, T_mult=T_mult,
+                                                              eta_min=0.01)
+    po = optim.SGD(nn.Linear(1, 1).parameters(), lr=0.5)
+    ps = optim.lr_scheduler.CosineAnnealingWarmRestarts(po, T_0=T_0, T_mult=T_mult, eta_min=0.01)
+    for e in epochs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch deprecates step(epoch), pydlk keeps it
+            ts.step(e)
+        ps.step(e)
+        assert po.param_groups[0]["lr"] == pytest.approx(to.param_groups[0]["lr"], rel=1e-12,
+                                                         abs=1e-15), e
+        assert ps.T_i == ts.T_i and ps.T_cur == pytest.approx(ts.T_cur, abs=1e-12)

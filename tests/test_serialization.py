@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 import pydlk
-from pydlk import nn
-from pydlk import serialization
+from pydlk import nn, serialization
 
 
 def test_nested_round_trip(tmp_path):
@@ -59,7 +58,7 @@ def test_refuses_unsupported(tmp_path):
         pydlk.save({"x": object()}, tmp_path / "x.npz")
     with pytest.raises(TypeError, match="pickle"):
         pydlk.save({"x": np.array([{}], dtype=object)}, tmp_path / "x.npz")
-    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    assert not any(".tmp" in p.name for p in tmp_path.iterdir())
 
 
 def test_model_state_dict_round_trip(tmp_path):
@@ -144,3 +143,264 @@ def test_torch_safetensors_loads_into_pydlk(tmp_path, rng):
     np.testing.assert_allclose(lstm(pydlk.tensor(xs))[0].data,
                                tl(torch.from_numpy(xs))[0].detach().numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- corrupt files
+
+def _craft(path, structure, arrays=(), raw_structure=None):
+    """An npz laid out like a checkpoint, with a structure written by hand."""
+    meta = raw_structure if raw_structure is not None else json.dumps(structure).encode()
+    members = {f"a{i}": a for i, a in enumerate(arrays)}
+    members["__structure__"] = np.frombuffer(meta, np.uint8)
+    np.savez(path, **members)
+    return path
+
+
+def _obj(o):
+    return {"format": "pydlk-checkpoint", "version": 1, "object": o}
+
+
+@pytest.mark.parametrize("structure, raw, problem", [
+    (_obj({"w": {"__array__": -1}}), None, "refers to array -1"),
+    (_obj({"w": {"__array__": 5}}), None, "refers to array 5"),
+    (_obj({"w": {"__array__": "0"}}), None, "refers to array"),
+    (_obj({"w": {"__array__": 0}, "v": {"__array__": 0}}), None, "referenced twice"),
+    (_obj({"__dict__": 3}), None, "expected a list"),
+    (_obj({"__dict__": [[1]]}), None, "pairs"),
+    (_obj({"__dict__": [[[1], 2]]}), None, "dict key"),
+    (_obj({"__tuple__": {"a": 1}}), None, "expected a list"),
+    (_obj({"__scalar__": 0}), None, "shape"),
+    ({"format": "pydlk-checkpoint", "version": 99, "object": 1}, None, "version 99"),
+    ({"format": "other", "version": 1, "object": 1}, None, "format"),
+    ([1, 2], None, "format"),
+    (None, b"\xff\xfe{", "not UTF-8"),
+    (None, b"{not json", "not JSON"),
+    (None, b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+    (_obj(None), None, None),  # valid: the control case
+])
+def test_corrupt_structure_names_file_and_problem(tmp_path, structure, raw, problem):
+    path = _craft(tmp_path / "checkpoint.npz", structure, [np.ones((2, 2), np.float32)], raw)
+    if problem is None:
+        assert pydlk.load(path) is None
+        return
+    with pytest.raises(serialization.CheckpointError,
+                       match=r"checkpoint\.npz is not a valid pydlk checkpoint: .*" + problem):
+        pydlk.load(path)
+
+
+def test_deep_structure_does_not_recurse_past_the_limit(tmp_path):
+    deep = b"[" * 600 + b"]" * 600  # deeper than the decoder's limit, within JSON's
+    raw = b'{"format": "pydlk-checkpoint", "version": 1, "object": ' + deep + b"}"
+    path = _craft(tmp_path / "checkpoint.npz", None, raw_structure=raw)
+    with pytest.raises(serialization.CheckpointError, match="checkpoint.npz.*deeper"):
+        pydlk.load(path)
+
+
+def test_corrupt_and_foreign_files(tmp_path):
+    p = tmp_path / "x.npz"
+    p.write_bytes(b"hello, not a checkpoint")
+    with pytest.raises(serialization.CheckpointError, match="x.npz is not a valid"):
+        pydlk.load(p)
+    good = tmp_path / "good.npz"
+    pydlk.save({"w": np.arange(1000.0)}, good)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(serialization.CheckpointError, match="cut.npz"):
+        pydlk.load(cut)
+    foreign = tmp_path / "foreign.zip"
+    with zipfile.ZipFile(foreign, "w") as zf:
+        zf.writestr("readme.txt", "hi")
+    with pytest.raises(serialization.CheckpointError, match="foreign.zip.*readme.txt"):
+        pydlk.load(foreign)
+    import pickle
+    pk = tmp_path / "p.pt"
+    pk.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(serialization.CheckpointError, match="p.pt.*pickle"):
+        pydlk.load(pk)
+    objs = tmp_path / "objs.npz"
+    np.savez(objs, a=np.array([{}, 1], dtype=object))
+    with pytest.raises(serialization.CheckpointError, match="objs.npz.*Python objects"):
+        pydlk.load(objs)
+
+
+def _bomb(path, nbytes):
+    """A compressed npz whose one member inflates to ``nbytes`` zeros, written in chunks."""
+    header = {"descr": "|u1", "fortran_order": False, "shape": (nbytes,)}
+    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf,
+          zf.open("a.npy", "w", force_zip64=True) as f):
+        np.lib.format.write_array_header_1_0(f, header)
+        chunk = bytes(1 << 20)
+        for _ in range(nbytes >> 20):
+            f.write(chunk)
+
+
+def test_size_limit_is_checked_before_inflating(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.npz"
+    _bomb(path, 64 << 20)
+    assert path.stat().st_size < 1 << 20
+    inflated = []
+    real = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open",
+                        lambda self, *a, **k: inflated.append(a) or real(self, *a, **k))
+    with pytest.raises(serialization.CheckpointError, match=r"bomb.npz.*max_bytes=1048576"):
+        pydlk.load(path, max_bytes=1 << 20)
+    assert inflated == []  # refused from the zip directory alone
+    assert pydlk.load(path, max_bytes=128 << 20)["a"].nbytes == 64 << 20
+    assert serialization.DEFAULT_MAX_BYTES >= 1 << 30
+
+
+def test_npy_header_must_match_the_zip_size(tmp_path):
+    path = tmp_path / "liar.npz"
+    header = {"descr": "<f4", "fortran_order": False, "shape": (1 << 30,)}
+    with zipfile.ZipFile(path, "w") as zf, zf.open("a.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(16))
+    with pytest.raises(serialization.CheckpointError, match="liar.npz.*claims 4.0 GiB"):
+        pydlk.load(path)
+
+
+def test_file_objects(tmp_path):
+    import io
+    buf = io.BytesIO()
+    pydlk.save({"w": pydlk.tensor([1.0, 2.0]), "k": (1, "a")}, buf)
+    buf.seek(0)
+    back = pydlk.load(buf)
+    np.testing.assert_array_equal(back["w"].data, [1, 2])
+    assert back["k"] == (1, "a")
+    with pytest.raises(serialization.CheckpointError, match="<file object>"):
+        pydlk.load(io.BytesIO(b"garbage!"))
+    with open(tmp_path / "f.npz", "wb") as f:
+        pydlk.save([np.ones(2)], f)
+    with open(tmp_path / "f.npz", "rb") as f:
+        np.testing.assert_array_equal(pydlk.load(f)[0], 1)
+
+
+def test_map_location(tmp_path):
+    path = tmp_path / "c.npz"
+    pydlk.save({"w": np.ones(2)}, path)
+    np.testing.assert_array_equal(pydlk.load(path, map_location="cpu")["w"], 1)
+    np.testing.assert_array_equal(pydlk.load(path, map_location={"cuda:0": "cpu"})["w"], 1)
+    with pytest.raises(ValueError, match="map_location"):
+        pydlk.load(path, map_location="tpu")
+    try:
+        import cupy
+        has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
+        has_gpu = False
+    if has_gpu:
+        assert type(pydlk.load(path, map_location="cuda")["w"]).__module__.startswith("cupy")
+    else:
+        with pytest.raises(RuntimeError, match="map_location='cuda'.*no"):
+            pydlk.load(path, map_location="cuda")
+
+
+# ----------------------------------------------------------------------------- torch .pt files
+
+def test_torch_pt_state_dict(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    tm(torch.randn(6, 3))  # running statistics move off their initial values
+    path = tmp_path / "m.pt"
+    torch.save(tm.state_dict(), path)
+    sd = pydlk.load(path)
+    ref = tm.state_dict()
+    assert list(sd) == list(ref)
+    for k, v in ref.items():
+        assert isinstance(sd[k], pydlk.Tensor)
+        assert sd[k].dtype == v.numpy().dtype
+        np.testing.assert_array_equal(sd[k].data, v.numpy())
+    assert int(sd["1.num_batches_tracked"].data) == 1
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    m.load_state_dict(sd)
+    np.testing.assert_array_equal(m[1].running_var.data, ref["1.running_var"].numpy())
+
+
+def test_torch_pt_nested_and_views(tmp_path):
+    torch = pytest.importorskip("torch")
+    base = torch.arange(12.0).reshape(3, 4)
+    obj = {"a": {"b": [base.t(), base[1:, 2:]], "n": 3, "s": "x"}, "t": (1.5, None),
+           "i": torch.tensor([1, 2], dtype=torch.int32), "h": torch.ones(2, dtype=torch.float16),
+           "m": torch.tensor([True, False]), "u": torch.tensor([7], dtype=torch.uint8),
+           "bf": torch.tensor([1.5, -2.25], dtype=torch.bfloat16),
+           "d": torch.ones(2, dtype=torch.float64)}
+    path = tmp_path / "n.pt"
+    torch.save(obj, path)
+    back = pydlk.load(path)
+    np.testing.assert_array_equal(back["a"]["b"][0].data, base.t().numpy())
+    np.testing.assert_array_equal(back["a"]["b"][1].data, base[1:, 2:].numpy())
+    assert back["a"]["n"] == 3 and back["a"]["s"] == "x" and back["t"] == (1.5, None)
+    for k in ("i", "h", "m", "u", "d"):
+        assert back[k].dtype == obj[k].numpy().dtype
+        np.testing.assert_array_equal(back[k].data, obj[k].numpy())
+    np.testing.assert_array_equal(back["bf"].data, [1.5, -2.25])
+
+
+def test_torch_pt_optimizer_state_dict(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tm = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(tm.parameters(), lr=0.01)
+    tm(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    path = tmp_path / "opt.pt"
+    torch.save(opt.state_dict(), path)
+    back = pydlk.load(path)
+    ref = opt.state_dict()
+    assert back["param_groups"][0]["lr"] == 0.01 and back["param_groups"][0]["params"] == [0, 1]
+    assert back["param_groups"][0]["betas"] == (0.9, 0.999)
+    for i in (0, 1):
+        for k in ("exp_avg", "exp_avg_sq", "step"):
+            np.testing.assert_array_equal(back["state"][i][k].data, ref["state"][i][k].numpy())
+
+
+def test_torch_pt_without_torch_installed(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.arange(3.0)}, path)
+    import sys
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
+    np.testing.assert_array_equal(pydlk.load(path)["w"].data, [0, 1, 2])
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch pwned",))
+
+
+def _torch_like_zip(path, payload):
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", payload)
+        zf.writestr("archive/version", "3\n")
+
+
+def test_malicious_pickles_are_refused_without_running(tmp_path, monkeypatch):
+    import pickle
+    monkeypatch.chdir(tmp_path)
+    _torch_like_zip(tmp_path / "x.pt", pickle.dumps({"w": _Evil()}, protocol=2))
+    with pytest.raises(serialization.CheckpointError,
+                       match=r"x.pt: refusing to unpickle '(os|posix)\.system'"):
+        pydlk.load(tmp_path / "x.pt")
+    assert not (tmp_path / "pwned").exists()
+    # a global hidden behind an allowed name's module, and builtins
+    for mod, name in (("torch._utils", "_load_from_bytes"), ("builtins", "eval"),
+                      ("torch", "load")):
+        payload = b"\x80\x02c" + f"{mod}\n{name}\n".encode() + b"X\x01\x00\x00\x001\x85R."
+        _torch_like_zip(tmp_path / "y.pt", payload)
+        with pytest.raises(serialization.CheckpointError,
+                           match=f"y.pt: refusing to unpickle '{mod}.{name}'"):
+            pydlk.load(tmp_path / "y.pt")
+    # a tensor whose geometry reaches outside its storage
+    torch = pytest.importorskip("torch")
+    torch.save({"w": torch.arange(4.0)}, tmp_path / "g.pt")
+    with zipfile.ZipFile(tmp_path / "g.pt") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    pkl = next(n for n in members if n.endswith("data.pkl"))
+    members[pkl] = members[pkl].replace(b"K\x04\x85", b"K\x09\x85")  # size (4,) -> (9,)
+    with zipfile.ZipFile(tmp_path / "g2.pt", "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    with pytest.raises(serialization.CheckpointError, match="g2.pt is not a valid torch file.*"
+                                                            "past its storage"):
+        pydlk.load(tmp_path / "g2.pt")

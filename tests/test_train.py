@@ -87,7 +87,7 @@ def test_early_stopping_restores_the_best_weights(data):
 
 
 def test_terminate_on_nan_says_where(data, capsys):
-    model, opt, train, val = _setup(data, lr=1e-3)
+    model, opt, train, _ = _setup(data, lr=1e-3)
     calls = {"n": 0}
 
     def loss_fn(out, y):
@@ -95,11 +95,75 @@ def test_terminate_on_nan_says_where(data, capsys):
         loss = nn.functional.cross_entropy(out, y)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[TerminateOnNaN()], verbose=False)
+    before = {}
+
+    class Snap(pydlk.train.Callback):
+        def on_batch_end(self, batch, logs):
+            before.update({k: np.array(v, copy=True) for k, v in model.state_dict().items()})
+
+    h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[Snap(), TerminateOnNaN()],
+            verbose=False)
     err = capsys.readouterr().err
     assert "loss became nan at epoch 1, batch 3" in err
-    assert "parameter '" in err  # the NaN reached the weights through the step
+    assert "the loss function made it" in err and "step was skipped" in err
     assert h.epoch == [1]
+    for k, v in model.state_dict().items():  # the bad step was not taken
+        assert np.all(np.isfinite(v)), k
+        np.testing.assert_array_equal(v, before[k])
+
+
+class _LogOfNegative(nn.Module):
+    """log(x - 1e6) on one chosen call: NaN out of this module only."""
+
+    def __init__(self, bad_call):
+        super().__init__()
+        self.calls, self.bad_call = 0, bad_call
+
+    def forward(self, x):
+        self.calls += 1
+        return (x - 1e6).log() if self.calls == self.bad_call else x
+
+
+def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys):
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), _LogOfNegative(2),
+                          nn.Linear(32, 10))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    train = DataLoader(TensorDataset(*data["train"]), batch_size=128)
+    w0 = {}
+
+    class Snap(pydlk.train.Callback):
+        def on_batch_end(self, batch, logs):
+            w0.update({k: np.array(v, copy=True) for k, v in model.state_dict().items()})
+
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
+        callbacks=[Snap(), TerminateOnNaN()], verbose=False)
+    err = capsys.readouterr().err
+    assert "batch 2" in err and "module '3' (_LogOfNegative)" in err
+    assert "'1.weight'" not in err
+    for k, v in model.state_dict().items():
+        assert np.all(np.isfinite(v)), k
+        np.testing.assert_array_equal(v, w0[k])
+
+
+def test_terminate_on_nan_catches_a_non_finite_gradient(data, capsys):
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    train = DataLoader(TensorDataset(*data["train"]), batch_size=128)
+
+    class PoisonGrad(pydlk.train.Callback):  # runs before TerminateOnNaN's check
+        def on_before_step(self, batch, logs):
+            if batch == 1:
+                model[1].bias.grad[3] = np.inf
+
+    w = model[1].weight.data.copy()
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
+        callbacks=[PoisonGrad(), TerminateOnNaN()], verbose=False)
+    err = capsys.readouterr().err
+    assert "parameter '1.bias' has a non-finite gradient" in err and "batch 2" in err
+    assert np.all(np.isfinite(model[1].bias.data))
+    assert not np.array_equal(model[1].weight.data, w)  # batch 1's step was taken
 
 
 def test_csv_logger_plot_and_lr_logger_with_a_per_batch_schedule(data, tmp_path):
@@ -235,3 +299,81 @@ def test_cli_info_and_bench(tmp_path, capsys):
                "--benchmark-max-time=0.01", "--benchmark-warmup=off"])
     out = capsys.readouterr().out
     assert rc == 0 and "pydlk/torch" in out and "linear fwd+bwd lenet_fc1" in out
+
+
+def test_scheduler_dispatch_does_not_depend_on_class_names(data):
+    from pydlk.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+
+    class MyPlateau(ReduceLROnPlateau):
+        pass
+
+    class MyOneCycle(OneCycleLR):
+        pass
+
+    class WantsMetric:  # duck-typed: step(metrics) takes the monitored value
+        def __init__(self):
+            self.seen = []
+
+        def step(self, metrics):
+            self.seen.append(metrics)
+
+        def state_dict(self):
+            return {}
+
+    model, opt, train, val = _setup(data)
+    sched = MyPlateau(opt, patience=0, factor=0.5)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=sched,
+            verbose=False)
+    assert sched.best == min(h["val_loss"])
+    model, opt, train, val = _setup(data)
+    sched = MyOneCycle(opt, max_lr=1e-2, total_steps=2 * len(train))
+    lrs = LearningRateLogger()
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=2, scheduler=sched, callbacks=[lrs],
+        verbose=False)
+    assert sched.last_epoch == 2 * len(train)  # stepped after every batch
+    assert len({round(r[0], 12) for r in lrs.lrs}) > len(lrs.lrs) // 2
+    model, opt, train, val = _setup(data)
+    w = WantsMetric()
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=w,
+            verbose=False)
+    assert w.seen == h["val_loss"]
+
+
+def test_fit_and_evaluate_log_the_sample_weighted_mean(data):
+    """Uneven last batch: the epoch loss is sum(batch_loss * batch_size) / N in both."""
+    model, opt, train, val = _setup(data, dropout=0.0)
+    x, y = data["val"]
+    loader = DataLoader(TensorDataset(x, y), batch_size=100)  # last batch is smaller
+    loss_fn = nn.CrossEntropyLoss()
+    got = evaluate(model, loss_fn, loader)
+    with pydlk.no_grad():
+        model.eval()
+        out = np.asarray(model(pydlk.tensor(x)).data, np.float64)
+    logp = out - out.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    np.testing.assert_allclose(got["loss"], -logp[np.arange(len(y)), y].mean(), rtol=1e-5)
+    assert got["accuracy"] == (out.argmax(1) == y).mean()
+    model, opt, _, _ = _setup(data, dropout=0.0, lr=0.0)  # lr 0: the weights do not move
+    h = fit(model, loss_fn, opt, loader, epochs=1, verbose=False)
+    ref = evaluate(model, loss_fn, loader)
+    np.testing.assert_allclose(h["loss"][0], ref["loss"], rtol=1e-6)
+    assert h["accuracy"][0] == ref["accuracy"]
+
+
+def test_data_does_not_import_train():
+    import ast
+    import pathlib
+    root = pathlib.Path(pydlk.__file__).parent / "data"
+    for f in root.glob("*.py*"):
+        if f.suffix not in (".py", ".pyx"):
+            continue
+        for node in ast.walk(ast.parse(f.read_text())) if f.suffix == ".py" else ():
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith(("train", "pydlk.train")) and not (
+                    node.level >= 2 and (node.module or "").startswith("train")), f
+    from pydlk.train import tta_predict
+    model, *_ = _setup(data={"train": digits("train"), "val": digits("val")}, dropout=0.0)
+    x = digits("test")[0][:10]
+    p = tta_predict(model, x, flips=True, shifts=1)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
+    assert p.shape == (10, 10)

@@ -272,11 +272,11 @@ class Compose:
         return x
 
 
-def tta_predict(model, x, flips=True, shifts=0, batch_size=256):
-    """Test-time augmentation: the mean softmax over the original batch, its mirror image (with
-    ``flips``) and, for ``shifts`` = s > 0, the four diagonal shifts by s pixels (zero fill)."""
-    from ..train.loop import predict
-    x = _batch(x, "tta_predict")
+def tta_views(x, flips=True, shifts=0):
+    """The views test-time augmentation averages over (``pydlk.train.tta_predict``): the
+    batch, its mirror image (with ``flips``) and, for ``shifts`` = s > 0, the four diagonal
+    shifts by s pixels (zero fill)."""
+    x = _batch(x, "tta_views")
     views = [x]
     if flips:
         views.append(np.ascontiguousarray(x[..., ::-1]))
@@ -288,9 +288,4 @@ def tta_predict(model, x, flips=True, shifts=0, batch_size=256):
             v[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
                 x[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
             views.append(v)
-    probs = 0
-    for v in views:
-        out = predict(model, v, batch_size)
-        e = np.exp(out - out.max(axis=1, keepdims=True))
-        probs = probs + e / e.sum(axis=1, keepdims=True)
-    return probs / len(views)
+    return views

@@ -207,6 +207,8 @@ class DataLoader:
         self.seed = seed
         self.epoch = 0
         self._pool = None
+        self._position = None  # [seed, batches handed out] while an epoch is being iterated
+        self._resume = None  # (seed, batches to skip) for the next iteration
 
     # ------------------------------------------------------------------ shape of an epoch
     @property
@@ -247,16 +249,28 @@ class DataLoader:
                 warnings.warn("DataLoader: 'pin_memory' argument is set as true but no "
                               "accelerator is found, then device pinned memory won't be used.",
                               UserWarning, stacklevel=2)
-        seed = self._epoch_seed()
-        self.epoch += 1
+        if self._resume is not None:  # continue an epoch a checkpoint was taken in
+            seed, skip = self._resume
+            self._resume = None
+        else:
+            seed, skip = self._epoch_seed(), 0
+            self.epoch += 1
         if self._auto_shuffle:
             self.sampler._epoch_rng = np.random.default_rng(seed)
-        if self.num_workers > 0:
-            return self._multi(seed)
-        return self._single(seed)
+        batches = self._multi(seed, skip) if self.num_workers > 0 else self._single(seed, skip)
+        return self._tracked(batches, seed, skip)
+
+    def _tracked(self, batches: Iterator[Any], seed: int, skip: int) -> Iterator[Any]:
+        # Each batch's transform stream depends only on (seed, batch index), so skipping the
+        # first `skip` batches of the same order resumes an epoch exactly.
+        self._position = [seed, skip]
+        for batch in batches:
+            self._position[1] += 1  # counted as handed out: a checkpoint after its step
+            yield batch
+        self._position = None
 
     # ------------------------------------------------------------------ main process
-    def _single(self, seed: int) -> Iterator[Any]:
+    def _single(self, seed: int, skip: int = 0) -> Iterator[Any]:
         fetcher = self._fetcher()
         if fetcher.iterable:
             gen = _iterable_batches(fetcher, seed)
@@ -266,7 +280,8 @@ class DataLoader:
                 # Draw the order here, not in the thread, so a sampler that draws from pydlk's
                 # global generator does so at a fixed point of the main program.
                 tasks = list(tasks)
-            gen = (fetcher.fetch(ix, i, seed) for i, ix in enumerate(tasks))
+            gen = (fetcher.fetch(ix, i, seed)
+                   for i, ix in itertools.islice(enumerate(tasks), skip, None))
         if self.prefetch == 0:
             yield from gen
             return
@@ -282,7 +297,7 @@ class DataLoader:
             return multiprocessing.get_context(ctx)
         return ctx
 
-    def _multi(self, seed: int) -> Iterator[Any]:
+    def _multi(self, seed: int, skip: int = 0) -> Iterator[Any]:
         pool = self._pool
         if pool is None:
             pool = _Pool(self._context(), self._fetcher(), self.num_workers, seed,
@@ -292,7 +307,7 @@ class DataLoader:
         tag = pool.new_epoch()
         iterable = isinstance(self.dataset, IterableDataset)
         tasks = (((i, None) for i in itertools.count()) if iterable
-                 else enumerate(self._index_sampler))
+                 else itertools.islice(enumerate(self._index_sampler), skip, None))
         n = self.num_workers
         active = [True] * n
         sent = {}  # batch index -> worker
@@ -318,7 +333,7 @@ class DataLoader:
             for _ in range(self.prefetch_factor * n):
                 if not send():
                     break
-            next_yield = 0
+            next_yield = 0 if iterable else skip
             while sent:
                 if self.in_order and next_yield in buffer:
                     b = buffer.pop(next_yield)
@@ -351,10 +366,17 @@ class DataLoader:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch}
+        """The epoch count and, taken mid-epoch, the epoch's seed and the batches handed out,
+        so that ``load_state_dict`` continues the same epoch with the same order."""
+        state = {"epoch": self.epoch}
+        if self._position is not None:
+            state["seed"], state["batch"] = int(self._position[0]), int(self._position[1])
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = int(state["epoch"])
+        self._position = None
+        self._resume = (int(state["seed"]), int(state["batch"])) if "batch" in state else None
 
 
 def _iterable_batches(fetcher: _Fetcher, seed: int):

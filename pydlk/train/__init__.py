@@ -3,4 +3,4 @@ from .callbacks import (Callback, CSVLogger, EarlyStopping, EMAEvaluation,  # no
                         LearningRateLogger, ModelCheckpoint, ProgressBar, SnapshotEnsemble,
                         TerminateOnNaN)
 from .history import History  # noqa: F401
-from .loop import evaluate, fit, predict  # noqa: F401
+from .loop import TrainingInterrupted, evaluate, fit, predict, tta_predict  # noqa: F401

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from .._atomic import atomic_write
+from ..autograd import Tensor
 
 
 class Callback:
@@ -17,6 +18,7 @@ class Callback:
     def on_train_end(self): pass
     def on_epoch_begin(self, epoch): pass
     def on_epoch_end(self, epoch, logs): pass
+    def on_before_step(self, batch, logs): pass  # after backward, before optimizer.step()
     def on_batch_end(self, batch, logs): pass
 
 
@@ -145,25 +147,72 @@ class ModelCheckpoint(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop as soon as the loss is NaN or infinite, saying where: epoch, batch, and the first
-    parameter (by name) holding a non-finite value or gradient."""
+    """Stop as soon as the loss or a gradient is NaN or infinite, before ``optimizer.step()``
+    (so the weights stay finite), saying where: epoch, batch, and the module whose output first
+    became non-finite in the forward pass (or the parameter with the first non-finite gradient).
 
-    def on_batch_end(self, batch, logs):
-        if math.isfinite(logs["loss"]):
+    Forward hooks on every module record the first non-finite output of each batch; the test
+    is one sum per output (a non-finite sum is confirmed with ``isfinite``)."""
+
+    def __init__(self):
+        self.first = None  # (module path, what) of this batch's first non-finite output
+        self._handles = []
+
+    def on_train_begin(self):
+        model = self.trainer.model
+        if not hasattr(model, "named_modules"):
             return
-        where = "no parameter is non-finite yet"
-        for name, p in self.trainer.model.named_parameters():
-            if not np.all(np.isfinite(p.data)):
-                where = f"parameter '{name}' holds non-finite values"
-                break
-            if p.grad is not None and not np.all(np.isfinite(p.grad)):
-                where = f"parameter '{name}' has a non-finite gradient"
-                break
-        msg = (f"TerminateOnNaN: loss became {logs['loss']} at epoch {self.trainer.epoch + 1}, "
-               f"batch {batch + 1}; {where}")
+        for name, mod in model.named_modules():
+            self._handles.append(mod.register_forward_hook(self._hook(name or "(model)")))
+
+    def on_train_end(self):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def _hook(self, name):
+        def hook(module, args, output):
+            if self.first is not None:
+                return
+            for o in output if isinstance(output, (tuple, list)) else (output,):
+                a = o.data if isinstance(o, Tensor) else o
+                if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and not _finite(a):
+                    self.first = (name, type(module).__name__)
+                    return
+        return hook
+
+    def on_before_step(self, batch, logs):
+        first, self.first = self.first, None
+        loss = logs["loss"]
+        if math.isfinite(loss):
+            where = None
+            for name, p in self.trainer.model.named_parameters():
+                if p.grad is not None and not _finite(np.asarray(p.grad)):
+                    where = f"parameter '{name}' has a non-finite gradient (the loss is finite)"
+                    break
+            if where is None:
+                return
+            what = f"a gradient became non-finite at epoch {self.trainer.epoch + 1}"
+        else:
+            what = f"loss became {loss} at epoch {self.trainer.epoch + 1}"
+            if first is not None:
+                where = f"the first non-finite output came from module '{first[0]}' ({first[1]})"
+            else:
+                where = "every module's output was finite: the loss function made it"
+        msg = (f"TerminateOnNaN: {what}, batch {batch + 1}; {where}; the optimiser step was "
+               "skipped, the weights are those before this batch")
         print(msg, file=sys.stderr)
         self.trainer.stop_training = True
         self.trainer.stop_reason = msg
+
+
+def _finite(a):
+    """All of ``a`` finite: one sum, confirmed elementwise only when the sum is not finite (a
+    sum of large finite values may overflow)."""
+    with np.errstate(all="ignore"):
+        if np.isfinite(a.sum()):
+            return True
+    return bool(np.isfinite(a).all())
 
 
 class LearningRateLogger(Callback):

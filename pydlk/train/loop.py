@@ -5,15 +5,67 @@
         loss = loss_fn(out, y)
         optimizer.zero_grad()            # one memset over the optimiser's flat gradient buffer
         loss.backward()                  # gradients land in the flat buffer's slots
+        (callbacks' on_before_step)      # e.g. TerminateOnNaN: stop before a bad step is taken
         optimizer.step()                 # one fused kernel call per parameter group
     scheduler.step()                     # next learning rate (per epoch, or per batch for
                                          # OneCycleLR/CyclicLR)
+
+SIGTERM and SIGINT (a preempted job, Ctrl-C) are caught when ``fit`` has somewhere to write
+(``preempt_path``): the step in flight finishes, the full training state is written there, and
+``TrainingInterrupted`` is raised; ``fit(resume=preempt_path)`` continues bitwise-identically.
 """
+import inspect
+import signal
+import threading
+
 import numpy as np
 
 from .. import _random
 from ..autograd import Tensor, no_grad
 from .history import History
+
+
+class TrainingInterrupted(Exception):
+    """Raised by ``fit`` after a SIGTERM/SIGINT once the training state has been saved to
+    ``path``; ``signum`` is the signal, ``history`` what was trained so far."""
+
+    def __init__(self, signum, path, epoch, batch, history):
+        self.signum, self.path, self.epoch, self.batch = signum, path, epoch, batch
+        self.history = history
+        name = signal.Signals(signum).name
+        super().__init__(f"fit: {name} received; the training state at epoch {epoch + 1}, "
+                         f"batch {batch} was saved to {path}; continue with "
+                         f"fit(..., resume={path!r})")
+
+
+class _Meter:
+    """Sample-weighted running mean of the loss and, for class labels, the accuracy: the one
+    accumulator behind fit's and evaluate's logs."""
+
+    def __init__(self):
+        self.total, self.n, self.correct, self.has_acc = 0.0, 0, 0, True
+
+    def update(self, loss_value, out, y):
+        k = len(y)
+        self.total += float(loss_value) * k
+        self.n += k
+        c = _correct(out, y)
+        self.has_acc = self.has_acc and c is not None
+        self.correct += c or 0
+
+    def logs(self):
+        logs = {"loss": self.total / max(self.n, 1)}
+        if self.has_acc and self.n:
+            logs["accuracy"] = self.correct / self.n
+        return logs
+
+    def state_dict(self):
+        return {"total": self.total, "n": self.n, "correct": self.correct,
+                "has_acc": self.has_acc}
+
+    def load_state_dict(self, state):
+        self.total, self.n = float(state["total"]), int(state["n"])
+        self.correct, self.has_acc = int(state["correct"]), bool(state["has_acc"])
 
 
 class Trainer:
@@ -26,14 +78,19 @@ class Trainer:
         self.scheduler, self.train_loader, self.val_loader = scheduler, train_loader, val_loader
         self.history = history
         self.epoch = 0
+        self.batch = 0  # batches done in the current epoch (0 at an epoch boundary)
+        self.meter = _Meter()
         self.stop_training = False
         self.stop_reason = None
 
     def state_dict(self):
-        """Everything needed to continue exactly: model, optimiser, scheduler, loader, RNG."""
+        """Everything needed to continue exactly: model, optimiser, scheduler, loader, RNG, and
+        mid-epoch the position and running metrics of the epoch in progress."""
         state = {"epoch": self.epoch, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "rng": _random.get_rng_state(),
                  "history": self.history.state_dict()}
+        if self.batch:
+            state["position"] = {"batch": self.batch, "meter": self.meter.state_dict()}
         if self.scheduler is not None:
             state["scheduler"] = self.scheduler.state_dict()
         if hasattr(self.train_loader, "state_dict"):
@@ -56,11 +113,38 @@ class Trainer:
         _random.set_rng_state(state["rng"])
         self.history.load_state_dict(state["history"])
         self.epoch = int(state["epoch"])
+        self.meter = _Meter()
+        self.batch = 0
+        if "position" in state:
+            self.batch = int(state["position"]["batch"])
+            self.meter.load_state_dict(state["position"]["meter"])
 
 
-def _per_batch(scheduler):
-    return type(scheduler).__name__ in ("OneCycleLR", "CyclicLR")
+# ----------------------------------------------------------------------------- schedulers
 
+def _steps_per_batch(scheduler):
+    """Whether ``scheduler`` steps after every batch: its ``step_per_batch`` attribute when it
+    has one, else whether it is a OneCycleLR or CyclicLR (torch steps those per batch)."""
+    from ..optim.lr_scheduler import CyclicLR, OneCycleLR
+    flag = getattr(scheduler, "step_per_batch", None)
+    return bool(flag) if flag is not None else isinstance(scheduler, (OneCycleLR, CyclicLR))
+
+
+def _wants_metrics(scheduler):
+    """Whether ``scheduler.step`` takes the monitored metric (ReduceLROnPlateau and anything
+    whose ``step`` has a required argument)."""
+    from ..optim.lr_scheduler import ReduceLROnPlateau
+    if isinstance(scheduler, ReduceLROnPlateau):
+        return True
+    try:
+        params = inspect.signature(scheduler.step).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.default is inspect.Parameter.empty
+               and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+# ----------------------------------------------------------------------------- helpers
 
 def _correct(out, y):
     out = np.asarray(out.data if isinstance(out, Tensor) else out)
@@ -78,23 +162,16 @@ def evaluate(model, loss_fn, loader):
     """Mean loss (and accuracy, for class labels) over ``loader`` in eval mode, no gradients."""
     was_training = getattr(model, "training", False)
     model.eval()
-    total, n, correct, has_acc = 0.0, 0, 0, True
+    meter = _Meter()
     try:
         with no_grad():
             for batch in loader:
                 x, y = batch[0], batch[1]
                 out = model(Tensor(x))
-                total += float(loss_fn(out, y).item()) * len(y)
-                c = _correct(out, y)
-                has_acc = has_acc and c is not None
-                correct += c or 0
-                n += len(y)
+                meter.update(loss_fn(out, y).item(), out, y)
     finally:
         model.train(was_training)
-    logs = {"loss": total / max(n, 1)}
-    if has_acc and n:
-        logs["accuracy"] = correct / n
-    return logs
+    return meter.logs()
 
 
 def predict(model, data, batch_size=256):
@@ -116,13 +193,60 @@ def predict(model, data, batch_size=256):
     return np.concatenate(outs) if outs else np.zeros((0,))
 
 
+def tta_predict(model, x, flips=True, shifts=0, batch_size=256):
+    """Test-time augmentation: the mean softmax over the original batch, its mirror image (with
+    ``flips``) and, for ``shifts`` = s > 0, the four diagonal shifts by s pixels (zero fill);
+    the views come from ``pydlk.data.augment.tta_views``."""
+    from ..data.augment import tta_views
+    probs = 0
+    views = tta_views(x, flips, shifts)
+    for v in views:
+        out = predict(model, v, batch_size)
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        probs = probs + e / e.sum(axis=1, keepdims=True)
+    return probs / len(views)
+
+
+class _SignalCatcher:
+    """SIGTERM/SIGINT set a flag the loop reads at the next step boundary; a second SIGINT
+    interrupts at once (KeyboardInterrupt). Installed only in the main thread (Python delivers
+    signals there) and only when there is a ``preempt_path`` to save to."""
+
+    def __init__(self, active):
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.signum = None
+        self.old = {}
+
+    def _handler(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        if self.active:
+            for s in (signal.SIGTERM, signal.SIGINT):
+                self.old[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self.old.items():
+            signal.signal(s, h)
+
+
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, scheduler=None,
-        callbacks=(), resume=None, verbose=True, extra_state=None):
+        callbacks=(), resume=None, verbose=True, extra_state=None, preempt_path=None):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
-    their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint``:
-    training continues exactly where it stopped (model, optimiser, scheduler, loader, RNG).
-    ``extra_state`` ({name: object with state_dict/load_state_dict}, e.g. a fitted
-    ``Standardize``) travels in the checkpoint too and is restored on resume."""
+    their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint`` or
+    by a preemption: training continues exactly where it stopped (model, optimiser, scheduler,
+    loader, RNG, and the position within the epoch). ``extra_state`` ({name: object with
+    state_dict/load_state_dict}, e.g. a fitted ``Standardize``) travels in the checkpoint too.
+
+    With ``preempt_path``, SIGTERM or SIGINT makes ``fit`` finish the current step, save the
+    training state to ``preempt_path`` and raise ``TrainingInterrupted``.
+
+    A callback that sets ``trainer.stop_training`` in ``on_before_step`` (after backward,
+    before ``optimizer.step()``) stops the run without taking that step."""
+    from ..serialization import load, save
     from .callbacks import CallbackList, ProgressBar
 
     history = History()
@@ -133,47 +257,59 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         cbs.insert(0, ProgressBar())
     cbs = CallbackList(cbs, trainer)
     if resume is not None:
-        from ..serialization import load
         trainer.load_state_dict(load(resume))
-    cbs.call("on_train_begin")
-    per_batch = scheduler is not None and _per_batch(scheduler)
-    for epoch in range(trainer.epoch, epochs):
-        trainer.epoch = epoch
-        model.train()
-        cbs.call("on_epoch_begin", epoch)
-        total, n, correct, has_acc = 0.0, 0, 0, True
-        for b, batch in enumerate(train_loader):
-            x, y = batch[0], batch[1]
-            out = model(Tensor(x))
-            loss = loss_fn(out, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            if per_batch:
-                scheduler.step()
-            lv = float(loss.item())
-            total += lv * len(y)
-            n += len(y)
-            c = _correct(out, y)
-            has_acc = has_acc and c is not None
-            correct += c or 0
-            cbs.call("on_batch_end", b, {"loss": lv})
+    per_batch = scheduler is not None and _steps_per_batch(scheduler)
+    plateau = scheduler is not None and not per_batch and _wants_metrics(scheduler)
+
+    def preempt(catcher):
+        if catcher.signum is None:
+            return
+        save(trainer.state_dict(), preempt_path)
+        raise TrainingInterrupted(catcher.signum, preempt_path, trainer.epoch, trainer.batch,
+                                  history)
+
+    with _SignalCatcher(preempt_path is not None) as catcher:
+        cbs.call("on_train_begin")
+        for epoch in range(trainer.epoch, epochs):
+            trainer.epoch = epoch
+            model.train()
+            cbs.call("on_epoch_begin", epoch)
+            meter, start = trainer.meter, trainer.batch
+            for b, batch in enumerate(train_loader, start):
+                x, y = batch[0], batch[1]
+                out = model(Tensor(x))
+                loss = loss_fn(out, y)
+                optimizer.zero_grad()
+                loss.backward()
+                lv = float(loss.item())
+                meter.update(lv, out, y)
+                cbs.call("on_before_step", b, {"loss": lv})
+                if trainer.stop_training:
+                    break
+                optimizer.step()
+                if per_batch:
+                    scheduler.step()
+                trainer.batch = b + 1
+                cbs.call("on_batch_end", b, {"loss": lv})
+                if trainer.stop_training:
+                    break
+                preempt(catcher)
+            m = meter.logs()
+            logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
+            if val_loader is not None and not trainer.stop_training:
+                logs.update({f"val_{k}": v
+                             for k, v in evaluate(model, loss_fn, val_loader).items()})
+            if scheduler is not None and not per_batch:
+                if plateau:
+                    scheduler.step(logs.get("val_loss", logs["loss"]))
+                else:
+                    scheduler.step()
+            trainer.epoch, trainer.batch, trainer.meter = epoch + 1, 0, _Meter()
+            history.append(epoch + 1, logs)
+            cbs.call("on_epoch_end", epoch, logs)
             if trainer.stop_training:
                 break
-        logs = {"loss": total / max(n, 1), "lr": _lr(optimizer)}
-        if has_acc and n:
-            logs["accuracy"] = correct / n
-        if val_loader is not None and not trainer.stop_training:
-            logs.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, val_loader).items()})
-        if scheduler is not None and not per_batch:
-            if type(scheduler).__name__ == "ReduceLROnPlateau":
-                scheduler.step(logs.get("val_loss", logs["loss"]))
-            else:
-                scheduler.step()
-        trainer.epoch = epoch + 1
-        history.append(epoch + 1, logs)
-        cbs.call("on_epoch_end", epoch, logs)
-        if trainer.stop_training:
-            break
-    cbs.call("on_train_end")
+            preempt(catcher)
+        cbs.call("on_train_end")
     return history
+
