@@ -18,3 +18,4 @@ from .shape_ops import *  # noqa: F401,F403
 from .similarity import *  # noqa: F401,F403
 from .sampling import *  # noqa: F401,F403
 from .conv_extra import *  # noqa: F401,F403
+from .activation_extra import *  # noqa: F401,F403

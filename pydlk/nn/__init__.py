@@ -14,3 +14,6 @@ from .layers import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .conv_extra import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
+from .rnn_cells import *  # noqa: F401,F403
