@@ -17,3 +17,4 @@ from .loss import *  # noqa: F401,F403
 from .conv_extra import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .rnn_cells import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
