@@ -18,3 +18,4 @@ from .conv_extra import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .rnn_cells import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
+from .lazy import *  # noqa: F401,F403
