@@ -19,3 +19,4 @@ from .similarity import *  # noqa: F401,F403
 from .sampling import *  # noqa: F401,F403
 from .conv_extra import *  # noqa: F401,F403
 from .activation_extra import *  # noqa: F401,F403
+from .dropout_compat import *  # noqa: F401,F403
