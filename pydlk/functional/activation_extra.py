@@ -7,7 +7,8 @@ __all__ = ["prelu"]
 
 def prelu(input, weight) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has one element or one per channel
-    (dimension 1 of the input; dimension 0 of a 1-D input), as torch."""
+    (dimension 1 of the input; an input with fewer than 2 dimensions has one channel), as
+    torch."""
     x = check_float(input, "prelu", "input")
     w = check_float(weight, "prelu", "weight")
     if w.ndim != 1 and w.size != 1:
@@ -15,12 +16,12 @@ def prelu(input, weight) -> Tensor:
     xt = input if isinstance(input, Tensor) else Tensor(input)
     wt = weight if isinstance(weight, Tensor) else Tensor(weight)
     if w.size != 1:
-        ch = 1 if x.ndim >= 2 else 0
-        if x.ndim == 0 or x.shape[ch] != w.size:
+        channels = x.shape[1] if x.ndim >= 2 else 1
+        if channels != w.size:
             raise ValueError(f"prelu: weight has {w.size} elements but the input has "
-                             f"{x.shape[ch] if x.ndim else 0} channels (shape {tuple(x.shape)})")
+                             f"{channels} channels (shape {tuple(x.shape)})")
         shape = [1] * x.ndim
-        shape[ch] = w.size
+        shape[1] = w.size
         wt = wt.reshape(*shape)
     else:
         wt = wt.reshape(*([1] * x.ndim)) if x.ndim else wt.reshape(())

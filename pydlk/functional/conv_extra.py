@@ -176,6 +176,9 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     (p,) = _ints(padding, 1, op, "padding", 0)
     (d,) = _ints(dilation, 1, op, "dilation", 1)
     (o,) = _ints(output_padding, 1, op, "output_padding", 0)
+    if o >= max(s, d):
+        raise ValueError(f"{op}: output padding must be smaller than either stride or dilation, "
+                         f"got output_padding={o}, stride={s}, dilation={d}")
     unbatched = x.ndim == 2
     xin = _unsq(input, 0) if unbatched else input
     y = conv_transpose2d(_unsq(xin, 2), _unsq(weight, 2), bias, (1, s), (0, p), (0, o), groups,

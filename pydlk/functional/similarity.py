@@ -11,8 +11,16 @@ def _t(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _clamped_norm(x, dim, eps):
+    """||x|| along dim, clamped below at eps in value only: torch clamps the norm in place
+    without recording it, so the gradient is that of the unclamped norm."""
+    r = x.norm(2, dim=dim, keepdim=True)
+    return r + (r.clamp(min=eps) - r).detach()
+
+
 def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
-    """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps), dim)`` over broadcast ``x1``, ``x2``:
+    """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps), dim)`` over ``x1``, ``x2`` broadcast
+    to one shape first:
     torch 2.x's formula (each vector divided by its clamped norm first)."""
     a = check_float(x1, "cosine_similarity", "x1")
     b = check_float(x2, "cosine_similarity", "x2")
@@ -24,9 +32,13 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
     nd = len(shape)
     if not -max(nd, 1) <= dim < max(nd, 1):
         raise IndexError(f"cosine_similarity: dim {dim} is out of range for {nd}-D inputs")
+    # broadcast first, as torch: a size-1 dimension along ``dim`` counts once per copy
     x1, x2 = _t(x1), _t(x2)
-    n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
-    n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    if tuple(a.shape) != shape:
+        x1 = x1.expand(*shape)
+    if tuple(b.shape) != shape:
+        x2 = x2.expand(*shape)
+    n1, n2 = _clamped_norm(x1, dim, eps), _clamped_norm(x2, dim, eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
