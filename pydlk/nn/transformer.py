@@ -34,6 +34,11 @@ def _activation(activation, cls):
     return activation
 
 
+def _t(x):
+    """A Tensor (arrays are accepted, as everywhere in pydlk; the attention needs Tensors)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 def _check_dims(cls, d_model, nhead):
     for name, v in (("d_model", d_model), ("nhead", nhead)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
@@ -73,7 +78,7 @@ class TransformerEncoderLayer(Module):
         self.batch_first = batch_first
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        x = src
+        x = _t(src)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
@@ -122,7 +127,7 @@ class TransformerDecoderLayer(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
-        x = tgt
+        x, memory = _t(tgt), _t(memory)
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
             x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
