@@ -22,3 +22,4 @@ from .summary import summary  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 
 __version__ = config()["version"]
+from .functional import conv1d, conv_transpose1d, conv_transpose2d, cosine_similarity, pairwise_distance, prelu  # noqa: F401,I001

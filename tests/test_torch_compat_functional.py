@@ -3,10 +3,10 @@ conv_transpose1d/2d and dropout2d on 2-D input: NumPy references written here, f
 finite-difference gradient checks, torch as the oracle (forward and gradients), bad arguments."""
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
 import pydlk.functional as F
-from conftest import t64
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -122,8 +122,9 @@ def test_interpolate_2d_vs_torch(rng, mode, align, kw):
 def test_interpolate_1d_vs_torch(rng, mode, align):
     x = rng.standard_normal((2, 3, 7)).astype(np.float32)
     for kw in ({"size": 11}, {"scale_factor": 0.6}, {"scale_factor": 2.5}):
-        _vs_torch(lambda t: F.interpolate(t, mode=mode, align_corners=align, **kw),
-                  lambda t: TF.interpolate(t, mode=mode, align_corners=align, **kw), [x], rng)
+        _vs_torch(lambda t, kw=kw: F.interpolate(t, mode=mode, align_corners=align, **kw),
+                  lambda t, kw=kw: TF.interpolate(t, mode=mode, align_corners=align, **kw), [x],
+                  rng)
 
 
 def test_interpolate_recompute_scale_factor(rng):
@@ -173,8 +174,8 @@ def test_cosine_similarity_reference_torch_gradcheck(rng):
     ref = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     np.testing.assert_allclose(F.cosine_similarity(a, b).data, ref, rtol=1e-12)
     for dim in (1, -1, 0):
-        _vs_torch(lambda x, y: F.cosine_similarity(x, y, dim=dim),
-                  lambda x, y: TF.cosine_similarity(x, y, dim=dim),
+        _vs_torch(lambda x, y, dim=dim: F.cosine_similarity(x, y, dim=dim),
+                  lambda x, y, dim=dim: TF.cosine_similarity(x, y, dim=dim),
                   [a.astype(np.float32), b.astype(np.float32)], rng)
     assert pydlk.gradcheck(lambda x, y: F.cosine_similarity(x, y), (t64(a), t64(b)))
 

@@ -6,10 +6,10 @@ import copy
 
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
-import pydlk.nn as nn
-from conftest import t64
+from pydlk import nn
 
 torch = pytest.importorskip("torch")
 
@@ -434,12 +434,13 @@ def test_lazy_bad_input():
 # ----------------------------------------------------------------------------- import paths etc
 
 def test_nn_modules_import_path():
-    import pydlk.nn.modules as modules
     from pydlk.nn.modules.batchnorm import _BatchNorm
     from pydlk.nn.modules.conv import Conv2d
     from pydlk.nn.modules.linear import Linear
     from pydlk.nn.modules.module import Module
     from pydlk.nn.modules.transformer import TransformerEncoderLayer
+
+    from pydlk.nn import modules
     assert Linear is nn.Linear and Conv2d is nn.Conv2d and Module is nn.Module
     assert TransformerEncoderLayer is nn.TransformerEncoderLayer
     assert issubclass(nn.BatchNorm2d, _BatchNorm)

@@ -15,7 +15,7 @@ from .._backend import get_array_module
 from ..autograd import Function, Tensor
 from ._util import check_float
 
-__all__ = ["interpolate", "upsample", "upsample_nearest", "upsample_bilinear"]
+__all__ = ["interpolate", "upsample", "upsample_bilinear", "upsample_nearest"]
 
 _MODES = {"nearest": (3, 4), "nearest-exact": (3, 4), "linear": (3,), "bilinear": (4,)}
 
@@ -122,7 +122,7 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         scales = [float(s) for s in _per_dim(scale_factor, k, "scale_factor", numbers.Real)]
         if any(not s > 0 or not math.isfinite(s) for s in scales):
             raise ValueError(f"interpolate: scale_factor must be positive, got {scale_factor!r}")
-        out = [int(math.floor(n * s)) for n, s in zip(in_sizes, scales)]
+        out = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
         if any(s <= 0 for s in out):
             raise ValueError(f"interpolate: input of shape {tuple(x.shape)} with scale_factor "
                              f"{scale_factor!r} gives an empty output")

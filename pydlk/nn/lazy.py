@@ -16,8 +16,16 @@ from .layers import BatchNorm1d, BatchNorm2d, Conv2d, Linear
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["UninitializedParameter", "UninitializedBuffer", "LazyModuleMixin", "LazyLinear",
-           "LazyConv1d", "LazyConv2d", "LazyBatchNorm1d", "LazyBatchNorm2d"]
+__all__ = [
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyLinear",
+    "LazyModuleMixin",
+    "UninitializedBuffer",
+    "UninitializedParameter",
+]
 
 
 class UninitializedParameter(Parameter):

@@ -7,7 +7,7 @@ from .. import functional as F
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PReLU"]
+__all__ = ["PReLU", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
 
 
 class Upsample(Module):

@@ -29,10 +29,10 @@ class Adadelta(Optimizer):
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
                  capturable=False, maximize=False, differentiable=False, l1_weight_decay=0.0,
                  max_norm=None):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
-                                      foreach=foreach, capturable=capturable, maximize=maximize,
-                                      differentiable=differentiable,
-                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+        super().__init__(params, {
+            "lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "foreach": foreach,
+            "capturable": capturable, "maximize": maximize, "differentiable": differentiable,
+            "l1_weight_decay": l1_weight_decay, "max_norm": max_norm})
 
     def _check_group(self, g):
         _nonneg("learning rate", g["lr"])

@@ -5,9 +5,9 @@ torch (``from torch.nn.modules.batchnorm import _BatchNorm``) work after renamin
 Each submodule name is this same namespace (pydlk groups its layers differently from torch)."""
 import sys as _sys
 
+from ... import nn as _nn
 from .. import layers as _layers
 from .. import module as _module
-from ... import nn as _nn
 
 _names = {k: v for k, v in vars(_nn).items()
           if isinstance(v, type) and not k.startswith("__")}
@@ -20,10 +20,9 @@ for _k in ("_ConvBase", "_ConvTransposeBase"):
     _names.setdefault(_k, getattr(_sys.modules[_nn.__name__ + ".conv_extra"], _k))
 _names.setdefault("_ConvNd", _names["_ConvBase"])
 _names.setdefault("_ConvTransposeNd", _names["_ConvTransposeBase"])
-_names.setdefault("_LazyNormBase", getattr(_sys.modules[_nn.__name__ + ".lazy"],
-                                           "_LazyNormMixin"))
+_names.setdefault("_LazyNormBase", _sys.modules[_nn.__name__ + ".lazy"]._LazyNormMixin)
 globals().update(_names)
-__all__ = sorted(k for k in _names if not k.startswith("_"))
+__all__ = [k for k in sorted(_names) if not k.startswith("_")]
 
 _SUBMODULES = ("module", "linear", "conv", "batchnorm", "instancenorm", "normalization",
                "activation", "loss", "container", "rnn", "transformer", "dropout", "pooling",
