@@ -10,6 +10,7 @@ other parameters keep their values and optimiser state). ``load_state_dict`` cal
 module itself materialises from the state_dict's shapes first."""
 import numpy as np
 
+from .._backend import get_array_module
 from ..autograd import Tensor
 from .conv_extra import Conv1d
 from .layers import BatchNorm1d, BatchNorm2d, Conv2d, Linear
@@ -110,6 +111,11 @@ class LazyModuleMixin:
                              f"{self._min_ndim} dimensions to infer its size, got shape "
                              f"{tuple(input.shape)}")
         self._materialize(self._infer(input))
+        xp = get_array_module(input.data if isinstance(input, Tensor) else input)
+        if xp is not np:  # a GPU input: the new weights go to its device (initialised on CPU)
+            for t in list(self._parameters.values()) + list(self._buffers.values()):
+                if t is not None and isinstance(t.data, np.ndarray):
+                    t.data = xp.asarray(t.data)
 
     def _call_impl(self, *args, **kwargs):
         if self.has_uninitialized_params():
