@@ -25,3 +25,4 @@ from . import models  # noqa: E402,F401
 from . import accelerator, cuda  # noqa: E402,F401
 
 __version__ = config()["version"]
+from .functional import conv1d, conv_transpose1d, conv_transpose2d, cosine_similarity, pairwise_distance, prelu  # noqa: F401,I001

@@ -14,3 +14,9 @@ from .losses_extra import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
+from .shape_ops import *  # noqa: F401,F403
+from .similarity import *  # noqa: F401,F403
+from .sampling import *  # noqa: F401,F403
+from .conv_extra import *  # noqa: F401,F403
+from .activation_extra import *  # noqa: F401,F403
+from .dropout_compat import *  # noqa: F401,F403

@@ -21,3 +21,8 @@ from .blocks import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .conv_extra import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
+from .rnn_cells import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
+from .lazy import *  # noqa: F401,F403

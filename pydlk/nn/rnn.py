@@ -120,6 +120,9 @@ class RNNBase(Module):
             return y, (states[0], states[1])
         return y, states[0]
 
+    def flatten_parameters(self):
+        """No-op: torch packs weights for cuDNN here; pydlk's weights are used as they are."""
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:

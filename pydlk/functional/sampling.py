@@ -1,0 +1,154 @@
+"""interpolate (torch.nn.functional.interpolate) for 'nearest', 'nearest-exact', 'linear' (3-D)
+and 'bilinear' (4-D), forward and backward.
+
+Each resized dimension is separable: output = M @ input along that axis, with M (out, in) holding
+one 1 per row (nearest) or two linear weights per row. The backward applies M^T. Source
+coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
+``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
+``in/out``."""
+import math
+import numbers
+
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from ._util import check_float
+
+__all__ = ["interpolate", "upsample", "upsample_bilinear", "upsample_nearest"]
+
+_MODES = {"nearest": (3, 4), "nearest-exact": (3, 4), "linear": (3,), "bilinear": (4,)}
+
+
+def _matrix(n_in, n_out, mode, align_corners, scale):
+    """(index array or None, weight matrix (n_out, n_in) float64) for one dimension."""
+    o = np.arange(n_out, dtype=np.float64)
+    m = np.zeros((n_out, n_in))
+    if mode in ("nearest", "nearest-exact"):
+        s = (n_in / n_out) if scale is None else 1.0 / scale
+        s = np.float32(s)  # torch computes the nearest source index in float
+        if mode == "nearest":
+            src = np.floor(o.astype(np.float32) * s)
+        else:
+            src = np.floor((o.astype(np.float32) + np.float32(0.5)) * s)
+        idx = np.minimum(src.astype(np.int64), n_in - 1)
+        m[np.arange(n_out), idx] = 1.0
+        return idx, m
+    if align_corners:
+        s = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+        src = o * s
+    else:
+        s = (n_in / n_out) if scale is None else 1.0 / scale
+        src = np.maximum((o + 0.5) * s - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    np.add.at(m, (np.arange(n_out), i0), 1.0 - lam)
+    np.add.at(m, (np.arange(n_out), i1), lam)
+    return None, m
+
+
+class Interpolate(Function):
+    @staticmethod
+    def forward(ctx, x, plan):
+        xp = get_array_module(x)
+        y = x
+        mats = []
+        for axis, idx, m in plan:
+            if idx is not None:  # a gather keeps NaN/inf where they are
+                y = xp.take(y, xp.asarray(idx), axis=axis)
+            else:
+                mm = xp.asarray(m, dtype=x.dtype)
+                y = xp.moveaxis(xp.tensordot(mm, y, axes=([1], [axis])), 0, axis)
+            mats.append((axis, m))
+        ctx.args = mats
+        return xp.ascontiguousarray(y)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        for axis, m in reversed(ctx.args):
+            mt = xp.asarray(m.T, dtype=g.dtype)
+            g = xp.moveaxis(xp.tensordot(mt, g, axes=([1], [axis])), 0, axis)
+        return xp.ascontiguousarray(g), None
+
+
+def _per_dim(v, k, name, kind):
+    if isinstance(v, (tuple, list)):
+        if len(v) != k:
+            raise ValueError(f"interpolate: {name} shape must match input spatial dimensions "
+                             f"({k}), got {len(v)} values")
+        vals = list(v)
+    else:
+        vals = [v] * k
+    for x in vals:
+        if isinstance(x, bool) or not isinstance(x, kind):
+            raise TypeError(f"interpolate: {name} must be a number or a tuple of them, got {v!r}")
+    return vals
+
+
+def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
+                align_corners=None, recompute_scale_factor=None, antialias: bool = False) -> Tensor:
+    """Resize the spatial dimensions of an (N, C, L) or (N, C, H, W) input, as torch's
+    F.interpolate. Exactly one of ``size`` (int or tuple) and ``scale_factor`` (float or tuple)
+    is given. ``align_corners`` applies to the linear modes only (default False).
+
+    Differs from torch: modes 'bicubic', 'trilinear' and 'area', 5-D inputs and antialias are
+    refused with a ValueError."""
+    x = check_float(input, "interpolate", "input")
+    if mode not in _MODES:
+        raise ValueError(f"interpolate: mode must be one of {tuple(_MODES)}, got {mode!r}")
+    if x.ndim not in _MODES[mode]:
+        want = " or ".join(f"{d}-D" for d in _MODES[mode])
+        raise ValueError(f"interpolate: mode {mode!r} expects a {want} input, got shape "
+                         f"{tuple(x.shape)}")
+    if antialias:
+        raise ValueError("interpolate: antialias=True is not supported")
+    linear = mode in ("linear", "bilinear")
+    if align_corners is not None and not linear:
+        raise ValueError("interpolate: align_corners option can only be set with the "
+                         "interpolating modes: linear | bilinear")
+    align_corners = bool(align_corners) if linear else False
+    k = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: exactly one of size or scale_factor should be defined")
+    in_sizes = list(x.shape[2:])
+    if size is not None:
+        out = [int(s) for s in _per_dim(size, k, "size", (int, np.integer))]
+        if any(s <= 0 for s in out):
+            raise ValueError(f"interpolate: size must be positive, got {size!r}")
+        scales = [None] * k
+    else:
+        scales = [float(s) for s in _per_dim(scale_factor, k, "scale_factor", numbers.Real)]
+        if any(not s > 0 or not math.isfinite(s) for s in scales):
+            raise ValueError(f"interpolate: scale_factor must be positive, got {scale_factor!r}")
+        out = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
+        if any(s <= 0 for s in out):
+            raise ValueError(f"interpolate: input of shape {tuple(x.shape)} with scale_factor "
+                             f"{scale_factor!r} gives an empty output")
+        if recompute_scale_factor:
+            scales = [None] * k
+    plan = []
+    for j in range(k):
+        if out[j] == in_sizes[j] and (scales[j] in (None, 1.0)):
+            continue  # identity along this axis
+        idx, m = _matrix(in_sizes[j], out[j], mode, align_corners, scales[j])
+        plan.append((2 + j, idx, m))
+    if not plan:
+        return input if isinstance(input, Tensor) else Tensor(x)
+    return Interpolate.apply(input, plan)
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+    """torch's deprecated alias of interpolate."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """interpolate(..., mode='nearest')."""
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """interpolate(..., mode='bilinear', align_corners=True), as torch's deprecated alias."""
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

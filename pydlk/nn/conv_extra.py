@@ -1,0 +1,169 @@
+"""Conv1d, ConvTranspose1d and ConvTranspose2d with torch's arguments, parameter layouts and
+default initialisation (kaiming_uniform_(a=sqrt(5)) on the weight, bias uniform(+-1/sqrt(fan_in))
+with fan_in computed from the weight as torch does, also for the transposed layout)."""
+import math
+
+import numpy as np
+
+from .. import functional as F
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"]
+
+
+def _int(v, cls, name, low=1):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{cls}: {name} must be an int, got {type(v).__name__}")
+    if v < low:
+        raise ValueError(f"{cls}: {name} must be {'positive' if low else '>= 0'}, got {v}")
+    return int(v)
+
+
+def _tuple(v, n, cls, name, low):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (v,) * n
+    if not isinstance(v, (tuple, list)) or len(v) != n:
+        raise ValueError(f"{cls}: {name} must be an int or a tuple of {n} ints, got {v!r}")
+    return tuple(_int(i, cls, name, low) for i in v)
+
+
+class _ConvBase(Module):
+    _n = 1
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
+                 groups, bias, padding_mode, output_padding=0, dtype=None):
+        super().__init__()
+        cls, n = type(self).__name__, self._n
+        self.in_channels = _int(in_channels, cls, "in_channels")
+        self.out_channels = _int(out_channels, cls, "out_channels")
+        self.groups = _int(groups, cls, "groups")
+        if self.in_channels % self.groups:
+            raise ValueError(f"{cls}: in_channels must be divisible by groups")
+        if self.out_channels % self.groups:
+            raise ValueError(f"{cls}: out_channels must be divisible by groups")
+        self.kernel_size = _tuple(kernel_size, n, cls, "kernel_size", 1)
+        self.stride = _tuple(stride, n, cls, "stride", 1)
+        self.dilation = _tuple(dilation, n, cls, "dilation", 1)
+        self.output_padding = _tuple(output_padding, n, cls, "output_padding", 0)
+        if isinstance(padding, str):
+            if self._transposed or padding not in ("same", "valid"):
+                allowed = "an int or a tuple" if self._transposed else \
+                    "'same', 'valid', an int or a tuple"
+                raise ValueError(f"{cls}: padding must be {allowed}, got {padding!r}")
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError(f"{cls}: padding='same' is not supported for strided "
+                                 "convolutions")
+            self.padding = padding
+        else:
+            self.padding = _tuple(padding, n, cls, "padding", 0)
+        if padding_mode != "zeros":
+            raise ValueError(f"{cls}: padding_mode {padding_mode!r} is not supported "
+                             "(only 'zeros')")
+        self.padding_mode = padding_mode
+        self.transposed = self._transposed
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+        if self._transposed:
+            shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        else:
+            shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = Parameter(np.empty(shape, dt))
+        if bias:
+            self.bias = Parameter(np.empty(self.out_channels, dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            if fan_in:
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(self.bias, -bound, bound)
+
+    def extra_repr(self):
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0,) * self._n:
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1,) * self._n:
+            s += f", dilation={self.dilation}"
+        if self.output_padding != (0,) * self._n:
+            s += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(_ConvBase):
+    """1-D convolution over (N, C, L) or (C, L); weight (out_channels, in_channels/groups, k)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype=dtype)
+
+    def forward(self, input):
+        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+
+class _ConvTransposeBase(_ConvBase):
+    _transposed = True
+
+    def _output_padding(self, input, output_size):
+        """torch's rule: the output_padding that makes the output ``output_size``."""
+        if output_size is None:
+            return self.output_padding
+        cls, n = type(self).__name__, self._n
+        output_size = list(output_size)[-n:]
+        if len(output_size) != n:
+            raise ValueError(f"{cls}: output_size must have {n} or {n + 2} elements")
+        pads = []
+        for d in range(n):
+            size_in = input.shape[input.ndim - n + d]
+            lo = ((size_in - 1) * self.stride[d] - 2 * self.padding[d]
+                  + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            hi = lo + self.stride[d] - 1
+            if not lo <= output_size[d] <= hi:
+                raise ValueError(f"{cls}: requested an output size of {output_size}, but valid "
+                                 f"sizes range from {lo} to {hi} (for an input of "
+                                 f"{tuple(input.shape[-n:])})")
+            pads.append(int(output_size[d]) - lo)
+        return tuple(pads)
+
+
+class ConvTranspose1d(_ConvTransposeBase):
+    """1-D transposed convolution; weight (in_channels, out_channels/groups, k)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype=dtype)
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op,
+                                  self.groups, self.dilation)
+
+
+class ConvTranspose2d(_ConvTransposeBase):
+    """2-D transposed convolution; weight (in_channels, out_channels/groups, kH, kW)."""
+    _n = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
+                 device=None, dtype=None):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, output_padding, dtype=dtype)
+
+    def forward(self, input, output_size=None):
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op,
+                                  self.groups, self.dilation)

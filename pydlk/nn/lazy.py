@@ -1,0 +1,289 @@
+"""LazyLinear, LazyConv1d, LazyConv2d and LazyBatchNorm1d/2d: the input size is taken from the
+first forward, as torch's lazy modules do. Until then the weights are UninitializedParameter
+placeholders; the first forward materialises them in place (the same Parameter objects, so
+references held elsewhere stay valid), runs torch's initialisation and turns the module into
+its ordinary class (LazyLinear becomes Linear, ...).
+
+An optimiser created before the first forward works, as in torch: it packed the empty
+placeholders into its flat arena, so materialising re-packs that parameter group's arena (the
+other parameters keep their values and optimiser state). ``load_state_dict`` called on the lazy
+module itself materialises from the state_dict's shapes first."""
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Tensor
+from .conv_extra import Conv1d
+from .layers import BatchNorm1d, BatchNorm2d, Conv2d, Linear
+from .module import Module
+from .parameter import Parameter
+
+__all__ = [
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyLinear",
+    "LazyModuleMixin",
+    "UninitializedBuffer",
+    "UninitializedParameter",
+]
+
+
+class UninitializedParameter(Parameter):
+    """A parameter whose shape is not known yet (an empty placeholder until materialised)."""
+
+    def __init__(self, requires_grad=True, device=None, dtype=None):
+        super().__init__(np.empty(0, np.dtype(np.float32 if dtype is None else dtype)),
+                         requires_grad=requires_grad)
+
+    def __repr__(self):
+        return "<UninitializedParameter>"
+
+    def materialize(self, shape, device=None, dtype=None):
+        """Give the parameter an (uninitialised) array of ``shape``; it becomes a Parameter."""
+        dt = self.data.dtype if dtype is None else np.dtype(dtype)
+        arena = getattr(self, "_arena", None)
+        self.data = np.empty(tuple(int(s) for s in shape), dt)
+        self.grad = None
+        self.__class__ = Parameter
+        if arena is not None:
+            _repack(arena)
+
+
+class UninitializedBuffer(Tensor):
+    """A buffer whose shape is not known yet."""
+
+    def __init__(self, dtype=None):
+        super().__init__(np.empty(0, np.dtype(np.float32 if dtype is None else dtype)))
+
+    def materialize(self, shape, device=None, dtype=None):
+        dt = self.data.dtype if dtype is None else np.dtype(dtype)
+        self.data = np.empty(tuple(int(s) for s in shape), dt)
+        self.__class__ = Tensor
+
+
+def _repack(arena):
+    """Rebuild the arenas of the optimiser group that ``arena`` belongs to (a placeholder in it
+    changed size), carrying over the step count and the state of every parameter that kept it."""
+    from ..optim.optimizer import _Arena
+
+    opt = arena.owner
+    gi = next(i for i, arenas in enumerate(opt._arenas) if any(a is arena for a in arenas))
+    group, old = opt.param_groups[gi], opt._arenas[gi]
+    saved = {}
+    for a in old:
+        for i, p in enumerate(a.params):
+            saved[id(p)] = (a.step, {k: buf[a.offsets[i]:a.offsets[i + 1]].copy()
+                                     for k, buf in a.state.items()})
+    trainable = [p for p in group["params"] if p.requires_grad]
+    new = []
+    for dt in (np.float32, np.float64):
+        sub = [p for p in trainable if p.data.dtype == dt]
+        if not sub:
+            continue
+        a = _Arena(sub, dt, opt)
+        opt._init_arena(a, group)
+        for i, p in enumerate(sub):
+            step, states = saved.get(id(p), (0, {}))
+            a.step = max(a.step, step)
+            for k, v in states.items():
+                if k not in a.state:
+                    a.new_state(k)
+                if v.size == p.data.size:  # a parameter that kept its size keeps its state
+                    a.state[k][a.offsets[i]:a.offsets[i + 1]] = v
+        new.append(a)
+    opt._arenas[gi] = new
+
+
+class LazyModuleMixin:
+    """Materialise on the first call: ``_infer(input)`` gives the sizes, ``_materialize`` makes
+    the parameters, then the module becomes ``cls_to_become``."""
+
+    cls_to_become = None
+
+    def has_uninitialized_params(self) -> bool:
+        return any(isinstance(t, (UninitializedParameter, UninitializedBuffer))
+                   for t in list(self._parameters.values()) + list(self._buffers.values()))
+
+    def initialize_parameters(self, input):
+        if input.ndim < self._min_ndim:
+            raise ValueError(f"{type(self).__name__}: expected an input with at least "
+                             f"{self._min_ndim} dimensions to infer its size, got shape "
+                             f"{tuple(input.shape)}")
+        self._materialize(self._infer(input))
+        xp = get_array_module(input.data if isinstance(input, Tensor) else input)
+        if xp is not np:  # a GPU input: the new weights go to its device (initialised on CPU)
+            for t in list(self._parameters.values()) + list(self._buffers.values()):
+                if t is not None and isinstance(t.data, np.ndarray):
+                    t.data = xp.asarray(t.data)
+
+    def _call_impl(self, *args, **kwargs):
+        if self.has_uninitialized_params():
+            if not args:
+                raise TypeError(f"{type(self).__name__}: the first call needs the input as its "
+                                "first positional argument (to infer its size)")
+            self.initialize_parameters(args[0])
+        # not super(): the module may have just become its ordinary class
+        return Module._call_impl(self, *args, **kwargs)
+
+    __call__ = _call_impl  # Module binds __call__ to its own _call_impl
+
+    def _materialize(self, size):
+        self._set_size(size)
+        for name, t in list(self._parameters.items()) + list(self._buffers.items()):
+            if isinstance(t, (UninitializedParameter, UninitializedBuffer)):
+                t.materialize(self._shape_of(name, size))
+        self.reset_parameters()
+        if self.cls_to_become is not None:
+            self.__class__ = self.cls_to_become
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        if self.has_uninitialized_params():
+            size = self._size_from_state(state_dict)
+            if size is not None:
+                self._materialize(size)
+        return Module.load_state_dict(self, state_dict, strict, assign)
+
+
+def _shape(v):
+    return tuple((v.data if isinstance(v, Tensor) else np.asarray(v)).shape)
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """Linear whose in_features is the last dimension of the first input."""
+
+    cls_to_become = Linear
+    _min_ndim = 1
+
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        super().__init__(0, out_features, bias, dtype=dtype)
+        self.weight = UninitializedParameter(dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def _infer(self, input):
+        return input.shape[-1]
+
+    def _set_size(self, n):
+        self.in_features = int(n)
+
+    def _shape_of(self, name, n):
+        return (self.out_features, n) if name == "weight" else (self.out_features,)
+
+    def _size_from_state(self, sd):
+        w = sd.get("weight")
+        return None if w is None else _shape(w)[1]
+
+
+class _LazyConvMixin(LazyModuleMixin):
+    def _lazy_init(self, bias, dtype):
+        self.in_channels = 0
+        self.weight = UninitializedParameter(dtype=dtype)
+        if bias:
+            self.bias = UninitializedParameter(dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def _infer(self, input):
+        return input.shape[1] if input.ndim == self._min_ndim + 1 else input.shape[0]
+
+    def _set_size(self, c):
+        if c % self.groups:
+            raise ValueError(f"{type(self).__name__}: the input has {c} channels, not divisible "
+                             f"by groups={self.groups}")
+        self.in_channels = int(c)
+
+    def _shape_of(self, name, c):
+        if name == "weight":
+            return (self.out_channels, c // self.groups) + tuple(self.kernel_size)
+        return (self.out_channels,)
+
+    def _size_from_state(self, sd):
+        w = sd.get("weight")
+        return None if w is None else _shape(w)[1] * self.groups
+
+
+class LazyConv1d(_LazyConvMixin, Conv1d):
+    """Conv1d whose in_channels is taken from the first input."""
+
+    cls_to_become = Conv1d
+    _min_ndim = 2
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(groups, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, dtype=dtype)
+        self._lazy_init(bias, dtype)
+
+
+class LazyConv2d(_LazyConvMixin, Conv2d):
+    """Conv2d whose in_channels is taken from the first input."""
+
+    cls_to_become = Conv2d
+    _min_ndim = 3
+
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(groups, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, padding_mode, dtype=dtype)
+        self._lazy_init(bias, dtype)
+
+
+class _LazyNormMixin(LazyModuleMixin):
+    _min_ndim = 2
+
+    def _lazy_init(self, dtype):
+        self.num_features = 0
+        if self.affine:
+            self.weight = UninitializedParameter(dtype=dtype)
+            self.bias = UninitializedParameter(dtype=dtype)
+        if self.track_running_stats:
+            self.running_mean = UninitializedBuffer(dtype=dtype)
+            self.running_var = UninitializedBuffer(dtype=dtype)
+
+    def reset_parameters(self):
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def _infer(self, input):
+        return input.shape[1]
+
+    def _set_size(self, c):
+        self.num_features = int(c)
+
+    def _shape_of(self, name, c):
+        return (c,)
+
+    def _size_from_state(self, sd):
+        for k in ("weight", "running_mean"):
+            if k in sd:
+                return _shape(sd[k])[0]
+        return None
+
+
+class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
+    """BatchNorm1d whose num_features is dimension 1 of the first input."""
+
+    cls_to_become = BatchNorm1d
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
+        super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
+        self._lazy_init(dtype)
+
+
+class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
+    """BatchNorm2d whose num_features is dimension 1 of the first input."""
+
+    cls_to_become = BatchNorm2d
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
+        super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
+        self._lazy_init(dtype)

@@ -1,0 +1,70 @@
+"""Upsample, UpsamplingNearest2d and UpsamplingBilinear2d on F.interpolate, and PReLU."""
+import numbers
+
+import numpy as np
+
+from .. import functional as F
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["PReLU", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
+
+
+class Upsample(Module):
+    """``Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None,
+    recompute_scale_factor=None)``: F.interpolate as a module."""
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.name = type(self).__name__
+        self.size = size
+        self.scale_factor = float(scale_factor) if isinstance(scale_factor, numbers.Real) \
+            else (tuple(float(s) for s in scale_factor) if scale_factor is not None else None)
+        self.mode, self.align_corners = mode, align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input):
+        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                             recompute_scale_factor=self.recompute_scale_factor)
+
+    def extra_repr(self):
+        if self.scale_factor is not None:
+            info = f"scale_factor={self.scale_factor!r}"
+        else:
+            info = f"size={self.size!r}"
+        return info + f", mode={self.mode!r}"
+
+
+class UpsamplingNearest2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+class PReLU(Module):
+    """``PReLU(num_parameters=1, init=0.25)``: ``max(0, x) + weight * min(0, x)``, one weight
+    per channel (dimension 1 of the input, dimension 0 of a 1-D input) or one in all."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) \
+                or num_parameters < 1:
+            raise ValueError(f"PReLU: num_parameters must be a positive int, got "
+                             f"{num_parameters!r}")
+        self.num_parameters, self.init = int(num_parameters), float(init)
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dt))
+
+    def reset_parameters(self):
+        self.weight.data[...] = self.init
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
