@@ -14,3 +14,4 @@ from .losses_extra import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
+from .svm_loss import *  # noqa: F401,F403
