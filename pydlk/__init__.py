@@ -22,3 +22,4 @@ from .summary import summary  # noqa: E402,F401
 from . import models  # noqa: E402,F401
 
 __version__ = config()["version"]
+from . import vision  # noqa: E402,F401
