@@ -14,3 +14,4 @@ from .layers import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .fractional_pool import *  # noqa: F401,F403
