@@ -16,3 +16,4 @@ from .attention import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
 from .svm_loss import *  # noqa: F401,F403
 from .fractional_pool import *  # noqa: F401,F403
+from .style import *  # noqa: F401,F403
