@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 
-import pydlk  # noqa: F401
 from pydlk.vision import (AnchorGenerator, BoxCoder, batched_nms, box_area, box_iou,
                           generate_anchors, grid_anchors, nms)
 

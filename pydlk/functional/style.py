@@ -6,7 +6,7 @@ from ..autograd import Tensor
 from ._util import array_of
 from .losses_extra import mse_loss
 
-__all__ = ["gram_matrix", "content_loss", "style_loss"]
+__all__ = ["content_loss", "gram_matrix", "style_loss"]
 
 
 def _tensor(x):

@@ -21,7 +21,7 @@ def multiclass_svm_loss(input, target, margin: float = 1.0, reduction: str = "me
         raise TypeError(f"multiclass_svm_loss: input must be a Tensor or array, got "
                         f"{type(input).__name__}")
     if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
-        raise ValueError(f"multiclass_svm_loss: margin must be a finite number, got {margin!r}")
+        raise TypeError(f"multiclass_svm_loss: margin must be a finite number, got {margin!r}")
     loss = multi_margin_loss(input, target, p=1, margin=margin, reduction=reduction)
     n_classes = input.shape[-1]
     return loss * float(n_classes)

@@ -15,3 +15,4 @@ from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .fractional_pool import *  # noqa: F401,F403
+from .additive_attention import *  # noqa: F401,F403

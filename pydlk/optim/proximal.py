@@ -11,7 +11,7 @@ import numpy as np
 from ..autograd import Tensor
 from .optimizer import Optimizer
 
-__all__ = ["prox_l1_", "ProximalL1"]
+__all__ = ["ProximalL1", "prox_l1_"]
 
 
 def _array(p):

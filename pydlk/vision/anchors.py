@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd import Tensor
 
-__all__ = ["generate_anchors", "grid_anchors", "AnchorGenerator"]
+__all__ = ["AnchorGenerator", "generate_anchors", "grid_anchors"]
 
 
 def generate_anchors(scales, aspect_ratios=(0.5, 1.0, 2.0)) -> Tensor:

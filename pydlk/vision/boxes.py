@@ -9,7 +9,10 @@ import numpy as np
 
 from ..autograd import Tensor
 
-__all__ = ["box_area", "box_iou", "nms", "batched_nms", "BoxCoder"]
+__all__ = ["BoxCoder", "batched_nms", "box_area", "box_iou", "nms"]
+
+# log(1000/16): no box grows more than 1000/16 times its anchor in one decode
+_BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
 def _boxes(b, op, name="boxes"):
@@ -107,7 +110,7 @@ class BoxCoder:
     prediction cannot overflow. ``rel_codes`` may hold K boxes per row, (N, 4K).
     """
 
-    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip=math.log(1000.0 / 16)):
+    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip=_BBOX_XFORM_CLIP):
         if len(weights) != 4:
             raise ValueError(f"BoxCoder: weights must be 4 numbers, got {weights!r}")
         self.weights = tuple(float(w) for w in weights)
