@@ -1,7 +1,6 @@
 """GloVe (Pennington, Socher and Manning, 2014): weighted least squares on log co-occurrences."""
 import numpy as np
 
-from .. import functional as F
 from ..autograd import Tensor
 from ..nn.module import Module
 from ..nn.parameter import Parameter
