@@ -24,3 +24,4 @@ from . import models  # noqa: E402,F401
 __version__ = config()["version"]
 from . import vision  # noqa: E402,F401
 from . import text  # noqa: E402,F401
+from . import ensemble, visualize  # noqa: E402,F401
