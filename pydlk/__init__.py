@@ -26,3 +26,6 @@ from . import accelerator, cuda  # noqa: E402,F401
 
 __version__ = config()["version"]
 from .functional import conv1d, conv_transpose1d, conv_transpose2d, cosine_similarity, pairwise_distance, prelu  # noqa: F401,I001
+from . import vision  # noqa: E402,F401
+from . import text  # noqa: E402,F401
+from . import ensemble, visualize  # noqa: E402,F401

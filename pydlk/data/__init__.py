@@ -19,3 +19,4 @@ from .sampler import (  # noqa: F401
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from . import augment_extra  # noqa: F401

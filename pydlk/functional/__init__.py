@@ -20,3 +20,6 @@ from .sampling import *  # noqa: F401,F403
 from .conv_extra import *  # noqa: F401,F403
 from .activation_extra import *  # noqa: F401,F403
 from .dropout_compat import *  # noqa: F401,F403
+from .svm_loss import *  # noqa: F401,F403
+from .fractional_pool import *  # noqa: F401,F403
+from .style import *  # noqa: F401,F403

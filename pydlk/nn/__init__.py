@@ -26,3 +26,5 @@ from .upsampling import *  # noqa: F401,F403
 from .rnn_cells import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .lazy import *  # noqa: F401,F403
+from .fractional_pool import *  # noqa: F401,F403
+from .additive_attention import *  # noqa: F401,F403

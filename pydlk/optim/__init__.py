@@ -10,3 +10,5 @@ from .optimizer import Optimizer  # noqa: F401
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LBFGS", "lr_scheduler",
            "swa_utils"]
 __all__.append("Adadelta")
+from .inverse_sqrt import InverseSqrtLR  # noqa: F401
+from .proximal import ProximalL1, prox_l1_  # noqa: F401

@@ -1,0 +1,112 @@
+"""Fractional max pooling (Graham, 2014) with torch's pseudo-random interval formula."""
+import numpy as np
+
+from .._random import default_generator
+from ..autograd import Function, Tensor
+from ._util import array_of, check_float, pair
+
+__all__ = ["fractional_max_pool2d", "fractional_max_pool2d_with_indices"]
+
+
+def _intervals(sample, in_size, out_size, pool):
+    """Window starts, (P, out_size) for samples (P,): torch's generate_intervals,
+    ``start_i = int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (in - pool) / (out - 1)``
+    in the input's dtype, and the last window flush with the end."""
+    dt = sample.dtype
+    seq = np.empty((sample.shape[0], out_size), np.int64)
+    if out_size > 1:
+        alpha = dt.type(in_size - pool) / dt.type(out_size - 1)
+        i = np.arange(out_size - 1, dtype=dt)
+        # products in the input dtype, then truncation toward zero, as the C++ casts do
+        seq[:, :-1] = ((i[None, :] + sample[:, None]) * alpha).astype(np.int64) \
+            - (sample * alpha).astype(np.int64)[:, None]
+    seq[:, -1] = in_size - pool
+    return seq
+
+
+class FractionalMaxPool2dFn(Function):
+    @staticmethod
+    def forward(ctx, x, kh, kw, oh, ow, samples):
+        N, C, H, W = x.shape
+        P = N * C
+        s = samples.reshape(P, 2)
+        rows = _intervals(s[:, 1], H, oh, kh)[:, :, None] + np.arange(kh)  # (P, oh, kh)
+        cols = _intervals(s[:, 0], W, ow, kw)[:, :, None] + np.arange(kw)  # (P, ow, kw)
+        flat = (rows[:, :, None, :, None] * W + cols[:, None, :, None, :]).reshape(P, oh, ow, -1)
+        win = np.take_along_axis(x.reshape(P, 1, 1, H * W), flat.reshape(P, 1, 1, -1),
+                                 axis=3).reshape(flat.shape)
+        k = np.argmax(win, axis=3)
+        # a NaN wins its window, the last NaN in scan order (torch's `val > max || isnan(val)`)
+        nan = np.isnan(win)
+        if nan.any():
+            last_nan = win.shape[3] - 1 - np.argmax(nan[..., ::-1], axis=3)
+            k = np.where(nan.any(axis=3), last_nan, k)
+        idx = np.take_along_axis(flat, k[..., None], axis=3)[..., 0]
+        out = np.take_along_axis(win, k[..., None], axis=3)[..., 0]
+        ctx.save_for_backward(idx)
+        ctx.in_shape = x.shape
+        return out.reshape(N, C, oh, ow), idx.reshape(N, C, oh, ow)
+
+    @staticmethod
+    def backward(ctx, dy, _):
+        (idx,) = ctx.saved_tensors
+        N, C, H, W = ctx.in_shape
+        P = N * C
+        dx = np.zeros((P, H * W), dy.dtype)
+        # windows overlap, so one input may win several windows: accumulate
+        np.add.at(dx, (np.arange(P)[:, None], idx.reshape(P, -1)), dy.reshape(P, -1))
+        return dx.reshape(N, C, H, W), None, None, None, None, None
+
+
+def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
+                                       return_indices=False, _random_samples=None):
+    """Max pooling over pseudo-random, overlapping windows of ``kernel_size`` whose starts
+    follow torch's formula, so that equal ``_random_samples`` (N, C, 2) in [0, 1) (x then y
+    per plane) give torch's output and indices exactly. Returns ``(output, indices)``; the
+    indices are flat positions in each (H, W) plane. Without ``_random_samples`` they are drawn
+    from pydlk's global generator (torch draws from its own, so those differ)."""
+    op = "fractional_max_pool2d"
+    x = check_float(input, op, "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be (C, H, W) or (N, C, H, W), got {x.shape}")
+    kh, kw = pair(kernel_size, op, "kernel_size")
+    H, W = x.shape[-2:]
+    if (output_size is None) == (output_ratio is None):
+        raise ValueError(f"{op}: give exactly one of output_size and output_ratio")
+    if output_size is None:
+        r = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * 2
+        if len(r) != 2 or not all(0 < float(v) < 1 for v in r):
+            raise ValueError(f"{op}: output_ratio must be in (0, 1), got {output_ratio!r}")
+        oh, ow = int(H * float(r[0])), int(W * float(r[1]))
+    else:
+        oh, ow = pair(output_size, op, "output_size")
+    if oh + kh - 1 > H or ow + kw - 1 > W:
+        raise ValueError(f"{op}: kernel_size {(kh, kw)} too large for output size {(oh, ow)} "
+                         f"and input size {(H, W)}: need output + kernel - 1 <= input")
+    batched = x.ndim == 4
+    xb = x if batched else x[None]
+    N, C = xb.shape[:2]
+    if _random_samples is None:
+        samples = default_generator.numpy.random((N, C, 2)).astype(x.dtype)
+    else:
+        samples = np.asarray(array_of(_random_samples))
+        if samples.shape != (N, C, 2):
+            raise ValueError(f"{op}: _random_samples must have shape {(N, C, 2)}, got "
+                             f"{samples.shape}")
+        samples = samples.astype(x.dtype, copy=False)
+    inp = input if isinstance(input, Tensor) else Tensor._wrap(x)
+    if not batched:
+        inp = inp.unsqueeze(0)
+    out, idx = FractionalMaxPool2dFn.apply(inp, kh, kw, oh, ow, samples)
+    if not batched:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return out, idx
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None):
+    """torch.nn.functional.fractional_max_pool2d: the output, or ``(output, indices)`` with
+    ``return_indices``. See fractional_max_pool2d_with_indices."""
+    out, idx = fractional_max_pool2d_with_indices(input, kernel_size, output_size, output_ratio,
+                                                  return_indices, _random_samples)
+    return (out, idx) if return_indices else out

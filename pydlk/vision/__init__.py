@@ -1,0 +1,14 @@
+"""Detection building blocks under torchvision.ops' and torchvision.models.detection's names."""
+from .boxes import BoxCoder, batched_nms, box_area, box_iou, nms
+from .anchors import AnchorGenerator, generate_anchors, grid_anchors
+
+__all__ = [
+           "AnchorGenerator",
+           "BoxCoder",
+           "batched_nms",
+           "box_area",
+           "box_iou",
+           "generate_anchors",
+           "grid_anchors",
+           "nms",
+]

@@ -1,0 +1,69 @@
+"""Anchor boxes as torchvision.models.detection.anchor_utils.AnchorGenerator lays them out."""
+import numpy as np
+
+from ..autograd import Tensor
+
+__all__ = ["AnchorGenerator", "generate_anchors", "grid_anchors"]
+
+
+def generate_anchors(scales, aspect_ratios=(0.5, 1.0, 2.0)) -> Tensor:
+    """Zero-centred anchors, (len(aspect_ratios) * len(scales), 4) xyxy, ratio-major: for ratio
+    r = h/w and size s the box is ``w = s / sqrt(r)``, ``h = s * sqrt(r)`` (area s^2), rounded
+    half-to-even to whole pixels as torchvision does."""
+    scales = np.asarray(scales, np.float32)
+    ar = np.asarray(aspect_ratios, np.float32)
+    if scales.ndim != 1 or ar.ndim != 1 or np.any(ar <= 0) or np.any(scales <= 0):
+        raise ValueError(f"generate_anchors: scales and aspect_ratios must be 1-D positive, got "
+                         f"{scales!r}, {ar!r}")
+    h_ratios = np.sqrt(ar)
+    w_ratios = 1 / h_ratios
+    ws = (w_ratios[:, None] * scales[None, :]).reshape(-1)
+    hs = (h_ratios[:, None] * scales[None, :]).reshape(-1)
+    return Tensor._wrap(np.round(np.stack([-ws, -hs, ws, hs], axis=1) / 2))
+
+
+def grid_anchors(base_anchors, grid_size, stride) -> Tensor:
+    """Every base anchor shifted to every feature-map cell: (H * W * A, 4), row-major over the
+    (H, W) grid, anchors innermost; cell (i, j) is at ``(j * stride_w, i * stride_h)``."""
+    base = base_anchors.data if isinstance(base_anchors, Tensor) else np.asarray(base_anchors)
+    gh, gw = grid_size
+    sh, sw = stride
+    sx = np.arange(gw, dtype=np.float32) * sw
+    sy = np.arange(gh, dtype=np.float32) * sh
+    yy, xx = np.meshgrid(sy, sx, indexing="ij")
+    xx, yy = xx.reshape(-1), yy.reshape(-1)
+    shifts = np.stack([xx, yy, xx, yy], axis=1)
+    return Tensor._wrap((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))
+
+
+class AnchorGenerator:
+    """Anchors for several feature maps (torchvision's AnchorGenerator without the ImageList):
+    ``sizes[i]`` and ``aspect_ratios[i]`` are used on feature map i, whose stride is
+    ``image_size // feature_size`` (integer division, as torchvision).
+
+    ``generator(image_size, feature_map_sizes)`` returns the (sum_i H_i W_i A_i, 4) anchors for
+    one image, in the order torchvision concatenates them.
+    """
+
+    def __init__(self, sizes=((128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),)):
+        if not isinstance(sizes[0], (list, tuple)):
+            sizes = tuple((s,) for s in sizes)
+        if not isinstance(aspect_ratios[0], (list, tuple)):
+            aspect_ratios = (aspect_ratios,) * len(sizes)
+        if len(sizes) != len(aspect_ratios):
+            raise ValueError(f"AnchorGenerator: sizes ({len(sizes)}) and aspect_ratios "
+                             f"({len(aspect_ratios)}) need one entry per feature map")
+        self.sizes, self.aspect_ratios = sizes, aspect_ratios
+        self.cell_anchors = [generate_anchors(s, a) for s, a in zip(sizes, aspect_ratios)]
+
+    def num_anchors_per_location(self):
+        return [len(s) * len(a) for s, a in zip(self.sizes, self.aspect_ratios)]
+
+    def __call__(self, image_size, feature_map_sizes) -> Tensor:
+        if len(feature_map_sizes) != len(self.cell_anchors):
+            raise ValueError(f"AnchorGenerator: got {len(feature_map_sizes)} feature maps, "
+                             f"built for {len(self.cell_anchors)}")
+        H, W = image_size
+        out = [grid_anchors(base, (fh, fw), (H // fh, W // fw)).data
+               for base, (fh, fw) in zip(self.cell_anchors, feature_map_sizes)]
+        return Tensor._wrap(np.concatenate(out))
