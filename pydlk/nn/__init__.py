@@ -14,3 +14,5 @@ from .layers import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .sync_batchnorm import SyncBatchNorm  # noqa: F401
+from . import parallel  # noqa: F401,E402
