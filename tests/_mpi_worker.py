@@ -125,6 +125,27 @@ def case_nosync(out):
         np.savez(f"{out}/nosync.npz", **{k: np.asarray(v) for k, v in ddp.module.state_dict().items()})
 
 
+def case_buckets(out):
+    """Tiny buckets, no optimiser (each bucket owns a buffer): gradients of the global-batch
+    mean; by the time the first layer's weight is ready, later buckets are already launched."""
+    r, w = dist.get_rank(), dist.get_world_size()
+    model = _mlp(6)
+    first = next(iter(model.parameters()))
+    seen = []
+    first.register_post_accumulate_grad_hook(lambda p: seen.append(ddp.reducer.next_launch))
+    ddp = DDP(model, bucket_cap_mb=1e-4)
+    assert len(ddp.reducer.params) == 4
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((w * 4, 6))
+    y = rng.integers(0, 3, w * 4)
+    F.cross_entropy(ddp(pydlk.tensor(x[r * 4:(r + 1) * 4])), y[r * 4:(r + 1) * 4]).backward()
+    assert len(ddp.reducer.buckets) == 4 and not any(b.is_view for b in ddp.reducer.buckets)
+    assert seen[0] >= 2, seen  # the second layer's buckets were in flight before it
+    if r == 0:
+        np.savez(f"{out}/buckets.npz",
+                 **{k: np.asarray(p.grad) for k, p in ddp.module.named_parameters()})
+
+
 class _Branchy(nn.Module):
     def __init__(self):
         super().__init__()
@@ -195,6 +216,7 @@ CASES = {
     "equiv_adam64": lambda out: case_equiv(out, "adam", np.float64),
     "nosync": case_nosync,
     "unused": case_unused,
+    "buckets": case_buckets,
     "sampler": case_sampler,
     "crash": case_crash,
     "timeout": case_timeout,

@@ -49,7 +49,8 @@ def _launch(n, out, *cases, timeout=90):
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi2")
-    p, _ = _launch(2, out, "collectives", "equiv", "nosync", "unused", "sampler")
+    p, _ = _launch(2, out, "collectives", "equiv", "nosync", "unused", "sampler",
+                   "buckets")
     assert p.returncode == 0, p.stdout + p.stderr
     return out
 
@@ -127,6 +128,22 @@ def test_no_sync_accumulation_equals_one_big_step(two_ranks):
     opt.step()
     for k, v in model.state_dict().items():
         np.testing.assert_allclose(got[k], np.asarray(v), rtol=1e-13, atol=1e-14, err_msg=k)
+
+
+def test_small_buckets_without_an_arena(two_ranks):
+    sys.path.insert(0, str(HERE))
+    try:
+        from _mpi_worker import _mlp
+    finally:
+        sys.path.pop(0)
+    got = np.load(two_ranks / "buckets.npz")
+    model = _mlp(6)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((8, 6))
+    y = rng.integers(0, 3, 8)
+    F.cross_entropy(model(pydlk.tensor(x)), y).backward()
+    for k, p in model.named_parameters():
+        np.testing.assert_allclose(got[k], p.grad, rtol=1e-13, atol=1e-15, err_msg=k)
 
 
 def test_unused_parameters_contribute_zeros(two_ranks):
