@@ -180,6 +180,13 @@ def test_three_ranks_oversubscribed(tmp_path):
     _compare(end, ref, start, 1e-12)
 
 
+def test_fit_prints_and_writes_on_rank_zero_only(tmp_path):
+    p, _ = _launch(2, tmp_path, "fit")
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.count("epoch 1:") == 1 and p.stdout.count("epoch 2:") == 1, p.stdout
+    assert (tmp_path / "log_0.csv").exists() and not (tmp_path / "log_1.csv").exists()
+
+
 # ----------------------------------------------------------------------------- faults
 
 def test_crashing_rank_ends_every_rank_promptly(tmp_path):

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _random
 from ..autograd import Tensor, no_grad
+from ..distributed import fit_support as _dist
 from .history import History
 
 
@@ -131,7 +132,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
     cbs = list(callbacks)
     if verbose and not any(isinstance(c, ProgressBar) for c in cbs):
         cbs.insert(0, ProgressBar())
-    cbs = CallbackList(cbs, trainer)
+    cbs = CallbackList(_dist.rank_zero_callbacks(cbs), trainer)
     if resume is not None:
         from ..serialization import load
         trainer.load_state_dict(load(resume))
@@ -140,6 +141,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
     for epoch in range(trainer.epoch, epochs):
         trainer.epoch = epoch
         model.train()
+        _dist.set_epoch(train_loader, epoch)
         cbs.call("on_epoch_begin", epoch)
         total, n, correct, has_acc = 0.0, 0, 0, True
         for b, batch in enumerate(train_loader):
@@ -160,11 +162,13 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
             cbs.call("on_batch_end", b, {"loss": lv})
             if trainer.stop_training:
                 break
+        total, n, correct = _dist.sum_across_ranks(total, n, correct)
         logs = {"loss": total / max(n, 1), "lr": _lr(optimizer)}
         if has_acc and n:
             logs["accuracy"] = correct / n
         if val_loader is not None and not trainer.stop_training:
-            logs.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, val_loader).items()})
+            val = _dist.average_logs(evaluate(model, loss_fn, val_loader))
+            logs.update({f"val_{k}": v for k, v in val.items()})
         if scheduler is not None and not per_batch:
             if type(scheduler).__name__ == "ReduceLROnPlateau":
                 scheduler.step(logs.get("val_loss", logs["loss"]))
