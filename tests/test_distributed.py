@@ -42,7 +42,7 @@ def _launch(n, out, *cases, timeout=90):
                PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
     t0 = time.monotonic()
     p = subprocess.run([exe, "-n", str(n), sys.executable, str(WORKER), str(out), *cases],
-                       capture_output=True, text=True, timeout=timeout, env=env)
+                       capture_output=True, text=True, timeout=timeout, env=env, check=False)
     return p, time.monotonic() - t0
 
 
@@ -318,7 +318,6 @@ def test_sync_batchnorm_function_gradients_single_rank():
             @staticmethod
             def Iallgather(a, b):
                 b[0] = a
-                return None
 
             @staticmethod
             def Iallreduce(_inplace, a, op=None):

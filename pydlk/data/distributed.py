@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,8 @@ class DistributedSampler:
     the data set with it.
     """
 
-    def __init__(self, dataset: Any, num_replicas: Optional[int] = None,
-                 rank: Optional[int] = None, shuffle: bool = True, seed: int = 0,
+    def __init__(self, dataset: Any, num_replicas: int | None = None,
+                 rank: int | None = None, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False) -> None:
         from .. import distributed as dist
         if num_replicas is None:

@@ -9,13 +9,14 @@ past the group's timeout raises a RuntimeError naming the missing ranks.
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .process_group import _default_group
 
-__all__ = ["ReduceOp", "Work", "all_reduce", "broadcast", "all_gather", "barrier"]
+__all__ = ["ReduceOp", "Work", "all_gather", "all_reduce", "barrier", "broadcast"]
 
 
 class ReduceOp(enum.Enum):
@@ -37,7 +38,7 @@ class Work:
     """A started collective (torch's ``Work``): ``wait()`` finishes it, ``is_completed()``."""
 
     def __init__(self, pg, reqs: list, name: str, seq: int,
-                 finish: Optional[Callable[[], None]] = None):
+                 finish: Callable[[], None] | None = None):
         self._pg, self._reqs, self._name, self._seq = pg, reqs, name, seq
         self._finish = finish
         self._done = False
@@ -70,7 +71,7 @@ def _array(tensor: Any, op: str, name: str = "tensor") -> np.ndarray:
     return a
 
 
-def _contig(a: np.ndarray) -> tuple[np.ndarray, Optional[Callable[[], None]]]:
+def _contig(a: np.ndarray) -> tuple[np.ndarray, Callable[[], None] | None]:
     """``a`` itself when MPI can use its memory, else a contiguous copy and its write-back."""
     if a.flags.c_contiguous:
         return a, None
@@ -107,7 +108,7 @@ def _check_group(group: Any, op: str) -> None:
 
 
 def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
-               async_op: bool = False) -> Optional[Work]:
+               async_op: bool = False) -> Work | None:
     """Reduce ``tensor`` over all ranks in place (every rank gets the result)."""
     name = "all_reduce"
     _check_group(group, name)
@@ -127,7 +128,7 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
     return _done(Work(pg, [req], name, seq, _chain(scale, back)), async_op)
 
 
-def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) -> Optional[Work]:
+def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) -> Work | None:
     """Copy rank ``src``'s ``tensor`` into ``tensor`` on every rank."""
     name = "broadcast"
     _check_group(group, name)
@@ -142,7 +143,7 @@ def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) 
 
 
 def all_gather(tensor_list: list, tensor: Any, group: Any = None,
-               async_op: bool = False) -> Optional[Work]:
+               async_op: bool = False) -> Work | None:
     """Fill ``tensor_list[r]`` (one tensor per rank, each shaped like ``tensor``) with rank r's
     ``tensor``."""
     name = "all_gather"
@@ -168,7 +169,7 @@ def all_gather(tensor_list: list, tensor: Any, group: Any = None,
     return _done(Work(pg, [req], name, seq, scatter), async_op)
 
 
-def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Optional[Work]:
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
     """Wait until every rank has reached the barrier."""
     name = "barrier"
     _check_group(group, name)

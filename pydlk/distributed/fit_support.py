@@ -12,8 +12,13 @@ import numpy as np
 
 from . import process_group as _pg
 
-__all__ = ["is_main_process", "rank_zero_callbacks", "sum_across_ranks", "average_logs",
-           "set_epoch"]
+__all__ = [
+    "average_logs",
+    "is_main_process",
+    "rank_zero_callbacks",
+    "set_epoch",
+    "sum_across_ranks",
+]
 
 # callbacks that print or write files: run on rank 0 only (any callback class can opt in with
 # a ``rank_zero_only = True`` attribute)

@@ -20,16 +20,26 @@ import datetime
 import os
 import sys
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["init_process_group", "destroy_process_group", "is_available", "is_initialized",
-           "is_mpi_available", "get_rank", "get_world_size", "get_backend", "GroupMember"]
+__all__ = [
+    "GroupMember",
+    "destroy_process_group",
+    "get_backend",
+    "get_rank",
+    "get_world_size",
+    "init_process_group",
+    "is_available",
+    "is_initialized",
+    "is_mpi_available",
+]
 
 _DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)  # torch's default_pg_timeout
 _QUERY, _REPLY = 7301, 7302  # side-channel tags
 _INSTALL_HINT = "pip install 'pydlk[mpi]'"
 
-_group: Optional["ProcessGroup"] = None
+_group: ProcessGroup | None = None
 
 
 def _mpi():
@@ -58,7 +68,7 @@ def is_initialized() -> bool:
     return _group is not None
 
 
-def _env_int(*names: str) -> Optional[int]:
+def _env_int(*names: str) -> int | None:
     for n in names:
         v = os.environ.get(n)
         if v is not None and v.strip().lstrip("-").isdigit():
@@ -91,7 +101,7 @@ def get_backend(group: Any = None) -> str:
     return "mpi"
 
 
-def _require(op: str) -> "ProcessGroup":
+def _require(op: str) -> ProcessGroup:
     if _group is None:
         raise RuntimeError(f"{op}: Default process group has not been initialized, please make "
                            f"sure to call init_process_group.")
@@ -233,7 +243,7 @@ def _install_excepthook(MPI) -> None:
     sys.excepthook = hook
 
 
-def init_process_group(backend: Optional[str] = "mpi", init_method: Optional[str] = None,
+def init_process_group(backend: str | None = "mpi", init_method: str | None = None,
                        timeout: Any = None, world_size: int = -1, rank: int = -1,
                        store: Any = None, group_name: str = "", pg_options: Any = None,
                        device_id: Any = None) -> None:
@@ -271,10 +281,8 @@ def destroy_process_group(group: Any = None) -> None:
         return
     pg, _group = _group, None
     pg._sends = []
-    try:
+    if not pg.MPI.Is_finalized():
         pg.side.Free()
-    except Exception:  # pragma: no cover - MPI already finalised
-        pass
     hook = sys.excepthook
     if getattr(hook, "_pydlk_abort", False):
         sys.excepthook = hook._previous  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ the backward needs one all-reduce of 2C sums. Outside training, in a single proc
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class SyncBatchNorm(Module):
     """torch.nn.SyncBatchNorm: BatchNorm over (N, C, *) with statistics synchronised across the
     process group's ranks in training (see the module docstring)."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
                  process_group: Any = None, device: Any = None, dtype: Any = None):
         super().__init__()

@@ -29,7 +29,7 @@ def _grad_array(p):
 
 
 class _Bucket:
-    __slots__ = ("params", "flat", "views", "is_view", "pending", "req")
+    __slots__ = ("flat", "is_view", "params", "pending", "req", "views")
 
     def __init__(self, params, flat, views, is_view):
         self.params, self.flat, self.views, self.is_view = params, flat, views, is_view

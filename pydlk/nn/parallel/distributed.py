@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -124,7 +125,7 @@ class DistributedDataParallel(Module):
         by_dtype: dict = {}
         for a in arrays:
             by_dtype.setdefault(a.dtype, []).append(a)
-        for dt, arrs in by_dtype.items():
+        for arrs in by_dtype.values():
             flat = np.concatenate([a.reshape(-1) for a in arrs]) if len(arrs) > 1 else \
                 np.ascontiguousarray(arrs[0].reshape(-1)).copy()
             seq = pg.next_seq()
