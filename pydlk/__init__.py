@@ -15,6 +15,7 @@ from .autograd import (Function, Tensor, as_tensor, enable_grad, from_dlpack,  #
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from . import functional  # noqa: E402
 from . import nn, optim, utils  # noqa: E402,F401
+from . import distributed  # noqa: E402,F401
 from . import ops  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401
