@@ -14,6 +14,9 @@ from ._device import device  # noqa: E402
 from .autograd import (Function, Tensor, as_tensor, enable_grad, from_dlpack,  # noqa: E402
                        from_numpy, is_grad_enabled, no_grad, set_grad_enabled, tensor)
 from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from . import functional  # noqa: E402
+from . import nn, optim, utils  # noqa: E402,F401
+from . import distributed  # noqa: E402,F401
 from . import ops  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
 from . import _tensor_methods  # noqa: E402,F401  (attaches the ops to Tensor; see that file)

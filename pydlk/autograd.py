@@ -270,6 +270,22 @@ class Tensor:
                     hooks.remove(hook)
         return _Handle()
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor)`` runs on a leaf after its gradient for this backward pass has been
+        accumulated into ``.grad`` (torch's name; data-parallel training starts its gradient
+        all-reduce from it)."""
+        if not self.is_leaf:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors take "
+                               "post-accumulate-grad hooks")
+        hooks = self.__dict__.setdefault("_post_acc_hooks", [])
+        hooks.append(hook)
+
+        class _Handle:
+            def remove(self_):
+                if hook in hooks:
+                    hooks.remove(hook)
+        return _Handle()
+
     # -- the backward pass ------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=False):
         backward(self, gradient, retain_graph)
@@ -433,6 +449,8 @@ def _accumulate_leaf(t, g):
             t.grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()
     else:
         t.grad += g  # in place: keeps an arena view a view
+    for hook in t.__dict__.get("_post_acc_hooks", ()):
+        hook(t)
 
 
 def _toposort(root):
@@ -476,10 +494,18 @@ def backward(tensor, gradient=None, retain_graph=False):
     grads = {id(root): [None] * len(root.out_meta)}
     grads[id(root)][idx] = g
     # a leaf's gradient is summed over all its uses first, so that its hooks run once on the
-    # total (as torch's AccumulateGrad does), then added into .grad after the pass
+    # total (as torch's AccumulateGrad does), then added into .grad
     leaf_grads = {}
+    order = _toposort(root)
+    # a leaf whose last consumer has run has its total: accumulate it then, not after the
+    # whole pass, so post-accumulate hooks (gradient all-reduce) overlap the rest of backward
+    last_use = {id(t): k for k, n in enumerate(order) for t in n.inputs
+                if t is not None and t._node is None}
+    flush_at = {}
+    for i, k in last_use.items():
+        flush_at.setdefault(k, []).append(i)
     with no_grad():
-        for node in _toposort(root):
+        for k, node in enumerate(order):
             if node.ctx is None:
                 raise RuntimeError("backward: trying to backward through the graph a second "
                                    "time; pass retain_graph=True the first time")
@@ -530,6 +556,9 @@ def backward(tensor, gradient=None, retain_graph=False):
                     pnode, pidx = inp._node
                     slot = grads.setdefault(id(pnode), [None] * len(pnode.out_meta))
                     slot[pidx] = gi if slot[pidx] is None else slot[pidx] + gi
+            for i in flush_at.get(k, ()):
+                if i in leaf_grads:
+                    _accumulate_leaf(*leaf_grads.pop(i))
         for leaf, gi in leaf_grads.values():
             _accumulate_leaf(leaf, gi)
 

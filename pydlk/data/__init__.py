@@ -20,3 +20,4 @@ from .sampler import (  # noqa: F401
     WeightedRandomSampler,
 )
 from . import augment_extra  # noqa: F401
+from .distributed import DistributedSampler  # noqa: F401

@@ -28,3 +28,5 @@ from .transformer import *  # noqa: F401,F403
 from .lazy import *  # noqa: F401,F403
 from .fractional_pool import *  # noqa: F401,F403
 from .additive_attention import *  # noqa: F401,F403
+from .sync_batchnorm import SyncBatchNorm  # noqa: F401
+from . import parallel  # noqa: F401,E402

@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import _random
 from ..autograd import Tensor, no_grad
+from ..distributed import fit_support as _dist
 from .history import History
 
 
@@ -255,7 +256,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
     cbs = list(callbacks)
     if verbose and not any(isinstance(c, ProgressBar) for c in cbs):
         cbs.insert(0, ProgressBar())
-    cbs = CallbackList(cbs, trainer)
+    cbs = CallbackList(_dist.rank_zero_callbacks(cbs), trainer)
     if resume is not None:
         trainer.load_state_dict(load(resume))
     per_batch = scheduler is not None and _steps_per_batch(scheduler)
@@ -273,6 +274,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         for epoch in range(trainer.epoch, epochs):
             trainer.epoch = epoch
             model.train()
+            _dist.set_epoch(train_loader, epoch)
             cbs.call("on_epoch_begin", epoch)
             meter, start = trainer.meter, trainer.batch
             for b, batch in enumerate(train_loader, start):
@@ -294,11 +296,14 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
                 if trainer.stop_training:
                     break
                 preempt(catcher)
+            # under mpiexec each rank saw its shard: the epoch's figures are summed over ranks
+            meter.total, meter.n, meter.correct = _dist.sum_across_ranks(
+                meter.total, meter.n, meter.correct)
             m = meter.logs()
             logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
             if val_loader is not None and not trainer.stop_training:
-                logs.update({f"val_{k}": v
-                             for k, v in evaluate(model, loss_fn, val_loader).items()})
+                val = _dist.average_logs(evaluate(model, loss_fn, val_loader))
+                logs.update({f"val_{k}": v for k, v in val.items()})
             if scheduler is not None and not per_batch:
                 if plateau:
                     scheduler.step(logs.get("val_loss", logs["loss"]))

@@ -1,0 +1,179 @@
+"""Collectives with torch.distributed's names: all_reduce, broadcast, all_gather, barrier.
+
+Each works in place on a pydlk Tensor or a NumPy array (C-contiguous arrays are handed to MPI
+without a copy; others go through a contiguous copy written back). With ``async_op=True`` a
+``Work`` is returned whose ``wait()`` completes the operation; otherwise the call returns when it
+is done. Every wait goes through the process group's polling loop, so a collective that waits
+past the group's timeout raises a RuntimeError naming the missing ranks.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .process_group import _default_group
+
+__all__ = ["ReduceOp", "Work", "all_gather", "all_reduce", "barrier", "broadcast"]
+
+
+class ReduceOp(enum.Enum):
+    """torch.distributed.ReduceOp. AVG is a SUM divided by the world size afterwards (MPI has
+    no average); floating-point tensors only."""
+    SUM = "sum"
+    AVG = "avg"
+    PRODUCT = "product"
+    MIN = "min"
+    MAX = "max"
+
+
+def _mpi_op(MPI, op: ReduceOp):
+    return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
+            ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
+
+
+class Work:
+    """A started collective (torch's ``Work``): ``wait()`` finishes it, ``is_completed()``."""
+
+    def __init__(self, pg, reqs: list, name: str, seq: int,
+                 finish: Callable[[], None] | None = None):
+        self._pg, self._reqs, self._name, self._seq = pg, reqs, name, seq
+        self._finish = finish
+        self._done = False
+
+    def is_completed(self) -> bool:
+        if self._done:
+            return True
+        return bool(self._pg.MPI.Request.Testall(self._reqs))
+
+    def wait(self, timeout: Any = None) -> bool:
+        if not self._done:
+            self._pg.wait(self._reqs, self._name, self._seq)
+            self._done = True
+            if self._finish is not None:
+                self._finish()
+        return True
+
+
+def _array(tensor: Any, op: str, name: str = "tensor") -> np.ndarray:
+    from ..autograd import Tensor
+    a = tensor.data if isinstance(tensor, Tensor) else tensor
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a pydlk Tensor or a NumPy array, got "
+                        f"{type(a).__name__} (arrays on a GPU are not supported by the MPI "
+                        f"backend)")
+    if not a.flags.writeable:
+        raise ValueError(f"{op}: {name} is read-only; the collective writes into it")
+    if a.dtype.kind not in "biufc":
+        raise TypeError(f"{op}: {name} has dtype {a.dtype}, expected a numeric dtype")
+    return a
+
+
+def _contig(a: np.ndarray) -> tuple[np.ndarray, Callable[[], None] | None]:
+    """``a`` itself when MPI can use its memory, else a contiguous copy and its write-back."""
+    if a.flags.c_contiguous:
+        return a, None
+    buf = np.ascontiguousarray(a)
+
+    def back():
+        a[...] = buf
+    return buf, back
+
+
+def _chain(*fns):
+    fns = [f for f in fns if f is not None]
+    if not fns:
+        return None
+
+    def run():
+        for f in fns:
+            f()
+    return run
+
+
+def _done(work: Work, async_op: bool):
+    if async_op:
+        return work
+    work.wait()
+    return None
+
+
+def _check_group(group: Any, op: str) -> None:
+    if group is not None:
+        from .process_group import GroupMember
+        if group is not GroupMember.WORLD:
+            raise ValueError(f"{op}: only the default group (group=None) is supported")
+
+
+def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
+               async_op: bool = False) -> Work | None:
+    """Reduce ``tensor`` over all ranks in place (every rank gets the result)."""
+    name = "all_reduce"
+    _check_group(group, name)
+    if not isinstance(op, ReduceOp):
+        raise TypeError(f"{name}: op must be a ReduceOp, got {op!r}")
+    a = _array(tensor, name)
+    if op is ReduceOp.AVG and a.dtype.kind not in "fc":
+        raise TypeError(f"{name}: ReduceOp.AVG needs a floating-point tensor, got {a.dtype}")
+    pg = _default_group(name)
+    buf, back = _contig(a)
+    seq = pg.next_seq()
+    req = pg.comm.Iallreduce(pg.MPI.IN_PLACE, buf, op=_mpi_op(pg.MPI, op))
+    scale = None
+    if op is ReduceOp.AVG:
+        def scale():
+            buf[...] /= pg.size
+    return _done(Work(pg, [req], name, seq, _chain(scale, back)), async_op)
+
+
+def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) -> Work | None:
+    """Copy rank ``src``'s ``tensor`` into ``tensor`` on every rank."""
+    name = "broadcast"
+    _check_group(group, name)
+    a = _array(tensor, name)
+    pg = _default_group(name)
+    if not 0 <= int(src) < pg.size:
+        raise ValueError(f"{name}: src={src} is not a rank of a group of size {pg.size}")
+    buf, back = _contig(a)
+    seq = pg.next_seq()
+    req = pg.comm.Ibcast(buf, root=int(src))
+    return _done(Work(pg, [req], name, seq, back), async_op)
+
+
+def all_gather(tensor_list: list, tensor: Any, group: Any = None,
+               async_op: bool = False) -> Work | None:
+    """Fill ``tensor_list[r]`` (one tensor per rank, each shaped like ``tensor``) with rank r's
+    ``tensor``."""
+    name = "all_gather"
+    _check_group(group, name)
+    pg = _default_group(name)
+    a = _array(tensor, name)
+    if not isinstance(tensor_list, (list, tuple)) or len(tensor_list) != pg.size:
+        got = len(tensor_list) if isinstance(tensor_list, (list, tuple)) else type(tensor_list)
+        raise ValueError(f"{name}: tensor_list must hold world_size={pg.size} tensors, got {got}")
+    outs = [_array(t, name, f"tensor_list[{i}]") for i, t in enumerate(tensor_list)]
+    for i, o in enumerate(outs):
+        if o.shape != a.shape or o.dtype != a.dtype:
+            raise ValueError(f"{name}: tensor_list[{i}] is {o.dtype}{list(o.shape)}, the input "
+                             f"tensor is {a.dtype}{list(a.shape)}")
+    send = np.ascontiguousarray(a)
+    recv = np.empty((pg.size,) + a.shape, a.dtype)
+    seq = pg.next_seq()
+    req = pg.comm.Iallgather(send, recv)
+
+    def scatter():
+        for i, o in enumerate(outs):
+            o[...] = recv[i]
+    return _done(Work(pg, [req], name, seq, scatter), async_op)
+
+
+def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:
+    """Wait until every rank has reached the barrier."""
+    name = "barrier"
+    _check_group(group, name)
+    pg = _default_group(name)
+    seq = pg.next_seq()
+    req = pg.comm.Ibarrier()
+    return _done(Work(pg, [req], name, seq), async_op)

@@ -1,0 +1,72 @@
+"""What ``pydlk.train.fit`` needs to run under ``mpiexec``: every rank trains, rank 0 alone
+prints, draws and writes files, and the epoch's loss and metrics are averaged over all ranks.
+
+Each helper is the identity in a single process (no process group, or one rank), so ``fit``
+calls them unconditionally.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import process_group as _pg
+
+__all__ = [
+    "average_logs",
+    "is_main_process",
+    "rank_zero_callbacks",
+    "set_epoch",
+    "sum_across_ranks",
+]
+
+# callbacks that print or write files: run on rank 0 only (any callback class can opt in with
+# a ``rank_zero_only = True`` attribute)
+_RANK_ZERO = ("ProgressBar", "ModelCheckpoint", "CSVLogger")
+
+
+def _active() -> bool:
+    return _pg._group is not None and _pg._group.size > 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a single process): the rank that prints and writes."""
+    return _pg.get_rank() == 0
+
+
+def rank_zero_callbacks(callbacks: list) -> list:
+    """``callbacks`` on rank 0; on other ranks without those that print or write files
+    (ProgressBar, ModelCheckpoint, CSVLogger, and any with ``rank_zero_only = True``). Callbacks
+    that decide (EarlyStopping) stay on every rank: they see the same averaged logs."""
+    if is_main_process():
+        return list(callbacks)
+    return [c for c in callbacks
+            if not (type(c).__name__ in _RANK_ZERO or getattr(c, "rank_zero_only", False))]
+
+
+def sum_across_ranks(*values: float) -> tuple:
+    """The sums over all ranks of the given numbers (one all-reduce; float64)."""
+    if not _active():
+        return values
+    from .collectives import all_reduce
+    a = np.array(values, np.float64)
+    all_reduce(a)
+    return tuple(type(v)(x) if isinstance(v, int) else float(x) for v, x in zip(values, a))
+
+
+def average_logs(logs: dict) -> dict:
+    """Each numeric entry of ``logs`` averaged over the ranks (same keys on every rank)."""
+    if not _active() or not logs:
+        return logs
+    keys = sorted(logs)
+    vals = sum_across_ranks(*[float(logs[k]) for k in keys])
+    n = _pg._group.size
+    return {k: v / n for k, v in zip(keys, vals)} | {k: logs[k] for k in logs if k not in keys}
+
+
+def set_epoch(loader: Any, epoch: int) -> None:
+    """Call ``set_epoch(epoch)`` on the loader's sampler when it has one (DistributedSampler
+    needs it for a fresh shuffle each epoch; torch leaves this call to the user's loop)."""
+    sampler = getattr(loader, "sampler", None)
+    if sampler is not None and hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)

@@ -1,0 +1,190 @@
+"""Bucketed, overlapped gradient averaging for DistributedDataParallel.
+
+Parameters are put in buckets in reverse registration order (roughly the order backward
+produces their gradients), at most ``bucket_cap`` bytes each (the first bucket 1 MiB, as torch,
+so communication starts early), one dtype per bucket. A post-accumulate-grad hook on every
+parameter counts it ready; when a bucket is complete a non-blocking ``Iallreduce`` starts, in
+bucket order on every rank (MPI needs collectives issued in the same order everywhere). The hook
+that completes the last bucket waits for all of them and divides by the world size, so
+``loss.backward(); optimizer.step()`` needs no extra call.
+
+Where the gradients live. Once an optimiser has packed the parameters into its flat arena
+(``pydlk.optim``), each ``p._grad_slot`` is a view into one flat gradient buffer; a bucket whose
+parameters are contiguous there is reduced as one slice of that buffer, with no copy. Otherwise
+(no optimiser yet, several arenas) the bucket owns a flat buffer and gradients are copied in and
+out. The layout is checked at each synchronised forward and rebuilt when slots change.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...autograd import Tensor
+
+_FIRST_BUCKET_BYTES = 1024 * 1024
+
+
+def _grad_array(p):
+    g = p.grad
+    return g.data if isinstance(g, Tensor) else g
+
+
+class _Bucket:
+    __slots__ = ("flat", "is_view", "params", "pending", "req", "views")
+
+    def __init__(self, params, flat, views, is_view):
+        self.params, self.flat, self.views, self.is_view = params, flat, views, is_view
+        self.pending = 0
+        self.req = None
+
+
+def _slot_base(p):
+    """(base buffer, element offset) of ``p``'s arena gradient slot, or (None, None)."""
+    s = getattr(p, "_grad_slot", None)
+    if not isinstance(s, np.ndarray) or s.base is None or not s.flags.c_contiguous:
+        return None, None
+    base = s.base
+    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+        return None, None
+    off = (s.__array_interface__["data"][0] - base.__array_interface__["data"][0])
+    return base, off // base.itemsize
+
+
+class Reducer:
+    def __init__(self, params, comm, MPI, bucket_cap_bytes, find_unused_parameters,
+                 gradient_as_bucket_view):
+        self.params = params
+        self.comm, self.MPI = comm, MPI
+        self.size = comm.Get_size()
+        self.cap = int(bucket_cap_bytes)
+        self.find_unused = find_unused_parameters
+        self.as_view = gradient_as_bucket_view
+        self.buckets: list[_Bucket] = []
+        self.where: dict[int, int] = {}
+        self.slots: list = []
+        self.armed = False
+        self.marked: set[int] = set()
+        self.next_launch = 0
+        self.by_backward = 0
+        self.wait_fn = None  # set by DDP: waits on requests through the group's polling loop
+        self.comm_seconds = 0.0  # time spent waiting for reductions (for benchmarks)
+
+    # -- layout ---------------------------------------------------------------------------
+    def _layout_current(self):
+        return len(self.slots) == len(self.params) and all(
+            getattr(p, "_grad_slot", None) is s for p, s in zip(self.params, self.slots))
+
+    def rebuild(self):
+        groups, cur, cur_key, cur_bytes = [], [], None, 0
+        cap = min(self.cap, _FIRST_BUCKET_BYTES)
+        for p in reversed(self.params):
+            base, _ = _slot_base(p)
+            key = (p.data.dtype, id(base) if base is not None else None)
+            nb = p.data.nbytes
+            if cur and (key != cur_key or cur_bytes + nb > cap):
+                groups.append(cur)
+                cur, cur_bytes = [], 0
+                cap = self.cap
+            cur.append(p)
+            cur_key = key
+            cur_bytes += nb
+        if cur:
+            groups.append(cur)
+        self.buckets = []
+        for ps in groups:
+            self.buckets.append(self._make_bucket(ps))
+        self.where = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
+        self.slots = [getattr(p, "_grad_slot", None) for p in self.params]
+
+    def _make_bucket(self, ps):
+        base, _ = _slot_base(ps[0])
+        if base is not None:
+            spans = sorted((_slot_base(p)[1], p.data.size) for p in ps)
+            lo = spans[0][0]
+            end = lo
+            for off, n in spans:
+                if off != end:
+                    break
+                end += n
+            else:
+                return _Bucket(ps, base[lo:end], [p._grad_slot for p in ps], True)
+        n = sum(p.data.size for p in ps)
+        flat = np.zeros(n, ps[0].data.dtype)
+        views, off = [], 0
+        for p in ps:
+            views.append(flat[off:off + p.data.size].reshape(p.data.shape))
+            off += p.data.size
+        return _Bucket(ps, flat, views, False)
+
+    # -- one iteration ----------------------------------------------------------------------
+    def prepare(self, unused=()):
+        """Arm for the coming backward (called by a synchronised forward)."""
+        if self.armed and (self.by_backward or self.next_launch):
+            raise RuntimeError(
+                "DistributedDataParallel: Expected to have finished reduction in the prior "
+                "iteration before starting a new one. This error indicates that your module has "
+                "parameters that were not used in producing loss. You can enable unused "
+                "parameter detection by passing the keyword argument "
+                "`find_unused_parameters=True` to DistributedDataParallel")
+        if not self._layout_current():
+            self.rebuild()
+        for b in self.buckets:
+            b.pending = len(b.params)
+            b.req = None
+        self.marked = set()
+        self.next_launch = 0
+        self.by_backward = 0
+        self.armed = True
+        for p in unused:
+            self._mark(p)
+
+    def hook(self, p):
+        """Post-accumulate-grad hook of every parameter."""
+        if not self.armed:
+            return
+        self.by_backward += 1
+        self._mark(p)
+
+    def _mark(self, p):
+        i = id(p)
+        if i in self.marked:
+            raise RuntimeError("DistributedDataParallel: Expected to mark a variable ready only "
+                               "once (a parameter got gradients from two backward passes in "
+                               "one iteration; use no_sync() for the earlier ones)")
+        self.marked.add(i)
+        b = self.buckets[self.where[i]]
+        b.pending -= 1
+        if b.pending == 0:
+            while (self.next_launch < len(self.buckets)
+                   and self.buckets[self.next_launch].pending == 0):
+                self._launch(self.buckets[self.next_launch])
+                self.next_launch += 1
+            if self.next_launch == len(self.buckets):
+                self._finish()
+
+    def _launch(self, b):
+        for p, v in zip(b.params, b.views):
+            g = _grad_array(p)
+            if g is None:
+                v.fill(0)  # an unused parameter contributes zeros
+            elif g is not v:
+                v[...] = g
+        b.req = self.comm.Iallreduce(self.MPI.IN_PLACE, b.flat, op=self.MPI.SUM)
+
+    def _finish(self):
+        import time
+        t0 = time.perf_counter()
+        self.wait_fn([b.req for b in self.buckets])
+        self.comm_seconds += time.perf_counter() - t0
+        inv = 1.0 / self.size
+        for b in self.buckets:
+            b.flat *= b.flat.dtype.type(inv)
+            b.req = None
+            for p, v in zip(b.params, b.views):
+                g = _grad_array(p)
+                if b.is_view or self.as_view:
+                    p.grad = v
+                elif g is not None and g.shape == v.shape and g is not v:
+                    g[...] = v
+                else:
+                    p.grad = v.copy()
+        self.armed = False

@@ -1,0 +1,164 @@
+"""DistributedDataParallel: one model replica per MPI rank, gradients averaged every step."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ...autograd import Tensor, is_grad_enabled
+from ..module import Module
+from ._reducer import Reducer
+
+__all__ = ["DistributedDataParallel"]
+
+
+def _reachable_leaves(out) -> set:
+    """ids of the leaf tensors the outputs' graph reaches (for find_unused_parameters)."""
+    stack, seen, leaves = [], set(), set()
+
+    def collect(o):
+        if isinstance(o, Tensor):
+            if o._node is not None:
+                stack.append(o._node[0])
+            else:
+                leaves.add(id(o))
+        elif isinstance(o, (list, tuple)):
+            for x in o:
+                collect(x)
+        elif isinstance(o, dict):
+            for x in o.values():
+                collect(x)
+    collect(out)
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        for t in n.inputs:
+            if t is None:
+                continue
+            if t._node is None:
+                leaves.add(id(t))
+            else:
+                stack.append(t._node[0])
+    return leaves
+
+
+class DistributedDataParallel(Module):
+    """torch.nn.parallel.DistributedDataParallel over the MPI process group.
+
+    At construction rank 0's parameters and buffers are broadcast to every rank. Calls go to
+    ``self.module`` (state_dict keys are prefixed ``module.``, as torch). During backward,
+    gradients are averaged across ranks in buckets of about ``bucket_cap_mb`` MiB, each started as
+    a non-blocking all-reduce as soon as its gradients are ready, overlapping the rest of
+    backward; the last gradient waits for all of them, so ``loss.backward(); opt.step()`` is a
+    complete data-parallel step. With the optimiser's flat gradient arena the all-reduce works on
+    slices of it (no copies). ``no_sync()`` skips the reduction (gradients accumulate locally
+    and are averaged at the next synchronised backward). With ``find_unused_parameters=True``
+    the parameters the forward's graph does not reach contribute zeros; without it such a
+    parameter leaves the reduction unfinished and the next forward raises (as torch).
+    ``broadcast_buffers`` copies rank 0's buffers (BatchNorm running statistics) to every rank at
+    each forward with gradients enabled.
+
+    Differs from torch: ``device_ids``/``output_device``/``dim`` are accepted and ignored (one
+    CPU replica per process); ``gradient_as_bucket_view`` makes ``.grad`` a view of the bucket
+    even without an arena (with an arena it always is one); a parameter unused on every rank
+    ends with a zero ``.grad`` rather than None.
+    """
+
+    def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
+                 dim: int = 0, broadcast_buffers: bool = True, process_group: Any = None,
+                 bucket_cap_mb: float | None = None, find_unused_parameters: bool = False,
+                 check_reduction: bool = False, gradient_as_bucket_view: bool = False,
+                 static_graph: bool = False):
+        super().__init__()
+        from ...distributed.process_group import GroupMember, _require
+        if not isinstance(module, Module):
+            raise TypeError(f"DistributedDataParallel: module must be a pydlk.nn.Module, got "
+                            f"{type(module).__name__}")
+        if process_group is not None and process_group is not GroupMember.WORLD:
+            raise ValueError("DistributedDataParallel: only the default process group is "
+                             "supported (process_group=None)")
+        pg = _require("DistributedDataParallel")
+        if bucket_cap_mb is None:
+            bucket_cap_mb = 25
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got "
+                             f"{bucket_cap_mb}")
+        self.module = module
+        self.broadcast_buffers = bool(broadcast_buffers)
+        self.find_unused_parameters = bool(find_unused_parameters)
+        self.gradient_as_bucket_view = bool(gradient_as_bucket_view)
+        self.bucket_cap_mb = bucket_cap_mb
+        self.require_backward_grad_sync = True
+        self.device_ids = device_ids
+        object.__setattr__(self, "_pg", pg)
+        seen, params = set(), []
+        for p in module.parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+        if not params:
+            raise RuntimeError("DistributedDataParallel: module has no parameter that requires "
+                               "gradient")
+        # gradients travel on a communicator of their own, so the order of bucket all-reduces
+        # never interleaves with collectives the model itself makes (SyncBatchNorm)
+        comm = pg.comm.Dup()
+        object.__setattr__(self, "_comm", comm)
+        self._sync_arrays([p.data for p in module.parameters()] +
+                          [b.data for b in module.buffers() if b is not None])
+        reducer = Reducer(params, comm, pg.MPI, bucket_cap_mb * 1024 * 1024,
+                          self.find_unused_parameters, self.gradient_as_bucket_view)
+        reducer.wait_fn = lambda reqs: pg.wait(reqs, "DistributedDataParallel gradient "
+                                               "all_reduce", pg.next_seq())
+        object.__setattr__(self, "reducer", reducer)
+        object.__setattr__(self, "_handles",
+                           [p.register_post_accumulate_grad_hook(reducer.hook) for p in params])
+
+    def _sync_arrays(self, arrays: list) -> None:
+        """Broadcast rank 0's arrays, coalesced into one buffer per dtype."""
+        pg = self._pg
+        if pg.size == 1 or not arrays:
+            return
+        by_dtype: dict = {}
+        for a in arrays:
+            by_dtype.setdefault(a.dtype, []).append(a)
+        for arrs in by_dtype.values():
+            flat = np.concatenate([a.reshape(-1) for a in arrs]) if len(arrs) > 1 else \
+                np.ascontiguousarray(arrs[0].reshape(-1)).copy()
+            seq = pg.next_seq()
+            pg.wait([self._comm.Ibcast(flat, root=0)], "DistributedDataParallel broadcast", seq)
+            off = 0
+            for a in arrs:
+                a[...] = flat[off:off + a.size].reshape(a.shape)
+                off += a.size
+
+    def forward(self, *inputs: Any, **kwargs: Any) -> Any:
+        sync = is_grad_enabled() and self.require_backward_grad_sync
+        if sync and self.broadcast_buffers:
+            bufs = [b.data for b in self.module.buffers() if b is not None]
+            self._sync_arrays(bufs)
+        out = self.module(*inputs, **kwargs)
+        if sync:
+            unused = ()
+            if self.find_unused_parameters:
+                reached = _reachable_leaves(out)
+                unused = [p for p in self.reducer.params if id(p) not in reached]
+            self.reducer.prepare(unused)
+        return out
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Inside, backward accumulates gradients locally without communication; the first
+        synchronised backward after it averages the accumulated gradients."""
+        prev = self.require_backward_grad_sync
+        self.require_backward_grad_sync = False
+        try:
+            yield
+        finally:
+            self.require_backward_grad_sync = prev
+
+    def extra_repr(self) -> str:
+        return f"world_size={self._pg.size}, bucket_cap_mb={self.bucket_cap_mb}"

@@ -1,0 +1,191 @@
+"""SyncBatchNorm: batch normalisation whose training statistics span every rank's batch.
+
+With N ranks each holding a batch of B, a training forward normalises with the mean and
+variance of all N*B samples, and its backward uses the global sums of dy and dy*xhat, so the
+result equals BatchNorm on one process with the whole batch (after DistributedDataParallel
+averages the weight and bias gradients). Per-rank statistics are combined exactly (Chan et al.'s
+pairwise update of count, mean and sum of squared deviations, in float64) from one all-gather;
+the backward needs one all-reduce of 2C sums. Outside training, in a single process, or before
+``init_process_group`` it is BatchNorm (``pydlk.functional.batch_norm``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from .module import Module
+from .parameter import Parameter
+
+__all__ = ["SyncBatchNorm"]
+
+
+def _shape(x):
+    """Broadcast shape of a per-channel vector against x (N, C, *)."""
+    return (1, x.shape[1]) + (1,) * (x.ndim - 2)
+
+
+class _SyncBatchNormFn(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps, pg):
+        xp = get_array_module(x)
+        C = x.shape[1]
+        axes = (0,) + tuple(range(2, x.ndim))
+        n_local = x.size // C
+        mean_l = x.mean(axis=axes, dtype=np.float64)
+        xc = x.astype(np.float64) - mean_l.reshape(_shape(x))
+        m2_l = (xc * xc).sum(axis=axes)
+        mine = np.concatenate([[float(n_local)], mean_l, m2_l])
+        allv = np.empty((pg.size, mine.size), np.float64)
+        seq = pg.next_seq()
+        pg.wait([pg.comm.Iallgather(mine, allv)], "SyncBatchNorm all_gather", seq)
+        n_i, mean_i, m2_i = allv[:, 0], allv[:, 1:C + 1], allv[:, C + 1:]
+        n = n_i.sum()
+        mean = (n_i[:, None] * mean_i).sum(0) / n
+        m2 = m2_i.sum(0) + (n_i[:, None] * (mean_i - mean) ** 2).sum(0)
+        var = m2 / n
+        rstd = 1.0 / np.sqrt(var + eps)
+        if running_mean is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += (momentum * mean).astype(running_mean.dtype)
+        if running_var is not None:
+            unbiased = m2 / (n - 1) if n > 1 else var
+            running_var *= 1.0 - momentum
+            running_var += (momentum * unbiased).astype(running_var.dtype)
+        w64 = np.ones(C) if weight is None else weight.astype(np.float64)
+        b64 = np.zeros(C) if bias is None else bias.astype(np.float64)
+        scale = (w64 * rstd).astype(x.dtype).reshape(_shape(x))
+        shift_ = (b64 - mean * w64 * rstd).astype(x.dtype).reshape(_shape(x))
+        y = xp.ascontiguousarray(x * scale + shift_)
+        ctx.save_for_backward(x, weight, mean, rstd, n)
+        ctx.pg = pg
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, weight, mean, rstd, n = ctx.saved_tensors
+        pg = ctx.pg
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        axes = (0,) + tuple(range(2, x.ndim))
+        C = x.shape[1]
+        xmu = x.astype(np.float64) - mean.reshape(_shape(x))
+        sum_dy = dy.sum(axis=axes, dtype=np.float64)
+        sum_dy_xmu = (dy * xmu).sum(axis=axes)
+        dw = (sum_dy_xmu * rstd).astype(x.dtype) if need_w and weight is not None else None
+        db = sum_dy.astype(x.dtype) if need_b else None
+        dx = None
+        if need_x:
+            # dx = w*rstd * (dy - mean(dy) - xhat * mean(dy*xhat)), means over all ranks' samples
+            tot = np.concatenate([sum_dy, sum_dy_xmu])
+            seq = pg.next_seq()
+            pg.wait([pg.comm.Iallreduce(pg.MPI.IN_PLACE, tot, op=pg.MPI.SUM)],
+                    "SyncBatchNorm all_reduce", seq)
+            g_dy, g_dy_xmu = tot[:C] / n, tot[C:] / n
+            w64 = np.ones(C) if weight is None else weight.astype(np.float64)
+            k = (w64 * rstd).reshape(_shape(x))
+            dx = (k * (dy - g_dy.reshape(_shape(x))
+                       - xmu * (g_dy_xmu * rstd * rstd).reshape(_shape(x)))).astype(x.dtype)
+        return dx, dw, db, None, None, None, None, None
+
+
+class SyncBatchNorm(Module):
+    """torch.nn.SyncBatchNorm: BatchNorm over (N, C, *) with statistics synchronised across the
+    process group's ranks in training (see the module docstring)."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Any = None, device: Any = None, dtype: Any = None):
+        super().__init__()
+        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"SyncBatchNorm: num_features must be a positive integer, got "
+                             f"{num_features!r}")
+        if not eps > 0:
+            raise ValueError(f"SyncBatchNorm: eps must be positive, got {eps}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"SyncBatchNorm: momentum must be between 0 and 1 or None, got "
+                             f"{momentum}")
+        if process_group is not None:
+            from ..distributed.process_group import GroupMember
+            if process_group is not GroupMember.WORLD:
+                raise ValueError("SyncBatchNorm: only the default process group is supported")
+        self.num_features = int(num_features)
+        self.eps, self.momentum = eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.process_group = process_group
+        dt = np.dtype(np.float32 if dtype is None else dtype)
+        if affine:
+            self.weight = Parameter(np.ones(num_features, dt))
+            self.bias = Parameter(np.zeros(num_features, dt))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dt)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dt)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+    def forward(self, input):
+        if input.ndim < 2:
+            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.ndim}D "
+                             f"input)")
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: input has {input.shape[1]} channels, expected "
+                             f"num_features={self.num_features}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch = self.training or not self.track_running_stats
+        track = self.training and self.track_running_stats
+        rm = self.running_mean if not self.training or self.track_running_stats else None
+        rv = self.running_var if not self.training or self.track_running_stats else None
+        from ..distributed import process_group as _pgm
+        pg = _pgm._group
+        if not (self.training and pg is not None and pg.size > 1):
+            return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, factor,
+                                self.eps)
+        return _SyncBatchNormFn.apply(input, self.weight, self.bias,
+                                      self.running_mean.data if track else None,
+                                      self.running_var.data if track else None,
+                                      factor, self.eps, pg)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """Return ``module`` with every BatchNorm1d/2d/3d replaced by a SyncBatchNorm sharing
+        its parameters and buffers (the module itself is returned when it is one)."""
+        from .. import nn
+        kinds = tuple(getattr(nn, k) for k in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
+                      if hasattr(nn, k))
+        out = module
+        if isinstance(module, kinds):
+            out = cls(module.num_features, module.eps, module.momentum, module.affine,
+                      module.track_running_stats, process_group)
+            if module.affine:
+                out.weight = module.weight
+                out.bias = module.bias
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                setattr(out, name, getattr(module, name))
+            out.training = module.training
+        for name, child in list(module.named_children()):
+            new = cls.convert_sync_batchnorm(child, process_group)
+            if new is not child:
+                out._modules[name] = new  # in place: keeps the children's order
+        return out
