@@ -231,9 +231,16 @@ def _install_excepthook(MPI) -> None:
 
     def hook(tp, value, tb):
         try:
-            previous(tp, value, tb)
-            sys.stderr.flush()
             sys.stdout.flush()
+            if previous is sys.__excepthook__:
+                # one write, then a moment for the launcher to forward it: Abort kills the
+                # process, and a traceback still in the launcher's pipe would be lost
+                import traceback
+                os.write(2, "".join(traceback.format_exception(tp, value, tb)).encode())
+            else:
+                previous(tp, value, tb)
+                sys.stderr.flush()
+            time.sleep(0.5)
         finally:
             if MPI.COMM_WORLD.Get_size() > 1:
                 MPI.COMM_WORLD.Abort(1)

@@ -4,7 +4,7 @@ import numpy as np
 from .. import functional as F
 from .. import ops
 from ..autograd import Tensor
-from .layers import Linear
+from .linear import Linear
 from .module import Module
 
 __all__ = ["AdditiveAttention"]

@@ -13,7 +13,9 @@ import numpy as np
 from .._backend import get_array_module
 from ..autograd import Tensor
 from .conv_extra import Conv1d
-from .layers import BatchNorm1d, BatchNorm2d, Conv2d, Linear
+from .conv import Conv2d
+from .linear import Linear
+from .normalization import BatchNorm1d, BatchNorm2d
 from .module import Module
 from .parameter import Parameter
 

@@ -6,13 +6,18 @@ Each submodule name is this same namespace (pydlk groups its layers differently 
 import sys as _sys
 
 from ... import nn as _nn
-from .. import layers as _layers
+from .. import activation as _activation
+from .. import conv as _conv
+from .. import dropout as _dropout
+from .. import linear as _linear
 from .. import module as _module
+from .. import normalization as _normalization
+from .. import pooling as _pooling
 
 _names = {k: v for k, v in vars(_nn).items()
           if isinstance(v, type) and not k.startswith("__")}
 # torch's private base classes that user code subclasses or checks with isinstance
-for _src in (_layers, _module):
+for _src in (_linear, _conv, _pooling, _normalization, _dropout, _activation, _module):
     for _k, _v in vars(_src).items():
         if isinstance(_v, type) and _k.startswith("_") and not _k.startswith("__"):
             _names.setdefault(_k, _v)
