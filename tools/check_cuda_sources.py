@@ -5,9 +5,13 @@ machine without a GPU (no CuPy needed: the sources are read from pydlk._cuda._co
 
 Each source is written as ``typedef <T> T;`` + the shared prelude + the kernels, exactly the text
 CuPy's NVRTC compiles, and built with ``nvcc -c -arch=<arch> -std=c++14 -Werror
-all-warnings``. It also checks that every kernel name a module declares is defined in its
-text. Exit status 0 when all compile.
+all-warnings``. With ``--nvrtc LIB`` (a libnvrtc.so, e.g. from the nvidia-cuda-nvrtc wheel)
+each text is also compiled by NVRTC itself through ctypes, with the options CuPy's RawModule
+uses: NVRTC has no standard headers, so this catches what nvcc alone would accept. It also
+checks that every kernel name a module declares is defined in its text. Exit status 0 when all
+compile.
 """
+import ctypes
 import argparse
 import importlib
 import os
@@ -30,11 +34,30 @@ def load_sources():
     return _common.SOURCES
 
 
+def nvrtc_compile(lib_path, code, arch):
+    """(ok, log) of compiling code with NVRTC (-arch=compute_XX --std=c++14, as CuPy does)."""
+    lib = ctypes.CDLL(lib_path)
+    prog = ctypes.c_void_p()
+    rc = lib.nvrtcCreateProgram(ctypes.byref(prog), code.encode(), b"kernel.cu", 0, None, None)
+    if rc:
+        return False, f"nvrtcCreateProgram failed ({rc})"
+    opts = [f"-arch=compute_{arch.split('_')[1]}".encode(), b"--std=c++14"]
+    arr = (ctypes.c_char_p * len(opts))(*opts)
+    rc = lib.nvrtcCompileProgram(prog, len(opts), arr)
+    size = ctypes.c_size_t()
+    lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+    buf = ctypes.create_string_buffer(size.value)
+    lib.nvrtcGetProgramLog(prog, buf)
+    lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    return rc == 0, buf.value.decode(errors="replace")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="sm_90")
     ap.add_argument("--nvcc", default=shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc")
     ap.add_argument("--keep", default=None, help="write the .cu files here")
+    ap.add_argument("--nvrtc", default=None, help="path of libnvrtc.so: also compile with NVRTC")
     args = ap.parse_args(argv)
     if not os.path.exists(args.nvcc):
         print(f"nvcc not found ({args.nvcc})")
@@ -60,6 +83,12 @@ def main(argv=None):
             if r.returncode:
                 failures += 1
                 print(r.stdout + r.stderr)
+            if args.nvrtc:
+                ok, log = nvrtc_compile(args.nvrtc, src.full_code(dt), args.arch)
+                print(f"{'ok  ' if ok else 'FAIL'} {src.family:<12} {dt}  (NVRTC)")
+                if not ok:
+                    failures += 1
+                    print(log)
     print(f"{len(sources)} sources x 2 dtypes, {failures} failure(s); files in {out}")
     return 1 if failures else 0
 

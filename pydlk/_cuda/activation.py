@@ -1,6 +1,10 @@
 """Activations on the GPU: the elementwise pairs of csrc/activation.cpp (same formulas, the
 saved tensor each backward reads, parameter names and defaults), softmax/log_softmax along a
 dim (one block per slice, max and sum in one kernel) and maxout."""
+import math
+
+import numpy as np
+
 from ._common import (Source, check_float, check_int64, check_like, f64, i64, launch,
                       launch_rows, out_or_new)
 
@@ -150,7 +154,6 @@ _SRC = Source("activation", _eltwise_code() + _SOFTMAX,
 
 
 def _params(op, spec, values):
-    import math
     out = [0.0, 0.0, 0.0, 0.0]
     for k, ((pname, _, nonzero), v) in enumerate(zip(spec, values)):
         v = float(v)
@@ -296,13 +299,12 @@ def softmax_forward(input, dim, log=False, *, out=None):
     y = out_or_new(out, x.shape, x.dtype, op)
     if x.size:
         launch_rows(_SRC("softmax_fwd", x.dtype), outer * inner,
-                    (y, x, i64(D), i64(inner), __import__("numpy").int32(bool(log))))
+                    (y, x, i64(D), i64(inner), np.int32(bool(log))))
     return y
 
 
 def softmax_backward(grad_output, output, dim, log=False, *, out=None):
     """grad_input of softmax (log_softmax if log) from grad_output and the saved output."""
-    import numpy as np
     op = "log_softmax_backward" if log else "softmax_backward"
     dy = check_float(grad_output, op, "grad_output")
     y = check_like(output, dy.dtype, op, "output", dy.shape)

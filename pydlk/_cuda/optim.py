@@ -106,11 +106,10 @@ _SRC = Source("optim", _CODE, ("sgd_k", "adam_k", "rmsprop_k", "adagrad_k", "ave
 
 
 def _param(param, op):
-    return check_float(param, op, "param") if param.flags.c_contiguous else _not_contig(op)
-
-
-def _not_contig(op):
-    raise ValueError(f"{op}: param must be C-contiguous (updated in place)")
+    p = check_float(param, op, "param")
+    if p is not param:
+        raise ValueError(f"{op}: param must be C-contiguous (updated in place)")
+    return p
 
 
 def _state(a, param, op, name):
