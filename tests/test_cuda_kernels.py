@@ -138,6 +138,7 @@ def test_cuda_signature_matches_c(name):
 def test_importing_cuda_package_does_not_import_cupy():
     import subprocess
     import sys
+
     from conftest import child_env
     code = ("import sys, pydlk._cuda as c\n"
             "assert 'cupy' not in sys.modules\n"
@@ -147,6 +148,27 @@ def test_importing_cuda_package_does_not_import_cupy():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env=child_env(), cwd=os.path.dirname(os.__file__))
     assert r.returncode == 0, r.stderr
+
+
+def test_gpu_tests_pass_on_the_host_emulator():
+    """The GPU-vs-CPU tests below, run on the CPU: tools/cupy_host_emulator.py compiles each
+    kernel's CUDA C as C++ (one thread per block) behind a NumPy stand-in for CuPy. Checks the
+    Python glue, index arithmetic and formulas of every kernel here; the device itself (warp
+    reductions, atomics, cuBLAS/cuDNN) is checked by the same tests on a GPU."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import child_env
+    if shutil.which("g++") is None:
+        pytest.skip("no g++ to build the host emulation")
+    root = os.path.dirname(CUDA_DIR.rstrip(os.sep))
+    root = os.path.dirname(root)
+    r = subprocess.run([sys.executable, os.path.join(root, "tools", "run_cuda_tests_on_host.py"),
+                        "-k", "gpu_ and not host_emulator"],
+                       capture_output=True, text=True, env=child_env(), cwd=root, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-2000:]
 
 
 # ------------------------------------------------- NumPy reference of the Philox dropout scheme

@@ -11,8 +11,8 @@ uses: NVRTC has no standard headers, so this catches what nvcc alone would accep
 checks that every kernel name a module declares is defined in its text. Exit status 0 when all
 compile.
 """
-import ctypes
 import argparse
+import ctypes
 import importlib
 import os
 import pkgutil

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 #: Every Source ever created, in creation order (read by tools/check_cuda_sources.py).
-SOURCES: list["Source"] = []
+SOURCES: list[Source] = []
 
 # Device helpers every source gets, after ``typedef <float|double> T;``. NVRTC has no standard
 # headers, so integer types are spelled out and infinity is built from its bits.

@@ -5,8 +5,17 @@ import math
 
 import numpy as np
 
-from ._common import (Source, check_float, check_int64, check_like, f64, i64, launch,
-                      launch_rows, out_or_new)
+from ._common import (
+    Source,
+    check_float,
+    check_int64,
+    check_like,
+    f64,
+    i64,
+    launch,
+    launch_rows,
+    out_or_new,
+)
 
 # Each op: forward y = F(x), backward dx = B(dy, s) with s the saved tensor; parameters p0..p3
 # (doubles, converted to T once). Formulas follow csrc/activation.cpp line by line.

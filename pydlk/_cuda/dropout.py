@@ -9,7 +9,15 @@ bit i % 32 of uint32 word i / 32.
 """
 import numpy as np
 
-from ._common import Source, check_float, check_like, f64, i64, launch, out_or_new, scalar
+from ._common import (
+    Source,
+    check_float,
+    check_like,
+    i64,
+    launch,
+    out_or_new,
+    scalar,
+)
 
 _CODE = r"""
 // One Philox4x32-10 block (csrc/philox.h, philox::block).

@@ -6,7 +6,16 @@ Forwards return the per-sample losses and, as ``pydlk._C`` does, the sum of loss
 divisor of 'mean' as Python floats (one device-to-host copy each)."""
 import numpy as np
 
-from ._common import Source, check_float, check_int64, check_like, f64, i64, launch, launch_rows
+from ._common import (
+    Source,
+    check_float,
+    check_int64,
+    check_like,
+    f64,
+    i64,
+    launch,
+    launch_rows,
+)
 
 _CODE = r"""
 __device__ __forceinline__ double wt(const T* w, i64 c) { return w ? (double)w[c] : 1.0; }

@@ -13,8 +13,17 @@ sum dy (x - mu)) are one pass too.
 """
 import numpy as np
 
-from ._common import (Source, check_float, check_like, f64, i64, launch, launch_rows,
-                      need_finite, out_or_new)
+from ._common import (
+    Source,
+    check_float,
+    check_like,
+    f64,
+    i64,
+    launch,
+    launch_rows,
+    need_finite,
+    out_or_new,
+)
 
 _CODE = r"""
 // Set c of M values: element j at c*S + (j / S) * stride + j % S (batch norm: S spatial,

@@ -6,7 +6,16 @@ import math
 
 import numpy as np
 
-from ._common import Source, check_float, check_like, f64, i64, launch, need_finite, scalar
+from ._common import (
+    Source,
+    check_float,
+    check_like,
+    f64,
+    i64,
+    launch,
+    need_finite,
+    scalar,
+)
 
 _CODE = r"""
 __device__ __forceinline__ T sgn_(T x) { return (T)(x > (T)0) - (T)(x < (T)0); }
@@ -146,7 +155,7 @@ def sgd_step(param, momentum_buffer, grad, lr, momentum=0.0, dampening=0.0, weig
     if momentum != 0 and momentum_buffer is None:
         raise ValueError(f"{op}: momentum_buffer is required when momentum != 0")
     buf = _state(momentum_buffer, p, op, "momentum_buffer")
-    T = lambda v: scalar(p.dtype, v)  # noqa: E731
+    T = lambda v: scalar(p.dtype, v)
     s = T(-1.0 if maximize else 1.0)
     mom = momentum != 0 and buf is not None
     if mom:
@@ -177,7 +186,7 @@ def adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lr, beta1, beta2
         raise ValueError(f"adam_step: step must be >= 1, got {step}")
     vmax = _state(max_exp_avg_sq, p, op, "max_exp_avg_sq")
     bc1, bc2 = 1 - beta1 ** float(step), 1 - beta2 ** float(step)
-    T = lambda x: scalar(p.dtype, x)  # noqa: E731
+    T = lambda x: scalar(p.dtype, x)
     shrink = 1 - lr * weight_decay if decoupled else 1.0
     wd = 0.0 if decoupled else weight_decay
     launch(_SRC("adam_k", p.dtype), p.size,
@@ -203,7 +212,7 @@ def rmsprop_step(param, square_avg, grad_avg, momentum_buffer, grad, lr, alpha, 
     ga = _state(grad_avg, p, op, "grad_avg")
     buf = _state(momentum_buffer, p, op, "momentum_buffer")
     use_mom = momentum > 0 and buf is not None
-    T = lambda x: scalar(p.dtype, x)  # noqa: E731
+    T = lambda x: scalar(p.dtype, x)
     launch(_SRC("rmsprop_k", p.dtype), p.size,
            (p, sq, ga if ga is not None else _dummy(p), buf if use_mom else _dummy(p), g,
             i64(p.size), T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay), T(l1),
@@ -223,7 +232,7 @@ def adagrad_step(param, state_sum, grad, lr, lr_decay=0.0, eps=1e-10, weight_dec
     if step < 1:
         raise ValueError(f"adagrad_step: step must be >= 1, got {step}")
     clr = lr / (1 + (step - 1) * lr_decay)
-    T = lambda x: scalar(p.dtype, x)  # noqa: E731
+    T = lambda x: scalar(p.dtype, x)
     launch(_SRC("adagrad_k", p.dtype), p.size,
            (p, s, g, i64(p.size), T(clr), T(eps), T(weight_decay), T(l1),
             T(-1.0 if maximize else 1.0)))

@@ -7,7 +7,7 @@ atomicAdd into a zeroed grad_input (windows may overlap), so float32 sums are ad
 unspecified order: equal to the CPU's within rounding, not bit for bit."""
 import numpy as np
 
-from ._common import (Source, check_float, check_int64, i64, int_pair, launch, out_or_new)
+from ._common import Source, check_float, check_int64, i64, int_pair, launch, out_or_new
 
 _CODE = r"""
 // x (NC, H, W) -> y, idx (NC, OH, OW): torch's max window walk.
