@@ -3,12 +3,23 @@ of tests/test_cuda_kernels.py on a machine without a GPU.
 
 Arrays are NumPy arrays of a subclass (``ndarray``); ``RawModule`` compiles the very CUDA C text
 of each kernel as C++ with g++ (a small header maps __global__, blockIdx, atomicAdd, __umulhi,
-... to host code) and runs every block of a launch one after the other with ONE thread per block.
-So this checks the Python glue, argument passing, index arithmetic and formulas of every kernel
-against pydlk._C; it does not check what only a GPU shows: the warp-shuffle block reductions of
-the prelude (replaced here by the identity, right for one thread), atomics under contention,
-races, launch limits, cuBLAS/cuDNN. Use ``tools/run_cuda_tests_on_host.py``.
+... to host code) and runs the blocks of a launch one after the other.
+
+Two modes (environment variable PYDLK_EMU_THREADS):
+
+* ``1`` (the default): one thread per block, the prelude's block reductions replaced by the identity (right
+  for one thread). Fast; checks the Python glue, argument passing, index arithmetic and
+  formulas of every kernel against pydlk._C.
+* ``64`` (opt-in; any multiple of 32): that many host threads per block, in lockstep:
+  ``__syncthreads`` is a barrier of the block, ``__shfl_down_sync`` an exchange through memory
+  between the 32 threads of a warp with a barrier of the warp, ``__shared__`` arrays are shared.
+  This also runs the GPU prelude's real warp-shuffle block reductions.
+
+Neither checks what only a GPU shows: atomics under contention, memory-model races between
+warps that a barrier does not order, launch limits, cuBLAS and cuDNN. Use
+``tools/run_cuda_tests_on_host.py``.
 """
+import threading
 import ctypes
 import hashlib
 import os
@@ -21,13 +32,18 @@ import numpy as np
 
 BUILD = os.environ.get("PYDLK_EMU_BUILD", os.path.join(tempfile.gettempdir(), "pydlk_cuda_emu"))
 
+THREADS = int(os.environ.get("PYDLK_EMU_THREADS", "1"))
+
 HOST_HEADER = r"""
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 using namespace std;
 struct Dim3 { unsigned int x, y, z; };
-extern "C" { Dim3 blockIdx, threadIdx, blockDim, gridDim; }
+static thread_local Dim3 blockIdx, threadIdx;
+static Dim3 blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -36,8 +52,38 @@ static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f
 static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
   return (unsigned int)(((unsigned long long)a * b) >> 32);
 }
-template <class V> static inline V atomicAdd(V* p, V v) { V o = *p; *p = o + v; return o; }
-static inline void __syncthreads() {}
+static std::mutex atomic_mu;
+template <class V> static inline V atomicAdd(V* p, V v) {
+  std::lock_guard<std::mutex> g(atomic_mu);
+  V o = *p; *p = o + v; return o;
+}
+struct Barrier {  // reusable: generation counter
+  std::mutex mu; std::condition_variable cv; unsigned n = 1, waiting = 0, gen = 0;
+  void wait() {
+    std::unique_lock<std::mutex> l(mu);
+    unsigned g = gen;
+    if (++waiting == n) { waiting = 0; ++gen; cv.notify_all(); return; }
+    cv.wait(l, [&] { return gen != g; });
+  }
+};
+static Barrier block_bar, warp_bar[32];
+static inline void __syncthreads() { block_bar.wait(); }
+template <class V> static inline V __shfl_down_sync(unsigned, V v, int o) {
+  static V buf[1024];
+  const unsigned t = threadIdx.x, lane = t & 31;
+  buf[t] = v;
+  warp_bar[t >> 5].wait();
+  V r = lane + o < 32 ? buf[t + o] : v;
+  warp_bar[t >> 5].wait();
+  return r;
+}
+extern "C" void emu_init(unsigned threads, unsigned grid) {
+  blockDim.x = threads; gridDim.x = grid;
+  block_bar.n = threads;
+  for (int w = 0; w < 32; ++w) warp_bar[w].n = 32;
+}
+extern "C" void emu_thread(unsigned t, unsigned b) { threadIdx.x = t; blockIdx.x = b; }
+extern "C" void emu_block_end() { block_bar.wait(); }
 """
 
 
@@ -68,8 +114,6 @@ def _wrap(v):
 class _Kernel:
     def __init__(self, lib, name):
         self.lib, self.fn = lib, getattr(lib, name)
-        self.dims = {k: Dim3.in_dll(lib, k) for k in ("blockIdx", "threadIdx", "blockDim",
-                                                       "gridDim")}
 
     def __call__(self, grid, block, args):
         cargs = []
@@ -86,15 +130,27 @@ class _Kernel:
                               np.dtype(np.float64): ctypes.c_double}[a.dtype](a.item()))
             else:
                 raise TypeError(f"kernel argument of type {type(a).__name__}: pass NumPy scalars")
-        d = self.dims
-        d["gridDim"].x, d["blockDim"].x, d["threadIdx"].x = grid[0], 1, 0
-        for b in range(grid[0]):
-            d["blockIdx"].x = b
-            self.fn(*cargs)
+        lib, nt, errors = self.lib, THREADS, []
+        lib.emu_init(nt, grid[0])
 
-
-class Dim3(ctypes.Structure):
-    _fields_ = [("x", ctypes.c_uint), ("y", ctypes.c_uint), ("z", ctypes.c_uint)]
+        def thread(t):
+            try:
+                for b in range(grid[0]):
+                    lib.emu_thread(t, b)
+                    self.fn(*cargs)
+                    lib.emu_block_end()  # no thread starts a block before all finished the last
+            except BaseException as e:  # noqa: BLE001  (re-raised in the launching thread)
+                errors.append(e)
+        if nt == 1:
+            thread(0)
+        else:
+            ts = [threading.Thread(target=thread, args=(t,)) for t in range(nt)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        if errors:
+            raise errors[0]
 
 
 class RawModule:
@@ -102,7 +158,8 @@ class RawModule:
         from pydlk._cuda._common import PRELUDE
         typedef, rest = code.split("\n", 1)
         assert rest.startswith(PRELUDE)
-        text = HOST_HEADER + typedef + "\n" + _host_prelude(PRELUDE) + rest[len(PRELUDE):]
+        prelude = _host_prelude(PRELUDE) if THREADS == 1 else PRELUDE
+        text = HOST_HEADER + typedef + "\n" + prelude + rest[len(PRELUDE):]
         os.makedirs(BUILD, exist_ok=True)
         h = hashlib.sha1(text.encode()).hexdigest()[:16]
         so = os.path.join(BUILD, f"k_{h}.so")
