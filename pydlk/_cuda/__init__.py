@@ -1,0 +1,101 @@
+"""The CuPy path: the kernels of ``pydlk._C`` with the same names, arguments, defaults and
+return conventions, written with CuPy (CUDA C kernels compiled on first use, cuBLAS through
+``cupy.matmul``, cuDNN for convolutions when its frontend is installed) for arrays on a GPU.
+
+One module per family, as csrc/: linear, conv2d, pool2d, norm, activation, dropout, loss, optim,
+rnn, attention. Importing this package does not import CuPy or compile anything; CuPy is
+imported when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
+NotImplementedError naming it rather than moving data behind the user's back.
+"""
+from .activation import (
+    elu_backward,
+    elu_forward,
+    gelu_backward,
+    gelu_forward,
+    gelu_tanh_backward,
+    gelu_tanh_forward,
+    hardtanh_backward,
+    hardtanh_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    maxout_backward,
+    maxout_forward,
+    mish_backward,
+    mish_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    silu_backward,
+    silu_forward,
+    softmax_backward,
+    softmax_forward,
+    softplus_backward,
+    softplus_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .attention import attn_softmax_backward_, attn_softmax_forward_
+from .conv2d import conv2d_backend, conv2d_backward, conv2d_forward
+from .dropout import (
+    bernoulli_mask,
+    channel_scale,
+    dropout_backward,
+    dropout_forward,
+    philox4x32_10,
+    philox_blocks16,
+    philox_uniform,
+)
+from .linear import linear_backward, linear_forward
+from .loss import (
+    cross_entropy_backward,
+    cross_entropy_forward,
+    multi_margin_loss_backward,
+    multi_margin_loss_forward,
+    nll_loss_backward,
+    nll_loss_forward,
+)
+from .norm import (
+    batchnorm_backward,
+    batchnorm_forward,
+    groupnorm_backward,
+    groupnorm_forward,
+    instancenorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
+from .optim import (
+    adagrad_step,
+    adam_step,
+    average_update,
+    norm_reduce,
+    rmsprop_step,
+    scale_,
+    sgd_step,
+)
+from .pool2d import (
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool2d_forward,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool2d_forward,
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+)
+from .rnn import rnn_backward, rnn_forward
+
+#: Names of pydlk._C with no GPU counterpart on purpose: they configure or describe the CPU
+#: kernels (OpenMP threads, build options), which have no meaning for CuPy arrays.
+CPU_ONLY = frozenset({
+    "config",           # the CPU build's configuration (BLAS, OpenMP, SIMD)
+    "get_num_threads",  # OpenMP team size
+    "set_num_threads",  # OpenMP team size
+})
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    raise NotImplementedError(f"pydlk: '{name}' has no CUDA (CuPy) kernel; move the arrays to "
+                              "the CPU with .cpu()")

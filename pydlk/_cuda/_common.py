@@ -1,0 +1,220 @@
+"""Shared machinery of the CuPy kernels: lazy CuPy import, argument checks, allocation, and
+``Source``, a CUDA C source compiled on first use once per dtype.
+
+Nothing here imports CuPy at import time: a ``Source`` only records its text (so that
+``tools/check_cuda_sources.py`` can compile-check every kernel with nvcc on a machine without a
+GPU); CuPy is imported and the code compiled the first time a kernel is launched.
+"""
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+#: Every Source ever created, in creation order (read by tools/check_cuda_sources.py).
+SOURCES: list[Source] = []
+
+# Device helpers every source gets, after ``typedef <float|double> T;``. NVRTC has no standard
+# headers, so integer types are spelled out and infinity is built from its bits.
+PRELUDE = r"""
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef long long i64;
+
+__device__ __forceinline__ T pos_inf() { return (T)__int_as_float(0x7f800000); }
+
+// Sum of v over the block (blockDim.x a power of two, <= 1024), in double; every thread gets it.
+__device__ double block_sum(double v) {
+  __shared__ double sh_sum[32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) sh_sum[warp] = v;
+  __syncthreads();
+  const int nw = (blockDim.x + 31) >> 5;
+  v = (int)threadIdx.x < nw ? sh_sum[threadIdx.x] : 0.0;
+  if (warp == 0)
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  if (threadIdx.x == 0) sh_sum[0] = v;
+  __syncthreads();
+  v = sh_sum[0];
+  __syncthreads();
+  return v;
+}
+
+// Max of v over the block, NaN-propagating (a NaN anywhere gives NaN); every thread gets it.
+__device__ T block_max(T v) {
+  __shared__ T sh_max[32];
+  for (int o = 16; o > 0; o >>= 1) {
+    T u = __shfl_down_sync(0xffffffffu, v, o);
+    v = (u > v || u != u) ? u : v;
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();
+  if (lane == 0) sh_max[warp] = v;
+  __syncthreads();
+  const int nw = (blockDim.x + 31) >> 5;
+  v = (int)threadIdx.x < nw ? sh_max[threadIdx.x] : -pos_inf();
+  if (warp == 0)
+    for (int o = 16; o > 0; o >>= 1) {
+      T u = __shfl_down_sync(0xffffffffu, v, o);
+      v = (u > v || u != u) ? u : v;
+    }
+  if (threadIdx.x == 0) sh_max[0] = v;
+  __syncthreads();
+  v = sh_max[0];
+  __syncthreads();
+  return v;
+}
+
+// sigmoid without overflow: z = e^{-|x|} in (0, 1].
+__device__ __forceinline__ T sigmoid_(T x) {
+  T z = exp(-fabs(x));
+  T r = (T)1 / ((T)1 + z);
+  return x >= (T)0 ? r : z * r;
+}
+
+#define GRID_STRIDE(i, n) \
+  for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
+"""
+
+THREADS = 256
+
+
+def cupy():
+    """The cupy module, imported on first use."""
+    import cupy as cp
+    return cp
+
+
+def ctype(dtype) -> str:
+    dt = np.dtype(dtype)
+    if dt == np.float32:
+        return "float"
+    if dt == np.float64:
+        return "double"
+    raise TypeError(f"pydlk: CUDA kernels take float32 or float64, got {dt}")
+
+
+class Source:
+    """CUDA C text (extern "C" __global__ kernels over the element type T), compiled lazily with
+    NVRTC through ``cupy.RawModule`` once per dtype."""
+
+    def __init__(self, family: str, code: str, names: tuple[str, ...]):
+        self.family, self.code, self.names = family, code, tuple(names)
+        self._modules: dict = {}
+        SOURCES.append(self)
+
+    def full_code(self, dtype) -> str:
+        return f"typedef {ctype(dtype)} T;\n" + PRELUDE + self.code
+
+    def __call__(self, name: str, dtype):
+        """The compiled kernel ``name`` for ``dtype`` (compiling this source on first use)."""
+        key = np.dtype(dtype).str
+        mod = self._modules.get(key)
+        if mod is None:
+            mod = cupy().RawModule(code=self.full_code(dtype), options=("--std=c++14",))
+            self._modules[key] = mod
+        return mod.get_function(name)
+
+
+def launch(kernel, n: int, args, threads: int = THREADS):
+    """Runs a grid-stride kernel over n items (nothing when n == 0)."""
+    if n <= 0:
+        return
+    blocks = max(1, min((n + threads - 1) // threads, 65535 * 8))
+    kernel((blocks,), (threads,), args)
+
+
+def launch_rows(kernel, rows: int, args, threads: int = THREADS):
+    """One block per row (rows <= 2^31 - 1)."""
+    if rows <= 0:
+        return
+    kernel((rows,), (threads,), args)
+
+
+def i64(v) -> np.int64:
+    return np.int64(v)
+
+
+def f64(v) -> np.float64:
+    return np.float64(v)
+
+
+def scalar(dtype, v):
+    """v as a NumPy scalar of the kernel's element type (RawKernel arguments are typed by it)."""
+    return np.dtype(dtype).type(v)
+
+
+def is_cupy(a) -> bool:
+    cp = sys.modules.get("cupy")
+    return cp is not None and isinstance(a, cp.ndarray)
+
+
+def check_float(x, op: str, name: str):
+    if not is_cupy(x):
+        raise TypeError(f"{op}: {name} must be a CuPy array, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {x.dtype}")
+    return contiguous(x)
+
+
+def check_like(a, dtype, op: str, name: str, shape=None):
+    if not is_cupy(a):
+        raise TypeError(f"{op}: {name} must be a CuPy array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{op}: {name} must be {np.dtype(dtype)}, got {a.dtype}")
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+    return contiguous(a)
+
+
+def check_int64(a, op: str, name: str, shape=None):
+    if not is_cupy(a):
+        raise TypeError(f"{op}: {name} must be a CuPy array, got {type(a).__name__}")
+    if a.dtype != np.int64:
+        raise TypeError(f"{op}: {name} must be int64, got {a.dtype}")
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
+    return contiguous(a)
+
+
+def contiguous(a):
+    return a if a.flags.c_contiguous else cupy().ascontiguousarray(a)
+
+
+def out_or_new(out, shape, dtype, op: str, name: str = "out"):
+    """``out`` checked (dtype, shape, C-contiguous), or a new uninitialised array."""
+    if out is None:
+        return cupy().empty(tuple(shape), dtype=dtype)
+    if not is_cupy(out):
+        raise TypeError(f"{op}: {name} must be a CuPy array or None, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{op}: {name} must be {np.dtype(dtype)}, got {out.dtype}")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{op}: {name} must have shape {tuple(shape)}, got {tuple(out.shape)}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{op}: {name} must be C-contiguous")
+    return out
+
+
+def need_finite(v, op: str, name: str, nonneg: bool = True):
+    if not (math.isfinite(v) and (not nonneg or v >= 0)):
+        raise ValueError(f"{op}: {name} must be {'a finite number >= 0' if nonneg else 'finite'}"
+                         f", got {v}")
+
+
+def int_pair(v, op: str, name: str):
+    """An int or a pair of ints (never bool), as pydlk._C accepts them."""
+    def one(e):
+        if isinstance(e, bool) or not isinstance(e, (int, np.integer)):
+            raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        return int(e)
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return one(v), one(v)
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: {name} must have 2 values, got {len(v)}")
+        return one(v[0]), one(v[1])
+    return one(v)  # raises the TypeError

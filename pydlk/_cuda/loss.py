@@ -1,0 +1,348 @@
+"""Classification losses on the GPU with csrc/loss.cpp's formulas: cross-entropy fused with its
+log-softmax (one block per sample: max, log-sum-exp in double, the loss; the backward rebuilds
+p = e^{x - lse} in the same pass that writes the gradient), NLL and the multi-class hinge.
+
+Forwards return the per-sample losses and, as ``pydlk._C`` does, the sum of losses and the
+divisor of 'mean' as Python floats (one device-to-host copy each)."""
+import numpy as np
+
+from ._common import (
+    Source,
+    check_float,
+    check_int64,
+    check_like,
+    f64,
+    i64,
+    launch,
+    launch_rows,
+)
+
+_CODE = r"""
+__device__ __forceinline__ double wt(const T* w, i64 c) { return w ? (double)w[c] : 1.0; }
+
+// x (outer, C, inner); sample m = o * inner + i; its classes are `inner` apart.
+// target: class ids (tp) or probabilities (pp, x's shape). flags: 1 weight, 2 probability target.
+extern "C" __global__ void ce_fwd(T* loss, T* lse, const T* x, const i64* tp, const T* pp,
+                                  const T* w, i64 C, i64 inner, i64 ignore_index, double eps,
+                                  double wall, int flags) {
+  const i64 m = blockIdx.x, o = m / inner, i = m % inner;
+  const T* ww = (flags & 1) ? w : (const T*)0;
+  const bool prob = (flags & 2) != 0;
+  const T* xs = x + o * C * inner + i;
+  if (!prob && tp[m] == ignore_index) {
+    if (threadIdx.x == 0) { loss[m] = (T)0; lse[m] = (T)0; }
+    return;
+  }
+  T mx = -pos_inf();
+  for (i64 c = threadIdx.x; c < C; c += blockDim.x) { T v = xs[c * inner]; mx = (v > mx || v != v) ? v : mx; }
+  mx = block_max(mx);
+  double s = 0;
+  for (i64 c = threadIdx.x; c < C; c += blockDim.x) s += (double)exp(xs[c * inner] - mx);
+  s = block_sum(s);
+  const double l = (double)mx + log(s);
+  double v = 0;
+  if (!prob) {
+    double dot = 0;
+    if (eps != 0)
+      for (i64 c = threadIdx.x; c < C; c += blockDim.x) dot += wt(ww, c) * (double)xs[c * inner];
+    dot = block_sum(dot);
+    const i64 y = tp[m];
+    v = (1 - eps) * wt(ww, y) * (l - (double)xs[y * inner]);
+    if (eps != 0) v += eps / (double)C * (wall * l - dot);
+  } else {
+    const T* ts = pp + o * C * inner + i;
+    double acc = 0;
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
+      const double tc = (1 - eps) * (double)ts[c * inner] + eps / (double)C;
+      acc += wt(ww, c) * tc * (l - (double)xs[c * inner]);
+    }
+    v = block_sum(acc);
+  }
+  if (threadIdx.x == 0) { loss[m] = (T)v; lse[m] = (T)l; }
+}
+
+// class target: dx[c] = (a + b W) p[c] - a [c == y] - b w[c], a = (1-eps) w[y] g, b = eps/C g
+// probability target: dx[c] = g (S p[c] - w[c] t'[c]), S = sum_c w[c] t'[c].
+extern "C" __global__ void ce_bwd(T* dx, const T* dloss, double dscalar, const T* x, const T* lse,
+                                  const i64* tp, const T* pp, const T* w, i64 C, i64 inner,
+                                  i64 ignore_index, double eps, double wall, int flags) {
+  const i64 m = blockIdx.x, o = m / inner, i = m % inner;
+  const T* ww = (flags & 1) ? w : (const T*)0;
+  const bool prob = (flags & 2) != 0;
+  const T* xs = x + o * C * inner + i;
+  T* ds = dx + o * C * inner + i;
+  if (!prob && tp[m] == ignore_index) {
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x) ds[c * inner] = (T)0;
+    return;
+  }
+  const double g = (flags & 4) ? (double)dloss[m] : dscalar;
+  const T l = lse[m];
+  if (!prob) {
+    const i64 y = tp[m];
+    const double a = (1 - eps) * wt(ww, y) * g, b = eps / (double)C * g;
+    const T cpv = (T)(a + b * wall), bw = (T)b;
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
+      T d = cpv * exp(xs[c * inner] - l) - bw * (T)wt(ww, c);
+      if (c == y) d -= (T)a;
+      ds[c * inner] = d;
+    }
+  } else {
+    const T* ts = pp + o * C * inner + i;
+    double S = 0;
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x)
+      S += wt(ww, c) * ((1 - eps) * (double)ts[c * inner] + eps / (double)C);
+    S = block_sum(S);
+    const T gs = (T)(g * S), g1 = (T)(g * (1 - eps)), g2 = (T)(g * eps / (double)C);
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x)
+      ds[c * inner] = gs * exp(xs[c * inner] - l) - (T)wt(ww, c) * (g1 * ts[c * inner] + g2);
+  }
+}
+
+extern "C" __global__ void nll_fwd(T* loss, const T* x, const i64* tp, const T* w, i64 C,
+                                   i64 inner, i64 ignore_index, i64 M, int has_w) {
+  GRID_STRIDE(m, M) {
+    const i64 o = m / inner, i = m % inner, y = tp[m];
+    loss[m] = y == ignore_index ? (T)0
+                                : (T)(-(has_w ? (double)w[y] : 1.0) * (double)x[(o * C + y) * inner + i]);
+  }
+}
+
+// dx (zeroed by the caller): dx[o, y, i] = -w[y] g for each sample.
+extern "C" __global__ void nll_bwd(T* dx, const T* dloss, double dscalar, const i64* tp,
+                                   const T* w, i64 C, i64 inner, i64 ignore_index, i64 M,
+                                   int flags) {
+  GRID_STRIDE(m, M) {
+    const i64 o = m / inner, i = m % inner, y = tp[m];
+    if (y == ignore_index) continue;
+    const double g = (flags & 4) ? (double)dloss[m] : dscalar;
+    dx[(o * C + y) * inner + i] = (T)(-((flags & 1) ? (double)w[y] : 1.0) * g);
+  }
+}
+
+// Multi-class hinge, one block per sample: sum_{c != y} max(0, margin - x[y] + x[c])^p w[y] / C.
+extern "C" __global__ void mm_fwd(T* loss, const T* x, const i64* tp, const T* w, i64 C, int p,
+                                  double margin, int has_w) {
+  const i64 n = blockIdx.x, y = tp[n];
+  const T* xr = x + n * C;
+  const T base = (T)margin - xr[y];
+  double acc = 0;
+  for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
+    const T z = base + xr[c];
+    if (z > (T)0 && c != y) acc += p == 1 ? (double)z : (double)z * (double)z;
+  }
+  acc = block_sum(acc);
+  if (threadIdx.x == 0) loss[n] = (T)(acc * (has_w ? (double)w[y] : 1.0) / (double)C);
+}
+
+extern "C" __global__ void mm_bwd(T* dx, const T* dloss, double dscalar, const T* x, const i64* tp,
+                                  const T* w, i64 C, int p, double margin, int flags) {
+  const i64 n = blockIdx.x, y = tp[n];
+  const T* xr = x + n * C;
+  T* dr = dx + n * C;
+  const double g = (flags & 4) ? (double)dloss[n] : dscalar;
+  const T h = (T)(g * ((flags & 1) ? (double)w[y] : 1.0) / (double)C);
+  const T base = (T)margin - xr[y];
+  double sum = 0;
+  for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
+    const T z = base + xr[c];
+    const T d = (z > (T)0 && c != y) ? (p == 1 ? h : h * (T)2 * z) : (T)0;
+    if (c != y) dr[c] = d;
+    sum += (double)d;
+  }
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) dr[y] = (T)(-sum);
+}
+"""
+
+_SRC = Source("loss", _CODE, ("ce_fwd", "ce_bwd", "nll_fwd", "nll_bwd", "mm_fwd", "mm_bwd"))
+
+
+def _view(x, op):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be (N, C) or (N, C, d1, ...), got shape "
+                         f"{tuple(x.shape)}")
+    if x.shape[1] < 1:
+        raise ValueError(f"{op}: input has no classes (shape {tuple(x.shape)})")
+    inner = 1
+    for d in x.shape[2:]:
+        inner *= d
+    per_sample = (x.shape[0],) + tuple(x.shape[2:])
+    return x.shape[0], x.shape[1], inner, per_sample
+
+
+def _class_target(t, C, per_sample, op, has_ignore, ignore_index):
+    t = check_int64(t, op, "target")
+    if tuple(t.shape) != per_sample:
+        raise ValueError(f"{op}: target must have shape {per_sample} for input of {C} classes, "
+                         f"got {tuple(t.shape)}")
+    bad = (t < 0) | (t >= C)
+    if has_ignore:
+        bad &= t != ignore_index
+    if t.size and bool(bad.any()):
+        k = int(bad.ravel().argmax())
+        raise ValueError(f"{op}: target has value {int(t.ravel()[k])} at flat index {k}, expected "
+                         f"a class in [0, {C})"
+                         + (f" or ignore_index ({ignore_index})" if has_ignore else ""))
+    return t
+
+
+def _weight(w, C, dt, op):
+    return None if w is None else check_like(w, dt, op, "weight", (C,))
+
+
+def _grad(g, per_sample, dt, op):
+    return None if g is None else check_like(g, dt, op, "grad_output", per_sample)
+
+
+def _target(target, x, C, per_sample, op, ignore_index):
+    """(class ids, probabilities): one of them None."""
+    if isinstance(target, __import__("cupy").ndarray) and target.dtype != np.int64:
+        p = check_like(target, x.dtype, op, "target")
+        if tuple(p.shape) != tuple(x.shape):
+            raise ValueError(f"{op}: probability target must have the input's shape "
+                             f"{tuple(x.shape)}, got {tuple(p.shape)}")
+        return None, p
+    return _class_target(target, C, per_sample, op, True, ignore_index), None
+
+
+def _smoothing(eps, op):
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {eps}")
+
+
+def _wall(w, C):
+    return float(w.astype(np.float64).sum()) if w is not None else float(C)
+
+
+def _target_weight_sum(t, w, ignore_index):
+    keep = t != ignore_index
+    if w is None:
+        return float(keep.sum())
+    cp = __import__("cupy")
+    return float(cp.where(keep, w.astype(cp.float64)[cp.where(keep, t, 0)], 0.0).sum())
+
+
+def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """(loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean')."""
+    cp = __import__("cupy")
+    op = "cross_entropy"
+    x = check_float(input, op, "input")
+    outer, C, inner, per_sample = _view(x, op)
+    _smoothing(label_smoothing, op)
+    t, p = _target(target, x, C, per_sample, op, ignore_index)
+    w = _weight(weight, C, x.dtype, op)
+    loss = cp.empty(per_sample, x.dtype)
+    lse = cp.empty(per_sample, x.dtype)
+    M = outer * inner
+    flags = (1 if w is not None else 0) | (2 if p is not None else 0)
+    dummy_t = cp.zeros(1, cp.int64)
+    launch_rows(_SRC("ce_fwd", x.dtype), M,
+                (loss, lse, x, t if t is not None else dummy_t, p if p is not None else x,
+                 w if w is not None else x, i64(C), i64(inner), i64(ignore_index),
+                 f64(label_smoothing), f64(_wall(w, C)), np.int32(flags)))
+    total = float(loss.astype(cp.float64).sum())
+    denom = _target_weight_sum(t, w, ignore_index) if t is not None else float(M)
+    return loss, lse, total, denom
+
+
+def cross_entropy_backward(grad_output, grad_scalar, input, lse, target, weight=None,
+                           ignore_index=-100, label_smoothing=0.0):
+    """grad_input of the per-sample losses (grad_output per sample, or grad_scalar for all)."""
+    cp = __import__("cupy")
+    op = "cross_entropy_backward"
+    x = check_float(input, op, "input")
+    outer, C, inner, per_sample = _view(x, op)
+    _smoothing(label_smoothing, op)
+    t, p = _target(target, x, C, per_sample, op, ignore_index)
+    s = check_like(lse, x.dtype, op, "lse")
+    if s.size != outer * inner:
+        raise ValueError(f"{op}: lse must have one value per sample")
+    w = _weight(weight, C, x.dtype, op)
+    g = _grad(grad_output, per_sample, x.dtype, op)
+    dx = cp.empty(x.shape, x.dtype)
+    flags = (1 if w is not None else 0) | (2 if p is not None else 0) | (4 if g is not None else 0)
+    launch_rows(_SRC("ce_bwd", x.dtype), outer * inner,
+                (dx, g if g is not None else x, f64(grad_scalar), x, s,
+                 t if t is not None else cp.zeros(1, cp.int64), p if p is not None else x,
+                 w if w is not None else x, i64(C), i64(inner), i64(ignore_index),
+                 f64(label_smoothing), f64(_wall(w, C)), np.int32(flags)))
+    return dx
+
+
+def nll_loss_forward(input, target, weight=None, ignore_index=-100):
+    """(loss per sample, sum of losses, divisor of 'mean')."""
+    cp = __import__("cupy")
+    op = "nll_loss"
+    x = check_float(input, op, "input")
+    outer, C, inner, per_sample = _view(x, op)
+    t = _class_target(target, C, per_sample, op, True, ignore_index)
+    w = _weight(weight, C, x.dtype, op)
+    loss = cp.empty(per_sample, x.dtype)
+    M = outer * inner
+    launch(_SRC("nll_fwd", x.dtype), M, (loss, x, t, w if w is not None else x, i64(C), i64(inner),
+                                          i64(ignore_index), i64(M), np.int32(w is not None)))
+    return loss, float(loss.astype(cp.float64).sum()), _target_weight_sum(t, w, ignore_index)
+
+
+def nll_loss_backward(grad_output, grad_scalar, input, target, weight=None, ignore_index=-100):
+    """grad_input of the per-sample NLL losses."""
+    cp = __import__("cupy")
+    op = "nll_loss_backward"
+    x = check_float(input, op, "input")
+    outer, C, inner, per_sample = _view(x, op)
+    t = _class_target(target, C, per_sample, op, True, ignore_index)
+    w = _weight(weight, C, x.dtype, op)
+    g = _grad(grad_output, per_sample, x.dtype, op)
+    dx = cp.zeros(x.shape, x.dtype)
+    M = outer * inner
+    flags = (1 if w is not None else 0) | (4 if g is not None else 0)
+    launch(_SRC("nll_bwd", x.dtype), M,
+           (dx, g if g is not None else x, f64(grad_scalar), t, w if w is not None else x, i64(C),
+            i64(inner), i64(ignore_index), i64(M), np.int32(flags)))
+    return dx
+
+
+def _check_mm(x, p, margin, op):
+    import math
+    if x.ndim != 2:
+        raise ValueError(f"{op}: input must be 2-D, got shape {tuple(x.shape)}")
+    if x.shape[1] < 1:
+        raise ValueError(f"{op}: input has no classes (shape {tuple(x.shape)})")
+    if p not in (1, 2):
+        raise ValueError(f"{op}: p must be 1 or 2, got {p}")
+    if not math.isfinite(margin):
+        raise ValueError(f"{op}: margin must be finite")
+
+
+def multi_margin_loss_forward(input, target, p=1, margin=1.0, weight=None):
+    """(loss per sample, sum of losses, N)."""
+    cp = __import__("cupy")
+    op = "multi_margin_loss"
+    x = check_float(input, op, "input")
+    _check_mm(x, p, margin, op)
+    N, C = x.shape
+    t = _class_target(target, C, (N,), op, False, 0)
+    w = _weight(weight, C, x.dtype, op)
+    loss = cp.empty(N, x.dtype)
+    launch_rows(_SRC("mm_fwd", x.dtype), N, (loss, x, t, w if w is not None else x, i64(C),
+                                             np.int32(p), f64(margin), np.int32(w is not None)))
+    return loss, float(loss.astype(cp.float64).sum()), float(N)
+
+
+def multi_margin_loss_backward(grad_output, grad_scalar, input, target, p=1, margin=1.0,
+                               weight=None):
+    """grad_input of the per-sample hinge losses."""
+    cp = __import__("cupy")
+    op = "multi_margin_loss_backward"
+    x = check_float(input, op, "input")
+    _check_mm(x, p, margin, op)
+    N, C = x.shape
+    t = _class_target(target, C, (N,), op, False, 0)
+    w = _weight(weight, C, x.dtype, op)
+    g = _grad(grad_output, (N,), x.dtype, op)
+    dx = cp.empty(x.shape, x.dtype)
+    flags = (1 if w is not None else 0) | (4 if g is not None else 0)
+    launch_rows(_SRC("mm_bwd", x.dtype), N,
+                (dx, g if g is not None else x, f64(grad_scalar), x, t,
+                 w if w is not None else x, i64(C), np.int32(p), f64(margin), np.int32(flags)))
+    return dx

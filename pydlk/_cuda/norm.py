@@ -1,0 +1,403 @@
+"""Normalisation on the GPU: batch norm (statistics per channel over N and the spatial
+positions) and row norm (layer, group, instance norm: statistics per contiguous row), with the
+math of csrc/norm.cpp:
+
+  rstd = 1 / sqrt(var + eps),  xhat = (x - mu) rstd,  y = w xhat + b
+  dx = rstd gh - rstd s1 / M - rstd^3 s2 / M (x - mu),  gh = w dy,  s1 = sum gh,
+  s2 = sum gh (x - mu);  dw = sum dy xhat,  db = sum dy.
+
+Statistics are one pass per set (one block per channel or row): shifted sums in double around
+the set's first value (no E[x^2] - E[x]^2 cancellation), and for batch norm the running
+statistics are updated in the same kernel. The batch-norm backward's sums (sum dy,
+sum dy (x - mu)) are one pass too.
+"""
+import numpy as np
+
+from ._common import (
+    Source,
+    check_float,
+    check_like,
+    f64,
+    i64,
+    launch,
+    launch_rows,
+    need_finite,
+    out_or_new,
+)
+
+_CODE = r"""
+// Set c of M values: element j at c*S + (j / S) * stride + j % S (batch norm: S spatial,
+// stride C*S; a row: S = M = row length). Shifted sums in double, then mean and rstd;
+// var_out (if asked) the biased variance; running stats (batch norm) updated by thread 0.
+extern "C" __global__ void set_stats(T* mean, T* rstd, T* var_out, T* run_mean, T* run_var,
+                                     const T* x, i64 M, i64 S, i64 stride, double eps,
+                                     double momentum, int flags) {
+  const i64 c = blockIdx.x, base = c * S;
+  const double K = M > 0 ? (double)x[base] : 0.0;
+  double s1 = 0, s2 = 0;
+  for (i64 j = threadIdx.x; j < M; j += blockDim.x) {
+    const double d = (double)x[base + (j / S) * stride + j % S] - K;
+    s1 += d;
+    s2 += d * d;
+  }
+  s1 = block_sum(s1);
+  s2 = block_sum(s2);
+  if (threadIdx.x == 0) {
+    double mu = 0, var = 0;
+    if (M > 0) {
+      const double dm = s1 / (double)M;
+      var = s2 / (double)M - dm * dm;
+      if (var < 0) var = 0;
+      mu = K + dm;
+    }
+    mean[c] = (T)mu;
+    rstd[c] = (T)(1.0 / sqrt(var + eps));
+    if (flags & 1) var_out[c] = (T)var;
+    if ((flags & 2) && M > 0) run_mean[c] = (T)((1 - momentum) * (double)run_mean[c] + momentum * mu);
+    if ((flags & 4) && M > 1)  // unbiased variance for the running estimate, as torch
+      run_var[c] = (T)((1 - momentum) * (double)run_var[c] + momentum * var * (double)M / (double)(M - 1));
+  }
+}
+
+// Inference statistics from the running buffers.
+extern "C" __global__ void running_stats(T* mean, T* rstd, const T* run_mean, const T* run_var,
+                                         i64 C, double eps) {
+  GRID_STRIDE(c, C) {
+    mean[c] = run_mean[c];
+    rstd[c] = (T)(1.0 / sqrt((double)run_var[c] + eps));
+  }
+}
+
+// Batch norm: y = (x - mu) (w rs) + b per channel c = (i / S) % C.
+extern "C" __global__ void bn_apply(T* y, const T* x, const T* mean, const T* rstd, const T* w,
+                                    const T* b, i64 C, i64 S, i64 n, int has_w, int has_b) {
+  GRID_STRIDE(i, n) {
+    const i64 c = (i / S) % C;
+    const T a = (T)((has_w ? (double)w[c] : 1.0) * (double)rstd[c]);
+    y[i] = (x[i] - mean[c]) * a + (has_b ? b[c] : (T)0);
+  }
+}
+
+// Batch norm backward sums per channel: sdy = sum dy, sdyx = sum dy (x - mu).
+extern "C" __global__ void bn_bwd_sums(double* sdy, double* sdyx, const T* dy, const T* x,
+                                       const T* mean, i64 M, i64 S, i64 stride) {
+  const i64 c = blockIdx.x, base = c * S;
+  const double mu = (double)mean[c];
+  double a = 0, b = 0;
+  for (i64 j = threadIdx.x; j < M; j += blockDim.x) {
+    const i64 k = base + (j / S) * stride + j % S;
+    const double g = (double)dy[k];
+    a += g;
+    b += g * ((double)x[k] - mu);
+  }
+  a = block_sum(a);
+  b = block_sum(b);
+  if (threadIdx.x == 0) { sdy[c] = a; sdyx[c] = b; }
+}
+
+// dx = k1 dy + k2 (x - mu) + kc per channel.
+extern "C" __global__ void bn_dx(T* dx, const T* dy, const T* x, const T* mean, const T* k1,
+                                 const T* k2, const T* kc, i64 C, i64 S, i64 n) {
+  GRID_STRIDE(i, n) {
+    const i64 c = (i / S) % C;
+    dx[i] = k1[c] * dy[i] + k2[c] * (x[i] - mean[c]) + kc[c];
+  }
+}
+
+// Row norm: row r of D = K*S values; weight index (r % G) * K + (j / S).
+extern "C" __global__ void row_apply(T* y, const T* x, const T* mean, const T* rstd, const T* w,
+                                     const T* b, i64 D, i64 G, i64 K, i64 S, i64 n, int has_w,
+                                     int has_b) {
+  GRID_STRIDE(i, n) {
+    const i64 r = i / D, j = i % D, q = (r % G) * K + j / S;
+    T v = (x[i] - mean[r]) * rstd[r];
+    if (has_w) v = v * w[q];
+    if (has_b) v = v + b[q];
+    y[i] = v;
+  }
+}
+
+// Row norm backward, one block per row: s1 = sum gh, s2 = sum gh (x - mu), then dx.
+extern "C" __global__ void row_dx(T* dx, const T* dy, const T* x, const T* w, const T* mean,
+                                  const T* rstd, i64 D, i64 G, i64 K, i64 S, int has_w) {
+  const i64 r = blockIdx.x, base = r * D;
+  const double mu = (double)mean[r], rs = (double)rstd[r];
+  double s1 = 0, s2 = 0;
+  for (i64 j = threadIdx.x; j < D; j += blockDim.x) {
+    const double gh = (double)dy[base + j] * (has_w ? (double)w[(r % G) * K + j / S] : 1.0);
+    s1 += gh;
+    s2 += gh * ((double)x[base + j] - mu);
+  }
+  s1 = block_sum(s1);
+  s2 = block_sum(s2);
+  const double a = rs * s1 / (double)D, c = rs * rs * rs * s2 / (double)D;
+  for (i64 j = threadIdx.x; j < D; j += blockDim.x) {
+    const double gh = (double)dy[base + j] * (has_w ? (double)w[(r % G) * K + j / S] : 1.0);
+    dx[base + j] = (T)(rs * gh - a - c * ((double)x[base + j] - mu));
+  }
+}
+"""
+
+_SRC = Source("norm", _CODE, ("set_stats", "running_stats", "bn_apply", "bn_bwd_sums", "bn_dx",
+                              "row_apply", "row_dx"))
+
+
+def _spatial(x):
+    s = 1
+    for d in x.shape[2:]:
+        s *= d
+    return s
+
+
+def _need_nc(x, op):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got shape {tuple(x.shape)}")
+
+
+def _eps(eps, op):
+    need_finite(eps, op, "eps")
+
+
+def _momentum(m, op):
+    need_finite(m, op, "momentum", False)
+
+
+def _opt(a, n, dt, op, name, writable=False):
+    if a is None:
+        return None
+    c = check_like(a, dt, op, name, (n,))
+    if writable and c is not a:
+        raise ValueError(f"{op}: {name} must be C-contiguous (updated in place)")
+    return c
+
+
+def _flag(a):
+    return np.int32(a is not None)
+
+
+def _ptr(a, fallback):
+    return a if a is not None else fallback
+
+
+def batchnorm_forward(input, weight=None, bias=None, running_mean=None, running_var=None,
+                      training=False, momentum=0.1, eps=1e-05, out=None, save_mean=None,
+                      save_rstd=None):
+    """Batch norm over input (N, C, *). Returns (out, save_mean, save_rstd), stats (C,)."""
+    op = "batch_norm"
+    x = check_float(input, op, "input")
+    _need_nc(x, op)
+    _eps(eps, op)
+    _momentum(momentum, op)
+    N, C, S = x.shape[0], x.shape[1], _spatial(x)
+    if training and N * S == 1:
+        raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input "
+                         f"size {list(x.shape)}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var must be given in evaluation mode "
+                         "(training=False)")
+    dt = x.dtype
+    w = _opt(weight, C, dt, op, "weight")
+    b = _opt(bias, C, dt, op, "bias")
+    rm = _opt(running_mean, C, dt, op, "running_mean", True)
+    rv = _opt(running_var, C, dt, op, "running_var", True)
+    y = out_or_new(out, x.shape, dt, op)
+    sm = out_or_new(save_mean, (C,), dt, op, "save_mean")
+    sr = out_or_new(save_rstd, (C,), dt, op, "save_rstd")
+    if training:
+        flags = (2 if rm is not None else 0) | (4 if rv is not None else 0)
+        launch_rows(_SRC("set_stats", dt), C,
+                    (sm, sr, sm, _ptr(rm, sm), _ptr(rv, sm), x, i64(N * S), i64(S), i64(C * S),
+                     f64(eps), f64(momentum), np.int32(flags)))
+    else:
+        launch(_SRC("running_stats", dt), C, (sm, sr, rm, rv, i64(C), f64(eps)))
+    launch(_SRC("bn_apply", dt), x.size, (y, x, sm, sr, _ptr(w, sm), _ptr(b, sm), i64(C), i64(S),
+                                           i64(x.size), _flag(w), _flag(b)))
+    return y, sm, sr
+
+
+def batchnorm_backward(grad_output, input, weight, save_mean, save_rstd, training,
+                       need_input=True, need_weight=True, need_bias=True, grad_input=None,
+                       grad_weight=None, grad_bias=None):
+    """Returns (grad_input, grad_weight, grad_bias); None where not asked for."""
+    cp = __import__("cupy")
+    op = "batch_norm_backward"
+    x = check_float(input, op, "input")
+    _need_nc(x, op)
+    dt = x.dtype
+    dy = check_like(grad_output, dt, op, "grad_output", x.shape)
+    N, C, S = x.shape[0], x.shape[1], _spatial(x)
+    M = N * S
+    w = _opt(weight, C, dt, op, "weight")
+    mean = check_like(save_mean, dt, op, "save_mean", (C,))
+    rstd = check_like(save_rstd, dt, op, "save_rstd", (C,))
+    dx = out_or_new(grad_input, x.shape, dt, op, "grad_input") if need_input else None
+    dw = out_or_new(grad_weight, (C,), dt, op, "grad_weight") if need_weight else None
+    db = out_or_new(grad_bias, (C,), dt, op, "grad_bias") if need_bias else None
+    rs = rstd.astype(cp.float64)
+    sdy = sdyx = None
+    if training or need_weight or need_bias:
+        sdy, sdyx = cp.zeros(C, cp.float64), cp.zeros(C, cp.float64)
+        launch_rows(_SRC("bn_bwd_sums", dt), C, (sdy, sdyx, dy, x, mean, i64(M), i64(S),
+                                                 i64(C * S)))
+        if dw is not None:
+            dw[...] = (rs * sdyx).astype(dt)
+        if db is not None:
+            db[...] = sdy.astype(dt)
+    if dx is not None:
+        k1 = (w.astype(cp.float64) if w is not None else 1.0) * rs
+        if training and M > 0:
+            k2 = -k1 * rs * rs * sdyx / M
+            kc = -k1 * sdy / M
+        else:
+            k2 = cp.zeros(C, cp.float64)
+            kc = cp.zeros(C, cp.float64)
+        k1 = cp.ascontiguousarray(cp.broadcast_to(k1, (C,))).astype(dt)
+        launch(_SRC("bn_dx", dt), x.size, (dx, dy, x, mean, k1, k2.astype(dt), kc.astype(dt),
+                                            i64(C), i64(S), i64(x.size)))
+    return dx, dw, db
+
+
+def _rownorm_forward(x, w, b, R, G, K, S, eps, stat_shape, out, mean, rstd, op, want_var=False):
+    dt = x.dtype
+    D = K * S
+    y = out_or_new(out, x.shape, dt, op)
+    m = out_or_new(mean, stat_shape, dt, op, "mean")
+    r = out_or_new(rstd, stat_shape, dt, op, "rstd")
+    var = __import__("cupy").empty(R, dt) if want_var else None
+    launch_rows(_SRC("set_stats", dt), R,
+                (m, r, _ptr(var, m), m, m, x, i64(D), i64(D), i64(D), f64(eps), f64(0.0),
+                 np.int32(1 if want_var else 0)))
+    launch(_SRC("row_apply", dt), x.size, (y, x, m, r, _ptr(w, m), _ptr(b, m), i64(D), i64(G),
+                                            i64(K), i64(S), i64(x.size), _flag(w), _flag(b)))
+    return y, m, r, var
+
+
+def _rownorm_backward(dy, x, w, mean, rstd, R, G, K, S, need_x, need_w, need_b, gx, gw, gb, op):
+    cp = __import__("cupy")
+    dt = x.dtype
+    D = K * S
+    dx = out_or_new(gx, x.shape, dt, op, "grad_input") if need_x else None
+    dw = out_or_new(gw, (G * K,), dt, op, "grad_weight") if need_w else None
+    db = out_or_new(gb, (G * K,), dt, op, "grad_bias") if need_b else None
+    if dx is not None:
+        launch_rows(_SRC("row_dx", dt), R, (dx, dy, x, _ptr(w, mean), mean, rstd, i64(D), i64(G),
+                                            i64(K), i64(S), _flag(w)))
+    if dw is not None or db is not None:
+        N = R // G if G else 0
+        g4 = dy.reshape(N, G, K, S).astype(cp.float64)
+        if dw is not None:
+            xh = ((x.reshape(R, D).astype(cp.float64) - mean.reshape(R, 1))
+                  * rstd.reshape(R, 1).astype(cp.float64))
+            dw[...] = (g4 * xh.reshape(N, G, K, S)).sum(axis=(0, 3)).reshape(G * K).astype(dt)
+        if db is not None:
+            db[...] = g4.sum(axis=(0, 3)).reshape(G * K).astype(dt)
+    return dx, dw, db
+
+
+def layernorm_forward(input, weight=None, bias=None, eps=1e-05, out=None, mean=None, rstd=None):
+    """Layer norm of each row of input (M, D). Returns (out, mean, rstd), stats (M,)."""
+    op = "layer_norm"
+    x = check_float(input, op, "input")
+    if x.ndim != 2:
+        raise ValueError(f"{op}: input must be 2-D, got shape {tuple(x.shape)}")
+    _eps(eps, op)
+    M, D = x.shape
+    w = _opt(weight, D, x.dtype, op, "weight")
+    b = _opt(bias, D, x.dtype, op, "bias")
+    y, m, r, _ = _rownorm_forward(x, w, b, M, 1, D, 1, eps, (M,), out, mean, rstd, op)
+    return y, m, r
+
+
+def layernorm_backward(grad_output, input, weight, mean, rstd, need_input=True, need_weight=True,
+                       need_bias=True, grad_input=None, grad_weight=None, grad_bias=None):
+    """Returns (grad_input, grad_weight (D,), grad_bias (D,)); None where not asked for."""
+    op = "layer_norm_backward"
+    x = check_float(input, op, "input")
+    if x.ndim != 2:
+        raise ValueError(f"{op}: input must be 2-D, got shape {tuple(x.shape)}")
+    dt = x.dtype
+    dy = check_like(grad_output, dt, op, "grad_output", x.shape)
+    M, D = x.shape
+    w = _opt(weight, D, dt, op, "weight")
+    m = check_like(mean, dt, op, "mean", (M,))
+    r = check_like(rstd, dt, op, "rstd", (M,))
+    return _rownorm_backward(dy, x, w, m, r, M, 1, D, 1, need_input, need_weight, need_bias,
+                             grad_input, grad_weight, grad_bias, op)
+
+
+def _check_groups(x, G, op):
+    if G <= 0:
+        raise ValueError(f"{op}: num_groups must be positive, got {G}")
+    if x.shape[1] % G:
+        raise ValueError(f"{op}: num_groups={G} must divide the number of channels, input has "
+                         f"{x.shape[1]} (shape {tuple(x.shape)})")
+
+
+def groupnorm_forward(input, num_groups, weight=None, bias=None, eps=1e-05, out=None, mean=None,
+                      rstd=None):
+    """Group norm of input (N, C, *); returns (out, mean, rstd), stats (N, num_groups)."""
+    op = "group_norm"
+    x = check_float(input, op, "input")
+    _need_nc(x, op)
+    _eps(eps, op)
+    _check_groups(x, num_groups, op)
+    N, C, S, G = x.shape[0], x.shape[1], _spatial(x), num_groups
+    if N * (C // G) * S == 1:
+        raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input "
+                         f"size {list(x.shape)}")
+    w = _opt(weight, C, x.dtype, op, "weight")
+    b = _opt(bias, C, x.dtype, op, "bias")
+    y, m, r, _ = _rownorm_forward(x, w, b, N * G, G, C // G, S, eps, (N, G), out, mean, rstd, op)
+    return y, m, r
+
+
+def groupnorm_backward(grad_output, input, num_groups, weight, mean, rstd, need_input=True,
+                       need_weight=True, need_bias=True, grad_input=None, grad_weight=None,
+                       grad_bias=None):
+    """Returns (grad_input, grad_weight (C,), grad_bias (C,)); None where not asked for."""
+    op = "group_norm_backward"
+    x = check_float(input, op, "input")
+    _need_nc(x, op)
+    _check_groups(x, num_groups, op)
+    dt = x.dtype
+    dy = check_like(grad_output, dt, op, "grad_output", x.shape)
+    N, C, S, G = x.shape[0], x.shape[1], _spatial(x), num_groups
+    w = _opt(weight, C, dt, op, "weight")
+    m = check_like(mean, dt, op, "mean", (N, G))
+    r = check_like(rstd, dt, op, "rstd", (N, G))
+    return _rownorm_backward(dy, x, w, m, r, N * G, G, C // G, S, need_input, need_weight,
+                             need_bias, grad_input, grad_weight, grad_bias, op)
+
+
+def instancenorm_forward(input, weight=None, bias=None, running_mean=None, running_var=None,
+                         momentum=0.1, eps=1e-05, out=None, mean=None, rstd=None):
+    """Instance norm of input (N, C, *); returns (out, mean, rstd), stats (N, C); running
+    buffers (C,), if given, get the batch average of the per-instance mean and unbiased
+    variance."""
+    cp = __import__("cupy")
+    op = "instance_norm"
+    x = check_float(input, op, "input")
+    _need_nc(x, op)
+    _eps(eps, op)
+    _momentum(momentum, op)
+    N, C, S = x.shape[0], x.shape[1], _spatial(x)
+    if S == 1:
+        raise ValueError(f"{op}: Expected more than 1 spatial element when training, got input "
+                         f"size {list(x.shape)}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    dt = x.dtype
+    w = _opt(weight, C, dt, op, "weight")
+    b = _opt(bias, C, dt, op, "bias")
+    rm = _opt(running_mean, C, dt, op, "running_mean", True)
+    rv = _opt(running_var, C, dt, op, "running_var", True)
+    y, m, r, var = _rownorm_forward(x, w, b, N * C, C, 1, S, eps, (N, C), out, mean, rstd, op,
+                                    want_var=rm is not None)
+    if rm is not None and N > 0:
+        sm = m.astype(cp.float64).mean(axis=0)
+        sv = var.reshape(N, C).astype(cp.float64).mean(axis=0)
+        if S > 1:
+            sv = sv * S / (S - 1)
+        rm[...] = ((1 - momentum) * rm.astype(cp.float64) + momentum * sm).astype(dt)
+        rv[...] = ((1 - momentum) * rv.astype(cp.float64) + momentum * sv).astype(dt)
+    return y, m, r

@@ -1,0 +1,207 @@
+"""A host (CPU) stand-in for the parts of CuPy that pydlk._cuda uses, to run the GPU-vs-CPU tests
+of tests/test_cuda_kernels.py on a machine without a GPU.
+
+Arrays are NumPy arrays of a subclass (``ndarray``); ``RawModule`` compiles the very CUDA C text
+of each kernel as C++ with g++ (a small header maps __global__, blockIdx, atomicAdd, __umulhi,
+... to host code) and runs the blocks of a launch one after the other.
+
+Two modes (environment variable PYDLK_EMU_THREADS):
+
+* ``1`` (the default): one thread per block, the prelude's block reductions replaced by the identity (right
+  for one thread). Fast; checks the Python glue, argument passing, index arithmetic and
+  formulas of every kernel against pydlk._C.
+* ``64`` (opt-in; any multiple of 32): that many host threads per block, in lockstep:
+  ``__syncthreads`` is a barrier of the block, ``__shfl_down_sync`` an exchange through memory
+  between the 32 threads of a warp with a barrier of the warp, ``__shared__`` arrays are shared.
+  This also runs the GPU prelude's real warp-shuffle block reductions.
+
+Neither checks what only a GPU shows: atomics under contention, memory-model races between
+warps that a barrier does not order, launch limits, cuBLAS and cuDNN. Use
+``tools/run_cuda_tests_on_host.py``.
+"""
+import threading
+import ctypes
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import types
+
+import numpy as np
+
+BUILD = os.environ.get("PYDLK_EMU_BUILD", os.path.join(tempfile.gettempdir(), "pydlk_cuda_emu"))
+
+THREADS = int(os.environ.get("PYDLK_EMU_THREADS", "1"))
+
+HOST_HEADER = r"""
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+using namespace std;
+struct Dim3 { unsigned int x, y, z; };
+static thread_local Dim3 blockIdx, threadIdx;
+static Dim3 blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
+static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+  return (unsigned int)(((unsigned long long)a * b) >> 32);
+}
+static std::mutex atomic_mu;
+template <class V> static inline V atomicAdd(V* p, V v) {
+  std::lock_guard<std::mutex> g(atomic_mu);
+  V o = *p; *p = o + v; return o;
+}
+struct Barrier {  // reusable: generation counter
+  std::mutex mu; std::condition_variable cv; unsigned n = 1, waiting = 0, gen = 0;
+  void wait() {
+    std::unique_lock<std::mutex> l(mu);
+    unsigned g = gen;
+    if (++waiting == n) { waiting = 0; ++gen; cv.notify_all(); return; }
+    cv.wait(l, [&] { return gen != g; });
+  }
+};
+static Barrier block_bar, warp_bar[32];
+static inline void __syncthreads() { block_bar.wait(); }
+template <class V> static inline V __shfl_down_sync(unsigned, V v, int o) {
+  static V buf[1024];
+  const unsigned t = threadIdx.x, lane = t & 31;
+  buf[t] = v;
+  warp_bar[t >> 5].wait();
+  V r = lane + o < 32 ? buf[t + o] : v;
+  warp_bar[t >> 5].wait();
+  return r;
+}
+extern "C" void emu_init(unsigned threads, unsigned grid) {
+  blockDim.x = threads; gridDim.x = grid;
+  block_bar.n = threads;
+  for (int w = 0; w < 32; ++w) warp_bar[w].n = 32;
+}
+extern "C" void emu_thread(unsigned t, unsigned b) { threadIdx.x = t; blockIdx.x = b; }
+extern "C" void emu_block_end() { block_bar.wait(); }
+"""
+
+
+def _host_prelude(gpu_prelude):
+    """The GPU prelude with its block reductions replaced by the one-thread versions."""
+    start = gpu_prelude.index("// Sum of v over the block")
+    end = gpu_prelude.index("// sigmoid without overflow")
+    one_thread = ("__device__ double block_sum(double v) { return v; }\n"
+                  "__device__ T block_max(T v) { return v; }\n")
+    return gpu_prelude[:start] + one_thread + gpu_prelude[end:]
+
+
+class ndarray(np.ndarray):
+    """A 'device' array: a NumPy array that CuPy-only code paths accept."""
+
+    def get(self):
+        return np.asarray(self).copy()
+
+
+def _wrap(v):
+    if isinstance(v, np.ndarray) and not isinstance(v, ndarray):
+        return v.view(ndarray)
+    if isinstance(v, tuple):
+        return tuple(_wrap(e) for e in v)
+    return v
+
+
+class _Kernel:
+    def __init__(self, lib, name):
+        self.lib, self.fn = lib, getattr(lib, name)
+
+    def __call__(self, grid, block, args):
+        cargs = []
+        for a in args:
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous, "kernel argument not C-contiguous"
+                cargs.append(ctypes.c_void_p(a.ctypes.data))
+            elif isinstance(a, np.generic):
+                cargs.append({np.dtype(np.int64): ctypes.c_longlong,
+                              np.dtype(np.uint64): ctypes.c_ulonglong,
+                              np.dtype(np.int32): ctypes.c_int,
+                              np.dtype(np.uint32): ctypes.c_uint,
+                              np.dtype(np.float32): ctypes.c_float,
+                              np.dtype(np.float64): ctypes.c_double}[a.dtype](a.item()))
+            else:
+                raise TypeError(f"kernel argument of type {type(a).__name__}: pass NumPy scalars")
+        lib, nt, errors = self.lib, THREADS, []
+        lib.emu_init(nt, grid[0])
+
+        def thread(t):
+            try:
+                for b in range(grid[0]):
+                    lib.emu_thread(t, b)
+                    self.fn(*cargs)
+                    lib.emu_block_end()  # no thread starts a block before all finished the last
+            except BaseException as e:  # noqa: BLE001  (re-raised in the launching thread)
+                errors.append(e)
+        if nt == 1:
+            thread(0)
+        else:
+            ts = [threading.Thread(target=thread, args=(t,)) for t in range(nt)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        if errors:
+            raise errors[0]
+
+
+class RawModule:
+    def __init__(self, code, options=()):
+        from pydlk._cuda._common import PRELUDE
+        typedef, rest = code.split("\n", 1)
+        assert rest.startswith(PRELUDE)
+        prelude = _host_prelude(PRELUDE) if THREADS == 1 else PRELUDE
+        text = HOST_HEADER + typedef + "\n" + prelude + rest[len(PRELUDE):]
+        os.makedirs(BUILD, exist_ok=True)
+        h = hashlib.sha1(text.encode()).hexdigest()[:16]
+        so = os.path.join(BUILD, f"k_{h}.so")
+        if not os.path.exists(so):
+            cpp = f"{so[:-3]}.{os.getpid()}.cpp"
+            with open(cpp, "w") as f:
+                f.write(text)
+            tmp = f"{so}.{os.getpid()}.tmp"
+            r = subprocess.run(["g++", "-O1", "-std=c++14", "-shared", "-fPIC", "-o", tmp, cpp],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise RuntimeError(f"host compile of a CUDA source failed:\n{r.stderr}")
+            os.replace(tmp, so)  # atomic: a concurrent run never loads a half-written library
+        self.lib = ctypes.CDLL(so)
+
+    def get_function(self, name):
+        return _Kernel(self.lib, name)
+
+
+def _module():
+    m = types.ModuleType("cupy")
+    m.ndarray = ndarray
+    m.RawModule = RawModule
+    m.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    m.asnumpy = lambda a: np.array(a, copy=True).view(np.ndarray)
+    m.asarray = lambda a, dtype=None: np.array(a, dtype=dtype, copy=True).view(ndarray)
+    m.__host_emulator__ = True
+
+    def getattr_(name):
+        v = getattr(np, name)
+        if isinstance(v, type) or not callable(v):
+            return v
+
+        def f(*a, **k):
+            return _wrap(v(*a, **k))
+        return f
+    m.__getattr__ = getattr_
+    return m
+
+
+def install():
+    """Puts the stand-in into sys.modules['cupy'] (before anything imports the real one)."""
+    if "cupy" in sys.modules and not getattr(sys.modules["cupy"], "__host_emulator__", False):
+        raise RuntimeError("the real cupy is already imported")
+    sys.modules["cupy"] = _module()

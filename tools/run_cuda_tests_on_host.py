@@ -1,0 +1,22 @@
+"""Runs the GPU-vs-CPU tests of tests/test_cuda_kernels.py on the CPU, with the CuPy stand-in of
+tools/cupy_host_emulator.py (kernels compiled with g++, one thread per block). See that module
+for what this does and does not check. Extra arguments go to pytest.
+
+    PYTHONPATH=. python tools/run_cuda_tests_on_host.py [-x] [-k conv]
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import cupy_host_emulator
+
+cupy_host_emulator.install()
+
+import pytest
+
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-W", "error",
+                      os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernels.py"),
+                      *sys.argv[1:]]))
