@@ -333,7 +333,7 @@ def test_kernels_bad_inputs():
         C.adam_step(p, np.zeros(5), p.copy(), None, p.copy(), 0.1, 0.9, 0.9, 1e-8)
     with pytest.raises(TypeError, match="sgd_step: param must be a C-contiguous"):
         C.sgd_step(np.zeros(5, np.int64), None, p, 0.1)
-    with pytest.raises(TypeError, match="rmsprop_step: grad_avg must be an array or None"):
+    with pytest.raises(TypeError, match="rmsprop_step: grad_avg must be a NumPy array or None"):
         C.rmsprop_step(p, p.copy(), 3, None, p.copy(), 0.1, 0.9, 1e-8)
     with pytest.raises(ValueError, match="momentum_buffer has 4 elements"):
         C.sgd_step(p, np.zeros(4, np.float32), p.copy(), 0.1, 0.9)
