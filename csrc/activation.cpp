@@ -15,14 +15,6 @@
 #include <cstring>
 #include <limits>
 
-// Helpers are forced inline into the SIMD-cloned kernels below, so that their loops get the
-// AVX-512 clone too (an out-of-line helper is compiled for the baseline only).
-#if defined(__GNUC__)
-#define PYDLK_INLINE inline __attribute__((always_inline))
-#else
-#define PYDLK_INLINE inline
-#endif
-
 namespace pydlk {
 namespace {
 

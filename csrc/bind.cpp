@@ -75,9 +75,9 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "pydlk kernels (C++17 + OpenMP)";
   m.def("config", &config, "Build and runtime configuration as a dict.");
   m.def("get_num_threads", &num_threads);
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1, got " + std::to_string(n));
-    set_num_threads(n);
+  // Capped: OpenMP aborts the process when it cannot create a requested team.
+  m.def("set_num_threads", [](py::object n) {
+    set_num_threads((int)int_arg(n, "set_num_threads", "n", 1, 1025));
   }, py::arg("n"));
   keep_freed_memory_warm();
   // Align the BLAS pool with our OpenMP team size from the start.

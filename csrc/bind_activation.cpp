@@ -68,16 +68,9 @@ ActParams check_params(const char* op, const std::vector<Param>& ps, const doubl
 
 // `out` if given (checked), else a new array like `like`.
 py::array out_or_new(const py::object& out, const py::array& like, DType dt, const std::string& op) {
-  if (out.is_none()) return py::array(dtype_of(dt), std::vector<py::ssize_t>(like.shape(), like.shape() + like.ndim()));
-  if (!py::isinstance<py::array>(out))
-    throw py::type_error(op + ": out must be a NumPy array or None");
-  py::array o = out.cast<py::array>();
-  need_dtype(o, dt, op.c_str(), "out");
-  need(o.ndim() == like.ndim() &&
-           std::equal(like.shape(), like.shape() + like.ndim(), o.shape()),
-       op + ": out must have shape " + str_shape(like) + ", got " + str_shape(o));
-  need(o.writeable(), op + ": out must be writable");
-  return o;
+  return dispatch(dt, [&](auto t) {
+    return out_or_empty<decltype(t)>(out, dt, shape_of(like), op.c_str(), "out");
+  });
 }
 
 void need_same_shape(const py::array& a, const py::array& b, const std::string& op,
@@ -162,7 +155,8 @@ struct Split {
   int dim = 0;
 };
 
-Split split_at(const py::array& x, int64_t dim, const std::string& op) {
+Split split_at(const py::array& x, const py::object& dim_arg, const std::string& op) {
+  const int64_t dim = int_arg(dim_arg, op.c_str(), "dim", -kIntLimit, kIntLimit);
   int nd = (int)x.ndim();
   int lim = nd == 0 ? 1 : nd;
   need(dim >= -lim && dim < lim, op + ": dim " + std::to_string(dim) + " is out of range for a " +
@@ -182,7 +176,7 @@ Split split_at(const py::array& x, int64_t dim, const std::string& op) {
 void bind_activation(py::module_& m) {
   for (const EltwiseOp& s : eltwise_ops()) def_eltwise(m, &s);
 
-  m.def("softmax_forward", [](py::array x, int64_t dim, bool log, py::object out) {
+  m.def("softmax_forward", [](py::array x, py::object dim, bool log, py::object out) {
     const char* op = log ? "log_softmax" : "softmax";
     DType dt = need_float(x, op, "input");
     Split sp = split_at(x, dim, op);
@@ -199,7 +193,7 @@ void bind_activation(py::module_& m) {
      py::arg("out") = py::none(),
      "softmax (log_softmax if log) of input along dim; out may be given (or be the input).");
 
-  m.def("softmax_backward", [](py::array dy, py::array y, int64_t dim, bool log, py::object out) {
+  m.def("softmax_backward", [](py::array dy, py::array y, py::object dim, bool log, py::object out) {
     std::string op = log ? "log_softmax_backward" : "softmax_backward";
     DType dt = need_float(dy, op.c_str(), "grad_output");
     need_dtype(y, dt, op.c_str(), "output");
@@ -218,11 +212,11 @@ void bind_activation(py::module_& m) {
      py::kw_only(), py::arg("out") = py::none(),
      "grad_input of softmax (log_softmax if log) from grad_output and the saved output.");
 
-  m.def("maxout_forward", [](py::array x, int64_t pool_size, int64_t dim) {
+  m.def("maxout_forward", [](py::array x, py::object pool_size_arg, py::object dim) {
     const char* op = "maxout";
     DType dt = need_float(x, op, "input");
     need(x.ndim() >= 1, "maxout: input must have at least 1 dimension, got a scalar");
-    need(pool_size > 0, "maxout: pool_size must be positive, got " + std::to_string(pool_size));
+    const index_t pool_size = int_arg(pool_size_arg, op, "pool_size", 1, kIntLimit);
     Split sp = split_at(x, dim, op);
     need(sp.D % pool_size == 0, "maxout: pool_size " + std::to_string(pool_size) +
                                     " does not divide input's size " + std::to_string(sp.D) +
@@ -230,46 +224,54 @@ void bind_activation(py::module_& m) {
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
     index_t C = sp.D / pool_size;
     shape[sp.dim] = C;
-    py::array y(dtype_of(dt), shape);
-    py::array idx(py::dtype::of<int64_t>(), shape);
+    py::object out;
+    py::array idx = empty<int64_t>(shape, op, "indices");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
+      py::array y = empty<T>(shape, op, "output");
+      out = y;
       T* yp = ptr<T>(y);
       int64_t* ip = ptr<int64_t>(idx);
       const T* xp = cptr<T>(x);
       { KernelScope k; maxout_forward<T>(yp, ip, xp, sp.outer, C, pool_size, sp.inner); }
       return 0;
     });
-    return py::make_tuple(y, idx);
+    return py::make_tuple(out, idx);
   }, py::arg("input"), py::arg("pool_size"), py::arg("dim") = 1,
      "(output, indices): max over groups of pool_size consecutive entries along dim; "
      "indices (int64) is the position within each group.");
 
-  m.def("maxout_backward", [](py::array dy, py::array idx, int64_t pool_size, int64_t dim) {
+  m.def("maxout_backward", [](py::array dy, py::array idx, py::object pool_size_arg,
+                              py::object dim) {
     const char* op = "maxout_backward";
     DType dt = need_float(dy, op, "grad_output");
     need_int64(idx, op, "indices");
     need_same_shape(dy, idx, op, "grad_output", "indices");
     need(dy.ndim() >= 1, "maxout_backward: grad_output must have at least 1 dimension");
-    need(pool_size > 0, "maxout_backward: pool_size must be positive, got " +
-                            std::to_string(pool_size));
+    const index_t pool_size = int_arg(pool_size_arg, op, "pool_size", 1, kIntLimit);
     Split sp = split_at(dy, dim, op);
-    std::vector<py::ssize_t> shape(dy.shape(), dy.shape() + dy.ndim());
-    shape[sp.dim] *= pool_size;
-    py::array dx(dtype_of(dt), shape);
     // An index outside [0, pool_size) would route nowhere: refuse it rather than drop gradient.
     const int64_t* ip = cptr<int64_t>(idx);
     for (py::ssize_t i = 0; i < idx.size(); ++i)
       need(ip[i] >= 0 && ip[i] < pool_size,
            "maxout_backward: indices must lie in [0, pool_size), got " + std::to_string(ip[i]));
+    // grad_input's size is grad_output's times pool_size: checked (overflow, memory) by empty().
+    Shape shape = shape_of(dy);
+    need(shape[sp.dim] <= INT64_MAX / pool_size,
+         std::string(op) + ": pool_size " + std::to_string(pool_size) + " times grad_output's size " +
+             std::to_string(shape[sp.dim]) + " along dim overflows");
+    shape[sp.dim] *= pool_size;
+    py::object out;
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
+      py::array dx = empty<T>(shape, op, "grad_input");
+      out = dx;
       T* dxp = ptr<T>(dx);
       const T* dyp = cptr<T>(dy);
       { KernelScope k; maxout_backward<T>(dxp, dyp, ip, sp.outer, sp.D, pool_size, sp.inner); }
       return 0;
     });
-    return dx;
+    return out;
   }, py::arg("grad_output"), py::arg("indices"), py::arg("pool_size"), py::arg("dim") = 1,
      "grad_input of maxout: grad_output routed to the arg-max of each group, 0 elsewhere.");
 }

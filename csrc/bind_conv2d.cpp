@@ -11,30 +11,6 @@ namespace pydlk {
 
 namespace {
 
-std::pair<index_t, index_t> int_pair(const py::object& v, const char* op, const char* name) {
-  auto fail = [&]() -> std::pair<index_t, index_t> {
-    throw py::type_error(std::string(op) + ": " + name + " must be an int or a pair of ints, got " +
-                         py::repr(v).cast<std::string>());
-  };
-  if (py::isinstance<py::bool_>(v)) return fail();
-  if (py::isinstance<py::int_>(v)) {
-    index_t i = v.cast<index_t>();
-    return {i, i};
-  }
-  if (!py::isinstance<py::sequence>(v) || py::isinstance<py::str>(v)) return fail();
-  py::sequence seq = v.cast<py::sequence>();
-  if (seq.size() != 2)
-    throw std::invalid_argument(std::string(op) + ": " + name + " must have 2 values, got " +
-                                std::to_string(seq.size()));
-  for (auto e : seq)
-    if (!py::isinstance<py::int_>(e) || py::isinstance<py::bool_>(e)) return fail();
-  return {seq[0].cast<index_t>(), seq[1].cast<index_t>()};
-}
-
-std::string pair_str(std::pair<index_t, index_t> p) {
-  return "(" + std::to_string(p.first) + ", " + std::to_string(p.second) + ")";
-}
-
 ConvAlgo parse_algo(const std::string& a, const char* op) {
   if (a == "auto") return ConvAlgo::automatic;
   if (a == "gemm") return ConvAlgo::gemm;
@@ -45,25 +21,25 @@ ConvAlgo parse_algo(const std::string& a, const char* op) {
 
 // Checks every array and int argument and returns the convolution's sizes.
 ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py::object& stride,
-                     const py::object& padding, const py::object& dilation, index_t groups,
-                     const char* op) {
+                     const py::object& padding, const py::object& dilation,
+                     const py::object& groups_arg, const char* op) {
   need_ndim(x, 4, op, "input");
   need_dtype(w, dt, op, "weight");
   need_ndim(w, 4, op, "weight");
-  auto st = int_pair(stride, op, "stride");
-  auto pd = int_pair(padding, op, "padding");
-  auto dl = int_pair(dilation, op, "dilation");
+  // Every size below 2**31: the index arithmetic below and the GEMMs' int sizes stay in range.
+  need_int_dims(x, op, "input");
+  need_int_dims(w, op, "weight");
+  Pair st = int_pair(stride, op, "stride", 1);
+  Pair pd = int_pair(padding, op, "padding", 0);
+  Pair dl = int_pair(dilation, op, "dilation", 1);
+  const index_t groups = int_arg(groups_arg, op, "groups", 1, kIntLimit);
   const std::string o(op);
-  need(groups >= 1, o + ": groups must be positive, got " + std::to_string(groups));
-  need(st.first >= 1 && st.second >= 1, o + ": stride must be positive, got " + pair_str(st));
-  need(dl.first >= 1 && dl.second >= 1, o + ": dilation must be positive, got " + pair_str(dl));
-  need(pd.first >= 0 && pd.second >= 0, o + ": padding must be >= 0, got " + pair_str(pd));
   ConvShape s;
   s.N = x.shape(0); s.C = x.shape(1); s.H = x.shape(2); s.W = x.shape(3);
   s.K = w.shape(0); s.R = w.shape(2); s.S = w.shape(3);
   s.G = groups;
-  s.sh = st.first; s.sw = st.second; s.ph = pd.first; s.pw = pd.second;
-  s.dh = dl.first; s.dw = dl.second;
+  s.sh = st[0]; s.sw = st[1]; s.ph = pd[0]; s.pw = pd[1];
+  s.dh = dl[0]; s.dw = dl[1];
   need(s.R >= 1 && s.S >= 1, o + ": weight must have a kernel of at least 1x1, got shape " + str_shape(w));
   need(s.C >= 1, o + ": input must have at least 1 channel, got shape " + str_shape(x));
   need(s.C % s.G == 0, o + ": input has " + std::to_string(s.C) + " channels, not divisible by groups=" +
@@ -79,7 +55,7 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
   s.OW = conv_out_size(s.W, s.pw, s.dw, s.S, s.sw);
   need(eh >= 1 && ew >= 1,
        o + ": input of size " + std::to_string(s.H) + "x" + std::to_string(s.W) + " with padding " +
-           pair_str(pd) + " is smaller than the dilated kernel " + std::to_string(s.dh * (s.R - 1) + 1) +
+           str_pair(pd) + " is smaller than the dilated kernel " + std::to_string(s.dh * (s.R - 1) + 1) +
            "x" + std::to_string(s.dw * (s.S - 1) + 1) + ": output size would be " +
            std::to_string(eh <= 0 ? 0 : s.OH) + "x" + std::to_string(ew <= 0 ? 0 : s.OW));
   // The GEMMs take int sizes.
@@ -87,15 +63,6 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
   need(s.Cg() * s.R * s.S < big && s.N * s.OH * s.OW < big && s.H * s.W < big,
        o + ": convolution too large for 32-bit BLAS sizes");
   return s;
-}
-
-// A reused, 64-byte aligned workspace per calling thread, grown on demand: large workspaces come
-// back warm instead of from freshly mapped pages each call.
-void* workspace(size_t bytes) {
-  thread_local std::vector<char> buf;
-  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
-  uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
-  return reinterpret_cast<void*>((p + 63) / 64 * 64);
 }
 
 ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* op) {
@@ -109,26 +76,28 @@ ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* 
 }  // namespace
 
 void bind_conv2d(py::module_& m) {
-  m.def("conv2d_forward", [](py::array x, py::array w, py::object b, py::object stride,
-                             py::object padding, py::object dilation, index_t groups,
+  m.def("conv2d_forward", [](py::array x, py::array w, py::object bias, py::object stride,
+                             py::object padding, py::object dilation, py::object groups,
                              std::string algorithm) {
-    DType dt = need_float(x, "conv2d", "input");
-    ConvShape s = check_conv(x, w, dt, stride, padding, dilation, groups, "conv2d");
-    if (!b.is_none()) {
-      py::array ba = b.cast<py::array>();
-      need_dtype(ba, dt, "conv2d", "bias");
-      need_shape(ba, {(py::ssize_t)s.K}, "conv2d", "bias");
+    const char* op = "conv2d";
+    DType dt = need_float(x, op, "input");
+    ConvShape s = check_conv(x, w, dt, stride, padding, dilation, groups, op);
+    ArrayArg b = opt_array(bias, op, "bias");
+    if (b.given()) {
+      need_dtype(b.arr(), dt, op, "bias");
+      need_shape(b.arr(), {(py::ssize_t)s.K}, op, "bias");
     }
-    ConvAlgo a = algo_for(s, algorithm, "conv2d");
+    ConvAlgo a = algo_for(s, algorithm, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      py::array y = empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.K, (py::ssize_t)s.OH, (py::ssize_t)s.OW});
-      const T* bp = b.is_none() ? nullptr : cptr<T>(b.cast<py::array>());
+      py::array y = empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.K, (py::ssize_t)s.OH, (py::ssize_t)s.OW},
+                             op, "output");
+      const T* bp = b.cdata<T>();
       T* yp = ptr<T>(y);
+      ConvPlan plan = conv2d_plan(s, false, sizeof(T), a);
+      void* ws = workspace(plan.ws_bytes, op);
       {
         KernelScope k;
-        ConvPlan plan = conv2d_plan(s, false, sizeof(T), a);
-        void* ws = workspace(plan.ws_bytes);
         conv2d_forward<T>(yp, cptr<T>(x), cptr<T>(w), bp, ws, s, plan);
       }
       return y;
@@ -141,7 +110,7 @@ void bind_conv2d(py::module_& m) {
      "'gemm' (im2col + BLAS) or 'direct' (needs C/groups == 1).");
 
   m.def("conv2d_backward", [](py::array dy, py::array x, py::array w, py::object stride,
-                              py::object padding, py::object dilation, index_t groups,
+                              py::object padding, py::object dilation, py::object groups,
                               bool need_dx, bool need_dw, bool need_db, std::string algorithm) {
     const char* op = "conv2d_backward";
     DType dt = need_float(x, op, "input");
@@ -155,21 +124,23 @@ void bind_conv2d(py::module_& m) {
       py::object dx = py::none(), dw = py::none(), db = py::none();
       T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
       if (need_dx) {
-        py::array arr = empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.C, (py::ssize_t)s.H, (py::ssize_t)s.W});
+        py::array arr = empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.C, (py::ssize_t)s.H, (py::ssize_t)s.W}, op,
+                                 "grad_input");
         dxp = ptr<T>(arr); dx = arr;
       }
       if (need_dw) {
-        py::array arr = empty<T>({(py::ssize_t)s.K, (py::ssize_t)s.Cg(), (py::ssize_t)s.R, (py::ssize_t)s.S});
+        py::array arr = empty<T>({(py::ssize_t)s.K, (py::ssize_t)s.Cg(), (py::ssize_t)s.R, (py::ssize_t)s.S},
+                                 op, "grad_weight");
         dwp = ptr<T>(arr); dw = arr;
       }
       if (need_db) {
-        py::array arr = empty<T>({(py::ssize_t)s.K});
+        py::array arr = empty<T>({(py::ssize_t)s.K}, op, "grad_bias");
         dbp = ptr<T>(arr); db = arr;
       }
+      ConvPlan plan = conv2d_plan(s, true, sizeof(T), a);
+      void* ws = workspace(plan.ws_bytes, op);
       {
         KernelScope k;
-        ConvPlan plan = conv2d_plan(s, true, sizeof(T), a);
-        void* ws = workspace(plan.ws_bytes);
         conv2d_backward<T>(dxp, dwp, dbp, cptr<T>(dy), cptr<T>(x), cptr<T>(w), ws, s, plan);
       }
       return py::make_tuple(dx, dw, db);

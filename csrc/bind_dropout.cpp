@@ -23,16 +23,7 @@ static index_t numel(const py::array& a) { return (index_t)a.size(); }
 template <typename T>
 static py::array out_like(const py::object& out, const py::array& x, DType dt, const char* op,
                           const char* name) {
-  if (out.is_none()) {
-    std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-    return empty<T>(shape);
-  }
-  py::array o = out.cast<py::array>();
-  need_dtype(o, dt, op, name);
-  need(o.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), o.shape()),
-       std::string(op) + ": " + name + " must have the input's shape " + str_shape(x) + ", got " +
-           str_shape(o));
-  return o;
+  return out_or_empty<T>(out, dt, shape_of(x), op, name);
 }
 
 static void need_mask(const py::array& m, index_t n, const char* op) {
@@ -46,14 +37,29 @@ static void need_mask(const py::array& m, index_t n, const char* op) {
 }
 
 void bind_dropout(py::module_& m) {
-  m.def("philox4x32_10", [](std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
-    uint32_t c[4] = {counter[0], counter[1], counter[2], counter[3]};
-    philox::block(c, key[0], key[1]);
+  m.def("philox4x32_10", [](py::object counter, py::object key) {
+    const char* op = "philox4x32_10";
+    auto words = [op](const py::object& o, size_t n, const char* name) {
+      std::string want = std::string(op) + ": " + name + " must be a sequence of " +
+                         std::to_string(n) + " ints in [0, 2**32), got " + short_repr(o);
+      if (!py::isinstance<py::sequence>(o) || py::isinstance<py::str>(o) || py::isinstance<py::bytes>(o))
+        throw py::type_error(want);
+      py::sequence s = py::reinterpret_borrow<py::sequence>(o);
+      need(s.size() == n, want);
+      std::array<uint32_t, 4> w{};
+      for (size_t i = 0; i < n; ++i) w[i] = (uint32_t)int_arg(s[i], op, name, 0, int64_t(1) << 32);
+      return w;
+    };
+    std::array<uint32_t, 4> c4 = words(counter, 4, "counter"), k2 = words(key, 2, "key");
+    uint32_t c[4] = {c4[0], c4[1], c4[2], c4[3]};
+    philox::block(c, k2[0], k2[1]);
     return py::make_tuple(c[0], c[1], c[2], c[3]);
   }, py::arg("counter"), py::arg("key"),
      "One Philox4x32-10 block (for known-answer tests): four uint32 words.");
 
-  m.def("philox_blocks16", [](uint64_t counter, uint64_t seed, const std::string& impl) {
+  m.def("philox_blocks16", [](py::object counter_arg, py::object seed_arg, const std::string& impl) {
+    const uint64_t counter = uint_arg(counter_arg, "philox_blocks16", "counter");
+    const uint64_t seed = uint_arg(seed_arg, "philox_blocks16", "seed");
     philox::BlocksFn f = philox::blocks16_impl();
     if (impl == "portable") {
       f = &philox::blocks16_portable;
@@ -74,8 +80,11 @@ void bind_dropout(py::module_& m) {
   }, py::arg("counter"), py::arg("seed"), py::arg("impl") = "auto",
      "The 64 numbers of counters counter .. counter+15 in element order (for tests).");
 
-  m.def("philox_uniform", [](py::array out, uint64_t seed, uint64_t offset) {
-    DType dt = need_float(out, "philox_uniform", "out");
+  m.def("philox_uniform", [](py::array out, py::object seed_arg, py::object offset_arg) {
+    const char* op = "philox_uniform";
+    DType dt = need_float(out, op, "out");
+    need_writable(out, op, "out");
+    const uint64_t seed = uint_arg(seed_arg, op, "seed"), offset = uint_arg(offset_arg, op, "offset");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* o = ptr<T>(out);
@@ -88,10 +97,13 @@ void bind_dropout(py::module_& m) {
      "Fills out with uniforms in [0, 1) from Philox4x32-10; element i uses counter "
      "offset/4 + i/4, lane i%4. Returns out.");
 
-  m.def("bernoulli_mask", [](py::array out, double p, double scale, uint64_t seed,
-                             uint64_t offset) {
-    check_p(p, "bernoulli_mask");
-    DType dt = need_float(out, "bernoulli_mask", "out");
+  m.def("bernoulli_mask", [](py::array out, double p, double scale, py::object seed_arg,
+                             py::object offset_arg) {
+    const char* op = "bernoulli_mask";
+    check_p(p, op);
+    DType dt = need_float(out, op, "out");
+    need_writable(out, op, "out");
+    const uint64_t seed = uint_arg(seed_arg, op, "seed"), offset = uint_arg(offset_arg, op, "offset");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* o = ptr<T>(out);
@@ -103,23 +115,25 @@ void bind_dropout(py::module_& m) {
   }, py::arg("out"), py::arg("p"), py::arg("scale"), py::arg("seed"), py::arg("offset"),
      "out[i] = scale where uniform_i >= p else 0 (keep probability 1 - p). Returns out.");
 
-  m.def("dropout_forward", [](py::array x, double p, uint64_t seed, uint64_t offset,
+  m.def("dropout_forward", [](py::array x, double p, py::object seed_arg, py::object offset_arg,
                               py::object out, py::object mask, bool save_mask) {
-    check_p(p, "dropout");
-    DType dt = need_float(x, "dropout", "input");
+    const char* op = "dropout";
+    check_p(p, op);
+    DType dt = need_float(x, op, "input");
+    const uint64_t seed = uint_arg(seed_arg, op, "seed"), offset = uint_arg(offset_arg, op, "offset");
     index_t n = numel(x);
+    ArrayArg mask_a = out_arg(mask, op, "mask");
+    if (mask_a.given()) need_mask(mask_a.arr(), n, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       py::array y = out_like<T>(out, x, dt, "dropout", "out");
       py::object mo = py::none();
       uint32_t* mp = nullptr;
-      if (!mask.is_none()) {
-        py::array ma = mask.cast<py::array>();
-        need_mask(ma, n, "dropout");
-        mp = ptr<uint32_t>(ma);
-        mo = ma;
+      if (mask_a.given()) {
+        mp = mask_a.data<uint32_t>();
+        mo = mask_a.obj;
       } else if (save_mask) {
-        py::array ma = py::array_t<uint32_t>({(py::ssize_t)((n + 31) / 32)});
+        py::array ma = empty<uint32_t>({(py::ssize_t)((n + 31) / 32)}, op, "mask");
         mp = ptr<uint32_t>(ma);
         mo = ma;
       }
@@ -133,17 +147,16 @@ void bind_dropout(py::module_& m) {
      "Inverted dropout: y = input * keep / (1 - p). Returns (y, mask): mask is the packed keep "
      "mask (uint32, one bit per element) or None when save_mask is False and no mask is given.");
 
-  m.def("dropout_backward", [](py::array dy, py::object mask, double p, uint64_t seed,
-                               uint64_t offset, py::object out) {
-    check_p(p, "dropout_backward");
-    DType dt = need_float(dy, "dropout_backward", "grad_output");
+  m.def("dropout_backward", [](py::array dy, py::object mask, double p, py::object seed_arg,
+                               py::object offset_arg, py::object out) {
+    const char* op = "dropout_backward";
+    check_p(p, op);
+    DType dt = need_float(dy, op, "grad_output");
+    const uint64_t seed = uint_arg(seed_arg, op, "seed"), offset = uint_arg(offset_arg, op, "offset");
     index_t n = numel(dy);
-    const uint32_t* mp = nullptr;
-    if (!mask.is_none()) {
-      py::array ma = mask.cast<py::array>();
-      need_mask(ma, n, "dropout_backward");
-      mp = cptr<uint32_t>(ma);
-    }
+    ArrayArg mask_a = opt_array(mask, op, "mask");
+    if (mask_a.given()) need_mask(mask_a.arr(), n, op);
+    const uint32_t* mp = mask_a.cdata<uint32_t>();
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       py::array dx = out_like<T>(out, dy, dt, "dropout_backward", "out");

@@ -30,19 +30,11 @@ ClassView class_view(const py::array& x, const char* op) {
   return v;
 }
 
-std::string shape_str(const std::vector<py::ssize_t>& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-
 // int64 class targets of the per-sample shape, each in [0, C) or equal to ignore_index.
 void check_class_target(const py::array& t, const ClassView& v, const char* op, bool has_ignore,
                         int64_t ignore_index) {
   need_int64(t, op, "target");
-  bool ok = t.ndim() == (py::ssize_t)v.per_sample.size();
-  for (py::ssize_t d = 0; ok && d < t.ndim(); ++d) ok = t.shape(d) == v.per_sample[d];
-  need(ok, std::string(op) + ": target must have shape " + shape_str(v.per_sample) +
+  need(shape_of(t) == v.per_sample, std::string(op) + ": target must have shape " + str_dims(v.per_sample) +
                " for input of " + std::to_string(v.C) + " classes, got " + str_shape(t));
   const int64_t* tp = cptr<int64_t>(t);
   const index_t M = v.outer * v.inner;
@@ -56,26 +48,42 @@ void check_class_target(const py::array& t, const ClassView& v, const char* op, 
   }
 }
 
-template <typename T>
-const T* weight_ptr(const py::object& w, const ClassView& v, DType dt, const char* op) {
-  if (w.is_none()) return nullptr;
-  py::array a = w.cast<py::array>();
-  need_dtype(a, dt, op, "weight");
-  need_shape(a, {(py::ssize_t)v.C}, op, "weight");
-  return cptr<T>(a);
+// The optional class weight: None or an array-like of C values, held for the call.
+ArrayArg class_weight(const py::object& w, const ClassView& v, DType dt, const char* op) {
+  ArrayArg a = opt_array(w, op, "weight");
+  if (a.given()) {
+    need_dtype(a.arr(), dt, op, "weight");
+    need_shape(a.arr(), {(py::ssize_t)v.C}, op, "weight");
+  }
+  return a;
 }
 
 // The per-sample upstream gradient: an array of the per-sample shape, or None (then the scalar).
-template <typename T>
-const T* grad_ptr(const py::object& g, const ClassView& v, DType dt, const char* op) {
-  if (g.is_none()) return nullptr;
-  py::array a = g.cast<py::array>();
-  need_dtype(a, dt, op, "grad_output");
-  bool ok = a.ndim() == (py::ssize_t)v.per_sample.size();
-  for (py::ssize_t d = 0; ok && d < a.ndim(); ++d) ok = a.shape(d) == v.per_sample[d];
-  need(ok, std::string(op) + ": grad_output must have shape " + shape_str(v.per_sample) +
-               ", got " + str_shape(a));
-  return cptr<T>(a);
+ArrayArg sample_grad(const py::object& g, const ClassView& v, DType dt, const char* op) {
+  ArrayArg a = opt_array(g, op, "grad_output");
+  if (a.given()) {
+    need_dtype(a.arr(), dt, op, "grad_output");
+    need_shape(a.arr(), v.per_sample, op, "grad_output");
+  }
+  return a;
+}
+
+// cross_entropy's target: int64 classes (checked as above) or probabilities of the input's
+// shape and dtype. Returns whether it is probabilities.
+bool check_ce_target(const py::array& t, const py::array& x, const ClassView& v, DType dt,
+                     const char* op, int64_t ignore_index) {
+  if (py::isinstance<py::array_t<int64_t>>(t)) {
+    check_class_target(t, v, op, true, ignore_index);
+    return false;
+  }
+  need_dtype(t, dt, op, "target");
+  need(shape_of(t) == shape_of(x), std::string(op) + ": probability target must have the input's shape " +
+                                       str_shape(x) + ", got " + str_shape(t));
+  return true;
+}
+
+int64_t ignore_arg(const py::object& o, const char* op) {
+  return int_arg(o, op, "ignore_index", INT64_MIN, INT64_MAX);
 }
 
 void check_smoothing(double eps, const char* op) {
@@ -88,25 +96,19 @@ void check_smoothing(double eps, const char* op) {
 void bind_loss(py::module_& m) {
   // ---------------------------------------------------------------- cross-entropy
   m.def("cross_entropy_forward", [](py::array x, py::array target, py::object weight,
-                                    int64_t ignore_index, double eps) {
+                                    py::object ignore_arg_, double eps) {
     const char* op = "cross_entropy";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
     check_smoothing(eps, op);
-    bool prob = !py::isinstance<py::array_t<int64_t>>(target);
-    if (prob) {
-      need_dtype(target, dt, op, "target");
-      need(target.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), target.shape()),
-           std::string(op) + ": probability target must have the input's shape " + str_shape(x) +
-               ", got " + str_shape(target));
-    } else {
-      check_class_target(target, v, op, true, ignore_index);
-    }
+    const int64_t ignore_index = ignore_arg(ignore_arg_, op);
+    const bool prob = check_ce_target(target, x, v, dt, op, ignore_index);
+    ArrayArg w = class_weight(weight, v, dt, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = weight_ptr<T>(weight, v, dt, op);
-      py::array loss = empty<T>(v.per_sample);
-      py::array lse = empty<T>(v.per_sample);
+      const T* wp = w.cdata<T>();
+      py::array loss = empty<T>(v.per_sample, op, "loss");
+      py::array lse = empty<T>(v.per_sample, op, "lse");
       double total[2];
       T *lp = ptr<T>(loss), *sp = ptr<T>(lse);
       const int64_t* tp = prob ? nullptr : cptr<int64_t>(target);
@@ -126,27 +128,22 @@ void bind_loss(py::module_& m) {
 
   m.def("cross_entropy_backward", [](py::object grad, double grad_scalar, py::array x,
                                      py::array lse, py::array target, py::object weight,
-                                     int64_t ignore_index, double eps) {
+                                     py::object ignore_arg_, double eps) {
     const char* op = "cross_entropy_backward";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
     check_smoothing(eps, op);
-    bool prob = !py::isinstance<py::array_t<int64_t>>(target);
-    if (prob) {
-      need_dtype(target, dt, op, "target");
-      need(target.ndim() == x.ndim() && std::equal(x.shape(), x.shape() + x.ndim(), target.shape()),
-           std::string(op) + ": probability target must have the input's shape " + str_shape(x));
-    } else {
-      check_class_target(target, v, op, true, ignore_index);
-    }
+    const int64_t ignore_index = ignore_arg(ignore_arg_, op);
+    const bool prob = check_ce_target(target, x, v, dt, op, ignore_index);
     need_dtype(lse, dt, op, "lse");
-    need(lse.size() == v.outer * v.inner, std::string(op) + ": lse must have one value per sample");
+    need_shape(lse, v.per_sample, op, "lse");
+    ArrayArg w = class_weight(weight, v, dt, op);
+    ArrayArg g = sample_grad(grad, v, dt, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = weight_ptr<T>(weight, v, dt, op);
-      const T* gp = grad_ptr<T>(grad, v, dt, op);
-      std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-      py::array dx = empty<T>(shape);
+      const T* wp = w.cdata<T>();
+      const T* gp = g.cdata<T>();
+      py::array dx = empty<T>(shape_of(x), op, "grad_input");
       T* dxp = ptr<T>(dx);
       const int64_t* tp = prob ? nullptr : cptr<int64_t>(target);
       const T* pp = prob ? cptr<T>(target) : nullptr;
@@ -166,15 +163,17 @@ void bind_loss(py::module_& m) {
 
   // ---------------------------------------------------------------- NLL
   m.def("nll_loss_forward", [](py::array x, py::array target, py::object weight,
-                               int64_t ignore_index) {
+                               py::object ignore_arg_) {
     const char* op = "nll_loss";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
+    const int64_t ignore_index = ignore_arg(ignore_arg_, op);
     check_class_target(target, v, op, true, ignore_index);
+    ArrayArg w = class_weight(weight, v, dt, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = weight_ptr<T>(weight, v, dt, op);
-      py::array loss = empty<T>(v.per_sample);
+      const T* wp = w.cdata<T>();
+      py::array loss = empty<T>(v.per_sample, op, "loss");
       double total[2];
       T* lp = ptr<T>(loss);
       const T* xp = cptr<T>(x);
@@ -187,17 +186,19 @@ void bind_loss(py::module_& m) {
      "Returns (loss per sample, sum of losses, divisor of 'mean' = sum of target weights).");
 
   m.def("nll_loss_backward", [](py::object grad, double grad_scalar, py::array x,
-                                py::array target, py::object weight, int64_t ignore_index) {
+                                py::array target, py::object weight, py::object ignore_arg_) {
     const char* op = "nll_loss_backward";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
+    const int64_t ignore_index = ignore_arg(ignore_arg_, op);
     check_class_target(target, v, op, true, ignore_index);
+    ArrayArg w = class_weight(weight, v, dt, op);
+    ArrayArg g = sample_grad(grad, v, dt, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = weight_ptr<T>(weight, v, dt, op);
-      const T* gp = grad_ptr<T>(grad, v, dt, op);
-      std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
-      py::array dx = empty<T>(shape);
+      const T* wp = w.cdata<T>();
+      const T* gp = g.cdata<T>();
+      py::array dx = empty<T>(shape_of(x), op, "grad_input");
       T* dxp = ptr<T>(dx);
       const int64_t* tp = cptr<int64_t>(target);
       {
@@ -210,23 +211,25 @@ void bind_loss(py::module_& m) {
      py::arg("weight") = py::none(), py::arg("ignore_index") = -100);
 
   // ---------------------------------------------------------------- multi-class hinge
-  auto check_mm = [](const py::array& x, int p, double margin, const char* op) {
+  auto check_mm = [](const py::array& x, const py::object& p_arg, double margin, const char* op) {
     need_ndim(x, 2, op, "input");
     need(x.shape(1) >= 1, std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
-    need(p == 1 || p == 2, std::string(op) + ": p must be 1 or 2, got " + std::to_string(p));
+    const int p = (int)int_arg(p_arg, op, "p", 1, 3);
     need(std::isfinite(margin), std::string(op) + ": margin must be finite");
+    return p;
   };
-  m.def("multi_margin_loss_forward", [check_mm](py::array x, py::array target, int p,
+  m.def("multi_margin_loss_forward", [check_mm](py::array x, py::array target, py::object p_arg,
                                                 double margin, py::object weight) {
     const char* op = "multi_margin_loss";
     DType dt = need_float(x, op, "input");
-    check_mm(x, p, margin, op);
+    const int p = check_mm(x, p_arg, margin, op);
     ClassView v = class_view(x, op);
     check_class_target(target, v, op, false, 0);
+    ArrayArg w = class_weight(weight, v, dt, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = weight_ptr<T>(weight, v, dt, op);
-      py::array loss = empty<T>(v.per_sample);
+      const T* wp = w.cdata<T>();
+      py::array loss = empty<T>(v.per_sample, op, "loss");
       double total[2];
       T* lp = ptr<T>(loss);
       const T* xp = cptr<T>(x);
@@ -238,18 +241,20 @@ void bind_loss(py::module_& m) {
      py::arg("weight") = py::none(), "Returns (loss per sample, sum of losses, N).");
 
   m.def("multi_margin_loss_backward", [check_mm](py::object grad, double grad_scalar, py::array x,
-                                                 py::array target, int p, double margin,
+                                                 py::array target, py::object p_arg, double margin,
                                                  py::object weight) {
     const char* op = "multi_margin_loss_backward";
     DType dt = need_float(x, op, "input");
-    check_mm(x, p, margin, op);
+    const int p = check_mm(x, p_arg, margin, op);
     ClassView v = class_view(x, op);
     check_class_target(target, v, op, false, 0);
+    ArrayArg w = class_weight(weight, v, dt, op);
+    ArrayArg g = sample_grad(grad, v, dt, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = weight_ptr<T>(weight, v, dt, op);
-      const T* gp = grad_ptr<T>(grad, v, dt, op);
-      py::array dx = empty<T>({x.shape(0), x.shape(1)});
+      const T* wp = w.cdata<T>();
+      const T* gp = g.cdata<T>();
+      py::array dx = empty<T>({x.shape(0), x.shape(1)}, op, "grad_input");
       T* dxp = ptr<T>(dx);
       const T* xp = cptr<T>(x);
       const int64_t* tp = cptr<int64_t>(target);

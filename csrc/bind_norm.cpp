@@ -11,55 +11,31 @@ namespace pydlk {
 
 namespace {
 
-using Shape = std::vector<py::ssize_t>;
-
-std::string str_vec(const Shape& s) {
-  std::string r = "(";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + (s.size() == 1 ? ",)" : ")");
-}
-
-Shape shape_of(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
-
 // A given output array (checked) or a new one.
 template <typename T>
 py::array out_array(const py::object& given, const Shape& shape, DType dt, const char* op,
                     const char* name) {
-  if (given.is_none()) return empty<T>(shape);
-  if (!py::isinstance<py::array>(given))
-    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
-  py::array a = given.cast<py::array>();
-  need_dtype(a, dt, op, name);
-  need(shape_of(a) == shape, std::string(op) + ": " + name + " must have shape " +
-                                 str_vec(shape) + ", got " + str_shape(a));
-  need(a.writeable(), std::string(op) + ": " + name + " must be writable");
+  return out_or_empty<T>(given, dt, shape, op, name);
+}
+
+// An optional (C,) parameter (None or an array-like), held for the call.
+ArrayArg opt_param(const py::object& o, py::ssize_t C, DType dt, const char* op, const char* name) {
+  ArrayArg a = opt_array(o, op, name);
+  if (a.given()) {
+    need_dtype(a.arr(), dt, op, name);
+    need_shape(a.arr(), {C}, op, name);
+  }
   return a;
 }
 
-// An optional (C,) parameter: null when None.
-template <typename T>
-const T* opt_param(const py::object& o, py::ssize_t C, DType dt, const char* op,
-                   const char* name) {
-  if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
-  py::array a = o.cast<py::array>();
-  need_dtype(a, dt, op, name);
-  need_shape(a, {C}, op, name);
-  return cptr<T>(a);
-}
-
-// An optional (C,) buffer updated in place (running stats).
-template <typename T>
-T* opt_buffer(const py::object& o, py::ssize_t C, DType dt, const char* op, const char* name) {
-  if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
-  py::array a = o.cast<py::array>();
-  need_dtype(a, dt, op, name);
-  need_shape(a, {C}, op, name);
-  need(a.writeable(), std::string(op) + ": " + name + " must be writable (updated in place)");
-  return ptr<T>(a);
+// An optional (C,) buffer updated in place (running stats): None or a writable ndarray.
+ArrayArg opt_buffer(const py::object& o, py::ssize_t C, DType dt, const char* op, const char* name) {
+  ArrayArg a = out_arg(o, op, name);
+  if (a.given()) {
+    need_dtype(a.arr(), dt, op, name);
+    need_shape(a.arr(), {C}, op, name);
+  }
+  return a;
 }
 
 // A saved statistic (mean/rstd) of the given shape.
@@ -67,8 +43,7 @@ template <typename T>
 const T* saved(const py::array& a, const Shape& shape, DType dt, const char* op,
                const char* name) {
   need_dtype(a, dt, op, name);
-  need(shape_of(a) == shape, std::string(op) + ": " + name + " must have shape " +
-                                 str_vec(shape) + ", got " + str_shape(a));
+  need_shape(a, shape, op, name);
   return cptr<T>(a);
 }
 
@@ -97,13 +72,6 @@ std::string torch_size(const py::array& x) {
   std::string s = "[";
   for (py::ssize_t i = 0; i < x.ndim(); ++i) s += (i ? ", " : "") + std::to_string(x.shape(i));
   return s + "]";
-}
-
-// Reused per-thread-of-Python workspace for the dw/db partial sums (no fresh pages per call).
-double* workspace(index_t n) {
-  thread_local std::vector<double> ws;
-  if ((index_t)ws.size() < n) ws.resize(n);
-  return ws.data();
 }
 
 py::object maybe(bool want, py::array& a) { return want ? py::object(a) : py::object(py::none()); }
@@ -136,7 +104,7 @@ py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T
   if (need_w) { dw = out_array<T>(gw, P, dt, op, "grad_weight"); dwp = ptr<T>(dw); }
   if (need_b) { db = out_array<T>(gb, P, dt, op, "grad_bias"); dbp = ptr<T>(db); }
   const int nt = num_threads();
-  double* ws = (need_w || need_b) ? workspace(rownorm_workspace(G, K, nt)) : nullptr;
+  double* ws = (need_w || need_b) ? workspace_of<double>(rownorm_workspace(G, K, nt), op) : nullptr;
   const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
   {
     KernelScope k;
@@ -168,17 +136,21 @@ void bind_norm(py::module_& m) {
                              "(training=False)");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
-      const T* bp = opt_param<T>(bias, C, dt, op, "bias");
-      T* rm = opt_buffer<T>(running_mean, C, dt, op, "running_mean");
-      T* rv = opt_buffer<T>(running_var, C, dt, op, "running_var");
+      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
+      ArrayArg bias_a = opt_param(bias, C, dt, op, "bias");
+      const T* bp = bias_a.cdata<T>();
+      ArrayArg running_mean_a = opt_buffer(running_mean, C, dt, op, "running_mean");
+      T* rm = running_mean_a.data<T>();
+      ArrayArg running_var_a = opt_buffer(running_var, C, dt, op, "running_var");
+      T* rv = running_var_a.data<T>();
       py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
       py::array sm = out_array<T>(save_mean, {C}, dt, op, "save_mean");
       py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
       T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
       const T* xp = cptr<T>(x);
       const int nt = num_threads();
-      double* ws = workspace(batchnorm_workspace(C, nt));
+      double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
       {
         KernelScope k;
         batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps,
@@ -209,7 +181,8 @@ void bind_norm(py::module_& m) {
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
       const T* mp = saved<T>(save_mean, {C}, dt, op, "save_mean");
       const T* rp = saved<T>(save_rstd, {C}, dt, op, "save_rstd");
       py::array dx, dw, db;
@@ -219,7 +192,7 @@ void bind_norm(py::module_& m) {
       if (need_bias) { db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias"); dbp = ptr<T>(db); }
       const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
       const int nt = num_threads();
-      double* ws = workspace(batchnorm_workspace(C, nt));
+      double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
       {
         KernelScope k;
         batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training, ws, nt);
@@ -244,8 +217,10 @@ void bind_norm(py::module_& m) {
     const py::ssize_t M = x.shape(0), D = x.shape(1);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, D, dt, op, "weight");
-      const T* bp = opt_param<T>(bias, D, dt, op, "bias");
+      ArrayArg weight_a = opt_param(weight, D, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
+      ArrayArg bias_a = opt_param(bias, D, dt, op, "bias");
+      const T* bp = bias_a.cdata<T>();
       return rownorm_forward_call<T>(x, wp, bp, M, 1, D, 1, eps, dt, {M}, out, mean, rstd, op);
     });
   }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
@@ -267,7 +242,8 @@ void bind_norm(py::module_& m) {
     const py::ssize_t M = x.shape(0), D = x.shape(1);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, D, dt, op, "weight");
+      ArrayArg weight_a = opt_param(weight, D, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
       const T* mp = saved<T>(mean, {M}, dt, op, "mean");
       const T* rp = saved<T>(rstd, {M}, dt, op, "rstd");
       return rownorm_backward_call<T>(dy, x, wp, mp, rp, M, 1, D, 1, need_input, need_weight,
@@ -280,28 +256,31 @@ void bind_norm(py::module_& m) {
      "Returns (grad_input, grad_weight (D,), grad_bias (D,)); None where not asked for.");
 
   // ---------------------------------------------------------------- group norm
-  auto check_groups = [](const py::array& x, py::ssize_t G, const char* op) {
-    need(G > 0, std::string(op) + ": num_groups must be positive, got " + std::to_string(G));
+  auto check_groups = [](const py::array& x, const py::object& num_groups, const char* op) {
+    const py::ssize_t G = int_arg(num_groups, op, "num_groups", 1, kIntLimit);
     need(x.shape(1) % G == 0, std::string(op) + ": num_groups=" + std::to_string(G) +
                                   " must divide the number of channels, input has " +
                                   std::to_string(x.shape(1)) + " (shape " + str_shape(x) + ")");
+    return G;
   };
 
-  m.def("groupnorm_forward", [check_groups](py::array x, py::ssize_t num_groups,
+  m.def("groupnorm_forward", [check_groups](py::array x, py::object num_groups_arg,
                                             py::object weight, py::object bias, double eps,
                                             py::object out, py::object mean, py::object rstd) {
     const char* op = "group_norm";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
     need_eps(eps, op);
-    check_groups(x, num_groups, op);
-    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x), G = num_groups;
+    const py::ssize_t G = check_groups(x, num_groups_arg, op);
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     need(N * (C / G) * S != 1, std::string(op) + ": Expected more than 1 value per channel when "
                                                  "training, got input size " + torch_size(x));
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
-      const T* bp = opt_param<T>(bias, C, dt, op, "bias");
+      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
+      ArrayArg bias_a = opt_param(bias, C, dt, op, "bias");
+      const T* bp = bias_a.cdata<T>();
       return rownorm_forward_call<T>(x, wp, bp, N * G, G, C / G, S, eps, dt, {N, G}, out, mean,
                                      rstd, op);
     });
@@ -311,7 +290,7 @@ void bind_norm(py::module_& m) {
      "Group norm of input (N, C, *) with C/num_groups channels per group; weight, bias (C,).\n"
      "Returns (out, mean, rstd), stats (N, num_groups).");
 
-  m.def("groupnorm_backward", [check_groups](py::array dy, py::array x, py::ssize_t num_groups,
+  m.def("groupnorm_backward", [check_groups](py::array dy, py::array x, py::object num_groups_arg,
                                              py::object weight, py::array mean, py::array rstd,
                                              bool need_input, bool need_weight, bool need_bias,
                                              py::object grad_input, py::object grad_weight,
@@ -319,14 +298,15 @@ void bind_norm(py::module_& m) {
     const char* op = "group_norm_backward";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
-    check_groups(x, num_groups, op);
+    const py::ssize_t G = check_groups(x, num_groups_arg, op);
     need_dtype(dy, dt, op, "grad_output");
     need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
                                       "shape " + str_shape(x) + ", got " + str_shape(dy));
-    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x), G = num_groups;
+    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
+      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
       const T* mp = saved<T>(mean, {N, G}, dt, op, "mean");
       const T* rp = saved<T>(rstd, {N, G}, dt, op, "rstd");
       return rownorm_backward_call<T>(dy, x, wp, mp, rp, N * G, G, C / G, S, need_input,
@@ -360,10 +340,14 @@ void bind_norm(py::module_& m) {
          std::string(op) + ": give both running_mean and running_var, or neither");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      const T* wp = opt_param<T>(weight, C, dt, op, "weight");
-      const T* bp = opt_param<T>(bias, C, dt, op, "bias");
-      T* rm = opt_buffer<T>(running_mean, C, dt, op, "running_mean");
-      T* rv = opt_buffer<T>(running_var, C, dt, op, "running_var");
+      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+      const T* wp = weight_a.cdata<T>();
+      ArrayArg bias_a = opt_param(bias, C, dt, op, "bias");
+      const T* bp = bias_a.cdata<T>();
+      ArrayArg running_mean_a = opt_buffer(running_mean, C, dt, op, "running_mean");
+      T* rm = running_mean_a.data<T>();
+      ArrayArg running_var_a = opt_buffer(running_var, C, dt, op, "running_var");
+      T* rv = running_var_a.data<T>();
       std::vector<T> var(rm ? N * C : 0);
       py::tuple r = rownorm_forward_call<T>(x, wp, bp, N * C, C, 1, S, eps, dt, {N, C}, out,
                                             mean, rstd, op, rm ? var.data() : nullptr);

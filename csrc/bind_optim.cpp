@@ -22,15 +22,11 @@ void need_like(const py::array& a, const py::array& param, DType dt, bool writes
 }
 
 // An optional state array: nullptr for None.
-template <typename T>
-T* opt_state(const py::object& o, const py::array& param, DType dt, const char* op,
-             const char* name) {
-  if (o.is_none()) return nullptr;
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(std::string(op) + ": " + name + " must be an array or None");
-  py::array a = o.cast<py::array>();
-  need_like(a, param, dt, true, op, name);
-  return ptr<T>(a);
+ArrayArg opt_state(const py::object& o, const py::array& param, DType dt, const char* op,
+                   const char* name) {
+  ArrayArg a = out_arg(o, op, name);
+  if (a.given()) need_like(a.arr(), param, dt, true, op, name);
+  return a;
 }
 
 void need_finite(double v, const char* op, const char* name, bool nonneg = true) {
@@ -61,7 +57,8 @@ void bind_optim(py::module_& m) {
          "sgd_step: momentum_buffer is required when momentum != 0");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      T* buf = opt_state<T>(momentum_buffer, param, dt, op, "momentum_buffer");
+      ArrayArg buf_a = opt_state(momentum_buffer, param, dt, op, "momentum_buffer");
+      T* buf = buf_a.data<T>();
       T* p = ptr<T>(param);
       const T* g = cptr<T>(grad);
       { KernelScope k; sgd_step<T>(p, buf, g, param.size(), lr, momentum, dampening, weight_decay, l1, nesterov, maximize, first); }
@@ -75,9 +72,10 @@ void bind_optim(py::module_& m) {
 
   m.def("adam_step", [](py::array param, py::array exp_avg, py::array exp_avg_sq,
                         py::object max_exp_avg_sq, py::array grad, double lr, double beta1,
-                        double beta2, double eps, double weight_decay, double l1, long long step,
+                        double beta2, double eps, double weight_decay, double l1, py::object step_arg,
                         bool decoupled, bool maximize) {
     const char* op = "adam_step";
+    const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
     DType dt = need_param(param, op);
     need_like(exp_avg, param, dt, true, op, "exp_avg");
     need_like(exp_avg_sq, param, dt, true, op, "exp_avg_sq");
@@ -86,11 +84,11 @@ void bind_optim(py::module_& m) {
     need_finite(l1, op, "l1");
     need(beta1 >= 0 && beta1 < 1, "adam_step: beta1 must be in [0, 1), got " + std::to_string(beta1));
     need(beta2 >= 0 && beta2 < 1, "adam_step: beta2 must be in [0, 1), got " + std::to_string(beta2));
-    need(step >= 1, "adam_step: step must be >= 1, got " + std::to_string(step));
     double bc1 = 1 - std::pow(beta1, (double)step), bc2 = 1 - std::pow(beta2, (double)step);
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      T* vmax = opt_state<T>(max_exp_avg_sq, param, dt, op, "max_exp_avg_sq");
+      ArrayArg vmax_a = opt_state(max_exp_avg_sq, param, dt, op, "max_exp_avg_sq");
+      T* vmax = vmax_a.data<T>();
       T *p = ptr<T>(param), *mm = ptr<T>(exp_avg), *v = ptr<T>(exp_avg_sq);
       const T* g = cptr<T>(grad);
       { KernelScope k; adam_step<T>(p, mm, v, vmax, g, param.size(), lr, beta1, beta2, eps, weight_decay, l1, bc1, bc2, decoupled, maximize); }
@@ -117,8 +115,10 @@ void bind_optim(py::module_& m) {
          "rmsprop_step: momentum_buffer is required when momentum > 0");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      T* ga = opt_state<T>(grad_avg, param, dt, op, "grad_avg");
-      T* buf = opt_state<T>(momentum_buffer, param, dt, op, "momentum_buffer");
+      ArrayArg ga_a = opt_state(grad_avg, param, dt, op, "grad_avg");
+      T* ga = ga_a.data<T>();
+      ArrayArg buf_a = opt_state(momentum_buffer, param, dt, op, "momentum_buffer");
+      T* buf = buf_a.data<T>();
       T *p = ptr<T>(param), *sq = ptr<T>(square_avg);
       const T* g = cptr<T>(grad);
       { KernelScope k; rmsprop_step<T>(p, sq, ga, buf, g, param.size(), lr, alpha, eps, weight_decay, l1, momentum, maximize); }
@@ -132,14 +132,14 @@ void bind_optim(py::module_& m) {
 
   m.def("adagrad_step", [](py::array param, py::array state_sum, py::array grad, double lr,
                            double lr_decay, double eps, double weight_decay, double l1,
-                           long long step, bool maximize) {
+                           py::object step_arg, bool maximize) {
     const char* op = "adagrad_step";
+    const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
     DType dt = need_param(param, op);
     need_like(state_sum, param, dt, true, op, "state_sum");
     need_like(grad, param, dt, false, op, "grad");
     need_finite(lr, op, "lr"), need_finite(lr_decay, op, "lr_decay"), need_finite(eps, op, "eps");
     need_finite(weight_decay, op, "weight_decay"), need_finite(l1, op, "l1");
-    need(step >= 1, "adagrad_step: step must be >= 1, got " + std::to_string(step));
     double clr = lr / (1 + (double)(step - 1) * lr_decay);
     dispatch(dt, [&](auto t) {
       using T = decltype(t);

@@ -3,47 +3,11 @@
 // layer adds the batch dimension of an unbatched (C, H, W) input). Every output can be passed in
 // preallocated (out=, indices=, grad_input=) so that callers reuse warm memory; it is checked for
 // dtype, shape, C-contiguity and writability.
-#include <array>
-#include <climits>
 
 #include "bind_util.h"
 #include "pool2d.h"
 
 namespace pydlk {
-
-using Pair = std::array<index_t, 2>;
-
-static std::string str_pair(const Pair& p) {
-  return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")";
-}
-
-// An int or a sequence of two ints, each >= low.
-static Pair pair_arg(const py::handle& h, const char* op, const char* name, index_t low) {
-  Pair r{0, 0};
-  auto one = [&](const py::handle& v) -> index_t {
-    if (py::isinstance<py::bool_>(v) || !py::isinstance<py::int_>(v))
-      throw py::type_error(std::string(op) + ": " + name + " must be an int or a pair of ints, got " +
-                           py::repr(h).cast<std::string>());
-    long long x = v.cast<long long>();
-    need(x <= INT_MAX, std::string(op) + ": " + name + " is too large, got " + std::to_string(x));
-    return (index_t)x;
-  };
-  if (py::isinstance<py::int_>(h) || py::isinstance<py::bool_>(h)) {
-    r[0] = r[1] = one(h);
-  } else if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h)) {
-    py::sequence s = py::reinterpret_borrow<py::sequence>(h);
-    if (s.size() != 2)
-      throw std::invalid_argument(std::string(op) + ": " + name + " must have 2 values, got " +
-                                  std::to_string(s.size()));
-    r[0] = one(s[0]);
-    r[1] = one(s[1]);
-  } else {
-    one(h);  // throws the TypeError
-  }
-  need(r[0] >= low && r[1] >= low, std::string(op) + ": " + name + " must be " +
-                                       (low == 0 ? ">= 0" : "positive") + ", got " + str_pair(r));
-  return r;
-}
 
 // Input (N, C, H, W) with C, H, W >= 1 (N may be 0).
 static DType check_input(const py::array& x, const char* op, const char* name) {
@@ -53,36 +17,24 @@ static DType check_input(const py::array& x, const char* op, const char* name) {
   need(x.shape(1) > 0 && x.shape(2) > 0 && x.shape(3) > 0,
        std::string(op) + ": " + name + " must have non-zero C, H and W (only N may be 0), got shape " +
            str_shape(x));
+  need_int_dims(x, op, name);
   return dt;
-}
-
-static void need_writable(const py::array& a, const char* op, const char* name) {
-  need(a.writeable(), std::string(op) + ": " + name + " must be writable");
 }
 
 // A caller's output array (checked) or a new one.
 template <typename T>
-static py::array float_out(const py::object& given, DType dt, std::initializer_list<py::ssize_t> shape,
-                           const char* op, const char* name) {
-  if (given.is_none()) return empty<T>(std::vector<py::ssize_t>(shape));
-  if (!py::isinstance<py::array>(given))
-    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
-  py::array a = given.cast<py::array>();
-  need_dtype(a, dt, op, name);
-  need_shape(a, shape, op, name);
-  need_writable(a, op, name);
-  return a;
+static py::array float_out(const py::object& given, DType dt, const Shape& shape, const char* op,
+                           const char* name) {
+  return out_or_empty<T>(given, dt, shape, op, name);
 }
 
-static py::array index_out(const py::object& given, std::initializer_list<py::ssize_t> shape,
-                           const char* op, const char* name) {
-  if (given.is_none()) return py::array_t<int64_t>(std::vector<py::ssize_t>(shape));
-  if (!py::isinstance<py::array>(given))
-    throw py::type_error(std::string(op) + ": " + name + " must be a NumPy array or None");
-  py::array a = given.cast<py::array>();
+static py::array index_out(const py::object& given, const Shape& shape, const char* op,
+                           const char* name) {
+  ArrayArg o = out_arg(given, op, name);
+  if (!o.given()) return empty<int64_t>(shape, op, name);
+  py::array a = o.arr();
   need_int64(a, op, name);
   need_shape(a, shape, op, name);
-  need_writable(a, op, name);
   return a;
 }
 
@@ -90,10 +42,10 @@ static py::array index_out(const py::object& given, std::initializer_list<py::ss
 static Pool2d pool_geometry(index_t NC, index_t H, index_t W, const py::object& kernel_size,
                             const py::object& stride, const py::object& padding,
                             const py::object& dilation, bool ceil_mode, const char* op) {
-  Pair k = pair_arg(kernel_size, op, "kernel_size", 1);
-  Pair s = stride.is_none() ? k : pair_arg(stride, op, "stride", 1);
-  Pair p = pair_arg(padding, op, "padding", 0);
-  Pair d = pair_arg(dilation, op, "dilation", 1);
+  Pair k = int_pair(kernel_size, op, "kernel_size", 1);
+  Pair s = stride.is_none() ? k : int_pair(stride, op, "stride", 1);
+  Pair p = int_pair(padding, op, "padding", 0);
+  Pair d = int_pair(dilation, op, "dilation", 1);
   need(p[0] <= k[0] / 2 && p[1] <= k[1] / 2,
        std::string(op) + ": padding must be at most half of kernel_size, got padding " + str_pair(p) +
            " and kernel_size " + str_pair(k));
@@ -109,7 +61,7 @@ static Pool2d pool_geometry(index_t NC, index_t H, index_t W, const py::object& 
 }
 
 static Pair input_size_arg(const py::object& input_size, const char* op) {
-  return pair_arg(input_size, op, "input_size", 1);
+  return int_pair(input_size, op, "input_size", 1);
 }
 
 // grad_output (N, C, OH, OW) for the geometry g (g.NC is filled in from it).
@@ -121,6 +73,7 @@ static DType check_grad_output(const py::array& dy, Pool2d& g, const char* op) {
            std::to_string(dy.shape(3)) + "), the pooling gives (" + std::to_string(g.OH) + ", " +
            std::to_string(g.OW) + ")");
   need(dy.shape(1) > 0, std::string(op) + ": grad_output must have C > 0, got shape " + str_shape(dy));
+  need_int_dims(dy, op, "grad_output");
   g.NC = dy.shape(0) * dy.shape(1);
   return dt;
 }
@@ -180,13 +133,9 @@ void bind_pool2d(py::module_& m) {
   // ---- avg_pool2d ---------------------------------------------------------------------------
   auto divisor = [](const py::object& d, const char* op) -> index_t {
     if (d.is_none()) return 0;
-    if (py::isinstance<py::bool_>(d) || !py::isinstance<py::int_>(d))
-      throw py::type_error(std::string(op) + ": divisor_override must be an int or None, got " +
-                           py::repr(d).cast<std::string>());
-    long long v = d.cast<long long>();
+    index_t v = int_arg(d, op, "divisor_override", -kIntLimit + 1, kIntLimit);
     need(v != 0, std::string(op) + ": divisor_override must not be zero");
-    need(v >= INT_MIN && v <= INT_MAX, std::string(op) + ": divisor_override is too large");
-    return (index_t)v;
+    return v;
   };
 
   m.def("avg_pool2d_forward", [divisor](py::array x, py::object kernel_size, py::object stride,
@@ -233,7 +182,7 @@ void bind_pool2d(py::module_& m) {
   // ---- adaptive pools -------------------------------------------------------------------------
   auto adaptive_geometry = [](index_t NC, index_t H, index_t W, const py::object& output_size,
                               const char* op) {
-    Pair o = pair_arg(output_size, op, "output_size", 1);
+    Pair o = int_pair(output_size, op, "output_size", 1);
     Pool2d g{NC, H, W, o[0], o[1], 0, 0, 1, 1, 0, 0, 1, 1};
     return g;
   };
@@ -261,6 +210,7 @@ void bind_pool2d(py::module_& m) {
     need_ndim(dy, 4, op, "grad_output");
     need(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
          std::string(op) + ": grad_output must have non-zero C, H and W, got shape " + str_shape(dy));
+    need_int_dims(dy, op, "grad_output");
     Pool2d g = adaptive_geometry(dy.shape(0) * dy.shape(1), hw[0], hw[1],
                                  py::make_tuple(dy.shape(2), dy.shape(3)), op);
     return dispatch(dt, [&](auto t) {
@@ -307,6 +257,7 @@ void bind_pool2d(py::module_& m) {
     need_ndim(dy, 4, op, "grad_output");
     need(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
          std::string(op) + ": grad_output must have non-zero C, H and W, got shape " + str_shape(dy));
+    need_int_dims(dy, op, "grad_output");
     need_int64(indices, op, "indices");
     need_shape(indices, {dy.shape(0), dy.shape(1), dy.shape(2), dy.shape(3)}, op, "indices");
     Pool2d g = adaptive_geometry(dy.shape(0) * dy.shape(1), hw[0], hw[1],

@@ -44,3 +44,11 @@ inline int thread_id() {
 #else
 #define PYDLK_SIMD
 #endif
+
+// Helpers called from PYDLK_SIMD kernels are forced inline, so that they are compiled inside
+// each clone (AVX-512 there) instead of once, out of line, for the baseline.
+#if defined(__GNUC__)
+#define PYDLK_INLINE inline __attribute__((always_inline))
+#else
+#define PYDLK_INLINE inline
+#endif

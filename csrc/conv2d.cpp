@@ -33,7 +33,6 @@
 
 #include "blas.h"
 
-#define PYDLK_INLINE inline __attribute__((always_inline))
 
 namespace pydlk {
 

@@ -9,10 +9,6 @@ namespace pydlk {
 
 namespace {
 
-// Helpers are forced inline so that they are compiled inside each PYDLK_SIMD clone (AVX-512
-// there), not once for the baseline.
-#define PYDLK_INLINE inline __attribute__((always_inline))
-
 // exp for the softmax. float: a branch-free version the compiler vectorises (std::exp on
 // floats stays a scalar libm call here): x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor
 // polynomial to degree 7 (relative error < 1e-8 on that range, below float's 6e-8 ulp),

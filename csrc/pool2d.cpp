@@ -16,7 +16,6 @@
 #include <cstring>
 #include <limits>
 
-#define PYDLK_INLINE inline __attribute__((always_inline))
 
 // The vector types below only live inside always-inline helpers: no ABI is involved.
 #pragma GCC diagnostic ignored "-Wpsabi"

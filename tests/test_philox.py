@@ -114,7 +114,7 @@ def test_bad_arguments():
         _C.philox_uniform(np.empty(4, np.int32), 1, 0)
     with pytest.raises(ValueError, match="p must be in"):
         _C.bernoulli_mask(np.empty(4), 1.5, 1.0, 1, 0)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="philox_uniform: seed must be in \\[0, 2\\*\\*64\\)"):
         _C.philox_uniform(np.empty(4), -1, 0)  # seeds are unsigned 64-bit
 
 
