@@ -11,7 +11,6 @@ import ctypes
 import os
 import sys
 
-
 # The library loaded by ``load()``: pydlk's own OpenBLAS, kept single-threaded (csrc/blas.h).
 PATH = None
 

@@ -131,8 +131,8 @@ def show_config() -> None:
     if warning:
         rows.append(("WARNING", warning))
     rows += [("SIMD build", c["simd_build"]), ("SIMD in use", c["simd"]),
-             ("threads", f'{c["num_threads"]} (pydlk\'s BLAS {c["blas_threads"]}, '
-                         f'NumPy\'s BLAS {numpy_threads})'),
+             ("threads", (f'{c["num_threads"]} (pydlk\'s BLAS {c["blas_threads"]}, '
+                          f'NumPy\'s BLAS {numpy_threads})')),
              ("allocator", c["allocator"])]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
