@@ -21,13 +21,15 @@ int num_threads() { return g_threads.load(std::memory_order_relaxed); }
 void set_num_threads(int n) {
   if (n < 1) n = 1;
   g_threads.store(n);
-  // OpenBLAS stays single-threaded: pydlk::gemm splits large products over our OpenMP team
-  // (see blas.h), so only one pool of threads ever runs.
+  // Our OpenBLAS stays single-threaded: pydlk::gemm splits large products over our OpenMP team
+  // (see blas.h). NumPy's BLAS is set from Python (pydlk/_config.py).
   scipy_openblas_set_num_threads(1);
   sync_threads();
 }
 
 void sync_threads() {
+  // threadpoolctl's threadpool_limits(n) sets every BLAS in the process, ours included.
+  if (scipy_openblas_get_num_threads() != 1) scipy_openblas_set_num_threads(1);
 #ifdef _OPENMP
   int n = num_threads();
   if (omp_get_max_threads() != n) omp_set_num_threads(n);
@@ -35,3 +37,13 @@ void sync_threads() {
 }
 
 }  // namespace pydlk
+
+// C entry points for threadpoolctl: pydlk/_config.py registers a controller that finds this
+// library by these symbols, so threadpool_info() lists pydlk and threadpool_limits() limits it.
+#if defined(_WIN32)
+#define PYDLK_EXPORT __declspec(dllexport)
+#else
+#define PYDLK_EXPORT __attribute__((visibility("default")))
+#endif
+extern "C" PYDLK_EXPORT int pydlk_get_num_threads() { return pydlk::num_threads(); }
+extern "C" PYDLK_EXPORT void pydlk_set_num_threads(int n) { pydlk::set_num_threads(n); }

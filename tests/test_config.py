@@ -60,3 +60,51 @@ def test_torch_style_import_paths():
     from pydlk.utils.data import DataLoader, TensorDataset
     import pydlk.data
     assert DataLoader is pydlk.data.DataLoader and TensorDataset is pydlk.data.TensorDataset
+
+
+@pytest.mark.parametrize("core,cpu,slow", [
+    ("Haswell", 3, True), ("Zen", 3, True), ("Sandybridge", 2, True), ("Nehalem", 1, True),
+    ("SkylakeX", 3, False), ("Haswell", 2, False), ("SkylakeX", 2, False),
+    ("neoversen1", 3, False), ("Haswell", None, False)])
+def test_blas_kernel_warning_compares_kernels_with_cpu(monkeypatch, core, cpu, slow):
+    from pydlk import _blas, _config
+    monkeypatch.setattr(_config, "config", lambda: {"blas_core": core})
+    monkeypatch.setattr(_blas, "cpu_simd_level", lambda: cpu)
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    msg = _config.blas_kernel_warning()
+    assert (msg is not None) == slow
+    if slow:
+        assert core in msg and "slower than the CPU allows" in msg
+        assert ("half speed" in msg) == (cpu == 3 and core in ("Haswell", "Zen"))
+        with pytest.warns(RuntimeWarning, match=core):
+            _config.warn_if_slow_blas()
+
+
+_SHOW = "import pydlk, pydlk._config as c; pydlk.show_config(); print('W:', c.blas_kernel_warning())"
+
+
+def _env_without_coretype(**extra):
+    env = child_env(**extra)
+    if "OPENBLAS_CORETYPE" not in extra:
+        env.pop("OPENBLAS_CORETYPE", None)
+    return env
+
+
+def test_show_config_warns_when_openblas_coretype_picks_slow_kernels():
+    from pydlk import _blas
+    if _blas.cpu_simd_level() != 3:
+        pytest.skip("needs an AVX-512 CPU (Linux)")
+
+    def run(**env):
+        r = subprocess.run([sys.executable, "-c", _SHOW], capture_output=True, text=True,
+                           env=_env_without_coretype(**env), cwd=os.path.dirname(os.__file__),
+                           check=False, timeout=300)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    slow = run(OPENBLAS_CORETYPE="Haswell")
+    assert "BLAS kernels  Haswell" in slow and "WARNING" in slow
+    assert "OPENBLAS_CORETYPE=Haswell in the environment chose them" in slow
+    assert "W: None" not in slow
+    fine = run()
+    assert "WARNING" not in fine and "W: None" in fine

@@ -9,7 +9,7 @@ from conftest import child_env
 ROOT = os.path.join(os.path.dirname(__file__), "..", "examples")
 ARGS = {"hyperparameter_search.py": ["--trials", "2", "--epochs", "1"],
         "augmentation_and_tta.py": ["--epochs", "2"],
-        "transfer_learning.py": ["--epochs", "2"]}
+        "transfer_learning.py": ["--seeds", "1", "--steps", "5", "--pretrain-epochs", "1"]}
 EXAMPLES = sorted(f for f in os.listdir(ROOT) if f.endswith(".py"))
 
 
