@@ -10,6 +10,7 @@ other parameters keep their values and optimiser state). ``load_state_dict`` cal
 module itself materialises from the state_dict's shapes first."""
 import numpy as np
 
+from .._arena import owning_arena
 from .._backend import get_array_module
 from ..autograd import Tensor
 from .conv_extra import Conv1d
@@ -44,7 +45,7 @@ class UninitializedParameter(Parameter):
     def materialize(self, shape, device=None, dtype=None):
         """Give the parameter an (uninitialised) array of ``shape``; it becomes a Parameter."""
         dt = self.data.dtype if dtype is None else np.dtype(dtype)
-        arena = getattr(self, "_arena", None)
+        arena = owning_arena(self)
         self.data = np.empty(tuple(int(s) for s in shape), dt)
         self.grad = None
         self.__class__ = Parameter
@@ -67,7 +68,7 @@ class UninitializedBuffer(Tensor):
 def _repack(arena):
     """Rebuild the arenas of the optimiser group that ``arena`` belongs to (a placeholder in it
     changed size), carrying over the step count and the state of every parameter that kept it."""
-    from ..optim.optimizer import _Arena
+    from .._arena import Arena as _Arena
 
     opt = arena.owner
     gi = next(i for i, arenas in enumerate(opt._arenas) if any(a is arena for a in arenas))

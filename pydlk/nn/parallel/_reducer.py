@@ -9,8 +9,8 @@ that completes the last bucket waits for all of them and divides by the world si
 ``loss.backward(); optimizer.step()`` needs no extra call.
 
 Where the gradients live. Once an optimiser has packed the parameters into its flat arena
-(``pydlk.optim``), each ``p._grad_slot`` is a view into one flat gradient buffer; a bucket whose
-parameters are contiguous there is reduced as one slice of that buffer, with no copy. Otherwise
+(``pydlk.optim``), each parameter's gradient slot (``pydlk._arena.grad_slot``) is a view into
+one flat gradient buffer; a bucket whose parameters are contiguous there is reduced as one slice of that buffer, with no copy. Otherwise
 (no optimiser yet, several arenas) the bucket owns a flat buffer and gradients are copied in and
 out. The layout is checked at each synchronised forward and rebuilt when slots change.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._arena import grad_slot
 from ...autograd import Tensor
 
 _FIRST_BUCKET_BYTES = 1024 * 1024
@@ -39,7 +40,7 @@ class _Bucket:
 
 def _slot_base(p):
     """(base buffer, element offset) of ``p``'s arena gradient slot, or (None, None)."""
-    s = getattr(p, "_grad_slot", None)
+    s = grad_slot(p)
     if not isinstance(s, np.ndarray) or s.base is None or not s.flags.c_contiguous:
         return None, None
     base = s.base
@@ -71,7 +72,7 @@ class Reducer:
     # -- layout ---------------------------------------------------------------------------
     def _layout_current(self):
         return len(self.slots) == len(self.params) and all(
-            getattr(p, "_grad_slot", None) is s for p, s in zip(self.params, self.slots))
+            grad_slot(p) is s for p, s in zip(self.params, self.slots))
 
     def rebuild(self):
         groups, cur, cur_key, cur_bytes = [], [], None, 0
@@ -93,7 +94,7 @@ class Reducer:
         for ps in groups:
             self.buckets.append(self._make_bucket(ps))
         self.where = {id(p): i for i, b in enumerate(self.buckets) for p in b.params}
-        self.slots = [getattr(p, "_grad_slot", None) for p in self.params]
+        self.slots = [grad_slot(p) for p in self.params]
 
     def _make_bucket(self, ps):
         base, _ = _slot_base(ps[0])
@@ -106,7 +107,7 @@ class Reducer:
                     break
                 end += n
             else:
-                return _Bucket(ps, base[lo:end], [p._grad_slot for p in ps], True)
+                return _Bucket(ps, base[lo:end], [grad_slot(p) for p in ps], True)
         n = sum(p.data.size for p in ps)
         flat = np.zeros(n, ps[0].data.dtype)
         views, off = [], 0
