@@ -14,6 +14,7 @@ from . import process_group as _pg
 
 __all__ = [
     "average_logs",
+    "data_parallel",
     "is_main_process",
     "rank_zero_callbacks",
     "set_epoch",
@@ -70,3 +71,35 @@ def set_epoch(loader: Any, epoch: int) -> None:
     sampler = getattr(loader, "sampler", None)
     if sampler is not None and hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
+
+
+def data_parallel(model: Any, dataset: Any, batch_size: int, **loader_kwargs: Any) -> tuple:
+    """``(model, train_loader)`` for a training job, data-parallel when launched by ``mpiexec``
+    with more than one rank, plain otherwise.
+
+    Under ``mpiexec -n N``: the process group is initialised, batch norms become
+    ``SyncBatchNorm``, the model is wrapped in ``DistributedDataParallel`` and each rank loads
+    ``batch_size // N`` samples per step from its ``DistributedSampler`` share, so the global
+    batch, the batch statistics and the averaged gradient are those of the one-process job.
+    In one process: the model unchanged and a shuffling ``DataLoader``.
+    """
+    from ..data import DataLoader
+    if _pg.get_world_size() <= 1:
+        return model, DataLoader(dataset, batch_size=batch_size, shuffle=True, **loader_kwargs)
+    from ..data import DistributedSampler
+    from ..nn import SyncBatchNorm
+    from ..nn.parallel import DistributedDataParallel
+    if not _pg.is_initialized():
+        _pg.init_process_group("mpi")
+    world = _pg.get_world_size()
+    if batch_size % world:
+        raise ValueError(f"data_parallel: batch_size {batch_size} does not split evenly over "
+                         f"{world} ranks")
+    model = DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model))
+    # every rank seeded pydlk alike, so every rank draws the same sampler seed here
+    from .. import _random
+    seed = int(_random.default_generator.numpy.integers(1 << 31))
+    sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
+    loader = DataLoader(dataset, batch_size=batch_size // world, sampler=sampler,
+                        **loader_kwargs)
+    return model, loader
