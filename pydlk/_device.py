@@ -31,6 +31,8 @@ class device:
     ``type`` is ``'cpu'`` or ``'cuda'``; ``index`` is the device number or None when not given.
     """
     __slots__ = ("_index", "_type")
+    _type: str
+    _index: int | None
 
     def __init__(self, type: str | int | device, index: int | None = None):
         if isinstance(type, device):

@@ -22,6 +22,12 @@ def _is_namedtuple(x) -> bool:
     return isinstance(x, tuple) and hasattr(x, "_fields")
 
 
+def _same_type(x: Any) -> Any:
+    """``type(x)``, typed as a callable: a Mapping or Sequence subclass is rebuilt from a dict
+    or a list, which the abstract base classes' signatures do not describe."""
+    return type(x)
+
+
 def _stack(arrays) -> Tensor:
     return Tensor._wrap(np.stack(arrays))
 
@@ -50,7 +56,7 @@ def default_collate(batch: list) -> Any:
     if isinstance(elem, collections.abc.Mapping):
         out = {key: default_collate([d[key] for d in batch]) for key in elem}
         try:
-            return type(elem)(out)
+            return _same_type(elem)(out)
         except TypeError:  # a mapping type that cannot be built from a dict
             return out
     if _is_namedtuple(elem):
@@ -63,7 +69,7 @@ def default_collate(batch: list) -> Any:
         if isinstance(elem, tuple):
             return transposed  # torch returns a list for tuple samples
         try:
-            return type(elem)(transposed)
+            return _same_type(elem)(transposed)
         except TypeError:
             return transposed
     raise TypeError(_ERR.format(type(elem)))
@@ -89,7 +95,7 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, collections.abc.Mapping):
         out = {k: default_convert(v) for k, v in data.items()}
         try:
-            return type(data)(out)
+            return _same_type(data)(out)
         except TypeError:
             return out
     if _is_namedtuple(data):
@@ -98,7 +104,7 @@ def default_convert(data: Any) -> Any:
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence):
         try:
-            return type(data)([default_convert(d) for d in data])
+            return _same_type(data)([default_convert(d) for d in data])
         except TypeError:
             return [default_convert(d) for d in data]
     return data

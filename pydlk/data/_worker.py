@@ -38,7 +38,8 @@ class ExceptionWrapper:
     """An exception raised in a worker, carried to the main process as its type and text."""
 
     def __init__(self, where: str):
-        self.exc_type = sys.exc_info()[0]
+        # built inside an except block; RuntimeError keeps a call outside one well-defined
+        self.exc_type: type[BaseException] = sys.exc_info()[0] or RuntimeError
         self.msg = f"Caught {self.exc_type.__name__} {where}.\nOriginal {traceback.format_exc()}"
 
     def reraise(self):

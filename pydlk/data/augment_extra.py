@@ -247,7 +247,8 @@ def multi_scale_predict(model, x, scales, crop=None, flips: bool = True,
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    total, count = 0.0, 0
+    total: np.ndarray | float = 0.0
+    count = 0
     try:
         with no_grad():
             for s in scales:
@@ -267,4 +268,4 @@ def multi_scale_predict(model, x, scales, crop=None, flips: bool = True,
     finally:
         if was_training:
             model.train()
-    return total / count
+    return np.asarray(total / count)  # an ndarray already (there is at least one view)

@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -206,9 +206,10 @@ class DataLoader:
         self.prefetch = prefetch
         self.seed = seed
         self.epoch = 0
-        self._pool = None
-        self._position = None  # [seed, batches handed out] while an epoch is being iterated
-        self._resume = None  # (seed, batches to skip) for the next iteration
+        self._pool: _Pool | None = None
+        # [seed, batches handed out] while an epoch is being iterated
+        self._position: list[int] | None = None
+        self._resume: tuple[int, int] | None = None  # (seed, batches to skip) for the next pass
 
     # ------------------------------------------------------------------ shape of an epoch
     @property
@@ -310,8 +311,8 @@ class DataLoader:
                  else itertools.islice(enumerate(self._index_sampler), skip, None))
         n = self.num_workers
         active = [True] * n
-        sent = {}  # batch index -> worker
-        buffer = {}
+        sent: dict[int, int] = {}  # batch index -> worker
+        buffer: dict[int, Any] = {}  # batch index -> batch, held back to keep the order
         rr = itertools.cycle(range(n))
 
         def send() -> bool:
@@ -330,7 +331,8 @@ class DataLoader:
             return True
 
         try:
-            for _ in range(self.prefetch_factor * n):
+            # prefetch_factor is an int whenever num_workers > 0 (set in __init__)
+            for _ in range(cast(int, self.prefetch_factor) * n):
                 if not send():
                     break
             next_yield = 0 if iterable else skip

@@ -13,7 +13,7 @@ import numpy as np
 
 
 class _Fitted:
-    _state = ()
+    _state: tuple[str, ...] = ()  # the fitted attributes, first one None until fit()
 
     def fit_transform(self, x):
         return self.fit(x).transform(x)

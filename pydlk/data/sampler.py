@@ -6,7 +6,8 @@ fixes the order. The orders differ from torch's for the same seed (different gen
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
+from typing import cast
 
 import numpy as np
 
@@ -165,5 +166,5 @@ class BatchSampler(Sampler):
             yield batch
 
     def __len__(self) -> int:
-        n = len(self.sampler)
+        n = len(cast(Sized, self.sampler))  # TypeError for an unsized sampler, as torch
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

@@ -61,7 +61,7 @@ def average_logs(logs: dict) -> dict:
         return logs
     keys = sorted(logs)
     vals = sum_across_ranks(*[float(logs[k]) for k in keys])
-    n = _pg._group.size
+    n = _pg._group.size  # type: ignore[union-attr]  # _active() checked that a group is set
     return {k: v / n for k, v in zip(keys, vals)} | {k: logs[k] for k in logs if k not in keys}
 
 

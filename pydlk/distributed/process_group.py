@@ -140,7 +140,8 @@ class ProcessGroup:
         self.size = self.comm.Get_size()
         self.timeout = timeout_s
         self.seq = 0            # collectives started on this rank, in program order
-        self.where = None       # (seq, name) of the collective this rank is waiting in
+        # (seq, name) of the collective this rank is waiting in
+        self.where: tuple[int, str] | None = None
         self._sends: list = []  # outstanding side-channel sends (kept alive until done)
         self._query_id = 0
 
