@@ -27,12 +27,16 @@ Where pydlk differs from torch:
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import (
     abs,
+    acosh,
     add,
     allclose,
+    asinh,
+    atanh,
     ceil,
     clamp,
     clip,
     cos,
+    cosh,
     div,
     eq,
     exp,
@@ -62,6 +66,7 @@ from .arithmetic import (
     rsqrt,
     sign,
     sin,
+    sinh,
     sqrt,
     square,
     sub,
@@ -86,6 +91,7 @@ from .conversions import (
     long,
     uint8,
 )
+from .einsum import einsum
 from .factories import (
     arange,
     empty,
@@ -95,6 +101,7 @@ from .factories import (
     full_like,
     is_tensor,
     linspace,
+    normal,
     numel,
     ones,
     ones_like,
@@ -113,12 +120,23 @@ from .joining import (
     concat,
     concatenate,
     hstack,
+    meshgrid,
     split,
     stack,
     unbind,
     vstack,
 )
 from .products import bmm, dot, matmul, mm, mv, outer
+from .selection import (
+    argsort,
+    gather,
+    index_select,
+    narrow,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
+)
 from .reductions import (
     all,
     amax,
@@ -174,23 +192,25 @@ __all__ = [
     "sin", "cos", "square", "reciprocal", "sign", "floor", "ceil", "round", "trunc",
     "clamp", "clip", "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge",
     "floor_divide", "remainder", "isnan", "isinf", "isfinite", "logical_not", "allclose",
-    "isclose", "masked_fill", "tril", "triu",
+    "isclose", "masked_fill", "tril", "triu", "sinh", "cosh", "asinh", "acosh", "atanh",
     # products
-    "matmul", "mm", "bmm", "mv", "dot", "outer", "t",
+    "matmul", "mm", "bmm", "mv", "dot", "outer", "t", "einsum",
+    # selection
+    "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "index_select", "narrow",
     # reductions
     "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
     "norm", "logsumexp", "cumsum", "all", "any", "count_nonzero", "return_types",
     # shape
     "reshape", "view", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose",
     "swapaxes", "swapdims", "movedim", "moveaxis", "expand", "broadcast_to", "flip", "clone",
-    "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind",
+    "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind", "meshgrid",
     # dtypes
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64",
     "uint8", "long", "complex64", "complex128", "bool", "float", "int",
     # factories
     "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like",
     "arange", "linspace", "eye", "rand", "randn", "randint", "randperm", "rand_like",
-    "randn_like", "numel", "is_tensor",
+    "randn_like", "numel", "is_tensor", "normal",
     # activations
     "relu", "sigmoid", "tanh", "softmax", "log_softmax",
 ]
