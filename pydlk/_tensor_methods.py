@@ -20,8 +20,8 @@ from .ops.arithmetic import (
     Pow,
     Sub,
     abs,
-    add,
     acosh,
+    add,
     allclose,
     asinh,
     atanh,
@@ -95,18 +95,6 @@ from .ops.factories import (
 )
 from .ops.indexing import _getitem, _iter, _setitem
 from .ops.joining import _split_method, chunk, unbind
-from .ops.selection import (
-    _scatter_,
-    _scatter_add_,
-    argsort,
-    gather,
-    index_select,
-    narrow,
-    scatter,
-    scatter_add,
-    sort,
-    topk,
-)
 from .ops.products import bmm, dot, matmul, mm, mv, outer
 from .ops.reductions import (
     all,
@@ -126,6 +114,18 @@ from .ops.reductions import (
     std,
     sum,
     var,
+)
+from .ops.selection import (
+    _scatter_,
+    _scatter_add_,
+    argsort,
+    gather,
+    index_select,
+    narrow,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
 )
 from .ops.shape import (
     _T,

@@ -127,16 +127,6 @@ from .joining import (
     vstack,
 )
 from .products import bmm, dot, matmul, mm, mv, outer
-from .selection import (
-    argsort,
-    gather,
-    index_select,
-    narrow,
-    scatter,
-    scatter_add,
-    sort,
-    topk,
-)
 from .reductions import (
     all,
     amax,
@@ -156,6 +146,16 @@ from .reductions import (
     std,
     sum,
     var,
+)
+from .selection import (
+    argsort,
+    gather,
+    index_select,
+    narrow,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
 )
 from .shape import (
     broadcast_to,

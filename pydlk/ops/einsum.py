@@ -8,7 +8,7 @@ onto that diagonal.
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ._helpers import _arr, _t
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -8,8 +8,8 @@ import numpy as np
 from .._backend import get_array_module, is_cupy
 from ..autograd import Function, Tensor
 from ._helpers import (
-    _axis_alias,
     _arr,
+    _axis_alias,
     _count,
     _dim,
     _dims,

@@ -145,6 +145,12 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
     if reduce is not None:
         if reduce not in _REDUCE:
             raise ValueError(f"{op}: reduce must be one of {_REDUCE} or None, got {reduce!r}")
+        if src is not None:  # torch deprecates reduce= with a tensor src in favour of
+            import warnings   # scatter_reduce, and says so
+            warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and "
+                          "will be removed in a future PyTorch release. Use "
+                          "torch.scatter_reduce instead for more reduction options.",
+                          UserWarning, stacklevel=3)
         out = input.data.copy()
         key = _along(idx, dim)
         vals = np.broadcast_to(_arr(v), idx.shape) if not is_cupy(out) else _arr(v)
