@@ -3,9 +3,9 @@ forward against NumPy formulas written here, backward by float64 gradcheck, and 
 oracle for values, indices, dtypes, shapes and gradients (random upstream gradient)."""
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
-from conftest import t64
 
 torch = pytest.importorskip("torch")
 

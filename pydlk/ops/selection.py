@@ -4,6 +4,7 @@ narrow, under torch's names, argument names and defaults.
 ``topk`` and ``sort`` find their indices without a gradient and take their values with
 ``gather``, so their backward is gather's (the gradient goes back to the chosen positions).
 """
+import warnings
 from collections import namedtuple
 
 import numpy as np
@@ -145,8 +146,7 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
     if reduce is not None:
         if reduce not in _REDUCE:
             raise ValueError(f"{op}: reduce must be one of {_REDUCE} or None, got {reduce!r}")
-        if src is not None:  # torch deprecates reduce= with a tensor src in favour of
-            import warnings   # scatter_reduce, and says so
+        if src is not None:  # torch deprecates reduce= with a tensor src, and says so
             warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and "
                           "will be removed in a future PyTorch release. Use "
                           "torch.scatter_reduce instead for more reduction options.",
