@@ -8,7 +8,7 @@ onto that diagonal.
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ._helpers import _arr, _t
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -99,7 +99,7 @@ class Einsum(Function):
         return (None, None, *grads)
 
 
-def einsum(equation, *operands):
+def einsum(equation: str, *operands: Tensor) -> Tensor:
     """Sum of products of the operands' entries as the equation's subscripts say
     (``'ij,jk->ik'``, ``'bij,bjk->bik'``, ``'...ij->...ji'``, ``'ii->i'``, ``'ii'``)."""
     if not isinstance(equation, str):

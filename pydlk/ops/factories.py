@@ -260,8 +260,8 @@ def _float_arg(x, op, name):
         raise TypeError(f"{op}: {name} must be a float or a tensor, got {x!r}") from None
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
-           requires_grad=False):
+def normal(mean: Tensor | float, std: Tensor | float = 1.0, size=None, *, generator=None,
+           dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Samples of N(mean, std^2). torch's overloads: tensor mean and/or std (elementwise,
     broadcast together, result dtype theirs) or float mean and std with ``size``. No gradient
     flows to mean or std (as torch)."""

@@ -134,7 +134,7 @@ cat, stack = _axis_alias(cat), _axis_alias(stack)
 concat = concatenate = cat
 
 
-def meshgrid(*tensors, indexing=None):
+def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple[Tensor, ...]:
     """Coordinate grids from 1-d tensors: ``indexing='ij'`` (matrix, torch's default) or
     ``'xy'`` (Cartesian). As torch 2.x, leaving indexing out warns that it will be required."""
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):

@@ -67,7 +67,7 @@ class Gather(Function):
         return z, None, None
 
 
-def gather(input, dim, index, *, sparse_grad=False):
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` (dim 0); index has input's number of dims and no
     dim larger than input's except along ``dim``. The gradient adds back into the picked
     positions (repeats accumulate)."""
@@ -164,7 +164,8 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
     return Scatter.apply(input, dim, idx, v, add)
 
 
-def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+def scatter(input: Tensor, dim: int, index: Tensor, src: Tensor | float | None = None,
+            value: float | None = None, *, reduce: str | None = None) -> Tensor:
     """A copy of input with ``out[index[i][j]][j] = src[i][j]`` (dim 0), or ``value`` written at
     those positions. ``reduce='add'|'multiply'`` combines instead of writing (no gradient, as
     in torch). Gradient: to input where nothing was written, to src at the read positions.
@@ -172,7 +173,7 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     return _scatter("scatter", input, dim, index, src, value, reduce, False)
 
 
-def scatter_add(input, dim, index, src):
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """A copy of input with ``out[index[i][j]][j] += src[i][j]`` (dim 0); repeats accumulate."""
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add: src must be a tensor, got {type(src).__name__}")
@@ -215,7 +216,7 @@ class IndexSelect(Function):
         return z, None, None
 
 
-def index_select(input, dim, index):
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The entries of input at ``index`` (a 1-d integer tensor) along ``dim``."""
     input = _t(input)
     dim = _dim(dim, input.ndim, "index_select")
@@ -233,7 +234,7 @@ def index_select(input, dim, index):
     return IndexSelect.apply(input, dim, idx.reshape(-1))
 
 
-def narrow(input, dim, start, length):
+def narrow(input: Tensor, dim: int, start: int | Tensor, length: int) -> Tensor:
     """``input[..., start:start + length, ...]`` along ``dim`` (a view; negative start counts
     from the end)."""
     input = _t(input)
@@ -278,7 +279,7 @@ def _sort_checks(input, dim, op):
     return input, _dim(dim, input.ndim, op)
 
 
-def sort(input, dim=-1, descending=False, stable=False):
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     """``(values, indices)`` of input sorted along ``dim``. The gradient flows to the values'
     source positions."""
     input, dim = _sort_checks(input, dim, "sort")
@@ -288,13 +289,14 @@ def sort(input, dim=-1, descending=False, stable=False):
     return _ret_sort(Gather.apply(input, dim, idx), _nograd(idx))
 
 
-def argsort(input, dim=-1, descending=False, stable=False):
+def argsort(input: Tensor, dim: int = -1, descending: bool = False,
+            stable: bool = False) -> Tensor:
     """The indices that sort input along ``dim`` (no gradient)."""
     return sort(input, dim, descending, stable).indices if _t(input).ndim else \
         _nograd(np.zeros((), np.int64))
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True):
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
     """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) entries along
     ``dim``. Always returned in sorted order (torch leaves the order unspecified when
     ``sorted=False``; sorted is a valid instance of that)."""
