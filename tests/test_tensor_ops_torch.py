@@ -91,6 +91,23 @@ def test_stable_sort_with_ties_matches_torch(descending):
     same(i, it)
 
 
+def test_nan_sorts_as_largest_and_edge_shapes_as_torch():
+    a = np.array([[1.0, np.nan, 0.0, -2.0]], np.float32)
+    for kw in ({}, {"descending": True}):
+        for p, t in zip(pydlk.sort(pydlk.tensor(a), **kw), torch.sort(torch.tensor(a), **kw)):
+            same(p, t)
+    for p, t in zip(pydlk.topk(pydlk.tensor(a), 2), torch.topk(torch.tensor(a), 2)):
+        same(p, t)
+    for p, t in zip(pydlk.topk(pydlk.tensor(a), 0), torch.topk(torch.tensor(a), 0)):
+        same(p, t)
+    for p, t in zip(pydlk.sort(pydlk.tensor(3.0)), torch.sort(torch.tensor(3.0))):
+        same(p, t)
+    same(pydlk.index_select(pydlk.tensor(5.0), 0, pydlk.tensor([0])),
+         torch.index_select(torch.tensor(5.0), 0, torch.tensor([0])))
+    same(pydlk.gather(pydlk.ones(2, 3), 1, pydlk.zeros(2, 0, dtype=pydlk.int64)),
+         torch.gather(torch.ones(2, 3), 1, torch.zeros(2, 0, dtype=torch.int64)))
+
+
 def test_sort_gradcheck_float64():
     assert pydlk.gradcheck(lambda x: pydlk.sort(x, 0).values * pydlk.arange(3.0).double()
                            .reshape(3, 1), (t64(distinct((3, 4))),))

@@ -101,7 +101,9 @@ class Einsum(Function):
 
 def einsum(equation: str, *operands: Tensor) -> Tensor:
     """Sum of products of the operands' entries as the equation's subscripts say
-    (``'ij,jk->ik'``, ``'bij,bjk->bik'``, ``'...ij->...ji'``, ``'ii->i'``, ``'ii'``)."""
+    (``'ij,jk->ik'``, ``'bij,bjk->bik'``, ``'...ij->...ji'``, ``'ii->i'``, ``'ii'``).
+    Operands of different dtypes are promoted to a common one (torch refuses them).
+    Subscripts are ASCII letters; '...' stands for the leading dims, broadcast as in torch."""
     if not isinstance(equation, str):
         raise TypeError(f"einsum: equation must be a str, got {type(equation).__name__}")
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):

@@ -229,8 +229,10 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     n = input.shape[dim] if input.ndim else 1
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= n):
         raise IndexError(f"index_select: index out of range [0, {n}) for dim {dim}")
-    if input.ndim == 0:
-        return IndexSelect.apply(input.reshape(1), 0, idx.reshape(-1)).reshape(idx.shape)
+    if input.ndim == 0:  # torch: a 0-d input gives a 0-d result
+        if idx.size != 1:
+            raise ValueError(f"index_select: a 0-d input takes one index, got {idx.size}")
+        return Index.apply(input, ())
     return IndexSelect.apply(input, dim, idx.reshape(-1))
 
 
