@@ -201,6 +201,11 @@ def test_inplace_scatter_and_masked_fill():
         leaf.masked_fill_(pydlk.tensor(m), 0.0)
     with pytest.raises(RuntimeError, match="scatter_"):
         leaf.scatter_(0, pydlk.tensor(idx), pydlk.tensor(src))
+    node = leaf * 2
+    with pytest.raises(RuntimeError, match="scatter_add_: in place into a tensor that is part"):
+        node.scatter_add_(0, pydlk.tensor(idx), pydlk.tensor(src))
+    with pytest.raises(RuntimeError, match="masked_fill_: in place into a tensor that is part"):
+        node.masked_fill_(pydlk.tensor(m), 0.0)
 
 
 def test_gather_scatter_bad_arguments():

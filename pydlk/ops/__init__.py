@@ -5,8 +5,9 @@ Each op is a ``Function`` with forward and backward side by side, written with
 ``xp = get_array_module(x)`` (NumPy or CuPy) so both devices share them. Backward passes undo
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
-One module per topic: ``arithmetic``, ``products``, ``reductions``, ``shape``, ``indexing``,
-``joining``, ``conversions``, ``factories``, ``activations`` (``_helpers`` holds what they
+One module per topic: ``arithmetic``, ``products``, ``einsum``, ``reductions``, ``shape``,
+``indexing``, ``selection`` (sort, topk, gather, scatter), ``joining``, ``conversions``,
+``factories``, ``activations`` (``_helpers`` holds what they
 share). The functions listed in ``__all__`` become ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
 the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
@@ -23,6 +24,12 @@ Where pydlk differs from torch:
   that an op saved for its backward silently changes that backward. In-place ops on a tensor that
   is part of the graph, or on a leaf that requires grad, are refused while grad mode is on.
 * Elementwise ops never warn (log(0) is -inf, 0/0 is nan), as in torch.
+* ``topk(..., sorted=False)`` still returns sorted values (torch leaves the order open);
+  ``einsum`` promotes operands of different dtypes (torch refuses them); ``gather``'s
+  ``sparse_grad`` is accepted and ignored (dense gradient).
+* ``scatter_``/``scatter_add_``/``masked_fill_`` and the in-place samplers (``normal_``,
+  ``uniform_``, ``exponential_``) write the data outside the graph: refused on a tensor that
+  requires grad while grad mode is on.
 """
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import (

@@ -70,7 +70,8 @@ class Gather(Function):
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` (dim 0); index has input's number of dims and no
     dim larger than input's except along ``dim``. The gradient adds back into the picked
-    positions (repeats accumulate)."""
+    positions (repeats accumulate). ``sparse_grad`` is accepted for torch's signature; the
+    gradient is always dense here."""
     input = _t(input)
     dim = _dim(dim, input.ndim, "gather")
     idx = _check_index(index, input, dim, "gather")
@@ -181,7 +182,11 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 
 def _inplace_from(self, out, op):
-    self._check_inplace(op) if self.requires_grad else None
+    from ..autograd import is_grad_enabled
+    if is_grad_enabled() and self.requires_grad:
+        self._check_inplace(op)  # a leaf: refused with the usual message
+        raise RuntimeError(f"{op}: in place into a tensor that is part of the autograd graph "
+                           f"is not supported; use {op[:-1]} (out of place)")
     self.data[...] = out.data
     return self
 
