@@ -20,12 +20,16 @@ from .ops.arithmetic import (
     Pow,
     Sub,
     abs,
+    acosh,
     add,
     allclose,
+    asinh,
+    atanh,
     ceil,
     clamp,
     clip,
     cos,
+    cosh,
     div,
     eq,
     exp,
@@ -55,6 +59,7 @@ from .ops.arithmetic import (
     rsqrt,
     sign,
     sin,
+    sinh,
     sqrt,
     square,
     sub,
@@ -66,7 +71,9 @@ from .ops.conversions import (
     _cast_method,
     _cpu,
     _cuda,
+    _format,
     _is_floating_point,
+    _type,
     _type_as,
     float16,
     float32,
@@ -75,7 +82,17 @@ from .ops.conversions import (
     int64,
     to,
 )
-from .ops.factories import _new_full, _new_method, _new_tensor, empty, ones, zeros
+from .ops.factories import (
+    _exponential_,
+    _new_full,
+    _new_method,
+    _new_tensor,
+    _normal_,
+    _uniform_,
+    empty,
+    ones,
+    zeros,
+)
 from .ops.indexing import _getitem, _iter, _setitem
 from .ops.joining import _split_method, chunk, unbind
 from .ops.products import bmm, dot, matmul, mm, mv, outer
@@ -97,6 +114,18 @@ from .ops.reductions import (
     std,
     sum,
     var,
+)
+from .ops.selection import (
+    _scatter_,
+    _scatter_add_,
+    argsort,
+    gather,
+    index_select,
+    narrow,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
 )
 from .ops.shape import (
     _T,
@@ -169,6 +198,17 @@ def _sub_(self, other, alpha=1):
     return self.add_(other, alpha=-alpha)
 
 
+def _masked_fill_(self, mask, value):
+    """In place on the data (outside the graph, like ``x[mask] = value``)."""
+    if is_grad_enabled() and self.requires_grad:
+        self._check_inplace("masked_fill_")
+        raise RuntimeError("masked_fill_: in place into a tensor that is part of the autograd "
+                           "graph is not supported; use masked_fill (out of place)")
+    self.data[...] = _arr(masked_fill(self.detach(), mask, _arr(value) if isinstance(
+        value, Tensor) else value))
+    return self
+
+
 def _div_(self, other):
     self._check_inplace("div_")
     self.data /= _arr(other)
@@ -217,7 +257,8 @@ _methods = {
     "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
     "allclose": allclose, "isclose": isclose, "masked_fill": masked_fill,
     "tril": tril, "triu": triu,
-    "sub_": _sub_, "div_": _div_,
+    "sub_": _sub_, "div_": _div_, "masked_fill_": _masked_fill_,
+    "sinh": sinh, "cosh": cosh, "asinh": asinh, "acosh": acosh, "atanh": atanh,
     # products
     "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "outer": outer, "t": t,
     # reductions
@@ -237,6 +278,10 @@ _methods = {
         self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims),
     "contiguous": _contiguous, "is_contiguous": _is_contiguous, "clone": clone,
     "split": _split_method, "chunk": chunk, "unbind": unbind,
+    # selection
+    "topk": topk, "sort": sort, "argsort": argsort, "gather": gather, "scatter": scatter,
+    "scatter_": _scatter_, "scatter_add": scatter_add, "scatter_add_": _scatter_add_,
+    "index_select": index_select, "narrow": narrow,
     # conversions
     "to": to, "float": _cast_method(float32), "double": _cast_method(float64),
     "half": _cast_method(float16), "long": _cast_method(int64),
@@ -244,6 +289,8 @@ _methods = {
     "new_zeros": _new_method(zeros), "new_ones": _new_method(ones),
     "new_empty": _new_method(empty), "new_full": _new_full, "new_tensor": _new_tensor,
     "cpu": _cpu, "cuda": _cuda, "type_as": _type_as, "is_floating_point": _is_floating_point,
+    "type": _type, "__format__": _format,
+    "normal_": _normal_, "uniform_": _uniform_, "exponential_": _exponential_,
     # activations (pydlk.functional)
     "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
     "log_softmax": log_softmax,

@@ -187,15 +187,18 @@ class Tensor:
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu sub_
-    #       div_
+    #       div_ masked_fill_ sinh cosh asinh acosh atanh
     #   products: matmul mm bmm mv dot outer t
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims
     #       movedim moveaxis expand expand_as broadcast_to view_as reshape_as repeat flip contiguous
     #       is_contiguous clone split chunk unbind
+    #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
+    #       narrow
     #   conversions: to float double half long int bool new_zeros new_ones new_empty new_full
-    #       new_tensor cpu cuda type_as is_floating_point
+    #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
+    #       exponential_
     #   activations: relu sigmoid tanh softmax log_softmax
     #   properties: T mT
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator

@@ -5,8 +5,9 @@ Each op is a ``Function`` with forward and backward side by side, written with
 ``xp = get_array_module(x)`` (NumPy or CuPy) so both devices share them. Backward passes undo
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
-One module per topic: ``arithmetic``, ``products``, ``reductions``, ``shape``, ``indexing``,
-``joining``, ``conversions``, ``factories``, ``activations`` (``_helpers`` holds what they
+One module per topic: ``arithmetic``, ``products``, ``einsum``, ``reductions``, ``shape``,
+``indexing``, ``selection`` (sort, topk, gather, scatter), ``joining``, ``conversions``,
+``factories``, ``activations`` (``_helpers`` holds what they
 share). The functions listed in ``__all__`` become ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
 the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
@@ -23,16 +24,26 @@ Where pydlk differs from torch:
   that an op saved for its backward silently changes that backward. In-place ops on a tensor that
   is part of the graph, or on a leaf that requires grad, are refused while grad mode is on.
 * Elementwise ops never warn (log(0) is -inf, 0/0 is nan), as in torch.
+* ``topk(..., sorted=False)`` still returns sorted values (torch leaves the order open);
+  ``einsum`` promotes operands of different dtypes (torch refuses them); ``gather``'s
+  ``sparse_grad`` is accepted and ignored (dense gradient).
+* ``scatter_``/``scatter_add_``/``masked_fill_`` and the in-place samplers (``normal_``,
+  ``uniform_``, ``exponential_``) write the data outside the graph: refused on a tensor that
+  requires grad while grad mode is on.
 """
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import (
     abs,
+    acosh,
     add,
     allclose,
+    asinh,
+    atanh,
     ceil,
     clamp,
     clip,
     cos,
+    cosh,
     div,
     eq,
     exp,
@@ -62,6 +73,7 @@ from .arithmetic import (
     rsqrt,
     sign,
     sin,
+    sinh,
     sqrt,
     square,
     sub,
@@ -86,6 +98,7 @@ from .conversions import (
     long,
     uint8,
 )
+from .einsum import einsum
 from .factories import (
     arange,
     empty,
@@ -95,6 +108,7 @@ from .factories import (
     full_like,
     is_tensor,
     linspace,
+    normal,
     numel,
     ones,
     ones_like,
@@ -113,6 +127,7 @@ from .joining import (
     concat,
     concatenate,
     hstack,
+    meshgrid,
     split,
     stack,
     unbind,
@@ -138,6 +153,16 @@ from .reductions import (
     std,
     sum,
     var,
+)
+from .selection import (
+    argsort,
+    gather,
+    index_select,
+    narrow,
+    scatter,
+    scatter_add,
+    sort,
+    topk,
 )
 from .shape import (
     broadcast_to,
@@ -174,23 +199,25 @@ __all__ = [
     "sin", "cos", "square", "reciprocal", "sign", "floor", "ceil", "round", "trunc",
     "clamp", "clip", "maximum", "minimum", "where", "eq", "ne", "lt", "le", "gt", "ge",
     "floor_divide", "remainder", "isnan", "isinf", "isfinite", "logical_not", "allclose",
-    "isclose", "masked_fill", "tril", "triu",
+    "isclose", "masked_fill", "tril", "triu", "sinh", "cosh", "asinh", "acosh", "atanh",
     # products
-    "matmul", "mm", "bmm", "mv", "dot", "outer", "t",
+    "matmul", "mm", "bmm", "mv", "dot", "outer", "t", "einsum",
+    # selection
+    "topk", "sort", "argsort", "gather", "scatter", "scatter_add", "index_select", "narrow",
     # reductions
     "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
     "norm", "logsumexp", "cumsum", "all", "any", "count_nonzero", "return_types",
     # shape
     "reshape", "view", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose",
     "swapaxes", "swapdims", "movedim", "moveaxis", "expand", "broadcast_to", "flip", "clone",
-    "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind",
+    "cat", "concat", "concatenate", "stack", "hstack", "vstack", "split", "chunk", "unbind", "meshgrid",
     # dtypes
     "float16", "half", "float32", "float64", "double", "int8", "int16", "int32", "int64",
     "uint8", "long", "complex64", "complex128", "bool", "float", "int",
     # factories
     "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like",
     "arange", "linspace", "eye", "rand", "randn", "randint", "randperm", "rand_like",
-    "randn_like", "numel", "is_tensor",
+    "randn_like", "numel", "is_tensor", "normal",
     # activations
     "relu", "sigmoid", "tanh", "softmax", "log_softmax",
 ]

@@ -152,3 +152,16 @@ def _same(a, b):
     if a.dtype.kind in "fc":
         m = m | (xp.isnan(a) & xp.isnan(b))
     return m
+
+
+def _axis_alias(fn):
+    """Accept ``axis=`` for ``dim=`` (NumPy's name, which torch also takes on its reductions,
+    cat/stack and softmax); giving both is an error."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if "axis" in kwargs:
+            if "dim" in kwargs:
+                raise TypeError(f"{fn.__name__}: give dim or its alias axis, not both")
+            kwargs["dim"] = kwargs.pop("axis")
+        return fn(*args, **kwargs)
+    return wrapper

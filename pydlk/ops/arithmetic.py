@@ -586,3 +586,40 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     a, b = _arr(input), _arr(other)
     return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def _unary(name, fwd, grad, doc):
+    """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``."""
+    class Op(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return _o(fwd(get_array_module(a), a))
+
+        @staticmethod
+        @_quiet
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return (g * grad(get_array_module(a), a)).astype(g.dtype, copy=False)
+
+    Op.__name__ = name.capitalize()
+
+    @_quiet
+    def op(input):
+        input = _t(input)
+        if input.dtype.kind not in "fc":  # torch computes these of an integer tensor in float32
+            input = input.to(np.float32)
+        return Op.apply(input)
+    op.__name__, op.__qualname__, op.__doc__ = name, name, doc
+    return op
+
+
+sinh = _unary("sinh", lambda xp, a: xp.sinh(a), lambda xp, a: xp.cosh(a), "Hyperbolic sine.")
+cosh = _unary("cosh", lambda xp, a: xp.cosh(a), lambda xp, a: xp.sinh(a), "Hyperbolic cosine.")
+asinh = _unary("asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a: 1 / xp.sqrt(a * a + 1),
+               "Inverse hyperbolic sine.")
+acosh = _unary("acosh", lambda xp, a: xp.arccosh(a),
+               lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
+               "Inverse hyperbolic cosine (nan below 1).")
+atanh = _unary("atanh", lambda xp, a: xp.arctanh(a), lambda xp, a: 1 / (1 - a * a),
+               "Inverse hyperbolic tangent (nan outside [-1, 1]).")

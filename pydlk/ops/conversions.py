@@ -50,17 +50,9 @@ def _cupy():
 
 
 def _parse_device(device):
-    if device is None:
-        return None
-    s = str(device)
-    if s == "cpu":
-        return "cpu"
-    if s == "cuda" or s.startswith("cuda:"):
-        idx = s.partition(":")[2]
-        if idx and not idx.isdigit():
-            raise ValueError(f"invalid device {device!r}")
-        return f"cuda:{int(idx) if idx else 0}"
-    raise ValueError(f"invalid device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+    """``'cpu'``/``'cuda:N'`` for a device spec (str, pydlk.device, int), None for None."""
+    from .._device import device_str
+    return None if device is None else device_str(device)
 
 
 def _move(a, device):
@@ -145,3 +137,37 @@ long = int64
 complex64, complex128 = np.dtype(np.complex64), np.dtype(np.complex128)
 _DTYPE_ALIASES = {"bool": np.dtype(np.bool_), "float": float32, "int": int32}
 
+
+
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+               "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor"}
+
+
+def _type(self, dtype=None, non_blocking=False):
+    """No argument: torch's type string (``'torch.FloatTensor'``, ``'torch.cuda.LongTensor'``).
+    With a dtype or such a string: the tensor cast to it (itself when it already has it)."""
+    if dtype is None:
+        name = _TYPE_NAMES.get(str(self.dtype))
+        if name is None:
+            raise TypeError(f"type: no torch type name for dtype {self.dtype}")
+        return ("torch.cuda." if is_cupy(self.data) else "torch.") + name
+    if isinstance(dtype, str) and dtype.startswith("torch."):
+        base = dtype.rpartition(".")[2]
+        found = [k for k, v in _TYPE_NAMES.items() if v == base]
+        if not found:
+            raise ValueError(f"type: invalid type {dtype!r}")
+        t = to(self, np.dtype(found[0]))
+        return t.cuda() if ".cuda." in dtype and not is_cupy(t.data) else t
+    return to(self, dtype)
+
+
+def _format(self, spec):
+    """``format(t, '.2f')``: a 0-d tensor formats its value; otherwise only the empty spec is
+    accepted (str(t)), as torch."""
+    if self.ndim == 0:
+        return format(self.item(), spec)
+    if spec:
+        raise TypeError("unsupported format string passed to Tensor.__format__")
+    return object.__format__(self, spec)

@@ -249,3 +249,85 @@ def numel(input):
 
 def is_tensor(obj):
     return isinstance(obj, Tensor)
+
+
+def _float_arg(x, op, name):
+    if isinstance(x, Tensor):
+        return x
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {name} must be a float or a tensor, got {x!r}") from None
+
+
+def normal(mean: Tensor | float, std: Tensor | float = 1.0, size=None, *, generator=None,
+           dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Samples of N(mean, std^2). torch's overloads: tensor mean and/or std (elementwise,
+    broadcast together, result dtype theirs) or float mean and std with ``size``. No gradient
+    flows to mean or std (as torch)."""
+    mean, std = _float_arg(mean, "normal", "mean"), _float_arg(std, "normal", "std")
+    tm, ts = isinstance(mean, Tensor), isinstance(std, Tensor)
+    if tm or ts:
+        if size is not None:
+            raise TypeError("normal: size is only accepted with float mean and std")
+        m, s = _arr(mean), _arr(std)
+        ref = mean if tm else std
+        if ref.dtype.kind != "f":
+            raise TypeError(f"normal: mean/std must be floating point, got {ref.dtype}")
+        shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+        if np.any(np.asarray(s.get() if hasattr(s, "get") else s) < 0):
+            raise ValueError("normal: std must be >= 0")
+        z = _gen(generator).standard_normal(shape, dtype=np.float64)
+        a = (np.asarray(m.get() if hasattr(m, "get") else m, np.float64) + z *
+             np.asarray(s.get() if hasattr(s, "get") else s, np.float64)).astype(ref.dtype)
+        dev = "cuda" if hasattr(ref.data, "get") else None
+        return _new(a, device if device is not None else dev, requires_grad)
+    if std < 0:
+        raise ValueError(f"normal: std must be >= 0, got {std}")
+    if size is None:
+        raise TypeError("normal: with float mean and std, size is required")
+    size = _sizes((size,) if not isinstance(size, (tuple, list)) else tuple(size), "normal")
+    dt = _rand_dtype(dtype, "normal")
+    a = (mean + std * _gen(generator).standard_normal(size, dtype=np.float64)).astype(dt)
+    return _new(a, device, requires_grad)
+
+
+def _fill_random(self, op, draw):
+    from ..autograd import is_grad_enabled
+    if is_grad_enabled() and self.requires_grad:
+        self._check_inplace(op)
+        raise RuntimeError(f"{op}: in-place sampling into a tensor that is part of the "
+                           "autograd graph is not supported")
+    if self.dtype.kind != "f":
+        raise TypeError(f"{op}: tensor dtype must be floating point, got {self.dtype}")
+    a = draw(self.shape).astype(self.dtype, copy=False)
+    if hasattr(self.data, "get"):  # a CuPy array: draw on the host, copy over
+        import cupy
+        a = cupy.asarray(a)
+    self.data[...] = a
+    return self
+
+
+def _normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill in place with N(mean, std^2) samples from pydlk's generator."""
+    if std < 0:
+        raise ValueError(f"normal_: std must be >= 0, got {std}")
+    return _fill_random(self, "normal_", lambda s: mean + std * _gen(generator).standard_normal(
+        s, dtype=np.float64))
+
+
+def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    """Fill in place with U[from_, to) samples from pydlk's generator (torch names the first
+    argument ``from``, a Python keyword; positional use is the same)."""
+    if from_ > to:
+        raise ValueError(f"uniform_: expects from <= to, got from={from_}, to={to}")
+    return _fill_random(self, "uniform_", lambda s: from_ + (to - from_) * _gen(
+        generator).random(s, dtype=np.float64))
+
+
+def _exponential_(self, lambd=1.0, *, generator=None):
+    """Fill in place with Exponential(lambd) samples (mean 1/lambd)."""
+    if not lambd > 0:
+        raise ValueError(f"exponential_: lambd must be > 0, got {lambd}")
+    return _fill_random(self, "exponential_", lambda s: _gen(generator).exponential(
+        1.0 / lambd, s))

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
-from ._helpers import _dim, _t, _xp
+from ._helpers import _axis_alias, _dim, _t, _xp
 from .shape import Reshape, reshape
 
 
@@ -128,3 +128,42 @@ def unbind(input, dim=0):
     d = _dim(dim, input.ndim, "unbind")
     rest = input.shape[:d] + input.shape[d + 1:]
     return tuple(Reshape.apply(p, rest) for p in split(input, 1, d))
+
+
+cat, stack = _axis_alias(cat), _axis_alias(stack)
+concat = concatenate = cat
+
+
+def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-d tensors: ``indexing='ij'`` (matrix, torch's default) or
+    ``'xy'`` (Cartesian). As torch 2.x, leaving indexing out warns that it will be required."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        import warnings
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
+                      "indexing argument.", UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = [_t(x) for x in tensors]
+    if not ts:
+        raise ValueError("meshgrid: expects a non-empty list of tensors")
+    for i, x in enumerate(ts):
+        if x.ndim > 1:
+            raise ValueError(f"meshgrid: tensor {i} must be 0-d or 1-d, got {x.ndim} dims")
+        if x.dtype != ts[0].dtype:
+            raise TypeError(f"meshgrid: all tensors must have the same dtype, got "
+                            f"{ts[0].dtype} and {x.dtype}")
+    ts = [reshape(x, (-1,)) for x in ts]
+    n = len(ts)
+    swap = indexing == "xy" and n >= 2
+    order = [1, 0] + list(range(2, n)) if swap else list(range(n))
+    shape = tuple(ts[i].shape[0] for i in order)
+    from .shape import expand
+    out = []
+    for i, x in enumerate(ts):
+        pos = order.index(i)
+        v = reshape(x, tuple(-1 if j == pos else 1 for j in range(n)))
+        out.append(expand(v, shape))
+    return tuple(out)

@@ -9,6 +9,7 @@ from .._backend import get_array_module, is_cupy
 from ..autograd import Function, Tensor
 from ._helpers import (
     _arr,
+    _axis_alias,
     _count,
     _dim,
     _dims,
@@ -464,3 +465,9 @@ def count_nonzero(input, dim=None):
     a = _arr(input)
     return _nograd(_xp(a).asarray((a != 0).sum(axis=_dims(dim, a.ndim, "count_nonzero")))
                    .astype(np.int64))
+
+
+(sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, logsumexp, cumsum, all, any,
+ count_nonzero) = (_axis_alias(f) for f in (
+    sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, logsumexp, cumsum, all, any,
+    count_nonzero))

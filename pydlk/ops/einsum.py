@@ -1,0 +1,126 @@
+"""einsum with torch's signature, ``einsum(equation, *operands)`` (or one list of operands).
+
+The gradient of operand k is an einsum of the upstream gradient with the other operands,
+written into operand k's subscripts. An index that appears only in operand k (summed away
+there) is broadcast back; a repeated index in operand k (a trace or diagonal) is written back
+onto that diagonal.
+"""
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from ._helpers import _arr, _t
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _parse(equation, shapes):
+    """Explicit per-operand subscripts and output subscripts with '...' expanded into letters
+    not used by the equation."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    ins = lhs.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum: the equation names {len(ins)} operand(s), but "
+                         f"{len(shapes)} were given")
+    free = [c for c in _LETTERS if c not in eq]
+    nell = 0
+    for s, shape in zip(ins, shapes):
+        for c in s.replace("...", ""):
+            if c not in _LETTERS:
+                raise ValueError(f"einsum: invalid subscript {c!r} in equation {equation!r}")
+        if "..." in s:
+            nell = max(nell, len(shape) - len(s.replace("...", "")))
+    ell = "".join(free[:nell])
+    out_ins = []
+    for s, shape in zip(ins, shapes):
+        if "..." in s:
+            k = len(shape) - len(s.replace("...", ""))
+            s = s.replace("...", ell[nell - k:] if k else "")
+        if len(s) != len(shape):
+            raise ValueError(f"einsum: subscripts {s!r} name {len(s)} dims, but the operand "
+                             f"has {len(shape)}")
+        out_ins.append(s)
+    if arrow:
+        out = rhs.replace("...", ell)
+    else:  # implicit output: the ellipsis dims, then the letters seen once, sorted
+        counts = {}
+        for s in out_ins:
+            for c in s:
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in ell))
+    return out_ins, out
+
+
+class Einsum(Function):
+    @staticmethod
+    def forward(ctx, ins, out, *arrays):
+        ctx.ins, ctx.out = ins, out
+        ctx.save_for_backward(*arrays)
+        xp = get_array_module(arrays[0])
+        r = xp.einsum(",".join(ins) + "->" + out, *arrays)
+        return xp.asarray(r)
+
+    @staticmethod
+    def backward(ctx, g):
+        arrays = ctx.saved_tensors
+        xp = get_array_module(g)
+        grads = []
+        for k, a in enumerate(arrays):
+            if not ctx.needs_input_grad[k + 2]:
+                grads.append(None)
+                continue
+            sub = ctx.ins[k]
+            others = [(ctx.ins[j], b) for j, b in enumerate(arrays) if j != k]
+            uniq = "".join(dict.fromkeys(sub))  # the operand's distinct letters, in order
+            sizes = {}
+            for s, b in [(sub, a)] + others:
+                sizes.update(zip(s, b.shape))
+            # letters of the operand that appear nowhere else: summed in the forward, so the
+            # gradient is constant along them (a ones operand broadcasts it back)
+            seen = set(ctx.out).union(*[set(s) for s, _ in others])
+            lone = "".join(c for c in uniq if c not in seen)
+            ops = [g] + [b for _, b in others]
+            subs = [ctx.out] + [s for s, _ in others]
+            if lone:
+                ops.append(xp.ones([sizes[c] for c in lone], g.dtype))
+                subs.append(lone)
+            gu = xp.einsum(",".join(subs) + "->" + uniq, *ops)
+            if uniq != sub:  # repeated letters: place gu on the diagonal of a zero array
+                z = xp.zeros(a.shape, g.dtype)
+                # a view of z indexed by the distinct letters (einsum's diagonal view)
+                view = xp.einsum(sub + "->" + uniq, z)
+                view[...] = gu
+                gu = z
+            if gu.shape != a.shape:  # a size-1 dim broadcast against the others
+                axes = tuple(i for i, (m, n) in enumerate(zip(a.shape, gu.shape)) if m != n)
+                gu = gu.sum(axis=axes, keepdims=True)
+            grads.append(gu.astype(a.dtype, copy=False))
+        return (None, None, *grads)
+
+
+def einsum(equation: str, *operands: Tensor) -> Tensor:
+    """Sum of products of the operands' entries as the equation's subscripts say
+    (``'ij,jk->ik'``, ``'bij,bjk->bik'``, ``'...ij->...ji'``, ``'ii->i'``, ``'ii'``).
+    Operands of different dtypes are promoted to a common one (torch refuses them).
+    Subscripts are ASCII letters; '...' stands for the leading dims, broadcast as in torch."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: equation must be a str, got {type(equation).__name__}")
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum: at least one operand is required")
+    ts = [_t(o) for o in operands]
+    ins, out = _parse(equation, [t.shape for t in ts])
+    for c in out:
+        if not any(c in s for s in ins):
+            raise ValueError(f"einsum: output subscript {c!r} does not appear in the inputs")
+    sizes = {}
+    for s, t in zip(ins, ts):
+        for c, n in zip(s, t.shape):
+            if sizes.setdefault(c, n) != n and n != 1 and sizes[c] != 1:
+                raise ValueError(f"einsum: subscript {c!r} has size {n} in one operand and "
+                                 f"{sizes[c]} in another")
+    dt = np.result_type(*[_arr(t).dtype for t in ts])
+    ts = [t if t.dtype == dt else t.to(dt) for t in ts]
+    return Einsum.apply(tuple(ins), out, *ts)
