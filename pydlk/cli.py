@@ -26,9 +26,14 @@ DEFAULTS = {"model": "lenet5", "data": "digits", "optimizer": "adam", "lr": 3e-3
 
 # ----------------------------------------------------------------------------- building blocks
 
-def load_data(spec):
+class UsageError(Exception):
+    """A bad option value or file: ``main`` prints it as one line and exits with status 2."""
+
+
+def load_data(spec, download=False):
     """'digits', 'mnist:DIR', 'fashion-mnist:DIR' or 'cifar10:DIR' -> dict of (x, y) splits.
-    Sets without a validation split get one carved from the end of the training set (10%)."""
+    Sets without a validation split get one carved from the end of the training set (10%).
+    ``download`` fetches missing files (the ``--download`` flag)."""
     from . import datasets
     name, _, root = spec.partition(":")
     if name == "digits":
@@ -36,12 +41,15 @@ def load_data(spec):
     loaders = {"mnist": datasets.mnist, "fashion-mnist": datasets.fashion_mnist,
                "cifar10": datasets.cifar10}
     if name not in loaders:
-        raise SystemExit(f"pydlk: unknown data set {spec!r}; use digits, mnist:DIR, "
+        raise UsageError(f"unknown data set {spec!r}; use digits, mnist:DIR, "
                          "fashion-mnist:DIR or cifar10:DIR")
     if not root:
-        raise SystemExit(f"pydlk: --data {name} needs a directory: {name}:DIR")
-    xtr, ytr = loaders[name](root, "train")
-    xte, yte = loaders[name](root, "test")
+        raise UsageError(f"--data {name} needs a directory: {name}:DIR")
+    try:
+        xtr, ytr = loaders[name](root, "train", download=download)
+        xte, yte = loaders[name](root, "test", download=download)
+    except FileNotFoundError as e:  # the library's advice names its keyword; here it is a flag
+        raise UsageError(str(e).replace("pass download=True", "pass --download")) from None
     k = len(ytr) // 10
     return {"train": (xtr[:-k], ytr[:-k]), "val": (xtr[-k:], ytr[-k:]), "test": (xte, yte)}
 
@@ -55,7 +63,7 @@ def build_model(name, x, num_classes):
         return models.MLP(C * H * x.shape[3], (256, 128), num_classes)
     if name == "resnet":
         return models.resnet_small(num_classes=num_classes, in_channels=C)
-    raise SystemExit(f"pydlk: unknown model {name!r}; use lenet5, mlp or resnet")
+    raise UsageError(f"unknown model {name!r}; use lenet5, mlp or resnet")
 
 
 def build_optimizer(name, params, lr, weight_decay):
@@ -66,7 +74,7 @@ def build_optimizer(name, params, lr, weight_decay):
                                       weight_decay=weight_decay),
              "rmsprop": lambda: optim.RMSprop(params, lr=lr, weight_decay=weight_decay)}
     if name not in table:
-        raise SystemExit(f"pydlk: unknown optimizer {name!r}; use {', '.join(table)}")
+        raise UsageError(f"unknown optimizer {name!r}; use {', '.join(table)}")
     return table[name]()
 
 
@@ -82,7 +90,7 @@ def build_schedule(name, optimizer, epochs):
         w = max(1, epochs // 10)
         return S.SequentialLR(optimizer, [S.LinearLR(optimizer, 0.1, 1.0, w),
                                           S.CosineAnnealingLR(optimizer, max(1, epochs - w))], [w])
-    raise SystemExit(f"pydlk: unknown schedule {name!r}; use none, cosine, step, warmup-cosine")
+    raise UsageError(f"unknown schedule {name!r}; use none, cosine, step, warmup-cosine")
 
 
 def build_augment(name, x):
@@ -94,7 +102,7 @@ def build_augment(name, x):
         return A.Compose([A.RandomCrop(padding=pad)])
     if name == "flip":
         return A.Compose([A.RandomCrop(padding=pad), A.RandomHorizontalFlip()])
-    raise SystemExit(f"pydlk: unknown augmentation {name!r}; use none, basic or flip")
+    raise UsageError(f"unknown augmentation {name!r}; use none, basic or flip")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -116,7 +124,7 @@ def cmd_train(cfg):
     )
 
     pydlk.manual_seed(cfg["seed"])
-    data = load_data(cfg["data"])
+    data = load_data(cfg["data"], cfg.get("download", False))
     xtr, ytr = data["train"]
     num_classes = int(max(int(y.max()) for _, y in data.values())) + 1
     model = build_model(cfg["model"], xtr, num_classes)
@@ -128,24 +136,36 @@ def cmd_train(cfg):
     test = DataLoader(TensorDataset(*data["test"]), batch_size=512)
     run = os.path.join(cfg["out"], f"{cfg['data'].split(':')[0]}-{cfg['model']}")
     os.makedirs(run, exist_ok=True)
-    ckpt = os.path.join(run, "checkpoint.npz")
+    # last.npz: every epoch, what --resume continues from; best.npz: the best validation
+    # accuracy, what the test figure uses. checkpoint.npz is the older name of best.npz.
+    last, best_path = os.path.join(run, "last.npz"), os.path.join(run, "best.npz")
     loss_fn = nn.CrossEntropyLoss()
     print(f"pydlk train: {cfg['model']} on {cfg['data']} ({len(ytr)} training images), "
           f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['epochs']} epochs, "
           f"{pydlk.get_num_threads()} threads", flush=True)
     t0 = time.perf_counter()
-    callbacks = [ProgressBar(), ModelCheckpoint(ckpt, monitor="val_accuracy", save_best_only=True),
+    callbacks = [ModelCheckpoint(last),
+                 ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
                  CSVLogger(os.path.join(run, "history.csv"))]
+    if cfg["progress"] and sys.stdout.isatty():
+        callbacks.insert(0, ProgressBar())
     try:
         history = fit(model, loss_fn, opt, train, val, epochs=cfg["epochs"], scheduler=sched,
-                      callbacks=callbacks if cfg["progress"] else callbacks[1:],
-                      resume=cfg.get("resume"), verbose=False,
+                      callbacks=callbacks, resume=cfg.get("resume"), verbose=False,
                       preempt_path=os.path.join(run, "interrupted.npz"))
     except TrainingInterrupted as e:  # SIGTERM/SIGINT: state saved; the shell's exit codes
         print(f"pydlk train: {e}\n(pydlk train --resume {e.path} continues)", file=sys.stderr)
         return 128 + e.signum
     seconds = time.perf_counter() - t0
-    best = pydlk.load(ckpt)
+    if not history.epoch or not os.path.exists(best_path):
+        done = len(history.epoch)
+        print(f"nothing trained: --epochs {cfg['epochs']}"
+              + (" is not more than the checkpoint's epochs" if cfg.get("resume") else "")
+              + (f" ({done} epochs ran)" if done else "") + "; no checkpoint written")
+        return 0
+    import shutil
+    shutil.copyfile(best_path, os.path.join(run, "checkpoint.npz"))
+    best = pydlk.load(best_path)
     model.load_state_dict(best["model"])
     res = evaluate(model, loss_fn, test)
     plot = os.path.join(run, "history.png")
@@ -153,10 +173,11 @@ def cmd_train(cfg):
         history.plot(plot)
     except ImportError:
         plot = "(not written: install pydlk[plot] for matplotlib)"
+    best_epoch = int(best["epoch"])
     print(f"test accuracy {res['accuracy'] * 100:.2f}% on {len(data['test'][1])} images "
-          f"(best validation epoch {int(np.argmax(history['val_accuracy'])) + 1}); "
-          f"trained in {seconds:.1f} s")
-    print(f"checkpoint {ckpt}\nhistory    {plot}")
+          f"(best validation epoch {best_epoch}); trained in {seconds:.1f} s")
+    print(f"checkpoint {best_path} (best), {last} (last; --resume continues from it)\n"
+          f"history    {plot}")
     return 0
 
 
@@ -167,7 +188,7 @@ def cmd_doctor(cfg):
     from .doctor import doctor
 
     pydlk.manual_seed(cfg["seed"])
-    x, y = load_data(cfg["data"])["train"]
+    x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
     num_classes = int(y.max()) + 1
     checks = doctor(lambda: build_model(cfg["model"], x, num_classes), nn.CrossEntropyLoss(),
                     x, y, num_classes)
@@ -186,7 +207,7 @@ def _tune_objective(params, report, cfg):
             report(epoch, logs["val_accuracy"])
 
     pydlk.manual_seed(cfg["seed"])
-    data = load_data(cfg["data"])
+    data = load_data(cfg["data"], cfg.get("download", False))
     xtr, ytr = data["train"]
     model = build_model(cfg["model"], xtr, int(ytr.max()) + 1)
     opt = build_optimizer(cfg["optimizer"], model.parameters(), params["lr"], params["reg"])
@@ -222,7 +243,7 @@ def cmd_tune(cfg):
 
 def cmd_summary(cfg):
     import pydlk
-    x, y = load_data(cfg["data"])["train"]
+    x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
     model = build_model(cfg["model"], x, int(y.max()) + 1)
     pydlk.summary(model, x.shape[1:])
     return 0
@@ -265,6 +286,11 @@ def ratio_table(bench_json):
 def cmd_bench(cfg):
     import subprocess
     import tempfile
+
+    from ._config import blas_kernel_warning
+    warning = blas_kernel_warning()
+    if warning:
+        print(f"pydlk bench: warning: {warning}", file=sys.stderr)
     work = tempfile.mkdtemp(prefix="pydlk-bench-")
     out = os.path.join(work, "bench.json")
     cmd = [sys.executable, "-m", "pytest", os.path.abspath(bench_dir()), "-q", "-p",
@@ -292,57 +318,166 @@ def cmd_info(cfg):
 
 # ----------------------------------------------------------------------------- parsing
 
+HELP = {"model": "lenet5, mlp or resnet",
+        "data": "digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR",
+        "optimizer": "adam, adamw, sgd or rmsprop",
+        "lr": "learning rate (> 0)",
+        "weight_decay": "L2 penalty / decoupled decay (>= 0)",
+        "schedule": "learning-rate schedule: cosine, none, step or warmup-cosine",
+        "epochs": "epochs to train (>= 0; with --resume, the total including earlier ones)",
+        "batch_size": "training batch size (>= 1)",
+        "augment": "none, basic (random shifts) or flip",
+        "seed": "random seed",
+        "out": "output directory; the run goes to OUT/DATA-MODEL/",
+        "trials": "number of trials (>= 1)",
+        "workers": "parallel worker processes (>= 1)",
+        "tune_epochs": "epochs per trial (>= 1)"}
+# Value checks: (type, predicate, what is expected). Types are checked because TOML values
+# arrive untyped ('lr = "fast"').
+CHECKS = {"lr": (float, lambda v: v > 0, "a number > 0"),
+          "weight_decay": (float, lambda v: v >= 0, "a number >= 0"),
+          "epochs": (int, lambda v: v >= 0, "an integer >= 0"),
+          "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+          "seed": (int, lambda v: v >= 0, "an integer >= 0"),
+          "trials": (int, lambda v: v >= 1, "an integer >= 1"),
+          "workers": (int, lambda v: v >= 1, "an integer >= 1"),
+          "tune_epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+          "progress": (bool, lambda v: True, "true or false"),
+          "download": (bool, lambda v: True, "true or false")}
+for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume"):
+    CHECKS[_k] = (str, lambda v: bool(v), "a non-empty string")
+# Keys a --config file may hold (one file may serve several commands).
+CONFIG_KEYS = sorted(set(DEFAULTS) | set(CHECKS))
+
+
 def _read_toml(path):
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
-    with open(path, "rb") as f:
-        raw = tomllib.load(f)
-    return {k.replace("-", "_"): v for k, v in raw.items()}
+    if not os.path.isfile(path):
+        raise UsageError(f"--config {path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"--config {path}: not valid TOML ({e})") from None
+    out = {}
+    for k, v in raw.items():
+        key = k.replace("-", "_")
+        if key not in CONFIG_KEYS:
+            import difflib
+            close = difflib.get_close_matches(key, CONFIG_KEYS, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0].replace('_', '-')}'?" if close else ""
+            raise UsageError(f"--config {path}: unknown key '{k}'{hint} (valid keys: "
+                             f"{', '.join(c.replace('_', '-') for c in CONFIG_KEYS)})")
+        out[key] = v
+    return out
 
 
-def _common(p):
-    p.add_argument("--config", help="TOML file with any of these options")
-    p.add_argument("--model", help="lenet5 (default), mlp, resnet")
-    p.add_argument("--data", help="digits (default), mnist:DIR, fashion-mnist:DIR, cifar10:DIR")
-    p.add_argument("--optimizer", help="adam (default), adamw, sgd, rmsprop")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--schedule", help="cosine (default), none, step, warmup-cosine")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--augment", help="none (default), basic (random shifts), flip")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--out", help="output directory (default runs/)")
+def validate(cfg):
+    """Check every known value's type and range; raises ``UsageError`` naming the option."""
+    for k, v in cfg.items():
+        if k not in CHECKS:
+            continue
+        typ, ok, expected = CHECKS[k]
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = cfg[k] = float(v)
+        if not isinstance(v, typ) or (typ is not bool and isinstance(v, bool)) or not ok(v):
+            raise UsageError(f"--{k.replace('_', '-')} must be {expected}, got {v!r}")
+    if cfg.get("resume") and not os.path.isfile(cfg["resume"]):
+        raise UsageError(f"--resume {cfg['resume']}: no such file")
+    return cfg
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="pydlk", description="pydlk: train neural networks on CPUs")
+def _add(p, name, typ=str, default_shown=True):
+    key = name.replace("-", "_")
+    text = HELP[key]
+    if default_shown:
+        text += f" (default: {DEFAULTS[key]})"
+    p.add_argument("--" + name, type=typ, help=text)
+
+
+def _common(p, training=True):
+    """The options a command honours: the model/data ones everywhere, the training ones only
+    where the command trains (or, for doctor, runs the range test with them)."""
+    p.add_argument("--config", help="TOML file with any of these options (keys are the long "
+                   "option names; flags win over it) (default: none)")
+    _add(p, "model")
+    _add(p, "data")
+    p.add_argument("--download", action="store_true", default=None,
+                   help="download a missing mnist/fashion-mnist/cifar10 data set into DIR "
+                        "(default: off)")
+    _add(p, "seed", int)
+    if training:
+        _add(p, "optimizer")
+        _add(p, "lr", float)
+        _add(p, "weight-decay", float)
+        _add(p, "schedule")
+        _add(p, "epochs", int)
+        _add(p, "batch-size", int)
+        _add(p, "augment")
+        _add(p, "out")
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+        return version("pydlk")
+    except Exception:  # a source checkout that was never installed
+        import re
+        here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "pyproject.toml")
+        try:
+            with open(here) as f:
+                m = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.M)
+            return m.group(1) if m else "unknown"
+        except OSError:
+            return "unknown"
+
+
+def build_parser():
+    """The ``pydlk`` argument parser (every option shows its help and default)."""
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="pydlk", description="pydlk: train neural networks on CPUs",
+                                formatter_class=fmt)
+    p.add_argument("--version", action="version", version=f"pydlk {_version()}")
     sub = p.add_subparsers(dest="command")
-    t = sub.add_parser("train", help="train a model (default LeNet-5 + BatchNorm on digits)")
+    t = sub.add_parser("train", help="train a model (default LeNet-5 + BatchNorm on digits)",
+                       formatter_class=fmt)
     _common(t)
-    t.add_argument("--resume", help="continue from a checkpoint written by a previous run")
-    t.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    t.add_argument("--resume", help="continue from a checkpoint, e.g. OUT/DATA-MODEL/last.npz "
+                   "(the scheduler continues from its saved state) (default: none)")
+    t.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="no progress bar (default: a bar when stdout is a terminal)")
     t.set_defaults(func=cmd_train)
-    d = sub.add_parser("doctor", help="sanity checks before training")
-    _common(d)
+    d = sub.add_parser("doctor", help="sanity checks before training", formatter_class=fmt)
+    _common(d, training=False)
     d.set_defaults(func=cmd_doctor)
-    u = sub.add_parser("tune", help="random search over lr and weight decay")
+    u = sub.add_parser("tune", help="random search over lr and weight decay", formatter_class=fmt)
     _common(u)
-    u.add_argument("--trials", type=int, help="number of trials (default 8)")
-    u.add_argument("--workers", type=int, help="parallel worker processes (default 1)")
-    u.add_argument("--tune-epochs", type=int, help="epochs per trial (default 3)")
-    u.add_argument("--storage", help="Optuna RDB URL (e.g. sqlite:///study.db) to share a study")
+    _add(u, "trials", int)
+    _add(u, "workers", int)
+    _add(u, "tune-epochs", int)
+    u.add_argument("--storage", help="Optuna RDB URL (e.g. sqlite:///study.db) to share a "
+                   "study (default: none, an in-process random search)")
     u.set_defaults(func=cmd_tune)
-    s = sub.add_parser("summary", help="layer table, receptive fields and FLOPs")
-    _common(s)
+    s = sub.add_parser("summary", help="layer table, receptive fields and FLOPs",
+                       formatter_class=fmt)
+    _common(s, training=False)
     s.set_defaults(func=cmd_summary)
-    b = sub.add_parser("bench", help="run the benchmarks and print the ratio table")
+    b = sub.add_parser("bench", help="run the benchmarks and print the ratio table",
+                       formatter_class=fmt)
     b.add_argument("pytest_args", nargs="*", help="extra pytest arguments, e.g. -k conv2d")
     b.set_defaults(func=cmd_bench)
-    i = sub.add_parser("info", help="print the build and runtime configuration")
+    i = sub.add_parser("info", help="print the build and runtime configuration",
+                       formatter_class=fmt)
     i.set_defaults(func=cmd_info)
+    return p
+
+
+def _run(argv):
+    p = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):
         return cmd_bench({"pytest_args": argv[1:]})  # everything after 'bench' goes to pytest
@@ -350,11 +485,32 @@ def main(argv=None):
     if args.command is None:
         p.print_help()
         return 2
-    cfg = dict(DEFAULTS)
-    if getattr(args, "config", None):
-        cfg.update(_read_toml(args.config))
-    cfg.update({k: v for k, v in vars(args).items() if v is not None and k not in ("func", "config")})
-    return args.func(cfg)
+    try:
+        cfg = dict(DEFAULTS)
+        if getattr(args, "config", None):
+            cfg.update(_read_toml(args.config))
+        cfg.update({k: v for k, v in vars(args).items()
+                    if v is not None and k not in ("func", "config")})
+        validate(cfg)
+        return args.func(cfg)
+    except UsageError as e:
+        print(f"pydlk {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status."""
+    try:
+        rc = _run(argv)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        # The reader went away (``pydlk train | head -1``). As the Python docs advise: point
+        # stdout at devnull so the interpreter's final flush does not fail again, and exit
+        # like a process killed by SIGPIPE would be seen by the shell.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
 
 
 if __name__ == "__main__":

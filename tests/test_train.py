@@ -68,7 +68,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run_bit_for_bit(data, t
 def test_early_stopping_restores_the_best_weights(data):
     model = models.MLP(64, (8,), 10)
     trainer = types.SimpleNamespace(model=model, stop_training=False, stop_reason=None)
-    es = EarlyStopping(monitor="val_loss", patience=1)
+    es = EarlyStopping(monitor="val_loss", patience=2)  # Keras: stop at the 2nd epoch w/o gain
     es.trainer = trainer
     w = model.state_dict()["1.weight"]
     snapshots = []
@@ -252,10 +252,37 @@ def test_cli_config_file_and_bad_flags(tmp_path, capsys):
     cfg.write_text('model = "mlp"\nepochs = 1\nbatch-size = 256\nschedule = "none"\n')
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path), "--no-progress"]) == 0
     assert "mlp on digits" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="unknown data set"):
-        main(["train", "--data", "imagenet", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="needs a directory"):
-        main(["train", "--data", "mnist", "--out", str(tmp_path)])
+    assert main(["train", "--data", "imagenet", "--out", str(tmp_path)]) == 2
+    assert "pydlk train: error: unknown data set" in capsys.readouterr().err
+    assert main(["train", "--data", "mnist", "--out", str(tmp_path)]) == 2
+    assert "needs a directory" in capsys.readouterr().err
+    assert main(["train", "--data", f"mnist:{tmp_path}", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--download" in err and "download=True" not in err
+
+
+@pytest.mark.parametrize("patience,values,stop_epoch", [
+    (2, [1.0, 0.5, 0.7, 0.8, 0.1, 0.1], 4),   # two epochs without improvement: 0.7, 0.8
+    (0, [1.0, 0.5, 0.7, 0.1], 3),             # patience 0: the first one
+    (1, [1.0, 1.0, 0.5], 2)])                 # equal is not an improvement
+def test_early_stopping_patience_counts_like_keras(data, caplog, patience, values, stop_epoch):
+    """fit stops after exactly ``patience`` epochs without improvement, logs why."""
+    import logging
+    from pydlk.train import Callback
+    model, opt, train, val = _setup(data, lr=1e-3)
+    feed = iter(values)
+
+    class Fake(Callback):  # replaces the monitored value with a scripted sequence
+        def on_epoch_end(self, epoch, logs):
+            logs["val_loss"] = next(feed)
+
+    es = EarlyStopping(monitor="val_loss", patience=patience, restore_best=False)
+    with caplog.at_level(logging.INFO, logger="pydlk"):
+        h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=len(values),
+                callbacks=[Fake(), es], verbose=False)
+    assert len(h.epoch) == stop_epoch
+    assert any("did not improve" in r.getMessage() and r.name == "pydlk"
+               for r in caplog.records)
 
 
 def test_cli_ratio_table(tmp_path):

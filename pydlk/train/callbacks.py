@@ -80,8 +80,11 @@ def _snapshot(model):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
-    ``restore_best`` the model gets the weights of its best epoch back at the end."""
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs in a row
+    (Keras/Lightning semantics: ``patience=2`` stops at the second epoch without improvement;
+    ``patience=0`` at the first); with ``restore_best`` the model gets the weights of its best
+    epoch back at the end. Why it stopped goes to ``trainer.stop_reason`` and the 'pydlk'
+    logger."""
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best=True):
@@ -105,7 +108,7 @@ class EarlyStopping(Callback):
                 self.best_state = _snapshot(self.trainer.model)
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= max(1, self.patience):
                 self.trainer.stop_training = True
                 self.trainer.stop_reason = (f"EarlyStopping: {self.monitor} did not improve for "
                                             f"{self.wait} epochs (best {self.best:.4g} at epoch "
@@ -127,6 +130,17 @@ class ModelCheckpoint(Callback):
         self.mode = _better(mode, monitor)
         self.best = None
         self.last_path = None
+
+    def on_train_begin(self):
+        # A resumed run's history holds the earlier epochs: the best so far is among them, so
+        # the first resumed epoch does not overwrite a better checkpoint.
+        if not self.save_best_only or self.best is not None:
+            return
+        history = getattr(self.trainer, "history", None)
+        past = [v for v in (history.history.get(self.monitor, []) if history is not None
+                            and hasattr(history, "history") else []) if v is not None]
+        if past:
+            self.best = min(past) if self.mode == "min" else max(past)
 
     def on_epoch_end(self, epoch, logs):
         from ..serialization import save

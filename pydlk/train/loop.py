@@ -15,6 +15,7 @@ SIGTERM and SIGINT (a preempted job, Ctrl-C) are caught when ``fit`` has somewhe
 ``TrainingInterrupted`` is raised; ``fit(resume=preempt_path)`` continues bitwise-identically.
 """
 import inspect
+import logging
 import signal
 import threading
 
@@ -24,6 +25,8 @@ from .. import _random
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
 from .history import History
+
+_log = logging.getLogger("pydlk")
 
 
 class TrainingInterrupted(Exception):
@@ -313,6 +316,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
             history.append(epoch + 1, logs)
             cbs.call("on_epoch_end", epoch, logs)
             if trainer.stop_training:
+                _log.info("training stopped after epoch %d: %s", epoch + 1,
+                          trainer.stop_reason or "a callback set stop_training")
                 break
             preempt(catcher)
         cbs.call("on_train_end")
