@@ -446,8 +446,10 @@ def build_parser():
     t = sub.add_parser("train", help="train a model (default LeNet-5 + BatchNorm on digits)",
                        formatter_class=fmt)
     _common(t)
-    t.add_argument("--resume", help="continue from a checkpoint, e.g. OUT/DATA-MODEL/last.npz "
-                   "(the scheduler continues from its saved state) (default: none)")
+    t.add_argument("--resume", help="continue from a checkpoint, e.g. OUT/DATA-MODEL/last.npz, "
+                   "up to --epochs in all; the scheduler continues from its saved state (a "
+                   "cosine schedule keeps the first run's length: past it, torch's curve rises "
+                   "again slowly, it does not restart) (default: none)")
     t.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar (default: a bar when stdout is a terminal)")
     t.set_defaults(func=cmd_train)
