@@ -147,7 +147,7 @@ def cmd_train(cfg):
     callbacks = [ModelCheckpoint(last),
                  ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
                  CSVLogger(os.path.join(run, "history.csv"))]
-    if cfg["progress"] and sys.stdout.isatty():
+    if cfg["progress"]:  # epoch lines always; the bar itself only on a terminal
         callbacks.insert(0, ProgressBar())
     try:
         history = fit(model, loss_fn, opt, train, val, epochs=cfg["epochs"], scheduler=sched,

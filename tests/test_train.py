@@ -404,3 +404,38 @@ def test_data_does_not_import_train():
     p = tta_predict(model, x, flips=True, shifts=1)
     np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
     assert p.shape == (10, 10)
+
+
+def test_history_plot_keeps_the_backend_and_marks_the_best_epoch(tmp_path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    from pydlk.train import History
+    h = History()
+    for e, (l, vl, va) in enumerate([(2.0, 1.9, 0.3), (1.0, 1.2, 0.7), (0.5, 1.4, 0.6)], 1):
+        h.append(e, {"loss": l, "val_loss": vl, "val_accuracy": va, "lr": 0.1 / e})
+    assert h.best_epoch() == 2 and h.best_epoch("loss") == 3
+    before = matplotlib.get_backend()
+    calls = []
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: calls.append(a))
+    png = tmp_path / "h.png"
+    h.plot(str(png), log_loss=True)
+    assert not calls and matplotlib.get_backend() == before
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_bar_only_on_a_terminal(data, monkeypatch, capsys):
+    import io
+    from pydlk.train import ProgressBar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    made = []
+    import tqdm.auto
+    real = tqdm.auto.tqdm
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append(1) or real(*a, **k))
+    model, opt, train, _ = _setup(data)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, callbacks=[ProgressBar()])
+    assert not made and "epoch 1:" in capsys.readouterr().out  # pytest's stdout: not a tty
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, callbacks=[ProgressBar(Tty())])
+    assert made

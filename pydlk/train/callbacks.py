@@ -38,19 +38,23 @@ def _fmt(logs):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch on a terminal; one summary line per epoch otherwise."""
+    """A tqdm bar per epoch (``tqdm.auto``: a widget in notebooks) only when stdout (or
+    ``file``) is a terminal, and one printed summary line per epoch in every case."""
 
     def __init__(self, file=None):
         self.file = file
         self.bar = None
 
     def _tty(self):
-        f = self.file or sys.stderr
-        return hasattr(f, "isatty") and f.isatty()
+        f = self.file or sys.stdout
+        try:
+            return bool(f.isatty())
+        except (AttributeError, ValueError):  # no isatty, or a closed file
+            return False
 
     def on_epoch_begin(self, epoch):
         if self._tty():
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
             total = len(self.trainer.train_loader) if hasattr(self.trainer.train_loader, "__len__") else None
             self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}", leave=False, file=self.file,
                             dynamic_ncols=True)
