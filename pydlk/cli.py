@@ -478,7 +478,32 @@ def build_parser():
     return p
 
 
+class _StderrHandler:
+    """Shows the library's 'pydlk' log messages (INFO and up) on the current sys.stderr."""
+
+    @staticmethod
+    def install():
+        import logging
+
+        class Handler(logging.Handler):
+            def emit(self, record):
+                try:
+                    print(f"pydlk: {record.getMessage()}", file=sys.stderr, flush=True)
+                except Exception:
+                    self.handleError(record)
+
+        log = logging.getLogger("pydlk")
+        if not any(type(h).__name__ == "Handler" and getattr(h, "_pydlk_cli", False)
+                   for h in log.handlers):
+            h = Handler(logging.INFO)
+            h._pydlk_cli = True
+            log.addHandler(h)
+        if log.level == logging.NOTSET or log.level > logging.INFO:
+            log.setLevel(logging.INFO)
+
+
 def _run(argv):
+    _StderrHandler.install()
     p = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):

@@ -86,7 +86,7 @@ def test_early_stopping_restores_the_best_weights(data):
         EarlyStopping("val_accuracy").on_epoch_end(0, {"loss": 1.0})
 
 
-def test_terminate_on_nan_says_where(data, capsys):
+def test_terminate_on_nan_says_where(data, caplog):
     model, opt, train, _ = _setup(data, lr=1e-3)
     calls = {"n": 0}
 
@@ -103,7 +103,7 @@ def test_terminate_on_nan_says_where(data, capsys):
 
     h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[Snap(), TerminateOnNaN()],
             verbose=False)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "loss became nan at epoch 1, batch 3" in err
     assert "the loss function made it" in err and "step was skipped" in err
     assert h.epoch == [1]
@@ -124,7 +124,7 @@ class _LogOfNegative(nn.Module):
         return (x - 1e6).log() if self.calls == self.bad_call else x
 
 
-def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys):
+def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, caplog):
     pydlk.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), _LogOfNegative(2),
                           nn.Linear(32, 10))
@@ -138,7 +138,7 @@ def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys
 
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
         callbacks=[Snap(), TerminateOnNaN()], verbose=False)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "batch 2" in err and "module '3' (_LogOfNegative)" in err
     assert "'1.weight'" not in err
     for k, v in model.state_dict().items():
@@ -146,7 +146,7 @@ def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys
         np.testing.assert_array_equal(v, w0[k])
 
 
-def test_terminate_on_nan_catches_a_non_finite_gradient(data, capsys):
+def test_terminate_on_nan_catches_a_non_finite_gradient(data, caplog):
     pydlk.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     opt = optim.SGD(model.parameters(), lr=0.1)
@@ -160,7 +160,7 @@ def test_terminate_on_nan_catches_a_non_finite_gradient(data, capsys):
     w = model[1].weight.data.copy()
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
         callbacks=[PoisonGrad(), TerminateOnNaN()], verbose=False)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "parameter '1.bias' has a non-finite gradient" in err and "batch 2" in err
     assert np.all(np.isfinite(model[1].bias.data))
     assert not np.array_equal(model[1].weight.data, w)  # batch 1's step was taken

@@ -1,6 +1,7 @@
 """Callbacks for ``fit`` (Keras' names): each hook receives the Trainer as ``self.trainer``."""
 import csv
 import io
+import logging
 import math
 import os
 import sys
@@ -10,6 +11,8 @@ import numpy as np
 from .._atomic import atomic_write
 from ..autograd import Tensor
 
+
+_log = logging.getLogger("pydlk")  # library messages; the CLI shows warnings
 
 class Callback:
     trainer = None
@@ -219,7 +222,7 @@ class TerminateOnNaN(Callback):
                 where = "every module's output was finite: the loss function made it"
         msg = (f"TerminateOnNaN: {what}, batch {batch + 1}; {where}; the optimiser step was "
                "skipped, the weights are those before this batch")
-        print(msg, file=sys.stderr)
+        _log.warning(msg)
         self.trainer.stop_training = True
         self.trainer.stop_reason = msg
 
