@@ -439,3 +439,23 @@ def test_progress_bar_only_on_a_terminal(data, monkeypatch, capsys):
     assert not made and "epoch 1:" in capsys.readouterr().out  # pytest's stdout: not a tty
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, callbacks=[ProgressBar(Tty())])
     assert made
+
+
+def test_tensorboard_logger_writes_scalars(data, tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        from pydlk.train.tensorboard import TensorBoardLogger
+        with pytest.raises(ImportError, match="pydlk\\[tensorboard\\]"):
+            TensorBoardLogger(str(tmp_path))
+        pytest.skip("tensorboard is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pydlk.train.tensorboard import TensorBoardLogger
+    model, opt, train, val = _setup(data)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, verbose=False,
+            callbacks=[TensorBoardLogger(str(tmp_path))])
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    got = [e.value for e in acc.Scalars("val_loss")]
+    assert got == pytest.approx(h["val_loss"], rel=1e-6)
