@@ -32,8 +32,15 @@ class loguniform:
     def sample(self, rng):
         return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
-    def narrowed(self, values):
-        return loguniform(min(values), max(values) * (1 + 1e-9))
+    def narrowed(self, values, margin=0.5, keep=0.25):
+        """The span of ``values`` widened on each side (in log space) by ``margin`` times a
+        step, the larger of that span and ``keep`` of this range, clipped to this range: the
+        best trials seldom bracket the optimum exactly."""
+        lo, hi = math.log(min(values)), math.log(max(values))
+        step = max(hi - lo, keep * (math.log(self.high) - math.log(self.low)))
+        pad = margin * step
+        return loguniform(math.exp(max(lo - pad, math.log(self.low))),
+                          math.exp(min(hi + pad, math.log(self.high))) * (1 + 1e-9))
 
     def __repr__(self):
         return f"loguniform({self.low:g}, {self.high:g})"
@@ -48,8 +55,12 @@ class uniform:
     def sample(self, rng):
         return float(rng.uniform(self.low, self.high))
 
-    def narrowed(self, values):
-        return uniform(min(values), max(values) + 1e-12)
+    def narrowed(self, values, margin=0.5, keep=0.25):
+        """The span of ``values`` widened on each side by ``margin`` times a step, the larger
+        of that span and ``keep`` of this range, clipped to this range."""
+        lo, hi = min(values), max(values)
+        pad = margin * max(hi - lo, keep * (self.high - self.low))
+        return uniform(max(lo - pad, self.low), min(hi + pad, self.high) + 1e-12)
 
     def __repr__(self):
         return f"uniform({self.low:g}, {self.high:g})"
@@ -177,9 +188,12 @@ def random_search(objective, space, n_trials=20, seed=0, n_workers=1, verbose=Tr
 
 
 def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n_workers=1,
-                   verbose=True, metric="val acc"):
+                   verbose=True, metric="val acc", margin=0.5):
     """Random search in rounds; after each, every range shrinks to the span of the best
-    ``keep`` fraction of trials (the lectures' coarse-to-fine search)."""
+    ``keep`` fraction of trials (the lectures' coarse-to-fine search), widened on each side by
+    ``margin`` steps (a step: that span or ``keep`` of the previous range, the larger; log
+    space for ``loguniform``; clipped to the previous range): without it an optimum just
+    outside the best trials' span is lost for good."""
     all_trials, cur = [], dict(space)
     for r in range(rounds):
         if verbose:
@@ -192,7 +206,10 @@ def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n
         all_trials.extend(res.trials)
         top = res.trials[:max(2, int(math.ceil(keep * len(res.trials))))]
         if len(top) >= 2:
-            cur = {k: (d.narrowed([t["params"][k] for t in top]) if hasattr(d, "narrowed") else d)
+            cur = {k: (d.narrowed([t["params"][k] for t in top], margin, keep)
+                       if isinstance(d, (loguniform, uniform))
+                       else d.narrowed([t["params"][k] for t in top])
+                       if hasattr(d, "narrowed") else d)
                    for k, d in cur.items()}
     for i, t in enumerate(all_trials, 1):
         t["index"] = i
