@@ -228,16 +228,72 @@ class _Objective:
         return _tune_objective(dict(params), report, self.cfg)
 
 
-def cmd_tune(cfg):
+def _tune_space(cfg):
+    """lr and weight decay are searched (log-uniform) unless given, then they are fixed."""
     from . import tune
-    space = {"lr": tune.loguniform(1e-4, 3e-2), "reg": tune.loguniform(1e-6, 1e-2)}
-    obj = _Objective(dict(cfg, epochs=cfg["tune_epochs"]))
-    if cfg.get("storage"):
-        tune.optuna_search(obj, space, n_trials=cfg["trials"], storage=cfg["storage"],
-                           n_workers=cfg["workers"])
+    given = cfg.get("_given", set())
+    return {"lr": cfg["lr"] if "lr" in given else tune.loguniform(1e-4, 3e-2),
+            "reg": cfg["weight_decay"] if "weight_decay" in given
+            else tune.loguniform(1e-6, 1e-2)}
+
+
+def write_best_toml(path, cfg, params):
+    """The best trial's settings as a config file that ``pydlk train --config`` accepts."""
+    keys = {"model": cfg["model"], "data": cfg["data"], "optimizer": cfg["optimizer"],
+            "lr": float(params["lr"]), "weight-decay": float(params["reg"]),
+            "batch-size": int(cfg["batch_size"]), "schedule": cfg["schedule"],
+            "augment": cfg["augment"]}
+    lines = ["# best settings found by pydlk tune"]
+    for k, v in keys.items():
+        lines.append(f"{k} = {v!r}" if isinstance(v, (int, float)) else f'{k} = "{v}"')
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def cmd_tune(cfg):
+    """Search lr and weight decay. With Optuna: a named study (default DATA-MODEL) in
+    ``--storage`` (default a journal file in the run directory), TPE sampling by default,
+    median pruning on the per-epoch validation accuracy; without it, a random search. The
+    sampler's seed is fresh on each invocation unless --seed is given. --lr/--weight-decay fix
+    that value instead of searching it; --epochs (when given) overrides --tune-epochs as the
+    epochs per trial. The best settings are printed and written to OUT/DATA-MODEL/best.toml."""
+    from . import tune
+    given = cfg.get("_given", set())
+    space = _tune_space(cfg)
+    per_trial = cfg["epochs"] if "epochs" in given else cfg["tune_epochs"]
+    if per_trial < 1:
+        raise UsageError(f"epochs per trial must be >= 1, got {per_trial}")
+    obj = _Objective(dict(cfg, epochs=per_trial))
+    run = os.path.join(cfg["out"], f"{cfg['data'].split(':')[0]}-{cfg['model']}")
+    os.makedirs(run, exist_ok=True)
+    seed = cfg["seed"] if "seed" in given else None
+    try:
+        import optuna  # noqa: F401
+        have_optuna = True
+    except ImportError:
+        have_optuna = False
+    sampler = cfg.get("sampler") or ("tpe" if have_optuna else "random")
+    if have_optuna:
+        name = cfg.get("study_name") or os.path.basename(run)
+        storage = cfg.get("storage") or os.path.join(run, "tune.journal")
+        res = tune.optuna_search(obj, space, n_trials=cfg["trials"], storage=storage,
+                                 study_name=name, n_workers=cfg["workers"], seed=seed,
+                                 sampler=sampler)
     else:
-        tune.random_search(obj, space, n_trials=cfg["trials"], n_workers=cfg["workers"],
-                           seed=cfg["seed"])
+        if cfg.get("storage") or sampler != "random":
+            raise UsageError("--storage and --sampler tpe/grid need Optuna: "
+                             "pip install 'pydlk[tune]'")
+        res = tune.random_search(obj, space, n_trials=cfg["trials"], n_workers=cfg["workers"],
+                                 seed=seed)
+    if not res.trials:
+        print("pydlk tune: no trial completed")
+        return 1
+    best = max(res.trials, key=lambda t: t["score"])
+    params = {**{k: v for k, v in space.items() if not hasattr(v, "sample")}, **best["params"]}
+    path = write_best_toml(os.path.join(run, "best.toml"), cfg, params)
+    print(f"best: val acc {best['score']:.4f}, lr {params['lr']:.3g}, weight decay "
+          f"{params['reg']:.3g}\nwritten to {path} (pydlk train --config {path})")
     return 0
 
 
@@ -347,7 +403,7 @@ CHECKS = {"lr": (float, lambda v: v > 0, "a number > 0"),
 for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume"):
     CHECKS[_k] = (str, lambda v: bool(v), "a non-empty string")
 # Keys a --config file may hold (one file may serve several commands).
-CONFIG_KEYS = sorted(set(DEFAULTS) | set(CHECKS))
+CONFIG_KEYS = sorted(set(DEFAULTS) | set(CHECKS) | {"storage", "study_name", "sampler"})
 
 
 def _read_toml(path):
@@ -456,13 +512,18 @@ def build_parser():
     d = sub.add_parser("doctor", help="sanity checks before training", formatter_class=fmt)
     _common(d, training=False)
     d.set_defaults(func=cmd_doctor)
-    u = sub.add_parser("tune", help="random search over lr and weight decay", formatter_class=fmt)
+    u = sub.add_parser("tune", help="search lr and weight decay (given ones stay fixed); "
+                       "--epochs, when given, is the epochs per trial", formatter_class=fmt)
     _common(u)
     _add(u, "trials", int)
     _add(u, "workers", int)
     _add(u, "tune-epochs", int)
-    u.add_argument("--storage", help="Optuna RDB URL (e.g. sqlite:///study.db) to share a "
-                   "study (default: none, an in-process random search)")
+    u.add_argument("--storage", help="Optuna storage: an RDB URL (sqlite:///study.db, "
+                   "postgresql://...) or a journal file path, to share a study "
+                   "(default: OUT/DATA-MODEL/tune.journal)")
+    u.add_argument("--study-name", help="Optuna study name (default: DATA-MODEL)")
+    u.add_argument("--sampler", choices=("tpe", "random", "grid"),
+                   help="how trials are chosen (default: tpe with Optuna, else random)")
     u.set_defaults(func=cmd_tune)
     s = sub.add_parser("summary", help="layer table, receptive fields and FLOPs",
                        formatter_class=fmt)
@@ -514,11 +575,17 @@ def _run(argv):
         return 2
     try:
         cfg = dict(DEFAULTS)
+        given = set()  # keys set by the file or a flag, not by DEFAULTS
         if getattr(args, "config", None):
-            cfg.update(_read_toml(args.config))
-        cfg.update({k: v for k, v in vars(args).items()
-                    if v is not None and k not in ("func", "config")})
+            from_file = _read_toml(args.config)
+            cfg.update(from_file)
+            given |= set(from_file)
+        flags = {k: v for k, v in vars(args).items()
+                 if v is not None and k not in ("func", "config")}
+        cfg.update(flags)
+        given |= set(flags)
         validate(cfg)
+        cfg["_given"] = given
         return args.func(cfg)
     except UsageError as e:
         print(f"pydlk {args.command}: error: {e}", file=sys.stderr)

@@ -256,12 +256,51 @@ def _suggest(trial, space):
     return out
 
 
-def _optuna_worker(objective, space, n_trials, storage, study_name, seed, threads):
+def _grid(space, points=4):
+    """A grid of ``points`` values per searched range (log-spaced for ``loguniform``)."""
+    out = {}
+    for k, d in space.items():
+        if isinstance(d, loguniform):
+            out[k] = [float(v) for v in np.geomspace(d.low, d.high, points)]
+        elif isinstance(d, uniform):
+            out[k] = [float(v) for v in np.linspace(d.low, d.high, points)]
+        elif isinstance(d, randint):
+            out[k] = list(range(d.low, d.high))
+        elif isinstance(d, choice):
+            out[k] = list(d.options)
+    return out
+
+
+def make_sampler(name, space, seed=None):
+    """An Optuna sampler by name: 'tpe' (default), 'random' or 'grid' (``_grid`` of the
+    space). ``seed`` None draws a fresh seed, so separate invocations explore differently."""
+    optuna = _optuna()
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(_grid(space), seed=seed)
+    raise ValueError(f"make_sampler: sampler must be 'tpe', 'random' or 'grid', got {name!r}")
+
+
+def resolve_storage(storage):
+    """An Optuna storage: an RDB URL ('sqlite:///study.db', 'postgresql://...') as is; any
+    other string is a journal file path (``JournalStorage``: a plain file, fine on NFS)."""
+    if storage is None or not isinstance(storage, str) or "://" in storage:
+        return storage
+    optuna = _optuna()
+    from optuna.storages.journal import JournalFileBackend
+    return optuna.storages.JournalStorage(JournalFileBackend(storage))
+
+
+def _optuna_worker(objective, space, n_trials, storage, study_name, seed, threads,
+                   sampler="random"):
     _worker_init(threads)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=storage,
-                              sampler=optuna.samplers.RandomSampler(seed=seed))
+    study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage),
+                              sampler=make_sampler(sampler, space, seed))
 
     def run(trial):
         params = _suggest(trial, space)
@@ -279,26 +318,29 @@ def _optuna_worker(objective, space, n_trials, storage, study_name, seed, thread
 
 
 def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk", n_workers=1,
-                  seed=0, pruner="median", verbose=True, metric="val acc"):
+                  seed=0, pruner="median", verbose=True, metric="val acc", sampler="random"):
     """Run (or join) an Optuna study. ``storage`` is an RDB URL (default
-    ``sqlite:///pydlk_tune.db``): processes on other machines that point at the same database
-    join the same study. Pruning (``pruner='median'``, or None) stops trials whose reported
-    intermediate scores fall below the median of earlier trials at the same step."""
+    ``sqlite:///pydlk_tune.db``) or a journal file path: processes on other machines that
+    point at the same storage join the same study. ``sampler``: 'random' (default here, as
+    before), 'tpe' or 'grid'; ``seed`` None draws a fresh one. Pruning (``pruner='median'``,
+    or None) stops trials whose reported intermediate scores fall below the median of earlier
+    trials at the same step."""
     optuna = _optuna()
     storage = storage or "sqlite:///pydlk_tune.db"
     pr = optuna.pruners.MedianPruner(n_warmup_steps=1) if pruner == "median" else \
         (pruner or optuna.pruners.NopPruner())
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                pruner=pr, load_if_exists=True)
+    study = optuna.create_study(study_name=study_name, storage=resolve_storage(storage),
+                                direction="maximize", pruner=pr, load_if_exists=True)
     per = [n_trials // n_workers + (i < n_trials % n_workers) for i in range(n_workers)]
     if n_workers <= 1:
         _optuna_worker(objective, space, n_trials, storage, study_name, seed,
-                       _threads_per_worker(1))
+                       _threads_per_worker(1), sampler)
     else:
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_optuna_worker,
-                             args=(objective, space, k, storage, study_name, seed + i,
-                                   _threads_per_worker(n_workers)))
+                             args=(objective, space, k, storage, study_name,
+                                   None if seed is None else seed + i,
+                                   _threads_per_worker(n_workers), sampler))
                  for i, k in enumerate(per) if k]
         for p in procs:
             p.start()
@@ -306,7 +348,7 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
             p.join()
             if p.exitcode != 0:
                 raise RuntimeError(f"optuna_search: a worker exited with code {p.exitcode}")
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage))
     trials = [{"index": t.number + 1, "params": dict(t.params), "score": t.value}
               for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     res = SearchResult(trials, metric)
@@ -318,4 +360,4 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
 
 
 __all__ = ["Pruned", "loguniform", "uniform", "randint", "choice", "random_search",
-           "coarse_to_fine", "grid_search", "optuna_search", "SearchResult", "format_trial"]
+           "coarse_to_fine", "grid_search", "optuna_search", "make_sampler", "resolve_storage", "SearchResult", "format_trial"]

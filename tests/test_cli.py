@@ -173,3 +173,23 @@ def test_resume_continues_from_the_last_epoch_and_the_schedule(tmp_path):
     lrs = state["history"]["history"]["lr"]
     assert lrs[0] == pytest.approx(3e-3) and lrs[1] == pytest.approx(1.5e-3)
     assert lrs[2] == pytest.approx(0.0, abs=1e-9) and lrs[3] < lrs[1], lrs
+
+
+def test_tune_names_the_study_writes_best_toml_and_honours_fixed_lr(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    args = ["tune", "--model", "mlp", "--trials", "2", "--tune-epochs", "1", "--batch-size",
+            "256", "--out", str(tmp_path), "--lr", "0.01", "--sampler", "random"]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    best = tmp_path / "digits-mlp" / "best.toml"
+    assert "best: val acc" in out and best.exists()
+    import optuna
+    from pydlk.tune import resolve_storage
+    study = optuna.load_study(study_name="digits-mlp",
+                              storage=resolve_storage(str(tmp_path / "digits-mlp" /
+                                                          "tune.journal")))
+    assert len(study.trials) == 2 and all("lr" not in t.params for t in study.trials)
+    assert 'lr = 0.01' in best.read_text()
+    # the file is a valid train config
+    assert cli.main(["train", "--config", str(best), "--epochs", "0", "--out",
+                     str(tmp_path)]) == 0
