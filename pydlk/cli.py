@@ -108,7 +108,6 @@ def build_augment(name, x):
 # ----------------------------------------------------------------------------- commands
 
 def cmd_train(cfg):
-    import numpy as np
 
     import pydlk
 
@@ -329,8 +328,8 @@ def ratio_table(bench_json):
         impl = m.group(0)
         g = groups.setdefault(b["group"] or b["name"], {})
         g[impl] = min(g.get(impl, float("inf")), b["stats"]["median"])  # the faster variant counts
-    rows = [f"{'benchmark':<52}{'pydlk ms':>10}{'numpy ms':>10}{'torch ms':>10}"
-            f"{'pydlk/torch':>13}{'pydlk/numpy':>13}"]
+    rows = [(f"{'benchmark':<52}{'pydlk ms':>10}{'numpy ms':>10}{'torch ms':>10}"
+             f"{'pydlk/torch':>13}{'pydlk/numpy':>13}")]
     for g, t in sorted(groups.items()):
         p, n, tt = t.get("pydlk"), t.get("numpy"), t.get("torch")
         fmt = lambda v: f"{v * 1e3:.3f}" if v else "-"
@@ -480,13 +479,13 @@ def _version():
     try:
         from importlib.metadata import version
         return version("pydlk")
-    except Exception:  # a source checkout that was never installed
+    except ImportError:  # PackageNotFoundError: a source checkout that was never installed
         import re
         here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "pyproject.toml")
         try:
             with open(here) as f:
-                m = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.M)
+                m = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.MULTILINE)
             return m.group(1) if m else "unknown"
         except OSError:
             return "unknown"
@@ -550,7 +549,7 @@ class _StderrHandler:
             def emit(self, record):
                 try:
                     print(f"pydlk: {record.getMessage()}", file=sys.stderr, flush=True)
-                except Exception:
+                except (OSError, ValueError):  # a closed or broken stderr
                     self.handleError(record)
 
         log = logging.getLogger("pydlk")

@@ -11,8 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Metric", "Accuracy", "TopKAccuracy", "Precision", "Recall", "F1Score",
-           "ConfusionMatrix", "MeanAbsoluteError", "MeanSquaredError", "merge"]
+__all__ = [
+    "Accuracy",
+    "ConfusionMatrix",
+    "F1Score",
+    "MeanAbsoluteError",
+    "MeanSquaredError",
+    "Metric",
+    "Precision",
+    "Recall",
+    "TopKAccuracy",
+    "merge",
+]
 
 
 def _np(x) -> np.ndarray:

@@ -204,7 +204,7 @@ def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n
         if verbose:
             print(res.table(), flush=True)
         all_trials.extend(res.trials)
-        top = res.trials[:max(2, int(math.ceil(keep * len(res.trials))))]
+        top = res.trials[:max(2, math.ceil(keep * len(res.trials)))]
         if len(top) >= 2:
             cur = {k: (d.narrowed([t["params"][k] for t in top], margin, keep)
                        if isinstance(d, (loguniform, uniform))
@@ -359,5 +359,18 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
     return res
 
 
-__all__ = ["Pruned", "loguniform", "uniform", "randint", "choice", "random_search",
-           "coarse_to_fine", "grid_search", "optuna_search", "make_sampler", "resolve_storage", "SearchResult", "format_trial"]
+__all__ = [
+    "Pruned",
+    "SearchResult",
+    "choice",
+    "coarse_to_fine",
+    "format_trial",
+    "grid_search",
+    "loguniform",
+    "make_sampler",
+    "optuna_search",
+    "randint",
+    "random_search",
+    "resolve_storage",
+    "uniform",
+]

@@ -99,7 +99,7 @@ def _cli(tmp_path, *args, timeout=300):
     """Run ``python -m pydlk.cli ARGS`` outside the checkout; returns the CompletedProcess."""
     env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "pydlk.cli", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def test_help_shows_every_flag_with_its_default_and_version(tmp_path):
@@ -152,7 +152,7 @@ def test_closed_pipe_exits_quietly(tmp_path):
     cmd = (f"{sys.executable} -m pydlk.cli train --model mlp --epochs 2 --batch-size 512 "
            f"--out {tmp_path} | head -1")
     r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     assert r.stdout.startswith("pydlk train:")
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
 
@@ -184,6 +184,7 @@ def test_tune_names_the_study_writes_best_toml_and_honours_fixed_lr(tmp_path, ca
     best = tmp_path / "digits-mlp" / "best.toml"
     assert "best: val acc" in out and best.exists()
     import optuna
+
     from pydlk.tune import resolve_storage
     study = optuna.load_study(study_name="digits-mlp",
                               storage=resolve_storage(str(tmp_path / "digits-mlp" /

@@ -1,4 +1,6 @@
 """pydlk.metrics against hand-written NumPy references, and their use in fit/evaluate."""
+import itertools
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,7 @@ def scores():
 
 
 def _streamed(metric, out, y, chunks=(0, 10, 40, 97)):
-    for a, b in zip(chunks[:-1], chunks[1:]):
+    for a, b in itertools.pairwise(chunks):
         metric.update(out[a:b], y[a:b])
     return metric.compute()
 

@@ -9,8 +9,18 @@ import pydlk
 from pydlk import models, nn, optim
 from pydlk.data import DataLoader, TensorDataset
 from pydlk.datasets import digits
-from pydlk.train import (CSVLogger, EarlyStopping, EMAEvaluation, LearningRateLogger,
-                         ModelCheckpoint, SnapshotEnsemble, TerminateOnNaN, evaluate, fit, predict)
+from pydlk.train import (
+    CSVLogger,
+    EarlyStopping,
+    EMAEvaluation,
+    LearningRateLogger,
+    ModelCheckpoint,
+    SnapshotEnsemble,
+    TerminateOnNaN,
+    evaluate,
+    fit,
+    predict,
+)
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +278,7 @@ def test_cli_config_file_and_bad_flags(tmp_path, capsys):
 def test_early_stopping_patience_counts_like_keras(data, caplog, patience, values, stop_epoch):
     """fit stops after exactly ``patience`` epochs without improvement, logs why."""
     import logging
+
     from pydlk.train import Callback
     model, opt, train, val = _setup(data, lr=1e-3)
     feed = iter(values)
@@ -287,6 +298,7 @@ def test_early_stopping_patience_counts_like_keras(data, caplog, patience, value
 
 def test_cli_ratio_table(tmp_path):
     import json
+
     from pydlk.cli import ratio_table
     bench = {"benchmarks": [
         {"name": "test_pydlk[a]", "group": "conv a", "stats": {"median": 0.001}},
@@ -308,7 +320,7 @@ def test_preprocessing_state_travels_in_the_checkpoint(data, tmp_path):
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False,
         callbacks=[ModelCheckpoint(path)], extra_state={"standardize": std})
     fresh = Standardize()
-    model, opt, train, val = _setup(data)
+    model, opt, train, _ = _setup(data)
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False, resume=path,
         extra_state={"standardize": fresh})
     np.testing.assert_allclose(fresh.transform(data["val"][0]), std.transform(data["val"][0]))
@@ -368,7 +380,7 @@ def test_scheduler_dispatch_does_not_depend_on_class_names(data):
 
 def test_fit_and_evaluate_log_the_sample_weighted_mean(data):
     """Uneven last batch: the epoch loss is sum(batch_loss * batch_size) / N in both."""
-    model, opt, train, val = _setup(data, dropout=0.0)
+    model, opt, _, _ = _setup(data, dropout=0.0)
     x, y = data["val"]
     loader = DataLoader(TensorDataset(x, y), batch_size=100)  # last batch is smaller
     loss_fn = nn.CrossEntropyLoss()
@@ -424,6 +436,7 @@ def test_history_plot_keeps_the_backend_and_marks_the_best_epoch(tmp_path, monke
 
 def test_progress_bar_only_on_a_terminal(data, monkeypatch, capsys):
     import io
+
     from pydlk.train import ProgressBar
 
     class Tty(io.StringIO):

@@ -82,7 +82,7 @@ def test_coarse_to_fine_margin_keeps_the_optimum_in_range():
     """A toy score peaking at lr=1e-3: with the margin every seed's final range still holds
     the optimum; narrowing to exactly the best trials' span (margin=0) loses it."""
     import math
-    obj = lambda p, report: -(math.log10(p["lr"]) + 3) ** 2  # noqa: E731
+    obj = lambda p, report: -(math.log10(p["lr"]) + 3) ** 2
 
     def misses(margin):
         out = []

@@ -11,7 +11,6 @@ import numpy as np
 from .._atomic import atomic_write
 from ..autograd import Tensor
 
-
 _log = logging.getLogger("pydlk")  # library messages; the CLI shows warnings
 
 class Callback:
@@ -327,5 +326,14 @@ class CSVLogger(Callback):
             f.write(buf.getvalue())
 
 
-__all__ = ["Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
-           "LearningRateLogger", "EMAEvaluation", "SnapshotEnsemble", "CSVLogger"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EMAEvaluation",
+    "EarlyStopping",
+    "LearningRateLogger",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "SnapshotEnsemble",
+    "TerminateOnNaN",
+]
