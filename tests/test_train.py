@@ -316,7 +316,7 @@ def test_preprocessing_state_travels_in_the_checkpoint(data, tmp_path):
     from pydlk.data import Standardize
     path = str(tmp_path / "ckpt.npz")
     std = Standardize().fit(data["train"][0])
-    model, opt, train, val = _setup(data)
+    model, opt, train, _ = _setup(data)
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False,
         callbacks=[ModelCheckpoint(path)], extra_state={"standardize": std})
     fresh = Standardize()
