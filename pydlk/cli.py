@@ -1,6 +1,7 @@
 """The ``pydlk`` command line.
 
     pydlk train      train a model (default: LeNet-5 with BatchNorm on the bundled digits)
+    pydlk lr-find    learning-rate range test (writes lr_find.png)
     pydlk doctor     sanity checks before training (initial loss, gradients, overfit, lr range)
     pydlk tune       random search over learning rate and weight decay
     pydlk bench      run the benchmark suite and print pydlk/torch and pydlk/NumPy ratios
@@ -18,7 +19,7 @@ import time
 DEFAULTS = {"model": "lenet5", "data": "digits", "optimizer": "adam", "lr": 3e-3,
             "weight_decay": 0.0, "schedule": "cosine", "epochs": 30, "batch_size": 64,
             "augment": "none", "seed": 0, "out": "runs", "progress": True,
-            "trials": 8, "workers": 1, "tune_epochs": 3}
+            "trials": 8, "workers": 1, "tune_epochs": 3, "num_iter": 100}
 # Precedence: DEFAULTS < the --config file < flags given on the command line. No argparse
 # option has a default of its own (a default would be indistinguishable from a given flag and
 # would override the file).
@@ -192,6 +193,34 @@ def cmd_doctor(cfg):
     checks = doctor(lambda: build_model(cfg["model"], x, num_classes), nn.CrossEntropyLoss(),
                     x, y, num_classes)
     return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_lr_find(cfg):
+    """The learning-rate range test with the configured model, optimiser and batch size;
+    prints the suggestion and writes OUT/DATA-MODEL/lr_find.png."""
+    import pydlk
+
+    from . import nn
+    from .data import DataLoader, TensorDataset
+    from .train import lr_find
+
+    pydlk.manual_seed(cfg["seed"])
+    x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
+    model = build_model(cfg["model"], x, int(y.max()) + 1)
+    opt = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
+    loader = DataLoader(TensorDataset(x, y), batch_size=cfg["batch_size"], shuffle=True)
+    res = lr_find(model, nn.CrossEntropyLoss(), opt, loader, num_iter=cfg["num_iter"])
+    run = os.path.join(cfg["out"], f"{cfg['data'].split(':')[0]}-{cfg['model']}")
+    os.makedirs(run, exist_ok=True)
+    k = min(range(len(res.losses)), key=res.losses.__getitem__)
+    sugg = f"{res.suggestion:.2e}" if res.suggestion is not None else "none (sweep too short)"
+    print(f"pydlk lr-find: {cfg['optimizer']} on {cfg['model']}: suggested lr {sugg} (steepest "
+          f"descent); lowest loss {res.losses[k]:.3f} at lr {res.lrs[k]:.2e}")
+    try:
+        print(f"plot {res.plot(os.path.join(run, 'lr_find.png'))}")
+    except ImportError:
+        print("plot not written: install pydlk[plot] for matplotlib")
+    return 0
 
 
 def _tune_objective(params, report, cfg):
@@ -397,6 +426,7 @@ CHECKS = {"lr": (float, lambda v: v > 0, "a number > 0"),
           "trials": (int, lambda v: v >= 1, "an integer >= 1"),
           "workers": (int, lambda v: v >= 1, "an integer >= 1"),
           "tune_epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+          "num_iter": (int, lambda v: v >= 2, "an integer >= 2"),
           "progress": (bool, lambda v: True, "true or false"),
           "download": (bool, lambda v: True, "true or false")}
 for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume"):
@@ -524,6 +554,11 @@ def build_parser():
     u.add_argument("--sampler", choices=("tpe", "random", "grid"),
                    help="how trials are chosen (default: tpe with Optuna, else random)")
     u.set_defaults(func=cmd_tune)
+    f = sub.add_parser("lr-find", help="learning-rate range test; writes lr_find.png",
+                       formatter_class=fmt)
+    _common(f)
+    f.add_argument("--num-iter", type=int, help="steps of the sweep (default: 100)")
+    f.set_defaults(func=cmd_lr_find)
     s = sub.add_parser("summary", help="layer table, receptive fields and FLOPs",
                        formatter_class=fmt)
     _common(s, training=False)

@@ -113,11 +113,10 @@ def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batc
     model = make_model()
     model.train()
     opt = _adam(model, start)
+    from .train.lr_find import sweep
     rng = np.random.default_rng(seed)
-    factor = (end / start) ** (1 / max(steps - 1, 1))
-    lrs, losses, avg, best = [], [], None, float("inf")
-    lr = start
-    for i in range(steps):
+
+    def step(lr):
         idx = rng.integers(0, len(y), batch_size)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -125,15 +124,9 @@ def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batc
         opt.zero_grad()
         loss_t.backward()
         opt.step()
-        v = float(loss_t.item())
-        avg = v if avg is None else 0.8 * avg + 0.2 * v
-        smooth = avg / (1 - 0.8 ** (i + 1)) if i else v
-        lrs.append(lr)
-        losses.append(smooth if math.isfinite(smooth) else float("inf"))
-        best = min(best, smooth)
-        if not math.isfinite(v) or smooth > 4 * best:
-            break
-        lr *= factor
+        return loss_t.item()
+
+    lrs, losses = sweep(step, start, end, max(steps, 2), smooth=0.2, diverge=4.0)
     # A tenth of the learning rate at the lowest smoothed loss: below the point where the loss
     # turns up, and more robust to noise than the steepest slope of a short sweep.
     suggestion = float(lrs[int(np.argmin(losses))]) / 10

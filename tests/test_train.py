@@ -472,3 +472,45 @@ def test_tensorboard_logger_writes_scalars(data, tmp_path):
     acc.Reload()
     got = [e.value for e in acc.Scalars("val_loss")]
     assert got == pytest.approx(h["val_loss"], rel=1e-6)
+
+
+def test_lr_find_restores_state_and_suggests_a_descending_lr(data, tmp_path):
+    from pydlk.train import lr_find
+    from pydlk.train.lr_find import steepest
+    model, _, train, _ = _setup(data, dropout=0.0)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False)  # momentum state
+    before_m = {k: v.copy() for k, v in model.state_dict().items()}
+    before_o = opt.state_dict()
+    res = lr_find(model, nn.CrossEntropyLoss(), opt, train, start_lr=1e-5, end_lr=10,
+                  num_iter=60)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before_m[k], err_msg=k)
+    assert opt.param_groups[0]["lr"] == 0.05
+    after_o = opt.state_dict()
+    for k, s in before_o["state"].items():
+        for n, v in s.items():
+            np.testing.assert_array_equal(np.asarray(after_o["state"][k][n]), np.asarray(v))
+    assert 1e-5 <= res.lrs[0] < res.lrs[-1] and len(res.lrs) <= 60
+    # the suggestion is where the smoothed loss falls fastest against log lr (reference:
+    # finite differences written out here)
+    lo = int(np.argmin(res.losses))
+    L, lg = np.asarray(res.losses[:lo + 1]), np.log(res.lrs[:lo + 1])
+    slopes = [(L[min(i + 1, lo)] - L[max(i - 1, 0)]) / (lg[min(i + 1, lo)] - lg[max(i - 1, 0)])
+              for i in range(lo + 1)]
+    assert res.suggestion == pytest.approx(res.lrs[int(np.argmin(slopes))])
+    assert res.suggestion < res.lrs[lo]
+    assert steepest([1e-3, 1e-2], [1.0, 0.5]) is None
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "lr.png"
+    res.plot(str(png))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_lr_find_writes_the_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from pydlk.cli import main
+    assert main(["lr-find", "--model", "mlp", "--optimizer", "sgd", "--num-iter", "30",
+                 "--out", str(tmp_path)]) == 0
+    assert "suggested lr" in capsys.readouterr().out
+    assert (tmp_path / "digits-mlp" / "lr_find.png").exists()
