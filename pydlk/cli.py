@@ -190,8 +190,12 @@ def cmd_doctor(cfg):
     pydlk.manual_seed(cfg["seed"])
     x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
     num_classes = int(y.max()) + 1
+    # the range test sweeps the optimiser that train would use (its lr is what is swept)
     checks = doctor(lambda: build_model(cfg["model"], x, num_classes), nn.CrossEntropyLoss(),
-                    x, y, num_classes)
+                    x, y, num_classes,
+                    make_optimizer=lambda params: build_optimizer(
+                        cfg["optimizer"], params, cfg["lr"], cfg["weight_decay"]),
+                    batch_size=cfg["batch_size"])
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -538,8 +542,13 @@ def build_parser():
     t.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar (default: a bar when stdout is a terminal)")
     t.set_defaults(func=cmd_train)
-    d = sub.add_parser("doctor", help="sanity checks before training", formatter_class=fmt)
+    d = sub.add_parser("doctor", help="sanity checks before training; the learning-rate range "
+                       "test uses --optimizer, --weight-decay and --batch-size",
+                       formatter_class=fmt)
     _common(d, training=False)
+    _add(d, "optimizer")
+    _add(d, "weight-decay", float)
+    _add(d, "batch-size", int)
     d.set_defaults(func=cmd_doctor)
     u = sub.add_parser("tune", help="search lr and weight decay (given ones stay fixed); "
                        "--epochs, when given, is the epochs per trial", formatter_class=fmt)

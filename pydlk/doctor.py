@@ -108,11 +108,12 @@ def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
 
 
 def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batch_size=64,
-                  seed=0):
-    """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion)."""
+                  seed=0, make_optimizer=None):
+    """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion).
+    ``make_optimizer(params)`` builds the optimiser to sweep (default Adam)."""
     model = make_model()
     model.train()
-    opt = _adam(model, start)
+    opt = make_optimizer(model.parameters()) if make_optimizer else _adam(model, start)
     from .train.lr_find import sweep
     rng = np.random.default_rng(seed)
 
@@ -133,8 +134,9 @@ def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batc
     return lrs, losses, suggestion
 
 
-def check_lr_range(make_model, loss_fn, x, y):
-    lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y)
+def check_lr_range(make_model, loss_fn, x, y, make_optimizer=None, batch_size=64):
+    lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y, batch_size=batch_size,
+                                    make_optimizer=make_optimizer)
     k = int(np.argmin(losses))
     return Check("learning-rate range test", True,
                  f"suggested lr {lr:.1e} (a tenth of the best); lowest loss "
@@ -142,8 +144,10 @@ def check_lr_range(make_model, loss_fn, x, y):
                  {"suggested_lr": lr, "lrs": lrs, "losses": losses})
 
 
-def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True):
-    """Run the four checks; ``make_model()`` builds a fresh model each time."""
+def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True, make_optimizer=None,
+           batch_size=64):
+    """Run the four checks; ``make_model()`` builds a fresh model each time. The range test
+    sweeps ``make_optimizer(params)`` (default Adam) on batches of ``batch_size``."""
     x = np.ascontiguousarray(x, np.float32)
     y = np.asarray(y, np.int64)
     num_classes = num_classes or int(y.max()) + 1
@@ -151,7 +155,7 @@ def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True):
     for fn in (lambda: check_initial_loss(make_model, loss_fn, x, y, num_classes),
                lambda: check_gradients(make_model, loss_fn, x, y),
                lambda: check_overfit(make_model, loss_fn, x, y),
-               lambda: check_lr_range(make_model, loss_fn, x, y)):
+               lambda: check_lr_range(make_model, loss_fn, x, y, make_optimizer, batch_size)):
         c = fn()
         checks.append(c)
         if verbose:

@@ -119,7 +119,8 @@ def test_help_shows_every_flag_with_its_default_and_version(tmp_path):
     (["train", "--batch-size", "-5"], "--batch-size must be an integer >= 1"),
     (["train", "--config", "missing.toml"], "missing.toml: no such file"),
     (["train", "--resume", "missing.npz"], "missing.npz: no such file"),
-    (["doctor", "--optimizer", "sgd", "--lr", "5"], "unrecognized arguments"),
+    (["doctor", "--optimizer", "sgd", "--lr", "5"], "unrecognized arguments: --lr"),
+    (["doctor", "--epochs", "5"], "unrecognized arguments"),
     (["summary", "--epochs", "3"], "unrecognized arguments")])
 def test_bad_values_are_one_line_errors(tmp_path, args, needle):
     r = _cli(tmp_path, *args)
@@ -194,3 +195,21 @@ def test_tune_names_the_study_writes_best_toml_and_honours_fixed_lr(tmp_path, ca
     # the file is a valid train config
     assert cli.main(["train", "--config", str(best), "--epochs", "0", "--out",
                      str(tmp_path)]) == 0
+
+
+def test_doctor_sweeps_the_given_optimizer(monkeypatch, capsys):
+    from pydlk import doctor as D
+    from pydlk import optim
+    seen = []
+    real = D.lr_range_test
+
+    def spy(*a, make_optimizer=None, **k):
+        def make(params):
+            opt = make_optimizer(params)
+            seen.append(opt)
+            return opt
+        return real(*a, make_optimizer=make, **k)
+    monkeypatch.setattr(D, "lr_range_test", spy)
+    monkeypatch.setattr(D, "check_overfit", lambda *a, **k: D.Check("overfit", True, "skipped"))
+    cli.main(["doctor", "--model", "mlp", "--optimizer", "sgd", "--batch-size", "32"])
+    assert len(seen) == 1 and isinstance(seen[0], optim.SGD)

@@ -11,8 +11,8 @@ from .callbacks import (  # noqa: F401
     TerminateOnNaN,
 )
 from .history import History  # noqa: F401
-from .lr_find import LRFinderResult, lr_find  # noqa: F401
 from .loop import TrainingInterrupted, evaluate, fit, predict, tta_predict  # noqa: F401
+from .lr_find import LRFinderResult, lr_find  # noqa: F401
 
 
 def __getattr__(name):
