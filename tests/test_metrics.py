@@ -105,9 +105,11 @@ def test_fit_and_evaluate_log_metrics():
     train, val, xv, yv = _digits()
     model = models.MLP(64, (32,), 10)
     opt = optim.Adam(model.parameters(), lr=3e-3)
-    ms = [M.TopKAccuracy(5), M.F1Score(10)]
+    ms = [M.TopKAccuracy(5), M.F1Score(10), M.ConfusionMatrix(10)]
     h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, verbose=False, metrics=ms)
     assert {"top5_accuracy", "f1", "val_top5_accuracy", "val_f1"} <= set(h.history)
+    assert "confusion_matrix" not in h.history  # an array: read from the object
+    assert ms[2].compute().sum() == len(yv)  # left holding the last validation pass
     res = evaluate(model, nn.CrossEntropyLoss(), val, metrics=[M.F1Score(10)])
     pred = pydlk.train.predict(model, xv).argmax(1)
     _, _, F, _ = _ref_prf(list(yv), list(pred), 10)

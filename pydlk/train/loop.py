@@ -174,6 +174,17 @@ def _xy(batch):
     return _host(batch[0]), _host(batch[1])
 
 
+def _metric_logs(metrics):
+    """Scalar metric values by name; array-valued ones (a confusion matrix) are not logged
+    per epoch: read them from the metric object after ``fit``/``evaluate``."""
+    out = {}
+    for m in metrics:
+        v = m.compute()
+        if np.ndim(v) == 0:
+            out[m.name] = float(v)
+    return out
+
+
 def _update_metrics(metrics, out, y):
     if metrics:
         o = np.asarray(out.data if isinstance(out, Tensor) else out)
@@ -205,7 +216,7 @@ def evaluate(model, loss_fn, loader, metrics=()):
     finally:
         model.train(was_training)
     logs = meter.logs()
-    logs.update({m.name: m.compute() for m in metrics})
+    logs.update(_metric_logs(metrics))
     return logs
 
 
@@ -345,7 +356,7 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
                 meter.total, meter.n, meter.correct)
             m = meter.logs()
             logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
-            logs.update({mt.name: mt.compute() for mt in metrics})
+            logs.update(_metric_logs(metrics))
             if val_loader is not None and not trainer.stop_training:
                 val = _dist.average_logs(evaluate(model, loss_fn, val_loader, metrics))
                 logs.update({f"val_{k}": v for k, v in val.items()})
