@@ -213,3 +213,14 @@ def test_doctor_sweeps_the_given_optimizer(monkeypatch, capsys):
     monkeypatch.setattr(D, "check_overfit", lambda *a, **k: D.Check("overfit", True, "skipped"))
     cli.main(["doctor", "--model", "mlp", "--optimizer", "sgd", "--batch-size", "32"])
     assert len(seen) == 1 and isinstance(seen[0], optim.SGD)
+
+
+def test_bench_prints_the_blas_kernel_warning(monkeypatch, capsys):
+    import subprocess as sp
+
+    from pydlk import _config
+    monkeypatch.setattr(_config, "blas_kernel_warning", lambda: "OPENBLAS_CORETYPE=Haswell")
+    monkeypatch.setattr(sp, "call", lambda *a, **k: 0)  # the suite itself is not run
+    monkeypatch.setattr(cli, "bench_dir", lambda: ROOT)
+    assert cli.main(["bench", "-k", "nothing"]) == 0
+    assert "pydlk bench: warning: OPENBLAS_CORETYPE=Haswell" in capsys.readouterr().err
