@@ -527,7 +527,10 @@ def _version():
 
 def build_parser():
     """The ``pydlk`` argument parser (every option shows its help and default)."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    # Defaults are written into each help text: the options have no argparse defaults (None
+    # means 'not given', so the --config file can fill them), which ArgumentDefaultsHelpFormatter
+    # would show as 'default: None'.
+    fmt = argparse.HelpFormatter
     p = argparse.ArgumentParser(prog="pydlk", description="pydlk: train neural networks on CPUs",
                                 formatter_class=fmt)
     p.add_argument("--version", action="version", version=f"pydlk {_version()}")

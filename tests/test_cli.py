@@ -109,7 +109,7 @@ def test_help_shows_every_flag_with_its_default_and_version(tmp_path):
             if action.option_strings and action.dest != "help":
                 assert action.help and "default" in action.help, (cmd, action.dest)
     out = _cli(tmp_path, "train", "--help").stdout
-    assert "(default: 0.003)" in out and "(default: 64)" in out
+    assert "(default: 0.003)" in out and "(default: 64)" in out and "default: None" not in out
     r = _cli(tmp_path, "--version")
     assert r.returncode == 0 and r.stdout.startswith("pydlk ")
 
