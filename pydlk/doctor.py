@@ -108,16 +108,16 @@ def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
 
 
 def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batch_size=64,
-                  seed=0):
-    """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion)."""
+                  seed=0, make_optimizer=None):
+    """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion).
+    ``make_optimizer(params)`` builds the optimiser to sweep (default Adam)."""
     model = make_model()
     model.train()
-    opt = _adam(model, start)
+    opt = make_optimizer(model.parameters()) if make_optimizer else _adam(model, start)
+    from .train.lr_find import sweep
     rng = np.random.default_rng(seed)
-    factor = (end / start) ** (1 / max(steps - 1, 1))
-    lrs, losses, avg, best = [], [], None, float("inf")
-    lr = start
-    for i in range(steps):
+
+    def step(lr):
         idx = rng.integers(0, len(y), batch_size)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -125,23 +125,18 @@ def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batc
         opt.zero_grad()
         loss_t.backward()
         opt.step()
-        v = float(loss_t.item())
-        avg = v if avg is None else 0.8 * avg + 0.2 * v
-        smooth = avg / (1 - 0.8 ** (i + 1)) if i else v
-        lrs.append(lr)
-        losses.append(smooth if math.isfinite(smooth) else float("inf"))
-        best = min(best, smooth)
-        if not math.isfinite(v) or smooth > 4 * best:
-            break
-        lr *= factor
+        return loss_t.item()
+
+    lrs, losses = sweep(step, start, end, max(steps, 2), smooth=0.2, diverge=4.0)
     # A tenth of the learning rate at the lowest smoothed loss: below the point where the loss
     # turns up, and more robust to noise than the steepest slope of a short sweep.
     suggestion = float(lrs[int(np.argmin(losses))]) / 10
     return lrs, losses, suggestion
 
 
-def check_lr_range(make_model, loss_fn, x, y):
-    lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y)
+def check_lr_range(make_model, loss_fn, x, y, make_optimizer=None, batch_size=64):
+    lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y, batch_size=batch_size,
+                                    make_optimizer=make_optimizer)
     k = int(np.argmin(losses))
     return Check("learning-rate range test", True,
                  f"suggested lr {lr:.1e} (a tenth of the best); lowest loss "
@@ -149,8 +144,10 @@ def check_lr_range(make_model, loss_fn, x, y):
                  {"suggested_lr": lr, "lrs": lrs, "losses": losses})
 
 
-def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True):
-    """Run the four checks; ``make_model()`` builds a fresh model each time."""
+def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True, make_optimizer=None,
+           batch_size=64):
+    """Run the four checks; ``make_model()`` builds a fresh model each time. The range test
+    sweeps ``make_optimizer(params)`` (default Adam) on batches of ``batch_size``."""
     x = np.ascontiguousarray(x, np.float32)
     y = np.asarray(y, np.int64)
     num_classes = num_classes or int(y.max()) + 1
@@ -158,7 +155,7 @@ def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True):
     for fn in (lambda: check_initial_loss(make_model, loss_fn, x, y, num_classes),
                lambda: check_gradients(make_model, loss_fn, x, y),
                lambda: check_overfit(make_model, loss_fn, x, y),
-               lambda: check_lr_range(make_model, loss_fn, x, y)):
+               lambda: check_lr_range(make_model, loss_fn, x, y, make_optimizer, batch_size)):
         c = fn()
         checks.append(c)
         if verbose:

@@ -32,8 +32,15 @@ class loguniform:
     def sample(self, rng):
         return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
-    def narrowed(self, values):
-        return loguniform(min(values), max(values) * (1 + 1e-9))
+    def narrowed(self, values, margin=0.5, keep=0.25):
+        """The span of ``values`` widened on each side (in log space) by ``margin`` times a
+        step, the larger of that span and ``keep`` of this range, clipped to this range: the
+        best trials seldom bracket the optimum exactly."""
+        lo, hi = math.log(min(values)), math.log(max(values))
+        step = max(hi - lo, keep * (math.log(self.high) - math.log(self.low)))
+        pad = margin * step
+        return loguniform(math.exp(max(lo - pad, math.log(self.low))),
+                          math.exp(min(hi + pad, math.log(self.high))) * (1 + 1e-9))
 
     def __repr__(self):
         return f"loguniform({self.low:g}, {self.high:g})"
@@ -48,8 +55,12 @@ class uniform:
     def sample(self, rng):
         return float(rng.uniform(self.low, self.high))
 
-    def narrowed(self, values):
-        return uniform(min(values), max(values) + 1e-12)
+    def narrowed(self, values, margin=0.5, keep=0.25):
+        """The span of ``values`` widened on each side by ``margin`` times a step, the larger
+        of that span and ``keep`` of this range, clipped to this range."""
+        lo, hi = min(values), max(values)
+        pad = margin * max(hi - lo, keep * (self.high - self.low))
+        return uniform(max(lo - pad, self.low), min(hi + pad, self.high) + 1e-12)
 
     def __repr__(self):
         return f"uniform({self.low:g}, {self.high:g})"
@@ -177,9 +188,12 @@ def random_search(objective, space, n_trials=20, seed=0, n_workers=1, verbose=Tr
 
 
 def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n_workers=1,
-                   verbose=True, metric="val acc"):
+                   verbose=True, metric="val acc", margin=0.5):
     """Random search in rounds; after each, every range shrinks to the span of the best
-    ``keep`` fraction of trials (the lectures' coarse-to-fine search)."""
+    ``keep`` fraction of trials (the lectures' coarse-to-fine search), widened on each side by
+    ``margin`` steps (a step: that span or ``keep`` of the previous range, the larger; log
+    space for ``loguniform``; clipped to the previous range): without it an optimum just
+    outside the best trials' span is lost for good."""
     all_trials, cur = [], dict(space)
     for r in range(rounds):
         if verbose:
@@ -190,9 +204,12 @@ def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n
         if verbose:
             print(res.table(), flush=True)
         all_trials.extend(res.trials)
-        top = res.trials[:max(2, int(math.ceil(keep * len(res.trials))))]
+        top = res.trials[:max(2, math.ceil(keep * len(res.trials)))]
         if len(top) >= 2:
-            cur = {k: (d.narrowed([t["params"][k] for t in top]) if hasattr(d, "narrowed") else d)
+            cur = {k: (d.narrowed([t["params"][k] for t in top], margin, keep)
+                       if isinstance(d, (loguniform, uniform))
+                       else d.narrowed([t["params"][k] for t in top])
+                       if hasattr(d, "narrowed") else d)
                    for k, d in cur.items()}
     for i, t in enumerate(all_trials, 1):
         t["index"] = i
@@ -239,12 +256,51 @@ def _suggest(trial, space):
     return out
 
 
-def _optuna_worker(objective, space, n_trials, storage, study_name, seed, threads):
+def _grid(space, points=4):
+    """A grid of ``points`` values per searched range (log-spaced for ``loguniform``)."""
+    out = {}
+    for k, d in space.items():
+        if isinstance(d, loguniform):
+            out[k] = [float(v) for v in np.geomspace(d.low, d.high, points)]
+        elif isinstance(d, uniform):
+            out[k] = [float(v) for v in np.linspace(d.low, d.high, points)]
+        elif isinstance(d, randint):
+            out[k] = list(range(d.low, d.high))
+        elif isinstance(d, choice):
+            out[k] = list(d.options)
+    return out
+
+
+def make_sampler(name, space, seed=None):
+    """An Optuna sampler by name: 'tpe' (default), 'random' or 'grid' (``_grid`` of the
+    space). ``seed`` None draws a fresh seed, so separate invocations explore differently."""
+    optuna = _optuna()
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(_grid(space), seed=seed)
+    raise ValueError(f"make_sampler: sampler must be 'tpe', 'random' or 'grid', got {name!r}")
+
+
+def resolve_storage(storage):
+    """An Optuna storage: an RDB URL ('sqlite:///study.db', 'postgresql://...') as is; any
+    other string is a journal file path (``JournalStorage``: a plain file, fine on NFS)."""
+    if storage is None or not isinstance(storage, str) or "://" in storage:
+        return storage
+    optuna = _optuna()
+    from optuna.storages.journal import JournalFileBackend
+    return optuna.storages.JournalStorage(JournalFileBackend(storage))
+
+
+def _optuna_worker(objective, space, n_trials, storage, study_name, seed, threads,
+                   sampler="random"):
     _worker_init(threads)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=storage,
-                              sampler=optuna.samplers.RandomSampler(seed=seed))
+    study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage),
+                              sampler=make_sampler(sampler, space, seed))
 
     def run(trial):
         params = _suggest(trial, space)
@@ -262,26 +318,29 @@ def _optuna_worker(objective, space, n_trials, storage, study_name, seed, thread
 
 
 def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk", n_workers=1,
-                  seed=0, pruner="median", verbose=True, metric="val acc"):
+                  seed=0, pruner="median", verbose=True, metric="val acc", sampler="random"):
     """Run (or join) an Optuna study. ``storage`` is an RDB URL (default
-    ``sqlite:///pydlk_tune.db``): processes on other machines that point at the same database
-    join the same study. Pruning (``pruner='median'``, or None) stops trials whose reported
-    intermediate scores fall below the median of earlier trials at the same step."""
+    ``sqlite:///pydlk_tune.db``) or a journal file path: processes on other machines that
+    point at the same storage join the same study. ``sampler``: 'random' (default here, as
+    before), 'tpe' or 'grid'; ``seed`` None draws a fresh one. Pruning (``pruner='median'``,
+    or None) stops trials whose reported intermediate scores fall below the median of earlier
+    trials at the same step."""
     optuna = _optuna()
     storage = storage or "sqlite:///pydlk_tune.db"
     pr = optuna.pruners.MedianPruner(n_warmup_steps=1) if pruner == "median" else \
         (pruner or optuna.pruners.NopPruner())
-    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
-                                pruner=pr, load_if_exists=True)
+    study = optuna.create_study(study_name=study_name, storage=resolve_storage(storage),
+                                direction="maximize", pruner=pr, load_if_exists=True)
     per = [n_trials // n_workers + (i < n_trials % n_workers) for i in range(n_workers)]
     if n_workers <= 1:
         _optuna_worker(objective, space, n_trials, storage, study_name, seed,
-                       _threads_per_worker(1))
+                       _threads_per_worker(1), sampler)
     else:
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_optuna_worker,
-                             args=(objective, space, k, storage, study_name, seed + i,
-                                   _threads_per_worker(n_workers)))
+                             args=(objective, space, k, storage, study_name,
+                                   None if seed is None else seed + i,
+                                   _threads_per_worker(n_workers), sampler))
                  for i, k in enumerate(per) if k]
         for p in procs:
             p.start()
@@ -289,7 +348,7 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
             p.join()
             if p.exitcode != 0:
                 raise RuntimeError(f"optuna_search: a worker exited with code {p.exitcode}")
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage))
     trials = [{"index": t.number + 1, "params": dict(t.params), "score": t.value}
               for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     res = SearchResult(trials, metric)
@@ -300,5 +359,18 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
     return res
 
 
-__all__ = ["Pruned", "loguniform", "uniform", "randint", "choice", "random_search",
-           "coarse_to_fine", "grid_search", "optuna_search", "SearchResult", "format_trial"]
+__all__ = [
+    "Pruned",
+    "SearchResult",
+    "choice",
+    "coarse_to_fine",
+    "format_trial",
+    "grid_search",
+    "loguniform",
+    "make_sampler",
+    "optuna_search",
+    "randint",
+    "random_search",
+    "resolve_storage",
+    "uniform",
+]

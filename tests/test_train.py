@@ -9,8 +9,18 @@ import pydlk
 from pydlk import models, nn, optim
 from pydlk.data import DataLoader, TensorDataset
 from pydlk.datasets import digits
-from pydlk.train import (CSVLogger, EarlyStopping, EMAEvaluation, LearningRateLogger,
-                         ModelCheckpoint, SnapshotEnsemble, TerminateOnNaN, evaluate, fit, predict)
+from pydlk.train import (
+    CSVLogger,
+    EarlyStopping,
+    EMAEvaluation,
+    LearningRateLogger,
+    ModelCheckpoint,
+    SnapshotEnsemble,
+    TerminateOnNaN,
+    evaluate,
+    fit,
+    predict,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +78,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run_bit_for_bit(data, t
 def test_early_stopping_restores_the_best_weights(data):
     model = models.MLP(64, (8,), 10)
     trainer = types.SimpleNamespace(model=model, stop_training=False, stop_reason=None)
-    es = EarlyStopping(monitor="val_loss", patience=1)
+    es = EarlyStopping(monitor="val_loss", patience=2)  # Keras: stop at the 2nd epoch w/o gain
     es.trainer = trainer
     w = model.state_dict()["1.weight"]
     snapshots = []
@@ -86,7 +96,7 @@ def test_early_stopping_restores_the_best_weights(data):
         EarlyStopping("val_accuracy").on_epoch_end(0, {"loss": 1.0})
 
 
-def test_terminate_on_nan_says_where(data, capsys):
+def test_terminate_on_nan_says_where(data, caplog):
     model, opt, train, _ = _setup(data, lr=1e-3)
     calls = {"n": 0}
 
@@ -103,7 +113,7 @@ def test_terminate_on_nan_says_where(data, capsys):
 
     h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[Snap(), TerminateOnNaN()],
             verbose=False)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "loss became nan at epoch 1, batch 3" in err
     assert "the loss function made it" in err and "step was skipped" in err
     assert h.epoch == [1]
@@ -124,7 +134,7 @@ class _LogOfNegative(nn.Module):
         return (x - 1e6).log() if self.calls == self.bad_call else x
 
 
-def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys):
+def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, caplog):
     pydlk.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), _LogOfNegative(2),
                           nn.Linear(32, 10))
@@ -138,7 +148,7 @@ def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys
 
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
         callbacks=[Snap(), TerminateOnNaN()], verbose=False)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "batch 2" in err and "module '3' (_LogOfNegative)" in err
     assert "'1.weight'" not in err
     for k, v in model.state_dict().items():
@@ -146,7 +156,7 @@ def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, capsys
         np.testing.assert_array_equal(v, w0[k])
 
 
-def test_terminate_on_nan_catches_a_non_finite_gradient(data, capsys):
+def test_terminate_on_nan_catches_a_non_finite_gradient(data, caplog):
     pydlk.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     opt = optim.SGD(model.parameters(), lr=0.1)
@@ -160,7 +170,7 @@ def test_terminate_on_nan_catches_a_non_finite_gradient(data, capsys):
     w = model[1].weight.data.copy()
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
         callbacks=[PoisonGrad(), TerminateOnNaN()], verbose=False)
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "parameter '1.bias' has a non-finite gradient" in err and "batch 2" in err
     assert np.all(np.isfinite(model[1].bias.data))
     assert not np.array_equal(model[1].weight.data, w)  # batch 1's step was taken
@@ -252,14 +262,43 @@ def test_cli_config_file_and_bad_flags(tmp_path, capsys):
     cfg.write_text('model = "mlp"\nepochs = 1\nbatch-size = 256\nschedule = "none"\n')
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path), "--no-progress"]) == 0
     assert "mlp on digits" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="unknown data set"):
-        main(["train", "--data", "imagenet", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="needs a directory"):
-        main(["train", "--data", "mnist", "--out", str(tmp_path)])
+    assert main(["train", "--data", "imagenet", "--out", str(tmp_path)]) == 2
+    assert "pydlk train: error: unknown data set" in capsys.readouterr().err
+    assert main(["train", "--data", "mnist", "--out", str(tmp_path)]) == 2
+    assert "needs a directory" in capsys.readouterr().err
+    assert main(["train", "--data", f"mnist:{tmp_path}", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--download" in err and "download=True" not in err
+
+
+@pytest.mark.parametrize("patience,values,stop_epoch", [
+    (2, [1.0, 0.5, 0.7, 0.8, 0.1, 0.1], 4),   # two epochs without improvement: 0.7, 0.8
+    (0, [1.0, 0.5, 0.7, 0.1], 3),             # patience 0: the first one
+    (1, [1.0, 1.0, 0.5], 2)])                 # equal is not an improvement
+def test_early_stopping_patience_counts_like_keras(data, caplog, patience, values, stop_epoch):
+    """fit stops after exactly ``patience`` epochs without improvement, logs why."""
+    import logging
+
+    from pydlk.train import Callback
+    model, opt, train, val = _setup(data, lr=1e-3)
+    feed = iter(values)
+
+    class Fake(Callback):  # replaces the monitored value with a scripted sequence
+        def on_epoch_end(self, epoch, logs):
+            logs["val_loss"] = next(feed)
+
+    es = EarlyStopping(monitor="val_loss", patience=patience, restore_best=False)
+    with caplog.at_level(logging.INFO, logger="pydlk"):
+        h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=len(values),
+                callbacks=[Fake(), es], verbose=False)
+    assert len(h.epoch) == stop_epoch
+    assert any("did not improve" in r.getMessage() and r.name == "pydlk"
+               for r in caplog.records)
 
 
 def test_cli_ratio_table(tmp_path):
     import json
+
     from pydlk.cli import ratio_table
     bench = {"benchmarks": [
         {"name": "test_pydlk[a]", "group": "conv a", "stats": {"median": 0.001}},
@@ -277,11 +316,11 @@ def test_preprocessing_state_travels_in_the_checkpoint(data, tmp_path):
     from pydlk.data import Standardize
     path = str(tmp_path / "ckpt.npz")
     std = Standardize().fit(data["train"][0])
-    model, opt, train, val = _setup(data)
+    model, opt, train, _ = _setup(data)
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False,
         callbacks=[ModelCheckpoint(path)], extra_state={"standardize": std})
     fresh = Standardize()
-    model, opt, train, val = _setup(data)
+    model, opt, train, _ = _setup(data)
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False, resume=path,
         extra_state={"standardize": fresh})
     np.testing.assert_allclose(fresh.transform(data["val"][0]), std.transform(data["val"][0]))
@@ -341,7 +380,7 @@ def test_scheduler_dispatch_does_not_depend_on_class_names(data):
 
 def test_fit_and_evaluate_log_the_sample_weighted_mean(data):
     """Uneven last batch: the epoch loss is sum(batch_loss * batch_size) / N in both."""
-    model, opt, train, val = _setup(data, dropout=0.0)
+    model, opt, _, _ = _setup(data, dropout=0.0)
     x, y = data["val"]
     loader = DataLoader(TensorDataset(x, y), batch_size=100)  # last batch is smaller
     loss_fn = nn.CrossEntropyLoss()
@@ -377,3 +416,101 @@ def test_data_does_not_import_train():
     p = tta_predict(model, x, flips=True, shifts=1)
     np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
     assert p.shape == (10, 10)
+
+
+def test_history_plot_keeps_the_backend_and_marks_the_best_epoch(tmp_path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    from pydlk.train import History
+    h = History()
+    for e, (l, vl, va) in enumerate([(2.0, 1.9, 0.3), (1.0, 1.2, 0.7), (0.5, 1.4, 0.6)], 1):
+        h.append(e, {"loss": l, "val_loss": vl, "val_accuracy": va, "lr": 0.1 / e})
+    assert h.best_epoch() == 2 and h.best_epoch("loss") == 3
+    before = matplotlib.get_backend()
+    calls = []
+    monkeypatch.setattr(matplotlib, "use", lambda *a, **k: calls.append(a))
+    png = tmp_path / "h.png"
+    h.plot(str(png), log_loss=True)
+    assert not calls and matplotlib.get_backend() == before
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_bar_only_on_a_terminal(data, monkeypatch, capsys):
+    import io
+
+    from pydlk.train import ProgressBar
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    made = []
+    import tqdm.auto
+    real = tqdm.auto.tqdm
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append(1) or real(*a, **k))
+    model, opt, train, _ = _setup(data)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, callbacks=[ProgressBar()])
+    assert not made and "epoch 1:" in capsys.readouterr().out  # pytest's stdout: not a tty
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, callbacks=[ProgressBar(Tty())])
+    assert made
+
+
+def test_tensorboard_logger_writes_scalars(data, tmp_path):
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        from pydlk.train.tensorboard import TensorBoardLogger
+        with pytest.raises(ImportError, match="pydlk\\[tensorboard\\]"):
+            TensorBoardLogger(str(tmp_path))
+        pytest.skip("tensorboard is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pydlk.train.tensorboard import TensorBoardLogger
+    model, opt, train, val = _setup(data)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, verbose=False,
+            callbacks=[TensorBoardLogger(str(tmp_path))])
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    got = [e.value for e in acc.Scalars("val_loss")]
+    assert got == pytest.approx(h["val_loss"], rel=1e-6)
+
+
+def test_lr_find_restores_state_and_suggests_a_descending_lr(data, tmp_path):
+    from pydlk.train import lr_find
+    from pydlk.train.lr_find import steepest
+    model, _, train, _ = _setup(data, dropout=0.0)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False)  # momentum state
+    before_m = {k: v.copy() for k, v in model.state_dict().items()}
+    before_o = opt.state_dict()
+    res = lr_find(model, nn.CrossEntropyLoss(), opt, train, start_lr=1e-5, end_lr=10,
+                  num_iter=60)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before_m[k], err_msg=k)
+    assert opt.param_groups[0]["lr"] == 0.05
+    after_o = opt.state_dict()
+    for k, s in before_o["state"].items():
+        for n, v in s.items():
+            np.testing.assert_array_equal(np.asarray(after_o["state"][k][n]), np.asarray(v))
+    assert 1e-5 <= res.lrs[0] < res.lrs[-1] and len(res.lrs) <= 60
+    # the suggestion is where the smoothed loss falls fastest against log lr (reference:
+    # finite differences written out here)
+    lo = int(np.argmin(res.losses))
+    L, lg = np.asarray(res.losses[:lo + 1]), np.log(res.lrs[:lo + 1])
+    slopes = [(L[min(i + 1, lo)] - L[max(i - 1, 0)]) / (lg[min(i + 1, lo)] - lg[max(i - 1, 0)])
+              for i in range(lo + 1)]
+    assert res.suggestion == pytest.approx(res.lrs[int(np.argmin(slopes))])
+    assert res.suggestion < res.lrs[lo]
+    assert steepest([1e-3, 1e-2], [1.0, 0.5]) is None
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "lr.png"
+    res.plot(str(png))
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_lr_find_writes_the_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from pydlk.cli import main
+    assert main(["lr-find", "--model", "mlp", "--optimizer", "sgd", "--num-iter", "30",
+                 "--out", str(tmp_path)]) == 0
+    assert "suggested lr" in capsys.readouterr().out
+    assert (tmp_path / "digits-mlp" / "lr_find.png").exists()

@@ -76,3 +76,21 @@ def test_optuna_shared_sqlite_study_with_workers_and_pruning(tmp_path):
     again = tune.optuna_search(staged, {"lr": tune.loguniform(1e-6, 1e0)}, n_trials=3,
                                storage=storage, study_name="s", verbose=False)
     assert len(again.trials) + again.pruned == 15
+
+
+def test_coarse_to_fine_margin_keeps_the_optimum_in_range():
+    """A toy score peaking at lr=1e-3: with the margin every seed's final range still holds
+    the optimum; narrowing to exactly the best trials' span (margin=0) loses it."""
+    import math
+    obj = lambda p, report: -(math.log10(p["lr"]) + 3) ** 2
+
+    def misses(margin):
+        out = []
+        for seed in range(20):
+            res = tune.coarse_to_fine(obj, {"lr": tune.loguniform(1e-6, 1.0)}, rounds=3,
+                                      n_trials=12, seed=seed, verbose=False, margin=margin)
+            if not res.space["lr"].low <= 1e-3 <= res.space["lr"].high:
+                out.append(seed)
+        return out
+    assert misses(0.5) == []
+    assert len(misses(0.0)) > 3

@@ -1,6 +1,7 @@
 """Callbacks for ``fit`` (Keras' names): each hook receives the Trainer as ``self.trainer``."""
 import csv
 import io
+import logging
 import math
 import os
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 from .._atomic import atomic_write
 from ..autograd import Tensor
 
+_log = logging.getLogger("pydlk")  # library messages; the CLI shows warnings
 
 class Callback:
     trainer = None
@@ -38,19 +40,23 @@ def _fmt(logs):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch on a terminal; one summary line per epoch otherwise."""
+    """A tqdm bar per epoch (``tqdm.auto``: a widget in notebooks) only when stdout (or
+    ``file``) is a terminal, and one printed summary line per epoch in every case."""
 
     def __init__(self, file=None):
         self.file = file
         self.bar = None
 
     def _tty(self):
-        f = self.file or sys.stderr
-        return hasattr(f, "isatty") and f.isatty()
+        f = self.file or sys.stdout
+        try:
+            return bool(f.isatty())
+        except (AttributeError, ValueError):  # no isatty, or a closed file
+            return False
 
     def on_epoch_begin(self, epoch):
         if self._tty():
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
             total = len(self.trainer.train_loader) if hasattr(self.trainer.train_loader, "__len__") else None
             self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}", leave=False, file=self.file,
                             dynamic_ncols=True)
@@ -80,8 +86,11 @@ def _snapshot(model):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
-    ``restore_best`` the model gets the weights of its best epoch back at the end."""
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs in a row
+    (Keras/Lightning semantics: ``patience=2`` stops at the second epoch without improvement;
+    ``patience=0`` at the first); with ``restore_best`` the model gets the weights of its best
+    epoch back at the end. Why it stopped goes to ``trainer.stop_reason`` and the 'pydlk'
+    logger."""
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
                  restore_best=True):
@@ -105,7 +114,7 @@ class EarlyStopping(Callback):
                 self.best_state = _snapshot(self.trainer.model)
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= max(1, self.patience):
                 self.trainer.stop_training = True
                 self.trainer.stop_reason = (f"EarlyStopping: {self.monitor} did not improve for "
                                             f"{self.wait} epochs (best {self.best:.4g} at epoch "
@@ -127,6 +136,17 @@ class ModelCheckpoint(Callback):
         self.mode = _better(mode, monitor)
         self.best = None
         self.last_path = None
+
+    def on_train_begin(self):
+        # A resumed run's history holds the earlier epochs: the best so far is among them, so
+        # the first resumed epoch does not overwrite a better checkpoint.
+        if not self.save_best_only or self.best is not None:
+            return
+        history = getattr(self.trainer, "history", None)
+        past = [v for v in (history.history.get(self.monitor, []) if history is not None
+                            and hasattr(history, "history") else []) if v is not None]
+        if past:
+            self.best = min(past) if self.mode == "min" else max(past)
 
     def on_epoch_end(self, epoch, logs):
         from ..serialization import save
@@ -201,7 +221,7 @@ class TerminateOnNaN(Callback):
                 where = "every module's output was finite: the loss function made it"
         msg = (f"TerminateOnNaN: {what}, batch {batch + 1}; {where}; the optimiser step was "
                "skipped, the weights are those before this batch")
-        print(msg, file=sys.stderr)
+        _log.warning(msg)
         self.trainer.stop_training = True
         self.trainer.stop_reason = msg
 
@@ -306,5 +326,14 @@ class CSVLogger(Callback):
             f.write(buf.getvalue())
 
 
-__all__ = ["Callback", "ProgressBar", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
-           "LearningRateLogger", "EMAEvaluation", "SnapshotEnsemble", "CSVLogger"]
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EMAEvaluation",
+    "EarlyStopping",
+    "LearningRateLogger",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "SnapshotEnsemble",
+    "TerminateOnNaN",
+]

@@ -22,34 +22,51 @@ class History:
         self.epoch = [int(e) for e in state["epoch"]]
         self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
 
-    def plot(self, path):
+    def plot(self, path, log_loss=False, monitor=None):
         """Write loss, accuracy and learning-rate curves to a PNG (needs matplotlib: the
-        ``plot`` extra). The file is written atomically."""
+        ``plot`` extra), atomically. ``log_loss`` puts the loss axis on a log scale. The best
+        epoch (of ``monitor``: by default ``val_accuracy``, else ``val_loss``, else ``loss``) is
+        marked on every panel. Draws on its own ``Figure`` with the Agg canvas: the process's
+        matplotlib backend and pyplot state are left alone."""
         try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'pydlk[plot]'") from None
         panels = [("loss", ["loss", "val_loss"]), ("accuracy", ["accuracy", "val_accuracy"]),
                   ("learning rate", ["lr"])]
         panels = [(t, [k for k in keys if k in self.history]) for t, keys in panels]
         panels = [(t, keys) for t, keys in panels if keys]
-        fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.5 * max(1, len(panels)), 3.4))
-        axes = axes if hasattr(axes, "__len__") else [axes]
+        best = self.best_epoch(monitor)
+        n = max(1, len(panels))
+        fig = Figure(figsize=(4.5 * n, 3.4))
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, n, squeeze=False)[0]
         for ax, (title, keys) in zip(axes, panels):
             for k in keys:
                 ax.plot(self.epoch, self.history[k], marker="o", ms=3, label=k)
+            if best is not None:
+                ax.axvline(best, color="gray", ls="--", lw=1, label=f"best epoch {best}")
             ax.set_title(title)
             ax.set_xlabel("epoch")
-            if title == "learning rate":
+            ax.set_ylabel(title)
+            if title == "learning rate" or (title == "loss" and log_loss):
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        try:
-            with atomic_write(path) as f:
-                fig.savefig(f, format="png", dpi=100)
-        finally:
-            plt.close(fig)
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=100)
         return path
+
+    def best_epoch(self, monitor=None):
+        """The epoch (1-based, as logged) with the best ``monitor`` value, or None."""
+        if monitor is None:
+            monitor = next((k for k in ("val_accuracy", "val_loss", "loss")
+                            if k in self.history), None)
+        if monitor is None or monitor not in self.history or not self.epoch:
+            return None
+        v = self.history[monitor]
+        k = max(range(len(v)), key=v.__getitem__) if "acc" in monitor else \
+            min(range(len(v)), key=v.__getitem__)
+        return self.epoch[k]

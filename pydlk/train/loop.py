@@ -15,6 +15,7 @@ SIGTERM and SIGINT (a preempted job, Ctrl-C) are caught when ``fit`` has somewhe
 ``TrainingInterrupted`` is raised; ``fit(resume=preempt_path)`` continues bitwise-identically.
 """
 import inspect
+import logging
 import signal
 import threading
 
@@ -24,6 +25,8 @@ from .. import _random
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
 from .history import History
+
+_log = logging.getLogger("pydlk")
 
 
 class TrainingInterrupted(Exception):
@@ -150,29 +153,71 @@ def _wants_metrics(scheduler):
 def _correct(out, y):
     out = np.asarray(out.data if isinstance(out, Tensor) else out)
     y = np.asarray(y)
-    if out.ndim == 2 and y.ndim == 1 and y.dtype.kind in "iu":
+    if out.ndim == 2 and out.shape[1] > 1 and y.ndim == 1 and y.dtype.kind in "iu":
         return int((out.argmax(1) == y).sum())
+    # binary logits, (N, 1) or (N,), against 0/1 targets (BCEWithLogitsLoss takes floats):
+    # the decision is at logit 0 (probability 0.5)
+    if (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)) and y.size == len(out) \
+            and y.dtype.kind in "iufb" and np.isin(y, (0, 1)).all():
+        return int(((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).sum())
     return None
+
+
+def _host(v):
+    """A torch tensor (e.g. from a torch DataLoader) as a NumPy array; anything else as is."""
+    if type(v).__module__.startswith("torch"):
+        return v.detach().cpu().numpy()
+    return v
+
+
+def _xy(batch):
+    return _host(batch[0]), _host(batch[1])
+
+
+def _metric_logs(metrics):
+    """Scalar metric values by name; array-valued ones (a confusion matrix) are not logged
+    per epoch: read them from the metric object after ``fit``/``evaluate``."""
+    out = {}
+    for m in metrics:
+        v = m.compute()
+        if np.ndim(v) == 0:
+            out[m.name] = float(v)
+    return out
+
+
+def _update_metrics(metrics, out, y):
+    if metrics:
+        o = np.asarray(out.data if isinstance(out, Tensor) else out)
+        for m in metrics:
+            m.update(o, y)
 
 
 def _lr(optimizer):
     return float(optimizer.param_groups[0]["lr"])
 
 
-def evaluate(model, loss_fn, loader):
-    """Mean loss (and accuracy, for class labels) over ``loader`` in eval mode, no gradients."""
+def evaluate(model, loss_fn, loader, metrics=()):
+    """Mean loss (and accuracy, for class labels or binary logits) over ``loader`` in eval
+    mode, no gradients; each of ``metrics`` (``pydlk.metrics``) is reset, updated per batch and
+    logged under its ``name``. Batches of torch tensors are converted to NumPy."""
     was_training = getattr(model, "training", False)
     model.eval()
     meter = _Meter()
+    metrics = list(metrics)
+    for m in metrics:
+        m.reset()
     try:
         with no_grad():
             for batch in loader:
-                x, y = batch[0], batch[1]
+                x, y = _xy(batch)
                 out = model(Tensor(x))
                 meter.update(loss_fn(out, y).item(), out, y)
+                _update_metrics(metrics, out, y)
     finally:
         model.train(was_training)
-    return meter.logs()
+    logs = meter.logs()
+    logs.update(_metric_logs(metrics))
+    return logs
 
 
 def predict(model, data, batch_size=256):
@@ -235,7 +280,8 @@ class _SignalCatcher:
 
 
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, scheduler=None,
-        callbacks=(), resume=None, verbose=True, extra_state=None, preempt_path=None):
+        callbacks=(), resume=None, verbose=True, extra_state=None, preempt_path=None,
+        metrics=()):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint`` or
     by a preemption: training continues exactly where it stopped (model, optimiser, scheduler,
@@ -245,11 +291,16 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
     With ``preempt_path``, SIGTERM or SIGINT makes ``fit`` finish the current step, save the
     training state to ``preempt_path`` and raise ``TrainingInterrupted``.
 
+    ``metrics`` (``pydlk.metrics`` objects) are computed on the training batches and, with
+    ``val_loader``, on the validation set (``val_`` + name). Loaders may yield torch tensors
+    (a torch ``DataLoader``): they are converted to NumPy arrays.
+
     A callback that sets ``trainer.stop_training`` in ``on_before_step`` (after backward,
     before ``optimizer.step()``) stops the run without taking that step."""
     from ..serialization import load, save
     from .callbacks import CallbackList, ProgressBar
 
+    metrics = list(metrics)
     history = History()
     trainer = Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, history,
                       extra_state)
@@ -277,14 +328,18 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
             _dist.set_epoch(train_loader, epoch)
             cbs.call("on_epoch_begin", epoch)
             meter, start = trainer.meter, trainer.batch
+            if start == 0:
+                for m in metrics:
+                    m.reset()
             for b, batch in enumerate(train_loader, start):
-                x, y = batch[0], batch[1]
+                x, y = _xy(batch)
                 out = model(Tensor(x))
                 loss = loss_fn(out, y)
                 optimizer.zero_grad()
                 loss.backward()
                 lv = float(loss.item())
                 meter.update(lv, out, y)
+                _update_metrics(metrics, out, y)
                 cbs.call("on_before_step", b, {"loss": lv})
                 if trainer.stop_training:
                     break
@@ -301,8 +356,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
                 meter.total, meter.n, meter.correct)
             m = meter.logs()
             logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
+            logs.update(_metric_logs(metrics))
             if val_loader is not None and not trainer.stop_training:
-                val = _dist.average_logs(evaluate(model, loss_fn, val_loader))
+                val = _dist.average_logs(evaluate(model, loss_fn, val_loader, metrics))
                 logs.update({f"val_{k}": v for k, v in val.items()})
             if scheduler is not None and not per_batch:
                 if plateau:
@@ -313,6 +369,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
             history.append(epoch + 1, logs)
             cbs.call("on_epoch_end", epoch, logs)
             if trainer.stop_training:
+                _log.info("training stopped after epoch %d: %s", epoch + 1,
+                          trainer.stop_reason or "a callback set stop_training")
                 break
             preempt(catcher)
         cbs.call("on_train_end")
