@@ -33,7 +33,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -425,7 +424,7 @@ def rnn(d, backward):
     bh = d.A((G * H,)) if bias else P(None)
     if not backward:
         return [x, h0, c0, wih, whh, bi, bh, P(mode)], {}
-    c = lambda a: ("arr", a[1], "float64", "c", a[4], a[5]) if a[0] == "arr" else a  # noqa: E731
+    c = lambda a: ("arr", a[1], "float64", "c", a[4], a[5]) if a[0] == "arr" else a
     fargs = [c(x), c(h0), c(c0), c(wih), c(whh), c(bi), c(bh), P(mode)]
     outs = [fwd("rnn_forward", fargs, index=i, lay=d.pick(LAYOUTS)) for i in range(3)]
     return [d.A((S, N, H)), d.opt(d.A((N, H))), d.opt(d.A((N, H))), x, h0, c0, wih, whh,
@@ -461,7 +460,7 @@ def dropout(d, backward):
 
 def optim(d, which):
     sh = d.shape(0, 3)
-    A = lambda how="randn": d.A(sh, how)  # noqa: E731
+    A = lambda how="randn": d.A(sh, how)
     lr = P(d.f(0.0, 0.1))
     if which == "sgd":
         return [A(), d.opt(A()), A(), lr, P(d.f()), P(d.f()), P(d.f()), P(d.f()), P(d.b()),
@@ -476,6 +475,23 @@ def optim(d, which):
             P(d.f()), P(d.f()), P(d.b())], {}
 
 
+def linear(d, backward):
+    N, In, O = d.n(), d.n(), d.n()
+    if not backward:
+        return [d.A((N, In)), d.A((O, In)), d.opt(d.A((O,)))], {}
+    return [d.A((N, O)), d.A((N, In)), d.A((O, In)), P(d.b()), P(d.b()), P(d.b())], {}
+
+
+def average_update(d):
+    sh = d.shape(0, 3)
+    return [d.A(sh), d.A(sh), P(d.f())], {}
+
+
+def channel_scale(d):
+    sh = nchw(d)
+    return [d.A(sh), d.A((sh[1],))], {}
+
+
 def attn(d, backward):
     sh = d.shape(1, 3)
     return ([d.A(sh), d.A(sh)] if backward else [d.A(sh)]), {}
@@ -487,8 +503,8 @@ FUZZ = {
     "set_num_threads": lambda d: ([P(d.n(1, 2))], {}),
     "conv2d_forward": lambda d: conv(d, False),
     "conv2d_backward": lambda d: conv(d, True),
-    "linear_forward": lambda d: (lambda N, I, O: ([d.A((N, I)), d.A((O, I)), d.opt(d.A((O,)))], {}))(d.n(), d.n(), d.n()),
-    "linear_backward": lambda d: (lambda N, I, O: ([d.A((N, O)), d.A((N, I)), d.A((O, I)), P(d.b()), P(d.b()), P(d.b())], {}))(d.n(), d.n(), d.n()),
+    "linear_forward": lambda d: linear(d, False),
+    "linear_backward": lambda d: linear(d, True),
     "max_pool2d_forward": lambda d: maxpool(d, False),
     "max_pool2d_backward": lambda d: maxpool(d, True),
     "avg_pool2d_forward": lambda d: avgpool(d, False),
@@ -526,10 +542,10 @@ FUZZ = {
     "adam_step": lambda d: optim(d, "adam"),
     "adagrad_step": lambda d: optim(d, "adagrad"),
     "rmsprop_step": lambda d: optim(d, "rmsprop"),
-    "average_update": lambda d: (lambda sh: ([d.A(sh), d.A(sh), P(d.f())], {}))(d.shape(0, 3)),
+    "average_update": average_update,
     "scale_": lambda d: ([d.A(d.shape(0, 3)), P(d.f())], {}),
     "norm_reduce": lambda d: ([d.A(d.shape(0, 3)), P(d.pick([1.0, 2.0, 3.0, float("inf")]))], {}),
-    "channel_scale": lambda d: (lambda sh: ([d.A(sh), d.A((sh[1],))], {}))(nchw(d)),
+    "channel_scale": channel_scale,
     "attn_softmax_forward_": lambda d: attn(d, False),
     "attn_softmax_backward_": lambda d: attn(d, True),
     "relu_forward": unary("relu"),
