@@ -183,3 +183,15 @@ def test_maxout_backward_huge_pool_size_refused_without_allocating(pool_size):
     with pytest.raises(ValueError, match="^maxout_backward: .*(pool_size|grad_input)"):
         _C.maxout_backward(dy, idx, pool_size)
     assert time.perf_counter() - t0 < 0.1
+
+
+def test_zero_d_array_as_int_or_pair():
+    # Found by test_fuzz: a 0-d ndarray passes PySequence_Check but has no len(), so the
+    # pair and word readers escaped with a bare "len() of unsized object" TypeError.
+    x = np.ones((1, 1, 4, 4))
+    np.testing.assert_array_equal(_C.avg_pool2d_forward(x, np.array(2)),
+                                  _C.avg_pool2d_forward(x, 2))
+    with pytest.raises(TypeError, match="^avg_pool2d: kernel_size"):
+        _C.avg_pool2d_forward(x, np.array(2.0))
+    with pytest.raises(TypeError, match="^philox4x32_10: counter"):
+        _C.philox4x32_10(np.array(1), [0, 0])
