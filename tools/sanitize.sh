@@ -24,8 +24,14 @@ if [ $# -eq 0 ]; then
   set -- tests/test_conv2d.py tests/test_linear.py tests/test_pool2d.py tests/test_norm.py \
     tests/test_loss.py tests/test_rnn.py tests/test_bind_regressions.py tests/test_fuzz.py
 fi
+# The pytest entry point, not `python -m pytest`: -m puts the working directory (and so the
+# normal build's pydlk) ahead of PYTHONPATH. The worker children of test_fuzz inherit all this.
+PYTEST="$(dirname "$PY")/pytest"
+[ -x "$PYTEST" ] || PYTEST=pytest
+PYTHONPATH="$PWD/$PKG" "$PY" -c 'import sys, pydlk._C as c; sys.exit("/build/asan/" not in c.__file__)' \
+  || { echo "sanitize.sh: the ASan build is not the pydlk._C imported" >&2; exit 1; }
 LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
 ASAN_OPTIONS=detect_leaks=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 PYTHONPATH="$PWD/$PKG" \
-  "$PY" -m pytest -q -p no:cacheprovider "$@"
+  "$PYTEST" -q -p no:cacheprovider "$@"
