@@ -44,8 +44,14 @@ void bind_dropout(py::module_& m) {
                          std::to_string(n) + " ints in [0, 2**32), got " + short_repr(o);
       if (!py::isinstance<py::sequence>(o) || py::isinstance<py::str>(o) || py::isinstance<py::bytes>(o))
         throw py::type_error(want);
+      // PySequence_Size, not size(): a 0-d ndarray is a sequence without a length.
+      const Py_ssize_t len = PySequence_Size(o.ptr());
+      if (len < 0) {
+        PyErr_Clear();
+        throw py::type_error(want);
+      }
+      need(size_t(len) == n, want);
       py::sequence s = py::reinterpret_borrow<py::sequence>(o);
-      need(s.size() == n, want);
       std::array<uint32_t, 4> w{};
       for (size_t i = 0; i < n; ++i) w[i] = (uint32_t)int_arg(s[i], op, name, 0, int64_t(1) << 32);
       return w;

@@ -115,12 +115,17 @@ inline Pair int_pair(const py::handle& h, const char* op, const char* name, int6
                      int64_t hi = kIntLimit) {
   const std::string what = std::string(op) + ": " + name;
   std::vector<py::object> items;
-  if (py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) &&
-      !py::isinstance<py::bytes>(h)) {
-    py::sequence s = py::reinterpret_borrow<py::sequence>(h);
-    if (s.size() != 2)
+  // A sequence without a length (a 0-d ndarray) is read as a single int.
+  const Py_ssize_t n = py::isinstance<py::sequence>(h) && !py::isinstance<py::str>(h) &&
+                               !py::isinstance<py::bytes>(h)
+                           ? PySequence_Size(h.ptr())
+                           : -1;
+  if (n < 0) PyErr_Clear();
+  if (n >= 0) {
+    if (n != 2)
       throw std::invalid_argument(what + " must be an int or a pair of ints, got " +
-                                  std::to_string(s.size()) + " values");
+                                  std::to_string(n) + " values");
+    py::sequence s = py::reinterpret_borrow<py::sequence>(h);
     items = {s[0], s[1]};
   } else {
     items = {py::reinterpret_borrow<py::object>(h)};

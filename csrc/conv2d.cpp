@@ -1,5 +1,5 @@
 // 2-D convolution, NCHW, torch's weight layout (K, C/G, R, S): stride, zero padding, dilation,
-// groups. Two algorithms, chosen per shape by conv2d_plan:
+// groups. Three algorithms, chosen per shape by conv2d_plan:
 //
 // * gemm: im2col + BLAS. A chunk of nb samples of one group is unrolled into
 //   col (C/G*R*S, nb*OH*OW) and multiplied by the group's weight (K/G, C/G*R*S). Small images are
@@ -164,10 +164,7 @@ PYDLK_SIMD void im2col(T* col, const T* x, T* pad, index_t nb, index_t c0, const
           for (index_t oh = 0; oh < s.OH; ++oh) {
             const T* src = src0 + oh * s.sh * P.pitch;
             T* dst = dst0 + oh * s.OW;
-            if (s.sw == 1)
-              for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = src[ow];
-            else
-              for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = src[ow * s.sw];
+            for (index_t ow = 0; ow < s.OW; ++ow) dst[ow] = src[ow * s.sw];
           }
         }
       }
@@ -204,10 +201,7 @@ PYDLK_SIMD void col2im(T* dx, const T* col, T* pad, index_t nb, index_t c0, cons
           for (index_t oh = 0; oh < s.OH; ++oh) {
             T* d = d1 + oh * s.sh * P.pitch;
             const T* src = src0 + oh * s.OW;
-            if (s.sw == 1)
-              for (index_t ow = 0; ow < s.OW; ++ow) d[ow] += src[ow];
-            else
-              for (index_t ow = 0; ow < s.OW; ++ow) d[ow * s.sw] += src[ow];
+            for (index_t ow = 0; ow < s.OW; ++ow) d[ow * s.sw] += src[ow];
           }
         }
     }
@@ -487,7 +481,7 @@ template <typename T> struct Vec8;
 template <> struct Vec8<float> { typedef float type __attribute__((vector_size(32))); };
 template <> struct Vec8<double> { typedef double type __attribute__((vector_size(32))); };
 constexpr int kMultiKB = 6;
-// Taken for stride 1, more than one output per channel and at most 64 taps.
+// Taken for stride 1, 2 to kMultiMaxKg outputs per group and at most kMultiTaps taps (C/G*R*S).
 constexpr index_t kMultiTaps = 256;
 constexpr index_t kMultiMaxKg = 16;
 // float32 only: float64 (gradient checks) keeps gemm, whose sums tests compare to 1e-12.

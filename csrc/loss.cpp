@@ -20,7 +20,9 @@ inline T expo(T v);
 
 template <>
 PYDLK_INLINE float expo<float>(float v) {
-  float x = std::min(std::max(v, -87.0f), 88.0f);
+  // NaN would pass the clamp and make the exponent shift undefined (UBSan: left shift of a
+  // negative value): it is computed on 0 and returned as NaN below.
+  float x = v != v ? 0.0f : std::min(std::max(v, -87.0f), 88.0f);
   float k = std::nearbyint(x * 1.44269504088896341f);
   float r = x - k * 0.693145751953125f - k * 1.428606765330187e-06f;  // ln2 in two parts
   float p = 1.0f / 5040;
