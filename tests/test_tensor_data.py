@@ -129,3 +129,64 @@ def test_module_to_cuda_without_gpu_raises_clearly():
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         m.cuda()
     assert m[0].weight.device == "cpu"  # left where it was
+
+
+# ----------------------------------------------------------------------------- optimiser state
+
+def _loss_grad(w, c):
+    """d/dw of sum(c * w**3): a gradient that changes as w moves."""
+    return 3 * c * w * w
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_optimizer_state_round_trips_with_torch_both_ways(kind):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((3, 4)).astype(np.float32)
+    c = rng.standard_normal((3, 4)).astype(np.float32)
+
+    def make(lib, w):
+        p = (pydlk.nn.Parameter(pydlk.tensor(w.copy())) if lib == "pydlk"
+             else torch.nn.Parameter(torch.from_numpy(w.copy())))
+        o = pydlk.optim if lib == "pydlk" else torch.optim
+        opt = (o.Adam([p], lr=0.05, betas=(0.8, 0.9)) if kind == "adam"
+               else o.SGD([p], lr=0.05, momentum=0.9))
+        return p, opt
+
+    def steps(lib, p, opt, n):
+        for _ in range(n):
+            w = np.asarray(p.detach().numpy() if lib == "torch" else p.data)
+            g = _loss_grad(w, c)
+            p.grad = pydlk.tensor(g) if lib == "pydlk" else torch.from_numpy(g)
+            opt.step()
+        return np.asarray(p.detach().numpy()).copy()
+
+    # reference: torch alone, 5 steps
+    tp, topt = make("torch", w0)
+    ref = steps("torch", tp, topt, 5)
+
+    # pydlk 3 steps -> torch 2 steps
+    pp, popt = make("pydlk", w0)
+    mid = steps("pydlk", pp, popt, 3)
+    sd = popt.state_dict()
+    assert all(isinstance(v, pydlk.Tensor) for v in sd["state"][0].values()
+               if not isinstance(v, int))
+    names = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": {"step", "momentum_buffer"}}
+    assert set(sd["state"][0]) == names[kind]
+    tp2, topt2 = make("torch", mid)
+    topt2.load_state_dict({"state": {k: {n: (torch.from_numpy(np.asarray(v).copy())
+                                             if isinstance(v, pydlk.Tensor) else v)
+                                         for n, v in st.items()}
+                                     for k, st in sd["state"].items()},
+                           "param_groups": sd["param_groups"]})
+    np.testing.assert_allclose(steps("torch", tp2, topt2, 2), ref, rtol=1e-5, atol=1e-6)
+
+    # torch 3 steps -> pydlk 2 steps
+    tp3, topt3 = make("torch", w0)
+    mid = steps("torch", tp3, topt3, 3)
+    tsd = topt3.state_dict()
+    pp2, popt2 = make("pydlk", mid)
+    popt2.load_state_dict({"state": {k: {n: pydlk.tensor(v.numpy()) for n, v in st.items()}
+                                     for k, st in tsd["state"].items()},
+                           "param_groups": tsd["param_groups"]})
+    np.testing.assert_allclose(steps("pydlk", pp2, popt2, 2), ref, rtol=1e-5, atol=1e-6)
