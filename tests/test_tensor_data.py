@@ -190,3 +190,84 @@ def test_optimizer_state_round_trips_with_torch_both_ways(kind):
                                      for k, st in tsd["state"].items()},
                            "param_groups": tsd["param_groups"]})
     np.testing.assert_allclose(steps("pydlk", pp2, popt2, 2), ref, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- .grad
+
+def _packed():
+    rng = np.random.default_rng(2)
+    w = pydlk.nn.Parameter(pydlk.tensor(rng.standard_normal((3, 2)).astype(np.float32)))
+    opt = pydlk.optim.SGD([w], lr=0.1)
+    x = pydlk.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    return w, opt, x
+
+
+def test_grad_is_a_cached_tensor_over_the_arena_slot():
+    w, opt, x = _packed()
+    assert w.grad is None
+    (x @ w).sum().backward()
+    g = w.grad
+    assert isinstance(g, pydlk.Tensor) and not g.requires_grad
+    assert w.grad is g  # cached while the gradient array is unchanged
+    expected = x.numpy().sum(0)[:, None] * np.ones((1, 2), np.float32)  # d sum(xw)/dw
+    np.testing.assert_allclose(g.numpy(), expected, rtol=1e-6)
+    assert np.shares_memory(g.numpy(), opt._arenas[0][0].grad)
+
+
+def test_grad_zero_then_backward_accumulates_into_the_slot():
+    w, opt, x = _packed()
+    expected = x.numpy().sum(0)[:, None] * np.ones((1, 2), np.float32)
+    (x @ w).sum().backward()
+    w.grad.zero_()
+    np.testing.assert_array_equal(opt._arenas[0][0].grad, 0)
+    (x @ w).sum().backward()
+    (x @ w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 * expected, rtol=1e-6)
+    w.grad.mul_(0.5)  # torch idiom: scale the gradient in place
+    np.testing.assert_allclose(opt._arenas[0][0].grad.reshape(3, 2), expected, rtol=1e-6)
+    w0 = w.detach().numpy().copy()
+    opt.step()  # steps with the scaled gradient the optimiser sees in its buffer
+    np.testing.assert_allclose(w.detach().numpy(), w0 - 0.1 * expected, rtol=1e-6)
+
+
+def test_grad_data_zero_and_assignment():
+    w, opt, x = _packed()
+    (x @ w).sum().backward()
+    w.grad.data[...] = 0  # p.grad.data: the gradient array itself
+    np.testing.assert_array_equal(opt._arenas[0][0].grad, 0)
+    # assigning a Tensor or an array of the slot's shape copies into the slot
+    g = np.arange(6, dtype=np.float32).reshape(3, 2)
+    w.grad = pydlk.tensor(g)
+    np.testing.assert_array_equal(opt._arenas[0][0].grad, g.reshape(-1))
+    w.grad = g * 2
+    np.testing.assert_array_equal(opt._arenas[0][0].grad, 2 * g.reshape(-1))
+    w0 = w.detach().numpy().copy()
+    opt.step()
+    np.testing.assert_allclose(w.detach().numpy(), w0 - 0.1 * 2 * g, rtol=1e-6)
+    w.grad = None
+    assert w.grad is None
+    with pytest.raises(RuntimeError, match="grad: assigned grad has data of a different size"):
+        w.grad = np.zeros((2, 3), np.float32)
+
+
+def test_grad_assignment_without_arena_keeps_the_tensor():
+    p = pydlk.tensor([1.0, 2.0], requires_grad=True)
+    g = pydlk.tensor([3.0, 4.0])
+    p.grad = g
+    assert p.grad is g  # as torch: the assigned tensor itself
+    torch = pytest.importorskip("torch")
+    p.grad = torch.tensor([5.0, 6.0])
+    np.testing.assert_array_equal(p.grad.numpy(), [5.0, 6.0])
+
+
+def test_grad_norm_and_manual_sgd_match_the_formula():
+    w, opt, x = _packed()
+    (x @ w).sum().backward()
+    gn = np.linalg.norm(np.asarray(w.grad))
+    np.testing.assert_allclose(float(w.grad.norm()), gn, rtol=1e-6)
+    w0 = w.detach().numpy().copy()
+    with pydlk.no_grad():
+        w.add_(w.grad, alpha=-0.1)
+    np.testing.assert_allclose(w.detach().numpy(), w0 - 0.1 * np.asarray(w.grad), rtol=1e-6)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        w.add_(w.grad, alpha=-0.1)

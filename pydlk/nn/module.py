@@ -278,12 +278,12 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         for p in self.parameters():
-            if p.grad is None:
+            if p._grad is None:
                 continue
             if set_to_none and _arena.grad_slot(p) is None:
-                p.grad = None
+                p._grad = None
             else:
-                p.grad[...] = 0  # keeps an arena slot a view
+                p._grad[...] = 0  # keeps an arena slot a view
 
     def _apply_array(self, fn):
         """Replace every parameter's and buffer's array by ``fn(array)`` (float ones only)."""
@@ -294,8 +294,8 @@ class Module:
                     if new is not p.data:
                         p.data = new
                         _arena.unbind(p)
-                        if p.grad is not None:
-                            p.grad = fn(p.grad)
+                        if p._grad is not None:
+                            p._grad = fn(p._grad)
             for k, b in m._buffers.items():
                 if b is not None and b.data.dtype.kind == "f":
                     b.data = fn(b.data)
@@ -358,8 +358,8 @@ class Module:
                 if p is not None and device_of(p.data) != where:
                     p.data = move(p.data)
                     _arena.unbind(p)
-                    if p.grad is not None:
-                        p.grad = move(p.grad)
+                    if p._grad is not None:
+                        p._grad = move(p._grad)
             for b in m._buffers.values():
                 if b is not None and device_of(b.data) != where:
                     b.data = move(b.data)

@@ -141,22 +141,22 @@ class Optimizer:
 
     # -- gradients ------------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
-        """One memset per arena. With set_to_none each ``p.grad`` becomes None (the slot stays
-        bound, so the next backward writes into it); otherwise ``p.grad`` is the zeroed slot."""
+        """One memset per arena. With set_to_none each ``p._grad`` becomes None (the slot stays
+        bound, so the next backward writes into it); otherwise ``p._grad`` is the zeroed slot."""
         for arenas in self._arenas:
             for a in arenas:
                 a.check(f"{type(self).__name__}.zero_grad")
                 a.grad.fill(0)
                 if not set_to_none:
                     for p, s in a.pairs:
-                        if p.grad is not None:
-                            p.grad = s
+                        if p._grad is not None:
+                            p._grad = s
         for p in self._all_params:
-            if p.grad is not None and (set_to_none or owning_arena(p) is None):
+            if p._grad is not None and (set_to_none or owning_arena(p) is None):
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
-                    p.grad[...] = 0
+                    p._grad[...] = 0
 
     # -- the step -------------------------------------------------------------------------
     def step(self, closure=None):
