@@ -47,7 +47,7 @@ def whole_arena_grads(params):
     arenas = {}
     for p in params:
         a = owning_arena(p)
-        if a is None or a.detached or p.grad is None or p.grad is not grad_slot(p):
+        if a is None or a.detached or p._grad is None or p._grad is not grad_slot(p):
             return None
         arenas[id(a)] = a
     if sum(len(a.params) for a in arenas.values()) != len(params):
@@ -82,9 +82,9 @@ class Arena:
                 old.add(prev)
             view = self.param[a:b].reshape(p.data.shape)
             gview = self.grad[a:b].reshape(p.data.shape)
-            if p.grad is not None:
-                gview[...] = p.grad
-                p.grad = gview
+            if p._grad is not None:
+                gview[...] = p._grad
+                p._grad = gview
             p.data = view
             p._grad_slot = gview
             p._arena = self
@@ -113,13 +113,13 @@ class Arena:
     def sync_grads(self):
         """Make the flat gradient buffer hold every parameter's current gradient."""
         for p, s in self.pairs:
-            g = p.grad
+            g = p._grad
             if g is not s:
                 if g is None:
                     s.fill(0)
                 else:
                     s[...] = g  # a hand-set Tensor converts through __array__
-                    p.grad = s
+                    p._grad = s
 
     def max_norm_(self, c):
         for w in self.rows:

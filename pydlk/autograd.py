@@ -208,7 +208,8 @@ class Tensor:
             data = data.data
         xp = get_array_module(data)
         self.data = _default_dtype_array(data, dtype, xp)
-        self.grad = None
+        self._grad = None
+        self._grad_t = None
         self._node = None
         self._hooks = None
         self._retain_grad = False
@@ -219,7 +220,8 @@ class Tensor:
     def _wrap(cls, array):
         t = cls.__new__(cls)
         t.data = array
-        t.grad = None
+        t._grad = None
+        t._grad_t = None
         t._node = None
         t._hooks = None
         t._retain_grad = False
@@ -241,6 +243,42 @@ class Tensor:
             raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; "
                                "use .detach()")
         self._requires_grad = value
+
+    @property
+    def grad(self):
+        """The gradient as a Tensor (or None), sharing memory with the stored gradient -- the
+        arena slot when an optimiser packed this tensor -- so ``p.grad.zero_()`` and
+        ``p.grad.mul_(s)`` change the real gradient. The same wrapper is returned while the
+        gradient array is unchanged, so ``p.grad is p.grad`` as in torch."""
+        g = self._grad
+        if g is None:
+            return None
+        w = self._grad_t
+        if w is None or w.data is not g:
+            w = Tensor._wrap(g)
+            self._grad_t = w
+        return w
+
+    @grad.setter
+    def grad(self, value):
+        # None, a Tensor or an array. With an arena slot of the same shape and dtype the values
+        # are copied into the slot, so the optimiser's flat gradient buffer stays in use.
+        if value is None:
+            self._grad = None
+            self._grad_t = None
+            return
+        g = value.data if isinstance(value, Tensor) else value
+        if not (isinstance(g, np.ndarray) or is_cupy(g)):
+            g = np.asarray(g)  # a torch tensor or a nested list
+        if g.shape != self.data.shape:
+            raise RuntimeError(f"grad: assigned grad has data of a different size: "
+                               f"{tuple(g.shape)}, expected {tuple(self.data.shape)}")
+        slot = _arena.grad_slot(self)
+        if slot is not None and g is not slot and slot.dtype == g.dtype:
+            slot[...] = g
+            g = slot
+        self._grad = g
+        self._grad_t = value if isinstance(value, Tensor) and value.data is g else None
 
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = requires_grad
@@ -444,14 +482,14 @@ def _accumulate_leaf(t, g):
                 g = r.data if isinstance(r, Tensor) else r
     if isinstance(g, np.generic):
         g = np.asarray(g)
-    if t.grad is None:
+    if t._grad is None:
         slot = _arena.write_grad(t, g)
         if slot is not None:
-            t.grad = slot
+            t._grad = slot
         else:
-            t.grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()
+            t._grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()
     else:
-        t.grad += g  # in place: keeps an arena view a view
+        t._grad += g  # in place: keeps an arena view a view
     for hook in t.__dict__.get("_post_acc_hooks", ()):
         hook(t)
 
@@ -528,7 +566,7 @@ def backward(tensor, gradient=None, retain_graph=False):
                             if r is not None:
                                 out_grads[i] = og = r.data if isinstance(r, Tensor) else r
                     if t._retain_grad:
-                        t.grad = og if t.grad is None else t.grad + og
+                        t._grad = og if t._grad is None else t._grad + og
             in_grads = node.fn.backward(node.ctx, *out_grads)
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)

@@ -72,8 +72,8 @@ class Diagnostics:
 
     # -- gradients and updates --------------------------------------------------------------
     def gradient_norms(self):
-        self.grads = {n: float(np.linalg.norm(_array(p.grad))) for n, p in
-                      self.model.named_parameters() if p.grad is not None}
+        self.grads = {n: float(np.linalg.norm(_array(p._grad))) for n, p in
+                      self.model.named_parameters() if p._grad is not None}
         return self.grads
 
     def before_step(self):

@@ -64,9 +64,9 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     params = [p for p in model.parameters() if p.requires_grad]
     vs = [rng.standard_normal(p.shape) for p in params]
     for p in params:
-        p.grad = None
+        p._grad = None
     loss_fn(model(Tensor(xs.data)), ys).backward()
-    analytic = sum(float(np.sum(np.asarray(p.grad) * v)) for p, v in zip(params, vs) if p.grad is not None)
+    analytic = sum(float(np.sum(np.asarray(p._grad) * v)) for p, v in zip(params, vs) if p._grad is not None)
     eps = 1e-6
 
     def L(t):

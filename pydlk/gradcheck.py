@@ -36,10 +36,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
                             "float64 inputs")
 
     rng = np.random.default_rng(seed)
-    saved = [inputs[i].grad for i in checked]
+    saved = [inputs[i]._grad for i in checked]
     try:
         for i in checked:
-            inputs[i].grad = None
+            inputs[i]._grad = None
         with enable_grad():
             outs = _outputs(fn(*inputs))
         if not outs:
@@ -51,12 +51,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
             loss = term if loss is None else loss + term
         if loss.requires_grad:
             loss.backward()
-        analytic = [inputs[i].grad if inputs[i].grad is not None else np.zeros(inputs[i].shape)
+        analytic = [inputs[i]._grad if inputs[i]._grad is not None else np.zeros(inputs[i].shape)
                     for i in checked]
         analytic = [np.array(a, dtype=np.float64) for a in analytic]
     finally:
         for i, g in zip(checked, saved):
-            inputs[i].grad = g
+            inputs[i]._grad = g
 
     def L():
         with no_grad():

@@ -91,7 +91,7 @@ def case_equiv(out, opt_name, dtype):
         opt.step()
     # the buckets are slices of the optimiser's flat gradient buffer (no copies)
     assert all(b.is_view for b in ddp.reducer.buckets)
-    assert all(p.grad is p._grad_slot for p in ddp.parameters() if p.requires_grad)
+    assert all(p.grad.data is p._grad_slot for p in ddp.parameters() if p.requires_grad)
     end = {k: np.asarray(v) for k, v in ddp.state_dict().items()}
     if r == 0:
         np.savez(f"{out}/equiv_{opt_name}_{np.dtype(dtype).name}.npz",

@@ -42,7 +42,7 @@ def test_clip_grad_norm_against_numpy(rng, norm_type, in_arena):
     for p, g in zip(ps, gs):
         np.testing.assert_allclose(p.grad, g * coef, rtol=1e-5)
     # below the limit: untouched
-    gs2 = [p.grad.copy() for p in ps]
+    gs2 = [np.array(p.grad) for p in ps]
     clip_grad_norm_(ps, 100.0, norm_type)
     for p, g in zip(ps, gs2):
         np.testing.assert_array_equal(p.grad, g)
@@ -191,7 +191,7 @@ def test_clip_grad_norm_default_and_non_contiguous_grads_against_torch(rng, norm
     ps = [Parameter(np.zeros(s[::-1], np.float32)) for s in shapes]
     for p, g in zip(ps, grads):
         p.grad = g.T  # a transposed view: not C-contiguous (except the 1-D one)
-    assert not ps[0].grad.flags.c_contiguous
+    assert not ps[0].grad.data.flags.c_contiguous
     tps = [torch.nn.Parameter(torch.zeros(s[::-1])) for s in shapes]
     for p, g in zip(tps, grads):
         p.grad = torch.from_numpy(g.copy()).t()  # its own memory: both clip in place
@@ -203,6 +203,6 @@ def test_clip_grad_norm_default_and_non_contiguous_grads_against_torch(rng, norm
         np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-5, atol=1e-7)
     # the clipped gradients now have norm max_norm (to torch's 1e-6 in the coefficient)
     n = 2.0 if norm_type is None else norm_type
-    flat = np.concatenate([p.grad.ravel() for p in ps]).astype(np.float64)
+    flat = np.concatenate([np.ravel(p.grad) for p in ps]).astype(np.float64)
     total = np.abs(flat).max() if n == float("inf") else (np.abs(flat) ** n).sum() ** (1 / n)
     np.testing.assert_allclose(total, 1.0, rtol=1e-4)

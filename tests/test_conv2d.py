@@ -124,7 +124,7 @@ def test_backward_matches_adjoint_of_reference(rng):
         args_p[arg] = args_p[arg] + eps * v
         args_m[arg] = args_m[arg] - eps * v
         num = (np.sum(conv2d_ref(*args_p, **kw) * dy) - np.sum(conv2d_ref(*args_m, **kw) * dy)) / (2 * eps)
-        np.testing.assert_allclose(np.sum(grad * v), num, rtol=1e-6)
+        np.testing.assert_allclose(np.sum(np.asarray(grad) * v), num, rtol=1e-6)
 
 
 GRID = [(N, Cin, K, k, stride, padding, dilation, groups)

@@ -79,7 +79,7 @@ def test_state_dict_round_trip_in_place():
     sd = a.state_dict()
     w_before = b.fc1.weight.data
     view = w_before.reshape(-1)[:3]  # an arena-style view into the parameter's memory
-    res = b.load_state_dict({k: v.copy() for k, v in sd.items()})
+    res = b.load_state_dict({k: v.clone() for k, v in sd.items()})
     assert res.missing_keys == [] and res.unexpected_keys == []
     assert b.fc1.weight.data is w_before  # written in place
     np.testing.assert_array_equal(view, a.fc1.weight.data.reshape(-1)[:3])
@@ -89,7 +89,7 @@ def test_state_dict_round_trip_in_place():
 
 def test_load_state_dict_strict_and_shape_errors():
     m = Net()
-    sd = OrderedDict((k, v.copy()) for k, v in m.state_dict().items())
+    sd = OrderedDict((k, v.clone()) for k, v in m.state_dict().items())
     del sd["fc1.bias"]
     sd["extra"] = np.zeros(1)
     with pytest.raises(RuntimeError, match="Missing key.*fc1.bias"):
@@ -98,7 +98,7 @@ def test_load_state_dict_strict_and_shape_errors():
         m.load_state_dict(sd)
     res = m.load_state_dict(sd, strict=False)
     assert res.missing_keys == ["fc1.bias"] and res.unexpected_keys == ["extra"]
-    sd = {k: v.copy() for k, v in m.state_dict().items()}
+    sd = {k: v.clone() for k, v in m.state_dict().items()}
     sd["fc1.weight"] = np.zeros((5, 4), np.float32)
     with pytest.raises(RuntimeError, match=r"size mismatch for fc1.weight.*\(5, 4\).*\(3, 4\)"):
         m.load_state_dict(sd)

@@ -233,7 +233,7 @@ def test_training_through_autograd(rng):
         d = F.linear(x, w, b) - y
         loss = (d * d).mean()
         loss.backward()
-        assert w.grad is w._grad_slot
+        assert w.grad.data is w._grad_slot
         opt.step()
         first = first if first is not None else float(loss.data)
     assert float(loss.data) < 1e-3 * first

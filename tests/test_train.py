@@ -58,7 +58,7 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run_bit_for_bit(data, t
     model, opt, train, val = _setup(data)
     sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
     fit(model, loss_fn, opt, train, val, epochs=4, scheduler=sched, verbose=False)
-    straight = {k: v.copy() for k, v in model.state_dict().items()}
+    straight = {k: v.clone() for k, v in model.state_dict().items()}
 
     path = str(tmp_path / "ckpt.npz")
     model, opt, train, val = _setup(data)
@@ -85,7 +85,7 @@ def test_early_stopping_restores_the_best_weights(data):
     for epoch, v in enumerate([1.0, 0.5, 0.7, 0.8, 0.1]):
         with pydlk.no_grad():
             w[...] = epoch
-        snapshots.append(w.copy())
+        snapshots.append(w.clone())
         es.on_epoch_end(epoch, {"val_loss": v})
         if trainer.stop_training:
             break

@@ -11,6 +11,9 @@ import itertools
 import numpy as np
 
 from .. import _arena
+from .._device import cuda_unavailable_error as _cuda_unavailable
+from .._device import device as _device
+from .._device import device_str as _device_str
 from ..autograd import Tensor, no_grad
 from .parameter import Parameter
 
@@ -275,12 +278,12 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         for p in self.parameters():
-            if p.grad is None:
+            if p._grad is None:
                 continue
             if set_to_none and _arena.grad_slot(p) is None:
-                p.grad = None
+                p._grad = None
             else:
-                p.grad[...] = 0  # keeps an arena slot a view
+                p._grad[...] = 0  # keeps an arena slot a view
 
     def _apply_array(self, fn):
         """Replace every parameter's and buffer's array by ``fn(array)`` (float ones only)."""
@@ -291,25 +294,75 @@ class Module:
                     if new is not p.data:
                         p.data = new
                         _arena.unbind(p)
-                        if p.grad is not None:
-                            p.grad = fn(p.grad)
+                        if p._grad is not None:
+                            p._grad = fn(p._grad)
             for k, b in m._buffers.items():
                 if b is not None and b.data.dtype.kind == "f":
                     b.data = fn(b.data)
         return self
 
-    def to(self, dtype=None, *args, **kwargs):
-        """``to(dtype)`` converts floating-point parameters and buffers; ``to('cpu')`` is a
-        no-op. Differs from torch: a device other than 'cpu' is refused here."""
-        dtype = kwargs.pop("dtype", dtype)
-        if isinstance(dtype, str) and dtype in ("cpu",):
-            return self
-        if dtype is None:
-            return self
-        dt = np.dtype(dtype)
-        if dt.kind != "f":
-            raise TypeError(f"to: dtype must be a floating-point type, got {dt}")
-        return self._apply_array(lambda a: a if a.dtype == dt else a.astype(dt))
+    def to(self, *args, **kwargs):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``, as torch's
+        ``Module.to``: moves parameters and buffers to ``device`` (a ``pydlk.device``, ``'cpu'``,
+        ``'cpu:0'``, ``'cuda'``, ``'cuda:N'``) and casts floating-point ones to ``dtype``.
+        Returns ``self``. ``non_blocking`` and ``memory_format`` are accepted and ignored."""
+        dtype = kwargs.pop("dtype", None)
+        dev = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to: unexpected keyword argument(s) {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, dev = a.dtype, a.device
+            elif isinstance(a, (_device, int)) and not isinstance(a, bool):
+                dev = a
+            elif isinstance(a, str) and a.partition(":")[0] in ("cpu", "cuda"):
+                dev = a
+            elif isinstance(a, bool) or a is None:
+                continue  # torch's positional non_blocking / an explicit None
+            else:
+                dtype = a
+        if dtype is not None:
+            try:
+                dt = np.dtype(dtype)
+            except TypeError:
+                raise TypeError(f"to: expected a device, a dtype or a Tensor, got "
+                                f"{dtype!r}") from None
+            if dt.kind not in "fc":
+                raise TypeError(f"to: nn.Module.to only accepts floating point or complex "
+                                f"dtypes, but got desired dtype={dt}")
+            self._apply_array(lambda a: a if a.dtype == dt else a.astype(dt))
+        if dev is not None:
+            try:
+                where = _device_str(dev)
+            except ValueError as e:
+                raise RuntimeError(f"to: {e}") from None
+            if where != "cpu":
+                from .. import cuda
+                if not cuda.is_available():
+                    raise _cuda_unavailable()
+            self._move_all(where)
+        return self
+
+    def _move_all(self, where):
+        """Move every parameter, gradient and buffer array to device ``where`` ('cpu' or
+        'cuda:N'); arrays already there are left alone (so a CPU model stays as it is)."""
+        from .._backend import device_of
+        from ..ops.conversions import _move
+
+        def move(a):
+            return a if device_of(a) == where else _move(a, where)
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None and device_of(p.data) != where:
+                    p.data = move(p.data)
+                    _arena.unbind(p)
+                    if p._grad is not None:
+                        p._grad = move(p._grad)
+            for b in m._buffers.values():
+                if b is not None and device_of(b.data) != where:
+                    b.data = move(b.data)
 
     def float(self):
         return self.to(np.float32)
@@ -318,20 +371,30 @@ class Module:
         return self.to(np.float64)
 
     def cpu(self):
-        return self
+        """Move parameters and buffers to the CPU (a no-op for a CPU model); returns self."""
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        """Move parameters and buffers to CUDA device ``device`` (default 0); returns self.
+        Without a usable GPU this raises RuntimeError, as torch does."""
+        if device is None or isinstance(device, (str, _device)):
+            return self.to("cuda" if device is None else device)
+        return self.to(_device("cuda", int(device)))
 
     # -- state dict --------------------------------------------------------------------
     def _save_to_state_dict(self, dest, prefix, keep_vars):
         for name, p in self._parameters.items():
             if p is not None:
-                dest[prefix + name] = p if keep_vars else p.data
+                dest[prefix + name] = p if keep_vars else Tensor._wrap(p.data)
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                dest[prefix + name] = b if keep_vars else b.data
+                dest[prefix + name] = b if keep_vars else Tensor._wrap(b.data)
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """An OrderedDict of dotted name -> array (the live arrays, as torch returns live
-        tensors; copy them to snapshot). Non-persistent buffers are left out."""
+        """An OrderedDict of dotted name -> Tensor. As torch with ``keep_vars=False``, each value is
+        a detached Tensor sharing memory with the parameter or buffer (``clone()`` it to
+        snapshot); ``keep_vars=True`` gives the parameters and buffers themselves.
+        Non-persistent buffers are left out."""
         if destination is None:
             destination = OrderedDict()
         self._save_to_state_dict(destination, prefix, keep_vars)

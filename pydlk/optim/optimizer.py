@@ -141,22 +141,22 @@ class Optimizer:
 
     # -- gradients ------------------------------------------------------------------------
     def zero_grad(self, set_to_none=True):
-        """One memset per arena. With set_to_none each ``p.grad`` becomes None (the slot stays
-        bound, so the next backward writes into it); otherwise ``p.grad`` is the zeroed slot."""
+        """One memset per arena. With set_to_none each ``p._grad`` becomes None (the slot stays
+        bound, so the next backward writes into it); otherwise ``p._grad`` is the zeroed slot."""
         for arenas in self._arenas:
             for a in arenas:
                 a.check(f"{type(self).__name__}.zero_grad")
                 a.grad.fill(0)
                 if not set_to_none:
                     for p, s in a.pairs:
-                        if p.grad is not None:
-                            p.grad = s
+                        if p._grad is not None:
+                            p._grad = s
         for p in self._all_params:
-            if p.grad is not None and (set_to_none or owning_arena(p) is None):
+            if p._grad is not None and (set_to_none or owning_arena(p) is None):
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
-                    p.grad[...] = 0
+                    p._grad[...] = 0
 
     # -- the step -------------------------------------------------------------------------
     def step(self, closure=None):
@@ -210,8 +210,11 @@ class Optimizer:
         return rows
 
     def state_dict(self):
-        """torch's layout: ``{"state": {index: {"step": k, name: array}}, "param_groups":
-        [{hyperparameters..., "params": [indices]}]}``; arrays are copies."""
+        """torch's layout: ``{"state": {index: {"step": k, name: Tensor}}, "param_groups":
+        [{hyperparameters..., "params": [indices]}]}`` with torch's state names (``exp_avg``,
+        ``momentum_buffer``, ...); the Tensors are copies, so a torch optimizer can load it once
+        they are converted (``torch.from_numpy(np.asarray(v))``). Differs from torch: ``step``
+        is a Python int (torch keeps a 0-d float tensor; its optimizers accept either)."""
         state, groups = {}, []
         rows = self._index()
         for gi, group in enumerate(self.param_groups):
@@ -223,7 +226,7 @@ class Optimizer:
                 continue
             st = {"step": a.step}
             for name, buf in a.state.items():
-                st[name] = a.slice(buf, i).copy()
+                st[name] = Tensor._wrap(a.slice(buf, i).copy())
             state[k] = st
         return {"state": state, "param_groups": groups}
 
@@ -245,14 +248,14 @@ class Optimizer:
             st = saved.get(sk, saved.get(str(sk)))
             if a is None or st is None:
                 continue
-            a.step = int(st.get("step", 0))
+            a.step = int(np.asarray(st.get("step", 0)))  # an int, or torch's 0-d tensor
             for sname, val in st.items():
                 if sname == "step":
                     continue
                 if sname not in a.state:
                     a.new_state(sname)
                 dst = a.slice(a.state[sname], i)
-                val = np.asarray(val.data if isinstance(val, Tensor) else val)
+                val = _state_array(val)
                 if val.shape != dst.shape:
                     raise ValueError(f"{name}.load_state_dict: state {sname!r} of parameter {k} "
                                      f"has shape {val.shape}, the parameter has {dst.shape}")
@@ -262,3 +265,13 @@ class Optimizer:
             for key, v in g.items():
                 if key != "params":
                     mine[key] = v
+
+
+def _state_array(v):
+    """A loaded state value as an array: a pydlk Tensor's array, a torch tensor through NumPy,
+    anything else through ``np.asarray``."""
+    if isinstance(v, Tensor):
+        return v.data
+    if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
+        return v.detach().cpu().numpy()
+    return np.asarray(v)

@@ -207,7 +207,7 @@ class TerminateOnNaN(Callback):
         if math.isfinite(loss):
             where = None
             for name, p in self.trainer.model.named_parameters():
-                if p.grad is not None and not _finite(np.asarray(p.grad)):
+                if p._grad is not None and not _finite(np.asarray(p._grad)):
                     where = f"parameter '{name}' has a non-finite gradient (the loss is finite)"
                     break
             if where is None:

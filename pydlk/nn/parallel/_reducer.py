@@ -25,7 +25,7 @@ _FIRST_BUCKET_BYTES = 1024 * 1024
 
 
 def _grad_array(p):
-    g = p.grad
+    g = p._grad
     return g.data if isinstance(g, Tensor) else g
 
 
@@ -183,9 +183,9 @@ class Reducer:
             for p, v in zip(b.params, b.views):
                 g = _grad_array(p)
                 if b.is_view or self.as_view:
-                    p.grad = v
+                    p._grad = v
                 elif g is not None and g.shape == v.shape and g is not v:
                     g[...] = v
                 else:
-                    p.grad = v.copy()
+                    p._grad = v.copy()
         self.armed = False

@@ -25,7 +25,7 @@ def _grad_buffers(params):
     bufs = whole_arena_grads(params)
     if bufs is not None:
         return bufs, True
-    return [p.grad for p in params if p.grad is not None], False
+    return [p._grad for p in params if p._grad is not None], False
 
 
 def _total(bufs, norm_type):
