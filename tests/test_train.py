@@ -480,7 +480,7 @@ def test_lr_find_restores_state_and_suggests_a_descending_lr(data, tmp_path):
     model, _, train, _ = _setup(data, dropout=0.0)
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False)  # momentum state
-    before_m = {k: v.copy() for k, v in model.state_dict().items()}
+    before_m = {k: v.clone() for k, v in model.state_dict().items()}
     before_o = opt.state_dict()
     res = lr_find(model, nn.CrossEntropyLoss(), opt, train, start_lr=1e-5, end_lr=10,
                   num_iter=60)
