@@ -2,6 +2,7 @@
 import os
 
 import pytest
+from conftest import child_env
 
 from pydlk._atomic import atomic_write
 
@@ -90,8 +91,8 @@ def test_a_killed_save_leaves_no_temporary_after_the_next_save(tmp_path):
     import pydlk
     target = tmp_path / "ckpt.npz"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root)
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], env=env,
+    env = child_env()
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline().strip() == b"ready"

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import child_env
 
 import pydlk
 from pydlk import cli
@@ -72,10 +73,10 @@ sys.exit(cli.main(sys.argv[1:]))
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_train_exits_128_plus_signal_after_saving(tmp_path, signum):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    env = child_env(OMP_NUM_THREADS="1")
     args = ["train", "--model", "mlp", "--epochs", "3", "--out", str(tmp_path),
             "--no-progress", "--batch-size", "32"]
-    proc = subprocess.Popen([sys.executable, "-c", _TRAIN, *args], env=env,
+    proc = subprocess.Popen([sys.executable, "-c", _TRAIN, *args], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip().endswith("threads")  # the banner
@@ -97,7 +98,7 @@ def test_cli_train_exits_128_plus_signal_after_saving(tmp_path, signum):
 
 def _cli(tmp_path, *args, timeout=300):
     """Run ``python -m pydlk.cli ARGS`` outside the checkout; returns the CompletedProcess."""
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    env = child_env(OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "pydlk.cli", *args], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -149,7 +150,7 @@ def test_epochs_zero_trains_nothing_and_says_so(tmp_path):
 
 
 def test_closed_pipe_exits_quietly(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    env = child_env(OMP_NUM_THREADS="1")
     cmd = (f"{sys.executable} -m pydlk.cli train --model mlp --epochs 2 --batch-size 512 "
            f"--out {tmp_path} | head -1")
     r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=env, cwd=tmp_path,

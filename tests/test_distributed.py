@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 import pydlk
 import pydlk.functional as F
@@ -38,11 +39,13 @@ def _launch(n, out, *cases, timeout=90):
     exe = _mpiexec()
     if exe is None:
         pytest.skip("no mpiexec (pip install 'pydlk[mpi]')")
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+    # the children import the pydlk this pytest imports (installed, or the in-tree build through
+    # an absolute PYTHONPATH), never the checkout's sources by accident
+    env = child_env(OMP_NUM_THREADS="1")
     t0 = time.monotonic()
     p = subprocess.run([exe, "-n", str(n), sys.executable, str(WORKER), str(out), *cases],
-                       capture_output=True, text=True, timeout=timeout, env=env, check=False)
+                       capture_output=True, text=True, timeout=timeout, env=env, check=False,
+                       cwd=out)
     return p, time.monotonic() - t0
 
 
@@ -208,13 +211,12 @@ def test_timeout_names_the_missing_rank(tmp_path):
 
 # ----------------------------------------------------------------------------- one process
 
-def test_no_mpi_import_until_init():
+def test_no_mpi_import_until_init(tmp_path):
     code = ("import sys, pydlk, pydlk.distributed as d, pydlk.nn.parallel, pydlk.data;"
             "assert 'mpi4py' not in sys.modules; assert not d.is_initialized();"
             "assert (d.get_rank(), d.get_world_size()) == (0, 1)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_"))}
-    env["PYTHONPATH"] = str(HERE.parent)
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+    env = {k: v for k, v in child_env().items() if not k.startswith(("PMI_", "OMPI_"))}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60, cwd=tmp_path)
 
 
 def test_rank_from_launcher_environment(monkeypatch):

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 import pydlk
 
@@ -53,10 +54,11 @@ pydlk.save({"model": model.state_dict(), "opt": opt.state_dict(), "loss": h["los
 
 
 def _run(mode, tmp_path, signum=None):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS="1")
+    env = child_env(OMP_NUM_THREADS="1")
     out = tmp_path / f"{mode}.npz"
     proc = subprocess.Popen([sys.executable, "-c", _RUN, mode, str(out),
-                             str(tmp_path / "preempt.npz")], env=env, stdout=subprocess.PIPE,
+                             str(tmp_path / "preempt.npz")], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE,
                             text=True)
     try:
         if signum is not None:
