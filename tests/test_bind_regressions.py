@@ -14,6 +14,7 @@ against NumPy formulas in the kernel tests; here the NumPy formula is repeated f
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 from pydlk import _C
 
@@ -42,7 +44,8 @@ class ArrayLike:
 def _run_child(code: str) -> subprocess.CompletedProcess:
     """Runs code in a fresh interpreter, so a segfault is a failed test, not a dead pytest."""
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=60, check=False, env=child_env(),
+                          cwd=os.path.dirname(os.__file__))
 
 
 @pytest.mark.parametrize("mode", [RNN_TANH, RNN_RELU, GRU])

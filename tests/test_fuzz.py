@@ -34,6 +34,7 @@ import sys
 import textwrap
 
 import pytest
+from conftest import child_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -167,9 +168,10 @@ class Worker:
         self.restarts = 0
 
     def _start(self) -> None:
-        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+        env = child_env(OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env)
+                                     stdout=subprocess.PIPE, env=env,
+                                     cwd=os.path.dirname(os.__file__))
         self.restarts += 1
 
     def _read(self, n: int) -> bytes:
