@@ -298,7 +298,7 @@ def _assert_same(cp, got, want, tol, what):
         assert got == want, what
 
 
-def _compare(name, args, kwargs=None, dtype=np.float64, inplace=()):
+def assert_gpu_matches_cpu(name, args, kwargs=None, dtype=np.float64, inplace=()):
     """Runs _C.name and _cuda.name on the same inputs; compares results and in-place args."""
     cp = _cupy()
     from pydlk import _cuda
@@ -334,40 +334,40 @@ ELTWISE = {  # name: (forward params, backward params, which tensor the backward
 def test_gpu_eltwise(name, dtype, rng):
     fp, bp, saved = ELTWISE[name]
     x = _r(rng, (7, 33), dtype, -4, 4)
-    _compare(f"{name}_forward", [x, *fp], dtype=dtype)
+    assert_gpu_matches_cpu(f"{name}_forward", [x, *fp], dtype=dtype)
     s = getattr(_C, f"{name}_forward")(x, *fp) if saved == "output" else x
-    _compare(f"{name}_backward", [_r(rng, x.shape, dtype), s, *bp], dtype=dtype)
+    assert_gpu_matches_cpu(f"{name}_backward", [_r(rng, x.shape, dtype), s, *bp], dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dim,log", [(1, False), (1, True), (-1, False), (0, True)])
 def test_gpu_softmax(dim, log, dtype, rng):
     x = _r(rng, (4, 300, 3), dtype, -5, 5)
-    _compare("softmax_forward", [x, dim, log], dtype=dtype)
+    assert_gpu_matches_cpu("softmax_forward", [x, dim, log], dtype=dtype)
     y = _C.softmax_forward(x, dim, log)
-    _compare("softmax_backward", [_r(rng, x.shape, dtype), y, dim, log], dtype=dtype)
+    assert_gpu_matches_cpu("softmax_backward", [_r(rng, x.shape, dtype), y, dim, log], dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_maxout_and_attention(dtype, rng):
     x = _r(rng, (3, 12, 5), dtype)
-    _compare("maxout_forward", [x, 3, 1], dtype=dtype)
+    assert_gpu_matches_cpu("maxout_forward", [x, 3, 1], dtype=dtype)
     _, idx = _C.maxout_forward(x, 3, 1)
-    _compare("maxout_backward", [_r(rng, (3, 4, 5), dtype), idx, 3, 1], dtype=dtype)
+    assert_gpu_matches_cpu("maxout_backward", [_r(rng, (3, 4, 5), dtype), idx, 3, 1], dtype=dtype)
     s = _r(rng, (2, 3, 5, 70), dtype, -3, 3)
     s[0, 0, 1, :] = -np.inf  # a fully masked row gives zeros
-    _compare("attn_softmax_forward_", [s], dtype=dtype, inplace=(0,))
+    assert_gpu_matches_cpu("attn_softmax_forward_", [s], dtype=dtype, inplace=(0,))
     p = s.copy()
     _C.attn_softmax_forward_(p)
-    _compare("attn_softmax_backward_", [_r(rng, s.shape, dtype), p], dtype=dtype, inplace=(0,))
+    assert_gpu_matches_cpu("attn_softmax_backward_", [_r(rng, s.shape, dtype), p], dtype=dtype, inplace=(0,))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_linear(dtype, rng):
     x, w, b = _r(rng, (9, 6), dtype), _r(rng, (4, 6), dtype), _r(rng, (4,), dtype)
-    _compare("linear_forward", [x, w, b], dtype=dtype)
-    _compare("linear_backward", [_r(rng, (9, 4), dtype), x, w], dtype=dtype)
-    _compare("linear_backward", [_r(rng, (9, 4), dtype), x, w, False, True, False], dtype=dtype)
+    assert_gpu_matches_cpu("linear_forward", [x, w, b], dtype=dtype)
+    assert_gpu_matches_cpu("linear_backward", [_r(rng, (9, 4), dtype), x, w], dtype=dtype)
+    assert_gpu_matches_cpu("linear_backward", [_r(rng, (9, 4), dtype), x, w, False, True, False], dtype=dtype)
 
 
 CONV_CASES = [  # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
@@ -393,8 +393,8 @@ def test_gpu_conv2d_both_paths(case, dtype, rng):
         if force_im2col:
             cv._state["cudnn"] = False
         try:
-            _compare("conv2d_forward", [x, w, b, st, pd, dl, G], dtype=dtype)
-            _compare("conv2d_backward", [dy, x, w, st, pd, dl, G], dtype=dtype)
+            assert_gpu_matches_cpu("conv2d_forward", [x, w, b, st, pd, dl, G], dtype=dtype)
+            assert_gpu_matches_cpu("conv2d_backward", [dy, x, w, st, pd, dl, G], dtype=dtype)
             if force_im2col:
                 assert cv.conv2d_backend() == "im2col"
             else:
@@ -408,22 +408,22 @@ def test_gpu_conv2d_both_paths(case, dtype, rng):
 def test_gpu_pooling(dtype, rng):
     x = _r(rng, (2, 3, 11, 9), dtype)
     for args in [(3, 2, 1, 1, False), ((3, 2), (2, 1), (1, 0), (2, 1), True), (2, None, 0, 1, False)]:
-        _compare("max_pool2d_forward", [x, *args], dtype=dtype)
+        assert_gpu_matches_cpu("max_pool2d_forward", [x, *args], dtype=dtype)
         y, idx = _C.max_pool2d_forward(x, *args)
-        _compare("max_pool2d_backward", [_r(rng, y.shape, dtype), idx, (11, 9), *args],
+        assert_gpu_matches_cpu("max_pool2d_backward", [_r(rng, y.shape, dtype), idx, (11, 9), *args],
                  dtype=dtype)
     for args in [(3, 2, 1, True, True, None), ((3, 2), 2, (1, 1), True, False, None),
                  (2, 1, 0, False, True, 3)]:
-        _compare("avg_pool2d_forward", [x, *args], dtype=dtype)
+        assert_gpu_matches_cpu("avg_pool2d_forward", [x, *args], dtype=dtype)
         y = _C.avg_pool2d_forward(x, *args)
-        _compare("avg_pool2d_backward", [_r(rng, y.shape, dtype), (11, 9), *args], dtype=dtype)
+        assert_gpu_matches_cpu("avg_pool2d_backward", [_r(rng, y.shape, dtype), (11, 9), *args], dtype=dtype)
     for out in [(4, 5), (1, 1), (11, 9), (6, 2)]:
-        _compare("adaptive_avg_pool2d_forward", [x, out], dtype=dtype)
-        _compare("adaptive_avg_pool2d_backward", [_r(rng, (2, 3, *out), dtype), (11, 9)],
+        assert_gpu_matches_cpu("adaptive_avg_pool2d_forward", [x, out], dtype=dtype)
+        assert_gpu_matches_cpu("adaptive_avg_pool2d_backward", [_r(rng, (2, 3, *out), dtype), (11, 9)],
                  dtype=dtype)
-        _compare("adaptive_max_pool2d_forward", [x, out], dtype=dtype)
+        assert_gpu_matches_cpu("adaptive_max_pool2d_forward", [x, out], dtype=dtype)
         _, idx = _C.adaptive_max_pool2d_forward(x, out)
-        _compare("adaptive_max_pool2d_backward", [_r(rng, (2, 3, *out), dtype), idx, (11, 9)],
+        assert_gpu_matches_cpu("adaptive_max_pool2d_backward", [_r(rng, (2, 3, *out), dtype), idx, (11, 9)],
                  dtype=dtype)
 
 
@@ -433,11 +433,11 @@ def test_gpu_batchnorm(training, dtype, rng):
     x = _r(rng, (4, 3, 5, 6), dtype) + 3
     w, b = _r(rng, (3,), dtype), _r(rng, (3,), dtype)
     rm, rv = _r(rng, (3,), dtype), _r(rng, (3,), dtype, 0.5, 2)
-    _compare("batchnorm_forward", [x, w, b, rm, rv, training, 0.2, 1e-3], dtype=dtype,
+    assert_gpu_matches_cpu("batchnorm_forward", [x, w, b, rm, rv, training, 0.2, 1e-3], dtype=dtype,
              inplace=(3, 4))
     _, m, r = _C.batchnorm_forward(x, w, b, rm.copy(), rv.copy(), training, 0.2, 1e-3)
-    _compare("batchnorm_backward", [_r(rng, x.shape, dtype), x, w, m, r, training], dtype=dtype)
-    _compare("batchnorm_backward", [_r(rng, x.shape, dtype), x, None, m, r, training],
+    assert_gpu_matches_cpu("batchnorm_backward", [_r(rng, x.shape, dtype), x, w, m, r, training], dtype=dtype)
+    assert_gpu_matches_cpu("batchnorm_backward", [_r(rng, x.shape, dtype), x, None, m, r, training],
              dtype=dtype)
 
 
@@ -445,17 +445,17 @@ def test_gpu_batchnorm(training, dtype, rng):
 def test_gpu_row_norms(dtype, rng):
     x = _r(rng, (6, 50), dtype) + 1
     w, b = _r(rng, (50,), dtype), _r(rng, (50,), dtype)
-    _compare("layernorm_forward", [x, w, b, 1e-4], dtype=dtype)
+    assert_gpu_matches_cpu("layernorm_forward", [x, w, b, 1e-4], dtype=dtype)
     _, m, r = _C.layernorm_forward(x, w, b, 1e-4)
-    _compare("layernorm_backward", [_r(rng, x.shape, dtype), x, w, m, r], dtype=dtype)
-    _compare("layernorm_backward", [_r(rng, x.shape, dtype), x, None, m, r], dtype=dtype)
+    assert_gpu_matches_cpu("layernorm_backward", [_r(rng, x.shape, dtype), x, w, m, r], dtype=dtype)
+    assert_gpu_matches_cpu("layernorm_backward", [_r(rng, x.shape, dtype), x, None, m, r], dtype=dtype)
     xg = _r(rng, (3, 6, 4, 5), dtype)
     wg, bg = _r(rng, (6,), dtype), _r(rng, (6,), dtype)
-    _compare("groupnorm_forward", [xg, 3, wg, bg], dtype=dtype)
+    assert_gpu_matches_cpu("groupnorm_forward", [xg, 3, wg, bg], dtype=dtype)
     _, m, r = _C.groupnorm_forward(xg, 3, wg, bg)
-    _compare("groupnorm_backward", [_r(rng, xg.shape, dtype), xg, 3, wg, m, r], dtype=dtype)
+    assert_gpu_matches_cpu("groupnorm_backward", [_r(rng, xg.shape, dtype), xg, 3, wg, m, r], dtype=dtype)
     rm, rv = _r(rng, (6,), dtype), _r(rng, (6,), dtype, 0.5, 2)
-    _compare("instancenorm_forward", [xg, wg, bg, rm, rv, 0.3], dtype=dtype, inplace=(3, 4))
+    assert_gpu_matches_cpu("instancenorm_forward", [xg, wg, bg, rm, rv, 0.3], dtype=dtype, inplace=(3, 4))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -466,25 +466,25 @@ def test_gpu_losses(smoothing, dtype, rng):
     t[1, 2] = -100
     w = _r(rng, (7,), dtype, 0.1, 2)
     for weight in (None, w):
-        _compare("cross_entropy_forward", [x, t, weight, -100, smoothing], dtype=dtype)
+        assert_gpu_matches_cpu("cross_entropy_forward", [x, t, weight, -100, smoothing], dtype=dtype)
         _, lse, _, _ = _C.cross_entropy_forward(x, t, weight, -100, smoothing)
         g = _r(rng, (5, 3), dtype)
-        _compare("cross_entropy_backward", [g, 1.0, x, lse, t, weight, -100, smoothing],
+        assert_gpu_matches_cpu("cross_entropy_backward", [g, 1.0, x, lse, t, weight, -100, smoothing],
                  dtype=dtype)
-        _compare("cross_entropy_backward", [None, 0.25, x, lse, t, weight, -100, smoothing],
+        assert_gpu_matches_cpu("cross_entropy_backward", [None, 0.25, x, lse, t, weight, -100, smoothing],
                  dtype=dtype)
         prob = _r(rng, x.shape, dtype, 0, 1)
-        _compare("cross_entropy_forward", [x, prob, weight, -100, smoothing], dtype=dtype)
+        assert_gpu_matches_cpu("cross_entropy_forward", [x, prob, weight, -100, smoothing], dtype=dtype)
         _, lse, _, _ = _C.cross_entropy_forward(x, prob, weight, -100, smoothing)
-        _compare("cross_entropy_backward", [g, 1.0, x, lse, prob, weight, -100, smoothing],
+        assert_gpu_matches_cpu("cross_entropy_backward", [g, 1.0, x, lse, prob, weight, -100, smoothing],
                  dtype=dtype)
-        _compare("nll_loss_forward", [x, t, weight], dtype=dtype)
-        _compare("nll_loss_backward", [g, 1.0, x, t, weight], dtype=dtype)
-        _compare("nll_loss_backward", [None, 0.5, x, t, weight], dtype=dtype)
+        assert_gpu_matches_cpu("nll_loss_forward", [x, t, weight], dtype=dtype)
+        assert_gpu_matches_cpu("nll_loss_backward", [g, 1.0, x, t, weight], dtype=dtype)
+        assert_gpu_matches_cpu("nll_loss_backward", [None, 0.5, x, t, weight], dtype=dtype)
     x2, t2 = _r(rng, (6, 5), dtype), rng.integers(0, 5, 6)
     for p in (1, 2):
-        _compare("multi_margin_loss_forward", [x2, t2, p, 0.7, w[:5]], dtype=dtype)
-        _compare("multi_margin_loss_backward", [_r(rng, (6,), dtype), 1.0, x2, t2, p, 0.7, None],
+        assert_gpu_matches_cpu("multi_margin_loss_forward", [x2, t2, p, 0.7, w[:5]], dtype=dtype)
+        assert_gpu_matches_cpu("multi_margin_loss_backward", [_r(rng, (6,), dtype), 1.0, x2, t2, p, 0.7, None],
                  dtype=dtype)
 
 
@@ -493,15 +493,15 @@ def test_gpu_dropout_masks_equal_cpu(dtype, rng):
     for n, seed, offset, p in [(1, 3, 0, 0.5), (1000, 2 ** 63 + 9, 6, 0.3), (4099, 7, 4096, 0.9),
                                (64, 1, 0, 0.0), (65, 1, 0, 1.0)]:
         x = _r(rng, (n,), dtype)
-        _compare("dropout_forward", [x, p, seed, offset], dtype=dtype)
+        assert_gpu_matches_cpu("dropout_forward", [x, p, seed, offset], dtype=dtype)
         _, mask = _C.dropout_forward(x, p, seed, offset)
         g = _r(rng, (n,), dtype)
-        _compare("dropout_backward", [g, mask, p, seed, offset], dtype=dtype)
-        _compare("dropout_backward", [g, None, p, seed, offset], dtype=dtype)
-        _compare("philox_uniform", [np.empty(n, dtype), seed, offset], dtype=dtype, inplace=(0,))
-        _compare("bernoulli_mask", [np.empty(n, dtype), p, 1.7, seed, offset], dtype=dtype,
+        assert_gpu_matches_cpu("dropout_backward", [g, mask, p, seed, offset], dtype=dtype)
+        assert_gpu_matches_cpu("dropout_backward", [g, None, p, seed, offset], dtype=dtype)
+        assert_gpu_matches_cpu("philox_uniform", [np.empty(n, dtype), seed, offset], dtype=dtype, inplace=(0,))
+        assert_gpu_matches_cpu("bernoulli_mask", [np.empty(n, dtype), p, 1.7, seed, offset], dtype=dtype,
                  inplace=(0,))
-    _compare("channel_scale", [_r(rng, (3, 4, 5), dtype), _r(rng, (3, 4), dtype)], dtype=dtype)
+    assert_gpu_matches_cpu("channel_scale", [_r(rng, (3, 4, 5), dtype), _r(rng, (3, 4), dtype)], dtype=dtype)
     cp = _cupy()
     from pydlk import _cuda
     assert _cuda.philox4x32_10([1, 2, 3, 4], [5, 6]) == _C.philox4x32_10([1, 2, 3, 4], [5, 6])
@@ -534,17 +534,17 @@ def test_gpu_optimiser_steps(k, dtype, rng):
     S = [_r(rng, (n,), dtype, 0.1, 1) for _ in range(3)]
     args = make(P, S, g)
     inplace = tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a is not g)
-    _compare(name, args, kw, dtype=dtype, inplace=inplace)
+    assert_gpu_matches_cpu(name, args, kw, dtype=dtype, inplace=inplace)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_arena_helpers(dtype, rng):
     a, x = _r(rng, (777,), dtype), _r(rng, (777,), dtype)
-    _compare("average_update", [a, x, 0.25], dtype=dtype, inplace=(0,))
-    _compare("scale_", [a, -1.5], dtype=dtype, inplace=(0,))
+    assert_gpu_matches_cpu("average_update", [a, x, 0.25], dtype=dtype, inplace=(0,))
+    assert_gpu_matches_cpu("scale_", [a, -1.5], dtype=dtype, inplace=(0,))
     x[::7] = 0
     for p in (2.0, 1.0, 0.0, 3.0, float("inf"), float("-inf")):
-        _compare("norm_reduce", [x, p], dtype=dtype)
+        assert_gpu_matches_cpu("norm_reduce", [x, p], dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -557,12 +557,12 @@ def test_gpu_rnn(mode, dtype, rng):
     wi, wh = _r(rng, (G * H, I), dtype, -0.5, 0.5), _r(rng, (G * H, H), dtype, -0.5, 0.5)
     bi, bh = _r(rng, (G * H,), dtype, -0.5, 0.5), _r(rng, (G * H,), dtype, -0.5, 0.5)
     c = c0 if mode == 2 else None
-    _compare("rnn_forward", [x, h0, c, wi, wh, bi, bh, mode], dtype=dtype)
-    _compare("rnn_forward", [x, h0, c, wi, wh, None, None, mode], dtype=dtype)
+    assert_gpu_matches_cpu("rnn_forward", [x, h0, c, wi, wh, bi, bh, mode], dtype=dtype)
+    assert_gpu_matches_cpu("rnn_forward", [x, h0, c, wi, wh, None, None, mode], dtype=dtype)
     h_all, c_all, gates = _C.rnn_forward(x, h0, c, wi, wh, bi, bh, mode)
     dy, dhn = _r(rng, (S, N, H), dtype), _r(rng, (N, H), dtype)
     dcn = _r(rng, (N, H), dtype) if mode == 2 else None
-    _compare("rnn_backward", [dy, dhn, dcn, x, h0, c, wi, wh, True, h_all, c_all, gates, mode],
+    assert_gpu_matches_cpu("rnn_backward", [dy, dhn, dcn, x, h0, c, wi, wh, True, h_all, c_all, gates, mode],
              dtype=dtype)
-    _compare("rnn_backward", [dy, None, None, x, h0, c, wi, wh, False, h_all, c_all, gates, mode,
+    assert_gpu_matches_cpu("rnn_backward", [dy, None, None, x, h0, c, wi, wh, False, h_all, c_all, gates, mode,
                               False, True, False], dtype=dtype)
