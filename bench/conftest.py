@@ -3,6 +3,7 @@
 Run with ``pytest bench`` (see README). Each benchmark records the thread count; torch is set to
 the same count. Outputs and inputs are allocated outside the timed call.
 """
+
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ def pytest_configure(config):
     threads = pydlk.get_num_threads()
     try:
         import torch
+
         torch.set_num_threads(threads)
     except ImportError:
         pass

@@ -11,12 +11,12 @@ Memory traffic (useful bytes, forward reads x and writes y, backward reads dy an
 tensor and writes dx): 5 x 64 MiB per elementwise step, 5 x 16 MB per softmax step; DRAM here
 streams about 40 GB/s, so the elementwise floor is about 8.4 ms per step.
 """
+
 import math
 
 import numpy as np
-import pytest
-
 import pydlk._C as C
+import pytest
 
 N = 16 * 1024 * 1024
 ELTWISE = ["relu", "gelu", "silu", "sigmoid"]
@@ -36,6 +36,7 @@ def _erf():
     # NumPy has no erf ufunc; scipy's is what people reach for, else math.erf vectorised.
     try:
         from scipy.special import erf
+
         return erf
     except ImportError:
         return np.vectorize(math.erf, otypes=[np.float32])
@@ -50,6 +51,7 @@ def pydlk_step(data, op):
     def step():
         fwd(x, out=y)
         bwd(dy, saved, out=dx)
+
     return step
 
 
@@ -68,12 +70,10 @@ def numpy_step(data, op):
 
     def silu():
         s = 1 / (1 + np.exp(-x))
-        y = x * s
         return dy * s * (1 + x * (1 - s))
 
     def gelu():
         cdf = 0.5 * (1 + erf(x * k))
-        y = x * cdf
         return dy * (cdf + x * np.exp(-0.5 * x * x) / np.float32(math.sqrt(2 * math.pi)))
 
     f = locals()[op]
@@ -81,24 +81,32 @@ def numpy_step(data, op):
     def step():
         with np.errstate(over="ignore"):
             f()
+
     return step
 
 
 def torch_step(data, op):
     import torch
+
     x = torch.from_numpy(data[0]).requires_grad_()
     dy = torch.from_numpy(data[1])
-    f = {"relu": torch.relu, "gelu": torch.nn.functional.gelu,
-         "silu": torch.nn.functional.silu, "sigmoid": torch.sigmoid}[op]
+    f = {
+        "relu": torch.relu,
+        "gelu": torch.nn.functional.gelu,
+        "silu": torch.nn.functional.silu,
+        "sigmoid": torch.sigmoid,
+    }[op]
 
     def step():
         x.grad = None
         f(x).backward(dy)
+
     return step
 
 
 def torch_kernel_step(data, op):
     import torch
+
     A = torch.ops.aten
     x, dy = torch.from_numpy(data[0]), torch.from_numpy(data[1])
     y, dx = torch.empty_like(x), torch.empty_like(x)
@@ -118,11 +126,16 @@ def torch_kernel_step(data, op):
     def gelu():
         A.gelu.out(x, out=y)
         A.gelu_backward.grad_input(dy, x, grad_input=dx)
+
     return locals()[op]
 
 
-WHO = {"pydlk": pydlk_step, "numpy": numpy_step, "torch": torch_step,
-       "torch_kernel": torch_kernel_step}
+WHO = {
+    "pydlk": pydlk_step,
+    "numpy": numpy_step,
+    "torch": torch_step,
+    "torch_kernel": torch_kernel_step,
+}
 
 
 # op-major order: the four contestants of one group run back to back, so a change in the
@@ -138,11 +151,13 @@ def test_eltwise(benchmark, data, op, who):
 
 # ----------------------------------------------------------------------------- softmax
 
+
 @pytest.fixture(scope="module")
 def sdata():
     rng = np.random.default_rng(1)
-    return (rng.standard_normal(SOFT) * 3).astype(np.float32), \
-        rng.standard_normal(SOFT).astype(np.float32)
+    return (rng.standard_normal(SOFT) * 3).astype(np.float32), rng.standard_normal(SOFT).astype(
+        np.float32
+    )
 
 
 def softmax_pydlk(sdata, log):
@@ -152,6 +167,7 @@ def softmax_pydlk(sdata, log):
     def step():
         C.softmax_forward(x, 1, log, out=y)
         C.softmax_backward(dy, y, 1, log, out=dx)
+
     return step
 
 
@@ -167,11 +183,13 @@ def softmax_numpy(sdata, log):
         z = x - x.max(axis=1, keepdims=True)
         y = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         return dy - np.exp(y) * dy.sum(axis=1, keepdims=True)
+
     return log_softmax if log else softmax
 
 
 def softmax_torch(sdata, log):
     import torch
+
     x = torch.from_numpy(sdata[0]).requires_grad_()
     dy = torch.from_numpy(sdata[1])
     f = torch.log_softmax if log else torch.softmax
@@ -179,11 +197,13 @@ def softmax_torch(sdata, log):
     def step():
         x.grad = None
         f(x, 1).backward(dy)
+
     return step
 
 
 def softmax_torch_kernel(sdata, log):
     import torch
+
     A = torch.ops.aten
     x, dy = torch.from_numpy(sdata[0]), torch.from_numpy(sdata[1])
     y, dx = torch.empty_like(x), torch.empty_like(x)
@@ -195,15 +215,21 @@ def softmax_torch_kernel(sdata, log):
     def log_softmax():
         A._log_softmax.out(x, 1, False, out=y)
         A._log_softmax_backward_data.out(dy, y, 1, torch.float32, out=dx)
+
     return log_softmax if log else softmax
 
 
-SOFT_WHO = {"pydlk": softmax_pydlk, "numpy": softmax_numpy, "torch": softmax_torch,
-            "torch_kernel": softmax_torch_kernel}
+SOFT_WHO = {
+    "pydlk": softmax_pydlk,
+    "numpy": softmax_numpy,
+    "torch": softmax_torch,
+    "torch_kernel": softmax_torch_kernel,
+}
 
 
-@pytest.mark.parametrize("op,who", [(op, who) for op in ["softmax", "log_softmax"]
-                                    for who in SOFT_WHO])
+@pytest.mark.parametrize(
+    "op,who", [(op, who) for op in ["softmax", "log_softmax"] for who in SOFT_WHO]
+)
 def test_softmax(benchmark, sdata, op, who):
     if who.startswith("torch"):
         pytest.importorskip("torch")

@@ -1,5 +1,6 @@
 """Augmentation on a CIFAR-sized batch (256, 3, 32, 32): pydlk's Cython kernels against the same
 transforms written in plain NumPy (per-sample Python loop, the way most people write them)."""
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ def np_crop_flip(x, rng, pad=4):
     H, W = x.shape[2:]
     for n in range(len(x)):
         i, j = rng.integers(0, 2 * pad + 1, 2)
-        img = xp[n, :, i:i + H, j:j + W]
+        img = xp[n, :, i : i + H, j : j + W]
         out[n] = img[:, :, ::-1] if rng.random() < 0.5 else img
     return out
 
@@ -27,7 +28,12 @@ def np_cutout(x, rng, size=8):
     H, W = x.shape[2:]
     for n in range(len(x)):
         cy, cx = rng.integers(0, H), rng.integers(0, W)
-        out[n, :, max(cy - size // 2, 0):cy - size // 2 + size, max(cx - size // 2, 0):cx - size // 2 + size] = 0
+        out[
+            n,
+            :,
+            max(cy - size // 2, 0) : cy - size // 2 + size,
+            max(cx - size // 2, 0) : cx - size // 2 + size,
+        ] = 0
     return out
 
 

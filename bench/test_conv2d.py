@@ -3,11 +3,11 @@ CIFAR-sized ones, pydlk against plain NumPy (im2col with stride tricks + matmul)
 
 Warm memory: pydlk's im2col workspace is reused across calls (thread-local in the binding);
 outputs are allocated by each call, as torch's and NumPy's are."""
+
 import numpy as np
+import pydlk._C as C
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
-
-import pydlk._C as C
 
 # name: (N, C, H, W, K, k, padding)
 SHAPES = {
@@ -21,9 +21,12 @@ SHAPES = {
 def _data(rng, N, Cin, H, W, K, k, p):
     f = np.float32
     OH, OW = H + 2 * p - k + 1, W + 2 * p - k + 1
-    return (rng.standard_normal((N, Cin, H, W)).astype(f),
-            rng.standard_normal((K, Cin, k, k)).astype(f) * 0.1,
-            rng.standard_normal(K).astype(f), rng.standard_normal((N, K, OH, OW)).astype(f))
+    return (
+        rng.standard_normal((N, Cin, H, W)).astype(f),
+        rng.standard_normal((K, Cin, k, k)).astype(f) * 0.1,
+        rng.standard_normal(K).astype(f),
+        rng.standard_normal((N, K, OH, OW)).astype(f),
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -35,6 +38,7 @@ def test_pydlk(benchmark, rng, shape):
     def step():
         C.conv2d_forward(x, w, b, 1, p)
         C.conv2d_backward(dy, x, w, 1, p)
+
     benchmark(step)
 
 
@@ -48,6 +52,7 @@ def test_pydlk_direct_path(benchmark, rng, shape):
     def step():
         C.conv2d_forward(x, w, b, 1, p, algorithm="direct")
         C.conv2d_backward(dy, x, w, 1, p, algorithm="direct")
+
     benchmark(step)
 
 
@@ -69,8 +74,8 @@ def numpy_conv_fwd_bwd(x, w, b, dy, p):
     dxp = np.zeros_like(xp)
     for r in range(R):
         for s in range(S):
-            dxp[:, :, r:r + OH, s:s + OW] += dcols[..., r, s].transpose(0, 3, 1, 2)
-    dx = dxp[:, :, p:p + H, p:p + W]
+            dxp[:, :, r : r + OH, s : s + OW] += dcols[..., r, s].transpose(0, 3, 1, 2)
+    dx = dxp[:, :, p : p + H, p : p + W]
     return y, dx, dw, db
 
 
@@ -91,6 +96,7 @@ def test_torch(benchmark, rng, torch, shape):
     def step():
         x.grad = w.grad = b.grad = None
         torch.nn.functional.conv2d(x, w, b, padding=p).backward(dy)
+
     benchmark(step)
 
 

@@ -8,6 +8,7 @@ time per step spent waiting for gradient all-reduces.
 ``pytest bench/test_distributed.py`` (set ``PYDLK_BENCH_STEPS`` for longer runs); skipped
 without mpi4py or mpiexec.
 """
+
 import json
 import os
 import shutil
@@ -46,17 +47,26 @@ def test_ddp_lenet_step(benchmark, name):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     env.pop("OPENBLAS_CORETYPE", None)
     env.pop("OPENBLAS_L2_SIZE", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                         env.get("PYTHONPATH", "")])
-    cmd = [exe, "-n", str(ranks), sys.executable, __file__, str(steps), str(threads),
-           "none" if cap is None else str(cap)]
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")]
+    )
+    cmd = [
+        exe,
+        "-n",
+        str(ranks),
+        sys.executable,
+        __file__,
+        str(steps),
+        str(threads),
+        "none" if cap is None else str(cap),
+    ]
     result = {}
 
     def run():
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600,
-                           check=False)
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
         assert p.returncode == 0, p.stdout + p.stderr
         result.update(json.loads(p.stdout.strip().splitlines()[-1]))
+
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     benchmark.extra_info["threads"] = threads
@@ -70,6 +80,7 @@ def _main(steps, threads, cap):
     import pydlk
     import pydlk.distributed as dist
     from pydlk import models, nn, optim
+
     pydlk.set_num_threads(threads)
     ddp = cap != "none"
     if ddp:
@@ -83,7 +94,8 @@ def _main(steps, threads, cap):
     model = models.LeNet5(num_classes=10, in_channels=1, in_size=32)
     if ddp:
         model = nn.parallel.DistributedDataParallel(
-            nn.SyncBatchNorm.convert_sync_batchnorm(model), bucket_cap_mb=float(cap))
+            nn.SyncBatchNorm.convert_sync_batchnorm(model), bucket_cap_mb=float(cap)
+        )
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -92,6 +104,7 @@ def _main(steps, threads, cap):
         opt.zero_grad()
         loss.backward()
         opt.step()
+
     for _ in range(2):
         step()
     if ddp:
@@ -103,9 +116,12 @@ def _main(steps, threads, cap):
     secs = time.perf_counter() - t0
     comm = model.reducer.comm_seconds / steps if ddp else 0.0
     if rank == 0:
-        out = {"images_per_s": GLOBAL_BATCH * steps / secs, "step_ms": 1e3 * secs / steps,
-               "allreduce_wait_ms_per_step": 1e3 * comm,
-               "buckets": len(model.reducer.buckets) if ddp else 0}
+        out = {
+            "images_per_s": GLOBAL_BATCH * steps / secs,
+            "step_ms": 1e3 * secs / steps,
+            "allreduce_wait_ms_per_step": 1e3 * comm,
+            "buckets": len(model.reducer.buckets) if ddp else 0,
+        }
         print(json.dumps(out), flush=True)
     if ddp:
         dist.destroy_process_group()

@@ -3,10 +3,10 @@ mask regenerated from (seed, offset) in the backward), plain NumPy, torch. Memor
 pass moves x, y, dy, dx = 256 MB (+ 4 MB of mask bits); GB/s = 256 MB / median.
 Outputs are preallocated and reused (warm memory) for pydlk; NumPy and torch allocate as
 their users' code does."""
-import numpy as np
-import pytest
 
+import numpy as np
 import pydlk._C as C
+import pytest
 
 N = 16 * 1024 * 1024
 P = 0.5
@@ -35,6 +35,7 @@ def test_pydlk_bitmask(benchmark, data):
     def step():
         C.dropout_forward(x, P, 1234, 0, out=y, mask=mask)
         C.dropout_backward(dy, mask, P, 1234, 0, out=dx)
+
     benchmark(step)
     _bytes_per_s(benchmark)
 
@@ -48,6 +49,7 @@ def test_pydlk_regenerate(benchmark, data):
     def step():
         C.dropout_forward(x, P, 1234, 0, out=y, save_mask=False)
         C.dropout_backward(dy, None, P, 1234, 0, out=dx)
+
     benchmark(step)
     _bytes_per_s(benchmark)
 
@@ -62,6 +64,7 @@ def test_numpy(benchmark, data):
         y = x * mask / (1 - P)
         dx = dy * mask / (1 - P)
         return y, dx
+
     benchmark(step)
 
 
@@ -73,4 +76,5 @@ def test_torch(benchmark, data, torch):
     def step():
         x.grad = None
         torch.nn.functional.dropout(x, P).backward(dy)
+
     benchmark(step)

@@ -1,16 +1,21 @@
-"""linear forward+backward, LeNet-sized (batch 64, 400 -> 120) and a wide layer (256, 1024 -> 1024)."""
-import numpy as np
-import pytest
+"""linear forward+backward, LeNet-sized (batch 64, 400 -> 120) and a wide layer
+(256, 1024 -> 1024)."""
 
+import numpy as np
 import pydlk._C as C
+import pytest
 
 SHAPES = {"lenet_fc1": (64, 400, 120), "wide": (256, 1024, 1024)}
 
 
 def _data(rng, N, IN, OUT):
     f = np.float32
-    return (rng.standard_normal((N, IN)).astype(f), rng.standard_normal((OUT, IN)).astype(f),
-            rng.standard_normal(OUT).astype(f), rng.standard_normal((N, OUT)).astype(f))
+    return (
+        rng.standard_normal((N, IN)).astype(f),
+        rng.standard_normal((OUT, IN)).astype(f),
+        rng.standard_normal(OUT).astype(f),
+        rng.standard_normal((N, OUT)).astype(f),
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -21,6 +26,7 @@ def test_pydlk(benchmark, rng, shape):
     def step():
         C.linear_forward(x, w, b)
         C.linear_backward(dy, x, w)
+
     benchmark(step)
 
 
@@ -32,6 +38,7 @@ def test_numpy(benchmark, rng, shape):
     def step():
         x @ w.T + b
         dy @ w, dy.T @ x, dy.sum(0)
+
     benchmark(step)
 
 
@@ -44,4 +51,5 @@ def test_torch(benchmark, rng, torch, shape):
     def step():
         x.grad = w.grad = b.grad = None
         torch.nn.functional.linear(x, w, b).backward(dy)
+
     benchmark(step)

@@ -1,9 +1,9 @@
 """cross_entropy forward+backward (mean over the batch) on ImageNet-like logits (256, 1000) and
 CIFAR-like (4096, 10): pydlk kernels, plain NumPy, torch."""
-import numpy as np
-import pytest
 
+import numpy as np
 import pydlk._C as C
+import pytest
 
 SHAPES = {"256x1000": (256, 1000), "4096x10": (4096, 10)}
 
@@ -22,6 +22,7 @@ def test_pydlk(benchmark, rng, shape):
     def step():
         loss, lse, total, denom = C.cross_entropy_forward(x, t, None, -100, 0.0)
         C.cross_entropy_backward(None, 1.0 / denom, x, lse, t, None, -100, 0.0)
+
     benchmark(step)
 
 
@@ -40,6 +41,7 @@ def test_numpy(benchmark, rng, shape):
         dx[rows, t] -= 1
         dx /= len(t)
         return loss, dx
+
     benchmark(step)
 
 
@@ -52,4 +54,5 @@ def test_torch(benchmark, rng, torch, shape):
     def step():
         x.grad = None
         torch.nn.functional.cross_entropy(x, t).backward()
+
     benchmark(step)

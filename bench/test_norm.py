@@ -5,9 +5,8 @@ float32. pydlk writes into outputs allocated once outside the timed call (warm m
 uses its own allocator (warm after the first rounds). extra_info["GB/s"] is the minimum traffic
 (forward: read x, write y; backward: read x and dy, write dx) over the median time.
 """
-import numpy as np
-import pytest
 
+import numpy as np
 import pydlk._C as C
 
 EPS = 1e-5
@@ -23,11 +22,16 @@ def _record_bandwidth(benchmark, x):
 
 def _data(rng, shape, P):
     f = np.float32
-    return (rng.standard_normal(shape).astype(f), rng.standard_normal(P).astype(f),
-            rng.standard_normal(P).astype(f), rng.standard_normal(shape).astype(f))
+    return (
+        rng.standard_normal(shape).astype(f),
+        rng.standard_normal(P).astype(f),
+        rng.standard_normal(P).astype(f),
+        rng.standard_normal(shape).astype(f),
+    )
 
 
 # ----------------------------------------------------------------------------- batch norm
+
 
 def test_batch_norm_pydlk(benchmark, rng):
     benchmark.group = f"batch_norm train fwd+bwd {BN}"
@@ -39,6 +43,7 @@ def test_batch_norm_pydlk(benchmark, rng):
     def step():
         C.batchnorm_forward(x, w, b, rm, rv, True, 0.1, EPS, y, m, r)
         C.batchnorm_backward(dy, x, w, m, r, True, grad_input=dx, grad_weight=dw, grad_bias=db)
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
@@ -61,6 +66,7 @@ def test_batch_norm_numpy(benchmark, rng):
         db = dy.sum(ax)
         dw = (dy * xhat).sum(ax)
         (w * rstd / M).reshape(sh) * (M * dy - db.reshape(sh) - xhat * dw.reshape(sh))
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
@@ -74,11 +80,13 @@ def test_batch_norm_torch(benchmark, rng, torch):
     def step():
         x.grad = w.grad = b.grad = None
         torch.nn.functional.batch_norm(x, rm, rv, w, b, True, 0.1, EPS).backward(dy)
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
 
 # ----------------------------------------------------------------------------- layer norm
+
 
 def test_layer_norm_pydlk(benchmark, rng):
     benchmark.group = f"layer_norm fwd+bwd {LN}"
@@ -89,6 +97,7 @@ def test_layer_norm_pydlk(benchmark, rng):
     def step():
         C.layernorm_forward(x, w, b, EPS, y, m, r)
         C.layernorm_backward(dy, x, w, m, r, grad_input=dx, grad_weight=dw, grad_bias=db)
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
@@ -104,9 +113,10 @@ def test_layer_norm_numpy(benchmark, rng):
         rstd = 1 / np.sqrt(var + EPS)
         xhat = (x - mean) * rstd
         xhat * w + b
-        dw, db = (dy * xhat).sum(0), dy.sum(0)
+        (dy * xhat).sum(0), dy.sum(0)  # weight and bias gradients
         g = dy * w
         rstd / D * (D * g - g.sum(1, keepdims=True) - xhat * (g * xhat).sum(1, keepdims=True))
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
@@ -119,11 +129,13 @@ def test_layer_norm_torch(benchmark, rng, torch):
     def step():
         x.grad = w.grad = b.grad = None
         torch.nn.functional.layer_norm(x, (LN[1],), w, b, EPS).backward(dy)
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
 
 # ----------------------------------------------------------------------------- group norm
+
 
 def test_group_norm_pydlk(benchmark, rng):
     benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
@@ -135,6 +147,7 @@ def test_group_norm_pydlk(benchmark, rng):
     def step():
         C.groupnorm_forward(x, GROUPS, w, b, EPS, y, m, r)
         C.groupnorm_backward(dy, x, GROUPS, w, m, r, grad_input=dx, grad_weight=dw, grad_bias=db)
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
@@ -154,10 +167,11 @@ def test_group_norm_numpy(benchmark, rng):
         rstd = 1 / np.sqrt(var + EPS)
         xhat = ((xg - mean) * rstd).reshape(x.shape)
         xhat * w.reshape(sh) + b.reshape(sh)
-        dw, db = (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3))
+        (dy * xhat).sum((0, 2, 3)), dy.sum((0, 2, 3))  # weight and bias gradients
         g = (dy * w.reshape(sh)).reshape(gs)
         xh = xhat.reshape(gs)
         rstd / D * (D * g - g.sum(2, keepdims=True) - xh * (g * xh).sum(2, keepdims=True))
+
     benchmark(step)
     _record_bandwidth(benchmark, x)
 
@@ -170,5 +184,6 @@ def test_group_norm_torch(benchmark, rng, torch):
     def step():
         x.grad = w.grad = b.grad = None
         torch.nn.functional.group_norm(x, GROUPS, w, b, EPS).backward(dy)
+
     benchmark(step)
     _record_bandwidth(benchmark, x)

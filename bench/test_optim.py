@@ -7,17 +7,36 @@ a plain-NumPy in-place update, same thread count.
 (b) the 18 parameter tensors of LeNet-5 with BatchNorm (44,878 parameters): one call over the
     arena against eighteen.
 GB/s = bytes/param * n / median (bytes recorded in extra_info)."""
+
 import numpy as np
+import pydlk._C as C
 import pytest
 
 import pydlk
-import pydlk._C as C
 from pydlk.nn import Parameter
 
 BIG = {"16M": [(16 * 1024 * 1024,)]}
 # conv1, bn1, conv2, bn2, fc1 (16*4*4 -> 120), bn3, fc2, bn4, fc3: 18 tensors, 44,878 params
-LENET_BN = [(6, 1, 5, 5), (6,), (6,), (6,), (16, 6, 5, 5), (16,), (16,), (16,),
-            (120, 256), (120,), (120,), (120,), (84, 120), (84,), (84,), (84,), (10, 84), (10,)]
+LENET_BN = [
+    (6, 1, 5, 5),
+    (6,),
+    (6,),
+    (6,),
+    (16, 6, 5, 5),
+    (16,),
+    (16,),
+    (16,),
+    (120, 256),
+    (120,),
+    (120,),
+    (120,),
+    (84, 120),
+    (84,),
+    (84,),
+    (84,),
+    (10, 84),
+    (10,),
+]
 SETS = {"16M": BIG["16M"], "lenet5_bn": LENET_BN}
 assert sum(int(np.prod(s)) for s in LENET_BN) == 44878
 
@@ -33,8 +52,10 @@ IDS = [f"{s}-{o}" for s, o in CASES]
 
 
 def _data(rng, shapes):
-    return ([rng.standard_normal(s).astype(np.float32) for s in shapes],
-            [rng.standard_normal(s).astype(np.float32) * 1e-3 for s in shapes])
+    return (
+        [rng.standard_normal(s).astype(np.float32) for s in shapes],
+        [rng.standard_normal(s).astype(np.float32) * 1e-3 for s in shapes],
+    )
 
 
 def _info(benchmark, shapes, opt):
@@ -81,15 +102,18 @@ def _numpy_step(opt, ps, gs, st, lr=1e-3):
     st["t"] = t = st.get("t", 0) + 1
     for i, (p, g) in enumerate(zip(ps, gs)):
         if opt == "Adam":
-            m, v = st.setdefault(("m", i), np.zeros_like(p)), st.setdefault(("v", i), np.zeros_like(p))
+            m, v = (
+                st.setdefault(("m", i), np.zeros_like(p)),
+                st.setdefault(("v", i), np.zeros_like(p)),
+            )
             m *= 0.9
             m += 0.1 * g
             v *= 0.999
             v += 0.001 * g * g
             denom = np.sqrt(v)
-            denom /= np.sqrt(1 - 0.999 ** t)
+            denom /= np.sqrt(1 - 0.999**t)
             denom += 1e-8
-            p -= (lr / (1 - 0.9 ** t)) * m / denom
+            p -= (lr / (1 - 0.9**t)) * m / denom
         elif opt == "RMSprop":
             s = st.setdefault(("s", i), np.zeros_like(p))
             s *= 0.99

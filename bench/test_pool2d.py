@@ -7,10 +7,10 @@ same thread count. Bytes moved per step are recorded (extra_info["bytes"]) to tu
 GB/s: max pool reads x, writes y and int64 indices, reads dy and indices, writes dx; avg pool the
 same without indices.
 """
-import numpy as np
-import pytest
 
+import numpy as np
 import pydlk._C as C
+import pytest
 
 N, CH, H, W = 64, 32, 32, 32
 SHAPE = (N, CH, H, W)
@@ -56,13 +56,16 @@ def test_pydlk(benchmark, rng, case):
     y = np.empty_like(dy)
     idx = np.empty(dy.shape, np.int64)
     if case.startswith("max"):
+
         def step():
             C.max_pool2d_forward(x, k, s, p, out=y, indices=idx)
             C.max_pool2d_backward(dy, idx, (H, W), k, s, p, grad_input=dx)
     else:
+
         def step():
             C.avg_pool2d_forward(x, k, s, p, out=y)
             C.avg_pool2d_backward(dy, (H, W), k, s, p, grad_input=dx)
+
     benchmark(step)
 
 
@@ -72,20 +75,26 @@ def test_pydlk_alloc(benchmark, rng, case):
     k, s, p = CASES[case]
     x, dy = _data(rng, case)
     if case.startswith("max"):
+
         def step():
             _, idx = C.max_pool2d_forward(x, k, s, p)
             C.max_pool2d_backward(dy, idx, (H, W), k, s, p)
     else:
+
         def step():
             C.avg_pool2d_forward(x, k, s, p)
             C.avg_pool2d_backward(dy, (H, W), k, s, p)
+
     benchmark(step)
 
 
 def _windows(x):
     """(N, C, OH, OW, 4): the 2x2 windows, the usual reshape/transpose trick."""
-    return x.reshape(N, CH, H // 2, 2, W // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(
-        N, CH, H // 2, W // 2, 4)
+    return (
+        x.reshape(N, CH, H // 2, 2, W // 2, 2)
+        .transpose(0, 1, 2, 4, 3, 5)
+        .reshape(N, CH, H // 2, W // 2, 4)
+    )
 
 
 @pytest.mark.parametrize("case", ["max 2x2/2", "avg 2x2/2"])
@@ -93,6 +102,7 @@ def test_numpy(benchmark, rng, case):
     _group(benchmark, case)
     x, dy = _data(rng, case)
     if case.startswith("max"):
+
         def step():
             win = _windows(x)
             a = win.argmax(-1)
@@ -101,9 +111,11 @@ def test_numpy(benchmark, rng, case):
             np.put_along_axis(dwin, a[..., None], dy[..., None], -1)
             dwin.reshape(N, CH, H // 2, W // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(SHAPE)
     else:
+
         def step():
             x.reshape(N, CH, H // 2, 2, W // 2, 2).mean(axis=(3, 5))  # y
             np.repeat(np.repeat(dy / 4, 2, axis=2), 2, axis=3)  # dx
+
     benchmark(step)
 
 
@@ -113,9 +125,12 @@ def test_torch(benchmark, rng, torch, case):
     k, s, p = CASES[case]
     x, dy = (torch.from_numpy(a) for a in _data(rng, case))
     x.requires_grad_()
-    fn = torch.nn.functional.max_pool2d if case.startswith("max") else torch.nn.functional.avg_pool2d
+    fn = (
+        torch.nn.functional.max_pool2d if case.startswith("max") else torch.nn.functional.avg_pool2d
+    )
 
     def step():
         x.grad = None
         fn(x, k, s, p).backward(dy)
+
     benchmark(step)

@@ -1,9 +1,9 @@
 """LSTM forward+backward over a sequence (seq 32, batch 64, input 128, hidden 256): the fused
 pydlk kernels (pydlk._C.rnn_forward/rnn_backward), a plain NumPy LSTM with BPTT, torch.nn.LSTM."""
-import numpy as np
-import pytest
 
+import numpy as np
 import pydlk._C as C
+import pytest
 
 SHAPES = {"S32_N64_I128_H256": (32, 64, 128, 256)}
 
@@ -11,10 +11,16 @@ SHAPES = {"S32_N64_I128_H256": (32, 64, 128, 256)}
 def _data(rng, S, N, I, H):
     f = np.float32
     s = 1 / np.sqrt(H)
-    return (rng.standard_normal((S, N, I)).astype(f), np.zeros((N, H), f), np.zeros((N, H), f),
-            rng.uniform(-s, s, (4 * H, I)).astype(f), rng.uniform(-s, s, (4 * H, H)).astype(f),
-            rng.uniform(-s, s, 4 * H).astype(f), rng.uniform(-s, s, 4 * H).astype(f),
-            rng.standard_normal((S, N, H)).astype(f))
+    return (
+        rng.standard_normal((S, N, I)).astype(f),
+        np.zeros((N, H), f),
+        np.zeros((N, H), f),
+        rng.uniform(-s, s, (4 * H, I)).astype(f),
+        rng.uniform(-s, s, (4 * H, H)).astype(f),
+        rng.uniform(-s, s, 4 * H).astype(f),
+        rng.uniform(-s, s, 4 * H).astype(f),
+        rng.standard_normal((S, N, H)).astype(f),
+    )
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -25,6 +31,7 @@ def test_pydlk(benchmark, rng, shape):
     def step():
         h_all, c_all, gates = C.rnn_forward(x, h0, c0, wih, whh, bih, bhh, 2)
         C.rnn_backward(dy, None, None, x, h0, c0, wih, whh, True, h_all, c_all, gates, 2)
+
     step()
     benchmark(step)
 
@@ -42,8 +49,12 @@ def numpy_lstm(x, h0, c0, wih, whh, bih, bhh, dy):
     xw = x @ wih.T + (bih + bhh)
     for t in range(S):
         g = xw[t] + h @ whh.T
-        i, f, gg, o = _sig(g[:, :H]), _sig(g[:, H:2 * H]), np.tanh(g[:, 2 * H:3 * H]), \
-            _sig(g[:, 3 * H:])
+        i, f, gg, o = (
+            _sig(g[:, :H]),
+            _sig(g[:, H : 2 * H]),
+            np.tanh(g[:, 2 * H : 3 * H]),
+            _sig(g[:, 3 * H :]),
+        )
         cn = f * c + i * gg
         tc = np.tanh(cn)
         cache.append((h, c, i, f, gg, o, tc))
@@ -55,9 +66,11 @@ def numpy_lstm(x, h0, c0, wih, whh, bih, bhh, dy):
         hp, cp, i, f, gg, o, tc = cache[t]
         dh = dh + dy[t]
         do = dh * tc
-        dc = dc + dh * o * (1 - tc ** 2)
-        dg = np.concatenate([dc * gg * i * (1 - i), dc * cp * f * (1 - f),
-                             dc * i * (1 - gg ** 2), do * o * (1 - o)], axis=1)
+        dc = dc + dh * o * (1 - tc**2)
+        dg = np.concatenate(
+            [dc * gg * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - gg**2), do * o * (1 - o)],
+            axis=1,
+        )
         dc = dc * f
         dwih += dg.T @ x[t]
         dwhh += dg.T @ hp
@@ -81,8 +94,9 @@ def test_torch(benchmark, rng, torch, shape):
     x, h0, c0, wih, whh, bih, bhh, dy = _data(rng, S, N, I, H)
     m = torch.nn.LSTM(I, H)
     with torch.no_grad():
-        for p, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0),
-                        (wih, whh, bih, bhh)):
+        for p, a in zip(
+            (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), (wih, whh, bih, bhh)
+        ):
             p.copy_(torch.from_numpy(a))
     tx = torch.from_numpy(x).requires_grad_()
     tdy = torch.from_numpy(dy)
@@ -92,6 +106,7 @@ def test_torch(benchmark, rng, torch, shape):
         m.zero_grad()
         y, _ = m(tx)
         y.backward(tdy)
+
     step()
     benchmark(step)
 
@@ -101,8 +116,9 @@ def test_numpy_reference_matches_kernel(rng):
     data = _data(rng, 4, 3, 5, 6)
     x, h0, c0, wih, whh, bih, bhh, dy = data
     h_all, c_all, gates = C.rnn_forward(x, h0, c0, wih, whh, bih, bhh, 2)
-    dx, _, _, dwi, dwh, dbi, _ = C.rnn_backward(dy, None, None, x, h0, c0, wih, whh, True,
-                                                h_all, c_all, gates, 2)
+    dx, _, _, dwi, dwh, dbi, _ = C.rnn_backward(
+        dy, None, None, x, h0, c0, wih, whh, True, h_all, c_all, gates, 2
+    )
     rdx, rdwi, rdwh, rdb = numpy_lstm(*data)
     np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dwh, rdwh, rtol=1e-4, atol=1e-5)

@@ -1,6 +1,7 @@
 """One whole training step of LeNet-5 with BatchNorm on 1x32x32 inputs (forward, cross-entropy,
 backward, Adam), batch 64 and 256: pydlk against the same network in torch, same threads.
 There is no plain-NumPy row here: the per-op benchmarks carry those comparisons."""
+
 import numpy as np
 import pytest
 
@@ -29,6 +30,7 @@ def test_pydlk(benchmark, rng, batch):
         opt.zero_grad()
         loss.backward()
         opt.step()
+
     benchmark(step)
 
 
@@ -37,10 +39,24 @@ def test_torch(benchmark, rng, torch, batch):
     benchmark.group = f"LeNet-5+BN train step, batch {batch}"
     x, y = _data(rng, batch)
     T = torch.nn
-    model = T.Sequential(T.Conv2d(1, 6, 5), T.BatchNorm2d(6), T.ReLU(), T.MaxPool2d(2),
-                         T.Conv2d(6, 16, 5), T.BatchNorm2d(16), T.ReLU(), T.MaxPool2d(2),
-                         T.Flatten(), T.Linear(400, 120), T.BatchNorm1d(120), T.ReLU(),
-                         T.Linear(120, 84), T.BatchNorm1d(84), T.ReLU(), T.Linear(84, 10))
+    model = T.Sequential(
+        T.Conv2d(1, 6, 5),
+        T.BatchNorm2d(6),
+        T.ReLU(),
+        T.MaxPool2d(2),
+        T.Conv2d(6, 16, 5),
+        T.BatchNorm2d(16),
+        T.ReLU(),
+        T.MaxPool2d(2),
+        T.Flatten(),
+        T.Linear(400, 120),
+        T.BatchNorm1d(120),
+        T.ReLU(),
+        T.Linear(120, 84),
+        T.BatchNorm1d(84),
+        T.ReLU(),
+        T.Linear(84, 10),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     loss_fn = T.CrossEntropyLoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -50,4 +66,5 @@ def test_torch(benchmark, rng, torch, batch):
         opt.zero_grad()
         loss.backward()
         opt.step()
+
     benchmark(step)

@@ -34,8 +34,12 @@ PYDLK_INLINE float vexp(float x) {
   float t = xc * 1.44269504088896341f;
   float n = (t + 12582912.f) - 12582912.f;  // round to nearest (1.5 * 2^23 trick), |t| < 2^22
   float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
-              4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
+  float p =
+      ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) *
+           r +
+       1.6666665459e-1f) *
+          r +
+      5.0000001201e-1f;
   p = p * (r * r) + r + 1.0f;
   int32_t bits = ((int32_t)n + 126) << 23;  // 2^(n-1); n + 126 in [0, 254]
   float s;
@@ -48,8 +52,10 @@ inline double vexp(double x) { return std::exp(x); }
 // e^x - 1 without the cancellation of exp(x) - 1 near 0: Taylor to x^7 for |x| < 0.35 (next term
 // < 2e-8 relative), exp(x) - 1 beyond (|e^x - 1| > 0.29 there, so the rounding of exp stays small).
 inline float vexpm1(float x) {
-  float p = x * (1.f + x * (1.f / 2 + x * (1.f / 6 + x * (1.f / 24 + x * (1.f / 120 +
-            x * (1.f / 720 + x * (1.f / 5040)))))));
+  float p =
+      x * (1.f + x * (1.f / 2 +
+                      x * (1.f / 6 +
+                           x * (1.f / 24 + x * (1.f / 120 + x * (1.f / 720 + x * (1.f / 5040)))))));
   float e = vexp(x) - 1.f;
   return std::fabs(x) < 0.35f ? p : e;
 }
@@ -70,9 +76,15 @@ inline double vtanh(double x) { return std::tanh(x); }
 // Chebyshev fit of erfc(z) e^{z^2} in t = 1 / (1 + z/2)).
 inline float verfc_pos(float z) {
   float t = 1.f / (1.f + 0.5f * z);
-  float q = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
-            t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
-            t * (-0.82215223f + t * 0.17087277f))))))));
+  float q =
+      -1.26551223f +
+      t * (1.00002368f +
+           t * (0.37409196f +
+                t * (0.09678418f +
+                     t * (-0.18628806f +
+                          t * (0.27886807f +
+                               t * (-1.13520398f +
+                                    t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
   return t * vexp(q - z * z);
 }
 inline double verfc_pos(double z) { return std::erfc(z); }
@@ -243,7 +255,6 @@ struct Softplus {
   }
 };
 
-
 // Calls k(functor, args...) for op: the one place that lists the ops.
 template <typename T, typename K, typename... Args>
 PYDLK_INLINE void visit(Act op, const ActParams& a, K k, Args... args) {
@@ -378,7 +389,10 @@ PYDLK_SIMD void softmax_forward(T* y, const T* x, index_t outer, index_t D, inde
     T* ys = y + o * D * inner + i0;
     T m[kIB];
     double s[kIB];
-    for (index_t i = 0; i < w; ++i) { m[i] = -std::numeric_limits<T>::infinity(); s[i] = 0; }
+    for (index_t i = 0; i < w; ++i) {
+      m[i] = -std::numeric_limits<T>::infinity();
+      s[i] = 0;
+    }
     for (index_t d = 0; d < D; ++d) {
 #pragma omp simd
       for (index_t i = 0; i < w; ++i) m[i] = std::max(m[i], xs[d * inner + i]);
@@ -453,7 +467,8 @@ PYDLK_SIMD void softmax_backward(T* dx, const T* dy, const T* y, index_t outer, 
         for (index_t i = 0; i < w; ++i) s[i] += double(g[d * inner + i]);
       } else {
 #pragma omp simd
-        for (index_t i = 0; i < w; ++i) s[i] += double(g[d * inner + i]) * double(ys[d * inner + i]);
+        for (index_t i = 0; i < w; ++i)
+          s[i] += double(g[d * inner + i]) * double(ys[d * inner + i]);
       }
     }
     T st[kIB];
@@ -475,14 +490,17 @@ PYDLK_SIMD void softmax_backward(T* dx, const T* dy, const T* y, index_t outer, 
 // One (o, c) row per iteration: threads split the rows they write, SIMD along inner.
 
 template <typename T>
-PYDLK_SIMD void maxout_forward(T* y, int64_t* idx, const T* x, index_t outer, index_t C,
-                               index_t k, index_t inner) {
+PYDLK_SIMD void maxout_forward(T* y, int64_t* idx, const T* x, index_t outer, index_t C, index_t k,
+                               index_t inner) {
 #pragma omp parallel for schedule(static) if (parallel_worth_it(outer * C * k * inner))
   for (index_t r = 0; r < outer * C; ++r) {
     const T* xr = x + r * k * inner;  // (k, inner) block of group r
     T* yr = y + r * inner;
     int64_t* ir = idx + r * inner;
-    for (index_t i = 0; i < inner; ++i) { yr[i] = xr[i]; ir[i] = 0; }
+    for (index_t i = 0; i < inner; ++i) {
+      yr[i] = xr[i];
+      ir[i] = 0;
+    }
     for (index_t j = 1; j < k; ++j) {
 #pragma omp simd
       for (index_t i = 0; i < inner; ++i) {
@@ -511,13 +529,14 @@ PYDLK_SIMD void maxout_backward(T* dx, const T* dy, const int64_t* idx, index_t 
   }
 }
 
-#define PYDLK_INSTANTIATE(T)                                                                     \
-  template void act_forward<T>(Act, T*, const T*, index_t, const ActParams&);                    \
-  template void act_backward<T>(Act, T*, const T*, const T*, index_t, const ActParams&);         \
-  template void softmax_forward<T>(T*, const T*, index_t, index_t, index_t, bool);               \
-  template void softmax_backward<T>(T*, const T*, const T*, index_t, index_t, index_t, bool);    \
-  template void maxout_forward<T>(T*, int64_t*, const T*, index_t, index_t, index_t, index_t);   \
-  template void maxout_backward<T>(T*, const T*, const int64_t*, index_t, index_t, index_t, index_t);
+#define PYDLK_INSTANTIATE(T)                                                                   \
+  template void act_forward<T>(Act, T*, const T*, index_t, const ActParams&);                  \
+  template void act_backward<T>(Act, T*, const T*, const T*, index_t, const ActParams&);       \
+  template void softmax_forward<T>(T*, const T*, index_t, index_t, index_t, bool);             \
+  template void softmax_backward<T>(T*, const T*, const T*, index_t, index_t, index_t, bool);  \
+  template void maxout_forward<T>(T*, int64_t*, const T*, index_t, index_t, index_t, index_t); \
+  template void maxout_backward<T>(T*, const T*, const int64_t*, index_t, index_t, index_t,    \
+                                   index_t);
 PYDLK_INSTANTIATE(float)
 PYDLK_INSTANTIATE(double)
 #undef PYDLK_INSTANTIATE

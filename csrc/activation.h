@@ -15,11 +15,11 @@ enum class Act : int {
                // elu, selu and celu are all this one (torch's parametrisation)
   sigmoid,
   tanh,
-  silu,        // x * sigmoid(x)
-  mish,        // x * tanh(softplus(x))
-  gelu,        // x * Phi(x), exact (erf)
-  gelu_tanh,   // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  softplus,    // p0 = beta, p1 = threshold
+  silu,       // x * sigmoid(x)
+  mish,       // x * tanh(softplus(x))
+  gelu,       // x * Phi(x), exact (erf)
+  gelu_tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  softplus,   // p0 = beta, p1 = threshold
 };
 
 // Hyperparameters; their meaning per op is listed above.

@@ -34,14 +34,24 @@ const std::vector<EltwiseOp>& eltwise_ops() {
   static const std::vector<EltwiseOp> ops = {
       {"relu", Act::relu, "output", {}, {}},
       // saved: the output when negative_slope >= 0, else the input (same formula)
-      {"leaky_relu", Act::leaky_relu, "saved", {{"negative_slope", 0.01, false}},
+      {"leaky_relu",
+       Act::leaky_relu,
+       "saved",
+       {{"negative_slope", 0.01, false}},
        {{"negative_slope", 0.01, false}}},
-      {"hardtanh", Act::hardtanh, "output", {{"min_val", -1.0, false}, {"max_val", 1.0, false}},
+      {"hardtanh",
+       Act::hardtanh,
+       "output",
+       {{"min_val", -1.0, false}, {"max_val", 1.0, false}},
        {{"min_val", -1.0, false}, {"max_val", 1.0, false}}},
       // saved: the output with is_result=True (needs alpha >= 0), else the input
-      {"elu", Act::elu, "saved",
+      {"elu",
+       Act::elu,
+       "saved",
        {{"alpha", 1.0, false}, {"scale", 1.0, false}, {"input_scale", 1.0, false}},
-       {{"alpha", 1.0, false}, {"scale", 1.0, false}, {"input_scale", 1.0, false},
+       {{"alpha", 1.0, false},
+        {"scale", 1.0, false},
+        {"input_scale", 1.0, false},
         {"is_result", 1.0, false}}},
       {"sigmoid", Act::sigmoid, "output", {}, {}},
       {"tanh", Act::tanh, "output", {}, {}},
@@ -49,7 +59,10 @@ const std::vector<EltwiseOp>& eltwise_ops() {
       {"mish", Act::mish, "input", {}, {}},
       {"gelu", Act::gelu, "input", {}, {}},
       {"gelu_tanh", Act::gelu_tanh, "input", {}, {}},
-      {"softplus", Act::softplus, "input", {{"beta", 1.0, true}, {"threshold", 20.0, false}},
+      {"softplus",
+       Act::softplus,
+       "input",
+       {{"beta", 1.0, true}, {"threshold", 20.0, false}},
        {{"beta", 1.0, true}, {"threshold", 20.0, false}}},
   };
   return ops;
@@ -67,14 +80,15 @@ ActParams check_params(const char* op, const std::vector<Param>& ps, const doubl
 }
 
 // `out` if given (checked), else a new array like `like`.
-py::array out_or_new(const py::object& out, const py::array& like, DType dt, const std::string& op) {
+py::array out_or_new(const py::object& out, const py::array& like, DType dt,
+                     const std::string& op) {
   return dispatch(dt, [&](auto t) {
     return out_or_empty<decltype(t)>(out, dt, shape_of(like), op.c_str(), "out");
   });
 }
 
-void need_same_shape(const py::array& a, const py::array& b, const std::string& op,
-                     const char* an, const char* bn) {
+void need_same_shape(const py::array& a, const py::array& b, const std::string& op, const char* an,
+                     const char* bn) {
   need(a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape()),
        op + ": " + an + " has shape " + str_shape(a) + " but " + bn + " has shape " + str_shape(b));
 }
@@ -87,21 +101,23 @@ void def_forward(py::module_& m, const EltwiseOp* s, std::index_sequence<I...>) 
   std::string doc = std::string(s->name) + " forward: a new array (or out) of input's shape.";
   m.def((std::string(s->name) + "_forward").c_str(),
         [s](py::array x, dbl<I>... p, py::object out) {
-          double v[] = {p..., 0.0};
-          ActParams a = check_params(s->name, s->fwd, v);
-          DType dt = need_float(x, s->name, "input");
-          py::array y = out_or_new(out, x, dt, s->name);
-          dispatch(dt, [&](auto t) {
-            using T = decltype(t);
-            T* yp = ptr<T>(y);
-            const T* xp = cptr<T>(x);
-            index_t n = x.size();
-            { KernelScope k; act_forward<T>(s->op, yp, xp, n, a); }
-            return 0;
-          });
-          return y;
-        },
-        py::arg("input"), (py::arg(s->fwd[I].name) = s->fwd[I].def)..., py::kw_only(),
+    double v[] = {p..., 0.0};
+    ActParams a = check_params(s->name, s->fwd, v);
+    DType dt = need_float(x, s->name, "input");
+    py::array y = out_or_new(out, x, dt, s->name);
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* yp = ptr<T>(y);
+      const T* xp = cptr<T>(x);
+      index_t n = x.size();
+      {
+        KernelScope k;
+        act_forward<T>(s->op, yp, xp, n, a);
+      }
+      return 0;
+    });
+    return y;
+  }, py::arg("input"), (py::arg(s->fwd[I].name) = s->fwd[I].def)..., py::kw_only(),
         py::arg("out") = py::none(), doc.c_str());
 }
 
@@ -111,23 +127,25 @@ void def_backward(py::module_& m, const EltwiseOp* s, std::index_sequence<I...>)
   std::string doc = op + ": grad_input from grad_output and the saved tensor (" + s->saved + ").";
   m.def(op.c_str(),
         [s, op](py::array dy, py::array saved, dbl<I>... p, py::object out) {
-          double v[] = {p..., 0.0};
-          ActParams a = check_params(op.c_str(), s->bwd, v);
-          DType dt = need_float(dy, op.c_str(), "grad_output");
-          need_dtype(saved, dt, op.c_str(), s->saved);
-          need_same_shape(dy, saved, op, "grad_output", s->saved);
-          py::array dx = out_or_new(out, dy, dt, op);
-          dispatch(dt, [&](auto t) {
-            using T = decltype(t);
-            T* dxp = ptr<T>(dx);
-            const T *dyp = cptr<T>(dy), *sp = cptr<T>(saved);
-            index_t n = dy.size();
-            { KernelScope k; act_backward<T>(s->op, dxp, dyp, sp, n, a); }
-            return 0;
-          });
-          return dx;
-        },
-        py::arg("grad_output"), py::arg(s->saved), (py::arg(s->bwd[I].name) = s->bwd[I].def)...,
+    double v[] = {p..., 0.0};
+    ActParams a = check_params(op.c_str(), s->bwd, v);
+    DType dt = need_float(dy, op.c_str(), "grad_output");
+    need_dtype(saved, dt, op.c_str(), s->saved);
+    need_same_shape(dy, saved, op, "grad_output", s->saved);
+    py::array dx = out_or_new(out, dy, dt, op);
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* dxp = ptr<T>(dx);
+      const T *dyp = cptr<T>(dy), *sp = cptr<T>(saved);
+      index_t n = dy.size();
+      {
+        KernelScope k;
+        act_backward<T>(s->op, dxp, dyp, sp, n, a);
+      }
+      return 0;
+    });
+    return dx;
+  }, py::arg("grad_output"), py::arg(s->saved), (py::arg(s->bwd[I].name) = s->bwd[I].def)...,
         py::kw_only(), py::arg("out") = py::none(), doc.c_str());
 }
 
@@ -159,9 +177,9 @@ Split split_at(const py::array& x, const py::object& dim_arg, const std::string&
   const int64_t dim = int_arg(dim_arg, op.c_str(), "dim", -kIntLimit, kIntLimit);
   int nd = (int)x.ndim();
   int lim = nd == 0 ? 1 : nd;
-  need(dim >= -lim && dim < lim, op + ": dim " + std::to_string(dim) + " is out of range for a " +
-                                     std::to_string(nd) + "-D input (expected -" +
-                                     std::to_string(lim) + " <= dim < " + std::to_string(lim) + ")");
+  need(dim >= -lim && dim < lim,
+       op + ": dim " + std::to_string(dim) + " is out of range for a " + std::to_string(nd) +
+           "-D input (expected -" + std::to_string(lim) + " <= dim < " + std::to_string(lim) + ")");
   Split s;
   s.dim = int(dim < 0 ? dim + lim : dim);
   if (nd == 0) return s;
@@ -176,7 +194,8 @@ Split split_at(const py::array& x, const py::object& dim_arg, const std::string&
 void bind_activation(py::module_& m) {
   for (const EltwiseOp& s : eltwise_ops()) def_eltwise(m, &s);
 
-  m.def("softmax_forward", [](py::array x, py::object dim, bool log, py::object out) {
+  m.def("softmax_forward",
+        [](py::array x, py::object dim, bool log, py::object out) {
     const char* op = log ? "log_softmax" : "softmax";
     DType dt = need_float(x, op, "input");
     Split sp = split_at(x, dim, op);
@@ -185,15 +204,19 @@ void bind_activation(py::module_& m) {
       using T = decltype(t);
       T* yp = ptr<T>(y);
       const T* xp = cptr<T>(x);
-      { KernelScope k; softmax_forward<T>(yp, xp, sp.outer, sp.D, sp.inner, log); }
+      {
+        KernelScope k;
+        softmax_forward<T>(yp, xp, sp.outer, sp.D, sp.inner, log);
+      }
       return 0;
     });
     return y;
   }, py::arg("input"), py::arg("dim"), py::arg("log") = false, py::kw_only(),
-     py::arg("out") = py::none(),
-     "softmax (log_softmax if log) of input along dim; out may be given (or be the input).");
+        py::arg("out") = py::none(),
+        "softmax (log_softmax if log) of input along dim; out may be given (or be the input).");
 
-  m.def("softmax_backward", [](py::array dy, py::array y, py::object dim, bool log, py::object out) {
+  m.def("softmax_backward",
+        [](py::array dy, py::array y, py::object dim, bool log, py::object out) {
     std::string op = log ? "log_softmax_backward" : "softmax_backward";
     DType dt = need_float(dy, op.c_str(), "grad_output");
     need_dtype(y, dt, op.c_str(), "output");
@@ -204,15 +227,19 @@ void bind_activation(py::module_& m) {
       using T = decltype(t);
       T* dxp = ptr<T>(dx);
       const T *dyp = cptr<T>(dy), *yp = cptr<T>(y);
-      { KernelScope k; softmax_backward<T>(dxp, dyp, yp, sp.outer, sp.D, sp.inner, log); }
+      {
+        KernelScope k;
+        softmax_backward<T>(dxp, dyp, yp, sp.outer, sp.D, sp.inner, log);
+      }
       return 0;
     });
     return dx;
   }, py::arg("grad_output"), py::arg("output"), py::arg("dim"), py::arg("log") = false,
-     py::kw_only(), py::arg("out") = py::none(),
-     "grad_input of softmax (log_softmax if log) from grad_output and the saved output.");
+        py::kw_only(), py::arg("out") = py::none(),
+        "grad_input of softmax (log_softmax if log) from grad_output and the saved output.");
 
-  m.def("maxout_forward", [](py::array x, py::object pool_size_arg, py::object dim) {
+  m.def("maxout_forward",
+        [](py::array x, py::object pool_size_arg, py::object dim) {
     const char* op = "maxout";
     DType dt = need_float(x, op, "input");
     need(x.ndim() >= 1, "maxout: input must have at least 1 dimension, got a scalar");
@@ -233,16 +260,19 @@ void bind_activation(py::module_& m) {
       T* yp = ptr<T>(y);
       int64_t* ip = ptr<int64_t>(idx);
       const T* xp = cptr<T>(x);
-      { KernelScope k; maxout_forward<T>(yp, ip, xp, sp.outer, C, pool_size, sp.inner); }
+      {
+        KernelScope k;
+        maxout_forward<T>(yp, ip, xp, sp.outer, C, pool_size, sp.inner);
+      }
       return 0;
     });
     return py::make_tuple(out, idx);
   }, py::arg("input"), py::arg("pool_size"), py::arg("dim") = 1,
-     "(output, indices): max over groups of pool_size consecutive entries along dim; "
-     "indices (int64) is the position within each group.");
+        "(output, indices): max over groups of pool_size consecutive entries along dim; "
+        "indices (int64) is the position within each group.");
 
-  m.def("maxout_backward", [](py::array dy, py::array idx, py::object pool_size_arg,
-                              py::object dim) {
+  m.def("maxout_backward",
+        [](py::array dy, py::array idx, py::object pool_size_arg, py::object dim) {
     const char* op = "maxout_backward";
     DType dt = need_float(dy, op, "grad_output");
     need_int64(idx, op, "indices");
@@ -258,8 +288,8 @@ void bind_activation(py::module_& m) {
     // grad_input's size is grad_output's times pool_size: checked (overflow, memory) by empty().
     Shape shape = shape_of(dy);
     need(shape[sp.dim] <= INT64_MAX / pool_size,
-         std::string(op) + ": pool_size " + std::to_string(pool_size) + " times grad_output's size " +
-             std::to_string(shape[sp.dim]) + " along dim overflows");
+         std::string(op) + ": pool_size " + std::to_string(pool_size) +
+             " times grad_output's size " + std::to_string(shape[sp.dim]) + " along dim overflows");
     shape[sp.dim] *= pool_size;
     py::object out;
     dispatch(dt, [&](auto t) {
@@ -268,12 +298,15 @@ void bind_activation(py::module_& m) {
       out = dx;
       T* dxp = ptr<T>(dx);
       const T* dyp = cptr<T>(dy);
-      { KernelScope k; maxout_backward<T>(dxp, dyp, ip, sp.outer, sp.D, pool_size, sp.inner); }
+      {
+        KernelScope k;
+        maxout_backward<T>(dxp, dyp, ip, sp.outer, sp.D, pool_size, sp.inner);
+      }
       return 0;
     });
     return out;
   }, py::arg("grad_output"), py::arg("indices"), py::arg("pool_size"), py::arg("dim") = 1,
-     "grad_input of maxout: grad_output routed to the arg-max of each group, 0 elsewhere.");
+        "grad_input of maxout: grad_output routed to the arg-max of each group, 0 elsewhere.");
 }
 
 }  // namespace pydlk

@@ -14,28 +14,39 @@ void bind_attention(py::module_& m) {
     dispatch(dt, [&](auto tag) {
       using T = decltype(tag);
       T* pp = ptr<T>(p);
-      { KernelScope k; attn_softmax_forward<T>(pp, R, C); }
+      {
+        KernelScope k;
+        attn_softmax_forward<T>(pp, R, C);
+      }
       return 0;
     });
   }, py::arg("scores"), "Softmax over the last axis, in place (scores become probabilities).");
 
-  m.def("attn_softmax_backward_", [](py::array dp, py::array p) {
+  m.def("attn_softmax_backward_",
+        [](py::array dp, py::array p) {
     DType dt = need_float(p, "attn_softmax_backward_", "probs");
     need_dtype(dp, dt, "attn_softmax_backward_", "grad_probs");
-    need(dp.ndim() == p.ndim(), "attn_softmax_backward_: grad_probs must have the shape of probs " + str_shape(p) + ", got " + str_shape(dp));
+    need(dp.ndim() == p.ndim(), "attn_softmax_backward_: grad_probs must have the shape of probs " +
+                                    str_shape(p) + ", got " + str_shape(dp));
     for (py::ssize_t i = 0; i < p.ndim(); ++i)
-      need(dp.shape(i) == p.shape(i), "attn_softmax_backward_: grad_probs must have the shape of probs " + str_shape(p) + ", got " + str_shape(dp));
-    need(dp.writeable(), "attn_softmax_backward_: grad_probs must be writeable (it is overwritten)");
+      need(dp.shape(i) == p.shape(i),
+           "attn_softmax_backward_: grad_probs must have the shape of probs " + str_shape(p) +
+               ", got " + str_shape(dp));
+    need(dp.writeable(),
+         "attn_softmax_backward_: grad_probs must be writeable (it is overwritten)");
     index_t C = p.ndim() ? p.shape(p.ndim() - 1) : 1;
     index_t R = C ? p.size() / C : 0;
     dispatch(dt, [&](auto tag) {
       using T = decltype(tag);
       T* dpp = ptr<T>(dp);
-      { KernelScope k; attn_softmax_backward<T>(dpp, cptr<T>(p), R, C); }
+      {
+        KernelScope k;
+        attn_softmax_backward<T>(dpp, cptr<T>(p), R, C);
+      }
       return 0;
     });
   }, py::arg("grad_probs"), py::arg("probs"),
-     "In place: grad_probs becomes the gradient of the scores, p * (g - sum(p * g)).");
+        "In place: grad_probs becomes the gradient of the scores, p * (g - sum(p * g)).");
 }
 
 }  // namespace pydlk

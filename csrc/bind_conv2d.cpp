@@ -15,8 +15,8 @@ ConvAlgo parse_algo(const std::string& a, const char* op) {
   if (a == "auto") return ConvAlgo::automatic;
   if (a == "gemm") return ConvAlgo::gemm;
   if (a == "direct") return ConvAlgo::direct;
-  throw std::invalid_argument(std::string(op) + ": algorithm must be 'auto', 'gemm' or 'direct', got '" +
-                              a + "'");
+  throw std::invalid_argument(std::string(op) +
+                              ": algorithm must be 'auto', 'gemm' or 'direct', got '" + a + "'");
 }
 
 // Checks every array and int argument and returns the convolution's sizes.
@@ -35,29 +35,40 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
   const index_t groups = int_arg(groups_arg, op, "groups", 1, kIntLimit);
   const std::string o(op);
   ConvShape s;
-  s.N = x.shape(0); s.C = x.shape(1); s.H = x.shape(2); s.W = x.shape(3);
-  s.K = w.shape(0); s.R = w.shape(2); s.S = w.shape(3);
+  s.N = x.shape(0);
+  s.C = x.shape(1);
+  s.H = x.shape(2);
+  s.W = x.shape(3);
+  s.K = w.shape(0);
+  s.R = w.shape(2);
+  s.S = w.shape(3);
   s.G = groups;
-  s.sh = st[0]; s.sw = st[1]; s.ph = pd[0]; s.pw = pd[1];
-  s.dh = dl[0]; s.dw = dl[1];
-  need(s.R >= 1 && s.S >= 1, o + ": weight must have a kernel of at least 1x1, got shape " + str_shape(w));
+  s.sh = st[0];
+  s.sw = st[1];
+  s.ph = pd[0];
+  s.pw = pd[1];
+  s.dh = dl[0];
+  s.dw = dl[1];
+  need(s.R >= 1 && s.S >= 1,
+       o + ": weight must have a kernel of at least 1x1, got shape " + str_shape(w));
   need(s.C >= 1, o + ": input must have at least 1 channel, got shape " + str_shape(x));
-  need(s.C % s.G == 0, o + ": input has " + std::to_string(s.C) + " channels, not divisible by groups=" +
-                           std::to_string(s.G));
+  need(s.C % s.G == 0, o + ": input has " + std::to_string(s.C) +
+                           " channels, not divisible by groups=" + std::to_string(s.G));
   need(s.K % s.G == 0, o + ": weight has " + std::to_string(s.K) +
                            " output channels, not divisible by groups=" + std::to_string(s.G));
-  need(w.shape(1) == s.C / s.G, o + ": input has " + std::to_string(s.C) + " channels, weight expects " +
-                                    std::to_string(w.shape(1) * s.G) + " (groups=" + std::to_string(s.G) +
-                                    ", weight is (out_channels, in_channels/groups, kH, kW) = " +
-                                    str_shape(w) + ")");
+  need(w.shape(1) == s.C / s.G,
+       o + ": input has " + std::to_string(s.C) + " channels, weight expects " +
+           std::to_string(w.shape(1) * s.G) + " (groups=" + std::to_string(s.G) +
+           ", weight is (out_channels, in_channels/groups, kH, kW) = " + str_shape(w) + ")");
   const index_t eh = s.H + 2 * s.ph - s.dh * (s.R - 1), ew = s.W + 2 * s.pw - s.dw * (s.S - 1);
   s.OH = conv_out_size(s.H, s.ph, s.dh, s.R, s.sh);
   s.OW = conv_out_size(s.W, s.pw, s.dw, s.S, s.sw);
   need(eh >= 1 && ew >= 1,
        o + ": input of size " + std::to_string(s.H) + "x" + std::to_string(s.W) + " with padding " +
-           str_pair(pd) + " is smaller than the dilated kernel " + std::to_string(s.dh * (s.R - 1) + 1) +
-           "x" + std::to_string(s.dw * (s.S - 1) + 1) + ": output size would be " +
-           std::to_string(eh <= 0 ? 0 : s.OH) + "x" + std::to_string(ew <= 0 ? 0 : s.OW));
+           str_pair(pd) + " is smaller than the dilated kernel " +
+           std::to_string(s.dh * (s.R - 1) + 1) + "x" + std::to_string(s.dw * (s.S - 1) + 1) +
+           ": output size would be " + std::to_string(eh <= 0 ? 0 : s.OH) + "x" +
+           std::to_string(ew <= 0 ? 0 : s.OW));
   // The GEMMs take int sizes.
   const index_t big = INT32_MAX;
   need(s.Cg() * s.R * s.S < big && s.N * s.OH * s.OW < big && s.H * s.W < big,
@@ -68,7 +79,8 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
 ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* op) {
   ConvAlgo a = parse_algo(algorithm, op);
   need(a != ConvAlgo::direct || s.Cg() == 1,
-       std::string(op) + ": algorithm='direct' needs one input channel per group (C/groups == 1), got " +
+       std::string(op) +
+           ": algorithm='direct' needs one input channel per group (C/groups == 1), got " +
            std::to_string(s.Cg()));
   return a;
 }
@@ -76,9 +88,9 @@ ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* 
 }  // namespace
 
 void bind_conv2d(py::module_& m) {
-  m.def("conv2d_forward", [](py::array x, py::array w, py::object bias, py::object stride,
-                             py::object padding, py::object dilation, py::object groups,
-                             std::string algorithm) {
+  m.def("conv2d_forward",
+        [](py::array x, py::array w, py::object bias, py::object stride, py::object padding,
+           py::object dilation, py::object groups, std::string algorithm) {
     const char* op = "conv2d";
     DType dt = need_float(x, op, "input");
     ConvShape s = check_conv(x, w, dt, stride, padding, dilation, groups, op);
@@ -90,8 +102,8 @@ void bind_conv2d(py::module_& m) {
     ConvAlgo a = algo_for(s, algorithm, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      py::array y = empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.K, (py::ssize_t)s.OH, (py::ssize_t)s.OW},
-                             op, "output");
+      py::array y = empty<T>(
+          {(py::ssize_t)s.N, (py::ssize_t)s.K, (py::ssize_t)s.OH, (py::ssize_t)s.OW}, op, "output");
       const T* bp = b.cdata<T>();
       T* yp = ptr<T>(y);
       ConvPlan plan = conv2d_plan(s, false, sizeof(T), a);
@@ -102,16 +114,18 @@ void bind_conv2d(py::module_& m) {
       }
       return y;
     });
-  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1,
-     py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
-     py::arg("algorithm") = "auto",
-     "2-D convolution. input (N, C, H, W), weight (K, C/groups, kH, kW), bias (K) or None; "
-     "stride/padding/dilation an int or a pair. Returns (N, K, OH, OW). algorithm: 'auto', "
-     "'gemm' (im2col + BLAS) or 'direct' (needs C/groups == 1).");
+  },
+        py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1,
+        py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
+        py::arg("algorithm") = "auto",
+        "2-D convolution. input (N, C, H, W), weight (K, C/groups, kH, kW), bias (K) or None; "
+        "stride/padding/dilation an int or a pair. Returns (N, K, OH, OW). algorithm: 'auto', "
+        "'gemm' (im2col + BLAS) or 'direct' (needs C/groups == 1).");
 
-  m.def("conv2d_backward", [](py::array dy, py::array x, py::array w, py::object stride,
-                              py::object padding, py::object dilation, py::object groups,
-                              bool need_dx, bool need_dw, bool need_db, std::string algorithm) {
+  m.def("conv2d_backward",
+        [](py::array dy, py::array x, py::array w, py::object stride, py::object padding,
+           py::object dilation, py::object groups, bool need_dx, bool need_dw, bool need_db,
+           std::string algorithm) {
     const char* op = "conv2d_backward";
     DType dt = need_float(x, op, "input");
     ConvShape s = check_conv(x, w, dt, stride, padding, dilation, groups, op);
@@ -124,18 +138,23 @@ void bind_conv2d(py::module_& m) {
       py::object dx = py::none(), dw = py::none(), db = py::none();
       T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
       if (need_dx) {
-        py::array arr = empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.C, (py::ssize_t)s.H, (py::ssize_t)s.W}, op,
-                                 "grad_input");
-        dxp = ptr<T>(arr); dx = arr;
+        py::array arr =
+            empty<T>({(py::ssize_t)s.N, (py::ssize_t)s.C, (py::ssize_t)s.H, (py::ssize_t)s.W}, op,
+                     "grad_input");
+        dxp = ptr<T>(arr);
+        dx = arr;
       }
       if (need_dw) {
-        py::array arr = empty<T>({(py::ssize_t)s.K, (py::ssize_t)s.Cg(), (py::ssize_t)s.R, (py::ssize_t)s.S},
-                                 op, "grad_weight");
-        dwp = ptr<T>(arr); dw = arr;
+        py::array arr =
+            empty<T>({(py::ssize_t)s.K, (py::ssize_t)s.Cg(), (py::ssize_t)s.R, (py::ssize_t)s.S},
+                     op, "grad_weight");
+        dwp = ptr<T>(arr);
+        dw = arr;
       }
       if (need_db) {
         py::array arr = empty<T>({(py::ssize_t)s.K}, op, "grad_bias");
-        dbp = ptr<T>(arr); db = arr;
+        dbp = ptr<T>(arr);
+        db = arr;
       }
       ConvPlan plan = conv2d_plan(s, true, sizeof(T), a);
       void* ws = workspace(plan.ws_bytes, op);
@@ -145,11 +164,12 @@ void bind_conv2d(py::module_& m) {
       }
       return py::make_tuple(dx, dw, db);
     });
-  }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("stride") = 1,
-     py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
-     py::arg("need_input") = true, py::arg("need_weight") = true, py::arg("need_bias") = true,
-     py::arg("algorithm") = "auto",
-     "Returns (grad_input, grad_weight, grad_bias); None where not asked for.");
+  },
+        py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("stride") = 1,
+        py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1,
+        py::arg("need_input") = true, py::arg("need_weight") = true, py::arg("need_bias") = true,
+        py::arg("algorithm") = "auto",
+        "Returns (grad_input, grad_weight, grad_bias); None where not asked for.");
 }
 
 }  // namespace pydlk

@@ -19,8 +19,8 @@ struct ClassView {
 };
 
 ClassView class_view(const py::array& x, const char* op) {
-  need(x.ndim() >= 2, std::string(op) + ": input must be (N, C) or (N, C, d1, ...), got shape " +
-                          str_shape(x));
+  need(x.ndim() >= 2,
+       std::string(op) + ": input must be (N, C) or (N, C, d1, ...), got shape " + str_shape(x));
   need(x.shape(1) >= 1, std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
   ClassView v{x.shape(0), x.shape(1), 1, {x.shape(0)}};
   for (py::ssize_t d = 2; d < x.ndim(); ++d) {
@@ -34,8 +34,9 @@ ClassView class_view(const py::array& x, const char* op) {
 void check_class_target(const py::array& t, const ClassView& v, const char* op, bool has_ignore,
                         int64_t ignore_index) {
   need_int64(t, op, "target");
-  need(shape_of(t) == v.per_sample, std::string(op) + ": target must have shape " + str_dims(v.per_sample) +
-               " for input of " + std::to_string(v.C) + " classes, got " + str_shape(t));
+  need(shape_of(t) == v.per_sample, std::string(op) + ": target must have shape " +
+                                        str_dims(v.per_sample) + " for input of " +
+                                        std::to_string(v.C) + " classes, got " + str_shape(t));
   const int64_t* tp = cptr<int64_t>(t);
   const index_t M = v.outer * v.inner;
   for (index_t m = 0; m < M; ++m) {
@@ -77,7 +78,8 @@ bool check_ce_target(const py::array& t, const py::array& x, const ClassView& v,
     return false;
   }
   need_dtype(t, dt, op, "target");
-  need(shape_of(t) == shape_of(x), std::string(op) + ": probability target must have the input's shape " +
+  need(shape_of(t) == shape_of(x), std::string(op) +
+                                       ": probability target must have the input's shape " +
                                        str_shape(x) + ", got " + str_shape(t));
   return true;
 }
@@ -95,8 +97,8 @@ void check_smoothing(double eps, const char* op) {
 
 void bind_loss(py::module_& m) {
   // ---------------------------------------------------------------- cross-entropy
-  m.def("cross_entropy_forward", [](py::array x, py::array target, py::object weight,
-                                    py::object ignore_arg_, double eps) {
+  m.def("cross_entropy_forward",
+        [](py::array x, py::array target, py::object weight, py::object ignore_arg_, double eps) {
     const char* op = "cross_entropy";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
@@ -116,19 +118,19 @@ void bind_loss(py::module_& m) {
       const T* xp = cptr<T>(x);
       {
         KernelScope k;
-        cross_entropy_forward<T>(lp, sp, total, xp, tp, pp, wp, v.outer, v.C, v.inner,
-                                 ignore_index, eps);
+        cross_entropy_forward<T>(lp, sp, total, xp, tp, pp, wp, v.outer, v.C, v.inner, ignore_index,
+                                 eps);
       }
       return py::make_tuple(loss, lse, total[0], total[1]);
     });
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-     py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-     "Returns (loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean'). "
-     "target: int64 classes (input without dim 1) or probabilities (input's shape).");
+        py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+        "Returns (loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean'). "
+        "target: int64 classes (input without dim 1) or probabilities (input's shape).");
 
-  m.def("cross_entropy_backward", [](py::object grad, double grad_scalar, py::array x,
-                                     py::array lse, py::array target, py::object weight,
-                                     py::object ignore_arg_, double eps) {
+  m.def("cross_entropy_backward",
+        [](py::object grad, double grad_scalar, py::array x, py::array lse, py::array target,
+           py::object weight, py::object ignore_arg_, double eps) {
     const char* op = "cross_entropy_backward";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
@@ -150,20 +152,21 @@ void bind_loss(py::module_& m) {
       const T *xp = cptr<T>(x), *sp = cptr<T>(lse);
       {
         KernelScope k;
-        cross_entropy_backward<T>(dxp, gp, grad_scalar, xp, sp, tp, pp, wp, v.outer, v.C,
-                                  v.inner, ignore_index, eps);
+        cross_entropy_backward<T>(dxp, gp, grad_scalar, xp, sp, tp, pp, wp, v.outer, v.C, v.inner,
+                                  ignore_index, eps);
       }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("lse"),
-     py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
-     py::arg("label_smoothing") = 0.0,
-     "grad_input = (softmax - smoothed one-hot) * scale; grad_output per sample, or None and "
-     "grad_scalar for every sample.");
+  },
+        py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("lse"),
+        py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
+        py::arg("label_smoothing") = 0.0,
+        "grad_input = (softmax - smoothed one-hot) * scale; grad_output per sample, or None and "
+        "grad_scalar for every sample.");
 
   // ---------------------------------------------------------------- NLL
-  m.def("nll_loss_forward", [](py::array x, py::array target, py::object weight,
-                               py::object ignore_arg_) {
+  m.def("nll_loss_forward",
+        [](py::array x, py::array target, py::object weight, py::object ignore_arg_) {
     const char* op = "nll_loss";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
@@ -178,15 +181,19 @@ void bind_loss(py::module_& m) {
       T* lp = ptr<T>(loss);
       const T* xp = cptr<T>(x);
       const int64_t* tp = cptr<int64_t>(target);
-      { KernelScope k; nll_forward<T>(lp, total, xp, tp, wp, v.outer, v.C, v.inner, ignore_index); }
+      {
+        KernelScope k;
+        nll_forward<T>(lp, total, xp, tp, wp, v.outer, v.C, v.inner, ignore_index);
+      }
       return py::make_tuple(loss, total[0], total[1]);
     });
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-     py::arg("ignore_index") = -100,
-     "Returns (loss per sample, sum of losses, divisor of 'mean' = sum of target weights).");
+        py::arg("ignore_index") = -100,
+        "Returns (loss per sample, sum of losses, divisor of 'mean' = sum of target weights).");
 
-  m.def("nll_loss_backward", [](py::object grad, double grad_scalar, py::array x,
-                                py::array target, py::object weight, py::object ignore_arg_) {
+  m.def("nll_loss_backward",
+        [](py::object grad, double grad_scalar, py::array x, py::array target, py::object weight,
+           py::object ignore_arg_) {
     const char* op = "nll_loss_backward";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
@@ -207,8 +214,9 @@ void bind_loss(py::module_& m) {
       }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
-     py::arg("weight") = py::none(), py::arg("ignore_index") = -100);
+  },
+        py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
+        py::arg("weight") = py::none(), py::arg("ignore_index") = -100);
 
   // ---------------------------------------------------------------- multi-class hinge
   auto check_mm = [](const py::array& x, const py::object& p_arg, double margin, const char* op) {
@@ -218,8 +226,9 @@ void bind_loss(py::module_& m) {
     need(std::isfinite(margin), std::string(op) + ": margin must be finite");
     return p;
   };
-  m.def("multi_margin_loss_forward", [check_mm](py::array x, py::array target, py::object p_arg,
-                                                double margin, py::object weight) {
+  m.def("multi_margin_loss_forward",
+        [check_mm](py::array x, py::array target, py::object p_arg, double margin,
+                   py::object weight) {
     const char* op = "multi_margin_loss";
     DType dt = need_float(x, op, "input");
     const int p = check_mm(x, p_arg, margin, op);
@@ -234,15 +243,19 @@ void bind_loss(py::module_& m) {
       T* lp = ptr<T>(loss);
       const T* xp = cptr<T>(x);
       const int64_t* tp = cptr<int64_t>(target);
-      { KernelScope k; multi_margin_forward<T>(lp, total, xp, tp, wp, v.outer, v.C, p, margin); }
+      {
+        KernelScope k;
+        multi_margin_forward<T>(lp, total, xp, tp, wp, v.outer, v.C, p, margin);
+      }
       return py::make_tuple(loss, total[0], total[1]);
     });
-  }, py::arg("input"), py::arg("target"), py::arg("p") = 1, py::arg("margin") = 1.0,
-     py::arg("weight") = py::none(), "Returns (loss per sample, sum of losses, N).");
+  },
+        py::arg("input"), py::arg("target"), py::arg("p") = 1, py::arg("margin") = 1.0,
+        py::arg("weight") = py::none(), "Returns (loss per sample, sum of losses, N).");
 
-  m.def("multi_margin_loss_backward", [check_mm](py::object grad, double grad_scalar, py::array x,
-                                                 py::array target, py::object p_arg, double margin,
-                                                 py::object weight) {
+  m.def("multi_margin_loss_backward",
+        [check_mm](py::object grad, double grad_scalar, py::array x, py::array target,
+                   py::object p_arg, double margin, py::object weight) {
     const char* op = "multi_margin_loss_backward";
     DType dt = need_float(x, op, "input");
     const int p = check_mm(x, p_arg, margin, op);
@@ -264,8 +277,9 @@ void bind_loss(py::module_& m) {
       }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
-     py::arg("p") = 1, py::arg("margin") = 1.0, py::arg("weight") = py::none());
+  },
+        py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
+        py::arg("p") = 1, py::arg("margin") = 1.0, py::arg("weight") = py::none());
 }
 
 }  // namespace pydlk

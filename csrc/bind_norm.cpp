@@ -29,7 +29,8 @@ ArrayArg opt_param(const py::object& o, py::ssize_t C, DType dt, const char* op,
 }
 
 // An optional (C,) buffer updated in place (running stats): None or a writable ndarray.
-ArrayArg opt_buffer(const py::object& o, py::ssize_t C, DType dt, const char* op, const char* name) {
+ArrayArg opt_buffer(const py::object& o, py::ssize_t C, DType dt, const char* op,
+                    const char* name) {
   ArrayArg a = out_arg(o, op, name);
   if (a.given()) {
     need_dtype(a.arr(), dt, op, name);
@@ -40,8 +41,7 @@ ArrayArg opt_buffer(const py::object& o, py::ssize_t C, DType dt, const char* op
 
 // A saved statistic (mean/rstd) of the given shape.
 template <typename T>
-const T* saved(const py::array& a, const Shape& shape, DType dt, const char* op,
-               const char* name) {
+const T* saved(const py::array& a, const Shape& shape, DType dt, const char* op, const char* name) {
   need_dtype(a, dt, op, name);
   need_shape(a, shape, op, name);
   return cptr<T>(a);
@@ -53,8 +53,8 @@ void need_eps(double eps, const char* op) {
 }
 
 void need_momentum(double m, const char* op) {
-  need(std::isfinite(m), std::string(op) + ": momentum must be a finite number, got " +
-                             std::to_string(m));
+  need(std::isfinite(m),
+       std::string(op) + ": momentum must be a finite number, got " + std::to_string(m));
 }
 
 py::ssize_t spatial(const py::array& x) {
@@ -64,8 +64,8 @@ py::ssize_t spatial(const py::array& x) {
 }
 
 void need_nc(const py::array& x, const char* op) {
-  need(x.ndim() >= 2, std::string(op) + ": input must be at least 2-D (N, C, *), got shape " +
-                          str_shape(x));
+  need(x.ndim() >= 2,
+       std::string(op) + ": input must be at least 2-D (N, C, *), got shape " + str_shape(x));
 }
 
 std::string torch_size(const py::array& x) {
@@ -87,22 +87,34 @@ py::tuple rownorm_forward_call(const py::array& x, const T* wp, const T* bp, ind
   py::array r = out_array<T>(rstd, stat_shape, dt, op, "rstd");
   T *yp = ptr<T>(y), *mp = ptr<T>(m), *rp = ptr<T>(r);
   const T* xp = cptr<T>(x);
-  { KernelScope k; rownorm_forward<T>(yp, mp, rp, var, xp, wp, bp, R, G, K, S, eps); }
+  {
+    KernelScope k;
+    rownorm_forward<T>(yp, mp, rp, var, xp, wp, bp, R, G, K, S, eps);
+  }
   return py::make_tuple(y, m, r);
 }
 
 template <typename T>
-py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T* wp,
-                                const T* mp, const T* rp, index_t R, index_t G, index_t K,
-                                index_t S, bool need_x, bool need_w, bool need_b, DType dt,
+py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T* wp, const T* mp,
+                                const T* rp, index_t R, index_t G, index_t K, index_t S,
+                                bool need_x, bool need_w, bool need_b, DType dt,
                                 const py::object& gx, const py::object& gw, const py::object& gb,
                                 const char* op) {
   py::array dx, dw, db;
   T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
   Shape P = {(py::ssize_t)(G * K)};
-  if (need_x) { dx = out_array<T>(gx, shape_of(x), dt, op, "grad_input"); dxp = ptr<T>(dx); }
-  if (need_w) { dw = out_array<T>(gw, P, dt, op, "grad_weight"); dwp = ptr<T>(dw); }
-  if (need_b) { db = out_array<T>(gb, P, dt, op, "grad_bias"); dbp = ptr<T>(db); }
+  if (need_x) {
+    dx = out_array<T>(gx, shape_of(x), dt, op, "grad_input");
+    dxp = ptr<T>(dx);
+  }
+  if (need_w) {
+    dw = out_array<T>(gw, P, dt, op, "grad_weight");
+    dwp = ptr<T>(dw);
+  }
+  if (need_b) {
+    db = out_array<T>(gb, P, dt, op, "grad_bias");
+    dbp = ptr<T>(db);
+  }
   const int nt = num_threads();
   double* ws = (need_w || need_b) ? workspace_of<double>(rownorm_workspace(G, K, nt), op) : nullptr;
   const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
@@ -117,10 +129,10 @@ py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T
 
 void bind_norm(py::module_& m) {
   // ---------------------------------------------------------------- batch norm
-  m.def("batchnorm_forward", [](py::array x, py::object weight, py::object bias,
-                                py::object running_mean, py::object running_var, bool training,
-                                double momentum, double eps, py::object out, py::object save_mean,
-                                py::object save_rstd) {
+  m.def("batchnorm_forward",
+        [](py::array x, py::object weight, py::object bias, py::object running_mean,
+           py::object running_var, bool training, double momentum, double eps, py::object out,
+           py::object save_mean, py::object save_rstd) {
     const char* op = "batch_norm";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
@@ -128,12 +140,15 @@ void bind_norm(py::module_& m) {
     need_momentum(momentum, op);
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     if (training)
-      need(N * S != 1, std::string(op) + ": Expected more than 1 value per channel when "
-                                         "training, got input size " + torch_size(x));
+      need(N * S != 1, std::string(op) +
+                           ": Expected more than 1 value per channel when "
+                           "training, got input size " +
+                           torch_size(x));
     else
       need(!running_mean.is_none() && !running_var.is_none(),
-           std::string(op) + ": running_mean and running_var must be given in evaluation mode "
-                             "(training=False)");
+           std::string(op) +
+               ": running_mean and running_var must be given in evaluation mode "
+               "(training=False)");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
@@ -153,31 +168,33 @@ void bind_norm(py::module_& m) {
       double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
       {
         KernelScope k;
-        batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps,
-                             ws, nt);
+        batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps, ws,
+                             nt);
       }
       return py::make_tuple(y, sm, sr);
     });
-  }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
-     py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
-     py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5,
-     py::arg("out") = py::none(), py::arg("save_mean") = py::none(),
-     py::arg("save_rstd") = py::none(),
-     "Batch norm over input (N, C, *). Returns (out, save_mean, save_rstd), stats (C,).\n"
-     "training: batch statistics; running_mean/running_var (if given) updated in place with\n"
-     "momentum (running_var with the unbiased variance). Otherwise the running stats are used.");
+  },
+        py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+        py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
+        py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5,
+        py::arg("out") = py::none(), py::arg("save_mean") = py::none(),
+        py::arg("save_rstd") = py::none(),
+        "Batch norm over input (N, C, *). Returns (out, save_mean, save_rstd), stats (C,).\n"
+        "training: batch statistics; running_mean/running_var (if given) updated in place with\n"
+        "momentum (running_var with the unbiased variance). Otherwise the running stats are used.");
 
-  m.def("batchnorm_backward", [](py::array dy, py::array x, py::object weight,
-                                 py::array save_mean, py::array save_rstd, bool training,
-                                 bool need_input, bool need_weight, bool need_bias,
-                                 py::object grad_input, py::object grad_weight,
-                                 py::object grad_bias) {
+  m.def("batchnorm_backward",
+        [](py::array dy, py::array x, py::object weight, py::array save_mean, py::array save_rstd,
+           bool training, bool need_input, bool need_weight, bool need_bias, py::object grad_input,
+           py::object grad_weight, py::object grad_bias) {
     const char* op = "batch_norm_backward";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
     need_dtype(dy, dt, op, "grad_output");
-    need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
-                                      "shape " + str_shape(x) + ", got " + str_shape(dy));
+    need(shape_of(dy) == shape_of(x), std::string(op) +
+                                          ": grad_output must have the input's "
+                                          "shape " +
+                                          str_shape(x) + ", got " + str_shape(dy));
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -187,9 +204,18 @@ void bind_norm(py::module_& m) {
       const T* rp = saved<T>(save_rstd, {C}, dt, op, "save_rstd");
       py::array dx, dw, db;
       T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
-      if (need_input) { dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input"); dxp = ptr<T>(dx); }
-      if (need_weight) { dw = out_array<T>(grad_weight, {C}, dt, op, "grad_weight"); dwp = ptr<T>(dw); }
-      if (need_bias) { db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias"); dbp = ptr<T>(db); }
+      if (need_input) {
+        dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input");
+        dxp = ptr<T>(dx);
+      }
+      if (need_weight) {
+        dw = out_array<T>(grad_weight, {C}, dt, op, "grad_weight");
+        dwp = ptr<T>(dw);
+      }
+      if (need_bias) {
+        db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias");
+        dbp = ptr<T>(db);
+      }
       const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
       const int nt = num_threads();
       double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
@@ -199,17 +225,20 @@ void bind_norm(py::module_& m) {
       }
       return py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw), maybe(need_bias, db));
     });
-  }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("save_mean"),
-     py::arg("save_rstd"), py::arg("training"), py::arg("need_input") = true,
-     py::arg("need_weight") = true, py::arg("need_bias") = true,
-     py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
-     py::arg("grad_bias") = py::none(),
-     "Returns (grad_input, grad_weight, grad_bias); None where not asked for. save_mean and\n"
-     "save_rstd are batchnorm_forward's; training selects the batch-statistics backward.");
+  },
+        py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("save_mean"),
+        py::arg("save_rstd"), py::arg("training"), py::arg("need_input") = true,
+        py::arg("need_weight") = true, py::arg("need_bias") = true,
+        py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
+        py::arg("grad_bias") = py::none(),
+        "Returns (grad_input, grad_weight, grad_bias); None where not asked for. save_mean and\n"
+        "save_rstd are batchnorm_forward's; training selects the batch-statistics backward.");
 
   // ---------------------------------------------------------------- layer norm
-  m.def("layernorm_forward", [](py::array x, py::object weight, py::object bias, double eps,
-                                py::object out, py::object mean, py::object rstd) {
+  m.def(
+      "layernorm_forward",
+      [](py::array x, py::object weight, py::object bias, double eps, py::object out,
+         py::object mean, py::object rstd) {
     const char* op = "layer_norm";
     DType dt = need_float(x, op, "input");
     need_ndim(x, 2, op, "input");
@@ -223,22 +252,25 @@ void bind_norm(py::module_& m) {
       const T* bp = bias_a.cdata<T>();
       return rownorm_forward_call<T>(x, wp, bp, M, 1, D, 1, eps, dt, {M}, out, mean, rstd, op);
     });
-  }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
-     py::arg("eps") = 1e-5, py::arg("out") = py::none(), py::arg("mean") = py::none(),
-     py::arg("rstd") = py::none(),
-     "Layer norm of each row of input (M, D); weight, bias (D,) or None. Returns (out, mean, rstd),\n"
-     "stats (M,).");
+  },
+      py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+      py::arg("eps") = 1e-5, py::arg("out") = py::none(), py::arg("mean") = py::none(),
+      py::arg("rstd") = py::none(),
+      "Layer norm of each row of input (M, D); weight, bias (D,) or None. Returns (out, mean, rstd),\n"
+      "stats (M,).");
 
-  m.def("layernorm_backward", [](py::array dy, py::array x, py::object weight, py::array mean,
-                                 py::array rstd, bool need_input, bool need_weight, bool need_bias,
-                                 py::object grad_input, py::object grad_weight,
-                                 py::object grad_bias) {
+  m.def("layernorm_backward",
+        [](py::array dy, py::array x, py::object weight, py::array mean, py::array rstd,
+           bool need_input, bool need_weight, bool need_bias, py::object grad_input,
+           py::object grad_weight, py::object grad_bias) {
     const char* op = "layer_norm_backward";
     DType dt = need_float(x, op, "input");
     need_ndim(x, 2, op, "input");
     need_dtype(dy, dt, op, "grad_output");
-    need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
-                                      "shape " + str_shape(x) + ", got " + str_shape(dy));
+    need(shape_of(dy) == shape_of(x), std::string(op) +
+                                          ": grad_output must have the input's "
+                                          "shape " +
+                                          str_shape(x) + ", got " + str_shape(dy));
     const py::ssize_t M = x.shape(0), D = x.shape(1);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -249,11 +281,12 @@ void bind_norm(py::module_& m) {
       return rownorm_backward_call<T>(dy, x, wp, mp, rp, M, 1, D, 1, need_input, need_weight,
                                       need_bias, dt, grad_input, grad_weight, grad_bias, op);
     });
-  }, py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("mean"),
-     py::arg("rstd"), py::arg("need_input") = true, py::arg("need_weight") = true,
-     py::arg("need_bias") = true, py::arg("grad_input") = py::none(),
-     py::arg("grad_weight") = py::none(), py::arg("grad_bias") = py::none(),
-     "Returns (grad_input, grad_weight (D,), grad_bias (D,)); None where not asked for.");
+  },
+        py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("mean"),
+        py::arg("rstd"), py::arg("need_input") = true, py::arg("need_weight") = true,
+        py::arg("need_bias") = true, py::arg("grad_input") = py::none(),
+        py::arg("grad_weight") = py::none(), py::arg("grad_bias") = py::none(),
+        "Returns (grad_input, grad_weight (D,), grad_bias (D,)); None where not asked for.");
 
   // ---------------------------------------------------------------- group norm
   auto check_groups = [](const py::array& x, const py::object& num_groups, const char* op) {
@@ -264,17 +297,19 @@ void bind_norm(py::module_& m) {
     return G;
   };
 
-  m.def("groupnorm_forward", [check_groups](py::array x, py::object num_groups_arg,
-                                            py::object weight, py::object bias, double eps,
-                                            py::object out, py::object mean, py::object rstd) {
+  m.def("groupnorm_forward",
+        [check_groups](py::array x, py::object num_groups_arg, py::object weight, py::object bias,
+                       double eps, py::object out, py::object mean, py::object rstd) {
     const char* op = "group_norm";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
     need_eps(eps, op);
     const py::ssize_t G = check_groups(x, num_groups_arg, op);
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
-    need(N * (C / G) * S != 1, std::string(op) + ": Expected more than 1 value per channel when "
-                                                 "training, got input size " + torch_size(x));
+    need(N * (C / G) * S != 1, std::string(op) +
+                                   ": Expected more than 1 value per channel when "
+                                   "training, got input size " +
+                                   torch_size(x));
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
@@ -284,24 +319,27 @@ void bind_norm(py::module_& m) {
       return rownorm_forward_call<T>(x, wp, bp, N * G, G, C / G, S, eps, dt, {N, G}, out, mean,
                                      rstd, op);
     });
-  }, py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(),
-     py::arg("bias") = py::none(), py::arg("eps") = 1e-5, py::arg("out") = py::none(),
-     py::arg("mean") = py::none(), py::arg("rstd") = py::none(),
-     "Group norm of input (N, C, *) with C/num_groups channels per group; weight, bias (C,).\n"
-     "Returns (out, mean, rstd), stats (N, num_groups).");
+  },
+        py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(),
+        py::arg("bias") = py::none(), py::arg("eps") = 1e-5, py::arg("out") = py::none(),
+        py::arg("mean") = py::none(), py::arg("rstd") = py::none(),
+        "Group norm of input (N, C, *) with C/num_groups channels per group; weight, bias (C,).\n"
+        "Returns (out, mean, rstd), stats (N, num_groups).");
 
-  m.def("groupnorm_backward", [check_groups](py::array dy, py::array x, py::object num_groups_arg,
-                                             py::object weight, py::array mean, py::array rstd,
-                                             bool need_input, bool need_weight, bool need_bias,
-                                             py::object grad_input, py::object grad_weight,
-                                             py::object grad_bias) {
+  m.def("groupnorm_backward",
+        [check_groups](py::array dy, py::array x, py::object num_groups_arg, py::object weight,
+                       py::array mean, py::array rstd, bool need_input, bool need_weight,
+                       bool need_bias, py::object grad_input, py::object grad_weight,
+                       py::object grad_bias) {
     const char* op = "group_norm_backward";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
     const py::ssize_t G = check_groups(x, num_groups_arg, op);
     need_dtype(dy, dt, op, "grad_output");
-    need(shape_of(dy) == shape_of(x), std::string(op) + ": grad_output must have the input's "
-                                      "shape " + str_shape(x) + ", got " + str_shape(dy));
+    need(shape_of(dy) == shape_of(x), std::string(op) +
+                                          ": grad_output must have the input's "
+                                          "shape " +
+                                          str_shape(x) + ", got " + str_shape(dy));
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -313,29 +351,32 @@ void bind_norm(py::module_& m) {
                                       need_weight, need_bias, dt, grad_input, grad_weight,
                                       grad_bias, op);
     });
-  }, py::arg("grad_output"), py::arg("input"), py::arg("num_groups"), py::arg("weight"),
-     py::arg("mean"), py::arg("rstd"), py::arg("need_input") = true,
-     py::arg("need_weight") = true, py::arg("need_bias") = true,
-     py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
-     py::arg("grad_bias") = py::none(),
-     "Returns (grad_input, grad_weight (C,), grad_bias (C,)); None where not asked for.");
+  },
+        py::arg("grad_output"), py::arg("input"), py::arg("num_groups"), py::arg("weight"),
+        py::arg("mean"), py::arg("rstd"), py::arg("need_input") = true,
+        py::arg("need_weight") = true, py::arg("need_bias") = true,
+        py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
+        py::arg("grad_bias") = py::none(),
+        "Returns (grad_input, grad_weight (C,), grad_bias (C,)); None where not asked for.");
 
   // ---------------------------------------------------------------- instance norm
   // With the input's statistics: group norm with num_groups = C (the backward is
   // groupnorm_backward with num_groups = C), plus torch's running-stats update. With the running
   // stats instead (use_input_stats=False) it is batchnorm_forward with training=False.
-  m.def("instancenorm_forward", [](py::array x, py::object weight, py::object bias,
-                                   py::object running_mean, py::object running_var,
-                                   double momentum, double eps, py::object out, py::object mean,
-                                   py::object rstd) {
+  m.def("instancenorm_forward",
+        [](py::array x, py::object weight, py::object bias, py::object running_mean,
+           py::object running_var, double momentum, double eps, py::object out, py::object mean,
+           py::object rstd) {
     const char* op = "instance_norm";
     DType dt = need_float(x, op, "input");
     need_nc(x, op);
     need_eps(eps, op);
     need_momentum(momentum, op);
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
-    need(S != 1, std::string(op) + ": Expected more than 1 spatial element when training, "
-                                   "got input size " + torch_size(x));
+    need(S != 1, std::string(op) +
+                     ": Expected more than 1 spatial element when training, "
+                     "got input size " +
+                     torch_size(x));
     need(running_mean.is_none() == running_var.is_none(),
          std::string(op) + ": give both running_mean and running_var, or neither");
     return dispatch(dt, [&](auto t) {
@@ -349,8 +390,8 @@ void bind_norm(py::module_& m) {
       ArrayArg running_var_a = opt_buffer(running_var, C, dt, op, "running_var");
       T* rv = running_var_a.data<T>();
       std::vector<T> var(rm ? N * C : 0);
-      py::tuple r = rownorm_forward_call<T>(x, wp, bp, N * C, C, 1, S, eps, dt, {N, C}, out,
-                                            mean, rstd, op, rm ? var.data() : nullptr);
+      py::tuple r = rownorm_forward_call<T>(x, wp, bp, N * C, C, 1, S, eps, dt, {N, C}, out, mean,
+                                            rstd, op, rm ? var.data() : nullptr);
       if (rm) {
         const T* mp = cptr<T>(r[1].cast<py::array>());
         KernelScope k;
@@ -358,13 +399,14 @@ void bind_norm(py::module_& m) {
       }
       return r;
     });
-  }, py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
-     py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
-     py::arg("momentum") = 0.1, py::arg("eps") = 1e-5, py::arg("out") = py::none(),
-     py::arg("mean") = py::none(), py::arg("rstd") = py::none(),
-     "Instance norm of input (N, C, *) with the input's statistics; returns (out, mean, rstd),\n"
-     "stats (N, C). running_mean/running_var (C,), if given, are updated in place with the\n"
-     "batch average of the per-instance mean and unbiased variance.");
+  },
+        py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+        py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
+        py::arg("momentum") = 0.1, py::arg("eps") = 1e-5, py::arg("out") = py::none(),
+        py::arg("mean") = py::none(), py::arg("rstd") = py::none(),
+        "Instance norm of input (N, C, *) with the input's statistics; returns (out, mean, rstd),\n"
+        "stats (N, C). running_mean/running_var (C,), if given, are updated in place with the\n"
+        "batch average of the per-instance mean and unbiased variance.");
 }
 
 }  // namespace pydlk

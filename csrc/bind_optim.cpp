@@ -31,8 +31,8 @@ ArrayArg opt_state(const py::object& o, const py::array& param, DType dt, const 
 
 void need_finite(double v, const char* op, const char* name, bool nonneg = true) {
   need(std::isfinite(v) && (!nonneg || v >= 0), std::string(op) + ": " + name + " must be " +
-                                                   (nonneg ? "finite and >= 0" : "finite") +
-                                                   ", got " + std::to_string(v));
+                                                    (nonneg ? "finite and >= 0" : "finite") +
+                                                    ", got " + std::to_string(v));
 }
 
 DType need_param(const py::array& p, const char* op) {
@@ -44,9 +44,11 @@ DType need_param(const py::array& p, const char* op) {
 }  // namespace
 
 void bind_optim(py::module_& m) {
-  m.def("sgd_step", [](py::array param, py::object momentum_buffer, py::array grad, double lr,
-                       double momentum, double dampening, double weight_decay, double l1,
-                       bool nesterov, bool maximize, bool first) {
+  m.def(
+      "sgd_step",
+      [](py::array param, py::object momentum_buffer, py::array grad, double lr, double momentum,
+         double dampening, double weight_decay, double l1, bool nesterov, bool maximize,
+         bool first) {
     const char* op = "sgd_step";
     DType dt = need_param(param, op);
     need_like(grad, param, dt, false, op, "grad");
@@ -61,29 +63,38 @@ void bind_optim(py::module_& m) {
       T* buf = buf_a.data<T>();
       T* p = ptr<T>(param);
       const T* g = cptr<T>(grad);
-      { KernelScope k; sgd_step<T>(p, buf, g, param.size(), lr, momentum, dampening, weight_decay, l1, nesterov, maximize, first); }
+      {
+        KernelScope k;
+        sgd_step<T>(p, buf, g, param.size(), lr, momentum, dampening, weight_decay, l1, nesterov,
+                    maximize, first);
+      }
       return 0;
     });
-  }, py::arg("param"), py::arg("momentum_buffer"), py::arg("grad"), py::arg("lr"),
-     py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
-     py::arg("l1") = 0.0, py::arg("nesterov") = false, py::arg("maximize") = false,
-     py::arg("first") = false,
-     "In-place SGD step (torch.optim.SGD's formula); first=True starts the momentum buffer at g.");
+  },
+      py::arg("param"), py::arg("momentum_buffer"), py::arg("grad"), py::arg("lr"),
+      py::arg("momentum") = 0.0, py::arg("dampening") = 0.0, py::arg("weight_decay") = 0.0,
+      py::arg("l1") = 0.0, py::arg("nesterov") = false, py::arg("maximize") = false,
+      py::arg("first") = false,
+      "In-place SGD step (torch.optim.SGD's formula); first=True starts the momentum buffer at g.");
 
-  m.def("adam_step", [](py::array param, py::array exp_avg, py::array exp_avg_sq,
-                        py::object max_exp_avg_sq, py::array grad, double lr, double beta1,
-                        double beta2, double eps, double weight_decay, double l1, py::object step_arg,
-                        bool decoupled, bool maximize) {
+  m.def(
+      "adam_step",
+      [](py::array param, py::array exp_avg, py::array exp_avg_sq, py::object max_exp_avg_sq,
+         py::array grad, double lr, double beta1, double beta2, double eps, double weight_decay,
+         double l1, py::object step_arg, bool decoupled, bool maximize) {
     const char* op = "adam_step";
     const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
     DType dt = need_param(param, op);
     need_like(exp_avg, param, dt, true, op, "exp_avg");
     need_like(exp_avg_sq, param, dt, true, op, "exp_avg_sq");
     need_like(grad, param, dt, false, op, "grad");
-    need_finite(lr, op, "lr"), need_finite(eps, op, "eps"), need_finite(weight_decay, op, "weight_decay");
+    need_finite(lr, op, "lr"), need_finite(eps, op, "eps"),
+        need_finite(weight_decay, op, "weight_decay");
     need_finite(l1, op, "l1");
-    need(beta1 >= 0 && beta1 < 1, "adam_step: beta1 must be in [0, 1), got " + std::to_string(beta1));
-    need(beta2 >= 0 && beta2 < 1, "adam_step: beta2 must be in [0, 1), got " + std::to_string(beta2));
+    need(beta1 >= 0 && beta1 < 1,
+         "adam_step: beta1 must be in [0, 1), got " + std::to_string(beta1));
+    need(beta2 >= 0 && beta2 < 1,
+         "adam_step: beta2 must be in [0, 1), got " + std::to_string(beta2));
     double bc1 = 1 - std::pow(beta1, (double)step), bc2 = 1 - std::pow(beta2, (double)step);
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -91,26 +102,33 @@ void bind_optim(py::module_& m) {
       T* vmax = vmax_a.data<T>();
       T *p = ptr<T>(param), *mm = ptr<T>(exp_avg), *v = ptr<T>(exp_avg_sq);
       const T* g = cptr<T>(grad);
-      { KernelScope k; adam_step<T>(p, mm, v, vmax, g, param.size(), lr, beta1, beta2, eps, weight_decay, l1, bc1, bc2, decoupled, maximize); }
+      {
+        KernelScope k;
+        adam_step<T>(p, mm, v, vmax, g, param.size(), lr, beta1, beta2, eps, weight_decay, l1, bc1,
+                     bc2, decoupled, maximize);
+      }
       return 0;
     });
-  }, py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
-     py::arg("grad"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-     py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("step") = 1,
-     py::arg("decoupled") = false, py::arg("maximize") = false,
-     "In-place Adam (decoupled=True: AdamW) step number `step` (>= 1); max_exp_avg_sq (amsgrad) or None.");
+  },
+      py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("max_exp_avg_sq"),
+      py::arg("grad"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("step") = 1,
+      py::arg("decoupled") = false, py::arg("maximize") = false,
+      "In-place Adam (decoupled=True: AdamW) step number `step` (>= 1); max_exp_avg_sq (amsgrad) or None.");
 
-  m.def("rmsprop_step", [](py::array param, py::array square_avg, py::object grad_avg,
-                           py::object momentum_buffer, py::array grad, double lr, double alpha,
-                           double eps, double weight_decay, double l1, double momentum,
-                           bool maximize) {
+  m.def("rmsprop_step",
+        [](py::array param, py::array square_avg, py::object grad_avg, py::object momentum_buffer,
+           py::array grad, double lr, double alpha, double eps, double weight_decay, double l1,
+           double momentum, bool maximize) {
     const char* op = "rmsprop_step";
     DType dt = need_param(param, op);
     need_like(square_avg, param, dt, true, op, "square_avg");
     need_like(grad, param, dt, false, op, "grad");
-    need_finite(lr, op, "lr"), need_finite(eps, op, "eps"), need_finite(weight_decay, op, "weight_decay");
+    need_finite(lr, op, "lr"), need_finite(eps, op, "eps"),
+        need_finite(weight_decay, op, "weight_decay");
     need_finite(l1, op, "l1"), need_finite(momentum, op, "momentum");
-    need(alpha >= 0 && alpha <= 1, "rmsprop_step: alpha must be in [0, 1], got " + std::to_string(alpha));
+    need(alpha >= 0 && alpha <= 1,
+         "rmsprop_step: alpha must be in [0, 1], got " + std::to_string(alpha));
     need(momentum == 0 || !momentum_buffer.is_none(),
          "rmsprop_step: momentum_buffer is required when momentum > 0");
     dispatch(dt, [&](auto t) {
@@ -121,18 +139,23 @@ void bind_optim(py::module_& m) {
       T* buf = buf_a.data<T>();
       T *p = ptr<T>(param), *sq = ptr<T>(square_avg);
       const T* g = cptr<T>(grad);
-      { KernelScope k; rmsprop_step<T>(p, sq, ga, buf, g, param.size(), lr, alpha, eps, weight_decay, l1, momentum, maximize); }
+      {
+        KernelScope k;
+        rmsprop_step<T>(p, sq, ga, buf, g, param.size(), lr, alpha, eps, weight_decay, l1, momentum,
+                        maximize);
+      }
       return 0;
     });
-  }, py::arg("param"), py::arg("square_avg"), py::arg("grad_avg"), py::arg("momentum_buffer"),
-     py::arg("grad"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
-     py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("momentum") = 0.0,
-     py::arg("maximize") = false,
-     "In-place RMSprop step; grad_avg (centered) and momentum_buffer (momentum > 0) or None.");
+  },
+        py::arg("param"), py::arg("square_avg"), py::arg("grad_avg"), py::arg("momentum_buffer"),
+        py::arg("grad"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+        py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("momentum") = 0.0,
+        py::arg("maximize") = false,
+        "In-place RMSprop step; grad_avg (centered) and momentum_buffer (momentum > 0) or None.");
 
-  m.def("adagrad_step", [](py::array param, py::array state_sum, py::array grad, double lr,
-                           double lr_decay, double eps, double weight_decay, double l1,
-                           py::object step_arg, bool maximize) {
+  m.def("adagrad_step",
+        [](py::array param, py::array state_sum, py::array grad, double lr, double lr_decay,
+           double eps, double weight_decay, double l1, py::object step_arg, bool maximize) {
     const char* op = "adagrad_step";
     const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
     DType dt = need_param(param, op);
@@ -145,44 +168,58 @@ void bind_optim(py::module_& m) {
       using T = decltype(t);
       T *p = ptr<T>(param), *s = ptr<T>(state_sum);
       const T* g = cptr<T>(grad);
-      { KernelScope k; adagrad_step<T>(p, s, g, param.size(), clr, eps, weight_decay, l1, maximize); }
+      {
+        KernelScope k;
+        adagrad_step<T>(p, s, g, param.size(), clr, eps, weight_decay, l1, maximize);
+      }
       return 0;
     });
-  }, py::arg("param"), py::arg("state_sum"), py::arg("grad"), py::arg("lr"),
-     py::arg("lr_decay") = 0.0, py::arg("eps") = 1e-10, py::arg("weight_decay") = 0.0,
-     py::arg("l1") = 0.0, py::arg("step") = 1, py::arg("maximize") = false,
-     "In-place Adagrad step number `step` (>= 1).");
+  },
+        py::arg("param"), py::arg("state_sum"), py::arg("grad"), py::arg("lr"),
+        py::arg("lr_decay") = 0.0, py::arg("eps") = 1e-10, py::arg("weight_decay") = 0.0,
+        py::arg("l1") = 0.0, py::arg("step") = 1, py::arg("maximize") = false,
+        "In-place Adagrad step number `step` (>= 1).");
 
-  m.def("average_update", [](py::array average, py::array input, double weight) {
+  m.def("average_update",
+        [](py::array average, py::array input, double weight) {
     const char* op = "average_update";
     DType dt = need_float(average, op, "average");
     need(average.writeable(), "average_update: average must be writable");
     need_dtype(input, dt, op, "input");
-    need(input.size() == average.size(), "average_update: input has " +
-         std::to_string(input.size()) + " elements, average has " + std::to_string(average.size()));
+    need(input.size() == average.size(),
+         "average_update: input has " + std::to_string(input.size()) + " elements, average has " +
+             std::to_string(average.size()));
     need_finite(weight, op, "weight");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* a = ptr<T>(average);
       const T* x = cptr<T>(input);
-      { KernelScope k; average_update<T>(a, x, average.size(), weight); }
+      {
+        KernelScope k;
+        average_update<T>(a, x, average.size(), weight);
+      }
       return 0;
     });
   }, py::arg("average"), py::arg("input"), py::arg("weight"),
-     "average += weight * (input - average), in place.");
+        "average += weight * (input - average), in place.");
 
-  m.def("norm_reduce", [](py::array x, double norm_type) {
+  m.def(
+      "norm_reduce",
+      [](py::array x, double norm_type) {
     DType dt = need_float(x, "norm_reduce", "x");
     need(!std::isnan(norm_type), "norm_reduce: norm_type must not be NaN");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       const T* xp = cptr<T>(x);
       double r;
-      { KernelScope k; r = norm_reduce<T>(xp, x.size(), norm_type); }
+      {
+        KernelScope k;
+        r = norm_reduce<T>(xp, x.size(), norm_type);
+      }
       return r;
     });
   }, py::arg("x"), py::arg("norm_type") = 2.0,
-     "sum |x|^p (p = 2: sum of squares; inf/-inf: max/min |x|; 0: count of non-zeros), in double.");
+      "sum |x|^p (p = 2: sum of squares; inf/-inf: max/min |x|; 0: count of non-zeros), in double.");
 
   m.def("scale_", [](py::array x, double c) {
     DType dt = need_float(x, "scale_", "x");
@@ -190,7 +227,10 @@ void bind_optim(py::module_& m) {
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* xp = ptr<T>(x);
-      { KernelScope k; scale_inplace<T>(xp, x.size(), c); }
+      {
+        KernelScope k;
+        scale_inplace<T>(xp, x.size(), c);
+      }
       return 0;
     });
   }, py::arg("x"), py::arg("c"), "x *= c in place.");

@@ -12,11 +12,11 @@ namespace pydlk {
 // Input (N, C, H, W) with C, H, W >= 1 (N may be 0).
 static DType check_input(const py::array& x, const char* op, const char* name) {
   DType dt = need_float(x, op, name);
-  need(x.ndim() == 4, std::string(op) + ": " + name + " must be 4-D (N, C, H, W), got shape " +
-                          str_shape(x));
+  need(x.ndim() == 4,
+       std::string(op) + ": " + name + " must be 4-D (N, C, H, W), got shape " + str_shape(x));
   need(x.shape(1) > 0 && x.shape(2) > 0 && x.shape(3) > 0,
-       std::string(op) + ": " + name + " must have non-zero C, H and W (only N may be 0), got shape " +
-           str_shape(x));
+       std::string(op) + ": " + name +
+           " must have non-zero C, H and W (only N may be 0), got shape " + str_shape(x));
   need_int_dims(x, op, name);
   return dt;
 }
@@ -47,16 +47,16 @@ static Pool2d pool_geometry(index_t NC, index_t H, index_t W, const py::object& 
   Pair p = int_pair(padding, op, "padding", 0);
   Pair d = int_pair(dilation, op, "dilation", 1);
   need(p[0] <= k[0] / 2 && p[1] <= k[1] / 2,
-       std::string(op) + ": padding must be at most half of kernel_size, got padding " + str_pair(p) +
-           " and kernel_size " + str_pair(k));
+       std::string(op) + ": padding must be at most half of kernel_size, got padding " +
+           str_pair(p) + " and kernel_size " + str_pair(k));
   Pool2d g{NC, H, W, 0, 0, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
   g.OH = pool_out_size(H, k[0], s[0], p[0], d[0], ceil_mode);
   g.OW = pool_out_size(W, k[1], s[1], p[1], d[1], ceil_mode);
   need(g.OH >= 1 && g.OW >= 1,
        std::string(op) + ": output size (" + std::to_string(g.OH) + ", " + std::to_string(g.OW) +
-           ") is too small for input size (H, W) = (" + std::to_string(H) + ", " + std::to_string(W) +
-           ") with kernel_size " + str_pair(k) + ", stride " + str_pair(s) + ", padding " +
-           str_pair(p) + " and dilation " + str_pair(d));
+           ") is too small for input size (H, W) = (" + std::to_string(H) + ", " +
+           std::to_string(W) + ") with kernel_size " + str_pair(k) + ", stride " + str_pair(s) +
+           ", padding " + str_pair(p) + " and dilation " + str_pair(d));
   return g;
 }
 
@@ -72,7 +72,8 @@ static DType check_grad_output(const py::array& dy, Pool2d& g, const char* op) {
        std::string(op) + ": grad_output has spatial size (" + std::to_string(dy.shape(2)) + ", " +
            std::to_string(dy.shape(3)) + "), the pooling gives (" + std::to_string(g.OH) + ", " +
            std::to_string(g.OW) + ")");
-  need(dy.shape(1) > 0, std::string(op) + ": grad_output must have C > 0, got shape " + str_shape(dy));
+  need(dy.shape(1) > 0,
+       std::string(op) + ": grad_output must have C > 0, got shape " + str_shape(dy));
   need_int_dims(dy, op, "grad_output");
   g.NC = dy.shape(0) * dy.shape(1);
   return dt;
@@ -80,9 +81,10 @@ static DType check_grad_output(const py::array& dy, Pool2d& g, const char* op) {
 
 void bind_pool2d(py::module_& m) {
   // ---- max_pool2d ---------------------------------------------------------------------------
-  m.def("max_pool2d_forward", [](py::array x, py::object kernel_size, py::object stride,
-                                 py::object padding, py::object dilation, bool ceil_mode,
-                                 bool return_indices, py::object out, py::object indices) {
+  m.def("max_pool2d_forward",
+        [](py::array x, py::object kernel_size, py::object stride, py::object padding,
+           py::object dilation, bool ceil_mode, bool return_indices, py::object out,
+           py::object indices) {
     const char* op = "max_pool2d";
     DType dt = check_input(x, op, "input");
     const index_t N = x.shape(0), C = x.shape(1);
@@ -100,35 +102,47 @@ void bind_pool2d(py::module_& m) {
         io = ia;
       }
       T* yp = ptr<T>(y);
-      { KernelScope k; maxpool2d_forward<T>(yp, ip, cptr<T>(x), g); }
+      {
+        KernelScope k;
+        maxpool2d_forward<T>(yp, ip, cptr<T>(x), g);
+      }
       return py::make_tuple(y, io);
     });
-  }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(),
-     py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("ceil_mode") = false,
-     py::arg("return_indices") = true, py::kw_only(), py::arg("out") = py::none(),
-     py::arg("indices") = py::none(),
-     "Returns (output, indices or None); indices are flat ih*W + iw within each plane (int64).");
+  },
+        py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(),
+        py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("ceil_mode") = false,
+        py::arg("return_indices") = true, py::kw_only(), py::arg("out") = py::none(),
+        py::arg("indices") = py::none(),
+        "Returns (output, indices or None); indices are flat ih*W + iw within each plane (int64).");
 
-  m.def("max_pool2d_backward", [](py::array dy, py::array indices, py::object input_size,
-                                  py::object kernel_size, py::object stride, py::object padding,
-                                  py::object dilation, bool ceil_mode, py::object grad_input) {
+  m.def(
+      "max_pool2d_backward",
+      [](py::array dy, py::array indices, py::object input_size, py::object kernel_size,
+         py::object stride, py::object padding, py::object dilation, bool ceil_mode,
+         py::object grad_input) {
     const char* op = "max_pool2d_backward";
     Pair hw = input_size_arg(input_size, op);
-    Pool2d g = pool_geometry(0, hw[0], hw[1], kernel_size, stride, padding, dilation, ceil_mode, op);
+    Pool2d g =
+        pool_geometry(0, hw[0], hw[1], kernel_size, stride, padding, dilation, ceil_mode, op);
     DType dt = check_grad_output(dy, g, op);
     need_int64(indices, op, "indices");
     need_shape(indices, {dy.shape(0), dy.shape(1), g.OH, g.OW}, op, "indices");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      py::array dx = float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
+      py::array dx =
+          float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
       T* dxp = ptr<T>(dx);
-      { KernelScope k; maxpool2d_backward<T>(dxp, cptr<T>(dy), cptr<int64_t>(indices), g); }
+      {
+        KernelScope k;
+        maxpool2d_backward<T>(dxp, cptr<T>(dy), cptr<int64_t>(indices), g);
+      }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("indices"), py::arg("input_size"), py::arg("kernel_size"),
-     py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
-     py::arg("ceil_mode") = false, py::kw_only(), py::arg("grad_input") = py::none(),
-     "grad_input (N, C, H, W), input_size = (H, W): each grad_output element goes to its arg-max.");
+  },
+      py::arg("grad_output"), py::arg("indices"), py::arg("input_size"), py::arg("kernel_size"),
+      py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("dilation") = 1,
+      py::arg("ceil_mode") = false, py::kw_only(), py::arg("grad_input") = py::none(),
+      "grad_input (N, C, H, W), input_size = (H, W): each grad_output element goes to its arg-max.");
 
   // ---- avg_pool2d ---------------------------------------------------------------------------
   auto divisor = [](const py::object& d, const char* op) -> index_t {
@@ -138,9 +152,10 @@ void bind_pool2d(py::module_& m) {
     return v;
   };
 
-  m.def("avg_pool2d_forward", [divisor](py::array x, py::object kernel_size, py::object stride,
-                                        py::object padding, bool ceil_mode, bool count_include_pad,
-                                        py::object divisor_override, py::object out) {
+  m.def("avg_pool2d_forward",
+        [divisor](py::array x, py::object kernel_size, py::object stride, py::object padding,
+                  bool ceil_mode, bool count_include_pad, py::object divisor_override,
+                  py::object out) {
     const char* op = "avg_pool2d";
     DType dt = check_input(x, op, "input");
     const index_t N = x.shape(0), C = x.shape(1);
@@ -151,33 +166,43 @@ void bind_pool2d(py::module_& m) {
       using T = decltype(t);
       py::array y = float_out<T>(out, dt, {N, C, g.OH, g.OW}, op, "out");
       T* yp = ptr<T>(y);
-      { KernelScope k; avgpool2d_forward<T>(yp, cptr<T>(x), g, count_include_pad, dv); }
+      {
+        KernelScope k;
+        avgpool2d_forward<T>(yp, cptr<T>(x), g, count_include_pad, dv);
+      }
       return y;
     });
-  }, py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(),
-     py::arg("padding") = 0, py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
-     py::arg("divisor_override") = py::none(), py::kw_only(), py::arg("out") = py::none());
+  },
+        py::arg("input"), py::arg("kernel_size"), py::arg("stride") = py::none(),
+        py::arg("padding") = 0, py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+        py::arg("divisor_override") = py::none(), py::kw_only(), py::arg("out") = py::none());
 
-  m.def("avg_pool2d_backward", [divisor](py::array dy, py::object input_size, py::object kernel_size,
-                                         py::object stride, py::object padding, bool ceil_mode,
-                                         bool count_include_pad, py::object divisor_override,
-                                         py::object grad_input) {
+  m.def("avg_pool2d_backward",
+        [divisor](py::array dy, py::object input_size, py::object kernel_size, py::object stride,
+                  py::object padding, bool ceil_mode, bool count_include_pad,
+                  py::object divisor_override, py::object grad_input) {
     const char* op = "avg_pool2d_backward";
     Pair hw = input_size_arg(input_size, op);
-    Pool2d g = pool_geometry(0, hw[0], hw[1], kernel_size, stride, padding, py::int_(1), ceil_mode, op);
+    Pool2d g =
+        pool_geometry(0, hw[0], hw[1], kernel_size, stride, padding, py::int_(1), ceil_mode, op);
     DType dt = check_grad_output(dy, g, op);
     index_t dv = divisor(divisor_override, op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      py::array dx = float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
+      py::array dx =
+          float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
       T* dxp = ptr<T>(dx);
-      { KernelScope k; avgpool2d_backward<T>(dxp, cptr<T>(dy), g, count_include_pad, dv); }
+      {
+        KernelScope k;
+        avgpool2d_backward<T>(dxp, cptr<T>(dy), g, count_include_pad, dv);
+      }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("input_size"), py::arg("kernel_size"),
-     py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
-     py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(), py::kw_only(),
-     py::arg("grad_input") = py::none());
+  },
+        py::arg("grad_output"), py::arg("input_size"), py::arg("kernel_size"),
+        py::arg("stride") = py::none(), py::arg("padding") = 0, py::arg("ceil_mode") = false,
+        py::arg("count_include_pad") = true, py::arg("divisor_override") = py::none(),
+        py::kw_only(), py::arg("grad_input") = py::none());
 
   // ---- adaptive pools -------------------------------------------------------------------------
   auto adaptive_geometry = [](index_t NC, index_t H, index_t W, const py::object& output_size,
@@ -187,8 +212,8 @@ void bind_pool2d(py::module_& m) {
     return g;
   };
 
-  m.def("adaptive_avg_pool2d_forward", [adaptive_geometry](py::array x, py::object output_size,
-                                                           py::object out) {
+  m.def("adaptive_avg_pool2d_forward",
+        [adaptive_geometry](py::array x, py::object output_size, py::object out) {
     const char* op = "adaptive_avg_pool2d";
     DType dt = check_input(x, op, "input");
     const index_t N = x.shape(0), C = x.shape(1);
@@ -197,34 +222,43 @@ void bind_pool2d(py::module_& m) {
       using T = decltype(t);
       py::array y = float_out<T>(out, dt, {N, C, g.OH, g.OW}, op, "out");
       T* yp = ptr<T>(y);
-      { KernelScope k; adaptive_avgpool2d_forward<T>(yp, cptr<T>(x), g); }
+      {
+        KernelScope k;
+        adaptive_avgpool2d_forward<T>(yp, cptr<T>(x), g);
+      }
       return y;
     });
   }, py::arg("input"), py::arg("output_size"), py::kw_only(), py::arg("out") = py::none());
 
-  m.def("adaptive_avg_pool2d_backward", [adaptive_geometry](py::array dy, py::object input_size,
-                                                            py::object grad_input) {
+  m.def("adaptive_avg_pool2d_backward",
+        [adaptive_geometry](py::array dy, py::object input_size, py::object grad_input) {
     const char* op = "adaptive_avg_pool2d_backward";
     Pair hw = input_size_arg(input_size, op);
     DType dt = need_float(dy, op, "grad_output");
     need_ndim(dy, 4, op, "grad_output");
     need(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
-         std::string(op) + ": grad_output must have non-zero C, H and W, got shape " + str_shape(dy));
+         std::string(op) + ": grad_output must have non-zero C, H and W, got shape " +
+             str_shape(dy));
     need_int_dims(dy, op, "grad_output");
     Pool2d g = adaptive_geometry(dy.shape(0) * dy.shape(1), hw[0], hw[1],
                                  py::make_tuple(dy.shape(2), dy.shape(3)), op);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      py::array dx = float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
+      py::array dx =
+          float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
       T* dxp = ptr<T>(dx);
-      { KernelScope k; adaptive_avgpool2d_backward<T>(dxp, cptr<T>(dy), g); }
+      {
+        KernelScope k;
+        adaptive_avgpool2d_backward<T>(dxp, cptr<T>(dy), g);
+      }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("input_size"), py::kw_only(), py::arg("grad_input") = py::none());
+  }, py::arg("grad_output"), py::arg("input_size"), py::kw_only(),
+        py::arg("grad_input") = py::none());
 
-  m.def("adaptive_max_pool2d_forward", [adaptive_geometry](py::array x, py::object output_size,
-                                                           bool return_indices, py::object out,
-                                                           py::object indices) {
+  m.def("adaptive_max_pool2d_forward",
+        [adaptive_geometry](py::array x, py::object output_size, bool return_indices,
+                            py::object out, py::object indices) {
     const char* op = "adaptive_max_pool2d";
     DType dt = check_input(x, op, "input");
     const index_t N = x.shape(0), C = x.shape(1);
@@ -241,22 +275,27 @@ void bind_pool2d(py::module_& m) {
         io = ia;
       }
       T* yp = ptr<T>(y);
-      { KernelScope k; adaptive_maxpool2d_forward<T>(yp, ip, cptr<T>(x), g); }
+      {
+        KernelScope k;
+        adaptive_maxpool2d_forward<T>(yp, ip, cptr<T>(x), g);
+      }
       return py::make_tuple(y, io);
     });
-  }, py::arg("input"), py::arg("output_size"), py::arg("return_indices") = true, py::kw_only(),
-     py::arg("out") = py::none(), py::arg("indices") = py::none(),
-     "Returns (output, indices or None).");
+  },
+        py::arg("input"), py::arg("output_size"), py::arg("return_indices") = true, py::kw_only(),
+        py::arg("out") = py::none(), py::arg("indices") = py::none(),
+        "Returns (output, indices or None).");
 
-  m.def("adaptive_max_pool2d_backward", [adaptive_geometry](py::array dy, py::array indices,
-                                                            py::object input_size,
-                                                            py::object grad_input) {
+  m.def("adaptive_max_pool2d_backward",
+        [adaptive_geometry](py::array dy, py::array indices, py::object input_size,
+                            py::object grad_input) {
     const char* op = "adaptive_max_pool2d_backward";
     Pair hw = input_size_arg(input_size, op);
     DType dt = need_float(dy, op, "grad_output");
     need_ndim(dy, 4, op, "grad_output");
     need(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
-         std::string(op) + ": grad_output must have non-zero C, H and W, got shape " + str_shape(dy));
+         std::string(op) + ": grad_output must have non-zero C, H and W, got shape " +
+             str_shape(dy));
     need_int_dims(dy, op, "grad_output");
     need_int64(indices, op, "indices");
     need_shape(indices, {dy.shape(0), dy.shape(1), dy.shape(2), dy.shape(3)}, op, "indices");
@@ -265,13 +304,18 @@ void bind_pool2d(py::module_& m) {
     g.kH = g.kW = 0;  // no 2x2 fast path: the windows are adaptive
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
-      py::array dx = float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
+      py::array dx =
+          float_out<T>(grad_input, dt, {dy.shape(0), dy.shape(1), g.H, g.W}, op, "grad_input");
       T* dxp = ptr<T>(dx);
-      { KernelScope k; maxpool2d_backward<T>(dxp, cptr<T>(dy), cptr<int64_t>(indices), g); }
+      {
+        KernelScope k;
+        maxpool2d_backward<T>(dxp, cptr<T>(dy), cptr<int64_t>(indices), g);
+      }
       return dx;
     });
-  }, py::arg("grad_output"), py::arg("indices"), py::arg("input_size"), py::kw_only(),
-     py::arg("grad_input") = py::none());
+  },
+        py::arg("grad_output"), py::arg("indices"), py::arg("input_size"), py::kw_only(),
+        py::arg("grad_input") = py::none());
 }
 
 }  // namespace pydlk

@@ -4,7 +4,9 @@
 
 namespace pydlk {
 
-struct RnnSizes { index_t S, N, I, H, G; };
+struct RnnSizes {
+  index_t S, N, I, H, G;
+};
 
 // An optional (shape) array argument of the input's dtype, held for the call.
 static ArrayArg opt_state(const py::object& o, const Shape& shape, DType dt, const char* op,
@@ -44,15 +46,17 @@ static RnnSizes check_rnn(const char* op, const py::array& x, const py::array& h
   return s;
 }
 
-static ArrayArg check_c0(const py::object& c0, const RnnSizes& s, int mode, DType dt, const char* op) {
+static ArrayArg check_c0(const py::object& c0, const RnnSizes& s, int mode, DType dt,
+                         const char* op) {
   ArrayArg c = opt_state(c0, {s.N, s.H}, dt, op, "c0");
   need(mode != kLstm || c.given(), std::string(op) + ": c0 is required for LSTM");
   return c;
 }
 
 void bind_rnn(py::module_& m) {
-  m.def("rnn_forward", [](py::array x, py::array h0, py::object c0, py::array w_ih, py::array w_hh,
-                          py::object b_ih, py::object b_hh, py::object mode_) {
+  m.def("rnn_forward",
+        [](py::array x, py::array h0, py::object c0, py::array w_ih, py::array w_hh,
+           py::object b_ih, py::object b_hh, py::object mode_) {
     const char* op = "rnn_forward";
     const int mode = mode_arg(mode_, op);
     DType dt = need_float(x, op, "input");
@@ -60,7 +64,8 @@ void bind_rnn(py::module_& m) {
     ArrayArg c = check_c0(c0, s, mode, dt, op);
     ArrayArg bi = opt_state(b_ih, {s.G * s.H}, dt, op, "bias_ih");
     ArrayArg bh = opt_state(b_hh, {s.G * s.H}, dt, op, "bias_hh");
-    need(bi.given() == bh.given(), std::string(op) + ": bias_ih and bias_hh must both be given or both None");
+    need(bi.given() == bh.given(),
+         std::string(op) + ": bias_ih and bias_hh must both be given or both None");
     return dispatch(dt, [&](auto tag) {
       using T = decltype(tag);
       py::array h_all = empty<T>({s.S, s.N, s.H}, op, "h_all");
@@ -76,15 +81,17 @@ void bind_rnn(py::module_& m) {
       }
       return py::make_tuple(h_all, c_all, gates);
     });
-  }, py::arg("input"), py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"),
-     py::arg("bias_ih"), py::arg("bias_hh"), py::arg("mode"),
-     "One layer, one direction over a sequence. input (S, N, I) time-major; h0, c0 (N, H); "
-     "returns (h_all (S, N, H), c_all (S, N, H) for LSTM, saved gates).");
+  },
+        py::arg("input"), py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"),
+        py::arg("bias_ih"), py::arg("bias_hh"), py::arg("mode"),
+        "One layer, one direction over a sequence. input (S, N, I) time-major; h0, c0 (N, H); "
+        "returns (h_all (S, N, H), c_all (S, N, H) for LSTM, saved gates).");
 
-  m.def("rnn_backward", [](py::array dy, py::object dh_last, py::object dc_last, py::array x,
-                           py::array h0, py::object c0, py::array w_ih, py::array w_hh,
-                           bool has_bias, py::array h_all, py::array c_all, py::array gates,
-                           py::object mode_, bool need_dx, bool need_dh0, bool need_weights) {
+  m.def("rnn_backward",
+        [](py::array dy, py::object dh_last, py::object dc_last, py::array x, py::array h0,
+           py::object c0, py::array w_ih, py::array w_hh, bool has_bias, py::array h_all,
+           py::array c_all, py::array gates, py::object mode_, bool need_dx, bool need_dh0,
+           bool need_weights) {
     const char* op = "rnn_backward";
     const int mode = mode_arg(mode_, op);
     DType dt = need_float(x, op, "input");
@@ -108,7 +115,9 @@ void bind_rnn(py::module_& m) {
       T *dxp = nullptr, *dh0p = nullptr, *dc0p = nullptr, *dwip = nullptr, *dwhp = nullptr,
         *dbip = nullptr, *dbhp = nullptr;
       auto alloc = [&](py::object& o, T*& p, std::vector<py::ssize_t> shape) {
-        py::array a = empty<T>(shape, op, "gradient"); p = ptr<T>(a); o = a;
+        py::array a = empty<T>(shape, op, "gradient");
+        p = ptr<T>(a);
+        o = a;
       };
       if (need_dx) alloc(dx, dxp, {s.S, s.N, s.I});
       if (need_dh0) {
@@ -118,7 +127,10 @@ void bind_rnn(py::module_& m) {
       if (need_weights) {
         alloc(dwi, dwip, {GH, s.I});
         alloc(dwh, dwhp, {GH, s.H});
-        if (has_bias) { alloc(dbi, dbip, {GH}); alloc(dbh, dbhp, {GH}); }
+        if (has_bias) {
+          alloc(dbi, dbip, {GH});
+          alloc(dbh, dbhp, {GH});
+        }
       }
       // Workspaces (reused per thread: large sequences would otherwise fault in fresh pages).
       const index_t need_ws =
@@ -132,17 +144,18 @@ void bind_rnn(py::module_& m) {
         KernelScope k;
         rnn_backward<T>(dxp, dh0p, dc0p, dwip, dwhp, dbip, dbhp, dgates, dgh, dh, dc, cptr<T>(dy),
                         dhl.cdata<T>(), mode == kLstm ? dcl.cdata<T>() : nullptr, cptr<T>(x),
-                        cptr<T>(h0), mode == kLstm ? c.cdata<T>() : nullptr,
-                        cptr<T>(w_ih), cptr<T>(w_hh), cptr<T>(h_all), cptr<T>(c_all),
-                        cptr<T>(gates), s.S, s.N, s.I, s.H, mode);
+                        cptr<T>(h0), mode == kLstm ? c.cdata<T>() : nullptr, cptr<T>(w_ih),
+                        cptr<T>(w_hh), cptr<T>(h_all), cptr<T>(c_all), cptr<T>(gates), s.S, s.N,
+                        s.I, s.H, mode);
       }
       return py::make_tuple(dx, dh0, dc0, dwi, dwh, dbi, dbh);
     });
-  }, py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("input"),
-     py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("has_bias"),
-     py::arg("h_all"), py::arg("c_all"), py::arg("gates"), py::arg("mode"),
-     py::arg("need_input") = true, py::arg("need_h0") = true, py::arg("need_weights") = true,
-     "Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh); None where not asked for.");
+  },
+        py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("input"),
+        py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"),
+        py::arg("has_bias"), py::arg("h_all"), py::arg("c_all"), py::arg("gates"), py::arg("mode"),
+        py::arg("need_input") = true, py::arg("need_h0") = true, py::arg("need_weights") = true,
+        "Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh); None where not asked for.");
 }
 
 }  // namespace pydlk

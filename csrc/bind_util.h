@@ -167,8 +167,9 @@ inline DType need_float(const py::array& a, const char* op, const char* name) {
 inline void need_dtype(const py::array& a, DType dt, const char* op, const char* name) {
   DType got = need_float(a, op, name);
   if (got != dt)
-    throw py::type_error(std::string(op) + ": " + name + " must have the same dtype as the input (" +
-                         dtype_name(dt) + "), got " + dtype_name(got));
+    throw py::type_error(std::string(op) + ": " + name +
+                         " must have the same dtype as the input (" + dtype_name(dt) + "), got " +
+                         dtype_name(got));
 }
 
 inline void need_writable(const py::array& a, const char* op, const char* name) {
@@ -184,8 +185,8 @@ inline void need_shape(const py::array& a, const Shape& want, const char* op, co
   need(shape_of(a) == want, std::string(op) + ": " + name + " must have shape " + str_dims(want) +
                                 ", got " + str_shape(a));
 }
-inline void need_shape(const py::array& a, std::initializer_list<py::ssize_t> want,
-                       const char* op, const char* name) {
+inline void need_shape(const py::array& a, std::initializer_list<py::ssize_t> want, const char* op,
+                       const char* name) {
   need_shape(a, Shape(want), op, name);
 }
 
@@ -193,7 +194,8 @@ inline void need_shape(const py::array& a, std::initializer_list<py::ssize_t> wa
 inline void need_int_dims(const py::array& a, const char* op, const char* name) {
   for (py::ssize_t i = 0; i < a.ndim(); ++i)
     need(a.shape(i) < kIntLimit, std::string(op) + ": " + name +
-                                     " has a dimension of 2**31 or more, got shape " + str_shape(a));
+                                     " has a dimension of 2**31 or more, got shape " +
+                                     str_shape(a));
 }
 
 // A C-contiguous int64 array (indices, labels).
@@ -212,9 +214,13 @@ struct ArrayArg {
   bool given() const { return !obj.is_none(); }
   py::array arr() const { return py::reinterpret_borrow<py::array>(obj); }
   template <typename T>
-  const T* cdata() const { return given() ? static_cast<const T*>(arr().data()) : nullptr; }
+  const T* cdata() const {
+    return given() ? static_cast<const T*>(arr().data()) : nullptr;
+  }
   template <typename T>
-  T* data() const { return given() ? static_cast<T*>(arr().mutable_data()) : nullptr; }
+  T* data() const {
+    return given() ? static_cast<T*>(arr().mutable_data()) : nullptr;
+  }
 };
 
 inline ArrayArg opt_array(const py::handle& h, const char* op, const char* name) {
@@ -222,9 +228,12 @@ inline ArrayArg opt_array(const py::handle& h, const char* op, const char* name)
   if (py::isinstance<py::array>(h)) return {py::reinterpret_borrow<py::object>(h)};
   if (py::isinstance<py::str>(h) || py::isinstance<py::bytes>(h) || py::isinstance<py::bool_>(h) ||
       PyFloat_Check(h.ptr()) || PyLong_Check(h.ptr()))
-    throw py::type_error(std::string(op) + ": " + name + " must be an array or None, got " + short_repr(h));
+    throw py::type_error(std::string(op) + ": " + name + " must be an array or None, got " +
+                         short_repr(h));
   py::array a = py::array::ensure(h);  // an owned conversion (null when h is no array-like)
-  if (!a) throw py::type_error(std::string(op) + ": " + name + " must be an array or None, got " + short_repr(h));
+  if (!a)
+    throw py::type_error(std::string(op) + ": " + name + " must be an array or None, got " +
+                         short_repr(h));
   return {a};
 }
 
@@ -240,9 +249,13 @@ inline ArrayArg out_arg(const py::handle& h, const char* op, const char* name) {
 }
 
 template <typename T>
-inline T* ptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+inline T* ptr(py::array& a) {
+  return static_cast<T*>(a.mutable_data());
+}
 template <typename T>
-inline const T* cptr(const py::array& a) { return static_cast<const T*>(a.data()); }
+inline const T* cptr(const py::array& a) {
+  return static_cast<const T*>(a.data());
+}
 
 // ------------------------------------------------------------------------------- allocation
 
@@ -263,7 +276,8 @@ inline double memory_limit() {
 // The element count of shape, refused (ValueError naming op and name) when a dimension is
 // negative, the count overflows int64, or its bytes exceed this machine's memory: a request
 // that can only fail is refused before anything is allocated.
-inline index_t checked_numel(const Shape& shape, size_t itemsize, const char* op, const char* name) {
+inline index_t checked_numel(const Shape& shape, size_t itemsize, const char* op,
+                             const char* name) {
   index_t n = 1;
   bool ok = true;
   for (py::ssize_t d : shape) {

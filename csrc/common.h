@@ -1,7 +1,7 @@
 // Shared by every kernel: threading, SIMD dispatch, sizes. No Python here.
 #pragma once
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -33,7 +33,6 @@
 
 #include "blas.h"
 
-
 namespace pydlk {
 
 namespace {
@@ -66,8 +65,7 @@ inline void mm(bool inner, bool ta, bool tb, index_t M, index_t N, index_t K, co
   }
   if (inner)
     gemm1(ta, tb, (int)M, (int)N, (int)K, T(1), A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-  else
-    gemm(ta, tb, (int)M, (int)N, (int)K, T(1), A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+  else gemm(ta, tb, (int)M, (int)N, (int)K, T(1), A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
 // ---------------------------------------------------------------------------------- im2col
@@ -227,9 +225,8 @@ inline GemmWs gemm_ws(const ConvShape& s, index_t nb, size_t esz) {
   GemmWs g;
   g.col = align64(size_t(s.Cg() * s.R * s.S * nb * s.OH * s.OW) * esz);
   g.tmp = align64(size_t(s.Kg() * nb * s.OH * s.OW) * esz);
-  g.pad = (s.ph || s.pw)
-              ? align64(size_t(nb * s.Cg() * (s.H + 2 * s.ph) * (s.W + 2 * s.pw)) * esz)
-              : 0;
+  g.pad =
+      (s.ph || s.pw) ? align64(size_t(nb * s.Cg() * (s.H + 2 * s.ph) * (s.W + 2 * s.pw)) * esz) : 0;
   g.slice = g.col + g.tmp + g.pad;
   return g;
 }
@@ -252,10 +249,9 @@ inline DirectWs direct_ws(const ConvShape& s, size_t esz) {
 // y (N, K, OH, OW): per chunk of nb samples and group g,
 //   y[chunk, g] (K/G, nb*OHW) = w[g] (K/G, Cg*R*S) @ im2col(x[chunk, g]) + b[g].
 template <typename T>
-PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
-                             const ConvShape& s, const ConvPlan& p) {
-  const index_t Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, HW = s.H * s.W,
-                OHW = s.OH * s.OW;
+PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws, const ConvShape& s,
+                             const ConvPlan& p) {
+  const index_t Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, HW = s.H * s.W, OHW = s.OH * s.OW;
   const index_t nchunks = ceil_div(s.N, p.nb);
   const bool pw1 = is_pointwise(s);
   const GemmWs L = gemm_ws(s, p.nb, sizeof(T));
@@ -308,8 +304,8 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
 template <typename T>
 PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, char* ws,
                               const ConvShape& s, const ConvPlan& p) {
-  const index_t Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, HW = s.H * s.W,
-                OHW = s.OH * s.OW, WN = s.K * CRS;
+  const index_t Cg = s.Cg(), Kg = s.Kg(), CRS = Cg * s.R * s.S, HW = s.H * s.W, OHW = s.OH * s.OW,
+                WN = s.K * CRS;
   const index_t nchunks = ceil_div(s.N, p.nb);
   const bool pw1 = is_pointwise(s);
   const GemmWs L = gemm_ws(s, p.nb, sizeof(T));
@@ -343,8 +339,8 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
           im2col(col, x + n0 * s.C * HW, pad, m, g * Cg, s);
         }
         // dw[g]^T (Cg*R*S, K/G) (+)= col (Cg*R*S, m*OHW) @ dy[chunk, g]^T
-        mm(inner, false, true, CRS, Kg, Q, B, ldb, D, ldd, first ? T(0) : T(1),
-           part + g * CRS * Kg, Kg);
+        mm(inner, false, true, CRS, Kg, Q, B, ldb, D, ldd, first ? T(0) : T(1), part + g * CRS * Kg,
+           Kg);
       }
       if (dx) {
         if (direct_x) {
@@ -477,9 +473,16 @@ PYDLK_SIMD void direct_forward(T* y, const T* x, const T* w, const T* b, char* w
 // input load: a block of 2 vectors of positions holds KB x 2 accumulators in registers across
 // all R*S taps (per tap: 2 loads, 2*KB FMAs). 256-bit vectors, native in both clones (KB <= 6
 // keeps the accumulators within AVX2's 16 registers).
-template <typename T> struct Vec8;
-template <> struct Vec8<float> { typedef float type __attribute__((vector_size(32))); };
-template <> struct Vec8<double> { typedef double type __attribute__((vector_size(32))); };
+template <typename T>
+struct Vec8;
+template <>
+struct Vec8<float> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct Vec8<double> {
+  typedef double type __attribute__((vector_size(32)));
+};
 constexpr int kMultiKB = 6;
 // Taken for stride 1, 2 to kMultiMaxKg outputs per group and at most kMultiTaps taps (C/G*R*S).
 constexpr index_t kMultiTaps = 256;
@@ -649,8 +652,7 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
           if (Wp != s.OW) {
             for (index_t oh = 0; oh < s.OH; ++oh) {
               std::memcpy(dyw + oh * Wp, dyk + oh * s.OW, sizeof(T) * size_t(s.OW));
-              if (oh + 1 < s.OH)
-                std::fill(dyw + oh * Wp + s.OW, dyw + (oh + 1) * Wp, T(0));
+              if (oh + 1 < s.OH) std::fill(dyw + oh * Wp + s.OW, dyw + (oh + 1) * Wp, T(0));
             }
             d = dyw;
           }
@@ -719,7 +721,7 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     // Forward with several outputs per channel: the blocked kernel (direct_forward_multi).
     const bool multi_ok = !backward && uses_multi(s, esz);
     algo = (s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok) || multi_ok ? ConvAlgo::direct
-                                                                             : ConvAlgo::gemm;
+                                                                            : ConvAlgo::gemm;
   }
   p.algo = algo;
   const index_t OHW = s.OH * s.OW, CRS = s.Cg() * s.R * s.S;
@@ -730,8 +732,8 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     p.parallel = p.nt > 1 && s.N * s.C > 1;
     const int slices = p.parallel ? p.nt : 1;
     p.nblk = std::max<index_t>(1, std::min<index_t>(s.N * s.C, kBlocks));
-    const size_t slice = backward ? direct_ws(s, esz).slice
-                                  : std::max(direct_ws(s, esz).slice, multi_slice(s, esz));
+    const size_t slice =
+        backward ? direct_ws(s, esz).slice : std::max(direct_ws(s, esz).slice, multi_slice(s, esz));
     p.ws_bytes = slices * slice +
                  (backward ? align64(size_t(p.nblk) * s.K * s.R * s.S * sizeof(double)) : 0);
     return p;
@@ -777,9 +779,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, void* ws, const Co
   char* wsb = static_cast<char*>(ws);
   if (plan.algo == ConvAlgo::direct)
     uses_multi(s, sizeof(T)) ? direct_forward_multi(y, x, w, b, wsb, s, plan)
-                  : direct_forward(y, x, w, b, wsb, s, plan);
-  else
-    gemm_forward(y, x, w, b, wsb, s, plan);
+                             : direct_forward(y, x, w, b, wsb, s, plan);
+  else gemm_forward(y, x, w, b, wsb, s, plan);
 }
 
 template <typename T>
@@ -797,10 +798,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, v
     return;
   }
   char* wsb = static_cast<char*>(ws);
-  if (plan.algo == ConvAlgo::direct)
-    direct_backward(dx, dw, dy, x, w, wsb, s, plan);
-  else
-    gemm_backward(dx, dw, dy, x, w, wsb, s, plan);
+  if (plan.algo == ConvAlgo::direct) direct_backward(dx, dw, dy, x, w, wsb, s, plan);
+  else gemm_backward(dx, dw, dy, x, w, wsb, s, plan);
 }
 
 template void conv2d_forward<float>(float*, const float*, const float*, const float*, void*,

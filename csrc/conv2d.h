@@ -7,13 +7,13 @@ namespace pydlk {
 
 // Sizes and hyperparameters of one 2-D convolution (NCHW, torch's weight layout (K, C/G, R, S)).
 struct ConvShape {
-  index_t N, C, H, W;     // input (N, C, H, W)
-  index_t K, R, S;        // weight (K, C/G, R, S)
-  index_t G;              // groups: C and K both divisible by G
-  index_t sh, sw;         // stride
-  index_t ph, pw;         // zero padding, both sides
-  index_t dh, dw;         // dilation
-  index_t OH, OW;         // output (N, K, OH, OW)
+  index_t N, C, H, W;  // input (N, C, H, W)
+  index_t K, R, S;     // weight (K, C/G, R, S)
+  index_t G;           // groups: C and K both divisible by G
+  index_t sh, sw;      // stride
+  index_t ph, pw;      // zero padding, both sides
+  index_t dh, dw;      // dilation
+  index_t OH, OW;      // output (N, K, OH, OW)
   index_t Cg() const { return C / G; }
   index_t Kg() const { return K / G; }
 };

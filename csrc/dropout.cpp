@@ -62,7 +62,9 @@ inline bool fast_forward_chunk<float>(float* y, uint32_t* bits, const float* x, 
 #endif
 
 template <typename T>
-inline T keep_scale(double p) { return p >= 1.0 ? T(0) : T(1.0 / (1.0 - p)); }
+inline T keep_scale(double p) {
+  return p >= 1.0 ? T(0) : T(1.0 / (1.0 - p));
+}
 
 }  // namespace
 
@@ -151,8 +153,8 @@ PYDLK_SIMD void dropout_forward(T* y, uint32_t* mask_bits, const T* x, index_t n
 // Regeneration stays available (mask_bits null) for callers that cannot keep n/8 bytes until
 // the backward.
 template <typename T>
-PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, index_t n,
-                                 double p, uint64_t seed, uint64_t offset) {
+PYDLK_SIMD void dropout_backward(T* dx, const T* dy, const uint32_t* mask_bits, index_t n, double p,
+                                 uint64_t seed, uint64_t offset) {
   const T sc = keep_scale<T>(p);
   const index_t chunks = (n + kChunk - 1) / kChunk;
   if (mask_bits) {
@@ -201,12 +203,12 @@ PYDLK_SIMD void rowscale(T* y, const T* x, const T* m, index_t rows, index_t inn
   }
 }
 
-#define PYDLK_INST(T)                                                                           \
-  template void philox_uniform<T>(T*, index_t, uint64_t, uint64_t);                             \
-  template void bernoulli_mask<T>(T*, index_t, double, double, uint64_t, uint64_t);             \
+#define PYDLK_INST(T)                                                                             \
+  template void philox_uniform<T>(T*, index_t, uint64_t, uint64_t);                               \
+  template void bernoulli_mask<T>(T*, index_t, double, double, uint64_t, uint64_t);               \
   template void dropout_forward<T>(T*, uint32_t*, const T*, index_t, double, uint64_t, uint64_t); \
-  template void dropout_backward<T>(T*, const T*, const uint32_t*, index_t, double, uint64_t,   \
-                                    uint64_t);                                                  \
+  template void dropout_backward<T>(T*, const T*, const uint32_t*, index_t, double, uint64_t,     \
+                                    uint64_t);                                                    \
   template void rowscale<T>(T*, const T*, const T*, index_t, index_t);
 PYDLK_INST(float)
 PYDLK_INST(double)

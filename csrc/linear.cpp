@@ -6,8 +6,7 @@
 namespace pydlk {
 
 template <typename T>
-void linear_forward(T* y, const T* x, const T* w, const T* b, index_t N, index_t IN,
-                               index_t OUT) {
+void linear_forward(T* y, const T* x, const T* w, const T* b, index_t N, index_t IN, index_t OUT) {
   if (N == 0) return;
   // Start y at the bias (or 0), then y += x @ w^T in one GEMM (beta = 1).
 #pragma omp parallel for if (parallel_worth_it(N * OUT))
@@ -20,14 +19,15 @@ void linear_forward(T* y, const T* x, const T* w, const T* b, index_t N, index_t
 }
 
 template <typename T>
-void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
-                                index_t N, index_t IN, index_t OUT) {
+void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, index_t N,
+                     index_t IN, index_t OUT) {
   // dx (N, IN) = dy (N, OUT) @ w (OUT, IN)
   if (dx && N * IN > 0) {
     if (OUT == 0) {
       for (index_t i = 0; i < N * IN; ++i) dx[i] = T(0);
     } else {
-      gemm(false, false, (int)N, (int)IN, (int)OUT, T(1), dy, (int)OUT, w, (int)IN, T(0), dx, (int)IN);
+      gemm(false, false, (int)N, (int)IN, (int)OUT, T(1), dy, (int)OUT, w, (int)IN, T(0), dx,
+           (int)IN);
     }
   }
   // dw (OUT, IN) = dy^T (OUT, N) @ x (N, IN)
@@ -35,7 +35,8 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
     if (N == 0) {
       for (index_t i = 0; i < OUT * IN; ++i) dw[i] = T(0);
     } else {
-      gemm(true, false, (int)OUT, (int)IN, (int)N, T(1), dy, (int)OUT, x, (int)IN, T(0), dw, (int)IN);
+      gemm(true, false, (int)OUT, (int)IN, (int)N, T(1), dy, (int)OUT, x, (int)IN, T(0), dw,
+           (int)IN);
     }
   }
   // db (OUT) = column sums of dy, added up in double. Threads split the columns they write.
@@ -49,9 +50,13 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
   }
 }
 
-template void linear_forward<float>(float*, const float*, const float*, const float*, index_t, index_t, index_t);
-template void linear_forward<double>(double*, const double*, const double*, const double*, index_t, index_t, index_t);
-template void linear_backward<float>(float*, float*, float*, const float*, const float*, const float*, index_t, index_t, index_t);
-template void linear_backward<double>(double*, double*, double*, const double*, const double*, const double*, index_t, index_t, index_t);
+template void linear_forward<float>(float*, const float*, const float*, const float*, index_t,
+                                    index_t, index_t);
+template void linear_forward<double>(double*, const double*, const double*, const double*, index_t,
+                                     index_t, index_t);
+template void linear_backward<float>(float*, float*, float*, const float*, const float*,
+                                     const float*, index_t, index_t, index_t);
+template void linear_backward<double>(double*, double*, double*, const double*, const double*,
+                                      const double*, index_t, index_t, index_t);
 
 }  // namespace pydlk

@@ -41,10 +41,14 @@ PYDLK_INLINE float expo<float>(float v) {
 }
 
 template <>
-inline double expo<double>(double v) { return std::exp(v); }
+inline double expo<double>(double v) {
+  return std::exp(v);
+}
 
 template <typename T>
-PYDLK_INLINE double weight_of(const T* w, int64_t c) { return w ? (double)w[c] : 1.0; }
+PYDLK_INLINE double weight_of(const T* w, int64_t c) {
+  return w ? (double)w[c] : 1.0;
+}
 
 // Log-sum-exp of C values `s` apart, in the stable form m + log(sum exp(x - m)), sum in double.
 // Contiguous rows (s == 1) keep kLanes partial maxima and partial double sums, so the loops
@@ -141,8 +145,8 @@ double target_weight_sum(const int64_t* target, const T* w, index_t M, int64_t i
 template <typename T>
 PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x,
                                       const int64_t* target, const T* prob, const T* weight,
-                                      index_t outer, index_t C, index_t inner,
-                                      int64_t ignore_index, double eps) {
+                                      index_t outer, index_t C, index_t inner, int64_t ignore_index,
+                                      double eps) {
   const index_t M = outer * inner;
   const double Wall = weight ? sum_of(weight, C) : (double)C;
   const bool short_rows = inner == 1 && C < kSmallC;
@@ -226,8 +230,7 @@ PYDLK_SIMD void cross_entropy_backward(T* dx, const T* dloss, double dscalar, co
         S += weight_of(weight, c) * ((1 - eps) * (double)ts[c * s] + eps / C);
       const T gs = T(g * S), g1 = T(g * (1 - eps)), g2 = T(g * eps / C);
       for (index_t c = 0; c < C; ++c)
-        ds[c * s] = gs * expo<T>(xs[c * s] - l) -
-                    T(weight_of(weight, c)) * (g1 * ts[c * s] + g2);
+        ds[c * s] = gs * expo<T>(xs[c * s] - l) - T(weight_of(weight, c)) * (g1 * ts[c * s] + g2);
     }
   }
 }
@@ -240,8 +243,8 @@ void nll_forward(T* loss, double* total, const T* x, const int64_t* target, cons
   for (index_t m = 0; m < M; ++m) {
     const index_t o = m / inner, i = m % inner;
     const int64_t y = target[m];
-    loss[m] = y == ignore_index ? T(0)
-                                : T(-weight_of(weight, y) * (double)x[(o * C + y) * inner + i]);
+    loss[m] =
+        y == ignore_index ? T(0) : T(-weight_of(weight, y) * (double)x[(o * C + y) * inner + i]);
   }
   total[0] = sum_of(loss, M);
   total[1] = target_weight_sum(target, weight, M, ignore_index);
@@ -267,8 +270,7 @@ void nll_backward(T* dx, const T* dloss, double dscalar, const int64_t* target, 
 
 template <typename T>
 PYDLK_SIMD void multi_margin_forward(T* loss, double* total, const T* x, const int64_t* target,
-                                     const T* weight, index_t N, index_t C, int p,
-                                     double margin) {
+                                     const T* weight, index_t N, index_t C, int p, double margin) {
 #pragma omp parallel for schedule(static) if (parallel_worth_it(N * C))
   for (index_t n = 0; n < N; ++n) {
     const T* xr = x + n * C;
@@ -294,8 +296,8 @@ PYDLK_SIMD void multi_margin_forward(T* loss, double* total, const T* x, const i
 
 template <typename T>
 PYDLK_SIMD void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x,
-                                      const int64_t* target, const T* weight, index_t N,
-                                      index_t C, int p, double margin) {
+                                      const int64_t* target, const T* weight, index_t N, index_t C,
+                                      int p, double margin) {
 #pragma omp parallel for schedule(static) if (parallel_worth_it(N * C))
   for (index_t n = 0; n < N; ++n) {
     const T* xr = x + n * C;
@@ -315,20 +317,20 @@ PYDLK_SIMD void multi_margin_backward(T* dx, const T* dloss, double dscalar, con
   }
 }
 
-#define PYDLK_INST(T)                                                                         \
-  template void cross_entropy_forward<T>(T*, T*, double*, const T*, const int64_t*, const T*,  \
-                                         const T*, index_t, index_t, index_t, int64_t, double); \
-  template void cross_entropy_backward<T>(T*, const T*, double, const T*, const T*,            \
-                                          const int64_t*, const T*, const T*, index_t, index_t, \
-                                          index_t, int64_t, double);                           \
-  template void nll_forward<T>(T*, double*, const T*, const int64_t*, const T*, index_t,       \
-                               index_t, index_t, int64_t);                                     \
-  template void nll_backward<T>(T*, const T*, double, const int64_t*, const T*, index_t,       \
-                                index_t, index_t, int64_t);                                    \
-  template void multi_margin_forward<T>(T*, double*, const T*, const int64_t*, const T*,       \
-                                        index_t, index_t, int, double);                        \
-  template void multi_margin_backward<T>(T*, const T*, double, const T*, const int64_t*,       \
-                                         const T*, index_t, index_t, int, double);
+#define PYDLK_INST(T)                                                                              \
+  template void cross_entropy_forward<T>(T*, T*, double*, const T*, const int64_t*, const T*,      \
+                                         const T*, index_t, index_t, index_t, int64_t, double);    \
+  template void cross_entropy_backward<T>(T*, const T*, double, const T*, const T*,                \
+                                          const int64_t*, const T*, const T*, index_t, index_t,    \
+                                          index_t, int64_t, double);                               \
+  template void nll_forward<T>(T*, double*, const T*, const int64_t*, const T*, index_t, index_t,  \
+                               index_t, int64_t);                                                  \
+  template void nll_backward<T>(T*, const T*, double, const int64_t*, const T*, index_t, index_t,  \
+                                index_t, int64_t);                                                 \
+  template void multi_margin_forward<T>(T*, double*, const T*, const int64_t*, const T*, index_t,  \
+                                        index_t, int, double);                                     \
+  template void multi_margin_backward<T>(T*, const T*, double, const T*, const int64_t*, const T*, \
+                                         index_t, index_t, int, double);
 PYDLK_INST(float)
 PYDLK_INST(double)
 #undef PYDLK_INST

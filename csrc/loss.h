@@ -52,8 +52,7 @@ template <typename T>
 void multi_margin_forward(T* loss, double* total, const T* x, const int64_t* target,
                           const T* weight, index_t N, index_t C, int p, double margin);
 template <typename T>
-void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x,
-                           const int64_t* target, const T* weight, index_t N, index_t C, int p,
-                           double margin);
+void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x, const int64_t* target,
+                           const T* weight, index_t N, index_t C, int p, double margin);
 
 }  // namespace pydlk

@@ -31,8 +31,8 @@ constexpr index_t kBlockRows = 16;
 
 // Shifted one-pass sums over p[0..n) (see above), accumulated into s1, s2.
 template <typename T>
-inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, double K,
-                                                        double& s1, double& s2) {
+inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, double K, double& s1,
+                                                        double& s2) {
   double a = 0, q = 0;
 #pragma omp simd reduction(+ : a, q)
   for (index_t i = 0; i < n; ++i) {
@@ -45,7 +45,11 @@ inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, d
 }
 
 inline void mean_var(double s1, double s2, double K, index_t M, double& mu, double& var) {
-  if (M == 0) { mu = 0; var = 0; return; }
+  if (M == 0) {
+    mu = 0;
+    var = 0;
+    return;
+  }
   double dm = s1 / double(M);
   var = s2 / double(M) - dm * dm;
   if (var < 0) var = 0;  // rounding
@@ -119,10 +123,10 @@ inline int team_size() {
 }  // namespace
 
 template <typename T>
-PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean,
-                                  T* running_var, const T* x, const T* w, const T* b, index_t N,
-                                  index_t C, index_t S, bool training, double momentum,
-                                  double eps, double* ws, int ws_threads) {
+PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var,
+                                  const T* x, const T* w, const T* b, index_t N, index_t C,
+                                  index_t S, bool training, double momentum, double eps, double* ws,
+                                  int ws_threads) {
   // x, y: (N, C, S). Per channel: shifted sums around K = x[0, c, 0] (see the top of the file).
   const index_t M = N * S, spans = N * C;
   int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
@@ -175,8 +179,8 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
       if (M > 0 && running_mean)
         running_mean[c] = T((1 - momentum) * double(running_mean[c]) + momentum * mu);
       if (M > 1 && running_var)  // unbiased variance for the running estimate, as torch
-        running_var[c] = T((1 - momentum) * double(running_var[c]) +
-                           momentum * var * double(M) / double(M - 1));
+        running_var[c] =
+            T((1 - momentum) * double(running_var[c]) + momentum * var * double(M) / double(M - 1));
       save_mean[c] = T(mu);
       save_rstd[c] = T(rs);
     }
@@ -332,9 +336,8 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
 // ------------------------------------------------------------------------------- row norm
 
 template <typename T>
-PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w,
-                                const T* b, index_t R, index_t G, index_t K, index_t S,
-                                double eps) {
+PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w, const T* b,
+                                index_t R, index_t G, index_t K, index_t S, double eps) {
   // x, y: (R, K*S), rows contiguous; threads own rows.
   const index_t D = K * S;
 #pragma omp parallel for schedule(static) if (parallel_worth_it(R * D))
@@ -372,8 +375,8 @@ PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, cons
 // pb[i] += dy.
 template <typename T, bool HW>
 inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, const T* w, T mt,
-                                                     double rs, index_t D, double* pw,
-                                                     double* pb, double& s1, double& s2) {
+                                                      double rs, index_t D, double* pw, double* pb,
+                                                      double& s1, double& s2) {
   double a = 0, q = 0;
   if (pw) {
 #pragma omp simd reduction(+ : a, q)
@@ -403,9 +406,9 @@ inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, co
 // so that the row, its dx and the partials all stay in L1.
 
 template <typename T, bool HW>
-inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, const T* p,
-                                                           const T* w, T mt, T rt, T k2, T kc,
-                                                           index_t D, T* fw, T* fb) {
+inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, const T* p, const T* w,
+                                                           T mt, T rt, T k2, T kc, index_t D, T* fw,
+                                                           T* fb) {
 #pragma omp simd
   for (index_t i = 0; i < D; ++i) {
     const T gi = g[i], di = p[i] - mt;
@@ -419,8 +422,8 @@ inline __attribute__((always_inline)) void row_dx_partials(T* o, const T* g, con
 // Dispatch on whether there is a weight (a branch inside the loops would cost masked loads).
 template <typename T>
 inline __attribute__((always_inline)) void row_sums1(const T* g, const T* p, const T* w, T mt,
-                                                     double rs, index_t D, double* pw,
-                                                     double* pb, double& s1, double& s2) {
+                                                     double rs, index_t D, double* pw, double* pb,
+                                                     double& s1, double& s2) {
   if (w) row_sums1_<T, true>(g, p, w, mt, rs, D, pw, pb, s1, s2);
   else row_sums1_<T, false>(g, p, w, mt, rs, D, pw, pb, s1, s2);
 }
@@ -469,9 +472,8 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
       // row is in L1 again; the sums loop then reads only the row.
       const bool late_p = S == 1 && G == 1 && want_p && dx && D > 0;
       if (S == 1) {
-        row_sums1(g, p, w ? w + off : nullptr, mt, rs, D,
-                  want_p && !late_p ? pw + off : nullptr, want_p && !late_p ? pb + off : nullptr,
-                  s1, s2);
+        row_sums1(g, p, w ? w + off : nullptr, mt, rs, D, want_p && !late_p ? pw + off : nullptr,
+                  want_p && !late_p ? pb + off : nullptr, s1, s2);
       } else {
         s1 = s2 = 0;
         for (index_t k = 0; k < K; ++k) {
@@ -559,16 +561,16 @@ void instancenorm_update_running(T* running_mean, T* running_var, const T* mean,
   }
 }
 
-#define PYDLK_NORM_INSTANTIATE(T)                                                               \
-  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, index_t,  \
-                                     index_t, index_t, bool, double, double, double*, int);      \
-  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,        \
-                                      const T*, index_t, index_t, index_t, bool, double*, int);  \
-  template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t,        \
-                                   index_t, index_t, index_t, double);                           \
-  template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
-                                    const T*, index_t, index_t, index_t, index_t, double*, int); \
-  template void instancenorm_update_running<T>(T*, T*, const T*, const T*, index_t, index_t,     \
+#define PYDLK_NORM_INSTANTIATE(T)                                                                  \
+  template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, index_t,    \
+                                     index_t, index_t, bool, double, double, double*, int);        \
+  template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
+                                      const T*, index_t, index_t, index_t, bool, double*, int);    \
+  template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t, index_t, \
+                                   index_t, index_t, double);                                      \
+  template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \
+                                    index_t, index_t, index_t, index_t, double*, int);             \
+  template void instancenorm_update_running<T>(T*, T*, const T*, const T*, index_t, index_t,       \
                                                index_t, double);
 PYDLK_NORM_INSTANTIATE(float)
 PYDLK_NORM_INSTANTIATE(double)

@@ -36,11 +36,13 @@ inline index_t batchnorm_workspace(index_t C, int threads) { return 4 * C * thre
 //   instance norm: group norm with G = C (K = 1)
 // mean, rstd: (R). var: (R) biased variance, or null (only instance norm's running stats want it).
 template <typename T>
-void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w, const T* b,
-                     index_t R, index_t G, index_t K, index_t S, double eps);
+void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w, const T* b, index_t R,
+                     index_t G, index_t K, index_t S, double eps);
 
 // Workspace doubles rownorm_backward needs for dw/db with `threads` threads (0 if not wanted).
-inline index_t rownorm_workspace(index_t G, index_t K, int threads) { return (4 * G * K + 32) * threads; }
+inline index_t rownorm_workspace(index_t G, index_t K, int threads) {
+  return (4 * G * K + 32) * threads;
+}
 
 // dx: (R, K, S); dw, db: (G*K). dx/dw/db may be null. ws: rownorm_workspace(G, K, ws_threads)
 // doubles (per-thread partial sums of dw and db; the kernel uses at most ws_threads threads when

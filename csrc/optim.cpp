@@ -13,7 +13,9 @@
 namespace pydlk {
 
 template <typename T>
-static inline T sgn(T x) { return T(x > T(0)) - T(x < T(0)); }
+static inline T sgn(T x) {
+  return T(x > T(0)) - T(x < T(0));
+}
 
 // ------------------------------------------------------------------------------------- SGD
 template <typename T, bool MOM>
@@ -27,7 +29,7 @@ PYDLK_SIMD static void sgd_impl(T* __restrict p, T* __restrict buf, const T* __r
     if (MOM) {
       T b = keep * buf[i] + add * gi;  // first step: keep = 0, add = 1 -> b = g' exactly
       buf[i] = b;
-      gi = cg * gi + cb * b;           // nesterov: g' + mom*b, else b
+      gi = cg * gi + cb * b;  // nesterov: g' + mom*b, else b
     }
     p[i] = pi - lr * gi;
   }
@@ -41,9 +43,11 @@ void sgd_step(T* p, T* buf, const T* g, index_t n, double lr, double momentum, d
   if (momentum != 0 && buf) {
     T keep = first ? T(0) : T(momentum), add = first ? T(1) : T(1 - dampening);
     T cg = nesterov ? T(1) : T(0), cb = nesterov ? T(momentum) : T(1);
-    sgd_impl<T, true>(p, buf, g, n, T(lr), T(momentum), keep, add, cg, cb, T(weight_decay), T(l1), s);
+    sgd_impl<T, true>(p, buf, g, n, T(lr), T(momentum), keep, add, cg, cb, T(weight_decay), T(l1),
+                      s);
   } else {
-    sgd_impl<T, false>(p, buf, g, n, T(lr), T(0), T(0), T(0), T(0), T(0), T(weight_decay), T(l1), s);
+    sgd_impl<T, false>(p, buf, g, n, T(lr), T(0), T(0), T(0), T(0), T(0), T(weight_decay), T(l1),
+                       s);
   }
 }
 
@@ -145,10 +149,9 @@ PYDLK_SIMD static void adagrad_impl(T* __restrict p, T* __restrict sum, const T*
 }
 
 template <typename T>
-void adagrad_step(T* p, T* sum, const T* g, index_t n, double clr, double eps,
-                  double weight_decay, double l1, bool maximize) {
-  adagrad_impl<T>(p, sum, g, n, T(clr), T(eps), T(weight_decay), T(l1),
-                  maximize ? T(-1) : T(1));
+void adagrad_step(T* p, T* sum, const T* g, index_t n, double clr, double eps, double weight_decay,
+                  double l1, bool maximize) {
+  adagrad_impl<T>(p, sum, g, n, T(clr), T(eps), T(weight_decay), T(l1), maximize ? T(-1) : T(1));
 }
 
 // ------------------------------------------------------------------------------- averaging
@@ -159,7 +162,9 @@ PYDLK_SIMD static void average_impl(T* __restrict avg, const T* __restrict x, in
 }
 
 template <typename T>
-void average_update(T* avg, const T* x, index_t n, double w) { average_impl<T>(avg, x, n, T(w)); }
+void average_update(T* avg, const T* x, index_t n, double w) {
+  average_impl<T>(avg, x, n, T(w));
+}
 
 // ------------------------------------------------------------------------------ reductions
 // Per-thread partials (OpenMP reduction clause) in double; the thread count changes only the
@@ -167,7 +172,8 @@ void average_update(T* avg, const T* x, index_t n, double w) { average_impl<T>(a
 template <typename T>
 PYDLK_SIMD static double sum_sq(const T* __restrict x, index_t n) {
   double acc = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel : parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) \
+    reduction(+ : acc) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) acc += double(x[i]) * double(x[i]);
   return acc;
 }
@@ -175,7 +181,8 @@ PYDLK_SIMD static double sum_sq(const T* __restrict x, index_t n) {
 template <typename T>
 PYDLK_SIMD static double sum_abs(const T* __restrict x, index_t n) {
   double acc = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : acc) if (parallel : parallel_worth_it(n))
+#pragma omp parallel for simd schedule(static) \
+    reduction(+ : acc) if (parallel : parallel_worth_it(n))
   for (index_t i = 0; i < n; ++i) acc += std::fabs(double(x[i]));
   return acc;
 }
@@ -212,19 +219,20 @@ PYDLK_SIMD static void scale_impl(T* __restrict x, index_t n, T c) {
 }
 
 template <typename T>
-void scale_inplace(T* x, index_t n, double c) { scale_impl<T>(x, n, T(c)); }
+void scale_inplace(T* x, index_t n, double c) {
+  scale_impl<T>(x, n, T(c));
+}
 
-#define PYDLK_INST(T)                                                                          \
-  template void sgd_step<T>(T*, T*, const T*, index_t, double, double, double, double, double, \
-                            bool, bool, bool);                                                 \
-  template void adam_step<T>(T*, T*, T*, T*, const T*, index_t, double, double, double, double, \
-                             double, double, double, double, bool, bool);                      \
-  template void rmsprop_step<T>(T*, T*, T*, T*, const T*, index_t, double, double, double,     \
-                                double, double, double, bool);                                 \
-  template void adagrad_step<T>(T*, T*, const T*, index_t, double, double, double, double,     \
-                                bool);                                                         \
-  template void average_update<T>(T*, const T*, index_t, double);                              \
-  template double norm_reduce<T>(const T*, index_t, double);                                   \
+#define PYDLK_INST(T)                                                                              \
+  template void sgd_step<T>(T*, T*, const T*, index_t, double, double, double, double, double,     \
+                            bool, bool, bool);                                                     \
+  template void adam_step<T>(T*, T*, T*, T*, const T*, index_t, double, double, double, double,    \
+                             double, double, double, double, bool, bool);                          \
+  template void rmsprop_step<T>(T*, T*, T*, T*, const T*, index_t, double, double, double, double, \
+                                double, double, bool);                                             \
+  template void adagrad_step<T>(T*, T*, const T*, index_t, double, double, double, double, bool);  \
+  template void average_update<T>(T*, const T*, index_t, double);                                  \
+  template double norm_reduce<T>(const T*, index_t, double);                                       \
   template void scale_inplace<T>(T*, index_t, double);
 PYDLK_INST(float)
 PYDLK_INST(double)

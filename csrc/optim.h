@@ -34,8 +34,8 @@ void rmsprop_step(T* p, T* sq, T* ga, T* buf, const T* g, index_t n, double lr, 
 // Adagrad with the decayed learning rate clr = lr / (1 + (step-1) lr_decay) computed by the caller.
 //   sum += g'^2;  p -= clr * g' / (sqrt(sum) + eps)
 template <typename T>
-void adagrad_step(T* p, T* sum, const T* g, index_t n, double clr, double eps,
-                  double weight_decay, double l1, bool maximize);
+void adagrad_step(T* p, T* sum, const T* g, index_t n, double clr, double eps, double weight_decay,
+                  double l1, bool maximize);
 
 // avg += w * (x - avg): an exponential moving average (w = 1 - decay) or an equal running
 // average (w = 1/(k+1)).

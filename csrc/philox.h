@@ -28,8 +28,12 @@ inline void block(uint32_t c[4], uint32_t k0, uint32_t k1) {
     uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
     uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
     uint32_t n0 = hi1 ^ c[1] ^ k0, n2 = hi0 ^ c[3] ^ k1;
-    c[0] = n0; c[1] = lo1; c[2] = n2; c[3] = lo0;
-    k0 += kW0; k1 += kW1;
+    c[0] = n0;
+    c[1] = lo1;
+    c[2] = n2;
+    c[3] = lo0;
+    k0 += kW0;
+    k1 += kW1;
   }
 }
 
@@ -41,7 +45,10 @@ inline void blocks(uint32_t* out, uint64_t ctr, uint64_t seed) {
   uint32_t c0[B], c1[B], c2[B], c3[B];
   for (int j = 0; j < B; ++j) {
     uint64_t c = ctr + (uint64_t)j;
-    c0[j] = (uint32_t)c; c1[j] = (uint32_t)(c >> 32); c2[j] = 0; c3[j] = 0;
+    c0[j] = (uint32_t)c;
+    c1[j] = (uint32_t)(c >> 32);
+    c2[j] = 0;
+    c3[j] = 0;
   }
   uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
   for (int r = 0; r < 10; ++r) {
@@ -50,12 +57,19 @@ inline void blocks(uint32_t* out, uint64_t ctr, uint64_t seed) {
       uint64_t p1 = (uint64_t)kM1 * c2[j];
       uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[j] ^ k0;
       uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[j] ^ k1;
-      c1[j] = (uint32_t)p1; c3[j] = (uint32_t)p0; c0[j] = n0; c2[j] = n2;
+      c1[j] = (uint32_t)p1;
+      c3[j] = (uint32_t)p0;
+      c0[j] = n0;
+      c2[j] = n2;
     }
-    k0 += kW0; k1 += kW1;
+    k0 += kW0;
+    k1 += kW1;
   }
   for (int j = 0; j < B; ++j) {
-    out[j] = c0[j]; out[B + j] = c1[j]; out[2 * B + j] = c2[j]; out[3 * B + j] = c3[j];
+    out[j] = c0[j];
+    out[B + j] = c1[j];
+    out[2 * B + j] = c2[j];
+    out[3 * B + j] = c3[j];
   }
 }
 
@@ -115,8 +129,10 @@ __attribute__((target("avx512f"))) inline void blocks_avx512(uint32_t* out, uint
     __m512i c0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)cq), idx);
     __m512i c1 = _mm512_set1_epi32((int)(uint32_t)(cq >> 32));
     c1 = _mm512_mask_add_epi32(c1, _mm512_cmplt_epu32_mask(c0, idx), c1, _mm512_set1_epi32(1));
-    c0a[q] = c0; c0b[q] = _mm512_srli_epi64(c0, 32);
-    c1a[q] = c1; c1b[q] = _mm512_srli_epi64(c1, 32);
+    c0a[q] = c0;
+    c0b[q] = _mm512_srli_epi64(c0, 32);
+    c1a[q] = c1;
+    c1b[q] = _mm512_srli_epi64(c1, 32);
     c2a[q] = c2b[q] = c3a[q] = c3b[q] = _mm512_setzero_si512();
   }
   const __m512i m0 = _mm512_set1_epi32((int)kM0), m1 = _mm512_set1_epi32((int)kM1);
@@ -131,10 +147,13 @@ __attribute__((target("avx512f"))) inline void blocks_avx512(uint32_t* out, uint
       c0b[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1b, 32), c1b[q], kv0, 0x96);
       c2a[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0a, 32), c3a[q], kv1, 0x96);
       c2b[q] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0b, 32), c3b[q], kv1, 0x96);
-      c1a[q] = p1a; c1b[q] = p1b;
-      c3a[q] = p0a; c3b[q] = p0b;
+      c1a[q] = p1a;
+      c1b[q] = p1b;
+      c3a[q] = p0a;
+      c3b[q] = p0b;
     }
-    k0 += kW0; k1 += kW1;
+    k0 += kW0;
+    k1 += kW1;
   }
   for (int q = 0; q < S; ++q) {
     __m512i c0 = _mm512_mask_blend_epi32(0xAAAA, c0a[q], _mm512_slli_epi64(c0b[q], 32));
@@ -184,7 +203,8 @@ inline void blocks8_avx2(uint32_t* out, uint64_t ctr, uint64_t seed) {
     c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
     c1 = lo1;
     c3 = lo0;
-    k0 += kW0; k1 += kW1;
+    k0 += kW0;
+    k1 += kW1;
   }
   __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
   __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);

@@ -16,7 +16,6 @@
 #include <cstring>
 #include <limits>
 
-
 // The vector types below only live inside always-inline helpers: no ABI is involved.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
@@ -47,9 +46,15 @@ typedef int64_t v4l __attribute__((vector_size(32)));
 #define PYDLK_ZIP_HI 4, 12, 5, 13, 6, 14, 7, 15
 
 template <typename V, typename S>
-PYDLK_INLINE V vload(const S* p) { V v; std::memcpy(&v, p, sizeof(V)); return v; }
+PYDLK_INLINE V vload(const S* p) {
+  V v;
+  std::memcpy(&v, p, sizeof(V));
+  return v;
+}
 template <typename V, typename S>
-PYDLK_INLINE void vstore(S* p, const V& v) { std::memcpy(p, &v, sizeof(V)); }
+PYDLK_INLINE void vstore(S* p, const V& v) {
+  std::memcpy(p, &v, sizeof(V));
+}
 
 // Lane-wise t ? a : b for a mask t of all-ones / all-zeros lanes, as plain bit operations.
 PYDLK_INLINE v8f sel(const v8i& t, const v8f& a, const v8f& b) {
@@ -64,8 +69,12 @@ PYDLK_INLINE void split2(v8f& even, v8f& odd, const float* r) {
   odd = __builtin_shufflevector(lo, hi, PYDLK_ODD);
 }
 
-PYDLK_INLINE v4d lo_d(const v8f& v) { return __builtin_convertvector(__builtin_shufflevector(v, v, PYDLK_LO4), v4d); }
-PYDLK_INLINE v4d hi_d(const v8f& v) { return __builtin_convertvector(__builtin_shufflevector(v, v, PYDLK_HI4), v4d); }
+PYDLK_INLINE v4d lo_d(const v8f& v) {
+  return __builtin_convertvector(__builtin_shufflevector(v, v, PYDLK_LO4), v4d);
+}
+PYDLK_INLINE v4d hi_d(const v8f& v) {
+  return __builtin_convertvector(__builtin_shufflevector(v, v, PYDLK_HI4), v4d);
+}
 PYDLK_INLINE v8f join_f(const v4d& lo, const v4d& hi) {
   const v4f a = __builtin_convertvector(lo, v4f), b = __builtin_convertvector(hi, v4f);
   return __builtin_shufflevector(a, b, PYDLK_ALL8);
@@ -88,15 +97,23 @@ PYDLK_INLINE index_t max2x2_row_vec(float* yr, int64_t* ir, const float* r0, con
     // torch's order a, b, c, d: replace when larger or NaN; k = offset of the max in the window
     v8f m = a;
     v8i k = v8i{};
-    v8i t = (b > m) | (b != b); m = sel(t, b, m); k = sel(t, one, k);
-    t = (c > m) | (c != c);     m = sel(t, c, m); k = sel(t, vw, k);
-    t = (d > m) | (d != d);     m = sel(t, d, m); k = sel(t, vw1, k);
+    v8i t = (b > m) | (b != b);
+    m = sel(t, b, m);
+    k = sel(t, one, k);
+    t = (c > m) | (c != c);
+    m = sel(t, c, m);
+    k = sel(t, vw, k);
+    t = (d > m) | (d != d);
+    m = sel(t, d, m);
+    k = sel(t, vw1, k);
     vstore(yr + ow, m);
     if (ir) {
       const v8i pos = ramp2 + k;  // 2j + offset, within the two rows starting at column 2*ow
       const int64_t b0 = base + 2 * ow;
-      vstore(ir + ow, __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_LO4), v4l) + b0);
-      vstore(ir + ow + 4, __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_HI4), v4l) + b0);
+      vstore(ir + ow,
+             __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_LO4), v4l) + b0);
+      vstore(ir + ow + 4,
+             __builtin_convertvector(__builtin_shufflevector(pos, pos, PYDLK_HI4), v4l) + b0);
     }
     if (ow + 8 == OW) return OW;
   }
@@ -133,7 +150,8 @@ PYDLK_INLINE index_t max2x2_row_back_vec(float* r0, float* r1, const float* g, c
   }
 }
 
-PYDLK_INLINE index_t avg2x2_row_vec(float* yr, const float* r0, const float* r1, double inv, index_t OW) {
+PYDLK_INLINE index_t avg2x2_row_vec(float* yr, const float* r0, const float* r1, double inv,
+                                    index_t OW) {
   // Every output goes through the vector block: when OW is not a multiple of 8 the last block
   // is moved back to end at OW, overlapping the previous one (the same values are written
   // again). LeNet's 28- and 10-wide maps would otherwise spend most time in scalar tails.
@@ -150,7 +168,8 @@ PYDLK_INLINE index_t avg2x2_row_vec(float* yr, const float* r0, const float* r1,
   }
 }
 
-PYDLK_INLINE index_t avg2x2_row_back_vec(float* r0, float* r1, const float* g, double inv, index_t OW) {
+PYDLK_INLINE index_t avg2x2_row_back_vec(float* r0, float* r1, const float* g, double inv,
+                                         index_t OW) {
   // Every output goes through the vector block: when OW is not a multiple of 8 the last block
   // is moved back to end at OW, overlapping the previous one (the same values are written
   // again). LeNet's 28- and 10-wide maps would otherwise spend most time in scalar tails.
@@ -161,31 +180,63 @@ PYDLK_INLINE index_t avg2x2_row_back_vec(float* r0, float* r1, const float* g, d
     const v8f v = join_f(lo_d(gv) * inv, hi_d(gv) * inv);
     const v8f lo = __builtin_shufflevector(v, v, PYDLK_ZIP_LO);
     const v8f hi = __builtin_shufflevector(v, v, PYDLK_ZIP_HI);
-    vstore(r0 + 2 * ow, lo); vstore(r0 + 2 * ow + 8, hi);
-    vstore(r1 + 2 * ow, lo); vstore(r1 + 2 * ow + 8, hi);
+    vstore(r0 + 2 * ow, lo);
+    vstore(r0 + 2 * ow + 8, hi);
+    vstore(r1 + 2 * ow, lo);
+    vstore(r1 + 2 * ow + 8, hi);
     if (ow + 8 == OW) return OW;
   }
 }
 
 // The generic element type has no vector row: the scalar loops do all columns.
-template <typename T> PYDLK_INLINE index_t max2x2_row(T*, int64_t*, const T*, const T*, index_t, int64_t, index_t) { return 0; }
-template <> PYDLK_INLINE index_t max2x2_row<float>(float* y, int64_t* i, const float* r0, const float* r1, index_t W, int64_t base, index_t OW) { return max2x2_row_vec(y, i, r0, r1, W, base, OW); }
-template <typename T> PYDLK_INLINE index_t max2x2_row_back(T*, T*, const T*, const int64_t*, index_t, int64_t, index_t) { return 0; }
-template <> PYDLK_INLINE index_t max2x2_row_back<float>(float* r0, float* r1, const float* g, const int64_t* i, index_t W, int64_t base, index_t OW) { return max2x2_row_back_vec(r0, r1, g, i, W, base, OW); }
-template <typename T> PYDLK_INLINE index_t avg2x2_row(T*, const T*, const T*, double, index_t) { return 0; }
-template <> PYDLK_INLINE index_t avg2x2_row<float>(float* y, const float* r0, const float* r1, double inv, index_t OW) { return avg2x2_row_vec(y, r0, r1, inv, OW); }
-template <typename T> PYDLK_INLINE index_t avg2x2_row_back(T*, T*, const T*, double, index_t) { return 0; }
-template <> PYDLK_INLINE index_t avg2x2_row_back<float>(float* r0, float* r1, const float* g, double inv, index_t OW) { return avg2x2_row_back_vec(r0, r1, g, inv, OW); }
+template <typename T>
+PYDLK_INLINE index_t max2x2_row(T*, int64_t*, const T*, const T*, index_t, int64_t, index_t) {
+  return 0;
+}
+template <>
+PYDLK_INLINE index_t max2x2_row<float>(float* y, int64_t* i, const float* r0, const float* r1,
+                                       index_t W, int64_t base, index_t OW) {
+  return max2x2_row_vec(y, i, r0, r1, W, base, OW);
+}
+template <typename T>
+PYDLK_INLINE index_t max2x2_row_back(T*, T*, const T*, const int64_t*, index_t, int64_t, index_t) {
+  return 0;
+}
+template <>
+PYDLK_INLINE index_t max2x2_row_back<float>(float* r0, float* r1, const float* g, const int64_t* i,
+                                            index_t W, int64_t base, index_t OW) {
+  return max2x2_row_back_vec(r0, r1, g, i, W, base, OW);
+}
+template <typename T>
+PYDLK_INLINE index_t avg2x2_row(T*, const T*, const T*, double, index_t) {
+  return 0;
+}
+template <>
+PYDLK_INLINE index_t avg2x2_row<float>(float* y, const float* r0, const float* r1, double inv,
+                                       index_t OW) {
+  return avg2x2_row_vec(y, r0, r1, inv, OW);
+}
+template <typename T>
+PYDLK_INLINE index_t avg2x2_row_back(T*, T*, const T*, double, index_t) {
+  return 0;
+}
+template <>
+PYDLK_INLINE index_t avg2x2_row_back<float>(float* r0, float* r1, const float* g, double inv,
+                                            index_t OW) {
+  return avg2x2_row_back_vec(r0, r1, g, inv, OW);
+}
 
 // torch's max rule: v replaces the running max m when it is larger or when it is NaN.
 // Written with | rather than || so that the scalar loops compile to selects, not branches
 // (a branch on random data mispredicts half the time).
 template <typename T>
-PYDLK_INLINE bool beats(T v, T m) { return (v > m) | (v != v); }
+PYDLK_INLINE bool beats(T v, T m) {
+  return (v > m) | (v != v);
+}
 
 bool is_2x2s2(const Pool2d& p) {
-  return p.kH == 2 && p.kW == 2 && p.sH == 2 && p.sW == 2 && p.pH == 0 && p.pW == 0 &&
-         p.dH == 1 && p.dW == 1 && 2 * p.OH <= p.H && 2 * p.OW <= p.W;
+  return p.kH == 2 && p.kW == 2 && p.sH == 2 && p.sW == 2 && p.pH == 0 && p.pW == 0 && p.dH == 1 &&
+         p.dW == 1 && 2 * p.OH <= p.H && 2 * p.OW <= p.W;
 }
 
 // Output columns [lo, hi) whose whole window lies inside the row (no padding, no overhang):
@@ -213,20 +264,29 @@ PYDLK_INLINE void max2x2_plane(T* y, int64_t* idx, const T* x, index_t W, index_
         T m = r0[2 * ow];
         int64_t k = 0;
         T v = r0[2 * ow + 1];
-        bool t = beats(v, m); m = t ? v : m; k = t ? 1 : k;
+        bool t = beats(v, m);
+        m = t ? v : m;
+        k = t ? 1 : k;
         v = r1[2 * ow];
-        t = beats(v, m); m = t ? v : m; k = t ? W : k;
+        t = beats(v, m);
+        m = t ? v : m;
+        k = t ? W : k;
         v = r1[2 * ow + 1];
-        t = beats(v, m); m = t ? v : m; k = t ? W + 1 : k;
+        t = beats(v, m);
+        m = t ? v : m;
+        k = t ? W + 1 : k;
         yr[ow] = m;
         ir[ow] = base + 2 * ow + k;
       }
     } else {
       for (index_t ow = ow0; ow < OW; ++ow) {
         T m = r0[2 * ow];
-        T v = r0[2 * ow + 1]; m = beats(v, m) ? v : m;
-        v = r1[2 * ow];       m = beats(v, m) ? v : m;
-        v = r1[2 * ow + 1];   m = beats(v, m) ? v : m;
+        T v = r0[2 * ow + 1];
+        m = beats(v, m) ? v : m;
+        v = r1[2 * ow];
+        m = beats(v, m) ? v : m;
+        v = r1[2 * ow + 1];
+        m = beats(v, m) ? v : m;
         yr[ow] = m;
       }
     }
@@ -247,7 +307,10 @@ PYDLK_INLINE void max_window(T& out, int64_t& oidx, const T* x, const Pool2d& p,
   for (index_t ih = ih0; ih < ih1; ih += p.dH)
     for (index_t iw = iw0; iw < iw1; iw += p.dW) {
       T v = x[ih * p.W + iw];
-      if (beats(v, m)) { m = v; mi = ih * p.W + iw; }
+      if (beats(v, m)) {
+        m = v;
+        mi = ih * p.W + iw;
+      }
     }
   out = m;
   oidx = mi;
@@ -329,14 +392,16 @@ PYDLK_INLINE bool max_interior_f32(float* yr, int64_t* ir, const float* x, const
     if (ir) {
       const int64_t b0 = ih0 * p.W + col0;
       vstore(ir + c0, __builtin_convertvector(__builtin_shufflevector(k, k, PYDLK_LO4), v4l) + b0);
-      vstore(ir + c0 + 4, __builtin_convertvector(__builtin_shufflevector(k, k, PYDLK_HI4), v4l) + b0);
+      vstore(ir + c0 + 4,
+             __builtin_convertvector(__builtin_shufflevector(k, k, PYDLK_HI4), v4l) + b0);
     }
   }
   return true;
 }
 
 template <typename T, int S>
-PYDLK_INLINE bool max_interior_vec(T*, int64_t*, const T*, const Pool2d&, index_t, index_t, index_t) {
+PYDLK_INLINE bool max_interior_vec(T*, int64_t*, const T*, const Pool2d&, index_t, index_t,
+                                   index_t) {
   return false;
 }
 template <>
@@ -381,13 +446,16 @@ PYDLK_INLINE void avg2x2_plane(T* y, const T* x, index_t W, index_t OH, index_t 
     T* yr = y + oh * OW;
     for (index_t ow = avg2x2_row<T>(yr, r0, r1, inv, OW); ow < OW; ++ow)
       yr[ow] = T(((double)r0[2 * ow] + (double)r0[2 * ow + 1] + (double)r1[2 * ow] +
-                  (double)r1[2 * ow + 1]) * inv);
+                  (double)r1[2 * ow + 1]) *
+                 inv);
   }
 }
 
 // Window rows of output row oh (and likewise columns): [i0, i1) clipped to the input, and the
 // count torch divides by when padding counts: the window clipped to the padded input.
-struct Span { index_t i0, i1, padded; };
+struct Span {
+  index_t i0, i1, padded;
+};
 PYDLK_INLINE Span avg_span(index_t o, index_t s, index_t p, index_t k, index_t n) {
   index_t a = o * s - p;
   index_t b = std::min(a + k, n + p);
@@ -412,7 +480,10 @@ PYDLK_INLINE void avg_plane(T* y, const T* x, const Pool2d& p, bool include_pad,
     T* yr = y + oh * p.OW;
     auto border = [&](index_t ow) {
       const Span sw = avg_span(ow, p.sW, p.pW, p.kW, p.W);
-      if (sh.i0 >= sh.i1 || sw.i0 >= sw.i1) { yr[ow] = T(0); return; }
+      if (sh.i0 >= sh.i1 || sw.i0 >= sw.i1) {
+        yr[ow] = T(0);
+        return;
+      }
       double sum = 0;
       for (index_t ih = sh.i0; ih < sh.i1; ++ih)
         for (index_t iw = sw.i0; iw < sw.i1; ++iw) sum += x[ih * p.W + iw];
@@ -592,7 +663,8 @@ PYDLK_SIMD void avgpool2d_forward(T* y, const T* x, const Pool2d& p, bool count_
     T* yc = y + c * OHW;
     const T* xc = x + c * HW;
     if (fast) avg2x2_plane(yc, xc, p.W, p.OH, p.OW, inv4);
-    else if (p.W <= kRowBuf && p.OW <= kRowBuf) avg_plane_rows(yc, xc, p, count_include_pad, divisor_override);
+    else if (p.W <= kRowBuf && p.OW <= kRowBuf)
+      avg_plane_rows(yc, xc, p, count_include_pad, divisor_override);
     else if (p.sW == 1) avg_plane<T, 1>(yc, xc, p, count_include_pad, divisor_override);
     else if (p.sW == 2) avg_plane<T, 2>(yc, xc, p, count_include_pad, divisor_override);
     else avg_plane<T, 0>(yc, xc, p, count_include_pad, divisor_override);
@@ -619,7 +691,10 @@ PYDLK_SIMD void avgpool2d_backward(T* dx, const T* dy, const Pool2d& p, bool cou
         const T* g = dyc + oh * p.OW;
         for (index_t ow = avg2x2_row_back<T>(r0, r1, g, inv4, p.OW); ow < p.OW; ++ow) {
           const T v = T(g[ow] * inv4);
-          r0[2 * ow] = v; r0[2 * ow + 1] = v; r1[2 * ow] = v; r1[2 * ow + 1] = v;
+          r0[2 * ow] = v;
+          r0[2 * ow + 1] = v;
+          r1[2 * ow] = v;
+          r1[2 * ow + 1] = v;
         }
         for (index_t iw = 2 * p.OW; iw < W; ++iw) r0[iw] = r1[iw] = T(0);
       }
@@ -727,7 +802,10 @@ PYDLK_SIMD void adaptive_maxpool2d_forward(T* y, int64_t* idx, const T* x, const
         for (index_t ih = h0; ih < h1; ++ih)
           for (index_t iw = w0; iw < w1; ++iw) {
             const T v = xc[ih * p.W + iw];
-            if (beats(v, m)) { m = v; mi = ih * p.W + iw; }
+            if (beats(v, m)) {
+              m = v;
+              mi = ih * p.W + iw;
+            }
           }
         y[c * OHW + oh * p.OW + ow] = m;
         if (idx) idx[c * OHW + oh * p.OW + ow] = mi;
@@ -736,13 +814,13 @@ PYDLK_SIMD void adaptive_maxpool2d_forward(T* y, int64_t* idx, const T* x, const
   }
 }
 
-#define PYDLK_POOL_INSTANTIATE(T)                                                                \
-  template void maxpool2d_forward<T>(T*, int64_t*, const T*, const Pool2d&);                     \
-  template void maxpool2d_backward<T>(T*, const T*, const int64_t*, const Pool2d&);              \
-  template void avgpool2d_forward<T>(T*, const T*, const Pool2d&, bool, index_t);                \
-  template void avgpool2d_backward<T>(T*, const T*, const Pool2d&, bool, index_t);               \
-  template void adaptive_avgpool2d_forward<T>(T*, const T*, const Pool2d&);                      \
-  template void adaptive_avgpool2d_backward<T>(T*, const T*, const Pool2d&);                     \
+#define PYDLK_POOL_INSTANTIATE(T)                                                   \
+  template void maxpool2d_forward<T>(T*, int64_t*, const T*, const Pool2d&);        \
+  template void maxpool2d_backward<T>(T*, const T*, const int64_t*, const Pool2d&); \
+  template void avgpool2d_forward<T>(T*, const T*, const Pool2d&, bool, index_t);   \
+  template void avgpool2d_backward<T>(T*, const T*, const Pool2d&, bool, index_t);  \
+  template void adaptive_avgpool2d_forward<T>(T*, const T*, const Pool2d&);         \
+  template void adaptive_avgpool2d_backward<T>(T*, const T*, const Pool2d&);        \
   template void adaptive_maxpool2d_forward<T>(T*, int64_t*, const T*, const Pool2d&);
 PYDLK_POOL_INSTANTIATE(float)
 PYDLK_POOL_INSTANTIATE(double)

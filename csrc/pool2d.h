@@ -19,7 +19,8 @@ inline index_t floor_div(index_t a, index_t b) {
 // torch's pooling_output_shape: floor((in + 2p - d(k-1) - 1) / s) + 1, or with ceil_mode the
 // ceiling, where a last window that would start past the input and the left padding (i.e. in
 // the right padding or beyond) is dropped. The caller checks that the result is >= 1.
-inline index_t pool_out_size(index_t in, index_t k, index_t s, index_t p, index_t d, bool ceil_mode) {
+inline index_t pool_out_size(index_t in, index_t k, index_t s, index_t p, index_t d,
+                             bool ceil_mode) {
   index_t out = floor_div(in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0), s) + 1;
   if (ceil_mode && (out - 1) * s >= in + p) --out;
   return out;

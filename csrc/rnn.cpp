@@ -40,7 +40,9 @@ static inline float fast_exp(float x) {
 static inline double fast_exp(double x) { return std::exp(x); }
 
 template <typename T>
-static inline T sigm(T v) { return T(1) / (T(1) + fast_exp(-v)); }
+static inline T sigm(T v) {
+  return T(1) / (T(1) + fast_exp(-v));
+}
 // tanh(v) = 2 sigmoid(2v) - 1 (float: absolute error ~1e-7); double: std::tanh.
 static inline float ftanh(float v) { return 2.0f / (1.0f + fast_exp(-2.0f * v)) - 1.0f; }
 static inline double ftanh(double v) { return std::tanh(v); }
@@ -48,40 +50,44 @@ static inline double ftanh(double v) { return std::tanh(v); }
 // One batch row of the fused gate passes. Every pointer names a distinct H-long slice
 // (restrict), so the loops vectorise.
 template <typename T>
-static inline void lstm_row(T* __restrict gi, T* __restrict gf, T* __restrict gg,
-                            T* __restrict go, T* __restrict c, T* __restrict h,
-                            const T* __restrict cp, index_t H) {
+static inline void lstm_row(T* __restrict gi, T* __restrict gf, T* __restrict gg, T* __restrict go,
+                            T* __restrict c, T* __restrict h, const T* __restrict cp, index_t H) {
   for (index_t j = 0; j < H; ++j) {
     T i = sigm(gi[j]), f = sigm(gf[j]), gv = ftanh(gg[j]), o = sigm(go[j]);
     T cv = f * cp[j] + i * gv;
-    gi[j] = i; gf[j] = f; gg[j] = gv; go[j] = o;
+    gi[j] = i;
+    gf[j] = f;
+    gg[j] = gv;
+    go[j] = o;
     c[j] = cv;
     h[j] = o * ftanh(cv);
   }
 }
 
 template <typename T>
-static inline void gru_row(T* __restrict gr, T* __restrict gz, T* __restrict gn,
-                           T* __restrict gb, T* __restrict h, const T* __restrict hr,
-                           const T* __restrict hz, const T* __restrict hn,
-                           const T* __restrict hp, index_t H) {
+static inline void gru_row(T* __restrict gr, T* __restrict gz, T* __restrict gn, T* __restrict gb,
+                           T* __restrict h, const T* __restrict hr, const T* __restrict hz,
+                           const T* __restrict hn, const T* __restrict hp, index_t H) {
   for (index_t j = 0; j < H; ++j) {
     T r = sigm(gr[j] + hr[j]);
     T z = sigm(gz[j] + hz[j]);
     T b = hn[j];
     T nv = ftanh(gn[j] + r * b);
-    gr[j] = r; gz[j] = z; gn[j] = nv; gb[j] = b;
+    gr[j] = r;
+    gz[j] = z;
+    gn[j] = nv;
+    gb[j] = b;
     h[j] = (T(1) - z) * nv + z * hp[j];
   }
 }
 
 template <typename T>
 static inline void lstm_row_backward(T* __restrict di, T* __restrict df, T* __restrict dg,
-                                     T* __restrict dout, T* __restrict dc,
-                                     const T* __restrict dh, const T* __restrict dy,
-                                     const T* __restrict gi, const T* __restrict gf,
-                                     const T* __restrict gg, const T* __restrict go,
-                                     const T* __restrict c, const T* __restrict cp, index_t H) {
+                                     T* __restrict dout, T* __restrict dc, const T* __restrict dh,
+                                     const T* __restrict dy, const T* __restrict gi,
+                                     const T* __restrict gf, const T* __restrict gg,
+                                     const T* __restrict go, const T* __restrict c,
+                                     const T* __restrict cp, index_t H) {
   for (index_t j = 0; j < H; ++j) {
     T i = gi[j], f = gf[j], gv = gg[j], o = go[j];
     T dhv = dh[j] + dy[j];
@@ -109,8 +115,12 @@ static inline void gru_row_backward(T* __restrict dr, T* __restrict dz, T* __res
     T dan = dhv * (T(1) - z) * (T(1) - nv * nv);
     T dpr = dan * b * r * (T(1) - r);
     T dpz = dhv * (hp[j] - nv) * z * (T(1) - z);
-    dr[j] = dpr; dz[j] = dpz; dn[j] = dan;
-    qr[j] = dpr; qz[j] = dpz; qn[j] = dan * r;
+    dr[j] = dpr;
+    dz[j] = dpz;
+    dn[j] = dan;
+    qr[j] = dpr;
+    qz[j] = dpz;
+    qn[j] = dan * r;
     dh[j] = dhv * z;
   }
 }
@@ -135,8 +145,8 @@ static void input_projection(T* pre, index_t ld, const T* x, const T* w_ih, cons
 // their nonlinearities; GRU: r, z, n, and W_hn h + b_hn); ws (N, 3H) (GRU only).
 template <typename T>
 PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, const T* h0,
-                            const T* c0, const T* w_ih, const T* w_hh, const T* b_ih,
-                            const T* b_hh, index_t S, index_t N, index_t I, index_t H, int mode) {
+                            const T* c0, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh,
+                            index_t S, index_t N, index_t I, index_t H, int mode) {
   const index_t G = rnn_gates(mode), GH = G * H;
   if (S == 0 || N == 0 || H == 0) return;
   if (mode == kLstm) {
@@ -169,8 +179,8 @@ PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, con
       for (index_t n = 0; n < N; ++n) {
         T* gn = g + n * 4 * H;
         const T* hn = ws + n * GH;
-        gru_row(gn, gn + H, gn + 2 * H, gn + 3 * H, h + n * H, hn, hn + H, hn + 2 * H,
-                hp + n * H, H);
+        gru_row(gn, gn + H, gn + 2 * H, gn + 3 * H, h + n * H, hn, hn + H, hn + 2 * H, hp + n * H,
+                H);
       }
     }
   } else {
@@ -205,10 +215,9 @@ PYDLK_SIMD void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, con
 template <typename T>
 PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh,
                              T* dgates, T* dgh, T* dh, T* dc, const T* dy, const T* dh_last,
-                             const T* dc_last, const T* x, const T* h0, const T* c0,
-                             const T* w_ih, const T* w_hh, const T* h_all, const T* c_all,
-                             const T* gates, index_t S, index_t N, index_t I, index_t H,
-                             int mode) {
+                             const T* dc_last, const T* x, const T* h0, const T* c0, const T* w_ih,
+                             const T* w_hh, const T* h_all, const T* c_all, const T* gates,
+                             index_t S, index_t N, index_t I, index_t H, int mode) {
   const index_t G = rnn_gates(mode), GH = G * H, NH = N * H;
   for (index_t k = 0; k < NH; ++k) dh[k] = dh_last ? dh_last[k] : T(0);
   if (mode == kLstm)
@@ -226,11 +235,12 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
         const T* gn = g + n * 4 * H;
         T* dgn = dg + n * GH;
         const index_t k = n * H;
-        lstm_row_backward(dgn, dgn + H, dgn + 2 * H, dgn + 3 * H, dc + k, dh + k, dyt + k,
-                          gn, gn + H, gn + 2 * H, gn + 3 * H, c + k, cp + k, H);
+        lstm_row_backward(dgn, dgn + H, dgn + 2 * H, dgn + 3 * H, dc + k, dh + k, dyt + k, gn,
+                          gn + H, gn + 2 * H, gn + 3 * H, c + k, cp + k, H);
       }
       if (H > 0 && N > 0)
-        gemm(false, false, (int)N, (int)H, (int)GH, T(1), dg, (int)GH, w_hh, (int)H, T(0), dh, (int)H);
+        gemm(false, false, (int)N, (int)H, (int)GH, T(1), dg, (int)GH, w_hh, (int)H, T(0), dh,
+             (int)H);
     } else if (mode == kGru) {
       const T* g = gates + t * N * 4 * H;
       const T* hp = t ? h_all + (t - 1) * NH : h0;
@@ -241,11 +251,12 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
         T* dgn = dg + n * GH;
         T* dqn = dq + n * GH;
         const index_t k = n * H;
-        gru_row_backward(dgn, dgn + H, dgn + 2 * H, dqn, dqn + H, dqn + 2 * H, dh + k, dyt + k,
-                         gn, gn + H, gn + 2 * H, gn + 3 * H, hp + k, H);
+        gru_row_backward(dgn, dgn + H, dgn + 2 * H, dqn, dqn + H, dqn + 2 * H, dh + k, dyt + k, gn,
+                         gn + H, gn + 2 * H, gn + 3 * H, hp + k, H);
       }
       if (H > 0 && N > 0)
-        gemm(false, false, (int)N, (int)H, (int)GH, T(1), dq, (int)GH, w_hh, (int)H, T(1), dh, (int)H);
+        gemm(false, false, (int)N, (int)H, (int)GH, T(1), dq, (int)GH, w_hh, (int)H, T(1), dh,
+             (int)H);
     } else {
       const T* h = h_all + t * NH;
       if (mode == kRnnTanh) {
@@ -254,27 +265,38 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
         for (index_t k = 0; k < NH; ++k) dg[k] = h[k] > T(0) ? dh[k] + dyt[k] : T(0);
       }
       if (H > 0 && N > 0)
-        gemm(false, false, (int)N, (int)H, (int)H, T(1), dg, (int)H, w_hh, (int)H, T(0), dh, (int)H);
+        gemm(false, false, (int)N, (int)H, (int)H, T(1), dg, (int)H, w_hh, (int)H, T(0), dh,
+             (int)H);
     }
   }
-  if (dh0) for (index_t k = 0; k < NH; ++k) dh0[k] = dh[k];
-  if (dc0 && mode == kLstm) for (index_t k = 0; k < NH; ++k) dc0[k] = dc[k];
+  if (dh0)
+    for (index_t k = 0; k < NH; ++k) dh0[k] = dh[k];
+  if (dc0 && mode == kLstm)
+    for (index_t k = 0; k < NH; ++k) dc0[k] = dc[k];
   const index_t SN = S * N;
   // dx (S*N, I) = dgates (S*N, GH) @ W_ih (GH, I)
   if (dx && SN * I > 0) {
-    if (GH == 0) { for (index_t k = 0; k < SN * I; ++k) dx[k] = T(0); }
-    else gemm(false, false, (int)SN, (int)I, (int)GH, T(1), dgates, (int)GH, w_ih, (int)I, T(0), dx, (int)I);
+    if (GH == 0) {
+      for (index_t k = 0; k < SN * I; ++k) dx[k] = T(0);
+    } else
+      gemm(false, false, (int)SN, (int)I, (int)GH, T(1), dgates, (int)GH, w_ih, (int)I, T(0), dx,
+           (int)I);
   }
   // dW_ih (GH, I) = dgates^T @ x
   if (dw_ih && GH * I > 0) {
-    if (SN == 0) { for (index_t k = 0; k < GH * I; ++k) dw_ih[k] = T(0); }
-    else gemm(true, false, (int)GH, (int)I, (int)SN, T(1), dgates, (int)GH, x, (int)I, T(0), dw_ih, (int)I);
+    if (SN == 0) {
+      for (index_t k = 0; k < GH * I; ++k) dw_ih[k] = T(0);
+    } else
+      gemm(true, false, (int)GH, (int)I, (int)SN, T(1), dgates, (int)GH, x, (int)I, T(0), dw_ih,
+           (int)I);
   }
   // dW_hh (GH, H) = sum_t drec_t^T @ h_{t-1}: step 0 against h0, steps 1.. against h_all[:-1].
   if (dw_hh && GH * H > 0) {
-    if (N == 0 || S == 0) { for (index_t k = 0; k < GH * H; ++k) dw_hh[k] = T(0); }
-    else {
-      gemm(true, false, (int)GH, (int)H, (int)N, T(1), drec, (int)GH, h0, (int)H, T(0), dw_hh, (int)H);
+    if (N == 0 || S == 0) {
+      for (index_t k = 0; k < GH * H; ++k) dw_hh[k] = T(0);
+    } else {
+      gemm(true, false, (int)GH, (int)H, (int)N, T(1), drec, (int)GH, h0, (int)H, T(0), dw_hh,
+           (int)H);
       if (S > 1)
         gemm(true, false, (int)GH, (int)H, (int)((S - 1) * N), T(1), drec + N * GH, (int)GH, h_all,
              (int)H, T(1), dw_hh, (int)H);
@@ -306,12 +328,12 @@ PYDLK_SIMD void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih
   }
 }
 
-#define PYDLK_RNN_INST(T)                                                                          \
-  template void rnn_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,    \
-                               const T*, const T*, index_t, index_t, index_t, index_t, int);        \
-  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,     \
-                                const T*, const T*, const T*, const T*, const T*, const T*,         \
-                                const T*, const T*, const T*, index_t, index_t, index_t, index_t,  \
+#define PYDLK_RNN_INST(T)                                                                         \
+  template void rnn_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \
+                               const T*, const T*, index_t, index_t, index_t, index_t, int);      \
+  template void rnn_backward<T>(T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, T*, const T*, const T*,   \
+                                const T*, const T*, const T*, const T*, const T*, const T*,       \
+                                const T*, const T*, const T*, index_t, index_t, index_t, index_t, \
                                 int);
 PYDLK_RNN_INST(float)
 PYDLK_RNN_INST(double)

@@ -15,14 +15,14 @@ inline int rnn_saved_gates(int mode) { return mode == kLstm || mode == kGru ? 4 
 
 template <typename T>
 void rnn_forward(T* h_all, T* c_all, T* gates, T* ws, const T* x, const T* h0, const T* c0,
-                 const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, index_t S,
-                 index_t N, index_t I, index_t H, int mode);
+                 const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, index_t S, index_t N,
+                 index_t I, index_t H, int mode);
 
 template <typename T>
-void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgates,
-                  T* dgh, T* dh, T* dc, const T* dy, const T* dh_last, const T* dc_last,
-                  const T* x, const T* h0, const T* c0, const T* w_ih, const T* w_hh,
-                  const T* h_all, const T* c_all, const T* gates, index_t S, index_t N,
-                  index_t I, index_t H, int mode);
+void rnn_backward(T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, T* dgates, T* dgh,
+                  T* dh, T* dc, const T* dy, const T* dh_last, const T* dc_last, const T* x,
+                  const T* h0, const T* c0, const T* w_ih, const T* w_hh, const T* h_all,
+                  const T* c_all, const T* gates, index_t S, index_t N, index_t I, index_t H,
+                  int mode);
 
 }  // namespace pydlk

@@ -1,6 +1,6 @@
 // One thread count for our OpenMP kernels and the BLAS together (pydlk.set_num_threads).
-#include <atomic>
 #include <cblas.h>
+#include <atomic>
 
 #include "common.h"
 

@@ -3,6 +3,7 @@ test-time augmentation (mean softmax over shifted views).
 
     python examples/augmentation_and_tta.py [--epochs 15]
 """
+
 import argparse
 
 import pydlk

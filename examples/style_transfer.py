@@ -3,6 +3,7 @@
 The feature extractor is a small random CNN (random filters already give usable Gram
 statistics for textures); the image itself is the parameter that Adam optimises.
 """
+
 import numpy as np
 
 import pydlk
@@ -19,10 +20,13 @@ stripes = np.sin(12 * (xx + yy))
 style = np.stack([0.5 + 0.5 * stripes, 0.5 - 0.5 * stripes, 0.5 + 0.3 * np.cos(20 * xx)])[None]
 content, style = content.astype(np.float32), style.astype(np.float32)
 
-layers = nn.ModuleList([nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU()),
-                        nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                                      nn.AvgPool2d(2)),
-                        nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU())])
+layers = nn.ModuleList(
+    [
+        nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2)),
+        nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU()),
+    ]
+)
 for p in layers.parameters():
     p.requires_grad_(False)
 
@@ -57,7 +61,9 @@ for it in range(60):
     first = total if first is None else first
     best = total if best is None else min(best, total)
     if it % 10 == 0 or it == 59:
-        print(f"iter {it:2d}  content {float(c_loss):.5f}  style {float(s_loss):.3e}  "
-              f"total {total:.5f}")
+        print(
+            f"iter {it:2d}  content {float(c_loss):.5f}  style {float(s_loss):.3e}  "
+            f"total {total:.5f}"
+        )
 print(f"best total loss {best:.5f} (from {first:.5f} at the start)")
 assert best < 0.5 * first, "the style loss should fall"

@@ -28,6 +28,7 @@ Pretrained features help when the source task is related to the target and label
 
     python examples/transfer_learning.py [--per-class 3] [--steps 150] [--seeds 5]
 """
+
 import argparse
 
 import numpy as np
@@ -46,8 +47,14 @@ def train(model, params, x, y, steps, seed):
     batch = min(20, len(y))
     # drop_last: a batch of one sample cannot be batch-normalised in training (as in torch)
     loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True, drop_last=True)
-    fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=max(1, steps // (len(y) // batch)),
-        verbose=False)
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        loader,
+        epochs=max(1, steps // (len(y) // batch)),
+        verbose=False,
+    )
 
 
 def accuracy(model, x, y):
@@ -65,8 +72,14 @@ def transfer(net, x, y, num_classes, steps, seed):
     """The recipe: frozen conv backbone, fresh head, fully connected layers at a tenth of lr."""
     models.freeze(net.features)
     head = models.replace_head(net, "classifier.6", num_classes)
-    train(net, models.finetune_param_groups(net, head, lr=3e-3, backbone_factor=0.1), x, y,
-          steps, seed)
+    train(
+        net,
+        models.finetune_param_groups(net, head, lr=3e-3, backbone_factor=0.1),
+        x,
+        y,
+        steps,
+        seed,
+    )
     return net
 
 
@@ -86,19 +99,25 @@ def experiment(name, src, src_y, pool, classes, test, args):
     acc = {"transfer": [], "scratch": []}
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
-        pick = np.concatenate([rng.choice(pool[ytr[pool] == c], args.per_class, replace=False)
-                               for c in classes])
+        pick = np.concatenate(
+            [rng.choice(pool[ytr[pool] == c], args.per_class, replace=False) for c in classes]
+        )
         xt, yt = xtr[pick], np.array([relabel[c] for c in ytr[pick]])
         net = pretrain(xtr[src], src_y, int(src_y.max()) + 1, args.pretrain_epochs, 100 + seed)
-        acc["transfer"].append(accuracy(transfer(net, xt, yt, len(classes), args.steps,
-                                                 200 + seed), xte[test], yv))
-        acc["scratch"].append(accuracy(scratch(xt, yt, len(classes), args.steps, 200 + seed),
-                                       xte[test], yv))
-    print(f"{name}: test accuracy on {test.sum()} images, {args.per_class} labelled per class, "
-          f"{args.seeds} seeds")
+        acc["transfer"].append(
+            accuracy(transfer(net, xt, yt, len(classes), args.steps, 200 + seed), xte[test], yv)
+        )
+        acc["scratch"].append(
+            accuracy(scratch(xt, yt, len(classes), args.steps, 200 + seed), xte[test], yv)
+        )
+    print(
+        f"{name}: test accuracy on {test.sum()} images, {args.per_class} labelled per class, "
+        f"{args.seeds} seeds"
+    )
     for k, v in acc.items():
-        print(f"   {k:<9}mean {np.mean(v):.3f}  sd {np.std(v):.3f}  "
-              f"range {min(v):.3f}-{max(v):.3f}")
+        print(
+            f"   {k:<9}mean {np.mean(v):.3f}  sd {np.std(v):.3f}  range {min(v):.3f}-{max(v):.3f}"
+        )
 
 
 def main():
@@ -113,11 +132,25 @@ def main():
     args.data = xtr, ytr, xte, yte
 
     half = np.arange(len(ytr)) % 2 == 0
-    experiment("1. related source (ten digits, other half of the images)", half, ytr[half],
-               np.flatnonzero(~half), list(range(10)), np.ones(len(yte), bool), args)
+    experiment(
+        "1. related source (ten digits, other half of the images)",
+        half,
+        ytr[half],
+        np.flatnonzero(~half),
+        list(range(10)),
+        np.ones(len(yte), bool),
+        args,
+    )
     low = ytr < 5
-    experiment("2. unrelated source (digits 0-4 -> digits 5-9)", low, ytr[low],
-               np.flatnonzero(~low), list(range(5, 10)), yte >= 5, args)
+    experiment(
+        "2. unrelated source (digits 0-4 -> digits 5-9)",
+        low,
+        ytr[low],
+        np.flatnonzero(~low),
+        list(range(5, 10)),
+        yte >= 5,
+        args,
+    )
 
 
 if __name__ == "__main__":

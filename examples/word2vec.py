@@ -3,29 +3,42 @@
 Words of one category (animals, foods, places, ...) appear in the same contexts, so after a few
 seconds of training their vectors are each other's nearest neighbours.
 """
+
 import numpy as np
 
 import pydlk
 from pydlk import optim
-from pydlk.text import (GloVe, SkipGramNegativeSampling, cooccurrence_matrix,
-                        negative_sampling_distribution, sample_negatives, skipgram_pairs)
+from pydlk.text import (
+    GloVe,
+    SkipGramNegativeSampling,
+    cooccurrence_matrix,
+    negative_sampling_distribution,
+    sample_negatives,
+    skipgram_pairs,
+)
 
-CATEGORIES = {"animal": ["cat", "dog", "horse", "cow", "goat"],
-              "food": ["apple", "bread", "cheese", "rice", "soup"],
-              "place": ["park", "house", "garden", "school", "market"],
-              "eat": ["eats", "likes", "wants"],
-              "move": ["runs", "walks", "goes"]}
-TEMPLATES = [["the", "animal", "eat", "the", "food"],
-             ["the", "animal", "move", "to", "the", "place"],
-             ["a", "animal", "eat", "food", "in", "the", "place"],
-             ["the", "food", "is", "in", "the", "place"]]
+CATEGORIES = {
+    "animal": ["cat", "dog", "horse", "cow", "goat"],
+    "food": ["apple", "bread", "cheese", "rice", "soup"],
+    "place": ["park", "house", "garden", "school", "market"],
+    "eat": ["eats", "likes", "wants"],
+    "move": ["runs", "walks", "goes"],
+}
+TEMPLATES = [
+    ["the", "animal", "eat", "the", "food"],
+    ["the", "animal", "move", "to", "the", "place"],
+    ["a", "animal", "eat", "food", "in", "the", "place"],
+    ["the", "food", "is", "in", "the", "place"],
+]
 
 rng = np.random.default_rng(0)
 pydlk.manual_seed(0)
 corpus = []
 for _ in range(3000):
-    corpus += [rng.choice(CATEGORIES[w]) if w in CATEGORIES else w
-               for w in TEMPLATES[rng.integers(len(TEMPLATES))]] + ["."]
+    corpus += [
+        rng.choice(CATEGORIES[w]) if w in CATEGORIES else w
+        for w in TEMPLATES[rng.integers(len(TEMPLATES))]
+    ] + ["."]
 vocab = sorted(set(corpus))
 index = {w: i for i, w in enumerate(vocab)}
 ids = np.array([index[w] for w in corpus])
@@ -55,7 +68,7 @@ for epoch in range(3):
     order = rng.permutation(len(centers))
     total = 0.0
     for start in range(0, len(order), 1024):
-        b = order[start:start + 1024]
+        b = order[start : start + 1024]
         negs = sample_negatives(noise, (len(b), 5), rng)
         loss = model(centers[b], contexts[b], negs)
         opt.zero_grad()

@@ -9,6 +9,7 @@ The checks cost a pass over every output and gradient, so this is for debugging,
 ``autograd.py`` holds only a module-level reference (``_anomaly``), ``None`` when disabled, read
 in one place in ``Function.apply`` and one in the backward engine.
 """
+
 import contextlib
 import weakref
 
@@ -21,6 +22,7 @@ def _nonfinite(a, nan_only=False):
     if a is None:
         return False
     from .autograd import Tensor
+
     if isinstance(a, Tensor):
         a = a.data
     if not hasattr(a, "dtype") or a.dtype.kind not in "fc":
@@ -49,6 +51,7 @@ class _State:
     def _enter(self, name):
         def hook(module, args):
             self.stack.append(name or "(model)")
+
         return hook
 
     def _leave(self, module, args, output):
@@ -75,8 +78,9 @@ class _State:
                     msg += f"; its forward ran in module '{path}'"
                 if self.first_nonfinite is not None:
                     op, where = self.first_nonfinite
-                    msg += (f"; the first non-finite forward output came from '{op}'"
-                            + (f" in module '{where}'" if where else ""))
+                    msg += f"; the first non-finite forward output came from '{op}'" + (
+                        f" in module '{where}'" if where else ""
+                    )
                 raise RuntimeError(msg)
 
     def close(self):
@@ -87,6 +91,7 @@ class _State:
 def is_anomaly_enabled() -> bool:
     """Whether anomaly detection is on (torch.is_anomaly_enabled)."""
     from . import autograd
+
     return autograd._anomaly is not None
 
 
@@ -97,6 +102,7 @@ def detect_anomaly(model=None, check_nan=True):
     output. Module paths need the model (``detect_anomaly(model)``): pydlk attaches forward
     hooks to its modules for the duration; torch prints the forward traceback instead."""
     from . import autograd
+
     previous = autograd._anomaly
     state = _State(model) if check_nan else None
     autograd._anomaly = state
@@ -112,4 +118,5 @@ def set_detect_anomaly(mode: bool) -> None:
     """Turn anomaly detection on or off globally (torch.autograd.set_detect_anomaly; pydlk's
     takes no ``check_nan``). Module paths need ``detect_anomaly(model)``."""
     from . import autograd
+
     autograd._anomaly = _State() if mode else None

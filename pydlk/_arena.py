@@ -13,6 +13,7 @@ view of the parameter's slot in ``arena.grad``; backward writes the gradient the
 
 It imports nothing from pydlk, so that ``autograd`` can use it without an import cycle.
 """
+
 import numpy as np
 
 
@@ -92,8 +93,11 @@ class Arena:
         self.slots = slots
         self.pairs = list(zip(params, slots))
         # rows of parameters with >= 2 dims, for the max-norm constraint
-        self.rows = [self.param[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape[0], -1)
-                     for i, p in enumerate(params) if p.data.ndim >= 2 and p.data.size > 0]
+        self.rows = [
+            self.param[self.offsets[i] : self.offsets[i + 1]].reshape(p.data.shape[0], -1)
+            for i, p in enumerate(params)
+            if p.data.ndim >= 2 and p.data.size > 0
+        ]
         for a in old:
             a.detached = True
 
@@ -108,7 +112,8 @@ class Arena:
             raise RuntimeError(
                 f"{op}: this optimizer is detached: a newer optimizer was created over some of "
                 f"its parameters and re-packed them into its own arena. Use the newer optimizer "
-                f"(or create a new one over all the parameters).")
+                f"(or create a new one over all the parameters)."
+            )
 
     def sync_grads(self):
         """Make the flat gradient buffer hold every parameter's current gradient."""
@@ -130,4 +135,4 @@ class Arena:
 
     def slice(self, flat, i):
         p = self.params[i]
-        return flat[self.offsets[i]:self.offsets[i + 1]].reshape(p.data.shape)
+        return flat[self.offsets[i] : self.offsets[i + 1]].reshape(p.data.shape)

@@ -11,6 +11,7 @@ its writer's pid is gone. The file gets the permissions an ordinary ``open`` wou
 file ``0666 & ~umask``, a file written over keeps its mode (``mkstemp``'s 0600 would lock other
 readers out of every checkpoint and log).
 """
+
 import contextlib
 import os
 import secrets
@@ -45,7 +46,7 @@ def remove_stale_temporaries(path):
     for name in names:
         if not name.startswith(prefix):
             continue
-        pid, _, rand = name[len(prefix):].partition("-")
+        pid, _, rand = name[len(prefix) :].partition("-")
         if not (pid.isdigit() and rand) or _pid_alive(int(pid)):
             continue
         with contextlib.suppress(OSError):

@@ -1,5 +1,6 @@
 """Which array library and which kernels an array uses: NumPy arrays go to ``pydlk._C``,
 CuPy arrays to ``pydlk._cuda``. CuPy is optional and imported only when a CuPy array shows up."""
+
 import sys
 
 import numpy as np
@@ -22,8 +23,10 @@ def kernels_for(a):
     """The kernel module for ``a``'s device: ``pydlk._C`` (CPU) or ``pydlk._cuda`` (CuPy)."""
     if is_cupy(a):
         from . import _cuda
+
         return _cuda
     from . import _C
+
     return _C
 
 

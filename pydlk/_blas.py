@@ -7,6 +7,7 @@ for SkylakeX for this load only. ``pydlk.show_config()`` shows what was picked, 
 does ``pydlk bench``) when the kernels in use are below what the CPU supports, e.g. a user's
 ``OPENBLAS_CORETYPE=Haswell`` on an AVX-512 CPU.
 """
+
 import ctypes
 import os
 import sys
@@ -18,10 +19,27 @@ PATH = None
 SIMD_NAMES = {1: "AVX", 2: "AVX2+FMA", 3: "AVX-512"}
 # OpenBLAS core names (DYNAMIC_ARCH, x86-64) -> the SIMD level of their GEMM kernels. Zen runs
 # the Haswell kernels; Bulldozer and its successors have AVX and FMA but not AVX2.
-CORE_SIMD = {"skylakex": 3, "cooperlake": 3, "sapphirerapids": 3, "haswell": 2, "zen": 2,
-             "sandybridge": 1, "bulldozer": 1, "piledriver": 1, "steamroller": 1,
-             "excavator": 1, "nehalem": 0, "core2": 0, "penryn": 0, "dunnington": 0,
-             "prescott": 0, "atom": 0, "opteron": 0, "barcelona": 0, "bobcat": 0}
+CORE_SIMD = {
+    "skylakex": 3,
+    "cooperlake": 3,
+    "sapphirerapids": 3,
+    "haswell": 2,
+    "zen": 2,
+    "sandybridge": 1,
+    "bulldozer": 1,
+    "piledriver": 1,
+    "steamroller": 1,
+    "excavator": 1,
+    "nehalem": 0,
+    "core2": 0,
+    "penryn": 0,
+    "dunnington": 0,
+    "prescott": 0,
+    "atom": 0,
+    "opteron": 0,
+    "barcelona": 0,
+    "bobcat": 0,
+}
 
 
 def _cpu_flags():

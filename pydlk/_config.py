@@ -21,6 +21,7 @@ and ``threadpool_limits(n)`` (or ``threadpool_limits(n, user_api="openmp")``) li
 kernels, restoring them afterwards. At start each pool follows the environment variable it
 honours: ``OMP_NUM_THREADS`` sets pydlk's team and NumPy's OpenBLAS alike.
 """
+
 import os
 import warnings
 
@@ -102,8 +103,10 @@ def blas_kernel_warning() -> "str | None":
     if have is None or cpu is None or have >= cpu:
         return None
     names = _blas.SIMD_NAMES
-    msg = (f"OpenBLAS runs its {core} ({names.get(have, 'pre-AVX')}) kernels but this CPU has "
-           f"{names[cpu]}: linear and convolution layers run slower than the CPU allows")
+    msg = (
+        f"OpenBLAS runs its {core} ({names.get(have, 'pre-AVX')}) kernels but this CPU has "
+        f"{names[cpu]}: linear and convolution layers run slower than the CPU allows"
+    )
     if cpu == 3 and have == 2:
         msg += " (about half speed)"
     chosen = os.environ.get("OPENBLAS_CORETYPE")
@@ -125,14 +128,27 @@ def show_config() -> None:
     c = config()
     numpy_blas = sorted({lib.num_threads for lib in _numpy_blas()})
     numpy_threads = "/".join(map(str, numpy_blas)) or "none found"
-    rows = [("version", c["version"]), ("compiler", c["compiler"]), ("OpenMP", c["openmp"]),
-            ("BLAS", c["blas"]), ("BLAS kernels", c["blas_core"])]
+    rows = [
+        ("version", c["version"]),
+        ("compiler", c["compiler"]),
+        ("OpenMP", c["openmp"]),
+        ("BLAS", c["blas"]),
+        ("BLAS kernels", c["blas_core"]),
+    ]
     warning = blas_kernel_warning()
     if warning:
         rows.append(("WARNING", warning))
-    rows += [("SIMD build", c["simd_build"]), ("SIMD in use", c["simd"]),
-             ("threads", (f'{c["num_threads"]} (pydlk\'s BLAS {c["blas_threads"]}, '
-                          f'NumPy\'s BLAS {numpy_threads})')),
-             ("allocator", c["allocator"])]
+    rows += [
+        ("SIMD build", c["simd_build"]),
+        ("SIMD in use", c["simd"]),
+        (
+            "threads",
+            (
+                f"{c['num_threads']} (pydlk's BLAS {c['blas_threads']}, "
+                f"NumPy's BLAS {numpy_threads})"
+            ),
+        ),
+        ("allocator", c["allocator"]),
+    ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))

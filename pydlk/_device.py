@@ -8,6 +8,7 @@ Differs from torch: ``device('cpu') == 'cpu'`` is True here (torch answers False
 string). A string is parsed as a device and then compared, so ``t.device == 'cuda:0'`` keeps
 working and ``device('cuda') == 'cuda:0'`` is False, as between two torch devices.
 """
+
 from __future__ import annotations
 
 _TYPES = ("cpu", "cuda")
@@ -16,8 +17,10 @@ _TYPES = ("cpu", "cuda")
 def _parse(spec: str) -> tuple[str, int | None]:
     kind, sep, idx = spec.partition(":")
     if kind not in _TYPES:
-        raise RuntimeError(f"device: expected 'cpu', 'cuda' or 'cuda:N' at the start of the "
-                           f"device string, got {spec!r}")
+        raise RuntimeError(
+            f"device: expected 'cpu', 'cuda' or 'cuda:N' at the start of the "
+            f"device string, got {spec!r}"
+        )
     if not sep:
         return kind, None
     if not idx.isdigit() or (len(idx) > 1 and idx[0] == "0"):
@@ -30,6 +33,7 @@ class device:
 
     ``type`` is ``'cpu'`` or ``'cuda'``; ``index`` is the device number or None when not given.
     """
+
     __slots__ = ("_index", "_type")
     _type: str
     _index: int | None
@@ -47,8 +51,10 @@ class device:
             kind, idx = _parse(type)
             if index is not None:
                 if idx is not None:
-                    raise RuntimeError(f"device: type (string) must not include an index "
-                                       f"because index was passed explicitly: {type}")
+                    raise RuntimeError(
+                        f"device: type (string) must not include an index "
+                        f"because index was passed explicitly: {type}"
+                    )
                 idx = index
         else:
             raise TypeError(f"device: expected a str, int or device, got {type.__class__.__name__}")

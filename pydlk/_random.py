@@ -5,6 +5,7 @@
   pass can regenerate it. Each call takes a fresh range of offsets.
 * A NumPy ``Generator`` for initialisation and shuffling on the Python side.
 """
+
 import numpy as np
 
 # torch's default seed when manual_seed was never called: runs are reproducible by default.
@@ -38,8 +39,7 @@ class Generator:
         return seed, offset
 
     def get_state(self):
-        return {"seed": self._seed, "offset": self.offset,
-                "numpy": self.numpy.bit_generator.state}
+        return {"seed": self._seed, "offset": self.offset, "numpy": self.numpy.bit_generator.state}
 
     def set_state(self, state):
         self._seed = int(state["seed"])

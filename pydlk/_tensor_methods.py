@@ -5,6 +5,7 @@
 defines ``Tensor`` without knowing the operators, so the import graph stays a tree:
 ``autograd`` <- ``ops`` <- ``functional`` and ``autograd``, ``ops`` <- ``_tensor_methods``.
 """
+
 import numpy as np
 
 from ._backend import is_cupy
@@ -157,24 +158,32 @@ def _inplace(op_name, fn):
     """``x op= y``: in place on the data when no gradient is being recorded through x or y;
     out of place (a new graph node, as ``x = x op y``) when x is a non-leaf of the graph or y
     requires grad; refused for a leaf that requires grad."""
+
     def method(self, other):
-        if is_grad_enabled() and (self.requires_grad or
-                                  (isinstance(other, Tensor) and other.requires_grad)):
+        if is_grad_enabled() and (
+            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+        ):
             self._check_inplace(op_name)
             return fn(self, other)
         o = _arr(other)
         if is_cupy(self.data) and isinstance(o, np.ndarray):
             import cupy
+
             o = cupy.asarray(o)
         r = _arr(fn(Tensor._wrap(self.data), Tensor._wrap(o) if hasattr(o, "shape") else o))
         if r.shape != self.shape:
-            raise ValueError(f"{op_name}: the result has shape {r.shape}, but the in-place "
-                             f"target has shape {self.shape}")
+            raise ValueError(
+                f"{op_name}: the result has shape {r.shape}, but the in-place "
+                f"target has shape {self.shape}"
+            )
         if r.dtype != self.dtype and not np.can_cast(r.dtype, self.dtype, "same_kind"):
-            raise TypeError(f"{op_name}: result type {r.dtype} can't be cast to the in-place "
-                            f"target's dtype {self.dtype}")
+            raise TypeError(
+                f"{op_name}: result type {r.dtype} can't be cast to the in-place "
+                f"target's dtype {self.dtype}"
+            )
         self.data[...] = r
         return self
+
     return method
 
 
@@ -190,6 +199,7 @@ def _bitwise(ufunc_name, reflected=False):
     def op(self, other):
         a, b = (_arr(other), self.data) if reflected else (self.data, _arr(other))
         return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
+
     return op
 
 
@@ -202,10 +212,13 @@ def _masked_fill_(self, mask, value):
     """In place on the data (outside the graph, like ``x[mask] = value``)."""
     if is_grad_enabled() and self.requires_grad:
         self._check_inplace("masked_fill_")
-        raise RuntimeError("masked_fill_: in place into a tensor that is part of the autograd "
-                           "graph is not supported; use masked_fill (out of place)")
-    self.data[...] = _arr(masked_fill(self.detach(), mask, _arr(value) if isinstance(
-        value, Tensor) else value))
+        raise RuntimeError(
+            "masked_fill_: in place into a tensor that is part of the autograd "
+            "graph is not supported; use masked_fill (out of place)"
+        )
+    self.data[...] = _arr(
+        masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
+    )
     return self
 
 
@@ -240,59 +253,166 @@ _methods = {
     "__isub__": _inplace("__isub__", lambda a, b: Sub.apply(a, b)),
     "__imul__": _inplace("__imul__", lambda a, b: Mul.apply(a, b)),
     "__itruediv__": _inplace("__itruediv__", lambda a, b: Div.apply(a, b)),
-    "__eq__": _eq, "__ne__": _ne, "__lt__": lt, "__le__": le, "__gt__": gt, "__ge__": ge,
-    "__invert__": lambda self: logical_not(self) if self.dtype == np.bool_
-    else _nograd(_xp(self.data).invert(self.data)),
-    "__and__": _bitwise("bitwise_and"), "__rand__": _bitwise("bitwise_and", True),
-    "__or__": _bitwise("bitwise_or"), "__ror__": _bitwise("bitwise_or", True),
-    "__xor__": _bitwise("bitwise_xor"), "__rxor__": _bitwise("bitwise_xor", True),
-    "__getitem__": _getitem, "__setitem__": _setitem, "__iter__": _iter,
-    "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg,
-    "abs": abs, "exp": exp, "log": log, "log1p": log1p, "sqrt": sqrt, "rsqrt": rsqrt,
-    "sin": sin, "cos": cos, "square": square, "reciprocal": reciprocal, "sign": sign,
-    "floor": floor, "ceil": ceil, "round": round, "trunc": trunc,
-    "clamp": clamp, "clip": clip, "maximum": maximum, "minimum": minimum,
-    "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
-    "floor_divide": floor_divide, "remainder": remainder,
-    "isnan": isnan, "isinf": isinf, "isfinite": isfinite, "logical_not": logical_not,
-    "allclose": allclose, "isclose": isclose, "masked_fill": masked_fill,
-    "tril": tril, "triu": triu,
-    "sub_": _sub_, "div_": _div_, "masked_fill_": _masked_fill_,
-    "sinh": sinh, "cosh": cosh, "asinh": asinh, "acosh": acosh, "atanh": atanh,
+    "__eq__": _eq,
+    "__ne__": _ne,
+    "__lt__": lt,
+    "__le__": le,
+    "__gt__": gt,
+    "__ge__": ge,
+    "__invert__": lambda self: (
+        logical_not(self) if self.dtype == np.bool_ else _nograd(_xp(self.data).invert(self.data))
+    ),
+    "__and__": _bitwise("bitwise_and"),
+    "__rand__": _bitwise("bitwise_and", True),
+    "__or__": _bitwise("bitwise_or"),
+    "__ror__": _bitwise("bitwise_or", True),
+    "__xor__": _bitwise("bitwise_xor"),
+    "__rxor__": _bitwise("bitwise_xor", True),
+    "__getitem__": _getitem,
+    "__setitem__": _setitem,
+    "__iter__": _iter,
+    "add": add,
+    "sub": sub,
+    "mul": mul,
+    "div": div,
+    "pow": pow,
+    "neg": neg,
+    "abs": abs,
+    "exp": exp,
+    "log": log,
+    "log1p": log1p,
+    "sqrt": sqrt,
+    "rsqrt": rsqrt,
+    "sin": sin,
+    "cos": cos,
+    "square": square,
+    "reciprocal": reciprocal,
+    "sign": sign,
+    "floor": floor,
+    "ceil": ceil,
+    "round": round,
+    "trunc": trunc,
+    "clamp": clamp,
+    "clip": clip,
+    "maximum": maximum,
+    "minimum": minimum,
+    "eq": eq,
+    "ne": ne,
+    "lt": lt,
+    "le": le,
+    "gt": gt,
+    "ge": ge,
+    "floor_divide": floor_divide,
+    "remainder": remainder,
+    "isnan": isnan,
+    "isinf": isinf,
+    "isfinite": isfinite,
+    "logical_not": logical_not,
+    "allclose": allclose,
+    "isclose": isclose,
+    "masked_fill": masked_fill,
+    "tril": tril,
+    "triu": triu,
+    "sub_": _sub_,
+    "div_": _div_,
+    "masked_fill_": _masked_fill_,
+    "sinh": sinh,
+    "cosh": cosh,
+    "asinh": asinh,
+    "acosh": acosh,
+    "atanh": atanh,
     # products
-    "matmul": matmul, "mm": mm, "bmm": bmm, "mv": mv, "dot": dot, "outer": outer, "t": t,
+    "matmul": matmul,
+    "mm": mm,
+    "bmm": bmm,
+    "mv": mv,
+    "dot": dot,
+    "outer": outer,
+    "t": t,
     # reductions
-    "sum": sum, "mean": mean, "prod": prod, "max": max, "min": min, "amax": amax,
-    "amin": amin, "argmax": argmax, "argmin": argmin, "var": var, "std": std, "norm": norm,
-    "logsumexp": logsumexp, "cumsum": cumsum, "all": all, "any": any,
+    "sum": sum,
+    "mean": mean,
+    "prod": prod,
+    "max": max,
+    "min": min,
+    "amax": amax,
+    "amin": amin,
+    "argmax": argmax,
+    "argmin": argmin,
+    "var": var,
+    "std": std,
+    "norm": norm,
+    "logsumexp": logsumexp,
+    "cumsum": cumsum,
+    "all": all,
+    "any": any,
     "count_nonzero": count_nonzero,
     # shape
-    "reshape": reshape, "view": view, "flatten": flatten, "unflatten": unflatten,
-    "unsqueeze": unsqueeze, "squeeze": squeeze, "permute": permute, "transpose": transpose,
-    "swapaxes": swapaxes, "swapdims": swapdims, "movedim": movedim, "moveaxis": moveaxis,
-    "expand": expand, "expand_as": lambda self, other: expand(self, other.shape),
+    "reshape": reshape,
+    "view": view,
+    "flatten": flatten,
+    "unflatten": unflatten,
+    "unsqueeze": unsqueeze,
+    "squeeze": squeeze,
+    "permute": permute,
+    "transpose": transpose,
+    "swapaxes": swapaxes,
+    "swapdims": swapdims,
+    "movedim": movedim,
+    "moveaxis": moveaxis,
+    "expand": expand,
+    "expand_as": lambda self, other: expand(self, other.shape),
     "broadcast_to": broadcast_to,
     "view_as": lambda self, other: reshape(self, other.shape),
     "reshape_as": lambda self, other: reshape(self, other.shape),
-    "repeat": _repeat, "flip": lambda self, *dims: flip(
-        self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims),
-    "contiguous": _contiguous, "is_contiguous": _is_contiguous, "clone": clone,
-    "split": _split_method, "chunk": chunk, "unbind": unbind,
+    "repeat": _repeat,
+    "flip": lambda self, *dims: flip(
+        self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    ),
+    "contiguous": _contiguous,
+    "is_contiguous": _is_contiguous,
+    "clone": clone,
+    "split": _split_method,
+    "chunk": chunk,
+    "unbind": unbind,
     # selection
-    "topk": topk, "sort": sort, "argsort": argsort, "gather": gather, "scatter": scatter,
-    "scatter_": _scatter_, "scatter_add": scatter_add, "scatter_add_": _scatter_add_,
-    "index_select": index_select, "narrow": narrow,
+    "topk": topk,
+    "sort": sort,
+    "argsort": argsort,
+    "gather": gather,
+    "scatter": scatter,
+    "scatter_": _scatter_,
+    "scatter_add": scatter_add,
+    "scatter_add_": _scatter_add_,
+    "index_select": index_select,
+    "narrow": narrow,
     # conversions
-    "to": to, "float": _cast_method(float32), "double": _cast_method(float64),
-    "half": _cast_method(float16), "long": _cast_method(int64),
-    "int": _cast_method(int32), "bool": _cast_method(np.dtype(np.bool_)),
-    "new_zeros": _new_method(zeros), "new_ones": _new_method(ones),
-    "new_empty": _new_method(empty), "new_full": _new_full, "new_tensor": _new_tensor,
-    "cpu": _cpu, "cuda": _cuda, "type_as": _type_as, "is_floating_point": _is_floating_point,
-    "type": _type, "__format__": _format,
-    "normal_": _normal_, "uniform_": _uniform_, "exponential_": _exponential_,
+    "to": to,
+    "float": _cast_method(float32),
+    "double": _cast_method(float64),
+    "half": _cast_method(float16),
+    "long": _cast_method(int64),
+    "int": _cast_method(int32),
+    "bool": _cast_method(np.dtype(np.bool_)),
+    "new_zeros": _new_method(zeros),
+    "new_ones": _new_method(ones),
+    "new_empty": _new_method(empty),
+    "new_full": _new_full,
+    "new_tensor": _new_tensor,
+    "cpu": _cpu,
+    "cuda": _cuda,
+    "type_as": _type_as,
+    "is_floating_point": _is_floating_point,
+    "type": _type,
+    "__format__": _format,
+    "normal_": _normal_,
+    "uniform_": _uniform_,
+    "exponential_": _exponential_,
     # activations (pydlk.functional)
-    "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
+    "relu": relu,
+    "sigmoid": sigmoid,
+    "tanh": tanh,
+    "softmax": softmax,
     "log_softmax": log_softmax,
 }
 

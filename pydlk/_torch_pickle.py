@@ -10,6 +10,7 @@ the file is imported or called. torch need not be installed.
 
 bfloat16 tensors come back as float32 (NumPy has no bfloat16; the widening is exact).
 """
+
 import collections
 import pickle
 
@@ -17,10 +18,18 @@ import numpy as np
 
 from .autograd import Tensor
 
-_STORAGES = {"FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
-             "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
-             "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
-             "BoolStorage": "bool"}
+_STORAGES = {
+    "FloatStorage": "float32",
+    "DoubleStorage": "float64",
+    "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+}
 
 
 class _StorageType:
@@ -34,15 +43,17 @@ class _Storage:
         self.array, self.kind = array, kind
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None
+):
     if not isinstance(storage, _Storage):
         raise TypeError("a tensor's storage is not a storage reference")
     size, stride = tuple(size), tuple(stride)
     for v in (storage_offset, *size, *stride):
         if type(v) is not int or v < 0:
-            raise ValueError(f"bad tensor geometry: offset {storage_offset}, size {size}, "
-                             f"stride {stride}")
+            raise ValueError(
+                f"bad tensor geometry: offset {storage_offset}, size {size}, stride {stride}"
+            )
     if len(size) != len(stride):
         raise ValueError(f"size {size} and stride {stride} differ in length")
     base = storage.array
@@ -51,12 +62,14 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
     else:
         last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= base.size:
-            raise ValueError(f"tensor of size {size}, stride {stride} at offset "
-                             f"{storage_offset} reaches past its storage of {base.size} "
-                             "elements")
-        a = np.lib.stride_tricks.as_strided(base[storage_offset:], size,
-                                            tuple(s * base.itemsize for s in stride),
-                                            writeable=False).copy()
+            raise ValueError(
+                f"tensor of size {size}, stride {stride} at offset "
+                f"{storage_offset} reaches past its storage of {base.size} "
+                "elements"
+            )
+        a = np.lib.stride_tricks.as_strided(
+            base[storage_offset:], size, tuple(s * base.itemsize for s in stride), writeable=False
+        ).copy()
     if storage.kind == "bfloat16":  # the high half of a float32: widen exactly
         a = (a.astype(np.uint32) << 16).view(np.float32)
     return Tensor(a, requires_grad=bool(requires_grad) and a.dtype.kind == "f")
@@ -68,9 +81,11 @@ def _rebuild_parameter(data, requires_grad, backward_hooks):
     return Tensor(data.data, requires_grad=bool(requires_grad) and data.data.dtype.kind == "f")
 
 
-_ALLOWED = {("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-            ("collections", "OrderedDict"): collections.OrderedDict}
+_ALLOWED = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -85,15 +100,23 @@ class _Unpickler(pickle.Unpickler):
         if module == "torch" and name in _STORAGES:
             return _StorageType(_STORAGES[name])
         from .serialization import CheckpointError
+
         raise CheckpointError(
             f"{self.reader.name}: refusing to unpickle '{module}.{name}': pydlk reads only "
             "torch files of plain tensors, numbers, strings and containers, and never runs "
-            "code from a file")
+            "code from a file"
+        )
 
     def persistent_load(self, pid):
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
-                and type(pid[4]) is int and pid[4] >= 0):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 5
+            and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)
+            and isinstance(pid[2], str)
+            and type(pid[4]) is int
+            and pid[4] >= 0
+        ):
             raise ValueError(f"unexpected persistent id {pid!r}")
         _, stype, key, _location, numel = pid  # every storage is loaded onto the CPU
         if key in self.storages:
@@ -105,8 +128,10 @@ class _Unpickler(pickle.Unpickler):
             raise ValueError(f"storage member {member!r} is missing") from None
         nbytes = numel * stype.dtype.itemsize
         if info.file_size != nbytes:
-            raise ValueError(f"storage {member!r} holds {info.file_size} bytes, its tensor "
-                             f"says {numel} x {stype.dtype.itemsize}")
+            raise ValueError(
+                f"storage {member!r} holds {info.file_size} bytes, its tensor "
+                f"says {numel} x {stype.dtype.itemsize}"
+            )
         self.reader.charge(nbytes, f"storage {member!r}")
         with self.zf.open(info) as fp:
             data = fp.read(nbytes)
@@ -135,10 +160,11 @@ def _plain(r, obj, depth=0):
 def load_torch_zip(r, zf):
     """The object in torch's zip file ``zf``; ``r`` is serialization's reader (name, budget)."""
     from .serialization import CheckpointError
+
     pkl = [n for n in zf.namelist() if n.endswith("data.pkl")]
     if len(pkl) != 1:
         raise r.fail(f"{len(pkl)} data.pkl members", "torch file")
-    prefix = pkl[0][:-len("data.pkl")]
+    prefix = pkl[0][: -len("data.pkl")]
     byteorder = "little"
     if prefix + "byteorder" in zf.namelist():
         byteorder = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
@@ -154,6 +180,15 @@ def load_torch_zip(r, zf):
         raise
     except RecursionError:
         raise r.fail("nested too deeply", "torch file") from None
-    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, IndexError, KeyError,
-            AttributeError, OverflowError, MemoryError) as e:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        TypeError,
+        ValueError,
+        IndexError,
+        KeyError,
+        AttributeError,
+        OverflowError,
+        MemoryError,
+    ) as e:
         raise r.fail(f"{type(e).__name__}: {e}", "torch file") from None

@@ -1,5 +1,6 @@
 """``pydlk.accelerator``: torch.accelerator's device-agnostic queries. CUDA (through CuPy) is
 the only accelerator pydlk knows; on a CPU-only machine these answer False / None / 0."""
+
 from __future__ import annotations
 
 from . import cuda as _cuda

@@ -10,6 +10,7 @@ A leaf may own a slot in an optimiser's flat gradient buffer (see ``pydlk/_arena
 gradient is then written into that slot, so the optimiser's fused step sees every gradient in
 one contiguous array without copying.
 """
+
 import threading
 import weakref
 
@@ -48,6 +49,7 @@ class set_grad_enabled:
         """As a decorator (``@set_grad_enabled(False)``): construction set the mode, so put it
         back, and apply the mode only while ``fn`` runs."""
         import functools
+
         _mode.enabled = self.prev
         mode = self.mode
 
@@ -55,6 +57,7 @@ class set_grad_enabled:
         def wrapper(*args, **kwargs):
             with set_grad_enabled(mode):
                 return fn(*args, **kwargs)
+
         return wrapper
 
 
@@ -82,11 +85,13 @@ class _GradModeContext:
         def wrapper(*args, **kwargs):
             with self.__class__():
                 return fn(*args, **kwargs)
+
         return wrapper
 
 
 class no_grad(_GradModeContext):
     """Inside ``with pydlk.no_grad():`` nothing is recorded for backward."""
+
     enabled = False
 
 
@@ -95,6 +100,7 @@ class enable_grad(_GradModeContext):
 
 
 # ----------------------------------------------------------------------------- graph nodes
+
 
 class Context:
     """What a Function's forward leaves for its backward."""
@@ -109,6 +115,7 @@ class Context:
 
 class Node:
     """One recorded call of a Function: its context, its inputs and (weakly) its outputs."""
+
     __slots__ = ("fn", "ctx", "inputs", "out_meta", "outputs", "__weakref__")
 
     def __init__(self, fn, ctx, inputs, outs):
@@ -141,8 +148,9 @@ class Function:
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
         # NumPy returns scalars for 0-d results; a Tensor always holds an array
-        tensors = tuple(Tensor._wrap(np.asarray(o) if isinstance(o, np.generic) else o)
-                        for o in outs)
+        tensors = tuple(
+            Tensor._wrap(np.asarray(o) if isinstance(o, np.generic) else o) for o in outs
+        )
         node = None
         if record:
             node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
@@ -157,6 +165,7 @@ class Function:
 
 
 # ----------------------------------------------------------------------------- the tensor
+
 
 def _default_dtype_array(data, dtype, xp):
     """torch.tensor's dtype rules: Python floats become float32, ints int64, bools bool; an
@@ -179,6 +188,7 @@ class Tensor:
     Differs from torch: ``data`` is the NumPy array itself (no copy), and arithmetic follows
     NumPy's type promotion (they agree for float32/float64 with Python scalars).
     """
+
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
     # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
     #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
@@ -237,11 +247,14 @@ class Tensor:
     def requires_grad(self, value):
         value = bool(value)
         if value and self.data.dtype.kind not in "fc":
-            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
-                               f"gradients, this one is {self.data.dtype}")
+            raise RuntimeError(
+                f"requires_grad: only floating-point tensors can require "
+                f"gradients, this one is {self.data.dtype}"
+            )
         if not value and self._node is not None:
-            raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; "
-                               "use .detach()")
+            raise RuntimeError(
+                "requires_grad: cannot turn it off on a non-leaf tensor; use .detach()"
+            )
         self._requires_grad = value
 
     @property
@@ -271,8 +284,10 @@ class Tensor:
         if not (isinstance(g, np.ndarray) or is_cupy(g)):
             g = np.asarray(g)  # a torch tensor or a nested list
         if g.shape != self.data.shape:
-            raise RuntimeError(f"grad: assigned grad has data of a different size: "
-                               f"{tuple(g.shape)}, expected {tuple(self.data.shape)}")
+            raise RuntimeError(
+                f"grad: assigned grad has data of a different size: "
+                f"{tuple(g.shape)}, expected {tuple(self.data.shape)}"
+            )
         slot = _arena.grad_slot(self)
         if slot is not None and g is not slot and slot.dtype == g.dtype:
             slot[...] = g
@@ -309,6 +324,7 @@ class Tensor:
             def remove(self_):
                 if hook in hooks:
                     hooks.remove(hook)
+
         return _Handle()
 
     def register_post_accumulate_grad_hook(self, hook):
@@ -316,8 +332,10 @@ class Tensor:
         accumulated into ``.grad`` (torch's name; data-parallel training starts its gradient
         all-reduce from it)."""
         if not self.is_leaf:
-            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors take "
-                               "post-accumulate-grad hooks")
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: only leaf tensors take "
+                "post-accumulate-grad hooks"
+            )
         hooks = self.__dict__.setdefault("_post_acc_hooks", [])
         hooks.append(hook)
 
@@ -325,6 +343,7 @@ class Tensor:
             def remove(self_):
                 if hook in hooks:
                     hooks.remove(hook)
+
         return _Handle()
 
     # -- the backward pass ------------------------------------------------------------
@@ -342,8 +361,10 @@ class Tensor:
 
     def numpy(self):
         if self.requires_grad:
-            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
-                               "use tensor.detach().numpy()")
+            raise RuntimeError(
+                "numpy: can't call numpy() on a tensor that requires grad; "
+                "use tensor.detach().numpy()"
+            )
         if is_cupy(self.data):
             raise TypeError("numpy: tensor is on a CUDA device; use .cpu() first")
         return self.data
@@ -400,8 +421,7 @@ class Tensor:
         return self.data.shape[0]
 
     def __repr__(self):
-        body = np.array2string(np.asarray(self.data), separator=", ", precision=4,
-                               prefix="tensor(")
+        body = np.array2string(np.asarray(self.data), separator=", ", precision=4, prefix="tensor(")
         extra = ""
         if self.data.dtype != np.float32:
             extra += f", dtype={self.data.dtype}"
@@ -434,8 +454,10 @@ class Tensor:
     # -- in-place updates (no graph; used by optimisers and init) ------------------------
     def _check_inplace(self, op):
         if self.requires_grad and self.is_leaf and is_grad_enabled():
-            raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an "
-                               "in-place operation; wrap it in pydlk.no_grad()")
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad is being used in an "
+                "in-place operation; wrap it in pydlk.no_grad()"
+            )
 
     def zero_(self):
         self._check_inplace("zero_")
@@ -472,6 +494,7 @@ class Tensor:
 
 
 # ----------------------------------------------------------------------------- engine
+
 
 def _accumulate_leaf(t, g):
     """Add ``g`` into leaf ``t``'s gradient (written into its arena slot when it has one)."""
@@ -520,8 +543,10 @@ def backward(tensor, gradient=None, retain_graph=False):
     xp = get_array_module(tensor.data)
     if gradient is None:
         if tensor.data.size != 1:
-            raise RuntimeError(f"backward: grad can be implicitly created only for scalar "
-                               f"outputs; this tensor has shape {tensor.shape}, pass gradient=")
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar "
+                f"outputs; this tensor has shape {tensor.shape}, pass gradient="
+            )
         g = xp.ones_like(tensor.data)
     else:
         g = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
@@ -540,16 +565,19 @@ def backward(tensor, gradient=None, retain_graph=False):
     order = _toposort(root)
     # a leaf whose last consumer has run has its total: accumulate it then, not after the
     # whole pass, so post-accumulate hooks (gradient all-reduce) overlap the rest of backward
-    last_use = {id(t): k for k, n in enumerate(order) for t in n.inputs
-                if t is not None and t._node is None}
+    last_use = {
+        id(t): k for k, n in enumerate(order) for t in n.inputs if t is not None and t._node is None
+    }
     flush_at = {}
     for i, k in last_use.items():
         flush_at.setdefault(k, []).append(i)
     with no_grad():
         for k, node in enumerate(order):
             if node.ctx is None:
-                raise RuntimeError("backward: trying to backward through the graph a second "
-                                   "time; pass retain_graph=True the first time")
+                raise RuntimeError(
+                    "backward: trying to backward through the graph a second "
+                    "time; pass retain_graph=True the first time"
+                )
             out_grads = grads.pop(id(node), None)
             if out_grads is None:
                 continue
@@ -573,8 +601,10 @@ def backward(tensor, gradient=None, retain_graph=False):
             if _anomaly is not None:  # detect_anomaly: see _anomaly.py
                 _anomaly.backward(node, in_grads)
             if len(in_grads) != len(node.inputs):
-                raise RuntimeError(f"{node.fn.__name__}.backward returned {len(in_grads)} "
-                                   f"gradients, expected {len(node.inputs)}")
+                raise RuntimeError(
+                    f"{node.fn.__name__}.backward returned {len(in_grads)} "
+                    f"gradients, expected {len(node.inputs)}"
+                )
             if not retain_graph:
                 node.ctx = None
             for inp, gi in zip(node.inputs, in_grads):
@@ -585,8 +615,10 @@ def backward(tensor, gradient=None, retain_graph=False):
                 elif isinstance(gi, np.generic):
                     gi = np.asarray(gi)
                 if gi.shape != inp.shape:
-                    raise RuntimeError(f"{node.fn.__name__}.backward returned a gradient of "
-                                       f"shape {gi.shape} for an input of shape {inp.shape}")
+                    raise RuntimeError(
+                        f"{node.fn.__name__}.backward returned a gradient of "
+                        f"shape {gi.shape} for an input of shape {inp.shape}"
+                    )
                 if inp._node is None:
                     entry = leaf_grads.get(id(inp))
                     if entry is None:
@@ -632,6 +664,7 @@ def from_dlpack(obj):
     if dev == 1:  # kDLCPU
         return Tensor(np.from_dlpack(obj))
     import cupy
+
     return Tensor(cupy.from_dlpack(obj))
 
 

@@ -11,102 +11,22 @@
 Every option of ``train``/``doctor``/``tune``/``summary`` can also come from a TOML file
 (``--config run.toml``; keys are the long option names with '_' for '-'); flags win over it.
 """
+
 import argparse
 import os
 import sys
 import time
 
-DEFAULTS = {"model": "lenet5", "data": "digits", "optimizer": "adam", "lr": 3e-3,
-            "weight_decay": 0.0, "schedule": "cosine", "epochs": 30, "batch_size": 64,
-            "augment": "none", "seed": 0, "out": "runs", "progress": True,
-            "trials": 8, "workers": 1, "tune_epochs": 3, "num_iter": 100}
-# Precedence: DEFAULTS < the --config file < flags given on the command line. No argparse
-# option has a default of its own (a default would be indistinguishable from a given flag and
-# would override the file).
+from ._cli_build import (  # noqa: F401  (re-exported: the CLI's building blocks)
+    DEFAULTS,
+    UsageError,
+    build_augment,
+    build_model,
+    build_optimizer,
+    build_schedule,
+    load_data,
+)
 
-
-# ----------------------------------------------------------------------------- building blocks
-
-class UsageError(Exception):
-    """A bad option value or file: ``main`` prints it as one line and exits with status 2."""
-
-
-def load_data(spec, download=False):
-    """'digits', 'mnist:DIR', 'fashion-mnist:DIR' or 'cifar10:DIR' -> dict of (x, y) splits.
-    Sets without a validation split get one carved from the end of the training set (10%).
-    ``download`` fetches missing files (the ``--download`` flag)."""
-    from . import datasets
-    name, _, root = spec.partition(":")
-    if name == "digits":
-        return {s: datasets.digits(s) for s in ("train", "val", "test")}
-    loaders = {"mnist": datasets.mnist, "fashion-mnist": datasets.fashion_mnist,
-               "cifar10": datasets.cifar10}
-    if name not in loaders:
-        raise UsageError(f"unknown data set {spec!r}; use digits, mnist:DIR, "
-                         "fashion-mnist:DIR or cifar10:DIR")
-    if not root:
-        raise UsageError(f"--data {name} needs a directory: {name}:DIR")
-    try:
-        xtr, ytr = loaders[name](root, "train", download=download)
-        xte, yte = loaders[name](root, "test", download=download)
-    except FileNotFoundError as e:  # the library's advice names its keyword; here it is a flag
-        raise UsageError(str(e).replace("pass download=True", "pass --download")) from None
-    k = len(ytr) // 10
-    return {"train": (xtr[:-k], ytr[:-k]), "val": (xtr[-k:], ytr[-k:]), "test": (xte, yte)}
-
-
-def build_model(name, x, num_classes):
-    from . import models
-    C, H = x.shape[1], x.shape[2]
-    if name == "lenet5":
-        return models.LeNet5(num_classes=num_classes, in_channels=C, in_size=H)
-    if name == "mlp":
-        return models.MLP(C * H * x.shape[3], (256, 128), num_classes)
-    if name == "resnet":
-        return models.resnet_small(num_classes=num_classes, in_channels=C)
-    raise UsageError(f"unknown model {name!r}; use lenet5, mlp or resnet")
-
-
-def build_optimizer(name, params, lr, weight_decay):
-    from . import optim
-    table = {"adam": lambda: optim.Adam(params, lr=lr, weight_decay=weight_decay),
-             "adamw": lambda: optim.AdamW(params, lr=lr, weight_decay=weight_decay or 1e-2),
-             "sgd": lambda: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True,
-                                      weight_decay=weight_decay),
-             "rmsprop": lambda: optim.RMSprop(params, lr=lr, weight_decay=weight_decay)}
-    if name not in table:
-        raise UsageError(f"unknown optimizer {name!r}; use {', '.join(table)}")
-    return table[name]()
-
-
-def build_schedule(name, optimizer, epochs):
-    from .optim import lr_scheduler as S
-    if name == "none":
-        return None
-    if name == "cosine":
-        return S.CosineAnnealingLR(optimizer, T_max=epochs)
-    if name == "step":
-        return S.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
-    if name == "warmup-cosine":
-        w = max(1, epochs // 10)
-        return S.SequentialLR(optimizer, [S.LinearLR(optimizer, 0.1, 1.0, w),
-                                          S.CosineAnnealingLR(optimizer, max(1, epochs - w))], [w])
-    raise UsageError(f"unknown schedule {name!r}; use none, cosine, step, warmup-cosine")
-
-
-def build_augment(name, x):
-    from .data import augment as A
-    if name == "none":
-        return None
-    pad = max(1, x.shape[2] // 8)
-    if name == "basic":  # small shifts; no flips (digits and letters are not mirror-symmetric)
-        return A.Compose([A.RandomCrop(padding=pad)])
-    if name == "flip":
-        return A.Compose([A.RandomCrop(padding=pad), A.RandomHorizontalFlip()])
-    raise UsageError(f"unknown augmentation {name!r}; use none, basic or flip")
-
-
-# ----------------------------------------------------------------------------- commands
 
 def cmd_train(cfg):
 
@@ -130,8 +50,12 @@ def cmd_train(cfg):
     model = build_model(cfg["model"], xtr, num_classes)
     opt = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
     sched = build_schedule(cfg["schedule"], opt, cfg["epochs"])
-    train = DataLoader(TensorDataset(xtr, ytr), batch_size=cfg["batch_size"], shuffle=True,
-                       transform=build_augment(cfg["augment"], xtr))
+    train = DataLoader(
+        TensorDataset(xtr, ytr),
+        batch_size=cfg["batch_size"],
+        shuffle=True,
+        transform=build_augment(cfg["augment"], xtr),
+    )
     val = DataLoader(TensorDataset(*data["val"]), batch_size=512)
     test = DataLoader(TensorDataset(*data["test"]), batch_size=512)
     run = os.path.join(cfg["out"], f"{cfg['data'].split(':')[0]}-{cfg['model']}")
@@ -140,30 +64,49 @@ def cmd_train(cfg):
     # accuracy, what the test figure uses. checkpoint.npz is the older name of best.npz.
     last, best_path = os.path.join(run, "last.npz"), os.path.join(run, "best.npz")
     loss_fn = nn.CrossEntropyLoss()
-    print(f"pydlk train: {cfg['model']} on {cfg['data']} ({len(ytr)} training images), "
-          f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['epochs']} epochs, "
-          f"{pydlk.get_num_threads()} threads", flush=True)
+    print(
+        f"pydlk train: {cfg['model']} on {cfg['data']} ({len(ytr)} training images), "
+        f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['epochs']} epochs, "
+        f"{pydlk.get_num_threads()} threads",
+        flush=True,
+    )
     t0 = time.perf_counter()
-    callbacks = [ModelCheckpoint(last),
-                 ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
-                 CSVLogger(os.path.join(run, "history.csv"))]
+    callbacks = [
+        ModelCheckpoint(last),
+        ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
+        CSVLogger(os.path.join(run, "history.csv")),
+    ]
     if cfg["progress"]:  # epoch lines always; the bar itself only on a terminal
         callbacks.insert(0, ProgressBar())
     try:
-        history = fit(model, loss_fn, opt, train, val, epochs=cfg["epochs"], scheduler=sched,
-                      callbacks=callbacks, resume=cfg.get("resume"), verbose=False,
-                      preempt_path=os.path.join(run, "interrupted.npz"))
+        history = fit(
+            model,
+            loss_fn,
+            opt,
+            train,
+            val,
+            epochs=cfg["epochs"],
+            scheduler=sched,
+            callbacks=callbacks,
+            resume=cfg.get("resume"),
+            verbose=False,
+            preempt_path=os.path.join(run, "interrupted.npz"),
+        )
     except TrainingInterrupted as e:  # SIGTERM/SIGINT: state saved; the shell's exit codes
         print(f"pydlk train: {e}\n(pydlk train --resume {e.path} continues)", file=sys.stderr)
         return 128 + e.signum
     seconds = time.perf_counter() - t0
     if not history.epoch or not os.path.exists(best_path):
         done = len(history.epoch)
-        print(f"nothing trained: --epochs {cfg['epochs']}"
-              + (" is not more than the checkpoint's epochs" if cfg.get("resume") else "")
-              + (f" ({done} epochs ran)" if done else "") + "; no checkpoint written")
+        print(
+            f"nothing trained: --epochs {cfg['epochs']}"
+            + (" is not more than the checkpoint's epochs" if cfg.get("resume") else "")
+            + (f" ({done} epochs ran)" if done else "")
+            + "; no checkpoint written"
+        )
         return 0
     import shutil
+
     shutil.copyfile(best_path, os.path.join(run, "checkpoint.npz"))
     best = pydlk.load(best_path)
     model.load_state_dict(best["model"])
@@ -174,10 +117,14 @@ def cmd_train(cfg):
     except ImportError:
         plot = "(not written: install pydlk[plot] for matplotlib)"
     best_epoch = int(best["epoch"])
-    print(f"test accuracy {res['accuracy'] * 100:.2f}% on {len(data['test'][1])} images "
-          f"(best validation epoch {best_epoch}); trained in {seconds:.1f} s")
-    print(f"checkpoint {best_path} (best), {last} (last; --resume continues from it)\n"
-          f"history    {plot}")
+    print(
+        f"test accuracy {res['accuracy'] * 100:.2f}% on {len(data['test'][1])} images "
+        f"(best validation epoch {best_epoch}); trained in {seconds:.1f} s"
+    )
+    print(
+        f"checkpoint {best_path} (best), {last} (last; --resume continues from it)\n"
+        f"history    {plot}"
+    )
     return 0
 
 
@@ -191,11 +138,17 @@ def cmd_doctor(cfg):
     x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
     num_classes = int(y.max()) + 1
     # the range test sweeps the optimiser that train would use (its lr is what is swept)
-    checks = doctor(lambda: build_model(cfg["model"], x, num_classes), nn.CrossEntropyLoss(),
-                    x, y, num_classes,
-                    make_optimizer=lambda params: build_optimizer(
-                        cfg["optimizer"], params, cfg["lr"], cfg["weight_decay"]),
-                    batch_size=cfg["batch_size"])
+    checks = doctor(
+        lambda: build_model(cfg["model"], x, num_classes),
+        nn.CrossEntropyLoss(),
+        x,
+        y,
+        num_classes,
+        make_optimizer=lambda params: build_optimizer(
+            cfg["optimizer"], params, cfg["lr"], cfg["weight_decay"]
+        ),
+        batch_size=cfg["batch_size"],
+    )
     return 0 if all(c.ok for c in checks) else 1
 
 
@@ -218,8 +171,10 @@ def cmd_lr_find(cfg):
     os.makedirs(run, exist_ok=True)
     k = min(range(len(res.losses)), key=res.losses.__getitem__)
     sugg = f"{res.suggestion:.2e}" if res.suggestion is not None else "none (sweep too short)"
-    print(f"pydlk lr-find: {cfg['optimizer']} on {cfg['model']}: suggested lr {sugg} (steepest "
-          f"descent); lowest loss {res.losses[k]:.3f} at lr {res.lrs[k]:.2e}")
+    print(
+        f"pydlk lr-find: {cfg['optimizer']} on {cfg['model']}: suggested lr {sugg} (steepest "
+        f"descent); lowest loss {res.losses[k]:.3f} at lr {res.lrs[k]:.2e}"
+    )
     try:
         print(f"plot {res.plot(os.path.join(run, 'lr_find.png'))}")
     except ImportError:
@@ -245,8 +200,16 @@ def _tune_objective(params, report, cfg):
     opt = build_optimizer(cfg["optimizer"], model.parameters(), params["lr"], params["reg"])
     train = DataLoader(TensorDataset(xtr, ytr), batch_size=cfg["batch_size"], shuffle=True)
     val = DataLoader(TensorDataset(*data["val"]), batch_size=512)
-    history = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=cfg["epochs"],
-                  callbacks=[Report()], verbose=False)
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        val,
+        epochs=cfg["epochs"],
+        callbacks=[Report()],
+        verbose=False,
+    )
     return history["val_accuracy"][-1] if history.epoch else 0.0
 
 
@@ -263,18 +226,26 @@ class _Objective:
 def _tune_space(cfg):
     """lr and weight decay are searched (log-uniform) unless given, then they are fixed."""
     from . import tune
+
     given = cfg.get("_given", set())
-    return {"lr": cfg["lr"] if "lr" in given else tune.loguniform(1e-4, 3e-2),
-            "reg": cfg["weight_decay"] if "weight_decay" in given
-            else tune.loguniform(1e-6, 1e-2)}
+    return {
+        "lr": cfg["lr"] if "lr" in given else tune.loguniform(1e-4, 3e-2),
+        "reg": cfg["weight_decay"] if "weight_decay" in given else tune.loguniform(1e-6, 1e-2),
+    }
 
 
 def write_best_toml(path, cfg, params):
     """The best trial's settings as a config file that ``pydlk train --config`` accepts."""
-    keys = {"model": cfg["model"], "data": cfg["data"], "optimizer": cfg["optimizer"],
-            "lr": float(params["lr"]), "weight-decay": float(params["reg"]),
-            "batch-size": int(cfg["batch_size"]), "schedule": cfg["schedule"],
-            "augment": cfg["augment"]}
+    keys = {
+        "model": cfg["model"],
+        "data": cfg["data"],
+        "optimizer": cfg["optimizer"],
+        "lr": float(params["lr"]),
+        "weight-decay": float(params["reg"]),
+        "batch-size": int(cfg["batch_size"]),
+        "schedule": cfg["schedule"],
+        "augment": cfg["augment"],
+    }
     lines = ["# best settings found by pydlk tune"]
     for k, v in keys.items():
         lines.append(f"{k} = {v!r}" if isinstance(v, (int, float)) else f'{k} = "{v}"')
@@ -291,6 +262,7 @@ def cmd_tune(cfg):
     that value instead of searching it; --epochs (when given) overrides --tune-epochs as the
     epochs per trial. The best settings are printed and written to OUT/DATA-MODEL/best.toml."""
     from . import tune
+
     given = cfg.get("_given", set())
     space = _tune_space(cfg)
     per_trial = cfg["epochs"] if "epochs" in given else cfg["tune_epochs"]
@@ -302,6 +274,7 @@ def cmd_tune(cfg):
     seed = cfg["seed"] if "seed" in given else None
     try:
         import optuna  # noqa: F401
+
         have_optuna = True
     except ImportError:
         have_optuna = False
@@ -309,28 +282,40 @@ def cmd_tune(cfg):
     if have_optuna:
         name = cfg.get("study_name") or os.path.basename(run)
         storage = cfg.get("storage") or os.path.join(run, "tune.journal")
-        res = tune.optuna_search(obj, space, n_trials=cfg["trials"], storage=storage,
-                                 study_name=name, n_workers=cfg["workers"], seed=seed,
-                                 sampler=sampler)
+        res = tune.optuna_search(
+            obj,
+            space,
+            n_trials=cfg["trials"],
+            storage=storage,
+            study_name=name,
+            n_workers=cfg["workers"],
+            seed=seed,
+            sampler=sampler,
+        )
     else:
         if cfg.get("storage") or sampler != "random":
-            raise UsageError("--storage and --sampler tpe/grid need Optuna: "
-                             "pip install 'pydlk[tune]'")
-        res = tune.random_search(obj, space, n_trials=cfg["trials"], n_workers=cfg["workers"],
-                                 seed=seed)
+            raise UsageError(
+                "--storage and --sampler tpe/grid need Optuna: pip install 'pydlk[tune]'"
+            )
+        res = tune.random_search(
+            obj, space, n_trials=cfg["trials"], n_workers=cfg["workers"], seed=seed
+        )
     if not res.trials:
         print("pydlk tune: no trial completed")
         return 1
     best = max(res.trials, key=lambda t: t["score"])
     params = {**{k: v for k, v in space.items() if not hasattr(v, "sample")}, **best["params"]}
     path = write_best_toml(os.path.join(run, "best.toml"), cfg, params)
-    print(f"best: val acc {best['score']:.4f}, lr {params['lr']:.3g}, weight decay "
-          f"{params['reg']:.3g}\nwritten to {path} (pydlk train --config {path})")
+    print(
+        f"best: val acc {best['score']:.4f}, lr {params['lr']:.3g}, weight decay "
+        f"{params['reg']:.3g}\nwritten to {path} (pydlk train --config {path})"
+    )
     return 0
 
 
 def cmd_summary(cfg):
     import pydlk
+
     x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
     model = build_model(cfg["model"], x, int(y.max()) + 1)
     pydlk.summary(model, x.shape[1:])
@@ -351,6 +336,7 @@ def ratio_table(bench_json):
     """Per benchmark group: median times and the pydlk/torch and pydlk/numpy ratios."""
     import json
     import re
+
     with open(bench_json) as f:
         data = json.load(f)
     groups = {}
@@ -361,12 +347,21 @@ def ratio_table(bench_json):
         impl = m.group(0)
         g = groups.setdefault(b["group"] or b["name"], {})
         g[impl] = min(g.get(impl, float("inf")), b["stats"]["median"])  # the faster variant counts
-    rows = [(f"{'benchmark':<52}{'pydlk ms':>10}{'numpy ms':>10}{'torch ms':>10}"
-             f"{'pydlk/torch':>13}{'pydlk/numpy':>13}")]
+    rows = [
+        (
+            f"{'benchmark':<52}{'pydlk ms':>10}{'numpy ms':>10}{'torch ms':>10}"
+            f"{'pydlk/torch':>13}{'pydlk/numpy':>13}"
+        )
+    ]
     for g, t in sorted(groups.items()):
         p, n, tt = t.get("pydlk"), t.get("numpy"), t.get("torch")
-        fmt = lambda v: f"{v * 1e3:.3f}" if v else "-"
-        r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
+
+        def fmt(v):
+            return f"{v * 1e3:.3f}" if v else "-"
+
+        def r(a, b):
+            return f"{a / b:.2f}" if a and b else "-"
+
         rows.append(f"{g[:51]:<52}{fmt(p):>10}{fmt(n):>10}{fmt(tt):>10}{r(p, tt):>13}{r(p, n):>13}")
     return "\n".join(rows)
 
@@ -376,21 +371,31 @@ def cmd_bench(cfg):
     import tempfile
 
     from ._config import blas_kernel_warning
+
     warning = blas_kernel_warning()
     if warning:
         print(f"pydlk bench: warning: {warning}", file=sys.stderr)
     work = tempfile.mkdtemp(prefix="pydlk-bench-")
     out = os.path.join(work, "bench.json")
-    cmd = [sys.executable, "-m", "pytest", os.path.abspath(bench_dir()), "-q", "-p",
-           "no:cacheprovider", f"--benchmark-json={out}",
-           "--benchmark-columns=median,iqr,rounds"] + cfg["pytest_args"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        os.path.abspath(bench_dir()),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-json={out}",
+        "--benchmark-columns=median,iqr,rounds",
+    ] + cfg["pytest_args"]
     # The child starts in an empty directory (python -m puts the working directory first on
     # sys.path, and a source checkout's pydlk/ would shadow the installed one) with the same
     # import path as this process.
     env = dict(os.environ)
     if env.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
-                                            env["PYTHONPATH"].split(os.pathsep) if p)
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep) if p
+        )
     print("running: " + " ".join(cmd), flush=True)
     rc = subprocess.call(cmd, cwd=work, env=env)
     if os.path.exists(out):
@@ -400,39 +405,44 @@ def cmd_bench(cfg):
 
 def cmd_info(cfg):
     import pydlk
+
     pydlk.show_config()
     return 0
 
 
 # ----------------------------------------------------------------------------- parsing
 
-HELP = {"model": "lenet5, mlp or resnet",
-        "data": "digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR",
-        "optimizer": "adam, adamw, sgd or rmsprop",
-        "lr": "learning rate (> 0)",
-        "weight_decay": "L2 penalty / decoupled decay (>= 0)",
-        "schedule": "learning-rate schedule: cosine, none, step or warmup-cosine",
-        "epochs": "epochs to train (>= 0; with --resume, the total including earlier ones)",
-        "batch_size": "training batch size (>= 1)",
-        "augment": "none, basic (random shifts) or flip",
-        "seed": "random seed",
-        "out": "output directory; the run goes to OUT/DATA-MODEL/",
-        "trials": "number of trials (>= 1)",
-        "workers": "parallel worker processes (>= 1)",
-        "tune_epochs": "epochs per trial (>= 1)"}
+HELP = {
+    "model": "lenet5, mlp or resnet",
+    "data": "digits, mnist:DIR, fashion-mnist:DIR or cifar10:DIR",
+    "optimizer": "adam, adamw, sgd or rmsprop",
+    "lr": "learning rate (> 0)",
+    "weight_decay": "L2 penalty / decoupled decay (>= 0)",
+    "schedule": "learning-rate schedule: cosine, none, step or warmup-cosine",
+    "epochs": "epochs to train (>= 0; with --resume, the total including earlier ones)",
+    "batch_size": "training batch size (>= 1)",
+    "augment": "none, basic (random shifts) or flip",
+    "seed": "random seed",
+    "out": "output directory; the run goes to OUT/DATA-MODEL/",
+    "trials": "number of trials (>= 1)",
+    "workers": "parallel worker processes (>= 1)",
+    "tune_epochs": "epochs per trial (>= 1)",
+}
 # Value checks: (type, predicate, what is expected). Types are checked because TOML values
 # arrive untyped ('lr = "fast"').
-CHECKS = {"lr": (float, lambda v: v > 0, "a number > 0"),
-          "weight_decay": (float, lambda v: v >= 0, "a number >= 0"),
-          "epochs": (int, lambda v: v >= 0, "an integer >= 0"),
-          "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
-          "seed": (int, lambda v: v >= 0, "an integer >= 0"),
-          "trials": (int, lambda v: v >= 1, "an integer >= 1"),
-          "workers": (int, lambda v: v >= 1, "an integer >= 1"),
-          "tune_epochs": (int, lambda v: v >= 1, "an integer >= 1"),
-          "num_iter": (int, lambda v: v >= 2, "an integer >= 2"),
-          "progress": (bool, lambda v: True, "true or false"),
-          "download": (bool, lambda v: True, "true or false")}
+CHECKS = {
+    "lr": (float, lambda v: v > 0, "a number > 0"),
+    "weight_decay": (float, lambda v: v >= 0, "a number >= 0"),
+    "epochs": (int, lambda v: v >= 0, "an integer >= 0"),
+    "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+    "seed": (int, lambda v: v >= 0, "an integer >= 0"),
+    "trials": (int, lambda v: v >= 1, "an integer >= 1"),
+    "workers": (int, lambda v: v >= 1, "an integer >= 1"),
+    "tune_epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+    "num_iter": (int, lambda v: v >= 2, "an integer >= 2"),
+    "progress": (bool, lambda v: True, "true or false"),
+    "download": (bool, lambda v: True, "true or false"),
+}
 for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume"):
     CHECKS[_k] = (str, lambda v: bool(v), "a non-empty string")
 # Keys a --config file may hold (one file may serve several commands).
@@ -456,10 +466,13 @@ def _read_toml(path):
         key = k.replace("-", "_")
         if key not in CONFIG_KEYS:
             import difflib
+
             close = difflib.get_close_matches(key, CONFIG_KEYS, n=1, cutoff=0.5)
             hint = f"; did you mean '{close[0].replace('_', '-')}'?" if close else ""
-            raise UsageError(f"--config {path}: unknown key '{k}'{hint} (valid keys: "
-                             f"{', '.join(c.replace('_', '-') for c in CONFIG_KEYS)})")
+            raise UsageError(
+                f"--config {path}: unknown key '{k}'{hint} (valid keys: "
+                f"{', '.join(c.replace('_', '-') for c in CONFIG_KEYS)})"
+            )
         out[key] = v
     return out
 
@@ -490,13 +503,19 @@ def _add(p, name, typ=str, default_shown=True):
 def _common(p, training=True):
     """The options a command honours: the model/data ones everywhere, the training ones only
     where the command trains (or, for doctor, runs the range test with them)."""
-    p.add_argument("--config", help="TOML file with any of these options (keys are the long "
-                   "option names; flags win over it) (default: none)")
+    p.add_argument(
+        "--config",
+        help="TOML file with any of these options (keys are the long "
+        "option names; flags win over it) (default: none)",
+    )
     _add(p, "model")
     _add(p, "data")
-    p.add_argument("--download", action="store_true", default=None,
-                   help="download a missing mnist/fashion-mnist/cifar10 data set into DIR "
-                        "(default: off)")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="download a missing mnist/fashion-mnist/cifar10 data set into DIR (default: off)",
+    )
     _add(p, "seed", int)
     if training:
         _add(p, "optimizer")
@@ -512,11 +531,14 @@ def _common(p, training=True):
 def _version():
     try:
         from importlib.metadata import version
+
         return version("pydlk")
     except ImportError:  # PackageNotFoundError: a source checkout that was never installed
         import re
-        here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "pyproject.toml")
+
+        here = os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml"
+        )
         try:
             with open(here) as f:
                 m = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.MULTILINE)
@@ -531,56 +553,83 @@ def build_parser():
     # means 'not given', so the --config file can fill them), which ArgumentDefaultsHelpFormatter
     # would show as 'default: None'.
     fmt = argparse.HelpFormatter
-    p = argparse.ArgumentParser(prog="pydlk", description="pydlk: train neural networks on CPUs",
-                                formatter_class=fmt)
+    p = argparse.ArgumentParser(
+        prog="pydlk", description="pydlk: train neural networks on CPUs", formatter_class=fmt
+    )
     p.add_argument("--version", action="version", version=f"pydlk {_version()}")
     sub = p.add_subparsers(dest="command")
-    t = sub.add_parser("train", help="train a model (default LeNet-5 + BatchNorm on digits)",
-                       formatter_class=fmt)
+    t = sub.add_parser(
+        "train", help="train a model (default LeNet-5 + BatchNorm on digits)", formatter_class=fmt
+    )
     _common(t)
-    t.add_argument("--resume", help="continue from a checkpoint, e.g. OUT/DATA-MODEL/last.npz, "
-                   "up to --epochs in all; the scheduler continues from its saved state (a "
-                   "cosine schedule keeps the first run's length: past it, torch's curve rises "
-                   "again slowly, it does not restart) (default: none)")
-    t.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                   help="no progress bar (default: a bar when stdout is a terminal)")
+    t.add_argument(
+        "--resume",
+        help="continue from a checkpoint, e.g. OUT/DATA-MODEL/last.npz, "
+        "up to --epochs in all; the scheduler continues from its saved state (a "
+        "cosine schedule keeps the first run's length: past it, torch's curve rises "
+        "again slowly, it does not restart) (default: none)",
+    )
+    t.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="no progress bar (default: a bar when stdout is a terminal)",
+    )
     t.set_defaults(func=cmd_train)
-    d = sub.add_parser("doctor", help="sanity checks before training; the learning-rate range "
-                       "test uses --optimizer, --weight-decay and --batch-size",
-                       formatter_class=fmt)
+    d = sub.add_parser(
+        "doctor",
+        help="sanity checks before training; the learning-rate range "
+        "test uses --optimizer, --weight-decay and --batch-size",
+        formatter_class=fmt,
+    )
     _common(d, training=False)
     _add(d, "optimizer")
     _add(d, "weight-decay", float)
     _add(d, "batch-size", int)
     d.set_defaults(func=cmd_doctor)
-    u = sub.add_parser("tune", help="search lr and weight decay (given ones stay fixed); "
-                       "--epochs, when given, is the epochs per trial", formatter_class=fmt)
+    u = sub.add_parser(
+        "tune",
+        help="search lr and weight decay (given ones stay fixed); "
+        "--epochs, when given, is the epochs per trial",
+        formatter_class=fmt,
+    )
     _common(u)
     _add(u, "trials", int)
     _add(u, "workers", int)
     _add(u, "tune-epochs", int)
-    u.add_argument("--storage", help="Optuna storage: an RDB URL (sqlite:///study.db, "
-                   "postgresql://...) or a journal file path, to share a study "
-                   "(default: OUT/DATA-MODEL/tune.journal)")
+    u.add_argument(
+        "--storage",
+        help="Optuna storage: an RDB URL (sqlite:///study.db, "
+        "postgresql://...) or a journal file path, to share a study "
+        "(default: OUT/DATA-MODEL/tune.journal)",
+    )
     u.add_argument("--study-name", help="Optuna study name (default: DATA-MODEL)")
-    u.add_argument("--sampler", choices=("tpe", "random", "grid"),
-                   help="how trials are chosen (default: tpe with Optuna, else random)")
+    u.add_argument(
+        "--sampler",
+        choices=("tpe", "random", "grid"),
+        help="how trials are chosen (default: tpe with Optuna, else random)",
+    )
     u.set_defaults(func=cmd_tune)
-    f = sub.add_parser("lr-find", help="learning-rate range test; writes lr_find.png",
-                       formatter_class=fmt)
+    f = sub.add_parser(
+        "lr-find", help="learning-rate range test; writes lr_find.png", formatter_class=fmt
+    )
     _common(f)
     f.add_argument("--num-iter", type=int, help="steps of the sweep (default: 100)")
     f.set_defaults(func=cmd_lr_find)
-    s = sub.add_parser("summary", help="layer table, receptive fields and FLOPs",
-                       formatter_class=fmt)
+    s = sub.add_parser(
+        "summary", help="layer table, receptive fields and FLOPs", formatter_class=fmt
+    )
     _common(s, training=False)
     s.set_defaults(func=cmd_summary)
-    b = sub.add_parser("bench", help="run the benchmarks and print the ratio table",
-                       formatter_class=fmt)
+    b = sub.add_parser(
+        "bench", help="run the benchmarks and print the ratio table", formatter_class=fmt
+    )
     b.add_argument("pytest_args", nargs="*", help="extra pytest arguments, e.g. -k conv2d")
     b.set_defaults(func=cmd_bench)
-    i = sub.add_parser("info", help="print the build and runtime configuration",
-                       formatter_class=fmt)
+    i = sub.add_parser(
+        "info", help="print the build and runtime configuration", formatter_class=fmt
+    )
     i.set_defaults(func=cmd_info)
     return p
 
@@ -600,8 +649,9 @@ class _StderrHandler:
                     self.handleError(record)
 
         log = logging.getLogger("pydlk")
-        if not any(type(h).__name__ == "Handler" and getattr(h, "_pydlk_cli", False)
-                   for h in log.handlers):
+        if not any(
+            type(h).__name__ == "Handler" and getattr(h, "_pydlk_cli", False) for h in log.handlers
+        ):
             h = Handler(logging.INFO)
             h._pydlk_cli = True
             log.addHandler(h)
@@ -626,8 +676,9 @@ def _run(argv):
             from_file = _read_toml(args.config)
             cfg.update(from_file)
             given |= set(from_file)
-        flags = {k: v for k, v in vars(args).items()
-                 if v is not None and k not in ("func", "config")}
+        flags = {
+            k: v for k, v in vars(args).items() if v is not None and k not in ("func", "config")
+        }
         cfg.update(flags)
         given |= set(flags)
         validate(cfg)

@@ -13,6 +13,7 @@ larger means the learning rate is too high, much smaller too low).
         diag.before_step(); optimizer.step(); diag.after_step()
     print(diag.table())
 """
+
 import numpy as np
 
 from .autograd import Tensor
@@ -59,8 +60,11 @@ class Diagnostics:
                 return
             y = _array(output).astype(np.float64, copy=False)
             kind = type(module).__name__
-            row = {"layer": f"{name} ({kind})", "mean": float(y.mean()) if y.size else 0.0,
-                   "std": float(y.std()) if y.size else 0.0}
+            row = {
+                "layer": f"{name} ({kind})",
+                "mean": float(y.mean()) if y.size else 0.0,
+                "std": float(y.std()) if y.size else 0.0,
+            }
             if kind in _SAT and y.size:
                 row["saturated"] = float(_SAT[kind](y).mean())
             if kind in _RELU and y.size and y.ndim >= 2:
@@ -68,12 +72,16 @@ class Diagnostics:
                 units = (y.reshape(y.shape[0], y.shape[1], -1) > 0).any(axis=(0, 2))
                 row["dead"] = float(1.0 - units.mean())
             self.activations[name] = row
+
         return hook
 
     # -- gradients and updates --------------------------------------------------------------
     def gradient_norms(self):
-        self.grads = {n: float(np.linalg.norm(_array(p._grad))) for n, p in
-                      self.model.named_parameters() if p._grad is not None}
+        self.grads = {
+            n: float(np.linalg.norm(_array(p._grad)))
+            for n, p in self.model.named_parameters()
+            if p._grad is not None
+        }
         return self.grads
 
     def before_step(self):
@@ -87,7 +95,9 @@ class Diagnostics:
         for n, p in self.model.named_parameters():
             w = _array(p.data)
             wn = float(np.linalg.norm(w))
-            self.ratios[n] = float(np.linalg.norm(w - self._before[n])) / wn if wn > 0 else float("nan")
+            self.ratios[n] = (
+                float(np.linalg.norm(w - self._before[n])) / wn if wn > 0 else float("nan")
+            )
         self._before = None
         return self.ratios
 
@@ -95,12 +105,15 @@ class Diagnostics:
     def table(self):
         lines = []
         if self.activations:
-            lines.append(f"{'layer':<34}{'act mean':>10}{'act std':>10}{'saturated':>11}{'dead':>8}")
+            lines.append(
+                f"{'layer':<34}{'act mean':>10}{'act std':>10}{'saturated':>11}{'dead':>8}"
+            )
             for row in self.activations.values():
                 sat = f"{row['saturated']:.1%}" if "saturated" in row else "-"
                 dead = f"{row['dead']:.1%}" if "dead" in row else "-"
-                lines.append(f"{row['layer']:<34}{row['mean']:>10.4f}{row['std']:>10.4f}"
-                             f"{sat:>11}{dead:>8}")
+                lines.append(
+                    f"{row['layer']:<34}{row['mean']:>10.4f}{row['std']:>10.4f}{sat:>11}{dead:>8}"
+                )
         if self.grads or self.ratios:
             if lines:
                 lines.append("")

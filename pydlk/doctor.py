@@ -8,6 +8,7 @@ one-line verdict and the numbers behind it.
 4. A learning-rate range test (Smith, 2017): the learning rate grows geometrically over a few
    dozen steps; the suggestion is a tenth of the rate with the lowest smoothed loss.
 """
+
 import math
 from dataclasses import dataclass, field
 
@@ -31,6 +32,7 @@ class Check:
 
 def _adam(model, lr):
     from .optim import Adam
+
     return Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
 
 
@@ -40,10 +42,13 @@ def check_initial_loss(make_model, loss_fn, x, y, num_classes):
         loss = float(loss_fn(model(Tensor(x[:256])), y[:256]).item())
     expected = math.log(num_classes)
     ok = abs(loss - expected) <= 0.25 * expected
-    return Check("initial loss", ok,
-                 f"{loss:.4f} vs ln({num_classes}) = {expected:.4f}"
-                 + ("" if ok else " (weights too large, or a bias/scale is off)"),
-                 {"loss": loss, "expected": expected})
+    return Check(
+        "initial loss",
+        ok,
+        f"{loss:.4f} vs ln({num_classes}) = {expected:.4f}"
+        + ("" if ok else " (weights too large, or a bias/scale is off)"),
+        {"loss": loss, "expected": expected},
+    )
 
 
 def check_gradients(make_model, loss_fn, x, y, seed=0):
@@ -66,7 +71,9 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     for p in params:
         p._grad = None
     loss_fn(model(Tensor(xs.data)), ys).backward()
-    analytic = sum(float(np.sum(np.asarray(p._grad) * v)) for p, v in zip(params, vs) if p._grad is not None)
+    analytic = sum(
+        float(np.sum(np.asarray(p._grad) * v)) for p, v in zip(params, vs) if p._grad is not None
+    )
     eps = 1e-6
 
     def L(t):
@@ -74,14 +81,17 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
             for p, v, p0 in zip(params, vs, base):
                 p.data[...] = p0 + t * v
             return float(loss_fn(model(Tensor(xs.data)), ys).item())
+
     base = [p.data.copy() for p in params]
     numeric = (L(eps) - L(-eps)) / (2 * eps)
     L(0.0)
     rel = abs(analytic - numeric) / max(abs(numeric), abs(analytic), 1e-12)
     param_ok = rel < 1e-5
     ok = input_ok and param_ok
-    verdict = (f"{input_msg}; parameter directional derivative {analytic:.6g} vs numerical "
-               f"{numeric:.6g} (relative error {rel:.1e})")
+    verdict = (
+        f"{input_msg}; parameter directional derivative {analytic:.6g} vs numerical "
+        f"{numeric:.6g} (relative error {rel:.1e})"
+    )
     return Check("gradient check", ok, verdict, {"relative_error": rel})
 
 
@@ -101,20 +111,34 @@ def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
     with no_grad():
         acc = float((np.asarray(model(Tensor(xs)).data).argmax(1) == ys).mean())
     ok = loss < 0.05 and acc == 1.0
-    return Check("overfit a small batch", ok,
-                 f"loss {loss:.4f}, accuracy {acc:.0%} on {len(ys)} samples after {steps} steps"
-                 + ("" if ok else " (the model cannot fit: check the architecture and the loss)"),
-                 {"loss": loss, "accuracy": acc})
+    return Check(
+        "overfit a small batch",
+        ok,
+        f"loss {loss:.4f}, accuracy {acc:.0%} on {len(ys)} samples after {steps} steps"
+        + ("" if ok else " (the model cannot fit: check the architecture and the loss)"),
+        {"loss": loss, "accuracy": acc},
+    )
 
 
-def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batch_size=64,
-                  seed=0, make_optimizer=None):
+def lr_range_test(
+    make_model,
+    loss_fn,
+    x,
+    y,
+    start=1e-6,
+    end=1.0,
+    steps=60,
+    batch_size=64,
+    seed=0,
+    make_optimizer=None,
+):
     """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion).
     ``make_optimizer(params)`` builds the optimiser to sweep (default Adam)."""
     model = make_model()
     model.train()
     opt = make_optimizer(model.parameters()) if make_optimizer else _adam(model, start)
     from .train.lr_find import sweep
+
     rng = np.random.default_rng(seed)
 
     def step(lr):
@@ -135,27 +159,34 @@ def lr_range_test(make_model, loss_fn, x, y, start=1e-6, end=1.0, steps=60, batc
 
 
 def check_lr_range(make_model, loss_fn, x, y, make_optimizer=None, batch_size=64):
-    lrs, losses, lr = lr_range_test(make_model, loss_fn, x, y, batch_size=batch_size,
-                                    make_optimizer=make_optimizer)
+    lrs, losses, lr = lr_range_test(
+        make_model, loss_fn, x, y, batch_size=batch_size, make_optimizer=make_optimizer
+    )
     k = int(np.argmin(losses))
-    return Check("learning-rate range test", True,
-                 f"suggested lr {lr:.1e} (a tenth of the best); lowest loss "
-                 f"{losses[k]:.3f} at lr {lrs[k]:.1e}; swept {lrs[0]:.0e}..{lrs[-1]:.0e}",
-                 {"suggested_lr": lr, "lrs": lrs, "losses": losses})
+    return Check(
+        "learning-rate range test",
+        True,
+        f"suggested lr {lr:.1e} (a tenth of the best); lowest loss "
+        f"{losses[k]:.3f} at lr {lrs[k]:.1e}; swept {lrs[0]:.0e}..{lrs[-1]:.0e}",
+        {"suggested_lr": lr, "lrs": lrs, "losses": losses},
+    )
 
 
-def doctor(make_model, loss_fn, x, y, num_classes=None, verbose=True, make_optimizer=None,
-           batch_size=64):
+def doctor(
+    make_model, loss_fn, x, y, num_classes=None, verbose=True, make_optimizer=None, batch_size=64
+):
     """Run the four checks; ``make_model()`` builds a fresh model each time. The range test
     sweeps ``make_optimizer(params)`` (default Adam) on batches of ``batch_size``."""
     x = np.ascontiguousarray(x, np.float32)
     y = np.asarray(y, np.int64)
     num_classes = num_classes or int(y.max()) + 1
     checks = []
-    for fn in (lambda: check_initial_loss(make_model, loss_fn, x, y, num_classes),
-               lambda: check_gradients(make_model, loss_fn, x, y),
-               lambda: check_overfit(make_model, loss_fn, x, y),
-               lambda: check_lr_range(make_model, loss_fn, x, y, make_optimizer, batch_size)):
+    for fn in (
+        lambda: check_initial_loss(make_model, loss_fn, x, y, num_classes),
+        lambda: check_gradients(make_model, loss_fn, x, y),
+        lambda: check_overfit(make_model, loss_fn, x, y),
+        lambda: check_lr_range(make_model, loss_fn, x, y, make_optimizer, batch_size),
+    ):
         c = fn()
         checks.append(c)
         if verbose:

@@ -1,4 +1,5 @@
 """Model ensembles: average the predictions of independently trained models or checkpoints."""
+
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,8 +18,12 @@ class Ensemble(Module):
     (``average='logits'``). ``weights`` default to equal; they are normalised to sum to 1.
     Not in torch (torch.optim.swa_utils averages weights, not predictions)."""
 
-    def __init__(self, models: Sequence[Module], weights: Sequence[float] | None = None,
-                 average: str = "probs"):
+    def __init__(
+        self,
+        models: Sequence[Module],
+        weights: Sequence[float] | None = None,
+        average: str = "probs",
+    ):
         super().__init__()
         models = list(models)
         if not models:
@@ -27,20 +32,27 @@ class Ensemble(Module):
             raise ValueError(f"Ensemble: average must be 'probs' or 'logits', got {average!r}")
         w = np.ones(len(models)) if weights is None else np.asarray(weights, np.float64)
         if w.shape != (len(models),) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"Ensemble: weights must be {len(models)} non-negative numbers with "
-                             f"a positive sum, got {weights!r}")
+            raise ValueError(
+                f"Ensemble: weights must be {len(models)} non-negative numbers with "
+                f"a positive sum, got {weights!r}"
+            )
         self.models = ModuleList(models)
         self.weights = (w / w.sum()).tolist()
         self.average = average
 
     @classmethod
-    def from_checkpoints(cls, factory: Callable[[], Module], paths: Sequence[str],
-                         weights: Sequence[float] | None = None,
-                         average: str = "probs") -> "Ensemble":
+    def from_checkpoints(
+        cls,
+        factory: Callable[[], Module],
+        paths: Sequence[str],
+        weights: Sequence[float] | None = None,
+        average: str = "probs",
+    ) -> "Ensemble":
         """One ``factory()`` model per checkpoint in ``paths`` (snapshot ensembles): each file
         is read with ``pydlk.load``; a training checkpoint (a dict with a ``'model'`` entry, as
         ``fit`` writes) or a bare ``state_dict`` both work."""
         from .serialization import load
+
         models = []
         for p in paths:
             state = load(p)

@@ -5,6 +5,7 @@ backward pass gives the analytic ``dL/dx`` for every input element; central diff
 ``(L(x + eps e_i) - L(x - eps e_i)) / 2 eps`` give the numerical one. Each element must agree within
 ``atol + rtol * |numerical|``; otherwise the worst element is named.
 """
+
 import numpy as np
 
 from .autograd import Tensor, enable_grad, no_grad
@@ -32,8 +33,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
         raise ValueError("gradcheck: no input has requires_grad=True")
     for i in checked:
         if inputs[i].dtype != np.float64:
-            raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; gradient checks need "
-                            "float64 inputs")
+            raise TypeError(
+                f"gradcheck: input {i} is {inputs[i].dtype}; gradient checks need float64 inputs"
+            )
 
     rng = np.random.default_rng(seed)
     saved = [inputs[i]._grad for i in checked]
@@ -51,8 +53,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
             loss = term if loss is None else loss + term
         if loss.requires_grad:
             loss.backward()
-        analytic = [inputs[i]._grad if inputs[i]._grad is not None else np.zeros(inputs[i].shape)
-                    for i in checked]
+        analytic = [
+            inputs[i]._grad if inputs[i]._grad is not None else np.zeros(inputs[i].shape)
+            for i in checked
+        ]
         analytic = [np.array(a, dtype=np.float64) for a in analytic]
     finally:
         for i, g in zip(checked, saved):
@@ -82,9 +86,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
         if x.size and (np.max(excess) > 0 or not np.all(np.isfinite(a))):
             w = int(np.nanargmax(np.where(np.isfinite(a), excess, np.inf)))
             where = np.unravel_index(w, x.shape)
-            msg = (f"gradcheck: input {i} (shape {x.shape}) element {tuple(int(j) for j in where)}: "
-                   f"analytic {a[w]:.8g} vs numerical {numeric[w]:.8g} "
-                   f"(atol={atol}, rtol={rtol}); {int(np.sum(excess > 0))} of {x.size} elements differ")
+            msg = (
+                f"gradcheck: input {i} (shape {x.shape}) element {tuple(int(j) for j in where)}: "
+                f"analytic {a[w]:.8g} vs numerical {numeric[w]:.8g} "
+                f"(atol={atol}, rtol={rtol}); {int(np.sum(excess > 0))} of {x.size} elements differ"
+            )
             if raise_exception:
                 raise GradcheckError(msg)
             return False

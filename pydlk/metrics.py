@@ -7,6 +7,7 @@ Outputs are logits or scores: (N, C) multi-class (argmax / top-k), (N, 1) or (N,
 the decision at 0 (a logit of 0 is probability 0.5). ``name`` is the key ``fit``/``evaluate``
 log the value under.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -130,9 +131,9 @@ class ConfusionMatrix(Metric):
         pred, y = _labels(_np(output)), _np(target).reshape(-1).astype(np.int64)
         if y.size and (y.min() < 0 or y.max() >= self.num_classes):
             raise ValueError(f"{type(self).__name__}: targets must be in [0, {self.num_classes})")
-        self._s_cm = self._s_cm + np.bincount(y * self.num_classes + pred,
-                                              minlength=self.num_classes ** 2
-                                              ).reshape(self.num_classes, self.num_classes)
+        self._s_cm = self._s_cm + np.bincount(
+            y * self.num_classes + pred, minlength=self.num_classes**2
+        ).reshape(self.num_classes, self.num_classes)
 
     def compute(self):
         return self._s_cm.copy()
@@ -145,15 +146,20 @@ class _PRF(ConfusionMatrix):
 
     def __init__(self, num_classes: int, average: str = "macro"):
         if average not in ("macro", "micro", "weighted"):
-            raise ValueError(f"{type(self).__name__}: average must be 'macro', 'micro' or "
-                             f"'weighted', got {average!r}")
+            raise ValueError(
+                f"{type(self).__name__}: average must be 'macro', 'micro' or "
+                f"'weighted', got {average!r}"
+            )
         self.average = average
         super().__init__(num_classes)
 
     def _scores(self):
         cm = self._s_cm.astype(np.float64)
         tp, pred, true = np.diag(cm), cm.sum(0), cm.sum(1)
-        div = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+        def div(a, b):
+            return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
         p, r = div(tp, pred), div(tp, true)
         return tp, pred, true, p, r, div(2 * p * r, p + r)
 

@@ -22,6 +22,7 @@ Writes to a path are atomic (``pydlk._atomic.atomic_write``): a temporary file i
 directory, fsync, then ``os.replace``; a failure while writing leaves any old file untouched.
 ``f`` may also be a binary file object (``io.BytesIO``, an open file), written or read as is.
 """
+
 import json
 import os
 import zipfile
@@ -50,6 +51,7 @@ def _is_torch_tensor(v):
 
 # ----------------------------------------------------------------------------- writing
 
+
 def _encode(obj, arrays):
     if obj is None or isinstance(obj, (bool, str)):
         return obj
@@ -75,16 +77,19 @@ def _encode(obj, arrays):
         items = []
         for k, v in obj.items():
             if not isinstance(k, (str, int, float, bool)) and k is not None:
-                raise TypeError(f"save: dict keys must be str, int, float, bool or None, got "
-                                f"{type(k).__name__}")
+                raise TypeError(
+                    f"save: dict keys must be str, int, float, bool or None, got {type(k).__name__}"
+                )
             items.append([k, _encode(v, arrays)])
         return {"__dict__": items}
     if isinstance(obj, tuple):
         return {"__tuple__": [_encode(v, arrays) for v in obj]}
     if isinstance(obj, list):
         return [_encode(v, arrays) for v in obj]
-    raise TypeError(f"save: cannot save an object of type {type(obj).__name__} (supported: "
-                    "dict, list, tuple, array, Tensor, number, str, bool, None)")
+    raise TypeError(
+        f"save: cannot save an object of type {type(obj).__name__} (supported: "
+        "dict, list, tuple, array, Tensor, number, str, bool, None)"
+    )
 
 
 def _write_npz(f, obj):
@@ -99,8 +104,7 @@ def _write_npz(f, obj):
 
 def _flat_arrays(obj):
     if not isinstance(obj, dict):
-        raise TypeError(f"save: .safetensors holds a flat dict of arrays, got "
-                        f"{type(obj).__name__}")
+        raise TypeError(f"save: .safetensors holds a flat dict of arrays, got {type(obj).__name__}")
     out = {}
     for k, v in obj.items():
         if not isinstance(k, str):
@@ -110,8 +114,9 @@ def _flat_arrays(obj):
         elif _is_torch_tensor(v):
             v = v.detach().cpu().numpy()
         if not isinstance(v, np.ndarray):
-            raise TypeError(f"save: .safetensors values must be arrays; {k!r} is "
-                            f"{type(v).__name__}")
+            raise TypeError(
+                f"save: .safetensors values must be arrays; {k!r} is {type(v).__name__}"
+            )
         out[k] = np.ascontiguousarray(v)
     return out
 
@@ -120,8 +125,10 @@ def _safetensors():
     try:
         import safetensors.numpy as st
     except ImportError:
-        raise ImportError("pydlk.save/load: .safetensors files need the optional 'safetensors' "
-                          "package: pip install safetensors (or pydlk[safetensors])") from None
+        raise ImportError(
+            "pydlk.save/load: .safetensors files need the optional 'safetensors' "
+            "package: pip install safetensors (or pydlk[safetensors])"
+        ) from None
     return st
 
 
@@ -157,6 +164,7 @@ def save(obj, f) -> None:
 
 # ----------------------------------------------------------------------------- reading
 
+
 def _fmt_bytes(n):
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -181,7 +189,8 @@ class _Reader:
             raise CheckpointError(
                 f"{self.name}: {what} would inflate to {_fmt_bytes(self.used)} in all, more than "
                 f"max_bytes={self.max_bytes} ({_fmt_bytes(self.max_bytes)}); pass a larger "
-                "max_bytes= to load it anyway")
+                "max_bytes= to load it anyway"
+            )
 
 
 def _read_npy(r, zf, info):
@@ -198,12 +207,15 @@ def _read_npy(r, zf, info):
         except (ValueError, SyntaxError, TypeError, KeyError, OverflowError) as e:
             raise r.fail(f"member {info.filename!r} has a bad .npy header ({e})") from None
         if dtype.hasobject:
-            raise r.fail(f"member {info.filename!r} holds Python objects (pickle), which pydlk "
-                         "does not load")
+            raise r.fail(
+                f"member {info.filename!r} holds Python objects (pickle), which pydlk does not load"
+            )
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if nbytes + fp.tell() != info.file_size:
-            raise r.fail(f"member {info.filename!r} claims {_fmt_bytes(nbytes)} of data "
-                         f"{tuple(shape)} {dtype} but holds {info.file_size - fp.tell()} bytes")
+            raise r.fail(
+                f"member {info.filename!r} claims {_fmt_bytes(nbytes)} of data "
+                f"{tuple(shape)} {dtype} but holds {info.file_size - fp.tell()} bytes"
+            )
         data = fp.read(nbytes)
     if len(data) != nbytes:
         raise r.fail(f"member {info.filename!r} is truncated")
@@ -222,8 +234,13 @@ def _index(r, obj, key, n, used):
     return i
 
 
-_MARKERS = {"__tensor__": {"__tensor__", "requires_grad"}, "__array__": {"__array__"},
-            "__scalar__": {"__scalar__"}, "__tuple__": {"__tuple__"}, "__dict__": {"__dict__"}}
+_MARKERS = {
+    "__tensor__": {"__tensor__", "requires_grad"},
+    "__array__": {"__array__"},
+    "__scalar__": {"__scalar__"},
+    "__tuple__": {"__tuple__"},
+    "__dict__": {"__dict__"},
+}
 
 
 def _decode(r, obj, arrays, used, depth=0):
@@ -275,8 +292,10 @@ def _load_npz(r, zf):
     infos = zf.infolist()
     for info in infos:
         if not info.filename.endswith(".npy") or "/" in info.filename:
-            raise r.fail(f"unexpected member {info.filename!r} (a pydlk checkpoint holds only "
-                         "top-level .npy members)")
+            raise r.fail(
+                f"unexpected member {info.filename!r} (a pydlk checkpoint holds only "
+                "top-level .npy members)"
+            )
     # the sizes the zip directory promises, checked before anything is inflated
     r.charge(sum(i.file_size for i in infos), "its arrays")
     names = {i.filename[:-4]: i for i in infos}
@@ -298,8 +317,10 @@ def _load_npz(r, zf):
         raise r.fail(f"__structure__ does not say format {_FORMAT!r}")
     version = meta.get("version")
     if version != _VERSION:
-        raise r.fail(f"format version {version!r} is not one this pydlk reads (it reads "
-                     f"version {_VERSION}; a newer pydlk may have written it)")
+        raise r.fail(
+            f"format version {version!r} is not one this pydlk reads (it reads "
+            f"version {_VERSION}; a newer pydlk may have written it)"
+        )
     if "object" not in meta:
         raise r.fail("__structure__ has no 'object'")
     n = len(names)
@@ -347,11 +368,14 @@ def _device_of(map_location):
 def _to_cuda(obj):
     try:
         import cupy
+
         if cupy.cuda.runtime.getDeviceCount() < 1:
             raise RuntimeError
     except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
-        raise RuntimeError("load: map_location='cuda' needs a CUDA GPU and CuPy; none is "
-                           "available here (use map_location='cpu')") from None
+        raise RuntimeError(
+            "load: map_location='cuda' needs a CUDA GPU and CuPy; none is "
+            "available here (use map_location='cpu')"
+        ) from None
 
     def move(v):
         if isinstance(v, Tensor):
@@ -363,6 +387,7 @@ def _to_cuda(obj):
         if isinstance(v, (list, tuple)):
             return type(v)(move(x) for x in v)
         return v
+
     return move(obj)
 
 
@@ -395,9 +420,12 @@ def _load_from(f, name, max_bytes, safetensors):
     head = f.read(8)
     f.seek(start)
     if head[:1] == b"\x80":
-        raise r.fail("it is a pickle (a legacy torch.save file or a pickled object); pydlk "
-                     "never unpickles; re-save it with torch.save's default zip format or "
-                     "safetensors", "pydlk checkpoint or torch file")
+        raise r.fail(
+            "it is a pickle (a legacy torch.save file or a pickled object); pydlk "
+            "never unpickles; re-save it with torch.save's default zip format or "
+            "safetensors",
+            "pydlk checkpoint or torch file",
+        )
     if head[:4] != b"PK\x03\x04":
         if len(head) == 8 and int.from_bytes(head, "little") > 0:
             f.seek(start)
@@ -410,10 +438,10 @@ def _load_from(f, name, max_bytes, safetensors):
             names = zf.namelist()
             if any(n.endswith("data.pkl") for n in names):
                 from ._torch_pickle import load_torch_zip
+
                 return load_torch_zip(r, zf)
             return _load_npz(r, zf)
     except zipfile.BadZipFile as e:
         raise r.fail(f"corrupt zip archive ({e})") from None
     except (EOFError, OSError) as e:
         raise r.fail(f"truncated or unreadable ({e})") from None
-

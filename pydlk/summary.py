@@ -11,6 +11,7 @@ Receptive field, for a chain of layers with kernel F_j, stride S_j and dilation 
 tracked per tensor through the forward pass, so a residual block's shortcut does not count
 twice; a tensor made outside a module (a residual sum) takes the last value seen.
 """
+
 import numpy as np
 
 from .autograd import Tensor, no_grad
@@ -39,6 +40,7 @@ def _first_tensor(x):
 
 def _flops(module, args, out):
     from . import nn
+
     o = _first_tensor(out)
     if isinstance(module, nn.Conv2d):
         kh, kw = module.kernel_size
@@ -68,6 +70,7 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
     """Print and return the table for ``model`` on an input of shape ``(batch_size,) +
     input_shape``. ``input_shape`` leaves out the batch dimension (as Keras and torchsummary)."""
     from . import nn
+
     if isinstance(input_shape, int):
         input_shape = (input_shape,)
     input_shape = tuple(int(s) for s in input_shape)
@@ -75,7 +78,7 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
         raise ValueError(f"summary: input_shape must be positive, got {input_shape}")
     containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
     rows, handles, keep = [], [], []
-    rf = {}        # id(tensor) -> (R, J)
+    rf = {}  # id(tensor) -> (R, J)
     last = [(1, 1)]
 
     def hook_for(name, module):
@@ -98,10 +101,18 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
             own = list(m.parameters(recurse=False))
             n = sum(p.numel() for p in own)
             nt = sum(p.numel() for p in own if p.requires_grad)
-            trainable = "-" if n == 0 else ("Yes" if nt == n else ("No" if nt == 0
-                                                                  else "Partial"))
-            rows.append((f"{name} ({type(m).__name__})", _shape_str(out), n, trainable,
-                         str(R) if stage else "", _flops(m, args, out)))
+            trainable = "-" if n == 0 else ("Yes" if nt == n else ("No" if nt == 0 else "Partial"))
+            rows.append(
+                (
+                    f"{name} ({type(m).__name__})",
+                    _shape_str(out),
+                    n,
+                    trainable,
+                    str(R) if stage else "",
+                    _flops(m, args, out),
+                )
+            )
+
         return hook
 
     for name, m in model.named_modules():
@@ -129,19 +140,23 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
 
     def fmt(row):
-        return "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths)))
+        return "  ".join(
+            str(c).ljust(w) if i < 2 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths))
+        )
 
     width = len(fmt(head))
     lines = [f"Model: {type(model).__name__}", "=" * width, fmt(head), "=" * width]
     lines += [fmt(r) for r in table[1:]]
-    lines += ["=" * width,
-              f"Input shape: {(None,) + input_shape}",
-              f"Total params: {total:,}",
-              f"Trainable params: {trainable:,}",
-              f"Non-trainable params: {total - trainable:,}",
-              f"Forward FLOPs per sample: {flops:,}",
-              "=" * width]
+    lines += [
+        "=" * width,
+        f"Input shape: {(None,) + input_shape}",
+        f"Total params: {total:,}",
+        f"Trainable params: {trainable:,}",
+        f"Non-trainable params: {total - trainable:,}",
+        f"Forward FLOPs per sample: {flops:,}",
+        "=" * width,
+    ]
     text = "\n".join(lines)
     if print_fn is not None:
         print_fn(text)

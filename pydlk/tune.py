@@ -1,7 +1,8 @@
 """Hyperparameter search as the lectures teach it: random search with log-uniform sampling,
-coarse-to-fine refinement, results printed as ``val acc: 0.412, lr: 1.2e-04, reg: 3.1e-03, (3 / 20)``
-and sorted at the end; grid search; and an Optuna backend (optional extra ``tune``) whose RDB
-storage (sqlite by default) lets several processes or machines work on one study, with pruning.
+coarse-to-fine refinement, results printed as
+``val acc: 0.412, lr: 1.2e-04, reg: 3.1e-03, (3 / 20)`` and sorted at the end; grid search;
+and an Optuna backend (optional extra ``tune``) whose RDB storage (sqlite by default) lets
+several processes or machines work on one study, with pruning.
 
 An objective is ``objective(params, report) -> score`` (higher is better, e.g. validation
 accuracy); ``report(step, value)`` passes intermediate scores to a pruner (a no-op without one)
@@ -9,6 +10,7 @@ and may raise ``Pruned``. Workers are started with ``spawn`` and the cores are d
 them (each worker gets ``cores // n_workers`` threads), so nothing oversubscribes. With more than
 one worker the objective must be picklable (a module-level function).
 """
+
 import itertools
 import math
 import multiprocessing as mp
@@ -22,6 +24,7 @@ class Pruned(Exception):
 
 
 # ----------------------------------------------------------------------------- search spaces
+
 
 class loguniform:
     def __init__(self, low, high):
@@ -39,8 +42,10 @@ class loguniform:
         lo, hi = math.log(min(values)), math.log(max(values))
         step = max(hi - lo, keep * (math.log(self.high) - math.log(self.low)))
         pad = margin * step
-        return loguniform(math.exp(max(lo - pad, math.log(self.low))),
-                          math.exp(min(hi + pad, math.log(self.high))) * (1 + 1e-9))
+        return loguniform(
+            math.exp(max(lo - pad, math.log(self.low))),
+            math.exp(min(hi + pad, math.log(self.high))) * (1 + 1e-9),
+        )
 
     def __repr__(self):
         return f"loguniform({self.low:g}, {self.high:g})"
@@ -97,11 +102,15 @@ def _fmt(v):
 
 
 def format_trial(score, params, i, n, metric="val acc"):
-    return ", ".join([f"{metric}: {score:.4f}"] + [f"{k}: {_fmt(v)}" for k, v in params.items()]
-                     + [f"({i} / {n})"])
+    return ", ".join(
+        [f"{metric}: {score:.4f}"]
+        + [f"{k}: {_fmt(v)}" for k, v in params.items()]
+        + [f"({i} / {n})"]
+    )
 
 
 # ----------------------------------------------------------------------------- results
+
 
 class SearchResult:
     def __init__(self, trials, metric="val acc"):
@@ -116,11 +125,13 @@ class SearchResult:
 
     def table(self):
         n = len(self.trials) + len(self.failed)
-        return "\n".join(format_trial(t["score"], t["params"], t["index"], n, self.metric)
-                         for t in self.trials)
+        return "\n".join(
+            format_trial(t["score"], t["params"], t["index"], n, self.metric) for t in self.trials
+        )
 
 
 # ----------------------------------------------------------------------------- workers
+
 
 def _threads_per_worker(n_workers):
     return max(1, (os.cpu_count() or 1) // max(1, n_workers))
@@ -129,6 +140,7 @@ def _threads_per_worker(n_workers):
 def _worker_init(threads):
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import pydlk
+
     pydlk.set_num_threads(threads)
 
 
@@ -173,8 +185,9 @@ def _sample(space, rng):
     return {k: (d.sample(rng) if hasattr(d, "sample") else d) for k, d in space.items()}
 
 
-def random_search(objective, space, n_trials=20, seed=0, n_workers=1, verbose=True,
-                  metric="val acc"):
+def random_search(
+    objective, space, n_trials=20, seed=0, n_workers=1, verbose=True, metric="val acc"
+):
     """Sample ``n_trials`` points of ``space`` ({name: loguniform/uniform/randint/choice or a
     constant}) and evaluate them; prints each result, then the sorted table."""
     if n_trials < 1:
@@ -187,8 +200,18 @@ def random_search(objective, space, n_trials=20, seed=0, n_workers=1, verbose=Tr
     return res
 
 
-def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n_workers=1,
-                   verbose=True, metric="val acc", margin=0.5):
+def coarse_to_fine(
+    objective,
+    space,
+    rounds=2,
+    n_trials=20,
+    keep=0.25,
+    seed=0,
+    n_workers=1,
+    verbose=True,
+    metric="val acc",
+    margin=0.5,
+):
     """Random search in rounds; after each, every range shrinks to the span of the best
     ``keep`` fraction of trials (the lectures' coarse-to-fine search), widened on each side by
     ``margin`` steps (a step: that span or ``keep`` of the previous range, the larger; log
@@ -197,20 +220,29 @@ def coarse_to_fine(objective, space, rounds=2, n_trials=20, keep=0.25, seed=0, n
     all_trials, cur = [], dict(space)
     for r in range(rounds):
         if verbose:
-            print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k}={v!r}" for k, v in cur.items()
-                                                          if hasattr(v, "sample")), flush=True)
-        res = random_search(objective, cur, n_trials, seed + r, n_workers, verbose=False,
-                            metric=metric)
+            print(
+                f"round {r + 1}/{rounds}: "
+                + ", ".join(f"{k}={v!r}" for k, v in cur.items() if hasattr(v, "sample")),
+                flush=True,
+            )
+        res = random_search(
+            objective, cur, n_trials, seed + r, n_workers, verbose=False, metric=metric
+        )
         if verbose:
             print(res.table(), flush=True)
         all_trials.extend(res.trials)
-        top = res.trials[:max(2, math.ceil(keep * len(res.trials)))]
+        top = res.trials[: max(2, math.ceil(keep * len(res.trials)))]
         if len(top) >= 2:
-            cur = {k: (d.narrowed([t["params"][k] for t in top], margin, keep)
-                       if isinstance(d, (loguniform, uniform))
-                       else d.narrowed([t["params"][k] for t in top])
-                       if hasattr(d, "narrowed") else d)
-                   for k, d in cur.items()}
+            cur = {
+                k: (
+                    d.narrowed([t["params"][k] for t in top], margin, keep)
+                    if isinstance(d, (loguniform, uniform))
+                    else d.narrowed([t["params"][k] for t in top])
+                    if hasattr(d, "narrowed")
+                    else d
+                )
+                for k, d in cur.items()
+            }
     for i, t in enumerate(all_trials, 1):
         t["index"] = i
     final = SearchResult(all_trials, metric)
@@ -232,11 +264,14 @@ def grid_search(objective, grid, n_workers=1, verbose=True, metric="val acc"):
 
 # ----------------------------------------------------------------------------- Optuna backend
 
+
 def _optuna():
     try:
         import optuna
     except ImportError:
-        raise ImportError("pydlk.tune.optuna_search needs Optuna: pip install 'pydlk[tune]'") from None
+        raise ImportError(
+            "pydlk.tune.optuna_search needs Optuna: pip install 'pydlk[tune]'"
+        ) from None
     return optuna
 
 
@@ -291,16 +326,21 @@ def resolve_storage(storage):
         return storage
     optuna = _optuna()
     from optuna.storages.journal import JournalFileBackend
+
     return optuna.storages.JournalStorage(JournalFileBackend(storage))
 
 
-def _optuna_worker(objective, space, n_trials, storage, study_name, seed, threads,
-                   sampler="random"):
+def _optuna_worker(
+    objective, space, n_trials, storage, study_name, seed, threads, sampler="random"
+):
     _worker_init(threads)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage),
-                              sampler=make_sampler(sampler, space, seed))
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=resolve_storage(storage),
+        sampler=make_sampler(sampler, space, seed),
+    )
 
     def run(trial):
         params = _suggest(trial, space)
@@ -309,6 +349,7 @@ def _optuna_worker(objective, space, n_trials, storage, study_name, seed, thread
             trial.report(float(value), int(step))
             if trial.should_prune():
                 raise optuna.TrialPruned()
+
         try:
             return float(objective(params, report))
         except Pruned:
@@ -317,8 +358,19 @@ def _optuna_worker(objective, space, n_trials, storage, study_name, seed, thread
     study.optimize(run, n_trials=n_trials)
 
 
-def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk", n_workers=1,
-                  seed=0, pruner="median", verbose=True, metric="val acc", sampler="random"):
+def optuna_search(
+    objective,
+    space,
+    n_trials=20,
+    storage=None,
+    study_name="pydlk",
+    n_workers=1,
+    seed=0,
+    pruner="median",
+    verbose=True,
+    metric="val acc",
+    sampler="random",
+):
     """Run (or join) an Optuna study. ``storage`` is an RDB URL (default
     ``sqlite:///pydlk_tune.db``) or a journal file path: processes on other machines that
     point at the same storage join the same study. ``sampler``: 'random' (default here, as
@@ -327,21 +379,42 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
     trials at the same step."""
     optuna = _optuna()
     storage = storage or "sqlite:///pydlk_tune.db"
-    pr = optuna.pruners.MedianPruner(n_warmup_steps=1) if pruner == "median" else \
-        (pruner or optuna.pruners.NopPruner())
-    study = optuna.create_study(study_name=study_name, storage=resolve_storage(storage),
-                                direction="maximize", pruner=pr, load_if_exists=True)
+    pr = (
+        optuna.pruners.MedianPruner(n_warmup_steps=1)
+        if pruner == "median"
+        else (pruner or optuna.pruners.NopPruner())
+    )
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=resolve_storage(storage),
+        direction="maximize",
+        pruner=pr,
+        load_if_exists=True,
+    )
     per = [n_trials // n_workers + (i < n_trials % n_workers) for i in range(n_workers)]
     if n_workers <= 1:
-        _optuna_worker(objective, space, n_trials, storage, study_name, seed,
-                       _threads_per_worker(1), sampler)
+        _optuna_worker(
+            objective, space, n_trials, storage, study_name, seed, _threads_per_worker(1), sampler
+        )
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_optuna_worker,
-                             args=(objective, space, k, storage, study_name,
-                                   None if seed is None else seed + i,
-                                   _threads_per_worker(n_workers), sampler))
-                 for i, k in enumerate(per) if k]
+        procs = [
+            ctx.Process(
+                target=_optuna_worker,
+                args=(
+                    objective,
+                    space,
+                    k,
+                    storage,
+                    study_name,
+                    None if seed is None else seed + i,
+                    _threads_per_worker(n_workers),
+                    sampler,
+                ),
+            )
+            for i, k in enumerate(per)
+            if k
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -349,8 +422,11 @@ def optuna_search(objective, space, n_trials=20, storage=None, study_name="pydlk
             if p.exitcode != 0:
                 raise RuntimeError(f"optuna_search: a worker exited with code {p.exitcode}")
     study = optuna.load_study(study_name=study_name, storage=resolve_storage(storage))
-    trials = [{"index": t.number + 1, "params": dict(t.params), "score": t.value}
-              for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    trials = [
+        {"index": t.number + 1, "params": dict(t.params), "score": t.value}
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+    ]
     res = SearchResult(trials, metric)
     res.study = study
     res.pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)

@@ -3,6 +3,7 @@
 Figures are built as ``matplotlib.figure.Figure`` with an Agg canvas, so the global pyplot
 backend is never switched, and written atomically as PNG.
 """
+
 import math
 from collections.abc import Sequence
 
@@ -15,8 +16,23 @@ from .nn.module import Module
 __all__ = ["NONLINEARITIES", "activation_histograms", "filter_grid"]
 
 # modules whose outputs are "activations after a nonlinearity" by default
-NONLINEARITIES = ("ReLU", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish",
-                  "ReLU6", "Sigmoid", "Tanh", "Softplus", "Hardtanh", "Maxout")
+NONLINEARITIES = (
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "SELU",
+    "CELU",
+    "GELU",
+    "SiLU",
+    "Mish",
+    "ReLU6",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Hardtanh",
+    "Maxout",
+)
 
 
 def _figure(figsize):
@@ -36,8 +52,9 @@ def _save(fig, path):
     return path
 
 
-def activation_histograms(model: Module, x, path, layers: Sequence[str] | None = None,
-                          bins: int = 50) -> dict:
+def activation_histograms(
+    model: Module, x, path, layers: Sequence[str] | None = None, bins: int = 50
+) -> dict:
     """Run ``model(x)`` (no gradient) and plot a histogram of each chosen layer's output, with
     its mean, standard deviation and fraction of exact zeros in the title (dead ReLUs, saturated
     tanh units and collapsing activations show up here). ``layers`` are module names from
@@ -52,14 +69,17 @@ def activation_histograms(model: Module, x, path, layers: Sequence[str] | None =
             raise ValueError(f"activation_histograms: no module named {missing} in the model")
         chosen = list(layers)
     if not chosen:
-        raise ValueError("activation_histograms: the model has no nonlinearity modules; pass "
-                         "layers=[names]")
+        raise ValueError(
+            "activation_histograms: the model has no nonlinearity modules; pass layers=[names]"
+        )
     acts = {}
     handles = []
     for name in chosen:
+
         def hook(module, args, output, name=name):
             a = output.data if isinstance(output, Tensor) else np.asarray(output)
             acts[name] = np.array(a, copy=True)
+
         handles.append(named[name].register_forward_hook(hook))
     try:
         with no_grad():
@@ -75,8 +95,11 @@ def activation_histograms(model: Module, x, path, layers: Sequence[str] | None =
         a = acts[name].ravel()
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.hist(a, bins=bins, color="tab:blue")
-        ax.set_title(f"{name} ({type(named[name]).__name__})\nmean {a.mean():.3g} std "
-                     f"{a.std():.3g} zeros {np.mean(a == 0):.0%}", fontsize=8)
+        ax.set_title(
+            f"{name} ({type(named[name]).__name__})\nmean {a.mean():.3g} std "
+            f"{a.std():.3g} zeros {np.mean(a == 0):.0%}",
+            fontsize=8,
+        )
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     _save(fig, path)
@@ -102,7 +125,7 @@ def filter_grid(weight, path, ncols: int | None = None, padding: int = 1) -> np.
     for k in range(K):
         r, c = divmod(k, ncols)
         y, x0 = padding + r * (R + padding), padding + c * (S + padding)
-        grid[y:y + R, x0:x0 + S] = tiles[k].transpose(1, 2, 0)
+        grid[y : y + R, x0 : x0 + S] = tiles[k].transpose(1, 2, 0)
     fig = _figure((max(2.0, ncols * 0.6), max(2.0, nrows * 0.6)))
     ax = fig.add_subplot(1, 1, 1)
     ax.imshow(grid, interpolation="nearest")

@@ -3,6 +3,7 @@
 Each rank runs the same case; rank 0 writes what the test compares into ``<out>/<case>.npz``.
 Assertions that only need NumPy formulas are made here, on every rank.
 """
+
 import sys
 import time
 
@@ -29,9 +30,13 @@ def data(world, dtype, steps=STEPS, b=B):
 def case_collectives(out):
     r, w = dist.get_rank(), dist.get_world_size()
     vals = [np.arange(6, dtype=np.float64).reshape(2, 3) * (k + 1) - k for k in range(w)]
-    for op, ref in [(dist.ReduceOp.SUM, np.sum(vals, 0)), (dist.ReduceOp.AVG, np.mean(vals, 0)),
-                    (dist.ReduceOp.MAX, np.max(vals, 0)), (dist.ReduceOp.MIN, np.min(vals, 0)),
-                    (dist.ReduceOp.PRODUCT, np.prod(vals, 0))]:
+    for op, ref in [
+        (dist.ReduceOp.SUM, np.sum(vals, 0)),
+        (dist.ReduceOp.AVG, np.mean(vals, 0)),
+        (dist.ReduceOp.MAX, np.max(vals, 0)),
+        (dist.ReduceOp.MIN, np.min(vals, 0)),
+        (dist.ReduceOp.PRODUCT, np.prod(vals, 0)),
+    ]:
         a = vals[r].copy()
         dist.all_reduce(a, op)
         np.testing.assert_allclose(a, ref, rtol=1e-15, err_msg=str(op))
@@ -49,8 +54,7 @@ def case_collectives(out):
     assert (b == w - 1).all()
     outs = [pydlk.tensor(np.zeros(2)) for _ in range(w)]
     dist.all_gather(outs, pydlk.tensor(np.array([r, r * r], np.float64)))
-    np.testing.assert_array_equal(np.stack([o.data for o in outs]),
-                                  [[k, k * k] for k in range(w)])
+    np.testing.assert_array_equal(np.stack([o.data for o in outs]), [[k, k * k] for k in range(w)])
     dist.barrier()
 
 
@@ -84,8 +88,8 @@ def case_equiv(out, opt_name, dtype):
     start = {k: np.array(v) for k, v in model.state_dict().items()}  # after the broadcast
     x, y = data(w, dtype)
     for s in range(STEPS):
-        xs = pydlk.tensor(x[s, r * B:(r + 1) * B])
-        loss = F.cross_entropy(ddp(xs), y[s, r * B:(r + 1) * B])
+        xs = pydlk.tensor(x[s, r * B : (r + 1) * B])
+        loss = F.cross_entropy(ddp(xs), y[s, r * B : (r + 1) * B])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -94,9 +98,11 @@ def case_equiv(out, opt_name, dtype):
     assert all(p.grad.data is p._grad_slot for p in ddp.parameters() if p.requires_grad)
     end = {k: np.asarray(v) for k, v in ddp.state_dict().items()}
     if r == 0:
-        np.savez(f"{out}/equiv_{opt_name}_{np.dtype(dtype).name}.npz",
-                 **{"start." + k: v for k, v in start.items()},
-                 **{"end." + k: v for k, v in end.items()})
+        np.savez(
+            f"{out}/equiv_{opt_name}_{np.dtype(dtype).name}.npz",
+            **{"start." + k: v for k, v in start.items()},
+            **{"end." + k: v for k, v in end.items()},
+        )
 
 
 def _mlp(seed):
@@ -114,7 +120,7 @@ def case_nosync(out):
     y = rng.integers(0, 3, (3, w * 4))
     opt.zero_grad()
     for k in range(3):
-        xs, ys = x[k, r * 4:(r + 1) * 4], y[k, r * 4:(r + 1) * 4]
+        xs, ys = x[k, r * 4 : (r + 1) * 4], y[k, r * 4 : (r + 1) * 4]
         if k < 2:
             with ddp.no_sync():
                 (F.cross_entropy(ddp(pydlk.tensor(xs)), ys) / 3).backward()
@@ -122,7 +128,9 @@ def case_nosync(out):
             (F.cross_entropy(ddp(pydlk.tensor(xs)), ys) / 3).backward()
     opt.step()
     if r == 0:
-        np.savez(f"{out}/nosync.npz", **{k: np.asarray(v) for k, v in ddp.module.state_dict().items()})
+        np.savez(
+            f"{out}/nosync.npz", **{k: np.asarray(v) for k, v in ddp.module.state_dict().items()}
+        )
 
 
 def case_buckets(out):
@@ -138,12 +146,14 @@ def case_buckets(out):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((w * 4, 6))
     y = rng.integers(0, 3, w * 4)
-    F.cross_entropy(ddp(pydlk.tensor(x[r * 4:(r + 1) * 4])), y[r * 4:(r + 1) * 4]).backward()
+    F.cross_entropy(ddp(pydlk.tensor(x[r * 4 : (r + 1) * 4])), y[r * 4 : (r + 1) * 4]).backward()
     assert len(ddp.reducer.buckets) == 4 and not any(b.is_view for b in ddp.reducer.buckets)
     assert seen[0] >= 2, seen  # the second layer's buckets were in flight before it
     if r == 0:
-        np.savez(f"{out}/buckets.npz",
-                 **{k: np.asarray(p.grad) for k, p in ddp.module.named_parameters()})
+        np.savez(
+            f"{out}/buckets.npz",
+            **{k: np.asarray(p.grad) for k, p in ddp.module.named_parameters()},
+        )
 
 
 class _Branchy(nn.Module):
@@ -182,6 +192,7 @@ def case_unused(out):
 
 def case_sampler(out):
     from pydlk.data import DistributedSampler, TensorDataset
+
     r, w = dist.get_rank(), dist.get_world_size()
     ds = TensorDataset(np.arange(11, dtype=np.float32))
     s = DistributedSampler(ds, seed=4)
@@ -201,16 +212,25 @@ def case_fit(out):
     """fit under mpiexec: rank 0 alone prints and writes; the epoch logs agree on every rank."""
     from pydlk.data import DataLoader, DistributedSampler, Subset, TensorDataset
     from pydlk.train import CSVLogger, fit
+
     r, w = dist.get_rank(), dist.get_world_size()
     rng = np.random.default_rng(5)
-    ds = TensorDataset(rng.standard_normal((40, 6)).astype(np.float32),
-                       rng.integers(0, 3, 40).astype(np.int64))
+    ds = TensorDataset(
+        rng.standard_normal((40, 6)).astype(np.float32), rng.integers(0, 3, 40).astype(np.int64)
+    )
     sampler = DistributedSampler(ds, seed=1)
     train = DataLoader(Subset(ds, list(sampler)), batch_size=5, prefetch=0)
     model = DDP(nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)))
     opt = pydlk.optim.SGD(model.parameters(), lr=0.1)
-    hist = fit(model, F.cross_entropy, opt, train, val_loader=train, epochs=2,
-               callbacks=[CSVLogger(f"{out}/log_{r}.csv")])
+    hist = fit(
+        model,
+        F.cross_entropy,
+        opt,
+        train,
+        val_loader=train,
+        epochs=2,
+        callbacks=[CSVLogger(f"{out}/log_{r}.csv")],
+    )
     mine = np.array(hist.history["loss"] + hist.history["val_loss"] + hist.history["accuracy"])
     got = [np.zeros_like(mine) for _ in range(w)]
     dist.all_gather(got, mine)
@@ -231,8 +251,9 @@ def case_timeout(out):
 
 CASES = {
     "collectives": case_collectives,
-    "equiv": lambda out: [case_equiv(out, o, d) for o in ("sgd", "adam")
-                          for d in (np.float64, np.float32)],
+    "equiv": lambda out: [
+        case_equiv(out, o, d) for o in ("sgd", "adam") for d in (np.float64, np.float32)
+    ],
     "equiv_adam64": lambda out: case_equiv(out, "adam", np.float64),
     "nosync": case_nosync,
     "unused": case_unused,

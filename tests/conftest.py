@@ -26,8 +26,10 @@ def child_env(**extra):
     """Environment for a child Python run from another directory: a relative PYTHONPATH (the
     in-tree dev build's PYTHONPATH=.) is made absolute so the child imports the same pydlk."""
     import os
+
     env = dict(os.environ, **extra)
     if env.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in
-                                            env["PYTHONPATH"].split(os.pathsep) if p)
+        env["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep) if p
+        )
     return env

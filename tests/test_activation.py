@@ -1,14 +1,15 @@
 """activations: float64 references from the formulas, gradient checks, torch oracle, properties,
 extreme values, edge cases, bad input, thread counts."""
+
 import math
 
 import numpy as np
+import pydlk._C as C
 import pytest
+from conftest import t64
 
 import pydlk
-import pydlk._C as C
 import pydlk.functional as F
-from conftest import t64
 
 SQRT2 = math.sqrt(2.0)
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -47,13 +48,19 @@ REF = {
 OPS = {
     "relu": (F.relu, lambda T, x: T.nn.functional.relu(x), [0.0]),
     "leaky_relu": (F.leaky_relu, lambda T, x: T.nn.functional.leaky_relu(x), [0.0]),
-    "leaky_relu_neg": (lambda x: F.leaky_relu(x, -0.3),
-                       lambda T, x: T.nn.functional.leaky_relu(x, -0.3), [0.0]),
+    "leaky_relu_neg": (
+        lambda x: F.leaky_relu(x, -0.3),
+        lambda T, x: T.nn.functional.leaky_relu(x, -0.3),
+        [0.0],
+    ),
     "hardtanh": (F.hardtanh, lambda T, x: T.nn.functional.hardtanh(x), [-1.0, 1.0]),
     "relu6": (F.relu6, lambda T, x: T.nn.functional.relu6(x), [0.0, 6.0]),
     "elu": (F.elu, lambda T, x: T.nn.functional.elu(x), [0.0]),
-    "elu_neg": (lambda x: F.elu(x, alpha=-0.5), lambda T, x: T.nn.functional.elu(x, alpha=-0.5),
-                [0.0]),
+    "elu_neg": (
+        lambda x: F.elu(x, alpha=-0.5),
+        lambda T, x: T.nn.functional.elu(x, alpha=-0.5),
+        [0.0],
+    ),
     "selu": (F.selu, lambda T, x: T.nn.functional.selu(x), [0.0]),
     "celu": (lambda x: F.celu(x, 2.0), lambda T, x: T.nn.functional.celu(x, 2.0), [0.0]),
     "sigmoid": (F.sigmoid, lambda T, x: T.sigmoid(x), []),
@@ -61,11 +68,17 @@ OPS = {
     "silu": (F.silu, lambda T, x: T.nn.functional.silu(x), []),
     "mish": (F.mish, lambda T, x: T.nn.functional.mish(x), []),
     "gelu": (F.gelu, lambda T, x: T.nn.functional.gelu(x), []),
-    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"),
-                  lambda T, x: T.nn.functional.gelu(x, approximate="tanh"), []),
+    "gelu_tanh": (
+        lambda x: F.gelu(x, approximate="tanh"),
+        lambda T, x: T.nn.functional.gelu(x, approximate="tanh"),
+        [],
+    ),
     "softplus": (F.softplus, lambda T, x: T.nn.functional.softplus(x), [20.0]),
-    "softplus_b2": (lambda x: F.softplus(x, beta=2.0, threshold=1.0),
-                    lambda T, x: T.nn.functional.softplus(x, beta=2.0, threshold=1.0), [0.5]),
+    "softplus_b2": (
+        lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+        lambda T, x: T.nn.functional.softplus(x, beta=2.0, threshold=1.0),
+        [0.5],
+    ),
 }
 NAMES = list(OPS)
 SHAPES = [(1,), (7,), (3, 5, 17), (2, 33, 9, 5), (70001,)]  # the last spans several blocks
@@ -78,6 +91,7 @@ def _away_from(x, kinks, gap=0.05):
 
 
 # ----------------------------------------------------------------------------- elementwise
+
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("shape", SHAPES)
@@ -120,8 +134,31 @@ def test_matches_torch(rng, name, shape):
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
-EXTREME = np.array([-1000, -100, -88.5, -87, -30, -20.5, -1e-3, -0.0, 0, 1e-3, 5.99, 6, 20.5, 30,
-                    88.5, 100, 1000, np.inf, -np.inf, np.nan], np.float32)
+EXTREME = np.array(
+    [
+        -1000,
+        -100,
+        -88.5,
+        -87,
+        -30,
+        -20.5,
+        -1e-3,
+        -0.0,
+        0,
+        1e-3,
+        5.99,
+        6,
+        20.5,
+        30,
+        88.5,
+        100,
+        1000,
+        np.inf,
+        -np.inf,
+        np.nan,
+    ],
+    np.float32,
+)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -145,8 +182,23 @@ def test_extreme_values_like_torch(name):
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-30)
 
 
-@pytest.mark.parametrize("name", ["relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh",
-                                  "silu", "mish", "gelu", "gelu_tanh", "softplus"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "sigmoid",
+        "tanh",
+        "silu",
+        "mish",
+        "gelu",
+        "gelu_tanh",
+        "softplus",
+    ],
+)
 def test_nan_propagates(name):
     y = OPS[name][0](np.array([np.nan, 1.0], np.float32))
     assert np.isnan(y.data[0]) and not np.isnan(y.data[1])
@@ -158,8 +210,13 @@ def test_properties(rng):
     np.testing.assert_allclose(F.sigmoid(-x).data, 1 - s, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(F.tanh(-x).data, -F.tanh(x).data, rtol=1e-15)
     # f(x) - f(-x) = x for the "x times a CDF-like gate" family
-    for f in (F.relu, F.silu, F.gelu, lambda v: F.softplus(v, threshold=60.0),
-              lambda v: F.gelu(v, approximate="tanh")):
+    for f in (
+        F.relu,
+        F.silu,
+        F.gelu,
+        lambda v: F.softplus(v, threshold=60.0),
+        lambda v: F.gelu(v, approximate="tanh"),
+    ):
         np.testing.assert_allclose(f(x).data - f(-x).data, x, rtol=1e-12, atol=1e-12)
     x32 = (rng.standard_normal(100000) * 8).astype(np.float32)
     assert np.all((F.sigmoid(x32).data >= 0) & (F.sigmoid(x32).data <= 1))
@@ -210,6 +267,7 @@ def test_preallocated_out_and_in_place_kernel_calls(rng):
 
 # ----------------------------------------------------------------------------- in place
 
+
 def test_inplace_semantics(rng):
     x = rng.standard_normal((4, 5)).astype(np.float32)
     # a tensor that does not require grad: written in place, the same object returned
@@ -234,12 +292,18 @@ def test_inplace_semantics(rng):
     np.testing.assert_array_equal(leaf.data, np.maximum(x, 0))
 
 
-@pytest.mark.parametrize("name,fn,ref_grad", [
-    ("relu", lambda t: F.relu(t, inplace=True), lambda h: (h > 0) * 2.0),
-    ("elu", lambda t: F.elu(t, inplace=True), lambda h: np.where(h > 0, 1, np.exp(h)) * 2.0),
-    ("silu", lambda t: F.silu(t, inplace=True),
-     lambda h: 2.0 * (1 / (1 + np.exp(-h))) * (1 + h * (1 - 1 / (1 + np.exp(-h))))),
-])
+@pytest.mark.parametrize(
+    "name,fn,ref_grad",
+    [
+        ("relu", lambda t: F.relu(t, inplace=True), lambda h: (h > 0) * 2.0),
+        ("elu", lambda t: F.elu(t, inplace=True), lambda h: np.where(h > 0, 1, np.exp(h)) * 2.0),
+        (
+            "silu",
+            lambda t: F.silu(t, inplace=True),
+            lambda h: 2.0 * (1 / (1 + np.exp(-h))) * (1 + h * (1 - 1 / (1 + np.exp(-h)))),
+        ),
+    ],
+)
 def test_inplace_on_non_leaf_gives_the_right_gradient(rng, name, fn, ref_grad):
     x = rng.standard_normal((3, 4))
     tx = t64(x)
@@ -252,6 +316,7 @@ def test_inplace_on_non_leaf_gives_the_right_gradient(rng, name, fn, ref_grad):
 
 # ----------------------------------------------------------------------------- softmax
 
+
 def softmax_ref(x, dim):
     e = np.exp(x - x.max(axis=dim, keepdims=True))
     return e / e.sum(axis=dim, keepdims=True)
@@ -262,20 +327,33 @@ def log_softmax_ref(x, dim):
     return z - np.log(np.exp(z).sum(axis=dim, keepdims=True))
 
 
-SOFT_CASES = [((1, 1), 1), ((7, 13), 1), ((7, 13), 0), ((3, 5, 130), -1), ((3, 5, 130), 1),
-              ((3, 5, 130), 0), ((2, 3, 4, 5), 2), ((2, 3, 4, 5), -4), ((17,), 0)]
+SOFT_CASES = [
+    ((1, 1), 1),
+    ((7, 13), 1),
+    ((7, 13), 0),
+    ((3, 5, 130), -1),
+    ((3, 5, 130), 1),
+    ((3, 5, 130), 0),
+    ((2, 3, 4, 5), 2),
+    ((2, 3, 4, 5), -4),
+    ((17,), 0),
+]
 
 
 @pytest.mark.parametrize("shape,dim", SOFT_CASES)
 def test_softmax_matches_reference(rng, shape, dim):
     x = (rng.standard_normal(shape) * 5).astype(np.float32)
-    np.testing.assert_allclose(F.softmax(x, dim).data, softmax_ref(x.astype(np.float64), dim),
-                               rtol=1e-4, atol=1e-7)
-    np.testing.assert_allclose(F.log_softmax(x, dim).data,
-                               log_softmax_ref(x.astype(np.float64), dim), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        F.softmax(x, dim).data, softmax_ref(x.astype(np.float64), dim), rtol=1e-4, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        F.log_softmax(x, dim).data, log_softmax_ref(x.astype(np.float64), dim), rtol=1e-4, atol=1e-5
+    )
 
 
-@pytest.mark.parametrize("shape,dim", [((3, 4), 1), ((3, 4), 0), ((2, 3, 4), 1), ((2, 3, 2, 3), -1)])
+@pytest.mark.parametrize(
+    "shape,dim", [((3, 4), 1), ((3, 4), 0), ((2, 3, 4), 1), ((2, 3, 2, 3), -1)]
+)
 @pytest.mark.parametrize("fn", [F.softmax, F.log_softmax])
 def test_softmax_gradcheck(rng, shape, dim, fn):
     assert pydlk.gradcheck(lambda t: fn(t, dim), (t64(rng.standard_normal(shape) * 2),))
@@ -304,11 +382,13 @@ def test_softmax_properties(rng):
     x = (rng.standard_normal((50, 7, 33)) * 10).astype(np.float32)
     for dim in range(3):
         np.testing.assert_allclose(F.softmax(x, dim).data.sum(dim), 1, rtol=1e-5)
-        np.testing.assert_allclose(np.exp(F.log_softmax(x, dim).data.astype(np.float64)).sum(dim),
-                                   1, rtol=1e-5)
+        np.testing.assert_allclose(
+            np.exp(F.log_softmax(x, dim).data.astype(np.float64)).sum(dim), 1, rtol=1e-5
+        )
         # invariant to a shift along dim
-        np.testing.assert_allclose(F.softmax(x + 100, dim).data, F.softmax(x, dim).data,
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            F.softmax(x + 100, dim).data, F.softmax(x, dim).data, rtol=1e-4, atol=1e-6
+        )
     # the gradient of softmax sums to 0 along dim (the outputs sum to a constant)
     tx = pydlk.tensor(x, requires_grad=True)
     F.softmax(tx, 1).backward(rng.standard_normal(x.shape).astype(np.float32))
@@ -317,8 +397,18 @@ def test_softmax_properties(rng):
 
 def test_softmax_extreme_values_like_torch():
     torch = pytest.importorskip("torch")
-    x = np.array([[1000, 0, -1000], [-1000, -1000, -1000], [1e30, 1, 2], [np.inf, 0, 1],
-                  [-np.inf, 0, 1], [np.nan, 0, 1], [-np.inf, -np.inf, -np.inf]], np.float32)
+    x = np.array(
+        [
+            [1000, 0, -1000],
+            [-1000, -1000, -1000],
+            [1e30, 1, 2],
+            [np.inf, 0, 1],
+            [-np.inf, 0, 1],
+            [np.nan, 0, 1],
+            [-np.inf, -np.inf, -np.inf],
+        ],
+        np.float32,
+    )
     for log in (False, True):
         y = (F.log_softmax if log else F.softmax)(x, 1).data
         ty = (torch.log_softmax if log else torch.softmax)(torch.tensor(x), 1).numpy()
@@ -350,16 +440,26 @@ def test_softmax_zero_size_and_scalar():
 
 # ----------------------------------------------------------------------------- maxout
 
+
 def maxout_ref(x, k, dim):
     """Groups of k consecutive entries along dim: reshape dim into (C, k), max over the k."""
     dim = dim % x.ndim
-    shape = x.shape[:dim] + (x.shape[dim] // k, k) + x.shape[dim + 1:]
+    shape = x.shape[:dim] + (x.shape[dim] // k, k) + x.shape[dim + 1 :]
     return x.reshape(shape).max(axis=dim + 1)
 
 
-@pytest.mark.parametrize("shape,k,dim", [((2, 6), 3, 1), ((2, 6, 5, 3), 2, 1), ((6, 4), 2, 0),
-                                         ((3, 5, 8), 4, -1), ((4, 7), 7, 1), ((4, 7), 1, 1),
-                                         ((9,), 3, 0)])
+@pytest.mark.parametrize(
+    "shape,k,dim",
+    [
+        ((2, 6), 3, 1),
+        ((2, 6, 5, 3), 2, 1),
+        ((6, 4), 2, 0),
+        ((3, 5, 8), 4, -1),
+        ((4, 7), 7, 1),
+        ((4, 7), 1, 1),
+        ((9,), 3, 0),
+    ],
+)
 def test_maxout_matches_reference_and_torch(rng, shape, k, dim):
     x = rng.standard_normal(shape).astype(np.float32)
     px = pydlk.tensor(x, requires_grad=True)
@@ -396,6 +496,7 @@ def test_maxout_ties_nan_and_zero_size():
 
 
 # ----------------------------------------------------------------------------- bad input
+
 
 def test_bad_inputs_name_the_argument():
     x = np.ones((2, 6), np.float32)
@@ -439,8 +540,11 @@ def test_bad_inputs_name_the_argument():
 
 def test_bad_kernel_arguments_name_the_argument():
     x = np.ones((2, 6), np.float32)
-    with pytest.raises(ValueError, match=r"relu_backward: grad_output has shape \(2, 5\) but "
-                                         r"output has shape \(2, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"relu_backward: grad_output has shape \(2, 5\) but "
+        r"output has shape \(2, 6\)",
+    ):
         C.relu_backward(np.ones((2, 5), np.float32), x)
     with pytest.raises(TypeError, match="silu_backward: input must have the same dtype"):
         C.silu_backward(x, x.astype(np.float64))
@@ -465,6 +569,7 @@ def test_bad_kernel_arguments_name_the_argument():
 
 
 # ----------------------------------------------------------------------------- threads
+
 
 def test_one_and_two_threads_agree(rng, threads):
     x = (rng.standard_normal((300, 1001)) * 4).astype(np.float32)

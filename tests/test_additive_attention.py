@@ -1,4 +1,5 @@
 """nn.AdditiveAttention (Bahdanau): a NumPy formula, masks, finite differences, torch."""
+
 import numpy as np
 import pytest
 
@@ -73,8 +74,7 @@ def test_vs_torch(rng):
     torch = pytest.importorskip("torch")
     m = _module(rng)
     q, k, val = (rng.standard_normal(s) for s in ((2, 3, 3), (2, 5, 4), (2, 5, 2)))
-    Wq, Wk, v = (torch.tensor(p.detach().numpy()) for p in
-                 (m.W_q.weight, m.W_k.weight, m.v.weight))
+    Wq, Wk, v = (torch.tensor(p.detach().numpy()) for p in (m.W_q.weight, m.W_k.weight, m.v.weight))
     qt = torch.tensor(q, requires_grad=True)
     s = (torch.tanh((qt @ Wq.T)[:, :, None] + (torch.tensor(k) @ Wk.T)[:, None]) @ v.T)[..., 0]
     out_t = torch.softmax(s, -1) @ torch.tensor(val)

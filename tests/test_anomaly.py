@@ -1,5 +1,6 @@
 """pydlk.autograd.detect_anomaly: the forward op and module that first went non-finite, and the
 Function whose backward returned NaN (torch.autograd.detect_anomaly)."""
+
 import warnings
 
 import numpy as np
@@ -28,8 +29,11 @@ def test_forward_records_op_and_module_and_backward_names_the_function():
         loss = m(x).sum()
         op, where = st.first_nonfinite
         assert where == "1" and "qrt" in op
-        with pytest.raises(RuntimeError, match=r"Function '\w*' returned nan values in its "
-                                               r"\d+th output.*module '(1|2)'.*'\w*qrt\w*'"):
+        with pytest.raises(
+            RuntimeError,
+            match=r"Function '\w*' returned nan values in its "
+            r"\d+th output.*module '(1|2)'.*'\w*qrt\w*'",
+        ):
             loss.backward()
     assert not is_anomaly_enabled()
 
@@ -52,8 +56,10 @@ def test_torch_agrees_that_sqrt_backward_is_nan():
     x = torch.zeros(3, requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torch announces the mode
-        with torch.autograd.detect_anomaly(), \
-                pytest.raises(RuntimeError, match="SqrtBackward0.*returned nan values"):
+        with (
+            torch.autograd.detect_anomaly(),
+            pytest.raises(RuntimeError, match="SqrtBackward0.*returned nan values"),
+        ):
             (x.sqrt() * torch.zeros(3)).sum().backward()
 
 

@@ -1,5 +1,6 @@
 """The flat parameter arena: views, frozen parameters, re-created optimisers, exact resume,
 zero_grad, dtypes, max-norm."""
+
 import numpy as np
 import pytest
 
@@ -159,17 +160,24 @@ def _train(opt_fn, sched_fn, steps, rng_seed=0, resume_at=None):
     return [p.data.copy() for p in ps]
 
 
-@pytest.mark.parametrize("opt_fn", [
-    lambda ps: Adam([{"params": ps[:2]}, {"params": ps[2:], "weight_decay": 0.1}], lr=0.01, amsgrad=True),
-    lambda ps: SGD(ps, lr=0.01, momentum=0.9, nesterov=True),
-    lambda ps: RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
-    lambda ps: Adagrad(ps, lr=0.05, lr_decay=0.01),
-    lambda ps: AdamW(ps, lr=0.01),
-], ids=["Adam", "SGD", "RMSprop", "Adagrad", "AdamW"])
+@pytest.mark.parametrize(
+    "opt_fn",
+    [
+        lambda ps: Adam(
+            [{"params": ps[:2]}, {"params": ps[2:], "weight_decay": 0.1}], lr=0.01, amsgrad=True
+        ),
+        lambda ps: SGD(ps, lr=0.01, momentum=0.9, nesterov=True),
+        lambda ps: RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
+        lambda ps: Adagrad(ps, lr=0.05, lr_decay=0.01),
+        lambda ps: AdamW(ps, lr=0.01),
+    ],
+    ids=["Adam", "SGD", "RMSprop", "Adagrad", "AdamW"],
+)
 def test_resume_is_bit_exact(opt_fn):
     def sched_fn(o):
         cyc = "momentum" in o.defaults or "betas" in o.defaults
         return S.OneCycleLR(o, max_lr=0.01, total_steps=30, cycle_momentum=cyc)
+
     straight = _train(opt_fn, sched_fn, 30)
     resumed = _train(opt_fn, sched_fn, 30, resume_at=13)
     for a, b in zip(straight, resumed):

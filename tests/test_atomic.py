@@ -1,4 +1,5 @@
 """atomic_write: the one way pydlk writes files (checkpoints, logs, plots, downloads)."""
+
 import os
 
 import pytest
@@ -39,6 +40,7 @@ def test_new_files_get_the_umask_mode(tmp_path):
     import numpy as np
 
     import pydlk
+
     p = tmp_path / "ckpt.npz"
     _with_umask(0o022, lambda: pydlk.save({"w": np.ones(2)}, p))
     assert p.stat().st_mode & 0o777 == 0o644
@@ -47,6 +49,7 @@ def test_new_files_get_the_umask_mode(tmp_path):
     def write():
         with atomic_write(q, "w") as f:
             f.write("x\n")
+
     _with_umask(0o027, write)
     assert q.stat().st_mode & 0o777 == 0o640
 
@@ -55,6 +58,7 @@ def test_writing_over_a_file_keeps_its_mode(tmp_path):
     import numpy as np
 
     import pydlk
+
     p = tmp_path / "ckpt.npz"
     p.write_bytes(b"old")
     os.chmod(p, 0o640)
@@ -89,11 +93,15 @@ def test_a_killed_save_leaves_no_temporary_after_the_next_save(tmp_path):
     import numpy as np
 
     import pydlk
+
     target = tmp_path / "ckpt.npz"
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = child_env()
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(target)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(target)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert proc.stdout.readline().strip() == b"ready"
         deadline = time.monotonic() + 60

@@ -1,18 +1,19 @@
 """scaled_dot_product_attention (in-place softmax kernel) and MultiheadAttention: NumPy formulas,
 gradchecks, torch with copied weights and masks, kernel checks."""
+
 import numpy as np
 import pytest
-
-import pydlk
-from pydlk import nn
-import pydlk.functional as F
+from conftest import t64
 from pydlk._C import attn_softmax_backward_, attn_softmax_forward_
 
-from conftest import t64
+import pydlk
+import pydlk.functional as F
+from pydlk import nn
 
-needs_ops = pytest.mark.skipif(not (hasattr(pydlk.Tensor, "transpose")
-                                    and hasattr(pydlk.Tensor, "__getitem__")),
-                               reason="needs Tensor.transpose/indexing from pydlk.ops")
+needs_ops = pytest.mark.skipif(
+    not (hasattr(pydlk.Tensor, "transpose") and hasattr(pydlk.Tensor, "__getitem__")),
+    reason="needs Tensor.transpose/indexing from pydlk.ops",
+)
 
 
 def ref_sdpa(q, k, v, mask=None, scale=None):
@@ -51,30 +52,45 @@ def test_sdpa_forward(L, S, E, rng):
     k = rng.standard_normal((2, 3, S, E)).astype(np.float32)
     v = rng.standard_normal((2, 3, S, 5)).astype(np.float32)
     out = F.scaled_dot_product_attention(q, k, v)
-    np.testing.assert_allclose(out.data, ref_sdpa(q.astype(np.float64), k, v)[0], rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        out.data, ref_sdpa(q.astype(np.float64), k, v)[0], rtol=1e-4, atol=1e-5
+    )
     mask = rng.random((L, S)) > 0.3
     mask[:, 0] = True
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3)
-    np.testing.assert_allclose(out.data, ref_sdpa(q.astype(np.float64), k, v, mask, 0.3)[0],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        out.data, ref_sdpa(q.astype(np.float64), k, v, mask, 0.3)[0], rtol=1e-4, atol=1e-5
+    )
     fmask = rng.standard_normal((2, 1, L, S)).astype(np.float32)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=fmask)
-    np.testing.assert_allclose(out.data, ref_sdpa(q.astype(np.float64), k, v, fmask)[0],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        out.data, ref_sdpa(q.astype(np.float64), k, v, fmask)[0], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_sdpa_gradcheck(rng):
-    q, k, v = t64(rng.standard_normal((2, 3, 4))), t64(rng.standard_normal((2, 5, 4))), \
-        t64(rng.standard_normal((2, 5, 3)))
+    q, k, v = (
+        t64(rng.standard_normal((2, 3, 4))),
+        t64(rng.standard_normal((2, 5, 4))),
+        t64(rng.standard_normal((2, 5, 3))),
+    )
     pydlk.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), (q, k, v))
-    pydlk.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)
-                    if q.shape[-2] == k.shape[-2] else None,
-                    (t64(rng.standard_normal((1, 4, 2))), t64(rng.standard_normal((1, 4, 2))),
-                     t64(rng.standard_normal((1, 4, 3)))))
+    pydlk.gradcheck(
+        lambda q, k, v: (
+            F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            if q.shape[-2] == k.shape[-2]
+            else None
+        ),
+        (
+            t64(rng.standard_normal((1, 4, 2))),
+            t64(rng.standard_normal((1, 4, 2))),
+            t64(rng.standard_normal((1, 4, 3))),
+        ),
+    )
     mask = rng.standard_normal((3, 5))
-    pydlk.gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
-                    (q, k, v))
+    pydlk.gradcheck(
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), (q, k, v)
+    )
 
 
 def test_sdpa_against_torch(rng):
@@ -84,8 +100,7 @@ def test_sdpa_against_torch(rng):
     mask[:, 1] = True
     tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
     pq, pk, pv = t64(q), t64(k), t64(v)
-    to = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv,
-                                                          attn_mask=torch.tensor(mask))
+    to = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=torch.tensor(mask))
     po = F.scaled_dot_product_attention(pq, pk, pv, attn_mask=mask)
     np.testing.assert_allclose(po.data, to.detach().numpy(), rtol=1e-10, atol=1e-12)
     dy = rng.standard_normal(to.shape)
@@ -109,8 +124,12 @@ def test_sdpa_bad_inputs():
 
 def test_mha_construction():
     m = nn.MultiheadAttention(8, 2)
-    assert [n for n, _ in m.named_parameters()] == ["in_proj_weight", "in_proj_bias",
-                                                    "out_proj.weight", "out_proj.bias"]
+    assert [n for n, _ in m.named_parameters()] == [
+        "in_proj_weight",
+        "in_proj_bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    ]
     assert m.in_proj_weight.shape == (24, 8)
     np.testing.assert_array_equal(m.in_proj_bias.data, 0)
     with pytest.raises(ValueError, match="divisible"):
@@ -129,8 +148,7 @@ def test_mha_against_torch(batch_first, rng):
     m = nn.MultiheadAttention(E, h, batch_first=batch_first).double()
     m.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     shp = (lambda T: (N, T, E)) if batch_first else (lambda T: (T, N, E))
-    q, k, v = rng.standard_normal(shp(L)), rng.standard_normal(shp(S)), \
-        rng.standard_normal(shp(S))
+    q, k, v = rng.standard_normal(shp(L)), rng.standard_normal(shp(S)), rng.standard_normal(shp(S))
     kpm = np.zeros((N, S), bool)
     kpm[0, -2:] = True
     am = rng.random((L, S)) > 0.8
@@ -147,6 +165,7 @@ def test_mha_against_torch(batch_first, rng):
     for a, b in ((pq, tq), (pk, tk), (pv, tv)):
         np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-8, atol=1e-11)
     for (n, p), (tn, tp) in zip(m.named_parameters(), tm.named_parameters()):
+        assert n == tn
         np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-8, atol=1e-11, err_msg=n)
 
 
@@ -163,8 +182,10 @@ def test_mha_gradcheck_and_unbatched(rng):
 
 
 def test_threads_agree(threads, rng):
-    q, k, v = (pydlk.tensor(rng.standard_normal((4, 64, 32)).astype(np.float32),
-                            requires_grad=True) for _ in range(3))
+    q, k, v = (
+        pydlk.tensor(rng.standard_normal((4, 64, 32)).astype(np.float32), requires_grad=True)
+        for _ in range(3)
+    )
     out = []
     for n in (1, 2):
         threads(n)

@@ -1,10 +1,11 @@
 """Augmentation kernels (Cython): NumPy references given the same per-sample parameters,
 geometric identities, statistics, and independence from the thread count."""
+
 import numpy as np
 import pytest
 
-from pydlk.data import augment as A
 from pydlk.data import _augment
+from pydlk.data import augment as A
 
 
 def _x(rng, n=5, c=3, h=9, w=7):
@@ -19,7 +20,7 @@ def test_random_crop_matches_padded_slice(rng):
     _augment.crop(x, out, top, left, 2, 1)
     xp = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
     for n in range(5):
-        np.testing.assert_array_equal(out[n], xp[n, :, top[n]:top[n] + 6, left[n]:left[n] + 5])
+        np.testing.assert_array_equal(out[n], xp[n, :, top[n] : top[n] + 6, left[n] : left[n] + 5])
     assert t(x).shape == (5, 3, 6, 5)
     with pytest.raises(ValueError, match="larger than the padded input"):
         A.RandomCrop(size=20)(x)
@@ -58,8 +59,10 @@ def _bilinear_ref(img, y, x):
 
     def v(i, j):
         return img[i, j] if 0 <= i < H and 0 <= j < W else 0.0
-    return ((1 - wy) * ((1 - wx) * v(y0, x0) + wx * v(y0, x0 + 1))
-            + wy * ((1 - wx) * v(y0 + 1, x0) + wx * v(y0 + 1, x0 + 1)))
+
+    return (1 - wy) * ((1 - wx) * v(y0, x0) + wx * v(y0, x0 + 1)) + wy * (
+        (1 - wx) * v(y0 + 1, x0) + wx * v(y0 + 1, x0 + 1)
+    )
 
 
 def test_resized_crop_against_bilinear_reference(rng):
@@ -74,7 +77,9 @@ def test_resized_crop_against_bilinear_reference(rng):
                 for j in range(5):
                     sy = np.clip(top[n] + (i + 0.5) * h[n] / 5 - 0.5, top[n], top[n] + h[n] - 1)
                     sx = np.clip(left[n] + (j + 0.5) * w[n] / 5 - 0.5, left[n], left[n] + w[n] - 1)
-                    assert out[n, c, i, j] == pytest.approx(_bilinear_ref(x[n, c], sy, sx), abs=1e-5)
+                    assert out[n, c, i, j] == pytest.approx(
+                        _bilinear_ref(x[n, c], sy, sx), abs=1e-5
+                    )
     full = A.RandomResizedCrop(size=(10, 12), scale=(1.0, 1.0), ratio=(1.2, 1.2))
     np.testing.assert_allclose(full(x), x, atol=1e-6)  # the whole image at its own size
 
@@ -98,11 +103,15 @@ def test_pca_color_shifts_each_sample_along_the_eigenvectors(rng):
     train = np.einsum("dc,nchw->ndhw", mix, rng.standard_normal((50, 3, 6, 6))).astype(np.float32)
     t = A.PCAColorAugmentation(std=0.1).fit(train)
     pix = train.transpose(0, 2, 3, 1).reshape(-1, 3)
-    np.testing.assert_allclose(t.eigvecs @ np.diag(t.eigvals) @ t.eigvecs.T, np.cov(pix.T), rtol=1e-6)
+    np.testing.assert_allclose(
+        t.eigvecs @ np.diag(t.eigvals) @ t.eigvecs.T, np.cov(pix.T), rtol=1e-6
+    )
     x = _x(rng, n=400, h=2, w=2)
     out = t(x, np.random.default_rng(5))
     shift = (out - x)[:, :, 0, 0]
-    np.testing.assert_allclose(out - x, np.broadcast_to(shift[:, :, None, None], x.shape), atol=1e-6)
+    np.testing.assert_allclose(
+        out - x, np.broadcast_to(shift[:, :, None, None], x.shape), atol=1e-6
+    )
     coeff = shift @ t.eigvecs  # alpha_k * lambda_k
     np.testing.assert_allclose(coeff.std(0) / t.eigvals, 0.1, rtol=0.15)
     with pytest.raises(RuntimeError, match="fit"):
@@ -129,10 +138,19 @@ def test_cutout_zeroes_the_square_only(rng):
     np.testing.assert_array_equal(out, ref)
 
 
-@pytest.mark.parametrize("transform", [
-    A.RandomCrop(padding=3), A.RandomHorizontalFlip(), A.RandomResizedCrop(8),
-    A.RandomAffine(15, (0.1, 0.1)), A.ColorJitter(0.4, 0.4, 0.4), A.GaussianNoise(0.1),
-    A.Cutout(4), A.Compose([A.RandomCrop(padding=2), A.RandomHorizontalFlip(), A.Cutout(3)])])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        A.RandomCrop(padding=3),
+        A.RandomHorizontalFlip(),
+        A.RandomResizedCrop(8),
+        A.RandomAffine(15, (0.1, 0.1)),
+        A.ColorJitter(0.4, 0.4, 0.4),
+        A.GaussianNoise(0.1),
+        A.Cutout(4),
+        A.Compose([A.RandomCrop(padding=2), A.RandomHorizontalFlip(), A.Cutout(3)]),
+    ],
+)
 def test_one_and_two_threads_give_identical_batches(rng, threads, transform):
     x = _x(rng, n=33, h=12, w=12)
     threads(1)

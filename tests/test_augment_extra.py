@@ -1,5 +1,6 @@
 """Short-side resize, affine with scale and shear, ten-crop and multi-scale testing: NumPy
 references, torch's interpolate/grid_sample as oracles, torchvision when installed."""
+
 import math
 
 import numpy as np
@@ -7,9 +8,15 @@ import pytest
 
 import pydlk
 from pydlk import nn
-from pydlk.data.augment_extra import (RandomAffineShearScale, RandomShortSideResize,
-                                      affine_matrix, five_crop, multi_scale_predict, resize,
-                                      ten_crop)
+from pydlk.data.augment_extra import (
+    RandomAffineShearScale,
+    RandomShortSideResize,
+    affine_matrix,
+    five_crop,
+    multi_scale_predict,
+    resize,
+    ten_crop,
+)
 
 
 def _bilinear_ref(img, oh, ow):
@@ -24,8 +31,9 @@ def _bilinear_ref(img, oh, ow):
             sx = max((j + 0.5) * W / ow - 0.5, 0.0)
             x0 = min(int(math.floor(sx)), W - 1)
             x1, wx = min(x0 + 1, W - 1), sx - x0
-            out[:, i, j] = ((1 - wy) * ((1 - wx) * img[:, y0, x0] + wx * img[:, y0, x1])
-                            + wy * ((1 - wx) * img[:, y1, x0] + wx * img[:, y1, x1]))
+            out[:, i, j] = (1 - wy) * ((1 - wx) * img[:, y0, x0] + wx * img[:, y0, x1]) + wy * (
+                (1 - wx) * img[:, y1, x0] + wx * img[:, y1, x1]
+            )
     return out
 
 
@@ -37,8 +45,9 @@ def test_resize_matches_reference(rng):
     up = resize(x, (20, 5))
     np.testing.assert_allclose(up[0], _bilinear_ref(x[0].astype(np.float64), 20, 5), atol=1e-6)
     torch = pytest.importorskip("torch")
-    ref = torch.nn.functional.interpolate(torch.tensor(x), size=(20, 5), mode="bilinear",
-                                          align_corners=False).numpy()
+    ref = torch.nn.functional.interpolate(
+        torch.tensor(x), size=(20, 5), mode="bilinear", align_corners=False
+    ).numpy()
     np.testing.assert_allclose(up, ref, atol=1e-6)
 
 
@@ -55,7 +64,7 @@ def test_short_side_resize_crop(rng):
         assert 24 <= min(h, w) <= 32 and w == int(h * 30 / 20)
         full = _bilinear_ref(x[n].astype(np.float64), h, w)
         top, left = offs[n]
-        np.testing.assert_allclose(out[n], full[:, top:top + 16, left:left + 16], atol=1e-5)
+        np.testing.assert_allclose(out[n], full[:, top : top + 16, left : left + 16], atol=1e-5)
     np.testing.assert_array_equal(out, t(x, np.random.default_rng(5)))
     whole = RandomShortSideResize(10, 12)(x, np.random.default_rng(1))
     assert whole.shape[2] in (10, 11, 12) and whole.shape[3] == int(whole.shape[2] * 1.5)
@@ -66,8 +75,11 @@ def test_short_side_resize_crop(rng):
 
 
 def test_affine_matrix_inverts_forward_map():
-    for p in [(30.0, (2, -3), 1.2, (10.0, 0.0)), (-45.0, (0, 0), 0.8, (0.0, 20.0)),
-              (10.0, (1, 1), 1.0, (15.0, -5.0))]:
+    for p in [
+        (30.0, (2, -3), 1.2, (10.0, 0.0)),
+        (-45.0, (0, 0), 0.8, (0.0, 20.0)),
+        (10.0, (1, 1), 1.0, (15.0, -5.0)),
+    ]:
         m = affine_matrix(*p)
         rot, sx, sy = map(math.radians, (p[0], *p[3]))
         # torchvision's forward RSS (from its derivation comment), scaled, plus translation
@@ -81,10 +93,12 @@ def test_affine_matrix_inverts_forward_map():
     # hand-worked: a pure x-shear of 30 degrees maps (x, y) to (x - tan(30) y, y); its inverse
     # adds tan(30) y back. Scale 2 alone halves source coordinates.
     t30 = math.tan(math.radians(30))
-    np.testing.assert_allclose(affine_matrix(0, (0, 0), 1, (30, 0)), [[1, t30, 0], [0, 1, 0]],
-                               atol=1e-12)
-    np.testing.assert_allclose(affine_matrix(0, (4, 0), 2, (0, 0)), [[0.5, 0, -2], [0, 0.5, 0]],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        affine_matrix(0, (0, 0), 1, (30, 0)), [[1, t30, 0], [0, 1, 0]], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        affine_matrix(0, (4, 0), 2, (0, 0)), [[0.5, 0, -2], [0, 0.5, 0]], atol=1e-12
+    )
 
 
 def test_affine_special_cases(rng):
@@ -94,10 +108,11 @@ def test_affine_special_cases(rng):
     t = RandomAffineShearScale(degrees=0, translate=(0.3, 0.3))
     out = t(img, np.random.default_rng(2))
     g = np.random.Generator(np.random.Philox(key=int(np.random.default_rng(2).integers(1 << 63))))
-    (_, (tx, ty), _, _), = t.params(img, g)
+    ((_, (tx, ty), _, _),) = t.params(img, g)
     ref = np.zeros_like(img[0])
-    ref[:, max(ty, 0):7 + min(ty, 0), max(tx, 0):7 + min(tx, 0)] = \
-        img[0][:, max(-ty, 0):7 + min(-ty, 0), max(-tx, 0):7 + min(-tx, 0)]
+    ref[:, max(ty, 0) : 7 + min(ty, 0), max(tx, 0) : 7 + min(tx, 0)] = img[0][
+        :, max(-ty, 0) : 7 + min(-ty, 0), max(-tx, 0) : 7 + min(-tx, 0)
+    ]
     np.testing.assert_allclose(out[0], ref, atol=1e-6)
     ident = RandomAffineShearScale(degrees=0, scale=(1, 1), shear=0)(img)
     np.testing.assert_allclose(ident, img, atol=1e-6)
@@ -110,13 +125,15 @@ def test_affine_special_cases(rng):
 def test_affine_vs_torch_grid_sample(rng):
     torch = pytest.importorskip("torch")
     x = rng.uniform(size=(3, 2, 9, 12)).astype(np.float32)
-    t = RandomAffineShearScale(degrees=40, translate=(0.1, 0.2), scale=(0.7, 1.3),
-                               shear=(-20, 20, -10, 10))
+    t = RandomAffineShearScale(
+        degrees=40, translate=(0.1, 0.2), scale=(0.7, 1.3), shear=(-20, 20, -10, 10)
+    )
     for interp in ("bilinear", "nearest"):
         t.interpolation = interp
         out = t(x, np.random.default_rng(7))
-        g = np.random.Generator(np.random.Philox(
-            key=int(np.random.default_rng(7).integers(1 << 63))))
+        g = np.random.Generator(
+            np.random.Philox(key=int(np.random.default_rng(7).integers(1 << 63)))
+        )
         for n, p in enumerate(t.params(x, g)):
             assert abs(p[3][0]) <= 20 and abs(p[3][1]) <= 10 and 0.7 <= p[2] <= 1.3
             theta = torch.tensor(affine_matrix(*p), dtype=torch.float32)[None]
@@ -128,9 +145,13 @@ def test_affine_vs_torch_grid_sample(rng):
             base[..., 0] = xs
             base[..., 1] = ys[:, None]
             grid = base.view(1, H * W, 3).bmm(theta.transpose(1, 2) / torch.tensor([W / 2, H / 2]))
-            ref = torch.nn.functional.grid_sample(torch.tensor(x[n:n + 1]), grid.view(1, H, W, 2),
-                                                  mode=interp, padding_mode="zeros",
-                                                  align_corners=False)[0].numpy()
+            ref = torch.nn.functional.grid_sample(
+                torch.tensor(x[n : n + 1]),
+                grid.view(1, H, W, 2),
+                mode=interp,
+                padding_mode="zeros",
+                align_corners=False,
+            )[0].numpy()
             if interp == "bilinear":
                 np.testing.assert_allclose(out[n], ref, atol=1e-5)
             else:  # a source point on a pixel boundary may round either way
@@ -162,8 +183,9 @@ class _GAP(nn.Module):
     """Per-channel means through a fixed linear map: works at any input size."""
 
     def forward(self, x):
-        return x.mean(dim=(2, 3)) @ pydlk.tensor(np.array([[1.0, -1.0, 0.5], [0.2, 0.3, -2.0]],
-                                                          np.float32))
+        return x.mean(dim=(2, 3)) @ pydlk.tensor(
+            np.array([[1.0, -1.0, 0.5], [0.2, 0.3, -2.0]], np.float32)
+        )
 
 
 def _softmax(z):

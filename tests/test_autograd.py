@@ -1,12 +1,13 @@
 """The autograd engine: accumulation, graph shapes, retain_graph, grad modes, hooks, leaves and
 the gradient arena slot, tensor creation and interchange, and gradcheck itself."""
+
 import threading
 
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
-from conftest import t64
 
 
 def test_gradients_accumulate_across_backward_calls(rng):
@@ -23,7 +24,7 @@ def test_gradients_accumulate_across_backward_calls(rng):
 def test_diamond_graph_adds_both_paths(rng):
     a = rng.standard_normal(3)
     x = t64(a)
-    u, v = x * 2, x.exp()      # x feeds two branches that meet again
+    u, v = x * 2, x.exp()  # x feeds two branches that meet again
     y = (u * v).sum()
     y.backward()
     np.testing.assert_allclose(x.grad, 2 * np.exp(a) + 2 * a * np.exp(a))
@@ -38,7 +39,7 @@ def test_long_chain_has_no_recursion_limit():
     for _ in range(5000):
         y = y * 1.0001 + 0.0
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, np.full(2, 1.0001 ** 5000))
+    np.testing.assert_allclose(x.grad, np.full(2, 1.0001**5000))
     del y  # dropping a 10000-node graph must not overflow the C stack either
 
 
@@ -46,8 +47,9 @@ def test_backward_twice_needs_retain_graph():
     x = t64([1.0, 2.0])
     y = (x * x).sum()
     y.backward()
-    with pytest.raises(RuntimeError, match="backward through the graph a second time.*"
-                                           "retain_graph=True"):
+    with pytest.raises(
+        RuntimeError, match="backward through the graph a second time.*retain_graph=True"
+    ):
         y.backward()
     x.grad = None
     z = (x * x).sum()
@@ -69,7 +71,7 @@ def test_no_grad_enable_grad_set_grad_enabled():
     with pydlk.set_grad_enabled(False):
         assert not (x * 2).requires_grad
     assert pydlk.is_grad_enabled()
-    pydlk.set_grad_enabled(False)        # as a function
+    pydlk.set_grad_enabled(False)  # as a function
     try:
         assert not pydlk.is_grad_enabled()
     finally:
@@ -92,7 +94,7 @@ def test_grad_mode_decorators():
     def g():
         return x * 2
 
-    assert pydlk.is_grad_enabled()       # decorating changed nothing
+    assert pydlk.is_grad_enabled()  # decorating changed nothing
     assert not f().requires_grad and not f_bare().requires_grad and not g().requires_grad
     assert pydlk.is_grad_enabled()
     assert f.__name__ == "f"
@@ -138,8 +140,11 @@ def test_requires_grad_only_on_float_tensors():
 def test_backward_argument_checks():
     x = t64([1.0, 2.0])
     y = x * 3
-    with pytest.raises(RuntimeError, match=r"implicitly created only for scalar outputs.*"
-                                           r"shape \(2,\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"implicitly created only for scalar outputs.*"
+        r"shape \(2,\)",
+    ):
         y.backward()
     with pytest.raises(ValueError, match=r"gradient has shape \(3,\), tensor has \(2,\)"):
         y.backward(np.ones(3))
@@ -159,7 +164,7 @@ def test_retain_grad_on_non_leaf():
     x = t64([1.0, 2.0])
     h = x * 3
     h.retain_grad()
-    k = x * 4          # not retained
+    k = x * 4  # not retained
     (h * h + k).sum().backward()
     np.testing.assert_allclose(h.grad, 2 * np.array([3.0, 6.0]))
     assert k.grad is None and not h.is_leaf
@@ -168,19 +173,19 @@ def test_retain_grad_on_non_leaf():
 def test_hooks_on_leaf_and_non_leaf_can_modify_the_gradient():
     x = t64([1.0, 2.0])
     calls = []
-    x.register_hook(lambda g: calls.append(g.copy()))      # observes, returns None
-    handle = x.register_hook(lambda g: g * 10)             # modifies
+    x.register_hook(lambda g: calls.append(g.copy()))  # observes, returns None
+    handle = x.register_hook(lambda g: g * 10)  # modifies
     h = x * 2
-    h.register_hook(lambda g: g + 1)                       # non-leaf: modifies before passing on
+    h.register_hook(lambda g: g + 1)  # non-leaf: modifies before passing on
     h.sum().backward()
-    np.testing.assert_allclose(calls[0], [4.0, 4.0])       # (1 + 1) * 2
+    np.testing.assert_allclose(calls[0], [4.0, 4.0])  # (1 + 1) * 2
     np.testing.assert_allclose(x.grad, [40.0, 40.0])
     handle.remove()
     x.grad = None
     (x * 2).sum().backward()
     np.testing.assert_allclose(x.grad, [2.0, 2.0])
     y = t64([1.0])
-    y.register_hook(lambda g: pydlk.tensor(g * 5))         # a Tensor is accepted too
+    y.register_hook(lambda g: pydlk.tensor(g * 5))  # a Tensor is accepted too
     (y * 1).sum().backward()
     np.testing.assert_allclose(y.grad, [5.0])
     with pytest.raises(RuntimeError, match="does not require grad"):
@@ -194,7 +199,7 @@ def test_leaf_hook_runs_once_on_the_total_gradient():
     tx = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
     x.register_hook(lambda g: seen.append(g.copy()) or np.clip(g, -1, 1))
     tx.register_hook(lambda g: tseen.append(g.clone()) or g.clamp(-1, 1))
-    (x * 3 + x * x).sum().backward()       # x used by two ops: contributions 3 and 2x
+    (x * 3 + x * x).sum().backward()  # x used by two ops: contributions 3 and 2x
     (tx * 3 + tx * tx).sum().backward()
     assert len(seen) == len(tseen) == 1
     np.testing.assert_allclose(seen[0], tseen[0].numpy())
@@ -203,9 +208,15 @@ def test_leaf_hook_runs_once_on_the_total_gradient():
 
 def test_inplace_on_a_leaf_requiring_grad_raises():
     w = pydlk.tensor(np.ones(3), requires_grad=True)
-    for op in (lambda: w.zero_(), lambda: w.fill_(1), lambda: w.add_(1.0),
-               lambda: w.mul_(2), lambda: w.copy_(np.zeros(3)), lambda: w.clamp_(0, 1),
-               lambda: w.sub_(1.0)):
+    for op in (
+        lambda: w.zero_(),
+        lambda: w.fill_(1),
+        lambda: w.add_(1.0),
+        lambda: w.mul_(2),
+        lambda: w.copy_(np.zeros(3)),
+        lambda: w.clamp_(0, 1),
+        lambda: w.sub_(1.0),
+    ):
         with pytest.raises(RuntimeError, match="leaf tensor that requires grad.*in-place"):
             op()
     with pydlk.no_grad():
@@ -240,13 +251,13 @@ def test_grad_slot_arena():
     (w * w).sum().backward()
     assert np.shares_memory(w.grad, arena)
     np.testing.assert_array_equal(arena, [0, 0, 2, 4, 6, 0])
-    (3 * w).sum().backward()               # accumulates into the slot, still the view
+    (3 * w).sum().backward()  # accumulates into the slot, still the view
     assert np.shares_memory(w.grad, arena)
     np.testing.assert_array_equal(arena, [0, 0, 5, 7, 9, 0])
-    arena[:] = 0                           # zero_grad of an optimiser: one memset
+    arena[:] = 0  # zero_grad of an optimiser: one memset
     (w * 1).sum().backward()
     np.testing.assert_array_equal(arena[2:5], [1, 1, 1])
-    w.grad = None                          # set_to_none, then backward writes the slot again
+    w.grad = None  # set_to_none, then backward writes the slot again
     (w * 2).sum().backward()
     assert np.shares_memory(w.grad, arena)
     np.testing.assert_array_equal(arena[2:5], [2, 2, 2])
@@ -263,7 +274,7 @@ def test_array_numpy_and_dlpack_interchange():
         w.numpy()
     n = np.from_dlpack(x)
     assert np.shares_memory(n, x.data)
-    r = pydlk.from_dlpack(x)                               # pydlk -> pydlk
+    r = pydlk.from_dlpack(x)  # pydlk -> pydlk
     assert np.shares_memory(r.data, x.data) and r.shape == (2, 2)
     back = pydlk.from_dlpack(np.arange(3.0))
     assert back.dtype == np.float64 and back.tolist() == [0.0, 1.0, 2.0]
@@ -274,7 +285,7 @@ def test_dlpack_round_trip_with_torch():
     x = pydlk.tensor([[1.0, 2.0], [3.0, 4.0]])
     tt = torch.from_dlpack(x)
     assert tt.dtype == torch.float32 and tt.shape == (2, 2)
-    tt[0, 0] = 10.0                        # shared memory
+    tt[0, 0] = 10.0  # shared memory
     assert x.data[0, 0] == 10.0
     y = pydlk.from_dlpack(torch.arange(4, dtype=torch.float64))
     assert y.dtype == np.float64 and y.tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -298,15 +309,15 @@ def test_tensor_dtype_rules_and_copying():
     assert pydlk.tensor([1, 2]).dtype == np.int64
     assert pydlk.tensor([1, 2.5]).dtype == np.float32
     assert pydlk.tensor([True, False]).dtype == np.bool_
-    assert pydlk.tensor(np.ones(2, np.float64)).dtype == np.float64   # arrays keep their dtype
+    assert pydlk.tensor(np.ones(2, np.float64)).dtype == np.float64  # arrays keep their dtype
     assert pydlk.tensor(np.ones(2, np.int32)).dtype == np.int32
     assert pydlk.tensor([1, 2], dtype=pydlk.float64).dtype == np.float64
     a = np.ones(3, np.float32)
     t = pydlk.tensor(a)
     a[0] = 5
-    assert t.data[0] == 1.0 and not np.shares_memory(t.data, a)        # tensor copies
+    assert t.data[0] == 1.0 and not np.shares_memory(t.data, a)  # tensor copies
     s = pydlk.as_tensor(a)
-    assert np.shares_memory(s.data, a)                                 # as_tensor shares
+    assert np.shares_memory(s.data, a)  # as_tensor shares
     assert pydlk.as_tensor(s) is s
     assert pydlk.from_numpy(a).data is a
     with pytest.raises(TypeError, match="expected a numpy.ndarray"):
@@ -355,8 +366,11 @@ def test_gradcheck_itself(rng):
     x = t64(rng.standard_normal(5) + 3)
     assert pydlk.gradcheck(_Square.apply, (x,)) is True
     assert pydlk.gradcheck(_Square.apply, x) is True
-    with pytest.raises(pydlk.GradcheckError, match=r"input 0 \(shape \(5,\)\) element \(2,\): "
-                                                    r"analytic .* vs numerical .*1 of 5"):
+    with pytest.raises(
+        pydlk.GradcheckError,
+        match=r"input 0 \(shape \(5,\)\) element \(2,\): "
+        r"analytic .* vs numerical .*1 of 5",
+    ):
         pydlk.gradcheck(_WrongAtTwo.apply, (x,))
     assert pydlk.gradcheck(_WrongAtTwo.apply, (x,), raise_exception=False) is False
     x32 = pydlk.tensor(np.ones(3, np.float32), requires_grad=True)
@@ -382,7 +396,7 @@ def test_custom_function_with_two_outputs_and_unused_output():
 
     x = t64(np.arange(4.0))
     a, b = SplitHalves.apply(x)
-    a.sum().backward()        # b receives no gradient: the engine passes zeros for it
+    a.sum().backward()  # b receives no gradient: the engine passes zeros for it
     np.testing.assert_array_equal(x.grad, [2.0, 2.0, 0.0, 0.0])
 
 
@@ -396,8 +410,11 @@ def test_backward_returning_wrong_shape_is_named():
         def backward(ctx, g):
             return g[:1]
 
-    with pytest.raises(RuntimeError, match=r"Bad.backward returned a gradient of shape \(1,\) "
-                                           r"for an input of shape \(3,\)"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"Bad.backward returned a gradient of shape \(1,\) "
+        r"for an input of shape \(3,\)",
+    ):
         Bad.apply(t64(np.ones(3))).sum().backward()
 
 

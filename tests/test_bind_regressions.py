@@ -43,9 +43,15 @@ class ArrayLike:
 
 def _run_child(code: str) -> subprocess.CompletedProcess:
     """Runs code in a fresh interpreter, so a segfault is a failed test, not a dead pytest."""
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=60, check=False, env=child_env(),
-                          cwd=os.path.dirname(os.__file__))
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=child_env(),
+        cwd=os.path.dirname(os.__file__),
+    )
 
 
 @pytest.mark.parametrize("mode", [RNN_TANH, RNN_RELU, GRU])
@@ -99,11 +105,16 @@ def test_linear_forward_list_and_array_like_bias():
 
 def test_conv2d_forward_list_and_array_like_bias():
     rng = np.random.default_rng(1)
-    x, w, b = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    x, w, b = (
+        rng.standard_normal((2, 3, 6, 6)),
+        rng.standard_normal((4, 3, 3, 3)),
+        rng.standard_normal(4),
+    )
     ref = _C.conv2d_forward(x, w, b, 1, 1)
     # A bias added to the bias-free result: an independent check of where bias goes.
-    np.testing.assert_allclose(ref, _C.conv2d_forward(x, w, None, 1, 1) + b[:, None, None],
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        ref, _C.conv2d_forward(x, w, None, 1, 1) + b[:, None, None], rtol=1e-12, atol=1e-12
+    )
     for bv in _variants(b):
         np.testing.assert_array_equal(_C.conv2d_forward(x, w, bv, 1, 1), ref)
     for wv in _variants(w):
@@ -192,8 +203,9 @@ def test_zero_d_array_as_int_or_pair():
     # Found by test_fuzz: a 0-d ndarray passes PySequence_Check but has no len(), so the
     # pair and word readers escaped with a bare "len() of unsized object" TypeError.
     x = np.ones((1, 1, 4, 4))
-    np.testing.assert_array_equal(_C.avg_pool2d_forward(x, np.array(2)),
-                                  _C.avg_pool2d_forward(x, 2))
+    np.testing.assert_array_equal(
+        _C.avg_pool2d_forward(x, np.array(2)), _C.avg_pool2d_forward(x, 2)
+    )
     with pytest.raises(TypeError, match="^avg_pool2d: kernel_size"):
         _C.avg_pool2d_forward(x, np.array(2.0))
     with pytest.raises(TypeError, match="^philox4x32_10: counter"):

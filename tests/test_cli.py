@@ -1,4 +1,5 @@
 """The pydlk command line: configuration precedence, tune through fit, preemption exit codes."""
+
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ def _captured(monkeypatch, name):
 
 def test_config_file_beats_defaults_and_flags_beat_the_file(tmp_path, monkeypatch):
     cfg = tmp_path / "run.toml"
-    cfg.write_text('trials = 2\nworkers = 3\ntune-epochs = 5\nlr = 0.5\n')
+    cfg.write_text("trials = 2\nworkers = 3\ntune-epochs = 5\nlr = 0.5\n")
     seen = _captured(monkeypatch, "cmd_tune")
     assert cli.main(["tune", "--config", str(cfg)]) == 0
     assert (seen["trials"], seen["workers"], seen["tune_epochs"], seen["lr"]) == (2, 3, 5, 0.5)
@@ -35,6 +36,7 @@ def test_config_file_beats_defaults_and_flags_beat_the_file(tmp_path, monkeypatc
 
 def test_tune_trains_through_fit(monkeypatch):
     from pydlk import train
+
     calls = []
     real_fit = train.fit
 
@@ -45,8 +47,7 @@ def test_tune_trains_through_fit(monkeypatch):
     monkeypatch.setattr(train, "fit", spy)
     reports = []
     cfg = dict(cli.DEFAULTS, model="mlp", epochs=2, batch_size=256)
-    acc = cli._tune_objective({"lr": 3e-3, "reg": 1e-5}, lambda s, v: reports.append((s, v)),
-                              cfg)
+    acc = cli._tune_objective({"lr": 3e-3, "reg": 1e-5}, lambda s, v: reports.append((s, v)), cfg)
     assert len(calls) == 1 and calls[0]["epochs"] == 2
     assert [s for s, _ in reports] == [0, 1] and acc == reports[-1][1] and 0 < acc <= 1
 
@@ -74,10 +75,26 @@ sys.exit(cli.main(sys.argv[1:]))
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_train_exits_128_plus_signal_after_saving(tmp_path, signum):
     env = child_env(OMP_NUM_THREADS="1")
-    args = ["train", "--model", "mlp", "--epochs", "3", "--out", str(tmp_path),
-            "--no-progress", "--batch-size", "32"]
-    proc = subprocess.Popen([sys.executable, "-c", _TRAIN, *args], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--batch-size",
+        "32",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _TRAIN, *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip().endswith("threads")  # the banner
         assert proc.stdout.readline().strip() == "ready"
@@ -99,8 +116,15 @@ def test_cli_train_exits_128_plus_signal_after_saving(tmp_path, signum):
 def _cli(tmp_path, *args, timeout=300):
     """Run ``python -m pydlk.cli ARGS`` outside the checkout; returns the CompletedProcess."""
     env = child_env(OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "pydlk.cli", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pydlk.cli", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_help_shows_every_flag_with_its_default_and_version(tmp_path):
@@ -115,14 +139,18 @@ def test_help_shows_every_flag_with_its_default_and_version(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("pydlk ")
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["train", "--lr", "-0.1"], "--lr must be a number > 0"),
-    (["train", "--batch-size", "-5"], "--batch-size must be an integer >= 1"),
-    (["train", "--config", "missing.toml"], "missing.toml: no such file"),
-    (["train", "--resume", "missing.npz"], "missing.npz: no such file"),
-    (["doctor", "--optimizer", "sgd", "--lr", "5"], "unrecognized arguments: --lr"),
-    (["doctor", "--epochs", "5"], "unrecognized arguments"),
-    (["summary", "--epochs", "3"], "unrecognized arguments")])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--lr", "-0.1"], "--lr must be a number > 0"),
+        (["train", "--batch-size", "-5"], "--batch-size must be an integer >= 1"),
+        (["train", "--config", "missing.toml"], "missing.toml: no such file"),
+        (["train", "--resume", "missing.npz"], "missing.npz: no such file"),
+        (["doctor", "--optimizer", "sgd", "--lr", "5"], "unrecognized arguments: --lr"),
+        (["doctor", "--epochs", "5"], "unrecognized arguments"),
+        (["summary", "--epochs", "3"], "unrecognized arguments"),
+    ],
+)
 def test_bad_values_are_one_line_errors(tmp_path, args, needle):
     r = _cli(tmp_path, *args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
@@ -131,10 +159,14 @@ def test_bad_values_are_one_line_errors(tmp_path, args, needle):
         assert r.stderr.startswith(f"pydlk {args[0]}: error: ")
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("learning_rate = 5\n", "unknown key 'learning_rate'"),
-    ("epochz = 3\n", "did you mean 'epochs'"),
-    ('lr = "fast"\n', "--lr must be a number > 0, got 'fast'")])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("learning_rate = 5\n", "unknown key 'learning_rate'"),
+        ("epochz = 3\n", "did you mean 'epochs'"),
+        ('lr = "fast"\n', "--lr must be a number > 0, got 'fast'"),
+    ],
+)
 def test_config_keys_and_values_are_checked(tmp_path, capsys, text, needle):
     cfg = tmp_path / "run.toml"
     cfg.write_text(text)
@@ -151,17 +183,34 @@ def test_epochs_zero_trains_nothing_and_says_so(tmp_path):
 
 def test_closed_pipe_exits_quietly(tmp_path):
     env = child_env(OMP_NUM_THREADS="1")
-    cmd = (f"{sys.executable} -m pydlk.cli train --model mlp --epochs 2 --batch-size 512 "
-           f"--out {tmp_path} | head -1")
-    r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300, check=False)
+    cmd = (
+        f"{sys.executable} -m pydlk.cli train --model mlp --epochs 2 --batch-size 512 "
+        f"--out {tmp_path} | head -1"
+    )
+    r = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert r.stdout.startswith("pydlk train:")
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
 
 
 def test_resume_continues_from_the_last_epoch_and_the_schedule(tmp_path):
-    base = ["train", "--model", "mlp", "--batch-size", "256", "--out", str(tmp_path),
-            "--no-progress"]
+    base = [
+        "train",
+        "--model",
+        "mlp",
+        "--batch-size",
+        "256",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
     assert cli.main([*base, "--epochs", "2"]) == 0
     run = tmp_path / "digits-mlp"
     last, best = run / "last.npz", run / "best.npz"
@@ -179,8 +228,23 @@ def test_resume_continues_from_the_last_epoch_and_the_schedule(tmp_path):
 
 def test_tune_names_the_study_writes_best_toml_and_honours_fixed_lr(tmp_path, capsys):
     pytest.importorskip("optuna")
-    args = ["tune", "--model", "mlp", "--trials", "2", "--tune-epochs", "1", "--batch-size",
-            "256", "--out", str(tmp_path), "--lr", "0.01", "--sampler", "random"]
+    args = [
+        "tune",
+        "--model",
+        "mlp",
+        "--trials",
+        "2",
+        "--tune-epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--out",
+        str(tmp_path),
+        "--lr",
+        "0.01",
+        "--sampler",
+        "random",
+    ]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     best = tmp_path / "digits-mlp" / "best.toml"
@@ -188,19 +252,21 @@ def test_tune_names_the_study_writes_best_toml_and_honours_fixed_lr(tmp_path, ca
     import optuna
 
     from pydlk.tune import resolve_storage
-    study = optuna.load_study(study_name="digits-mlp",
-                              storage=resolve_storage(str(tmp_path / "digits-mlp" /
-                                                          "tune.journal")))
+
+    study = optuna.load_study(
+        study_name="digits-mlp",
+        storage=resolve_storage(str(tmp_path / "digits-mlp" / "tune.journal")),
+    )
     assert len(study.trials) == 2 and all("lr" not in t.params for t in study.trials)
-    assert 'lr = 0.01' in best.read_text()
+    assert "lr = 0.01" in best.read_text()
     # the file is a valid train config
-    assert cli.main(["train", "--config", str(best), "--epochs", "0", "--out",
-                     str(tmp_path)]) == 0
+    assert cli.main(["train", "--config", str(best), "--epochs", "0", "--out", str(tmp_path)]) == 0
 
 
 def test_doctor_sweeps_the_given_optimizer(monkeypatch, capsys):
     from pydlk import doctor as D
     from pydlk import optim
+
     seen = []
     real = D.lr_range_test
 
@@ -209,7 +275,9 @@ def test_doctor_sweeps_the_given_optimizer(monkeypatch, capsys):
             opt = make_optimizer(params)
             seen.append(opt)
             return opt
+
         return real(*a, make_optimizer=make, **k)
+
     monkeypatch.setattr(D, "lr_range_test", spy)
     monkeypatch.setattr(D, "check_overfit", lambda *a, **k: D.Check("overfit", True, "skipped"))
     cli.main(["doctor", "--model", "mlp", "--optimizer", "sgd", "--batch-size", "32"])
@@ -220,6 +288,7 @@ def test_bench_prints_the_blas_kernel_warning(monkeypatch, capsys):
     import subprocess as sp
 
     from pydlk import _config
+
     monkeypatch.setattr(_config, "blas_kernel_warning", lambda: "OPENBLAS_CORETYPE=Haswell")
     monkeypatch.setattr(sp, "call", lambda *a, **k: 0)  # the suite itself is not run
     monkeypatch.setattr(cli, "bench_dir", lambda: ROOT)

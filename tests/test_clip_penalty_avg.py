@@ -1,15 +1,20 @@
 """Gradient clipping, regularisation penalties and parameter averaging."""
+
 import numpy as np
 import pytest
+from conftest import t64
 
 from pydlk.gradcheck import gradcheck
 from pydlk.nn import Parameter
-from pydlk.nn.utils import (clip_grad_norm_, clip_grad_value_, elastic_net_penalty, l1_penalty,
-                            l2_penalty)
+from pydlk.nn.utils import (
+    clip_grad_norm_,
+    clip_grad_value_,
+    elastic_net_penalty,
+    l1_penalty,
+    l2_penalty,
+)
 from pydlk.optim import SGD, Adam
 from pydlk.optim.swa_utils import AveragedModel, ExponentialMovingAverage
-
-from conftest import t64
 
 
 def _params(rng, dtype=np.float32):
@@ -35,7 +40,11 @@ def test_clip_grad_norm_against_numpy(rng, norm_type, in_arena):
             p.grad = p._grad_slot
         assert opt is not None
     flat = np.concatenate([g.ravel().astype(np.float64) for g in gs])
-    ref = np.abs(flat).max() if np.isinf(norm_type) else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    ref = (
+        np.abs(flat).max()
+        if np.isinf(norm_type)
+        else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    )
     total = clip_grad_norm_(ps, 1.0, norm_type)
     np.testing.assert_allclose(float(total.data), ref, rtol=1e-5)
     coef = 1.0 / (ref + 1e-6)
@@ -80,9 +89,12 @@ def test_penalties_values_and_gradients(rng):
     ps = [t64(rng.standard_normal((3, 4))), t64(rng.standard_normal(5))]
     flat = np.concatenate([p.data.ravel() for p in ps])
     np.testing.assert_allclose(float(l1_penalty(ps).data), np.abs(flat).sum(), rtol=1e-12)
-    np.testing.assert_allclose(float(l2_penalty(ps).data), (flat ** 2).sum(), rtol=1e-12)
-    np.testing.assert_allclose(float(elastic_net_penalty(ps, 0.3, 0.7).data),
-                               0.3 * np.abs(flat).sum() + 0.7 * (flat ** 2).sum(), rtol=1e-12)
+    np.testing.assert_allclose(float(l2_penalty(ps).data), (flat**2).sum(), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(elastic_net_penalty(ps, 0.3, 0.7).data),
+        0.3 * np.abs(flat).sum() + 0.7 * (flat**2).sum(),
+        rtol=1e-12,
+    )
     assert gradcheck(lambda a, b: elastic_net_penalty([a, b], 0.3, 0.7), ps)
     loss = l1_penalty(ps)
     loss.backward()
@@ -171,15 +183,18 @@ def test_ema_bad_decay(rng):
 def test_get_total_norm_against_torch(rng, norm_type):
     torch = pytest.importorskip("torch")
     from pydlk.nn.utils import get_total_norm
+
     arrs = [rng.standard_normal(s).astype(np.float32) for s in ((3, 4), (5,), (2, 3, 2))]
     arrs.append(arrs[0].T)  # a non-contiguous one
     got = get_total_norm(arrs, norm_type)
-    want = torch.nn.utils.get_total_norm([torch.from_numpy(np.array(a)) for a in arrs],
-                                         norm_type)
+    want = torch.nn.utils.get_total_norm([torch.from_numpy(np.array(a)) for a in arrs], norm_type)
     np.testing.assert_allclose(float(got.data), float(want), rtol=1e-5)
     flat = np.concatenate([a.ravel() for a in arrs]).astype(np.float64)
-    ref = np.abs(flat).max() if norm_type == float("inf") else \
-        (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    ref = (
+        np.abs(flat).max()
+        if norm_type == float("inf")
+        else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
+    )
     np.testing.assert_allclose(float(got.data), ref, rtol=1e-5)
 
 

@@ -1,12 +1,13 @@
 """show_config, the thread switch, and the allocator setting."""
+
 import os
 import subprocess
 import sys
 
 import pytest
+from conftest import child_env
 
 import pydlk
-from conftest import child_env
 
 
 def test_show_config_names_every_part(capsys):
@@ -32,15 +33,22 @@ def test_set_num_threads_governs_kernels_and_rejects_bad_values(threads):
 
 def _in_fresh_process(code, **env):
     # cwd: not the source checkout, whose pydlk/ (without _C) would shadow the installed one
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=child_env(**env), cwd=os.path.dirname(os.__file__))
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=child_env(**env),
+        cwd=os.path.dirname(os.__file__),
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
 
 def test_omp_num_threads_is_honoured():
-    assert _in_fresh_process("import pydlk; print(pydlk.get_num_threads())",
-                             OMP_NUM_THREADS="1") == "1"
+    assert (
+        _in_fresh_process("import pydlk; print(pydlk.get_num_threads())", OMP_NUM_THREADS="1")
+        == "1"
+    )
 
 
 def test_allocator_pool_can_be_switched_off():
@@ -52,22 +60,37 @@ def test_allocator_pool_can_be_switched_off():
 
 
 def test_torch_style_import_paths():
-    import pydlk.functional
     import pydlk.nn.functional as F
+
+    import pydlk.functional
     from pydlk.nn import functional as G
+
     assert F is G is pydlk.functional and F.conv2d is pydlk.functional.conv2d
     assert _in_fresh_process("import pydlk.nn.functional as F; print(F.relu.__name__)") == "relu"
     from pydlk.utils.data import DataLoader, TensorDataset
+
     import pydlk.data
+
     assert DataLoader is pydlk.data.DataLoader and TensorDataset is pydlk.data.TensorDataset
 
 
-@pytest.mark.parametrize("core,cpu,slow", [
-    ("Haswell", 3, True), ("Zen", 3, True), ("Sandybridge", 2, True), ("Nehalem", 1, True),
-    ("SkylakeX", 3, False), ("Haswell", 2, False), ("SkylakeX", 2, False),
-    ("neoversen1", 3, False), ("Haswell", None, False)])
+@pytest.mark.parametrize(
+    "core,cpu,slow",
+    [
+        ("Haswell", 3, True),
+        ("Zen", 3, True),
+        ("Sandybridge", 2, True),
+        ("Nehalem", 1, True),
+        ("SkylakeX", 3, False),
+        ("Haswell", 2, False),
+        ("SkylakeX", 2, False),
+        ("neoversen1", 3, False),
+        ("Haswell", None, False),
+    ],
+)
 def test_blas_kernel_warning_compares_kernels_with_cpu(monkeypatch, core, cpu, slow):
     from pydlk import _blas, _config
+
     monkeypatch.setattr(_config, "config", lambda: {"blas_core": core})
     monkeypatch.setattr(_blas, "cpu_simd_level", lambda: cpu)
     monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
@@ -80,7 +103,9 @@ def test_blas_kernel_warning_compares_kernels_with_cpu(monkeypatch, core, cpu, s
             _config.warn_if_slow_blas()
 
 
-_SHOW = "import pydlk, pydlk._config as c; pydlk.show_config(); print('W:', c.blas_kernel_warning())"
+_SHOW = (
+    "import pydlk, pydlk._config as c; pydlk.show_config(); print('W:', c.blas_kernel_warning())"
+)
 
 
 def _env_without_coretype(**extra):
@@ -92,13 +117,20 @@ def _env_without_coretype(**extra):
 
 def test_show_config_warns_when_openblas_coretype_picks_slow_kernels():
     from pydlk import _blas
+
     if _blas.cpu_simd_level() != 3:
         pytest.skip("needs an AVX-512 CPU (Linux)")
 
     def run(**env):
-        r = subprocess.run([sys.executable, "-c", _SHOW], capture_output=True, text=True,
-                           env=_env_without_coretype(**env), cwd=os.path.dirname(os.__file__),
-                           check=False, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-c", _SHOW],
+            capture_output=True,
+            text=True,
+            env=_env_without_coretype(**env),
+            cwd=os.path.dirname(os.__file__),
+            check=False,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout
 

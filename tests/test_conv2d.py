@@ -1,13 +1,14 @@
 """conv2d: reference, gradient check, torch oracle, properties, edge cases, bad input."""
+
 import warnings
 
 import numpy as np
+import pydlk._C as C
 import pytest
+from conftest import t64
 
 import pydlk
-import pydlk._C as C
 import pydlk.functional as F
-from conftest import t64
 
 
 def _pair(v):
@@ -16,7 +17,8 @@ def _pair(v):
 
 def conv2d_ref(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """From the definition, in float64:
-    y[n, k, oh, ow] = b[k] + sum_{c, r, s} w[k, c, r, s] * xpad[n, g*Cg + c, oh*sh + r*dh, ow*sw + s*dw]
+    y[n, k, oh, ow] = b[k] + sum_{c, r, s} w[k, c, r, s]
+                               * xpad[n, g*Cg + c, oh*sh + r*dh, ow*sw + s*dw]
     with g = k // (K/groups) and xpad the input with `padding` zeros on each side."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
@@ -30,11 +32,15 @@ def conv2d_ref(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     for g in range(groups):
         for r in range(R):
             for s in range(S):
-                patch = xp[:, g * Cg:(g + 1) * Cg,
-                           r * dh:r * dh + sh * (OH - 1) + 1:sh,
-                           s * dw:s * dw + sw * (OW - 1) + 1:sw]
-                y[:, g * Kg:(g + 1) * Kg] += np.einsum("nchw,kc->nkhw", patch,
-                                                       w[g * Kg:(g + 1) * Kg, :, r, s])
+                patch = xp[
+                    :,
+                    g * Cg : (g + 1) * Cg,
+                    r * dh : r * dh + sh * (OH - 1) + 1 : sh,
+                    s * dw : s * dw + sw * (OW - 1) + 1 : sw,
+                ]
+                y[:, g * Kg : (g + 1) * Kg] += np.einsum(
+                    "nchw,kc->nkhw", patch, w[g * Kg : (g + 1) * Kg, :, r, s]
+                )
     if b is not None:
         y += np.asarray(b, np.float64)[None, :, None, None]
     return y
@@ -42,20 +48,20 @@ def conv2d_ref(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
 
 # (N, C, H, W, K, kernel, stride, padding, dilation, groups)
 CONFIGS = [
-    (2, 3, 9, 8, 5, 3, 1, 0, 1, 1),           # odd sizes, 3 -> 5
-    (2, 3, 9, 8, 5, 3, 2, 1, 1, 1),           # stride 2, padding
+    (2, 3, 9, 8, 5, 3, 1, 0, 1, 1),  # odd sizes, 3 -> 5
+    (2, 3, 9, 8, 5, 3, 2, 1, 1, 1),  # stride 2, padding
     (1, 4, 9, 10, 6, (3, 2), 1, (1, 2), 2, 2),  # batch 1, dilation 2, groups 2, rectangular
-    (3, 6, 10, 9, 6, 3, 2, 1, 1, 6),          # depthwise, stride 2
-    (2, 6, 10, 9, 12, 3, 1, 1, 1, 6),         # depthwise, channel multiplier 2
-    (3, 1, 12, 12, 6, 5, 1, 0, 1, 1),         # one input channel (LeNet conv1-like)
-    (2, 5, 7, 7, 4, 1, 1, 0, 1, 1),           # 1x1
-    (1, 3, 5, 5, 2, 5, 1, 0, 1, 1),           # kernel equal to input
-    (2, 3, 8, 8, 4, 2, 3, 0, 1, 1),           # stride larger than kernel
+    (3, 6, 10, 9, 6, 3, 2, 1, 1, 6),  # depthwise, stride 2
+    (2, 6, 10, 9, 12, 3, 1, 1, 1, 6),  # depthwise, channel multiplier 2
+    (3, 1, 12, 12, 6, 5, 1, 0, 1, 1),  # one input channel (LeNet conv1-like)
+    (2, 5, 7, 7, 4, 1, 1, 0, 1, 1),  # 1x1
+    (1, 3, 5, 5, 2, 5, 1, 0, 1, 1),  # kernel equal to input
+    (2, 3, 8, 8, 4, 2, 3, 0, 1, 1),  # stride larger than kernel
     (2, 1, 7, 9, 3, (3, 2), (2, 1), (1, 2), (2, 1), 1),  # mixed per-axis hyperparameters
-    (5, 6, 12, 12, 16, 5, 1, 0, 1, 1),        # LeNet conv2-like
-    (9, 3, 8, 8, 5, 3, 1, 1, 1, 1),           # batched im2col chunks
-    (2, 2, 6, 6, 3, 3, 1, 4, 1, 1),           # padding larger than the kernel
-    (2, 4, 9, 11, 4, 3, 1, 2, 2, 4),          # depthwise, dilation 2 (direct, wide rows)
+    (5, 6, 12, 12, 16, 5, 1, 0, 1, 1),  # LeNet conv2-like
+    (9, 3, 8, 8, 5, 3, 1, 1, 1, 1),  # batched im2col chunks
+    (2, 2, 6, 6, 3, 3, 1, 4, 1, 1),  # padding larger than the kernel
+    (2, 4, 9, 11, 4, 3, 1, 2, 2, 4),  # depthwise, dilation 2 (direct, wide rows)
     (2, 3, 10, 9, 6, (3, 2), (2, 3), (1, 0), (2, 1), 3),  # depthwise x2, strided + dilated
 ]
 
@@ -90,8 +96,9 @@ def test_both_algorithms_match_reference(rng, cfg, algorithm):
     np.testing.assert_allclose(y, conv2d_ref(x, w, b, **kw), rtol=1e-4, atol=1e-4)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     got = C.conv2d_backward(dy, x, w, *args, True, True, True, algorithm=algorithm)
-    want = C.conv2d_backward(dy, x, w, *args, True, True, True,
-                             algorithm="gemm" if algorithm == "direct" else "direct")
+    want = C.conv2d_backward(
+        dy, x, w, *args, True, True, True, algorithm="gemm" if algorithm == "direct" else "direct"
+    )
     for g, r in zip(got, want):
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
 
@@ -123,14 +130,23 @@ def test_backward_matches_adjoint_of_reference(rng):
         args_m = [x, w, b]
         args_p[arg] = args_p[arg] + eps * v
         args_m[arg] = args_m[arg] - eps * v
-        num = (np.sum(conv2d_ref(*args_p, **kw) * dy) - np.sum(conv2d_ref(*args_m, **kw) * dy)) / (2 * eps)
+        num = (np.sum(conv2d_ref(*args_p, **kw) * dy) - np.sum(conv2d_ref(*args_m, **kw) * dy)) / (
+            2 * eps
+        )
         np.testing.assert_allclose(np.sum(np.asarray(grad) * v), num, rtol=1e-6)
 
 
-GRID = [(N, Cin, K, k, stride, padding, dilation, groups)
-        for N, Cin, K, groups in [(1, 3, 4, 1), (4, 4, 6, 2), (3, 8, 8, 8), (2, 1, 6, 1)]
-        for k, stride, padding, dilation in [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 0, 2),
-                                             (5, 3, 2, 1), ((2, 3), (1, 2), (0, 1), 1)]]
+GRID = [
+    (N, Cin, K, k, stride, padding, dilation, groups)
+    for N, Cin, K, groups in [(1, 3, 4, 1), (4, 4, 6, 2), (3, 8, 8, 8), (2, 1, 6, 1)]
+    for k, stride, padding, dilation in [
+        (1, 1, 0, 1),
+        (3, 1, 1, 1),
+        (3, 2, 0, 2),
+        (5, 3, 2, 1),
+        ((2, 3), (1, 2), (0, 1), 1),
+    ]
+]
 
 
 @pytest.mark.parametrize("cfg", GRID)
@@ -184,7 +200,11 @@ def test_padding_same_gradcheck_odd_total(rng):
 
 
 def test_unbatched_input_as_torch(rng):
-    x, w, b = rng.standard_normal((3, 7, 6)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    x, w, b = (
+        rng.standard_normal((3, 7, 6)),
+        rng.standard_normal((2, 3, 3, 3)),
+        rng.standard_normal(2),
+    )
     y = F.conv2d(x, w, b, padding=1)
     assert y.shape == (2, 7, 6)
     np.testing.assert_allclose(y.data, conv2d_ref(x[None], w, b, padding=1)[0], rtol=1e-12)
@@ -192,6 +212,7 @@ def test_unbatched_input_as_torch(rng):
 
 
 # ------------------------------------------------------------------------------ properties
+
 
 def test_identity_kernel_returns_input(rng):
     x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
@@ -204,8 +225,12 @@ def test_identity_kernel_returns_input(rng):
 def test_linear_in_weight_and_grad_bias_is_sum(rng):
     x, w, b, kw = _data(rng, CONFIGS[1], np.float64)
     w2 = rng.standard_normal(w.shape)
-    np.testing.assert_allclose(F.conv2d(x, w + w2, **kw).data,
-                               F.conv2d(x, w, **kw).data + F.conv2d(x, w2, **kw).data, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        F.conv2d(x, w + w2, **kw).data,
+        F.conv2d(x, w, **kw).data + F.conv2d(x, w2, **kw).data,
+        rtol=1e-10,
+        atol=1e-12,
+    )
     tb = t64(b)
     y = F.conv2d(x, w, tb, **kw)
     dy = rng.standard_normal(y.shape)
@@ -218,8 +243,9 @@ def test_linear_in_weight_and_grad_bias_is_sum(rng):
 def test_nan_reaches_exactly_its_receptive_field(rng, cfg, algorithm):
     x, w, b, kw = _data(rng, cfg, np.float64)
     x[0, 0, 3, 4] = np.nan
-    y = C.conv2d_forward(x, w, b, kw["stride"], kw["padding"], kw["dilation"], kw["groups"],
-                         algorithm=algorithm)
+    y = C.conv2d_forward(
+        x, w, b, kw["stride"], kw["padding"], kw["dilation"], kw["groups"], algorithm=algorithm
+    )
     probe = np.zeros_like(x)
     probe[0, 0, 3, 4] = 1
     touched = conv2d_ref(probe, np.abs(w) + 1, None, **kw) != 0
@@ -227,6 +253,7 @@ def test_nan_reaches_exactly_its_receptive_field(rng, cfg, algorithm):
 
 
 # ------------------------------------------------------------------------------ edge cases
+
 
 def test_zero_size_batch(rng):
     w, b = rng.standard_normal((4, 3, 3, 3)).astype(np.float32), np.ones(4, np.float32)
@@ -240,8 +267,18 @@ def test_zero_size_batch(rng):
     np.testing.assert_array_equal(tb.grad, 0)
     # depthwise (direct path) too
     xd = np.zeros((0, 3, 8, 8), np.float32)
-    dx, dw, db = C.conv2d_backward(np.zeros((0, 3, 8, 8), np.float32), xd,
-                                   np.ones((3, 1, 3, 3), np.float32), 1, 1, 1, 3, True, True, True)
+    dx, dw, db = C.conv2d_backward(
+        np.zeros((0, 3, 8, 8), np.float32),
+        xd,
+        np.ones((3, 1, 3, 3), np.float32),
+        1,
+        1,
+        1,
+        3,
+        True,
+        True,
+        True,
+    )
     assert dx.shape == (0, 3, 8, 8)
     np.testing.assert_array_equal(dw, 0)
     np.testing.assert_array_equal(db, 0)
@@ -249,7 +286,7 @@ def test_zero_size_batch(rng):
 
 def test_float64_and_noncontiguous_inputs(rng):
     x = rng.standard_normal((2, 8, 9, 3)).transpose(0, 3, 1, 2)  # (2, 3, 8, 9), not C-contiguous
-    w = rng.standard_normal((3, 3, 5, 4))[:, :, ::2, ::2]       # (3, 3, 3, 2), strided
+    w = rng.standard_normal((3, 3, 5, 4))[:, :, ::2, ::2]  # (3, 3, 3, 2), strided
     b = rng.standard_normal(6)[::2]
     assert not (x.flags.c_contiguous or w.flags.c_contiguous or b.flags.c_contiguous)
     y = F.conv2d(x, w, b, padding=1)
@@ -271,6 +308,7 @@ def test_only_the_asked_gradients(rng):
 
 
 # ------------------------------------------------------------------------------ bad inputs
+
 
 def test_bad_inputs_name_the_argument():
     x = np.ones((2, 3, 8, 8), np.float32)
@@ -324,7 +362,9 @@ def test_bad_inputs_at_the_binding():
     w = np.ones((4, 3, 3, 3), np.float32)
     with pytest.raises(ValueError, match="conv2d: input must be 4-D"):
         C.conv2d_forward(x[0], w)
-    with pytest.raises(ValueError, match="conv2d: stride must be in \\[1, 2\\*\\*31\\), got \\(-2, 1\\)"):
+    with pytest.raises(
+        ValueError, match="conv2d: stride must be in \\[1, 2\\*\\*31\\), got \\(-2, 1\\)"
+    ):
         C.conv2d_forward(x, w, None, (-2, 1))
     with pytest.raises(TypeError, match="conv2d: input must be a C-contiguous"):
         C.conv2d_forward(x.transpose(0, 1, 3, 2), w)
@@ -338,11 +378,17 @@ def test_bad_inputs_at_the_binding():
 
 # ------------------------------------------------------------------------------ threads
 
-@pytest.mark.parametrize("cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1),   # gemm, batched chunks
-                                 (8, 1, 28, 28, 6, 5, 1, 0, 1, 1),     # direct
-                                 (4, 16, 16, 16, 16, 3, 2, 1, 1, 16),  # depthwise, strided
-                                 (4, 16, 15, 17, 16, 3, 1, 1, 1, 16),  # depthwise (direct)
-                                 (1, 32, 24, 24, 32, 3, 1, 1, 1, 1)])  # one image: split GEMM
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (16, 6, 12, 12, 16, 5, 1, 0, 1, 1),  # gemm, batched chunks
+        (8, 1, 28, 28, 6, 5, 1, 0, 1, 1),  # direct
+        (4, 16, 16, 16, 16, 3, 2, 1, 1, 16),  # depthwise, strided
+        (4, 16, 15, 17, 16, 3, 1, 1, 1, 16),  # depthwise (direct)
+        (1, 32, 24, 24, 32, 3, 1, 1, 1, 1),
+    ],
+)  # one image: split GEMM
 def test_one_and_two_threads_agree(rng, threads, cfg):
     x, w, b, kw = _data(rng, cfg)
     args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
@@ -357,7 +403,9 @@ def test_one_and_two_threads_agree(rng, threads, cfg):
     np.testing.assert_allclose(out[0][0], conv2d_ref(x, w, b, **kw), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1), (8, 8, 9, 9, 8, 3, 1, 1, 1, 8)])
+@pytest.mark.parametrize(
+    "cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1), (8, 8, 9, 9, 8, 3, 1, 1, 1, 8)]
+)
 def test_repeatable_with_two_threads(rng, threads, cfg):
     # Work is handed out dynamically, but each dw partial covers a fixed block: same bits.
     x, w, b, kw = _data(rng, cfg)
@@ -373,12 +421,17 @@ def test_repeatable_with_two_threads(rng, threads, cfg):
 # Shapes taken by the blocked direct forward (stride 1, 2 ... 16 outputs per group, several
 # input channels per group; float32 only, float64 takes gemm): block remainders (13 = 6 + 6 + 1
 # outputs), planes shorter than one vector, padding, dilation, groups.
-@pytest.mark.parametrize("cfg", [(2, 6, 14, 14, 16, 5, 1, 0, 1, 1),    # LeNet conv2 (14x14)
-                                 (3, 4, 11, 13, 13, 3, 1, 1, 1, 1),    # odd sizes, padding
-                                 (2, 6, 10, 12, 10, 3, 1, 1, 2, 2),    # groups 2, dilation 2
-                                 (2, 1, 9, 9, 7, (2, 3), 1, (0, 1), 1, 1),
-                                 (2, 2, 3, 3, 4, 3, 1, 0, 1, 1),       # one output position
-                                 (2, 3, 3, 4, 5, 1, 1, 0, 1, 1)])      # 12 positions
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (2, 6, 14, 14, 16, 5, 1, 0, 1, 1),  # LeNet conv2 (14x14)
+        (3, 4, 11, 13, 13, 3, 1, 1, 1, 1),  # odd sizes, padding
+        (2, 6, 10, 12, 10, 3, 1, 1, 2, 2),  # groups 2, dilation 2
+        (2, 1, 9, 9, 7, (2, 3), 1, (0, 1), 1, 1),
+        (2, 2, 3, 3, 4, 3, 1, 0, 1, 1),  # one output position
+        (2, 3, 3, 4, 5, 1, 1, 0, 1, 1),
+    ],
+)  # 12 positions
 def test_blocked_direct_forward_matches_reference(rng, cfg):
     dtype = np.float32
     x, w, b, kw = _data(rng, cfg, dtype)

@@ -1,4 +1,5 @@
 """The CuPy path: the same Python code on GPU arrays. Skips cleanly without CuPy or a GPU."""
+
 import numpy as np
 import pytest
 
@@ -34,6 +35,7 @@ def test_linear_and_autograd_on_gpu_match_cpu(rng):
 def test_ops_without_a_gpu_kernel_say_so():
     cp = _cupy()
     from pydlk import _cuda
+
     with pytest.raises(NotImplementedError, match="no CUDA"):
         _cuda.set_num_threads  # CPU-only (OpenMP): no GPU counterpart
     assert cp is not None
@@ -42,11 +44,21 @@ def test_ops_without_a_gpu_kernel_say_so():
 def test_cpu_path_never_imports_cupy():
     import subprocess
     import sys
-    code = ("import sys, numpy as np, pydlk, pydlk.functional as F\n"
-            "F.linear(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32))\n"
-            "assert 'cupy' not in sys.modules, 'cupy was imported'\n")
+
+    code = (
+        "import sys, numpy as np, pydlk, pydlk.functional as F\n"
+        "F.linear(np.ones((2, 3), np.float32), np.ones((4, 3), np.float32))\n"
+        "assert 'cupy' not in sys.modules, 'cupy was imported'\n"
+    )
     import os
+
     from conftest import child_env
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=child_env(), cwd=os.path.dirname(os.__file__))  # not the checkout: it shadows pydlk
+
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=os.path.dirname(os.__file__),
+    )  # not the checkout: it shadows pydlk
     assert r.returncode == 0, r.stderr

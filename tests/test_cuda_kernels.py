@@ -8,6 +8,7 @@ Philox dropout scheme that pydlk/_cuda/dropout.py ports to CUDA, checked against
 GPU only (skipped without CuPy or a device): each kernel on the GPU against the CPU kernel on
 the same inputs, forward and every gradient output, float32 within tolerance, float64 tight.
 """
+
 import ast
 import os
 import re
@@ -17,11 +18,13 @@ import pytest
 
 from pydlk import _C
 
-CUDA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pydlk",
-                        "_cuda")
+CUDA_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pydlk", "_cuda"
+)
 
 
 # ------------------------------------------------------------------ coverage and signatures
+
 
 def _cuda_functions():
     """{name: ast.FunctionDef} of the public functions defined in pydlk/_cuda/*.py."""
@@ -43,8 +46,12 @@ def _init_tree():
 
 
 def _reexported():
-    return {a.asname or a.name for n in _init_tree().body if isinstance(n, ast.ImportFrom)
-            for a in n.names}
+    return {
+        a.asname or a.name
+        for n in _init_tree().body
+        if isinstance(n, ast.ImportFrom)
+        for a in n.names
+    }
 
 
 def _cpu_only():
@@ -123,16 +130,18 @@ def _py_signature(fn):
     return out
 
 
-@pytest.mark.parametrize("name", [n for n in _c_kernels()
-                                  if n not in {"config", "get_num_threads", "set_num_threads"}])
+@pytest.mark.parametrize(
+    "name", [n for n in _c_kernels() if n not in {"config", "get_num_threads", "set_num_threads"}]
+)
 def test_cuda_signature_matches_c(name):
     fn = _cuda_functions()[name]
     want, got = _c_signature(name), _py_signature(fn)
     assert [p[0] for p in got] == [p[0] for p in want], f"{name}: parameter names/order"
     assert [p[2] for p in got] == [p[2] for p in want], f"{name}: keyword-only markers"
     for (pn, wd, _), (_, gd, _) in zip(want, got):
-        assert (wd is NO) == (gd is NO) and (wd is NO or wd == gd), \
+        assert (wd is NO) == (gd is NO) and (wd is NO or wd == gd), (
             f"{name}: default of {pn}: _C {wd!r}, _cuda {gd!r}"
+        )
 
 
 def test_importing_cuda_package_does_not_import_cupy():
@@ -140,13 +149,21 @@ def test_importing_cuda_package_does_not_import_cupy():
     import sys
 
     from conftest import child_env
-    code = ("import sys, pydlk._cuda as c\n"
-            "assert 'cupy' not in sys.modules\n"
-            "assert callable(c.conv2d_forward) and callable(c.dropout_forward)\n"
-            "try:\n    c.no_such_kernel\nexcept NotImplementedError as e:\n"
-            "    assert 'no_such_kernel' in str(e)\nelse:\n    raise SystemExit('no error')\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=child_env(), cwd=os.path.dirname(os.__file__))
+
+    code = (
+        "import sys, pydlk._cuda as c\n"
+        "assert 'cupy' not in sys.modules\n"
+        "assert callable(c.conv2d_forward) and callable(c.dropout_forward)\n"
+        "try:\n    c.no_such_kernel\nexcept NotImplementedError as e:\n"
+        "    assert 'no_such_kernel' in str(e)\nelse:\n    raise SystemExit('no error')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=os.path.dirname(os.__file__),
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -160,17 +177,29 @@ def test_gpu_tests_pass_on_the_host_emulator():
     import sys
 
     from conftest import child_env
+
     if shutil.which("g++") is None:
         pytest.skip("no g++ to build the host emulation")
     root = os.path.dirname(CUDA_DIR.rstrip(os.sep))
     root = os.path.dirname(root)
     import pydlk
+
     if os.path.dirname(os.path.abspath(pydlk.__file__)) != os.path.join(root, "pydlk"):
         # the emulation imports the package from its checkout, so it needs the in-tree build
         pytest.skip("host emulation runs against the in-tree build (PYTHONPATH=.)")
-    r = subprocess.run([sys.executable, os.path.join(root, "tools", "run_cuda_tests_on_host.py"),
-                        "-k", "gpu_ and not host_emulator"],
-                       capture_output=True, text=True, env=child_env(), cwd=root, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(root, "tools", "run_cuda_tests_on_host.py"),
+            "-k",
+            "gpu_ and not host_emulator",
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=root,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout, r.stdout[-2000:]
 
@@ -221,20 +250,30 @@ def dropout_mask_np(seed, offset, n, p):
 
 
 def test_philox_reference_matches_c_blocks():
-    for ctr, seed in [(0, 0), (1, 5), (2 ** 32 - 1, 2 ** 40 + 7), (2 ** 63 + 12345, 2 ** 64 - 1)]:
-        want = _C.philox4x32_10([ctr & 0xFFFFFFFF, ctr >> 32, 0, 0],
-                                [seed & 0xFFFFFFFF, seed >> 32])
+    for ctr, seed in [(0, 0), (1, 5), (2**32 - 1, 2**40 + 7), (2**63 + 12345, 2**64 - 1)]:
+        want = _C.philox4x32_10(
+            [ctr & 0xFFFFFFFF, ctr >> 32, 0, 0], [seed & 0xFFFFFFFF, seed >> 32]
+        )
         assert tuple(int(v) for v in philox_blocks_np([ctr], seed)[0]) == want
     got = philox_blocks_np(np.arange(16, dtype=np.uint64) + np.uint64(77), 99).reshape(-1)
     np.testing.assert_array_equal(got, _C.philox_blocks16(77, 99))
 
 
-@pytest.mark.parametrize("seed,offset,n", [(0, 0, 1), (7, 0, 33), (123456789, 4, 1000),
-                                           (2 ** 63 + 5, 10, 257), (42, 3, 130), (1, 2 ** 40, 64)])
+@pytest.mark.parametrize(
+    "seed,offset,n",
+    [
+        (0, 0, 1),
+        (7, 0, 33),
+        (123456789, 4, 1000),
+        (2**63 + 5, 10, 257),
+        (42, 3, 130),
+        (1, 2**40, 64),
+    ],
+)
 def test_philox_reference_matches_c_uniform_and_masks(seed, offset, n):
     r = philox_draws_np(seed, offset, n)
     u = _C.philox_uniform(np.empty(n), seed, offset)
-    np.testing.assert_array_equal(u, (r >> np.uint32(8)).astype(np.float64) / 2.0 ** 24)
+    np.testing.assert_array_equal(u, (r >> np.uint32(8)).astype(np.float64) / 2.0**24)
     for p in (0.0, 0.1, 0.5, 1.0 / 3.0, 0.999, 1.0):
         keep, words = dropout_mask_np(seed, offset, n, p)
         x = np.linspace(-1, 1, n).astype(np.float32)
@@ -250,15 +289,25 @@ def test_cuda_dropout_source_uses_the_reference_constants():
     # The port is checked on a GPU below; here, that its constants are the ones the reference uses.
     with open(os.path.join(CUDA_DIR, "dropout.py")) as fh:
         src = fh.read()
-    for const in ("0xD2511F53u", "0xCD9E8D57u", "0x9E3779B9u", "0xBB67AE85u",
-                  "offset / 4 + i / 4", "v[i & 3]", ">> 8) >= thr", "mask[i >> 5] >> (i & 31)"):
+    for const in (
+        "0xD2511F53u",
+        "0xCD9E8D57u",
+        "0x9E3779B9u",
+        "0xBB67AE85u",
+        "offset / 4 + i / 4",
+        "v[i & 3]",
+        ">> 8) >= thr",
+        "mask[i >> 5] >> (i & 31)",
+    ):
         assert const in src, const
     from pydlk._cuda.dropout import keep_threshold
-    for p in (0.0, 1e-9, 0.1, 0.5, 1 - 2 ** -25, 1.0):
+
+    for p in (0.0, 1e-9, 0.1, 0.5, 1 - 2**-25, 1.0):
         assert keep_threshold(p) == keep_threshold_np(p)
 
 
 # ---------------------------------------------------------------------------- GPU vs CPU
+
 
 def _cupy():
     cp = pytest.importorskip("cupy")
@@ -302,6 +351,7 @@ def assert_gpu_matches_cpu(name, args, kwargs=None, dtype=np.float64, inplace=()
     """Runs _C.name and _cuda.name on the same inputs; compares results and in-place args."""
     cp = _cupy()
     from pydlk import _cuda
+
     kwargs = kwargs or {}
     cpu_args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     gpu_args = [_to_gpu(cp, a) for a in args]
@@ -321,11 +371,17 @@ def _r(rng, shape, dtype, lo=-2.0, hi=2.0):
 
 
 ELTWISE = {  # name: (forward params, backward params, which tensor the backward reads)
-    "relu": ((), (), "output"), "sigmoid": ((), (), "output"), "tanh": ((), (), "output"),
-    "leaky_relu": ((0.2,), (0.2,), "output"), "hardtanh": ((-0.5, 0.7), (-0.5, 0.7), "output"),
+    "relu": ((), (), "output"),
+    "sigmoid": ((), (), "output"),
+    "tanh": ((), (), "output"),
+    "leaky_relu": ((0.2,), (0.2,), "output"),
+    "hardtanh": ((-0.5, 0.7), (-0.5, 0.7), "output"),
     "elu": ((1.3, 1.1, 0.9), (1.3, 1.1, 0.9, 0.0), "input"),
-    "silu": ((), (), "input"), "mish": ((), (), "input"), "gelu": ((), (), "input"),
-    "gelu_tanh": ((), (), "input"), "softplus": ((2.0, 3.0), (2.0, 3.0), "input"),
+    "silu": ((), (), "input"),
+    "mish": ((), (), "input"),
+    "gelu": ((), (), "input"),
+    "gelu_tanh": ((), (), "input"),
+    "softplus": ((2.0, 3.0), (2.0, 3.0), "input"),
 }
 
 
@@ -359,7 +415,9 @@ def test_gpu_maxout_and_attention(dtype, rng):
     assert_gpu_matches_cpu("attn_softmax_forward_", [s], dtype=dtype, inplace=(0,))
     p = s.copy()
     _C.attn_softmax_forward_(p)
-    assert_gpu_matches_cpu("attn_softmax_backward_", [_r(rng, s.shape, dtype), p], dtype=dtype, inplace=(0,))
+    assert_gpu_matches_cpu(
+        "attn_softmax_backward_", [_r(rng, s.shape, dtype), p], dtype=dtype, inplace=(0,)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -367,13 +425,15 @@ def test_gpu_linear(dtype, rng):
     x, w, b = _r(rng, (9, 6), dtype), _r(rng, (4, 6), dtype), _r(rng, (4,), dtype)
     assert_gpu_matches_cpu("linear_forward", [x, w, b], dtype=dtype)
     assert_gpu_matches_cpu("linear_backward", [_r(rng, (9, 4), dtype), x, w], dtype=dtype)
-    assert_gpu_matches_cpu("linear_backward", [_r(rng, (9, 4), dtype), x, w, False, True, False], dtype=dtype)
+    assert_gpu_matches_cpu(
+        "linear_backward", [_r(rng, (9, 4), dtype), x, w, False, True, False], dtype=dtype
+    )
 
 
 CONV_CASES = [  # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
     (2, 3, 9, 8, 4, 3, 3, 1, 1, 1, 1),
     (2, 4, 11, 10, 6, 3, 2, (2, 1), (1, 0), (1, 2), 2),
-    (1, 6, 7, 7, 6, 3, 3, 1, 1, 1, 6),   # depthwise
+    (1, 6, 7, 7, 6, 3, 3, 1, 1, 1, 6),  # depthwise
     (3, 2, 5, 6, 5, 1, 1, 1, 0, 1, 1),
     (2, 4, 10, 9, 8, 5, 3, 3, 2, 2, 4),
 ]
@@ -384,6 +444,7 @@ CONV_CASES = [  # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
 def test_gpu_conv2d_both_paths(case, dtype, rng):
     cp = _cupy()
     from pydlk._cuda import conv2d as cv
+
     N, C, H, W, K, R, S, st, pd, dl, G = case
     x, w, b = _r(rng, (N, C, H, W), dtype), _r(rng, (K, C // G, R, S), dtype), _r(rng, (K,), dtype)
     y = _C.conv2d_forward(x, w, b, st, pd, dl, G)
@@ -407,24 +468,38 @@ def test_gpu_conv2d_both_paths(case, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_pooling(dtype, rng):
     x = _r(rng, (2, 3, 11, 9), dtype)
-    for args in [(3, 2, 1, 1, False), ((3, 2), (2, 1), (1, 0), (2, 1), True), (2, None, 0, 1, False)]:
+    for args in [
+        (3, 2, 1, 1, False),
+        ((3, 2), (2, 1), (1, 0), (2, 1), True),
+        (2, None, 0, 1, False),
+    ]:
         assert_gpu_matches_cpu("max_pool2d_forward", [x, *args], dtype=dtype)
         y, idx = _C.max_pool2d_forward(x, *args)
-        assert_gpu_matches_cpu("max_pool2d_backward", [_r(rng, y.shape, dtype), idx, (11, 9), *args],
-                 dtype=dtype)
-    for args in [(3, 2, 1, True, True, None), ((3, 2), 2, (1, 1), True, False, None),
-                 (2, 1, 0, False, True, 3)]:
+        assert_gpu_matches_cpu(
+            "max_pool2d_backward", [_r(rng, y.shape, dtype), idx, (11, 9), *args], dtype=dtype
+        )
+    for args in [
+        (3, 2, 1, True, True, None),
+        ((3, 2), 2, (1, 1), True, False, None),
+        (2, 1, 0, False, True, 3),
+    ]:
         assert_gpu_matches_cpu("avg_pool2d_forward", [x, *args], dtype=dtype)
         y = _C.avg_pool2d_forward(x, *args)
-        assert_gpu_matches_cpu("avg_pool2d_backward", [_r(rng, y.shape, dtype), (11, 9), *args], dtype=dtype)
+        assert_gpu_matches_cpu(
+            "avg_pool2d_backward", [_r(rng, y.shape, dtype), (11, 9), *args], dtype=dtype
+        )
     for out in [(4, 5), (1, 1), (11, 9), (6, 2)]:
         assert_gpu_matches_cpu("adaptive_avg_pool2d_forward", [x, out], dtype=dtype)
-        assert_gpu_matches_cpu("adaptive_avg_pool2d_backward", [_r(rng, (2, 3, *out), dtype), (11, 9)],
-                 dtype=dtype)
+        assert_gpu_matches_cpu(
+            "adaptive_avg_pool2d_backward", [_r(rng, (2, 3, *out), dtype), (11, 9)], dtype=dtype
+        )
         assert_gpu_matches_cpu("adaptive_max_pool2d_forward", [x, out], dtype=dtype)
         _, idx = _C.adaptive_max_pool2d_forward(x, out)
-        assert_gpu_matches_cpu("adaptive_max_pool2d_backward", [_r(rng, (2, 3, *out), dtype), idx, (11, 9)],
-                 dtype=dtype)
+        assert_gpu_matches_cpu(
+            "adaptive_max_pool2d_backward",
+            [_r(rng, (2, 3, *out), dtype), idx, (11, 9)],
+            dtype=dtype,
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -433,12 +508,16 @@ def test_gpu_batchnorm(training, dtype, rng):
     x = _r(rng, (4, 3, 5, 6), dtype) + 3
     w, b = _r(rng, (3,), dtype), _r(rng, (3,), dtype)
     rm, rv = _r(rng, (3,), dtype), _r(rng, (3,), dtype, 0.5, 2)
-    assert_gpu_matches_cpu("batchnorm_forward", [x, w, b, rm, rv, training, 0.2, 1e-3], dtype=dtype,
-             inplace=(3, 4))
+    assert_gpu_matches_cpu(
+        "batchnorm_forward", [x, w, b, rm, rv, training, 0.2, 1e-3], dtype=dtype, inplace=(3, 4)
+    )
     _, m, r = _C.batchnorm_forward(x, w, b, rm.copy(), rv.copy(), training, 0.2, 1e-3)
-    assert_gpu_matches_cpu("batchnorm_backward", [_r(rng, x.shape, dtype), x, w, m, r, training], dtype=dtype)
-    assert_gpu_matches_cpu("batchnorm_backward", [_r(rng, x.shape, dtype), x, None, m, r, training],
-             dtype=dtype)
+    assert_gpu_matches_cpu(
+        "batchnorm_backward", [_r(rng, x.shape, dtype), x, w, m, r, training], dtype=dtype
+    )
+    assert_gpu_matches_cpu(
+        "batchnorm_backward", [_r(rng, x.shape, dtype), x, None, m, r, training], dtype=dtype
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -448,14 +527,20 @@ def test_gpu_row_norms(dtype, rng):
     assert_gpu_matches_cpu("layernorm_forward", [x, w, b, 1e-4], dtype=dtype)
     _, m, r = _C.layernorm_forward(x, w, b, 1e-4)
     assert_gpu_matches_cpu("layernorm_backward", [_r(rng, x.shape, dtype), x, w, m, r], dtype=dtype)
-    assert_gpu_matches_cpu("layernorm_backward", [_r(rng, x.shape, dtype), x, None, m, r], dtype=dtype)
+    assert_gpu_matches_cpu(
+        "layernorm_backward", [_r(rng, x.shape, dtype), x, None, m, r], dtype=dtype
+    )
     xg = _r(rng, (3, 6, 4, 5), dtype)
     wg, bg = _r(rng, (6,), dtype), _r(rng, (6,), dtype)
     assert_gpu_matches_cpu("groupnorm_forward", [xg, 3, wg, bg], dtype=dtype)
     _, m, r = _C.groupnorm_forward(xg, 3, wg, bg)
-    assert_gpu_matches_cpu("groupnorm_backward", [_r(rng, xg.shape, dtype), xg, 3, wg, m, r], dtype=dtype)
+    assert_gpu_matches_cpu(
+        "groupnorm_backward", [_r(rng, xg.shape, dtype), xg, 3, wg, m, r], dtype=dtype
+    )
     rm, rv = _r(rng, (6,), dtype), _r(rng, (6,), dtype, 0.5, 2)
-    assert_gpu_matches_cpu("instancenorm_forward", [xg, wg, bg, rm, rv, 0.3], dtype=dtype, inplace=(3, 4))
+    assert_gpu_matches_cpu(
+        "instancenorm_forward", [xg, wg, bg, rm, rv, 0.3], dtype=dtype, inplace=(3, 4)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -466,62 +551,96 @@ def test_gpu_losses(smoothing, dtype, rng):
     t[1, 2] = -100
     w = _r(rng, (7,), dtype, 0.1, 2)
     for weight in (None, w):
-        assert_gpu_matches_cpu("cross_entropy_forward", [x, t, weight, -100, smoothing], dtype=dtype)
+        assert_gpu_matches_cpu(
+            "cross_entropy_forward", [x, t, weight, -100, smoothing], dtype=dtype
+        )
         _, lse, _, _ = _C.cross_entropy_forward(x, t, weight, -100, smoothing)
         g = _r(rng, (5, 3), dtype)
-        assert_gpu_matches_cpu("cross_entropy_backward", [g, 1.0, x, lse, t, weight, -100, smoothing],
-                 dtype=dtype)
-        assert_gpu_matches_cpu("cross_entropy_backward", [None, 0.25, x, lse, t, weight, -100, smoothing],
-                 dtype=dtype)
+        assert_gpu_matches_cpu(
+            "cross_entropy_backward", [g, 1.0, x, lse, t, weight, -100, smoothing], dtype=dtype
+        )
+        assert_gpu_matches_cpu(
+            "cross_entropy_backward", [None, 0.25, x, lse, t, weight, -100, smoothing], dtype=dtype
+        )
         prob = _r(rng, x.shape, dtype, 0, 1)
-        assert_gpu_matches_cpu("cross_entropy_forward", [x, prob, weight, -100, smoothing], dtype=dtype)
+        assert_gpu_matches_cpu(
+            "cross_entropy_forward", [x, prob, weight, -100, smoothing], dtype=dtype
+        )
         _, lse, _, _ = _C.cross_entropy_forward(x, prob, weight, -100, smoothing)
-        assert_gpu_matches_cpu("cross_entropy_backward", [g, 1.0, x, lse, prob, weight, -100, smoothing],
-                 dtype=dtype)
+        assert_gpu_matches_cpu(
+            "cross_entropy_backward", [g, 1.0, x, lse, prob, weight, -100, smoothing], dtype=dtype
+        )
         assert_gpu_matches_cpu("nll_loss_forward", [x, t, weight], dtype=dtype)
         assert_gpu_matches_cpu("nll_loss_backward", [g, 1.0, x, t, weight], dtype=dtype)
         assert_gpu_matches_cpu("nll_loss_backward", [None, 0.5, x, t, weight], dtype=dtype)
     x2, t2 = _r(rng, (6, 5), dtype), rng.integers(0, 5, 6)
     for p in (1, 2):
         assert_gpu_matches_cpu("multi_margin_loss_forward", [x2, t2, p, 0.7, w[:5]], dtype=dtype)
-        assert_gpu_matches_cpu("multi_margin_loss_backward", [_r(rng, (6,), dtype), 1.0, x2, t2, p, 0.7, None],
-                 dtype=dtype)
+        assert_gpu_matches_cpu(
+            "multi_margin_loss_backward",
+            [_r(rng, (6,), dtype), 1.0, x2, t2, p, 0.7, None],
+            dtype=dtype,
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_dropout_masks_equal_cpu(dtype, rng):
-    for n, seed, offset, p in [(1, 3, 0, 0.5), (1000, 2 ** 63 + 9, 6, 0.3), (4099, 7, 4096, 0.9),
-                               (64, 1, 0, 0.0), (65, 1, 0, 1.0)]:
+    for n, seed, offset, p in [
+        (1, 3, 0, 0.5),
+        (1000, 2**63 + 9, 6, 0.3),
+        (4099, 7, 4096, 0.9),
+        (64, 1, 0, 0.0),
+        (65, 1, 0, 1.0),
+    ]:
         x = _r(rng, (n,), dtype)
         assert_gpu_matches_cpu("dropout_forward", [x, p, seed, offset], dtype=dtype)
         _, mask = _C.dropout_forward(x, p, seed, offset)
         g = _r(rng, (n,), dtype)
         assert_gpu_matches_cpu("dropout_backward", [g, mask, p, seed, offset], dtype=dtype)
         assert_gpu_matches_cpu("dropout_backward", [g, None, p, seed, offset], dtype=dtype)
-        assert_gpu_matches_cpu("philox_uniform", [np.empty(n, dtype), seed, offset], dtype=dtype, inplace=(0,))
-        assert_gpu_matches_cpu("bernoulli_mask", [np.empty(n, dtype), p, 1.7, seed, offset], dtype=dtype,
-                 inplace=(0,))
-    assert_gpu_matches_cpu("channel_scale", [_r(rng, (3, 4, 5), dtype), _r(rng, (3, 4), dtype)], dtype=dtype)
+        assert_gpu_matches_cpu(
+            "philox_uniform", [np.empty(n, dtype), seed, offset], dtype=dtype, inplace=(0,)
+        )
+        assert_gpu_matches_cpu(
+            "bernoulli_mask", [np.empty(n, dtype), p, 1.7, seed, offset], dtype=dtype, inplace=(0,)
+        )
+    assert_gpu_matches_cpu(
+        "channel_scale", [_r(rng, (3, 4, 5), dtype), _r(rng, (3, 4), dtype)], dtype=dtype
+    )
     cp = _cupy()
     from pydlk import _cuda
+
     assert _cuda.philox4x32_10([1, 2, 3, 4], [5, 6]) == _C.philox4x32_10([1, 2, 3, 4], [5, 6])
-    np.testing.assert_array_equal(cp.asnumpy(_cuda.philox_blocks16(2 ** 40 + 3, 11)),
-                                  _C.philox_blocks16(2 ** 40 + 3, 11))
+    np.testing.assert_array_equal(
+        cp.asnumpy(_cuda.philox_blocks16(2**40 + 3, 11)), _C.philox_blocks16(2**40 + 3, 11)
+    )
 
 
 OPTIM = [
     ("sgd_step", lambda P, S, g: [P, None, g, 0.1], {"weight_decay": 0.01, "l1": 0.001}),
     ("sgd_step", lambda P, S, g: [P, S[0], g, 0.1, 0.9, 0.1], {"nesterov": False}),
     ("sgd_step", lambda P, S, g: [P, S[0], g, 0.1, 0.9, 0.0], {"nesterov": True, "first": True}),
-    ("adam_step", lambda P, S, g: [P, S[0], S[1], None, g, 1e-2, 0.9, 0.999, 1e-8],
-     {"weight_decay": 0.01, "step": 3}),
-    ("adam_step", lambda P, S, g: [P, S[0], S[1], S[2], g, 1e-2, 0.8, 0.99, 1e-8],
-     {"weight_decay": 0.1, "step": 5, "decoupled": True, "maximize": True, "l1": 0.01}),
+    (
+        "adam_step",
+        lambda P, S, g: [P, S[0], S[1], None, g, 1e-2, 0.9, 0.999, 1e-8],
+        {"weight_decay": 0.01, "step": 3},
+    ),
+    (
+        "adam_step",
+        lambda P, S, g: [P, S[0], S[1], S[2], g, 1e-2, 0.8, 0.99, 1e-8],
+        {"weight_decay": 0.1, "step": 5, "decoupled": True, "maximize": True, "l1": 0.01},
+    ),
     ("rmsprop_step", lambda P, S, g: [P, S[0], None, None, g, 1e-2, 0.99, 1e-8], {}),
-    ("rmsprop_step", lambda P, S, g: [P, S[0], S[1], S[2], g, 1e-2, 0.9, 1e-8],
-     {"momentum": 0.5, "weight_decay": 0.01}),
-    ("adagrad_step", lambda P, S, g: [P, S[0], g, 0.1],
-     {"lr_decay": 0.01, "step": 4, "weight_decay": 0.1, "l1": 0.01}),
+    (
+        "rmsprop_step",
+        lambda P, S, g: [P, S[0], S[1], S[2], g, 1e-2, 0.9, 1e-8],
+        {"momentum": 0.5, "weight_decay": 0.01},
+    ),
+    (
+        "adagrad_step",
+        lambda P, S, g: [P, S[0], g, 0.1],
+        {"lr_decay": 0.01, "step": 4, "weight_decay": 0.1, "l1": 0.01},
+    ),
 ]
 
 
@@ -552,8 +671,11 @@ def test_gpu_arena_helpers(dtype, rng):
 def test_gpu_rnn(mode, dtype, rng):
     S, N, I, H = 5, 3, 4, 6
     G = {0: 1, 1: 1, 2: 4, 3: 3}[mode]
-    x, h0, c0 = _r(rng, (S, N, I), dtype, -1, 1), _r(rng, (N, H), dtype, -1, 1), \
-        _r(rng, (N, H), dtype, -1, 1)
+    x, h0, c0 = (
+        _r(rng, (S, N, I), dtype, -1, 1),
+        _r(rng, (N, H), dtype, -1, 1),
+        _r(rng, (N, H), dtype, -1, 1),
+    )
     wi, wh = _r(rng, (G * H, I), dtype, -0.5, 0.5), _r(rng, (G * H, H), dtype, -0.5, 0.5)
     bi, bh = _r(rng, (G * H,), dtype, -0.5, 0.5), _r(rng, (G * H,), dtype, -0.5, 0.5)
     c = c0 if mode == 2 else None
@@ -562,7 +684,13 @@ def test_gpu_rnn(mode, dtype, rng):
     h_all, c_all, gates = _C.rnn_forward(x, h0, c, wi, wh, bi, bh, mode)
     dy, dhn = _r(rng, (S, N, H), dtype), _r(rng, (N, H), dtype)
     dcn = _r(rng, (N, H), dtype) if mode == 2 else None
-    assert_gpu_matches_cpu("rnn_backward", [dy, dhn, dcn, x, h0, c, wi, wh, True, h_all, c_all, gates, mode],
-             dtype=dtype)
-    assert_gpu_matches_cpu("rnn_backward", [dy, None, None, x, h0, c, wi, wh, False, h_all, c_all, gates, mode,
-                              False, True, False], dtype=dtype)
+    assert_gpu_matches_cpu(
+        "rnn_backward",
+        [dy, dhn, dcn, x, h0, c, wi, wh, True, h_all, c_all, gates, mode],
+        dtype=dtype,
+    )
+    assert_gpu_matches_cpu(
+        "rnn_backward",
+        [dy, None, None, x, h0, c, wi, wh, False, h_all, c_all, gates, mode, False, True, False],
+        dtype=dtype,
+    )

@@ -1,12 +1,21 @@
 """DataLoader, datasets and preprocessing."""
+
 import threading
 
 import numpy as np
 import pytest
 
 import pydlk
-from pydlk.data import (DataLoader, Dataset, MeanSubtraction, PCAWhitening, Standardize,
-                        TensorDataset, ZCAWhitening, random_split)
+from pydlk.data import (
+    DataLoader,
+    Dataset,
+    MeanSubtraction,
+    PCAWhitening,
+    Standardize,
+    TensorDataset,
+    ZCAWhitening,
+    random_split,
+)
 
 
 def _ds(n=10):
@@ -159,12 +168,19 @@ def test_seeded_loader_changes_per_epoch_and_repeats_per_seed():
 @pytest.mark.parametrize("prefetch", [0, 2])
 def test_loader_state_dict_resumes_mid_epoch(seed, prefetch):
     from pydlk.data import augment as A
+
     x = np.random.default_rng(0).standard_normal((50, 1, 6, 6)).astype(np.float32)
     y = np.arange(50)
 
     def make():
-        return DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True, seed=seed,
-                          prefetch=prefetch, transform=A.Compose([A.RandomCrop(padding=1)]))
+        return DataLoader(
+            TensorDataset(x, y),
+            batch_size=8,
+            shuffle=True,
+            seed=seed,
+            prefetch=prefetch,
+            transform=A.Compose([A.RandomCrop(padding=1)]),
+        )
 
     pydlk.manual_seed(1)
     ref = make()

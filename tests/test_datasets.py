@@ -1,5 +1,6 @@
 """Dataset loaders: the bundled digits, and MNIST/Fashion-MNIST/CIFAR-10 from files the tests
 write in the exact formats, served for download=True by a loopback HTTP server."""
+
 import functools
 import gzip
 import hashlib
@@ -38,12 +39,19 @@ def test_digits_split_is_fixed_and_disjoint():
 
 def _idx(array):
     a = np.asarray(array, np.uint8)
-    return bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.tobytes()
+    return (
+        bytes([0, 0, 8, a.ndim])
+        + b"".join(int(d).to_bytes(4, "big") for d in a.shape)
+        + a.tobytes()
+    )
 
 
 @pytest.fixture
 def idx_files(tmp_path, rng):
-    imgs = {s: rng.integers(0, 256, (n, 28, 28)).astype(np.uint8) for s, n in (("train", 7), ("test", 3))}
+    imgs = {
+        s: rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+        for s, n in (("train", 7), ("test", 3))
+    }
     labels = {s: rng.integers(0, 10, len(imgs[s])).astype(np.uint8) for s in imgs}
     files = {}
     for s, stem in (("train", "train"), ("test", "t10k")):
@@ -85,12 +93,14 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def serve(tmp_path):
     """Serve a directory on 127.0.0.1 (an ephemeral port) for the duration of a test."""
+
     def start(directory):
         handler = functools.partial(_Quiet, directory=str(directory))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}/"
+
     servers = []
     yield start
     for s in servers:
@@ -119,7 +129,9 @@ def test_mnist_download_verifies_checksums(tmp_path, idx_files, serve):
 
 def _cifar_tar(rng, n_train=4, n_test=2):
     members, data = {}, {}
-    for name, n in [(f"data_batch_{i}.bin", n_train) for i in range(1, 6)] + [("test_batch.bin", n_test)]:
+    for name, n in [(f"data_batch_{i}.bin", n_train) for i in range(1, 6)] + [
+        ("test_batch.bin", n_test)
+    ]:
         labels = rng.integers(0, 10, n).astype(np.uint8)
         pix = rng.integers(0, 256, (n, 3, 32, 32)).astype(np.uint8)
         members[name] = np.concatenate([labels[:, None], pix.reshape(n, -1)], 1).tobytes()
@@ -163,5 +175,9 @@ def test_cifar10_refuses_unsafe_archive_and_bad_checksum(tmp_path, rng, serve):
     site.mkdir()
     (site / "cifar-10-binary.tar.gz").write_bytes(b"not an archive")
     with pytest.raises(RuntimeError, match="md5"):
-        cifar10(str(tmp_path / "other"), "train", download=True,
-                url=serve(site) + "cifar-10-binary.tar.gz")
+        cifar10(
+            str(tmp_path / "other"),
+            "train",
+            download=True,
+            url=serve(site) + "cifar-10-binary.tar.gz",
+        )

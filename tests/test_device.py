@@ -1,4 +1,5 @@
 """pydlk.device, Tensor.device, .to(device), pydlk.cuda and pydlk.accelerator against torch."""
+
 import importlib.util
 import pickle
 import sys
@@ -10,8 +11,17 @@ import pydlk
 
 torch = pytest.importorskip("torch")
 
-SPECS = [("cpu",), ("cuda",), ("cuda:0",), ("cuda:1",), ("cuda", 1), ("cpu", 0), ("cpu:0",),
-         ("cuda", 0), ("cuda:12",)]
+SPECS = [
+    ("cpu",),
+    ("cuda",),
+    ("cuda:0",),
+    ("cuda:1",),
+    ("cuda", 1),
+    ("cpu", 0),
+    ("cpu:0",),
+    ("cuda", 0),
+    ("cuda:12",),
+]
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 
 
@@ -115,6 +125,7 @@ def test_cpu_only_machine_answers_honestly_and_never_imports_cupy():
 @pytest.mark.skipif(not HAS_CUPY, reason="CuPy is not installed")
 def test_gpu_queries_agree_with_cupy():
     import cupy
+
     n = cupy.cuda.runtime.getDeviceCount()
     assert pydlk.cuda.device_count() == n and pydlk.cuda.is_available() == (n > 0)
     if n:

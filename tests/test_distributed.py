@@ -5,6 +5,7 @@ tests/_mpi_worker.py and compare what rank 0 saved with a single process computi
 thing from NumPy formulas or on the global batch. They skip when mpi4py or mpiexec is missing
 (``MPIEXEC`` names a launcher explicitly).
 """
+
 import os
 import shutil
 import subprocess
@@ -43,22 +44,28 @@ def _launch(n, out, *cases, timeout=90):
     # an absolute PYTHONPATH), never the checkout's sources by accident
     env = child_env(OMP_NUM_THREADS="1")
     t0 = time.monotonic()
-    p = subprocess.run([exe, "-n", str(n), sys.executable, str(WORKER), str(out), *cases],
-                       capture_output=True, text=True, timeout=timeout, env=env, check=False,
-                       cwd=out)
+    p = subprocess.run(
+        [exe, "-n", str(n), sys.executable, str(WORKER), str(out), *cases],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        cwd=out,
+    )
     return p, time.monotonic() - t0
 
 
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("mpi2")
-    p, _ = _launch(2, out, "collectives", "equiv", "nosync", "unused", "sampler",
-                   "buckets")
+    p, _ = _launch(2, out, "collectives", "equiv", "nosync", "unused", "sampler", "buckets")
     assert p.returncode == 0, p.stdout + p.stderr
     return out
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def _reference_run(start, opt_name, dtype, world, steps=5, b=8):
     """One process, plain BatchNorm LeNet-5, the global batch of ``world * b``."""
@@ -104,13 +111,14 @@ def _load(path):
 
 # ----------------------------------------------------------------------------- two ranks
 
+
 @pytest.mark.parametrize("opt_name", ["sgd", "adam"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
 def test_ddp_syncbn_equals_one_process_on_the_global_batch(two_ranks, opt_name, dtype, tol):
     start, end = _load(two_ranks / f"equiv_{opt_name}_{np.dtype(dtype).name}.npz")
     assert all(k.startswith("module.") for k in end)  # torch's DDP state_dict prefix
     ref = _reference_run(start, opt_name, dtype, world=2)
-    assert set(ref) == {k[len("module."):] for k in end}
+    assert set(ref) == {k[len("module.") :] for k in end}
     _compare(end, ref, start, tol)
 
 
@@ -157,8 +165,9 @@ def test_unused_parameters_contribute_zeros(two_ranks):
     ga = np.mean([np.ones((2, 1)) * x.sum(0)[None] for x in xs], 0)
     np.testing.assert_allclose(g["a.weight"], ga, rtol=1e-14)
     np.testing.assert_allclose(g["a.bias"], [2.0, 2.0], rtol=1e-14)
-    np.testing.assert_allclose(g["b.weight"], np.ones((2, 1)) * xs[1].sum(0)[None] / 2,
-                               rtol=1e-14)  # rank 0 contributed zeros
+    np.testing.assert_allclose(
+        g["b.weight"], np.ones((2, 1)) * xs[1].sum(0)[None] / 2, rtol=1e-14
+    )  # rank 0 contributed zeros
     np.testing.assert_allclose(g["b.bias"], [1.0, 1.0], rtol=1e-14)
     assert (g["c.weight"] == 0).all() and (g["c.bias"] == 0).all()
 
@@ -174,6 +183,7 @@ def test_sampler_under_mpi_covers_every_index_once(two_ranks):
 
 
 # ----------------------------------------------------------------------------- three ranks
+
 
 def test_three_ranks_oversubscribed(tmp_path):
     p, _ = _launch(3, tmp_path, "collectives", "equiv_adam64")
@@ -191,6 +201,7 @@ def test_fit_prints_and_writes_on_rank_zero_only(tmp_path):
 
 
 # ----------------------------------------------------------------------------- faults
+
 
 def test_crashing_rank_ends_every_rank_promptly(tmp_path):
     p, secs = _launch(2, tmp_path, "crash", timeout=60)
@@ -211,25 +222,32 @@ def test_timeout_names_the_missing_rank(tmp_path):
 
 # ----------------------------------------------------------------------------- one process
 
+
 def test_no_mpi_import_until_init(tmp_path):
-    code = ("import sys, pydlk, pydlk.distributed as d, pydlk.nn.parallel, pydlk.data;"
-            "assert 'mpi4py' not in sys.modules; assert not d.is_initialized();"
-            "assert (d.get_rank(), d.get_world_size()) == (0, 1)")
+    code = (
+        "import sys, pydlk, pydlk.distributed as d, pydlk.nn.parallel, pydlk.data;"
+        "assert 'mpi4py' not in sys.modules; assert not d.is_initialized();"
+        "assert (d.get_rank(), d.get_world_size()) == (0, 1)"
+    )
     env = {k: v for k, v in child_env().items() if not k.startswith(("PMI_", "OMPI_"))}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60, cwd=tmp_path)
 
 
 def test_rank_from_launcher_environment(monkeypatch):
     import pydlk.distributed as dist
+
     monkeypatch.setenv("PMI_RANK", "2")
     monkeypatch.setenv("PMI_SIZE", "4")
     assert (dist.get_rank(), dist.get_world_size()) == (2, 4)
-    assert (DistributedSampler(range(10)).rank, DistributedSampler(range(10)).num_replicas) \
-        == (2, 4)
+    assert (DistributedSampler(range(10)).rank, DistributedSampler(range(10)).num_replicas) == (
+        2,
+        4,
+    )
 
 
 def test_collectives_need_a_process_group():
     import pydlk.distributed as dist
+
     with pytest.raises(RuntimeError, match="init_process_group"):
         dist.all_reduce(np.ones(2))
     with pytest.raises(RuntimeError, match="init_process_group"):
@@ -238,14 +256,17 @@ def test_collectives_need_a_process_group():
         dist.init_process_group("nccl")
 
 
-@pytest.mark.parametrize("n,world,drop_last", [(10, 3, False), (10, 3, True), (2, 5, False),
-                                               (12, 4, False), (7, 2, True), (0, 2, False)])
+@pytest.mark.parametrize(
+    "n,world,drop_last",
+    [(10, 3, False), (10, 3, True), (2, 5, False), (12, 4, False), (7, 2, True), (0, 2, False)],
+)
 def test_sampler_partition_rules(n, world, drop_last):
     ds = list(range(n))
     shares = []
     for r in range(world):
-        s = DistributedSampler(ds, num_replicas=world, rank=r, shuffle=True, seed=7,
-                               drop_last=drop_last)
+        s = DistributedSampler(
+            ds, num_replicas=world, rank=r, shuffle=True, seed=7, drop_last=drop_last
+        )
         s.set_epoch(3)
         shares.append(list(s))
         assert len(shares[-1]) == len(s)
@@ -260,17 +281,17 @@ def test_sampler_partition_rules(n, world, drop_last):
     else:
         assert set(flat) == set(range(n))  # every index at least once
         assert sorted(flat[:n]) == list(range(n))  # exactly once before the padding
-        assert flat[n:] == (flat[:n] * (1 + world))[:len(flat) - n]  # padding repeats
+        assert flat[n:] == (flat[:n] * (1 + world))[: len(flat) - n]  # padding repeats
 
 
 def test_sampler_matches_torch_without_shuffle():
     tud = pytest.importorskip("torch.utils.data")
     for n, world, drop_last in [(10, 3, False), (10, 3, True), (2, 5, False), (9, 4, True)]:
         for r in range(world):
-            ours = list(DistributedSampler(range(n), world, r, shuffle=False,
-                                           drop_last=drop_last))
-            theirs = list(tud.DistributedSampler(range(n), world, r, shuffle=False,
-                                                 drop_last=drop_last))
+            ours = list(DistributedSampler(range(n), world, r, shuffle=False, drop_last=drop_last))
+            theirs = list(
+                tud.DistributedSampler(range(n), world, r, shuffle=False, drop_last=drop_last)
+            )
             assert ours == theirs
 
 
@@ -302,9 +323,16 @@ def test_convert_sync_batchnorm_keeps_order_and_shares_parameters():
     assert isinstance(c.features[1], nn.SyncBatchNorm)
     assert c.features[1].weight is bn.weight
     assert c.features[1].running_mean is bn.running_mean
-    assert [type(x).__name__ for x in c.features] == ["Conv2d", "SyncBatchNorm", "ReLU",
-                                                     "MaxPool2d", "Conv2d", "SyncBatchNorm",
-                                                     "ReLU", "MaxPool2d"]
+    assert [type(x).__name__ for x in c.features] == [
+        "Conv2d",
+        "SyncBatchNorm",
+        "ReLU",
+        "MaxPool2d",
+        "Conv2d",
+        "SyncBatchNorm",
+        "ReLU",
+        "MaxPool2d",
+    ]
     assert list(c.state_dict()) == list(LeNet5(in_size=8).state_dict())
 
 
@@ -343,6 +371,7 @@ def test_sync_batchnorm_function_gradients_single_rank():
 
     def f(x, w, b):
         return _SyncBatchNormFn.apply(x, w, b, None, None, 0.1, 1e-5, _OneRank)
+
     assert pydlk.gradcheck(f, (x, w, b))
     ref = F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5)
     np.testing.assert_allclose(f(x, w, b).data, ref.data, rtol=1e-12, atol=1e-12)

@@ -1,13 +1,14 @@
 """dropout, dropout2d: NumPy reference from Philox, seeds and threads, statistics, gradients."""
+
 import numpy as np
 import pytest
+from conftest import t64
+from test_philox import philox_np
 
 import pydlk
 import pydlk.functional as F
 from pydlk import _C
 from pydlk.functional.dropout import _dropout, _dropout2d
-from conftest import t64
-from test_philox import philox_np
 
 
 def dropout_ref(x, p, seed, offset):
@@ -49,8 +50,14 @@ def test_same_mask_with_one_and_two_threads(rng, threads):
     for t in (1, 2):
         threads(t)
         y, mask = _C.dropout_forward(x, 0.3, 77, 8)
-        out.append((y, mask, _C.dropout_backward(dy, mask, 0.3, 77, 8),
-                    _C.dropout_backward(dy, None, 0.3, 77, 8)))
+        out.append(
+            (
+                y,
+                mask,
+                _C.dropout_backward(dy, mask, 0.3, 77, 8),
+                _C.dropout_backward(dy, None, 0.3, 77, 8),
+            )
+        )
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
 
@@ -92,8 +99,9 @@ def test_bit_mask_and_regenerated_backward_agree(rng):
     assert mask.dtype == np.uint32 and mask.shape == (32,)
     bits = np.unpackbits(mask.view(np.uint8), bitorder="little")[:1000].astype(bool)
     np.testing.assert_array_equal(bits, y != 0)
-    np.testing.assert_array_equal(_C.dropout_backward(dy, mask, 0.5, 3, 4),
-                                  _C.dropout_backward(dy, None, 0.5, 3, 4))
+    np.testing.assert_array_equal(
+        _C.dropout_backward(dy, mask, 0.5, 3, 4), _C.dropout_backward(dy, None, 0.5, 3, 4)
+    )
 
 
 def test_gradcheck_with_explicit_seed(rng):
@@ -101,7 +109,9 @@ def test_gradcheck_with_explicit_seed(rng):
     assert pydlk.gradcheck(lambda x: _dropout(x, 0.3, 42, 0), (x,))
     # the public function: reseeding inside fn gives every forward the same mask
     assert pydlk.gradcheck(lambda x: (pydlk.manual_seed(8), F.dropout(x, 0.6))[1], (x,))
-    assert pydlk.gradcheck(lambda x: _dropout2d(x, 0.5, 42, 0), (t64(rng.standard_normal((3, 4, 2, 2))),))
+    assert pydlk.gradcheck(
+        lambda x: _dropout2d(x, 0.5, 42, 0), (t64(rng.standard_normal((3, 4, 2, 2))),)
+    )
 
 
 def test_gradcheck_fails_when_the_mask_changes(rng):

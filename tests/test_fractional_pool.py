@@ -1,5 +1,6 @@
 """Fractional max pooling: torch's interval formula written out in NumPy, torch as an oracle,
 finite-difference gradients."""
+
 import numpy as np
 import pytest
 from conftest import t64
@@ -43,10 +44,15 @@ def _ref(x, k, out, u):
     return y, idx
 
 
-@pytest.mark.parametrize("shape,k,out", [((2, 3, 11, 9), (3, 2), (5, 6)),
-                                         ((1, 2, 7, 7), 2, (3, 3)),
-                                         ((2, 1, 10, 13), (2, 3), (9, 1)),
-                                         ((1, 1, 5, 5), 1, (5, 5))])
+@pytest.mark.parametrize(
+    "shape,k,out",
+    [
+        ((2, 3, 11, 9), (3, 2), (5, 6)),
+        ((1, 2, 7, 7), 2, (3, 3)),
+        ((2, 1, 10, 13), (2, 3), (9, 1)),
+        ((1, 1, 5, 5), 1, (5, 5)),
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_matches_reference(rng, shape, k, out, dtype):
     x = rng.standard_normal(shape).astype(dtype)
@@ -65,12 +71,14 @@ def test_matches_torch_forward_backward(rng):
         u = rng.uniform(size=(2, 3, 2)).astype(dtype)
         dy = rng.standard_normal((2, 3, 8, 8)).astype(dtype)
         xp = pydlk.tensor(x, requires_grad=True)
-        y, i = F.fractional_max_pool2d(xp, 3, output_ratio=(0.5, 0.7), return_indices=True,
-                                       _random_samples=u)
+        y, i = F.fractional_max_pool2d(
+            xp, 3, output_ratio=(0.5, 0.7), return_indices=True, _random_samples=u
+        )
         (y * pydlk.tensor(dy)).sum().backward()
         xt = torch.tensor(x, requires_grad=True)
         yt, it = torch.nn.functional.fractional_max_pool2d(
-            xt, 3, output_ratio=(0.5, 0.7), return_indices=True, _random_samples=torch.tensor(u))
+            xt, 3, output_ratio=(0.5, 0.7), return_indices=True, _random_samples=torch.tensor(u)
+        )
         (yt * torch.tensor(dy)).sum().backward()
         np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy())
         np.testing.assert_array_equal(i.numpy(), it.numpy())
@@ -83,8 +91,9 @@ def test_matches_torch_forward_backward(rng):
 def test_gradcheck_and_unbatched(rng):
     x = t64(rng.standard_normal((2, 9, 8)))
     u = rng.uniform(size=(1, 2, 2))
-    assert pydlk.gradcheck(lambda a: F.fractional_max_pool2d(a, 3, output_size=(4, 5),
-                                                             _random_samples=u), (x,))
+    assert pydlk.gradcheck(
+        lambda a: F.fractional_max_pool2d(a, 3, output_size=(4, 5), _random_samples=u), (x,)
+    )
     y = F.fractional_max_pool2d(x, 3, output_size=(4, 5), _random_samples=u)
     assert y.shape == (2, 4, 5)
     # overlapping windows: gradients add up at inputs that win several windows

@@ -41,14 +41,18 @@ from hypothesis import strategies as st
 from pydlk import _C
 
 EXAMPLES = int(os.environ.get("PYDLK_FUZZ_EXAMPLES", "20"))
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
-                    derandomize=os.environ.get("PYDLK_FUZZ_RANDOM", "0") != "1",
-                    suppress_health_check=list(HealthCheck), database=None)
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=os.environ.get("PYDLK_FUZZ_RANDOM", "0") != "1",
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
 CALL_TIMEOUT = 10.0
 
 # ---------------------------------------------------------------------------------------------
 # The child: materialises argument specs (picklable tuples) into arrays and runs the call.
-WORKER = textwrap.dedent(r'''
+WORKER = textwrap.dedent(r"""
 import pickle, struct, sys, traceback
 import numpy as np
 from pydlk import _C
@@ -103,7 +107,8 @@ def make(s):
     if kind == "fwd":  # an output of another call, e.g. saved statistics for a backward
         _, fname, args, kwargs, index, lay = s
         try:
-            out = getattr(_C, fname)(*[make(a) for a in args], **{k: make(v) for k, v in kwargs.items()})
+            kw = {k: make(v) for k, v in kwargs.items()}
+            out = getattr(_C, fname)(*[make(a) for a in args], **kw)
         except (ValueError, TypeError):
             raise Skip()
         out = out[index] if index is not None else out
@@ -139,8 +144,9 @@ def run_f(msg):
     y = as_np(f(*a, **kw))
     pydlk.manual_seed(0)
     ref = as_np(f(*c, **kw))
+    ys, refs = (y if isinstance(y, list) else [y]), (ref if isinstance(ref, list) else [ref])
     ok = all(np.allclose(u, v, rtol=1e-5, atol=1e-5, equal_nan=True) and u.shape == v.shape
-             for u, v in zip(y if isinstance(y, list) else [y], ref if isinstance(ref, list) else [ref]))
+             for u, v in zip(ys, refs))
     return ("ok",) if ok else ("mismatch", repr((y, ref))[:2000])
 
 inp, out = sys.stdin.buffer, sys.stdout.buffer
@@ -156,7 +162,7 @@ while True:
     data = pickle.dumps(res)
     out.write(struct.pack("<I", len(data)) + data)
     out.flush()
-''')
+""")
 
 
 class Worker:
@@ -169,9 +175,13 @@ class Worker:
 
     def _start(self) -> None:
         env = child_env(OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-        self.proc = subprocess.Popen([sys.executable, "-c", WORKER], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env,
-                                     cwd=os.path.dirname(os.__file__))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=os.path.dirname(os.__file__),
+        )
         self.restarts += 1
 
     def _read(self, n: int) -> bytes:
@@ -262,7 +272,7 @@ class D:
         self.seed += 1
         return ("arr", tuple(shape), dtype or self.dt, self.pick(layouts), how, self.seed)
 
-    def I(self, shape, hi):
+    def ints(self, shape, hi):
         return self.A(shape, ("int", 0, hi), "int64")
 
     def opt(self, spec):
@@ -293,6 +303,7 @@ def _out_size(H, k, s, p, d=1):
 def unary(fname, *extra):
     def build(d):
         return [d.A(d.shape(0, 4))] + [P(e(d)) for e in extra], {}
+
     return build
 
 
@@ -300,6 +311,7 @@ def binary(fname, *extra, saved="randn"):
     def build(d):
         sh = d.shape(0, 4)
         return [d.A(sh), d.A(sh, saved)] + [P(e(d)) for e in extra], {}
+
     return build
 
 
@@ -352,8 +364,11 @@ def adaptive(d, kind, backward):
     if kind == "avg":
         return [d.A((N, C, oh, ow)), P((H, W))], {}
     fargs = [("arr", (N, C, H, W), "float64", "c", "randn", 1), P(os_)]
-    return [d.A((N, C, oh, ow)), fwd("adaptive_max_pool2d_forward", fargs, index=1,
-                                     lay=d.pick(LAYOUTS)), P((H, W))], {}
+    return [
+        d.A((N, C, oh, ow)),
+        fwd("adaptive_max_pool2d_forward", fargs, index=1, lay=d.pick(LAYOUTS)),
+        P((H, W)),
+    ], {}
 
 
 def nchw(d, lo=2, hi=4):
@@ -364,18 +379,43 @@ def batchnorm(d, backward):
     sh = nchw(d)
     C = sh[1]
     if not backward:
-        return [d.A(sh), d.opt(d.A((C,))), d.opt(d.A((C,))), d.opt(d.A((C,))),
-                d.opt(d.A((C,), "pos")), P(d.b()), P(d.f()), P(1e-5)], {}
-    return [d.A(sh), d.A(sh), d.opt(d.A((C,))), d.A((C,)), d.A((C,), "pos"), P(d.b()),
-            P(d.b()), P(d.b()), P(d.b())], {}
+        return [
+            d.A(sh),
+            d.opt(d.A((C,))),
+            d.opt(d.A((C,))),
+            d.opt(d.A((C,))),
+            d.opt(d.A((C,), "pos")),
+            P(d.b()),
+            P(d.f()),
+            P(1e-5),
+        ], {}
+    return [
+        d.A(sh),
+        d.A(sh),
+        d.opt(d.A((C,))),
+        d.A((C,)),
+        d.A((C,), "pos"),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+    ], {}
 
 
 def layernorm(d, backward):
     M, Dm = d.n(0, 4), d.n(0, 5)
     if not backward:
         return [d.A((M, Dm)), d.opt(d.A((Dm,))), d.opt(d.A((Dm,))), P(1e-5)], {}
-    return [d.A((M, Dm)), d.A((M, Dm)), d.opt(d.A((Dm,))), d.A((M,)), d.A((M,), "pos"),
-            P(d.b()), P(d.b()), P(d.b())], {}
+    return [
+        d.A((M, Dm)),
+        d.A((M, Dm)),
+        d.opt(d.A((Dm,))),
+        d.A((M,)),
+        d.A((M,), "pos"),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+    ], {}
 
 
 def groupnorm(d, backward):
@@ -384,28 +424,50 @@ def groupnorm(d, backward):
     N, C = sh[0], sh[1]
     if not backward:
         return [d.A(sh), P(G), d.opt(d.A((C,))), d.opt(d.A((C,))), P(1e-5)], {}
-    return [d.A(sh), d.A(sh), P(G), d.opt(d.A((C,))), d.A((N, G)), d.A((N, G), "pos"),
-            P(d.b()), P(d.b()), P(d.b())], {}
+    return [
+        d.A(sh),
+        d.A(sh),
+        P(G),
+        d.opt(d.A((C,))),
+        d.A((N, G)),
+        d.A((N, G), "pos"),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+    ], {}
 
 
 def instancenorm(d):
     sh = nchw(d, 3, 4)
     C = sh[1]
-    return [d.A(sh), d.opt(d.A((C,))), d.opt(d.A((C,))), d.opt(d.A((C,))),
-            d.opt(d.A((C,), "pos")), P(d.f()), P(1e-5)], {}
+    return [
+        d.A(sh),
+        d.opt(d.A((C,))),
+        d.opt(d.A((C,))),
+        d.opt(d.A((C,))),
+        d.opt(d.A((C,), "pos")),
+        P(d.f()),
+        P(1e-5),
+    ], {}
 
 
 def loss(d, which, backward):
     N, C = d.n(0, 4), d.n(1, 5)
-    x, t = d.A((N, C)), d.I((N,), C)
+    x, t = d.A((N, C)), d.ints((N,), C)
     w = d.opt(d.A((C,), "pos"))
     go = [d.opt(d.A((N,))), P(d.f())]
     if which == "ce":
         ii, ls = P(d.pick([-100, 0, 1])), P(d.f(0.0, 0.5))
         if not backward:
             return [x, t, w, ii, ls], {}
-        lse = fwd("cross_entropy_forward", [("arr", (N, C), "float64", "c", "randn", 1),
-                                            ("arr", (N,), "int64", "c", ("int", 0, C), 2)], index=1)
+        lse = fwd(
+            "cross_entropy_forward",
+            [
+                ("arr", (N, C), "float64", "c", "randn", 1),
+                ("arr", (N,), "int64", "c", ("int", 0, C), 2),
+            ],
+            index=1,
+        )
         return go + [x, d.A((N,)) if d.b() else lse, t, w, ii, ls], {}
     if which == "nll":
         ii = P(d.pick([-100, 0, 1]))
@@ -426,11 +488,23 @@ def rnn(d, backward):
     bh = d.A((G * H,)) if bias else P(None)
     if not backward:
         return [x, h0, c0, wih, whh, bi, bh, P(mode)], {}
-    c = lambda a: ("arr", a[1], "float64", "c", a[4], a[5]) if a[0] == "arr" else a
+
+    def c(a):  # the same array spec in float64, C order
+        return ("arr", a[1], "float64", "c", a[4], a[5]) if a[0] == "arr" else a
+
     fargs = [c(x), c(h0), c(c0), c(wih), c(whh), c(bi), c(bh), P(mode)]
     outs = [fwd("rnn_forward", fargs, index=i, lay=d.pick(LAYOUTS)) for i in range(3)]
-    return [d.A((S, N, H)), d.opt(d.A((N, H))), d.opt(d.A((N, H))), x, h0, c0, wih, whh,
-            P(bias)] + outs + [P(mode), P(d.b()), P(d.b()), P(d.b())], {}
+    return [
+        d.A((S, N, H)),
+        d.opt(d.A((N, H))),
+        d.opt(d.A((N, H))),
+        x,
+        h0,
+        c0,
+        wih,
+        whh,
+        P(bias),
+    ] + outs + [P(mode), P(d.b()), P(d.b()), P(d.b())], {}
 
 
 def maxout(d, backward):
@@ -439,7 +513,7 @@ def maxout(d, backward):
     if not backward:
         sh[dim] *= k
         return [d.A(sh), P(k), P(dim)], {}
-    return [d.A(sh), d.I(sh, k), P(k), P(dim)], {}
+    return [d.A(sh), d.ints(sh, k), P(k), P(dim)], {}
 
 
 def softmax(d, backward):
@@ -455,26 +529,77 @@ def dropout(d, backward):
     p, seed, off = d.f(0.0, 1.0), d.n(0, 2**20), d.n(0, 2**20)
     if not backward:
         return [d.A(sh), P(p), P(seed), P(off)], {}
-    mask = fwd("dropout_forward", [("arr", sh, "float32", "c", "randn", 1), P(p), P(seed),
-                                   P(off)], index=1)
+    mask = fwd(
+        "dropout_forward", [("arr", sh, "float32", "c", "randn", 1), P(p), P(seed), P(off)], index=1
+    )
     return [d.A(sh), d.pick([mask, P(None)]), P(p), P(seed), P(off)], {}
 
 
 def optim(d, which):
     sh = d.shape(0, 3)
-    A = lambda how="randn": d.A(sh, how)
+
+    def A(how="randn"):
+        return d.A(sh, how)
+
     lr = P(d.f(0.0, 0.1))
     if which == "sgd":
-        return [A(), d.opt(A()), A(), lr, P(d.f()), P(d.f()), P(d.f()), P(d.f()), P(d.b()),
-                P(d.b()), P(d.b())], {}
+        return [
+            A(),
+            d.opt(A()),
+            A(),
+            lr,
+            P(d.f()),
+            P(d.f()),
+            P(d.f()),
+            P(d.f()),
+            P(d.b()),
+            P(d.b()),
+            P(d.b()),
+        ], {}
     if which == "adam":
-        return [A(), A(), A("pos"), d.opt(A("pos")), A(), lr, P(0.9), P(0.999), P(1e-8),
-                P(d.f()), P(d.f()), P(d.n(1, 3)), P(d.b()), P(d.b())], {}
+        return [
+            A(),
+            A(),
+            A("pos"),
+            d.opt(A("pos")),
+            A(),
+            lr,
+            P(0.9),
+            P(0.999),
+            P(1e-8),
+            P(d.f()),
+            P(d.f()),
+            P(d.n(1, 3)),
+            P(d.b()),
+            P(d.b()),
+        ], {}
     if which == "adagrad":
-        return [A(), A("pos"), A(), lr, P(d.f()), P(1e-10), P(d.f()), P(d.f()), P(d.n(1, 3)),
-                P(d.b())], {}
-    return [A(), A("pos"), d.opt(A()), d.opt(A()), A(), lr, P(0.99), P(1e-8), P(d.f()),
-            P(d.f()), P(d.f()), P(d.b())], {}
+        return [
+            A(),
+            A("pos"),
+            A(),
+            lr,
+            P(d.f()),
+            P(1e-10),
+            P(d.f()),
+            P(d.f()),
+            P(d.n(1, 3)),
+            P(d.b()),
+        ], {}
+    return [
+        A(),
+        A("pos"),
+        d.opt(A()),
+        d.opt(A()),
+        A(),
+        lr,
+        P(0.99),
+        P(1e-8),
+        P(d.f()),
+        P(d.f()),
+        P(d.f()),
+        P(d.b()),
+    ], {}
 
 
 def linear(d, backward):
@@ -536,10 +661,19 @@ FUZZ = {
     "softmax_backward": lambda d: softmax(d, True),
     "dropout_forward": lambda d: dropout(d, False),
     "dropout_backward": lambda d: dropout(d, True),
-    "bernoulli_mask": lambda d: ([d.A(d.shape(0, 2)), P(d.f()), P(d.f(0, 3)), P(d.n(0, 99)), P(d.n(0, 99))], {}),
+    "bernoulli_mask": lambda d: (
+        [d.A(d.shape(0, 2)), P(d.f()), P(d.f(0, 3)), P(d.n(0, 99)), P(d.n(0, 99))],
+        {},
+    ),
     "philox_uniform": lambda d: ([d.A(d.shape(0, 2)), P(d.n(0, 99)), P(d.n(0, 99))], {}),
-    "philox4x32_10": lambda d: ([P([d.n(0, 2**32 - 1) for _ in range(4)]), P([d.n(0, 2**32 - 1) for _ in range(2)])], {}),
-    "philox_blocks16": lambda d: ([P(d.n(0, 2**40)), P(d.n(0, 2**40)), P(d.pick(["auto", "scalar"]))], {}),
+    "philox4x32_10": lambda d: (
+        [P([d.n(0, 2**32 - 1) for _ in range(4)]), P([d.n(0, 2**32 - 1) for _ in range(2)])],
+        {},
+    ),
+    "philox_blocks16": lambda d: (
+        [P(d.n(0, 2**40)), P(d.n(0, 2**40)), P(d.pick(["auto", "scalar"]))],
+        {},
+    ),
     "sgd_step": lambda d: optim(d, "sgd"),
     "adam_step": lambda d: optim(d, "adam"),
     "adagrad_step": lambda d: optim(d, "adagrad"),
@@ -607,7 +741,9 @@ def check(worker: Worker, fname: str, args, kwargs) -> None:
     assert res[0] != "hang", f"call ran past {CALL_TIMEOUT} s: {call}"
     _, etype, msg, tb = res
     assert etype in ("ValueError", "TypeError"), f"{etype}: {msg}\non {call}\n{tb}"
-    assert _norm(family(fname)) in _norm(msg), f"{etype} not naming {family(fname)}: {msg}\non {call}"
+    assert _norm(family(fname)) in _norm(msg), (
+        f"{etype} not naming {family(fname)}: {msg}\non {call}"
+    )
 
 
 @pytest.mark.parametrize("fname", sorted(FUZZ))
@@ -627,13 +763,34 @@ def test_fuzz_bindings(worker, fname, data):
 # ---------------------------------------------------------------------------------------------
 # Functional ops: odd layouts give the contiguous result.
 def _functional(d):
-    op = d.pick(["conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "group_norm",
-                 "linear", "cross_entropy", "dropout", "relu", "softmax", "log_softmax", "gelu",
-                 "sigmoid", "tanh", "adaptive_avg_pool2d"])
+    op = d.pick(
+        [
+            "conv2d",
+            "max_pool2d",
+            "avg_pool2d",
+            "batch_norm",
+            "layer_norm",
+            "group_norm",
+            "linear",
+            "cross_entropy",
+            "dropout",
+            "relu",
+            "softmax",
+            "log_softmax",
+            "gelu",
+            "sigmoid",
+            "tanh",
+            "adaptive_avg_pool2d",
+        ]
+    )
     N, C, H, W = d.n(1, 3), 2 * d.n(1, 2), d.n(3, 6), d.n(3, 6)
     x = d.A((N, C, H, W))
     if op == "conv2d":
-        return op, [x, d.A((3, C, 2, 2)), d.opt(d.A((3,)))], {"stride": P(d.n(1, 2)), "padding": P(d.n(0, 1))}
+        return (
+            op,
+            [x, d.A((3, C, 2, 2)), d.opt(d.A((3,)))],
+            {"stride": P(d.n(1, 2)), "padding": P(d.n(0, 1))},
+        )
     if op in ("max_pool2d", "avg_pool2d"):
         return op, [x, P(2)], {"stride": P(d.n(1, 2))}
     if op == "adaptive_avg_pool2d":
@@ -641,8 +798,11 @@ def _functional(d):
     if op == "batch_norm":
         # The running statistics are updated in place: writable layouts only.
         rw = [lay for lay in LAYOUTS if lay != "ro"]
-        return op, [x, d.A((C,), layouts=rw), d.A((C,), "pos", layouts=rw), d.A((C,)),
-                    d.A((C,))], {"training": P(d.b())}
+        return (
+            op,
+            [x, d.A((C,), layouts=rw), d.A((C,), "pos", layouts=rw), d.A((C,)), d.A((C,))],
+            {"training": P(d.b())},
+        )
     if op == "layer_norm":
         return op, [x, P((H, W)), d.A((H, W)), d.A((H, W))], {}
     if op == "group_norm":
@@ -650,7 +810,7 @@ def _functional(d):
     if op == "linear":
         return op, [d.A((N, W)), d.A((C, W)), d.opt(d.A((C,)))], {}
     if op == "cross_entropy":
-        return op, [d.A((N, C)), d.I((N,), C)], {"label_smoothing": P(d.f(0.0, 0.3))}
+        return op, [d.A((N, C)), d.ints((N,), C)], {"label_smoothing": P(d.f(0.0, 0.3))}
     if op == "dropout":
         return op, [x], {"p": P(0.5)}
     if op in ("softmax", "log_softmax"):

@@ -1,4 +1,5 @@
 """nn.init: statistics within sampling bounds, orthogonality, seeding, in place, errors."""
+
 import math
 
 import numpy as np

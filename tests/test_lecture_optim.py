@@ -1,4 +1,5 @@
 """The multiclass SVM loss at the lecture's scale, the inverse-sqrt schedule and proximal L1."""
+
 import math
 
 import numpy as np
@@ -53,14 +54,16 @@ def test_svm_loss_vs_torch(rng):
     s = rng.standard_normal((5, 6))
     y = rng.integers(0, 6, 5)
     ref = torch.nn.functional.multi_margin_loss(torch.tensor(s), torch.tensor(y)).item() * 6
-    assert math.isclose(float(F.multiclass_svm_loss(pydlk.tensor(s), pydlk.tensor(y))), ref,
-                        rel_tol=1e-12)
+    assert math.isclose(
+        float(F.multiclass_svm_loss(pydlk.tensor(s), pydlk.tensor(y))), ref, rel_tol=1e-12
+    )
 
 
 def test_svm_loss_bad_margin():
     with pytest.raises(TypeError, match="multiclass_svm_loss: margin"):
-        F.multiclass_svm_loss(pydlk.tensor(np.zeros((2, 3))), pydlk.tensor(np.array([0, 1])),
-                              margin="1")
+        F.multiclass_svm_loss(
+            pydlk.tensor(np.zeros((2, 3))), pydlk.tensor(np.array([0, 1])), margin="1"
+        )
 
 
 def _opt(lr=1.0):
@@ -88,7 +91,7 @@ def test_inverse_sqrt_is_vaswani():
     sched = InverseSqrtLR(opt, warmup_steps=warm)
     for t in (1, 100, 3999, 4000, 4001, 20000):
         sched.step(t)
-        ref = d_model ** -0.5 * min(t ** -0.5, t * warm ** -1.5)
+        ref = d_model**-0.5 * min(t**-0.5, t * warm**-1.5)
         assert math.isclose(opt.param_groups[0]["lr"], ref, rel_tol=1e-9)
 
 

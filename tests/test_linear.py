@@ -1,10 +1,11 @@
 """linear: reference, gradient check, torch oracle, edge cases, bad input."""
+
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
 import pydlk.functional as F
-from conftest import t64
 
 
 def linear_ref(x, w, b):
@@ -110,7 +111,10 @@ def test_bad_inputs_name_the_argument(rng):
 
 
 def test_one_and_two_threads_agree(rng, threads):
-    x, w = rng.standard_normal((256, 300)).astype(np.float32), rng.standard_normal((200, 300)).astype(np.float32)
+    x, w = (
+        rng.standard_normal((256, 300)).astype(np.float32),
+        rng.standard_normal((200, 300)).astype(np.float32),
+    )
     threads(1)
     y1 = F.linear(x, w).data
     threads(2)

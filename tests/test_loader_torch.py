@@ -1,4 +1,5 @@
 """DataLoader, collation and samplers against torch.utils.data; worker processes."""
+
 import collections
 import os
 import time
@@ -70,8 +71,10 @@ def _samples(kind, rng):
     if kind == "list_float32_array_and_float":
         return [[rng.random(4).astype(np.float32), float(i) / 3] for i in range(n)]
     if kind == "dict":
-        return [{"img": rng.random((1, 2, 2)), "label": i, "name": f"s{i}", "flag": i % 2 == 0}
-                for i in range(n)]
+        return [
+            {"img": rng.random((1, 2, 2)), "label": i, "name": f"s{i}", "flag": i % 2 == 0}
+            for i in range(n)
+        ]
     if kind == "namedtuple":
         return [Point(rng.integers(0, 9, 3).astype(np.int32), np.float32(i)) for i in range(n)]
     if kind == "numbers":
@@ -85,16 +88,29 @@ def _samples(kind, rng):
     if kind == "numpy_scalars":
         return [(np.float64(i), np.int16(i), np.uint8(i)) for i in range(n)]
     if kind == "tensors":
-        return [(pydlk.tensor(rng.random((2, 2)).astype(np.float32)), pydlk.tensor(i))
-                for i in range(n)]
+        return [
+            (pydlk.tensor(rng.random((2, 2)).astype(np.float32)), pydlk.tensor(i)) for i in range(n)
+        ]
     if kind == "nested":
-        return [{"a": [(rng.random(2), i), {"b": f"x{i}"}], "c": Point(i, float(i))}
-                for i in range(n)]
+        return [
+            {"a": [(rng.random(2), i), {"b": f"x{i}"}], "c": Point(i, float(i))} for i in range(n)
+        ]
     raise AssertionError(kind)
 
 
-KINDS = ["array_int", "list_float32_array_and_float", "dict", "namedtuple", "numbers", "ints",
-         "bools", "strings", "numpy_scalars", "tensors", "nested"]
+KINDS = [
+    "array_int",
+    "list_float32_array_and_float",
+    "dict",
+    "namedtuple",
+    "numbers",
+    "ints",
+    "bools",
+    "strings",
+    "numpy_scalars",
+    "tensors",
+    "nested",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -110,8 +126,11 @@ def test_default_convert_matches_torch(kind):
 
 
 def test_collate_errors_match_torch():
-    for bad, err in [([[1, 2], [3]], RuntimeError), ([object(), object()], TypeError),
-                     ([np.array(["a"]), np.array(["b"])], TypeError)]:
+    for bad, err in [
+        ([[1, 2], [3]], RuntimeError),
+        ([object(), object()], TypeError),
+        ([np.array(["a"]), np.array(["b"])], TypeError),
+    ]:
         with pytest.raises(err):
             tud.default_collate(bad)
         with pytest.raises(err):
@@ -148,14 +167,22 @@ class _ListDS(Dataset):
         return self.samples[i]
 
 
-@pytest.mark.parametrize("kw", [{"batch_size": 4}, {"batch_size": 4, "drop_last": True},
-                                {"batch_size": None}, {"batch_size": 1},
-                                {"batch_sampler": [[3, 1], [0], [5, 6, 2]]},
-                                {"batch_size": 3, "sampler": [9, 8, 1, 0, 4]}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"batch_size": 4},
+        {"batch_size": 4, "drop_last": True},
+        {"batch_size": None},
+        {"batch_size": 1},
+        {"batch_sampler": [[3, 1], [0], [5, 6, 2]]},
+        {"batch_size": 3, "sampler": [9, 8, 1, 0, 4]},
+    ],
+)
 def test_loader_batches_match_torch_without_shuffling(kw):
     rng = np.random.default_rng(2)
-    samples = [{"x": rng.random((1, 2, 2)).astype(np.float32), "y": i, "id": f"s{i}"}
-               for i in range(10)]
+    samples = [
+        {"x": rng.random((1, 2, 2)).astype(np.float32), "y": i, "id": f"s{i}"} for i in range(10)
+    ]
     ours = list(DataLoader(_ListDS(samples), **kw))
     theirs = list(tud.DataLoader(_TorchDS(samples), **kw))
     assert len(ours) == len(theirs)
@@ -168,8 +195,9 @@ def test_tensor_dataset_batches_match_torch():
     x = np.random.default_rng(3).random((11, 3))
     y = np.arange(11, dtype=np.int32)
     ours = list(DataLoader(TensorDataset(x, y), batch_size=4))
-    theirs = list(tud.DataLoader(tud.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
-                                 batch_size=4))
+    theirs = list(
+        tud.DataLoader(tud.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=4)
+    )
     for a, b in zip(ours, theirs, strict=True):
         _same(a, b)
 
@@ -178,8 +206,9 @@ def test_tensor_dataset_batches_match_torch():
 def test_pin_memory_without_a_gpu_warns_like_torch_and_changes_nothing():
     x = np.arange(6.0)
     with pytest.warns(UserWarning, match="pin_memory"):
-        theirs = list(tud.DataLoader(tud.TensorDataset(torch.from_numpy(x)), batch_size=4,
-                                     pin_memory=True))
+        theirs = list(
+            tud.DataLoader(tud.TensorDataset(torch.from_numpy(x)), batch_size=4, pin_memory=True)
+        )
     with pytest.warns(UserWarning, match="pin_memory"):
         ours = list(DataLoader(TensorDataset(x), batch_size=4, pin_memory=True))
     for a, b in zip(ours, theirs, strict=True):
@@ -189,10 +218,16 @@ def test_pin_memory_without_a_gpu_warns_like_torch_and_changes_nothing():
 def test_argument_errors_match_torch():
     ds = _ListDS(list(range(6)))
     tds = _TorchDS(list(range(6)))
-    for kw in [{"sampler": [0, 1], "shuffle": True}, {"batch_sampler": [[0]], "batch_size": 2},
-               {"batch_sampler": [[0]], "drop_last": True}, {"batch_size": None, "drop_last": True},
-               {"prefetch_factor": 2}, {"persistent_workers": True}, {"num_workers": -1},
-               {"timeout": -1}]:
+    for kw in [
+        {"sampler": [0, 1], "shuffle": True},
+        {"batch_sampler": [[0]], "batch_size": 2},
+        {"batch_sampler": [[0]], "drop_last": True},
+        {"batch_size": None, "drop_last": True},
+        {"prefetch_factor": 2},
+        {"persistent_workers": True},
+        {"num_workers": -1},
+        {"timeout": -1},
+    ]:
         with pytest.raises(ValueError):
             tud.DataLoader(tds, **kw)
         with pytest.raises(ValueError):
@@ -201,14 +236,17 @@ def test_argument_errors_match_torch():
 
 # ----------------------------------------------------------------------------- samplers
 
-@pytest.mark.parametrize("n,bs,drop", [(10, 3, False), (10, 3, True), (9, 3, True), (2, 5, False),
-                                        (0, 2, False)])
+
+@pytest.mark.parametrize(
+    "n,bs,drop", [(10, 3, False), (10, 3, True), (9, 3, True), (2, 5, False), (0, 2, False)]
+)
 def test_batch_sampler_matches_torch(n, bs, drop):
     order = list(np.random.default_rng(n).permutation(n))
     ours, theirs = BatchSampler(order, bs, drop), tud.BatchSampler(order, bs, drop)
     assert list(ours) == list(theirs)
     assert len(BatchSampler(SequentialSampler(range(n)), bs, drop)) == len(
-        tud.BatchSampler(tud.SequentialSampler(range(n)), bs, drop))
+        tud.BatchSampler(tud.SequentialSampler(range(n)), bs, drop)
+    )
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             BatchSampler(order, bad, drop)
@@ -219,7 +257,9 @@ def test_random_sampler_coverage_and_replacement_like_torch():
     perm = list(RandomSampler(data))
     assert sorted(perm) == list(range(13)) and len(RandomSampler(data)) == 13
     # num_samples beyond len without replacement: whole permutations, then part of one (torch)
-    for ours, theirs in [(RandomSampler(data, num_samples=30), tud.RandomSampler(data, num_samples=30))]:
+    for ours, theirs in [
+        (RandomSampler(data, num_samples=30), tud.RandomSampler(data, num_samples=30))
+    ]:
         a, b = list(ours), list(theirs)
         assert len(a) == len(b) == 30
         assert sorted(np.bincount(a, minlength=13)) == sorted(np.bincount(b, minlength=13))
@@ -235,8 +275,9 @@ def test_random_sampler_coverage_and_replacement_like_torch():
 
 def test_samplers_follow_their_generator():
     g1, g2 = pydlk.Generator().manual_seed(5), pydlk.Generator().manual_seed(5)
-    assert list(RandomSampler(range(50), generator=g1)) == list(RandomSampler(range(50),
-                                                                              generator=g2))
+    assert list(RandomSampler(range(50), generator=g1)) == list(
+        RandomSampler(range(50), generator=g2)
+    )
     sub = [3, 7, 11, 19]
     a = list(SubsetRandomSampler(sub, generator=pydlk.Generator().manual_seed(1)))
     assert sorted(a) == sub
@@ -256,12 +297,16 @@ def test_weighted_random_sampler_semantics():
     once = list(WeightedRandomSampler(w, 3, replacement=False))
     assert sorted(once) == [1, 2, 4]
     # torch: without replacement, zero weights are drawn last once the others are used up
-    for s in (WeightedRandomSampler(w, 5, replacement=False),
-              tud.WeightedRandomSampler(w, 5, replacement=False)):
+    for s in (
+        WeightedRandomSampler(w, 5, replacement=False),
+        tud.WeightedRandomSampler(w, 5, replacement=False),
+    ):
         a = list(s)
         assert sorted(a[:3]) == [1, 2, 4] and sorted(a[3:]) == [0, 3]
-    for s in (WeightedRandomSampler(w, 6, replacement=False),
-              tud.WeightedRandomSampler(w, 6, replacement=False)):
+    for s in (
+        WeightedRandomSampler(w, 6, replacement=False),
+        tud.WeightedRandomSampler(w, 6, replacement=False),
+    ):
         with pytest.raises(RuntimeError):
             list(s)
     with pytest.raises(ValueError):
@@ -278,7 +323,9 @@ def test_loader_shuffle_follows_generator_and_seed():
 
     a = order(shuffle=True, generator=pydlk.Generator().manual_seed(1))
     assert sorted(a.tolist()) == list(range(40))
-    np.testing.assert_array_equal(a, order(shuffle=True, generator=pydlk.Generator().manual_seed(1)))
+    np.testing.assert_array_equal(
+        a, order(shuffle=True, generator=pydlk.Generator().manual_seed(1))
+    )
     assert not np.array_equal(a, order(shuffle=True, generator=pydlk.Generator().manual_seed(2)))
     np.testing.assert_array_equal(order(shuffle=True, seed=3), order(shuffle=True, seed=3))
 
@@ -287,7 +334,9 @@ def test_datasets_match_torch():
     a, b = _ListDS([0, 1, 2]), _ListDS([10, 11])
     ta, tb = _TorchDS([0, 1, 2]), _TorchDS([10, 11])
     cat, tcat = ConcatDataset([a, b]), tud.ConcatDataset([ta, tb])
-    assert len(cat) == len(tcat) and [cat[i] for i in range(-5, 5)] == [tcat[i] for i in range(-5, 5)]
+    assert len(cat) == len(tcat) and [cat[i] for i in range(-5, 5)] == [
+        tcat[i] for i in range(-5, 5)
+    ]
     assert (a + b)[4] == (ta + tb)[4] == 11
     sub = Subset(cat, [4, 0])
     assert [sub[0], sub[1]] == [tud.Subset(tcat, [4, 0])[i] for i in range(2)]
@@ -298,6 +347,7 @@ def test_datasets_match_torch():
 
 
 # ----------------------------------------------------------------------------- workers
+
 
 class _Images(Dataset):
     """Samples drawn from the sample index only, so they do not depend on the process."""
@@ -357,14 +407,23 @@ class _Whoami(Dataset):
 
     def __getitem__(self, i):
         info = get_worker_info()
-        return np.array([info.id, info.num_workers, info.seed - info.id, os.getpid(),
-                         int(np.random.randint(1 << 30)), int(pydlk.rand(1).numpy()[0] * 1e6)])
+        return np.array(
+            [
+                info.id,
+                info.num_workers,
+                info.seed - info.id,
+                os.getpid(),
+                int(np.random.randint(1 << 30)),
+                int(pydlk.rand(1).numpy()[0] * 1e6),
+            ]
+        )
 
 
 def _record_init(path):
     def init(worker_id):
         with open(os.path.join(path, f"{worker_id}-{os.getpid()}"), "w"):
             pass
+
     return init
 
 
@@ -466,8 +525,23 @@ def test_each_batch_gets_its_own_transform_stream():
 
 def test_torch_import_paths():
     import pydlk.utils.data as ud
-    for name in ("DataLoader", "default_collate", "default_convert", "get_worker_info",
-                 "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-                 "WeightedRandomSampler", "BatchSampler", "Subset", "random_split",
-                 "ConcatDataset", "IterableDataset", "TensorDataset", "Dataset"):
+
+    for name in (
+        "DataLoader",
+        "default_collate",
+        "default_convert",
+        "get_worker_info",
+        "Sampler",
+        "SequentialSampler",
+        "RandomSampler",
+        "SubsetRandomSampler",
+        "WeightedRandomSampler",
+        "BatchSampler",
+        "Subset",
+        "random_split",
+        "ConcatDataset",
+        "IterableDataset",
+        "TensorDataset",
+        "Dataset",
+    ):
         assert hasattr(tud, name) and hasattr(ud, name), name

@@ -1,16 +1,17 @@
 """cross_entropy, nll_loss, multi_margin_loss: float64 references, gradcheck, torch oracle."""
+
 import itertools
 
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
 import pydlk.functional as F
 from pydlk import _C
-from conftest import t64
-
 
 # ----------------------------------------------------------------------------- references
+
 
 def _wshape(x, w):
     C = x.shape[1]
@@ -83,6 +84,7 @@ def _targets(rng, shape, C, ignore=None, frac=0.3):
 
 # ----------------------------------------------------------------------------- forward
 
+
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (3, 1000), (4, 3, 5), (2, 6, 3, 4)])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_cross_entropy_matches_reference(rng, shape, reduction):
@@ -114,8 +116,9 @@ def test_cross_entropy_probability_targets_match_reference(rng, shape, eps):
     w = rng.random(shape[1]) + 0.5
     for reduction in ("mean", "sum", "none"):
         y = F.cross_entropy(x, t, weight=w, reduction=reduction, label_smoothing=eps)
-        np.testing.assert_allclose(y.data, ce_ref(x, t, w, reduction=reduction, eps=eps),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            y.data, ce_ref(x, t, w, reduction=reduction, eps=eps), rtol=1e-10
+        )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -137,8 +140,7 @@ def test_multi_margin_matches_reference(rng, p, margin, weighted, reduction):
     t = _targets(rng, (11,), 7)
     w = (rng.random(7) + 0.1).astype(np.float32) if weighted else None
     y = F.multi_margin_loss(x, t, p=p, margin=margin, weight=w, reduction=reduction)
-    np.testing.assert_allclose(y.data, mm_ref(x, t, p, margin, w, reduction), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(y.data, mm_ref(x, t, p, margin, w, reduction), rtol=1e-5, atol=1e-6)
 
 
 def test_unbatched_inputs(rng):
@@ -155,6 +157,7 @@ def test_unbatched_inputs(rng):
 
 # ----------------------------------------------------------------------------- gradients
 
+
 def test_gradcheck_cross_entropy(rng):
     x = t64(rng.standard_normal((5, 4)))
     t = _targets(rng, (5,), 4)
@@ -162,15 +165,18 @@ def test_gradcheck_cross_entropy(rng):
     w = rng.random(4) + 0.5
     for red in ("mean", "sum", "none"):
         assert pydlk.gradcheck(lambda x: F.cross_entropy(x, t, reduction=red), (x,))
-        assert pydlk.gradcheck(lambda x: F.cross_entropy(x, t, weight=w, reduction=red,
-                                                         label_smoothing=0.25), (x,))
+        assert pydlk.gradcheck(
+            lambda x: F.cross_entropy(x, t, weight=w, reduction=red, label_smoothing=0.25), (x,)
+        )
     x4 = t64(rng.standard_normal((2, 3, 2, 2)))
     t4 = _targets(rng, (2, 2, 2), 3, ignore=1)
-    assert pydlk.gradcheck(lambda x: F.cross_entropy(x, t4, weight=w[:3], ignore_index=1,
-                                                     label_smoothing=0.1), (x4,))
+    assert pydlk.gradcheck(
+        lambda x: F.cross_entropy(x, t4, weight=w[:3], ignore_index=1, label_smoothing=0.1), (x4,)
+    )
     pt = rng.random((2, 3, 2, 2))
-    assert pydlk.gradcheck(lambda x: F.cross_entropy(x, pt, weight=w[:3], label_smoothing=0.2,
-                                                     reduction="none"), (x4,))
+    assert pydlk.gradcheck(
+        lambda x: F.cross_entropy(x, pt, weight=w[:3], label_smoothing=0.2, reduction="none"), (x4,)
+    )
 
 
 def test_gradcheck_nll_and_multi_margin(rng):
@@ -182,8 +188,9 @@ def test_gradcheck_nll_and_multi_margin(rng):
     t = _targets(rng, (6,), 5)
     for p in (1, 2):
         for red in ("mean", "none"):
-            assert pydlk.gradcheck(lambda x: F.multi_margin_loss(x, t, p=p, margin=0.7, weight=w,
-                                                                 reduction=red), (x,))
+            assert pydlk.gradcheck(
+                lambda x: F.multi_margin_loss(x, t, p=p, margin=0.7, weight=w, reduction=red), (x,)
+            )
 
 
 def test_cross_entropy_gradient_is_softmax_minus_smoothed_one_hot(rng):
@@ -194,10 +201,13 @@ def test_cross_entropy_gradient_is_softmax_minus_smoothed_one_hot(rng):
     p = np.exp(log_softmax_ref(x))
     oh = np.eye(5)[t] * 0.9 + 0.1 / 5
     np.testing.assert_allclose(tx.grad, p - oh, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(np.asarray(tx.grad).sum(axis=1), 0, atol=1e-12)  # rows of dx sum to 0
+    np.testing.assert_allclose(
+        np.asarray(tx.grad).sum(axis=1), 0, atol=1e-12
+    )  # rows of dx sum to 0
 
 
 # ----------------------------------------------------------------------------- torch oracle
+
 
 def _torch_check(torch, fn_p, fn_t, x, reduction, rng, rtol=1e-4, atol=1e-5):
     px = pydlk.tensor(x, requires_grad=True)
@@ -212,8 +222,11 @@ def _torch_check(torch, fn_p, fn_t, x, reduction, rng, rtol=1e-4, atol=1e-5):
         np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=rtol, atol=atol)
 
 
-CE_CASES = list(itertools.product([False, True], [0.0, 0.15], [-100, 2],
-                                  ["mean", "sum", "none"], [(6, 5), (3, 5, 2, 3)]))
+CE_CASES = list(
+    itertools.product(
+        [False, True], [0.0, 0.15], [-100, 2], ["mean", "sum", "none"], [(6, 5), (3, 5, 2, 3)]
+    )
+)
 
 
 @pytest.mark.parametrize("weighted,eps,ignore_index,reduction,shape", CE_CASES)
@@ -225,12 +238,21 @@ def test_cross_entropy_matches_torch(rng, weighted, eps, ignore_index, reduction
     tw = None if w is None else torch.tensor(w)
     _torch_check(
         torch,
-        lambda a: F.cross_entropy(a, t, weight=w, ignore_index=ignore_index,
-                                  reduction=reduction, label_smoothing=eps),
-        lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(t), weight=tw,
-                                                    ignore_index=ignore_index,
-                                                    reduction=reduction, label_smoothing=eps),
-        x, reduction, rng)
+        lambda a: F.cross_entropy(
+            a, t, weight=w, ignore_index=ignore_index, reduction=reduction, label_smoothing=eps
+        ),
+        lambda a: torch.nn.functional.cross_entropy(
+            a,
+            torch.tensor(t),
+            weight=tw,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=eps,
+        ),
+        x,
+        reduction,
+        rng,
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -247,9 +269,13 @@ def test_cross_entropy_probability_targets_match_torch(rng, weighted, eps, reduc
     _torch_check(
         torch,
         lambda a: F.cross_entropy(a, t, weight=w, reduction=reduction, label_smoothing=eps),
-        lambda a: torch.nn.functional.cross_entropy(a, torch.tensor(t), weight=tw,
-                                                    reduction=reduction, label_smoothing=eps),
-        x, reduction, rng)
+        lambda a: torch.nn.functional.cross_entropy(
+            a, torch.tensor(t), weight=tw, reduction=reduction, label_smoothing=eps
+        ),
+        x,
+        reduction,
+        rng,
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -261,9 +287,14 @@ def test_nll_loss_matches_torch(rng, weighted, reduction, shape):
     t = _targets(rng, (shape[0],) + shape[2:], shape[1], ignore=-100)
     w = (rng.random(shape[1]) + 0.2).astype(np.float32) if weighted else None
     tw = None if w is None else torch.tensor(w)
-    _torch_check(torch, lambda a: F.nll_loss(a, t, weight=w, reduction=reduction),
-                 lambda a: torch.nn.functional.nll_loss(a, torch.tensor(t), weight=tw,
-                                                        reduction=reduction), x, reduction, rng)
+    _torch_check(
+        torch,
+        lambda a: F.nll_loss(a, t, weight=w, reduction=reduction),
+        lambda a: torch.nn.functional.nll_loss(a, torch.tensor(t), weight=tw, reduction=reduction),
+        x,
+        reduction,
+        rng,
+    )
 
 
 @pytest.mark.parametrize("p", [1, 2])
@@ -275,14 +306,20 @@ def test_multi_margin_matches_torch(rng, p, weighted, reduction):
     t = _targets(rng, (9,), 6)
     w = (rng.random(6) + 0.2).astype(np.float32) if weighted else None
     tw = None if w is None else torch.tensor(w)
-    _torch_check(torch, lambda a: F.multi_margin_loss(a, t, p=p, margin=0.8, weight=w,
-                                                      reduction=reduction),
-                 lambda a: torch.nn.functional.multi_margin_loss(
-                     a, torch.tensor(t), p=p, margin=0.8, weight=tw, reduction=reduction),
-                 x, reduction, rng)
+    _torch_check(
+        torch,
+        lambda a: F.multi_margin_loss(a, t, p=p, margin=0.8, weight=w, reduction=reduction),
+        lambda a: torch.nn.functional.multi_margin_loss(
+            a, torch.tensor(t), p=p, margin=0.8, weight=tw, reduction=reduction
+        ),
+        x,
+        reduction,
+        rng,
+    )
 
 
 # ----------------------------------------------------------------------------- edge cases
+
 
 def test_all_targets_ignored_gives_nan_mean_as_torch():
     x = np.random.default_rng(0).standard_normal((3, 4))
@@ -347,6 +384,7 @@ def test_one_and_two_threads_agree(rng, threads, shape):
 
 
 # ----------------------------------------------------------------------------- bad inputs
+
 
 def test_bad_target_values_never_read_out_of_bounds():
     x = np.zeros((3, 5), np.float32)

@@ -1,5 +1,6 @@
 """Each schedule's learning-rate sequence against torch's for 100 steps (torch as the oracle),
 plus InverseTimeLR (not in torch) against its formula, and state_dict round trips."""
+
 import math
 
 import numpy as np
@@ -36,19 +37,39 @@ SCHEDULES = {
     "MultiStepLR": lambda m, o: m.MultiStepLR(o, milestones=[10, 30, 30, 80], gamma=0.3),
     "ExponentialLR": lambda m, o: m.ExponentialLR(o, gamma=0.97),
     "CosineAnnealingLR": lambda m, o: m.CosineAnnealingLR(o, T_max=30, eta_min=0.001),
-    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=10, T_mult=2, eta_min=1e-4),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(
+        o, T_0=10, T_mult=2, eta_min=1e-4
+    ),
     "LinearLR": lambda m, o: m.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=40),
     "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=20),
     "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=50, power=2.0),
-    "LambdaLR": lambda m, o: m.LambdaLR(o, lr_lambda=[lambda e: 0.95 ** e, lambda e: 1 / (1 + e)]),
+    "LambdaLR": lambda m, o: m.LambdaLR(o, lr_lambda=[lambda e: 0.95**e, lambda e: 1 / (1 + e)]),
     "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lr_lambda=lambda e: 0.98),
-    "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=7, step_size_down=13),
-    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, mode="triangular2"),
-    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range", gamma=0.99),
+    "CyclicLR": lambda m, o: m.CyclicLR(
+        o, base_lr=0.01, max_lr=[0.1, 0.2], step_size_up=7, step_size_down=13
+    ),
+    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(
+        o, base_lr=0.01, max_lr=0.1, step_size_up=5, mode="triangular2"
+    ),
+    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(
+        o, base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range", gamma=0.99
+    ),
     "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=[0.5, 0.3], total_steps=STEPS),
-    "OneCycleLR-3phase-linear": lambda m, o: m.OneCycleLR(o, max_lr=0.5, total_steps=STEPS, three_phase=True, anneal_strategy="linear"),
-    "SequentialLR": lambda m, o: m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=10), m.CosineAnnealingLR(o, T_max=40), m.ExponentialLR(o, gamma=0.9)], milestones=[10, 50]),
-    "ChainedScheduler": lambda m, o: m.ChainedScheduler([m.ExponentialLR(o, gamma=0.99), m.StepLR(o, step_size=9, gamma=0.5)]),
+    "OneCycleLR-3phase-linear": lambda m, o: m.OneCycleLR(
+        o, max_lr=0.5, total_steps=STEPS, three_phase=True, anneal_strategy="linear"
+    ),
+    "SequentialLR": lambda m, o: m.SequentialLR(
+        o,
+        [
+            m.LinearLR(o, start_factor=0.1, total_iters=10),
+            m.CosineAnnealingLR(o, T_max=40),
+            m.ExponentialLR(o, gamma=0.9),
+        ],
+        milestones=[10, 50],
+    ),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler(
+        [m.ExponentialLR(o, gamma=0.99), m.StepLR(o, step_size=9, gamma=0.5)]
+    ),
 }
 
 
@@ -78,10 +99,19 @@ def test_sequence_matches_torch(name, cls):
 def test_reduce_on_plateau_matches_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
-    metrics = np.concatenate([np.linspace(1, 0.5, 20), 0.5 + 0.01 * rng.random(40),
-                              np.linspace(0.5, 0.2, 20), np.full(20, 0.2)])
-    for kw in [dict(), dict(mode="max", factor=0.5, patience=3, threshold_mode="abs", cooldown=2),
-               dict(patience=2, min_lr=[0.01, 0.02], threshold=0.01)]:
+    metrics = np.concatenate(
+        [
+            np.linspace(1, 0.5, 20),
+            0.5 + 0.01 * rng.random(40),
+            np.linspace(0.5, 0.2, 20),
+            np.full(20, 0.2),
+        ]
+    )
+    for kw in [
+        dict(),
+        dict(mode="max", factor=0.5, patience=3, threshold_mode="abs", cooldown=2),
+        dict(patience=2, min_lr=[0.01, 0.02], threshold=0.01),
+    ]:
         o, to = _opt(), _topt(torch)
         s = S.ReduceLROnPlateau(o, **kw)
         ts = torch.optim.lr_scheduler.ReduceLROnPlateau(to, **kw)
@@ -96,8 +126,10 @@ def test_reduce_on_plateau_matches_torch():
 
 def test_swalr_matches_torch():
     torch = pytest.importorskip("torch")
-    for kw in [dict(swa_lr=0.01, anneal_epochs=10), dict(swa_lr=[0.02, 0.01], anneal_epochs=5,
-                                                          anneal_strategy="linear")]:
+    for kw in [
+        dict(swa_lr=0.01, anneal_epochs=10),
+        dict(swa_lr=[0.02, 0.01], anneal_epochs=5, anneal_strategy="linear"),
+    ]:
         o, to = _opt(), _topt(torch)
         s, ts = SWALR(o, **kw), torch.optim.swa_utils.SWALR(to, **kw)
         for _ in range(30):
@@ -116,8 +148,17 @@ def test_inverse_time():
         S.InverseTimeLR(o, decay_rate=-1)
 
 
-@pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR", "CyclicLR", "OneCycleLR",
-                                  "SequentialLR", "CosineAnnealingWarmRestarts"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "StepLR",
+        "CosineAnnealingLR",
+        "CyclicLR",
+        "OneCycleLR",
+        "SequentialLR",
+        "CosineAnnealingWarmRestarts",
+    ],
+)
 def test_state_dict_resume(name):
     o1 = _opt()
     s1 = SCHEDULES[name](S, o1)
@@ -159,19 +200,25 @@ def test_initial_lr_and_errors():
 
 
 @pytest.mark.parametrize("T_0, T_mult", [(2, 2), (3, 3), (1, 2), (1, 3), (5, 1)])
-@pytest.mark.parametrize("epochs", [
-    [0.5, 1, 1.7, 2, 2.5, 3, 5.9, 6, 7, 13.2, 14, 30, 40.25],  # fractional, crossing restarts
-    list(range(45)),  # integer epochs, including every restart boundary
-    [3, None, None, 10, None, 6.5, None],  # step(epoch) mixed with step()
-])
+@pytest.mark.parametrize(
+    "epochs",
+    [
+        [0.5, 1, 1.7, 2, 2.5, 3, 5.9, 6, 7, 13.2, 14, 30, 40.25],  # fractional, crossing restarts
+        list(range(45)),  # integer epochs, including every restart boundary
+        [3, None, None, 10, None, 6.5, None],  # step(epoch) mixed with step()
+    ],
+)
 def test_warm_restarts_step_epoch_matches_torch(T_0, T_mult, epochs):
     import warnings
+
     torch = pytest.importorskip("torch")
     from pydlk import nn, optim
+
     tp = torch.nn.Parameter(torch.zeros(1))
     to = torch.optim.SGD([tp], lr=0.5)
-    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(to, T_0=T_0, T_mult=T_mult,
-                                                              eta_min=0.01)
+    ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        to, T_0=T_0, T_mult=T_mult, eta_min=0.01
+    )
     po = optim.SGD(nn.Linear(1, 1).parameters(), lr=0.5)
     ps = optim.lr_scheduler.CosineAnnealingWarmRestarts(po, T_0=T_0, T_mult=T_mult, eta_min=0.01)
     for e in epochs:
@@ -179,6 +226,7 @@ def test_warm_restarts_step_epoch_matches_torch(T_0, T_mult, epochs):
             warnings.simplefilter("ignore")  # torch deprecates step(epoch), pydlk keeps it
             ts.step(e)
         ps.step(e)
-        assert po.param_groups[0]["lr"] == pytest.approx(to.param_groups[0]["lr"], rel=1e-12,
-                                                         abs=1e-15), e
+        assert po.param_groups[0]["lr"] == pytest.approx(
+            to.param_groups[0]["lr"], rel=1e-12, abs=1e-15
+        ), e
         assert ps.T_i == ts.T_i and ps.T_cur == pytest.approx(ts.T_cur, abs=1e-12)

@@ -1,4 +1,5 @@
 """pydlk.metrics against hand-written NumPy references, and their use in fit/evaluate."""
+
 import itertools
 
 import numpy as np
@@ -46,8 +47,11 @@ def test_precision_recall_f1_match_counting(scores, average):
     out, y = scores
     p = out.argmax(1)
     P, R, F, S = _ref_prf(list(y), list(p), 5)
-    red = {"macro": lambda v: v.mean(), "weighted": lambda v: (v * S).sum() / S.sum(),
-           "micro": lambda v: (p == y).mean()}[average]
+    red = {
+        "macro": lambda v: v.mean(),
+        "weighted": lambda v: (v * S).sum() / S.sum(),
+        "micro": lambda v: (p == y).mean(),
+    }[average]
     for cls, ref in ((M.Precision, P), (M.Recall, R), (M.F1Score, F)):
         got = _streamed(cls(5, average=average), out, y)
         assert got == pytest.approx(red(ref)), (cls.__name__, average)
@@ -67,9 +71,11 @@ def test_accuracy_topk_confusion_and_errors(scores):
     np.testing.assert_array_equal(cm, ref)
     t = out[:, 0] * 2
     assert _streamed(M.MeanAbsoluteError(), out[:, :1], t) == pytest.approx(
-        np.mean(np.abs(out[:, 0] - t)))
+        np.mean(np.abs(out[:, 0] - t))
+    )
     assert _streamed(M.MeanSquaredError(), out[:, 0], t) == pytest.approx(
-        np.mean((out[:, 0] - t) ** 2), rel=1e-6)
+        np.mean((out[:, 0] - t) ** 2), rel=1e-6
+    )
     with pytest.raises(ValueError, match="average"):
         M.F1Score(5, average="samples")
 
@@ -96,8 +102,12 @@ def test_states_merge_by_summing(scores):
 def _digits():
     x, y = digits("train")
     xv, yv = digits("val")
-    return (DataLoader(TensorDataset(x, y), batch_size=256, shuffle=True),
-            DataLoader(TensorDataset(xv, yv), batch_size=512), xv, yv)
+    return (
+        DataLoader(TensorDataset(x, y), batch_size=256, shuffle=True),
+        DataLoader(TensorDataset(xv, yv), batch_size=512),
+        xv,
+        yv,
+    )
 
 
 def test_fit_and_evaluate_log_metrics():
@@ -135,8 +145,14 @@ def test_fit_takes_a_torch_dataloader():
     loader = torch.utils.data.DataLoader(ds, batch_size=256, shuffle=False)
     pydlk.manual_seed(0)
     model = models.MLP(64, (32,), 10)
-    h = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), loader,
-            epochs=2, verbose=False)
+    h = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1),
+        loader,
+        epochs=2,
+        verbose=False,
+    )
     assert h["loss"][1] < h["loss"][0]
     ref = evaluate(model, nn.CrossEntropyLoss(), DataLoader(TensorDataset(x, y), batch_size=256))
     got = evaluate(model, nn.CrossEntropyLoss(), loader)

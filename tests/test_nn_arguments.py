@@ -1,6 +1,7 @@
 """Layer constructor and hook arguments that must act, not be silently dropped: ``inplace=True``,
 forward hooks ``with_kwargs=True``, ``device=``, ``InstanceNorm2d(momentum=None)`` and the random
 stream of ``StochasticDepth``."""
+
 import numpy as np
 import pytest
 
@@ -99,8 +100,9 @@ class _Scale(nn.Module):
 def test_forward_hook_with_kwargs_receives_them():
     m = _Scale()
     seen = []
-    m.register_forward_hook(lambda mod, args, kwargs, out: seen.append((args, kwargs, out)),
-                            with_kwargs=True)
+    m.register_forward_hook(
+        lambda mod, args, kwargs, out: seen.append((args, kwargs, out)), with_kwargs=True
+    )
     m.register_forward_hook(lambda mod, args, out: seen.append((args, out)))
     x = pydlk.tensor(np.array([1.0, 2.0]))
     out = m(x, scale=3.0)
@@ -112,8 +114,7 @@ def test_forward_hook_with_kwargs_receives_them():
 
 def test_forward_hook_with_kwargs_may_replace_the_output():
     m = _Scale()
-    m.register_forward_hook(lambda mod, args, kwargs, out: out + kwargs["scale"],
-                            with_kwargs=True)
+    m.register_forward_hook(lambda mod, args, kwargs, out: out + kwargs["scale"], with_kwargs=True)
     y = m(pydlk.tensor(np.array([1.0, 2.0])), scale=2.0)
     np.testing.assert_allclose(y.data, [4.0, 6.0])
 
@@ -121,7 +122,8 @@ def test_forward_hook_with_kwargs_may_replace_the_output():
 def test_forward_pre_hook_with_kwargs_may_replace_args_and_kwargs():
     m = _Scale()
     h = m.register_forward_pre_hook(
-        lambda mod, args, kwargs: ((args[0] + 1,), {**kwargs, "scale": 10.0}), with_kwargs=True)
+        lambda mod, args, kwargs: ((args[0] + 1,), {**kwargs, "scale": 10.0}), with_kwargs=True
+    )
     y = m(pydlk.tensor(np.array([1.0, 2.0])), scale=2.0)
     np.testing.assert_allclose(y.data, [20.0, 30.0])
     h.remove()

@@ -2,17 +2,17 @@
 weights, gradcheck in float64 (module.double()), bad constructor arguments.
 
 Layers that wrap another family's functional op skip until that op has landed (``needs``)."""
+
 import math
 import warnings
 
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
-from pydlk import nn
 import pydlk.functional as F
-
-from conftest import t64
+from pydlk import nn
 
 
 def needs(*names):
@@ -33,37 +33,42 @@ def copy_from_torch(m, tm):
 def torch_names_match(m, tm):
     assert list(m.state_dict().keys()) == list(tm.state_dict().keys())
     for (k, v), (tk, tv) in zip(m.state_dict().items(), tm.state_dict().items()):
+        assert k == tk
         assert tuple(v.shape) == tuple(tv.shape), k
 
 
 # ----------------------------------------------------------------------------- constructors
 
-@pytest.mark.parametrize("make,arg", [
-    (lambda: nn.Linear(0.5, 3), "in_features"),
-    (lambda: nn.Conv2d(3, 4, 0), "kernel_size"),
-    (lambda: nn.Conv2d(3, 4, 3, stride=-1), "stride"),
-    (lambda: nn.Conv2d(3, 4, 3, groups=2), "groups"),
-    (lambda: nn.Conv2d(3, 4, 3, padding="full"), "padding"),
-    (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), "padding"),
-    (lambda: nn.Conv2d(3, 4, 3, padding_mode="circular"), "padding_mode"),
-    (lambda: nn.MaxPool2d(0), "kernel_size"),
-    (lambda: nn.AvgPool2d(2, stride=0), "stride"),
-    (lambda: nn.BatchNorm2d(0), "num_features"),
-    (lambda: nn.BatchNorm1d(4, momentum=2.0), "momentum"),
-    (lambda: nn.BatchNorm1d(4, eps=0), "eps"),
-    (lambda: nn.GroupNorm(3, 4), "num_groups"),
-    (lambda: nn.LayerNorm(0), "normalized_shape"),
-    (lambda: nn.Dropout(1.5), "p"),
-    (lambda: nn.Dropout2d(-0.1), "p"),
-    (lambda: nn.DropConnect(3, 4, p=2), "p"),
-    (lambda: nn.StochasticDepth(0.2, "col"), "mode"),
-    (lambda: nn.StochasticDepth(1.2, "row"), "p"),
-    (lambda: nn.GELU(approximate="fast"), "approximate"),
-    (lambda: nn.ELU(alpha=-1), "alpha"),
-    (lambda: nn.Maxout(0), "pool_size"),
-    (lambda: nn.Embedding(0, 3), "num_embeddings"),
-    (lambda: nn.Embedding(5, 3, padding_idx=7), "padding_idx"),
-])
+
+@pytest.mark.parametrize(
+    "make,arg",
+    [
+        (lambda: nn.Linear(0.5, 3), "in_features"),
+        (lambda: nn.Conv2d(3, 4, 0), "kernel_size"),
+        (lambda: nn.Conv2d(3, 4, 3, stride=-1), "stride"),
+        (lambda: nn.Conv2d(3, 4, 3, groups=2), "groups"),
+        (lambda: nn.Conv2d(3, 4, 3, padding="full"), "padding"),
+        (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), "padding"),
+        (lambda: nn.Conv2d(3, 4, 3, padding_mode="circular"), "padding_mode"),
+        (lambda: nn.MaxPool2d(0), "kernel_size"),
+        (lambda: nn.AvgPool2d(2, stride=0), "stride"),
+        (lambda: nn.BatchNorm2d(0), "num_features"),
+        (lambda: nn.BatchNorm1d(4, momentum=2.0), "momentum"),
+        (lambda: nn.BatchNorm1d(4, eps=0), "eps"),
+        (lambda: nn.GroupNorm(3, 4), "num_groups"),
+        (lambda: nn.LayerNorm(0), "normalized_shape"),
+        (lambda: nn.Dropout(1.5), "p"),
+        (lambda: nn.Dropout2d(-0.1), "p"),
+        (lambda: nn.DropConnect(3, 4, p=2), "p"),
+        (lambda: nn.StochasticDepth(0.2, "col"), "mode"),
+        (lambda: nn.StochasticDepth(1.2, "row"), "p"),
+        (lambda: nn.GELU(approximate="fast"), "approximate"),
+        (lambda: nn.ELU(alpha=-1), "alpha"),
+        (lambda: nn.Maxout(0), "pool_size"),
+        (lambda: nn.Embedding(0, 3), "num_embeddings"),
+        (lambda: nn.Embedding(5, 3, padding_idx=7), "padding_idx"),
+    ],
+)
 def test_bad_constructor_arguments(make, arg):
     with pytest.raises((ValueError, TypeError), match=arg):
         make()
@@ -78,8 +83,10 @@ def test_parameter_names_and_shapes_match_torch():
         (nn.Conv2d(4, 8, (3, 5), groups=2), torch.nn.Conv2d(4, 8, (3, 5), groups=2)),
         (nn.BatchNorm1d(5), torch.nn.BatchNorm1d(5)),
         (nn.BatchNorm2d(5, affine=False), torch.nn.BatchNorm2d(5, affine=False)),
-        (nn.BatchNorm2d(5, track_running_stats=False),
-         torch.nn.BatchNorm2d(5, track_running_stats=False)),
+        (
+            nn.BatchNorm2d(5, track_running_stats=False),
+            torch.nn.BatchNorm2d(5, track_running_stats=False),
+        ),
         (nn.LayerNorm((3, 4)), torch.nn.LayerNorm((3, 4))),
         (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)),
         (nn.InstanceNorm2d(3, affine=True), torch.nn.InstanceNorm2d(3, affine=True)),
@@ -112,6 +119,7 @@ def test_default_init_statistics():
 
 
 # ----------------------------------------------------------------------------- no other family
+
 
 def test_bilinear(rng):
     m = nn.Bilinear(3, 4, 2).double()
@@ -172,9 +180,18 @@ def test_stochastic_depth(rng):
 
 # ----------------------------------------------------------------------------- other families
 
+
 @needs("conv2d")
-@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(padding="same"),
-                                dict(padding="same", dilation=2), dict(groups=2, bias=False)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(stride=2, padding=1),
+        dict(padding="same"),
+        dict(padding="same", dilation=2),
+        dict(groups=2, bias=False),
+    ],
+)
 def test_conv2d_against_torch(kw, rng):
     torch = pytest.importorskip("torch")
     for k in (3, 4):
@@ -199,20 +216,20 @@ def test_conv2d_against_torch(kw, rng):
 @needs("conv2d")
 def test_conv2d_gradcheck(rng):
     m = nn.Conv2d(2, 3, 3, stride=2, padding=1).double()
-    pydlk.gradcheck(lambda x, *ps: m(x), (t64(rng.standard_normal((1, 2, 5, 5))),
-                                          *m.parameters()))
+    pydlk.gradcheck(lambda x, *ps: m(x), (t64(rng.standard_normal((1, 2, 5, 5))), *m.parameters()))
 
 
 @needs("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d")
 def test_pooling_against_torch(rng):
     torch = pytest.importorskip("torch")
     x = rng.standard_normal((2, 3, 7, 8))
-    for m, tm in ((nn.MaxPool2d(2), torch.nn.MaxPool2d(2)),
-                  (nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1)),
-                  (nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
-                  (nn.AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1))):
-        np.testing.assert_allclose(m(t64(x, False)).data, tm(torch.tensor(x)).numpy(),
-                                   rtol=1e-12)
+    for m, tm in (
+        (nn.MaxPool2d(2), torch.nn.MaxPool2d(2)),
+        (nn.MaxPool2d(3, 2, 1), torch.nn.MaxPool2d(3, 2, 1)),
+        (nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
+        (nn.AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1)),
+    ):
+        np.testing.assert_allclose(m(t64(x, False)).data, tm(torch.tensor(x)).numpy(), rtol=1e-12)
         pydlk.gradcheck(lambda t: m(t), (t64(x[:1, :1]),))
 
 
@@ -220,8 +237,10 @@ def test_pooling_against_torch(rng):
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_batchnorm_running_stats_against_torch(momentum, rng):
     torch = pytest.importorskip("torch")
-    for cls, tcls, shape in ((nn.BatchNorm2d, torch.nn.BatchNorm2d, (4, 3, 5, 5)),
-                             (nn.BatchNorm1d, torch.nn.BatchNorm1d, (6, 3))):
+    for cls, tcls, shape in (
+        (nn.BatchNorm2d, torch.nn.BatchNorm2d, (4, 3, 5, 5)),
+        (nn.BatchNorm1d, torch.nn.BatchNorm1d, (6, 3)),
+    ):
         m, tm = cls(3, momentum=momentum).double(), tcls(3, momentum=momentum).double()
         for step in range(3):
             x = rng.standard_normal(shape) * (step + 1) + step
@@ -233,8 +252,9 @@ def test_batchnorm_running_stats_against_torch(momentum, rng):
         m.eval()
         tm.eval()
         x = rng.standard_normal(shape)
-        np.testing.assert_allclose(m(t64(x, False)).data, tm(torch.tensor(x)).detach().numpy(),
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            m(t64(x, False)).data, tm(torch.tensor(x)).detach().numpy(), rtol=1e-9, atol=1e-12
+        )
         m.train()
         pydlk.gradcheck(lambda t, *ps: m(t), (t64(x), *m.parameters()))
     with pytest.raises(ValueError, match="4D"):
@@ -245,17 +265,20 @@ def test_batchnorm_running_stats_against_torch(momentum, rng):
 def test_other_norms_against_torch(rng):
     torch = pytest.importorskip("torch")
     x = rng.standard_normal((2, 4, 3, 5))
-    for m, tm in ((nn.LayerNorm((3, 5)), torch.nn.LayerNorm((3, 5))),
-                  (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)),
-                  (nn.InstanceNorm2d(4, affine=True), torch.nn.InstanceNorm2d(4, affine=True))):
+    for m, tm in (
+        (nn.LayerNorm((3, 5)), torch.nn.LayerNorm((3, 5))),
+        (nn.GroupNorm(2, 4), torch.nn.GroupNorm(2, 4)),
+        (nn.InstanceNorm2d(4, affine=True), torch.nn.InstanceNorm2d(4, affine=True)),
+    ):
         m.double()
         tm.double()
         with torch.no_grad():
             for p in tm.parameters():
                 p.uniform_(0.5, 1.5)
         copy_from_torch(m, tm)
-        np.testing.assert_allclose(m(t64(x, False)).data, tm(torch.tensor(x)).detach().numpy(),
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            m(t64(x, False)).data, tm(torch.tensor(x)).detach().numpy(), rtol=1e-9, atol=1e-12
+        )
         pydlk.gradcheck(lambda t, *ps: m(t), (t64(x[:1]), *m.parameters()))
 
 
@@ -280,8 +303,9 @@ def test_dropconnect(rng):
     m = nn.DropConnect(30, 20, p=0.4)
     x = rng.standard_normal((5, 30)).astype(np.float32)
     m.eval()
-    np.testing.assert_allclose(m(pydlk.tensor(x)).data, x @ m.weight.data.T + m.bias.data,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        m(pydlk.tensor(x)).data, x @ m.weight.data.T + m.bias.data, rtol=1e-5, atol=1e-6
+    )
     m.train()
     y = m(pydlk.tensor(np.eye(30, dtype=np.float32))).data - m.bias.data
     wt = y.T  # row o of W as seen through the identity input
@@ -290,21 +314,46 @@ def test_dropconnect(rng):
     np.testing.assert_allclose(wt[~dropped], m.weight.data[~dropped] / 0.6, rtol=1e-5, atol=1e-6)
 
 
-@needs("relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "relu6", "silu", "mish", "gelu",
-       "softmax", "log_softmax")
+@needs(
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "sigmoid",
+    "tanh",
+    "relu6",
+    "silu",
+    "mish",
+    "gelu",
+    "softmax",
+    "log_softmax",
+)
 def test_activation_modules_against_torch(rng):
     torch = pytest.importorskip("torch")
     x = rng.standard_normal((3, 5)) * 4
-    pairs = [(nn.ReLU(), torch.nn.ReLU()), (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
-             (nn.ELU(0.7), torch.nn.ELU(0.7)), (nn.SELU(), torch.nn.SELU()),
-             (nn.Sigmoid(), torch.nn.Sigmoid()), (nn.Tanh(), torch.nn.Tanh()),
-             (nn.ReLU6(), torch.nn.ReLU6()), (nn.SiLU(), torch.nn.SiLU()),
-             (nn.Mish(), torch.nn.Mish()), (nn.GELU(), torch.nn.GELU()),
-             (nn.GELU("tanh"), torch.nn.GELU("tanh")), (nn.Softmax(1), torch.nn.Softmax(1)),
-             (nn.LogSoftmax(dim=0), torch.nn.LogSoftmax(dim=0))]
+    pairs = [
+        (nn.ReLU(), torch.nn.ReLU()),
+        (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
+        (nn.ELU(0.7), torch.nn.ELU(0.7)),
+        (nn.SELU(), torch.nn.SELU()),
+        (nn.Sigmoid(), torch.nn.Sigmoid()),
+        (nn.Tanh(), torch.nn.Tanh()),
+        (nn.ReLU6(), torch.nn.ReLU6()),
+        (nn.SiLU(), torch.nn.SiLU()),
+        (nn.Mish(), torch.nn.Mish()),
+        (nn.GELU(), torch.nn.GELU()),
+        (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+        (nn.Softmax(1), torch.nn.Softmax(1)),
+        (nn.LogSoftmax(dim=0), torch.nn.LogSoftmax(dim=0)),
+    ]
     for m, tm in pairs:
-        np.testing.assert_allclose(m(t64(x, False)).data, tm(torch.tensor(x)).numpy(),
-                                   rtol=1e-9, atol=1e-12, err_msg=repr(m))
+        np.testing.assert_allclose(
+            m(t64(x, False)).data,
+            tm(torch.tensor(x)).numpy(),
+            rtol=1e-9,
+            atol=1e-12,
+            err_msg=repr(m),
+        )
         pydlk.gradcheck(lambda t: m(t), (t64(x + 0.01),))
     assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(negative_slope=0.2)"
 
@@ -329,8 +378,9 @@ def test_basic_block(rng):
             self.relu = tnn.ReLU()
             self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
             self.bn2 = tnn.BatchNorm2d(planes)
-            self.downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                             tnn.BatchNorm2d(planes))
+            self.downsample = tnn.Sequential(
+                tnn.Conv2d(inplanes, planes, 1, stride, bias=False), tnn.BatchNorm2d(planes)
+            )
 
         def forward(self, x):
             out = self.relu(self.bn1(self.conv1(x)))
@@ -350,7 +400,10 @@ def test_basic_block(rng):
     py.backward(dy)
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-8, atol=1e-11)
     for (k, p), (tk, tp) in zip(b.named_parameters(), tb.named_parameters()):
+        assert k == tk
         np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-8, atol=1e-11, err_msg=k)
     bs = nn.BasicBlock(3, 3, stochastic_depth=0.5).double()
-    pydlk.gradcheck(lambda t: (pydlk.manual_seed(3), bs(t))[1],  # same drop mask each call
-                    (t64(rng.standard_normal((2, 3, 4, 4))),))
+    pydlk.gradcheck(
+        lambda t: (pydlk.manual_seed(3), bs(t))[1],  # same drop mask each call
+        (t64(rng.standard_normal((2, 3, 4, 4))),),
+    )

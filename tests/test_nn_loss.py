@@ -1,13 +1,13 @@
 """Losses: the extra functional losses against NumPy formulas and torch, gradchecks, modules,
 reductions, bad arguments. The cross-entropy family's modules run once F.cross_entropy lands."""
+
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
-from pydlk import nn
 import pydlk.functional as F
-
-from conftest import t64
+from pydlk import nn
 
 
 def reduce(l, reduction):
@@ -30,7 +30,7 @@ def ref_triplet(a, p, n, margin, pn, eps, swap):
 
 
 def ref_cosine(x1, x2, y, margin):
-    cos = (x1 * x2).sum(-1) / np.sqrt(((x1 ** 2).sum(-1) + 1e-12) * ((x2 ** 2).sum(-1) + 1e-12))
+    cos = (x1 * x2).sum(-1) / np.sqrt(((x1**2).sum(-1) + 1e-12) * ((x2**2).sum(-1) + 1e-12))
     return np.where(y == 1, 1 - cos, np.maximum(0, cos - margin))
 
 
@@ -43,16 +43,24 @@ def test_forward_against_numpy(reduction, rng):
     pr = 1 / (1 + np.exp(-x.astype(np.float64)))
     d = x.astype(np.float64) - y
     cases = [
-        (F.binary_cross_entropy_with_logits(x, y, w, reduction=reduction, pos_weight=pw),
-         ref_bce_logits(x.astype(np.float64), y, w, pw)),
-        (F.binary_cross_entropy(pr.astype(np.float32), y, reduction=reduction),
-         -(y * np.log(pr) + (1 - y) * np.log(1 - pr))),
-        (F.mse_loss(x, y, reduction=reduction), d ** 2),
+        (
+            F.binary_cross_entropy_with_logits(x, y, w, reduction=reduction, pos_weight=pw),
+            ref_bce_logits(x.astype(np.float64), y, w, pw),
+        ),
+        (
+            F.binary_cross_entropy(pr.astype(np.float32), y, reduction=reduction),
+            -(y * np.log(pr) + (1 - y) * np.log(1 - pr)),
+        ),
+        (F.mse_loss(x, y, reduction=reduction), d**2),
         (F.l1_loss(x, y, reduction=reduction), np.abs(d)),
-        (F.huber_loss(x, y, reduction=reduction, delta=0.7),
-         np.where(np.abs(d) < 0.7, 0.5 * d ** 2, 0.7 * (np.abs(d) - 0.35))),
-        (F.smooth_l1_loss(x, y, reduction=reduction, beta=0.5),
-         np.where(np.abs(d) < 0.5, d ** 2, np.abs(d) - 0.25)),
+        (
+            F.huber_loss(x, y, reduction=reduction, delta=0.7),
+            np.where(np.abs(d) < 0.7, 0.5 * d**2, 0.7 * (np.abs(d) - 0.35)),
+        ),
+        (
+            F.smooth_l1_loss(x, y, reduction=reduction, beta=0.5),
+            np.where(np.abs(d) < 0.5, d**2, np.abs(d) - 0.25),
+        ),
     ]
     for got, want in cases:
         np.testing.assert_allclose(got.data, reduce(want, reduction), rtol=1e-4, atol=1e-5)
@@ -63,8 +71,12 @@ def test_forward_against_numpy(reduction, rng):
         np.testing.assert_allclose(got.data, reduce(want, reduction), rtol=1e-4, atol=1e-5)
     t = np.array([1, -1, 1, -1, -1, 1])
     got = F.cosine_embedding_loss(a, p, t, margin=-0.2, reduction=reduction)
-    np.testing.assert_allclose(got.data, reduce(ref_cosine(a.astype(np.float64), p, t, -0.2),
-                                                reduction), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        got.data,
+        reduce(ref_cosine(a.astype(np.float64), p, t, -0.2), reduction),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_bce_with_logits_is_stable():
@@ -81,8 +93,12 @@ def test_bce_with_logits_is_stable():
 def test_gradchecks(rng):
     x, y = t64(rng.standard_normal((3, 4)) * 2), t64(rng.random((3, 4)))
     w, pw = rng.random(4), rng.random(4) * 2
-    pydlk.gradcheck(lambda x, y: F.binary_cross_entropy_with_logits(
-        x, y, pydlk.tensor(w), pos_weight=pydlk.tensor(pw)), (x, y))
+    pydlk.gradcheck(
+        lambda x, y: F.binary_cross_entropy_with_logits(
+            x, y, pydlk.tensor(w), pos_weight=pydlk.tensor(pw)
+        ),
+        (x, y),
+    )
     p = t64(rng.uniform(0.1, 0.9, (3, 4)))
     pydlk.gradcheck(lambda p, y: F.binary_cross_entropy(p, y, reduction="sum"), (p, y))
     pydlk.gradcheck(lambda x, y: F.mse_loss(x, y), (x, y))
@@ -91,9 +107,12 @@ def test_gradchecks(rng):
     pydlk.gradcheck(lambda x, y: F.smooth_l1_loss(x, y, beta=0.3), (x, y))
     a, pp, n = (t64(rng.standard_normal((5, 3))) for _ in range(3))
     for pn, swap in ((2, False), (2, True), (1, False), (3, True)):
-        pydlk.gradcheck(lambda a, pp, n: F.triplet_margin_loss(a, pp, n, margin=1.0, p=pn,
-                                                               swap=swap, reduction="none"),
-                        (a, pp, n))
+        pydlk.gradcheck(
+            lambda a, pp, n: F.triplet_margin_loss(
+                a, pp, n, margin=1.0, p=pn, swap=swap, reduction="none"
+            ),
+            (a, pp, n),
+        )
     t = np.array([1, -1, -1, 1, -1])
     pydlk.gradcheck(lambda a, b: F.cosine_embedding_loss(a, b, t, margin=-0.5), (a, pp))
 
@@ -107,8 +126,7 @@ def test_against_torch(rng):
     a, p, n = (rng.standard_normal((4, 5)) for _ in range(3))
     t = np.array([1, -1, 1, -1])
     cases = [
-        (lambda m, *v: m.binary_cross_entropy_with_logits(*v, pos_weight=PW(m)),
-         (x, y)),
+        (lambda m, *v: m.binary_cross_entropy_with_logits(*v, pos_weight=PW(m)), (x, y)),
         (lambda m, *v: m.mse_loss(*v), (x, y)),
         (lambda m, *v: m.l1_loss(*v, reduction="sum"), (x, y)),
         (lambda m, *v: m.huber_loss(*v, delta=0.6), (x, y)),
@@ -138,16 +156,23 @@ def test_against_torch(rng):
 def test_modules(rng):
     x = rng.standard_normal((3, 4)).astype(np.float32)
     y = rng.random((3, 4)).astype(np.float32)
-    np.testing.assert_allclose(nn.MSELoss(reduction="sum")(x, y).data,
-                               ((x.astype(np.float64) - y) ** 2).sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        nn.MSELoss(reduction="sum")(x, y).data, ((x.astype(np.float64) - y) ** 2).sum(), rtol=1e-5
+    )
     np.testing.assert_allclose(nn.L1Loss()(x, y).data, np.abs(x - y).mean(), rtol=1e-5)
-    np.testing.assert_allclose(nn.HuberLoss(delta=2.0)(x, y).data,
-                               F.huber_loss(x, y, delta=2.0).data)
-    np.testing.assert_allclose(nn.BCEWithLogitsLoss(pos_weight=np.full(4, 2, np.float32))(x, y)
-                               .data, ref_bce_logits(x.astype(np.float64), y, pw=2).mean(),
-                               rtol=1e-5)
-    np.testing.assert_allclose(nn.BCELoss()(1 / (1 + np.exp(-x)), y).data,
-                               ref_bce_logits(x.astype(np.float64), y).mean(), rtol=1e-4)
+    np.testing.assert_allclose(
+        nn.HuberLoss(delta=2.0)(x, y).data, F.huber_loss(x, y, delta=2.0).data
+    )
+    np.testing.assert_allclose(
+        nn.BCEWithLogitsLoss(pos_weight=np.full(4, 2, np.float32))(x, y).data,
+        ref_bce_logits(x.astype(np.float64), y, pw=2).mean(),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        nn.BCELoss()(1 / (1 + np.exp(-x)), y).data,
+        ref_bce_logits(x.astype(np.float64), y).mean(),
+        rtol=1e-4,
+    )
     a, p, n = (rng.standard_normal((6, 4)).astype(np.float32) for _ in range(3))
     assert nn.TripletMarginLoss(margin=0.5)(a, p, n).shape == ()
     assert nn.CosineEmbeddingLoss(reduction="none")(a, p, np.ones(6)).shape == (6,)
@@ -167,15 +192,18 @@ def test_cross_entropy_modules(rng):
     w = rng.random(4) + 0.5
     m = nn.CrossEntropyLoss(weight=w, ignore_index=1, label_smoothing=0.1)
     tm = torch.nn.CrossEntropyLoss(weight=torch.tensor(w), ignore_index=1, label_smoothing=0.1)
-    np.testing.assert_allclose(m(t64(x), t).data,
-                               tm(torch.tensor(x), torch.tensor(t)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        m(t64(x), t).data, tm(torch.tensor(x), torch.tensor(t)).numpy(), rtol=1e-6
+    )
     lp = x - np.log(np.exp(x).sum(1, keepdims=True))
-    np.testing.assert_allclose(nn.NLLLoss()(t64(lp), t).data, -lp[np.arange(5), t].mean(),
-                               rtol=1e-6)
-    np.testing.assert_allclose(nn.MultiMarginLoss(margin=0.5)(t64(x), t).data,
-                               torch.nn.MultiMarginLoss(margin=0.5)(torch.tensor(x),
-                                                                    torch.tensor(t)).numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        nn.NLLLoss()(t64(lp), t).data, -lp[np.arange(5), t].mean(), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        nn.MultiMarginLoss(margin=0.5)(t64(x), t).data,
+        torch.nn.MultiMarginLoss(margin=0.5)(torch.tensor(x), torch.tensor(t)).numpy(),
+        rtol=1e-6,
+    )
 
 
 def test_bad_arguments(rng):

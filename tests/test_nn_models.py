@@ -1,10 +1,11 @@
 """pydlk.models: shapes, parameter counts, state dict keys as torchvision, transfer learning."""
+
 import numpy as np
 import pytest
 
 import pydlk
-from pydlk import models
 import pydlk.functional as F
+from pydlk import models
 
 
 def needs(*names):
@@ -29,18 +30,24 @@ def test_resnet_structure_and_count():
     assert keys[:3] == ["conv1.weight", "bn1.weight", "bn1.bias"]
     assert "layers.1.0.downsample.0.weight" in keys and "fc.weight" in keys
     bn = lambda c: 2 * c  # noqa: E731
-    hand = (3 * 3 * 3 * 4 + bn(4)                                   # stem (no bias)
-            + 2 * (3 * 3 * 4 * 4 + bn(4))                           # block 1
-            + 3 * 3 * 4 * 8 + bn(8) + 3 * 3 * 8 * 8 + bn(8)         # block 2
-            + 4 * 8 + bn(8)                                         # shortcut 1x1
-            + (8 + 1) * 5)
+    hand = (
+        3 * 3 * 3 * 4
+        + bn(4)  # stem (no bias)
+        + 2 * (3 * 3 * 4 * 4 + bn(4))  # block 1
+        + 3 * 3 * 4 * 8
+        + bn(8)
+        + 3 * 3 * 8 * 8
+        + bn(8)  # block 2
+        + 4 * 8
+        + bn(8)  # shortcut 1x1
+        + (8 + 1) * 5
+    )
     assert count(m) == hand
 
 
 def test_lstm_classifier_forward_backward(rng):
     pydlk.manual_seed(0)
-    m = models.LSTMClassifier(5, hidden_size=7, num_classes=3, num_layers=2,
-                              bidirectional=True)
+    m = models.LSTMClassifier(5, hidden_size=7, num_classes=3, num_layers=2, bidirectional=True)
     x = pydlk.tensor(rng.standard_normal((4, 6, 5)).astype(np.float32))
     y = m(x)
     assert y.shape == (4, 3)

@@ -1,4 +1,5 @@
 """Module core: registration, iteration, modes, state dicts (in place), hooks, repr, containers."""
+
 from collections import OrderedDict
 
 import numpy as np
@@ -30,8 +31,14 @@ def test_registration_and_iteration():
     assert [n for n, _ in m.named_children()] == ["fc1", "block"]
     assert [n for n, _ in m.named_modules()] == ["", "fc1", "block", "block.0", "block.1"]
     assert len(list(m.parameters(recurse=False))) == 1
-    assert list(m.state_dict().keys()) == ["scale", "count", "fc1.weight", "fc1.bias",
-                                           "block.0.weight", "block.0.bias"]
+    assert list(m.state_dict().keys()) == [
+        "scale",
+        "count",
+        "fc1.weight",
+        "fc1.bias",
+        "block.0.weight",
+        "block.0.bias",
+    ]
     # shared modules and parameters appear once
     lin = nn.Linear(2, 2)
     s = nn.Sequential(lin, lin)
@@ -111,8 +118,7 @@ def test_load_state_dict_keeps_optimizer_arena_views():
     arena[6:] = m.bias.data
     m.weight.data = arena[:6].reshape(2, 3)
     m.bias.data = arena[6:]
-    m.load_state_dict({"weight": np.full((2, 3), 7, np.float32),
-                       "bias": np.full(2, 9, np.float32)})
+    m.load_state_dict({"weight": np.full((2, 3), 7, np.float32), "bias": np.full(2, 9, np.float32)})
     np.testing.assert_array_equal(arena, [7] * 6 + [9] * 2)
 
 
@@ -182,13 +188,13 @@ def test_full_backward_hook():
 
 
 def test_repr():
-    m = nn.Sequential(nn.Conv2d(1, 6, 5) if hasattr(pydlk.functional, "conv2d") else
-                      nn.Linear(2, 3), nn.Flatten())
+    m = nn.Sequential(
+        nn.Conv2d(1, 6, 5) if hasattr(pydlk.functional, "conv2d") else nn.Linear(2, 3), nn.Flatten()
+    )
     r = repr(m)
     assert r.startswith("Sequential(\n  (0): ")
     assert "(1): Flatten(start_dim=1, end_dim=-1)" in r
-    assert repr(nn.Linear(2, 3, bias=False)) == \
-        "Linear(in_features=2, out_features=3, bias=False)"
+    assert repr(nn.Linear(2, 3, bias=False)) == "Linear(in_features=2, out_features=3, bias=False)"
     assert repr(nn.Identity()) == "Identity()"
 
 
@@ -204,8 +210,12 @@ def test_sequential_indexing_slicing_append():
     x = pydlk.tensor(np.ones((5, 2), np.float32))
     np.testing.assert_allclose(s(x).data, c(a(x)).data)
     d = nn.Sequential(OrderedDict([("first", a), ("second", c)]))
-    assert list(d.state_dict().keys()) == ["first.weight", "first.bias", "second.weight",
-                                           "second.bias"]
+    assert list(d.state_dict().keys()) == [
+        "first.weight",
+        "first.bias",
+        "second.weight",
+        "second.bias",
+    ]
     del s[1]
     assert s[1] is c and list(s._modules) == ["0", "1"]
 
@@ -241,18 +251,19 @@ def test_linear_forward_backward_and_init(rng):
     assert lin.weight.data.std() > 0.5 * bound / np.sqrt(3)
     x = rng.standard_normal((3, 50)).astype(np.float32)
     y = lin(pydlk.tensor(x))
-    np.testing.assert_allclose(y.data, x @ lin.weight.data.T + lin.bias.data, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(y.data, x @ lin.weight.data.T + lin.bias.data, rtol=1e-5, atol=1e-6)
     lin.double()
-    pydlk.gradcheck(lambda t, w, b: lin(t), (pydlk.tensor(rng.standard_normal((2, 50)),
-                                                          requires_grad=True),
-                                             lin.weight, lin.bias))
+    pydlk.gradcheck(
+        lambda t, w, b: lin(t),
+        (pydlk.tensor(rng.standard_normal((2, 50)), requires_grad=True), lin.weight, lin.bias),
+    )
     with pytest.raises(ValueError, match="out_features"):
         nn.Linear(3, -1)
 
 
 def test_deepcopy_is_independent():
     import copy
+
     m = Net()
     c = copy.deepcopy(m)
     c.fc1.weight.data[...] = 0

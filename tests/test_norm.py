@@ -1,12 +1,13 @@
 """norm: batch_norm, layer_norm, group_norm, instance_norm against float64 references written
 from the formulas, gradient checks, torch as an oracle, properties, edge cases, bad input."""
+
 import numpy as np
+import pydlk._C as C
 import pytest
+from conftest import t64
 
 import pydlk
-import pydlk._C as C
 import pydlk.functional as F
-from conftest import t64
 
 # ----------------------------------------------------------------------------- references
 
@@ -29,14 +30,16 @@ def batch_norm_ref(x, w, b, eps, mean=None, var=None):
         else:
             mu, var_c = float(mean[c]), float(var[c])
         y[:, c] = (x[:, c] - mu) / np.sqrt(var_c + eps)
-        y[:, c] = y[:, c] * (1.0 if w is None else float(w[c])) + (0.0 if b is None else float(b[c]))
+        y[:, c] = y[:, c] * (1.0 if w is None else float(w[c])) + (
+            0.0 if b is None else float(b[c])
+        )
     return y
 
 
 def layer_norm_ref(x, nd, w, b, eps):
     """Each row of the trailing nd dims normalised by its own mean and biased variance."""
     x = np.asarray(x, np.float64)
-    lead = x.shape[:x.ndim - nd]
+    lead = x.shape[: x.ndim - nd]
     rows = x.reshape(int(np.prod(lead)), -1)
     y = np.empty_like(rows)
     for i, r in enumerate(rows):
@@ -58,11 +61,13 @@ def group_norm_ref(x, G, w, b, eps):
     k = Cn // G
     for n in range(N):
         for g in range(G):
-            blk = x[n, g * k:(g + 1) * k]
+            blk = x[n, g * k : (g + 1) * k]
             mu, var = stats_ref(blk)
-            y[n, g * k:(g + 1) * k] = (blk - mu) / np.sqrt(var + eps)
+            y[n, g * k : (g + 1) * k] = (blk - mu) / np.sqrt(var + eps)
     for c in range(Cn):
-        y[:, c] = y[:, c] * (1.0 if w is None else float(w[c])) + (0.0 if b is None else float(b[c]))
+        y[:, c] = y[:, c] * (1.0 if w is None else float(w[c])) + (
+            0.0 if b is None else float(b[c])
+        )
     return y
 
 
@@ -157,11 +162,16 @@ def test_noncontiguous_running_buffers_are_written_back(rng):
 @pytest.mark.parametrize("shape", [(5, 3), (3, 2, 4), (2, 3, 2, 3)])
 def test_batch_norm_gradcheck(rng, training, shape):
     Cn = shape[1]
-    x, w, b = t64(rng.standard_normal(shape)), t64(rng.standard_normal(Cn)), t64(rng.standard_normal(Cn))
+    x, w, b = (
+        t64(rng.standard_normal(shape)),
+        t64(rng.standard_normal(Cn)),
+        t64(rng.standard_normal(Cn)),
+    )
     rm, rv = rng.standard_normal(Cn), rng.random(Cn) + 0.5
 
     def f(x, w, b):  # fresh buffer copies: gradcheck calls f many times
         return F.batch_norm(x, rm.copy(), rv.copy(), w, b, training=training)
+
     assert pydlk.gradcheck(f, (x, w, b))
     assert pydlk.gradcheck(lambda x: F.batch_norm(x, rm.copy(), rv.copy(), training=training), (x,))
 
@@ -186,12 +196,13 @@ def test_batch_norm_closed_form_backward(rng):
 # ----------------------------------------------------------------------------- layer norm
 
 
-@pytest.mark.parametrize("shape,nd", [((5, 7), 1), ((2, 3, 17), 1), ((3, 4, 5), 2), ((1, 1), 1),
-                                      ((4, 33), 1)])
+@pytest.mark.parametrize(
+    "shape,nd", [((5, 7), 1), ((2, 3, 17), 1), ((3, 4, 5), 2), ((1, 1), 1), ((4, 33), 1)]
+)
 @pytest.mark.parametrize("affine", [True, False])
 def test_layer_norm_matches_reference(rng, shape, nd, affine):
     x = rand(rng, shape, loc=2.0, scale=3.0)
-    ns = shape[len(shape) - nd:]
+    ns = shape[len(shape) - nd :]
     w = rand(rng, ns) if affine else None
     b = rand(rng, ns) if affine else None
     y = F.layer_norm(x, ns, w, b)
@@ -208,8 +219,12 @@ def test_layer_norm_rows_have_zero_mean_unit_variance(rng):
 
 @pytest.mark.parametrize("shape,nd", [((3, 5), 1), ((2, 2, 3), 2)])
 def test_layer_norm_gradcheck(rng, shape, nd):
-    ns = shape[len(shape) - nd:]
-    x, w, b = t64(rng.standard_normal(shape)), t64(rng.standard_normal(ns)), t64(rng.standard_normal(ns))
+    ns = shape[len(shape) - nd :]
+    x, w, b = (
+        t64(rng.standard_normal(shape)),
+        t64(rng.standard_normal(ns)),
+        t64(rng.standard_normal(ns)),
+    )
     assert pydlk.gradcheck(lambda x, w, b: F.layer_norm(x, ns, w, b), (x, w, b))
     assert pydlk.gradcheck(lambda x: F.layer_norm(x, ns), (x,))
     assert pydlk.gradcheck(lambda x, b: F.layer_norm(x, ns, None, b), (x, b))
@@ -218,8 +233,17 @@ def test_layer_norm_gradcheck(rng, shape, nd):
 # ----------------------------------------------------------------------------- group / instance
 
 
-@pytest.mark.parametrize("shape,G", [((2, 6, 5), 3), ((3, 4, 2, 3), 2), ((2, 5, 7), 5),
-                                     ((1, 6, 3, 3), 1), ((4, 6), 2), ((2, 17, 3), 17)])
+@pytest.mark.parametrize(
+    "shape,G",
+    [
+        ((2, 6, 5), 3),
+        ((3, 4, 2, 3), 2),
+        ((2, 5, 7), 5),
+        ((1, 6, 3, 3), 1),
+        ((4, 6), 2),
+        ((2, 17, 3), 17),
+    ],
+)
 @pytest.mark.parametrize("affine", [True, False])
 def test_group_norm_matches_reference(rng, shape, G, affine):
     x = rand(rng, shape, loc=-1.0, scale=2.0)
@@ -252,18 +276,27 @@ def test_instance_norm_matches_reference_and_updates_running_stats(rng, shape):
 @pytest.mark.parametrize("shape,G", [((2, 4, 3), 2), ((2, 3, 2, 2), 3), ((3, 4), 2)])
 def test_group_norm_gradcheck(rng, shape, G):
     Cn = shape[1]
-    x, w, b = t64(rng.standard_normal(shape)), t64(rng.standard_normal(Cn)), t64(rng.standard_normal(Cn))
+    x, w, b = (
+        t64(rng.standard_normal(shape)),
+        t64(rng.standard_normal(Cn)),
+        t64(rng.standard_normal(Cn)),
+    )
     assert pydlk.gradcheck(lambda x, w, b: F.group_norm(x, G, w, b), (x, w, b))
     assert pydlk.gradcheck(lambda x: F.group_norm(x, G), (x,))
 
 
 @pytest.mark.parametrize("use_input_stats", [True, False])
 def test_instance_norm_gradcheck(rng, use_input_stats):
-    x, w, b = t64(rng.standard_normal((2, 3, 4))), t64(rng.standard_normal(3)), t64(rng.standard_normal(3))
+    x, w, b = (
+        t64(rng.standard_normal((2, 3, 4))),
+        t64(rng.standard_normal(3)),
+        t64(rng.standard_normal(3)),
+    )
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
 
     def f(x, w, b):
         return F.instance_norm(x, rm.copy(), rv.copy(), w, b, use_input_stats=use_input_stats)
+
     assert pydlk.gradcheck(f, (x, w, b))
 
 
@@ -271,8 +304,10 @@ def test_instance_norm_gradcheck(rng, use_input_stats):
 
 
 def _torch_pair(torch, arrays):
-    return ([torch.tensor(a, requires_grad=True) if a is not None else None for a in arrays],
-            [pydlk.tensor(a, requires_grad=True) if a is not None else None for a in arrays])
+    return (
+        [torch.tensor(a, requires_grad=True) if a is not None else None for a in arrays],
+        [pydlk.tensor(a, requires_grad=True) if a is not None else None for a in arrays],
+    )
 
 
 def _compare(torch, ty, py, tins, pins, dy, tol=1e-4):
@@ -300,8 +335,10 @@ def test_batch_norm_matches_torch(rng, shape, training):
     np.testing.assert_allclose(rv, trv.numpy(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape,ns", [((6, 17), (17,)), ((2, 5, 3, 4), (3, 4)), ((3, 4, 1024), (1024,)),
-                                      ((37, 50), (50,))])
+@pytest.mark.parametrize(
+    "shape,ns",
+    [((6, 17), (17,)), ((2, 5, 3, 4), (3, 4)), ((3, 4, 1024), (1024,)), ((37, 50), (50,))],
+)
 def test_layer_norm_matches_torch(rng, shape, ns):
     torch = pytest.importorskip("torch")
     x, w, b, dy = rand(rng, shape, loc=2.0), rand(rng, ns), rand(rng, ns), rand(rng, shape)
@@ -311,7 +348,9 @@ def test_layer_norm_matches_torch(rng, shape, ns):
     _compare(torch, ty, py, (tx, tw, tb), (px, pw, pb), dy)
 
 
-@pytest.mark.parametrize("shape,G", [((4, 6), 3), ((3, 15, 7), 5), ((2, 8, 5, 3), 4), ((2, 17, 2, 2), 17)])
+@pytest.mark.parametrize(
+    "shape,G", [((4, 6), 3), ((3, 15, 7), 5), ((2, 8, 5, 3), 4), ((2, 17, 2, 2), 17)]
+)
 def test_group_norm_matches_torch(rng, shape, G):
     torch = pytest.importorskip("torch")
     Cn = shape[1]
@@ -373,9 +412,15 @@ def test_float64_and_noncontiguous_inputs(rng):
     y = F.batch_norm(x, None, None, w, None, training=True)
     assert y.dtype == np.float64
     np.testing.assert_allclose(y.data, batch_norm_ref(x, w, None, 1e-5), rtol=1e-12)
-    np.testing.assert_allclose(F.group_norm(x, 3, w).data, group_norm_ref(x, 3, w, None, 1e-5), rtol=1e-12)
-    np.testing.assert_allclose(F.layer_norm(x, 4).data, layer_norm_ref(x, 1, None, None, 1e-5), rtol=1e-12)
-    np.testing.assert_allclose(F.instance_norm(x).data, group_norm_ref(x, 6, None, None, 1e-5), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.group_norm(x, 3, w).data, group_norm_ref(x, 3, w, None, 1e-5), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        F.layer_norm(x, 4).data, layer_norm_ref(x, 1, None, None, 1e-5), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        F.instance_norm(x).data, group_norm_ref(x, 6, None, None, 1e-5), rtol=1e-12
+    )
 
 
 def test_nan_stays_in_its_channel(rng):
@@ -433,7 +478,9 @@ def test_bad_inputs_name_the_argument(rng):
         F.layer_norm(x, (3, 5), np.ones(15, np.float32))
     with pytest.raises(TypeError, match="normalized_shape"):
         F.layer_norm(x, "5")
-    with pytest.raises(ValueError, match="num_groups=2 must divide the number of channels, input has 3"):
+    with pytest.raises(
+        ValueError, match="num_groups=2 must divide the number of channels, input has 3"
+    ):
         F.group_norm(x, 2)
     with pytest.raises(ValueError, match="num_groups must be in \\[1, 2\\*\\*31\\), got -1"):
         F.group_norm(x, -1)
@@ -445,7 +492,9 @@ def test_bad_inputs_name_the_argument(rng):
         F.group_norm(rand(rng, (1, 2, 1)), 2)
     with pytest.raises(ValueError, match="instance_norm: Expected more than 1 spatial element"):
         F.instance_norm(rand(rng, (2, 3, 1)))
-    with pytest.raises(ValueError, match="instance_norm: running_mean and running_var must be given"):
+    with pytest.raises(
+        ValueError, match="instance_norm: running_mean and running_var must be given"
+    ):
         F.instance_norm(x, use_input_stats=False)
     with pytest.raises(ValueError, match="instance_norm: running_mean must have shape"):
         F.instance_norm(x, f4.copy(), f4.copy())

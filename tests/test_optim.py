@@ -1,10 +1,11 @@
 """Optimisers: fused kernels and each optimiser against the update written plainly in NumPy (in
 this file), and against torch.optim when installed."""
+
 import numpy as np
+import pydlk._C as C
 import pytest
 
 import pydlk
-import pydlk._C as C
 from pydlk.nn import Parameter
 from pydlk.optim import LBFGS, SGD, Adagrad, Adam, AdamW, RMSprop
 
@@ -13,8 +14,10 @@ SHAPES = [(3, 5), (7,), (2, 3, 2)]
 
 # ----------------------------------------------------------------------------- NumPy references
 
-def ref_sgd(p, g, st, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-            maximize=False, l1=0.0):
+
+def ref_sgd(
+    p, g, st, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False, maximize=False, l1=0.0
+):
     g = -g if maximize else g
     g = g + weight_decay * p + l1 * np.sign(p)
     if momentum:
@@ -23,8 +26,19 @@ def ref_sgd(p, g, st, lr, momentum=0, dampening=0, weight_decay=0, nesterov=Fals
     return p - lr * g
 
 
-def ref_adam(p, g, st, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-             maximize=False, decoupled=False, l1=0.0):
+def ref_adam(
+    p,
+    g,
+    st,
+    lr,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0,
+    amsgrad=False,
+    maximize=False,
+    decoupled=False,
+    l1=0.0,
+):
     b1, b2 = betas
     t = st["t"] = st.get("t", 0) + 1
     m, v = st.setdefault("m", np.zeros_like(p)), st.setdefault("v", np.zeros_like(p))
@@ -40,13 +54,24 @@ def ref_adam(p, g, st, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad
         vm = st["vmax"] = np.maximum(st.get("vmax", np.zeros_like(p)), v)
     else:
         vm = v
-    mhat = m / (1 - b1 ** t)
-    denom = np.sqrt(vm) / np.sqrt(1 - b2 ** t) + eps  # eps after the square root
+    mhat = m / (1 - b1**t)
+    denom = np.sqrt(vm) / np.sqrt(1 - b2**t) + eps  # eps after the square root
     return p - lr * mhat / denom
 
 
-def ref_rmsprop(p, g, st, lr, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
-                maximize=False, l1=0.0):
+def ref_rmsprop(
+    p,
+    g,
+    st,
+    lr,
+    alpha=0.99,
+    eps=1e-8,
+    weight_decay=0,
+    momentum=0,
+    centered=False,
+    maximize=False,
+    l1=0.0,
+):
     g = -g if maximize else g
     g = g + weight_decay * p + l1 * np.sign(p)
     sq = st["sq"] = alpha * st.get("sq", 0) + (1 - alpha) * g * g
@@ -61,8 +86,18 @@ def ref_rmsprop(p, g, st, lr, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, 
     return p - lr * g / avg
 
 
-def ref_adagrad(p, g, st, lr, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                eps=1e-10, maximize=False, l1=0.0):
+def ref_adagrad(
+    p,
+    g,
+    st,
+    lr,
+    lr_decay=0,
+    weight_decay=0,
+    initial_accumulator_value=0,
+    eps=1e-10,
+    maximize=False,
+    l1=0.0,
+):
     t = st["t"] = st.get("t", 0) + 1
     g = -g if maximize else g
     g = g + weight_decay * p + l1 * np.sign(p)
@@ -71,8 +106,7 @@ def ref_adagrad(p, g, st, lr, lr_decay=0, weight_decay=0, initial_accumulator_va
     return p - clr * g / (np.sqrt(s) + eps)
 
 
-REFS = {SGD: ref_sgd, Adam: ref_adam, AdamW: ref_adam, RMSprop: ref_rmsprop,
-        Adagrad: ref_adagrad}
+REFS = {SGD: ref_sgd, Adam: ref_adam, AdamW: ref_adam, RMSprop: ref_rmsprop, Adagrad: ref_adagrad}
 
 CASES = [
     (SGD, dict(lr=0.1)),
@@ -132,8 +166,9 @@ def test_against_numpy_two_groups(rng, cls, kw):
             p.grad = g.copy()
         opt.step()
         for i in range(len(ref)):
-            ref[i] = REFS[cls](ref[i], grads[step][i].astype(np.float64), states[i],
-                               **rkw[0 if i < 2 else 1])
+            ref[i] = REFS[cls](
+                ref[i], grads[step][i].astype(np.float64), states[i], **rkw[0 if i < 2 else 1]
+            )
         for p, r in zip(params, ref):
             np.testing.assert_allclose(p.data, r, rtol=2e-4, atol=2e-5)
 
@@ -201,8 +236,12 @@ def test_tiny_second_moment_pins_eps(rng, cls, eps):
 def test_l1_weight_decay_and_float64(rng):
     init = _make(rng, np.float64)
     grads = _grads(rng, 10, np.float64)
-    for cls, kw in [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01)),
-                    (RMSprop, dict(lr=0.01)), (Adagrad, dict(lr=0.1))]:
+    for cls, kw in [
+        (SGD, dict(lr=0.1, momentum=0.9)),
+        (Adam, dict(lr=0.01)),
+        (RMSprop, dict(lr=0.01)),
+        (Adagrad, dict(lr=0.1)),
+    ]:
         params = [Parameter(a.copy()) for a in init]
         opt = cls(params, l1_weight_decay=0.03, **kw)
         ref = [a.copy() for a in init]
@@ -261,7 +300,7 @@ def test_kernels_against_numpy(rng, n, dtype):
     m2 = 0.9 * m + 0.1 * gg
     v2 = 0.99 * v + 0.01 * gg * gg
     vm2 = np.maximum(vm, v2)
-    ref = p - 0.01 / (1 - 0.9 ** 3) * m2 / (np.sqrt(vm2) / np.sqrt(1 - 0.99 ** 3) + 1e-8)
+    ref = p - 0.01 / (1 - 0.9**3) * m2 / (np.sqrt(vm2) / np.sqrt(1 - 0.99**3) + 1e-8)
     np.testing.assert_allclose(M, m2, **tol)
     np.testing.assert_allclose(V, v2, **tol)
     np.testing.assert_allclose(VM, vm2, **tol)
@@ -294,7 +333,9 @@ def test_kernels_against_numpy(rng, n, dtype):
     r = dict(rtol=1e-10) if dtype == np.float64 else dict(rtol=1e-6)
     np.testing.assert_allclose(C.norm_reduce(p, 2.0), (p.astype(np.float64) ** 2).sum(), **r)
     np.testing.assert_allclose(C.norm_reduce(p, 1.0), np.abs(p.astype(np.float64)).sum(), **r)
-    np.testing.assert_allclose(C.norm_reduce(p, 3.0), (np.abs(p.astype(np.float64)) ** 3).sum(), **r)
+    np.testing.assert_allclose(
+        C.norm_reduce(p, 3.0), (np.abs(p.astype(np.float64)) ** 3).sum(), **r
+    )
     assert C.norm_reduce(p, np.inf) == np.abs(p).max()
     assert C.norm_reduce(p, -np.inf) == np.abs(p).min()
     X = p.copy()
@@ -313,7 +354,7 @@ def test_kernels_one_vs_two_threads(rng, threads):
         C.adam_step(P, M, V, None, g, 0.01, 0.9, 0.999, 1e-8, 0.0, 0.0, 5, True, False)
         P2, B = p.copy(), m.copy()
         C.sgd_step(P2, B, g, 0.1, 0.9, 0.1, 0.0, 0.0, False, False, False)
-        P3, S, GA = p.copy(), v.copy(), m.copy()
+        P3, S = p.copy(), v.copy()
         C.rmsprop_step(P3, S, None, None, g, 0.01, 0.99, 1e-8, 0.0, 0.0, 0.0, False)
         P4, S4 = p.copy(), v.copy()
         C.adagrad_step(P4, S4, g, 0.1, 0.0, 1e-10, 0.0, 0.0, 1, False)
@@ -379,6 +420,7 @@ def test_optimizer_bad_arguments():
 
 # ----------------------------------------------------------------------------- LBFGS
 
+
 def _rosenbrock_closure(opt, xy):
     def closure():
         opt.zero_grad()
@@ -388,14 +430,22 @@ def _rosenbrock_closure(opt, xy):
         loss = (a * a + b * b * 100.0).sum()
         loss.backward()
         return loss
+
     return closure
 
 
 @pytest.mark.parametrize("ls", [None, "strong_wolfe"])
 def test_lbfgs_rosenbrock(ls):
     xy = [Parameter(np.array([-1.5])), Parameter(np.array([2.0]))]
-    opt = LBFGS(xy, lr=1 if ls else 0.1, max_iter=200 if ls else 1000, history_size=10,
-                line_search_fn=ls, tolerance_grad=1e-10, tolerance_change=1e-14)
+    opt = LBFGS(
+        xy,
+        lr=1 if ls else 0.1,
+        max_iter=200 if ls else 1000,
+        history_size=10,
+        line_search_fn=ls,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+    )
     closure = _rosenbrock_closure(opt, xy)
     for _ in range(20 if ls else 60):
         opt.step(closure)
@@ -429,7 +479,9 @@ def _newton_logreg(X, y, lam):
         p = 1 / (1 + np.exp(-(Xb @ w)))
         reg = lam * np.r_[w[:-1], 0]
         g = Xb.T @ (p - y) / len(y) + reg
-        H = (Xb * (p * (1 - p))[:, None]).T @ Xb / len(y) + lam * np.diag(np.r_[np.ones(len(w) - 1), 0])
+        H = (Xb * (p * (1 - p))[:, None]).T @ Xb / len(y) + lam * np.diag(
+            np.r_[np.ones(len(w) - 1), 0]
+        )
         w -= np.linalg.solve(H, g)
     return w
 
@@ -442,8 +494,14 @@ def test_lbfgs_logistic_regression_matches_newton(rng, ls):
     w = Parameter(np.zeros((1, X.shape[1])))
     b = Parameter(np.zeros(1))
     Xt, yt = pydlk.tensor(X), pydlk.tensor(y[:, None])
-    opt = LBFGS([w, b], lr=1 if ls else 0.5, max_iter=100, line_search_fn=ls,
-                tolerance_grad=1e-12, tolerance_change=1e-15)
+    opt = LBFGS(
+        [w, b],
+        lr=1 if ls else 0.5,
+        max_iter=100,
+        line_search_fn=ls,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+    )
 
     def closure():
         opt.zero_grad()
@@ -452,6 +510,7 @@ def test_lbfgs_logistic_regression_matches_newton(rng, ls):
         loss = (_Softplus.apply(z) - yt * z).mean() + (w * w).sum() * (lam / 2)
         loss.backward()
         return loss
+
     for _ in range(5):
         opt.step(closure)
     w_ref = _newton_logreg(X, y, lam)
@@ -472,8 +531,10 @@ def test_lbfgs_against_torch_iterates(ls):
         loss = (1 - t[0]) ** 2 + 100 * (t[1] - t[0] ** 2) ** 2
         loss.backward()
         return loss
+
     for _ in range(8):
         opt.step(closure)
         topt.step(tclosure)
-        np.testing.assert_allclose([xy[0].data[0], xy[1].data[0]], t.detach().numpy(),
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(
+            [xy[0].data[0], xy[1].data[0]], t.detach().numpy(), rtol=1e-9, atol=1e-12
+        )

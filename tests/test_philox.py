@@ -1,4 +1,5 @@
 """Philox4x32-10: Random123's known-answer vectors, a plain-Python reference, a NumPy mask."""
+
 import numpy as np
 import pytest
 
@@ -34,8 +35,12 @@ def philox_np(seed, offset, n):
     for _ in range(10):
         p0 = np.uint64(0xD2511F53) * c0
         p1 = np.uint64(0xCD9E8D57) * c2
-        c0, c1, c2, c3 = ((p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & m,
-                          (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & m)
+        c0, c1, c2, c3 = (
+            (p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0),
+            p1 & m,
+            (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1),
+            p0 & m,
+        )
         k0, k1 = (k0 + 0x9E3779B9) & M32, (k1 + 0xBB67AE85) & M32
     return np.stack([c0, c1, c2, c3], axis=1).reshape(-1)[:n].astype(np.uint32)
 
@@ -44,8 +49,11 @@ def philox_np(seed, offset, n):
 KAT = [
     ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
     ((M32, M32, M32, M32), (M32, M32), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
-    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
-     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
 ]
 
 
@@ -120,6 +128,7 @@ def test_bad_arguments():
 
 def test_manual_seed_restarts_the_stream():
     from pydlk._random import default_generator
+
     pydlk.manual_seed(11)
     a = default_generator.philox_seed_offset(10)
     b = default_generator.philox_seed_offset(10)

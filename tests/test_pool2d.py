@@ -3,17 +3,18 @@
 Reference from the definition (float64 window loops), gradient checks, torch as an oracle over a
 grid of hyperparameters, properties, edge cases, bad input, preallocated outputs, threads.
 """
+
 import contextlib
 import itertools
 import math
 
 import numpy as np
+import pydlk._C as C
 import pytest
+from conftest import t64
 
 import pydlk
-import pydlk._C as C
 import pydlk.functional as F
-from conftest import t64
 
 
 def two(v):
@@ -21,6 +22,7 @@ def two(v):
 
 
 # ----------------------------------------------------------------------------- references
+
 
 def out_size(n, k, s, p, d, ceil_mode):
     """torch's documented output size: floor (or ceil) of (n + 2p - d(k-1) - 1)/s + 1; with
@@ -103,10 +105,20 @@ def adaptive_ref(x, OH, OW, kind):
 
 # (kernel_size, stride, padding, dilation, ceil_mode): odd sizes, stride > kernel, 2x2 fast path
 MAX_CASES = [
-    (2, None, 0, 1, False), (2, None, 0, 1, True), (2, 2, 1, 1, True), (3, 2, 1, 1, False),
-    (3, 2, 1, 1, True), (3, 1, 1, 1, False), (1, 1, 0, 1, False), (2, 3, 0, 1, False),
-    (2, 3, 1, 1, True), ((3, 2), (2, 1), (1, 0), 1, True), (3, 2, 1, 2, False),
-    ((2, 3), (1, 2), (1, 1), (2, 1), True), (4, 3, 2, 1, True), (3, 4, 0, 1, True),
+    (2, None, 0, 1, False),
+    (2, None, 0, 1, True),
+    (2, 2, 1, 1, True),
+    (3, 2, 1, 1, False),
+    (3, 2, 1, 1, True),
+    (3, 1, 1, 1, False),
+    (1, 1, 0, 1, False),
+    (2, 3, 0, 1, False),
+    (2, 3, 1, 1, True),
+    ((3, 2), (2, 1), (1, 0), 1, True),
+    (3, 2, 1, 2, False),
+    ((2, 3), (1, 2), (1, 1), (2, 1), True),
+    (4, 3, 2, 1, True),
+    (3, 4, 0, 1, True),
 ]
 AVG_CASES = [(k, s, p, c) for k, s, p, _, c in MAX_CASES]
 
@@ -132,13 +144,16 @@ def test_max_forward_matches_reference(rng, case):
 
 
 @pytest.mark.parametrize("case", AVG_CASES)
-@pytest.mark.parametrize("count_include_pad,divisor_override", [(True, None), (False, None), (True, 5)])
+@pytest.mark.parametrize(
+    "count_include_pad,divisor_override", [(True, None), (False, None), (True, 5)]
+)
 def test_avg_forward_matches_reference(rng, case, count_include_pad, divisor_override):
     k, s, p, ceil_mode = case
     x = rng.standard_normal((2, 3, 7, 9)).astype(np.float32)
     y = F.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, divisor_override)
-    ry = avg_pool_ref(x, k, s if s is not None else k, p, ceil_mode, count_include_pad,
-                      divisor_override)
+    ry = avg_pool_ref(
+        x, k, s if s is not None else k, p, ceil_mode, count_include_pad, divisor_override
+    )
     np.testing.assert_allclose(y.data, ry, rtol=1e-4, atol=1e-6)
 
 
@@ -163,22 +178,37 @@ def test_adaptive_output_size_none_and_int(rng):
 
 # ----------------------------------------------------------------------------- gradients
 
+
 def distinct(rng, shape):
     """float64 values 0, 1, 2, ... in random order: no ties, gaps far above gradcheck's eps."""
     return rng.permutation(int(np.prod(shape))).reshape(shape).astype(np.float64)
 
 
-@pytest.mark.parametrize("case", [(2, None, 0, 1, False), (3, 2, 1, 1, True), (3, 1, 1, 2, False),
-                                  ((2, 3), (3, 1), (1, 1), 1, True)])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (2, None, 0, 1, False),
+        (3, 2, 1, 1, True),
+        (3, 1, 1, 2, False),
+        ((2, 3), (3, 1), (1, 1), 1, True),
+    ],
+)
 def test_max_gradcheck(rng, case):
     k, s, p, d, ceil_mode = case
     x = t64(distinct(rng, (2, 2, 6, 7)))
     assert pydlk.gradcheck(lambda x: F.max_pool2d(x, k, s, p, d, ceil_mode), (x,))
 
 
-@pytest.mark.parametrize("case", [(2, None, 0, False, True, None), (3, 2, 1, True, True, None),
-                                  (3, 2, 1, True, False, None), (3, 1, 1, False, True, 7),
-                                  ((2, 3), (3, 1), (1, 1), True, False, None)])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (2, None, 0, False, True, None),
+        (3, 2, 1, True, True, None),
+        (3, 2, 1, True, False, None),
+        (3, 1, 1, False, True, 7),
+        ((2, 3), (3, 1), (1, 1), True, False, None),
+    ],
+)
 def test_avg_gradcheck(rng, case):
     k, s, p, ceil_mode, cip, dv = case
     x = t64(rng.standard_normal((2, 2, 6, 7)))
@@ -200,6 +230,7 @@ def test_gradcheck_through_return_indices_and_unbatched(rng):
 
 
 # ----------------------------------------------------------------------------- torch oracle
+
 
 @contextlib.contextmanager
 def one_torch_thread(torch):
@@ -240,13 +271,21 @@ def test_max_matches_torch_over_grid(rng):
 
 def _max_matches_torch_over_grid(torch, tf, rng):
     checked = 0
-    grid = list(itertools.product(
-        [(7, 9), (5, 12)], [1, 2, 3, (2, 3)], [None, 1, 2, 3, (3, 1)], [0, 1, (1, 0)],
-        [1, 2, (1, 2)], [False, True]))
+    grid = list(
+        itertools.product(
+            [(7, 9), (5, 12)],
+            [1, 2, 3, (2, 3)],
+            [None, 1, 2, 3, (3, 1)],
+            [0, 1, (1, 0)],
+            [1, 2, (1, 2)],
+            [False, True],
+        )
+    )
     for i in rng.permutation(len(grid))[:240]:  # a fixed random half of the grid
         (H, W), k, s, p, d, ceil_mode = grid[i]
-        kw = dict(kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=ceil_mode,
-                  return_indices=True)
+        kw = dict(
+            kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=ceil_mode, return_indices=True
+        )
         x = rng.standard_normal((2, 3, H, W)).astype(np.float32)
         try:
             ty = tf.max_pool2d(torch.tensor(x), **kw)
@@ -272,13 +311,27 @@ def test_avg_matches_torch_over_grid(rng):
 
 def _avg_matches_torch_over_grid(torch, tf, rng):
     checked = 0
-    grid = list(itertools.product(
-        [(7, 9), (8, 8)], [1, 2, 3, (2, 3)], [None, 1, 2, 3, (3, 1)], [0, 1, (1, 0)],
-        [False, True], [True, False], [None, 3, -2]))
+    grid = list(
+        itertools.product(
+            [(7, 9), (8, 8)],
+            [1, 2, 3, (2, 3)],
+            [None, 1, 2, 3, (3, 1)],
+            [0, 1, (1, 0)],
+            [False, True],
+            [True, False],
+            [None, 3, -2],
+        )
+    )
     for i in rng.permutation(len(grid))[:240]:  # a fixed random third of the grid
         (H, W), k, s, p, ceil_mode, cip, dv = grid[i]
-        kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil_mode, count_include_pad=cip,
-                  divisor_override=dv)
+        kw = dict(
+            kernel_size=k,
+            stride=s,
+            padding=p,
+            ceil_mode=ceil_mode,
+            count_include_pad=cip,
+            divisor_override=dv,
+        )
         x = rng.standard_normal((2, 3, H, W)).astype(np.float32)
         try:
             ty = tf.avg_pool2d(torch.tensor(x), **kw)
@@ -316,10 +369,10 @@ def test_nan_and_inf_in_max_pool_match_torch(rng):
     torch = pytest.importorskip("torch")
     tf = torch.nn.functional
     x = rng.standard_normal((2, 2, 8, 9)).astype(np.float32)
-    x[0, 0, 0, 1] = np.nan            # one NaN in a 2x2 window
+    x[0, 0, 0, 1] = np.nan  # one NaN in a 2x2 window
     x[0, 0, 2, 2] = x[0, 0, 3, 3] = np.nan  # two NaNs in one window: torch keeps the last
-    x[1, 1] = -np.inf                 # a plane of -inf: index of the first element
-    x[1, 0, 4:6, 4:6] = 7.0           # ties: the first
+    x[1, 1] = -np.inf  # a plane of -inf: index of the first element
+    x[1, 0, 4:6, 4:6] = 7.0  # ties: the first
     for kw in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)]:
         tx = x
         dy = rng.standard_normal(tf.max_pool2d(torch.tensor(tx), **kw).shape).astype(np.float32)
@@ -330,15 +383,27 @@ def test_nan_and_inf_in_max_pool_match_torch(rng):
         np.testing.assert_array_equal(got[2], want[2])
     y = F.max_pool2d(x, 2).data
     assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y[0, 0, 1, 1])
-    want = _torch_pool(torch, tf.adaptive_max_pool2d, x, np.ones((2, 2, 3, 4), np.float32),
-                       output_size=(3, 4), return_indices=True)
-    got = _pydlk_pool(F.adaptive_max_pool2d, x, np.ones((2, 2, 3, 4), np.float32),
-                      output_size=(3, 4), return_indices=True)
+    want = _torch_pool(
+        torch,
+        tf.adaptive_max_pool2d,
+        x,
+        np.ones((2, 2, 3, 4), np.float32),
+        output_size=(3, 4),
+        return_indices=True,
+    )
+    got = _pydlk_pool(
+        F.adaptive_max_pool2d,
+        x,
+        np.ones((2, 2, 3, 4), np.float32),
+        output_size=(3, 4),
+        return_indices=True,
+    )
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
 
 
 # ----------------------------------------------------------------------------- properties
+
 
 @pytest.mark.parametrize("k,s", [(2, 2), (2, 3), ((3, 2), (3, 2)), (3, 4)])
 def test_nonoverlapping_max_pool_keeps_gradient_sum(rng, k, s):
@@ -365,17 +430,21 @@ def test_indices_point_at_the_maxima(rng):
     x = rng.standard_normal((2, 3, 11, 10)).astype(np.float32)
     y, idx = F.max_pool2d(x, 3, 2, 1, dilation=2, return_indices=True)
     flat = x.reshape(2, 3, -1)
-    np.testing.assert_array_equal(np.take_along_axis(flat, idx.data.reshape(2, 3, -1), 2),
-                                  y.data.reshape(2, 3, -1))
+    np.testing.assert_array_equal(
+        np.take_along_axis(flat, idx.data.reshape(2, 3, -1), 2), y.data.reshape(2, 3, -1)
+    )
 
 
 # ----------------------------------------------------------------------------- edge cases
 
+
 def test_zero_size_batch(rng):
-    for fn, kw, out in [(F.max_pool2d, dict(kernel_size=2), (0, 3, 4, 4)),
-                        (F.avg_pool2d, dict(kernel_size=3, stride=2, padding=1), (0, 3, 4, 4)),
-                        (F.adaptive_avg_pool2d, dict(output_size=3), (0, 3, 3, 3)),
-                        (F.adaptive_max_pool2d, dict(output_size=(2, 5)), (0, 3, 2, 5))]:
+    for fn, kw, out in [
+        (F.max_pool2d, dict(kernel_size=2), (0, 3, 4, 4)),
+        (F.avg_pool2d, dict(kernel_size=3, stride=2, padding=1), (0, 3, 4, 4)),
+        (F.adaptive_avg_pool2d, dict(output_size=3), (0, 3, 3, 3)),
+        (F.adaptive_max_pool2d, dict(output_size=(2, 5)), (0, 3, 2, 5)),
+    ]:
         x = pydlk.tensor(np.zeros((0, 3, 8, 8), np.float32), requires_grad=True)
         y = fn(x, **kw)
         assert y.shape == out
@@ -392,8 +461,9 @@ def test_float64_noncontiguous_and_unbatched(rng):
     assert y.dtype == np.float64
     np.testing.assert_array_equal(y.data, ry)
     np.testing.assert_array_equal(idx.data, ridx)
-    np.testing.assert_allclose(F.avg_pool2d(x, 2, 1, 1).data,
-                               avg_pool_ref(x, 2, 1, 1, False, True, None), rtol=1e-12)
+    np.testing.assert_allclose(
+        F.avg_pool2d(x, 2, 1, 1).data, avg_pool_ref(x, 2, 1, 1, False, True, None), rtol=1e-12
+    )
     # unbatched (C, H, W) gives the batched result's first item, gradient included
     x3 = pydlk.tensor(x[1], requires_grad=True)
     y3, i3 = F.max_pool2d(x3, 3, 2, 1, return_indices=True)
@@ -401,8 +471,11 @@ def test_float64_noncontiguous_and_unbatched(rng):
     np.testing.assert_array_equal(y3.data, ry[1])
     y3.sum().backward()
     assert x3.grad.shape == (3, 9, 8)
-    for fn, kw in [(F.avg_pool2d, dict(kernel_size=2)), (F.adaptive_avg_pool2d, dict(output_size=2)),
-                   (F.adaptive_max_pool2d, dict(output_size=2))]:
+    for fn, kw in [
+        (F.avg_pool2d, dict(kernel_size=2)),
+        (F.adaptive_avg_pool2d, dict(output_size=2)),
+        (F.adaptive_max_pool2d, dict(output_size=2)),
+    ]:
         np.testing.assert_array_equal(fn(x[1], **kw).data, fn(x, **kw).data[1])
 
 
@@ -414,6 +487,7 @@ def test_tensor_input_without_grad_returns_no_indices_unless_asked(rng):
 
 
 # ----------------------------------------------------------------------------- bad input
+
 
 def test_bad_inputs_name_the_argument():
     x = np.ones((1, 2, 6, 6), np.float32)
@@ -469,12 +543,16 @@ def test_bindings_check_everything():
         C.max_pool2d_forward(x, 2.5)
     with pytest.raises(ValueError, match="divisor_override must not be zero"):
         C.avg_pool2d_forward(x, 2, divisor_override=0)
-    with pytest.raises(ValueError, match="adaptive_max_pool2d: output_size must be in \\[1, 2\\*\\*31\\)"):
+    with pytest.raises(
+        ValueError, match="adaptive_max_pool2d: output_size must be in \\[1, 2\\*\\*31\\)"
+    ):
         C.adaptive_max_pool2d_forward(x, (2, -1))
     # preallocated outputs are checked for dtype, shape, layout and writability
     with pytest.raises(TypeError, match="out must have the same dtype"):
         C.max_pool2d_forward(x, 2, out=np.empty((1, 2, 3, 3), np.float64))
-    with pytest.raises(ValueError, match="out must have shape \\(1, 2, 3, 3\\), got \\(1, 2, 3, 4\\)"):
+    with pytest.raises(
+        ValueError, match="out must have shape \\(1, 2, 3, 3\\), got \\(1, 2, 3, 4\\)"
+    ):
         C.avg_pool2d_forward(x, 2, out=np.empty((1, 2, 3, 4), np.float32))
     with pytest.raises(TypeError, match="out must be a C-contiguous"):
         C.adaptive_avg_pool2d_forward(x, 3, out=np.empty((1, 2, 3, 3), np.float32, order="F"))
@@ -489,8 +567,11 @@ def test_bindings_check_everything():
     # backward: grad_output, indices and grad_input must fit the geometry
     dy = np.ones((1, 2, 3, 3), np.float32)
     idx = np.zeros((1, 2, 3, 3), np.int64)
-    with pytest.raises(ValueError, match="max_pool2d_backward: grad_output has spatial size \\(3, 3\\), "
-                                         "the pooling gives \\(2, 2\\)"):
+    with pytest.raises(
+        ValueError,
+        match="max_pool2d_backward: grad_output has spatial size \\(3, 3\\), "
+        "the pooling gives \\(2, 2\\)",
+    ):
         C.max_pool2d_backward(dy, idx, (6, 6), 3)
     with pytest.raises(ValueError, match="indices must have shape"):
         C.max_pool2d_backward(dy, idx[:, :1], (6, 6), 2)
@@ -546,11 +627,21 @@ def test_one_and_two_threads_agree(rng, threads):
     def run():
         y, i = C.max_pool2d_forward(x, 2)
         y3, i3 = C.max_pool2d_forward(x, 3, 2, 1)
-        return [y, i, C.max_pool2d_backward(dy2, i, (33, 32), 2), y3, i3,
-                C.max_pool2d_backward(dy3, i3, (33, 32), 3, 2, 1),
-                C.avg_pool2d_forward(x, 2), C.avg_pool2d_backward(dy2, (33, 32), 2),
-                C.avg_pool2d_forward(x, 3, 2, 1), C.avg_pool2d_backward(dy3, (33, 32), 3, 2, 1),
-                C.adaptive_avg_pool2d_forward(x, 5), C.adaptive_max_pool2d_forward(x, 5)[0]]
+        return [
+            y,
+            i,
+            C.max_pool2d_backward(dy2, i, (33, 32), 2),
+            y3,
+            i3,
+            C.max_pool2d_backward(dy3, i3, (33, 32), 3, 2, 1),
+            C.avg_pool2d_forward(x, 2),
+            C.avg_pool2d_backward(dy2, (33, 32), 2),
+            C.avg_pool2d_forward(x, 3, 2, 1),
+            C.avg_pool2d_backward(dy3, (33, 32), 3, 2, 1),
+            C.adaptive_avg_pool2d_forward(x, 5),
+            C.adaptive_max_pool2d_forward(x, 5)[0],
+        ]
+
     threads(1)
     one = run()
     threads(2)
@@ -565,10 +656,10 @@ def test_2x2_fast_path_on_wide_rows_matches_reference(rng, dtype):
     # last column; NaNs, ties and -inf placed in vector lanes and in the tail
     x = rng.standard_normal((2, 3, 7, 37)).astype(dtype)
     x[0, 0, 0, 3] = x[0, 0, 1, 2] = np.nan  # two NaNs in one window: the last wins
-    x[0, 1, 2:4, 10:12] = 3.0               # a four-way tie: the first
-    x[1, 2, 4:6, 34:36] = -np.inf           # a window of -inf in the tail
+    x[0, 1, 2:4, 10:12] = 3.0  # a four-way tie: the first
+    x[1, 2, 4:6, 34:36] = -np.inf  # a window of -inf in the tail
     x[1, 0, 0, 5] = np.nan
-    x[1, 1, 3, 20] = x[1, 1, 3, 21] = 9.0   # a tie in one row
+    x[1, 1, 3, 20] = x[1, 1, 3, 21] = 9.0  # a tie in one row
     y, idx = F.max_pool2d(x, 2, return_indices=True)
     ry, ridx = max_pool_ref(x, 2, 2, 0, 1, False)
     np.testing.assert_array_equal(y.data, ry.astype(dtype))
@@ -579,17 +670,24 @@ def test_2x2_fast_path_on_wide_rows_matches_reference(rng, dtype):
     np.put_along_axis(want, ridx.reshape(2, 3, -1), dy.reshape(2, 3, -1), 2)
     np.testing.assert_array_equal(dx, want.reshape(x.shape))
     xa = rng.standard_normal((2, 3, 7, 37)).astype(dtype)
-    np.testing.assert_allclose(F.avg_pool2d(xa, 2).data, avg_pool_ref(xa, 2, 2, 0, False, True, None),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(F.avg_pool2d(xa, 2, divisor_override=3).data,
-                               avg_pool_ref(xa, 2, 2, 0, False, True, 3), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        F.avg_pool2d(xa, 2).data, avg_pool_ref(xa, 2, 2, 0, False, True, None), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        F.avg_pool2d(xa, 2, divisor_override=3).data,
+        avg_pool_ref(xa, 2, 2, 0, False, True, 3),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     da = C.avg_pool2d_backward(dy, (7, 37), 2)
     want = np.zeros(x.shape, dtype)
     want[:, :, :6, :36] = np.repeat(np.repeat(dy, 2, 2), 2, 3) / 4
     np.testing.assert_allclose(da, want, rtol=1e-6)
 
 
-@pytest.mark.parametrize("k,s,p,d", [(3, 1, 1, 1), (3, 2, 1, 1), (2, 3, 1, 1), (3, 2, 1, 2), ((2, 4), (1, 5), (1, 2), 1)])
+@pytest.mark.parametrize(
+    "k,s,p,d", [(3, 1, 1, 1), (3, 2, 1, 1), (2, 3, 1, 1), (3, 2, 1, 2), ((2, 4), (1, 5), (1, 2), 1)]
+)
 def test_max_vector_blocks_match_reference(rng, k, s, p, d):
     # rows wide enough for the 8-output vector blocks (stride 1, 2 and any other), with ties
     x = rng.integers(-3, 4, (2, 2, 9, 45)).astype(np.float32)
@@ -605,12 +703,20 @@ def test_avg_very_wide_rows_take_the_generic_path(rng):
     # W > 2048 skips the tabulated row passes: the window loops must agree with the reference
     torch = pytest.importorskip("torch")
     x = rng.standard_normal((1, 2, 3, 2101)).astype(np.float32)
-    for kw in [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
-               dict(kernel_size=(2, 3), stride=1, padding=1, divisor_override=4),
-               dict(kernel_size=2, stride=3, padding=1, ceil_mode=True)]:
-        ref = avg_pool_ref(x, kw["kernel_size"], kw["stride"], kw["padding"],
-                           kw.get("ceil_mode", False), kw.get("count_include_pad", True),
-                           kw.get("divisor_override"))
+    for kw in [
+        dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+        dict(kernel_size=(2, 3), stride=1, padding=1, divisor_override=4),
+        dict(kernel_size=2, stride=3, padding=1, ceil_mode=True),
+    ]:
+        ref = avg_pool_ref(
+            x,
+            kw["kernel_size"],
+            kw["stride"],
+            kw["padding"],
+            kw.get("ceil_mode", False),
+            kw.get("count_include_pad", True),
+            kw.get("divisor_override"),
+        )
         dy = rng.standard_normal(ref.shape).astype(np.float32)
         got = _pydlk_pool(F.avg_pool2d, x, dy, **kw)
         want = _torch_pool(torch, torch.nn.functional.avg_pool2d, x, dy, **kw)
@@ -635,10 +741,11 @@ def test_2x2_rows_whose_width_is_not_a_multiple_of_the_vector_block(rng, W):
     ay, _, adx = _pydlk_pool(F.avg_pool2d, x, dy, kernel_size=2)
     np.testing.assert_allclose(ay, avg_pool_ref(x, 2, 2, 0, False, True, None), rtol=1e-6)
     ref_adx = np.zeros(x.shape, np.float64)
-    ref_adx[..., :(W // 2) * 2] = np.repeat(np.repeat(dy, 2, axis=2), 2, axis=3) / 4
+    ref_adx[..., : (W // 2) * 2] = np.repeat(np.repeat(dy, 2, axis=2), 2, axis=3) / 4
     np.testing.assert_allclose(adx, ref_adx, rtol=1e-6)
     torch = pytest.importorskip("torch")
-    ty, tidx, tdx = _torch_pool(torch, torch.nn.functional.max_pool2d, x, dy, kernel_size=2,
-                                return_indices=True)
+    ty, tidx, tdx = _torch_pool(
+        torch, torch.nn.functional.max_pool2d, x, dy, kernel_size=2, return_indices=True
+    )
     np.testing.assert_array_equal(idx, tidx)
     np.testing.assert_allclose(dx, tdx, rtol=1e-6)

@@ -1,5 +1,6 @@
 """fit under SIGTERM/SIGINT: the state is saved at the next step boundary, and a resumed run
 ends bitwise-identical to one that was never interrupted."""
+
 import os
 import signal
 import subprocess
@@ -56,10 +57,13 @@ pydlk.save({"model": model.state_dict(), "opt": opt.state_dict(), "loss": h["los
 def _run(mode, tmp_path, signum=None):
     env = child_env(OMP_NUM_THREADS="1")
     out = tmp_path / f"{mode}.npz"
-    proc = subprocess.Popen([sys.executable, "-c", _RUN, mode, str(out),
-                             str(tmp_path / "preempt.npz")], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN, mode, str(out), str(tmp_path / "preempt.npz")],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         if signum is not None:
             assert proc.stdout.readline().strip() == "ready"
@@ -97,12 +101,18 @@ def test_signal_handlers_are_restored(tmp_path):
     from pydlk import nn, optim
     from pydlk.data import DataLoader, TensorDataset
     from pydlk.train import fit
+
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     model = nn.Linear(3, 2)
     x = np.zeros((4, 3), np.float32)
     y = np.zeros(4, np.int64)
-    fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
-        DataLoader(TensorDataset(x, y), batch_size=2), verbose=False,
-        preempt_path=tmp_path / "p.npz")
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1),
+        DataLoader(TensorDataset(x, y), batch_size=2),
+        verbose=False,
+        preempt_path=tmp_path / "p.npz",
+    )
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
     assert not (tmp_path / "p.npz").exists()

@@ -1,13 +1,13 @@
 """RNN/LSTM/GRU: forward against NumPy formulas, gradcheck in float64, torch with copied
 weights (h0/c0 included), kernel argument checks, threads."""
+
 import numpy as np
 import pytest
+from conftest import t64
+from pydlk._C import rnn_backward, rnn_forward
 
 import pydlk
 from pydlk import nn
-from pydlk._C import rnn_backward, rnn_forward
-
-from conftest import t64
 
 
 def sig(x):
@@ -26,14 +26,18 @@ def ref_layer(mode, x, h0, c0, wih, whh, bih, bhh):
         gh = h @ whh.T + bhh
         if mode == "LSTM":
             g = gi + gh
-            i, f, gg, o = sig(g[:, :H]), sig(g[:, H:2 * H]), np.tanh(g[:, 2 * H:3 * H]), \
-                sig(g[:, 3 * H:])
+            i, f, gg, o = (
+                sig(g[:, :H]),
+                sig(g[:, H : 2 * H]),
+                np.tanh(g[:, 2 * H : 3 * H]),
+                sig(g[:, 3 * H :]),
+            )
             c = f * c + i * gg
             h = o * np.tanh(c)
         elif mode == "GRU":
             r = sig(gi[:, :H] + gh[:, :H])
-            z = sig(gi[:, H:2 * H] + gh[:, H:2 * H])
-            n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            z = sig(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
             h = (1 - z) * n + z * h
         elif mode == "RNN_TANH":
             h = np.tanh(gi + gh)
@@ -52,8 +56,10 @@ def ref_module(m, x, h0, c0=None):
         outs = []
         for d in range(D):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
-            w = [getattr(m, n + sfx).data.astype(np.float64) if m.bias or "weight" in n
-                 else None for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            w = [
+                getattr(m, n + sfx).data.astype(np.float64) if m.bias or "weight" in n else None
+                for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
             k = layer * D + d
             xin = inp if d == 0 else inp[::-1]
             y, h, c = ref_layer(m.mode, xin, h0[k], None if c0 is None else c0[k], *w)
@@ -70,16 +76,24 @@ def make(cls, *args, **kw):
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
-@pytest.mark.parametrize("layers,bidir,bias", [(1, False, True), (2, True, True),
-                                               (2, False, False)])
+@pytest.mark.parametrize(
+    "layers,bidir,bias", [(1, False, True), (2, True, True), (2, False, False)]
+)
 def test_forward_matches_numpy(mode, layers, bidir, bias, rng):
     if mode == "LSTM":
         m = make(nn.LSTM, 5, 7, layers, bias=bias, bidirectional=bidir)
     elif mode == "GRU":
         m = make(nn.GRU, 5, 7, layers, bias=bias, bidirectional=bidir)
     else:
-        m = make(nn.RNN, 5, 7, layers, nonlinearity="tanh" if mode == "RNN_TANH" else "relu",
-                 bias=bias, bidirectional=bidir)
+        m = make(
+            nn.RNN,
+            5,
+            7,
+            layers,
+            nonlinearity="tanh" if mode == "RNN_TANH" else "relu",
+            bias=bias,
+            bidirectional=bidir,
+        )
     D = 2 if bidir else 1
     x = rng.standard_normal((6, 3, 5)).astype(np.float32)
     h0 = rng.standard_normal((layers * D, 3, 7)).astype(np.float32)
@@ -227,9 +241,13 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="input_size"):
         m(pydlk.tensor(np.zeros((2, 2, 5), np.float32)))
     with pytest.raises(ValueError, match="hidden size"):
-        m(pydlk.tensor(np.zeros((2, 2, 3), np.float32)),
-          (pydlk.tensor(np.zeros((1, 3, 4), np.float32)),
-           pydlk.tensor(np.zeros((1, 2, 4), np.float32))))
+        m(
+            pydlk.tensor(np.zeros((2, 2, 3), np.float32)),
+            (
+                pydlk.tensor(np.zeros((1, 3, 4), np.float32)),
+                pydlk.tensor(np.zeros((1, 2, 4), np.float32)),
+            ),
+        )
     x = np.zeros((2, 2, 3), np.float32)
     w = np.zeros((16, 3), np.float32)
     h0 = np.zeros((2, 4), np.float32)
@@ -240,12 +258,23 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="c0"):
         rnn_forward(x, h0, None, w, np.zeros((16, 4), np.float32), None, None, 2)
     with pytest.raises(TypeError, match="input"):
-        rnn_forward(x.astype(np.int32), h0, h0, w, np.zeros((16, 4), np.float32), None, None,
-                    2)
+        rnn_forward(x.astype(np.int32), h0, h0, w, np.zeros((16, 4), np.float32), None, None, 2)
     with pytest.raises(ValueError, match="grad_output"):
-        rnn_backward(np.zeros((2, 2, 5), np.float32), None, None, x, h0, h0, w,
-                     np.zeros((16, 4), np.float32), False, np.zeros((2, 2, 4), np.float32),
-                     np.zeros((2, 2, 4), np.float32), np.zeros((2, 2, 16), np.float32), 2)
+        rnn_backward(
+            np.zeros((2, 2, 5), np.float32),
+            None,
+            None,
+            x,
+            h0,
+            h0,
+            w,
+            np.zeros((16, 4), np.float32),
+            False,
+            np.zeros((2, 2, 4), np.float32),
+            np.zeros((2, 2, 4), np.float32),
+            np.zeros((2, 2, 16), np.float32),
+            2,
+        )
 
 
 def test_threads_agree(threads, rng):

@@ -1,4 +1,5 @@
 """pydlk.save / pydlk.load: nested structures without pickle, atomic writes, safetensors."""
+
 import json
 import os
 import zipfile
@@ -13,11 +14,24 @@ from pydlk import nn, serialization
 def test_nested_round_trip(tmp_path):
     obj = {
         "model": {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.zeros(2)},
-        "optimizer": {"state": {0: {"step": 3, "exp_avg": np.ones(4, np.float32)}},
-                      "param_groups": [{"lr": 1e-3, "betas": (0.9, 0.999), "params": [0, 1],
-                                        "nesterov": False, "name": None}]},
-        "epoch": 7, "best": float("inf"), "note": "ünïcode", "t": pydlk.tensor([1.0, 2.0]),
-        "scalar": np.float32(1.5), "ints": np.arange(3),
+        "optimizer": {
+            "state": {0: {"step": 3, "exp_avg": np.ones(4, np.float32)}},
+            "param_groups": [
+                {
+                    "lr": 1e-3,
+                    "betas": (0.9, 0.999),
+                    "params": [0, 1],
+                    "nesterov": False,
+                    "name": None,
+                }
+            ],
+        },
+        "epoch": 7,
+        "best": float("inf"),
+        "note": "ünïcode",
+        "t": pydlk.tensor([1.0, 2.0]),
+        "scalar": np.float32(1.5),
+        "ints": np.arange(3),
         "rng": pydlk.get_rng_state(),
     }
     path = tmp_path / "ckpt.npz"
@@ -95,6 +109,7 @@ def test_atomic_write_keeps_old_file(tmp_path, monkeypatch):
 
 def test_safetensors_missing_gives_clear_error(tmp_path, monkeypatch):
     import builtins
+
     real_import = builtins.__import__
 
     def no_st(name, *a, **k):
@@ -127,8 +142,13 @@ def test_torch_safetensors_loads_into_pydlk(tmp_path, rng):
     tm = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     tl = torch.nn.LSTM(3, 4, batch_first=True)
     path = tmp_path / "torch.safetensors"
-    st.save_file({**{f"mlp.{k}": v for k, v in tm.state_dict().items()},
-                  **{f"lstm.{k}": v for k, v in tl.state_dict().items()}}, str(path))
+    st.save_file(
+        {
+            **{f"mlp.{k}": v for k, v in tm.state_dict().items()},
+            **{f"lstm.{k}": v for k, v in tl.state_dict().items()},
+        },
+        str(path),
+    )
     sd = pydlk.load(path)
     m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
     lstm = nn.LSTM(3, 4, batch_first=True)
@@ -136,16 +156,20 @@ def test_torch_safetensors_loads_into_pydlk(tmp_path, rng):
     lstm.load_state_dict({k[5:]: v for k, v in sd.items() if k.startswith("lstm.")})
     x = rng.standard_normal((5, 6)).astype(np.float32)
     if hasattr(pydlk.functional, "relu"):
-        np.testing.assert_allclose(m(pydlk.tensor(x)).data,
-                                   tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            m(pydlk.tensor(x)).data, tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+        )
     xs = rng.standard_normal((2, 7, 3)).astype(np.float32)
-    np.testing.assert_allclose(lstm(pydlk.tensor(xs))[0].data,
-                               tl(torch.from_numpy(xs))[0].detach().numpy(), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        lstm(pydlk.tensor(xs))[0].data,
+        tl(torch.from_numpy(xs))[0].detach().numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 # ----------------------------------------------------------------------------- corrupt files
+
 
 def _craft(path, structure, arrays=(), raw_structure=None):
     """An npz laid out like a checkpoint, with a structure written by hand."""
@@ -160,31 +184,36 @@ def _obj(o):
     return {"format": "pydlk-checkpoint", "version": 1, "object": o}
 
 
-@pytest.mark.parametrize("structure, raw, problem", [
-    (_obj({"w": {"__array__": -1}}), None, "refers to array -1"),
-    (_obj({"w": {"__array__": 5}}), None, "refers to array 5"),
-    (_obj({"w": {"__array__": "0"}}), None, "refers to array"),
-    (_obj({"w": {"__array__": 0}, "v": {"__array__": 0}}), None, "referenced twice"),
-    (_obj({"__dict__": 3}), None, "expected a list"),
-    (_obj({"__dict__": [[1]]}), None, "pairs"),
-    (_obj({"__dict__": [[[1], 2]]}), None, "dict key"),
-    (_obj({"__tuple__": {"a": 1}}), None, "expected a list"),
-    (_obj({"__scalar__": 0}), None, "shape"),
-    ({"format": "pydlk-checkpoint", "version": 99, "object": 1}, None, "version 99"),
-    ({"format": "other", "version": 1, "object": 1}, None, "format"),
-    ([1, 2], None, "format"),
-    (None, b"\xff\xfe{", "not UTF-8"),
-    (None, b"{not json", "not JSON"),
-    (None, b"[" * 100000 + b"]" * 100000, "nested too deeply"),
-    (_obj(None), None, None),  # valid: the control case
-])
+@pytest.mark.parametrize(
+    "structure, raw, problem",
+    [
+        (_obj({"w": {"__array__": -1}}), None, "refers to array -1"),
+        (_obj({"w": {"__array__": 5}}), None, "refers to array 5"),
+        (_obj({"w": {"__array__": "0"}}), None, "refers to array"),
+        (_obj({"w": {"__array__": 0}, "v": {"__array__": 0}}), None, "referenced twice"),
+        (_obj({"__dict__": 3}), None, "expected a list"),
+        (_obj({"__dict__": [[1]]}), None, "pairs"),
+        (_obj({"__dict__": [[[1], 2]]}), None, "dict key"),
+        (_obj({"__tuple__": {"a": 1}}), None, "expected a list"),
+        (_obj({"__scalar__": 0}), None, "shape"),
+        ({"format": "pydlk-checkpoint", "version": 99, "object": 1}, None, "version 99"),
+        ({"format": "other", "version": 1, "object": 1}, None, "format"),
+        ([1, 2], None, "format"),
+        (None, b"\xff\xfe{", "not UTF-8"),
+        (None, b"{not json", "not JSON"),
+        (None, b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+        (_obj(None), None, None),  # valid: the control case
+    ],
+)
 def test_corrupt_structure_names_file_and_problem(tmp_path, structure, raw, problem):
     path = _craft(tmp_path / "checkpoint.npz", structure, [np.ones((2, 2), np.float32)], raw)
     if problem is None:
         assert pydlk.load(path) is None
         return
-    with pytest.raises(serialization.CheckpointError,
-                       match=r"checkpoint\.npz is not a valid pydlk checkpoint: .*" + problem):
+    with pytest.raises(
+        serialization.CheckpointError,
+        match=r"checkpoint\.npz is not a valid pydlk checkpoint: .*" + problem,
+    ):
         pydlk.load(path)
 
 
@@ -213,6 +242,7 @@ def test_corrupt_and_foreign_files(tmp_path):
     with pytest.raises(serialization.CheckpointError, match="foreign.zip.*readme.txt"):
         pydlk.load(foreign)
     import pickle
+
     pk = tmp_path / "p.pt"
     pk.write_bytes(pickle.dumps({"a": 1}, protocol=2))
     with pytest.raises(serialization.CheckpointError, match="p.pt.*pickle"):
@@ -226,8 +256,10 @@ def test_corrupt_and_foreign_files(tmp_path):
 def _bomb(path, nbytes):
     """A compressed npz whose one member inflates to ``nbytes`` zeros, written in chunks."""
     header = {"descr": "|u1", "fortran_order": False, "shape": (nbytes,)}
-    with (zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf,
-          zf.open("a.npy", "w", force_zip64=True) as f):
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf,
+        zf.open("a.npy", "w", force_zip64=True) as f,
+    ):
         np.lib.format.write_array_header_1_0(f, header)
         chunk = bytes(1 << 20)
         for _ in range(nbytes >> 20):
@@ -240,8 +272,9 @@ def test_size_limit_is_checked_before_inflating(tmp_path, monkeypatch):
     assert path.stat().st_size < 1 << 20
     inflated = []
     real = zipfile.ZipFile.open
-    monkeypatch.setattr(zipfile.ZipFile, "open",
-                        lambda self, *a, **k: inflated.append(a) or real(self, *a, **k))
+    monkeypatch.setattr(
+        zipfile.ZipFile, "open", lambda self, *a, **k: inflated.append(a) or real(self, *a, **k)
+    )
     with pytest.raises(serialization.CheckpointError, match=r"bomb.npz.*max_bytes=1048576"):
         pydlk.load(path, max_bytes=1 << 20)
     assert inflated == []  # refused from the zip directory alone
@@ -261,6 +294,7 @@ def test_npy_header_must_match_the_zip_size(tmp_path):
 
 def test_file_objects(tmp_path):
     import io
+
     buf = io.BytesIO()
     pydlk.save({"w": pydlk.tensor([1.0, 2.0]), "k": (1, "a")}, buf)
     buf.seek(0)
@@ -284,6 +318,7 @@ def test_map_location(tmp_path):
         pydlk.load(path, map_location="tpu")
     try:
         import cupy
+
         has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
         has_gpu = False
@@ -295,6 +330,7 @@ def test_map_location(tmp_path):
 
 
 # ----------------------------------------------------------------------------- torch .pt files
+
 
 def test_torch_pt_state_dict(tmp_path):
     torch = pytest.importorskip("torch")
@@ -319,11 +355,16 @@ def test_torch_pt_state_dict(tmp_path):
 def test_torch_pt_nested_and_views(tmp_path):
     torch = pytest.importorskip("torch")
     base = torch.arange(12.0).reshape(3, 4)
-    obj = {"a": {"b": [base.t(), base[1:, 2:]], "n": 3, "s": "x"}, "t": (1.5, None),
-           "i": torch.tensor([1, 2], dtype=torch.int32), "h": torch.ones(2, dtype=torch.float16),
-           "m": torch.tensor([True, False]), "u": torch.tensor([7], dtype=torch.uint8),
-           "bf": torch.tensor([1.5, -2.25], dtype=torch.bfloat16),
-           "d": torch.ones(2, dtype=torch.float64)}
+    obj = {
+        "a": {"b": [base.t(), base[1:, 2:]], "n": 3, "s": "x"},
+        "t": (1.5, None),
+        "i": torch.tensor([1, 2], dtype=torch.int32),
+        "h": torch.ones(2, dtype=torch.float16),
+        "m": torch.tensor([True, False]),
+        "u": torch.tensor([7], dtype=torch.uint8),
+        "bf": torch.tensor([1.5, -2.25], dtype=torch.bfloat16),
+        "d": torch.ones(2, dtype=torch.float64),
+    }
     path = tmp_path / "n.pt"
     torch.save(obj, path)
     back = pydlk.load(path)
@@ -359,6 +400,7 @@ def test_torch_pt_without_torch_installed(tmp_path, monkeypatch):
     path = tmp_path / "w.pt"
     torch.save({"w": torch.arange(3.0)}, path)
     import sys
+
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
     np.testing.assert_array_equal(pydlk.load(path)["w"].data, [0, 1, 2])
 
@@ -366,6 +408,7 @@ def test_torch_pt_without_torch_installed(tmp_path, monkeypatch):
 class _Evil:
     def __reduce__(self):
         import os
+
         return (os.system, ("touch pwned",))
 
 
@@ -377,19 +420,25 @@ def _torch_like_zip(path, payload):
 
 def test_malicious_pickles_are_refused_without_running(tmp_path, monkeypatch):
     import pickle
+
     monkeypatch.chdir(tmp_path)
     _torch_like_zip(tmp_path / "x.pt", pickle.dumps({"w": _Evil()}, protocol=2))
-    with pytest.raises(serialization.CheckpointError,
-                       match=r"x.pt: refusing to unpickle '(os|posix)\.system'"):
+    with pytest.raises(
+        serialization.CheckpointError, match=r"x.pt: refusing to unpickle '(os|posix)\.system'"
+    ):
         pydlk.load(tmp_path / "x.pt")
     assert not (tmp_path / "pwned").exists()
     # a global hidden behind an allowed name's module, and builtins
-    for mod, name in (("torch._utils", "_load_from_bytes"), ("builtins", "eval"),
-                      ("torch", "load")):
+    for mod, name in (
+        ("torch._utils", "_load_from_bytes"),
+        ("builtins", "eval"),
+        ("torch", "load"),
+    ):
         payload = b"\x80\x02c" + f"{mod}\n{name}\n".encode() + b"X\x01\x00\x00\x001\x85R."
         _torch_like_zip(tmp_path / "y.pt", payload)
-        with pytest.raises(serialization.CheckpointError,
-                           match=f"y.pt: refusing to unpickle '{mod}.{name}'"):
+        with pytest.raises(
+            serialization.CheckpointError, match=f"y.pt: refusing to unpickle '{mod}.{name}'"
+        ):
             pydlk.load(tmp_path / "y.pt")
     # a tensor whose geometry reaches outside its storage
     torch = pytest.importorskip("torch")
@@ -401,6 +450,7 @@ def test_malicious_pickles_are_refused_without_running(tmp_path, monkeypatch):
     with zipfile.ZipFile(tmp_path / "g2.pt", "w") as zf:
         for n, b in members.items():
             zf.writestr(n, b)
-    with pytest.raises(serialization.CheckpointError, match="g2.pt is not a valid torch file.*"
-                                                            "past its storage"):
+    with pytest.raises(
+        serialization.CheckpointError, match="g2.pt is not a valid torch file.*past its storage"
+    ):
         pydlk.load(tmp_path / "g2.pt")

@@ -5,6 +5,7 @@ methods are attached to ``Tensor`` by ``pydlk/_tensor_methods.py``. A module-lev
 goes back down this chain (say ``autograd`` importing ``ops`` at its bottom) makes a cycle that
 only works because of import order, and this test fails on it.
 """
+
 import ast
 import pathlib
 
@@ -78,7 +79,7 @@ def find_cycle(graph, nodes):
             if d not in nodes:
                 continue
             if state.get(d) == "open":
-                return path[path.index(d):] + [d]
+                return path[path.index(d) :] + [d]
             if d not in state:
                 found = visit(d, path + [d])
                 if found:
@@ -95,8 +96,7 @@ def find_cycle(graph, nodes):
 
 
 def _core(graph):
-    return [m for m in graph if any(m == f"pydlk.{c}" or m.startswith(f"pydlk.{c}.")
-                                    for c in CORE)]
+    return [m for m in graph if any(m == f"pydlk.{c}" or m.startswith(f"pydlk.{c}.") for c in CORE)]
 
 
 def test_core_has_no_import_cycle():
@@ -131,8 +131,11 @@ def test_tensor_methods_attached_in_one_place():
         if path.name == "_tensor_methods.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr" \
-                    and getattr(node.args[0], "id", None) == "Tensor":
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "setattr"
+                and getattr(node.args[0], "id", None) == "Tensor"
+            ):
                 offenders.append(str(path))
             if isinstance(node, ast.Assign):
                 for t in node.targets:
@@ -142,8 +145,11 @@ def test_tensor_methods_attached_in_one_place():
 
 
 def test_no_python_file_is_huge():
-    big = {str(p.relative_to(ROOT)): n for p in ROOT.rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > 800}
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in ROOT.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 800
+    }
     assert not big, big
 
 

@@ -1,4 +1,5 @@
 """Gram matrix and the Gatys style/content losses: NumPy formulas, finite differences, torch."""
+
 import numpy as np
 import pytest
 from conftest import t64
@@ -23,8 +24,9 @@ def test_losses_formula(rng):
     ga = a.reshape(3, 16) @ a.reshape(3, 16).T / 48
     gb = b.reshape(3, 16) @ b.reshape(3, 16).T / 48
     np.testing.assert_allclose(float(F.style_loss(a, b)), ((ga - gb) ** 2).mean(), rtol=1e-12)
-    np.testing.assert_allclose(float(F.style_loss(a, gb[None])), ((ga - gb) ** 2).mean(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        float(F.style_loss(a, gb[None])), ((ga - gb) ** 2).mean(), rtol=1e-12
+    )
     np.testing.assert_allclose(float(F.content_loss(a, b)), ((a - b) ** 2).mean(), rtol=1e-12)
 
 

@@ -1,11 +1,12 @@
 """pydlk.summary: output shapes, parameter counts (against hand counts from the layer formulas),
 trainable flags, receptive fields against hand-computed values, FLOPs."""
+
 import numpy as np
 import pytest
 
 import pydlk
-from pydlk import nn
 import pydlk.functional as F
+from pydlk import nn
 
 
 def needs(*names):
@@ -24,9 +25,17 @@ def dense_params(n_in, n_out):
 def test_lenet_parameter_count_by_hand():
     m = pydlk.models.LeNet5()
     bn = lambda c: 2 * c  # noqa: E731  (gamma, beta)
-    hand = (conv_params(5, 1, 6) + bn(6) + conv_params(5, 6, 16) + bn(16)
-            + dense_params(16 * 5 * 5, 120) + bn(120) + dense_params(120, 84) + bn(84)
-            + dense_params(84, 10))
+    hand = (
+        conv_params(5, 1, 6)
+        + bn(6)
+        + conv_params(5, 6, 16)
+        + bn(16)
+        + dense_params(16 * 5 * 5, 120)
+        + bn(120)
+        + dense_params(120, 84)
+        + bn(84)
+        + dense_params(84, 10)
+    )
     assert hand == 62158
     assert sum(p.numel() for p in m.parameters()) == hand
     m8 = pydlk.models.LeNet5(in_size=8)
@@ -76,8 +85,7 @@ def test_lenet_receptive_fields_and_flops():
             if line.startswith(name):
                 rf[name.strip()] = line
     # R = 1 + sum (F_j - 1) prod_{i<j} S_i: conv5 -> 5, pool2 -> 6, conv5 -> 14, pool2 -> 16
-    for name, r in (("features.0", 5), ("features.3", 6), ("features.4", 14),
-                    ("features.7", 16)):
+    for name, r in (("features.0", 5), ("features.3", 6), ("features.4", 14), ("features.7", 16)):
         assert f" {r} " in rf[name] + " ", (name, rf[name])
     assert "(None, 6, 28, 28)" in rf["features.0"] and "(None, 16, 5, 5)" in rf["features.7"]
     flops = 2 * (25 * 6 * 28 * 28 + 150 * 16 * 10 * 10 + 400 * 120 + 120 * 84 + 84 * 10)
@@ -86,8 +94,9 @@ def test_lenet_receptive_fields_and_flops():
 
 @needs("conv2d")
 def test_dilated_receptive_field():
-    m = nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2), nn.Conv2d(2, 2, 3, stride=2),
-                      nn.Conv2d(2, 1, 3, dilation=2))
+    m = nn.Sequential(
+        nn.Conv2d(1, 2, 3, dilation=2), nn.Conv2d(2, 2, 3, stride=2), nn.Conv2d(2, 1, 3, dilation=2)
+    )
     text = pydlk.summary(m, (1, 32, 32), print_fn=None)
     rfs = [line.split()[-2] for line in text.splitlines() if "(Conv2d)" in line]
     # F_eff = d(F-1)+1: 5 -> R 5; 3 -> R 7 (J 2); 5 -> R 7 + 4*2 = 15

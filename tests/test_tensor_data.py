@@ -1,5 +1,6 @@
 """Tensors where torch has Tensors: state_dict values, Module.to's device arguments, and
 exchanging model weights with torch."""
+
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ def _mlp():
 
 
 # ----------------------------------------------------------------------------- state_dict
+
 
 def test_state_dict_values_are_detached_tensors_sharing_memory():
     m = _mlp()
@@ -42,8 +44,11 @@ def test_load_state_dict_accepts_tensors_arrays_and_torch_tensors():
     torch = pytest.importorskip("torch")
     src, dst = _mlp(), _mlp()
     sd = src.state_dict()
-    for conv in (lambda v: v.clone(), lambda v: np.asarray(v).copy(),
-                 lambda v: torch.from_numpy(np.asarray(v).copy())):
+    for conv in (
+        lambda v: v.clone(),
+        lambda v: np.asarray(v).copy(),
+        lambda v: torch.from_numpy(np.asarray(v).copy()),
+    ):
         pydlk.manual_seed(0)
         dst = _mlp()
         w_before = dst[0].weight.data
@@ -77,8 +82,9 @@ def test_weights_exchange_with_torch_both_ways():
     # pydlk -> torch
     m = _mlp()
     t = _torch_mlp(torch)
-    t.load_state_dict({k: torch.from_numpy(np.asarray(v).copy())
-                       for k, v in m.state_dict().items()})
+    t.load_state_dict(
+        {k: torch.from_numpy(np.asarray(v).copy()) for k, v in m.state_dict().items()}
+    )
     with torch.no_grad():
         ref = t(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(m(pydlk.tensor(x)).detach().numpy(), ref, rtol=1e-6, atol=1e-6)
@@ -94,6 +100,7 @@ def test_weights_exchange_with_torch_both_ways():
 
 
 # ----------------------------------------------------------------------------- Module.to
+
 
 def test_module_to_cpu_forms_return_self():
     m = _mlp()
@@ -133,6 +140,7 @@ def test_module_to_cuda_without_gpu_raises_clearly():
 
 # ----------------------------------------------------------------------------- optimiser state
 
+
 def _loss_grad(w, c):
     """d/dw of sum(c * w**3): a gradient that changes as w moves."""
     return 3 * c * w * w
@@ -146,11 +154,17 @@ def test_optimizer_state_round_trips_with_torch_both_ways(kind):
     c = rng.standard_normal((3, 4)).astype(np.float32)
 
     def make(lib, w):
-        p = (pydlk.nn.Parameter(pydlk.tensor(w.copy())) if lib == "pydlk"
-             else torch.nn.Parameter(torch.from_numpy(w.copy())))
+        p = (
+            pydlk.nn.Parameter(pydlk.tensor(w.copy()))
+            if lib == "pydlk"
+            else torch.nn.Parameter(torch.from_numpy(w.copy()))
+        )
         o = pydlk.optim if lib == "pydlk" else torch.optim
-        opt = (o.Adam([p], lr=0.05, betas=(0.8, 0.9)) if kind == "adam"
-               else o.SGD([p], lr=0.05, momentum=0.9))
+        opt = (
+            o.Adam([p], lr=0.05, betas=(0.8, 0.9))
+            if kind == "adam"
+            else o.SGD([p], lr=0.05, momentum=0.9)
+        )
         return p, opt
 
     def steps(lib, p, opt, n):
@@ -169,16 +183,26 @@ def test_optimizer_state_round_trips_with_torch_both_ways(kind):
     pp, popt = make("pydlk", w0)
     mid = steps("pydlk", pp, popt, 3)
     sd = popt.state_dict()
-    assert all(isinstance(v, pydlk.Tensor) for v in sd["state"][0].values()
-               if not isinstance(v, int))
+    assert all(
+        isinstance(v, pydlk.Tensor) for v in sd["state"][0].values() if not isinstance(v, int)
+    )
     names = {"adam": {"step", "exp_avg", "exp_avg_sq"}, "sgd": {"step", "momentum_buffer"}}
     assert set(sd["state"][0]) == names[kind]
     tp2, topt2 = make("torch", mid)
-    topt2.load_state_dict({"state": {k: {n: (torch.from_numpy(np.asarray(v).copy())
-                                             if isinstance(v, pydlk.Tensor) else v)
-                                         for n, v in st.items()}
-                                     for k, st in sd["state"].items()},
-                           "param_groups": sd["param_groups"]})
+    topt2.load_state_dict(
+        {
+            "state": {
+                k: {
+                    n: (
+                        torch.from_numpy(np.asarray(v).copy()) if isinstance(v, pydlk.Tensor) else v
+                    )
+                    for n, v in st.items()
+                }
+                for k, st in sd["state"].items()
+            },
+            "param_groups": sd["param_groups"],
+        }
+    )
     np.testing.assert_allclose(steps("torch", tp2, topt2, 2), ref, rtol=1e-5, atol=1e-6)
 
     # torch 3 steps -> pydlk 2 steps
@@ -186,13 +210,20 @@ def test_optimizer_state_round_trips_with_torch_both_ways(kind):
     mid = steps("torch", tp3, topt3, 3)
     tsd = topt3.state_dict()
     pp2, popt2 = make("pydlk", mid)
-    popt2.load_state_dict({"state": {k: {n: pydlk.tensor(v.numpy()) for n, v in st.items()}
-                                     for k, st in tsd["state"].items()},
-                           "param_groups": tsd["param_groups"]})
+    popt2.load_state_dict(
+        {
+            "state": {
+                k: {n: pydlk.tensor(v.numpy()) for n, v in st.items()}
+                for k, st in tsd["state"].items()
+            },
+            "param_groups": tsd["param_groups"],
+        }
+    )
     np.testing.assert_allclose(steps("pydlk", pp2, popt2, 2), ref, rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- .grad
+
 
 def _packed():
     rng = np.random.default_rng(2)

@@ -1,13 +1,14 @@
 """Tensor operators: forward against NumPy written out here, backward by gradcheck in float64,
 torch as an oracle for a composite expression and for tie rules, bad arguments."""
+
 import builtins
 import math
 
 import numpy as np
 import pytest
+from conftest import t64
 
 import pydlk
-from conftest import t64
 
 
 def f32(a):
@@ -35,9 +36,9 @@ UNARY = [
     ("cos", lambda x: x.cos(), np.cos, (-3, 3)),
     ("square", lambda x: x.square(), lambda a: a * a, (-2, 2)),
     ("reciprocal", lambda x: x.reciprocal(), lambda a: 1 / a, (0.3, 2)),
-    ("pow_scalar", lambda x: x ** 3, lambda a: a ** 3, (-2, 2)),
-    ("pow_half", lambda x: x ** 0.5, np.sqrt, (0.2, 2)),
-    ("rpow", lambda x: 2.0 ** x, lambda a: 2.0 ** a, (-2, 2)),
+    ("pow_scalar", lambda x: x**3, lambda a: a**3, (-2, 2)),
+    ("pow_half", lambda x: x**0.5, np.sqrt, (0.2, 2)),
+    ("rpow", lambda x: 2.0**x, lambda a: 2.0**a, (-2, 2)),
     ("rsub", lambda x: 1 - x, lambda a: 1 - a, (-2, 2)),
     ("rdiv", lambda x: 3 / x, lambda a: 3 / a, (0.5, 2)),
     ("clamp", lambda x: x.clamp(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), (-2, 2)),
@@ -77,7 +78,7 @@ BINARY = [
     ("sub", lambda a, b: a - b, np.subtract),
     ("mul", lambda a, b: a * b, np.multiply),
     ("div", lambda a, b: a / b, np.divide),
-    ("pow", lambda a, b: a ** b, np.power),
+    ("pow", lambda a, b: a**b, np.power),
     ("maximum", pydlk.maximum, np.maximum),
     ("minimum", lambda a, b: a.minimum(b), np.minimum),
     ("fn_add", pydlk.add, np.add),
@@ -85,8 +86,14 @@ BINARY = [
     ("fn_div", pydlk.div, np.divide),
     ("fn_pow", pydlk.pow, np.power),
 ]
-SHAPES = [((3, 4), (3, 4)), ((3, 1, 4), (2, 4)), ((2, 4), (3, 1, 4)), ((3, 4), ()),
-          ((), (2, 3)), ((4, 1), (1, 5))]
+SHAPES = [
+    ((3, 4), (3, 4)),
+    ((3, 1, 4), (2, 4)),
+    ((2, 4), (3, 1, 4)),
+    ((3, 4), ()),
+    ((), (2, 3)),
+    ((4, 1), (1, 5)),
+]
 
 
 @pytest.mark.parametrize("sa,sb", SHAPES)
@@ -134,8 +141,7 @@ def test_pow_variants_match_torch(rng):
     torch = pytest.importorskip("torch")
     a = np.array([0.0, 0.5, 2.0, 0.0, 1.5])
     b = np.array([0.0, 2.0, -1.0, 2.0, 0.5])
-    for make in (lambda x, y: x ** y, lambda x, y: x ** 2.0, lambda x, y: 3.0 ** y,
-                 lambda x, y: x ** 0.0):
+    for make in (lambda x, y: x**y, lambda x, y: x**2.0, lambda x, y: 3.0**y, lambda x, y: x**0.0):
         x, y = t64(a), t64(b)
         tx = torch.tensor(a, requires_grad=True)
         ty = torch.tensor(b, requires_grad=True)
@@ -203,9 +209,18 @@ def test_comparisons_are_bool_and_carry_no_grad(rng):
     a[0, 0] = b[0]
     x = pydlk.tensor(a, requires_grad=True)
     y = pydlk.tensor(b)
-    for got, ref in ((x == y, a == b), (x != y, a != b), (x < y, a < b), (x <= y, a <= b),
-                     (x > y, a > b), (x >= y, a >= b), (x > 0, a > 0), (0 < x, 0 < a),
-                     (pydlk.eq(x, 0.5), a == 0.5), (x.ge(y), a >= b)):
+    for got, ref in (
+        (x == y, a == b),
+        (x != y, a != b),
+        (x < y, a < b),
+        (x <= y, a <= b),
+        (x > y, a > b),
+        (x >= y, a >= b),
+        (x > 0, a > 0),
+        (0 < x, 0 < a),
+        (pydlk.eq(x, 0.5), a == 0.5),
+        (x.ge(y), a >= b),
+    ):
         assert got.dtype == np.bool_ and not got.requires_grad and got.grad_fn is None
         np.testing.assert_array_equal(got.data, ref)
     assert (x == None) is False and (x != None) is True  # noqa: E711 (as torch)
@@ -262,17 +277,29 @@ def test_lecture_penalties():
 
 # ----------------------------------------------------------------------------- products
 
-MATMUL_SHAPES = [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
-                 ((2, 3, 4), (4, 5)), ((4,), (2, 4, 5)), ((2, 3, 4), (4,)),
-                 ((2, 1, 3, 4), (5, 4, 2)), ((3, 4), (2, 4, 5)), ((1, 4), (4, 1))]
+MATMUL_SHAPES = [
+    ((3, 4), (4, 5)),
+    ((4,), (4, 5)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((2, 3, 4), (4, 5)),
+    ((4,), (2, 4, 5)),
+    ((2, 3, 4), (4,)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((3, 4), (2, 4, 5)),
+    ((1, 4), (4, 1)),
+]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL_SHAPES)
 def test_matmul_shapes(rng, sa, sb):
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
     y = f32(a) @ f32(b)
-    ref = np.einsum("...ij,...jk->...ik", np.atleast_2d(a) if a.ndim == 1 else a,
-                    b[:, None] if b.ndim == 1 else b)
+    ref = np.einsum(
+        "...ij,...jk->...ik",
+        np.atleast_2d(a) if a.ndim == 1 else a,
+        b[:, None] if b.ndim == 1 else b,
+    )
     if a.ndim == 1:
         ref = ref[..., 0, :]
     if b.ndim == 1:
@@ -303,8 +330,9 @@ def test_mm_bmm_mv_dot_outer_t(rng):
     np.testing.assert_allclose(pydlk.mm(t64(a), t64(b)).data, a @ b)
     check(pydlk.mm, a, b)
     p, q = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 5))
-    np.testing.assert_allclose(pydlk.bmm(t64(p), t64(q)).data,
-                               np.stack([p[i] @ q[i] for i in range(2)]))
+    np.testing.assert_allclose(
+        pydlk.bmm(t64(p), t64(q)).data, np.stack([p[i] @ q[i] for i in range(2)])
+    )
     check(pydlk.bmm, p, q)
     v, u = rng.standard_normal(4), rng.standard_normal(4)
     np.testing.assert_allclose(pydlk.mv(t64(a), t64(v)).data, a @ v)
@@ -321,8 +349,11 @@ def test_mm_bmm_mv_dot_outer_t(rng):
 
 def test_matmul_bad_shapes_name_the_problem(rng):
     a, b = f32(np.ones((2, 3))), f32(np.ones((4, 5)))
-    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) cannot be "
-                                         r"multiplied \(3 != 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"matmul: shapes \(2, 3\) and \(4, 5\) cannot be "
+        r"multiplied \(3 != 4\)",
+    ):
         a @ b
     with pytest.raises(ValueError, match="at least 1 dimension"):
         pydlk.matmul(f32(1.0), a)
@@ -340,8 +371,19 @@ def test_matmul_bad_shapes_name_the_problem(rng):
 
 # ----------------------------------------------------------------------------- reductions
 
-@pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), (-1, False),
-                                         ((0, 2), False), ((0, 2), True), ((-1, 1), True)])
+
+@pytest.mark.parametrize(
+    "dim,keepdim",
+    [
+        (None, False),
+        (0, False),
+        (1, True),
+        (-1, False),
+        ((0, 2), False),
+        ((0, 2), True),
+        ((-1, 1), True),
+    ],
+)
 def test_sum_mean_prod(rng, dim, keepdim):
     a = rng.uniform(0.5, 1.5, (2, 3, 4))
     axis = dim if dim is None or isinstance(dim, int) else tuple(dim)
@@ -359,7 +401,7 @@ def test_sum_mean_prod(rng, dim, keepdim):
 def test_prod_gradient_with_zeros(rng):
     torch = pytest.importorskip("torch")
     a = rng.uniform(0.5, 1.5, (3, 4))
-    a[0, 1] = 0.0            # one zero in row 0
+    a[0, 1] = 0.0  # one zero in row 0
     a[1, 0] = a[1, 2] = 0.0  # two zeros in row 1
     check(lambda x: x.prod(1), a)
     check(lambda x: x.prod(), a[2:])
@@ -423,12 +465,12 @@ def test_max_min_with_dim_return_values_indices_first_argmax_like_torch(dim, kee
         if keepdim:
             ref_i = np.expand_dims(ref_i, dim)
         np.testing.assert_array_equal(values.data, ref)
-        np.testing.assert_array_equal(indices.data, ref_i)       # first extremum
+        np.testing.assert_array_equal(indices.data, ref_i)  # first extremum
         np.testing.assert_array_equal(indices.data, tr.indices.numpy())
         dy = np.arange(1.0, 1.0 + ref.size).reshape(ref.shape)
         values.backward(dy)
         tr.values.backward(torch.tensor(dy))
-        np.testing.assert_array_equal(x.grad, tx.grad.numpy())   # all to the first extremum
+        np.testing.assert_array_equal(x.grad, tx.grad.numpy())  # all to the first extremum
     b = np.random.default_rng(3).standard_normal((3, 4))
     check(lambda x: x.max(dim, keepdim).values, b)
     check(lambda x: pydlk.min(x, dim=dim, keepdim=keepdim).values, b)
@@ -450,10 +492,12 @@ def test_amax_amin(rng, dim, keepdim):
     a = rng.standard_normal((3, 4, 2))
     axis = dim if dim is None or isinstance(dim, int) else tuple(dim)
     d = () if dim is None else dim
-    np.testing.assert_array_equal(t64(a).amax(d, keepdim).data,
-                                  np.max(a, axis=axis, keepdims=keepdim))
-    np.testing.assert_array_equal(pydlk.amin(t64(a), d, keepdim).data,
-                                  np.min(a, axis=axis, keepdims=keepdim))
+    np.testing.assert_array_equal(
+        t64(a).amax(d, keepdim).data, np.max(a, axis=axis, keepdims=keepdim)
+    )
+    np.testing.assert_array_equal(
+        pydlk.amin(t64(a), d, keepdim).data, np.min(a, axis=axis, keepdims=keepdim)
+    )
     check(lambda x: x.amax(d, keepdim), a)
     check(lambda x: x.amin(d, keepdim), a)
 
@@ -467,9 +511,16 @@ def test_amax_ties_with_dim_match_torch():
     np.testing.assert_allclose(x.grad, tx.grad.numpy())
 
 
-@pytest.mark.parametrize("kwargs,ddof", [({}, 1), ({"unbiased": False}, 0),
-                                         ({"correction": 0}, 0), ({"correction": 2}, 2),
-                                         ({"unbiased": True}, 1)])
+@pytest.mark.parametrize(
+    "kwargs,ddof",
+    [
+        ({}, 1),
+        ({"unbiased": False}, 0),
+        ({"correction": 0}, 0),
+        ({"correction": 2}, 2),
+        ({"unbiased": True}, 1),
+    ],
+)
 @pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), ((0, 2), False)])
 def test_var_std(rng, kwargs, ddof, dim, keepdim):
     a = rng.standard_normal((4, 3, 5))
@@ -477,8 +528,9 @@ def test_var_std(rng, kwargs, ddof, dim, keepdim):
     for op, ref in (("var", np.var), ("std", np.std)):
         y = getattr(f32(a), op)(dim, keepdim=keepdim, **kwargs)
         assert y.dtype == np.float32
-        np.testing.assert_allclose(y.data, ref(a, axis=axis, ddof=ddof, keepdims=keepdim),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            y.data, ref(a, axis=axis, ddof=ddof, keepdims=keepdim), rtol=1e-5
+        )
         check(lambda x: getattr(pydlk, op)(x, dim, keepdim=keepdim, **kwargs), a)
 
 
@@ -487,9 +539,9 @@ def test_var_std_match_torch_and_edge_cases(rng):
     a = rng.standard_normal((3, 4))
     assert np.isclose(t64(a).var(False).item(), torch.tensor(a).var(False).item())
     assert np.isclose(t64(a).std(1, True)[0].item(), torch.tensor(a).std(1, True)[0].item())
-    assert np.isnan(t64([1.0]).var().item())        # N - 1 = 0, as torch
+    assert np.isnan(t64([1.0]).var().item())  # N - 1 = 0, as torch
     x = t64(np.full(4, 2.0))
-    x.std().backward()                               # std 0: gradient 0, not nan (torch)
+    x.std().backward()  # std 0: gradient 0, not nan (torch)
     np.testing.assert_array_equal(x.grad, np.zeros(4))
     with pytest.raises(ValueError, match="either unbiased or correction"):
         t64(a).var(unbiased=True, correction=0)
@@ -541,11 +593,13 @@ def test_cumsum_all_any(rng):
     m = pydlk.tensor(a > 0)
     assert m.all().item() == bool(np.all(a > 0)) and m.any().item() == bool(np.any(a > 0))
     np.testing.assert_array_equal(m.all(1).data, np.all(a > 0, 1))
-    np.testing.assert_array_equal(pydlk.any(m, 0, keepdim=True).data,
-                                  np.any(a > 0, 0, keepdims=True))
+    np.testing.assert_array_equal(
+        pydlk.any(m, 0, keepdim=True).data, np.any(a > 0, 0, keepdims=True)
+    )
 
 
 # ----------------------------------------------------------------------------- shape ops
+
 
 def test_reshape_view_flatten(rng):
     a = rng.standard_normal((2, 3, 4))
@@ -559,8 +613,11 @@ def test_reshape_view_flatten(rng):
     assert x.unflatten(2, (2, 2)).shape == (2, 3, 2, 2)
     check(lambda t: t.reshape(4, 6) * t.view(4, 6), a)
     check(lambda t: t.flatten(1), a)
-    with pytest.raises(ValueError, match=r"reshape: shape \[5, -1\] is invalid for input of "
-                                         r"size 24"):
+    with pytest.raises(
+        ValueError,
+        match=r"reshape: shape \[5, -1\] is invalid for input of "
+        r"size 24",
+    ):
         x.reshape(5, -1)
     with pytest.raises(ValueError, match="invalid for input of size 24"):
         x.view(25)
@@ -570,7 +627,7 @@ def test_unsqueeze_squeeze(rng):
     a = rng.standard_normal((3, 1, 4, 1))
     x = f32(a)
     assert x.squeeze().shape == (3, 4) and x.squeeze(1).shape == (3, 4, 1)
-    assert x.squeeze(0).shape == (3, 1, 4, 1)        # not size 1: unchanged, as torch
+    assert x.squeeze(0).shape == (3, 1, 4, 1)  # not size 1: unchanged, as torch
     assert x.squeeze((1, 3)).shape == (3, 4)
     assert x.unsqueeze(0).shape == (1, 3, 1, 4, 1) and x.unsqueeze(-1).shape == (3, 1, 4, 1, 1)
     assert f32(np.ones(3)).unsqueeze(1).shape == (3, 1)
@@ -584,10 +641,12 @@ def test_transpose_permute_T_mT(rng):
     a = rng.standard_normal((2, 3, 4))
     x = f32(a)
     np.testing.assert_array_equal(x.transpose(0, 2).data, np.swapaxes(a, 0, 2).astype(np.float32))
-    np.testing.assert_array_equal(x.permute(2, 0, 1).data,
-                                  np.transpose(a, (2, 0, 1)).astype(np.float32))
-    np.testing.assert_array_equal(x.permute((1, 2, 0)).data,
-                                  np.transpose(a, (1, 2, 0)).astype(np.float32))
+    np.testing.assert_array_equal(
+        x.permute(2, 0, 1).data, np.transpose(a, (2, 0, 1)).astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        x.permute((1, 2, 0)).data, np.transpose(a, (1, 2, 0)).astype(np.float32)
+    )
     np.testing.assert_array_equal(x.mT.data, np.swapaxes(a, -1, -2).astype(np.float32))
     b = rng.standard_normal((3, 5))
     np.testing.assert_array_equal(f32(b).T.data, b.T.astype(np.float32))
@@ -609,8 +668,9 @@ def test_expand_repeat_flip(rng):
     a = rng.standard_normal((3, 1))
     x = f32(a)
     assert x.expand(2, 3, 4).shape == (2, 3, 4) and x.expand(-1, 5).shape == (3, 5)
-    np.testing.assert_array_equal(x.expand(3, 4).data,
-                                  np.broadcast_to(a, (3, 4)).astype(np.float32))
+    np.testing.assert_array_equal(
+        x.expand(3, 4).data, np.broadcast_to(a, (3, 4)).astype(np.float32)
+    )
     assert x.expand_as(f32(np.ones((3, 2)))).shape == (3, 2)
     check(lambda t: t.expand(2, 3, 4), a)
     np.testing.assert_array_equal(x.repeat(2, 3).data, np.tile(a, (2, 3)).astype(np.float32))
@@ -621,8 +681,10 @@ def test_expand_repeat_flip(rng):
     np.testing.assert_array_equal(f32(b).flip(1).data, b[:, ::-1].astype(np.float32))
     np.testing.assert_array_equal(pydlk.flip(f32(b), (0, 1)).data, b[::-1, ::-1].astype(np.float32))
     check(lambda t: t.flip(0) * t, b)
-    with pytest.raises(ValueError, match="expand: the expanded size 4 must match the existing "
-                                         "size 3 at dimension 0"):
+    with pytest.raises(
+        ValueError,
+        match="expand: the expanded size 4 must match the existing size 3 at dimension 0",
+    ):
         x.expand(4, 2)
     with pytest.raises(ValueError, match="repeat: the number of repeats"):
         x.repeat(2)
@@ -646,8 +708,18 @@ def test_contiguous_clone_and_non_contiguous_inputs(rng):
 def test_getitem_basic(rng):
     a = rng.standard_normal((3, 4, 5))
     x = f32(a)
-    for key in (1, -1, (0, 2), slice(1, 3), (slice(None), 2), (..., 1), (None, 1),
-                (0, None, slice(None, None, 2)), (Ellipsis, None), (1, 2, 3)):
+    for key in (
+        1,
+        -1,
+        (0, 2),
+        slice(1, 3),
+        (slice(None), 2),
+        (..., 1),
+        (None, 1),
+        (0, None, slice(None, None, 2)),
+        (Ellipsis, None),
+        (1, 2, 3),
+    ):
         got = x[key]
         assert isinstance(got.data, np.ndarray)
         np.testing.assert_array_equal(got.data, a[key].astype(np.float32))
@@ -713,8 +785,9 @@ def test_iteration_and_len(rng):
 
 def test_cat_stack(rng):
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))
-    np.testing.assert_array_equal(pydlk.cat([f32(a), f32(b)]).data,
-                                  np.concatenate([a, b]).astype(np.float32))
+    np.testing.assert_array_equal(
+        pydlk.cat([f32(a), f32(b)]).data, np.concatenate([a, b]).astype(np.float32)
+    )
     c = rng.standard_normal((2, 5))
     assert pydlk.cat((f32(a), f32(c)), dim=1).shape == (2, 8)
     assert pydlk.cat([f32(a), f32(c)], -1).shape == (2, 8)
@@ -723,8 +796,9 @@ def test_cat_stack(rng):
     check(lambda x: pydlk.cat([x, f32(np.ones((1, 3))).double()]), a)  # one input constant
     d = rng.standard_normal((2, 3))
     for dim in (0, 1, 2, -1):
-        np.testing.assert_array_equal(pydlk.stack([t64(a), t64(d)], dim).data,
-                                      np.stack([a, d], dim))
+        np.testing.assert_array_equal(
+            pydlk.stack([t64(a), t64(d)], dim).data, np.stack([a, d], dim)
+        )
         check(lambda x, y: pydlk.stack([x, y], dim), a, d)
     # dtypes promote as NumPy
     assert pydlk.cat([f32(a), t64(d, False)]).dtype == np.float64
@@ -732,9 +806,12 @@ def test_cat_stack(rng):
 
 def test_cat_stack_bad_arguments(rng):
     a, b = f32(np.ones((2, 3))), f32(np.ones((2, 4)))
-    with pytest.raises(ValueError, match="cat: sizes of tensors must match except in "
-                                         "dimension 0; tensor 1 has size 4 in dimension 1, "
-                                         "expected 3"):
+    with pytest.raises(
+        ValueError,
+        match="cat: sizes of tensors must match except in "
+        "dimension 0; tensor 1 has size 4 in dimension 1, "
+        "expected 3",
+    ):
         pydlk.cat([a, b])
     with pytest.raises(ValueError, match="cat: tensor 1 has 1 dimensions, tensor 0 has 2"):
         pydlk.cat([a, f32(np.ones(3))])
@@ -759,17 +836,21 @@ def test_split_chunk_unbind(rng):
     assert [p.shape for p in x.chunk(3)] == [(2, 4), (2, 4), (1, 4)]
     assert [p.shape for p in f32(np.ones(2)).chunk(3)] == [(1,), (1,)]  # fewer, as torch
     assert [p.shape for p in x.unbind(1)] == [(5,)] * 4
-    check(lambda t: pydlk.split(t, 2)[1], a)                   # pieces without grad: zeros
+    check(lambda t: pydlk.split(t, 2)[1], a)  # pieces without grad: zeros
     check(lambda t: tuple(p * (i + 1) for i, p in enumerate(t.split([1, 1, 2], 1))), a)
     check(lambda t: t.chunk(2)[0].sum() + t.unbind(0)[4].sum(), a)
-    with pytest.raises(ValueError, match=r"split: sections \[1, 2\] must be non-negative and "
-                                         r"sum to the size 5"):
+    with pytest.raises(
+        ValueError,
+        match=r"split: sections \[1, 2\] must be non-negative and "
+        r"sum to the size 5",
+    ):
         x.split([1, 2])
     with pytest.raises(ValueError, match="split_size must be positive"):
         x.split(0)
 
 
 # ----------------------------------------------------------------------------- conversions
+
 
 def test_dtype_conversions_are_differentiable(rng):
     a = rng.standard_normal(4)
@@ -809,6 +890,7 @@ def test_size_numel_item():
 def test_cuda_absent_or_present():
     try:
         import cupy  # noqa: F401
+
         has_cupy = cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:  # noqa: BLE001
         has_cupy = False
@@ -837,6 +919,7 @@ def test_bad_device_is_refused():
 
 # ----------------------------------------------------------------------------- factories
 
+
 def test_factories_shapes_dtypes_requires_grad():
     for make in (pydlk.zeros, pydlk.ones, pydlk.empty, pydlk.rand, pydlk.randn):
         for t in (make(2, 3), make((2, 3)), make([2, 3]), make(size=(2, 3))):
@@ -854,8 +937,13 @@ def test_factories_shapes_dtypes_requires_grad():
     assert f.dtype == np.int64 and f.tolist() == [[7, 7], [7, 7]]
     assert pydlk.full((2,), 1.5).dtype == np.float32 and pydlk.full((1,), True).dtype == np.bool_
     x = pydlk.tensor(np.ones((2, 3)))
-    for like in (pydlk.zeros_like, pydlk.ones_like, pydlk.empty_like, pydlk.rand_like,
-                 pydlk.randn_like):
+    for like in (
+        pydlk.zeros_like,
+        pydlk.ones_like,
+        pydlk.empty_like,
+        pydlk.rand_like,
+        pydlk.randn_like,
+    ):
         y = like(x)
         assert y.shape == (2, 3) and y.dtype == np.float64
     assert pydlk.zeros_like(x, dtype=pydlk.float32).dtype == np.float32
@@ -865,15 +953,23 @@ def test_factories_shapes_dtypes_requires_grad():
 
 def test_arange_linspace_eye_match_torch():
     torch = pytest.importorskip("torch")
-    for args in ((5,), (2, 7), (1, 10, 3), (0.0, 1.0, 0.1), (1, 2.5, 0.5), (10, 0, -3),
-                 (-1.0, 1.0, 0.3)):
+    for args in (
+        (5,),
+        (2, 7),
+        (1, 10, 3),
+        (0.0, 1.0, 0.1),
+        (1, 2.5, 0.5),
+        (10, 0, -3),
+        (-1.0, 1.0, 0.3),
+    ):
         a, r = pydlk.arange(*args), torch.arange(*args)
         assert str(a.dtype) == str(r.dtype).replace("torch.", "")
         np.testing.assert_allclose(a.data, r.numpy(), rtol=1e-6)
     assert pydlk.arange(3, dtype=pydlk.float64).dtype == np.float64
     for args in ((0, 1, 5), (-2.0, 3.0, 7), (1, 1, 1), (0, 1, 0)):
-        np.testing.assert_allclose(pydlk.linspace(*args).data, torch.linspace(*args).numpy(),
-                                   rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            pydlk.linspace(*args).data, torch.linspace(*args).numpy(), rtol=1e-6, atol=1e-7
+        )
     assert pydlk.linspace(0, 1, 3).dtype == np.float32
     np.testing.assert_array_equal(pydlk.eye(3).data, np.eye(3, dtype=np.float32))
     assert pydlk.eye(2, 4).shape == (2, 4)
@@ -905,15 +1001,20 @@ def test_random_factories_are_seeded_and_in_range():
 
 # ----------------------------------------------------------------------------- activations
 
-@pytest.mark.parametrize("name,ref", [
-    ("relu", lambda a: np.maximum(a, 0)),
-    ("sigmoid", lambda a: 1 / (1 + np.exp(-a))),
-    ("tanh", np.tanh),
-    ("softmax", lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)),
-    ("log_softmax", lambda a: a - np.log(np.exp(a).sum(-1, keepdims=True))),
-])
+
+@pytest.mark.parametrize(
+    "name,ref",
+    [
+        ("relu", lambda a: np.maximum(a, 0)),
+        ("sigmoid", lambda a: 1 / (1 + np.exp(-a))),
+        ("tanh", np.tanh),
+        ("softmax", lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)),
+        ("log_softmax", lambda a: a - np.log(np.exp(a).sum(-1, keepdims=True))),
+    ],
+)
 def test_activation_methods_use_functional(rng, name, ref):
     import pydlk.functional as F
+
     if not hasattr(F, name):
         pytest.skip(f"pydlk.functional.{name} is not implemented yet")
     a = rng.standard_normal((3, 5))
@@ -926,14 +1027,15 @@ def test_activation_methods_use_functional(rng, name, ref):
 
 # ----------------------------------------------------------------------------- torch oracle
 
+
 def _composite(lib, x, w, b, v):
     """Many ops in one expression; ``lib`` is pydlk or torch."""
-    h = x @ w + b                                   # (5, 4)
+    h = x @ w + b  # (5, 4)
     a = h.clamp(-1.5, 2.0) * 0.5 + h.abs().sqrt()
     s = (a.exp() / (1 + a.exp())).log1p() - a.square() / 7 + a.sin() * a.cos()
-    r = s.reshape(5, 2, 2).transpose(0, 2).sum(dim=1)       # (2, 5)
-    q = lib.cat([r, r[:, :2] ** 3], dim=1)                   # (2, 7)
-    u = lib.stack([q.mean(0), q.std(0)], dim=1)              # (7, 2)
+    r = s.reshape(5, 2, 2).transpose(0, 2).sum(dim=1)  # (2, 5)
+    q = lib.cat([r, r[:, :2] ** 3], dim=1)  # (2, 7)
+    u = lib.stack([q.mean(0), q.std(0)], dim=1)  # (7, 2)
     m = lib.where(u > 0.1, u, u * 0.1)
     loss = m.logsumexp(0).sum() + q.var(dim=1, keepdim=True).mean() + m.norm()
     loss = loss + q.max() + q.max(dim=1).values.sum() + h.amin(1).mean()
@@ -949,8 +1051,12 @@ def sum_diag(m):
 
 def test_composite_expression_matches_torch(rng):
     torch = pytest.importorskip("torch")
-    arrays = [rng.standard_normal((5, 3)), rng.standard_normal((3, 4)) * 0.7,
-              rng.standard_normal(4), rng.standard_normal(4)]
+    arrays = [
+        rng.standard_normal((5, 3)),
+        rng.standard_normal((3, 4)) * 0.7,
+        rng.standard_normal(4),
+        rng.standard_normal(4),
+    ]
     mine = [t64(a) for a in arrays]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     out = _composite(pydlk, *mine)
@@ -965,14 +1071,26 @@ def test_composite_expression_matches_torch(rng):
 
 # ----------------------------------------------------------------------------- misc
 
+
 def test_bad_dims_name_the_problem():
     x = f32(np.ones((2, 3)))
-    for call in (lambda: x.sum(2), lambda: x.mean(-3), lambda: x.max(5), lambda: x.var(2),
-                 lambda: x.argmax(2), lambda: x.logsumexp(4), lambda: x.flatten(0, 3),
-                 lambda: x.squeeze(3), lambda: x.split(1, 2),
-                 lambda: x.cumsum(2)):
-        with pytest.raises(IndexError, match=r"dim -?\d is out of range for a tensor with 2 "
-                                             r"dimension\(s\) \(expected in \[-2, 1\]\)"):
+    for call in (
+        lambda: x.sum(2),
+        lambda: x.mean(-3),
+        lambda: x.max(5),
+        lambda: x.var(2),
+        lambda: x.argmax(2),
+        lambda: x.logsumexp(4),
+        lambda: x.flatten(0, 3),
+        lambda: x.squeeze(3),
+        lambda: x.split(1, 2),
+        lambda: x.cumsum(2),
+    ):
+        with pytest.raises(
+            IndexError,
+            match=r"dim -?\d is out of range for a tensor with 2 "
+            r"dimension\(s\) \(expected in \[-2, 1\]\)",
+        ):
             call()
     with pytest.raises(IndexError, match=r"stack: dim 4 is out of range .*\[-3, 2\]"):
         pydlk.stack([x, x], 4)
@@ -985,8 +1103,24 @@ def test_bad_dims_name_the_problem():
 def test_module_functions_are_exported_and_builtins_untouched():
     for name in pydlk.ops.__all__:
         assert hasattr(pydlk, name), name
-    for name in ("cat", "stack", "where", "exp", "matmul", "sum", "mean", "max", "zeros",
-                 "abs", "min", "all", "any", "clamp", "randn", "arange"):
+    for name in (
+        "cat",
+        "stack",
+        "where",
+        "exp",
+        "matmul",
+        "sum",
+        "mean",
+        "max",
+        "zeros",
+        "abs",
+        "min",
+        "all",
+        "any",
+        "clamp",
+        "randn",
+        "arange",
+    ):
         assert getattr(pydlk, name) is getattr(pydlk.ops, name)
     # pydlk.ops defines sum/max/min/abs/all/any/round/pow; the builtins stay the builtins
     assert builtins.sum([1, 2]) == 3 and builtins.max(1, 2) == 2 and builtins.abs(-1) == 1
@@ -1001,14 +1135,14 @@ def test_inplace_operators(rng):
     (w * w).sum().backward()
     before, buf = w.data.copy(), w.data
     with pydlk.no_grad():
-        w -= 0.1 * w.grad        # the lecture's SGD step updates w itself
+        w -= 0.1 * w.grad  # the lecture's SGD step updates w itself
     assert w.is_leaf and w.requires_grad and w.data is buf
     np.testing.assert_allclose(w.data, before - 0.1 * 2 * before)
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         w += 1.0
     h = w * 1.0
     h2 = h
-    h2 *= 3.0                    # a graph node: recorded out of place
+    h2 *= 3.0  # a graph node: recorded out of place
     assert h2 is not h and h2.grad_fn is not None
     h2.sum().backward()
     c = f32([1.0, 2.0])
@@ -1038,8 +1172,9 @@ def test_more_functions(rng):
     assert pydlk.vstack([t64(a[0]), t64(b[0])]).shape == (2, 3)
     c = rng.standard_normal((2, 3, 4))
     for src, dst in ((0, 2), (-1, 0), ((0, 1), (2, 0))):
-        np.testing.assert_array_equal(pydlk.movedim(t64(c), src, dst).data,
-                                      np.moveaxis(c, src, dst))
+        np.testing.assert_array_equal(
+            pydlk.movedim(t64(c), src, dst).data, np.moveaxis(c, src, dst)
+        )
     check(lambda u: u.movedim(0, -1), c)
     assert pydlk.broadcast_to(x, (4, 2, 3)).shape == (4, 2, 3)
     assert pydlk.count_nonzero(pydlk.tensor([0, 1, 2, 0])).item() == 2
@@ -1065,8 +1200,9 @@ def test_masked_fill_tril_triu(rng):
     for k in (-1, 0, 2):
         np.testing.assert_array_equal(t64(a).tril(k).data, np.tril(a, k))
         np.testing.assert_array_equal(pydlk.triu(t64(a), k).data, np.triu(a, k))
-        np.testing.assert_array_equal(pydlk.tril(t64(a), k).data,
-                                      torch.tril(torch.tensor(a), k).numpy())
+        np.testing.assert_array_equal(
+            pydlk.tril(t64(a), k).data, torch.tril(torch.tensor(a), k).numpy()
+        )
     check(lambda x: x.tril(1) + x.triu(), a)
     ints = pydlk.tensor([1, 2, 3]).masked_fill(pydlk.tensor([True, False, False]), 0.5)
     assert ints.dtype == np.int64 and ints.tolist() == [0, 2, 3]  # the input's dtype, as torch
@@ -1094,11 +1230,19 @@ def test_new_factories_follow_the_tensor():
 def test_nan_propagates_like_torch():
     torch = pytest.importorskip("torch")
     a = np.array([[1.0, np.nan, 3.0], [0.5, 2.0, -1.0]])
-    for op in (lambda m, x: m.max(x), lambda m, x: x.amax(1), lambda m, x: x.max(1).values,
-               lambda m, x: x.min(0).values, lambda m, x: x.clamp(0, 2), lambda m, x: x.sum(1),
-               lambda m, x: m.maximum(x, x * 0 + 1.5), lambda m, x: x.logsumexp(1)):
-        np.testing.assert_array_equal(op(pydlk, t64(a, False)).data,
-                                      op(torch, torch.tensor(a)).numpy())
+    for op in (
+        lambda m, x: m.max(x),
+        lambda m, x: x.amax(1),
+        lambda m, x: x.max(1).values,
+        lambda m, x: x.min(0).values,
+        lambda m, x: x.clamp(0, 2),
+        lambda m, x: x.sum(1),
+        lambda m, x: m.maximum(x, x * 0 + 1.5),
+        lambda m, x: x.logsumexp(1),
+    ):
+        np.testing.assert_array_equal(
+            op(pydlk, t64(a, False)).data, op(torch, torch.tensor(a)).numpy()
+        )
     np.testing.assert_array_equal(t64(a).max(1).indices.data, [1, 1])  # NaN counts as the max
 
 

@@ -1,6 +1,7 @@
 """Selection, scatter/gather, einsum, hyperbolics, sampling and the small Tensor helpers:
 forward against NumPy formulas written here, backward by float64 gradcheck, and torch as an
 oracle for values, indices, dtypes, shapes and gradients (random upstream gradient)."""
+
 import numpy as np
 import pytest
 from conftest import t64
@@ -19,8 +20,7 @@ def distinct(shape, seed=0):
 def both(a, dtype=np.float64):
     """A pydlk and a torch leaf holding the same values, both requiring grad."""
     a = np.asarray(a, dtype)
-    return (pydlk.tensor(a.copy(), requires_grad=True),
-            torch.tensor(a.copy(), requires_grad=True))
+    return (pydlk.tensor(a.copy(), requires_grad=True), torch.tensor(a.copy(), requires_grad=True))
 
 
 def gnp(x):
@@ -51,13 +51,17 @@ def grads_match(fp, ft, a, seed=1):
 
 # ----------------------------------------------------------------------------- topk / sort
 
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 @pytest.mark.parametrize("largest", [True, False])
 def test_topk_matches_torch_and_numpy(dim, largest):
     a = distinct((4, 5))
     k = 3
-    grads_match(lambda x: pydlk.topk(x, k, dim=dim, largest=largest).values,
-                lambda x: torch.topk(x, k, dim=dim, largest=largest).values, a)
+    grads_match(
+        lambda x: pydlk.topk(x, k, dim=dim, largest=largest).values,
+        lambda x: torch.topk(x, k, dim=dim, largest=largest).values,
+        a,
+    )
     r = pydlk.topk(pydlk.tensor(a), k, dim, largest)
     rt = torch.topk(torch.tensor(a), k, dim, largest)
     same(r.indices, rt.indices)
@@ -71,14 +75,19 @@ def test_topk_matches_torch_and_numpy(dim, largest):
 @pytest.mark.parametrize("descending", [False, True])
 def test_sort_argsort_match_torch(descending):
     a = distinct((3, 6), seed=2)
-    grads_match(lambda x: pydlk.sort(x, dim=1, descending=descending).values,
-                lambda x: torch.sort(x, dim=1, descending=descending).values, a)
+    grads_match(
+        lambda x: pydlk.sort(x, dim=1, descending=descending).values,
+        lambda x: torch.sort(x, dim=1, descending=descending).values,
+        a,
+    )
     v, i = pydlk.tensor(a).sort(0, descending)
     vt, it = torch.tensor(a).sort(0, descending)
     same(v, vt)
     same(i, it)
-    same(pydlk.argsort(pydlk.tensor(a), dim=1, descending=descending),
-         torch.argsort(torch.tensor(a), dim=1, descending=descending))
+    same(
+        pydlk.argsort(pydlk.tensor(a), dim=1, descending=descending),
+        torch.argsort(torch.tensor(a), dim=1, descending=descending),
+    )
     np.testing.assert_array_equal(pydlk.tensor(a).argsort().numpy(), np.argsort(a, axis=-1))
 
 
@@ -102,15 +111,21 @@ def test_nan_sorts_as_largest_and_edge_shapes_as_torch():
         same(p, t)
     for p, t in zip(pydlk.sort(pydlk.tensor(3.0)), torch.sort(torch.tensor(3.0))):
         same(p, t)
-    same(pydlk.index_select(pydlk.tensor(5.0), 0, pydlk.tensor([0])),
-         torch.index_select(torch.tensor(5.0), 0, torch.tensor([0])))
-    same(pydlk.gather(pydlk.ones(2, 3), 1, pydlk.zeros(2, 0, dtype=pydlk.int64)),
-         torch.gather(torch.ones(2, 3), 1, torch.zeros(2, 0, dtype=torch.int64)))
+    same(
+        pydlk.index_select(pydlk.tensor(5.0), 0, pydlk.tensor([0])),
+        torch.index_select(torch.tensor(5.0), 0, torch.tensor([0])),
+    )
+    same(
+        pydlk.gather(pydlk.ones(2, 3), 1, pydlk.zeros(2, 0, dtype=pydlk.int64)),
+        torch.gather(torch.ones(2, 3), 1, torch.zeros(2, 0, dtype=torch.int64)),
+    )
 
 
 def test_sort_gradcheck_float64():
-    assert pydlk.gradcheck(lambda x: pydlk.sort(x, 0).values * pydlk.arange(3.0).double()
-                           .reshape(3, 1), (t64(distinct((3, 4))),))
+    assert pydlk.gradcheck(
+        lambda x: pydlk.sort(x, 0).values * pydlk.arange(3.0).double().reshape(3, 1),
+        (t64(distinct((3, 4))),),
+    )
     assert pydlk.gradcheck(lambda x: pydlk.topk(x, 2).values ** 2, (t64(distinct((3, 4))),))
 
 
@@ -126,19 +141,27 @@ def test_topk_sort_bad_arguments():
 
 # ----------------------------------------------------------------------------- gather/scatter
 
+
 def test_gather_matches_torch_with_repeats():
     a = distinct((3, 4))
     idx = np.array([[0, 0, 3], [2, 1, 1], [3, 3, 3]])
-    grads_match(lambda x: pydlk.gather(x, 1, pydlk.tensor(idx)),
-                lambda x: torch.gather(x, 1, torch.tensor(idx)), a)
+    grads_match(
+        lambda x: pydlk.gather(x, 1, pydlk.tensor(idx)),
+        lambda x: torch.gather(x, 1, torch.tensor(idx)),
+        a,
+    )
     idx0 = np.array([[2, 0, 1, 1], [0, 0, 0, 2]])
-    grads_match(lambda x: x.gather(0, pydlk.tensor(idx0)),
-                lambda x: x.gather(0, torch.tensor(idx0)), a)
+    grads_match(
+        lambda x: x.gather(0, pydlk.tensor(idx0)), lambda x: x.gather(0, torch.tensor(idx0)), a
+    )
     # NumPy: take_along_axis is the same addressing when index spans input's other dims
-    np.testing.assert_array_equal(pydlk.gather(pydlk.tensor(a), 0, pydlk.tensor(idx0)).numpy(),
-                                  np.take_along_axis(a[:, :4], idx0, 0))
-    assert pydlk.gradcheck(lambda x: pydlk.gather(x, 1, pydlk.tensor(idx)),
-                           (t64(distinct((3, 4))),))
+    np.testing.assert_array_equal(
+        pydlk.gather(pydlk.tensor(a), 0, pydlk.tensor(idx0)).numpy(),
+        np.take_along_axis(a[:, :4], idx0, 0),
+    )
+    assert pydlk.gradcheck(
+        lambda x: pydlk.gather(x, 1, pydlk.tensor(idx)), (t64(distinct((3, 4))),)
+    )
 
 
 def test_scatter_and_scatter_add_match_torch():
@@ -160,25 +183,34 @@ def test_scatter_and_scatter_add_match_torch():
     rep = np.array([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
     ref = a.copy()
     np.add.at(ref, (rep, np.arange(5)[None, :].repeat(2, 0)), src)
-    np.testing.assert_allclose(pydlk.scatter_add(pydlk.tensor(a), 0, pydlk.tensor(rep),
-                                                 pydlk.tensor(src)).numpy(), ref)
+    np.testing.assert_allclose(
+        pydlk.scatter_add(pydlk.tensor(a), 0, pydlk.tensor(rep), pydlk.tensor(src)).numpy(), ref
+    )
     # src larger than index: only index's shape is read; value form; reduce
     big = distinct((3, 6), seed=4)
-    same(pydlk.scatter(pydlk.tensor(a), 1, pydlk.tensor(idx[:, :2]), pydlk.tensor(big)),
-         torch.scatter(torch.tensor(a), 1, torch.tensor(idx[:, :2]), torch.tensor(big)))
-    same(pydlk.scatter(pydlk.tensor(a), 1, pydlk.tensor(idx[:, :2]), value=-1.5),
-         torch.scatter(torch.tensor(a), 1, torch.tensor(idx[:, :2]), value=-1.5))
+    same(
+        pydlk.scatter(pydlk.tensor(a), 1, pydlk.tensor(idx[:, :2]), pydlk.tensor(big)),
+        torch.scatter(torch.tensor(a), 1, torch.tensor(idx[:, :2]), torch.tensor(big)),
+    )
+    same(
+        pydlk.scatter(pydlk.tensor(a), 1, pydlk.tensor(idx[:, :2]), value=-1.5),
+        torch.scatter(torch.tensor(a), 1, torch.tensor(idx[:, :2]), value=-1.5),
+    )
     with pytest.warns(UserWarning, match="reduce argument"):
         rp = pydlk.tensor(a).scatter(0, pydlk.tensor(rep), pydlk.tensor(src), reduce="add")
     with pytest.warns(UserWarning, match="reduce argument"):
         rt = torch.tensor(a).scatter(0, torch.tensor(rep), torch.tensor(src), reduce="add")
     same(rp, rt)
-    same(pydlk.tensor(a).scatter(0, pydlk.tensor(rep), 2.0, reduce="multiply"),
-         torch.tensor(a).scatter(0, torch.tensor(rep), 2.0, reduce="multiply"))
-    assert pydlk.gradcheck(lambda x, s: pydlk.scatter(x, 0, pydlk.tensor(idx), s),
-                           (t64(a), t64(src)))
-    assert pydlk.gradcheck(lambda x, s: pydlk.scatter_add(x, 0, pydlk.tensor(rep), s),
-                           (t64(a), t64(src)))
+    same(
+        pydlk.tensor(a).scatter(0, pydlk.tensor(rep), 2.0, reduce="multiply"),
+        torch.tensor(a).scatter(0, torch.tensor(rep), 2.0, reduce="multiply"),
+    )
+    assert pydlk.gradcheck(
+        lambda x, s: pydlk.scatter(x, 0, pydlk.tensor(idx), s), (t64(a), t64(src))
+    )
+    assert pydlk.gradcheck(
+        lambda x, s: pydlk.scatter_add(x, 0, pydlk.tensor(rep), s), (t64(a), t64(src))
+    )
 
 
 def test_inplace_scatter_and_masked_fill():
@@ -224,15 +256,23 @@ def test_gather_scatter_bad_arguments():
 
 # ----------------------------------------------------------------------------- index_select etc.
 
+
 def test_index_select_and_narrow_match_torch():
     a = distinct((4, 3))
     idx = np.array([3, 0, 3, 1])
-    grads_match(lambda x: pydlk.index_select(x, 0, pydlk.tensor(idx)),
-                lambda x: torch.index_select(x, 0, torch.tensor(idx)), a)
-    grads_match(lambda x: x.index_select(1, pydlk.tensor([2, 2])),
-                lambda x: x.index_select(1, torch.tensor([2, 2])), a)
-    np.testing.assert_array_equal(pydlk.index_select(pydlk.tensor(a), 0, pydlk.tensor(idx))
-                                  .numpy(), a[idx])
+    grads_match(
+        lambda x: pydlk.index_select(x, 0, pydlk.tensor(idx)),
+        lambda x: torch.index_select(x, 0, torch.tensor(idx)),
+        a,
+    )
+    grads_match(
+        lambda x: x.index_select(1, pydlk.tensor([2, 2])),
+        lambda x: x.index_select(1, torch.tensor([2, 2])),
+        a,
+    )
+    np.testing.assert_array_equal(
+        pydlk.index_select(pydlk.tensor(a), 0, pydlk.tensor(idx)).numpy(), a[idx]
+    )
     grads_match(lambda x: pydlk.narrow(x, 0, 1, 2), lambda x: torch.narrow(x, 0, 1, 2), a)
     grads_match(lambda x: x.narrow(1, -2, 2), lambda x: x.narrow(1, -2, 2), a)
     assert pydlk.gradcheck(lambda x: pydlk.index_select(x, 0, pydlk.tensor(idx)), (t64(a),))
@@ -245,11 +285,17 @@ def test_index_select_and_narrow_match_torch():
 def test_masked_fill_and_where_match_torch():
     a = distinct((3, 4))
     m = a > 0.4
-    grads_match(lambda x: pydlk.masked_fill(x, pydlk.tensor(m), 0.25),
-                lambda x: torch.masked_fill(x, torch.tensor(m), 0.25), a)
+    grads_match(
+        lambda x: pydlk.masked_fill(x, pydlk.tensor(m), 0.25),
+        lambda x: torch.masked_fill(x, torch.tensor(m), 0.25),
+        a,
+    )
     b = distinct((3, 4), seed=5)
-    grads_match(lambda x: pydlk.where(pydlk.tensor(m), x, pydlk.tensor(b)),
-                lambda x: torch.where(torch.tensor(m), x, torch.tensor(b)), a)
+    grads_match(
+        lambda x: pydlk.where(pydlk.tensor(m), x, pydlk.tensor(b)),
+        lambda x: torch.where(torch.tensor(m), x, torch.tensor(b)),
+        a,
+    )
     for p, t in zip(pydlk.where(pydlk.tensor(m)), torch.where(torch.tensor(m))):
         same(p, t)
 
@@ -290,8 +336,10 @@ def test_einsum_matches_torch_numpy_and_gradcheck(eq, shapes):
 
 def test_einsum_list_form_and_bad_arguments():
     a, b = distinct((2, 3)), distinct((3, 2))
-    same(pydlk.einsum("ij,jk", [pydlk.tensor(a), pydlk.tensor(b)]),
-         torch.einsum("ij,jk", [torch.tensor(a), torch.tensor(b)]))
+    same(
+        pydlk.einsum("ij,jk", [pydlk.tensor(a), pydlk.tensor(b)]),
+        torch.einsum("ij,jk", [torch.tensor(a), torch.tensor(b)]),
+    )
     with pytest.raises(ValueError, match="einsum: the equation names 2"):
         pydlk.einsum("ij,jk->ik", pydlk.tensor(a))
     with pytest.raises(ValueError, match="einsum: subscripts"):
@@ -302,49 +350,87 @@ def test_einsum_list_form_and_bad_arguments():
 
 # ----------------------------------------------------------------------------- hyperbolics
 
-@pytest.mark.parametrize("name,ref,lo,hi", [
-    ("sinh", np.sinh, -2, 2), ("cosh", np.cosh, -2, 2), ("asinh", np.arcsinh, -2, 2),
-    ("acosh", np.arccosh, 1.2, 3), ("atanh", np.arctanh, -0.8, 0.8)])
+
+@pytest.mark.parametrize(
+    "name,ref,lo,hi",
+    [
+        ("sinh", np.sinh, -2, 2),
+        ("cosh", np.cosh, -2, 2),
+        ("asinh", np.arcsinh, -2, 2),
+        ("acosh", np.arccosh, 1.2, 3),
+        ("atanh", np.arctanh, -0.8, 0.8),
+    ],
+)
 def test_hyperbolic_functions(name, ref, lo, hi):
     a = np.random.default_rng(0).uniform(lo, hi, (3, 4))
     grads_match(getattr(pydlk, name), getattr(torch, name), a)
     np.testing.assert_allclose(getattr(pydlk.tensor(a), name)().numpy(), ref(a), rtol=1e-12)
     assert pydlk.gradcheck(getattr(pydlk, name), (t64(a),))
-    same(getattr(pydlk, name)(pydlk.tensor([1, 2])), getattr(torch, name)(torch.tensor([1, 2])),
-         rtol=1e-6)
+    same(
+        getattr(pydlk, name)(pydlk.tensor([1, 2])),
+        getattr(torch, name)(torch.tensor([1, 2])),
+        rtol=1e-6,
+    )
 
 
 # ----------------------------------------------------------------------------- axis= alias
 
-@pytest.mark.parametrize("name", ["sum", "mean", "prod", "std", "var", "argmax", "argmin",
-                                  "logsumexp", "cumsum", "amax", "amin", "softmax",
-                                  "log_softmax", "count_nonzero"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sum",
+        "mean",
+        "prod",
+        "std",
+        "var",
+        "argmax",
+        "argmin",
+        "logsumexp",
+        "cumsum",
+        "amax",
+        "amin",
+        "softmax",
+        "log_softmax",
+        "count_nonzero",
+    ],
+)
 def test_axis_alias_as_torch(name):
     a = distinct((3, 4))
-    same(getattr(pydlk, name)(pydlk.tensor(a), axis=1), getattr(torch, name)(torch.tensor(a),
-                                                                              axis=1), rtol=1e-6)
+    same(
+        getattr(pydlk, name)(pydlk.tensor(a), axis=1),
+        getattr(torch, name)(torch.tensor(a), axis=1),
+        rtol=1e-6,
+    )
 
 
 def test_axis_alias_on_max_min_any_all_cat_stack():
     a = distinct((3, 4))
     for name in ("max", "min"):
-        r, rt = getattr(pydlk, name)(pydlk.tensor(a), axis=0), getattr(torch, name)(
-            torch.tensor(a), axis=0)
+        r, rt = (
+            getattr(pydlk, name)(pydlk.tensor(a), axis=0),
+            getattr(torch, name)(torch.tensor(a), axis=0),
+        )
         same(r.values, rt.values)
         same(r.indices, rt.indices)
     m = a > 0.5
     for name in ("any", "all"):
-        same(getattr(pydlk, name)(pydlk.tensor(m), axis=1),
-             getattr(torch, name)(torch.tensor(m), axis=1))
+        same(
+            getattr(pydlk, name)(pydlk.tensor(m), axis=1),
+            getattr(torch, name)(torch.tensor(m), axis=1),
+        )
     same(pydlk.tensor(a).sum(axis=0), torch.tensor(a).sum(axis=0))
     for name in ("cat", "concat", "stack"):
-        same(getattr(pydlk, name)([pydlk.tensor(a)] * 2, axis=1),
-             getattr(torch, name)([torch.tensor(a)] * 2, axis=1))
+        same(
+            getattr(pydlk, name)([pydlk.tensor(a)] * 2, axis=1),
+            getattr(torch, name)([torch.tensor(a)] * 2, axis=1),
+        )
     with pytest.raises(TypeError, match="sum: give dim or its alias axis"):
         pydlk.sum(pydlk.tensor(a), dim=0, axis=0)
 
 
 # ----------------------------------------------------------------------------- meshgrid
+
 
 @pytest.mark.parametrize("indexing", ["ij", "xy"])
 def test_meshgrid_matches_torch(indexing):
@@ -372,6 +458,7 @@ def test_meshgrid_warns_without_indexing_as_torch():
 
 # ----------------------------------------------------------------------------- sampling
 
+
 def test_normal_overloads_shapes_dtypes_and_moments():
     pydlk.manual_seed(0)
     r = pydlk.normal(2.0, 3.0, size=(20000,))
@@ -382,9 +469,11 @@ def test_normal_overloads_shapes_dtypes_and_moments():
     assert r.shape == (2,) and r.dtype == pydlk.float64
     np.testing.assert_allclose(r.numpy(), [0.0, 100.0], atol=0.01)
     r = pydlk.normal(mean, pydlk.tensor(np.ones((3, 1))))
-    assert r.shape == (3, 2) and tuple(torch.normal(torch.zeros(2, dtype=torch.float64),
-                                                    torch.ones(3, 1, dtype=torch.float64))
-                                       .shape) == (3, 2)
+    assert r.shape == (3, 2) and tuple(
+        torch.normal(
+            torch.zeros(2, dtype=torch.float64), torch.ones(3, 1, dtype=torch.float64)
+        ).shape
+    ) == (3, 2)
     pydlk.manual_seed(5)
     a = pydlk.normal(0.0, 1.0, (4,))
     pydlk.manual_seed(5)
@@ -414,9 +503,14 @@ def test_inplace_samplers():
 
 # ----------------------------------------------------------------------------- small helpers
 
+
 def test_type_and_format_as_torch():
-    for dt, tdt in [(pydlk.float32, torch.float32), (pydlk.float64, torch.float64),
-                    (pydlk.int64, torch.int64), (pydlk.bool, torch.bool)]:
+    for dt, tdt in [
+        (pydlk.float32, torch.float32),
+        (pydlk.float64, torch.float64),
+        (pydlk.int64, torch.int64),
+        (pydlk.bool, torch.bool),
+    ]:
         assert pydlk.zeros(2, dtype=dt).type() == torch.zeros(2, dtype=tdt).type()
     assert pydlk.zeros(2).type(pydlk.float64).dtype == pydlk.float64
     assert pydlk.zeros(2).type("torch.LongTensor").dtype == pydlk.int64

@@ -1,4 +1,5 @@
 """word2vec SGNS, GloVe, perplexity, BLEU and beam search against hand-worked cases and NumPy."""
+
 import itertools
 import math
 
@@ -37,8 +38,12 @@ def test_sgns_loss_formula_and_gradient(rng):
     m.out_embed.data[...] = rng.standard_normal((7, 3))
     c, o, neg = np.array([0, 3, 3]), np.array([1, 2, 6]), rng.integers(0, 7, (3, 4))
     V, U = m.in_embed.detach().numpy(), m.out_embed.detach().numpy()
-    ref = np.mean([-np.log(_sig(U[o[b]] @ V[c[b]]))
-                   - np.log(_sig(-(U[neg[b]] @ V[c[b]]))).sum() for b in range(3)])
+    ref = np.mean(
+        [
+            -np.log(_sig(U[o[b]] @ V[c[b]])) - np.log(_sig(-(U[neg[b]] @ V[c[b]]))).sum()
+            for b in range(3)
+        ]
+    )
     np.testing.assert_allclose(float(m(c, o, neg)), ref, rtol=1e-12)
 
     # differentiate through the module's parameters via finite differences on their values
@@ -64,8 +69,7 @@ def test_glove_loss_and_gradient(rng):
     X = text.cooccurrence_matrix(tokens, 3, window=2)
     # pairs at distance 1: (0,1) x2, (1,2), (2,0); distance 2 (weight 1/2): (0,2), (1,0), (2,1)
     assert X[0, 1] == 2 + 0.5 and X[1, 0] == X[0, 1] and X[0, 2] == 1 + 0.5 and X[1, 2] == 1.5
-    np.testing.assert_allclose(text.glove_weight([50, 100, 300], 100, 0.75),
-                               [0.5 ** 0.75, 1, 1])
+    np.testing.assert_allclose(text.glove_weight([50, 100, 300], 100, 0.75), [0.5**0.75, 1, 1])
     wi, wj = t64(rng.standard_normal((5, 3))), t64(rng.standard_normal((5, 3)))
     bi, bj = t64(rng.standard_normal(5)), t64(rng.standard_normal(5))
     x = rng.uniform(1, 200, 5)
@@ -92,15 +96,20 @@ def test_perplexity(rng):
     # a uniform model over V words has perplexity V
     assert text.perplexity(np.zeros((4, 9)), np.arange(4)) == pytest.approx(9)
     torch = pytest.importorskip("torch")
-    ce = torch.nn.functional.cross_entropy(torch.tensor(logits).reshape(-1, 7),
-                                           torch.tensor(t).reshape(-1)).item()
+    ce = torch.nn.functional.cross_entropy(
+        torch.tensor(logits).reshape(-1, 7), torch.tensor(t).reshape(-1)
+    ).item()
     assert text.perplexity(ce) == pytest.approx(ref, rel=1e-12)
 
 
-H1 = "It is a guide to action which ensures that the military always obeys the commands of the party"
+H1 = (
+    "It is a guide to action which ensures that the military always obeys the commands of the party"
+)
 R1 = "It is a guide to action that ensures that the military will forever heed Party commands"
-R2 = ("It is the guiding principle which guarantees the military forces always being under the "
-      "command of the Party")
+R2 = (
+    "It is the guiding principle which guarantees the military forces always being under the "
+    "command of the Party"
+)
 R3 = "It is the practical guide for the army always to heed the directions of the party"
 H2 = "he read the book because he was interested in world history"
 R2A = "he was interested in world history because he read the book"
@@ -110,7 +119,8 @@ def test_bleu_documented_values():
     # the worked examples of NLTK's bleu_score documentation
     assert text.sentence_bleu(H1, [R1, R2, R3]) == pytest.approx(0.5045666840058485, rel=1e-12)
     assert text.corpus_bleu([H1, H2], [[R1, R2, R3], [R2A]]) == pytest.approx(
-        0.5920778868801042, rel=1e-12)
+        0.5920778868801042, rel=1e-12
+    )
 
 
 def test_bleu_hand_worked():
@@ -120,7 +130,8 @@ def test_bleu_hand_worked():
     assert text.sentence_bleu(cand, refs, max_n=1) == pytest.approx(2 / 7)
     # cand "the cat sat" vs "the cat sat on": p1 = 1, p2 = 1, c=3 < r=4: bp = e^(1 - 4/3)
     assert text.sentence_bleu("the cat sat", ["the cat sat on"], max_n=2) == pytest.approx(
-        math.exp(1 - 4 / 3))
+        math.exp(1 - 4 / 3)
+    )
     # 4-gram precision 0 without smoothing gives 0
     c, r = "a b c d x", "a b c y d"
     assert text.sentence_bleu(c, [r]) == 0.0
@@ -201,7 +212,7 @@ def test_beam_search_length_penalty(alpha):
     out = text.beam_search(_step, [9], beam_size=9, max_len=4, eos=EOS, alpha=alpha)
     best = _brute(4, alpha)
     assert out[0][0] == best[0] and out[0][1] == pytest.approx(best[1])
-    assert text.gnmt_length_penalty(7, alpha) == pytest.approx(2.0 ** alpha)
+    assert text.gnmt_length_penalty(7, alpha) == pytest.approx(2.0**alpha)
     scores = [s for _, s, _ in out]
     assert scores == sorted(scores, reverse=True)
 

@@ -1,4 +1,5 @@
 """One thread setting for every pool pydlk uses: pydlk.set_num_threads and threadpoolctl."""
+
 import os
 import subprocess
 import sys
@@ -26,8 +27,11 @@ def _pydlk_entries():
 
 def _numpy_blas_threads():
     """Thread counts of every BLAS in the process but pydlk's own (NumPy's)."""
-    found = [i["num_threads"] for i in _info()
-             if i["user_api"] == "blas" and not _same_file(i["filepath"], _blas.PATH)]
+    found = [
+        i["num_threads"]
+        for i in _info()
+        if i["user_api"] == "blas" and not _same_file(i["filepath"], _blas.PATH)
+    ]
     if not found:
         pytest.skip("threadpoolctl finds no BLAS besides pydlk's own")
     return found
@@ -99,7 +103,7 @@ def _conv_ref(x, w, pad):
     out = np.zeros((n, w.shape[0], h + 2 * pad - k + 1, wd + 2 * pad - k + 1))
     for i in range(k):
         for j in range(k):
-            patch = xp[:, :, i:i + out.shape[2], j:j + out.shape[3]]
+            patch = xp[:, :, i : i + out.shape[2], j : j + out.shape[3]]
             out += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j].astype(np.float64))
     return out
 
@@ -126,8 +130,15 @@ def test_conv_and_matmul_agree_across_thread_counts_and_with_numpy(threads):
 
 
 def _fresh(code, **env):
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                       env=child_env(**env), cwd=os.path.dirname(os.__file__), check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(**env),
+        cwd=os.path.dirname(os.__file__),
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.split()
 

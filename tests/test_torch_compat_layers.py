@@ -2,6 +2,7 @@
 modules, the nn.modules import path, RNN.flatten_parameters and Adadelta: torch's state_dict
 keys and shapes, torch state_dicts loaded and outputs and gradients compared with torch's,
 NumPy references for the cells, gradient checks, bad arguments."""
+
 import copy
 
 import numpy as np
@@ -14,8 +15,10 @@ from pydlk import nn
 torch = pytest.importorskip("torch")
 
 # torch's own notes about its nested-tensor inference path (not about pydlk)
-_TORCH_NESTED = [pytest.mark.filterwarnings("ignore:enable_nested_tensor is True"),
-                 pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors")]
+_TORCH_NESTED = [
+    pytest.mark.filterwarnings("ignore:enable_nested_tensor is True"),
+    pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors"),
+]
 
 
 def _np(t):
@@ -51,8 +54,9 @@ def _compare_module(m, tm, inputs, rng, rtol=1e-5, atol=1e-5, out_index=None, **
         np.testing.assert_allclose(_np(p.grad), _np(t.grad), rtol=rtol, atol=atol)
     tgrads = dict(tm.named_parameters())
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(_np(p.grad), _np(tgrads[name].grad), rtol=rtol, atol=atol,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            _np(p.grad), _np(tgrads[name].grad), rtol=rtol, atol=atol, err_msg=name
+        )
 
 
 def _to_torch(v):
@@ -65,28 +69,72 @@ def _to_torch(v):
 
 # ----------------------------------------------------------------------------- convolutions
 
-@pytest.mark.parametrize("kw", [
-    {"in_channels": 4, "out_channels": 6, "kernel_size": 3},
-    {"in_channels": 4, "out_channels": 6, "kernel_size": 4, "padding": "same", "dilation": 2,
-     "groups": 2},
-    {"in_channels": 4, "out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1,
-     "bias": False},
-])
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"in_channels": 4, "out_channels": 6, "kernel_size": 3},
+        {
+            "in_channels": 4,
+            "out_channels": 6,
+            "kernel_size": 4,
+            "padding": "same",
+            "dilation": 2,
+            "groups": 2,
+        },
+        {
+            "in_channels": 4,
+            "out_channels": 2,
+            "kernel_size": 3,
+            "stride": 2,
+            "padding": 1,
+            "bias": False,
+        },
+    ],
+)
 def test_conv1d_module(rng, kw):
     x = rng.standard_normal((2, 4, 11)).astype(np.float32)
     _compare_module(nn.Conv1d(**kw), torch.nn.Conv1d(**kw), [x], rng)
 
 
-@pytest.mark.parametrize("cls, tcls, shape, kw", [
-    (nn.ConvTranspose1d, torch.nn.ConvTranspose1d, (2, 4, 7),
-     {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "stride": 2, "output_padding": 1,
-      "groups": 2}),
-    (nn.ConvTranspose2d, torch.nn.ConvTranspose2d, (2, 4, 5, 5),
-     {"in_channels": 4, "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1}),
-    (nn.ConvTranspose2d, torch.nn.ConvTranspose2d, (2, 4, 5, 4),
-     {"in_channels": 4, "out_channels": 6, "kernel_size": (2, 3), "stride": (1, 2),
-      "dilation": 2, "groups": 2, "bias": False}),
-])
+@pytest.mark.parametrize(
+    "cls, tcls, shape, kw",
+    [
+        (
+            nn.ConvTranspose1d,
+            torch.nn.ConvTranspose1d,
+            (2, 4, 7),
+            {
+                "in_channels": 4,
+                "out_channels": 6,
+                "kernel_size": 3,
+                "stride": 2,
+                "output_padding": 1,
+                "groups": 2,
+            },
+        ),
+        (
+            nn.ConvTranspose2d,
+            torch.nn.ConvTranspose2d,
+            (2, 4, 5, 5),
+            {"in_channels": 4, "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
+        ),
+        (
+            nn.ConvTranspose2d,
+            torch.nn.ConvTranspose2d,
+            (2, 4, 5, 4),
+            {
+                "in_channels": 4,
+                "out_channels": 6,
+                "kernel_size": (2, 3),
+                "stride": (1, 2),
+                "dilation": 2,
+                "groups": 2,
+                "bias": False,
+            },
+        ),
+    ],
+)
 def test_conv_transpose_modules(rng, cls, tcls, shape, kw):
     m, tm = cls(**kw), tcls(**kw)
     # torch's layout: (in_channels, out_channels/groups, kernel...)
@@ -116,13 +164,16 @@ def test_conv_default_init_bounds_follow_torch():
     assert np.abs(m.weight.data).max() > bound * 0.9
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: nn.Conv1d(3, 4, 3, groups=2), "Conv1d: in_channels must be divisible"),
-    (lambda: nn.ConvTranspose2d(4, 4, 3, padding="same"), "ConvTranspose2d: padding"),
-    (lambda: nn.Conv1d(4, 4, 3, padding_mode="reflect"), "Conv1d: padding_mode"),
-    (lambda: nn.Conv1d(4, 4, 0), "Conv1d: kernel_size"),
-    (lambda: nn.Conv1d(4, 4, 3, stride=2, padding="same"), "Conv1d: padding='same'"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: nn.Conv1d(3, 4, 3, groups=2), "Conv1d: in_channels must be divisible"),
+        (lambda: nn.ConvTranspose2d(4, 4, 3, padding="same"), "ConvTranspose2d: padding"),
+        (lambda: nn.Conv1d(4, 4, 3, padding_mode="reflect"), "Conv1d: padding_mode"),
+        (lambda: nn.Conv1d(4, 4, 0), "Conv1d: kernel_size"),
+        (lambda: nn.Conv1d(4, 4, 3, stride=2, padding="same"), "Conv1d: padding='same'"),
+    ],
+)
 def test_conv_module_bad_arguments(make, words):
     with pytest.raises(ValueError, match=words):
         make()
@@ -130,9 +181,16 @@ def test_conv_module_bad_arguments(make, words):
 
 # ----------------------------------------------------------------------------- upsample, prelu
 
-@pytest.mark.parametrize("kw", [{"scale_factor": 2}, {"size": (5, 7), "mode": "bilinear"},
-                                {"scale_factor": 1.5, "mode": "bilinear", "align_corners": True},
-                                {"scale_factor": 2, "mode": "nearest-exact"}])
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"scale_factor": 2},
+        {"size": (5, 7), "mode": "bilinear"},
+        {"scale_factor": 1.5, "mode": "bilinear", "align_corners": True},
+        {"scale_factor": 2, "mode": "nearest-exact"},
+    ],
+)
 def test_upsample(rng, kw):
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
     _compare_module(nn.Upsample(**kw), torch.nn.Upsample(**kw), [x], rng)
@@ -140,11 +198,15 @@ def test_upsample(rng, kw):
 
 def test_upsampling_aliases(rng):
     x = rng.standard_normal((1, 2, 3, 3)).astype(np.float32)
-    np.testing.assert_allclose(_np(nn.UpsamplingBilinear2d(scale_factor=2)(x)),
-                               _np(torch.nn.UpsamplingBilinear2d(scale_factor=2)(
-                                   torch.tensor(x))), rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(_np(nn.UpsamplingNearest2d(size=6)(x)),
-                                  x.repeat(2, 2).repeat(2, 3))
+    np.testing.assert_allclose(
+        _np(nn.UpsamplingBilinear2d(scale_factor=2)(x)),
+        _np(torch.nn.UpsamplingBilinear2d(scale_factor=2)(torch.tensor(x))),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        _np(nn.UpsamplingNearest2d(size=6)(x)), x.repeat(2, 2).repeat(2, 3)
+    )
 
 
 @pytest.mark.parametrize("n, shape", [(1, (2, 3, 4)), (3, (2, 3, 4, 4)), (3, (5, 3))])
@@ -156,6 +218,7 @@ def test_prelu_module(rng, n, shape):
 
 
 # ----------------------------------------------------------------------------- RNN cells
+
 
 def _sig(x):
     return 1 / (1 + np.exp(-x))
@@ -179,9 +242,14 @@ def _cell_ref(kind, x, h, c, sd):
     return (1 - z) * n + z * h, None
 
 
-@pytest.mark.parametrize("kind, cls, tcls", [("rnn", nn.RNNCell, torch.nn.RNNCell),
-                                             ("lstm", nn.LSTMCell, torch.nn.LSTMCell),
-                                             ("gru", nn.GRUCell, torch.nn.GRUCell)])
+@pytest.mark.parametrize(
+    "kind, cls, tcls",
+    [
+        ("rnn", nn.RNNCell, torch.nn.RNNCell),
+        ("lstm", nn.LSTMCell, torch.nn.LSTMCell),
+        ("gru", nn.GRUCell, torch.nn.GRUCell),
+    ],
+)
 def test_cells_reference_and_torch(rng, kind, cls, tcls):
     m, tm = cls(5, 7), tcls(5, 7)
     _load_from_torch(m, tm)
@@ -214,9 +282,14 @@ def test_cells_reference_and_torch(rng, kind, cls, tcls):
         np.testing.assert_allclose(_np(p.grad), _np(tg[name].grad), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("cls, tcls", [(nn.RNNCell, torch.nn.RNNCell),
-                                       (nn.LSTMCell, torch.nn.LSTMCell),
-                                       (nn.GRUCell, torch.nn.GRUCell)])
+@pytest.mark.parametrize(
+    "cls, tcls",
+    [
+        (nn.RNNCell, torch.nn.RNNCell),
+        (nn.LSTMCell, torch.nn.LSTMCell),
+        (nn.GRUCell, torch.nn.GRUCell),
+    ],
+)
 def test_cells_default_state_unbatched_no_bias(rng, cls, tcls):
     m, tm = cls(4, 3, bias=False), tcls(4, 3, bias=False)
     _load_from_torch(m, tm)
@@ -261,8 +334,9 @@ _TKW = {"d_model": 8, "nhead": 2, "dim_feedforward": 16}
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_encoder_layer_eval_and_grads(rng, norm_first, batch_first, activation):
-    kw = dict(_TKW, norm_first=norm_first, batch_first=batch_first, activation=activation,
-              dropout=0.0)
+    kw = dict(
+        _TKW, norm_first=norm_first, batch_first=batch_first, activation=activation, dropout=0.0
+    )
     m, tm = nn.TransformerEncoderLayer(**kw), torch.nn.TransformerEncoderLayer(**kw)
     x = rng.standard_normal((5, 3, 8)).astype(np.float32)
     L = 3 if batch_first else 5
@@ -274,8 +348,7 @@ def test_encoder_layer_eval_and_grads(rng, norm_first, batch_first, activation):
     kp[0, -1] = True
     with torch.no_grad():
         yt = tm(torch.tensor(x), src_key_padding_mask=torch.tensor(kp))
-    np.testing.assert_allclose(_np(m(x, src_key_padding_mask=kp)), yt.numpy(), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(_np(m(x, src_key_padding_mask=kp)), yt.numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -286,9 +359,14 @@ def test_decoder_layer_vs_torch(rng, norm_first):
     mem = rng.standard_normal((6, 2, 8)).astype(np.float32)
     mk = np.zeros((2, 6), bool)
     mk[1, :2] = True
-    _compare_module(m, tm, [tgt, mem], rng,
-                    tgt_mask=nn.Transformer.generate_square_subsequent_mask(4),
-                    memory_key_padding_mask=mk)
+    _compare_module(
+        m,
+        tm,
+        [tgt, mem],
+        rng,
+        tgt_mask=nn.Transformer.generate_square_subsequent_mask(4),
+        memory_key_padding_mask=mk,
+    )
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -309,8 +387,13 @@ def test_transformer_state_dict_loads_and_matches_in_eval(rng, batch_first):
     tmask = nn.Transformer.generate_square_subsequent_mask(T)
     y = m(src, tgt, tgt_mask=tmask, src_key_padding_mask=skp, memory_key_padding_mask=skp)
     with torch.no_grad():
-        yt = tm(torch.tensor(src), torch.tensor(tgt), tgt_mask=_to_torch(tmask),
-                src_key_padding_mask=torch.tensor(skp), memory_key_padding_mask=torch.tensor(skp))
+        yt = tm(
+            torch.tensor(src),
+            torch.tensor(tgt),
+            tgt_mask=_to_torch(tmask),
+            src_key_padding_mask=torch.tensor(skp),
+            memory_key_padding_mask=torch.tensor(skp),
+        )
     np.testing.assert_allclose(_np(y), yt.numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -320,16 +403,26 @@ def test_transformer_train_mode_gradients_without_dropout(rng):
     m, tm = nn.Transformer(**kw), torch.nn.Transformer(**kw)
     src = rng.standard_normal((5, 2, 8)).astype(np.float32)
     tgt = rng.standard_normal((3, 2, 8)).astype(np.float32)
-    _compare_module(m, tm, [src, tgt], rng, rtol=1e-4, atol=1e-5,
-                    tgt_mask=nn.Transformer.generate_square_subsequent_mask(3))
+    _compare_module(
+        m,
+        tm,
+        [src, tgt],
+        rng,
+        rtol=1e-4,
+        atol=1e-5,
+        tgt_mask=nn.Transformer.generate_square_subsequent_mask(3),
+    )
 
 
 def test_transformer_encoder_with_norm_and_is_causal(rng):
-    layer, tlayer = (nn.TransformerEncoderLayer(**_TKW, dropout=0.0),
-                     torch.nn.TransformerEncoderLayer(**_TKW, dropout=0.0))
+    layer, tlayer = (
+        nn.TransformerEncoderLayer(**_TKW, dropout=0.0),
+        torch.nn.TransformerEncoderLayer(**_TKW, dropout=0.0),
+    )
     m = nn.TransformerEncoder(layer, 3, norm=nn.LayerNorm(8))
-    tm = torch.nn.TransformerEncoder(tlayer, 3, norm=torch.nn.LayerNorm(8),
-                                     enable_nested_tensor=False)
+    tm = torch.nn.TransformerEncoder(
+        tlayer, 3, norm=torch.nn.LayerNorm(8), enable_nested_tensor=False
+    )
     for p in tm.parameters():
         p.data.normal_()
     x = rng.standard_normal((6, 2, 8)).astype(np.float32)
@@ -341,8 +434,9 @@ def test_generate_square_subsequent_mask():
     m = nn.Transformer.generate_square_subsequent_mask(4)
     ref = np.where(np.arange(4)[None, :] > np.arange(4)[:, None], -np.inf, 0.0)
     np.testing.assert_array_equal(_np(m), ref)
-    np.testing.assert_array_equal(_np(m), torch.nn.Transformer.generate_square_subsequent_mask(
-        4).numpy())
+    np.testing.assert_array_equal(
+        _np(m), torch.nn.Transformer.generate_square_subsequent_mask(4).numpy()
+    )
     assert m.dtype == np.float32
 
 
@@ -368,6 +462,7 @@ def test_transformer_bad_arguments():
 
 # ----------------------------------------------------------------------------- lazy modules
 
+
 def test_lazy_linear_infers_and_becomes_linear(rng):
     m = nn.LazyLinear(4)
     assert isinstance(m.weight, nn.UninitializedParameter)
@@ -381,8 +476,7 @@ def test_lazy_linear_infers_and_becomes_linear(rng):
 
 
 def test_lazy_conv_and_batchnorm(rng):
-    seq = nn.Sequential(nn.LazyConv2d(4, 3, padding=1, groups=2), nn.LazyBatchNorm2d(),
-                        nn.ReLU())
+    seq = nn.Sequential(nn.LazyConv2d(4, 3, padding=1, groups=2), nn.LazyBatchNorm2d(), nn.ReLU())
     x = rng.standard_normal((2, 6, 5, 5)).astype(np.float32)
     seq(x)
     assert type(seq[0]) is nn.Conv2d and seq[0].weight.shape == (4, 3, 3, 3)
@@ -420,8 +514,9 @@ def test_lazy_load_state_dict_materialises(rng):
     m.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     assert type(m) is nn.Conv2d and m.in_channels == 3
     x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
-    np.testing.assert_allclose(_np(m(x)), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        _np(m(x)), tm(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_lazy_bad_input():
@@ -433,6 +528,7 @@ def test_lazy_bad_input():
 
 # ----------------------------------------------------------------------------- import paths etc
 
+
 def test_nn_modules_import_path():
     from pydlk.nn.modules.batchnorm import _BatchNorm
     from pydlk.nn.modules.conv import Conv2d
@@ -441,6 +537,7 @@ def test_nn_modules_import_path():
     from pydlk.nn.modules.transformer import TransformerEncoderLayer
 
     from pydlk.nn import modules
+
     assert Linear is nn.Linear and Conv2d is nn.Conv2d and Module is nn.Module
     assert TransformerEncoderLayer is nn.TransformerEncoderLayer
     assert issubclass(nn.BatchNorm2d, _BatchNorm)
@@ -464,8 +561,10 @@ def test_deepcopy_of_new_modules(rng):
 
 # ----------------------------------------------------------------------------- Adadelta
 
-@pytest.mark.parametrize("kw", [{}, {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1},
-                                {"maximize": True}])
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1}, {"maximize": True}]
+)
 def test_adadelta_vs_torch(rng, kw):
     w0 = rng.standard_normal((3, 4)).astype(np.float32)
     b0 = rng.standard_normal(4).astype(np.float32)
@@ -483,11 +582,11 @@ def test_adadelta_vs_torch(rng, kw):
     np.testing.assert_allclose(pb.data, tb.detach().numpy(), rtol=1e-5, atol=1e-6)
     ts, ps = to.state_dict(), po.state_dict()
     for i in (0, 1):
-        assert set(ps["state"][i]) == set(ts["state"][i]) == {"step", "square_avg",
-                                                              "acc_delta"}
+        assert set(ps["state"][i]) == set(ts["state"][i]) == {"step", "square_avg", "acc_delta"}
         for k in ("square_avg", "acc_delta"):
-            np.testing.assert_allclose(np.asarray(ps["state"][i][k]),
-                                       ts["state"][i][k].numpy(), rtol=1e-5, atol=1e-9)
+            np.testing.assert_allclose(
+                np.asarray(ps["state"][i][k]), ts["state"][i][k].numpy(), rtol=1e-5, atol=1e-9
+            )
     assert po.param_groups[0]["rho"] == ts["param_groups"][0]["rho"]
 
 
@@ -502,7 +601,7 @@ def test_adadelta_reference_step():
     sq = 0.4 * g * g
     delta = np.sqrt(1e-3) / np.sqrt(sq + 1e-3) * g
     np.testing.assert_allclose(p.data, p0 - 0.7 * delta, rtol=1e-12)
-    np.testing.assert_allclose(opt.state[p]["acc_delta"], 0.4 * delta ** 2, rtol=1e-12)
+    np.testing.assert_allclose(opt.state[p]["acc_delta"], 0.4 * delta**2, rtol=1e-12)
 
 
 def test_adadelta_state_dict_round_trip(rng):
@@ -520,9 +619,15 @@ def test_adadelta_state_dict_round_trip(rng):
     np.testing.assert_array_equal(p.data, q.data)
 
 
-@pytest.mark.parametrize("kw, words", [({"lr": -1}, "learning rate"), ({"rho": 1.5}, "rho"),
-                                       ({"eps": -1}, "epsilon"),
-                                       ({"weight_decay": -0.1}, "weight_decay")])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        ({"lr": -1}, "learning rate"),
+        ({"rho": 1.5}, "rho"),
+        ({"eps": -1}, "epsilon"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+    ],
+)
 def test_adadelta_bad_arguments(kw, words):
     with pytest.raises(ValueError, match=f"Adadelta: invalid {words}"):
         pydlk.optim.Adadelta([nn.Parameter(np.zeros(2, np.float32))], **kw)

@@ -1,4 +1,5 @@
 """The training workflow: fit/evaluate/predict, callbacks, exact resume, diagnostics, doctor."""
+
 import math
 import types
 
@@ -63,13 +64,21 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run_bit_for_bit(data, t
     path = str(tmp_path / "ckpt.npz")
     model, opt, train, val = _setup(data)
     sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
-    fit(model, loss_fn, opt, train, val, epochs=2, scheduler=sched, verbose=False,
-        callbacks=[ModelCheckpoint(path)])
+    fit(
+        model,
+        loss_fn,
+        opt,
+        train,
+        val,
+        epochs=2,
+        scheduler=sched,
+        verbose=False,
+        callbacks=[ModelCheckpoint(path)],
+    )
     # a fresh process would build everything anew (different init, different RNG position)
     model, opt, train, val = _setup(data, seed=99)
     sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
-    h = fit(model, loss_fn, opt, train, val, epochs=4, scheduler=sched, verbose=False,
-            resume=path)
+    h = fit(model, loss_fn, opt, train, val, epochs=4, scheduler=sched, verbose=False, resume=path)
     assert h.epoch == [1, 2, 3, 4]
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, straight[k], err_msg=k)
@@ -111,8 +120,9 @@ def test_terminate_on_nan_says_where(data, caplog):
         def on_batch_end(self, batch, logs):
             before.update({k: np.array(v, copy=True) for k, v in model.state_dict().items()})
 
-    h = fit(model, loss_fn, opt, train, epochs=3, callbacks=[Snap(), TerminateOnNaN()],
-            verbose=False)
+    h = fit(
+        model, loss_fn, opt, train, epochs=3, callbacks=[Snap(), TerminateOnNaN()], verbose=False
+    )
     err = caplog.text
     assert "loss became nan at epoch 1, batch 3" in err
     assert "the loss function made it" in err and "step was skipped" in err
@@ -136,8 +146,9 @@ class _LogOfNegative(nn.Module):
 
 def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, caplog):
     pydlk.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), _LogOfNegative(2),
-                          nn.Linear(32, 10))
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), _LogOfNegative(2), nn.Linear(32, 10)
+    )
     opt = optim.SGD(model.parameters(), lr=0.1)
     train = DataLoader(TensorDataset(*data["train"]), batch_size=128)
     w0 = {}
@@ -146,8 +157,15 @@ def test_terminate_on_nan_names_the_module_and_keeps_weights_finite(data, caplog
         def on_batch_end(self, batch, logs):
             w0.update({k: np.array(v, copy=True) for k, v in model.state_dict().items()})
 
-    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
-        callbacks=[Snap(), TerminateOnNaN()], verbose=False)
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        epochs=1,
+        callbacks=[Snap(), TerminateOnNaN()],
+        verbose=False,
+    )
     err = caplog.text
     assert "batch 2" in err and "module '3' (_LogOfNegative)" in err
     assert "'1.weight'" not in err
@@ -168,8 +186,15 @@ def test_terminate_on_nan_catches_a_non_finite_gradient(data, caplog):
                 model[1].bias.grad[3] = np.inf
 
     w = model[1].weight.data.copy()
-    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1,
-        callbacks=[PoisonGrad(), TerminateOnNaN()], verbose=False)
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        epochs=1,
+        callbacks=[PoisonGrad(), TerminateOnNaN()],
+        verbose=False,
+    )
     err = caplog.text
     assert "parameter '1.bias' has a non-finite gradient" in err and "batch 2" in err
     assert np.all(np.isfinite(model[1].bias.data))
@@ -181,8 +206,17 @@ def test_csv_logger_plot_and_lr_logger_with_a_per_batch_schedule(data, tmp_path)
     sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=2 * len(train))
     lrlog = LearningRateLogger()
     csv_path = tmp_path / "h.csv"
-    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=sched,
-            callbacks=[lrlog, CSVLogger(csv_path)], verbose=False)
+    h = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        val,
+        epochs=2,
+        scheduler=sched,
+        callbacks=[lrlog, CSVLogger(csv_path)],
+        verbose=False,
+    )
     assert len(lrlog.lrs) == 2 * len(train)
     lrs = [r[0] for r in lrlog.lrs]
     assert max(lrs) > 5 * lrs[0] and lrs[-1] < max(lrs) / 10  # warm-up then anneal
@@ -198,8 +232,17 @@ def test_snapshot_ensemble_and_ema_evaluation(data):
     model, opt, train, val = _setup(data, dropout=0.0)
     sched = optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
     snap = SnapshotEnsemble(cycle_len=2)
-    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=4, scheduler=sched,
-            callbacks=[snap, EMAEvaluation(decay=0.9)], verbose=False)
+    h = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        val,
+        epochs=4,
+        scheduler=sched,
+        callbacks=[snap, EMAEvaluation(decay=0.9)],
+        verbose=False,
+    )
     assert len(snap.snapshots) == 2
     p = snap.predict(data["test"][0])
     np.testing.assert_allclose(p.sum(1), 1, rtol=1e-5)
@@ -209,9 +252,11 @@ def test_snapshot_ensemble_and_ema_evaluation(data):
 
 def test_diagnostics_table(data):
     from pydlk.diagnostics import diagnose_step
+
     pydlk.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 32),
-                          nn.ReLU(), nn.Linear(32, 10))
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10)
+    )
     opt = optim.SGD(model.parameters(), lr=1e-2)
     x, y = data["train"][0][:64], data["train"][1][:64]
     d = diagnose_step(model, nn.CrossEntropyLoss(), opt, x, y)
@@ -219,7 +264,9 @@ def test_diagnostics_table(data):
     assert 0 <= tanh["saturated"] <= 1 and "dead" in d.activations["4"]
     # update/weight ratio of plain SGD is lr * ||g|| / ||w||
     w = model.state_dict()["1.weight"]
-    assert d.ratios["1.weight"] == pytest.approx(1e-2 * d.grads["1.weight"] / np.linalg.norm(w), rel=1e-3)
+    assert d.ratios["1.weight"] == pytest.approx(
+        1e-2 * d.grads["1.weight"] / np.linalg.norm(w), rel=1e-3
+    )
     table = d.table()
     assert "update/weight" in table and "1.weight" in table and "(Tanh)" in table
     # a dead ReLU layer: every unit negative for every sample
@@ -231,6 +278,7 @@ def test_diagnostics_table(data):
 
 def test_doctor_passes_on_lenet_and_flags_a_bad_initial_loss(data):
     from pydlk.doctor import check_initial_loss, doctor
+
     x, y = data["train"]
     checks = doctor(lambda: models.LeNet5(10, 1, 8), nn.CrossEntropyLoss(), x, y, verbose=False)
     assert [c.ok for c in checks] == [True] * 4, [c.line() for c in checks]
@@ -241,12 +289,14 @@ def test_doctor_passes_on_lenet_and_flags_a_bad_initial_loss(data):
         with pydlk.no_grad():
             m[-1].weight.data *= 100
         return m
+
     bad = check_initial_loss(too_large, nn.CrossEntropyLoss(), x, y, 10)
     assert not bad.ok and "ln(10)" in bad.verdict
 
 
 def test_cli_train_writes_checkpoint_and_plot(tmp_path, capsys):
     from pydlk.cli import main
+
     rc = main(["train", "--model", "mlp", "--epochs", "2", "--out", str(tmp_path), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and "test accuracy" in out
@@ -258,6 +308,7 @@ def test_cli_train_writes_checkpoint_and_plot(tmp_path, capsys):
 
 def test_cli_config_file_and_bad_flags(tmp_path, capsys):
     from pydlk.cli import main
+
     cfg = tmp_path / "run.toml"
     cfg.write_text('model = "mlp"\nepochs = 1\nbatch-size = 256\nschedule = "none"\n')
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path), "--no-progress"]) == 0
@@ -271,15 +322,20 @@ def test_cli_config_file_and_bad_flags(tmp_path, capsys):
     assert "--download" in err and "download=True" not in err
 
 
-@pytest.mark.parametrize("patience,values,stop_epoch", [
-    (2, [1.0, 0.5, 0.7, 0.8, 0.1, 0.1], 4),   # two epochs without improvement: 0.7, 0.8
-    (0, [1.0, 0.5, 0.7, 0.1], 3),             # patience 0: the first one
-    (1, [1.0, 1.0, 0.5], 2)])                 # equal is not an improvement
+@pytest.mark.parametrize(
+    "patience,values,stop_epoch",
+    [
+        (2, [1.0, 0.5, 0.7, 0.8, 0.1, 0.1], 4),  # two epochs without improvement: 0.7, 0.8
+        (0, [1.0, 0.5, 0.7, 0.1], 3),  # patience 0: the first one
+        (1, [1.0, 1.0, 0.5], 2),
+    ],
+)  # equal is not an improvement
 def test_early_stopping_patience_counts_like_keras(data, caplog, patience, values, stop_epoch):
     """fit stops after exactly ``patience`` epochs without improvement, logs why."""
     import logging
 
     from pydlk.train import Callback
+
     model, opt, train, val = _setup(data, lr=1e-3)
     feed = iter(values)
 
@@ -289,22 +345,33 @@ def test_early_stopping_patience_counts_like_keras(data, caplog, patience, value
 
     es = EarlyStopping(monitor="val_loss", patience=patience, restore_best=False)
     with caplog.at_level(logging.INFO, logger="pydlk"):
-        h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=len(values),
-                callbacks=[Fake(), es], verbose=False)
+        h = fit(
+            model,
+            nn.CrossEntropyLoss(),
+            opt,
+            train,
+            val,
+            epochs=len(values),
+            callbacks=[Fake(), es],
+            verbose=False,
+        )
     assert len(h.epoch) == stop_epoch
-    assert any("did not improve" in r.getMessage() and r.name == "pydlk"
-               for r in caplog.records)
+    assert any("did not improve" in r.getMessage() and r.name == "pydlk" for r in caplog.records)
 
 
 def test_cli_ratio_table(tmp_path):
     import json
 
     from pydlk.cli import ratio_table
-    bench = {"benchmarks": [
-        {"name": "test_pydlk[a]", "group": "conv a", "stats": {"median": 0.001}},
-        {"name": "test_numpy[a]", "group": "conv a", "stats": {"median": 0.004}},
-        {"name": "test_torch_fused[a]", "group": "conv a", "stats": {"median": 0.003}},
-        {"name": "test_torch_foreach[a]", "group": "conv a", "stats": {"median": 0.002}}]}
+
+    bench = {
+        "benchmarks": [
+            {"name": "test_pydlk[a]", "group": "conv a", "stats": {"median": 0.001}},
+            {"name": "test_numpy[a]", "group": "conv a", "stats": {"median": 0.004}},
+            {"name": "test_torch_fused[a]", "group": "conv a", "stats": {"median": 0.003}},
+            {"name": "test_torch_foreach[a]", "group": "conv a", "stats": {"median": 0.002}},
+        ]
+    }
     p = tmp_path / "b.json"
     p.write_text(json.dumps(bench))
     row = ratio_table(str(p)).splitlines()[1].split()
@@ -314,28 +381,62 @@ def test_cli_ratio_table(tmp_path):
 
 def test_preprocessing_state_travels_in_the_checkpoint(data, tmp_path):
     from pydlk.data import Standardize
+
     path = str(tmp_path / "ckpt.npz")
     std = Standardize().fit(data["train"][0])
     model, opt, train, _ = _setup(data)
-    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False,
-        callbacks=[ModelCheckpoint(path)], extra_state={"standardize": std})
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        epochs=1,
+        verbose=False,
+        callbacks=[ModelCheckpoint(path)],
+        extra_state={"standardize": std},
+    )
     fresh = Standardize()
     model, opt, train, _ = _setup(data)
-    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False, resume=path,
-        extra_state={"standardize": fresh})
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        epochs=1,
+        verbose=False,
+        resume=path,
+        extra_state={"standardize": fresh},
+    )
     np.testing.assert_allclose(fresh.transform(data["val"][0]), std.transform(data["val"][0]))
     with pytest.raises(KeyError, match="no extra state 'other'"):
-        fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False, resume=path,
-            extra_state={"other": Standardize()})
+        fit(
+            model,
+            nn.CrossEntropyLoss(),
+            opt,
+            train,
+            epochs=1,
+            verbose=False,
+            resume=path,
+            extra_state={"other": Standardize()},
+        )
 
 
 def test_cli_info_and_bench(tmp_path, capsys):
     from pydlk.cli import main
+
     assert main(["info"]) == 0
     assert "SIMD in use" in capsys.readouterr().out
     pytest.importorskip("pytest_benchmark")
-    rc = main(["bench", "-k", "linear and lenet", "--benchmark-min-rounds=1",
-               "--benchmark-max-time=0.01", "--benchmark-warmup=off"])
+    rc = main(
+        [
+            "bench",
+            "-k",
+            "linear and lenet",
+            "--benchmark-min-rounds=1",
+            "--benchmark-max-time=0.01",
+            "--benchmark-warmup=off",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "pydlk/torch" in out and "linear fwd+bwd lenet_fc1" in out
 
@@ -361,20 +462,26 @@ def test_scheduler_dispatch_does_not_depend_on_class_names(data):
 
     model, opt, train, val = _setup(data)
     sched = MyPlateau(opt, patience=0, factor=0.5)
-    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=sched,
-            verbose=False)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=sched, verbose=False)
     assert sched.best == min(h["val_loss"])
     model, opt, train, val = _setup(data)
     sched = MyOneCycle(opt, max_lr=1e-2, total_steps=2 * len(train))
     lrs = LearningRateLogger()
-    fit(model, nn.CrossEntropyLoss(), opt, train, epochs=2, scheduler=sched, callbacks=[lrs],
-        verbose=False)
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        epochs=2,
+        scheduler=sched,
+        callbacks=[lrs],
+        verbose=False,
+    )
     assert sched.last_epoch == 2 * len(train)  # stepped after every batch
     assert len({round(r[0], 12) for r in lrs.lrs}) > len(lrs.lrs) // 2
     model, opt, train, val = _setup(data)
     w = WantsMetric()
-    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=w,
-            verbose=False)
+    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, scheduler=w, verbose=False)
     assert w.seen == h["val_loss"]
 
 
@@ -402,6 +509,7 @@ def test_fit_and_evaluate_log_the_sample_weighted_mean(data):
 def test_data_does_not_import_train():
     import ast
     import pathlib
+
     root = pathlib.Path(pydlk.__file__).parent / "data"
     for f in root.glob("*.py*"):
         if f.suffix not in (".py", ".pyx"):
@@ -409,8 +517,10 @@ def test_data_does_not_import_train():
         for node in ast.walk(ast.parse(f.read_text())) if f.suffix == ".py" else ():
             if isinstance(node, ast.ImportFrom):
                 assert not (node.module or "").startswith(("train", "pydlk.train")) and not (
-                    node.level >= 2 and (node.module or "").startswith("train")), f
+                    node.level >= 2 and (node.module or "").startswith("train")
+                ), f
     from pydlk.train import tta_predict
+
     model, *_ = _setup(data={"train": digits("train"), "val": digits("val")}, dropout=0.0)
     x = digits("test")[0][:10]
     p = tta_predict(model, x, flips=True, shifts=1)
@@ -421,6 +531,7 @@ def test_data_does_not_import_train():
 def test_history_plot_keeps_the_backend_and_marks_the_best_epoch(tmp_path, monkeypatch):
     matplotlib = pytest.importorskip("matplotlib")
     from pydlk.train import History
+
     h = History()
     for e, (l, vl, va) in enumerate([(2.0, 1.9, 0.3), (1.0, 1.2, 0.7), (0.5, 1.4, 0.6)], 1):
         h.append(e, {"loss": l, "val_loss": vl, "val_accuracy": va, "lr": 0.1 / e})
@@ -445,6 +556,7 @@ def test_progress_bar_only_on_a_terminal(data, monkeypatch, capsys):
 
     made = []
     import tqdm.auto
+
     real = tqdm.auto.tqdm
     monkeypatch.setattr(tqdm.auto, "tqdm", lambda *a, **k: made.append(1) or real(*a, **k))
     model, opt, train, _ = _setup(data)
@@ -459,15 +571,25 @@ def test_tensorboard_logger_writes_scalars(data, tmp_path):
         import tensorboard  # noqa: F401
     except ImportError:
         from pydlk.train.tensorboard import TensorBoardLogger
+
         with pytest.raises(ImportError, match="pydlk\\[tensorboard\\]"):
             TensorBoardLogger(str(tmp_path))
         pytest.skip("tensorboard is not installed")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from pydlk.train.tensorboard import TensorBoardLogger
+
     model, opt, train, val = _setup(data)
-    h = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, verbose=False,
-            callbacks=[TensorBoardLogger(str(tmp_path))])
+    h = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        train,
+        val,
+        epochs=2,
+        verbose=False,
+        callbacks=[TensorBoardLogger(str(tmp_path))],
+    )
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     got = [e.value for e in acc.Scalars("val_loss")]
@@ -477,13 +599,13 @@ def test_tensorboard_logger_writes_scalars(data, tmp_path):
 def test_lr_find_restores_state_and_suggests_a_descending_lr(data, tmp_path):
     from pydlk.train import lr_find
     from pydlk.train.lr_find import steepest
+
     model, _, train, _ = _setup(data, dropout=0.0)
     opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     fit(model, nn.CrossEntropyLoss(), opt, train, epochs=1, verbose=False)  # momentum state
     before_m = {k: v.clone() for k, v in model.state_dict().items()}
     before_o = opt.state_dict()
-    res = lr_find(model, nn.CrossEntropyLoss(), opt, train, start_lr=1e-5, end_lr=10,
-                  num_iter=60)
+    res = lr_find(model, nn.CrossEntropyLoss(), opt, train, start_lr=1e-5, end_lr=10, num_iter=60)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, before_m[k], err_msg=k)
     assert opt.param_groups[0]["lr"] == 0.05
@@ -495,9 +617,11 @@ def test_lr_find_restores_state_and_suggests_a_descending_lr(data, tmp_path):
     # the suggestion is where the smoothed loss falls fastest against log lr (reference:
     # finite differences written out here)
     lo = int(np.argmin(res.losses))
-    L, lg = np.asarray(res.losses[:lo + 1]), np.log(res.lrs[:lo + 1])
-    slopes = [(L[min(i + 1, lo)] - L[max(i - 1, 0)]) / (lg[min(i + 1, lo)] - lg[max(i - 1, 0)])
-              for i in range(lo + 1)]
+    L, lg = np.asarray(res.losses[: lo + 1]), np.log(res.lrs[: lo + 1])
+    slopes = [
+        (L[min(i + 1, lo)] - L[max(i - 1, 0)]) / (lg[min(i + 1, lo)] - lg[max(i - 1, 0)])
+        for i in range(lo + 1)
+    ]
     assert res.suggestion == pytest.approx(res.lrs[int(np.argmin(slopes))])
     assert res.suggestion < res.lrs[lo]
     assert steepest([1e-3, 1e-2], [1.0, 0.5]) is None
@@ -510,7 +634,22 @@ def test_lr_find_restores_state_and_suggests_a_descending_lr(data, tmp_path):
 def test_cli_lr_find_writes_the_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     from pydlk.cli import main
-    assert main(["lr-find", "--model", "mlp", "--optimizer", "sgd", "--num-iter", "30",
-                 "--out", str(tmp_path)]) == 0
+
+    assert (
+        main(
+            [
+                "lr-find",
+                "--model",
+                "mlp",
+                "--optimizer",
+                "sgd",
+                "--num-iter",
+                "30",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert "suggested lr" in capsys.readouterr().out
     assert (tmp_path / "digits-mlp" / "lr_find.png").exists()

@@ -1,5 +1,6 @@
 """Hyperparameter search: sampling, the lecture's printed format, coarse-to-fine, grid, and the
 Optuna backend with a shared sqlite study, workers and pruning."""
+
 import math
 
 import numpy as np
@@ -68,13 +69,26 @@ def test_workers_are_spawned_and_give_the_same_results():
 def test_optuna_shared_sqlite_study_with_workers_and_pruning(tmp_path):
     pytest.importorskip("optuna")
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    res = tune.optuna_search(staged, {"lr": tune.loguniform(1e-6, 1e0)}, n_trials=12,
-                             storage=storage, study_name="s", n_workers=2, verbose=False)
+    res = tune.optuna_search(
+        staged,
+        {"lr": tune.loguniform(1e-6, 1e0)},
+        n_trials=12,
+        storage=storage,
+        study_name="s",
+        n_workers=2,
+        verbose=False,
+    )
     assert len(res.trials) + res.pruned == 12
     assert res.pruned >= 1
     # a second process joining the same study adds to it instead of starting over
-    again = tune.optuna_search(staged, {"lr": tune.loguniform(1e-6, 1e0)}, n_trials=3,
-                               storage=storage, study_name="s", verbose=False)
+    again = tune.optuna_search(
+        staged,
+        {"lr": tune.loguniform(1e-6, 1e0)},
+        n_trials=3,
+        storage=storage,
+        study_name="s",
+        verbose=False,
+    )
     assert len(again.trials) + again.pruned == 15
 
 
@@ -82,15 +96,25 @@ def test_coarse_to_fine_margin_keeps_the_optimum_in_range():
     """A toy score peaking at lr=1e-3: with the margin every seed's final range still holds
     the optimum; narrowing to exactly the best trials' span (margin=0) loses it."""
     import math
-    obj = lambda p, report: -(math.log10(p["lr"]) + 3) ** 2
+
+    def obj(p, report):
+        return -((math.log10(p["lr"]) + 3) ** 2)
 
     def misses(margin):
         out = []
         for seed in range(20):
-            res = tune.coarse_to_fine(obj, {"lr": tune.loguniform(1e-6, 1.0)}, rounds=3,
-                                      n_trials=12, seed=seed, verbose=False, margin=margin)
+            res = tune.coarse_to_fine(
+                obj,
+                {"lr": tune.loguniform(1e-6, 1.0)},
+                rounds=3,
+                n_trials=12,
+                seed=seed,
+                verbose=False,
+                margin=margin,
+            )
             if not res.space["lr"].low <= 1e-3 <= res.space["lr"].high:
                 out.append(seed)
         return out
+
     assert misses(0.5) == []
     assert len(misses(0.0)) > 3

@@ -1,11 +1,20 @@
 """Box IoU, NMS, anchors and the box coder against hand-worked cases and NumPy references."""
+
 import math
 
 import numpy as np
 import pytest
 
-from pydlk.vision import (AnchorGenerator, BoxCoder, batched_nms, box_area, box_iou,
-                          generate_anchors, grid_anchors, nms)
+from pydlk.vision import (
+    AnchorGenerator,
+    BoxCoder,
+    batched_nms,
+    box_area,
+    box_iou,
+    generate_anchors,
+    grid_anchors,
+    nms,
+)
 
 
 def _rand_boxes(rng, n, size=50.0):
@@ -21,8 +30,9 @@ def _iou_loop(a, b):
             iw = max(0.0, min(p[2], q[2]) - max(p[0], q[0]))
             ih = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
             inter = iw * ih
-            out[i, j] = inter / ((p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1])
-                                 - inter)
+            out[i, j] = inter / (
+                (p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - inter
+            )
     return out
 
 
@@ -33,7 +43,9 @@ def _nms_naive(b, s, thr):
     while remaining:
         best = max(remaining, key=lambda i: (s[i], -i))
         keep.append(best)
-        remaining = [i for i in remaining if i != best and _iou_loop(b[[best]], b[[i]])[0, 0] <= thr]
+        remaining = [
+            i for i in remaining if i != best and _iou_loop(b[[best]], b[[i]])[0, 0] <= thr
+        ]
     return keep
 
 
@@ -82,8 +94,9 @@ def test_batched_nms(rng):
 def test_anchors_hand_worked():
     # size 32, ratio 0.5: w = 32*sqrt(2) = 45.25, h = 22.63; halves 22.6, 11.3 -> 23, 11
     a = generate_anchors((32, 64), (0.5, 1.0, 2.0)).numpy()
-    np.testing.assert_array_equal(a[:3], [[-23, -11, 23, 11], [-45, -23, 45, 23],
-                                          [-16, -16, 16, 16]])
+    np.testing.assert_array_equal(
+        a[:3], [[-23, -11, 23, 11], [-45, -23, 45, 23], [-16, -16, 16, 16]]
+    )
     # ratio h/w and area preserved before rounding
     g = grid_anchors(a, (2, 3), (16, 8)).numpy()
     assert g.shape == (2 * 3 * 6, 4)
@@ -117,9 +130,12 @@ def test_vs_torchvision(rng):
     b = _rand_boxes(rng, 50).astype(np.float32)
     s = rng.uniform(size=50).astype(np.float32)
     assert nms(b, s, 0.5).tolist() == tv.ops.nms(torch.tensor(b), torch.tensor(s), 0.5).tolist()
-    np.testing.assert_allclose(box_iou(b, b).numpy(),
-                               tv.ops.box_iou(torch.tensor(b), torch.tensor(b)).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        box_iou(b, b).numpy(), tv.ops.box_iou(torch.tensor(b), torch.tensor(b)).numpy(), rtol=1e-6
+    )
     from torchvision.models.detection.anchor_utils import AnchorGenerator as TA
+
     ta = TA(((32, 64),), ((0.5, 1.0, 2.0),))
-    np.testing.assert_array_equal(generate_anchors((32, 64)).numpy(),
-                                  ta.generate_anchors([32, 64], [0.5, 1.0, 2.0]).numpy())
+    np.testing.assert_array_equal(
+        generate_anchors((32, 64)).numpy(), ta.generate_anchors([32, 64], [0.5, 1.0, 2.0]).numpy()
+    )

@@ -1,4 +1,5 @@
 """Activation histograms and filter grids (PNG written, right content) and model ensembles."""
+
 import matplotlib
 import matplotlib.image
 import numpy as np
@@ -39,7 +40,7 @@ def test_filter_grid(tmp_path, rng):
     w = rng.standard_normal((10, 3, 5, 5))
     grid = filter_grid(w, tmp_path / "f.png")
     assert grid.shape == (3 * 6 + 1, 4 * 6 + 1, 3)
-    tile = grid[1:6, 1 + 6:1 + 6 + 5]  # filter 1 at row 0, column 1
+    tile = grid[1:6, 1 + 6 : 1 + 6 + 5]  # filter 1 at row 0, column 1
     ref = (w[1] - w[1].min()) / (w[1].max() - w[1].min())
     np.testing.assert_allclose(tile, ref.transpose(1, 2, 0))
     assert tile.min() == 0 and tile.max() == 1
@@ -61,11 +62,13 @@ def test_ensemble_average(rng):
     x = rng.standard_normal((5, 6)).astype(np.float32)
     outs = [m(x).detach().numpy().astype(np.float64) for m in models]
     e = Ensemble(models)
-    np.testing.assert_allclose(e(x).detach().numpy(), np.mean([_softmax(o) for o in outs], 0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        e(x).detach().numpy(), np.mean([_softmax(o) for o in outs], 0), rtol=1e-5
+    )
     e = Ensemble(models, weights=[1, 2, 1], average="logits")
-    np.testing.assert_allclose(e(x).detach().numpy(),
-                               (outs[0] + 2 * outs[1] + outs[2]) / 4, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        e(x).detach().numpy(), (outs[0] + 2 * outs[1] + outs[2]) / 4, rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(ValueError, match="Ensemble: weights"):
         Ensemble(models, weights=[1, 2])
     with pytest.raises(ValueError, match="Ensemble: average"):

@@ -11,6 +11,7 @@ uses: NVRTC has no standard headers, so this catches what nvcc alone would accep
 checks that every kernel name a module declares is defined in its text. Exit status 0 when all
 compile.
 """
+
 import argparse
 import ctypes
 import importlib
@@ -29,6 +30,7 @@ sys.path.insert(0, ROOT)
 def load_sources():
     import pydlk._cuda as pkg
     from pydlk._cuda import _common
+
     for m in pkgutil.iter_modules(pkg.__path__):
         importlib.import_module(f"pydlk._cuda.{m.name}")
     return _common.SOURCES
@@ -75,8 +77,17 @@ def main(argv=None):
             path = os.path.join(out, f"{src.family}_{dt}.cu")
             with open(path, "w") as f:
                 f.write(src.full_code(dt))
-            cmd = [args.nvcc, "-c", f"-arch={args.arch}", "-std=c++14", "-Werror",
-                   "all-warnings", "-o", path[:-3] + ".o", path]
+            cmd = [
+                args.nvcc,
+                "-c",
+                f"-arch={args.arch}",
+                "-std=c++14",
+                "-Werror",
+                "all-warnings",
+                "-o",
+                path[:-3] + ".o",
+                path,
+            ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             status = "ok  " if r.returncode == 0 else "FAIL"
             print(f"{status} {src.family:<12} {dt}  ({len(src.names)} kernels)")

@@ -7,9 +7,9 @@ of each kernel as C++ with g++ (a small header maps __global__, blockIdx, atomic
 
 Two modes (environment variable PYDLK_EMU_THREADS):
 
-* ``1`` (the default): one thread per block, the prelude's block reductions replaced by the identity (right
-  for one thread). Fast; checks the Python glue, argument passing, index arithmetic and
-  formulas of every kernel against pydlk._C.
+* ``1`` (the default): one thread per block, the prelude's block reductions replaced by the
+  identity (right for one thread). Fast; checks the Python glue, argument passing, index
+  arithmetic and formulas of every kernel against pydlk._C.
 * ``64`` (opt-in; any multiple of 32): that many host threads per block, in lockstep:
   ``__syncthreads`` is a barrier of the block, ``__shfl_down_sync`` an exchange through memory
   between the 32 threads of a warp with a barrier of the warp, ``__shared__`` arrays are shared.
@@ -19,13 +19,14 @@ Neither checks what only a GPU shows: atomics under contention, memory-model rac
 warps that a barrier does not order, launch limits, cuBLAS and cuDNN. Use
 ``tools/run_cuda_tests_on_host.py``.
 """
-import threading
+
 import ctypes
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import types
 
 import numpy as np
@@ -91,8 +92,10 @@ def _host_prelude(gpu_prelude):
     """The GPU prelude with its block reductions replaced by the one-thread versions."""
     start = gpu_prelude.index("// Sum of v over the block")
     end = gpu_prelude.index("// sigmoid without overflow")
-    one_thread = ("__device__ double block_sum(double v) { return v; }\n"
-                  "__device__ T block_max(T v) { return v; }\n")
+    one_thread = (
+        "__device__ double block_sum(double v) { return v; }\n"
+        "__device__ T block_max(T v) { return v; }\n"
+    )
     return gpu_prelude[:start] + one_thread + gpu_prelude[end:]
 
 
@@ -122,12 +125,16 @@ class _Kernel:
                 assert a.flags.c_contiguous, "kernel argument not C-contiguous"
                 cargs.append(ctypes.c_void_p(a.ctypes.data))
             elif isinstance(a, np.generic):
-                cargs.append({np.dtype(np.int64): ctypes.c_longlong,
-                              np.dtype(np.uint64): ctypes.c_ulonglong,
-                              np.dtype(np.int32): ctypes.c_int,
-                              np.dtype(np.uint32): ctypes.c_uint,
-                              np.dtype(np.float32): ctypes.c_float,
-                              np.dtype(np.float64): ctypes.c_double}[a.dtype](a.item()))
+                cargs.append(
+                    {
+                        np.dtype(np.int64): ctypes.c_longlong,
+                        np.dtype(np.uint64): ctypes.c_ulonglong,
+                        np.dtype(np.int32): ctypes.c_int,
+                        np.dtype(np.uint32): ctypes.c_uint,
+                        np.dtype(np.float32): ctypes.c_float,
+                        np.dtype(np.float64): ctypes.c_double,
+                    }[a.dtype](a.item())
+                )
             else:
                 raise TypeError(f"kernel argument of type {type(a).__name__}: pass NumPy scalars")
         lib, nt, errors = self.lib, THREADS, []
@@ -141,6 +148,7 @@ class _Kernel:
                     lib.emu_block_end()  # no thread starts a block before all finished the last
             except BaseException as e:  # noqa: BLE001  (re-raised in the launching thread)
                 errors.append(e)
+
         if nt == 1:
             thread(0)
         else:
@@ -156,10 +164,11 @@ class _Kernel:
 class RawModule:
     def __init__(self, code, options=()):
         from pydlk._cuda._common import PRELUDE
+
         typedef, rest = code.split("\n", 1)
         assert rest.startswith(PRELUDE)
         prelude = _host_prelude(PRELUDE) if THREADS == 1 else PRELUDE
-        text = HOST_HEADER + typedef + "\n" + prelude + rest[len(PRELUDE):]
+        text = HOST_HEADER + typedef + "\n" + prelude + rest[len(PRELUDE) :]
         os.makedirs(BUILD, exist_ok=True)
         h = hashlib.sha1(text.encode()).hexdigest()[:16]
         so = os.path.join(BUILD, f"k_{h}.so")
@@ -168,8 +177,11 @@ class RawModule:
             with open(cpp, "w") as f:
                 f.write(text)
             tmp = f"{so}.{os.getpid()}.tmp"
-            r = subprocess.run(["g++", "-O1", "-std=c++14", "-shared", "-fPIC", "-o", tmp, cpp],
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                ["g++", "-O1", "-std=c++14", "-shared", "-fPIC", "-o", tmp, cpp],
+                capture_output=True,
+                text=True,
+            )
             if r.returncode:
                 raise RuntimeError(f"host compile of a CUDA source failed:\n{r.stderr}")
             os.replace(tmp, so)  # atomic: a concurrent run never loads a half-written library
@@ -195,7 +207,9 @@ def _module():
 
         def f(*a, **k):
             return _wrap(v(*a, **k))
+
         return f
+
     m.__getattr__ = getattr_
     return m
 

@@ -4,6 +4,7 @@ for what this does and does not check. Extra arguments go to pytest.
 
     PYTHONPATH=. python tools/run_cuda_tests_on_host.py [-x] [-k conv]
 """
+
 import os
 import sys
 
@@ -17,6 +18,16 @@ cupy_host_emulator.install()
 
 import pytest
 
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "-W", "error",
-                      os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernels.py"),
-                      *sys.argv[1:]]))
+sys.exit(
+    pytest.main(
+        [
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "error",
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernels.py"),
+            *sys.argv[1:],
+        ]
+    )
+)

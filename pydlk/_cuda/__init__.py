@@ -7,6 +7,7 @@ rnn, attention. Importing this package does not import CuPy or compile anything;
 imported when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
 NotImplementedError naming it rather than moving data behind the user's back.
 """
+
 from .activation import (
     elu_backward,
     elu_forward,
@@ -87,15 +88,18 @@ from .rnn import rnn_backward, rnn_forward
 
 #: Names of pydlk._C with no GPU counterpart on purpose: they configure or describe the CPU
 #: kernels (OpenMP threads, build options), which have no meaning for CuPy arrays.
-CPU_ONLY = frozenset({
-    "config",           # the CPU build's configuration (BLAS, OpenMP, SIMD)
-    "get_num_threads",  # OpenMP team size
-    "set_num_threads",  # OpenMP team size
-})
+CPU_ONLY = frozenset(
+    {
+        "config",  # the CPU build's configuration (BLAS, OpenMP, SIMD)
+        "get_num_threads",  # OpenMP team size
+        "set_num_threads",  # OpenMP team size
+    }
+)
 
 
 def __getattr__(name):
     if name.startswith("__"):
         raise AttributeError(name)
-    raise NotImplementedError(f"pydlk: '{name}' has no CUDA (CuPy) kernel; move the arrays to "
-                              "the CPU with .cpu()")
+    raise NotImplementedError(
+        f"pydlk: '{name}' has no CUDA (CuPy) kernel; move the arrays to the CPU with .cpu()"
+    )

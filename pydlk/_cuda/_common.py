@@ -5,6 +5,7 @@ Nothing here imports CuPy at import time: a ``Source`` only records its text (so
 ``tools/check_cuda_sources.py`` can compile-check every kernel with nvcc on a machine without a
 GPU); CuPy is imported and the code compiled the first time a kernel is launched.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,6 +86,7 @@ THREADS = 256
 def cupy():
     """The cupy module, imported on first use."""
     import cupy as cp
+
     return cp
 
 
@@ -201,16 +203,19 @@ def out_or_new(out, shape, dtype, op: str, name: str = "out"):
 
 def need_finite(v, op: str, name: str, nonneg: bool = True):
     if not (math.isfinite(v) and (not nonneg or v >= 0)):
-        raise ValueError(f"{op}: {name} must be {'a finite number >= 0' if nonneg else 'finite'}"
-                         f", got {v}")
+        raise ValueError(
+            f"{op}: {name} must be {'a finite number >= 0' if nonneg else 'finite'}, got {v}"
+        )
 
 
 def int_pair(v, op: str, name: str):
     """An int or a pair of ints (never bool), as pydlk._C accepts them."""
+
     def one(e):
         if isinstance(e, bool) or not isinstance(e, (int, np.integer)):
             raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
         return int(e)
+
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         return one(v), one(v)
     if isinstance(v, (tuple, list)):

@@ -1,6 +1,7 @@
 """Activations on the GPU: the elementwise pairs of csrc/activation.cpp (same formulas, the
 saved tensor each backward reads, parameter names and defaults), softmax/log_softmax along a
 dim (one block per slice, max and sum in one kernel) and maxout."""
+
 import math
 
 import numpy as np
@@ -22,39 +23,60 @@ from ._common import (
 _OPS = {
     "relu": ("x < (T)0 ? (T)0 : x", "s <= (T)0 ? (T)0 : dy"),
     "leaky_relu": ("x > (T)0 ? x : x * (T)p0", "s > (T)0 ? dy : dy * (T)p0"),
-    "hardtanh": ("x < (T)p0 ? (T)p0 : (x > (T)p1 ? (T)p1 : x)",
-                 "(s <= (T)p0 || s >= (T)p1) ? (T)0 : dy"),
-    "elu": ("x > (T)0 ? (T)p1 * x : (T)p1 * (T)p0 * expm1(x * (T)p2)",
-            "s <= (T)0 ? (p3 != 0.0 ? dy * (T)p2 * (s + (T)p1 * (T)p0)"
-            " : dy * (T)p2 * (T)p1 * (T)p0 * exp(s * (T)p2)) : dy * (T)p1"),
+    "hardtanh": (
+        "x < (T)p0 ? (T)p0 : (x > (T)p1 ? (T)p1 : x)",
+        "(s <= (T)p0 || s >= (T)p1) ? (T)0 : dy",
+    ),
+    "elu": (
+        "x > (T)0 ? (T)p1 * x : (T)p1 * (T)p0 * expm1(x * (T)p2)",
+        "s <= (T)0 ? (p3 != 0.0 ? dy * (T)p2 * (s + (T)p1 * (T)p0)"
+        " : dy * (T)p2 * (T)p1 * (T)p0 * exp(s * (T)p2)) : dy * (T)p1",
+    ),
     "sigmoid": ("sigmoid_(x)", "dy * s * ((T)1 - s)"),
     "tanh": ("tanh(x)", "dy * ((T)1 - s * s)"),
     "silu": ("x * sigmoid_(x)", "dy * sigmoid_(s) * ((T)1 + s * ((T)1 - sigmoid_(s)))"),
     "mish": ("x * mish_tsp(exp(x < (T)20 ? x : (T)20))", "mish_bwd(dy, s)"),
-    "gelu": ("x * normal_cdf(x)",
-             "dy * (normal_cdf(s) + s * (T)0.39894228040143267794 * exp((T)-0.5 * s * s))"),
+    "gelu": (
+        "x * normal_cdf(x)",
+        "dy * (normal_cdf(s) + s * (T)0.39894228040143267794 * exp((T)-0.5 * s * s))",
+    ),
     "gelu_tanh": ("x * sigmoid_((T)2 * GK * (x + GC * x * x * x))", "gelu_tanh_bwd(dy, s)"),
-    "softplus": ("x * (T)p0 > (T)p1 ? x : log1p(exp(x * (T)p0)) / (T)p0",
-                 "s * (T)p0 > (T)p1 ? dy : dy * sigmoid_(s * (T)p0)"),
+    "softplus": (
+        "x * (T)p0 > (T)p1 ? x : log1p(exp(x * (T)p0)) / (T)p0",
+        "s * (T)p0 > (T)p1 ? dy : dy * sigmoid_(s * (T)p0)",
+    ),
 }
 
 # name -> (saved argument name, forward params, backward params), as bind_activation.cpp's table.
 _PARAMS = {
     "relu": ("output", [], []),
     "leaky_relu": ("saved", [("negative_slope", 0.01, False)], [("negative_slope", 0.01, False)]),
-    "hardtanh": ("output", [("min_val", -1.0, False), ("max_val", 1.0, False)],
-                 [("min_val", -1.0, False), ("max_val", 1.0, False)]),
-    "elu": ("saved", [("alpha", 1.0, False), ("scale", 1.0, False), ("input_scale", 1.0, False)],
-            [("alpha", 1.0, False), ("scale", 1.0, False), ("input_scale", 1.0, False),
-             ("is_result", 1.0, False)]),
+    "hardtanh": (
+        "output",
+        [("min_val", -1.0, False), ("max_val", 1.0, False)],
+        [("min_val", -1.0, False), ("max_val", 1.0, False)],
+    ),
+    "elu": (
+        "saved",
+        [("alpha", 1.0, False), ("scale", 1.0, False), ("input_scale", 1.0, False)],
+        [
+            ("alpha", 1.0, False),
+            ("scale", 1.0, False),
+            ("input_scale", 1.0, False),
+            ("is_result", 1.0, False),
+        ],
+    ),
     "sigmoid": ("output", [], []),
     "tanh": ("output", [], []),
     "silu": ("input", [], []),
     "mish": ("input", [], []),
     "gelu": ("input", [], []),
     "gelu_tanh": ("input", [], []),
-    "softplus": ("input", [("beta", 1.0, True), ("threshold", 20.0, False)],
-                 [("beta", 1.0, True), ("threshold", 20.0, False)]),
+    "softplus": (
+        "input",
+        [("beta", 1.0, True), ("threshold", 20.0, False)],
+        [("beta", 1.0, True), ("threshold", 20.0, False)],
+    ),
 }
 
 _HELPERS = r"""
@@ -157,9 +179,12 @@ extern "C" __global__ void index_range_check(const i64* idx, i64 n, i64 hi, int*
 }
 """
 
-_SRC = Source("activation", _eltwise_code() + _SOFTMAX,
-              tuple(f"{n}_{d}" for n in _OPS for d in ("fwd", "bwd"))
-              + ("softmax_fwd", "softmax_bwd", "maxout_fwd", "maxout_bwd", "index_range_check"))
+_SRC = Source(
+    "activation",
+    _eltwise_code() + _SOFTMAX,
+    tuple(f"{n}_{d}" for n in _OPS for d in ("fwd", "bwd"))
+    + ("softmax_fwd", "softmax_bwd", "maxout_fwd", "maxout_bwd", "index_range_check"),
+)
 
 
 def _params(op, spec, values):
@@ -221,8 +246,9 @@ def elu_forward(input, alpha=1.0, scale=1.0, input_scale=1.0, *, out=None):
     return _run_forward("elu", input, (alpha, scale, input_scale), out)
 
 
-def elu_backward(grad_output, saved, alpha=1.0, scale=1.0, input_scale=1.0, is_result=1.0, *,
-                 out=None):
+def elu_backward(
+    grad_output, saved, alpha=1.0, scale=1.0, input_scale=1.0, is_result=1.0, *, out=None
+):
     return _run_backward("elu", grad_output, saved, (alpha, scale, input_scale, is_result), out)
 
 
@@ -286,8 +312,9 @@ def _split(shape, dim, op):
     nd = len(shape)
     lim = max(nd, 1)
     if not -lim <= dim < lim:
-        raise IndexError(f"{op}: dim {dim} is out of range for a {nd}-D input "
-                         f"(expected -{lim} <= dim < {lim})")
+        raise IndexError(
+            f"{op}: dim {dim} is out of range for a {nd}-D input (expected -{lim} <= dim < {lim})"
+        )
     d = dim + lim if dim < 0 else dim
     if nd == 0:
         return 1, 1, 1, d
@@ -295,7 +322,7 @@ def _split(shape, dim, op):
     for s in shape[:d]:
         outer *= s
     inner = 1
-    for s in shape[d + 1:]:
+    for s in shape[d + 1 :]:
         inner *= s
     return outer, shape[d], inner, d
 
@@ -307,8 +334,11 @@ def softmax_forward(input, dim, log=False, *, out=None):
     outer, D, inner, _ = _split(x.shape, dim, op)
     y = out_or_new(out, x.shape, x.dtype, op)
     if x.size:
-        launch_rows(_SRC("softmax_fwd", x.dtype), outer * inner,
-                    (y, x, i64(D), i64(inner), np.int32(bool(log))))
+        launch_rows(
+            _SRC("softmax_fwd", x.dtype),
+            outer * inner,
+            (y, x, i64(D), i64(inner), np.int32(bool(log))),
+        )
     return y
 
 
@@ -320,8 +350,11 @@ def softmax_backward(grad_output, output, dim, log=False, *, out=None):
     outer, D, inner, _ = _split(y.shape, dim, op)
     dx = out_or_new(out, dy.shape, dy.dtype, op)
     if dy.size:
-        launch_rows(_SRC("softmax_bwd", dy.dtype), outer * inner,
-                    (dx, dy, y, i64(D), i64(inner), np.int32(bool(log))))
+        launch_rows(
+            _SRC("softmax_bwd", dy.dtype),
+            outer * inner,
+            (dx, dy, y, i64(D), i64(inner), np.int32(bool(log))),
+        )
     return dx
 
 
@@ -336,14 +369,18 @@ def maxout_forward(input, pool_size, dim=1):
         raise ValueError(f"maxout: pool_size must be positive, got {pool_size}")
     outer, D, inner, d = _split(x.shape, dim, op)
     if D % pool_size:
-        raise ValueError(f"maxout: pool_size {pool_size} does not divide input's size {D} "
-                         f"along dim {d}")
+        raise ValueError(
+            f"maxout: pool_size {pool_size} does not divide input's size {D} along dim {d}"
+        )
     shape = list(x.shape)
     shape[d] = D // pool_size
     y = cp.empty(shape, x.dtype)
     idx = cp.empty(shape, cp.int64)
-    launch(_SRC("maxout_fwd", x.dtype), y.size,
-           (y, idx, x, i64(D // pool_size), i64(pool_size), i64(inner), i64(y.size)))
+    launch(
+        _SRC("maxout_fwd", x.dtype),
+        y.size,
+        (y, idx, x, i64(D // pool_size), i64(pool_size), i64(inner), i64(y.size)),
+    )
     return y, idx
 
 
@@ -365,6 +402,9 @@ def maxout_backward(grad_output, indices, pool_size, dim=1):
     shape = list(dy.shape)
     shape[d] *= pool_size
     dx = cp.empty(shape, dy.dtype)
-    launch(_SRC("maxout_bwd", dy.dtype), dx.size, (dx, dy, idx, i64(pool_size), i64(inner),
-                                                    i64(dx.size)))
+    launch(
+        _SRC("maxout_bwd", dy.dtype),
+        dx.size,
+        (dx, dy, idx, i64(pool_size), i64(inner), i64(dx.size)),
+    )
     return dx

@@ -1,6 +1,7 @@
 """Attention's row softmax on the GPU, in place, as csrc/attention.cpp: the (..., S) score buffer
 becomes the probabilities (a row masked everywhere, all -inf, gives zeros), and in the backward
 the gradient of the probabilities becomes the gradient of the scores, p (g - sum p g)."""
+
 from ._common import Source, check_float, check_like, i64, launch_rows
 
 _CODE = r"""

@@ -18,6 +18,7 @@ Two paths:
 ``algorithm`` argument of the CPU kernels ('auto', 'gemm', 'direct') is accepted and checked the
 same way, and does not change the GPU path.
 """
+
 import numpy as np
 
 from ._common import Source, check_float, check_like, i64, int_pair, launch
@@ -78,6 +79,7 @@ def _cudnn():
     if _state["cudnn"] is None:
         try:
             import cudnn
+
             _state["cudnn"] = cudnn
         except Exception:  # not installed, or no matching cuDNN library
             _state["cudnn"] = False
@@ -109,8 +111,9 @@ def _check(x, w, stride, padding, dilation, groups, op):
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     if R < 1 or S < 1:
-        raise ValueError(f"{op}: weight must have a kernel of at least 1x1, got shape "
-                         f"{tuple(w.shape)}")
+        raise ValueError(
+            f"{op}: weight must have a kernel of at least 1x1, got shape {tuple(w.shape)}"
+        )
     if C < 1:
         raise ValueError(f"{op}: input must have at least 1 channel, got shape {tuple(x.shape)}")
     if C % G:
@@ -118,27 +121,32 @@ def _check(x, w, stride, padding, dilation, groups, op):
     if K % G:
         raise ValueError(f"{op}: weight has {K} output channels, not divisible by groups={G}")
     if Cg != C // G:
-        raise ValueError(f"{op}: input has {C} channels, weight expects {Cg * G} (groups={G}, "
-                         f"weight is (out_channels, in_channels/groups, kH, kW) = "
-                         f"{tuple(w.shape)})")
+        raise ValueError(
+            f"{op}: input has {C} channels, weight expects {Cg * G} (groups={G}, "
+            f"weight is (out_channels, in_channels/groups, kH, kW) = "
+            f"{tuple(w.shape)})"
+        )
     eh, ew = H + 2 * pd[0] - dl[0] * (R - 1), W + 2 * pd[1] - dl[1] * (S - 1)
     if eh < 1 or ew < 1:
-        raise ValueError(f"{op}: input of size {H}x{W} with padding {pd} is smaller than the "
-                         f"dilated kernel {dl[0] * (R - 1) + 1}x{dl[1] * (S - 1) + 1}")
+        raise ValueError(
+            f"{op}: input of size {H}x{W} with padding {pd} is smaller than the "
+            f"dilated kernel {dl[0] * (R - 1) + 1}x{dl[1] * (S - 1) + 1}"
+        )
     OH, OW = _out_size(H, pd[0], dl[0], R, st[0]), _out_size(W, pd[1], dl[1], S, st[1])
     return w, st, pd, dl, G, (N, C, H, W, K, R, S, OH, OW)
 
 
 def _check_algorithm(algorithm, Cg, op):
     if algorithm not in ("auto", "gemm", "direct"):
-        raise ValueError(f"{op}: algorithm must be 'auto', 'gemm' or 'direct', got "
-                         f"'{algorithm}'")
+        raise ValueError(f"{op}: algorithm must be 'auto', 'gemm' or 'direct', got '{algorithm}'")
     if algorithm == "direct" and Cg != 1:
-        raise ValueError(f"{op}: algorithm='direct' needs one input channel per group "
-                         f"(C/groups == 1), got {Cg}")
+        raise ValueError(
+            f"{op}: algorithm='direct' needs one input channel per group (C/groups == 1), got {Cg}"
+        )
 
 
 # ------------------------------------------------------------------------------------ cuDNN
+
 
 def _cudnn_graph(kind, x_shape, w_shape, y_shape, dtype, st, pd, dl):
     """A built cudnn frontend graph for one configuration (cached), or None."""
@@ -155,8 +163,12 @@ def _cudnn_graph(kind, x_shape, w_shape, y_shape, dtype, st, pd, dl):
         dt = cudnn.data_type.FLOAT if np.dtype(dtype) == np.float32 else cudnn.data_type.DOUBLE
         if "handle" not in _state:
             _state["handle"] = cudnn.create_handle()
-        graph = cudnn.pygraph(io_data_type=dt, intermediate_data_type=dt, compute_data_type=dt,
-                              handle=_state["handle"])
+        graph = cudnn.pygraph(
+            io_data_type=dt,
+            intermediate_data_type=dt,
+            compute_data_type=dt,
+            handle=_state["handle"],
+        )
 
         def strides(shape):
             out, acc = [], 1
@@ -166,6 +178,7 @@ def _cudnn_graph(kind, x_shape, w_shape, y_shape, dtype, st, pd, dl):
             return list(reversed(out))
 
         conv = dict(padding=list(pd), stride=list(st), dilation=list(dl), compute_data_type=dt)
+
         def tensor(name, shape):
             return graph.tensor(name=name, dim=list(shape), stride=strides(shape), data_type=dt)
 
@@ -219,14 +232,23 @@ def _cudnn_run(kind, a, b, out, x_shape, w_shape, y_shape, st, pd, dl):
 
 # ----------------------------------------------------------------------------------- im2col
 
+
 def _chunk(N, per_sample_elems, itemsize):
     return max(1, min(N, COLS_BYTES // max(1, per_sample_elems * itemsize)))
 
 
 def _geom_args(dims, st, pd, dl):
     N, C, H, W, K, R, S, OH, OW = dims
-    return (i64(C), i64(H), i64(W), i64(R), i64(S), i64(OH), i64(OW),
-            *(np.int32(v) for v in (*st, *pd, *dl)))
+    return (
+        i64(C),
+        i64(H),
+        i64(W),
+        i64(R),
+        i64(S),
+        i64(OH),
+        i64(OW),
+        *(np.int32(v) for v in (*st, *pd, *dl)),
+    )
 
 
 def _im2col(xc, dims, st, pd, dl):
@@ -234,8 +256,11 @@ def _im2col(xc, dims, st, pd, dl):
     N, C, H, W, K, R, S, OH, OW = dims
     nb = xc.shape[0]
     cols = cp.empty((nb, C * R * S, OH * OW), xc.dtype)
-    launch(_SRC("im2col", xc.dtype), cols.size, (cols, xc, *_geom_args(dims, st, pd, dl),
-                                                  i64(cols.size)))
+    launch(
+        _SRC("im2col", xc.dtype),
+        cols.size,
+        (cols, xc, *_geom_args(dims, st, pd, dl), i64(cols.size)),
+    )
     return cols
 
 
@@ -247,9 +272,9 @@ def _fprop_im2col(x, w, dims, st, pd, dl, G):
     wg = w.reshape(1, G, Kg, CgRS)
     step = _chunk(N, C * R * S * OH * OW, x.dtype.itemsize)
     for n0 in range(0, N, step):
-        xc = x[n0:n0 + step]
+        xc = x[n0 : n0 + step]
         cols = _im2col(xc, dims, st, pd, dl).reshape(xc.shape[0], G, CgRS, OH * OW)
-        y[n0:n0 + step] = cp.matmul(wg, cols).reshape(xc.shape[0], K, OH, OW)
+        y[n0 : n0 + step] = cp.matmul(wg, cols).reshape(xc.shape[0], K, OH, OW)
     return y
 
 
@@ -261,12 +286,15 @@ def _dgrad_im2col(dy, w, dims, st, pd, dl, G):
     wt = w.reshape(1, G, Kg, CgRS).transpose(0, 1, 3, 2)
     step = _chunk(N, C * R * S * OH * OW, dy.dtype.itemsize)
     for n0 in range(0, N, step):
-        g = dy[n0:n0 + step]
+        g = dy[n0 : n0 + step]
         nb = g.shape[0]
         dcols = cp.ascontiguousarray(cp.matmul(wt, g.reshape(nb, G, Kg, OH * OW)))
-        out = dx[n0:n0 + step]
-        launch(_SRC("col2im", dy.dtype), out.size, (out, dcols, *_geom_args(dims, st, pd, dl),
-                                                     i64(out.size)))
+        out = dx[n0 : n0 + step]
+        launch(
+            _SRC("col2im", dy.dtype),
+            out.size,
+            (out, dcols, *_geom_args(dims, st, pd, dl), i64(out.size)),
+        )
     return dx
 
 
@@ -277,10 +305,10 @@ def _wgrad_im2col(dy, x, dims, st, pd, dl, G):
     dw = cp.zeros((G, Kg, CgRS), dy.dtype)
     step = _chunk(N, C * R * S * OH * OW, dy.dtype.itemsize)
     for n0 in range(0, N, step):
-        xc = x[n0:n0 + step]
+        xc = x[n0 : n0 + step]
         nb = xc.shape[0]
         cols = _im2col(xc, dims, st, pd, dl).reshape(nb, G, CgRS, OH * OW)
-        g = dy[n0:n0 + step].reshape(nb, G, Kg, OH * OW)
+        g = dy[n0 : n0 + step].reshape(nb, G, Kg, OH * OW)
         # (G, Kg, nb*OHW) @ (G, nb*OHW, CgRS): the batch folded into the GEMM's inner dimension
         gt = g.transpose(1, 2, 0, 3).reshape(G, Kg, nb * OH * OW)
         ct = cols.transpose(1, 0, 3, 2).reshape(G, nb * OH * OW, CgRS)
@@ -290,8 +318,10 @@ def _wgrad_im2col(dy, x, dims, st, pd, dl, G):
 
 # ------------------------------------------------------------------------------------ public
 
-def conv2d_forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                   algorithm="auto"):
+
+def conv2d_forward(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algorithm="auto"
+):
     """2-D convolution: input (N, C, H, W), weight (K, C/groups, kH, kW), bias (K) or None.
     Returns (N, K, OH, OW). Runs on cuDNN when its frontend imports and supports the
     configuration, else im2col + cuBLAS; ``conv2d_backend()`` tells which ran."""
@@ -312,8 +342,19 @@ def conv2d_forward(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
     return y
 
 
-def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1,
-                    need_input=True, need_weight=True, need_bias=True, algorithm="auto"):
+def conv2d_backward(
+    grad_output,
+    input,
+    weight,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    algorithm="auto",
+):
     """(grad_input, grad_weight, grad_bias); None where not asked for. cuDNN's dgrad/wgrad when
     available (``conv2d_backend()``), else im2col + cuBLAS with a col2im gather."""
     cp = __import__("cupy")

@@ -7,6 +7,7 @@ with counter (offset / 4 + i / 4) as a 64-bit number in words 0-1 (words 2-3 zer
 (r >> 8) * 2^-24; it is kept when (r >> 8) >= ceil(p * 2^24). The packed mask holds element i in
 bit i % 32 of uint32 word i / 32.
 """
+
 import numpy as np
 
 from ._common import (
@@ -98,13 +99,24 @@ extern "C" __global__ void philox_one_k(u32* c, u32 k0, u32 k1) {
 }
 """
 
-_SRC = Source("dropout", _CODE, ("philox_uniform_k", "bernoulli_mask_k", "dropout_fwd",
-                                 "dropout_bwd", "rowscale_k", "philox_blocks_k", "philox_one_k"))
+_SRC = Source(
+    "dropout",
+    _CODE,
+    (
+        "philox_uniform_k",
+        "bernoulli_mask_k",
+        "dropout_fwd",
+        "dropout_bwd",
+        "rowscale_k",
+        "philox_blocks_k",
+        "philox_one_k",
+    ),
+)
 
 
 def _u64(v, op, name):
     v = int(v)
-    if not 0 <= v < 2 ** 64:
+    if not 0 <= v < 2**64:
         raise OverflowError(f"{op}: {name} must be in [0, 2^64), got {v}")
     return np.uint64(v)
 
@@ -140,11 +152,20 @@ def philox_blocks16(counter, seed, impl="auto"):
     impl is accepted for the CPU signature; the GPU has one implementation."""
     cp = __import__("cupy")
     if impl not in ("auto", "portable", "avx2", "avx512"):
-        raise ValueError(f"philox_blocks16: impl must be auto, portable, avx2 or avx512, got {impl}")
+        raise ValueError(
+            f"philox_blocks16: impl must be auto, portable, avx2 or avx512, got {impl}"
+        )
     out = cp.empty(64, cp.uint32)
-    launch(_SRC("philox_blocks_k", np.float32), 16,
-           (out, _u64(counter, "philox_blocks16", "counter"),
-            _u64(seed, "philox_blocks16", "seed"), i64(16)))
+    launch(
+        _SRC("philox_blocks_k", np.float32),
+        16,
+        (
+            out,
+            _u64(counter, "philox_blocks16", "counter"),
+            _u64(seed, "philox_blocks16", "seed"),
+            i64(16),
+        ),
+    )
     return out
 
 
@@ -154,8 +175,11 @@ def philox_uniform(out, seed, offset):
     o = check_float(out, op, "out")
     if o is not out:
         raise ValueError(f"{op}: out must be C-contiguous")
-    launch(_SRC("philox_uniform_k", o.dtype), o.size,
-           (o, i64(o.size), _u64(seed, op, "seed"), _u64(offset, op, "offset")))
+    launch(
+        _SRC("philox_uniform_k", o.dtype),
+        o.size,
+        (o, i64(o.size), _u64(seed, op, "seed"), _u64(offset, op, "offset")),
+    )
     return out
 
 
@@ -166,9 +190,18 @@ def bernoulli_mask(out, p, scale, seed, offset):
     o = check_float(out, op, "out")
     if o is not out:
         raise ValueError(f"{op}: out must be C-contiguous")
-    launch(_SRC("bernoulli_mask_k", o.dtype), o.size,
-           (o, i64(o.size), np.uint32(keep_threshold(p)), scalar(o.dtype, scale),
-            _u64(seed, op, "seed"), _u64(offset, op, "offset")))
+    launch(
+        _SRC("bernoulli_mask_k", o.dtype),
+        o.size,
+        (
+            o,
+            i64(o.size),
+            np.uint32(keep_threshold(p)),
+            scalar(o.dtype, scale),
+            _u64(seed, op, "seed"),
+            _u64(offset, op, "offset"),
+        ),
+    )
     return out
 
 
@@ -177,8 +210,10 @@ def _check_mask(mask, n, op):
     if not isinstance(mask, cp.ndarray) or mask.dtype != np.uint32 or not mask.flags.c_contiguous:
         raise TypeError(f"{op}: mask must be a C-contiguous uint32 array")
     if mask.shape != ((n + 31) // 32,):
-        raise ValueError(f"{op}: mask must have shape ({(n + 31) // 32},) (one bit per element), "
-                         f"got {tuple(mask.shape)}")
+        raise ValueError(
+            f"{op}: mask must have shape ({(n + 31) // 32},) (one bit per element), "
+            f"got {tuple(mask.shape)}"
+        )
     return mask
 
 
@@ -197,10 +232,21 @@ def dropout_forward(input, p, seed, offset, out=None, mask=None, save_mask=True)
         m = cp.empty((n + 31) // 32, cp.uint32)
     else:
         m = None
-    launch(_SRC("dropout_fwd", x.dtype), (n + 31) // 32,
-           (y, m if m is not None else cp.empty(1, cp.uint32), x, i64(n),
-            np.uint32(keep_threshold(p)), scalar(x.dtype, _keep_scale(p)),
-            _u64(seed, op, "seed"), _u64(offset, op, "offset"), np.int32(m is not None)))
+    launch(
+        _SRC("dropout_fwd", x.dtype),
+        (n + 31) // 32,
+        (
+            y,
+            m if m is not None else cp.empty(1, cp.uint32),
+            x,
+            i64(n),
+            np.uint32(keep_threshold(p)),
+            scalar(x.dtype, _keep_scale(p)),
+            _u64(seed, op, "seed"),
+            _u64(offset, op, "offset"),
+            np.int32(m is not None),
+        ),
+    )
     return y, m
 
 
@@ -214,10 +260,21 @@ def dropout_backward(grad_output, mask, p, seed, offset, out=None):
     n = dy.size
     m = _check_mask(mask, n, op) if mask is not None else None
     dx = out_or_new(out, dy.shape, dy.dtype, op)
-    launch(_SRC("dropout_bwd", dy.dtype), n,
-           (dx, dy, m if m is not None else cp.empty(1, cp.uint32), i64(n),
-            np.uint32(keep_threshold(p)), scalar(dy.dtype, _keep_scale(p)),
-            _u64(seed, op, "seed"), _u64(offset, op, "offset"), np.int32(m is not None)))
+    launch(
+        _SRC("dropout_bwd", dy.dtype),
+        n,
+        (
+            dx,
+            dy,
+            m if m is not None else cp.empty(1, cp.uint32),
+            i64(n),
+            np.uint32(keep_threshold(p)),
+            scalar(dy.dtype, _keep_scale(p)),
+            _u64(seed, op, "seed"),
+            _u64(offset, op, "offset"),
+            np.int32(m is not None),
+        ),
+    )
     return dx
 
 
@@ -226,13 +283,12 @@ def channel_scale(input, scale, out=None):
     op = "channel_scale"
     x = check_float(input, op, "input")
     if x.ndim < 2:
-        raise ValueError(f"{op}: input must have at least 2 dimensions (N, C, ...), got "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"{op}: input must have at least 2 dimensions (N, C, ...), got {tuple(x.shape)}"
+        )
     s = check_like(scale, x.dtype, op, "scale", x.shape[:2])
     rows = x.shape[0] * x.shape[1]
     inner = x.size // rows if rows else 0
     y = out_or_new(out, x.shape, x.dtype, op)
     launch(_SRC("rowscale_k", x.dtype), x.size, (y, x, s, i64(max(inner, 1)), i64(x.size)))
     return y
-
-

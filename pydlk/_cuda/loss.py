@@ -4,6 +4,7 @@ p = e^{x - lse} in the same pass that writes the gradient), NLL and the multi-cl
 
 Forwards return the per-sample losses and, as ``pydlk._C`` does, the sum of losses and the
 divisor of 'mean' as Python floats (one device-to-host copy each)."""
+
 import numpy as np
 
 from ._common import (
@@ -159,8 +160,9 @@ _SRC = Source("loss", _CODE, ("ce_fwd", "ce_bwd", "nll_fwd", "nll_bwd", "mm_fwd"
 
 def _view(x, op):
     if x.ndim < 2:
-        raise ValueError(f"{op}: input must be (N, C) or (N, C, d1, ...), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"{op}: input must be (N, C) or (N, C, d1, ...), got shape {tuple(x.shape)}"
+        )
     if x.shape[1] < 1:
         raise ValueError(f"{op}: input has no classes (shape {tuple(x.shape)})")
     inner = 1
@@ -173,16 +175,19 @@ def _view(x, op):
 def _class_target(t, C, per_sample, op, has_ignore, ignore_index):
     t = check_int64(t, op, "target")
     if tuple(t.shape) != per_sample:
-        raise ValueError(f"{op}: target must have shape {per_sample} for input of {C} classes, "
-                         f"got {tuple(t.shape)}")
+        raise ValueError(
+            f"{op}: target must have shape {per_sample} for input of {C} classes, "
+            f"got {tuple(t.shape)}"
+        )
     bad = (t < 0) | (t >= C)
     if has_ignore:
         bad &= t != ignore_index
     if t.size and bool(bad.any()):
         k = int(bad.ravel().argmax())
-        raise ValueError(f"{op}: target has value {int(t.ravel()[k])} at flat index {k}, expected "
-                         f"a class in [0, {C})"
-                         + (f" or ignore_index ({ignore_index})" if has_ignore else ""))
+        raise ValueError(
+            f"{op}: target has value {int(t.ravel()[k])} at flat index {k}, expected "
+            f"a class in [0, {C})" + (f" or ignore_index ({ignore_index})" if has_ignore else "")
+        )
     return t
 
 
@@ -199,8 +204,10 @@ def _target(target, x, C, per_sample, op, ignore_index):
     if isinstance(target, __import__("cupy").ndarray) and target.dtype != np.int64:
         p = check_like(target, x.dtype, op, "target")
         if tuple(p.shape) != tuple(x.shape):
-            raise ValueError(f"{op}: probability target must have the input's shape "
-                             f"{tuple(x.shape)}, got {tuple(p.shape)}")
+            raise ValueError(
+                f"{op}: probability target must have the input's shape "
+                f"{tuple(x.shape)}, got {tuple(p.shape)}"
+            )
         return None, p
     return _class_target(target, C, per_sample, op, True, ignore_index), None
 
@@ -236,17 +243,39 @@ def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_s
     M = outer * inner
     flags = (1 if w is not None else 0) | (2 if p is not None else 0)
     dummy_t = cp.zeros(1, cp.int64)
-    launch_rows(_SRC("ce_fwd", x.dtype), M,
-                (loss, lse, x, t if t is not None else dummy_t, p if p is not None else x,
-                 w if w is not None else x, i64(C), i64(inner), i64(ignore_index),
-                 f64(label_smoothing), f64(_wall(w, C)), np.int32(flags)))
+    launch_rows(
+        _SRC("ce_fwd", x.dtype),
+        M,
+        (
+            loss,
+            lse,
+            x,
+            t if t is not None else dummy_t,
+            p if p is not None else x,
+            w if w is not None else x,
+            i64(C),
+            i64(inner),
+            i64(ignore_index),
+            f64(label_smoothing),
+            f64(_wall(w, C)),
+            np.int32(flags),
+        ),
+    )
     total = float(loss.astype(cp.float64).sum())
     denom = _target_weight_sum(t, w, ignore_index) if t is not None else float(M)
     return loss, lse, total, denom
 
 
-def cross_entropy_backward(grad_output, grad_scalar, input, lse, target, weight=None,
-                           ignore_index=-100, label_smoothing=0.0):
+def cross_entropy_backward(
+    grad_output,
+    grad_scalar,
+    input,
+    lse,
+    target,
+    weight=None,
+    ignore_index=-100,
+    label_smoothing=0.0,
+):
     """grad_input of the per-sample losses (grad_output per sample, or grad_scalar for all)."""
     cp = __import__("cupy")
     op = "cross_entropy_backward"
@@ -261,11 +290,26 @@ def cross_entropy_backward(grad_output, grad_scalar, input, lse, target, weight=
     g = _grad(grad_output, per_sample, x.dtype, op)
     dx = cp.empty(x.shape, x.dtype)
     flags = (1 if w is not None else 0) | (2 if p is not None else 0) | (4 if g is not None else 0)
-    launch_rows(_SRC("ce_bwd", x.dtype), outer * inner,
-                (dx, g if g is not None else x, f64(grad_scalar), x, s,
-                 t if t is not None else cp.zeros(1, cp.int64), p if p is not None else x,
-                 w if w is not None else x, i64(C), i64(inner), i64(ignore_index),
-                 f64(label_smoothing), f64(_wall(w, C)), np.int32(flags)))
+    launch_rows(
+        _SRC("ce_bwd", x.dtype),
+        outer * inner,
+        (
+            dx,
+            g if g is not None else x,
+            f64(grad_scalar),
+            x,
+            s,
+            t if t is not None else cp.zeros(1, cp.int64),
+            p if p is not None else x,
+            w if w is not None else x,
+            i64(C),
+            i64(inner),
+            i64(ignore_index),
+            f64(label_smoothing),
+            f64(_wall(w, C)),
+            np.int32(flags),
+        ),
+    )
     return dx
 
 
@@ -279,8 +323,21 @@ def nll_loss_forward(input, target, weight=None, ignore_index=-100):
     w = _weight(weight, C, x.dtype, op)
     loss = cp.empty(per_sample, x.dtype)
     M = outer * inner
-    launch(_SRC("nll_fwd", x.dtype), M, (loss, x, t, w if w is not None else x, i64(C), i64(inner),
-                                          i64(ignore_index), i64(M), np.int32(w is not None)))
+    launch(
+        _SRC("nll_fwd", x.dtype),
+        M,
+        (
+            loss,
+            x,
+            t,
+            w if w is not None else x,
+            i64(C),
+            i64(inner),
+            i64(ignore_index),
+            i64(M),
+            np.int32(w is not None),
+        ),
+    )
     return loss, float(loss.astype(cp.float64).sum()), _target_weight_sum(t, w, ignore_index)
 
 
@@ -296,14 +353,28 @@ def nll_loss_backward(grad_output, grad_scalar, input, target, weight=None, igno
     dx = cp.zeros(x.shape, x.dtype)
     M = outer * inner
     flags = (1 if w is not None else 0) | (4 if g is not None else 0)
-    launch(_SRC("nll_bwd", x.dtype), M,
-           (dx, g if g is not None else x, f64(grad_scalar), t, w if w is not None else x, i64(C),
-            i64(inner), i64(ignore_index), i64(M), np.int32(flags)))
+    launch(
+        _SRC("nll_bwd", x.dtype),
+        M,
+        (
+            dx,
+            g if g is not None else x,
+            f64(grad_scalar),
+            t,
+            w if w is not None else x,
+            i64(C),
+            i64(inner),
+            i64(ignore_index),
+            i64(M),
+            np.int32(flags),
+        ),
+    )
     return dx
 
 
 def _check_mm(x, p, margin, op):
     import math
+
     if x.ndim != 2:
         raise ValueError(f"{op}: input must be 2-D, got shape {tuple(x.shape)}")
     if x.shape[1] < 1:
@@ -324,13 +395,26 @@ def multi_margin_loss_forward(input, target, p=1, margin=1.0, weight=None):
     t = _class_target(target, C, (N,), op, False, 0)
     w = _weight(weight, C, x.dtype, op)
     loss = cp.empty(N, x.dtype)
-    launch_rows(_SRC("mm_fwd", x.dtype), N, (loss, x, t, w if w is not None else x, i64(C),
-                                             np.int32(p), f64(margin), np.int32(w is not None)))
+    launch_rows(
+        _SRC("mm_fwd", x.dtype),
+        N,
+        (
+            loss,
+            x,
+            t,
+            w if w is not None else x,
+            i64(C),
+            np.int32(p),
+            f64(margin),
+            np.int32(w is not None),
+        ),
+    )
     return loss, float(loss.astype(cp.float64).sum()), float(N)
 
 
-def multi_margin_loss_backward(grad_output, grad_scalar, input, target, p=1, margin=1.0,
-                               weight=None):
+def multi_margin_loss_backward(
+    grad_output, grad_scalar, input, target, p=1, margin=1.0, weight=None
+):
     """grad_input of the per-sample hinge losses."""
     cp = __import__("cupy")
     op = "multi_margin_loss_backward"
@@ -342,7 +426,20 @@ def multi_margin_loss_backward(grad_output, grad_scalar, input, target, p=1, mar
     g = _grad(grad_output, (N,), x.dtype, op)
     dx = cp.empty(x.shape, x.dtype)
     flags = (1 if w is not None else 0) | (4 if g is not None else 0)
-    launch_rows(_SRC("mm_bwd", x.dtype), N,
-                (dx, g if g is not None else x, f64(grad_scalar), x, t,
-                 w if w is not None else x, i64(C), np.int32(p), f64(margin), np.int32(flags)))
+    launch_rows(
+        _SRC("mm_bwd", x.dtype),
+        N,
+        (
+            dx,
+            g if g is not None else x,
+            f64(grad_scalar),
+            x,
+            t,
+            w if w is not None else x,
+            i64(C),
+            np.int32(p),
+            f64(margin),
+            np.int32(flags),
+        ),
+    )
     return dx

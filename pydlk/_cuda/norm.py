@@ -11,6 +11,7 @@ the set's first value (no E[x^2] - E[x]^2 cancellation), and for batch norm the 
 statistics are updated in the same kernel. The batch-norm backward's sums (sum dy,
 sum dy (x - mu)) are one pass too.
 """
+
 import numpy as np
 
 from ._common import (
@@ -138,8 +139,11 @@ extern "C" __global__ void row_dx(T* dx, const T* dy, const T* x, const T* w, co
 }
 """
 
-_SRC = Source("norm", _CODE, ("set_stats", "running_stats", "bn_apply", "bn_bwd_sums", "bn_dx",
-                              "row_apply", "row_dx"))
+_SRC = Source(
+    "norm",
+    _CODE,
+    ("set_stats", "running_stats", "bn_apply", "bn_bwd_sums", "bn_dx", "row_apply", "row_dx"),
+)
 
 
 def _spatial(x):
@@ -179,9 +183,19 @@ def _ptr(a, fallback):
     return a if a is not None else fallback
 
 
-def batchnorm_forward(input, weight=None, bias=None, running_mean=None, running_var=None,
-                      training=False, momentum=0.1, eps=1e-05, out=None, save_mean=None,
-                      save_rstd=None):
+def batchnorm_forward(
+    input,
+    weight=None,
+    bias=None,
+    running_mean=None,
+    running_var=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-05,
+    out=None,
+    save_mean=None,
+    save_rstd=None,
+):
     """Batch norm over input (N, C, *). Returns (out, save_mean, save_rstd), stats (C,)."""
     op = "batch_norm"
     x = check_float(input, op, "input")
@@ -190,11 +204,14 @@ def batchnorm_forward(input, weight=None, bias=None, running_mean=None, running_
     _momentum(momentum, op)
     N, C, S = x.shape[0], x.shape[1], _spatial(x)
     if training and N * S == 1:
-        raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input "
-                         f"size {list(x.shape)}")
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got input "
+            f"size {list(x.shape)}"
+        )
     if not training and (running_mean is None or running_var is None):
-        raise ValueError(f"{op}: running_mean and running_var must be given in evaluation mode "
-                         "(training=False)")
+        raise ValueError(
+            f"{op}: running_mean and running_var must be given in evaluation mode (training=False)"
+        )
     dt = x.dtype
     w = _opt(weight, C, dt, op, "weight")
     b = _opt(bias, C, dt, op, "bias")
@@ -205,19 +222,48 @@ def batchnorm_forward(input, weight=None, bias=None, running_mean=None, running_
     sr = out_or_new(save_rstd, (C,), dt, op, "save_rstd")
     if training:
         flags = (2 if rm is not None else 0) | (4 if rv is not None else 0)
-        launch_rows(_SRC("set_stats", dt), C,
-                    (sm, sr, sm, _ptr(rm, sm), _ptr(rv, sm), x, i64(N * S), i64(S), i64(C * S),
-                     f64(eps), f64(momentum), np.int32(flags)))
+        launch_rows(
+            _SRC("set_stats", dt),
+            C,
+            (
+                sm,
+                sr,
+                sm,
+                _ptr(rm, sm),
+                _ptr(rv, sm),
+                x,
+                i64(N * S),
+                i64(S),
+                i64(C * S),
+                f64(eps),
+                f64(momentum),
+                np.int32(flags),
+            ),
+        )
     else:
         launch(_SRC("running_stats", dt), C, (sm, sr, rm, rv, i64(C), f64(eps)))
-    launch(_SRC("bn_apply", dt), x.size, (y, x, sm, sr, _ptr(w, sm), _ptr(b, sm), i64(C), i64(S),
-                                           i64(x.size), _flag(w), _flag(b)))
+    launch(
+        _SRC("bn_apply", dt),
+        x.size,
+        (y, x, sm, sr, _ptr(w, sm), _ptr(b, sm), i64(C), i64(S), i64(x.size), _flag(w), _flag(b)),
+    )
     return y, sm, sr
 
 
-def batchnorm_backward(grad_output, input, weight, save_mean, save_rstd, training,
-                       need_input=True, need_weight=True, need_bias=True, grad_input=None,
-                       grad_weight=None, grad_bias=None):
+def batchnorm_backward(
+    grad_output,
+    input,
+    weight,
+    save_mean,
+    save_rstd,
+    training,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    grad_input=None,
+    grad_weight=None,
+    grad_bias=None,
+):
     """Returns (grad_input, grad_weight, grad_bias); None where not asked for."""
     cp = __import__("cupy")
     op = "batch_norm_backward"
@@ -237,8 +283,9 @@ def batchnorm_backward(grad_output, input, weight, save_mean, save_rstd, trainin
     sdy = sdyx = None
     if training or need_weight or need_bias:
         sdy, sdyx = cp.zeros(C, cp.float64), cp.zeros(C, cp.float64)
-        launch_rows(_SRC("bn_bwd_sums", dt), C, (sdy, sdyx, dy, x, mean, i64(M), i64(S),
-                                                 i64(C * S)))
+        launch_rows(
+            _SRC("bn_bwd_sums", dt), C, (sdy, sdyx, dy, x, mean, i64(M), i64(S), i64(C * S))
+        )
         if dw is not None:
             dw[...] = (rs * sdyx).astype(dt)
         if db is not None:
@@ -252,8 +299,11 @@ def batchnorm_backward(grad_output, input, weight, save_mean, save_rstd, trainin
             k2 = cp.zeros(C, cp.float64)
             kc = cp.zeros(C, cp.float64)
         k1 = cp.ascontiguousarray(cp.broadcast_to(k1, (C,))).astype(dt)
-        launch(_SRC("bn_dx", dt), x.size, (dx, dy, x, mean, k1, k2.astype(dt), kc.astype(dt),
-                                            i64(C), i64(S), i64(x.size)))
+        launch(
+            _SRC("bn_dx", dt),
+            x.size,
+            (dx, dy, x, mean, k1, k2.astype(dt), kc.astype(dt), i64(C), i64(S), i64(x.size)),
+        )
     return dx, dw, db
 
 
@@ -264,11 +314,43 @@ def _rownorm_forward(x, w, b, R, G, K, S, eps, stat_shape, out, mean, rstd, op, 
     m = out_or_new(mean, stat_shape, dt, op, "mean")
     r = out_or_new(rstd, stat_shape, dt, op, "rstd")
     var = __import__("cupy").empty(R, dt) if want_var else None
-    launch_rows(_SRC("set_stats", dt), R,
-                (m, r, _ptr(var, m), m, m, x, i64(D), i64(D), i64(D), f64(eps), f64(0.0),
-                 np.int32(1 if want_var else 0)))
-    launch(_SRC("row_apply", dt), x.size, (y, x, m, r, _ptr(w, m), _ptr(b, m), i64(D), i64(G),
-                                            i64(K), i64(S), i64(x.size), _flag(w), _flag(b)))
+    launch_rows(
+        _SRC("set_stats", dt),
+        R,
+        (
+            m,
+            r,
+            _ptr(var, m),
+            m,
+            m,
+            x,
+            i64(D),
+            i64(D),
+            i64(D),
+            f64(eps),
+            f64(0.0),
+            np.int32(1 if want_var else 0),
+        ),
+    )
+    launch(
+        _SRC("row_apply", dt),
+        x.size,
+        (
+            y,
+            x,
+            m,
+            r,
+            _ptr(w, m),
+            _ptr(b, m),
+            i64(D),
+            i64(G),
+            i64(K),
+            i64(S),
+            i64(x.size),
+            _flag(w),
+            _flag(b),
+        ),
+    )
     return y, m, r, var
 
 
@@ -280,14 +362,18 @@ def _rownorm_backward(dy, x, w, mean, rstd, R, G, K, S, need_x, need_w, need_b, 
     dw = out_or_new(gw, (G * K,), dt, op, "grad_weight") if need_w else None
     db = out_or_new(gb, (G * K,), dt, op, "grad_bias") if need_b else None
     if dx is not None:
-        launch_rows(_SRC("row_dx", dt), R, (dx, dy, x, _ptr(w, mean), mean, rstd, i64(D), i64(G),
-                                            i64(K), i64(S), _flag(w)))
+        launch_rows(
+            _SRC("row_dx", dt),
+            R,
+            (dx, dy, x, _ptr(w, mean), mean, rstd, i64(D), i64(G), i64(K), i64(S), _flag(w)),
+        )
     if dw is not None or db is not None:
         N = R // G if G else 0
         g4 = dy.reshape(N, G, K, S).astype(cp.float64)
         if dw is not None:
-            xh = ((x.reshape(R, D).astype(cp.float64) - mean.reshape(R, 1))
-                  * rstd.reshape(R, 1).astype(cp.float64))
+            xh = (x.reshape(R, D).astype(cp.float64) - mean.reshape(R, 1)) * rstd.reshape(
+                R, 1
+            ).astype(cp.float64)
             dw[...] = (g4 * xh.reshape(N, G, K, S)).sum(axis=(0, 3)).reshape(G * K).astype(dt)
         if db is not None:
             db[...] = g4.sum(axis=(0, 3)).reshape(G * K).astype(dt)
@@ -308,8 +394,19 @@ def layernorm_forward(input, weight=None, bias=None, eps=1e-05, out=None, mean=N
     return y, m, r
 
 
-def layernorm_backward(grad_output, input, weight, mean, rstd, need_input=True, need_weight=True,
-                       need_bias=True, grad_input=None, grad_weight=None, grad_bias=None):
+def layernorm_backward(
+    grad_output,
+    input,
+    weight,
+    mean,
+    rstd,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    grad_input=None,
+    grad_weight=None,
+    grad_bias=None,
+):
     """Returns (grad_input, grad_weight (D,), grad_bias (D,)); None where not asked for."""
     op = "layer_norm_backward"
     x = check_float(input, op, "input")
@@ -321,20 +418,39 @@ def layernorm_backward(grad_output, input, weight, mean, rstd, need_input=True, 
     w = _opt(weight, D, dt, op, "weight")
     m = check_like(mean, dt, op, "mean", (M,))
     r = check_like(rstd, dt, op, "rstd", (M,))
-    return _rownorm_backward(dy, x, w, m, r, M, 1, D, 1, need_input, need_weight, need_bias,
-                             grad_input, grad_weight, grad_bias, op)
+    return _rownorm_backward(
+        dy,
+        x,
+        w,
+        m,
+        r,
+        M,
+        1,
+        D,
+        1,
+        need_input,
+        need_weight,
+        need_bias,
+        grad_input,
+        grad_weight,
+        grad_bias,
+        op,
+    )
 
 
 def _check_groups(x, G, op):
     if G <= 0:
         raise ValueError(f"{op}: num_groups must be positive, got {G}")
     if x.shape[1] % G:
-        raise ValueError(f"{op}: num_groups={G} must divide the number of channels, input has "
-                         f"{x.shape[1]} (shape {tuple(x.shape)})")
+        raise ValueError(
+            f"{op}: num_groups={G} must divide the number of channels, input has "
+            f"{x.shape[1]} (shape {tuple(x.shape)})"
+        )
 
 
-def groupnorm_forward(input, num_groups, weight=None, bias=None, eps=1e-05, out=None, mean=None,
-                      rstd=None):
+def groupnorm_forward(
+    input, num_groups, weight=None, bias=None, eps=1e-05, out=None, mean=None, rstd=None
+):
     """Group norm of input (N, C, *); returns (out, mean, rstd), stats (N, num_groups)."""
     op = "group_norm"
     x = check_float(input, op, "input")
@@ -343,17 +459,30 @@ def groupnorm_forward(input, num_groups, weight=None, bias=None, eps=1e-05, out=
     _check_groups(x, num_groups, op)
     N, C, S, G = x.shape[0], x.shape[1], _spatial(x), num_groups
     if N * (C // G) * S == 1:
-        raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input "
-                         f"size {list(x.shape)}")
+        raise ValueError(
+            f"{op}: Expected more than 1 value per channel when training, got input "
+            f"size {list(x.shape)}"
+        )
     w = _opt(weight, C, x.dtype, op, "weight")
     b = _opt(bias, C, x.dtype, op, "bias")
     y, m, r, _ = _rownorm_forward(x, w, b, N * G, G, C // G, S, eps, (N, G), out, mean, rstd, op)
     return y, m, r
 
 
-def groupnorm_backward(grad_output, input, num_groups, weight, mean, rstd, need_input=True,
-                       need_weight=True, need_bias=True, grad_input=None, grad_weight=None,
-                       grad_bias=None):
+def groupnorm_backward(
+    grad_output,
+    input,
+    num_groups,
+    weight,
+    mean,
+    rstd,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    grad_input=None,
+    grad_weight=None,
+    grad_bias=None,
+):
     """Returns (grad_input, grad_weight (C,), grad_bias (C,)); None where not asked for."""
     op = "group_norm_backward"
     x = check_float(input, op, "input")
@@ -365,12 +494,38 @@ def groupnorm_backward(grad_output, input, num_groups, weight, mean, rstd, need_
     w = _opt(weight, C, dt, op, "weight")
     m = check_like(mean, dt, op, "mean", (N, G))
     r = check_like(rstd, dt, op, "rstd", (N, G))
-    return _rownorm_backward(dy, x, w, m, r, N * G, G, C // G, S, need_input, need_weight,
-                             need_bias, grad_input, grad_weight, grad_bias, op)
+    return _rownorm_backward(
+        dy,
+        x,
+        w,
+        m,
+        r,
+        N * G,
+        G,
+        C // G,
+        S,
+        need_input,
+        need_weight,
+        need_bias,
+        grad_input,
+        grad_weight,
+        grad_bias,
+        op,
+    )
 
 
-def instancenorm_forward(input, weight=None, bias=None, running_mean=None, running_var=None,
-                         momentum=0.1, eps=1e-05, out=None, mean=None, rstd=None):
+def instancenorm_forward(
+    input,
+    weight=None,
+    bias=None,
+    running_mean=None,
+    running_var=None,
+    momentum=0.1,
+    eps=1e-05,
+    out=None,
+    mean=None,
+    rstd=None,
+):
     """Instance norm of input (N, C, *); returns (out, mean, rstd), stats (N, C); running
     buffers (C,), if given, get the batch average of the per-instance mean and unbiased
     variance."""
@@ -382,8 +537,10 @@ def instancenorm_forward(input, weight=None, bias=None, running_mean=None, runni
     _momentum(momentum, op)
     N, C, S = x.shape[0], x.shape[1], _spatial(x)
     if S == 1:
-        raise ValueError(f"{op}: Expected more than 1 spatial element when training, got input "
-                         f"size {list(x.shape)}")
+        raise ValueError(
+            f"{op}: Expected more than 1 spatial element when training, got input "
+            f"size {list(x.shape)}"
+        )
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{op}: give both running_mean and running_var, or neither")
     dt = x.dtype
@@ -391,8 +548,9 @@ def instancenorm_forward(input, weight=None, bias=None, running_mean=None, runni
     b = _opt(bias, C, dt, op, "bias")
     rm = _opt(running_mean, C, dt, op, "running_mean", True)
     rv = _opt(running_var, C, dt, op, "running_var", True)
-    y, m, r, var = _rownorm_forward(x, w, b, N * C, C, 1, S, eps, (N, C), out, mean, rstd, op,
-                                    want_var=rm is not None)
+    y, m, r, var = _rownorm_forward(
+        x, w, b, N * C, C, 1, S, eps, (N, C), out, mean, rstd, op, want_var=rm is not None
+    )
     if rm is not None and N > 0:
         sm = m.astype(cp.float64).mean(axis=0)
         sv = var.reshape(N, C).astype(cp.float64).mean(axis=0)

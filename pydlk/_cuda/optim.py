@@ -2,6 +2,8 @@
 formulas of csrc/optim.cpp (coupled weight decay and L1 folded into the gradient, maximize as a
 sign, AdamW's decoupled decay as a shrink of the parameter, bias corrections on the host), plus
 the arena helpers average_update, norm_reduce and scale_."""
+
+import functools
 import math
 
 import numpy as np
@@ -110,8 +112,11 @@ extern "C" __global__ void norm_partial_k(double* part, const T* x, i64 n, doubl
 }
 """
 
-_SRC = Source("optim", _CODE, ("sgd_k", "adam_k", "rmsprop_k", "adagrad_k", "average_k",
-                               "scale_k", "norm_partial_k"))
+_SRC = Source(
+    "optim",
+    _CODE,
+    ("sgd_k", "adam_k", "rmsprop_k", "adagrad_k", "average_k", "scale_k", "norm_partial_k"),
+)
 
 
 def _param(param, op):
@@ -143,8 +148,19 @@ def _dummy(p):
     return p  # never read: the kernel's flag is off
 
 
-def sgd_step(param, momentum_buffer, grad, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
-             l1=0.0, nesterov=False, maximize=False, first=False):
+def sgd_step(
+    param,
+    momentum_buffer,
+    grad,
+    lr,
+    momentum=0.0,
+    dampening=0.0,
+    weight_decay=0.0,
+    l1=0.0,
+    nesterov=False,
+    maximize=False,
+    first=False,
+):
     """One SGD step in place (momentum, dampening, Nesterov, coupled weight decay, L1)."""
     op = "sgd_step"
     p = _param(param, op)
@@ -155,7 +171,7 @@ def sgd_step(param, momentum_buffer, grad, lr, momentum=0.0, dampening=0.0, weig
     if momentum != 0 and momentum_buffer is None:
         raise ValueError(f"{op}: momentum_buffer is required when momentum != 0")
     buf = _state(momentum_buffer, p, op, "momentum_buffer")
-    T = lambda v: scalar(p.dtype, v)
+    T = functools.partial(scalar, p.dtype)
     s = T(-1.0 if maximize else 1.0)
     mom = momentum != 0 and buf is not None
     if mom:
@@ -163,13 +179,43 @@ def sgd_step(param, momentum_buffer, grad, lr, momentum=0.0, dampening=0.0, weig
         cg, cb = (1.0, momentum) if nesterov else (0.0, 1.0)
     else:
         keep = add = cg = cb = 0.0
-    launch(_SRC("sgd_k", p.dtype), p.size,
-           (p, buf if mom else _dummy(p), g, i64(p.size), T(lr), T(keep), T(add), T(cg), T(cb),
-            T(weight_decay), T(l1), s, np.int32(mom)))
+    launch(
+        _SRC("sgd_k", p.dtype),
+        p.size,
+        (
+            p,
+            buf if mom else _dummy(p),
+            g,
+            i64(p.size),
+            T(lr),
+            T(keep),
+            T(add),
+            T(cg),
+            T(cb),
+            T(weight_decay),
+            T(l1),
+            s,
+            np.int32(mom),
+        ),
+    )
 
 
-def adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lr, beta1, beta2, eps,
-              weight_decay=0.0, l1=0.0, step=1, decoupled=False, maximize=False):
+def adam_step(
+    param,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    grad,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay=0.0,
+    l1=0.0,
+    step=1,
+    decoupled=False,
+    maximize=False,
+):
     """One Adam (decoupled: AdamW) step in place; AMSGrad when max_exp_avg_sq is given."""
     op = "adam_step"
     p = _param(param, op)
@@ -186,17 +232,48 @@ def adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, lr, beta1, beta2
         raise ValueError(f"adam_step: step must be >= 1, got {step}")
     vmax = _state(max_exp_avg_sq, p, op, "max_exp_avg_sq")
     bc1, bc2 = 1 - beta1 ** float(step), 1 - beta2 ** float(step)
-    T = lambda x: scalar(p.dtype, x)
+    T = functools.partial(scalar, p.dtype)
     shrink = 1 - lr * weight_decay if decoupled else 1.0
     wd = 0.0 if decoupled else weight_decay
-    launch(_SRC("adam_k", p.dtype), p.size,
-           (p, m, v, vmax if vmax is not None else _dummy(p), g, i64(p.size), T(shrink), T(wd),
-            T(l1), T(-1.0 if maximize else 1.0), T(1 - beta1), T(beta2), T(1 - beta2),
-            T(lr / bc1), T(1.0 / math.sqrt(bc2)), T(eps), np.int32(vmax is not None)))
+    launch(
+        _SRC("adam_k", p.dtype),
+        p.size,
+        (
+            p,
+            m,
+            v,
+            vmax if vmax is not None else _dummy(p),
+            g,
+            i64(p.size),
+            T(shrink),
+            T(wd),
+            T(l1),
+            T(-1.0 if maximize else 1.0),
+            T(1 - beta1),
+            T(beta2),
+            T(1 - beta2),
+            T(lr / bc1),
+            T(1.0 / math.sqrt(bc2)),
+            T(eps),
+            np.int32(vmax is not None),
+        ),
+    )
 
 
-def rmsprop_step(param, square_avg, grad_avg, momentum_buffer, grad, lr, alpha, eps,
-                 weight_decay=0.0, l1=0.0, momentum=0.0, maximize=False):
+def rmsprop_step(
+    param,
+    square_avg,
+    grad_avg,
+    momentum_buffer,
+    grad,
+    lr,
+    alpha,
+    eps,
+    weight_decay=0.0,
+    l1=0.0,
+    momentum=0.0,
+    maximize=False,
+):
     """One RMSprop step in place (centered when grad_avg is given, momentum when > 0)."""
     op = "rmsprop_step"
     p = _param(param, op)
@@ -212,16 +289,43 @@ def rmsprop_step(param, square_avg, grad_avg, momentum_buffer, grad, lr, alpha, 
     ga = _state(grad_avg, p, op, "grad_avg")
     buf = _state(momentum_buffer, p, op, "momentum_buffer")
     use_mom = momentum > 0 and buf is not None
-    T = lambda x: scalar(p.dtype, x)
-    launch(_SRC("rmsprop_k", p.dtype), p.size,
-           (p, sq, ga if ga is not None else _dummy(p), buf if use_mom else _dummy(p), g,
-            i64(p.size), T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay), T(l1),
-            T(momentum), T(-1.0 if maximize else 1.0), np.int32(ga is not None),
-            np.int32(use_mom)))
+    T = functools.partial(scalar, p.dtype)
+    launch(
+        _SRC("rmsprop_k", p.dtype),
+        p.size,
+        (
+            p,
+            sq,
+            ga if ga is not None else _dummy(p),
+            buf if use_mom else _dummy(p),
+            g,
+            i64(p.size),
+            T(lr),
+            T(alpha),
+            T(1 - alpha),
+            T(eps),
+            T(weight_decay),
+            T(l1),
+            T(momentum),
+            T(-1.0 if maximize else 1.0),
+            np.int32(ga is not None),
+            np.int32(use_mom),
+        ),
+    )
 
 
-def adagrad_step(param, state_sum, grad, lr, lr_decay=0.0, eps=1e-10, weight_decay=0.0, l1=0.0,
-                 step=1, maximize=False):
+def adagrad_step(
+    param,
+    state_sum,
+    grad,
+    lr,
+    lr_decay=0.0,
+    eps=1e-10,
+    weight_decay=0.0,
+    l1=0.0,
+    step=1,
+    maximize=False,
+):
     """One Adagrad step in place; the rate is lr / (1 + (step - 1) lr_decay)."""
     op = "adagrad_step"
     p = _param(param, op)
@@ -232,10 +336,22 @@ def adagrad_step(param, state_sum, grad, lr, lr_decay=0.0, eps=1e-10, weight_dec
     if step < 1:
         raise ValueError(f"adagrad_step: step must be >= 1, got {step}")
     clr = lr / (1 + (step - 1) * lr_decay)
-    T = lambda x: scalar(p.dtype, x)
-    launch(_SRC("adagrad_k", p.dtype), p.size,
-           (p, s, g, i64(p.size), T(clr), T(eps), T(weight_decay), T(l1),
-            T(-1.0 if maximize else 1.0)))
+    T = functools.partial(scalar, p.dtype)
+    launch(
+        _SRC("adagrad_k", p.dtype),
+        p.size,
+        (
+            p,
+            s,
+            g,
+            i64(p.size),
+            T(clr),
+            T(eps),
+            T(weight_decay),
+            T(l1),
+            T(-1.0 if maximize else 1.0),
+        ),
+    )
 
 
 def average_update(average, input, weight):
@@ -268,8 +384,9 @@ def norm_reduce(x, norm_type=2.0):
     blocks = max(1, min((a.size + 255) // 256, 1024))
     part = cp.zeros(blocks, cp.float64)
     if a.size:
-        _SRC("norm_partial_k", a.dtype)((blocks,), (256,), (part, a, i64(a.size), f64(p),
-                                                             np.int32(kind)))
+        _SRC("norm_partial_k", a.dtype)(
+            (blocks,), (256,), (part, a, i64(a.size), f64(p), np.int32(kind))
+        )
     return float(part.sum())
 
 

@@ -5,6 +5,7 @@ to the padded input), adaptive average and adaptive max, with csrc/pool2d.cpp's 
 Forwards run one thread per output element. Backwards scatter each output's gradient with
 atomicAdd into a zeroed grad_input (windows may overlap), so float32 sums are added in an
 unspecified order: equal to the CPU's within rounding, not bit for bit."""
+
 import numpy as np
 
 from ._common import Source, check_float, check_int64, i64, int_pair, launch, out_or_new
@@ -135,8 +136,11 @@ extern "C" __global__ void admax_fwd(T* y, i64* idx, const T* x, i64 H, i64 W, i
 }
 """
 
-_SRC = Source("pool2d", _CODE, ("max_fwd", "max_bwd", "avg_fwd", "avg_bwd", "adavg_fwd",
-                                "adavg_bwd", "admax_fwd"))
+_SRC = Source(
+    "pool2d",
+    _CODE,
+    ("max_fwd", "max_bwd", "avg_fwd", "avg_bwd", "adavg_fwd", "adavg_bwd", "admax_fwd"),
+)
 
 
 def _floor_div(a, b):
@@ -153,8 +157,9 @@ def _out_size(n, k, s, p, d, ceil_mode):
 def _pair(v, op, name, low):
     a, b = int_pair(v, op, name)
     if a < low or b < low:
-        raise ValueError(f"{op}: {name} must be {'>= 0' if low == 0 else 'positive'}, got "
-                         f"({a}, {b})")
+        raise ValueError(
+            f"{op}: {name} must be {'>= 0' if low == 0 else 'positive'}, got ({a}, {b})"
+        )
     return a, b
 
 
@@ -164,14 +169,18 @@ def _geometry(H, W, kernel_size, stride, padding, dilation, ceil_mode, op):
     p = _pair(padding, op, "padding", 0)
     d = _pair(dilation, op, "dilation", 1)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{op}: padding must be at most half of kernel_size, got padding {p} "
-                         f"and kernel_size {k}")
+        raise ValueError(
+            f"{op}: padding must be at most half of kernel_size, got padding {p} "
+            f"and kernel_size {k}"
+        )
     OH = _out_size(H, k[0], s[0], p[0], d[0], ceil_mode)
     OW = _out_size(W, k[1], s[1], p[1], d[1], ceil_mode)
     if OH < 1 or OW < 1:
-        raise ValueError(f"{op}: output size ({OH}, {OW}) is too small for input size (H, W) = "
-                         f"({H}, {W}) with kernel_size {k}, stride {s}, padding {p} and "
-                         f"dilation {d}")
+        raise ValueError(
+            f"{op}: output size ({OH}, {OW}) is too small for input size (H, W) = "
+            f"({H}, {W}) with kernel_size {k}, stride {s}, padding {p} and "
+            f"dilation {d}"
+        )
     return k, s, p, d, OH, OW
 
 
@@ -180,8 +189,10 @@ def _input(x, op, name="input"):
     if x.ndim != 4:
         raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
     if min(x.shape[1:]) <= 0:
-        raise ValueError(f"{op}: {name} must have non-zero C, H and W (only N may be 0), got "
-                         f"shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{op}: {name} must have non-zero C, H and W (only N may be 0), got "
+            f"shape {tuple(x.shape)}"
+        )
     return x
 
 
@@ -190,8 +201,10 @@ def _grad(dy, OH, OW, op):
     if dy.ndim != 4:
         raise ValueError(f"{op}: grad_output must be 4-D, got shape {tuple(dy.shape)}")
     if dy.shape[2:] != (OH, OW):
-        raise ValueError(f"{op}: grad_output has spatial size {tuple(dy.shape[2:])}, the pooling "
-                         f"gives ({OH}, {OW})")
+        raise ValueError(
+            f"{op}: grad_output has spatial size {tuple(dy.shape[2:])}, the pooling "
+            f"gives ({OH}, {OW})"
+        )
     if dy.shape[1] <= 0:
         raise ValueError(f"{op}: grad_output must have C > 0, got shape {tuple(dy.shape)}")
     return dy
@@ -217,8 +230,18 @@ def _ints(*v):
     return tuple(np.int32(a) for a in v)
 
 
-def max_pool2d_forward(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                       return_indices=True, *, out=None, indices=None):
+def max_pool2d_forward(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    return_indices=True,
+    *,
+    out=None,
+    indices=None,
+):
     """(output, indices or None) of max pooling over input (N, C, H, W)."""
     op = "max_pool2d"
     x = _input(input, op)
@@ -227,14 +250,37 @@ def max_pool2d_forward(input, kernel_size, stride=None, padding=0, dilation=1, c
     y = out_or_new(out, (N, C, OH, OW), x.dtype, op)
     want = return_indices or indices is not None
     idx = _index_out(indices, (N, C, OH, OW), op) if want else None
-    launch(_SRC("max_fwd", x.dtype), y.size,
-           (y, idx if want else __import__("cupy").empty(1, np.int64), x, i64(H), i64(W),
-            i64(OH), i64(OW), *_ints(*k, *s, *p, *d), i64(y.size), np.int32(want)))
+    launch(
+        _SRC("max_fwd", x.dtype),
+        y.size,
+        (
+            y,
+            idx if want else __import__("cupy").empty(1, np.int64),
+            x,
+            i64(H),
+            i64(W),
+            i64(OH),
+            i64(OW),
+            *_ints(*k, *s, *p, *d),
+            i64(y.size),
+            np.int32(want),
+        ),
+    )
     return y, idx
 
 
-def max_pool2d_backward(grad_output, indices, input_size, kernel_size, stride=None, padding=0,
-                        dilation=1, ceil_mode=False, *, grad_input=None):
+def max_pool2d_backward(
+    grad_output,
+    indices,
+    input_size,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode=False,
+    *,
+    grad_input=None,
+):
     """grad_input (N, C, H, W): each grad_output element goes to its arg-max."""
     op = "max_pool2d_backward"
     H, W = _pair(input_size, op, "input_size", 1)
@@ -242,8 +288,9 @@ def max_pool2d_backward(grad_output, indices, input_size, kernel_size, stride=No
     dy = _grad(grad_output, OH, OW, op)
     idx = check_int64(indices, op, "indices", dy.shape)
     dx = _zeroed(grad_input, (dy.shape[0], dy.shape[1], H, W), dy.dtype, op)
-    launch(_SRC("max_bwd", dy.dtype), dy.size, (dx, dy, idx, i64(H * W), i64(OH * OW),
-                                                 i64(dy.size)))
+    launch(
+        _SRC("max_bwd", dy.dtype), dy.size, (dx, dy, idx, i64(H * W), i64(OH * OW), i64(dy.size))
+    )
     return dx
 
 
@@ -254,13 +301,22 @@ def _divisor(d, op):
         raise TypeError(f"{op}: divisor_override must be an int or None, got {d!r}")
     if d == 0:
         raise ValueError(f"{op}: divisor_override must not be zero")
-    if not -2 ** 31 <= d < 2 ** 31:
+    if not -(2**31) <= d < 2**31:
         raise ValueError(f"{op}: divisor_override is too large")
     return int(d)
 
 
-def avg_pool2d_forward(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-                       count_include_pad=True, divisor_override=None, *, out=None):
+def avg_pool2d_forward(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+    *,
+    out=None,
+):
     """Average pooling over input (N, C, H, W), sums in double."""
     op = "avg_pool2d"
     x = _input(input, op)
@@ -268,15 +324,36 @@ def avg_pool2d_forward(input, kernel_size, stride=None, padding=0, ceil_mode=Fal
     ovr = _divisor(divisor_override, op)
     k, s, p, _, OH, OW = _geometry(H, W, kernel_size, stride, padding, 1, ceil_mode, op)
     y = out_or_new(out, (N, C, OH, OW), x.dtype, op)
-    launch(_SRC("avg_fwd", x.dtype), y.size,
-           (y, x, i64(H), i64(W), i64(OH), i64(OW), *_ints(*k, *s, *p, count_include_pad),
-            i64(ovr), i64(y.size)))
+    launch(
+        _SRC("avg_fwd", x.dtype),
+        y.size,
+        (
+            y,
+            x,
+            i64(H),
+            i64(W),
+            i64(OH),
+            i64(OW),
+            *_ints(*k, *s, *p, count_include_pad),
+            i64(ovr),
+            i64(y.size),
+        ),
+    )
     return y
 
 
-def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, padding=0,
-                        ceil_mode=False, count_include_pad=True, divisor_override=None, *,
-                        grad_input=None):
+def avg_pool2d_backward(
+    grad_output,
+    input_size,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+    *,
+    grad_input=None,
+):
     """grad_input (N, C, H, W) of average pooling."""
     op = "avg_pool2d_backward"
     H, W = _pair(input_size, op, "input_size", 1)
@@ -284,9 +361,21 @@ def avg_pool2d_backward(grad_output, input_size, kernel_size, stride=None, paddi
     k, s, p, _, OH, OW = _geometry(H, W, kernel_size, stride, padding, 1, ceil_mode, op)
     dy = _grad(grad_output, OH, OW, op)
     dx = _zeroed(grad_input, (dy.shape[0], dy.shape[1], H, W), dy.dtype, op)
-    launch(_SRC("avg_bwd", dy.dtype), dy.size,
-           (dx, dy, i64(H), i64(W), i64(OH), i64(OW), *_ints(*k, *s, *p, count_include_pad),
-            i64(ovr), i64(dy.size)))
+    launch(
+        _SRC("avg_bwd", dy.dtype),
+        dy.size,
+        (
+            dx,
+            dy,
+            i64(H),
+            i64(W),
+            i64(OH),
+            i64(OW),
+            *_ints(*k, *s, *p, count_include_pad),
+            i64(ovr),
+            i64(dy.size),
+        ),
+    )
     return dx
 
 
@@ -295,8 +384,9 @@ def _adaptive_grad(dy, op):
     if dy.ndim != 4:
         raise ValueError(f"{op}: grad_output must be 4-D, got shape {tuple(dy.shape)}")
     if min(dy.shape[1:]) <= 0:
-        raise ValueError(f"{op}: grad_output must have non-zero C, OH and OW, got shape "
-                         f"{tuple(dy.shape)}")
+        raise ValueError(
+            f"{op}: grad_output must have non-zero C, OH and OW, got shape {tuple(dy.shape)}"
+        )
     return dy
 
 
@@ -307,8 +397,9 @@ def adaptive_avg_pool2d_forward(input, output_size, *, out=None):
     N, C, H, W = x.shape
     OH, OW = _pair(output_size, op, "output_size", 1)
     y = out_or_new(out, (N, C, OH, OW), x.dtype, op)
-    launch(_SRC("adavg_fwd", x.dtype), y.size, (y, x, i64(H), i64(W), i64(OH), i64(OW),
-                                                 i64(y.size)))
+    launch(
+        _SRC("adavg_fwd", x.dtype), y.size, (y, x, i64(H), i64(W), i64(OH), i64(OW), i64(y.size))
+    )
     return y
 
 
@@ -319,13 +410,15 @@ def adaptive_avg_pool2d_backward(grad_output, input_size, *, grad_input=None):
     dy = _adaptive_grad(grad_output, op)
     N, C, OH, OW = dy.shape
     dx = _zeroed(grad_input, (N, C, H, W), dy.dtype, op)
-    launch(_SRC("adavg_bwd", dy.dtype), dy.size, (dx, dy, i64(H), i64(W), i64(OH), i64(OW),
-                                                   i64(dy.size)))
+    launch(
+        _SRC("adavg_bwd", dy.dtype),
+        dy.size,
+        (dx, dy, i64(H), i64(W), i64(OH), i64(OW), i64(dy.size)),
+    )
     return dx
 
 
-def adaptive_max_pool2d_forward(input, output_size, return_indices=True, *, out=None,
-                                indices=None):
+def adaptive_max_pool2d_forward(input, output_size, return_indices=True, *, out=None, indices=None):
     """(output, indices or None) of adaptive max pooling."""
     op = "adaptive_max_pool2d"
     x = _input(input, op)
@@ -334,9 +427,21 @@ def adaptive_max_pool2d_forward(input, output_size, return_indices=True, *, out=
     y = out_or_new(out, (N, C, OH, OW), x.dtype, op)
     want = return_indices or indices is not None
     idx = _index_out(indices, (N, C, OH, OW), op) if want else None
-    launch(_SRC("admax_fwd", x.dtype), y.size,
-           (y, idx if want else __import__("cupy").empty(1, np.int64), x, i64(H), i64(W),
-            i64(OH), i64(OW), i64(y.size), np.int32(want)))
+    launch(
+        _SRC("admax_fwd", x.dtype),
+        y.size,
+        (
+            y,
+            idx if want else __import__("cupy").empty(1, np.int64),
+            x,
+            i64(H),
+            i64(W),
+            i64(OH),
+            i64(OW),
+            i64(y.size),
+            np.int32(want),
+        ),
+    )
     return y, idx
 
 
@@ -348,6 +453,7 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_size, *, grad_input
     idx = check_int64(indices, op, "indices", dy.shape)
     N, C, OH, OW = dy.shape
     dx = _zeroed(grad_input, (N, C, H, W), dy.dtype, op)
-    launch(_SRC("max_bwd", dy.dtype), dy.size, (dx, dy, idx, i64(H * W), i64(OH * OW),
-                                                 i64(dy.size)))
+    launch(
+        _SRC("max_bwd", dy.dtype), dy.size, (dx, dy, idx, i64(H * W), i64(OH * OW), i64(dy.size))
+    )
     return dx

@@ -5,6 +5,7 @@ the steps in reverse with the same fused kernels and does the weight gradients o
 one GEMM each. mode: 0 RNN_TANH, 1 RNN_RELU, 2 LSTM, 3 GRU. Saved layouts are the CPU's:
 gates (S, N, 4H) holds LSTM's i, f, g, o after their nonlinearities, GRU's r, z, n and
 W_hn h + b_hn; RNN modes save no gates."""
+
 import numpy as np
 
 from ._common import Source, check_float, check_like, i64, launch
@@ -89,8 +90,9 @@ extern "C" __global__ void rnn_back(T* dg, const T* dh, const T* dy, const T* h,
 }
 """
 
-_SRC = Source("rnn", _CODE, ("lstm_step", "gru_step", "rnn_act", "lstm_back", "gru_back",
-                             "rnn_back"))
+_SRC = Source(
+    "rnn", _CODE, ("lstm_step", "gru_step", "rnn_act", "lstm_back", "gru_back", "rnn_back")
+)
 
 _MODES = "mode must be 0 (RNN_TANH), 1 (RNN_RELU), 2 (LSTM) or 3 (GRU)"
 
@@ -138,7 +140,8 @@ def rnn_forward(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode):
     cp = __import__("cupy")
     op = "rnn_forward"
     x, h0, c0, w_ih, w_hh, b_ih, b_hh, S, N, I, H, G = _check(
-        op, input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode)
+        op, input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode
+    )
     dt = x.dtype
     h_all = cp.empty((S, N, H), dt)
     c_all = cp.empty((S if mode == 2 else 0, N, H), dt)
@@ -154,8 +157,11 @@ def rnn_forward(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode):
         gates[...] = proj.reshape(S, N, GH)
         for t in range(S):
             gates[t] += (h0 if t == 0 else h_all[t - 1]) @ w_hh.T
-            launch(_SRC("lstm_step", dt), n, (gates[t], c_all[t], h_all[t],
-                                              c0 if t == 0 else c_all[t - 1], i64(H), i64(n)))
+            launch(
+                _SRC("lstm_step", dt),
+                n,
+                (gates[t], c_all[t], h_all[t], c0 if t == 0 else c_all[t - 1], i64(H), i64(n)),
+            )
     elif mode == 3:
         gates[:, :, :GH] = proj.reshape(S, N, GH)
         for t in range(S):
@@ -163,8 +169,11 @@ def rnn_forward(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode):
             hh = hp @ w_hh.T
             if b_hh is not None:
                 hh += b_hh
-            launch(_SRC("gru_step", dt), n, (gates[t], h_all[t], cp.ascontiguousarray(hh), hp,
-                                             i64(H), i64(n)))
+            launch(
+                _SRC("gru_step", dt),
+                n,
+                (gates[t], h_all[t], cp.ascontiguousarray(hh), hp, i64(H), i64(n)),
+            )
     else:
         h_all[...] = proj.reshape(S, N, H)
         for t in range(S):
@@ -173,13 +182,30 @@ def rnn_forward(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, mode):
     return h_all, c_all, gates
 
 
-def rnn_backward(grad_output, grad_h_n, grad_c_n, input, h0, c0, weight_ih, weight_hh, has_bias,
-                 h_all, c_all, gates, mode, need_input=True, need_h0=True, need_weights=True):
+def rnn_backward(
+    grad_output,
+    grad_h_n,
+    grad_c_n,
+    input,
+    h0,
+    c0,
+    weight_ih,
+    weight_hh,
+    has_bias,
+    h_all,
+    c_all,
+    gates,
+    mode,
+    need_input=True,
+    need_h0=True,
+    need_weights=True,
+):
     """(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh); None where not asked for."""
     cp = __import__("cupy")
     op = "rnn_backward"
     x, h0, c0, w_ih, w_hh, _, _, S, N, I, H, G = _check(
-        op, input, h0, c0, weight_ih, weight_hh, None, None, mode)
+        op, input, h0, c0, weight_ih, weight_hh, None, None, mode
+    )
     dt = x.dtype
     dy = check_like(grad_output, dt, op, "grad_output", (S, N, H))
     h_all = check_like(h_all, dt, op, "h_all", (S, N, H))
@@ -200,17 +226,34 @@ def rnn_backward(grad_output, grad_h_n, grad_c_n, input, h0, c0, weight_ih, weig
                 dq[t].fill(0)
             continue
         if mode == 2:
-            launch(_SRC("lstm_back", dt), n, (dgates[t], dc, dh, dy[t], gates[t], c_all[t],
-                                              c0 if t == 0 else c_all[t - 1], i64(H), i64(n)))
+            launch(
+                _SRC("lstm_back", dt),
+                n,
+                (
+                    dgates[t],
+                    dc,
+                    dh,
+                    dy[t],
+                    gates[t],
+                    c_all[t],
+                    c0 if t == 0 else c_all[t - 1],
+                    i64(H),
+                    i64(n),
+                ),
+            )
             dh = dgates[t] @ w_hh
         elif mode == 3:
             hp = h0 if t == 0 else h_all[t - 1]
-            launch(_SRC("gru_back", dt), n, (dgates[t], dq[t], dh, dy[t], gates[t], hp, i64(H),
-                                             i64(n)))
+            launch(
+                _SRC("gru_back", dt), n, (dgates[t], dq[t], dh, dy[t], gates[t], hp, i64(H), i64(n))
+            )
             dh += dq[t] @ w_hh
         else:
-            launch(_SRC("rnn_back", dt), n, (dgates[t], dh, dy[t], h_all[t], i64(n),
-                                             np.int32(mode == 1)))
+            launch(
+                _SRC("rnn_back", dt),
+                n,
+                (dgates[t], dh, dy[t], h_all[t], i64(n), np.int32(mode == 1)),
+            )
             dh = dgates[t] @ w_hh
         dh = cp.ascontiguousarray(dh)
     drec = dq if mode == 3 else dgates

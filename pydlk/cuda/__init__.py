@@ -4,6 +4,7 @@ Nothing here imports CuPy on a machine where it is not installed: ``importlib.ut
 is asked first, and any error from CuPy or the CUDA runtime (no driver, no device) means "not
 available". The GPU kernels themselves live in ``pydlk._cuda``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -54,6 +55,7 @@ def is_available() -> bool:
 def is_initialized() -> bool:
     """True once CuPy has been imported by this process and a device is present."""
     import sys
+
     return "cupy" in sys.modules and is_available()
 
 

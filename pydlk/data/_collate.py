@@ -5,6 +5,7 @@ kept), Python floats become a float64 Tensor, ints int64, bools bool, NumPy scal
 dtype, strings and bytes stay a list, and mappings, namedtuples and sequences are collated field
 by field (a tuple sample gives a list batch, as torch).
 """
+
 from __future__ import annotations
 
 import collections.abc
@@ -14,8 +15,9 @@ import numpy as np
 
 from ..autograd import Tensor
 
-_ERR = ("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
-        "found {}")
+_ERR = (
+    "default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; found {}"
+)
 
 
 def _is_namedtuple(x) -> bool:
@@ -77,6 +79,7 @@ def default_collate(batch: list) -> Any:
 
 def _stack_tensors(batch) -> Tensor:
     from .._backend import get_array_module
+
     xp = get_array_module(batch[0].data)
     return Tensor._wrap(xp.stack([b.data for b in batch]))
 

@@ -4,6 +4,7 @@ A task is ``(epoch, batch_index, indices)``; a reply is ``(epoch, batch_index, b
 ``batch`` may be an ``ExceptionWrapper`` (re-raised in the main process with the worker's
 traceback text) or ``IterEnd`` (an IterableDataset copy is exhausted).
 """
+
 from __future__ import annotations
 
 import queue
@@ -19,6 +20,7 @@ import numpy as np
 @dataclass(frozen=True)
 class WorkerInfo:
     """What ``get_worker_info()`` returns inside a worker (torch's fields)."""
+
     id: int
     num_workers: int
     seed: int
@@ -65,18 +67,28 @@ class IterEnd:
 def seed_worker(base_seed: int, worker_id: int) -> int:
     """Seed Python's, NumPy's and pydlk's global generators as torch does: ``base_seed + id``."""
     from .. import _random
+
     seed = (base_seed + worker_id) & ((1 << 64) - 1)
     random.seed(seed)
     _random.manual_seed(seed)
-    np.random.seed(np.random.SeedSequence([worker_id, base_seed & 0xFFFFFFFFFFFFFFFF])
-                   .generate_state(4))
+    np.random.seed(
+        np.random.SeedSequence([worker_id, base_seed & 0xFFFFFFFFFFFFFFFF]).generate_state(4)
+    )
     return seed
 
 
-def worker_loop(fetcher, index_queue, result_queue, worker_id: int, num_workers: int,
-                base_seed: int, worker_init_fn) -> None:
+def worker_loop(
+    fetcher,
+    index_queue,
+    result_queue,
+    worker_id: int,
+    num_workers: int,
+    base_seed: int,
+    worker_init_fn,
+) -> None:
     global _worker_info
     from .._config import set_num_threads
+
     set_num_threads(1)  # one kernel thread per worker, as torch: workers share the cores
     seed = seed_worker(base_seed, worker_id)
     _worker_info = WorkerInfo(worker_id, num_workers, seed, fetcher.dataset)

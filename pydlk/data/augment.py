@@ -6,6 +6,7 @@ counter-based Philox stream keyed by one seed; the kernel then runs in parallel 
 So the result depends on the seed only, never on the thread count. The seed comes from ``rng``
 (the DataLoader passes its per-epoch generator) or from pydlk's global generator.
 """
+
 import math
 
 import numpy as np
@@ -16,6 +17,7 @@ from . import _augment
 
 def _threads():
     from .. import get_num_threads
+
     return get_num_threads()
 
 
@@ -60,8 +62,10 @@ class RandomCrop:
         N, _, H, W = x.shape
         oh, ow = self.size or (H, W)
         if oh > H + 2 * self.padding or ow > W + 2 * self.padding:
-            raise ValueError(f"RandomCrop: size {(oh, ow)} is larger than the padded input "
-                             f"{(H + 2 * self.padding, W + 2 * self.padding)}")
+            raise ValueError(
+                f"RandomCrop: size {(oh, ow)} is larger than the padded input "
+                f"{(H + 2 * self.padding, W + 2 * self.padding)}"
+            )
         top = g.integers(0, H + 2 * self.padding - oh + 1, N)
         left = g.integers(0, W + 2 * self.padding - ow + 1, N)
         return top.astype(np.int64), left.astype(np.int64), (oh, ow)
@@ -97,8 +101,10 @@ class RandomResizedCrop:
 
     def __init__(self, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
         if not (0 < scale[0] <= scale[1] <= 1) or not (0 < ratio[0] <= ratio[1]):
-            raise ValueError(f"RandomResizedCrop: need 0 < scale[0] <= scale[1] <= 1 and "
-                             f"0 < ratio[0] <= ratio[1], got scale={scale}, ratio={ratio}")
+            raise ValueError(
+                f"RandomResizedCrop: need 0 < scale[0] <= scale[1] <= 1 and "
+                f"0 < ratio[0] <= ratio[1], got scale={scale}, ratio={ratio}"
+            )
         self.size, self.scale, self.ratio = _pair(size, "RandomResizedCrop"), scale, ratio
 
     def _box(self, H, W, g):
@@ -121,8 +127,9 @@ class RandomResizedCrop:
         return (H - h) // 2, (W - w) // 2, h, w
 
     def params(self, x, g):
-        boxes = np.array([self._box(x.shape[2], x.shape[3], g) for _ in range(x.shape[0])],
-                         np.int64).reshape(-1, 4)
+        boxes = np.array(
+            [self._box(x.shape[2], x.shape[3], g) for _ in range(x.shape[0])], np.int64
+        ).reshape(-1, 4)
         return tuple(np.ascontiguousarray(boxes[:, k]) for k in range(4))
 
     def __call__(self, x, rng=None):
@@ -141,7 +148,9 @@ class RandomAffine:
         if degrees < 0:
             raise ValueError(f"RandomAffine: degrees must be >= 0, got {degrees}")
         if translate is not None and not all(0 <= t <= 1 for t in translate):
-            raise ValueError(f"RandomAffine: translate fractions must be in [0, 1], got {translate}")
+            raise ValueError(
+                f"RandomAffine: translate fractions must be in [0, 1], got {translate}"
+            )
         self.degrees, self.translate = float(degrees), translate
 
     def params(self, x, g):
@@ -167,10 +176,15 @@ class RandomRotation(RandomAffine):
 
 class ColorJitter:
     """Brightness, contrast and saturation factors drawn from U(max(0, 1 - v), 1 + v), applied
-    in that fixed order (torchvision shuffles the order; a fixed order is easier to reason about)."""
+    in that fixed order (torchvision shuffles the order; a fixed order is easier to reason
+    about)."""
 
     def __init__(self, brightness=0.0, contrast=0.0, saturation=0.0):
-        for name, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        for name, v in (
+            ("brightness", brightness),
+            ("contrast", contrast),
+            ("saturation", saturation),
+        ):
             if v < 0:
                 raise ValueError(f"ColorJitter: {name} must be >= 0, got {v}")
         self.b, self.c, self.s = brightness, contrast, saturation
@@ -199,7 +213,9 @@ class PCAColorAugmentation:
     def fit(self, x):
         x = np.asarray(x, np.float64)
         pix = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
-        self.eigvals, self.eigvecs = np.linalg.eigh(np.cov(pix, rowvar=False).reshape(x.shape[1], -1))
+        self.eigvals, self.eigvecs = np.linalg.eigh(
+            np.cov(pix, rowvar=False).reshape(x.shape[1], -1)
+        )
         return self
 
     def params(self, x, g):
@@ -211,8 +227,10 @@ class PCAColorAugmentation:
             raise RuntimeError("PCAColorAugmentation: call fit() on training images first")
         x = _batch(x, "PCAColorAugmentation")
         if x.shape[1] != len(self.eigvals):
-            raise ValueError(f"PCAColorAugmentation: fitted on {len(self.eigvals)} channels, "
-                             f"batch has {x.shape[1]}")
+            raise ValueError(
+                f"PCAColorAugmentation: fitted on {len(self.eigvals)} channels, "
+                f"batch has {x.shape[1]}"
+            )
         out = np.empty_like(x)
         _augment.add_channel_offset(x, out, self.params(x, _stream(rng)), _threads())
         return out
@@ -249,8 +267,11 @@ class Cutout:
 
     def params(self, x, g):
         N, _, H, W = x.shape
-        return (g.integers(0, H, N).astype(np.int64), g.integers(0, W, N).astype(np.int64),
-                (g.random(N) < self.p).astype(np.uint8))
+        return (
+            g.integers(0, H, N).astype(np.int64),
+            g.integers(0, W, N).astype(np.int64),
+            (g.random(N) < self.p).astype(np.uint8),
+        )
 
     def __call__(self, x, rng=None):
         x = _batch(x, "Cutout")
@@ -285,7 +306,8 @@ def tta_views(x, flips=True, shifts=0):
         for dy, dx in ((s, s), (s, -s), (-s, s), (-s, -s)):
             v = np.zeros_like(x)
             H, W = x.shape[2:]
-            v[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
-                x[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+            v[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
+                ..., max(-dy, 0) : H + min(-dy, 0), max(-dx, 0) : W + min(-dx, 0)
+            ]
             views.append(v)
     return views

@@ -6,6 +6,7 @@ stream keyed by one seed taken from ``rng`` or pydlk's global generator).
 * ``RandomAffineShearScale``: torchvision's RandomAffine with scale and shear.
 * ``five_crop``, ``ten_crop``, ``multi_scale_predict``: multi-crop, multi-scale testing.
 """
+
 import math
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ resampling
+
 
 def _axis_weights(n_in, n_total, start, count):
     scale = n_in / n_total
@@ -69,8 +71,9 @@ class RandomShortSideResize:
 
     def __init__(self, min_size: int = 256, max_size: int = 480, crop=None):
         if not 0 < min_size <= max_size:
-            raise ValueError(f"RandomShortSideResize: need 0 < min_size <= max_size, got "
-                             f"{min_size}, {max_size}")
+            raise ValueError(
+                f"RandomShortSideResize: need 0 < min_size <= max_size, got {min_size}, {max_size}"
+            )
         self.min_size, self.max_size = int(min_size), int(max_size)
         self.crop = None if crop is None else _pair(crop, "RandomShortSideResize")
 
@@ -89,21 +92,24 @@ class RandomShortSideResize:
             return sizes, [(0, 0)] * N
         ch, cw = self.crop
         if any(h < ch or w < cw for h, w in sizes):
-            raise ValueError(f"RandomShortSideResize: crop {self.crop} is larger than a "
-                             f"resized image {min(sizes)}; raise min_size")
-        offs = [(int(g.integers(0, h - ch + 1)), int(g.integers(0, w - cw + 1)))
-                for h, w in sizes]
+            raise ValueError(
+                f"RandomShortSideResize: crop {self.crop} is larger than a "
+                f"resized image {min(sizes)}; raise min_size"
+            )
+        offs = [(int(g.integers(0, h - ch + 1)), int(g.integers(0, w - cw + 1))) for h, w in sizes]
         return sizes, offs
 
     def __call__(self, x, rng=None):
         x = _batch(x, "RandomShortSideResize")
         sizes, offs = self.params(x, _stream(rng))
         out_hw = self.crop or sizes[0]
-        return np.stack([_resize_crop(img, sz, t, l_, out_hw)
-                         for img, sz, (t, l_) in zip(x, sizes, offs)]).astype(np.float32)
+        return np.stack(
+            [_resize_crop(img, sz, t, l_, out_hw) for img, sz, (t, l_) in zip(x, sizes, offs)]
+        ).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ affine
+
 
 def affine_matrix(angle: float, translate, scale: float, shear) -> np.ndarray:
     """torchvision's inverse affine matrix (2, 3) for ``F.affine``: output pixel coordinates
@@ -166,23 +172,28 @@ class RandomAffineShearScale(RandomAffine):
     RandomAffine; torchvision's default is 'nearest', also available); parameters are drawn
     per sample, not once per call."""
 
-    def __init__(self, degrees=0.0, translate=None, scale=None, shear=None,
-                 interpolation: str = "bilinear"):
+    def __init__(
+        self, degrees=0.0, translate=None, scale=None, shear=None, interpolation: str = "bilinear"
+    ):
         deg = _range(degrees, "degrees")
         super().__init__(degrees=max(abs(deg[0]), abs(deg[1])), translate=translate)
         self.degree_range = deg
         if scale is not None and not (len(scale) == 2 and 0 < scale[0] <= scale[1]):
-            raise ValueError(f"RandomAffineShearScale: scale must be (lo, hi) with "
-                             f"0 < lo <= hi, got {scale}")
+            raise ValueError(
+                f"RandomAffineShearScale: scale must be (lo, hi) with 0 < lo <= hi, got {scale}"
+            )
         self.scale = scale
         sh = _range(shear, "shear")
         if sh is not None and len(sh) not in (2, 4):
-            raise ValueError(f"RandomAffineShearScale: shear must be a number or 2 or 4 "
-                             f"values, got {shear}")
+            raise ValueError(
+                f"RandomAffineShearScale: shear must be a number or 2 or 4 values, got {shear}"
+            )
         self.shear = sh
         if interpolation not in ("bilinear", "nearest"):
-            raise ValueError(f"RandomAffineShearScale: interpolation must be 'bilinear' or "
-                             f"'nearest', got {interpolation!r}")
+            raise ValueError(
+                f"RandomAffineShearScale: interpolation must be 'bilinear' or "
+                f"'nearest', got {interpolation!r}"
+            )
         self.interpolation = interpolation
 
     def params(self, x, g):
@@ -213,6 +224,7 @@ class RandomAffineShearScale(RandomAffine):
 
 # ------------------------------------------------------------------------------ test time
 
+
 def five_crop(x, size):
     """torchvision's five_crop on a batch: (top-left, top-right, bottom-left, bottom-right,
     centre) crops of ``size``; the centre offset is ``round((H - h) / 2)``."""
@@ -222,8 +234,13 @@ def five_crop(x, size):
     if h > H or w > W:
         raise ValueError(f"five_crop: size {(h, w)} is larger than the images {(H, W)}")
     t, l_ = int(round((H - h) / 2.0)), int(round((W - w) / 2.0))
-    return (x[..., :h, :w], x[..., :h, W - w:], x[..., H - h:, :w], x[..., H - h:, W - w:],
-            x[..., t:t + h, l_:l_ + w])
+    return (
+        x[..., :h, :w],
+        x[..., :h, W - w :],
+        x[..., H - h :, :w],
+        x[..., H - h :, W - w :],
+        x[..., t : t + h, l_ : l_ + w],
+    )
 
 
 def ten_crop(x, size, vertical_flip: bool = False):
@@ -234,13 +251,15 @@ def ten_crop(x, size, vertical_flip: bool = False):
     return five_crop(x, size) + five_crop(flipped, size)
 
 
-def multi_scale_predict(model, x, scales, crop=None, flips: bool = True,
-                        batch_size: int = 256) -> np.ndarray:
+def multi_scale_predict(
+    model, x, scales, crop=None, flips: bool = True, batch_size: int = 256
+) -> np.ndarray:
     """Mean softmax over views: for each short side in ``scales`` the batch is resized
     (bilinear), then either its ten crops of ``crop`` (AlexNet / ResNet-style testing) or, with
     ``crop=None``, the whole image and (with ``flips``) its mirror image (a fully convolutional
     model with global pooling takes any size). Returns (N, classes) probabilities."""
     from ..autograd import Tensor, no_grad
+
     x = _batch(x, "multi_scale_predict")
     if not scales:
         raise ValueError("multi_scale_predict: need at least one scale")
@@ -259,8 +278,10 @@ def multi_scale_predict(model, x, scales, crop=None, flips: bool = True,
                     views = (xs, np.ascontiguousarray(xs[..., ::-1])) if flips else (xs,)
                 for v in views:
                     v = np.ascontiguousarray(v)
-                    outs = [np.asarray(model(Tensor(v[i:i + batch_size])).data, np.float64)
-                            for i in range(0, len(v), batch_size)]
+                    outs = [
+                        np.asarray(model(Tensor(v[i : i + batch_size])).data, np.float64)
+                        for i in range(0, len(v), batch_size)
+                    ]
                     z = np.concatenate(outs)
                     e = np.exp(z - z.max(1, keepdims=True))
                     total = total + e / e.sum(1, keepdims=True)

@@ -1,4 +1,5 @@
 """Map-style datasets: anything with ``__len__`` and ``__getitem__`` (torch's protocol)."""
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -73,12 +74,13 @@ def random_split(dataset, lengths, generator=None, seed=0):
         lengths = counts
     if sum(lengths) != n:
         raise ValueError(f"random_split: lengths sum to {sum(lengths)}, dataset has {n} samples")
-    rng = np.random.default_rng(seed) if generator is None else getattr(generator, "numpy",
-                                                                        generator)
+    rng = (
+        np.random.default_rng(seed) if generator is None else getattr(generator, "numpy", generator)
+    )
     perm = rng.permutation(n)
     out, start = [], 0
     for k in lengths:
-        out.append(Subset(dataset, perm[start:start + k]))
+        out.append(Subset(dataset, perm[start : start + k]))
         start += k
     return out
 
@@ -112,8 +114,9 @@ class ConcatDataset(Dataset):
     def __getitem__(self, idx):
         if idx < 0:
             if -idx > len(self):
-                raise ValueError("ConcatDataset: absolute value of index should not exceed "
-                                 "dataset length")
+                raise ValueError(
+                    "ConcatDataset: absolute value of index should not exceed dataset length"
+                )
             idx += len(self)
         d = int(np.searchsorted(self.cumulative_sizes, idx, side="right"))
         start = self.cumulative_sizes[d - 1] if d > 0 else 0

@@ -1,4 +1,5 @@
 """DistributedSampler: each rank draws its share of a data set's indices (torch's semantics)."""
+
 from __future__ import annotations
 
 import math
@@ -31,20 +32,30 @@ class DistributedSampler:
     the data set with it.
     """
 
-    def __init__(self, dataset: Any, num_replicas: int | None = None,
-                 rank: int | None = None, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
         from .. import distributed as dist
+
         if num_replicas is None:
             num_replicas = dist.get_world_size()
         if rank is None:
             rank = dist.get_rank()
         if not isinstance(num_replicas, (int, np.integer)) or num_replicas < 1:
-            raise ValueError(f"DistributedSampler: num_replicas must be a positive integer, got "
-                             f"{num_replicas!r}")
+            raise ValueError(
+                f"DistributedSampler: num_replicas must be a positive integer, got {num_replicas!r}"
+            )
         if not isinstance(rank, (int, np.integer)) or rank >= num_replicas or rank < 0:
-            raise ValueError(f"DistributedSampler: Invalid rank {rank}, rank should be in the "
-                             f"interval [0, {num_replicas - 1}]")
+            raise ValueError(
+                f"DistributedSampler: Invalid rank {rank}, rank should be in the "
+                f"interval [0, {num_replicas - 1}]"
+            )
         self.dataset = dataset
         self.num_replicas, self.rank = int(num_replicas), int(rank)
         self.epoch = 0
@@ -71,8 +82,8 @@ class DistributedSampler:
                 reps = math.ceil(pad / n) if n else 0
                 idx = np.concatenate([idx, np.tile(idx, reps)[:pad]])
         else:
-            idx = idx[:self.total_size]
-        return idx[self.rank:self.total_size:self.num_replicas]
+            idx = idx[: self.total_size]
+        return idx[self.rank : self.total_size : self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices().tolist())

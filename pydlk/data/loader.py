@@ -7,6 +7,7 @@ generator) fixes the shuffled order and, for each batch, the NumPy generator han
 ``transform`` (derived from the epoch seed and the batch's index). Batches therefore do not depend
 on ``num_workers``, on which worker made them, or on the order they were made in.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,7 +43,9 @@ def _apply_transform(transform, batch, rng):
         first = batch[0]
         arr = first.data if isinstance(first, Tensor) else first
         out = transform(arr, rng)
-        out = Tensor._wrap(out) if isinstance(first, Tensor) and not isinstance(out, Tensor) else out
+        out = (
+            Tensor._wrap(out) if isinstance(first, Tensor) and not isinstance(out, Tensor) else out
+        )
         return type(batch)([out, *batch[1:]])
     arr = batch.data if isinstance(batch, Tensor) else batch
     out = transform(arr, rng)
@@ -61,8 +64,9 @@ class _Fetcher:
         self.drop_last = drop_last
         self.transform = transform
         # TensorDataset: one fancy index per array instead of collating sample by sample.
-        self.fast = (isinstance(dataset, TensorDataset) and auto_collation
-                     and collate_fn is default_collate)
+        self.fast = (
+            isinstance(dataset, TensorDataset) and auto_collation and collate_fn is default_collate
+        )
 
     def _finish(self, batch, idx, epoch_seed):
         if self.transform is not None:
@@ -77,8 +81,7 @@ class _Fetcher:
             batch = [Tensor._wrap(a[sel]) for a in self.dataset.arrays]
         else:
             getitems = getattr(self.dataset, "__getitems__", None)
-            data = getitems(indices) if getitems is not None else [self.dataset[i]
-                                                                    for i in indices]
+            data = getitems(indices) if getitems is not None else [self.dataset[i] for i in indices]
             batch = self.collate_fn(data)
         return self._finish(batch, idx, epoch_seed)
 
@@ -121,58 +124,90 @@ class DataLoader:
     generator; ``state_dict()`` / ``load_state_dict()`` save and restore the epoch number.
     """
 
-    def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
-                 sampler=None, batch_sampler=None, num_workers: int = 0,
-                 collate_fn: Callable | None = None, pin_memory: bool = False,
-                 drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Callable[[int], None] | None = None,
-                 multiprocessing_context=None, generator=None, *,
-                 prefetch_factor: int | None = None, persistent_workers: bool = False,
-                 pin_memory_device: str = "", in_order: bool = True,
-                 transform: Callable | None = None, prefetch: int = 2,
-                 seed: int | None = None):
-        if batch_size is not None and (not isinstance(batch_size, int)
-                                       or isinstance(batch_size, bool) or batch_size < 1):
-            raise ValueError(f"DataLoader: batch_size must be a positive int or None, got "
-                             f"{batch_size!r}")
+    def __init__(
+        self,
+        dataset,
+        batch_size: int | None = 1,
+        shuffle: bool | None = None,
+        sampler=None,
+        batch_sampler=None,
+        num_workers: int = 0,
+        collate_fn: Callable | None = None,
+        pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], None] | None = None,
+        multiprocessing_context=None,
+        generator=None,
+        *,
+        prefetch_factor: int | None = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+        transform: Callable | None = None,
+        prefetch: int = 2,
+        seed: int | None = None,
+    ):
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
+        ):
+            raise ValueError(
+                f"DataLoader: batch_size must be a positive int or None, got {batch_size!r}"
+            )
         if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"DataLoader: num_workers option should be non-negative; use "
-                             f"num_workers=0 to disable multiprocessing, got {num_workers!r}")
+            raise ValueError(
+                f"DataLoader: num_workers option should be non-negative; use "
+                f"num_workers=0 to disable multiprocessing, got {num_workers!r}"
+            )
         if timeout < 0:
             raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout}")
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("DataLoader: prefetch_factor option could only be specified in "
-                             "multiprocessing; let num_workers > 0 to enable multiprocessing")
+            raise ValueError(
+                "DataLoader: prefetch_factor option could only be specified in "
+                "multiprocessing; let num_workers > 0 to enable multiprocessing"
+            )
         if num_workers > 0 and prefetch_factor is None:
             prefetch_factor = 2
-        if prefetch_factor is not None and (not isinstance(prefetch_factor, int)
-                                            or prefetch_factor < 1):
-            raise ValueError(f"DataLoader: prefetch_factor must be a positive int, got "
-                             f"{prefetch_factor!r}")
+        if prefetch_factor is not None and (
+            not isinstance(prefetch_factor, int) or prefetch_factor < 1
+        ):
+            raise ValueError(
+                f"DataLoader: prefetch_factor must be a positive int, got {prefetch_factor!r}"
+            )
         if persistent_workers and num_workers == 0:
             raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
         if prefetch < 0:
             raise ValueError(f"DataLoader: prefetch must be >= 0, got {prefetch}")
         if isinstance(dataset, IterableDataset):
             if shuffle not in (None, False):
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle "
-                                 f"option, but got shuffle={shuffle}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified shuffle "
+                    f"option, but got shuffle={shuffle}"
+                )
             if sampler is not None:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler "
-                                 f"option, but got sampler={sampler}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified sampler "
+                    f"option, but got sampler={sampler}"
+                )
             if batch_sampler is not None:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
-                                 f"batch_sampler option, but got batch_sampler={batch_sampler}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified "
+                    f"batch_sampler option, but got batch_sampler={batch_sampler}"
+                )
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with "
-                                 "batch_size, shuffle, sampler, and drop_last")
+                raise ValueError(
+                    "DataLoader: batch_sampler option is mutually exclusive with "
+                    "batch_size, shuffle, sampler, and drop_last"
+                )
             batch_size, drop_last = None, False
         elif batch_size is None and drop_last:
-            raise ValueError("DataLoader: batch_size=None option disables auto-batching and is "
-                             "mutually exclusive with drop_last")
+            raise ValueError(
+                "DataLoader: batch_size=None option disables auto-batching and is "
+                "mutually exclusive with drop_last"
+            )
 
         self._auto_shuffle = False
         if sampler is None and not isinstance(dataset, IterableDataset):
@@ -214,8 +249,9 @@ class DataLoader:
     # ------------------------------------------------------------------ shape of an epoch
     @property
     def _auto_collation(self) -> bool:
-        return self.batch_sampler is not None or (self.batch_size is not None
-                                                  and isinstance(self.dataset, IterableDataset))
+        return self.batch_sampler is not None or (
+            self.batch_size is not None and isinstance(self.dataset, IterableDataset)
+        )
 
     @property
     def _index_sampler(self):
@@ -240,16 +276,26 @@ class DataLoader:
         return int(source.numpy.integers(1 << 63))
 
     def _fetcher(self) -> _Fetcher:
-        return _Fetcher(self.dataset, self._auto_collation, self.collate_fn, self.batch_size,
-                        self.drop_last, self.transform)
+        return _Fetcher(
+            self.dataset,
+            self._auto_collation,
+            self.collate_fn,
+            self.batch_size,
+            self.drop_last,
+            self.transform,
+        )
 
     def __iter__(self) -> Iterator[Any]:
         if self.pin_memory:
             from .. import cuda
+
             if not cuda.is_available():
-                warnings.warn("DataLoader: 'pin_memory' argument is set as true but no "
-                              "accelerator is found, then device pinned memory won't be used.",
-                              UserWarning, stacklevel=2)
+                warnings.warn(
+                    "DataLoader: 'pin_memory' argument is set as true but no "
+                    "accelerator is found, then device pinned memory won't be used.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         if self._resume is not None:  # continue an epoch a checkpoint was taken in
             seed, skip = self._resume
             self._resume = None
@@ -281,8 +327,10 @@ class DataLoader:
                 # Draw the order here, not in the thread, so a sampler that draws from pydlk's
                 # global generator does so at a fixed point of the main program.
                 tasks = list(tasks)
-            gen = (fetcher.fetch(ix, i, seed)
-                   for i, ix in itertools.islice(enumerate(tasks), skip, None))
+            gen = (
+                fetcher.fetch(ix, i, seed)
+                for i, ix in itertools.islice(enumerate(tasks), skip, None)
+            )
         if self.prefetch == 0:
             yield from gen
             return
@@ -292,8 +340,7 @@ class DataLoader:
     def _context(self):
         ctx = self.multiprocessing_context
         if ctx is None:
-            return multiprocessing.get_context("fork" if sys.platform.startswith("linux")
-                                               else None)
+            return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
         if isinstance(ctx, str):
             return multiprocessing.get_context(ctx)
         return ctx
@@ -301,14 +348,18 @@ class DataLoader:
     def _multi(self, seed: int, skip: int = 0) -> Iterator[Any]:
         pool = self._pool
         if pool is None:
-            pool = _Pool(self._context(), self._fetcher(), self.num_workers, seed,
-                         self.worker_init_fn)
+            pool = _Pool(
+                self._context(), self._fetcher(), self.num_workers, seed, self.worker_init_fn
+            )
             if self.persistent_workers:
                 self._pool = pool
         tag = pool.new_epoch()
         iterable = isinstance(self.dataset, IterableDataset)
-        tasks = (((i, None) for i in itertools.count()) if iterable
-                 else itertools.islice(enumerate(self._index_sampler), skip, None))
+        tasks = (
+            ((i, None) for i in itertools.count())
+            if iterable
+            else itertools.islice(enumerate(self._index_sampler), skip, None)
+        )
         n = self.num_workers
         active = [True] * n
         sent: dict[int, int] = {}  # batch index -> worker
@@ -400,9 +451,12 @@ class _Pool:
         self.epoch = 0
         for wid in range(num_workers):
             q = ctx.Queue()
-            w = ctx.Process(target=worker_loop, daemon=True, name=f"pydlk-worker-{wid}",
-                            args=(fetcher, q, self.result_queue, wid, num_workers, base_seed,
-                                  worker_init_fn))
+            w = ctx.Process(
+                target=worker_loop,
+                daemon=True,
+                name=f"pydlk-worker-{wid}",
+                args=(fetcher, q, self.result_queue, wid, num_workers, base_seed, worker_init_fn),
+            )
             w.start()
             self.index_queues.append(q)
             self.workers.append(w)
@@ -424,8 +478,9 @@ class _Pool:
             if dead:
                 pids = ", ".join(str(w.pid) for w in dead)
                 codes = ", ".join(str(w.exitcode) for w in dead)
-                raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited unexpectedly "
-                                   f"(exit code {codes})")
+                raise RuntimeError(
+                    f"DataLoader worker (pid(s) {pids}) exited unexpectedly (exit code {codes})"
+                )
             if timeout > 0 and time.monotonic() - start >= timeout:
                 raise RuntimeError(f"DataLoader timed out after {timeout} seconds")
 

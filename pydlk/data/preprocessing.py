@@ -9,6 +9,7 @@
   whitened images still look like images.
 Statistics are computed in float64; ``transform`` returns float32.
 """
+
 import numpy as np
 
 
@@ -59,6 +60,7 @@ class MeanSubtraction(_Fitted):
 
 class Standardize(_Fitted):
     """Per channel for image batches (N, C, H, W); per feature for (N, D)."""
+
     _state = ("mean", "std")
 
     def __init__(self, eps=1e-8):
@@ -79,6 +81,7 @@ class Standardize(_Fitted):
 
 class PCAWhitening(_Fitted):
     """Output (N, n_components): decorrelated features with unit variance."""
+
     _state = ("mean", "components", "scale")
 
     def __init__(self, n_components=None, eps=1e-5):
@@ -90,7 +93,7 @@ class PCAWhitening(_Fitted):
         self.mean = x.mean(0)
         xc = x - self.mean
         cov = xc.T @ xc / len(x)
-        lam, U = np.linalg.eigh(cov)           # ascending
+        lam, U = np.linalg.eigh(cov)  # ascending
         order = np.argsort(lam)[::-1]
         lam, U = lam[order], U[:, order]
         k = self.n_components or len(lam)
@@ -107,6 +110,7 @@ class PCAWhitening(_Fitted):
 
 class ZCAWhitening(_Fitted):
     """Output has the input's shape; covariance is (nearly) the identity."""
+
     _state = ("mean", "W")
 
     def __init__(self, eps=1e-5):

@@ -4,6 +4,7 @@ Random samplers draw from a ``pydlk.Generator`` (its NumPy stream); without one 
 fresh seed from pydlk's global generator on each pass, as torch does, so ``pydlk.manual_seed``
 fixes the order. The orders differ from torch's for the same seed (different generators).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence, Sized
@@ -49,18 +50,21 @@ class SequentialSampler(Sampler):
 class RandomSampler(Sampler):
     """A random permutation of the indices, or ``num_samples`` draws with replacement."""
 
-    def __init__(self, data_source, replacement: bool = False, num_samples: int | None = None,
-                 generator=None) -> None:
+    def __init__(
+        self, data_source, replacement: bool = False, num_samples: int | None = None, generator=None
+    ) -> None:
         if not isinstance(replacement, bool):
-            raise TypeError(f"RandomSampler: replacement should be a boolean value, got "
-                            f"{replacement!r}")
+            raise TypeError(
+                f"RandomSampler: replacement should be a boolean value, got {replacement!r}"
+            )
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = generator
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(f"RandomSampler: num_samples should be a positive integer, got "
-                             f"{self.num_samples!r}")
+            raise ValueError(
+                f"RandomSampler: num_samples should be a positive integer, got {self.num_samples!r}"
+            )
 
     @property
     def num_samples(self) -> int:
@@ -101,21 +105,28 @@ class WeightedRandomSampler(Sampler):
     """``num_samples`` indices in ``[0, len(weights))`` drawn with probability proportional to
     ``weights`` (with or without replacement)."""
 
-    def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
-                 generator=None) -> None:
+    def __init__(
+        self, weights: Sequence[float], num_samples: int, replacement: bool = True, generator=None
+    ) -> None:
         if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples <= 0:
-            raise ValueError(f"WeightedRandomSampler: num_samples should be a positive integer, "
-                             f"got {num_samples!r}")
+            raise ValueError(
+                f"WeightedRandomSampler: num_samples should be a positive integer, "
+                f"got {num_samples!r}"
+            )
         if not isinstance(replacement, bool):
-            raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "  # noqa: TRY004 (torch's type)
-                             f"got {replacement!r}")
+            raise ValueError(
+                f"WeightedRandomSampler: replacement should be a boolean value, "  # noqa: TRY004 (torch's type)
+                f"got {replacement!r}"
+            )
         w = np.asarray(weights, dtype=np.float64)
         if w.ndim != 1:
-            raise ValueError(f"WeightedRandomSampler: weights should be a 1-D sequence, got "
-                             f"shape {w.shape}")
+            raise ValueError(
+                f"WeightedRandomSampler: weights should be a 1-D sequence, got shape {w.shape}"
+            )
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and "
-                             "not all zero")
+            raise ValueError(
+                "WeightedRandomSampler: weights must be finite, non-negative and not all zero"
+            )
         self.weights = w
         self.num_samples = num_samples
         self.replacement = replacement
@@ -129,8 +140,10 @@ class WeightedRandomSampler(Sampler):
             yield from rng.choice(len(w), k, replace=True, p=p).tolist()
             return
         if k > len(w):  # raised when iterating, as torch's multinomial does
-            raise RuntimeError(f"WeightedRandomSampler: cannot draw num_samples={k} without "
-                               f"replacement from {len(w)} weights")
+            raise RuntimeError(
+                f"WeightedRandomSampler: cannot draw num_samples={k} without "
+                f"replacement from {len(w)} weights"
+            )
         nonzero = int((w > 0).sum())
         yield from rng.choice(len(w), min(k, nonzero), replace=False, p=p).tolist()
         if k > nonzero:  # as torch: zero-weight indices come last, once the others are drawn
@@ -146,11 +159,14 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"BatchSampler: batch_size should be a positive integer value, "
-                             f"got {batch_size!r}")
+            raise ValueError(
+                f"BatchSampler: batch_size should be a positive integer value, got {batch_size!r}"
+            )
         if not isinstance(drop_last, bool):
-            raise ValueError(f"BatchSampler: drop_last should be a boolean value, got "  # noqa: TRY004 (torch's type)
-                             f"{drop_last!r}")
+            raise ValueError(
+                f"BatchSampler: drop_last should be a boolean value, got "  # noqa: TRY004 (torch's type)
+                f"{drop_last!r}"
+            )
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last

@@ -3,6 +3,7 @@
 Each record is 1 label byte then 3072 pixel bytes: the 1024 red, 1024 green and 1024 blue
 values of a 32x32 image, row-major, so a record reshapes straight to (3, 32, 32) NCHW.
 """
+
 import os
 import tarfile
 
@@ -20,8 +21,10 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 def read_cifar_batch(path):
     raw = np.fromfile(path, np.uint8)
     if raw.size == 0 or raw.size % _RECORD:
-        raise ValueError(f"read_cifar_batch: {path} has {raw.size} bytes, not a whole number of "
-                         f"{_RECORD}-byte records")
+        raise ValueError(
+            f"read_cifar_batch: {path} has {raw.size} bytes, not a whole number of "
+            f"{_RECORD}-byte records"
+        )
     rec = raw.reshape(-1, _RECORD)
     labels = rec[:, 0].astype(np.int64)
     if labels.max() > 9:
@@ -44,17 +47,21 @@ def cifar10(root, split="train", download=False, url=CIFAR10_URL, md5=CIFAR10_MD
     ``cifar-10-batches-bin/`` (or is it), or ``cifar-10-binary.tar.gz`` to unpack."""
     if split not in _BATCHES:
         raise ValueError(f"cifar10: split must be 'train' or 'test', got {split!r}")
-    folder = root if os.path.exists(os.path.join(root, _BATCHES[split][0])) else \
-        os.path.join(root, "cifar-10-batches-bin")
+    folder = (
+        root
+        if os.path.exists(os.path.join(root, _BATCHES[split][0]))
+        else os.path.join(root, "cifar-10-batches-bin")
+    )
     if not os.path.isdir(folder):
         archive = os.path.join(root, "cifar-10-binary.tar.gz")
         if not os.path.exists(archive) and download:
             fetch(url, archive, md5)
         if not os.path.exists(archive):
-            raise FileNotFoundError(f"cifar10: no cifar-10-batches-bin/ or cifar-10-binary.tar.gz "
-                                    f"in {root}; pass download=True to fetch it")
+            raise FileNotFoundError(
+                f"cifar10: no cifar-10-batches-bin/ or cifar-10-binary.tar.gz "
+                f"in {root}; pass download=True to fetch it"
+            )
         _safe_extract(archive, root)
     xs, ys = zip(*(read_cifar_batch(os.path.join(folder, b)) for b in _BATCHES[split]))
     x = np.concatenate(xs).astype(np.float32) / 255.0
     return np.ascontiguousarray(x), np.concatenate(ys)
-

@@ -5,6 +5,7 @@ Split: a fixed permutation (NumPy PCG64, seed 0) of the 1797 samples; the first 
 the training set, the next 270 (15%) validation, the last 270 (15%) test. The split never changes
 with ``pydlk.manual_seed``.
 """
+
 import gzip
 import hashlib
 import os
@@ -32,7 +33,9 @@ def digits(split="train", scale=True):
     by 16, so they lie in [0, 1].
     """
     if split not in SPLITS and split != "all":
-        raise ValueError(f"digits: split must be one of 'train', 'val', 'test', 'all', got {split!r}")
+        raise ValueError(
+            f"digits: split must be one of 'train', 'val', 'test', 'all', got {split!r}"
+        )
     pixels, labels = _load_all()
     order = np.random.default_rng(0).permutation(len(labels))
     if split != "all":

@@ -4,6 +4,7 @@ A partial or corrupt download never takes the final name: bytes go to a temporar
 target directory (``atomic_write``), hashed as they arrive, and only a file with the right
 checksum is renamed into place.
 """
+
 import hashlib
 import os
 import urllib.request
@@ -30,8 +31,10 @@ def download(url, path, md5=None, progress=True, timeout=60):
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=total, unit="B", unit_scale=True, desc=os.path.basename(path),
-                       leave=False)
+
+            bar = tqdm(
+                total=total, unit="B", unit_scale=True, desc=os.path.basename(path), leave=False
+            )
         try:
             for chunk in iter(lambda: r.read(1 << 16), b""):
                 f.write(chunk)
@@ -42,6 +45,7 @@ def download(url, path, md5=None, progress=True, timeout=60):
             if bar is not None:
                 bar.close()
         if md5 is not None and h.hexdigest() != md5:  # raising here discards the download
-            raise RuntimeError(f"download: {url} has md5 {h.hexdigest()}, expected {md5}; "
-                               "the file was not kept")
+            raise RuntimeError(
+                f"download: {url} has md5 {h.hexdigest()}, expected {md5}; the file was not kept"
+            )
     return path

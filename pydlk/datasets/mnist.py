@@ -3,6 +3,7 @@
 IDX: a big-endian header (two zero bytes, a type code 0x08 for unsigned bytes, the number of
 dimensions, then each dimension as uint32) followed by the data.
 """
+
 import gzip
 import os
 
@@ -10,19 +11,25 @@ import numpy as np
 
 from .download import download
 
-_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-MNIST_MD5 = {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"}
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_MD5 = {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-               "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-               "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-               "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"}
+FASHION_MD5 = {
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
 
 
 def read_idx(path):
@@ -33,15 +40,18 @@ def read_idx(path):
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"read_idx: {path} is not an IDX file (bad magic number)")
     if raw[2] != 0x08:
-        raise ValueError(f"read_idx: {path} has data type 0x{raw[2]:02x}; only unsigned bytes "
-                         "(0x08) are supported")
+        raise ValueError(
+            f"read_idx: {path} has data type 0x{raw[2]:02x}; only unsigned bytes "
+            "(0x08) are supported"
+        )
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
     expected = header + int(np.prod(dims, dtype=np.int64))
     if len(raw) != expected:
-        raise ValueError(f"read_idx: {path} holds {len(raw)} bytes, its header {dims} needs "
-                         f"{expected}")
+        raise ValueError(
+            f"read_idx: {path} holds {len(raw)} bytes, its header {dims} needs {expected}"
+        )
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
 
@@ -63,8 +73,9 @@ def _load(root, split, download_, url, md5s, name):
             fname = stem + ".gz"
             p = download(url + fname, os.path.join(root, fname), md5s.get(fname))
         if p is None:
-            raise FileNotFoundError(f"{name}: {stem}(.gz) not found in {root}; "
-                                    "pass download=True to fetch it")
+            raise FileNotFoundError(
+                f"{name}: {stem}(.gz) not found in {root}; pass download=True to fetch it"
+            )
         paths.append(p)
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):

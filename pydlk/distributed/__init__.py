@@ -9,6 +9,7 @@ Launch with ``mpiexec -n N python train.py`` (needs ``pip install 'pydlk[mpi]'``
 
 mpi4py is imported only by ``init_process_group``.
 """
+
 from .collectives import ReduceOp, Work, all_gather, all_reduce, barrier, broadcast  # noqa: F401
 from .process_group import (  # noqa: F401
     GroupMember,

@@ -6,6 +6,7 @@ without a copy; others go through a contiguous copy written back). With ``async_
 is done. Every wait goes through the process group's polling loop, so a collective that waits
 past the group's timeout raises a RuntimeError naming the missing ranks.
 """
+
 from __future__ import annotations
 
 import enum
@@ -22,6 +23,7 @@ __all__ = ["ReduceOp", "Work", "all_gather", "all_reduce", "barrier", "broadcast
 class ReduceOp(enum.Enum):
     """torch.distributed.ReduceOp. AVG is a SUM divided by the world size afterwards (MPI has
     no average); floating-point tensors only."""
+
     SUM = "sum"
     AVG = "avg"
     PRODUCT = "product"
@@ -30,15 +32,21 @@ class ReduceOp(enum.Enum):
 
 
 def _mpi_op(MPI, op: ReduceOp):
-    return {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
-            ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}[op]
+    return {
+        ReduceOp.SUM: MPI.SUM,
+        ReduceOp.AVG: MPI.SUM,
+        ReduceOp.PRODUCT: MPI.PROD,
+        ReduceOp.MIN: MPI.MIN,
+        ReduceOp.MAX: MPI.MAX,
+    }[op]
 
 
 class Work:
     """A started collective (torch's ``Work``): ``wait()`` finishes it, ``is_completed()``."""
 
-    def __init__(self, pg, reqs: list, name: str, seq: int,
-                 finish: Callable[[], None] | None = None):
+    def __init__(
+        self, pg, reqs: list, name: str, seq: int, finish: Callable[[], None] | None = None
+    ):
         self._pg, self._reqs, self._name, self._seq = pg, reqs, name, seq
         self._finish = finish
         self._done = False
@@ -59,11 +67,14 @@ class Work:
 
 def _array(tensor: Any, op: str, name: str = "tensor") -> np.ndarray:
     from ..autograd import Tensor
+
     a = tensor.data if isinstance(tensor, Tensor) else tensor
     if not isinstance(a, np.ndarray):
-        raise TypeError(f"{op}: {name} must be a pydlk Tensor or a NumPy array, got "
-                        f"{type(a).__name__} (arrays on a GPU are not supported by the MPI "
-                        f"backend)")
+        raise TypeError(
+            f"{op}: {name} must be a pydlk Tensor or a NumPy array, got "
+            f"{type(a).__name__} (arrays on a GPU are not supported by the MPI "
+            f"backend)"
+        )
     if not a.flags.writeable:
         raise ValueError(f"{op}: {name} is read-only; the collective writes into it")
     if a.dtype.kind not in "biufc":
@@ -79,6 +90,7 @@ def _contig(a: np.ndarray) -> tuple[np.ndarray, Callable[[], None] | None]:
 
     def back():
         a[...] = buf
+
     return buf, back
 
 
@@ -90,6 +102,7 @@ def _chain(*fns):
     def run():
         for f in fns:
             f()
+
     return run
 
 
@@ -103,12 +116,14 @@ def _done(work: Work, async_op: bool):
 def _check_group(group: Any, op: str) -> None:
     if group is not None:
         from .process_group import GroupMember
+
         if group is not GroupMember.WORLD:
             raise ValueError(f"{op}: only the default group (group=None) is supported")
 
 
-def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
-               async_op: bool = False) -> Work | None:
+def all_reduce(
+    tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None, async_op: bool = False
+) -> Work | None:
     """Reduce ``tensor`` over all ranks in place (every rank gets the result)."""
     name = "all_reduce"
     _check_group(group, name)
@@ -123,8 +138,10 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
     req = pg.comm.Iallreduce(pg.MPI.IN_PLACE, buf, op=_mpi_op(pg.MPI, op))
     scale = None
     if op is ReduceOp.AVG:
+
         def scale():
             buf[...] /= pg.size
+
     return _done(Work(pg, [req], name, seq, _chain(scale, back)), async_op)
 
 
@@ -142,8 +159,9 @@ def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) 
     return _done(Work(pg, [req], name, seq, back), async_op)
 
 
-def all_gather(tensor_list: list, tensor: Any, group: Any = None,
-               async_op: bool = False) -> Work | None:
+def all_gather(
+    tensor_list: list, tensor: Any, group: Any = None, async_op: bool = False
+) -> Work | None:
     """Fill ``tensor_list[r]`` (one tensor per rank, each shaped like ``tensor``) with rank r's
     ``tensor``."""
     name = "all_gather"
@@ -156,8 +174,10 @@ def all_gather(tensor_list: list, tensor: Any, group: Any = None,
     outs = [_array(t, name, f"tensor_list[{i}]") for i, t in enumerate(tensor_list)]
     for i, o in enumerate(outs):
         if o.shape != a.shape or o.dtype != a.dtype:
-            raise ValueError(f"{name}: tensor_list[{i}] is {o.dtype}{list(o.shape)}, the input "
-                             f"tensor is {a.dtype}{list(a.shape)}")
+            raise ValueError(
+                f"{name}: tensor_list[{i}] is {o.dtype}{list(o.shape)}, the input "
+                f"tensor is {a.dtype}{list(a.shape)}"
+            )
     send = np.ascontiguousarray(a)
     recv = np.empty((pg.size,) + a.shape, a.dtype)
     seq = pg.next_seq()
@@ -166,6 +186,7 @@ def all_gather(tensor_list: list, tensor: Any, group: Any = None,
     def scatter():
         for i, o in enumerate(outs):
             o[...] = recv[i]
+
     return _done(Work(pg, [req], name, seq, scatter), async_op)
 
 

@@ -4,6 +4,7 @@ prints, draws and writes files, and the epoch's loss and metrics are averaged ov
 Each helper is the identity in a single process (no process group, or one rank), so ``fit``
 calls them unconditionally.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,8 +42,11 @@ def rank_zero_callbacks(callbacks: list) -> list:
     that decide (EarlyStopping) stay on every rank: they see the same averaged logs."""
     if is_main_process():
         return list(callbacks)
-    return [c for c in callbacks
-            if not (type(c).__name__ in _RANK_ZERO or getattr(c, "rank_zero_only", False))]
+    return [
+        c
+        for c in callbacks
+        if not (type(c).__name__ in _RANK_ZERO or getattr(c, "rank_zero_only", False))
+    ]
 
 
 def sum_across_ranks(*values: float) -> tuple:
@@ -50,6 +54,7 @@ def sum_across_ranks(*values: float) -> tuple:
     if not _active():
         return values
     from .collectives import all_reduce
+
     a = np.array(values, np.float64)
     all_reduce(a)
     return tuple(type(v)(x) if isinstance(v, int) else float(x) for v, x in zip(values, a))
@@ -84,22 +89,25 @@ def data_parallel(model: Any, dataset: Any, batch_size: int, **loader_kwargs: An
     In one process: the model unchanged and a shuffling ``DataLoader``.
     """
     from ..data import DataLoader
+
     if _pg.get_world_size() <= 1:
         return model, DataLoader(dataset, batch_size=batch_size, shuffle=True, **loader_kwargs)
     from ..data import DistributedSampler
     from ..nn import SyncBatchNorm
     from ..nn.parallel import DistributedDataParallel
+
     if not _pg.is_initialized():
         _pg.init_process_group("mpi")
     world = _pg.get_world_size()
     if batch_size % world:
-        raise ValueError(f"data_parallel: batch_size {batch_size} does not split evenly over "
-                         f"{world} ranks")
+        raise ValueError(
+            f"data_parallel: batch_size {batch_size} does not split evenly over {world} ranks"
+        )
     model = DistributedDataParallel(SyncBatchNorm.convert_sync_batchnorm(model))
     # every rank seeded pydlk alike, so every rank draws the same sampler seed here
     from .. import _random
+
     seed = int(_random.default_generator.numpy.integers(1 << 31))
     sampler = DistributedSampler(dataset, shuffle=True, seed=seed)
-    loader = DataLoader(dataset, batch_size=batch_size // world, sampler=sampler,
-                        **loader_kwargs)
+    loader = DataLoader(dataset, batch_size=batch_size // world, sampler=sampler, **loader_kwargs)
     return model, loader

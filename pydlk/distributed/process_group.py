@@ -14,6 +14,7 @@ not reached it: every rank that is itself waiting in a collective answers a smal
 private side communicator with the collective it is in; a rank that does not answer within a
 grace period is busy elsewhere (computing, or dead) and is named as missing.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -47,14 +48,17 @@ def _mpi():
     try:
         from mpi4py import MPI
     except ImportError as e:  # pragma: no cover - depends on the install
-        raise RuntimeError(f"pydlk.distributed: the MPI backend needs mpi4py and an MPI library "
-                           f"({_INSTALL_HINT}); importing mpi4py failed: {e}") from e
+        raise RuntimeError(
+            f"pydlk.distributed: the MPI backend needs mpi4py and an MPI library "
+            f"({_INSTALL_HINT}); importing mpi4py failed: {e}"
+        ) from e
     return MPI
 
 
 def is_mpi_available() -> bool:
     """True when mpi4py can be found (without importing it, so MPI is not initialised)."""
     import importlib.util
+
     return importlib.util.find_spec("mpi4py") is not None
 
 
@@ -103,8 +107,10 @@ def get_backend(group: Any = None) -> str:
 
 def _require(op: str) -> ProcessGroup:
     if _group is None:
-        raise RuntimeError(f"{op}: Default process group has not been initialized, please make "
-                           f"sure to call init_process_group.")
+        raise RuntimeError(
+            f"{op}: Default process group has not been initialized, please make "
+            f"sure to call init_process_group."
+        )
     return _group
 
 
@@ -116,8 +122,10 @@ def _seconds(timeout: Any) -> float:
     elif isinstance(timeout, (int, float)):
         s = float(timeout)
     else:
-        raise TypeError(f"init_process_group: timeout must be a datetime.timedelta or seconds, "
-                        f"got {type(timeout).__name__}")
+        raise TypeError(
+            f"init_process_group: timeout must be a datetime.timedelta or seconds, "
+            f"got {type(timeout).__name__}"
+        )
     if not s > 0:
         raise ValueError(f"init_process_group: timeout must be positive, got {timeout}")
     return s
@@ -125,6 +133,7 @@ def _seconds(timeout: Any) -> float:
 
 class GroupMember:
     """torch's ``GroupMember.WORLD`` (the default group is the only group here)."""
+
     WORLD = None
 
 
@@ -139,7 +148,7 @@ class ProcessGroup:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.timeout = timeout_s
-        self.seq = 0            # collectives started on this rank, in program order
+        self.seq = 0  # collectives started on this rank, in program order
         # (seq, name) of the collective this rank is waiting in
         self.where: tuple[int, str] | None = None
         self._sends: list = []  # outstanding side-channel sends (kept alive until done)
@@ -178,18 +187,21 @@ class ProcessGroup:
         MPI = self.MPI
         st = MPI.Status()
         import numpy as np
+
         while self.side.Iprobe(source=MPI.ANY_SOURCE, tag=_QUERY, status=st):
             q = np.empty(1, np.int64)
             self.side.Recv([q, MPI.INT64_T], source=st.Get_source(), tag=_QUERY)
             seq, name = self.where if self.where is not None else (-1, "")
             code = np.frombuffer(name.encode()[:24].ljust(24), np.uint8).astype(np.int64)
             msg = np.concatenate([[q[0], seq], code])
-            self._sends.append(self.side.Isend([msg, MPI.INT64_T], dest=st.Get_source(),
-                                               tag=_REPLY))
+            self._sends.append(
+                self.side.Isend([msg, MPI.INT64_T], dest=st.Get_source(), tag=_REPLY)
+            )
         self._sends = [r for r in self._sends if not r.Test()]
 
     def _timed_out(self, name: str, seq: int, grace: float = 2.0) -> None:
         import numpy as np
+
         MPI = self.MPI
         self._query_id += 1
         qid = self._query_id
@@ -211,12 +223,16 @@ class ProcessGroup:
             time.sleep(1e-3)
         missing = [r for r in range(self.size) if r != self.rank and r not in answers]
         elsewhere = {r: a for r, a in answers.items() if a[0] != seq}
-        text = (f"pydlk.distributed: {name} (collective #{seq}) on rank {self.rank} timed out "
-                f"after {self.timeout:g} s: ")
+        text = (
+            f"pydlk.distributed: {name} (collective #{seq}) on rank {self.rank} timed out "
+            f"after {self.timeout:g} s: "
+        )
         parts = []
         if missing:
-            parts.append(f"ranks {missing} have not reached it (they are not waiting in any "
-                         f"collective: still computing, blocked, or dead)")
+            parts.append(
+                f"ranks {missing} have not reached it (they are not waiting in any "
+                f"collective: still computing, blocked, or dead)"
+            )
         for r, (s, other) in sorted(elsewhere.items()):
             parts.append(f"rank {r} is waiting in {other or '?'} (collective #{s})")
         if not parts:
@@ -237,6 +253,7 @@ def _install_excepthook(MPI) -> None:
                 # one write, then a moment for the launcher to forward it: Abort kills the
                 # process, and a traceback still in the launcher's pipe would be lost
                 import traceback
+
                 os.write(2, "".join(traceback.format_exception(tp, value, tb)).encode())
             else:
                 previous(tp, value, tb)
@@ -251,10 +268,17 @@ def _install_excepthook(MPI) -> None:
     sys.excepthook = hook
 
 
-def init_process_group(backend: str | None = "mpi", init_method: str | None = None,
-                       timeout: Any = None, world_size: int = -1, rank: int = -1,
-                       store: Any = None, group_name: str = "", pg_options: Any = None,
-                       device_id: Any = None) -> None:
+def init_process_group(
+    backend: str | None = "mpi",
+    init_method: str | None = None,
+    timeout: Any = None,
+    world_size: int = -1,
+    rank: int = -1,
+    store: Any = None,
+    group_name: str = "",
+    pg_options: Any = None,
+    device_id: Any = None,
+) -> None:
     """Create the default process group over MPI_COMM_WORLD (start the script with
     ``mpiexec -n N python script.py``).
 
@@ -265,19 +289,25 @@ def init_process_group(backend: str | None = "mpi", init_method: str | None = No
     """
     global _group
     if _group is not None:
-        raise RuntimeError("init_process_group: trying to initialize the default process group "
-                           "twice!")
+        raise RuntimeError(
+            "init_process_group: trying to initialize the default process group twice!"
+        )
     if backend is not None and str(backend).lower() != "mpi":
-        raise ValueError(f"init_process_group: backend {backend!r} is not available; pydlk "
-                         f"supports backend='mpi' (needs {_INSTALL_HINT})")
+        raise ValueError(
+            f"init_process_group: backend {backend!r} is not available; pydlk "
+            f"supports backend='mpi' (needs {_INSTALL_HINT})"
+        )
     t = _seconds(timeout)
     pg = ProcessGroup(t)
     if world_size not in (-1, None) and int(world_size) != pg.size:
-        raise ValueError(f"init_process_group: world_size={world_size} but MPI started "
-                         f"{pg.size} processes (mpiexec -n)")
+        raise ValueError(
+            f"init_process_group: world_size={world_size} but MPI started "
+            f"{pg.size} processes (mpiexec -n)"
+        )
     if rank not in (-1, None) and int(rank) != pg.rank:
-        raise ValueError(f"init_process_group: rank={rank} but MPI gives this process rank "
-                         f"{pg.rank}")
+        raise ValueError(
+            f"init_process_group: rank={rank} but MPI gives this process rank {pg.rank}"
+        )
     _install_excepthook(pg.MPI)
     _group = pg
 

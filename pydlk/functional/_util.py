@@ -1,4 +1,5 @@
 """Argument handling shared by the functional ops: Tensor-or-array in, visible conversion."""
+
 import weakref
 
 import numpy as np
@@ -62,8 +63,9 @@ def apply_inplace(input, op, run):
         run(input.data)
         return input
     if input.is_leaf:
-        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
-                           "in-place operation.")
+        raise RuntimeError(
+            f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
+        )
     before = Tensor._wrap(input.data)
     before._requires_grad = True
     before._node = input._node

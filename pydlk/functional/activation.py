@@ -23,6 +23,7 @@ mish, elu and softplus, and within 1.4e-5 for gelu (both forms) whose far left t
 rounding of x^2 or x^3 inside exp. exp flushes results below about 2.4e-38 to 0 where torch keeps
 denormals.
 """
+
 import numbers
 
 import numpy as np
@@ -31,8 +32,25 @@ from .._backend import kernels_for
 from ..autograd import Function, is_grad_enabled
 from ._util import apply_inplace, check_float, contiguous
 
-__all__ = ["relu", "relu_", "leaky_relu", "hardtanh", "relu6", "elu", "selu", "celu", "sigmoid",
-           "tanh", "silu", "mish", "gelu", "softplus", "softmax", "log_softmax", "maxout"]
+__all__ = [
+    "relu",
+    "relu_",
+    "leaky_relu",
+    "hardtanh",
+    "relu6",
+    "elu",
+    "selu",
+    "celu",
+    "sigmoid",
+    "tanh",
+    "silu",
+    "mish",
+    "gelu",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "maxout",
+]
 
 # torch's SELU constants (Klambauer et al. 2017), to the digits torch uses.
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -41,11 +59,13 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 # ----------------------------------------------------------------------------- elementwise
 
+
 class _Elementwise(Function):
     """An elementwise op on the kernel pair ``<kernel>_forward`` / ``<kernel>_backward``.
 
     forward(ctx, x, params, out): ``params`` is the tuple of the kernel's hyperparameters,
     ``out`` None or the array to write (the input itself for an in-place call)."""
+
     kernel = None
 
     @staticmethod
@@ -78,8 +98,9 @@ class _Elementwise(Function):
             return None, None, None
         (s,) = ctx.saved_tensors
         K = kernels_for(dy)
-        dx = getattr(K, cls.kernel + "_backward")(contiguous(dy), s,
-                                                  *cls.backward_params(ctx.params, ctx.saved))
+        dx = getattr(K, cls.kernel + "_backward")(
+            contiguous(dy), s, *cls.backward_params(ctx.params, ctx.saved)
+        )
         return dx, None, None
 
 
@@ -102,6 +123,7 @@ class Hardtanh(_Elementwise):
 
 class Elu(_Elementwise):
     """elu, selu, celu: y = scale * (x if x > 0 else alpha * (exp(input_scale * x) - 1))."""
+
     kernel = "elu"
 
     @staticmethod
@@ -268,11 +290,13 @@ def softplus(input, beta=1.0, threshold=20.0):
     b = _number(beta, "softplus", "beta")
     if b == 0:
         raise ValueError("softplus: beta must not be 0")
-    return _apply(Softplus, "softplus", input, (b, _number(threshold, "softplus", "threshold")),
-                  False)
+    return _apply(
+        Softplus, "softplus", input, (b, _number(threshold, "softplus", "threshold")), False
+    )
 
 
 # ----------------------------------------------------------------------------- softmax
+
 
 class Softmax(Function):
     """softmax (log_softmax when log) along dim; saves the output. With dtype, the input is cast
@@ -303,20 +327,27 @@ def _softmax(name, input, dim, dtype, log):
     input = _scalar_to_array(input)
     a = check_float(input, name, "input")
     if dim is None:
-        raise ValueError(f"{name}: dim is required (torch picks an implicit dim with a "
-                         "deprecation warning; pydlk does not guess)")
+        raise ValueError(
+            f"{name}: dim is required (torch picks an implicit dim with a "
+            "deprecation warning; pydlk does not guess)"
+        )
     if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"{name}: dim must be an int, got {type(dim).__name__}")
     if dtype is not None:
-        dt = np.dtype(getattr(dtype, "name", None) or dtype) if not isinstance(dtype, np.dtype) \
+        dt = (
+            np.dtype(getattr(dtype, "name", None) or dtype)
+            if not isinstance(dtype, np.dtype)
             else dtype
+        )
         if dt not in (np.float32, np.float64):
             raise TypeError(f"{name}: dtype must be float32 or float64, got {dt}")
         dtype = dt
     lim = max(a.ndim, 1)
     if not -lim <= dim < lim:
-        raise ValueError(f"{name}: dim {dim} is out of range for a {a.ndim}-D input "
-                         f"(expected -{lim} <= dim < {lim})")
+        raise ValueError(
+            f"{name}: dim {dim} is out of range for a {a.ndim}-D input "
+            f"(expected -{lim} <= dim < {lim})"
+        )
     return Softmax.apply(input, int(dim), log, dtype)
 
 
@@ -336,6 +367,7 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 
 # ----------------------------------------------------------------------------- maxout
+
 
 class Maxout(Function):
     """Max over groups of pool_size consecutive entries along dim; saves the arg-max (int64)."""

@@ -1,4 +1,5 @@
 """prelu (torch.nn.functional.prelu), composed from differentiable Tensor ops."""
+
 from ..autograd import Tensor
 from ._util import check_float
 
@@ -18,12 +19,15 @@ def prelu(input, weight) -> Tensor:
     if w.size != 1:
         channels = x.shape[1] if x.ndim >= 2 else 1
         if channels != w.size:
-            raise ValueError(f"prelu: weight has {w.size} elements but the input has "
-                             f"{channels} channels (shape {tuple(x.shape)})")
+            raise ValueError(
+                f"prelu: weight has {w.size} elements but the input has "
+                f"{channels} channels (shape {tuple(x.shape)})"
+            )
         shape = [1] * x.ndim
         shape[1] = w.size
         wt = wt.reshape(*shape)
     else:
         wt = wt.reshape(*([1] * x.ndim)) if x.ndim else wt.reshape(())
     import pydlk  # the package's where(); imported here to avoid an import cycle
+
     return pydlk.where(xt > 0, xt, wt * xt)

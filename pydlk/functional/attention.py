@@ -1,6 +1,7 @@
 """scaled_dot_product_attention: ``softmax(q k^T * scale + mask) v`` with the row softmax done in
 place on the score buffer by ``csrc/attention.cpp`` (forward and backward), the products by
 batched matmul (BLAS)."""
+
 import math
 
 import numpy as np
@@ -33,13 +34,12 @@ class SDPA(Function):
                 s[...] = xp.where(mask, s, -np.inf)
             else:
                 s += mask
-        K.attn_softmax_forward_(s)           # s now holds the probabilities
+        K.attn_softmax_forward_(s)  # s now holds the probabilities
         p = s
         drop = None
         if dropout_p > 0:
             keep = default_generator.numpy.random(p.shape) >= dropout_p
-            drop = keep.astype(p.dtype) / (1 - dropout_p) if dropout_p < 1 \
-                else np.zeros_like(p)
+            drop = keep.astype(p.dtype) / (1 - dropout_p) if dropout_p < 1 else np.zeros_like(p)
             pd = p * drop
         else:
             pd = p
@@ -58,30 +58,46 @@ class SDPA(Function):
         dv = xp.matmul(_swap(pd), dout) if nv else None
         dq = dk = None
         if nq or nk:
-            dp = contiguous(xp.matmul(dout, _swap(v)))   # dL/d(pd)
+            dp = contiguous(xp.matmul(dout, _swap(v)))  # dL/d(pd)
             if dweights is not None and dweights.shape == dp.shape:
                 dp += dweights
             if drop is not None:
                 dp *= drop
-            K.attn_softmax_backward_(dp, p)              # dp now holds dL/ds
+            K.attn_softmax_backward_(dp, p)  # dp now holds dL/ds
             dp *= ctx.scale
             if nq:
                 dq = xp.matmul(dp, k)
             if nk:
                 dk = xp.matmul(_swap(dp), q)
-        return (_reduce(dq, q.shape), _reduce(dk, k.shape), _reduce(dv, v.shape),
-                None, None, None, None)
+        return (
+            _reduce(dq, q.shape),
+            _reduce(dk, k.shape),
+            _reduce(dv, v.shape),
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 def _reduce(g, shape):
     if g is None or g.shape == tuple(shape):
         return g
     from ..ops._helpers import _unbroadcast
+
     return _unbroadcast(g, shape)
 
 
-def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-               need_weights=False):
+def _attention(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p=0.0,
+    is_causal=False,
+    scale=None,
+    need_weights=False,
+):
     op = "scaled_dot_product_attention"
     q = check_float(query, op, "query")
     k = check_float(key, op, "key")
@@ -108,8 +124,10 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
         try:
             np.broadcast_shapes(mask.shape, q.shape[:-2] + (L, S))
         except ValueError:
-            raise ValueError(f"{op}: attn_mask of shape {mask.shape} does not broadcast to the "
-                             f"scores' shape {q.shape[:-2] + (L, S)}") from None
+            raise ValueError(
+                f"{op}: attn_mask of shape {mask.shape} does not broadcast to the "
+                f"scores' shape {q.shape[:-2] + (L, S)}"
+            ) from None
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{op}: pass either attn_mask or is_causal, not both")
@@ -119,8 +137,9 @@ def _attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False
     return SDPA.apply(query, key, value, mask, float(dropout_p), float(scale), need_weights)
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
-                                 is_causal=False, scale=None, enable_gqa=False):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
+):
     """``softmax(query key^T * scale + mask) value``; query (..., L, E), key (..., S, E), value
     (..., S, Ev). A bool mask marks the positions that take part (True); a float mask is added
     to the scores. Differs from torch: a row masked everywhere gives zeros instead of NaN, and

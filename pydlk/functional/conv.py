@@ -1,4 +1,5 @@
 """conv2d: 2-D cross-correlation (NCHW) as torch.nn.functional.conv2d, on csrc/conv2d.cpp."""
+
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
@@ -13,7 +14,8 @@ def _int_pair(v, name, low):
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v, v)
     if not isinstance(v, (tuple, list)) or not all(
-            isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in v):
+        isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in v
+    ):
         raise TypeError(f"conv2d: {name} must be an int or a pair of ints, got {v!r}")
     if len(v) != 2:
         raise ValueError(f"conv2d: {name} must have 2 values, got {len(v)}")
@@ -46,17 +48,20 @@ class Conv2d(Function):
         stride, padding, dilation, groups, xshape = ctx.args
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         K = kernels_for(dy)
-        dx, dw, db = K.conv2d_backward(contiguous(dy), xp, weight, stride, padding, dilation,
-                                       groups, need_x, need_w, need_b)
+        dx, dw, db = K.conv2d_backward(
+            contiguous(dy), xp, weight, stride, padding, dilation, groups, need_x, need_w, need_b
+        )
         if dx is not None and dx.shape != xshape:
-            dx = contiguous(dx[:, :, :xshape[2], :xshape[3]])
+            dx = contiguous(dx[:, :, : xshape[2], : xshape[3]])
         return dx, dw, db, None, None, None, None, None
 
 
 def _pad_bottom_right(x, extra):
     """x with ``extra`` = (rows, cols) zeros appended at the bottom and right."""
-    xp = get_array_module(x).zeros(x.shape[:2] + (x.shape[2] + extra[0], x.shape[3] + extra[1]), x.dtype)
-    xp[:, :, :x.shape[2], :x.shape[3]] = x
+    xp = get_array_module(x).zeros(
+        x.shape[:2] + (x.shape[2] + extra[0], x.shape[3] + extra[1]), x.dtype
+    )
+    xp[:, :, : x.shape[2], : x.shape[3]] = x
     return xp
 
 
@@ -74,11 +79,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if bias is not None:
         check_float(bias, "conv2d", "bias")
     if x.ndim not in (3, 4):
-        raise ValueError(f"conv2d: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"conv2d: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {tuple(x.shape)}"
+        )
     if w.ndim != 4:
-        raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kH, kW), "
-                         f"got shape {tuple(w.shape)}")
+        raise ValueError(
+            f"conv2d: weight must be 4-D (out_channels, in_channels/groups, kH, kW), "
+            f"got shape {tuple(w.shape)}"
+        )
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
         raise TypeError(f"conv2d: groups must be an int, got {groups!r}")
     if groups < 1:
@@ -91,20 +99,24 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             padding = (0, 0)
         elif padding == "same":
             if stride != (1, 1):
-                raise ValueError("conv2d: padding='same' is not supported for strided "
-                                 f"convolutions (stride={stride})")
+                raise ValueError(
+                    "conv2d: padding='same' is not supported for strided "
+                    f"convolutions (stride={stride})"
+                )
             total = [d * (k - 1) for d, k in zip(dilation, w.shape[2:])]
             padding = (total[0] // 2, total[1] // 2)
             extra = (total[0] % 2, total[1] % 2)
         else:
-            raise ValueError(f"conv2d: padding must be 'valid', 'same', an int or a pair of ints, "
-                             f"got {padding!r}")
+            raise ValueError(
+                f"conv2d: padding must be 'valid', 'same', an int or a pair of ints, "
+                f"got {padding!r}"
+            )
     else:
         padding = _int_pair(padding, "padding", 0)
     if x.ndim == 3:  # unbatched, as torch: a batch of one
         from ..autograd import Tensor
+
         xb = input.reshape(1, *x.shape) if isinstance(input, Tensor) else x[None]
         y = Conv2d.apply(xb, weight, bias, stride, padding, dilation, int(groups), extra)
         return y.reshape(*y.shape[1:])
     return Conv2d.apply(input, weight, bias, stride, padding, dilation, int(groups), extra)
-

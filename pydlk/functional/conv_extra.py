@@ -5,6 +5,7 @@ convolution: its forward is ``conv2d_backward``'s dx (with our input as the conv
 its input-gradient is ``conv2d_forward`` and its weight-gradient is ``conv2d_backward``'s dw with
 the roles of x and dy swapped. The weight is (in_channels, out_channels/groups, kH, kW), torch's
 ConvTranspose layout, which is exactly the layout of the convolution it transposes."""
+
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
@@ -19,7 +20,8 @@ def _ints(v, n, op, name, low):
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v,) * n
     if not isinstance(v, (tuple, list)) or not all(
-            isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in v):
+        isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in v
+    ):
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {v!r}")
     if len(v) != n:
         raise ValueError(f"{op}: {name} must have {n} values, got {len(v)}")
@@ -39,11 +41,14 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     x = check_float(input, "conv1d", "input")
     w = check_float(weight, "conv1d", "weight")
     if x.ndim not in (2, 3):
-        raise ValueError(f"conv1d: input must be 2-D (C, L) or 3-D (N, C, L), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"conv1d: input must be 2-D (C, L) or 3-D (N, C, L), got shape {tuple(x.shape)}"
+        )
     if w.ndim != 3:
-        raise ValueError(f"conv1d: weight must be 3-D (out_channels, in_channels/groups, k), got "
-                         f"shape {tuple(w.shape)}")
+        raise ValueError(
+            f"conv1d: weight must be 3-D (out_channels, in_channels/groups, k), got "
+            f"shape {tuple(w.shape)}"
+        )
     (s,) = _ints(stride, 1, "conv1d", "stride", 1)
     (d,) = _ints(dilation, 1, "conv1d", "dilation", 1)
     if isinstance(padding, str):
@@ -82,8 +87,9 @@ class ConvTranspose2d(Function):
         else:
             xz = x
         shape_only = xp.zeros((N, Cout, Ho, Wo), x.dtype)
-        y, _, _ = K.conv2d_backward(xz, shape_only, weight, stride, padding, dilation, groups,
-                                    True, False, False)
+        y, _, _ = K.conv2d_backward(
+            xz, shape_only, weight, stride, padding, dilation, groups, True, False, False
+        )
         if bias is not None:
             y += bias.reshape(1, -1, 1, 1)
         ctx.save_for_backward(xz, weight)
@@ -103,8 +109,9 @@ class ConvTranspose2d(Function):
             if dx.shape[2:] != (H, W):
                 dx = contiguous(dx[:, :, :H, :W])
         if need_w:
-            _, dw, _ = K.conv2d_backward(xz, dy, weight, stride, padding, dilation, groups,
-                                         False, True, False)
+            _, dw, _ = K.conv2d_backward(
+                xz, dy, weight, stride, padding, dilation, groups, False, True, False
+            )
         if need_b:
             db = dy.sum(axis=(0, 2, 3))
         return dx, dw, db, None, None, None, None, None
@@ -114,25 +121,31 @@ def _check_transpose(op, x, w, bias, groups, n):
     if x.ndim not in (n + 1, n + 2):
         raise ValueError(f"{op}: input must be {n + 1}-D or {n + 2}-D, got shape {tuple(x.shape)}")
     if w.ndim != n + 2:
-        raise ValueError(f"{op}: weight must be {n + 2}-D (in_channels, out_channels/groups, "
-                         f"kernel...), got shape {tuple(w.shape)}")
+        raise ValueError(
+            f"{op}: weight must be {n + 2}-D (in_channels, out_channels/groups, "
+            f"kernel...), got shape {tuple(w.shape)}"
+        )
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     c = x.shape[-n - 1]
     if w.shape[0] != c:
-        raise ValueError(f"{op}: input has {c} channels, weight expects {w.shape[0]} "
-                         f"(weight is (in_channels, out_channels/groups, ...))")
+        raise ValueError(
+            f"{op}: input has {c} channels, weight expects {w.shape[0]} "
+            f"(weight is (in_channels, out_channels/groups, ...))"
+        )
     if c % groups:
         raise ValueError(f"{op}: in_channels {c} is not divisible by groups {groups}")
     if bias is not None:
         b = check_float(bias, op, "bias")
         if b.shape != (w.shape[1] * groups,):
-            raise ValueError(f"{op}: bias must have shape ({w.shape[1] * groups},), got "
-                             f"{tuple(b.shape)}")
+            raise ValueError(
+                f"{op}: bias must have shape ({w.shape[1] * groups},), got {tuple(b.shape)}"
+            )
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1) -> Tensor:
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> Tensor:
     """2-D transposed convolution over (N, C_in, H, W) or unbatched (C_in, H, W); weight
     (C_in, C_out/groups, kH, kW). Output size ``(H-1)*stride - 2*padding + dilation*(kH-1) +
     output_padding + 1``. Same arguments (note groups before dilation) and semantics as
@@ -147,25 +160,37 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     output_padding = _ints(output_padding, 2, op, "output_padding", 0)
     for i in range(2):
         if output_padding[i] >= max(stride[i], dilation[i]):
-            raise ValueError(f"{op}: output padding must be smaller than either stride or "
-                             f"dilation, got output_padding={output_padding}, stride={stride}, "
-                             f"dilation={dilation}")
+            raise ValueError(
+                f"{op}: output padding must be smaller than either stride or "
+                f"dilation, got output_padding={output_padding}, stride={stride}, "
+                f"dilation={dilation}"
+            )
     for i, n in enumerate(x.shape[-2:]):
-        size = ((n - 1) * stride[i] - 2 * padding[i] + dilation[i] * (w.shape[2 + i] - 1)
-                + output_padding[i] + 1)
+        size = (
+            (n - 1) * stride[i]
+            - 2 * padding[i]
+            + dilation[i] * (w.shape[2 + i] - 1)
+            + output_padding[i]
+            + 1
+        )
         if size <= 0:
-            raise ValueError(f"{op}: the output size {size} along spatial dimension {i} is not "
-                             f"positive (input {tuple(x.shape)}, weight {tuple(w.shape)})")
+            raise ValueError(
+                f"{op}: the output size {size} along spatial dimension {i} is not "
+                f"positive (input {tuple(x.shape)}, weight {tuple(w.shape)})"
+            )
     if x.ndim == 3:
-        y = ConvTranspose2d.apply(_unsq(input, 0), weight, bias, stride, padding, output_padding,
-                                  int(groups), dilation)
+        y = ConvTranspose2d.apply(
+            _unsq(input, 0), weight, bias, stride, padding, output_padding, int(groups), dilation
+        )
         return y.squeeze(0)
-    return ConvTranspose2d.apply(input, weight, bias, stride, padding, output_padding,
-                                 int(groups), dilation)
+    return ConvTranspose2d.apply(
+        input, weight, bias, stride, padding, output_padding, int(groups), dilation
+    )
 
 
-def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1) -> Tensor:
+def conv_transpose1d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> Tensor:
     """1-D transposed convolution over (N, C_in, L) or (C_in, L); weight (C_in, C_out/groups,
     k). Same arguments and semantics as torch.nn.functional.conv_transpose1d."""
     op = "conv_transpose1d"
@@ -177,11 +202,14 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     (d,) = _ints(dilation, 1, op, "dilation", 1)
     (o,) = _ints(output_padding, 1, op, "output_padding", 0)
     if o >= max(s, d):
-        raise ValueError(f"{op}: output padding must be smaller than either stride or dilation, "
-                         f"got output_padding={o}, stride={s}, dilation={d}")
+        raise ValueError(
+            f"{op}: output padding must be smaller than either stride or dilation, "
+            f"got output_padding={o}, stride={s}, dilation={d}"
+        )
     unbatched = x.ndim == 2
     xin = _unsq(input, 0) if unbatched else input
-    y = conv_transpose2d(_unsq(xin, 2), _unsq(weight, 2), bias, (1, s), (0, p), (0, o), groups,
-                         (1, d))
+    y = conv_transpose2d(
+        _unsq(xin, 2), _unsq(weight, 2), bias, (1, s), (0, p), (0, o), groups, (1, d)
+    )
     y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y

@@ -6,6 +6,7 @@ the same mask whatever the thread count. Each call takes a fresh offset range fr
 its generator. ``_dropout``/``_dropout2d`` take (seed, offset) explicitly, so repeated calls (a
 gradient check's forwards) see one mask.
 """
+
 import numbers
 
 from .._backend import get_array_module, kernels_for
@@ -38,8 +39,7 @@ class Dropout(Function):
         (mask,) = ctx.saved_tensors
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = kernels_for(dy).dropout_backward(contiguous(dy), mask, ctx.p, ctx.seed,
-                                                  ctx.offset)
+            dx = kernels_for(dy).dropout_backward(contiguous(dy), mask, ctx.p, ctx.seed, ctx.offset)
         return dx, None, None, None, None
 
 
@@ -93,15 +93,17 @@ def _prepare(input, p, op, inplace):
 def _dropout(input, p, seed, offset, inplace=False):
     """dropout with an explicit Philox (seed, offset): the same arguments give the same mask."""
     if inplace:
-        return apply_inplace(input, "dropout",
-                             lambda x: Dropout.apply(x, p, int(seed), int(offset), True))
+        return apply_inplace(
+            input, "dropout", lambda x: Dropout.apply(x, p, int(seed), int(offset), True)
+        )
     return Dropout.apply(input, p, int(seed), int(offset), False)
 
 
 def _dropout2d(input, p, seed, offset, inplace=False):
     if inplace:
-        return apply_inplace(input, "dropout2d",
-                             lambda x: ChannelDropout.apply(x, p, int(seed), int(offset), True))
+        return apply_inplace(
+            input, "dropout2d", lambda x: ChannelDropout.apply(x, p, int(seed), int(offset), True)
+        )
     return ChannelDropout.apply(input, p, int(seed), int(offset), False)
 
 
@@ -127,8 +129,10 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     p = _prepare(input, p, "dropout2d", inplace)
     ndim = input.ndim
     if ndim not in (3, 4):
-        raise ValueError(f"dropout2d: input must be 3-D (N, C, L) or 4-D (N, C, H, W), got "
-                         f"shape {tuple(input.shape)}")
+        raise ValueError(
+            f"dropout2d: input must be 3-D (N, C, L) or 4-D (N, C, H, W), got "
+            f"shape {tuple(input.shape)}"
+        )
     if not training or p == 0.0:
         return _identity(input)
     seed, offset = default_generator.philox_seed_offset(input.shape[0] * input.shape[1])

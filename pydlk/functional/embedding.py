@@ -1,4 +1,5 @@
 """embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (``xp.add.at``)."""
+
 import numpy as np
 
 from .._backend import get_array_module
@@ -26,15 +27,23 @@ class Embedding(Function):
         return dw, None, None
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0,
-              scale_grad_by_freq=False, sparse=False):
+def embedding(
+    input,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type=2.0,
+    scale_grad_by_freq=False,
+    sparse=False,
+):
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input``.
     The padding_idx row receives no gradient. Differs from torch: max_norm,
     scale_grad_by_freq and sparse are refused."""
     w = check_float(weight, "embedding", "weight")
     if w.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), "
-                         f"got shape {w.shape}")
+        raise ValueError(
+            f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {w.shape}"
+        )
     idx = array_of(input)
     idx = np.asarray(idx) if not hasattr(idx, "dtype") else idx
     if idx.dtype.kind not in "iu":

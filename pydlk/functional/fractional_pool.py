@@ -1,4 +1,5 @@
 """Fractional max pooling (Graham, 2014) with torch's pseudo-random interval formula."""
+
 import numpy as np
 
 from .._random import default_generator
@@ -18,8 +19,9 @@ def _intervals(sample, in_size, out_size, pool):
         alpha = dt.type(in_size - pool) / dt.type(out_size - 1)
         i = np.arange(out_size - 1, dtype=dt)
         # products in the input dtype, then truncation toward zero, as the C++ casts do
-        seq[:, :-1] = ((i[None, :] + sample[:, None]) * alpha).astype(np.int64) \
-            - (sample * alpha).astype(np.int64)[:, None]
+        seq[:, :-1] = ((i[None, :] + sample[:, None]) * alpha).astype(np.int64) - (
+            sample * alpha
+        ).astype(np.int64)[:, None]
     seq[:, -1] = in_size - pool
     return seq
 
@@ -33,8 +35,9 @@ class FractionalMaxPool2dFn(Function):
         rows = _intervals(s[:, 1], H, oh, kh)[:, :, None] + np.arange(kh)  # (P, oh, kh)
         cols = _intervals(s[:, 0], W, ow, kw)[:, :, None] + np.arange(kw)  # (P, ow, kw)
         flat = (rows[:, :, None, :, None] * W + cols[:, None, :, None, :]).reshape(P, oh, ow, -1)
-        win = np.take_along_axis(x.reshape(P, 1, 1, H * W), flat.reshape(P, 1, 1, -1),
-                                 axis=3).reshape(flat.shape)
+        win = np.take_along_axis(
+            x.reshape(P, 1, 1, H * W), flat.reshape(P, 1, 1, -1), axis=3
+        ).reshape(flat.shape)
         k = np.argmax(win, axis=3)
         # a NaN wins its window, the last NaN in scan order (torch's `val > max || isnan(val)`)
         nan = np.isnan(win)
@@ -58,8 +61,14 @@ class FractionalMaxPool2dFn(Function):
         return dx.reshape(N, C, H, W), None, None, None, None, None
 
 
-def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, output_ratio=None,
-                                       return_indices=False, _random_samples=None):
+def fractional_max_pool2d_with_indices(
+    input,
+    kernel_size,
+    output_size=None,
+    output_ratio=None,
+    return_indices=False,
+    _random_samples=None,
+):
     """Max pooling over pseudo-random, overlapping windows of ``kernel_size`` whose starts
     follow torch's formula, so that equal ``_random_samples`` (N, C, 2) in [0, 1) (x then y
     per plane) give torch's output and indices exactly. Returns ``(output, indices)``; the
@@ -81,8 +90,10 @@ def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, out
     else:
         oh, ow = pair(output_size, op, "output_size")
     if oh + kh - 1 > H or ow + kw - 1 > W:
-        raise ValueError(f"{op}: kernel_size {(kh, kw)} too large for output size {(oh, ow)} "
-                         f"and input size {(H, W)}: need output + kernel - 1 <= input")
+        raise ValueError(
+            f"{op}: kernel_size {(kh, kw)} too large for output size {(oh, ow)} "
+            f"and input size {(H, W)}: need output + kernel - 1 <= input"
+        )
     batched = x.ndim == 4
     xb = x if batched else x[None]
     N, C = xb.shape[:2]
@@ -91,8 +102,9 @@ def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, out
     else:
         samples = np.asarray(array_of(_random_samples))
         if samples.shape != (N, C, 2):
-            raise ValueError(f"{op}: _random_samples must have shape {(N, C, 2)}, got "
-                             f"{samples.shape}")
+            raise ValueError(
+                f"{op}: _random_samples must have shape {(N, C, 2)}, got {samples.shape}"
+            )
         samples = samples.astype(x.dtype, copy=False)
     inp = input if isinstance(input, Tensor) else Tensor._wrap(x)
     if not batched:
@@ -103,10 +115,17 @@ def fractional_max_pool2d_with_indices(input, kernel_size, output_size=None, out
     return out, idx
 
 
-def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
-                          return_indices=False, _random_samples=None):
+def fractional_max_pool2d(
+    input,
+    kernel_size,
+    output_size=None,
+    output_ratio=None,
+    return_indices=False,
+    _random_samples=None,
+):
     """torch.nn.functional.fractional_max_pool2d: the output, or ``(output, indices)`` with
     ``return_indices``. See fractional_max_pool2d_with_indices."""
-    out, idx = fractional_max_pool2d_with_indices(input, kernel_size, output_size, output_ratio,
-                                                  return_indices, _random_samples)
+    out, idx = fractional_max_pool2d_with_indices(
+        input, kernel_size, output_size, output_ratio, return_indices, _random_samples
+    )
     return (out, idx) if return_indices else out

@@ -1,4 +1,5 @@
 """linear: ``y = x @ W.T + b`` on BLAS GEMM, weight (out_features, in_features) as in torch."""
+
 from .._backend import kernels_for
 from ..autograd import Function
 from ._util import check_float, contiguous

@@ -4,6 +4,7 @@ Inputs are (N, C), (N, C, d1, ...) or unbatched (C,), as in torch; the kernels v
 (outer, C, inner). Per-sample losses are computed in the kernels, reductions are sums in double.
 The legacy ``size_average``/``reduce`` arguments of torch are not accepted (use ``reduction``).
 """
+
 import numbers
 
 import numpy as np
@@ -65,8 +66,11 @@ class CrossEntropy(Function):
             g, gs = _upstream(dy, reduction, denom)
             if g is not None:
                 g = g.reshape(lse.shape)
-            dx = kernels_for(x2).cross_entropy_backward(g, gs, x2, lse, t2, w, ignore_index,
-                                                        label_smoothing).reshape(shape)
+            dx = (
+                kernels_for(x2)
+                .cross_entropy_backward(g, gs, x2, lse, t2, w, ignore_index, label_smoothing)
+                .reshape(shape)
+            )
         return dx, None, None, None, None, None
 
 
@@ -118,12 +122,16 @@ class MultiMarginLoss(Function):
             g, gs = _upstream(dy, reduction, denom)
             if g is not None:
                 g = g.reshape(t2.shape)
-            dx = kernels_for(x2).multi_margin_loss_backward(g, gs, x2, t2, p, margin,
-                                                            w).reshape(shape)
+            dx = (
+                kernels_for(x2)
+                .multi_margin_loss_backward(g, gs, x2, t2, p, margin, w)
+                .reshape(shape)
+            )
         return dx, None, None, None, None, None
 
 
 # ----------------------------------------------------------------------------- checks
+
 
 def _check_input(input, op, allow_spatial=True):
     x = check_float(input, op, "input")
@@ -140,8 +148,10 @@ def _check_class_target(target, x, op):
         raise TypeError(f"{op}: target must be an int64 array of class indices, got {got}")
     want = () if x.ndim == 1 else (x.shape[0],) + tuple(x.shape[2:])
     if tuple(t.shape) != want:
-        raise ValueError(f"{op}: target must have shape {want} for input of shape "
-                         f"{tuple(x.shape)}, got {tuple(t.shape)}")
+        raise ValueError(
+            f"{op}: target must have shape {want} for input of shape "
+            f"{tuple(x.shape)}, got {tuple(t.shape)}"
+        )
     return t
 
 
@@ -151,8 +161,9 @@ def _check_weight(weight, x, op):
     w = check_float(weight, op, "weight")
     C = x.shape[0] if x.ndim == 1 else x.shape[1]
     if tuple(w.shape) != (C,):
-        raise ValueError(f"{op}: weight must have shape ({C},) (one per class), got "
-                         f"{tuple(w.shape)}")
+        raise ValueError(
+            f"{op}: weight must have shape ({C},) (one per class), got {tuple(w.shape)}"
+        )
     if w.dtype != x.dtype:
         raise TypeError(f"{op}: weight must have the input's dtype {x.dtype}, got {w.dtype}")
     return w
@@ -166,8 +177,10 @@ def _check_int(v, op, name):
 
 # ----------------------------------------------------------------------------- public
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+
+def cross_entropy(
+    input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
+):
     """Cross-entropy of logits ``input`` (C,), (N, C) or (N, C, d1, ...) against class indices
     (int64, the input's shape without the class dimension) or class probabilities (float, the
     input's shape), with softmax fused in (log-sum-exp in the stable form).
@@ -180,24 +193,32 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     op = "cross_entropy"
     x = _check_input(input, op)
     reduction_arg(reduction, None, None, op)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
-            or not 0.0 <= float(label_smoothing) <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be a number in [0, 1], got "
-                         f"{label_smoothing!r}")
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, numbers.Real)
+        or not 0.0 <= float(label_smoothing) <= 1.0
+    ):
+        raise ValueError(
+            f"{op}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}"
+        )
     ignore_index = _check_int(ignore_index, op, "ignore_index")
     t = array_of(target)
     if hasattr(t, "dtype") and t.dtype.kind == "f":
         if tuple(t.shape) != tuple(x.shape):
-            raise ValueError(f"{op}: probability target must have the input's shape "
-                             f"{tuple(x.shape)}, got {tuple(t.shape)}")
+            raise ValueError(
+                f"{op}: probability target must have the input's shape "
+                f"{tuple(x.shape)}, got {tuple(t.shape)}"
+            )
         if t.dtype != x.dtype:
-            raise TypeError(f"{op}: probability target must have the input's dtype {x.dtype}, "
-                            f"got {t.dtype}")
+            raise TypeError(
+                f"{op}: probability target must have the input's dtype {x.dtype}, got {t.dtype}"
+            )
     else:
         _check_class_target(target, x, op)
     _check_weight(weight, x, op)
-    return CrossEntropy.apply(input, t, array_of(weight), ignore_index, reduction,
-                              float(label_smoothing))
+    return CrossEntropy.apply(
+        input, t, array_of(weight), ignore_index, reduction, float(label_smoothing)
+    )
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
@@ -224,8 +245,11 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     p = _check_int(p, op, "p")
     if p not in (1, 2):
         raise ValueError(f"{op}: p must be 1 or 2, got {p}")
-    if isinstance(margin, bool) or not isinstance(margin, numbers.Real) \
-            or not np.isfinite(float(margin)):
+    if (
+        isinstance(margin, bool)
+        or not isinstance(margin, numbers.Real)
+        or not np.isfinite(float(margin))
+    ):
         raise ValueError(f"{op}: margin must be a finite number, got {margin!r}")
     t = _check_class_target(target, x, op)
     _check_weight(weight, x, op)

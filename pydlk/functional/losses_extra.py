@@ -5,6 +5,7 @@ derivatives with ``xp`` (NumPy or CuPy) in one pass, the backward scales them by
 gradient and the reduction. ``reduction`` is 'none', 'mean' or 'sum'; the legacy
 ``size_average``/``reduce`` arguments are accepted and mapped to it, as torch does.
 """
+
 import numpy as np
 
 from .._backend import get_array_module
@@ -12,8 +13,16 @@ from ..autograd import Function
 from ..ops._helpers import _unbroadcast
 from ._util import array_of, check_float, reduction_arg
 
-__all__ = ["binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "l1_loss",
-           "huber_loss", "smooth_l1_loss", "triplet_margin_loss", "cosine_embedding_loss"]
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "triplet_margin_loss",
+    "cosine_embedding_loss",
+]
 
 
 class _ElementwiseLoss(Function):
@@ -43,8 +52,7 @@ class _ElementwiseLoss(Function):
             if not need or local is None:
                 out.append(None)
                 continue
-            out.append(_unbroadcast(xp.asarray(local * g), shape).astype(local.dtype,
-                                                                        copy=False))
+            out.append(_unbroadcast(xp.asarray(local * g), shape).astype(local.dtype, copy=False))
         return tuple(out)
 
 
@@ -56,8 +64,9 @@ def _args(op, input, target, *extra):
     try:
         np.broadcast_shapes(x.shape, t.shape)
     except ValueError:
-        raise ValueError(f"{op}: target shape {t.shape} does not broadcast with input shape "
-                         f"{x.shape}") from None
+        raise ValueError(
+            f"{op}: target shape {t.shape} does not broadcast with input shape {x.shape}"
+        ) from None
     return x, t
 
 
@@ -71,8 +80,9 @@ def _sigmoid(x, xp):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
-                                     reduce=None, reduction="mean", pos_weight=None):
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
+):
     """Sigmoid + binary cross-entropy in the stable form
     ``(1 - y) x + (1 + (pw - 1) y) log(1 + exp(-x))`` (log1p(exp(-|x|)) + max(-x, 0))."""
     op = "binary_cross_entropy_with_logits"
@@ -85,23 +95,30 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
     def rule(x, t, w, pw):
         xp = get_array_module(x)
-        sp = _softplus_neg(x, xp)                  # log(1 + e^-x) = -log sigmoid(x)
+        sp = _softplus_neg(x, xp)  # log(1 + e^-x) = -log sigmoid(x)
         lw = 1 if pw is None else 1 + (pw - 1) * t
         loss = (1 - t) * x + lw * sp
-        sig_neg = _sigmoid(-x, xp)                 # d sp / dx = -sigmoid(-x)
+        sig_neg = _sigmoid(-x, xp)  # d sp / dx = -sigmoid(-x)
         dx = (1 - t) - lw * sig_neg
         dt = -x + (0 if pw is None else (pw - 1) * sp)
         if w is not None:
             loss, dx, dt = loss * w, dx * w, dt * w
-        return (loss.astype(x.dtype, copy=False),
-                [np.broadcast_to(dx, loss.shape).astype(x.dtype),
-                 np.broadcast_to(dt, loss.shape).astype(x.dtype), None, None])
+        return (
+            loss.astype(x.dtype, copy=False),
+            [
+                np.broadcast_to(dx, loss.shape).astype(x.dtype),
+                np.broadcast_to(dt, loss.shape).astype(x.dtype),
+                None,
+                None,
+            ],
+        )
 
     return _ElementwiseLoss.apply(rule, reduction, input, target, w, pw)
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
-                         reduction="mean"):
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
+):
     """``-(y log p + (1 - y) log(1 - p))`` with each log clamped at -100, as torch."""
     op = "binary_cross_entropy"
     x, t = _args(op, input, target)
@@ -205,14 +222,24 @@ def _pnorm(v, p, xp):
         g = xp.sign(v)
     else:
         a = xp.abs(v)
-        n = (a ** p).sum(-1) ** (1.0 / p)
+        n = (a**p).sum(-1) ** (1.0 / p)
         nn = xp.where(n > 0, n, 1)[..., None]
         g = xp.sign(v) * (a / nn) ** (p - 1)
     return n, g
 
 
-def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
-                        size_average=None, reduce=None, reduction="mean"):
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    margin=1.0,
+    p=2,
+    eps=1e-6,
+    swap=False,
+    size_average=None,
+    reduce=None,
+    reduction="mean",
+):
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d(x, y) = ||x - y + eps||_p`` over the last
     dimension (torch's pairwise_distance); ``swap`` uses min(d(a, n), d(p, n))."""
     op = "triplet_margin_loss"
@@ -226,8 +253,9 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
         raise ValueError(f"{op}: p must be positive, got {p}")
     shapes = {np.shape(array_of(t)) for t in (anchor, positive, negative)}
     if len(shapes) != 1:
-        raise ValueError(f"{op}: anchor, positive and negative must have the same shape, got "
-                         f"{sorted(shapes)}")
+        raise ValueError(
+            f"{op}: anchor, positive and negative must have the same shape, got {sorted(shapes)}"
+        )
     if a.ndim not in (1, 2):
         raise ValueError(f"{op}: inputs must be 1-D or 2-D, got {a.ndim}-D")
 
@@ -273,13 +301,15 @@ class _TripletLike(_ElementwiseLoss):
             g = g[..., None]
         out = [None, None]
         for need, local in zip(ctx.needs_input_grad[2:], ctx.grads):
-            out.append((local * g).astype(local.dtype, copy=False)
-                       if need and local is not None else None)
+            out.append(
+                (local * g).astype(local.dtype, copy=False) if need and local is not None else None
+            )
         return tuple(out)
 
 
-def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, reduce=None,
-                          reduction="mean"):
+def cosine_embedding_loss(
+    input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"
+):
     """``1 - cos(x1, x2)`` where y = 1, ``max(0, cos(x1, x2) - margin)`` where y = -1; the
     cosine is ``x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12))``, as torch."""
     op = "cosine_embedding_loss"

@@ -7,6 +7,7 @@ norm) are plain buffers updated in place, never part of the graph.
 Differs from torch: eps must be finite and >= 0 (torch does not check; a negative eps can give
 NaN), and running buffers, weight and bias must have the input's dtype.
 """
+
 import math
 import numbers
 
@@ -27,8 +28,9 @@ def _param(p, x, op, name):
         return
     a = check_float(p, op, name)
     if a.dtype != x.dtype:
-        raise TypeError(f"{op}: {name} must have the same dtype as the input ({x.dtype}), "
-                        f"got {a.dtype}")
+        raise TypeError(
+            f"{op}: {name} must have the same dtype as the input ({x.dtype}), got {a.dtype}"
+        )
 
 
 def _buffer(buf, x, op, name):
@@ -37,8 +39,9 @@ def _buffer(buf, x, op, name):
         return None
     a = check_float(buf, op, name)
     if a.dtype != x.dtype:
-        raise TypeError(f"{op}: {name} must have the same dtype as the input ({x.dtype}), "
-                        f"got {a.dtype}")
+        raise TypeError(
+            f"{op}: {name} must have the same dtype as the input ({x.dtype}), got {a.dtype}"
+        )
     return a
 
 
@@ -47,7 +50,8 @@ def _momentum(momentum, op):
         raise TypeError(
             f"{op}: momentum must be a float, got None. For a cumulative moving average (what "
             "torch.nn.BatchNorm does with momentum=None) the caller counts the batches and "
-            "passes momentum=1/num_batches_tracked, as torch's module does")
+            "passes momentum=1/num_batches_tracked, as torch's module does"
+        )
     return float(momentum)
 
 
@@ -78,6 +82,7 @@ def _with_buffers(call, buffers):
 
 # ----------------------------------------------------------------------------- batch norm
 
+
 class BatchNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
@@ -86,7 +91,8 @@ class BatchNorm(Function):
         w, b = _opt(weight), _opt(bias)
         y, mean, rstd = _with_buffers(
             lambda rm, rv: K.batchnorm_forward(x, w, b, rm, rv, training, momentum, eps),
-            (running_mean, running_var))
+            (running_mean, running_var),
+        )
         ctx.save_for_backward(x, w, mean, rstd)
         ctx.training = training
         return y
@@ -95,13 +101,15 @@ class BatchNorm(Function):
     def backward(ctx, dy):
         x, w, mean, rstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx, dw, db = kernels_for(dy).batchnorm_backward(contiguous(dy), x, w, mean, rstd,
-                                                        ctx.training, need_x, need_w, need_b)
+        dx, dw, db = kernels_for(dy).batchnorm_backward(
+            contiguous(dy), x, w, mean, rstd, ctx.training, need_x, need_w, need_b
+        )
         return dx, dw, db, None, None, None, None, None
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
     """Batch norm over input (N, C, *): each channel normalised over N and the spatial positions.
 
     training=True: the batch's mean and biased variance normalise; running_mean/running_var
@@ -115,26 +123,28 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     this function). Differs from torch: running buffers must have the input's dtype.
     """
     op = "batch_norm"
-    x, rm, rv, momentum = _check_running_norm(op, input, weight, bias, running_mean,
-                                              running_var, momentum)
+    x, rm, rv, momentum = _check_running_norm(
+        op, input, weight, bias, running_mean, running_var, momentum
+    )
     return BatchNorm.apply(input, weight, bias, rm, rv, bool(training), momentum, float(eps))
 
 
 # ----------------------------------------------------------------------------- layer norm
+
 
 class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, nd, eps):
         K = kernels_for(x)
         shape = x.shape
-        M, D = math.prod(shape[:x.ndim - nd]), math.prod(shape[x.ndim - nd:])
+        M, D = math.prod(shape[: x.ndim - nd]), math.prod(shape[x.ndim - nd :])
         x2 = contiguous(x).reshape(M, D)
         w = None if weight is None else contiguous(weight).reshape(D)
         b = None if bias is None else contiguous(bias).reshape(D)
         y, mean, rstd = K.layernorm_forward(x2, w, b, eps)
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shape = shape
-        ctx.pshape = shape[x.ndim - nd:]
+        ctx.pshape = shape[x.ndim - nd :]
         return y.reshape(shape)
 
     @staticmethod
@@ -142,7 +152,8 @@ class LayerNorm(Function):
         x2, w, mean, rstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx, dw, db = kernels_for(dy).layernorm_backward(
-            contiguous(dy).reshape(x2.shape), x2, w, mean, rstd, need_x, need_w, need_b)
+            contiguous(dy).reshape(x2.shape), x2, w, mean, rstd, need_x, need_w, need_b
+        )
         if dx is not None:
             dx = dx.reshape(ctx.shape)
         if dw is not None:
@@ -158,8 +169,9 @@ def _shape_tuple(normalized_shape, op):
     try:
         t = tuple(normalized_shape)
     except TypeError:
-        raise TypeError(f"{op}: normalized_shape must be an int or a sequence of ints, "
-                        f"got {normalized_shape!r}") from None
+        raise TypeError(
+            f"{op}: normalized_shape must be an int or a sequence of ints, got {normalized_shape!r}"
+        ) from None
     if not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in t):
         raise TypeError(f"{op}: normalized_shape must contain ints, got {normalized_shape!r}")
     return tuple(int(i) for i in t)
@@ -174,18 +186,23 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     ns = _shape_tuple(normalized_shape, op)
     if len(ns) == 0 or any(i < 0 for i in ns):
         raise ValueError(f"{op}: normalized_shape must be a non-empty shape, got {ns}")
-    if x.ndim < len(ns) or tuple(x.shape[x.ndim - len(ns):]) != ns:
-        raise ValueError(f"{op}: normalized_shape={ns} expects input of shape (*, "
-                         f"{', '.join(map(str, ns))}), got {tuple(x.shape)}")
+    if x.ndim < len(ns) or tuple(x.shape[x.ndim - len(ns) :]) != ns:
+        raise ValueError(
+            f"{op}: normalized_shape={ns} expects input of shape (*, "
+            f"{', '.join(map(str, ns))}), got {tuple(x.shape)}"
+        )
     for p, name in [(weight, "weight"), (bias, "bias")]:
         _param(p, x, op, name)
         if p is not None and tuple(array_of(p).shape) != ns:
-            raise ValueError(f"{op}: {name} must have shape normalized_shape={ns}, got "
-                             f"{tuple(array_of(p).shape)}")
+            raise ValueError(
+                f"{op}: {name} must have shape normalized_shape={ns}, got "
+                f"{tuple(array_of(p).shape)}"
+            )
     return LayerNorm.apply(input, weight, bias, len(ns), float(eps))
 
 
 # ----------------------------------------------------------------------------- group norm
+
 
 class GroupNorm(Function):
     @staticmethod
@@ -202,8 +219,9 @@ class GroupNorm(Function):
     def backward(ctx, dy):
         x, w, mean, rstd = ctx.saved_tensors
         need_x, _, need_w, need_b, _ = ctx.needs_input_grad
-        dx, dw, db = kernels_for(dy).groupnorm_backward(contiguous(dy), x, ctx.num_groups, w,
-                                                        mean, rstd, need_x, need_w, need_b)
+        dx, dw, db = kernels_for(dy).groupnorm_backward(
+            contiguous(dy), x, ctx.num_groups, w, mean, rstd, need_x, need_w, need_b
+        )
         return dx, None, dw, db, None
 
 
@@ -229,6 +247,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 # ----------------------------------------------------------------------------- instance norm
 
+
 class InstanceNorm(Function):
     """Instance norm with the input's statistics: group norm with one channel per group."""
 
@@ -239,7 +258,8 @@ class InstanceNorm(Function):
         w, b = _opt(weight), _opt(bias)
         y, mean, rstd = _with_buffers(
             lambda rm, rv: K.instancenorm_forward(x, w, b, rm, rv, momentum, eps),
-            (running_mean, running_var))
+            (running_mean, running_var),
+        )
         ctx.save_for_backward(x, w, mean, rstd)
         return y
 
@@ -247,13 +267,22 @@ class InstanceNorm(Function):
     def backward(ctx, dy):
         x, w, mean, rstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dx, dw, db = kernels_for(dy).groupnorm_backward(contiguous(dy), x, x.shape[1], w, mean,
-                                                        rstd, need_x, need_w, need_b)
+        dx, dw, db = kernels_for(dy).groupnorm_backward(
+            contiguous(dy), x, x.shape[1], w, mean, rstd, need_x, need_w, need_b
+        )
         return dx, dw, db, None, None, None, None
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats=True,
+    momentum=0.1,
+    eps=1e-5,
+):
     """Instance norm of input (N, C, *): each (sample, channel) normalised over its spatial
     positions (group norm with num_groups = C); weight and bias (C,).
 
@@ -263,11 +292,13 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     evaluation mode); both are required.
     """
     op = "instance_norm"
-    x, rm, rv, momentum = _check_running_norm(op, input, weight, bias, running_mean,
-                                              running_var, momentum)
+    x, rm, rv, momentum = _check_running_norm(
+        op, input, weight, bias, running_mean, running_var, momentum
+    )
     if not use_input_stats:
         if rm is None or rv is None:
-            raise ValueError(f"{op}: running_mean and running_var must be given when "
-                             "use_input_stats=False")
+            raise ValueError(
+                f"{op}: running_mean and running_var must be given when use_input_stats=False"
+            )
         return BatchNorm.apply(input, weight, bias, rm, rv, False, momentum, float(eps))
     return InstanceNorm.apply(input, weight, bias, rm, rv, momentum, float(eps))

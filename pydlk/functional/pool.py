@@ -3,6 +3,7 @@
 Inputs are (N, C, H, W) or unbatched (C, H, W), as in torch; the kernels see 4-D C-contiguous
 arrays (an unbatched input gets a batch dimension of 1 here, a non-contiguous one is copied).
 """
+
 from .._backend import kernels_for
 from ..autograd import Function
 from ._util import check_float, contiguous, pair
@@ -26,7 +27,9 @@ class MaxPool2d(Function):
         unbatched = x.ndim == 3  # checked by the caller
         x4 = _batched(x, unbatched)
         need_idx = return_indices or ctx.needs_input_grad[0]
-        y, idx = K.max_pool2d_forward(x4, kernel_size, stride, padding, dilation, ceil_mode, need_idx)
+        y, idx = K.max_pool2d_forward(
+            x4, kernel_size, stride, padding, dilation, ceil_mode, need_idx
+        )
         ctx.save_for_backward(idx)
         ctx.geometry = (x4.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
         ctx.unbatched = unbatched
@@ -46,14 +49,24 @@ class MaxPool2d(Function):
 
 class AvgPool2d(Function):
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    def forward(
+        ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    ):
         K = kernels_for(x)
         unbatched = x.ndim == 3  # checked by the caller
         x4 = _batched(x, unbatched)
-        y = K.avg_pool2d_forward(x4, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                                 divisor_override)
-        ctx.geometry = (x4.shape[2:], kernel_size, stride, padding, ceil_mode, count_include_pad,
-                        divisor_override)
+        y = K.avg_pool2d_forward(
+            x4, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        )
+        ctx.geometry = (
+            x4.shape[2:],
+            kernel_size,
+            stride,
+            padding,
+            ceil_mode,
+            count_include_pad,
+            divisor_override,
+        )
         ctx.unbatched = unbatched
         return _unbatch(y, unbatched)
 
@@ -114,8 +127,9 @@ class AdaptiveMaxPool2d(Function):
 
 def _check_rank(x, op):
     if x.ndim not in (3, 4):
-        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape {tuple(x.shape)}"
+        )
 
 
 def _pool_args(op, kernel_size, stride, padding, dilation=1):
@@ -125,8 +139,10 @@ def _pool_args(op, kernel_size, stride, padding, dilation=1):
     p = pair(padding, op, "padding", allow_zero=True)
     d = pair(dilation, op, "dilation")
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"{op}: padding must be at most half of kernel_size, got padding {p} "
-                         f"and kernel_size {k}")
+        raise ValueError(
+            f"{op}: padding must be at most half of kernel_size, got padding {p} "
+            f"and kernel_size {k}"
+        )
     return k, s, p, d
 
 
@@ -138,13 +154,16 @@ def _output_size(output_size, x, op):
     if isinstance(output_size, (tuple, list)):
         if len(output_size) != 2:
             raise ValueError(f"{op}: output_size must have 2 values, got {len(output_size)}")
-        output_size = (H if output_size[0] is None else output_size[0],
-                       W if output_size[1] is None else output_size[1])
+        output_size = (
+            H if output_size[0] is None else output_size[0],
+            W if output_size[1] is None else output_size[1],
+        )
     return pair(output_size, op, "output_size")
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """2-D max pooling over (N, C, H, W) or (C, H, W), as ``torch.nn.functional.max_pool2d``.
 
     Padding is implicit -inf; ties go to the first maximum in window order and a NaN in the
@@ -158,8 +177,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return MaxPool2d.apply(input, k, s, p, d, bool(ceil_mode), bool(return_indices))
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``, with torch's divisor: the
     ``divisor_override`` if given, else the window clipped to the padded input when
     ``count_include_pad`` (padding counts, ceil_mode overhang past the padding does not), else
@@ -172,12 +198,14 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     k, s, p, _ = _pool_args(op, kernel_size, stride, padding)
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, int):
-            raise TypeError(f"{op}: divisor_override must be an int or None, got "
-                            f"{divisor_override!r}")
+            raise TypeError(
+                f"{op}: divisor_override must be an int or None, got {divisor_override!r}"
+            )
         if divisor_override == 0:
             raise ValueError(f"{op}: divisor_override must not be zero")
-    return AvgPool2d.apply(input, k, s, p, bool(ceil_mode), bool(count_include_pad),
-                           divisor_override)
+    return AvgPool2d.apply(
+        input, k, s, p, bool(ceil_mode), bool(count_include_pad), divisor_override
+    )
 
 
 def adaptive_avg_pool2d(input, output_size):

@@ -6,6 +6,7 @@ z, n), so torch's weights load unchanged.
 Not a torch.nn.functional name (torch has no functional RNN); ``pydlk.nn.RNN``/``LSTM``/``GRU``
 are the public front ends.
 """
+
 import numpy as np
 
 from .._backend import kernels_for
@@ -33,7 +34,7 @@ class RNNFunction(Function):
             x = x.transpose(1, 0, 2)
         inp = contiguous(x)
         H = h0.shape[2]
-        S, N = inp.shape[0], inp.shape[1]
+        S = inp.shape[0]
         h_n = np.empty_like(h0)
         c_n = np.empty_like(c0) if mode == 2 else None
         saved, masks = [], []
@@ -41,13 +42,14 @@ class RNNFunction(Function):
             outs = []
             for d in range(D):
                 k = layer * D + d
-                w = weights[k * per:(k + 1) * per]
+                w = weights[k * per : (k + 1) * per]
                 b_ih, b_hh = (w[2], w[3]) if has_bias else (None, None)
                 xin = inp if d == 0 else contiguous(inp[::-1])
                 hk = contiguous(h0[k])
                 ck = contiguous(c0[k]) if mode == 2 else None
-                h_all, c_all, gates = K.rnn_forward(xin, hk, ck, contiguous(w[0]),
-                                                    contiguous(w[1]), b_ih, b_hh, mode)
+                h_all, c_all, gates = K.rnn_forward(
+                    xin, hk, ck, contiguous(w[0]), contiguous(w[1]), b_ih, b_hh, mode
+                )
                 saved.append((xin, hk, ck, h_all, c_all, gates))
                 if S:
                     h_n[k] = h_all[-1]
@@ -95,20 +97,33 @@ class RNNFunction(Function):
             for d in range(D):
                 k = layer * D + d
                 xin, hk, ck, h_all, c_all, gates = ctx.saved[k]
-                w = ctx.weights[k * per:(k + 1) * per]
-                dyd = dout[:, :, d * H:(d + 1) * H] if D == 2 else dout
+                w = ctx.weights[k * per : (k + 1) * per]
+                dyd = dout[:, :, d * H : (d + 1) * H] if D == 2 else dout
                 if d == 1:
                     dyd = dyd[::-1]
                 need_x = layer > 0 or needs[1]
                 dx, dh0k, dc0k, dwi, dwh, dbi, dbh = K.rnn_backward(
-                    contiguous(dyd), contiguous(dh_n[k]),
-                    contiguous(dc_n[k]) if mode == 2 else None, xin, hk, ck,
-                    contiguous(w[0]), contiguous(w[1]), has_bias, h_all, c_all, gates, mode,
-                    need_x, need_h0, need_w)
+                    contiguous(dyd),
+                    contiguous(dh_n[k]),
+                    contiguous(dc_n[k]) if mode == 2 else None,
+                    xin,
+                    hk,
+                    ck,
+                    contiguous(w[0]),
+                    contiguous(w[1]),
+                    has_bias,
+                    h_all,
+                    c_all,
+                    gates,
+                    mode,
+                    need_x,
+                    need_h0,
+                    need_w,
+                )
                 if need_w:
-                    dweights[k * per:k * per + 2] = [dwi, dwh]
+                    dweights[k * per : k * per + 2] = [dwi, dwh]
                     if has_bias:
-                        dweights[k * per + 2:k * per + 4] = [dbi, dbh]
+                        dweights[k * per + 2 : k * per + 4] = [dbi, dbh]
                 if need_h0:
                     dh0[k] = dh0k
                     if mode == 2:
@@ -122,12 +137,27 @@ class RNNFunction(Function):
         if needs[1] and dout is not None:
             dx = contiguous(dout.transpose(1, 0, 2)) if batch_first else contiguous(dout)
         dweights = [g if n else None for g, n in zip(dweights, needs[4:])]
-        return (None, dx, dh0 if needs[2] else None,
-                dc0 if mode == 2 and needs[3] else None, *dweights)
+        return (
+            None,
+            dx,
+            dh0 if needs[2] else None,
+            dc0 if mode == 2 and needs[3] else None,
+            *dweights,
+        )
 
 
-def rnn(mode, input, hx, weights, num_layers=1, bias=True, dropout=0.0, training=True,
-        bidirectional=False, batch_first=False):
+def rnn(
+    mode,
+    input,
+    hx,
+    weights,
+    num_layers=1,
+    bias=True,
+    dropout=0.0,
+    training=True,
+    bidirectional=False,
+    batch_first=False,
+):
     """Run a stacked (bi)directional RNN/LSTM/GRU. ``input`` (S, N, I), or (N, S, I) with
     batch_first; ``hx`` h0 (L*D, N, H), or (h0, c0) for LSTM; ``weights`` the flat list of
     per-layer, per-direction [w_ih, w_hh, b_ih, b_hh]. Returns (output, h_n) or
@@ -142,6 +172,13 @@ def rnn(mode, input, hx, weights, num_layers=1, bias=True, dropout=0.0, training
     else:
         h0, c0 = hx, None
     check_float(h0, "rnn", "h0")
-    cfg = (m, int(num_layers), 2 if bidirectional else 1, bool(bias), float(dropout),
-           bool(training), bool(batch_first))
+    cfg = (
+        m,
+        int(num_layers),
+        2 if bidirectional else 1,
+        bool(bias),
+        float(dropout),
+        bool(training),
+        bool(batch_first),
+    )
     return RNNFunction.apply(cfg, input, h0, c0, *weights)

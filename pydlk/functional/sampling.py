@@ -6,6 +6,7 @@ one 1 per row (nearest) or two linear weights per row. The backward applies M^T.
 coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
 ``in/out``."""
+
 import math
 import numbers
 
@@ -76,8 +77,10 @@ class Interpolate(Function):
 def _per_dim(v, k, name, kind):
     if isinstance(v, (tuple, list)):
         if len(v) != k:
-            raise ValueError(f"interpolate: {name} shape must match input spatial dimensions "
-                             f"({k}), got {len(v)} values")
+            raise ValueError(
+                f"interpolate: {name} shape must match input spatial dimensions "
+                f"({k}), got {len(v)} values"
+            )
         vals = list(v)
     else:
         vals = [v] * k
@@ -87,8 +90,15 @@ def _per_dim(v, k, name, kind):
     return vals
 
 
-def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
-                align_corners=None, recompute_scale_factor=None, antialias: bool = False) -> Tensor:
+def interpolate(
+    input,
+    size=None,
+    scale_factor=None,
+    mode: str = "nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias: bool = False,
+) -> Tensor:
     """Resize the spatial dimensions of an (N, C, L) or (N, C, H, W) input, as torch's
     F.interpolate. Exactly one of ``size`` (int or tuple) and ``scale_factor`` (float or tuple)
     is given. ``align_corners`` applies to the linear modes only (default False).
@@ -100,14 +110,17 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
         raise ValueError(f"interpolate: mode must be one of {tuple(_MODES)}, got {mode!r}")
     if x.ndim not in _MODES[mode]:
         want = " or ".join(f"{d}-D" for d in _MODES[mode])
-        raise ValueError(f"interpolate: mode {mode!r} expects a {want} input, got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"interpolate: mode {mode!r} expects a {want} input, got shape {tuple(x.shape)}"
+        )
     if antialias:
         raise ValueError("interpolate: antialias=True is not supported")
     linear = mode in ("linear", "bilinear")
     if align_corners is not None and not linear:
-        raise ValueError("interpolate: align_corners option can only be set with the "
-                         "interpolating modes: linear | bilinear")
+        raise ValueError(
+            "interpolate: align_corners option can only be set with the "
+            "interpolating modes: linear | bilinear"
+        )
     align_corners = bool(align_corners) if linear else False
     k = x.ndim - 2
     if (size is None) == (scale_factor is None):
@@ -124,8 +137,10 @@ def interpolate(input, size=None, scale_factor=None, mode: str = "nearest",
             raise ValueError(f"interpolate: scale_factor must be positive, got {scale_factor!r}")
         out = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
         if any(s <= 0 for s in out):
-            raise ValueError(f"interpolate: input of shape {tuple(x.shape)} with scale_factor "
-                             f"{scale_factor!r} gives an empty output")
+            raise ValueError(
+                f"interpolate: input of shape {tuple(x.shape)} with scale_factor "
+                f"{scale_factor!r} gives an empty output"
+            )
         if recompute_scale_factor:
             scales = [None] * k
     plan = []

@@ -3,6 +3,7 @@
 pad is one Function for every mode: each padded dimension has an index map from output to input
 position (-1 where a constant fills in), so the forward is a gather per dimension and the
 backward adds each output gradient back to the input position it came from."""
+
 import numbers
 
 import numpy as np
@@ -37,8 +38,10 @@ def one_hot(tensor, num_classes: int = -1) -> Tensor:
     elif num_classes < 1:
         raise ValueError(f"one_hot: num_classes must be positive or -1, got {num_classes}")
     elif a.size and int(a.max()) >= num_classes:
-        raise ValueError(f"one_hot: Class values must be smaller than num_classes "
-                         f"({num_classes}), got {int(a.max())}.")
+        raise ValueError(
+            f"one_hot: Class values must be smaller than num_classes "
+            f"({num_classes}), got {int(a.max())}."
+        )
     out = (a[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor(out)
 
@@ -98,22 +101,27 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
     if mode not in _PAD_MODES:
         raise ValueError(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}")
     if not isinstance(pad, (tuple, list)) or not all(
-            isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad):
+        isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad
+    ):
         raise TypeError(f"pad: pad must be a tuple of ints, got {pad!r}")
     if len(pad) % 2:
         raise ValueError(f"pad: Padding length must be divisible by 2, got {len(pad)}")
     k = len(pad) // 2
     if k > a.ndim:
-        raise ValueError(f"pad: Padding length should be less than or equal to two times the "
-                         f"input dimension but got padding length {len(pad)} and input of "
-                         f"dimension {a.ndim}")
+        raise ValueError(
+            f"pad: Padding length should be less than or equal to two times the "
+            f"input dimension but got padding length {len(pad)} and input of "
+            f"dimension {a.ndim}"
+        )
     if mode != "constant":
         if value is not None and value != 0:
             raise ValueError(f"pad: Padding mode {mode!r} doesn't take in value argument")
         if k not in (1, 2, 3) or a.ndim not in (k + 1, k + 2):
-            raise ValueError(f"pad: mode {mode!r} pads the last 1, 2 or 3 dimensions of a 2-D/3-D, "
-                             f"3-D/4-D or 4-D/5-D input; got padding length {len(pad)} and input "
-                             f"of shape {tuple(a.shape)}")
+            raise ValueError(
+                f"pad: mode {mode!r} pads the last 1, 2 or 3 dimensions of a 2-D/3-D, "
+                f"3-D/4-D or 4-D/5-D input; got padding length {len(pad)} and input "
+                f"of shape {tuple(a.shape)}"
+            )
     if value is None:
         value = 0.0
     elif not isinstance(value, numbers.Number):
@@ -124,15 +132,21 @@ def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
         axis = a.ndim - 1 - j
         left, right, n = int(pad[2 * j]), int(pad[2 * j + 1]), a.shape[axis]
         if n + left + right < 0:
-            raise ValueError(f"pad: the padded size of dimension {axis} would be negative "
-                             f"({n} + {left} + {right})")
+            raise ValueError(
+                f"pad: the padded size of dimension {axis} would be negative "
+                f"({n} + {left} + {right})"
+            )
         if mode == "reflect" and (left >= n or right >= n):
-            raise ValueError(f"pad: reflect padding size should be less than the corresponding "
-                             f"input dimension, but got padding ({left}, {right}) at dimension "
-                             f"{axis} of size {n}")
+            raise ValueError(
+                f"pad: reflect padding size should be less than the corresponding "
+                f"input dimension, but got padding ({left}, {right}) at dimension "
+                f"{axis} of size {n}"
+            )
         if mode == "circular" and (left > n or right > n):
-            raise ValueError(f"pad: circular padding may be at most the size of the dimension, "
-                             f"but got padding ({left}, {right}) at dimension {axis} of size {n}")
+            raise ValueError(
+                f"pad: circular padding may be at most the size of the dimension, "
+                f"but got padding ({left}, {right}) at dimension {axis} of size {n}"
+            )
         if mode in ("replicate", "circular") and n == 0 and left + right > 0:
             raise ValueError(f"pad: cannot {mode}-pad dimension {axis} of size 0")
         if left or right:

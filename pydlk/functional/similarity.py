@@ -1,4 +1,5 @@
 """cosine_similarity and pairwise_distance, composed from differentiable Tensor ops."""
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -27,8 +28,10 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"cosine_similarity: x1 of shape {tuple(a.shape)} and x2 of shape "
-                         f"{tuple(b.shape)} do not broadcast") from None
+        raise ValueError(
+            f"cosine_similarity: x1 of shape {tuple(a.shape)} and x2 of shape "
+            f"{tuple(b.shape)} do not broadcast"
+        ) from None
     nd = len(shape)
     if not -max(nd, 1) <= dim < max(nd, 1):
         raise IndexError(f"cosine_similarity: dim {dim} is out of range for {nd}-D inputs")

@@ -1,4 +1,5 @@
 """Neural style transfer losses (Gatys, Ecker and Bethge, 2016), built from differentiable ops."""
+
 import numpy as np
 
 from .. import ops
@@ -20,8 +21,9 @@ def gram_matrix(features, normalize: bool = True) -> Tensor:
     by a constant in the loss). Not in torch."""
     f = _tensor(features)
     if f.ndim not in (3, 4):
-        raise ValueError(f"gram_matrix: features must be (B, C, H, W) or (C, H, W), got "
-                         f"{tuple(f.shape)}")
+        raise ValueError(
+            f"gram_matrix: features must be (B, C, H, W) or (C, H, W), got {tuple(f.shape)}"
+        )
     if f.ndim == 3:
         f = f.unsqueeze(0)
     B, C, H, W = f.shape
@@ -45,7 +47,8 @@ def style_loss(input, target, normalize: bool = True) -> Tensor:
     if t.ndim == 4 or (t.ndim == 3 and t.shape[-1] != t.shape[-2]):
         t = gram_matrix(t, normalize).data
     if t.shape[-2:] != tuple(g.shape[-2:]):
-        raise ValueError(f"style_loss: target Gram matrix {t.shape} does not match input's "
-                         f"{tuple(g.shape)}")
+        raise ValueError(
+            f"style_loss: target Gram matrix {t.shape} does not match input's {tuple(g.shape)}"
+        )
     t = np.broadcast_to(t, g.shape)
     return mse_loss(g, Tensor._wrap(np.ascontiguousarray(t)))

@@ -1,4 +1,5 @@
 """The multiclass SVM (hinge) loss at the scale of the lecture notes (cs231n)."""
+
 import numbers
 
 import numpy as np
@@ -18,8 +19,9 @@ def multiclass_svm_loss(input, target, margin: float = 1.0, reduction: str = "me
     ``C - 1`` at initialisation with margin 1 and small scores.
     """
     if not isinstance(input, np.ndarray) and not hasattr(input, "shape"):
-        raise TypeError(f"multiclass_svm_loss: input must be a Tensor or array, got "
-                        f"{type(input).__name__}")
+        raise TypeError(
+            f"multiclass_svm_loss: input must be a Tensor or array, got {type(input).__name__}"
+        )
     if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
         raise TypeError(f"multiclass_svm_loss: margin must be a finite number, got {margin!r}")
     loss = multi_margin_loss(input, target, p=1, margin=margin, reduction=reduction)

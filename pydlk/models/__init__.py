@@ -1,24 +1,41 @@
 """Small reference models: MLP, LeNet5 (with BatchNorm), a small ResNet of BasicBlocks, an LSTM
 classifier."""
+
 from .. import nn
 from .transfer import finetune_param_groups, freeze, replace_head, unfreeze  # noqa: F401
 
-__all__ = ["MLP", "LeNet5", "ResNet", "resnet_small", "LSTMClassifier", "freeze", "unfreeze",
-           "replace_head", "finetune_param_groups"]
+__all__ = [
+    "MLP",
+    "LeNet5",
+    "ResNet",
+    "resnet_small",
+    "LSTMClassifier",
+    "freeze",
+    "unfreeze",
+    "replace_head",
+    "finetune_param_groups",
+]
 
-_ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
-         "silu": nn.SiLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
+_ACTS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+}
 
 
 class MLP(nn.Sequential):
     """in_features -> hidden_sizes... -> num_classes, with an activation (and optional dropout)
     after each hidden Linear layer."""
 
-    def __init__(self, in_features, hidden_sizes=(128,), num_classes=10, activation="relu",
-                 dropout=0.0):
+    def __init__(
+        self, in_features, hidden_sizes=(128,), num_classes=10, activation="relu", dropout=0.0
+    ):
         if activation not in _ACTS:
-            raise ValueError(f"MLP: activation must be one of {sorted(_ACTS)}, got "
-                             f"{activation!r}")
+            raise ValueError(f"MLP: activation must be one of {sorted(_ACTS)}, got {activation!r}")
         layers, prev = [nn.Flatten()], in_features
         for h in hidden_sizes:
             layers += [nn.Linear(prev, h), _ACTS[activation]()]
@@ -50,15 +67,25 @@ class LeNet5(nn.Module):
         if s < 1:
             raise ValueError(f"LeNet5: in_size {in_size} is too small")
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=pad1), nn.BatchNorm2d(6), nn.ReLU(),
+            nn.Conv2d(in_channels, 6, 5, padding=pad1),
+            nn.BatchNorm2d(6),
+            nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5, padding=pad2), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.MaxPool2d(2))
+            nn.Conv2d(6, 16, 5, padding=pad2),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Linear(16 * s * s, 120), nn.BatchNorm1d(120), nn.ReLU(),
-            nn.Linear(120, 84), nn.BatchNorm1d(84), nn.ReLU(),
-            nn.Linear(84, num_classes))
+            nn.Linear(16 * s * s, 120),
+            nn.BatchNorm1d(120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.BatchNorm1d(84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
         self.feature_size = s
 
     def forward(self, x):
@@ -70,20 +97,22 @@ class ResNet(nn.Module):
     resolution halves from the second stage on), global average pooling, a Linear head ``fc``
     (torchvision's names)."""
 
-    def __init__(self, layers=(2, 2, 2), num_classes=10, in_channels=3, width=16,
-                 stochastic_depth=0.0):
+    def __init__(
+        self, layers=(2, 2, 2), num_classes=10, in_channels=3, width=16, stochastic_depth=0.0
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
         stages, inplanes = [], width
         for i, n in enumerate(layers):
-            planes = width * 2 ** i
+            planes = width * 2**i
             blocks = []
             for b in range(n):
                 stride = 2 if i > 0 and b == 0 else 1
-                blocks.append(nn.BasicBlock(inplanes, planes, stride,
-                                            stochastic_depth=stochastic_depth))
+                blocks.append(
+                    nn.BasicBlock(inplanes, planes, stride, stochastic_depth=stochastic_depth)
+                )
                 inplanes = planes
             stages.append(nn.Sequential(*blocks))
         self.layers = nn.Sequential(*stages)
@@ -105,12 +134,26 @@ class LSTMClassifier(nn.Module):
     """Embedding (or raw features) -> LSTM -> Linear on the last step's hidden state.
     ``vocab_size`` given: input is (N, S) token ids; otherwise (N, S, input_size) features."""
 
-    def __init__(self, input_size, hidden_size=64, num_classes=2, num_layers=1,
-                 vocab_size=None, bidirectional=False, dropout=0.0):
+    def __init__(
+        self,
+        input_size,
+        hidden_size=64,
+        num_classes=2,
+        num_layers=1,
+        vocab_size=None,
+        bidirectional=False,
+        dropout=0.0,
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, input_size) if vocab_size else None
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
-                            dropout=dropout, bidirectional=bidirectional)
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+        )
         D = 2 if bidirectional else 1
         self.fc = nn.Linear(hidden_size * D, num_classes)
         self.D = D
@@ -128,8 +171,9 @@ class LSTMClassifier(nn.Module):
 
 def _last_layer_features(last):
     """(L, D, N, H) -> (N, D*H) of the last layer, with a differentiable gather."""
-    from ..autograd import Function
     import numpy as np
+
+    from ..autograd import Function
 
     class _Last(Function):
         @staticmethod

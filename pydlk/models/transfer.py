@@ -2,6 +2,7 @@
 its BatchNorm layers kept in eval mode so their running statistics stay those of the source
 data), replace the head, and fine-tune with parameter groups where the backbone (if unfrozen
 later) learns at a tenth of the head's learning rate."""
+
 from .. import nn
 
 __all__ = ["freeze", "unfreeze", "replace_head", "finetune_param_groups"]
@@ -35,10 +36,10 @@ def replace_head(model, name, num_classes):
     parent = model.get_submodule(parent_name)
     old = parent._modules.get(attr) if attr in parent._modules else None
     if not isinstance(old, nn.Linear):
-        raise ValueError(f"replace_head: {name!r} is not a Linear layer "
-                         f"({type(old).__name__})")
-    head = nn.Linear(old.in_features, num_classes, bias=old.bias is not None,
-                     dtype=old.weight.dtype)
+        raise ValueError(f"replace_head: {name!r} is not a Linear layer ({type(old).__name__})")
+    head = nn.Linear(
+        old.in_features, num_classes, bias=old.bias is not None, dtype=old.weight.dtype
+    )
     setattr(parent, attr, head)
     return head
 

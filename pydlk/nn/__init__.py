@@ -1,32 +1,36 @@
 """Modules, parameters, initialisation and losses (torch.nn's names)."""
-from .parameter import Parameter  # noqa: F401
-from . import utils  # noqa: F401
+
 import sys as _sys
 
 from .. import functional  # noqa: F401
+from . import utils  # noqa: F401
+from .parameter import Parameter  # noqa: F401
+
 # `import pydlk.nn.functional as F` works as torch users write it: the same module as
 # pydlk.functional under its torch name.
 _sys.modules[__name__ + ".functional"] = functional
-from . import init  # noqa: F401
-from .module import Module, RemovableHandle  # noqa: F401
-from .container import *  # noqa: F401,F403
-from .linear import *  # noqa: F401,F403
-from .conv import *  # noqa: F401,F403
-from .pooling import *  # noqa: F401,F403
-from .normalization import *  # noqa: F401,F403
-from .dropout import *  # noqa: F401,F403
+from . import (
+    init,  # noqa: F401
+    parallel,  # noqa: F401,E402
+)
 from .activation import *  # noqa: F401,F403
-from .embedding import *  # noqa: F401,F403
-from .blocks import *  # noqa: F401,F403
-from .rnn import *  # noqa: F401,F403
-from .attention import *  # noqa: F401,F403
-from .loss import *  # noqa: F401,F403
-from .conv_extra import *  # noqa: F401,F403
-from .upsampling import *  # noqa: F401,F403
-from .rnn_cells import *  # noqa: F401,F403
-from .transformer import *  # noqa: F401,F403
-from .lazy import *  # noqa: F401,F403
-from .fractional_pool import *  # noqa: F401,F403
 from .additive_attention import *  # noqa: F401,F403
+from .attention import *  # noqa: F401,F403
+from .blocks import *  # noqa: F401,F403
+from .container import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .conv_extra import *  # noqa: F401,F403
+from .dropout import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .fractional_pool import *  # noqa: F401,F403
+from .lazy import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .module import Module, RemovableHandle  # noqa: F401
+from .normalization import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
+from .rnn_cells import *  # noqa: F401,F403
 from .sync_batchnorm import SyncBatchNorm  # noqa: F401
-from . import parallel  # noqa: F401,E402
+from .transformer import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403

@@ -1,5 +1,6 @@
 """Constructor argument checks and parameter set-up shared by the layers (torch.nn's factory
 arguments, sizes, and torch's default initialisation of a weight and a bias)."""
+
 import math
 
 import numpy as np
@@ -19,8 +20,10 @@ def check_device(device, cls):
     except ValueError as e:
         raise ValueError(f"{cls}: {e}") from None
     if dev not in (None, "cpu"):
-        raise ValueError(f"{cls}: device={device!r} is not supported; layers are built on the "
-                         f"CPU (device=None or 'cpu'); move a model with .to(...) instead")
+        raise ValueError(
+            f"{cls}: device={device!r} is not supported; layers are built on the "
+            f"CPU (device=None or 'cpu'); move a model with .to(...) instead"
+        )
 
 
 def dtype_of(dtype):

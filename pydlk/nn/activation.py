@@ -1,12 +1,26 @@
 """Activation layers (torch.nn.modules.activation): each calls its pydlk.functional op with the
 constructor's arguments. ``inplace=True`` is passed on, so the result is written into the input
 (torch's rules: a leaf that requires grad is refused; see pydlk/functional/activation.py)."""
+
 from .. import functional as F
 from ._util import pos_int
 from .module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "Sigmoid", "Tanh", "ReLU6", "SiLU", "Mish",
-           "GELU", "Softmax", "LogSoftmax", "Maxout"]
+__all__ = [
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "SELU",
+    "Sigmoid",
+    "Tanh",
+    "ReLU6",
+    "SiLU",
+    "Mish",
+    "GELU",
+    "Softmax",
+    "LogSoftmax",
+    "Maxout",
+]
 
 
 def _inplace_repr(inplace):

@@ -1,4 +1,5 @@
 """Additive (Bahdanau) attention."""
+
 import numpy as np
 
 from .. import functional as F
@@ -32,19 +33,27 @@ class AdditiveAttention(Module):
         single = q.ndim == 2
         if single:
             q = q.unsqueeze(1)
-        if q.ndim != 3 or key.ndim != 3 or value.ndim != 3 or key.shape[:2] != value.shape[:2] \
-                or q.shape[0] != key.shape[0]:
-            raise ValueError(f"AdditiveAttention: need query (B, Tq, Dq), key (B, Tk, Dk), value "
-                             f"(B, Tk, Dv); got {tuple(query.shape)}, {tuple(key.shape)}, "
-                             f"{tuple(value.shape)}")
+        if (
+            q.ndim != 3
+            or key.ndim != 3
+            or value.ndim != 3
+            or key.shape[:2] != value.shape[:2]
+            or q.shape[0] != key.shape[0]
+        ):
+            raise ValueError(
+                f"AdditiveAttention: need query (B, Tq, Dq), key (B, Tk, Dk), value "
+                f"(B, Tk, Dv); got {tuple(query.shape)}, {tuple(key.shape)}, "
+                f"{tuple(value.shape)}"
+            )
         qh = self.W_q(q).unsqueeze(2)  # (B, Tq, 1, H)
         kh = self.W_k(key).unsqueeze(1)  # (B, 1, Tk, H)
         scores = self.v(ops.tanh(qh + kh)).squeeze(-1)  # (B, Tq, Tk)
         if mask is not None:
             m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
             if m.dtype != np.bool_:
-                raise TypeError(f"AdditiveAttention: mask must be bool (True = attend), got "
-                                f"{m.dtype}")
+                raise TypeError(
+                    f"AdditiveAttention: mask must be bool (True = attend), got {m.dtype}"
+                )
             if single and m.ndim == 2:
                 m = m[:, None, :]
             scores = ops.masked_fill(scores, ~m, float("-inf"))

@@ -1,5 +1,6 @@
 """MultiheadAttention with torch's arguments and parameter names (in_proj_weight,
 in_proj_bias, out_proj.weight, out_proj.bias), on F.scaled_dot_product_attention's kernel."""
+
 import numpy as np
 
 from .. import functional as F
@@ -17,10 +18,12 @@ __all__ = ["MultiheadAttention"]
 def _mask_array(m, name, dtype):
     a = m.data if isinstance(m, Tensor) else np.asarray(m)
     if a.dtype == np.bool_:
-        return np.where(a, -np.inf, 0).astype(dtype)   # True = not allowed to attend
+        return np.where(a, -np.inf, 0).astype(dtype)  # True = not allowed to attend
     if a.dtype.kind != "f":
-        raise TypeError(f"MultiheadAttention: only bool and floating types of {name} are "
-                        f"supported, got {a.dtype}")
+        raise TypeError(
+            f"MultiheadAttention: only bool and floating types of {name} are "
+            f"supported, got {a.dtype}"
+        )
     return a.astype(dtype, copy=False)
 
 
@@ -33,28 +36,52 @@ class MultiheadAttention(Module):
     Differs from torch: kdim/vdim other than embed_dim, add_bias_kv and add_zero_attn are
     refused."""
 
-    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False,
-                 add_zero_attn=False, kdim=None, vdim=None, batch_first=False, device=None,
-                 dtype=None):
+    def __init__(
+        self,
+        embed_dim,
+        num_heads,
+        dropout=0.0,
+        bias=True,
+        add_bias_kv=False,
+        add_zero_attn=False,
+        kdim=None,
+        vdim=None,
+        batch_first=False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         check_device(device, "MultiheadAttention")
-        if isinstance(embed_dim, bool) or not isinstance(embed_dim, (int, np.integer)) \
-                or embed_dim <= 0:
-            raise ValueError(f"MultiheadAttention: embed_dim must be a positive int, got "
-                             f"{embed_dim}")
-        if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)) \
-                or num_heads <= 0:
-            raise ValueError(f"MultiheadAttention: num_heads must be a positive int, got "
-                             f"{num_heads}")
+        if (
+            isinstance(embed_dim, bool)
+            or not isinstance(embed_dim, (int, np.integer))
+            or embed_dim <= 0
+        ):
+            raise ValueError(
+                f"MultiheadAttention: embed_dim must be a positive int, got {embed_dim}"
+            )
+        if (
+            isinstance(num_heads, bool)
+            or not isinstance(num_heads, (int, np.integer))
+            or num_heads <= 0
+        ):
+            raise ValueError(
+                f"MultiheadAttention: num_heads must be a positive int, got {num_heads}"
+            )
         if embed_dim % num_heads:
             raise ValueError("MultiheadAttention: embed_dim must be divisible by num_heads")
         if not 0 <= dropout <= 1:
-            raise ValueError(f"MultiheadAttention: dropout must be between 0 and 1, got "
-                             f"{dropout}")
-        if (kdim not in (None, embed_dim)) or (vdim not in (None, embed_dim)) or add_bias_kv \
-                or add_zero_attn:
-            raise ValueError("MultiheadAttention: kdim/vdim other than embed_dim, add_bias_kv "
-                             "and add_zero_attn are not supported")
+            raise ValueError(f"MultiheadAttention: dropout must be between 0 and 1, got {dropout}")
+        if (
+            (kdim not in (None, embed_dim))
+            or (vdim not in (None, embed_dim))
+            or add_bias_kv
+            or add_zero_attn
+        ):
+            raise ValueError(
+                "MultiheadAttention: kdim/vdim other than embed_dim, add_bias_kv "
+                "and add_zero_attn are not supported"
+            )
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.head_dim = embed_dim // num_heads
         self.kdim = self.vdim = embed_dim
@@ -75,31 +102,46 @@ class MultiheadAttention(Module):
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
 
-    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
-                attn_mask=None, average_attn_weights=True, is_causal=False):
+    def forward(
+        self,
+        query,
+        key,
+        value,
+        key_padding_mask=None,
+        need_weights=True,
+        attn_mask=None,
+        average_attn_weights=True,
+        is_causal=False,
+    ):
         E, h, hd = self.embed_dim, self.num_heads, self.head_dim
         batched = query.ndim == 3
         if query.ndim not in (2, 3):
             raise ValueError(f"MultiheadAttention: query must be 2-D or 3-D, got {query.ndim}-D")
         if query.shape[-1] != E:
-            raise ValueError(f"MultiheadAttention: was expecting embedding dimension of {E}, "
-                             f"but got {query.shape[-1]}")
+            raise ValueError(
+                f"MultiheadAttention: was expecting embedding dimension of {E}, "
+                f"but got {query.shape[-1]}"
+            )
         if key.shape != value.shape:
-            raise ValueError(f"MultiheadAttention: key shape {key.shape} does not match value "
-                             f"shape {value.shape}")
+            raise ValueError(
+                f"MultiheadAttention: key shape {key.shape} does not match value "
+                f"shape {value.shape}"
+            )
         if not batched:
             query, key, value = (t.reshape(1, *t.shape) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(key_padding_mask.data
-                                              if isinstance(key_padding_mask, Tensor)
-                                              else key_padding_mask)[None]
+                key_padding_mask = np.asarray(
+                    key_padding_mask.data
+                    if isinstance(key_padding_mask, Tensor)
+                    else key_padding_mask
+                )[None]
         elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
         W, b = self.in_proj_weight, self.in_proj_bias
         q = F.linear(query, W[:E], None if b is None else b[:E])
-        k = F.linear(key, W[E:2 * E], None if b is None else b[E:2 * E])
-        v = F.linear(value, W[2 * E:], None if b is None else b[2 * E:])
+        k = F.linear(key, W[E : 2 * E], None if b is None else b[E : 2 * E])
+        v = F.linear(value, W[2 * E :], None if b is None else b[2 * E :])
         q, k, v = (t.reshape(N, t.shape[1], h, hd).transpose(1, 2) for t in (q, k, v))
         dtype = query.dtype
         mask = None
@@ -107,24 +149,31 @@ class MultiheadAttention(Module):
             am = _mask_array(attn_mask, "attn_mask", dtype)
             if am.ndim == 2:
                 if am.shape != (L, S):
-                    raise ValueError(f"MultiheadAttention: The shape of the 2D attn_mask is "
-                                     f"{am.shape}, but should be {(L, S)}.")
+                    raise ValueError(
+                        f"MultiheadAttention: The shape of the 2D attn_mask is "
+                        f"{am.shape}, but should be {(L, S)}."
+                    )
                 mask = am[None, None]
             elif am.ndim == 3:
                 if am.shape != (N * h, L, S):
-                    raise ValueError(f"MultiheadAttention: The shape of the 3D attn_mask is "
-                                     f"{am.shape}, but should be {(N * h, L, S)}.")
+                    raise ValueError(
+                        f"MultiheadAttention: The shape of the 3D attn_mask is "
+                        f"{am.shape}, but should be {(N * h, L, S)}."
+                    )
                 mask = am.reshape(N, h, L, S)
             else:
-                raise ValueError(f"MultiheadAttention: attn_mask's dimension {am.ndim} is not "
-                                 "supported")
+                raise ValueError(
+                    f"MultiheadAttention: attn_mask's dimension {am.ndim} is not supported"
+                )
         elif is_causal:
             mask = np.where(np.tril(np.ones((L, S), bool)), 0, -np.inf).astype(dtype)[None, None]
         if key_padding_mask is not None:
             kp = _mask_array(key_padding_mask, "key_padding_mask", dtype)
             if kp.shape != (N, S):
-                raise ValueError(f"MultiheadAttention: expecting key_padding_mask shape of "
-                                 f"{(N, S)}, but got {kp.shape}")
+                raise ValueError(
+                    f"MultiheadAttention: expecting key_padding_mask shape of "
+                    f"{(N, S)}, but got {kp.shape}"
+                )
             kp = kp[:, None, None, :]
             mask = kp if mask is None else mask + kp
         p = self.dropout if self.training else 0.0

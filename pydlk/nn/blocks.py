@@ -1,4 +1,5 @@
 """Composite blocks built from the layers: ResNet's BasicBlock."""
+
 from .activation import ReLU
 from .container import Sequential
 from .conv import Conv2d
@@ -9,11 +10,11 @@ from .normalization import BatchNorm2d
 __all__ = ["BasicBlock"]
 
 
-
 class BasicBlock(Module):
     """ResNet's basic block: conv3x3-BN-ReLU-conv3x3-BN, plus the input (through a 1x1
     conv + BN when the shape changes), then ReLU. Names as torchvision (conv1, bn1, conv2, bn2,
     downsample). ``stochastic_depth`` > 0 drops the residual branch per sample in training."""
+
     expansion = 1
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, stochastic_depth=0.0):
@@ -24,11 +25,13 @@ class BasicBlock(Module):
         self.conv2 = Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = BatchNorm2d(planes)
         if downsample is None and (stride != 1 or inplanes != planes):
-            downsample = Sequential(Conv2d(inplanes, planes, 1, stride, bias=False),
-                                    BatchNorm2d(planes))
+            downsample = Sequential(
+                Conv2d(inplanes, planes, 1, stride, bias=False), BatchNorm2d(planes)
+            )
         self.downsample = downsample
-        self.stochastic_depth = StochasticDepth(stochastic_depth, "row") \
-            if stochastic_depth > 0 else None
+        self.stochastic_depth = (
+            StochasticDepth(stochastic_depth, "row") if stochastic_depth > 0 else None
+        )
         self.stride = stride
 
     def forward(self, x):

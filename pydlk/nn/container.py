@@ -1,6 +1,8 @@
-"""Containers and shape modules: Sequential, ModuleList, ModuleDict, Identity, Flatten, Unflatten."""
-from collections import OrderedDict
+"""Containers and shape modules: Sequential, ModuleList, ModuleDict, Identity, Flatten,
+Unflatten."""
+
 import operator
+from collections import OrderedDict
 
 from .module import Module
 
@@ -68,7 +70,7 @@ class Sequential(_ModuleSequence):
 
     def __delitem__(self, idx):
         keys = list(self._modules.keys())
-        for k in (keys[idx] if isinstance(idx, slice) else [keys[self._idx(idx)]]):
+        for k in keys[idx] if isinstance(idx, slice) else [keys[self._idx(idx)]]:
             del self._modules[k]
         self._renumber(list(self._modules.values()))  # as torch does
 
@@ -169,12 +171,14 @@ class Flatten(Module):
         s = self.start_dim % nd if nd else 0
         e = self.end_dim % nd if nd else 0
         if s > e:
-            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
-                             f"{self.end_dim} for a {nd}-D input")
+            raise ValueError(
+                f"Flatten: start_dim {self.start_dim} comes after end_dim "
+                f"{self.end_dim} for a {nd}-D input"
+            )
         n = 1
-        for d in shape[s:e + 1]:
+        for d in shape[s : e + 1]:
             n *= d
-        return input.reshape(tuple(shape[:s]) + (n,) + tuple(shape[e + 1:]))
+        return input.reshape(tuple(shape[:s]) + (n,) + tuple(shape[e + 1 :]))
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -188,7 +192,7 @@ class Unflatten(Module):
     def forward(self, input):
         shape = input.shape
         d = self.dim % len(shape)
-        return input.reshape(tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1:]))
+        return input.reshape(tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1 :]))
 
     def extra_repr(self):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

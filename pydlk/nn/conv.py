@@ -13,14 +13,25 @@ from .module import Module
 __all__ = ["Conv2d"]
 
 
-
 class Conv2d(Module):
     """2-D convolution, weight (out_channels, in_channels/groups, kH, kW) and bias, initialised
     as torch (kaiming_uniform_(a=sqrt(5)), bias uniform(+-1/sqrt(fan_in))). padding may be an
     int, a pair, 'valid' or 'same' (stride 1); padding_mode 'zeros' (others are refused)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         check_device(device, "Conv2d")
         self.in_channels = pos_int(in_channels, "Conv2d", "in_channels")
@@ -35,17 +46,18 @@ class Conv2d(Module):
         self.dilation = pair(dilation, "Conv2d", "dilation")
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"Conv2d: padding must be 'same', 'valid', an int or a pair, "
-                                 f"got {padding!r}")
+                raise ValueError(
+                    f"Conv2d: padding must be 'same', 'valid', an int or a pair, got {padding!r}"
+                )
             if padding == "same" and self.stride != (1, 1):
-                raise ValueError("Conv2d: padding='same' is not supported for strided "
-                                 "convolutions")
+                raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
             self.padding = pair(padding, "Conv2d", "padding", allow_zero=True)
         if padding_mode != "zeros":
-            raise ValueError(f"Conv2d: padding_mode {padding_mode!r} is not supported "
-                             "(only 'zeros')")
+            raise ValueError(
+                f"Conv2d: padding_mode {padding_mode!r} is not supported (only 'zeros')"
+            )
         self.padding_mode = padding_mode
         kh, kw = self.kernel_size
         add_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias, dtype)
@@ -70,21 +82,26 @@ class Conv2d(Module):
     def forward(self, input):
         t, b, l, r = self._explicit_padding()
         if t == b and l == r:
-            return F.conv2d(input, self.weight, self.bias, self.stride, (t, l), self.dilation,
-                            self.groups)
+            return F.conv2d(
+                input, self.weight, self.bias, self.stride, (t, l), self.dilation, self.groups
+            )
         # asymmetric 'same' padding (even kernels): pad the symmetric part in the kernel and
         # the one extra row/column at the end by slicing a larger symmetric output
-        y = F.conv2d(input, self.weight, self.bias, self.stride, (b, r), self.dilation,
-                     self.groups)
+        y = F.conv2d(input, self.weight, self.bias, self.stride, (b, r), self.dilation, self.groups)
         dh, dw = b - t, r - l
         return y[:, :, dh:, dw:]
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
         if self.padding != (0, 0):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
+            s += (
+                f", padding={self.padding!r}"
+                if isinstance(self.padding, str)
                 else f", padding={self.padding}"
+            )
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:

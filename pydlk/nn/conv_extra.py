@@ -1,6 +1,7 @@
 """Conv1d, ConvTranspose1d and ConvTranspose2d with torch's arguments, parameter layouts and
 default initialisation (kaiming_uniform_(a=sqrt(5)) on the weight, bias uniform(+-1/sqrt(fan_in))
 with fan_in computed from the weight as torch does, also for the transposed layout)."""
+
 import math
 
 import numpy as np
@@ -33,8 +34,20 @@ class _ConvBase(Module):
     _n = 1
     _transposed = False
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 groups, bias, padding_mode, output_padding=0, dtype=None):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        groups,
+        bias,
+        padding_mode,
+        output_padding=0,
+        dtype=None,
+    ):
         super().__init__()
         cls, n = type(self).__name__, self._n
         self.in_channels = _int(in_channels, cls, "in_channels")
@@ -50,18 +63,21 @@ class _ConvBase(Module):
         self.output_padding = _tuple(output_padding, n, cls, "output_padding", 0)
         if isinstance(padding, str):
             if self._transposed or padding not in ("same", "valid"):
-                allowed = "an int or a tuple" if self._transposed else \
-                    "'same', 'valid', an int or a tuple"
+                allowed = (
+                    "an int or a tuple"
+                    if self._transposed
+                    else "'same', 'valid', an int or a tuple"
+                )
                 raise ValueError(f"{cls}: padding must be {allowed}, got {padding!r}")
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{cls}: padding='same' is not supported for strided "
-                                 "convolutions")
+                raise ValueError(f"{cls}: padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
             self.padding = _tuple(padding, n, cls, "padding", 0)
         if padding_mode != "zeros":
-            raise ValueError(f"{cls}: padding_mode {padding_mode!r} is not supported "
-                             "(only 'zeros')")
+            raise ValueError(
+                f"{cls}: padding_mode {padding_mode!r} is not supported (only 'zeros')"
+            )
         self.padding_mode = padding_mode
         self.transposed = self._transposed
         dt = np.dtype(np.float32 if dtype is None else dtype)
@@ -85,8 +101,10 @@ class _ConvBase(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def extra_repr(self):
-        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-             f"stride={self.stride}")
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
         if self.padding != (0,) * self._n:
             s += f", padding={self.padding!r}"
         if self.dilation != (1,) * self._n:
@@ -103,14 +121,37 @@ class _ConvBase(Module):
 class Conv1d(_ConvBase):
     """1-D convolution over (N, C, L) or (C, L); weight (out_channels, in_channels/groups, k)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, dtype=dtype)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+        )
 
     def forward(self, input):
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+        return F.conv1d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
 
 
 class _ConvTransposeBase(_ConvBase):
@@ -127,13 +168,19 @@ class _ConvTransposeBase(_ConvBase):
         pads = []
         for d in range(n):
             size_in = input.shape[input.ndim - n + d]
-            lo = ((size_in - 1) * self.stride[d] - 2 * self.padding[d]
-                  + self.dilation[d] * (self.kernel_size[d] - 1) + 1)
+            lo = (
+                (size_in - 1) * self.stride[d]
+                - 2 * self.padding[d]
+                + self.dilation[d] * (self.kernel_size[d] - 1)
+                + 1
+            )
             hi = lo + self.stride[d] - 1
             if not lo <= output_size[d] <= hi:
-                raise ValueError(f"{cls}: requested an output size of {output_size}, but valid "
-                                 f"sizes range from {lo} to {hi} (for an input of "
-                                 f"{tuple(input.shape[-n:])})")
+                raise ValueError(
+                    f"{cls}: requested an output size of {output_size}, but valid "
+                    f"sizes range from {lo} to {hi} (for an input of "
+                    f"{tuple(input.shape[-n:])})"
+                )
             pads.append(int(output_size[d]) - lo)
         return tuple(pads)
 
@@ -141,29 +188,78 @@ class _ConvTransposeBase(_ConvBase):
 class ConvTranspose1d(_ConvTransposeBase):
     """1-D transposed convolution; weight (in_channels, out_channels/groups, k)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, dtype=dtype)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            output_padding,
+            dtype=dtype,
+        )
 
     def forward(self, input, output_size=None):
         op = self._output_padding(input, output_size)
-        return F.conv_transpose1d(input, self.weight, self.bias, self.stride, self.padding, op,
-                                  self.groups, self.dilation)
+        return F.conv_transpose1d(
+            input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
+        )
 
 
 class ConvTranspose2d(_ConvTransposeBase):
     """2-D transposed convolution; weight (in_channels, out_channels/groups, kH, kW)."""
+
     _n = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, padding_mode, output_padding, dtype=dtype)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            output_padding,
+            dtype=dtype,
+        )
 
     def forward(self, input, output_size=None):
         op = self._output_padding(input, output_size)
-        return F.conv_transpose2d(input, self.weight, self.bias, self.stride, self.padding, op,
-                                  self.groups, self.dilation)
+        return F.conv_transpose2d(
+            input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
+        )

@@ -1,5 +1,6 @@
 """Dropout layers: Dropout, Dropout2d (torch.nn.modules.dropout) and StochasticDepth
 (torchvision.ops.StochasticDepth)."""
+
 from .. import functional as F
 from .._backend import get_array_module
 from ..autograd import Tensor
@@ -7,7 +8,6 @@ from ._util import prob
 from .module import Module
 
 __all__ = ["Dropout", "Dropout2d", "StochasticDepth"]
-
 
 
 class Dropout(Module):
@@ -40,8 +40,9 @@ class StochasticDepth(Module):
         super().__init__()
         self.p = prob(p, "StochasticDepth")
         if mode not in ("batch", "row"):
-            raise ValueError(f"StochasticDepth: mode has to be either 'batch' or 'row', "
-                             f"but got {mode}")
+            raise ValueError(
+                f"StochasticDepth: mode has to be either 'batch' or 'row', but got {mode}"
+            )
         self.mode = mode
 
     def forward(self, input):

@@ -1,4 +1,5 @@
 """Embedding (torch.nn.modules.sparse)."""
+
 import numpy as np
 
 from .. import functional as F
@@ -11,14 +12,24 @@ from .parameter import Parameter
 __all__ = ["Embedding"]
 
 
-
 class Embedding(Module):
     """A lookup table, weight (num_embeddings, embedding_dim) ~ N(0, 1) with the padding_idx row
     zeroed, as torch. The padding_idx row gets no gradient."""
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
-                 norm_type=2.0, scale_grad_by_freq=False, sparse=False, _weight=None,
-                 _freeze=False, device=None, dtype=None):
+    def __init__(
+        self,
+        num_embeddings,
+        embedding_dim,
+        padding_idx=None,
+        max_norm=None,
+        norm_type=2.0,
+        scale_grad_by_freq=False,
+        sparse=False,
+        _weight=None,
+        _freeze=False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         check_device(device, "Embedding")
         self.num_embeddings = pos_int(num_embeddings, "Embedding", "num_embeddings")
@@ -28,16 +39,19 @@ class Embedding(Module):
                 raise ValueError("Embedding: padding_idx must be within num_embeddings")
             padding_idx %= num_embeddings
         if max_norm is not None or scale_grad_by_freq or sparse:
-            raise ValueError("Embedding: max_norm, scale_grad_by_freq and sparse are not "
-                             "supported")
+            raise ValueError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
         self.padding_idx = padding_idx
         if _weight is None:
-            self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype_of(dtype)),
-                                    requires_grad=not _freeze)
+            self.weight = Parameter(
+                np.empty((num_embeddings, embedding_dim), dtype_of(dtype)),
+                requires_grad=not _freeze,
+            )
             self.reset_parameters()
         else:
-            self.weight = Parameter(np.asarray(_weight.data if isinstance(_weight, Tensor)
-                                               else _weight), requires_grad=not _freeze)
+            self.weight = Parameter(
+                np.asarray(_weight.data if isinstance(_weight, Tensor) else _weight),
+                requires_grad=not _freeze,
+            )
 
     def reset_parameters(self):
         init.normal_(self.weight)
@@ -47,8 +61,9 @@ class Embedding(Module):
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
         e = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
-        return cls(e.shape[0], e.shape[1], padding_idx=padding_idx, _weight=e.copy(),
-                   _freeze=freeze)
+        return cls(
+            e.shape[0], e.shape[1], padding_idx=padding_idx, _weight=e.copy(), _freeze=freeze
+        )
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx)

@@ -1,4 +1,5 @@
 """nn.FractionalMaxPool2d (torch's module on F.fractional_max_pool2d)."""
+
 from .. import functional as F
 from .module import Module
 
@@ -10,27 +11,47 @@ class FractionalMaxPool2d(Module):
     ``kernel_size`` windows at pseudo-random starts (fresh samples each call unless
     ``_random_samples`` is fixed). Same arguments and checks as torch."""
 
-    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices=False,
-                 _random_samples=None):
+    def __init__(
+        self,
+        kernel_size,
+        output_size=None,
+        output_ratio=None,
+        return_indices=False,
+        _random_samples=None,
+    ):
         super().__init__()
         if (output_size is None) == (output_ratio is None):
-            raise ValueError("FractionalMaxPool2d requires specifying either an output size, or "
-                             "a pooling ratio (exactly one)")
+            raise ValueError(
+                "FractionalMaxPool2d requires specifying either an output size, or "
+                "a pooling ratio (exactly one)"
+            )
         if output_ratio is not None:
             r = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,) * 2
             if not all(0 < float(v) < 1 for v in r):
-                raise ValueError(f"FractionalMaxPool2d: output_ratio must be between 0 and 1 "
-                                 f"(exclusive), got {output_ratio}")
-        self.kernel_size, self.output_size, self.output_ratio = kernel_size, output_size, \
-            output_ratio
+                raise ValueError(
+                    f"FractionalMaxPool2d: output_ratio must be between 0 and 1 "
+                    f"(exclusive), got {output_ratio}"
+                )
+        self.kernel_size, self.output_size, self.output_ratio = (
+            kernel_size,
+            output_size,
+            output_ratio,
+        )
         self.return_indices = return_indices
         self._random_samples = _random_samples
 
     def forward(self, input):
-        return F.fractional_max_pool2d(input, self.kernel_size, self.output_size,
-                                       self.output_ratio, self.return_indices,
-                                       self._random_samples)
+        return F.fractional_max_pool2d(
+            input,
+            self.kernel_size,
+            self.output_size,
+            self.output_ratio,
+            self.return_indices,
+            self._random_samples,
+        )
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, output_size={self.output_size}, "
-                f"output_ratio={self.output_ratio}")
+        return (
+            f"kernel_size={self.kernel_size}, output_size={self.output_size}, "
+            f"output_ratio={self.output_ratio}"
+        )

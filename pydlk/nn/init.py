@@ -5,6 +5,7 @@ random numbers come from ``pydlk._random.default_generator.numpy``, so ``pydlk.m
 makes initialisation reproducible (the streams differ from torch's: same distributions, not the
 same numbers).
 """
+
 import math
 
 import numpy as np
@@ -12,9 +13,22 @@ import numpy as np
 from .._random import default_generator
 from ..autograd import Tensor, no_grad
 
-__all__ = ["calculate_gain", "zeros_", "ones_", "constant_", "normal_", "uniform_",
-           "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-           "orthogonal_", "trunc_normal_", "eye_", "_calculate_fan_in_and_fan_out"]
+__all__ = [
+    "calculate_gain",
+    "zeros_",
+    "ones_",
+    "constant_",
+    "normal_",
+    "uniform_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "trunc_normal_",
+    "eye_",
+    "_calculate_fan_in_and_fan_out",
+]
 
 
 def _rng(generator=None):
@@ -30,15 +44,21 @@ def _arr(tensor):
 def _write(tensor, values):
     a = _arr(tensor)
     with no_grad():
-        a[...] = np.asarray(values).astype(a.dtype, copy=False) if a.dtype.kind == "f" \
-            else values
+        a[...] = np.asarray(values).astype(a.dtype, copy=False) if a.dtype.kind == "f" else values
     return tensor
 
 
 def calculate_gain(nonlinearity, param=None):
     """The recommended gain for a nonlinearity (torch's table)."""
-    linear = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d"]
+    linear = [
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+    ]
     if nonlinearity in linear or nonlinearity == "sigmoid":
         return 1
     if nonlinearity == "tanh":
@@ -52,7 +72,7 @@ def calculate_gain(nonlinearity, param=None):
             slope = param
         else:
             raise ValueError(f"calculate_gain: param {param} is not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity}")
@@ -61,8 +81,9 @@ def calculate_gain(nonlinearity, param=None):
 def _calculate_fan_in_and_fan_out(tensor):
     shape = _arr(tensor).shape
     if len(shape) < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 "
-                         "dimensions")
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        )
     receptive = 1
     for s in shape[2:]:
         receptive *= s
@@ -115,8 +136,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     filled = 0
     while filled < n:
         draw = rng.normal(mean, std, max(2 * (n - filled), 16))
-        draw = draw[(draw >= a) & (draw <= b)][:n - filled]
-        out[filled:filled + draw.size] = draw
+        draw = draw[(draw >= a) & (draw <= b)][: n - filled]
+        out[filled : filled + draw.size] = draw
         filled += draw.size
     return _write(tensor, out.reshape(shape))
 

@@ -8,16 +8,17 @@ An optimiser created before the first forward works, as in torch: it packed the 
 placeholders into its flat arena, so materialising re-packs that parameter group's arena (the
 other parameters keep their values and optimiser state). ``load_state_dict`` called on the lazy
 module itself materialises from the state_dict's shapes first."""
+
 import numpy as np
 
 from .._arena import owning_arena
 from .._backend import get_array_module
 from ..autograd import Tensor
-from .conv_extra import Conv1d
 from .conv import Conv2d
+from .conv_extra import Conv1d
 from .linear import Linear
-from .normalization import BatchNorm1d, BatchNorm2d
 from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
 
 __all__ = [
@@ -36,8 +37,10 @@ class UninitializedParameter(Parameter):
     """A parameter whose shape is not known yet (an empty placeholder until materialised)."""
 
     def __init__(self, requires_grad=True, device=None, dtype=None):
-        super().__init__(np.empty(0, np.dtype(np.float32 if dtype is None else dtype)),
-                         requires_grad=requires_grad)
+        super().__init__(
+            np.empty(0, np.dtype(np.float32 if dtype is None else dtype)),
+            requires_grad=requires_grad,
+        )
 
     def __repr__(self):
         return "<UninitializedParameter>"
@@ -76,8 +79,10 @@ def _repack(arena):
     saved = {}
     for a in old:
         for i, p in enumerate(a.params):
-            saved[id(p)] = (a.step, {k: buf[a.offsets[i]:a.offsets[i + 1]].copy()
-                                     for k, buf in a.state.items()})
+            saved[id(p)] = (
+                a.step,
+                {k: buf[a.offsets[i] : a.offsets[i + 1]].copy() for k, buf in a.state.items()},
+            )
     trainable = [p for p in group["params"] if p.requires_grad]
     new = []
     for dt in (np.float32, np.float64):
@@ -93,7 +98,7 @@ def _repack(arena):
                 if k not in a.state:
                     a.new_state(k)
                 if v.size == p.data.size:  # a parameter that kept its size keeps its state
-                    a.state[k][a.offsets[i]:a.offsets[i + 1]] = v
+                    a.state[k][a.offsets[i] : a.offsets[i + 1]] = v
         new.append(a)
     opt._arenas[gi] = new
 
@@ -105,14 +110,18 @@ class LazyModuleMixin:
     cls_to_become = None
 
     def has_uninitialized_params(self) -> bool:
-        return any(isinstance(t, (UninitializedParameter, UninitializedBuffer))
-                   for t in list(self._parameters.values()) + list(self._buffers.values()))
+        return any(
+            isinstance(t, (UninitializedParameter, UninitializedBuffer))
+            for t in list(self._parameters.values()) + list(self._buffers.values())
+        )
 
     def initialize_parameters(self, input):
         if input.ndim < self._min_ndim:
-            raise ValueError(f"{type(self).__name__}: expected an input with at least "
-                             f"{self._min_ndim} dimensions to infer its size, got shape "
-                             f"{tuple(input.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected an input with at least "
+                f"{self._min_ndim} dimensions to infer its size, got shape "
+                f"{tuple(input.shape)}"
+            )
         self._materialize(self._infer(input))
         xp = get_array_module(input.data if isinstance(input, Tensor) else input)
         if xp is not np:  # a GPU input: the new weights go to its device (initialised on CPU)
@@ -123,8 +132,10 @@ class LazyModuleMixin:
     def _call_impl(self, *args, **kwargs):
         if self.has_uninitialized_params():
             if not args:
-                raise TypeError(f"{type(self).__name__}: the first call needs the input as its "
-                                "first positional argument (to infer its size)")
+                raise TypeError(
+                    f"{type(self).__name__}: the first call needs the input as its "
+                    "first positional argument (to infer its size)"
+                )
             self.initialize_parameters(args[0])
         # not super(): the module may have just become its ordinary class
         return Module._call_impl(self, *args, **kwargs)
@@ -198,8 +209,10 @@ class _LazyConvMixin(LazyModuleMixin):
 
     def _set_size(self, c):
         if c % self.groups:
-            raise ValueError(f"{type(self).__name__}: the input has {c} channels, not divisible "
-                             f"by groups={self.groups}")
+            raise ValueError(
+                f"{type(self).__name__}: the input has {c} channels, not divisible "
+                f"by groups={self.groups}"
+            )
         self.in_channels = int(c)
 
     def _shape_of(self, name, c):
@@ -218,10 +231,31 @@ class LazyConv1d(_LazyConvMixin, Conv1d):
     cls_to_become = Conv1d
     _min_ndim = 2
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(groups, out_channels, kernel_size, stride, padding, dilation, groups,
-                         bias, padding_mode, dtype=dtype)
+    def __init__(
+        self,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            groups,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+        )
         self._lazy_init(bias, dtype)
 
 
@@ -231,10 +265,31 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
     cls_to_become = Conv2d
     _min_ndim = 3
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
-        super().__init__(groups, out_channels, kernel_size, stride, padding, dilation, groups,
-                         bias, padding_mode, dtype=dtype)
+    def __init__(
+        self,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            groups,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+        )
         self._lazy_init(bias, dtype)
 
 
@@ -275,8 +330,9 @@ class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
 
     cls_to_become = BatchNorm1d
 
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 device=None, dtype=None):
+    def __init__(
+        self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
+    ):
         super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
         self._lazy_init(dtype)
 
@@ -286,7 +342,8 @@ class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
 
     cls_to_become = BatchNorm2d
 
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 device=None, dtype=None):
+    def __init__(
+        self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
+    ):
         super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
         self._lazy_init(dtype)

@@ -1,4 +1,5 @@
 """Linear layers: Linear, Bilinear and DropConnect (torch.nn.modules.linear)."""
+
 import math
 
 from .. import functional as F
@@ -34,15 +35,18 @@ class Linear(Module):
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self):
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
 
 
 class Bilinear(Module):
     """``y_k = x1^T W_k x2 + b_k``; weight (out, in1, in2), init uniform(+-1/sqrt(in1))."""
 
-    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None,
-                 dtype=None):
+    def __init__(
+        self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None
+    ):
         super().__init__()
         check_device(device, "Bilinear")
         self.in1_features = pos_int(in1_features, "Bilinear", "in1_features")
@@ -70,8 +74,10 @@ class Bilinear(Module):
         return y.reshape(tuple(lead) + (o,))
 
     def extra_repr(self):
-        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
-                f"out_features={self.out_features}, bias={self.bias is not None}")
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
 
 
 class DropConnect(Linear):
@@ -85,8 +91,11 @@ class DropConnect(Linear):
         super().__init__(in_features, out_features, bias, device, dtype)
 
     def forward(self, input):
-        w = F.dropout(self.weight, self.p, self.training) if self.training and self.p > 0 \
+        w = (
+            F.dropout(self.weight, self.p, self.training)
+            if self.training and self.p > 0
             else self.weight
+        )
         return F.linear(input, w, self.bias)
 
     def extra_repr(self):

@@ -5,8 +5,9 @@ are the dotted paths torch uses, so a state dict moves between the two. ``load_s
 writes INTO the existing arrays (``p.data[...] = value``), so views an optimiser's flat arena
 holds stay valid.
 """
-from collections import OrderedDict
+
 import itertools
+from collections import OrderedDict
 
 import numpy as np
 
@@ -22,6 +23,7 @@ __all__ = ["Module", "RemovableHandle"]
 
 class RemovableHandle:
     """Returned by the register_*_hook methods; ``remove()`` takes the hook out."""
+
     _ids = itertools.count()
 
     def __init__(self, hooks_dict, *extra_dicts):
@@ -104,8 +106,10 @@ class Module:
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' as parameter '{name}' "
-                            "(pydlk.nn.Parameter or None expected)")
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' as parameter '{name}' "
+                "(pydlk.nn.Parameter or None expected)"
+            )
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -140,8 +144,10 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
-                                "(pydlk.nn.Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                    "(pydlk.nn.Parameter or None expected)"
+                )
             params[name] = None
         elif isinstance(value, Module):
             if params is None:
@@ -150,8 +156,10 @@ class Module:
             self._modules[name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module "
-                                f"'{name}' (pydlk.nn.Module or None expected)")
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as child module "
+                    f"'{name}' (pydlk.nn.Module or None expected)"
+                )
             d["_modules"][name] = None
         elif d.get("_buffers") is not None and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
@@ -183,8 +191,9 @@ class Module:
         object.__delattr__(self, name)
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
-                      | set(self._modules))
+        return sorted(
+            set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules)
+        )
 
     # -- iteration ---------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
@@ -198,8 +207,9 @@ class Module:
         for name, m in self._modules.items():
             if m is None:
                 continue
-            yield from m.named_modules(memo, prefix + ("." if prefix else "") + name,
-                                       remove_duplicate)
+            yield from m.named_modules(
+                memo, prefix + ("." if prefix else "") + name, remove_duplicate
+            )
 
     def modules(self):
         for _, m in self.named_modules():
@@ -218,8 +228,11 @@ class Module:
 
     def _named_members(self, get, prefix="", recurse=True, remove_duplicate=True):
         seen = set()
-        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
-            if recurse else [(prefix, self)]
+        mods = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+            if recurse
+            else [(prefix, self)]
+        )
         for mprefix, m in mods:
             for k, v in get(m):
                 if v is None or (remove_duplicate and id(v) in seen):
@@ -228,16 +241,18 @@ class Module:
                 yield mprefix + ("." if mprefix else "") + k, v
 
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
-        yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse,
-                                       remove_duplicate)
+        yield from self._named_members(
+            lambda m: m._parameters.items(), prefix, recurse, remove_duplicate
+        )
 
     def parameters(self, recurse=True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
     def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
-        yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse,
-                                       remove_duplicate)
+        yield from self._named_members(
+            lambda m: m._buffers.items(), prefix, recurse, remove_duplicate
+        )
 
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
@@ -288,7 +303,7 @@ class Module:
     def _apply_array(self, fn):
         """Replace every parameter's and buffer's array by ``fn(array)`` (float ones only)."""
         for m in self.modules():
-            for k, p in m._parameters.items():
+            for p in m._parameters.values():
                 if p is not None and p.data.dtype.kind == "f":
                     new = fn(p.data)
                     if new is not p.data:
@@ -296,7 +311,7 @@ class Module:
                         _arena.unbind(p)
                         if p._grad is not None:
                             p._grad = fn(p._grad)
-            for k, b in m._buffers.items():
+            for b in m._buffers.values():
                 if b is not None and b.data.dtype.kind == "f":
                     b.data = fn(b.data)
         return self
@@ -327,11 +342,14 @@ class Module:
             try:
                 dt = np.dtype(dtype)
             except TypeError:
-                raise TypeError(f"to: expected a device, a dtype or a Tensor, got "
-                                f"{dtype!r}") from None
+                raise TypeError(
+                    f"to: expected a device, a dtype or a Tensor, got {dtype!r}"
+                ) from None
             if dt.kind not in "fc":
-                raise TypeError(f"to: nn.Module.to only accepts floating point or complex "
-                                f"dtypes, but got desired dtype={dt}")
+                raise TypeError(
+                    f"to: nn.Module.to only accepts floating point or complex "
+                    f"dtypes, but got desired dtype={dt}"
+                )
             self._apply_array(lambda a: a if a.dtype == dt else a.astype(dt))
         if dev is not None:
             try:
@@ -340,6 +358,7 @@ class Module:
                 raise RuntimeError(f"to: {e}") from None
             if where != "cpu":
                 from .. import cuda
+
                 if not cuda.is_available():
                     raise _cuda_unavailable()
             self._move_all(where)
@@ -353,6 +372,7 @@ class Module:
 
         def move(a):
             return a if device_of(a) == where else _move(a, where)
+
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and device_of(p.data) != where:
@@ -437,23 +457,32 @@ class Module:
                     if value.size == 1 and t.data.size == 1:
                         value = value.reshape(t.data.shape)
                     else:
-                        errors.append(f"size mismatch for {key}: copying a param with shape "
-                                      f"{tuple(value.shape)} from checkpoint, the shape in "
-                                      f"current model is {tuple(t.data.shape)}.")
+                        errors.append(
+                            f"size mismatch for {key}: copying a param with shape "
+                            f"{tuple(value.shape)} from checkpoint, the shape in "
+                            f"current model is {tuple(t.data.shape)}."
+                        )
                         continue
                 with no_grad():
                     t.data[...] = value
         unexpected = [k for k in state_dict.keys() if k not in used]
         if strict:
             if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
+                errors.insert(
+                    0,
+                    "Unexpected key(s) in state_dict: "
+                    + ", ".join(f'"{k}"' for k in unexpected)
+                    + ".",
+                )
             if missing:
-                errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ".")
+                errors.insert(
+                    0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + "."
+                )
         if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                               + "\n\t".join(errors))
+            raise RuntimeError(
+                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                + "\n\t".join(errors)
+            )
         return _IncompatibleKeys(missing, unexpected)
 
     # -- hooks -------------------------------------------------------------------------
@@ -496,8 +525,10 @@ class Module:
                 r = hook(self, args, kwargs)
                 if r is not None:
                     if not (isinstance(r, tuple) and len(r) == 2):
-                        raise RuntimeError(f"forward pre-hook must return None or a tuple of "
-                                           f"(new_args, new_kwargs), but got {r}.")
+                        raise RuntimeError(
+                            f"forward pre-hook must return None or a tuple of "
+                            f"(new_args, new_kwargs), but got {r}."
+                        )
                     args, kwargs = r
             else:
                 r = hook(self, args)
@@ -521,8 +552,9 @@ class Module:
     __call__ = _call_impl
 
     def forward(self, *args, **kwargs):
-        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
-                                  "\"forward\" function")
+        raise NotImplementedError(
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
 
     # -- repr --------------------------------------------------------------------------
     def extra_repr(self):
@@ -548,6 +580,7 @@ class Module:
 
 # ----------------------------------------------------------------------------- backward hooks
 
+
 class _BackwardHookState:
     """Full backward hooks: identity Functions around the module's inputs and outputs catch
     grad_output (at the outputs) and grad_input (at the inputs) and call the hooks with both."""
@@ -562,6 +595,7 @@ class _BackwardHookState:
     @classmethod
     def wrap_inputs(cls, module, args):
         from ..autograd import is_grad_enabled
+
         tens = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
         state = cls(module, len(tens))
         if not is_grad_enabled():
@@ -581,6 +615,7 @@ class _BackwardHookState:
 
     def wrap_outputs(self, out):
         from ..autograd import is_grad_enabled
+
         single = isinstance(out, Tensor)
         outs = (out,) if single else (tuple(out) if isinstance(out, (tuple, list)) else None)
         if outs is None or not is_grad_enabled():

@@ -1,5 +1,6 @@
 """Normalisation layers: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm
 (torch.nn.modules.batchnorm, instancenorm, normalization)."""
+
 import numpy as np
 
 from .. import functional as F
@@ -12,12 +13,19 @@ from .parameter import Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm"]
 
 
-
 class _NormBase(Module):
     _ndims = None
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None):
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        affine=True,
+        track_running_stats=True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         cls = type(self).__name__
         check_device(device, cls)
@@ -68,8 +76,10 @@ class _NormBase(Module):
         return self.momentum
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
 
 
 class _BatchNorm(_NormBase):
@@ -113,8 +123,16 @@ class InstanceNorm2d(_NormBase):
     never updates the running statistics); ``num_batches_tracked`` then counts the training
     batches (torch leaves it at 0). With a numeric momentum pydlk matches torch."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
-                 track_running_stats=False, device=None, dtype=None):
+    def __init__(
+        self,
+        num_features,
+        eps=1e-5,
+        momentum=0.1,
+        affine=False,
+        track_running_stats=False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, input):
@@ -124,21 +142,37 @@ class InstanceNorm2d(_NormBase):
         factor = self.momentum
         if self.training and self.track_running_stats and self.momentum is None:
             factor = self._count_batch()
-        return F.instance_norm(input, self.running_mean, self.running_var, self.weight,
-                               self.bias, use_input_stats, factor, self.eps)
+        return F.instance_norm(
+            input,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            use_input_stats,
+            factor,
+            self.eps,
+        )
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-                 device=None, dtype=None):
+    def __init__(
+        self,
+        normalized_shape,
+        eps=1e-5,
+        elementwise_affine=True,
+        bias=True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         check_device(device, "LayerNorm")
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (int(normalized_shape),)
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         if any(s <= 0 for s in self.normalized_shape):
-            raise ValueError(f"LayerNorm: normalized_shape must be positive, got "
-                             f"{self.normalized_shape}")
+            raise ValueError(
+                f"LayerNorm: normalized_shape must be positive, got {self.normalized_shape}"
+            )
         self.eps, self.elementwise_affine = eps, elementwise_affine
         dt = dtype_of(dtype)
         if elementwise_affine:
@@ -155,8 +189,9 @@ class LayerNorm(Module):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
 
 
 class GroupNorm(Module):
@@ -167,8 +202,12 @@ class GroupNorm(Module):
         pos_int(num_channels, "GroupNorm", "num_channels")
         if num_channels % num_groups:
             raise ValueError("GroupNorm: num_channels must be divisible by num_groups")
-        self.num_groups, self.num_channels, self.eps, self.affine = \
-            num_groups, num_channels, eps, affine
+        self.num_groups, self.num_channels, self.eps, self.affine = (
+            num_groups,
+            num_channels,
+            eps,
+            affine,
+        )
         dt = dtype_of(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_channels, dt))

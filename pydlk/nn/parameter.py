@@ -1,4 +1,5 @@
 """Parameter: a leaf Tensor that a Module registers as learnable (requires_grad by default)."""
+
 from ..autograd import Tensor
 
 
@@ -6,9 +7,11 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             import numpy as np
+
             data = np.empty(0, np.float32)
-        super().__init__(data.data if isinstance(data, Tensor) else data,
-                         requires_grad=requires_grad)
+        super().__init__(
+            data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad
+        )
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

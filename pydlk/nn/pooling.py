@@ -1,4 +1,5 @@
 """Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d (torch.nn.modules.pooling)."""
+
 from .. import functional as F
 from ._util import pair
 from .module import Module
@@ -18,10 +19,10 @@ def _set_window(module, kernel_size, stride, padding):
     pair(padding, cls, "padding", allow_zero=True)
 
 
-
 class MaxPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(
+        self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
+    ):
         super().__init__()
         _set_window(self, kernel_size, stride, padding)
         self.dilation = dilation
@@ -31,17 +32,33 @@ class MaxPool2d(Module):
         kw = {}
         if self.return_indices:
             kw["return_indices"] = True
-        return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, **kw)
+        return F.max_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            ceil_mode=self.ceil_mode,
+            **kw,
+        )
 
     def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
 
 
 class AvgPool2d(Module):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        ceil_mode=False,
+        count_include_pad=True,
+        divisor_override=None,
+    ):
         super().__init__()
         _set_window(self, kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
@@ -51,8 +68,15 @@ class AvgPool2d(Module):
         kw = {}
         if self.divisor_override is not None:
             kw["divisor_override"] = self.divisor_override
-        return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, **kw)
+        return F.avg_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            **kw,
+        )
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

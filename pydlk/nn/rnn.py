@@ -1,6 +1,7 @@
 """RNN (tanh/relu), LSTM and GRU modules with torch's arguments, parameter names
 (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse), gate order and default
 initialisation (every weight and bias uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)))."""
+
 import math
 
 import numpy as np
@@ -16,20 +17,35 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
 
 
 class RNNBase(Module):
-    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, proj_size=0, device=None,
-                 dtype=None):
+    def __init__(
+        self,
+        mode,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         check_device(device, mode)
         cls = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers)):
+        for name, v in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"{cls}: {name} should be of type int, got {type(v).__name__}")
             if v <= 0:
                 raise ValueError(f"{cls}: {name} must be greater than zero, got {v}")
-        if not (isinstance(dropout, (int, float)) and 0 <= dropout <= 1) or \
-                isinstance(dropout, bool):
+        if not (isinstance(dropout, (int, float)) and 0 <= dropout <= 1) or isinstance(
+            dropout, bool
+        ):
             raise ValueError(f"{cls}: dropout should be a number in range [0, 1], got {dropout}")
         if proj_size:
             raise ValueError(f"{cls}: proj_size is not supported (got {proj_size})")
@@ -44,8 +60,10 @@ class RNNBase(Module):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 in_sz = input_size if layer == 0 else hidden_size * D
-                shapes = [("weight_ih", (G * hidden_size, in_sz)),
-                          ("weight_hh", (G * hidden_size, hidden_size))]
+                shapes = [
+                    ("weight_ih", (G * hidden_size, in_sz)),
+                    ("weight_hh", (G * hidden_size, hidden_size)),
+                ]
                 if bias:
                     shapes += [("bias_ih", (G * hidden_size,)), ("bias_hh", (G * hidden_size,))]
                 for name, shape in shapes:
@@ -66,7 +84,7 @@ class RNNBase(Module):
     def all_weights(self):
         per = 4 if self.bias else 2
         w = self._flat_weights
-        return [w[i:i + per] for i in range(0, len(w), per)]
+        return [w[i : i + per] for i in range(0, len(w), per)]
 
     def _prepare(self, input, hx):
         x = input.data if isinstance(input, Tensor) else np.asarray(input)
@@ -74,12 +92,17 @@ class RNNBase(Module):
         if x.ndim not in (2, 3):
             raise ValueError(f"{cls}: Expected input to be 2D or 3D, got {x.ndim}D instead")
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"{cls}: input.size(-1) must be equal to input_size. Expected "
-                             f"{self.input_size}, got {x.shape[-1]}")
+            raise ValueError(
+                f"{cls}: input.size(-1) must be equal to input_size. Expected "
+                f"{self.input_size}, got {x.shape[-1]}"
+            )
         batched = x.ndim == 3
         if not batched:
-            input = input.reshape(x.shape[0], 1, x.shape[1]) if isinstance(input, Tensor) \
+            input = (
+                input.reshape(x.shape[0], 1, x.shape[1])
+                if isinstance(input, Tensor)
                 else x[:, None]
+            )
         N = (x.shape[0] if self.batch_first else x.shape[1]) if batched else 1
         D = 2 if self.bidirectional else 1
         want = (self.num_layers * D, N, self.hidden_size)
@@ -90,10 +113,11 @@ class RNNBase(Module):
             a = h.data if isinstance(h, Tensor) else np.asarray(h)
             if not batched:
                 if a.ndim != 2:
-                    raise ValueError(f"{cls}: for unbatched 2-D input, {name} should also be "
-                                     f"2-D but got {a.ndim}-D")
-                h = h.reshape(a.shape[0], 1, a.shape[1]) if isinstance(h, Tensor) \
-                    else a[:, None]
+                    raise ValueError(
+                        f"{cls}: for unbatched 2-D input, {name} should also be "
+                        f"2-D but got {a.ndim}-D"
+                    )
+                h = h.reshape(a.shape[0], 1, a.shape[1]) if isinstance(h, Tensor) else a[:, None]
                 a = a[:, None]
             if a.shape != want:
                 raise ValueError(f"{cls}: Expected hidden size {want}, got {a.shape} for {name}")
@@ -108,9 +132,18 @@ class RNNBase(Module):
 
     def forward(self, input, hx=None):
         input, hx, batched = self._prepare(input, hx)
-        outs = _rnn(self.mode, input, hx, self._flat_weights, self.num_layers, self.bias,
-                    self.dropout, self.training, self.bidirectional,
-                    self.batch_first and batched)
+        outs = _rnn(
+            self.mode,
+            input,
+            hx,
+            self._flat_weights,
+            self.num_layers,
+            self.bias,
+            self.dropout,
+            self.training,
+            self.bidirectional,
+            self.batch_first and batched,
+        )
         y = outs[0]
         states = outs[1:]
         if not batched:
@@ -141,15 +174,36 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """Elman RNN, ``h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)``, act tanh or relu."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' "
-                             "or 'relu'.")
+            raise ValueError(
+                f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
         self.nonlinearity = nonlinearity
-        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
-                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device=device, dtype=dtype)
+        super().__init__(
+            "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -159,16 +213,58 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """LSTM, gates (i, f, g, o) as torch; forward(input, (h0, c0)) -> output, (h_n, c_n)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, proj_size, device, dtype)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        proj_size=0,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            device,
+            dtype,
+        )
 
 
 class GRU(RNNBase):
     """GRU, gates (r, z, n) with torch's ``n = tanh(W_in x + b_in + r (W_hn h + b_hn))``."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, device=device, dtype=dtype)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device=device,
+            dtype=dtype,
+        )

@@ -2,6 +2,7 @@
 (weight_ih (G*hidden, input), weight_hh (G*hidden, hidden), bias_ih, bias_hh), gate order
 (LSTM: i, f, g, o; GRU: r, z, n) and initialisation (uniform(+-1/sqrt(hidden_size))), so that
 a torch state_dict loads unchanged."""
+
 import math
 
 import numpy as np
@@ -64,8 +65,9 @@ class RNNCellBase(Module):
         if x.ndim not in (1, 2):
             raise ValueError(f"{cls}: Expected input to be 1D or 2D, got {x.ndim}D instead")
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"{cls}: input has {x.shape[-1]} features, expected input_size="
-                             f"{self.input_size}")
+            raise ValueError(
+                f"{cls}: input has {x.shape[-1]} features, expected input_size={self.input_size}"
+            )
         batched = x.ndim == 2
         if not batched:
             x = x.unsqueeze(0)
@@ -79,28 +81,33 @@ class RNNCellBase(Module):
                 raise ValueError(f"{cls}: hx must be a tuple of {n_states} tensors")
             states = [_t(s) for s in states]
             for s in states:
-                if s.ndim != x.ndim - (0 if batched else 1) or \
-                        s.shape[-1] != self.hidden_size:
-                    raise ValueError(f"{cls}: hidden state of shape {tuple(s.shape)} does not "
-                                     f"match input of shape {tuple(_t(input).shape)} and "
-                                     f"hidden_size={self.hidden_size}")
+                if s.ndim != x.ndim - (0 if batched else 1) or s.shape[-1] != self.hidden_size:
+                    raise ValueError(
+                        f"{cls}: hidden state of shape {tuple(s.shape)} does not "
+                        f"match input of shape {tuple(_t(input).shape)} and "
+                        f"hidden_size={self.hidden_size}"
+                    )
             if not batched:
                 states = [s.unsqueeze(0) for s in states]
         return x, states, batched
 
     def _gates_of(self, x, h):
-        return (F.linear(x, self.weight_ih, self.bias_ih),
-                F.linear(h, self.weight_hh, self.bias_hh))
+        return (
+            F.linear(x, self.weight_ih, self.bias_ih),
+            F.linear(h, self.weight_hh, self.bias_hh),
+        )
 
 
 class RNNCell(RNNCellBase):
     """``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
-                 dtype=None):
+    def __init__(
+        self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None
+    ):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: Unknown nonlinearity '{nonlinearity}'. Select from "
-                             "'tanh' or 'relu'.")
+            raise ValueError(
+                f"RNNCell: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
+            )
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, dtype)
 
@@ -114,6 +121,7 @@ class RNNCell(RNNCellBase):
 
 class LSTMCell(RNNCellBase):
     """``i, f, g, o`` gates; ``c' = f*c + i*g``, ``h' = o*tanh(c')``; returns (h', c')."""
+
     _gates = 4
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
@@ -131,6 +139,7 @@ class LSTMCell(RNNCellBase):
 class GRUCell(RNNCellBase):
     """``r, z, n`` gates; ``n = tanh(W_in x + b_in + r*(W_hn h + b_hn))``,
     ``h' = (1-z)*n + z*h``."""
+
     _gates = 3
 
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):

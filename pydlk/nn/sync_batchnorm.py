@@ -8,6 +8,7 @@ pairwise update of count, mean and sum of squared deviations, in float64) from o
 the backward needs one all-reduce of 2C sums. Outside training, in a single process, or before
 ``init_process_group`` it is BatchNorm (``pydlk.functional.batch_norm``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -42,7 +43,7 @@ class _SyncBatchNormFn(Function):
         allv = np.empty((pg.size, mine.size), np.float64)
         seq = pg.next_seq()
         pg.wait([pg.comm.Iallgather(mine, allv)], "SyncBatchNorm all_gather", seq)
-        n_i, mean_i, m2_i = allv[:, 0], allv[:, 1:C + 1], allv[:, C + 1:]
+        n_i, mean_i, m2_i = allv[:, 0], allv[:, 1 : C + 1], allv[:, C + 1 :]
         n = n_i.sum()
         mean = (n_i[:, None] * mean_i).sum(0) / n
         m2 = m2_i.sum(0) + (n_i[:, None] * (mean_i - mean) ** 2).sum(0)
@@ -81,13 +82,18 @@ class _SyncBatchNormFn(Function):
             # dx = w*rstd * (dy - mean(dy) - xhat * mean(dy*xhat)), means over all ranks' samples
             tot = np.concatenate([sum_dy, sum_dy_xmu])
             seq = pg.next_seq()
-            pg.wait([pg.comm.Iallreduce(pg.MPI.IN_PLACE, tot, op=pg.MPI.SUM)],
-                    "SyncBatchNorm all_reduce", seq)
+            pg.wait(
+                [pg.comm.Iallreduce(pg.MPI.IN_PLACE, tot, op=pg.MPI.SUM)],
+                "SyncBatchNorm all_reduce",
+                seq,
+            )
             g_dy, g_dy_xmu = tot[:C] / n, tot[C:] / n
             w64 = np.ones(C) if weight is None else weight.astype(np.float64)
             k = (w64 * rstd).reshape(_shape(x))
-            dx = (k * (dy - g_dy.reshape(_shape(x))
-                       - xmu * (g_dy_xmu * rstd * rstd).reshape(_shape(x)))).astype(x.dtype)
+            dx = (
+                k
+                * (dy - g_dy.reshape(_shape(x)) - xmu * (g_dy_xmu * rstd * rstd).reshape(_shape(x)))
+            ).astype(x.dtype)
         return dx, dw, db, None, None, None, None, None
 
 
@@ -95,20 +101,31 @@ class SyncBatchNorm(Module):
     """torch.nn.SyncBatchNorm: BatchNorm over (N, C, *) with statistics synchronised across the
     process group's ranks in training (see the module docstring)."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True,
-                 process_group: Any = None, device: Any = None, dtype: Any = None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+    ):
         super().__init__()
         if not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(f"SyncBatchNorm: num_features must be a positive integer, got "
-                             f"{num_features!r}")
+            raise ValueError(
+                f"SyncBatchNorm: num_features must be a positive integer, got {num_features!r}"
+            )
         if not eps > 0:
             raise ValueError(f"SyncBatchNorm: eps must be positive, got {eps}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"SyncBatchNorm: momentum must be between 0 and 1 or None, got "
-                             f"{momentum}")
+            raise ValueError(
+                f"SyncBatchNorm: momentum must be between 0 and 1 or None, got {momentum}"
+            )
         if process_group is not None:
             from ..distributed.process_group import GroupMember
+
             if process_group is not GroupMember.WORLD:
                 raise ValueError("SyncBatchNorm: only the default process group is supported")
         self.num_features = int(num_features)
@@ -138,16 +155,19 @@ class SyncBatchNorm(Module):
             self.num_batches_tracked.data[...] = 0
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
 
     def forward(self, input):
         if input.ndim < 2:
-            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.ndim}D "
-                             f"input)")
+            raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.ndim}D input)")
         if input.shape[1] != self.num_features:
-            raise ValueError(f"SyncBatchNorm: input has {input.shape[1]} channels, expected "
-                             f"num_features={self.num_features}")
+            raise ValueError(
+                f"SyncBatchNorm: input has {input.shape[1]} channels, expected "
+                f"num_features={self.num_features}"
+            )
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1
@@ -158,26 +178,40 @@ class SyncBatchNorm(Module):
         rm = self.running_mean if not self.training or self.track_running_stats else None
         rv = self.running_var if not self.training or self.track_running_stats else None
         from ..distributed import process_group as _pgm
+
         pg = _pgm._group
         if not (self.training and pg is not None and pg.size > 1):
-            return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, factor,
-                                self.eps)
-        return _SyncBatchNormFn.apply(input, self.weight, self.bias,
-                                      self.running_mean.data if track else None,
-                                      self.running_var.data if track else None,
-                                      factor, self.eps, pg)
+            return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, factor, self.eps)
+        return _SyncBatchNormFn.apply(
+            input,
+            self.weight,
+            self.bias,
+            self.running_mean.data if track else None,
+            self.running_var.data if track else None,
+            factor,
+            self.eps,
+            pg,
+        )
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
         """Return ``module`` with every BatchNorm1d/2d/3d replaced by a SyncBatchNorm sharing
         its parameters and buffers (the module itself is returned when it is one)."""
         from .. import nn
-        kinds = tuple(getattr(nn, k) for k in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d")
-                      if hasattr(nn, k))
+
+        kinds = tuple(
+            getattr(nn, k) for k in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d") if hasattr(nn, k)
+        )
         out = module
         if isinstance(module, kinds):
-            out = cls(module.num_features, module.eps, module.momentum, module.affine,
-                      module.track_running_stats, process_group)
+            out = cls(
+                module.num_features,
+                module.eps,
+                module.momentum,
+                module.affine,
+                module.track_running_stats,
+                process_group,
+            )
             if module.affine:
                 out.weight = module.weight
                 out.bias = module.bias

@@ -1,4 +1,5 @@
 """Upsample, UpsamplingNearest2d and UpsamplingBilinear2d on F.interpolate, and PReLU."""
+
 import numbers
 
 import numpy as np
@@ -14,19 +15,34 @@ class Upsample(Module):
     """``Upsample(size=None, scale_factor=None, mode='nearest', align_corners=None,
     recompute_scale_factor=None)``: F.interpolate as a module."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                 recompute_scale_factor=None):
+    def __init__(
+        self,
+        size=None,
+        scale_factor=None,
+        mode="nearest",
+        align_corners=None,
+        recompute_scale_factor=None,
+    ):
         super().__init__()
         self.name = type(self).__name__
         self.size = size
-        self.scale_factor = float(scale_factor) if isinstance(scale_factor, numbers.Real) \
+        self.scale_factor = (
+            float(scale_factor)
+            if isinstance(scale_factor, numbers.Real)
             else (tuple(float(s) for s in scale_factor) if scale_factor is not None else None)
+        )
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, input):
-        return F.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
-                             recompute_scale_factor=self.recompute_scale_factor)
+        return F.interpolate(
+            input,
+            self.size,
+            self.scale_factor,
+            self.mode,
+            self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )
 
     def extra_repr(self):
         if self.scale_factor is not None:
@@ -52,10 +68,14 @@ class PReLU(Module):
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
         super().__init__()
-        if isinstance(num_parameters, bool) or not isinstance(num_parameters, (int, np.integer)) \
-                or num_parameters < 1:
-            raise ValueError(f"PReLU: num_parameters must be a positive int, got "
-                             f"{num_parameters!r}")
+        if (
+            isinstance(num_parameters, bool)
+            or not isinstance(num_parameters, (int, np.integer))
+            or num_parameters < 1
+        ):
+            raise ValueError(
+                f"PReLU: num_parameters must be a positive int, got {num_parameters!r}"
+            )
         self.num_parameters, self.init = int(num_parameters), float(init)
         dt = np.dtype(np.float32 if dtype is None else dtype)
         self.weight = Parameter(np.full(self.num_parameters, self.init, dt))

@@ -1,4 +1,5 @@
 """Private helpers shared by the operator modules: unbroadcasting, dims, dtypes."""
+
 import builtins as _b
 import functools
 
@@ -13,8 +14,9 @@ def _unbroadcast(g, shape):
     if g.shape == tuple(shape):
         return g
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape)
-                                      if s == 1 and g.shape[i + lead] != 1)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
+    )
     g = g.sum(axis=axes, keepdims=True) if axes else g
     return g.reshape(shape)
 
@@ -66,10 +68,12 @@ def _t(x):
 
 def _quiet(f):
     """Run ``f`` with NumPy's floating-point warnings off (torch never warns on log(0), 0/0)."""
+
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
         with np.errstate(all="ignore"):
             return f(*args, **kwargs)
+
     return wrapper
 
 
@@ -91,8 +95,10 @@ def _dim(d, ndim, op, extra=0):
         raise TypeError(f"{op}: dim must be an int, got {d!r}")
     n = _b.max(ndim + extra, 1)
     if not -n <= d < n:
-        raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} "
-                         f"dimension(s) (expected in [{-n}, {n - 1}])")
+        raise IndexError(
+            f"{op}: dim {d} is out of range for a tensor with {ndim} "
+            f"dimension(s) (expected in [{-n}, {n - 1}])"
+        )
     return int(d) % n
 
 
@@ -141,8 +147,10 @@ def _sizes(size, op):
 
 def _need_float(x, op):
     if x.dtype.kind not in "fc":
-        raise TypeError(f"{op}: input dtype must be floating point, got {x.dtype}; "
-                        "convert it first with .float()")
+        raise TypeError(
+            f"{op}: input dtype must be floating point, got {x.dtype}; "
+            "convert it first with .float()"
+        )
 
 
 def _same(a, b):
@@ -157,6 +165,7 @@ def _same(a, b):
 def _axis_alias(fn):
     """Accept ``axis=`` for ``dim=`` (NumPy's name, which torch also takes on its reductions,
     cat/stack and softmax); giving both is an error."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         if "axis" in kwargs:
@@ -164,4 +173,5 @@ def _axis_alias(fn):
                 raise TypeError(f"{fn.__name__}: give dim or its alias axis, not both")
             kwargs["dim"] = kwargs.pop("axis")
         return fn(*args, **kwargs)
+
     return wrapper

@@ -1,11 +1,13 @@
 """Activations offered as torch offers them (torch.relu(x), x.relu()). They are implemented in
 pydlk.functional, which is imported when one is first called: functional builds on ops, so ops
 never imports functional at load time (no import cycle)."""
+
 from ._helpers import _axis_alias
 
 
 def _F():
     from .. import functional
+
     return functional
 
 
@@ -23,11 +25,17 @@ def tanh(input):
 
 @_axis_alias
 def softmax(input, dim, dtype=None):
-    return _F().softmax(input, dim=dim, dtype=dtype) if dtype is not None else \
-        _F().softmax(input, dim=dim)
+    return (
+        _F().softmax(input, dim=dim, dtype=dtype)
+        if dtype is not None
+        else _F().softmax(input, dim=dim)
+    )
 
 
 @_axis_alias
 def log_softmax(input, dim, dtype=None):
-    return _F().log_softmax(input, dim=dim, dtype=dtype) if dtype is not None else \
-        _F().log_softmax(input, dim=dim)
+    return (
+        _F().log_softmax(input, dim=dim, dtype=dtype)
+        if dtype is not None
+        else _F().log_softmax(input, dim=dim)
+    )

@@ -19,8 +19,10 @@ class Add(Function):
     @staticmethod
     def backward(ctx, g):
         ma, mb = ctx.meta
-        return (_fit(g, ma) if ctx.needs_input_grad[0] else None,
-                _fit(g, mb) if ctx.needs_input_grad[1] else None)
+        return (
+            _fit(g, ma) if ctx.needs_input_grad[0] else None,
+            _fit(g, mb) if ctx.needs_input_grad[1] else None,
+        )
 
 
 class Sub(Function):
@@ -32,8 +34,10 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, g):
         ma, mb = ctx.meta
-        return (_fit(g, ma) if ctx.needs_input_grad[0] else None,
-                _fit(-g, mb) if ctx.needs_input_grad[1] else None)
+        return (
+            _fit(g, ma) if ctx.needs_input_grad[0] else None,
+            _fit(-g, mb) if ctx.needs_input_grad[1] else None,
+        )
 
 
 class Mul(Function):
@@ -47,8 +51,10 @@ class Mul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         ma, mb = ctx.meta
-        return (_fit(g * b, ma) if ctx.needs_input_grad[0] else None,
-                _fit(g * a, mb) if ctx.needs_input_grad[1] else None)
+        return (
+            _fit(g * b, ma) if ctx.needs_input_grad[0] else None,
+            _fit(g * a, mb) if ctx.needs_input_grad[1] else None,
+        )
 
 
 class Div(Function):
@@ -65,8 +71,10 @@ class Div(Function):
         a, b = ctx.saved_tensors
         ma, mb = ctx.meta
         # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-        return (_fit(g / b, ma) if ctx.needs_input_grad[0] else None,
-                _fit(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None)
+        return (
+            _fit(g / b, ma) if ctx.needs_input_grad[0] else None,
+            _fit(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None,
+        )
 
 
 class Pow(Function):
@@ -75,7 +83,7 @@ class Pow(Function):
     @staticmethod
     @_quiet
     def forward(ctx, a, b):
-        out = _o(a ** b)
+        out = _o(a**b)
         ctx.save_for_backward(a, b, out)
         ctx.meta = (_meta(a), _meta(b))
         return out
@@ -340,9 +348,11 @@ class Where(Function):
     def backward(ctx, g):
         xp = get_array_module(g)
         ma, mb = ctx.meta
-        return (None,
-                _fit(xp.where(ctx.cond, g, 0), ma) if ctx.needs_input_grad[1] else None,
-                _fit(xp.where(ctx.cond, 0, g), mb) if ctx.needs_input_grad[2] else None)
+        return (
+            None,
+            _fit(xp.where(ctx.cond, g, 0), ma) if ctx.needs_input_grad[1] else None,
+            _fit(xp.where(ctx.cond, 0, g), mb) if ctx.needs_input_grad[2] else None,
+        )
 
 
 def add(input, other, *, alpha=1):
@@ -369,8 +379,9 @@ def div(input, other, *, rounding_mode=None):
             return floor_divide(input, other)
         if rounding_mode == "trunc":
             return _nograd(_xp(_arr(input)).trunc(_arr(input) / _arr(other)))
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', "
-                         f"got {rounding_mode!r}")
+        raise ValueError(
+            f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
+        )
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Div.apply(_s(input), _s(other))
@@ -473,8 +484,9 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         return tuple(_nograd(i.astype(np.int64)) for i in _xp(c).nonzero(c))
     if getattr(c, "dtype", None) != np.bool_:
-        raise TypeError(f"where: condition must be a bool tensor, got "
-                        f"{getattr(c, 'dtype', type(c).__name__)}")
+        raise TypeError(
+            f"where: condition must be a bool tensor, got {getattr(c, 'dtype', type(c).__name__)}"
+        )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
     return Where.apply(c, _s(input), _s(other))
@@ -486,14 +498,18 @@ def masked_fill(input, mask, value):
     input = _t(input)
     m = _arr(mask)
     if getattr(m, "dtype", None) != np.bool_:
-        raise TypeError(f"masked_fill: mask must be a bool tensor, got "
-                        f"{getattr(m, 'dtype', type(m).__name__)}")
+        raise TypeError(
+            f"masked_fill: mask must be a bool tensor, got {getattr(m, 'dtype', type(m).__name__)}"
+        )
     if np.broadcast_shapes(m.shape, input.shape) != input.shape:
-        raise ValueError(f"masked_fill: mask of shape {m.shape} does not broadcast to the "
-                         f"input's shape {input.shape}")
+        raise ValueError(
+            f"masked_fill: mask of shape {m.shape} does not broadcast to the "
+            f"input's shape {input.shape}"
+        )
     if isinstance(value, Tensor) and value.ndim != 0:
-        raise ValueError(f"masked_fill: value must be a scalar or a 0-d tensor, got shape "
-                         f"{value.shape}")
+        raise ValueError(
+            f"masked_fill: value must be a scalar or a 0-d tensor, got shape {value.shape}"
+        )
     if not isinstance(value, Tensor):  # a scalar takes the input's dtype, as in torch
         value = _xp(input.data).asarray(_s(value), dtype=input.dtype)
     return Where.apply(m, value, input)
@@ -534,6 +550,7 @@ def _compare(ufunc_name):
     def op(input, other):
         a, b = _arr(input), _arr(other)
         return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
+
     op.__name__ = ufunc_name
     return op
 
@@ -544,8 +561,14 @@ lt = _compare("less")
 le = _compare("less_equal")
 gt = _compare("greater")
 ge = _compare("greater_equal")
-eq.__name__, ne.__name__, lt.__name__, le.__name__, gt.__name__, ge.__name__ = \
-    "eq", "ne", "lt", "le", "gt", "ge"
+eq.__name__, ne.__name__, lt.__name__, le.__name__, gt.__name__, ge.__name__ = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+)
 
 
 @_quiet
@@ -590,6 +613,7 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 def _unary(name, fwd, grad, doc):
     """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``."""
+
     class Op(Function):
         @staticmethod
         def forward(ctx, a):
@@ -610,16 +634,28 @@ def _unary(name, fwd, grad, doc):
         if input.dtype.kind not in "fc":  # torch computes these of an integer tensor in float32
             input = input.to(np.float32)
         return Op.apply(input)
+
     op.__name__, op.__qualname__, op.__doc__ = name, name, doc
     return op
 
 
 sinh = _unary("sinh", lambda xp, a: xp.sinh(a), lambda xp, a: xp.cosh(a), "Hyperbolic sine.")
 cosh = _unary("cosh", lambda xp, a: xp.cosh(a), lambda xp, a: xp.sinh(a), "Hyperbolic cosine.")
-asinh = _unary("asinh", lambda xp, a: xp.arcsinh(a), lambda xp, a: 1 / xp.sqrt(a * a + 1),
-               "Inverse hyperbolic sine.")
-acosh = _unary("acosh", lambda xp, a: xp.arccosh(a),
-               lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
-               "Inverse hyperbolic cosine (nan below 1).")
-atanh = _unary("atanh", lambda xp, a: xp.arctanh(a), lambda xp, a: 1 / (1 - a * a),
-               "Inverse hyperbolic tangent (nan outside [-1, 1]).")
+asinh = _unary(
+    "asinh",
+    lambda xp, a: xp.arcsinh(a),
+    lambda xp, a: 1 / xp.sqrt(a * a + 1),
+    "Inverse hyperbolic sine.",
+)
+acosh = _unary(
+    "acosh",
+    lambda xp, a: xp.arccosh(a),
+    lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
+    "Inverse hyperbolic cosine (nan below 1).",
+)
+atanh = _unary(
+    "atanh",
+    lambda xp, a: xp.arctanh(a),
+    lambda xp, a: 1 / (1 - a * a),
+    "Inverse hyperbolic tangent (nan outside [-1, 1]).",
+)

@@ -38,8 +38,10 @@ def _cupy():
     try:
         import cupy
     except ImportError:
-        raise RuntimeError("cuda: CuPy is not installed, so pydlk cannot use a GPU; install "
-                           "the cupy package for your CUDA version (e.g. cupy-cuda12x)") from None
+        raise RuntimeError(
+            "cuda: CuPy is not installed, so pydlk cannot use a GPU; install "
+            "the cupy package for your CUDA version (e.g. cupy-cuda12x)"
+        ) from None
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:
@@ -52,6 +54,7 @@ def _cupy():
 def _parse_device(device):
     """``'cpu'``/``'cuda:N'`` for a device spec (str, pydlk.device, int), None for None."""
     from .._device import device_str
+
     return None if device is None else device_str(device)
 
 
@@ -105,6 +108,7 @@ def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
 def _cast_method(dtype):
     def method(self):
         return to(self, dtype)
+
     return method
 
 
@@ -113,8 +117,10 @@ def _cpu(self):
 
 
 def _cuda(self, device=None):
-    return to(self, "cuda" if device is None else
-              (f"cuda:{device}" if isinstance(device, int) else device))
+    return to(
+        self,
+        "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device),
+    )
 
 
 def _type_as(self, other):
@@ -138,11 +144,19 @@ complex64, complex128 = np.dtype(np.complex64), np.dtype(np.complex128)
 _DTYPE_ALIASES = {"bool": np.dtype(np.bool_), "float": float32, "int": int32}
 
 
-
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
-               "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor"}
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "float16": "HalfTensor",
+    "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
+    "bool": "BoolTensor",
+    "complex64": "ComplexFloatTensor",
+    "complex128": "ComplexDoubleTensor",
+}
 
 
 def _type(self, dtype=None, non_blocking=False):

@@ -5,6 +5,7 @@ written into operand k's subscripts. An index that appears only in operand k (su
 there) is broadcast back; a repeated index in operand k (a trace or diagonal) is written back
 onto that diagonal.
 """
+
 import numpy as np
 
 from .._backend import get_array_module
@@ -21,8 +22,9 @@ def _parse(equation, shapes):
     lhs, arrow, rhs = eq.partition("->")
     ins = lhs.split(",")
     if len(ins) != len(shapes):
-        raise ValueError(f"einsum: the equation names {len(ins)} operand(s), but "
-                         f"{len(shapes)} were given")
+        raise ValueError(
+            f"einsum: the equation names {len(ins)} operand(s), but {len(shapes)} were given"
+        )
     free = [c for c in _LETTERS if c not in eq]
     nell = 0
     for s, shape in zip(ins, shapes):
@@ -36,10 +38,11 @@ def _parse(equation, shapes):
     for s, shape in zip(ins, shapes):
         if "..." in s:
             k = len(shape) - len(s.replace("...", ""))
-            s = s.replace("...", ell[nell - k:] if k else "")
+            s = s.replace("...", ell[nell - k :] if k else "")
         if len(s) != len(shape):
-            raise ValueError(f"einsum: subscripts {s!r} name {len(s)} dims, but the operand "
-                             f"has {len(shape)}")
+            raise ValueError(
+                f"einsum: subscripts {s!r} name {len(s)} dims, but the operand has {len(shape)}"
+            )
         out_ins.append(s)
     if arrow:
         out = rhs.replace("...", ell)
@@ -119,8 +122,9 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     for s, t in zip(ins, ts):
         for c, n in zip(s, t.shape):
             if sizes.setdefault(c, n) != n and n != 1 and sizes[c] != 1:
-                raise ValueError(f"einsum: subscript {c!r} has size {n} in one operand and "
-                                 f"{sizes[c]} in another")
+                raise ValueError(
+                    f"einsum: subscript {c!r} has size {n} in one operand and {sizes[c]} in another"
+                )
     dt = np.result_type(*[_arr(t).dtype for t in ts])
     ts = [t if t.dtype == dt else t.to(dt) for t in ts]
     return Einsum.apply(tuple(ins), out, *ts)

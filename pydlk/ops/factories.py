@@ -1,4 +1,5 @@
 """Factories: zeros, ones, full, arange, linspace, eye, rand*, ..."""
+
 import builtins as _b
 import math
 
@@ -123,8 +124,9 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     if step == 0:
         raise ValueError("arange: step must be nonzero")
     if (end - start) * step < 0:
-        raise ValueError(f"arange: the range [{start}, {end}) is inconsistent with the sign "
-                         f"of step {step}")
+        raise ValueError(
+            f"arange: the range [{start}, {end}) is inconsistent with the sign of step {step}"
+        )
     ints = _b.all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
     dt = np.dtype(dtype) if dtype is not None else (int64 if ints else float32)
     if ints:
@@ -139,8 +141,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
     dt = _float_dtype(dtype, "linspace")
-    return _new(np.linspace(start, end, steps, dtype=np.float64).astype(dt), device,
-                requires_grad)
+    return _new(np.linspace(start, end, steps, dtype=np.float64).astype(dt), device, requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
@@ -180,8 +181,16 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
     return _new(a, device, requires_grad)
 
 
-def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False,
-            low=None, high=None):
+def randint(
+    *args,
+    size=None,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    low=None,
+    high=None,
+):
     """randint(high, size) or randint(low, high, size): integers in [low, high), int64."""
     args = list(args)
     if size is None and args and isinstance(args[-1], (tuple, list)):
@@ -203,14 +212,12 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
     size = _sizes((size,), "randint")
     a = _gen(generator).integers(low, high, size, dtype=np.int64)
-    return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device,
-                requires_grad)
+    return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device, requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
     a = _gen(generator).permutation(int(n)).astype(np.int64)
-    return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device,
-                requires_grad)
+    return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device, requires_grad)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):
@@ -225,20 +232,31 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False):
 
 def _new_method(factory):
     """Tensor.new_zeros and friends: the tensor's dtype and device unless given."""
+
     def method(self, *size, dtype=None, device=None, requires_grad=False):
-        return factory(_sizes(size, factory.__name__), dtype=self.dtype if dtype is None
-                       else dtype, device=self.device if device is None else device,
-                       requires_grad=requires_grad)
+        return factory(
+            _sizes(size, factory.__name__),
+            dtype=self.dtype if dtype is None else dtype,
+            device=self.device if device is None else device,
+            requires_grad=requires_grad,
+        )
+
     return method
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
-                device=self.device if device is None else device, requires_grad=requires_grad)
+    return full(
+        size,
+        fill_value,
+        dtype=self.dtype if dtype is None else dtype,
+        device=self.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
     from ..autograd import tensor
+
     a = tensor(data, dtype=self.dtype if dtype is None else dtype).data
     return _new(a, self.device if device is None else device, requires_grad)
 
@@ -260,8 +278,16 @@ def _float_arg(x, op, name):
         raise TypeError(f"{op}: {name} must be a float or a tensor, got {x!r}") from None
 
 
-def normal(mean: Tensor | float, std: Tensor | float = 1.0, size=None, *, generator=None,
-           dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+def normal(
+    mean: Tensor | float,
+    std: Tensor | float = 1.0,
+    size=None,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Samples of N(mean, std^2). torch's overloads: tensor mean and/or std (elementwise,
     broadcast together, result dtype theirs) or float mean and std with ``size``. No gradient
     flows to mean or std (as torch)."""
@@ -278,8 +304,10 @@ def normal(mean: Tensor | float, std: Tensor | float = 1.0, size=None, *, genera
         if np.any(np.asarray(s.get() if hasattr(s, "get") else s) < 0):
             raise ValueError("normal: std must be >= 0")
         z = _gen(generator).standard_normal(shape, dtype=np.float64)
-        a = (np.asarray(m.get() if hasattr(m, "get") else m, np.float64) + z *
-             np.asarray(s.get() if hasattr(s, "get") else s, np.float64)).astype(ref.dtype)
+        a = (
+            np.asarray(m.get() if hasattr(m, "get") else m, np.float64)
+            + z * np.asarray(s.get() if hasattr(s, "get") else s, np.float64)
+        ).astype(ref.dtype)
         dev = "cuda" if hasattr(ref.data, "get") else None
         return _new(a, device if device is not None else dev, requires_grad)
     if std < 0:
@@ -294,15 +322,19 @@ def normal(mean: Tensor | float, std: Tensor | float = 1.0, size=None, *, genera
 
 def _fill_random(self, op, draw):
     from ..autograd import is_grad_enabled
+
     if is_grad_enabled() and self.requires_grad:
         self._check_inplace(op)
-        raise RuntimeError(f"{op}: in-place sampling into a tensor that is part of the "
-                           "autograd graph is not supported")
+        raise RuntimeError(
+            f"{op}: in-place sampling into a tensor that is part of the "
+            "autograd graph is not supported"
+        )
     if self.dtype.kind != "f":
         raise TypeError(f"{op}: tensor dtype must be floating point, got {self.dtype}")
     a = draw(self.shape).astype(self.dtype, copy=False)
     if hasattr(self.data, "get"):  # a CuPy array: draw on the host, copy over
         import cupy
+
         a = cupy.asarray(a)
     self.data[...] = a
     return self
@@ -312,8 +344,9 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     """Fill in place with N(mean, std^2) samples from pydlk's generator."""
     if std < 0:
         raise ValueError(f"normal_: std must be >= 0, got {std}")
-    return _fill_random(self, "normal_", lambda s: mean + std * _gen(generator).standard_normal(
-        s, dtype=np.float64))
+    return _fill_random(
+        self, "normal_", lambda s: mean + std * _gen(generator).standard_normal(s, dtype=np.float64)
+    )
 
 
 def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
@@ -321,13 +354,15 @@ def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
     argument ``from``, a Python keyword; positional use is the same)."""
     if from_ > to:
         raise ValueError(f"uniform_: expects from <= to, got from={from_}, to={to}")
-    return _fill_random(self, "uniform_", lambda s: from_ + (to - from_) * _gen(
-        generator).random(s, dtype=np.float64))
+    return _fill_random(
+        self,
+        "uniform_",
+        lambda s: from_ + (to - from_) * _gen(generator).random(s, dtype=np.float64),
+    )
 
 
 def _exponential_(self, lambd=1.0, *, generator=None):
     """Fill in place with Exponential(lambd) samples (mean 1/lambd)."""
     if not lambd > 0:
         raise ValueError(f"exponential_: lambd must be > 0, got {lambd}")
-    return _fill_random(self, "exponential_", lambda s: _gen(generator).exponential(
-        1.0 / lambd, s))
+    return _fill_random(self, "exponential_", lambda s: _gen(generator).exponential(1.0 / lambd, s))

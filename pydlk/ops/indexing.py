@@ -1,4 +1,5 @@
 """Indexing: ``x[i]`` and ``x[i] = v`` and iteration."""
+
 import builtins as _b
 
 import numpy as np
@@ -10,12 +11,14 @@ from ._helpers import _arr, _meta, _o
 
 def _key(key):
     """An index with Tensors and lists turned into arrays (what NumPy indexes with)."""
+
     def one(k):
         if isinstance(k, Tensor):
             return k.data
         if isinstance(k, list):
             return np.asarray([int(v) if isinstance(v, Tensor) else v for v in k])
         return k
+
     return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
 
 
@@ -42,6 +45,7 @@ class Index(Function):
             z[ctx.key] = g
         elif is_cupy(z):
             import cupyx
+
             cupyx.scatter_add(z, ctx.key, g)
         else:
             np.add.at(z, ctx.key, g)
@@ -52,9 +56,12 @@ def _getitem(self, key):
     key = _key(key)
     if is_cupy(self.data):
         import cupy
-        key = tuple(cupy.asarray(k) if isinstance(k, np.ndarray) else k for k in key) \
-            if isinstance(key, tuple) else (cupy.asarray(key) if isinstance(key, np.ndarray)
-                                            else key)
+
+        key = (
+            tuple(cupy.asarray(k) if isinstance(k, np.ndarray) else k for k in key)
+            if isinstance(key, tuple)
+            else (cupy.asarray(key) if isinstance(key, np.ndarray) else key)
+        )
     return Index.apply(self, key)
 
 
@@ -66,18 +73,25 @@ def _setitem(self, key, value):
     if is_grad_enabled():
         if self.requires_grad:
             if self.is_leaf:
-                raise RuntimeError("setitem: a leaf tensor that requires grad is being used in "
-                                   "an in-place operation; wrap it in pydlk.no_grad()")
-            raise RuntimeError("setitem: in-place assignment into a tensor that is part of "
-                               "the autograd graph is not supported; build the result out of "
-                               "place (pydlk.where, pydlk.cat) or clone() first")
+                raise RuntimeError(
+                    "setitem: a leaf tensor that requires grad is being used in "
+                    "an in-place operation; wrap it in pydlk.no_grad()"
+                )
+            raise RuntimeError(
+                "setitem: in-place assignment into a tensor that is part of "
+                "the autograd graph is not supported; build the result out of "
+                "place (pydlk.where, pydlk.cat) or clone() first"
+            )
         if isinstance(value, Tensor) and value.requires_grad:
-            raise RuntimeError("setitem: the value requires grad and an assignment does not "
-                               "record it; build the result out of place (pydlk.where, "
-                               "pydlk.cat) or assign value.detach()")
+            raise RuntimeError(
+                "setitem: the value requires grad and an assignment does not "
+                "record it; build the result out of place (pydlk.where, "
+                "pydlk.cat) or assign value.detach()"
+            )
     v = _arr(value)
     if is_cupy(self.data) and isinstance(v, np.ndarray):
         import cupy
+
         v = cupy.asarray(v)
     self.data[_key(key)] = v
 

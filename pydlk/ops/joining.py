@@ -1,4 +1,5 @@
 """Joining and splitting: cat, stack, split, chunk, unbind."""
+
 import builtins as _b
 
 import numpy as np
@@ -22,14 +23,15 @@ class Cat(Function):
         xp = get_array_module(g)
         bounds = np.cumsum(ctx.sizes)[:-1].tolist()
         parts = xp.split(g, bounds, axis=ctx.dim)
-        return (None,) + tuple(p.astype(d, copy=False) if ctx.needs_input_grad[i + 1] else None
-                               for i, (p, d) in enumerate(zip(parts, ctx.dtypes)))
+        return (None,) + tuple(
+            p.astype(d, copy=False) if ctx.needs_input_grad[i + 1] else None
+            for i, (p, d) in enumerate(zip(parts, ctx.dtypes))
+        )
 
 
 def _seq(tensors, op):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{op}: expected a list or tuple of tensors, got "
-                        f"{type(tensors).__name__}")
+        raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
     if len(tensors) == 0:
         raise ValueError(f"{op}: expected a non-empty list of tensors")
     return [_t(x) for x in tensors]
@@ -47,9 +49,11 @@ def cat(tensors, dim=0):
             raise ValueError(f"cat: tensor {i} has {x.ndim} dimensions, tensor 0 has {n}")
         for j in range(n):
             if j != d and x.shape[j] != ref[j]:
-                raise ValueError(f"cat: sizes of tensors must match except in dimension {d}; "
-                                 f"tensor {i} has size {x.shape[j]} in dimension {j}, "
-                                 f"expected {ref[j]} (shapes {tuple(ref)} and {tuple(x.shape)})")
+                raise ValueError(
+                    f"cat: sizes of tensors must match except in dimension {d}; "
+                    f"tensor {i} has size {x.shape[j]} in dimension {j}, "
+                    f"expected {ref[j]} (shapes {tuple(ref)} and {tuple(x.shape)})"
+                )
     return Cat.apply(d, *ts)
 
 
@@ -61,8 +65,10 @@ def stack(tensors, dim=0):
     ref = ts[0].shape
     for i, x in enumerate(ts[1:], 1):
         if x.shape != ref:
-            raise ValueError(f"stack: all tensors must have the same shape; tensor {i} has "
-                             f"shape {tuple(x.shape)}, tensor 0 has {tuple(ref)}")
+            raise ValueError(
+                f"stack: all tensors must have the same shape; tensor {i} has "
+                f"shape {tuple(x.shape)}, tensor 0 has {tuple(ref)}"
+            )
     d = _dim(dim, len(ref), "stack", extra=1)
     return Cat.apply(d, *[Reshape.apply(x, ref[:d] + (1,) + ref[d:]) for x in ts])
 
@@ -104,8 +110,10 @@ def split(tensor, split_size_or_sections, dim=0):
     else:
         sections = [int(v) for v in s]
         if _b.any(v < 0 for v in sections) or _b.sum(sections) != n:
-            raise ValueError(f"split: sections {sections} must be non-negative and sum to the "
-                             f"size {n} of dimension {d}")
+            raise ValueError(
+                f"split: sections {sections} must be non-negative and sum to the "
+                f"size {n} of dimension {d}"
+            )
     return Split.apply(tensor, sections, d)
 
 
@@ -126,7 +134,7 @@ def chunk(input, chunks, dim=0):
 def unbind(input, dim=0):
     input = _t(input)
     d = _dim(dim, input.ndim, "unbind")
-    rest = input.shape[:d] + input.shape[d + 1:]
+    rest = input.shape[:d] + input.shape[d + 1 :]
     return tuple(Reshape.apply(p, rest) for p in split(input, 1, d))
 
 
@@ -141,8 +149,13 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple[Tensor, ...
         tensors = tuple(tensors[0])
     if indexing is None:
         import warnings
-        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the "
-                      "indexing argument.", UserWarning, stacklevel=2)
+
+        warnings.warn(
+            "torch.meshgrid: in an upcoming release, it will be required to pass the "
+            "indexing argument.",
+            UserWarning,
+            stacklevel=2,
+        )
         indexing = "ij"
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
@@ -153,14 +166,16 @@ def meshgrid(*tensors: Tensor, indexing: str | None = None) -> tuple[Tensor, ...
         if x.ndim > 1:
             raise ValueError(f"meshgrid: tensor {i} must be 0-d or 1-d, got {x.ndim} dims")
         if x.dtype != ts[0].dtype:
-            raise TypeError(f"meshgrid: all tensors must have the same dtype, got "
-                            f"{ts[0].dtype} and {x.dtype}")
+            raise TypeError(
+                f"meshgrid: all tensors must have the same dtype, got {ts[0].dtype} and {x.dtype}"
+            )
     ts = [reshape(x, (-1,)) for x in ts]
     n = len(ts)
     swap = indexing == "xy" and n >= 2
     order = [1, 0] + list(range(2, n)) if swap else list(range(n))
     shape = tuple(ts[i].shape[0] for i in order)
     from .shape import expand
+
     out = []
     for i, x in enumerate(ts):
         pos = order.index(i)

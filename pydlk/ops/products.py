@@ -21,9 +21,9 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         xp = get_array_module(g)
-        a2 = a[None, :] if a.ndim == 1 else a          # (.., n, k)
-        b2 = b[:, None] if b.ndim == 1 else b          # (.., k, m)
-        g2 = g                                         # back to (.., n, m)
+        a2 = a[None, :] if a.ndim == 1 else a  # (.., n, k)
+        b2 = b[:, None] if b.ndim == 1 else b  # (.., k, m)
+        g2 = g  # back to (.., n, m)
         if b.ndim == 1:
             g2 = g2[..., None]
         if a.ndim == 1:
@@ -39,18 +39,22 @@ class MatMul(Function):
 def _check_matmul(a, b, op="matmul"):
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
-        raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes "
-                         f"{tuple(sa)} and {tuple(sb)}")
+        raise ValueError(
+            f"{op}: both arguments need at least 1 dimension, got shapes "
+            f"{tuple(sa)} and {tuple(sb)}"
+        )
     ka = sa[-1]
     kb = sb[0] if len(sb) == 1 else sb[-2]
     if ka != kb:
-        raise ValueError(f"{op}: shapes {tuple(sa)} and {tuple(sb)} cannot be multiplied "
-                         f"({ka} != {kb})")
+        raise ValueError(
+            f"{op}: shapes {tuple(sa)} and {tuple(sb)} cannot be multiplied ({ka} != {kb})"
+        )
     try:
         np.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))
     except ValueError:
-        raise ValueError(f"{op}: batch dimensions of {tuple(sa)} and {tuple(sb)} do not "
-                         "broadcast") from None
+        raise ValueError(
+            f"{op}: batch dimensions of {tuple(sa)} and {tuple(sb)} do not broadcast"
+        ) from None
 
 
 def matmul(input, other):
@@ -63,8 +67,9 @@ def matmul(input, other):
 def mm(input, mat2):
     a, b = _arr(input), _arr(mat2)
     if _shape(a).__len__() != 2 or _shape(b).__len__() != 2:
-        raise ValueError(f"mm: both arguments must be 2-D, got shapes {tuple(_shape(a))} and "
-                         f"{tuple(_shape(b))}")
+        raise ValueError(
+            f"mm: both arguments must be 2-D, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}"
+        )
     _check_matmul(a, b, "mm")
     return MatMul.apply(_t(input), mat2)
 
@@ -72,8 +77,9 @@ def mm(input, mat2):
 def bmm(input, mat2):
     a, b = _arr(input), _arr(mat2)
     if len(_shape(a)) != 3 or len(_shape(b)) != 3:
-        raise ValueError(f"bmm: both arguments must be 3-D, got shapes {tuple(_shape(a))} and "
-                         f"{tuple(_shape(b))}")
+        raise ValueError(
+            f"bmm: both arguments must be 3-D, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}"
+        )
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
     _check_matmul(a, b, "bmm")
@@ -83,8 +89,10 @@ def bmm(input, mat2):
 def mv(input, vec):
     a, b = _arr(input), _arr(vec)
     if len(_shape(a)) != 2 or len(_shape(b)) != 1:
-        raise ValueError(f"mv: expects a 2-D matrix and a 1-D vector, got shapes "
-                         f"{tuple(_shape(a))} and {tuple(_shape(b))}")
+        raise ValueError(
+            f"mv: expects a 2-D matrix and a 1-D vector, got shapes "
+            f"{tuple(_shape(a))} and {tuple(_shape(b))}"
+        )
     _check_matmul(a, b, "mv")
     return MatMul.apply(_t(input), vec)
 
@@ -92,8 +100,9 @@ def mv(input, vec):
 def dot(input, other):
     a, b = _arr(input), _arr(other)
     if len(_shape(a)) != 1 or len(_shape(b)) != 1:
-        raise ValueError(f"dot: both arguments must be 1-D, got shapes {tuple(_shape(a))} and "
-                         f"{tuple(_shape(b))}")
+        raise ValueError(
+            f"dot: both arguments must be 1-D, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}"
+        )
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"dot: sizes differ: {a.shape[0]} and {b.shape[0]}")
     return MatMul.apply(_t(input), other)
@@ -102,6 +111,8 @@ def dot(input, other):
 def outer(input, vec2):
     a, b = _arr(input), _arr(vec2)
     if len(_shape(a)) != 1 or len(_shape(b)) != 1:
-        raise ValueError(f"outer: both arguments must be 1-D, got shapes {tuple(_shape(a))} and "
-                         f"{tuple(_shape(b))}")
+        raise ValueError(
+            f"outer: both arguments must be 1-D, got shapes {tuple(_shape(a))} and "
+            f"{tuple(_shape(b))}"
+        )
     return Mul.apply(reshape(_t(input), -1, 1), vec2)

@@ -1,4 +1,5 @@
 """Reductions: sum, mean, max, var, norm, logsumexp, cumsum, ..."""
+
 import builtins as _b
 import collections
 import math
@@ -76,7 +77,7 @@ def _prod_of_others(x, axes):
     keep = [i for i in range(x.ndim) if i not in axes]
     perm = keep + list(axes)
     xt = xp.transpose(x, perm)
-    lead = xt.shape[:len(keep)]
+    lead = xt.shape[: len(keep)]
     k = _count(x.shape, axes)
     flat = xt.reshape(lead + (k,))
     ones = xp.ones(lead + (1,), x.dtype)
@@ -108,8 +109,9 @@ class Amax(Function):
     def forward(ctx, a, dim, keepdim, largest, op):
         ctx.axes, ctx.keepdim = _dims(dim, a.ndim, op), keepdim
         if a.size == 0 and (ctx.axes is None or _b.any(a.shape[i] == 0 for i in ctx.axes)):
-            raise ValueError(f"{op}: cannot reduce over a dimension of size 0 (the input has "
-                             f"shape {a.shape})")
+            raise ValueError(
+                f"{op}: cannot reduce over a dimension of size 0 (the input has shape {a.shape})"
+            )
         f = a.max if largest else a.min
         out = _o(f(axis=ctx.axes, keepdims=keepdim))
         ctx.save_for_backward(a, out)
@@ -136,8 +138,10 @@ class MaxDim(Function):
             ctx.dim = None
             return a.copy(), xp.zeros((), np.int64)
         if a.shape[dim] == 0:
-            raise ValueError(f"{'max' if largest else 'min'}: cannot reduce over dim {dim} "
-                             f"of size 0 (the input has shape {a.shape})")
+            raise ValueError(
+                f"{'max' if largest else 'min'}: cannot reduce over dim {dim} "
+                f"of size 0 (the input has shape {a.shape})"
+            )
         ctx.dim = dim
         idx = xp.expand_dims((xp.argmax if largest else xp.argmin)(a, axis=dim), dim)
         idx = idx.astype(np.int64)
@@ -168,6 +172,7 @@ _ret_max.__module__ = _ret_min.__module__ = "pydlk.return_types"
 
 class return_types:
     """Named tuples returned by reductions with indices, as torch.return_types."""
+
     max = _ret_max
     min = _ret_min
 
@@ -344,7 +349,7 @@ class Norm(Function):
         elif p == 2:
             out = xp.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
         else:
-            out = (ax ** p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
+            out = (ax**p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
         out = _o(out.astype(a.dtype, copy=False))
         ctx.save_for_backward(a, out)
         ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
@@ -453,6 +458,7 @@ def _logical(name):
         a = _arr(input)
         axes = _dims(dim, a.ndim, name)
         return _nograd(getattr(a, name)(axis=axes, keepdims=keepdim))
+
     op.__name__ = name
     return op
 
@@ -463,11 +469,46 @@ any = _logical("any")
 
 def count_nonzero(input, dim=None):
     a = _arr(input)
-    return _nograd(_xp(a).asarray((a != 0).sum(axis=_dims(dim, a.ndim, "count_nonzero")))
-                   .astype(np.int64))
+    return _nograd(
+        _xp(a).asarray((a != 0).sum(axis=_dims(dim, a.ndim, "count_nonzero"))).astype(np.int64)
+    )
 
 
-(sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, logsumexp, cumsum, all, any,
- count_nonzero) = (_axis_alias(f) for f in (
-    sum, mean, prod, max, min, amax, amin, argmax, argmin, var, std, logsumexp, cumsum, all, any,
-    count_nonzero))
+(
+    sum,
+    mean,
+    prod,
+    max,
+    min,
+    amax,
+    amin,
+    argmax,
+    argmin,
+    var,
+    std,
+    logsumexp,
+    cumsum,
+    all,
+    any,
+    count_nonzero,
+) = (
+    _axis_alias(f)
+    for f in (
+        sum,
+        mean,
+        prod,
+        max,
+        min,
+        amax,
+        amin,
+        argmax,
+        argmin,
+        var,
+        std,
+        logsumexp,
+        cumsum,
+        all,
+        any,
+        count_nonzero,
+    )
+)

@@ -4,6 +4,7 @@ narrow, under torch's names, argument names and defaults.
 ``topk`` and ``sort`` find their indices without a gradient and take their values with
 ``gather``, so their backward is gather's (the gradient goes back to the chosen positions).
 """
+
 import warnings
 from collections import namedtuple
 
@@ -19,6 +20,7 @@ def _add_at(z, key, v):
     """``z[key] += v`` with repeated indices accumulating (NumPy ``add.at``/cupyx)."""
     if is_cupy(z):
         import cupyx
+
         cupyx.scatter_add(z, key, v)
     else:
         np.add.at(z, key, v)
@@ -36,19 +38,25 @@ def _along(index, dim):
 def _check_index(index, input, dim, op, same_shape=None):
     idx = _arr(index)
     if not hasattr(idx, "dtype") or idx.dtype.kind not in "iu":
-        raise TypeError(f"{op}: index must be an integer (int64) tensor, got "
-                        f"{getattr(idx, 'dtype', type(idx).__name__)}")
+        raise TypeError(
+            f"{op}: index must be an integer (int64) tensor, got "
+            f"{getattr(idx, 'dtype', type(idx).__name__)}"
+        )
     if idx.ndim != max(input.ndim, 1) and not (input.ndim == 0 and idx.ndim == 0):
-        raise ValueError(f"{op}: index must have the same number of dimensions as input "
-                         f"({input.ndim}), got {idx.ndim}")
+        raise ValueError(
+            f"{op}: index must have the same number of dimensions as input "
+            f"({input.ndim}), got {idx.ndim}"
+        )
     shape = input.shape if input.ndim else (1,)
     for d in range(idx.ndim):
         if d != dim and idx.shape[d] > shape[d]:
-            raise ValueError(f"{op}: index size {idx.shape[d]} at dim {d} exceeds the input's "
-                             f"size {shape[d]}")
+            raise ValueError(
+                f"{op}: index size {idx.shape[d]} at dim {d} exceeds the input's size {shape[d]}"
+            )
         if same_shape is not None and idx.shape[d] > same_shape[d]:
-            raise ValueError(f"{op}: index size {idx.shape[d]} at dim {d} exceeds src's "
-                             f"size {same_shape[d]}")
+            raise ValueError(
+                f"{op}: index size {idx.shape[d]} at dim {d} exceeds src's size {same_shape[d]}"
+            )
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= shape[dim]):
         raise IndexError(f"{op}: index out of range [0, {shape[dim]}) for dim {dim}")
     return idx
@@ -135,8 +143,10 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
     idx = _check_index(index, input, dim, op, None if src is None else src.shape)
     if src is not None:
         if src.ndim != idx.ndim:
-            raise ValueError(f"{op}: src must have the same number of dimensions as index "
-                             f"({idx.ndim}), got {src.ndim}")
+            raise ValueError(
+                f"{op}: src must have the same number of dimensions as index "
+                f"({idx.ndim}), got {src.ndim}"
+            )
         if src.dtype != input.dtype:
             raise TypeError(f"{op}: src dtype {src.dtype} must match input dtype {input.dtype}")
         v = _SrcPart.apply(src, idx.shape) if src.shape != idx.shape else src
@@ -148,10 +158,13 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
         if reduce not in _REDUCE:
             raise ValueError(f"{op}: reduce must be one of {_REDUCE} or None, got {reduce!r}")
         if src is not None:  # torch deprecates reduce= with a tensor src, and says so
-            warnings.warn("The reduce argument of torch.scatter with Tensor src is deprecated and "
-                          "will be removed in a future PyTorch release. Use "
-                          "torch.scatter_reduce instead for more reduction options.",
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                "The reduce argument of torch.scatter with Tensor src is deprecated and "
+                "will be removed in a future PyTorch release. Use "
+                "torch.scatter_reduce instead for more reduction options.",
+                UserWarning,
+                stacklevel=3,
+            )
         out = input.data.copy()
         key = _along(idx, dim)
         vals = np.broadcast_to(_arr(v), idx.shape) if not is_cupy(out) else _arr(v)
@@ -165,8 +178,15 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
     return Scatter.apply(input, dim, idx, v, add)
 
 
-def scatter(input: Tensor, dim: int, index: Tensor, src: Tensor | float | None = None,
-            value: float | None = None, *, reduce: str | None = None) -> Tensor:
+def scatter(
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Tensor | float | None = None,
+    value: float | None = None,
+    *,
+    reduce: str | None = None,
+) -> Tensor:
     """A copy of input with ``out[index[i][j]][j] = src[i][j]`` (dim 0), or ``value`` written at
     those positions. ``reduce='add'|'multiply'`` combines instead of writing (no gradient, as
     in torch). Gradient: to input where nothing was written, to src at the read positions.
@@ -183,24 +203,30 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 def _inplace_from(self, out, op):
     from ..autograd import is_grad_enabled
+
     if is_grad_enabled() and self.requires_grad:
         self._check_inplace(op)  # a leaf: refused with the usual message
-        raise RuntimeError(f"{op}: in place into a tensor that is part of the autograd graph "
-                           f"is not supported; use {op[:-1]} (out of place)")
+        raise RuntimeError(
+            f"{op}: in place into a tensor that is part of the autograd graph "
+            f"is not supported; use {op[:-1]} (out of place)"
+        )
     self.data[...] = out.data
     return self
 
 
 def _scatter_(self, dim, index, src=None, value=None, *, reduce=None):
     """In-place scatter on the data (outside the graph, like ``x[...] = v``)."""
-    return _inplace_from(self, scatter(self.detach(), dim, index,
-                                       None if src is None else _detach(src), value,
-                                       reduce=reduce), "scatter_")
+    return _inplace_from(
+        self,
+        scatter(
+            self.detach(), dim, index, None if src is None else _detach(src), value, reduce=reduce
+        ),
+        "scatter_",
+    )
 
 
 def _scatter_add_(self, dim, index, src):
-    return _inplace_from(self, scatter_add(self.detach(), dim, index, _detach(src)),
-                         "scatter_add_")
+    return _inplace_from(self, scatter_add(self.detach(), dim, index, _detach(src)), "scatter_add_")
 
 
 def _detach(x):
@@ -227,8 +253,10 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     dim = _dim(dim, input.ndim, "index_select")
     idx = _arr(index)
     if not hasattr(idx, "dtype") or idx.dtype.kind not in "iu":
-        raise TypeError(f"index_select: index must be an integer tensor, got "
-                        f"{getattr(idx, 'dtype', type(idx).__name__)}")
+        raise TypeError(
+            f"index_select: index must be an integer tensor, got "
+            f"{getattr(idx, 'dtype', type(idx).__name__)}"
+        )
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 0-d or 1-d, got {idx.ndim} dims")
     n = input.shape[dim] if input.ndim else 1
@@ -253,8 +281,9 @@ def narrow(input: Tensor, dim: int, start: int | Tensor, length: int) -> Tensor:
     if start < 0:
         start += n
     if not 0 <= start <= n or length < 0 or start + length > n:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) must lie in [0, {n}] "
-                         f"for dim {dim}")
+        raise IndexError(
+            f"narrow: start ({start}) + length ({length}) must lie in [0, {n}] for dim {dim}"
+        )
     key = (slice(None),) * dim + (slice(start, start + length),)
     return Index.apply(input, key)
 
@@ -296,11 +325,13 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     return _ret_sort(Gather.apply(input, dim, idx), _nograd(idx))
 
 
-def argsort(input: Tensor, dim: int = -1, descending: bool = False,
-            stable: bool = False) -> Tensor:
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The indices that sort input along ``dim`` (no gradient)."""
-    return sort(input, dim, descending, stable).indices if _t(input).ndim else \
-        _nograd(np.zeros((), np.int64))
+    return (
+        sort(input, dim, descending, stable).indices
+        if _t(input).ndim
+        else _nograd(np.zeros((), np.int64))
+    )
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):

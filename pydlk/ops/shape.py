@@ -1,4 +1,5 @@
 """Shape ops: reshape, view, squeeze, permute, transpose, expand, flip, ..."""
+
 import builtins as _b
 
 import numpy as np
@@ -28,12 +29,17 @@ def reshape(input, *shape):
     except TypeError:
         raise TypeError(f"reshape: shape must be ints, got {shape!r}") from None
     known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
-    bad = (shape.count(-1) > 1 or _b.any(s < -1 for s in shape)
-           or (-1 not in shape and known != input.numel())
-           or (-1 in shape and (known == 0 or input.numel() % known)))
+    bad = (
+        shape.count(-1) > 1
+        or _b.any(s < -1 for s in shape)
+        or (-1 not in shape and known != input.numel())
+        or (-1 in shape and (known == 0 or input.numel() % known))
+    )
     if bad:
-        raise ValueError(f"reshape: shape {list(shape)} is invalid for input of size "
-                         f"{input.numel()} (shape {tuple(input.shape)})")
+        raise ValueError(
+            f"reshape: shape {list(shape)} is invalid for input of size "
+            f"{input.numel()} (shape {tuple(input.shape)})"
+        )
     return Reshape.apply(input, shape)
 
 
@@ -52,7 +58,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     s, e = _dim(start_dim, input.ndim, "flatten"), _dim(end_dim, input.ndim, "flatten")
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
+    new = shape[:s] + (int(np.prod(shape[s : e + 1], dtype=np.int64)),) + shape[e + 1 :]
     return Reshape.apply(input, new)
 
 
@@ -60,7 +66,7 @@ def unflatten(input, dim, sizes):
     input = _t(input)
     d = _dim(dim, input.ndim, "unflatten")
     sizes = tuple(int(s) for s in sizes)
-    new = input.shape[:d] + sizes + input.shape[d + 1:]
+    new = input.shape[:d] + sizes + input.shape[d + 1 :]
     return reshape(input, new)
 
 
@@ -97,8 +103,9 @@ def permute(input, *dims):
         dims = tuple(dims[0])
     input = _t(input)
     if len(dims) != input.ndim:
-        raise ValueError(f"permute: got {len(dims)} dims {tuple(dims)} for a tensor with "
-                         f"{input.ndim} dimensions")
+        raise ValueError(
+            f"permute: got {len(dims)} dims {tuple(dims)} for a tensor with {input.ndim} dimensions"
+        )
     perm = tuple(_dim(d, input.ndim, "permute") for d in dims)
     if len(set(perm)) != len(perm):
         raise ValueError(f"permute: dims {tuple(dims)} repeat a dimension")
@@ -142,8 +149,10 @@ def t(input):
     """Transpose a tensor of at most 2 dims (0-d and 1-d come back as they are)."""
     input = _t(input)
     if input.ndim > 2:
-        raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {input.ndim}; "
-                         "use transpose(dim0, dim1) or .mT")
+        raise ValueError(
+            f"t: expects a tensor with <= 2 dimensions, got {input.ndim}; "
+            "use transpose(dim0, dim1) or .mT"
+        )
     return Permute.apply(input, tuple(range(input.ndim))[::-1])
 
 
@@ -176,8 +185,9 @@ def expand(input, *sizes):
     sizes = tuple(int(s) for s in sizes)
     n, m = input.ndim, len(sizes)
     if m < n:
-        raise ValueError(f"expand: the number of sizes ({m}) must be at least the number of "
-                         f"dimensions ({n})")
+        raise ValueError(
+            f"expand: the number of sizes ({m}) must be at least the number of dimensions ({n})"
+        )
     shape = []
     for i, s in enumerate(sizes):
         j = i - (m - n)
@@ -190,9 +200,11 @@ def expand(input, *sizes):
         if s == -1:
             s = old
         if s != old and old != 1:
-            raise ValueError(f"expand: the expanded size {s} must match the existing size "
-                             f"{old} at dimension {j} (only size-1 dims can grow); input shape "
-                             f"{tuple(input.shape)}, sizes {sizes}")
+            raise ValueError(
+                f"expand: the expanded size {s} must match the existing size "
+                f"{old} at dimension {j} (only size-1 dims can grow); input shape "
+                f"{tuple(input.shape)}, sizes {sizes}"
+            )
         shape.append(s)
     return Expand.apply(input, tuple(shape))
 
@@ -224,8 +236,10 @@ def _repeat(self, *sizes):
         sizes = tuple(sizes[0])
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < self.ndim:
-        raise ValueError(f"repeat: the number of repeats ({len(sizes)}) must be at least the "
-                         f"number of dimensions ({self.ndim})")
+        raise ValueError(
+            f"repeat: the number of repeats ({len(sizes)}) must be at least the "
+            f"number of dimensions ({self.ndim})"
+        )
     if _b.any(s < 0 for s in sizes):
         raise ValueError(f"repeat: repeats must be non-negative, got {sizes}")
     return Repeat.apply(self, sizes)

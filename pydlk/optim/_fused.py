@@ -6,6 +6,7 @@ accepted and ignored (there is one implementation); every group also takes
 ``l1_weight_decay`` and ``max_norm`` (see pydlk.optim.optimizer); a parameter whose .grad is
 None is stepped with a zero gradient.
 """
+
 from .. import _C
 from .optimizer import Optimizer
 
@@ -22,14 +23,38 @@ class SGD(Optimizer):
     ``v = momentum*v + (1-dampening)*g`` (first step ``v = g``), ``p -= lr*v`` (Nesterov:
     ``p -= lr*(g + momentum*v)``)."""
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                 *, maximize=False, foreach=None, differentiable=False, fused=None,
-                 l1_weight_decay=0.0, max_norm=None):
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov,
-                                      maximize=maximize, foreach=foreach,
-                                      differentiable=differentiable, fused=fused,
-                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        *,
+        maximize=False,
+        foreach=None,
+        differentiable=False,
+        fused=None,
+        l1_weight_decay=0.0,
+        max_norm=None,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                maximize=maximize,
+                foreach=foreach,
+                differentiable=differentiable,
+                fused=fused,
+                l1_weight_decay=l1_weight_decay,
+                max_norm=max_norm,
+            ),
+        )
 
     def _check_group(self, g):
         for k in ("lr", "momentum", "weight_decay"):
@@ -49,24 +74,61 @@ class SGD(Optimizer):
         first = "momentum_buffer" in a.fresh  # torch: the first step sets v = g
         if first:
             a.fresh.discard("momentum_buffer")
-        _C.sgd_step(a.param, buf if mom != 0 else None, a.grad, g["lr"], mom, g["dampening"],
-                    g["weight_decay"], g["l1_weight_decay"], g["nesterov"], g["maximize"], first)
+        _C.sgd_step(
+            a.param,
+            buf if mom != 0 else None,
+            a.grad,
+            g["lr"],
+            mom,
+            g["dampening"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            g["nesterov"],
+            g["maximize"],
+            first,
+        )
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction, eps added after the square root, optional
     AMSGrad, as torch.optim.Adam. ``decoupled_weight_decay=True`` is AdamW."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
-                 differentiable=False, fused=None, decoupled_weight_decay=False,
-                 l1_weight_decay=0.0, max_norm=None):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad,
-                                      maximize=maximize, foreach=foreach, capturable=capturable,
-                                      differentiable=differentiable, fused=fused,
-                                      decoupled_weight_decay=decoupled_weight_decay,
-                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        amsgrad=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        decoupled_weight_decay=False,
+        l1_weight_decay=0.0,
+        max_norm=None,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+                foreach=foreach,
+                capturable=capturable,
+                differentiable=differentiable,
+                fused=fused,
+                decoupled_weight_decay=decoupled_weight_decay,
+                l1_weight_decay=l1_weight_decay,
+                max_norm=max_norm,
+            ),
+        )
 
     def _check_group(self, g):
         n = type(self).__name__
@@ -92,37 +154,101 @@ class Adam(Optimizer):
             if vmax is None:
                 vmax = a.new_state("max_exp_avg_sq")
         b1, b2 = g["betas"]
-        _C.adam_step(a.param, st["exp_avg"], st["exp_avg_sq"], vmax, a.grad, g["lr"], b1, b2,
-                     g["eps"], g["weight_decay"], g["l1_weight_decay"], a.step,
-                     g["decoupled_weight_decay"], g["maximize"])
+        _C.adam_step(
+            a.param,
+            st["exp_avg"],
+            st["exp_avg_sq"],
+            vmax,
+            a.grad,
+            g["lr"],
+            b1,
+            b2,
+            g["eps"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            a.step,
+            g["decoupled_weight_decay"],
+            g["maximize"],
+        )
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW:
     ``p *= 1 - lr*weight_decay`` before the Adam update; weight_decay defaults to 1e-2."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
-                 differentiable=False, fused=None, l1_weight_decay=0.0, max_norm=None):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
-                         capturable=capturable, differentiable=differentiable, fused=fused,
-                         decoupled_weight_decay=True, l1_weight_decay=l1_weight_decay,
-                         max_norm=max_norm)
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=1e-2,
+        amsgrad=False,
+        *,
+        maximize=False,
+        foreach=None,
+        capturable=False,
+        differentiable=False,
+        fused=None,
+        l1_weight_decay=0.0,
+        max_norm=None,
+    ):
+        super().__init__(
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+            l1_weight_decay=l1_weight_decay,
+            max_norm=max_norm,
+        )
 
 
 class RMSprop(Optimizer):
     """RMSprop as torch.optim.RMSprop: ``sq = alpha*sq + (1-alpha)*g^2``; centered subtracts
     the squared running mean of g; eps is added after the square root; optional momentum."""
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, capturable=False, foreach=None, maximize=False,
-                 differentiable=False, *, l1_weight_decay=0.0, max_norm=None):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered,
-                                      capturable=capturable, foreach=foreach, maximize=maximize,
-                                      differentiable=differentiable,
-                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0,
+        momentum=0,
+        centered=False,
+        capturable=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+        *,
+        l1_weight_decay=0.0,
+        max_norm=None,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+                capturable=capturable,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                l1_weight_decay=l1_weight_decay,
+                max_norm=max_norm,
+            ),
+        )
 
     def _check_group(self, g):
         for k in ("lr", "eps", "momentum", "weight_decay", "alpha"):
@@ -146,23 +272,58 @@ class RMSprop(Optimizer):
             buf = st.get("momentum_buffer")
             if buf is None:
                 buf = a.new_state("momentum_buffer")
-        _C.rmsprop_step(a.param, st["square_avg"], ga, buf, a.grad, g["lr"], g["alpha"],
-                        g["eps"], g["weight_decay"], g["l1_weight_decay"], g["momentum"],
-                        g["maximize"])
+        _C.rmsprop_step(
+            a.param,
+            st["square_avg"],
+            ga,
+            buf,
+            a.grad,
+            g["lr"],
+            g["alpha"],
+            g["eps"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            g["momentum"],
+            g["maximize"],
+        )
 
 
 class Adagrad(Optimizer):
     """Adagrad as torch.optim.Adagrad: ``sum += g^2``,
     ``p -= lr/(1 + (t-1)*lr_decay) * g/(sqrt(sum) + eps)``."""
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None,
-                 l1_weight_decay=0.0, max_norm=None):
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, foreach=foreach, maximize=maximize,
-                                      differentiable=differentiable, fused=fused,
-                                      l1_weight_decay=l1_weight_decay, max_norm=max_norm))
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0,
+        weight_decay=0,
+        initial_accumulator_value=0,
+        eps=1e-10,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        fused=None,
+        l1_weight_decay=0.0,
+        max_norm=None,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+                foreach=foreach,
+                maximize=maximize,
+                differentiable=differentiable,
+                fused=fused,
+                l1_weight_decay=l1_weight_decay,
+                max_norm=max_norm,
+            ),
+        )
 
     def _check_group(self, g):
         for k in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
@@ -172,5 +333,15 @@ class Adagrad(Optimizer):
         a.new_state("sum", g["initial_accumulator_value"])
 
     def _step_arena(self, a, g):
-        _C.adagrad_step(a.param, a.state["sum"], a.grad, g["lr"], g["lr_decay"], g["eps"],
-                        g["weight_decay"], g["l1_weight_decay"], a.step, g["maximize"])
+        _C.adagrad_step(
+            a.param,
+            a.state["sum"],
+            a.grad,
+            g["lr"],
+            g["lr_decay"],
+            g["eps"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            a.step,
+            g["maximize"],
+        )

@@ -2,6 +2,7 @@
 
 The step is a NumPy pass over the arena's flat buffers (there is no C++ kernel for it): a few
 whole-arena array operations, in place where NumPy allows."""
+
 import numpy as np
 
 from .optimizer import Optimizer
@@ -26,13 +27,36 @@ class Adadelta(Optimizer):
     a group also takes ``l1_weight_decay`` (adds ``l1_weight_decay * sign(p)`` to the gradient)
     and ``max_norm``."""
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
-                 capturable=False, maximize=False, differentiable=False, l1_weight_decay=0.0,
-                 max_norm=None):
-        super().__init__(params, {
-            "lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "foreach": foreach,
-            "capturable": capturable, "maximize": maximize, "differentiable": differentiable,
-            "l1_weight_decay": l1_weight_decay, "max_norm": max_norm})
+    def __init__(
+        self,
+        params,
+        lr=1.0,
+        rho=0.9,
+        eps=1e-6,
+        weight_decay=0,
+        foreach=None,
+        *,
+        capturable=False,
+        maximize=False,
+        differentiable=False,
+        l1_weight_decay=0.0,
+        max_norm=None,
+    ):
+        super().__init__(
+            params,
+            {
+                "lr": lr,
+                "rho": rho,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "foreach": foreach,
+                "capturable": capturable,
+                "maximize": maximize,
+                "differentiable": differentiable,
+                "l1_weight_decay": l1_weight_decay,
+                "max_norm": max_norm,
+            },
+        )
 
     def _check_group(self, g):
         _nonneg("learning rate", g["lr"])

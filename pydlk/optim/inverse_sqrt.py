@@ -1,4 +1,5 @@
 """The inverse-square-root schedule with linear warm-up (Transformer / fairseq)."""
+
 import math
 
 from .lr_scheduler import LRScheduler
@@ -20,8 +21,9 @@ class InverseSqrtLR(LRScheduler):
 
     def __init__(self, optimizer, warmup_steps: int = 4000, last_epoch: int = -1):
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-            raise ValueError(f"InverseSqrtLR: warmup_steps must be an int >= 0, got "
-                             f"{warmup_steps!r}")
+            raise ValueError(
+                f"InverseSqrtLR: warmup_steps must be an int >= 0, got {warmup_steps!r}"
+            )
         self.warmup_steps = warmup_steps
         super().__init__(optimizer, last_epoch)
 

@@ -34,6 +34,7 @@ Rules that follow from the arena (differences from torch are marked):
 
 CPU (NumPy) parameters only.
 """
+
 import numpy as np
 
 from .._arena import Arena, owning_arena
@@ -48,6 +49,7 @@ class _Required:
 
 
 required = _Required()
+
 
 class Optimizer:
     """Base class: parameter groups on flat arenas, zero_grad, state_dict/load_state_dict.
@@ -64,11 +66,13 @@ class Optimizer:
         self.defaults.setdefault("l1_weight_decay", 0.0)
         self.defaults.setdefault("max_norm", None)
         self.param_groups = []
-        self._arenas = []       # one list of Arena per group
-        self._all_params = []   # every parameter of every group (zero_grad clears their .grad)
+        self._arenas = []  # one list of Arena per group
+        self._all_params = []  # every parameter of every group (zero_grad clears their .grad)
         if isinstance(params, Tensor):
-            raise TypeError(f"{type(self).__name__}: params argument given to the optimizer "
-                            f"should be an iterable of Tensors or dicts, but got a Tensor")
+            raise TypeError(
+                f"{type(self).__name__}: params argument given to the optimizer "
+                f"should be an iterable of Tensors or dicts, but got a Tensor"
+            )
         params = list(params)
         if len(params) == 0:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
@@ -93,8 +97,10 @@ class Optimizer:
     def add_param_group(self, param_group):
         name = type(self).__name__
         if not isinstance(param_group, dict):
-            raise TypeError(f"{name}.add_param_group: param_group must be a dict, "
-                            f"got {type(param_group).__name__}")
+            raise TypeError(
+                f"{name}.add_param_group: param_group must be a dict, "
+                f"got {type(param_group).__name__}"
+            )
         group = dict(param_group)
         ps = group["params"]
         ps = [ps] if isinstance(ps, Tensor) else list(ps)
@@ -106,8 +112,9 @@ class Optimizer:
             if not isinstance(p.data, np.ndarray):
                 raise TypeError(f"{name}: parameters must be NumPy (CPU) arrays")
             if p.data.dtype not in (np.float32, np.float64):
-                raise TypeError(f"{name}: parameters must be float32 or float64, "
-                                f"got {p.data.dtype}")
+                raise TypeError(
+                    f"{name}: parameters must be float32 or float64, got {p.data.dtype}"
+                )
         ids = {id(p) for p in ps}
         if len(ids) != len(ps):
             raise ValueError(f"{name}: a parameter appears twice in one parameter group")
@@ -115,8 +122,10 @@ class Optimizer:
             raise ValueError(f"{name}: some parameters appear in more than one parameter group")
         for k, v in self.defaults.items():
             if v is required and k not in group:
-                raise ValueError(f"{name}: parameter group didn't specify a value of required "
-                                 f"optimization parameter {k}")
+                raise ValueError(
+                    f"{name}: parameter group didn't specify a value of required "
+                    f"optimization parameter {k}"
+                )
             group.setdefault(k, v)
         group["params"] = ps
         self._check_group(group)
@@ -221,7 +230,7 @@ class Optimizer:
             g = {k: v for k, v in group.items() if k != "params"}
             g["params"] = [k for (k, gj, *_r) in rows if gj == gi]
             groups.append(g)
-        for k, gi, p, a, i in rows:
+        for k, _gi, _p, a, i in rows:
             if a is None:
                 continue
             st = {"step": a.step}
@@ -236,15 +245,19 @@ class Optimizer:
         name = type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: loaded state dict has {len(groups)} "
-                             f"parameter groups, this optimizer has {len(self.param_groups)}")
+            raise ValueError(
+                f"{name}.load_state_dict: loaded state dict has {len(groups)} "
+                f"parameter groups, this optimizer has {len(self.param_groups)}"
+            )
         for g, mine in zip(groups, self.param_groups):
             if len(g["params"]) != len(mine["params"]):
-                raise ValueError(f"{name}.load_state_dict: loaded state dict contains a parameter "
-                                 f"group that doesn't match the size of optimizer's group")
+                raise ValueError(
+                    f"{name}.load_state_dict: loaded state dict contains a parameter "
+                    f"group that doesn't match the size of optimizer's group"
+                )
         rows = self._index()
         saved = state_dict["state"]
-        for (k, gi, p, a, i), sk in zip(rows, [x for g in groups for x in g["params"]]):
+        for (k, _gi, _p, a, i), sk in zip(rows, [x for g in groups for x in g["params"]]):
             st = saved.get(sk, saved.get(str(sk)))
             if a is None or st is None:
                 continue
@@ -257,8 +270,10 @@ class Optimizer:
                 dst = a.slice(a.state[sname], i)
                 val = _state_array(val)
                 if val.shape != dst.shape:
-                    raise ValueError(f"{name}.load_state_dict: state {sname!r} of parameter {k} "
-                                     f"has shape {val.shape}, the parameter has {dst.shape}")
+                    raise ValueError(
+                        f"{name}.load_state_dict: state {sname!r} of parameter {k} "
+                        f"has shape {val.shape}, the parameter has {dst.shape}"
+                    )
                 dst[...] = val
                 a.fresh.discard(sname)
         for g, mine in zip(groups, self.param_groups):

@@ -6,6 +6,7 @@ magnitude, never exactly 0. The proximal operator of ``lr * l1 * |w|`` is the so
 ``w <- sign(w) * max(|w| - lr * l1, 0)`` (ISTA / proximal gradient descent), which sets small
 weights to exactly 0.
 """
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -31,8 +32,10 @@ def prox_l1_(params, lr: float, l1: float) -> None:
     for p in params:
         w = _array(p)
         if not isinstance(w, np.ndarray) or w.dtype.kind != "f":
-            raise TypeError(f"prox_l1_: parameters must be floating-point arrays or Tensors, "
-                            f"got {type(p).__name__}")
+            raise TypeError(
+                f"prox_l1_: parameters must be floating-point arrays or Tensors, "
+                f"got {type(p).__name__}"
+            )
         # sign(w) * max(|w| - thr, 0) == w - clip(w, -thr, thr), written into w
         w -= np.clip(w, -thr, thr)
 
@@ -47,13 +50,16 @@ class ProximalL1:
 
     def __init__(self, optimizer: Optimizer, l1: float | list = 0.0):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"ProximalL1: optimizer must be a pydlk Optimizer, got "
-                            f"{type(optimizer).__name__}")
+            raise TypeError(
+                f"ProximalL1: optimizer must be a pydlk Optimizer, got {type(optimizer).__name__}"
+            )
         n = len(optimizer.param_groups)
         l1s = list(l1) if isinstance(l1, (list, tuple)) else [l1] * n
         if len(l1s) != n or any(not (v >= 0) for v in l1s):
-            raise ValueError(f"ProximalL1: l1 must be >= 0, one number or one per parameter "
-                             f"group ({n}), got {l1!r}")
+            raise ValueError(
+                f"ProximalL1: l1 must be >= 0, one number or one per parameter "
+                f"group ({n}), got {l1!r}"
+            )
         self.optimizer = optimizer
         self.l1 = [float(v) for v in l1s]
 

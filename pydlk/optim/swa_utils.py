@@ -9,6 +9,7 @@ averages and offers ``average_parameters()`` / ``copy_to()`` to put them into th
 parameters (BatchNorm statistics are not recomputed: call your own pass as torch's
 ``update_bn`` would).
 """
+
 import contextlib
 import math
 
@@ -38,8 +39,9 @@ class _Averager:
                 raise ValueError(f"{type(self).__name__}: got an empty parameter list")
             for p in self._params:
                 if not isinstance(p, Tensor) or p.data.dtype not in (np.float32, np.float64):
-                    raise TypeError(f"{type(self).__name__}: parameters must be float32/float64 "
-                                    f"Tensors")
+                    raise TypeError(
+                        f"{type(self).__name__}: parameters must be float32/float64 Tensors"
+                    )
             srcs = [p.data for p in self._params]
         self.shadow = [np.array(s, copy=True) for s in srcs]
 
@@ -66,8 +68,10 @@ class _Averager:
     @contextlib.contextmanager
     def average_parameters(self):
         """Swap the averages in for the block (e.g. evaluation) and the live values back out."""
-        live = [np.array(p.data if x is None else x, copy=True) for x, p in
-                zip(self._sources(), self._params or [None] * len(self.shadow))]
+        live = [
+            np.array(p.data if x is None else x, copy=True)
+            for x, p in zip(self._sources(), self._params or [None] * len(self.shadow))
+        ]
         self.copy_to()
         try:
             yield self
@@ -85,8 +89,11 @@ class _Averager:
         return out
 
     def state_dict(self):
-        d = {k: v for k, v in self.__dict__.items() if k not in ("_opt", "_arenas", "_params",
-                                                                 "shadow")}
+        d = {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in ("_opt", "_arenas", "_params", "shadow")
+        }
         d["shadow"] = [s.copy() for s in self.shadow]
         return d
 
@@ -136,10 +143,12 @@ class AveragedModel(_Averager):
         elif self.avg_fn is None:
             self._blend(1.0 / (self.n_averaged + 1))
         else:
-            for s, x, p in zip(self.shadow, self._sources(),
-                               self._params or [None] * len(self.shadow)):
-                s[...] = self.avg_fn(s, (p.data if x is None else x).reshape(s.shape),
-                                     self.n_averaged)
+            for s, x, p in zip(
+                self.shadow, self._sources(), self._params or [None] * len(self.shadow)
+            ):
+                s[...] = self.avg_fn(
+                    s, (p.data if x is None else x).reshape(s.shape), self.n_averaged
+                )
         self.n_averaged += 1
 
     def copy_from_live(self):
@@ -156,13 +165,13 @@ class SWALR(LRScheduler):
     """Anneals each group's lr to ``swa_lr`` over ``anneal_epochs`` epochs (cos or linear), then
     holds it (torch.optim.swa_utils.SWALR)."""
 
-    def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos",
-                 last_epoch=-1):
+    def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
         for lr, g in zip(_format_param("swa_lr", optimizer, swa_lr), optimizer.param_groups):
             g["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got "
-                             f"{anneal_strategy}")
+            raise ValueError(
+                f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}"
+            )
         self._anneal_strategy = anneal_strategy
         if not isinstance(anneal_epochs, int) or anneal_epochs < 0:
             raise ValueError(f"anneal_epochs must be equal or greater than 0, got {anneal_epochs}")
@@ -186,9 +195,13 @@ class SWALR(LRScheduler):
             step = max(1, step)
         prev_t = max(0, min(1, (step - 1) / max(1, self.anneal_epochs)))
         prev_alpha = self.anneal_func(prev_t)
-        prev = [self._get_initial_lr(g["lr"], g["swa_lr"], prev_alpha)
-                for g in self.optimizer.param_groups]
+        prev = [
+            self._get_initial_lr(g["lr"], g["swa_lr"], prev_alpha)
+            for g in self.optimizer.param_groups
+        ]
         t = max(0, min(1, step / max(1, self.anneal_epochs)))
         alpha = self.anneal_func(t)
-        return [g["swa_lr"] * alpha + lr * (1 - alpha)
-                for g, lr in zip(self.optimizer.param_groups, prev)]
+        return [
+            g["swa_lr"] * alpha + lr * (1 - alpha)
+            for g, lr in zip(self.optimizer.param_groups, prev)
+        ]

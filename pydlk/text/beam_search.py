@@ -1,4 +1,5 @@
 """Beam search decoding with GNMT length normalisation (Wu et al., 2016)."""
+
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -12,8 +13,14 @@ def gnmt_length_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def beam_search(step_fn: Callable[[list], np.ndarray], start: Sequence[int], beam_size: int,
-                max_len: int, eos: int, alpha: float = 0.0):
+def beam_search(
+    step_fn: Callable[[list], np.ndarray],
+    start: Sequence[int],
+    beam_size: int,
+    max_len: int,
+    eos: int,
+    alpha: float = 0.0,
+):
     """Keep the ``beam_size`` best partial sequences by total log-probability; a sequence ends
     at ``eos`` or after ``max_len`` generated tokens. Finished sequences are ranked by
     ``log P(Y) / lp(|Y|)`` (GNMT length penalty, ``|Y|`` the generated tokens with eos).
@@ -24,18 +31,21 @@ def beam_search(step_fn: Callable[[list], np.ndarray], start: Sequence[int], bea
     ``start`` prefix. The search stops early once no live beam can overtake the best finished
     one (exact for alpha = 0, where scores only fall)."""
     if beam_size < 1 or max_len < 1:
-        raise ValueError(f"beam_search: beam_size and max_len must be >= 1, got {beam_size}, "
-                         f"{max_len}")
+        raise ValueError(
+            f"beam_search: beam_size and max_len must be >= 1, got {beam_size}, {max_len}"
+        )
     start = list(start)
     alive = [([], 0.0)]
     finished = []
     for t in range(max_len):
         logp = np.asarray(step_fn([start + s for s, _ in alive]), np.float64)
         if logp.ndim != 2 or logp.shape[0] != len(alive):
-            raise ValueError(f"beam_search: step_fn must return ({len(alive)}, V) "
-                             f"log-probabilities, got {logp.shape}")
+            raise ValueError(
+                f"beam_search: step_fn must return ({len(alive)}, V) "
+                f"log-probabilities, got {logp.shape}"
+            )
         total = np.array([lp for _, lp in alive])[:, None] + logp
-        flat = np.argsort(-total, axis=None, kind="stable")[:2 * beam_size]
+        flat = np.argsort(-total, axis=None, kind="stable")[: 2 * beam_size]
         nxt = []
         for f in flat:
             b, tok = divmod(int(f), logp.shape[1])
@@ -49,7 +59,10 @@ def beam_search(step_fn: Callable[[list], np.ndarray], start: Sequence[int], bea
         finished = finished[:beam_size]
         if not alive:
             break
-        if alpha == 0 and len(finished) == beam_size and \
-                max(s for _, s in alive) <= finished[-1][1]:
+        if (
+            alpha == 0
+            and len(finished) == beam_size
+            and max(s for _, s in alive) <= finished[-1][1]
+        ):
             break
     return finished

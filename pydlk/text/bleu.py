@@ -3,6 +3,7 @@
 Scores are in [0, 1] (NLTK's and torchtext's scale; sacrebleu reports 100 times this).
 Sentences are token lists (a string is split on whitespace; no other tokenisation is done).
 """
+
 import math
 from collections import Counter
 
@@ -16,7 +17,7 @@ def _tokens(s):
 
 
 def _ngrams(tokens, n):
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def _stats(candidate, references, max_n):
@@ -40,8 +41,7 @@ def _stats(candidate, references, max_n):
 
 def _score(correct, total, sys_len, ref_len, max_n, smoothing, smooth_value, effective_order):
     if smoothing not in _SMOOTHING:
-        raise ValueError(f"bleu: smoothing must be one of {sorted(_SMOOTHING)}, got "
-                         f"{smoothing!r}")
+        raise ValueError(f"bleu: smoothing must be one of {sorted(_SMOOTHING)}, got {smoothing!r}")
     if smooth_value is None:
         smooth_value = _SMOOTHING[smoothing]
     correct, total = list(correct), list(total)
@@ -74,8 +74,14 @@ def _score(correct, total, sys_len, ref_len, max_n, smoothing, smooth_value, eff
     return bp * math.exp(sum(math.log(p) for p in precisions[:order]) / order)
 
 
-def sentence_bleu(candidate, references, max_n: int = 4, smoothing: str = "none",
-                  smooth_value: float | None = None, effective_order: bool = False) -> float:
+def sentence_bleu(
+    candidate,
+    references,
+    max_n: int = 4,
+    smoothing: str = "none",
+    smooth_value: float | None = None,
+    effective_order: bool = False,
+) -> float:
     """BLEU of one candidate against its references: the geometric mean of the clipped n-gram
     precisions for n = 1..max_n times the brevity penalty ``exp(1 - r/c)`` when the candidate
     (length c) is shorter than the closest reference (length r).
@@ -92,14 +98,20 @@ def sentence_bleu(candidate, references, max_n: int = 4, smoothing: str = "none"
 bleu = sentence_bleu
 
 
-def corpus_bleu(candidates, references, max_n: int = 4, smoothing: str = "none",
-                smooth_value: float | None = None) -> float:
+def corpus_bleu(
+    candidates,
+    references,
+    max_n: int = 4,
+    smoothing: str = "none",
+    smooth_value: float | None = None,
+) -> float:
     """Corpus BLEU: matches, totals and lengths summed over the sentences before the precisions
     and the brevity penalty are taken (not the mean of sentence scores).
     ``references[i]`` is the list of references for ``candidates[i]``."""
     if len(candidates) != len(references):
-        raise ValueError(f"corpus_bleu: {len(candidates)} candidates but {len(references)} "
-                         f"reference lists")
+        raise ValueError(
+            f"corpus_bleu: {len(candidates)} candidates but {len(references)} reference lists"
+        )
     C, T, S, R = [0] * max_n, [0] * max_n, 0, 0
     for cand, refs in zip(candidates, references):
         c, t, sl, rl = _stats(cand, refs, max_n)

@@ -1,4 +1,5 @@
 """GloVe (Pennington, Socher and Manning, 2014): weighted least squares on log co-occurrences."""
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -27,8 +28,9 @@ def glove_weight(x, x_max: float = 100.0, alpha: float = 0.75) -> np.ndarray:
     return np.minimum((x / x_max) ** alpha, 1.0)
 
 
-def glove_loss(w_i, w_j, b_i, b_j, x_ij, x_max: float = 100.0, alpha: float = 0.75,
-               reduction: str = "sum") -> Tensor:
+def glove_loss(
+    w_i, w_j, b_i, b_j, x_ij, x_max: float = 100.0, alpha: float = 0.75, reduction: str = "sum"
+) -> Tensor:
     """``sum_ij f(X_ij) (w_i . w~_j + b_i + b~_j - log X_ij)^2`` over the given nonzero pairs:
     ``w_i, w_j`` (P, D), ``b_i, b_j`` (P,), counts ``x_ij`` (P,) > 0. 'mean' divides by P."""
     x = np.asarray(x_ij.data if isinstance(x_ij, Tensor) else x_ij, np.float64)
@@ -49,10 +51,17 @@ class GloVe(Module):
     is ``glove_loss`` on the pairs (i, j) with counts x. ``embeddings()`` is ``w + w_tilde``,
     the sum the paper uses."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, x_max: float = 100.0,
-                 alpha: float = 0.75, dtype=np.float32):
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        x_max: float = 100.0,
+        alpha: float = 0.75,
+        dtype=np.float32,
+    ):
         super().__init__()
         from .._random import default_generator
+
         g = default_generator.numpy
         s = 0.5 / embedding_dim
         self.w = Parameter(g.uniform(-s, s, (num_embeddings, embedding_dim)).astype(dtype))
@@ -64,8 +73,16 @@ class GloVe(Module):
     def forward(self, i, j, x, reduction: str = "mean") -> Tensor:
         i = np.asarray(i.data if isinstance(i, Tensor) else i, np.int64)
         j = np.asarray(j.data if isinstance(j, Tensor) else j, np.int64)
-        return glove_loss(self.w[i], self.w_tilde[j], self.b[i], self.b_tilde[j], x,
-                          self.x_max, self.alpha, reduction)
+        return glove_loss(
+            self.w[i],
+            self.w_tilde[j],
+            self.b[i],
+            self.b_tilde[j],
+            x,
+            self.x_max,
+            self.alpha,
+            reduction,
+        )
 
     def embeddings(self) -> np.ndarray:
-        return (self.w.detach().numpy() + self.w_tilde.detach().numpy())
+        return self.w.detach().numpy() + self.w_tilde.detach().numpy()

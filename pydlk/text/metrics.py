@@ -1,4 +1,5 @@
 """Perplexity of a language model."""
+
 import math
 
 import numpy as np
@@ -22,8 +23,9 @@ def perplexity(logits_or_nll, target=None, ignore_index: int = -100) -> float:
         return math.exp(float(a.mean()))
     t = np.asarray(target.data if isinstance(target, Tensor) else target)
     if a.shape[:-1] != t.shape:
-        raise ValueError(f"perplexity: logits {a.shape} need targets of shape {a.shape[:-1]}, "
-                         f"got {t.shape}")
+        raise ValueError(
+            f"perplexity: logits {a.shape} need targets of shape {a.shape[:-1]}, got {t.shape}"
+        )
     a, t = a.reshape(-1, a.shape[-1]), t.reshape(-1)
     keep = t != ignore_index
     if not keep.any():

@@ -1,4 +1,5 @@
 """word2vec skip-gram with negative sampling (Mikolov et al., 2013)."""
+
 import numpy as np
 
 from .. import functional as F
@@ -20,9 +21,11 @@ def negative_sampling_distribution(counts, power: float = 0.75) -> np.ndarray:
     unigram^0.75 table, as probabilities rather than a 1e8-entry table)."""
     c = np.asarray(counts, np.float64)
     if c.ndim != 1 or np.any(c < 0) or c.sum() <= 0:
-        raise ValueError("negative_sampling_distribution: counts must be a 1-D array of "
-                         "non-negative counts with a positive sum")
-    p = c ** power
+        raise ValueError(
+            "negative_sampling_distribution: counts must be a 1-D array of "
+            "non-negative counts with a positive sum"
+        )
+    p = c**power
     return p / p.sum()
 
 
@@ -67,20 +70,29 @@ class SkipGramNegativeSampling(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32):
         super().__init__()
         if num_embeddings < 1 or embedding_dim < 1:
-            raise ValueError(f"SkipGramNegativeSampling: num_embeddings and embedding_dim must "
-                             f"be positive, got {num_embeddings}, {embedding_dim}")
+            raise ValueError(
+                f"SkipGramNegativeSampling: num_embeddings and embedding_dim must "
+                f"be positive, got {num_embeddings}, {embedding_dim}"
+            )
         from .._random import default_generator
+
         g = default_generator.numpy
-        self.in_embed = Parameter(g.uniform(-0.5 / embedding_dim, 0.5 / embedding_dim,
-                                            (num_embeddings, embedding_dim)).astype(dtype))
+        self.in_embed = Parameter(
+            g.uniform(
+                -0.5 / embedding_dim, 0.5 / embedding_dim, (num_embeddings, embedding_dim)
+            ).astype(dtype)
+        )
         self.out_embed = Parameter(np.zeros((num_embeddings, embedding_dim), dtype))
 
     def forward(self, center, context, negatives) -> Tensor:
-        c, o, neg = (np.asarray(a.data if isinstance(a, Tensor) else a) for a in
-                     (center, context, negatives))
+        c, o, neg = (
+            np.asarray(a.data if isinstance(a, Tensor) else a) for a in (center, context, negatives)
+        )
         if c.ndim != 1 or o.shape != c.shape or neg.ndim != 2 or neg.shape[0] != c.shape[0]:
-            raise ValueError(f"SkipGramNegativeSampling: need center (B,), context (B,), "
-                             f"negatives (B, K); got {c.shape}, {o.shape}, {neg.shape}")
+            raise ValueError(
+                f"SkipGramNegativeSampling: need center (B,), context (B,), "
+                f"negatives (B, K); got {c.shape}, {o.shape}, {neg.shape}"
+            )
         v = F.embedding(Tensor._wrap(c), self.in_embed)  # (B, D)
         u_o = F.embedding(Tensor._wrap(o), self.out_embed)  # (B, D)
         u_k = F.embedding(Tensor._wrap(neg), self.out_embed)  # (B, K, D)

@@ -1,4 +1,5 @@
 """The training loop: ``fit`` with callbacks, ``evaluate``, ``predict`` and ``History``."""
+
 from .callbacks import (  # noqa: F401
     Callback,
     CSVLogger,
@@ -20,5 +21,6 @@ def __getattr__(name):
     # tensorboard; it still reads as pydlk.train.TensorBoardLogger.
     if name == "TensorBoardLogger":
         from .tensorboard import TensorBoardLogger
+
         return TensorBoardLogger
     raise AttributeError(f"module 'pydlk.train' has no attribute {name!r}")

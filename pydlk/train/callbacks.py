@@ -1,4 +1,5 @@
 """Callbacks for ``fit`` (Keras' names): each hook receives the Trainer as ``self.trainer``."""
+
 import csv
 import io
 import logging
@@ -13,15 +14,27 @@ from ..autograd import Tensor
 
 _log = logging.getLogger("pydlk")  # library messages; the CLI shows warnings
 
+
 class Callback:
     trainer = None
 
-    def on_train_begin(self): pass
-    def on_train_end(self): pass
-    def on_epoch_begin(self, epoch): pass
-    def on_epoch_end(self, epoch, logs): pass
-    def on_before_step(self, batch, logs): pass  # after backward, before optimizer.step()
-    def on_batch_end(self, batch, logs): pass
+    def on_train_begin(self):
+        pass
+
+    def on_train_end(self):
+        pass
+
+    def on_epoch_begin(self, epoch):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        pass
+
+    def on_before_step(self, batch, logs):
+        pass  # after backward, before optimizer.step()
+
+    def on_batch_end(self, batch, logs):
+        pass
 
 
 class CallbackList:
@@ -57,9 +70,19 @@ class ProgressBar(Callback):
     def on_epoch_begin(self, epoch):
         if self._tty():
             from tqdm.auto import tqdm
-            total = len(self.trainer.train_loader) if hasattr(self.trainer.train_loader, "__len__") else None
-            self.bar = tqdm(total=total, desc=f"epoch {epoch + 1}", leave=False, file=self.file,
-                            dynamic_ncols=True)
+
+            total = (
+                len(self.trainer.train_loader)
+                if hasattr(self.trainer.train_loader, "__len__")
+                else None
+            )
+            self.bar = tqdm(
+                total=total,
+                desc=f"epoch {epoch + 1}",
+                leave=False,
+                file=self.file,
+                dynamic_ncols=True,
+            )
 
     def on_batch_end(self, batch, logs):
         if self.bar is not None:
@@ -92,8 +115,9 @@ class EarlyStopping(Callback):
     epoch back at the end. Why it stopped goes to ``trainer.stop_reason`` and the 'pydlk'
     logger."""
 
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
-                 restore_best=True):
+    def __init__(
+        self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best=True
+    ):
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
@@ -103,11 +127,13 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch, logs):
         if self.monitor not in logs:
-            raise KeyError(f"EarlyStopping: '{self.monitor}' is not among the logged metrics "
-                           f"{sorted(logs)}")
+            raise KeyError(
+                f"EarlyStopping: '{self.monitor}' is not among the logged metrics {sorted(logs)}"
+            )
         v = logs[self.monitor]
-        improved = self.best is None or (v < self.best - self.min_delta if self.mode == "min"
-                                         else v > self.best + self.min_delta)
+        improved = self.best is None or (
+            v < self.best - self.min_delta if self.mode == "min" else v > self.best + self.min_delta
+        )
         if improved:
             self.best, self.best_epoch, self.wait = v, epoch, 0
             if self.restore_best:
@@ -116,9 +142,11 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= max(1, self.patience):
                 self.trainer.stop_training = True
-                self.trainer.stop_reason = (f"EarlyStopping: {self.monitor} did not improve for "
-                                            f"{self.wait} epochs (best {self.best:.4g} at epoch "
-                                            f"{self.best_epoch + 1})")
+                self.trainer.stop_reason = (
+                    f"EarlyStopping: {self.monitor} did not improve for "
+                    f"{self.wait} epochs (best {self.best:.4g} at epoch "
+                    f"{self.best_epoch + 1})"
+                )
 
     def on_train_end(self):
         if self.restore_best and self.best_state is not None:
@@ -143,19 +171,31 @@ class ModelCheckpoint(Callback):
         if not self.save_best_only or self.best is not None:
             return
         history = getattr(self.trainer, "history", None)
-        past = [v for v in (history.history.get(self.monitor, []) if history is not None
-                            and hasattr(history, "history") else []) if v is not None]
+        past = [
+            v
+            for v in (
+                history.history.get(self.monitor, [])
+                if history is not None and hasattr(history, "history")
+                else []
+            )
+            if v is not None
+        ]
         if past:
             self.best = min(past) if self.mode == "min" else max(past)
 
     def on_epoch_end(self, epoch, logs):
         from ..serialization import save
+
         if self.save_best_only:
             v = logs.get(self.monitor)
             if v is None:
-                raise KeyError(f"ModelCheckpoint: '{self.monitor}' is not among the logged "
-                               f"metrics {sorted(logs)}")
-            if self.best is not None and not (v < self.best if self.mode == "min" else v > self.best):
+                raise KeyError(
+                    f"ModelCheckpoint: '{self.monitor}' is not among the logged "
+                    f"metrics {sorted(logs)}"
+                )
+            if self.best is not None and not (
+                v < self.best if self.mode == "min" else v > self.best
+            ):
                 return
             self.best = v
         path = self.path.format(epoch=epoch + 1)
@@ -199,6 +239,7 @@ class TerminateOnNaN(Callback):
                 if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and not _finite(a):
                     self.first = (name, type(module).__name__)
                     return
+
         return hook
 
     def on_before_step(self, batch, logs):
@@ -219,8 +260,10 @@ class TerminateOnNaN(Callback):
                 where = f"the first non-finite output came from module '{first[0]}' ({first[1]})"
             else:
                 where = "every module's output was finite: the loss function made it"
-        msg = (f"TerminateOnNaN: {what}, batch {batch + 1}; {where}; the optimiser step was "
-               "skipped, the weights are those before this batch")
+        msg = (
+            f"TerminateOnNaN: {what}, batch {batch + 1}; {where}; the optimiser step was "
+            "skipped, the weights are those before this batch"
+        )
         _log.warning(msg)
         self.trainer.stop_training = True
         self.trainer.stop_reason = msg
@@ -256,6 +299,7 @@ class EMAEvaluation(Callback):
 
     def on_train_begin(self):
         from ..optim.swa_utils import ExponentialMovingAverage
+
         self.ema = ExponentialMovingAverage(self.trainer.optimizer, decay=self.decay)
 
     def on_batch_end(self, batch, logs):
@@ -265,6 +309,7 @@ class EMAEvaluation(Callback):
         if self.trainer.val_loader is None:
             return
         from .loop import evaluate
+
         with self.ema.average_parameters():
             res = evaluate(self.trainer.model, self.trainer.loss_fn, self.trainer.val_loader)
         for k, v in res.items():
@@ -291,6 +336,7 @@ class SnapshotEnsemble(Callback):
 
     def predict(self, data, model=None):
         from .loop import predict
+
         model = model or self.trainer.model
         if not self.snapshots:
             raise RuntimeError("SnapshotEnsemble: no snapshot taken yet")

@@ -1,4 +1,5 @@
 """History: per-epoch metrics returned by ``fit`` (Keras' ``History``), and its plot."""
+
 from .._atomic import atomic_write
 
 
@@ -33,8 +34,11 @@ class History:
             from matplotlib.figure import Figure
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'pydlk[plot]'") from None
-        panels = [("loss", ["loss", "val_loss"]), ("accuracy", ["accuracy", "val_accuracy"]),
-                  ("learning rate", ["lr"])]
+        panels = [
+            ("loss", ["loss", "val_loss"]),
+            ("accuracy", ["accuracy", "val_accuracy"]),
+            ("learning rate", ["lr"]),
+        ]
         panels = [(t, [k for k in keys if k in self.history]) for t, keys in panels]
         panels = [(t, keys) for t, keys in panels if keys]
         best = self.best_epoch(monitor)
@@ -62,11 +66,15 @@ class History:
     def best_epoch(self, monitor=None):
         """The epoch (1-based, as logged) with the best ``monitor`` value, or None."""
         if monitor is None:
-            monitor = next((k for k in ("val_accuracy", "val_loss", "loss")
-                            if k in self.history), None)
+            monitor = next(
+                (k for k in ("val_accuracy", "val_loss", "loss") if k in self.history), None
+            )
         if monitor is None or monitor not in self.history or not self.epoch:
             return None
         v = self.history[monitor]
-        k = max(range(len(v)), key=v.__getitem__) if "acc" in monitor else \
-            min(range(len(v)), key=v.__getitem__)
+        k = (
+            max(range(len(v)), key=v.__getitem__)
+            if "acc" in monitor
+            else min(range(len(v)), key=v.__getitem__)
+        )
         return self.epoch[k]

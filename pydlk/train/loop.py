@@ -14,6 +14,7 @@ SIGTERM and SIGINT (a preempted job, Ctrl-C) are caught when ``fit`` has somewhe
 (``preempt_path``): the step in flight finishes, the full training state is written there, and
 ``TrainingInterrupted`` is raised; ``fit(resume=preempt_path)`` continues bitwise-identically.
 """
+
 import inspect
 import logging
 import signal
@@ -37,9 +38,11 @@ class TrainingInterrupted(Exception):
         self.signum, self.path, self.epoch, self.batch = signum, path, epoch, batch
         self.history = history
         name = signal.Signals(signum).name
-        super().__init__(f"fit: {name} received; the training state at epoch {epoch + 1}, "
-                         f"batch {batch} was saved to {path}; continue with "
-                         f"fit(..., resume={path!r})")
+        super().__init__(
+            f"fit: {name} received; the training state at epoch {epoch + 1}, "
+            f"batch {batch} was saved to {path}; continue with "
+            f"fit(..., resume={path!r})"
+        )
 
 
 class _Meter:
@@ -64,8 +67,7 @@ class _Meter:
         return logs
 
     def state_dict(self):
-        return {"total": self.total, "n": self.n, "correct": self.correct,
-                "has_acc": self.has_acc}
+        return {"total": self.total, "n": self.n, "correct": self.correct, "has_acc": self.has_acc}
 
     def load_state_dict(self, state):
         self.total, self.n = float(state["total"]), int(state["n"])
@@ -75,8 +77,17 @@ class _Meter:
 class Trainer:
     """What callbacks see: the objects being trained and the loop's state."""
 
-    def __init__(self, model, loss_fn, optimizer, scheduler, train_loader, val_loader, history,
-                 extra_state=None):
+    def __init__(
+        self,
+        model,
+        loss_fn,
+        optimizer,
+        scheduler,
+        train_loader,
+        val_loader,
+        history,
+        extra_state=None,
+    ):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.extra_state = dict(extra_state or {})
         self.scheduler, self.train_loader, self.val_loader = scheduler, train_loader, val_loader
@@ -90,9 +101,13 @@ class Trainer:
     def state_dict(self):
         """Everything needed to continue exactly: model, optimiser, scheduler, loader, RNG, and
         mid-epoch the position and running metrics of the epoch in progress."""
-        state = {"epoch": self.epoch, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "rng": _random.get_rng_state(),
-                 "history": self.history.state_dict()}
+        state = {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": _random.get_rng_state(),
+            "history": self.history.state_dict(),
+        }
         if self.batch:
             state["position"] = {"batch": self.batch, "meter": self.meter.state_dict()}
         if self.scheduler is not None:
@@ -126,10 +141,12 @@ class Trainer:
 
 # ----------------------------------------------------------------------------- schedulers
 
+
 def _steps_per_batch(scheduler):
     """Whether ``scheduler`` steps after every batch: its ``step_per_batch`` attribute when it
     has one, else whether it is a OneCycleLR or CyclicLR (torch steps those per batch)."""
     from ..optim.lr_scheduler import CyclicLR, OneCycleLR
+
     flag = getattr(scheduler, "step_per_batch", None)
     return bool(flag) if flag is not None else isinstance(scheduler, (OneCycleLR, CyclicLR))
 
@@ -138,17 +155,22 @@ def _wants_metrics(scheduler):
     """Whether ``scheduler.step`` takes the monitored metric (ReduceLROnPlateau and anything
     whose ``step`` has a required argument)."""
     from ..optim.lr_scheduler import ReduceLROnPlateau
+
     if isinstance(scheduler, ReduceLROnPlateau):
         return True
     try:
         params = inspect.signature(scheduler.step).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.default is inspect.Parameter.empty
-               and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    return any(
+        p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in params
+    )
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def _correct(out, y):
     out = np.asarray(out.data if isinstance(out, Tensor) else out)
@@ -157,8 +179,12 @@ def _correct(out, y):
         return int((out.argmax(1) == y).sum())
     # binary logits, (N, 1) or (N,), against 0/1 targets (BCEWithLogitsLoss takes floats):
     # the decision is at logit 0 (probability 0.5)
-    if (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1)) and y.size == len(out) \
-            and y.dtype.kind in "iufb" and np.isin(y, (0, 1)).all():
+    if (
+        (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1))
+        and y.size == len(out)
+        and y.dtype.kind in "iufb"
+        and np.isin(y, (0, 1)).all()
+    ):
         return int(((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).sum())
     return None
 
@@ -231,7 +257,7 @@ def predict(model, data, batch_size=256):
                 batches = (b[0] if isinstance(b, (tuple, list)) else b for b in data)
             else:
                 arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
-                batches = (arr[s:s + batch_size] for s in range(0, len(arr), batch_size))
+                batches = (arr[s : s + batch_size] for s in range(0, len(arr), batch_size))
             for x in batches:
                 outs.append(np.asarray(model(Tensor(x)).data))
     finally:
@@ -244,6 +270,7 @@ def tta_predict(model, x, flips=True, shifts=0, batch_size=256):
     ``flips``) and, for ``shifts`` = s > 0, the four diagonal shifts by s pixels (zero fill);
     the views come from ``pydlk.data.augment.tta_views``."""
     from ..data.augment import tta_views
+
     probs = 0
     views = tta_views(x, flips, shifts)
     for v in views:
@@ -279,9 +306,21 @@ class _SignalCatcher:
             signal.signal(s, h)
 
 
-def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, scheduler=None,
-        callbacks=(), resume=None, verbose=True, extra_state=None, preempt_path=None,
-        metrics=()):
+def fit(
+    model,
+    loss_fn,
+    optimizer,
+    train_loader,
+    val_loader=None,
+    epochs=1,
+    scheduler=None,
+    callbacks=(),
+    resume=None,
+    verbose=True,
+    extra_state=None,
+    preempt_path=None,
+    metrics=(),
+):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint`` or
     by a preemption: training continues exactly where it stopped (model, optimiser, scheduler,
@@ -302,8 +341,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
 
     metrics = list(metrics)
     history = History()
-    trainer = Trainer(model, loss_fn, optimizer, scheduler, train_loader, val_loader, history,
-                      extra_state)
+    trainer = Trainer(
+        model, loss_fn, optimizer, scheduler, train_loader, val_loader, history, extra_state
+    )
     cbs = list(callbacks)
     if verbose and not any(isinstance(c, ProgressBar) for c in cbs):
         cbs.insert(0, ProgressBar())
@@ -317,8 +357,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
         if catcher.signum is None:
             return
         save(trainer.state_dict(), preempt_path)
-        raise TrainingInterrupted(catcher.signum, preempt_path, trainer.epoch, trainer.batch,
-                                  history)
+        raise TrainingInterrupted(
+            catcher.signum, preempt_path, trainer.epoch, trainer.batch, history
+        )
 
     with _SignalCatcher(preempt_path is not None) as catcher:
         cbs.call("on_train_begin")
@@ -353,7 +394,8 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
                 preempt(catcher)
             # under mpiexec each rank saw its shard: the epoch's figures are summed over ranks
             meter.total, meter.n, meter.correct = _dist.sum_across_ranks(
-                meter.total, meter.n, meter.correct)
+                meter.total, meter.n, meter.correct
+            )
             m = meter.logs()
             logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
             logs.update(_metric_logs(metrics))
@@ -369,10 +411,12 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs=1, sche
             history.append(epoch + 1, logs)
             cbs.call("on_epoch_end", epoch, logs)
             if trainer.stop_training:
-                _log.info("training stopped after epoch %d: %s", epoch + 1,
-                          trainer.stop_reason or "a callback set stop_training")
+                _log.info(
+                    "training stopped after epoch %d: %s",
+                    epoch + 1,
+                    trainer.stop_reason or "a callback set stop_training",
+                )
                 break
             preempt(catcher)
         cbs.call("on_train_end")
     return history
-

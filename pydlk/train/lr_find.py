@@ -1,6 +1,7 @@
 """The learning-rate range test (Smith 2017, fastai's ``lr_find``): train for a few batches
 while the learning rate grows geometrically, record the smoothed loss, stop once it diverges.
 ``pydlk doctor`` and ``pydlk lr-find`` both use ``sweep``."""
+
 import copy
 import math
 
@@ -41,7 +42,7 @@ def steepest(lrs, losses):
     lo = int(np.argmin(losses))
     if lo < 2:
         return None
-    g = np.gradient(np.asarray(losses[:lo + 1]), np.log(np.asarray(lrs[:lo + 1])))
+    g = np.gradient(np.asarray(losses[: lo + 1]), np.log(np.asarray(lrs[: lo + 1])))
     return float(lrs[int(np.argmin(g))])
 
 
@@ -58,6 +59,7 @@ class LRFinderResult:
         from matplotlib.figure import Figure
 
         from .._atomic import atomic_write
+
         fig = Figure(figsize=(5, 3.6))
         FigureCanvasAgg(fig)
         ax = fig.subplots()
@@ -76,8 +78,17 @@ class LRFinderResult:
         return path
 
 
-def lr_find(model, loss_fn, optimizer, loader, start_lr=1e-7, end_lr=10.0, num_iter=100,
-            smooth=0.05, diverge=5.0):
+def lr_find(
+    model,
+    loss_fn,
+    optimizer,
+    loader,
+    start_lr=1e-7,
+    end_lr=10.0,
+    num_iter=100,
+    smooth=0.05,
+    diverge=5.0,
+):
     """Range test with ``optimizer`` (any pydlk optimiser) on batches of ``loader`` (cycled if
     shorter than ``num_iter``). The model's and the optimiser's state are restored afterwards.
     Returns an ``LRFinderResult``; ``suggestion`` is the steepest descent of the smoothed loss

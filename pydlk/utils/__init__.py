@@ -1,4 +1,5 @@
 """torch.utils's import path for the data pipeline: ``pydlk.utils.data`` is ``pydlk.data``."""
+
 import sys as _sys
 
 from .. import data  # noqa: F401

@@ -1,4 +1,5 @@
 """Anchor boxes as torchvision.models.detection.anchor_utils.AnchorGenerator lays them out."""
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -13,8 +14,10 @@ def generate_anchors(scales, aspect_ratios=(0.5, 1.0, 2.0)) -> Tensor:
     scales = np.asarray(scales, np.float32)
     ar = np.asarray(aspect_ratios, np.float32)
     if scales.ndim != 1 or ar.ndim != 1 or np.any(ar <= 0) or np.any(scales <= 0):
-        raise ValueError(f"generate_anchors: scales and aspect_ratios must be 1-D positive, got "
-                         f"{scales!r}, {ar!r}")
+        raise ValueError(
+            f"generate_anchors: scales and aspect_ratios must be 1-D positive, got "
+            f"{scales!r}, {ar!r}"
+        )
     h_ratios = np.sqrt(ar)
     w_ratios = 1 / h_ratios
     ws = (w_ratios[:, None] * scales[None, :]).reshape(-1)
@@ -51,8 +54,10 @@ class AnchorGenerator:
         if not isinstance(aspect_ratios[0], (list, tuple)):
             aspect_ratios = (aspect_ratios,) * len(sizes)
         if len(sizes) != len(aspect_ratios):
-            raise ValueError(f"AnchorGenerator: sizes ({len(sizes)}) and aspect_ratios "
-                             f"({len(aspect_ratios)}) need one entry per feature map")
+            raise ValueError(
+                f"AnchorGenerator: sizes ({len(sizes)}) and aspect_ratios "
+                f"({len(aspect_ratios)}) need one entry per feature map"
+            )
         self.sizes, self.aspect_ratios = sizes, aspect_ratios
         self.cell_anchors = [generate_anchors(s, a) for s, a in zip(sizes, aspect_ratios)]
 
@@ -61,9 +66,13 @@ class AnchorGenerator:
 
     def __call__(self, image_size, feature_map_sizes) -> Tensor:
         if len(feature_map_sizes) != len(self.cell_anchors):
-            raise ValueError(f"AnchorGenerator: got {len(feature_map_sizes)} feature maps, "
-                             f"built for {len(self.cell_anchors)}")
+            raise ValueError(
+                f"AnchorGenerator: got {len(feature_map_sizes)} feature maps, "
+                f"built for {len(self.cell_anchors)}"
+            )
         H, W = image_size
-        out = [grid_anchors(base, (fh, fw), (H // fh, W // fw)).data
-               for base, (fh, fw) in zip(self.cell_anchors, feature_map_sizes)]
+        out = [
+            grid_anchors(base, (fh, fw), (H // fh, W // fw)).data
+            for base, (fh, fw) in zip(self.cell_anchors, feature_map_sizes)
+        ]
         return Tensor._wrap(np.concatenate(out))

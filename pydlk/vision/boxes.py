@@ -3,6 +3,7 @@ y2)`` with ``0 <= x1 < x2`` and ``0 <= y1 < y2`` (no +1 pixel convention). These
 differentiable (as in torchvision, nms is an index selection); they take Tensors or arrays and
 return Tensors.
 """
+
 import math
 
 import numpy as np
@@ -94,9 +95,12 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> Tensor:
         raise ValueError(f"batched_nms: idxs must have shape ({len(b)},), got {ix.shape}")
     if len(b) == 0:
         return _t(np.zeros(0, np.int64))
-    keep = np.concatenate([np.nonzero(ix == c)[0][_nms(b[ix == c], s[ix == c],
-                                                       float(iou_threshold))]
-                           for c in np.unique(ix)])
+    keep = np.concatenate(
+        [
+            np.nonzero(ix == c)[0][_nms(b[ix == c], s[ix == c], float(iou_threshold))]
+            for c in np.unique(ix)
+        ]
+    )
     return _t(keep[np.argsort(-s[keep], kind="stable")].astype(np.int64))
 
 
@@ -126,13 +130,24 @@ class BoxCoder:
         g = _boxes(reference_boxes, "BoxCoder.encode", "reference_boxes")
         p = _boxes(proposals, "BoxCoder.encode", "proposals")
         if g.shape != p.shape:
-            raise ValueError(f"BoxCoder.encode: reference_boxes {g.shape} and proposals "
-                             f"{p.shape} must have the same shape")
+            raise ValueError(
+                f"BoxCoder.encode: reference_boxes {g.shape} and proposals "
+                f"{p.shape} must have the same shape"
+            )
         wx, wy, ww, wh = self.weights
         px, py, pw, ph = self._centres(p)
         gx, gy, gw, gh = self._centres(g)
-        return _t(np.stack([wx * (gx - px) / pw, wy * (gy - py) / ph,
-                            ww * np.log(gw / pw), wh * np.log(gh / ph)], axis=1))
+        return _t(
+            np.stack(
+                [
+                    wx * (gx - px) / pw,
+                    wy * (gy - py) / ph,
+                    ww * np.log(gw / pw),
+                    wh * np.log(gh / ph),
+                ],
+                axis=1,
+            )
+        )
 
     def encode(self, reference_boxes, proposals):
         """One (N_i, 4) target array per image for lists of boxes, or one for arrays."""
@@ -144,8 +159,9 @@ class BoxCoder:
         r = rel_codes.data if isinstance(rel_codes, Tensor) else np.asarray(rel_codes)
         b = _boxes(boxes, "BoxCoder.decode")
         if r.ndim != 2 or r.shape[0] != len(b) or r.shape[1] % 4:
-            raise ValueError(f"BoxCoder.decode: rel_codes must have shape ({len(b)}, 4K), "
-                             f"got {r.shape}")
+            raise ValueError(
+                f"BoxCoder.decode: rel_codes must have shape ({len(b)}, 4K), got {r.shape}"
+            )
         r = r.astype(b.dtype, copy=False)
         wx, wy, ww, wh = self.weights
         cx, cy, w, h = self._centres(b)

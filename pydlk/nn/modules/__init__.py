@@ -3,6 +3,7 @@ names (``pydlk.nn.modules.linear``, ``.conv``, ``.batchnorm``, ...), so that imp
 torch (``from torch.nn.modules.batchnorm import _BatchNorm``) work after renaming the package.
 
 Each submodule name is this same namespace (pydlk groups its layers differently from torch)."""
+
 import sys as _sys
 
 from ... import nn as _nn
@@ -14,8 +15,7 @@ from .. import module as _module
 from .. import normalization as _normalization
 from .. import pooling as _pooling
 
-_names = {k: v for k, v in vars(_nn).items()
-          if isinstance(v, type) and not k.startswith("__")}
+_names = {k: v for k, v in vars(_nn).items() if isinstance(v, type) and not k.startswith("__")}
 # torch's private base classes that user code subclasses or checks with isinstance
 for _src in (_linear, _conv, _pooling, _normalization, _dropout, _activation, _module):
     for _k, _v in vars(_src).items():
@@ -29,9 +29,30 @@ _names.setdefault("_LazyNormBase", _sys.modules[_nn.__name__ + ".lazy"]._LazyNor
 globals().update(_names)
 __all__ = [k for k in sorted(_names) if not k.startswith("_")]
 
-_SUBMODULES = ("module", "linear", "conv", "batchnorm", "instancenorm", "normalization",
-               "activation", "loss", "container", "rnn", "transformer", "dropout", "pooling",
-               "sparse", "lazy", "upsampling", "flatten", "padding", "pixelshuffle",
-               "distance", "channelshuffle", "fold", "adaptive")
+_SUBMODULES = (
+    "module",
+    "linear",
+    "conv",
+    "batchnorm",
+    "instancenorm",
+    "normalization",
+    "activation",
+    "loss",
+    "container",
+    "rnn",
+    "transformer",
+    "dropout",
+    "pooling",
+    "sparse",
+    "lazy",
+    "upsampling",
+    "flatten",
+    "padding",
+    "pixelshuffle",
+    "distance",
+    "channelshuffle",
+    "fold",
+    "adaptive",
+)
 for _s in _SUBMODULES:
     _sys.modules.setdefault(f"{__name__}.{_s}", _sys.modules[__name__])

@@ -1,2 +1,3 @@
 """Data-parallel wrappers (torch.nn.parallel's names)."""
+
 from .distributed import DistributedDataParallel  # noqa: F401

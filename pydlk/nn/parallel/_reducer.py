@@ -10,10 +10,12 @@ that completes the last bucket waits for all of them and divides by the world si
 
 Where the gradients live. Once an optimiser has packed the parameters into its flat arena
 (``pydlk.optim``), each parameter's gradient slot (``pydlk._arena.grad_slot``) is a view into
-one flat gradient buffer; a bucket whose parameters are contiguous there is reduced as one slice of that buffer, with no copy. Otherwise
-(no optimiser yet, several arenas) the bucket owns a flat buffer and gradients are copied in and
-out. The layout is checked at each synchronised forward and rebuilt when slots change.
+one flat gradient buffer; a bucket whose parameters are contiguous there is reduced as one slice
+of that buffer, with no copy. Otherwise (no optimiser yet, several arenas) the bucket owns a
+flat buffer and gradients are copied in and out. The layout is checked at each synchronised
+forward and rebuilt when slots change.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,13 +48,14 @@ def _slot_base(p):
     base = s.base
     if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
         return None, None
-    off = (s.__array_interface__["data"][0] - base.__array_interface__["data"][0])
+    off = s.__array_interface__["data"][0] - base.__array_interface__["data"][0]
     return base, off // base.itemsize
 
 
 class Reducer:
-    def __init__(self, params, comm, MPI, bucket_cap_bytes, find_unused_parameters,
-                 gradient_as_bucket_view):
+    def __init__(
+        self, params, comm, MPI, bucket_cap_bytes, find_unused_parameters, gradient_as_bucket_view
+    ):
         self.params = params
         self.comm, self.MPI = comm, MPI
         self.size = comm.Get_size()
@@ -72,7 +75,8 @@ class Reducer:
     # -- layout ---------------------------------------------------------------------------
     def _layout_current(self):
         return len(self.slots) == len(self.params) and all(
-            grad_slot(p) is s for p, s in zip(self.params, self.slots))
+            grad_slot(p) is s for p, s in zip(self.params, self.slots)
+        )
 
     def rebuild(self):
         groups, cur, cur_key, cur_bytes = [], [], None, 0
@@ -112,7 +116,7 @@ class Reducer:
         flat = np.zeros(n, ps[0].data.dtype)
         views, off = [], 0
         for p in ps:
-            views.append(flat[off:off + p.data.size].reshape(p.data.shape))
+            views.append(flat[off : off + p.data.size].reshape(p.data.shape))
             off += p.data.size
         return _Bucket(ps, flat, views, False)
 
@@ -125,7 +129,8 @@ class Reducer:
                 "iteration before starting a new one. This error indicates that your module has "
                 "parameters that were not used in producing loss. You can enable unused "
                 "parameter detection by passing the keyword argument "
-                "`find_unused_parameters=True` to DistributedDataParallel")
+                "`find_unused_parameters=True` to DistributedDataParallel"
+            )
         if not self._layout_current():
             self.rebuild()
         for b in self.buckets:
@@ -148,15 +153,18 @@ class Reducer:
     def _mark(self, p):
         i = id(p)
         if i in self.marked:
-            raise RuntimeError("DistributedDataParallel: Expected to mark a variable ready only "
-                               "once (a parameter got gradients from two backward passes in "
-                               "one iteration; use no_sync() for the earlier ones)")
+            raise RuntimeError(
+                "DistributedDataParallel: Expected to mark a variable ready only "
+                "once (a parameter got gradients from two backward passes in "
+                "one iteration; use no_sync() for the earlier ones)"
+            )
         self.marked.add(i)
         b = self.buckets[self.where[i]]
         b.pending -= 1
         if b.pending == 0:
-            while (self.next_launch < len(self.buckets)
-                   and self.buckets[self.next_launch].pending == 0):
+            while (
+                self.next_launch < len(self.buckets) and self.buckets[self.next_launch].pending == 0
+            ):
                 self._launch(self.buckets[self.next_launch])
                 self.next_launch += 1
             if self.next_launch == len(self.buckets):
@@ -173,6 +181,7 @@ class Reducer:
 
     def _finish(self):
         import time
+
         t0 = time.perf_counter()
         self.wait_fn([b.req for b in self.buckets])
         self.comm_seconds += time.perf_counter() - t0

@@ -1,4 +1,5 @@
 """DistributedDataParallel: one model replica per MPI rank, gradients averaged every step."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,6 +31,7 @@ def _reachable_leaves(out) -> set:
         elif isinstance(o, dict):
             for x in o.values():
                 collect(x)
+
     collect(out)
     while stack:
         n = stack.pop()
@@ -68,25 +70,40 @@ class DistributedDataParallel(Module):
     ends with a zero ``.grad`` rather than None.
     """
 
-    def __init__(self, module: Module, device_ids: Any = None, output_device: Any = None,
-                 dim: int = 0, broadcast_buffers: bool = True, process_group: Any = None,
-                 bucket_cap_mb: float | None = None, find_unused_parameters: bool = False,
-                 check_reduction: bool = False, gradient_as_bucket_view: bool = False,
-                 static_graph: bool = False):
+    def __init__(
+        self,
+        module: Module,
+        device_ids: Any = None,
+        output_device: Any = None,
+        dim: int = 0,
+        broadcast_buffers: bool = True,
+        process_group: Any = None,
+        bucket_cap_mb: float | None = None,
+        find_unused_parameters: bool = False,
+        check_reduction: bool = False,
+        gradient_as_bucket_view: bool = False,
+        static_graph: bool = False,
+    ):
         super().__init__()
         from ...distributed.process_group import GroupMember, _require
+
         if not isinstance(module, Module):
-            raise TypeError(f"DistributedDataParallel: module must be a pydlk.nn.Module, got "
-                            f"{type(module).__name__}")
+            raise TypeError(
+                f"DistributedDataParallel: module must be a pydlk.nn.Module, got "
+                f"{type(module).__name__}"
+            )
         if process_group is not None and process_group is not GroupMember.WORLD:
-            raise ValueError("DistributedDataParallel: only the default process group is "
-                             "supported (process_group=None)")
+            raise ValueError(
+                "DistributedDataParallel: only the default process group is "
+                "supported (process_group=None)"
+            )
         pg = _require("DistributedDataParallel")
         if bucket_cap_mb is None:
             bucket_cap_mb = 25
         if not bucket_cap_mb > 0:
-            raise ValueError(f"DistributedDataParallel: bucket_cap_mb must be positive, got "
-                             f"{bucket_cap_mb}")
+            raise ValueError(
+                f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb}"
+            )
         self.module = module
         self.broadcast_buffers = bool(broadcast_buffers)
         self.find_unused_parameters = bool(find_unused_parameters)
@@ -101,21 +118,32 @@ class DistributedDataParallel(Module):
                 seen.add(id(p))
                 params.append(p)
         if not params:
-            raise RuntimeError("DistributedDataParallel: module has no parameter that requires "
-                               "gradient")
+            raise RuntimeError(
+                "DistributedDataParallel: module has no parameter that requires gradient"
+            )
         # gradients travel on a communicator of their own, so the order of bucket all-reduces
         # never interleaves with collectives the model itself makes (SyncBatchNorm)
         comm = pg.comm.Dup()
         object.__setattr__(self, "_comm", comm)
-        self._sync_arrays([p.data for p in module.parameters()] +
-                          [b.data for b in module.buffers() if b is not None])
-        reducer = Reducer(params, comm, pg.MPI, bucket_cap_mb * 1024 * 1024,
-                          self.find_unused_parameters, self.gradient_as_bucket_view)
-        reducer.wait_fn = lambda reqs: pg.wait(reqs, "DistributedDataParallel gradient "
-                                               "all_reduce", pg.next_seq())
+        self._sync_arrays(
+            [p.data for p in module.parameters()]
+            + [b.data for b in module.buffers() if b is not None]
+        )
+        reducer = Reducer(
+            params,
+            comm,
+            pg.MPI,
+            bucket_cap_mb * 1024 * 1024,
+            self.find_unused_parameters,
+            self.gradient_as_bucket_view,
+        )
+        reducer.wait_fn = lambda reqs: pg.wait(
+            reqs, "DistributedDataParallel gradient all_reduce", pg.next_seq()
+        )
         object.__setattr__(self, "reducer", reducer)
-        object.__setattr__(self, "_handles",
-                           [p.register_post_accumulate_grad_hook(reducer.hook) for p in params])
+        object.__setattr__(
+            self, "_handles", [p.register_post_accumulate_grad_hook(reducer.hook) for p in params]
+        )
 
     def _sync_arrays(self, arrays: list) -> None:
         """Broadcast rank 0's arrays, coalesced into one buffer per dtype."""
@@ -126,13 +154,16 @@ class DistributedDataParallel(Module):
         for a in arrays:
             by_dtype.setdefault(a.dtype, []).append(a)
         for arrs in by_dtype.values():
-            flat = np.concatenate([a.reshape(-1) for a in arrs]) if len(arrs) > 1 else \
-                np.ascontiguousarray(arrs[0].reshape(-1)).copy()
+            flat = (
+                np.concatenate([a.reshape(-1) for a in arrs])
+                if len(arrs) > 1
+                else np.ascontiguousarray(arrs[0].reshape(-1)).copy()
+            )
             seq = pg.next_seq()
             pg.wait([self._comm.Ibcast(flat, root=0)], "DistributedDataParallel broadcast", seq)
             off = 0
             for a in arrs:
-                a[...] = flat[off:off + a.size].reshape(a.shape)
+                a[...] = flat[off : off + a.size].reshape(a.shape)
                 off += a.size
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:

@@ -1,6 +1,13 @@
 """Gradient clipping and regularisation penalties (torch.nn.utils)."""
+
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm  # noqa: F401
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty  # noqa: F401
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "l1_penalty", "l2_penalty",
-           "elastic_net_penalty"]
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "get_total_norm",
+    "l1_penalty",
+    "l2_penalty",
+    "elastic_net_penalty",
+]

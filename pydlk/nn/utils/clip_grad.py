@@ -4,6 +4,7 @@ When the parameters are exactly the trainable parameters of one or more optimise
 every gradient is its arena slot, the norm is one reduction per flat gradient buffer and the
 scaling one pass (pydlk._C.norm_reduce / scale_); otherwise one reduction per gradient.
 """
+
 import math
 
 import numpy as np
@@ -29,8 +30,10 @@ def _grad_buffers(params):
 
 
 def _total(bufs, norm_type):
-    parts = [_C.norm_reduce(b if b.flags.c_contiguous else np.ascontiguousarray(b), norm_type)
-             for b in bufs]
+    parts = [
+        _C.norm_reduce(b if b.flags.c_contiguous else np.ascontiguousarray(b), norm_type)
+        for b in bufs
+    ]
     if math.isinf(norm_type):
         return max(parts) if norm_type > 0 else min(parts)
     s = sum(parts)
@@ -44,10 +47,12 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
         return Tensor(np.asarray(0.0, np.float32))
     total = _total(arrs, float(norm_type))
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"The total norm of order {float(norm_type)} for gradients from "
-                           f"`parameters` is non-finite, so it cannot be clipped. To disable this "
-                           f"error and scale the gradients by the non-finite norm anyway, set "
-                           f"`error_if_nonfinite=False`")
+        raise RuntimeError(
+            f"The total norm of order {float(norm_type)} for gradients from "
+            f"`parameters` is non-finite, so it cannot be clipped. To disable this "
+            f"error and scale the gradients by the non-finite norm anyway, set "
+            f"`error_if_nonfinite=False`"
+        )
     return Tensor(np.asarray(total, arrs[0].dtype))
 
 
@@ -62,10 +67,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor(np.asarray(0.0, np.float32))
     total = _total(bufs, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
-                           f"is non-finite, so it cannot be clipped. To disable this error and "
-                           f"scale the gradients by the non-finite norm anyway, set "
-                           f"`error_if_nonfinite=False`")
+        raise RuntimeError(
+            f"The total norm of order {norm_type} for gradients from `parameters` "
+            f"is non-finite, so it cannot be clipped. To disable this error and "
+            f"scale the gradients by the non-finite norm anyway, set "
+            f"`error_if_nonfinite=False`"
+        )
     dt = bufs[0].dtype
     total_t = dt.type(total)
     coef = dt.type(max_norm) / (total_t + dt.type(1e-6))

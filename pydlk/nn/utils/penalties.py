@@ -7,6 +7,7 @@ float64 and returned in the parameters' dtype. The same regularisers fused into 
 step: ``weight_decay=`` (coupled L2), AdamW (decoupled), ``l1_weight_decay=`` (adds
 ``l1*sign(p)`` to the gradient).
 """
+
 import numpy as np
 
 from ...autograd import Function, Tensor
@@ -30,8 +31,9 @@ class _SqSum(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return np.asarray(np.einsum("i,i->", a.reshape(-1), a.reshape(-1), dtype=np.float64),
-                          a.dtype)
+        return np.asarray(
+            np.einsum("i,i->", a.reshape(-1), a.reshape(-1), dtype=np.float64), a.dtype
+        )
 
     @staticmethod
     def backward(ctx, g):
