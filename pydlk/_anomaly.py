@@ -24,7 +24,7 @@ def _nonfinite(a, nan_only=False):
     from .autograd import Tensor
 
     if isinstance(a, Tensor):
-        a = a.data
+        a = a._data
     if not hasattr(a, "dtype") or a.dtype.kind not in "fc":
         return False
     xp = np if isinstance(a, np.ndarray) else __import__("cupy")

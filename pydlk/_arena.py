@@ -8,7 +8,7 @@ view of the parameter's slot in ``arena.grad``; backward writes the gradient the
 * ``Arena(params, dtype, owner)`` -- pack parameters and rebind them to views of their slots;
 * ``grad_slot(t)`` / ``owning_arena(t)`` -- the slot view / arena of a tensor, or None;
 * ``write_grad(t, g)`` -- the autograd engine's first write of a leaf's gradient;
-* ``unbind(t)`` -- forget the slot after ``t.data`` was rebound to another array;
+* ``unbind(t)`` -- forget the slot after ``t._data`` was rebound to another array;
 * ``whole_arena_grads(params)`` -- the flat gradient buffers when ``params`` are whole arenas.
 
 It imports nothing from pydlk, so that ``autograd`` can use it without an import cycle.
@@ -67,7 +67,7 @@ class Arena:
         self.step = 0
         self.state = {}
         self.fresh = set()  # states allocated but not yet used by a step
-        sizes = [p.data.size for p in params]
+        sizes = [p._data.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
         n = self.offsets[-1]
         self.numel = n
@@ -77,16 +77,16 @@ class Arena:
         slots = []
         for i, p in enumerate(params):
             a, b = self.offsets[i], self.offsets[i + 1]
-            self.param[a:b] = p.data.reshape(-1)
+            self.param[a:b] = p._data.reshape(-1)
             prev = owning_arena(p)
             if prev is not None and prev is not self:
                 old.add(prev)
-            view = self.param[a:b].reshape(p.data.shape)
-            gview = self.grad[a:b].reshape(p.data.shape)
+            view = self.param[a:b].reshape(p._data.shape)
+            gview = self.grad[a:b].reshape(p._data.shape)
             if p._grad is not None:
                 gview[...] = p._grad
                 p._grad = gview
-            p.data = view
+            p._data = view
             p._grad_slot = gview
             p._arena = self
             slots.append(gview)
@@ -94,9 +94,9 @@ class Arena:
         self.pairs = list(zip(params, slots))
         # rows of parameters with >= 2 dims, for the max-norm constraint
         self.rows = [
-            self.param[self.offsets[i] : self.offsets[i + 1]].reshape(p.data.shape[0], -1)
+            self.param[self.offsets[i] : self.offsets[i + 1]].reshape(p._data.shape[0], -1)
             for i, p in enumerate(params)
-            if p.data.ndim >= 2 and p.data.size > 0
+            if p._data.ndim >= 2 and p._data.size > 0
         ]
         for a in old:
             a.detached = True
@@ -135,4 +135,4 @@ class Arena:
 
     def slice(self, flat, i):
         p = self.params[i]
-        return flat[self.offsets[i] : self.offsets[i + 1]].reshape(p.data.shape)
+        return flat[self.offsets[i] : self.offsets[i + 1]].reshape(p._data.shape)

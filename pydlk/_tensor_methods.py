@@ -166,11 +166,11 @@ def _inplace(op_name, fn):
             self._check_inplace(op_name)
             return fn(self, other)
         o = _arr(other)
-        if is_cupy(self.data) and isinstance(o, np.ndarray):
+        if is_cupy(self._data) and isinstance(o, np.ndarray):
             import cupy
 
             o = cupy.asarray(o)
-        r = _arr(fn(Tensor._wrap(self.data), Tensor._wrap(o) if hasattr(o, "shape") else o))
+        r = _arr(fn(Tensor._wrap(self._data), Tensor._wrap(o) if hasattr(o, "shape") else o))
         if r.shape != self.shape:
             raise ValueError(
                 f"{op_name}: the result has shape {r.shape}, but the in-place "
@@ -181,7 +181,7 @@ def _inplace(op_name, fn):
                 f"{op_name}: result type {r.dtype} can't be cast to the in-place "
                 f"target's dtype {self.dtype}"
             )
-        self.data[...] = r
+        self._data[...] = r
         return self
 
     return method
@@ -197,7 +197,7 @@ def _ne(self, other):
 
 def _bitwise(ufunc_name, reflected=False):
     def op(self, other):
-        a, b = (_arr(other), self.data) if reflected else (self.data, _arr(other))
+        a, b = (_arr(other), self._data) if reflected else (self._data, _arr(other))
         return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
 
     return op
@@ -216,7 +216,7 @@ def _masked_fill_(self, mask, value):
             "masked_fill_: in place into a tensor that is part of the autograd "
             "graph is not supported; use masked_fill (out of place)"
         )
-    self.data[...] = _arr(
+    self._data[...] = _arr(
         masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
     )
     return self
@@ -224,7 +224,7 @@ def _masked_fill_(self, mask, value):
 
 def _div_(self, other):
     self._check_inplace("div_")
-    self.data /= _arr(other)
+    self._data /= _arr(other)
     return self
 
 
@@ -260,7 +260,7 @@ _methods = {
     "__gt__": gt,
     "__ge__": ge,
     "__invert__": lambda self: (
-        logical_not(self) if self.dtype == np.bool_ else _nograd(_xp(self.data).invert(self.data))
+        logical_not(self) if self.dtype == np.bool_ else _nograd(_xp(self._data).invert(self._data))
     ),
     "__and__": _bitwise("bitwise_and"),
     "__rand__": _bitwise("bitwise_and", True),

@@ -78,7 +78,7 @@ def _rebuild_tensor_v2(
 def _rebuild_parameter(data, requires_grad, backward_hooks):
     if not isinstance(data, Tensor):
         raise TypeError("a parameter's data is not a tensor")
-    return Tensor(data.data, requires_grad=bool(requires_grad) and data.data.dtype.kind == "f")
+    return Tensor(data._data, requires_grad=bool(requires_grad) and data._data.dtype.kind == "f")
 
 
 _ALLOWED = {

@@ -141,7 +141,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        raw = [a.data if isinstance(a, Tensor) else a for a in args]
+        raw = [a._data if isinstance(a, Tensor) else a for a in args]
         record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         out = cls.forward(ctx, *raw)
@@ -155,7 +155,7 @@ class Function:
         if record:
             node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
             for i, t in enumerate(tensors):
-                if t.data.dtype.kind in "fc":  # integer outputs (indices) carry no gradient
+                if t._data.dtype.kind in "fc":  # integer outputs (indices) carry no gradient
                     t.requires_grad = True
                     t._node = (node, i)
                     node.outputs[i] = weakref.ref(t)
@@ -183,10 +183,12 @@ def _default_dtype_array(data, dtype, xp):
 
 
 class Tensor:
-    """An array with an optional gradient: ``data`` (NumPy or CuPy), ``grad``, ``requires_grad``.
+    """An array with an optional gradient: ``grad``, ``requires_grad``, ``data`` (torch's: a
+    detached Tensor sharing memory). The NumPy (or CuPy) array it holds is ``np.asarray(t)``,
+    ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
 
-    Differs from torch: ``data`` is the NumPy array itself (no copy), and arithmetic follows
-    NumPy's type promotion (they agree for float32/float64 with Python scalars).
+    Differs from torch: arithmetic follows NumPy's type promotion (they agree for
+    float32/float64 with Python scalars).
     """
 
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
@@ -215,9 +217,9 @@ class Tensor:
 
     def __init__(self, data, requires_grad=False, dtype=None):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         xp = get_array_module(data)
-        self.data = _default_dtype_array(data, dtype, xp)
+        self._data = _default_dtype_array(data, dtype, xp)
         self._grad = None
         self._grad_t = None
         self._node = None
@@ -229,7 +231,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, array):
         t = cls.__new__(cls)
-        t.data = array
+        t._data = array
         t._grad = None
         t._grad_t = None
         t._node = None
@@ -246,10 +248,10 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if value and self.data.dtype.kind not in "fc":
+        if value and self._data.dtype.kind not in "fc":
             raise RuntimeError(
                 f"requires_grad: only floating-point tensors can require "
-                f"gradients, this one is {self.data.dtype}"
+                f"gradients, this one is {self._data.dtype}"
             )
         if not value and self._node is not None:
             raise RuntimeError(
@@ -267,7 +269,7 @@ class Tensor:
         if g is None:
             return None
         w = self._grad_t
-        if w is None or w.data is not g:
+        if w is None or w._data is not g:
             w = Tensor._wrap(g)
             self._grad_t = w
         return w
@@ -280,20 +282,20 @@ class Tensor:
             self._grad = None
             self._grad_t = None
             return
-        g = value.data if isinstance(value, Tensor) else value
+        g = value._data if isinstance(value, Tensor) else value
         if not (isinstance(g, np.ndarray) or is_cupy(g)):
             g = np.asarray(g)  # a torch tensor or a nested list
-        if g.shape != self.data.shape:
+        if g.shape != self._data.shape:
             raise RuntimeError(
                 f"grad: assigned grad has data of a different size: "
-                f"{tuple(g.shape)}, expected {tuple(self.data.shape)}"
+                f"{tuple(g.shape)}, expected {tuple(self._data.shape)}"
             )
         slot = _arena.grad_slot(self)
         if slot is not None and g is not slot and slot.dtype == g.dtype:
             slot[...] = g
             g = slot
         self._grad = g
-        self._grad_t = value if isinstance(value, Tensor) and value.data is g else None
+        self._grad_t = value if isinstance(value, Tensor) and value._data is g else None
 
     def requires_grad_(self, requires_grad=True):
         self.requires_grad = requires_grad
@@ -351,8 +353,33 @@ class Tensor:
         backward(self, gradient, retain_graph)
 
     # -- views of the data ------------------------------------------------------------
+    @property
+    def data(self):
+        """torch's ``.data``: a Tensor that shares this tensor's memory and is outside autograd
+        (``requires_grad=False``), so ``p.data.add_(...)`` or ``p.data.mul_(0.5)`` change ``p``.
+        The array itself is ``np.asarray(t)`` or ``t.detach().numpy()`` (no copy)."""
+        return self._data  # TRANSITION: still the raw array until the tests move off it
+
+    @data.setter
+    def data(self, value):
+        # ``p.data = x``: x's values and shape become p's. A parameter an optimiser packed into
+        # its arena keeps its slot when the shape and dtype agree (the values are copied in, so
+        # the optimiser goes on stepping it; differs from torch, where p then aliases x); any
+        # other value is rebound and leaves the arena (the optimiser no longer sees it).
+        a = value._data if isinstance(value, Tensor) else value
+        if not (isinstance(a, np.ndarray) or is_cupy(a)):
+            a = np.asarray(a)
+        slot = _arena.grad_slot(self)
+        if slot is not None and a.shape == self._data.shape and a.dtype == self._data.dtype:
+            if a is not self._data:
+                self._data[...] = a
+            return
+        if slot is not None:
+            _arena.unbind(self)
+        self._data = a
+
     def detach(self):
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._data)
 
     def detach_(self):
         self._node = None
@@ -365,26 +392,26 @@ class Tensor:
                 "numpy: can't call numpy() on a tensor that requires grad; "
                 "use tensor.detach().numpy()"
             )
-        if is_cupy(self.data):
+        if is_cupy(self._data):
             raise TypeError("numpy: tensor is on a CUDA device; use .cpu() first")
-        return self.data
+        return self._data
 
     def __array__(self, dtype=None, copy=None):
-        a = self.data.get() if is_cupy(self.data) else self.data
+        a = self._data.get() if is_cupy(self._data) else self._data
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return np.array(a, copy=True) if copy else a
 
     def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+        return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self._data.__dlpack_device__()
 
     def item(self):
-        if self.data.size != 1:
-            raise ValueError(f"item: tensor has {self.data.size} elements, need exactly one")
-        return self.data.reshape(-1)[0].item()
+        if self._data.size != 1:
+            raise ValueError(f"item: tensor has {self._data.size} elements, need exactly one")
+        return self._data.reshape(-1)[0].item()
 
     def tolist(self):
         return np.asarray(self).tolist()
@@ -392,39 +419,41 @@ class Tensor:
     # -- metadata ---------------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def device(self):
-        return _device(device_of(self.data))
+        return _device(device_of(self._data))
 
     def dim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._data.shape if dim is None else self._data.shape[dim]
 
     def numel(self):
-        return int(self.data.size)
+        return int(self._data.size)
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __repr__(self):
-        body = np.array2string(np.asarray(self.data), separator=", ", precision=4, prefix="tensor(")
+        body = np.array2string(
+            np.asarray(self._data), separator=", ", precision=4, prefix="tensor("
+        )
         extra = ""
-        if self.data.dtype != np.float32:
-            extra += f", dtype={self.data.dtype}"
+        if self._data.dtype != np.float32:
+            extra += f", dtype={self._data.dtype}"
         if self.device != "cpu":
             extra += f", device='{self.device}'"
         if self._node is not None:
@@ -434,9 +463,9 @@ class Tensor:
         return f"tensor({body}{extra})"
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError("bool: a tensor with more than one element is ambiguous")
-        return bool(self.data.reshape(-1)[0])
+        return bool(self._data.reshape(-1)[0])
 
     def __float__(self):
         return float(self.item())
@@ -445,7 +474,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iu":
+        if self._data.dtype.kind not in "iu":
             raise TypeError("only integer tensors can be used as an index")
         return int(self.item())
 
@@ -461,35 +490,35 @@ class Tensor:
 
     def zero_(self):
         self._check_inplace("zero_")
-        self.data[...] = 0
+        self._data[...] = 0
         return self
 
     def fill_(self, value):
         self._check_inplace("fill_")
-        self.data[...] = value
+        self._data[...] = value
         return self
 
     def copy_(self, src):
         self._check_inplace("copy_")
-        src = src.data if isinstance(src, Tensor) else src
-        self.data[...] = src
+        src = src._data if isinstance(src, Tensor) else src
+        self._data[...] = src
         return self
 
     def add_(self, other, alpha=1):
         self._check_inplace("add_")
-        other = other.data if isinstance(other, Tensor) else other
-        self.data += alpha * other if alpha != 1 else other
+        other = other._data if isinstance(other, Tensor) else other
+        self._data += alpha * other if alpha != 1 else other
         return self
 
     def mul_(self, other):
         self._check_inplace("mul_")
-        self.data *= other.data if isinstance(other, Tensor) else other
+        self._data *= other._data if isinstance(other, Tensor) else other
         return self
 
     def clamp_(self, min=None, max=None):
         self._check_inplace("clamp_")
-        xp = get_array_module(self.data)
-        xp.clip(self.data, min, max, out=self.data)
+        xp = get_array_module(self._data)
+        xp.clip(self._data, min, max, out=self._data)
         return self
 
 
@@ -502,7 +531,7 @@ def _accumulate_leaf(t, g):
         for hook in t._hooks:
             r = hook(g)
             if r is not None:
-                g = r.data if isinstance(r, Tensor) else r
+                g = r._data if isinstance(r, Tensor) else r
     if isinstance(g, np.generic):
         g = np.asarray(g)
     if t._grad is None:
@@ -510,7 +539,7 @@ def _accumulate_leaf(t, g):
         if slot is not None:
             t._grad = slot
         else:
-            t._grad = g.astype(t.data.dtype, copy=True) if g.dtype != t.data.dtype else g.copy()
+            t._grad = g.astype(t._data.dtype, copy=True) if g.dtype != t._data.dtype else g.copy()
     else:
         t._grad += g  # in place: keeps an arena view a view
     for hook in t.__dict__.get("_post_acc_hooks", ()):
@@ -540,16 +569,16 @@ def backward(tensor, gradient=None, retain_graph=False):
     """Compute d(tensor)/d(leaf) for every leaf that requires grad and add it into ``leaf.grad``."""
     if not tensor.requires_grad:
         raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
-    xp = get_array_module(tensor.data)
+    xp = get_array_module(tensor._data)
     if gradient is None:
-        if tensor.data.size != 1:
+        if tensor._data.size != 1:
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar "
                 f"outputs; this tensor has shape {tensor.shape}, pass gradient="
             )
-        g = xp.ones_like(tensor.data)
+        g = xp.ones_like(tensor._data)
     else:
-        g = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+        g = gradient._data if isinstance(gradient, Tensor) else xp.asarray(gradient)
         if g.shape != tensor.shape:
             raise ValueError(f"backward: gradient has shape {g.shape}, tensor has {tensor.shape}")
         g = g.astype(tensor.dtype, copy=False)
@@ -592,7 +621,7 @@ def backward(tensor, gradient=None, retain_graph=False):
                         for hook in t._hooks:
                             r = hook(og)
                             if r is not None:
-                                out_grads[i] = og = r.data if isinstance(r, Tensor) else r
+                                out_grads[i] = og = r._data if isinstance(r, Tensor) else r
                     if t._retain_grad:
                         t._grad = og if t._grad is None else t._grad + og
             in_grads = node.fn.backward(node.ctx, *out_grads)
@@ -611,7 +640,7 @@ def backward(tensor, gradient=None, retain_graph=False):
                 if inp is None or gi is None or not inp.requires_grad:
                     continue
                 if isinstance(gi, Tensor):
-                    gi = gi.data
+                    gi = gi._data
                 elif isinstance(gi, np.generic):
                     gi = np.asarray(gi)
                 if gi.shape != inp.shape:
@@ -639,7 +668,7 @@ def backward(tensor, gradient=None, retain_graph=False):
 def tensor(data, dtype=None, requires_grad=False):
     """A new leaf tensor (copies ``data``, as torch.tensor does)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     xp = get_array_module(data)
     arr = xp.array(_default_dtype_array(data, dtype, xp), copy=True)
     return Tensor(arr, requires_grad=requires_grad)

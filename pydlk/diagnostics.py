@@ -23,7 +23,7 @@ _SAT = {"Tanh": lambda y: np.abs(y) > 0.99, "Sigmoid": lambda y: (y < 0.01) | (y
 
 
 def _array(t):
-    return np.asarray(t.data if isinstance(t, Tensor) else t)
+    return np.asarray(t._data if isinstance(t, Tensor) else t)
 
 
 class Diagnostics:
@@ -86,14 +86,14 @@ class Diagnostics:
 
     def before_step(self):
         self.gradient_norms()
-        self._before = {n: _array(p.data).copy() for n, p in self.model.named_parameters()}
+        self._before = {n: _array(p._data).copy() for n, p in self.model.named_parameters()}
 
     def after_step(self):
         if self._before is None:
             raise RuntimeError("Diagnostics.after_step: call before_step() before optimizer.step()")
         self.ratios = {}
         for n, p in self.model.named_parameters():
-            w = _array(p.data)
+            w = _array(p._data)
             wn = float(np.linalg.norm(w))
             self.ratios[n] = (
                 float(np.linalg.norm(w - self._before[n])) / wn if wn > 0 else float("nan")

@@ -70,7 +70,7 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     vs = [rng.standard_normal(p.shape) for p in params]
     for p in params:
         p._grad = None
-    loss_fn(model(Tensor(xs.data)), ys).backward()
+    loss_fn(model(Tensor(xs._data)), ys).backward()
     analytic = sum(
         float(np.sum(np.asarray(p._grad) * v)) for p, v in zip(params, vs) if p._grad is not None
     )
@@ -79,10 +79,10 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     def L(t):
         with no_grad():
             for p, v, p0 in zip(params, vs, base):
-                p.data[...] = p0 + t * v
-            return float(loss_fn(model(Tensor(xs.data)), ys).item())
+                p._data[...] = p0 + t * v
+            return float(loss_fn(model(Tensor(xs._data)), ys).item())
 
-    base = [p.data.copy() for p in params]
+    base = [p._data.copy() for p in params]
     numeric = (L(eps) - L(-eps)) / (2 * eps)
     L(0.0)
     rel = abs(analytic - numeric) / max(abs(numeric), abs(analytic), 1e-12)
@@ -109,7 +109,7 @@ def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
         loss = float(loss_t.item())
     model.eval()
     with no_grad():
-        acc = float((np.asarray(model(Tensor(xs)).data).argmax(1) == ys).mean())
+        acc = float((np.asarray(model(Tensor(xs))._data).argmax(1) == ys).mean())
     ok = loss < 0.05 and acc == 1.0
     return Check(
         "overfit a small batch",

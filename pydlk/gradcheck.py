@@ -65,10 +65,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
     def L():
         with no_grad():
             o = _outputs(fn(*inputs))
-        return sum(float(np.sum(np.asarray(a.data, np.float64) * dy)) for a, dy in zip(o, dys))
+        return sum(float(np.sum(np.asarray(a._data, np.float64) * dy)) for a, dy in zip(o, dys))
 
     for k, i in enumerate(checked):
-        x = inputs[i].data
+        x = inputs[i]._data
         flat = x.reshape(-1)  # a view: x is updated in place
         if not np.shares_memory(flat, x):
             raise ValueError(f"gradcheck: input {i} must be contiguous")

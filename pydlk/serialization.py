@@ -58,7 +58,7 @@ def _encode(obj, arrays):
     if isinstance(obj, (int, float)) and not isinstance(obj, bool):
         return obj
     if isinstance(obj, Tensor):
-        arrays.append(np.asarray(obj.data))
+        arrays.append(np.asarray(obj._data))
         return {"__tensor__": len(arrays) - 1, "requires_grad": bool(obj.requires_grad)}
     if _is_torch_tensor(obj):
         arrays.append(obj.detach().cpu().numpy())
@@ -110,7 +110,7 @@ def _flat_arrays(obj):
         if not isinstance(k, str):
             raise TypeError(f"save: .safetensors keys must be str, got {type(k).__name__}")
         if isinstance(v, Tensor):
-            v = v.data
+            v = v._data
         elif _is_torch_tensor(v):
             v = v.detach().cpu().numpy()
         if not isinstance(v, np.ndarray):
@@ -379,7 +379,7 @@ def _to_cuda(obj):
 
     def move(v):
         if isinstance(v, Tensor):
-            return Tensor(cupy.asarray(v.data), requires_grad=v.requires_grad)
+            return Tensor(cupy.asarray(v._data), requires_grad=v.requires_grad)
         if isinstance(v, np.ndarray):
             return cupy.asarray(v)
         if isinstance(v, dict):

@@ -77,7 +77,7 @@ def activation_histograms(
     for name in chosen:
 
         def hook(module, args, output, name=name):
-            a = output.data if isinstance(output, Tensor) else np.asarray(output)
+            a = output._data if isinstance(output, Tensor) else np.asarray(output)
             acts[name] = np.array(a, copy=True)
 
         handles.append(named[name].register_forward_hook(hook))
@@ -110,7 +110,7 @@ def filter_grid(weight, path, ncols: int | None = None, padding: int = 1) -> np.
     """First-layer filters (K, C, R, S) as one image: a grid of the K filters, each min-max
     normalised to [0, 1] on its own; C = 3 is drawn as RGB, otherwise channel 0 in grey (one
     tile per filter). Writes a PNG to ``path`` and returns the grid array (H, W, 3)."""
-    w = weight.data if isinstance(weight, Tensor) else np.asarray(weight)
+    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
     w = np.asarray(w, np.float64)
     if w.ndim != 4:
         raise ValueError(f"filter_grid: weight must be (K, C, R, S), got {w.shape}")

@@ -80,8 +80,8 @@ def default_collate(batch: list) -> Any:
 def _stack_tensors(batch) -> Tensor:
     from .._backend import get_array_module
 
-    xp = get_array_module(batch[0].data)
-    return Tensor._wrap(xp.stack([b.data for b in batch]))
+    xp = get_array_module(batch[0]._data)
+    return Tensor._wrap(xp.stack([b._data for b in batch]))
 
 
 def default_convert(data: Any) -> Any:

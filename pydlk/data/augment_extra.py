@@ -279,7 +279,7 @@ def multi_scale_predict(
                 for v in views:
                     v = np.ascontiguousarray(v)
                     outs = [
-                        np.asarray(model(Tensor(v[i : i + batch_size])).data, np.float64)
+                        np.asarray(model(Tensor(v[i : i + batch_size]))._data, np.float64)
                         for i in range(0, len(v), batch_size)
                     ]
                     z = np.concatenate(outs)

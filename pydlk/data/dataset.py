@@ -19,7 +19,7 @@ class Dataset:
 
 
 def _array(a):
-    return a.data if isinstance(a, Tensor) else np.asarray(a)
+    return a._data if isinstance(a, Tensor) else np.asarray(a)
 
 
 class TensorDataset(Dataset):

@@ -41,13 +41,13 @@ def _apply_transform(transform, batch, rng):
     """``transform(x, rng)`` on the batch's first element (on its array, wrapped back)."""
     if isinstance(batch, (list, tuple)) and not hasattr(batch, "_fields"):
         first = batch[0]
-        arr = first.data if isinstance(first, Tensor) else first
+        arr = first._data if isinstance(first, Tensor) else first
         out = transform(arr, rng)
         out = (
             Tensor._wrap(out) if isinstance(first, Tensor) and not isinstance(out, Tensor) else out
         )
         return type(batch)([out, *batch[1:]])
-    arr = batch.data if isinstance(batch, Tensor) else batch
+    arr = batch._data if isinstance(batch, Tensor) else batch
     out = transform(arr, rng)
     return Tensor._wrap(out) if isinstance(batch, Tensor) and not isinstance(out, Tensor) else out
 

@@ -68,7 +68,7 @@ class Work:
 def _array(tensor: Any, op: str, name: str = "tensor") -> np.ndarray:
     from ..autograd import Tensor
 
-    a = tensor.data if isinstance(tensor, Tensor) else tensor
+    a = tensor._data if isinstance(tensor, Tensor) else tensor
     if not isinstance(a, np.ndarray):
         raise TypeError(
             f"{op}: {name} must be a pydlk Tensor or a NumPy array, got "

@@ -10,7 +10,7 @@ _FLOATS = (np.float32, np.float64)
 
 
 def array_of(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def check_float(x, op, name):
@@ -60,13 +60,13 @@ def apply_inplace(input, op, run):
         run(input)
         return Tensor._wrap(input)
     if not (input.requires_grad and is_grad_enabled()):
-        run(input.data)
+        run(input._data)
         return input
     if input.is_leaf:
         raise RuntimeError(
             f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
         )
-    before = Tensor._wrap(input.data)
+    before = Tensor._wrap(input._data)
     before._requires_grad = True
     before._node = input._node
     out = run(before)

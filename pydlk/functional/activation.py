@@ -198,7 +198,7 @@ def _apply(fn, name, input, params, inplace):
     def run(x):
         out = fn.apply(x, params, target)
         if target is None:
-            a[...] = out.data
+            a[...] = out._data
         return out
 
     return apply_inplace(input, name, run)

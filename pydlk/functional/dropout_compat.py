@@ -32,7 +32,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
         y = _channel_dropout(x.reshape(shape[0], shape[1], -1, 1), p, training, inplace=False)
         y = y.reshape(*shape)
         if inplace:
-            x.data[...] = y.data
+            x._data[...] = y._data
             return x
         return y
     return _channel_dropout(input, p, training, inplace)

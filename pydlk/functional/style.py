@@ -45,7 +45,7 @@ def style_loss(input, target, normalize: bool = True) -> Tensor:
     g = gram_matrix(input, normalize)
     t = array_of(target)
     if t.ndim == 4 or (t.ndim == 3 and t.shape[-1] != t.shape[-2]):
-        t = gram_matrix(t, normalize).data
+        t = gram_matrix(t, normalize)._data
     if t.shape[-2:] != tuple(g.shape[-2:]):
         raise ValueError(
             f"style_loss: target Gram matrix {t.shape} does not match input's {tuple(g.shape)}"

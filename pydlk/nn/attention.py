@@ -16,7 +16,7 @@ __all__ = ["MultiheadAttention"]
 
 
 def _mask_array(m, name, dtype):
-    a = m.data if isinstance(m, Tensor) else np.asarray(m)
+    a = m._data if isinstance(m, Tensor) else np.asarray(m)
     if a.dtype == np.bool_:
         return np.where(a, -np.inf, 0).astype(dtype)  # True = not allowed to attend
     if a.dtype.kind != "f":
@@ -131,7 +131,7 @@ class MultiheadAttention(Module):
             query, key, value = (t.reshape(1, *t.shape) for t in (query, key, value))
             if key_padding_mask is not None:
                 key_padding_mask = np.asarray(
-                    key_padding_mask.data
+                    key_padding_mask._data
                     if isinstance(key_padding_mask, Tensor)
                     else key_padding_mask
                 )[None]

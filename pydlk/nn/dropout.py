@@ -48,10 +48,10 @@ class StochasticDepth(Module):
     def forward(self, input):
         if not self.training or self.p == 0.0:
             return input
-        x = input.data if isinstance(input, Tensor) else input
+        x = input._data if isinstance(input, Tensor) else input
         shape = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
         # keep / (1 - p) per sample (or per batch): dropout of ones
-        noise = F.dropout(get_array_module(x).ones(shape, x.dtype), self.p).data
+        noise = F.dropout(get_array_module(x).ones(shape, x.dtype), self.p)._data
         return input * Tensor(noise)
 
     def extra_repr(self):

@@ -49,18 +49,18 @@ class Embedding(Module):
             self.reset_parameters()
         else:
             self.weight = Parameter(
-                np.asarray(_weight.data if isinstance(_weight, Tensor) else _weight),
+                np.asarray(_weight._data if isinstance(_weight, Tensor) else _weight),
                 requires_grad=not _freeze,
             )
 
     def reset_parameters(self):
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._data[self.padding_idx] = 0
 
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
-        e = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        e = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         return cls(
             e.shape[0], e.shape[1], padding_idx=padding_idx, _weight=e.copy(), _freeze=freeze
         )

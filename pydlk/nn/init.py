@@ -1,6 +1,6 @@
 """Weight initialisation (torch.nn.init's names, arguments and defaults).
 
-Every function writes into ``tensor.data`` in place under no_grad and returns the tensor. The
+Every function writes into ``tensor._data`` in place under no_grad and returns the tensor. The
 random numbers come from ``pydlk._random.default_generator.numpy``, so ``pydlk.manual_seed``
 makes initialisation reproducible (the streams differ from torch's: same distributions, not the
 same numbers).
@@ -38,7 +38,7 @@ def _rng(generator=None):
 
 
 def _arr(tensor):
-    return tensor.data if isinstance(tensor, Tensor) else tensor
+    return tensor._data if isinstance(tensor, Tensor) else tensor
 
 
 def _write(tensor, values):

@@ -47,9 +47,9 @@ class UninitializedParameter(Parameter):
 
     def materialize(self, shape, device=None, dtype=None):
         """Give the parameter an (uninitialised) array of ``shape``; it becomes a Parameter."""
-        dt = self.data.dtype if dtype is None else np.dtype(dtype)
+        dt = self._data.dtype if dtype is None else np.dtype(dtype)
         arena = owning_arena(self)
-        self.data = np.empty(tuple(int(s) for s in shape), dt)
+        self._data = np.empty(tuple(int(s) for s in shape), dt)
         self.grad = None
         self.__class__ = Parameter
         if arena is not None:
@@ -63,8 +63,8 @@ class UninitializedBuffer(Tensor):
         super().__init__(np.empty(0, np.dtype(np.float32 if dtype is None else dtype)))
 
     def materialize(self, shape, device=None, dtype=None):
-        dt = self.data.dtype if dtype is None else np.dtype(dtype)
-        self.data = np.empty(tuple(int(s) for s in shape), dt)
+        dt = self._data.dtype if dtype is None else np.dtype(dtype)
+        self._data = np.empty(tuple(int(s) for s in shape), dt)
         self.__class__ = Tensor
 
 
@@ -86,7 +86,7 @@ def _repack(arena):
     trainable = [p for p in group["params"] if p.requires_grad]
     new = []
     for dt in (np.float32, np.float64):
-        sub = [p for p in trainable if p.data.dtype == dt]
+        sub = [p for p in trainable if p._data.dtype == dt]
         if not sub:
             continue
         a = _Arena(sub, dt, opt)
@@ -97,7 +97,7 @@ def _repack(arena):
             for k, v in states.items():
                 if k not in a.state:
                     a.new_state(k)
-                if v.size == p.data.size:  # a parameter that kept its size keeps its state
+                if v.size == p._data.size:  # a parameter that kept its size keeps its state
                     a.state[k][a.offsets[i] : a.offsets[i + 1]] = v
         new.append(a)
     opt._arenas[gi] = new
@@ -123,11 +123,11 @@ class LazyModuleMixin:
                 f"{tuple(input.shape)}"
             )
         self._materialize(self._infer(input))
-        xp = get_array_module(input.data if isinstance(input, Tensor) else input)
+        xp = get_array_module(input._data if isinstance(input, Tensor) else input)
         if xp is not np:  # a GPU input: the new weights go to its device (initialised on CPU)
             for t in list(self._parameters.values()) + list(self._buffers.values()):
-                if t is not None and isinstance(t.data, np.ndarray):
-                    t.data = xp.asarray(t.data)
+                if t is not None and isinstance(t._data, np.ndarray):
+                    t._data = xp.asarray(t._data)
 
     def _call_impl(self, *args, **kwargs):
         if self.has_uninitialized_params():
@@ -160,7 +160,7 @@ class LazyModuleMixin:
 
 
 def _shape(v):
-    return tuple((v.data if isinstance(v, Tensor) else np.asarray(v)).shape)
+    return tuple((v._data if isinstance(v, Tensor) else np.asarray(v)).shape)
 
 
 class LazyLinear(LazyModuleMixin, Linear):

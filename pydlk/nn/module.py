@@ -2,7 +2,7 @@
 
 Parameters, buffers and submodules are registered by attribute assignment; ``state_dict`` keys
 are the dotted paths torch uses, so a state dict moves between the two. ``load_state_dict``
-writes INTO the existing arrays (``p.data[...] = value``), so views an optimiser's flat arena
+writes INTO the existing arrays (``p._data[...] = value``), so views an optimiser's flat arena
 holds stay valid.
 """
 
@@ -65,7 +65,7 @@ class _IncompatibleKeys(tuple):
 
 def _array(v):
     if isinstance(v, Tensor):
-        return v.data
+        return v._data
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
         return v.detach().cpu().numpy()
     return np.asarray(v)
@@ -304,16 +304,16 @@ class Module:
         """Replace every parameter's and buffer's array by ``fn(array)`` (float ones only)."""
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None and p.data.dtype.kind == "f":
-                    new = fn(p.data)
-                    if new is not p.data:
-                        p.data = new
+                if p is not None and p._data.dtype.kind == "f":
+                    new = fn(p._data)
+                    if new is not p._data:
+                        p._data = new
                         _arena.unbind(p)
                         if p._grad is not None:
                             p._grad = fn(p._grad)
             for b in m._buffers.values():
-                if b is not None and b.data.dtype.kind == "f":
-                    b.data = fn(b.data)
+                if b is not None and b._data.dtype.kind == "f":
+                    b._data = fn(b._data)
         return self
 
     def to(self, *args, **kwargs):
@@ -375,14 +375,14 @@ class Module:
 
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None and device_of(p.data) != where:
-                    p.data = move(p.data)
+                if p is not None and device_of(p._data) != where:
+                    p._data = move(p._data)
                     _arena.unbind(p)
                     if p._grad is not None:
                         p._grad = move(p._grad)
             for b in m._buffers.values():
-                if b is not None and device_of(b.data) != where:
-                    b.data = move(b.data)
+                if b is not None and device_of(b._data) != where:
+                    b._data = move(b._data)
 
     def float(self):
         return self.to(np.float32)
@@ -405,10 +405,10 @@ class Module:
     def _save_to_state_dict(self, dest, prefix, keep_vars):
         for name, p in self._parameters.items():
             if p is not None:
-                dest[prefix + name] = p if keep_vars else Tensor._wrap(p.data)
+                dest[prefix + name] = p if keep_vars else Tensor._wrap(p._data)
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                dest[prefix + name] = b if keep_vars else Tensor._wrap(b.data)
+                dest[prefix + name] = b if keep_vars else Tensor._wrap(b._data)
 
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         """An OrderedDict of dotted name -> Tensor. As torch with ``keep_vars=False``, each value is
@@ -452,19 +452,19 @@ class Module:
                     continue
                 used.add(key)
                 value = _array(state_dict[key])
-                if value.shape != t.data.shape:
+                if value.shape != t._data.shape:
                     # num_batches_tracked saved as a 0-d or (1,) array: accept either
-                    if value.size == 1 and t.data.size == 1:
-                        value = value.reshape(t.data.shape)
+                    if value.size == 1 and t._data.size == 1:
+                        value = value.reshape(t._data.shape)
                     else:
                         errors.append(
                             f"size mismatch for {key}: copying a param with shape "
                             f"{tuple(value.shape)} from checkpoint, the shape in "
-                            f"current model is {tuple(t.data.shape)}."
+                            f"current model is {tuple(t._data.shape)}."
                         )
                         continue
                 with no_grad():
-                    t.data[...] = value
+                    t._data[...] = value
         unexpected = [k for k in state_dict.keys() if k not in used]
         if strict:
             if unexpected:
@@ -668,7 +668,7 @@ class _BackwardHookState:
 
 
 def _arr(g):
-    return g.data if isinstance(g, Tensor) else g
+    return g._data if isinstance(g, Tensor) else g
 
 
 from ..autograd import Function  # noqa: E402

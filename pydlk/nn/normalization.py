@@ -54,9 +54,9 @@ class _NormBase(Module):
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
@@ -70,9 +70,9 @@ class _NormBase(Module):
     def _count_batch(self):
         """Count one training batch; the factor for the running statistics' update: the
         momentum, or 1/num_batches_tracked (a cumulative moving average) when it is None."""
-        self.num_batches_tracked.data[...] += 1
+        self.num_batches_tracked._data[...] += 1
         if self.momentum is None:
-            return 1.0 / float(self.num_batches_tracked.data)
+            return 1.0 / float(self.num_batches_tracked._data)
         return self.momentum
 
     def extra_repr(self):

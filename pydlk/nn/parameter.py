@@ -10,7 +10,7 @@ class Parameter(Tensor):
 
             data = np.empty(0, np.float32)
         super().__init__(
-            data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad
+            data._data if isinstance(data, Tensor) else data, requires_grad=requires_grad
         )
 
     def __repr__(self):

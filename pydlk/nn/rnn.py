@@ -87,7 +87,7 @@ class RNNBase(Module):
         return [w[i : i + per] for i in range(0, len(w), per)]
 
     def _prepare(self, input, hx):
-        x = input.data if isinstance(input, Tensor) else np.asarray(input)
+        x = input._data if isinstance(input, Tensor) else np.asarray(input)
         cls = type(self).__name__
         if x.ndim not in (2, 3):
             raise ValueError(f"{cls}: Expected input to be 2D or 3D, got {x.ndim}D instead")
@@ -110,7 +110,7 @@ class RNNBase(Module):
         def state(h, name):
             if h is None:
                 return np.zeros(want, x.dtype)
-            a = h.data if isinstance(h, Tensor) else np.asarray(h)
+            a = h._data if isinstance(h, Tensor) else np.asarray(h)
             if not batched:
                 if a.ndim != 2:
                     raise ValueError(

@@ -150,9 +150,9 @@ class SyncBatchNorm(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean._data[...] = 0
+            self.running_var._data[...] = 1
+            self.num_batches_tracked._data[...] = 0
 
     def extra_repr(self) -> str:
         return (
@@ -170,9 +170,9 @@ class SyncBatchNorm(Module):
             )
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked._data[...] += 1
             if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.data)
+                factor = 1.0 / float(self.num_batches_tracked._data)
         use_batch = self.training or not self.track_running_stats
         track = self.training and self.track_running_stats
         rm = self.running_mean if not self.training or self.track_running_stats else None
@@ -186,8 +186,8 @@ class SyncBatchNorm(Module):
             input,
             self.weight,
             self.bias,
-            self.running_mean.data if track else None,
-            self.running_var.data if track else None,
+            self.running_mean._data if track else None,
+            self.running_var._data if track else None,
             factor,
             self.eps,
             pg,

@@ -81,7 +81,7 @@ class PReLU(Module):
         self.weight = Parameter(np.full(self.num_parameters, self.init, dt))
 
     def reset_parameters(self):
-        self.weight.data[...] = self.init
+        self.weight._data[...] = self.init
 
     def forward(self, input):
         return F.prelu(input, self.weight)

@@ -45,7 +45,7 @@ def _o(r):
 
 
 def _arr(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _xp(*xs):

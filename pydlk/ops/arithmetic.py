@@ -511,7 +511,7 @@ def masked_fill(input, mask, value):
             f"masked_fill: value must be a scalar or a 0-d tensor, got shape {value.shape}"
         )
     if not isinstance(value, Tensor):  # a scalar takes the input's dtype, as in torch
-        value = _xp(input.data).asarray(_s(value), dtype=input.dtype)
+        value = _xp(input._data).asarray(_s(value), dtype=input.dtype)
     return Where.apply(m, value, input)
 
 

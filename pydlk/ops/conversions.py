@@ -96,7 +96,7 @@ def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
             device = a
     out = input
     dev = _parse_device(device)
-    if dev is not None and dev != _device_str(input.data):
+    if dev is not None and dev != _device_str(input._data):
         out = ToDevice.apply(out, dev)
     if dtype is not None and np.dtype(dtype) != out.dtype:
         out = Cast.apply(out, np.dtype(dtype))
@@ -166,14 +166,14 @@ def _type(self, dtype=None, non_blocking=False):
         name = _TYPE_NAMES.get(str(self.dtype))
         if name is None:
             raise TypeError(f"type: no torch type name for dtype {self.dtype}")
-        return ("torch.cuda." if is_cupy(self.data) else "torch.") + name
+        return ("torch.cuda." if is_cupy(self._data) else "torch.") + name
     if isinstance(dtype, str) and dtype.startswith("torch."):
         base = dtype.rpartition(".")[2]
         found = [k for k, v in _TYPE_NAMES.items() if v == base]
         if not found:
             raise ValueError(f"type: invalid type {dtype!r}")
         t = to(self, np.dtype(found[0]))
-        return t.cuda() if ".cuda." in dtype and not is_cupy(t.data) else t
+        return t.cuda() if ".cuda." in dtype and not is_cupy(t._data) else t
     return to(self, dtype)
 
 

@@ -257,7 +257,7 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
     from ..autograd import tensor
 
-    a = tensor(data, dtype=self.dtype if dtype is None else dtype).data
+    a = tensor(data, dtype=self.dtype if dtype is None else dtype)._data
     return _new(a, self.device if device is None else device, requires_grad)
 
 
@@ -308,7 +308,7 @@ def normal(
             np.asarray(m.get() if hasattr(m, "get") else m, np.float64)
             + z * np.asarray(s.get() if hasattr(s, "get") else s, np.float64)
         ).astype(ref.dtype)
-        dev = "cuda" if hasattr(ref.data, "get") else None
+        dev = "cuda" if hasattr(ref._data, "get") else None
         return _new(a, device if device is not None else dev, requires_grad)
     if std < 0:
         raise ValueError(f"normal: std must be >= 0, got {std}")
@@ -332,11 +332,11 @@ def _fill_random(self, op, draw):
     if self.dtype.kind != "f":
         raise TypeError(f"{op}: tensor dtype must be floating point, got {self.dtype}")
     a = draw(self.shape).astype(self.dtype, copy=False)
-    if hasattr(self.data, "get"):  # a CuPy array: draw on the host, copy over
+    if hasattr(self._data, "get"):  # a CuPy array: draw on the host, copy over
         import cupy
 
         a = cupy.asarray(a)
-    self.data[...] = a
+    self._data[...] = a
     return self
 
 

@@ -14,7 +14,7 @@ def _key(key):
 
     def one(k):
         if isinstance(k, Tensor):
-            return k.data
+            return k._data
         if isinstance(k, list):
             return np.asarray([int(v) if isinstance(v, Tensor) else v for v in k])
         return k
@@ -54,7 +54,7 @@ class Index(Function):
 
 def _getitem(self, key):
     key = _key(key)
-    if is_cupy(self.data):
+    if is_cupy(self._data):
         import cupy
 
         key = (
@@ -66,7 +66,7 @@ def _getitem(self, key):
 
 
 def _setitem(self, key, value):
-    """``t[key] = value`` writes into ``t.data``. Refused while grad mode is on if ``t`` requires
+    """``t[key] = value`` writes into ``t._data``. Refused while grad mode is on if ``t`` requires
     grad (a leaf would be changed behind its gradient; a graph node has no in-place backward
     here) or if ``value`` requires grad (the assignment would drop its gradient): build the
     result out of place instead (``pydlk.where``, ``pydlk.cat``) or wrap it in ``no_grad()``."""
@@ -89,11 +89,11 @@ def _setitem(self, key, value):
                 "pydlk.cat) or assign value.detach()"
             )
     v = _arr(value)
-    if is_cupy(self.data) and isinstance(v, np.ndarray):
+    if is_cupy(self._data) and isinstance(v, np.ndarray):
         import cupy
 
         v = cupy.asarray(v)
-    self.data[_key(key)] = v
+    self._data[_key(key)] = v
 
 
 def _iter(self):

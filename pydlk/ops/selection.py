@@ -153,7 +153,7 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
     else:
         if isinstance(value, Tensor):
             value = value.item()
-        v = get_array_module(input.data).asarray(value, dtype=input.dtype)
+        v = get_array_module(input._data).asarray(value, dtype=input.dtype)
     if reduce is not None:
         if reduce not in _REDUCE:
             raise ValueError(f"{op}: reduce must be one of {_REDUCE} or None, got {reduce!r}")
@@ -165,7 +165,7 @@ def _scatter(op, input, dim, index, src, value, reduce, add):
                 UserWarning,
                 stacklevel=3,
             )
-        out = input.data.copy()
+        out = input._data.copy()
         key = _along(idx, dim)
         vals = np.broadcast_to(_arr(v), idx.shape) if not is_cupy(out) else _arr(v)
         if reduce == "add":
@@ -210,7 +210,7 @@ def _inplace_from(self, out, op):
             f"{op}: in place into a tensor that is part of the autograd graph "
             f"is not supported; use {op[:-1]} (out of place)"
         )
-    self.data[...] = out.data
+    self._data[...] = out._data
     return self
 
 
@@ -321,7 +321,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     input, dim = _sort_checks(input, dim, "sort")
     if input.ndim == 0:
         return _ret_sort(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
-    idx = _order(input.data, dim, descending, stable).astype(np.int64)
+    idx = _order(input._data, dim, descending, stable).astype(np.int64)
     return _ret_sort(Gather.apply(input, dim, idx), _nograd(idx))
 
 
@@ -348,7 +348,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         if k == 0:
             raise ValueError("topk: k must be 1 for a 0-d input")
         return _ret_topk(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
-    xp = get_array_module(input.data)
-    idx = _order(input.data, dim, largest, True).astype(np.int64)
+    xp = get_array_module(input._data)
+    idx = _order(input._data, dim, largest, True).astype(np.int64)
     idx = xp.take(idx, xp.arange(k), axis=dim)
     return _ret_topk(Gather.apply(input, dim, idx), _nograd(idx))

@@ -279,8 +279,8 @@ def clone(input):
 
 
 def _contiguous(self):
-    return self if self.data.flags.c_contiguous else Copy.apply(self)
+    return self if self._data.flags.c_contiguous else Copy.apply(self)
 
 
 def _is_contiguous(self):
-    return bool(self.data.flags.c_contiguous)
+    return bool(self._data.flags.c_contiguous)

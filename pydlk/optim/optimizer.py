@@ -6,7 +6,7 @@ per dtype (float32 and float64 parameters may share a group; they land in two ar
 Every parameter is rebound to views of its slot (``pydlk/_arena.py`` packs them and owns the
 slot bookkeeping)::
 
-    p.data = arena.param[off:off + n].reshape(p.shape)
+    p._data = arena.param[off:off + n].reshape(p.shape)
     grad_slot(p) is arena.grad[off:off + n].reshape(p.shape)
 
 so backward writes gradients straight into ``arena.grad`` (see pydlk.autograd), ``zero_grad`` is
@@ -14,9 +14,10 @@ one memset per arena and ``step`` is one fused C++ kernel call per arena.
 
 Rules that follow from the arena (differences from torch are marked):
 
-* Write new values INTO a parameter (``p.data[...] = v``, ``p.copy_(v)``, a model's
-  load_state_dict does this): the arena stays intact. Rebinding ``p.data = other_array`` takes
-  the parameter out of its slot and the optimiser no longer sees it (not checked per step).
+* Write new values INTO a parameter (``p.data[...] = v``, ``p.copy_(v)``, ``p.data = v`` of
+  the same shape and dtype, a model's load_state_dict): the arena stays intact. Giving it
+  another shape or dtype (``p.data = other``) takes the parameter out of its slot and the
+  optimiser no longer sees it (not checked per step).
 * Parameters with ``requires_grad=False`` when the optimiser is built are left out of the arena
   (they stay in ``param_groups`` and are never touched, as in torch).
 * A parameter whose ``.grad`` is None at ``step()`` is stepped with a zero gradient (differs from
@@ -109,11 +110,11 @@ class Optimizer:
                 raise TypeError(f"{name}: can only optimize Tensors, got {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
-            if not isinstance(p.data, np.ndarray):
+            if not isinstance(p._data, np.ndarray):
                 raise TypeError(f"{name}: parameters must be NumPy (CPU) arrays")
-            if p.data.dtype not in (np.float32, np.float64):
+            if p._data.dtype not in (np.float32, np.float64):
                 raise TypeError(
-                    f"{name}: parameters must be float32 or float64, got {p.data.dtype}"
+                    f"{name}: parameters must be float32 or float64, got {p._data.dtype}"
                 )
         ids = {id(p) for p in ps}
         if len(ids) != len(ps):
@@ -136,7 +137,7 @@ class Optimizer:
         trainable = [p for p in ps if p.requires_grad]
         arenas = []
         for dt in (np.float32, np.float64):
-            sub = [p for p in trainable if p.data.dtype == dt]
+            sub = [p for p in trainable if p._data.dtype == dt]
             if sub:
                 a = Arena(sub, dt, self)
                 self._init_arena(a, group)
@@ -286,7 +287,7 @@ def _state_array(v):
     """A loaded state value as an array: a pydlk Tensor's array, a torch tensor through NumPy,
     anything else through ``np.asarray``."""
     if isinstance(v, Tensor):
-        return v.data
+        return v._data
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
         return v.detach().cpu().numpy()
     return np.asarray(v)

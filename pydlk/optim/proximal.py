@@ -16,7 +16,7 @@ __all__ = ["ProximalL1", "prox_l1_"]
 
 
 def _array(p):
-    return p.data if isinstance(p, Tensor) else p
+    return p._data if isinstance(p, Tensor) else p
 
 
 def prox_l1_(params, lr: float, l1: float) -> None:

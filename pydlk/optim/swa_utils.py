@@ -38,38 +38,38 @@ class _Averager:
             if not self._params:
                 raise ValueError(f"{type(self).__name__}: got an empty parameter list")
             for p in self._params:
-                if not isinstance(p, Tensor) or p.data.dtype not in (np.float32, np.float64):
+                if not isinstance(p, Tensor) or p._data.dtype not in (np.float32, np.float64):
                     raise TypeError(
                         f"{type(self).__name__}: parameters must be float32/float64 Tensors"
                     )
-            srcs = [p.data for p in self._params]
+            srcs = [p._data for p in self._params]
         self.shadow = [np.array(s, copy=True) for s in srcs]
 
     def _sources(self):
-        """The live arrays (re-read each time: an optimizer built later rebinds p.data)."""
+        """The live arrays (re-read each time: an optimizer built later rebinds p._data)."""
         if self._params is None:
             for a in self._arenas:
                 a.check(f"{type(self).__name__}")
             return [a.param for a in self._arenas]
-        return [p.data if p.data.flags.c_contiguous else None for p in self._params]
+        return [p._data if p._data.flags.c_contiguous else None for p in self._params]
 
     def _blend(self, w):
         for s, x, p in zip(self.shadow, self._sources(), self._params or [None] * len(self.shadow)):
             if x is None:  # a non-contiguous parameter: plain NumPy
-                s += w * (p.data - s)
+                s += w * (p._data - s)
             else:
                 _C.average_update(s, x.reshape(s.shape) if x.shape != s.shape else x, w)
 
     def copy_to(self):
         """Write the averages into the live parameters (in place: arenas stay intact)."""
         for s, x, p in zip(self.shadow, self._sources(), self._params or [None] * len(self.shadow)):
-            (p.data if x is None else x)[...] = s
+            (p._data if x is None else x)[...] = s
 
     @contextlib.contextmanager
     def average_parameters(self):
         """Swap the averages in for the block (e.g. evaluation) and the live values back out."""
         live = [
-            np.array(p.data if x is None else x, copy=True)
+            np.array(p._data if x is None else x, copy=True)
             for x, p in zip(self._sources(), self._params or [None] * len(self.shadow))
         ]
         self.copy_to()
@@ -77,7 +77,7 @@ class _Averager:
             yield self
         finally:
             for b, x, p in zip(live, self._sources(), self._params or [None] * len(self.shadow)):
-                (p.data if x is None else x)[...] = b
+                (p._data if x is None else x)[...] = b
 
     def averaged_parameters(self):
         """The averages as arrays shaped like the parameters (views of the average buffers)."""
@@ -147,13 +147,13 @@ class AveragedModel(_Averager):
                 self.shadow, self._sources(), self._params or [None] * len(self.shadow)
             ):
                 s[...] = self.avg_fn(
-                    s, (p.data if x is None else x).reshape(s.shape), self.n_averaged
+                    s, (p._data if x is None else x).reshape(s.shape), self.n_averaged
                 )
         self.n_averaged += 1
 
     def copy_from_live(self):
         for s, x, p in zip(self.shadow, self._sources(), self._params or [None] * len(self.shadow)):
-            s[...] = (p.data if x is None else x).reshape(s.shape)
+            s[...] = (p._data if x is None else x).reshape(s.shape)
 
     def state_dict(self):
         d = super().state_dict()

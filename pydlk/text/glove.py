@@ -33,7 +33,7 @@ def glove_loss(
 ) -> Tensor:
     """``sum_ij f(X_ij) (w_i . w~_j + b_i + b~_j - log X_ij)^2`` over the given nonzero pairs:
     ``w_i, w_j`` (P, D), ``b_i, b_j`` (P,), counts ``x_ij`` (P,) > 0. 'mean' divides by P."""
-    x = np.asarray(x_ij.data if isinstance(x_ij, Tensor) else x_ij, np.float64)
+    x = np.asarray(x_ij._data if isinstance(x_ij, Tensor) else x_ij, np.float64)
     if np.any(x <= 0):
         raise ValueError("glove_loss: x_ij must be positive (only nonzero co-occurrences enter)")
     if reduction not in ("sum", "mean"):
@@ -71,8 +71,8 @@ class GloVe(Module):
         self.x_max, self.alpha = x_max, alpha
 
     def forward(self, i, j, x, reduction: str = "mean") -> Tensor:
-        i = np.asarray(i.data if isinstance(i, Tensor) else i, np.int64)
-        j = np.asarray(j.data if isinstance(j, Tensor) else j, np.int64)
+        i = np.asarray(i._data if isinstance(i, Tensor) else i, np.int64)
+        j = np.asarray(j._data if isinstance(j, Tensor) else j, np.int64)
         return glove_loss(
             self.w[i],
             self.w_tilde[j],

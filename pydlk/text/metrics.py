@@ -15,13 +15,13 @@ def perplexity(logits_or_nll, target=None, ignore_index: int = -100) -> float:
     With ``target`` (int64 token ids, ``ignore_index`` left out), ``logits_or_nll`` are logits
     (..., V) and the NLL is their cross-entropy at the targets. Without, it is already the
     NLL: a scalar mean (e.g. a cross-entropy loss value) or per-token values to average."""
-    a = logits_or_nll.data if isinstance(logits_or_nll, Tensor) else np.asarray(logits_or_nll)
+    a = logits_or_nll._data if isinstance(logits_or_nll, Tensor) else np.asarray(logits_or_nll)
     a = np.asarray(a, np.float64)
     if target is None:
         if a.size == 0:
             raise ValueError("perplexity: no tokens")
         return math.exp(float(a.mean()))
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    t = np.asarray(target._data if isinstance(target, Tensor) else target)
     if a.shape[:-1] != t.shape:
         raise ValueError(
             f"perplexity: logits {a.shape} need targets of shape {a.shape[:-1]}, got {t.shape}"

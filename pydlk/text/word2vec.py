@@ -86,7 +86,8 @@ class SkipGramNegativeSampling(Module):
 
     def forward(self, center, context, negatives) -> Tensor:
         c, o, neg = (
-            np.asarray(a.data if isinstance(a, Tensor) else a) for a in (center, context, negatives)
+            np.asarray(a._data if isinstance(a, Tensor) else a)
+            for a in (center, context, negatives)
         )
         if c.ndim != 1 or o.shape != c.shape or neg.ndim != 2 or neg.shape[0] != c.shape[0]:
             raise ValueError(

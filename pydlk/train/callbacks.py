@@ -235,7 +235,7 @@ class TerminateOnNaN(Callback):
             if self.first is not None:
                 return
             for o in output if isinstance(output, (tuple, list)) else (output,):
-                a = o.data if isinstance(o, Tensor) else o
+                a = o._data if isinstance(o, Tensor) else o
                 if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and not _finite(a):
                     self.first = (name, type(module).__name__)
                     return

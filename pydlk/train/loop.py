@@ -173,7 +173,7 @@ def _wants_metrics(scheduler):
 
 
 def _correct(out, y):
-    out = np.asarray(out.data if isinstance(out, Tensor) else out)
+    out = np.asarray(out._data if isinstance(out, Tensor) else out)
     y = np.asarray(y)
     if out.ndim == 2 and out.shape[1] > 1 and y.ndim == 1 and y.dtype.kind in "iu":
         return int((out.argmax(1) == y).sum())
@@ -213,7 +213,7 @@ def _metric_logs(metrics):
 
 def _update_metrics(metrics, out, y):
     if metrics:
-        o = np.asarray(out.data if isinstance(out, Tensor) else out)
+        o = np.asarray(out._data if isinstance(out, Tensor) else out)
         for m in metrics:
             m.update(o, y)
 
@@ -259,7 +259,7 @@ def predict(model, data, batch_size=256):
                 arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
                 batches = (arr[s : s + batch_size] for s in range(0, len(arr), batch_size))
             for x in batches:
-                outs.append(np.asarray(model(Tensor(x)).data))
+                outs.append(np.asarray(model(Tensor(x))._data))
     finally:
         model.train(was_training)
     return np.concatenate(outs) if outs else np.zeros((0,))

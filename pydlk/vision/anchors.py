@@ -28,7 +28,7 @@ def generate_anchors(scales, aspect_ratios=(0.5, 1.0, 2.0)) -> Tensor:
 def grid_anchors(base_anchors, grid_size, stride) -> Tensor:
     """Every base anchor shifted to every feature-map cell: (H * W * A, 4), row-major over the
     (H, W) grid, anchors innermost; cell (i, j) is at ``(j * stride_w, i * stride_h)``."""
-    base = base_anchors.data if isinstance(base_anchors, Tensor) else np.asarray(base_anchors)
+    base = base_anchors._data if isinstance(base_anchors, Tensor) else np.asarray(base_anchors)
     gh, gw = grid_size
     sh, sw = stride
     sx = np.arange(gw, dtype=np.float32) * sw
@@ -72,7 +72,7 @@ class AnchorGenerator:
             )
         H, W = image_size
         out = [
-            grid_anchors(base, (fh, fw), (H // fh, W // fw)).data
+            grid_anchors(base, (fh, fw), (H // fh, W // fw))._data
             for base, (fh, fw) in zip(self.cell_anchors, feature_map_sizes)
         ]
         return Tensor._wrap(np.concatenate(out))

@@ -17,7 +17,7 @@ _BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
 def _boxes(b, op, name="boxes"):
-    a = b.data if isinstance(b, Tensor) else np.asarray(b)
+    a = b._data if isinstance(b, Tensor) else np.asarray(b)
     if a.ndim != 2 or a.shape[1] != 4:
         raise ValueError(f"{op}: {name} must have shape (N, 4), got {a.shape}")
     if a.dtype.kind != "f":
@@ -54,7 +54,7 @@ def box_iou(boxes1, boxes2) -> Tensor:
 
 
 def _scores(scores, n, op):
-    s = scores.data if isinstance(scores, Tensor) else np.asarray(scores)
+    s = scores._data if isinstance(scores, Tensor) else np.asarray(scores)
     if s.shape != (n,):
         raise ValueError(f"{op}: scores must have shape ({n},), got {s.shape}")
     return s
@@ -90,7 +90,7 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> Tensor:
     different categories never suppress each other. Indices by decreasing score."""
     b = _boxes(boxes, "batched_nms")
     s = _scores(scores, len(b), "batched_nms")
-    ix = idxs.data if isinstance(idxs, Tensor) else np.asarray(idxs)
+    ix = idxs._data if isinstance(idxs, Tensor) else np.asarray(idxs)
     if ix.shape != (len(b),):
         raise ValueError(f"batched_nms: idxs must have shape ({len(b)},), got {ix.shape}")
     if len(b) == 0:
@@ -156,7 +156,7 @@ class BoxCoder:
         return self.encode_single(reference_boxes, proposals)
 
     def decode_single(self, rel_codes, boxes) -> Tensor:
-        r = rel_codes.data if isinstance(rel_codes, Tensor) else np.asarray(rel_codes)
+        r = rel_codes._data if isinstance(rel_codes, Tensor) else np.asarray(rel_codes)
         b = _boxes(boxes, "BoxCoder.decode")
         if r.ndim != 2 or r.shape[0] != len(b) or r.shape[1] % 4:
             raise ValueError(
@@ -178,5 +178,5 @@ class BoxCoder:
         (sum N_i, K, 4)."""
         if isinstance(boxes, (list, tuple)):
             boxes = np.concatenate([_boxes(b, "BoxCoder.decode") for b in boxes])
-        out = self.decode_single(rel_codes, boxes).data
+        out = self.decode_single(rel_codes, boxes)._data
         return _t(out.reshape(out.shape[0], -1, 4))

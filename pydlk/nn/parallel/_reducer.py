@@ -28,7 +28,7 @@ _FIRST_BUCKET_BYTES = 1024 * 1024
 
 def _grad_array(p):
     g = p._grad
-    return g.data if isinstance(g, Tensor) else g
+    return g._data if isinstance(g, Tensor) else g
 
 
 class _Bucket:
@@ -83,8 +83,8 @@ class Reducer:
         cap = min(self.cap, _FIRST_BUCKET_BYTES)
         for p in reversed(self.params):
             base, _ = _slot_base(p)
-            key = (p.data.dtype, id(base) if base is not None else None)
-            nb = p.data.nbytes
+            key = (p._data.dtype, id(base) if base is not None else None)
+            nb = p._data.nbytes
             if cur and (key != cur_key or cur_bytes + nb > cap):
                 groups.append(cur)
                 cur, cur_bytes = [], 0
@@ -103,7 +103,7 @@ class Reducer:
     def _make_bucket(self, ps):
         base, _ = _slot_base(ps[0])
         if base is not None:
-            spans = sorted((_slot_base(p)[1], p.data.size) for p in ps)
+            spans = sorted((_slot_base(p)[1], p._data.size) for p in ps)
             lo = spans[0][0]
             end = lo
             for off, n in spans:
@@ -112,12 +112,12 @@ class Reducer:
                 end += n
             else:
                 return _Bucket(ps, base[lo:end], [grad_slot(p) for p in ps], True)
-        n = sum(p.data.size for p in ps)
-        flat = np.zeros(n, ps[0].data.dtype)
+        n = sum(p._data.size for p in ps)
+        flat = np.zeros(n, ps[0]._data.dtype)
         views, off = [], 0
         for p in ps:
-            views.append(flat[off : off + p.data.size].reshape(p.data.shape))
-            off += p.data.size
+            views.append(flat[off : off + p._data.size].reshape(p._data.shape))
+            off += p._data.size
         return _Bucket(ps, flat, views, False)
 
     # -- one iteration ----------------------------------------------------------------------

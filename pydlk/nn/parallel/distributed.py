@@ -126,8 +126,8 @@ class DistributedDataParallel(Module):
         comm = pg.comm.Dup()
         object.__setattr__(self, "_comm", comm)
         self._sync_arrays(
-            [p.data for p in module.parameters()]
-            + [b.data for b in module.buffers() if b is not None]
+            [p._data for p in module.parameters()]
+            + [b._data for b in module.buffers() if b is not None]
         )
         reducer = Reducer(
             params,
@@ -169,7 +169,7 @@ class DistributedDataParallel(Module):
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         sync = is_grad_enabled() and self.require_backward_grad_sync
         if sync and self.broadcast_buffers:
-            bufs = [b.data for b in self.module.buffers() if b is not None]
+            bufs = [b._data for b in self.module.buffers() if b is not None]
             self._sync_arrays(bufs)
         out = self.module(*inputs, **kwargs)
         if sync:

@@ -42,7 +42,7 @@ def _total(bufs, norm_type):
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The norm of the concatenation of ``tensors`` (arrays or Tensors), as a 0-d Tensor."""
-    arrs = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in _params(tensors)]
+    arrs = [t._data if isinstance(t, Tensor) else np.asarray(t) for t in _params(tensors)]
     if not arrs:
         return Tensor(np.asarray(0.0, np.float32))
     total = _total(arrs, float(norm_type))
