@@ -8,10 +8,10 @@ defines ``Tensor`` without knowing the operators, so the import graph stays a tr
 
 import numpy as np
 
+from . import ops
 from ._backend import is_cupy
 from .autograd import Tensor, is_grad_enabled
 from .ops._helpers import _arr, _nograd, _s, _xp
-from .ops.activations import log_softmax, relu, sigmoid, softmax, tanh
 from .ops.arithmetic import (
     Abs,
     Add,
@@ -20,53 +20,16 @@ from .ops.arithmetic import (
     Neg,
     Pow,
     Sub,
-    abs,
-    acosh,
-    add,
-    allclose,
-    asinh,
-    atanh,
-    ceil,
-    clamp,
-    clip,
-    cos,
-    cosh,
-    div,
     eq,
-    exp,
-    floor,
     floor_divide,
     ge,
     gt,
-    isclose,
-    isfinite,
-    isinf,
-    isnan,
     le,
-    log,
-    log1p,
     logical_not,
     lt,
     masked_fill,
-    maximum,
-    minimum,
-    mul,
     ne,
-    neg,
-    pow,
-    reciprocal,
     remainder,
-    round,
-    rsqrt,
-    sign,
-    sin,
-    sinh,
-    sqrt,
-    square,
-    sub,
-    tril,
-    triu,
-    trunc,
 )
 from .ops.conversions import (
     _cast_method,
@@ -95,38 +58,11 @@ from .ops.factories import (
     zeros,
 )
 from .ops.indexing import _getitem, _iter, _setitem
-from .ops.joining import _split_method, chunk, unbind
-from .ops.products import bmm, dot, matmul, mm, mv, outer
-from .ops.reductions import (
-    all,
-    amax,
-    amin,
-    any,
-    argmax,
-    argmin,
-    count_nonzero,
-    cumsum,
-    logsumexp,
-    max,
-    mean,
-    min,
-    norm,
-    prod,
-    std,
-    sum,
-    var,
-)
+from .ops.joining import _split_method
+from .ops.products import matmul
 from .ops.selection import (
     _scatter_,
     _scatter_add_,
-    argsort,
-    gather,
-    index_select,
-    narrow,
-    scatter,
-    scatter_add,
-    sort,
-    topk,
 )
 from .ops.shape import (
     _T,
@@ -134,23 +70,9 @@ from .ops.shape import (
     _is_contiguous,
     _mT,
     _repeat,
-    broadcast_to,
-    clone,
     expand,
-    flatten,
     flip,
-    moveaxis,
-    movedim,
-    permute,
     reshape,
-    squeeze,
-    swapaxes,
-    swapdims,
-    t,
-    transpose,
-    unflatten,
-    unsqueeze,
-    view,
 )
 
 
@@ -228,6 +150,20 @@ def _div_(self, other):
     return self
 
 
+# Methods that are the public op of the same name (``x.sum(dim)`` is ``pydlk.sum(x, dim)``),
+# taken from pydlk.ops by name.
+_SAME_NAME_METHODS = """
+add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal sign floor
+ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide remainder isnan
+isinf isfinite logical_not allclose isclose masked_fill tril triu sinh cosh asinh acosh
+atanh matmul mm bmm mv dot outer t sum mean prod max min amax amin argmax argmin var std
+norm logsumexp cumsum all any count_nonzero reshape view flatten unflatten unsqueeze
+squeeze permute transpose swapaxes swapdims movedim moveaxis expand broadcast_to clone
+chunk unbind topk sort argsort gather scatter scatter_add index_select narrow relu
+sigmoid tanh softmax log_softmax
+""".split()
+
+# Operators, and methods that differ from the op of the same name.
 _methods = {
     # arithmetic
     "__add__": lambda self, o: Add.apply(self, _s(o)),
@@ -271,98 +207,13 @@ _methods = {
     "__getitem__": _getitem,
     "__setitem__": _setitem,
     "__iter__": _iter,
-    "add": add,
-    "sub": sub,
-    "mul": mul,
-    "div": div,
-    "pow": pow,
-    "neg": neg,
-    "abs": abs,
-    "exp": exp,
-    "log": log,
-    "log1p": log1p,
-    "sqrt": sqrt,
-    "rsqrt": rsqrt,
-    "sin": sin,
-    "cos": cos,
-    "square": square,
-    "reciprocal": reciprocal,
-    "sign": sign,
-    "floor": floor,
-    "ceil": ceil,
-    "round": round,
-    "trunc": trunc,
-    "clamp": clamp,
-    "clip": clip,
-    "maximum": maximum,
-    "minimum": minimum,
-    "eq": eq,
-    "ne": ne,
-    "lt": lt,
-    "le": le,
-    "gt": gt,
-    "ge": ge,
-    "floor_divide": floor_divide,
-    "remainder": remainder,
-    "isnan": isnan,
-    "isinf": isinf,
-    "isfinite": isfinite,
-    "logical_not": logical_not,
-    "allclose": allclose,
-    "isclose": isclose,
-    "masked_fill": masked_fill,
-    "tril": tril,
-    "triu": triu,
     "sub_": _sub_,
     "div_": _div_,
     "masked_fill_": _masked_fill_,
-    "sinh": sinh,
-    "cosh": cosh,
-    "asinh": asinh,
-    "acosh": acosh,
-    "atanh": atanh,
     # products
-    "matmul": matmul,
-    "mm": mm,
-    "bmm": bmm,
-    "mv": mv,
-    "dot": dot,
-    "outer": outer,
-    "t": t,
     # reductions
-    "sum": sum,
-    "mean": mean,
-    "prod": prod,
-    "max": max,
-    "min": min,
-    "amax": amax,
-    "amin": amin,
-    "argmax": argmax,
-    "argmin": argmin,
-    "var": var,
-    "std": std,
-    "norm": norm,
-    "logsumexp": logsumexp,
-    "cumsum": cumsum,
-    "all": all,
-    "any": any,
-    "count_nonzero": count_nonzero,
     # shape
-    "reshape": reshape,
-    "view": view,
-    "flatten": flatten,
-    "unflatten": unflatten,
-    "unsqueeze": unsqueeze,
-    "squeeze": squeeze,
-    "permute": permute,
-    "transpose": transpose,
-    "swapaxes": swapaxes,
-    "swapdims": swapdims,
-    "movedim": movedim,
-    "moveaxis": moveaxis,
-    "expand": expand,
     "expand_as": lambda self, other: expand(self, other.shape),
-    "broadcast_to": broadcast_to,
     "view_as": lambda self, other: reshape(self, other.shape),
     "reshape_as": lambda self, other: reshape(self, other.shape),
     "repeat": _repeat,
@@ -371,21 +222,10 @@ _methods = {
     ),
     "contiguous": _contiguous,
     "is_contiguous": _is_contiguous,
-    "clone": clone,
     "split": _split_method,
-    "chunk": chunk,
-    "unbind": unbind,
     # selection
-    "topk": topk,
-    "sort": sort,
-    "argsort": argsort,
-    "gather": gather,
-    "scatter": scatter,
     "scatter_": _scatter_,
-    "scatter_add": scatter_add,
     "scatter_add_": _scatter_add_,
-    "index_select": index_select,
-    "narrow": narrow,
     # conversions
     "to": to,
     "float": _cast_method(float32),
@@ -409,13 +249,10 @@ _methods = {
     "uniform_": _uniform_,
     "exponential_": _exponential_,
     # activations (pydlk.functional)
-    "relu": relu,
-    "sigmoid": sigmoid,
-    "tanh": tanh,
-    "softmax": softmax,
-    "log_softmax": log_softmax,
 }
 
+for _name in _SAME_NAME_METHODS:
+    setattr(Tensor, _name, getattr(ops, _name))
 for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)
