@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
 from .._backend import get_array_module
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from .module import Module
-from .parameter import Parameter
+from .normalization import _BatchNorm
 
 __all__ = ["SyncBatchNorm"]
 
@@ -97,9 +96,10 @@ class _SyncBatchNormFn(Function):
         return dx, dw, db, None, None, None, None, None
 
 
-class SyncBatchNorm(Module):
+class SyncBatchNorm(_BatchNorm):
     """torch.nn.SyncBatchNorm: BatchNorm over (N, C, *) with statistics synchronised across the
-    process group's ranks in training (see the module docstring)."""
+    process group's ranks in training (see the module docstring). Parameters, buffers and
+    their checks are BatchNorm's (``_NormBase``)."""
 
     def __init__(
         self,
@@ -112,55 +112,15 @@ class SyncBatchNorm(Module):
         device: Any = None,
         dtype: Any = None,
     ):
-        super().__init__()
-        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
-            raise ValueError(
-                f"SyncBatchNorm: num_features must be a positive integer, got {num_features!r}"
-            )
-        if not eps > 0:
-            raise ValueError(f"SyncBatchNorm: eps must be positive, got {eps}")
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise ValueError(
-                f"SyncBatchNorm: momentum must be between 0 and 1 or None, got {momentum}"
-            )
         if process_group is not None:
             from ..distributed.process_group import GroupMember
 
             if process_group is not GroupMember.WORLD:
                 raise ValueError("SyncBatchNorm: only the default process group is supported")
-        self.num_features = int(num_features)
-        self.eps, self.momentum = eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         self.process_group = process_group
-        dt = np.dtype(np.float32 if dtype is None else dtype)
-        if affine:
-            self.weight = Parameter(np.ones(num_features, dt))
-            self.bias = Parameter(np.zeros(num_features, dt))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dt)))
-            self.register_buffer("running_var", Tensor(np.ones(num_features, dt)))
-            self.register_buffer("num_batches_tracked", Tensor(np.array(0, np.int64)))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
 
-    def reset_running_stats(self) -> None:
-        if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
-            self.num_batches_tracked._data[...] = 0
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
-        )
-
-    def forward(self, input):
+    def _check_input_dim(self, input):
         if input.ndim < 2:
             raise ValueError(f"SyncBatchNorm: expected at least 2D input (got {input.ndim}D input)")
         if input.shape[1] != self.num_features:
@@ -168,20 +128,18 @@ class SyncBatchNorm(Module):
                 f"SyncBatchNorm: input has {input.shape[1]} channels, expected "
                 f"num_features={self.num_features}"
             )
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked._data[...] += 1
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked._data)
-        use_batch = self.training or not self.track_running_stats
-        track = self.training and self.track_running_stats
-        rm = self.running_mean if not self.training or self.track_running_stats else None
-        rv = self.running_var if not self.training or self.track_running_stats else None
+
+    def forward(self, input):
         from ..distributed import process_group as _pgm
 
         pg = _pgm._group
         if not (self.training and pg is not None and pg.size > 1):
-            return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, factor, self.eps)
+            return super().forward(input)  # one process, or evaluation: plain BatchNorm
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        track = self.track_running_stats
+        if track:
+            factor = self._count_batch()
         return _SyncBatchNormFn.apply(
             input,
             self.weight,
@@ -218,6 +176,7 @@ class SyncBatchNorm(Module):
             for name in ("running_mean", "running_var", "num_batches_tracked"):
                 setattr(out, name, getattr(module, name))
             out.training = module.training
+            out.frozen = module.frozen  # pydlk.models.freeze keeps a frozen layer in eval
         for name, child in list(module.named_children()):
             new = cls.convert_sync_batchnorm(child, process_group)
             if new is not child:
