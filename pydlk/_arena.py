@@ -154,8 +154,8 @@ class Arena:
                     p._grad = s
 
     def max_norm_(self, c):
-        # scale = c / fmax(norm, c): exactly 1 (NaN norms too) for rows within the bound, so every row is one
-        # multiply and nothing waits for the device to say which rows exceed it
+        # scale = c / fmax(norm, c): exactly 1 for rows within the bound (and NaN norms), so
+        # each row is one multiply and nothing waits for the device to say which rows exceed it
         xp = self.xp
         for w in self.rows:
             w64 = w.astype(np.float64, copy=False)

@@ -10,7 +10,6 @@ weights to exactly 0.
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
-
 from ..autograd import Tensor
 from .optimizer import Optimizer
 

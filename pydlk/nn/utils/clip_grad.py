@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from ..._backend import get_array_module, kernels_for
 from ..._arena import whole_arena_grads
+from ..._backend import get_array_module, kernels_for
 from ...autograd import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
