@@ -3,7 +3,6 @@
 The step is a NumPy pass over the arena's flat buffers (there is no C++ kernel for it): a few
 whole-arena array operations, in place where NumPy allows."""
 
-
 from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
