@@ -7,6 +7,7 @@ available". The GPU kernels themselves live in ``pydlk._cuda``.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 
 from .. import _random
@@ -138,9 +139,7 @@ def versions() -> dict | None:
     cudnn = "not installed (convolutions run as im2col + cuBLAS)"
     if importlib.util.find_spec("cudnn") is not None:
         try:
-            import cudnn
-
-            v = cudnn.backend_version()
+            v = int(importlib.import_module("cudnn").backend_version())
             cudnn = f"{v // 10000}.{v % 10000 // 100}.{v % 100} (nvidia-cudnn-frontend)"
         except Exception as e:  # noqa: BLE001 (a frontend without its library)
             cudnn = f"frontend installed, library not loadable ({type(e).__name__})"
