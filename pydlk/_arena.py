@@ -11,10 +11,16 @@ view of the parameter's slot in ``arena.grad``; backward writes the gradient the
 * ``unbind(t)`` -- forget the slot after ``t._data`` was rebound to another array;
 * ``whole_arena_grads(params)`` -- the flat gradient buffers when ``params`` are whole arenas.
 
-It imports nothing from pydlk, so that ``autograd`` can use it without an import cycle.
+The buffers live where the parameters live: NumPy arrays for CPU parameters, CuPy arrays on the
+parameters' GPU for CUDA ones (``_backend.get_array_module``), so a step is one kernel there.
+
+It imports nothing from pydlk but ``_backend`` (NumPy only), so that ``autograd`` can use it
+without an import cycle.
 """
 
 import numpy as np
+
+from ._backend import device_of, get_array_module
 
 
 def grad_slot(t):
@@ -30,6 +36,15 @@ def owning_arena(t):
 def unbind(t):
     """Forget ``t``'s gradient slot (its ``data`` no longer lives in the arena)."""
     t._grad_slot = None
+
+
+def moved(t, where):
+    """Record that ``t``'s array was moved to device ``where`` after an optimiser packed it: its
+    arena's buffers stayed behind, so that optimiser refuses to step (see ``Arena.check``)."""
+    a = getattr(t, "_arena", None)
+    t._grad_slot = None
+    if a is not None and a.moved_to is None:
+        a.moved_to = where
 
 
 def write_grad(t, g):
@@ -57,13 +72,17 @@ def whole_arena_grads(params):
 
 
 class Arena:
-    """Flat buffers for the trainable parameters of one group and one dtype."""
+    """Flat buffers for the trainable parameters of one group, one device and one dtype,
+    allocated by the parameters' array module (NumPy or CuPy) on their device."""
 
     def __init__(self, params, dtype, owner):
         self.params = params
         self.dtype = np.dtype(dtype)
         self.owner = owner
+        self.xp = get_array_module(params[0]._data)
+        self.device = device_of(params[0]._data)
         self.detached = False
+        self.moved_to = None  # set when a parameter was moved to another device afterwards
         self.step = 0
         self.state = {}
         self.fresh = set()  # states allocated but not yet used by a step
@@ -71,8 +90,9 @@ class Arena:
         self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).tolist()
         n = self.offsets[-1]
         self.numel = n
-        self.param = np.empty(n, self.dtype)
-        self.grad = np.zeros(n, self.dtype)
+        xp = self.xp
+        self.param = xp.empty(n, self.dtype)
+        self.grad = xp.zeros(n, self.dtype)
         old = set()
         slots = []
         for i, p in enumerate(params):
@@ -84,7 +104,7 @@ class Arena:
             view = self.param[a:b].reshape(p._data.shape)
             gview = self.grad[a:b].reshape(p._data.shape)
             if p._grad is not None:
-                gview[...] = p._grad
+                gview[...] = getattr(p._grad, "_data", p._grad)
                 p._grad = gview
             p._data = view
             p._grad_slot = gview
@@ -102,7 +122,7 @@ class Arena:
             a.detached = True
 
     def new_state(self, name, fill=0.0):
-        buf = np.full(self.numel, fill, self.dtype)
+        buf = self.xp.full(self.numel, fill, self.dtype)
         self.state[name] = buf
         self.fresh.add(name)
         return buf
@@ -114,6 +134,13 @@ class Arena:
                 f"its parameters and re-packed them into its own arena. Use the newer optimizer "
                 f"(or create a new one over all the parameters)."
             )
+        if self.moved_to is not None:
+            raise RuntimeError(
+                f"{op}: a parameter of this optimizer was moved to {self.moved_to} after the "
+                f"optimizer was built; its buffers (parameters, gradients, states) stay on "
+                f"{self.device}. Move the model first (model.to(...)), then build the optimizer "
+                f"(state carries over with optimizer.load_state_dict)."
+            )
 
     def sync_grads(self):
         """Make the flat gradient buffer hold every parameter's current gradient."""
@@ -123,15 +150,17 @@ class Arena:
                 if g is None:
                     s.fill(0)
                 else:
-                    s[...] = g  # a hand-set Tensor converts through __array__
+                    s[...] = getattr(g, "_data", g)  # a hand-set Tensor: its array
                     p._grad = s
 
     def max_norm_(self, c):
+        # scale = c / fmax(norm, c): exactly 1 for rows within the bound (and NaN norms), so
+        # each row is one multiply and nothing waits for the device to say which rows exceed it
+        xp = self.xp
         for w in self.rows:
-            norms = np.sqrt(np.einsum("ij,ij->i", w, w, dtype=np.float64))
-            over = norms > c
-            if over.any():
-                w[over] *= (c / norms[over]).astype(w.dtype)[:, None]
+            w64 = w.astype(np.float64, copy=False)
+            norms = xp.sqrt(xp.einsum("ij,ij->i", w64, w64))
+            w *= (c / xp.fmax(norms, c)).astype(w.dtype)[:, None]
 
     def slice(self, flat, i):
         p = self.params[i]

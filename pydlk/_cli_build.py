@@ -18,6 +18,7 @@ DEFAULTS = {
     "workers": 1,
     "tune_epochs": 3,
     "num_iter": 100,
+    "device": "cpu",
 }
 # Precedence: DEFAULTS < the --config file < flags given on the command line. No argparse
 # option has a default of its own (a default would be indistinguishable from a given flag and

@@ -11,6 +11,7 @@ gradient is then written into that slot, so the optimiser's fused step sees ever
 one contiguous array without copying.
 """
 
+import sys
 import threading
 import weakref
 
@@ -126,6 +127,29 @@ class Node:
         self.outputs = [None] * len(outs)  # weakrefs, set by Function.apply
 
 
+def _check_same_device(op, raw):
+    """Refuse arrays of two devices in one op, naming both (nothing is copied behind the user's
+    back). A 0-d CPU array may join a GPU op, as a Python scalar would (torch allows a 0-d CPU
+    tensor too). Free when CuPy was never imported: then every array is a NumPy array."""
+    if "cupy" not in sys.modules:
+        return
+    first = None
+    for a in raw:
+        if is_cupy(a):
+            d = device_of(a)
+        elif isinstance(a, np.ndarray) and a.ndim:
+            d = "cpu"
+        else:
+            continue
+        if first is None:
+            first = d
+        elif d != first:
+            raise RuntimeError(
+                f"{op}: expected all tensors to be on the same device, but found at least two "
+                f"devices, {first} and {d}; move them with .to(device) first"
+            )
+
+
 class Function:
     """A differentiable op. Subclasses define ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
     as static methods and are called with ``Sub.apply(*args)``. Tensors among ``args`` reach
@@ -142,6 +166,7 @@ class Function:
     @classmethod
     def apply(cls, *args):
         raw = [a._data if isinstance(a, Tensor) else a for a in args]
+        _check_same_device(cls.__name__, raw)
         record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = Context(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
         out = cls.forward(ctx, *raw)

@@ -48,6 +48,8 @@ def cmd_train(cfg):
     xtr, ytr = data["train"]
     num_classes = int(max(int(y.max()) for _, y in data.values())) + 1
     model = build_model(cfg["model"], xtr, num_classes)
+    device = _train_device(cfg["device"])
+    model.to(device)  # before the optimiser: its arena is allocated on the parameters' device
     opt = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
     sched = build_schedule(cfg["schedule"], opt, cfg["epochs"])
     train = DataLoader(
@@ -91,6 +93,7 @@ def cmd_train(cfg):
             resume=cfg.get("resume"),
             verbose=False,
             preempt_path=os.path.join(run, "interrupted.npz"),
+            device=device,
         )
     except TrainingInterrupted as e:  # SIGTERM/SIGINT: state saved; the shell's exit codes
         print(f"pydlk train: {e}\n(pydlk train --resume {e.path} continues)", file=sys.stderr)
@@ -403,10 +406,31 @@ def cmd_bench(cfg):
     return rc
 
 
+def _train_device(spec):
+    """``--device`` as 'cpu' or 'cuda:N'; a UsageError for a malformed one or a GPU that is not
+    there (before any data is loaded)."""
+    from . import cuda
+    from ._device import device_str
+
+    try:
+        dev = device_str(spec)
+    except ValueError:
+        raise UsageError(f"--device must be cpu, cuda or cuda:N, got {spec!r}") from None
+    if dev != "cpu" and not cuda.is_available():
+        raise UsageError(f"--device {spec}: no CUDA GPU is available (CuPy and a GPU are needed)")
+    return dev
+
+
 def cmd_info(cfg):
     import pydlk
 
     pydlk.show_config()
+    gpu = pydlk.cuda.versions()
+    if gpu is None:
+        print(f"{'GPU':<12}  no GPU (CuPy is not installed, or it found no CUDA device)")
+    else:
+        for k in ("GPU", "driver", "CUDA runtime", "CuPy", "cuDNN"):
+            print(f"{k:<12}  {gpu[k]}")
     return 0
 
 
@@ -443,7 +467,7 @@ CHECKS = {
     "progress": (bool, lambda v: True, "true or false"),
     "download": (bool, lambda v: True, "true or false"),
 }
-for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume"):
+for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume", "device"):
     CHECKS[_k] = (str, lambda v: bool(v), "a non-empty string")
 # Keys a --config file may hold (one file may serve several commands).
 CONFIG_KEYS = sorted(set(DEFAULTS) | set(CHECKS) | {"storage", "study_name", "sampler"})
@@ -575,6 +599,10 @@ def build_parser():
         action="store_false",
         default=None,
         help="no progress bar (default: a bar when stdout is a terminal)",
+    )
+    t.add_argument(
+        "--device",
+        help="where to train: cpu, cuda or cuda:N (a GPU needs CuPy) (default: cpu)",
     )
     t.set_defaults(func=cmd_train)
     d = sub.add_parser(

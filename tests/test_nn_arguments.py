@@ -153,12 +153,17 @@ LAYERS_WITH_DEVICE = [
 
 
 @pytest.mark.parametrize("make", LAYERS_WITH_DEVICE)
-def test_device_other_than_cpu_is_refused(make):
-    make(None)
-    make("cpu")
-    for bad in ("cuda", "cuda:0", "meta"):
-        with pytest.raises(ValueError, match="device"):
-            make(bad)
+def test_device_is_checked_and_honoured(make):
+    for d in (None, "cpu", pydlk.device("cpu")):
+        m = make(d)
+        assert all(p.device == "cpu" for p in m.parameters())
+    with pytest.raises(ValueError, match="device"):
+        make("meta")
+    if not pydlk.cuda.is_available():
+        name = type(make(None)).__name__
+        for want in ("cuda", "cuda:0"):
+            with pytest.raises(RuntimeError, match=f"{name}: device='{want}' needs a CUDA GPU"):
+                make(want)
 
 
 def test_instance_norm_momentum_none_is_a_cumulative_average():

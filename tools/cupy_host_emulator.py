@@ -22,6 +22,7 @@ warps that a barrier does not order, launch limits, cuBLAS and cuDNN. Use
 
 import ctypes
 import hashlib
+import importlib.machinery
 import os
 import subprocess
 import sys
@@ -104,6 +105,13 @@ class ndarray(np.ndarray):
 
     def get(self):
         return np.asarray(self).copy()
+
+    @property
+    def device(self):  # every emulated array is on "GPU" 0
+        return _DEVICE0
+
+
+_DEVICE0 = types.SimpleNamespace(id=0)
 
 
 def _wrap(v):
@@ -191,11 +199,28 @@ class RawModule:
         return _Kernel(self.lib, name)
 
 
+class _Device:
+    """``cupy.cuda.Device(i)``: a no-op context (there is one emulated device, 0)."""
+
+    def __init__(self, i=0):
+        self.id = int(i)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def _module():
     m = types.ModuleType("cupy")
     m.ndarray = ndarray
     m.RawModule = RawModule
-    m.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    m.__spec__ = importlib.machinery.ModuleSpec("cupy", None)  # find_spec("cupy") finds it
+    m.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1, getDevice=lambda: 0),
+        Device=_Device,
+    )
     m.asnumpy = lambda a: np.array(a, copy=True).view(np.ndarray)
     m.asarray = lambda a, dtype=None: np.array(a, dtype=dtype, copy=True).view(ndarray)
     m.__host_emulator__ = True

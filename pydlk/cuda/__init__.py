@@ -7,21 +7,27 @@ available". The GPU kernels themselves live in ``pydlk._cuda``.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 
 from .. import _random
 from .._device import DeviceLike, cuda_unavailable_error, device
 
 __all__ = [
+    "CUDAGraph",
     "current_device",
     "device_count",
     "get_device_name",
+    "graph",
+    "graph_train_step",
     "is_available",
     "is_initialized",
     "manual_seed",
+    "make_graphed_callables",
     "manual_seed_all",
     "set_device",
     "synchronize",
+    "versions",
 ]
 
 
@@ -115,3 +121,35 @@ def manual_seed(seed: int) -> None:
 def manual_seed_all(seed: int) -> None:
     """Seed every GPU's random stream; the same as :func:`manual_seed` (one shared stream)."""
     _random.manual_seed(seed)
+
+
+def _cuda_version(v):
+    """CUDA's integer version (12040) as '12.4'."""
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
+def versions() -> dict | None:
+    """``{'GPU', 'driver', 'CUDA runtime', 'CuPy', 'cuDNN'}`` as strings for device 0, or None
+    without CuPy or a GPU. cuDNN is the version ``nvidia-cudnn-frontend`` loads, or 'not
+    installed' (convolutions then run as im2col + cuBLAS)."""
+    if not is_available():
+        return None
+    cp = _cupy()
+    rt = cp.cuda.runtime
+    cudnn = "not installed (convolutions run as im2col + cuBLAS)"
+    if importlib.util.find_spec("cudnn") is not None:
+        try:
+            v = int(importlib.import_module("cudnn").backend_version())
+            cudnn = f"{v // 10000}.{v % 10000 // 100}.{v % 100} (nvidia-cudnn-frontend)"
+        except Exception as e:  # noqa: BLE001 (a frontend without its library)
+            cudnn = f"frontend installed, library not loadable ({type(e).__name__})"
+    return {
+        "GPU": get_device_name(0),
+        "driver": f"supports CUDA {_cuda_version(int(rt.driverGetVersion()))}",
+        "CUDA runtime": _cuda_version(int(rt.runtimeGetVersion())),
+        "CuPy": str(cp.__version__),
+        "cuDNN": cudnn,
+    }
+
+
+from .graphs import CUDAGraph, graph, graph_train_step, make_graphed_callables  # noqa: E402

@@ -12,18 +12,20 @@ from .parameter import Parameter
 
 
 def check_device(device, cls):
-    """Refuse a ``device=`` other than None or the CPU, naming the layer: every layer that
-    accepts torch's ``device`` argument routes it through here (device strings are parsed as
-    ``Tensor.to`` parses them)."""
+    """Check a layer's ``device=`` before it is built, naming the layer: a malformed device, or a
+    CUDA device where none is available, raises here. The layer is built on the CPU and moved to
+    ``device`` when its constructor returns (``Module.__init_subclass__``)."""
     try:
         dev = _parse_device(device)
     except ValueError as e:
         raise ValueError(f"{cls}: {e}") from None
     if dev not in (None, "cpu"):
-        raise ValueError(
-            f"{cls}: device={device!r} is not supported; layers are built on the "
-            f"CPU (device=None or 'cpu'); move a model with .to(...) instead"
-        )
+        from .. import cuda
+
+        if not cuda.is_available():
+            raise RuntimeError(
+                f"{cls}: device={device!r} needs a CUDA GPU and CuPy, and none is available"
+            )
 
 
 def dtype_of(dtype):

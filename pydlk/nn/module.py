@@ -6,6 +6,8 @@ writes INTO the existing arrays (``p._data[...] = value``), so views an optimise
 holds stay valid.
 """
 
+import functools
+import inspect
 import itertools
 from collections import OrderedDict
 
@@ -77,6 +79,26 @@ class Module:
     full backward hooks."""
 
     training = True
+
+    def __init_subclass__(cls, **kwargs):
+        """A layer whose ``__init__`` takes torch's ``device=`` is built on the CPU and moved
+        there once its outermost ``__init__`` returns (``self.to(device)``), so every layer
+        constructor honours ``device=`` in one place. Moving is a no-op for arrays already
+        there, so nested ``__init__`` calls (a subclass calling its parent's) cost nothing."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or "device" not in inspect.signature(init).parameters:
+            return
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def __init__(self, *args, **kw):
+            init(self, *args, **kw)
+            dev = sig.bind(self, *args, **kw).arguments.get("device")
+            if dev is not None:
+                self.to(dev)
+
+        cls.__init__ = __init__
 
     def __init__(self):
         d = self.__dict__
@@ -377,7 +399,7 @@ class Module:
             for p in m._parameters.values():
                 if p is not None and device_of(p._data) != where:
                     p._data = move(p._data)
-                    _arena.unbind(p)
+                    _arena.moved(p, where)
                     if p._grad is not None:
                         p._grad = move(p._grad)
             for b in m._buffers.values():

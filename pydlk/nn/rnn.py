@@ -32,8 +32,8 @@ class RNNBase(Module):
         dtype=None,
     ):
         super().__init__()
-        check_device(device, mode)
         cls = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
+        check_device(device, cls)
         for name, v in (
             ("input_size", input_size),
             ("hidden_size", hidden_size),

@@ -1,5 +1,6 @@
 """SGD, Adam, AdamW, RMSprop and Adagrad: torch.optim's names, arguments, defaults and
-(single-tensor) formulas, each step one fused kernel call per arena (pydlk._C.*_step).
+(single-tensor) formulas, each step one fused kernel call per arena (``*_step`` of pydlk._C for
+CPU parameters, of pydlk._cuda on a GPU, chosen by ``kernels_for`` from the arena's array).
 
 Differences from torch: ``foreach``, ``fused``, ``capturable`` and ``differentiable`` are
 accepted and ignored (there is one implementation); every group also takes
@@ -7,7 +8,7 @@ accepted and ignored (there is one implementation); every group also takes
 None is stepped with a zero gradient.
 """
 
-from .. import _C
+from .._backend import kernels_for
 from .optimizer import Optimizer
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
@@ -74,7 +75,7 @@ class SGD(Optimizer):
         first = "momentum_buffer" in a.fresh  # torch: the first step sets v = g
         if first:
             a.fresh.discard("momentum_buffer")
-        _C.sgd_step(
+        kernels_for(a.param).sgd_step(
             a.param,
             buf if mom != 0 else None,
             a.grad,
@@ -154,7 +155,7 @@ class Adam(Optimizer):
             if vmax is None:
                 vmax = a.new_state("max_exp_avg_sq")
         b1, b2 = g["betas"]
-        _C.adam_step(
+        kernels_for(a.param).adam_step(
             a.param,
             st["exp_avg"],
             st["exp_avg_sq"],
@@ -272,7 +273,7 @@ class RMSprop(Optimizer):
             buf = st.get("momentum_buffer")
             if buf is None:
                 buf = a.new_state("momentum_buffer")
-        _C.rmsprop_step(
+        kernels_for(a.param).rmsprop_step(
             a.param,
             st["square_avg"],
             ga,
@@ -333,7 +334,7 @@ class Adagrad(Optimizer):
         a.new_state("sum", g["initial_accumulator_value"])
 
     def _step_arena(self, a, g):
-        _C.adagrad_step(
+        kernels_for(a.param).adagrad_step(
             a.param,
             a.state["sum"],
             a.grad,

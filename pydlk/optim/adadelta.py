@@ -3,8 +3,6 @@
 The step is a NumPy pass over the arena's flat buffers (there is no C++ kernel for it): a few
 whole-arena array operations, in place where NumPy allows."""
 
-import numpy as np
-
 from .optimizer import Optimizer
 
 __all__ = ["Adadelta"]
@@ -71,16 +69,17 @@ class Adadelta(Optimizer):
 
     def _step_arena(self, a, g):
         p, sq, acc = a.param, a.state["square_avg"], a.state["acc_delta"]
+        xp = a.xp  # NumPy or CuPy: the arena's device
         rho, eps = p.dtype.type(g["rho"]), p.dtype.type(g["eps"])
         grad = -a.grad if g["maximize"] else a.grad.copy()
         if g["weight_decay"]:
             grad += p.dtype.type(g["weight_decay"]) * p
         if g["l1_weight_decay"]:
-            grad += p.dtype.type(g["l1_weight_decay"]) * np.sign(p)
+            grad += p.dtype.type(g["l1_weight_decay"]) * xp.sign(p)
         sq *= rho
         sq += (1 - rho) * grad * grad
-        delta = np.sqrt(acc + eps)
-        delta /= np.sqrt(sq + eps)
+        delta = xp.sqrt(acc + eps)
+        delta /= xp.sqrt(sq + eps)
         delta *= grad
         acc *= rho
         acc += (1 - rho) * delta * delta

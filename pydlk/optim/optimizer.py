@@ -33,12 +33,16 @@ Rules that follow from the arena (differences from torch are marked):
   Linear weight's row or a Conv2d weight's filter ``w[k]`` -- whose norm exceeds ``max_norm``
   is rescaled to norm ``max_norm``; rows below it and 1-D parameters are untouched).
 
-CPU (NumPy) parameters only.
+Parameters may live on the CPU (NumPy) or a GPU (CuPy): each arena is allocated on its
+parameters' device and stepped by that device's kernel (one arena per group, device and dtype).
+Moving a parameter to another device after the optimiser was built leaves the arena behind; the
+optimiser then refuses to step and says to build it after ``model.to(...)``.
 """
 
 import numpy as np
 
 from .._arena import Arena, owning_arena
+from .._backend import device_of, get_array_module, is_cupy
 from ..autograd import Tensor, enable_grad
 
 __all__ = ["Optimizer", "required"]
@@ -110,8 +114,8 @@ class Optimizer:
                 raise TypeError(f"{name}: can only optimize Tensors, got {type(p).__name__}")
             if not p.is_leaf:
                 raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
-            if not isinstance(p._data, np.ndarray):
-                raise TypeError(f"{name}: parameters must be NumPy (CPU) arrays")
+            if not (isinstance(p._data, np.ndarray) or is_cupy(p._data)):
+                raise TypeError(f"{name}: parameters must be NumPy (CPU) or CuPy (GPU) arrays")
             if p._data.dtype not in (np.float32, np.float64):
                 raise TypeError(
                     f"{name}: parameters must be float32 or float64, got {p._data.dtype}"
@@ -136,12 +140,14 @@ class Optimizer:
             raise ValueError(f"{name}: max_norm must be positive or None, got {group['max_norm']}")
         trainable = [p for p in ps if p.requires_grad]
         arenas = []
-        for dt in (np.float32, np.float64):
-            sub = [p for p in trainable if p._data.dtype == dt]
-            if sub:
-                a = Arena(sub, dt, self)
-                self._init_arena(a, group)
-                arenas.append(a)
+        devices = list(dict.fromkeys(device_of(p._data) for p in trainable))
+        for dev in devices:
+            for dt in (np.float32, np.float64):
+                sub = [p for p in trainable if p._data.dtype == dt and device_of(p._data) == dev]
+                if sub:
+                    a = Arena(sub, dt, self)
+                    self._init_arena(a, group)
+                    arenas.append(a)
         self.param_groups.append(group)
         self._arenas.append(arenas)
         self._all_params.extend(ps)
@@ -262,14 +268,14 @@ class Optimizer:
             st = saved.get(sk, saved.get(str(sk)))
             if a is None or st is None:
                 continue
-            a.step = int(np.asarray(st.get("step", 0)))  # an int, or torch's 0-d tensor
+            a.step = int(st.get("step", 0))  # an int, or torch's / pydlk's 0-d tensor
             for sname, val in st.items():
                 if sname == "step":
                     continue
                 if sname not in a.state:
                     a.new_state(sname)
                 dst = a.slice(a.state[sname], i)
-                val = _state_array(val)
+                val = get_array_module(dst).asarray(_state_array(val))  # onto the arena's device
                 if val.shape != dst.shape:
                     raise ValueError(
                         f"{name}.load_state_dict: state {sname!r} of parameter {k} "
@@ -288,6 +294,8 @@ def _state_array(v):
     anything else through ``np.asarray``."""
     if isinstance(v, Tensor):
         return v._data
+    if is_cupy(v):
+        return v
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
         return v.detach().cpu().numpy()
     return np.asarray(v)

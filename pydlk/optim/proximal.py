@@ -9,6 +9,7 @@ weights to exactly 0.
 
 import numpy as np
 
+from .._backend import get_array_module, is_cupy
 from ..autograd import Tensor
 from .optimizer import Optimizer
 
@@ -26,18 +27,18 @@ def prox_l1_(params, lr: float, l1: float) -> None:
     in an optimiser's arena stay in their slots)."""
     if not lr >= 0 or not l1 >= 0:
         raise ValueError(f"prox_l1_: lr and l1 must be >= 0, got lr={lr}, l1={l1}")
-    if isinstance(params, (Tensor, np.ndarray)):
+    if isinstance(params, (Tensor, np.ndarray)) or is_cupy(params):
         params = [params]
     thr = lr * l1
     for p in params:
         w = _array(p)
-        if not isinstance(w, np.ndarray) or w.dtype.kind != "f":
+        if not (isinstance(w, np.ndarray) or is_cupy(w)) or w.dtype.kind != "f":
             raise TypeError(
                 f"prox_l1_: parameters must be floating-point arrays or Tensors, "
                 f"got {type(p).__name__}"
             )
         # sign(w) * max(|w| - thr, 0) == w - clip(w, -thr, thr), written into w
-        w -= np.clip(w, -thr, thr)
+        w -= get_array_module(w).clip(w, -thr, thr)
 
 
 class ProximalL1:

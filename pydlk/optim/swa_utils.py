@@ -1,6 +1,7 @@
 """Parameter averaging: an exponential moving average (Polyak averaging with decay) and
 stochastic weight averaging (equal average over epochs, torch.optim.swa_utils.AveragedModel's
-rule), each update one fused pass per buffer (pydlk._C.average_update), plus SWALR.
+rule), each update one fused pass per buffer (``average_update`` of pydlk._C, or of pydlk._cuda
+for buffers on a GPU), plus SWALR. The averages live on the parameters' device.
 
 Given an optimizer, the averages are kept as flat buffers parallel to its arenas (one kernel call
 per arena); given a list of parameters (or an object with ``.parameters()``), one buffer per
@@ -15,7 +16,7 @@ import math
 
 import numpy as np
 
-from .. import _C
+from .._backend import kernels_for
 from ..autograd import Tensor
 from .lr_scheduler import LRScheduler, _format_param
 from .optimizer import Optimizer
@@ -43,7 +44,7 @@ class _Averager:
                         f"{type(self).__name__}: parameters must be float32/float64 Tensors"
                     )
             srcs = [p._data for p in self._params]
-        self.shadow = [np.array(s, copy=True) for s in srcs]
+        self.shadow = [s.copy() for s in srcs]  # on the parameters' device
 
     def _sources(self):
         """The live arrays (re-read each time: an optimizer built later rebinds p._data)."""
@@ -58,7 +59,8 @@ class _Averager:
             if x is None:  # a non-contiguous parameter: plain NumPy
                 s += w * (p._data - s)
             else:
-                _C.average_update(s, x.reshape(s.shape) if x.shape != s.shape else x, w)
+                x = x.reshape(s.shape) if x.shape != s.shape else x
+                kernels_for(s).average_update(s, x, w)
 
     def copy_to(self):
         """Write the averages into the live parameters (in place: arenas stay intact)."""
@@ -69,7 +71,7 @@ class _Averager:
     def average_parameters(self):
         """Swap the averages in for the block (e.g. evaluation) and the live values back out."""
         live = [
-            np.array(p._data if x is None else x, copy=True)
+            (p._data if x is None else x).copy()
             for x, p in zip(self._sources(), self._params or [None] * len(self.shadow))
         ]
         self.copy_to()

@@ -23,8 +23,10 @@ import threading
 import numpy as np
 
 from .. import _random
+from .._backend import get_array_module
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
+from .device_batch import to_device, to_host
 from .history import History
 
 _log = logging.getLogger("pydlk")
@@ -173,8 +175,9 @@ def _wants_metrics(scheduler):
 
 
 def _correct(out, y):
-    out = np.asarray(out._data if isinstance(out, Tensor) else out)
-    y = np.asarray(y)
+    out = out._data if isinstance(out, Tensor) else out
+    xp = get_array_module(out)  # counted where the outputs are; int() brings one number back
+    out, y = xp.asarray(out), xp.asarray(y._data if isinstance(y, Tensor) else y)
     if out.ndim == 2 and out.shape[1] > 1 and y.ndim == 1 and y.dtype.kind in "iu":
         return int((out.argmax(1) == y).sum())
     # binary logits, (N, 1) or (N,), against 0/1 targets (BCEWithLogitsLoss takes floats):
@@ -183,7 +186,7 @@ def _correct(out, y):
         (out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1))
         and y.size == len(out)
         and y.dtype.kind in "iufb"
-        and np.isin(y, (0, 1)).all()
+        and bool(((y == 0) | (y == 1)).all())
     ):
         return int(((out.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).sum())
     return None
@@ -196,8 +199,30 @@ def _host(v):
     return v
 
 
-def _xy(batch):
-    return _host(batch[0]), _host(batch[1])
+def _xy(batch, device=None):
+    x, y = _host(batch[0]), _host(batch[1])
+    if device is not None:
+        x, y = to_device(x, device), to_device(y, device)
+    return x, y
+
+
+def _check_device(model, device, op):
+    """``device`` as 'cpu'/'cuda:N' (None stays None), after checking that the model's
+    parameters are there: the model is moved by the caller, before its optimiser is built."""
+    if device is None:
+        return None
+    from .._device import device_str
+
+    dev = device_str(device)
+    params = getattr(model, "parameters", None)
+    where = {p.device for p in params()} if callable(params) else set()
+    if where and where != {dev}:
+        raise ValueError(
+            f"{op}: device={device!r} but the model's parameters are on "
+            f"{', '.join(sorted(str(w) for w in where))}; call model.to({dev!r}) before building "
+            f"the optimizer, then pass device={dev!r}"
+        )
+    return dev
 
 
 def _metric_logs(metrics):
@@ -213,19 +238,38 @@ def _metric_logs(metrics):
 
 def _update_metrics(metrics, out, y):
     if metrics:
-        o = np.asarray(out._data if isinstance(out, Tensor) else out)
+        o = to_host(out._data if isinstance(out, Tensor) else out)
         for m in metrics:
-            m.update(o, y)
+            m.update(o, to_host(y))
+
+
+def _graphed_step(graphed, model, loss_fn, optimizer, scheduler, x, y):
+    """One training step replayed from a CUDA graph captured for these batch shapes. The first
+    batch of a shape is trained eagerly once (the warm-up step) and then captured, which runs
+    nothing: so every batch is trained exactly once. Returns the step's (outputs, loss)."""
+    from ..cuda import graph_train_step
+
+    key = (x.shape, getattr(y, "shape", None))
+    step = graphed.get(key)
+    if step is None:
+        step = graphed[key] = graph_train_step(
+            model, loss_fn, optimizer, x, y, scheduler, num_warmup_iters=1
+        )
+        return tuple(step.warm)
+    loss = step(x, y)
+    return step.output, loss
 
 
 def _lr(optimizer):
     return float(optimizer.param_groups[0]["lr"])
 
 
-def evaluate(model, loss_fn, loader, metrics=()):
+def evaluate(model, loss_fn, loader, metrics=(), device=None):
     """Mean loss (and accuracy, for class labels or binary logits) over ``loader`` in eval
     mode, no gradients; each of ``metrics`` (``pydlk.metrics``) is reset, updated per batch and
-    logged under its ``name``. Batches of torch tensors are converted to NumPy."""
+    logged under its ``name``. Batches of torch tensors are converted to NumPy; with
+    ``device``, each batch is moved there."""
+    dev = _check_device(model, device, "evaluate")
     was_training = getattr(model, "training", False)
     model.eval()
     meter = _Meter()
@@ -235,7 +279,7 @@ def evaluate(model, loss_fn, loader, metrics=()):
     try:
         with no_grad():
             for batch in loader:
-                x, y = _xy(batch)
+                x, y = _xy(batch, dev)
                 out = model(Tensor(x))
                 meter.update(loss_fn(out, y).item(), out, y)
                 _update_metrics(metrics, out, y)
@@ -320,6 +364,8 @@ def fit(
     extra_state=None,
     preempt_path=None,
     metrics=(),
+    device=None,
+    cuda_graph=False,
 ):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint`` or
@@ -335,11 +381,23 @@ def fit(
     (a torch ``DataLoader``): they are converted to NumPy arrays.
 
     A callback that sets ``trainer.stop_training`` in ``on_before_step`` (after backward,
-    before ``optimizer.step()``) stops the run without taking that step."""
+    before ``optimizer.step()``) stops the run without taking that step.
+
+    ``device`` ('cpu', 'cuda', 'cuda:N'): each batch is moved there (on a GPU through pinned
+    memory on a side stream, see ``pydlk/train/device_batch.py``). The model must already be
+    there (``model.to(device)`` before the optimiser is built, as in torch); a model elsewhere
+    is a ValueError saying so. ``cuda_graph=True`` (GPU, static batch shapes) captures the step
+    once and replays it (``pydlk.cuda.graph_train_step``, which lists what it refuses); a batch
+    of another shape (a short last batch) runs eagerly, and ``on_before_step`` then sees the
+    step after it was taken."""
     from ..serialization import load, save
     from .callbacks import CallbackList, ProgressBar
 
     metrics = list(metrics)
+    dev = _check_device(model, device, "fit")
+    if cuda_graph and (dev is None or dev == "cpu"):
+        raise ValueError("fit: cuda_graph=True needs device='cuda' (a CUDA graph runs on a GPU)")
+    graphed = {}  # batch shapes -> captured step
     history = History()
     trainer = Trainer(
         model, loss_fn, optimizer, scheduler, train_loader, val_loader, history, extra_state
@@ -373,18 +431,22 @@ def fit(
                 for m in metrics:
                     m.reset()
             for b, batch in enumerate(train_loader, start):
-                x, y = _xy(batch)
-                out = model(Tensor(x))
-                loss = loss_fn(out, y)
-                optimizer.zero_grad()
-                loss.backward()
+                x, y = _xy(batch, dev)
+                if cuda_graph:
+                    out, loss = _graphed_step(graphed, model, loss_fn, optimizer, scheduler, x, y)
+                else:
+                    out = model(Tensor(x))
+                    loss = loss_fn(out, y)
+                    optimizer.zero_grad()
+                    loss.backward()
                 lv = float(loss.item())
                 meter.update(lv, out, y)
                 _update_metrics(metrics, out, y)
                 cbs.call("on_before_step", b, {"loss": lv})
                 if trainer.stop_training:
                     break
-                optimizer.step()
+                if not cuda_graph:
+                    optimizer.step()
                 if per_batch:
                     scheduler.step()
                 trainer.batch = b + 1
@@ -400,7 +462,7 @@ def fit(
             logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
             logs.update(_metric_logs(metrics))
             if val_loader is not None and not trainer.stop_training:
-                val = _dist.average_logs(evaluate(model, loss_fn, val_loader, metrics))
+                val = _dist.average_logs(evaluate(model, loss_fn, val_loader, metrics, dev))
                 logs.update({f"val_{k}": v for k, v in val.items()})
             if scheduler is not None and not per_batch:
                 if plateau:

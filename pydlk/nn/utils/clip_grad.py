@@ -2,15 +2,16 @@
 
 When the parameters are exactly the trainable parameters of one or more optimiser arenas and
 every gradient is its arena slot, the norm is one reduction per flat gradient buffer and the
-scaling one pass (pydlk._C.norm_reduce / scale_); otherwise one reduction per gradient.
+scaling one pass (``norm_reduce`` / ``scale_`` of pydlk._C, or of pydlk._cuda for gradients on a
+GPU); otherwise one reduction per gradient. The total norm is returned on the gradients' device.
 """
 
 import math
 
 import numpy as np
 
-from ... import _C
 from ..._arena import whole_arena_grads
+from ..._backend import get_array_module, kernels_for
 from ...autograd import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
@@ -31,7 +32,9 @@ def _grad_buffers(params):
 
 def _total(bufs, norm_type):
     parts = [
-        _C.norm_reduce(b if b.flags.c_contiguous else np.ascontiguousarray(b), norm_type)
+        kernels_for(b).norm_reduce(
+            b if b.flags.c_contiguous else get_array_module(b).ascontiguousarray(b), norm_type
+        )
         for b in bufs
     ]
     if math.isinf(norm_type):
@@ -42,7 +45,10 @@ def _total(bufs, norm_type):
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The norm of the concatenation of ``tensors`` (arrays or Tensors), as a 0-d Tensor."""
-    arrs = [t._data if isinstance(t, Tensor) else np.asarray(t) for t in _params(tensors)]
+    arrs = [
+        t._data if isinstance(t, Tensor) else t if hasattr(t, "dtype") else np.asarray(t)
+        for t in _params(tensors)
+    ]
     if not arrs:
         return Tensor(np.asarray(0.0, np.float32))
     total = _total(arrs, float(norm_type))
@@ -53,7 +59,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
             f"error and scale the gradients by the non-finite norm anyway, set "
             f"`error_if_nonfinite=False`"
         )
-    return Tensor(np.asarray(total, arrs[0].dtype))
+    return Tensor(get_array_module(arrs[0]).asarray(total, arrs[0].dtype))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
@@ -79,10 +85,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not coef >= 1:  # NaN scales too, as torch
         for b in bufs:
             if b.flags.c_contiguous:
-                _C.scale_(b, float(coef))
+                kernels_for(b).scale_(b, float(coef))
             else:
                 b *= coef
-    return Tensor(np.asarray(total_t))
+    return Tensor(get_array_module(bufs[0]).asarray(total_t))
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
@@ -91,4 +97,4 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     v = float(clip_value)
     bufs, _fast = _grad_buffers(params)
     for b in bufs:
-        np.clip(b, -v, v, out=b)
+        get_array_module(b).clip(b, -v, v, out=b)

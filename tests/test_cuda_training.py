@@ -1,0 +1,385 @@
+"""Training on a GPU: the optimiser arena on the parameters' device, every optimiser against
+torch (CPU) on the same numbers, zero_grad, clip_grad_norm_, EMA/SWA, device errors, fit with
+device=, and the CUDA graph API's errors.
+
+``test_gpu_*`` tests need CuPy arrays: they run on a GPU, and on the CPU through
+tools/run_cuda_tests_on_host.py (the CuPy stand-in of tools/cupy_host_emulator.py, kernels
+compiled as C++); otherwise they skip. The rest run everywhere.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import pydlk
+import pydlk.functional as F
+from pydlk import nn
+
+torch = pytest.importorskip("torch")
+
+
+def _cupy():
+    cp = pytest.importorskip("cupy")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except Exception as e:  # noqa: BLE001  (no driver)
+        pytest.skip(f"no usable CUDA device: {e}")
+    return cp
+
+
+def _real_gpu():
+    cp = _cupy()
+    if getattr(cp, "__host_emulator__", False):
+        pytest.skip("needs a real GPU (streams, graphs)")
+    return cp
+
+
+def _host(a):
+    a = a._data if isinstance(a, pydlk.Tensor) else a
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+# --------------------------------------------------------------------- optimisers on the GPU
+
+OPTIMISERS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("Adagrad", dict(lr=0.1, weight_decay=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.01)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("Adadelta", dict(lr=1.0)),
+]
+
+
+def _grads(rng, shapes, steps):
+    return [[rng.standard_normal(s) for s in shapes] for _ in range(steps)]
+
+
+@pytest.mark.parametrize(
+    "name,kw", OPTIMISERS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(OPTIMISERS)]
+)
+def test_gpu_optimiser_steps_match_torch(name, kw, rng):
+    """The arena on the GPU (CuPy buffers), three steps with given gradients, against
+    torch.optim on the CPU in float64."""
+    cp = _cupy()
+    shapes = [(4, 3), (3,), (2, 2, 3)]
+    init = [rng.standard_normal(s) for s in shapes]
+    grads = _grads(rng, shapes, 3)
+    ps = [pydlk.tensor(cp.asarray(a), requires_grad=True) for a in init]
+    opt = getattr(pydlk.optim, name)(ps, **kw)
+    arena = opt._arenas[0][0]
+    assert isinstance(arena.param, cp.ndarray) and isinstance(arena.grad, cp.ndarray)
+    assert all(isinstance(s, cp.ndarray) for s in arena.state.values())
+    tp = [torch.tensor(a, requires_grad=True) for a in init]
+    topt = getattr(torch.optim, name)(tp, **kw)
+    for gs in grads:
+        for p, t, g in zip(ps, tp, gs):
+            p.grad = pydlk.tensor(cp.asarray(g))
+            t.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+    for p, t in zip(ps, tp):
+        assert isinstance(p._data, cp.ndarray)
+        np.testing.assert_allclose(_host(p), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_gpu_l1_and_max_norm_match_the_formula(rng):
+    """SGD with l1_weight_decay and max_norm (no torch counterpart): the NumPy formula."""
+    cp = _cupy()
+    w0, g = rng.standard_normal((5, 4)) * 3, rng.standard_normal((5, 4))
+    w = pydlk.tensor(cp.asarray(w0), requires_grad=True)
+    opt = pydlk.optim.SGD([w], lr=0.1, l1_weight_decay=0.05, max_norm=1.5)
+    w.grad = pydlk.tensor(cp.asarray(g))
+    opt.step()
+    ref = w0 - 0.1 * (g + 0.05 * np.sign(w0))
+    norms = np.sqrt((ref**2).sum(axis=1, keepdims=True))
+    ref = np.where(norms > 1.5, ref * 1.5 / norms, ref)
+    np.testing.assert_allclose(_host(w), ref, rtol=1e-12)
+
+
+def test_gpu_zero_grad_clip_and_backward_write_into_the_device_arena(rng):
+    cp = _cupy()
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2)).double().to("cuda")
+    opt = pydlk.optim.SGD(model.parameters(), lr=0.1)
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((8, 4))))
+    (model(x) ** 2).sum().backward()
+    arena = opt._arenas[0][0]
+    flat = _host(arena.grad)
+    assert np.abs(flat).sum() > 0
+    want = np.sqrt((flat**2).sum())
+    total = nn.utils.clip_grad_norm_(model.parameters(), max_norm=want / 2)
+    assert total.device == "cuda:0"
+    np.testing.assert_allclose(float(total.item()), want, rtol=1e-12)
+    np.testing.assert_allclose(_host(arena.grad), flat * (want / 2) / (want + 1e-6), rtol=1e-12)
+    opt.zero_grad(set_to_none=False)
+    assert not _host(arena.grad).any()
+
+
+def test_gpu_ema_and_swa_average_on_the_device(rng):
+    cp = _cupy()
+    w = pydlk.tensor(cp.asarray(rng.standard_normal((3, 4))), requires_grad=True)
+    opt = pydlk.optim.SGD([w], lr=0.5)
+    ema = pydlk.optim.swa_utils.ExponentialMovingAverage(opt, decay=0.9)
+    avg = _host(w).copy()
+    for _ in range(3):
+        w.grad = pydlk.tensor(cp.asarray(rng.standard_normal((3, 4))))
+        opt.step()
+        ema.update()
+        avg = 0.9 * avg + 0.1 * _host(w)
+    assert isinstance(ema.shadow[0], cp.ndarray)
+    np.testing.assert_allclose(_host(ema.shadow[0]).reshape(3, 4), avg, rtol=1e-12)
+
+
+def test_gpu_lbfgs_minimises_a_quadratic_like_torch(rng):
+    """L-BFGS with a strong-Wolfe line search on the GPU against torch's on the CPU (float64),
+    and near the solution of Q x = b."""
+    cp = _cupy()
+    a = rng.standard_normal((4, 4))
+    q, b = a @ a.T + np.eye(4), rng.standard_normal(4)
+    x = pydlk.tensor(cp.asarray(np.zeros(4)), requires_grad=True)
+    opt = pydlk.optim.LBFGS([x], lr=1, max_iter=20, line_search_fn="strong_wolfe")
+    qc, bc = pydlk.tensor(cp.asarray(q)), pydlk.tensor(cp.asarray(b))
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * (x * (qc @ x)).sum() - (bc * x).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    tx = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.LBFGS([tx], lr=1, max_iter=20, line_search_fn="strong_wolfe")
+    tq, tb = torch.tensor(q), torch.tensor(b)
+
+    def tclosure():
+        topt.zero_grad()
+        loss = 0.5 * (tx * (tq @ tx)).sum() - (tb * tx).sum()
+        loss.backward()
+        return loss
+
+    topt.step(tclosure)
+    np.testing.assert_allclose(_host(x), tx.detach().numpy(), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(_host(x), np.linalg.solve(q, b), rtol=1e-3, atol=1e-4)
+
+
+def test_gpu_model_moved_after_its_optimiser_is_refused(rng):
+    _cupy()
+    model = nn.Linear(3, 2).to("cuda")
+    opt = pydlk.optim.Adam(model.parameters())
+    model.cpu()
+    with pytest.raises(RuntimeError, match=r"moved to cpu after the optimizer was built.*model.to"):
+        opt.step()
+    with pytest.raises(RuntimeError, match="moved to cpu"):
+        opt.zero_grad()
+
+
+def test_gpu_mixed_devices_in_one_op_name_both(rng):
+    cp = _cupy()
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((2, 3)).astype(np.float32)))
+    w = pydlk.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    with pytest.raises(RuntimeError, match=r"Linear: .*same device.*cuda:0 and cpu"):
+        F.linear(x, w)
+    with pytest.raises(RuntimeError, match="cuda:0 and cpu"):
+        x + pydlk.tensor(np.ones((2, 3), np.float32))
+    y = x * pydlk.tensor(np.float32(2.0))  # a 0-d CPU tensor is a scalar, as in torch
+    np.testing.assert_allclose(_host(y), 2 * _host(x))
+
+
+def test_gpu_layers_honour_device(rng):
+    cp = _cupy()
+    for m in (nn.Linear(3, 2, device="cuda"), nn.Conv2d(1, 2, 3, device="cuda:0")):
+        assert all(isinstance(p._data, cp.ndarray) for p in m.parameters())
+    bn = nn.BatchNorm2d(3, device="cuda")
+    assert isinstance(bn.running_mean._data, cp.ndarray)
+    t = pydlk.zeros(2, 3, device="cuda")
+    assert t.device == "cuda:0" and isinstance(t._data, cp.ndarray)
+
+
+def test_gpu_fit_on_device_matches_cpu(rng):
+    """Two epochs of fit on device='cuda' against the same run on the CPU (float64)."""
+    cp = _cupy()
+    from pydlk.data import DataLoader, TensorDataset
+    from pydlk.train import fit
+
+    x = rng.standard_normal((32, 5))
+    y = rng.integers(0, 3, 32)
+
+    def run(device):
+        pydlk.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3)).double().to(device)
+        opt = pydlk.optim.Adam(model.parameters(), lr=0.01)
+        loader = DataLoader(TensorDataset(x, y), batch_size=8)
+        h = fit(model, nn.CrossEntropyLoss(), opt, loader, epochs=2, verbose=False, device=device)
+        return [_host(p) for p in model.parameters()], h
+
+    gpu, hg = run("cuda")
+    cpu, hc = run("cpu")
+    for a, b in zip(gpu, cpu):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hg.history["loss"], hc.history["loss"], rtol=1e-9)
+    assert cp is not None
+
+
+def test_gpu_fit_refuses_a_model_on_another_device(rng):
+    _cupy()
+    from pydlk.data import DataLoader, TensorDataset
+    from pydlk.train import fit
+
+    model = nn.Linear(3, 2)
+    opt = pydlk.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(np.ones((4, 3)), np.zeros(4, np.int64)), batch_size=2)
+    with pytest.raises(
+        ValueError, match=r"fit: device='cuda' but the model's parameters are on cpu"
+    ):
+        fit(model, nn.CrossEntropyLoss(), opt, loader, verbose=False, device="cuda")
+
+
+def test_cuda_graph_replay_equals_the_eager_step(rng):
+    """A captured SGD step replayed against the same steps run eagerly (real GPU only)."""
+    cp = _real_gpu()
+
+    def build():
+        pydlk.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).to("cuda")
+        return m, pydlk.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+    batches = [
+        (
+            cp.asarray(rng.standard_normal((16, 6)).astype(np.float32)),
+            cp.asarray(rng.integers(0, 3, 16)),
+        )
+        for _ in range(5)
+    ]
+    loss_fn = nn.CrossEntropyLoss()
+    m1, o1 = build()
+    step = pydlk.cuda.graph_train_step(m1, loss_fn, o1, *batches[0], num_warmup_iters=1)
+    for bx, by in batches[1:]:
+        step(bx, by)
+    m2, o2 = build()
+    for bx, by in batches:
+        o2.zero_grad()
+        loss_fn(m2(pydlk.tensor(bx)), pydlk.tensor(by)).backward()
+        o2.step()
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(_host(a), _host(b), rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- everywhere
+
+
+def test_graph_api_says_when_there_is_no_gpu():
+    if pydlk.cuda.is_available():
+        pytest.skip("a GPU is present")
+    for make in (
+        pydlk.cuda.CUDAGraph,
+        lambda: pydlk.cuda.make_graphed_callables(lambda x: x, (pydlk.zeros(2),)),
+        lambda: pydlk.cuda.graph_train_step(None, None, None, None, None),
+    ):
+        with pytest.raises(RuntimeError, match="CUDA graphs need a CUDA GPU and CuPy"):
+            make()
+    with pytest.raises(TypeError, match="expected a pydlk.cuda.CUDAGraph"):
+        with pydlk.cuda.graph(object()):
+            pass
+
+
+def test_graph_train_step_refuses_what_a_replay_would_freeze():
+    from pydlk.cuda.graphs import _check_graphable
+
+    m = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    sgd = pydlk.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="Adam's bias correction"):
+        _check_graphable(nn.Linear(2, 2), pydlk.optim.Adam(nn.Linear(2, 2).parameters()), None)
+    with pytest.raises(ValueError, match="scheduler"):
+        _check_graphable(nn.Linear(2, 2), sgd, pydlk.optim.lr_scheduler.StepLR(sgd, 1))
+    with pytest.raises(ValueError, match="Dropout's mask offset"):
+        _check_graphable(m, sgd, None)
+    _check_graphable(m.eval(), sgd, None)  # eval-mode dropout is the identity
+
+
+def test_fit_cuda_graph_needs_a_cuda_device():
+    from pydlk.data import DataLoader, TensorDataset
+    from pydlk.train import fit
+
+    model = nn.Linear(3, 2)
+    opt = pydlk.optim.SGD(model.parameters(), lr=0.1)
+    loader = DataLoader(TensorDataset(np.ones((4, 3)), np.zeros(4, np.int64)), batch_size=2)
+    with pytest.raises(ValueError, match="cuda_graph=True needs device='cuda'"):
+        fit(model, nn.CrossEntropyLoss(), opt, loader, verbose=False, cuda_graph=True)
+    with pytest.raises(ValueError, match="cuda_graph=True needs device='cuda'"):
+        fit(model, nn.CrossEntropyLoss(), opt, loader, verbose=False, device="cpu", cuda_graph=True)
+
+
+def test_fit_device_cpu_is_the_plain_run(rng):
+    from pydlk.data import DataLoader, TensorDataset
+    from pydlk.train import fit
+
+    x, y = rng.standard_normal((12, 3)), rng.integers(0, 2, 12)
+
+    def run(**kw):
+        pydlk.manual_seed(1)
+        model = nn.Linear(3, 2).double()
+        opt = pydlk.optim.SGD(model.parameters(), lr=0.1)
+        fit(
+            model,
+            nn.CrossEntropyLoss(),
+            opt,
+            DataLoader(TensorDataset(x, y), batch_size=4),
+            verbose=False,
+            **kw,
+        )
+        return [p.detach().numpy() for p in model.parameters()]
+
+    for a, b in zip(run(), run(device="cpu")):
+        np.testing.assert_array_equal(a, b)
+
+
+def _cli(*args):
+    from conftest import child_env
+
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pydlk import cli; sys.exit(cli.main(sys.argv[1:]))",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        cwd=os.path.dirname(os.__file__),
+        timeout=300,
+    )
+
+
+def test_cli_train_device_flag_is_checked():
+    r = _cli("train", "--device", "tpu", "--epochs", "0")
+    assert r.returncode == 2 and "--device must be cpu, cuda or cuda:N, got 'tpu'" in r.stderr
+    if not pydlk.cuda.is_available():
+        r = _cli("train", "--device", "cuda", "--epochs", "0")
+        assert r.returncode == 2 and "--device cuda: no CUDA GPU is available" in r.stderr
+
+
+def test_cli_info_says_whether_there_is_a_gpu():
+    r = _cli("info")
+    assert r.returncode == 0, r.stderr
+    if pydlk.cuda.is_available():
+        for k in ("GPU", "driver", "CuPy", "cuDNN"):
+            assert k in r.stdout
+    else:
+        assert "no GPU" in r.stdout
+
+
+def test_layers_accept_device_cpu_and_check_cuda():
+    assert nn.Linear(2, 3, device="cpu").weight.device == "cpu"
+    if not pydlk.cuda.is_available():
+        with pytest.raises(RuntimeError, match="Linear: device='cuda' needs a CUDA GPU"):
+            nn.Linear(2, 3, device="cuda")
+        with pytest.raises(RuntimeError, match="cuda: CuPy is not installed|no.*CUDA device"):
+            pydlk.zeros(2, device="cuda")

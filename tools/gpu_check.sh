@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The GPU check, one command, run on a machine with an NVIDIA GPU from the checkout's root after
+# the wheels and device.sh were prepared beside it (../shared/gpu/README.md: prepare.sh puts
+# them into .gpu/). It builds pydlk from the working tree and runs, from outside the tree:
+#   the GPU-against-CPU kernel tests and the training-on-GPU tests (tests/test_cuda*.py), then
+#   the GPU benchmarks against torch CUDA (bench/test_gpu.py), medians grouped per row.
+# Usage: bash tools/gpu_check.sh [extra pytest args, e.g. -x]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f .gpu/device.sh ]; then
+  echo "tools/gpu_check.sh: .gpu/device.sh is missing; run ../shared/gpu/prepare.sh here first" >&2
+  exit 2
+fi
+# one pytest run (one build, ~25 s of device time) for the tests and the benchmarks
+bash .gpu/device.sh tests/test_cuda.py tests/test_cuda_kernels.py tests/test_cuda_training.py \
+  bench/test_gpu.py --benchmark-group-by=group --benchmark-columns=median,min,rounds \
+  --benchmark-sort=name "$@"
