@@ -96,7 +96,10 @@ class Module:
             init(self, *args, **kw)
             dev = sig.bind(self, *args, **kw).arguments.get("device")
             if dev is not None:
-                self.to(dev)
+                try:
+                    self.to(dev)
+                except (RuntimeError, ValueError) as e:
+                    raise type(e)(f"{type(self).__name__}: device={dev!r}: {e}") from None
 
         cls.__init__ = __init__
 
