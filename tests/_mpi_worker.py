@@ -237,6 +237,51 @@ def case_fit(out):
     assert all((g == mine).all() for g in got), got
 
 
+def metrics_job(r, w):
+    """Loaders, model, optimiser and metrics of the metrics-under-fit check, for rank ``r`` of
+    ``w`` (``w == 1``: the one-process job on the global data). Training: 40 samples in global
+    batches of 10, rank r taking rows [r*10/w, (r+1)*10/w) of each (so DDP's averaged gradient is
+    the global batch's); validation: 41 samples split 21/20 (uneven), each counted once."""
+    from pydlk.data import DataLoader, Subset, TensorDataset
+    from pydlk.metrics import Accuracy, ConfusionMatrix, F1Score, Precision, Recall
+
+    rng = np.random.default_rng(8)
+    xt, yt = rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+    xv, yv = rng.standard_normal((41, 6)), rng.integers(0, 3, 41)
+    per = 10 // w
+    rows = [b * 10 + r * per + k for b in range(4) for k in range(per)]
+    train = DataLoader(Subset(TensorDataset(xt, yt), rows), batch_size=per, prefetch=0)
+    val = DataLoader(Subset(TensorDataset(xv, yv), range(r, 41, w)), batch_size=8, prefetch=0)
+    model = _mlp(11)
+    opt = pydlk.optim.SGD(model.parameters(), lr=0.5)
+    metrics = [
+        Accuracy(),
+        Precision(3),
+        Recall(3, average="weighted"),
+        F1Score(3),
+    ]
+    return model, opt, train, val, metrics, ConfusionMatrix(3)
+
+
+def fit_metrics_run(r, w, wrap=lambda m: m):
+    """fit for 2 epochs with metrics, then evaluate with a confusion matrix: (history, cm)."""
+    from pydlk.train import evaluate, fit
+
+    model, opt, train, val, metrics, cm = metrics_job(r, w)
+    model = wrap(model)
+    hist = fit(model, F.cross_entropy, opt, train, val, epochs=2, metrics=metrics, verbose=False)
+    evaluate(model, F.cross_entropy, val, [cm])
+    return hist.history, cm.compute()
+
+
+def case_fit_metrics(out):
+    """Rank 0 saves the epoch logs and the validation confusion matrix of the 2-rank run."""
+    r, w = dist.get_rank(), dist.get_world_size()
+    logs, cm = fit_metrics_run(r, w, DDP)
+    if r == 0:
+        np.savez(f"{out}/fit_metrics.npz", cm=cm, **{k: np.array(v) for k, v in logs.items()})
+
+
 def case_crash(out):
     if dist.get_rank() == 1:
         raise ValueError("boom from rank 1")
@@ -260,6 +305,7 @@ CASES = {
     "buckets": case_buckets,
     "sampler": case_sampler,
     "fit": case_fit,
+    "fit_metrics": case_fit_metrics,
     "crash": case_crash,
     "timeout": case_timeout,
 }
