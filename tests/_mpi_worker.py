@@ -288,6 +288,28 @@ def case_crash(out):
     dist.barrier()  # rank 0 waits here until the abort ends it
 
 
+def case_crash_in_fit(out):
+    """Rank 1's loss function raises in the third batch, while rank 0 is in backward waiting
+    for the gradient all-reduce."""
+    from pydlk.data import DataLoader, TensorDataset
+    from pydlk.train import fit
+
+    r = dist.get_rank()
+    calls = []
+
+    def loss_fn(out, y):
+        calls.append(1)
+        if r == 1 and len(calls) == 3:
+            raise ValueError("boom in fit from rank 1")
+        return F.cross_entropy(out, y)
+
+    rng = np.random.default_rng(0)
+    ds = TensorDataset(rng.standard_normal((64, 6)), rng.integers(0, 3, 64))
+    ddp = DDP(_mlp(1))
+    opt = pydlk.optim.SGD(ddp.parameters(), lr=0.1)
+    fit(ddp, loss_fn, opt, DataLoader(ds, batch_size=4, prefetch=0), epochs=3, verbose=False)
+
+
 def case_timeout(out):
     if dist.get_rank() == 1:
         time.sleep(30)  # never reaches the barrier in time
@@ -307,6 +329,7 @@ CASES = {
     "fit": case_fit,
     "fit_metrics": case_fit_metrics,
     "crash": case_crash,
+    "crash_in_fit": case_crash_in_fit,
     "timeout": case_timeout,
 }
 

@@ -333,6 +333,14 @@ def test_crashing_rank_ends_every_rank_promptly(tmp_path):
     assert secs < 20, secs
 
 
+def test_rank_raising_in_fit_ends_every_rank_promptly(tmp_path):
+    p, secs = _launch(2, tmp_path, "crash_in_fit", timeout=60)
+    assert p.returncode != 0
+    text = p.stdout + p.stderr
+    assert text.count("ValueError: boom in fit from rank 1") == 1, text
+    assert secs < 20, secs
+
+
 def test_timeout_names_the_missing_rank(tmp_path):
     p, secs = _launch(2, tmp_path, "timeout", timeout=60)
     assert p.returncode != 0
