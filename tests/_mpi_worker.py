@@ -282,6 +282,45 @@ def case_fit_metrics(out):
         np.savez(f"{out}/fit_metrics.npz", cm=cm, **{k: np.array(v) for k, v in logs.items()})
 
 
+def case_nccl(out):
+    """Collectives on CuPy arrays (through NCCL) against NumPy formulas; one GPU per rank."""
+    import cupy as cp
+
+    r, w = dist.get_rank(), dist.get_world_size()
+    cp.cuda.Device(r % cp.cuda.runtime.getDeviceCount()).use()
+    for dtype in (np.float32, np.float64, np.int64):
+        vals = [(np.arange(6).reshape(2, 3) * (k + 1) - k).astype(dtype) for k in range(w)]
+        for op, ref in [
+            (dist.ReduceOp.SUM, np.sum(vals, 0)),
+            (dist.ReduceOp.MAX, np.max(vals, 0)),
+            (dist.ReduceOp.MIN, np.min(vals, 0)),
+            (dist.ReduceOp.PRODUCT, np.prod(vals, 0)),
+        ] + ([(dist.ReduceOp.AVG, np.mean(vals, 0))] if dtype != np.int64 else []):
+            a = cp.asarray(vals[r])
+            dist.all_reduce(a, op)
+            np.testing.assert_allclose(cp.asnumpy(a), ref, rtol=1e-6, err_msg=f"{dtype} {op}")
+    z = cp.asarray(np.array([1 + 2j, r - 1j]))
+    dist.all_reduce(z)
+    np.testing.assert_allclose(cp.asnumpy(z), [w * (1 + 2j), sum(range(w)) - w * 1j])
+    nc = cp.zeros((3, 4))[:, ::2]  # not contiguous: a contiguous copy written back
+    nc[...] = r
+    dist.all_reduce(nc)
+    assert bool((nc == sum(range(w))).all())
+    work = dist.all_reduce(cp.ones(2), async_op=True)
+    assert work.wait() and work.is_completed()
+    b = cp.full(3, float(r))
+    dist.broadcast(b, src=w - 1)
+    assert bool((b == w - 1).all())
+    outs = [cp.zeros(2) for _ in range(w)]
+    dist.all_gather(outs, cp.asarray(np.array([r, r * r], np.float64)))
+    np.testing.assert_array_equal(
+        np.stack([cp.asnumpy(o) for o in outs]), [[k, k * k] for k in range(w)]
+    )
+    dist.barrier()
+    if r == 0:
+        np.save(f"{out}/nccl_ok.npy", np.array([w]))
+
+
 def case_crash(out):
     if dist.get_rank() == 1:
         raise ValueError("boom from rank 1")
@@ -328,6 +367,7 @@ CASES = {
     "sampler": case_sampler,
     "fit": case_fit,
     "fit_metrics": case_fit_metrics,
+    "nccl": case_nccl,
     "crash": case_crash,
     "crash_in_fit": case_crash_in_fit,
     "timeout": case_timeout,

@@ -322,6 +322,46 @@ def test_train_resumed_under_mpiexec_equals_uninterrupted(cli_runs):
     assert _accuracy(runs["resumed"]) == _accuracy(runs["full"])
 
 
+# ----------------------------------------------------------------------------- GPUs (NCCL)
+
+
+def test_nccl_collectives_on_cupy_arrays(tmp_path):
+    """all_reduce/broadcast/all_gather of CuPy arrays through NCCL, one rank per GPU (NCCL
+    refuses two ranks on one GPU, so one GPU tests a one-rank communicator)."""
+    cp = pytest.importorskip("cupy")
+    try:
+        gpus = cp.cuda.runtime.getDeviceCount()
+    except cp.cuda.runtime.CUDARuntimeError:
+        gpus = 0
+    if gpus == 0:
+        pytest.skip("no GPU")
+    n = min(gpus, 2)
+    p, _ = _launch(n, tmp_path, "nccl", timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert np.load(tmp_path / "nccl_ok.npy").tolist() == [n]
+
+
+def test_nccl_type_rules_name_the_collective():
+    from pydlk.distributed.nccl import nccl_view
+
+    z = np.array([1 + 2j, 3 - 4j])
+    v, key = nccl_view(z, "sum", "all_reduce")
+    assert key == "NCCL_FLOAT64" and v.tolist() == [1.0, 2.0, 3.0, -4.0]
+    assert nccl_view(np.zeros(2, np.complex64), "avg", "all_reduce")[1] == "NCCL_FLOAT32"
+    assert nccl_view(np.zeros(2, np.float16), "max", "all_reduce")[1] == "NCCL_FLOAT16"
+    with pytest.raises(TypeError, match="all_reduce: NCCL reduces complex arrays with SUM"):
+        nccl_view(z, "max", "all_reduce")
+    with pytest.raises(TypeError, match="broadcast: NCCL has no type for bool"):
+        nccl_view(np.zeros(2, bool), "sum", "broadcast")
+
+
+def test_collectives_name_the_accepted_array_types():
+    import pydlk.distributed as dist
+
+    with pytest.raises(TypeError, match="all_reduce: tensor must be a pydlk Tensor, a NumPy"):
+        dist.all_reduce([1.0, 2.0])
+
+
 # ----------------------------------------------------------------------------- faults
 
 
