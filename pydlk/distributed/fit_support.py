@@ -118,10 +118,7 @@ def broadcast_model(model: Any) -> None:
     from ..nn.parallel import DistributedDataParallel
 
     if _active() and isinstance(model, DistributedDataParallel):
-        m = model.module
-        model._sync_arrays(
-            [p._data for p in m.parameters()] + [b._data for b in m.buffers() if b is not None]
-        )
+        model._broadcast_state()
 
 
 def unwrap(model: Any) -> Any:
