@@ -29,11 +29,18 @@ from ._cli_build import (  # noqa: F401  (re-exported: the CLI's building blocks
 
 
 def cmd_train(cfg):
-
+    """Train the configured job. Under ``mpiexec -n N`` (N > 1) it trains data-parallel
+    (``fit_support.data_parallel``: DistributedSampler shards of the global batch, SyncBatchNorm,
+    DistributedDataParallel); validation and test sets are split over the ranks and their
+    counts summed; rank 0 alone prints and writes the run directory. Preemption saving
+    (SIGTERM -> interrupted.npz) is single-process only: under mpiexec the launcher ends every
+    rank, and ``--resume`` continues from the last epoch's last.npz, which every rank reads
+    (a shared file system, or the same path on every host)."""
     import pydlk
 
     from . import nn
     from .data import DataLoader, TensorDataset
+    from .distributed import fit_support as dp
     from .train import (
         CSVLogger,
         ModelCheckpoint,
@@ -52,27 +59,36 @@ def cmd_train(cfg):
     model.to(device)  # before the optimiser: its arena is allocated on the parameters' device
     opt = build_optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["weight_decay"])
     sched = build_schedule(cfg["schedule"], opt, cfg["epochs"])
-    train = DataLoader(
-        TensorDataset(xtr, ytr),
-        batch_size=cfg["batch_size"],
-        shuffle=True,
-        transform=build_augment(cfg["augment"], xtr),
-    )
-    val = DataLoader(TensorDataset(*data["val"]), batch_size=512)
-    test = DataLoader(TensorDataset(*data["test"]), batch_size=512)
+    try:
+        model, train = dp.data_parallel(
+            model,
+            TensorDataset(xtr, ytr),
+            cfg["batch_size"],
+            transform=build_augment(cfg["augment"], xtr),
+        )
+    except ValueError as e:  # a batch size that does not split over the ranks
+        raise UsageError(str(e)) from None
+    world = pydlk.distributed.get_world_size()
+    is_main = dp.is_main_process()
+    val = DataLoader(dp.eval_shard(TensorDataset(*data["val"])), batch_size=512)
+    test = DataLoader(dp.eval_shard(TensorDataset(*data["test"])), batch_size=512)
     run = os.path.join(cfg["out"], f"{cfg['data'].split(':')[0]}-{cfg['model']}")
-    os.makedirs(run, exist_ok=True)
+    if is_main:
+        os.makedirs(run, exist_ok=True)
     # last.npz: every epoch, what --resume continues from; best.npz: the best validation
     # accuracy, what the test figure uses. checkpoint.npz is the older name of best.npz.
     last, best_path = os.path.join(run, "last.npz"), os.path.join(run, "best.npz")
     loss_fn = nn.CrossEntropyLoss()
-    print(
-        f"pydlk train: {cfg['model']} on {cfg['data']} ({len(ytr)} training images), "
-        f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['epochs']} epochs, "
-        f"{pydlk.get_num_threads()} threads",
-        flush=True,
-    )
+    if is_main:
+        ranks = f", {world} ranks (global batch {cfg['batch_size']})" if world > 1 else ""
+        print(
+            f"pydlk train: {cfg['model']} on {cfg['data']} ({len(ytr)} training images), "
+            f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['epochs']} epochs, "
+            f"{pydlk.get_num_threads()} threads{ranks}",
+            flush=True,
+        )
     t0 = time.perf_counter()
+    # fit keeps the printing and writing callbacks on rank 0 only
     callbacks = [
         ModelCheckpoint(last),
         ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True),
@@ -92,42 +108,53 @@ def cmd_train(cfg):
             callbacks=callbacks,
             resume=cfg.get("resume"),
             verbose=False,
-            preempt_path=os.path.join(run, "interrupted.npz"),
+            preempt_path=os.path.join(run, "interrupted.npz") if world == 1 else None,
             device=device,
         )
     except TrainingInterrupted as e:  # SIGTERM/SIGINT: state saved; the shell's exit codes
         print(f"pydlk train: {e}\n(pydlk train --resume {e.path} continues)", file=sys.stderr)
         return 128 + e.signum
     seconds = time.perf_counter() - t0
-    if not history.epoch or not os.path.exists(best_path):
+    # rank 0 has written its checkpoints by now; what it finds decides for every rank
+    trained = dp.broadcast_from_rank_zero(
+        bool(history.epoch) and (not is_main or os.path.exists(best_path))
+    )
+    if not trained:
         done = len(history.epoch)
-        print(
-            f"nothing trained: --epochs {cfg['epochs']}"
-            + (" is not more than the checkpoint's epochs" if cfg.get("resume") else "")
-            + (f" ({done} epochs ran)" if done else "")
-            + "; no checkpoint written"
-        )
+        if is_main:
+            print(
+                f"nothing trained: --epochs {cfg['epochs']}"
+                + (" is not more than the checkpoint's epochs" if cfg.get("resume") else "")
+                + (f" ({done} epochs ran)" if done else "")
+                + "; no checkpoint written"
+            )
         return 0
-    import shutil
+    best_epoch = 0
+    if is_main:
+        import shutil
 
-    shutil.copyfile(best_path, os.path.join(run, "checkpoint.npz"))
-    best = pydlk.load(best_path)
-    model.load_state_dict(best["model"])
+        shutil.copyfile(best_path, os.path.join(run, "checkpoint.npz"))
+        best = pydlk.load(best_path)
+        dp.unwrap(model).load_state_dict(best["model"])
+        best_epoch = int(best["epoch"])
+    # rank 0's best weights to every rank (no rank but 0 needs to read the run directory)
+    dp.broadcast_model(model)
     res = evaluate(model, loss_fn, test)
-    plot = os.path.join(run, "history.png")
-    try:
-        history.plot(plot)
-    except ImportError:
-        plot = "(not written: install pydlk[plot] for matplotlib)"
-    best_epoch = int(best["epoch"])
-    print(
-        f"test accuracy {res['accuracy'] * 100:.2f}% on {len(data['test'][1])} images "
-        f"(best validation epoch {best_epoch}); trained in {seconds:.1f} s"
-    )
-    print(
-        f"checkpoint {best_path} (best), {last} (last; --resume continues from it)\n"
-        f"history    {plot}"
-    )
+    if is_main:
+        plot = os.path.join(run, "history.png")
+        try:
+            history.plot(plot)
+        except ImportError:
+            plot = "(not written: install pydlk[plot] for matplotlib)"
+        print(
+            f"test accuracy {res['accuracy'] * 100:.2f}% on {len(data['test'][1])} images "
+            f"(best validation epoch {best_epoch}); trained in {seconds:.1f} s"
+        )
+        print(
+            f"checkpoint {best_path} (best), {last} (last; --resume continues from it)\n"
+            f"history    {plot}"
+        )
+    dp.barrier()  # every rank ends once rank 0 has written everything
     return 0
 
 

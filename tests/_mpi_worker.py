@@ -237,10 +237,116 @@ def case_fit(out):
     assert all((g == mine).all() for g in got), got
 
 
+def metrics_job(r, w):
+    """Loaders, model, optimiser and metrics of the metrics-under-fit check, for rank ``r`` of
+    ``w`` (``w == 1``: the one-process job on the global data). Training: 40 samples in global
+    batches of 10, rank r taking rows [r*10/w, (r+1)*10/w) of each (so DDP's averaged gradient is
+    the global batch's); validation: 41 samples split 21/20 (uneven), each counted once."""
+    from pydlk.data import DataLoader, Subset, TensorDataset
+    from pydlk.metrics import Accuracy, ConfusionMatrix, F1Score, Precision, Recall
+
+    rng = np.random.default_rng(8)
+    xt, yt = rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+    xv, yv = rng.standard_normal((41, 6)), rng.integers(0, 3, 41)
+    per = 10 // w
+    rows = [b * 10 + r * per + k for b in range(4) for k in range(per)]
+    train = DataLoader(Subset(TensorDataset(xt, yt), rows), batch_size=per, prefetch=0)
+    val = DataLoader(Subset(TensorDataset(xv, yv), range(r, 41, w)), batch_size=8, prefetch=0)
+    model = _mlp(11)
+    opt = pydlk.optim.SGD(model.parameters(), lr=0.5)
+    metrics = [
+        Accuracy(),
+        Precision(3),
+        Recall(3, average="weighted"),
+        F1Score(3),
+    ]
+    return model, opt, train, val, metrics, ConfusionMatrix(3)
+
+
+def fit_metrics_run(r, w, wrap=lambda m: m):
+    """fit for 2 epochs with metrics, then evaluate with a confusion matrix: (history, cm)."""
+    from pydlk.train import evaluate, fit
+
+    model, opt, train, val, metrics, cm = metrics_job(r, w)
+    model = wrap(model)
+    hist = fit(model, F.cross_entropy, opt, train, val, epochs=2, metrics=metrics, verbose=False)
+    evaluate(model, F.cross_entropy, val, [cm])
+    return hist.history, cm.compute()
+
+
+def case_fit_metrics(out):
+    """Rank 0 saves the epoch logs and the validation confusion matrix of the 2-rank run."""
+    r, w = dist.get_rank(), dist.get_world_size()
+    logs, cm = fit_metrics_run(r, w, DDP)
+    if r == 0:
+        np.savez(f"{out}/fit_metrics.npz", cm=cm, **{k: np.array(v) for k, v in logs.items()})
+
+
+def case_nccl(out):
+    """Collectives on CuPy arrays (through NCCL) against NumPy formulas; one GPU per rank."""
+    import cupy as cp
+
+    r, w = dist.get_rank(), dist.get_world_size()
+    cp.cuda.Device(r % cp.cuda.runtime.getDeviceCount()).use()
+    for dtype in (np.float32, np.float64, np.int64):
+        vals = [(np.arange(6).reshape(2, 3) * (k + 1) - k).astype(dtype) for k in range(w)]
+        for op, ref in [
+            (dist.ReduceOp.SUM, np.sum(vals, 0)),
+            (dist.ReduceOp.MAX, np.max(vals, 0)),
+            (dist.ReduceOp.MIN, np.min(vals, 0)),
+            (dist.ReduceOp.PRODUCT, np.prod(vals, 0)),
+        ] + ([(dist.ReduceOp.AVG, np.mean(vals, 0))] if dtype != np.int64 else []):
+            a = cp.asarray(vals[r])
+            dist.all_reduce(a, op)
+            np.testing.assert_allclose(cp.asnumpy(a), ref, rtol=1e-6, err_msg=f"{dtype} {op}")
+    z = cp.asarray(np.array([1 + 2j, r - 1j]))
+    dist.all_reduce(z)
+    np.testing.assert_allclose(cp.asnumpy(z), [w * (1 + 2j), sum(range(w)) - w * 1j])
+    nc = cp.zeros((3, 4))[:, ::2]  # not contiguous: a contiguous copy written back
+    nc[...] = r
+    dist.all_reduce(nc)
+    assert bool((nc == sum(range(w))).all())
+    work = dist.all_reduce(cp.ones(2), async_op=True)
+    assert work.wait() and work.is_completed()
+    b = cp.full(3, float(r))
+    dist.broadcast(b, src=w - 1)
+    assert bool((b == w - 1).all())
+    outs = [cp.zeros(2) for _ in range(w)]
+    dist.all_gather(outs, cp.asarray(np.array([r, r * r], np.float64)))
+    np.testing.assert_array_equal(
+        np.stack([cp.asnumpy(o) for o in outs]), [[k, k * k] for k in range(w)]
+    )
+    dist.barrier()
+    if r == 0:
+        np.save(f"{out}/nccl_ok.npy", np.array([w]))
+
+
 def case_crash(out):
     if dist.get_rank() == 1:
         raise ValueError("boom from rank 1")
     dist.barrier()  # rank 0 waits here until the abort ends it
+
+
+def case_crash_in_fit(out):
+    """Rank 1's loss function raises in the third batch, while rank 0 is in backward waiting
+    for the gradient all-reduce."""
+    from pydlk.data import DataLoader, TensorDataset
+    from pydlk.train import fit
+
+    r = dist.get_rank()
+    calls = []
+
+    def loss_fn(out, y):
+        calls.append(1)
+        if r == 1 and len(calls) == 3:
+            raise ValueError("boom in fit from rank 1")
+        return F.cross_entropy(out, y)
+
+    rng = np.random.default_rng(0)
+    ds = TensorDataset(rng.standard_normal((64, 6)), rng.integers(0, 3, 64))
+    ddp = DDP(_mlp(1))
+    opt = pydlk.optim.SGD(ddp.parameters(), lr=0.1)
+    fit(ddp, loss_fn, opt, DataLoader(ds, batch_size=4, prefetch=0), epochs=3, verbose=False)
 
 
 def case_timeout(out):
@@ -260,7 +366,10 @@ CASES = {
     "buckets": case_buckets,
     "sampler": case_sampler,
     "fit": case_fit,
+    "fit_metrics": case_fit_metrics,
+    "nccl": case_nccl,
     "crash": case_crash,
+    "crash_in_fit": case_crash_in_fit,
     "timeout": case_timeout,
 }
 

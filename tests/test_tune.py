@@ -118,3 +118,60 @@ def test_coarse_to_fine_margin_keeps_the_optimum_in_range():
 
     assert misses(0.5) == []
     assert len(misses(0.0)) > 3
+
+
+def test_pydlk_tune_workers_share_one_journal_file(tmp_path):
+    """Three ``pydlk tune`` processes started independently (as on three machines, each with
+    its own --out) on one journal file: one study with every trial, numbered once each."""
+    optuna = pytest.importorskip("optuna")
+    import subprocess
+    import sys
+
+    from conftest import child_env
+
+    journal = tmp_path / "shared.journal"
+    workers, per_worker = 3, 2
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pydlk.cli",
+                "tune",
+                "--model",
+                "mlp",
+                "--trials",
+                str(per_worker),
+                "--epochs",
+                "1",
+                "--sampler",
+                "random",
+                "--seed",
+                str(i),
+                "--storage",
+                str(journal),
+                "--study-name",
+                "shared",
+                "--out",
+                f"w{i}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=child_env(OMP_NUM_THREADS="1"),
+            cwd=tmp_path,
+        )
+        for i in range(workers)
+    ]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    numbers = [t.number for t in trials]
+    assert sorted(numbers) == list(range(workers * per_worker))  # no duplicate, none lost
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len({(t.params["lr"], t.params["reg"]) for t in trials}) == workers * per_worker
+    for i in range(workers):  # each worker wrote its own best settings from the shared study
+        assert (tmp_path / f"w{i}" / "digits-mlp" / "best.toml").exists()

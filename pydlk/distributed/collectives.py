@@ -1,10 +1,11 @@
 """Collectives with torch.distributed's names: all_reduce, broadcast, all_gather, barrier.
 
-Each works in place on a pydlk Tensor or a NumPy array (C-contiguous arrays are handed to MPI
-without a copy; others go through a contiguous copy written back). With ``async_op=True`` a
-``Work`` is returned whose ``wait()`` completes the operation; otherwise the call returns when it
-is done. Every wait goes through the process group's polling loop, so a collective that waits
-past the group's timeout raises a RuntimeError naming the missing ranks.
+Each works in place on a pydlk Tensor, a NumPy array or a CuPy array (C-contiguous arrays are
+handed over without a copy; others go through a contiguous copy written back). NumPy arrays
+travel through MPI, CuPy arrays through NCCL (``nccl.py``; MPI only bootstraps it). With
+``async_op=True`` a ``Work`` is returned whose ``wait()`` completes the operation; otherwise the
+call returns when it is done. Every wait goes through the process group's polling loop, so a
+collective that waits past the group's timeout raises a RuntimeError naming the missing ranks.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import get_array_module, is_cupy
+from . import nccl as _nccl
 from .process_group import _default_group
 
 __all__ = ["ReduceOp", "Work", "all_gather", "all_reduce", "barrier", "broadcast"]
@@ -45,35 +48,43 @@ class Work:
     """A started collective (torch's ``Work``): ``wait()`` finishes it, ``is_completed()``."""
 
     def __init__(
-        self, pg, reqs: list, name: str, seq: int, finish: Callable[[], None] | None = None
+        self,
+        pg,
+        reqs: list | Callable[[], bool],
+        name: str,
+        seq: int,
+        finish: Callable[[], None] | None = None,
     ):
-        self._pg, self._reqs, self._name, self._seq = pg, reqs, name, seq
+        """``reqs``: MPI requests, or a ``done()`` poll (an NCCL collective's CUDA event)."""
+        self._pg, self._name, self._seq = pg, name, seq
+        self._test = reqs if callable(reqs) else (lambda: pg.MPI.Request.Testall(reqs))
         self._finish = finish
         self._done = False
 
     def is_completed(self) -> bool:
         if self._done:
             return True
-        return bool(self._pg.MPI.Request.Testall(self._reqs))
+        return bool(self._test())
 
     def wait(self, timeout: Any = None) -> bool:
         if not self._done:
-            self._pg.wait(self._reqs, self._name, self._seq)
+            self._pg.wait_for(self._test, self._name, self._seq)
             self._done = True
             if self._finish is not None:
                 self._finish()
         return True
 
 
-def _array(tensor: Any, op: str, name: str = "tensor") -> np.ndarray:
+def _array(tensor: Any, op: str, name: str = "tensor") -> Any:
     from ..autograd import Tensor
 
     a = tensor._data if isinstance(tensor, Tensor) else tensor
+    if is_cupy(a):
+        return a
     if not isinstance(a, np.ndarray):
         raise TypeError(
-            f"{op}: {name} must be a pydlk Tensor or a NumPy array, got "
-            f"{type(a).__name__} (arrays on a GPU are not supported by the MPI "
-            f"backend)"
+            f"{op}: {name} must be a pydlk Tensor, a NumPy array or a CuPy array, got "
+            f"{type(a).__name__}"
         )
     if not a.flags.writeable:
         raise ValueError(f"{op}: {name} is read-only; the collective writes into it")
@@ -82,11 +93,12 @@ def _array(tensor: Any, op: str, name: str = "tensor") -> np.ndarray:
     return a
 
 
-def _contig(a: np.ndarray) -> tuple[np.ndarray, Callable[[], None] | None]:
-    """``a`` itself when MPI can use its memory, else a contiguous copy and its write-back."""
+def _contig(a: Any) -> tuple[Any, Callable[[], None] | None]:
+    """``a`` itself when MPI/NCCL can use its memory, else a contiguous copy and its
+    write-back."""
     if a.flags.c_contiguous:
         return a, None
-    buf = np.ascontiguousarray(a)
+    buf = get_array_module(a).ascontiguousarray(a)
 
     def back():
         a[...] = buf
@@ -135,14 +147,18 @@ def all_reduce(
     pg = _default_group(name)
     buf, back = _contig(a)
     seq = pg.next_seq()
-    req = pg.comm.Iallreduce(pg.MPI.IN_PLACE, buf, op=_mpi_op(pg.MPI, op))
+    if is_cupy(buf):
+        req = _nccl.all_reduce(pg, buf, op.value, name)
+    else:
+        req = pg.comm.Iallreduce(pg.MPI.IN_PLACE, buf, op=_mpi_op(pg.MPI, op))
     scale = None
     if op is ReduceOp.AVG:
 
         def scale():
             buf[...] /= pg.size
 
-    return _done(Work(pg, [req], name, seq, _chain(scale, back)), async_op)
+    reqs = req if callable(req) else [req]
+    return _done(Work(pg, reqs, name, seq, _chain(scale, back)), async_op)
 
 
 def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) -> Work | None:
@@ -155,6 +171,8 @@ def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) 
         raise ValueError(f"{name}: src={src} is not a rank of a group of size {pg.size}")
     buf, back = _contig(a)
     seq = pg.next_seq()
+    if is_cupy(buf):
+        return _done(Work(pg, _nccl.broadcast(pg, buf, int(src), name), name, seq, back), async_op)
     req = pg.comm.Ibcast(buf, root=int(src))
     return _done(Work(pg, [req], name, seq, back), async_op)
 
@@ -178,16 +196,22 @@ def all_gather(
                 f"{name}: tensor_list[{i}] is {o.dtype}{list(o.shape)}, the input "
                 f"tensor is {a.dtype}{list(a.shape)}"
             )
-    send = np.ascontiguousarray(a)
-    recv = np.empty((pg.size,) + a.shape, a.dtype)
+    xp = get_array_module(a)
+    if any(get_array_module(o) is not xp for o in outs):
+        raise TypeError(f"{name}: tensor_list and tensor must all be on the CPU or all on a GPU")
+    send = xp.ascontiguousarray(a)
+    recv = xp.empty((pg.size,) + a.shape, a.dtype)
     seq = pg.next_seq()
-    req = pg.comm.Iallgather(send, recv)
+    if is_cupy(send):
+        req = _nccl.all_gather(pg, send, recv, name)
+    else:
+        req = [pg.comm.Iallgather(send, recv)]
 
     def scatter():
         for i, o in enumerate(outs):
             o[...] = recv[i]
 
-    return _done(Work(pg, [req], name, seq, scatter), async_op)
+    return _done(Work(pg, req, name, seq, scatter), async_op)
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:

@@ -1,5 +1,9 @@
 """What ``pydlk.train.fit`` needs to run under ``mpiexec``: every rank trains, rank 0 alone
-prints, draws and writes files, and the epoch's loss and metrics are averaged over all ranks.
+prints, draws and writes files, and the epoch's loss and metrics are those of the union of the
+ranks' shards: counts and sums are added over ranks before any ratio is taken (a loss is the
+summed loss over the summed sample count; precision or F1 come from the summed confusion
+matrix), never an average of per-rank ratios, which is wrong when shards differ in size and for
+any metric that is not a plain mean.
 
 Each helper is the identity in a single process (no process group, or one rank), so ``fit``
 calls them unconditionally.
@@ -14,12 +18,17 @@ import numpy as np
 from . import process_group as _pg
 
 __all__ = [
-    "average_logs",
+    "barrier",
+    "broadcast_from_rank_zero",
+    "broadcast_model",
     "data_parallel",
+    "eval_shard",
     "is_main_process",
     "rank_zero_callbacks",
     "set_epoch",
     "sum_across_ranks",
+    "sum_metric_states",
+    "unwrap",
 ]
 
 # callbacks that print or write files: run on rank 0 only (any callback class can opt in with
@@ -60,14 +69,76 @@ def sum_across_ranks(*values: float) -> tuple:
     return tuple(type(v)(x) if isinstance(v, int) else float(x) for v, x in zip(values, a))
 
 
-def average_logs(logs: dict) -> dict:
-    """Each numeric entry of ``logs`` averaged over the ranks (same keys on every rank)."""
-    if not _active() or not logs:
-        return logs
-    keys = sorted(logs)
-    vals = sum_across_ranks(*[float(logs[k]) for k in keys])
-    n = _pg._group.size  # type: ignore[union-attr]  # _active() checked that a group is set
-    return {k: v / n for k, v in zip(keys, vals)} | {k: logs[k] for k in logs if k not in keys}
+def sum_metric_states(metrics: list) -> None:
+    """Replace each metric's state (``pydlk.metrics``: arrays of counts and sums) by its sum
+    over all ranks, in one all-reduce; ``compute()`` then gives the figure of the whole data.
+    Counts travel as float64, exact up to 2**53."""
+    if not _active() or not metrics:
+        return
+    from .collectives import all_reduce
+
+    states = [m.state for m in metrics]
+    parts = [np.asarray(v, np.float64).reshape(-1) for st in states for v in st.values()]
+    if not parts:
+        return
+    flat = np.concatenate(parts)
+    all_reduce(flat)
+    off = 0
+    for m, st in zip(metrics, states):
+        new = {}
+        for k, v in st.items():
+            v = np.asarray(v)
+            new[k] = flat[off : off + v.size].reshape(v.shape).astype(v.dtype)
+            off += v.size
+        m.state = new
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing in a single process)."""
+    if _active():
+        from .collectives import barrier as _barrier
+
+        _barrier()
+
+
+def broadcast_from_rank_zero(value: Any) -> Any:
+    """Rank 0's value of a number or flag on every rank (the value itself in one process)."""
+    if not _active():
+        return value
+    from .collectives import broadcast
+
+    a = np.array([float(value)], np.float64)
+    broadcast(a, src=0)
+    return type(value)(a[0])
+
+
+def broadcast_model(model: Any) -> None:
+    """Copy rank 0's parameters and buffers into ``model`` on every rank (a
+    ``DistributedDataParallel``; any other model is left alone)."""
+    from ..nn.parallel import DistributedDataParallel
+
+    if _active() and isinstance(model, DistributedDataParallel):
+        model._broadcast_state()
+
+
+def unwrap(model: Any) -> Any:
+    """The module inside a ``DistributedDataParallel``; any other model as it is. Checkpoints
+    hold the unwrapped module's state, so they load into the same model in any world size."""
+    from ..nn.parallel import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def eval_shard(dataset: Any) -> Any:
+    """This rank's share of an evaluation data set: every ``world_size``-th sample from
+    ``rank`` (no padding, unlike ``DistributedSampler``: each sample is counted exactly once
+    when the ranks' counts are summed; shards may differ by one sample). The data set itself
+    in one process or before the process group exists (``data_parallel`` creates it)."""
+    if not _active():
+        return dataset
+    from ..data import Subset
+
+    return Subset(dataset, np.arange(_pg.get_rank(), len(dataset), _pg.get_world_size()))
 
 
 def set_epoch(loader: Any, epoch: int) -> None:

@@ -21,7 +21,7 @@ import datetime
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
@@ -160,19 +160,23 @@ class ProcessGroup:
         return self.seq
 
     def wait(self, reqs: Sequence[Any], name: str, seq: int) -> None:
-        """Poll ``reqs`` until all complete, answering side-channel queries meanwhile; past
-        the timeout, ask the other ranks where they are and raise a RuntimeError naming the
-        missing ones. Polls back off to at most 1 ms sleeps so that a waiting rank leaves the
-        CPU to a computing one (ranks may share cores)."""
-        MPI = self.MPI
+        """Poll the MPI requests ``reqs`` until all complete (see ``wait_for``)."""
         reqs = list(reqs)
-        if MPI.Request.Testall(reqs):
+        self.wait_for(lambda: self.MPI.Request.Testall(reqs), name, seq)
+
+    def wait_for(self, done: Callable[[], bool], name: str, seq: int) -> None:
+        """Poll ``done()`` until it is true (MPI requests, or a CUDA event after an NCCL
+        collective), answering side-channel queries meanwhile; past the timeout, ask the other
+        ranks where they are and raise a RuntimeError naming the missing ones. Polls back off
+        to at most 1 ms sleeps so that a waiting rank leaves the CPU to a computing one (ranks
+        may share cores)."""
+        if done():
             return
         self.where = (seq, name)
         deadline = time.monotonic() + self.timeout
         k = 0
         try:
-            while not MPI.Request.Testall(reqs):
+            while not done():
                 self._serve()
                 k += 1
                 if k > 50:

@@ -105,7 +105,7 @@ class Trainer:
         mid-epoch the position and running metrics of the epoch in progress."""
         state = {
             "epoch": self.epoch,
-            "model": self.model.state_dict(),
+            "model": _dist.unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": _random.get_rng_state(),
             "history": self.history.state_dict(),
@@ -121,7 +121,7 @@ class Trainer:
         return state
 
     def load_state_dict(self, state):
-        self.model.load_state_dict(state["model"])
+        _dist.unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and "scheduler" in state:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -268,7 +268,12 @@ def evaluate(model, loss_fn, loader, metrics=(), device=None):
     """Mean loss (and accuracy, for class labels or binary logits) over ``loader`` in eval
     mode, no gradients; each of ``metrics`` (``pydlk.metrics``) is reset, updated per batch and
     logged under its ``name``. Batches of torch tensors are converted to NumPy; with
-    ``device``, each batch is moved there."""
+    ``device``, each batch is moved there.
+
+    Under ``mpiexec`` (a process group of several ranks) call it on every rank, each with its
+    shard of the data (``pydlk.distributed.fit_support.eval_shard``): the sample counts, loss
+    sums and metric states are summed over ranks, so every rank gets the figures of the whole
+    data (as torchmetrics' ``sync_on_compute``)."""
     dev = _check_device(model, device, "evaluate")
     was_training = getattr(model, "training", False)
     model.eval()
@@ -285,6 +290,11 @@ def evaluate(model, loss_fn, loader, metrics=(), device=None):
                 _update_metrics(metrics, out, y)
     finally:
         model.train(was_training)
+    # under mpiexec each rank evaluated its shard: counts and sums are added over the ranks
+    meter.total, meter.n, meter.correct = _dist.sum_across_ranks(
+        meter.total, meter.n, meter.correct
+    )
+    _dist.sum_metric_states(metrics)
     logs = meter.logs()
     logs.update(_metric_logs(metrics))
     return logs
@@ -458,11 +468,12 @@ def fit(
             meter.total, meter.n, meter.correct = _dist.sum_across_ranks(
                 meter.total, meter.n, meter.correct
             )
+            _dist.sum_metric_states(metrics)
             m = meter.logs()
             logs = {"loss": m.pop("loss"), "lr": _lr(optimizer), **m}
             logs.update(_metric_logs(metrics))
             if val_loader is not None and not trainer.stop_training:
-                val = _dist.average_logs(evaluate(model, loss_fn, val_loader, metrics, dev))
+                val = evaluate(model, loss_fn, val_loader, metrics, dev)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             if scheduler is not None and not per_batch:
                 if plateau:

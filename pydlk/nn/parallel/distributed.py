@@ -125,10 +125,7 @@ class DistributedDataParallel(Module):
         # never interleaves with collectives the model itself makes (SyncBatchNorm)
         comm = pg.comm.Dup()
         object.__setattr__(self, "_comm", comm)
-        self._sync_arrays(
-            [p._data for p in module.parameters()]
-            + [b._data for b in module.buffers() if b is not None]
-        )
+        self._broadcast_state()
         reducer = Reducer(
             params,
             comm,
@@ -143,6 +140,13 @@ class DistributedDataParallel(Module):
         object.__setattr__(self, "reducer", reducer)
         object.__setattr__(
             self, "_handles", [p.register_post_accumulate_grad_hook(reducer.hook) for p in params]
+        )
+
+    def _broadcast_state(self) -> None:
+        """Copy rank 0's parameters and buffers into the module on every rank."""
+        m = self.module
+        self._sync_arrays(
+            [p._data for p in m.parameters()] + [b._data for b in m.buffers() if b is not None]
         )
 
     def _sync_arrays(self, arrays: list) -> None:
