@@ -569,5 +569,7 @@ from ._engine import backward, grad, no_double_backward  # noqa: E402,F401
 # torch.autograd.functional: jacobian, hessian, vjp, jvp, hvp, vhp. Registered as a submodule
 # so that ``from pydlk.autograd.functional import hessian`` works as in torch. (It imports grad
 # from this module, so it comes after the engine.)
+from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
+
 functional = importlib.import_module(".._autograd_functional", __name__)
 sys.modules[__name__ + ".functional"] = functional
