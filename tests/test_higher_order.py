@@ -7,11 +7,11 @@ shown to fail on a planted wrong double backward.
 
 import numpy as np
 import pytest
+from pydlk.autograd.functional import hessian, hvp, jacobian, jvp, vhp, vjp
 
 import pydlk
 import pydlk.functional as F
 from pydlk.autograd import Function, grad
-from pydlk.autograd.functional import hessian, hvp, jacobian, jvp, vhp, vjp
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
