@@ -41,7 +41,7 @@ from .autograd import (
     set_grad_enabled,
     tensor,
 )
-from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401
 from .summary import summary  # noqa: E402,F401

@@ -11,6 +11,7 @@ gradient is then written into that slot, so the optimiser's fused step sees ever
 one contiguous array without copying.
 """
 
+import importlib
 import sys
 import threading
 import weakref
@@ -374,8 +375,9 @@ class Tensor:
         return _Handle()
 
     # -- the backward pass ------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=False):
-        backward(self, gradient, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """torch's ``Tensor.backward``: see ``pydlk.autograd.backward``."""
+        backward(self, gradient, retain_graph, create_graph, inputs)
 
     # -- views of the data ------------------------------------------------------------
     @property
@@ -550,144 +552,7 @@ class Tensor:
 # ----------------------------------------------------------------------------- engine
 
 
-def _accumulate_leaf(t, g):
-    """Add ``g`` into leaf ``t``'s gradient (written into its arena slot when it has one)."""
-    if t._hooks:
-        for hook in t._hooks:
-            r = hook(g)
-            if r is not None:
-                g = r._data if isinstance(r, Tensor) else r
-    if isinstance(g, np.generic):
-        g = np.asarray(g)
-    if t._grad is None:
-        slot = _arena.write_grad(t, g)
-        if slot is not None:
-            t._grad = slot
-        else:
-            t._grad = g.astype(t._data.dtype, copy=True) if g.dtype != t._data.dtype else g.copy()
-    else:
-        t._grad += g  # in place: keeps an arena view a view
-    for hook in t.__dict__.get("_post_acc_hooks", ()):
-        hook(t)
-
-
-def _toposort(root):
-    """Nodes reachable from ``root`` in reverse post-order (each node before its inputs)."""
-    order, seen, stack = [], set(), [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for t in node.inputs:
-            if t is not None and t._node is not None and id(t._node[0]) not in seen:
-                stack.append((t._node[0], False))
-    order.reverse()
-    return order
-
-
-def backward(tensor, gradient=None, retain_graph=False):
-    """Compute d(tensor)/d(leaf) for every leaf that requires grad and add it into ``leaf.grad``."""
-    if not tensor.requires_grad:
-        raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
-    xp = get_array_module(tensor._data)
-    if gradient is None:
-        if tensor._data.size != 1:
-            raise RuntimeError(
-                f"backward: grad can be implicitly created only for scalar "
-                f"outputs; this tensor has shape {tensor.shape}, pass gradient="
-            )
-        g = xp.ones_like(tensor._data)
-    else:
-        g = gradient._data if isinstance(gradient, Tensor) else xp.asarray(gradient)
-        if g.shape != tensor.shape:
-            raise ValueError(f"backward: gradient has shape {g.shape}, tensor has {tensor.shape}")
-        g = g.astype(tensor.dtype, copy=False)
-    if tensor._node is None:  # backward on a leaf
-        _accumulate_leaf(tensor, g)
-        return
-    root, idx = tensor._node
-    grads = {id(root): [None] * len(root.out_meta)}
-    grads[id(root)][idx] = g
-    # a leaf's gradient is summed over all its uses first, so that its hooks run once on the
-    # total (as torch's AccumulateGrad does), then added into .grad
-    leaf_grads = {}
-    order = _toposort(root)
-    # a leaf whose last consumer has run has its total: accumulate it then, not after the
-    # whole pass, so post-accumulate hooks (gradient all-reduce) overlap the rest of backward
-    last_use = {
-        id(t): k for k, n in enumerate(order) for t in n.inputs if t is not None and t._node is None
-    }
-    flush_at = {}
-    for i, k in last_use.items():
-        flush_at.setdefault(k, []).append(i)
-    with no_grad():
-        for k, node in enumerate(order):
-            if node.ctx is None:
-                raise RuntimeError(
-                    "backward: trying to backward through the graph a second "
-                    "time; pass retain_graph=True the first time"
-                )
-            out_grads = grads.pop(id(node), None)
-            if out_grads is None:
-                continue
-            for i, og in enumerate(out_grads):
-                ref = node.outputs[i]
-                t = ref() if ref is not None else None
-                if og is None:
-                    shape, dtype = node.out_meta[i]
-                    out_grads[i] = og = xp.zeros(shape, dtype)
-                if t is not None:
-                    if t._hooks:
-                        for hook in t._hooks:
-                            r = hook(og)
-                            if r is not None:
-                                out_grads[i] = og = r._data if isinstance(r, Tensor) else r
-                    if t._retain_grad:
-                        t._grad = og if t._grad is None else t._grad + og
-            in_grads = node.fn.backward(node.ctx, *out_grads)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            if _anomaly is not None:  # detect_anomaly: see _anomaly.py
-                _anomaly.backward(node, in_grads)
-            if len(in_grads) != len(node.inputs):
-                raise RuntimeError(
-                    f"{node.fn.__name__}.backward returned {len(in_grads)} "
-                    f"gradients, expected {len(node.inputs)}"
-                )
-            if not retain_graph:
-                node.ctx = None
-            for inp, gi in zip(node.inputs, in_grads):
-                if inp is None or gi is None or not inp.requires_grad:
-                    continue
-                if isinstance(gi, Tensor):
-                    gi = gi._data
-                elif isinstance(gi, np.generic):
-                    gi = np.asarray(gi)
-                if gi.shape != inp.shape:
-                    raise RuntimeError(
-                        f"{node.fn.__name__}.backward returned a gradient of "
-                        f"shape {gi.shape} for an input of shape {inp.shape}"
-                    )
-                if inp._node is None:
-                    entry = leaf_grads.get(id(inp))
-                    if entry is None:
-                        leaf_grads[id(inp)] = [inp, gi]
-                    else:
-                        entry[1] = entry[1] + gi
-                else:
-                    pnode, pidx = inp._node
-                    slot = grads.setdefault(id(pnode), [None] * len(pnode.out_meta))
-                    slot[pidx] = gi if slot[pidx] is None else slot[pidx] + gi
-            for i in flush_at.get(k, ()):
-                if i in leaf_grads:
-                    _accumulate_leaf(*leaf_grads.pop(i))
-        for leaf, gi in leaf_grads.values():
-            _accumulate_leaf(leaf, gi)
+# The engine (backward, grad) is pydlk/_engine.py, imported at the end of this file.
 
 
 def tensor(data, dtype=None, requires_grad=False):
@@ -723,3 +588,12 @@ def from_dlpack(obj):
 
 
 from ._anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: E402,F401
+from ._engine import backward, grad, no_double_backward  # noqa: E402,F401
+
+# torch.autograd.functional: jacobian, hessian, vjp, jvp, hvp, vhp. Registered as a submodule
+# so that ``from pydlk.autograd.functional import hessian`` works as in torch. (It imports grad
+# from this module, so it comes after the engine.)
+from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
+
+functional = importlib.import_module(".._autograd_functional", __name__)
+sys.modules[__name__ + ".functional"] = functional

@@ -95,3 +95,52 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
                 raise GradcheckError(msg)
             return False
     return True
+
+
+def gradgradcheck(
+    fn,
+    inputs,
+    grad_outputs=None,
+    eps=1e-6,
+    atol=1e-5,
+    rtol=1e-3,
+    seed=0,
+    raise_exception=True,
+):
+    """Check second derivatives (torch.autograd.gradgradcheck): ``gradcheck`` applied to the
+    first-derivative function ``(x, v) -> grad(fn(x), x, v, create_graph=True)``. The random
+    upstream gradients ``v`` (or ``grad_outputs``, float64) are checked as inputs too, so both
+    halves of every double backward -- with respect to the inputs and to the incoming gradient --
+    are compared with central differences of the recorded first backward."""
+    from .autograd import grad
+
+    inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    diff = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not diff:
+        raise ValueError("gradgradcheck: no input has requires_grad=True")
+    with enable_grad():
+        outs = _outputs(fn(*inputs))
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 1)
+        grad_outputs = [Tensor(rng.standard_normal(o.shape)) for o in outs]
+    else:
+        grad_outputs = (
+            list(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else [grad_outputs]
+        )
+    vs = [Tensor(np.array(np.asarray(v), np.float64), requires_grad=True) for v in grad_outputs]
+    n = len(inputs)
+
+    def first_derivative(*args):
+        xs, v = args[:n], args[n:]
+        with enable_grad():
+            o = _outputs(fn(*xs))
+            gs = grad(
+                o,
+                [t for t in xs if isinstance(t, Tensor) and t.requires_grad],
+                list(v),
+                create_graph=True,
+                allow_unused=True,
+            )
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(first_derivative, inputs + tuple(vs), eps, atol, rtol, seed, raise_exception)

@@ -12,6 +12,7 @@ ARGS = {
     "hyperparameter_search.py": ["--trials", "2", "--epochs", "1"],
     "augmentation_and_tta.py": ["--epochs", "2"],
     "transfer_learning.py": ["--seeds", "1", "--steps", "5", "--pretrain-epochs", "1"],
+    "second_order.py": ["--quick"],
 }
 EXAMPLES = sorted(f for f in os.listdir(ROOT) if f.endswith(".py"))
 

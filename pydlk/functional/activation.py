@@ -28,8 +28,8 @@ import numbers
 
 import numpy as np
 
-from .._backend import kernels_for
-from ..autograd import Function, is_grad_enabled
+from .._backend import get_array_module, kernels_for
+from ..autograd import Function, is_grad_enabled, no_double_backward
 from ._util import apply_inplace, check_float, contiguous
 
 __all__ = [
@@ -89,7 +89,7 @@ class _Elementwise(Function):
             keep = x.copy()  # in place would overwrite the input the backward needs
         y = getattr(K, cls.kernel + "_forward")(x, *params, out=out)
         ctx.save_for_backward(y if saved == "output" else keep)
-        ctx.params, ctx.saved = params, saved
+        ctx.params, ctx.saved, ctx.inplace = params, saved, inplace
         return y
 
     @classmethod
@@ -103,9 +103,29 @@ class _Elementwise(Function):
         )
         return dx, None, None
 
+    @staticmethod
+    def derivative(ctx, x):
+        """dy/dx as recorded Tensor ops of the input Tensor ``x`` (or an array where it does not
+        depend on x), for backward_graph; None: no double backward for this op."""
+        return None
+
+    @classmethod
+    def backward_graph(cls, ctx, inputs, dy):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        d = cls.derivative(ctx, inputs[0]) if not ctx.inplace else None
+        if d is None:
+            raise no_double_backward(("in-place " if ctx.inplace else "") + cls.kernel)
+        return dy * d, None, None
+
 
 class Relu(_Elementwise):
     kernel = "relu"  # dx = dy where y > 0
+
+    @staticmethod
+    def derivative(ctx, x):
+        (y,) = ctx.saved_tensors
+        return (y > 0).astype(y.dtype)
 
 
 class LeakyRelu(_Elementwise):
@@ -116,9 +136,20 @@ class LeakyRelu(_Elementwise):
         # y > 0 <=> x > 0 only when negative_slope >= 0
         return "output" if params[0] >= 0 else "input"
 
+    @staticmethod
+    def derivative(ctx, x):
+        (s,) = ctx.saved_tensors  # the output or the input: either is > 0 where x > 0
+        return get_array_module(s).where(s > 0, 1, ctx.params[0]).astype(s.dtype)
+
 
 class Hardtanh(_Elementwise):
     kernel = "hardtanh"  # dx = dy strictly inside (min_val, max_val): read off the output
+
+    @staticmethod
+    def derivative(ctx, x):
+        (y,) = ctx.saved_tensors
+        lo, hi = ctx.params
+        return ((y > lo) & (y < hi)).astype(y.dtype)
 
 
 class Elu(_Elementwise):
@@ -142,13 +173,32 @@ class Elu(_Elementwise):
     def backward_params(params, saved):
         return params + (saved == "output",)
 
+    @staticmethod
+    def derivative(ctx, x):
+        if ctx.saved != "input":
+            return None
+        alpha, scale, input_scale = ctx.params
+        pos = (ctx.saved_tensors[0] > 0).astype(x.dtype)
+        neg = (x * input_scale).exp() * (scale * alpha * input_scale)
+        return neg * (1 - pos) + pos * scale
+
 
 class Sigmoid(_Elementwise):
     kernel = "sigmoid"  # dy/dx = y (1 - y)
 
+    @staticmethod
+    def derivative(ctx, x):
+        s = x.sigmoid()
+        return s * (1 - s)
+
 
 class Tanh(_Elementwise):
     kernel = "tanh"  # dy/dx = 1 - y^2
+
+    @staticmethod
+    def derivative(ctx, x):
+        t = x.tanh()
+        return 1 - t * t
 
 
 class _FromInput(_Elementwise):
@@ -160,6 +210,11 @@ class _FromInput(_Elementwise):
 class Silu(_FromInput):
     kernel = "silu"
 
+    @staticmethod
+    def derivative(ctx, x):
+        s = x.sigmoid()  # d/dx x s(x) = s (1 + x (1 - s))
+        return s * (1 + x * (1 - s))
+
 
 class Mish(_FromInput):
     kernel = "mish"
@@ -168,13 +223,54 @@ class Mish(_FromInput):
 class Gelu(_FromInput):
     kernel = "gelu"
 
+    @staticmethod
+    def derivative(ctx, x):
+        return GeluGrad.apply(x)
+
+
+class GeluGrad(Function):
+    """gelu'(x) = Phi(x) + x phi(x) (the gelu_backward kernel with dy = 1), as a recorded op
+    so that gelu has a second derivative: gelu''(x) = phi(x) (2 - x^2)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        xp = get_array_module(x)
+        ctx.save_for_backward(x)
+        return kernels_for(x).gelu_backward(xp.ones_like(x), contiguous(x))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        xp = get_array_module(x)
+        phi = xp.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+        return (g * phi * (2 - x * x)).astype(g.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        x = inputs[0]
+        phi = (x * x * -0.5).exp() * (1 / np.sqrt(2 * np.pi))
+        return g * phi * (2 - x * x)
+
 
 class GeluTanh(_FromInput):
     kernel = "gelu_tanh"
 
+    @staticmethod
+    def derivative(ctx, x):
+        # y = x/2 (1 + tanh(u)), u = c (x + k x^3): y' = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3k x^2)
+        c, k = np.sqrt(2 / np.pi), 0.044715
+        t = ((x + x * x * x * k) * c).tanh()
+        return (1 + t) * 0.5 + x * 0.5 * (1 - t * t) * c * (1 + x * x * (3 * k))
+
 
 class Softplus(_FromInput):
     kernel = "softplus"
+
+    @staticmethod
+    def derivative(ctx, x):
+        beta, threshold = ctx.params  # sigmoid(beta x); 1 where beta x > threshold (linear)
+        lin = (ctx.saved_tensors[0] * beta > threshold).astype(x.dtype)
+        return (x * beta).sigmoid() * (1 - lin) + lin
 
 
 def _number(v, op, name):
@@ -321,6 +417,20 @@ class Softmax(Function):
         K = kernels_for(dy)
         dx = K.softmax_backward(contiguous(dy.astype(y.dtype, copy=False)), y, ctx.dim, ctx.log)
         return dx.astype(ctx.in_dtype, copy=False), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        (y,) = ctx.saved_tensors
+        x = inputs[0] if inputs[0].dtype == y.dtype else inputs[0].to(y.dtype)
+        dy = dy if dy.dtype == y.dtype else dy.to(y.dtype)
+        p = Softmax.apply(x, ctx.dim, False, None)
+        if ctx.log:  # dx = dy - p sum(dy)
+            dx = dy - p * dy.sum(dim=ctx.dim, keepdim=True)
+        else:  # dx = p (dy - sum(dy p))
+            dx = p * (dy - (dy * p).sum(dim=ctx.dim, keepdim=True))
+        return (dx if dx.dtype == ctx.in_dtype else dx.to(ctx.in_dtype)), None, None, None
 
 
 def _softmax(name, input, dim, dtype, log):

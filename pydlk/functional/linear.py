@@ -1,7 +1,7 @@
 """linear: ``y = x @ W.T + b`` on BLAS GEMM, weight (out_features, in_features) as in torch."""
 
 from .._backend import kernels_for
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ._util import check_float, contiguous
 
 __all__ = ["linear"]
@@ -27,6 +27,19 @@ class Linear(Function):
         dx, dw, db = K.linear_backward(dy2, x2, contiguous(weight), need_x, need_w, need_b)
         if dx is not None:
             dx = dx.reshape(*ctx.lead, weight.shape[1])
+        return dx, dw, db
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        x2, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        out_f, in_f = weight.shape
+        X = inputs[0].reshape(-1, in_f) if inputs[0] is not None else Tensor._wrap(x2)
+        W = inputs[1] if inputs[1] is not None else Tensor._wrap(weight)
+        dy2 = dy.reshape(-1, out_f)
+        dx = (dy2 @ W).reshape(*ctx.lead, in_f) if need_x else None
+        dw = dy2.transpose(0, 1) @ X if need_w else None
+        db = dy2.sum(dim=0) if need_b else None
         return dx, dw, db
 
 

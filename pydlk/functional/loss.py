@@ -12,6 +12,7 @@ import numpy as np
 from .._backend import get_array_module, kernels_for
 from ..autograd import Function
 from ._util import array_of, check_float, contiguous, reduction_arg
+from .activation import Softmax
 
 __all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
 
@@ -72,6 +73,33 @@ class CrossEntropy(Function):
                 .reshape(shape)
             )
         return dx, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # loss_n = -sum_k qw_nk log p_nk, with qw the (smoothed) target distribution times the
+        # class weights; so d loss_n / d x_n = p_n sum_k qw_nk - qw_n, recorded through softmax
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None, None
+        x2, lse, t2, w = ctx.saved_tensors
+        ignore_index, reduction, eps, denom, shape = ctx.args
+        xp = get_array_module(x2)
+        C = x2.shape[1]
+        cls_shape = (1, C) + (1,) * (x2.ndim - 2)
+        wc = (xp.ones(C) if w is None else w.astype(np.float64)).reshape(cls_shape)
+        if t2.dtype.kind == "f":  # class probabilities
+            qw = (t2 * (1 - eps) + eps / C) * wc
+        else:
+            valid = (t2 != ignore_index)[:, None]
+            onehot = xp.arange(C).reshape(cls_shape) == xp.where(valid[:, 0], t2, 0)[:, None]
+            qw = (onehot * (1 - eps) + eps / C) * wc * valid
+        qsum = qw.sum(axis=1, keepdims=True).astype(x2.dtype)
+        qw = qw.astype(x2.dtype)
+        p = Softmax.apply(inputs[0].reshape(x2.shape), 1, False, None)
+        if reduction == "none":
+            c = dy.reshape((x2.shape[0], 1) + x2.shape[2:])
+        else:
+            c = dy.reshape(()) / (1.0 if reduction == "sum" else float(denom))
+        return ((p * qsum - qw) * c).reshape(shape), None, None, None, None, None
 
 
 class NLLLoss(Function):

@@ -9,8 +9,8 @@ gradient and the reduction. ``reduction`` is 'none', 'mean' or 'sum'; the legacy
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function
-from ..ops._helpers import _unbroadcast
+from ..autograd import Function, no_double_backward
+from ..ops._helpers import _fit_t, _unbroadcast
 from ._util import array_of, check_float, reduction_arg
 
 __all__ = [
@@ -32,7 +32,9 @@ class _ElementwiseLoss(Function):
     @staticmethod
     def forward(ctx, rule, reduction, *arrays):
         loss, grads = rule(*arrays)
-        ctx.grads = grads
+        ctx.grads, ctx.rule = grads, rule
+        if getattr(rule, "graph", None) is not None:
+            ctx.arrays = arrays  # backward_graph differentiates the rule's Tensor form
         ctx.shapes = [np.shape(a) if a is not None else None for a in arrays]
         ctx.reduction, ctx.out_shape = reduction, loss.shape
         if reduction == "none":
@@ -53,6 +55,22 @@ class _ElementwiseLoss(Function):
                 out.append(None)
                 continue
             out.append(_unbroadcast(xp.asarray(local * g), shape).astype(local.dtype, copy=False))
+        return tuple(out)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # ``rule.graph(*args)``: the local derivatives as recorded Tensor ops of the arguments
+        graph = getattr(ctx.rule, "graph", None)
+        if graph is None:
+            raise no_double_backward(ctx.rule.__qualname__.split(".")[0])
+        args = [i if i is not None else a for i, a in zip(inputs[2:], ctx.arrays)]
+        if ctx.reduction == "mean":
+            g = g / max(int(np.prod(ctx.out_shape)), 1)
+        out = [None, None]
+        for need, local, shape in zip(ctx.needs_input_grad[2:], graph(*args), ctx.shapes):
+            out.append(
+                _fit_t(local * g, (shape, local.dtype)) if need and local is not None else None
+            )
         return tuple(out)
 
 
@@ -153,6 +171,11 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         d = x - t
         return d * d, [2 * d, -2 * d]
 
+    def graph(x, t):  # the same derivatives on Tensors, for double backward
+        d = x - t
+        return [d * 2, d * -2]
+
+    rule.graph = graph
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 

@@ -175,3 +175,35 @@ def _axis_alias(fn):
         return fn(*args, **kwargs)
 
     return wrapper
+
+
+# -- for backward_graph (create_graph=True): the same helpers as differentiable Tensor ops
+
+
+def _fit_t(g, meta):
+    """``_fit`` on a Tensor gradient, as recorded ops: broadcasting summed away, then the
+    argument's dtype."""
+    shape, dtype = meta
+    shape = tuple(shape)
+    if tuple(g.shape) != shape:
+        lead = g.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1
+        )
+        if axes:
+            g = g.sum(dim=axes, keepdim=True)
+        g = g.reshape(shape)
+    if dtype is not None and dtype.kind in "fc" and g.dtype != dtype:
+        g = g.to(dtype)
+    return g
+
+
+def _val(inp, raw):
+    """A forward argument for backward_graph: its Tensor (so derivatives flow through it) when
+    it was one, else the raw value the forward saw (a constant)."""
+    return inp if inp is not None else raw
+
+
+def _mask_t(g, mask):
+    """``g`` where the bool array ``mask`` holds, else 0: linear in g, so differentiable."""
+    return g * mask.astype(g.dtype)

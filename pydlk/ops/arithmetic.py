@@ -4,7 +4,21 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _fit, _meta, _nograd, _nograd_ufunc, _o, _quiet, _s, _t, _xp
+from ._helpers import (
+    _arr,
+    _fit,
+    _fit_t,
+    _mask_t,
+    _meta,
+    _nograd,
+    _nograd_ufunc,
+    _o,
+    _quiet,
+    _s,
+    _t,
+    _val,
+    _xp,
+)
 
 # This module defines abs, round and pow under torch's names; inside it the
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
@@ -24,6 +38,14 @@ class Add(Function):
             _fit(g, mb) if ctx.needs_input_grad[1] else None,
         )
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ma, mb = ctx.meta
+        return (
+            _fit_t(g, ma) if ctx.needs_input_grad[0] else None,
+            _fit_t(g, mb) if ctx.needs_input_grad[1] else None,
+        )
+
 
 class Sub(Function):
     @staticmethod
@@ -37,6 +59,14 @@ class Sub(Function):
         return (
             _fit(g, ma) if ctx.needs_input_grad[0] else None,
             _fit(-g, mb) if ctx.needs_input_grad[1] else None,
+        )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ma, mb = ctx.meta
+        return (
+            _fit_t(g, ma) if ctx.needs_input_grad[0] else None,
+            _fit_t(-g, mb) if ctx.needs_input_grad[1] else None,
         )
 
 
@@ -54,6 +84,15 @@ class Mul(Function):
         return (
             _fit(g * b, ma) if ctx.needs_input_grad[0] else None,
             _fit(g * a, mb) if ctx.needs_input_grad[1] else None,
+        )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        a, b = (_val(i, r) for i, r in zip(inputs, ctx.saved_tensors))
+        ma, mb = ctx.meta
+        return (
+            _fit_t(g * b, ma) if ctx.needs_input_grad[0] else None,
+            _fit_t(g * a, mb) if ctx.needs_input_grad[1] else None,
         )
 
 
@@ -74,6 +113,15 @@ class Div(Function):
         return (
             _fit(g / b, ma) if ctx.needs_input_grad[0] else None,
             _fit(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None,
+        )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        a, b = (_val(i, r) for i, r in zip(inputs, ctx.saved_tensors))
+        ma, mb = ctx.meta
+        return (
+            _fit_t(g / b, ma) if ctx.needs_input_grad[0] else None,
+            _fit_t(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None,
         )
 
 
@@ -104,6 +152,21 @@ class Pow(Function):
             db = _fit(xp.where(xp.asarray((a == 0) & (b >= 0)), 0, g * out * la), mb)
         return da, db
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ra, rb, _ = ctx.saved_tensors
+        a, b = _val(inputs[0], ra), _val(inputs[1], rb)
+        ma, mb = ctx.meta
+        xp = _xp(g._data)
+        da = db = None
+        if ctx.needs_input_grad[0]:  # the same conventions as backward, as recorded ops
+            da = _mask_t(g * b * a ** (b - 1), xp.asarray(rb != 0))
+            da = _fit_t(da, ma)
+        if ctx.needs_input_grad[1]:
+            la = log(a) if isinstance(a, Tensor) else xp.log(xp.asarray(a, dtype=g.dtype))
+            db = _fit_t(_mask_t(g * a**b * la, ~xp.asarray((ra == 0) & (rb >= 0))), mb)
+        return da, db
+
 
 class Neg(Function):
     @staticmethod
@@ -112,6 +175,10 @@ class Neg(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return -g
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
         return -g
 
 
@@ -125,6 +192,11 @@ class Abs(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return g * get_array_module(a).sign(a)  # 0 at 0, as torch
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        (a,) = ctx.saved_tensors
+        return g * get_array_module(a).sign(a)
 
 
 class Exp(Function):
@@ -140,6 +212,10 @@ class Exp(Function):
         (out,) = ctx.saved_tensors
         return g * out
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g * exp(inputs[0])
+
 
 class Log(Function):
     @staticmethod
@@ -154,6 +230,10 @@ class Log(Function):
         (a,) = ctx.saved_tensors
         return g / a
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g / inputs[0]
+
 
 class Log1p(Function):
     @staticmethod
@@ -167,6 +247,10 @@ class Log1p(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return g / (1 + a)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g / (1 + inputs[0])
 
 
 class Sqrt(Function):
@@ -183,6 +267,10 @@ class Sqrt(Function):
         (out,) = ctx.saved_tensors
         return g / (2 * out)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g / (2 * sqrt(inputs[0]))
+
 
 class Rsqrt(Function):
     @staticmethod
@@ -198,6 +286,10 @@ class Rsqrt(Function):
         (out,) = ctx.saved_tensors
         return -0.5 * g * out * out * out  # d x^(-1/2) = -1/2 x^(-3/2)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return -0.5 * g * rsqrt(inputs[0]) ** 3
+
 
 class Sin(Function):
     @staticmethod
@@ -209,6 +301,10 @@ class Sin(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return g * get_array_module(a).cos(a)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g * cos(inputs[0])
 
 
 class Cos(Function):
@@ -222,6 +318,10 @@ class Cos(Function):
         (a,) = ctx.saved_tensors
         return -g * get_array_module(a).sin(a)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return -g * sin(inputs[0])
+
 
 class Square(Function):
     @staticmethod
@@ -233,6 +333,10 @@ class Square(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return 2 * g * a
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return 2 * g * inputs[0]
 
 
 class Reciprocal(Function):
@@ -248,6 +352,11 @@ class Reciprocal(Function):
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
         return -g * out * out
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        r = reciprocal(inputs[0])
+        return -g * r * r
 
 
 class Clamp(Function):
@@ -296,6 +405,28 @@ class Clamp(Function):
             dhi = _fit(xp.where(m, g, 0), mhi)
         return dx, dlo, dhi
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # the masks depend only on the forward's values: backward's rule, applied to a Tensor g
+        x, lo, hi = ctx.saved_tensors
+        mx, mlo, mhi = ctx.meta
+        xp = get_array_module(x)
+        dx = dlo = dhi = None
+        if ctx.needs_input_grad[0]:
+            ok = xp.ones(g.shape, bool)
+            if lo is not None:
+                ok = ok & (x >= lo)
+            if hi is not None:
+                ok = ok & (x <= hi)
+            dx = _fit_t(_mask_t(g, ok), mx)
+        if ctx.needs_input_grad[1]:
+            m = x < lo if hi is None else (x < lo) & (lo < hi)
+            dlo = _fit_t(_mask_t(g, xp.broadcast_to(m, g.shape)), mlo)
+        if ctx.needs_input_grad[2]:
+            m = x > hi if lo is None else (x > hi) | (hi < lo)
+            dhi = _fit_t(_mask_t(g, xp.broadcast_to(m, g.shape)), mhi)
+        return dx, dlo, dhi
+
 
 class Maximum(Function):
     """Elementwise max; a tie splits the gradient in half between the two (as torch)."""
@@ -311,6 +442,11 @@ class Maximum(Function):
         a, b = ctx.saved_tensors
         return _tie_split(ctx, g, a > b, a == b)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        a, b = ctx.saved_tensors
+        return _tie_split_t(ctx, g, a > b, a == b)
+
 
 class Minimum(Function):
     @staticmethod
@@ -324,6 +460,11 @@ class Minimum(Function):
         a, b = ctx.saved_tensors
         return _tie_split(ctx, g, a < b, a == b)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        a, b = ctx.saved_tensors
+        return _tie_split_t(ctx, g, a < b, a == b)
+
 
 def _tie_split(ctx, g, a_wins, tie):
     xp = get_array_module(g)
@@ -334,6 +475,15 @@ def _tie_split(ctx, g, a_wins, tie):
         da = _fit(xp.where(a_wins, g, xp.where(tie, half, 0)), ma)
     if ctx.needs_input_grad[1]:
         db = _fit(xp.where(a_wins, 0, xp.where(tie, half, g)), mb)
+    return da, db
+
+
+def _tie_split_t(ctx, g, a_wins, tie):
+    """_tie_split on a Tensor g (the masks are constants of the forward)."""
+    ma, mb = ctx.meta
+    w = a_wins + 0.5 * tie  # a's share of g: 1 where a wins, 1/2 on a tie
+    da = _fit_t(g * w.astype(g.dtype), ma) if ctx.needs_input_grad[0] else None
+    db = _fit_t(g * (1 - w).astype(g.dtype), mb) if ctx.needs_input_grad[1] else None
     return da, db
 
 
@@ -352,6 +502,16 @@ class Where(Function):
             None,
             _fit(xp.where(ctx.cond, g, 0), ma) if ctx.needs_input_grad[1] else None,
             _fit(xp.where(ctx.cond, 0, g), mb) if ctx.needs_input_grad[2] else None,
+        )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ma, mb = ctx.meta
+        c = get_array_module(g._data).asarray(ctx.cond)
+        return (
+            None,
+            _fit_t(_mask_t(g, c), ma) if ctx.needs_input_grad[1] else None,
+            _fit_t(_mask_t(g, ~c), mb) if ctx.needs_input_grad[2] else None,
         )
 
 
@@ -531,6 +691,10 @@ class Tri(Function):
     def backward(ctx, g):
         return get_array_module(g).where(ctx.keep, g, 0).astype(g.dtype, copy=False), None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _mask_t(g, ctx.keep), None, None
+
 
 def tril(input, diagonal=0):
     input = _t(input)
@@ -611,51 +775,5 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def _unary(name, fwd, grad, doc):
-    """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``."""
-
-    class Op(Function):
-        @staticmethod
-        def forward(ctx, a):
-            ctx.save_for_backward(a)
-            return _o(fwd(get_array_module(a), a))
-
-        @staticmethod
-        @_quiet
-        def backward(ctx, g):
-            (a,) = ctx.saved_tensors
-            return (g * grad(get_array_module(a), a)).astype(g.dtype, copy=False)
-
-    Op.__name__ = name.capitalize()
-
-    @_quiet
-    def op(input):
-        input = _t(input)
-        if input.dtype.kind not in "fc":  # torch computes these of an integer tensor in float32
-            input = input.to(np.float32)
-        return Op.apply(input)
-
-    op.__name__, op.__qualname__, op.__doc__ = name, name, doc
-    return op
-
-
-sinh = _unary("sinh", lambda xp, a: xp.sinh(a), lambda xp, a: xp.cosh(a), "Hyperbolic sine.")
-cosh = _unary("cosh", lambda xp, a: xp.cosh(a), lambda xp, a: xp.sinh(a), "Hyperbolic cosine.")
-asinh = _unary(
-    "asinh",
-    lambda xp, a: xp.arcsinh(a),
-    lambda xp, a: 1 / xp.sqrt(a * a + 1),
-    "Inverse hyperbolic sine.",
-)
-acosh = _unary(
-    "acosh",
-    lambda xp, a: xp.arccosh(a),
-    lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
-    "Inverse hyperbolic cosine (nan below 1).",
-)
-atanh = _unary(
-    "atanh",
-    lambda xp, a: xp.arctanh(a),
-    lambda xp, a: 1 / (1 - a * a),
-    "Inverse hyperbolic tangent (nan outside [-1, 1]).",
-)
+# re-exported: the hyperbolic functions live in their own module
+from .hyperbolic import acosh, asinh, atanh, cosh, sinh  # noqa: E402,F401

@@ -20,6 +20,10 @@ class Cast(Function):
     def backward(ctx, g):
         return g.astype(ctx.dtype), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g.to(ctx.dtype), None
+
 
 class ToDevice(Function):
     """A copy to another device; the gradient is copied back."""
@@ -32,6 +36,10 @@ class ToDevice(Function):
     @staticmethod
     def backward(ctx, g):
         return _move(g, ctx.device), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return ToDevice.apply(g, ctx.device), None
 
 
 def _cupy():

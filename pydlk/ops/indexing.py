@@ -38,18 +38,45 @@ class Index(Function):
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype = ctx.meta
-        xp = get_array_module(g)
-        z = xp.zeros(shape, dtype)
-        if not _advanced(ctx.key):
-            z[ctx.key] = g
-        elif is_cupy(z):
-            import cupyx
+        return _scatter(g, ctx.meta, ctx.key), None
 
-            cupyx.scatter_add(z, ctx.key, g)
-        else:
-            np.add.at(z, ctx.key, g)
-        return z, None
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return IndexBackward.apply(g, ctx.meta, ctx.key), None
+
+
+def _scatter(g, meta, key):
+    """Zeros of the indexed tensor's (shape, dtype) with ``g`` added at ``key``."""
+    shape, dtype = meta
+    xp = get_array_module(g)
+    z = xp.zeros(shape, dtype)
+    if not _advanced(key):
+        z[key] = g
+    elif is_cupy(z):
+        import cupyx
+
+        cupyx.scatter_add(z, key, g)
+    else:
+        np.add.at(z, key, g)
+    return z
+
+
+class IndexBackward(Function):
+    """The gradient of ``a[key]`` as a recorded op (for create_graph=True): ``g`` scattered into
+    zeros of a's shape. It is linear in g, and its own gradient is indexing again."""
+
+    @staticmethod
+    def forward(ctx, g, meta, key):
+        ctx.key = key
+        return _scatter(g, meta, key)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return _o(gg[ctx.key]), None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, gg):
+        return Index.apply(gg, ctx.key), None, None
 
 
 def _getitem(self, key):

@@ -4,7 +4,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _fit, _o, _shape, _t
+from ._helpers import _arr, _fit, _fit_t, _o, _shape, _t, _val
 from .arithmetic import Mul
 from .shape import reshape
 
@@ -33,6 +33,26 @@ class MatMul(Function):
             da = _fit(g2 @ xp.swapaxes(b2, -1, -2), (a2.shape, a.dtype)).reshape(a.shape)
         if ctx.needs_input_grad[1]:  # dB = A^T dY
             db = _fit(xp.swapaxes(a2, -1, -2) @ g2, (b2.shape, b.dtype)).reshape(b.shape)
+        return da, db
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ra, rb = ctx.saved_tensors
+        a, b = _val(inputs[0], ra), _val(inputs[1], rb)
+        a = a if isinstance(a, Tensor) else Tensor._wrap(a)
+        b = b if isinstance(b, Tensor) else Tensor._wrap(b)
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        g2 = g
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-2)
+        da = db = None
+        if ctx.needs_input_grad[0]:  # dA = dY B^T
+            da = _fit_t(g2 @ b2.transpose(-1, -2), (a2.shape, a.dtype)).reshape(a.shape)
+        if ctx.needs_input_grad[1]:  # dB = A^T dY
+            db = _fit_t(a2.transpose(-1, -2) @ g2, (b2.shape, b.dtype)).reshape(b.shape)
         return da, db
 
 

@@ -31,6 +31,16 @@ from .conversions import to
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
 
 
+def _expand_back(ctx, g):
+    """A sum's gradient as recorded ops: the reduced dims put back, broadcast to the input."""
+    shape, dtype = ctx.meta
+    if not ctx.keepdim:
+        keep = [1 if ctx.axes is None or i in ctx.axes else s for i, s in enumerate(shape)]
+        g = g.reshape(tuple(keep))
+    g = g.expand(tuple(shape))
+    return g if g.dtype == dtype else g.to(dtype)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, dim, keepdim, dtype=None):
@@ -44,6 +54,10 @@ class Sum(Function):
         shape, dtype = ctx.meta
         g = _keep(g, ctx.axes, ctx.keepdim, len(shape))
         return xp.broadcast_to(g, shape).astype(dtype), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _expand_back(ctx, g), None, None, None
 
 
 class Mean(Function):
@@ -65,6 +79,10 @@ class Mean(Function):
         shape, dtype = ctx.meta
         g = _keep(g, ctx.axes, ctx.keepdim, len(shape)) / g.dtype.type(_b.max(ctx.n, 1))
         return xp.broadcast_to(g, shape).astype(dtype), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _expand_back(ctx, g / _b.max(ctx.n, 1)), None, None, None
 
 
 def _prod_of_others(x, axes):

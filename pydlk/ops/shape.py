@@ -6,7 +6,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function
-from ._helpers import _dim, _dims, _fit, _meta, _t
+from ._helpers import _dim, _dims, _fit, _fit_t, _meta, _t
 
 
 class Reshape(Function):
@@ -17,6 +17,10 @@ class Reshape(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
         return g.reshape(ctx.shape), None
 
 
@@ -97,6 +101,10 @@ class Permute(Function):
     def backward(ctx, g):
         return get_array_module(g).transpose(g, tuple(np.argsort(ctx.perm))), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g.permute(tuple(int(i) for i in np.argsort(ctx.perm))), None
+
 
 def permute(input, *dims):
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -175,6 +183,10 @@ class Expand(Function):
     @staticmethod
     def backward(ctx, g):
         return _fit(g, ctx.meta), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _fit_t(g, ctx.meta), None
 
 
 def expand(input, *sizes):
@@ -255,6 +267,10 @@ class Flip(Function):
     def backward(ctx, g):
         return (get_array_module(g).flip(g, ctx.dims) if ctx.dims else g), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return (Flip.apply(g, ctx.dims) if ctx.dims else g), None
+
 
 def flip(input, dims):
     input = _t(input)
@@ -271,6 +287,10 @@ class Copy(Function):
 
     @staticmethod
     def backward(ctx, g):
+        return g
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
         return g
 
 

@@ -6,6 +6,7 @@ from . import lr_scheduler, swa_utils  # noqa: F401
 from ._fused import SGD, Adagrad, Adam, AdamW, RMSprop  # noqa: F401
 from .adadelta import Adadelta  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
+from .newton import BFGS, Newton  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
 
 __all__ = [

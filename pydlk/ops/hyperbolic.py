@@ -1,0 +1,57 @@
+"""Hyperbolic functions and their inverses: elementwise ops defined by a value and a derivative."""
+
+import numpy as np
+
+from .._backend import get_array_module
+from ..autograd import Function
+from ._helpers import _o, _quiet, _t
+
+
+def _unary(name, fwd, grad, doc):
+    """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``."""
+
+    class Op(Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return _o(fwd(get_array_module(a), a))
+
+        @staticmethod
+        @_quiet
+        def backward(ctx, g):
+            (a,) = ctx.saved_tensors
+            return (g * grad(get_array_module(a), a)).astype(g.dtype, copy=False)
+
+    Op.__name__ = name.capitalize()
+
+    @_quiet
+    def op(input):
+        input = _t(input)
+        if input.dtype.kind not in "fc":  # torch computes these of an integer tensor in float32
+            input = input.to(np.float32)
+        return Op.apply(input)
+
+    op.__name__, op.__qualname__, op.__doc__ = name, name, doc
+    return op
+
+
+sinh = _unary("sinh", lambda xp, a: xp.sinh(a), lambda xp, a: xp.cosh(a), "Hyperbolic sine.")
+cosh = _unary("cosh", lambda xp, a: xp.cosh(a), lambda xp, a: xp.sinh(a), "Hyperbolic cosine.")
+asinh = _unary(
+    "asinh",
+    lambda xp, a: xp.arcsinh(a),
+    lambda xp, a: 1 / xp.sqrt(a * a + 1),
+    "Inverse hyperbolic sine.",
+)
+acosh = _unary(
+    "acosh",
+    lambda xp, a: xp.arccosh(a),
+    lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
+    "Inverse hyperbolic cosine (nan below 1).",
+)
+atanh = _unary(
+    "atanh",
+    lambda xp, a: xp.arctanh(a),
+    lambda xp, a: 1 / (1 - a * a),
+    "Inverse hyperbolic tangent (nan outside [-1, 1]).",
+)

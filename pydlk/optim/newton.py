@@ -1,0 +1,275 @@
+"""Second-order optimisers for full-batch problems: Newton's method (theta <- theta - H^-1 g)
+with damping and a line search, the Hessian either exact (small problems) or used only through
+Hessian-vector products in conjugate gradient (Newton-CG); and BFGS with a dense inverse-Hessian
+estimate. Not in torch.optim; the interface is LBFGS's (``step(closure)``, one parameter group).
+
+Both work on one flat float64 copy of the parameters and reuse L-BFGS's strong-Wolfe line
+search (pydlk/optim/lbfgs.py)."""
+
+import numpy as np
+
+from ..autograd import enable_grad, grad, no_grad
+from .lbfgs import _strong_wolfe
+from .optimizer import Optimizer
+
+__all__ = ["Newton", "BFGS"]
+
+
+class _FullBatch(Optimizer):
+    """The flat-vector plumbing shared by Newton and BFGS."""
+
+    def __init__(self, params, defaults):
+        ls = defaults["line_search_fn"]
+        if ls not in (None, "strong_wolfe", "backtracking"):
+            raise ValueError(
+                f"{type(self).__name__}: line_search_fn must be None, 'strong_wolfe' or "
+                f"'backtracking', got {ls!r}"
+            )
+        if not defaults["lr"] > 0:
+            raise ValueError(f"{type(self).__name__}: lr must be positive, got {defaults['lr']}")
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError(f"{type(self).__name__} doesn't support parameter groups")
+        self._params = list(self.param_groups[0]["params"])
+
+    def _get(self):
+        return np.concatenate([np.asarray(p._data, np.float64).ravel() for p in self._params])
+
+    def _set(self, x):
+        k = 0
+        with no_grad():
+            for p in self._params:
+                n = p._data.size
+                p._data[...] = x[k : k + n].reshape(p.shape)
+                k += n
+
+    def _flat(self, gs):
+        return np.concatenate(
+            [
+                np.zeros(p._data.size) if g is None else np.asarray(g._data, np.float64).ravel()
+                for p, g in zip(self._params, gs)
+            ]
+        )
+
+    def _line_search(self, f_and_g, x, d, f, g, t):
+        """(step length, f, g at x + t d) by the group's line search."""
+        gtd = float(g @ d)
+        ls = self.param_groups[0]["line_search_fn"]
+        if ls == "strong_wolfe":
+
+            def obj(x0, t, d):
+                return f_and_g(x0 + t * d)
+
+            f, g, t, _ = _strong_wolfe(obj, x, t, d, f, g, gtd)
+            return t, f, g
+        if ls == "backtracking":  # Armijo: halve t until f decreases by c1 t g.d
+            for _ in range(40):
+                fn, gn = f_and_g(x + t * d)
+                if fn <= f + 1e-4 * t * gtd:
+                    return t, fn, gn
+                t *= 0.5
+            return 0.0, f, g
+        fn, gn = f_and_g(x + t * d)
+        return t, fn, gn
+
+
+class Newton(_FullBatch):
+    """Newton's method: d = -(H + damping I)^-1 g, then x <- x + t d with t from the line search
+    (lr is the first step tried; 1 is the Newton step).
+
+    ``closure`` computes and returns the loss WITHOUT calling backward (differs from LBFGS):
+    Newton differentiates it twice itself (``autograd.grad`` with ``create_graph=True``), so
+    every op in the loss needs a double backward. ``hessian="exact"`` builds H with one backward
+    pass per parameter (small problems) and solves; ``hessian="cg"`` (Newton-CG) runs conjugate
+    gradient on Hessian-vector products, at most ``cg_max_iter`` of them, stopping at negative
+    curvature. A direction that is not a descent direction falls back to -g. One ``step`` runs
+    up to ``max_iter`` Newton iterations."""
+
+    def __init__(
+        self,
+        params,
+        lr=1.0,
+        damping=0.0,
+        line_search_fn="strong_wolfe",
+        hessian="exact",
+        cg_max_iter=50,
+        cg_tol=1e-10,
+        max_iter=1,
+        tolerance_grad=1e-10,
+    ):
+        if hessian not in ("exact", "cg"):
+            raise ValueError(f"Newton: hessian must be 'exact' or 'cg', got {hessian!r}")
+        if damping < 0:
+            raise ValueError(f"Newton: damping must be >= 0, got {damping}")
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                damping=damping,
+                line_search_fn=line_search_fn,
+                hessian=hessian,
+                cg_max_iter=cg_max_iter,
+                cg_tol=cg_tol,
+                max_iter=max_iter,
+                tolerance_grad=tolerance_grad,
+            ),
+        )
+
+    def _f_and_g(self, closure, x):
+        self._set(x)
+        with enable_grad():
+            loss = closure()
+            return float(loss), self._flat(grad(loss, self._params, allow_unused=True))
+
+    def _direction(self, closure, group):
+        """(loss, g, Newton direction) at the current parameters."""
+        with enable_grad():
+            loss = closure()
+            gs = grad(loss, self._params, create_graph=True, allow_unused=True)
+        used = [(p, g) for p, g in zip(self._params, gs) if g is not None and g.requires_grad]
+        g = self._flat(gs)
+        lam = group["damping"]
+
+        def hv(v):  # (H + lam I) v: one backward pass through the recorded gradient
+            outs, ps, vs, k = [], [], [], 0
+            for p, gp in zip(self._params, gs):
+                n = p._data.size
+                if any(gp is u for _, u in used):
+                    outs.append(gp)
+                    vs.append(type(gp)(v[k : k + n].reshape(p.shape).astype(p.dtype)))
+                k += n
+                ps.append(p)
+            if not outs:
+                return lam * v
+            with enable_grad():
+                hs = grad(outs, ps, vs, retain_graph=True, allow_unused=True)
+            return self._flat(hs) + lam * v
+
+        if group["hessian"] == "exact":
+            n = g.size
+            H = np.stack([hv(e) for e in np.eye(n)], axis=1)
+            try:
+                d = np.linalg.solve((H + H.T) / 2, -g)
+            except np.linalg.LinAlgError:
+                d = -g
+        else:
+            d = _conjugate_gradient(hv, -g, group["cg_max_iter"], group["cg_tol"])
+        if not g @ d < 0:  # not a descent direction (H not positive definite here)
+            d = -g
+        return float(loss), g, d
+
+    def step(self, closure):
+        if closure is None:
+            raise RuntimeError("Newton.step: a closure that returns the loss is required")
+        group = self.param_groups[0]
+        x = self._get()
+        loss = None
+        for _ in range(group["max_iter"]):
+            f, g, d = self._direction(closure, group)
+            loss = f if loss is None else loss
+            if np.abs(g).max() <= group["tolerance_grad"]:
+                break
+            t, f, g = self._line_search(
+                lambda z: self._f_and_g(closure, z), x, d, f, g, group["lr"]
+            )
+            x = x + t * d
+            self._set(x)
+        self._set(x)
+        return loss
+
+
+def _conjugate_gradient(A, b, max_iter, tol):
+    """Approximately solve A x = b for symmetric A given as a function; stop at negative
+    curvature (Newton-CG: then the iterate so far, a descent direction, is returned)."""
+    x = np.zeros_like(b)
+    r = b.copy()
+    p = r.copy()
+    rr = r @ r
+    for _ in range(max_iter):
+        Ap = A(p)
+        pAp = p @ Ap
+        if pAp <= 0:
+            return x if x.any() else b
+        alpha = rr / pAp
+        x += alpha * p
+        r -= alpha * Ap
+        rr_new = r @ r
+        if rr_new <= tol * tol:
+            break
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+class BFGS(_FullBatch):
+    """BFGS with a dense n x n inverse-Hessian estimate (Nocedal and Wright, Algorithm 6.1):
+    d = -H g; after the step s = t d, y = g_new - g, H <- (I - rho s y^T) H (I - rho y s^T) +
+    rho s s^T with rho = 1 / y.s (skipped when y.s <= 1e-10). The first update scales H to
+    y.s / y.y first. ``closure`` is LBFGS's: it clears the gradients, computes the loss, calls
+    backward and returns the loss. One ``step`` runs up to ``max_iter`` iterations."""
+
+    def __init__(
+        self,
+        params,
+        lr=1.0,
+        max_iter=20,
+        tolerance_grad=1e-7,
+        tolerance_change=1e-9,
+        line_search_fn="strong_wolfe",
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                max_iter=max_iter,
+                tolerance_grad=tolerance_grad,
+                tolerance_change=tolerance_change,
+                line_search_fn=line_search_fn,
+            ),
+        )
+        self._H = None
+
+    def _f_and_g(self, closure, x):
+        self._set(x)
+        with enable_grad():
+            loss = float(closure())
+        return loss, self._flat([p.grad for p in self._params])
+
+    def step(self, closure):
+        if closure is None:
+            raise RuntimeError("BFGS.step: a closure that returns the loss is required")
+        group = self.param_groups[0]
+        x = self._get()
+        f, g = self._f_and_g(closure, x)
+        orig = f
+        if self._H is None:
+            self._H = np.eye(x.size)
+            self._first = True
+        for _ in range(group["max_iter"]):
+            if np.abs(g).max() <= group["tolerance_grad"]:
+                break
+            d = -self._H @ g
+            if not g @ d < 0:
+                self._H = np.eye(x.size)
+                d = -g
+            t0 = min(1.0, 1.0 / np.abs(g).sum()) * group["lr"] if self._first else group["lr"]
+            t, f_new, g_new = self._line_search(lambda z: self._f_and_g(closure, z), x, d, f, g, t0)
+            s, y = t * d, g_new - g
+            x, f_old, f, g = x + s, f, f_new, g_new
+            ys = y @ s
+            if ys > 1e-10:
+                if self._first:
+                    self._H *= ys / (y @ y)
+                    self._first = False
+                rho = 1.0 / ys
+                Hy = self._H @ y
+                self._H += (rho * rho * (y @ Hy) + rho) * np.outer(s, s) - rho * (
+                    np.outer(Hy, s) + np.outer(s, Hy)
+                )
+            if (
+                np.abs(s).max() <= group["tolerance_change"]
+                or abs(f - f_old) < group["tolerance_change"]
+            ):
+                break
+        self._set(x)
+        return orig
