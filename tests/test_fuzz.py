@@ -170,7 +170,7 @@ class Worker:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
-        self.calls = 0
+        self.calls = {"c": 0, "f": 0}  # _C calls, functional calls
         self.restarts = 0
 
     def _start(self) -> None:
@@ -202,7 +202,7 @@ class Worker:
         if self.proc is None:
             self._start()
         data = pickle.dumps(msg)
-        self.calls += 1
+        self.calls[msg[0]] += 1
         try:
             self.proc.stdin.write(struct.pack("<I", len(data)) + data)
             self.proc.stdin.flush()
@@ -232,7 +232,10 @@ def worker():
     w = Worker()
     yield w
     w.close()
-    sys.stderr.write(f"\ntest_fuzz: {w.calls} calls, {w.restarts} worker starts\n")
+    sys.stderr.write(
+        f"\ntest_fuzz: {w.calls['c']} _C calls, {w.calls['f']} functional calls, "
+        f"{w.restarts} worker starts\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
