@@ -25,6 +25,7 @@ directory, fsync, then ``os.replace``; a failure while writing leaves any old fi
 
 import json
 import os
+import tokenize
 import zipfile
 
 import numpy as np
@@ -204,7 +205,14 @@ def _read_npy(r, zf, info):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
             else:
                 raise ValueError(f"unknown .npy version {version}")
-        except (ValueError, SyntaxError, TypeError, KeyError, OverflowError) as e:
+        except (
+            ValueError,
+            SyntaxError,
+            TypeError,
+            KeyError,
+            OverflowError,
+            tokenize.TokenError,  # an unbalanced bracket in the header
+        ) as e:
             raise r.fail(f"member {info.filename!r} has a bad .npy header ({e})") from None
         if dtype.hasobject:
             raise r.fail(

@@ -592,9 +592,32 @@ def test_one_and_two_threads_agree(rng, threads):
         y.backward(dy[:, :250])
         return out + [y.data, px.grad]
 
+    def run_torch():
+        # The same list from torch (float64), so that the two thread counts are not only
+        # equal to each other but right.
+        torch = pytest.importorskip("torch")
+        out = []
+        tdy = torch.tensor(dy, dtype=torch.float64)
+        for name in NAMES:
+            tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+            OPS[name][1](torch, tx).backward(tdy)
+            out += [tx.grad.numpy()]
+        for dim in (0, 1):
+            for fn in (torch.softmax, torch.log_softmax):
+                tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+                y = fn(tx, dim)
+                y.backward(tdy)
+                out += [y.detach().numpy(), tx.grad.numpy()]
+        tx = torch.tensor(x[:, :1000], dtype=torch.float64, requires_grad=True)
+        y = tx.unflatten(1, (250, 4)).max(2).values
+        y.backward(tdy[:, :250])
+        return out + [y.detach().numpy(), tx.grad.numpy()]
+
     threads(1)
     one = run()
     threads(2)
     two = run()
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
+    for a, r in zip(one, run_torch(), strict=True):
+        np.testing.assert_allclose(np.asarray(a), r, rtol=1e-4, atol=1e-5)

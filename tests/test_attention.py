@@ -193,6 +193,16 @@ def test_threads_agree(threads, rng):
             t.grad = None
         y = F.scaled_dot_product_attention(q, k, v)
         y.sum().backward()
-        out.append((y.data.copy(), np.array(q.grad), np.array(k.grad)))
+        out.append((np.array(y), np.array(q.grad), np.array(k.grad)))
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # and both right: torch in float64 on the same inputs
+    torch = pytest.importorskip("torch")
+    tq, tk, tv = (
+        torch.tensor(np.asarray(t.detach()), dtype=torch.float64, requires_grad=True)
+        for t in (q, k, v)
+    )
+    ty = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+    ty.sum().backward()
+    for a, r in zip(out[0], (ty.detach(), tq.grad, tk.grad), strict=True):
+        np.testing.assert_allclose(a, r.numpy(), rtol=1e-4, atol=1e-5)

@@ -297,14 +297,52 @@ def test_float64_and_noncontiguous_inputs(rng):
     assert tx.grad.shape == x.shape and tw.grad.shape == w.shape
 
 
+def _adjoint_ref(shape, f, dy):
+    """The gradient of <dy, f(a)> for f linear in a (conv2d_ref in x or in w), in float64:
+    entry j is <dy, f(e_j)> with e_j the j-th unit array."""
+    g = np.zeros(shape)
+    for j in np.ndindex(shape):
+        e = np.zeros(shape)
+        e[j] = 1.0
+        g[j] = np.sum(f(e) * dy)
+    return g
+
+
+def _torch_grads(x, w, b, dy, **kw):
+    """(y, dx, dw, db) from torch in float64."""
+    torch = pytest.importorskip("torch")
+    tx, tw, tb = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, **kw)
+    ty.backward(torch.tensor(dy, dtype=torch.float64))
+    return ty.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()
+
+
 def test_only_the_asked_gradients(rng):
+    # The kernel computes only the gradients asked for, and each is right: checked against the
+    # adjoint of conv2d_ref (float64) and against torch.
     x, w, b, kw = _data(rng, CONFIGS[0])
-    dy = np.ones((2, 5, 7, 6), np.float32)
-    dx, dw, db = C.conv2d_backward(dy, x, w, 1, 0, 1, 1, False, True, False)
-    assert dx is None and db is None and dw.shape == w.shape
-    tx = pydlk.tensor(x, requires_grad=True)
-    F.conv2d(tx, w, b).sum().backward()
-    np.testing.assert_allclose(tx.grad, C.conv2d_backward(dy, x, w, 1, 0, 1, 1)[0], rtol=1e-6)
+    dy = rng.standard_normal((2, 5, 7, 6)).astype(np.float32)
+    ref_dx = _adjoint_ref(x.shape, lambda e: conv2d_ref(e, w, None, **kw), dy)
+    ref_dw = _adjoint_ref(w.shape, lambda e: conv2d_ref(x, e, None, **kw), dy)
+    _, t_dx, t_dw, t_db = _torch_grads(x, w, b, dy, **kw)
+    np.testing.assert_allclose(ref_dx, t_dx, rtol=1e-10, atol=1e-10)  # the two references agree
+    np.testing.assert_allclose(ref_dw, t_dw, rtol=1e-10, atol=1e-10)
+    for need, want in [
+        ((True, False, False), (ref_dx, None, None)),
+        ((False, True, False), (None, ref_dw, None)),
+        ((False, False, True), (None, None, t_db)),
+        ((True, True, True), (ref_dx, ref_dw, t_db)),
+    ]:
+        got = C.conv2d_backward(dy, x, w, 1, 0, 1, 1, *need)
+        for g, r in zip(got, want, strict=True):
+            assert (g is None) == (r is None), need
+            if r is not None:
+                np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+    # Through autograd: only the input asks for a gradient, so only it gets one.
+    tx, tw = pydlk.tensor(x, requires_grad=True), pydlk.tensor(w)
+    F.conv2d(tx, tw, b).backward(dy)
+    assert tw.grad is None
+    np.testing.assert_allclose(np.asarray(tx.grad), ref_dx, rtol=1e-4, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------ bad inputs
@@ -401,6 +439,11 @@ def test_one_and_two_threads_agree(rng, threads, cfg):
     for a, b_ in zip(*out):
         np.testing.assert_allclose(a, b_, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out[0][0], conv2d_ref(x, w, b, **kw), rtol=1e-4, atol=1e-4)
+    # the gradients too, against torch in float64 (the one-thread run; the two-thread run
+    # equals it above)
+    dy = np.cos(np.arange(out[0][0].size, dtype=np.float32)).reshape(out[0][0].shape)
+    for a, r in zip(out[0][1:], _torch_grads(x, w, b, dy, **kw)[1:], strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=2e-3)
 
 
 @pytest.mark.parametrize(

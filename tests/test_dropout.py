@@ -60,6 +60,12 @@ def test_same_mask_with_one_and_two_threads(rng, threads):
         )
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)
+    # and right: the NumPy Philox reference
+    want, keep = dropout_ref(x, 0.3, 77, 8)
+    y, _, dx, dx_regen = out[0]
+    np.testing.assert_allclose(y, want, rtol=1e-6)
+    np.testing.assert_allclose(dx, dy * keep / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(dx_regen, dy * keep / 0.7, rtol=1e-6)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -240,5 +246,8 @@ def test_dropout2d_same_with_one_and_two_threads(rng, threads):
     out = []
     for t in (1, 2):
         threads(t)
-        out.append(_dropout2d(x, 0.5, 5, 0).data)
+        out.append(np.asarray(_dropout2d(x, 0.5, 5, 0)))
     np.testing.assert_array_equal(*out)
+    u = (philox_np(5, 0, 8 * 16) >> 8).astype(np.float64) / 2.0**24  # one draw per channel
+    keep = (u >= 0.5).reshape(8, 16, 1, 1)
+    np.testing.assert_allclose(out[0], x * keep / 0.5, rtol=1e-6)

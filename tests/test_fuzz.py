@@ -20,7 +20,8 @@ on contiguous copies.
 
 Budget: the default profile runs a few examples per function (about a minute on 2 cores),
 derandomized so CI is reproducible. For a long profile set ``PYDLK_FUZZ_EXAMPLES=N``
-(examples per function, e.g. 2000) and, to explore new inputs, ``PYDLK_FUZZ_RANDOM=1``.
+(examples per function, e.g. 2000) and, to explore new inputs, ``PYDLK_FUZZ_RANDOM=1``;
+``PYDLK_FUZZ_REPORT=path`` keeps the call counts in a file as the run goes.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class Worker:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
-        self.calls = 0
+        self.calls = {"c": 0, "f": 0}  # _C calls, functional calls
         self.restarts = 0
 
     def _start(self) -> None:
@@ -202,7 +203,9 @@ class Worker:
         if self.proc is None:
             self._start()
         data = pickle.dumps(msg)
-        self.calls += 1
+        self.calls[msg[0]] += 1
+        if sum(self.calls.values()) % 100 == 0:
+            self.report()
         try:
             self.proc.stdin.write(struct.pack("<I", len(data)) + data)
             self.proc.stdin.flush()
@@ -221,6 +224,15 @@ class Worker:
         self.proc = None
         return rc
 
+    def report(self) -> None:
+        """With PYDLK_FUZZ_REPORT=path, the counts so far go to that file (a long run that is
+        cut short still has its figures)."""
+        path = os.environ.get("PYDLK_FUZZ_REPORT")
+        if path:
+            with open(path, "w") as f:
+                f.write(f"{self.calls['c']} _C calls, {self.calls['f']} functional calls, ")
+                f.write(f"{self.restarts} worker starts\n")
+
     def close(self) -> None:
         if self.proc is not None:
             self.proc.kill()
@@ -232,7 +244,11 @@ def worker():
     w = Worker()
     yield w
     w.close()
-    sys.stderr.write(f"\ntest_fuzz: {w.calls} calls, {w.restarts} worker starts\n")
+    w.report()
+    sys.stderr.write(
+        f"\ntest_fuzz: {w.calls['c']} _C calls, {w.calls['f']} functional calls, "
+        f"{w.restarts} worker starts\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

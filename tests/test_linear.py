@@ -116,7 +116,11 @@ def test_one_and_two_threads_agree(rng, threads):
         rng.standard_normal((200, 300)).astype(np.float32),
     )
     threads(1)
-    y1 = F.linear(x, w).data
+    y1 = np.asarray(F.linear(x, w))
     threads(2)
-    y2 = F.linear(x, w).data
+    y2 = np.asarray(F.linear(x, w))
     np.testing.assert_allclose(y1, y2, rtol=1e-5, atol=1e-5)
+    # and right: y = x w^T in float64
+    np.testing.assert_allclose(
+        y1, x.astype(np.float64) @ w.T.astype(np.float64), rtol=1e-4, atol=1e-4
+    )

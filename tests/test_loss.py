@@ -381,6 +381,14 @@ def test_one_and_two_threads_agree(rng, threads, shape):
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(res[0][0], ce_ref(x, t, eps=0.1), rtol=1e-5)
+    # the gradients too, against torch in float64
+    torch = pytest.importorskip("torch")
+    tx, tm = (torch.tensor(x, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    tt = torch.tensor(t)
+    torch.nn.functional.cross_entropy(tx, tt, label_smoothing=0.1).backward()
+    torch.nn.functional.multi_margin_loss(tm, tt.clip(0), p=2).backward()
+    np.testing.assert_allclose(res[0][1], tx.grad.numpy(), rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(res[0][2], tm.grad.numpy(), rtol=1e-4, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- bad inputs

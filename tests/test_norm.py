@@ -527,9 +527,30 @@ def test_one_and_two_threads_agree(rng, threads):
         out += [y, *C.groupnorm_backward(dyg, xg, 4, w8, m, r)]
         return out
 
+    def run_ref():
+        # The same list from torch in float64: output, then the input, weight and bias grads.
+        torch = pytest.importorskip("torch")
+        tF = torch.nn.functional
+        out = []
+        for x, w, dy, norm in [
+            (x4, w5, dy4, lambda t, w, b: tF.batch_norm(t, None, None, w, b, True)),
+            (x2, w96, dy2, lambda t, w, b: tF.batch_norm(t, None, None, w, b, True)),
+            (x2, w96, dy2, lambda t, w, b: tF.layer_norm(t, (96,), w, b)),
+            (xg, w8, dyg, lambda t, w, b: tF.group_norm(t, 4, w, b)),
+        ]:
+            tx, tw, tb = (
+                torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w, w)
+            )
+            y = norm(tx, tw, tb)
+            y.backward(torch.tensor(dy, dtype=torch.float64))
+            out += [y.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy()]
+        return out
+
     threads(1)
     one = run()
     threads(2)
     two = run()
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4)
+    for a, r in zip(one, run_ref(), strict=True):
+        np.testing.assert_allclose(np.ravel(a), np.ravel(r), rtol=1e-4, atol=1e-3)

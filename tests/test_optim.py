@@ -364,6 +364,26 @@ def test_kernels_one_vs_two_threads(rng, threads):
             assert a == pytest.approx(b, rel=1e-12)
         else:
             np.testing.assert_array_equal(a, b)
+    # and right: the NumPy references in float64 from the same state
+    p, g, m, v = (a.astype(np.float64) for a in (p, g, m, v))
+    adam = {"t": 4, "m": m.copy(), "v": v.copy()}
+    sgd = {"buf": m.copy()}
+    rms = {"sq": v.copy()}
+    ada = {"t": 0, "s": v.copy()}
+    want = (
+        ref_adam(p, g, adam, 0.01, decoupled=True),
+        adam["m"],
+        adam["v"],
+        ref_sgd(p, g, sgd, 0.1, momentum=0.9, dampening=0.1),
+        sgd["buf"],
+        ref_rmsprop(p, g, rms, 0.01),
+        rms["sq"],
+        ref_adagrad(p, g, ada, 0.1),
+        ada["s"],
+        float(np.sum(g * g)),
+    )
+    for a, r in zip(out[0], want, strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
 
 
 def test_kernels_bad_inputs():

@@ -98,6 +98,8 @@ def test_uniform_same_with_one_and_two_threads(threads):
     threads(2)
     _C.philox_uniform(b, 99, 4)
     np.testing.assert_array_equal(a, b)
+    want = (philox_np(99, 4, a.size) >> 8).astype(np.float64) / 2.0**24  # the NumPy Philox
+    np.testing.assert_array_equal(a, want.astype(np.float32))
 
 
 def test_uniform_is_uniform():

@@ -642,12 +642,35 @@ def test_one_and_two_threads_agree(rng, threads):
             C.adaptive_max_pool2d_forward(x, 5)[0],
         ]
 
+    def run_torch():
+        # The same list from torch: outputs, indices, and the input gradients of dy2 / dy3.
+        torch = pytest.importorskip("torch")
+        tF = torch.nn.functional
+        out = []
+        for pool, dy in [
+            (lambda t: tF.max_pool2d(t, 2, return_indices=True), dy2),
+            (lambda t: tF.max_pool2d(t, 3, 2, 1, return_indices=True), dy3),
+            (lambda t: (tF.avg_pool2d(t, 2),), dy2),
+            (lambda t: (tF.avg_pool2d(t, 3, 2, 1),), dy3),
+        ]:
+            tx = torch.tensor(x, requires_grad=True)
+            y, *idx = pool(tx)
+            y.backward(torch.tensor(dy))
+            out += [y.detach().numpy(), *(i.numpy() for i in idx), tx.grad.numpy()]
+        tx = torch.tensor(x)
+        return out + [
+            tF.adaptive_avg_pool2d(tx, 5).numpy(),
+            tF.adaptive_max_pool2d(tx, 5).numpy(),
+        ]
+
     threads(1)
     one = run()
     threads(2)
     two_ = run()
     for a, b in zip(one, two_):
         np.testing.assert_array_equal(a, b)
+    for a, r in zip(one, run_torch(), strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -23,7 +23,7 @@ import pydlk
 from pydlk import models, nn, optim
 from pydlk.data import DataLoader, TensorDataset, augment as A
 from pydlk.datasets import digits
-from pydlk.train import Callback, TrainingInterrupted, fit
+from pydlk.train import Callback, ModelCheckpoint, TrainingInterrupted, fit
 
 mode, out, ckpt = sys.argv[1], sys.argv[2], sys.argv[3]
 pydlk.manual_seed(0)
@@ -37,15 +37,17 @@ train = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True,
 
 class Slow(Callback):
     def on_batch_end(self, batch, logs):
-        if mode == "interrupt":
+        if mode in ("interrupt", "kill"):
             if self.trainer.epoch == 1 and batch == 2:
                 print("ready", flush=True)  # the parent sends the signal now
             time.sleep(0.05)
 
+# "kill": SIGKILL runs no handler; the last epoch checkpoint is what a resume has.
+every_epoch = [ModelCheckpoint(ckpt)] if mode in ("kill", "resume-killed") else []
 try:
     h = fit(model, nn.CrossEntropyLoss(), opt, train, epochs=3, scheduler=sched,
-            callbacks=[Slow()], verbose=False, preempt_path=ckpt,
-            resume=ckpt if mode == "resume" else None)
+            callbacks=[Slow()] + every_epoch, verbose=False, preempt_path=ckpt,
+            resume=ckpt if mode in ("resume", "resume-killed") else None)
 except TrainingInterrupted as e:
     print(e, flush=True)
     sys.exit(128 + e.signum)
@@ -88,6 +90,10 @@ def test_signal_saves_and_resume_is_bitwise_identical(tmp_path, signum):
     assert rc == 0
     rc, _, straight = _run("straight", tmp_path)
     assert rc == 0
+    _assert_same_run(resumed, straight)
+
+
+def _assert_same_run(resumed, straight):
     a, b = pydlk.load(resumed), pydlk.load(straight)
     for k in b["model"]:
         np.testing.assert_array_equal(a["model"][k], b["model"][k])
@@ -95,6 +101,19 @@ def test_signal_saves_and_resume_is_bitwise_identical(tmp_path, signum):
         for k, v in s.items():
             np.testing.assert_array_equal(np.asarray(a["opt"]["state"][i][k]), np.asarray(v))
     assert a["loss"] == b["loss"] and a["acc"] == b["acc"]
+
+
+def test_kill_9_then_resume_from_the_epoch_checkpoint_is_bitwise_identical(tmp_path):
+    rc, _, _ = _run("kill", tmp_path, signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    state = pydlk.load(tmp_path / "preempt.npz")  # written by ModelCheckpoint after epoch 1
+    assert state["epoch"] == 1
+    assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+    rc, _, resumed = _run("resume-killed", tmp_path)
+    assert rc == 0
+    rc, _, straight = _run("straight", tmp_path)
+    assert rc == 0
+    _assert_same_run(resumed, straight)
 
 
 def test_signal_handlers_are_restored(tmp_path):

@@ -287,6 +287,15 @@ def test_threads_agree(threads, rng):
         m.zero_grad()
         y, _ = m(x)
         y.sum().backward()
-        out.append((y.data.copy(), np.array(x.grad), np.array(m.weight_hh_l0.grad)))
+        out.append((np.array(y), np.array(x.grad), np.array(m.weight_hh_l0.grad)))
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # and right: torch's LSTM with the same weights, in float64
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.LSTM(32, 64).double()
+    tm.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in m.state_dict().items()})
+    tx = torch.tensor(np.asarray(x.detach()), dtype=torch.float64, requires_grad=True)
+    ty, _ = tm(tx)
+    ty.sum().backward()
+    for a, r in zip(out[0], (ty.detach(), tx.grad, tm.weight_hh_l0.grad), strict=True):
+        np.testing.assert_allclose(a, r.numpy(), rtol=1e-4, atol=1e-4)

@@ -292,6 +292,22 @@ def test_npy_header_must_match_the_zip_size(tmp_path):
         pydlk.load(path)
 
 
+def test_unbalanced_npy_header_names_the_file(tmp_path):
+    # A flipped byte in a header that leaves a bracket open: NumPy's header parser raises
+    # tokenize.TokenError, which must not escape as itself.
+    import struct
+
+    h = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3, "
+    h += b" " * (117 - len(h)) + b"\n"
+    path = tmp_path / "open.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + bytes(24))
+    with pytest.raises(
+        serialization.CheckpointError, match=r"open.npz .*'a.npy' has a bad .npy header"
+    ):
+        pydlk.load(path)
+
+
 def test_file_objects(tmp_path):
     import io
 
