@@ -203,28 +203,12 @@ def _bitwise(ufunc_name, reflected=False):
     return op
 
 
-def _sub_(self, other, alpha=1):
-    self._check_inplace("sub_")
-    return self.add_(other, alpha=-alpha)
-
-
 def _masked_fill_(self, mask, value):
     """In place on the data (outside the graph, like ``x[mask] = value``)."""
-    if is_grad_enabled() and self.requires_grad:
-        self._check_inplace("masked_fill_")
-        raise RuntimeError(
-            "masked_fill_: in place into a tensor that is part of the autograd "
-            "graph is not supported; use masked_fill (out of place)"
-        )
+    self._check_inplace_write("masked_fill_", value, hint="use masked_fill (out of place)")
     self._data[...] = _arr(
         masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
     )
-    return self
-
-
-def _div_(self, other):
-    self._check_inplace("div_")
-    self._data /= _arr(other)
     return self
 
 
@@ -313,8 +297,6 @@ _methods = {
     "masked_fill": masked_fill,
     "tril": tril,
     "triu": triu,
-    "sub_": _sub_,
-    "div_": _div_,
     "masked_fill_": _masked_fill_,
     "sinh": sinh,
     "cosh": cosh,

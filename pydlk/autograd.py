@@ -191,6 +191,7 @@ class Tensor:
     float32/float64 with Python scalars).
     """
 
+    # The in-place updates zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ are defined below.
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
     # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
     #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
@@ -198,8 +199,8 @@ class Tensor:
     #       and rand or ror xor rxor getitem setitem iter
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
-    #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu sub_
-    #       div_ masked_fill_ sinh cosh asinh acosh atanh
+    #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
+    #       masked_fill_ sinh cosh asinh acosh atanh
     #   products: matmul mm bmm mv dot outer t
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
@@ -358,7 +359,7 @@ class Tensor:
         """torch's ``.data``: a Tensor that shares this tensor's memory and is outside autograd
         (``requires_grad=False``), so ``p.data.add_(...)`` or ``p.data.mul_(0.5)`` change ``p``.
         The array itself is ``np.asarray(t)`` or ``t.detach().numpy()`` (no copy)."""
-        return self._data  # TRANSITION: still the raw array until the tests move off it
+        return Tensor._wrap(self._data)
 
     @data.setter
     def data(self, value):
@@ -480,7 +481,12 @@ class Tensor:
 
     __hash__ = object.__hash__  # tensors are hashable by identity, as in torch
 
-    # -- in-place updates (no graph; used by optimisers and init) ------------------------
+    # -- in-place updates ---------------------------------------------------------------
+    # These write into the tensor's own array and record nothing in the graph: they are how
+    # optimisers, init and torch code's ``p.data.add_(...)`` / ``p.grad.zero_()`` change values.
+    # torch records an in-place op on a non-leaf (and on a tensor whose operand requires grad)
+    # and checks version counters at backward; pydlk has no version counters, so while grad mode
+    # is on it refuses them (_check_inplace_write) rather than let backward read changed values.
     def _check_inplace(self, op):
         if self.requires_grad and self.is_leaf and is_grad_enabled():
             raise RuntimeError(
@@ -488,38 +494,129 @@ class Tensor:
                 "in-place operation; wrap it in pydlk.no_grad()"
             )
 
+    def _check_inplace_write(self, op, *operands, hint="use the out-of-place op"):
+        """Refuse, while grad mode is on, an in-place write that the graph would not see: into a
+        leaf that requires grad, into a non-leaf that requires grad (nodes that saved its array
+        would compute wrong gradients), or from an operand that requires grad (its gradient
+        would be dropped). Under ``no_grad()`` every write is allowed, as in torch."""
+        if not is_grad_enabled():
+            return
+        self._check_inplace(op)
+        if self.requires_grad:
+            raise RuntimeError(
+                f"{op}: in place into a tensor that is part of the autograd graph is not "
+                f"supported (its backward may need the values it holds); {hint}, clone() it "
+                "first, or write under pydlk.no_grad()"
+            )
+        if any(isinstance(o, Tensor) and o.requires_grad for o in operands):
+            raise RuntimeError(
+                f"{op}: an operand requires grad and an in-place op does not record it; "
+                "pass it .detach(), or use the out-of-place op"
+            )
+
+    def _operand(self, x):
+        """``x`` as an array on this tensor's device (Python numbers pass through)."""
+        a = x._data if isinstance(x, Tensor) else x
+        if hasattr(a, "shape") and is_cupy(a) != is_cupy(self._data):
+            a = get_array_module(self._data).asarray(a) if is_cupy(self._data) else a.get()
+        return a
+
+    def _write_(self, op, fn, *operands):
+        """``fn(self's array, *operands, out=self's array)``; a shape or dtype the target cannot
+        hold becomes a RuntimeError naming the op (NumPy's same-kind rule, as torch's: a float
+        result into an integer tensor is refused)."""
+        try:
+            fn(self._data, *operands, out=self._data)
+        except (TypeError, ValueError) as e:
+            for o in operands:
+                s = tuple(np.shape(o))
+                try:
+                    ok = np.broadcast_shapes(self.shape, s) == self.shape
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise RuntimeError(
+                        f"{op}: an operand of shape {s} does not broadcast to the in-place "
+                        f"target's shape {tuple(self.shape)}"
+                    ) from e
+            kind = np.result_type(self._data, *(o for o in operands if o is not None))
+            raise RuntimeError(
+                f"{op}: result type {kind} can't be cast to the in-place target's dtype "
+                f"{self.dtype} ({e})"
+            ) from e
+        return self
+
     def zero_(self):
-        self._check_inplace("zero_")
+        self._check_inplace_write("zero_")
         self._data[...] = 0
         return self
 
     def fill_(self, value):
-        self._check_inplace("fill_")
-        self._data[...] = value
+        """Every element becomes ``value`` (a number or a 0-dim tensor, as torch)."""
+        self._check_inplace_write("fill_", value)
+        if np.ndim(value) != 0:
+            raise RuntimeError(
+                f"fill_: value must be a number or a 0-dim tensor, got one with shape "
+                f"{tuple(np.shape(value))}"
+            )
+        self._data[...] = self._operand(value)
         return self
 
-    def copy_(self, src):
-        self._check_inplace("copy_")
-        src = src._data if isinstance(src, Tensor) else src
-        self._data[...] = src
+    def copy_(self, src, non_blocking=False):
+        """This tensor's values become ``src``'s (broadcast to this shape, cast to this dtype,
+        copied across devices); ``non_blocking`` is accepted for torch code and ignored."""
+        self._check_inplace_write("copy_", src)
+        a = self._operand(src)
+        try:
+            self._data[...] = a
+        except ValueError as e:
+            raise RuntimeError(
+                f"copy_: src of shape {tuple(np.shape(a))} does not broadcast to the "
+                f"target's shape {tuple(self.shape)}"
+            ) from e
         return self
 
-    def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        other = other._data if isinstance(other, Tensor) else other
-        self._data += alpha * other if alpha != 1 else other
-        return self
+    def add_(self, other, *, alpha=1):
+        """``self += alpha * other``."""
+        self._check_inplace_write("add_", other)
+        o = self._operand(other)
+        xp = get_array_module(self._data)
+        return self._write_("add_", xp.add, o if alpha == 1 else alpha * o)
+
+    def sub_(self, other, *, alpha=1):
+        """``self -= alpha * other``."""
+        self._check_inplace_write("sub_", other)
+        o = self._operand(other)
+        xp = get_array_module(self._data)
+        return self._write_("sub_", xp.subtract, o if alpha == 1 else alpha * o)
 
     def mul_(self, other):
-        self._check_inplace("mul_")
-        self._data *= other._data if isinstance(other, Tensor) else other
+        self._check_inplace_write("mul_", other)
+        return self._write_("mul_", get_array_module(self._data).multiply, self._operand(other))
+
+    def div_(self, other, *, rounding_mode=None):
+        """``self /= other``; ``rounding_mode`` 'trunc' or 'floor' as ``div`` (an integer tensor
+        needs one: true division gives floats, which it cannot hold)."""
+        self._check_inplace_write("div_", other)
+        if rounding_mode is None:
+            xp = get_array_module(self._data)
+            return self._write_("div_", xp.true_divide, self._operand(other))
+        from .ops.arithmetic import div
+
+        r = div(
+            Tensor._wrap(self._data),
+            Tensor._wrap(self._operand(other)),
+            rounding_mode=rounding_mode,
+        )
+        self._data[...] = r._data  # integral values: exact in an integer tensor
         return self
 
     def clamp_(self, min=None, max=None):
-        self._check_inplace("clamp_")
+        self._check_inplace_write("clamp_", min, max)
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of min and max must be given")
         xp = get_array_module(self._data)
-        xp.clip(self._data, min, max, out=self._data)
-        return self
+        return self._write_("clamp_", xp.clip, self._operand(min), self._operand(max))
 
 
 # ----------------------------------------------------------------------------- engine
