@@ -264,7 +264,7 @@ def test_grad_zero_then_backward_accumulates_into_the_slot():
 def test_grad_data_zero_and_assignment():
     w, opt, x = _packed()
     (x @ w).sum().backward()
-    w.grad.data[...] = 0  # p.grad.data: the gradient array itself
+    w.grad.data[...] = 0  # p.grad.data: a Tensor sharing the gradient's memory
     np.testing.assert_array_equal(opt._arenas[0][0].grad, 0)
     # assigning a Tensor or an array of the slot's shape copies into the slot
     g = np.arange(6, dtype=np.float32).reshape(3, 2)
