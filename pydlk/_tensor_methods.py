@@ -95,6 +95,7 @@ from .ops.factories import (
     zeros,
 )
 from .ops.indexing import _getitem, _iter, _setitem
+from .ops.inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, sub_, zero_
 from .ops.joining import _split_method, chunk, unbind
 from .ops.products import bmm, dot, matmul, mm, mv, outer
 from .ops.reductions import (
@@ -203,15 +204,6 @@ def _bitwise(ufunc_name, reflected=False):
     return op
 
 
-def _masked_fill_(self, mask, value):
-    """In place on the data (outside the graph, like ``x[mask] = value``)."""
-    self._check_inplace_write("masked_fill_", value, hint="use masked_fill (out of place)")
-    self._data[...] = _arr(
-        masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
-    )
-    return self
-
-
 _methods = {
     # arithmetic
     "__add__": lambda self, o: Add.apply(self, _s(o)),
@@ -297,12 +289,21 @@ _methods = {
     "masked_fill": masked_fill,
     "tril": tril,
     "triu": triu,
-    "masked_fill_": _masked_fill_,
     "sinh": sinh,
     "cosh": cosh,
     "asinh": asinh,
     "acosh": acosh,
     "atanh": atanh,
+    # in place
+    "zero_": zero_,
+    "fill_": fill_,
+    "copy_": copy_,
+    "add_": add_,
+    "sub_": sub_,
+    "mul_": mul_,
+    "div_": div_,
+    "clamp_": clamp_,
+    "masked_fill_": masked_fill_,
     # products
     "matmul": matmul,
     "mm": mm,

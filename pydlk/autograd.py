@@ -188,10 +188,14 @@ class Tensor:
     ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
 
     Differs from torch: arithmetic follows NumPy's type promotion (they agree for
-    float32/float64 with Python scalars).
+    float32/float64 with Python scalars). An in-place update (``add_``, ``mul_``, ``copy_``,
+    ``zero_``, ``normal_``, ...) while grad mode is on is refused with a RuntimeError naming the
+    op where torch would record it -- into a non-leaf that requires grad, or from an operand
+    that requires grad -- because without torch's version counters a recorded write could
+    change values a backward needs; clone() first, use the out-of-place op, or write under
+    ``no_grad()``.
     """
 
-    # The in-place updates zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ are defined below.
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
     # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
     #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
@@ -200,7 +204,8 @@ class Tensor:
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
-    #       masked_fill_ sinh cosh asinh acosh atanh
+    #       sinh cosh asinh acosh atanh
+    #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ masked_fill_
     #   products: matmul mm bmm mv dot outer t
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
@@ -481,12 +486,13 @@ class Tensor:
 
     __hash__ = object.__hash__  # tensors are hashable by identity, as in torch
 
-    # -- in-place updates ---------------------------------------------------------------
-    # These write into the tensor's own array and record nothing in the graph: they are how
-    # optimisers, init and torch code's ``p.data.add_(...)`` / ``p.grad.zero_()`` change values.
-    # torch records an in-place op on a non-leaf (and on a tensor whose operand requires grad)
-    # and checks version counters at backward; pydlk has no version counters, so while grad mode
-    # is on it refuses them (_check_inplace_write) rather than let backward read changed values.
+    # -- the in-place rule ---------------------------------------------------------------
+    # In-place updates (pydlk/ops/inplace.py and a few in ops/) write into the tensor's own array
+    # and record nothing in the graph: they are how optimisers, init and torch code's
+    # ``p.data.add_(...)`` / ``p.grad.zero_()`` change values. torch records an in-place op on a
+    # non-leaf (and on a tensor whose operand requires grad) and checks version counters at
+    # backward; pydlk has no version counters, so while grad mode is on it refuses them
+    # (_check_inplace_write) rather than let backward read changed values.
     def _check_inplace(self, op):
         if self.requires_grad and self.is_leaf and is_grad_enabled():
             raise RuntimeError(
@@ -513,110 +519,6 @@ class Tensor:
                 f"{op}: an operand requires grad and an in-place op does not record it; "
                 "pass it .detach(), or use the out-of-place op"
             )
-
-    def _operand(self, x):
-        """``x`` as an array on this tensor's device (Python numbers pass through)."""
-        a = x._data if isinstance(x, Tensor) else x
-        if hasattr(a, "shape") and is_cupy(a) != is_cupy(self._data):
-            a = get_array_module(self._data).asarray(a) if is_cupy(self._data) else a.get()
-        return a
-
-    def _write_(self, op, fn, *operands):
-        """``fn(self's array, *operands, out=self's array)``; a shape or dtype the target cannot
-        hold becomes a RuntimeError naming the op (NumPy's same-kind rule, as torch's: a float
-        result into an integer tensor is refused)."""
-        try:
-            fn(self._data, *operands, out=self._data)
-        except (TypeError, ValueError) as e:
-            for o in operands:
-                s = tuple(np.shape(o))
-                try:
-                    ok = np.broadcast_shapes(self.shape, s) == self.shape
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise RuntimeError(
-                        f"{op}: an operand of shape {s} does not broadcast to the in-place "
-                        f"target's shape {tuple(self.shape)}"
-                    ) from e
-            kind = np.result_type(self._data, *(o for o in operands if o is not None))
-            raise RuntimeError(
-                f"{op}: result type {kind} can't be cast to the in-place target's dtype "
-                f"{self.dtype} ({e})"
-            ) from e
-        return self
-
-    def zero_(self):
-        self._check_inplace_write("zero_")
-        self._data[...] = 0
-        return self
-
-    def fill_(self, value):
-        """Every element becomes ``value`` (a number or a 0-dim tensor, as torch)."""
-        self._check_inplace_write("fill_", value)
-        if np.ndim(value) != 0:
-            raise RuntimeError(
-                f"fill_: value must be a number or a 0-dim tensor, got one with shape "
-                f"{tuple(np.shape(value))}"
-            )
-        self._data[...] = self._operand(value)
-        return self
-
-    def copy_(self, src, non_blocking=False):
-        """This tensor's values become ``src``'s (broadcast to this shape, cast to this dtype,
-        copied across devices); ``non_blocking`` is accepted for torch code and ignored."""
-        self._check_inplace_write("copy_", src)
-        a = self._operand(src)
-        try:
-            self._data[...] = a
-        except ValueError as e:
-            raise RuntimeError(
-                f"copy_: src of shape {tuple(np.shape(a))} does not broadcast to the "
-                f"target's shape {tuple(self.shape)}"
-            ) from e
-        return self
-
-    def add_(self, other, *, alpha=1):
-        """``self += alpha * other``."""
-        self._check_inplace_write("add_", other)
-        o = self._operand(other)
-        xp = get_array_module(self._data)
-        return self._write_("add_", xp.add, o if alpha == 1 else alpha * o)
-
-    def sub_(self, other, *, alpha=1):
-        """``self -= alpha * other``."""
-        self._check_inplace_write("sub_", other)
-        o = self._operand(other)
-        xp = get_array_module(self._data)
-        return self._write_("sub_", xp.subtract, o if alpha == 1 else alpha * o)
-
-    def mul_(self, other):
-        self._check_inplace_write("mul_", other)
-        return self._write_("mul_", get_array_module(self._data).multiply, self._operand(other))
-
-    def div_(self, other, *, rounding_mode=None):
-        """``self /= other``; ``rounding_mode`` 'trunc' or 'floor' as ``div`` (an integer tensor
-        needs one: true division gives floats, which it cannot hold)."""
-        self._check_inplace_write("div_", other)
-        if rounding_mode is None:
-            xp = get_array_module(self._data)
-            return self._write_("div_", xp.true_divide, self._operand(other))
-        from .ops.arithmetic import div
-
-        r = div(
-            Tensor._wrap(self._data),
-            Tensor._wrap(self._operand(other)),
-            rounding_mode=rounding_mode,
-        )
-        self._data[...] = r._data  # integral values: exact in an integer tensor
-        return self
-
-    def clamp_(self, min=None, max=None):
-        self._check_inplace_write("clamp_", min, max)
-        if min is None and max is None:
-            raise ValueError("clamp_: at least one of min and max must be given")
-        xp = get_array_module(self._data)
-        return self._write_("clamp_", xp.clip, self._operand(min), self._operand(max))
 
 
 # ----------------------------------------------------------------------------- engine
