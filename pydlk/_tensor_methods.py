@@ -27,7 +27,6 @@ from .ops.arithmetic import (
     le,
     logical_not,
     lt,
-    masked_fill,
     ne,
     remainder,
 )
@@ -58,6 +57,7 @@ from .ops.factories import (
     zeros,
 )
 from .ops.indexing import _getitem, _iter, _setitem
+from .ops.inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, sub_, zero_
 from .ops.joining import _split_method
 from .ops.products import matmul
 from .ops.selection import (
@@ -125,31 +125,6 @@ def _bitwise(ufunc_name, reflected=False):
     return op
 
 
-def _sub_(self, other, alpha=1):
-    self._check_inplace("sub_")
-    return self.add_(other, alpha=-alpha)
-
-
-def _masked_fill_(self, mask, value):
-    """In place on the data (outside the graph, like ``x[mask] = value``)."""
-    if is_grad_enabled() and self.requires_grad:
-        self._check_inplace("masked_fill_")
-        raise RuntimeError(
-            "masked_fill_: in place into a tensor that is part of the autograd "
-            "graph is not supported; use masked_fill (out of place)"
-        )
-    self._data[...] = _arr(
-        masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
-    )
-    return self
-
-
-def _div_(self, other):
-    self._check_inplace("div_")
-    self._data /= _arr(other)
-    return self
-
-
 # Methods that are the public op of the same name (``x.sum(dim)`` is ``pydlk.sum(x, dim)``),
 # taken from pydlk.ops by name.
 _SAME_NAME_METHODS = """
@@ -207,9 +182,16 @@ _methods = {
     "__getitem__": _getitem,
     "__setitem__": _setitem,
     "__iter__": _iter,
-    "sub_": _sub_,
-    "div_": _div_,
-    "masked_fill_": _masked_fill_,
+    # in place
+    "zero_": zero_,
+    "fill_": fill_,
+    "copy_": copy_,
+    "add_": add_,
+    "sub_": sub_,
+    "mul_": mul_,
+    "div_": div_,
+    "clamp_": clamp_,
+    "masked_fill_": masked_fill_,
     # products
     # reductions
     # shape

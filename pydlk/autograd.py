@@ -214,7 +214,12 @@ class Tensor:
     ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
 
     Differs from torch: arithmetic follows NumPy's type promotion (they agree for
-    float32/float64 with Python scalars).
+    float32/float64 with Python scalars). An in-place update (``add_``, ``mul_``, ``copy_``,
+    ``zero_``, ``normal_``, ...) while grad mode is on is refused with a RuntimeError naming the
+    op where torch would record it -- into a non-leaf that requires grad, or from an operand
+    that requires grad -- because without torch's version counters a recorded write could
+    change values a backward needs; clone() first, use the out-of-place op, or write under
+    ``no_grad()``.
     """
 
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
@@ -224,8 +229,9 @@ class Tensor:
     #       and rand or ror xor rxor getitem setitem iter
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
-    #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu sub_
-    #       div_ masked_fill_ sinh cosh asinh acosh atanh
+    #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
+    #       sinh cosh asinh acosh atanh
+    #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ masked_fill_
     #   products: matmul mm bmm mv dot outer t
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
@@ -385,7 +391,7 @@ class Tensor:
         """torch's ``.data``: a Tensor that shares this tensor's memory and is outside autograd
         (``requires_grad=False``), so ``p.data.add_(...)`` or ``p.data.mul_(0.5)`` change ``p``.
         The array itself is ``np.asarray(t)`` or ``t.detach().numpy()`` (no copy)."""
-        return self._data  # TRANSITION: still the raw array until the tests move off it
+        return Tensor._wrap(self._data)
 
     @data.setter
     def data(self, value):
@@ -507,7 +513,13 @@ class Tensor:
 
     __hash__ = object.__hash__  # tensors are hashable by identity, as in torch
 
-    # -- in-place updates (no graph; used by optimisers and init) ------------------------
+    # -- the in-place rule ---------------------------------------------------------------
+    # In-place updates (pydlk/ops/inplace.py and a few in ops/) write into the tensor's own array
+    # and record nothing in the graph: they are how optimisers, init and torch code's
+    # ``p.data.add_(...)`` / ``p.grad.zero_()`` change values. torch records an in-place op on a
+    # non-leaf (and on a tensor whose operand requires grad) and checks version counters at
+    # backward; pydlk has no version counters, so while grad mode is on it refuses them
+    # (_check_inplace_write) rather than let backward read changed values.
     def _check_inplace(self, op):
         if self.requires_grad and self.is_leaf and is_grad_enabled():
             raise RuntimeError(
@@ -515,38 +527,25 @@ class Tensor:
                 "in-place operation; wrap it in pydlk.no_grad()"
             )
 
-    def zero_(self):
-        self._check_inplace("zero_")
-        self._data[...] = 0
-        return self
-
-    def fill_(self, value):
-        self._check_inplace("fill_")
-        self._data[...] = value
-        return self
-
-    def copy_(self, src):
-        self._check_inplace("copy_")
-        src = src._data if isinstance(src, Tensor) else src
-        self._data[...] = src
-        return self
-
-    def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        other = other._data if isinstance(other, Tensor) else other
-        self._data += alpha * other if alpha != 1 else other
-        return self
-
-    def mul_(self, other):
-        self._check_inplace("mul_")
-        self._data *= other._data if isinstance(other, Tensor) else other
-        return self
-
-    def clamp_(self, min=None, max=None):
-        self._check_inplace("clamp_")
-        xp = get_array_module(self._data)
-        xp.clip(self._data, min, max, out=self._data)
-        return self
+    def _check_inplace_write(self, op, *operands, hint="use the out-of-place op"):
+        """Refuse, while grad mode is on, an in-place write that the graph would not see: into a
+        leaf that requires grad, into a non-leaf that requires grad (nodes that saved its array
+        would compute wrong gradients), or from an operand that requires grad (its gradient
+        would be dropped). Under ``no_grad()`` every write is allowed, as in torch."""
+        if not is_grad_enabled():
+            return
+        self._check_inplace(op)
+        if self.requires_grad:
+            raise RuntimeError(
+                f"{op}: in place into a tensor that is part of the autograd graph is not "
+                f"supported (its backward may need the values it holds); {hint}, clone() it "
+                "first, or write under pydlk.no_grad()"
+            )
+        if any(isinstance(o, Tensor) and o.requires_grad for o in operands):
+            raise RuntimeError(
+                f"{op}: an operand requires grad and an in-place op does not record it; "
+                "pass it .detach(), or use the out-of-place op"
+            )
 
 
 # ----------------------------------------------------------------------------- engine

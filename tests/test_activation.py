@@ -99,13 +99,13 @@ def test_forward_matches_reference(rng, name, shape):
     x = (rng.standard_normal(shape) * 4).astype(np.float32)
     y = OPS[name][0](x)
     assert isinstance(y, pydlk.Tensor) and y.dtype == np.float32 and y.shape == shape
-    np.testing.assert_allclose(y.data, REF[name](x.astype(np.float64)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(y), REF[name](x.astype(np.float64)), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_forward_float64_is_tight(rng, name):
     x = rng.standard_normal((4, 9)) * 4
-    np.testing.assert_allclose(OPS[name][0](x).data, REF[name](x), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(OPS[name][0](x)), REF[name](x), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -130,7 +130,7 @@ def test_matches_torch(rng, name, shape):
     px = pydlk.tensor(x, requires_grad=True)
     y = fn(px)
     y.backward(dy)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
@@ -174,11 +174,11 @@ def test_extreme_values_like_torch(name):
     want = ty.detach().numpy().copy()
     if name == "gelu":
         # torch 2.13's exact gelu gives NaN at +inf; the limit x * Phi(x) is +inf, which we keep
-        assert y.data[EXTREME == np.inf] == np.inf and np.isnan(want[EXTREME == np.inf])
+        assert np.asarray(y)[EXTREME == np.inf] == np.inf and np.isnan(want[EXTREME == np.inf])
         want[EXTREME == np.inf] = np.inf
     # same NaN positions, same infinities, values within float32 rounding; below ln(FLT_MIN)
     # our float exp flushes to 0 where torch keeps denormals (differences < 1e-30)
-    np.testing.assert_allclose(y.data, want, rtol=1e-5, atol=1e-30)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-30)
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-30)
 
 
@@ -201,14 +201,14 @@ def test_extreme_values_like_torch(name):
 )
 def test_nan_propagates(name):
     y = OPS[name][0](np.array([np.nan, 1.0], np.float32))
-    assert np.isnan(y.data[0]) and not np.isnan(y.data[1])
+    assert np.isnan(np.asarray(y)[0]) and not np.isnan(np.asarray(y)[1])
 
 
 def test_properties(rng):
     x = rng.standard_normal(1000) * 10
-    s = F.sigmoid(x).data
-    np.testing.assert_allclose(F.sigmoid(-x).data, 1 - s, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(F.tanh(-x).data, -F.tanh(x).data, rtol=1e-15)
+    s = np.asarray(F.sigmoid(x))
+    np.testing.assert_allclose(np.asarray(F.sigmoid(-x)), 1 - s, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(F.tanh(-x)), -np.asarray(F.tanh(x)), rtol=1e-15)
     # f(x) - f(-x) = x for the "x times a CDF-like gate" family
     for f in (
         F.relu,
@@ -217,16 +217,16 @@ def test_properties(rng):
         lambda v: F.softplus(v, threshold=60.0),
         lambda v: F.gelu(v, approximate="tanh"),
     ):
-        np.testing.assert_allclose(f(x).data - f(-x).data, x, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(f(x)) - np.asarray(f(-x)), x, rtol=1e-12, atol=1e-12)
     x32 = (rng.standard_normal(100000) * 8).astype(np.float32)
-    assert np.all((F.sigmoid(x32).data >= 0) & (F.sigmoid(x32).data <= 1))
-    assert np.all(np.abs(F.tanh(x32).data) <= 1)
-    assert np.all(np.diff(F.sigmoid(np.sort(x32)).data) >= 0)  # monotone
+    assert np.all((np.asarray(F.sigmoid(x32)) >= 0) & (np.asarray(F.sigmoid(x32)) <= 1))
+    assert np.all(np.abs(np.asarray(F.tanh(x32))) <= 1)
+    assert np.all(np.diff(np.asarray(F.sigmoid(np.sort(x32)))) >= 0)  # monotone
 
 
 def test_selu_constants_and_self_normalising(rng):
     # SELU keeps a standard normal input at mean 0, variance 1 (the point of its constants).
-    y = F.selu(rng.standard_normal(2_000_000)).data
+    y = np.asarray(F.selu(rng.standard_normal(2_000_000)))
     assert abs(y.mean()) < 3e-3 and abs(y.var() - 1) < 3e-3
 
 
@@ -245,7 +245,7 @@ def test_noncontiguous_and_float64(rng):
     for name in ["relu", "gelu", "silu", "elu"]:
         y = OPS[name][0](x)
         assert y.dtype == np.float64
-        np.testing.assert_allclose(y.data, REF[name](x), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(y), REF[name](x), rtol=1e-12, atol=1e-14)
     tx = pydlk.tensor(np.ascontiguousarray(x), requires_grad=True)
     F.relu(tx).backward(np.ones_like(x))
     np.testing.assert_array_equal(tx.grad, (x > 0).astype(np.float64))
@@ -273,11 +273,11 @@ def test_inplace_semantics(rng):
     # a tensor that does not require grad: written in place, the same object returned
     t = pydlk.tensor(x)
     assert F.relu(t, inplace=True) is t
-    np.testing.assert_array_equal(t.data, np.maximum(x, 0))
+    np.testing.assert_array_equal(np.asarray(t), np.maximum(x, 0))
     # a plain array: written in place
     a = x.copy()
     r = F.leaky_relu(a, 0.1, inplace=True)
-    assert np.shares_memory(r.data, a)
+    assert np.shares_memory(np.asarray(r), a)
     np.testing.assert_allclose(a, np.where(x > 0, x, 0.1 * x), rtol=1e-6)
     # a non-contiguous array: still in place
     b = np.asfortranarray(x)
@@ -289,7 +289,7 @@ def test_inplace_semantics(rng):
         F.relu(leaf, inplace=True)
     with pydlk.no_grad():
         F.relu(leaf, inplace=True)
-    np.testing.assert_array_equal(leaf.data, np.maximum(x, 0))
+    np.testing.assert_array_equal(np.asarray(leaf), np.maximum(x, 0))
 
 
 @pytest.mark.parametrize(
@@ -344,10 +344,13 @@ SOFT_CASES = [
 def test_softmax_matches_reference(rng, shape, dim):
     x = (rng.standard_normal(shape) * 5).astype(np.float32)
     np.testing.assert_allclose(
-        F.softmax(x, dim).data, softmax_ref(x.astype(np.float64), dim), rtol=1e-4, atol=1e-7
+        np.asarray(F.softmax(x, dim)), softmax_ref(x.astype(np.float64), dim), rtol=1e-4, atol=1e-7
     )
     np.testing.assert_allclose(
-        F.log_softmax(x, dim).data, log_softmax_ref(x.astype(np.float64), dim), rtol=1e-4, atol=1e-5
+        np.asarray(F.log_softmax(x, dim)),
+        log_softmax_ref(x.astype(np.float64), dim),
+        rtol=1e-4,
+        atol=1e-5,
     )
 
 
@@ -374,20 +377,22 @@ def test_softmax_matches_torch(rng, shape, dim, log):
     y = pf(px, dim)
     y.backward(dy)
     # log_softmax values are (x - m) - log s: near 0 their rounding is absolute (~eps |x - m|)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-5, atol=1e-5 if log else 1e-6)
+    np.testing.assert_allclose(
+        np.asarray(y), ty.detach().numpy(), rtol=1e-5, atol=1e-5 if log else 1e-6
+    )
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_softmax_properties(rng):
     x = (rng.standard_normal((50, 7, 33)) * 10).astype(np.float32)
     for dim in range(3):
-        np.testing.assert_allclose(F.softmax(x, dim).data.sum(dim), 1, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(F.softmax(x, dim)).sum(dim), 1, rtol=1e-5)
         np.testing.assert_allclose(
-            np.exp(F.log_softmax(x, dim).data.astype(np.float64)).sum(dim), 1, rtol=1e-5
+            np.exp(np.asarray(F.log_softmax(x, dim)).astype(np.float64)).sum(dim), 1, rtol=1e-5
         )
         # invariant to a shift along dim
         np.testing.assert_allclose(
-            F.softmax(x + 100, dim).data, F.softmax(x, dim).data, rtol=1e-4, atol=1e-6
+            np.asarray(F.softmax(x + 100, dim)), np.asarray(F.softmax(x, dim)), rtol=1e-4, atol=1e-6
         )
     # the gradient of softmax sums to 0 along dim (the outputs sum to a constant)
     tx = pydlk.tensor(x, requires_grad=True)
@@ -410,10 +415,12 @@ def test_softmax_extreme_values_like_torch():
         np.float32,
     )
     for log in (False, True):
-        y = (F.log_softmax if log else F.softmax)(x, 1).data
+        y = np.asarray((F.log_softmax if log else F.softmax)(x, 1))
         ty = (torch.log_softmax if log else torch.softmax)(torch.tensor(x), 1).numpy()
         np.testing.assert_allclose(y, ty, rtol=1e-6, atol=1e-30)
-    np.testing.assert_array_equal(F.log_softmax(x[:1], 1).data, [[0, -1000, -2000]])  # no -inf
+    np.testing.assert_array_equal(
+        np.asarray(F.log_softmax(x[:1], 1)), [[0, -1000, -2000]]
+    )  # no -inf
 
 
 def test_softmax_dtype_argument(rng):
@@ -421,7 +428,7 @@ def test_softmax_dtype_argument(rng):
     tx = pydlk.tensor(x, requires_grad=True)
     y = F.softmax(tx, 1, dtype=np.float64)
     assert y.dtype == np.float64
-    np.testing.assert_allclose(y.data, softmax_ref(x.astype(np.float64), 1), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(y), softmax_ref(x.astype(np.float64), 1), rtol=1e-12)
     y.sum().backward()
     assert tx.grad.dtype == np.float32
     np.testing.assert_allclose(tx.grad, 0, atol=1e-6)
@@ -434,8 +441,8 @@ def test_softmax_zero_size_and_scalar():
         assert y.shape == shape
         y.sum().backward()
         assert x.grad.shape == shape
-    np.testing.assert_array_equal(F.softmax(np.float32(3.0), 0).data, 1)
-    np.testing.assert_array_equal(F.log_softmax(np.float64(3.0), -1).data, 0)
+    np.testing.assert_array_equal(np.asarray(F.softmax(np.float32(3.0), 0)), 1)
+    np.testing.assert_array_equal(np.asarray(F.log_softmax(np.float64(3.0), -1)), 0)
 
 
 # ----------------------------------------------------------------------------- maxout
@@ -464,7 +471,7 @@ def test_maxout_matches_reference_and_torch(rng, shape, k, dim):
     x = rng.standard_normal(shape).astype(np.float32)
     px = pydlk.tensor(x, requires_grad=True)
     y = F.maxout(px, k, dim)
-    np.testing.assert_array_equal(y.data, maxout_ref(x, k, dim))
+    np.testing.assert_array_equal(np.asarray(y), maxout_ref(x, k, dim))
     dy = rng.standard_normal(y.shape).astype(np.float32)
     y.backward(dy)
     assert pydlk.gradcheck(lambda t: F.maxout(t, k, dim), (t64(x),))
@@ -474,20 +481,20 @@ def test_maxout_matches_reference_and_torch(rng, shape, k, dim):
     C_ = shape[d] // k
     ty = tx.unflatten(d, (C_, k)).max(d + 1).values
     ty.backward(torch.tensor(dy))
-    np.testing.assert_array_equal(y.data, ty.detach().numpy())
+    np.testing.assert_array_equal(np.asarray(y), ty.detach().numpy())
     np.testing.assert_array_equal(px.grad, tx.grad.numpy())
 
 
 def test_maxout_grouping_is_consecutive():
     x = np.array([[1, 5, 2, 0, 9, 3]], np.float32)  # groups (1, 5), (2, 0), (9, 3) for k = 2
-    np.testing.assert_array_equal(F.maxout(x, 2).data, [[5, 2, 9]])
-    np.testing.assert_array_equal(F.maxout(x, 3).data, [[5, 9]])
+    np.testing.assert_array_equal(np.asarray(F.maxout(x, 2)), [[5, 2, 9]])
+    np.testing.assert_array_equal(np.asarray(F.maxout(x, 3)), [[5, 9]])
 
 
 def test_maxout_ties_nan_and_zero_size():
     x = pydlk.tensor(np.array([[2, 2, np.nan, 1, 0, 0]], np.float32), requires_grad=True)
     y = F.maxout(x, 2)
-    assert y.data[0, 0] == 2 and np.isnan(y.data[0, 1]) and y.data[0, 2] == 0
+    assert np.asarray(y)[0, 0] == 2 and np.isnan(np.asarray(y)[0, 1]) and np.asarray(y)[0, 2] == 0
     y.backward(np.ones((1, 3), np.float32))
     np.testing.assert_array_equal(x.grad, [[1, 0, 1, 0, 1, 0]])  # first of a tie; the NaN
     z = pydlk.tensor(np.zeros((0, 6), np.float32), requires_grad=True)
@@ -586,11 +593,11 @@ def test_one_and_two_threads_agree(rng, threads):
                 px = pydlk.tensor(x, requires_grad=True)
                 y = fn(px, dim)
                 y.backward(dy)
-                out += [y.data, px.grad]
+                out += [np.asarray(y), px.grad]
         px = pydlk.tensor(x[:, :1000], requires_grad=True)
         y = F.maxout(px, 4)
         y.backward(dy[:, :250])
-        return out + [y.data, px.grad]
+        return out + [np.asarray(y), px.grad]
 
     def run_torch():
         # The same list from torch (float64), so that the two thread counts are not only

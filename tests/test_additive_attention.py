@@ -60,7 +60,7 @@ def test_gradcheck(rng):
     g = np.array(W.grad)
     eps, num = 1e-6, np.zeros_like(g)
     for idx in np.ndindex(g.shape):
-        old = W.data[idx]
+        old = np.asarray(W)[idx]
         W.data[idx] = old + eps
         lp = float(m(q.detach(), k.detach(), val.detach())[0].sum())
         W.data[idx] = old - eps

@@ -30,13 +30,13 @@ def _loss(params, x, y):
 
 def test_params_are_views_of_the_arena(rng):
     ps = _params(rng)
-    before = [p.data.copy() for p in ps]
+    before = [np.asarray(p).copy() for p in ps]
     opt = Adam(ps, lr=0.1)
     (a,) = opt._arenas[0]
     for p, b in zip(ps, before):
-        assert np.shares_memory(p.data, a.param)
+        assert np.shares_memory(np.asarray(p), a.param)
         assert np.shares_memory(p._grad_slot, a.grad)
-        np.testing.assert_array_equal(p.data, b)
+        np.testing.assert_array_equal(np.asarray(p), b)
     assert a.param.size == sum(b.size for b in before)
 
 
@@ -51,7 +51,7 @@ def test_backward_accumulates_into_flat_grad(rng):
     _loss(ps, x, y).backward()  # accumulates
     np.testing.assert_allclose(opt._arenas[0][0].grad, 2 * g1, rtol=1e-6)
     for p in ps:
-        assert p.grad.data is p._grad_slot
+        assert np.asarray(p.grad) is p._grad_slot
 
 
 def test_zero_grad_is_one_memset(rng):
@@ -63,7 +63,7 @@ def test_zero_grad_is_one_memset(rng):
         p.grad = p._grad_slot
     opt.zero_grad(set_to_none=False)
     assert not a.grad.any()
-    assert all(p.grad.data is p._grad_slot for p in ps)
+    assert all(np.asarray(p.grad) is p._grad_slot for p in ps)
     a.grad[...] = 1.0
     opt.zero_grad()
     assert not a.grad.any()
@@ -83,23 +83,23 @@ def test_load_state_dict_style_writes_keep_the_arena(rng):
         p.grad = np.ones(p.shape, np.float32)
     opt.step()
     for p in ps:
-        np.testing.assert_allclose(p.data, 2.5)
-        assert np.shares_memory(p.data, a.param)
+        np.testing.assert_allclose(np.asarray(p), 2.5)
+        assert np.shares_memory(np.asarray(p), a.param)
 
 
 def test_frozen_parameters_untouched(rng):
     ps = _params(rng)
     ps[0].requires_grad = False
-    frozen = ps[0].data
+    frozen = np.asarray(ps[0])
     before = frozen.copy()
     opt = Adam(ps, lr=0.1, weight_decay=0.1)
-    assert ps[0].data is frozen  # not packed
+    assert np.asarray(ps[0]) is frozen  # not packed
     assert sum(len(a.params) for a in opt._arenas[0]) == 3
     for p in ps[1:]:
         p.grad = np.ones(p.shape, np.float32)
     for _ in range(3):
         opt.step()
-    np.testing.assert_array_equal(ps[0].data, before)
+    np.testing.assert_array_equal(np.asarray(ps[0]), before)
     assert ps[0].grad is None
 
 
@@ -108,13 +108,13 @@ def test_missing_grad_is_zero_gradient(rng):
     torch, which skips it): with plain SGD it does not move; a stale slot is never used."""
     ps = _params(rng)
     opt = SGD(ps, lr=0.1)
-    before = ps[1].data.copy()
+    before = np.asarray(ps[1]).copy()
     ps[1]._grad_slot[...] = 5.0  # stale
     ps[1].grad = None
     for p in (ps[0], ps[2], ps[3]):
         p.grad = np.ones(p.shape, np.float32)
     opt.step()
-    np.testing.assert_array_equal(ps[1].data, before)
+    np.testing.assert_array_equal(np.asarray(ps[1]), before)
 
 
 def test_recreated_optimizer_detaches_the_old_one(rng):
@@ -122,12 +122,12 @@ def test_recreated_optimizer_detaches_the_old_one(rng):
     old = Adam(ps, lr=0.1)
     new = Adam(ps, lr=0.1)  # re-running a notebook cell
     for p in ps:
-        assert np.shares_memory(p.data, new._arenas[0][0].param)
+        assert np.shares_memory(np.asarray(p), new._arenas[0][0].param)
     for p in ps:
         p.grad = np.ones(p.shape, np.float32)
-    before = [p.data.copy() for p in ps]
+    before = [np.asarray(p).copy() for p in ps]
     new.step()
-    assert all((p.data != b).all() for p, b in zip(ps, before))
+    assert all((np.asarray(p) != b).all() for p, b in zip(ps, before))
     with pytest.raises(RuntimeError, match="detached"):
         old.step()
     with pytest.raises(RuntimeError, match="detached"):
@@ -143,7 +143,7 @@ def _train(opt_fn, sched_fn, steps, rng_seed=0, resume_at=None):
     sched = sched_fn(opt)
     for i in range(steps):
         if resume_at is not None and i == resume_at:
-            sd_p = [p.data.copy() for p in ps]
+            sd_p = [np.asarray(p).copy() for p in ps]
             sd_o, sd_s = opt.state_dict(), sched.state_dict()
             # a fresh process: new parameters, optimiser and scheduler, then load
             ps = _params(np.random.default_rng(99))
@@ -157,7 +157,7 @@ def _train(opt_fn, sched_fn, steps, rng_seed=0, resume_at=None):
         _loss(ps, x, y).backward()
         opt.step()
         sched.step()
-    return [p.data.copy() for p in ps]
+    return [np.asarray(p).copy() for p in ps]
 
 
 @pytest.mark.parametrize(
@@ -190,14 +190,16 @@ def test_float64_and_mixed_dtypes(rng):
     opt = Adam([p32, p64], lr=0.1)
     arenas = opt._arenas[0]
     assert [a.dtype for a in arenas] == [np.float32, np.float64]
-    assert p64.data.dtype == np.float64 and np.shares_memory(p64.data, arenas[1].param)
+    assert np.asarray(p64).dtype == np.float64 and np.shares_memory(
+        np.asarray(p64), arenas[1].param
+    )
     g32, g64 = np.ones((3, 4), np.float32), np.ones(5)
     p32.grad, p64.grad = g32, g64
-    b32, b64 = p32.data.copy(), p64.data.copy()
+    b32, b64 = np.asarray(p32).copy(), np.asarray(p64).copy()
     opt.step()
     # first Adam step moves each element by lr (sign of the gradient)
-    np.testing.assert_allclose(p32.data, b32 - 0.1, rtol=1e-5)
-    np.testing.assert_allclose(p64.data, b64 - 0.1, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(p32), b32 - 0.1, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(p64), b64 - 0.1, rtol=0, atol=1e-8)
     sd = opt.state_dict()
     assert sd["state"][1]["exp_avg"].dtype == np.float64
 
@@ -211,14 +213,14 @@ def test_max_norm_constraint(rng):
     opt = SGD([{"params": [w, conv, b], "max_norm": 3.0}], lr=0.1)
     for p in (w, conv, b):
         p.grad = np.zeros(p.shape, np.float32)
-    below = w.data[3:].copy()
+    below = np.asarray(w)[3:].copy()
     opt.step()
-    n = np.linalg.norm(w.data, axis=1)
+    n = np.linalg.norm(np.asarray(w), axis=1)
     assert (n <= 3.0 * (1 + 1e-6)).all()
     np.testing.assert_allclose(n[:3], 3.0, rtol=1e-6)
-    np.testing.assert_array_equal(w.data[3:], below)
-    assert (np.linalg.norm(conv.data.reshape(4, -1), axis=1) <= 3.0 * (1 + 1e-6)).all()
-    np.testing.assert_array_equal(b.data, 100.0)
+    np.testing.assert_array_equal(np.asarray(w)[3:], below)
+    assert (np.linalg.norm(np.asarray(conv).reshape(4, -1), axis=1) <= 3.0 * (1 + 1e-6)).all()
+    np.testing.assert_array_equal(np.asarray(b), 100.0)
 
 
 def test_add_param_group_and_state_view(rng):
@@ -228,10 +230,10 @@ def test_add_param_group_and_state_view(rng):
     assert opt.param_groups[1]["momentum"] == 0.9 and opt.param_groups[1]["lr"] == 0.01
     for p in ps:
         p.grad = np.ones(p.shape, np.float32)
-    before = [p.data.copy() for p in ps]
+    before = [np.asarray(p).copy() for p in ps]
     opt.step()
-    np.testing.assert_allclose(ps[0].data, before[0] - 0.1, rtol=1e-6)
-    np.testing.assert_allclose(ps[3].data, before[3] - 0.01, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ps[0]), before[0] - 0.1, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(ps[3]), before[3] - 0.01, rtol=1e-6)
     st = opt.state[ps[2]]
     np.testing.assert_array_equal(st["momentum_buffer"], 1.0)
     with pytest.raises(ValueError, match="more than one parameter group"):

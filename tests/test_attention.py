@@ -53,18 +53,18 @@ def test_sdpa_forward(L, S, E, rng):
     v = rng.standard_normal((2, 3, S, 5)).astype(np.float32)
     out = F.scaled_dot_product_attention(q, k, v)
     np.testing.assert_allclose(
-        out.data, ref_sdpa(q.astype(np.float64), k, v)[0], rtol=1e-4, atol=1e-5
+        np.asarray(out), ref_sdpa(q.astype(np.float64), k, v)[0], rtol=1e-4, atol=1e-5
     )
     mask = rng.random((L, S)) > 0.3
     mask[:, 0] = True
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3)
     np.testing.assert_allclose(
-        out.data, ref_sdpa(q.astype(np.float64), k, v, mask, 0.3)[0], rtol=1e-4, atol=1e-5
+        np.asarray(out), ref_sdpa(q.astype(np.float64), k, v, mask, 0.3)[0], rtol=1e-4, atol=1e-5
     )
     fmask = rng.standard_normal((2, 1, L, S)).astype(np.float32)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=fmask)
     np.testing.assert_allclose(
-        out.data, ref_sdpa(q.astype(np.float64), k, v, fmask)[0], rtol=1e-4, atol=1e-5
+        np.asarray(out), ref_sdpa(q.astype(np.float64), k, v, fmask)[0], rtol=1e-4, atol=1e-5
     )
 
 
@@ -102,7 +102,7 @@ def test_sdpa_against_torch(rng):
     pq, pk, pv = t64(q), t64(k), t64(v)
     to = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=torch.tensor(mask))
     po = F.scaled_dot_product_attention(pq, pk, pv, attn_mask=mask)
-    np.testing.assert_allclose(po.data, to.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(po), to.detach().numpy(), rtol=1e-10, atol=1e-12)
     dy = rng.standard_normal(to.shape)
     to.backward(torch.tensor(dy))
     po.backward(dy)
@@ -131,7 +131,7 @@ def test_mha_construction():
         "out_proj.bias",
     ]
     assert m.in_proj_weight.shape == (24, 8)
-    np.testing.assert_array_equal(m.in_proj_bias.data, 0)
+    np.testing.assert_array_equal(np.asarray(m.in_proj_bias), 0)
     with pytest.raises(ValueError, match="divisible"):
         nn.MultiheadAttention(10, 3)
     with pytest.raises(ValueError, match="embed_dim"):
@@ -157,8 +157,8 @@ def test_mha_against_torch(batch_first, rng):
     pq, pk, pv = t64(q), t64(k), t64(v)
     to, tw = tm(tq, tk, tv, key_padding_mask=torch.tensor(kpm), attn_mask=torch.tensor(am))
     po, pw = m(pq, pk, pv, key_padding_mask=kpm, attn_mask=am)
-    np.testing.assert_allclose(po.data, to.detach().numpy(), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(pw.data, tw.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(po), to.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(pw), tw.detach().numpy(), rtol=1e-9, atol=1e-12)
     dy = rng.standard_normal(to.shape)
     to.backward(torch.tensor(dy))
     po.backward(dy)
@@ -177,7 +177,7 @@ def test_mha_gradcheck_and_unbatched(rng):
     xu = rng.standard_normal((3, 4))
     out, w = m(t64(xu, False), t64(xu, False), t64(xu, False))
     ob, wb = m(t64(xu[None], False), t64(xu[None], False), t64(xu[None], False))
-    np.testing.assert_allclose(out.data, ob.data[0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ob)[0], rtol=1e-12)
     assert w.shape == (3, 3)
 
 

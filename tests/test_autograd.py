@@ -221,13 +221,13 @@ def test_inplace_on_a_leaf_requiring_grad_raises():
             op()
     with pydlk.no_grad():
         w.mul_(2).add_(1.0)
-    np.testing.assert_array_equal(w.data, [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(np.asarray(w), [3.0, 3.0, 3.0])
 
 
 def test_detach_shares_memory_and_stops_gradients():
     x = t64([1.0, 2.0])
     d = x.detach()
-    assert np.shares_memory(d.data, x.data) and not d.requires_grad and d.is_leaf
+    assert np.shares_memory(np.asarray(d), np.asarray(x)) and not d.requires_grad and d.is_leaf
     y = (x * d).sum()
     y.backward()
     np.testing.assert_allclose(x.grad, [1.0, 2.0])  # d is a constant
@@ -266,16 +266,16 @@ def test_grad_slot_arena():
 def test_array_numpy_and_dlpack_interchange():
     x = pydlk.tensor([[1.0, 2.0], [3.0, 4.0]])
     a = np.asarray(x)
-    assert a.dtype == np.float32 and np.shares_memory(a, x.data)
+    assert a.dtype == np.float32 and np.shares_memory(a, np.asarray(x))
     assert np.array(x, dtype=np.float64).dtype == np.float64
-    assert np.shares_memory(x.numpy(), x.data)
+    assert np.shares_memory(x.numpy(), np.asarray(x))
     w = pydlk.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match=r"requires grad.*detach\(\)\.numpy\(\)"):
         w.numpy()
     n = np.from_dlpack(x)
-    assert np.shares_memory(n, x.data)
+    assert np.shares_memory(n, np.asarray(x))
     r = pydlk.from_dlpack(x)  # pydlk -> pydlk
-    assert np.shares_memory(r.data, x.data) and r.shape == (2, 2)
+    assert np.shares_memory(np.asarray(r), np.asarray(x)) and r.shape == (2, 2)
     back = pydlk.from_dlpack(np.arange(3.0))
     assert back.dtype == np.float64 and back.tolist() == [0.0, 1.0, 2.0]
 
@@ -286,7 +286,7 @@ def test_dlpack_round_trip_with_torch():
     tt = torch.from_dlpack(x)
     assert tt.dtype == torch.float32 and tt.shape == (2, 2)
     tt[0, 0] = 10.0  # shared memory
-    assert x.data[0, 0] == 10.0
+    assert np.asarray(x)[0, 0] == 10.0
     y = pydlk.from_dlpack(torch.arange(4, dtype=torch.float64))
     assert y.dtype == np.float64 and y.tolist() == [0.0, 1.0, 2.0, 3.0]
     src = torch.ones(3)
@@ -315,11 +315,11 @@ def test_tensor_dtype_rules_and_copying():
     a = np.ones(3, np.float32)
     t = pydlk.tensor(a)
     a[0] = 5
-    assert t.data[0] == 1.0 and not np.shares_memory(t.data, a)  # tensor copies
+    assert np.asarray(t)[0] == 1.0 and not np.shares_memory(np.asarray(t), a)  # tensor copies
     s = pydlk.as_tensor(a)
-    assert np.shares_memory(s.data, a)  # as_tensor shares
+    assert np.shares_memory(np.asarray(s), a)  # as_tensor shares
     assert pydlk.as_tensor(s) is s
-    assert pydlk.from_numpy(a).data is a
+    assert np.asarray(pydlk.from_numpy(a)) is a
     with pytest.raises(TypeError, match="expected a numpy.ndarray"):
         pydlk.from_numpy([1.0])
 
@@ -329,11 +329,11 @@ def test_manual_seed_makes_randn_reproducible():
     a = pydlk.randn(5)
     b = pydlk.randn(5)
     pydlk.manual_seed(123)
-    np.testing.assert_array_equal(pydlk.randn(5).data, a.data)
-    np.testing.assert_array_equal(pydlk.randn(5).data, b.data)
-    assert not np.array_equal(a.data, b.data)
+    np.testing.assert_array_equal(np.asarray(pydlk.randn(5)), np.asarray(a))
+    np.testing.assert_array_equal(np.asarray(pydlk.randn(5)), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
     pydlk.manual_seed(124)
-    assert not np.array_equal(pydlk.randn(5).data, a.data)
+    assert not np.array_equal(np.asarray(pydlk.randn(5)), np.asarray(a))
 
 
 class _Square(pydlk.Function):

@@ -22,7 +22,7 @@ def _params(rng, dtype=np.float32):
 
 
 def _set_grads(rng, ps, scale=1.0):
-    gs = [(scale * rng.standard_normal(p.shape)).astype(p.data.dtype) for p in ps]
+    gs = [(scale * rng.standard_normal(p.shape)).astype(np.asarray(p).dtype) for p in ps]
     for p, g in zip(ps, gs):
         p.grad = g.copy()
     return gs
@@ -46,7 +46,7 @@ def test_clip_grad_norm_against_numpy(rng, norm_type, in_arena):
         else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
     )
     total = clip_grad_norm_(ps, 1.0, norm_type)
-    np.testing.assert_allclose(float(total.data), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(np.asarray(total)), ref, rtol=1e-5)
     coef = 1.0 / (ref + 1e-6)
     for p, g in zip(ps, gs):
         np.testing.assert_allclose(p.grad, g * coef, rtol=1e-5)
@@ -68,7 +68,7 @@ def test_clip_grad_norm_against_torch(rng):
     for norm_type in (2.0, 1.0, float("inf")):
         a = clip_grad_norm_(ps, 0.5, norm_type)
         b = torch.nn.utils.clip_grad_norm_(tps, 0.5, norm_type)
-        np.testing.assert_allclose(float(a.data), float(b), rtol=1e-5)
+        np.testing.assert_allclose(float(np.asarray(a)), float(b), rtol=1e-5)
         for p, t in zip(ps, tps):
             np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-5, atol=1e-7)
 
@@ -87,25 +87,25 @@ def test_clip_nonfinite_and_value(rng):
 
 def test_penalties_values_and_gradients(rng):
     ps = [t64(rng.standard_normal((3, 4))), t64(rng.standard_normal(5))]
-    flat = np.concatenate([p.data.ravel() for p in ps])
-    np.testing.assert_allclose(float(l1_penalty(ps).data), np.abs(flat).sum(), rtol=1e-12)
-    np.testing.assert_allclose(float(l2_penalty(ps).data), (flat**2).sum(), rtol=1e-12)
+    flat = np.concatenate([np.asarray(p).ravel() for p in ps])
+    np.testing.assert_allclose(float(np.asarray(l1_penalty(ps))), np.abs(flat).sum(), rtol=1e-12)
+    np.testing.assert_allclose(float(np.asarray(l2_penalty(ps))), (flat**2).sum(), rtol=1e-12)
     np.testing.assert_allclose(
-        float(elastic_net_penalty(ps, 0.3, 0.7).data),
+        float(np.asarray(elastic_net_penalty(ps, 0.3, 0.7))),
         0.3 * np.abs(flat).sum() + 0.7 * (flat**2).sum(),
         rtol=1e-12,
     )
     assert gradcheck(lambda a, b: elastic_net_penalty([a, b], 0.3, 0.7), ps)
     loss = l1_penalty(ps)
     loss.backward()
-    np.testing.assert_array_equal(ps[0].grad, np.sign(ps[0].data))
+    np.testing.assert_array_equal(ps[0].grad, np.sign(np.asarray(ps[0])))
 
 
 def test_penalty_matches_fused_weight_decay(rng):
     """SGD on (wd/2)*l2_penalty gives the same step as weight_decay=wd; the fused L1 option
     matches the l1_penalty gradient."""
     a = [Parameter(rng.standard_normal((4, 3)))]
-    b = [Parameter(a[0].data.copy())]
+    b = [Parameter(np.asarray(a[0]).copy())]
     oa = SGD(a, lr=0.1)
     ob = SGD(b, lr=0.1, weight_decay=0.2, l1_weight_decay=0.05)
     for _ in range(3):
@@ -114,7 +114,7 @@ def test_penalty_matches_fused_weight_decay(rng):
         oa.step()
         b[0].grad = np.zeros((4, 3))
         ob.step()
-    np.testing.assert_allclose(a[0].data, b[0].data, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(a[0]), np.asarray(b[0]), rtol=1e-12)
 
 
 @pytest.mark.parametrize("source", ["params", "optimizer"])
@@ -122,21 +122,21 @@ def test_ema_against_numpy(rng, source):
     ps = _params(rng)
     opt = Adam(ps, lr=0.1)
     ema = ExponentialMovingAverage(opt if source == "optimizer" else ps, decay=0.9)
-    shadow = [p.data.astype(np.float64) for p in ps]
+    shadow = [np.asarray(p).astype(np.float64) for p in ps]
     for _ in range(7):
         _set_grads(rng, ps)
         opt.step()
         ema.update()
-        shadow = [0.9 * s + 0.1 * p.data for s, p in zip(shadow, ps)]
+        shadow = [0.9 * s + 0.1 * np.asarray(p) for s, p in zip(shadow, ps)]
     for s, e in zip(shadow, ema.averaged_parameters()):
         np.testing.assert_allclose(e.reshape(s.shape), s, rtol=1e-5, atol=1e-6)
-    live = [p.data.copy() for p in ps]
+    live = [np.asarray(p).copy() for p in ps]
     with ema.average_parameters():
         for p, s in zip(ps, shadow):
-            np.testing.assert_allclose(p.data, s, rtol=1e-5, atol=1e-6)
-            assert np.shares_memory(p.data, opt._arenas[0][0].param)
+            np.testing.assert_allclose(np.asarray(p), s, rtol=1e-5, atol=1e-6)
+            assert np.shares_memory(np.asarray(p), opt._arenas[0][0].param)
     for p, v in zip(ps, live):
-        np.testing.assert_array_equal(p.data, v)
+        np.testing.assert_array_equal(np.asarray(p), v)
 
 
 def test_swa_equal_average(rng):
@@ -148,19 +148,21 @@ def test_swa_equal_average(rng):
         _set_grads(rng, ps)
         opt.step()
         swa.update_parameters()
-        seen.append([p.data.astype(np.float64) for p in ps])
+        seen.append([np.asarray(p).astype(np.float64) for p in ps])
     assert swa.n_averaged == 5
     for i, a in enumerate(swa.averaged_parameters()):
         np.testing.assert_allclose(a, np.mean([s[i] for s in seen], axis=0), rtol=1e-5, atol=1e-6)
     swa.copy_to()
-    np.testing.assert_allclose(ps[0].data, np.mean([s[0] for s in seen], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(ps[0]), np.mean([s[0] for s in seen], axis=0), rtol=1e-5)
 
 
 def test_swa_params_against_torch(rng):
     torch = pytest.importorskip("torch")
     ps = _params(rng)
     swa = AveragedModel(ps)
-    m = torch.nn.ParameterList([torch.nn.Parameter(torch.from_numpy(p.data.copy())) for p in ps])
+    m = torch.nn.ParameterList(
+        [torch.nn.Parameter(torch.from_numpy(np.asarray(p).copy())) for p in ps]
+    )
     tswa = torch.optim.swa_utils.AveragedModel(m)
     for _ in range(4):
         for p, t in zip(ps, m):
@@ -188,14 +190,14 @@ def test_get_total_norm_against_torch(rng, norm_type):
     arrs.append(arrs[0].T)  # a non-contiguous one
     got = get_total_norm(arrs, norm_type)
     want = torch.nn.utils.get_total_norm([torch.from_numpy(np.array(a)) for a in arrs], norm_type)
-    np.testing.assert_allclose(float(got.data), float(want), rtol=1e-5)
+    np.testing.assert_allclose(float(np.asarray(got)), float(want), rtol=1e-5)
     flat = np.concatenate([a.ravel() for a in arrs]).astype(np.float64)
     ref = (
         np.abs(flat).max()
         if norm_type == float("inf")
         else (np.abs(flat) ** norm_type).sum() ** (1 / norm_type)
     )
-    np.testing.assert_allclose(float(got.data), ref, rtol=1e-5)
+    np.testing.assert_allclose(float(np.asarray(got)), ref, rtol=1e-5)
 
 
 @pytest.mark.parametrize("norm_type", [None, 1.0, 3.0, float("inf")])
@@ -206,14 +208,14 @@ def test_clip_grad_norm_default_and_non_contiguous_grads_against_torch(rng, norm
     ps = [Parameter(np.zeros(s[::-1], np.float32)) for s in shapes]
     for p, g in zip(ps, grads):
         p.grad = g.T  # a transposed view: not C-contiguous (except the 1-D one)
-    assert not ps[0].grad.data.flags.c_contiguous
+    assert not np.asarray(ps[0].grad).flags.c_contiguous
     tps = [torch.nn.Parameter(torch.zeros(s[::-1])) for s in shapes]
     for p, g in zip(tps, grads):
         p.grad = torch.from_numpy(g.copy()).t()  # its own memory: both clip in place
     kw = {} if norm_type is None else {"norm_type": norm_type}
     got = clip_grad_norm_(ps, 1.0, **kw)
     want = torch.nn.utils.clip_grad_norm_(tps, 1.0, **kw)
-    np.testing.assert_allclose(float(got.data), float(want), rtol=1e-5)
+    np.testing.assert_allclose(float(np.asarray(got)), float(want), rtol=1e-5)
     for p, tp in zip(ps, tps):
         np.testing.assert_allclose(p.grad, tp.grad.numpy(), rtol=1e-5, atol=1e-7)
     # the clipped gradients now have norm max_norm (to torch's 1e-6 in the coefficient)

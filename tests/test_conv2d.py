@@ -83,7 +83,7 @@ def test_forward_matches_reference(rng, cfg, bias):
     y = F.conv2d(x, w, b, **kw)
     ref = conv2d_ref(x, w, b, **kw)
     assert y.dtype == np.float32 and y.shape == ref.shape
-    np.testing.assert_allclose(y.data, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("cfg", [c for c in CONFIGS if c[1] // c[9] == 1])
@@ -165,7 +165,7 @@ def test_matches_torch(rng, cfg):
     px, pw, pb = (pydlk.tensor(a, requires_grad=True) for a in (x, w, b))
     y = F.conv2d(px, pw, pb, **kw)
     y.backward(dy)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=1e-4, atol=1e-4)
     for p, t in [(px, tx), (pw, tw), (pb, tb)]:
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-4, atol=2e-4)
 
@@ -189,7 +189,7 @@ def test_padding_strings_match_torch(rng, k, dilation):
         y.backward(dy)
         if padding == "same":
             assert y.shape == x.shape[:1] + (4,) + x.shape[2:]
-        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=1e-10, atol=1e-10)
         for p, t in [(px, tx), (pw, tw), (pb, tb)]:
             np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-10, atol=1e-10)
 
@@ -207,7 +207,7 @@ def test_unbatched_input_as_torch(rng):
     )
     y = F.conv2d(x, w, b, padding=1)
     assert y.shape == (2, 7, 6)
-    np.testing.assert_allclose(y.data, conv2d_ref(x[None], w, b, padding=1)[0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(y), conv2d_ref(x[None], w, b, padding=1)[0], rtol=1e-12)
     assert pydlk.gradcheck(lambda x, w: F.conv2d(x, w, padding=1), (t64(x), t64(w)))
 
 
@@ -219,15 +219,15 @@ def test_identity_kernel_returns_input(rng):
     w = np.zeros((3, 3, 3, 3), np.float32)
     for c in range(3):
         w[c, c, 1, 1] = 1
-    np.testing.assert_array_equal(F.conv2d(x, w, padding=1).data, x)
+    np.testing.assert_array_equal(np.asarray(F.conv2d(x, w, padding=1)), x)
 
 
 def test_linear_in_weight_and_grad_bias_is_sum(rng):
     x, w, b, kw = _data(rng, CONFIGS[1], np.float64)
     w2 = rng.standard_normal(w.shape)
     np.testing.assert_allclose(
-        F.conv2d(x, w + w2, **kw).data,
-        F.conv2d(x, w, **kw).data + F.conv2d(x, w2, **kw).data,
+        np.asarray(F.conv2d(x, w + w2, **kw)),
+        np.asarray(F.conv2d(x, w, **kw)) + np.asarray(F.conv2d(x, w2, **kw)),
         rtol=1e-10,
         atol=1e-12,
     )
@@ -291,7 +291,7 @@ def test_float64_and_noncontiguous_inputs(rng):
     assert not (x.flags.c_contiguous or w.flags.c_contiguous or b.flags.c_contiguous)
     y = F.conv2d(x, w, b, padding=1)
     assert y.dtype == np.float64
-    np.testing.assert_allclose(y.data, conv2d_ref(x, w, b, padding=1), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(y), conv2d_ref(x, w, b, padding=1), rtol=1e-12)
     tx, tw = t64(x), t64(w)
     F.conv2d(tx, tw, padding=1).backward(np.ones(y.shape))
     assert tx.grad.shape == x.shape and tw.grad.shape == w.shape

@@ -30,7 +30,7 @@ def test_batches_are_contiguous_tensors_that_keep_the_dataset_dtypes():
         assert [len(b[1]) for b in batches] == [4, 4, 2]
         for x, y in batches:
             assert isinstance(x, pydlk.Tensor) and isinstance(y, pydlk.Tensor)
-            assert x.dtype == np.float64 and x.data.flags.c_contiguous
+            assert x.dtype == np.float64 and np.asarray(x).flags.c_contiguous
             assert x.shape[1:] == (1, 2, 2)
             assert y.dtype == np.int32
         np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), np.arange(10))

@@ -478,12 +478,12 @@ def test_sync_batchnorm_single_process_is_batchnorm():
     x = rng.standard_normal((4, 3, 5, 5))
     xa, xb = pydlk.tensor(x, requires_grad=True), pydlk.tensor(x, requires_grad=True)
     ya, yb = bn(xa), sbn(xb)
-    np.testing.assert_array_equal(ya.data, yb.data)
+    np.testing.assert_array_equal(np.asarray(ya), np.asarray(yb))
     dy = rng.standard_normal(x.shape)
     (ya * pydlk.tensor(dy)).sum().backward()
     (yb * pydlk.tensor(dy)).sum().backward()
     np.testing.assert_array_equal(xa.grad, xb.grad)
-    np.testing.assert_array_equal(bn.running_var.data, sbn.running_var.data)
+    np.testing.assert_array_equal(np.asarray(bn.running_var), np.asarray(sbn.running_var))
 
 
 def test_convert_sync_batchnorm_keeps_order_and_shares_parameters():
@@ -544,4 +544,4 @@ def test_sync_batchnorm_function_gradients_single_rank():
 
     assert pydlk.gradcheck(f, (x, w, b))
     ref = F.batch_norm(x, None, None, w, b, True, 0.1, 1e-5)
-    np.testing.assert_allclose(f(x, w, b).data, ref.data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(f(x, w, b)), np.asarray(ref), rtol=1e-12, atol=1e-12)

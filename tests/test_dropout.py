@@ -27,20 +27,20 @@ def test_forward_matches_reference(rng, shape, p):
     y = _dropout(x, p, seed, offset)
     want, _ = dropout_ref(x, p, seed, offset)
     assert y.dtype == np.float32 and y.shape == x.shape
-    np.testing.assert_allclose(y.data, want, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-6, atol=0)
 
 
 def test_mask_fixed_by_seed(rng):
     x = rng.standard_normal(1000).astype(np.float32)
     pydlk.manual_seed(3)
-    a = F.dropout(x).data.copy()
-    b = F.dropout(x).data.copy()  # the offset advanced: another mask
+    a = np.asarray(F.dropout(x)).copy()
+    b = np.asarray(F.dropout(x)).copy()  # the offset advanced: another mask
     pydlk.manual_seed(3)
-    a2 = F.dropout(x).data
+    a2 = np.asarray(F.dropout(x))
     np.testing.assert_array_equal(a, a2)
     assert not np.array_equal(a != 0, b != 0)
     pydlk.manual_seed(4)
-    assert not np.array_equal(a != 0, F.dropout(x).data != 0)
+    assert not np.array_equal(a != 0, np.asarray(F.dropout(x)) != 0)
 
 
 def test_same_mask_with_one_and_two_threads(rng, threads):
@@ -71,7 +71,7 @@ def test_same_mask_with_one_and_two_threads(rng, threads):
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_keep_rate_within_binomial_bounds(p):
     n = 200_000
-    y = _dropout(np.ones(n, np.float32), p, 2024, 0).data
+    y = np.asarray(_dropout(np.ones(n, np.float32), p, 2024, 0))
     kept = int(np.count_nonzero(y))
     sd = np.sqrt(n * p * (1 - p))
     assert abs(kept - n * (1 - p)) < 5 * sd
@@ -80,7 +80,7 @@ def test_keep_rate_within_binomial_bounds(p):
 
 def test_expectation_is_the_input():
     n, p, x = 400_000, 0.4, 3.0
-    y = _dropout(np.full(n, x), p, 99, 0).data
+    y = np.asarray(_dropout(np.full(n, x), p, 99, 0))
     sd = x * np.sqrt(p / (1 - p) / n)  # std of the mean of x * keep / (1 - p)
     assert abs(y.mean() - x) < 5 * sd
 
@@ -94,7 +94,7 @@ def test_backward_uses_the_same_mask(rng):
     y = F.dropout(tx, 0.35)
     y.backward(dy)
     nz = x != 0
-    np.testing.assert_allclose(tx.grad[nz] / dy[nz], y.data[nz] / x[nz], rtol=1e-12)
+    np.testing.assert_allclose(tx.grad[nz] / dy[nz], np.asarray(y)[nz] / x[nz], rtol=1e-12)
     _, keep = dropout_ref(x, 0.35, 5, 0)
     np.testing.assert_allclose(tx.grad, dy * keep / 0.65, rtol=1e-12)
 
@@ -134,33 +134,33 @@ def test_backward_matches_torch_given_our_mask(rng):
     pydlk.manual_seed(1)
     y = F.dropout(px, 0.25)
     y.backward(dy)
-    mask = torch.from_numpy(y.data != 0)
+    mask = torch.from_numpy(np.asarray(y) != 0)
     ty = torch.ops.aten.native_dropout_backward(torch.from_numpy(x), mask, 1 / 0.75)
     tdx = torch.ops.aten.native_dropout_backward(torch.from_numpy(dy), mask, 1 / 0.75)
-    np.testing.assert_allclose(y.data, ty.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(y), ty.numpy(), rtol=1e-6)
     np.testing.assert_allclose(px.grad, tdx.numpy(), rtol=1e-6)
     # torch's keep rate on the same size agrees statistically
     tk = torch.nn.functional.dropout(torch.ones(100_000), 0.25).count_nonzero().item()
-    pk = np.count_nonzero(F.dropout(np.ones(100_000, np.float32), 0.25).data)
+    pk = np.count_nonzero(np.asarray(F.dropout(np.ones(100_000, np.float32), 0.25)))
     assert abs(tk - pk) < 6 * np.sqrt(2 * 100_000 * 0.25 * 0.75)
 
 
 def test_identity_cases_and_p_one(rng):
     x = rng.standard_normal((5, 6)).astype(np.float32)
-    np.testing.assert_array_equal(F.dropout(x, 0.5, training=False).data, x)
-    np.testing.assert_array_equal(F.dropout(x, 0.0).data, x)
-    np.testing.assert_array_equal(F.dropout2d(x[None], 0.5, training=False).data, x[None])
+    np.testing.assert_array_equal(np.asarray(F.dropout(x, 0.5, training=False)), x)
+    np.testing.assert_array_equal(np.asarray(F.dropout(x, 0.0)), x)
+    np.testing.assert_array_equal(np.asarray(F.dropout2d(x[None], 0.5, training=False)), x[None])
     tx = pydlk.tensor(x, requires_grad=True)
     y = F.dropout(tx, 1.0)
-    assert np.all(y.data == 0) and np.all(np.isfinite(y.data))
+    assert np.all(np.asarray(y) == 0) and np.all(np.isfinite(np.asarray(y)))
     y.backward(np.ones_like(x))
     assert np.all(np.asarray(tx.grad) == 0)
-    assert np.all(F.dropout2d(x.reshape(1, 5, 6), 1.0).data == 0)
+    assert np.all(np.asarray(F.dropout2d(x.reshape(1, 5, 6), 1.0)) == 0)
 
 
 def test_nan_propagates_as_in_torch():
     x = np.array([np.nan] * 64, np.float32)
-    assert np.all(np.isnan(_dropout(x, 0.5, 1, 0).data))  # x * 0 is NaN, as torch's x * mask
+    assert np.all(np.isnan(np.asarray(_dropout(x, 0.5, 1, 0))))  # x * 0 is NaN, as torch's x * mask
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
@@ -201,19 +201,19 @@ def test_zero_size_float64_noncontiguous(rng):
     y = _dropout(x.T, 0.5, 9, 0)  # non-contiguous, float64
     assert y.dtype == np.float64
     want, _ = dropout_ref(np.ascontiguousarray(x.T), 0.5, 9, 0)
-    np.testing.assert_allclose(y.data, want, rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-15)
 
 
 def test_inplace(rng):
     x = rng.standard_normal(100).astype(np.float32)
-    want = _dropout(x, 0.5, 3, 0).data
+    want = np.asarray(_dropout(x, 0.5, 3, 0))
     x2 = x.copy()
     y = _dropout(x2, 0.5, 3, 0, inplace=True)
     np.testing.assert_array_equal(x2, want)
-    assert np.shares_memory(y.data, x2)
+    assert np.shares_memory(np.asarray(y), x2)
     x3 = rng.standard_normal((8, 6))
     xt = x3.T  # non-contiguous: written back
-    want = _dropout(xt, 0.5, 3, 0).data
+    want = np.asarray(_dropout(xt, 0.5, 3, 0))
     _dropout(xt, 0.5, 3, 0, inplace=True)
     np.testing.assert_array_equal(xt, want)
 
@@ -222,7 +222,7 @@ def test_inplace(rng):
 def test_dropout2d_matches_reference(rng, shape):
     x = rng.standard_normal(shape).astype(np.float32)
     p, seed, offset = 0.4, 31, 4
-    y = _dropout2d(x, p, seed, offset).data
+    y = np.asarray(_dropout2d(x, p, seed, offset))
     u = (philox_np(seed, offset, shape[0] * shape[1]) >> 8).astype(np.float64) / 2.0**24
     keep = (u >= p).reshape(shape[:2] + (1,) * (len(shape) - 2))
     np.testing.assert_allclose(y, x * keep / (1 - p), rtol=1e-6)
@@ -235,8 +235,10 @@ def test_dropout2d_drops_whole_channels_and_backward(rng):
     pydlk.manual_seed(2)
     y = F.dropout2d(tx, 0.5)
     y.backward(dy)
-    zero = np.all(y.data == 0, axis=(2, 3))
-    assert np.array_equal(zero, np.any(y.data == 0, axis=(2, 3)))  # all or nothing per channel
+    zero = np.all(np.asarray(y) == 0, axis=(2, 3))
+    assert np.array_equal(
+        zero, np.any(np.asarray(y) == 0, axis=(2, 3))
+    )  # all or nothing per channel
     assert 0.3 < zero.mean() < 0.7
     np.testing.assert_allclose(tx.grad, dy * (~zero)[:, :, None, None] / 0.5, rtol=1e-12)
 

@@ -141,8 +141,8 @@ def test_stacked_arrays_are_contiguous_and_fast_path_wraps_without_copy():
     x = np.arange(24, dtype=np.float64).reshape(6, 4)
     ds = TensorDataset(x, np.arange(6))
     xb, yb = next(iter(DataLoader(ds, batch_size=3, prefetch=0)))
-    assert xb.data.flags.c_contiguous and xb.dtype == np.float64 and yb.dtype == np.int64
-    assert np.asarray(xb) is xb.data  # NumPy users get the array itself
+    assert np.asarray(xb).flags.c_contiguous and xb.dtype == np.float64 and yb.dtype == np.int64
+    assert np.asarray(xb) is xb.numpy()  # NumPy users get the array itself, no copy
 
 
 class _TorchDS(tud.Dataset):

@@ -92,7 +92,9 @@ def test_cross_entropy_matches_reference(rng, shape, reduction):
     t = _targets(rng, (shape[0],) + shape[2:], shape[1])
     y = F.cross_entropy(x, t, reduction=reduction)
     assert y.dtype == np.float32
-    np.testing.assert_allclose(y.data, ce_ref(x, t, reduction=reduction), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(y), ce_ref(x, t, reduction=reduction), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.2, 1.0])
@@ -104,7 +106,7 @@ def test_cross_entropy_options_match_reference(rng, eps, weighted, reduction):
     w = rng.random(6) + 0.1 if weighted else None
     y = F.cross_entropy(x, t, weight=w, ignore_index=4, reduction=reduction, label_smoothing=eps)
     want = ce_ref(x, t, w, ignore_index=4, reduction=reduction, eps=eps)
-    np.testing.assert_allclose(y.data, want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(5, 4), (3, 4, 2, 2)])
@@ -117,7 +119,7 @@ def test_cross_entropy_probability_targets_match_reference(rng, shape, eps):
     for reduction in ("mean", "sum", "none"):
         y = F.cross_entropy(x, t, weight=w, reduction=reduction, label_smoothing=eps)
         np.testing.assert_allclose(
-            y.data, ce_ref(x, t, w, reduction=reduction, eps=eps), rtol=1e-10
+            np.asarray(y), ce_ref(x, t, w, reduction=reduction, eps=eps), rtol=1e-10
         )
 
 
@@ -128,7 +130,7 @@ def test_nll_loss_matches_reference(rng, weighted, reduction):
     t = _targets(rng, (8, 3), 5, ignore=-100)
     w = rng.random(5) + 0.1 if weighted else None
     y = F.nll_loss(x, t, weight=w, reduction=reduction)
-    np.testing.assert_allclose(y.data, nll_ref(x, t, w, reduction=reduction), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(y), nll_ref(x, t, w, reduction=reduction), rtol=1e-12)
 
 
 @pytest.mark.parametrize("p", [1, 2])
@@ -140,15 +142,17 @@ def test_multi_margin_matches_reference(rng, p, margin, weighted, reduction):
     t = _targets(rng, (11,), 7)
     w = (rng.random(7) + 0.1).astype(np.float32) if weighted else None
     y = F.multi_margin_loss(x, t, p=p, margin=margin, weight=w, reduction=reduction)
-    np.testing.assert_allclose(y.data, mm_ref(x, t, p, margin, w, reduction), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(y), mm_ref(x, t, p, margin, w, reduction), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_unbatched_inputs(rng):
     x = rng.standard_normal(6)
     t = np.array(2, np.int64)
-    np.testing.assert_allclose(F.cross_entropy(x, t).data, ce_ref(x[None], t[None]))
-    np.testing.assert_allclose(F.nll_loss(x, t).data, nll_ref(x[None], t[None]))
-    np.testing.assert_allclose(F.multi_margin_loss(x, t).data, mm_ref(x[None], t[None]))
+    np.testing.assert_allclose(np.asarray(F.cross_entropy(x, t)), ce_ref(x[None], t[None]))
+    np.testing.assert_allclose(np.asarray(F.nll_loss(x, t)), nll_ref(x[None], t[None]))
+    np.testing.assert_allclose(np.asarray(F.multi_margin_loss(x, t)), mm_ref(x[None], t[None]))
     assert F.cross_entropy(x, t, reduction="none").shape == ()
     tx = t64(x)
     F.cross_entropy(tx, t).backward()
@@ -214,7 +218,7 @@ def _torch_check(torch, fn_p, fn_t, x, reduction, rng, rtol=1e-4, atol=1e-5):
     tx = torch.tensor(x, requires_grad=True)
     y = fn_p(px)
     ty = fn_t(tx)
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=rtol, atol=atol)
     dy = rng.standard_normal(ty.shape).astype(x.dtype)
     if np.all(np.isfinite(ty.detach().numpy())):
         y.backward(dy)
@@ -348,7 +352,7 @@ def test_large_logits_stay_finite(rng):
 
 def test_nan_logit_gives_nan_loss():
     x = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
-    loss = F.cross_entropy(x, np.array([0, 1]), reduction="none").data
+    loss = np.asarray(F.cross_entropy(x, np.array([0, 1]), reduction="none"))
     assert np.isnan(loss[0]) and np.isfinite(loss[1])
 
 
@@ -361,7 +365,7 @@ def test_zero_size_batch_float64_noncontiguous(rng):
     t = _targets(rng, (7,), 5)
     y = F.cross_entropy(xt, t)
     assert y.dtype == np.float64
-    np.testing.assert_allclose(y.data, ce_ref(xt, t), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(y), ce_ref(xt, t), rtol=1e-12)
     assert F.multi_margin_loss(xt, t).dtype == np.float64
 
 
@@ -377,7 +381,7 @@ def test_one_and_two_threads_agree(rng, threads, shape):
         y.backward()
         m = pydlk.tensor(x, requires_grad=True)
         F.multi_margin_loss(m, t.clip(0), p=2).backward()
-        res.append((y.data, tx.grad, m.grad))
+        res.append((np.asarray(y), tx.grad, m.grad))
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(res[0][0], ce_ref(x, t, eps=0.1), rtol=1e-5)

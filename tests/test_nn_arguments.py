@@ -37,9 +37,9 @@ def test_activation_inplace_writes_into_the_input(make, ref):
     rng = np.random.default_rng(0)
     x0 = (rng.standard_normal((3, 5)) * 4).astype(np.float64)
     x = pydlk.tensor(x0.copy())
-    buf = x.data
+    buf = np.asarray(x)
     y = make()(x)
-    assert y is x and x.data is buf
+    assert y is x and np.asarray(x) is buf
     np.testing.assert_allclose(buf, ref(x0), rtol=1e-6, atol=1e-12)
 
 
@@ -71,16 +71,16 @@ def test_inplace_false_leaves_the_input_alone():
     x = pydlk.tensor(x0.copy())
     y = nn.ReLU()(x)
     assert y is not x
-    np.testing.assert_array_equal(x.data, x0)
+    np.testing.assert_array_equal(np.asarray(x), x0)
 
 
 @pytest.mark.parametrize("cls, shape", [(nn.Dropout, (64, 32)), (nn.Dropout2d, (8, 16, 3, 3))])
 def test_dropout_inplace(cls, shape):
     x0 = np.random.default_rng(2).uniform(1, 2, shape)
     x = pydlk.tensor(x0.copy())
-    buf = x.data
+    buf = np.asarray(x)
     y = cls(0.5, inplace=True)(x)
-    assert y is x and x.data is buf
+    assert y is x and np.asarray(x) is buf
     kept = buf != 0
     assert 0.3 < kept.mean() < 0.7
     np.testing.assert_allclose(buf[kept], 2 * x0[kept], rtol=1e-12)
@@ -89,7 +89,7 @@ def test_dropout_inplace(cls, shape):
         cls(0.5, inplace=True)(leaf)
     m = cls(0.5, inplace=True).eval()
     z = pydlk.tensor(x0.copy())
-    np.testing.assert_array_equal(m(z).data, x0)
+    np.testing.assert_array_equal(np.asarray(m(z)), x0)
 
 
 class _Scale(nn.Module):
@@ -116,7 +116,7 @@ def test_forward_hook_with_kwargs_may_replace_the_output():
     m = _Scale()
     m.register_forward_hook(lambda mod, args, kwargs, out: out + kwargs["scale"], with_kwargs=True)
     y = m(pydlk.tensor(np.array([1.0, 2.0])), scale=2.0)
-    np.testing.assert_allclose(y.data, [4.0, 6.0])
+    np.testing.assert_allclose(np.asarray(y), [4.0, 6.0])
 
 
 def test_forward_pre_hook_with_kwargs_may_replace_args_and_kwargs():
@@ -125,10 +125,10 @@ def test_forward_pre_hook_with_kwargs_may_replace_args_and_kwargs():
         lambda mod, args, kwargs: ((args[0] + 1,), {**kwargs, "scale": 10.0}), with_kwargs=True
     )
     y = m(pydlk.tensor(np.array([1.0, 2.0])), scale=2.0)
-    np.testing.assert_allclose(y.data, [20.0, 30.0])
+    np.testing.assert_allclose(np.asarray(y), [20.0, 30.0])
     h.remove()
     assert not m._forward_pre_hooks_with_kwargs
-    np.testing.assert_allclose(m(pydlk.tensor(np.array([1.0])), scale=2.0).data, [2.0])
+    np.testing.assert_allclose(np.asarray(m(pydlk.tensor(np.array([1.0])), scale=2.0)), [2.0])
     m.register_forward_pre_hook(lambda mod, args, kwargs: args, with_kwargs=True)
     with pytest.raises(RuntimeError, match="pre-hook"):
         m(pydlk.tensor(np.array([1.0, 2.0])))
@@ -175,9 +175,9 @@ def test_instance_norm_momentum_none_is_a_cumulative_average():
         m(pydlk.tensor(x))
         means.append(x.mean(axis=(2, 3)).mean(axis=0))
         varis.append(x.var(axis=(2, 3), ddof=1).mean(axis=0))
-    np.testing.assert_allclose(m.running_mean.data, np.mean(means, axis=0), rtol=1e-10)
-    np.testing.assert_allclose(m.running_var.data, np.mean(varis, axis=0), rtol=1e-10)
-    assert int(m.num_batches_tracked.data) == 3
+    np.testing.assert_allclose(np.asarray(m.running_mean), np.mean(means, axis=0), rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(m.running_var), np.mean(varis, axis=0), rtol=1e-10)
+    assert int(np.asarray(m.num_batches_tracked)) == 3
 
 
 def test_instance_norm_numeric_momentum_matches_torch():
@@ -187,8 +187,8 @@ def test_instance_norm_numeric_momentum_matches_torch():
     t = torch.nn.InstanceNorm2d(2, momentum=0.3, track_running_stats=True).double()
     m(pydlk.tensor(x))
     t(torch.tensor(x))
-    np.testing.assert_allclose(m.running_mean.data, t.running_mean.numpy(), rtol=1e-10)
-    np.testing.assert_allclose(m.running_var.data, t.running_var.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(m.running_mean), t.running_mean.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(m.running_var), t.running_var.numpy(), rtol=1e-10)
 
 
 def test_stochastic_depth_draws_from_the_philox_stream():
@@ -198,7 +198,7 @@ def test_stochastic_depth_draws_from_the_philox_stream():
     offset = gen.offset
     m = nn.StochasticDepth(0.25, "row")
     x = np.ones((4000, 3), np.float64)
-    y = m(pydlk.tensor(x)).data
+    y = np.asarray(m(pydlk.tensor(x)))
     assert gen.numpy.bit_generator.state == numpy_state  # the NumPy stream is untouched
     assert gen.offset > offset  # a Philox range was taken
     rows = y[:, 0]
@@ -206,4 +206,4 @@ def test_stochastic_depth_draws_from_the_philox_stream():
     assert set(np.unique(rows)) <= {0.0, 1 / 0.75}
     assert abs((rows == 0).mean() - 0.25) < 0.03
     pydlk.manual_seed(5)
-    np.testing.assert_array_equal(m(pydlk.tensor(x)).data, y)  # the seed fixes the mask
+    np.testing.assert_array_equal(np.asarray(m(pydlk.tensor(x))), y)  # the seed fixes the mask

@@ -105,17 +105,17 @@ def test_default_init_statistics():
     c = nn.Conv2d(16, 32, 3)
     fan_in = 16 * 9
     bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt 5): gain sqrt(1/3), bound 1/sqrt(fan)
-    assert np.abs(c.weight.data).max() <= bound and c.weight.data.max() > 0.9 * bound
-    assert np.abs(c.bias.data).max() <= bound
+    assert np.abs(np.asarray(c.weight)).max() <= bound and np.asarray(c.weight).max() > 0.9 * bound
+    assert np.abs(np.asarray(c.bias)).max() <= bound
     bn = nn.BatchNorm2d(4)
-    np.testing.assert_array_equal(bn.weight.data, 1)
-    np.testing.assert_array_equal(bn.running_var.data, 1)
-    assert bn.num_batches_tracked.data.dtype == np.int64
+    np.testing.assert_array_equal(np.asarray(bn.weight), 1)
+    np.testing.assert_array_equal(np.asarray(bn.running_var), 1)
+    assert np.asarray(bn.num_batches_tracked).dtype == np.int64
     e = nn.Embedding(1000, 20, padding_idx=3)
-    np.testing.assert_array_equal(e.weight.data[3], 0)
-    assert abs(e.weight.data.std() - 1) < 0.02
+    np.testing.assert_array_equal(np.asarray(e.weight)[3], 0)
+    assert abs(np.asarray(e.weight).std() - 1) < 0.02
     r = nn.LSTM(10, 25)
-    assert np.abs(r.weight_hh_l0.data).max() <= 1 / 5
+    assert np.abs(np.asarray(r.weight_hh_l0)).max() <= 1 / 5
 
 
 # ----------------------------------------------------------------------------- no other family
@@ -124,8 +124,8 @@ def test_default_init_statistics():
 def test_bilinear(rng):
     m = nn.Bilinear(3, 4, 2).double()
     x1, x2 = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
-    want = np.einsum("ni,kij,nj->nk", x1, m.weight.data, x2) + m.bias.data
-    np.testing.assert_allclose(m(t64(x1, False), t64(x2, False)).data, want, rtol=1e-12)
+    want = np.einsum("ni,kij,nj->nk", x1, np.asarray(m.weight), x2) + np.asarray(m.bias)
+    np.testing.assert_allclose(np.asarray(m(t64(x1, False), t64(x2, False))), want, rtol=1e-12)
     pydlk.gradcheck(lambda a, b, *ps: m(a, b), (t64(x1[:2]), t64(x2[:2]), *m.parameters()))
 
 
@@ -133,7 +133,7 @@ def test_embedding(rng):
     m = nn.Embedding(6, 3, padding_idx=1).double()
     idx = np.array([[0, 1, 5], [5, 5, 2]])
     y = m(idx)
-    np.testing.assert_array_equal(y.data, m.weight.data[idx])
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(m.weight)[idx])
     dy = rng.standard_normal((2, 3, 3))
     y.backward(dy)
     want = np.zeros((6, 3))
@@ -149,7 +149,7 @@ def test_embedding(rng):
     torch = pytest.importorskip("torch")
     tm = torch.nn.Embedding(6, 3, padding_idx=1).double()
     copy_from_torch(m, tm)
-    np.testing.assert_allclose(m(idx).data, tm(torch.tensor(idx)).detach().numpy())
+    np.testing.assert_allclose(np.asarray(m(idx)), tm(torch.tensor(idx)).detach().numpy())
     pre = nn.Embedding.from_pretrained(np.eye(3), freeze=True)
     assert not pre.weight.requires_grad
 
@@ -158,22 +158,22 @@ def test_stochastic_depth(rng):
     x = rng.standard_normal((2000, 3, 2)).astype(np.float32)
     m = nn.StochasticDepth(0.25, "row")
     pydlk.manual_seed(0)
-    y = m(pydlk.tensor(x)).data
+    y = np.asarray(m(pydlk.tensor(x)))
     kept = np.all(y != 0, axis=(1, 2))
     dropped = np.all(y == 0, axis=(1, 2))
     assert np.all(kept | dropped)  # a whole sample is dropped or kept
     assert abs(dropped.mean() - 0.25) < 0.04
     np.testing.assert_allclose(y[kept], x[kept] / 0.75, rtol=1e-6)
     mb = nn.StochasticDepth(0.5, "batch")
-    outs = {bool(np.all(mb(pydlk.tensor(x)).data == 0)) for _ in range(20)}
+    outs = {bool(np.all(np.asarray(mb(pydlk.tensor(x))) == 0)) for _ in range(20)}
     assert outs == {True, False}
     m.eval()
-    np.testing.assert_array_equal(m(pydlk.tensor(x)).data, x)
+    np.testing.assert_array_equal(np.asarray(m(pydlk.tensor(x))), x)
     assert nn.StochasticDepth(0.0, "row")(x) is x
     xg = t64(rng.standard_normal((4, 3)))
     m.train()
     pydlk.manual_seed(5)
-    ref = m(xg).data
+    ref = np.asarray(m(xg))
     pydlk.gradcheck(lambda t: (pydlk.manual_seed(5), m(t))[1], (xg,))
     assert ref.shape == (4, 3)
 
@@ -205,7 +205,7 @@ def test_conv2d_against_torch(kw, rng):
             warnings.simplefilter("ignore", UserWarning)
             ty = tm(tx)
         py = m(px)
-        np.testing.assert_allclose(py.data, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(py), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
         dy = rng.standard_normal(ty.shape)
         ty.backward(torch.tensor(dy))
         py.backward(dy)
@@ -229,7 +229,9 @@ def test_pooling_against_torch(rng):
         (nn.AvgPool2d(3, 2, 1), torch.nn.AvgPool2d(3, 2, 1)),
         (nn.AdaptiveAvgPool2d(1), torch.nn.AdaptiveAvgPool2d(1)),
     ):
-        np.testing.assert_allclose(m(t64(x, False)).data, tm(torch.tensor(x)).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            np.asarray(m(t64(x, False))), tm(torch.tensor(x)).numpy(), rtol=1e-12
+        )
         pydlk.gradcheck(lambda t: m(t), (t64(x[:1, :1]),))
 
 
@@ -245,15 +247,18 @@ def test_batchnorm_running_stats_against_torch(momentum, rng):
         for step in range(3):
             x = rng.standard_normal(shape) * (step + 1) + step
             y, ty = m(t64(x, False)), tm(torch.tensor(x))
-            np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(m.running_mean.data, tm.running_mean.numpy(), rtol=1e-10)
-        np.testing.assert_allclose(m.running_var.data, tm.running_var.numpy(), rtol=1e-10)
-        assert int(m.num_batches_tracked.data) == 3
+            np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(m.running_mean), tm.running_mean.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(m.running_var), tm.running_var.numpy(), rtol=1e-10)
+        assert int(np.asarray(m.num_batches_tracked)) == 3
         m.eval()
         tm.eval()
         x = rng.standard_normal(shape)
         np.testing.assert_allclose(
-            m(t64(x, False)).data, tm(torch.tensor(x)).detach().numpy(), rtol=1e-9, atol=1e-12
+            np.asarray(m(t64(x, False))),
+            tm(torch.tensor(x)).detach().numpy(),
+            rtol=1e-9,
+            atol=1e-12,
         )
         m.train()
         pydlk.gradcheck(lambda t, *ps: m(t), (t64(x), *m.parameters()))
@@ -277,7 +282,10 @@ def test_other_norms_against_torch(rng):
                 p.uniform_(0.5, 1.5)
         copy_from_torch(m, tm)
         np.testing.assert_allclose(
-            m(t64(x, False)).data, tm(torch.tensor(x)).detach().numpy(), rtol=1e-9, atol=1e-12
+            np.asarray(m(t64(x, False))),
+            tm(torch.tensor(x)).detach().numpy(),
+            rtol=1e-9,
+            atol=1e-12,
         )
         pydlk.gradcheck(lambda t, *ps: m(t), (t64(x[:1]), *m.parameters()))
 
@@ -286,13 +294,13 @@ def test_other_norms_against_torch(rng):
 def test_dropout_modules(rng):
     x = np.ones((200, 50), np.float32)
     m = nn.Dropout(0.3)
-    y = m(pydlk.tensor(x)).data
+    y = np.asarray(m(pydlk.tensor(x)))
     assert abs((y == 0).mean() - 0.3) < 0.02
     np.testing.assert_allclose(y[y != 0], 1 / 0.7, rtol=1e-6)
     m.eval()
-    np.testing.assert_array_equal(m(pydlk.tensor(x)).data, x)
+    np.testing.assert_array_equal(np.asarray(m(pydlk.tensor(x))), x)
     d2 = nn.Dropout2d(0.5)
-    y = d2(pydlk.tensor(np.ones((10, 20, 3, 3), np.float32))).data
+    y = np.asarray(d2(pydlk.tensor(np.ones((10, 20, 3, 3), np.float32))))
     per_channel = y.reshape(10, 20, 9)
     assert np.all((per_channel == 0).all(-1) | (per_channel != 0).all(-1))
 
@@ -304,14 +312,19 @@ def test_dropconnect(rng):
     x = rng.standard_normal((5, 30)).astype(np.float32)
     m.eval()
     np.testing.assert_allclose(
-        m(pydlk.tensor(x)).data, x @ m.weight.data.T + m.bias.data, rtol=1e-5, atol=1e-6
+        np.asarray(m(pydlk.tensor(x))),
+        x @ np.asarray(m.weight).T + np.asarray(m.bias),
+        rtol=1e-5,
+        atol=1e-6,
     )
     m.train()
-    y = m(pydlk.tensor(np.eye(30, dtype=np.float32))).data - m.bias.data
+    y = np.asarray(m(pydlk.tensor(np.eye(30, dtype=np.float32)))) - np.asarray(m.bias)
     wt = y.T  # row o of W as seen through the identity input
     dropped = np.isclose(wt, 0)
     assert 0.3 < dropped.mean() < 0.5
-    np.testing.assert_allclose(wt[~dropped], m.weight.data[~dropped] / 0.6, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        wt[~dropped], np.asarray(m.weight)[~dropped] / 0.6, rtol=1e-5, atol=1e-6
+    )
 
 
 @needs(
@@ -348,7 +361,7 @@ def test_activation_modules_against_torch(rng):
     ]
     for m, tm in pairs:
         np.testing.assert_allclose(
-            m(t64(x, False)).data,
+            np.asarray(m(t64(x, False))),
             tm(torch.tensor(x)).numpy(),
             rtol=1e-9,
             atol=1e-12,
@@ -361,7 +374,7 @@ def test_activation_modules_against_torch(rng):
 @needs("maxout")
 def test_maxout(rng):
     x = rng.standard_normal((2, 6, 3))
-    y = nn.Maxout(3)(t64(x, False)).data
+    y = np.asarray(nn.Maxout(3)(t64(x, False)))
     np.testing.assert_allclose(y, x.reshape(2, 2, 3, 3).max(2))
 
 
@@ -394,7 +407,7 @@ def test_basic_block(rng):
     tx = torch.tensor(x, requires_grad=True)
     px = t64(x)
     ty, py = tb(tx), b(px)
-    np.testing.assert_allclose(py.data, ty.detach().numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(py), ty.detach().numpy(), rtol=1e-9, atol=1e-12)
     dy = rng.standard_normal(ty.shape)
     ty.backward(torch.tensor(dy))
     py.backward(dy)

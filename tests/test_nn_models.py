@@ -55,8 +55,10 @@ def test_lstm_classifier_forward_backward(rng):
     assert m.lstm.weight_ih_l0.grad is not None and m.fc.weight.grad.shape == (3, 14)
     # the last layer's two directions feed the head
     _, (h, _) = m.lstm(x)
-    want = np.concatenate([h.data[2], h.data[3]], axis=1) @ m.fc.weight.data.T + m.fc.bias.data
-    np.testing.assert_allclose(y.data, want, rtol=1e-5, atol=1e-6)
+    want = np.concatenate([np.asarray(h)[2], np.asarray(h)[3]], axis=1) @ np.asarray(
+        m.fc.weight
+    ).T + np.asarray(m.fc.bias)
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-6)
 
 
 def test_freeze_replace_head_param_groups(rng):
@@ -86,11 +88,11 @@ def test_transfer_on_lstm_classifier(rng):
     m = models.LSTMClassifier(4, hidden_size=5, num_classes=2)
     models.freeze(m.lstm)
     head = models.replace_head(m, "fc", 3)
-    before = m.lstm.weight_hh_l0.data.copy()
+    before = np.asarray(m.lstm.weight_hh_l0).copy()
     x = pydlk.tensor(rng.standard_normal((3, 5, 4)).astype(np.float32))
     m(x).sum().backward()
     assert m.lstm.weight_hh_l0.grad is None and head.weight.grad is not None
-    np.testing.assert_array_equal(m.lstm.weight_hh_l0.data, before)
+    np.testing.assert_array_equal(np.asarray(m.lstm.weight_hh_l0), before)
 
 
 @needs("conv2d", "batch_norm", "relu", "max_pool2d")
@@ -116,11 +118,13 @@ def test_finetune_groups_with_sgd(rng):
     head = models.replace_head(m, "fc", 2)
     groups = models.finetune_param_groups(m, head, lr=0.1)
     opt = optim.SGD(groups, lr=0.1)
-    w0, h0 = m.lstm.weight_ih_l0.data.copy(), head.weight.data.copy()
+    w0, h0 = np.asarray(m.lstm.weight_ih_l0).copy(), np.asarray(head.weight).copy()
     x = pydlk.tensor(rng.standard_normal((2, 5, 3)).astype(np.float32))
     opt.zero_grad()
     m(x).sum().backward()
     gw, gh = np.array(m.lstm.weight_ih_l0.grad), np.array(head.weight.grad)
     opt.step()
-    np.testing.assert_allclose(m.lstm.weight_ih_l0.data, w0 - 0.01 * gw, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(head.weight.data, h0 - 0.1 * gh, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(m.lstm.weight_ih_l0), w0 - 0.01 * gw, rtol=1e-5, atol=1e-7
+    )
+    np.testing.assert_allclose(np.asarray(head.weight), h0 - 0.1 * gh, rtol=1e-5, atol=1e-7)

@@ -84,13 +84,13 @@ def test_state_dict_round_trip_in_place():
     pydlk.manual_seed(1)
     a.fc1.reset_parameters()
     sd = a.state_dict()
-    w_before = b.fc1.weight.data
+    w_before = np.asarray(b.fc1.weight)
     view = w_before.reshape(-1)[:3]  # an arena-style view into the parameter's memory
     res = b.load_state_dict({k: v.clone() for k, v in sd.items()})
     assert res.missing_keys == [] and res.unexpected_keys == []
-    assert b.fc1.weight.data is w_before  # written in place
-    np.testing.assert_array_equal(view, a.fc1.weight.data.reshape(-1)[:3])
-    np.testing.assert_array_equal(b.fc1.bias.data, a.fc1.bias.data)
+    assert np.asarray(b.fc1.weight) is w_before  # written in place
+    np.testing.assert_array_equal(view, np.asarray(a.fc1.weight).reshape(-1)[:3])
+    np.testing.assert_array_equal(np.asarray(b.fc1.bias), np.asarray(a.fc1.bias))
     assert "scratch" not in sd
 
 
@@ -114,8 +114,8 @@ def test_load_state_dict_strict_and_shape_errors():
 def test_load_state_dict_keeps_optimizer_arena_views():
     m = nn.Linear(3, 2)
     arena = np.zeros(8, np.float32)
-    arena[:6] = m.weight.data.reshape(-1)
-    arena[6:] = m.bias.data
+    arena[:6] = np.asarray(m.weight).reshape(-1)
+    arena[6:] = np.asarray(m.bias)
     m.weight.data = arena[:6].reshape(2, 3)
     m.bias.data = arena[6:]
     m.load_state_dict({"weight": np.full((2, 3), 7, np.float32), "bias": np.full(2, 9, np.float32)})
@@ -154,11 +154,11 @@ def test_forward_hooks():
     assert len(calls) == 2
     # a forward hook may replace the output
     m.block.register_forward_hook(lambda mod, args, out: out * 0)
-    np.testing.assert_array_equal(m(x).data, 0)
+    np.testing.assert_array_equal(np.asarray(m(x)), 0)
     # a pre-hook may replace the input
     lin = nn.Linear(4, 3)
     lin.register_forward_pre_hook(lambda mod, args: (args[0] * 0,))
-    np.testing.assert_allclose(lin(x).data, np.broadcast_to(lin.bias.data, (2, 3)))
+    np.testing.assert_allclose(np.asarray(lin(x)), np.broadcast_to(np.asarray(lin.bias), (2, 3)))
 
 
 def test_full_backward_hook():
@@ -166,8 +166,8 @@ def test_full_backward_hook():
     seen = {}
 
     def hook(mod, grad_input, grad_output):
-        seen["gi"] = grad_input[0].data.copy()
-        seen["go"] = grad_output[0].data.copy()
+        seen["gi"] = np.asarray(grad_input[0]).copy()
+        seen["go"] = np.asarray(grad_output[0]).copy()
 
     lin.register_full_backward_hook(hook)
     x = pydlk.tensor(np.ones((4, 3), np.float32), requires_grad=True)
@@ -175,8 +175,8 @@ def test_full_backward_hook():
     dy = np.arange(8, dtype=np.float32).reshape(4, 2)
     y.backward(dy)
     np.testing.assert_allclose(seen["go"], dy)
-    np.testing.assert_allclose(seen["gi"], dy @ lin.weight.data, rtol=1e-6)
-    np.testing.assert_allclose(x.grad, dy @ lin.weight.data, rtol=1e-6)
+    np.testing.assert_allclose(seen["gi"], dy @ np.asarray(lin.weight), rtol=1e-6)
+    np.testing.assert_allclose(x.grad, dy @ np.asarray(lin.weight), rtol=1e-6)
 
     # the hook can replace grad_input
     lin2 = nn.Linear(3, 2)
@@ -208,7 +208,7 @@ def test_sequential_indexing_slicing_append():
     with pytest.raises(IndexError):
         s[3]
     x = pydlk.tensor(np.ones((5, 2), np.float32))
-    np.testing.assert_allclose(s(x).data, c(a(x)).data)
+    np.testing.assert_allclose(np.asarray(s(x)), np.asarray(c(a(x))))
     d = nn.Sequential(OrderedDict([("first", a), ("second", c)]))
     assert list(d.state_dict().keys()) == [
         "first.weight",
@@ -246,12 +246,14 @@ def test_linear_forward_backward_and_init(rng):
     pydlk.manual_seed(0)
     lin = nn.Linear(50, 40)
     bound = 1 / np.sqrt(50)
-    assert np.abs(lin.weight.data).max() <= bound + 1e-7  # kaiming_uniform(a=sqrt 5)
-    assert np.abs(lin.bias.data).max() <= bound + 1e-7
-    assert lin.weight.data.std() > 0.5 * bound / np.sqrt(3)
+    assert np.abs(np.asarray(lin.weight)).max() <= bound + 1e-7  # kaiming_uniform(a=sqrt 5)
+    assert np.abs(np.asarray(lin.bias)).max() <= bound + 1e-7
+    assert np.asarray(lin.weight).std() > 0.5 * bound / np.sqrt(3)
     x = rng.standard_normal((3, 50)).astype(np.float32)
     y = lin(pydlk.tensor(x))
-    np.testing.assert_allclose(y.data, x @ lin.weight.data.T + lin.bias.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(y), x @ np.asarray(lin.weight).T + np.asarray(lin.bias), rtol=1e-5, atol=1e-6
+    )
     lin.double()
     pydlk.gradcheck(
         lambda t, w, b: lin(t),
@@ -267,7 +269,7 @@ def test_deepcopy_is_independent():
     m = Net()
     c = copy.deepcopy(m)
     c.fc1.weight.data[...] = 0
-    assert not np.all(m.fc1.weight.data == 0)
+    assert not np.all(np.asarray(m.fc1.weight) == 0)
     assert [n for n, _ in c.named_parameters()] == [n for n, _ in m.named_parameters()]
 
 
@@ -276,13 +278,13 @@ def test_load_state_dict_into_a_live_optimizer_arena():
     pydlk.manual_seed(0)
     m = nn.Linear(3, 2)
     opt = opt_mod.SGD(m.parameters(), lr=0.5)
-    before = m.weight.data
+    before = np.asarray(m.weight)
     new_w = np.full((2, 3), 2.0, np.float32)
     m.load_state_dict({"weight": new_w, "bias": np.zeros(2, np.float32)})
-    assert m.weight.data is before  # the arena view survives
+    assert np.asarray(m.weight) is before  # the arena view survives
     x = pydlk.tensor(np.ones((1, 3), np.float32))
     opt.zero_grad()
     m(x).sum().backward()
     opt.step()  # w <- w - lr * g, g = x for every row
-    np.testing.assert_allclose(m.weight.data, 2.0 - 0.5, rtol=1e-6)
-    np.testing.assert_allclose(m.bias.data, -0.5, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(m.weight), 2.0 - 0.5, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(m.bias), -0.5, rtol=1e-6)

@@ -170,7 +170,7 @@ def test_against_numpy_two_groups(rng, cls, kw):
                 ref[i], grads[step][i].astype(np.float64), states[i], **rkw[0 if i < 2 else 1]
             )
         for p, r in zip(params, ref):
-            np.testing.assert_allclose(p.data, r, rtol=2e-4, atol=2e-5)
+            np.testing.assert_allclose(np.asarray(p), r, rtol=2e-4, atol=2e-5)
 
 
 def _torch_opt(torch, cls, params, kw, groups=True):
@@ -196,7 +196,7 @@ def test_against_torch(rng, cls, kw):
         opt.step()
         topt.step()
         for p, t in zip(params, tp):
-            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(np.asarray(p), t.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("eps", [1e-8, 1e-3])
@@ -217,7 +217,7 @@ def test_tiny_second_moment_pins_eps(rng, cls, eps):
         opt.step()
         ref = [REFS[cls](r, g, s, **kw) for r, g, s in zip(ref, grads[step], states)]
     for p, r, a in zip(params, ref, init):
-        np.testing.assert_allclose(p.data - a, r - a, rtol=1e-6, atol=1e-22)
+        np.testing.assert_allclose(np.asarray(p) - a, r - a, rtol=1e-6, atol=1e-22)
     # eps inside the square root would give a displacement ~ lr*g/sqrt(eps): far off
     wrong = 0.01 * 1e-10 / np.sqrt(eps)
     right = max(np.abs(r - a).max() for r, a in zip(ref, init))
@@ -230,7 +230,7 @@ def test_tiny_second_moment_pins_eps(rng, cls, eps):
             t.grad = torch.from_numpy(g.copy())
         topt.step()
     for p, t, a in zip(params, tp, init):
-        np.testing.assert_allclose(p.data - a, t.detach().numpy() - a, rtol=1e-6, atol=1e-22)
+        np.testing.assert_allclose(np.asarray(p) - a, t.detach().numpy() - a, rtol=1e-6, atol=1e-22)
 
 
 def test_l1_weight_decay_and_float64(rng):
@@ -252,8 +252,8 @@ def test_l1_weight_decay_and_float64(rng):
             opt.step()
             ref = [REFS[cls](r, g, s, l1=0.03, **kw) for r, g, s in zip(ref, grads[step], states)]
         for p, r in zip(params, ref):
-            assert p.data.dtype == np.float64
-            np.testing.assert_allclose(p.data, r, rtol=1e-12, atol=1e-14)
+            assert np.asarray(p).dtype == np.float64
+            np.testing.assert_allclose(np.asarray(p), r, rtol=1e-12, atol=1e-14)
 
 
 def test_training_through_autograd(rng):
@@ -262,7 +262,7 @@ def test_training_through_autograd(rng):
     F = pydlk.functional
     x = pydlk.tensor(rng.standard_normal((64, 5)).astype(np.float32))
     w_true = rng.standard_normal((1, 5)).astype(np.float32)
-    y = pydlk.tensor(x.data @ w_true.T)
+    y = pydlk.tensor(np.asarray(x) @ w_true.T)
     w = Parameter(np.zeros((1, 5), np.float32))
     b = Parameter(np.zeros(1, np.float32))
     opt = Adam([w, b], lr=0.05)
@@ -272,11 +272,11 @@ def test_training_through_autograd(rng):
         d = F.linear(x, w, b) - y
         loss = (d * d).mean()
         loss.backward()
-        assert w.grad.data is w._grad_slot
+        assert np.asarray(w.grad) is w._grad_slot
         opt.step()
-        first = first if first is not None else float(loss.data)
-    assert float(loss.data) < 1e-3 * first
-    np.testing.assert_allclose(w.data, w_true, atol=0.02)
+        first = first if first is not None else float(np.asarray(loss))
+    assert float(np.asarray(loss)) < 1e-3 * first
+    np.testing.assert_allclose(np.asarray(w), w_true, atol=0.02)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -469,7 +469,7 @@ def test_lbfgs_rosenbrock(ls):
     closure = _rosenbrock_closure(opt, xy)
     for _ in range(20 if ls else 60):
         opt.step(closure)
-    np.testing.assert_allclose([xy[0].data[0], xy[1].data[0]], [1.0, 1.0], atol=1e-4)
+    np.testing.assert_allclose([np.asarray(xy[0])[0], np.asarray(xy[1])[0]], [1.0, 1.0], atol=1e-4)
 
 
 def _logreg_data(rng):
@@ -534,7 +534,7 @@ def test_lbfgs_logistic_regression_matches_newton(rng, ls):
     for _ in range(5):
         opt.step(closure)
     w_ref = _newton_logreg(X, y, lam)
-    np.testing.assert_allclose(np.r_[w.data[0], b.data], w_ref, atol=1e-6)
+    np.testing.assert_allclose(np.r_[np.asarray(w)[0], np.asarray(b)], w_ref, atol=1e-6)
 
 
 @pytest.mark.parametrize("ls", [None, "strong_wolfe"])
@@ -556,5 +556,5 @@ def test_lbfgs_against_torch_iterates(ls):
         opt.step(closure)
         topt.step(tclosure)
         np.testing.assert_allclose(
-            [xy[0].data[0], xy[1].data[0]], t.detach().numpy(), rtol=1e-9, atol=1e-12
+            [np.asarray(xy[0])[0], np.asarray(xy[1])[0]], t.detach().numpy(), rtol=1e-9, atol=1e-12
         )

@@ -139,8 +139,8 @@ def test_max_forward_matches_reference(rng, case):
     y, idx = F.max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True)
     ry, ridx = max_pool_ref(x, k, s if s is not None else k, p, d, ceil_mode)
     assert y.dtype == np.float32 and idx.dtype == np.int64
-    np.testing.assert_array_equal(y.data, ry)  # a max is exact
-    np.testing.assert_array_equal(idx.data, ridx)
+    np.testing.assert_array_equal(np.asarray(y), ry)  # a max is exact
+    np.testing.assert_array_equal(np.asarray(idx), ridx)
 
 
 @pytest.mark.parametrize("case", AVG_CASES)
@@ -154,18 +154,18 @@ def test_avg_forward_matches_reference(rng, case, count_include_pad, divisor_ove
     ry = avg_pool_ref(
         x, k, s if s is not None else k, p, ceil_mode, count_include_pad, divisor_override
     )
-    np.testing.assert_allclose(y.data, ry, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(y), ry, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("out", [(1, 1), (3, 4), (7, 9), (5, 2), (10, 13)])
 def test_adaptive_forward_matches_reference(rng, out):
     x = rng.standard_normal((2, 5, 7, 9)).astype(np.float32)
     ry, ridx = adaptive_ref(x, *out, "avg")
-    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, out).data, ry, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(F.adaptive_avg_pool2d(x, out)), ry, rtol=1e-4, atol=1e-6)
     ry, ridx = adaptive_ref(x, *out, "max")
     y, idx = F.adaptive_max_pool2d(x, out, return_indices=True)
-    np.testing.assert_array_equal(y.data, ry)
-    np.testing.assert_array_equal(idx.data, ridx)
+    np.testing.assert_array_equal(np.asarray(y), ry)
+    np.testing.assert_array_equal(np.asarray(idx), ridx)
 
 
 def test_adaptive_output_size_none_and_int(rng):
@@ -173,7 +173,7 @@ def test_adaptive_output_size_none_and_int(rng):
     assert F.adaptive_avg_pool2d(x, (None, 2)).shape == (1, 2, 6, 2)
     assert F.adaptive_max_pool2d(x, (3, None)).shape == (1, 2, 3, 5)
     assert F.adaptive_avg_pool2d(x, 4).shape == (1, 2, 4, 4)
-    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, 1).data[..., 0, 0], x.mean((2, 3)))
+    np.testing.assert_allclose(np.asarray(F.adaptive_avg_pool2d(x, 1))[..., 0, 0], x.mean((2, 3)))
 
 
 # ----------------------------------------------------------------------------- gradients
@@ -259,7 +259,7 @@ def _pydlk_pool(fn, x, dy, **kw):
     if isinstance(out, tuple):
         assert not out[1].requires_grad and out[1].dtype == np.int64
     y.backward(dy)
-    return y.data, (out[1].data if isinstance(out, tuple) else None), tx.grad
+    return np.asarray(y), (np.asarray(out[1]) if isinstance(out, tuple) else None), tx.grad
 
 
 def test_max_matches_torch_over_grid(rng):
@@ -381,7 +381,7 @@ def test_nan_and_inf_in_max_pool_match_torch(rng):
         np.testing.assert_array_equal(got[0], want[0])  # NaN == NaN here
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_array_equal(got[2], want[2])
-    y = F.max_pool2d(x, 2).data
+    y = np.asarray(F.max_pool2d(x, 2))
     assert np.isnan(y[0, 0, 0, 0]) and np.isnan(y[0, 0, 1, 1])
     want = _torch_pool(
         torch,
@@ -414,7 +414,9 @@ def test_nonoverlapping_max_pool_keeps_gradient_sum(rng, k, s):
     np.testing.assert_allclose(x.grad.sum(), dy.sum(), rtol=1e-12)
     # every gradient lands on exactly one element that equals its window's max
     assert np.count_nonzero(x.grad) == dy.size
-    np.testing.assert_array_equal(np.sort(x.data[x.grad != 0]), np.sort(y.data.ravel()))
+    np.testing.assert_array_equal(
+        np.sort(np.asarray(x)[x.grad != 0]), np.sort(np.asarray(y).ravel())
+    )
 
 
 def test_avg_pool_2x2_spreads_gradient_evenly(rng):
@@ -431,7 +433,8 @@ def test_indices_point_at_the_maxima(rng):
     y, idx = F.max_pool2d(x, 3, 2, 1, dilation=2, return_indices=True)
     flat = x.reshape(2, 3, -1)
     np.testing.assert_array_equal(
-        np.take_along_axis(flat, idx.data.reshape(2, 3, -1), 2), y.data.reshape(2, 3, -1)
+        np.take_along_axis(flat, np.asarray(idx).reshape(2, 3, -1), 2),
+        np.asarray(y).reshape(2, 3, -1),
     )
 
 
@@ -459,16 +462,18 @@ def test_float64_noncontiguous_and_unbatched(rng):
     y, idx = F.max_pool2d(x, 3, 2, 1, return_indices=True)
     ry, ridx = max_pool_ref(x, 3, 2, 1, 1, False)
     assert y.dtype == np.float64
-    np.testing.assert_array_equal(y.data, ry)
-    np.testing.assert_array_equal(idx.data, ridx)
+    np.testing.assert_array_equal(np.asarray(y), ry)
+    np.testing.assert_array_equal(np.asarray(idx), ridx)
     np.testing.assert_allclose(
-        F.avg_pool2d(x, 2, 1, 1).data, avg_pool_ref(x, 2, 1, 1, False, True, None), rtol=1e-12
+        np.asarray(F.avg_pool2d(x, 2, 1, 1)),
+        avg_pool_ref(x, 2, 1, 1, False, True, None),
+        rtol=1e-12,
     )
     # unbatched (C, H, W) gives the batched result's first item, gradient included
     x3 = pydlk.tensor(x[1], requires_grad=True)
     y3, i3 = F.max_pool2d(x3, 3, 2, 1, return_indices=True)
     assert y3.shape == (3, 5, 4) and i3.shape == (3, 5, 4)
-    np.testing.assert_array_equal(y3.data, ry[1])
+    np.testing.assert_array_equal(np.asarray(y3), ry[1])
     y3.sum().backward()
     assert x3.grad.shape == (3, 9, 8)
     for fn, kw in [
@@ -476,7 +481,7 @@ def test_float64_noncontiguous_and_unbatched(rng):
         (F.adaptive_avg_pool2d, dict(output_size=2)),
         (F.adaptive_max_pool2d, dict(output_size=2)),
     ]:
-        np.testing.assert_array_equal(fn(x[1], **kw).data, fn(x, **kw).data[1])
+        np.testing.assert_array_equal(np.asarray(fn(x[1], **kw)), np.asarray(fn(x, **kw))[1])
 
 
 def test_tensor_input_without_grad_returns_no_indices_unless_asked(rng):
@@ -685,19 +690,22 @@ def test_2x2_fast_path_on_wide_rows_matches_reference(rng, dtype):
     x[1, 1, 3, 20] = x[1, 1, 3, 21] = 9.0  # a tie in one row
     y, idx = F.max_pool2d(x, 2, return_indices=True)
     ry, ridx = max_pool_ref(x, 2, 2, 0, 1, False)
-    np.testing.assert_array_equal(y.data, ry.astype(dtype))
-    np.testing.assert_array_equal(idx.data, ridx)
+    np.testing.assert_array_equal(np.asarray(y), ry.astype(dtype))
+    np.testing.assert_array_equal(np.asarray(idx), ridx)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    dx = C.max_pool2d_backward(dy, idx.data, (7, 37), 2)
+    dx = C.max_pool2d_backward(dy, np.asarray(idx), (7, 37), 2)
     want = np.zeros(x.shape, dtype).reshape(2, 3, -1)
     np.put_along_axis(want, ridx.reshape(2, 3, -1), dy.reshape(2, 3, -1), 2)
     np.testing.assert_array_equal(dx, want.reshape(x.shape))
     xa = rng.standard_normal((2, 3, 7, 37)).astype(dtype)
     np.testing.assert_allclose(
-        F.avg_pool2d(xa, 2).data, avg_pool_ref(xa, 2, 2, 0, False, True, None), rtol=1e-5, atol=1e-6
+        np.asarray(F.avg_pool2d(xa, 2)),
+        avg_pool_ref(xa, 2, 2, 0, False, True, None),
+        rtol=1e-5,
+        atol=1e-6,
     )
     np.testing.assert_allclose(
-        F.avg_pool2d(xa, 2, divisor_override=3).data,
+        np.asarray(F.avg_pool2d(xa, 2, divisor_override=3)),
         avg_pool_ref(xa, 2, 2, 0, False, True, 3),
         rtol=1e-5,
         atol=1e-6,
@@ -718,8 +726,8 @@ def test_max_vector_blocks_match_reference(rng, k, s, p, d):
     for ceil_mode in (False, True):
         y, idx = F.max_pool2d(x, k, s, p, d, ceil_mode, return_indices=True)
         ry, ridx = max_pool_ref(x, k, s, p, d, ceil_mode)
-        np.testing.assert_array_equal(y.data, ry)
-        np.testing.assert_array_equal(idx.data, ridx)
+        np.testing.assert_array_equal(np.asarray(y), ry)
+        np.testing.assert_array_equal(np.asarray(idx), ridx)
 
 
 def test_avg_very_wide_rows_take_the_generic_path(rng):

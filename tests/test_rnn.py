@@ -57,7 +57,9 @@ def ref_module(m, x, h0, c0=None):
         for d in range(D):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
             w = [
-                getattr(m, n + sfx).data.astype(np.float64) if m.bias or "weight" in n else None
+                np.asarray(getattr(m, n + sfx)).astype(np.float64)
+                if m.bias or "weight" in n
+                else None
                 for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
             ]
             k = layer * D + d
@@ -101,12 +103,12 @@ def test_forward_matches_numpy(mode, layers, bidir, bias, rng):
     if mode == "LSTM":
         y, (hn, cn) = m(pydlk.tensor(x), (pydlk.tensor(h0), pydlk.tensor(c0)))
         ry, rh, rc = ref_module(m, x, h0, c0)
-        np.testing.assert_allclose(cn.data, rc, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(cn), rc, rtol=1e-4, atol=1e-5)
     else:
         y, hn = m(pydlk.tensor(x), pydlk.tensor(h0))
         ry, rh, _ = ref_module(m, x, h0)
-    np.testing.assert_allclose(y.data, ry, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(hn.data, rh, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(y), ry, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(hn), rh, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
@@ -159,7 +161,7 @@ def test_against_torch(name, rng):
         py, ph = m(px, ph0)
         tl = ty.sum() + (th * 2).sum()
         pl = py.sum() + (ph * 2).sum()
-    np.testing.assert_allclose(py.data, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(py), ty.detach().numpy(), rtol=1e-10, atol=1e-12)
     tl.backward()
     pl.backward()
     np.testing.assert_allclose(px.grad, tx.grad.numpy(), rtol=1e-9, atol=1e-11)
@@ -179,8 +181,8 @@ def test_torch_float32_lstm(rng):
     x = rng.standard_normal((9, 5, 8)).astype(np.float32)
     y, (h, c) = m(pydlk.tensor(x))
     ty, (th, tc) = tm(torch.tensor(x))
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(c.data, tc.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(c), tc.detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_unbatched_and_zero_states(rng):
@@ -189,16 +191,16 @@ def test_unbatched_and_zero_states(rng):
     y, h = m(pydlk.tensor(x))
     yb, hb = m(pydlk.tensor(x[:, None]))
     assert y.shape == (5, 4) and h.shape == (1, 4)
-    np.testing.assert_allclose(y.data, yb.data[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(y), np.asarray(yb)[:, 0], rtol=1e-6)
     ry, rh, _ = ref_module(m, x[:, None], np.zeros((1, 1, 4)))
-    np.testing.assert_allclose(y.data, ry[:, 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(y), ry[:, 0], rtol=1e-4, atol=1e-5)
 
 
 def test_zero_length_sequence_and_empty_batch():
     m = make(nn.LSTM, 3, 4)
     y, (h, c) = m(pydlk.tensor(np.zeros((0, 2, 3), np.float32)))
     assert y.shape == (0, 2, 4) and h.shape == (1, 2, 4)
-    np.testing.assert_array_equal(h.data, 0)
+    np.testing.assert_array_equal(np.asarray(h), 0)
     y, (h, c) = m(pydlk.tensor(np.zeros((4, 0, 3), np.float32)))
     assert y.shape == (4, 0, 4)
 
@@ -207,14 +209,14 @@ def test_dropout_between_layers_training_only(rng):
     m = make(nn.LSTM, 3, 4, 2, dropout=0.5)
     x = pydlk.tensor(rng.standard_normal((5, 2, 3)).astype(np.float32))
     m.eval()
-    ye = m(x)[0].data
-    ry, _, _ = ref_module(m, x.data, np.zeros((2, 2, 4)), np.zeros((2, 2, 4)))
+    ye = np.asarray(m(x)[0])
+    ry, _, _ = ref_module(m, np.asarray(x), np.zeros((2, 2, 4)), np.zeros((2, 2, 4)))
     np.testing.assert_allclose(ye, ry, rtol=1e-4, atol=1e-5)
     m.train()
     pydlk.manual_seed(3)
-    y1 = m(x)[0].data
+    y1 = np.asarray(m(x)[0])
     pydlk.manual_seed(3)
-    y2 = m(x)[0].data
+    y2 = np.asarray(m(x)[0])
     np.testing.assert_array_equal(y1, y2)
     assert not np.allclose(y1, ye)
 
@@ -225,7 +227,7 @@ def test_noncontiguous_input(rng):
     xt = x.transpose(1, 0, 2)  # (S, N, I), not contiguous
     y = m(pydlk.tensor(xt))[0]
     ry, _, _ = ref_module(m, xt, np.zeros((1, 2, 4)))
-    np.testing.assert_allclose(y.data, ry, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(y), ry, rtol=1e-4, atol=1e-5)
 
 
 def test_bad_arguments(rng):

@@ -46,7 +46,7 @@ def test_nested_round_trip(tmp_path):
     assert g["nesterov"] is False
     assert back["epoch"] == 7 and back["best"] == float("inf") and back["note"] == "ünïcode"
     assert isinstance(back["t"], pydlk.Tensor)
-    np.testing.assert_array_equal(back["t"].data, [1, 2])
+    np.testing.assert_array_equal(np.asarray(back["t"]), [1, 2])
     assert back["scalar"] == np.float32(1.5) and back["scalar"].dtype == np.float32
     np.testing.assert_array_equal(back["ints"], [0, 1, 2])
     # the RNG state restores the streams
@@ -130,7 +130,7 @@ def test_safetensors_round_trip(tmp_path):
     pydlk.save(m.state_dict(), path)
     m2 = nn.Linear(3, 2)
     m2.load_state_dict(pydlk.load(path))
-    np.testing.assert_array_equal(m2.weight.data, m.weight.data)
+    np.testing.assert_array_equal(np.asarray(m2.weight), np.asarray(m.weight))
     with pytest.raises(TypeError, match="flat"):
         pydlk.save([1, 2], tmp_path / "x.safetensors")
 
@@ -157,11 +157,14 @@ def test_torch_safetensors_loads_into_pydlk(tmp_path, rng):
     x = rng.standard_normal((5, 6)).astype(np.float32)
     if hasattr(pydlk.functional, "relu"):
         np.testing.assert_allclose(
-            m(pydlk.tensor(x)).data, tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-6
+            np.asarray(m(pydlk.tensor(x))),
+            tm(torch.from_numpy(x)).detach().numpy(),
+            rtol=1e-5,
+            atol=1e-6,
         )
     xs = rng.standard_normal((2, 7, 3)).astype(np.float32)
     np.testing.assert_allclose(
-        lstm(pydlk.tensor(xs))[0].data,
+        np.asarray(lstm(pydlk.tensor(xs))[0]),
         tl(torch.from_numpy(xs))[0].detach().numpy(),
         rtol=1e-5,
         atol=1e-6,
@@ -315,7 +318,7 @@ def test_file_objects(tmp_path):
     pydlk.save({"w": pydlk.tensor([1.0, 2.0]), "k": (1, "a")}, buf)
     buf.seek(0)
     back = pydlk.load(buf)
-    np.testing.assert_array_equal(back["w"].data, [1, 2])
+    np.testing.assert_array_equal(np.asarray(back["w"]), [1, 2])
     assert back["k"] == (1, "a")
     with pytest.raises(serialization.CheckpointError, match="<file object>"):
         pydlk.load(io.BytesIO(b"garbage!"))
@@ -361,11 +364,11 @@ def test_torch_pt_state_dict(tmp_path):
     for k, v in ref.items():
         assert isinstance(sd[k], pydlk.Tensor)
         assert sd[k].dtype == v.numpy().dtype
-        np.testing.assert_array_equal(sd[k].data, v.numpy())
-    assert int(sd["1.num_batches_tracked"].data) == 1
+        np.testing.assert_array_equal(np.asarray(sd[k]), v.numpy())
+    assert int(np.asarray(sd["1.num_batches_tracked"])) == 1
     m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     m.load_state_dict(sd)
-    np.testing.assert_array_equal(m[1].running_var.data, ref["1.running_var"].numpy())
+    np.testing.assert_array_equal(np.asarray(m[1].running_var), ref["1.running_var"].numpy())
 
 
 def test_torch_pt_nested_and_views(tmp_path):
@@ -384,13 +387,13 @@ def test_torch_pt_nested_and_views(tmp_path):
     path = tmp_path / "n.pt"
     torch.save(obj, path)
     back = pydlk.load(path)
-    np.testing.assert_array_equal(back["a"]["b"][0].data, base.t().numpy())
-    np.testing.assert_array_equal(back["a"]["b"][1].data, base[1:, 2:].numpy())
+    np.testing.assert_array_equal(np.asarray(back["a"]["b"][0]), base.t().numpy())
+    np.testing.assert_array_equal(np.asarray(back["a"]["b"][1]), base[1:, 2:].numpy())
     assert back["a"]["n"] == 3 and back["a"]["s"] == "x" and back["t"] == (1.5, None)
     for k in ("i", "h", "m", "u", "d"):
         assert back[k].dtype == obj[k].numpy().dtype
-        np.testing.assert_array_equal(back[k].data, obj[k].numpy())
-    np.testing.assert_array_equal(back["bf"].data, [1.5, -2.25])
+        np.testing.assert_array_equal(np.asarray(back[k]), obj[k].numpy())
+    np.testing.assert_array_equal(np.asarray(back["bf"]), [1.5, -2.25])
 
 
 def test_torch_pt_optimizer_state_dict(tmp_path):
@@ -408,7 +411,9 @@ def test_torch_pt_optimizer_state_dict(tmp_path):
     assert back["param_groups"][0]["betas"] == (0.9, 0.999)
     for i in (0, 1):
         for k in ("exp_avg", "exp_avg_sq", "step"):
-            np.testing.assert_array_equal(back["state"][i][k].data, ref["state"][i][k].numpy())
+            np.testing.assert_array_equal(
+                np.asarray(back["state"][i][k]), ref["state"][i][k].numpy()
+            )
 
 
 def test_torch_pt_without_torch_installed(tmp_path, monkeypatch):
@@ -418,7 +423,7 @@ def test_torch_pt_without_torch_installed(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
-    np.testing.assert_array_equal(pydlk.load(path)["w"].data, [0, 1, 2])
+    np.testing.assert_array_equal(np.asarray(pydlk.load(path)["w"]), [0, 1, 2])
 
 
 class _Evil:

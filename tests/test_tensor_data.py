@@ -25,13 +25,13 @@ def test_state_dict_values_are_detached_tensors_sharing_memory():
     w = sd["0.weight"]
     with pydlk.no_grad():
         w[0, 0] = 123.0
-    assert m[0].weight.data[0, 0] == 123.0
+    assert np.asarray(m[0].weight)[0, 0] == 123.0
     # clone() snapshots: later changes to the parameter leave it alone
     snap = {k: v.clone() for k, v in sd.items()}
     with pydlk.no_grad():
         m[0].weight[...] = 0.0
     assert snap["0.weight"].numpy()[0, 0] == 123.0
-    assert not np.shares_memory(np.asarray(snap["0.weight"]), m[0].weight.data)
+    assert not np.shares_memory(np.asarray(snap["0.weight"]), np.asarray(m[0].weight))
 
 
 def test_state_dict_keep_vars_gives_the_parameters():
@@ -51,9 +51,9 @@ def test_load_state_dict_accepts_tensors_arrays_and_torch_tensors():
     ):
         pydlk.manual_seed(0)
         dst = _mlp()
-        w_before = dst[0].weight.data
+        w_before = np.asarray(dst[0].weight)
         dst.load_state_dict({k: conv(v) for k, v in sd.items()})
-        assert dst[0].weight.data is w_before  # copied in place
+        assert np.asarray(dst[0].weight) is w_before  # copied in place
         for k, v in dst.state_dict().items():
             np.testing.assert_array_equal(np.asarray(v), np.asarray(sd[k]))
 
@@ -104,10 +104,10 @@ def test_weights_exchange_with_torch_both_ways():
 
 def test_module_to_cpu_forms_return_self():
     m = _mlp()
-    w = m[0].weight.data
+    w = np.asarray(m[0].weight)
     for arg in (pydlk.device("cpu"), "cpu", "cpu:0", pydlk.device("cpu", 0)):
         assert m.to(arg) is m
-        assert m[0].weight.data is w  # nothing moved, nothing copied
+        assert np.asarray(m[0].weight) is w  # nothing moved, nothing copied
     assert m.to(device="cpu") is m and m.cpu() is m
 
 
@@ -169,7 +169,7 @@ def test_optimizer_state_round_trips_with_torch_both_ways(kind):
 
     def steps(lib, p, opt, n):
         for _ in range(n):
-            w = np.asarray(p.detach().numpy() if lib == "torch" else p.data)
+            w = np.asarray(p.detach().numpy() if lib == "torch" else np.asarray(p))
             g = _loss_grad(w, c)
             p.grad = pydlk.tensor(g) if lib == "pydlk" else torch.from_numpy(g)
             opt.step()
@@ -264,7 +264,7 @@ def test_grad_zero_then_backward_accumulates_into_the_slot():
 def test_grad_data_zero_and_assignment():
     w, opt, x = _packed()
     (x @ w).sum().backward()
-    w.grad.data[...] = 0  # p.grad.data: the gradient array itself
+    w.grad.data[...] = 0  # p.grad.data: a Tensor sharing the gradient's memory
     np.testing.assert_array_equal(opt._arenas[0][0].grad, 0)
     # assigning a Tensor or an array of the slot's shape copies into the slot
     g = np.arange(6, dtype=np.float32).reshape(3, 2)

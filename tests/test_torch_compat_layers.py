@@ -23,7 +23,7 @@ _TORCH_NESTED = [
 
 def _np(t):
     if isinstance(t, pydlk.Tensor):
-        return np.asarray(t.data)
+        return np.asarray(np.asarray(t))
     if hasattr(t, "detach"):
         return t.detach().numpy()
     return np.asarray(t)
@@ -61,7 +61,7 @@ def _compare_module(m, tm, inputs, rng, rtol=1e-5, atol=1e-5, out_index=None, **
 
 def _to_torch(v):
     if isinstance(v, pydlk.Tensor):
-        return torch.tensor(np.asarray(v.data))
+        return torch.tensor(np.asarray(v))
     if isinstance(v, np.ndarray):
         return torch.tensor(v)
     return v
@@ -159,9 +159,13 @@ def test_conv_default_init_bounds_follow_torch():
     # fan_in of a transposed weight is (out_channels/groups) * k, as torch computes it
     m = nn.ConvTranspose2d(8, 300, 3)
     bound = 1 / np.sqrt(300 * 9)
-    assert np.abs(m.bias.data).max() <= bound and np.abs(m.bias.data).max() > bound / 2
-    assert np.abs(m.weight.data).max() <= bound  # kaiming_uniform_(a=sqrt(5)): 1/sqrt(fan_in)
-    assert np.abs(m.weight.data).max() > bound * 0.9
+    assert (
+        np.abs(np.asarray(m.bias)).max() <= bound and np.abs(np.asarray(m.bias)).max() > bound / 2
+    )
+    assert (
+        np.abs(np.asarray(m.weight)).max() <= bound
+    )  # kaiming_uniform_(a=sqrt(5)): 1/sqrt(fan_in)
+    assert np.abs(np.asarray(m.weight)).max() > bound * 0.9
 
 
 @pytest.mark.parametrize(
@@ -212,7 +216,7 @@ def test_upsampling_aliases(rng):
 @pytest.mark.parametrize("n, shape", [(1, (2, 3, 4)), (3, (2, 3, 4, 4)), (3, (5, 3))])
 def test_prelu_module(rng, n, shape):
     m, tm = nn.PReLU(n, init=0.1), torch.nn.PReLU(n, init=0.1)
-    np.testing.assert_array_equal(m.weight.data, tm.weight.detach().numpy())
+    np.testing.assert_array_equal(np.asarray(m.weight), tm.weight.detach().numpy())
     tm.weight.data.uniform_(-0.5, 0.5)
     _compare_module(m, tm, [rng.standard_normal(shape).astype(np.float32)], rng)
 
@@ -443,7 +447,7 @@ def test_generate_square_subsequent_mask():
 def test_transformer_layers_are_independent_copies():
     enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(**_TKW), 2)
     enc.layers[0].linear1.weight.data[...] = 0
-    assert np.abs(enc.layers[1].linear1.weight.data).sum() > 0
+    assert np.abs(np.asarray(enc.layers[1].linear1.weight)).sum() > 0
 
 
 def test_transformer_bad_arguments():
@@ -470,7 +474,7 @@ def test_lazy_linear_infers_and_becomes_linear(rng):
     y = m(x)
     assert type(m) is nn.Linear and m.in_features == 6 and m.weight.shape == (4, 6)
     assert y.shape == (2, 4)
-    assert 0 < np.abs(m.weight.data).max() <= 1 / np.sqrt(6)  # torch's init bound
+    assert 0 < np.abs(np.asarray(m.weight)).max() <= 1 / np.sqrt(6)  # torch's init bound
     tm = torch.nn.Linear(6, 4)
     _compare_module(m, tm, [x], rng)
 
@@ -481,7 +485,7 @@ def test_lazy_conv_and_batchnorm(rng):
     seq(x)
     assert type(seq[0]) is nn.Conv2d and seq[0].weight.shape == (4, 3, 3, 3)
     assert type(seq[1]) is nn.BatchNorm2d and seq[1].running_mean.shape == (4,)
-    assert int(seq[1].num_batches_tracked.data) == 1
+    assert int(np.asarray(seq[1].num_batches_tracked)) == 1
     c1 = nn.LazyConv1d(3, 2)
     assert c1(rng.standard_normal((2, 5, 7)).astype(np.float32)).shape == (2, 3, 6)
     assert type(c1) is nn.Conv1d and c1.in_channels == 5
@@ -502,9 +506,9 @@ def test_lazy_optimizer_made_before_first_forward_works(rng):
     opt.zero_grad()
     loss.backward()
     w = m[1].weight
-    before, g = w.data.copy(), np.asarray(w.grad).copy()
+    before, g = np.asarray(w).copy(), np.asarray(w.grad).copy()
     opt.step()
-    np.testing.assert_allclose(w.data, before - 0.1 * g, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(w), before - 0.1 * g, rtol=1e-6)
     assert any(p is w for p in opt.param_groups[0]["params"])
 
 
@@ -556,7 +560,7 @@ def test_deepcopy_of_new_modules(rng):
     m = nn.TransformerDecoderLayer(**_TKW)
     c = copy.deepcopy(m)
     c.linear1.weight.data[...] = 0
-    assert np.abs(m.linear1.weight.data).sum() > 0
+    assert np.abs(np.asarray(m.linear1.weight)).sum() > 0
 
 
 # ----------------------------------------------------------------------------- Adadelta
@@ -578,8 +582,8 @@ def test_adadelta_vs_torch(rng, kw):
         pw.grad, pb.grad = pydlk.tensor(g1), pydlk.tensor(g2)
         to.step()
         po.step()
-    np.testing.assert_allclose(pw.data, tw.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(pb.data, tb.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(pw), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(pb), tb.detach().numpy(), rtol=1e-5, atol=1e-6)
     ts, ps = to.state_dict(), po.state_dict()
     for i in (0, 1):
         assert set(ps["state"][i]) == set(ts["state"][i]) == {"step", "square_avg", "acc_delta"}
@@ -600,7 +604,7 @@ def test_adadelta_reference_step():
     opt.step()
     sq = 0.4 * g * g
     delta = np.sqrt(1e-3) / np.sqrt(sq + 1e-3) * g
-    np.testing.assert_allclose(p.data, p0 - 0.7 * delta, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(p), p0 - 0.7 * delta, rtol=1e-12)
     np.testing.assert_allclose(opt.state[p]["acc_delta"], 0.4 * delta**2, rtol=1e-12)
 
 
@@ -609,14 +613,14 @@ def test_adadelta_state_dict_round_trip(rng):
     opt = pydlk.optim.Adadelta([p])
     p.grad = pydlk.tensor(rng.standard_normal(5).astype(np.float32))
     opt.step()
-    q = nn.Parameter(p.data.copy())
+    q = nn.Parameter(np.asarray(p).copy())
     opt2 = pydlk.optim.Adadelta([q])
     opt2.load_state_dict(opt.state_dict())
     g = rng.standard_normal(5).astype(np.float32)
     p.grad, q.grad = pydlk.tensor(g), pydlk.tensor(g)
     opt.step()
     opt2.step()
-    np.testing.assert_array_equal(p.data, q.data)
+    np.testing.assert_array_equal(np.asarray(p), np.asarray(q))
 
 
 @pytest.mark.parametrize(

@@ -321,14 +321,7 @@ def normal(
 
 
 def _fill_random(self, op, draw):
-    from ..autograd import is_grad_enabled
-
-    if is_grad_enabled() and self.requires_grad:
-        self._check_inplace(op)
-        raise RuntimeError(
-            f"{op}: in-place sampling into a tensor that is part of the "
-            "autograd graph is not supported"
-        )
+    self._check_inplace_write(op)
     if self.dtype.kind != "f":
         raise TypeError(f"{op}: tensor dtype must be floating point, got {self.dtype}")
     a = draw(self.shape).astype(self.dtype, copy=False)

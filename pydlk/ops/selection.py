@@ -201,32 +201,26 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return _scatter("scatter_add", input, dim, index, src, None, None, True)
 
 
-def _inplace_from(self, out, op):
-    from ..autograd import is_grad_enabled
-
-    if is_grad_enabled() and self.requires_grad:
-        self._check_inplace(op)  # a leaf: refused with the usual message
-        raise RuntimeError(
-            f"{op}: in place into a tensor that is part of the autograd graph "
-            f"is not supported; use {op[:-1]} (out of place)"
-        )
-    self._data[...] = out._data
+def _inplace_from(self, op, compute, *operands):
+    """``self``'s values become ``compute()``'s, outside the graph (refused where that would
+    hide a change from autograd; see Tensor._check_inplace_write)."""
+    self._check_inplace_write(op, *operands, hint=f"use {op[:-1]} (out of place)")
+    self._data[...] = compute()._data
     return self
 
 
 def _scatter_(self, dim, index, src=None, value=None, *, reduce=None):
     """In-place scatter on the data (outside the graph, like ``x[...] = v``)."""
+    s = None if src is None else _detach(src)
     return _inplace_from(
-        self,
-        scatter(
-            self.detach(), dim, index, None if src is None else _detach(src), value, reduce=reduce
-        ),
-        "scatter_",
+        self, "scatter_", lambda: scatter(self.detach(), dim, index, s, value, reduce=reduce), src
     )
 
 
 def _scatter_add_(self, dim, index, src):
-    return _inplace_from(self, scatter_add(self.detach(), dim, index, _detach(src)), "scatter_add_")
+    return _inplace_from(
+        self, "scatter_add_", lambda: scatter_add(self.detach(), dim, index, _detach(src)), src
+    )
 
 
 def _detach(x):
