@@ -1,4 +1,4 @@
-"""conv2d forward+backward (grads of input, weight and bias): LeNet's two convolutions and two
+"""conv2d forward+backward (grads of input, weight and bias): LeNet's two convolutions and three
 CIFAR-sized ones, pydlk against plain NumPy (im2col with stride tricks + matmul) and torch.
 
 Warm memory: pydlk's im2col workspace is reused across calls (thread-local in the binding);
@@ -15,6 +15,7 @@ SHAPES = {
     "lenet_conv2": (64, 6, 12, 12, 16, 5, 0),
     "cifar_3to32": (64, 3, 32, 32, 32, 3, 1),
     "cifar_32to64": (64, 32, 16, 16, 64, 3, 1),
+    "cifar_64to64": (64, 64, 32, 32, 64, 3, 1),
 }
 
 
