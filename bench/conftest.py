@@ -33,5 +33,16 @@ def _record_threads(request):
 
 
 @pytest.fixture
+def record_bandwidth(benchmark):
+    """``record_bandwidth(nbytes, key="GB/s")`` records ``nbytes`` over the median time, in GB/s,
+    in the benchmark's extra_info (call it after ``benchmark(...)``)."""
+
+    def record(nbytes, key="GB/s"):
+        benchmark.extra_info[key] = round(nbytes / benchmark.stats.stats.median / 1e9, 1)
+
+    return record
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -141,12 +141,12 @@ WHO = {
 # op-major order: the four contestants of one group run back to back, so a change in the
 # machine's load during the run hits a group's contestants alike
 @pytest.mark.parametrize("op,who", [(op, who) for op in ELTWISE for who in WHO])
-def test_eltwise(benchmark, data, op, who):
+def test_eltwise(benchmark, data, op, who, record_bandwidth):
     if who.startswith("torch"):
         pytest.importorskip("torch")
     benchmark.group = f"{op} fwd+bwd 16M float32"
     benchmark(WHO[who](data, op))
-    benchmark.extra_info["GB/s (useful)"] = 5 * data[0].nbytes / benchmark.stats.stats.median / 1e9
+    record_bandwidth(5 * data[0].nbytes, "GB/s (useful)")
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -230,9 +230,9 @@ SOFT_WHO = {
 @pytest.mark.parametrize(
     "op,who", [(op, who) for op in ["softmax", "log_softmax"] for who in SOFT_WHO]
 )
-def test_softmax(benchmark, sdata, op, who):
+def test_softmax(benchmark, sdata, op, who, record_bandwidth):
     if who.startswith("torch"):
         pytest.importorskip("torch")
     benchmark.group = f"{op} fwd+bwd (4096, 1000) dim 1"
     benchmark(SOFT_WHO[who](sdata, op == "log_softmax"))
-    benchmark.extra_info["GB/s (useful)"] = 5 * sdata[0].nbytes / benchmark.stats.stats.median / 1e9
+    record_bandwidth(5 * sdata[0].nbytes, "GB/s (useful)")

@@ -21,11 +21,7 @@ def data():
     return x, dy
 
 
-def _bytes_per_s(benchmark):
-    benchmark.extra_info["GB/s"] = round(4 * N * 4 / benchmark.stats.stats.median / 1e9, 1)
-
-
-def test_pydlk_bitmask(benchmark, data):
+def test_pydlk_bitmask(benchmark, data, record_bandwidth):
     benchmark.group = GROUP
     x, dy = data
     y, dx = np.empty_like(x), np.empty_like(x)
@@ -37,10 +33,10 @@ def test_pydlk_bitmask(benchmark, data):
         C.dropout_backward(dy, mask, P, 1234, 0, out=dx)
 
     benchmark(step)
-    _bytes_per_s(benchmark)
+    record_bandwidth(4 * N * 4)
 
 
-def test_pydlk_regenerate(benchmark, data):
+def test_pydlk_regenerate(benchmark, data, record_bandwidth):
     benchmark.group = GROUP
     x, dy = data
     y, dx = np.empty_like(x), np.empty_like(x)
@@ -51,7 +47,7 @@ def test_pydlk_regenerate(benchmark, data):
         C.dropout_backward(dy, None, P, 1234, 0, out=dx)
 
     benchmark(step)
-    _bytes_per_s(benchmark)
+    record_bandwidth(4 * N * 4)
 
 
 def test_numpy(benchmark, data):

@@ -15,11 +15,6 @@ LN = (4096, 1024)
 GN, GROUPS = (64, 32, 32, 32), 8
 
 
-def _record_bandwidth(benchmark, x):
-    med = benchmark.stats.stats.median
-    benchmark.extra_info["GB/s"] = round(5 * x.nbytes / med / 1e9, 1)
-
-
 def _data(rng, shape, P):
     f = np.float32
     return (
@@ -33,7 +28,7 @@ def _data(rng, shape, P):
 # ----------------------------------------------------------------------------- batch norm
 
 
-def test_batch_norm_pydlk(benchmark, rng):
+def test_batch_norm_pydlk(benchmark, rng, record_bandwidth):
     benchmark.group = f"batch_norm train fwd+bwd {BN}"
     x, w, b, dy = _data(rng, BN, BN[1])
     rm, rv = np.zeros(BN[1], np.float32), np.ones(BN[1], np.float32)
@@ -45,10 +40,10 @@ def test_batch_norm_pydlk(benchmark, rng):
         C.batchnorm_backward(dy, x, w, m, r, True, grad_input=dx, grad_weight=dw, grad_bias=db)
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
-def test_batch_norm_numpy(benchmark, rng):
+def test_batch_norm_numpy(benchmark, rng, record_bandwidth):
     benchmark.group = f"batch_norm train fwd+bwd {BN}"
     x, w, b, dy = _data(rng, BN, BN[1])
     rm, rv = np.zeros(BN[1], np.float32), np.ones(BN[1], np.float32)
@@ -68,10 +63,10 @@ def test_batch_norm_numpy(benchmark, rng):
         (w * rstd / M).reshape(sh) * (M * dy - db.reshape(sh) - xhat * dw.reshape(sh))
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
-def test_batch_norm_torch(benchmark, rng, torch):
+def test_batch_norm_torch(benchmark, rng, torch, record_bandwidth):
     benchmark.group = f"batch_norm train fwd+bwd {BN}"
     x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, BN, BN[1]))
     rm, rv = torch.zeros(BN[1]), torch.ones(BN[1])
@@ -82,13 +77,13 @@ def test_batch_norm_torch(benchmark, rng, torch):
         torch.nn.functional.batch_norm(x, rm, rv, w, b, True, 0.1, EPS).backward(dy)
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
 # ----------------------------------------------------------------------------- layer norm
 
 
-def test_layer_norm_pydlk(benchmark, rng):
+def test_layer_norm_pydlk(benchmark, rng, record_bandwidth):
     benchmark.group = f"layer_norm fwd+bwd {LN}"
     x, w, b, dy = _data(rng, LN, LN[1])
     y, m, r = np.empty_like(x), np.empty(LN[0], np.float32), np.empty(LN[0], np.float32)
@@ -99,10 +94,10 @@ def test_layer_norm_pydlk(benchmark, rng):
         C.layernorm_backward(dy, x, w, m, r, grad_input=dx, grad_weight=dw, grad_bias=db)
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
-def test_layer_norm_numpy(benchmark, rng):
+def test_layer_norm_numpy(benchmark, rng, record_bandwidth):
     benchmark.group = f"layer_norm fwd+bwd {LN}"
     x, w, b, dy = _data(rng, LN, LN[1])
     D = LN[1]
@@ -118,10 +113,10 @@ def test_layer_norm_numpy(benchmark, rng):
         rstd / D * (D * g - g.sum(1, keepdims=True) - xhat * (g * xhat).sum(1, keepdims=True))
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
-def test_layer_norm_torch(benchmark, rng, torch):
+def test_layer_norm_torch(benchmark, rng, torch, record_bandwidth):
     benchmark.group = f"layer_norm fwd+bwd {LN}"
     x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, LN, LN[1]))
     x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
@@ -131,13 +126,13 @@ def test_layer_norm_torch(benchmark, rng, torch):
         torch.nn.functional.layer_norm(x, (LN[1],), w, b, EPS).backward(dy)
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
 # ----------------------------------------------------------------------------- group norm
 
 
-def test_group_norm_pydlk(benchmark, rng):
+def test_group_norm_pydlk(benchmark, rng, record_bandwidth):
     benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
     x, w, b, dy = _data(rng, GN, GN[1])
     st = (GN[0], GROUPS)
@@ -149,10 +144,10 @@ def test_group_norm_pydlk(benchmark, rng):
         C.groupnorm_backward(dy, x, GROUPS, w, m, r, grad_input=dx, grad_weight=dw, grad_bias=db)
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
-def test_group_norm_numpy(benchmark, rng):
+def test_group_norm_numpy(benchmark, rng, record_bandwidth):
     benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
     x, w, b, dy = _data(rng, GN, GN[1])
     N, Cn = GN[:2]
@@ -173,10 +168,10 @@ def test_group_norm_numpy(benchmark, rng):
         rstd / D * (D * g - g.sum(2, keepdims=True) - xh * (g * xh).sum(2, keepdims=True))
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)
 
 
-def test_group_norm_torch(benchmark, rng, torch):
+def test_group_norm_torch(benchmark, rng, torch, record_bandwidth):
     benchmark.group = f"group_norm fwd+bwd {GN} groups={GROUPS}"
     x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, GN, GN[1]))
     x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
@@ -186,4 +181,4 @@ def test_group_norm_torch(benchmark, rng, torch):
         torch.nn.functional.group_norm(x, GROUPS, w, b, EPS).backward(dy)
 
     benchmark(step)
-    _record_bandwidth(benchmark, x)
+    record_bandwidth(5 * x.nbytes)

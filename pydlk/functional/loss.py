@@ -26,10 +26,11 @@ def _reduce(loss, total, denom, reduction, dtype, xp):
         return xp.asarray(np.float64(total) / np.float64(denom), dtype=dtype)
 
 
-def _upstream(dy, reduction, denom):
-    """(per-sample gradient array or None, scalar gradient) for the backward kernels."""
+def _upstream(dy, reduction, denom, per_sample_shape):
+    """(per-sample gradient array of ``per_sample_shape`` or None, scalar gradient) for the
+    backward kernels."""
     if reduction == "none":
-        return contiguous(dy), 0.0
+        return contiguous(dy).reshape(per_sample_shape), 0.0
     g = np.float64(dy.reshape(()).item())
     if reduction == "sum":
         return None, float(g)
@@ -64,9 +65,7 @@ class CrossEntropy(Function):
         ignore_index, reduction, label_smoothing, denom, shape = ctx.args
         dx = None
         if ctx.needs_input_grad[0]:
-            g, gs = _upstream(dy, reduction, denom)
-            if g is not None:
-                g = g.reshape(lse.shape)
+            g, gs = _upstream(dy, reduction, denom, lse.shape)
             dx = (
                 kernels_for(x2)
                 .cross_entropy_backward(g, gs, x2, lse, t2, w, ignore_index, label_smoothing)
@@ -121,9 +120,7 @@ class NLLLoss(Function):
         ignore_index, reduction, denom, shape = ctx.args
         dx = None
         if ctx.needs_input_grad[0]:
-            g, gs = _upstream(dy, reduction, denom)
-            if g is not None:
-                g = g.reshape(t2.shape)
+            g, gs = _upstream(dy, reduction, denom, t2.shape)
             dx = kernels_for(x2).nll_loss_backward(g, gs, x2, t2, w, ignore_index).reshape(shape)
         return dx, None, None, None, None
 
@@ -147,9 +144,7 @@ class MultiMarginLoss(Function):
         p, margin, reduction, denom, shape = ctx.args
         dx = None
         if ctx.needs_input_grad[0]:
-            g, gs = _upstream(dy, reduction, denom)
-            if g is not None:
-                g = g.reshape(t2.shape)
+            g, gs = _upstream(dy, reduction, denom, t2.shape)
             dx = (
                 kernels_for(x2)
                 .multi_margin_loss_backward(g, gs, x2, t2, p, margin, w)

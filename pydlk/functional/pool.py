@@ -20,30 +20,45 @@ def _unbatch(a, unbatched):
     return a[0] if unbatched else a
 
 
+def _batch_input(ctx, x):
+    """The kernels' 4-D array of ``x`` (checked 3-D or 4-D by the caller); ``ctx`` remembers
+    whether the outputs and the gradient drop the batch dimension again."""
+    ctx.unbatched = x.ndim == 3
+    return _batched(x, ctx.unbatched)
+
+
+def _pooled(ctx, y, idx, return_indices):
+    """A max pooling's output, with its indices when asked for, shaped like the input."""
+    y = _unbatch(y, ctx.unbatched)
+    return (y, _unbatch(idx, ctx.unbatched)) if return_indices else y
+
+
+def _grad_input(ctx, dy, kernel, *args):
+    """The input's gradient from the backward ``kernel`` (its name in pydlk._C / pydlk._cuda),
+    called on the batched ``dy`` and ``args``; None when the input needs no gradient."""
+    if not ctx.needs_input_grad[0]:
+        return None
+    dx = getattr(kernels_for(dy), kernel)(_batched(dy, ctx.unbatched), *args)
+    return _unbatch(dx, ctx.unbatched)
+
+
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
         K = kernels_for(x)
-        unbatched = x.ndim == 3  # checked by the caller
-        x4 = _batched(x, unbatched)
+        x4 = _batch_input(ctx, x)
         need_idx = return_indices or ctx.needs_input_grad[0]
         y, idx = K.max_pool2d_forward(
             x4, kernel_size, stride, padding, dilation, ceil_mode, need_idx
         )
         ctx.save_for_backward(idx)
         ctx.geometry = (x4.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
-        ctx.unbatched = unbatched
-        y = _unbatch(y, unbatched)
-        return (y, _unbatch(idx, unbatched)) if return_indices else y
+        return _pooled(ctx, y, idx, return_indices)
 
     @staticmethod
     def backward(ctx, dy, *_index_grad):  # indices carry no gradient
         (idx,) = ctx.saved_tensors
-        dx = None
-        if ctx.needs_input_grad[0]:
-            dy4 = _batched(dy, ctx.unbatched)
-            dx = kernels_for(dy).max_pool2d_backward(dy4, idx, *ctx.geometry)
-            dx = _unbatch(dx, ctx.unbatched)
+        dx = _grad_input(ctx, dy, "max_pool2d_backward", idx, *ctx.geometry)
         return dx, None, None, None, None, None, None
 
 
@@ -53,8 +68,7 @@ class AvgPool2d(Function):
         ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
     ):
         K = kernels_for(x)
-        unbatched = x.ndim == 3  # checked by the caller
-        x4 = _batched(x, unbatched)
+        x4 = _batch_input(ctx, x)
         y = K.avg_pool2d_forward(
             x4, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
         )
@@ -67,15 +81,11 @@ class AvgPool2d(Function):
             count_include_pad,
             divisor_override,
         )
-        ctx.unbatched = unbatched
-        return _unbatch(y, unbatched)
+        return _unbatch(y, ctx.unbatched)
 
     @staticmethod
     def backward(ctx, dy):
-        dx = None
-        if ctx.needs_input_grad[0]:
-            dy4 = _batched(dy, ctx.unbatched)
-            dx = _unbatch(kernels_for(dy).avg_pool2d_backward(dy4, *ctx.geometry), ctx.unbatched)
+        dx = _grad_input(ctx, dy, "avg_pool2d_backward", *ctx.geometry)
         return dx, None, None, None, None, None, None
 
 
@@ -83,45 +93,31 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size):
         K = kernels_for(x)
-        unbatched = x.ndim == 3  # checked by the caller
-        x4 = _batched(x, unbatched)
+        x4 = _batch_input(ctx, x)
         y = K.adaptive_avg_pool2d_forward(x4, output_size)
         ctx.input_size = x4.shape[2:]
-        ctx.unbatched = unbatched
-        return _unbatch(y, unbatched)
+        return _unbatch(y, ctx.unbatched)
 
     @staticmethod
     def backward(ctx, dy):
-        dx = None
-        if ctx.needs_input_grad[0]:
-            dy4 = _batched(dy, ctx.unbatched)
-            dx = kernels_for(dy).adaptive_avg_pool2d_backward(dy4, ctx.input_size)
-            dx = _unbatch(dx, ctx.unbatched)
-        return dx, None
+        return _grad_input(ctx, dy, "adaptive_avg_pool2d_backward", ctx.input_size), None
 
 
 class AdaptiveMaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, output_size, return_indices):
         K = kernels_for(x)
-        unbatched = x.ndim == 3  # checked by the caller
-        x4 = _batched(x, unbatched)
+        x4 = _batch_input(ctx, x)
         need_idx = return_indices or ctx.needs_input_grad[0]
         y, idx = K.adaptive_max_pool2d_forward(x4, output_size, need_idx)
         ctx.save_for_backward(idx)
         ctx.input_size = x4.shape[2:]
-        ctx.unbatched = unbatched
-        y = _unbatch(y, unbatched)
-        return (y, _unbatch(idx, unbatched)) if return_indices else y
+        return _pooled(ctx, y, idx, return_indices)
 
     @staticmethod
     def backward(ctx, dy, *_index_grad):  # indices carry no gradient
         (idx,) = ctx.saved_tensors
-        dx = None
-        if ctx.needs_input_grad[0]:
-            dy4 = _batched(dy, ctx.unbatched)
-            dx = kernels_for(dy).adaptive_max_pool2d_backward(dy4, idx, ctx.input_size)
-            dx = _unbatch(dx, ctx.unbatched)
+        dx = _grad_input(ctx, dy, "adaptive_max_pool2d_backward", idx, ctx.input_size)
         return dx, None, None
 
 

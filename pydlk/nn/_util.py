@@ -47,6 +47,34 @@ def pos_int(v, cls, name, allow_zero=False):
     return int(v)
 
 
+def conv_channels(in_channels, out_channels, groups, cls):
+    """A convolution's in_channels, out_channels and groups as positive ints, both channel counts
+    divisible by groups (torch's checks)."""
+    in_channels = pos_int(in_channels, cls, "in_channels")
+    out_channels = pos_int(out_channels, cls, "out_channels")
+    groups = pos_int(groups, cls, "groups")
+    if in_channels % groups:
+        raise ValueError(f"{cls}: in_channels must be divisible by groups")
+    if out_channels % groups:
+        raise ValueError(f"{cls}: out_channels must be divisible by groups")
+    return in_channels, out_channels, groups
+
+
+def check_padding_string(padding, stride, cls, numeric="an int or a pair"):
+    """A convolution's padding given as a string: 'same' or 'valid', and 'same' only with
+    stride 1, as torch (``numeric`` names the other accepted forms in the message)."""
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{cls}: padding must be 'same', 'valid', {numeric}, got {padding!r}")
+    if padding == "same" and any(s != 1 for s in stride):
+        raise ValueError(f"{cls}: padding='same' is not supported for strided convolutions")
+
+
+def check_padding_mode(padding_mode, cls):
+    """Only zero padding is implemented; torch's other padding modes are refused."""
+    if padding_mode != "zeros":
+        raise ValueError(f"{cls}: padding_mode {padding_mode!r} is not supported (only 'zeros')")
+
+
 def prob(p, cls, name="p"):
     """``p`` as a float probability in [0, 1], else ValueError."""
     if not 0.0 <= float(p) <= 1.0:

@@ -4,8 +4,10 @@ from .. import functional as F
 from ._util import (
     add_weight_and_bias,
     check_device,
+    check_padding_mode,
+    check_padding_string,
+    conv_channels,
     pair,
-    pos_int,
     reset_kaiming_uniform,
 )
 from .module import Module
@@ -34,30 +36,18 @@ class Conv2d(Module):
     ):
         super().__init__()
         check_device(device, "Conv2d")
-        self.in_channels = pos_int(in_channels, "Conv2d", "in_channels")
-        self.out_channels = pos_int(out_channels, "Conv2d", "out_channels")
-        self.groups = pos_int(groups, "Conv2d", "groups")
-        if in_channels % groups:
-            raise ValueError("Conv2d: in_channels must be divisible by groups")
-        if out_channels % groups:
-            raise ValueError("Conv2d: out_channels must be divisible by groups")
+        self.in_channels, self.out_channels, self.groups = conv_channels(
+            in_channels, out_channels, groups, "Conv2d"
+        )
         self.kernel_size = pair(kernel_size, "Conv2d", "kernel_size")
         self.stride = pair(stride, "Conv2d", "stride")
         self.dilation = pair(dilation, "Conv2d", "dilation")
         if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(
-                    f"Conv2d: padding must be 'same', 'valid', an int or a pair, got {padding!r}"
-                )
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError("Conv2d: padding='same' is not supported for strided convolutions")
+            check_padding_string(padding, self.stride, "Conv2d")
             self.padding = padding
         else:
             self.padding = pair(padding, "Conv2d", "padding", allow_zero=True)
-        if padding_mode != "zeros":
-            raise ValueError(
-                f"Conv2d: padding_mode {padding_mode!r} is not supported (only 'zeros')"
-            )
+        check_padding_mode(padding_mode, "Conv2d")
         self.padding_mode = padding_mode
         kh, kw = self.kernel_size
         add_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias, dtype)

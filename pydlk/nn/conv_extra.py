@@ -2,32 +2,29 @@
 default initialisation (kaiming_uniform_(a=sqrt(5)) on the weight, bias uniform(+-1/sqrt(fan_in))
 with fan_in computed from the weight as torch does, also for the transposed layout)."""
 
-import math
-
 import numpy as np
 
 from .. import functional as F
-from . import init
+from ._util import (
+    check_padding_mode,
+    check_padding_string,
+    conv_channels,
+    empty_param,
+    pos_int,
+    reset_kaiming_uniform,
+)
 from .module import Module
-from .parameter import Parameter
 
 __all__ = ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
-def _int(v, cls, name, low=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{cls}: {name} must be an int, got {type(v).__name__}")
-    if v < low:
-        raise ValueError(f"{cls}: {name} must be {'positive' if low else '>= 0'}, got {v}")
-    return int(v)
-
-
 def _tuple(v, n, cls, name, low):
+    """An int or a tuple of ``n`` ints, each >= ``low`` (0 or 1), as an n-tuple."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
         v = (v,) * n
     if not isinstance(v, (tuple, list)) or len(v) != n:
         raise ValueError(f"{cls}: {name} must be an int or a tuple of {n} ints, got {v!r}")
-    return tuple(_int(i, cls, name, low) for i in v)
+    return tuple(pos_int(i, cls, name, allow_zero=low == 0) for i in v)
 
 
 class _ConvBase(Module):
@@ -50,55 +47,36 @@ class _ConvBase(Module):
     ):
         super().__init__()
         cls, n = type(self).__name__, self._n
-        self.in_channels = _int(in_channels, cls, "in_channels")
-        self.out_channels = _int(out_channels, cls, "out_channels")
-        self.groups = _int(groups, cls, "groups")
-        if self.in_channels % self.groups:
-            raise ValueError(f"{cls}: in_channels must be divisible by groups")
-        if self.out_channels % self.groups:
-            raise ValueError(f"{cls}: out_channels must be divisible by groups")
+        self.in_channels, self.out_channels, self.groups = conv_channels(
+            in_channels, out_channels, groups, cls
+        )
         self.kernel_size = _tuple(kernel_size, n, cls, "kernel_size", 1)
         self.stride = _tuple(stride, n, cls, "stride", 1)
         self.dilation = _tuple(dilation, n, cls, "dilation", 1)
         self.output_padding = _tuple(output_padding, n, cls, "output_padding", 0)
         if isinstance(padding, str):
-            if self._transposed or padding not in ("same", "valid"):
-                allowed = (
-                    "an int or a tuple"
-                    if self._transposed
-                    else "'same', 'valid', an int or a tuple"
-                )
-                raise ValueError(f"{cls}: padding must be {allowed}, got {padding!r}")
-            if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{cls}: padding='same' is not supported for strided convolutions")
+            if self._transposed:
+                raise ValueError(f"{cls}: padding must be an int or a tuple, got {padding!r}")
+            check_padding_string(padding, self.stride, cls, "an int or a tuple")
             self.padding = padding
         else:
             self.padding = _tuple(padding, n, cls, "padding", 0)
-        if padding_mode != "zeros":
-            raise ValueError(
-                f"{cls}: padding_mode {padding_mode!r} is not supported (only 'zeros')"
-            )
+        check_padding_mode(padding_mode, cls)
         self.padding_mode = padding_mode
         self.transposed = self._transposed
-        dt = np.dtype(np.float32 if dtype is None else dtype)
         if self._transposed:
             shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         else:
             shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
-        self.weight = Parameter(np.empty(shape, dt))
+        self.weight = empty_param(shape, dtype)
         if bias:
-            self.bias = Parameter(np.empty(self.out_channels, dt))
+            self.bias = empty_param((self.out_channels,), dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        reset_kaiming_uniform(self.weight, self.bias)
 
     def extra_repr(self):
         s = (

@@ -84,55 +84,48 @@ def matmul(input, other):
     return MatMul.apply(input, other)
 
 
+def _check_ndims(op, a, b, a_ndim, b_ndim, expected):
+    """Raise a ValueError naming ``op`` unless ``a`` has ``a_ndim`` and ``b`` has ``b_ndim``
+    dimensions (``expected`` says so in words)."""
+    if len(_shape(a)) != a_ndim or len(_shape(b)) != b_ndim:
+        raise ValueError(f"{op}: {expected}, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}")
+
+
+def _check_same_first_size(op, a, b, what):
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"{op}: {what} differ: {a.shape[0]} and {b.shape[0]}")
+
+
 def mm(input, mat2):
     a, b = _arr(input), _arr(mat2)
-    if _shape(a).__len__() != 2 or _shape(b).__len__() != 2:
-        raise ValueError(
-            f"mm: both arguments must be 2-D, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}"
-        )
+    _check_ndims("mm", a, b, 2, 2, "both arguments must be 2-D")
     _check_matmul(a, b, "mm")
     return MatMul.apply(_t(input), mat2)
 
 
 def bmm(input, mat2):
     a, b = _arr(input), _arr(mat2)
-    if len(_shape(a)) != 3 or len(_shape(b)) != 3:
-        raise ValueError(
-            f"bmm: both arguments must be 3-D, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}"
-        )
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
+    _check_ndims("bmm", a, b, 3, 3, "both arguments must be 3-D")
+    _check_same_first_size("bmm", a, b, "batch sizes")
     _check_matmul(a, b, "bmm")
     return MatMul.apply(_t(input), mat2)
 
 
 def mv(input, vec):
     a, b = _arr(input), _arr(vec)
-    if len(_shape(a)) != 2 or len(_shape(b)) != 1:
-        raise ValueError(
-            f"mv: expects a 2-D matrix and a 1-D vector, got shapes "
-            f"{tuple(_shape(a))} and {tuple(_shape(b))}"
-        )
+    _check_ndims("mv", a, b, 2, 1, "expects a 2-D matrix and a 1-D vector")
     _check_matmul(a, b, "mv")
     return MatMul.apply(_t(input), vec)
 
 
 def dot(input, other):
     a, b = _arr(input), _arr(other)
-    if len(_shape(a)) != 1 or len(_shape(b)) != 1:
-        raise ValueError(
-            f"dot: both arguments must be 1-D, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}"
-        )
-    if a.shape[0] != b.shape[0]:
-        raise ValueError(f"dot: sizes differ: {a.shape[0]} and {b.shape[0]}")
+    _check_ndims("dot", a, b, 1, 1, "both arguments must be 1-D")
+    _check_same_first_size("dot", a, b, "sizes")
     return MatMul.apply(_t(input), other)
 
 
 def outer(input, vec2):
     a, b = _arr(input), _arr(vec2)
-    if len(_shape(a)) != 1 or len(_shape(b)) != 1:
-        raise ValueError(
-            f"outer: both arguments must be 1-D, got shapes {tuple(_shape(a))} and "
-            f"{tuple(_shape(b))}"
-        )
+    _check_ndims("outer", a, b, 1, 1, "both arguments must be 1-D")
     return Mul.apply(reshape(_t(input), -1, 1), vec2)

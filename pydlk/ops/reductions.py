@@ -492,41 +492,19 @@ def count_nonzero(input, dim=None):
     )
 
 
-(
-    sum,
-    mean,
-    prod,
-    max,
-    min,
-    amax,
-    amin,
-    argmax,
-    argmin,
-    var,
-    std,
-    logsumexp,
-    cumsum,
-    all,
-    any,
-    count_nonzero,
-) = (
-    _axis_alias(f)
-    for f in (
-        sum,
-        mean,
-        prod,
-        max,
-        min,
-        amax,
-        amin,
-        argmax,
-        argmin,
-        var,
-        std,
-        logsumexp,
-        cumsum,
-        all,
-        any,
-        count_nonzero,
-    )
-)
+sum = _axis_alias(sum)
+mean = _axis_alias(mean)
+prod = _axis_alias(prod)
+max = _axis_alias(max)
+min = _axis_alias(min)
+amax = _axis_alias(amax)
+amin = _axis_alias(amin)
+argmax = _axis_alias(argmax)
+argmin = _axis_alias(argmin)
+var = _axis_alias(var)
+std = _axis_alias(std)
+logsumexp = _axis_alias(logsumexp)
+cumsum = _axis_alias(cumsum)
+all = _axis_alias(all)
+any = _axis_alias(any)
+count_nonzero = _axis_alias(count_nonzero)

@@ -9,14 +9,16 @@ None is stepped with a zero gradient.
 """
 
 from .._backend import kernels_for
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 
 
-def _nonneg(name, value, opt):
-    if not 0.0 <= value:
-        raise ValueError(f"{opt}: invalid {name} value: {value}")
+def _state_or_new(a, name):
+    """The arena's state buffer ``name``, made (zeros) on first use: a group may turn on
+    momentum, AMSGrad or centering after its arena was built (through param_groups)."""
+    buf = a.state.get(name)
+    return a.new_state(name) if buf is None else buf
 
 
 class SGD(Optimizer):
@@ -59,7 +61,7 @@ class SGD(Optimizer):
 
     def _check_group(self, g):
         for k in ("lr", "momentum", "weight_decay"):
-            _nonneg(k, g[k], "SGD")
+            check_nonnegative("SGD", k, g[k])
         if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires a momentum and zero dampening")
 
@@ -69,15 +71,13 @@ class SGD(Optimizer):
 
     def _step_arena(self, a, g):
         mom = g["momentum"]
-        buf = a.state.get("momentum_buffer")
-        if mom != 0 and buf is None:
-            buf = a.new_state("momentum_buffer")
+        buf = _state_or_new(a, "momentum_buffer") if mom != 0 else None
         first = "momentum_buffer" in a.fresh  # torch: the first step sets v = g
         if first:
             a.fresh.discard("momentum_buffer")
         kernels_for(a.param).sgd_step(
             a.param,
-            buf if mom != 0 else None,
+            buf,
             a.grad,
             g["lr"],
             mom,
@@ -134,7 +134,7 @@ class Adam(Optimizer):
     def _check_group(self, g):
         n = type(self).__name__
         for k in ("lr", "eps", "weight_decay"):
-            _nonneg(k, g[k], n)
+            check_nonnegative(n, k, g[k])
         b1, b2 = g["betas"]
         if not 0.0 <= b1 < 1.0:
             raise ValueError(f"{n}: invalid beta parameter at index 0: {b1}")
@@ -149,11 +149,7 @@ class Adam(Optimizer):
 
     def _step_arena(self, a, g):
         st = a.state
-        vmax = None
-        if g["amsgrad"]:
-            vmax = st.get("max_exp_avg_sq")
-            if vmax is None:
-                vmax = a.new_state("max_exp_avg_sq")
+        vmax = _state_or_new(a, "max_exp_avg_sq") if g["amsgrad"] else None
         b1, b2 = g["betas"]
         kernels_for(a.param).adam_step(
             a.param,
@@ -253,7 +249,7 @@ class RMSprop(Optimizer):
 
     def _check_group(self, g):
         for k in ("lr", "eps", "momentum", "weight_decay", "alpha"):
-            _nonneg(k, g[k], "RMSprop")
+            check_nonnegative("RMSprop", k, g[k])
 
     def _init_arena(self, a, g):
         a.new_state("square_avg")
@@ -264,15 +260,8 @@ class RMSprop(Optimizer):
 
     def _step_arena(self, a, g):
         st = a.state
-        ga = buf = None
-        if g["centered"]:
-            ga = st.get("grad_avg")
-            if ga is None:
-                ga = a.new_state("grad_avg")
-        if g["momentum"] > 0:
-            buf = st.get("momentum_buffer")
-            if buf is None:
-                buf = a.new_state("momentum_buffer")
+        ga = _state_or_new(a, "grad_avg") if g["centered"] else None
+        buf = _state_or_new(a, "momentum_buffer") if g["momentum"] > 0 else None
         kernels_for(a.param).rmsprop_step(
             a.param,
             st["square_avg"],
@@ -328,7 +317,7 @@ class Adagrad(Optimizer):
 
     def _check_group(self, g):
         for k in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            _nonneg(k, g[k], "Adagrad")
+            check_nonnegative("Adagrad", k, g[k])
 
     def _init_arena(self, a, g):
         a.new_state("sum", g["initial_accumulator_value"])

@@ -3,14 +3,9 @@
 The step is a NumPy pass over the arena's flat buffers (there is no C++ kernel for it): a few
 whole-arena array operations, in place where NumPy allows."""
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_nonnegative
 
 __all__ = ["Adadelta"]
-
-
-def _nonneg(name, value):
-    if not 0.0 <= value:
-        raise ValueError(f"Adadelta: invalid {name} value: {value}")
 
 
 class Adadelta(Optimizer):
@@ -57,9 +52,9 @@ class Adadelta(Optimizer):
         )
 
     def _check_group(self, g):
-        _nonneg("learning rate", g["lr"])
-        _nonneg("epsilon", g["eps"])
-        _nonneg("weight_decay", g["weight_decay"])
+        check_nonnegative("Adadelta", "learning rate", g["lr"])
+        check_nonnegative("Adadelta", "epsilon", g["eps"])
+        check_nonnegative("Adadelta", "weight_decay", g["weight_decay"])
         if not 0.0 <= g["rho"] <= 1.0:
             raise ValueError(f"Adadelta: invalid rho value: {g['rho']}")
 

@@ -56,6 +56,12 @@ class _Required:
 required = _Required()
 
 
+def check_nonnegative(opt, name, value):
+    """An optimiser's hyperparameter check, with torch's wording: ``value`` must be >= 0."""
+    if not 0.0 <= value:
+        raise ValueError(f"{opt}: invalid {name} value: {value}")
+
+
 class Optimizer:
     """Base class: parameter groups on flat arenas, zero_grad, state_dict/load_state_dict.
 

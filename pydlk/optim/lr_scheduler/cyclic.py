@@ -219,15 +219,17 @@ class OneCycleLR(LRScheduler):
         else:
             raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
         T = self.total_steps
+        # both schedules open with the same warm-up phase (torch's table)
+        warmup = dict(
+            end_step=float(pct_start * T) - 1,
+            start_lr="initial_lr",
+            end_lr="max_lr",
+            start_momentum="max_momentum",
+            end_momentum="base_momentum",
+        )
         if three_phase:
             self._schedule_phases = [
-                dict(
-                    end_step=float(pct_start * T) - 1,
-                    start_lr="initial_lr",
-                    end_lr="max_lr",
-                    start_momentum="max_momentum",
-                    end_momentum="base_momentum",
-                ),
+                warmup,
                 dict(
                     end_step=float(2 * pct_start * T) - 2,
                     start_lr="max_lr",
@@ -245,13 +247,7 @@ class OneCycleLR(LRScheduler):
             ]
         else:
             self._schedule_phases = [
-                dict(
-                    end_step=float(pct_start * T) - 1,
-                    start_lr="initial_lr",
-                    end_lr="max_lr",
-                    start_momentum="max_momentum",
-                    end_momentum="base_momentum",
-                ),
+                warmup,
                 dict(
                     end_step=T - 1,
                     start_lr="max_lr",
