@@ -71,7 +71,7 @@ void bind_bf16(py::module_& m) {
 
   m.def("linear_bf16_forward",
         [](py::array x, py::array w, py::object bias) {
-    const char* op = "linear";
+    const char* op = "linear_bf16";
     need_dtype(x, DType::f32, op, "input");
     need_ndim(x, 2, op, "input");
     need_dtype(w, DType::f32, op, "weight");
@@ -98,7 +98,7 @@ void bind_bf16(py::module_& m) {
 
   m.def("linear_bf16_backward",
         [](py::array dy, py::array x, py::array w, bool need_dx, bool need_dw, bool need_db) {
-    const char* op = "linear_backward";
+    const char* op = "linear_bf16_backward";
     need_dtype(x, DType::f32, op, "input");
     need_ndim(x, 2, op, "input");
     need_dtype(w, DType::f32, op, "weight");
@@ -138,7 +138,7 @@ void bind_bf16(py::module_& m) {
   m.def("conv2d_bf16_forward",
         [](py::array x, py::array w, py::object bias, py::object stride, py::object padding,
            py::object dilation) {
-    const char* op = "conv2d";
+    const char* op = "conv2d_bf16";
     need_dtype(x, DType::f32, op, "input");
     ConvShape s = check_conv(x, w, DType::f32, stride, padding, dilation, py::int_(1), op);
     ArrayArg b = opt_array(bias, op, "bias");
@@ -164,7 +164,7 @@ void bind_bf16(py::module_& m) {
   m.def("conv2d_bf16_backward",
         [](py::array dy, py::array x, py::array w, py::object stride, py::object padding,
            py::object dilation, bool need_dx, bool need_dw, bool need_db) {
-    const char* op = "conv2d_backward";
+    const char* op = "conv2d_bf16_backward";
     need_dtype(x, DType::f32, op, "input");
     ConvShape s = check_conv(x, w, DType::f32, stride, padding, dilation, py::int_(1), op);
     need_dtype(dy, DType::f32, op, "grad_output");
