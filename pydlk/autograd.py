@@ -213,7 +213,8 @@ class Tensor:
     #       is_contiguous clone split chunk unbind
     #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
     #       narrow
-    #   conversions: to float double half long int bool new_zeros new_ones new_empty new_full
+    #   conversions: to float double half bfloat16 long int bool new_zeros new_ones new_empty
+    #       new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
     #       exponential_
     #   activations: relu sigmoid tanh softmax log_softmax
