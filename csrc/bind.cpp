@@ -93,4 +93,5 @@ PYBIND11_MODULE(_C, m) {
   bind_optim(m);
   bind_rnn(m);
   bind_attention(m);
+  bind_bf16(m);
 }

@@ -10,7 +10,6 @@
 namespace pydlk {
 
 namespace {
-
 ConvAlgo parse_algo(const std::string& a, const char* op) {
   if (a == "auto") return ConvAlgo::automatic;
   if (a == "gemm") return ConvAlgo::gemm;
@@ -18,8 +17,10 @@ ConvAlgo parse_algo(const std::string& a, const char* op) {
   throw std::invalid_argument(std::string(op) +
                               ": algorithm must be 'auto', 'gemm' or 'direct', got '" + a + "'");
 }
+}  // namespace
 
-// Checks every array and int argument and returns the convolution's sizes.
+// Checks every array and int argument and returns the convolution's sizes (also used by the
+// bf16 bindings, bind_bf16.cpp).
 ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py::object& stride,
                      const py::object& padding, const py::object& dilation,
                      const py::object& groups_arg, const char* op) {
@@ -75,6 +76,8 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
        o + ": convolution too large for 32-bit BLAS sizes");
   return s;
 }
+
+namespace {
 
 ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* op) {
   ConvAlgo a = parse_algo(algorithm, op);

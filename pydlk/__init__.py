@@ -29,6 +29,7 @@ from ._random import (
     manual_seed,  # noqa: E402
     set_rng_state,
 )
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from .autograd import (
     Function,
     Tensor,

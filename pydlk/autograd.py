@@ -181,7 +181,7 @@ class Function:
         if record:
             node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
             for i, t in enumerate(tensors):
-                if t._data.dtype.kind in "fc":  # integer outputs (indices) carry no gradient
+                if _differentiable(t._data.dtype):  # integer outputs (indices) carry none
                     t.requires_grad = True
                     t._node = (node, i)
                     node.outputs[i] = weakref.ref(t)
@@ -206,6 +206,11 @@ def _default_dtype_array(data, dtype, xp):
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return arr
+
+
+def _differentiable(dtype):
+    """Floating (and complex) dtypes carry gradients; bfloat16 (ml_dtypes, kind 'V') is one."""
+    return dtype.kind in "fc" or dtype.name == "bfloat16"
 
 
 class Tensor:
@@ -240,7 +245,8 @@ class Tensor:
     #       is_contiguous clone split chunk unbind
     #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
     #       narrow
-    #   conversions: to float double half long int bool new_zeros new_ones new_empty new_full
+    #   conversions: to float double half bfloat16 long int bool new_zeros new_ones new_empty
+    #       new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
     #       exponential_
     #   activations: relu sigmoid tanh softmax log_softmax
@@ -280,7 +286,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if value and self._data.dtype.kind not in "fc":
+        if value and not _differentiable(self._data.dtype):
             raise RuntimeError(
                 f"requires_grad: only floating-point tensors can require "
                 f"gradients, this one is {self._data.dtype}"

@@ -130,9 +130,7 @@ def _py_signature(fn):
     return out
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in _c_kernels() if n not in {"config", "get_num_threads", "set_num_threads"}]
-)
+@pytest.mark.parametrize("name", [n for n in _c_kernels() if n not in _cpu_only()])
 def test_cuda_signature_matches_c(name):
     fn = _cuda_functions()[name]
     want, got = _c_signature(name), _py_signature(fn)

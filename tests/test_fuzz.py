@@ -625,6 +625,15 @@ def linear(d, backward):
     return [d.A((N, O)), d.A((N, In)), d.A((O, In)), P(d.b()), P(d.b()), P(d.b())], {}
 
 
+def bf16(d, kind, backward):
+    """The bf16 kernels take their float32 twins' arguments less groups/algorithm (linear's
+    are the same)."""
+    if kind == "linear":
+        return linear(d, backward)
+    args, kw = conv(d, backward)
+    return (args[:6] + args[7:10] if backward else args[:6]), kw
+
+
 def average_update(d):
     sh = d.shape(0, 3)
     return [d.A(sh), d.A(sh), P(d.f())], {}
@@ -648,6 +657,12 @@ FUZZ = {
     "conv2d_backward": lambda d: conv(d, True),
     "linear_forward": lambda d: linear(d, False),
     "linear_backward": lambda d: linear(d, True),
+    "bf16_supported": lambda d: ([], {}),
+    "gemm_bf16": lambda d: ([d.A((d.n(), d.n())), d.A((d.n(), d.n()))], {}),
+    "linear_bf16_forward": lambda d: bf16(d, "linear", False),
+    "linear_bf16_backward": lambda d: bf16(d, "linear", True),
+    "conv2d_bf16_forward": lambda d: bf16(d, "conv", False),
+    "conv2d_bf16_backward": lambda d: bf16(d, "conv", True),
     "max_pool2d_forward": lambda d: maxpool(d, False),
     "max_pool2d_backward": lambda d: maxpool(d, True),
     "avg_pool2d_forward": lambda d: avgpool(d, False),

@@ -93,6 +93,14 @@ CPU_ONLY = frozenset(
         "config",  # the CPU build's configuration (BLAS, OpenMP, SIMD)
         "get_num_threads",  # OpenMP team size
         "set_num_threads",  # OpenMP team size
+        # AVX512_BF16 products behind pydlk.autocast(device_type='cpu'), used only for NumPy
+        # arrays: CuPy arrays keep their float32 kernels inside autocast
+        "bf16_supported",
+        "gemm_bf16",
+        "linear_bf16_forward",
+        "linear_bf16_backward",
+        "conv2d_bf16_forward",
+        "conv2d_bf16_backward",
     }
 )
 

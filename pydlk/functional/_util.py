@@ -19,7 +19,10 @@ def check_float(x, op, name):
     if not hasattr(a, "dtype"):
         raise TypeError(f"{op}: {name} must be a Tensor or an array, got {type(x).__name__}")
     if a.dtype not in _FLOATS:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}")
+        hint = ""
+        if a.dtype.name == "bfloat16":
+            hint = " (bfloat16 products run inside pydlk.autocast; elsewhere use .float())"
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {a.dtype}{hint}")
     return a
 
 

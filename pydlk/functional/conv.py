@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import _C, amp
 from .._backend import get_array_module, kernels_for
 from ..autograd import Function
 from ._util import check_float, contiguous
@@ -37,7 +38,13 @@ class Conv2d(Function):
             xp = x
         weight = contiguous(weight)
         bias = None if bias is None else contiguous(bias)
-        y = K.conv2d_forward(xp, weight, bias, stride, padding, dilation, groups)
+        # Inside autocast: bf16 products, float32 in and out (pydlk/amp.py); groups > 1 stays
+        # on the float32 kernels (their products are too small to gain from bf16).
+        ctx.bf16 = groups == 1 and amp.use_bf16(xp, weight, bias)
+        if ctx.bf16:
+            y = _C.conv2d_bf16_forward(xp, weight, bias, stride, padding, dilation)
+        else:
+            y = K.conv2d_forward(xp, weight, bias, stride, padding, dilation, groups)
         ctx.save_for_backward(xp, weight)
         ctx.args = (stride, padding, dilation, groups, x.shape)
         return y
@@ -48,9 +55,23 @@ class Conv2d(Function):
         stride, padding, dilation, groups, xshape = ctx.args
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         K = kernels_for(dy)
-        dx, dw, db = K.conv2d_backward(
-            contiguous(dy), xp, weight, stride, padding, dilation, groups, need_x, need_w, need_b
-        )
+        if ctx.bf16:
+            dx, dw, db = _C.conv2d_bf16_backward(
+                contiguous(dy), xp, weight, stride, padding, dilation, need_x, need_w, need_b
+            )
+        else:
+            dx, dw, db = K.conv2d_backward(
+                contiguous(dy),
+                xp,
+                weight,
+                stride,
+                padding,
+                dilation,
+                groups,
+                need_x,
+                need_w,
+                need_b,
+            )
         if dx is not None and dx.shape != xshape:
             dx = contiguous(dx[:, :, : xshape[2], : xshape[3]])
         return dx, dw, db, None, None, None, None, None
@@ -72,8 +93,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     padding and dilation an int or a pair; padding may be 'valid' (none) or 'same' (output as
     large as the input; stride 1 only; an odd total padding puts the extra row/column at the
     bottom/right, as torch does). Same semantics as torch.nn.functional.conv2d; only
-    padding_mode='zeros' exists (torch's functional form has no other either).
+    padding_mode='zeros' exists (torch's functional form has no other either). Inside
+    ``pydlk.autocast`` the products are bf16 (float32 output; see pydlk/amp.py).
     """
+    input, weight, bias = amp.cast_inputs(input, weight, bias)
     x = check_float(input, "conv2d", "input")
     w = check_float(weight, "conv2d", "weight")
     if bias is not None:

@@ -1,5 +1,6 @@
 """linear: ``y = x @ W.T + b`` on BLAS GEMM, weight (out_features, in_features) as in torch."""
 
+from .. import _C, amp
 from .._backend import kernels_for
 from ..autograd import Function, Tensor
 from ._util import check_float, contiguous
@@ -13,7 +14,10 @@ class Linear(Function):
         K = kernels_for(x)
         lead = x.shape[:-1]
         x2 = contiguous(x.reshape(-1, x.shape[-1]))
-        y = K.linear_forward(x2, contiguous(weight), None if bias is None else contiguous(bias))
+        # Inside autocast: bf16 products, float32 in and out (pydlk/amp.py).
+        ctx.bf16 = amp.use_bf16(x2, weight, bias)
+        fwd = _C.linear_bf16_forward if ctx.bf16 else K.linear_forward
+        y = fwd(x2, contiguous(weight), None if bias is None else contiguous(bias))
         ctx.save_for_backward(x2, weight)
         ctx.lead = lead
         return y.reshape(*lead, weight.shape[0])
@@ -24,7 +28,8 @@ class Linear(Function):
         K = kernels_for(dy)
         need_x, need_w, need_b = ctx.needs_input_grad
         dy2 = contiguous(dy.reshape(-1, weight.shape[0]))
-        dx, dw, db = K.linear_backward(dy2, x2, contiguous(weight), need_x, need_w, need_b)
+        bwd = _C.linear_bf16_backward if ctx.bf16 else K.linear_backward
+        dx, dw, db = bwd(dy2, x2, contiguous(weight), need_x, need_w, need_b)
         if dx is not None:
             dx = dx.reshape(*ctx.lead, weight.shape[1])
         return dx, dw, db
@@ -44,7 +49,9 @@ class Linear(Function):
 
 
 def linear(input, weight, bias=None):
-    """``input @ weight.T + bias``. input (..., in_features); weight (out_features, in_features)."""
+    """``input @ weight.T + bias``. input (..., in_features); weight (out_features, in_features).
+    Inside ``pydlk.autocast`` the products are bf16 (float32 output; see pydlk/amp.py)."""
+    input, weight, bias = amp.cast_inputs(input, weight, bias)
     x = check_float(input, "linear", "input")
     check_float(weight, "linear", "weight")
     if bias is not None:

@@ -85,6 +85,7 @@ from .arithmetic import (
 )
 from .conversions import (
     _DTYPE_ALIASES,
+    bfloat16,
     complex64,
     complex128,
     double,
@@ -311,6 +312,7 @@ __all__ = [
     # dtypes
     "float16",
     "half",
+    "bfloat16",
     "float32",
     "float64",
     "double",

@@ -1,5 +1,6 @@
 """Dtypes and conversions: the dtype names, ``to``, casts."""
 
+import ml_dtypes
 import numpy as np
 
 from .._backend import is_cupy
@@ -136,13 +137,15 @@ def _type_as(self, other):
 
 
 def _is_floating_point(self):
-    return self.dtype.kind == "f"
+    return self.dtype.kind == "f" or self.dtype == bfloat16
 
 
 # dtype names as torch has them (pydlk dtypes are NumPy dtypes). The ones that are Python
 # builtins' names (bool, float, int) are served by __getattr__ so they do not shadow the builtins
 # inside this module.
 float16 = half = np.dtype(np.float16)
+# bfloat16 arrays are ml_dtypes.bfloat16 arrays (the NumPy extension type JAX and others use).
+bfloat16 = np.dtype(ml_dtypes.bfloat16)
 float32 = np.dtype(np.float32)
 float64 = double = np.dtype(np.float64)
 int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
@@ -156,6 +159,7 @@ _TYPE_NAMES = {
     "float32": "FloatTensor",
     "float64": "DoubleTensor",
     "float16": "HalfTensor",
+    "bfloat16": "BFloat16Tensor",
     "int64": "LongTensor",
     "int32": "IntTensor",
     "int16": "ShortTensor",

@@ -1,0 +1,136 @@
+"""Automatic mixed precision on the CPU: ``autocast`` runs linear and convolution in bfloat16.
+
+Inside ``with pydlk.autocast(device_type='cpu', dtype=pydlk.bfloat16):`` the matrix products of
+``linear`` and ``conv2d`` (forward and backward) take bf16 operands and add their products in
+float32, on pydlk's own AVX512_BF16 kernels (csrc/bf16_gemm.cpp); everything else runs in
+float32 as before, and parameters (the optimiser's arena) stay float32: they are the master
+weights, rounded to bf16 only as the products read them.
+
+Where pydlk differs from ``torch.autocast``: torch's CPU autocast returns bf16 outputs from
+linear and convolution and lets the next ops run on them. pydlk returns float32 outputs. Its
+kernels round operands to bf16 while packing them (no bf16 copy of an activation is ever
+stored), so a float32 output costs nothing, and the ops that follow (batch norm, activations,
+losses) run on their float32 kernels instead of converting. The products are the same bf16
+products; only the rounding of each output to bf16 is left out, so results are as accurate or
+more.
+
+On a CPU without AVX512_BF16, or with ``PYDLK_BF16_KERNELS=0`` in the environment (or
+``set_bf16_kernels(False)``), autocast falls back to the float32 kernels and says so once.
+Only ``device_type='cpu'`` with ``dtype=bfloat16`` is supported; float64 ops are left alone as
+torch leaves them.
+"""
+
+import functools
+import os
+import threading
+import warnings
+
+import numpy as np
+
+from . import _C
+from .ops.conversions import bfloat16
+
+__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_bf16_kernels"]
+
+_state = threading.local()  # autocast is per thread, as torch's is
+_kernels = {"forced_off": False, "warned": False}
+
+
+def _enabled():
+    return getattr(_state, "enabled", False)
+
+
+class autocast:
+    """Context manager (and decorator) as ``torch.autocast``: bf16 products for linear and
+    conv2d inside it. ``cache_enabled`` is accepted for torch's signature; pydlk keeps no cast
+    cache (operands are rounded while packing)."""
+
+    def __init__(self, device_type="cpu", dtype=None, enabled=True, cache_enabled=None):
+        if not isinstance(device_type, str):
+            raise TypeError(f"autocast: device_type must be a str, got {device_type!r}")
+        if device_type != "cpu":
+            raise ValueError(
+                f"autocast: device_type must be 'cpu' (bf16 products on the CPU), "
+                f"got {device_type!r}"
+            )
+        dtype = bfloat16 if dtype is None else np.dtype(dtype)
+        if dtype != bfloat16:
+            raise ValueError(f"autocast: dtype must be pydlk.bfloat16 on the CPU, got {dtype}")
+        self.device_type, self.fast_dtype, self._enabled = device_type, dtype, bool(enabled)
+
+    def __enter__(self):
+        self._prev = _enabled()
+        _state.enabled = self._enabled
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapped
+
+
+def is_autocast_enabled(device_type="cpu"):
+    """True inside an enabled ``autocast`` on this thread."""
+    return device_type == "cpu" and _enabled()
+
+
+def get_autocast_dtype(device_type="cpu"):
+    return bfloat16
+
+
+def set_bf16_kernels(enabled):
+    """Allow (True) or forbid (False) the bf16 kernels; forbidden, autocast runs float32 (the
+    fallback a CPU without AVX512_BF16 gets). For tests and comparisons."""
+    _kernels["forced_off"] = not enabled
+    _kernels["warned"] = False
+
+
+def _kernels_usable():
+    if _kernels["forced_off"] or os.environ.get("PYDLK_BF16_KERNELS") == "0":
+        why = "the bf16 kernels are switched off (PYDLK_BF16_KERNELS=0 or set_bf16_kernels)"
+    elif not _C.bf16_supported():
+        why = "this CPU has no AVX512_BF16 instructions"
+    else:
+        return True
+    if not _kernels["warned"]:
+        _kernels["warned"] = True
+        warnings.warn(
+            f"autocast: {why}; linear and conv2d run in float32 instead (same results within "
+            "bf16 rounding, without the speed-up)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return False
+
+
+def use_bf16(*arrays):
+    """True when an op on these arrays should take the bf16 path: autocast is on, they are
+    float32 NumPy arrays, and the kernels can run (else the one-time fallback message)."""
+    if not _enabled():
+        return False
+    if not all(a is None or (isinstance(a, np.ndarray) and a.dtype == np.float32) for a in arrays):
+        return False
+    return _kernels_usable()
+
+
+def cast_inputs(*tensors):
+    """Inside autocast, bfloat16 inputs of linear/conv2d become float32 (exactly; differentiable),
+    so that a mix of bf16 and float32 runs as torch's autocast runs it. Outside: unchanged."""
+    if not _enabled():
+        return tensors
+    from .ops.conversions import to
+
+    out = []
+    for t in tensors:
+        a = getattr(t, "_data", t)
+        if getattr(a, "dtype", None) == bfloat16:
+            t = to(t, np.float32) if hasattr(t, "_data") else a.astype(np.float32)
+        out.append(t)
+    return tuple(out)
