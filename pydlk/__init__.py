@@ -62,3 +62,12 @@ from .functional import (
     pairwise_distance,
     prelu,
 )  # noqa: F401,I001
+
+
+def __getattr__(name):
+    # pydlk.bfloat16 is made on first use: importing ml_dtypes takes seconds
+    if name == "bfloat16":
+        from .ops.conversions import bfloat16_dtype
+
+        return bfloat16_dtype()
+    raise AttributeError(f"module 'pydlk' has no attribute {name!r}")

@@ -31,6 +31,7 @@ from .ops.arithmetic import (
     remainder,
 )
 from .ops.conversions import (
+    _bfloat16_method,
     _cast_method,
     _cpu,
     _cuda,
@@ -38,7 +39,6 @@ from .ops.conversions import (
     _is_floating_point,
     _type,
     _type_as,
-    bfloat16,
     float16,
     float32,
     float64,
@@ -214,7 +214,7 @@ _methods = {
     "float": _cast_method(float32),
     "double": _cast_method(float64),
     "half": _cast_method(float16),
-    "bfloat16": _cast_method(bfloat16),
+    "bfloat16": _bfloat16_method,
     "long": _cast_method(int64),
     "int": _cast_method(int32),
     "bool": _cast_method(np.dtype(np.bool_)),

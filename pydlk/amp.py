@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 
 from . import _C
-from .ops.conversions import bfloat16
+from .ops.conversions import bfloat16_dtype
 
 __all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_bf16_kernels"]
 
@@ -53,6 +53,7 @@ class autocast:
                 f"autocast: device_type must be 'cpu' (bf16 products on the CPU), "
                 f"got {device_type!r}"
             )
+        bfloat16 = bfloat16_dtype()
         dtype = bfloat16 if dtype is None else np.dtype(dtype)
         if dtype != bfloat16:
             raise ValueError(f"autocast: dtype must be pydlk.bfloat16 on the CPU, got {dtype}")
@@ -82,7 +83,7 @@ def is_autocast_enabled(device_type="cpu"):
 
 
 def get_autocast_dtype(device_type="cpu"):
-    return bfloat16
+    return bfloat16_dtype()
 
 
 def set_bf16_kernels(enabled):
@@ -130,7 +131,7 @@ def cast_inputs(*tensors):
     out = []
     for t in tensors:
         a = getattr(t, "_data", t)
-        if getattr(a, "dtype", None) == bfloat16:
+        if getattr(getattr(a, "dtype", None), "name", None) == "bfloat16":
             t = to(t, np.float32) if hasattr(t, "_data") else a.astype(np.float32)
         out.append(t)
     return tuple(out)

@@ -85,7 +85,6 @@ from .arithmetic import (
 )
 from .conversions import (
     _DTYPE_ALIASES,
-    bfloat16,
     complex64,
     complex128,
     double,
@@ -192,6 +191,10 @@ from .shape import (
 def __getattr__(name):
     if name in _DTYPE_ALIASES:
         return _DTYPE_ALIASES[name]
+    if name == "bfloat16":  # made on first use: importing ml_dtypes takes seconds
+        from .conversions import bfloat16_dtype
+
+        return bfloat16_dtype()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -312,7 +315,6 @@ __all__ = [
     # dtypes
     "float16",
     "half",
-    "bfloat16",
     "float32",
     "float64",
     "double",

@@ -1,6 +1,7 @@
 """Dtypes and conversions: the dtype names, ``to``, casts."""
 
-import ml_dtypes
+import functools
+
 import numpy as np
 
 from .._backend import is_cupy
@@ -137,15 +138,13 @@ def _type_as(self, other):
 
 
 def _is_floating_point(self):
-    return self.dtype.kind == "f" or self.dtype == bfloat16
+    return self.dtype.kind == "f" or self.dtype.name == "bfloat16"
 
 
 # dtype names as torch has them (pydlk dtypes are NumPy dtypes). The ones that are Python
 # builtins' names (bool, float, int) are served by __getattr__ so they do not shadow the builtins
 # inside this module.
 float16 = half = np.dtype(np.float16)
-# bfloat16 arrays are ml_dtypes.bfloat16 arrays (the NumPy extension type JAX and others use).
-bfloat16 = np.dtype(ml_dtypes.bfloat16)
 float32 = np.dtype(np.float32)
 float64 = double = np.dtype(np.float64)
 int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
@@ -153,6 +152,20 @@ uint8 = np.dtype(np.uint8)
 long = int64
 complex64, complex128 = np.dtype(np.complex64), np.dtype(np.complex128)
 _DTYPE_ALIASES = {"bool": np.dtype(np.bool_), "float": float32, "int": int32}
+
+
+@functools.cache
+def bfloat16_dtype():
+    """``pydlk.bfloat16``: the dtype of ml_dtypes.bfloat16 arrays (the NumPy extension type JAX
+    and others use). Imported on first use, since importing ml_dtypes takes a while."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def _bfloat16_method(self):
+    """``t.bfloat16()``: ``t.to(pydlk.bfloat16)``."""
+    return to(self, bfloat16_dtype())
 
 
 _TYPE_NAMES = {
