@@ -235,6 +235,65 @@ def test_gpu_capturable_adam_kernel_replays_with_frozen_arguments(rng):
         _cuda.adam_step(*args[:-1], np.ones(1))
 
 
+class _CubeWrongAtTwo(pydlk.Function):
+    """x**3 with a backward wrong at element 2 (a planted error gradcheck must find)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        d = 3 * x * x * g
+        d[2] *= 1.5
+        return d
+
+
+def test_gpu_gradcheck_in_float64_on_the_device(rng):
+    """gradcheck and gradgradcheck on CuPy float64 inputs: the function runs on the device
+    (a host dy or a host copy of an input would be refused as a mixed-device op), the inputs
+    stay CuPy arrays, and a planted wrong backward on the device is found and named."""
+    cp = _cupy()
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((2, 3, 5, 5))), requires_grad=True)
+    w = pydlk.tensor(cp.asarray(rng.standard_normal((4, 3, 3, 3))), requires_grad=True)
+    assert pydlk.gradcheck(lambda a, b: F.conv2d(a, b, padding=1).tanh(), (x, w))
+    assert isinstance(x._data, cp.ndarray) and isinstance(w._data, cp.ndarray)
+    v = pydlk.tensor(cp.asarray(rng.standard_normal(5) + 2), requires_grad=True)
+    assert pydlk.gradgradcheck(lambda a: a * a * a, (v,))
+    with pytest.raises(pydlk.GradcheckError, match=r"input 0 \(shape \(5,\)\) element \(2,\)"):
+        pydlk.gradcheck(_CubeWrongAtTwo.apply, (v,))
+
+
+def test_gpu_doctor_on_a_gpu_model_matches_the_cpu(rng):
+    """pydlk.doctor with make_model returning a CUDA model: every check runs on the device
+    and passes, and the numbers match the same checks on the CPU."""
+    _cupy()
+    from pydlk.doctor import doctor
+
+    x = rng.standard_normal((200, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+
+    def make(device):
+        def build():
+            pydlk.manual_seed(3)
+            m = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 3))
+            with pydlk.no_grad():
+                m[-1].weight._data *= 0.1  # initial loss near ln(3)
+            return m.to(device)
+
+        return build
+
+    gpu = doctor(make("cuda"), nn.CrossEntropyLoss(), x, y, verbose=False)
+    cpu = doctor(make("cpu"), nn.CrossEntropyLoss(), x, y, verbose=False)
+    assert [c.ok for c in gpu] == [True] * 4, [c.line() for c in gpu]
+    np.testing.assert_allclose(gpu[0].numbers["loss"], cpu[0].numbers["loss"], rtol=1e-5)
+    assert gpu[1].numbers["relative_error"] < 1e-5
+    np.testing.assert_allclose(gpu[2].numbers["loss"], cpu[2].numbers["loss"], atol=2e-3)
+    np.testing.assert_allclose(gpu[3].numbers["losses"][:10], cpu[3].numbers["losses"][:10], 1e-4)
+
+
 def test_gpu_model_moved_after_its_optimiser_is_refused(rng):
     _cupy()
     model = nn.Linear(3, 2).to("cuda")
