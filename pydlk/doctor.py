@@ -7,6 +7,10 @@ one-line verdict and the numbers behind it.
 3. The model can overfit a small batch (20 samples) to near-zero loss, with no regularisation.
 4. A learning-rate range test (Smith, 2017): the learning rate grows geometrically over a few
    dozen steps; the suggestion is a tenth of the rate with the lowest smoothed loss.
+
+On a GPU model (``make_model`` returns it on CUDA) every check runs there: the data stay on
+the host and each batch is copied to the model's device (as ``fit(device=)`` does), the
+gradient checks run in float64 on the device, and only losses and predictions come back.
 """
 
 import math
@@ -14,8 +18,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._backend import get_array_module, is_cupy
 from .autograd import Tensor, no_grad
 from .gradcheck import gradcheck
+
+
+def _xp(model):
+    """The array module of the model's parameters (NumPy, or CuPy for a GPU model)."""
+    p = next(iter(model.parameters()), None)
+    return np if p is None else get_array_module(p._data)
+
+
+def _on(model, a, **kw):
+    """A host batch as a Tensor on the model's device."""
+    return Tensor(_xp(model).asarray(a), **kw)
+
+
+def _host(a):
+    return a.get() if is_cupy(a) else np.asarray(a)
 
 
 @dataclass
@@ -39,7 +59,7 @@ def _adam(model, lr):
 def check_initial_loss(make_model, loss_fn, x, y, num_classes):
     model = make_model()
     with no_grad():
-        loss = float(loss_fn(model(Tensor(x[:256])), y[:256]).item())
+        loss = float(loss_fn(model(_on(model, x[:256])), _on(model, y[:256])).item())
     expected = math.log(num_classes)
     ok = abs(loss - expected) <= 0.25 * expected
     return Check(
@@ -58,8 +78,10 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     # tie exactly, where a finite difference is one-sided and disagrees with any subgradient.
     rng = np.random.default_rng(seed)
     x2 = np.asarray(x[:2], np.float64)
-    xs = Tensor(np.ascontiguousarray(x2 + 1e-2 * rng.standard_normal(x2.shape)), requires_grad=True)
-    ys = y[:2]
+    xs = _on(
+        model, np.ascontiguousarray(x2 + 1e-2 * rng.standard_normal(x2.shape)), requires_grad=True
+    )
+    ys = _on(model, y[:2])
     try:
         gradcheck(lambda inp: loss_fn(model(inp), ys), (xs,), eps=1e-6, atol=1e-6, rtol=1e-4)
         input_ok, input_msg = True, "input gradients match"
@@ -67,12 +89,14 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
         input_ok, input_msg = False, str(e)
     # all parameters at once along a random direction v: dL/dt at t=0 of L(theta + t v)
     params = [p for p in model.parameters() if p.requires_grad]
-    vs = [rng.standard_normal(p.shape) for p in params]
+    vs = [_xp(model).asarray(rng.standard_normal(p.shape)) for p in params]
     for p in params:
         p._grad = None
     loss_fn(model(Tensor(xs._data)), ys).backward()
     analytic = sum(
-        float(np.sum(np.asarray(p._grad) * v)) for p, v in zip(params, vs) if p._grad is not None
+        float((getattr(p._grad, "_data", p._grad) * v).sum())
+        for p, v in zip(params, vs)
+        if p._grad is not None
     )
     eps = 1e-6
 
@@ -98,18 +122,18 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
 def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
     model = make_model()
     model.train()
-    xs, ys = x[:n], y[:n]
+    xs, ys = _on(model, x[:n]), _on(model, y[:n])
     opt = _adam(model, lr)
     loss = float("nan")
     for _ in range(steps):
-        loss_t = loss_fn(model(Tensor(xs)), ys)
+        loss_t = loss_fn(model(xs), ys)
         opt.zero_grad()
         loss_t.backward()
         opt.step()
         loss = float(loss_t.item())
     model.eval()
     with no_grad():
-        acc = float((np.asarray(model(Tensor(xs))._data).argmax(1) == ys).mean())
+        acc = float((_host(model(xs)._data.argmax(1)) == y[:n]).mean())
     ok = loss < 0.05 and acc == 1.0
     return Check(
         "overfit a small batch",
@@ -145,7 +169,7 @@ def lr_range_test(
         idx = rng.integers(0, len(y), batch_size)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss_t = loss_fn(model(Tensor(x[idx])), y[idx])
+        loss_t = loss_fn(model(_on(model, x[idx])), _on(model, y[idx]))
         opt.zero_grad()
         loss_t.backward()
         opt.step()
@@ -176,9 +200,11 @@ def doctor(
     make_model, loss_fn, x, y, num_classes=None, verbose=True, make_optimizer=None, batch_size=64
 ):
     """Run the four checks; ``make_model()`` builds a fresh model each time. The range test
-    sweeps ``make_optimizer(params)`` (default Adam) on batches of ``batch_size``."""
-    x = np.ascontiguousarray(x, np.float32)
-    y = np.asarray(y, np.int64)
+    sweeps ``make_optimizer(params)`` (default Adam) on batches of ``batch_size``. ``x``/``y``
+    may be host or CuPy arrays; they are kept on the host and batches go to the model's
+    device."""
+    x = np.ascontiguousarray(_host(getattr(x, "_data", x)), np.float32)
+    y = np.asarray(_host(getattr(y, "_data", y)), np.int64)
     num_classes = num_classes or int(y.max()) + 1
     checks = []
     for fn in (

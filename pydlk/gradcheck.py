@@ -4,10 +4,16 @@ For a random upstream gradient ``dy`` (one per output), let ``L(x) = sum(f(x) * 
 backward pass gives the analytic ``dL/dx`` for every input element; central differences
 ``(L(x + eps e_i) - L(x - eps e_i)) / 2 eps`` give the numerical one. Each element must agree within
 ``atol + rtol * |numerical|``; otherwise the worst element is named.
+
+Device-agnostic: on CuPy inputs (float64 on a GPU) ``fn`` runs on the device, ``dy`` is put
+there, ``L`` is reduced there and only its value comes to the host; the perturbations are
+written in place on the device. Only the analytic gradients are copied to the host, once, to be
+compared and reported.
 """
 
 import numpy as np
 
+from ._backend import get_array_module, is_cupy
 from .autograd import Tensor, enable_grad, no_grad
 
 
@@ -18,6 +24,12 @@ class GradcheckError(RuntimeError):
 def _outputs(out):
     outs = out if isinstance(out, (tuple, list)) else (out,)
     return [o for o in outs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+
+
+def _host(a):
+    """A gradient (Tensor or array, NumPy or CuPy) as a float64 NumPy array."""
+    a = a._data if isinstance(a, Tensor) else a
+    return np.array(a.get() if is_cupy(a) else a, dtype=np.float64)
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exception=True):
@@ -46,7 +58,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
             outs = _outputs(fn(*inputs))
         if not outs:
             raise ValueError("gradcheck: fn returned no floating-point tensor")
-        dys = [rng.standard_normal(o.shape) for o in outs]
+        # dy on each output's device: the check never moves the function's data
+        dys = [get_array_module(o._data).asarray(rng.standard_normal(o.shape)) for o in outs]
         loss = None
         for o, dy in zip(outs, dys):
             term = (o * Tensor(dy.astype(o.dtype))).sum()
@@ -54,10 +67,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
         if loss.requires_grad:
             loss.backward()
         analytic = [
-            inputs[i]._grad if inputs[i]._grad is not None else np.zeros(inputs[i].shape)
+            _host(inputs[i]._grad) if inputs[i]._grad is not None else np.zeros(inputs[i].shape)
             for i in checked
         ]
-        analytic = [np.array(a, dtype=np.float64) for a in analytic]
     finally:
         for i, g in zip(checked, saved):
             inputs[i]._grad = g
@@ -65,16 +77,17 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
     def L():
         with no_grad():
             o = _outputs(fn(*inputs))
-        return sum(float(np.sum(np.asarray(a._data, np.float64) * dy)) for a, dy in zip(o, dys))
+        # reduced where the outputs are; one number per output comes to the host
+        return sum(float((a._data.astype(np.float64) * dy).sum()) for a, dy in zip(o, dys))
 
     for k, i in enumerate(checked):
         x = inputs[i]._data
-        flat = x.reshape(-1)  # a view: x is updated in place
-        if not np.shares_memory(flat, x):
+        if not x.flags.c_contiguous:
             raise ValueError(f"gradcheck: input {i} must be contiguous")
+        flat = x.reshape(-1)  # a view: x is updated in place
         numeric = np.empty(x.size)
         for e in range(x.size):
-            orig = flat[e]
+            orig = float(flat[e])
             flat[e] = orig + eps
             lp = L()
             flat[e] = orig - eps
@@ -122,12 +135,19 @@ def gradgradcheck(
         outs = _outputs(fn(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(seed + 1)
-        grad_outputs = [Tensor(rng.standard_normal(o.shape)) for o in outs]
+        grad_outputs = [rng.standard_normal(o.shape) for o in outs]
     else:
         grad_outputs = (
             list(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else [grad_outputs]
         )
-    vs = [Tensor(np.array(np.asarray(v), np.float64), requires_grad=True) for v in grad_outputs]
+    # each v float64 on its output's device (a copy: it becomes a checked input)
+    vs = [
+        Tensor(
+            get_array_module(o._data).array(v._data if isinstance(v, Tensor) else v, np.float64),
+            requires_grad=True,
+        )
+        for o, v in zip(outs, grad_outputs)
+    ]
     n = len(inputs)
 
     def first_derivative(*args):

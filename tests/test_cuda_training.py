@@ -169,6 +169,131 @@ def test_gpu_lbfgs_minimises_a_quadratic_like_torch(rng):
     np.testing.assert_allclose(_host(x), np.linalg.solve(q, b), rtol=1e-3, atol=1e-4)
 
 
+CAPTURABLE = [
+    ("Adam", dict(lr=0.01, weight_decay=0.01)),
+    ("Adam", dict(lr=0.02, betas=(0.8, 0.9), amsgrad=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("name,kw", CAPTURABLE, ids=["adam", "amsgrad", "adamw"])
+def test_gpu_capturable_adam_keeps_its_step_on_the_device(name, kw, rng):
+    """capturable=True: the step count is a device array the kernel reads; six steps against
+    torch.optim (CPU, float64, the step count on the host); state_dict reads the device count
+    back and load_state_dict writes it."""
+    cp = _cupy()
+    shapes = [(4, 3), (5,)]
+    init = [rng.standard_normal(s) for s in shapes]
+    ps = [pydlk.tensor(cp.asarray(a), requires_grad=True) for a in init]
+    opt = getattr(pydlk.optim, name)(ps, capturable=True, **kw)
+    tp = [torch.tensor(a, requires_grad=True) for a in init]
+    topt = getattr(torch.optim, name)(tp, **kw)
+    for gs in _grads(rng, shapes, 6):
+        for p, t, g in zip(ps, tp, gs):
+            p.grad = pydlk.tensor(cp.asarray(g))
+            t.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+    arena = opt._arenas[0][0]
+    assert isinstance(arena.step_t, cp.ndarray) and float(arena.step_t[0]) == 6.0
+    for p, t in zip(ps, tp):
+        np.testing.assert_allclose(_host(p), t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    arena.step = 0  # stale host count (as after graph replays): state_dict asks the device
+    sd = opt.state_dict()
+    assert sd["state"][0]["step"] == 6
+    sd["state"][0]["step"] = sd["state"][1]["step"] = 2
+    opt.load_state_dict(sd)
+    assert float(arena.step_t[0]) == 2.0
+
+
+def test_gpu_capturable_adam_kernel_replays_with_frozen_arguments(rng):
+    """What a CUDA graph replay does: the same launch arguments every time, only device memory
+    changes (the gradient buffer refilled, the device step advanced by a device op). Five such
+    launches of adam_step equal five torch Adam steps, so no launch argument depends on the
+    step (float64)."""
+    cp = _cupy()
+    from pydlk import _cuda
+
+    n, kw = 7, dict(lr=0.05, betas=(0.85, 0.95), eps=1e-6, weight_decay=0.02)
+    p0 = rng.standard_normal(n)
+    p, m, v, g = cp.asarray(p0), cp.zeros(n), cp.zeros(n), cp.zeros(n)
+    step = cp.zeros(1)
+    args = (p, m, v, None, g, kw["lr"], *kw["betas"], kw["eps"], kw["weight_decay"], 0.0, step)
+    tp = torch.tensor(p0, requires_grad=True)
+    topt = torch.optim.Adam([tp], **kw)
+    for _ in range(5):
+        gh = rng.standard_normal(n)
+        g[...] = cp.asarray(gh)
+        step += 1
+        _cuda.adam_step(*args)
+        tp.grad = torch.tensor(gh)
+        topt.step()
+    np.testing.assert_allclose(_host(p), tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError, match="adam_step: step must be an int >= 1 or a one-element"):
+        _cuda.adam_step(*args[:-1], cp.zeros(2))
+    with pytest.raises(TypeError, match="adam_step: step must be"):
+        _cuda.adam_step(*args[:-1], np.ones(1))
+
+
+class _CubeWrongAtTwo(pydlk.Function):
+    """x**3 with a backward wrong at element 2 (a planted error gradcheck must find)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        d = 3 * x * x * g
+        d[2] *= 1.5
+        return d
+
+
+def test_gpu_gradcheck_in_float64_on_the_device(rng):
+    """gradcheck and gradgradcheck on CuPy float64 inputs: the function runs on the device
+    (a host dy or a host copy of an input would be refused as a mixed-device op), the inputs
+    stay CuPy arrays, and a planted wrong backward on the device is found and named."""
+    cp = _cupy()
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((2, 3, 5, 5))), requires_grad=True)
+    w = pydlk.tensor(cp.asarray(rng.standard_normal((4, 3, 3, 3))), requires_grad=True)
+    assert pydlk.gradcheck(lambda a, b: F.conv2d(a, b, padding=1).tanh(), (x, w))
+    assert isinstance(x._data, cp.ndarray) and isinstance(w._data, cp.ndarray)
+    v = pydlk.tensor(cp.asarray(rng.standard_normal(5) + 2), requires_grad=True)
+    assert pydlk.gradgradcheck(lambda a: a * a * a, (v,))
+    with pytest.raises(pydlk.GradcheckError, match=r"input 0 \(shape \(5,\)\) element \(2,\)"):
+        pydlk.gradcheck(_CubeWrongAtTwo.apply, (v,))
+
+
+def test_gpu_doctor_on_a_gpu_model_matches_the_cpu(rng):
+    """pydlk.doctor with make_model returning a CUDA model: every check runs on the device
+    and passes, and the numbers match the same checks on the CPU."""
+    _cupy()
+    from pydlk.doctor import doctor
+
+    x = rng.standard_normal((200, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+
+    def make(device):
+        def build():
+            pydlk.manual_seed(3)
+            m = nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 3))
+            with pydlk.no_grad():
+                m[-1].weight._data *= 0.1  # initial loss near ln(3)
+            return m.to(device)
+
+        return build
+
+    gpu = doctor(make("cuda"), nn.CrossEntropyLoss(), x, y, verbose=False)
+    cpu = doctor(make("cpu"), nn.CrossEntropyLoss(), x, y, verbose=False)
+    assert [c.ok for c in gpu] == [True] * 4, [c.line() for c in gpu]
+    np.testing.assert_allclose(gpu[0].numbers["loss"], cpu[0].numbers["loss"], rtol=1e-5)
+    assert gpu[1].numbers["relative_error"] < 1e-5
+    np.testing.assert_allclose(gpu[2].numbers["loss"], cpu[2].numbers["loss"], atol=2e-3)
+    np.testing.assert_allclose(gpu[3].numbers["losses"][:10], cpu[3].numbers["losses"][:10], 1e-4)
+
+
 def test_gpu_model_moved_after_its_optimiser_is_refused(rng):
     _cupy()
     model = nn.Linear(3, 2).to("cuda")
@@ -241,14 +366,23 @@ def test_gpu_fit_refuses_a_model_on_another_device(rng):
         fit(model, nn.CrossEntropyLoss(), opt, loader, verbose=False, device="cuda")
 
 
-def test_cuda_graph_replay_equals_the_eager_step(rng):
-    """A captured SGD step replayed against the same steps run eagerly (real GPU only)."""
+GRAPHED_OPTIMISERS = [
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("Adam", dict(lr=0.01, capturable=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, capturable=True)),
+]
+
+
+@pytest.mark.parametrize("name,kw", GRAPHED_OPTIMISERS, ids=["sgd", "adam", "adamw"])
+def test_cuda_graph_replay_equals_the_eager_step(name, kw, rng):
+    """A captured step replayed against the same steps run eagerly (real GPU only); with
+    capturable Adam each replay applies that step's bias correction."""
     cp = _real_gpu()
 
     def build():
         pydlk.manual_seed(0)
         m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).to("cuda")
-        return m, pydlk.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+        return m, getattr(pydlk.optim, name)(m.parameters(), **kw)
 
     batches = [
         (
@@ -301,6 +435,10 @@ def test_graph_train_step_refuses_what_a_replay_would_freeze():
     with pytest.raises(ValueError, match="Dropout's mask offset"):
         _check_graphable(m, sgd, None)
     _check_graphable(m.eval(), sgd, None)  # eval-mode dropout is the identity
+    with pytest.raises(ValueError, match="capturable=True"):
+        _check_graphable(nn.Linear(2, 2), pydlk.optim.AdamW(nn.Linear(2, 2).parameters()), None)
+    for cls in (pydlk.optim.Adam, pydlk.optim.AdamW):  # the step count on the device replays
+        _check_graphable(nn.Linear(2, 2), cls(nn.Linear(2, 2).parameters(), capturable=True), None)
 
 
 def test_fit_cuda_graph_needs_a_cuda_device():

@@ -15,8 +15,13 @@ Two modes (environment variable PYDLK_EMU_THREADS):
   between the 32 threads of a warp with a barrier of the warp, ``__shared__`` arrays are shared.
   This also runs the GPU prelude's real warp-shuffle block reductions.
 
+Streams and events exist as stand-ins that order nothing (every launch runs at once, in program
+order), so code that enqueues work on side streams runs, serially; ``a.data.ptr`` is the host
+address. Launches hold one lock, so threads that stand for ranks (tests of the NCCL paths with a
+fake communicator) may launch kernels concurrently.
+
 Neither checks what only a GPU shows: atomics under contention, memory-model races between
-warps that a barrier does not order, launch limits, cuBLAS and cuDNN. Use
+warps that a barrier does not order, launch limits, stream overlap, cuBLAS and cuDNN. Use
 ``tools/run_cuda_tests_on_host.py``.
 """
 
@@ -107,6 +112,10 @@ class ndarray(np.ndarray):
         return np.asarray(self).copy()
 
     @property
+    def data(self):  # CuPy's MemoryPointer: .ptr is the address of the first element
+        return types.SimpleNamespace(ptr=self.__array_interface__["data"][0])
+
+    @property
     def device(self):  # every emulated array is on "GPU" 0
         return _DEVICE0
 
@@ -120,6 +129,9 @@ def _wrap(v):
     if isinstance(v, tuple):
         return tuple(_wrap(e) for e in v)
     return v
+
+
+_LAUNCH = threading.Lock()  # the emulated kernels share the block state of their library
 
 
 class _Kernel:
@@ -145,6 +157,10 @@ class _Kernel:
                 )
             else:
                 raise TypeError(f"kernel argument of type {type(a).__name__}: pass NumPy scalars")
+        with _LAUNCH:
+            self._run(grid, cargs)
+
+    def _run(self, grid, cargs):
         lib, nt, errors = self.lib, THREADS, []
         lib.emu_init(nt, grid[0])
 
@@ -212,6 +228,49 @@ class _Device:
         return False
 
 
+class _Stream:
+    """``cupy.cuda.Stream``: a context that makes it current; work runs at once in any case."""
+
+    _current: list = []
+
+    def __init__(self, null=False, non_blocking=False, ptds=False):
+        self.ptr = 0 if null else id(self)
+
+    def __enter__(self):
+        _Stream._current.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _Stream._current.pop()
+        return False
+
+    def wait_event(self, event):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+class _Event:
+    """``cupy.cuda.Event``: recorded work has always finished."""
+
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        self.done = True
+
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+_NULL_STREAM = _Stream(null=True)
+
+
+def _current_stream():
+    return _Stream._current[-1] if _Stream._current else _NULL_STREAM
+
+
 def _module():
     m = types.ModuleType("cupy")
     m.ndarray = ndarray
@@ -220,6 +279,9 @@ def _module():
     m.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(getDeviceCount=lambda: 1, getDevice=lambda: 0),
         Device=_Device,
+        Stream=_Stream,
+        Event=_Event,
+        get_current_stream=_current_stream,
     )
     m.asnumpy = lambda a: np.array(a, copy=True).view(np.ndarray)
     m.asarray = lambda a, dtype=None: np.array(a, dtype=dtype, copy=True).view(ndarray)

@@ -12,6 +12,10 @@ if [ ! -f .gpu/device.sh ]; then
   exit 2
 fi
 # one pytest run (one build, ~25 s of device time) for the tests and the benchmarks
+# test_cuda_training.py covers capturable Adam/AdamW (against torch, and graph replays equal to
+# eager steps), gradcheck/gradgradcheck and doctor on the device; test_cuda_distributed.py's
+# NCCL tests use a fake communicator on host memory and skip here (a real NCCL run of DDP and
+# SyncBatchNorm needs mpi4py and one GPU per rank).
 bash .gpu/device.sh tests/test_cuda.py tests/test_cuda_kernels.py tests/test_cuda_training.py \
-  bench/test_gpu.py --benchmark-group-by=group --benchmark-columns=median,min,rounds \
+  tests/test_cuda_distributed.py bench/test_gpu.py --benchmark-group-by=group --benchmark-columns=median,min,rounds \
   --benchmark-sort=name "$@"

@@ -1,6 +1,7 @@
-"""Runs the GPU tests of tests/test_cuda_kernels.py and tests/test_cuda_training.py on the CPU,
-with the CuPy stand-in of tools/cupy_host_emulator.py (kernels compiled with g++, one thread per
-block). See that module for what this does and does not check. Extra arguments go to pytest.
+"""Runs the GPU tests of tests/test_cuda_kernels.py, test_cuda_training.py and
+test_cuda_distributed.py on the CPU, with the CuPy stand-in of tools/cupy_host_emulator.py
+(kernels compiled with g++, one thread per block). See that module for what this does and does
+not check. Extra arguments go to pytest.
 
     PYTHONPATH=. python tools/run_cuda_tests_on_host.py [-x] [-k conv]
 """
@@ -28,6 +29,7 @@ sys.exit(
             "error",
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernels.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_training.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributed.py"),
             *sys.argv[1:],
         ]
     )

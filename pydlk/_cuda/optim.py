@@ -1,7 +1,12 @@
 """Fused optimiser steps on the GPU: one elementwise pass over the flat arena per step, with the
 formulas of csrc/optim.cpp (coupled weight decay and L1 folded into the gradient, maximize as a
 sign, AdamW's decoupled decay as a shrink of the parameter, bias corrections on the host), plus
-the arena helpers average_update, norm_reduce and scale_."""
+the arena helpers average_update, norm_reduce and scale_.
+
+Adam's step count may also live on the device (torch's ``capturable=True``): ``adam_step`` with
+``step`` a one-element float64 CuPy array reads the count there and computes the bias
+corrections in the kernel, so a CUDA graph that captured the step applies the right correction
+on each replay (the optimiser increments that count with a device op before the step)."""
 
 import functools
 import math
@@ -12,8 +17,10 @@ from ._common import (
     Source,
     check_float,
     check_like,
+    contiguous,
     f64,
     i64,
+    is_cupy,
     launch,
     need_finite,
     scalar,
@@ -39,7 +46,12 @@ extern "C" __global__ void sgd_k(T* p, T* buf, const T* g, i64 n, T lr, T keep, 
 
 extern "C" __global__ void adam_k(T* p, T* m, T* v, T* vmax, const T* g, i64 n, T shrink, T wd,
                                   T l1, T s, T omb1, T b2, T omb2, T step_size, T inv_bc2s, T eps,
-                                  int ams) {
+                                  int ams, const double* dstep, double lr, double b1, double b2d) {
+  if (dstep) {  // capturable: the step count is on the device; corrections as on the host
+    const double k = dstep[0];
+    step_size = (T)(lr / (1.0 - pow(b1, k)));
+    inv_bc2s = (T)(1.0 / sqrt(1.0 - pow(b2d, k)));
+  }
   GRID_STRIDE(i, n) {
     T pi = p[i] * shrink;  // AdamW's decoupled decay (shrink = 1 for Adam)
     T gi = s * g[i] + wd * pi + l1 * sgn_(pi);
@@ -216,7 +228,12 @@ def adam_step(
     decoupled=False,
     maximize=False,
 ):
-    """One Adam (decoupled: AdamW) step in place; AMSGrad when max_exp_avg_sq is given."""
+    """One Adam (decoupled: AdamW) step in place; AMSGrad when max_exp_avg_sq is given.
+
+    ``step`` is this step's count (>= 1), or a one-element float64 CuPy array holding it on the
+    device (torch's capturable Adam): the kernel then reads it and computes the bias
+    corrections itself, so nothing step-dependent is a launch argument (a captured CUDA graph
+    replays right). The device count is not checked on the host (that would synchronise)."""
     op = "adam_step"
     p = _param(param, op)
     m = _state(exp_avg, p, op, "exp_avg")
@@ -228,10 +245,12 @@ def adam_step(
         raise ValueError(f"adam_step: beta1 must be in [0, 1), got {beta1}")
     if not 0 <= beta2 < 1:
         raise ValueError(f"adam_step: beta2 must be in [0, 1), got {beta2}")
-    if step < 1:
+    dstep = _device_step(step, op)
+    if dstep is None and step < 1:
         raise ValueError(f"adam_step: step must be >= 1, got {step}")
     vmax = _state(max_exp_avg_sq, p, op, "max_exp_avg_sq")
-    bc1, bc2 = 1 - beta1 ** float(step), 1 - beta2 ** float(step)
+    k = 1.0 if dstep is not None else float(step)  # device step: the kernel recomputes these
+    bc1, bc2 = 1 - beta1**k, 1 - beta2**k
     T = functools.partial(scalar, p.dtype)
     shrink = 1 - lr * weight_decay if decoupled else 1.0
     wd = 0.0 if decoupled else weight_decay
@@ -256,8 +275,28 @@ def adam_step(
             T(1.0 / math.sqrt(bc2)),
             T(eps),
             np.int32(vmax is not None),
+            dstep if dstep is not None else _NULL,
+            f64(lr),
+            f64(beta1),
+            f64(beta2),
         ),
     )
+
+
+_NULL = np.uint64(0)  # a null device pointer: the kernel's capturable branch is off
+
+
+def _device_step(step, op):
+    """``step`` when it is a device step count (a one-element float64 CuPy array), else None."""
+    if isinstance(step, (int, float, np.integer, np.floating)):
+        return None
+    if not is_cupy(step) or step.dtype != np.float64 or step.size != 1:
+        raise TypeError(
+            f"{op}: step must be an int >= 1 or a one-element float64 CuPy array (the device "
+            f"step count), got {type(step).__name__}"
+            + (f" {step.dtype}[{step.size}]" if hasattr(step, "dtype") else "")
+        )
+    return contiguous(step)
 
 
 def rmsprop_step(

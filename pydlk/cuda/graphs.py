@@ -10,9 +10,10 @@ same scalar arguments. So
 * inputs go into static buffers (copy each new batch into them) and outputs are read from the
   static tensors the captured code produced;
 * a value that the host computes per call and passes to a kernel is frozen at capture: a
-  learning rate changed by a scheduler, Adam's bias correction (it depends on the step count),
-  a dropout mask's Philox offset. ``graph_train_step`` refuses those cases instead of replaying
-  wrong numbers;
+  learning rate changed by a scheduler, Adam's bias correction (it depends on the step count)
+  unless Adam keeps its step count on the device (``capturable=True``, as torch requires for
+  graphs), a dropout mask's Philox offset. ``graph_train_step`` refuses those cases instead of
+  replaying wrong numbers;
 * memory that the captured kernels use comes from a pool private to the graph (as torch's), so
   nothing allocated after the capture can be handed one of its blocks.
 
@@ -163,8 +164,11 @@ def _check_graphable(model, optimizer, scheduler):
     why = None
     if scheduler is not None:
         why = "a learning-rate scheduler changes lr between steps"
-    elif isinstance(optimizer, Adam):
-        why = f"{type(optimizer).__name__}'s bias correction depends on the step count"
+    elif isinstance(optimizer, Adam) and not all(g["capturable"] for g in optimizer.param_groups):
+        why = (
+            f"{type(optimizer).__name__}'s bias correction depends on the step count (construct "
+            f"it with capturable=True to keep the count on the GPU)"
+        )
     elif any(grp.get("lr_decay", 0) for grp in optimizer.param_groups):
         why = "Adagrad's lr_decay depends on the step count"
     elif type(optimizer).__name__ == "LBFGS":

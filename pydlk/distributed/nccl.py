@@ -114,30 +114,41 @@ def group_for(pg: Any) -> NcclGroup:
     return g
 
 
-def _launched(enqueue) -> Any:
-    """Enqueue a collective on the current stream; a ``done()`` poll of its completion."""
+def _launched(enqueue, stream: Any = None) -> Any:
+    """Enqueue a collective on ``stream`` (default: the current stream); a ``done()`` poll of
+    its completion. On a side stream it starts after the work queued so far on the current
+    stream (an event), so it reads the values that work produces while later work overlaps."""
     import cupy
 
-    stream = cupy.cuda.get_current_stream()
+    if stream is None:
+        stream = cupy.cuda.get_current_stream()
+    else:
+        ready = cupy.cuda.Event(block=False, disable_timing=True)
+        ready.record(cupy.cuda.get_current_stream())
+        stream.wait_event(ready)
     enqueue(stream.ptr)
     ev = cupy.cuda.Event(block=False, disable_timing=True)
     ev.record(stream)
     return lambda: ev.done
 
 
-def all_reduce(pg: Any, a: Any, op_value: str, name: str) -> Any:
-    """Start an in-place all-reduce of the contiguous CuPy array ``a``; returns ``done()``."""
-    g = group_for(pg)
+def all_reduce(
+    pg: Any, a: Any, op_value: str, name: str, group: NcclGroup | None = None, stream: Any = None
+) -> Any:
+    """Start an in-place all-reduce of the contiguous CuPy array ``a``; returns ``done()``.
+    ``group``: a communicator of the caller's own (default: the process group's); ``stream``:
+    a side stream to run it on (default: the current stream)."""
+    g = group if group is not None else group_for(pg)
     g.check_device(a, name)
     buf, dtype = _as_nccl(a, op_value, name)
     nccl_op = getattr(_nccl(), _OPS[op_value])
     ptr = buf.data.ptr
-    return _launched(lambda s: g.comm.allReduce(ptr, ptr, buf.size, dtype, nccl_op, s))
+    return _launched(lambda s: g.comm.allReduce(ptr, ptr, buf.size, dtype, nccl_op, s), stream)
 
 
-def broadcast(pg: Any, a: Any, src: int, name: str) -> Any:
+def broadcast(pg: Any, a: Any, src: int, name: str, group: NcclGroup | None = None) -> Any:
     """Start an in-place broadcast of ``a`` from rank ``src``; returns ``done()``."""
-    g = group_for(pg)
+    g = group if group is not None else group_for(pg)
     g.check_device(a, name)
     buf, dtype = _as_nccl(a, "sum", name)
     return _launched(lambda s: g.comm.bcast(buf.data.ptr, buf.size, dtype, int(src), s))

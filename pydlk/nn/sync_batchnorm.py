@@ -7,6 +7,10 @@ averages the weight and bias gradients). Per-rank statistics are combined exactl
 pairwise update of count, mean and sum of squared deviations, in float64) from one all-gather;
 the backward needs one all-reduce of 2C sums. Outside training, in a single process, or before
 ``init_process_group`` it is BatchNorm (``pydlk.functional.batch_norm``).
+
+On CuPy inputs the statistics stay on the GPU (float64 CuPy arrays) and both collectives go
+through the process group's NCCL communicator (``pydlk.distributed.nccl``) on the current
+stream, waited for through the group's timeout loop; NumPy inputs use MPI.
 """
 
 from __future__ import annotations
@@ -15,12 +19,36 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, is_cupy
 from ..autograd import Function
 from .module import Module
 from .normalization import _BatchNorm
 
 __all__ = ["SyncBatchNorm"]
+
+
+def _all_gather(pg, mine, name):
+    """Every rank's ``mine`` (a float64 vector) as rows of a (world, n) array, on its device."""
+    allv = get_array_module(mine).empty((pg.size, mine.size), np.float64)
+    seq = pg.next_seq()
+    if is_cupy(mine):
+        from ..distributed import nccl
+
+        pg.wait_for(nccl.all_gather(pg, mine, allv, name), name, seq)
+    else:
+        pg.wait([pg.comm.Iallgather(mine, allv)], name, seq)
+    return allv
+
+
+def _all_sum(pg, tot, name):
+    """Sum ``tot`` (a float64 vector) over the ranks, in place."""
+    seq = pg.next_seq()
+    if is_cupy(tot):
+        from ..distributed import nccl
+
+        pg.wait_for(nccl.all_reduce(pg, tot, "sum", name), name, seq)
+    else:
+        pg.wait([pg.comm.Iallreduce(pg.MPI.IN_PLACE, tot, op=pg.MPI.SUM)], name, seq)
 
 
 def _shape(x):
@@ -38,16 +66,14 @@ class _SyncBatchNormFn(Function):
         mean_l = x.mean(axis=axes, dtype=np.float64)
         xc = x.astype(np.float64) - mean_l.reshape(_shape(x))
         m2_l = (xc * xc).sum(axis=axes)
-        mine = np.concatenate([[float(n_local)], mean_l, m2_l])
-        allv = np.empty((pg.size, mine.size), np.float64)
-        seq = pg.next_seq()
-        pg.wait([pg.comm.Iallgather(mine, allv)], "SyncBatchNorm all_gather", seq)
+        mine = xp.concatenate([xp.full(1, float(n_local)), mean_l, m2_l])
+        allv = _all_gather(pg, mine, "SyncBatchNorm all_gather")
         n_i, mean_i, m2_i = allv[:, 0], allv[:, 1 : C + 1], allv[:, C + 1 :]
-        n = n_i.sum()
+        n = float(n_i.sum())
         mean = (n_i[:, None] * mean_i).sum(0) / n
         m2 = m2_i.sum(0) + (n_i[:, None] * (mean_i - mean) ** 2).sum(0)
         var = m2 / n
-        rstd = 1.0 / np.sqrt(var + eps)
+        rstd = 1.0 / xp.sqrt(var + eps)
         if running_mean is not None:
             running_mean *= 1.0 - momentum
             running_mean += (momentum * mean).astype(running_mean.dtype)
@@ -55,8 +81,8 @@ class _SyncBatchNormFn(Function):
             unbiased = m2 / (n - 1) if n > 1 else var
             running_var *= 1.0 - momentum
             running_var += (momentum * unbiased).astype(running_var.dtype)
-        w64 = np.ones(C) if weight is None else weight.astype(np.float64)
-        b64 = np.zeros(C) if bias is None else bias.astype(np.float64)
+        w64 = xp.ones(C) if weight is None else weight.astype(np.float64)
+        b64 = xp.zeros(C) if bias is None else bias.astype(np.float64)
         scale = (w64 * rstd).astype(x.dtype).reshape(_shape(x))
         shift_ = (b64 - mean * w64 * rstd).astype(x.dtype).reshape(_shape(x))
         y = xp.ascontiguousarray(x * scale + shift_)
@@ -68,6 +94,7 @@ class _SyncBatchNormFn(Function):
     def backward(ctx, dy):
         x, weight, mean, rstd, n = ctx.saved_tensors
         pg = ctx.pg
+        xp = get_array_module(x)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         axes = (0,) + tuple(range(2, x.ndim))
         C = x.shape[1]
@@ -79,15 +106,10 @@ class _SyncBatchNormFn(Function):
         dx = None
         if need_x:
             # dx = w*rstd * (dy - mean(dy) - xhat * mean(dy*xhat)), means over all ranks' samples
-            tot = np.concatenate([sum_dy, sum_dy_xmu])
-            seq = pg.next_seq()
-            pg.wait(
-                [pg.comm.Iallreduce(pg.MPI.IN_PLACE, tot, op=pg.MPI.SUM)],
-                "SyncBatchNorm all_reduce",
-                seq,
-            )
+            tot = xp.concatenate([sum_dy, sum_dy_xmu])
+            _all_sum(pg, tot, "SyncBatchNorm all_reduce")
             g_dy, g_dy_xmu = tot[:C] / n, tot[C:] / n
-            w64 = np.ones(C) if weight is None else weight.astype(np.float64)
+            w64 = xp.ones(C) if weight is None else weight.astype(np.float64)
             k = (w64 * rstd).reshape(_shape(x))
             dx = (
                 k

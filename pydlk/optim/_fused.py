@@ -2,13 +2,17 @@
 (single-tensor) formulas, each step one fused kernel call per arena (``*_step`` of pydlk._C for
 CPU parameters, of pydlk._cuda on a GPU, chosen by ``kernels_for`` from the arena's array).
 
-Differences from torch: ``foreach``, ``fused``, ``capturable`` and ``differentiable`` are
-accepted and ignored (there is one implementation); every group also takes
+Differences from torch: ``foreach``, ``fused`` and ``differentiable`` are accepted and ignored
+(there is one implementation), and so is ``capturable`` except for Adam/AdamW on a GPU (there it
+keeps the step count on the device, see ``Adam``; on the CPU, where torch refuses it, it is
+ignored); every group also takes
 ``l1_weight_decay`` and ``max_norm`` (see pydlk.optim.optimizer); a parameter whose .grad is
 None is stepped with a zero gradient.
 """
 
-from .._backend import kernels_for
+import numpy as np
+
+from .._backend import is_cupy, kernels_for
 from .optimizer import Optimizer, check_nonnegative
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
@@ -92,7 +96,12 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction, eps added after the square root, optional
-    AMSGrad, as torch.optim.Adam. ``decoupled_weight_decay=True`` is AdamW."""
+    AMSGrad, as torch.optim.Adam. ``decoupled_weight_decay=True`` is AdamW.
+
+    ``capturable=True`` (as torch) on GPU parameters keeps each arena's step count in device
+    memory: a step increments it with a device op and the fused kernel computes the bias
+    corrections from it, so a step captured in a CUDA graph (``pydlk.cuda.graph_train_step``)
+    is right on every replay. ``state_dict``/``state`` read the count back from the device."""
 
     def __init__(
         self,
@@ -151,6 +160,7 @@ class Adam(Optimizer):
         st = a.state
         vmax = _state_or_new(a, "max_exp_avg_sq") if g["amsgrad"] else None
         b1, b2 = g["betas"]
+        dstep = self._device_step(a, g)
         kernels_for(a.param).adam_step(
             a.param,
             st["exp_avg"],
@@ -163,10 +173,46 @@ class Adam(Optimizer):
             g["eps"],
             g["weight_decay"],
             g["l1_weight_decay"],
-            a.step,
+            a.step if dstep is None else dstep,
             g["decoupled_weight_decay"],
             g["maximize"],
         )
+
+    @staticmethod
+    def _device_step(a, g):
+        """The arena's step count on its GPU, advanced by one (capturable), or None."""
+        if not (g["capturable"] and is_cupy(a.param)):
+            return None
+        t = getattr(a, "step_t", None)
+        if t is None:  # first capturable step: a.step was already advanced by step()
+            t = a.step_t = a.xp.full(1, a.step - 1, np.float64)
+        t += 1  # a device op: a graph replay advances it too
+        return t
+
+    def _pull_steps(self):
+        """Host step counts from the device ones (after graph replays the host's are stale)."""
+        for arenas in self._arenas:
+            for a in arenas:
+                t = getattr(a, "step_t", None)
+                if t is not None:
+                    a.step = int(float(t[0]))
+
+    @property
+    def state(self):
+        self._pull_steps()
+        return super().state
+
+    def state_dict(self):
+        self._pull_steps()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for arenas in self._arenas:
+            for a in arenas:
+                t = getattr(a, "step_t", None)
+                if t is not None:
+                    t[...] = a.step
 
 
 class AdamW(Adam):

@@ -14,13 +14,19 @@ one flat gradient buffer; a bucket whose parameters are contiguous there is redu
 of that buffer, with no copy. Otherwise (no optimiser yet, several arenas) the bucket owns a
 flat buffer and gradients are copied in and out. The layout is checked at each synchronised
 forward and rebuilt when slots change.
+
+CuPy gradients (the GPU path) take the same buckets through NCCL instead of MPI: a bucket's
+all-reduce is enqueued on a side stream of the reducer's own, after an event that orders it
+behind the backward work queued so far, so it runs while the rest of backward computes on the
+current stream; the reducer has an NCCL communicator of its own (as it has its own MPI
+communicator), so its collectives never interleave with the model's (SyncBatchNorm). The last
+hook polls the buckets' completion events through the group's timeout loop, as for MPI.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..._arena import grad_slot
+from ..._backend import get_array_module, is_cupy
 from ...autograd import Tensor
 
 _FIRST_BUCKET_BYTES = 1024 * 1024
@@ -40,24 +46,39 @@ class _Bucket:
         self.req = None
 
 
+def _address(a):
+    """Address of a NumPy or CuPy array's first element."""
+    return a.data.ptr if is_cupy(a) else a.__array_interface__["data"][0]
+
+
 def _slot_base(p):
-    """(base buffer, element offset) of ``p``'s arena gradient slot, or (None, None)."""
+    """(base buffer, element offset) of ``p``'s arena gradient slot (NumPy or CuPy), or
+    (None, None)."""
     s = grad_slot(p)
-    if not isinstance(s, np.ndarray) or s.base is None or not s.flags.c_contiguous:
+    if s is None or not hasattr(s, "flags") or s.base is None or not s.flags.c_contiguous:
         return None, None
     base = s.base
-    if not isinstance(base, np.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
+    xp = get_array_module(s)
+    if not isinstance(base, xp.ndarray) or base.ndim != 1 or not base.flags.c_contiguous:
         return None, None
-    off = s.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return base, off // base.itemsize
+    return base, (_address(s) - _address(base)) // base.itemsize
 
 
 class Reducer:
     def __init__(
-        self, params, comm, MPI, bucket_cap_bytes, find_unused_parameters, gradient_as_bucket_view
+        self,
+        params,
+        comm,
+        MPI,
+        bucket_cap_bytes,
+        find_unused_parameters,
+        gradient_as_bucket_view,
+        pg=None,
     ):
         self.params = params
         self.comm, self.MPI = comm, MPI
+        self.pg = pg  # for the NCCL path: bootstraps the reducer's own communicator
+        self.nccl = None  # (NcclGroup, side stream), made when a bucket is first on a GPU
         self.size = comm.Get_size()
         self.cap = int(bucket_cap_bytes)
         self.find_unused = find_unused_parameters
@@ -69,7 +90,7 @@ class Reducer:
         self.marked: set[int] = set()
         self.next_launch = 0
         self.by_backward = 0
-        self.wait_fn = None  # set by DDP: waits on requests through the group's polling loop
+        self.wait_fn = None  # set by DDP: polls a done() through the group's timeout loop
         self.comm_seconds = 0.0  # time spent waiting for reductions (for benchmarks)
 
     # -- layout ---------------------------------------------------------------------------
@@ -113,7 +134,7 @@ class Reducer:
             else:
                 return _Bucket(ps, base[lo:end], [grad_slot(p) for p in ps], True)
         n = sum(p._data.size for p in ps)
-        flat = np.zeros(n, ps[0]._data.dtype)
+        flat = get_array_module(ps[0]._data).zeros(n, ps[0]._data.dtype)
         views, off = [], 0
         for p in ps:
             views.append(flat[off : off + p._data.size].reshape(p._data.shape))
@@ -177,13 +198,38 @@ class Reducer:
                 v.fill(0)  # an unused parameter contributes zeros
             elif g is not v:
                 v[...] = g
-        b.req = self.comm.Iallreduce(self.MPI.IN_PLACE, b.flat, op=self.MPI.SUM)
+        if is_cupy(b.flat):
+            b.req = self._nccl_start(b.flat)  # a done() poll of an event after it
+        else:
+            b.req = self.comm.Iallreduce(self.MPI.IN_PLACE, b.flat, op=self.MPI.SUM)
+
+    def nccl_group(self):
+        """(the reducer's NCCL communicator, its side stream), made on first use (on every rank
+        at the same point of the program, as the bootstrap is an MPI broadcast)."""
+        if self.nccl is None:
+            import cupy
+
+            from ...distributed import nccl
+
+            self.nccl = (nccl.NcclGroup(self.pg), cupy.cuda.Stream(non_blocking=True))
+        return self.nccl
+
+    def _nccl_start(self, flat):
+        """Enqueue the bucket's sum on the reducer's side stream, behind the backward work
+        queued so far on the current stream."""
+        from ...distributed import nccl
+
+        group, stream = self.nccl_group()
+        name = "DistributedDataParallel gradient all_reduce"
+        return nccl.all_reduce(self.pg, flat, "sum", name, group=group, stream=stream)
 
     def _finish(self):
         import time
 
+        mpi = [b.req for b in self.buckets if not callable(b.req)]
+        polls = [b.req for b in self.buckets if callable(b.req)]
         t0 = time.perf_counter()
-        self.wait_fn([b.req for b in self.buckets])
+        self.wait_fn(lambda: (not mpi or self.MPI.Request.Testall(mpi)) and all(d() for d in polls))
         self.comm_seconds += time.perf_counter() - t0
         inv = 1.0 / self.size
         for b in self.buckets:

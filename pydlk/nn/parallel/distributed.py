@@ -6,8 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
+from ..._backend import get_array_module, is_cupy
 from ...autograd import Tensor, is_grad_enabled
 from ..module import Module
 from ._reducer import Reducer
@@ -125,7 +124,6 @@ class DistributedDataParallel(Module):
         # never interleaves with collectives the model itself makes (SyncBatchNorm)
         comm = pg.comm.Dup()
         object.__setattr__(self, "_comm", comm)
-        self._broadcast_state()
         reducer = Reducer(
             params,
             comm,
@@ -133,11 +131,13 @@ class DistributedDataParallel(Module):
             bucket_cap_mb * 1024 * 1024,
             self.find_unused_parameters,
             self.gradient_as_bucket_view,
+            pg,
         )
-        reducer.wait_fn = lambda reqs: pg.wait(
-            reqs, "DistributedDataParallel gradient all_reduce", pg.next_seq()
+        reducer.wait_fn = lambda done: pg.wait_for(
+            done, "DistributedDataParallel gradient all_reduce", pg.next_seq()
         )
         object.__setattr__(self, "reducer", reducer)
+        self._broadcast_state()  # after the reducer: CuPy arrays go through its NCCL communicator
         object.__setattr__(
             self, "_handles", [p.register_post_accumulate_grad_hook(reducer.hook) for p in params]
         )
@@ -150,25 +150,34 @@ class DistributedDataParallel(Module):
         )
 
     def _sync_arrays(self, arrays: list) -> None:
-        """Broadcast rank 0's arrays, coalesced into one buffer per dtype."""
+        """Broadcast rank 0's arrays, coalesced into one buffer per device and dtype (MPI for
+        NumPy arrays, the reducer's NCCL communicator for CuPy ones)."""
         pg = self._pg
         if pg.size == 1 or not arrays:
             return
         by_dtype: dict = {}
         for a in arrays:
-            by_dtype.setdefault(a.dtype, []).append(a)
-        for arrs in by_dtype.values():
-            flat = (
-                np.concatenate([a.reshape(-1) for a in arrs])
-                if len(arrs) > 1
-                else np.ascontiguousarray(arrs[0].reshape(-1)).copy()
-            )
+            by_dtype.setdefault((is_cupy(a), a.dtype), []).append(a)
+        name = "DistributedDataParallel broadcast"
+        for (on_gpu, _), arrs in by_dtype.items():
+            xp = get_array_module(arrs[0])
+            flat = xp.concatenate([a.reshape(-1) for a in arrs])  # a copy, even of one array
             seq = pg.next_seq()
-            pg.wait([self._comm.Ibcast(flat, root=0)], "DistributedDataParallel broadcast", seq)
+            if on_gpu:
+                pg.wait_for(self._nccl_broadcast(flat, name), name, seq)
+            else:
+                pg.wait([self._comm.Ibcast(flat, root=0)], name, seq)
             off = 0
             for a in arrs:
                 a[...] = flat[off : off + a.size].reshape(a.shape)
                 off += a.size
+
+    def _nccl_broadcast(self, flat: Any, name: str) -> Any:
+        """Start broadcasting rank 0's CuPy ``flat`` on the reducer's NCCL communicator."""
+        from ...distributed import nccl
+
+        group, _stream = self.reducer.nccl_group()
+        return nccl.broadcast(self._pg, flat, 0, name, group=group)
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         sync = is_grad_enabled() and self.require_backward_grad_sync
