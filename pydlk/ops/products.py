@@ -58,6 +58,9 @@ def _check_matmul(a, b, op="matmul"):
 
 
 def matmul(input, other):
+    """Matrix product with NumPy's (and torch's) rules: 1-D operands are vectors, leading
+    batch dims broadcast. Raises ValueError naming the shapes when they do not fit.
+    """
     _check_matmul(_arr(input), _arr(other))
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
@@ -65,6 +68,9 @@ def matmul(input, other):
 
 
 def mm(input, mat2):
+    """Product of two matrices, (n, m) @ (m, p) -> (n, p). Raises ValueError unless both are 2-D
+    and the inner sizes agree.
+    """
     a, b = _arr(input), _arr(mat2)
     if _shape(a).__len__() != 2 or _shape(b).__len__() != 2:
         raise ValueError(
@@ -75,6 +81,9 @@ def mm(input, mat2):
 
 
 def bmm(input, mat2):
+    """Batched matrix product, (b, n, m) @ (b, m, p) -> (b, n, p). Raises ValueError unless both
+    are 3-D with the same batch size and matching inner sizes.
+    """
     a, b = _arr(input), _arr(mat2)
     if len(_shape(a)) != 3 or len(_shape(b)) != 3:
         raise ValueError(
@@ -87,6 +96,7 @@ def bmm(input, mat2):
 
 
 def mv(input, vec):
+    """Matrix-vector product, (n, m) @ (m,) -> (n,). Raises ValueError for other shapes."""
     a, b = _arr(input), _arr(vec)
     if len(_shape(a)) != 2 or len(_shape(b)) != 1:
         raise ValueError(
@@ -98,6 +108,9 @@ def mv(input, vec):
 
 
 def dot(input, other):
+    """Inner product of two 1-D tensors of the same size (a 0-d tensor). Raises ValueError
+    otherwise.
+    """
     a, b = _arr(input), _arr(other)
     if len(_shape(a)) != 1 or len(_shape(b)) != 1:
         raise ValueError(
@@ -109,6 +122,9 @@ def dot(input, other):
 
 
 def outer(input, vec2):
+    """Outer product of two 1-D tensors, (n,) x (m,) -> (n, m). Raises ValueError unless both
+    are 1-D.
+    """
     a, b = _arr(input), _arr(vec2)
     if len(_shape(a)) != 1 or len(_shape(b)) != 1:
         raise ValueError(
