@@ -7,6 +7,7 @@ import numpy as np
 
 
 def is_cupy(a):
+    """True if ``a`` is a CuPy array (never imports CuPy)."""
     # Never imports cupy: a CuPy array can only exist if cupy is already imported.
     cp = sys.modules.get("cupy")
     return cp is not None and isinstance(a, cp.ndarray)
@@ -31,6 +32,7 @@ def kernels_for(a):
 
 
 def device_of(a):
+    """The device string of an array: ``'cpu'`` or ``'cuda:N'``."""
     if is_cupy(a):
         return f"cuda:{a.device.id}"
     return "cpu"

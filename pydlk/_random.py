@@ -57,12 +57,17 @@ def manual_seed(seed):
 
 
 def initial_seed():
+    """The seed the default generator was last seeded with (torch's default if never)."""
     return default_generator.initial_seed()
 
 
 def get_rng_state():
+    """The default generator's state, a dict (seed, Philox offset, NumPy state); torch returns
+    a ByteTensor instead. Pass it to ``set_rng_state`` to replay.
+    """
     return default_generator.get_state()
 
 
 def set_rng_state(state):
+    """Restore a state from ``get_rng_state``."""
     default_generator.set_state(state)

@@ -29,6 +29,7 @@ _anomaly = None  # the enabled anomaly-detection state (_anomaly.py), None when 
 
 
 def is_grad_enabled():
+    """Whether operations are being recorded for backward (False inside ``no_grad``)."""
     return getattr(_mode, "enabled", True)
 
 
@@ -98,6 +99,10 @@ class no_grad(_GradModeContext):
 
 
 class enable_grad(_GradModeContext):
+    """Inside ``with pydlk.enable_grad():`` recording is on again (e.g. within ``no_grad``);
+    also a decorator.
+    """
+
     enabled = True
 
 
@@ -577,6 +582,9 @@ def as_tensor(data, dtype=None):
 
 
 def from_numpy(array):
+    """A Tensor sharing memory with the NumPy array ``array``. Raises TypeError for anything
+    else.
+    """
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     return Tensor(array)

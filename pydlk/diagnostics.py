@@ -27,6 +27,11 @@ def _array(t):
 
 
 class Diagnostics:
+    """Forward/backward statistics of ``model``'s leaf layers (see the module docstring):
+    activations, gradient norms and update-to-weight ratios; use as a context manager, call
+    ``before_step()``/``after_step()`` around ``optimizer.step()``, print ``table()``.
+    """
+
     def __init__(self, model):
         self.model = model
         self.activations = {}
@@ -126,6 +131,9 @@ class Diagnostics:
 
 
 def ratio_verdict(r):
+    """'high', 'low' or 'ok' for an update-to-weight ratio (healthy between 1e-4 and 1e-2);
+    '' for nan.
+    """
     if not np.isfinite(r):
         return ""
     if r > 1e-2:

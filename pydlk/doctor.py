@@ -57,6 +57,9 @@ def _adam(model, lr):
 
 
 def check_initial_loss(make_model, loss_fn, x, y, num_classes):
+    """Check that a fresh model's loss on up to 256 samples is within 25% of ln(num_classes),
+    the loss of a uniform guess. Returns a Check.
+    """
     model = make_model()
     with no_grad():
         loss = float(loss_fn(model(_on(model, x[:256])), _on(model, y[:256])).item())
@@ -72,6 +75,9 @@ def check_initial_loss(make_model, loss_fn, x, y, num_classes):
 
 
 def check_gradients(make_model, loss_fn, x, y, seed=0):
+    """Finite-difference check of the model's gradient (in float64, eval mode) on two samples
+    with ``gradcheck``. Returns a Check with the relative error.
+    """
     model = make_model().double()
     model.eval()
     # A little noise keeps the check off kinks: images with flat regions make max-pool windows
@@ -120,6 +126,9 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
 
 
 def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
+    """Check that ``steps`` of Adam (lr ``lr``) drive the loss on ``n`` samples below 0.05 at
+    100% accuracy. Returns a Check.
+    """
     model = make_model()
     model.train()
     xs, ys = _on(model, x[:n]), _on(model, y[:n])
@@ -183,6 +192,9 @@ def lr_range_test(
 
 
 def check_lr_range(make_model, loss_fn, x, y, make_optimizer=None, batch_size=64):
+    """Run ``lr_range_test`` and suggest a tenth of the learning rate with the lowest loss.
+    Returns a Check.
+    """
     lrs, losses, lr = lr_range_test(
         make_model, loss_fn, x, y, batch_size=batch_size, make_optimizer=make_optimizer
     )

@@ -18,7 +18,7 @@ from .autograd import Tensor, enable_grad, no_grad
 
 
 class GradcheckError(RuntimeError):
-    pass
+    """Raised by ``gradcheck`` when an analytical gradient differs from the numerical one."""
 
 
 def _outputs(out):

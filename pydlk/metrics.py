@@ -173,6 +173,10 @@ class _PRF(ConfusionMatrix):
 
 
 class Precision(_PRF):
+    """Streaming precision ``tp / (tp + fp)`` of class predictions over ``num_classes``,
+    averaged by ``average`` ('macro', 'micro' or 'weighted'; else ValueError).
+    """
+
     name = "precision"
 
     def compute(self):
@@ -181,6 +185,10 @@ class Precision(_PRF):
 
 
 class Recall(_PRF):
+    """Streaming recall ``tp / (tp + fn)`` of class predictions over ``num_classes``,
+    averaged by ``average`` ('macro', 'micro' or 'weighted').
+    """
+
     name = "recall"
 
     def compute(self):
@@ -189,6 +197,10 @@ class Recall(_PRF):
 
 
 class F1Score(_PRF):
+    """Streaming F1, the harmonic mean of precision and recall per class, averaged by
+    ``average`` ('macro', 'micro' or 'weighted').
+    """
+
     name = "f1"
 
     def compute(self):
@@ -199,6 +211,8 @@ class F1Score(_PRF):
 
 
 class MeanAbsoluteError(Metric):
+    """Streaming mean of ``|output - target|`` over all elements seen (logged as ``mae``)."""
+
     name = "mae"
 
     def reset(self):
@@ -220,6 +234,8 @@ class MeanAbsoluteError(Metric):
 
 
 class MeanSquaredError(MeanAbsoluteError):
+    """Streaming mean of ``(output - target)^2`` over all elements seen (logged as ``mse``)."""
+
     name = "mse"
 
     def _err(self, d):

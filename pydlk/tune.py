@@ -27,6 +27,10 @@ class Pruned(Exception):
 
 
 class loguniform:
+    """A search-space dimension: floats log-uniform in [low, high) (for learning rates).
+    Raises ValueError unless 0 < low < high.
+    """
+
     def __init__(self, low, high):
         if not 0 < low < high:
             raise ValueError(f"loguniform: need 0 < low < high, got {low}, {high}")
@@ -52,6 +56,10 @@ class loguniform:
 
 
 class uniform:
+    """A search-space dimension: floats uniform in [low, high). Raises ValueError unless
+    low < high.
+    """
+
     def __init__(self, low, high):
         if not low < high:
             raise ValueError(f"uniform: need low < high, got {low}, {high}")
@@ -72,6 +80,10 @@ class uniform:
 
 
 class randint:
+    """A search-space dimension: ints uniform in [low, high). Raises ValueError unless
+    low < high.
+    """
+
     def __init__(self, low, high):
         if not low < high:
             raise ValueError(f"randint: need low < high, got {low}, {high}")
@@ -85,6 +97,8 @@ class randint:
 
 
 class choice:
+    """A search-space dimension: one of ``options``, uniformly. Raises ValueError if empty."""
+
     def __init__(self, options):
         self.options = list(options)
         if not self.options:
@@ -102,6 +116,7 @@ def _fmt(v):
 
 
 def format_trial(score, params, i, n, metric="val acc"):
+    """One line for a trial: the score, each parameter, and ``(i / n)``."""
     return ", ".join(
         [f"{metric}: {score:.4f}"]
         + [f"{k}: {_fmt(v)}" for k, v in params.items()]
@@ -113,6 +128,10 @@ def format_trial(score, params, i, n, metric="val acc"):
 
 
 class SearchResult:
+    """The trials of a search, best first (``best``, ``trials``, ``failed``); ``table()``
+    formats them one per line.
+    """
+
     def __init__(self, trials, metric="val acc"):
         done = [t for t in trials if t["score"] is not None and not math.isnan(t["score"])]
         self.trials = sorted(done, key=lambda t: -t["score"])

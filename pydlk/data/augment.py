@@ -79,6 +79,10 @@ class RandomCrop:
 
 
 class RandomHorizontalFlip:
+    """Flip each image of a batch (N, C, H, W) left-right with probability ``p``; returns a new
+    float32 batch. Raises ValueError unless 0 <= p <= 1 or for a non-4-d batch.
+    """
+
     def __init__(self, p=0.5):
         if not 0 <= p <= 1:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
@@ -170,6 +174,10 @@ class RandomAffine:
 
 
 class RandomRotation(RandomAffine):
+    """Rotate each image by an angle drawn from U(-degrees, degrees) about its centre,
+    bilinear, zero fill: ``RandomAffine(degrees=degrees)``. Raises ValueError for degrees < 0.
+    """
+
     def __init__(self, degrees):
         super().__init__(degrees=degrees)
 
@@ -244,6 +252,10 @@ class PCAColorAugmentation:
 
 
 class GaussianNoise:
+    """Add N(0, std^2) noise to each element of a batch (N, C, H, W), drawn from pydlk's Philox
+    stream. No torchvision counterpart. Raises ValueError for std < 0.
+    """
+
     def __init__(self, std=0.05):
         if std < 0:
             raise ValueError(f"GaussianNoise: std must be >= 0, got {std}")

@@ -46,6 +46,8 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
+    """The items of ``dataset`` at ``indices``, in that order (torch.utils.data.Subset)."""
+
     def __init__(self, dataset, indices):
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)

@@ -41,6 +41,11 @@ def _flat(x):
 
 
 class MeanSubtraction(_Fitted):
+    """Subtract the training set's mean image (``per_channel=True``: one mean per channel of
+    (N, C, ...) data). ``fit(x)`` learns it in float64; calling the object applies it.
+    No torch counterpart (torchvision's Normalize takes fixed values).
+    """
+
     _state = ("mean",)
 
     def __init__(self, per_channel=False):

@@ -19,6 +19,9 @@ CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 
 def read_cifar_batch(path):
+    """Read one CIFAR-10 binary batch file: (images (N, 3, 32, 32) uint8, labels (N,) int64).
+    Raises ValueError for a file that is not whole 3073-byte records or has a label > 9.
+    """
     raw = np.fromfile(path, np.uint8)
     if raw.size == 0 or raw.size % _RECORD:
         raise ValueError(

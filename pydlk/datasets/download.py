@@ -13,6 +13,7 @@ from .._atomic import atomic_write
 
 
 def file_digest(path, algorithm="md5"):
+    """The hex digest of a file's bytes with ``algorithm`` (any ``hashlib`` name; md5 default)."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

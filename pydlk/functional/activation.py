@@ -358,6 +358,7 @@ def sigmoid(input):
 
 
 def tanh(input):
+    """Hyperbolic tangent; the backward uses ``1 - tanh^2`` of the saved output."""
     return _apply(Tanh, "tanh", input, (), False)
 
 

@@ -163,6 +163,9 @@ def binary_cross_entropy(
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Squared error ``(input - target)^2``, reduced by ``reduction`` (``'mean'``, ``'sum'``,
+    ``'none'``); shapes broadcast as torch's.
+    """
     op = "mse_loss"
     _args(op, input, target)
     reduction = reduction_arg(reduction, size_average, reduce, op)
@@ -180,6 +183,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """Absolute error ``|input - target|``, reduced by ``reduction``."""
     op = "l1_loss"
     _args(op, input, target)
     reduction = reduction_arg(reduction, size_average, reduce, op)

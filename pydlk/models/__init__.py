@@ -127,6 +127,7 @@ class ResNet(nn.Module):
 
 
 def resnet_small(num_classes=10, in_channels=3):
+    """``ResNet((1, 1, 1), width=16)``: one BasicBlock per stage, widths 16/32/64."""
     return ResNet((1, 1, 1), num_classes, in_channels, width=16)
 
 

@@ -21,6 +21,9 @@ def freeze(module, bn_eval=True):
 
 
 def unfreeze(module):
+    """Undo ``freeze``: ``requires_grad_(True)`` on every parameter, and BatchNorm layers follow
+    the module's train/eval mode again. Returns module.
+    """
     module.requires_grad_(True)
     for m in module.modules():
         if isinstance(m, nn.normalization._BatchNorm):

@@ -85,6 +85,8 @@ class Sequential(_ModuleSequence):
 
 
 class ModuleList(_ModuleSequence):
+    """A list of modules, registered as submodules (named '0', '1', ...); it has no forward."""
+
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
@@ -108,6 +110,8 @@ class ModuleList(_ModuleSequence):
 
 
 class ModuleDict(Module):
+    """A dict of modules, registered as submodules under their keys; it has no forward."""
+
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
@@ -153,6 +157,8 @@ class ModuleDict(Module):
 
 
 class Identity(Module):
+    """Returns its input; any constructor arguments are ignored (as torch)."""
+
     def __init__(self, *args, **kwargs):
         super().__init__()
 
@@ -161,6 +167,8 @@ class Identity(Module):
 
 
 class Flatten(Module):
+    """Flatten dims ``start_dim`` to ``end_dim`` (by default all but the batch dim)."""
+
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
@@ -185,6 +193,8 @@ class Flatten(Module):
 
 
 class Unflatten(Module):
+    """Split dim ``dim`` into ``unflattened_size``."""
+
     def __init__(self, dim, unflattened_size):
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)

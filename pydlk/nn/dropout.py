@@ -11,6 +11,12 @@ __all__ = ["Dropout", "Dropout2d", "StochasticDepth"]
 
 
 class Dropout(Module):
+    """Zero each element with probability ``p`` in training and scale the rest by 1/(1-p);
+    the identity in eval mode. The mask comes from pydlk's Philox stream (seeded by
+    ``manual_seed``), so it does not depend on the thread count. Raises ValueError unless
+    0 <= p <= 1.
+    """
+
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
         self.p, self.inplace = prob(p, "Dropout"), inplace
@@ -23,6 +29,10 @@ class Dropout(Module):
 
 
 class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) (or (C, H, W)) with probability ``p`` in training,
+    scaling the rest by 1/(1-p).
+    """
+
     def __init__(self, p=0.5, inplace=False):
         super().__init__(p, inplace)
 

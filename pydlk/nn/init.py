@@ -79,6 +79,9 @@ def calculate_gain(nonlinearity, param=None):
 
 
 def _calculate_fan_in_and_fan_out(tensor):
+    """(fan_in, fan_out) of a weight (out, in, *kernel): in * prod(kernel) and
+    out * prod(kernel). Raises ValueError for fewer than 2 dims.
+    """
     shape = _arr(tensor).shape
     if len(shape) < 2:
         raise ValueError(
@@ -99,18 +102,22 @@ def _calculate_correct_fan(tensor, mode):
 
 
 def zeros_(tensor):
+    """Fill ``tensor`` with 0 in place; returns it."""
     return _write(tensor, 0)
 
 
 def ones_(tensor):
+    """Fill ``tensor`` with 1 in place; returns it."""
     return _write(tensor, 1)
 
 
 def constant_(tensor, val):
+    """Fill ``tensor`` with ``val`` in place; returns it."""
     return _write(tensor, val)
 
 
 def eye_(tensor):
+    """Fill a 2-D ``tensor`` with the identity in place. Raises ValueError for other ranks."""
     a = _arr(tensor)
     if a.ndim != 2:
         raise ValueError("eye_: only tensors with 2 dimensions are supported")
@@ -118,10 +125,14 @@ def eye_(tensor):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
+    """Fill ``tensor`` with U(a, b) samples in place (from pydlk's generator unless
+    ``generator`` is given); returns it.
+    """
     return _write(tensor, _rng(generator).uniform(a, b, _arr(tensor).shape))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
+    """Fill ``tensor`` with N(mean, std^2) samples in place; returns it."""
     return _write(tensor, _rng(generator).normal(mean, std, _arr(tensor).shape))
 
 
@@ -143,6 +154,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
+    """Glorot uniform: U(-b, b) with ``b = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     bound = math.sqrt(3.0) * std
@@ -150,12 +162,16 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
+    """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return normal_(tensor, 0.0, std, generator)
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``, ``fan`` by ``mode``
+    (``'fan_in'`` or ``'fan_out'``, else ValueError) and gain from ``calculate_gain``.
+    """
     if 0 in _arr(tensor).shape:
         return tensor
     fan = _calculate_correct_fan(tensor, mode)
@@ -165,6 +181,7 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+    """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``, ``fan`` by ``mode``."""
     if 0 in _arr(tensor).shape:
         return tensor
     fan = _calculate_correct_fan(tensor, mode)

@@ -38,6 +38,12 @@ class _WeightedLoss(_Loss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy of logits ``input`` (N, C, ...) against class indices (N, ...) or class
+    probabilities (N, C, ...); see ``F.cross_entropy``. ``weight`` (C,) weighs the classes,
+    targets equal to ``ignore_index`` are skipped, ``label_smoothing`` in [0, 1] (else
+    ValueError). ``reduction``: ``'mean'``, ``'sum'`` or ``'none'``.
+    """
+
     def __init__(
         self,
         weight=None,
@@ -66,6 +72,10 @@ class CrossEntropyLoss(_WeightedLoss):
 
 
 class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at the target class
+    indices (N, ...); see ``F.nll_loss``. ``weight`` and ``ignore_index`` as CrossEntropyLoss.
+    """
+
     def __init__(
         self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"
     ):
@@ -83,6 +93,10 @@ class NLLLoss(_WeightedLoss):
 
 
 class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss ``sum_i max(0, margin - x[y] + x[i])^p / C`` over i != y, for
+    scores (N, C) and class indices (N,). Raises ValueError unless p is 1 or 2.
+    """
+
     def __init__(
         self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"
     ):
@@ -103,6 +117,10 @@ class MultiMarginLoss(_WeightedLoss):
 
 
 class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits, computed stably (sigmoid folded in); ``pos_weight``
+    weighs the positive term per class.
+    """
+
     def __init__(
         self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
     ):
@@ -117,21 +135,33 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities ``input`` in [0, 1] against targets of the same
+    shape; the log is clamped at -100, as torch.
+    """
+
     def forward(self, input, target):
         return F.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
 
 
 class MSELoss(_Loss):
+    """Mean squared error ``(input - target)^2``, reduced by ``reduction``."""
+
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
 
 
 class L1Loss(_Loss):
+    """Mean absolute error ``|input - target|``, reduced by ``reduction``."""
+
     def forward(self, input, target):
         return F.l1_loss(input, target, reduction=self.reduction)
 
 
 class HuberLoss(_Loss):
+    """Huber loss: ``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``.
+    Raises ValueError unless delta > 0.
+    """
+
     def __init__(self, reduction="mean", delta=1.0):
         super().__init__(reduction=reduction)
         if not delta > 0:
@@ -143,6 +173,10 @@ class HuberLoss(_Loss):
 
 
 class SmoothL1Loss(_Loss):
+    """Smooth L1: ``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (HuberLoss
+    divided by beta). Raises ValueError for beta < 0.
+    """
+
     def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
         super().__init__(size_average, reduce, reduction)
         if beta < 0:
@@ -154,6 +188,10 @@ class SmoothL1Loss(_Loss):
 
 
 class TripletMarginLoss(_Loss):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with the p-norm distance ``d``; ``swap`` uses
+    d(p, n) when smaller. Raises ValueError for margin < 0 or p <= 0.
+    """
+
     def __init__(
         self,
         margin=1.0,
@@ -185,6 +223,8 @@ class TripletMarginLoss(_Loss):
 
 
 class CosineEmbeddingLoss(_Loss):
+    """``1 - cos(x1, x2)`` where target is 1, ``max(0, cos(x1, x2) - margin)`` where it is -1."""
+
     def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
         self.margin = margin

@@ -155,6 +155,11 @@ class InstanceNorm2d(_NormBase):
 
 
 class LayerNorm(Module):
+    """Normalise over the last dims given by ``normalized_shape``: ``(x - mean) / sqrt(var +
+    eps) * weight + bias``, with the biased variance. Raises ValueError for a non-positive
+    size.
+    """
+
     def __init__(
         self,
         normalized_shape,
@@ -195,6 +200,11 @@ class LayerNorm(Module):
 
 
 class GroupNorm(Module):
+    """Normalise (N, C, ...) over groups of ``C / num_groups`` channels and the spatial dims,
+    then scale and shift per channel. Raises ValueError unless num_groups divides
+    num_channels.
+    """
+
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None):
         super().__init__()
         check_device(device, "GroupNorm")

@@ -4,6 +4,11 @@ from ..autograd import Tensor
 
 
 class Parameter(Tensor):
+    """A leaf Tensor that a Module registers as learnable when assigned as an attribute;
+    ``requires_grad`` is True by default. ``data`` may be an array or a Tensor (its array is
+    shared); None gives an empty float32 parameter.
+    """
+
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             import numpy as np

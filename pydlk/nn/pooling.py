@@ -20,6 +20,10 @@ def _set_window(module, kernel_size, stride, padding):
 
 
 class MaxPool2d(Module):
+    """2-D max pooling over (N, C, H, W); ``stride`` defaults to ``kernel_size``.
+    ``return_indices`` also returns the flat argmax indices (for MaxUnpool2d).
+    """
+
     def __init__(
         self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
     ):
@@ -50,6 +54,10 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
+    """2-D average pooling over (N, C, H, W); ``stride`` defaults to ``kernel_size``.
+    ``count_include_pad`` counts zero padding in the divisor; ``divisor_override`` replaces it.
+    """
+
     def __init__(
         self,
         kernel_size,
@@ -83,6 +91,10 @@ class AvgPool2d(Module):
 
 
 class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed ``output_size`` (an int or (H, W); None keeps that dim),
+    with torch's window bounds ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``.
+    """
+
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size

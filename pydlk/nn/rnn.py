@@ -17,6 +17,11 @@ __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
 
 
 class RNNBase(Module):
+    """The shared base of RNN, LSTM and GRU (``mode`` picks the cell), as torch.nn.RNNBase.
+    Weights are named ``weight_ih_l{k}[_reverse]`` etc. as torch's, so state_dicts exchange.
+    Raises TypeError/ValueError for non-int or non-positive sizes.
+    """
+
     def __init__(
         self,
         mode,

@@ -21,6 +21,11 @@ def _t(x):
 
 
 class RNNCellBase(Module):
+    """The shared base of RNNCell, LSTMCell and GRUCell: ``weight_ih`` (G*H, input_size),
+    ``weight_hh`` (G*H, H) and optional biases, with G gates. Raises TypeError/ValueError for
+    non-int or non-positive sizes.
+    """
+
     _gates = 1
 
     def __init__(self, input_size, hidden_size, bias, dtype=None):

@@ -53,11 +53,17 @@ class Upsample(Module):
 
 
 class UpsamplingNearest2d(Upsample):
+    """``Upsample(mode='nearest')`` (torch marks this class deprecated in favour of Upsample)."""
+
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, scale_factor, mode="nearest")
 
 
 class UpsamplingBilinear2d(Upsample):
+    """``Upsample(mode='bilinear', align_corners=True)`` (torch marks this class deprecated in
+    favour of Upsample).
+    """
+
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 

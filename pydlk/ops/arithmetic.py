@@ -516,24 +516,32 @@ class Where(Function):
 
 
 def add(input, other, *, alpha=1):
+    """``input + alpha * other``, broadcasting; either may be a Python scalar."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Add.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
 
 
 def sub(input, other, *, alpha=1):
+    """``input - alpha * other``, broadcasting; either may be a Python scalar."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Sub.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
 
 
 def mul(input, other):
+    """``input * other``, elementwise with broadcasting."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Mul.apply(_s(input), _s(other))
 
 
 def div(input, other, *, rounding_mode=None):
+    """``input / other`` (true division).
+
+    ``rounding_mode='trunc'`` or ``'floor'`` rounds the quotient (no gradient).
+    Raises ValueError for any other rounding_mode.
+    """
     if rounding_mode is not None:
         if rounding_mode == "floor":
             return floor_divide(input, other)
@@ -548,52 +556,66 @@ def div(input, other, *, rounding_mode=None):
 
 
 def pow(input, exponent):
+    """``input ** exponent``; either may be a Python scalar. The gradient is taken as 0 where
+    the exponent is 0 (for input) and where input is 0 (for exponent), as torch does.
+    """
     if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         input = _t(input)
     return Pow.apply(_s(input), _s(exponent))
 
 
 def neg(input):
+    """``-input``."""
     return Neg.apply(_t(input))
 
 
 def abs(input):
+    """Absolute value; the gradient at 0 is 0, as in torch."""
     return Abs.apply(_t(input))
 
 
 def exp(input):
+    """``e ** input``."""
     return Exp.apply(_t(input))
 
 
 def log(input):
+    """Natural logarithm (``-inf`` at 0, ``nan`` below it)."""
     return Log.apply(_t(input))
 
 
 def log1p(input):
+    """``log(1 + input)``, accurate for small input."""
     return Log1p.apply(_t(input))
 
 
 def sqrt(input):
+    """Square root (``nan`` below 0)."""
     return Sqrt.apply(_t(input))
 
 
 def rsqrt(input):
+    """``1 / sqrt(input)``."""
     return Rsqrt.apply(_t(input))
 
 
 def sin(input):
+    """Sine (radians)."""
     return Sin.apply(_t(input))
 
 
 def cos(input):
+    """Cosine (radians)."""
     return Cos.apply(_t(input))
 
 
 def square(input):
+    """``input * input``."""
     return Square.apply(_t(input))
 
 
 def reciprocal(input):
+    """``1 / input``."""
     return Reciprocal.apply(_t(input))
 
 
@@ -608,19 +630,27 @@ def floor(input):
 
 
 def ceil(input):
+    """Round up to an integer value; no gradient."""
     return _nograd_ufunc("ceil", input)
 
 
 def round(input, *, decimals=0):
+    """Round half to even, to ``decimals`` places (as torch.round); no gradient."""
     a = _arr(input)
     return _nograd(_xp(a).round(a, decimals))
 
 
 def trunc(input):
+    """Round toward zero; no gradient."""
     return _nograd_ufunc("trunc", input)
 
 
 def clamp(input, min=None, max=None):
+    """Limit input to ``[min, max]``; either bound may be None. Also named ``clip``.
+
+    The gradient passes where the input lies inside the bounds.
+    Raises ValueError if both min and max are None.
+    """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     return Clamp.apply(_t(input), _s(min), _s(max))
@@ -630,10 +660,12 @@ clip = clamp
 
 
 def maximum(input, other):
+    """Elementwise maximum of two tensors (ties split the gradient evenly, as torch)."""
     return Maximum.apply(_t(input), _s(other))
 
 
 def minimum(input, other):
+    """Elementwise minimum of two tensors (ties split the gradient evenly, as torch)."""
     return Minimum.apply(_t(input), _s(other))
 
 
@@ -697,6 +729,9 @@ class Tri(Function):
 
 
 def tril(input, diagonal=0):
+    """The lower triangle of the last two dims, at and below ``diagonal`` (0: the main one);
+    the rest is zero. Raises ValueError for input of fewer than 2 dims.
+    """
     input = _t(input)
     if input.ndim < 2:
         raise ValueError(f"tril: input must have at least 2 dimensions, got {input.ndim}")
@@ -704,27 +739,31 @@ def tril(input, diagonal=0):
 
 
 def triu(input, diagonal=0):
+    """The upper triangle of the last two dims, at and above ``diagonal`` (0: the main one);
+    the rest is zero. Raises ValueError for input of fewer than 2 dims.
+    """
     input = _t(input)
     if input.ndim < 2:
         raise ValueError(f"triu: input must have at least 2 dimensions, got {input.ndim}")
     return Tri.apply(input, int(diagonal), True)
 
 
-def _compare(ufunc_name):
+def _compare(ufunc_name, symbol):
     def op(input, other):
         a, b = _arr(input), _arr(other)
         return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
 
     op.__name__ = ufunc_name
+    op.__doc__ = f"Bool tensor: ``input {symbol} other`` per element, broadcasting; no gradient."
     return op
 
 
-eq = _compare("equal")
-ne = _compare("not_equal")
-lt = _compare("less")
-le = _compare("less_equal")
-gt = _compare("greater")
-ge = _compare("greater_equal")
+eq = _compare("equal", "==")
+ne = _compare("not_equal", "!=")
+lt = _compare("less", "<")
+le = _compare("less_equal", "<=")
+gt = _compare("greater", ">")
+ge = _compare("greater_equal", ">=")
 eq.__name__, ne.__name__, lt.__name__, le.__name__, gt.__name__, ge.__name__ = (
     "eq",
     "ne",
@@ -750,27 +789,33 @@ def remainder(input, other):
 
 
 def isnan(input):
+    """Bool tensor: True where input is NaN."""
     return _nograd_ufunc("isnan", input)
 
 
 def isinf(input):
+    """Bool tensor: True where input is +inf or -inf."""
     return _nograd_ufunc("isinf", input)
 
 
 def isfinite(input):
+    """Bool tensor: True where input is neither inf nor NaN."""
     return _nograd_ufunc("isfinite", input)
 
 
 def logical_not(input):
+    """Bool tensor: True where input is zero (or False)."""
     return _nograd_ufunc("logical_not", input)
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True if ``|input - other| <= atol + rtol * |other|`` everywhere (a Python bool)."""
     a, b = _arr(input), _arr(other)
     return bool(_xp(a, b).allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Bool tensor: ``|input - other| <= atol + rtol * |other|`` per element."""
     a, b = _arr(input), _arr(other)
     return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 

@@ -44,18 +44,21 @@ def _size_args(size, kwsize, op):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
+    """A tensor of zeros of shape ``size`` (ints or one tuple); float32 unless ``dtype``."""
     size = _size_args(size, kw.pop("size", None), "zeros")
     _no_kw(kw, "zeros")
     return _new(np.zeros(size, _float_dtype(dtype, "zeros")), device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
+    """A tensor of ones of shape ``size`` (ints or one tuple); float32 unless ``dtype``."""
     size = _size_args(size, kw.pop("size", None), "ones")
     _no_kw(kw, "ones")
     return _new(np.ones(size, _float_dtype(dtype, "ones")), device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
+    """An uninitialised tensor of shape ``size``; float32 unless ``dtype``."""
     size = _size_args(size, kw.pop("size", None), "empty")
     _no_kw(kw, "empty")
     return _new(np.empty(size, _float_dtype(dtype, "empty")), device, requires_grad)
@@ -82,6 +85,9 @@ def _scalar_dtype(v):
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """A tensor of shape ``size`` filled with ``fill_value``; the dtype follows the value
+    (bool, int64, complex64 or float32, as torch) unless ``dtype`` is given.
+    """
     size = _sizes((size,), "full")
     dt = np.dtype(dtype) if dtype is not None else _scalar_dtype(fill_value)
     return _new(np.full(size, fill_value, dt), device, requires_grad)
@@ -95,21 +101,25 @@ def _like(input, dtype, device):
 
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Zeros with the shape, dtype and device of ``input`` (unless given)."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.zeros(shape, dt), dev, requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Ones with the shape, dtype and device of ``input`` (unless given)."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.ones(shape, dt), dev, requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+    """An uninitialised tensor with the shape, dtype and device of ``input``."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.empty(shape, dt), dev, requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` with the shape, dtype and device of ``input`` (unless given)."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.full(shape, fill_value, dt), dev, requires_grad)
 
@@ -138,6 +148,9 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (computed in float64).
+    Raises ValueError for a negative or non-int ``steps``.
+    """
     if not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
     dt = _float_dtype(dtype, "linspace")
@@ -145,6 +158,9 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    """An (n, m) matrix (m defaults to n) with ones on the diagonal. Raises ValueError for
+    negative sizes.
+    """
     if n < 0 or (m is not None and m < 0):
         raise ValueError(f"eye: n and m must be non-negative, got {n}, {m}")
     return _new(np.eye(n, m, dtype=_float_dtype(dtype, "eye")), device, requires_grad)
@@ -216,16 +232,19 @@ def randint(
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of ``0 .. n-1`` (int64) from pydlk's generator."""
     a = _gen(generator).permutation(int(n)).astype(np.int64)
     return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device, requires_grad)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Uniform [0, 1) samples with the shape, dtype and device of ``input``."""
     shape, dt, dev = _like(input, dtype, device)
     return rand(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples with the shape, dtype and device of ``input``."""
     shape, dt, dev = _like(input, dtype, device)
     return randn(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
@@ -262,10 +281,12 @@ def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
 
 
 def numel(input):
+    """The number of elements of ``input`` (a Python int)."""
     return int(_arr(input).size)
 
 
 def is_tensor(obj):
+    """True if ``obj`` is a pydlk Tensor (a NumPy array is not)."""
     return isinstance(obj, Tensor)
 
 

@@ -38,6 +38,10 @@ def _seq(tensors, op):
 
 
 def cat(tensors, dim=0):
+    """Concatenate tensors along an existing dim ``dim``. Also named ``concat`` and
+    ``concatenate``. Raises ValueError for an empty list, 0-d tensors, or sizes that differ
+    outside ``dim``.
+    """
     ts = _seq(tensors, "cat")
     n = ts[0].ndim
     if n == 0:
@@ -61,6 +65,7 @@ concat = concatenate = cat
 
 
 def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dim ``dim``. Raises ValueError if the shapes differ."""
     ts = _seq(tensors, "stack")
     ref = ts[0].shape
     for i, x in enumerate(ts[1:], 1):
@@ -74,11 +79,13 @@ def stack(tensors, dim=0):
 
 
 def hstack(tensors):
+    """Concatenate along dim 1 (dim 0 for 1-d tensors), as torch.hstack."""
     ts = _seq(tensors, "hstack")
     return cat(ts, 0 if ts[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
+    """Concatenate along dim 0, treating 1-d tensors as rows (1, n)."""
     ts = [x if x.ndim >= 2 else reshape(x, 1, -1) for x in _seq(tensors, "vstack")]
     return cat(ts, 0)
 
@@ -99,6 +106,10 @@ class Split(Function):
 
 
 def split(tensor, split_size_or_sections, dim=0):
+    """Pieces along ``dim``: of size ``split_size_or_sections`` (an int; the last may be smaller)
+    or of the listed sizes. Raises ValueError for a non-positive size or sizes that do not
+    sum to the dim's size.
+    """
     tensor = _t(tensor)
     d = _dim(dim, tensor.ndim, "split")
     n = tensor.shape[d] if tensor.ndim else 1
@@ -132,6 +143,7 @@ def chunk(input, chunks, dim=0):
 
 
 def unbind(input, dim=0):
+    """The slices along ``dim``, as a tuple of tensors with that dim removed."""
     input = _t(input)
     d = _dim(dim, input.ndim, "unbind")
     rest = input.shape[:d] + input.shape[d + 1 :]

@@ -78,6 +78,9 @@ def _check_matmul(a, b, op="matmul"):
 
 
 def matmul(input, other):
+    """Matrix product with NumPy's (and torch's) rules: 1-D operands are vectors, leading
+    batch dims broadcast. Raises ValueError naming the shapes when they do not fit.
+    """
     _check_matmul(_arr(input), _arr(other))
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
@@ -97,6 +100,9 @@ def _check_same_first_size(op, a, b, what):
 
 
 def mm(input, mat2):
+    """Product of two matrices, (n, m) @ (m, p) -> (n, p). Raises ValueError unless both are 2-D
+    and the inner sizes agree.
+    """
     a, b = _arr(input), _arr(mat2)
     _check_ndims("mm", a, b, 2, 2, "both arguments must be 2-D")
     _check_matmul(a, b, "mm")
@@ -104,6 +110,9 @@ def mm(input, mat2):
 
 
 def bmm(input, mat2):
+    """Batched matrix product, (b, n, m) @ (b, m, p) -> (b, n, p). Raises ValueError unless both
+    are 3-D with the same batch size and matching inner sizes.
+    """
     a, b = _arr(input), _arr(mat2)
     _check_ndims("bmm", a, b, 3, 3, "both arguments must be 3-D")
     _check_same_first_size("bmm", a, b, "batch sizes")
@@ -112,6 +121,7 @@ def bmm(input, mat2):
 
 
 def mv(input, vec):
+    """Matrix-vector product, (n, m) @ (m,) -> (n,). Raises ValueError for other shapes."""
     a, b = _arr(input), _arr(vec)
     _check_ndims("mv", a, b, 2, 1, "expects a 2-D matrix and a 1-D vector")
     _check_matmul(a, b, "mv")
@@ -119,6 +129,9 @@ def mv(input, vec):
 
 
 def dot(input, other):
+    """Inner product of two 1-D tensors of the same size (a 0-d tensor). Raises ValueError
+    otherwise.
+    """
     a, b = _arr(input), _arr(other)
     _check_ndims("dot", a, b, 1, 1, "both arguments must be 1-D")
     _check_same_first_size("dot", a, b, "sizes")
@@ -126,6 +139,9 @@ def dot(input, other):
 
 
 def outer(input, vec2):
+    """Outer product of two 1-D tensors, (n,) x (m,) -> (n, m). Raises ValueError unless both
+    are 1-D.
+    """
     a, b = _arr(input), _arr(vec2)
     _check_ndims("outer", a, b, 1, 1, "both arguments must be 1-D")
     return Mul.apply(reshape(_t(input), -1, 1), vec2)

@@ -196,11 +196,17 @@ class return_types:
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):
+    """Sum over ``dim`` (an int, a tuple, or None for all); ``dtype`` casts first.
+    Also takes NumPy's ``axis=``. Raises ValueError for a dim out of range.
+    """
     input = _t(input)
     return Sum.apply(input, dim, keepdim, None if dtype is None else np.dtype(dtype))
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None):
+    """Mean over ``dim`` (an int, a tuple, or None for all). Raises TypeError for an integer
+    input unless ``dtype`` gives a float type (as torch).
+    """
     input = _t(input)
     if dtype is None:
         _need_float(input, "mean")
@@ -208,6 +214,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """Product over ``dim`` (one int, or None for all). Raises TypeError for a tuple dim."""
     input = _t(input)
     if dtype is not None:
         input = to(input, dtype)
@@ -237,6 +244,9 @@ def max(input, dim=None, keepdim=False):
 
 
 def min(input, dim=None, keepdim=False):
+    """min(input) -> the smallest element; min(input, dim, keepdim=False) -> (values, indices);
+    min(input, other) -> minimum(input, other).
+    """
     return _extreme(input, dim, keepdim, False)
 
 
@@ -248,6 +258,9 @@ def amax(input, dim=(), keepdim=False):
 
 
 def amin(input, dim=(), keepdim=False):
+    """Smallest value over ``dim`` (``()``, the default, means all dims); the gradient is
+    spread evenly over tied minima (as torch).
+    """
     input = _t(input)
     dim = None if dim == () or dim == [] else dim
     return Amax.apply(input, dim, keepdim, False, "amin")
@@ -276,10 +289,16 @@ def _arg(input, dim, keepdim, largest):
 
 
 def argmax(input, dim=None, keepdim=False):
+    """Index (int64) of the largest element, of the flattened input (dim=None) or along
+    ``dim``. Raises ValueError for an empty input.
+    """
     return _arg(input, dim, keepdim, True)
 
 
 def argmin(input, dim=None, keepdim=False):
+    """Index (int64) of the smallest element, of the flattened input (dim=None) or along
+    ``dim``. Raises ValueError for an empty input.
+    """
     return _arg(input, dim, keepdim, False)
 
 
@@ -337,6 +356,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation over ``dim`` (None: all) with divisor N - correction (1 by default;
+    ``unbiased=False`` means correction=0).
+    """
     input = _t(input)
     _need_float(input, "std")
     dim, correction = _var_args("std", dim, unbiased, correction)
@@ -442,6 +464,7 @@ class LogSumExp(Function):
 
 
 def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(input)))`` over ``dim``, computed stably (shifted by the max)."""
     input = _t(input)
     _need_float(input, "logsumexp")
     return LogSumExp.apply(input, dim, keepdim)
@@ -465,6 +488,7 @@ class CumSum(Function):
 
 
 def cumsum(input, dim, *, dtype=None):
+    """Cumulative sum along ``dim``; ``dtype`` casts first."""
     input = _t(input)
     if dtype is not None:
         input = to(input, dtype)
@@ -478,6 +502,10 @@ def _logical(name):
         return _nograd(getattr(a, name)(axis=axes, keepdims=keepdim))
 
     op.__name__ = name
+    op.__doc__ = (
+        f"Bool tensor: whether {name} element{'s are' if name == 'all' else ' is'} non-zero, "
+        "over ``dim`` (None: all); no gradient."
+    )
     return op
 
 
@@ -486,6 +514,7 @@ any = _logical("any")
 
 
 def count_nonzero(input, dim=None):
+    """Number (int64) of non-zero elements over ``dim`` (None: all); no gradient."""
     a = _arr(input)
     return _nograd(
         _xp(a).asarray((a != 0).sum(axis=_dims(dim, a.ndim, "count_nonzero"))).astype(np.int64)

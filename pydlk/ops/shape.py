@@ -25,6 +25,9 @@ class Reshape(Function):
 
 
 def reshape(input, *shape):
+    """The same elements in a new shape (one dim may be -1, inferred); the shape may be given
+    as ints or one tuple. Raises ValueError if the sizes do not fit.
+    """
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     input = _t(input)
@@ -53,6 +56,7 @@ def view(input, *shape):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
+    """Merge dims ``start_dim`` to ``end_dim`` (inclusive) into one; a 0-d input becomes 1-d."""
     input = _t(input)
     shape = input.shape
     if input.ndim == 0:
@@ -67,6 +71,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
+    """Split dim ``dim`` into ``sizes`` (their product must be its size; one may be -1)."""
     input = _t(input)
     d = _dim(dim, input.ndim, "unflatten")
     sizes = tuple(int(s) for s in sizes)
@@ -75,6 +80,7 @@ def unflatten(input, dim, sizes):
 
 
 def unsqueeze(input, dim):
+    """Insert a size-1 dim at position ``dim`` (``-1`` appends)."""
     input = _t(input)
     d = _dim(dim, input.ndim, "unsqueeze", extra=1)
     return Reshape.apply(input, input.shape[:d] + (1,) + input.shape[d:])
@@ -107,6 +113,9 @@ class Permute(Function):
 
 
 def permute(input, *dims):
+    """Reorder the dims as ``dims`` (a permutation of all of them). Raises ValueError for a
+    wrong count or a repeated dim.
+    """
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     input = _t(input)
@@ -121,6 +130,7 @@ def permute(input, *dims):
 
 
 def transpose(input, dim0, dim1):
+    """Swap dims ``dim0`` and ``dim1``. Also named ``swapaxes`` and ``swapdims``."""
     input = _t(input)
     if input.ndim == 0:
         _dim(dim0, 0, "transpose")
@@ -136,6 +146,9 @@ swapaxes = swapdims = transpose
 
 
 def movedim(input, source, destination):
+    """Move dim(s) ``source`` to position(s) ``destination``, keeping the others' order.
+    Also named ``moveaxis``.
+    """
     input = _t(input)
     n = input.ndim
     src = [source] if isinstance(source, int) else list(source)
@@ -222,6 +235,7 @@ def expand(input, *sizes):
 
 
 def broadcast_to(input, size):
+    """``input`` expanded to shape ``size`` by NumPy broadcasting (as ``expand``)."""
     return expand(input, tuple(size))
 
 
@@ -273,6 +287,7 @@ class Flip(Function):
 
 
 def flip(input, dims):
+    """Reverse the order of elements along ``dims`` (a copy, unlike NumPy's view)."""
     input = _t(input)
     dims = _dims(dims, input.ndim, "flip")
     return Flip.apply(input, dims)
@@ -295,6 +310,7 @@ class Copy(Function):
 
 
 def clone(input):
+    """A fresh C-contiguous copy; the gradient passes through."""
     return Copy.apply(_t(input))
 
 

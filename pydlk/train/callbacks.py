@@ -16,6 +16,11 @@ _log = logging.getLogger("pydlk")  # library messages; the CLI shows warnings
 
 
 class Callback:
+    """Base class for ``fit`` callbacks: override any of the ``on_*`` hooks (train begin/end,
+    epoch begin/end with the epoch's ``logs`` dict, batch end). ``self.trainer`` is set
+    before training starts; a callback stops training by setting ``trainer.stop_training``.
+    """
+
     trainer = None
 
     def on_train_begin(self):

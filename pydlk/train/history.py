@@ -4,6 +4,11 @@ from .._atomic import atomic_write
 
 
 class History:
+    """Per-epoch logs of a ``fit`` run (Keras's History): ``history['val_loss']`` is the list
+    of that metric's values, ``epoch`` the epoch numbers. Saved in checkpoints through
+    ``state_dict``.
+    """
+
     def __init__(self):
         self.epoch = []
         self.history = {}

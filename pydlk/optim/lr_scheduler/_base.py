@@ -20,6 +20,12 @@ def _lrs(optimizer):
 
 
 class LRScheduler:
+    """Base class of the learning-rate schedulers (torch.optim.lr_scheduler.LRScheduler): each
+    ``step()`` advances ``last_epoch`` and sets every group's ``lr`` from ``get_lr()``.
+    Raises TypeError if ``optimizer`` is not a pydlk Optimizer, KeyError when resuming
+    (``last_epoch != -1``) without ``initial_lr`` in the groups.
+    """
+
     _is_initial = False
 
     def __init__(self, optimizer, last_epoch=-1):

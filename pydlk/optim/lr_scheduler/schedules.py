@@ -199,6 +199,10 @@ class InverseTimeLR(LRScheduler):
 
 
 class PolynomialLR(LRScheduler):
+    """Decay each group's lr as ``base_lr * (1 - min(t, total_iters) / total_iters) ** power``
+    (reaching 0 at ``total_iters``), torch's recursive form.
+    """
+
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
         self.total_iters = total_iters
         self.power = power
