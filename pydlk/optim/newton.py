@@ -87,8 +87,9 @@ class Newton(_FullBatch):
     Indefinite Hessians (non-convex losses), with ``adapt_damping=True`` (the default):
 
     - Levenberg-Marquardt damping. lambda starts at ``damping`` and is kept between steps
-      (``opt.damping`` is the current one). After each step s the actual decrease f(x) - f(x + s) is compared
-      with the quadratic model's, -(g.s + s.H.s / 2); their ratio rho sets the next lambda by
+      (``opt.damping`` is the current one). After each step s the actual decrease
+      f(x) - f(x + s) is compared with the quadratic model's, -(g.s + s.H.s / 2); their ratio
+      rho sets the next lambda by
       Nielsen's rule (Madsen, Nielsen and Tingleff, *Methods for non-linear least squares
       problems*, 2004, eq. 3.16): rho > 0: lambda *= max(1/3, 1 - (2 rho - 1)^3), nu = 2;
       otherwise (the loss did not decrease: the step is rejected) lambda *= nu, nu *= 2. A poor
