@@ -6,6 +6,31 @@ L2 term) and a small tanh MLP on the same task. Each method runs until its loss 
 and seconds it took ("-" if it never got there).
 
     python examples/second_order.py [--quick]
+
+One run (float64, one core of a shared machine; seconds are indicative):
+
+    logistic regression: best loss 0.299722, tolerance 0.0001
+    method     iterations   seconds   final loss
+    Newton              4     0.137     0.299722
+    Newton-CG           4     0.058     0.299722
+    BFGS               67     0.230     0.299722
+    L-BFGS              -         -     0.475417
+    Adam              507     0.782     0.299722
+
+    MLP 65-8-1: best loss 0.076664, tolerance 0.0001
+    method     iterations   seconds   final loss
+    Newton              -         -     0.076881
+    Newton-CG           -         -     0.076942
+    BFGS                -         -     0.079005
+    L-BFGS              -         -     0.077651
+    Adam             1272     5.884     0.076664
+
+The MLP is non-convex: where its Hessian is indefinite Newton raises its Levenberg-Marquardt
+damping (and Newton-CG truncates CG at negative curvature), see ``optim.Newton``. With the
+damping held fixed (``adapt_damping=False``, the same run) exact Newton fell back to gradient
+steps and ended at 0.2455; adaptive, it ends within 3e-4 of the best loss (Adam's after 2000
+steps). Newton-CG ended at 0.0761 with fixed damping and 0.0769 adaptive: different points of
+a non-convex loss, both short of the tolerance in 40 iterations.
 """
 
 import argparse

@@ -153,41 +153,54 @@ def backward(tensor, gradient=None, retain_graph=None, create_graph=False, input
     _run_backward(tensors, grads, retain_graph, create_graph, inputs, accumulate=True)
 
 
-def _run_backward(roots, root_grads, retain_graph, create_graph, targets, accumulate):
-    """The engine. Gradients are arrays, or Tensors with a graph when ``create_graph``.
+class _Pass:
+    """The gradients in flight during one backward pass. ``targets`` None: every leaf's total
+    gradient is collected in ``leaf_grads`` (summed over all its uses first, so that its hooks
+    run once on the total, as torch's AccumulateGrad does). Otherwise the gradient reaching each
+    target is collected in ``captured``."""
 
-    ``targets`` None: every leaf's total gradient is added into its ``.grad``. Otherwise only
-    the nodes that lead to a target run, and the gradient reaching each target is returned (a
-    list, None where none arrived) and, with ``accumulate``, added into the targets' ``.grad``.
-    """
-    tids = None if targets is None else {id(t) for t in targets}
-    captured = {}
-    # a leaf's gradient is summed over all its uses first, so that its hooks run once on the
-    # total (as torch's AccumulateGrad does), then added into .grad
-    leaf_grads = {}
-    grads = {}
+    __slots__ = ("tids", "grads", "leaf_grads", "captured")
 
-    def arrive(t, g):
-        if t._node is None:
-            if tids is None:
-                entry = leaf_grads.get(id(t))
-                if entry is None:
-                    leaf_grads[id(t)] = [t, g]
-                else:
-                    entry[1] = entry[1] + g
-            elif id(t) in tids:
-                captured[id(t)] = g if id(t) not in captured else captured[id(t)] + g
-        else:
+    def __init__(self, targets):
+        self.tids = None if targets is None else {id(t) for t in targets}
+        self.grads = {}  # id(node) -> its outputs' gradients so far
+        self.leaf_grads = {}  # id(leaf) -> [leaf, total gradient]
+        self.captured = {}  # id(target) -> gradient
+
+    def arrive(self, t, g):
+        """Add gradient ``g`` of tensor ``t`` where it belongs."""
+        if t._node is not None:
             pnode, pidx = t._node
-            slot = grads.setdefault(id(pnode), [None] * len(pnode.out_meta))
+            slot = self.grads.get(id(pnode))
+            if slot is None:
+                slot = self.grads[id(pnode)] = [None] * len(pnode.out_meta)
             slot[pidx] = g if slot[pidx] is None else slot[pidx] + g
+        elif self.tids is None:
+            entry = self.leaf_grads.get(id(t))
+            if entry is None:
+                self.leaf_grads[id(t)] = [t, g]
+            else:
+                entry[1] = entry[1] + g
+        elif id(t) in self.tids:
+            c = self.captured
+            c[id(t)] = g if id(t) not in c else c[id(t)] + g
 
-    for t, g in zip(roots, root_grads):
-        arrive(t, g)
-    order = _toposort([t._node[0] for t in roots if t._node is not None])
+    def flush(self, leaf_ids):
+        """Accumulate the leaves whose last consumer has run (they have their total now)."""
+        for i in leaf_ids:
+            entry = self.leaf_grads.pop(i, None)
+            if entry is not None:
+                _accumulate_leaf(*entry)
+
+
+def _schedule(order, tids):
+    """When each leaf's gradient is complete, and which nodes need to run.
+
+    Returns ``(flush_at, needed)``: ``flush_at[k]`` the leaves whose last consumer is node k
+    (accumulated right after it, not after the whole pass, so post-accumulate hooks such as a
+    gradient all-reduce overlap the rest of backward); ``needed`` None (all nodes run) or, with
+    targets, the ids of the nodes through which a gradient reaches a target."""
     if tids is None:
-        # a leaf whose last consumer has run has its total: accumulate it then, not after the
-        # whole pass, so post-accumulate hooks (gradient all-reduce) overlap the rest of backward
         last_use = {
             id(t): k
             for k, n in enumerate(order)
@@ -197,94 +210,172 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, targets, accumu
         flush_at = {}
         for i, k in last_use.items():
             flush_at.setdefault(k, []).append(i)
-        needed = None
-    else:
-        flush_at = {}
-        needed = set()  # the nodes through which a gradient reaches a target
-        for node in reversed(order):
-            for t in node.inputs:
-                if t is not None and (
-                    id(t) in tids or (t._node is not None and id(t._node[0]) in needed)
-                ):
-                    needed.add(id(node))
-                    break
-    xp = get_array_module(roots[0]._data)
-    with set_grad_enabled(create_graph):
-        for k, node in enumerate(order):
-            if node.ctx is None:
-                raise RuntimeError(
-                    "backward: trying to backward through the graph a second "
-                    "time; pass retain_graph=True the first time"
-                )
-            out_grads = grads.pop(id(node), None)
-            if out_grads is None:
-                continue
-            for i, og in enumerate(out_grads):
-                ref = node.outputs[i]
-                t = ref() if ref is not None else None
-                if og is None:
-                    shape, dtype = node.out_meta[i]
-                    out_grads[i] = og = xp.zeros(shape, dtype)
+        return flush_at, None
+    needed = set()
+    for node in reversed(order):
+        for t in node.inputs:
+            if t is not None and (
+                id(t) in tids or (t._node is not None and id(t._node[0]) in needed)
+            ):
+                needed.add(id(node))
+                break
+    return {}, needed
+
+
+def _freed_graph_error():
+    return RuntimeError(
+        "backward: trying to backward through the graph a second "
+        "time; pass retain_graph=True the first time"
+    )
+
+
+def _count_error(node, in_grads):
+    return RuntimeError(
+        f"{node.fn.__name__}.backward returned {len(in_grads)} "
+        f"gradients, expected {len(node.inputs)}"
+    )
+
+
+def _shape_error(node, gi, inp):
+    return RuntimeError(
+        f"{node.fn.__name__}.backward returned a gradient of "
+        f"shape {gi.shape} for an input of shape {inp.shape}"
+    )
+
+
+def _visit_outputs(p, node, out_grads, xp, create_graph):
+    """Before a node runs: zeros for outputs no gradient reached, then each live output
+    tensor's hooks, ``retain_grad`` and capture as a target."""
+    for i, og in enumerate(out_grads):
+        if og is None:
+            shape, dtype = node.out_meta[i]
+            og = xp.zeros(shape, dtype)
+            out_grads[i] = og = Tensor._wrap(og) if create_graph else og
+        ref = node.outputs[i]
+        t = ref() if ref is not None else None
+        if t is None:
+            continue
+        if t._hooks:
+            for hook in t._hooks:
+                r = hook(og)
+                if r is not None:
                     if create_graph:
-                        out_grads[i] = og = Tensor._wrap(og)
-                if t is not None:
-                    if t._hooks:
-                        for hook in t._hooks:
-                            r = hook(og)
-                            if r is not None:
-                                if create_graph:
-                                    r = r if isinstance(r, Tensor) else Tensor._wrap(r)
-                                elif isinstance(r, Tensor):
-                                    r = r._data
-                                out_grads[i] = og = r
-                    if t._retain_grad:
-                        ga = og._data if create_graph else og
-                        t._grad = ga if t._grad is None else t._grad + ga
-                    if tids is not None and id(t) in tids:
-                        captured[id(t)] = og
-            if needed is not None and id(node) not in needed:
+                        r = r if isinstance(r, Tensor) else Tensor._wrap(r)
+                    elif isinstance(r, Tensor):
+                        r = r._data
+                    out_grads[i] = og = r
+        if t._retain_grad:
+            ga = og._data if create_graph else og
+            t._grad = ga if t._grad is None else t._grad + ga
+        if p.tids is not None and id(t) in p.tids:
+            p.captured[id(t)] = og
+
+
+def _needs_visit(node, out_grads):
+    """Whether ``_visit_outputs`` has anything to do (the first-order loop's fast check)."""
+    for og, ref in zip(out_grads, node.outputs):
+        if og is None:
+            return True
+        t = ref() if ref is not None else None
+        if t is not None and (t._hooks or t._retain_grad):
+            return True
+    return False
+
+
+def _array_loop(p, order, flush_at, needed, retain_graph, xp):
+    """create_graph=False, the training hot path: each node's raw ``backward`` kernel on arrays.
+    The same steps as ``_graph_loop`` without its Tensor wrapping, in a loop of its own because
+    this one runs per node per training step."""
+    grads, arrive, anomaly = p.grads, p.arrive, _ag._anomaly
+    visit_all = p.tids is not None  # targets are captured as their nodes run
+    for k, node in enumerate(order):
+        if node.ctx is None:
+            raise _freed_graph_error()
+        out_grads = grads.pop(id(node), None)
+        if out_grads is None:
+            continue
+        if visit_all or _needs_visit(node, out_grads):
+            _visit_outputs(p, node, out_grads, xp, False)
+        if needed is not None and id(node) not in needed:
+            continue
+        in_grads = node.fn.backward(node.ctx, *out_grads)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if anomaly is not None:  # detect_anomaly: see _anomaly.py
+            anomaly.backward(node, in_grads)
+        if len(in_grads) != len(node.inputs):
+            raise _count_error(node, in_grads)
+        if not retain_graph:
+            node.ctx = None
+        for inp, gi in zip(node.inputs, in_grads):
+            if inp is None or gi is None or not inp.requires_grad:
                 continue
-            if create_graph:
-                in_grads = _graph_backward(node, out_grads)
-            else:
-                in_grads = node.fn.backward(node.ctx, *out_grads)
-            if not isinstance(in_grads, tuple):
-                in_grads = (in_grads,)
-            if _ag._anomaly is not None:  # detect_anomaly: see _anomaly.py
-                _ag._anomaly.backward(
-                    node, [g._data if isinstance(g, Tensor) else g for g in in_grads]
-                )
-            if len(in_grads) != len(node.inputs):
-                raise RuntimeError(
-                    f"{node.fn.__name__}.backward returned {len(in_grads)} "
-                    f"gradients, expected {len(node.inputs)}"
-                )
-            if not retain_graph:
-                node.ctx = None
-            for inp, gi in zip(node.inputs, in_grads):
-                if inp is None or gi is None or not inp.requires_grad:
-                    continue
-                if create_graph:
-                    if not isinstance(gi, Tensor):
-                        gi = Tensor._wrap(np.asarray(gi) if isinstance(gi, np.generic) else gi)
-                elif isinstance(gi, Tensor):
-                    gi = gi._data
-                elif isinstance(gi, np.generic):
-                    gi = np.asarray(gi)
-                if gi.shape != inp.shape:
-                    raise RuntimeError(
-                        f"{node.fn.__name__}.backward returned a gradient of "
-                        f"shape {gi.shape} for an input of shape {inp.shape}"
-                    )
-                arrive(inp, gi)
-            for i in flush_at.get(k, ()):
-                if i in leaf_grads:
-                    _accumulate_leaf(*leaf_grads.pop(i))
-        for leaf, gi in leaf_grads.values():
+            if isinstance(gi, Tensor):
+                gi = gi._data
+            elif isinstance(gi, np.generic):
+                gi = np.asarray(gi)
+            if gi.shape != inp.shape:
+                raise _shape_error(node, gi, inp)
+            arrive(inp, gi)
+        if k in flush_at:
+            p.flush(flush_at[k])
+
+
+def _graph_loop(p, order, flush_at, needed, retain_graph, xp):
+    """create_graph=True: each node's backward as recorded Tensor ops (``_graph_backward``), so
+    the gradients carry a graph. The same steps as ``_array_loop``, on Tensors."""
+    anomaly = _ag._anomaly
+    for k, node in enumerate(order):
+        if node.ctx is None:
+            raise _freed_graph_error()
+        out_grads = p.grads.pop(id(node), None)
+        if out_grads is None:
+            continue
+        _visit_outputs(p, node, out_grads, xp, True)
+        if needed is not None and id(node) not in needed:
+            continue
+        in_grads = _graph_backward(node, out_grads)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if anomaly is not None:
+            anomaly.backward(node, [g._data if isinstance(g, Tensor) else g for g in in_grads])
+        if len(in_grads) != len(node.inputs):
+            raise _count_error(node, in_grads)
+        if not retain_graph:
+            node.ctx = None
+        for inp, gi in zip(node.inputs, in_grads):
+            if inp is None or gi is None or not inp.requires_grad:
+                continue
+            if not isinstance(gi, Tensor):
+                gi = Tensor._wrap(np.asarray(gi) if isinstance(gi, np.generic) else gi)
+            if gi.shape != inp.shape:
+                raise _shape_error(node, gi, inp)
+            p.arrive(inp, gi)
+        if k in flush_at:
+            p.flush(flush_at[k])
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph, targets, accumulate):
+    """The engine. Gradients are arrays, or Tensors with a graph when ``create_graph``.
+
+    ``targets`` None: every leaf's total gradient is added into its ``.grad``. Otherwise only
+    the nodes that lead to a target run, and the gradient reaching each target is returned (a
+    list, None where none arrived) and, with ``accumulate``, added into the targets' ``.grad``.
+    """
+    p = _Pass(targets)
+    for t, g in zip(roots, root_grads):
+        p.arrive(t, g)
+    order = _toposort([t._node[0] for t in roots if t._node is not None])
+    flush_at, needed = _schedule(order, p.tids)
+    xp = get_array_module(roots[0]._data)
+    loop = _graph_loop if create_graph else _array_loop
+    with set_grad_enabled(create_graph):
+        loop(p, order, flush_at, needed, retain_graph, xp)
+        for leaf, gi in p.leaf_grads.values():
             _accumulate_leaf(leaf, gi)
-        if tids is None:
+        if targets is None:
             return None
-        out = [captured.get(id(t)) for t in targets]
+        out = [p.captured.get(id(t)) for t in targets]
         if accumulate:
             for t, g in zip(targets, out):
                 if g is None:

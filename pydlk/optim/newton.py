@@ -74,16 +74,39 @@ class _FullBatch(Optimizer):
 
 
 class Newton(_FullBatch):
-    """Newton's method: d = -(H + damping I)^-1 g, then x <- x + t d with t from the line search
+    """Newton's method: d = -(H + lambda I)^-1 g, then x <- x + t d with t from the line search
     (lr is the first step tried; 1 is the Newton step).
 
     ``closure`` computes and returns the loss WITHOUT calling backward (differs from LBFGS):
     Newton differentiates it twice itself (``autograd.grad`` with ``create_graph=True``), so
     every op in the loss needs a double backward. ``hessian="exact"`` builds H with one backward
     pass per parameter (small problems) and solves; ``hessian="cg"`` (Newton-CG) runs conjugate
-    gradient on Hessian-vector products, at most ``cg_max_iter`` of them, stopping at negative
-    curvature. A direction that is not a descent direction falls back to -g. One ``step`` runs
-    up to ``max_iter`` Newton iterations."""
+    gradient on Hessian-vector products, at most ``cg_max_iter`` of them. One ``step`` runs up to
+    ``max_iter`` Newton iterations.
+
+    Indefinite Hessians (non-convex losses), with ``adapt_damping=True`` (the default):
+
+    - Levenberg-Marquardt damping. lambda starts at ``damping`` and is kept between steps
+      (``opt.damping`` is the current one). After each step s the actual decrease
+      f(x) - f(x + s) is compared with the quadratic model's, -(g.s + s.H.s / 2); their ratio
+      rho sets the next lambda by
+      Nielsen's rule (Madsen, Nielsen and Tingleff, *Methods for non-linear least squares
+      problems*, 2004, eq. 3.16): rho > 0: lambda *= max(1/3, 1 - (2 rho - 1)^3), nu = 2;
+      otherwise (the loss did not decrease: the step is rejected) lambda *= nu, nu *= 2. A poor
+      model raises lambda (towards a short gradient step), a good one lowers it geometrically
+      towards the pure Newton step (quadratic convergence near a minimum). An increase from
+      lambda = 0 starts at 1e-3 times the curvature along the step.
+    - Exact Hessian: H + lambda I is made positive definite before solving, by Cholesky with an
+      added multiple of the identity (Nocedal and Wright, *Numerical Optimization*, 2nd ed.,
+      Algorithm 3.3): lambda is doubled (from at least 1e-3 max|H_ii|) until the factorisation
+      succeeds, and that lambda is the one carried on.
+    - Newton-CG: CG on H + lambda I stops at the first direction of non-positive curvature
+      (Steihaug's truncation in its line-search form, Nocedal and Wright, Algorithm 7.1): the
+      iterate so far is returned, or -g if that happens on the first CG iteration; lambda is then
+      raised to at least the magnitude of the curvature found.
+
+    With ``adapt_damping=False`` lambda stays ``damping`` and a direction that is not a descent
+    direction falls back to -g (plain gradient steps where H is indefinite)."""
 
     def __init__(
         self,
@@ -96,6 +119,7 @@ class Newton(_FullBatch):
         cg_tol=1e-10,
         max_iter=1,
         tolerance_grad=1e-10,
+        adapt_damping=True,
     ):
         if hessian not in ("exact", "cg"):
             raise ValueError(f"Newton: hessian must be 'exact' or 'cg', got {hessian!r}")
@@ -112,8 +136,15 @@ class Newton(_FullBatch):
                 cg_tol=cg_tol,
                 max_iter=max_iter,
                 tolerance_grad=tolerance_grad,
+                adapt_damping=adapt_damping,
             ),
         )
+        self._lam = {"lambda": float(damping), "nu": 2.0}
+
+    @property
+    def damping(self):
+        """The current damping lambda (the initial ``damping`` until adapted)."""
+        return self._lam["lambda"]
 
     def _f_and_g(self, closure, x):
         self._set(x)
@@ -121,66 +152,117 @@ class Newton(_FullBatch):
             loss = closure()
             return float(loss), self._flat(grad(loss, self._params, allow_unused=True))
 
-    def _direction(self, closure, group):
-        """(loss, g, Newton direction) at the current parameters."""
+    def _hessian_products(self, closure):
+        """(loss, g, hv) at the current parameters; hv(v) = H v, one backward pass through the
+        recorded gradient."""
         with enable_grad():
             loss = closure()
             gs = grad(loss, self._params, create_graph=True, allow_unused=True)
-        used = [(p, g) for p, g in zip(self._params, gs) if g is not None and g.requires_grad]
-        g = self._flat(gs)
-        lam = group["damping"]
+        used = [g is not None and g.requires_grad for g in gs]
 
-        def hv(v):  # (H + lam I) v: one backward pass through the recorded gradient
-            outs, ps, vs, k = [], [], [], 0
-            for p, gp in zip(self._params, gs):
+        def hv(v):
+            outs, vs, k = [], [], 0
+            for p, gp, u in zip(self._params, gs, used):
                 n = p._data.size
-                if any(gp is u for _, u in used):
+                if u:
                     outs.append(gp)
                     vs.append(type(gp)(v[k : k + n].reshape(p.shape).astype(p.dtype)))
                 k += n
-                ps.append(p)
             if not outs:
-                return lam * v
+                return np.zeros_like(v)
             with enable_grad():
-                hs = grad(outs, ps, vs, retain_graph=True, allow_unused=True)
-            return self._flat(hs) + lam * v
+                hs = grad(outs, self._params, vs, retain_graph=True, allow_unused=True)
+            return self._flat(hs)
 
+        return float(loss), self._flat(gs), hv
+
+    def _direction(self, g, hv, lam, group):
+        """(d, H d, lam, raise_to): the damped Newton direction, the undamped curvature along it,
+        the lambda it was solved with, and a lower bound for the next lambda (0 unless CG met
+        negative curvature)."""
+        adapt = group["adapt_damping"]
+        raise_to = 0.0
         if group["hessian"] == "exact":
-            n = g.size
-            H = np.stack([hv(e) for e in np.eye(n)], axis=1)
-            try:
-                d = np.linalg.solve((H + H.T) / 2, -g)
-            except np.linalg.LinAlgError:
-                d = -g
+            H = np.stack([hv(e) for e in np.eye(g.size)], axis=1)
+            H = (H + H.T) / 2
+            if adapt:
+                d, lam = _damped_cholesky_solve(H, g, lam)
+            else:
+                try:
+                    d = np.linalg.solve(H + lam * np.eye(g.size), -g)
+                except np.linalg.LinAlgError:
+                    d = -g
+            Hd = H @ d
         else:
-            d = _conjugate_gradient(hv, -g, group["cg_max_iter"], group["cg_tol"])
-        if not g @ d < 0:  # not a descent direction (H not positive definite here)
-            d = -g
-        return float(loss), g, d
+            d, neg = _conjugate_gradient(
+                lambda v: hv(v) + lam * v, -g, group["cg_max_iter"], group["cg_tol"]
+            )
+            raise_to = neg if adapt else 0.0
+            Hd = hv(d)
+        if not g @ d < 0:  # not a descent direction (without adaptation, H indefinite)
+            d, Hd = -g, hv(-g)
+        return d, Hd, lam, raise_to
 
     def step(self, closure):
         if closure is None:
             raise RuntimeError("Newton.step: a closure that returns the loss is required")
         group = self.param_groups[0]
+        lam, nu = self._lam["lambda"], self._lam["nu"]
         x = self._get()
         loss = None
         for _ in range(group["max_iter"]):
-            f, g, d = self._direction(closure, group)
+            f, g, hv = self._hessian_products(closure)
             loss = f if loss is None else loss
             if np.abs(g).max() <= group["tolerance_grad"]:
                 break
-            t, f, g = self._line_search(
+            d, Hd, lam, raise_to = self._direction(g, hv, lam, group)
+            t, f_new, _ = self._line_search(
                 lambda z: self._f_and_g(closure, z), x, d, f, g, group["lr"]
             )
-            x = x + t * d
+            if f_new < f:  # otherwise the step is rejected
+                x = x + t * d
+            if group["adapt_damping"]:
+                predicted = -(t * (g @ d) + 0.5 * t * t * (d @ Hd))
+                rho = (f - f_new) / predicted if predicted > 0 and f_new < f else 0.0
+                lam, nu = _nielsen(lam, nu, rho, floor=1e-3 * abs(d @ Hd) / (d @ d))
+                lam = max(lam, raise_to)
             self._set(x)
         self._set(x)
+        self._lam.update({"lambda": lam, "nu": nu})
         return loss
 
 
+def _nielsen(lam, nu, rho, floor):
+    """Nielsen's damping update (see Newton): (next lambda, next nu) from the gain ratio rho;
+    ``floor`` is where an increase starts from when lambda is 0."""
+    if rho > 0:
+        factor = max(1 / 3, 1 - (2 * rho - 1) ** 3)
+        return (max(lam * factor, floor) if factor > 1 else lam * factor), 2.0
+    return max(lam * nu, floor), nu * 2
+
+
+def _damped_cholesky_solve(H, g, lam):
+    """Solve (H + tau I) d = -g with tau the first of lam, 2 lam, 4 lam, ... (from at least
+    1e-3 max|H_ii|) for which the Cholesky factorisation exists (Nocedal and Wright,
+    Algorithm 3.3). Returns (d, tau)."""
+    n = g.size
+    beta = 1e-3 * max(np.abs(np.diag(H)).max(), np.finfo(np.float64).tiny)
+    tau = lam
+    for _ in range(2000):
+        try:
+            L = np.linalg.cholesky(H + tau * np.eye(n))
+        except np.linalg.LinAlgError:
+            tau = max(2 * tau, beta)
+            continue
+        return np.linalg.solve(L.T, np.linalg.solve(L, -g)), tau  # L L^T d = -g
+    raise RuntimeError("Newton: H + lambda I is not positive definite for any lambda tried")
+
+
 def _conjugate_gradient(A, b, max_iter, tol):
-    """Approximately solve A x = b for symmetric A given as a function; stop at negative
-    curvature (Newton-CG: then the iterate so far, a descent direction, is returned)."""
+    """Approximately solve A x = b for symmetric A given as a function. Stops at the first
+    direction p of non-positive curvature (Steihaug's truncation, line-search form) and returns
+    the iterate so far, or b if that happens at once. Returns (x, c), c = |p.Ap| / p.p for that
+    direction (0 if none was met)."""
     x = np.zeros_like(b)
     r = b.copy()
     p = r.copy()
@@ -189,7 +271,7 @@ def _conjugate_gradient(A, b, max_iter, tol):
         Ap = A(p)
         pAp = p @ Ap
         if pAp <= 0:
-            return x if x.any() else b
+            return (x if x.any() else b), abs(pAp) / (p @ p)
         alpha = rr / pAp
         x += alpha * p
         r -= alpha * Ap
@@ -198,7 +280,7 @@ def _conjugate_gradient(A, b, max_iter, tol):
             break
         p = r + (rr_new / rr) * p
         rr = rr_new
-    return x
+    return x, 0.0
 
 
 class BFGS(_FullBatch):

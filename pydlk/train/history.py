@@ -1,38 +1,79 @@
-"""History: per-epoch metrics returned by ``fit`` (Keras' ``History``), and its plot."""
+"""History: the metrics returned by ``fit``, per epoch (Keras' ``History``) and per training
+iteration, and their plot."""
 
 from .._atomic import atomic_write
 
 
 class History:
-    """Per-epoch logs of a ``fit`` run (Keras's History): ``history['val_loss']`` is the list
-    of that metric's values, ``epoch`` the epoch numbers. Saved in checkpoints through
-    ``state_dict``.
-    """
+    """The logs of a ``fit`` run, saved in checkpoints through ``state_dict``: ``epoch`` and
+    ``history`` (name -> one value per epoch) as Keras' ``History``;
+    ``iterations`` (name -> one value per optimiser step): ``step`` (the global step, 1-based:
+    Lightning's ``global_step`` after that step), ``epoch`` (1-based, as logged), ``loss`` (the
+    batch's loss, on this process's batch under ``mpiexec``) and ``lr`` (the learning rate the
+    step used)."""
 
     def __init__(self):
         self.epoch = []
         self.history = {}
+        self.iterations = {}
 
     def append(self, epoch, logs):
         self.epoch.append(epoch)
         for k, v in logs.items():
             self.history.setdefault(k, []).append(float(v))
 
+    @property
+    def global_step(self):
+        """Optimiser steps recorded so far (Lightning's ``trainer.global_step``)."""
+        steps = self.iterations.get("step")
+        return steps[-1] if steps else 0
+
+    def append_iteration(self, epoch, logs):
+        """Record one optimiser step of ``epoch`` (1-based): its ``logs`` and the next step."""
+        self.iterations.setdefault("step", []).append(self.global_step + 1)
+        self.iterations.setdefault("epoch", []).append(int(epoch))
+        for k, v in logs.items():
+            self.iterations.setdefault(k, []).append(float(v))
+
     def __getitem__(self, key):
         return self.history[key]
 
     def state_dict(self):
-        return {"epoch": list(self.epoch), "history": {k: list(v) for k, v in self.history.items()}}
+        return {
+            "epoch": list(self.epoch),
+            "history": {k: list(v) for k, v in self.history.items()},
+            "iterations": {k: list(v) for k, v in self.iterations.items()},
+        }
 
     def load_state_dict(self, state):
         self.epoch = [int(e) for e in state["epoch"]]
         self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
+        ints = ("step", "epoch")
+        self.iterations = {  # absent in checkpoints written before per-iteration records
+            k: [int(x) if k in ints else float(x) for x in v]
+            for k, v in state.get("iterations", {}).items()
+        }
 
-    def plot(self, path, log_loss=False, monitor=None):
+    def _iteration_x(self):
+        """Each recorded step's position in epochs: step j of n in epoch e at e - 1 + j / n,
+        so an epoch's steps lead up to its per-epoch point at e."""
+        eps = self.iterations.get("epoch", [])
+        counts = {}
+        for e in eps:
+            counts[e] = counts.get(e, 0) + 1
+        seen, x = {}, []
+        for e in eps:
+            seen[e] = seen.get(e, 0) + 1
+            x.append(e - 1 + seen[e] / counts[e])
+        return x
+
+    def plot(self, path, log_loss=False, monitor=None, epochs=True, iterations=True):
         """Write loss, accuracy and learning-rate curves to a PNG (needs matplotlib: the
         ``plot`` extra), atomically. ``log_loss`` puts the loss axis on a log scale. The best
         epoch (of ``monitor``: by default ``val_accuracy``, else ``val_loss``, else ``loss``) is
-        marked on every panel. Draws on its own ``Figure`` with the Agg canvas: the process's
+        marked on every panel. ``iterations``: the per-iteration loss and lr (where recorded)
+        as thin lines under the per-epoch curves; ``epochs=False`` draws the per-iteration
+        curves only. Draws on its own ``Figure`` with the Agg canvas: the process's
         matplotlib backend and pyplot state are left alone."""
         try:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -44,14 +85,24 @@ class History:
             ("accuracy", ["accuracy", "val_accuracy"]),
             ("learning rate", ["lr"]),
         ]
-        panels = [(t, [k for k in keys if k in self.history]) for t, keys in panels]
-        panels = [(t, keys) for t, keys in panels if keys]
-        best = self.best_epoch(monitor)
+        per_epoch = self.history if epochs else {}
+        per_step = self.iterations if iterations else {}
+        if not epochs and not per_step.get("step"):
+            raise ValueError("History.plot: epochs=False needs per-iteration records")
+        panels = [
+            (t, [k for k in keys if k in per_epoch], [k for k in keys if k in per_step])
+            for t, keys in panels
+        ]
+        panels = [p for p in panels if p[1] or p[2]]
+        best = self.best_epoch(monitor) if epochs else None
+        xs = self._iteration_x()
         n = max(1, len(panels))
         fig = Figure(figsize=(4.5 * n, 3.4))
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, n, squeeze=False)[0]
-        for ax, (title, keys) in zip(axes, panels):
+        for ax, (title, keys, step_keys) in zip(axes, panels):
+            for k in step_keys:
+                ax.plot(xs, per_step[k], lw=0.6, alpha=0.6, label=f"{k} (per iteration)")
             for k in keys:
                 ax.plot(self.epoch, self.history[k], marker="o", ms=3, label=k)
             if best is not None:

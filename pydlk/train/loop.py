@@ -378,10 +378,11 @@ def fit(
     cuda_graph=False,
 ):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
-    their ``val_`` counterparts). ``resume`` is a checkpoint written by ``ModelCheckpoint`` or
-    by a preemption: training continues exactly where it stopped (model, optimiser, scheduler,
-    loader, RNG, and the position within the epoch). ``extra_state`` ({name: object with
-    state_dict/load_state_dict}, e.g. a fitted ``Standardize``) travels in the checkpoint too.
+    their ``val_`` counterparts; per-iteration loss and lr in ``History.iterations``).
+    ``resume`` is a checkpoint written by ``ModelCheckpoint`` or by a preemption: training
+    continues exactly where it stopped (model, optimiser, scheduler, loader, RNG, and the
+    position within the epoch). ``extra_state`` ({name: object with state_dict /
+    load_state_dict}, e.g. a fitted ``Standardize``) travels in the checkpoint too.
 
     With ``preempt_path``, SIGTERM or SIGINT makes ``fit`` finish the current step, save the
     training state to ``preempt_path`` and raise ``TrainingInterrupted``.
@@ -455,11 +456,13 @@ def fit(
                 cbs.call("on_before_step", b, {"loss": lv})
                 if trainer.stop_training:
                     break
+                lr = _lr(optimizer)  # the rate this step uses
                 if not cuda_graph:
                     optimizer.step()
                 if per_batch:
                     scheduler.step()
                 trainer.batch = b + 1
+                history.append_iteration(epoch + 1, {"loss": lv, "lr": lr})
                 cbs.call("on_batch_end", b, {"loss": lv})
                 if trainer.stop_training:
                     break
