@@ -74,6 +74,27 @@ class _ElementwiseLoss(Function):
         return tuple(out)
 
 
+def _weighted(op, apply, input, weight, reduction, mean_over_weight):
+    """torch's ``weight=`` of mse_loss, l1_loss and huber_loss: the per-element loss (``apply``
+    with reduction 'none') times ``weight`` (the input's shape), then summed; 'mean' divides by
+    ``weight.sum()`` (mse_loss, l1_loss: ``mean_over_weight``) or by the element count
+    (huber_loss), as torch does. Differentiable in the input, the target and the weight."""
+    from ..autograd import Tensor
+
+    w = weight if isinstance(weight, Tensor) else Tensor(array_of(weight))
+    shape = np.shape(array_of(input))
+    if tuple(w.shape) != tuple(shape):
+        raise ValueError(
+            f"{op}: weight must have the input's shape {tuple(shape)}, got {tuple(w.shape)}"
+        )
+    loss = apply("none") * w
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / w.sum() if mean_over_weight else loss.mean()
+
+
 def _args(op, input, target, *extra):
     x = check_float(input, op, "input")
     t = check_float(target, op, "target")
@@ -164,7 +185,8 @@ def binary_cross_entropy(
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """Squared error ``(input - target)^2``, reduced by ``reduction`` (``'mean'``, ``'sum'``,
-    ``'none'``); shapes broadcast as torch's.
+    ``'none'``); shapes broadcast as torch's. With ``weight`` (the input's shape) as torch:
+    weighted sum, 'mean' divided by ``weight.sum()``.
     """
     op = "mse_loss"
     _args(op, input, target)
@@ -179,11 +201,21 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         return [d * 2, d * -2]
 
     rule.graph = graph
+    if weight is not None:
+        return _weighted(
+            op,
+            lambda r: _ElementwiseLoss.apply(rule, r, input, target),
+            input,
+            weight,
+            reduction,
+            True,
+        )
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """Absolute error ``|input - target|``, reduced by ``reduction``."""
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """Absolute error ``|input - target|``, reduced by ``reduction``; with ``weight`` (the
+    input's shape) as torch: weighted sum, 'mean' divided by ``weight.sum()``."""
     op = "l1_loss"
     _args(op, input, target)
     reduction = reduction_arg(reduction, size_average, reduce, op)
@@ -194,11 +226,21 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
         s = xp.sign(d)
         return xp.abs(d), [s, -s]
 
+    if weight is not None:
+        return _weighted(
+            op,
+            lambda r: _ElementwiseLoss.apply(rule, r, input, target),
+            input,
+            weight,
+            reduction,
+            True,
+        )
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
-    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
+    """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``; ``weight`` (the
+    input's shape) as torch: weighted, 'mean' over the element count."""
     op = "huber_loss"
     _args(op, input, target)
     reduction = reduction_arg(reduction, None, None, op)
@@ -214,6 +256,15 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
         g = xp.where(small, d, delta * xp.sign(d))
         return loss, [g, -g]
 
+    if weight is not None:  # torch: weighted, 'mean' over the element count
+        return _weighted(
+            op,
+            lambda r: _ElementwiseLoss.apply(rule, r, input, target),
+            input,
+            weight,
+            reduction,
+            False,
+        )
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
