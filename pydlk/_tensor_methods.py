@@ -20,6 +20,8 @@ from .ops.arithmetic import (
     Neg,
     Pow,
     Sub,
+)
+from .ops.comparison import (
     eq,
     floor_divide,
     ge,

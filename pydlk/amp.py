@@ -83,6 +83,7 @@ def is_autocast_enabled(device_type="cpu"):
 
 
 def get_autocast_dtype(device_type="cpu"):
+    """The dtype autocast computes products in (``pydlk.bfloat16``), as torch's."""
     return bfloat16_dtype()
 
 

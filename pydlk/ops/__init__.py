@@ -5,7 +5,7 @@ Each op is a ``Function`` with forward and backward side by side, written with
 ``xp = get_array_module(x)`` (NumPy or CuPy) so both devices share them. Backward passes undo
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
-One module per topic: ``arithmetic``, ``products``, ``einsum``, ``reductions``, ``shape``,
+One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``, ``einsum``, ``reductions``, ``shape``,
 ``indexing``, ``selection`` (sort, topk, gather, scatter), ``joining``, ``conversions``,
 ``factories``, ``activations`` (``_helpers`` holds what they
 share). The functions listed in ``__all__`` become ``pydlk.<name>``;
@@ -35,20 +35,38 @@ Where pydlk differs from torch:
 from .activations import log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import (
     abs,
-    acosh,
     add,
-    allclose,
-    asinh,
-    atanh,
     ceil,
     clamp,
     clip,
     cos,
-    cosh,
     div,
-    eq,
     exp,
     floor,
+    log,
+    log1p,
+    masked_fill,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    reciprocal,
+    round,
+    rsqrt,
+    sign,
+    sin,
+    sqrt,
+    square,
+    sub,
+    tril,
+    triu,
+    trunc,
+    where,
+)
+from .comparison import (
+    allclose,
+    eq,
     floor_divide,
     ge,
     gt,
@@ -57,31 +75,10 @@ from .arithmetic import (
     isinf,
     isnan,
     le,
-    log,
-    log1p,
     logical_not,
     lt,
-    masked_fill,
-    maximum,
-    minimum,
-    mul,
     ne,
-    neg,
-    pow,
-    reciprocal,
     remainder,
-    round,
-    rsqrt,
-    sign,
-    sin,
-    sinh,
-    sqrt,
-    square,
-    sub,
-    tril,
-    triu,
-    trunc,
-    where,
 )
 from .conversions import (
     _DTYPE_ALIASES,
@@ -122,6 +119,7 @@ from .factories import (
     zeros,
     zeros_like,
 )
+from .hyperbolic import acosh, asinh, atanh, cosh, sinh
 from .joining import (
     cat,
     chunk,

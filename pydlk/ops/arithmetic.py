@@ -1,4 +1,4 @@
-"""Elementwise arithmetic, comparisons and math functions."""
+"""Elementwise arithmetic and math functions (comparisons and predicates: ``comparison.py``)."""
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from ._helpers import (
     _val,
     _xp,
 )
+from .comparison import floor_divide
 
 # This module defines abs, round and pow under torch's names; inside it the
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
@@ -746,79 +747,3 @@ def triu(input, diagonal=0):
     if input.ndim < 2:
         raise ValueError(f"triu: input must have at least 2 dimensions, got {input.ndim}")
     return Tri.apply(input, int(diagonal), True)
-
-
-def _compare(ufunc_name, symbol):
-    def op(input, other):
-        a, b = _arr(input), _arr(other)
-        return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
-
-    op.__name__ = ufunc_name
-    op.__doc__ = f"Bool tensor: ``input {symbol} other`` per element, broadcasting; no gradient."
-    return op
-
-
-eq = _compare("equal", "==")
-ne = _compare("not_equal", "!=")
-lt = _compare("less", "<")
-le = _compare("less_equal", "<=")
-gt = _compare("greater", ">")
-ge = _compare("greater_equal", ">=")
-eq.__name__, ne.__name__, lt.__name__, le.__name__, gt.__name__, ge.__name__ = (
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-)
-
-
-@_quiet
-def floor_divide(input, other):
-    """Floor division (Python's ``//``). No gradient."""
-    a, b = _arr(input), _arr(other)
-    return _nograd(_xp(a, b).floor_divide(a, b))
-
-
-@_quiet
-def remainder(input, other):
-    """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient."""
-    a, b = _arr(input), _arr(other)
-    return _nograd(_xp(a, b).remainder(a, b))
-
-
-def isnan(input):
-    """Bool tensor: True where input is NaN."""
-    return _nograd_ufunc("isnan", input)
-
-
-def isinf(input):
-    """Bool tensor: True where input is +inf or -inf."""
-    return _nograd_ufunc("isinf", input)
-
-
-def isfinite(input):
-    """Bool tensor: True where input is neither inf nor NaN."""
-    return _nograd_ufunc("isfinite", input)
-
-
-def logical_not(input):
-    """Bool tensor: True where input is zero (or False)."""
-    return _nograd_ufunc("logical_not", input)
-
-
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    """True if ``|input - other| <= atol + rtol * |other|`` everywhere (a Python bool)."""
-    a, b = _arr(input), _arr(other)
-    return bool(_xp(a, b).allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
-
-
-def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    """Bool tensor: ``|input - other| <= atol + rtol * |other|`` per element."""
-    a, b = _arr(input), _arr(other)
-    return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
-
-
-# re-exported: the hyperbolic functions live in their own module
-from .hyperbolic import acosh, asinh, atanh, cosh, sinh  # noqa: E402,F401
