@@ -1,12 +1,14 @@
 """dropout p=0.5 forward+backward on 16M float32 (64 MB per tensor): pydlk (packed bit mask, and
 mask regenerated from (seed, offset) in the backward), plain NumPy, torch. Memory-bound: the
 pass moves x, y, dy, dx = 256 MB (+ 4 MB of mask bits); GB/s = 256 MB / median.
-Outputs are preallocated and reused (warm memory) for pydlk; NumPy and torch allocate as
-their users' code does."""
+Outputs are preallocated and reused (warm memory) for the pydlk kernel rows; the pydlk autograd
+row, NumPy and torch allocate as their users' code does (fresh 64 MB outputs: page faults)."""
 
 import numpy as np
 import pydlk._C as C
 import pytest
+
+import pydlk
 
 N = 16 * 1024 * 1024
 P = 0.5
@@ -45,6 +47,19 @@ def test_pydlk_regenerate(benchmark, data, record_bandwidth):
     def step():
         C.dropout_forward(x, P, 1234, 0, out=y, save_mask=False)
         C.dropout_backward(dy, None, P, 1234, 0, out=dx)
+
+    benchmark(step)
+    record_bandwidth(4 * N * 4)
+
+
+def test_pydlk_autograd(benchmark, data, record_bandwidth):
+    benchmark.group = GROUP
+    x, dy = (pydlk.tensor(a) for a in data)
+    x.requires_grad_()
+
+    def step():
+        x.grad = None
+        pydlk.functional.dropout(x, P).backward(dy)
 
     benchmark(step)
     record_bandwidth(4 * N * 4)

@@ -5,6 +5,8 @@ import numpy as np
 import pydlk._C as C
 import pytest
 
+import pydlk
+
 SHAPES = {"256x1000": (256, 1000), "4096x10": (4096, 10)}
 
 
@@ -22,6 +24,20 @@ def test_pydlk(benchmark, rng, shape):
     def step():
         loss, lse, total, denom = C.cross_entropy_forward(x, t, None, -100, 0.0)
         C.cross_entropy_backward(None, 1.0 / denom, x, lse, t, None, -100, 0.0)
+
+    benchmark(step)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pydlk_autograd(benchmark, rng, shape):
+    """As users call it: pydlk.functional.cross_entropy and backward (fresh outputs)."""
+    benchmark.group = f"cross_entropy fwd+bwd {shape}"
+    x, t = _data(rng, *SHAPES[shape])
+    x, t = pydlk.tensor(x, requires_grad=True), pydlk.tensor(t)
+
+    def step():
+        x.grad = None
+        pydlk.functional.cross_entropy(x, t).backward()
 
     benchmark(step)
 

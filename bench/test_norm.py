@@ -1,13 +1,18 @@
 """Normalisation forward+backward (training): pydlk against plain NumPy and torch.
 
 batch norm (64, 32, 32, 32), layer norm (4096, 1024), group norm (64, 32, 32, 32) with 8 groups,
-float32. pydlk writes into outputs allocated once outside the timed call (warm memory); torch
-uses its own allocator (warm after the first rounds). extra_info["GB/s"] is the minimum traffic
-(forward: read x, write y; backward: read x and dy, write dx) over the median time.
+float32. The `_pydlk` rows call the kernels with outputs allocated once outside the timed call
+(warm memory); the `_pydlk_autograd` rows call pydlk as users do (functional op and backward,
+fresh outputs), like the torch rows (torch's allocator, warm after the first rounds).
+extra_info["GB/s"] is the minimum traffic (forward: read x, write y; backward: read x and dy,
+write dx) over the median time.
 """
 
 import numpy as np
 import pydlk._C as C
+
+import pydlk
+import pydlk.functional as F
 
 EPS = 1e-5
 BN = (64, 32, 32, 32)
@@ -41,6 +46,20 @@ def test_batch_norm_pydlk(benchmark, rng, record_bandwidth):
 
     benchmark(step)
     record_bandwidth(5 * x.nbytes)
+
+
+def test_batch_norm_pydlk_autograd(benchmark, rng, record_bandwidth):
+    benchmark.group = f"batch_norm train fwd+bwd {BN}"
+    x, w, b, dy = (pydlk.tensor(a) for a in _data(rng, BN, BN[1]))
+    rm, rv = pydlk.zeros(BN[1]), pydlk.ones(BN[1])
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        F.batch_norm(x, rm, rv, w, b, True, 0.1, EPS).backward(dy)
+
+    benchmark(step)
+    record_bandwidth(5 * np.asarray(x).nbytes)
 
 
 def test_batch_norm_numpy(benchmark, rng, record_bandwidth):
@@ -95,6 +114,19 @@ def test_layer_norm_pydlk(benchmark, rng, record_bandwidth):
 
     benchmark(step)
     record_bandwidth(5 * x.nbytes)
+
+
+def test_layer_norm_pydlk_autograd(benchmark, rng, record_bandwidth):
+    benchmark.group = f"layer_norm fwd+bwd {LN}"
+    x, w, b, dy = (pydlk.tensor(a) for a in _data(rng, LN, LN[1]))
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def step():
+        x.grad = w.grad = b.grad = None
+        F.layer_norm(x, (LN[1],), w, b, EPS).backward(dy)
+
+    benchmark(step)
+    record_bandwidth(5 * np.asarray(x).nbytes)
 
 
 def test_layer_norm_numpy(benchmark, rng, record_bandwidth):
