@@ -51,29 +51,29 @@ PYDLK_INLINE double weight_of(const T* w, int64_t c) {
 }
 
 // Log-sum-exp of C values `s` apart, in the stable form m + log(sum exp(x - m)), sum in double.
-// Contiguous rows (s == 1) keep kLanes partial maxima and partial double sums, so the loops
-// vectorise without reassociating one running sum (which the compiler may not do).
+// Contiguous rows (s == 1): the max and the exp sum are SIMD reductions (the forward of
+// (256, 1000) measured 0.194 -> 0.139 ms, 1 thread, CPU time, against per-lane double sums).
+// dot() below keeps kLanes partial double sums, so its loop vectorises without reassociating
+// one running sum (which the compiler may not do).
 constexpr int kLanes = 16;
+constexpr index_t kSumBlock = 256;
 
 template <typename T>
 PYDLK_INLINE double logsumexp(const T* xs, index_t C, index_t s) {
   T mx = xs[0];
   double sum = 0;
   if (s == 1) {
-    index_t c = 0;
-    if (C >= kLanes) {
-      T mv[kLanes];
-      for (int k = 0; k < kLanes; ++k) mv[k] = xs[k];
-      for (c = kLanes; c + kLanes <= C; c += kLanes)
-        for (int k = 0; k < kLanes; ++k) mv[k] = xs[c + k] > mv[k] ? xs[c + k] : mv[k];
-      for (int k = 0; k < kLanes; ++k) mx = mv[k] > mx ? mv[k] : mx;
+#pragma omp simd reduction(max : mx)
+    for (index_t c = 0; c < C; ++c) mx = xs[c] > mx ? xs[c] : mx;
+    // Blocks of kSumBlock exps summed in T (16 terms per vector lane), the blocks in double:
+    // a loop that converts every exp to double runs the float exp at half the vector width.
+    for (index_t c0 = 0; c0 < C; c0 += kSumBlock) {
+      const index_t c1 = C - c0 < kSumBlock ? C : c0 + kSumBlock;
+      T part = 0;
+#pragma omp simd reduction(+ : part)
+      for (index_t c = c0; c < c1; ++c) part += expo<T>(xs[c] - mx);
+      sum += (double)part;
     }
-    for (; c < C; ++c) mx = xs[c] > mx ? xs[c] : mx;
-    double acc[kLanes] = {};
-    for (c = 0; c + kLanes <= C; c += kLanes)
-      for (int k = 0; k < kLanes; ++k) acc[k] += (double)expo<T>(xs[c + k] - mx);
-    for (; c < C; ++c) sum += (double)expo<T>(xs[c] - mx);
-    for (int k = 0; k < kLanes; ++k) sum += acc[k];
   } else {
     for (index_t c = 1; c < C; ++c) mx = xs[c * s] > mx ? xs[c * s] : mx;
     for (index_t c = 0; c < C; ++c) sum += (double)expo<T>(xs[c * s] - mx);
