@@ -29,19 +29,48 @@ namespace {
 // conversion per element; kBlockRows terms in T lose no more than the inputs' own precision.
 constexpr index_t kBlockRows = 16;
 
-// Shifted one-pass sums over p[0..n) (see above), accumulated into s1, s2.
+// Long sums (a row, a span) are added in blocks of kSumBlock values: within a block in T across
+// the vector lanes (16 terms per lane for float), the blocks in double. A loop that converted
+// every value to double would run its float arithmetic at half the vector width.
+constexpr index_t kSumBlock = 256;
+
+inline index_t block_end(index_t i0, index_t n) { return n - i0 < kSumBlock ? n : i0 + kSumBlock; }
+
+// Shifted one-pass sums over p[0..n) (see above), accumulated into s1, s2. K is a value of x,
+// so T(K) == K.
 template <typename T>
 inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, double K, double& s1,
                                                         double& s2) {
-  double a = 0, q = 0;
+  const T Kt = T(K);
+  for (index_t i0 = 0; i0 < n; i0 += kSumBlock) {
+    const index_t i1 = block_end(i0, n);
+    T a = 0, q = 0;
 #pragma omp simd reduction(+ : a, q)
-  for (index_t i = 0; i < n; ++i) {
-    double d = double(p[i]) - K;
-    a += d;
-    q += d * d;
+    for (index_t i = i0; i < i1; ++i) {
+      const T d = p[i] - Kt;
+      a += d;
+      q += d * d;
+    }
+    s1 += double(a);
+    s2 += double(q);
   }
-  s1 += a;
-  s2 += q;
+}
+
+// s1 += sum(g), s2 += sum(g (p - mt)) over [0, n), in blocks as above.
+template <typename T>
+inline __attribute__((always_inline)) void grad_sums(const T* g, const T* p, T mt, index_t n,
+                                                     double& s1, double& s2) {
+  for (index_t i0 = 0; i0 < n; i0 += kSumBlock) {
+    const index_t i1 = block_end(i0, n);
+    T a = 0, q = 0;
+#pragma omp simd reduction(+ : a, q)
+    for (index_t i = i0; i < i1; ++i) {
+      a += g[i];
+      q += g[i] * (p[i] - mt);
+    }
+    s1 += double(a);
+    s2 += double(q);
+  }
 }
 
 inline void mean_var(double s1, double s2, double K, index_t M, double& mu, double& var) {
@@ -268,15 +297,7 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
           const index_t c = j % C;
           const T* g = dy + j * S;
           const T* p = x + j * S;
-          const T mt = save_mean[c];
-          double a = 0, q = 0;
-#pragma omp simd reduction(+ : a, q)
-          for (index_t s = 0; s < S; ++s) {
-            a += double(g[s]);
-            q += double(g[s]) * double(p[s] - mt);
-          }
-          p1[c] += a;
-          p2[c] += q;
+          grad_sums(g, p, save_mean[c], S, p1[c], p2[c]);
         }
       }
     }
@@ -389,11 +410,17 @@ inline __attribute__((always_inline)) void row_sums1_(const T* g, const T* p, co
       pw[i] += gi * di * rs;
     }
   } else {
-#pragma omp simd reduction(+ : a, q)
-    for (index_t i = 0; i < D; ++i) {
-      const double gi = HW ? double(g[i]) * double(w[i]) : double(g[i]);
-      a += gi;
-      q += gi * double(p[i] - mt);
+    for (index_t i0 = 0; i0 < D; i0 += kSumBlock) {  // blocks as in grad_sums
+      const index_t i1 = block_end(i0, D);
+      T ab = 0, qb = 0;
+#pragma omp simd reduction(+ : ab, qb)
+      for (index_t i = i0; i < i1; ++i) {
+        const T gi = HW ? g[i] * w[i] : g[i];
+        ab += gi;
+        qb += gi * (p[i] - mt);
+      }
+      a += double(ab);
+      q += double(qb);
     }
   }
   s1 = a;
@@ -480,11 +507,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
           const T* gk = g + k * S;
           const T* pk = p + k * S;
           double a = 0, q = 0;
-#pragma omp simd reduction(+ : a, q)
-          for (index_t s = 0; s < S; ++s) {
-            a += double(gk[s]);
-            q += double(gk[s]) * double(pk[s] - mt);
-          }
+          grad_sums(gk, pk, mt, S, a, q);
           const double wk = w ? double(w[off + k]) : 1.0;
           s1 += wk * a;
           s2 += wk * q;
