@@ -12,9 +12,10 @@
 //   dx_i = rstd * gh_i - rstd * s1 / M - rstd^3 * s2 / M * (x_i - mu)
 // and dw = sum(g * xhat), db = sum(g) over the values that share a weight.
 //
-// Statistics are summed in double from a shifted origin (the set's first value): s1 = sum(x-K),
+// Statistics are summed from a shifted origin (the set's first value): s1 = sum(x-K),
 // s2 = sum((x-K)^2), mean = K + s1/M, var = s2/M - (s1/M)^2. One pass over memory, and the shift
-// removes the cancellation of the textbook E[x^2] - E[x]^2 when |mean| >> std.
+// removes the cancellation of the textbook E[x^2] - E[x]^2 when |mean| >> std. Sums are added in
+// double, long ones in blocks that are summed in T first (see kSumBlock).
 #include "norm.h"
 
 #include <cmath>
