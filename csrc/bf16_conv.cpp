@@ -86,6 +86,36 @@ void to_phases(uint16_t* xb, const float* x, const ConvShape& s, index_t PH, ind
       }
 }
 
+// x[n] (C, H, W) -> xcl[n] (Hp, Wp, C), rounded to bf16, zero outside the image (which sits at
+// offset (ph, pw)). Each input row is rounded with vector converts into a small buffer (a few
+// channels at a time), then its values are spread to their channels-last places.
+void to_channels_last(uint16_t* xn, const float* x, const ConvShape& s, index_t Hp, index_t Wp) {
+  constexpr index_t kBuf = 4096;
+  alignas(64) uint16_t buf[kBuf];
+  index_t HW = s.H * s.W, cstep = imax(1, kBuf / s.W), wn = imin(s.W, Wp - s.pw);
+  for (index_t i = 0; i < Hp * Wp * s.C; ++i) xn[i] = 0;
+  for (index_t ih = 0; ih < s.H && ih + s.ph < Hp; ++ih) {
+    uint16_t* drow = xn + ((ih + s.ph) * Wp + s.pw) * s.C;
+    for (index_t c0 = 0; c0 < s.C; c0 += cstep) {
+      index_t cn = imin(cstep, s.C - c0);
+      for (index_t c = 0; c < cn; ++c) {
+        const float* src = x + (c0 + c) * HW + ih * s.W;
+        if (s.W > kBuf) {  // a row wider than the buffer: round one value at a time
+          for (index_t iw = 0; iw < wn; ++iw) drow[iw * s.C + c0 + c] = bf16_round(src[iw]);
+          continue;
+        }
+        for (index_t iw = 0; iw < s.W; iw += 16) {
+          __mmask16 m = lane_mask(s.W - iw);
+          _mm256_mask_storeu_epi16(buf + c * s.W + iw, m,
+                                   (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + iw)));
+        }
+      }
+      for (index_t iw = 0; iw < wn && s.W <= kBuf; ++iw)
+        for (index_t c = 0; c < cn; ++c) drow[iw * s.C + c0 + c] = buf[c * s.W + iw];
+    }
+  }
+}
+
 // Segments of tap (r, q) for the output pixels [pix0, pix0 + cnt): one per output row, lanes
 // whose input column lies inside the phase image (rows outside it have none).
 void tap_segments(int64_t* seg, index_t pix0, index_t cnt, index_t dr, index_t dc, index_t PH,
@@ -186,14 +216,8 @@ void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const Con
     uint32_t* bp = b_panel();
     index_t n0 = s.N * t / team, n1 = s.N * (t + 1) / team;
     for (index_t n = n0; n < n1; ++n) {
-      // x[n] -> xcl[n] (Hp, Wp, C), bf16, zero outside the image
       uint16_t* xn = xcl + n * Hp * Wp * s.C;
-      for (index_t i = 0; i < Hp * Wp * s.C; ++i) xn[i] = 0;
-      for (index_t c = 0; c < s.C; ++c)
-        for (index_t ih = 0; ih < s.H && ih + s.ph < Hp; ++ih)
-          for (index_t iw = 0; iw < s.W && iw + s.pw < Wp; ++iw)
-            xn[((ih + s.ph) * Wp + iw + s.pw) * s.C + c] =
-                bf16_round(x[(n * s.C + c) * HW + ih * s.W + iw]);
+      to_channels_last(xn, x + n * s.C * HW, s, Hp, Wp);
       BfPackedA pa = bf16_pack_a(ap, BfMat<float>{dy + n * s.K * OHW, OHW, 1}, s.K, OHW);
       for (index_t j0 = 0; j0 < RSC; j0 += NR) {
         index_t cnt = imin(NR, RSC - j0);
@@ -206,14 +230,17 @@ void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const Con
         }
         for (index_t p0 = 0; p0 < KP; p0 += kKcPairs) {
           index_t kp = imin(kKcPairs, KP - p0);
+          index_t pix = 2 * p0, oh = pix / s.OW, ow = pix % s.OW;  // stepped, not divided, below
+          auto row = [&]() {  // pixel pix's row of the 32 columns, then step to the next pixel
+            __m512i r = _mm512_setzero_si512();
+            if (pix < OHW) r = load_row(xn + (oh * s.sh * Wp + ow * s.sw) * s.C, seg);
+            ++pix;
+            if (++ow == s.OW) ow = 0, ++oh;
+            return r;
+          };
           for (index_t p = 0; p < kp; ++p) {
-            index_t pix = 2 * (p0 + p), oh = pix / s.OW, ow = pix % s.OW;
-            __m512i r0 = load_row(xn + (oh * s.sh * Wp + ow * s.sw) * s.C, seg);
-            __m512i r1 = _mm512_setzero_si512();
-            if (pix + 1 < OHW) {
-              if (++ow == s.OW) ow = 0, ++oh;
-              r1 = load_row(xn + (oh * s.sh * Wp + ow * s.sw) * s.C, seg);
-            }
+            __m512i r0 = row();
+            __m512i r1 = row();
             store_pairs(bp + p * NR, r0, r1);
           }
           bool acc = n > n0 || p0 > 0;

@@ -7,7 +7,7 @@
 #include "bf16_ops.h"
 
 #include <algorithm>
-#include <vector>
+#include <memory>
 
 #include "bf16_conv.h"
 #include "bf16_gemm.h"
@@ -17,6 +17,12 @@ namespace pydlk {
 namespace {
 
 using FMat = BfMat<float>;
+
+// Workspace left uninitialised (a std::vector would zero it first: megabytes per call here).
+template <typename T>
+std::unique_ptr<T[]> scratch(size_t n) {
+  return std::unique_ptr<T[]>(new T[n]);
+}
 
 // The adjoint: dxn (C, H, W) = sum of col's entries at the pixels they were read from.
 void col2im_plain(float* dxn, const float* col, const ConvShape& s) {
@@ -60,7 +66,7 @@ void bias_grad(float* db, const float* dy, index_t N, index_t OUT, index_t inner
 // on the forward kernel: no column matrix at all.
 void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvShape& s) {
   index_t RS = s.R * s.S, KRS = s.K * RS;
-  std::vector<float> wt((size_t)s.C * KRS);
+  auto wt = scratch<float>((size_t)s.C * KRS);
   for (index_t k = 0; k < s.K; ++k)
     for (index_t c = 0; c < s.C; ++c)
       for (index_t t = 0; t < RS; ++t)
@@ -69,11 +75,11 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
   tr.C = s.K, tr.H = s.OH, tr.W = s.OW, tr.K = s.C, tr.OH = s.H, tr.OW = s.W;
   tr.ph = s.dh * (s.R - 1) - s.ph, tr.pw = s.dw * (s.S - 1) - s.pw;
   int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
-  std::vector<uint32_t> wp(bf16_packed_a_slots(tr.K, KRS));
-  std::vector<uint16_t> xb(bf16_conv_xb_size(tr));
-  std::vector<int64_t> seg(nt * bf16_conv_seg_size(tr));
-  BfPackedA pa = bf16_pack_a(wp.data(), FMat{wt.data(), KRS, 1}, tr.K, KRS);
-  bf16_conv_forward(dx, dy, pa, nullptr, tr, xb.data(), seg.data());
+  auto wp = scratch<uint32_t>(bf16_packed_a_slots(tr.K, KRS));
+  auto xb = scratch<uint16_t>(bf16_conv_xb_size(tr));
+  auto seg = scratch<int64_t>(nt * bf16_conv_seg_size(tr));
+  BfPackedA pa = bf16_pack_a(wp.get(), FMat{wt.get(), KRS, 1}, tr.K, KRS);
+  bf16_conv_forward(dx, dy, pa, nullptr, tr, xb.get(), seg.get());
 }
 
 // Other strides: dcol[n] (CRS, OHW) = w^T (CRS, K) @ dy[n] (K, OHW), then col2im; the weight is
@@ -81,12 +87,12 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
 void input_grad_col2im(float* dx, const float* dy, const float* w, const ConvShape& s) {
   index_t CRS = s.C * s.R * s.S, OHW = s.OH * s.OW, HW = s.H * s.W;
   int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
-  std::vector<uint32_t> wtp(bf16_packed_a_slots(CRS, s.K));
-  BfPackedA wt = bf16_pack_a(wtp.data(), FMat{w, 1, CRS}, CRS, s.K);
-  std::vector<float> cols((size_t)nt * CRS * OHW);
+  auto wtp = scratch<uint32_t>(bf16_packed_a_slots(CRS, s.K));
+  BfPackedA wt = bf16_pack_a(wtp.get(), FMat{w, 1, CRS}, CRS, s.K);
+  auto cols = scratch<float>((size_t)nt * CRS * OHW);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (index_t n = 0; n < s.N; ++n) {
-    float* dcol = cols.data() + thread_id() * CRS * OHW;
+    float* dcol = cols.get() + thread_id() * CRS * OHW;
     bf16_gemm_packed(dcol, OHW, false, wt, FMat{dy + n * s.K * OHW, 1, OHW}, 0, OHW);
     col2im_plain(dx + n * s.C * HW, dcol, s);
   }
@@ -99,20 +105,20 @@ void linear_bf16_forward(float* y, const float* x, const float* w, const float* 
   if (N == 0) return;
   for (index_t n = 0; n < N; ++n)
     for (index_t o = 0; o < OUT; ++o) y[n * OUT + o] = b ? b[o] : 0.f;
-  std::vector<uint32_t> ws(bf16_gemm_ws_slots(N, IN));
+  auto ws = scratch<uint32_t>(bf16_gemm_ws_slots(N, IN));
   // A = x (row n, depth i), B = w^T (depth i, column o) = w[o * IN + i].
-  bf16_gemm(y, OUT, true, N, OUT, IN, FMat{x, IN, 1}, FMat{w, IN, 1}, ws.data());
+  bf16_gemm(y, OUT, true, N, OUT, IN, FMat{x, IN, 1}, FMat{w, IN, 1}, ws.get());
 }
 
 void linear_bf16_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                           const float* w, index_t N, index_t IN, index_t OUT) {
   if (dx) {  // dx (N, IN) = dy (N, OUT) @ w (OUT, IN)
-    std::vector<uint32_t> ws(bf16_gemm_ws_slots(N, OUT));
-    bf16_gemm(dx, IN, false, N, IN, OUT, FMat{dy, OUT, 1}, FMat{w, 1, IN}, ws.data());
+    auto ws = scratch<uint32_t>(bf16_gemm_ws_slots(N, OUT));
+    bf16_gemm(dx, IN, false, N, IN, OUT, FMat{dy, OUT, 1}, FMat{w, 1, IN}, ws.get());
   }
   if (dw) {  // dw (OUT, IN) = dy^T (OUT, N) @ x (N, IN)
-    std::vector<uint32_t> ws(bf16_gemm_ws_slots(OUT, N));
-    bf16_gemm(dw, IN, false, OUT, IN, N, FMat{dy, 1, OUT}, FMat{x, 1, IN}, ws.data());
+    auto ws = scratch<uint32_t>(bf16_gemm_ws_slots(OUT, N));
+    bf16_gemm(dw, IN, false, OUT, IN, N, FMat{dy, 1, OUT}, FMat{x, 1, IN}, ws.get());
   }
   if (db) bias_grad(db, dy, N, OUT, 1);
 }
@@ -121,23 +127,23 @@ void conv2d_bf16_forward(float* y, const float* x, const float* w, const float* 
                          const ConvShape& s) {
   index_t CRS = s.C * s.R * s.S;
   int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
-  std::vector<uint32_t> wp(bf16_packed_a_slots(s.K, CRS));
-  std::vector<uint16_t> xb(bf16_conv_xb_size(s));
-  std::vector<int64_t> seg(nt * bf16_conv_seg_size(s));
+  auto wp = scratch<uint32_t>(bf16_packed_a_slots(s.K, CRS));
+  auto xb = scratch<uint16_t>(bf16_conv_xb_size(s));
+  auto seg = scratch<int64_t>(nt * bf16_conv_seg_size(s));
   // y[n] (K, OHW) = w (K, CRS) @ col[n] (CRS, OHW) + b: the weight packed once and shared.
-  BfPackedA pa = bf16_pack_a(wp.data(), FMat{w, CRS, 1}, s.K, CRS);
-  bf16_conv_forward(y, x, pa, b, s, xb.data(), seg.data());
+  BfPackedA pa = bf16_pack_a(wp.get(), FMat{w, CRS, 1}, s.K, CRS);
+  bf16_conv_forward(y, x, pa, b, s, xb.get(), seg.get());
 }
 
 void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                           const float* w, const ConvShape& s) {
   if (dw) {
     int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
-    std::vector<uint16_t> xcl(bf16_conv_xcl_size(s));
-    std::vector<uint32_t> dyp(nt * bf16_packed_a_slots(s.K, s.OH * s.OW));
-    std::vector<float> part((size_t)nt * s.K * s.C * s.R * s.S);
-    std::vector<int64_t> seg(nt * bf16_conv_seg_size(s));
-    bf16_conv_weight_grad(dw, dy, x, s, xcl.data(), dyp.data(), part.data(), seg.data());
+    auto xcl = scratch<uint16_t>(bf16_conv_xcl_size(s));
+    auto dyp = scratch<uint32_t>(nt * bf16_packed_a_slots(s.K, s.OH * s.OW));
+    auto part = scratch<float>((size_t)nt * s.K * s.C * s.R * s.S);
+    auto seg = scratch<int64_t>(nt * bf16_conv_seg_size(s));
+    bf16_conv_weight_grad(dw, dy, x, s, xcl.get(), dyp.get(), part.get(), seg.get());
   }
   if (dx) {
     if (s.sh == 1 && s.sw == 1) input_grad_as_conv(dx, dy, w, s);
