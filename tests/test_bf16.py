@@ -152,7 +152,11 @@ def test_autocast_linear_matches_torch_and_rounded_reference(rng, shape):
 @pytest.mark.parametrize(
     "N,C,H,K,k,stride,pad,dil",
     [(3, 5, 9, 7, 3, 1, 1, 1), (2, 4, 8, 6, 1, 1, 0, 1), (4, 3, 11, 8, 3, 2, 0, 1),
-     (2, 3, 10, 4, 3, 1, 2, 2), (8, 16, 16, 32, 3, 1, 1, 1)],
+     (2, 3, 10, 4, 3, 1, 2, 2), (8, 16, 16, 32, 3, 1, 1, 1),
+     # the packing's edges: 3 channels and an odd pixel count, more than one depth block
+     # (C*R*S > 512; H*W > 512 pixel pairs), padding wider than the kernel, stride 2 on odd sizes
+     (2, 3, 7, 10, 3, 1, 1, 1), (2, 64, 5, 9, 3, 1, 1, 1), (1, 2, 40, 3, 3, 1, 1, 1),
+     (2, 4, 6, 5, 1, 1, 1, 1), (3, 5, 9, 7, 3, 2, 1, 1), (1, 6, 12, 8, 5, 3, 2, 1)],
 )  # fmt: skip
 def test_autocast_conv2d_matches_torch_and_rounded_reference(rng, N, C, H, K, k, stride, pad, dil):
     torch = pytest.importorskip("torch")
