@@ -54,7 +54,8 @@ def main():
         fp32, bf16 = (train_digits(seed, ac, args.epochs) for ac in (False, True))
         diffs.append(bf16 - fp32)
         print(
-            f"seed {seed}: float32 {fp32:.2f}%  autocast {bf16:.2f}%  difference {diffs[-1]:+.2f}"
+            f"seed {seed}: test accuracy float32 {fp32:.2f}%, autocast {bf16:.2f}% "
+            f"(difference {diffs[-1]:+.2f})"
         )
     print(f"mean difference over {len(diffs)} seeds: {np.mean(diffs):+.2f} points")
 
