@@ -1,6 +1,7 @@
 """bfloat16 (autocast) on CPUs with AVX512_BF16: the bf16 GEMM against NumPy's float32 sgemm
-and torch's bf16 matmul, and a ResNet-8 training step (CIFAR-sized input, batch 64, SGD) in
-pydlk float32, pydlk autocast, torch float32 and torch CPU autocast, in one run.
+and torch's bf16 matmul, ResNet-8's 3x3 convolutions (fwd+bwd), and a ResNet-8 training step
+(CIFAR-sized input, batch 64, SGD) in pydlk float32, pydlk autocast, torch float32 and torch
+CPU autocast, in one run.
 Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (see README)."""
 
 import numpy as np
@@ -43,6 +44,51 @@ def test_gemm_torch_bf16(benchmark, rng, torch, M, K, N):
     _flops(benchmark, M, K, N)
     a, b = (torch.tensor(v).bfloat16() for v in _mats(rng, M, K, N))
     benchmark(torch.matmul, a, b)
+
+
+# ResNet-8's 3x3 convolutions (batch 64, stride 1, padding 1): fwd + bwd (input and weight).
+LAYERS = [(16, 16, 32), (32, 64, 16), (64, 64, 8)]
+
+
+def _layer(benchmark, rng, C, K, H):
+    benchmark.group = f"conv2d fwd+bwd N64 {C}->{K} {H}x{H} k3 p1"
+    benchmark.extra_info["gflop"] = 3 * 2 * 64 * K * C * 9 * H * H / 1e9
+    x = rng.standard_normal((64, C, H, H)).astype(np.float32)
+    w = (0.1 * rng.standard_normal((K, C, 3, 3))).astype(np.float32)
+    return x, w, rng.standard_normal((64, K, H, H)).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", ["fp32", "autocast"])
+@pytest.mark.parametrize("C,K,H", LAYERS)
+def test_conv_layer_pydlk(benchmark, rng, C, K, H, mode):
+    x, w, dy = _layer(benchmark, rng, C, K, H)
+    xt, wt, dyt = (
+        pydlk.tensor(x, requires_grad=True),
+        pydlk.tensor(w, requires_grad=True),
+        pydlk.tensor(dy),
+    )
+
+    def step():
+        with pydlk.autocast(enabled=mode == "autocast"):
+            y = pydlk.functional.conv2d(xt, wt, None, 1, 1)
+        y.backward(dyt)
+
+    benchmark(step)
+
+
+@pytest.mark.parametrize("mode", ["fp32", "autocast"])
+@pytest.mark.parametrize("C,K,H", LAYERS)
+def test_conv_layer_torch(benchmark, rng, torch, C, K, H, mode):
+    x, w, dy = _layer(benchmark, rng, C, K, H)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    dyt = torch.tensor(dy)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast"):
+            y = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
+        y.backward(dyt)
+
+    benchmark(step)
 
 
 def _batch(rng):

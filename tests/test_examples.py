@@ -13,6 +13,7 @@ ARGS = {
     "augmentation_and_tta.py": ["--epochs", "2"],
     "transfer_learning.py": ["--seeds", "1", "--steps", "5", "--pretrain-epochs", "1"],
     "second_order.py": ["--quick"],
+    "autocast_digits.py": ["--epochs", "1", "--seeds", "0"],
 }
 EXAMPLES = sorted(f for f in os.listdir(ROOT) if f.endswith(".py"))
 

@@ -1,0 +1,34 @@
+// The bf16 convolution's own packing (AVX512_BF16, compiled like bf16_gemm.cpp): im2col that
+// writes the micro-kernel's packed pair panels straight from a bf16 copy of the input, with no
+// float32 column matrix and no second packing pass. bf16_ops.cpp allocates and calls these;
+// the caller checks bf16_cpu_supported() first. Workspace sizes come from the *_size functions
+// (this file instantiates no library template: see bf16_kernel.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "bf16_gemm.h"
+#include "conv2d.h"
+
+namespace pydlk {
+
+// Forward, groups == 1. x: (N, C, H, W) float32; y: (N, K, OH, OW) float32 =
+// w (K, C*R*S, packed by bf16_pack_a) @ im2col(x[n]) + b (b may be null).
+// xb: bf16_conv_xb_size(s) uint16 slots (x rounded to bf16, split into stride phases);
+// seg: bf16_conv_seg_size(s) slots per OpenMP thread.
+size_t bf16_conv_xb_size(const ConvShape& s);
+size_t bf16_conv_seg_size(const ConvShape& s);
+void bf16_conv_forward(float* y, const float* x, const BfPackedA& w, const float* b,
+                       const ConvShape& s, uint16_t* xb, int64_t* seg);
+
+// Weight gradient, groups == 1: dw (K, C, R, S) = sum over n of dy[n] (K, OH*OW) @ im2col(x[n])^T
+// as one product whose depth runs over all samples' pixels. Each thread adds its samples into its
+// own (K, R*S*C) slice of part, and the slices are summed into dw.
+// xcl: bf16_conv_xcl_size(s) uint16 slots (x rounded to bf16, channels last, zero-padded);
+// dyp: bf16_packed_a_slots(K, OH*OW) slots per thread; part: K*C*R*S floats per thread;
+// seg: bf16_conv_seg_size(s) slots per thread.
+size_t bf16_conv_xcl_size(const ConvShape& s);
+void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const ConvShape& s,
+                           uint16_t* xcl, uint32_t* dyp, float* part, int64_t* seg);
+
+}  // namespace pydlk
