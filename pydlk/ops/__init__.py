@@ -5,8 +5,8 @@ Each op is a ``Function`` with forward and backward side by side, written with
 ``xp = get_array_module(x)`` (NumPy or CuPy) so both devices share them. Backward passes undo
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
-One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``, ``einsum``, ``reductions``, ``shape``,
-``indexing``, ``selection`` (sort, topk, gather, scatter), ``joining``, ``conversions``,
+One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
+``einsum``, ``reductions``, ``shape``, ``indexing``, ``selection`` (sort, topk, gather, scatter), ``joining``, ``conversions``,
 ``factories``, ``activations`` (``_helpers`` holds what they
 share). The functions listed in ``__all__`` become ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
