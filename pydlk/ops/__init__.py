@@ -6,9 +6,10 @@ Each op is a ``Function`` with forward and backward side by side, written with
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
-``einsum``, ``reductions``, ``shape``, ``indexing``, ``selection`` (sort, topk, gather, scatter), ``joining``, ``conversions``,
-``factories``, ``activations`` (``_helpers`` holds what they
-share). The functions listed in ``__all__`` become ``pydlk.<name>``;
+``einsum``, ``reductions``, ``shape``, ``indexing``, ``selection`` (sort, topk, gather,
+scatter), ``joining``, ``conversions``, ``factories``, ``activations``, ``inplace``
+(``_helpers`` holds what they share). The functions listed in ``__all__`` become
+``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
 the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
 ``__getattr__`` below); inside the package the builtins are reached as ``_b.sum``, ... .
