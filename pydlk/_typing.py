@@ -4,8 +4,8 @@ run time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeAlias
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -30,3 +30,5 @@ _size_any_t: TypeAlias = int | tuple[int, ...]
 DTypeLike: TypeAlias = np.dtype | type | str
 # A device: pydlk.device, "cpu", "cuda:0", or a CUDA ordinal.
 DeviceLike: TypeAlias = device | str | int
+# What an optimiser takes: tensors, or parameter groups (dicts with "params" and options).
+ParamsT: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]]
