@@ -98,6 +98,7 @@ def is_autocast_enabled(device_type: str = "cpu") -> bool:
 
 
 def get_autocast_dtype(device_type: str = "cpu") -> np.dtype:
+    """The dtype autocast computes in: ``pydlk.bfloat16`` (the only one on the CPU)."""
     return bfloat16_dtype()
 
 

@@ -6,9 +6,12 @@ its input-gradient is ``conv2d_forward`` and its weight-gradient is ``conv2d_bac
 the roles of x and dy swapped. The weight is (in_channels, out_channels/groups, kH, kW), torch's
 ConvTranspose layout, which is exactly the layout of the convolution it transposes."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
+from .._typing import _size_1_t, _size_2_t
 from ..autograd import Function, Tensor
 from ._util import check_float, contiguous
 from .conv import conv2d
@@ -35,7 +38,15 @@ def _unsq(a, axis):
     return a.unsqueeze(axis) if isinstance(a, Tensor) else np.expand_dims(a, axis)
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_1_t = 1,
+    padding: _size_1_t | str = 0,
+    dilation: _size_1_t = 1,
+    groups: int = 1,
+) -> Tensor:
     """1-D convolution over (N, C, L) or unbatched (C, L); weight (out, in/groups, k). padding
     an int, a 1-tuple, 'valid' or 'same'. Same semantics as torch.nn.functional.conv1d."""
     x = check_float(input, "conv1d", "input")
@@ -144,7 +155,14 @@ def _check_transpose(op, x, w, bias, groups, n):
 
 
 def conv_transpose2d(
-    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_2_t = 1,
+    padding: _size_2_t | str = 0,
+    output_padding: _size_2_t = 0,
+    groups: int = 1,
+    dilation: _size_2_t = 1,
 ) -> Tensor:
     """2-D transposed convolution over (N, C_in, H, W) or unbatched (C_in, H, W); weight
     (C_in, C_out/groups, kH, kW). Output size ``(H-1)*stride - 2*padding + dilation*(kH-1) +
@@ -189,7 +207,14 @@ def conv_transpose2d(
 
 
 def conv_transpose1d(
-    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_1_t = 1,
+    padding: _size_1_t | str = 0,
+    output_padding: _size_1_t = 0,
+    groups: int = 1,
+    dilation: _size_1_t = 1,
 ) -> Tensor:
     """1-D transposed convolution over (N, C_in, L) or (C_in, L); weight (C_in, C_out/groups,
     k). Same arguments and semantics as torch.nn.functional.conv_transpose1d."""

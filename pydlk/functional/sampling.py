@@ -7,12 +7,15 @@ coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
 ``in/out``."""
 
+from __future__ import annotations
+
 import math
 import numbers
 
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import _size_any_t
 from ..autograd import Function, Tensor
 from ._util import check_float
 
@@ -91,11 +94,11 @@ def _per_dim(v, k, name, kind):
 
 
 def interpolate(
-    input,
-    size=None,
+    input: Tensor,
+    size: _size_any_t | None = None,
     scale_factor=None,
     mode: str = "nearest",
-    align_corners=None,
+    align_corners: bool | None = None,
     recompute_scale_factor=None,
     antialias: bool = False,
 ) -> Tensor:
@@ -154,16 +157,26 @@ def interpolate(
     return Interpolate.apply(input, plan)
 
 
-def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+def upsample(
+    input: Tensor,
+    size: _size_any_t | None = None,
+    scale_factor: float | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+):
     """torch's deprecated alias of interpolate."""
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
-def upsample_nearest(input, size=None, scale_factor=None):
+def upsample_nearest(
+    input: Tensor, size: _size_any_t | None = None, scale_factor: float | None = None
+):
     """interpolate(..., mode='nearest')."""
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
-def upsample_bilinear(input, size=None, scale_factor=None):
+def upsample_bilinear(
+    input: Tensor, size: _size_any_t | None = None, scale_factor: float | None = None
+):
     """interpolate(..., mode='bilinear', align_corners=True), as torch's deprecated alias."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -39,10 +39,16 @@ Moving a parameter to another device after the optimiser was built leaves the ar
 optimiser then refuses to step and says to build it after ``model.to(...)``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._arena import Arena, owning_arena
 from .._backend import device_of, get_array_module, is_cupy
+from .._typing import ParamsT
 from ..autograd import Tensor, enable_grad
 
 __all__ = ["Optimizer", "required"]
@@ -56,7 +62,7 @@ class _Required:
 required = _Required()
 
 
-def check_nonnegative(opt, name, value):
+def check_nonnegative(opt, name: str, value: float) -> None:
     """An optimiser's hyperparameter check, with torch's wording: ``value`` must be >= 0."""
     if not 0.0 <= value:
         raise ValueError(f"{opt}: invalid {name} value: {value}")
@@ -72,7 +78,7 @@ class Optimizer:
 
     _states = ()
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: ParamsT, defaults) -> None:
         self.defaults = dict(defaults)
         self.defaults.setdefault("l1_weight_decay", 0.0)
         self.defaults.setdefault("max_norm", None)
@@ -105,7 +111,7 @@ class Optimizer:
     def _check_group(self, group):
         """Validate a group's hyperparameters (subclasses raise ValueError naming the option)."""
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group) -> None:
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(
@@ -162,7 +168,7 @@ class Optimizer:
         pass
 
     # -- gradients ------------------------------------------------------------------------
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """One memset per arena. With set_to_none each ``p._grad`` becomes None (the slot stays
         bound, so the next backward writes into it); otherwise ``p._grad`` is the zeroed slot."""
         for arenas in self._arenas:
@@ -181,7 +187,7 @@ class Optimizer:
                     p._grad[...] = 0
 
     # -- the step -------------------------------------------------------------------------
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> None:
         """One fused kernel call per arena (after syncing hand-set gradients into the slots)."""
         loss = None
         if closure is not None:
@@ -203,7 +209,7 @@ class Optimizer:
 
     # -- state ----------------------------------------------------------------------------
     @property
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """``{param: {"step": k, name: view of its slot in each state buffer}}`` (views, as
         torch's state tensors are the live buffers)."""
         out = {}
@@ -231,7 +237,7 @@ class Optimizer:
                 k += 1
         return rows
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """torch's layout: ``{"state": {index: {"step": k, name: Tensor}}, "param_groups":
         [{hyperparameters..., "params": [indices]}]}`` with torch's state names (``exp_avg``,
         ``momentum_buffer``, ...); the Tensors are copies, so a torch optimizer can load it once
@@ -252,7 +258,7 @@ class Optimizer:
             state[k] = st
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Write a state_dict's states into the arena (the views stay bound) and take its
         hyperparameters. The groups must match in number and sizes."""
         name = type(self).__name__

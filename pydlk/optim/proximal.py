@@ -7,9 +7,15 @@ magnitude, never exactly 0. The proximal operator of ``lr * l1 * |w|`` is the so
 weights to exactly 0.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
+from .._typing import ParamsT
 from ..autograd import Tensor
 from .optimizer import Optimizer
 
@@ -20,7 +26,7 @@ def _array(p):
     return p._data if isinstance(p, Tensor) else p
 
 
-def prox_l1_(params, lr: float, l1: float) -> None:
+def prox_l1_(params: ParamsT, lr: float, l1: float) -> None:
     """Soft-threshold every parameter in place: ``w <- sign(w) * max(|w| - lr * l1, 0)``.
 
     ``params`` is one Tensor/array or an iterable of them; they are written into (so parameters
@@ -49,7 +55,7 @@ class ProximalL1:
     Everything else (``zero_grad``, ``param_groups``, ``state_dict``) is the inner optimiser's.
     """
 
-    def __init__(self, optimizer: Optimizer, l1: float | list = 0.0):
+    def __init__(self, optimizer: Optimizer, l1: float | list = 0.0) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"ProximalL1: optimizer must be a pydlk Optimizer, got {type(optimizer).__name__}"
@@ -67,7 +73,7 @@ class ProximalL1:
     def __getattr__(self, name):
         return getattr(self.optimizer, name)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None):
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
         for group, l1 in zip(self.optimizer.param_groups, self.l1):
             if l1 > 0:

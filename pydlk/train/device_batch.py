@@ -10,9 +10,17 @@ Where CuPy lacks pinned memory or streams (an emulation), the batch is copied wi
 ``cupy.asarray``: the same result, synchronously.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._backend import device_of, get_array_module, is_cupy
+from .._typing import DeviceLike
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["to_device", "to_host"]
 
@@ -57,7 +65,7 @@ class _Stager:
 _stager = _Stager()
 
 
-def to_device(a, device):
+def to_device(a, device: DeviceLike) -> Tensor:
     """``a`` (a NumPy array, a CuPy array, a torch tensor already made NumPy, or a tuple/list of
     them) on ``device`` ('cpu' or 'cuda:N'); arrays already there are returned as they are.
     Non-array values (Python numbers, strings) pass through."""

@@ -15,19 +15,29 @@ SIGTERM and SIGINT (a preempted job, Ctrl-C) are caught when ``fit`` has somewhe
 ``TrainingInterrupted`` is raised; ``fit(resume=preempt_path)`` continues bitwise-identically.
 """
 
+from __future__ import annotations
+
 import inspect
 import logging
+import os
 import signal
 import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _random
 from .._backend import get_array_module
+from .._typing import DeviceLike
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
 from .device_batch import to_device, to_host
 from .history import History
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
+    from ..optim.optimizer import Optimizer
 
 _log = logging.getLogger("pydlk")
 
@@ -36,7 +46,7 @@ class TrainingInterrupted(Exception):
     """Raised by ``fit`` after a SIGTERM/SIGINT once the training state has been saved to
     ``path``; ``signum`` is the signal, ``history`` what was trained so far."""
 
-    def __init__(self, signum, path, epoch, batch, history):
+    def __init__(self, signum, path: str | os.PathLike[str], epoch: int, batch, history) -> None:
         self.signum, self.path, self.epoch, self.batch = signum, path, epoch, batch
         self.history = history
         name = signal.Signals(signum).name
@@ -81,15 +91,15 @@ class Trainer:
 
     def __init__(
         self,
-        model,
-        loss_fn,
-        optimizer,
+        model: Module,
+        loss_fn: Callable[..., Tensor],
+        optimizer: Optimizer,
         scheduler,
-        train_loader,
-        val_loader,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any] | None,
         history,
         extra_state=None,
-    ):
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.extra_state = dict(extra_state or {})
         self.scheduler, self.train_loader, self.val_loader = scheduler, train_loader, val_loader
@@ -100,7 +110,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason = None
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: model, optimiser, scheduler, loader, RNG, and
         mid-epoch the position and running metrics of the epoch in progress."""
         state = {
@@ -120,7 +130,7 @@ class Trainer:
             state["extra"] = {k: v.state_dict() for k, v in self.extra_state.items()}
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state) -> None:
         _dist.unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and "scheduler" in state:
@@ -264,7 +274,13 @@ def _lr(optimizer):
     return float(optimizer.param_groups[0]["lr"])
 
 
-def evaluate(model, loss_fn, loader, metrics=(), device=None):
+def evaluate(
+    model: Module,
+    loss_fn: Callable[..., Tensor],
+    loader: Iterable[Any],
+    metrics: Sequence[str] = (),
+    device: DeviceLike | None = None,
+) -> dict[str, Any]:
     """Mean loss (and accuracy, for class labels or binary logits) over ``loader`` in eval
     mode, no gradients; each of ``metrics`` (``pydlk.metrics``) is reset, updated per batch and
     logged under its ``name``. Batches of torch tensors are converted to NumPy; with
@@ -300,7 +316,7 @@ def evaluate(model, loss_fn, loader, metrics=(), device=None):
     return logs
 
 
-def predict(model, data, batch_size=256):
+def predict(model: Module, data, batch_size: int = 256):
     """Model outputs for an array (batched) or a loader, as one NumPy array, in eval mode."""
     was_training = getattr(model, "training", False)
     model.eval()
@@ -319,7 +335,7 @@ def predict(model, data, batch_size=256):
     return np.concatenate(outs) if outs else np.zeros((0,))
 
 
-def tta_predict(model, x, flips=True, shifts=0, batch_size=256):
+def tta_predict(model: Module, x, flips: bool = True, shifts=0, batch_size: int = 256):
     """Test-time augmentation: the mean softmax over the original batch, its mirror image (with
     ``flips``) and, for ``shifts`` = s > 0, the four diagonal shifts by s pixels (zero fill);
     the views come from ``pydlk.data.augment.tta_views``."""
@@ -361,21 +377,21 @@ class _SignalCatcher:
 
 
 def fit(
-    model,
-    loss_fn,
-    optimizer,
-    train_loader,
-    val_loader=None,
-    epochs=1,
+    model: Module,
+    loss_fn: Callable[..., Tensor],
+    optimizer: Optimizer,
+    train_loader: Iterable[Any],
+    val_loader: Iterable[Any] | None = None,
+    epochs: int = 1,
     scheduler=None,
     callbacks=(),
     resume=None,
-    verbose=True,
+    verbose: bool = True,
     extra_state=None,
     preempt_path=None,
-    metrics=(),
-    device=None,
-    cuda_graph=False,
+    metrics: Sequence[str] = (),
+    device: DeviceLike | None = None,
+    cuda_graph: bool = False,
 ):
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts; per-iteration loss and lr in ``History.iterations``).

@@ -82,7 +82,7 @@ class DistributedDataParallel(Module):
         check_reduction: bool = False,
         gradient_as_bucket_view: bool = False,
         static_graph: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         from ...distributed.process_group import GroupMember, _require
 
