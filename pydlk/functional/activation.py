@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
-from .._typing import DTypeLike, ParamsT
+from .._typing import DTypeLike
 from ..autograd import Function, is_grad_enabled, no_double_backward
 from ._util import apply_inplace, check_float, contiguous
 
@@ -73,7 +73,7 @@ class _Elementwise(Function):
     forward(ctx, x, params, out): ``params`` is the tuple of the kernel's hyperparameters,
     ``out`` None or the array to write (the input itself for an in-place call)."""
 
-    kernel = None
+    kernel: str | None = None
 
     @staticmethod
     def saves(params, inplace):
@@ -139,7 +139,7 @@ class LeakyRelu(_Elementwise):
     kernel = "leaky_relu"
 
     @staticmethod
-    def saves(params: ParamsT, inplace: bool) -> str:
+    def saves(params: tuple[float, ...], inplace: bool) -> str:
         # y > 0 <=> x > 0 only when negative_slope >= 0
         return "output" if params[0] >= 0 else "input"
 
@@ -165,7 +165,7 @@ class Elu(_Elementwise):
     kernel = "elu"
 
     @staticmethod
-    def saves(params: ParamsT, inplace: bool) -> str:
+    def saves(params: tuple[float, ...], inplace: bool) -> str:
         alpha, scale, input_scale = params
         # From the input, dy/dx = input_scale * scale * alpha * exp(input_scale * x) for x <= 0,
         # exact in the tail (torch does the same). In place the input is gone; then the output
@@ -177,7 +177,7 @@ class Elu(_Elementwise):
         return "input"
 
     @staticmethod
-    def backward_params(params: ParamsT, saved):
+    def backward_params(params: tuple[float, ...], saved):
         return params + (saved == "output",)
 
     @staticmethod

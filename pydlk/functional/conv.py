@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["conv2d"]
 
 
-def _int_pair(v, name, low):
+def _int_pair(v: object, name: str, low: int) -> tuple[int, int]:
     """An int or a pair of ints as a 2-tuple, each >= low; errors name the argument."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v, v)

@@ -19,7 +19,7 @@ from .conv import conv2d
 __all__ = ["conv1d", "conv_transpose1d", "conv_transpose2d"]
 
 
-def _ints(v, n, op, name, low):
+def _ints(v: object, n: int, op: str, name: str, low: int) -> tuple[int, ...]:
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v,) * n
     if not isinstance(v, (tuple, list)) or not all(
@@ -63,7 +63,7 @@ def conv1d(
     (s,) = _ints(stride, 1, "conv1d", "stride", 1)
     (d,) = _ints(dilation, 1, "conv1d", "dilation", 1)
     if isinstance(padding, str):
-        pad2 = padding  # conv2d checks 'valid'/'same'
+        pad2: str | tuple[int, int] = padding  # conv2d checks 'valid'/'same'
     else:
         pad2 = (0, _ints(padding, 1, "conv1d", "padding", 0)[0])
     unbatched = x.ndim == 2
@@ -159,7 +159,7 @@ def conv_transpose2d(
     weight: Tensor,
     bias: Tensor | None = None,
     stride: _size_2_t = 1,
-    padding: _size_2_t | str = 0,
+    padding: _size_2_t = 0,
     output_padding: _size_2_t = 0,
     groups: int = 1,
     dilation: _size_2_t = 1,
@@ -172,38 +172,28 @@ def conv_transpose2d(
     x = check_float(input, op, "input")
     w = check_float(weight, op, "weight")
     _check_transpose(op, x, w, bias, groups, 2)
-    stride = _ints(stride, 2, op, "stride", 1)
-    padding = _ints(padding, 2, op, "padding", 0)
-    dilation = _ints(dilation, 2, op, "dilation", 1)
-    output_padding = _ints(output_padding, 2, op, "output_padding", 0)
+    st = _ints(stride, 2, op, "stride", 1)
+    pad = _ints(padding, 2, op, "padding", 0)
+    dil = _ints(dilation, 2, op, "dilation", 1)
+    opad = _ints(output_padding, 2, op, "output_padding", 0)
     for i in range(2):
-        if output_padding[i] >= max(stride[i], dilation[i]):
+        if opad[i] >= max(st[i], dil[i]):
             raise ValueError(
                 f"{op}: output padding must be smaller than either stride or "
-                f"dilation, got output_padding={output_padding}, stride={stride}, "
-                f"dilation={dilation}"
+                f"dilation, got output_padding={opad}, stride={st}, "
+                f"dilation={dil}"
             )
     for i, n in enumerate(x.shape[-2:]):
-        size = (
-            (n - 1) * stride[i]
-            - 2 * padding[i]
-            + dilation[i] * (w.shape[2 + i] - 1)
-            + output_padding[i]
-            + 1
-        )
+        size = (n - 1) * st[i] - 2 * pad[i] + dil[i] * (w.shape[2 + i] - 1) + opad[i] + 1
         if size <= 0:
             raise ValueError(
                 f"{op}: the output size {size} along spatial dimension {i} is not "
                 f"positive (input {tuple(x.shape)}, weight {tuple(w.shape)})"
             )
     if x.ndim == 3:
-        y = ConvTranspose2d.apply(
-            _unsq(input, 0), weight, bias, stride, padding, output_padding, int(groups), dilation
-        )
+        y = ConvTranspose2d.apply(_unsq(input, 0), weight, bias, st, pad, opad, int(groups), dil)
         return y.squeeze(0)
-    return ConvTranspose2d.apply(
-        input, weight, bias, stride, padding, output_padding, int(groups), dilation
-    )
+    return ConvTranspose2d.apply(input, weight, bias, st, pad, opad, int(groups), dil)
 
 
 def conv_transpose1d(
@@ -211,7 +201,7 @@ def conv_transpose1d(
     weight: Tensor,
     bias: Tensor | None = None,
     stride: _size_1_t = 1,
-    padding: _size_1_t | str = 0,
+    padding: _size_1_t = 0,
     output_padding: _size_1_t = 0,
     groups: int = 1,
     dilation: _size_1_t = 1,

@@ -225,7 +225,7 @@ def mse_loss(
         d = x - t
         return [d * 2, d * -2]
 
-    rule.graph = graph
+    rule.graph = graph  # type: ignore[attr-defined]  # read by _ElementwiseLoss (double backward)
     if weight is not None:
         return _weighted(
             op,
