@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._typing import _size_any_t
+from .._typing import _size_2_t
 from .activation import ReLU
 from .container import Sequential
 from .conv import Conv2d
@@ -29,7 +29,7 @@ class BasicBlock(Module):
         self,
         inplanes,
         planes,
-        stride: _size_any_t = 1,
+        stride: _size_2_t = 1,
         downsample=None,
         stochastic_depth: float = 0.0,
     ) -> None:

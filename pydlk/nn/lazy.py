@@ -11,7 +11,8 @@ module itself materialises from the state_dict's shapes first."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ..autograd import Tensor
 from .conv import Conv2d
 from .conv_extra import Conv1d
 from .linear import Linear
-from .module import Module
+from .module import Module, _IncompatibleKeys
 from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
 
@@ -63,7 +64,7 @@ class UninitializedParameter(Parameter):
         arena = owning_arena(self)
         self._data = np.empty(tuple(int(s) for s in shape), dt)
         self.grad = None
-        self.__class__ = Parameter
+        self.__class__ = Parameter  # type: ignore[assignment]  # becomes a Parameter in place
         if arena is not None:
             _repack(arena)
 
@@ -79,7 +80,7 @@ class UninitializedBuffer(Tensor):
     ) -> None:
         dt = self._data.dtype if dtype is None else np.dtype(dtype)
         self._data = np.empty(tuple(int(s) for s in shape), dt)
-        self.__class__ = Tensor
+        self.__class__ = Tensor  # type: ignore[assignment]  # becomes a Tensor in place
 
 
 def _repack(arena):
@@ -121,7 +122,14 @@ class LazyModuleMixin:
     """Materialise on the first call: ``_infer(input)`` gives the sizes, ``_materialize`` makes
     the parameters, then the module becomes ``cls_to_become``."""
 
-    cls_to_become = None
+    cls_to_become: type[Module] | None = None
+    if TYPE_CHECKING:  # provided by the Module class the mixin is combined with
+        _parameters: dict[str, Any]
+        _buffers: dict[str, Any]
+        _min_ndim: int
+
+        def _infer(self, input: Tensor) -> Any: ...
+        def _size_from_state(self, state_dict: Mapping[str, Any]) -> Any: ...
 
     def has_uninitialized_params(self) -> bool:
         return any(
@@ -166,13 +174,14 @@ class LazyModuleMixin:
             self.__class__ = self.cls_to_become
 
     def load_state_dict(
-        self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False
-    ):
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> _IncompatibleKeys:
         if self.has_uninitialized_params():
             size = self._size_from_state(state_dict)
             if size is not None:
                 self._materialize(size)
-        return Module.load_state_dict(self, state_dict, strict, assign)
+        # a mixin: self is a Module at run time
+        return Module.load_state_dict(self, state_dict, strict, assign)  # type: ignore[arg-type]
 
 
 def _shape(v):

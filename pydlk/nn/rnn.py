@@ -68,7 +68,7 @@ class RNNBase(Module):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 in_sz = input_size if layer == 0 else hidden_size * D
-                shapes = [
+                shapes: list[tuple[str, tuple[int, ...]]] = [
                     ("weight_ih", (G * hidden_size, in_sz)),
                     ("weight_hh", (G * hidden_size, hidden_size)),
                 ]

@@ -387,7 +387,7 @@ class Transformer(Module):
         if custom_decoder is not None:
             self.decoder = custom_decoder
         else:
-            layer = TransformerDecoderLayer(
+            dec_layer = TransformerDecoderLayer(
                 d_model,
                 nhead,
                 dim_feedforward,
@@ -400,7 +400,7 @@ class Transformer(Module):
                 dtype=dtype,
             )
             norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-            self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
+            self.decoder = TransformerDecoder(dec_layer, num_decoder_layers, norm)
         self._reset_parameters()
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
 

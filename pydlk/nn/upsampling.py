@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -25,10 +26,10 @@ class Upsample(Module):
     def __init__(
         self,
         size: _size_any_t | None = None,
-        scale_factor: float | None = None,
+        scale_factor: float | Sequence[float] | None = None,
         mode: str = "nearest",
         align_corners: bool | None = None,
-        recompute_scale_factor=None,
+        recompute_scale_factor: bool | None = None,
     ) -> None:
         super().__init__()
         self.name = type(self).__name__
@@ -36,7 +37,12 @@ class Upsample(Module):
         self.scale_factor = (
             float(scale_factor)
             if isinstance(scale_factor, numbers.Real)
-            else (tuple(float(s) for s in scale_factor) if scale_factor is not None else None)
+            # not a number: a sequence (numbers.Real is a check mypy cannot narrow on)
+            else (
+                tuple(float(s) for s in cast("Sequence[float]", scale_factor))
+                if scale_factor is not None
+                else None
+            )
         )
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
@@ -62,7 +68,9 @@ class Upsample(Module):
 class UpsamplingNearest2d(Upsample):
     """``Upsample(mode='nearest')`` (torch marks this class deprecated in favour of Upsample)."""
 
-    def __init__(self, size: _size_any_t | None = None, scale_factor: float | None = None) -> None:
+    def __init__(
+        self, size: _size_any_t | None = None, scale_factor: float | Sequence[float] | None = None
+    ) -> None:
         super().__init__(size, scale_factor, mode="nearest")
 
 
@@ -71,7 +79,9 @@ class UpsamplingBilinear2d(Upsample):
     favour of Upsample).
     """
 
-    def __init__(self, size: _size_any_t | None = None, scale_factor: float | None = None) -> None:
+    def __init__(
+        self, size: _size_any_t | None = None, scale_factor: float | Sequence[float] | None = None
+    ) -> None:
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 

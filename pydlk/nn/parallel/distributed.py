@@ -186,7 +186,7 @@ class DistributedDataParallel(Module):
             self._sync_arrays(bufs)
         out = self.module(*inputs, **kwargs)
         if sync:
-            unused = ()
+            unused: list[Any] | tuple[()] = ()
             if self.find_unused_parameters:
                 reached = _reachable_leaves(out)
                 unused = [p for p in self.reducer.params if id(p) not in reached]
