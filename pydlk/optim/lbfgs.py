@@ -157,9 +157,9 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         if len(self._arenas[0]) > 1:
             raise TypeError("LBFGS: all parameters must have one dtype (float32 or float64)")
-        self._lstate = {"func_evals": 0, "n_iter": 0}
+        self._lstate: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
 
-    def add_param_group(self, param_group) -> None:
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)
@@ -187,7 +187,7 @@ class LBFGS(Optimizer):
         a.sync_grads()
         return a.grad.copy()
 
-    def step(self, closure: Callable[[], Any]) -> Tensor:
+    def step(self, closure: Callable[[], Any]) -> Tensor:  # type: ignore[override]  # closure required, as torch
         if closure is None:
             raise RuntimeError("LBFGS.step: a closure that returns the loss is required")
         group = self.param_groups[0]
@@ -216,8 +216,12 @@ class LBFGS(Optimizer):
         flat_grad = self._flat_grad(a)
         if abs(flat_grad).max() <= tolerance_grad:
             return orig_loss
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        # the history: None before the first iteration, which starts it
+        d: Any = state.get("d")
+        t = state.get("t")
+        old_dirs: Any = state.get("old_dirs")
+        old_stps: Any = state.get("old_stps")
+        ro: Any = state.get("ro")
         H_diag = state.get("H_diag")
         prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
         n_iter = 0

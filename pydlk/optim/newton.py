@@ -209,7 +209,7 @@ class Newton(_FullBatch):
             d, Hd = -g, hv(-g)
         return d, Hd, lam, raise_to
 
-    def step(self, closure: Callable[[], Any]) -> float:
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]  # closure required, as LBFGS
         if closure is None:
             raise RuntimeError("Newton.step: a closure that returns the loss is required")
         group = self.param_groups[0]
@@ -315,7 +315,7 @@ class BFGS(_FullBatch):
                 line_search_fn=line_search_fn,
             ),
         )
-        self._H = None
+        self._H: np.ndarray | None = None
 
     def _f_and_g(self, closure, x):
         self._set(x)
@@ -323,7 +323,7 @@ class BFGS(_FullBatch):
             loss = float(closure())
         return loss, self._flat([p.grad for p in self._params])
 
-    def step(self, closure: Callable[[], Any]) -> float:
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]  # closure required, as LBFGS
         if closure is None:
             raise RuntimeError("BFGS.step: a closure that returns the loss is required")
         group = self.param_groups[0]

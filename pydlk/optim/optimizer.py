@@ -78,24 +78,26 @@ class Optimizer:
 
     _states = ()
 
-    def __init__(self, params: ParamsT, defaults) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.defaults.setdefault("l1_weight_decay", 0.0)
         self.defaults.setdefault("max_norm", None)
-        self.param_groups = []
-        self._arenas = []  # one list of Arena per group
-        self._all_params = []  # every parameter of every group (zero_grad clears their .grad)
+        self.param_groups: list[dict[str, Any]] = []
+        self._arenas: list[list[Any]] = []  # one list of Arena per group
+        self._all_params: list[
+            Tensor
+        ] = []  # every parameter of every group (zero_grad clears their .grad)
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params argument given to the optimizer "
                 f"should be an iterable of Tensors or dicts, but got a Tensor"
             )
-        params = list(params)
-        if len(params) == 0:
+        groups: list[Any] = list(params)
+        if len(groups) == 0:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
-        if not isinstance(params[0], dict):
-            params = [{"params": params}]
-        for g in params:
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
             self.add_param_group(g)
 
     def __repr__(self):
@@ -111,7 +113,7 @@ class Optimizer:
     def _check_group(self, group):
         """Validate a group's hyperparameters (subclasses raise ValueError naming the option)."""
 
-    def add_param_group(self, param_group) -> None:
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(
@@ -187,7 +189,7 @@ class Optimizer:
                     p._grad[...] = 0
 
     # -- the step -------------------------------------------------------------------------
-    def step(self, closure: Callable[[], Any] | None = None) -> None:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One fused kernel call per arena (after syncing hand-set gradients into the slots)."""
         loss = None
         if closure is not None:

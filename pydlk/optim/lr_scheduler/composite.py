@@ -63,7 +63,7 @@ class SequentialLR(_Composite):
         self._schedulers[idx]._initial_step()
         self._last_lr = self._schedulers[idx].get_last_lr()
 
-    def step(self) -> None:
+    def step(self) -> None:  # type: ignore[override]  # steps its children, as torch (no epoch)
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         s = self._schedulers[idx]
@@ -84,7 +84,7 @@ class ChainedScheduler(_Composite):
         self.optimizer = optimizer
         self._last_lr = _lrs(optimizer)
 
-    def step(self) -> None:
+    def step(self) -> None:  # type: ignore[override]  # steps its children, as torch (no epoch)
         for s in self._schedulers:
             s.step()
         self._last_lr = _lrs(self.optimizer)

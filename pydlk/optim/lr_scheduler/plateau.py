@@ -53,7 +53,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_counter = 0
         self.num_bad_epochs = 0
 
-    def step(self, metrics: float, epoch: int | None = None) -> None:
+    def step(self, metrics: float, epoch: int | None = None) -> None:  # type: ignore[override]  # takes the metric, as torch
         current = float(metrics)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
         if self._is_better(current, self.best):
