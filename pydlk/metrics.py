@@ -59,7 +59,7 @@ class Metric:
     def reset(self) -> None:
         raise NotImplementedError
 
-    def update(self, output, target: Tensor) -> None:
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         raise NotImplementedError
 
     def compute(self) -> float:
@@ -96,7 +96,7 @@ class Accuracy(Metric):
     def reset(self) -> None:
         self._s_correct, self._s_n = np.zeros(()), np.zeros(())
 
-    def update(self, output, target: Tensor) -> None:
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         out, y = _np(output), _np(target).reshape(-1).astype(np.int64)
         if self.top_k == 1 or out.ndim == 1 or out.shape[1] == 1:
             hit = _labels(out) == y
@@ -132,7 +132,7 @@ class ConfusionMatrix(Metric):
     def reset(self) -> None:
         self._s_cm = np.zeros((self.num_classes, self.num_classes), np.int64)
 
-    def update(self, output, target: Tensor) -> None:
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         pred, y = _labels(_np(output)), _np(target).reshape(-1).astype(np.int64)
         if y.size and (y.min() < 0 or y.max() >= self.num_classes):
             raise ValueError(f"{type(self).__name__}: targets must be in [0, {self.num_classes})")
@@ -226,7 +226,7 @@ class MeanAbsoluteError(Metric):
     def _err(self, d):
         return np.abs(d)
 
-    def update(self, output, target: Tensor) -> None:
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         out, y = _np(output).astype(np.float64), _np(target).astype(np.float64)
         if out.size == y.size:  # (N, 1) outputs against (N,) targets
             out = out.reshape(y.shape)

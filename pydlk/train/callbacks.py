@@ -8,7 +8,6 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +27,7 @@ class Callback:
     before training starts; a callback stops training by setting ``trainer.stop_training``.
     """
 
-    trainer = None
+    trainer: Any = None  # the Trainer running this callback (set by CallbackList)
 
     def on_train_begin(self) -> None:
         pass
@@ -55,7 +54,7 @@ class CallbackList:
         for c in callbacks:
             c.trainer = trainer
 
-    def call(self, hook: Callable[..., Any], *args) -> None:
+    def call(self, hook: str, *args: Any) -> None:
         for c in self.callbacks:
             getattr(c, hook)(*args)
 
@@ -140,7 +139,10 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
         self.mode = _better(mode, monitor)
         self.restore_best = restore_best
-        self.best, self.best_epoch, self.best_state, self.wait = None, None, None, 0
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.wait = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.monitor not in logs:
@@ -158,6 +160,7 @@ class EarlyStopping(Callback):
         else:
             self.wait += 1
             if self.wait >= max(1, self.patience):
+                assert self.best_epoch is not None  # the first epoch always improves
                 self.trainer.stop_training = True
                 self.trainer.stop_reason = (
                     f"EarlyStopping: {self.monitor} did not improve for "
@@ -185,8 +188,8 @@ class ModelCheckpoint(Callback):
     ) -> None:
         self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
         self.mode = _better(mode, monitor)
-        self.best = None
-        self.last_path = None
+        self.best: float | None = None
+        self.last_path: str | None = None
 
     def on_train_begin(self) -> None:
         # A resumed run's history holds the earlier epochs: the best so far is among them, so
@@ -239,7 +242,7 @@ class TerminateOnNaN(Callback):
 
     def __init__(self) -> None:
         self.first = None  # (module path, what) of this batch's first non-finite output
-        self._handles = []
+        self._handles: list[Any] = []
 
     def on_train_begin(self) -> None:
         model = self.trainer.model
@@ -305,7 +308,7 @@ class LearningRateLogger(Callback):
     """Records the learning rate of every parameter group after every batch (``self.lrs``)."""
 
     def __init__(self) -> None:
-        self.lrs = []
+        self.lrs: list[list[float]] = []  # per batch, one per parameter group
 
     def on_batch_end(self, batch, logs: dict[str, Any]) -> None:
         self.lrs.append([float(g["lr"]) for g in self.trainer.optimizer.param_groups])
@@ -318,7 +321,7 @@ class EMAEvaluation(Callback):
 
     def __init__(self, decay: float = 0.995) -> None:
         self.decay = decay
-        self.ema = None
+        self.ema: Any = None  # an ExponentialMovingAverage once training starts
 
     def on_train_begin(self) -> None:
         from ..optim.swa_utils import ExponentialMovingAverage
@@ -349,7 +352,7 @@ class SnapshotEnsemble(Callback):
         if cycle_len < 1:
             raise ValueError(f"SnapshotEnsemble: cycle_len must be >= 1, got {cycle_len}")
         self.cycle_len, self.max_snapshots = cycle_len, max_snapshots
-        self.snapshots = []
+        self.snapshots: list[Any] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if (epoch + 1) % self.cycle_len == 0:
@@ -364,7 +367,7 @@ class SnapshotEnsemble(Callback):
         if not self.snapshots:
             raise RuntimeError("SnapshotEnsemble: no snapshot taken yet")
         current = _snapshot(model)
-        probs = None
+        probs: Any = None
         try:
             for snap in self.snapshots:
                 model.load_state_dict(snap)

@@ -12,15 +12,14 @@ Where CuPy lacks pinned memory or streams (an emulation), the batch is copied wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._backend import device_of, get_array_module, is_cupy
-from .._typing import DeviceLike
 
 if TYPE_CHECKING:
-    from ..autograd import Tensor
+    pass
 
 __all__ = ["to_device", "to_host"]
 
@@ -65,7 +64,7 @@ class _Stager:
 _stager = _Stager()
 
 
-def to_device(a, device: DeviceLike) -> Tensor:
+def to_device(a: Any, device: str) -> Any:
     """``a`` (a NumPy array, a CuPy array, a torch tensor already made NumPy, or a tuple/list of
     them) on ``device`` ('cpu' or 'cuda:N'); arrays already there are returned as they are.
     Non-array values (Python numbers, strings) pass through."""

@@ -18,9 +18,9 @@ class History:
     step used)."""
 
     def __init__(self) -> None:
-        self.epoch = []
-        self.history = {}
-        self.iterations = {}
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+        self.iterations: dict[str, list[float]] = {}
 
     def append(self, epoch: int, logs: dict[str, Any]) -> None:
         self.epoch.append(epoch)
@@ -31,7 +31,7 @@ class History:
     def global_step(self) -> int:
         """Optimiser steps recorded so far (Lightning's ``trainer.global_step``)."""
         steps = self.iterations.get("step")
-        return steps[-1] if steps else 0
+        return int(steps[-1]) if steps else 0
 
     def append_iteration(self, epoch: int, logs: dict[str, Any]) -> None:
         """Record one optimiser step of ``epoch`` (1-based): its ``logs`` and the next step."""
@@ -79,7 +79,7 @@ class History:
         monitor: str | None = None,
         epochs: bool = True,
         iterations: bool = True,
-    ):
+    ) -> str | os.PathLike[str]:
         """Write loss, accuracy and learning-rate curves to a PNG (needs matplotlib: the
         ``plot`` extra), atomically. ``log_loss`` puts the loss axis on a log scale. The best
         epoch (of ``monitor``: by default ``val_accuracy``, else ``val_loss``, else ``loss``) is
@@ -92,7 +92,7 @@ class History:
             from matplotlib.figure import Figure
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'pydlk[plot]'") from None
-        panels = [
+        titles = [
             ("loss", ["loss", "val_loss"]),
             ("accuracy", ["accuracy", "val_accuracy"]),
             ("learning rate", ["lr"]),
@@ -103,7 +103,7 @@ class History:
             raise ValueError("History.plot: epochs=False needs per-iteration records")
         panels = [
             (t, [k for k in keys if k in per_epoch], [k for k in keys if k in per_step])
-            for t, keys in panels
+            for t, keys in titles
         ]
         panels = [p for p in panels if p[1] or p[2]]
         best = self.best_epoch(monitor) if epochs else None
@@ -131,7 +131,7 @@ class History:
             fig.savefig(f, format="png", dpi=100)
         return path
 
-    def best_epoch(self, monitor: str | None = None) -> int:
+    def best_epoch(self, monitor: str | None = None) -> int | None:
         """The epoch (1-based, as logged) with the best ``monitor`` value, or None."""
         if monitor is None:
             monitor = next(

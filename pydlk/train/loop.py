@@ -36,8 +36,10 @@ from .device_batch import to_device, to_host
 from .history import History
 
 if TYPE_CHECKING:
+    from ..metrics import Metric
     from ..nn.module import Module
     from ..optim.optimizer import Optimizer
+    from .callbacks import Callback
 
 _log = logging.getLogger("pydlk")
 
@@ -278,7 +280,7 @@ def evaluate(
     model: Module,
     loss_fn: Callable[..., Tensor],
     loader: Iterable[Any],
-    metrics: Sequence[str] = (),
+    metrics: Sequence[Metric] = (),
     device: DeviceLike | None = None,
 ) -> dict[str, Any]:
     """Mean loss (and accuracy, for class labels or binary logits) over ``loader`` in eval
@@ -316,7 +318,7 @@ def evaluate(
     return logs
 
 
-def predict(model: Module, data, batch_size: int = 256):
+def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
     """Model outputs for an array (batched) or a loader, as one NumPy array, in eval mode."""
     was_training = getattr(model, "training", False)
     model.eval()
@@ -335,13 +337,15 @@ def predict(model: Module, data, batch_size: int = 256):
     return np.concatenate(outs) if outs else np.zeros((0,))
 
 
-def tta_predict(model: Module, x, flips: bool = True, shifts=0, batch_size: int = 256):
+def tta_predict(
+    model: Module, x: Any, flips: bool = True, shifts: int = 0, batch_size: int = 256
+) -> np.ndarray:
     """Test-time augmentation: the mean softmax over the original batch, its mirror image (with
     ``flips``) and, for ``shifts`` = s > 0, the four diagonal shifts by s pixels (zero fill);
     the views come from ``pydlk.data.augment.tta_views``."""
     from ..data.augment import tta_views
 
-    probs = 0
+    probs: Any = 0  # the sum of the views' softmax outputs
     views = tta_views(x, flips, shifts)
     for v in views:
         out = predict(model, v, batch_size)
@@ -383,16 +387,16 @@ def fit(
     train_loader: Iterable[Any],
     val_loader: Iterable[Any] | None = None,
     epochs: int = 1,
-    scheduler=None,
-    callbacks=(),
-    resume=None,
+    scheduler: Any = None,
+    callbacks: Sequence[Callback] = (),
+    resume: str | os.PathLike[str] | None = None,
     verbose: bool = True,
-    extra_state=None,
-    preempt_path=None,
-    metrics: Sequence[str] = (),
+    extra_state: dict[str, Any] | None = None,
+    preempt_path: str | os.PathLike[str] | None = None,
+    metrics: Sequence[Metric] = (),
     device: DeviceLike | None = None,
     cuda_graph: bool = False,
-):
+) -> History:
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts; per-iteration loss and lr in ``History.iterations``).
     ``resume`` is a checkpoint written by ``ModelCheckpoint`` or by a preemption: training
@@ -424,15 +428,15 @@ def fit(
     dev = _check_device(model, device, "fit")
     if cuda_graph and (dev is None or dev == "cpu"):
         raise ValueError("fit: cuda_graph=True needs device='cuda' (a CUDA graph runs on a GPU)")
-    graphed = {}  # batch shapes -> captured step
+    graphed: dict[Any, Any] = {}  # batch shapes -> captured step
     history = History()
     trainer = Trainer(
         model, loss_fn, optimizer, scheduler, train_loader, val_loader, history, extra_state
     )
-    cbs = list(callbacks)
-    if verbose and not any(isinstance(c, ProgressBar) for c in cbs):
-        cbs.insert(0, ProgressBar())
-    cbs = CallbackList(_dist.rank_zero_callbacks(cbs), trainer)
+    given = list(callbacks)
+    if verbose and not any(isinstance(c, ProgressBar) for c in given):
+        given.insert(0, ProgressBar())
+    cbs = CallbackList(_dist.rank_zero_callbacks(given), trainer)
     if resume is not None:
         trainer.load_state_dict(load(resume))
     per_batch = scheduler is not None and _steps_per_batch(scheduler)

@@ -63,7 +63,7 @@ class LRFinderResult:
     def __init__(self, lrs, losses, suggestion) -> None:
         self.lrs, self.losses, self.suggestion = list(lrs), list(losses), suggestion
 
-    def plot(self, path: str | os.PathLike[str], skip_end: int = 3) -> str:
+    def plot(self, path: str | os.PathLike[str], skip_end: int = 3) -> str | os.PathLike[str]:
         """Loss against learning rate (log axis) with the suggestion marked, to a PNG (needs
         matplotlib); draws on its own Agg figure, leaving the process's backend alone."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
