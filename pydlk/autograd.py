@@ -268,8 +268,8 @@ class Tensor(_TensorBase):
     #       exponential_
     #   activations: relu sigmoid tanh softmax log_softmax
     #   properties: T mT
-    # Their signatures, for type checkers, are in pydlk/_tensor_api.pyi.
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+    # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 
     _data: Any  # a NumPy or CuPy array
     _grad: Any  # the gradient's array, or None
