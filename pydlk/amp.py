@@ -20,15 +20,24 @@ Only ``device_type='cpu'`` with ``dtype=bfloat16`` is supported; float64 ops are
 torch leaves them.
 """
 
+from __future__ import annotations
+
 import functools
 import os
 import threading
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
 from . import _C
 from .ops.conversions import bfloat16_dtype
+
+if TYPE_CHECKING:
+    from ._typing import DTypeLike
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_bf16_kernels"]
 
@@ -45,7 +54,13 @@ class autocast:
     conv2d inside it. ``cache_enabled`` is accepted for torch's signature; pydlk keeps no cast
     cache (operands are rounded while packing)."""
 
-    def __init__(self, device_type="cpu", dtype=None, enabled=True, cache_enabled=None):
+    def __init__(
+        self,
+        device_type: str = "cpu",
+        dtype: DTypeLike | None = None,
+        enabled: bool = True,
+        cache_enabled: bool | None = None,
+    ) -> None:
         if not isinstance(device_type, str):
             raise TypeError(f"autocast: device_type must be a str, got {device_type!r}")
         if device_type != "cpu":
@@ -59,35 +74,35 @@ class autocast:
             raise ValueError(f"autocast: dtype must be pydlk.bfloat16 on the CPU, got {dtype}")
         self.device_type, self.fast_dtype, self._enabled = device_type, dtype, bool(enabled)
 
-    def __enter__(self):
+    def __enter__(self) -> autocast:
         self._prev = _enabled()
         _state.enabled = self._enabled
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _state.enabled = self._prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             with self:
                 return fn(*args, **kwargs)
 
-        return wrapped
+        return wrapped  # type: ignore[return-value]  # functools.wraps keeps fn's signature
 
 
-def is_autocast_enabled(device_type="cpu"):
+def is_autocast_enabled(device_type: str = "cpu") -> bool:
     """True inside an enabled ``autocast`` on this thread."""
     return device_type == "cpu" and _enabled()
 
 
-def get_autocast_dtype(device_type="cpu"):
-    """The dtype autocast computes products in (``pydlk.bfloat16``), as torch's."""
+def get_autocast_dtype(device_type: str = "cpu") -> np.dtype:
+    """The dtype autocast computes in: ``pydlk.bfloat16`` (the only one on the CPU)."""
     return bfloat16_dtype()
 
 
-def set_bf16_kernels(enabled):
+def set_bf16_kernels(enabled: bool) -> None:
     """Allow (True) or forbid (False) the bf16 kernels; forbidden, autocast runs float32 (the
     fallback a CPU without AVX512_BF16 gets). For tests and comparisons."""
     _kernels["forced_off"] = not enabled

@@ -11,10 +11,14 @@ gradient is then written into that slot, so the optimiser's fused step sees ever
 one contiguous array without copying.
 """
 
+from __future__ import annotations
+
 import importlib
 import sys
 import threading
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -22,13 +26,21 @@ from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
 from ._device import device as _device
 
+if TYPE_CHECKING:
+    from ._tensor_api import _TensorMethods as _TensorBase
+    from ._typing import DTypeLike, TensorLike
+else:
+    _TensorBase = object  # the methods are attached by _tensor_methods.py
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 # ----------------------------------------------------------------------------- grad mode
 
 _mode = threading.local()  # grad mode is per thread, as in torch
 _anomaly = None  # the enabled anomaly-detection state (_anomaly.py), None when off
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """Whether operations are being recorded for backward (False inside ``no_grad``)."""
     return getattr(_mode, "enabled", True)
 
@@ -36,19 +48,19 @@ def is_grad_enabled():
 class set_grad_enabled:
     """Context manager (and function) that turns gradient recording on or off."""
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         self.prev = is_grad_enabled()
         self.mode = bool(mode)
         _mode.enabled = self.mode
 
-    def __enter__(self):
+    def __enter__(self) -> set_grad_enabled:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _mode.enabled = self.prev
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         """As a decorator (``@set_grad_enabled(False)``): construction set the mode, so put it
         back, and apply the mode only while ``fn`` runs."""
         import functools
@@ -61,27 +73,27 @@ class set_grad_enabled:
             with set_grad_enabled(mode):
                 return fn(*args, **kwargs)
 
-        return wrapper
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature
 
 
 class _GradModeContext:
-    enabled = None
+    enabled: bool | None = None
 
-    def __new__(cls, orig_func=None):
+    def __new__(cls, orig_func: Callable[..., Any] | None = None) -> Any:
         # bare decorator use, ``@no_grad`` without parentheses, as torch allows
         if orig_func is not None:
             return cls()(orig_func)
         return super().__new__(cls)
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.prev = is_grad_enabled()
         _mode.enabled = self.enabled
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _mode.enabled = self.prev
         return False
 
-    def __call__(self, fn):  # also usable as a decorator
+    def __call__(self, fn: _F) -> _F:  # also usable as a decorator
         import functools
 
         @functools.wraps(fn)
@@ -89,7 +101,7 @@ class _GradModeContext:
             with self.__class__():
                 return fn(*args, **kwargs)
 
-        return wrapper
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature
 
 
 class no_grad(_GradModeContext):
@@ -218,7 +230,7 @@ def _differentiable(dtype):
     return dtype.kind in "fc" or dtype.name == "bfloat16"
 
 
-class Tensor:
+class Tensor(_TensorBase):
     """An array with an optional gradient: ``grad``, ``requires_grad``, ``data`` (torch's: a
     detached Tensor sharing memory). The NumPy (or CuPy) array it holds is ``np.asarray(t)``,
     ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
@@ -257,8 +269,16 @@ class Tensor:
     #   activations: relu sigmoid tanh softmax log_softmax
     #   properties: T mT
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+    # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    _data: Any  # a NumPy or CuPy array
+    _grad: Any  # the gradient's array, or None
+    _grad_t: Tensor | None  # the Tensor wrapper last returned by .grad
+    _hooks: list[Callable[[Tensor], Tensor | None]] | None
+
+    def __init__(
+        self, data: TensorLike | Any, requires_grad: bool = False, dtype: DTypeLike | None = None
+    ) -> None:
         if isinstance(data, Tensor):
             data = data._data
         xp = get_array_module(data)
@@ -272,7 +292,7 @@ class Tensor:
         self.requires_grad = requires_grad
 
     @classmethod
-    def _wrap(cls, array):
+    def _wrap(cls, array: Any) -> Tensor:
         t = cls.__new__(cls)
         t._data = array
         t._grad = None
@@ -285,11 +305,11 @@ class Tensor:
 
     # -- requires_grad ----------------------------------------------------------------
     @property
-    def requires_grad(self):
+    def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, value):
+    def requires_grad(self, value: bool) -> None:
         value = bool(value)
         if value and not _differentiable(self._data.dtype):
             raise RuntimeError(
@@ -303,7 +323,7 @@ class Tensor:
         self._requires_grad = value
 
     @property
-    def grad(self):
+    def grad(self) -> Tensor | None:
         """The gradient as a Tensor (or None), sharing memory with the stored gradient -- the
         arena slot when an optimiser packed this tensor -- so ``p.grad.zero_()`` and
         ``p.grad.mul_(s)`` change the real gradient. The same wrapper is returned while the
@@ -318,7 +338,7 @@ class Tensor:
         return w
 
     @grad.setter
-    def grad(self, value):
+    def grad(self, value: Tensor | np.ndarray | None) -> None:
         # None, a Tensor or an array. With an arena slot of the same shape and dtype the values
         # are copied into the slot, so the optimiser's flat gradient buffer stays in use.
         if value is None:
@@ -340,23 +360,23 @@ class Tensor:
         self._grad = g
         self._grad_t = value if isinstance(value, Tensor) and value._data is g else None
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         self.requires_grad = requires_grad
         return self
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self._node is None
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Any:
         return self._node[0].fn if self._node is not None else None
 
-    def retain_grad(self):
+    def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
         self._retain_grad = True
 
-    def register_hook(self, hook):
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
         """``hook(grad) -> new grad or None`` runs when this tensor's gradient is computed."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: tensor does not require grad")
@@ -372,7 +392,7 @@ class Tensor:
 
         return _Handle()
 
-    def register_post_accumulate_grad_hook(self, hook):
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
         """``hook(tensor)`` runs on a leaf after its gradient for this backward pass has been
         accumulated into ``.grad`` (torch's name; data-parallel training starts its gradient
         all-reduce from it)."""
@@ -392,20 +412,26 @@ class Tensor:
         return _Handle()
 
     # -- the backward pass ------------------------------------------------------------
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Tensor | list[Tensor] | tuple[Tensor, ...] | None = None,
+    ) -> None:
         """torch's ``Tensor.backward``: see ``pydlk.autograd.backward``."""
         backward(self, gradient, retain_graph, create_graph, inputs)
 
     # -- views of the data ------------------------------------------------------------
     @property
-    def data(self):
+    def data(self) -> Tensor:
         """torch's ``.data``: a Tensor that shares this tensor's memory and is outside autograd
         (``requires_grad=False``), so ``p.data.add_(...)`` or ``p.data.mul_(0.5)`` change ``p``.
         The array itself is ``np.asarray(t)`` or ``t.detach().numpy()`` (no copy)."""
         return Tensor._wrap(self._data)
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Tensor | np.ndarray) -> None:
         # ``p.data = x``: x's values and shape become p's. A parameter an optimiser packed into
         # its arena keeps its slot when the shape and dtype agree (the values are copied in, so
         # the optimiser goes on stepping it; differs from torch, where p then aliases x); any
@@ -422,15 +448,15 @@ class Tensor:
             _arena.unbind(self)
         self._data = a
 
-    def detach(self):
+    def detach(self) -> Tensor:
         return Tensor._wrap(self._data)
 
-    def detach_(self):
+    def detach_(self) -> Tensor:
         self._node = None
         self._requires_grad = False
         return self
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         if self.requires_grad:
             raise RuntimeError(
                 "numpy: can't call numpy() on a tensor that requires grad; "
@@ -440,58 +466,62 @@ class Tensor:
             raise TypeError("numpy: tensor is on a CUDA device; use .cpu() first")
         return self._data
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         a = self._data.get() if is_cupy(self._data) else self._data
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return np.array(a, copy=True) if copy else a
 
-    def __dlpack__(self, *args, **kwargs):
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
         return self._data.__dlpack__(*args, **kwargs)
 
-    def __dlpack_device__(self):
+    def __dlpack_device__(self) -> tuple[int, int]:
         return self._data.__dlpack_device__()
 
-    def item(self):
+    def item(self) -> Any:
         if self._data.size != 1:
             raise ValueError(f"item: tensor has {self._data.size} elements, need exactly one")
         return self._data.reshape(-1)[0].item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return np.asarray(self).tolist()
 
     # -- metadata ---------------------------------------------------------------------
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self._data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self._data.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self._data.ndim
 
     @property
-    def device(self):
+    def device(self) -> _device:
         return _device(device_of(self._data))
 
-    def dim(self):
+    def dim(self) -> int:
         return self._data.ndim
 
-    def size(self, dim=None):
+    @overload
+    def size(self, dim: None = None) -> tuple[int, ...]: ...
+    @overload
+    def size(self, dim: int) -> int: ...
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         return self._data.shape if dim is None else self._data.shape[dim]
 
-    def numel(self):
+    def numel(self) -> int:
         return int(self._data.size)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(
             np.asarray(self._data), separator=", ", precision=4, prefix="tensor("
         )
@@ -506,18 +536,18 @@ class Tensor:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError("bool: a tensor with more than one element is ambiguous")
         return bool(self._data.reshape(-1)[0])
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self.item())
 
-    def __int__(self):
+    def __int__(self) -> int:
         return int(self.item())
 
-    def __index__(self):
+    def __index__(self) -> int:
         if self._data.dtype.kind not in "iu":
             raise TypeError("only integer tensors can be used as an index")
         return int(self.item())
@@ -565,7 +595,9 @@ class Tensor:
 # The engine (backward, grad) is pydlk/_engine.py, imported at the end of this file.
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(
+    data: TensorLike | Any, dtype: DTypeLike | None = None, requires_grad: bool = False
+) -> Tensor:
     """A new leaf tensor (copies ``data``, as torch.tensor does)."""
     if isinstance(data, Tensor):
         data = data._data
@@ -574,14 +606,14 @@ def tensor(data, dtype=None, requires_grad=False):
     return Tensor(arr, requires_grad=requires_grad)
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data: TensorLike | Any, dtype: DTypeLike | None = None) -> Tensor:
     """A tensor that shares memory with ``data`` where it can (no copy for a matching array)."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
         return data
     return Tensor(data, dtype=dtype)
 
 
-def from_numpy(array):
+def from_numpy(array: np.ndarray) -> Tensor:
     """A Tensor sharing memory with the NumPy array ``array``. Raises TypeError for anything
     else.
     """
@@ -590,7 +622,7 @@ def from_numpy(array):
     return Tensor(array)
 
 
-def from_dlpack(obj):
+def from_dlpack(obj: Any) -> Tensor:
     """A tensor sharing memory with any DLPack producer (a torch tensor, a NumPy/CuPy array)."""
     dev = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else 1
     if dev == 1:  # kDLCPU

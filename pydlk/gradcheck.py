@@ -11,6 +11,11 @@ written in place on the device. Only the analytic gradients are copied to the ho
 compared and reported.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from ._backend import get_array_module, is_cupy
@@ -32,7 +37,15 @@ def _host(a):
     return np.array(a.get() if is_cupy(a) else a, dtype=np.float64)
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exception=True):
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Any],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> bool:
     """Check ``fn``'s analytic gradients against central differences.
 
     ``inputs`` is a Tensor or a tuple; the Tensors with ``requires_grad=True`` are checked and must
@@ -64,6 +77,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
         for o, dy in zip(outs, dys):
             term = (o * Tensor(dy.astype(o.dtype))).sum()
             loss = term if loss is None else loss + term
+        assert loss is not None  # outs is not empty
         if loss.requires_grad:
             loss.backward()
         analytic = [
@@ -111,15 +125,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, raise_exceptio
 
 
 def gradgradcheck(
-    fn,
-    inputs,
-    grad_outputs=None,
-    eps=1e-6,
-    atol=1e-5,
-    rtol=1e-3,
-    seed=0,
-    raise_exception=True,
-):
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Any],
+    grad_outputs: Tensor | Sequence[Tensor] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    raise_exception: bool = True,
+) -> bool:
     """Check second derivatives (torch.autograd.gradgradcheck): ``gradcheck`` applied to the
     first-derivative function ``(x, v) -> grad(fn(x), x, v, create_graph=True)``. The random
     upstream gradients ``v`` (or ``grad_outputs``, float64) are checked as inputs too, so both
@@ -133,20 +147,19 @@ def gradgradcheck(
         raise ValueError("gradgradcheck: no input has requires_grad=True")
     with enable_grad():
         outs = _outputs(fn(*inputs))
+    upstream: list[Any]
     if grad_outputs is None:
         rng = np.random.default_rng(seed + 1)
-        grad_outputs = [rng.standard_normal(o.shape) for o in outs]
+        upstream = [rng.standard_normal(o.shape) for o in outs]
     else:
-        grad_outputs = (
-            list(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else [grad_outputs]
-        )
+        upstream = list(grad_outputs) if isinstance(grad_outputs, (tuple, list)) else [grad_outputs]
     # each v float64 on its output's device (a copy: it becomes a checked input)
     vs = [
         Tensor(
             get_array_module(o._data).array(v._data if isinstance(v, Tensor) else v, np.float64),
             requires_grad=True,
         )
-        for o, v in zip(outs, grad_outputs)
+        for o, v in zip(outs, upstream)
     ]
     n = len(inputs)
 

@@ -10,7 +10,12 @@ log the value under.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .autograd import Tensor
 
 __all__ = [
     "Accuracy",
@@ -48,13 +53,13 @@ class Metric:
 
     name = "metric"
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         raise NotImplementedError
 
-    def update(self, output, target) -> None:
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         raise NotImplementedError
 
     def compute(self) -> float:
@@ -81,17 +86,17 @@ class Accuracy(Metric):
     """Fraction of rows whose target is among the ``top_k`` highest outputs (binary (N, 1)
     outputs: logit > 0 predicts class 1)."""
 
-    def __init__(self, top_k: int = 1):
+    def __init__(self, top_k: int = 1) -> None:
         if int(top_k) < 1:
             raise ValueError(f"Accuracy: top_k must be >= 1, got {top_k}")
         self.top_k = int(top_k)
         self.name = "accuracy" if self.top_k == 1 else f"top{self.top_k}_accuracy"
         super().__init__()
 
-    def reset(self):
+    def reset(self) -> None:
         self._s_correct, self._s_n = np.zeros(()), np.zeros(())
 
-    def update(self, output, target):
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         out, y = _np(output), _np(target).reshape(-1).astype(np.int64)
         if self.top_k == 1 or out.ndim == 1 or out.shape[1] == 1:
             hit = _labels(out) == y
@@ -102,14 +107,14 @@ class Accuracy(Metric):
         self._s_correct = self._s_correct + hit.sum()
         self._s_n = self._s_n + len(y)
 
-    def compute(self):
+    def compute(self) -> float:
         return float(self._s_correct / self._s_n) if self._s_n else 0.0
 
 
 class TopKAccuracy(Accuracy):
     """``Accuracy(top_k=k)``; logged as ``top{k}_accuracy`` (default k=5)."""
 
-    def __init__(self, k: int = 5):
+    def __init__(self, k: int = 5) -> None:
         super().__init__(top_k=k)
 
 
@@ -118,16 +123,16 @@ class ConfusionMatrix(Metric):
 
     name = "confusion_matrix"
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int) -> None:
         if int(num_classes) < 2:
             raise ValueError(f"ConfusionMatrix: num_classes must be >= 2, got {num_classes}")
         self.num_classes = int(num_classes)
         super().__init__()
 
-    def reset(self):
+    def reset(self) -> None:
         self._s_cm = np.zeros((self.num_classes, self.num_classes), np.int64)
 
-    def update(self, output, target):
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         pred, y = _labels(_np(output)), _np(target).reshape(-1).astype(np.int64)
         if y.size and (y.min() < 0 or y.max() >= self.num_classes):
             raise ValueError(f"{type(self).__name__}: targets must be in [0, {self.num_classes})")
@@ -179,7 +184,7 @@ class Precision(_PRF):
 
     name = "precision"
 
-    def compute(self):
+    def compute(self) -> float:
         tp, pred, _, p, _, _ = self._scores()
         return self._reduce(p, tp.sum() / pred.sum() if pred.sum() else 0.0)
 
@@ -191,7 +196,7 @@ class Recall(_PRF):
 
     name = "recall"
 
-    def compute(self):
+    def compute(self) -> float:
         tp, _, true, _, r, _ = self._scores()
         return self._reduce(r, tp.sum() / true.sum() if true.sum() else 0.0)
 
@@ -203,7 +208,7 @@ class F1Score(_PRF):
 
     name = "f1"
 
-    def compute(self):
+    def compute(self) -> float:
         tp, pred, true, _, _, f = self._scores()
         # micro: precision = recall = tp/N for single-label data, so F1 is the same figure
         micro = 2 * tp.sum() / (pred.sum() + true.sum()) if pred.sum() + true.sum() else 0.0
@@ -215,13 +220,13 @@ class MeanAbsoluteError(Metric):
 
     name = "mae"
 
-    def reset(self):
+    def reset(self) -> None:
         self._s_sum, self._s_n = np.zeros(()), np.zeros(())
 
     def _err(self, d):
         return np.abs(d)
 
-    def update(self, output, target):
+    def update(self, output: Tensor | np.ndarray, target: Tensor | np.ndarray) -> None:
         out, y = _np(output).astype(np.float64), _np(target).astype(np.float64)
         if out.size == y.size:  # (N, 1) outputs against (N,) targets
             out = out.reshape(y.shape)
@@ -229,7 +234,7 @@ class MeanAbsoluteError(Metric):
         self._s_sum = self._s_sum + self._err(d).sum()
         self._s_n = self._s_n + d.size
 
-    def compute(self):
+    def compute(self) -> float:
         return float(self._s_sum / self._s_n) if self._s_n else 0.0
 
 

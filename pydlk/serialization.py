@@ -23,10 +23,13 @@ directory, fsync, then ``os.replace``; a failure while writing leaves any old fi
 ``f`` may also be a binary file object (``io.BytesIO``, an open file), written or read as is.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import tokenize
 import zipfile
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -146,14 +149,14 @@ def _is_file_object(f):
     return hasattr(f, "write") or hasattr(f, "read")
 
 
-def save(obj, f) -> None:
+def save(obj: Any, f: str | os.PathLike[str] | IO[bytes]) -> None:
     """Save ``obj`` to ``f`` (torch.save): a path (``.npz``, or ``.safetensors`` for a flat dict
     of arrays), written atomically (a temporary file in the same directory, fsync, then
     os.replace), or a binary file object, which receives the ``.npz`` bytes."""
     if _is_file_object(f):
         _write_npz(f, obj)
         return
-    path = os.fspath(f)
+    path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
     if _is_safetensors(path):
         writer = _write_safetensors
         _safetensors()
@@ -399,7 +402,13 @@ def _to_cuda(obj):
     return move(obj)
 
 
-def load(f, map_location=None, weights_only=True, *, max_bytes: int = DEFAULT_MAX_BYTES):
+def load(
+    f: str | os.PathLike[str] | IO[bytes],
+    map_location: Any = None,
+    weights_only: bool = True,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Any:
     """Load what ``save`` wrote (torch.load), from a path or a binary file object: arrays come
     back as NumPy arrays, saved Tensors as Tensors. ``.safetensors`` files give a flat dict of
     arrays; torch ``.pt`` files of plain tensors give their dicts with pydlk Tensors, read
@@ -414,7 +423,7 @@ def load(f, map_location=None, weights_only=True, *, max_bytes: int = DEFAULT_MA
         name = os.path.basename(str(getattr(f, "name", "") or "")) or "<file object>"
         obj = _load_from(f, name, max_bytes, safetensors=False)
     else:
-        path = os.fspath(f)
+        path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
         with open(path, "rb") as fh:
             obj = _load_from(fh, os.path.basename(path), max_bytes, _is_safetensors(path))
     return _to_cuda(obj) if device == "cuda" else obj

@@ -24,13 +24,20 @@ rounding of x^2 or x^3 inside exp. exp flushes results below about 2.4e-38 to 0 
 denormals.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
+from .._typing import DTypeLike
 from ..autograd import Function, is_grad_enabled, no_double_backward
 from ._util import apply_inplace, check_float, contiguous
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = [
     "relu",
@@ -66,7 +73,7 @@ class _Elementwise(Function):
     forward(ctx, x, params, out): ``params`` is the tuple of the kernel's hyperparameters,
     ``out`` None or the array to write (the input itself for an in-place call)."""
 
-    kernel = None
+    kernel: str | None = None
 
     @staticmethod
     def saves(params, inplace):
@@ -132,7 +139,7 @@ class LeakyRelu(_Elementwise):
     kernel = "leaky_relu"
 
     @staticmethod
-    def saves(params, inplace):
+    def saves(params: tuple[float, ...], inplace: bool) -> str:
         # y > 0 <=> x > 0 only when negative_slope >= 0
         return "output" if params[0] >= 0 else "input"
 
@@ -158,7 +165,7 @@ class Elu(_Elementwise):
     kernel = "elu"
 
     @staticmethod
-    def saves(params, inplace):
+    def saves(params: tuple[float, ...], inplace: bool) -> str:
         alpha, scale, input_scale = params
         # From the input, dy/dx = input_scale * scale * alpha * exp(input_scale * x) for x <= 0,
         # exact in the tail (torch does the same). In place the input is gone; then the output
@@ -170,7 +177,7 @@ class Elu(_Elementwise):
         return "input"
 
     @staticmethod
-    def backward_params(params, saved):
+    def backward_params(params: tuple[float, ...], saved):
         return params + (saved == "output",)
 
     @staticmethod
@@ -300,23 +307,25 @@ def _apply(fn, name, input, params, inplace):
     return apply_inplace(input, name, run)
 
 
-def relu(input, inplace=False):
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(input, 0); NaN stays NaN (as in torch)."""
     return _apply(Relu, "relu", input, (), inplace)
 
 
-def relu_(input):
+def relu_(input: Tensor):
     """In-place relu (torch.nn.functional.relu_)."""
     return _apply(Relu, "relu_", input, (), True)
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False):
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """input if input > 0 else negative_slope * input."""
     s = _number(negative_slope, "leaky_relu", "negative_slope")
     return _apply(LeakyRelu, "leaky_relu", input, (s,), inplace)
 
 
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+def hardtanh(
+    input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+) -> Tensor:
     """clamp(input, min_val, max_val); the gradient is 0 at and beyond the ends (as torch)."""
     lo = _number(min_val, "hardtanh", "min_val")
     hi = _number(max_val, "hardtanh", "max_val")
@@ -325,7 +334,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     return _apply(Hardtanh, "hardtanh", input, (lo, hi), inplace)
 
 
-def relu6(input, inplace=False):
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """min(max(input, 0), 6), i.e. hardtanh(input, 0, 6)."""
     return _apply(Hardtanh, "relu6", input, (0.0, 6.0), inplace)
 
@@ -334,17 +343,17 @@ def _elu(name, input, alpha, scale, input_scale, inplace):
     return _apply(Elu, name, input, (alpha, scale, input_scale), inplace)
 
 
-def elu(input, alpha=1.0, inplace=False):
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """input if input > 0 else alpha * (exp(input) - 1)."""
     return _elu("elu", input, _number(alpha, "elu", "alpha"), 1.0, 1.0, inplace)
 
 
-def selu(input, inplace=False):
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """SELU_SCALE * elu(input, SELU_ALPHA), torch's constants (module attributes here)."""
     return _elu("selu", input, SELU_ALPHA, SELU_SCALE, 1.0, inplace)
 
 
-def celu(input, alpha=1.0, inplace=False):
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """input if input > 0 else alpha * (exp(input / alpha) - 1)."""
     a = _number(alpha, "celu", "alpha")
     if a == 0:
@@ -352,27 +361,27 @@ def celu(input, alpha=1.0, inplace=False):
     return _elu("celu", input, a, 1.0, 1.0 / a, inplace)
 
 
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + exp(-input)), computed without overflow for large |input|."""
     return _apply(Sigmoid, "sigmoid", input, (), False)
 
 
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
     """Hyperbolic tangent; the backward uses ``1 - tanh^2`` of the saved output."""
     return _apply(Tanh, "tanh", input, (), False)
 
 
-def silu(input, inplace=False):
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """input * sigmoid(input) (swish). The backward recomputes sigmoid from the saved input."""
     return _apply(Silu, "silu", input, (), inplace)
 
 
-def mish(input, inplace=False):
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """input * tanh(softplus(input))."""
     return _apply(Mish, "mish", input, (), inplace)
 
 
-def gelu(input, approximate="none"):
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """input * Phi(input) with Phi the standard normal CDF (through erfc), or with
     approximate='tanh' 0.5 * input * (1 + tanh(sqrt(2/pi) * (input + 0.044715 * input**3)))."""
     if approximate == "none":
@@ -382,7 +391,7 @@ def gelu(input, approximate="none"):
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
-def softplus(input, beta=1.0, threshold=20.0):
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta * input)) / beta, and input itself where beta * input > threshold."""
     b = _number(beta, "softplus", "beta")
     if b == 0:
@@ -462,7 +471,9 @@ def _softmax(name, input, dim, dtype, log):
     return Softmax.apply(input, int(dim), log, dtype)
 
 
-def softmax(input, dim=None, _stacklevel=3, dtype=None):
+def softmax(
+    input: Tensor, dim: int | None = None, _stacklevel=3, dtype: DTypeLike | None = None
+) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along dim (max subtracted, sums in double).
 
     Differs from torch: dim is required (torch guesses one with a deprecation warning when it is
@@ -470,7 +481,9 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _softmax("softmax", input, dim, dtype, False)
 
 
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+def log_softmax(
+    input: Tensor, dim: int | None = None, _stacklevel=3, dtype: DTypeLike | None = None
+) -> Tensor:
     """(x - max) - log(sum(exp(x - max))) along dim: never log(0), the sum is >= 1.
 
     Differs from torch: dim is required (see softmax)."""
@@ -500,7 +513,7 @@ class Maxout(Function):
         return K.maxout_backward(contiguous(dy), idx, ctx.pool_size, ctx.dim), None, None
 
 
-def maxout(input, pool_size, dim=1):
+def maxout(input: Tensor, pool_size, dim: int = 1) -> Tensor:
     """Maxout (Goodfellow et al. 2013): the max of ``pool_size`` linear pieces.
 
     Not in torch.nn.functional. ``input``'s size along ``dim`` must be C * pool_size; it is split

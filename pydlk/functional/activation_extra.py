@@ -1,12 +1,14 @@
 """prelu (torch.nn.functional.prelu), composed from differentiable Tensor ops."""
 
+from __future__ import annotations
+
 from ..autograd import Tensor
 from ._util import check_float
 
 __all__ = ["prelu"]
 
 
-def prelu(input, weight) -> Tensor:
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has one element or one per channel
     (dimension 1 of the input; an input with fewer than 2 dimensions has one channel), as
     torch."""

@@ -2,7 +2,10 @@
 place on the score buffer by ``csrc/attention.cpp`` (forward and backward), the products by
 batched matmul (BLAS)."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,6 +13,9 @@ from .._backend import get_array_module, kernels_for
 from .._random import default_generator
 from ..autograd import Function
 from ._util import array_of, check_float, contiguous
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["scaled_dot_product_attention"]
 
@@ -138,8 +144,15 @@ def _attention(
 
 
 def scaled_dot_product_attention(
-    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False
-):
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
     """``softmax(query key^T * scale + mask) value``; query (..., L, E), key (..., S, E), value
     (..., S, Ev). A bool mask marks the positions that take part (True); a float mask is added
     to the scores. Differs from torch: a row masked everywhere gives zeros instead of NaN, and

@@ -1,16 +1,24 @@
 """conv2d: 2-D cross-correlation (NCHW) as torch.nn.functional.conv2d, on csrc/conv2d.cpp."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _C, amp
 from .._backend import get_array_module, kernels_for
+from .._typing import _size_2_t
 from ..autograd import Function
 from ._util import check_float, contiguous
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["conv2d"]
 
 
-def _int_pair(v, name, low):
+def _int_pair(v: object, name: str, low: int) -> tuple[int, int]:
     """An int or a pair of ints as a 2-tuple, each >= low; errors name the argument."""
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v, v)
@@ -86,7 +94,15 @@ def _pad_bottom_right(x, extra):
     return xp
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_2_t = 1,
+    padding: _size_2_t | str = 0,
+    dilation: _size_2_t = 1,
+    groups: int = 1,
+) -> Tensor:
     """2-D convolution (cross-correlation) over an (N, C, H, W) or unbatched (C, H, W) input.
 
     weight (out_channels, in_channels/groups, kH, kW); bias (out_channels) or None; stride,

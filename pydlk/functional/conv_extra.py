@@ -6,9 +6,12 @@ its input-gradient is ``conv2d_forward`` and its weight-gradient is ``conv2d_bac
 the roles of x and dy swapped. The weight is (in_channels, out_channels/groups, kH, kW), torch's
 ConvTranspose layout, which is exactly the layout of the convolution it transposes."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
+from .._typing import _size_1_t, _size_2_t
 from ..autograd import Function, Tensor
 from ._util import check_float, contiguous
 from .conv import conv2d
@@ -16,7 +19,7 @@ from .conv import conv2d
 __all__ = ["conv1d", "conv_transpose1d", "conv_transpose2d"]
 
 
-def _ints(v, n, op, name, low):
+def _ints(v: object, n: int, op: str, name: str, low: int) -> tuple[int, ...]:
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v,) * n
     if not isinstance(v, (tuple, list)) or not all(
@@ -35,7 +38,15 @@ def _unsq(a, axis):
     return a.unsqueeze(axis) if isinstance(a, Tensor) else np.expand_dims(a, axis)
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+def conv1d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_1_t = 1,
+    padding: _size_1_t | str = 0,
+    dilation: _size_1_t = 1,
+    groups: int = 1,
+) -> Tensor:
     """1-D convolution over (N, C, L) or unbatched (C, L); weight (out, in/groups, k). padding
     an int, a 1-tuple, 'valid' or 'same'. Same semantics as torch.nn.functional.conv1d."""
     x = check_float(input, "conv1d", "input")
@@ -52,7 +63,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     (s,) = _ints(stride, 1, "conv1d", "stride", 1)
     (d,) = _ints(dilation, 1, "conv1d", "dilation", 1)
     if isinstance(padding, str):
-        pad2 = padding  # conv2d checks 'valid'/'same'
+        pad2: str | tuple[int, int] = padding  # conv2d checks 'valid'/'same'
     else:
         pad2 = (0, _ints(padding, 1, "conv1d", "padding", 0)[0])
     unbatched = x.ndim == 2
@@ -144,7 +155,14 @@ def _check_transpose(op, x, w, bias, groups, n):
 
 
 def conv_transpose2d(
-    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_2_t = 1,
+    padding: _size_2_t = 0,
+    output_padding: _size_2_t = 0,
+    groups: int = 1,
+    dilation: _size_2_t = 1,
 ) -> Tensor:
     """2-D transposed convolution over (N, C_in, H, W) or unbatched (C_in, H, W); weight
     (C_in, C_out/groups, kH, kW). Output size ``(H-1)*stride - 2*padding + dilation*(kH-1) +
@@ -154,42 +172,39 @@ def conv_transpose2d(
     x = check_float(input, op, "input")
     w = check_float(weight, op, "weight")
     _check_transpose(op, x, w, bias, groups, 2)
-    stride = _ints(stride, 2, op, "stride", 1)
-    padding = _ints(padding, 2, op, "padding", 0)
-    dilation = _ints(dilation, 2, op, "dilation", 1)
-    output_padding = _ints(output_padding, 2, op, "output_padding", 0)
+    st = _ints(stride, 2, op, "stride", 1)
+    pad = _ints(padding, 2, op, "padding", 0)
+    dil = _ints(dilation, 2, op, "dilation", 1)
+    opad = _ints(output_padding, 2, op, "output_padding", 0)
     for i in range(2):
-        if output_padding[i] >= max(stride[i], dilation[i]):
+        if opad[i] >= max(st[i], dil[i]):
             raise ValueError(
                 f"{op}: output padding must be smaller than either stride or "
-                f"dilation, got output_padding={output_padding}, stride={stride}, "
-                f"dilation={dilation}"
+                f"dilation, got output_padding={opad}, stride={st}, "
+                f"dilation={dil}"
             )
     for i, n in enumerate(x.shape[-2:]):
-        size = (
-            (n - 1) * stride[i]
-            - 2 * padding[i]
-            + dilation[i] * (w.shape[2 + i] - 1)
-            + output_padding[i]
-            + 1
-        )
+        size = (n - 1) * st[i] - 2 * pad[i] + dil[i] * (w.shape[2 + i] - 1) + opad[i] + 1
         if size <= 0:
             raise ValueError(
                 f"{op}: the output size {size} along spatial dimension {i} is not "
                 f"positive (input {tuple(x.shape)}, weight {tuple(w.shape)})"
             )
     if x.ndim == 3:
-        y = ConvTranspose2d.apply(
-            _unsq(input, 0), weight, bias, stride, padding, output_padding, int(groups), dilation
-        )
+        y = ConvTranspose2d.apply(_unsq(input, 0), weight, bias, st, pad, opad, int(groups), dil)
         return y.squeeze(0)
-    return ConvTranspose2d.apply(
-        input, weight, bias, stride, padding, output_padding, int(groups), dilation
-    )
+    return ConvTranspose2d.apply(input, weight, bias, st, pad, opad, int(groups), dil)
 
 
 def conv_transpose1d(
-    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _size_1_t = 1,
+    padding: _size_1_t = 0,
+    output_padding: _size_1_t = 0,
+    groups: int = 1,
+    dilation: _size_1_t = 1,
 ) -> Tensor:
     """1-D transposed convolution over (N, C_in, L) or (C_in, L); weight (C_in, C_out/groups,
     k). Same arguments and semantics as torch.nn.functional.conv_transpose1d."""

@@ -7,6 +7,8 @@ its generator. ``_dropout``/``_dropout2d`` take (seed, offset) explicitly, so re
 gradient check's forwards) see one mask.
 """
 
+from __future__ import annotations
+
 import numbers
 
 from .._backend import get_array_module, kernels_for
@@ -107,7 +109,7 @@ def _dropout2d(input, p, seed, offset, inplace=False):
     return ChannelDropout.apply(input, p, int(seed), int(offset), False)
 
 
-def dropout(input, p=0.5, training=True, inplace=False):
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout: each element is zeroed with probability ``p`` and the kept ones are
     scaled by ``1/(1-p)``. ``training=False`` or ``p=0`` returns the input unchanged; ``p=1``
     gives ``input * 0`` (zeros for finite input; NaN stays NaN, as in torch)."""
@@ -119,7 +121,9 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _dropout(input, p, seed, offset, inplace)
 
 
-def dropout2d(input, p=0.5, training=True, inplace=False):
+def dropout2d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> Tensor:
     """Channel dropout: each channel ``input[n, c]`` of an (N, C, H, W) input is zeroed with
     probability ``p`` (one draw per (n, c)), kept channels scaled by ``1/(1-p)``.
 

@@ -3,6 +3,8 @@ channel dropout over dimension 1 ((N, C) input: every element is its own channel
 dropped independently; (N, C, D, H, W): whole (D, H, W) volumes). 3-D and 4-D inputs go to
 pydlk.functional.dropout.dropout2d unchanged."""
 
+from __future__ import annotations
+
 import warnings
 
 from ..autograd import Tensor
@@ -11,7 +13,9 @@ from .dropout import dropout2d as _channel_dropout
 __all__ = ["dropout2d"]
 
 
-def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout2d(
+    input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> Tensor:
     """Channel dropout (torch.nn.functional.dropout2d): each ``input[n, c]`` is zeroed with
     probability ``p``, kept channels scaled by ``1/(1-p)``. 3-D input is read as (N, C, L);
     2-D and 5-D inputs warn (deprecated in torch) and are dropped per (n, c)."""

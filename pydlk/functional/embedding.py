@@ -1,10 +1,17 @@
 """embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (``xp.add.at``)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function
 from ._util import array_of, check_float
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["embedding"]
 
@@ -28,14 +35,14 @@ class Embedding(Function):
 
 
 def embedding(
-    input,
-    weight,
-    padding_idx=None,
-    max_norm=None,
-    norm_type=2.0,
-    scale_grad_by_freq=False,
-    sparse=False,
-):
+    input: Tensor,
+    weight: Tensor,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Tensor:
     """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ``input``.
     The padding_idx row receives no gradient. Differs from torch: max_norm,
     scale_grad_by_freq and sparse are refused."""

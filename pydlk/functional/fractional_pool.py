@@ -1,8 +1,11 @@
 """Fractional max pooling (Graham, 2014) with torch's pseudo-random interval formula."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .._random import default_generator
+from .._typing import _size_2_t
 from ..autograd import Function, Tensor
 from ._util import array_of, check_float, pair
 
@@ -62,13 +65,13 @@ class FractionalMaxPool2dFn(Function):
 
 
 def fractional_max_pool2d_with_indices(
-    input,
-    kernel_size,
-    output_size=None,
+    input: Tensor,
+    kernel_size: _size_2_t,
+    output_size: _size_2_t | None = None,
     output_ratio=None,
-    return_indices=False,
+    return_indices: bool = False,
     _random_samples=None,
-):
+) -> tuple[Tensor, Tensor]:
     """Max pooling over pseudo-random, overlapping windows of ``kernel_size`` whose starts
     follow torch's formula, so that equal ``_random_samples`` (N, C, 2) in [0, 1) (x then y
     per plane) give torch's output and indices exactly. Returns ``(output, indices)``; the
@@ -116,11 +119,11 @@ def fractional_max_pool2d_with_indices(
 
 
 def fractional_max_pool2d(
-    input,
-    kernel_size,
-    output_size=None,
+    input: Tensor,
+    kernel_size: _size_2_t,
+    output_size: _size_2_t | None = None,
     output_ratio=None,
-    return_indices=False,
+    return_indices: bool = False,
     _random_samples=None,
 ):
     """torch.nn.functional.fractional_max_pool2d: the output, or ``(output, indices)`` with

@@ -1,5 +1,7 @@
 """linear: ``y = x @ W.T + b`` on BLAS GEMM, weight (out_features, in_features) as in torch."""
 
+from __future__ import annotations
+
 from .. import _C, amp
 from .._backend import kernels_for
 from ..autograd import Function, Tensor
@@ -48,7 +50,7 @@ class Linear(Function):
         return dx, dw, db
 
 
-def linear(input, weight, bias=None):
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``. input (..., in_features); weight (out_features, in_features).
     Inside ``pydlk.autocast`` the products are bf16 (float32 output; see pydlk/amp.py)."""
     input, weight, bias = amp.cast_inputs(input, weight, bias)

@@ -5,7 +5,10 @@ Inputs are (N, C), (N, C, d1, ...) or unbatched (C,), as in torch; the kernels v
 The legacy ``size_average``/``reduce`` arguments of torch are not accepted (use ``reduction``).
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +16,9 @@ from .._backend import get_array_module, kernels_for
 from ..autograd import Function
 from ._util import array_of, check_float, contiguous, reduction_arg
 from .activation import Softmax
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
 
@@ -202,8 +208,13 @@ def _check_int(v, op, name):
 
 
 def cross_entropy(
-    input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
-):
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """Cross-entropy of logits ``input`` (C,), (N, C) or (N, C, d1, ...) against class indices
     (int64, the input's shape without the class dimension) or class probabilities (float, the
     input's shape), with softmax fused in (log-sum-exp in the stable form).
@@ -244,7 +255,13 @@ def cross_entropy(
     )
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of log-probabilities ``input`` (C,), (N, C) or (N, C, d1, ...) at
     the int64 class indices ``target``: ``-weight[y] * input[n, y]``; 'mean' divides by the
     summed weights of the non-ignored targets, as torch. No ``size_average``/``reduce``."""
@@ -257,7 +274,14 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return NLLLoss.apply(input, t, array_of(weight), ignore_index, reduction)
 
 
-def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+def multi_margin_loss(
+    input: Tensor,
+    target: Tensor,
+    p: float = 1,
+    margin: float = 1.0,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Multi-class hinge (SVM) loss of scores ``input`` (C,) or (N, C) and int64 classes
     ``target``: ``sum_{i != y} weight[y] * max(0, margin - x[y] + x[i])**p / C``, p in {1, 2};
     'mean' averages over the N samples (weights do not enter the divisor), as torch.

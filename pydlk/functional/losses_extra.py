@@ -6,12 +6,19 @@ gradient and the reduction. ``reduction`` is 'none', 'mean' or 'sum'; the legacy
 ``size_average``/``reduce`` arguments are accepted and mapped to it, as torch does.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, no_double_backward
 from ..ops._helpers import _fit_t, _unbroadcast
 from ._util import array_of, check_float, reduction_arg
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -120,8 +127,14 @@ def _sigmoid(x, xp):
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None
-):
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    pos_weight: Tensor | None = None,
+) -> Tensor:
     """Sigmoid + binary cross-entropy in the stable form
     ``(1 - y) x + (1 + (pw - 1) y) log(1 + exp(-x))`` (log1p(exp(-|x|)) + max(-x, 0))."""
     op = "binary_cross_entropy_with_logits"
@@ -156,8 +169,13 @@ def binary_cross_entropy_with_logits(
 
 
 def binary_cross_entropy(
-    input, target, weight=None, size_average=None, reduce=None, reduction="mean"
-):
+    input: Tensor,
+    target: Tensor,
+    weight: Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """``-(y log p + (1 - y) log(1 - p))`` with each log clamped at -100, as torch."""
     op = "binary_cross_entropy"
     x, t = _args(op, input, target)
@@ -183,7 +201,14 @@ def binary_cross_entropy(
     return _ElementwiseLoss.apply(rule, reduction, input, target, w)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def mse_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
     """Squared error ``(input - target)^2``, reduced by ``reduction`` (``'mean'``, ``'sum'``,
     ``'none'``); shapes broadcast as torch's. With ``weight`` (the input's shape) as torch:
     weighted sum, 'mean' divided by ``weight.sum()``.
@@ -200,7 +225,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
         d = x - t
         return [d * 2, d * -2]
 
-    rule.graph = graph
+    rule.graph = graph  # type: ignore[attr-defined]  # read by _ElementwiseLoss (double backward)
     if weight is not None:
         return _weighted(
             op,
@@ -213,7 +238,14 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+def l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    weight: Tensor | None = None,
+) -> Tensor:
     """Absolute error ``|input - target|``, reduced by ``reduction``; with ``weight`` (the
     input's shape) as torch: weighted sum, 'mean' divided by ``weight.sum()``."""
     op = "l1_loss"
@@ -238,7 +270,13 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+def huber_loss(
+    input: Tensor,
+    target: Tensor,
+    reduction: str = "mean",
+    delta: float = 1.0,
+    weight: Tensor | None = None,
+) -> Tensor:
     """``0.5 d^2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``; ``weight`` (the
     input's shape) as torch: weighted, 'mean' over the element count."""
     op = "huber_loss"
@@ -268,7 +306,14 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+def smooth_l1_loss(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+) -> Tensor:
     """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (l1_loss at beta=0)."""
     op = "smooth_l1_loss"
     _args(op, input, target)
@@ -307,17 +352,17 @@ def _pnorm(v, p, xp):
 
 
 def triplet_margin_loss(
-    anchor,
-    positive,
-    negative,
-    margin=1.0,
-    p=2,
-    eps=1e-6,
-    swap=False,
-    size_average=None,
-    reduce=None,
-    reduction="mean",
-):
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d(x, y) = ||x - y + eps||_p`` over the last
     dimension (torch's pairwise_distance); ``swap`` uses min(d(a, n), d(p, n))."""
     op = "triplet_margin_loss"
@@ -386,8 +431,14 @@ class _TripletLike(_ElementwiseLoss):
 
 
 def cosine_embedding_loss(
-    input1, input2, target, margin=0, size_average=None, reduce=None, reduction="mean"
-):
+    input1: Tensor,
+    input2: Tensor,
+    target: Tensor,
+    margin: float = 0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """``1 - cos(x1, x2)`` where y = 1, ``max(0, cos(x1, x2) - margin)`` where y = -1; the
     cosine is ``x1.x2 / sqrt((|x1|^2 + 1e-12)(|x2|^2 + 1e-12))``, as torch."""
     op = "cosine_embedding_loss"

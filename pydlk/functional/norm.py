@@ -8,12 +8,19 @@ Differs from torch: eps must be finite and >= 0 (torch does not check; a negativ
 NaN), and running buffers, weight and bias must have the input's dtype.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._backend import kernels_for
 from ..autograd import Function
 from ._util import array_of, check_float, contiguous
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["batch_norm", "layer_norm", "group_norm", "instance_norm"]
 
@@ -108,8 +115,15 @@ class BatchNorm(Function):
 
 
 def batch_norm(
-    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
-):
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Batch norm over input (N, C, *): each channel normalised over N and the spatial positions.
 
     training=True: the batch's mean and biased variance normalise; running_mean/running_var
@@ -177,7 +191,13 @@ def _shape_tuple(normalized_shape, op):
     return tuple(int(i) for i in t)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(
+    input: Tensor,
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims of input: each of its rows (of
     prod(normalized_shape) values) gets its own mean and biased variance; weight and bias have
     shape normalized_shape (elementwise affine)."""
@@ -231,7 +251,13 @@ def _int(v, op, name):
     return int(v)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     """Group norm of input (N, C, *): the C channels form num_groups groups of C/num_groups
     channels; each (sample, group) is normalised over its channels and spatial positions;
     weight and bias (C,) are per channel."""
@@ -274,15 +300,15 @@ class InstanceNorm(Function):
 
 
 def instance_norm(
-    input,
-    running_mean=None,
-    running_var=None,
-    weight=None,
-    bias=None,
-    use_input_stats=True,
-    momentum=0.1,
-    eps=1e-5,
-):
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
     """Instance norm of input (N, C, *): each (sample, channel) normalised over its spatial
     positions (group norm with num_groups = C); weight and bias (C,).
 

@@ -4,9 +4,17 @@ Inputs are (N, C, H, W) or unbatched (C, H, W), as in torch; the kernels see 4-D
 arrays (an unbatched input gets a batch dimension of 1 here, a non-contiguous one is copied).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .._backend import kernels_for
+from .._typing import _size_2_t
 from ..autograd import Function
 from ._util import check_float, contiguous, pair
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"]
 
@@ -158,7 +166,13 @@ def _output_size(output_size, x, op):
 
 
 def max_pool2d(
-    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+    input: Tensor,
+    kernel_size: _size_2_t,
+    stride: _size_2_t | None = None,
+    padding: _size_2_t = 0,
+    dilation: _size_2_t = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
 ):
     """2-D max pooling over (N, C, H, W) or (C, H, W), as ``torch.nn.functional.max_pool2d``.
 
@@ -174,14 +188,14 @@ def max_pool2d(
 
 
 def avg_pool2d(
-    input,
-    kernel_size,
-    stride=None,
-    padding=0,
-    ceil_mode=False,
-    count_include_pad=True,
+    input: Tensor,
+    kernel_size: _size_2_t,
+    stride: _size_2_t | None = None,
+    padding: _size_2_t = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
     divisor_override=None,
-):
+) -> Tensor:
     """2-D average pooling, as ``torch.nn.functional.avg_pool2d``, with torch's divisor: the
     ``divisor_override`` if given, else the window clipped to the padded input when
     ``count_include_pad`` (padding counts, ceil_mode overhang past the padding does not), else
@@ -204,7 +218,7 @@ def avg_pool2d(
     )
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: Tensor, output_size: _size_2_t) -> Tensor:
     """Adaptive average pooling, as ``torch.nn.functional.adaptive_avg_pool2d``: output (i, j)
     averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns. ``output_size`` is an
     int or a pair; a None entry keeps that input size."""
@@ -214,7 +228,7 @@ def adaptive_avg_pool2d(input, output_size):
     return AdaptiveAvgPool2d.apply(input, _output_size(output_size, x, op))
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
+def adaptive_max_pool2d(input: Tensor, output_size: _size_2_t, return_indices: bool = False):
     """Adaptive max pooling, as ``torch.nn.functional.adaptive_max_pool2d`` (windows as in
     ``adaptive_avg_pool2d``, max rule and indices as in ``max_pool2d``)."""
     op = "adaptive_max_pool2d"

@@ -7,12 +7,19 @@ Not a torch.nn.functional name (torch has no functional RNN); ``pydlk.nn.RNN``/`
 are the public front ends.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._backend import kernels_for
 from .._random import default_generator
 from ..autograd import Function
 from ._util import check_float, contiguous
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = []  # no torch.nn.functional name; used by pydlk.nn.RNN/LSTM/GRU
 
@@ -147,17 +154,17 @@ class RNNFunction(Function):
 
 
 def rnn(
-    mode,
-    input,
+    mode: str,
+    input: Tensor,
     hx,
     weights,
-    num_layers=1,
-    bias=True,
-    dropout=0.0,
-    training=True,
-    bidirectional=False,
-    batch_first=False,
-):
+    num_layers: int = 1,
+    bias: bool = True,
+    dropout: float = 0.0,
+    training: bool = True,
+    bidirectional: bool = False,
+    batch_first: bool = False,
+) -> tuple[Tensor, ...]:
     """Run a stacked (bi)directional RNN/LSTM/GRU. ``input`` (S, N, I), or (N, S, I) with
     batch_first; ``hx`` h0 (L*D, N, H), or (h0, c0) for LSTM; ``weights`` the flat list of
     per-layer, per-direction [w_ih, w_hh, b_ih, b_hh]. Returns (output, h_n) or

@@ -7,12 +7,16 @@ coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
 ``in/out``."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import _size_any_t
 from ..autograd import Function, Tensor
 from ._util import check_float
 
@@ -91,12 +95,12 @@ def _per_dim(v, k, name, kind):
 
 
 def interpolate(
-    input,
-    size=None,
-    scale_factor=None,
+    input: Tensor,
+    size: _size_any_t | None = None,
+    scale_factor: float | Sequence[float] | None = None,
     mode: str = "nearest",
-    align_corners=None,
-    recompute_scale_factor=None,
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
     antialias: bool = False,
 ) -> Tensor:
     """Resize the spatial dimensions of an (N, C, L) or (N, C, H, W) input, as torch's
@@ -130,12 +134,13 @@ def interpolate(
         out = [int(s) for s in _per_dim(size, k, "size", (int, np.integer))]
         if any(s <= 0 for s in out):
             raise ValueError(f"interpolate: size must be positive, got {size!r}")
-        scales = [None] * k
+        scales: list[float | None] = [None] * k
     else:
-        scales = [float(s) for s in _per_dim(scale_factor, k, "scale_factor", numbers.Real)]
-        if any(not s > 0 or not math.isfinite(s) for s in scales):
+        factors = [float(s) for s in _per_dim(scale_factor, k, "scale_factor", numbers.Real)]
+        if any(not s > 0 or not math.isfinite(s) for s in factors):
             raise ValueError(f"interpolate: scale_factor must be positive, got {scale_factor!r}")
-        out = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
+        out = [math.floor(n * s) for n, s in zip(in_sizes, factors)]
+        scales = list(factors)
         if any(s <= 0 for s in out):
             raise ValueError(
                 f"interpolate: input of shape {tuple(x.shape)} with scale_factor "
@@ -154,16 +159,30 @@ def interpolate(
     return Interpolate.apply(input, plan)
 
 
-def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):
+def upsample(
+    input: Tensor,
+    size: _size_any_t | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+):
     """torch's deprecated alias of interpolate."""
     return interpolate(input, size, scale_factor, mode, align_corners)
 
 
-def upsample_nearest(input, size=None, scale_factor=None):
+def upsample_nearest(
+    input: Tensor,
+    size: _size_any_t | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+):
     """interpolate(..., mode='nearest')."""
     return interpolate(input, size, scale_factor, mode="nearest")
 
 
-def upsample_bilinear(input, size=None, scale_factor=None):
+def upsample_bilinear(
+    input: Tensor,
+    size: _size_any_t | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+):
     """interpolate(..., mode='bilinear', align_corners=True), as torch's deprecated alias."""
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -4,6 +4,8 @@ pad is one Function for every mode: each padded dimension has an index map from 
 position (-1 where a constant fills in), so the forward is a gather per dimension and the
 backward adds each output gradient back to the input position it came from."""
 
+from __future__ import annotations
+
 import numbers
 
 import numpy as np
@@ -17,7 +19,7 @@ __all__ = ["one_hot", "pad"]
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def one_hot(tensor, num_classes: int = -1) -> Tensor:
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """(..., ) integer class indices -> (..., num_classes) int64 one-hot, as torch's one_hot.
 
     ``num_classes=-1`` uses ``tensor.max() + 1``. Values must lie in [0, num_classes)."""
@@ -88,7 +90,7 @@ class Pad(Function):
         return xp.ascontiguousarray(g), None, None
 
 
-def pad(input, pad, mode: str = "constant", value=None) -> Tensor:
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad (or, with negative sizes, crop) the last ``len(pad)//2`` dimensions, as torch's
     F.pad: ``pad = (left, right, top, bottom, front, back)`` starting from the last dimension.
 

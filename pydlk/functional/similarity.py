@@ -1,5 +1,7 @@
 """cosine_similarity and pairwise_distance, composed from differentiable Tensor ops."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from ..autograd import Tensor
@@ -19,7 +21,7 @@ def _clamped_norm(x, dim, eps):
     return r + (r.clamp(min=eps) - r).detach()
 
 
-def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``sum(x1/max(||x1||, eps) * x2/max(||x2||, eps), dim)`` over ``x1``, ``x2`` broadcast
     to one shape first:
     torch 2.x's formula (each vector divided by its clamped norm first)."""
@@ -45,7 +47,9 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8) -> Tensor:
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 
-def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+def pairwise_distance(
+    x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
     """``||x1 - x2 + eps||_p`` over the last dimension, as torch's pairwise_distance."""
     check_float(x1, "pairwise_distance", "x1")
     check_float(x2, "pairwise_distance", "x2")

@@ -1,5 +1,7 @@
 """Neural style transfer losses (Gatys, Ecker and Bethge, 2016), built from differentiable ops."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import ops
@@ -32,13 +34,13 @@ def gram_matrix(features, normalize: bool = True) -> Tensor:
     return g / float(C * H * W) if normalize else g
 
 
-def content_loss(input, target) -> Tensor:
+def content_loss(input: Tensor, target: Tensor) -> Tensor:
     """Content loss: the mean squared difference of feature maps, ``mse_loss(input, target)``
     (Gatys's 1/2 sum differs by a constant factor). The target is treated as a constant."""
     return mse_loss(_tensor(input), _tensor(array_of(target)))
 
 
-def style_loss(input, target, normalize: bool = True) -> Tensor:
+def style_loss(input: Tensor, target: Tensor, normalize: bool = True) -> Tensor:
     """Style loss: ``mse_loss(gram_matrix(input), gram_matrix(target))``; ``target`` may be
     feature maps (B, C, H, W) or a precomputed Gram matrix (B, C, C) (broadcast over the
     batch). Sum these over the chosen layers, each with its weight."""

@@ -1,15 +1,23 @@
 """The multiclass SVM (hinge) loss at the scale of the lecture notes (cs231n)."""
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .loss import multi_margin_loss
 
+if TYPE_CHECKING:
+    from ..autograd import Tensor
+
 __all__ = ["multiclass_svm_loss"]
 
 
-def multiclass_svm_loss(input, target, margin: float = 1.0, reduction: str = "mean"):
+def multiclass_svm_loss(
+    input: Tensor, target: Tensor, margin: float = 1.0, reduction: str = "mean"
+):
     """Multiclass SVM loss ``L_i = sum_{j != y_i} max(0, s_j - s_{y_i} + margin)`` of scores
     ``input`` (C,) or (N, C) at int64 classes ``target``; 'mean' averages ``L_i`` over the N
     samples, 'sum' adds them, 'none' returns the N values.

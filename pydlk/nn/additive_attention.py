@@ -1,9 +1,12 @@
 """Additive (Bahdanau) attention."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import functional as F
 from .. import ops
+from .._typing import DTypeLike
 from ..autograd import Tensor
 from .linear import Linear
 from .module import Module
@@ -22,13 +25,17 @@ class AdditiveAttention(Module):
     bool attn_mask convention). Returns ``(output, weights)``: (B, Tq, Dv) and (B, Tq, Tk), or
     (B, Dv) and (B, Tk) for a 2-D query. A row with every key masked gives NaN (as torch)."""
 
-    def __init__(self, query_dim: int, key_dim: int, hidden_dim: int, dtype=None):
+    def __init__(
+        self, query_dim: int, key_dim: int, hidden_dim: int, dtype: DTypeLike | None = None
+    ) -> None:
         super().__init__()
         self.W_q = Linear(query_dim, hidden_dim, bias=False, dtype=dtype)
         self.W_k = Linear(key_dim, hidden_dim, bias=False, dtype=dtype)
         self.v = Linear(hidden_dim, 1, bias=False, dtype=dtype)
 
-    def forward(self, query, key, value, mask=None):
+    def forward(
+        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         q = query if isinstance(query, Tensor) else Tensor._wrap(np.asarray(query))
         single = q.ndim == 2
         if single:

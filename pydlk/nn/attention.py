@@ -1,9 +1,12 @@
 """MultiheadAttention with torch's arguments and parameter names (in_proj_weight,
 in_proj_bias, out_proj.weight, out_proj.bias), on F.scaled_dot_product_attention's kernel."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.attention import _attention
 from . import init
@@ -38,18 +41,18 @@ class MultiheadAttention(Module):
 
     def __init__(
         self,
-        embed_dim,
-        num_heads,
-        dropout=0.0,
-        bias=True,
-        add_bias_kv=False,
-        add_zero_attn=False,
-        kdim=None,
-        vdim=None,
-        batch_first=False,
-        device=None,
-        dtype=None,
-    ):
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         check_device(device, "MultiheadAttention")
         if (
@@ -104,14 +107,14 @@ class MultiheadAttention(Module):
 
     def forward(
         self,
-        query,
-        key,
-        value,
-        key_padding_mask=None,
-        need_weights=True,
-        attn_mask=None,
-        average_attn_weights=True,
-        is_causal=False,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | np.ndarray | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
     ):
         E, h, hd = self.embed_dim, self.num_heads, self.head_dim
         batched = query.ndim == 3

@@ -1,11 +1,19 @@
 """Composite blocks built from the layers: ResNet's BasicBlock."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._typing import _size_2_t
 from .activation import ReLU
 from .container import Sequential
 from .conv import Conv2d
 from .dropout import StochasticDepth
 from .module import Module
 from .normalization import BatchNorm2d
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["BasicBlock"]
 
@@ -17,7 +25,14 @@ class BasicBlock(Module):
 
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, stochastic_depth=0.0):
+    def __init__(
+        self,
+        inplanes,
+        planes,
+        stride: _size_2_t = 1,
+        downsample=None,
+        stochastic_depth: float = 0.0,
+    ) -> None:
         super().__init__()
         self.conv1 = Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = BatchNorm2d(planes)
@@ -34,7 +49,7 @@ class BasicBlock(Module):
         )
         self.stride = stride
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))

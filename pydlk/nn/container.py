@@ -1,10 +1,17 @@
 """Containers and shape modules: Sequential, ModuleList, ModuleDict, Identity, Flatten,
 Unflatten."""
 
+from __future__ import annotations
+
 import operator
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .module import Module
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "Unflatten"]
 
@@ -50,7 +57,7 @@ class Sequential(_ModuleSequence):
     """Runs its modules in order. ``Sequential(a, b)`` or ``Sequential(OrderedDict(...))``;
     indexing returns a module, slicing a new Sequential sharing the modules."""
 
-    def __init__(self, *args):
+    def __init__(self, *args) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for k, m in args[0].items():
@@ -74,11 +81,11 @@ class Sequential(_ModuleSequence):
             del self._modules[k]
         self._renumber(list(self._modules.values()))  # as torch does
 
-    def insert(self, index, module):
+    def insert(self, index, module: Module):
         self._insert(index, module)
         return self
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         for m in self._modules.values():
             input = m(input)
         return input
@@ -87,7 +94,7 @@ class Sequential(_ModuleSequence):
 class ModuleList(_ModuleSequence):
     """A list of modules, registered as submodules (named '0', '1', ...); it has no forward."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
@@ -105,14 +112,14 @@ class ModuleList(_ModuleSequence):
         del items[idx]
         self._renumber(items)
 
-    def insert(self, index, module):  # returns None, as torch's ModuleList.insert
+    def insert(self, index, module: Module):  # returns None, as torch's ModuleList.insert
         self._insert(index, module)
 
 
 class ModuleDict(Module):
     """A dict of modules, registered as submodules under their keys; it has no forward."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules=None) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
@@ -132,7 +139,7 @@ class ModuleDict(Module):
     def __iter__(self):
         return iter(self._modules)
 
-    def __contains__(self, key):
+    def __contains__(self, key) -> bool:
         return key in self._modules
 
     def keys(self):
@@ -150,7 +157,7 @@ class ModuleDict(Module):
     def clear(self):
         self._modules.clear()
 
-    def update(self, modules):
+    def update(self, modules) -> None:
         items = modules.items() if hasattr(modules, "items") else modules
         for k, m in items:
             self[k] = m
@@ -159,21 +166,21 @@ class ModuleDict(Module):
 class Identity(Module):
     """Returns its input; any constructor arguments are ignored (as torch)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return input
 
 
 class Flatten(Module):
     """Flatten dims ``start_dim`` to ``end_dim`` (by default all but the batch dim)."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         shape = input.shape
         nd = len(shape)
         s = self.start_dim % nd if nd else 0
@@ -188,18 +195,18 @@ class Flatten(Module):
             n *= d
         return input.reshape(tuple(shape[:s]) + (n,) + tuple(shape[e + 1 :]))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Unflatten(Module):
     """Split dim ``dim`` into ``unflattened_size``."""
 
-    def __init__(self, dim, unflattened_size):
+    def __init__(self, dim: int, unflattened_size: Sequence[int]) -> None:
         super().__init__()
         self.dim, self.unflattened_size = dim, tuple(unflattened_size)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         shape = input.shape
         d = self.dim % len(shape)
         return input.reshape(tuple(shape[:d]) + self.unflattened_size + tuple(shape[d + 1 :]))

@@ -1,6 +1,11 @@
 """Convolution layers: Conv2d (torch.nn.modules.conv)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike, _size_2_t
 from ._util import (
     add_weight_and_bias,
     check_device,
@@ -12,6 +17,9 @@ from ._util import (
 )
 from .module import Module
 
+if TYPE_CHECKING:
+    from ..autograd import Tensor
+
 __all__ = ["Conv2d"]
 
 
@@ -22,18 +30,18 @@ class Conv2d(Module):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: _size_2_t,
+        stride: _size_2_t = 1,
+        padding: _size_2_t | str = 0,
+        dilation: _size_2_t = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         check_device(device, "Conv2d")
         self.in_channels, self.out_channels, self.groups = conv_channels(
@@ -53,7 +61,7 @@ class Conv2d(Module):
         add_weight_and_bias(self, (out_channels, in_channels // groups, kh, kw), bias, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         reset_kaiming_uniform(self.weight, self.bias)
 
     def _explicit_padding(self):
@@ -69,7 +77,7 @@ class Conv2d(Module):
         ph, pw = self.padding
         return (ph, ph, pw, pw)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         t, b, l, r = self._explicit_padding()
         if t == b and l == r:
             return F.conv2d(
@@ -81,7 +89,7 @@ class Conv2d(Module):
         dh, dw = b - t, r - l
         return y[:, :, dh:, dw:]
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}"

@@ -2,9 +2,14 @@
 default initialisation (kaiming_uniform_(a=sqrt(5)) on the weight, bias uniform(+-1/sqrt(fan_in))
 with fan_in computed from the weight as torch does, also for the transposed layout)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike, _size_1_t, _size_2_t
 from ._util import (
     check_padding_mode,
     check_padding_string,
@@ -14,6 +19,9 @@ from ._util import (
     reset_kaiming_uniform,
 )
 from .module import Module
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["Conv1d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -101,18 +109,18 @@ class Conv1d(_ConvBase):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: _size_1_t,
+        stride: _size_1_t = 1,
+        padding: _size_1_t | str = 0,
+        dilation: _size_1_t = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -126,7 +134,7 @@ class Conv1d(_ConvBase):
             dtype=dtype,
         )
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.conv1d(
             input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
@@ -168,19 +176,19 @@ class ConvTranspose1d(_ConvTransposeBase):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
-        groups=1,
-        bias=True,
-        dilation=1,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: _size_1_t,
+        stride: _size_1_t = 1,
+        padding: _size_1_t | str = 0,
+        output_padding: _size_1_t = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: _size_1_t = 1,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -195,7 +203,7 @@ class ConvTranspose1d(_ConvTransposeBase):
             dtype=dtype,
         )
 
-    def forward(self, input, output_size=None):
+    def forward(self, input: Tensor, output_size: _size_1_t | None = None) -> Tensor:
         op = self._output_padding(input, output_size)
         return F.conv_transpose1d(
             input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
@@ -209,19 +217,19 @@ class ConvTranspose2d(_ConvTransposeBase):
 
     def __init__(
         self,
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
-        groups=1,
-        bias=True,
-        dilation=1,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
+        in_channels: int,
+        out_channels: int,
+        kernel_size: _size_2_t,
+        stride: _size_2_t = 1,
+        padding: _size_2_t | str = 0,
+        output_padding: _size_2_t = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: _size_2_t = 1,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             in_channels,
             out_channels,
@@ -236,7 +244,7 @@ class ConvTranspose2d(_ConvTransposeBase):
             dtype=dtype,
         )
 
-    def forward(self, input, output_size=None):
+    def forward(self, input: Tensor, output_size: _size_2_t | None = None) -> Tensor:
         op = self._output_padding(input, output_size)
         return F.conv_transpose2d(
             input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation

@@ -1,6 +1,8 @@
 """Dropout layers: Dropout, Dropout2d (torch.nn.modules.dropout) and StochasticDepth
 (torchvision.ops.StochasticDepth)."""
 
+from __future__ import annotations
+
 from .. import functional as F
 from .._backend import get_array_module
 from ..autograd import Tensor
@@ -17,11 +19,11 @@ class Dropout(Module):
     0 <= p <= 1.
     """
 
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         self.p, self.inplace = prob(p, "Dropout"), inplace
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
@@ -33,10 +35,10 @@ class Dropout2d(Dropout):
     scaling the rest by 1/(1-p).
     """
 
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__(p, inplace)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
@@ -46,7 +48,7 @@ class StochasticDepth(Module):
     branches are scaled by 1/(1-p). Identity in eval mode or with p=0. The mask is drawn from
     the Philox stream through F.dropout (seeded by pydlk.manual_seed), as DropConnect's."""
 
-    def __init__(self, p, mode):
+    def __init__(self, p: float, mode: str) -> None:
         super().__init__()
         self.p = prob(p, "StochasticDepth")
         if mode not in ("batch", "row"):
@@ -55,7 +57,7 @@ class StochasticDepth(Module):
             )
         self.mode = mode
 
-    def forward(self, input):
+    def forward(self, input: Tensor):
         if not self.training or self.p == 0.0:
             return input
         x = input._data if isinstance(input, Tensor) else input

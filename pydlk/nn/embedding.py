@@ -1,8 +1,11 @@
 """Embedding (torch.nn.modules.sparse)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from . import init
 from ._util import check_device, dtype_of, pos_int
@@ -18,18 +21,18 @@ class Embedding(Module):
 
     def __init__(
         self,
-        num_embeddings,
-        embedding_dim,
-        padding_idx=None,
-        max_norm=None,
-        norm_type=2.0,
-        scale_grad_by_freq=False,
-        sparse=False,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
         _weight=None,
-        _freeze=False,
-        device=None,
-        dtype=None,
-    ):
+        _freeze: bool = False,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         check_device(device, "Embedding")
         self.num_embeddings = pos_int(num_embeddings, "Embedding", "num_embeddings")
@@ -53,19 +56,19 @@ class Embedding(Module):
                 requires_grad=not _freeze,
             )
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
             self.weight._data[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None):
+    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None):
         e = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         return cls(
             e.shape[0], e.shape[1], padding_idx=padding_idx, _weight=e.copy(), _freeze=freeze
         )
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx)
 
     def extra_repr(self):

@@ -1,7 +1,15 @@
 """nn.FractionalMaxPool2d (torch's module on F.fractional_max_pool2d)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .. import functional as F
+from .._typing import _size_2_t
 from .module import Module
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["FractionalMaxPool2d"]
 
@@ -13,12 +21,12 @@ class FractionalMaxPool2d(Module):
 
     def __init__(
         self,
-        kernel_size,
-        output_size=None,
+        kernel_size: _size_2_t,
+        output_size: _size_2_t | None = None,
         output_ratio=None,
-        return_indices=False,
+        return_indices: bool = False,
         _random_samples=None,
-    ):
+    ) -> None:
         super().__init__()
         if (output_size is None) == (output_ratio is None):
             raise ValueError(
@@ -40,7 +48,7 @@ class FractionalMaxPool2d(Module):
         self.return_indices = return_indices
         self._random_samples = _random_samples
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.fractional_max_pool2d(
             input,
             self.kernel_size,

@@ -6,7 +6,10 @@ makes initialisation reproducible (the streams differ from torch's: same distrib
 same numbers).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +51,7 @@ def _write(tensor, values):
     return tensor
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param=None):
     """The recommended gain for a nonlinearity (torch's table)."""
     linear = [
         "linear",
@@ -101,22 +104,22 @@ def _calculate_correct_fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
-def zeros_(tensor):
+def zeros_(tensor: Tensor) -> Tensor:
     """Fill ``tensor`` with 0 in place; returns it."""
     return _write(tensor, 0)
 
 
-def ones_(tensor):
+def ones_(tensor: Tensor) -> Tensor:
     """Fill ``tensor`` with 1 in place; returns it."""
     return _write(tensor, 1)
 
 
-def constant_(tensor, val):
+def constant_(tensor: Tensor, val) -> Tensor:
     """Fill ``tensor`` with ``val`` in place; returns it."""
     return _write(tensor, val)
 
 
-def eye_(tensor):
+def eye_(tensor: Tensor):
     """Fill a 2-D ``tensor`` with the identity in place. Raises ValueError for other ranks."""
     a = _arr(tensor)
     if a.ndim != 2:
@@ -124,19 +127,30 @@ def eye_(tensor):
     return _write(tensor, np.eye(*a.shape))
 
 
-def uniform_(tensor, a=0.0, b=1.0, generator=None):
+def uniform_(
+    tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Any | None = None
+) -> Tensor:
     """Fill ``tensor`` with U(a, b) samples in place (from pydlk's generator unless
     ``generator`` is given); returns it.
     """
     return _write(tensor, _rng(generator).uniform(a, b, _arr(tensor).shape))
 
 
-def normal_(tensor, mean=0.0, std=1.0, generator=None):
+def normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Any | None = None
+) -> Tensor:
     """Fill ``tensor`` with N(mean, std^2) samples in place; returns it."""
     return _write(tensor, _rng(generator).normal(mean, std, _arr(tensor).shape))
 
 
-def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: Any | None = None,
+) -> Tensor | None:
     """Normal(mean, std) truncated to [a, b] (absolute bounds, as torch), by rejection."""
     if not a < b:
         raise ValueError(f"trunc_normal_: a ({a}) must be less than b ({b})")
@@ -153,7 +167,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     return _write(tensor, out.reshape(shape))
 
 
-def xavier_uniform_(tensor, gain=1.0, generator=None):
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Any | None = None) -> Tensor:
     """Glorot uniform: U(-b, b) with ``b = gain * sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
@@ -161,14 +175,20 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor, gain=1.0, generator=None):
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Any | None = None) -> Tensor:
     """Glorot normal: N(0, std^2) with ``std = gain * sqrt(2 / (fan_in + fan_out))``."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return normal_(tensor, 0.0, std, generator)
 
 
-def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any | None = None,
+) -> Tensor | None:
     """He uniform: U(-b, b) with ``b = gain * sqrt(3 / fan)``, ``fan`` by ``mode``
     (``'fan_in'`` or ``'fan_out'``, else ValueError) and gain from ``calculate_gain``.
     """
@@ -180,7 +200,13 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Any | None = None,
+) -> Tensor:
     """He normal: N(0, std^2) with ``std = gain / sqrt(fan)``, ``fan`` by ``mode``."""
     if 0 in _arr(tensor).shape:
         return tensor
@@ -189,7 +215,7 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     return normal_(tensor, 0.0, std, generator)
 
 
-def orthogonal_(tensor, gain=1, generator=None):
+def orthogonal_(tensor: Tensor, gain: float = 1, generator: Any | None = None) -> Tensor | None:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian matrix, sign-fixed so
     the distribution is uniform (Saxe et al. 2013), reshaped to the tensor's shape."""
     a = _arr(tensor)

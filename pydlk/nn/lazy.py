@@ -9,15 +9,21 @@ placeholders into its flat arena, so materialising re-packs that parameter group
 other parameters keep their values and optimiser state). ``load_state_dict`` called on the lazy
 module itself materialises from the state_dict's shapes first."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .._arena import owning_arena
 from .._backend import get_array_module
+from .._typing import DeviceLike, DTypeLike, _size_1_t, _size_2_t
 from ..autograd import Tensor
 from .conv import Conv2d
 from .conv_extra import Conv1d
 from .linear import Linear
-from .module import Module
+from .module import Module, _IncompatibleKeys
 from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
 
@@ -36,7 +42,12 @@ __all__ = [
 class UninitializedParameter(Parameter):
     """A parameter whose shape is not known yet (an empty placeholder until materialised)."""
 
-    def __init__(self, requires_grad=True, device=None, dtype=None):
+    def __init__(
+        self,
+        requires_grad: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             np.empty(0, np.dtype(np.float32 if dtype is None else dtype)),
             requires_grad=requires_grad,
@@ -45,13 +56,15 @@ class UninitializedParameter(Parameter):
     def __repr__(self):
         return "<UninitializedParameter>"
 
-    def materialize(self, shape, device=None, dtype=None):
+    def materialize(
+        self, shape, device: DeviceLike | None = None, dtype: DTypeLike | None = None
+    ) -> None:
         """Give the parameter an (uninitialised) array of ``shape``; it becomes a Parameter."""
         dt = self._data.dtype if dtype is None else np.dtype(dtype)
         arena = owning_arena(self)
         self._data = np.empty(tuple(int(s) for s in shape), dt)
         self.grad = None
-        self.__class__ = Parameter
+        self.__class__ = Parameter  # type: ignore[assignment]  # becomes a Parameter in place
         if arena is not None:
             _repack(arena)
 
@@ -59,13 +72,15 @@ class UninitializedParameter(Parameter):
 class UninitializedBuffer(Tensor):
     """A buffer whose shape is not known yet."""
 
-    def __init__(self, dtype=None):
+    def __init__(self, dtype: DTypeLike | None = None) -> None:
         super().__init__(np.empty(0, np.dtype(np.float32 if dtype is None else dtype)))
 
-    def materialize(self, shape, device=None, dtype=None):
+    def materialize(
+        self, shape, device: DeviceLike | None = None, dtype: DTypeLike | None = None
+    ) -> None:
         dt = self._data.dtype if dtype is None else np.dtype(dtype)
         self._data = np.empty(tuple(int(s) for s in shape), dt)
-        self.__class__ = Tensor
+        self.__class__ = Tensor  # type: ignore[assignment]  # becomes a Tensor in place
 
 
 def _repack(arena):
@@ -107,7 +122,14 @@ class LazyModuleMixin:
     """Materialise on the first call: ``_infer(input)`` gives the sizes, ``_materialize`` makes
     the parameters, then the module becomes ``cls_to_become``."""
 
-    cls_to_become = None
+    cls_to_become: type[Module] | None = None
+    if TYPE_CHECKING:  # provided by the Module class the mixin is combined with
+        _parameters: dict[str, Any]
+        _buffers: dict[str, Any]
+        _min_ndim: int
+
+        def _infer(self, input: Tensor) -> Any: ...
+        def _size_from_state(self, state_dict: Mapping[str, Any]) -> Any: ...
 
     def has_uninitialized_params(self) -> bool:
         return any(
@@ -115,7 +137,7 @@ class LazyModuleMixin:
             for t in list(self._parameters.values()) + list(self._buffers.values())
         )
 
-    def initialize_parameters(self, input):
+    def initialize_parameters(self, input: Tensor) -> None:
         if input.ndim < self._min_ndim:
             raise ValueError(
                 f"{type(self).__name__}: expected an input with at least "
@@ -151,12 +173,15 @@ class LazyModuleMixin:
         if self.cls_to_become is not None:
             self.__class__ = self.cls_to_become
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> _IncompatibleKeys:
         if self.has_uninitialized_params():
             size = self._size_from_state(state_dict)
             if size is not None:
                 self._materialize(size)
-        return Module.load_state_dict(self, state_dict, strict, assign)
+        # a mixin: self is a Module at run time
+        return Module.load_state_dict(self, state_dict, strict, assign)  # type: ignore[arg-type]
 
 
 def _shape(v):
@@ -169,13 +194,19 @@ class LazyLinear(LazyModuleMixin, Linear):
     cls_to_become = Linear
     _min_ndim = 1
 
-    def __init__(self, out_features, bias=True, device=None, dtype=None):
+    def __init__(
+        self,
+        out_features: int,
+        bias: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(0, out_features, bias, dtype=dtype)
         self.weight = UninitializedParameter(dtype=dtype)
         if bias:
             self.bias = UninitializedParameter(dtype=dtype)
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         if not self.has_uninitialized_params() and self.in_features != 0:
             super().reset_parameters()
 
@@ -233,17 +264,17 @@ class LazyConv1d(_LazyConvMixin, Conv1d):
 
     def __init__(
         self,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
+        out_channels: int,
+        kernel_size: _size_1_t,
+        stride: _size_1_t = 1,
+        padding: _size_1_t | str = 0,
+        dilation: _size_1_t = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             groups,
             out_channels,
@@ -267,17 +298,17 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
 
     def __init__(
         self,
-        out_channels,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups=1,
-        bias=True,
-        padding_mode="zeros",
-        device=None,
-        dtype=None,
-    ):
+        out_channels: int,
+        kernel_size: _size_2_t,
+        stride: _size_2_t = 1,
+        padding: _size_2_t | str = 0,
+        dilation: _size_2_t = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             groups,
             out_channels,
@@ -331,8 +362,14 @@ class LazyBatchNorm1d(_LazyNormMixin, BatchNorm1d):
     cls_to_become = BatchNorm1d
 
     def __init__(
-        self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
-    ):
+        self,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
         self._lazy_init(dtype)
 
@@ -343,7 +380,13 @@ class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
     cls_to_become = BatchNorm2d
 
     def __init__(
-        self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None
-    ):
+        self,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
         self._lazy_init(dtype)

@@ -1,8 +1,12 @@
 """Linear layers: Linear, Bilinear and DropConnect (torch.nn.modules.linear)."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike
 from . import init
 from ._util import (
     add_weight_and_bias,
@@ -13,6 +17,9 @@ from ._util import (
 )
 from .module import Module
 
+if TYPE_CHECKING:
+    from ..autograd import Tensor
+
 __all__ = ["Linear", "Bilinear", "DropConnect"]
 
 
@@ -20,7 +27,14 @@ class Linear(Module):
     """``y = x W^T + b``; weight (out_features, in_features) kaiming_uniform_(a=sqrt(5)), bias
     uniform(-1/sqrt(in_features), 1/sqrt(in_features)), as torch."""
 
-    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         check_device(device, type(self).__name__)
         self.in_features = pos_int(in_features, "Linear", "in_features", allow_zero=True)
@@ -28,13 +42,13 @@ class Linear(Module):
         add_weight_and_bias(self, (out_features, in_features), bias, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         reset_kaiming_uniform(self.weight, self.bias)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
@@ -45,8 +59,14 @@ class Bilinear(Module):
     """``y_k = x1^T W_k x2 + b_k``; weight (out, in1, in2), init uniform(+-1/sqrt(in1))."""
 
     def __init__(
-        self, in1_features, in2_features, out_features, bias=True, device=None, dtype=None
-    ):
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         check_device(device, "Bilinear")
         self.in1_features = pos_int(in1_features, "Bilinear", "in1_features")
@@ -55,13 +75,13 @@ class Bilinear(Module):
         add_weight_and_bias(self, (out_features, in1_features, in2_features), bias, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         bound = 1 / math.sqrt(self.weight.shape[1])
         init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input1, input2):
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
         # (N, in1) @ W viewed (in1, out*in2) -> (N, out, in2), times x2, summed over in2
         o, i1, i2 = self.weight.shape
         w = self.weight.reshape(o, i1 * i2)
@@ -86,11 +106,19 @@ class DropConnect(Linear):
     mode it is the plain Linear layer. The bias is not dropped. The mask comes from F.dropout's
     counter-based generator."""
 
-    def __init__(self, in_features, out_features, bias=True, p=0.5, device=None, dtype=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        p: float = 0.5,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         self.p = prob(p, "DropConnect")
         super().__init__(in_features, out_features, bias, device, dtype)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         w = (
             F.dropout(self.weight, self.p, self.training)
             if self.training and self.p > 0

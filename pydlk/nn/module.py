@@ -6,10 +6,14 @@ writes INTO the existing arrays (``p._data[...] = value``), so views an optimise
 holds stay valid.
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,26 +26,28 @@ from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
 
+_M = TypeVar("_M", bound="Module")
+
 
 class RemovableHandle:
     """Returned by the register_*_hook methods; ``remove()`` takes the hook out."""
 
     _ids = itertools.count()
 
-    def __init__(self, hooks_dict, *extra_dicts):
+    def __init__(self, hooks_dict: dict[int, Any], *extra_dicts: dict[int, Any]) -> None:
         self.hooks_dict = hooks_dict
         self.extra_dicts = extra_dicts  # per-hook flags (with_kwargs), removed with the hook
         self.id = next(RemovableHandle._ids)
 
-    def remove(self):
+    def remove(self) -> None:
         self.hooks_dict.pop(self.id, None)
         for d in self.extra_dicts:
             d.pop(self.id, None)
 
-    def __enter__(self):
+    def __enter__(self) -> RemovableHandle:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.remove()
 
 
@@ -52,11 +58,11 @@ class _IncompatibleKeys(tuple):
         return super().__new__(cls, (missing, unexpected))
 
     @property
-    def missing_keys(self):
+    def missing_keys(self) -> list[str]:
         return self[0]
 
     @property
-    def unexpected_keys(self):
+    def unexpected_keys(self) -> list[str]:
         return self[1]
 
     def __repr__(self):
@@ -103,7 +109,7 @@ class Module:
 
         cls.__init__ = __init__
 
-    def __init__(self):
+    def __init__(self) -> None:
         d = self.__dict__
         d["training"] = True
         d["_parameters"] = OrderedDict()
@@ -126,7 +132,7 @@ class Module:
         if "." in name or name == "":
             raise KeyError(f"{what} name can't contain '.' or be empty, got {name!r}")
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         self._check_name(name, "parameter")
         if hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
@@ -137,7 +143,7 @@ class Module:
             )
         self._parameters[name] = param
 
-    def register_buffer(self, name, tensor, persistent=True):
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         self._check_name(name, "buffer")
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
@@ -149,7 +155,7 @@ class Module:
         else:
             self._non_persistent_buffers_set.add(name)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
@@ -159,7 +165,7 @@ class Module:
 
     register_module = add_module
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
         params = d.get("_parameters")
         if isinstance(value, Parameter):
@@ -199,7 +205,7 @@ class Module:
             self.__dict__[dname].pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         for dname in ("_parameters", "_buffers", "_modules"):
             sub = d.get(dname)
@@ -221,7 +227,9 @@ class Module:
         )
 
     # -- iteration ---------------------------------------------------------------------
-    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
         if memo is None:
             memo = set()
         if remove_duplicate:
@@ -236,18 +244,18 @@ class Module:
                 memo, prefix + ("." if prefix else "") + name, remove_duplicate
             )
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         seen = set()
         for name, m in self._modules.items():
             if m is not None and id(m) not in seen:
                 seen.add(id(m))
                 yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
@@ -265,25 +273,29 @@ class Module:
                 seen.add(id(v))
                 yield mprefix + ("." if mprefix else "") + k, v
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         yield from self._named_members(
             lambda m: m._parameters.items(), prefix, recurse, remove_duplicate
         )
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
         yield from self._named_members(
             lambda m: m._buffers.items(), prefix, recurse, remove_duplicate
         )
 
-    def buffers(self, recurse=True):
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    def get_submodule(self, target):
+    def get_submodule(self, target: str) -> Module:
         m = self
         if target == "":
             return m
@@ -294,7 +306,7 @@ class Module:
         return m
 
     # -- modes and bulk changes -------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         if not isinstance(mode, bool):
             raise ValueError("train: mode is expected to be a bool")
         self.training = mode
@@ -302,21 +314,21 @@ class Module:
             m.train(mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self: _M, requires_grad: bool = True) -> _M:
         for p in self.parameters():
             p.requires_grad_(requires_grad)
         return self
 
-    def apply(self, fn):
+    def apply(self: _M, fn: Callable[[Module], None]) -> _M:
         for m in self.children():
             m.apply(fn)
         fn(self)
         return self
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
             if p._grad is None:
                 continue
@@ -341,7 +353,7 @@ class Module:
                     b._data = fn(b._data)
         return self
 
-    def to(self, *args, **kwargs):
+    def to(self: _M, *args: Any, **kwargs: Any) -> _M:
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``, as torch's
         ``Module.to``: moves parameters and buffers to ``device`` (a ``pydlk.device``, ``'cpu'``,
         ``'cpu:0'``, ``'cuda'``, ``'cuda:N'``) and casts floating-point ones to ``dtype``.
@@ -409,17 +421,17 @@ class Module:
                 if b is not None and device_of(b._data) != where:
                     b._data = move(b._data)
 
-    def float(self):
+    def float(self: _M) -> _M:
         return self.to(np.float32)
 
-    def double(self):
+    def double(self: _M) -> _M:
         return self.to(np.float64)
 
-    def cpu(self):
+    def cpu(self: _M) -> _M:
         """Move parameters and buffers to the CPU (a no-op for a CPU model); returns self."""
         return self.to("cpu")
 
-    def cuda(self, device=None):
+    def cuda(self: _M, device: int | str | _device | None = None) -> _M:
         """Move parameters and buffers to CUDA device ``device`` (default 0); returns self.
         Without a usable GPU this raises RuntimeError, as torch does."""
         if device is None or isinstance(device, (str, _device)):
@@ -435,7 +447,9 @@ class Module:
             if b is not None and name not in self._non_persistent_buffers_set:
                 dest[prefix + name] = b if keep_vars else Tensor._wrap(b._data)
 
-    def state_dict(self, destination=None, prefix="", keep_vars=False):
+    def state_dict(
+        self, destination: dict[str, Any] | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> dict[str, Any]:
         """An OrderedDict of dotted name -> Tensor. As torch with ``keep_vars=False``, each value is
         a detached Tensor sharing memory with the parameter or buffer (``clone()`` it to
         snapshot); ``keep_vars=True`` gives the parameters and buffers themselves.
@@ -458,7 +472,9 @@ class Module:
                 out[name] = b
         return out
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> _IncompatibleKeys:
         """Copy arrays from ``state_dict`` into this module's parameters and buffers, in place.
 
         Returns ``(missing_keys, unexpected_keys)``; with ``strict=True`` (default) either
@@ -511,7 +527,9 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     # -- hooks -------------------------------------------------------------------------
-    def register_forward_pre_hook(self, hook, *, with_kwargs=False):
+    def register_forward_pre_hook(
+        self, hook: Callable[..., Any], *, with_kwargs: bool = False
+    ) -> RemovableHandle:
         """``hook(module, args) -> None or new args``; with ``with_kwargs=True``
         ``hook(module, args, kwargs) -> None or (new args, new kwargs)``."""
         h = RemovableHandle(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs)
@@ -520,7 +538,9 @@ class Module:
             self._forward_pre_hooks_with_kwargs[h.id] = True
         return h
 
-    def register_forward_hook(self, hook, *, with_kwargs=False):
+    def register_forward_hook(
+        self, hook: Callable[..., Any], *, with_kwargs: bool = False
+    ) -> RemovableHandle:
         """``hook(module, args, output) -> None or new output``; with ``with_kwargs=True``
         ``hook(module, args, kwargs, output)``."""
         h = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
@@ -529,13 +549,13 @@ class Module:
             self._forward_hooks_with_kwargs[h.id] = True
         return h
 
-    def register_full_backward_pre_hook(self, hook):
+    def register_full_backward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """``hook(module, grad_output) -> None or new grad_output``."""
         h = RemovableHandle(self._backward_pre_hooks)
         self._backward_pre_hooks[h.id] = hook
         return h
 
-    def register_full_backward_hook(self, hook):
+    def register_full_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """``hook(module, grad_input, grad_output) -> None or new grad_input``; grad_input are the
         gradients with respect to the module's Tensor positional inputs."""
         h = RemovableHandle(self._backward_hooks)
@@ -544,7 +564,7 @@ class Module:
 
     register_backward_hook = register_full_backward_hook
 
-    def _call_impl(self, *args, **kwargs):
+    def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
                 r = hook(self, args, kwargs)
@@ -576,13 +596,13 @@ class Module:
 
     __call__ = _call_impl
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
     # -- repr --------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
     def _get_name(self):

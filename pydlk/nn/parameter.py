@@ -1,5 +1,7 @@
 """Parameter: a leaf Tensor that a Module registers as learnable (requires_grad by default)."""
 
+from __future__ import annotations
+
 from ..autograd import Tensor
 
 
@@ -9,7 +11,7 @@ class Parameter(Tensor):
     shared); None gives an empty float32 parameter.
     """
 
-    def __init__(self, data=None, requires_grad=True):
+    def __init__(self, data=None, requires_grad: bool = True) -> None:
         if data is None:
             import numpy as np
 

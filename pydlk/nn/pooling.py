@@ -1,8 +1,16 @@
 """Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d (torch.nn.modules.pooling)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .. import functional as F
+from .._typing import _size_2_t
 from ._util import pair
 from .module import Module
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
@@ -25,14 +33,20 @@ class MaxPool2d(Module):
     """
 
     def __init__(
-        self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False
-    ):
+        self,
+        kernel_size: _size_2_t,
+        stride: _size_2_t | None = None,
+        padding: _size_2_t = 0,
+        dilation: _size_2_t = 1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
         super().__init__()
         _set_window(self, kernel_size, stride, padding)
         self.dilation = dilation
         self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         kw = {}
         if self.return_indices:
             kw["return_indices"] = True
@@ -60,19 +74,19 @@ class AvgPool2d(Module):
 
     def __init__(
         self,
-        kernel_size,
-        stride=None,
-        padding=0,
-        ceil_mode=False,
-        count_include_pad=True,
+        kernel_size: _size_2_t,
+        stride: _size_2_t | None = None,
+        padding: _size_2_t = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
         divisor_override=None,
-    ):
+    ) -> None:
         super().__init__()
         _set_window(self, kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         kw = {}
         if self.divisor_override is not None:
             kw["divisor_override"] = self.divisor_override
@@ -95,11 +109,11 @@ class AdaptiveAvgPool2d(Module):
     with torch's window bounds ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``.
     """
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: _size_2_t) -> None:
         super().__init__()
         self.output_size = output_size
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size)
 
     def extra_repr(self):

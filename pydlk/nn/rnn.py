@@ -2,10 +2,13 @@
 (weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ..._reverse), gate order and default
 initialisation (every weight and bias uniform(-1/sqrt(hidden_size), 1/sqrt(hidden_size)))."""
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
+from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.rnn import rnn as _rnn
 from . import init
@@ -24,18 +27,18 @@ class RNNBase(Module):
 
     def __init__(
         self,
-        mode,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-    ):
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         cls = {"LSTM": "LSTM", "GRU": "GRU"}.get(mode, "RNN")
         check_device(device, cls)
@@ -65,7 +68,7 @@ class RNNBase(Module):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
                 in_sz = input_size if layer == 0 else hidden_size * D
-                shapes = [
+                shapes: list[tuple[str, tuple[int, ...]]] = [
                     ("weight_ih", (G * hidden_size, in_sz)),
                     ("weight_hh", (G * hidden_size, hidden_size)),
                 ]
@@ -76,7 +79,7 @@ class RNNBase(Module):
                     self._flat_weights_names.append(name + sfx)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for name in self._flat_weights_names:
             init.uniform_(getattr(self, name), -stdv, stdv)
@@ -135,7 +138,7 @@ class RNNBase(Module):
             hx = state(hx, "hx")
         return input, hx, batched
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx=None):
         input, hx, batched = self._prepare(input, hx)
         outs = _rnn(
             self.mode,
@@ -158,7 +161,7 @@ class RNNBase(Module):
             return y, (states[0], states[1])
         return y, states[0]
 
-    def flatten_parameters(self):
+    def flatten_parameters(self) -> None:
         """No-op: torch packs weights for cuDNN here; pydlk's weights are used as they are."""
 
     def extra_repr(self):
@@ -181,17 +184,17 @@ class RNN(RNNBase):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        nonlinearity="tanh",
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        device=None,
-        dtype=None,
-    ):
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(
                 f"RNN: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
@@ -220,17 +223,17 @@ class LSTM(RNNBase):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        proj_size=0,
-        device=None,
-        dtype=None,
-    ):
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             "LSTM",
             input_size,
@@ -251,16 +254,16 @@ class GRU(RNNBase):
 
     def __init__(
         self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        device=None,
-        dtype=None,
-    ):
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(
             "GRU",
             input_size,

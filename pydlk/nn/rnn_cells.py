@@ -3,11 +3,14 @@
 (LSTM: i, f, g, o; GRU: r, z, n) and initialisation (uniform(+-1/sqrt(hidden_size))), so that
 a torch state_dict loads unchanged."""
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from . import init
 from .module import Module
@@ -28,7 +31,9 @@ class RNNCellBase(Module):
 
     _gates = 1
 
-    def __init__(self, input_size, hidden_size, bias, dtype=None):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool, dtype: DTypeLike | None = None
+    ) -> None:
         super().__init__()
         cls = type(self).__name__
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
@@ -49,7 +54,7 @@ class RNNCellBase(Module):
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
@@ -107,8 +112,14 @@ class RNNCell(RNNCellBase):
     """``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu)."""
 
     def __init__(
-        self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None
-    ):
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(
                 f"RNNCell: Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'."
@@ -116,7 +127,7 @@ class RNNCell(RNNCellBase):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, dtype)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx=None) -> Tensor:
         x, (h,), batched = self._prepare(input, hx, 1)
         gi, gh = self._gates_of(x, h)
         a = gi + gh
@@ -129,10 +140,17 @@ class LSTMCell(RNNCellBase):
 
     _gates = 4
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, dtype)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx=None) -> tuple[Tensor, Tensor]:
         x, (h, c), batched = self._prepare(input, hx, 2)
         gi, gh = self._gates_of(x, h)
         i, f, g, o = (gi + gh).chunk(4, 1)
@@ -147,10 +165,17 @@ class GRUCell(RNNCellBase):
 
     _gates = 3
 
-    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__(input_size, hidden_size, bias, dtype)
 
-    def forward(self, input, hx=None):
+    def forward(self, input: Tensor, hx=None) -> Tensor:
         x, (h,), batched = self._prepare(input, hx, 1)
         gi, gh = self._gates_of(x, h)
         ir, iz, inn = gi.chunk(3, 1)

@@ -15,7 +15,7 @@ stream, waited for through the group's timeout loop; NumPy inputs use MPI.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .._backend import get_array_module, is_cupy
 from ..autograd import Function
 from .module import Module
 from .normalization import _BatchNorm
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["SyncBatchNorm"]
 
@@ -133,7 +136,7 @@ class SyncBatchNorm(_BatchNorm):
         process_group: Any = None,
         device: Any = None,
         dtype: Any = None,
-    ):
+    ) -> None:
         if process_group is not None:
             from ..distributed.process_group import GroupMember
 
@@ -151,7 +154,7 @@ class SyncBatchNorm(_BatchNorm):
                 f"num_features={self.num_features}"
             )
 
-    def forward(self, input):
+    def forward(self, input: Tensor):
         from ..distributed import process_group as _pgm
 
         pg = _pgm._group

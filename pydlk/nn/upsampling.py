@@ -1,12 +1,20 @@
 """Upsample, UpsamplingNearest2d and UpsamplingBilinear2d on F.interpolate, and PReLU."""
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from .. import functional as F
+from .._typing import DeviceLike, DTypeLike, _size_any_t
 from .module import Module
 from .parameter import Parameter
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["PReLU", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
 
@@ -17,24 +25,29 @@ class Upsample(Module):
 
     def __init__(
         self,
-        size=None,
-        scale_factor=None,
-        mode="nearest",
-        align_corners=None,
-        recompute_scale_factor=None,
-    ):
+        size: _size_any_t | None = None,
+        scale_factor: float | Sequence[float] | None = None,
+        mode: str = "nearest",
+        align_corners: bool | None = None,
+        recompute_scale_factor: bool | None = None,
+    ) -> None:
         super().__init__()
         self.name = type(self).__name__
         self.size = size
         self.scale_factor = (
             float(scale_factor)
             if isinstance(scale_factor, numbers.Real)
-            else (tuple(float(s) for s in scale_factor) if scale_factor is not None else None)
+            # not a number: a sequence (numbers.Real is a check mypy cannot narrow on)
+            else (
+                tuple(float(s) for s in cast("Sequence[float]", scale_factor))
+                if scale_factor is not None
+                else None
+            )
         )
         self.mode, self.align_corners = mode, align_corners
         self.recompute_scale_factor = recompute_scale_factor
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.interpolate(
             input,
             self.size,
@@ -55,7 +68,9 @@ class Upsample(Module):
 class UpsamplingNearest2d(Upsample):
     """``Upsample(mode='nearest')`` (torch marks this class deprecated in favour of Upsample)."""
 
-    def __init__(self, size=None, scale_factor=None):
+    def __init__(
+        self, size: _size_any_t | None = None, scale_factor: float | Sequence[float] | None = None
+    ) -> None:
         super().__init__(size, scale_factor, mode="nearest")
 
 
@@ -64,7 +79,9 @@ class UpsamplingBilinear2d(Upsample):
     favour of Upsample).
     """
 
-    def __init__(self, size=None, scale_factor=None):
+    def __init__(
+        self, size: _size_any_t | None = None, scale_factor: float | Sequence[float] | None = None
+    ) -> None:
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
 
 
@@ -72,7 +89,13 @@ class PReLU(Module):
     """``PReLU(num_parameters=1, init=0.25)``: ``max(0, x) + weight * min(0, x)``, one weight
     per channel (dimension 1 of the input, dimension 0 of a 1-D input) or one in all."""
 
-    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+    def __init__(
+        self,
+        num_parameters: int = 1,
+        init: float = 0.25,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
         super().__init__()
         if (
             isinstance(num_parameters, bool)
@@ -89,7 +112,7 @@ class PReLU(Module):
     def reset_parameters(self):
         self.weight._data[...] = self.init
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)
 
     def extra_repr(self):

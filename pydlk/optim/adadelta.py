@@ -3,6 +3,9 @@
 The step is a NumPy pass over the arena's flat buffers (there is no C++ kernel for it): a few
 whole-arena array operations, in place where NumPy allows."""
 
+from __future__ import annotations
+
+from .._typing import ParamsT
 from .optimizer import Optimizer, check_nonnegative
 
 __all__ = ["Adadelta"]
@@ -22,19 +25,19 @@ class Adadelta(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1.0,
-        rho=0.9,
-        eps=1e-6,
-        weight_decay=0,
-        foreach=None,
+        params: ParamsT,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
         *,
-        capturable=False,
-        maximize=False,
-        differentiable=False,
-        l1_weight_decay=0.0,
-        max_norm=None,
-    ):
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+        l1_weight_decay: float = 0.0,
+        max_norm: float | None = None,
+    ) -> None:
         super().__init__(
             params,
             {

@@ -1,8 +1,14 @@
 """The inverse-square-root schedule with linear warm-up (Transformer / fairseq)."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
 
 from .lr_scheduler import LRScheduler
+
+if TYPE_CHECKING:
+    from ..optim.optimizer import Optimizer
 
 __all__ = ["InverseSqrtLR"]
 
@@ -19,7 +25,9 @@ class InverseSqrtLR(LRScheduler):
     ``base_lr / sqrt(t)``).
     """
 
-    def __init__(self, optimizer, warmup_steps: int = 4000, last_epoch: int = -1):
+    def __init__(
+        self, optimizer: Optimizer, warmup_steps: int = 4000, last_epoch: int = -1
+    ) -> None:
         if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(
                 f"InverseSqrtLR: warmup_steps must be an int >= 0, got {warmup_steps!r}"

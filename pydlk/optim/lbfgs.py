@@ -3,10 +3,19 @@ arena: the parameters and gradients already are the flat vectors L-BFGS works wi
 no gather/scatter. The line search ``line_search_fn="strong_wolfe"`` is torch's (cubic
 interpolation, bracketing and zoom)."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
+from .._typing import ParamsT
 from ..autograd import enable_grad
 from .optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from ..autograd import Tensor
 
 __all__ = ["LBFGS"]
 
@@ -115,15 +124,15 @@ class LBFGS(Optimizer):
 
     def __init__(
         self,
-        params,
-        lr=1,
-        max_iter=20,
-        max_eval=None,
-        tolerance_grad=1e-7,
-        tolerance_change=1e-9,
-        history_size=100,
-        line_search_fn=None,
-    ):
+        params: ParamsT,
+        lr: float = 1,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: str | None = None,
+    ) -> None:
         if not 0.0 <= lr:
             raise ValueError(f"LBFGS: invalid learning rate: {lr}")
         if max_eval is None:
@@ -148,9 +157,9 @@ class LBFGS(Optimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         if len(self._arenas[0]) > 1:
             raise TypeError("LBFGS: all parameters must have one dtype (float32 or float64)")
-        self._lstate = {"func_evals": 0, "n_iter": 0}
+        self._lstate: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         super().add_param_group(param_group)
@@ -166,7 +175,7 @@ class LBFGS(Optimizer):
         groups[0]["params"] = list(range(len(self.param_groups[0]["params"])))
         return {"state": {0: copy.deepcopy(self._lstate)}, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]):
         import copy
 
         self._lstate = copy.deepcopy(state_dict["state"].get(0, {"func_evals": 0, "n_iter": 0}))
@@ -178,7 +187,7 @@ class LBFGS(Optimizer):
         a.sync_grads()
         return a.grad.copy()
 
-    def step(self, closure):
+    def step(self, closure: Callable[[], Any]) -> Tensor:  # type: ignore[override]  # closure required, as torch
         if closure is None:
             raise RuntimeError("LBFGS.step: a closure that returns the loss is required")
         group = self.param_groups[0]
@@ -207,8 +216,12 @@ class LBFGS(Optimizer):
         flat_grad = self._flat_grad(a)
         if abs(flat_grad).max() <= tolerance_grad:
             return orig_loss
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
+        # the history: None before the first iteration, which starts it
+        d: Any = state.get("d")
+        t = state.get("t")
+        old_dirs: Any = state.get("old_dirs")
+        old_stps: Any = state.get("old_stps")
+        ro: Any = state.get("ro")
         H_diag = state.get("H_diag")
         prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
         n_iter = 0

@@ -6,8 +6,14 @@ estimate. Not in torch.optim; the interface is LBFGS's (``step(closure)``, one p
 Both work on one flat float64 copy of the parameters and reuse L-BFGS's strong-Wolfe line
 search (pydlk/optim/lbfgs.py)."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from .._typing import ParamsT
 from ..autograd import enable_grad, grad, no_grad
 from .lbfgs import _strong_wolfe
 from .optimizer import Optimizer
@@ -110,17 +116,17 @@ class Newton(_FullBatch):
 
     def __init__(
         self,
-        params,
-        lr=1.0,
-        damping=0.0,
-        line_search_fn="strong_wolfe",
-        hessian="exact",
-        cg_max_iter=50,
-        cg_tol=1e-10,
-        max_iter=1,
-        tolerance_grad=1e-10,
-        adapt_damping=True,
-    ):
+        params: ParamsT,
+        lr: float = 1.0,
+        damping: float = 0.0,
+        line_search_fn: str | None = "strong_wolfe",
+        hessian: str = "exact",
+        cg_max_iter: int = 50,
+        cg_tol: float = 1e-10,
+        max_iter: int = 1,
+        tolerance_grad: float = 1e-10,
+        adapt_damping: bool = True,
+    ) -> None:
         if hessian not in ("exact", "cg"):
             raise ValueError(f"Newton: hessian must be 'exact' or 'cg', got {hessian!r}")
         if damping < 0:
@@ -203,7 +209,7 @@ class Newton(_FullBatch):
             d, Hd = -g, hv(-g)
         return d, Hd, lam, raise_to
 
-    def step(self, closure):
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]  # closure required, as LBFGS
         if closure is None:
             raise RuntimeError("Newton.step: a closure that returns the loss is required")
         group = self.param_groups[0]
@@ -292,13 +298,13 @@ class BFGS(_FullBatch):
 
     def __init__(
         self,
-        params,
-        lr=1.0,
-        max_iter=20,
-        tolerance_grad=1e-7,
-        tolerance_change=1e-9,
-        line_search_fn="strong_wolfe",
-    ):
+        params: ParamsT,
+        lr: float = 1.0,
+        max_iter: int = 20,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        line_search_fn: str = "strong_wolfe",
+    ) -> None:
         super().__init__(
             params,
             dict(
@@ -309,7 +315,7 @@ class BFGS(_FullBatch):
                 line_search_fn=line_search_fn,
             ),
         )
-        self._H = None
+        self._H: np.ndarray | None = None
 
     def _f_and_g(self, closure, x):
         self._set(x)
@@ -317,7 +323,7 @@ class BFGS(_FullBatch):
             loss = float(closure())
         return loss, self._flat([p.grad for p in self._params])
 
-    def step(self, closure):
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]  # closure required, as LBFGS
         if closure is None:
             raise RuntimeError("BFGS.step: a closure that returns the loss is required")
         group = self.param_groups[0]

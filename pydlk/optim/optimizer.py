@@ -39,10 +39,16 @@ Moving a parameter to another device after the optimiser was built leaves the ar
 optimiser then refuses to step and says to build it after ``model.to(...)``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._arena import Arena, owning_arena
 from .._backend import device_of, get_array_module, is_cupy
+from .._typing import ParamsT
 from ..autograd import Tensor, enable_grad
 
 __all__ = ["Optimizer", "required"]
@@ -56,7 +62,7 @@ class _Required:
 required = _Required()
 
 
-def check_nonnegative(opt, name, value):
+def check_nonnegative(opt, name: str, value: float) -> None:
     """An optimiser's hyperparameter check, with torch's wording: ``value`` must be >= 0."""
     if not 0.0 <= value:
         raise ValueError(f"{opt}: invalid {name} value: {value}")
@@ -72,24 +78,26 @@ class Optimizer:
 
     _states = ()
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.defaults.setdefault("l1_weight_decay", 0.0)
         self.defaults.setdefault("max_norm", None)
-        self.param_groups = []
-        self._arenas = []  # one list of Arena per group
-        self._all_params = []  # every parameter of every group (zero_grad clears their .grad)
+        self.param_groups: list[dict[str, Any]] = []
+        self._arenas: list[list[Any]] = []  # one list of Arena per group
+        self._all_params: list[
+            Tensor
+        ] = []  # every parameter of every group (zero_grad clears their .grad)
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params argument given to the optimizer "
                 f"should be an iterable of Tensors or dicts, but got a Tensor"
             )
-        params = list(params)
-        if len(params) == 0:
+        groups: list[Any] = list(params)
+        if len(groups) == 0:
             raise ValueError(f"{type(self).__name__}: optimizer got an empty parameter list")
-        if not isinstance(params[0], dict):
-            params = [{"params": params}]
-        for g in params:
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for g in groups:
             self.add_param_group(g)
 
     def __repr__(self):
@@ -105,7 +113,7 @@ class Optimizer:
     def _check_group(self, group):
         """Validate a group's hyperparameters (subclasses raise ValueError naming the option)."""
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         name = type(self).__name__
         if not isinstance(param_group, dict):
             raise TypeError(
@@ -162,7 +170,7 @@ class Optimizer:
         pass
 
     # -- gradients ------------------------------------------------------------------------
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """One memset per arena. With set_to_none each ``p._grad`` becomes None (the slot stays
         bound, so the next backward writes into it); otherwise ``p._grad`` is the zeroed slot."""
         for arenas in self._arenas:
@@ -181,7 +189,7 @@ class Optimizer:
                     p._grad[...] = 0
 
     # -- the step -------------------------------------------------------------------------
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One fused kernel call per arena (after syncing hand-set gradients into the slots)."""
         loss = None
         if closure is not None:
@@ -203,7 +211,7 @@ class Optimizer:
 
     # -- state ----------------------------------------------------------------------------
     @property
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """``{param: {"step": k, name: view of its slot in each state buffer}}`` (views, as
         torch's state tensors are the live buffers)."""
         out = {}
@@ -231,7 +239,7 @@ class Optimizer:
                 k += 1
         return rows
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """torch's layout: ``{"state": {index: {"step": k, name: Tensor}}, "param_groups":
         [{hyperparameters..., "params": [indices]}]}`` with torch's state names (``exp_avg``,
         ``momentum_buffer``, ...); the Tensors are copies, so a torch optimizer can load it once
@@ -252,7 +260,7 @@ class Optimizer:
             state[k] = st
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Write a state_dict's states into the arena (the views stay bound) and take its
         hyperparameters. The groups must match in number and sizes."""
         name = type(self).__name__

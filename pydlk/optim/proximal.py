@@ -7,6 +7,11 @@ magnitude, never exactly 0. The proximal operator of ``lr * l1 * |w|`` is the so
 weights to exactly 0.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
@@ -20,7 +25,7 @@ def _array(p):
     return p._data if isinstance(p, Tensor) else p
 
 
-def prox_l1_(params, lr: float, l1: float) -> None:
+def prox_l1_(params: Tensor | np.ndarray | Iterable[Any], lr: float, l1: float) -> None:
     """Soft-threshold every parameter in place: ``w <- sign(w) * max(|w| - lr * l1, 0)``.
 
     ``params`` is one Tensor/array or an iterable of them; they are written into (so parameters
@@ -49,7 +54,7 @@ class ProximalL1:
     Everything else (``zero_grad``, ``param_groups``, ``state_dict``) is the inner optimiser's.
     """
 
-    def __init__(self, optimizer: Optimizer, l1: float | list = 0.0):
+    def __init__(self, optimizer: Optimizer, l1: float | list = 0.0) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"ProximalL1: optimizer must be a pydlk Optimizer, got {type(optimizer).__name__}"
@@ -67,7 +72,7 @@ class ProximalL1:
     def __getattr__(self, name):
         return getattr(self.optimizer, name)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
         for group, l1 in zip(self.optimizer.param_groups, self.l1):
             if l1 > 0:

@@ -11,15 +11,22 @@ parameters (BatchNorm statistics are not recomputed: call your own pass as torch
 ``update_bn`` would).
 """
 
+from __future__ import annotations
+
 import contextlib
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._backend import kernels_for
+from .._typing import ParamsT
 from ..autograd import Tensor
 from .lr_scheduler import LRScheduler, _format_param
 from .optimizer import Optimizer
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
 
 __all__ = ["ExponentialMovingAverage", "AveragedModel", "SWALR"]
 
@@ -113,14 +120,16 @@ class ExponentialMovingAverage(_Averager):
 
     ``use_num_updates=True`` uses ``min(decay, (1+n)/(10+n))`` (TensorFlow's warm-up rule)."""
 
-    def __init__(self, parameters, decay=0.995, use_num_updates=False):
+    def __init__(
+        self, parameters: ParamsT, decay: float = 0.995, use_num_updates: bool = False
+    ) -> None:
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1], got {decay}")
         super().__init__(parameters)
         self.decay = decay
         self.num_updates = 0 if use_num_updates else None
 
-    def update(self):
+    def update(self) -> None:
         d = self.decay
         if self.num_updates is not None:
             self.num_updates += 1
@@ -134,12 +143,12 @@ class AveragedModel(_Averager):
     avg_fn; ``n_averaged`` counts the calls. ``avg_fn(avg, param, n)`` (arrays, in place is not
     required: return the new average) replaces the rule."""
 
-    def __init__(self, model, avg_fn=None):
+    def __init__(self, model: Module, avg_fn=None) -> None:
         super().__init__(model)
         self.avg_fn = avg_fn
         self.n_averaged = 0
 
-    def update_parameters(self, model=None):
+    def update_parameters(self, model: Module | None = None) -> None:
         if self.n_averaged == 0:
             self.copy_from_live()
         elif self.avg_fn is None:
@@ -153,7 +162,7 @@ class AveragedModel(_Averager):
                 )
         self.n_averaged += 1
 
-    def copy_from_live(self):
+    def copy_from_live(self) -> None:
         for s, x, p in zip(self.shadow, self._sources(), self._params or [None] * len(self.shadow)):
             s[...] = (p._data if x is None else x).reshape(s.shape)
 
@@ -167,7 +176,14 @@ class SWALR(LRScheduler):
     """Anneals each group's lr to ``swa_lr`` over ``anneal_epochs`` epochs (cos or linear), then
     holds it (torch.optim.swa_utils.SWALR)."""
 
-    def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        swa_lr: float | list[float],
+        anneal_epochs: int = 10,
+        anneal_strategy: str = "cos",
+        last_epoch: int = -1,
+    ) -> None:
         for lr, g in zip(_format_param("swa_lr", optimizer, swa_lr), optimizer.param_groups):
             g["swa_lr"] = lr
         if anneal_strategy not in ("cos", "linear"):
@@ -180,7 +196,7 @@ class SWALR(LRScheduler):
         self.anneal_epochs = anneal_epochs
         super().__init__(optimizer, last_epoch)
 
-    def anneal_func(self, t):
+    def anneal_func(self, t) -> float:
         if self._anneal_strategy == "cos":
             return (1 - math.cos(math.pi * t)) / 2
         return t

@@ -1,16 +1,22 @@
 """Callbacks for ``fit`` (Keras' names): each hook receives the Trainer as ``self.trainer``."""
 
+from __future__ import annotations
+
 import csv
 import io
 import logging
 import math
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._atomic import atomic_write
 from ..autograd import Tensor
+
+if TYPE_CHECKING:
+    from ..nn.module import Module
 
 _log = logging.getLogger("pydlk")  # library messages; the CLI shows warnings
 
@@ -21,34 +27,34 @@ class Callback:
     before training starts; a callback stops training by setting ``trainer.stop_training``.
     """
 
-    trainer = None
+    trainer: Any = None  # the Trainer running this callback (set by CallbackList)
 
-    def on_train_begin(self):
+    def on_train_begin(self) -> None:
         pass
 
-    def on_train_end(self):
+    def on_train_end(self) -> None:
         pass
 
-    def on_epoch_begin(self, epoch):
+    def on_epoch_begin(self, epoch: int) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         pass
 
-    def on_before_step(self, batch, logs):
+    def on_before_step(self, batch, logs: dict[str, Any]) -> None:
         pass  # after backward, before optimizer.step()
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch, logs: dict[str, Any]) -> None:
         pass
 
 
 class CallbackList:
-    def __init__(self, callbacks, trainer):
+    def __init__(self, callbacks, trainer) -> None:
         self.callbacks = callbacks
         for c in callbacks:
             c.trainer = trainer
 
-    def call(self, hook, *args):
+    def call(self, hook: str, *args: Any) -> None:
         for c in self.callbacks:
             getattr(c, hook)(*args)
 
@@ -61,7 +67,7 @@ class ProgressBar(Callback):
     """A tqdm bar per epoch (``tqdm.auto``: a widget in notebooks) only when stdout (or
     ``file``) is a terminal, and one printed summary line per epoch in every case."""
 
-    def __init__(self, file=None):
+    def __init__(self, file=None) -> None:
         self.file = file
         self.bar = None
 
@@ -72,7 +78,7 @@ class ProgressBar(Callback):
         except (AttributeError, ValueError):  # no isatty, or a closed file
             return False
 
-    def on_epoch_begin(self, epoch):
+    def on_epoch_begin(self, epoch: int) -> None:
         if self._tty():
             from tqdm.auto import tqdm
 
@@ -89,12 +95,12 @@ class ProgressBar(Callback):
                 dynamic_ncols=True,
             )
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch, logs: dict[str, Any]) -> None:
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -121,16 +127,24 @@ class EarlyStopping(Callback):
     logger."""
 
     def __init__(
-        self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best=True
-    ):
+        self,
+        monitor: str = "val_loss",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = True,
+    ) -> None:
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
         self.mode = _better(mode, monitor)
         self.restore_best = restore_best
-        self.best, self.best_epoch, self.best_state, self.wait = None, None, None, 0
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.wait = 0
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.monitor not in logs:
             raise KeyError(
                 f"EarlyStopping: '{self.monitor}' is not among the logged metrics {sorted(logs)}"
@@ -146,6 +160,7 @@ class EarlyStopping(Callback):
         else:
             self.wait += 1
             if self.wait >= max(1, self.patience):
+                assert self.best_epoch is not None  # the first epoch always improves
                 self.trainer.stop_training = True
                 self.trainer.stop_reason = (
                     f"EarlyStopping: {self.monitor} did not improve for "
@@ -153,7 +168,7 @@ class EarlyStopping(Callback):
                     f"{self.best_epoch + 1})"
                 )
 
-    def on_train_end(self):
+    def on_train_end(self) -> None:
         if self.restore_best and self.best_state is not None:
             self.trainer.model.load_state_dict(self.best_state)
 
@@ -164,13 +179,19 @@ class ModelCheckpoint(Callback):
     ``save_best_only`` only improvements of ``monitor`` are written. ``path`` may contain
     ``{epoch}``."""
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+    ) -> None:
         self.path, self.monitor, self.save_best_only = str(path), monitor, save_best_only
         self.mode = _better(mode, monitor)
-        self.best = None
-        self.last_path = None
+        self.best: float | None = None
+        self.last_path: str | None = None
 
-    def on_train_begin(self):
+    def on_train_begin(self) -> None:
         # A resumed run's history holds the earlier epochs: the best so far is among them, so
         # the first resumed epoch does not overwrite a better checkpoint.
         if not self.save_best_only or self.best is not None:
@@ -188,7 +209,7 @@ class ModelCheckpoint(Callback):
         if past:
             self.best = min(past) if self.mode == "min" else max(past)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         from ..serialization import save
 
         if self.save_best_only:
@@ -219,18 +240,18 @@ class TerminateOnNaN(Callback):
     Forward hooks on every module record the first non-finite output of each batch; the test
     is one sum per output (a non-finite sum is confirmed with ``isfinite``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.first = None  # (module path, what) of this batch's first non-finite output
-        self._handles = []
+        self._handles: list[Any] = []
 
-    def on_train_begin(self):
+    def on_train_begin(self) -> None:
         model = self.trainer.model
         if not hasattr(model, "named_modules"):
             return
         for name, mod in model.named_modules():
             self._handles.append(mod.register_forward_hook(self._hook(name or "(model)")))
 
-    def on_train_end(self):
+    def on_train_end(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
@@ -247,7 +268,7 @@ class TerminateOnNaN(Callback):
 
         return hook
 
-    def on_before_step(self, batch, logs):
+    def on_before_step(self, batch, logs: dict[str, Any]) -> None:
         first, self.first = self.first, None
         loss = logs["loss"]
         if math.isfinite(loss):
@@ -286,10 +307,10 @@ def _finite(a):
 class LearningRateLogger(Callback):
     """Records the learning rate of every parameter group after every batch (``self.lrs``)."""
 
-    def __init__(self):
-        self.lrs = []
+    def __init__(self) -> None:
+        self.lrs: list[list[float]] = []  # per batch, one per parameter group
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch, logs: dict[str, Any]) -> None:
         self.lrs.append([float(g["lr"]) for g in self.trainer.optimizer.param_groups])
 
 
@@ -298,19 +319,19 @@ class EMAEvaluation(Callback):
     updated after every step, and evaluates the validation set with the averaged weights at the
     end of each epoch (logged as ``val_loss_ema`` / ``val_accuracy_ema``)."""
 
-    def __init__(self, decay=0.995):
+    def __init__(self, decay: float = 0.995) -> None:
         self.decay = decay
-        self.ema = None
+        self.ema: Any = None  # an ExponentialMovingAverage once training starts
 
-    def on_train_begin(self):
+    def on_train_begin(self) -> None:
         from ..optim.swa_utils import ExponentialMovingAverage
 
         self.ema = ExponentialMovingAverage(self.trainer.optimizer, decay=self.decay)
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch, logs: dict[str, Any]) -> None:
         self.ema.update()
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.trainer.val_loader is None:
             return
         from .loop import evaluate
@@ -327,26 +348,26 @@ class SnapshotEnsemble(Callback):
     epochs, matching CosineAnnealingWarmRestarts(T_0=cycle_len)); ``predict`` averages the
     snapshots' softmax outputs (Huang et al., 2017)."""
 
-    def __init__(self, cycle_len, max_snapshots=None):
+    def __init__(self, cycle_len: int, max_snapshots: int | None = None) -> None:
         if cycle_len < 1:
             raise ValueError(f"SnapshotEnsemble: cycle_len must be >= 1, got {cycle_len}")
         self.cycle_len, self.max_snapshots = cycle_len, max_snapshots
-        self.snapshots = []
+        self.snapshots: list[Any] = []
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if (epoch + 1) % self.cycle_len == 0:
             self.snapshots.append(_snapshot(self.trainer.model))
             if self.max_snapshots and len(self.snapshots) > self.max_snapshots:
                 self.snapshots.pop(0)
 
-    def predict(self, data, model=None):
+    def predict(self, data, model: Module | None = None):
         from .loop import predict
 
         model = model or self.trainer.model
         if not self.snapshots:
             raise RuntimeError("SnapshotEnsemble: no snapshot taken yet")
         current = _snapshot(model)
-        probs = None
+        probs: Any = None
         try:
             for snap in self.snapshots:
                 model.load_state_dict(snap)
@@ -362,10 +383,10 @@ class SnapshotEnsemble(Callback):
 class CSVLogger(Callback):
     """One row per epoch (epoch and every logged metric); the file is rewritten atomically."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         h = self.trainer.history
         keys = sorted(h.history)
         buf = io.StringIO()

@@ -10,9 +10,16 @@ Where CuPy lacks pinned memory or streams (an emulation), the batch is copied wi
 ``cupy.asarray``: the same result, synchronously.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .._backend import device_of, get_array_module, is_cupy
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = ["to_device", "to_host"]
 
@@ -57,7 +64,7 @@ class _Stager:
 _stager = _Stager()
 
 
-def to_device(a, device):
+def to_device(a: Any, device: str) -> Any:
     """``a`` (a NumPy array, a CuPy array, a torch tensor already made NumPy, or a tuple/list of
     them) on ``device`` ('cpu' or 'cuda:N'); arrays already there are returned as they are.
     Non-array values (Python numbers, strings) pass through."""

@@ -1,6 +1,11 @@
 """History: the metrics returned by ``fit``, per epoch (Keras' ``History``) and per training
 iteration, and their plot."""
 
+from __future__ import annotations
+
+import os
+from typing import Any
+
 from .._atomic import atomic_write
 
 
@@ -12,23 +17,23 @@ class History:
     batch's loss, on this process's batch under ``mpiexec``) and ``lr`` (the learning rate the
     step used)."""
 
-    def __init__(self):
-        self.epoch = []
-        self.history = {}
-        self.iterations = {}
+    def __init__(self) -> None:
+        self.epoch: list[int] = []
+        self.history: dict[str, list[float]] = {}
+        self.iterations: dict[str, list[float]] = {}
 
-    def append(self, epoch, logs):
+    def append(self, epoch: int, logs: dict[str, Any]) -> None:
         self.epoch.append(epoch)
         for k, v in logs.items():
             self.history.setdefault(k, []).append(float(v))
 
     @property
-    def global_step(self):
+    def global_step(self) -> int:
         """Optimiser steps recorded so far (Lightning's ``trainer.global_step``)."""
         steps = self.iterations.get("step")
-        return steps[-1] if steps else 0
+        return int(steps[-1]) if steps else 0
 
-    def append_iteration(self, epoch, logs):
+    def append_iteration(self, epoch: int, logs: dict[str, Any]) -> None:
         """Record one optimiser step of ``epoch`` (1-based): its ``logs`` and the next step."""
         self.iterations.setdefault("step", []).append(self.global_step + 1)
         self.iterations.setdefault("epoch", []).append(int(epoch))
@@ -38,14 +43,14 @@ class History:
     def __getitem__(self, key):
         return self.history[key]
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {
             "epoch": list(self.epoch),
             "history": {k: list(v) for k, v in self.history.items()},
             "iterations": {k: list(v) for k, v in self.iterations.items()},
         }
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state) -> None:
         self.epoch = [int(e) for e in state["epoch"]]
         self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
         ints = ("step", "epoch")
@@ -67,7 +72,14 @@ class History:
             x.append(e - 1 + seen[e] / counts[e])
         return x
 
-    def plot(self, path, log_loss=False, monitor=None, epochs=True, iterations=True):
+    def plot(
+        self,
+        path: str | os.PathLike[str],
+        log_loss: bool = False,
+        monitor: str | None = None,
+        epochs: bool = True,
+        iterations: bool = True,
+    ) -> str | os.PathLike[str]:
         """Write loss, accuracy and learning-rate curves to a PNG (needs matplotlib: the
         ``plot`` extra), atomically. ``log_loss`` puts the loss axis on a log scale. The best
         epoch (of ``monitor``: by default ``val_accuracy``, else ``val_loss``, else ``loss``) is
@@ -80,7 +92,7 @@ class History:
             from matplotlib.figure import Figure
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'pydlk[plot]'") from None
-        panels = [
+        titles = [
             ("loss", ["loss", "val_loss"]),
             ("accuracy", ["accuracy", "val_accuracy"]),
             ("learning rate", ["lr"]),
@@ -91,7 +103,7 @@ class History:
             raise ValueError("History.plot: epochs=False needs per-iteration records")
         panels = [
             (t, [k for k in keys if k in per_epoch], [k for k in keys if k in per_step])
-            for t, keys in panels
+            for t, keys in titles
         ]
         panels = [p for p in panels if p[1] or p[2]]
         best = self.best_epoch(monitor) if epochs else None
@@ -119,7 +131,7 @@ class History:
             fig.savefig(f, format="png", dpi=100)
         return path
 
-    def best_epoch(self, monitor=None):
+    def best_epoch(self, monitor: str | None = None) -> int | None:
         """The epoch (1-based, as logged) with the best ``monitor`` value, or None."""
         if monitor is None:
             monitor = next(

@@ -15,19 +15,31 @@ SIGTERM and SIGINT (a preempted job, Ctrl-C) are caught when ``fit`` has somewhe
 ``TrainingInterrupted`` is raised; ``fit(resume=preempt_path)`` continues bitwise-identically.
 """
 
+from __future__ import annotations
+
 import inspect
 import logging
+import os
 import signal
 import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import _random
 from .._backend import get_array_module
+from .._typing import DeviceLike
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
 from .device_batch import to_device, to_host
 from .history import History
+
+if TYPE_CHECKING:
+    from ..metrics import Metric
+    from ..nn.module import Module
+    from ..optim.optimizer import Optimizer
+    from .callbacks import Callback
 
 _log = logging.getLogger("pydlk")
 
@@ -36,7 +48,7 @@ class TrainingInterrupted(Exception):
     """Raised by ``fit`` after a SIGTERM/SIGINT once the training state has been saved to
     ``path``; ``signum`` is the signal, ``history`` what was trained so far."""
 
-    def __init__(self, signum, path, epoch, batch, history):
+    def __init__(self, signum, path: str | os.PathLike[str], epoch: int, batch, history) -> None:
         self.signum, self.path, self.epoch, self.batch = signum, path, epoch, batch
         self.history = history
         name = signal.Signals(signum).name
@@ -81,15 +93,15 @@ class Trainer:
 
     def __init__(
         self,
-        model,
-        loss_fn,
-        optimizer,
+        model: Module,
+        loss_fn: Callable[..., Tensor],
+        optimizer: Optimizer,
         scheduler,
-        train_loader,
-        val_loader,
+        train_loader: Iterable[Any],
+        val_loader: Iterable[Any] | None,
         history,
         extra_state=None,
-    ):
+    ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.extra_state = dict(extra_state or {})
         self.scheduler, self.train_loader, self.val_loader = scheduler, train_loader, val_loader
@@ -100,7 +112,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason = None
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: model, optimiser, scheduler, loader, RNG, and
         mid-epoch the position and running metrics of the epoch in progress."""
         state = {
@@ -120,7 +132,7 @@ class Trainer:
             state["extra"] = {k: v.state_dict() for k, v in self.extra_state.items()}
         return state
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state) -> None:
         _dist.unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and "scheduler" in state:
@@ -264,7 +276,13 @@ def _lr(optimizer):
     return float(optimizer.param_groups[0]["lr"])
 
 
-def evaluate(model, loss_fn, loader, metrics=(), device=None):
+def evaluate(
+    model: Module,
+    loss_fn: Callable[..., Tensor],
+    loader: Iterable[Any],
+    metrics: Sequence[Metric] = (),
+    device: DeviceLike | None = None,
+) -> dict[str, Any]:
     """Mean loss (and accuracy, for class labels or binary logits) over ``loader`` in eval
     mode, no gradients; each of ``metrics`` (``pydlk.metrics``) is reset, updated per batch and
     logged under its ``name``. Batches of torch tensors are converted to NumPy; with
@@ -300,7 +318,7 @@ def evaluate(model, loss_fn, loader, metrics=(), device=None):
     return logs
 
 
-def predict(model, data, batch_size=256):
+def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
     """Model outputs for an array (batched) or a loader, as one NumPy array, in eval mode."""
     was_training = getattr(model, "training", False)
     model.eval()
@@ -319,13 +337,15 @@ def predict(model, data, batch_size=256):
     return np.concatenate(outs) if outs else np.zeros((0,))
 
 
-def tta_predict(model, x, flips=True, shifts=0, batch_size=256):
+def tta_predict(
+    model: Module, x: Any, flips: bool = True, shifts: int = 0, batch_size: int = 256
+) -> np.ndarray:
     """Test-time augmentation: the mean softmax over the original batch, its mirror image (with
     ``flips``) and, for ``shifts`` = s > 0, the four diagonal shifts by s pixels (zero fill);
     the views come from ``pydlk.data.augment.tta_views``."""
     from ..data.augment import tta_views
 
-    probs = 0
+    probs: Any = 0  # the sum of the views' softmax outputs
     views = tta_views(x, flips, shifts)
     for v in views:
         out = predict(model, v, batch_size)
@@ -361,22 +381,22 @@ class _SignalCatcher:
 
 
 def fit(
-    model,
-    loss_fn,
-    optimizer,
-    train_loader,
-    val_loader=None,
-    epochs=1,
-    scheduler=None,
-    callbacks=(),
-    resume=None,
-    verbose=True,
-    extra_state=None,
-    preempt_path=None,
-    metrics=(),
-    device=None,
-    cuda_graph=False,
-):
+    model: Module,
+    loss_fn: Callable[..., Tensor],
+    optimizer: Optimizer,
+    train_loader: Iterable[Any],
+    val_loader: Iterable[Any] | None = None,
+    epochs: int = 1,
+    scheduler: Any = None,
+    callbacks: Sequence[Callback] = (),
+    resume: str | os.PathLike[str] | None = None,
+    verbose: bool = True,
+    extra_state: dict[str, Any] | None = None,
+    preempt_path: str | os.PathLike[str] | None = None,
+    metrics: Sequence[Metric] = (),
+    device: DeviceLike | None = None,
+    cuda_graph: bool = False,
+) -> History:
     """Train for ``epochs`` epochs and return a ``History`` (per-epoch loss, accuracy, lr and
     their ``val_`` counterparts; per-iteration loss and lr in ``History.iterations``).
     ``resume`` is a checkpoint written by ``ModelCheckpoint`` or by a preemption: training
@@ -408,15 +428,15 @@ def fit(
     dev = _check_device(model, device, "fit")
     if cuda_graph and (dev is None or dev == "cpu"):
         raise ValueError("fit: cuda_graph=True needs device='cuda' (a CUDA graph runs on a GPU)")
-    graphed = {}  # batch shapes -> captured step
+    graphed: dict[Any, Any] = {}  # batch shapes -> captured step
     history = History()
     trainer = Trainer(
         model, loss_fn, optimizer, scheduler, train_loader, val_loader, history, extra_state
     )
-    cbs = list(callbacks)
-    if verbose and not any(isinstance(c, ProgressBar) for c in cbs):
-        cbs.insert(0, ProgressBar())
-    cbs = CallbackList(_dist.rank_zero_callbacks(cbs), trainer)
+    given = list(callbacks)
+    if verbose and not any(isinstance(c, ProgressBar) for c in given):
+        given.insert(0, ProgressBar())
+    cbs = CallbackList(_dist.rank_zero_callbacks(given), trainer)
     if resume is not None:
         trainer.load_state_dict(load(resume))
     per_batch = scheduler is not None and _steps_per_batch(scheduler)

@@ -2,15 +2,26 @@
 while the learning rate grows geometrically, record the smoothed loss, stop once it diverges.
 ``pydlk doctor`` and ``pydlk lr-find`` both use ``sweep``."""
 
+from __future__ import annotations
+
 import copy
 import math
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..autograd import Tensor
 
+if TYPE_CHECKING:
+    from ..nn.module import Module
+    from ..optim.optimizer import Optimizer
 
-def sweep(step, start_lr, end_lr, num_iter, smooth=0.05, diverge=5.0):
+
+def sweep(
+    step, start_lr: float, end_lr: float, num_iter: int, smooth: float = 0.05, diverge: float = 5.0
+):
     """Call ``step(lr) -> loss`` along ``num_iter`` geometric steps from ``start_lr`` to
     ``end_lr``; returns (lrs, smoothed losses). The loss is an exponential moving average with
     weight ``smooth`` on the newest value, bias-corrected; the sweep stops after a non-finite
@@ -49,10 +60,10 @@ def steepest(lrs, losses):
 class LRFinderResult:
     """``lrs``, smoothed ``losses`` and ``suggestion`` (steepest descent) of ``lr_find``."""
 
-    def __init__(self, lrs, losses, suggestion):
+    def __init__(self, lrs, losses, suggestion) -> None:
         self.lrs, self.losses, self.suggestion = list(lrs), list(losses), suggestion
 
-    def plot(self, path, skip_end=3):
+    def plot(self, path: str | os.PathLike[str], skip_end: int = 3) -> str | os.PathLike[str]:
         """Loss against learning rate (log axis) with the suggestion marked, to a PNG (needs
         matplotlib); draws on its own Agg figure, leaving the process's backend alone."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -79,15 +90,15 @@ class LRFinderResult:
 
 
 def lr_find(
-    model,
-    loss_fn,
-    optimizer,
-    loader,
-    start_lr=1e-7,
-    end_lr=10.0,
-    num_iter=100,
-    smooth=0.05,
-    diverge=5.0,
+    model: Module,
+    loss_fn: Callable[..., Tensor],
+    optimizer: Optimizer,
+    loader: Iterable[Any],
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_iter: int = 100,
+    smooth: float = 0.05,
+    diverge: float = 5.0,
 ):
     """Range test with ``optimizer`` (any pydlk optimiser) on batches of ``loader`` (cycled if
     shorter than ``num_iter``). The model's and the optimiser's state are restored afterwards.

@@ -3,7 +3,10 @@ extra). It uses the tensorboard package's own event writer and protobufs, import
 callback is created, so pydlk itself does not depend on tensorboard (nor on torch's
 ``SummaryWriter``)."""
 
+from __future__ import annotations
+
 import time
+from typing import Any
 
 from .callbacks import Callback
 
@@ -13,7 +16,7 @@ class TensorBoardLogger(Callback):
     ``log_dir`` (``tensorboard --logdir LOG_DIR`` shows them); ``every_n_batches`` > 0 also
     writes the training loss per batch under ``batch/loss``."""
 
-    def __init__(self, log_dir: str, every_n_batches: int = 0):
+    def __init__(self, log_dir: str, every_n_batches: int = 0) -> None:
         try:
             from tensorboard.compat.proto.event_pb2 import Event
             from tensorboard.compat.proto.summary_pb2 import Summary
@@ -37,12 +40,12 @@ class TensorBoardLogger(Callback):
         )
         self.writer.add_event(self._Event(wall_time=time.time(), step=int(step), summary=summary))
 
-    def on_batch_end(self, batch, logs):
+    def on_batch_end(self, batch, logs: dict[str, Any]):
         self._step += 1
         if self.every_n_batches and self._step % self.every_n_batches == 0:
             self._scalars(self._step, {"batch/loss": logs["loss"]})
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]):
         self._scalars(epoch + 1, {k: v for k, v in logs.items() if isinstance(v, (int, float))})
         self.writer.flush()
 

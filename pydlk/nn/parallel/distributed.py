@@ -82,7 +82,7 @@ class DistributedDataParallel(Module):
         check_reduction: bool = False,
         gradient_as_bucket_view: bool = False,
         static_graph: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         from ...distributed.process_group import GroupMember, _require
 
@@ -186,7 +186,7 @@ class DistributedDataParallel(Module):
             self._sync_arrays(bufs)
         out = self.module(*inputs, **kwargs)
         if sync:
-            unused = ()
+            unused: list[Any] | tuple[()] = ()
             if self.find_unused_parameters:
                 reached = _reachable_leaves(out)
                 unused = [p for p in self.reducer.params if id(p) not in reached]

@@ -6,12 +6,15 @@ scaling one pass (``norm_reduce`` / ``scale_`` of pydlk._C, or of pydlk._cuda fo
 GPU); otherwise one reduction per gradient. The total norm is returned on the gradients' device.
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
 from ..._arena import whole_arena_grads
 from ..._backend import get_array_module, kernels_for
+from ..._typing import ParamsT
 from ...autograd import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
@@ -43,7 +46,9 @@ def _total(bufs, norm_type):
     return s if norm_type == 0 else s ** (1.0 / norm_type)
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def get_total_norm(
+    tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach: bool | None = None
+) -> Tensor:
     """The norm of the concatenation of ``tensors`` (arrays or Tensors), as a 0-d Tensor."""
     arrs = [
         t._data if isinstance(t, Tensor) else t if hasattr(t, "dtype") else np.asarray(t)
@@ -62,7 +67,13 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     return Tensor(get_array_module(arrs[0]).asarray(total, arrs[0].dtype))
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def clip_grad_norm_(
+    parameters: ParamsT,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor | None:
     """Scale the gradients in place so that their joint ``norm_type`` norm is at most
     ``max_norm`` (coefficient ``max_norm / (total + 1e-6)``, applied when below 1, as torch).
     Returns the total norm (before clipping) as a 0-d Tensor. ``foreach`` is ignored."""
@@ -91,7 +102,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return Tensor(get_array_module(bufs[0]).asarray(total_t))
 
 
-def clip_grad_value_(parameters, clip_value, foreach=None):
+def clip_grad_value_(parameters: ParamsT, clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element into [-clip_value, clip_value] in place."""
     params = _params(parameters)
     v = float(clip_value)

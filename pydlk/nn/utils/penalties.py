@@ -8,8 +8,11 @@ step: ``weight_decay=`` (coupled L2), AdamW (decoupled), ``l1_weight_decay=`` (a
 ``l1*sign(p)`` to the gradient).
 """
 
+from __future__ import annotations
+
 import numpy as np
 
+from ..._typing import ParamsT
 from ...autograd import Function, Tensor
 
 __all__ = ["l1_penalty", "l2_penalty", "elastic_net_penalty"]
@@ -59,17 +62,17 @@ def _sum(fn, params):
     return total
 
 
-def l1_penalty(params):
+def l1_penalty(params: ParamsT) -> Tensor:
     """sum over params of sum |p| (a 0-d Tensor in the graph)."""
     return _sum(_AbsSum, params)
 
 
-def l2_penalty(params):
+def l2_penalty(params: ParamsT) -> Tensor:
     """sum over params of sum p^2 (a 0-d Tensor in the graph)."""
     return _sum(_SqSum, params)
 
 
-def elastic_net_penalty(params, l1, l2):
+def elastic_net_penalty(params: ParamsT, l1, l2) -> Tensor:
     """l1 * l1_penalty(params) + l2 * l2_penalty(params)."""
     ps = _list(params)
     return l1_penalty(ps) * float(l1) + l2_penalty(ps) * float(l2)

@@ -9,6 +9,8 @@ Not in torch: ``InverseTimeLR(optimizer, decay_rate)``, ``lr = initial_lr / (1 +
 when ``scheduler.step()`` comes before ``optimizer.step()``, or when ``epoch=`` is passed).
 """
 
+from __future__ import annotations
+
 from ._base import LRScheduler, _format_param
 from .composite import ChainedScheduler, SequentialLR
 from .cyclic import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR

@@ -1,5 +1,9 @@
 """The scheduler protocol every schedule follows (torch's LRScheduler) and its helpers."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from ..optimizer import Optimizer
 
 
@@ -28,7 +32,7 @@ class LRScheduler:
 
     _is_initial = False
 
-    def __init__(self, optimizer, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
@@ -54,10 +58,10 @@ class LRScheduler:
         finally:
             self._is_initial = False
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
 
     def get_last_lr(self):
@@ -66,7 +70,7 @@ class LRScheduler:
     def get_lr(self):
         raise NotImplementedError
 
-    def step(self, epoch=None):
+    def step(self, epoch: int | None = None) -> None:
         self._step_count += 1
         self._update_lr(epoch)
 

@@ -1,9 +1,16 @@
 """Schedules made of other schedules: SequentialLR and ChainedScheduler."""
 
+from __future__ import annotations
+
 from bisect import bisect_right
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._base import LRScheduler, _lrs
 from .plateau import ReduceLROnPlateau
+
+if TYPE_CHECKING:
+    from ...optim.optimizer import Optimizer
 
 
 class _Composite(LRScheduler):
@@ -35,7 +42,9 @@ def _check_children(cls, optimizer, schedulers):
 class SequentialLR(_Composite):
     """Runs schedulers[i] between milestones[i-1] and milestones[i]."""
 
-    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+    def __init__(
+        self, optimizer: Optimizer, schedulers, milestones: Sequence[int], last_epoch: int = -1
+    ) -> None:
         _check_children("SequentialLR", optimizer, schedulers)
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
@@ -54,7 +63,7 @@ class SequentialLR(_Composite):
         self._schedulers[idx]._initial_step()
         self._last_lr = self._schedulers[idx].get_last_lr()
 
-    def step(self):
+    def step(self) -> None:  # type: ignore[override]  # steps its children, as torch (no epoch)
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         s = self._schedulers[idx]
@@ -68,14 +77,14 @@ class SequentialLR(_Composite):
 class ChainedScheduler(_Composite):
     """Steps every scheduler in turn at each step."""
 
-    def __init__(self, schedulers, optimizer=None):
+    def __init__(self, schedulers, optimizer: Optimizer | None = None) -> None:
         optimizer = optimizer or schedulers[0].optimizer
         _check_children("ChainedScheduler", optimizer, schedulers)
         self._schedulers = list(schedulers)
         self.optimizer = optimizer
         self._last_lr = _lrs(optimizer)
 
-    def step(self):
+    def step(self) -> None:  # type: ignore[override]  # steps its children, as torch (no epoch)
         for s in self._schedulers:
             s.step()
         self._last_lr = _lrs(self.optimizer)

@@ -1,12 +1,19 @@
 """Schedules that are a formula of the epoch: lambda, step, multi-step, constant, linear,
 exponential, inverse-time, polynomial and cosine annealing."""
 
+from __future__ import annotations
+
 import math
 import types
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ._base import LRScheduler, _lrs
+
+if TYPE_CHECKING:
+    from ...optim.optimizer import Optimizer
 
 
 class _LambdaBase(LRScheduler):
@@ -64,7 +71,9 @@ class MultiplicativeLR(_LambdaBase):
 class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
-    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+    def __init__(
+        self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1
+    ) -> None:
         self.step_size = step_size
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -81,7 +90,13 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """lr *= gamma at each milestone."""
 
-    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        milestones: Sequence[int],
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
         self.milestones = Counter(milestones)
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
@@ -102,7 +117,13 @@ class MultiStepLR(LRScheduler):
 class ConstantLR(LRScheduler):
     """lr = initial_lr * factor until total_iters, then initial_lr."""
 
-    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        factor: float = 1.0 / 3,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
         if factor > 1.0 or factor < 0:
             raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
         self.factor = factor
@@ -127,8 +148,13 @@ class LinearLR(LRScheduler):
     """The factor goes linearly from start_factor to end_factor over total_iters epochs."""
 
     def __init__(
-        self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1
-    ):
+        self,
+        optimizer: Optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+        last_epoch: int = -1,
+    ) -> None:
         if start_factor > 1.0 or start_factor <= 0:
             raise ValueError(
                 "Starting multiplicative factor expected to be greater than 0 and "
@@ -168,7 +194,7 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
-    def __init__(self, optimizer, gamma, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = gamma
         super().__init__(optimizer, last_epoch)
 
@@ -185,7 +211,7 @@ class InverseTimeLR(LRScheduler):
     """lr = initial_lr / (1 + decay_rate * t) (not in torch; Keras' InverseTimeDecay with
     decay_steps=1, staircase=False). Closed form at every step (no drift)."""
 
-    def __init__(self, optimizer, decay_rate, last_epoch=-1):
+    def __init__(self, optimizer: Optimizer, decay_rate: float, last_epoch: int = -1) -> None:
         if not decay_rate >= 0:
             raise ValueError(f"InverseTimeLR: decay_rate must be >= 0, got {decay_rate}")
         self.decay_rate = decay_rate
@@ -203,7 +229,9 @@ class PolynomialLR(LRScheduler):
     (reaching 0 at ``total_iters``), torch's recursive form.
     """
 
-    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+    def __init__(
+        self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1
+    ) -> None:
         self.total_iters = total_iters
         self.power = power
         super().__init__(optimizer, last_epoch)
@@ -228,7 +256,9 @@ class CosineAnnealingLR(LRScheduler):
     """Cosine annealing (SGDR without restarts), torch's recursive form (it continues past
     T_max as a cosine wave)."""
 
-    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+    def __init__(
+        self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
+    ) -> None:
         self.T_max = T_max
         self.eta_min = eta_min
         super().__init__(optimizer, last_epoch)
