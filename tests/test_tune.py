@@ -171,7 +171,11 @@ def test_pydlk_tune_workers_share_one_journal_file(tmp_path):
     trials = optuna.load_study(study_name="shared", storage=storage).trials
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(workers * per_worker))  # no duplicate, none lost
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    # every trial finished; one a pruner stopped early (depending on the other workers' reports
+    # at that moment) counts as finished, so not all need be COMPLETE
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert all(t.state in done for t in trials), [t.state for t in trials]
+    assert any(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len({(t.params["lr"], t.params["reg"]) for t in trials}) == workers * per_worker
     for i in range(workers):  # each worker wrote its own best settings from the shared study
         assert (tmp_path / f"w{i}" / "digits-mlp" / "best.toml").exists()
