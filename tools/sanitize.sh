@@ -28,11 +28,10 @@ fi
 # normal build's pydlk) ahead of PYTHONPATH. The worker children of test_fuzz inherit all this.
 PYTEST="$(dirname "$PY")/pytest"
 [ -x "$PYTEST" ] || PYTEST=pytest
+# Python is not instrumented: the sanitizer runtimes are preloaded for every step below
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+export ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # (run from inside the copy: `python -c` puts the working directory ahead of PYTHONPATH)
 (cd "$PKG" && "$PY" -c 'import sys, pydlk._C as c; sys.exit("/build/asan/" not in c.__file__)') \
   || { echo "sanitize.sh: the ASan build is not the pydlk._C imported" >&2; exit 1; }
-LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
-ASAN_OPTIONS=detect_leaks=0 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-PYTHONPATH="$PWD/$PKG" \
-  "$PYTEST" -q -p no:cacheprovider "$@"
+PYTHONPATH="$PWD/$PKG" "$PYTEST" -q -p no:cacheprovider "$@"
