@@ -121,6 +121,26 @@ def test_nan_sorts_as_largest_and_edge_shapes_as_torch():
     )
 
 
+@pytest.mark.parametrize("largest", [True, False])
+def test_topk_long_rows_with_ties_pick_the_stable_sorts_first_k(largest):
+    """Rows longer than k take the partition path; a tie across the cut falls back to the full
+    stable sort, so indices are always the stable sort's first k (ties in input order)."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 6, size=(40, 50)).astype(np.float32)  # many ties at every cut
+    a[:20] = rng.permutation(20 * 50).reshape(20, 50)  # and rows without any
+    for rows in (slice(0, 20), slice(None)):
+        for dim in (0, 1):
+            x = a[rows]
+            r = pydlk.topk(pydlk.tensor(x), 7, dim=dim, largest=largest)
+            rt = torch.topk(torch.tensor(x), 7, dim=dim, largest=largest)
+            same(r.values, rt.values)
+            key = -x if largest else x
+            ref = np.take(np.argsort(key, axis=dim, kind="stable"), range(7), axis=dim)
+            np.testing.assert_array_equal(r.indices.numpy(), ref)
+    i = pydlk.topk(pydlk.tensor(np.arange(30, dtype=np.int64) % 4), 3, largest=largest).indices
+    np.testing.assert_array_equal(i.numpy(), [3, 7, 11] if largest else [0, 4, 8])
+
+
 def test_sort_gradcheck_float64():
     assert pydlk.gradcheck(
         lambda x: pydlk.sort(x, 0).values * pydlk.arange(3.0).double().reshape(3, 1),

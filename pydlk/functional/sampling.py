@@ -2,7 +2,8 @@
 and 'bilinear' (4-D), forward and backward.
 
 Each resized dimension is separable: output = M @ input along that axis, with M (out, in) holding
-one 1 per row (nearest) or two linear weights per row. The backward applies M^T. Source
+one 1 per row (nearest) or two linear weights per row, applied as a matmul in the array's own
+layout (no transposed copies). The backward applies M^T. Source
 coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
 ``in/out``."""
@@ -53,6 +54,19 @@ def _matrix(n_in, n_out, mode, align_corners, scale):
     return None, m
 
 
+def _along_axis(m, y, axis, xp):
+    """``m @ y`` along ``axis`` (m: (out, in)), in y's own layout: a plain matmul for the last
+    axis, a matmul broadcast over the leading axes otherwise, so no transposed copies."""
+    pre, n = y.shape[:axis], y.shape[axis]
+    post = int(np.prod(y.shape[axis + 1 :], dtype=np.int64))
+    mm = xp.asarray(m, dtype=y.dtype)
+    if post == 1:
+        r = y.reshape(-1, n) @ mm.T
+    else:
+        r = xp.matmul(mm, y.reshape(-1, n, post))
+    return r.reshape(pre + (m.shape[0],) + y.shape[axis + 1 :])
+
+
 class Interpolate(Function):
     @staticmethod
     def forward(ctx, x, plan):
@@ -63,8 +77,7 @@ class Interpolate(Function):
             if idx is not None:  # a gather keeps NaN/inf where they are
                 y = xp.take(y, xp.asarray(idx), axis=axis)
             else:
-                mm = xp.asarray(m, dtype=x.dtype)
-                y = xp.moveaxis(xp.tensordot(mm, y, axes=([1], [axis])), 0, axis)
+                y = _along_axis(m, y, axis, xp)
             mats.append((axis, m))
         ctx.args = mats
         return xp.ascontiguousarray(y)
@@ -73,8 +86,7 @@ class Interpolate(Function):
     def backward(ctx, g):
         xp = get_array_module(g)
         for axis, m in reversed(ctx.args):
-            mt = xp.asarray(m.T, dtype=g.dtype)
-            g = xp.moveaxis(xp.tensordot(mt, g, axes=([1], [axis])), 0, axis)
+            g = _along_axis(m.T, g, axis, xp)
         return xp.ascontiguousarray(g), None
 
 

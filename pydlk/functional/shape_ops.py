@@ -1,8 +1,10 @@
 """one_hot and pad with torch.nn.functional's names, arguments and semantics.
 
-pad is one Function for every mode: each padded dimension has an index map from output to input
-position (-1 where a constant fills in), so the forward is a gather per dimension and the
-backward adds each output gradient back to the input position it came from."""
+pad is one Function for every mode. A constant pad (or crop) copies the input into one
+preallocated output and its backward takes the matching slice of the gradient. The other modes
+map each output position of a padded dimension to an input position; that map is a few runs of
+consecutive (or mirrored, or repeated) positions, each copied with one slice, and the backward
+adds each run's gradient back onto the input positions it came from."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     return Tensor(out)
 
 
-def _index_map(n, left, right, mode, xp):
+def _index_map(n, left, right, mode):
     """Input position of each output position along one dimension (-1: the constant)."""
     i = np.arange(-left, n + right)
     if mode == "constant":
@@ -60,34 +62,97 @@ def _index_map(n, left, right, mode, xp):
         i = np.clip(i, 0, n - 1)
     else:  # circular
         i = np.mod(i, n)
-    return xp.asarray(i)
+    return i
+
+
+def _runs(idx):
+    """The index map cut into runs ``(o0, o1, i0, step)``: outputs o0..o1-1 read input
+    i0, i0 + step, ... (step +1 or -1), all input i0 (step 0), or the constant (i0 == -1).
+    A pad has a handful of runs, so each becomes one slice copy instead of a gather."""
+    runs, o0 = [], 0
+    while o0 < len(idx):
+        i0 = int(idx[o0])
+        step = int(idx[o0 + 1]) - i0 if o0 + 1 < len(idx) else 1
+        if i0 < 0 or int(idx[min(o0 + 1, len(idx) - 1)]) < 0 or abs(step) > 1:
+            step = 0 if i0 >= 0 else 1
+        o1 = o0 + 1
+        while o1 < len(idx) and (
+            (idx[o1] < 0) if i0 < 0 else (int(idx[o1]) == i0 + step * (o1 - o0))
+        ):
+            o1 += 1
+        runs.append((o0, o1, i0, step))
+        o0 = o1
+    return runs
+
+
+def _span(i0, length, step):
+    """The input slice a run reads (step +1 or -1; step 0 is handled by its caller)."""
+    if step > 0:
+        return slice(i0, i0 + length)
+    stop = i0 - length
+    return slice(i0, stop if stop >= 0 else None, -1)
+
+
+def _at(axis, ndim, key):
+    return (slice(None),) * axis + (key,) + (slice(None),) * (ndim - axis - 1)
 
 
 class Pad(Function):
+    """Constant pads copy the input into one preallocated output (the backward is a slice of
+    the gradient); the other modes copy each run of their index map per padded dimension."""
+
     @staticmethod
     def forward(ctx, x, maps, value):
         xp = get_array_module(x)
+        ctx.args = (maps, x.shape, value is not None)
+        if value is not None:  # constant: maps hold (axis, out size, out slice, in slice)
+            shape = list(x.shape)
+            for axis, size, _, _ in maps:
+                shape[axis] = size
+            y = xp.full(shape, value, dtype=x.dtype)
+            y[_key(maps, 2, x.ndim)] = x[_key(maps, 3, x.ndim)]
+            return y
         y = x
-        for axis, idx in maps:
-            valid = idx >= 0
-            y = xp.take(y, xp.where(valid, idx, 0), axis=axis)
-            if not bool(valid.all()):
-                shape = [1] * y.ndim
-                shape[axis] = -1
-                y = xp.where(valid.reshape(shape), y, xp.asarray(value, dtype=y.dtype))
-        ctx.args = (maps, x.shape)
-        return xp.ascontiguousarray(y)
+        for axis, size, runs in maps:
+            shape = list(y.shape)
+            shape[axis] = size
+            out = xp.empty(shape, dtype=y.dtype)
+            for o0, o1, i0, step in runs:
+                src = _at(
+                    axis, y.ndim, slice(i0, i0 + 1) if step == 0 else _span(i0, o1 - o0, step)
+                )
+                out[_at(axis, y.ndim, slice(o0, o1))] = y[src]
+            y = out
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        maps, shape = ctx.args
+        maps, shape, constant = ctx.args
         xp = get_array_module(g)
-        for axis, idx in reversed(maps):
-            # g_in[j] = sum over outputs o with idx[o] == j of g[o]: a product with the one-hot
-            # matrix of the index map (rows where the constant filled in are all zero)
-            m = (idx[None, :] == xp.arange(shape[axis])[:, None]).astype(g.dtype)
-            g = xp.moveaxis(xp.tensordot(m, g, axes=([1], [axis])), 0, axis)
-        return xp.ascontiguousarray(g), None, None
+        if constant:
+            gx = xp.zeros(shape, g.dtype)
+            gx[_key(maps, 3, len(shape))] = g[_key(maps, 2, len(shape))]
+            return gx, None, None
+        for axis, _, runs in reversed(maps):
+            # each output's gradient goes back to the input position it was copied from
+            gshape = list(g.shape)
+            gshape[axis] = shape[axis]
+            gi = xp.zeros(gshape, g.dtype)
+            for o0, o1, i0, step in runs:
+                part = g[_at(axis, g.ndim, slice(o0, o1))]
+                if step == 0:
+                    gi[_at(axis, g.ndim, slice(i0, i0 + 1))] += part.sum(axis=axis, keepdims=True)
+                else:
+                    gi[_at(axis, g.ndim, _span(i0, o1 - o0, step))] += part
+            g = gi
+        return g, None, None
+
+
+def _key(maps, j, ndim):
+    key = [slice(None)] * ndim
+    for m in maps:
+        key[m[0]] = m[j]
+    return tuple(key)
 
 
 def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
@@ -128,7 +193,6 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         value = 0.0
     elif not isinstance(value, numbers.Number):
         raise TypeError(f"pad: value must be a number, got {type(value).__name__}")
-    xp = get_array_module(a)
     maps = []
     for j in range(k):
         axis = a.ndim - 1 - j
@@ -151,8 +215,14 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
             )
         if mode in ("replicate", "circular") and n == 0 and left + right > 0:
             raise ValueError(f"pad: cannot {mode}-pad dimension {axis} of size 0")
-        if left or right:
-            maps.append((axis, _index_map(n, left, right, mode, xp)))
+        if not (left or right):
+            continue
+        if mode == "constant":  # the kept input range and where it lands in the output
+            lo, hi = max(-left, 0), n - max(-right, 0)
+            dst = slice(max(left, 0), max(left, 0) + max(hi - lo, 0))
+            maps.append((axis, n + left + right, dst, slice(lo, max(hi, lo))))
+        else:
+            maps.append((axis, n + left + right, _runs(_index_map(n, left, right, mode))))
     if not maps:
         return input if isinstance(input, Tensor) else Tensor(a)
-    return Pad.apply(input, maps, value)
+    return Pad.apply(input, maps, value if mode == "constant" else None)

@@ -3,7 +3,8 @@
 The gradient of operand k is an einsum of the upstream gradient with the other operands,
 written into operand k's subscripts. An index that appears only in operand k (summed away
 there) is broadcast back; a repeated index in operand k (a trace or diagonal) is written back
-onto that diagonal.
+onto that diagonal. Every contraction goes through ``_contract``: two operands become one
+batched matmul, anything else einsum with ``optimize=True``.
 """
 
 import numpy as np
@@ -55,14 +56,60 @@ def _parse(equation, shapes):
     return out_ins, out
 
 
+def _contract(subs, out, *arrays):
+    """``einsum(subs -> out)``. Two operands without repeated letters, each letter the same
+    size in both, are one batched matmul (BLAS): batch letters (in both and the output),
+    contracted ones (in both, not the output), and each operand's own kept letters; letters
+    found in one operand only and not in the output are summed first. Anything else goes to
+    einsum with ``optimize=True``."""
+    xp = get_array_module(arrays[0])
+    if len(arrays) == 2:
+        (sa, sb), (a, b) = subs, arrays
+        if (
+            len(set(sa)) == len(sa)
+            and len(set(sb)) == len(sb)
+            and len(set(out)) == len(out)
+            and all(a.shape[sa.index(c)] == b.shape[sb.index(c)] for c in set(sa) & set(sb))
+        ):
+            return _matmul(sa, sb, out, a, b, xp)
+    return xp.asarray(xp.einsum(",".join(subs) + "->" + out, *arrays, optimize=True))
+
+
+def _matmul(sa, sb, out, a, b, xp):
+    def drop(s, x, other):  # sum away letters that are nowhere else
+        lone = tuple(i for i, c in enumerate(s) if c not in other and c not in out)
+        if lone:
+            x = x.sum(axis=lone)
+            s = "".join(c for c in s if c in other or c in out)
+        return s, x
+
+    sa, a = drop(sa, a, sb)
+    sb, b = drop(sb, b, sa)
+    batch = [c for c in out if c in sa and c in sb]
+    left = [c for c in out if c in sa and c not in sb]
+    right = [c for c in out if c in sb and c not in sa]
+    inner = [c for c in sa if c in sb and c not in out]
+    size = dict(zip(sa, a.shape)) | dict(zip(sb, b.shape))
+
+    def prod(cs):
+        return int(np.prod([size[c] for c in cs], dtype=np.int64))
+
+    a3 = xp.transpose(a, [sa.index(c) for c in batch + left + inner])
+    a3 = a3.reshape(prod(batch), prod(left), prod(inner))
+    b3 = xp.transpose(b, [sb.index(c) for c in batch + inner + right])
+    b3 = b3.reshape(prod(batch), prod(inner), prod(right))
+    r = xp.matmul(a3, b3).reshape(tuple(size[c] for c in batch + left + right))
+    order = batch + left + right
+    r = xp.transpose(r, [order.index(c) for c in out])
+    return r if r.flags.c_contiguous else r.copy()  # (ascontiguousarray makes 0-d 1-d)
+
+
 class Einsum(Function):
     @staticmethod
     def forward(ctx, ins, out, *arrays):
         ctx.ins, ctx.out = ins, out
         ctx.save_for_backward(*arrays)
-        xp = get_array_module(arrays[0])
-        r = xp.einsum(",".join(ins) + "->" + out, *arrays)
-        return xp.asarray(r)
+        return _contract(ins, out, *arrays)
 
     @staticmethod
     def backward(ctx, g):
@@ -88,7 +135,7 @@ class Einsum(Function):
             if lone:
                 ops.append(xp.ones([sizes[c] for c in lone], g.dtype))
                 subs.append(lone)
-            gu = xp.einsum(",".join(subs) + "->" + uniq, *ops)
+            gu = _contract(subs, uniq, *ops)
             if uniq != sub:  # repeated letters: place gu on the diagonal of a zero array
                 z = xp.zeros(a.shape, g.dtype)
                 # a view of z indexed by the distinct letters (einsum's diagonal view)

@@ -17,13 +17,38 @@ from .indexing import Index
 
 
 def _add_at(z, key, v):
-    """``z[key] += v`` with repeated indices accumulating (NumPy ``add.at``/cupyx)."""
+    """``z[key] += v`` with repeated indices accumulating. On NumPy a real-valued ``key`` of
+    index arrays goes through one ``bincount`` over flat positions (``np.add.at`` runs an order
+    of magnitude slower); CuPy uses cupyx's scatter_add."""
     if is_cupy(z):
         import cupyx
 
         cupyx.scatter_add(z, key, v)
+    elif (
+        z.dtype.kind == "f"
+        and z.flags.c_contiguous
+        and isinstance(key, tuple)
+        and len(key) == z.ndim
+        and all(isinstance(k, np.ndarray) for k in key)
+    ):
+        flat = _flat_index(key, z.shape)
+        w = np.broadcast_to(v, flat.shape).ravel()
+        z.reshape(-1)[...] += np.bincount(flat.ravel(), weights=w, minlength=z.size).astype(
+            z.dtype, copy=False
+        )
     else:
         np.add.at(z, key, v)
+
+
+def _flat_index(key, shape):
+    """Flat (C-order) positions in an array of ``shape`` addressed by a tuple of broadcasting
+    index arrays, one per dimension."""
+    flat = 0
+    stride = 1
+    for k, n in zip(reversed(key), reversed(shape)):
+        flat = flat + k.astype(np.int64, copy=False) * stride
+        stride *= n
+    return flat
 
 
 def _along(index, dim):
@@ -65,13 +90,16 @@ def _check_index(index, input, dim, op, same_shape=None):
 class Gather(Function):
     @staticmethod
     def forward(ctx, a, dim, index):
-        ctx.shape, ctx.key = a.shape, _along(index, dim)
-        return a[ctx.key]
+        # one flat position per output entry: the forward is a take, the backward a bincount
+        xp = get_array_module(a)
+        ctx.shape, ctx.flat = a.shape, _flat_index(_along(index, dim), a.shape)
+        return xp.take(a, ctx.flat)
 
     @staticmethod
     def backward(ctx, g):
-        z = get_array_module(g).zeros(ctx.shape, g.dtype)
-        _add_at(z, ctx.key, g)
+        xp = get_array_module(g)
+        z = xp.zeros(ctx.shape, g.dtype)
+        _add_at(z.reshape(-1), (ctx.flat.reshape(-1),), g.reshape(-1))
         return z, None, None
 
 
@@ -342,7 +370,29 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         if k == 0:
             raise ValueError("topk: k must be 1 for a 0-d input")
         return _ret_topk(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
-    xp = get_array_module(input._data)
-    idx = _order(input._data, dim, largest, True).astype(np.int64)
-    idx = xp.take(idx, xp.arange(k), axis=dim)
+    idx = _topk_index(input._data, k, dim, largest)
     return _ret_topk(Gather.apply(input, dim, idx), _nograd(idx))
+
+
+def _topk_index(a, k, dim, largest):
+    """Indices of the k largest (smallest) along ``dim`` in the order a stable descending
+    (ascending) sort gives: ties keep input order, NaN counts as the largest value.
+
+    argpartition finds k candidates in O(n); only those k are sorted. Where a row has a tie at
+    the k-th value (argpartition may pick any of the equal entries) or NaN, the full stable
+    sort decides instead, so the chosen entries are exactly the sort's first k."""
+    xp = get_array_module(a)
+    n = a.shape[dim]
+    if 0 < k < n and a.dtype.kind in "iuf" and not (a.dtype.kind == "f" and xp.isnan(a).any()):
+        cand = xp.argpartition(a, n - k if largest else k - 1, axis=dim)
+        cand = xp.take(cand, xp.arange(n - k, n) if largest else xp.arange(k), axis=dim)
+        cand = xp.sort(cand, axis=dim)  # input order, so the stable sort below keeps ties so
+        vals = xp.take_along_axis(a, cand, axis=dim)
+        kth = vals.min(axis=dim, keepdims=True) if largest else vals.max(axis=dim, keepdims=True)
+        # exactly k entries at least as good as the k-th one: no tie crosses the cut
+        better = (a >= kth) if largest else (a <= kth)
+        if bool((better.sum(axis=dim) == k).all()):
+            order = _order(vals, dim, largest, True)
+            return xp.take_along_axis(cand, order, axis=dim).astype(np.int64)
+    idx = _order(a, dim, largest, True).astype(np.int64)
+    return xp.take(idx, xp.arange(k), axis=dim)
