@@ -193,7 +193,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
         value = 0.0
     elif not isinstance(value, numbers.Number):
         raise TypeError(f"pad: value must be a number, got {type(value).__name__}")
-    maps = []
+    maps: list[tuple] = []  # per padded axis: (axis, size, dst, src) or (axis, size, runs)
     for j in range(k):
         axis = a.ndim - 1 - j
         left, right, n = int(pad[2 * j]), int(pad[2 * j + 1]), a.shape[axis]
