@@ -81,8 +81,8 @@ class _ElementwiseLoss(Function):
         return tuple(out)
 
 
-def _weighted(op, apply, input, weight, reduction, mean_over_weight):
-    """torch's ``weight=`` of mse_loss, l1_loss and huber_loss: the per-element loss (``apply``
+def _weighted(op, rule, input, target, weight, reduction, mean_over_weight):
+    """torch's ``weight=`` of mse_loss, l1_loss and huber_loss: the per-element loss (``rule``
     with reduction 'none') times ``weight`` (the input's shape), then summed; 'mean' divides by
     ``weight.sum()`` (mse_loss, l1_loss: ``mean_over_weight``) or by the element count
     (huber_loss), as torch does. Differentiable in the input, the target and the weight."""
@@ -94,7 +94,7 @@ def _weighted(op, apply, input, weight, reduction, mean_over_weight):
         raise ValueError(
             f"{op}: weight must have the input's shape {tuple(shape)}, got {tuple(w.shape)}"
         )
-    loss = apply("none") * w
+    loss = _ElementwiseLoss.apply(rule, "none", input, target) * w
     if reduction == "none":
         return loss
     if reduction == "sum":
@@ -227,14 +227,7 @@ def mse_loss(
 
     rule.graph = graph  # type: ignore[attr-defined]  # read by _ElementwiseLoss (double backward)
     if weight is not None:
-        return _weighted(
-            op,
-            lambda r: _ElementwiseLoss.apply(rule, r, input, target),
-            input,
-            weight,
-            reduction,
-            True,
-        )
+        return _weighted(op, rule, input, target, weight, reduction, True)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
@@ -259,14 +252,7 @@ def l1_loss(
         return xp.abs(d), [s, -s]
 
     if weight is not None:
-        return _weighted(
-            op,
-            lambda r: _ElementwiseLoss.apply(rule, r, input, target),
-            input,
-            weight,
-            reduction,
-            True,
-        )
+        return _weighted(op, rule, input, target, weight, reduction, True)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
@@ -295,14 +281,7 @@ def huber_loss(
         return loss, [g, -g]
 
     if weight is not None:  # torch: weighted, 'mean' over the element count
-        return _weighted(
-            op,
-            lambda r: _ElementwiseLoss.apply(rule, r, input, target),
-            input,
-            weight,
-            reduction,
-            False,
-        )
+        return _weighted(op, rule, input, target, weight, reduction, False)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
