@@ -6,6 +6,7 @@
 
 #include "bind_util.h"
 #include "conv2d.h"
+#include "conv2d_winograd.h"
 
 namespace pydlk {
 
@@ -14,8 +15,10 @@ ConvAlgo parse_algo(const std::string& a, const char* op) {
   if (a == "auto") return ConvAlgo::automatic;
   if (a == "gemm") return ConvAlgo::gemm;
   if (a == "direct") return ConvAlgo::direct;
+  if (a == "winograd") return ConvAlgo::winograd;
   throw std::invalid_argument(std::string(op) +
-                              ": algorithm must be 'auto', 'gemm' or 'direct', got '" + a + "'");
+                              ": algorithm must be 'auto', 'gemm', 'direct' or 'winograd', got '" +
+                              a + "'");
 }
 }  // namespace
 
@@ -85,6 +88,12 @@ ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* 
        std::string(op) +
            ": algorithm='direct' needs one input channel per group (C/groups == 1), got " +
            std::to_string(s.Cg()));
+  need(a != ConvAlgo::winograd || winograd_fits(s),
+       std::string(op) +
+           ": algorithm='winograd' needs a 3x3 kernel, stride 1, dilation 1 and groups=1, got a " +
+           std::to_string(s.R) + "x" + std::to_string(s.S) + " kernel, stride (" +
+           std::to_string(s.sh) + ", " + std::to_string(s.sw) + "), dilation (" +
+           std::to_string(s.dh) + ", " + std::to_string(s.dw) + "), groups=" + std::to_string(s.G));
   return a;
 }
 
@@ -123,7 +132,8 @@ void bind_conv2d(py::module_& m) {
         py::arg("algorithm") = "auto",
         "2-D convolution. input (N, C, H, W), weight (K, C/groups, kH, kW), bias (K) or None; "
         "stride/padding/dilation an int or a pair. Returns (N, K, OH, OW). algorithm: 'auto', "
-        "'gemm' (im2col + BLAS) or 'direct' (needs C/groups == 1).");
+        "'gemm' (im2col + BLAS), 'direct' (needs C/groups == 1) or 'winograd' (F(4x4, 3x3); "
+        "needs a 3x3 kernel, stride 1, dilation 1, groups 1).");
 
   m.def("conv2d_backward",
         [](py::array dy, py::array x, py::array w, py::object stride, py::object padding,

@@ -26,17 +26,18 @@ inline index_t conv_out_size(index_t in, index_t pad, index_t dil, index_t k, in
 
 // How a call runs; made once by conv2d_plan and handed to the kernel with a workspace of
 // plan.ws_bytes bytes (the binding keeps that workspace alive and reuses it across calls).
-enum class ConvAlgo { automatic = 0, gemm = 1, direct = 2 };
+enum class ConvAlgo { automatic = 0, gemm = 1, direct = 2, winograd = 3 };
 struct ConvPlan {
-  ConvAlgo algo;    // gemm (im2col + BLAS) or direct (one input channel per group)
+  ConvAlgo algo;    // gemm (im2col + BLAS), direct (one input channel per group) or winograd
   int nt;           // threads the kernel runs with (1 = serial loop, BLAS may still split)
   bool parallel;    // samples split over the team (each thread runs single-threaded GEMMs)
-  index_t nb;       // gemm: samples per im2col chunk
+  index_t nb;       // gemm: samples per im2col chunk; winograd: images per block
   index_t nblk;     // backward: blocks of chunks (gemm) or planes (direct), one dw partial each
   size_t ws_bytes;  // workspace the kernel needs
 };
 
-// algo = automatic picks direct where C/G == 1, else gemm (see conv2d.cpp for why).
+// algo = automatic picks direct where C/G == 1, winograd for float32 3x3 stride-1 convolutions
+// with enough channels, else gemm (see conv2d.cpp and conv2d_winograd.cpp for why).
 ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t elem_size, ConvAlgo algo);
 
 // x: (N, C, H, W), w: (K, C/G, R, S), b: (K) or null. y: (N, K, OH, OW).

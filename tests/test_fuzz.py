@@ -341,7 +341,7 @@ def conv(d, backward):
     H, W, R, S = d.n(0, 6), d.n(0, 6), d.n(1, 3), d.n(1, 3)
     st_, pd, dl = d.n(1, 3), d.n(0, 2), d.n(1, 2)
     x, w = d.A((N, C, H, W)), d.A((K, C // G, R, S))
-    algo = P(d.pick(["auto", "auto", "gemm", "direct"]))
+    algo = P(d.pick(["auto", "auto", "gemm", "direct", "winograd"]))
     if not backward:
         return [x, w, d.opt(d.A((K,))), P(st_), P(pd), P(dl), P(G), algo], {}
     dy = d.A((N, K, _out_size(H, R, st_, pd, dl), _out_size(W, S, st_, pd, dl)))

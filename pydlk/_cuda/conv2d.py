@@ -15,8 +15,9 @@ Two paths:
   ``COLS_BYTES``.
 
 ``conv2d_backend()`` says which path the last call took ('cudnn' or 'im2col'); the
-``algorithm`` argument of the CPU kernels ('auto', 'gemm', 'direct') is accepted and checked the
-same way, and does not change the GPU path.
+``algorithm`` argument of the CPU kernels ('auto', 'gemm', 'direct', 'winograd') is accepted and
+checked the same way, and does not change the GPU path (cuDNN picks its own algorithm, Winograd
+among them).
 """
 
 import numpy as np
@@ -136,13 +137,23 @@ def _check(x, w, stride, padding, dilation, groups, op):
     return w, st, pd, dl, G, (N, C, H, W, K, R, S, OH, OW)
 
 
-def _check_algorithm(algorithm, Cg, op):
-    if algorithm not in ("auto", "gemm", "direct"):
-        raise ValueError(f"{op}: algorithm must be 'auto', 'gemm' or 'direct', got '{algorithm}'")
+def _check_algorithm(algorithm, Cg, op, shape=None):
+    if algorithm not in ("auto", "gemm", "direct", "winograd"):
+        raise ValueError(
+            f"{op}: algorithm must be 'auto', 'gemm', 'direct' or 'winograd', got '{algorithm}'"
+        )
     if algorithm == "direct" and Cg != 1:
         raise ValueError(
             f"{op}: algorithm='direct' needs one input channel per group (C/groups == 1), got {Cg}"
         )
+    if algorithm == "winograd" and shape is not None:
+        (R, S), st, dl, G = shape
+        if (R, S) != (3, 3) or st != (1, 1) or dl != (1, 1) or G != 1:
+            raise ValueError(
+                f"{op}: algorithm='winograd' needs a 3x3 kernel, stride 1, dilation 1 and "
+                f"groups=1, got a {R}x{S} kernel, stride {tuple(st)}, dilation {tuple(dl)}, "
+                f"groups={G}"
+            )
 
 
 # ------------------------------------------------------------------------------------ cuDNN
@@ -330,7 +341,7 @@ def conv2d_forward(
     w, st, pd, dl, G, dims = _check(x, weight, stride, padding, dilation, groups, op)
     N, C, H, W, K, R, S, OH, OW = dims
     b = None if bias is None else check_like(bias, x.dtype, op, "bias", (K,))
-    _check_algorithm(algorithm, C // G, op)
+    _check_algorithm(algorithm, C // G, op, ((R, S), st, dl, G))
     y = __import__("cupy").empty((N, K, OH, OW), x.dtype)
     if N and _cudnn_run("fprop", x, w, y, x.shape, w.shape, y.shape, st, pd, dl):
         _state["backend"] = "cudnn"
@@ -363,7 +374,7 @@ def conv2d_backward(
     w, st, pd, dl, G, dims = _check(x, weight, stride, padding, dilation, groups, op)
     N, C, H, W, K, R, S, OH, OW = dims
     dy = check_like(grad_output, x.dtype, op, "grad_output", (N, K, OH, OW))
-    _check_algorithm(algorithm, C // G, op)
+    _check_algorithm(algorithm, C // G, op, ((R, S), st, dl, G))
     dx = dw = db = None
     backend = "cudnn"
     if need_input:

@@ -1,0 +1,530 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016), forward and both gradients, NCHW, float32 and float64.
+//
+// The output is cut into 4x4 tiles; each reads a 6x6 patch of the zero-padded input (patches
+// overlap by 2). With the 6x6 transforms of the input patch d, V = B^T d B, and of the weight
+// g, U = G g G^T, one tile is
+//     Y = A^T [ sum_c U[k, c] (.) V[c] ] A          ((.) elementwise over the 6x6 positions)
+// so the channel sum becomes 36 independent GEMMs, U[ab] (K, C) @ V[ab] (C, tiles), with 36
+// multiplies per 16 outputs instead of 144: 4x fewer than im2col + GEMM. The GEMMs run on
+// OpenBLAS; the transforms are short sums of scaled rows, vectorised along the image rows.
+//
+// The gradients are the exact adjoints of that linear map (the transposed transforms, and the
+// GEMMs transposed):
+//     dM = A dY A^T                 (dY: the tile's 4x4 output gradient)
+//     dx patch += B [ sum_k U[k, c] (.) dM[k] ] B^T      (scattered back, patches overlap)
+//     dw[k, c] = G^T [ sum_tiles dM[k] (.) V[c] ] G
+//
+// Precision: the transforms scale by up to 8 and 1/24, so float32 results carry more rounding
+// than the direct sum: relative to the largest output about 5e-6 (against 2e-7) at 64 input
+// channels, measured against a float64 reference (tests/test_conv2d_winograd.py bounds it).
+// cuDNN and oneDNN offer the same algorithm on the same terms. algorithm='gemm' keeps the
+// direct sum.
+//
+// Points 0, +-1, +-2 and infinity; the matrices (rows):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+//
+// Work is split into blocks of whole images (so that no two threads add into the same input
+// gradient plane); a block's tiles are numbered t = (i*th + ti)*tw + tj for image i of the
+// block and tile row ti, column tj. Workspace: U (36, K, C) and w transposed (9, K*C); per
+// thread V (36, C, tiles) and M (36, K, tiles) of one block and the transforms' scratch; for
+// the backward the weight-gradient partials (nblk, 36, K, C).
+#include "conv2d_winograd.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "blas.h"
+
+namespace pydlk {
+
+namespace {
+
+constexpr int kAA = 36;  // positions of a 6x6 transformed tile
+// A block aims at this many bytes of V + M per thread: big enough that each of the 36 GEMMs
+// has hundreds of columns (OpenBLAS's call and packing overhead stays small), small enough to
+// stay near the core's L2.
+constexpr size_t kBlockBytes = size_t(1) << 20;
+// The weight gradient is summed in at most this many partials, each over a fixed run of
+// blocks: the result does not depend on the thread count.
+constexpr index_t kParts = 8;
+
+// Tile geometry: th x tw tiles of 4x4 outputs per image; the patches cover padded input rows
+// [0, rows) and columns [0, n4) (n4 = 4*(tw + 1), one spare tile of columns so that the
+// patch of the last tile, 6 wide, stays inside).
+struct Geo {
+  index_t th, tw, tpi, W4, n4, rows;
+};
+
+Geo geometry(const ConvShape& s) {
+  Geo g;
+  g.th = (s.OH + 3) / 4;
+  g.tw = (s.OW + 3) / 4;
+  g.tpi = g.th * g.tw;
+  g.W4 = g.tw + 1;
+  g.n4 = 4 * g.W4;
+  g.rows = 4 * g.th + 2;
+  return g;
+}
+
+size_t align64(size_t n) { return (n + 63) / 64 * 64; }
+
+// Per-thread slice: V, M, then scratch rows (the largest of the four transforms' needs).
+struct Slice {
+  size_t v, m, scratch, bytes;
+};
+
+Slice slice_layout(const ConvShape& s, const Geo& g, index_t tiles, size_t esz) {
+  Slice L;  // scratch: the transforms' slots (36 per tile) or rows (40 per tile), a few rows
+  L.v = align64(size_t(kAA) * s.C * tiles * esz);
+  L.m = align64(size_t(kAA) * s.K * tiles * esz);
+  L.scratch = align64((size_t(40) * tiles + 12 * g.n4 + 64) * esz);
+  L.bytes = L.v + L.m + L.scratch;
+  return L;
+}
+
+// ------------------------------------------------------------------------- 1-D transforms
+// o = B^T d (6 -> 6)
+template <typename T>
+PYDLK_INLINE void bt6(T d0, T d1, T d2, T d3, T d4, T d5, T& o0, T& o1, T& o2, T& o3, T& o4,
+                      T& o5) {
+  o0 = T(4) * d0 - T(5) * d2 + d4;
+  o1 = -T(4) * (d1 + d2) + d3 + d4;
+  o2 = T(4) * (d1 - d2) - d3 + d4;
+  o3 = T(2) * (d3 - d1) - d2 + d4;
+  o4 = T(2) * (d1 - d3) - d2 + d4;
+  o5 = T(4) * d1 - T(5) * d3 + d5;
+}
+
+// o = B v (6 -> 6), the adjoint of bt6
+template <typename T>
+PYDLK_INLINE void b6(T v0, T v1, T v2, T v3, T v4, T v5, T& o0, T& o1, T& o2, T& o3, T& o4, T& o5) {
+  o0 = T(4) * v0;
+  o1 = T(4) * (v2 - v1 + v5) + T(2) * (v4 - v3);
+  o2 = -T(5) * v0 - T(4) * (v1 + v2) - v3 - v4;
+  o3 = v1 - v2 + T(2) * (v3 - v4) - T(5) * v5;
+  o4 = v0 + v1 + v2 + v3 + v4;
+  o5 = v5;
+}
+
+// o = A^T m (6 -> 4)
+template <typename T>
+PYDLK_INLINE void at4(T m0, T m1, T m2, T m3, T m4, T m5, T& o0, T& o1, T& o2, T& o3) {
+  const T s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+  o0 = m0 + s12 + s34;
+  o1 = d12 + T(2) * d34;
+  o2 = s12 + T(4) * s34;
+  o3 = d12 + T(8) * d34 + m5;
+}
+
+// o = A g (4 -> 6), the adjoint of at4
+template <typename T>
+PYDLK_INLINE void a6(T g0, T g1, T g2, T g3, T& o0, T& o1, T& o2, T& o3, T& o4, T& o5) {
+  const T e = g0 + g2, f = g1 + g3, e4 = g0 + T(4) * g2, f8 = T(2) * g1 + T(8) * g3;
+  o0 = g0;
+  o1 = e + f;
+  o2 = e - f;
+  o3 = e4 + f8;
+  o4 = e4 - f8;
+  o5 = g3;
+}
+
+// G (6x3), exact in double.
+constexpr double kG[6][3] = {{0.25, 0, 0},
+                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                             {0, 0, 1}};
+
+// ------------------------------------------------------------------------- the transforms
+// U[ab][kc] = (G w[kc] G^T)[a][b] = sum_{r,s} G[a][r] G[b][s] w[kc][r][s], for kc = k*C + c:
+// w is first turned to (9, K*C) so that each of the 36 sums runs along kc (one vector loop);
+// the sums are in double, rounded once.
+template <typename T>
+PYDLK_SIMD void transform_weight(T* U, const T* w, const ConvShape& s, T* scratch, int nt) {
+  const index_t KC = s.K * s.C;
+  T* wt = scratch;  // wt[rs*KC + kc] = w[kc*9 + rs]
+  for (index_t kc = 0; kc < KC; ++kc)
+    for (index_t rs = 0; rs < 9; ++rs) wt[rs * KC + kc] = w[kc * 9 + rs];
+#pragma omp parallel for num_threads(nt) if (nt > 1 && parallel_worth_it(KC * kAA * 9))
+  for (index_t ab = 0; ab < kAA; ++ab) {
+    double c[9];
+    for (index_t rs = 0; rs < 9; ++rs) c[rs] = kG[ab / 6][rs / 3] * kG[ab % 6][rs % 3];
+    T* u = U + ab * KC;
+#pragma omp simd
+    for (index_t kc = 0; kc < KC; ++kc) {
+      double acc = 0;
+      for (index_t rs = 0; rs < 9; ++rs) acc += c[rs] * double(wt[rs * KC + kc]);
+      u[kc] = T(acc);
+    }
+  }
+}
+
+// dw[kc] = G^T dU[kc] G, dU summed over the partials (PS elements apart) in double, in a fixed
+// order: dw[kc][r][s] = sum_ab G[a][r] G[b][s] dU[ab][kc]. Runs along kc in runs of kRun, so
+// that each sum is a vector loop and a run's dU stays in L1.
+template <typename T>
+PYDLK_SIMD void weight_gradient(T* dw, const T* parts, index_t nparts, index_t PS,
+                                const ConvShape& s, int nt) {
+  constexpr index_t kRun = 64;
+  const index_t KC = s.K * s.C, runs = (KC + kRun - 1) / kRun;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && parallel_worth_it(KC * kAA * nparts))
+  for (index_t run = 0; run < runs; ++run) {
+    const index_t kc0 = run * kRun, n = std::min(kRun, KC - kc0);
+    double du[kAA][kRun], out[kRun];
+    for (index_t ab = 0; ab < kAA; ++ab) {
+      for (index_t j = 0; j < n; ++j) du[ab][j] = 0;
+      for (index_t part = 0; part < nparts; ++part) {
+        const T* src = parts + part * PS + ab * KC + kc0;
+#pragma omp simd
+        for (index_t j = 0; j < n; ++j) du[ab][j] += double(src[j]);
+      }
+    }
+    for (index_t rs = 0; rs < 9; ++rs) {
+      for (index_t j = 0; j < n; ++j) out[j] = 0;
+      for (index_t ab = 0; ab < kAA; ++ab) {
+        const double c = kG[ab / 6][rs / 3] * kG[ab % 6][rs % 3];
+#pragma omp simd
+        for (index_t j = 0; j < n; ++j) out[j] += c * du[ab][j];
+      }
+      for (index_t j = 0; j < n; ++j) dw[(kc0 + j) * 9 + rs] = T(out[j]);
+    }
+  }
+}
+
+// The transforms of the input and of the gradients go plane by plane (one image, one channel);
+// each tile's 6 rows (or columns) are gathered into "slots" laid out along the block's tiles
+// (slot j of tile t at [j*tiles + t]), so that the 6-point transform down them is one long
+// vector loop over every tile of the block. A padded input row r is row r%4 of tile row r/4
+// and, for r%4 < 2, row r%4 + 4 of tile row r/4 - 1 (patches overlap by 2 rows).
+
+// One padded input row split by column phase: rq[q*W4 + t] = padded[4t + q], padded[j] =
+// xrow[j - pw] inside the image and 0 outside (xrow null: a row of zeros).
+template <typename T>
+PYDLK_INLINE void split_row(T* rq, T* lin, const T* xrow, const ConvShape& s, const Geo& g) {
+  if (xrow) {
+    for (index_t j = 0; j < s.pw; ++j) lin[j] = T(0);
+    for (index_t j = 0; j < s.W; ++j) lin[s.pw + j] = xrow[j];
+    for (index_t j = s.pw + s.W; j < g.n4; ++j) lin[j] = T(0);
+  } else {
+    for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
+  }
+  for (index_t t = 0; t < g.W4; ++t)
+    for (index_t q = 0; q < 4; ++q) rq[q * g.W4 + t] = lin[4 * t + q];
+}
+
+// V[ab][c][t] = (B^T d B)[a][b] for every tile t of the block's m images (x: the first one):
+// B^T across each tile's 6 columns, row by row, into slots; then B^T down the 6 slots.
+template <typename T>
+PYDLK_SIMD void transform_input(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
+                                const Geo& g, T* scratch) {
+  const index_t HW = s.H * s.W, W4 = g.W4, tw = g.tw, plane = s.C * tiles;
+  T* cw = scratch;            // cw[(b*6 + slot)*tiles + t]
+  T* lin = cw + kAA * tiles;  // one padded row
+  T* rq = lin + g.n4;         // split by column phase
+  T* wr = rq + g.n4;          // the row's 6 transformed columns: wr[b*tw + t]
+  for (index_t c = 0; c < s.C; ++c) {
+    for (index_t i = 0; i < m; ++i) {
+      const T* xc = x + (i * s.C + c) * HW;
+      for (index_t r = 0; r < g.rows; ++r) {
+        const index_t h = r - s.ph, q = r % 4, ti = r / 4;
+        split_row(rq, lin, h >= 0 && h < s.H ? xc + h * s.W : nullptr, s, g);
+        const T *p0 = rq, *p1 = rq + W4, *p2 = p1 + W4, *p3 = p2 + W4;
+#pragma omp simd
+        for (index_t t = 0; t < tw; ++t)
+          bt6(p0[t], p1[t], p2[t], p3[t], p0[t + 1], p1[t + 1], wr[t], wr[tw + t], wr[2 * tw + t],
+              wr[3 * tw + t], wr[4 * tw + t], wr[5 * tw + t]);
+        for (index_t b = 0; b < 6; ++b) {
+          const T* src = wr + b * tw;
+          if (ti < g.th) {
+            T* dst = cw + (b * 6 + q) * tiles + (i * g.th + ti) * tw;
+            for (index_t t = 0; t < tw; ++t) dst[t] = src[t];
+          }
+          if (q < 2 && ti >= 1) {
+            T* dst = cw + (b * 6 + q + 4) * tiles + (i * g.th + ti - 1) * tw;
+            for (index_t t = 0; t < tw; ++t) dst[t] = src[t];
+          }
+        }
+      }
+    }
+    for (index_t b = 0; b < 6; ++b) {
+      const T* d = cw + b * 6 * tiles;
+      T* vb = V + b * plane + c * tiles;
+#pragma omp simd
+      for (index_t t = 0; t < tiles; ++t)
+        bt6(d[t], d[tiles + t], d[2 * tiles + t], d[3 * tiles + t], d[4 * tiles + t],
+            d[5 * tiles + t], vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t],
+            vb[24 * plane + t], vb[30 * plane + t]);
+    }
+  }
+}
+
+// y tiles = A^T M A + bias, written into the block's m images (y: the first one).
+template <typename T>
+PYDLK_SIMD void transform_output(T* y, const T* M, const T* bias, index_t m, index_t tiles,
+                                 const ConvShape& s, const Geo& g, T* scratch) {
+  const index_t OHW = s.OH * s.OW, tw = g.tw, plane = s.K * tiles;
+  T* z = scratch;            // A^T across each tile's 6 columns: z[(a*4 + o)*tiles + t]
+  T* yq = z + 24 * tiles;    // then down the rows: yq[(p*4 + o)*tiles + t]
+  T* lin = yq + 16 * tiles;  // one output row, 4*tw wide
+  for (index_t k = 0; k < s.K; ++k) {
+    const T* mk = M + k * tiles;
+    for (index_t a = 0; a < 6; ++a) {
+      const T* ma = mk + a * 6 * plane;
+      T* za = z + a * 4 * tiles;
+#pragma omp simd
+      for (index_t t = 0; t < tiles; ++t)
+        at4(ma[t], ma[plane + t], ma[2 * plane + t], ma[3 * plane + t], ma[4 * plane + t],
+            ma[5 * plane + t], za[t], za[tiles + t], za[2 * tiles + t], za[3 * tiles + t]);
+    }
+    for (index_t o = 0; o < 4; ++o) {
+      const T* zo = z + o * tiles;
+      T* yo = yq + o * tiles;
+#pragma omp simd
+      for (index_t t = 0; t < tiles; ++t)
+        at4(zo[t], zo[4 * tiles + t], zo[8 * tiles + t], zo[12 * tiles + t], zo[16 * tiles + t],
+            zo[20 * tiles + t], yo[t], yo[4 * tiles + t], yo[8 * tiles + t], yo[12 * tiles + t]);
+    }
+    const T bk = bias ? bias[k] : T(0);
+    for (index_t i = 0; i < m; ++i)
+      for (index_t h = 0; h < s.OH; ++h) {
+        const index_t p = h % 4, t0 = (i * g.th + h / 4) * tw;
+        for (index_t t = 0; t < tw; ++t)
+          for (index_t o = 0; o < 4; ++o) lin[4 * t + o] = yq[(p * 4 + o) * tiles + t0 + t];
+        T* yr = y + (i * s.K + k) * OHW + h * s.OW;
+#pragma omp simd
+        for (index_t j = 0; j < s.OW; ++j) yr[j] = lin[j] + bk;
+      }
+  }
+}
+
+// dM[ab][k][t] = (A dY A^T)[a][b], dY the tile's 4x4 block of dy (zero past the output's edge).
+template <typename T>
+PYDLK_SIMD void transform_grad_output(T* dM, const T* dy, index_t m, index_t tiles,
+                                      const ConvShape& s, const Geo& g, T* scratch) {
+  const index_t OHW = s.OH * s.OW, tw = g.tw, w4 = 4 * tw, plane = s.K * tiles;
+  T* gq = scratch;           // gq[(p*4 + o)*tiles + t] = dY[p][o] of tile t
+  T* zh = gq + 16 * tiles;   // A down the rows: zh[(a*4 + o)*tiles + t]
+  T* lin = zh + 24 * tiles;  // one row of dy, 4*tw wide
+  for (index_t k = 0; k < s.K; ++k) {
+    for (index_t i = 0; i < m; ++i)
+      for (index_t h = 0; h < 4 * g.th; ++h) {
+        std::fill(lin, lin + w4, T(0));
+        if (h < s.OH) std::memcpy(lin, dy + (i * s.K + k) * OHW + h * s.OW, sizeof(T) * s.OW);
+        const index_t p = h % 4, t0 = (i * g.th + h / 4) * tw;
+        for (index_t t = 0; t < tw; ++t)
+          for (index_t o = 0; o < 4; ++o) gq[(p * 4 + o) * tiles + t0 + t] = lin[4 * t + o];
+      }
+    for (index_t o = 0; o < 4; ++o) {
+      const T* go = gq + o * tiles;
+      T* zo = zh + o * tiles;
+#pragma omp simd
+      for (index_t t = 0; t < tiles; ++t)
+        a6(go[t], go[4 * tiles + t], go[8 * tiles + t], go[12 * tiles + t], zo[t],
+           zo[4 * tiles + t], zo[8 * tiles + t], zo[12 * tiles + t], zo[16 * tiles + t],
+           zo[20 * tiles + t]);
+    }
+    T* dk = dM + k * tiles;
+    for (index_t a = 0; a < 6; ++a) {
+      const T* za = zh + a * 4 * tiles;
+      T* da = dk + a * 6 * plane;
+#pragma omp simd
+      for (index_t t = 0; t < tiles; ++t)
+        a6(za[t], za[tiles + t], za[2 * tiles + t], za[3 * tiles + t], da[t], da[plane + t],
+           da[2 * plane + t], da[3 * plane + t], da[4 * plane + t], da[5 * plane + t]);
+    }
+  }
+}
+
+// dx = the patches B dV B^T added up, for the block's m images (dx: the first one): B down
+// the 6 slots of every tile (one long loop), then per image row the two tiles' slots that
+// hold it are added and B is applied across each tile's 6 columns; columns 4t+4 and 4t+5 of
+// tile t are columns 0 and 1 of tile t+1, so they are added on after.
+template <typename T>
+PYDLK_SIMD void transform_grad_input(T* dx, const T* dV, index_t m, index_t tiles,
+                                     const ConvShape& s, const Geo& g, T* scratch) {
+  const index_t HW = s.H * s.W, W4 = g.W4, tw = g.tw, plane = s.C * tiles;
+  T* cw = scratch;            // cw[(b*6 + slot)*tiles + t]
+  T* val = cw + kAA * tiles;  // one row's 6 columns per tile: val[b*tw + t]
+  T* e = val + 6 * tw;        // B across them: e[j*tw + t]
+  T* rq = e + 6 * tw;         // the row by column phase: rq[q*W4 + t]
+  T* lin = rq + g.n4;         // the padded row
+  for (index_t c = 0; c < s.C; ++c) {
+    for (index_t b = 0; b < 6; ++b) {
+      const T* vb = dV + b * plane + c * tiles;
+      T* d = cw + b * 6 * tiles;
+#pragma omp simd
+      for (index_t t = 0; t < tiles; ++t)
+        b6(vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
+           vb[30 * plane + t], d[t], d[tiles + t], d[2 * tiles + t], d[3 * tiles + t],
+           d[4 * tiles + t], d[5 * tiles + t]);
+    }
+    for (index_t i = 0; i < m; ++i) {
+      T* dxc = dx + (i * s.C + c) * HW;
+      for (index_t h = 0; h < s.H; ++h) {
+        const index_t r = h + s.ph, q = r % 4, ti = r / 4;
+        for (index_t b = 0; b < 6; ++b) {
+          T* vb = val + b * tw;
+          const T* lo = cw + (b * 6 + q) * tiles + (i * g.th + ti) * tw;
+          const T* hi = cw + (b * 6 + q + 4) * tiles + (i * g.th + ti - 1) * tw;
+          const bool has_lo = ti < g.th, has_hi = q < 2 && ti >= 1;
+          for (index_t t = 0; t < tw; ++t)
+            vb[t] = (has_lo ? lo[t] : T(0)) + (has_hi ? hi[t] : T(0));
+        }
+#pragma omp simd
+        for (index_t t = 0; t < tw; ++t)
+          b6(val[t], val[tw + t], val[2 * tw + t], val[3 * tw + t], val[4 * tw + t],
+             val[5 * tw + t], e[t], e[tw + t], e[2 * tw + t], e[3 * tw + t], e[4 * tw + t],
+             e[5 * tw + t]);
+        for (index_t q2 = 0; q2 < 4; ++q2) {
+          std::memcpy(rq + q2 * W4, e + q2 * tw, sizeof(T) * size_t(tw));
+          rq[q2 * W4 + tw] = T(0);
+        }
+        for (index_t t = 0; t < tw; ++t) {
+          rq[t + 1] += e[4 * tw + t];
+          rq[W4 + t + 1] += e[5 * tw + t];
+        }
+        for (index_t t = 0; t < W4; ++t)
+          for (index_t q2 = 0; q2 < 4; ++q2) lin[4 * t + q2] = rq[q2 * W4 + t];
+        std::memcpy(dxc + h * s.W, lin + s.pw, sizeof(T) * size_t(s.W));
+      }
+    }
+  }
+}
+
+// C = op(A) @ op(B) (+ beta C) on this thread (inner) or split over the team.
+template <typename T>
+void mm(bool inner, bool ta, bool tb, index_t M, index_t N, index_t K, const T* A, index_t lda,
+        const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+  if (inner)
+    gemm1(ta, tb, (int)M, (int)N, (int)K, T(1), A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+  else gemm(ta, tb, (int)M, (int)N, (int)K, T(1), A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+}  // namespace
+
+// --------------------------------------------------------------------------------- plan
+bool winograd_fits(const ConvShape& s) {
+  return s.R == 3 && s.S == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.G == 1;
+}
+
+bool winograd_preferred(const ConvShape& s, size_t esz) {
+  if (esz != sizeof(float) || !winograd_fits(s)) return false;
+  // Few channels: the GEMMs are too thin to make up for the transforms (measured below).
+  if (s.C < 16 || s.K < 16) return false;
+  // One image's V + M must fit a block: beyond that the workspace, not the product, grows.
+  const Geo g = geometry(s);
+  return size_t(kAA) * (s.C + s.K) * g.tpi * esz <= 4 * kBlockBytes;
+}
+
+void winograd_plan(ConvPlan& p, const ConvShape& s, bool backward, size_t esz) {
+  const Geo g = geometry(s);
+  const index_t work = s.N * s.K * s.OH * s.OW * s.C * 9;
+  p.nt = parallel_worth_it(work) ? num_threads() : 1;
+  const size_t per_image = std::max<size_t>(1, size_t(kAA) * (s.C + s.K) * g.tpi * esz);
+  // Blocks do not depend on the thread count (nor do the GEMMs' shapes, and so the bits of the
+  // result); at least kParts of them where the batch allows, enough to share out.
+  index_t nb = std::max<index_t>(1, index_t(kBlockBytes / per_image));
+  nb = std::max<index_t>(1, std::min(nb, s.N / kParts));
+  p.nb = nb;
+  const index_t nblocks = (s.N + nb - 1) / nb;
+  p.nblk = std::max<index_t>(1, std::min(nblocks, kParts));
+  p.parallel = p.nt > 1 && (backward ? p.nblk : nblocks) >= p.nt;
+  const int slices = p.parallel ? p.nt : 1;
+  const size_t u = align64(size_t(kAA) * s.K * s.C * esz),
+               wt = align64(size_t(9) * s.K * s.C * esz);
+  p.ws_bytes = u + wt + slices * slice_layout(s, g, nb * g.tpi, esz).bytes +
+               (backward ? size_t(p.nblk) * u : 0);
+}
+
+// ------------------------------------------------------------------------------ kernels
+template <typename T>
+void winograd_forward(T* y, const T* x, const T* w, const T* b, char* ws, const ConvShape& s,
+                      const ConvPlan& p) {
+  const Geo g = geometry(s);
+  const index_t KC = s.K * s.C, nblocks = (s.N + p.nb - 1) / p.nb;
+  const Slice L = slice_layout(s, g, p.nb * g.tpi, sizeof(T));
+  const size_t u = align64(size_t(kAA) * KC * sizeof(T));
+  T* U = reinterpret_cast<T*>(ws);
+  T* wt = reinterpret_cast<T*>(ws + u);
+  char* slices = ws + u + align64(size_t(9) * KC * sizeof(T));
+  transform_weight(U, w, s, wt, p.nt);
+  auto block = [&](index_t bi, char* slice, bool inner) {
+    const index_t n0 = bi * p.nb, m = std::min(p.nb, s.N - n0), tiles = m * g.tpi;
+    T* V = reinterpret_cast<T*>(slice);
+    T* M = reinterpret_cast<T*>(slice + L.v);
+    T* scratch = reinterpret_cast<T*>(slice + L.v + L.m);
+    transform_input(V, x + n0 * s.C * s.H * s.W, m, tiles, s, g, scratch);
+    for (index_t ab = 0; ab < kAA; ++ab)
+      mm(inner, false, false, s.K, tiles, s.C, U + ab * KC, s.C, V + ab * s.C * tiles, tiles, T(0),
+         M + ab * s.K * tiles, tiles);
+    transform_output(y + n0 * s.K * s.OH * s.OW, M, b, m, tiles, s, g, scratch);
+  };
+  if (p.parallel) {
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    for (index_t bi = 0; bi < nblocks; ++bi) block(bi, slices + thread_id() * L.bytes, true);
+  } else {
+    for (index_t bi = 0; bi < nblocks; ++bi) block(bi, slices, p.nt == 1);
+  }
+}
+
+template <typename T>
+void winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, char* ws,
+                       const ConvShape& s, const ConvPlan& p) {
+  const Geo g = geometry(s);
+  const index_t KC = s.K * s.C, nblocks = (s.N + p.nb - 1) / p.nb;
+  const Slice L = slice_layout(s, g, p.nb * g.tpi, sizeof(T));
+  const size_t u = align64(size_t(kAA) * KC * sizeof(T));
+  const int nslices = p.parallel ? p.nt : 1;
+  T* U = reinterpret_cast<T*>(ws);
+  T* wt = reinterpret_cast<T*>(ws + u);
+  char* slices = ws + u + align64(size_t(9) * KC * sizeof(T));
+  T* parts = reinterpret_cast<T*>(slices + nslices * L.bytes);  // (nblk, 36, K, C)
+  const index_t PS = u / sizeof(T);
+  if (dx) transform_weight(U, w, s, wt, p.nt);
+  auto block = [&](index_t bi, char* slice, T* part, bool first, bool inner) {
+    const index_t n0 = bi * p.nb, m = std::min(p.nb, s.N - n0), tiles = m * g.tpi;
+    T* V = reinterpret_cast<T*>(slice);
+    T* dM = reinterpret_cast<T*>(slice + L.v);
+    T* scratch = reinterpret_cast<T*>(slice + L.v + L.m);
+    transform_grad_output(dM, dy + n0 * s.K * s.OH * s.OW, m, tiles, s, g, scratch);
+    if (part) {  // dU[ab] (K, C) (+)= dM[ab] (K, tiles) @ V[ab]^T
+      transform_input(V, x + n0 * s.C * s.H * s.W, m, tiles, s, g, scratch);
+      for (index_t ab = 0; ab < kAA; ++ab)
+        mm(inner, false, true, s.K, s.C, tiles, dM + ab * s.K * tiles, tiles, V + ab * s.C * tiles,
+           tiles, first ? T(0) : T(1), part + ab * KC, s.C);
+    }
+    if (dx) {  // dV[ab] (C, tiles) = U[ab]^T @ dM[ab], into V's place once dU has used it
+      for (index_t ab = 0; ab < kAA; ++ab)
+        mm(inner, true, false, s.C, tiles, s.K, U + ab * KC, s.C, dM + ab * s.K * tiles, tiles,
+           T(0), V + ab * s.C * tiles, tiles);
+      transform_grad_input(dx + n0 * s.C * s.H * s.W, V, m, tiles, s, g, scratch);
+    }
+  };
+  auto run = [&](index_t j, char* slice, bool inner) {
+    const index_t b0 = j * nblocks / p.nblk, b1 = (j + 1) * nblocks / p.nblk;
+    for (index_t bi = b0; bi < b1; ++bi)
+      block(bi, slice, dw ? parts + j * PS : nullptr, bi == b0, inner);
+  };
+  if (p.parallel) {
+#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    for (index_t j = 0; j < p.nblk; ++j) run(j, slices + thread_id() * L.bytes, true);
+  } else {
+    for (index_t j = 0; j < p.nblk; ++j) run(j, slices, p.nt == 1);
+  }
+  if (dw) weight_gradient(dw, parts, p.nblk, PS, s, p.nt);
+}
+
+template void winograd_forward<float>(float*, const float*, const float*, const float*, char*,
+                                      const ConvShape&, const ConvPlan&);
+template void winograd_forward<double>(double*, const double*, const double*, const double*, char*,
+                                       const ConvShape&, const ConvPlan&);
+template void winograd_backward<float>(float*, float*, const float*, const float*, const float*,
+                                       char*, const ConvShape&, const ConvPlan&);
+template void winograd_backward<double>(double*, double*, const double*, const double*,
+                                        const double*, char*, const ConvShape&, const ConvPlan&);
+
+}  // namespace pydlk
