@@ -184,10 +184,14 @@ def _keep(g: Array, axes: Sequence[int] | None, keepdim: bool, ndim: int) -> Arr
     return xp.expand_dims(g, axes) if axes else g
 
 
+def _unpack(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3), not yet checked."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
 def _sizes(size: Sequence[Any], op: str) -> tuple[int, ...]:
     """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3), checked."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
+    size = _unpack(tuple(size))
     try:
         size = tuple(int(s) for s in size)
     except TypeError:
