@@ -12,6 +12,8 @@ import numpy as np
 from ._device import device
 from .autograd import Tensor
 
+# A NumPy or CuPy array, what a Tensor holds (CuPy ships no type stubs, so any value).
+Array: TypeAlias = Any
 # A number where an op takes a scalar (bool and int are accepted where float is).
 Number: TypeAlias = float
 # What an op accepts where torch takes a Tensor or a Python number.

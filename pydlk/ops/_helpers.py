@@ -1,15 +1,65 @@
 """Private helpers shared by the operator modules: unbroadcasting, dims, dtypes."""
 
+from __future__ import annotations
+
 import builtins as _b
 import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
+from .._typing import Array, TensorOrScalar
 from ..autograd import Tensor
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+# (shape, dtype) of a forward argument; dtype None for a Python scalar
+_Meta = tuple[tuple[int, ...], Any]
 
-def _unbroadcast(g, shape):
+
+class _UnaryOp(Protocol):
+    """An elementwise op made by a factory (sinh, ...), as its signature reads."""
+
+    def __call__(self, input: Tensor) -> Tensor: ...
+
+
+class _BinaryOp(Protocol):
+    """A binary op made by a factory (eq, lt, ...), as its signature reads."""
+
+    def __call__(self, input: Tensor, other: TensorOrScalar) -> Tensor: ...
+
+
+class _ValuesIndices(NamedTuple):
+    """``(values, indices)``: what max/min along a dim, sort and topk return, each as a subclass
+    named after the op (``return_types`` below), as torch.return_types."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class return_types:
+    """Named tuples returned by ops with values and indices, as torch.return_types; the repr
+    names the op (``max(values=..., indices=...)``)."""
+
+    class max(_ValuesIndices):
+        __slots__ = ()
+        __module__ = "pydlk.return_types"
+
+    class min(_ValuesIndices):
+        __slots__ = ()
+        __module__ = "pydlk.return_types"
+
+    class sort(_ValuesIndices):
+        __slots__ = ()
+        __module__ = "pydlk.return_types"
+
+    class topk(_ValuesIndices):
+        __slots__ = ()
+        __module__ = "pydlk.return_types"
+
+
+def _unbroadcast(g: Array, shape: Sequence[int]) -> Array:
     """Sum ``g`` down to ``shape`` (undo NumPy broadcasting in a backward pass)."""
     if g.shape == tuple(shape):
         return g
@@ -21,16 +71,16 @@ def _unbroadcast(g, shape):
     return g.reshape(shape)
 
 
-def _shape(x):
+def _shape(x: Any) -> tuple[int, ...]:
     return np.shape(x) if not hasattr(x, "shape") else x.shape
 
 
-def _meta(x):
+def _meta(x: Any) -> _Meta:
     """(shape, dtype) of a forward argument; dtype None for a Python scalar."""
     return _shape(x), getattr(x, "dtype", None)
 
 
-def _fit(g, meta):
+def _fit(g: Array, meta: _Meta) -> Array:
     """The gradient for an argument with ``meta``: broadcasting undone, the argument's dtype."""
     shape, dtype = meta
     g = _o(_unbroadcast(g, shape))
@@ -39,57 +89,57 @@ def _fit(g, meta):
     return g
 
 
-def _o(r):
+def _o(r: Any) -> Array:
     """A NumPy scalar (what NumPy returns for 0-d results) as a 0-d array."""
     return np.asarray(r) if isinstance(r, np.generic) else r
 
 
-def _arr(x):
+def _arr(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
 
 
-def _xp(*xs):
+def _xp(*xs: Any) -> Any:
     for x in xs:
         if is_cupy(x):
             return get_array_module(x)
     return np
 
 
-def _s(x):
+def _s(x: Any) -> Any:
     """A NumPy scalar operand as the Python scalar it holds, so that it promotes weakly as in
     torch (float32 tensor * np.float64(2) stays float32)."""
     return x.item() if isinstance(x, np.generic) else x
 
 
-def _t(x):
+def _t(x: Any) -> Tensor:
     """A Tensor for an op's main argument (an array is wrapped without copying)."""
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def _quiet(f):
+def _quiet(f: _F) -> _F:
     """Run ``f`` with NumPy's floating-point warnings off (torch never warns on log(0), 0/0)."""
 
     @functools.wraps(f)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         with np.errstate(all="ignore"):
             return f(*args, **kwargs)
 
-    return wrapper
+    return cast(_F, wrapper)  # functools.wraps keeps the signature
 
 
-def _nograd(array):
+def _nograd(array: Any) -> Tensor:
     """A result that carries no gradient (comparisons, indices, rounding)."""
     return Tensor._wrap(_o(array))
 
 
-def _nograd_ufunc(name, input):
+def _nograd_ufunc(name: str, input: Any) -> Tensor:
     """The NumPy/CuPy ufunc ``name`` of ``input``, as a result without gradient (sign, floor,
     isnan, ...: torch's gradient of these is zero or undefined)."""
     a = _arr(input)
     return _nograd(getattr(_xp(a), name)(a))
 
 
-def _dim(d, ndim, op, extra=0):
+def _dim(d: int, ndim: int, op: str, extra: int = 0) -> int:
     """``d`` as a non-negative dim of a tensor with ``ndim`` (+ ``extra``) dims, or IndexError."""
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int, got {d!r}")
@@ -102,7 +152,9 @@ def _dim(d, ndim, op, extra=0):
     return int(d) % n
 
 
-def _dims(dim, ndim, op="reduction"):
+def _dims(
+    dim: int | Sequence[int] | None, ndim: int, op: str = "reduction"
+) -> tuple[int, ...] | None:
     """Normalised reduction axes: None (all), or a tuple (empty for a 0-d tensor)."""
     if dim is None:
         return None
@@ -116,13 +168,13 @@ def _dims(dim, ndim, op="reduction"):
     return () if ndim == 0 else out
 
 
-def _count(shape, axes):
+def _count(shape: Sequence[int], axes: Sequence[int] | None) -> int:
     if axes is None:
         return int(np.prod(shape, dtype=np.int64))
     return int(np.prod([shape[i] for i in axes], dtype=np.int64))
 
 
-def _keep(g, axes, keepdim, ndim):
+def _keep(g: Array, axes: Sequence[int] | None, keepdim: bool, ndim: int) -> Array:
     """A reduction's upstream gradient with the reduced axes put back as size 1."""
     xp = get_array_module(g)
     if keepdim:
@@ -132,10 +184,14 @@ def _keep(g, axes, keepdim, ndim):
     return xp.expand_dims(g, axes) if axes else g
 
 
-def _sizes(size, op):
+def _unpack(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3), not yet checked."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+
+
+def _sizes(size: Sequence[Any], op: str) -> tuple[int, ...]:
     """``f(2, 3)``, ``f((2, 3))`` or ``f([2, 3])`` -> (2, 3), checked."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
+    size = _unpack(tuple(size))
     try:
         size = tuple(int(s) for s in size)
     except TypeError:
@@ -145,7 +201,7 @@ def _sizes(size, op):
     return size
 
 
-def _need_float(x, op):
+def _need_float(x: Tensor | Array, op: str) -> None:
     if x.dtype.kind not in "fc":
         raise TypeError(
             f"{op}: input dtype must be floating point, got {x.dtype}; "
@@ -153,7 +209,7 @@ def _need_float(x, op):
         )
 
 
-def _same(a, b):
+def _same(a: Array, b: Array) -> Array:
     """True where a equals b, NaN counting as equal to NaN (for tie masks of max/min)."""
     xp = get_array_module(a)
     m = a == b
@@ -162,25 +218,25 @@ def _same(a, b):
     return m
 
 
-def _axis_alias(fn):
+def _axis_alias(fn: _F) -> _F:
     """Accept ``axis=`` for ``dim=`` (NumPy's name, which torch also takes on its reductions,
     cat/stack and softmax); giving both is an error."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         if "axis" in kwargs:
             if "dim" in kwargs:
                 raise TypeError(f"{fn.__name__}: give dim or its alias axis, not both")
             kwargs["dim"] = kwargs.pop("axis")
         return fn(*args, **kwargs)
 
-    return wrapper
+    return cast(_F, wrapper)  # functools.wraps keeps the signature
 
 
 # -- for backward_graph (create_graph=True): the same helpers as differentiable Tensor ops
 
 
-def _fit_t(g, meta):
+def _fit_t(g: Tensor, meta: _Meta) -> Tensor:
     """``_fit`` on a Tensor gradient, as recorded ops: broadcasting summed away, then the
     argument's dtype."""
     shape, dtype = meta
@@ -198,12 +254,12 @@ def _fit_t(g, meta):
     return g
 
 
-def _val(inp, raw):
+def _val(inp: Tensor | None, raw: Any) -> Any:
     """A forward argument for backward_graph: its Tensor (so derivatives flow through it) when
     it was one, else the raw value the forward saw (a constant)."""
     return inp if inp is not None else raw
 
 
-def _mask_t(g, mask):
+def _mask_t(g: Tensor, mask: Array) -> Tensor:
     """``g`` where the bool array ``mask`` holds, else 0: linear in g, so differentiable."""
     return g * mask.astype(g.dtype)

@@ -2,32 +2,38 @@
 pydlk.functional, which is imported when one is first called: functional builds on ops, so ops
 never imports functional at load time (no import cycle)."""
 
+from __future__ import annotations
+
+from types import ModuleType
+
+from .._typing import DTypeLike
+from ..autograd import Tensor
 from ._helpers import _axis_alias
 
 
-def _F():
+def _F() -> ModuleType:
     from .. import functional
 
     return functional
 
 
-def relu(input):
+def relu(input: Tensor) -> Tensor:
     """``max(input, 0)``, as ``pydlk.nn.functional.relu``."""
     return _F().relu(input)
 
 
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + exp(-input))``, as ``pydlk.nn.functional.sigmoid``."""
     return _F().sigmoid(input)
 
 
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
     """Hyperbolic tangent, as ``pydlk.nn.functional.tanh``."""
     return _F().tanh(input)
 
 
 @_axis_alias
-def softmax(input, dim, dtype=None):
+def softmax(input: Tensor, dim: int, dtype: DTypeLike | None = None) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``dim`` (computed stably); ``dtype`` casts first."""
     return (
         _F().softmax(input, dim=dim, dtype=dtype)
@@ -37,7 +43,7 @@ def softmax(input, dim, dtype=None):
 
 
 @_axis_alias
-def log_softmax(input, dim, dtype=None):
+def log_softmax(input: Tensor, dim: int, dtype: DTypeLike | None = None) -> Tensor:
     """``x - logsumexp(x)`` along ``dim``; more accurate than ``log(softmax(x))``."""
     return (
         _F().log_softmax(input, dim=dim, dtype=dtype)

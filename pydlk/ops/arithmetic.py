@@ -1,8 +1,13 @@
 """Elementwise arithmetic and math functions (comparisons and predicates: ``comparison.py``)."""
 
+from __future__ import annotations
+
+from typing import Any, overload
+
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
 from ._helpers import (
     _arr,
@@ -467,7 +472,7 @@ class Minimum(Function):
         return _tie_split_t(ctx, g, a < b, a == b)
 
 
-def _tie_split(ctx, g, a_wins, tie):
+def _tie_split(ctx: Any, g: Array, a_wins: Array, tie: Array) -> tuple[Array | None, Array | None]:
     xp = get_array_module(g)
     ma, mb = ctx.meta
     half = g * 0.5
@@ -479,7 +484,9 @@ def _tie_split(ctx, g, a_wins, tie):
     return da, db
 
 
-def _tie_split_t(ctx, g, a_wins, tie):
+def _tie_split_t(
+    ctx: Any, g: Tensor, a_wins: Array, tie: Array
+) -> tuple[Tensor | None, Tensor | None]:
     """_tie_split on a Tensor g (the masks are constants of the forward)."""
     ma, mb = ctx.meta
     w = a_wins + 0.5 * tie  # a's share of g: 1 where a wins, 1/2 on a tie
@@ -516,28 +523,30 @@ class Where(Function):
         )
 
 
-def add(input, other, *, alpha=1):
+def add(input: TensorOrScalar, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``input + alpha * other``, broadcasting; either may be a Python scalar."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Add.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
 
 
-def sub(input, other, *, alpha=1):
+def sub(input: TensorOrScalar, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``input - alpha * other``, broadcasting; either may be a Python scalar."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Sub.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
 
 
-def mul(input, other):
+def mul(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """``input * other``, elementwise with broadcasting."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Mul.apply(_s(input), _s(other))
 
 
-def div(input, other, *, rounding_mode=None):
+def div(
+    input: TensorOrScalar, other: TensorOrScalar, *, rounding_mode: str | None = None
+) -> Tensor:
     """``input / other`` (true division).
 
     ``rounding_mode='trunc'`` or ``'floor'`` rounds the quotient (no gradient).
@@ -556,7 +565,7 @@ def div(input, other, *, rounding_mode=None):
     return Div.apply(_s(input), _s(other))
 
 
-def pow(input, exponent):
+def pow(input: TensorOrScalar, exponent: TensorOrScalar) -> Tensor:
     """``input ** exponent``; either may be a Python scalar. The gradient is taken as 0 where
     the exponent is 0 (for input) and where input is 0 (for exponent), as torch does.
     """
@@ -565,88 +574,90 @@ def pow(input, exponent):
     return Pow.apply(_s(input), _s(exponent))
 
 
-def neg(input):
+def neg(input: Tensor) -> Tensor:
     """``-input``."""
     return Neg.apply(_t(input))
 
 
-def abs(input):
+def abs(input: Tensor) -> Tensor:
     """Absolute value; the gradient at 0 is 0, as in torch."""
     return Abs.apply(_t(input))
 
 
-def exp(input):
+def exp(input: Tensor) -> Tensor:
     """``e ** input``."""
     return Exp.apply(_t(input))
 
 
-def log(input):
+def log(input: Tensor) -> Tensor:
     """Natural logarithm (``-inf`` at 0, ``nan`` below it)."""
     return Log.apply(_t(input))
 
 
-def log1p(input):
+def log1p(input: Tensor) -> Tensor:
     """``log(1 + input)``, accurate for small input."""
     return Log1p.apply(_t(input))
 
 
-def sqrt(input):
+def sqrt(input: Tensor) -> Tensor:
     """Square root (``nan`` below 0)."""
     return Sqrt.apply(_t(input))
 
 
-def rsqrt(input):
+def rsqrt(input: Tensor) -> Tensor:
     """``1 / sqrt(input)``."""
     return Rsqrt.apply(_t(input))
 
 
-def sin(input):
+def sin(input: Tensor) -> Tensor:
     """Sine (radians)."""
     return Sin.apply(_t(input))
 
 
-def cos(input):
+def cos(input: Tensor) -> Tensor:
     """Cosine (radians)."""
     return Cos.apply(_t(input))
 
 
-def square(input):
+def square(input: Tensor) -> Tensor:
     """``input * input``."""
     return Square.apply(_t(input))
 
 
-def reciprocal(input):
+def reciprocal(input: Tensor) -> Tensor:
     """``1 / input``."""
     return Reciprocal.apply(_t(input))
 
 
-def sign(input):
+def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 per element. No gradient (torch's is zero everywhere)."""
     return _nograd_ufunc("sign", input)
 
 
-def floor(input):
+def floor(input: Tensor) -> Tensor:
     """No gradient (torch's is zero everywhere); likewise ceil, round, trunc."""
     return _nograd_ufunc("floor", input)
 
 
-def ceil(input):
+def ceil(input: Tensor) -> Tensor:
     """Round up to an integer value; no gradient."""
     return _nograd_ufunc("ceil", input)
 
 
-def round(input, *, decimals=0):
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Round half to even, to ``decimals`` places (as torch.round); no gradient."""
     a = _arr(input)
     return _nograd(_xp(a).round(a, decimals))
 
 
-def trunc(input):
+def trunc(input: Tensor) -> Tensor:
     """Round toward zero; no gradient."""
     return _nograd_ufunc("trunc", input)
 
 
-def clamp(input, min=None, max=None):
+def clamp(
+    input: Tensor, min: TensorOrScalar | None = None, max: TensorOrScalar | None = None
+) -> Tensor:
     """Limit input to ``[min, max]``; either bound may be None. Also named ``clip``.
 
     The gradient passes where the input lies inside the bounds.
@@ -660,17 +671,23 @@ def clamp(input, min=None, max=None):
 clip = clamp
 
 
-def maximum(input, other):
+def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum of two tensors (ties split the gradient evenly, as torch)."""
     return Maximum.apply(_t(input), _s(other))
 
 
-def minimum(input, other):
+def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum of two tensors (ties split the gradient evenly, as torch)."""
     return Minimum.apply(_t(input), _s(other))
 
 
-def where(condition, input=None, other=None):
+@overload
+def where(condition: Tensor) -> tuple[Tensor, ...]: ...
+@overload
+def where(condition: Tensor, input: TensorOrScalar, other: TensorOrScalar) -> Tensor: ...
+def where(
+    condition: Tensor, input: TensorOrScalar | None = None, other: TensorOrScalar | None = None
+) -> Tensor | tuple[Tensor, ...]:
     """``where(cond, a, b)``: a where cond, else b (gradients flow to a and b).
     ``where(cond)``: the indices of the true elements, as ``nonzero(as_tuple=True)``."""
     c = _arr(condition)
@@ -685,7 +702,7 @@ def where(condition, input=None, other=None):
     return Where.apply(c, _s(input), _s(other))
 
 
-def masked_fill(input, mask, value):
+def masked_fill(input: Tensor, mask: Tensor | np.ndarray, value: TensorOrScalar) -> Tensor:
     """``value`` where ``mask`` (bool, broadcastable to input) is True, else input. The gradient
     flows to input where the mask is False (and to value, if it is a tensor, where True)."""
     input = _t(input)
@@ -729,7 +746,7 @@ class Tri(Function):
         return _mask_t(g, ctx.keep), None, None
 
 
-def tril(input, diagonal=0):
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dims, at and below ``diagonal`` (0: the main one);
     the rest is zero. Raises ValueError for input of fewer than 2 dims.
     """
@@ -739,7 +756,7 @@ def tril(input, diagonal=0):
     return Tri.apply(input, int(diagonal), False)
 
 
-def triu(input, diagonal=0):
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dims, at and above ``diagonal`` (0: the main one);
     the rest is zero. Raises ValueError for input of fewer than 2 dims.
     """

@@ -1,11 +1,15 @@
 """Comparisons and predicates (eq, lt, isnan, isclose, ...), floor division and remainder: no
 gradient flows through them, so each returns a tensor outside the graph."""
 
-from ._helpers import _arr, _nograd, _nograd_ufunc, _quiet, _xp
+from __future__ import annotations
+
+from .._typing import TensorOrScalar
+from ..autograd import Tensor
+from ._helpers import _arr, _BinaryOp, _nograd, _nograd_ufunc, _quiet, _xp
 
 
-def _compare(name, ufunc_name, symbol):
-    def op(input, other):
+def _compare(name: str, ufunc_name: str, symbol: str) -> _BinaryOp:
+    def op(input: Tensor, other: TensorOrScalar) -> Tensor:
         a, b = _arr(input), _arr(other)
         return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
 
@@ -23,46 +27,50 @@ ge = _compare("ge", "greater_equal", ">=")
 
 
 @_quiet
-def floor_divide(input, other):
+def floor_divide(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """Floor division (Python's ``//``). No gradient."""
     a, b = _arr(input), _arr(other)
     return _nograd(_xp(a, b).floor_divide(a, b))
 
 
 @_quiet
-def remainder(input, other):
+def remainder(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient."""
     a, b = _arr(input), _arr(other)
     return _nograd(_xp(a, b).remainder(a, b))
 
 
-def isnan(input):
+def isnan(input: Tensor) -> Tensor:
     """Bool tensor: True where input is NaN."""
     return _nograd_ufunc("isnan", input)
 
 
-def isinf(input):
+def isinf(input: Tensor) -> Tensor:
     """Bool tensor: True where input is +inf or -inf."""
     return _nograd_ufunc("isinf", input)
 
 
-def isfinite(input):
+def isfinite(input: Tensor) -> Tensor:
     """Bool tensor: True where input is neither inf nor NaN."""
     return _nograd_ufunc("isfinite", input)
 
 
-def logical_not(input):
+def logical_not(input: Tensor) -> Tensor:
     """Bool tensor: True where input is zero (or False)."""
     return _nograd_ufunc("logical_not", input)
 
 
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def allclose(
+    input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
     """True if ``|input - other| <= atol + rtol * |other|`` everywhere (a Python bool)."""
     a, b = _arr(input), _arr(other)
     return bool(_xp(a, b).allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def isclose(
+    input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
     """Bool tensor: ``|input - other| <= atol + rtol * |other|`` per element."""
     a, b = _arr(input), _arr(other)
     return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -1,10 +1,16 @@
 """Dtypes and conversions: the dtype names, ``to``, casts."""
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from .._backend import is_cupy
+from .._typing import Array, DeviceLike, DTypeLike
 from ..autograd import Function, Tensor
 from ._helpers import _t
 from .shape import Copy
@@ -44,7 +50,7 @@ class ToDevice(Function):
         return ToDevice.apply(g, ctx.device), None
 
 
-def _cupy():
+def _cupy() -> ModuleType:
     try:
         import cupy
     except ImportError:
@@ -61,14 +67,14 @@ def _cupy():
     return cupy
 
 
-def _parse_device(device):
+def _parse_device(device: DeviceLike | None) -> str | None:
     """``'cpu'``/``'cuda:N'`` for a device spec (str, pydlk.device, int), None for None."""
     from .._device import device_str
 
     return None if device is None else device_str(device)
 
 
-def _move(a, device):
+def _move(a: Array, device: str) -> Array:
     if device == "cpu":
         return a.get() if is_cupy(a) else a
     cupy = _cupy()
@@ -77,11 +83,11 @@ def _move(a, device):
         return cupy.asarray(a)
 
 
-def _device_str(a):
+def _device_str(a: Array) -> str:
     return "cpu" if not is_cupy(a) else f"cuda:{a.device.id}"
 
 
-def _is_dtype_like(x):
+def _is_dtype_like(x: object) -> bool:
     if isinstance(x, (np.dtype, type)):
         return True
     if isinstance(x, str):
@@ -93,7 +99,14 @@ def _is_dtype_like(x):
     return False
 
 
-def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
+def to(
+    input: Tensor,
+    *args: Any,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    copy: bool = False,
+    non_blocking: bool = False,
+) -> Tensor:
     """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``; returns
     ``input`` itself when nothing changes (unless copy=True). Differentiable."""
     input = _t(input)
@@ -115,29 +128,29 @@ def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False):
     return out
 
 
-def _cast_method(dtype):
-    def method(self):
+def _cast_method(dtype: np.dtype) -> Callable[[Tensor], Tensor]:
+    def method(self: Tensor) -> Tensor:
         return to(self, dtype)
 
     return method
 
 
-def _cpu(self):
+def _cpu(self: Tensor) -> Tensor:
     return to(self, "cpu")
 
 
-def _cuda(self, device=None):
+def _cuda(self: Tensor, device: DeviceLike | None = None) -> Tensor:
     return to(
         self,
         "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device),
     )
 
 
-def _type_as(self, other):
+def _type_as(self: Tensor, other: Tensor) -> Tensor:
     return to(self, other.dtype)
 
 
-def _is_floating_point(self):
+def _is_floating_point(self: Tensor) -> bool:
     return self.dtype.kind == "f" or self.dtype.name == "bfloat16"
 
 
@@ -155,7 +168,7 @@ _DTYPE_ALIASES = {"bool": np.dtype(np.bool_), "float": float32, "int": int32}
 
 
 @functools.cache
-def bfloat16_dtype():
+def bfloat16_dtype() -> np.dtype:
     """``pydlk.bfloat16``: the dtype of ml_dtypes.bfloat16 arrays (the NumPy extension type JAX
     and others use). Imported on first use, since importing ml_dtypes takes a while."""
     import ml_dtypes
@@ -163,7 +176,7 @@ def bfloat16_dtype():
     return np.dtype(ml_dtypes.bfloat16)
 
 
-def _bfloat16_method(self):
+def _bfloat16_method(self: Tensor) -> Tensor:
     """``t.bfloat16()``: ``t.to(pydlk.bfloat16)``."""
     return to(self, bfloat16_dtype())
 
@@ -184,7 +197,7 @@ _TYPE_NAMES = {
 }
 
 
-def _type(self, dtype=None, non_blocking=False):
+def _type(self: Tensor, dtype: DTypeLike | None = None, non_blocking: bool = False) -> str | Tensor:
     """No argument: torch's type string (``'torch.FloatTensor'``, ``'torch.cuda.LongTensor'``).
     With a dtype or such a string: the tensor cast to it (itself when it already has it)."""
     if dtype is None:
@@ -202,7 +215,7 @@ def _type(self, dtype=None, non_blocking=False):
     return to(self, dtype)
 
 
-def _format(self, spec):
+def _format(self: Tensor, spec: str) -> str:
     """``format(t, '.2f')``: a 0-d tensor formats its value; otherwise only the empty spec is
     accepted (str(t)), as torch."""
     if self.ndim == 0:

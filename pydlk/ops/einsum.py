@@ -7,16 +7,22 @@ onto that diagonal. Every contraction goes through ``_contract``: two operands b
 batched matmul, anything else einsum with ``optimize=True``.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import Array
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _t
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def _parse(equation, shapes):
+def _parse(equation: str, shapes: Sequence[tuple[int, ...]]) -> tuple[list[str], str]:
     """Explicit per-operand subscripts and output subscripts with '...' expanded into letters
     not used by the equation."""
     eq = equation.replace(" ", "")
@@ -48,7 +54,7 @@ def _parse(equation, shapes):
     if arrow:
         out = rhs.replace("...", ell)
     else:  # implicit output: the ellipsis dims, then the letters seen once, sorted
-        counts = {}
+        counts: dict[str, int] = {}
         for s in out_ins:
             for c in s:
                 counts[c] = counts.get(c, 0) + 1
@@ -56,7 +62,7 @@ def _parse(equation, shapes):
     return out_ins, out
 
 
-def _contract(subs, out, *arrays):
+def _contract(subs: Sequence[str], out: str, *arrays: Array) -> Array:
     """``einsum(subs -> out)``. Two operands without repeated letters, each letter the same
     size in both, are one batched matmul (BLAS): batch letters (in both and the output),
     contracted ones (in both, not the output), and each operand's own kept letters; letters
@@ -75,8 +81,10 @@ def _contract(subs, out, *arrays):
     return xp.asarray(xp.einsum(",".join(subs) + "->" + out, *arrays, optimize=True))
 
 
-def _matmul(sa, sb, out, a, b, xp):
-    def drop(s, x, other):  # sum away letters that are nowhere else
+def _matmul(sa: str, sb: str, out: str, a: Array, b: Array, xp: Any) -> Array:
+    def drop(
+        s: str, x: Array, other: str
+    ) -> tuple[str, Array]:  # sum away letters that are nowhere else
         lone = tuple(i for i, c in enumerate(s) if c not in other and c not in out)
         if lone:
             x = x.sum(axis=lone)
@@ -91,7 +99,7 @@ def _matmul(sa, sb, out, a, b, xp):
     inner = [c for c in sa if c in sb and c not in out]
     size = dict(zip(sa, a.shape)) | dict(zip(sb, b.shape))
 
-    def prod(cs):
+    def prod(cs: list[str]) -> int:
         return int(np.prod([size[c] for c in cs], dtype=np.int64))
 
     a3 = xp.transpose(a, [sa.index(c) for c in batch + left + inner])
@@ -149,7 +157,7 @@ class Einsum(Function):
         return (None, None, *grads)
 
 
-def einsum(equation: str, *operands: Tensor) -> Tensor:
+def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:
     """Sum of products of the operands' entries as the equation's subscripts say
     (``'ij,jk->ik'``, ``'bij,bjk->bik'``, ``'...ij->...ji'``, ``'ii->i'``, ``'ii'``).
     Operands of different dtypes are promoted to a common one (torch refuses them).
@@ -165,7 +173,7 @@ def einsum(equation: str, *operands: Tensor) -> Tensor:
     for c in out:
         if not any(c in s for s in ins):
             raise ValueError(f"einsum: output subscript {c!r} does not appear in the inputs")
-    sizes = {}
+    sizes: dict[str, int] = {}
     for s, t in zip(ins, ts):
         for c, n in zip(s, t.shape):
             if sizes.setdefault(c, n) != n and n != 1 and sizes[c] != 1:

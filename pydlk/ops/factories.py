@@ -1,11 +1,17 @@
 """Factories: zeros, ones, full, arange, linspace, eye, rand*, ..."""
 
+from __future__ import annotations
+
 import builtins as _b
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .. import _random
+from .._random import Generator
+from .._typing import Array, DeviceLike, DTypeLike, _size
 from ..autograd import Tensor
 from ._helpers import _arr, _sizes
 from .conversions import (
@@ -19,7 +25,7 @@ from .conversions import (
 )
 
 
-def _new(array, device, requires_grad):
+def _new(array: Array, device: DeviceLike | None, requires_grad: bool) -> Tensor:
     """A fresh leaf tensor from a NumPy array, moved to ``device``."""
     dev = _parse_device(device)
     if dev is not None and dev != "cpu":
@@ -30,12 +36,12 @@ def _new(array, device, requires_grad):
     return t
 
 
-def _float_dtype(dtype, op):
+def _float_dtype(dtype: DTypeLike | None, op: str) -> np.dtype:
     """A factory's dtype: float32 unless given."""
     return np.dtype(np.float32 if dtype is None else dtype)
 
 
-def _size_args(size, kwsize, op):
+def _size_args(size: tuple[Any, ...], kwsize: Any, op: str) -> tuple[int, ...]:
     if kwsize is not None:
         if size:
             raise TypeError(f"{op}: pass the size positionally or as size=, not both")
@@ -43,28 +49,46 @@ def _size_args(size, kwsize, op):
     return _sizes(size, op)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, **kw):
+def zeros(
+    *size: int | _size,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+    **kw: Any,
+) -> Tensor:
     """A tensor of zeros of shape ``size`` (ints or one tuple); float32 unless ``dtype``."""
     size = _size_args(size, kw.pop("size", None), "zeros")
     _no_kw(kw, "zeros")
     return _new(np.zeros(size, _float_dtype(dtype, "zeros")), device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, **kw):
+def ones(
+    *size: int | _size,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+    **kw: Any,
+) -> Tensor:
     """A tensor of ones of shape ``size`` (ints or one tuple); float32 unless ``dtype``."""
     size = _size_args(size, kw.pop("size", None), "ones")
     _no_kw(kw, "ones")
     return _new(np.ones(size, _float_dtype(dtype, "ones")), device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, **kw):
+def empty(
+    *size: int | _size,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+    **kw: Any,
+) -> Tensor:
     """An uninitialised tensor of shape ``size``; float32 unless ``dtype``."""
     size = _size_args(size, kw.pop("size", None), "empty")
     _no_kw(kw, "empty")
     return _new(np.empty(size, _float_dtype(dtype, "empty")), device, requires_grad)
 
 
-def _no_kw(kw, op):
+def _no_kw(kw: dict[str, Any], op: str) -> None:
     """Accept torch's layout=/pin_memory= (meaningless here) and out=None; refuse the rest."""
     kw.pop("layout", None)
     kw.pop("pin_memory", None)
@@ -74,7 +98,7 @@ def _no_kw(kw, op):
         raise TypeError(f"{op}: unexpected keyword argument(s) {sorted(kw)}")
 
 
-def _scalar_dtype(v):
+def _scalar_dtype(v: object) -> np.dtype:
     if isinstance(v, (bool, np.bool_)):
         return np.dtype(np.bool_)
     if isinstance(v, (int, np.integer)):
@@ -84,7 +108,14 @@ def _scalar_dtype(v):
     return float32  # Python and NumPy floats alike, as torch
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full(
+    size: _size,
+    fill_value: complex,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor of shape ``size`` filled with ``fill_value``; the dtype follows the value
     (bool, int64, complex64 or float32, as torch) unless ``dtype`` is given.
     """
@@ -93,38 +124,73 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     return _new(np.full(size, fill_value, dt), device, requires_grad)
 
 
-def _like(input, dtype, device):
+def _like(
+    input: Tensor, dtype: DTypeLike | None, device: DeviceLike | None
+) -> tuple[tuple[int, ...], np.dtype, DeviceLike]:
     a = _arr(input)
     dt = a.dtype if dtype is None else np.dtype(dtype)
     dev = _device_str(a) if device is None else device
     return a.shape, dt, dev
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
+def zeros_like(
+    input: Tensor,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Zeros with the shape, dtype and device of ``input`` (unless given)."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.zeros(shape, dt), dev, requires_grad)
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False):
+def ones_like(
+    input: Tensor,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Ones with the shape, dtype and device of ``input`` (unless given)."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.ones(shape, dt), dev, requires_grad)
 
 
-def empty_like(input, *, dtype=None, device=None, requires_grad=False):
+def empty_like(
+    input: Tensor,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """An uninitialised tensor with the shape, dtype and device of ``input``."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.empty(shape, dt), dev, requires_grad)
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
+def full_like(
+    input: Tensor,
+    fill_value: complex,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """``fill_value`` with the shape, dtype and device of ``input`` (unless given)."""
     shape, dt, dev = _like(input, dtype, device)
     return _new(np.full(shape, fill_value, dt), dev, requires_grad)
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(
+    start: float | Tensor = 0,
+    end: float | Tensor | None = None,
+    step: float | Tensor = 1,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """[start, end) in steps of ``step``; int64 if all three are ints, else float32.
     The length is ceil((end - start) / step), computed in float64 as torch does."""
     if end is None:
@@ -147,7 +213,15 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     return _new(a.astype(dt), device, requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (computed in float64).
     Raises ValueError for a negative or non-int ``steps``.
     """
@@ -157,7 +231,14 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     return _new(np.linspace(start, end, steps, dtype=np.float64).astype(dt), device, requires_grad)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """An (n, m) matrix (m defaults to n) with ones on the diagonal. Raises ValueError for
     negative sizes.
     """
@@ -166,18 +247,25 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     return _new(np.eye(n, m, dtype=_float_dtype(dtype, "eye")), device, requires_grad)
 
 
-def _gen(generator):
+def _gen(generator: Generator | None) -> np.random.Generator:
     return (generator or _random.default_generator).numpy
 
 
-def _rand_dtype(dtype, op):
+def _rand_dtype(dtype: DTypeLike | None, op: str) -> np.dtype:
     dt = np.dtype(np.float32 if dtype is None else dtype)
     if dt.kind != "f":
         raise TypeError(f"{op}: dtype must be floating point, got {dt}")
     return dt
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw):
+def rand(
+    *size: int | _size,
+    generator: Generator | None = None,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+    **kw: Any,
+) -> Tensor:
     """Uniform [0, 1) from pydlk's generator (seeded by ``pydlk.manual_seed``)."""
     size = _size_args(size, kw.pop("size", None), "rand")
     _no_kw(kw, "rand")
@@ -187,7 +275,14 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **
     return _new(a, device, requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw):
+def randn(
+    *size: int | _size,
+    generator: Generator | None = None,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+    **kw: Any,
+) -> Tensor:
     """Standard normal samples from pydlk's generator (seeded by ``pydlk.manual_seed``)."""
     size = _size_args(size, kw.pop("size", None), "randn")
     _no_kw(kw, "randn")
@@ -198,28 +293,28 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
 
 
 def randint(
-    *args,
-    size=None,
-    generator=None,
-    dtype=None,
-    device=None,
-    requires_grad=False,
-    low=None,
-    high=None,
-):
+    *args: Any,
+    size: _size | None = None,
+    generator: Generator | None = None,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+    low: int | None = None,
+    high: int | None = None,
+) -> Tensor:
     """randint(high, size) or randint(low, high, size): integers in [low, high), int64."""
-    args = list(args)
-    if size is None and args and isinstance(args[-1], (tuple, list)):
-        size = args.pop()
-    if len(args) == 2:
-        low, high = args
-    elif len(args) == 1:
+    pos: list[Any] = list(args)  # (high, size) or (low, high, size)
+    if size is None and pos and isinstance(pos[-1], (tuple, list)):
+        size = pos.pop()
+    if len(pos) == 2:
+        low, high = pos
+    elif len(pos) == 1:
         if high is None:
-            high = args[0]
+            high = pos[0]
         else:
-            low = args[0]
-    elif args:
-        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {args}")
+            low = pos[0]
+    elif pos:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {pos}")
     low = 0 if low is None else int(low)
     if high is None or size is None:
         raise TypeError("randint: high and size are required")
@@ -231,28 +326,53 @@ def randint(
     return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device, requires_grad)
 
 
-def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+def randperm(
+    n: int,
+    *,
+    generator: Generator | None = None,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A random permutation of ``0 .. n-1`` (int64) from pydlk's generator."""
     a = _gen(generator).permutation(int(n)).astype(np.int64)
     return _new(a.astype(np.dtype(dtype) if dtype is not None else int64), device, requires_grad)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+def rand_like(
+    input: Tensor,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Uniform [0, 1) samples with the shape, dtype and device of ``input``."""
     shape, dt, dev = _like(input, dtype, device)
     return rand(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+def randn_like(
+    input: Tensor,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Standard normal samples with the shape, dtype and device of ``input``."""
     shape, dt, dev = _like(input, dtype, device)
     return randn(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def _new_method(factory):
+def _new_method(factory: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """Tensor.new_zeros and friends: the tensor's dtype and device unless given."""
 
-    def method(self, *size, dtype=None, device=None, requires_grad=False):
+    def method(
+        self: Tensor,
+        *size: int | _size,
+        dtype: DTypeLike | None = None,
+        device: DeviceLike | None = None,
+        requires_grad: bool = False,
+    ) -> Tensor:
         return factory(
             _sizes(size, factory.__name__),
             dtype=self.dtype if dtype is None else dtype,
@@ -263,7 +383,15 @@ def _new_method(factory):
     return method
 
 
-def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+def _new_full(
+    self: Tensor,
+    size: _size,
+    fill_value: complex,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     return full(
         size,
         fill_value,
@@ -273,26 +401,31 @@ def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=
     )
 
 
-def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+def _new_tensor(
+    self: Tensor,
+    data: Any,
+    *,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     from ..autograd import tensor
 
     a = tensor(data, dtype=self.dtype if dtype is None else dtype)._data
     return _new(a, self.device if device is None else device, requires_grad)
 
 
-def numel(input):
+def numel(input: Tensor) -> int:
     """The number of elements of ``input`` (a Python int)."""
     return int(_arr(input).size)
 
 
-def is_tensor(obj):
+def is_tensor(obj: object) -> bool:
     """True if ``obj`` is a pydlk Tensor (a NumPy array is not)."""
     return isinstance(obj, Tensor)
 
 
-def _float_arg(x, op, name):
-    if isinstance(x, Tensor):
-        return x
+def _float_arg(x: Any, op: str, name: str) -> float:
     try:
         return float(x)
     except (TypeError, ValueError):
@@ -302,23 +435,23 @@ def _float_arg(x, op, name):
 def normal(
     mean: Tensor | float,
     std: Tensor | float = 1.0,
-    size=None,
+    size: int | _size | None = None,
     *,
-    generator=None,
-    dtype=None,
-    device=None,
+    generator: Generator | None = None,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
     """Samples of N(mean, std^2). torch's overloads: tensor mean and/or std (elementwise,
     broadcast together, result dtype theirs) or float mean and std with ``size``. No gradient
     flows to mean or std (as torch)."""
-    mean, std = _float_arg(mean, "normal", "mean"), _float_arg(std, "normal", "std")
-    tm, ts = isinstance(mean, Tensor), isinstance(std, Tensor)
-    if tm or ts:
+    # the float operands as floats, the tensors as their arrays
+    m = _arr(mean) if isinstance(mean, Tensor) else _float_arg(mean, "normal", "mean")
+    s = _arr(std) if isinstance(std, Tensor) else _float_arg(std, "normal", "std")
+    ref = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    if ref is not None:
         if size is not None:
             raise TypeError("normal: size is only accepted with float mean and std")
-        m, s = _arr(mean), _arr(std)
-        ref = mean if tm else std
         if ref.dtype.kind != "f":
             raise TypeError(f"normal: mean/std must be floating point, got {ref.dtype}")
         shape = np.broadcast_shapes(np.shape(m), np.shape(s))
@@ -331,17 +464,17 @@ def normal(
         ).astype(ref.dtype)
         dev = "cuda" if hasattr(ref._data, "get") else None
         return _new(a, device if device is not None else dev, requires_grad)
-    if std < 0:
-        raise ValueError(f"normal: std must be >= 0, got {std}")
+    if s < 0:
+        raise ValueError(f"normal: std must be >= 0, got {s}")
     if size is None:
         raise TypeError("normal: with float mean and std, size is required")
-    size = _sizes((size,) if not isinstance(size, (tuple, list)) else tuple(size), "normal")
+    shape = _sizes((size,) if not isinstance(size, (tuple, list)) else tuple(size), "normal")
     dt = _rand_dtype(dtype, "normal")
-    a = (mean + std * _gen(generator).standard_normal(size, dtype=np.float64)).astype(dt)
+    a = (m + s * _gen(generator).standard_normal(shape, dtype=np.float64)).astype(dt)
     return _new(a, device, requires_grad)
 
 
-def _fill_random(self, op, draw):
+def _fill_random(self: Tensor, op: str, draw: Callable[[tuple[int, ...]], Array]) -> Tensor:
     self._check_inplace_write(op)
     if self.dtype.kind != "f":
         raise TypeError(f"{op}: tensor dtype must be floating point, got {self.dtype}")
@@ -354,7 +487,9 @@ def _fill_random(self, op, draw):
     return self
 
 
-def _normal_(self, mean=0.0, std=1.0, *, generator=None):
+def _normal_(
+    self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: Generator | None = None
+) -> Tensor:
     """Fill in place with N(mean, std^2) samples from pydlk's generator."""
     if std < 0:
         raise ValueError(f"normal_: std must be >= 0, got {std}")
@@ -363,7 +498,9 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     )
 
 
-def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
+def _uniform_(
+    self: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: Generator | None = None
+) -> Tensor:
     """Fill in place with U[from_, to) samples from pydlk's generator (torch names the first
     argument ``from``, a Python keyword; positional use is the same)."""
     if from_ > to:
@@ -375,7 +512,9 @@ def _uniform_(self, from_=0.0, to=1.0, *, generator=None):
     )
 
 
-def _exponential_(self, lambd=1.0, *, generator=None):
+def _exponential_(
+    self: Tensor, lambd: float = 1.0, *, generator: Generator | None = None
+) -> Tensor:
     """Fill in place with Exponential(lambd) samples (mean 1/lambd)."""
     if not lambd > 0:
         raise ValueError(f"exponential_: lambd must be > 0, got {lambd}")

@@ -1,13 +1,22 @@
 """Hyperbolic functions and their inverses: elementwise ops defined by a value and a derivative."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function
-from ._helpers import _o, _quiet, _t
+from .._typing import Array
+from ..autograd import Function, Tensor
+from ._helpers import _o, _quiet, _t, _UnaryOp
+
+# fwd(xp, a) and grad(xp, a): a function of the array module and the array
+_ArrayFn = Callable[[Any, Array], Array]
 
 
-def _unary(name, fwd, grad, doc):
+def _unary(name: str, fwd: _ArrayFn, grad: _ArrayFn, doc: str) -> _UnaryOp:
     """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``."""
 
     class Op(Function):
@@ -25,7 +34,7 @@ def _unary(name, fwd, grad, doc):
     Op.__name__ = name.capitalize()
 
     @_quiet
-    def op(input):
+    def op(input: Tensor) -> Tensor:
         input = _t(input)
         if input.dtype.kind not in "fc":  # torch computes these of an integer tensor in float32
             input = input.to(np.float32)

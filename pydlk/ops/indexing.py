@@ -1,18 +1,23 @@
 """Indexing: ``x[i]`` and ``x[i] = v`` and iteration."""
 
+from __future__ import annotations
+
 import builtins as _b
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
+from .._typing import Array
 from ..autograd import Function, Tensor, is_grad_enabled
-from ._helpers import _arr, _meta, _o
+from ._helpers import _arr, _Meta, _meta, _o
 
 
-def _key(key):
+def _key(key: Any) -> Any:
     """An index with Tensors and lists turned into arrays (what NumPy indexes with)."""
 
-    def one(k):
+    def one(k: Any) -> Any:
         if isinstance(k, Tensor):
             return k._data
         if isinstance(k, list):
@@ -22,7 +27,7 @@ def _key(key):
     return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
 
 
-def _advanced(key):
+def _advanced(key: Any) -> bool:
     ks = key if isinstance(key, tuple) else (key,)
     return _b.any(hasattr(k, "shape") and hasattr(k, "dtype") for k in ks)
 
@@ -45,7 +50,7 @@ class Index(Function):
         return IndexBackward.apply(g, ctx.meta, ctx.key), None
 
 
-def _scatter(g, meta, key):
+def _scatter(g: Array, meta: _Meta, key: Any) -> Array:
     """Zeros of the indexed tensor's (shape, dtype) with ``g`` added at ``key``."""
     shape, dtype = meta
     xp = get_array_module(g)
@@ -79,7 +84,7 @@ class IndexBackward(Function):
         return Index.apply(gg, ctx.key), None, None
 
 
-def _getitem(self, key):
+def _getitem(self: Tensor, key: Any) -> Tensor:
     key = _key(key)
     if is_cupy(self._data):
         import cupy
@@ -92,7 +97,7 @@ def _getitem(self, key):
     return Index.apply(self, key)
 
 
-def _setitem(self, key, value):
+def _setitem(self: Tensor, key: Any, value: Any) -> None:
     """``t[key] = value`` writes into ``t._data``. Refused while grad mode is on if ``t`` requires
     grad (a leaf would be changed behind its gradient; a graph node has no in-place backward
     here) or if ``value`` requires grad (the assignment would drop its gradient): build the
@@ -123,7 +128,7 @@ def _setitem(self, key, value):
     self._data[_key(key)] = v
 
 
-def _iter(self):
+def _iter(self: Tensor) -> Iterator[Tensor]:
     if self.ndim == 0:
         raise TypeError("iteration over a 0-d tensor")
     for i in range(self.shape[0]):

@@ -8,15 +8,21 @@ requires grad, or from an operand that requires grad), because without torch's v
 a recorded write could change values a backward needs. Under ``no_grad()`` all are allowed.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
+from .._typing import Array, TensorOrScalar
 from ..autograd import Tensor
 from ._helpers import _arr
 from .arithmetic import div, masked_fill
 
 
-def _operand(self, x):
+def _operand(self: Tensor, x: Any) -> Any:
     """``x`` as an array on this tensor's device (Python numbers pass through)."""
     a = x._data if isinstance(x, Tensor) else x
     if hasattr(a, "shape") and is_cupy(a) != is_cupy(self._data):
@@ -24,7 +30,7 @@ def _operand(self, x):
     return a
 
 
-def _write(self, op, fn, *operands):
+def _write(self: Tensor, op: str, fn: Callable[..., Any], *operands: Any) -> Tensor:
     """``fn(self's array, *operands, out=self's array)``; a shape or dtype the target cannot
     hold becomes a RuntimeError naming the op (NumPy's same-kind rule, as torch's: a float
     result into an integer tensor is refused)."""
@@ -50,13 +56,13 @@ def _write(self, op, fn, *operands):
     return self
 
 
-def zero_(self):
+def zero_(self: Tensor) -> Tensor:
     self._check_inplace_write("zero_")
     self._data[...] = 0
     return self
 
 
-def fill_(self, value):
+def fill_(self: Tensor, value: TensorOrScalar) -> Tensor:
     """Every element becomes ``value`` (a number or a 0-dim tensor, as torch)."""
     self._check_inplace_write("fill_", value)
     if np.ndim(value) != 0:
@@ -68,7 +74,7 @@ def fill_(self, value):
     return self
 
 
-def copy_(self, src, non_blocking=False):
+def copy_(self: Tensor, src: Tensor | Array, non_blocking: bool = False) -> Tensor:
     """This tensor's values become ``src``'s (broadcast to this shape, cast to this dtype,
     copied across devices); ``non_blocking`` is accepted for torch code and ignored."""
     self._check_inplace_write("copy_", src)
@@ -83,7 +89,7 @@ def copy_(self, src, non_blocking=False):
     return self
 
 
-def add_(self, other, *, alpha=1):
+def add_(self: Tensor, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``self += alpha * other``."""
     self._check_inplace_write("add_", other)
     o = _operand(self, other)
@@ -91,7 +97,7 @@ def add_(self, other, *, alpha=1):
     return _write(self, "add_", xp.add, o if alpha == 1 else alpha * o)
 
 
-def sub_(self, other, *, alpha=1):
+def sub_(self: Tensor, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``self -= alpha * other``."""
     self._check_inplace_write("sub_", other)
     o = _operand(self, other)
@@ -99,12 +105,12 @@ def sub_(self, other, *, alpha=1):
     return _write(self, "sub_", xp.subtract, o if alpha == 1 else alpha * o)
 
 
-def mul_(self, other):
+def mul_(self: Tensor, other: TensorOrScalar) -> Tensor:
     self._check_inplace_write("mul_", other)
     return _write(self, "mul_", get_array_module(self._data).multiply, _operand(self, other))
 
 
-def div_(self, other, *, rounding_mode=None):
+def div_(self: Tensor, other: TensorOrScalar, *, rounding_mode: str | None = None) -> Tensor:
     """``self /= other``; ``rounding_mode`` 'trunc' or 'floor' as ``div`` (an integer tensor
     needs one: true division gives floats, which it cannot hold)."""
     self._check_inplace_write("div_", other)
@@ -116,7 +122,9 @@ def div_(self, other, *, rounding_mode=None):
     return self
 
 
-def clamp_(self, min=None, max=None):
+def clamp_(
+    self: Tensor, min: TensorOrScalar | None = None, max: TensorOrScalar | None = None
+) -> Tensor:
     self._check_inplace_write("clamp_", min, max)
     if min is None and max is None:
         raise ValueError("clamp_: at least one of min and max must be given")
@@ -124,7 +132,7 @@ def clamp_(self, min=None, max=None):
     return _write(self, "clamp_", xp.clip, _operand(self, min), _operand(self, max))
 
 
-def masked_fill_(self, mask, value):
+def masked_fill_(self: Tensor, mask: Tensor, value: TensorOrScalar) -> Tensor:
     """``value`` where ``mask`` is true (as ``x[mask] = value``)."""
     self._check_inplace_write("masked_fill_", value, hint="use masked_fill (out of place)")
     self._data[...] = _arr(

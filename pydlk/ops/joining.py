@@ -1,10 +1,15 @@
 """Joining and splitting: cat, stack, split, chunk, unbind."""
 
+from __future__ import annotations
+
 import builtins as _b
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .._backend import get_array_module
+from .._typing import _size
 from ..autograd import Function, Tensor
 from ._helpers import _axis_alias, _dim, _t, _xp
 from .shape import Reshape, reshape
@@ -29,7 +34,7 @@ class Cat(Function):
         )
 
 
-def _seq(tensors, op):
+def _seq(tensors: Any, op: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise TypeError(f"{op}: expected a list or tuple of tensors, got {type(tensors).__name__}")
     if len(tensors) == 0:
@@ -37,7 +42,8 @@ def _seq(tensors, op):
     return [_t(x) for x in tensors]
 
 
-def cat(tensors, dim=0):
+@_axis_alias
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate tensors along an existing dim ``dim``. Also named ``concat`` and
     ``concatenate``. Raises ValueError for an empty list, 0-d tensors, or sizes that differ
     outside ``dim``.
@@ -61,10 +67,8 @@ def cat(tensors, dim=0):
     return Cat.apply(d, *ts)
 
 
-concat = concatenate = cat
-
-
-def stack(tensors, dim=0):
+@_axis_alias
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Join same-shaped tensors along a new dim ``dim``. Raises ValueError if the shapes differ."""
     ts = _seq(tensors, "stack")
     ref = ts[0].shape
@@ -78,13 +82,13 @@ def stack(tensors, dim=0):
     return Cat.apply(d, *[Reshape.apply(x, ref[:d] + (1,) + ref[d:]) for x in ts])
 
 
-def hstack(tensors):
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate along dim 1 (dim 0 for 1-d tensors), as torch.hstack."""
     ts = _seq(tensors, "hstack")
     return cat(ts, 0 if ts[0].ndim == 1 else 1)
 
 
-def vstack(tensors):
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
     """Concatenate along dim 0, treating 1-d tensors as rows (1, n)."""
     ts = [x if x.ndim >= 2 else reshape(x, 1, -1) for x in _seq(tensors, "vstack")]
     return cat(ts, 0)
@@ -105,7 +109,7 @@ class Split(Function):
         return get_array_module(gs[0]).concatenate(gs, axis=ctx.dim), None, None
 
 
-def split(tensor, split_size_or_sections, dim=0):
+def split(tensor: Tensor, split_size_or_sections: int | _size, dim: int = 0) -> tuple[Tensor, ...]:
     """Pieces along ``dim``: of size ``split_size_or_sections`` (an int; the last may be smaller)
     or of the listed sizes. Raises ValueError for a non-positive size or sizes that do not
     sum to the dim's size.
@@ -128,11 +132,11 @@ def split(tensor, split_size_or_sections, dim=0):
     return Split.apply(tensor, sections, d)
 
 
-def _split_method(self, split_size, dim=0):
+def _split_method(self: Tensor, split_size: int | _size, dim: int = 0) -> tuple[Tensor, ...]:
     return split(self, split_size, dim)
 
 
-def chunk(input, chunks, dim=0):
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """Up to ``chunks`` pieces of ceil(n / chunks) along ``dim`` (fewer if n is small)."""
     input = _t(input)
     if not isinstance(chunks, (int, np.integer)) or chunks <= 0:
@@ -142,7 +146,7 @@ def chunk(input, chunks, dim=0):
     return split(input, _b.max(-(-n // chunks), 1) if n else 0, d)
 
 
-def unbind(input, dim=0):
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along ``dim``, as a tuple of tensors with that dim removed."""
     input = _t(input)
     d = _dim(dim, input.ndim, "unbind")
@@ -150,7 +154,6 @@ def unbind(input, dim=0):
     return tuple(Reshape.apply(p, rest) for p in split(input, 1, d))
 
 
-cat, stack = _axis_alias(cat), _axis_alias(stack)
 concat = concatenate = cat
 
 

@@ -1,5 +1,9 @@
 """Matrix products: matmul, mm, bmm, mv, dot, outer, t."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from .._backend import get_array_module
@@ -56,7 +60,7 @@ class MatMul(Function):
         return da, db
 
 
-def _check_matmul(a, b, op="matmul"):
+def _check_matmul(a: Any, b: Any, op: str = "matmul") -> None:
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
         raise ValueError(
@@ -77,7 +81,7 @@ def _check_matmul(a, b, op="matmul"):
         ) from None
 
 
-def matmul(input, other):
+def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's (and torch's) rules: 1-D operands are vectors, leading
     batch dims broadcast. Raises ValueError naming the shapes when they do not fit.
     """
@@ -87,19 +91,19 @@ def matmul(input, other):
     return MatMul.apply(input, other)
 
 
-def _check_ndims(op, a, b, a_ndim, b_ndim, expected):
+def _check_ndims(op: str, a: Any, b: Any, a_ndim: int, b_ndim: int, expected: str) -> None:
     """Raise a ValueError naming ``op`` unless ``a`` has ``a_ndim`` and ``b`` has ``b_ndim``
     dimensions (``expected`` says so in words)."""
     if len(_shape(a)) != a_ndim or len(_shape(b)) != b_ndim:
         raise ValueError(f"{op}: {expected}, got shapes {tuple(_shape(a))} and {tuple(_shape(b))}")
 
 
-def _check_same_first_size(op, a, b, what):
+def _check_same_first_size(op: str, a: Any, b: Any, what: str) -> None:
     if a.shape[0] != b.shape[0]:
         raise ValueError(f"{op}: {what} differ: {a.shape[0]} and {b.shape[0]}")
 
 
-def mm(input, mat2):
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Product of two matrices, (n, m) @ (m, p) -> (n, p). Raises ValueError unless both are 2-D
     and the inner sizes agree.
     """
@@ -109,7 +113,7 @@ def mm(input, mat2):
     return MatMul.apply(_t(input), mat2)
 
 
-def bmm(input, mat2):
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched matrix product, (b, n, m) @ (b, m, p) -> (b, n, p). Raises ValueError unless both
     are 3-D with the same batch size and matching inner sizes.
     """
@@ -120,7 +124,7 @@ def bmm(input, mat2):
     return MatMul.apply(_t(input), mat2)
 
 
-def mv(input, vec):
+def mv(input: Tensor, vec: Tensor) -> Tensor:
     """Matrix-vector product, (n, m) @ (m,) -> (n,). Raises ValueError for other shapes."""
     a, b = _arr(input), _arr(vec)
     _check_ndims("mv", a, b, 2, 1, "expects a 2-D matrix and a 1-D vector")
@@ -128,7 +132,7 @@ def mv(input, vec):
     return MatMul.apply(_t(input), vec)
 
 
-def dot(input, other):
+def dot(input: Tensor, other: Tensor) -> Tensor:
     """Inner product of two 1-D tensors of the same size (a 0-d tensor). Raises ValueError
     otherwise.
     """
@@ -138,7 +142,7 @@ def dot(input, other):
     return MatMul.apply(_t(input), other)
 
 
-def outer(input, vec2):
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """Outer product of two 1-D tensors, (n,) x (m,) -> (n, m). Raises ValueError unless both
     are 1-D.
     """

@@ -1,12 +1,17 @@
 """Reductions: sum, mean, max, var, norm, logsumexp, cumsum, ..."""
 
+from __future__ import annotations
+
 import builtins as _b
-import collections
 import math
+from collections.abc import Sequence
+from typing import Any, overload
 
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
+from .._typing import Array, DTypeLike
+from .._typing import _dims as _Dims
 from ..autograd import Function, Tensor
 from ._helpers import (
     _arr,
@@ -22,7 +27,9 @@ from ._helpers import (
     _quiet,
     _same,
     _t,
+    _ValuesIndices,
     _xp,
+    return_types,
 )
 from .arithmetic import maximum, minimum
 from .conversions import to
@@ -31,7 +38,7 @@ from .conversions import to
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
 
 
-def _expand_back(ctx, g):
+def _expand_back(ctx: Any, g: Tensor) -> Tensor:
     """A sum's gradient as recorded ops: the reduced dims put back, broadcast to the input."""
     shape, dtype = ctx.meta
     if not ctx.keepdim:
@@ -85,7 +92,7 @@ class Mean(Function):
         return _expand_back(ctx, g / _b.max(ctx.n, 1)), None, None, None
 
 
-def _prod_of_others(x, axes):
+def _prod_of_others(x: Array, axes: tuple[int, ...] | None) -> Array:
     """For each element, the product of the other elements of its reduction group, computed
     exactly from exclusive prefix and suffix products (so zeros in x are handled)."""
     xp = get_array_module(x)
@@ -183,19 +190,10 @@ class MaxDim(Function):
         return xp.where(onehot, g, 0).astype(g.dtype), None, None, None
 
 
-_ret_max = collections.namedtuple("max", ["values", "indices"])
-_ret_min = collections.namedtuple("min", ["values", "indices"])
-_ret_max.__module__ = _ret_min.__module__ = "pydlk.return_types"
-
-
-class return_types:
-    """Named tuples returned by reductions with indices, as torch.return_types."""
-
-    max = _ret_max
-    min = _ret_min
-
-
-def sum(input, dim=None, keepdim=False, *, dtype=None):
+@_axis_alias
+def sum(
+    input: Tensor, dim: _Dims = None, keepdim: bool = False, *, dtype: DTypeLike | None = None
+) -> Tensor:
     """Sum over ``dim`` (an int, a tuple, or None for all); ``dtype`` casts first.
     Also takes NumPy's ``axis=``. Raises ValueError for a dim out of range.
     """
@@ -203,7 +201,10 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     return Sum.apply(input, dim, keepdim, None if dtype is None else np.dtype(dtype))
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+@_axis_alias
+def mean(
+    input: Tensor, dim: _Dims = None, keepdim: bool = False, *, dtype: DTypeLike | None = None
+) -> Tensor:
     """Mean over ``dim`` (an int, a tuple, or None for all). Raises TypeError for an integer
     input unless ``dtype`` gives a float type (as torch).
     """
@@ -213,7 +214,10 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return Mean.apply(input, dim, keepdim, None if dtype is None else np.dtype(dtype))
 
 
-def prod(input, dim=None, keepdim=False, *, dtype=None):
+@_axis_alias
+def prod(
+    input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: DTypeLike | None = None
+) -> Tensor:
     """Product over ``dim`` (one int, or None for all). Raises TypeError for a tuple dim."""
     input = _t(input)
     if dtype is not None:
@@ -223,7 +227,9 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return Prod.apply(input, dim, keepdim)
 
 
-def _extreme(input, dim, keepdim, largest):
+def _extreme(input: Tensor, dim: Any, keepdim: bool, largest: bool) -> Tensor | _ValuesIndices:
+    """max/min: ``dim`` is an int, None, or the other operand of max(input, other) (a Tensor,
+    or a NumPy/CuPy array)."""
     name = "max" if largest else "min"
     input = _t(input)
     if isinstance(dim, (Tensor, np.ndarray)) or is_cupy(dim):  # max(input, other)
@@ -234,39 +240,59 @@ def _extreme(input, dim, keepdim, largest):
         return Amax.apply(input, None, False, largest, name)
     d = _dim(dim, input.ndim, name)
     values, indices = MaxDim.apply(input, d, keepdim, largest)
-    return (_ret_max if largest else _ret_min)(values, indices)
+    return (return_types.max if largest else return_types.min)(values, indices)
 
 
-def max(input, dim=None, keepdim=False):
+@overload
+def max(input: Tensor) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: Tensor) -> Tensor: ...
+@overload
+def max(input: Tensor, dim: int, keepdim: bool = False) -> _ValuesIndices: ...
+@_axis_alias
+def max(
+    input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False
+) -> Tensor | _ValuesIndices:
     """max(input) -> the largest element; max(input, dim, keepdim=False) -> (values, indices);
     max(input, other) -> maximum(input, other)."""
     return _extreme(input, dim, keepdim, True)
 
 
-def min(input, dim=None, keepdim=False):
+@overload
+def min(input: Tensor) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: Tensor) -> Tensor: ...
+@overload
+def min(input: Tensor, dim: int, keepdim: bool = False) -> _ValuesIndices: ...
+@_axis_alias
+def min(
+    input: Tensor, dim: int | Tensor | None = None, keepdim: bool = False
+) -> Tensor | _ValuesIndices:
     """min(input) -> the smallest element; min(input, dim, keepdim=False) -> (values, indices);
     min(input, other) -> minimum(input, other).
     """
     return _extreme(input, dim, keepdim, False)
 
 
-def amax(input, dim=(), keepdim=False):
+@_axis_alias
+def amax(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
     """Largest value over ``dim`` (``()``, the default, means all dims)."""
     input = _t(input)
-    dim = None if dim == () or dim == [] else dim
-    return Amax.apply(input, dim, keepdim, True, "amax")
+    axes = None if dim == () or dim == [] else dim
+    return Amax.apply(input, axes, keepdim, True, "amax")
 
 
-def amin(input, dim=(), keepdim=False):
+@_axis_alias
+def amin(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
     """Smallest value over ``dim`` (``()``, the default, means all dims); the gradient is
     spread evenly over tied minima (as torch).
     """
     input = _t(input)
-    dim = None if dim == () or dim == [] else dim
-    return Amax.apply(input, dim, keepdim, False, "amin")
+    axes = None if dim == () or dim == [] else dim
+    return Amax.apply(input, axes, keepdim, False, "amin")
 
 
-def _arg(input, dim, keepdim, largest):
+def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Tensor:
     name = "argmax" if largest else "argmin"
     a = _arr(input)
     xp = _xp(a)
@@ -288,14 +314,16 @@ def _arg(input, dim, keepdim, largest):
     return _nograd(xp.asarray(r).astype(np.int64))
 
 
-def argmax(input, dim=None, keepdim=False):
+@_axis_alias
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index (int64) of the largest element, of the flattened input (dim=None) or along
     ``dim``. Raises ValueError for an empty input.
     """
     return _arg(input, dim, keepdim, True)
 
 
-def argmin(input, dim=None, keepdim=False):
+@_axis_alias
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Index (int64) of the smallest element, of the flattened input (dim=None) or along
     ``dim``. Raises ValueError for an empty input.
     """
@@ -337,7 +365,9 @@ class Var(Function):
         return (2 * g * d / ctx.div).astype(d.dtype), None, None, None, None
 
 
-def _var_args(op, dim, unbiased, correction):
+def _var_args(
+    op: str, dim: _Dims, unbiased: bool | None, correction: float | None
+) -> tuple[_Dims, float]:
     if isinstance(dim, bool):  # var(input, unbiased)
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
@@ -347,7 +377,15 @@ def _var_args(op, dim, unbiased, correction):
     return dim, correction
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+@_axis_alias
+def var(
+    input: Tensor,
+    dim: _Dims = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
     """Variance over ``dim`` (None: all) with divisor N - correction (1 by default)."""
     input = _t(input)
     _need_float(input, "var")
@@ -355,7 +393,15 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return Var.apply(input, dim, correction, keepdim, False)
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+@_axis_alias
+def std(
+    input: Tensor,
+    dim: _Dims = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: float | None = None,
+) -> Tensor:
     """Standard deviation over ``dim`` (None: all) with divisor N - correction (1 by default;
     ``unbiased=False`` means correction=0).
     """
@@ -417,7 +463,13 @@ class Norm(Function):
         return da.astype(a.dtype, copy=False), None, None, None
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(
+    input: Tensor,
+    p: float | str | None = "fro",
+    dim: _Dims = None,
+    keepdim: bool = False,
+    dtype: DTypeLike | None = None,
+) -> Tensor:
     """Vector p-norm of all elements (dim=None) or over ``dim``. ``'fro'`` is the 2-norm;
     matrix norms other than Frobenius (``'nuc'``, p with two dims) are not provided."""
     input = _t(input)
@@ -463,7 +515,8 @@ class LogSumExp(Function):
         return g * xp.exp(a - _keep(out, ctx.axes, ctx.keepdim, a.ndim)), None, None
 
 
-def logsumexp(input, dim, keepdim=False):
+@_axis_alias
+def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
     """``log(sum(exp(input)))`` over ``dim``, computed stably (shifted by the max)."""
     input = _t(input)
     _need_float(input, "logsumexp")
@@ -487,7 +540,8 @@ class CumSum(Function):
         return xp.flip(xp.cumsum(xp.flip(g, ctx.dim), axis=ctx.dim), ctx.dim), None
 
 
-def cumsum(input, dim, *, dtype=None):
+@_axis_alias
+def cumsum(input: Tensor, dim: int, *, dtype: DTypeLike | None = None) -> Tensor:
     """Cumulative sum along ``dim``; ``dtype`` casts first."""
     input = _t(input)
     if dtype is not None:
@@ -495,45 +549,28 @@ def cumsum(input, dim, *, dtype=None):
     return CumSum.apply(input, _dim(dim, input.ndim, "cumsum"))
 
 
-def _logical(name):
-    def op(input, dim=None, keepdim=False):
-        a = _arr(input)
-        axes = _dims(dim, a.ndim, name)
-        return _nograd(getattr(a, name)(axis=axes, keepdims=keepdim))
-
-    op.__name__ = name
-    op.__doc__ = (
-        f"Bool tensor: whether {name} element{'s are' if name == 'all' else ' is'} non-zero, "
-        "over ``dim`` (None: all); no gradient."
-    )
-    return op
+def _logical(name: str, input: Tensor, dim: _Dims, keepdim: bool) -> Tensor:
+    a = _arr(input)
+    axes = _dims(dim, a.ndim, name)
+    return _nograd(getattr(a, name)(axis=axes, keepdims=keepdim))
 
 
-all = _logical("all")
-any = _logical("any")
+@_axis_alias
+def all(input: Tensor, dim: _Dims = None, keepdim: bool = False) -> Tensor:
+    """Bool tensor: whether all elements are non-zero, over ``dim`` (None: all); no gradient."""
+    return _logical("all", input, dim, keepdim)
 
 
-def count_nonzero(input, dim=None):
+@_axis_alias
+def any(input: Tensor, dim: _Dims = None, keepdim: bool = False) -> Tensor:
+    """Bool tensor: whether any element is non-zero, over ``dim`` (None: all); no gradient."""
+    return _logical("any", input, dim, keepdim)
+
+
+@_axis_alias
+def count_nonzero(input: Tensor, dim: _Dims = None) -> Tensor:
     """Number (int64) of non-zero elements over ``dim`` (None: all); no gradient."""
     a = _arr(input)
     return _nograd(
         _xp(a).asarray((a != 0).sum(axis=_dims(dim, a.ndim, "count_nonzero"))).astype(np.int64)
     )
-
-
-sum = _axis_alias(sum)
-mean = _axis_alias(mean)
-prod = _axis_alias(prod)
-max = _axis_alias(max)
-min = _axis_alias(min)
-amax = _axis_alias(amax)
-amin = _axis_alias(amin)
-argmax = _axis_alias(argmax)
-argmin = _axis_alias(argmin)
-var = _axis_alias(var)
-std = _axis_alias(std)
-logsumexp = _axis_alias(logsumexp)
-cumsum = _axis_alias(cumsum)
-all = _axis_alias(all)
-any = _axis_alias(any)
-count_nonzero = _axis_alias(count_nonzero)

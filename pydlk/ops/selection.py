@@ -5,18 +5,22 @@ narrow, under torch's names, argument names and defaults.
 ``gather``, so their backward is gather's (the gradient goes back to the chosen positions).
 """
 
+from __future__ import annotations
+
 import warnings
-from collections import namedtuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
+from .._typing import Array
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _dim, _nograd, _t
+from ._helpers import _arr, _dim, _nograd, _t, _ValuesIndices, return_types
 from .indexing import Index
 
 
-def _add_at(z, key, v):
+def _add_at(z: Array, key: Any, v: Array) -> None:
     """``z[key] += v`` with repeated indices accumulating. On NumPy a real-valued ``key`` of
     index arrays goes through one ``bincount`` over flat positions (``np.add.at`` runs an order
     of magnitude slower); CuPy uses cupyx's scatter_add."""
@@ -40,7 +44,7 @@ def _add_at(z, key, v):
         np.add.at(z, key, v)
 
 
-def _flat_index(key, shape):
+def _flat_index(key: Sequence[Array], shape: Sequence[int]) -> Array:
     """Flat (C-order) positions in an array of ``shape`` addressed by a tuple of broadcasting
     index arrays, one per dimension."""
     flat = 0
@@ -51,7 +55,7 @@ def _flat_index(key, shape):
     return flat
 
 
-def _along(index, dim):
+def _along(index: Array, dim: int) -> tuple[Array, ...]:
     """The advanced-indexing key that picks ``a[..., index[i], ...]`` along ``dim`` at each
     position of ``index`` (torch's gather/scatter addressing)."""
     xp = get_array_module(index)
@@ -60,7 +64,9 @@ def _along(index, dim):
     return tuple(key)
 
 
-def _check_index(index, input, dim, op, same_shape=None):
+def _check_index(
+    index: Tensor, input: Tensor, dim: int, op: str, same_shape: Sequence[int] | None = None
+) -> Array:
     idx = _arr(index)
     if not hasattr(idx, "dtype") or idx.dtype.kind not in "iu":
         raise TypeError(
@@ -161,7 +167,16 @@ class _SrcPart(Function):
 _REDUCE = ("add", "multiply")
 
 
-def _scatter(op, input, dim, index, src, value, reduce, add):
+def _scatter(
+    op: str,
+    input: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Tensor | float | None,
+    value: float | None,
+    reduce: str | None,
+    add: bool,
+) -> Tensor:
     input = _t(input)
     dim = _dim(dim, input.ndim, op)
     if (src is None) == (value is None):
@@ -229,7 +244,7 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return _scatter("scatter_add", input, dim, index, src, None, None, True)
 
 
-def _inplace_from(self, op, compute, *operands):
+def _inplace_from(self: Tensor, op: str, compute: Callable[[], Tensor], *operands: Any) -> Tensor:
     """``self``'s values become ``compute()``'s, outside the graph (refused where that would
     hide a change from autograd; see Tensor._check_inplace_write)."""
     self._check_inplace_write(op, *operands, hint=f"use {op[:-1]} (out of place)")
@@ -237,7 +252,15 @@ def _inplace_from(self, op, compute, *operands):
     return self
 
 
-def _scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+def _scatter_(
+    self: Tensor,
+    dim: int,
+    index: Tensor,
+    src: Tensor | float | None = None,
+    value: float | None = None,
+    *,
+    reduce: str | None = None,
+) -> Tensor:
     """In-place scatter on the data (outside the graph, like ``x[...] = v``)."""
     s = None if src is None else _detach(src)
     return _inplace_from(
@@ -245,13 +268,13 @@ def _scatter_(self, dim, index, src=None, value=None, *, reduce=None):
     )
 
 
-def _scatter_add_(self, dim, index, src):
+def _scatter_add_(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     return _inplace_from(
         self, "scatter_add_", lambda: scatter_add(self.detach(), dim, index, _detach(src)), src
     )
 
 
-def _detach(x):
+def _detach(x: Any) -> Any:
     return x.detach() if isinstance(x, Tensor) else x
 
 
@@ -310,12 +333,7 @@ def narrow(input: Tensor, dim: int, start: int | Tensor, length: int) -> Tensor:
     return Index.apply(input, key)
 
 
-_ret_topk = namedtuple("topk", ["values", "indices"])
-_ret_sort = namedtuple("sort", ["values", "indices"])
-_ret_topk.__module__ = _ret_sort.__module__ = "pydlk.return_types"
-
-
-def _order(a, dim, descending, stable):
+def _order(a: Array, dim: int, descending: bool, stable: bool) -> Array:
     """Sorting indices of ``a`` along ``dim``; stable keeps equal values in input order (also
     when descending, as torch does). NaN sorts as the largest value, as in torch."""
     xp = get_array_module(a)
@@ -330,21 +348,23 @@ def _order(a, dim, descending, stable):
     return xp.argsort(a, axis=dim, kind="stable" if stable else None)
 
 
-def _sort_checks(input, dim, op):
+def _sort_checks(input: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
     input = _t(input)
     if input.dtype.kind == "c":
         raise TypeError(f"{op}: complex input is not supported")
     return input, _dim(dim, input.ndim, op)
 
 
-def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+def sort(
+    input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
+) -> _ValuesIndices:
     """``(values, indices)`` of input sorted along ``dim``. The gradient flows to the values'
     source positions."""
     input, dim = _sort_checks(input, dim, "sort")
     if input.ndim == 0:
-        return _ret_sort(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
+        return return_types.sort(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
     idx = _order(input._data, dim, descending, stable).astype(np.int64)
-    return _ret_sort(Gather.apply(input, dim, idx), _nograd(idx))
+    return return_types.sort(Gather.apply(input, dim, idx), _nograd(idx))
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
@@ -356,7 +376,9 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
     )
 
 
-def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):
+def topk(
+    input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+) -> _ValuesIndices:
     """``(values, indices)`` of the ``k`` largest (``largest=False``: smallest) entries along
     ``dim``. Always returned in sorted order (torch leaves the order unspecified when
     ``sorted=False``; sorted is a valid instance of that)."""
@@ -369,12 +391,12 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if input.ndim == 0:
         if k == 0:
             raise ValueError("topk: k must be 1 for a 0-d input")
-        return _ret_topk(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
+        return return_types.topk(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
     idx = _topk_index(input._data, k, dim, largest)
-    return _ret_topk(Gather.apply(input, dim, idx), _nograd(idx))
+    return return_types.topk(Gather.apply(input, dim, idx), _nograd(idx))
 
 
-def _topk_index(a, k, dim, largest):
+def _topk_index(a: Array, k: int, dim: int, largest: bool) -> Array:
     """Indices of the k largest (smallest) along ``dim`` in the order a stable descending
     (ascending) sort gives: ties keep input order, NaN counts as the largest value.
 

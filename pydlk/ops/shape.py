@@ -1,12 +1,16 @@
 """Shape ops: reshape, view, squeeze, permute, transpose, expand, flip, ..."""
 
+from __future__ import annotations
+
 import builtins as _b
 
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function
-from ._helpers import _dim, _dims, _fit, _fit_t, _meta, _t
+from .._typing import _dims as _Dims
+from .._typing import _size
+from ..autograd import Function, Tensor
+from ._helpers import _dim, _dims, _fit, _fit_t, _meta, _t, _unpack
 
 
 class Reshape(Function):
@@ -24,38 +28,37 @@ class Reshape(Function):
         return g.reshape(ctx.shape), None
 
 
-def reshape(input, *shape):
+def reshape(input: Tensor, *shape: int | _size) -> Tensor:
     """The same elements in a new shape (one dim may be -1, inferred); the shape may be given
     as ints or one tuple. Raises ValueError if the sizes do not fit.
     """
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
+    given = _unpack(shape)
     input = _t(input)
     try:
-        shape = tuple(int(s) for s in shape)
+        new = tuple(int(s) for s in given)
     except TypeError:
-        raise TypeError(f"reshape: shape must be ints, got {shape!r}") from None
-    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        raise TypeError(f"reshape: shape must be ints, got {given!r}") from None
+    known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
     bad = (
-        shape.count(-1) > 1
-        or _b.any(s < -1 for s in shape)
-        or (-1 not in shape and known != input.numel())
-        or (-1 in shape and (known == 0 or input.numel() % known))
+        new.count(-1) > 1
+        or _b.any(s < -1 for s in new)
+        or (-1 not in new and known != input.numel())
+        or (-1 in new and (known == 0 or input.numel() % known))
     )
     if bad:
         raise ValueError(
-            f"reshape: shape {list(shape)} is invalid for input of size "
+            f"reshape: shape {list(new)} is invalid for input of size "
             f"{input.numel()} (shape {tuple(input.shape)})"
         )
-    return Reshape.apply(input, shape)
+    return Reshape.apply(input, new)
 
 
-def view(input, *shape):
+def view(input: Tensor, *shape: int | _size) -> Tensor:
     """As ``reshape`` (copies a non-contiguous tensor where torch's view would refuse)."""
     return reshape(input, *shape)
 
 
-def flatten(input, start_dim=0, end_dim=-1):
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim`` to ``end_dim`` (inclusive) into one; a 0-d input becomes 1-d."""
     input = _t(input)
     shape = input.shape
@@ -70,7 +73,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     return Reshape.apply(input, new)
 
 
-def unflatten(input, dim, sizes):
+def unflatten(input: Tensor, dim: int, sizes: _size) -> Tensor:
     """Split dim ``dim`` into ``sizes`` (their product must be its size; one may be -1)."""
     input = _t(input)
     d = _dim(dim, input.ndim, "unflatten")
@@ -79,14 +82,14 @@ def unflatten(input, dim, sizes):
     return reshape(input, new)
 
 
-def unsqueeze(input, dim):
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Insert a size-1 dim at position ``dim`` (``-1`` appends)."""
     input = _t(input)
     d = _dim(dim, input.ndim, "unsqueeze", extra=1)
     return Reshape.apply(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
-def squeeze(input, dim=None):
+def squeeze(input: Tensor, dim: _Dims = None) -> Tensor:
     """Drop size-1 dims (all of them, or those in ``dim``; a named dim of another size stays)."""
     input = _t(input)
     shape = input.shape
@@ -112,24 +115,24 @@ class Permute(Function):
         return g.permute(tuple(int(i) for i in np.argsort(ctx.perm))), None
 
 
-def permute(input, *dims):
+def permute(input: Tensor, *dims: int | _size) -> Tensor:
     """Reorder the dims as ``dims`` (a permutation of all of them). Raises ValueError for a
     wrong count or a repeated dim.
     """
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
+    given = _unpack(dims)
     input = _t(input)
-    if len(dims) != input.ndim:
+    if len(given) != input.ndim:
         raise ValueError(
-            f"permute: got {len(dims)} dims {tuple(dims)} for a tensor with {input.ndim} dimensions"
+            f"permute: got {len(given)} dims {tuple(given)} for a tensor with "
+            f"{input.ndim} dimensions"
         )
-    perm = tuple(_dim(d, input.ndim, "permute") for d in dims)
+    perm = tuple(_dim(d, input.ndim, "permute") for d in given)
     if len(set(perm)) != len(perm):
-        raise ValueError(f"permute: dims {tuple(dims)} repeat a dimension")
+        raise ValueError(f"permute: dims {tuple(given)} repeat a dimension")
     return Permute.apply(input, perm)
 
 
-def transpose(input, dim0, dim1):
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap dims ``dim0`` and ``dim1``. Also named ``swapaxes`` and ``swapdims``."""
     input = _t(input)
     if input.ndim == 0:
@@ -145,7 +148,7 @@ def transpose(input, dim0, dim1):
 swapaxes = swapdims = transpose
 
 
-def movedim(input, source, destination):
+def movedim(input: Tensor, source: int | _size, destination: int | _size) -> Tensor:
     """Move dim(s) ``source`` to position(s) ``destination``, keeping the others' order.
     Also named ``moveaxis``.
     """
@@ -166,7 +169,7 @@ def movedim(input, source, destination):
 moveaxis = movedim
 
 
-def t(input):
+def t(input: Tensor) -> Tensor:
     """Transpose a tensor of at most 2 dims (0-d and 1-d come back as they are)."""
     input = _t(input)
     if input.ndim > 2:
@@ -177,11 +180,11 @@ def t(input):
     return Permute.apply(input, tuple(range(input.ndim))[::-1])
 
 
-def _T(self):
+def _T(self: Tensor) -> Tensor:
     return Permute.apply(self, tuple(range(self.ndim))[::-1])
 
 
-def _mT(self):
+def _mT(self: Tensor) -> Tensor:
     if self.ndim < 2:
         raise ValueError(f"mT: needs a tensor with at least 2 dimensions, got {self.ndim}")
     return transpose(self, -2, -1)
@@ -202,19 +205,17 @@ class Expand(Function):
         return _fit_t(g, ctx.meta), None
 
 
-def expand(input, *sizes):
+def expand(input: Tensor, *sizes: int | _size) -> Tensor:
     """A broadcast view of ``input`` with ``sizes`` (-1 keeps a dim; new dims go in front)."""
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
     input = _t(input)
-    sizes = tuple(int(s) for s in sizes)
-    n, m = input.ndim, len(sizes)
+    new = tuple(int(s) for s in _unpack(sizes))
+    n, m = input.ndim, len(new)
     if m < n:
         raise ValueError(
             f"expand: the number of sizes ({m}) must be at least the number of dimensions ({n})"
         )
     shape = []
-    for i, s in enumerate(sizes):
+    for i, s in enumerate(new):
         j = i - (m - n)
         if j < 0:
             if s < 0:
@@ -228,13 +229,13 @@ def expand(input, *sizes):
             raise ValueError(
                 f"expand: the expanded size {s} must match the existing size "
                 f"{old} at dimension {j} (only size-1 dims can grow); input shape "
-                f"{tuple(input.shape)}, sizes {sizes}"
+                f"{tuple(input.shape)}, sizes {new}"
             )
         shape.append(s)
     return Expand.apply(input, tuple(shape))
 
 
-def broadcast_to(input, size):
+def broadcast_to(input: Tensor, size: _size) -> Tensor:
     """``input`` expanded to shape ``size`` by NumPy broadcasting (as ``expand``)."""
     return expand(input, tuple(size))
 
@@ -257,18 +258,16 @@ class Repeat(Function):
         return inter.sum(axis=tuple(range(0, 2 * reps, 2))).reshape(ctx.shape), None
 
 
-def _repeat(self, *sizes):
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
-    sizes = tuple(int(s) for s in sizes)
-    if len(sizes) < self.ndim:
+def _repeat(self: Tensor, *sizes: int | _size) -> Tensor:
+    reps = tuple(int(s) for s in _unpack(sizes))
+    if len(reps) < self.ndim:
         raise ValueError(
-            f"repeat: the number of repeats ({len(sizes)}) must be at least the "
+            f"repeat: the number of repeats ({len(reps)}) must be at least the "
             f"number of dimensions ({self.ndim})"
         )
-    if _b.any(s < 0 for s in sizes):
-        raise ValueError(f"repeat: repeats must be non-negative, got {sizes}")
-    return Repeat.apply(self, sizes)
+    if _b.any(s < 0 for s in reps):
+        raise ValueError(f"repeat: repeats must be non-negative, got {reps}")
+    return Repeat.apply(self, reps)
 
 
 class Flip(Function):
@@ -286,11 +285,10 @@ class Flip(Function):
         return (Flip.apply(g, ctx.dims) if ctx.dims else g), None
 
 
-def flip(input, dims):
+def flip(input: Tensor, dims: int | _size) -> Tensor:
     """Reverse the order of elements along ``dims`` (a copy, unlike NumPy's view)."""
     input = _t(input)
-    dims = _dims(dims, input.ndim, "flip")
-    return Flip.apply(input, dims)
+    return Flip.apply(input, _dims(dims, input.ndim, "flip"))
 
 
 class Copy(Function):
@@ -309,14 +307,14 @@ class Copy(Function):
         return g
 
 
-def clone(input):
+def clone(input: Tensor) -> Tensor:
     """A fresh C-contiguous copy; the gradient passes through."""
     return Copy.apply(_t(input))
 
 
-def _contiguous(self):
+def _contiguous(self: Tensor) -> Tensor:
     return self if self._data.flags.c_contiguous else Copy.apply(self)
 
 
-def _is_contiguous(self):
+def _is_contiguous(self: Tensor) -> bool:
     return bool(self._data.flags.c_contiguous)
