@@ -77,10 +77,10 @@ struct Slice {
 };
 
 Slice slice_layout(const ConvShape& s, const Geo& g, index_t tiles, size_t esz) {
-  Slice L;  // scratch: the transforms' slots (36 per tile) or rows (40 per tile), a few rows
+  Slice L;  // scratch: the output transforms' 40 rows per tile, or the input's planes
   L.v = align64(size_t(kAA) * s.C * tiles * esz);
   L.m = align64(size_t(kAA) * s.K * tiles * esz);
-  L.scratch = align64((size_t(40) * tiles + 12 * g.n4 + 64) * esz);
+  L.scratch = align64((size_t(40) * tiles + 100 * g.tpi + 4 * g.n4 + 64) * esz);
   L.bytes = L.v + L.m + L.scratch;
   return L;
 }
@@ -195,78 +195,104 @@ PYDLK_SIMD void weight_gradient(T* dw, const T* parts, index_t nparts, index_t P
   }
 }
 
-// The transforms of the input and of the gradients go plane by plane (one image, one channel);
-// each tile's 6 rows (or columns) are gathered into "slots" laid out along the block's tiles
-// (slot j of tile t at [j*tiles + t]), so that the 6-point transform down them is one long
-// vector loop over every tile of the block. A padded input row r is row r%4 of tile row r/4
-// and, for r%4 < 2, row r%4 + 4 of tile row r/4 - 1 (patches overlap by 2 rows).
+// The input and its gradient are transformed plane by plane (one image, one channel). A
+// padded input row r is row r%4 of tile row r/4 and, for r%4 < 2, row r%4 + 4 of tile row
+// r/4 - 1 (patches overlap by 2 rows and 2 columns). Rows are kept in "row-phase" order,
+// [r%4][r/4][t] with t < tw, so that for every one of a tile's 6 rows the tiles (ti, t) of a
+// plane sit at one constant offset plus ti*tw + t: both 6-point passes are then single vector
+// loops over the whole plane. What is left per row (splitting a row by column phase and
+// merging it back) runs with the row's tile count as a template argument TW for the common
+// sizes (2, 4, 8: 8x8, 16x16 and 32x32 outputs), so that those short loops unroll into vector
+// shuffles; TW = 0 takes the runtime count.
 
-// One padded input row split by column phase: rq[q*W4 + t] = padded[4t + q], padded[j] =
-// xrow[j - pw] inside the image and 0 outside (xrow null: a row of zeros).
-template <typename T>
-PYDLK_INLINE void split_row(T* rq, T* lin, const T* xrow, const ConvShape& s, const Geo& g) {
-  if (xrow) {
-    for (index_t j = 0; j < s.pw; ++j) lin[j] = T(0);
-    for (index_t j = 0; j < s.W; ++j) lin[s.pw + j] = xrow[j];
-    for (index_t j = s.pw + s.W; j < g.n4; ++j) lin[j] = T(0);
-  } else {
-    for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
-  }
-  for (index_t t = 0; t < g.W4; ++t)
-    for (index_t q = 0; q < 4; ++q) rq[q * g.W4 + t] = lin[4 * t + q];
+// One row split by column phase: q[p*stride + t] = lin[4t + p], t < n.
+template <typename T, int N>
+PYDLK_INLINE void split4(T* q, index_t stride, const T* lin, index_t n_rt) {
+  const index_t n = N ? N : n_rt;
+  for (index_t t = 0; t < n; ++t)
+    for (index_t p = 0; p < 4; ++p) q[p * stride + t] = lin[4 * t + p];
 }
 
-// V[ab][c][t] = (B^T d B)[a][b] for every tile t of the block's m images (x: the first one):
-// B^T across each tile's 6 columns, row by row, into slots; then B^T down the 6 slots.
+// Its inverse: lin[4t + p] = q[p*stride + t], t < n.
+template <typename T, int N>
+PYDLK_INLINE void merge4(T* lin, const T* q, index_t stride, index_t n_rt) {
+  const index_t n = N ? N : n_rt;
+  for (index_t t = 0; t < n; ++t)
+    for (index_t p = 0; p < 4; ++p) lin[4 * t + p] = q[p * stride + t];
+}
+
+template <typename T, int N>
+PYDLK_INLINE void copy_n(T* dst, const T* src, index_t n_rt) {
+  const index_t n = N ? N : n_rt;
+  for (index_t t = 0; t < n; ++t) dst[t] = src[t];
+}
+
+// Calls f.template operator()<TW>() with TW = tw for the common tile counts, else TW = 0.
+#define PYDLK_WITH_TW(tw, call) \
+  switch (tw) {                 \
+    case 2: call(2); break;     \
+    case 4: call(4); break;     \
+    case 8: call(8); break;     \
+    default: call(0);           \
+  }
+
+// V[ab][c][t] = (B^T d B)[a][b] for every tile t of the block's m images (x: the first one).
+// Per plane: each padded row's 6 columns per tile gathered into S (row-phase order; columns 4
+// and 5 are phases 0 and 1 one tile on), B^T across them (wo), then B^T down each tile's rows.
+template <typename T, int TW>
+PYDLK_INLINE void input_tw(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
+                           const Geo& g, T* scratch) {
+  const index_t HW = s.H * s.W, tw = TW ? TW : g.tw, W4 = tw + 1, n4 = 4 * W4, plane = s.C * tiles,
+                RP = (g.th + 1) * tw, R4 = 4 * RP;
+  T* S = scratch;        // S[j*R4 + (r%4)*RP + (r/4)*tw + t] = padded[r][4t + j]
+  T* wo = S + 6 * R4;    // B^T across them, same order: wo[b*R4 + ...]
+  T* lin = wo + 6 * R4;  // one padded row
+  for (index_t i = 0; i < m; ++i)
+    for (index_t c = 0; c < s.C; ++c) {
+      const T* xc = x + (i * s.C + c) * HW;
+      for (index_t r = 0; r < g.rows; ++r) {
+        const index_t h = r - s.ph;
+        for (index_t j = 0; j < n4; ++j) lin[j] = T(0);
+        if (h >= 0 && h < s.H)
+          for (index_t j = 0; j < s.W; ++j) lin[s.pw + j] = xc[h * s.W + j];
+        T* row = S + (r % 4) * RP + (r / 4) * tw;
+        for (index_t j = 0; j < 6; ++j) {
+          T* dst = row + j * R4;
+#pragma omp simd
+          for (index_t t = 0; t < tw; ++t) dst[t] = lin[4 * t + j];
+        }
+      }
+#pragma omp simd
+      for (index_t k = 0; k < R4; ++k)
+        bt6(S[k], S[R4 + k], S[2 * R4 + k], S[3 * R4 + k], S[4 * R4 + k], S[5 * R4 + k], wo[k],
+            wo[R4 + k], wo[2 * R4 + k], wo[3 * R4 + k], wo[4 * R4 + k], wo[5 * R4 + k]);
+      for (index_t b = 0; b < 6; ++b) {
+        // tile row ti's rows 0..5 are row phases 0..3 of ti and phases 0, 1 of ti + 1
+        const T* d = wo + b * R4;
+        T* vb = V + b * plane + c * tiles + i * g.tpi;
+#pragma omp simd
+        for (index_t t = 0; t < g.tpi; ++t)
+          bt6(d[t], d[RP + t], d[2 * RP + t], d[3 * RP + t], d[tw + t], d[RP + tw + t], vb[t],
+              vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
+              vb[30 * plane + t]);
+      }
+    }
+}
+
 template <typename T>
 PYDLK_SIMD void transform_input(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
                                 const Geo& g, T* scratch) {
-  const index_t HW = s.H * s.W, W4 = g.W4, tw = g.tw, plane = s.C * tiles;
-  T* cw = scratch;            // cw[(b*6 + slot)*tiles + t]
-  T* lin = cw + kAA * tiles;  // one padded row
-  T* rq = lin + g.n4;         // split by column phase
-  T* wr = rq + g.n4;          // the row's 6 transformed columns: wr[b*tw + t]
-  for (index_t c = 0; c < s.C; ++c) {
-    for (index_t i = 0; i < m; ++i) {
-      const T* xc = x + (i * s.C + c) * HW;
-      for (index_t r = 0; r < g.rows; ++r) {
-        const index_t h = r - s.ph, q = r % 4, ti = r / 4;
-        split_row(rq, lin, h >= 0 && h < s.H ? xc + h * s.W : nullptr, s, g);
-        const T *p0 = rq, *p1 = rq + W4, *p2 = p1 + W4, *p3 = p2 + W4;
-#pragma omp simd
-        for (index_t t = 0; t < tw; ++t)
-          bt6(p0[t], p1[t], p2[t], p3[t], p0[t + 1], p1[t + 1], wr[t], wr[tw + t], wr[2 * tw + t],
-              wr[3 * tw + t], wr[4 * tw + t], wr[5 * tw + t]);
-        for (index_t b = 0; b < 6; ++b) {
-          const T* src = wr + b * tw;
-          if (ti < g.th) {
-            T* dst = cw + (b * 6 + q) * tiles + (i * g.th + ti) * tw;
-            for (index_t t = 0; t < tw; ++t) dst[t] = src[t];
-          }
-          if (q < 2 && ti >= 1) {
-            T* dst = cw + (b * 6 + q + 4) * tiles + (i * g.th + ti - 1) * tw;
-            for (index_t t = 0; t < tw; ++t) dst[t] = src[t];
-          }
-        }
-      }
-    }
-    for (index_t b = 0; b < 6; ++b) {
-      const T* d = cw + b * 6 * tiles;
-      T* vb = V + b * plane + c * tiles;
-#pragma omp simd
-      for (index_t t = 0; t < tiles; ++t)
-        bt6(d[t], d[tiles + t], d[2 * tiles + t], d[3 * tiles + t], d[4 * tiles + t],
-            d[5 * tiles + t], vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t],
-            vb[24 * plane + t], vb[30 * plane + t]);
-    }
-  }
+#define PYDLK_CALL(TW) input_tw<T, TW>(V, x, m, tiles, s, g, scratch)
+  PYDLK_WITH_TW(g.tw, PYDLK_CALL)
+#undef PYDLK_CALL
 }
 
-// y tiles = A^T M A + bias, written into the block's m images (y: the first one).
-template <typename T>
-PYDLK_SIMD void transform_output(T* y, const T* M, const T* bias, index_t m, index_t tiles,
-                                 const ConvShape& s, const Geo& g, T* scratch) {
-  const index_t OHW = s.OH * s.OW, tw = g.tw, plane = s.K * tiles;
+// y tiles = A^T M A + bias, written into the block's m images (y: the first one): A^T across
+// each tile's 6 columns, then down its rows, both over every tile of the block at once.
+template <typename T, int TW>
+PYDLK_INLINE void output_tw(T* y, const T* M, const T* bias, index_t m, index_t tiles,
+                            const ConvShape& s, const Geo& g, T* scratch) {
+  const index_t OHW = s.OH * s.OW, tw = TW ? TW : g.tw, plane = s.K * tiles;
   T* z = scratch;            // A^T across each tile's 6 columns: z[(a*4 + o)*tiles + t]
   T* yq = z + 24 * tiles;    // then down the rows: yq[(p*4 + o)*tiles + t]
   T* lin = yq + 16 * tiles;  // one output row, 4*tw wide
@@ -291,9 +317,7 @@ PYDLK_SIMD void transform_output(T* y, const T* M, const T* bias, index_t m, ind
     const T bk = bias ? bias[k] : T(0);
     for (index_t i = 0; i < m; ++i)
       for (index_t h = 0; h < s.OH; ++h) {
-        const index_t p = h % 4, t0 = (i * g.th + h / 4) * tw;
-        for (index_t t = 0; t < tw; ++t)
-          for (index_t o = 0; o < 4; ++o) lin[4 * t + o] = yq[(p * 4 + o) * tiles + t0 + t];
+        merge4<T, TW>(lin, yq + (h % 4) * 4 * tiles + (i * g.th + h / 4) * tw, tiles, tw);
         T* yr = y + (i * s.K + k) * OHW + h * s.OW;
 #pragma omp simd
         for (index_t j = 0; j < s.OW; ++j) yr[j] = lin[j] + bk;
@@ -301,22 +325,31 @@ PYDLK_SIMD void transform_output(T* y, const T* M, const T* bias, index_t m, ind
   }
 }
 
-// dM[ab][k][t] = (A dY A^T)[a][b], dY the tile's 4x4 block of dy (zero past the output's edge).
 template <typename T>
-PYDLK_SIMD void transform_grad_output(T* dM, const T* dy, index_t m, index_t tiles,
-                                      const ConvShape& s, const Geo& g, T* scratch) {
-  const index_t OHW = s.OH * s.OW, tw = g.tw, w4 = 4 * tw, plane = s.K * tiles;
+PYDLK_SIMD void transform_output(T* y, const T* M, const T* bias, index_t m, index_t tiles,
+                                 const ConvShape& s, const Geo& g, T* scratch) {
+#define PYDLK_CALL(TW) output_tw<T, TW>(y, M, bias, m, tiles, s, g, scratch)
+  PYDLK_WITH_TW(g.tw, PYDLK_CALL)
+#undef PYDLK_CALL
+}
+
+// dM[ab][k][t] = (A dY A^T)[a][b], dY the tile's 4x4 block of dy (zero past the output's edge):
+// the adjoint of output_tw, A down each tile's 4 rows, then across its 4 columns.
+template <typename T, int TW>
+PYDLK_INLINE void grad_output_tw(T* dM, const T* dy, index_t m, index_t tiles, const ConvShape& s,
+                                 const Geo& g, T* scratch) {
+  const index_t OHW = s.OH * s.OW, tw = TW ? TW : g.tw, w4 = 4 * tw, plane = s.K * tiles;
   T* gq = scratch;           // gq[(p*4 + o)*tiles + t] = dY[p][o] of tile t
   T* zh = gq + 16 * tiles;   // A down the rows: zh[(a*4 + o)*tiles + t]
   T* lin = zh + 24 * tiles;  // one row of dy, 4*tw wide
   for (index_t k = 0; k < s.K; ++k) {
     for (index_t i = 0; i < m; ++i)
       for (index_t h = 0; h < 4 * g.th; ++h) {
-        std::fill(lin, lin + w4, T(0));
-        if (h < s.OH) std::memcpy(lin, dy + (i * s.K + k) * OHW + h * s.OW, sizeof(T) * s.OW);
-        const index_t p = h % 4, t0 = (i * g.th + h / 4) * tw;
-        for (index_t t = 0; t < tw; ++t)
-          for (index_t o = 0; o < 4; ++o) gq[(p * 4 + o) * tiles + t0 + t] = lin[4 * t + o];
+        const T* src = dy + (i * s.K + k) * OHW + h * s.OW;
+        const index_t n = h < s.OH ? s.OW : 0;
+        for (index_t j = 0; j < n; ++j) lin[j] = src[j];
+        for (index_t j = n; j < w4; ++j) lin[j] = T(0);
+        split4<T, TW>(gq + (h % 4) * 4 * tiles + (i * g.th + h / 4) * tw, tiles, lin, tw);
       }
     for (index_t o = 0; o < 4; ++o) {
       const T* go = gq + o * tiles;
@@ -339,61 +372,75 @@ PYDLK_SIMD void transform_grad_output(T* dM, const T* dy, index_t m, index_t til
   }
 }
 
-// dx = the patches B dV B^T added up, for the block's m images (dx: the first one): B down
-// the 6 slots of every tile (one long loop), then per image row the two tiles' slots that
-// hold it are added and B is applied across each tile's 6 columns; columns 4t+4 and 4t+5 of
-// tile t are columns 0 and 1 of tile t+1, so they are added on after.
+template <typename T>
+PYDLK_SIMD void transform_grad_output(T* dM, const T* dy, index_t m, index_t tiles,
+                                      const ConvShape& s, const Geo& g, T* scratch) {
+#define PYDLK_CALL(TW) grad_output_tw<T, TW>(dM, dy, m, tiles, s, g, scratch)
+  PYDLK_WITH_TW(g.tw, PYDLK_CALL)
+#undef PYDLK_CALL
+}
+
+// dx = the patches B dV B^T added up, for the block's m images (dx: the first one); the
+// adjoint of input_tw, pass by pass in reverse: B down each tile's 6 rows (rows 4 and 5 of
+// tile row ti are rows 0 and 1 of ti + 1: added on after), B across the 6 columns of every
+// row, then per row the columns merged into place (4t+4 and 4t+5 are tile t+1's 0 and 1).
+template <typename T, int TW>
+PYDLK_INLINE void grad_input_tw(T* dx, const T* dV, index_t m, index_t tiles, const ConvShape& s,
+                                const Geo& g, T* scratch) {
+  const index_t HW = s.H * s.W, tw = TW ? TW : g.tw, W4 = tw + 1, n4 = 4 * W4, tpi = g.tpi,
+                plane = s.C * tiles, RP = (g.th + 1) * tw, R4 = 4 * RP;
+  T* wg = scratch;       // wg[b*R4 + ...]: per row (row-phase order), the 6 transformed columns
+  T* D = wg + 6 * R4;    // D[j*R4 + ...]: B across them, column j of each tile
+  T* e = D + 6 * R4;     // rows 4 and 5 of each tile: e[t], e[tpi + t]
+  T* lin = e + 2 * tpi;  // one padded row
+  T* q = lin + n4;       // that row by column phase: q[p*W4 + t] = padded[4t + p]
+  for (index_t i = 0; i < m; ++i)
+    for (index_t c = 0; c < s.C; ++c) {
+      for (index_t b = 0; b < 6; ++b) {
+        const T* vb = dV + b * plane + c * tiles + i * tpi;
+        T* w = wg + b * R4;
+#pragma omp simd
+        for (index_t t = 0; t < tpi; ++t)
+          b6(vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
+             vb[30 * plane + t], w[t], w[RP + t], w[2 * RP + t], w[3 * RP + t], e[t], e[tpi + t]);
+        for (index_t t = 0; t < tw; ++t) w[tpi + t] = w[RP + tpi + t] = T(0);  // r/4 == th
+#pragma omp simd
+        for (index_t t = 0; t < tpi; ++t) {
+          w[tw + t] += e[t];
+          w[RP + tw + t] += e[tpi + t];
+        }
+      }
+#pragma omp simd
+      for (index_t k = 0; k < R4; ++k)
+        b6(wg[k], wg[R4 + k], wg[2 * R4 + k], wg[3 * R4 + k], wg[4 * R4 + k], wg[5 * R4 + k], D[k],
+           D[R4 + k], D[2 * R4 + k], D[3 * R4 + k], D[4 * R4 + k], D[5 * R4 + k]);
+      T* dxc = dx + (i * s.C + c) * HW;
+      for (index_t h = 0; h < s.H; ++h) {
+        const index_t r = h + s.ph;
+        const T* row = D + (r % 4) * RP + (r / 4) * tw;
+        for (index_t p = 0; p < 4; ++p) {
+          copy_n<T, TW>(q + p * W4, row + p * R4, tw);
+          q[p * W4 + tw] = T(0);
+        }
+        const T *c4 = row + 4 * R4, *c5 = row + 5 * R4;
+        for (index_t t = 0; t < tw; ++t) {
+          q[t + 1] += c4[t];
+          q[W4 + t + 1] += c5[t];
+        }
+        merge4<T, TW ? TW + 1 : 0>(lin, q, W4, W4);
+        for (index_t j = 0; j < s.W; ++j) dxc[h * s.W + j] = lin[s.pw + j];
+      }
+    }
+}
+
 template <typename T>
 PYDLK_SIMD void transform_grad_input(T* dx, const T* dV, index_t m, index_t tiles,
                                      const ConvShape& s, const Geo& g, T* scratch) {
-  const index_t HW = s.H * s.W, W4 = g.W4, tw = g.tw, plane = s.C * tiles;
-  T* cw = scratch;            // cw[(b*6 + slot)*tiles + t]
-  T* val = cw + kAA * tiles;  // one row's 6 columns per tile: val[b*tw + t]
-  T* e = val + 6 * tw;        // B across them: e[j*tw + t]
-  T* rq = e + 6 * tw;         // the row by column phase: rq[q*W4 + t]
-  T* lin = rq + g.n4;         // the padded row
-  for (index_t c = 0; c < s.C; ++c) {
-    for (index_t b = 0; b < 6; ++b) {
-      const T* vb = dV + b * plane + c * tiles;
-      T* d = cw + b * 6 * tiles;
-#pragma omp simd
-      for (index_t t = 0; t < tiles; ++t)
-        b6(vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
-           vb[30 * plane + t], d[t], d[tiles + t], d[2 * tiles + t], d[3 * tiles + t],
-           d[4 * tiles + t], d[5 * tiles + t]);
-    }
-    for (index_t i = 0; i < m; ++i) {
-      T* dxc = dx + (i * s.C + c) * HW;
-      for (index_t h = 0; h < s.H; ++h) {
-        const index_t r = h + s.ph, q = r % 4, ti = r / 4;
-        for (index_t b = 0; b < 6; ++b) {
-          T* vb = val + b * tw;
-          const T* lo = cw + (b * 6 + q) * tiles + (i * g.th + ti) * tw;
-          const T* hi = cw + (b * 6 + q + 4) * tiles + (i * g.th + ti - 1) * tw;
-          const bool has_lo = ti < g.th, has_hi = q < 2 && ti >= 1;
-          for (index_t t = 0; t < tw; ++t)
-            vb[t] = (has_lo ? lo[t] : T(0)) + (has_hi ? hi[t] : T(0));
-        }
-#pragma omp simd
-        for (index_t t = 0; t < tw; ++t)
-          b6(val[t], val[tw + t], val[2 * tw + t], val[3 * tw + t], val[4 * tw + t],
-             val[5 * tw + t], e[t], e[tw + t], e[2 * tw + t], e[3 * tw + t], e[4 * tw + t],
-             e[5 * tw + t]);
-        for (index_t q2 = 0; q2 < 4; ++q2) {
-          std::memcpy(rq + q2 * W4, e + q2 * tw, sizeof(T) * size_t(tw));
-          rq[q2 * W4 + tw] = T(0);
-        }
-        for (index_t t = 0; t < tw; ++t) {
-          rq[t + 1] += e[4 * tw + t];
-          rq[W4 + t + 1] += e[5 * tw + t];
-        }
-        for (index_t t = 0; t < W4; ++t)
-          for (index_t q2 = 0; q2 < 4; ++q2) lin[4 * t + q2] = rq[q2 * W4 + t];
-        std::memcpy(dxc + h * s.W, lin + s.pw, sizeof(T) * size_t(s.W));
-      }
-    }
-  }
+#define PYDLK_CALL(TW) grad_input_tw<T, TW>(dx, dV, m, tiles, s, g, scratch)
+  PYDLK_WITH_TW(g.tw, PYDLK_CALL)
+#undef PYDLK_CALL
 }
+#undef PYDLK_WITH_TW
 
 // C = op(A) @ op(B) (+ beta C) on this thread (inner) or split over the team.
 template <typename T>
