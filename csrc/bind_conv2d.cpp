@@ -100,6 +100,10 @@ ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* 
 }  // namespace
 
 void bind_conv2d(py::module_& m) {
+  m.def("get_conv_winograd", &winograd_allowed,
+        "Whether algorithm='auto' may choose Winograd (pydlk.backends.cpu.allow_winograd).");
+  m.def("set_conv_winograd", &set_winograd_allowed, py::arg("allowed"),
+        "Let algorithm='auto' choose Winograd (True, the default) or not.");
   m.def("conv2d_forward",
         [](py::array x, py::array w, py::object bias, py::object stride, py::object padding,
            py::object dilation, py::object groups, std::string algorithm) {

@@ -34,6 +34,7 @@
 #include "conv2d_winograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "blas.h"
@@ -458,8 +459,15 @@ bool winograd_fits(const ConvShape& s) {
   return s.R == 3 && s.S == 3 && s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.G == 1;
 }
 
+namespace {
+std::atomic<bool> g_winograd_allowed{true};
+}
+
+bool winograd_allowed() { return g_winograd_allowed.load(std::memory_order_relaxed); }
+void set_winograd_allowed(bool allowed) { g_winograd_allowed.store(allowed); }
+
 bool winograd_preferred(const ConvShape& s, size_t esz) {
-  if (esz != sizeof(float) || !winograd_fits(s)) return false;
+  if (esz != sizeof(float) || !winograd_fits(s) || !winograd_allowed()) return false;
   // Few channels: the GEMMs are too thin to make up for the transforms (measured below).
   if (s.C < 16 || s.K < 16) return false;
   // One image's V + M must fit a block: beyond that the workspace, not the product, grows.
@@ -473,9 +481,10 @@ void winograd_plan(ConvPlan& p, const ConvShape& s, bool backward, size_t esz) {
   p.nt = parallel_worth_it(work) ? num_threads() : 1;
   const size_t per_image = std::max<size_t>(1, size_t(kAA) * (s.C + s.K) * g.tpi * esz);
   // Blocks do not depend on the thread count (nor do the GEMMs' shapes, and so the bits of the
-  // result); at least kParts of them where the batch allows, enough to share out.
+  // result); at least 4 of them where the batch allows, to share out (8 measured slower on 8x8
+  // images: the GEMMs get too thin).
   index_t nb = std::max<index_t>(1, index_t(kBlockBytes / per_image));
-  nb = std::max<index_t>(1, std::min(nb, s.N / kParts));
+  nb = std::max<index_t>(1, std::min(nb, s.N / 4));
   p.nb = nb;
   const index_t nblocks = (s.N + nb - 1) / nb;
   p.nblk = std::max<index_t>(1, std::min(nblocks, kParts));

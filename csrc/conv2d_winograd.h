@@ -12,8 +12,13 @@ namespace pydlk {
 bool winograd_fits(const ConvShape& s);
 
 // True when conv2d_plan's automatic choice should be Winograd (float32 shapes where it was
-// measured faster than im2col + GEMM; see conv2d_winograd.cpp).
+// measured faster than im2col + GEMM; see conv2d_winograd.cpp) and it is allowed.
 bool winograd_preferred(const ConvShape& s, size_t elem_size);
+
+// Whether the automatic choice may take Winograd (pydlk.backends.cpu.allow_winograd; default
+// true). An explicit algorithm='winograd' is not affected.
+bool winograd_allowed();
+void set_winograd_allowed(bool allowed);
 
 // Fills plan's nt, parallel, nb (images per block), nblk (weight-gradient partials) and ws_bytes.
 void winograd_plan(ConvPlan& plan, const ConvShape& s, bool backward, size_t elem_size);

@@ -11,6 +11,7 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
     _C,  # noqa: E402
     _tensor_methods,  # noqa: E402,F401  (attaches the ops to Tensor; see that file)
     accelerator,
+    backends,
     cuda,
     distributed,  # noqa: E402,F401
     functional,  # noqa: E402

@@ -210,3 +210,28 @@ def test_a_5x5_kernel_is_refused(rng):
         C.conv2d_forward(x, w, None, 1, 2, algorithm="winograd")
     with pytest.raises(ValueError, match=r"'auto', 'gemm', 'direct' or 'winograd', got 'wino'"):
         C.conv2d_forward(x, w, None, 1, 2, algorithm="wino")
+
+
+def test_allow_winograd_switch(rng):
+    # pydlk.backends.cpu.allow_winograd = False: 'auto' is the direct sum again (F.conv2d, the
+    # path users call, gives the gemm kernel's bits); True restores Winograd's bits.
+    import pydlk
+    import pydlk.functional as F
+
+    x, w, b = _data(rng, 2, 16, 16, 8, 8, np.float32)
+    wino = C.conv2d_forward(x, w, b, 1, 1, algorithm="winograd")
+    assert pydlk.backends.cpu.allow_winograd is True
+    try:
+        pydlk.backends.cpu.allow_winograd = False
+        assert pydlk.backends.cpu.allow_winograd is False
+        y = np.asarray(F.conv2d(pydlk.tensor(x), pydlk.tensor(w), pydlk.tensor(b), padding=1))
+        assert not np.array_equal(y, wino)
+        np.testing.assert_allclose(y, conv2d_ref(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
+        # an explicit algorithm is not affected
+        np.testing.assert_array_equal(C.conv2d_forward(x, w, b, 1, 1, algorithm="winograd"), wino)
+    finally:
+        pydlk.backends.cpu.allow_winograd = True
+    y = np.asarray(F.conv2d(pydlk.tensor(x), pydlk.tensor(w), pydlk.tensor(b), padding=1))
+    np.testing.assert_array_equal(y, wino)
+    with pytest.raises(TypeError, match=r"allow_winograd must be True or False, got 'no'"):
+        pydlk.backends.cpu.allow_winograd = "no"

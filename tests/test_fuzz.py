@@ -653,6 +653,8 @@ FUZZ = {
     "config": lambda d: ([], {}),
     "get_num_threads": lambda d: ([], {}),
     "set_num_threads": lambda d: ([P(d.n(1, 2))], {}),
+    "get_conv_winograd": lambda d: ([], {}),
+    "set_conv_winograd": lambda d: ([P(d.b())], {}),
     "conv2d_forward": lambda d: conv(d, False),
     "conv2d_backward": lambda d: conv(d, True),
     "linear_forward": lambda d: linear(d, False),

@@ -93,6 +93,9 @@ CPU_ONLY = frozenset(
         "config",  # the CPU build's configuration (BLAS, OpenMP, SIMD)
         "get_num_threads",  # OpenMP team size
         "set_num_threads",  # OpenMP team size
+        # whether the CPU convolution may choose Winograd (cuDNN makes its own choice)
+        "get_conv_winograd",
+        "set_conv_winograd",
         # AVX512_BF16 products behind pydlk.autocast(device_type='cpu'), used only for NumPy
         # arrays: CuPy arrays keep their float32 kernels inside autocast
         "bf16_supported",
