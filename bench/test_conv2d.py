@@ -1,5 +1,7 @@
-"""conv2d forward+backward (grads of input, weight and bias): LeNet's two convolutions and three
-CIFAR-sized ones, pydlk against plain NumPy (im2col with stride tricks + matmul) and torch.
+"""conv2d forward+backward (grads of input, weight and bias): LeNet's two convolutions and
+CIFAR-sized ones (ResNet-8's stride-1 layers among them), pydlk against plain NumPy (im2col
+with stride tricks + matmul) and torch. The float32 3x3 stride-1 shapes with 16+ channels run
+Winograd ('auto'); test_pydlk_gemm_path times the im2col + GEMM path on the same shapes.
 
 Warm memory: pydlk's im2col workspace is reused across calls (thread-local in the binding);
 outputs are allocated by each call, as torch's and NumPy's are."""
@@ -16,7 +18,10 @@ SHAPES = {
     "cifar_3to32": (64, 3, 32, 32, 32, 3, 1),
     "cifar_32to64": (64, 32, 16, 16, 64, 3, 1),
     "cifar_64to64": (64, 64, 32, 32, 64, 3, 1),
+    "resnet_16to16": (64, 16, 32, 32, 16, 3, 1),
+    "resnet_64to64_8x8": (64, 64, 8, 8, 64, 3, 1),
 }
+WINOGRAD = ["cifar_32to64", "cifar_64to64", "resnet_16to16", "resnet_64to64_8x8"]
 
 
 def _data(rng, N, Cin, H, W, K, k, p):
@@ -53,6 +58,20 @@ def test_pydlk_direct_path(benchmark, rng, shape):
     def step():
         C.conv2d_forward(x, w, b, 1, p, algorithm="direct")
         C.conv2d_backward(dy, x, w, 1, p, algorithm="direct")
+
+    benchmark(step)
+
+
+@pytest.mark.parametrize("shape", WINOGRAD)
+def test_pydlk_gemm_path(benchmark, rng, shape):
+    # What Winograd replaces on these shapes: im2col + GEMM, the exact direct sum.
+    benchmark.group = f"conv2d fwd+bwd {shape}"
+    x, w, b, dy = _data(rng, *SHAPES[shape])
+    p = SHAPES[shape][-1]
+
+    def step():
+        C.conv2d_forward(x, w, b, 1, p, algorithm="gemm")
+        C.conv2d_backward(dy, x, w, 1, p, algorithm="gemm")
 
     benchmark(step)
 
