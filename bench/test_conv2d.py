@@ -1,6 +1,6 @@
 """conv2d forward+backward (grads of input, weight and bias): LeNet's two convolutions and
 CIFAR-sized ones (ResNet-8's stride-1 layers among them), pydlk against plain NumPy (im2col
-with stride tricks + matmul) and torch. The float32 3x3 stride-1 shapes with 16+ channels run
+with stride tricks + matmul) and torch. The float32 3x3 stride-1 shapes with 8+ channels run
 Winograd ('auto'); test_pydlk_gemm_path times the im2col + GEMM path on the same shapes.
 
 Warm memory: pydlk's im2col workspace is reused across calls (thread-local in the binding);

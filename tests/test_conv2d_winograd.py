@@ -117,7 +117,7 @@ def test_float32_rounding_is_bounded(rng, channels):
 
 
 def test_auto_takes_winograd_for_float32_with_channels(rng):
-    # 16 or more channels each way, float32: 'auto' is Winograd (same bits); float64 and
+    # 8 or more channels each way, float32: 'auto' is Winograd (same bits); float64 and
     # thin layers stay on the direct sum (same bits as 'gemm').
     x, w, b = _data(rng, 2, 16, 16, 8, 8, np.float32)
     auto = C.conv2d_forward(x, w, b, 1, 1)
