@@ -228,7 +228,7 @@ PYDLK_INLINE void copy_n(T* dst, const T* src, index_t n_rt) {
   for (index_t t = 0; t < n; ++t) dst[t] = src[t];
 }
 
-// Calls f.template operator()<TW>() with TW = tw for the common tile counts, else TW = 0.
+// Expands to call(TW) with TW = tw where tw is one of the common tile counts, else call(0).
 #define PYDLK_WITH_TW(tw, call) \
   switch (tw) {                 \
     case 2: call(2); break;     \
