@@ -48,9 +48,14 @@ constexpr int kAA = 36;  // positions of a 6x6 transformed tile
 // has hundreds of columns (OpenBLAS's call and packing overhead stays small), small enough to
 // stay near the core's L2.
 constexpr size_t kBlockBytes = size_t(1) << 20;
-// The weight gradient is summed in at most this many partials, each over a fixed run of
-// blocks: the result does not depend on the thread count.
+// The weight gradient is summed in at most kParts partials, each over a fixed run of blocks,
+// so where the partials are shared out the result does not depend on the thread count. They
+// take at most kPartBytes together (the binding keeps its workspace for the next call): with
+// 512 channels each way one partial is 38 MB, and there a single partial runs the blocks in
+// turn with each GEMM split over the threads instead (which can move the last bits, as in the
+// gemm path).
 constexpr index_t kParts = 8;
+constexpr size_t kPartBytes = size_t(64) << 20;
 
 // Tile geometry: th x tw tiles of 4x4 outputs per image; the patches cover padded input rows
 // [0, rows) and columns [0, n4) (n4 = 4*(tw + 1), one spare tile of columns so that the
@@ -489,11 +494,12 @@ void winograd_plan(ConvPlan& p, const ConvShape& s, bool backward, size_t esz) {
   nb = std::max<index_t>(1, std::min(nb, s.N / 4));
   p.nb = nb;
   const index_t nblocks = (s.N + nb - 1) / nb;
-  p.nblk = std::max<index_t>(1, std::min(nblocks, kParts));
-  p.parallel = p.nt > 1 && (backward ? p.nblk : nblocks) >= p.nt;
-  const int slices = p.parallel ? p.nt : 1;
   const size_t u = align64(size_t(kAA) * s.K * s.C * esz),
                wt = align64(size_t(9) * s.K * s.C * esz);
+  const index_t fit = index_t(kPartBytes / u);
+  p.nblk = std::max<index_t>(1, std::min({nblocks, kParts, fit}));
+  p.parallel = p.nt > 1 && (backward ? p.nblk : nblocks) >= p.nt;
+  const int slices = p.parallel ? p.nt : 1;
   p.ws_bytes = u + wt + slices * slice_layout(s, g, nb * g.tpi, esz).bytes +
                (backward ? size_t(p.nblk) * u : 0);
 }

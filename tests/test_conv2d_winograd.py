@@ -139,7 +139,10 @@ def test_auto_takes_winograd_for_float32_with_channels(rng):
 )
 def test_one_and_two_threads_give_the_same_bits(rng, threads, shape):
     # Blocks are whole images and each weight-gradient partial covers a fixed run of blocks,
-    # so the thread count does not change a bit; and the result is the definition's.
+    # so where the blocks are shared out the thread count does not change a bit (one image
+    # here runs its small GEMMs whole as well); and the result is the definition's. (A batch
+    # too small to share, with GEMMs large enough to be split over the threads, can differ in
+    # the last bits, as the gemm path: test_large_channels_one_partial.)
     N, Cin, K, H, W, p = shape
     x, w, b = _data(rng, N, Cin, K, H, W, np.float32)
     dy = np.cos(np.arange(N * K * (H + 2 * p - 2) * (W + 2 * p - 2), dtype=np.float32))
@@ -235,3 +238,17 @@ def test_allow_winograd_switch(rng):
     np.testing.assert_array_equal(y, wino)
     with pytest.raises(TypeError, match=r"allow_winograd must be True or False, got 'no'"):
         pydlk.backends.cpu.allow_winograd = "no"
+
+
+def test_large_channels_one_partial(rng, threads):
+    # 512 channels each way: one weight-gradient partial (its 38 MB cap the workspace the
+    # binding keeps), blocks in turn with each GEMM split over the threads; 1 and 2 threads
+    # agree to rounding and with the float64 definition.
+    x, w, _ = _data(rng, 2, 512, 512, 6, 6, np.float32)
+    dy = rng.standard_normal((2, 512, 6, 6)).astype(np.float32)
+    rdx, rdw = _grads_ref(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64), 1)
+    for n in (1, 2):
+        threads(n)
+        dx, dw, _ = C.conv2d_backward(dy, x, w, 1, 1, 1, 1, True, True, False, algorithm="winograd")
+        assert np.abs(dx - rdx).max() <= 3e-5 * np.abs(rdx).max()
+        assert np.abs(dw - rdw).max() <= 3e-5 * np.abs(rdw).max()
