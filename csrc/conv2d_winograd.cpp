@@ -477,8 +477,13 @@ bool winograd_preferred(const ConvShape& s, size_t esz) {
   // threads, forward + both gradients, ms, 'auto' without Winograd against Winograd): 3->16
   // 32x32 1.26 / 1.45, 8->8 32x32 2.24 / 1.65, 8->16 32x32 3.94 / 2.29, 8->8 8x8 0.26 / 0.28.
   if (s.C < 8 || s.K < 8) return false;
-  // One image's V + M must fit a block: beyond that the workspace, not the product, grows.
+  // The weight transform (324 multiply-adds per input-output channel pair, in double, and U
+  // read once per block) pays off only over enough tiles. Measured forward, 2 threads, ms,
+  // gemm against Winograd: 512 channels on one 7x7 image (4 tiles) 2.8 / 16.1; 256 on 14x14
+  // (16) 1.6 / 4.6; 64 on 8 8x8 images (32) 0.24 / 0.32; 64 on one 32x32 image (64) 0.53 / 0.44.
   const Geo g = geometry(s);
+  if (s.N * g.tpi < 64) return false;
+  // One image's V + M must fit a block: beyond that the workspace, not the product, grows.
   return size_t(kAA) * (s.C + s.K) * g.tpi * esz <= 4 * kBlockBytes;
 }
 

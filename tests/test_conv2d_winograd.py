@@ -119,7 +119,7 @@ def test_float32_rounding_is_bounded(rng, channels):
 def test_auto_takes_winograd_for_float32_with_channels(rng):
     # 8 or more channels each way, float32: 'auto' is Winograd (same bits); float64 and
     # thin layers stay on the direct sum (same bits as 'gemm').
-    x, w, b = _data(rng, 2, 16, 16, 8, 8, np.float32)
+    x, w, b = _data(rng, 16, 16, 16, 8, 8, np.float32)
     auto = C.conv2d_forward(x, w, b, 1, 1)
     np.testing.assert_array_equal(auto, C.conv2d_forward(x, w, b, 1, 1, algorithm="winograd"))
     assert not np.array_equal(auto, C.conv2d_forward(x, w, b, 1, 1, algorithm="gemm"))
@@ -132,6 +132,11 @@ def test_auto_takes_winograd_for_float32_with_channels(rng):
     assert not np.array_equal(
         C.conv2d_forward(x, w, b, 1, 1), C.conv2d_forward(x, w, b, 1, 1, algorithm="winograd")
     )
+    # too few tiles for the weight transform to pay off (2 images of 2x2 tiles): a direct sum
+    x, w, b = _data(rng, 2, 16, 16, 8, 8, np.float32)
+    auto = C.conv2d_forward(x, w, b, 1, 1)
+    assert not np.array_equal(auto, C.conv2d_forward(x, w, b, 1, 1, algorithm="winograd"))
+    np.testing.assert_allclose(auto, conv2d_ref(x, w, b, padding=1), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -221,7 +226,7 @@ def test_allow_winograd_switch(rng):
     import pydlk
     import pydlk.functional as F
 
-    x, w, b = _data(rng, 2, 16, 16, 8, 8, np.float32)
+    x, w, b = _data(rng, 16, 16, 16, 8, 8, np.float32)
     wino = C.conv2d_forward(x, w, b, 1, 1, algorithm="winograd")
     assert pydlk.backends.cpu.allow_winograd is True
     try:
