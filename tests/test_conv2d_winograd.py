@@ -257,3 +257,24 @@ def test_large_channels_one_partial(rng, threads):
         dx, dw, _ = C.conv2d_backward(dy, x, w, 1, 1, 1, 1, True, True, False, algorithm="winograd")
         assert np.abs(dx - rdx).max() <= 3e-5 * np.abs(rdx).max()
         assert np.abs(dw - rdw).max() <= 3e-5 * np.abs(rdw).max()
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 4, 30, 32, 1), (1, 2, 3, 33, 31, 0), (3, 8, 8, 32, 32, 1)]
+)
+def test_float32_rows_of_eight_tiles(rng, shape):
+    # Outputs 29-32 wide (8 tiles per row) take float32-only vector shuffles when the input
+    # rows are split into the tiles' columns; against the float64 definition.
+    N, Cin, K, H, W, p = shape
+    x, w, b = _data(rng, N, Cin, K, H, W)
+    y64 = conv2d_ref(x, w, b, padding=p)
+    dy = rng.standard_normal(y64.shape)
+    rdx, rdw = _grads_ref(x, w, dy, p)
+    f = np.float32
+    y = C.conv2d_forward(x.astype(f), w.astype(f), b.astype(f), 1, p, algorithm="winograd")
+    dx, dw, _ = C.conv2d_backward(
+        dy.astype(f), x.astype(f), w.astype(f), 1, p, 1, 1, True, True, False, algorithm="winograd"
+    )
+    assert y.shape[3] > 28
+    for got, ref in ((y, y64), (dx, rdx), (dw, rdw)):
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
