@@ -4,6 +4,7 @@ run time."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -34,3 +35,5 @@ DTypeLike: TypeAlias = np.dtype | type | str
 DeviceLike: TypeAlias = device | str | int
 # What an optimiser takes: tensors, or parameter groups (dicts with "params" and options).
 ParamsT: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]]
+# A filesystem path: a str or an os.PathLike (pathlib.Path), as typeshed's StrPath.
+StrPath: TypeAlias = str | os.PathLike[str]
