@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 
 if TYPE_CHECKING:  # the command line imports the library lazily, so do its annotations
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from .autograd import Tensor
     from .data.augment import Compose
@@ -61,7 +61,7 @@ def load_data(spec: str, download: bool = False) -> Splits:
     name, _, root = spec.partition(":")
     if name == "digits":
         return {s: datasets.digits(s) for s in ("train", "val", "test")}
-    loaders = {
+    loaders: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
         "mnist": datasets.mnist,
         "fashion-mnist": datasets.fashion_mnist,
         "cifar10": datasets.cifar10,
