@@ -1,7 +1,27 @@
 """What the command line builds from its options: the defaults, the data set, the model, the
 optimiser, the schedule and the augmentation (``pydlk.cli`` and its ``tune`` command share them)."""
 
-DEFAULTS = {
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import numpy as np
+
+if TYPE_CHECKING:  # the command line imports the library lazily, so do its annotations
+    from collections.abc import Callable, Iterable
+
+    from .autograd import Tensor
+    from .data.augment import Compose
+    from .nn.module import Module
+    from .optim.lr_scheduler import LRScheduler
+    from .optim.optimizer import Optimizer
+
+# A command's settings: the option names ('_' for '-') and their values.
+Config: TypeAlias = dict[str, Any]
+# A data set's splits: 'train', 'val', 'test' -> (images, labels).
+Splits: TypeAlias = dict[str, tuple[np.ndarray, np.ndarray]]
+
+DEFAULTS: Config = {
     "model": "lenet5",
     "data": "digits",
     "optimizer": "adam",
@@ -32,7 +52,7 @@ class UsageError(Exception):
     """A bad option value or file: ``main`` prints it as one line and exits with status 2."""
 
 
-def load_data(spec, download=False):
+def load_data(spec: str, download: bool = False) -> Splits:
     """'digits', 'mnist:DIR', 'fashion-mnist:DIR' or 'cifar10:DIR' -> dict of (x, y) splits.
     Sets without a validation split get one carved from the end of the training set (10%).
     ``download`` fetches missing files (the ``--download`` flag)."""
@@ -41,7 +61,7 @@ def load_data(spec, download=False):
     name, _, root = spec.partition(":")
     if name == "digits":
         return {s: datasets.digits(s) for s in ("train", "val", "test")}
-    loaders = {
+    loaders: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
         "mnist": datasets.mnist,
         "fashion-mnist": datasets.fashion_mnist,
         "cifar10": datasets.cifar10,
@@ -61,7 +81,7 @@ def load_data(spec, download=False):
     return {"train": (xtr[:-k], ytr[:-k]), "val": (xtr[-k:], ytr[-k:]), "test": (xte, yte)}
 
 
-def build_model(name, x, num_classes):
+def build_model(name: str, x: np.ndarray, num_classes: int) -> Module:
     from . import models
 
     C, H = x.shape[1], x.shape[2]
@@ -74,7 +94,9 @@ def build_model(name, x, num_classes):
     raise UsageError(f"unknown model {name!r}; use lenet5, mlp or resnet")
 
 
-def build_optimizer(name, params, lr, weight_decay):
+def build_optimizer(
+    name: str, params: Iterable[Tensor], lr: float, weight_decay: float
+) -> Optimizer:
     from . import optim
 
     table = {
@@ -90,7 +112,7 @@ def build_optimizer(name, params, lr, weight_decay):
     return table[name]()
 
 
-def build_schedule(name, optimizer, epochs):
+def build_schedule(name: str, optimizer: Optimizer, epochs: int) -> LRScheduler | None:
     from .optim import lr_scheduler as S
 
     if name == "none":
@@ -112,7 +134,7 @@ def build_schedule(name, optimizer, epochs):
     raise UsageError(f"unknown schedule {name!r}; use none, cosine, step, warmup-cosine")
 
 
-def build_augment(name, x):
+def build_augment(name: str, x: np.ndarray) -> Compose | None:
     from .data import augment as A
 
     if name == "none":

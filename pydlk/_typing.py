@@ -4,6 +4,7 @@ run time."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
@@ -34,3 +35,8 @@ DTypeLike: TypeAlias = np.dtype | type | str
 DeviceLike: TypeAlias = device | str | int
 # What an optimiser takes: tensors, or parameter groups (dicts with "params" and options).
 ParamsT: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]]
+# What non-differentiable utilities (boxes, anchors) read with np.asarray: a Tensor, an array, or
+# (nested) sequences of numbers.
+TensorOrArrayLike: TypeAlias = Tensor | np.ndarray | Sequence[Any]
+# A filesystem path: a str or an os.PathLike (pathlib.Path), as typeshed's StrPath.
+StrPath: TypeAlias = str | os.PathLike[str]

@@ -12,13 +12,18 @@ Every option of ``train``/``doctor``/``tune``/``summary`` can also come from a T
 (``--config run.toml``; keys are the long option names with '_' for '-'); flags win over it.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ._cli_build import (  # noqa: F401  (re-exported: the CLI's building blocks)
     DEFAULTS,
+    Config,
     UsageError,
     build_augment,
     build_model,
@@ -28,7 +33,7 @@ from ._cli_build import (  # noqa: F401  (re-exported: the CLI's building blocks
 )
 
 
-def cmd_train(cfg):
+def cmd_train(cfg: Config) -> int:
     """Train the configured job. Under ``mpiexec -n N`` (N > 1) it trains data-parallel
     (``fit_support.data_parallel``: DistributedSampler shards of the global batch, SyncBatchNorm,
     DistributedDataParallel); validation and test sets are split over the ranks and their
@@ -158,7 +163,7 @@ def cmd_train(cfg):
     return 0
 
 
-def cmd_doctor(cfg):
+def cmd_doctor(cfg: Config) -> int:
     import pydlk
 
     from . import nn
@@ -182,7 +187,7 @@ def cmd_doctor(cfg):
     return 0 if all(c.ok for c in checks) else 1
 
 
-def cmd_lr_find(cfg):
+def cmd_lr_find(cfg: Config) -> int:
     """The learning-rate range test with the configured model, optimiser and batch size;
     prints the suggestion and writes OUT/DATA-MODEL/lr_find.png."""
     import pydlk
@@ -212,7 +217,9 @@ def cmd_lr_find(cfg):
     return 0
 
 
-def _tune_objective(params, report, cfg):
+def _tune_objective(
+    params: dict[str, Any], report: Callable[[int, float], None], cfg: Config
+) -> float:
     import pydlk
 
     from . import nn
@@ -220,7 +227,7 @@ def _tune_objective(params, report, cfg):
     from .train import Callback, fit
 
     class Report(Callback):  # validation accuracy after each epoch, to the pruner
-        def on_epoch_end(self, epoch, logs):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
             report(epoch, logs["val_accuracy"])
 
     pydlk.manual_seed(cfg["seed"])
@@ -246,14 +253,14 @@ def _tune_objective(params, report, cfg):
 class _Objective:
     """A picklable objective carrying the configuration (workers are spawned)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
 
-    def __call__(self, params, report):
+    def __call__(self, params: dict[str, Any], report: Callable[[int, float], None]) -> float:
         return _tune_objective(dict(params), report, self.cfg)
 
 
-def _tune_space(cfg):
+def _tune_space(cfg: Config) -> dict[str, Any]:
     """lr and weight decay are searched (log-uniform) unless given, then they are fixed."""
     from . import tune
 
@@ -264,7 +271,7 @@ def _tune_space(cfg):
     }
 
 
-def write_best_toml(path, cfg, params):
+def write_best_toml(path: str, cfg: Config, params: dict[str, Any]) -> str:
     """The best trial's settings as a config file that ``pydlk train --config`` accepts."""
     keys = {
         "model": cfg["model"],
@@ -284,7 +291,7 @@ def write_best_toml(path, cfg, params):
     return path
 
 
-def cmd_tune(cfg):
+def cmd_tune(cfg: Config) -> int:
     """Search lr and weight decay. With Optuna: a named study (default DATA-MODEL) in
     ``--storage`` (default a journal file in the run directory), TPE sampling by default,
     median pruning on the per-epoch validation accuracy; without it, a random search. The
@@ -343,7 +350,7 @@ def cmd_tune(cfg):
     return 0
 
 
-def cmd_summary(cfg):
+def cmd_summary(cfg: Config) -> int:
     import pydlk
 
     x, y = load_data(cfg["data"], cfg.get("download", False))["train"]
@@ -352,7 +359,7 @@ def cmd_summary(cfg):
     return 0
 
 
-def bench_dir():
+def bench_dir() -> str:
     """The benchmark suite: installed with the package, or bench/ of a source checkout."""
     here = os.path.join(os.path.dirname(__file__), "bench")
     if os.path.isdir(here):
@@ -362,14 +369,14 @@ def bench_dir():
     raise SystemExit("pydlk bench: no benchmark suite found")
 
 
-def ratio_table(bench_json):
+def ratio_table(bench_json: str) -> str:
     """Per benchmark group: median times and the pydlk/torch and pydlk/numpy ratios."""
     import json
     import re
 
     with open(bench_json) as f:
         data = json.load(f)
-    groups = {}
+    groups: dict[str, dict[str, float]] = {}
     for b in data["benchmarks"]:
         m = re.search(r"pydlk|numpy|torch", b["name"])  # which implementation this row times
         if m is None:
@@ -383,20 +390,22 @@ def ratio_table(bench_json):
             f"{'pydlk/torch':>13}{'pydlk/numpy':>13}"
         )
     ]
-    for g, t in sorted(groups.items()):
+    for name, t in sorted(groups.items()):
         p, n, tt = t.get("pydlk"), t.get("numpy"), t.get("torch")
 
-        def fmt(v):
+        def fmt(v: float | None) -> str:
             return f"{v * 1e3:.3f}" if v else "-"
 
-        def r(a, b):
+        def r(a: float | None, b: float | None) -> str:
             return f"{a / b:.2f}" if a and b else "-"
 
-        rows.append(f"{g[:51]:<52}{fmt(p):>10}{fmt(n):>10}{fmt(tt):>10}{r(p, tt):>13}{r(p, n):>13}")
+        rows.append(
+            f"{name[:51]:<52}{fmt(p):>10}{fmt(n):>10}{fmt(tt):>10}{r(p, tt):>13}{r(p, n):>13}"
+        )
     return "\n".join(rows)
 
 
-def cmd_bench(cfg):
+def cmd_bench(cfg: Config) -> int:
     import subprocess
     import tempfile
 
@@ -433,7 +442,7 @@ def cmd_bench(cfg):
     return rc
 
 
-def _train_device(spec):
+def _train_device(spec: str) -> str:
     """``--device`` as 'cpu' or 'cuda:N'; a UsageError for a malformed one or a GPU that is not
     there (before any data is loaded)."""
     from . import cuda
@@ -445,10 +454,11 @@ def _train_device(spec):
         raise UsageError(f"--device must be cpu, cuda or cuda:N, got {spec!r}") from None
     if dev != "cpu" and not cuda.is_available():
         raise UsageError(f"--device {spec}: no CUDA GPU is available (CuPy and a GPU are needed)")
+    assert dev is not None  # device_str gives None only for None
     return dev
 
 
-def cmd_info(cfg):
+def cmd_info(cfg: Config) -> int:
     import pydlk
 
     pydlk.show_config()
@@ -481,7 +491,7 @@ HELP = {
 }
 # Value checks: (type, predicate, what is expected). Types are checked because TOML values
 # arrive untyped ('lr = "fast"').
-CHECKS = {
+CHECKS: dict[str, tuple[type, Callable[[Any], bool], str]] = {
     "lr": (float, lambda v: v > 0, "a number > 0"),
     "weight_decay": (float, lambda v: v >= 0, "a number >= 0"),
     "epochs": (int, lambda v: v >= 0, "an integer >= 0"),
@@ -500,10 +510,10 @@ for _k in ("model", "data", "optimizer", "schedule", "augment", "out", "resume",
 CONFIG_KEYS = sorted(set(DEFAULTS) | set(CHECKS) | {"storage", "study_name", "sampler"})
 
 
-def _read_toml(path):
-    try:
+def _read_toml(path: str) -> Config:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # tomli, tomllib's backport, is a dependency on Python 3.10
         import tomli as tomllib
     if not os.path.isfile(path):
         raise UsageError(f"--config {path}: no such file")
@@ -512,7 +522,7 @@ def _read_toml(path):
             raw = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"--config {path}: not valid TOML ({e})") from None
-    out = {}
+    out: Config = {}
     for k, v in raw.items():
         key = k.replace("-", "_")
         if key not in CONFIG_KEYS:
@@ -528,7 +538,7 @@ def _read_toml(path):
     return out
 
 
-def validate(cfg):
+def validate(cfg: Config) -> Config:
     """Check every known value's type and range; raises ``UsageError`` naming the option."""
     for k, v in cfg.items():
         if k not in CHECKS:
@@ -543,7 +553,9 @@ def validate(cfg):
     return cfg
 
 
-def _add(p, name, typ=str, default_shown=True):
+def _add(
+    p: argparse.ArgumentParser, name: str, typ: type = str, default_shown: bool = True
+) -> None:
     key = name.replace("-", "_")
     text = HELP[key]
     if default_shown:
@@ -551,7 +563,7 @@ def _add(p, name, typ=str, default_shown=True):
     p.add_argument("--" + name, type=typ, help=text)
 
 
-def _common(p, training=True):
+def _common(p: argparse.ArgumentParser, training: bool = True) -> None:
     """The options a command honours: the model/data ones everywhere, the training ones only
     where the command trains (or, for doctor, runs the range test with them)."""
     p.add_argument(
@@ -579,7 +591,7 @@ def _common(p, training=True):
         _add(p, "out")
 
 
-def _version():
+def _version() -> str:
     try:
         from importlib.metadata import version
 
@@ -598,7 +610,7 @@ def _version():
             return "unknown"
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """The ``pydlk`` argument parser (every option shows its help and default)."""
     # Defaults are written into each help text: the options have no argparse defaults (None
     # means 'not given', so the --config file can fill them), which ArgumentDefaultsHelpFormatter
@@ -693,11 +705,13 @@ class _StderrHandler:
     """Shows the library's 'pydlk' log messages (INFO and up) on the current sys.stderr."""
 
     @staticmethod
-    def install():
+    def install() -> None:
         import logging
 
         class Handler(logging.Handler):
-            def emit(self, record):
+            _pydlk_cli = True  # what a second install() recognises
+
+            def emit(self, record: logging.LogRecord) -> None:
                 try:
                     print(f"pydlk: {record.getMessage()}", file=sys.stderr, flush=True)
                 except (OSError, ValueError):  # a closed or broken stderr
@@ -707,14 +721,12 @@ class _StderrHandler:
         if not any(
             type(h).__name__ == "Handler" and getattr(h, "_pydlk_cli", False) for h in log.handlers
         ):
-            h = Handler(logging.INFO)
-            h._pydlk_cli = True
-            log.addHandler(h)
+            log.addHandler(Handler(logging.INFO))
         if log.level == logging.NOTSET or log.level > logging.INFO:
             log.setLevel(logging.INFO)
 
 
-def _run(argv):
+def _run(argv: Sequence[str] | None) -> int:
     _StderrHandler.install()
     p = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -726,7 +738,7 @@ def _run(argv):
         return 2
     try:
         cfg = dict(DEFAULTS)
-        given = set()  # keys set by the file or a flag, not by DEFAULTS
+        given: set[str] = set()  # keys set by the file or a flag, not by DEFAULTS
         if getattr(args, "config", None):
             from_file = _read_toml(args.config)
             cfg.update(from_file)
@@ -744,7 +756,7 @@ def _run(argv):
         return 2
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     try:
         rc = _run(argv)

@@ -14,15 +14,25 @@ larger means the learning rate is too high, much smaller too low).
     print(diag.table())
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 
+from ._typing import TensorLike
 from .autograd import Tensor
+from .nn.module import Module, RemovableHandle
+
+if TYPE_CHECKING:
+    from .optim.optimizer import Optimizer
 
 _RELU = ("ReLU", "ReLU6", "LeakyReLU")
 _SAT = {"Tanh": lambda y: np.abs(y) > 0.99, "Sigmoid": lambda y: (y < 0.01) | (y > 0.99)}
 
 
-def _array(t):
+def _array(t: Any) -> np.ndarray:
     return np.asarray(t._data if isinstance(t, Tensor) else t)
 
 
@@ -32,40 +42,40 @@ class Diagnostics:
     ``before_step()``/``after_step()`` around ``optimizer.step()``, print ``table()``.
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Module) -> None:
         self.model = model
-        self.activations = {}
-        self.grads = {}
-        self.ratios = {}
-        self._handles = []
-        self._before = None
+        self.activations: dict[str, dict[str, Any]] = {}
+        self.grads: dict[str, float] = {}
+        self.ratios: dict[str, float] = {}
+        self._handles: list[RemovableHandle] = []
+        self._before: dict[str, np.ndarray] | None = None
 
     # -- hooks ---------------------------------------------------------------------------
-    def attach(self):
+    def attach(self) -> Diagnostics:
         for name, m in self.model.named_modules():
             if name and not list(m.children()):
                 self._handles.append(m.register_forward_hook(self._forward_hook(name)))
         return self
 
-    def detach(self):
+    def detach(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
 
-    def __enter__(self):
+    def __enter__(self) -> Diagnostics:
         return self.attach()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.detach()
         return False
 
-    def _forward_hook(self, name):
-        def hook(module, inputs, output):
+    def _forward_hook(self, name: str) -> Callable[[Module, tuple[Any, ...], Any], None]:
+        def hook(module: Module, inputs: tuple[Any, ...], output: Any) -> None:
             if not isinstance(output, Tensor):
                 return
             y = _array(output).astype(np.float64, copy=False)
             kind = type(module).__name__
-            row = {
+            row: dict[str, Any] = {
                 "layer": f"{name} ({kind})",
                 "mean": float(y.mean()) if y.size else 0.0,
                 "std": float(y.std()) if y.size else 0.0,
@@ -81,7 +91,7 @@ class Diagnostics:
         return hook
 
     # -- gradients and updates --------------------------------------------------------------
-    def gradient_norms(self):
+    def gradient_norms(self) -> dict[str, float]:
         self.grads = {
             n: float(np.linalg.norm(_array(p._grad)))
             for n, p in self.model.named_parameters()
@@ -89,11 +99,11 @@ class Diagnostics:
         }
         return self.grads
 
-    def before_step(self):
+    def before_step(self) -> None:
         self.gradient_norms()
         self._before = {n: _array(p._data).copy() for n, p in self.model.named_parameters()}
 
-    def after_step(self):
+    def after_step(self) -> dict[str, float]:
         if self._before is None:
             raise RuntimeError("Diagnostics.after_step: call before_step() before optimizer.step()")
         self.ratios = {}
@@ -107,7 +117,7 @@ class Diagnostics:
         return self.ratios
 
     # -- report ------------------------------------------------------------------------------
-    def table(self):
+    def table(self) -> str:
         lines = []
         if self.activations:
             lines.append(
@@ -130,7 +140,7 @@ class Diagnostics:
         return "\n".join(lines)
 
 
-def ratio_verdict(r):
+def ratio_verdict(r: float) -> str:
     """'high', 'low' or 'ok' for an update-to-weight ratio (healthy between 1e-4 and 1e-2);
     '' for nan.
     """
@@ -143,7 +153,13 @@ def ratio_verdict(r):
     return "ok"
 
 
-def diagnose_step(model, loss_fn, optimizer, x, y):
+def diagnose_step(
+    model: Module,
+    loss_fn: Callable[[Tensor, Any], Tensor],
+    optimizer: Optimizer,
+    x: TensorLike,
+    y: Any,
+) -> Diagnostics:
     """Run one training step on (x, y) with diagnostics attached; returns the Diagnostics."""
     diag = Diagnostics(model)
     model.train()

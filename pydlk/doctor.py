@@ -13,28 +13,43 @@ the host and each batch is copied to the model's device (as ``fit(device=)`` doe
 gradient checks run in float64 on the device, and only losses and predictions come back.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from ._backend import get_array_module, is_cupy
+from ._typing import Array
 from .autograd import Tensor, no_grad
 from .gradcheck import gradcheck
+from .nn.module import Module
+
+if TYPE_CHECKING:
+    from .optim.optimizer import Optimizer
+
+# make_model() -> a fresh model; loss_fn(output, target) -> a scalar Tensor;
+# make_optimizer(params) -> the optimiser the range test sweeps.
+ModelFactory: TypeAlias = Callable[[], Module]
+LossFn: TypeAlias = Callable[[Tensor, Tensor], Tensor]
+OptimizerFactory: TypeAlias = Callable[[Iterable[Tensor]], "Optimizer"]
 
 
-def _xp(model):
+def _xp(model: Module) -> Any:
     """The array module of the model's parameters (NumPy, or CuPy for a GPU model)."""
     p = next(iter(model.parameters()), None)
     return np if p is None else get_array_module(p._data)
 
 
-def _on(model, a, **kw):
+def _on(model: Module, a: Array, **kw: Any) -> Tensor:
     """A host batch as a Tensor on the model's device."""
     return Tensor(_xp(model).asarray(a), **kw)
 
 
-def _host(a):
+def _host(a: Array) -> np.ndarray:
     return a.get() if is_cupy(a) else np.asarray(a)
 
 
@@ -43,20 +58,22 @@ class Check:
     name: str
     ok: bool
     verdict: str
-    numbers: dict = field(default_factory=dict)
+    numbers: dict[str, Any] = field(default_factory=dict)
 
-    def line(self):
+    def line(self) -> str:
         mark = "ok  " if self.ok else "FAIL"
         return f"[{mark}] {self.name}: {self.verdict}"
 
 
-def _adam(model, lr):
+def _adam(model: Module, lr: float) -> Optimizer:
     from .optim import Adam
 
     return Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
 
 
-def check_initial_loss(make_model, loss_fn, x, y, num_classes):
+def check_initial_loss(
+    make_model: ModelFactory, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, num_classes: int
+) -> Check:
     """Check that a fresh model's loss on up to 256 samples is within 25% of ln(num_classes),
     the loss of a uniform guess. Returns a Check.
     """
@@ -74,7 +91,9 @@ def check_initial_loss(make_model, loss_fn, x, y, num_classes):
     )
 
 
-def check_gradients(make_model, loss_fn, x, y, seed=0):
+def check_gradients(
+    make_model: ModelFactory, loss_fn: LossFn, x: np.ndarray, y: np.ndarray, seed: int = 0
+) -> Check:
     """Finite-difference check of the model's gradient (in float64, eval mode) on two samples
     with ``gradcheck``. Returns a Check with the relative error.
     """
@@ -106,7 +125,7 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     )
     eps = 1e-6
 
-    def L(t):
+    def L(t: float) -> float:
         with no_grad():
             for p, v, p0 in zip(params, vs, base):
                 p._data[...] = p0 + t * v
@@ -125,7 +144,15 @@ def check_gradients(make_model, loss_fn, x, y, seed=0):
     return Check("gradient check", ok, verdict, {"relative_error": rel})
 
 
-def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
+def check_overfit(
+    make_model: ModelFactory,
+    loss_fn: LossFn,
+    x: np.ndarray,
+    y: np.ndarray,
+    steps: int = 200,
+    lr: float = 1e-2,
+    n: int = 20,
+) -> Check:
     """Check that ``steps`` of Adam (lr ``lr``) drive the loss on ``n`` samples below 0.05 at
     100% accuracy. Returns a Check.
     """
@@ -154,17 +181,17 @@ def check_overfit(make_model, loss_fn, x, y, steps=200, lr=1e-2, n=20):
 
 
 def lr_range_test(
-    make_model,
-    loss_fn,
-    x,
-    y,
-    start=1e-6,
-    end=1.0,
-    steps=60,
-    batch_size=64,
-    seed=0,
-    make_optimizer=None,
-):
+    make_model: ModelFactory,
+    loss_fn: LossFn,
+    x: np.ndarray,
+    y: np.ndarray,
+    start: float = 1e-6,
+    end: float = 1.0,
+    steps: int = 60,
+    batch_size: int = 64,
+    seed: int = 0,
+    make_optimizer: OptimizerFactory | None = None,
+) -> tuple[list[float], list[float], float]:
     """Losses along a geometric learning-rate sweep; returns (lrs, smoothed losses, suggestion).
     ``make_optimizer(params)`` builds the optimiser to sweep (default Adam)."""
     model = make_model()
@@ -174,7 +201,7 @@ def lr_range_test(
 
     rng = np.random.default_rng(seed)
 
-    def step(lr):
+    def step(lr: float) -> float:
         idx = rng.integers(0, len(y), batch_size)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -191,7 +218,14 @@ def lr_range_test(
     return lrs, losses, suggestion
 
 
-def check_lr_range(make_model, loss_fn, x, y, make_optimizer=None, batch_size=64):
+def check_lr_range(
+    make_model: ModelFactory,
+    loss_fn: LossFn,
+    x: np.ndarray,
+    y: np.ndarray,
+    make_optimizer: OptimizerFactory | None = None,
+    batch_size: int = 64,
+) -> Check:
     """Run ``lr_range_test`` and suggest a tenth of the learning rate with the lowest loss.
     Returns a Check.
     """
@@ -209,8 +243,15 @@ def check_lr_range(make_model, loss_fn, x, y, make_optimizer=None, batch_size=64
 
 
 def doctor(
-    make_model, loss_fn, x, y, num_classes=None, verbose=True, make_optimizer=None, batch_size=64
-):
+    make_model: ModelFactory,
+    loss_fn: LossFn,
+    x: Array,
+    y: Array,
+    num_classes: int | None = None,
+    verbose: bool = True,
+    make_optimizer: OptimizerFactory | None = None,
+    batch_size: int = 64,
+) -> list[Check]:
     """Run the four checks; ``make_model()`` builds a fresh model each time. The range test
     sweeps ``make_optimizer(params)`` (default Adam) on batches of ``batch_size``. ``x``/``y``
     may be host or CuPy arrays; they are kept on the host and batches go to the model's

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from . import functional as F
+from ._typing import StrPath, TensorLike
 from .autograd import Tensor
 from .nn.container import ModuleList
 from .nn.module import Module
@@ -23,7 +24,7 @@ class Ensemble(Module):
         models: Sequence[Module],
         weights: Sequence[float] | None = None,
         average: str = "probs",
-    ):
+    ) -> None:
         super().__init__()
         models = list(models)
         if not models:
@@ -44,7 +45,7 @@ class Ensemble(Module):
     def from_checkpoints(
         cls,
         factory: Callable[[], Module],
-        paths: Sequence[str],
+        paths: Sequence[StrPath],
         weights: Sequence[float] | None = None,
         average: str = "probs",
     ) -> "Ensemble":
@@ -64,12 +65,20 @@ class Ensemble(Module):
             models.append(m)
         return cls(models, weights, average)
 
-    def forward(self, x) -> Tensor:
-        out = None
+    def forward(self, x: TensorLike) -> Tensor:
+        # ``models`` is a ModuleList the caller may still change: a model appended or deleted
+        # after construction has no weight (zip would drop it, and an emptied list gave None).
+        if len(self.models) != len(self.weights):
+            raise ValueError(
+                f"Ensemble: {len(self.models)} models but {len(self.weights)} weights; "
+                "build a new Ensemble after changing its models"
+            )
+        out: Tensor | None = None
         for w, m in zip(self.weights, self.models):
             y = m(x)
             if self.average == "probs":
                 y = F.softmax(y, dim=1)
             y = y * w
             out = y if out is None else out + y
+        assert out is not None  # __init__ and the check above keep at least one model
         return out

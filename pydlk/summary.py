@@ -12,22 +12,29 @@ tracked per tensor through the forward pass, so a residual block's shortcut does
 twice; a tensor made outside a module (a residual sum) takes the last value seen.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
+from ._typing import DTypeLike
 from .autograd import Tensor, no_grad
 from .functional._util import pair
+from .nn.module import Module
 
 __all__ = ["summary"]
 
 
-def _shape_str(out):
+def _shape_str(out: Any) -> str:
     if isinstance(out, Tensor) or hasattr(out, "shape"):
         return str((None,) + tuple(out.shape[1:]))
     t = _first_tensor(out)  # (output, states): the main output, as Keras shows it
     return _shape_str(t) if t is not None else ""
 
 
-def _first_tensor(x):
+def _first_tensor(x: Any) -> Tensor | None:
     if isinstance(x, Tensor):
         return x
     if isinstance(x, (tuple, list)):
@@ -38,18 +45,22 @@ def _first_tensor(x):
     return None
 
 
-def _flops(module, args, out):
+def _flops(module: Module, args: tuple[Any, ...], out: Any) -> int:
     from . import nn
 
     o = _first_tensor(out)
+    # the layers counted here take and return Tensors (an RNN returns a tuple holding one)
     if isinstance(module, nn.Conv2d):
+        assert o is not None
         kh, kw = module.kernel_size
         per_out = module.in_channels // module.groups * kh * kw
         return 2 * per_out * int(np.prod(o.shape[1:]))
     if isinstance(module, (nn.Linear,)):
+        assert o is not None
         return 2 * module.in_features * int(np.prod(o.shape[1:]))
     if isinstance(module, nn.RNNBase):
         x = _first_tensor(args)
+        assert x is not None
         S = x.shape[1] if module.batch_first and x.ndim == 3 else x.shape[0]
         G = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
         D = 2 if module.bidirectional else 1
@@ -60,13 +71,20 @@ def _flops(module, args, out):
         return total * S
     if isinstance(module, nn.MultiheadAttention):
         q = _first_tensor(args)
+        assert q is not None
         L = q.shape[1] if module.batch_first else q.shape[0]
         E = module.embed_dim
         return 2 * (4 * L * E * E + 2 * L * L * E)
     return 0
 
 
-def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
+def summary(
+    model: Module,
+    input_shape: int | Sequence[int],
+    batch_size: int = 2,
+    dtype: DTypeLike = np.float32,
+    print_fn: Callable[[str], Any] | None = print,
+) -> str:
     """Print and return the table for ``model`` on an input of shape ``(batch_size,) +
     input_shape``. ``input_shape`` leaves out the batch dimension (as Keras and torchsummary)."""
     from . import nn
@@ -77,12 +95,14 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
     if any(s <= 0 for s in input_shape):
         raise ValueError(f"summary: input_shape must be positive, got {input_shape}")
     containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    rows, handles, keep = [], [], []
-    rf = {}  # id(tensor) -> (R, J)
+    rows: list[tuple[str, str, int, str, str, int]] = []
+    handles = []
+    keep = []
+    rf: dict[int, tuple[int, int]] = {}  # id(tensor) -> (R, J)
     last = [(1, 1)]
 
-    def hook_for(name, module):
-        def hook(m, args, out):
+    def hook_for(name: str, module: Module) -> Callable[[Module, tuple[Any, ...], Any], None]:
+        def hook(m: Module, args: tuple[Any, ...], out: Any) -> None:
             x = _first_tensor(args)
             R, J = rf.get(id(x), last[0]) if x is not None else last[0]
             stage = False
@@ -139,7 +159,7 @@ def summary(model, input_shape, batch_size=2, dtype=np.float32, print_fn=print):
     table = [head] + [(r[0], r[1], f"{r[2]:,}", r[3], r[4], f"{r[5]:,}") for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
 
-    def fmt(row):
+    def fmt(row: Sequence[object]) -> str:
         return "  ".join(
             str(c).ljust(w) if i < 2 else str(c).rjust(w)
             for i, (c, w) in enumerate(zip(row, widths))

@@ -11,12 +11,25 @@ them (each worker gets ``cores // n_workers`` threads), so nothing oversubscribe
 one worker the objective must be picklable (a module-level function).
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 import multiprocessing as mp
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
+
+# report(step, value): an intermediate score for the pruner.
+Report: TypeAlias = Callable[[int, float], None]
+# objective(params, report) -> score, higher is better.
+Objective: TypeAlias = Callable[[dict[str, Any], Report], float]
+# A search space: name -> a dimension (loguniform, uniform, randint, choice) or a constant.
+Space: TypeAlias = Mapping[str, Any]
+# One trial: {"index": int, "params": dict, "score": float or None}.
+Trial: TypeAlias = dict[str, Any]
 
 
 class Pruned(Exception):
@@ -31,15 +44,17 @@ class loguniform:
     Raises ValueError unless 0 < low < high.
     """
 
-    def __init__(self, low, high):
+    def __init__(self, low: float, high: float) -> None:
         if not 0 < low < high:
             raise ValueError(f"loguniform: need 0 < low < high, got {low}, {high}")
         self.low, self.high = float(low), float(high)
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
-    def narrowed(self, values, margin=0.5, keep=0.25):
+    def narrowed(
+        self, values: Sequence[float], margin: float = 0.5, keep: float = 0.25
+    ) -> loguniform:
         """The span of ``values`` widened on each side (in log space) by ``margin`` times a
         step, the larger of that span and ``keep`` of this range, clipped to this range: the
         best trials seldom bracket the optimum exactly."""
@@ -51,7 +66,7 @@ class loguniform:
             math.exp(min(hi + pad, math.log(self.high))) * (1 + 1e-9),
         )
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"loguniform({self.low:g}, {self.high:g})"
 
 
@@ -60,22 +75,22 @@ class uniform:
     low < high.
     """
 
-    def __init__(self, low, high):
+    def __init__(self, low: float, high: float) -> None:
         if not low < high:
             raise ValueError(f"uniform: need low < high, got {low}, {high}")
         self.low, self.high = float(low), float(high)
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.low, self.high))
 
-    def narrowed(self, values, margin=0.5, keep=0.25):
+    def narrowed(self, values: Sequence[float], margin: float = 0.5, keep: float = 0.25) -> uniform:
         """The span of ``values`` widened on each side by ``margin`` times a step, the larger
         of that span and ``keep`` of this range, clipped to this range."""
         lo, hi = min(values), max(values)
         pad = margin * max(hi - lo, keep * (self.high - self.low))
         return uniform(max(lo - pad, self.low), min(hi + pad, self.high) + 1e-12)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"uniform({self.low:g}, {self.high:g})"
 
 
@@ -84,38 +99,40 @@ class randint:
     low < high.
     """
 
-    def __init__(self, low, high):
+    def __init__(self, low: int, high: int) -> None:
         if not low < high:
             raise ValueError(f"randint: need low < high, got {low}, {high}")
         self.low, self.high = int(low), int(high)
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> int:
         return int(rng.integers(self.low, self.high))
 
-    def narrowed(self, values):
+    def narrowed(self, values: Sequence[int]) -> randint:
         return randint(min(values), max(values) + 1)
 
 
 class choice:
     """A search-space dimension: one of ``options``, uniformly. Raises ValueError if empty."""
 
-    def __init__(self, options):
+    def __init__(self, options: Iterable[Any]) -> None:
         self.options = list(options)
         if not self.options:
             raise ValueError("choice: need at least one option")
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> Any:
         return self.options[int(rng.integers(len(self.options)))]
 
-    def narrowed(self, values):
+    def narrowed(self, values: Sequence[Any]) -> choice:
         return choice([o for o in self.options if o in values])
 
 
-def _fmt(v):
+def _fmt(v: Any) -> str:
     return f"{v:.3e}" if isinstance(v, float) else str(v)
 
 
-def format_trial(score, params, i, n, metric="val acc"):
+def format_trial(
+    score: float, params: Mapping[str, Any], i: int, n: int, metric: str = "val acc"
+) -> str:
     """One line for a trial: the score, each parameter, and ``(i / n)``."""
     return ", ".join(
         [f"{metric}: {score:.4f}"]
@@ -132,17 +149,22 @@ class SearchResult:
     formats them one per line.
     """
 
-    def __init__(self, trials, metric="val acc"):
+    # set by coarse_to_fine (the final ranges) and optuna_search (the study, pruned trials)
+    space: dict[str, Any]
+    study: Any
+    pruned: int
+
+    def __init__(self, trials: Sequence[Trial], metric: str = "val acc") -> None:
         done = [t for t in trials if t["score"] is not None and not math.isnan(t["score"])]
         self.trials = sorted(done, key=lambda t: -t["score"])
         self.failed = [t for t in trials if t not in done]
         self.metric = metric
 
     @property
-    def best(self):
+    def best(self) -> Trial | None:
         return self.trials[0] if self.trials else None
 
-    def table(self):
+    def table(self) -> str:
         n = len(self.trials) + len(self.failed)
         return "\n".join(
             format_trial(t["score"], t["params"], t["index"], n, self.metric) for t in self.trials
@@ -152,23 +174,24 @@ class SearchResult:
 # ----------------------------------------------------------------------------- workers
 
 
-def _threads_per_worker(n_workers):
+def _threads_per_worker(n_workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, n_workers))
 
 
-def _worker_init(threads):
+def _worker_init(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import pydlk
 
     pydlk.set_num_threads(threads)
 
 
-def _noop(step, value):
+def _noop(step: int, value: float) -> None:
     pass
 
 
-def _run_one(args):
+def _run_one(args: tuple[Objective, dict[str, Any], int]) -> Trial:
     objective, params, index = args
+    score: float | None
     try:
         score = float(objective(params, _noop))
     except Pruned:
@@ -176,12 +199,20 @@ def _run_one(args):
     return {"index": index, "params": params, "score": score}
 
 
-def _run_trials(objective, param_list, n_workers, verbose, metric, start=1, total=None):
+def _run_trials(
+    objective: Objective,
+    param_list: Sequence[dict[str, Any]],
+    n_workers: int,
+    verbose: bool,
+    metric: str,
+    start: int = 1,
+    total: int | None = None,
+) -> list[Trial]:
     total = total or len(param_list)
     jobs = [(objective, p, start + i) for i, p in enumerate(param_list)]
     results = []
 
-    def show(r):
+    def show(r: Trial) -> None:
         if verbose and r["score"] is not None:
             print(format_trial(r["score"], r["params"], r["index"], total, metric), flush=True)
 
@@ -200,13 +231,19 @@ def _run_trials(objective, param_list, n_workers, verbose, metric, start=1, tota
     return results
 
 
-def _sample(space, rng):
+def _sample(space: Space, rng: np.random.Generator) -> dict[str, Any]:
     return {k: (d.sample(rng) if hasattr(d, "sample") else d) for k, d in space.items()}
 
 
 def random_search(
-    objective, space, n_trials=20, seed=0, n_workers=1, verbose=True, metric="val acc"
-):
+    objective: Objective,
+    space: Space,
+    n_trials: int = 20,
+    seed: int | None = 0,
+    n_workers: int = 1,
+    verbose: bool = True,
+    metric: str = "val acc",
+) -> SearchResult:
     """Sample ``n_trials`` points of ``space`` ({name: loguniform/uniform/randint/choice or a
     constant}) and evaluate them; prints each result, then the sorted table."""
     if n_trials < 1:
@@ -220,23 +257,24 @@ def random_search(
 
 
 def coarse_to_fine(
-    objective,
-    space,
-    rounds=2,
-    n_trials=20,
-    keep=0.25,
-    seed=0,
-    n_workers=1,
-    verbose=True,
-    metric="val acc",
-    margin=0.5,
-):
+    objective: Objective,
+    space: Space,
+    rounds: int = 2,
+    n_trials: int = 20,
+    keep: float = 0.25,
+    seed: int = 0,
+    n_workers: int = 1,
+    verbose: bool = True,
+    metric: str = "val acc",
+    margin: float = 0.5,
+) -> SearchResult:
     """Random search in rounds; after each, every range shrinks to the span of the best
     ``keep`` fraction of trials (the lectures' coarse-to-fine search), widened on each side by
     ``margin`` steps (a step: that span or ``keep`` of the previous range, the larger; log
     space for ``loguniform``; clipped to the previous range): without it an optimum just
     outside the best trials' span is lost for good."""
-    all_trials, cur = [], dict(space)
+    all_trials: list[Trial] = []
+    cur = dict(space)
     for r in range(rounds):
         if verbose:
             print(
@@ -271,7 +309,13 @@ def coarse_to_fine(
     return final
 
 
-def grid_search(objective, grid, n_workers=1, verbose=True, metric="val acc"):
+def grid_search(
+    objective: Objective,
+    grid: Mapping[str, Sequence[Any]],
+    n_workers: int = 1,
+    verbose: bool = True,
+    metric: str = "val acc",
+) -> SearchResult:
     """Every combination of ``grid`` ({name: list of values})."""
     keys = list(grid)
     params = [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
@@ -284,7 +328,7 @@ def grid_search(objective, grid, n_workers=1, verbose=True, metric="val acc"):
 # ----------------------------------------------------------------------------- Optuna backend
 
 
-def _optuna():
+def _optuna() -> Any:
     try:
         import optuna
     except ImportError:
@@ -294,8 +338,8 @@ def _optuna():
     return optuna
 
 
-def _suggest(trial, space):
-    out = {}
+def _suggest(trial: Any, space: Space) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for k, d in space.items():
         if isinstance(d, loguniform):
             out[k] = trial.suggest_float(k, d.low, d.high, log=True)
@@ -310,9 +354,9 @@ def _suggest(trial, space):
     return out
 
 
-def _grid(space, points=4):
+def _grid(space: Space, points: int = 4) -> dict[str, list[Any]]:
     """A grid of ``points`` values per searched range (log-spaced for ``loguniform``)."""
-    out = {}
+    out: dict[str, list[Any]] = {}
     for k, d in space.items():
         if isinstance(d, loguniform):
             out[k] = [float(v) for v in np.geomspace(d.low, d.high, points)]
@@ -325,7 +369,7 @@ def _grid(space, points=4):
     return out
 
 
-def make_sampler(name, space, seed=None):
+def make_sampler(name: str, space: Space, seed: int | None = None) -> Any:
     """An Optuna sampler by name: 'tpe' (default), 'random' or 'grid' (``_grid`` of the
     space). ``seed`` None draws a fresh seed, so separate invocations explore differently."""
     optuna = _optuna()
@@ -338,7 +382,7 @@ def make_sampler(name, space, seed=None):
     raise ValueError(f"make_sampler: sampler must be 'tpe', 'random' or 'grid', got {name!r}")
 
 
-def resolve_storage(storage):
+def resolve_storage(storage: Any) -> Any:
     """An Optuna storage: an RDB URL ('sqlite:///study.db', 'postgresql://...') as is; any
     other string is a journal file path (``JournalStorage``: a plain file, fine on NFS)."""
     if storage is None or not isinstance(storage, str) or "://" in storage:
@@ -350,8 +394,15 @@ def resolve_storage(storage):
 
 
 def _optuna_worker(
-    objective, space, n_trials, storage, study_name, seed, threads, sampler="random"
-):
+    objective: Objective,
+    space: Space,
+    n_trials: int,
+    storage: Any,
+    study_name: str,
+    seed: int | None,
+    threads: int,
+    sampler: str = "random",
+) -> None:
     _worker_init(threads)
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -361,10 +412,10 @@ def _optuna_worker(
         sampler=make_sampler(sampler, space, seed),
     )
 
-    def run(trial):
+    def run(trial: Any) -> float:
         params = _suggest(trial, space)
 
-        def report(step, value):
+        def report(step: int, value: float) -> None:
             trial.report(float(value), int(step))
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -378,18 +429,18 @@ def _optuna_worker(
 
 
 def optuna_search(
-    objective,
-    space,
-    n_trials=20,
-    storage=None,
-    study_name="pydlk",
-    n_workers=1,
-    seed=0,
-    pruner="median",
-    verbose=True,
-    metric="val acc",
-    sampler="random",
-):
+    objective: Objective,
+    space: Space,
+    n_trials: int = 20,
+    storage: Any = None,
+    study_name: str = "pydlk",
+    n_workers: int = 1,
+    seed: int | None = 0,
+    pruner: Any = "median",
+    verbose: bool = True,
+    metric: str = "val acc",
+    sampler: str = "random",
+) -> SearchResult:
     """Run (or join) an Optuna study. ``storage`` is an RDB URL (default
     ``sqlite:///pydlk_tune.db``) or a journal file path: processes on other machines that
     point at the same storage join the same study. ``sampler``: 'random' (default here, as

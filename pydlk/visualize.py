@@ -4,12 +4,16 @@ Figures are built as ``matplotlib.figure.Figure`` with an Agg canvas, so the glo
 backend is never switched, and written atomically as PNG.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ._atomic import atomic_write
+from ._typing import StrPath, TensorLike
 from .autograd import Tensor, no_grad
 from .nn.module import Module
 
@@ -35,7 +39,7 @@ NONLINEARITIES = (
 )
 
 
-def _figure(figsize):
+def _figure(figsize: tuple[float, float]) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -46,15 +50,19 @@ def _figure(figsize):
     return fig
 
 
-def _save(fig, path):
+def _save(fig: Any, path: StrPath) -> StrPath:
     with atomic_write(path) as f:
         fig.savefig(f, format="png", dpi=100)
     return path
 
 
 def activation_histograms(
-    model: Module, x, path, layers: Sequence[str] | None = None, bins: int = 50
-) -> dict:
+    model: Module,
+    x: TensorLike,
+    path: StrPath,
+    layers: Sequence[str] | None = None,
+    bins: int = 50,
+) -> dict[str, np.ndarray]:
     """Run ``model(x)`` (no gradient) and plot a histogram of each chosen layer's output, with
     its mean, standard deviation and fraction of exact zeros in the title (dead ReLUs, saturated
     tanh units and collapsing activations show up here). ``layers`` are module names from
@@ -72,11 +80,11 @@ def activation_histograms(
         raise ValueError(
             "activation_histograms: the model has no nonlinearity modules; pass layers=[names]"
         )
-    acts = {}
+    acts: dict[str, np.ndarray] = {}
     handles = []
     for name in chosen:
 
-        def hook(module, args, output, name=name):
+        def hook(module: Module, args: tuple[Any, ...], output: Any, name: str = name) -> None:
             a = output._data if isinstance(output, Tensor) else np.asarray(output)
             acts[name] = np.array(a, copy=True)
 
@@ -106,7 +114,9 @@ def activation_histograms(
     return {n: acts[n] for n in order}
 
 
-def filter_grid(weight, path, ncols: int | None = None, padding: int = 1) -> np.ndarray:
+def filter_grid(
+    weight: TensorLike, path: StrPath, ncols: int | None = None, padding: int = 1
+) -> np.ndarray:
     """First-layer filters (K, C, R, S) as one image: a grid of the K filters, each min-max
     normalised to [0, 1] on its own; C = 3 is drawn as RGB, otherwise channel 0 in grey (one
     tile per filter). Writes a PNG to ``path`` and returns the grid array (H, W, 3)."""

@@ -83,3 +83,17 @@ def test_ensemble_from_checkpoints(tmp_path, rng):
     x = rng.standard_normal((4, 6)).astype(np.float32)
     ref = np.mean([_softmax(m(x).detach().numpy()) for m in models], 0)
     np.testing.assert_allclose(e(x).detach().numpy(), ref, rtol=1e-5)
+
+
+def test_ensemble_models_changed_after_construction(rng):
+    # the weights are fixed at construction: an appended model was silently dropped by zip,
+    # and deleting every model made forward return None
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    e = Ensemble([_mlp(0)])
+    e.models.append(_mlp(1))
+    with pytest.raises(ValueError, match="Ensemble: 2 models but 1 weights"):
+        e(x)
+    e = Ensemble([_mlp(0)])
+    del e.models[0]
+    with pytest.raises(ValueError, match="Ensemble: 0 models but 1 weights"):
+        e(x)

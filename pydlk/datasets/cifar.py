@@ -4,11 +4,14 @@ Each record is 1 label byte then 3072 pixel bytes: the 1024 red, 1024 green and 
 values of a 32x32 image, row-major, so a record reshapes straight to (3, 32, 32) NCHW.
 """
 
+from __future__ import annotations
+
 import os
 import tarfile
 
 import numpy as np
 
+from .._typing import StrPath
 from .download import download as fetch
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
@@ -18,7 +21,7 @@ _BATCHES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["tes
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
-def read_cifar_batch(path):
+def read_cifar_batch(path: StrPath) -> tuple[np.ndarray, np.ndarray]:
     """Read one CIFAR-10 binary batch file: (images (N, 3, 32, 32) uint8, labels (N,) int64).
     Raises ValueError for a file that is not whole 3073-byte records or has a label > 9.
     """
@@ -35,7 +38,7 @@ def read_cifar_batch(path):
     return rec[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
-def _safe_extract(archive, dest):
+def _safe_extract(archive: StrPath, dest: StrPath) -> None:
     with tarfile.open(archive, "r:gz") as tar:
         root = os.path.realpath(dest)
         for m in tar.getmembers():
@@ -45,7 +48,13 @@ def _safe_extract(archive, dest):
         tar.extractall(dest)
 
 
-def cifar10(root, split="train", download=False, url=CIFAR10_URL, md5=CIFAR10_MD5):
+def cifar10(
+    root: StrPath,
+    split: str = "train",
+    download: bool = False,
+    url: str = CIFAR10_URL,
+    md5: str | None = CIFAR10_MD5,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)``: float32 (N, 3, 32, 32) in [0, 1], int64 (N,). ``root`` holds
     ``cifar-10-batches-bin/`` (or is it), or ``cifar-10-binary.tar.gz`` to unpack."""
     if split not in _BATCHES:

@@ -6,6 +6,8 @@ the training set, the next 270 (15%) validation, the last 270 (15%) test. The sp
 with ``pydlk.manual_seed``.
 """
 
+from __future__ import annotations
+
 import gzip
 import hashlib
 import os
@@ -17,7 +19,7 @@ _SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
 SPLITS = {"train": (0, 1257), "val": (1257, 1527), "test": (1527, 1797)}
 
 
-def _load_all():
+def _load_all() -> tuple[np.ndarray, np.ndarray]:
     with open(_PATH, "rb") as f:
         raw = f.read()
     if hashlib.sha256(raw).hexdigest() != _SHA256:
@@ -26,7 +28,7 @@ def _load_all():
     return table[:, :64], table[:, 64]
 
 
-def digits(split="train", scale=True):
+def digits(split: str = "train", scale: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)``: images float32 (n, 1, 8, 8), labels int64 (n,).
 
     ``split`` is 'train', 'val', 'test' or 'all'. With ``scale`` the pixels (0..16) are divided

@@ -5,14 +5,20 @@ target directory (``atomic_write``), hashed as they arrive, and only a file with
 checksum is renamed into place.
 """
 
+from __future__ import annotations
+
 import hashlib
 import os
 import urllib.request
+from typing import TypeVar
 
 from .._atomic import atomic_write
+from .._typing import StrPath
+
+_Path = TypeVar("_Path", str, os.PathLike[str])  # download returns the path it was given
 
 
-def file_digest(path, algorithm="md5"):
+def file_digest(path: StrPath, algorithm: str = "md5") -> str:
     """The hex digest of a file's bytes with ``algorithm`` (any ``hashlib`` name; md5 default)."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
@@ -21,7 +27,9 @@ def file_digest(path, algorithm="md5"):
     return h.hexdigest()
 
 
-def download(url, path, md5=None, progress=True, timeout=60):
+def download(
+    url: str, path: _Path, md5: str | None = None, progress: bool = True, timeout: float = 60
+) -> _Path:
     """Download ``url`` to ``path`` unless a file with the right checksum is already there."""
     if os.path.exists(path) and (md5 is None or file_digest(path) == md5):
         return path

@@ -4,11 +4,15 @@ IDX: a big-endian header (two zero bytes, a type code 0x08 for unsigned bytes, t
 dimensions, then each dimension as uint32) followed by the data.
 """
 
+from __future__ import annotations
+
 import gzip
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
+from .._typing import StrPath
 from .download import download
 
 _FILES = {
@@ -32,7 +36,7 @@ FASHION_MD5 = {
 }
 
 
-def read_idx(path):
+def read_idx(path: str) -> np.ndarray:
     """An IDX file (plain or .gz) as a uint8 array of the shape its header gives."""
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
@@ -55,7 +59,7 @@ def read_idx(path):
     return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
 
-def _find(root, stem):
+def _find(root: StrPath, stem: str) -> str | None:
     for name in (stem + ".gz", stem):
         p = os.path.join(root, name)
         if os.path.exists(p):
@@ -63,7 +67,9 @@ def _find(root, stem):
     return None
 
 
-def _load(root, split, download_, url, md5s, name):
+def _load(
+    root: StrPath, split: str, download_: bool, url: str, md5s: Mapping[str, str], name: str
+) -> tuple[np.ndarray, np.ndarray]:
     if split not in _FILES:
         raise ValueError(f"{name}: split must be 'train' or 'test', got {split!r}")
     paths = []
@@ -84,13 +90,25 @@ def _load(root, split, download_, url, md5s, name):
     return np.ascontiguousarray(x), labels.astype(np.int64)
 
 
-def mnist(root, split="train", download=False, url=MNIST_URL, md5=MNIST_MD5):
+def mnist(
+    root: StrPath,
+    split: str = "train",
+    download: bool = False,
+    url: str = MNIST_URL,
+    md5: Mapping[str, str] | None = MNIST_MD5,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)``: float32 (N, 1, 28, 28) in [0, 1], int64 (N,). Files are looked
     for in ``root`` (``train-images-idx3-ubyte[.gz]`` ...); with ``download`` missing ones are
     fetched from ``url`` and checked against ``md5`` (a dict by file name; None skips the check)."""
     return _load(root, split, download, url, md5 or {}, "mnist")
 
 
-def fashion_mnist(root, split="train", download=False, url=FASHION_URL, md5=FASHION_MD5):
+def fashion_mnist(
+    root: StrPath,
+    split: str = "train",
+    download: bool = False,
+    url: str = FASHION_URL,
+    md5: Mapping[str, str] | None = FASHION_MD5,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST, same format, layout and arguments as ``mnist``."""
     return _load(root, split, download, url, md5 or {}, "fashion_mnist")

@@ -1,7 +1,14 @@
 """Small reference models: MLP, LeNet5 (with BatchNorm), a small ResNet of BasicBlocks, an LSTM
 classifier."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 from .. import nn
+from .._typing import Array
+from ..autograd import Tensor
 from .transfer import finetune_param_groups, freeze, replace_head, unfreeze  # noqa: F401
 
 __all__ = [
@@ -32,11 +39,17 @@ class MLP(nn.Sequential):
     after each hidden Linear layer."""
 
     def __init__(
-        self, in_features, hidden_sizes=(128,), num_classes=10, activation="relu", dropout=0.0
-    ):
+        self,
+        in_features: int,
+        hidden_sizes: Sequence[int] = (128,),
+        num_classes: int = 10,
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ) -> None:
         if activation not in _ACTS:
             raise ValueError(f"MLP: activation must be one of {sorted(_ACTS)}, got {activation!r}")
-        layers, prev = [nn.Flatten()], in_features
+        layers: list[nn.Module] = [nn.Flatten()]
+        prev = in_features
         for h in hidden_sizes:
             layers += [nn.Linear(prev, h), _ACTS[activation]()]
             if dropout:
@@ -52,7 +65,7 @@ class LeNet5(nn.Module):
     side: 32 (the original), 28 (MNIST, conv1 pads by 2) or small inputs such as 8x8 digits
     (convolutions padded to keep the size, so both pools still fit)."""
 
-    def __init__(self, num_classes=10, in_channels=1, in_size=32):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, in_size: int = 32) -> None:
         super().__init__()
         if in_size < 4:
             raise ValueError(f"LeNet5: in_size must be at least 4, got {in_size}")
@@ -88,7 +101,7 @@ class LeNet5(nn.Module):
         )
         self.feature_size = s
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.flatten(self.features(x)))
 
 
@@ -98,16 +111,22 @@ class ResNet(nn.Module):
     (torchvision's names)."""
 
     def __init__(
-        self, layers=(2, 2, 2), num_classes=10, in_channels=3, width=16, stochastic_depth=0.0
-    ):
+        self,
+        layers: Sequence[int] = (2, 2, 2),
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: int = 16,
+        stochastic_depth: float = 0.0,
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
-        stages, inplanes = [], width
+        stages: list[nn.Module] = []
+        inplanes = width
         for i, n in enumerate(layers):
             planes = width * 2**i
-            blocks = []
+            blocks: list[nn.Module] = []
             for b in range(n):
                 stride = 2 if i > 0 and b == 0 else 1
                 blocks.append(
@@ -120,13 +139,13 @@ class ResNet(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(inplanes, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.layers(x)
         return self.fc(self.flatten(self.avgpool(x)))
 
 
-def resnet_small(num_classes=10, in_channels=3):
+def resnet_small(num_classes: int = 10, in_channels: int = 3) -> ResNet:
     """``ResNet((1, 1, 1), width=16)``: one BasicBlock per stage, widths 16/32/64."""
     return ResNet((1, 1, 1), num_classes, in_channels, width=16)
 
@@ -137,14 +156,14 @@ class LSTMClassifier(nn.Module):
 
     def __init__(
         self,
-        input_size,
-        hidden_size=64,
-        num_classes=2,
-        num_layers=1,
-        vocab_size=None,
-        bidirectional=False,
-        dropout=0.0,
-    ):
+        input_size: int,
+        hidden_size: int = 64,
+        num_classes: int = 2,
+        num_layers: int = 1,
+        vocab_size: int | None = None,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, input_size) if vocab_size else None
         self.lstm = nn.LSTM(
@@ -159,7 +178,7 @@ class LSTMClassifier(nn.Module):
         self.fc = nn.Linear(hidden_size * D, num_classes)
         self.D = D
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         if self.embedding is not None:
             x = self.embedding(x)
         _, (h_n, _) = self.lstm(x)
@@ -170,7 +189,7 @@ class LSTMClassifier(nn.Module):
         return self.fc(feats)
 
 
-def _last_layer_features(last):
+def _last_layer_features(last: Tensor) -> Tensor:
     """(L, D, N, H) -> (N, D*H) of the last layer, with a differentiable gather."""
     import numpy as np
 
@@ -178,13 +197,13 @@ def _last_layer_features(last):
 
     class _Last(Function):
         @staticmethod
-        def forward(ctx, a):
+        def forward(ctx: Any, a: Array) -> Array:
             ctx.shape = a.shape
             L, D, N, H = a.shape
             return np.ascontiguousarray(a[-1].transpose(1, 0, 2).reshape(N, D * H))
 
         @staticmethod
-        def backward(ctx, g):
+        def backward(ctx: Any, g: Array) -> Array:
             L, D, N, H = ctx.shape
             out = np.zeros(ctx.shape, g.dtype)
             out[-1] = g.reshape(N, D, H).transpose(1, 0, 2)

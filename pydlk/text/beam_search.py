@@ -14,13 +14,13 @@ def gnmt_length_penalty(length: int, alpha: float) -> float:
 
 
 def beam_search(
-    step_fn: Callable[[list], np.ndarray],
+    step_fn: Callable[[list[list[int]]], np.ndarray],
     start: Sequence[int],
     beam_size: int,
     max_len: int,
     eos: int,
     alpha: float = 0.0,
-):
+) -> list[tuple[list[int], float, float]]:
     """Keep the ``beam_size`` best partial sequences by total log-probability; a sequence ends
     at ``eos`` or after ``max_len`` generated tokens. Finished sequences are ranked by
     ``log P(Y) / lp(|Y|)`` (GNMT length penalty, ``|Y|`` the generated tokens with eos).
@@ -34,11 +34,11 @@ def beam_search(
         raise ValueError(
             f"beam_search: beam_size and max_len must be >= 1, got {beam_size}, {max_len}"
         )
-    start = list(start)
-    alive = [([], 0.0)]
-    finished = []
+    prefix = list(start)
+    alive: list[tuple[list[int], float]] = [([], 0.0)]
+    finished: list[tuple[list[int], float, float]] = []
     for t in range(max_len):
-        logp = np.asarray(step_fn([start + s for s, _ in alive]), np.float64)
+        logp = np.asarray(step_fn([prefix + s for s, _ in alive]), np.float64)
         if logp.ndim != 2 or logp.shape[0] != len(alive):
             raise ValueError(
                 f"beam_search: step_fn must return ({len(alive)}, V) "
@@ -46,7 +46,7 @@ def beam_search(
             )
         total = np.array([lp for _, lp in alive])[:, None] + logp
         flat = np.argsort(-total, axis=None, kind="stable")[: 2 * beam_size]
-        nxt = []
+        nxt: list[tuple[list[int], float]] = []
         for f in flat:
             b, tok = divmod(int(f), logp.shape[1])
             seq, score = alive[b][0] + [tok], float(total[b, tok])

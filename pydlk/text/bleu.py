@@ -4,23 +4,33 @@ Scores are in [0, 1] (NLTK's and torchtext's scale; sacrebleu reports 100 times 
 Sentences are token lists (a string is split on whitespace; no other tokenisation is done).
 """
 
+from __future__ import annotations
+
 import math
 from collections import Counter
+from collections.abc import Hashable, Sequence
+from typing import TypeAlias
 
 __all__ = ["bleu", "corpus_bleu", "sentence_bleu"]
 
-_SMOOTHING = {"none": None, "floor": 0.1, "add-k": 1.0, "exp": None}
+# A sentence: a token list, or a string split on whitespace.
+Sentence: TypeAlias = str | Sequence[Hashable]
+
+# each method's default smooth_value ('none' and 'exp' use none: their 0.0 is never read)
+_SMOOTHING: dict[str, float] = {"none": 0.0, "floor": 0.1, "add-k": 1.0, "exp": 0.0}
 
 
-def _tokens(s):
+def _tokens(s: Sentence) -> Sequence[Hashable]:
     return s.split() if isinstance(s, str) else list(s)
 
 
-def _ngrams(tokens, n):
+def _ngrams(tokens: Sequence[Hashable], n: int) -> Counter[tuple[Hashable, ...]]:
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
-def _stats(candidate, references, max_n):
+def _stats(
+    candidate: Sentence, references: Sequence[Sentence], max_n: int
+) -> tuple[list[int], list[int], int, int]:
     """Clipped n-gram matches and candidate n-gram totals per order, candidate length and the
     closest reference length (ties: the shorter)."""
     cand = _tokens(candidate)
@@ -30,7 +40,7 @@ def _stats(candidate, references, max_n):
     correct, total = [0] * max_n, [0] * max_n
     for n in range(1, max_n + 1):
         c = _ngrams(cand, n)
-        best = Counter()
+        best: Counter[tuple[Hashable, ...]] = Counter()
         for r in refs:
             best |= _ngrams(r, n)  # elementwise max: clip by the most any one reference has
         correct[n - 1] = sum(min(k, best[g]) for g, k in c.items())
@@ -39,12 +49,23 @@ def _stats(candidate, references, max_n):
     return correct, total, len(cand), ref_len
 
 
-def _score(correct, total, sys_len, ref_len, max_n, smoothing, smooth_value, effective_order):
+def _score(
+    correct: Sequence[int],
+    total: Sequence[int],
+    sys_len: int,
+    ref_len: int,
+    max_n: int,
+    smoothing: str,
+    smooth_value: float | None,
+    effective_order: bool,
+) -> float:
     if smoothing not in _SMOOTHING:
         raise ValueError(f"bleu: smoothing must be one of {sorted(_SMOOTHING)}, got {smoothing!r}")
     if smooth_value is None:
         smooth_value = _SMOOTHING[smoothing]
-    correct, total = list(correct), list(total)
+    # float: add-k smoothing adds smooth_value to the counts
+    matches: list[float] = list(correct)
+    totals: list[float] = list(total)
     if sys_len < ref_len:
         bp = math.exp(1 - ref_len / sys_len) if sys_len > 0 else 0.0
     else:
@@ -55,28 +76,28 @@ def _score(correct, total, sys_len, ref_len, max_n, smoothing, smooth_value, eff
     # sacrebleu's compute_bleu, step by step
     for n in range(1, max_n + 1):
         if smoothing == "add-k" and n > 1:
-            correct[n - 1] += smooth_value
-            total[n - 1] += smooth_value
-        if total[n - 1] == 0:
+            matches[n - 1] += smooth_value
+            totals[n - 1] += smooth_value
+        if totals[n - 1] == 0:
             break
         if effective_order:
             order = n
-        if correct[n - 1] == 0:
+        if matches[n - 1] == 0:
             if smoothing == "exp":
                 exp_factor *= 2
-                precisions[n - 1] = 1.0 / (exp_factor * total[n - 1])
+                precisions[n - 1] = 1.0 / (exp_factor * totals[n - 1])
             elif smoothing == "floor":
-                precisions[n - 1] = smooth_value / total[n - 1]
+                precisions[n - 1] = smooth_value / totals[n - 1]
         else:
-            precisions[n - 1] = correct[n - 1] / total[n - 1]
+            precisions[n - 1] = matches[n - 1] / totals[n - 1]
     if any(p == 0 for p in precisions[:order]):
         return 0.0
     return bp * math.exp(sum(math.log(p) for p in precisions[:order]) / order)
 
 
 def sentence_bleu(
-    candidate,
-    references,
+    candidate: Sentence,
+    references: Sequence[Sentence],
     max_n: int = 4,
     smoothing: str = "none",
     smooth_value: float | None = None,
@@ -99,8 +120,8 @@ bleu = sentence_bleu
 
 
 def corpus_bleu(
-    candidates,
-    references,
+    candidates: Sequence[Sentence],
+    references: Sequence[Sequence[Sentence]],
     max_n: int = 4,
     smoothing: str = "none",
     smooth_value: float | None = None,

@@ -1,7 +1,10 @@
 """GloVe (Pennington, Socher and Manning, 2014): weighted least squares on log co-occurrences."""
 
+from __future__ import annotations
+
 import numpy as np
 
+from .._typing import DTypeLike, TensorOrArrayLike
 from ..autograd import Tensor
 from ..nn.module import Module
 from ..nn.parameter import Parameter
@@ -9,7 +12,7 @@ from ..nn.parameter import Parameter
 __all__ = ["GloVe", "cooccurrence_matrix", "glove_loss", "glove_weight"]
 
 
-def cooccurrence_matrix(tokens, vocab_size: int, window: int = 5) -> np.ndarray:
+def cooccurrence_matrix(tokens: TensorOrArrayLike, vocab_size: int, window: int = 5) -> np.ndarray:
     """Symmetric co-occurrence counts X (V, V) of the id sequence ``tokens``; a pair ``d`` words
     apart adds ``1/d`` (GloVe's distance weighting)."""
     t = np.asarray(tokens, np.int64)
@@ -22,14 +25,23 @@ def cooccurrence_matrix(tokens, vocab_size: int, window: int = 5) -> np.ndarray:
     return X
 
 
-def glove_weight(x, x_max: float = 100.0, alpha: float = 0.75) -> np.ndarray:
+def glove_weight(
+    x: TensorOrArrayLike | float, x_max: float = 100.0, alpha: float = 0.75
+) -> np.ndarray:
     """``f(x) = (x / x_max)**alpha`` for x < x_max, else 1."""
-    x = np.asarray(x, np.float64)
-    return np.minimum((x / x_max) ** alpha, 1.0)
+    a = np.asarray(x, np.float64)
+    return np.minimum((a / x_max) ** alpha, 1.0)
 
 
 def glove_loss(
-    w_i, w_j, b_i, b_j, x_ij, x_max: float = 100.0, alpha: float = 0.75, reduction: str = "sum"
+    w_i: Tensor,
+    w_j: Tensor,
+    b_i: Tensor,
+    b_j: Tensor,
+    x_ij: TensorOrArrayLike,
+    x_max: float = 100.0,
+    alpha: float = 0.75,
+    reduction: str = "sum",
 ) -> Tensor:
     """``sum_ij f(X_ij) (w_i . w~_j + b_i + b~_j - log X_ij)^2`` over the given nonzero pairs:
     ``w_i, w_j`` (P, D), ``b_i, b_j`` (P,), counts ``x_ij`` (P,) > 0. 'mean' divides by P."""
@@ -57,8 +69,8 @@ class GloVe(Module):
         embedding_dim: int,
         x_max: float = 100.0,
         alpha: float = 0.75,
-        dtype=np.float32,
-    ):
+        dtype: DTypeLike = np.float32,
+    ) -> None:
         super().__init__()
         from .._random import default_generator
 
@@ -70,14 +82,20 @@ class GloVe(Module):
         self.b_tilde = Parameter(np.zeros(num_embeddings, dtype))
         self.x_max, self.alpha = x_max, alpha
 
-    def forward(self, i, j, x, reduction: str = "mean") -> Tensor:
-        i = np.asarray(i._data if isinstance(i, Tensor) else i, np.int64)
-        j = np.asarray(j._data if isinstance(j, Tensor) else j, np.int64)
+    def forward(
+        self,
+        i: TensorOrArrayLike,
+        j: TensorOrArrayLike,
+        x: TensorOrArrayLike,
+        reduction: str = "mean",
+    ) -> Tensor:
+        ii = np.asarray(i._data if isinstance(i, Tensor) else i, np.int64)
+        jj = np.asarray(j._data if isinstance(j, Tensor) else j, np.int64)
         return glove_loss(
-            self.w[i],
-            self.w_tilde[j],
-            self.b[i],
-            self.b_tilde[j],
+            self.w[ii],
+            self.w_tilde[jj],
+            self.b[ii],
+            self.b_tilde[jj],
             x,
             self.x_max,
             self.alpha,

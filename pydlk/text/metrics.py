@@ -1,15 +1,22 @@
 """Perplexity of a language model."""
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
 
+from .._typing import TensorOrArrayLike
 from ..autograd import Tensor
 
 __all__ = ["perplexity"]
 
 
-def perplexity(logits_or_nll, target=None, ignore_index: int = -100) -> float:
+def perplexity(
+    logits_or_nll: TensorOrArrayLike | float,
+    target: TensorOrArrayLike | None = None,
+    ignore_index: int = -100,
+) -> float:
     """``exp(mean negative log-likelihood per token)``.
 
     With ``target`` (int64 token ids, ``ignore_index`` left out), ``logits_or_nll`` are logits

@@ -1,9 +1,12 @@
 """word2vec skip-gram with negative sampling (Mikolov et al., 2013)."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from .. import functional as F
 from .. import ops
+from .._typing import DTypeLike, TensorOrArrayLike
 from ..autograd import Tensor
 from ..nn.module import Module
 from ..nn.parameter import Parameter
@@ -16,7 +19,7 @@ __all__ = [
 ]
 
 
-def negative_sampling_distribution(counts, power: float = 0.75) -> np.ndarray:
+def negative_sampling_distribution(counts: TensorOrArrayLike, power: float = 0.75) -> np.ndarray:
     """Noise distribution ``P(w) = count(w)**power / sum_v count(v)**power`` (word2vec's
     unigram^0.75 table, as probabilities rather than a 1e8-entry table)."""
     c = np.asarray(counts, np.float64)
@@ -29,7 +32,9 @@ def negative_sampling_distribution(counts, power: float = 0.75) -> np.ndarray:
     return p / p.sum()
 
 
-def sample_negatives(probs, shape, rng=None) -> np.ndarray:
+def sample_negatives(
+    probs: np.ndarray, shape: int | tuple[int, ...], rng: np.random.Generator | None = None
+) -> np.ndarray:
     """int64 word ids of ``shape`` drawn i.i.d. from ``probs`` (one inverse-CDF search each)."""
     rng = rng if rng is not None else np.random.default_rng()
     cdf = np.cumsum(probs)
@@ -37,7 +42,9 @@ def sample_negatives(probs, shape, rng=None) -> np.ndarray:
     return np.minimum(ids, len(probs) - 1).astype(np.int64)
 
 
-def skipgram_pairs(tokens, window: int = 2, rng=None):
+def skipgram_pairs(
+    tokens: TensorOrArrayLike, window: int = 2, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(center, context) int64 arrays of every pair within ``window`` of each other in the id
     sequence ``tokens``. With ``rng``, each center's window is shrunk to a uniform random size
     in [1, window] as word2vec does (nearer words are sampled more often)."""
@@ -67,7 +74,9 @@ class SkipGramNegativeSampling(Module):
     Initialised as word2vec: v ~ U(-0.5/D, 0.5/D), u = 0. ``embeddings()`` gives v, the
     vectors usually kept."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=np.float32):
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, dtype: DTypeLike = np.float32
+    ) -> None:
         super().__init__()
         if num_embeddings < 1 or embedding_dim < 1:
             raise ValueError(
@@ -84,7 +93,9 @@ class SkipGramNegativeSampling(Module):
         )
         self.out_embed = Parameter(np.zeros((num_embeddings, embedding_dim), dtype))
 
-    def forward(self, center, context, negatives) -> Tensor:
+    def forward(
+        self, center: TensorOrArrayLike, context: TensorOrArrayLike, negatives: TensorOrArrayLike
+    ) -> Tensor:
         c, o, neg = (
             np.asarray(a._data if isinstance(a, Tensor) else a)
             for a in (center, context, negatives)

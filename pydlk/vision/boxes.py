@@ -4,10 +4,14 @@ differentiable (as in torchvision, nms is an index selection); they take Tensors
 return Tensors.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
+from .._typing import TensorOrArrayLike
 from ..autograd import Tensor
 
 __all__ = ["BoxCoder", "batched_nms", "box_area", "box_iou", "nms"]
@@ -16,7 +20,7 @@ __all__ = ["BoxCoder", "batched_nms", "box_area", "box_iou", "nms"]
 _BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
-def _boxes(b, op, name="boxes"):
+def _boxes(b: TensorOrArrayLike, op: str, name: str = "boxes") -> np.ndarray:
     a = b._data if isinstance(b, Tensor) else np.asarray(b)
     if a.ndim != 2 or a.shape[1] != 4:
         raise ValueError(f"{op}: {name} must have shape (N, 4), got {a.shape}")
@@ -25,15 +29,15 @@ def _boxes(b, op, name="boxes"):
     return a
 
 
-def _t(a):
+def _t(a: np.ndarray) -> Tensor:
     return Tensor._wrap(np.ascontiguousarray(a))
 
 
-def _area(b):
+def _area(b: np.ndarray) -> np.ndarray:
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
-def _iou(a, b):
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
     wh = np.clip(rb - lt, 0, None)
@@ -43,24 +47,24 @@ def _iou(a, b):
         return inter / union
 
 
-def box_area(boxes) -> Tensor:
+def box_area(boxes: TensorOrArrayLike) -> Tensor:
     """Area ``(x2 - x1) * (y2 - y1)`` of each of the (N, 4) xyxy boxes: (N,)."""
     return _t(_area(_boxes(boxes, "box_area")))
 
 
-def box_iou(boxes1, boxes2) -> Tensor:
+def box_iou(boxes1: TensorOrArrayLike, boxes2: TensorOrArrayLike) -> Tensor:
     """Intersection over union of every pair: (N, M) for (N, 4) and (M, 4) xyxy boxes."""
     return _t(_iou(_boxes(boxes1, "box_iou", "boxes1"), _boxes(boxes2, "box_iou", "boxes2")))
 
 
-def _scores(scores, n, op):
+def _scores(scores: TensorOrArrayLike, n: int, op: str) -> np.ndarray:
     s = scores._data if isinstance(scores, Tensor) else np.asarray(scores)
     if s.shape != (n,):
         raise ValueError(f"{op}: scores must have shape ({n},), got {s.shape}")
     return s
 
 
-def _nms(b, s, thr):
+def _nms(b: np.ndarray, s: np.ndarray, thr: float) -> np.ndarray:
     order = np.argsort(-s, kind="stable")
     b = b[order]
     iou = _iou(b, b)
@@ -74,7 +78,7 @@ def _nms(b, s, thr):
     return order[np.asarray(keep, np.int64)]
 
 
-def nms(boxes, scores, iou_threshold: float) -> Tensor:
+def nms(boxes: TensorOrArrayLike, scores: TensorOrArrayLike, iou_threshold: float) -> Tensor:
     """Greedy non-maximum suppression (torchvision.ops.nms): visit boxes by decreasing score,
     keep a box unless a kept box overlaps it with IoU > ``iou_threshold``. Returns the int64
     indices of the kept boxes, by decreasing score. Ties in score keep their input order."""
@@ -85,7 +89,12 @@ def nms(boxes, scores, iou_threshold: float) -> Tensor:
     return _t(_nms(b, s, float(iou_threshold)))
 
 
-def batched_nms(boxes, scores, idxs, iou_threshold: float) -> Tensor:
+def batched_nms(
+    boxes: TensorOrArrayLike,
+    scores: TensorOrArrayLike,
+    idxs: TensorOrArrayLike,
+    iou_threshold: float,
+) -> Tensor:
     """NMS done independently per category ``idxs`` (torchvision.ops.batched_nms): boxes of
     different categories never suppress each other. Indices by decreasing score."""
     b = _boxes(boxes, "batched_nms")
@@ -114,19 +123,25 @@ class BoxCoder:
     prediction cannot overflow. ``rel_codes`` may hold K boxes per row, (N, 4K).
     """
 
-    def __init__(self, weights=(1.0, 1.0, 1.0, 1.0), bbox_xform_clip=_BBOX_XFORM_CLIP):
+    def __init__(
+        self,
+        weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+        bbox_xform_clip: float = _BBOX_XFORM_CLIP,
+    ) -> None:
         if len(weights) != 4:
             raise ValueError(f"BoxCoder: weights must be 4 numbers, got {weights!r}")
         self.weights = tuple(float(w) for w in weights)
         self.bbox_xform_clip = float(bbox_xform_clip)
 
     @staticmethod
-    def _centres(b):
+    def _centres(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         w = b[:, 2] - b[:, 0]
         h = b[:, 3] - b[:, 1]
         return b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w, h
 
-    def encode_single(self, reference_boxes, proposals) -> Tensor:
+    def encode_single(
+        self, reference_boxes: TensorOrArrayLike, proposals: TensorOrArrayLike
+    ) -> Tensor:
         g = _boxes(reference_boxes, "BoxCoder.encode", "reference_boxes")
         p = _boxes(proposals, "BoxCoder.encode", "proposals")
         if g.shape != p.shape:
@@ -149,13 +164,17 @@ class BoxCoder:
             )
         )
 
-    def encode(self, reference_boxes, proposals):
+    def encode(
+        self,
+        reference_boxes: TensorOrArrayLike | Sequence[TensorOrArrayLike],
+        proposals: TensorOrArrayLike | Sequence[TensorOrArrayLike],
+    ) -> Tensor | list[Tensor]:
         """One (N_i, 4) target array per image for lists of boxes, or one for arrays."""
         if isinstance(reference_boxes, (list, tuple)):
             return [self.encode_single(g, p) for g, p in zip(reference_boxes, proposals)]
         return self.encode_single(reference_boxes, proposals)
 
-    def decode_single(self, rel_codes, boxes) -> Tensor:
+    def decode_single(self, rel_codes: TensorOrArrayLike, boxes: TensorOrArrayLike) -> Tensor:
         r = rel_codes._data if isinstance(rel_codes, Tensor) else np.asarray(rel_codes)
         b = _boxes(boxes, "BoxCoder.decode")
         if r.ndim != 2 or r.shape[0] != len(b) or r.shape[1] % 4:
@@ -173,7 +192,11 @@ class BoxCoder:
         out = np.stack([pcx - 0.5 * pw, pcy - 0.5 * ph, pcx + 0.5 * pw, pcy + 0.5 * ph], axis=2)
         return _t(out.reshape(len(b), -1))
 
-    def decode(self, rel_codes, boxes) -> Tensor:
+    def decode(
+        self,
+        rel_codes: TensorOrArrayLike,
+        boxes: TensorOrArrayLike | Sequence[TensorOrArrayLike],
+    ) -> Tensor:
         """``boxes`` a list of per-image (N_i, 4) arrays (torchvision) or one array; returns
         (sum N_i, K, 4)."""
         if isinstance(boxes, (list, tuple)):
