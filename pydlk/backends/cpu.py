@@ -3,7 +3,7 @@
 
 ``allow_winograd`` (default True): float32 3x3 convolutions with stride 1, no dilation, one
 group, at least 8 channels in and out and at least 64 4x4 output tiles in the batch (64
-images of 8x8, one of 32x32) run the Winograd F(4x4, 3x3) algorithm, 1.4-2.6x faster, with
+images of 8x8, one of 32x32) run the Winograd F(4x4, 3x3) algorithm, 1.4-2.8x faster, with
 more rounding than the direct sum: about 5e-6 of the largest output at 64 channels against
 2e-7 (see ``csrc/conv2d_winograd.cpp``). A NaN or Inf in the input also reaches every output
 of the 4x4 tiles whose 6x6 input patch holds it, not only its receptive field. Set it to
