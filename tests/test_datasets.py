@@ -81,8 +81,17 @@ def test_read_idx_rejects_bad_files(tmp_path):
     p.write_bytes(b"\x00\x00\x08\x01" + (6).to_bytes(4, "big") + b"abcde")
     with pytest.raises(ValueError, match="needs"):
         read_idx(str(p))
+    p.write_bytes(b"\x00\x00\x08\x03" + (6).to_bytes(4, "big"))  # header cut short
+    with pytest.raises(ValueError, match=r"read_idx: .*bad is cut short: 8 bytes.*needs 16"):
+        read_idx(str(p))
     with pytest.raises(FileNotFoundError, match="download=True"):
         mnist(str(tmp_path / "empty"), "train")
+
+
+def test_read_idx_takes_a_path_object(tmp_path):
+    p = tmp_path / "ok.idx"
+    p.write_bytes(b"\x00\x00\x08\x02" + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + b"abcdef")
+    np.testing.assert_array_equal(read_idx(p), np.frombuffer(b"abcdef", np.uint8).reshape(2, 3))
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

@@ -36,8 +36,10 @@ FASHION_MD5 = {
 }
 
 
-def read_idx(path: str) -> np.ndarray:
-    """An IDX file (plain or .gz) as a uint8 array of the shape its header gives."""
+def read_idx(path: StrPath) -> np.ndarray:
+    """An IDX file (plain or .gz; a str or path-like) as a uint8 array of the shape its
+    header gives."""
+    path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rb") as f:
         raw = f.read()
@@ -50,6 +52,11 @@ def read_idx(path: str) -> np.ndarray:
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(
+            f"read_idx: {path} is cut short: {len(raw)} bytes, its {ndim}-dimension header needs "
+            f"{header}"
+        )
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, 4))
     expected = header + int(np.prod(dims, dtype=np.int64))
     if len(raw) != expected:
