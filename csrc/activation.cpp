@@ -9,6 +9,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "activation.h"
+#include "vmath.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,35 +20,9 @@ namespace pydlk {
 namespace {
 
 // ------------------------------------------------------------------------------ vector math
-// Branch-free float versions of exp, expm1, tanh and erfc that GCC vectorises (libm's are calls
-// it cannot vectorise without -ffast-math). The double overloads are libm's: float64 is the
-// gradient-check path, where accuracy matters more than speed.
-
-// exp(x): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by Cephes' degree-6
-// polynomial (about 1 ulp), times 2^n = 2 * 2^(n-1) built in the exponent bits. x is clamped to
-// [-87.6, 89] first, so n - 1 stays in [-127, 127]: n - 1 = -127 gives the bits of +0, so results
-// below about 2.4e-38 (x < -86.99) flush to 0, and x > ln(FLT_MAX) overflows to inf by itself.
-// NaN stays NaN. Branch-free: the loops calling it vectorise.
-PYDLK_INLINE float vexp(float x) {
-  float xc = x < 89.0f ? x : 89.0f;  // NaN -> 89 here, put back at the end
-  xc = xc > -87.6f ? xc : -87.6f;
-  float t = xc * 1.44269504088896341f;
-  float n = (t + 12582912.f) - 12582912.f;  // round to nearest (1.5 * 2^23 trick), |t| < 2^22
-  float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p =
-      ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) *
-           r +
-       1.6666665459e-1f) *
-          r +
-      5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  int32_t bits = ((int32_t)n + 126) << 23;  // 2^(n-1); n + 126 in [0, 254]
-  float s;
-  std::memcpy(&s, &bits, 4);
-  p = (p + p) * s;
-  return x != x ? x : p;
-}
-inline double vexp(double x) { return std::exp(x); }
+// Branch-free float versions of expm1, tanh and erfc that GCC vectorises (libm's are calls it
+// cannot vectorise without -ffast-math), built on vexp (vmath.h). The double overloads are
+// libm's: float64 is the gradient-check path, where accuracy matters more than speed.
 
 // e^x - 1 without the cancellation of exp(x) - 1 near 0: Taylor to x^7 for |x| < 0.35 (next term
 // < 2e-8 relative), exp(x) - 1 beyond (|e^x - 1| > 0.29 there, so the rounding of exp stays small).

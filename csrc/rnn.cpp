@@ -12,39 +12,19 @@
 #include <cstdint>
 
 #include "blas.h"
+#include "vmath.h"
 
 namespace pydlk {
 
-// exp for the gate nonlinearities. float: Cephes' expf (range reduction to [-ln2/2, ln2/2], a
-// degree-6 polynomial, scaling by 2^n through the exponent bits), branch-free so the gate loops
-// vectorise (relative error ~2e-7, the float rounding). double: std::exp (gradient checks).
-static inline float fast_exp(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  float t = x * 1.44269504088896341f + 0.5f;
-  int32_t ni = (int32_t)t - (t < 0.0f);  // floor(t)
-  float n = (float)ni;
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = (ni + 127) << 23;
-  float scale;
-  __builtin_memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-static inline double fast_exp(double x) { return std::exp(x); }
+// The gate nonlinearities use vexp (vmath.h): float's is branch-free so the gate loops
+// vectorise; double's is std::exp (gradient checks).
 
 template <typename T>
 static inline T sigm(T v) {
-  return T(1) / (T(1) + fast_exp(-v));
+  return T(1) / (T(1) + vexp(-v));
 }
 // tanh(v) = 2 sigmoid(2v) - 1 (float: absolute error ~1e-7); double: std::tanh.
-static inline float ftanh(float v) { return 2.0f / (1.0f + fast_exp(-2.0f * v)) - 1.0f; }
+static inline float ftanh(float v) { return 2.0f / (1.0f + vexp(-2.0f * v)) - 1.0f; }
 static inline double ftanh(double v) { return std::tanh(v); }
 
 // One batch row of the fused gate passes. Every pointer names a distinct H-long slice

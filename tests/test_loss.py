@@ -447,3 +447,28 @@ def test_bad_arguments(rng):
         _C.cross_entropy_forward(x, t, None, -100, 2.0)
     with pytest.raises(ValueError, match="no classes"):
         _C.cross_entropy_forward(np.zeros((3, 0), np.float32), t, None, -100, 0.0)
+
+
+def test_wide_logits_match_float64_and_nan_in_long_rows():
+    # Rows long enough for the vector loops (C = 1000 and a 37-wide tail), logits spread over
+    # +-100 so that most exps underflow against the row max: loss and gradient against the
+    # float64 formula. NaN anywhere in a row (vector body or tail) makes only that row NaN.
+    rng = np.random.default_rng(5)
+    for C in (1000, 37):
+        x = (rng.standard_normal((16, C)) * 40).astype(np.float32)
+        t = rng.integers(0, C, 16)
+        tx = pydlk.tensor(x, requires_grad=True)
+        F.cross_entropy(tx, t, reduction="sum").backward()
+        x64 = x.astype(np.float64)
+        lp = log_softmax_ref(x64)
+        want = -lp[np.arange(16), t]
+        got = np.asarray(F.cross_entropy(x, t, reduction="none"))
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-5)
+        dwant = np.exp(lp)
+        dwant[np.arange(16), t] -= 1
+        np.testing.assert_allclose(np.asarray(tx.grad), dwant, rtol=1e-5, atol=1e-6)
+        xn = x.copy()
+        xn[3, C // 2] = np.nan
+        xn[7, C - 1] = np.nan
+        loss = np.asarray(F.cross_entropy(xn, t, reduction="none"))
+        assert np.array_equal(np.isnan(loss), np.isin(np.arange(16), [3, 7]))
