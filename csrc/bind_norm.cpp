@@ -125,6 +125,118 @@ py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T
   return py::make_tuple(maybe(need_x, dx), maybe(need_w, dw), maybe(need_b, db));
 }
 
+// Batch norm forward, plain (op "batch_norm") or fused with an add and relu ("batch_norm_add_relu":
+// y = relu(bn(x) + residual), residual None for none).
+py::tuple bn_forward(py::array x, py::object weight, py::object bias, py::object running_mean,
+                     py::object running_var, bool training, double momentum, double eps,
+                     py::object out, py::object save_mean, py::object save_rstd,
+                     py::object residual, bool relu, const char* op) {
+  DType dt = need_float(x, op, "input");
+  need_nc(x, op);
+  need_eps(eps, op);
+  need_momentum(momentum, op);
+  const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
+  if (training)
+    need(N * S != 1, std::string(op) +
+                         ": Expected more than 1 value per channel when "
+                         "training, got input size " +
+                         torch_size(x));
+  else
+    need(!running_mean.is_none() && !running_var.is_none(),
+         std::string(op) +
+             ": running_mean and running_var must be given in evaluation mode "
+             "(training=False)");
+  return dispatch(dt, [&](auto t) {
+    using T = decltype(t);
+    ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+    const T* wp = weight_a.cdata<T>();
+    ArrayArg bias_a = opt_param(bias, C, dt, op, "bias");
+    const T* bp = bias_a.cdata<T>();
+    ArrayArg running_mean_a = opt_buffer(running_mean, C, dt, op, "running_mean");
+    T* rm = running_mean_a.data<T>();
+    ArrayArg running_var_a = opt_buffer(running_var, C, dt, op, "running_var");
+    T* rv = running_var_a.data<T>();
+    ArrayArg residual_a = opt_array(residual, op, "residual");
+    const T* resp = nullptr;
+    if (residual_a.given()) {
+      need_dtype(residual_a.arr(), dt, op, "residual");
+      need(shape_of(residual_a.arr()) == shape_of(x),
+           std::string(op) + ": residual must have the input's shape " + str_shape(x) + ", got " +
+               str_shape(residual_a.arr()));
+      resp = residual_a.cdata<T>();
+    }
+    py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
+    py::array sm = out_array<T>(save_mean, {C}, dt, op, "save_mean");
+    py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
+    T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
+    const T* xp = cptr<T>(x);
+    const int nt = num_threads();
+    double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
+    {
+      KernelScope k;
+      batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps, ws,
+                           nt, resp, relu);
+    }
+    return py::tuple(py::make_tuple(y, sm, sr));
+  });
+}
+
+// Batch norm backward, plain or of the fused add + relu (relu_out: its output; need_residual:
+// also return the residual's gradient, the masked grad_output).
+py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array save_mean,
+                      py::array save_rstd, bool training, bool need_input, bool need_weight,
+                      bool need_bias, py::object grad_input, py::object grad_weight,
+                      py::object grad_bias, py::object relu_out, bool need_residual,
+                      py::object grad_residual, const char* op) {
+  DType dt = need_float(x, op, "input");
+  need_nc(x, op);
+  need_dtype(dy, dt, op, "grad_output");
+  need(shape_of(dy) == shape_of(x), std::string(op) +
+                                        ": grad_output must have the input's "
+                                        "shape " +
+                                        str_shape(x) + ", got " + str_shape(dy));
+  const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
+  return dispatch(dt, [&](auto t) {
+    using T = decltype(t);
+    ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
+    const T* wp = weight_a.cdata<T>();
+    const T* mp = saved<T>(save_mean, {C}, dt, op, "save_mean");
+    const T* rp = saved<T>(save_rstd, {C}, dt, op, "save_rstd");
+    const T* yp = relu_out.is_none() ? nullptr : saved<T>(relu_out, shape_of(x), dt, op, "output");
+    py::array dx, dw, db, dr;
+    T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr, *drp = nullptr;
+    if (need_input) {
+      dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input");
+      dxp = ptr<T>(dx);
+    }
+    if (need_weight) {
+      dw = out_array<T>(grad_weight, {C}, dt, op, "grad_weight");
+      dwp = ptr<T>(dw);
+    }
+    if (need_bias) {
+      db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias");
+      dbp = ptr<T>(db);
+    }
+    if (yp) {  // the masked gradient lands in dr (returned only if asked for)
+      dr = need_residual ? out_array<T>(grad_residual, shape_of(x), dt, op, "grad_residual")
+                         : out_array<T>(py::none(), shape_of(x), dt, op, "grad_residual");
+      drp = ptr<T>(dr);
+    }
+    const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
+    const int nt = num_threads();
+    double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
+    {
+      KernelScope k;
+      batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training, ws, nt, yp, drp);
+    }
+    if (relu_out.is_none())
+      return py::tuple(
+          py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw), maybe(need_bias, db)));
+    return py::tuple(py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw),
+                                    maybe(need_bias, db), maybe(need_residual, dr)));
+  });
+}
+
 }  // namespace
 
 void bind_norm(py::module_& m) {
@@ -133,46 +245,8 @@ void bind_norm(py::module_& m) {
         [](py::array x, py::object weight, py::object bias, py::object running_mean,
            py::object running_var, bool training, double momentum, double eps, py::object out,
            py::object save_mean, py::object save_rstd) {
-    const char* op = "batch_norm";
-    DType dt = need_float(x, op, "input");
-    need_nc(x, op);
-    need_eps(eps, op);
-    need_momentum(momentum, op);
-    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
-    if (training)
-      need(N * S != 1, std::string(op) +
-                           ": Expected more than 1 value per channel when "
-                           "training, got input size " +
-                           torch_size(x));
-    else
-      need(!running_mean.is_none() && !running_var.is_none(),
-           std::string(op) +
-               ": running_mean and running_var must be given in evaluation mode "
-               "(training=False)");
-    return dispatch(dt, [&](auto t) {
-      using T = decltype(t);
-      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
-      const T* wp = weight_a.cdata<T>();
-      ArrayArg bias_a = opt_param(bias, C, dt, op, "bias");
-      const T* bp = bias_a.cdata<T>();
-      ArrayArg running_mean_a = opt_buffer(running_mean, C, dt, op, "running_mean");
-      T* rm = running_mean_a.data<T>();
-      ArrayArg running_var_a = opt_buffer(running_var, C, dt, op, "running_var");
-      T* rv = running_var_a.data<T>();
-      py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
-      py::array sm = out_array<T>(save_mean, {C}, dt, op, "save_mean");
-      py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
-      T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
-      const T* xp = cptr<T>(x);
-      const int nt = num_threads();
-      double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
-      {
-        KernelScope k;
-        batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps, ws,
-                             nt);
-      }
-      return py::make_tuple(y, sm, sr);
-    });
+    return bn_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, out,
+                      save_mean, save_rstd, py::none(), false, "batch_norm");
   },
         py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
         py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
@@ -187,44 +261,9 @@ void bind_norm(py::module_& m) {
         [](py::array dy, py::array x, py::object weight, py::array save_mean, py::array save_rstd,
            bool training, bool need_input, bool need_weight, bool need_bias, py::object grad_input,
            py::object grad_weight, py::object grad_bias) {
-    const char* op = "batch_norm_backward";
-    DType dt = need_float(x, op, "input");
-    need_nc(x, op);
-    need_dtype(dy, dt, op, "grad_output");
-    need(shape_of(dy) == shape_of(x), std::string(op) +
-                                          ": grad_output must have the input's "
-                                          "shape " +
-                                          str_shape(x) + ", got " + str_shape(dy));
-    const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
-    return dispatch(dt, [&](auto t) {
-      using T = decltype(t);
-      ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
-      const T* wp = weight_a.cdata<T>();
-      const T* mp = saved<T>(save_mean, {C}, dt, op, "save_mean");
-      const T* rp = saved<T>(save_rstd, {C}, dt, op, "save_rstd");
-      py::array dx, dw, db;
-      T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
-      if (need_input) {
-        dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input");
-        dxp = ptr<T>(dx);
-      }
-      if (need_weight) {
-        dw = out_array<T>(grad_weight, {C}, dt, op, "grad_weight");
-        dwp = ptr<T>(dw);
-      }
-      if (need_bias) {
-        db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias");
-        dbp = ptr<T>(db);
-      }
-      const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
-      const int nt = num_threads();
-      double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
-      {
-        KernelScope k;
-        batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training, ws, nt);
-      }
-      return py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw), maybe(need_bias, db));
-    });
+    return bn_backward(dy, x, weight, save_mean, save_rstd, training, need_input, need_weight,
+                       need_bias, grad_input, grad_weight, grad_bias, py::none(), false, py::none(),
+                       "batch_norm_backward");
   },
         py::arg("grad_output"), py::arg("input"), py::arg("weight"), py::arg("save_mean"),
         py::arg("save_rstd"), py::arg("training"), py::arg("need_input") = true,
@@ -233,6 +272,42 @@ void bind_norm(py::module_& m) {
         py::arg("grad_bias") = py::none(),
         "Returns (grad_input, grad_weight, grad_bias); None where not asked for. save_mean and\n"
         "save_rstd are batchnorm_forward's; training selects the batch-statistics backward.");
+
+  // Batch norm fused with the add and ReLU that follow it in a ResNet block (and with a plain
+  // ReLU, residual None): one pass writes relu(bn(x) + residual) instead of three.
+  m.def("batchnorm_add_relu_forward",
+        [](py::array x, py::object residual, py::object weight, py::object bias,
+           py::object running_mean, py::object running_var, bool training, double momentum,
+           double eps, py::object out, py::object save_mean, py::object save_rstd) {
+    return bn_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, out,
+                      save_mean, save_rstd, residual, true, "batch_norm_add_relu");
+  },
+        py::arg("input"), py::arg("residual") = py::none(), py::arg("weight") = py::none(),
+        py::arg("bias") = py::none(), py::arg("running_mean") = py::none(),
+        py::arg("running_var") = py::none(), py::arg("training") = false, py::arg("momentum") = 0.1,
+        py::arg("eps") = 1e-5, py::arg("out") = py::none(), py::arg("save_mean") = py::none(),
+        py::arg("save_rstd") = py::none(),
+        "relu(batch_norm(input) + residual) (residual None: relu(batch_norm(input))), bitwise the\n"
+        "separate ops' output. Returns (out, save_mean, save_rstd) as batchnorm_forward.");
+
+  m.def("batchnorm_add_relu_backward",
+        [](py::array dy, py::array y, py::array x, py::object weight, py::array save_mean,
+           py::array save_rstd, bool training, bool need_input, bool need_weight, bool need_bias,
+           bool need_residual, py::object grad_input, py::object grad_weight, py::object grad_bias,
+           py::object grad_residual) {
+    return bn_backward(dy, x, weight, save_mean, save_rstd, training, need_input, need_weight,
+                       need_bias, grad_input, grad_weight, grad_bias, y, need_residual,
+                       grad_residual, "batch_norm_add_relu_backward");
+  },
+        py::arg("grad_output"), py::arg("output"), py::arg("input"), py::arg("weight"),
+        py::arg("save_mean"), py::arg("save_rstd"), py::arg("training"),
+        py::arg("need_input") = true, py::arg("need_weight") = true, py::arg("need_bias") = true,
+        py::arg("need_residual") = true, py::arg("grad_input") = py::none(),
+        py::arg("grad_weight") = py::none(), py::arg("grad_bias") = py::none(),
+        py::arg("grad_residual") = py::none(),
+        "Backward of batchnorm_add_relu_forward (output: its result). Returns (grad_input,\n"
+        "grad_weight, grad_bias, grad_residual); None where not asked for. grad_residual is\n"
+        "grad_output masked by the relu, as relu_backward computes it.");
 
   // ---------------------------------------------------------------- layer norm
   m.def(

@@ -18,6 +18,7 @@
 // double, long ones in blocks that are summed in T first (see kSumBlock).
 #include "norm.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace pydlk {
@@ -150,13 +151,49 @@ inline int team_size() {
 #endif
 }
 
+// y = relu(((x - m) * a + b) + r) over n values (r null: no add; relu false: no clamp). The
+// coefficients are per value (cs = 1, a (N, C) row) or one for the span (cs = 0).
+template <typename T>
+inline __attribute__((always_inline)) void bn_add_relu_span(T* y, const T* x, const T* m,
+                                                            const T* a, const T* b, const T* r,
+                                                            bool relu, index_t n, index_t cs) {
+  if (r && relu) {
+#pragma omp simd
+    for (index_t i = 0; i < n; ++i) {
+      T v = (x[i] - m[i * cs]) * a[i * cs] + b[i * cs];
+      v = v + r[i];
+      y[i] = v < 0 ? T(0) : v;
+    }
+  } else if (r) {
+#pragma omp simd
+    for (index_t i = 0; i < n; ++i) {
+      T v = (x[i] - m[i * cs]) * a[i * cs] + b[i * cs];
+      y[i] = v + r[i];
+    }
+  } else {
+#pragma omp simd
+    for (index_t i = 0; i < n; ++i) {
+      T v = (x[i] - m[i * cs]) * a[i * cs] + b[i * cs];
+      y[i] = v < 0 ? T(0) : v;
+    }
+  }
+}
+
+// g = dy masked by the relu's output (relu_backward's y <= 0 ? 0 : dy), into out.
+template <typename T>
+inline __attribute__((always_inline)) void relu_mask_span(T* out, const T* dy, const T* y,
+                                                          index_t n) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) out[i] = y[i] <= 0 ? T(0) : dy[i];
+}
+
 }  // namespace
 
 template <typename T>
 PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var,
                                   const T* x, const T* w, const T* b, index_t N, index_t C,
                                   index_t S, bool training, double momentum, double eps, double* ws,
-                                  int ws_threads) {
+                                  int ws_threads, const T* residual, bool relu) {
   // x, y: (N, C, S). Per channel: shifted sums around K = x[0, c, 0] (see the top of the file).
   const index_t M = N * S, spans = N * C;
   int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
@@ -229,6 +266,10 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
     ca[c] = T((w ? double(w[c]) : 1.0) * double(save_rstd[c]));
     cb[c] = b ? b[c] : T(0);
   }
+  // With a residual and/or relu (the fused batch norm + add + ReLU of a ResNet block):
+  // y = relu(bn(x) + r), each step rounded as the separate ops round it, so the fused output is
+  // bitwise the unfused one; relu is relu_forward's (x < 0 ? 0 : x: NaN and -0 pass).
+  const bool plain = !residual && !relu;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     index_t jb, je;
@@ -237,14 +278,23 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
       for (index_t n = jb; n < je; ++n) {
         const T* xn = x + n * C;
         T* yn = y + n * C;
+        if (plain) {
 #pragma omp simd
-        for (index_t c = 0; c < C; ++c) yn[c] = (xn[c] - cm[c]) * ca[c] + cb[c];
+          for (index_t c = 0; c < C; ++c) yn[c] = (xn[c] - cm[c]) * ca[c] + cb[c];
+        } else {
+          bn_add_relu_span(yn, xn, cm, ca, cb, residual ? residual + n * C : nullptr, relu, C, 1);
+        }
       }
     } else {
       thread_range(spans, thread_id(), team_size(), &jb, &je);
       for (index_t j = jb; j < je; ++j) {
         const index_t c = j % C;
-        affine_span(y + j * S, x + j * S, cm[c], ca[c], cb[c], S);
+        if (plain) {
+          affine_span(y + j * S, x + j * S, cm[c], ca[c], cb[c], S);
+        } else {
+          bn_add_relu_span(y + j * S, x + j * S, cm + c, ca + c, cb + c,
+                           residual ? residual + j * S : nullptr, relu, S, 0);
+        }
       }
     }
   }
@@ -253,16 +303,28 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
 template <typename T>
 PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                                    const T* save_mean, const T* save_rstd, index_t N, index_t C,
-                                   index_t S, bool training, double* ws, int ws_threads) {
+                                   index_t S, bool training, double* ws, int ws_threads,
+                                   const T* relu_out, T* dres) {
   // dy, x, dx: (N, C, S); per channel (pass 1, as in the forward):
   //   sdy = sum(dy), sdyx = sum(dy * (x - mu)), so dw = rs * sdyx, db = sdy.
   // training (mu, rs are the batch statistics, M = N*S; from the header's formula with gh = w dy):
   //   dx = (w rs / M) (M dy - sum(dy) - xhat sum(dy xhat))
   //      = k1 dy + k2 (x - mu) + kc,  k1 = w rs,  k2 = -k1 rs^2 sdyx / M,  kc = -k1 sdy / M
   // inference (mu, rs are constants from the running stats): dx = w rs dy.
+  // Fused relu (relu_out given): dy is first masked into dres as relu_backward masks it (dres
+  // is then also the residual's gradient), and the batch norm backward runs on that: bitwise
+  // the separate relu_backward + batchnorm_backward. (Masking span by span inside the sums
+  // pass kept the sums from vectorising; the pass over dres costs what relu_backward did.)
   const index_t M = N * S, spans = N * C;
   int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
   if (nt > ws_threads) nt = ws_threads;
+  if (relu_out) {
+    const index_t total = N * C * S, chunk = 4096;
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (index_t i0 = 0; i0 < total; i0 += chunk)
+      relu_mask_span(dres + i0, dy + i0, relu_out + i0, std::min(chunk, total - i0));
+    dy = dres;
+  }
   double* coef = ws + 2 * C * nt;
   const bool sums = training || dw || db;
   if (sums) {
@@ -587,9 +649,11 @@ void instancenorm_update_running(T* running_mean, T* running_var, const T* mean,
 
 #define PYDLK_NORM_INSTANTIATE(T)                                                                  \
   template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, index_t,    \
-                                     index_t, index_t, bool, double, double, double*, int);        \
+                                     index_t, index_t, bool, double, double, double*, int,         \
+                                     const T*, bool);                                              \
   template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
-                                      const T*, index_t, index_t, index_t, bool, double*, int);    \
+                                      const T*, index_t, index_t, index_t, bool, double*, int,     \
+                                      const T*, T*);                                               \
   template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t, index_t, \
                                    index_t, index_t, double);                                      \
   template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \

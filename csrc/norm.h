@@ -14,16 +14,23 @@ namespace pydlk {
 //   1/sqrt(running_var + eps) so that the backward is the same call.
 // ws: batchnorm_workspace(C, ws_threads) doubles (per-thread per-channel partial sums, per-channel
 // coefficients, per-thread T partials for (N, C) inputs); the kernels use at most ws_threads threads.
+// Fused with what follows a batch norm in a ResNet (the output is bitwise the separate ops'):
+// residual (N, C, S) or null is added to the output, then relu (if set) clamps it at 0.
 template <typename T>
 void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var,
                        const T* x, const T* w, const T* b, index_t N, index_t C, index_t S,
-                       bool training, double momentum, double eps, double* ws, int ws_threads);
+                       bool training, double momentum, double eps, double* ws, int ws_threads,
+                       const T* residual = nullptr, bool relu = false);
 
 // dy, dx: (N, C, S). dx/dw/db may be null (not wanted); w null means 1.
+// relu_out: the fused forward's output when it had relu, else null. Then dres (N, C, S) is
+// required: it receives dy masked as relu_backward masks it (the residual's gradient), and the
+// backward runs on that, so the results are bitwise the separate ops'.
 template <typename T>
 void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                         const T* save_mean, const T* save_rstd, index_t N, index_t C, index_t S,
-                        bool training, double* ws, int ws_threads);
+                        bool training, double* ws, int ws_threads, const T* relu_out = nullptr,
+                        T* dres = nullptr);
 
 inline index_t batchnorm_workspace(index_t C, int threads) { return 4 * C * threads + 4 * C; }
 

@@ -519,6 +519,28 @@ def test_gpu_batchnorm(training, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+def test_gpu_batchnorm_add_relu(training, dtype, rng):
+    x = _r(rng, (4, 3, 5, 6), dtype)
+    res = _r(rng, x.shape, dtype)
+    w, b = _r(rng, (3,), dtype), _r(rng, (3,), dtype)
+    rm, rv = _r(rng, (3,), dtype), _r(rng, (3,), dtype, 0.5, 2)
+    for r in (None, res):
+        assert_gpu_matches_cpu(
+            "batchnorm_add_relu_forward",
+            [x, r, w, b, rm, rv, training, 0.2, 1e-3],
+            dtype=dtype,
+            inplace=(4, 5),
+        )
+    y, m, s = _C.batchnorm_add_relu_forward(x, res, w, b, rm.copy(), rv.copy(), training, 0.2, 1e-3)
+    assert_gpu_matches_cpu(
+        "batchnorm_add_relu_backward",
+        [_r(rng, x.shape, dtype), y, x, w, m, s, training],
+        dtype=dtype,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_row_norms(dtype, rng):
     x = _r(rng, (6, 50), dtype) + 1
     w, b = _r(rng, (50,), dtype), _r(rng, (50,), dtype)

@@ -387,6 +387,36 @@ def adaptive(d, kind, backward):
     ], {}
 
 
+def batchnorm_add_relu(d, backward):
+    sh = nchw(d)
+    C = sh[1]
+    if not backward:
+        return [
+            d.A(sh),
+            d.opt(d.A(sh)),
+            d.opt(d.A((C,))),
+            d.opt(d.A((C,))),
+            d.opt(d.A((C,))),
+            d.opt(d.A((C,), "pos")),
+            P(d.b()),
+            P(d.f()),
+            P(1e-5),
+        ], {}
+    return [
+        d.A(sh),
+        d.A(sh),
+        d.A(sh),
+        d.opt(d.A((C,))),
+        d.A((C,)),
+        d.A((C,), "pos"),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+        P(d.b()),
+    ], {}
+
+
 def nchw(d, lo=2, hi=4):
     return (d.n(0, 3), d.n(0, 4)) + tuple(d.n(0, 4) for _ in range(d.n(lo, hi) - 2))
 
@@ -675,6 +705,8 @@ FUZZ = {
     "adaptive_max_pool2d_backward": lambda d: adaptive(d, "max", True),
     "batchnorm_forward": lambda d: batchnorm(d, False),
     "batchnorm_backward": lambda d: batchnorm(d, True),
+    "batchnorm_add_relu_forward": lambda d: batchnorm_add_relu(d, False),
+    "batchnorm_add_relu_backward": lambda d: batchnorm_add_relu(d, True),
     "layernorm_forward": lambda d: layernorm(d, False),
     "layernorm_backward": lambda d: layernorm(d, True),
     "groupnorm_forward": lambda d: groupnorm(d, False),

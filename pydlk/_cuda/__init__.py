@@ -57,6 +57,8 @@ from .loss import (
     nll_loss_forward,
 )
 from .norm import (
+    batchnorm_add_relu_backward,
+    batchnorm_add_relu_forward,
     batchnorm_backward,
     batchnorm_forward,
     groupnorm_backward,

@@ -307,6 +307,96 @@ def batchnorm_backward(
     return dx, dw, db
 
 
+def batchnorm_add_relu_forward(
+    input,
+    residual=None,
+    weight=None,
+    bias=None,
+    running_mean=None,
+    running_var=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-05,
+    out=None,
+    save_mean=None,
+    save_rstd=None,
+):
+    """relu(batch_norm(input) + residual) (residual None: no add). Returns (out, save_mean,
+    save_rstd). On the GPU the add and the relu run after batchnorm_forward, in place on its
+    output: the same values as the CPU's fused pass, not yet one kernel."""
+    cp = __import__("cupy")
+    op = "batch_norm_add_relu"
+    x = check_float(input, op, "input")
+    r = None if residual is None else check_like(residual, x.dtype, op, "residual", x.shape)
+    y, sm, sr = batchnorm_forward(
+        x,
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        training,
+        momentum,
+        eps,
+        out,
+        save_mean,
+        save_rstd,
+    )
+    if r is not None:
+        cp.add(y, r, out=y)
+    cp.copyto(y, 0, where=y < 0)  # relu_forward's x < 0 ? 0 : x (NaN and -0 pass)
+    return y, sm, sr
+
+
+def batchnorm_add_relu_backward(
+    grad_output,
+    output,
+    input,
+    weight,
+    save_mean,
+    save_rstd,
+    training,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    need_residual=True,
+    grad_input=None,
+    grad_weight=None,
+    grad_bias=None,
+    grad_residual=None,
+):
+    """Backward of batchnorm_add_relu_forward (output: its result). Returns (grad_input,
+    grad_weight, grad_bias, grad_residual); None where not asked for."""
+    cp = __import__("cupy")
+    op = "batch_norm_add_relu_backward"
+    x = check_float(input, op, "input")
+    dy = check_like(grad_output, x.dtype, op, "grad_output", x.shape)
+    y = check_like(output, x.dtype, op, "output", x.shape)
+    g = out_or_new(grad_residual, x.shape, x.dtype, op, "grad_residual") if need_residual else None
+    g = cp.where(y <= 0, cp.zeros((), x.dtype), dy) if g is None else _masked_into(g, dy, y)
+    dx, dw, db = batchnorm_backward(
+        g,
+        x,
+        weight,
+        save_mean,
+        save_rstd,
+        training,
+        need_input,
+        need_weight,
+        need_bias,
+        grad_input,
+        grad_weight,
+        grad_bias,
+    )
+    return dx, dw, db, (g if need_residual else None)
+
+
+def _masked_into(g, dy, y):
+    """g = relu_backward's mask of dy by y (y <= 0 ? 0 : dy), written into g."""
+    g[...] = dy
+    g[y <= 0] = 0
+    return g
+
+
 def _rownorm_forward(x, w, b, R, G, K, S, eps, stat_shape, out, mean, rstd, op, want_var=False):
     dt = x.dtype
     D = K * S

@@ -143,6 +143,68 @@ def batch_norm(
     return BatchNorm.apply(input, weight, bias, rm, rv, bool(training), momentum, float(eps))
 
 
+class BatchNormAddReLU(Function):
+    """relu(batch_norm(x) + residual) in one kernel pass (residual None: relu(batch_norm(x))).
+    Bitwise the separate ops, forward and backward: the backward masks the gradient as relu's
+    backward does (that is the residual's gradient) and runs batch norm's backward on it."""
+
+    @staticmethod
+    def forward(ctx, x, residual, weight, bias, running_mean, running_var, training, momentum, eps):
+        K = kernels_for(x)
+        x = contiguous(x)
+        r = None if residual is None else contiguous(residual)
+        w, b = _opt(weight), _opt(bias)
+        y, mean, rstd = _with_buffers(
+            lambda rm, rv: K.batchnorm_add_relu_forward(
+                x, r, w, b, rm, rv, training, momentum, eps
+            ),
+            (running_mean, running_var),
+        )
+        ctx.save_for_backward(y, x, w, mean, rstd)
+        ctx.training = training
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        y, x, w, mean, rstd = ctx.saved_tensors
+        need_x, need_r, need_w, need_b = ctx.needs_input_grad[:4]
+        dx, dw, db, dr = kernels_for(dy).batchnorm_add_relu_backward(
+            contiguous(dy), y, x, w, mean, rstd, ctx.training, need_x, need_w, need_b, need_r
+        )
+        return dx, dr, dw, db, None, None, None, None, None
+
+
+def _batch_norm_add_relu(
+    input: Tensor,
+    residual: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``relu(batch_norm(input, ...) + residual)`` (``residual`` None: no add) as one fused op:
+    what the BatchNorm modules run when a plain ReLU follows them in a Sequential, a ResNet stem
+    or a BasicBlock (see ``nn.normalization.bn_relu_fusable``). Arguments as ``batch_norm``;
+    ``residual`` must have the input's shape and dtype."""
+    op = "batch_norm_add_relu"
+    x, rm, rv, momentum = _check_running_norm(
+        op, input, weight, bias, running_mean, running_var, momentum
+    )
+    if residual is not None:
+        r = check_float(residual, op, "residual")
+        if r.shape != x.shape or r.dtype != x.dtype:
+            raise ValueError(
+                f"{op}: residual must have the input's shape {tuple(x.shape)} and dtype "
+                f"{x.dtype}, got {tuple(r.shape)} {r.dtype}"
+            )
+    return BatchNormAddReLU.apply(
+        input, residual, weight, bias, rm, rv, bool(training), momentum, float(eps)
+    )
+
+
 # ----------------------------------------------------------------------------- layer norm
 
 

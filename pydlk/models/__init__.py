@@ -140,7 +140,11 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(inplanes, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.conv1(x)
+        if nn.normalization.bn_relu_fusable(self.bn1, self.relu):  # one fused kernel
+            x = self.bn1._forward_add_relu(x)
+        else:
+            x = self.relu(self.bn1(x))
         x = self.layers(x)
         return self.fc(self.flatten(self.avgpool(x)))
 

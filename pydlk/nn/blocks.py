@@ -10,7 +10,7 @@ from .container import Sequential
 from .conv import Conv2d
 from .dropout import StochasticDepth
 from .module import Module
-from .normalization import BatchNorm2d
+from .normalization import BatchNorm2d, bn_relu_fusable
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -50,9 +50,23 @@ class BasicBlock(Module):
         self.stride = stride
 
     def forward(self, x: Tensor) -> Tensor:
+        # bn1 + relu and bn2 + add + relu run as fused kernels where nothing observes the
+        # modules' own calls (see bn_relu_fusable); the output is bitwise the unfused one.
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.conv1(x)
+        if bn_relu_fusable(self.bn1, self.relu):
+            out = self.bn1._forward_add_relu(out)
+        else:
+            out = self.relu(self.bn1(out))
+        out = self.conv2(out)
+        if (
+            self.stochastic_depth is None
+            and bn_relu_fusable(self.bn2, self.relu)
+            and out.shape == identity.shape
+            and out.dtype == identity.dtype
+        ):
+            return self.bn2._forward_add_relu(out, identity)
+        out = self.bn2(out)
         if self.stochastic_depth is not None:
             out = self.stochastic_depth(out)
         return self.relu(out + identity)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .module import Module
+from .normalization import bn_relu_fusable
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -86,8 +87,17 @@ class Sequential(_ModuleSequence):
         return self
 
     def forward(self, input: Tensor) -> Tensor:
-        for m in self._modules.values():
-            input = m(input)
+        # A BatchNorm followed by a plain ReLU runs as one fused kernel (see bn_relu_fusable).
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if i + 1 < len(mods) and bn_relu_fusable(m, mods[i + 1]):
+                input = m._forward_add_relu(input)
+                i += 2
+            else:
+                input = m(input)
+                i += 1
         return input
 
 

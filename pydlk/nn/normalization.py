@@ -10,6 +10,7 @@ import numpy as np
 from .. import functional as F
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
+from ..functional.norm import _batch_norm_add_relu
 from . import init
 from ._util import check_device, dtype_of, pos_int
 from .module import Module
@@ -93,7 +94,9 @@ class _BatchNorm(_NormBase):
     def train(self, mode=True):
         return super().train(mode and not self.frozen)
 
-    def forward(self, input):
+    def _batch_args(self, input):
+        """Check the input, count a training batch; (running_mean, running_var, use_batch_stats,
+        momentum factor) for F.batch_norm, as torch's module computes them."""
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -101,7 +104,44 @@ class _BatchNorm(_NormBase):
         use_batch = self.training or not self.track_running_stats
         rm = self.running_mean if not self.training or self.track_running_stats else None
         rv = self.running_var if not self.training or self.track_running_stats else None
+        return rm, rv, use_batch, factor
+
+    def forward(self, input):
+        rm, rv, use_batch, factor = self._batch_args(input)
         return F.batch_norm(input, rm, rv, self.weight, self.bias, use_batch, factor, self.eps)
+
+    def _forward_add_relu(self, input, residual=None):
+        """``relu(self(input) + residual)`` (residual None: ``relu(self(input))``) in one fused
+        kernel; only where ``bn_relu_fusable`` says the result is the unfused one."""
+        rm, rv, use_batch, factor = self._batch_args(input)
+        return _batch_norm_add_relu(
+            input, residual, rm, rv, self.weight, self.bias, use_batch, factor, self.eps
+        )
+
+
+def _plain_call(m):
+    """m's call is Module's (not a lazy module's) and has no hooks to run."""
+    return type(m).__call__ is Module.__call__ and not (
+        m._forward_pre_hooks or m._forward_hooks or m._backward_hooks or m._backward_pre_hooks
+    )
+
+
+def bn_relu_fusable(bn, relu) -> bool:
+    """True where ``relu(bn(x))`` may run as one fused kernel (``_BatchNorm._forward_add_relu``)
+    with the same result: ``bn`` a BatchNorm1d/2d/3d whose forward is _BatchNorm's, ``relu``
+    exactly ``nn.ReLU``, neither with hooks nor a call of its own (a lazy module's): a hook must
+    see each module's own call.
+    Sequential, the ResNet stem and BasicBlock fuse such pairs; outputs, gradients and running
+    statistics are bitwise the unfused ones."""
+    from .activation import ReLU
+
+    return (
+        type(relu) is ReLU
+        and isinstance(bn, _BatchNorm)
+        and type(bn).forward is _BatchNorm.forward
+        and _plain_call(bn)
+        and _plain_call(relu)
+    )
 
 
 class BatchNorm1d(_BatchNorm):

@@ -1,0 +1,181 @@
+"""Batch norm fused with the add and ReLU after it (_C.batchnorm_add_relu_*), as BatchNorm
+modules run it inside Sequential, the ResNet stem and BasicBlock: against the NumPy formula,
+bitwise against the separate ops, a float64 gradient check, torch as an oracle, and the cases
+where fusion must not happen (hooks, lazy modules, subclasses)."""
+
+import numpy as np
+import pydlk._C as C
+import pytest
+
+import pydlk
+from pydlk import models, nn
+from pydlk.functional.norm import _batch_norm_add_relu
+
+
+def _ref(x, r, w, b, eps=1e-5):
+    """relu(batch_norm(x) + r), training statistics, float64 (the textbook formula)."""
+    x = x.astype(np.float64)
+    ax = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    m, v = x.mean(axis=ax, keepdims=True), x.var(axis=ax, keepdims=True)
+    y = (x - m) / np.sqrt(v + eps) * w.reshape(shp) + b.reshape(shp)
+    return np.maximum(y + (0 if r is None else r), 0)
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 6, 7), (16, 4), (6, 3, 10)])
+@pytest.mark.parametrize("with_res", [False, True])
+def test_kernel_against_formula_and_separate_ops(rng, shape, with_res):
+    x = rng.standard_normal(shape).astype(np.float32)
+    r = rng.standard_normal(shape).astype(np.float32) if with_res else None
+    C_ = shape[1]
+    w, b = rng.standard_normal(C_).astype(np.float32), rng.standard_normal(C_).astype(np.float32)
+    rm, rv = np.zeros(C_, np.float32), np.ones(C_, np.float32)
+    rm2, rv2 = rm.copy(), rv.copy()
+    y, m, s = C.batchnorm_add_relu_forward(x, r, w, b, rm, rv, True, 0.1, 1e-5)
+    np.testing.assert_allclose(y, _ref(x, r, w, b), rtol=1e-5, atol=1e-5)
+    # bitwise the separate kernels: batch norm, add, relu (and their backwards)
+    y0, m0, s0 = C.batchnorm_forward(x, w, b, rm2, rv2, True, 0.1, 1e-5)
+    z = C.relu_forward(y0 if r is None else y0 + r)
+    assert np.array_equal(y, z) and np.array_equal(rm, rm2) and np.array_equal(rv, rv2)
+    dz = rng.standard_normal(shape).astype(np.float32)
+    g = C.relu_backward(dz, z)
+    want = C.batchnorm_backward(g, x, w, m0, s0, True)
+    got = C.batchnorm_add_relu_backward(dz, y, x, w, m, s, True)
+    for a, e in zip(got[:3], want):
+        assert np.array_equal(a, e)
+    assert np.array_equal(got[3], g)
+    only_r = C.batchnorm_add_relu_backward(dz, y, x, w, m, s, False, False, False, False, True)
+    assert only_r[:3] == (None, None, None) and np.array_equal(only_r[3], g)
+
+
+def test_nan_and_negative_zero_pass_as_relu_does():
+    x = np.array([[0.0, 1.0], [np.nan, 3.0], [2.0, 5.0]], np.float32)
+    y, _, _ = C.batchnorm_add_relu_forward(x, None, None, None, None, None, True, 0.1, 1e-5)
+    assert np.isnan(y[:, 0]).all() and np.isfinite(y[:, 1]).all()  # NaN spreads through the mean
+    # bn of a constant channel is exactly 0; adding -0 keeps +0 (0 + -0 = +0), and a -0
+    # residual on a 0 output passes through the relu unchanged, as relu_forward keeps -0
+    y, _, _ = C.batchnorm_add_relu_forward(
+        np.ones((3, 2), np.float32), np.full((3, 2), -0.0, np.float32), training=True
+    )
+    z = C.relu_forward(np.zeros((3, 2), np.float32) + np.full((3, 2), -0.0, np.float32))
+    assert np.array_equal(np.signbit(y), np.signbit(z)) and np.all(y == 0)
+
+
+@pytest.mark.parametrize("with_res", [False, True])
+def test_gradcheck_float64(rng, with_res):
+    x = pydlk.tensor(rng.standard_normal((4, 3, 5)), requires_grad=True)
+    r = pydlk.tensor(rng.standard_normal((4, 3, 5)) * 0.3, requires_grad=True)
+    w = pydlk.tensor(rng.standard_normal(3), requires_grad=True)
+    b = pydlk.tensor(rng.standard_normal(3) + 0.5, requires_grad=True)
+    if with_res:
+        f = lambda x, r, w, b: _batch_norm_add_relu(x, r, None, None, w, b, True)  # noqa: E731
+        assert pydlk.gradcheck(f, (x, r, w, b))
+    else:
+        f = lambda x, w, b: _batch_norm_add_relu(x, None, None, None, w, b, True)  # noqa: E731
+        assert pydlk.gradcheck(f, (x, w, b))
+
+
+def test_against_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((8, 4, 6, 6)).astype(np.float32)
+    r = rng.standard_normal(x.shape).astype(np.float32)
+    dz = rng.standard_normal(x.shape).astype(np.float32)
+    tb = torch.nn.BatchNorm2d(4)
+    tx, tr = torch.tensor(x, requires_grad=True), torch.tensor(r, requires_grad=True)
+    ty = torch.relu(tb(tx) + tr)
+    ty.backward(torch.tensor(dz))
+    pb = nn.BatchNorm2d(4)
+    px, pr = pydlk.tensor(x, requires_grad=True), pydlk.tensor(r, requires_grad=True)
+    y = pb._forward_add_relu(px, pr)
+    y.backward(pydlk.tensor(dz))
+    np.testing.assert_allclose(np.asarray(y), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(px.grad), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(pr.grad), tr.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(pb.weight.grad), tb.weight.grad.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(pb.bias.grad), tb.bias.grad.numpy(), rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(pb.running_mean), tb.running_mean.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(pb.running_var), tb.running_var.numpy(), rtol=1e-5)
+
+
+def _train_twice(make, x, dz, fuse):
+    """Forward/backward of a fresh model (seeded), with fusion on or off; outputs and grads."""
+    import pydlk.nn.blocks as blk
+    import pydlk.nn.container as cont
+    import pydlk.nn.normalization as nrm
+
+    real = nrm.bn_relu_fusable
+    off = lambda a, b: False  # noqa: E731
+    saved = (cont.bn_relu_fusable, blk.bn_relu_fusable, nrm.bn_relu_fusable)
+    f = real if fuse else off
+    cont.bn_relu_fusable = blk.bn_relu_fusable = nrm.bn_relu_fusable = f
+    try:
+        pydlk.manual_seed(0)
+        m = make()
+        xt = pydlk.tensor(x, requires_grad=True)
+        y = m(xt)
+        y.backward(pydlk.tensor(dz[: y.numel()].reshape(y.shape)))
+        return (
+            [np.asarray(y), np.asarray(xt.grad)]
+            + [np.asarray(p.grad) for p in m.parameters()]
+            + [np.asarray(b) for b in m.buffers()]
+        )
+    finally:
+        cont.bn_relu_fusable, blk.bn_relu_fusable, nrm.bn_relu_fusable = saved
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: models.resnet_small(num_classes=10), (4, 3, 16, 16)),
+        (lambda: nn.BasicBlock(4, 8, 2), (4, 4, 8, 8)),
+        (lambda: nn.BasicBlock(4, 4, 1), (4, 4, 8, 8)),
+        (lambda: models.LeNet5(num_classes=10, in_channels=1, in_size=28), (6, 1, 28, 28)),
+        (lambda: nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU()), (9, 5)),
+    ],
+)
+def test_models_bitwise_equal_with_and_without_fusion(rng, make, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    dz = rng.standard_normal(10**5).astype(np.float32)
+    fused, plain = _train_twice(make, x, dz, True), _train_twice(make, x, dz, False)
+    assert len(fused) == len(plain)
+    for a, b in zip(fused, plain):
+        assert np.array_equal(a, b)
+
+
+def test_fusion_is_used_and_hooks_or_lazy_modules_turn_it_off(rng, monkeypatch):
+    calls = []
+    real = C.batchnorm_add_relu_forward
+    monkeypatch.setattr(C, "batchnorm_add_relu_forward", lambda *a: calls.append(1) or real(*a))
+    x = pydlk.tensor(rng.standard_normal((4, 3, 5, 5)).astype(np.float32))
+    seq = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+    seq(x)
+    assert calls == [1]
+    seen = []
+    h = seq[2].register_forward_hook(lambda m, i, o: seen.append(o))
+    y = seq(x)
+    assert calls == [1] and len(seen) == 1 and np.array_equal(np.asarray(seen[0]), np.asarray(y))
+    h.remove()
+    h = seq[1].register_forward_pre_hook(lambda m, i: seen.append("pre"))
+    seq(x)
+    assert calls == [1] and seen[-1] == "pre"
+    h.remove()
+    lazy = nn.Sequential(nn.LazyBatchNorm2d(), nn.ReLU())
+    lazy(x)  # the lazy module must materialise through its own call
+    assert calls == [1] and lazy[0].num_features == 3
+
+    class MyBN(nn.BatchNorm2d):
+        def forward(self, input):
+            return super().forward(input) * 2
+
+    z = nn.Sequential(MyBN(3), nn.ReLU())(x)
+    assert calls == [1] and np.all(np.asarray(z) >= 0)
+
+
+def test_bad_residual_is_a_clear_error(rng):
+    x = pydlk.tensor(rng.standard_normal((4, 3, 5)).astype(np.float32))
+    with pytest.raises(ValueError, match="batch_norm_add_relu: residual must have the input's"):
+        _batch_norm_add_relu(x, np.zeros((4, 3, 4), np.float32), None, None, training=True)
+    with pytest.raises(ValueError, match="batch_norm_add_relu: residual must have the input's"):
+        C.batchnorm_add_relu_forward(np.asarray(x), np.zeros((4, 3, 4), np.float32), training=True)
+    with pytest.raises((ValueError, TypeError), match="residual"):
+        C.batchnorm_add_relu_forward(np.asarray(x), np.zeros((4, 3, 5)), training=True)
