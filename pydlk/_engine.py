@@ -5,6 +5,7 @@ gradients themselves can be differentiated (Hessians, gradient penalties). The f
 pass (``create_graph=False``) calls the raw ``backward`` kernels only."""
 
 import re
+import sys
 
 import numpy as np
 
@@ -14,8 +15,41 @@ from ._backend import get_array_module
 from .autograd import Tensor, set_grad_enabled
 
 
-def _accumulate_leaf(t, g):
-    """Add ``g`` into leaf ``t``'s gradient (written into its arena slot when it has one)."""
+def _refs_of_a_local(a):
+    return sys.getrefcount(a)
+
+
+def _refs_when_owned():
+    """What ``sys.getrefcount`` reports inside a callee for an array held only by the caller's
+    local variable (and the callee's parameter): measured, since interpreters count differently."""
+    a = np.empty(1)
+    return _refs_of_a_local(a)
+
+
+_OWNED_REFS = _refs_when_owned()
+
+
+def _owned(g, dtype):
+    """True if the engine may keep ``g`` itself as a leaf's gradient, as torch's AccumulateGrad
+    steals a gradient no one else holds: a plain C-contiguous, writable NumPy array owning its
+    memory, of the leaf's dtype, with no reference but the engine's own (``_Pass.flush``'s local
+    and ``_accumulate_leaf``'s parameter). An array held anywhere else (a saved tensor, a
+    gradient passed through to two inputs, a hook's list) has more references and is copied."""
+    return (
+        type(g) is np.ndarray
+        and g.base is None
+        and g.flags.owndata
+        and g.flags.c_contiguous
+        and g.flags.writeable
+        and g.dtype == dtype
+        and sys.getrefcount(g) - 1 <= _OWNED_REFS  # - 1: _owned's own parameter
+    )
+
+
+def _accumulate_leaf(t, g, steal=False):
+    """Add ``g`` into leaf ``t``'s gradient (written into its arena slot when it has one).
+    ``steal``: the caller holds ``g`` only in a local variable, so when nothing else holds it
+    either it becomes ``t.grad`` without a copy (see ``_owned``)."""
     if isinstance(g, Tensor):  # create_graph: the gradient keeps its graph
         return _accumulate_leaf_graph(t, g)
     if t._hooks:
@@ -29,6 +63,8 @@ def _accumulate_leaf(t, g):
         slot = _arena.write_grad(t, g)
         if slot is not None:
             t._grad = slot
+        elif steal and _owned(g, t._data.dtype):
+            t._grad = g
         else:
             t._grad = g.astype(t._data.dtype, copy=True) if g.dtype != t._data.dtype else g.copy()
     else:
@@ -190,7 +226,9 @@ class _Pass:
         for i in leaf_ids:
             entry = self.leaf_grads.pop(i, None)
             if entry is not None:
-                _accumulate_leaf(*entry)
+                t, g = entry
+                entry = None  # g is now held by this local only (see _owned)
+                _accumulate_leaf(t, g, steal=True)
 
 
 def _schedule(order, tids):
@@ -318,6 +356,7 @@ def _array_loop(p, order, flush_at, needed, retain_graph, xp):
                 raise _shape_error(node, gi, inp)
             arrive(inp, gi)
         if k in flush_at:
+            in_grads = gi = None  # flush may hand a gradient over only if nothing here holds it
             p.flush(flush_at[k])
 
 

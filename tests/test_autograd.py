@@ -2,6 +2,7 @@
 the gradient arena slot, tensor creation and interchange, and gradcheck itself."""
 
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -424,3 +425,92 @@ def test_only_reachable_leaves_get_gradients():
     (x * z).sum().backward()
     np.testing.assert_array_equal(x.grad, [3.0])
     assert y.grad is None and z.grad is None
+
+
+# ------------------------------------------------------- leaf gradients handed over, not copied
+
+
+class _Fresh(pydlk.autograd.Function):
+    """y = 2x; the backward returns a new array and records a weak reference to it (and, with
+    ``keep``, a strong one, as a Function keeping its result elsewhere would)."""
+
+    made: list = []
+    kept: list = []
+    keep = False
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        out = g * 2
+        _Fresh.made.append(weakref.ref(out))
+        if _Fresh.keep:
+            _Fresh.kept.append(out)
+        return out
+
+
+def test_a_fresh_leaf_gradient_is_handed_over_not_copied(rng):
+    # torch's AccumulateGrad keeps a gradient no one else holds; so does the engine here
+    _Fresh.made.clear()
+    x = pydlk.tensor(rng.standard_normal(5), requires_grad=True)
+    _Fresh.apply(x).sum().backward()
+    assert x._grad is _Fresh.made[-1]()
+    np.testing.assert_array_equal(np.asarray(x.grad), np.full(5, 2.0))
+
+
+def test_a_gradient_held_elsewhere_is_copied(rng):
+    _Fresh.made.clear()
+    _Fresh.keep = True
+    try:
+        x = pydlk.tensor(rng.standard_normal(5), requires_grad=True)
+        _Fresh.apply(x).sum().backward()
+        assert x._grad is not _Fresh.kept[-1]
+        x.grad.add_(1.0)  # the Function's kept array is not the leaf's gradient
+        np.testing.assert_array_equal(_Fresh.kept[-1], np.full(5, 2.0))
+    finally:
+        _Fresh.keep = False
+        _Fresh.kept.clear()
+
+
+def test_handed_over_gradients_never_alias(rng):
+    # one array passed through to two leaves (add), a user's gradient array, a hook keeping
+    # what it saw, a retained intermediate gradient: each leaf gets its own array
+    a = pydlk.tensor(rng.standard_normal(4), requires_grad=True)
+    b = pydlk.tensor(rng.standard_normal(4), requires_grad=True)
+    user = np.ones(4)
+    (a + b).backward(user)
+    assert a._grad is not b._grad and a._grad is not user and b._grad is not user
+    a.grad.add_(1.0)
+    np.testing.assert_array_equal(np.asarray(b.grad), np.ones(4))
+    np.testing.assert_array_equal(user, np.ones(4))
+    seen = []
+    c = pydlk.tensor(rng.standard_normal(4), requires_grad=True)
+    c.register_hook(lambda g: seen.append(g))
+    _Fresh.apply(c).sum().backward()
+    assert not np.shares_memory(c._grad, np.asarray(seen[0]))
+    d = pydlk.tensor(rng.standard_normal(4), requires_grad=True)
+    y = d * 1.0
+    y.retain_grad()
+    (y + 0.0).sum().backward()
+    assert not np.shares_memory(np.asarray(d.grad), np.asarray(y.grad))
+
+
+def test_two_leaves_given_the_same_array_by_one_backward(rng):
+    class Twice(pydlk.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a + b
+
+        @staticmethod
+        def backward(ctx, g):
+            out = g * 1.0
+            return out, out
+
+    a = pydlk.tensor(rng.standard_normal(3), requires_grad=True)
+    b = pydlk.tensor(rng.standard_normal(3), requires_grad=True)
+    Twice.apply(a, b).sum().backward()
+    assert not np.shares_memory(np.asarray(a.grad), np.asarray(b.grad))
+    a.grad.mul_(0.0)
+    np.testing.assert_array_equal(np.asarray(b.grad), np.ones(3))
