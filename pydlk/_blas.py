@@ -72,17 +72,31 @@ def _cpu_has_avx512():
 
 
 def load():
-    import scipy_openblas32 as sob
-
     global PATH
-    path = os.path.join(sob.get_lib_dir(), sob.get_library(fullname=True))
+    # Both settings must be in the environment before scipy_openblas32 is imported: importing
+    # it loads the library (its __init__ reads the library's config), and OpenBLAS reads its
+    # environment once, at load.
     chosen = "OPENBLAS_CORETYPE" in os.environ
     if not chosen and _cpu_has_avx512():
         os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    # One thread from the start: pydlk calls it single-threaded only (csrc/blas.h), so the
+    # server threads OpenBLAS would start for more are never used, and with them in the
+    # process the OpenMP team ran slowly in some processes (on 2 cores, an autograd
+    # cross-entropy step (256, 1000) took 385 us instead of 170 in 4 of 6 processes; with one
+    # thread, in 0 of 6). For this load only; the user's value is put back.
+    threads = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
+        import scipy_openblas32 as sob
+
+        path = os.path.join(sob.get_lib_dir(), sob.get_library(fullname=True))
         # RTLD_GLOBAL so that _C's reference to the library resolves to this copy.
         ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
         PATH = path
     finally:
         if not chosen:
             os.environ.pop("OPENBLAS_CORETYPE", None)
+        if threads is None:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = threads

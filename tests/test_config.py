@@ -140,3 +140,23 @@ def test_show_config_warns_when_openblas_coretype_picks_slow_kernels():
     assert "W: None" not in slow
     fine = run()
     assert "WARNING" not in fine and "W: None" in fine
+
+
+@pytest.mark.parametrize("user_threads", [None, "3"])
+def test_blas_loads_single_threaded_and_the_environment_is_put_back(user_threads):
+    # pydlk's own OpenBLAS starts with one thread (no idle server threads beside the OpenMP
+    # team), and the variables it sets for that load are the user's again afterwards
+    code = (
+        "import os, numpy\n"
+        "n = len(os.listdir('/proc/self/task'))\n"
+        "import pydlk\n"
+        "print(len(os.listdir('/proc/self/task')) - n, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+    )
+    env = child_env()
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    if user_threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = user_threads
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["0", str(user_threads)]
