@@ -157,6 +157,11 @@ def test_blas_loads_single_threaded_and_the_environment_is_put_back(user_threads
     if user_threads is not None:
         env["OPENBLAS_NUM_THREADS"] = user_threads
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.__file__),  # the installed pydlk, not the checkout's sources
     ).stdout.split()
     assert out == ["0", str(user_threads)]
