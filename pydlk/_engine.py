@@ -29,20 +29,42 @@ def _refs_when_owned():
 _OWNED_REFS = _refs_when_owned()
 
 
+def _base_refs_of(v):
+    base = v.base
+    return sys.getrefcount(base)
+
+
+# What sys.getrefcount reports inside _owned for a base held by nothing but one view of it.
+_BASE_REFS = _base_refs_of(np.empty(2).reshape(2))
+
+
 def _owned(g, dtype):
     """True if the engine may keep ``g`` itself as a leaf's gradient, as torch's AccumulateGrad
-    steals a gradient no one else holds: a plain C-contiguous, writable NumPy array owning its
-    memory, of the leaf's dtype, with no reference but the engine's own (``_Pass.flush``'s local
-    and ``_accumulate_leaf``'s parameter). An array held anywhere else (a saved tensor, a
-    gradient passed through to two inputs, a hook's list) has more references and is copied."""
-    return (
+    steals a gradient no one else holds: a plain C-contiguous, writable NumPy array of the leaf's
+    dtype, with no reference but the engine's own (``_Pass.flush``'s local and
+    ``_accumulate_leaf``'s parameter), owning its memory or a view of the whole of an array
+    nothing else holds (a Function's ``dx.reshape(shape)``). An array held anywhere else (a
+    saved tensor, a gradient passed through to two inputs, a hook's list) has more references
+    and is copied."""
+    if not (
         type(g) is np.ndarray
-        and g.base is None
-        and g.flags.owndata
         and g.flags.c_contiguous
         and g.flags.writeable
         and g.dtype == dtype
         and sys.getrefcount(g) - 1 <= _OWNED_REFS  # - 1: _owned's own parameter
+    ):
+        return False
+    base = g.base
+    if base is None:
+        return g.flags.owndata
+    # Both C-contiguous with the same byte count: the view is the whole of its base.
+    return (
+        type(base) is np.ndarray
+        and base.base is None
+        and base.flags.owndata
+        and base.flags.c_contiguous
+        and base.nbytes == g.nbytes
+        and sys.getrefcount(base) <= _BASE_REFS
     )
 
 

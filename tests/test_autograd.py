@@ -514,3 +514,46 @@ def test_two_leaves_given_the_same_array_by_one_backward(rng):
     assert not np.shares_memory(np.asarray(a.grad), np.asarray(b.grad))
     a.grad.mul_(0.0)
     np.testing.assert_array_equal(np.asarray(b.grad), np.ones(3))
+
+
+class _FreshView(pydlk.autograd.Function):
+    """y = 2x; the backward returns a view of a new array: the whole of it reshaped (as
+    LayerNorm's and cross_entropy's dx.reshape(shape)), or, with ``part``, a slice of a larger
+    one; ``keep`` keeps the base elsewhere."""
+
+    made: list = []
+    kept: list = []
+    keep = False
+    part = False
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        n = g.size
+        base = np.empty(2 * n if _FreshView.part else n)
+        base[...] = 2.0
+        out = base[:n].reshape(g.shape) if _FreshView.part else base.reshape(g.shape)
+        _FreshView.made.append(weakref.ref(out))
+        if _FreshView.keep:
+            _FreshView.kept.append(base)
+        return out
+
+
+@pytest.mark.parametrize("case", ["whole", "part", "kept"])
+def test_a_view_gradient_is_handed_over_only_when_it_is_its_whole_unheld_base(rng, case):
+    _FreshView.made.clear()
+    _FreshView.part, _FreshView.keep = case == "part", case == "kept"
+    try:
+        x = pydlk.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+        _FreshView.apply(x).sum().backward()
+        assert (x._grad is _FreshView.made[-1]()) == (case == "whole")
+        x.grad.add_(1.0)
+        np.testing.assert_array_equal(np.asarray(x.grad), np.full((3, 4), 3.0))
+        for kept in _FreshView.kept:  # a base kept elsewhere never changes with the leaf's grad
+            np.testing.assert_array_equal(kept, np.full(12, 2.0))
+    finally:
+        _FreshView.part = _FreshView.keep = False
+        _FreshView.kept.clear()
