@@ -179,3 +179,21 @@ def test_bad_residual_is_a_clear_error(rng):
         C.batchnorm_add_relu_forward(np.asarray(x), np.zeros((4, 3, 4), np.float32), training=True)
     with pytest.raises((ValueError, TypeError), match="residual"):
         C.batchnorm_add_relu_forward(np.asarray(x), np.zeros((4, 3, 5)), training=True)
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"affine": False}, {"track_running_stats": False}, {"momentum": None}]
+)
+@pytest.mark.parametrize("train", [True, False])
+def test_batchnorm_options_and_eval_mode_bitwise(rng, kw, train):
+    x = rng.standard_normal((6, 3, 5, 5)).astype(np.float32)
+    dz = rng.standard_normal(10**4).astype(np.float32)
+
+    def make():
+        m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, **kw), nn.ReLU())
+        m(pydlk.tensor(x))  # one training batch moves the running statistics off 0 and 1
+        return m.train(train)
+
+    fused, plain = _train_twice(make, x, dz, True), _train_twice(make, x, dz, False)
+    for a, b in zip(fused, plain):
+        assert np.array_equal(a, b)
