@@ -99,15 +99,14 @@ def test_against_torch(rng):
 
 def _train_twice(make, x, dz, fuse):
     """Forward/backward of a fresh model (seeded), with fusion on or off; outputs and grads."""
-    import pydlk.nn.blocks as blk
     import pydlk.nn.container as cont
     import pydlk.nn.normalization as nrm
 
     real = nrm.bn_relu_fusable
     off = lambda a, b: False  # noqa: E731
-    saved = (cont.bn_relu_fusable, blk.bn_relu_fusable, nrm.bn_relu_fusable)
+    saved = (cont.bn_relu_fusable, nrm.bn_relu_fusable)
     f = real if fuse else off
-    cont.bn_relu_fusable = blk.bn_relu_fusable = nrm.bn_relu_fusable = f
+    cont.bn_relu_fusable = nrm.bn_relu_fusable = f
     try:
         pydlk.manual_seed(0)
         m = make()
@@ -120,7 +119,7 @@ def _train_twice(make, x, dz, fuse):
             + [np.asarray(b) for b in m.buffers()]
         )
     finally:
-        cont.bn_relu_fusable, blk.bn_relu_fusable, nrm.bn_relu_fusable = saved
+        cont.bn_relu_fusable, nrm.bn_relu_fusable = saved
 
 
 @pytest.mark.parametrize(

@@ -387,36 +387,6 @@ def adaptive(d, kind, backward):
     ], {}
 
 
-def batchnorm_add_relu(d, backward):
-    sh = nchw(d)
-    C = sh[1]
-    if not backward:
-        return [
-            d.A(sh),
-            d.opt(d.A(sh)),
-            d.opt(d.A((C,))),
-            d.opt(d.A((C,))),
-            d.opt(d.A((C,))),
-            d.opt(d.A((C,), "pos")),
-            P(d.b()),
-            P(d.f()),
-            P(1e-5),
-        ], {}
-    return [
-        d.A(sh),
-        d.A(sh),
-        d.A(sh),
-        d.opt(d.A((C,))),
-        d.A((C,)),
-        d.A((C,), "pos"),
-        P(d.b()),
-        P(d.b()),
-        P(d.b()),
-        P(d.b()),
-        P(d.b()),
-    ], {}
-
-
 def nchw(d, lo=2, hi=4):
     return (d.n(0, 3), d.n(0, 4)) + tuple(d.n(0, 4) for _ in range(d.n(lo, hi) - 2))
 
@@ -446,6 +416,19 @@ def batchnorm(d, backward):
         P(d.b()),
         P(d.b()),
     ], {}
+
+
+def batchnorm_add_relu(d, backward):
+    # batchnorm's arguments with the residual (forward), or the output and need_residual
+    # (backward), added
+    args, kw = batchnorm(d, backward)
+    sh = args[0][1]
+    if not backward:
+        args.insert(1, d.opt(d.A(sh)))
+    else:
+        args.insert(1, d.A(sh))
+        args.append(P(d.b()))
+    return args, kw
 
 
 def layernorm(d, backward):

@@ -140,11 +140,7 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(inplanes, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv1(x)
-        if nn.normalization.bn_relu_fusable(self.bn1, self.relu):  # one fused kernel
-            x = self.bn1._forward_add_relu(x)
-        else:
-            x = self.relu(self.bn1(x))
+        x = nn.normalization.bn_relu(self.bn1, self.relu, self.conv1(x))  # one fused kernel
         x = self.layers(x)
         return self.fc(self.flatten(self.avgpool(x)))
 

@@ -10,7 +10,7 @@ from .container import Sequential
 from .conv import Conv2d
 from .dropout import StochasticDepth
 from .module import Module
-from .normalization import BatchNorm2d, bn_relu_fusable
+from .normalization import BatchNorm2d, bn_relu
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -51,22 +51,11 @@ class BasicBlock(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # bn1 + relu and bn2 + add + relu run as fused kernels where nothing observes the
-        # modules' own calls (see bn_relu_fusable); the output is bitwise the unfused one.
+        # modules' own calls (see bn_relu); the output is bitwise the unfused one.
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.conv1(x)
-        if bn_relu_fusable(self.bn1, self.relu):
-            out = self.bn1._forward_add_relu(out)
-        else:
-            out = self.relu(self.bn1(out))
+        out = bn_relu(self.bn1, self.relu, self.conv1(x))
         out = self.conv2(out)
-        if (
-            self.stochastic_depth is None
-            and bn_relu_fusable(self.bn2, self.relu)
-            and out.shape == identity.shape
-            and out.dtype == identity.dtype
-        ):
-            return self.bn2._forward_add_relu(out, identity)
-        out = self.bn2(out)
-        if self.stochastic_depth is not None:
-            out = self.stochastic_depth(out)
+        if self.stochastic_depth is None:
+            return bn_relu(self.bn2, self.relu, out, identity)
+        out = self.stochastic_depth(self.bn2(out))
         return self.relu(out + identity)

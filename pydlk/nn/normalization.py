@@ -13,6 +13,7 @@ from ..autograd import Tensor
 from ..functional.norm import _batch_norm_add_relu
 from . import init
 from ._util import check_device, dtype_of, pos_int
+from .activation import ReLU
 from .module import Module
 from .parameter import Parameter
 
@@ -133,8 +134,6 @@ def bn_relu_fusable(bn, relu) -> bool:
     see each module's own call.
     Sequential, the ResNet stem and BasicBlock fuse such pairs; outputs, gradients and running
     statistics are bitwise the unfused ones."""
-    from .activation import ReLU
-
     return (
         type(relu) is ReLU
         and isinstance(bn, _BatchNorm)
@@ -142,6 +141,18 @@ def bn_relu_fusable(bn, relu) -> bool:
         and _plain_call(bn)
         and _plain_call(relu)
     )
+
+
+def bn_relu(bn, relu, input, residual=None):
+    """``relu(bn(input) + residual)`` (residual None: ``relu(bn(input))``): one fused kernel
+    where ``bn_relu_fusable`` allows it and the residual matches the input's shape and dtype,
+    otherwise the modules' own calls."""
+    if bn_relu_fusable(bn, relu) and (
+        residual is None or (residual.shape == input.shape and residual.dtype == input.dtype)
+    ):
+        return bn._forward_add_relu(input, residual)
+    out = bn(input)
+    return relu(out if residual is None else out + residual)
 
 
 class BatchNorm1d(_BatchNorm):
