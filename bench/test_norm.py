@@ -99,6 +99,78 @@ def test_batch_norm_torch(benchmark, rng, torch, record_bandwidth):
     record_bandwidth(5 * x.nbytes)
 
 
+# ------------------------------------------------- batch norm + add + ReLU (a ResNet block's tail)
+
+
+def test_bn_add_relu_pydlk_fused(benchmark, rng):
+    """relu(batch_norm(x) + r) and its backward as BasicBlock runs it: one fused kernel each way."""
+    benchmark.group = f"batch_norm+add+relu train fwd+bwd {BN}"
+    x, w, b, dy = _data(rng, BN, BN[1])
+    r = rng.standard_normal(BN).astype(np.float32)
+    rm, rv = np.zeros(BN[1], np.float32), np.ones(BN[1], np.float32)
+
+    def step():
+        y, m, s = C.batchnorm_add_relu_forward(x, r, w, b, rm, rv, True, 0.1, EPS)
+        C.batchnorm_add_relu_backward(dy, y, x, w, m, s, True)
+
+    benchmark(step)
+
+
+def test_bn_add_relu_pydlk_separate(benchmark, rng):
+    """The same work as the separate pydlk kernels: batch norm, NumPy add, relu (fwd and bwd)."""
+    benchmark.group = f"batch_norm+add+relu train fwd+bwd {BN}"
+    x, w, b, dy = _data(rng, BN, BN[1])
+    r = rng.standard_normal(BN).astype(np.float32)
+    rm, rv = np.zeros(BN[1], np.float32), np.ones(BN[1], np.float32)
+
+    def step():
+        y, m, s = C.batchnorm_forward(x, w, b, rm, rv, True, 0.1, EPS)
+        z = C.relu_forward(y + r)
+        g = C.relu_backward(dy, z)
+        C.batchnorm_backward(g, x, w, m, s, True)
+
+    benchmark(step)
+
+
+def test_bn_add_relu_numpy(benchmark, rng):
+    benchmark.group = f"batch_norm+add+relu train fwd+bwd {BN}"
+    x, w, b, dy = _data(rng, BN, BN[1])
+    r = rng.standard_normal(BN).astype(np.float32)
+    ax, M = (0, 2, 3), BN[0] * BN[2] * BN[3]
+    wc, bc = w.reshape(1, -1, 1, 1), b.reshape(1, -1, 1, 1)
+
+    def step():
+        mu = x.mean(axis=ax, keepdims=True)
+        rs = 1 / np.sqrt(x.var(axis=ax, keepdims=True) + EPS)
+        xh = (x - mu) * rs
+        z = np.maximum(xh * wc + bc + r, 0)
+        g = dy * (z > 0)
+        gh = g * wc
+        dx = (
+            rs
+            / M
+            * (M * gh - gh.sum(axis=ax, keepdims=True) - xh * (gh * xh).sum(axis=ax, keepdims=True))
+        )
+        return dx, (g * xh).sum(axis=ax), g.sum(axis=ax), g
+
+    benchmark(step)
+
+
+def test_bn_add_relu_torch(benchmark, rng, torch):
+    benchmark.group = f"batch_norm+add+relu train fwd+bwd {BN}"
+    x, w, b, dy = (torch.from_numpy(a) for a in _data(rng, BN, BN[1]))
+    r = torch.from_numpy(rng.standard_normal(BN).astype(np.float32)).requires_grad_()
+    rm, rv = torch.zeros(BN[1]), torch.ones(BN[1])
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_()
+
+    def step():
+        x.grad = w.grad = b.grad = r.grad = None
+        y = torch.nn.functional.batch_norm(x, rm, rv, w, b, True, 0.1, EPS)
+        torch.relu(y + r).backward(dy)
+
+    benchmark(step)
+
+
 # ----------------------------------------------------------------------------- layer norm
 
 
