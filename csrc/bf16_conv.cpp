@@ -159,6 +159,7 @@ void bf16_conv_forward(float* y, const float* x, const BfPackedA& w, const float
     // Per tap: where its phase image starts inside a channel's P phases.
     index_t* tap_base = (index_t*)(seg + RS * seg_n);
     uint32_t* bp = b_panel();
+    AmxScope tiles(w.amx);
     for (index_t pix0 = 0; pix0 < OHW; pix0 += NR) {
       index_t cnt = imin(NR, OHW - pix0);
       for (index_t t = 0; t < RS; ++t) {
@@ -176,14 +177,12 @@ void bf16_conv_forward(float* y, const float* x, const BfPackedA& w, const float
           if (++t == RS) t = 0, ++c;
           return r;
         };
-        for (index_t p = 0; p < kp; ++p) {
+        for (index_t p = 0; p < panel_pairs(w, kp); ++p) {  // rows past the depth are zero
           __m512i r0 = row();
           __m512i r1 = row();
           store_pairs(bp + p * NR, r0, r1);
         }
-        for (index_t m = 0; m < s.K; m += MR)
-          micro_kernel(kp, w.buf + (m / MR) * KP * MR + p0 * MR, bp, yn + m * OHW + pix0, OHW,
-                       (int)imin(MR, s.K - m), (int)cnt, true);
+        panel_product(w, p0, kp, bp, yn + pix0, OHW, (int)cnt, true);
       }
     }
   }
@@ -219,6 +218,7 @@ void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const Con
       uint16_t* xn = xcl + n * Hp * Wp * s.C;
       to_channels_last(xn, x + n * s.C * HW, s, Hp, Wp);
       BfPackedA pa = bf16_pack_a(ap, BfMat<float>{dy + n * s.K * OHW, OHW, 1}, s.K, OHW);
+      AmxScope tiles(pa.amx);
       for (index_t j0 = 0; j0 < RSC; j0 += NR) {
         index_t cnt = imin(NR, RSC - j0);
         seg[0] = 0;  // runs of one tap's consecutive channels
@@ -238,15 +238,12 @@ void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const Con
             if (++ow == s.OW) ow = 0, ++oh;
             return r;
           };
-          for (index_t p = 0; p < kp; ++p) {
+          for (index_t p = 0; p < panel_pairs(pa, kp); ++p) {  // pixels past OHW are zero
             __m512i r0 = row();
             __m512i r1 = row();
             store_pairs(bp + p * NR, r0, r1);
           }
-          bool acc = n > n0 || p0 > 0;
-          for (index_t m = 0; m < s.K; m += MR)
-            micro_kernel(kp, pa.buf + (m / MR) * KP * MR + p0 * MR, bp, pt + m * RSC + j0, RSC,
-                         (int)imin(MR, s.K - m), (int)cnt, acc);
+          panel_product(pa, p0, kp, bp, pt + j0, RSC, (int)cnt, n > n0 || p0 > 0);
         }
       }
     }

@@ -1,12 +1,21 @@
-// bfloat16 GEMM micro-kernels: vdpbf16ps (AVX512_BF16) on packed pairs, float32 accumulation.
+// bfloat16 GEMM: AMX tiles (tdpbf16ps) or vdpbf16ps (AVX512_BF16) on packed pairs, float32
+// accumulation.
 //
-// This translation unit alone is compiled with -mavx512f/bw/vl/dq -mavx512bf16 (CMakeLists.txt);
-// callers check bf16_cpu_supported() first. The OpenBLAS that NumPy ships has no bf16 GEMM.
+// This translation unit and bf16_conv.cpp alone are compiled with -mavx512f/bw/vl/dq
+// -mavx512bf16 -mamx-tile -mamx-bf16 (CMakeLists.txt); callers check bf16_cpu_supported() first,
+// and AMX runs only where bf16_amx_supported(). The OpenBLAS that NumPy ships has no bf16 GEMM.
 //
-// The micro-kernel and the packed layouts it reads are in bf16_kernel.h.
+// The micro-kernels and the packed layouts they read are in bf16_kernel.h.
 #include "bf16_gemm.h"
 
+#include <atomic>
+
 #if defined(__AVX512BF16__)
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+#include <unistd.h>
+
 #include <type_traits>
 
 #include "bf16_kernel.h"
@@ -35,9 +44,9 @@ inline uint16_t to_bits(uint16_t b) { return b; }
 inline __m512i pair16(const float* r0, const float* r1, __mmask16 m) {
   __m512 a = _mm512_maskz_loadu_ps(m, r0);
   __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
-  __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(a));
-  __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(b));
-  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+  __m512i lo = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(a));
+  __m512i hi = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(b));
+  return _mm512_or_si512(lo, _mm512_maskz_slli_epi32(0xffff, hi, 16));
 }
 
 // dst[p * W + j] = (v(j, k0 + 2p), v(j, k0 + 2p + 1)) for p < kp, j < W; zero for lanes past
@@ -49,6 +58,10 @@ void pack_panel(uint32_t* dst, BfMat<T> m, index_t j0, index_t lanes, index_t k0
     if (m.sl == 1) {  // lanes contiguous: interleave two depth rows with vector converts
       for (index_t p = 0; p < kp; ++p) {
         index_t k = k0 + 2 * p;
+        if (k >= K) {  // past the depth (an AMX block's padding): zeros
+          zero_slots(dst + p * W, W);
+          continue;
+        }
         const float* r0 = m.p + j0 + k * m.sk;
         const float* r1 = k + 1 < K ? r0 + m.sk : nullptr;
         for (int j = 0; j < W; j += 16) {
@@ -86,7 +99,7 @@ void pack_panel(uint32_t* dst, BfMat<T> m, index_t j0, index_t lanes, index_t k0
     index_t k = k0 + 2 * p;
     for (int j = 0; j < W; ++j) {
       uint32_t v = 0;
-      if (j < lanes) {
+      if (j < lanes && k < K) {
         const T* s = m.p + (j0 + j) * m.sl + k * m.sk;
         v = to_bits(s[0]);
         if (k + 1 < K) v |= uint32_t(to_bits(s[m.sk])) << 16;
@@ -96,7 +109,38 @@ void pack_panel(uint32_t* dst, BfMat<T> m, index_t j0, index_t lanes, index_t k0
   }
 }
 
+// All of A's rows [m0, m0 + lanes) in AMX blocks: block q holds 32 rows x 16 pairs, [row][pair].
+// Each block is packed as pairs-by-rows (pack_panel) and transposed.
+template <typename T>
+void pack_panel_amx(uint32_t* dst, BfMat<T> A, index_t m0, index_t lanes, index_t K) {
+  alignas(64) uint32_t t[16 * MA];
+  index_t KPA = round16(pairs_of(K));
+  for (index_t p0 = 0; p0 < KPA; p0 += 16) {
+    pack_panel(t, A, m0, lanes, 2 * p0, 16, K, MA);
+    uint32_t* d = dst + p0 * MA;
+    for (int i = 0; i < MA; ++i)
+      for (int p = 0; p < 16; ++p) d[i * 16 + p] = t[p * MA + i];
+  }
+}
+
 }  // namespace
+
+bool bf16_amx_supported() {
+#if defined(__x86_64__) && defined(__linux__) && defined(__AMX_BF16__)
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    if (!bf16_cpu_supported() || !__builtin_cpu_supports("amx-tile") ||
+        !__builtin_cpu_supports("amx-bf16"))
+      return false;
+    // Linux hands the tile registers' state (8 KiB per thread) only to processes that ask.
+    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
 
 bool bf16_cpu_supported() {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -111,21 +155,39 @@ bool bf16_cpu_supported() {
 #endif
 }
 
-// Layout of a packed A: panel mp (rows mp*MR ..) holds all pairs p of its rows, slot [p][i],
-// at offset mp * pairs_of(K) * MR; rows past M are zero.
+// Layout of a packed A for vdpbf16ps: panel mp (rows mp*MR ..) holds all pairs p of its rows,
+// slot [p][i], at offset mp * pairs_of(K) * MR; rows past M are zero. For AMX: panel mp (rows
+// mp*MA ..) at offset mp * round16(pairs_of(K)) * MA, in blocks of 16 pairs (bf16_kernel.h);
+// rows past M and pairs past K are zero.
+size_t bf16_packed_a_offset(bool amx, index_t m, index_t K) {
+  return amx ? (size_t)(m / MA * round16(pairs_of(K)) * MA) : (size_t)(m / MR * pairs_of(K) * MR);
+}
 size_t bf16_packed_a_slots(index_t M, index_t K) {
-  return (size_t)((M + MR - 1) / MR * pairs_of(K) * MR);
+  size_t avx = (size_t)((M + MR - 1) / MR * pairs_of(K) * MR);
+  size_t amx = (size_t)((M + MA - 1) / MA * round16(pairs_of(K)) * MA);
+  return avx > amx ? avx : amx;
 }
 size_t bf16_gemm_ws_slots(index_t M, index_t K) { return bf16_packed_a_slots(M, K); }
 
+namespace {
+// A in the layout asked for (bf16_pack_a asks for the one enabled now).
 template <typename T>
-BfPackedA bf16_pack_a(uint32_t* dst, BfMat<T> A, index_t M, index_t K) {
-  index_t KP = pairs_of(K), panels = (M + MR - 1) / MR;
+BfPackedA pack_a_as(bool amx, uint32_t* dst, BfMat<T> A, index_t M, index_t K) {
+  index_t KP = pairs_of(K), h = amx ? MA : MR, panels = (M + h - 1) / h;
   bool par = !in_parallel() && num_threads() > 1 && M * K >= kGrain;
 #pragma omp parallel for if (par)
-  for (index_t mp = 0; mp < panels; ++mp)
-    pack_panel(dst + mp * KP * MR, A, mp * MR, imin(MR, M - mp * MR), 0, KP, K, MR);
-  return BfPackedA{dst, M, K};
+  for (index_t mp = 0; mp < panels; ++mp) {
+    uint32_t* d = dst + bf16_packed_a_offset(amx, mp * h, K);
+    if (amx) pack_panel_amx(d, A, mp * h, imin(h, M - mp * h), K);
+    else pack_panel(d, A, mp * h, imin(h, M - mp * h), 0, KP, K, MR);
+  }
+  return BfPackedA{dst, M, K, amx};
+}
+}  // namespace
+
+template <typename T>
+BfPackedA bf16_pack_a(uint32_t* dst, BfMat<T> A, index_t M, index_t K) {
+  return pack_a_as(bf16_amx_enabled(), dst, A, M, K);
 }
 
 template <typename T>
@@ -140,17 +202,14 @@ void bf16_gemm_packed(float* C, index_t ldc, bool accumulate, const BfPackedA& p
     return;
   }
   uint32_t* bp = b_panel();
+  AmxScope tiles(pa.amx);
   for (index_t p0 = 0; p0 < KP; p0 += kKcPairs) {
     index_t kp = imin(kKcPairs, KP - p0);
     bool acc = accumulate || p0 > 0;
     for (index_t n = n0; n < n1; n += NR) {
       int nr = (int)imin(NR, n1 - n);
-      pack_panel(bp, B, n, nr, 2 * p0, kp, K, NR);
-      for (index_t m = 0; m < M; m += MR) {
-        int mr = (int)imin(MR, M - m);
-        micro_kernel(kp, pa.buf + (m / MR) * KP * MR + p0 * MR, bp, C + m * ldc + n, ldc, mr, nr,
-                     acc);
-      }
+      pack_panel(bp, B, n, nr, 2 * p0, panel_pairs(pa, kp), K, NR);
+      panel_product(pa, p0, kp, bp, C + n, ldc, nr, acc);
     }
   }
 }
@@ -161,13 +220,15 @@ void bf16_gemm(float* C, index_t ldc, bool accumulate, index_t M, index_t N, ind
   if (M <= 0 || N <= 0) return;
   int nt = num_threads();
   double flops = 2.0 * M * N * K;
-  if (in_parallel() || nt <= 1 || flops < 4e6 || (N < nt * 2 * NR && M < nt * MR)) {
-    bf16_gemm_packed(C, ldc, accumulate, bf16_pack_a(ws, A, M, K), B, 0, N);
+  bool amx = bf16_amx_enabled();
+  index_t h = amx ? MA : MR;  // rows of a packed A panel
+  if (in_parallel() || nt <= 1 || flops < 4e6 || (N < nt * 2 * NR && M < nt * h)) {
+    bf16_gemm_packed(C, ldc, accumulate, pack_a_as(amx, ws, A, M, K), B, 0, N);
     return;
   }
   if (N >= (index_t)nt * 2 * NR) {
     // Split the columns of C: A is packed once and shared, each thread packs its own B panels.
-    BfPackedA pa = bf16_pack_a(ws, A, M, K);
+    BfPackedA pa = pack_a_as(amx, ws, A, M, K);
     index_t chunk = ((N + nt - 1) / nt + NR - 1) / NR * NR;
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int t = 0; t < nt; ++t) {
@@ -178,13 +239,13 @@ void bf16_gemm(float* C, index_t ldc, bool accumulate, index_t M, index_t N, ind
   }
   // Few columns: split the rows of C; each thread packs its own rows of A into its part of ws
   // (the same place they have in the whole packed A, as chunks are whole panels).
-  index_t chunk = ((M + nt - 1) / nt + MR - 1) / MR * MR, KP = pairs_of(K);
+  index_t chunk = ((M + nt - 1) / nt + MA - 1) / MA * MA;  // whole panels of either layout
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
   for (int t = 0; t < nt; ++t) {
     index_t s = t * chunk, e = imin(M, s + chunk);
     if (s >= e) continue;
-    BfPackedA pa =
-        bf16_pack_a(ws + (s / MR) * KP * MR, BfMat<TA>{A.p + s * A.sl, A.sl, A.sk}, e - s, K);
+    BfPackedA pa = pack_a_as(amx, ws + bf16_packed_a_offset(amx, s, K),
+                             BfMat<TA>{A.p + s * A.sl, A.sl, A.sk}, e - s, K);
     bf16_gemm_packed(C + s * ldc, ldc, accumulate, pa, B, 0, N);
   }
 }
@@ -194,17 +255,26 @@ void bf16_gemm(float* C, index_t ldc, bool accumulate, index_t M, index_t N, ind
 
 namespace pydlk {
 bool bf16_cpu_supported() { return false; }
+bool bf16_amx_supported() { return false; }
 size_t bf16_packed_a_slots(index_t, index_t) { return 0; }
+size_t bf16_packed_a_offset(bool, index_t, index_t) { return 0; }
 size_t bf16_gemm_ws_slots(index_t, index_t) { return 0; }
 template <typename T>
 BfPackedA bf16_pack_a(uint32_t* dst, BfMat<T>, index_t M, index_t K) {
-  return BfPackedA{dst, M, K};
+  return BfPackedA{dst, M, K, false};
 }
 template <typename T>
 void bf16_gemm_packed(float*, index_t, bool, const BfPackedA&, BfMat<T>, index_t, index_t) {}
 template <typename TA, typename TB>
 void bf16_gemm(float*, index_t, bool, index_t, index_t, index_t, BfMat<TA>, BfMat<TB>, uint32_t*) {}
 #endif
+
+namespace {
+std::atomic<bool> g_amx_allowed{true};
+}
+bool bf16_amx_allowed() { return g_amx_allowed.load(std::memory_order_relaxed); }
+void set_bf16_amx_allowed(bool allowed) { g_amx_allowed.store(allowed); }
+bool bf16_amx_enabled() { return bf16_amx_allowed() && bf16_amx_supported(); }
 
 template BfPackedA bf16_pack_a<float>(uint32_t*, BfMat<float>, index_t, index_t);
 template BfPackedA bf16_pack_a<uint16_t>(uint32_t*, BfMat<uint16_t>, index_t, index_t);

@@ -1,4 +1,5 @@
-// bfloat16 matrix products with float32 accumulation (AVX512_BF16, vdpbf16ps), for autocast.
+// bfloat16 matrix products with float32 accumulation, for autocast: AMX tiles (tdpbf16ps) where
+// the CPU and the kernel allow them, else AVX512_BF16 (vdpbf16ps).
 //
 // Operands are float32 (or raw bf16 bits) in memory; packing rounds them to bf16 (round to
 // nearest even) on the way into the kernel's panels, so no bf16 copy of a tensor is ever made.
@@ -16,6 +17,15 @@ namespace pydlk {
 // The CPU has AVX512F/BW/VL and AVX512_BF16 (checked once, by cpuid).
 bool bf16_cpu_supported();
 
+// The CPU has AMX-BF16 and the kernel let this process use the tile registers (Linux asks each
+// process to request them: arch_prctl(ARCH_REQ_XCOMP_PERM)). Checked and requested once.
+bool bf16_amx_supported();
+// Whether products packed from now on use AMX: supported and allowed. Allowed by default;
+// pydlk.backends.cpu.allow_amx = False keeps them on AVX512_BF16 (same sums, other order).
+bool bf16_amx_enabled();
+bool bf16_amx_allowed();
+void set_bf16_amx_allowed(bool allowed);
+
 // A strided matrix view: element (lane j, depth k) is p[j * sl + k * sk]. For A (M x K) the lanes
 // are rows; for B (K x N) they are columns. T is float or uint16_t (bf16 bits).
 template <typename T>
@@ -27,11 +37,16 @@ struct BfMat {
 // A packed once into a caller's buffer of bf16_packed_a_slots(M, K) slots and shared read-only
 // by the threads (see bf16_gemm.cpp for the layout). The caller owns the memory: this file is
 // compiled for AVX-512, so it instantiates no library template that another file could share.
+// amx: the layout the AMX tiles read (panels of 32 rows), chosen when A was packed.
 struct BfPackedA {
   const uint32_t* buf;
   index_t M, K;
+  bool amx;
 };
+// Slots for either layout (the larger), so that a buffer sized before packing always fits.
 size_t bf16_packed_a_slots(index_t M, index_t K);
+// Where the panel holding row m starts (m a multiple of the panel height, 32 covers both).
+size_t bf16_packed_a_offset(bool amx, index_t m, index_t K);
 
 // Pack all of A (M x K) into dst (parallel over panels unless inside a parallel region).
 template <typename T>

@@ -43,6 +43,12 @@ py::array new_f32(index_t rows, index_t cols, const char* op, const char* name) 
 void bind_bf16(py::module_& m) {
   m.def("bf16_supported", &bf16_cpu_supported,
         "True where the CPU has AVX512_BF16 (the bf16 products can run).");
+  m.def("bf16_amx_supported", &bf16_amx_supported,
+        "True where the CPU has AMX-BF16 and the OS let this process use the tiles.");
+  m.def("get_bf16_amx", &bf16_amx_allowed,
+        "Whether the bf16 products may run on AMX tiles (pydlk.backends.cpu.allow_amx).");
+  m.def("set_bf16_amx", &set_bf16_amx_allowed, py::arg("allowed"),
+        "Allow (True) or forbid (False) AMX for the bf16 products packed from now on.");
 
   m.def("gemm_bf16",
         [](py::array a, py::array b) {

@@ -122,8 +122,21 @@ def warn_if_slow_blas() -> None:
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
 
 
+def bf16_kernels() -> str:
+    """Which kernels ``pydlk.autocast``'s bf16 products run on here: AMX tiles, AVX512_BF16, or
+    none (autocast then runs float32 and says so)."""
+    if not _C.bf16_supported():
+        return "none (no AVX512_BF16: autocast runs float32)"
+    if _C.bf16_amx_supported():
+        if _C.get_bf16_amx():
+            return "AMX tiles (tdpbf16ps)"
+        return "AVX512_BF16 (AMX present, off: pydlk.backends.cpu.allow_amx = False)"
+    return "AVX512_BF16 (vdpbf16ps)"
+
+
 def show_config() -> None:
-    """Print version, compiler, OpenMP, BLAS and its kernels, SIMD level, threads, allocator;
+    """Print version, compiler, OpenMP, BLAS and its kernels, SIMD level, the bf16 kernels,
+    threads, allocator;
     and a warning line when the BLAS kernels are below what the CPU supports."""
     c = config()
     numpy_blas = sorted({lib.num_threads for lib in _numpy_blas()})
@@ -141,6 +154,7 @@ def show_config() -> None:
     rows += [
         ("SIMD build", c["simd_build"]),
         ("SIMD in use", c["simd"]),
+        ("bf16 products", bf16_kernels()),
         (
             "threads",
             (

@@ -14,6 +14,17 @@ from pydlk import _C, amp
 needs_bf16 = pytest.mark.skipif(not _C.bf16_supported(), reason="CPU has no AVX512_BF16")
 
 
+@pytest.fixture(params=["amx", "avx512"])
+def bf16_path(request):
+    """Each product test runs on both kernels: AMX tiles (where the CPU has them) and
+    AVX512_BF16; the flag is put back afterwards."""
+    if request.param == "amx" and not pydlk.backends.cpu.amx_supported():
+        pytest.skip("CPU (or OS) has no AMX-BF16")
+    pydlk.backends.cpu.allow_amx = request.param == "amx"
+    yield request.param
+    pydlk.backends.cpu.allow_amx = True
+
+
 def rounded(a):
     """a rounded to bf16 (round to nearest even), back in float64."""
     return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float64)
@@ -51,9 +62,13 @@ def test_bfloat16_dtype_and_casts(rng):
 
 @needs_bf16
 @pytest.mark.parametrize(
-    "M,K,N", [(1, 1, 1), (7, 3, 5), (8, 32, 32), (17, 33, 65), (64, 576, 300), (130, 1001, 7)]
-)
-def test_gemm_matches_rounded_float64(rng, M, K, N):
+    "M,K,N",
+    # AMX edges too: whole 16- and 32-row tiles with whole and partial 32-column panels, a depth
+    # past one 256-pair block and not a multiple of 32, rows split over two threads (M = 96)
+    [(1, 1, 1), (7, 3, 5), (8, 32, 32), (17, 33, 65), (64, 576, 300), (130, 1001, 7),
+     (16, 40, 64), (32, 64, 96), (48, 513, 64), (96, 70, 40), (33, 600, 1000)],
+)  # fmt: skip
+def test_gemm_matches_rounded_float64(rng, bf16_path, M, K, N):
     a = rng.standard_normal((M, K)).astype(np.float32)
     b = rng.standard_normal((K, N)).astype(np.float32)
     c = _C.gemm_bf16(a, b)
@@ -100,6 +115,35 @@ def test_gemm_bad_input():
         _C.gemm_bf16(a, np.ones((4, 2), np.uint16))
 
 
+def test_allow_amx_switch_and_what_show_config_says(rng, capsys):
+    cpu = pydlk.backends.cpu
+    assert cpu.allow_amx is True
+    with pytest.raises(TypeError, match="allow_amx must be True or False, got 1"):
+        cpu.allow_amx = 1
+    a = rng.standard_normal((40, 70)).astype(np.float32)
+    b = rng.standard_normal((70, 50)).astype(np.float32)
+    try:
+        cpu.allow_amx = False
+        assert cpu.allow_amx is False
+        pydlk.show_config()
+        off = capsys.readouterr().out
+        c_avx = _C.gemm_bf16(a, b) if _C.bf16_supported() else None
+    finally:
+        cpu.allow_amx = True
+    pydlk.show_config()
+    on = capsys.readouterr().out
+    if not _C.bf16_supported():
+        assert "none (no AVX512_BF16" in on
+    elif cpu.amx_supported():
+        assert "AMX tiles" in on and "AMX present, off" in off
+        # the same exact products, summed in another order: equal to float32 rounding
+        ref, scale = gemm_ref(a, b)
+        assert_fp32_sum(c_avx, ref, scale, 70)
+        assert_fp32_sum(_C.gemm_bf16(a, b), ref, scale, 70)
+    else:
+        assert "AVX512_BF16 (vdpbf16ps)" in on
+
+
 def _torch_pair(torch, shape_x, weight, bias, rng):
     x = rng.standard_normal(shape_x).astype(np.float32)
     return (
@@ -124,7 +168,7 @@ def _check_vs_torch(y, yt, grads, tgrads):
 
 @needs_bf16
 @pytest.mark.parametrize("shape", [(37, 70), (4, 5, 64)])
-def test_autocast_linear_matches_torch_and_rounded_reference(rng, shape):
+def test_autocast_linear_matches_torch_and_rounded_reference(rng, bf16_path, shape):
     torch = pytest.importorskip("torch")
     w = rng.standard_normal((19, shape[-1])).astype(np.float32)
     b = rng.standard_normal(19).astype(np.float32)
@@ -156,9 +200,13 @@ def test_autocast_linear_matches_torch_and_rounded_reference(rng, shape):
      # the packing's edges: 3 channels and an odd pixel count, more than one depth block
      # (C*R*S > 512; H*W > 512 pixel pairs), padding wider than the kernel, stride 2 on odd sizes
      (2, 3, 7, 10, 3, 1, 1, 1), (2, 64, 5, 9, 3, 1, 1, 1), (1, 2, 40, 3, 3, 1, 1, 1),
-     (2, 4, 6, 5, 1, 1, 1, 1), (3, 5, 9, 7, 3, 2, 1, 1), (1, 6, 12, 8, 5, 3, 2, 1)],
+     (2, 4, 6, 5, 1, 1, 1, 1), (3, 5, 9, 7, 3, 2, 1, 1), (1, 6, 12, 8, 5, 3, 2, 1),
+     # AMX's whole tiles: 16 and 64 output channels over 32-pixel panels (ResNet's layers)
+     (4, 16, 16, 16, 3, 1, 1, 1), (2, 32, 8, 64, 3, 2, 1, 1), (2, 64, 8, 48, 3, 1, 1, 1)],
 )  # fmt: skip
-def test_autocast_conv2d_matches_torch_and_rounded_reference(rng, N, C, H, K, k, stride, pad, dil):
+def test_autocast_conv2d_matches_torch_and_rounded_reference(
+    rng, bf16_path, N, C, H, K, k, stride, pad, dil
+):
     torch = pytest.importorskip("torch")
     w = rng.standard_normal((K, C, k, k)).astype(np.float32)
     b = rng.standard_normal(K).astype(np.float32)

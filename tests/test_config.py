@@ -1,6 +1,7 @@
 """show_config, the thread switch, and the allocator setting."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -13,8 +14,9 @@ import pydlk
 def test_show_config_names_every_part(capsys):
     pydlk.show_config()
     out = capsys.readouterr().out
-    for key in ("version", "compiler", "OpenMP", "BLAS", "SIMD in use", "threads", "allocator"):
+    for key in ("version", "compiler", "OpenMP", "BLAS", "SIMD in use", "bf16 products"):
         assert key in out
+    assert "threads" in out and "allocator" in out
     c = pydlk.config()
     assert c["num_threads"] == pydlk.get_num_threads()
     assert c["blas_threads"] == 1  # the BLAS never runs its own pool (see csrc/blas.h)
@@ -135,7 +137,7 @@ def test_show_config_warns_when_openblas_coretype_picks_slow_kernels():
         return r.stdout
 
     slow = run(OPENBLAS_CORETYPE="Haswell")
-    assert "BLAS kernels  Haswell" in slow and "WARNING" in slow
+    assert re.search(r"^BLAS kernels +Haswell", slow, re.M) and "WARNING" in slow
     assert "OPENBLAS_CORETYPE=Haswell in the environment chose them" in slow
     assert "W: None" not in slow
     fine = run()

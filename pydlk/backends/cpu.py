@@ -11,6 +11,13 @@ False for the direct sum everywhere; float64 never takes Winograd. GPU convoluti
 cuDNN's own choice.
 
     pydlk.backends.cpu.allow_winograd = False
+
+``allow_amx`` (default True): the bf16 products of ``pydlk.autocast`` (linear, conv2d) run on
+AMX tiles (``tdpbf16ps``) where the CPU has AMX-BF16 (Intel Xeon from Sapphire Rapids on) and
+the OS lets the process use them; else, and when set to False, on AVX512_BF16
+(``vdpbf16ps``). Both multiply the same bf16 operands exactly and add in float32; only the
+order of the sums differs. AMX is 4-6x faster where both exist (``bench/test_bf16.py``).
+``pydlk.backends.cpu.amx_supported()`` says whether this machine has it.
 """
 
 import sys
@@ -20,7 +27,8 @@ from .. import _C
 
 
 class _CpuBackend(types.ModuleType):
-    """The module, with ``allow_winograd`` as a property that reads and sets the kernels' flag."""
+    """The module, with ``allow_winograd`` and ``allow_amx`` as properties that read and set the
+    kernels' flags."""
 
     @property
     def allow_winograd(self) -> bool:
@@ -34,6 +42,22 @@ class _CpuBackend(types.ModuleType):
                 f"pydlk.backends.cpu.allow_winograd must be True or False, got {value!r}"
             )
         _C.set_conv_winograd(value)
+
+    @property
+    def allow_amx(self) -> bool:
+        """Whether the bf16 products may run on AMX tiles (see the module's docstring)."""
+        return bool(_C.get_bf16_amx())
+
+    @allow_amx.setter
+    def allow_amx(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"pydlk.backends.cpu.allow_amx must be True or False, got {value!r}")
+        _C.set_bf16_amx(value)
+
+    @staticmethod
+    def amx_supported() -> bool:
+        """True where the CPU has AMX-BF16 and the OS let this process use the tiles."""
+        return bool(_C.bf16_amx_supported())
 
 
 sys.modules[__name__].__class__ = _CpuBackend
