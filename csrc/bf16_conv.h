@@ -31,4 +31,22 @@ size_t bf16_conv_xcl_size(const ConvShape& s);
 void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const ConvShape& s,
                            uint16_t* xcl, uint32_t* dyp, float* part, int64_t* seg);
 
+// Forward on AMX tiles without im2col (csrc/bf16_conv_amx.cpp), groups == 1; only where
+// bf16_amx_enabled(). wa: bf16_conv_amx_weight_size(s) slots filled by
+// bf16_conv_amx_pack_weight from w (K, C, R, S) float32; planes: bf16_conv_amx_input_size(s)
+// slots per OpenMP thread. y (N, K, OH, OW) = conv(x, w) + b (b may be null).
+size_t bf16_conv_amx_weight_size(const ConvShape& s);
+size_t bf16_conv_amx_input_size(const ConvShape& s);
+void bf16_conv_amx_pack_weight(uint32_t* wa, const float* w, const ConvShape& s);
+void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const float* b,
+                           const ConvShape& s, uint32_t* planes);
+
+// Weight gradient on AMX tiles (the same file), groups == 1; only where bf16_amx_enabled().
+// dw (K, C, R, S) = sum over n of conv's products of dy[n] and x[n]. ws:
+// bf16_conv_amx_grad_size(s) slots per OpenMP thread. An Inf in x can reach dw as NaN (Inf x 0)
+// through the pixels the virtual grid computes and drops, where the im2col path gives Inf.
+size_t bf16_conv_amx_grad_size(const ConvShape& s);
+void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const ConvShape& s,
+                               uint32_t* ws);
+
 }  // namespace pydlk

@@ -60,6 +60,27 @@ void bias_grad(float* db, const float* dy, index_t N, index_t OUT, index_t inner
   }
 }
 
+// The forward convolution y = conv(x, w) + b (w float32 (K, C, R, S)): on AMX tiles straight
+// from the input where AMX is on (bf16_conv_amx.cpp), else as packed products.
+void conv_forward_any(float* y, const float* x, const float* w, const float* b,
+                      const ConvShape& s) {
+  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+  if (bf16_amx_enabled()) {
+    auto wa = scratch<uint32_t>(bf16_conv_amx_weight_size(s));
+    auto planes = scratch<uint32_t>(nt * bf16_conv_amx_input_size(s));
+    bf16_conv_amx_pack_weight(wa.get(), w, s);
+    bf16_conv_amx_forward(y, x, wa.get(), b, s, planes.get());
+    return;
+  }
+  index_t CRS = s.C * s.R * s.S;
+  auto wp = scratch<uint32_t>(bf16_packed_a_slots(s.K, CRS));
+  auto xb = scratch<uint16_t>(bf16_conv_xb_size(s));
+  auto seg = scratch<int64_t>(nt * bf16_conv_seg_size(s));
+  // y[n] (K, OHW) = w (K, CRS) @ col[n] (CRS, OHW) + b: the weight packed once and shared.
+  BfPackedA pa = bf16_pack_a(wp.get(), FMat{w, CRS, 1}, s.K, CRS);
+  bf16_conv_forward(y, x, pa, b, s, xb.get(), seg.get());
+}
+
 // Stride 1: dx = dy correlated with the flipped, transposed weight, padded by d*(R-1) - p on
 // each side: dx[c, ih, iw] = sum over k, r, q of w[k, c, r, q] * dy[k, ih + ph - r*dh, iw + pw -
 // q*dw], which is the forward convolution of dy (K channels) with w'[c, k, R-1-r, S-1-q]. It runs
@@ -74,12 +95,7 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
   ConvShape tr = s;  // the transposed convolution's shape: dy in, dx out
   tr.C = s.K, tr.H = s.OH, tr.W = s.OW, tr.K = s.C, tr.OH = s.H, tr.OW = s.W;
   tr.ph = s.dh * (s.R - 1) - s.ph, tr.pw = s.dw * (s.S - 1) - s.pw;
-  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
-  auto wp = scratch<uint32_t>(bf16_packed_a_slots(tr.K, KRS));
-  auto xb = scratch<uint16_t>(bf16_conv_xb_size(tr));
-  auto seg = scratch<int64_t>(nt * bf16_conv_seg_size(tr));
-  BfPackedA pa = bf16_pack_a(wp.get(), FMat{wt.get(), KRS, 1}, tr.K, KRS);
-  bf16_conv_forward(dx, dy, pa, nullptr, tr, xb.get(), seg.get());
+  conv_forward_any(dx, dy, wt.get(), nullptr, tr);
 }
 
 // Other strides: dcol[n] (CRS, OHW) = w^T (CRS, K) @ dy[n] (K, OHW), then col2im; the weight is
@@ -125,19 +141,16 @@ void linear_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
 
 void conv2d_bf16_forward(float* y, const float* x, const float* w, const float* b,
                          const ConvShape& s) {
-  index_t CRS = s.C * s.R * s.S;
-  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
-  auto wp = scratch<uint32_t>(bf16_packed_a_slots(s.K, CRS));
-  auto xb = scratch<uint16_t>(bf16_conv_xb_size(s));
-  auto seg = scratch<int64_t>(nt * bf16_conv_seg_size(s));
-  // y[n] (K, OHW) = w (K, CRS) @ col[n] (CRS, OHW) + b: the weight packed once and shared.
-  BfPackedA pa = bf16_pack_a(wp.get(), FMat{w, CRS, 1}, s.K, CRS);
-  bf16_conv_forward(y, x, pa, b, s, xb.get(), seg.get());
+  conv_forward_any(y, x, w, b, s);
 }
 
 void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                           const float* w, const ConvShape& s) {
-  if (dw) {
+  if (dw && bf16_amx_enabled()) {
+    int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+    auto ws = scratch<uint32_t>(nt * bf16_conv_amx_grad_size(s));
+    bf16_conv_amx_weight_grad(dw, dy, x, s, ws.get());
+  } else if (dw) {
     int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto xcl = scratch<uint16_t>(bf16_conv_xcl_size(s));
     auto dyp = scratch<uint32_t>(nt * bf16_packed_a_slots(s.K, s.OH * s.OW));

@@ -673,6 +673,10 @@ FUZZ = {
     "linear_forward": lambda d: linear(d, False),
     "linear_backward": lambda d: linear(d, True),
     "bf16_supported": lambda d: ([], {}),
+    "bf16_amx_supported": lambda d: ([], {}),
+    "get_bf16_amx": lambda d: ([], {}),
+    # in the worker: the bf16 calls drawn after it run on the kernel it chose
+    "set_bf16_amx": lambda d: ([P(d.b())], {}),
     "gemm_bf16": lambda d: ([d.A((d.n(), d.n())), d.A((d.n(), d.n()))], {}),
     "linear_bf16_forward": lambda d: bf16(d, "linear", False),
     "linear_bf16_backward": lambda d: bf16(d, "linear", True),

@@ -98,9 +98,12 @@ CPU_ONLY = frozenset(
         # whether the CPU convolution may choose Winograd (cuDNN makes its own choice)
         "get_conv_winograd",
         "set_conv_winograd",
-        # AVX512_BF16 products behind pydlk.autocast(device_type='cpu'), used only for NumPy
-        # arrays: CuPy arrays keep their float32 kernels inside autocast
+        # AVX512_BF16 / AMX products behind pydlk.autocast(device_type='cpu'), used only for
+        # NumPy arrays: CuPy arrays keep their float32 kernels inside autocast
         "bf16_supported",
+        "bf16_amx_supported",
+        "get_bf16_amx",
+        "set_bf16_amx",
         "gemm_bf16",
         "linear_bf16_forward",
         "linear_bf16_backward",
