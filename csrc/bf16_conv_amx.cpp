@@ -15,6 +15,10 @@
 // channel blocks, then goes to y (N, K, OH, OW) through a small buffer, run by run of valid
 // pixels.
 //
+// Input dilation (uh, uw) serves the input gradient of a strided convolution, which is this
+// forward on dy with zeros between its pixels: only the pair planes see it (they place dy's pixel
+// (i, j) at (i*uh, j*uw) and leave the rest zero), so no zero-filled copy of dy is made.
+//
 // The weight gradient transposed, dw[t]^T (C x K) = sum over virtual pixels of x's phase image
 // shifted by tap t (C x pixels) @ dy (pixels x K), on the same virtual grid: A tiles are 16
 // channel rows of 32 consecutive bf16 pixels of a plain (one channel per plane) phase image, so
@@ -35,6 +39,11 @@ namespace pydlk {
 
 namespace {
 
+// Input dilation: x is (C, Hr, Wr) and its pixel (i, j) is pixel (i*uh, j*uw) of the image.
+struct Dilation {
+  index_t uh, uw, Hr, Wr;
+};
+
 // The geometry shared by the packing and the kernel.
 struct AmxConv {
   index_t P;       // stride phases sh * sw
@@ -45,6 +54,8 @@ struct AmxConv {
   index_t KG;      // groups of 16 output channels
   index_t V;       // virtual pixels OH * Wv
   index_t sample;  // slots of one sample's planes, with slack for the last tiles' overrun
+  uint64_t used;   // bit a*sw + b: some tap reads phase (a, b) (all bits when P > 64)
+  bool reads(index_t phase) const { return phase >= 64 || ((used >> phase) & 1u); }
 };
 
 AmxConv geometry(const ConvShape& s) {
@@ -58,31 +69,49 @@ AmxConv geometry(const ConvShape& s) {
   g.V = s.OH * g.Wv;
   // A tile of the last pixel block reads up to 31 slots past V, plus the tap's column offset.
   g.sample = g.P * g.CB * 16 * g.Lp + 32 + (s.S - 1) * s.dw + 16;
+  g.used = 0;  // a 1x1 kernel at stride 2 reads one phase of four: the others are left zero
+  for (index_t t = 0; t < s.R * s.S; ++t) {
+    index_t ph = (((t / s.S) * s.dh) % s.sh) * s.sw + ((t % s.S) * s.dw) % s.sw;
+    if (ph < 64) g.used |= uint64_t(1) << ph;
+  }
   return g;
 }
 
-// Pair planes of sample x (C, H, W) into dst (g.sample slots), zeros outside the image and past C.
-void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const AmxConv& g) {
+// Pair planes of sample x into dst (g.sample slots), zeros outside the image and past C. x is
+// (C, Hr, Wr); its pixel (i, j) sits at (i*uh, j*uw) of the (C, H, W) image s describes.
+void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const AmxConv& g,
+                    const Dilation& u) {
   std::memset(dst, 0, (size_t)g.sample * 4);
-  index_t HW = s.H * s.W;
+  index_t HW = u.Hr * u.Wr;
   for (index_t pr = 0; pr < pairs_of(s.C); ++pr) {
     const float* x0 = x + 2 * pr * HW;
     const float* x1 = 2 * pr + 1 < s.C ? x0 + HW : nullptr;
     for (index_t a = 0; a < s.sh; ++a)
       for (index_t b = 0; b < s.sw; ++b) {
+        if (!g.reads(a * s.sw + b)) continue;
         uint32_t* plane = dst + ((a * s.sw + b) * g.CB * 16 + pr) * g.Lp;
         for (index_t i = 0; i < g.PHh; ++i) {
           index_t ih = i * s.sh + a - s.ph;
-          if (ih < 0 || ih >= s.H) continue;
+          if (ih < 0 || ih >= s.H || ih % u.uh) continue;
+          ih /= u.uh;
           // columns j with iw = j*sw + b - pw inside [0, W)
           index_t off = b - s.pw;  // iw = j*sw + off
           index_t j0 = off >= 0 ? 0 : (-off + s.sw - 1) / s.sw;
           index_t j1 = s.W - 1 - off < 0 ? 0 : (s.W - 1 - off) / s.sw + 1;  // first iw >= W
           if (j1 > g.Wv) j1 = g.Wv;
           uint32_t* d = plane + i * g.Wv;
-          const float* r0 = x0 + ih * s.W;
-          const float* r1 = x1 ? x1 + ih * s.W : nullptr;
-          if (s.sw == 1) {
+          const float* r0 = x0 + ih * u.Wr;
+          const float* r1 = x1 ? x1 + ih * u.Wr : nullptr;
+          if (u.uw > 1) {  // only every uw-th column holds a value: x's column c at j
+            for (index_t c = 0; c < u.Wr; ++c) {  // = (c*uw - off) / sw, where that divides
+              index_t jj = c * u.uw - off, j = s.sw == 1 ? jj : jj / s.sw;
+              if (j < j0 || (s.sw != 1 && jj % s.sw)) continue;
+              if (j >= j1) break;
+              uint32_t v = bf16_round(r0[c]);
+              if (r1) v |= uint32_t(bf16_round(r1[c])) << 16;
+              d[j] = v;
+            }
+          } else if (s.sw == 1) {
             for (index_t j = j0; j < j1; j += 16) {
               __mmask16 m = lane_mask(j1 - j);
               __m512 lo = _mm512_maskz_loadu_ps(m, r0 + j + off);
@@ -162,6 +191,7 @@ void to_phase_planes(uint16_t* dst, const float* x, const ConvShape& s, const Am
   for (index_t c = 0; c < s.C; ++c)
     for (index_t a = 0; a < s.sh; ++a)
       for (index_t b = 0; b < s.sw; ++b) {
+        if (!g.reads(a * s.sw + b)) continue;
         uint16_t* plane = dst + ((a * s.sw + b) * d.Cp + c) * d.Lx;
         index_t off = b - s.pw;
         index_t j0 = off >= 0 ? 0 : (-off + s.sw - 1) / s.sw;
@@ -318,8 +348,9 @@ void bf16_conv_amx_pack_weight(uint32_t* wa, const float* w, const ConvShape& s)
 }
 
 void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const float* b,
-                           const ConvShape& s, uint32_t* planes) {
+                           const ConvShape& s, uint32_t* planes, index_t uh, index_t uw) {
   AmxConv g = geometry(s);
+  Dilation u{uh, uw, (s.H - 1) / uh + 1, (s.W - 1) / uw + 1};
   index_t RS = s.R * s.S, OHW = s.OH * s.OW, ld = g.Lp * 4;
   int nt = (int)imin(num_threads(), s.N);
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -329,7 +360,7 @@ void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const f
     alignas(64) float buf[32 * 32];
 #pragma omp for schedule(static)
     for (index_t n = 0; n < s.N; ++n) {
-      to_pair_planes(xq, x + n * s.C * s.H * s.W, s, g);
+      to_pair_planes(xq, x + n * s.C * u.Hr * u.Wr, s, g, u);
       float* yn = y + n * s.K * OHW;
       for (index_t v0 = 0; v0 < g.V; v0 += 32) {
         Runs runs = runs_of(v0, s, g);
@@ -393,7 +424,7 @@ size_t bf16_conv_amx_weight_size(const ConvShape&) { return 0; }
 size_t bf16_conv_amx_input_size(const ConvShape&) { return 0; }
 void bf16_conv_amx_pack_weight(uint32_t*, const float*, const ConvShape&) {}
 void bf16_conv_amx_forward(float*, const float*, const uint32_t*, const float*, const ConvShape&,
-                           uint32_t*) {}
+                           uint32_t*, index_t, index_t) {}
 size_t bf16_conv_amx_grad_size(const ConvShape&) { return 0; }
 void bf16_conv_amx_weight_grad(float*, const float*, const float*, const ConvShape&, uint32_t*) {}
 }  // namespace pydlk

@@ -1,9 +1,12 @@
 // Linear and convolution in bf16 (autocast): the float32 layers' products on bf16_gemm.
 //
-// Convolution: the forward product and the weight gradient build their packed operands straight
-// from a bf16 copy of x (csrc/bf16_conv.cpp); the weight gradient is one product over all
-// samples. The input gradient at stride 1 is the forward convolution of dy with the flipped
-// weight; at other strides it is a product into a per-thread column buffer and col2im.
+// Convolution where AMX is on: the forward and the weight gradient load their tiles straight
+// from per-sample images (csrc/bf16_conv_amx.cpp); the input gradient, at any stride, is that
+// forward on dy (with input dilation by the stride) and the flipped weight. Elsewhere: the
+// forward product and the weight gradient build their packed operands straight from a bf16 copy
+// of x (csrc/bf16_conv.cpp), the weight gradient as one product over all samples; the input
+// gradient at stride 1 is the forward convolution of dy with the flipped weight, at other
+// strides a product into a per-thread column buffer and col2im.
 #include "bf16_ops.h"
 
 #include <algorithm>
@@ -62,14 +65,15 @@ void bias_grad(float* db, const float* dy, index_t N, index_t OUT, index_t inner
 
 // The forward convolution y = conv(x, w) + b (w float32 (K, C, R, S)): on AMX tiles straight
 // from the input where AMX is on (bf16_conv_amx.cpp), else as packed products.
-void conv_forward_any(float* y, const float* x, const float* w, const float* b,
-                      const ConvShape& s) {
+// Input dilation (uh, uw; see bf16_conv.h) only on AMX: the packed path needs 1, 1.
+void conv_forward_any(float* y, const float* x, const float* w, const float* b, const ConvShape& s,
+                      index_t uh = 1, index_t uw = 1) {
   int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
   if (bf16_amx_enabled()) {
     auto wa = scratch<uint32_t>(bf16_conv_amx_weight_size(s));
     auto planes = scratch<uint32_t>(nt * bf16_conv_amx_input_size(s));
     bf16_conv_amx_pack_weight(wa.get(), w, s);
-    bf16_conv_amx_forward(y, x, wa.get(), b, s, planes.get());
+    bf16_conv_amx_forward(y, x, wa.get(), b, s, planes.get(), uh, uw);
     return;
   }
   index_t CRS = s.C * s.R * s.S;
@@ -84,7 +88,9 @@ void conv_forward_any(float* y, const float* x, const float* w, const float* b,
 // Stride 1: dx = dy correlated with the flipped, transposed weight, padded by d*(R-1) - p on
 // each side: dx[c, ih, iw] = sum over k, r, q of w[k, c, r, q] * dy[k, ih + ph - r*dh, iw + pw -
 // q*dw], which is the forward convolution of dy (K channels) with w'[c, k, R-1-r, S-1-q]. It runs
-// on the forward kernel: no column matrix at all.
+// on the forward kernel: no column matrix at all. On AMX, any stride: the same with zeros between
+// dy's pixels (input dilation by the stride, which the AMX forward takes without a zero-filled
+// copy); rows and columns of x that no window read come out zero, as they should.
 void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvShape& s) {
   index_t RS = s.R * s.S, KRS = s.K * RS;
   auto wt = scratch<float>((size_t)s.C * KRS);
@@ -92,10 +98,11 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
     for (index_t c = 0; c < s.C; ++c)
       for (index_t t = 0; t < RS; ++t)
         wt[c * KRS + k * RS + (RS - 1 - t)] = w[(k * s.C + c) * RS + t];
-  ConvShape tr = s;  // the transposed convolution's shape: dy in, dx out
-  tr.C = s.K, tr.H = s.OH, tr.W = s.OW, tr.K = s.C, tr.OH = s.H, tr.OW = s.W;
+  ConvShape tr = s;  // the transposed convolution's shape: (dilated) dy in, dx out
+  tr.C = s.K, tr.K = s.C, tr.OH = s.H, tr.OW = s.W, tr.sh = tr.sw = 1;
+  tr.H = (s.OH - 1) * s.sh + 1, tr.W = (s.OW - 1) * s.sw + 1;
   tr.ph = s.dh * (s.R - 1) - s.ph, tr.pw = s.dw * (s.S - 1) - s.pw;
-  conv_forward_any(dx, dy, wt.get(), nullptr, tr);
+  conv_forward_any(dx, dy, wt.get(), nullptr, tr, s.sh, s.sw);
 }
 
 // Other strides: dcol[n] (CRS, OHW) = w^T (CRS, K) @ dy[n] (K, OHW), then col2im; the weight is
@@ -159,7 +166,11 @@ void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
     bf16_conv_weight_grad(dw, dy, x, s, xcl.get(), dyp.get(), part.get(), seg.get());
   }
   if (dx) {
+    // (a 1x1 kernel at a stride: the column product and col2im write only the pixels read,
+    // where the dilated forward would compute all of dx; measured 0.34 against 0.76 ms)
+    bool one_by_one = s.R == 1 && s.S == 1;
     if (s.sh == 1 && s.sw == 1) input_grad_as_conv(dx, dy, w, s);
+    else if (bf16_amx_enabled() && !one_by_one) input_grad_as_conv(dx, dy, w, s);
     else input_grad_col2im(dx, dy, w, s);
   }
   if (db) bias_grad(db, dy, s.N, s.K, s.OH * s.OW);
