@@ -50,7 +50,8 @@ struct AmxConv {
   index_t PHh;     // rows of a phase image
   index_t Wv;      // its width = the virtual grid's width
   index_t Lp;      // slots of one plane (PHh * Wv, rounded up to 16)
-  index_t CB;      // blocks of 16 channel pairs (32 channels)
+  index_t BP;      // channel pairs in one block: 16, or all of them when fewer (the tiles' depth)
+  index_t CB;      // blocks of BP channel pairs
   index_t KG;      // groups of 16 output channels
   index_t V;       // virtual pixels OH * Wv
   index_t sample;  // slots of one sample's planes, with slack for the last tiles' overrun
@@ -64,11 +65,12 @@ AmxConv geometry(const ConvShape& s) {
   g.PHh = s.OH + ((s.R - 1) * s.dh) / s.sh;
   g.Wv = s.OW + ((s.S - 1) * s.dw) / s.sw;
   g.Lp = round16(g.PHh * g.Wv);
-  g.CB = (pairs_of(s.C) + 15) / 16;
+  g.BP = imin(16, pairs_of(s.C));  // 16 channels: tiles 8 pairs deep, not half zeros
+  g.CB = (pairs_of(s.C) + g.BP - 1) / g.BP;
   g.KG = (s.K + 15) / 16;
   g.V = s.OH * g.Wv;
   // A tile of the last pixel block reads up to 31 slots past V, plus the tap's column offset.
-  g.sample = g.P * g.CB * 16 * g.Lp + 32 + (s.S - 1) * s.dw + 16;
+  g.sample = g.P * g.CB * g.BP * g.Lp + 32 + (s.S - 1) * s.dw + 16;
   g.used = 0;  // a 1x1 kernel at stride 2 reads one phase of four: the others are left zero
   for (index_t t = 0; t < s.R * s.S; ++t) {
     index_t ph = (((t / s.S) * s.dh) % s.sh) * s.sw + ((t % s.S) * s.dw) % s.sw;
@@ -89,7 +91,7 @@ void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const Amx
     for (index_t a = 0; a < s.sh; ++a)
       for (index_t b = 0; b < s.sw; ++b) {
         if (!g.reads(a * s.sw + b)) continue;
-        uint32_t* plane = dst + ((a * s.sw + b) * g.CB * 16 + pr) * g.Lp;
+        uint32_t* plane = dst + ((a * s.sw + b) * g.CB * g.BP + pr) * g.Lp;
         for (index_t i = 0; i < g.PHh; ++i) {
           index_t ih = i * s.sh + a - s.ph;
           if (ih < 0 || ih >= s.H || ih % u.uh) continue;
@@ -135,23 +137,24 @@ void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const Amx
   }
 }
 
-// A runs of valid virtual pixels of one 32-pixel block: (lane, count, output pixel index).
+// The runs of valid virtual pixels of one block of `lanes` (<= 32) pixels: (lane, count, output
+// pixel index).
 struct Runs {
   int n;
   int lane[32], len[32];
   index_t dest[32];
 };
 
-Runs runs_of(index_t v0, const ConvShape& s, const AmxConv& g) {
+Runs runs_of(index_t v0, int lanes, const ConvShape& s, const AmxConv& g) {
   Runs r;
   r.n = 0;
-  for (int i = 0; i < 32 && v0 + i < g.V;) {
+  for (int i = 0; i < lanes && v0 + i < g.V;) {
     index_t v = v0 + i, oh = v / g.Wv, ow = v % g.Wv;
     if (ow >= s.OW) {  // the row's dropped tail: skip to the next row
       i += (int)(g.Wv - ow);
       continue;
     }
-    int len = (int)imin(s.OW - ow, 32 - i);
+    int len = (int)imin(s.OW - ow, lanes - i);
     len = (int)imin(len, g.V - v);
     r.lane[r.n] = i, r.len[r.n] = len, r.dest[r.n] = oh * s.OW + ow;
     ++r.n;
@@ -321,28 +324,28 @@ void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const
 
 size_t bf16_conv_amx_weight_size(const ConvShape& s) {
   AmxConv g = geometry(s);
-  return (size_t)(s.R * s.S * g.CB * g.KG * 256);
+  return (size_t)(s.R * s.S * g.CB * g.KG * 16 * g.BP);
 }
 size_t bf16_conv_amx_input_size(const ConvShape& s) { return (size_t)geometry(s).sample; }
 
-// wa[t][cb][kg] = the A tile (16 output channels x 16 channel pairs) of tap t: row k, slot p =
-// (w[kg*16 + k][cb*32 + 2p][t], w[..][cb*32 + 2p + 1][t]), zero past K and C.
+// wa[t][cb][kg] = the A tile (16 output channels x BP channel pairs) of tap t: row k, slot p =
+// (w[kg*16 + k][c][t], w[..][c + 1][t]) for c = 2 * (cb*BP + p), zero past K and C.
 void bf16_conv_amx_pack_weight(uint32_t* wa, const float* w, const ConvShape& s) {
   AmxConv g = geometry(s);
   index_t RS = s.R * s.S;
   for (index_t t = 0; t < RS; ++t)
     for (index_t cb = 0; cb < g.CB; ++cb)
       for (index_t kg = 0; kg < g.KG; ++kg) {
-        uint32_t* tile = wa + ((t * g.CB + cb) * g.KG + kg) * 256;
+        uint32_t* tile = wa + ((t * g.CB + cb) * g.KG + kg) * 16 * g.BP;
         for (index_t k = 0; k < 16; ++k)
-          for (index_t p = 0; p < 16; ++p) {
-            index_t ko = kg * 16 + k, c = cb * 32 + 2 * p;
+          for (index_t p = 0; p < g.BP; ++p) {
+            index_t ko = kg * 16 + k, c = 2 * (cb * g.BP + p);
             uint32_t v = 0;
             if (ko < s.K && c < s.C) {
               v = bf16_round(w[(ko * s.C + c) * RS + t]);
               if (c + 1 < s.C) v |= uint32_t(bf16_round(w[(ko * s.C + c + 1) * RS + t])) << 16;
             }
-            tile[k * 16 + p] = v;
+            tile[k * g.BP + p] = v;
           }
       }
 }
@@ -356,15 +359,19 @@ void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const f
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     uint32_t* xq = planes + thread_id() * g.sample;
-    AmxScope tiles(true);
-    alignas(64) float buf[32 * 32];
+    // (Four pixel tiles for one group of output channels, to hide tdpbf16ps's latency behind
+    // four sums, measured slower than this 2 x 2 block.)
+    const int lanes = 32;
+    AmxScope tiles(true, (int)g.BP);  // A tiles BP pairs wide, B tiles BP pairs deep
+    alignas(64) float buf[32 * 32];   // [output channel][pixel of the block]
+    const index_t tile = 16 * g.BP;   // slots of one weight tile
 #pragma omp for schedule(static)
     for (index_t n = 0; n < s.N; ++n) {
       to_pair_planes(xq, x + n * s.C * u.Hr * u.Wr, s, g, u);
       float* yn = y + n * s.K * OHW;
-      for (index_t v0 = 0; v0 < g.V; v0 += 32) {
-        Runs runs = runs_of(v0, s, g);
-        bool two_p = v0 + 16 < g.V;
+      for (index_t v0 = 0; v0 < g.V; v0 += lanes) {
+        Runs runs = runs_of(v0, lanes, s, g);
+        const index_t np = imin(lanes / 16, (g.V - v0 + 15) / 16);  // pixel tiles in this block
         for (index_t kg0 = 0; kg0 < g.KG; kg0 += 2) {
           bool two_k = kg0 + 1 < g.KG;
           _tile_zero(0);
@@ -375,24 +382,24 @@ void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const f
             index_t rr = (t / s.S) * s.dh, qq = (t % s.S) * s.dw;
             index_t phase = (rr % s.sh) * s.sw + qq % s.sw;
             const uint32_t* src =
-                xq + phase * g.CB * 16 * g.Lp + v0 + (rr / s.sh) * g.Wv + qq / s.sw;
-            const uint32_t* wt = wa + (t * g.CB * g.KG + kg0) * 256;
-            for (index_t cb = 0; cb < g.CB; ++cb, src += 16 * g.Lp, wt += g.KG * 256) {
-              _tile_loadd(4, wt, 64);
+                xq + phase * g.CB * g.BP * g.Lp + v0 + (rr / s.sh) * g.Wv + qq / s.sw;
+            const uint32_t* wt = wa + (t * g.CB * g.KG + kg0) * tile;
+            for (index_t cb = 0; cb < g.CB; ++cb, src += g.BP * g.Lp, wt += g.KG * tile) {
+              _tile_loadd(4, wt, g.BP * 4);
               _tile_loadd(6, src, ld);
               _tile_dpbf16ps(0, 4, 6);
-              if (two_p) {
+              if (np > 1) {
                 _tile_loadd(7, src + 16, ld);
                 _tile_dpbf16ps(1, 4, 7);
               }
               if (two_k) {
-                _tile_loadd(5, wt + 256, 64);
+                _tile_loadd(5, wt + tile, g.BP * 4);
                 _tile_dpbf16ps(2, 5, 6);
-                if (two_p) _tile_dpbf16ps(3, 5, 7);
+                if (np > 1) _tile_dpbf16ps(3, 5, 7);
               }
             }
           }
-          // buf[k][pixel]: rows 0-15 output channels kg0*16.., rows 16-31 the next group
+          // rows 0-15: output channels kg0*16.., rows 16-31: the next group
           _tile_stored(0, buf, 128);
           _tile_stored(1, buf + 16, 128);
           _tile_stored(2, buf + 16 * 32, 128);

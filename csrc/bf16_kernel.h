@@ -126,12 +126,14 @@ inline void amx_kernel(index_t kq, const uint32_t* a, const uint32_t* b, float* 
       for (int j = 0; j < nr; ++j) C[i * ldc + j] = t[i * NR + j];
 }
 
-// Loads the tile configuration (all eight tiles 16 rows x 64 bytes) for the calling thread on
-// entry and releases the tiles on exit, when A was packed for AMX. One per thread and product
-// call: other libraries in the process (oneDNN in torch) load configurations of their own.
+// Loads the tile configuration for the calling thread on entry and releases the tiles on exit,
+// when A was packed for AMX. One per thread and product call: other libraries in the process
+// (oneDNN in torch) load configurations of their own. All eight tiles are 16 rows x 64 bytes,
+// but for a product only `depth` (<= 16) pairs deep: then A's tiles (4, 5) are 16 rows of
+// depth pairs and B's (6, 7) depth rows of 64 bytes.
 struct AmxScope {
   bool on;
-  explicit AmxScope(bool amx) : on(amx) {
+  explicit AmxScope(bool amx, int depth = 16) : on(amx) {
     if (!on) return;
     struct alignas(64) {
       uint8_t palette, start_row, reserved[14];
@@ -140,6 +142,8 @@ struct AmxScope {
     } cfg = {};
     cfg.palette = 1;
     for (int i = 0; i < 8; ++i) cfg.colsb[i] = 64, cfg.rows[i] = 16;
+    cfg.colsb[4] = cfg.colsb[5] = uint16_t(4 * depth);
+    cfg.rows[6] = cfg.rows[7] = uint8_t(depth);
     _tile_loadconfig(&cfg);
   }
   ~AmxScope() {
@@ -150,7 +154,7 @@ struct AmxScope {
 };
 #else
 struct AmxScope {
-  explicit AmxScope(bool) {}
+  explicit AmxScope(bool, int = 16) {}
 };
 inline void amx_kernel(index_t, const uint32_t*, const uint32_t*, float*, index_t, int, int, bool) {
 }

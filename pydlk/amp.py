@@ -2,7 +2,9 @@
 
 Inside ``with pydlk.autocast(device_type='cpu', dtype=pydlk.bfloat16):`` the matrix products of
 ``linear`` and ``conv2d`` (forward and backward) take bf16 operands and add their products in
-float32, on pydlk's own AVX512_BF16 kernels (csrc/bf16_gemm.cpp); everything else runs in
+float32, on pydlk's own kernels: AMX tiles where the CPU has AMX-BF16 (Intel Xeon from Sapphire
+Rapids on; convolutions without im2col, csrc/bf16_conv_amx.cpp), else AVX512_BF16
+(csrc/bf16_gemm.cpp; ``pydlk.backends.cpu.allow_amx`` chooses); everything else runs in
 float32 as before, and parameters (the optimiser's arena) stay float32: they are the master
 weights, rounded to bf16 only as the products read them.
 
