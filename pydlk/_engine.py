@@ -38,6 +38,42 @@ def _base_refs_of(v):
 _BASE_REFS = _base_refs_of(np.empty(2).reshape(2))
 
 
+def _whole_memory(g):
+    """True if ``g`` owns its memory, or is a view of the whole of an array that nothing but the
+    view holds (a Function's ``dx.reshape(shape)``)."""
+    base = g.base
+    if base is None:
+        return g.flags.owndata
+    # Both C-contiguous with the same byte count: the view is the whole of its base.
+    return (
+        type(base) is np.ndarray
+        and base.base is None
+        and base.flags.owndata
+        and base.flags.c_contiguous
+        and base.nbytes == g.nbytes
+        and sys.getrefcount(base) <= _BASE_REFS
+    )
+
+
+def _add_grads(a, b):
+    """``a + b`` for two gradients of one tensor (a tensor used twice: a ResNet block's input
+    feeds its convolution and its shortcut). When ``a`` is a NumPy array that nothing holds but
+    the caller's local (see ``_owned``), ``b`` is added into it in place: no fresh array, and so
+    no page faults on a new multi-megabyte block at every residual join."""
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.flags.c_contiguous
+        and a.flags.writeable
+        and sys.getrefcount(a) <= _OWNED_REFS
+        and _whole_memory(a)
+    ):
+        return np.add(a, b, out=a)
+    return a + b
+
+
 def _owned(g, dtype):
     """True if the engine may keep ``g`` itself as a leaf's gradient, as torch's AccumulateGrad
     steals a gradient no one else holds: a plain C-contiguous, writable NumPy array of the leaf's
@@ -54,18 +90,7 @@ def _owned(g, dtype):
         and sys.getrefcount(g) - 1 <= _OWNED_REFS  # - 1: _owned's own parameter
     ):
         return False
-    base = g.base
-    if base is None:
-        return g.flags.owndata
-    # Both C-contiguous with the same byte count: the view is the whole of its base.
-    return (
-        type(base) is np.ndarray
-        and base.base is None
-        and base.flags.owndata
-        and base.flags.c_contiguous
-        and base.nbytes == g.nbytes
-        and sys.getrefcount(base) <= _BASE_REFS
-    )
+    return _whole_memory(g)
 
 
 def _accumulate_leaf(t, g, steal=False):
@@ -232,13 +257,19 @@ class _Pass:
             slot = self.grads.get(id(pnode))
             if slot is None:
                 slot = self.grads[id(pnode)] = [None] * len(pnode.out_meta)
-            slot[pidx] = g if slot[pidx] is None else slot[pidx] + g
+            cur = slot[pidx]
+            if cur is None:
+                slot[pidx] = g
+            else:
+                slot[pidx] = None  # cur is held by this local only, so it may be summed into
+                slot[pidx] = _add_grads(cur, g)
         elif self.tids is None:
             entry = self.leaf_grads.get(id(t))
             if entry is None:
                 self.leaf_grads[id(t)] = [t, g]
             else:
-                entry[1] = entry[1] + g
+                cur, entry[1] = entry[1], None
+                entry[1] = _add_grads(cur, g)
         elif id(t) in self.tids:
             c = self.captured
             c[id(t)] = g if id(t) not in c else c[id(t)] + g

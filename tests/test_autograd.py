@@ -557,3 +557,46 @@ def test_a_view_gradient_is_handed_over_only_when_it_is_its_whole_unheld_base(rn
     finally:
         _FreshView.part = _FreshView.keep = False
         _FreshView.kept.clear()
+
+
+def test_add_grads_sums_in_place_only_into_an_array_no_one_else_holds():
+    from pydlk._engine import _add_grads
+
+    a = np.ones(3)  # held by this local only, as the engine holds a pending gradient
+    r = _add_grads(a, np.full(3, 2.0))
+    assert r is a
+    np.testing.assert_array_equal(a, np.full(3, 3.0))
+
+    held = np.ones(3)
+    keep = [held]  # held elsewhere too: a fresh sum, the held array unchanged
+    r = _add_grads(held, np.full(3, 2.0))
+    assert r is not held
+    np.testing.assert_array_equal(keep[0], np.ones(3))
+    np.testing.assert_array_equal(r, np.full(3, 3.0))
+
+    base = np.ones(6)
+    part = base[:3]  # a view of part of an array: never written
+    r = _add_grads(part, np.ones(3))
+    assert r is not part
+    np.testing.assert_array_equal(base, np.ones(6))
+
+    f32 = np.ones(3, np.float32)  # the sum would change dtype or shape: out of place
+    assert _add_grads(f32, np.ones(3)).dtype == np.float64
+    row = np.ones(3)
+    assert _add_grads(row, np.ones((2, 3))).shape == (2, 3)
+    np.testing.assert_array_equal(row, np.ones(3))
+
+
+def test_gradients_meeting_at_a_tensor_are_summed_without_corrupting_a_shared_one(rng):
+    # h = 2x feeds h + h (one array passed through to both inputs), a fresh-gradient Function
+    # and a residual-style sum: every path's gradient arrives at h, in place where allowed
+    xv = rng.standard_normal(5)
+    x = pydlk.tensor(xv, requires_grad=True)
+    h = x * 2.0
+    y = (h + h) * 3.0 + _Fresh.apply(h) + h * h
+    y.sum().backward()
+    dh = 6.0 + 2.0 + 2 * (2 * xv)
+    np.testing.assert_allclose(np.asarray(x.grad), 2 * dh, rtol=1e-12)
+    w = pydlk.tensor(xv, requires_grad=True)
+    (w + w + w).sum().backward()  # three arrivals at a leaf, the first shared by two
+    np.testing.assert_array_equal(np.asarray(w.grad), np.full(5, 3.0))
