@@ -6,6 +6,7 @@
 
 #include "bind_util.h"
 #include "conv2d.h"
+#include "conv2d_direct512.h"
 #include "conv2d_winograd.h"
 
 namespace pydlk {
@@ -82,12 +83,18 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
 
 namespace {
 
-ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* op) {
+// dense_ok: the forward of a float32 convolution, which the AVX-512 dense direct kernel may run.
+ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* op,
+                  bool dense_ok = false) {
   ConvAlgo a = parse_algo(algorithm, op);
-  need(a != ConvAlgo::direct || s.Cg() == 1,
+  const bool dense = dense_ok && dense_direct_supported() && dense_direct_fits(s);
+  need(a != ConvAlgo::direct || s.Cg() == 1 || dense,
        std::string(op) +
-           ": algorithm='direct' needs one input channel per group (C/groups == 1), got " +
-           std::to_string(s.Cg()));
+           ": algorithm='direct' needs one input channel per group (C/groups == 1), or for a "
+           "float32 forward on a CPU with AVX-512 at least 8 outputs per group; got " +
+           std::to_string(s.Cg()) + " input and " + std::to_string(s.Kg()) +
+           " output channels per group" +
+           (dense_ok && !dense_direct_supported() ? " (this CPU has no AVX-512)" : ""));
   need(a != ConvAlgo::winograd || winograd_fits(s),
        std::string(op) +
            ": algorithm='winograd' needs a 3x3 kernel, stride 1, dilation 1 and groups=1, got a " +
@@ -104,6 +111,13 @@ void bind_conv2d(py::module_& m) {
         "Whether algorithm='auto' may choose Winograd (pydlk.backends.cpu.allow_winograd).");
   m.def("set_conv_winograd", &set_winograd_allowed, py::arg("allowed"),
         "Let algorithm='auto' choose Winograd (True, the default) or not.");
+  m.def("get_conv_direct", &dense_direct_allowed,
+        "Whether algorithm='auto' may choose the AVX-512 direct forward for dense float32 "
+        "layers (pydlk.backends.cpu.allow_direct_conv).");
+  m.def("set_conv_direct", &set_dense_direct_allowed, py::arg("allowed"),
+        "Let algorithm='auto' choose the AVX-512 direct forward (True, the default) or not.");
+  m.def("conv_direct_supported", &dense_direct_supported,
+        "True where the CPU has the AVX-512 (F, VL, BW, DQ) the direct forward needs.");
   m.def("conv2d_forward",
         [](py::array x, py::array w, py::object bias, py::object stride, py::object padding,
            py::object dilation, py::object groups, std::string algorithm) {
@@ -115,7 +129,7 @@ void bind_conv2d(py::module_& m) {
       need_dtype(b.arr(), dt, op, "bias");
       need_shape(b.arr(), {(py::ssize_t)s.K}, op, "bias");
     }
-    ConvAlgo a = algo_for(s, algorithm, op);
+    ConvAlgo a = algo_for(s, algorithm, op, dt == DType::f32);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       py::array y = empty<T>(
@@ -136,7 +150,8 @@ void bind_conv2d(py::module_& m) {
         py::arg("algorithm") = "auto",
         "2-D convolution. input (N, C, H, W), weight (K, C/groups, kH, kW), bias (K) or None; "
         "stride/padding/dilation an int or a pair. Returns (N, K, OH, OW). algorithm: 'auto', "
-        "'gemm' (im2col + BLAS), 'direct' (needs C/groups == 1) or 'winograd' (F(4x4, 3x3); "
+        "'gemm' (im2col + BLAS), 'direct' (C/groups == 1, or float32 with at least 8 outputs "
+        "per group on a CPU with AVX-512) or 'winograd' (F(4x4, 3x3); "
         "needs a 3x3 kernel, stride 1, dilation 1, groups 1).");
 
   m.def("conv2d_backward",

@@ -25,13 +25,21 @@
 //   positions (small images: 12x12 -> 8x8) gemm stays. Measured (2 threads, float32, forward):
 //   LeNet conv2 on 14x14, N=256: 1.18 ms against gemm's 1.75-1.86; N=64: 0.30 against 0.36-0.46;
 //   LeNet conv1 (1 -> 6, 28x28, N=64): 0.10-0.13 against 0.13-0.14.
+// * direct, dense (conv2d_direct512.cpp): float32 forward with 8+ outputs per group on CPUs
+//   with AVX-512, any stride: chosen before the two above where the wide grid wastes little
+//   and the kernel is larger than 1x1. Measured against gemm, interleaved, N=64, 2 threads:
+//   ResNet's 16->32 32x32 and 32->64 16x16 stride-2 3x3 layers 0.81-0.95 / 0.89-1.03 ms
+//   against 1.53-1.71 / 1.11-1.25 (torch 0.96-1.17 / 0.78-1.00); LeNet conv2 (6->16, 14x14,
+//   5x5) 0.20-0.34 against the blocked kernel above.
 #include "conv2d.h"
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "blas.h"
+#include "conv2d_direct512.h"
 #include "conv2d_winograd.h"
 
 namespace pydlk {
@@ -123,6 +131,49 @@ inline void rows_add_any(T* dst, const T* src, index_t rows, index_t OW, index_t
   }
 }
 
+// The same copies for stride 2 along W (the stride-2 convolutions of a ResNet): with the
+// stride known at compile time the loops vectorise (even-lane permutes) instead of running one
+// element at a time; im2col was a quarter of a stride-2 3x3 forward's time before this.
+template <typename T, int OW>
+inline void rows_get2(T* dst, const T* src, index_t rows, index_t pitch) {
+  for (index_t r = 0; r < rows; ++r)
+    for (int j = 0; j < OW; ++j) dst[r * OW + j] = src[r * pitch + 2 * j];
+}
+template <typename T, int OW>
+inline void rows_add2(T* dst, const T* src, index_t rows, index_t pitch) {
+  for (index_t r = 0; r < rows; ++r)
+    for (int j = 0; j < OW; ++j) dst[r * pitch + 2 * j] += src[r * OW + j];
+}
+// false: OW has no compiled copy (the caller loops).
+template <typename T>
+inline bool rows_get2_any(T* dst, const T* src, index_t rows, index_t OW, index_t pitch) {
+  switch (OW) {
+    case 4: return rows_get2<T, 4>(dst, src, rows, pitch), true;
+    case 7: return rows_get2<T, 7>(dst, src, rows, pitch), true;
+    case 8: return rows_get2<T, 8>(dst, src, rows, pitch), true;
+    case 14: return rows_get2<T, 14>(dst, src, rows, pitch), true;
+    case 16: return rows_get2<T, 16>(dst, src, rows, pitch), true;
+    case 28: return rows_get2<T, 28>(dst, src, rows, pitch), true;
+    case 32: return rows_get2<T, 32>(dst, src, rows, pitch), true;
+    case 56: return rows_get2<T, 56>(dst, src, rows, pitch), true;
+    default: return false;
+  }
+}
+template <typename T>
+inline bool rows_add2_any(T* dst, const T* src, index_t rows, index_t OW, index_t pitch) {
+  switch (OW) {
+    case 4: return rows_add2<T, 4>(dst, src, rows, pitch), true;
+    case 7: return rows_add2<T, 7>(dst, src, rows, pitch), true;
+    case 8: return rows_add2<T, 8>(dst, src, rows, pitch), true;
+    case 14: return rows_add2<T, 14>(dst, src, rows, pitch), true;
+    case 16: return rows_add2<T, 16>(dst, src, rows, pitch), true;
+    case 28: return rows_add2<T, 28>(dst, src, rows, pitch), true;
+    case 32: return rows_add2<T, 32>(dst, src, rows, pitch), true;
+    case 56: return rows_add2<T, 56>(dst, src, rows, pitch), true;
+    default: return false;
+  }
+}
+
 // x: the chunk's first sample (nb samples of (C, H, W)); c0: the group's first channel.
 // col: (Cg*R*S, nb*OH*OW), row (c, r, s), column (i, oh, ow):
 // col[(c, r, s), (i, oh, ow)] = x[i, c0 + c, oh*sh + r*dh - ph, ow*sw + s*dw - pw] (0 outside).
@@ -160,6 +211,7 @@ PYDLK_SIMD void im2col(T* col, const T* x, T* pad, index_t nb, index_t c0, const
             rows_get_any(dst0, src0, s.OH, s.OW, s.sh * P.pitch);
             continue;
           }
+          if (s.sw == 2 && rows_get2_any(dst0, src0, s.OH, s.OW, s.sh * P.pitch)) continue;
           for (index_t oh = 0; oh < s.OH; ++oh) {
             const T* src = src0 + oh * s.sh * P.pitch;
             T* dst = dst0 + oh * s.OW;
@@ -197,6 +249,7 @@ PYDLK_SIMD void col2im(T* dx, const T* col, T* pad, index_t nb, index_t c0, cons
             rows_add_any(d1, src0, s.OH, s.OW, s.sh * P.pitch);
             continue;
           }
+          if (s.sw == 2 && rows_add2_any(d1, src0, s.OH, s.OW, s.sh * P.pitch)) continue;
           for (index_t oh = 0; oh < s.OH; ++oh) {
             T* d = d1 + oh * s.sh * P.pitch;
             const T* src = src0 + oh * s.OW;
@@ -730,9 +783,18 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     const bool multi_ok = !backward && uses_multi(s, esz);
     // Winograd first: where it is preferred it was measured faster than the blocked direct
     // forward too (16->16 on 8x8: see conv2d_winograd.cpp).
-    algo = winograd_preferred(s, esz)                                         ? ConvAlgo::winograd
-           : (s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok) || multi_ok ? ConvAlgo::direct
-                                                                              : ConvAlgo::gemm;
+    // Dense layers (several channels each way) forward: the AVX-512 direct kernel where the
+    // CPU has it (stride-2 layers, 5x5 kernels: see conv2d_direct512.cpp).
+    p.dense = !backward && esz == sizeof(float) && s.Cg() > 1 && dense_direct_preferred(s);
+    algo = winograd_preferred(s, esz) ? ConvAlgo::winograd
+           : p.dense || (s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok) || multi_ok
+               ? ConvAlgo::direct
+               : ConvAlgo::gemm;
+    if (algo == ConvAlgo::winograd) p.dense = false;
+  } else {
+    // algorithm='direct' with several input channels: the binding checked that the dense
+    // kernel takes the shape.
+    p.dense = algo == ConvAlgo::direct && !backward && s.Cg() > 1;
   }
   p.algo = algo;
   if (algo == ConvAlgo::winograd) {
@@ -742,6 +804,12 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   const index_t OHW = s.OH * s.OW, CRS = s.Cg() * s.R * s.S;
   const index_t work = s.N * s.K * OHW * CRS;
   p.nt = parallel_worth_it(work) ? num_threads() : 1;
+  if (algo == ConvAlgo::direct && p.dense) {
+    p.nb = p.nblk = 1;
+    p.parallel = p.nt > 1 && s.N * s.G > 1;
+    p.ws_bytes = dense_direct_ws_bytes(s, p.parallel ? p.nt : 1);
+    return p;
+  }
   if (algo == ConvAlgo::direct) {
     p.nb = 1;
     p.parallel = p.nt > 1 && s.N * s.C > 1;
@@ -792,7 +860,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, void* ws, const Co
                     const ConvPlan& plan) {
   if (s.N == 0 || s.K == 0) return;
   char* wsb = static_cast<char*>(ws);
-  if (plan.algo == ConvAlgo::direct)
+  if (plan.algo == ConvAlgo::direct && plan.dense) {
+    if constexpr (std::is_same<T, float>::value)
+      dense_direct_forward(y, x, w, b, wsb, s, plan.nt, plan.parallel);
+  } else if (plan.algo == ConvAlgo::direct)
     uses_multi(s, sizeof(T)) ? direct_forward_multi(y, x, w, b, wsb, s, plan)
                              : direct_forward(y, x, w, b, wsb, s, plan);
   else if (plan.algo == ConvAlgo::winograd) winograd_forward(y, x, w, b, wsb, s, plan);

@@ -487,3 +487,74 @@ def test_blocked_direct_forward_matches_reference(rng, cfg):
         y = C.conv2d_forward(x, w, bias, *args)
         assert y.dtype == dtype
         np.testing.assert_allclose(y, conv2d_ref(x, w, bias, **kw), rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------ AVX-512 direct forward
+# Shapes for the dense direct forward (float32, at least 8 outputs per group): strides 1-3,
+# dilation, groups, odd and rectangular sizes, output blocks of 8 with remainders (13, 20),
+# wide grids of exactly one vector, ResNet's stride-2 layers and LeNet's conv2.
+DENSE = [
+    (4, 16, 32, 32, 32, 3, 2, 1, 1, 1),  # ResNet stage 2 entry
+    (3, 32, 16, 16, 64, 3, 2, 1, 1, 1),  # ResNet stage 3 entry (tail blocks of 2 vectors)
+    (5, 6, 14, 14, 16, 5, 1, 0, 1, 1),  # LeNet conv2
+    (2, 5, 11, 13, 13, 3, 1, 1, 1, 1),  # odd sizes, 8 + 5 outputs
+    (2, 7, 13, 9, 20, (3, 2), (2, 1), (1, 0), 1, 1),  # per-axis stride, rectangular kernel
+    (2, 4, 17, 15, 8, 3, 3, 2, 1, 1),  # stride 3, odd padding
+    (2, 8, 12, 12, 16, 3, 1, 2, 2, 2),  # dilation 2, groups 2 (4 in, 8 out each)
+    (2, 6, 9, 10, 9, 3, 2, 1, (2, 1), 1),  # stride 2 with dilation
+    (3, 3, 6, 6, 8, 3, 1, 1, 1, 1),  # wide grid of 46 positions: one block of 3 vectors
+    (2, 4, 5, 5, 8, 2, 1, 0, 1, 1),  # 4x4 output, wide grid 19: blocks overlap at the end
+]
+
+
+@pytest.mark.skipif(not C.conv_direct_supported(), reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("cfg", DENSE)
+def test_direct_forward_matches_reference(rng, cfg):
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    for bias in (b, None):
+        ref = conv2d_ref(x, w, bias, **kw)
+        y = C.conv2d_forward(x, w, bias, *args, algorithm="direct")
+        assert y.dtype == np.float32 and y.shape == ref.shape
+        np.testing.assert_allclose(y, ref, rtol=1e-5, atol=2e-5 * np.abs(ref).max())
+    # not a word of the output left unwritten: NaN-filled inputs give NaN everywhere, and a
+    # NaN in one pixel reaches exactly its receptive field
+    xn = x.copy()
+    xn[0, 0, 1, 1] = np.nan
+    y = C.conv2d_forward(xn, w, b, *args, algorithm="direct")
+    hit = np.isnan(conv2d_ref(xn, w, b, **kw))
+    np.testing.assert_array_equal(np.isnan(y), hit)
+
+
+@pytest.mark.skipif(not C.conv_direct_supported(), reason="this CPU has no AVX-512")
+def test_direct_forward_against_torch_and_auto_choice(rng):
+    torch = pytest.importorskip("torch")
+    # ResNet-8's stride-2 3x3 layer as 'auto' runs it (the direct kernel), against torch
+    x, w, b, kw = _data(rng, (8, 16, 32, 32, 32, 3, 2, 1, 1, 1))
+    want = torch.nn.functional.conv2d(*map(torch.from_numpy, (x, w, b)), stride=2, padding=1)
+    y = C.conv2d_forward(x, w, b, 2, 1)
+    assert np.abs(y - want.numpy()).max() <= 2e-6 * np.abs(want.numpy()).max()
+    with pytest.raises(TypeError, match="allow_direct_conv must be True or False, got 1"):
+        pydlk.backends.cpu.allow_direct_conv = 1
+    try:
+        pydlk.backends.cpu.allow_direct_conv = False
+        assert C.get_conv_direct() is False
+        y2 = C.conv2d_forward(x, w, b, 2, 1)  # im2col + GEMM: same values, other rounding
+        np.testing.assert_allclose(y2, y, rtol=1e-5, atol=1e-5 * np.abs(y).max())
+    finally:
+        pydlk.backends.cpu.allow_direct_conv = True
+    assert pydlk.backends.cpu.allow_direct_conv is True
+
+
+def test_direct_forward_refusals():
+    x = np.ones((2, 16, 8, 8), np.float32)
+    w = np.ones((16, 16, 3, 3), np.float32)
+    # the backward has no dense direct kernel, float64 neither
+    with pytest.raises(ValueError, match="conv2d_backward: algorithm='direct' needs one input"):
+        C.conv2d_backward(np.ones((2, 16, 6, 6), np.float32), x, w, algorithm="direct")
+    with pytest.raises(ValueError, match="conv2d: algorithm='direct' needs one input channel"):
+        C.conv2d_forward(x.astype(np.float64), w.astype(np.float64), algorithm="direct")
+    # fewer than 8 outputs per group
+    with pytest.raises(ValueError, match="at least 8 outputs per group; got 16 input and 4"):
+        C.conv2d_forward(x, w[:4], algorithm="direct")
+    assert isinstance(pydlk.backends.cpu.direct_conv_supported(), bool)

@@ -98,6 +98,10 @@ CPU_ONLY = frozenset(
         # whether the CPU convolution may choose Winograd (cuDNN makes its own choice)
         "get_conv_winograd",
         "set_conv_winograd",
+        # whether it may choose the AVX-512 direct forward, and whether the CPU has AVX-512
+        "get_conv_direct",
+        "set_conv_direct",
+        "conv_direct_supported",
         # AVX512_BF16 / AMX products behind pydlk.autocast(device_type='cpu'), used only for
         # NumPy arrays: CuPy arrays keep their float32 kernels inside autocast
         "bf16_supported",

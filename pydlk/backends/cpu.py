@@ -12,6 +12,12 @@ cuDNN's own choice.
 
     pydlk.backends.cpu.allow_winograd = False
 
+``allow_direct_conv`` (default True): float32 convolution forwards with several input and at
+least 8 output channels per group and a kernel larger than 1x1 (stride-2 layers, 5x5 kernels)
+run a direct AVX-512 kernel with no im2col copy where the CPU has AVX-512
+(``csrc/conv2d_direct512.cpp``); Winograd, where it applies, comes first. Same sum, in another
+order. ``pydlk.backends.cpu.direct_conv_supported()`` says whether this machine has it.
+
 ``allow_amx`` (default True): the bf16 products of ``pydlk.autocast`` (linear, conv2d) run on
 AMX tiles (``tdpbf16ps``) where the CPU has AMX-BF16 (Intel Xeon from Sapphire Rapids on) and
 the OS lets the process use them; else, and when set to False, on AVX512_BF16
@@ -27,8 +33,8 @@ from .. import _C
 
 
 class _CpuBackend(types.ModuleType):
-    """The module, with ``allow_winograd`` and ``allow_amx`` as properties that read and set the
-    kernels' flags."""
+    """The module, with ``allow_winograd``, ``allow_direct_conv`` and ``allow_amx`` as
+    properties that read and set the kernels' flags."""
 
     @property
     def allow_winograd(self) -> bool:
@@ -42,6 +48,24 @@ class _CpuBackend(types.ModuleType):
                 f"pydlk.backends.cpu.allow_winograd must be True or False, got {value!r}"
             )
         _C.set_conv_winograd(value)
+
+    @property
+    def allow_direct_conv(self) -> bool:
+        """Whether dense float32 convolution forwards may run the AVX-512 direct kernel."""
+        return bool(_C.get_conv_direct())
+
+    @allow_direct_conv.setter
+    def allow_direct_conv(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(
+                f"pydlk.backends.cpu.allow_direct_conv must be True or False, got {value!r}"
+            )
+        _C.set_conv_direct(value)
+
+    @staticmethod
+    def direct_conv_supported() -> bool:
+        """True where the CPU has the AVX-512 the direct convolution forward needs."""
+        return bool(_C.conv_direct_supported())
 
     @property
     def allow_amx(self) -> bool:
