@@ -301,3 +301,43 @@ def test_threads_agree(threads, rng):
     ty.sum().backward()
     for a, r in zip(out[0], (ty.detach(), tx.grad, tm.weight_hh_l0.grad), strict=True):
         np.testing.assert_allclose(a, r.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU", "RNN"])
+def test_float32_recurrent_product_blocks_against_torch_float64(name, rng):
+    # float32 runs the recurrent product against W_hh packed once (AVX-512 CPUs): hidden 80
+    # gives 32-column panels with a remainder (4H = 320, 3H = 240, 80) and K chunks of 256
+    # with a remainder (backward, K = 4H or 3H); batch 13 gives a 12-row block and one row
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    tm = getattr(torch.nn, name)(7, 80).double()
+    m = getattr(nn, name)(7, 80)
+    m.load_state_dict(
+        {k: v.detach().numpy().astype(np.float32) for k, v in tm.state_dict().items()}
+    )
+    tm.load_state_dict(
+        {k: torch.tensor(np.asarray(v), dtype=torch.float64) for k, v in m.state_dict().items()}
+    )
+    x = rng.standard_normal((6, 13, 7)).astype(np.float32)
+    h0 = rng.standard_normal((1, 13, 80)).astype(np.float32)
+    px, ph0 = pydlk.tensor(x, requires_grad=True), pydlk.tensor(h0, requires_grad=True)
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    th0 = torch.tensor(h0, dtype=torch.float64, requires_grad=True)
+    if name == "LSTM":
+        c0 = rng.standard_normal((1, 13, 80)).astype(np.float32)
+        py, _ = m(px, (ph0, pydlk.tensor(c0)))
+        ty, _ = tm(tx, (th0, torch.tensor(c0, dtype=torch.float64)))
+    else:
+        py, _ = m(px, ph0)
+        ty, _ = tm(tx, th0)
+    w = np.cos(np.arange(ty.numel())).reshape(ty.shape)
+    (py * pydlk.tensor(w.astype(np.float32))).sum().backward()
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(np.asarray(py), ty.detach().numpy(), rtol=1e-4, atol=1e-5)
+    for got, want in (
+        (px.grad, tx.grad),
+        (ph0.grad, th0.grad),
+        (m.weight_hh_l0.grad, tm.weight_hh_l0.grad),
+    ):
+        want = want.numpy()
+        assert np.abs(np.asarray(got) - want).max() <= 1e-5 * np.abs(want).max() + 1e-6
