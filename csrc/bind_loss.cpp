@@ -98,11 +98,15 @@ void check_smoothing(double eps, const char* op) {
 void bind_loss(py::module_& m) {
   // ---------------------------------------------------------------- cross-entropy
   m.def("cross_entropy_forward",
-        [](py::array x, py::array target, py::object weight, py::object ignore_arg_, double eps) {
+        [](py::array x, py::array target, py::object weight, py::object ignore_arg_, double eps,
+           const std::string& grad_of) {
     const char* op = "cross_entropy";
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
     check_smoothing(eps, op);
+    need(grad_of == "none" || grad_of == "sum" || grad_of == "mean",
+         std::string(op) + ": grad_of must be 'none', 'sum' or 'mean', got '" + grad_of + "'");
+    const int gkind = grad_of == "sum" ? 1 : grad_of == "mean" ? 2 : 0;
     const int64_t ignore_index = ignore_arg(ignore_arg_, op);
     const bool prob = check_ce_target(target, x, v, dt, op, ignore_index);
     ArrayArg w = class_weight(weight, v, dt, op);
@@ -116,17 +120,29 @@ void bind_loss(py::module_& m) {
       const int64_t* tp = prob ? nullptr : cptr<int64_t>(target);
       const T* pp = prob ? cptr<T>(target) : nullptr;
       const T* xp = cptr<T>(x);
+      py::object dx = py::none();
+      T* dxp = nullptr;
+      if (gkind) {
+        py::array arr = empty<T>(shape_of(x), op, "grad_input");
+        dxp = ptr<T>(arr);
+        dx = arr;
+      }
       {
         KernelScope k;
-        cross_entropy_forward<T>(lp, sp, total, xp, tp, pp, wp, v.outer, v.C, v.inner, ignore_index,
-                                 eps);
+        cross_entropy_forward<T>(lp, sp, total, dxp, gkind, xp, tp, pp, wp, v.outer, v.C, v.inner,
+                                 ignore_index, eps);
       }
-      return py::make_tuple(loss, lse, total[0], total[1]);
+      if (gkind) return py::tuple(py::make_tuple(loss, lse, total[0], total[1], dx));
+      return py::tuple(py::make_tuple(loss, lse, total[0], total[1]));
     });
-  }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+  },
+        py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
         py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+        py::arg("grad_of") = "none",
         "Returns (loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean'). "
-        "target: int64 classes (input without dim 1) or probabilities (input's shape).");
+        "target: int64 classes (input without dim 1) or probabilities (input's shape). "
+        "grad_of 'sum' or 'mean': a fifth element, the gradient of that reduction of the loss "
+        "with respect to input for an upstream gradient of 1 (one exp per logit for both).");
 
   m.def("cross_entropy_backward",
         [](py::object grad, double grad_scalar, py::array x, py::array lse, py::array target,

@@ -120,14 +120,90 @@ double target_weight_sum(const int64_t* target, const T* w, index_t M, int64_t i
 
 }  // namespace
 
+// One contiguous row's loss, log-sum-exp and gradient (for upstream g) from one exp per logit:
+// the exponentials e = exp(x - max) are written into ds while summed, then ds is rescaled in
+// place (p = e / sum) into the gradient of cross_entropy_backward.
 template <typename T>
-PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x,
-                                      const int64_t* target, const T* prob, const T* weight,
-                                      index_t outer, index_t C, index_t inner, int64_t ignore_index,
-                                      double eps) {
+PYDLK_INLINE void row_with_grad(T* ds, T* loss_m, T* lse_m, const T* xs, const T* ts,
+                                const int64_t* target_m, const T* weight, index_t C, double eps,
+                                double Wall, double g) {
+  T mx = xs[0];
+#pragma omp simd reduction(max : mx)
+  for (index_t c = 0; c < C; ++c) mx = xs[c] > mx ? xs[c] : mx;
+  double lanes[2 * kLanes] = {}, sum = 0;
+  index_t c = 0;
+  for (; c + 2 * kLanes <= C;) {
+    const index_t c1 = std::min(C, c + kSumBlock) / (2 * kLanes) * (2 * kLanes);
+    T part[2 * kLanes] = {};
+    for (; c < c1; c += 2 * kLanes)
+      for (int k = 0; k < 2 * kLanes; ++k) {
+        const T e = vexp(xs[c + k] - mx);
+        ds[c + k] = e;
+        part[k] += e;
+      }
+    for (int k = 0; k < 2 * kLanes; ++k) lanes[k] += (double)part[k];
+  }
+  for (; c < C; ++c) {
+    ds[c] = vexp(xs[c] - mx);
+    sum += (double)ds[c];
+  }
+  for (int k = 0; k < 2 * kLanes; ++k) sum += lanes[k];
+  const double l = (double)mx + std::log(sum);
+  *lse_m = T(l);
+  const T inv = T(1.0 / sum);
+  if (target_m) {
+    const int64_t y = *target_m;
+    double v = (1 - eps) * weight_of(weight, y) * (l - (double)xs[y]);
+    if (eps != 0) v += eps / C * (Wall * l - dot(weight, xs, C, 1));
+    *loss_m = T(v);
+    const double a = (1 - eps) * weight_of(weight, y) * g, b = eps / C * g;
+    const T cp = T((a + b * Wall)) * inv, bw = T(b);
+    if (weight) {
+      for (index_t k = 0; k < C; ++k) ds[k] = cp * ds[k] - bw * weight[k];
+    } else {
+      for (index_t k = 0; k < C; ++k) ds[k] = cp * ds[k] - bw;
+    }
+    ds[y] -= T(a);
+  } else {
+    double acc = 0, S = 0;
+    for (index_t k = 0; k < C; ++k) {
+      const double tc = (1 - eps) * (double)ts[k] + eps / C;
+      acc += weight_of(weight, k) * tc * (l - (double)xs[k]);
+      S += weight_of(weight, k) * tc;
+    }
+    *loss_m = T(acc);
+    const T gs = T(g * S) * inv, g1 = T(g * (1 - eps)), g2 = T(g * eps / C);
+    for (index_t k = 0; k < C; ++k)
+      ds[k] = gs * ds[k] - T(weight_of(weight, k)) * (g1 * ts[k] + g2);
+  }
+}
+
+template <typename T>
+PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, T* dx, int grad_of,
+                                      const T* x, const int64_t* target, const T* prob,
+                                      const T* weight, index_t outer, index_t C, index_t inner,
+                                      int64_t ignore_index, double eps) {
   const index_t M = outer * inner;
   const double Wall = weight ? sum_of(weight, C) : (double)C;
   const bool short_rows = inner == 1 && C < kSmallC;
+  if (dx && inner == 1 && !short_rows) {
+    // the divisor first: the gradient of the mean is scaled by it
+    total[1] = target ? target_weight_sum(target, weight, M, ignore_index) : (double)M;
+    const double g = grad_of == 2 ? 1.0 / total[1] : 1.0;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
+    for (index_t m = 0; m < M; ++m) {
+      T* ds = dx + m * C;
+      if (target && target[m] == ignore_index) {
+        loss[m] = lse[m] = T(0);
+        for (index_t c = 0; c < C; ++c) ds[c] = T(0);
+        continue;
+      }
+      row_with_grad(ds, loss + m, lse + m, x + m * C, prob ? prob + m * C : nullptr,
+                    target ? target + m : nullptr, weight, C, eps, Wall, g);
+    }
+    total[0] = sum_of(loss, M);
+    return;
+  }
   if (short_rows) {
     const index_t rows = kBlockElems / C, blocks = (M + rows - 1) / rows;
 #pragma omp parallel for schedule(static) if (parallel_worth_it(M * C))
@@ -164,6 +240,9 @@ PYDLK_SIMD void cross_entropy_forward(T* loss, T* lse, double* total, const T* x
   }
   total[0] = sum_of(loss, M);
   total[1] = target ? target_weight_sum(target, weight, M, ignore_index) : (double)M;
+  if (dx)  // strided or short rows: the backward's own pass
+    cross_entropy_backward(dx, static_cast<const T*>(nullptr), grad_of == 2 ? 1.0 / total[1] : 1.0,
+                           x, lse, target, prob, weight, outer, C, inner, ignore_index, eps);
 }
 
 template <typename T>
@@ -296,8 +375,9 @@ PYDLK_SIMD void multi_margin_backward(T* dx, const T* dloss, double dscalar, con
 }
 
 #define PYDLK_INST(T)                                                                              \
-  template void cross_entropy_forward<T>(T*, T*, double*, const T*, const int64_t*, const T*,      \
-                                         const T*, index_t, index_t, index_t, int64_t, double);    \
+  template void cross_entropy_forward<T>(T*, T*, double*, T*, int, const T*, const int64_t*,       \
+                                         const T*, const T*, index_t, index_t, index_t, int64_t,   \
+                                         double);                                                  \
   template void cross_entropy_backward<T>(T*, const T*, double, const T*, const T*,                \
                                           const int64_t*, const T*, const T*, index_t, index_t,    \
                                           index_t, int64_t, double);                               \

@@ -20,10 +20,15 @@ namespace pydlk {
 //     total[1] = sum of w[y] over non-ignored samples (torch's divisor, also for the smoothing term)
 //   probability targets (prob != null, (outer, C, inner)): t' = (1 - eps) t + eps/C,
 //     loss = sum_c w[c] t'[c] (lse - x[c]);  total[1] = M.
+// dx (outer, C, inner) or null: also the gradient of the reduced loss (grad_of 1: the sum,
+// 2: the mean, sum / total[1]) for an upstream gradient of 1, as cross_entropy_backward would
+// give it. Contiguous rows of 32+ classes get it from the forward's own exponentials (kept in
+// dx while they are summed, then scaled in place): one exp per logit for forward and backward
+// together instead of two.
 template <typename T>
-void cross_entropy_forward(T* loss, T* lse, double* total, const T* x, const int64_t* target,
-                           const T* prob, const T* weight, index_t outer, index_t C, index_t inner,
-                           int64_t ignore_index, double eps);
+void cross_entropy_forward(T* loss, T* lse, double* total, T* dx, int grad_of, const T* x,
+                           const int64_t* target, const T* prob, const T* weight, index_t outer,
+                           index_t C, index_t inner, int64_t ignore_index, double eps);
 
 // dx (outer, C, inner); p = softmax(x) = exp(x - lse); g = the sample's upstream gradient.
 //   class targets: d loss / d x[c] = (1-eps) w[y] (p[c] - [c == y]) + eps/C (W p[c] - w[c]),

@@ -183,10 +183,21 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
-        raw = [a._data if isinstance(a, Tensor) else a for a in args]
+        # One pass over the arguments (this runs for every op of every step): their arrays,
+        # which need a gradient, and the Tensors among them for the graph.
+        raw, needs, inputs = [], [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a._data)
+                needs.append(a._requires_grad)
+                inputs.append(a)
+            else:
+                raw.append(a)
+                needs.append(False)
+                inputs.append(None)
         _check_same_device(cls.__name__, raw)
-        record = is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad for a in args)
-        ctx = Context(tuple(isinstance(a, Tensor) and a.requires_grad for a in args))
+        record = True in needs and is_grad_enabled()
+        ctx = Context(tuple(needs))
         out = cls.forward(ctx, *raw)
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
@@ -196,10 +207,10 @@ class Function:
         )
         node = None
         if record:
-            node = Node(cls, ctx, [a if isinstance(a, Tensor) else None for a in args], tensors)
+            node = Node(cls, ctx, inputs, tensors)
             for i, t in enumerate(tensors):
                 if _differentiable(t._data.dtype):  # integer outputs (indices) carry none
-                    t.requires_grad = True
+                    t._requires_grad = True  # a fresh output: the setter's checks hold
                     t._node = (node, i)
                     node.outputs[i] = weakref.ref(t)
         if _anomaly is not None:  # detect_anomaly: see _anomaly.py

@@ -472,3 +472,75 @@ def test_wide_logits_match_float64_and_nan_in_long_rows():
         xn[7, C - 1] = np.nan
         loss = np.asarray(F.cross_entropy(xn, t, reduction="none"))
         assert np.array_equal(np.isnan(loss), np.isin(np.arange(16), [3, 7]))
+
+
+# The forward of a reduced loss whose input needs a gradient also returns that gradient (one
+# exp per logit for both passes); contiguous rows of 32+ classes take the fused row kernel,
+# shorter or strided rows the backward's own pass. Against torch, with every option, for an
+# upstream gradient of 1 (handed over as it is) and of 2.5 (scaled), and twice with
+# retain_graph (the saved gradient is not consumed by the first pass).
+@pytest.mark.parametrize("shape", [(9, 40), (4, 1000), (6, 5), (3, 40, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "weighted,eps,reduction,prob",
+    [
+        (False, 0.0, "mean", False),
+        (True, 0.1, "mean", False),
+        (True, 0.0, "sum", False),
+        (False, 0.2, "sum", True),
+        (True, 0.0, "mean", True),
+    ],
+)
+def test_cross_entropy_gradient_from_the_forward_matches_torch(
+    rng, shape, dtype, weighted, eps, reduction, prob
+):
+    torch = pytest.importorskip("torch")
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if prob:
+        t = rng.random(shape).astype(dtype)
+        t /= t.sum(axis=1, keepdims=True)
+        tt = torch.tensor(t)
+    else:
+        t = _targets(rng, (shape[0],) + shape[2:], C, ignore=-100)
+        tt = torch.tensor(t)
+    w = (rng.random(C) + 0.2).astype(dtype) if weighted else None
+    tw = None if w is None else torch.tensor(w)
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-13)
+    for upstream in (1.0, 2.5):
+        px = pydlk.tensor(x, requires_grad=True)
+        tx = torch.tensor(x, requires_grad=True)
+        loss = F.cross_entropy(px, t, weight=w, reduction=reduction, label_smoothing=eps)
+        tloss = torch.nn.functional.cross_entropy(
+            tx, tt, weight=tw, reduction=reduction, label_smoothing=eps
+        )
+        np.testing.assert_allclose(np.asarray(loss), tloss.item(), **tol)
+        (loss * upstream).backward(retain_graph=True)
+        (tloss * upstream).backward(retain_graph=True)
+        np.testing.assert_allclose(np.asarray(px.grad), tx.grad.numpy(), **tol)
+        first = np.array(px.grad)
+        px.grad.add_(1.0)  # the leaf's gradient is its own array, not the saved one
+        (loss * upstream).backward()
+        np.testing.assert_allclose(np.asarray(px.grad), 2 * first + 1.0, **tol)
+
+
+def test_cross_entropy_forward_grad_of_argument():
+    x = np.zeros((2, 40), np.float32)
+    t = np.array([0, 39])
+    assert len(_C.cross_entropy_forward(x, t)) == 4
+    out = _C.cross_entropy_forward(x, t, None, -100, 0.0, "mean")
+    assert len(out) == 5 and out[4].shape == x.shape and out[4].dtype == np.float32
+    want = np.full((2, 40), 1 / 40 / 2, np.float32)  # (softmax - one-hot) / N
+    want[0, 0] -= 0.5
+    want[1, 39] -= 0.5
+    np.testing.assert_allclose(out[4], want, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="cross_entropy: grad_of must be 'none', 'sum' or"):
+        _C.cross_entropy_forward(x, t, None, -100, 0.0, "avg")
+    # every target ignored: the mean is nan (0 / 0) and its gradient zero, as torch
+    out = _C.cross_entropy_forward(x, np.array([-100, -100]), None, -100, 0.0, "mean")
+    assert out[3] == 0 and not np.any(out[4])
+    px = pydlk.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(px, np.array([-100, -100]))
+    assert np.isnan(float(loss))
+    loss.backward()
+    assert not np.any(np.asarray(px.grad))

@@ -229,10 +229,16 @@ def _target_weight_sum(t, w, ignore_index):
     return float(cp.where(keep, w.astype(cp.float64)[cp.where(keep, t, 0)], 0.0).sum())
 
 
-def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_smoothing=0.0):
-    """(loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean')."""
+def cross_entropy_forward(
+    input, target, weight=None, ignore_index=-100, label_smoothing=0.0, grad_of="none"
+):
+    """(loss per sample, log-sum-exp per sample, sum of losses, divisor of 'mean'), and with
+    ``grad_of`` 'sum' or 'mean' the gradient of that reduction for an upstream 1 (here by the
+    backward kernel: a GPU has exponentials to spare)."""
     cp = __import__("cupy")
     op = "cross_entropy"
+    if grad_of not in ("none", "sum", "mean"):
+        raise ValueError(f"{op}: grad_of must be 'none', 'sum' or 'mean', got {grad_of!r}")
     x = check_float(input, op, "input")
     outer, C, inner, per_sample = _view(x, op)
     _smoothing(label_smoothing, op)
@@ -263,7 +269,11 @@ def cross_entropy_forward(input, target, weight=None, ignore_index=-100, label_s
     )
     total = float(loss.astype(cp.float64).sum())
     denom = _target_weight_sum(t, w, ignore_index) if t is not None else float(M)
-    return loss, lse, total, denom
+    if grad_of == "none":
+        return loss, lse, total, denom
+    scale = 1.0 if grad_of == "sum" else (1.0 / denom if denom else float("inf"))
+    dx = cross_entropy_backward(None, scale, x, lse, target, weight, ignore_index, label_smoothing)
+    return loss, lse, total, denom, dx
 
 
 def cross_entropy_backward(

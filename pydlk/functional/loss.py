@@ -7,13 +7,14 @@ The legacy ``size_average``/``reduce`` arguments of torch are not accepted (use 
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ._util import array_of, check_float, contiguous, reduction_arg
 from .activation import Softmax
 
@@ -23,13 +24,20 @@ if TYPE_CHECKING:
 __all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
 
 
+def _ratio(a, b):
+    """a / b as floats, nan for 0 / 0 (every target ignored, as torch) and a signed inf for
+    x / 0 (np.errstate around a NumPy division cost more than the rest of this function)."""
+    if b != 0:
+        return a / b
+    return math.nan if a == 0 or a != a else math.copysign(math.inf, a)
+
+
 def _reduce(loss, total, denom, reduction, dtype, xp):
     if reduction == "none":
         return loss
     if reduction == "sum":
         return xp.asarray(total, dtype=dtype)
-    with np.errstate(divide="ignore", invalid="ignore"):  # all targets ignored: nan, as torch
-        return xp.asarray(np.float64(total) / np.float64(denom), dtype=dtype)
+    return xp.asarray(_ratio(float(total), float(denom)), dtype=dtype)
 
 
 def _upstream(dy, reduction, denom, per_sample_shape):
@@ -37,11 +45,10 @@ def _upstream(dy, reduction, denom, per_sample_shape):
     backward kernels."""
     if reduction == "none":
         return contiguous(dy).reshape(per_sample_shape), 0.0
-    g = np.float64(dy.reshape(()).item())
+    g = float(dy.reshape(()).item())
     if reduction == "sum":
-        return None, float(g)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return None, float(g / np.float64(denom))
+        return None, g
+    return None, _ratio(g, float(denom))
 
 
 def _batched(x, t, prob):
@@ -58,7 +65,16 @@ class CrossEntropy(Function):
         prob = target.dtype.kind == "f"
         x2, t2 = _batched(contiguous(x), contiguous(target), prob)
         w = None if weight is None else contiguous(weight)
-        loss, lse, total, denom = K.cross_entropy_forward(x2, t2, w, ignore_index, label_smoothing)
+        # A reduced loss whose input needs a gradient: the kernel gives that gradient (for an
+        # upstream 1) with the forward, from the same exponentials; backward only scales it.
+        grad_of = (
+            reduction
+            if reduction != "none" and ctx.needs_input_grad[0] and is_grad_enabled()
+            else "none"
+        )
+        out = K.cross_entropy_forward(x2, t2, w, ignore_index, label_smoothing, grad_of)
+        loss, lse, total, denom = out[:4]
+        ctx.dx1 = out[4] if grad_of != "none" else None
         ctx.save_for_backward(x2, lse, t2, w)
         ctx.args = (ignore_index, reduction, label_smoothing, denom, x.shape)
         if x.ndim == 1:
@@ -70,7 +86,11 @@ class CrossEntropy(Function):
         x2, lse, t2, w = ctx.saved_tensors
         ignore_index, reduction, label_smoothing, denom, shape = ctx.args
         dx = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and ctx.dx1 is not None:
+            g = dy.reshape(()).item()
+            # upstream 1 (loss.backward()): the forward's gradient itself, handed over
+            dx = (ctx.dx1 if g == 1.0 else ctx.dx1 * g).reshape(shape)
+        elif ctx.needs_input_grad[0]:
             g, gs = _upstream(dy, reduction, denom, lse.shape)
             dx = (
                 kernels_for(x2)
