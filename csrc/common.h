@@ -45,6 +45,20 @@ inline int thread_id() {
 #define PYDLK_SIMD
 #endif
 
+// Hand-blocked AVX-512 kernels (conv2d_direct512.cpp, gemm_packed.cpp) carry this target on
+// their loops only, and run after cpu_has_avx512() says the CPU has these extensions.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PYDLK_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+inline bool cpu_has_avx512() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+  return ok;
+}
+#else
+#define PYDLK_AVX512
+inline bool cpu_has_avx512() { return false; }
+#endif
+
 // Helpers called from PYDLK_SIMD kernels are forced inline, so that they are compiled inside
 // each clone (AVX-512 there) instead of once, out of line, for the baseline.
 #if defined(__GNUC__)

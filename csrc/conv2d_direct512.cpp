@@ -71,11 +71,6 @@ size_t wpack_bytes(const ConvShape& s) {
 }
 
 typedef float V __attribute__((vector_size(64)));
-#if defined(__x86_64__) && defined(__GNUC__)
-#define PYDLK_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
-#else
-#define PYDLK_AVX512
-#endif
 
 // out[k][i0 + j] for k < kb, j < NV*16: bias + sum_t wp[t*8 + k] * xp[off[t] + i0 + j].
 template <int KB, int NV>
@@ -192,15 +187,7 @@ PYDLK_AVX512 void compute_item(float* out, const Geo& g, const float* xp, const 
 
 }  // namespace
 
-bool dense_direct_supported() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-  return ok;
-#else
-  return false;
-#endif
-}
+bool dense_direct_supported() { return cpu_has_avx512(); }
 
 namespace {
 std::atomic<bool> g_allowed{true};

@@ -20,11 +20,6 @@ constexpr index_t kMR = 12;   // rows per register block
 constexpr index_t kKc = 256;  // k per chunk
 
 typedef float V __attribute__((vector_size(64)));
-#if defined(__x86_64__) && defined(__GNUC__)
-#define PYDLK_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
-#else
-#define PYDLK_AVX512
-#endif
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
@@ -99,15 +94,7 @@ PYDLK_AVX512 void panel(index_t M, index_t K, const float* A, index_t lda, const
 
 }  // namespace
 
-bool packed_gemm_supported() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-  return ok;
-#else
-  return false;
-#endif
-}
+bool packed_gemm_supported() { return cpu_has_avx512(); }
 
 size_t packed_b_floats(index_t K, index_t N) { return size_t(ceil_div(N, kNR) * kNR * K); }
 
