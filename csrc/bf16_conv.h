@@ -51,4 +51,31 @@ size_t bf16_conv_amx_grad_size(const ConvShape& s);
 void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const ConvShape& s,
                                uint32_t* ws);
 
+// Forward by vdpbf16ps without im2col (csrc/bf16_conv_direct.cpp), groups == 1, any stride and
+// dilation: y (N, K, OH, OW) = conv(x, w) + b (b may be null), w (K, C, R, S) float32. Where
+// bf16_direct_fits(s) (8+ outputs, a wide output grid that wastes little); ws holds
+// bf16_direct_ws_bytes(s, nt) bytes; nt threads split the samples.
+bool bf16_direct_fits(const ConvShape& s);
+size_t bf16_direct_ws_bytes(const ConvShape& s, int nt);
+void bf16_direct_forward(float* y, const float* x, const float* w, const float* b, char* ws,
+                         const ConvShape& s, int nt);
+
+// Weight gradient by vdpbf16ps on the same wide grid (the same file), groups == 1, any stride
+// and dilation: dw (K, C, R, S) = sum over samples of dy[n] correlated with x[n]. Where
+// bf16_direct_grad_fits(s); ws holds bf16_direct_grad_ws_bytes(s, nt) bytes; nt threads split
+// the samples, each into its own partial, summed in thread order.
+bool bf16_direct_grad_fits(const ConvShape& s);
+size_t bf16_direct_grad_ws_bytes(const ConvShape& s, int nt);
+void bf16_direct_weight_grad(float* dw, const float* dy, const float* x, char* ws,
+                             const ConvShape& s, int nt);
+
+// Input gradient at any stride by the same kernel (the same file), groups == 1: dx (N, C, H, W)
+// from dy (N, K, OH, OW) and w (K, C, R, S), one stride-1 correlation per output phase of dx.
+// Where bf16_direct_dx_fits(s) (8+ input channels, little wide-grid waste); ws holds
+// bf16_direct_dx_ws_bytes(s, nt) bytes; nt threads split the samples.
+bool bf16_direct_dx_fits(const ConvShape& s);
+size_t bf16_direct_dx_ws_bytes(const ConvShape& s, int nt);
+void bf16_direct_input_grad(float* dx, const float* dy, const float* w, char* ws,
+                            const ConvShape& s, int nt);
+
 }  // namespace pydlk

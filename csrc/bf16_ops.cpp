@@ -2,11 +2,13 @@
 //
 // Convolution where AMX is on: the forward and the weight gradient load their tiles straight
 // from per-sample images (csrc/bf16_conv_amx.cpp); the input gradient, at any stride, is that
-// forward on dy (with input dilation by the stride) and the flipped weight. Elsewhere: the
-// forward product and the weight gradient build their packed operands straight from a bf16 copy
-// of x (csrc/bf16_conv.cpp), the weight gradient as one product over all samples; the input
-// gradient at stride 1 is the forward convolution of dy with the flipped weight, at other
-// strides a product into a per-thread column buffer and col2im.
+// forward on dy (with input dilation by the stride) and the flipped weight. Elsewhere
+// (AVX512_BF16 alone): the forward, and the weight gradient where the output grid is not much
+// smaller than the padded input, run the direct kernels of csrc/bf16_conv_direct.cpp (phase
+// planes, no im2col); the other shapes build packed operands straight from a bf16 copy of x
+// (csrc/bf16_conv.cpp), the weight gradient as one product over all samples. The input gradient
+// at stride 1 is the forward convolution of dy with the flipped weight, at other strides a
+// product into a per-thread column buffer and col2im.
 #include "bf16_ops.h"
 
 #include <algorithm>
@@ -76,6 +78,11 @@ void conv_forward_any(float* y, const float* x, const float* w, const float* b, 
     bf16_conv_amx_forward(y, x, wa.get(), b, s, planes.get(), uh, uw);
     return;
   }
+  if (uh == 1 && uw == 1 && bf16_direct_fits(s)) {
+    auto ws = scratch<char>(bf16_direct_ws_bytes(s, nt));
+    bf16_direct_forward(y, x, w, b, ws.get(), s, nt);
+    return;
+  }
   index_t CRS = s.C * s.R * s.S;
   auto wp = scratch<uint32_t>(bf16_packed_a_slots(s.K, CRS));
   auto xb = scratch<uint16_t>(bf16_conv_xb_size(s));
@@ -103,6 +110,14 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
   tr.H = (s.OH - 1) * s.sh + 1, tr.W = (s.OW - 1) * s.sw + 1;
   tr.ph = s.dh * (s.R - 1) - s.ph, tr.pw = s.dw * (s.S - 1) - s.pw;
   conv_forward_any(dx, dy, wt.get(), nullptr, tr, s.sh, s.sw);
+}
+
+// Other strides without AMX: one stride-1 correlation per output phase of dx
+// (bf16_conv_direct.cpp).
+void input_grad_direct(float* dx, const float* dy, const float* w, const ConvShape& s) {
+  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+  auto ws = scratch<char>(bf16_direct_dx_ws_bytes(s, nt));
+  bf16_direct_input_grad(dx, dy, w, ws.get(), s, nt);
 }
 
 // Other strides: dcol[n] (CRS, OHW) = w^T (CRS, K) @ dy[n] (K, OHW), then col2im; the weight is
@@ -157,6 +172,10 @@ void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
     int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto ws = scratch<uint32_t>(nt * bf16_conv_amx_grad_size(s));
     bf16_conv_amx_weight_grad(dw, dy, x, s, ws.get());
+  } else if (dw && bf16_direct_grad_fits(s)) {
+    int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+    auto ws = scratch<char>(bf16_direct_grad_ws_bytes(s, nt));
+    bf16_direct_weight_grad(dw, dy, x, ws.get(), s, nt);
   } else if (dw) {
     int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto xcl = scratch<uint16_t>(bf16_conv_xcl_size(s));
@@ -171,6 +190,7 @@ void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
     bool one_by_one = s.R == 1 && s.S == 1;
     if (s.sh == 1 && s.sw == 1) input_grad_as_conv(dx, dy, w, s);
     else if (bf16_amx_enabled() && !one_by_one) input_grad_as_conv(dx, dy, w, s);
+    else if (!bf16_amx_enabled() && bf16_direct_dx_fits(s)) input_grad_direct(dx, dy, w, s);
     else input_grad_col2im(dx, dy, w, s);
   }
   if (db) bias_grad(db, dy, s.N, s.K, s.OH * s.OW);

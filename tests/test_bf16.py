@@ -202,7 +202,18 @@ def test_autocast_linear_matches_torch_and_rounded_reference(rng, bf16_path, sha
      (2, 3, 7, 10, 3, 1, 1, 1), (2, 64, 5, 9, 3, 1, 1, 1), (1, 2, 40, 3, 3, 1, 1, 1),
      (2, 4, 6, 5, 1, 1, 1, 1), (3, 5, 9, 7, 3, 2, 1, 1), (1, 6, 12, 8, 5, 3, 2, 1),
      # AMX's whole tiles: 16 and 64 output channels over 32-pixel panels (ResNet's layers)
-     (4, 16, 16, 16, 3, 1, 1, 1), (2, 32, 8, 64, 3, 2, 1, 1), (2, 64, 8, 48, 3, 1, 1, 1)],
+     (4, 16, 16, 16, 3, 1, 1, 1), (2, 32, 8, 64, 3, 2, 1, 1), (2, 64, 8, 48, 3, 1, 1, 1),
+     # the direct kernels (csrc/bf16_conv_direct.cpp): odd channels (a half-empty pair),
+     # output blocks of 1-7 channels, dilation at stride 2 without padding, rows of several
+     # 32-column stride-2 blocks and a remainder, 1x1 at stride 2, stride 3 (scalar phases),
+     # several weight-gradient chunks per thread (64 channels of 32x32)
+     (3, 5, 13, 9, 3, 2, 0, 2), (2, 7, 70, 12, 3, 2, 1, 1), (2, 6, 9, 20, 1, 2, 0, 1),
+     (3, 3, 12, 16, 5, 3, 2, 1), (9, 64, 32, 8, 3, 1, 1, 1),
+     # input gradients: by output phase at strides 2 and 3 (2x2 at stride 2: one tap per phase;
+     # dilation, odd sizes; dilation 2 at stride 2: odd phases without taps), and padding wider
+     # than a 1x1 kernel (the stride-1 form's negative padding)
+     (2, 9, 15, 8, 3, 2, 1, 1), (2, 16, 11, 12, 2, 2, 0, 1), (2, 10, 17, 9, 3, 3, 2, 2),
+     (2, 12, 13, 16, 5, 2, 2, 1), (2, 8, 13, 8, 3, 2, 0, 2), (2, 8, 6, 8, 1, 1, 1, 1)],
 )  # fmt: skip
 def test_autocast_conv2d_matches_torch_and_rounded_reference(
     rng, bf16_path, N, C, H, K, k, stride, pad, dil
