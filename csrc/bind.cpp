@@ -9,6 +9,7 @@
 #endif
 
 #include "bind_util.h"
+#include "stream_store.h"
 
 #ifndef PYDLK_VERSION
 #define PYDLK_VERSION "dev"
@@ -68,6 +69,7 @@ static py::dict config() {
   d["blas_threads"] = scipy_openblas_get_num_threads();
   d["num_threads"] = num_threads();
   d["allocator"] = g_allocator;
+  d["stream_threshold"] = stream_threshold();
   return d;
 }
 
@@ -79,6 +81,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", [](py::object n) {
     set_num_threads((int)int_arg(n, "set_num_threads", "n", 1, 1025));
   }, py::arg("n"));
+  // Outputs of at least this many bytes are written with streaming stores (stream_store.h); -1
+  // restores the default (half the last-level cache). Tests set 0 to cover those paths.
+  m.def("get_stream_threshold", [] { return (int64_t)stream_threshold(); });
+  m.def("set_stream_threshold", [](py::object b) {
+    set_stream_threshold(int_arg(b, "set_stream_threshold", "bytes", -1, INT64_MAX));
+  }, py::arg("bytes"));
   keep_freed_memory_warm();
   // Align the BLAS pool with our OpenMP team size from the start.
   set_num_threads(num_threads());

@@ -20,6 +20,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#include "stream_store.h"
 
 namespace pydlk {
 
@@ -422,35 +425,45 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
 template <typename T>
 PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, const T* w, const T* b,
                                 index_t R, index_t G, index_t K, index_t S, double eps) {
-  // x, y: (R, K*S), rows contiguous; threads own rows.
+  // x, y: (R, K*S), rows contiguous; threads own rows. A large float output is computed row
+  // by row into a buffer and streamed out (stream_store.h).
   const index_t D = K * S;
-#pragma omp parallel for schedule(static) if (parallel_worth_it(R * D))
-  for (index_t r = 0; r < R; ++r) {
-    const T* p = x + r * D;
-    T* q = y + r * D;
-    const double Kz = D > 0 ? double(p[0]) : 0.0;
-    double s1 = 0, s2 = 0, mu, v;
-    shifted_sums(p, D, Kz, s1, s2);
-    mean_var(s1, s2, Kz, D, mu, v);
-    const double rs = 1.0 / std::sqrt(v + eps);
-    mean[r] = T(mu);
-    rstd[r] = T(rs);
-    if (var) var[r] = T(v);
-    const index_t off = (r % G) * K;
-    const T mt = T(mu), rt = T(rs);
-    if (S == 1) {  // affine per element
-      const T* wr = w ? w + off : nullptr;
-      const T* br = b ? b + off : nullptr;
-      if (w && b) affine_row<T, true, true>(q, p, wr, br, mt, rt, D);
-      else if (w) affine_row<T, true, false>(q, p, wr, br, mt, rt, D);
-      else if (b) affine_row<T, false, true>(q, p, wr, br, mt, rt, D);
-      else affine_row<T, false, false>(q, p, wr, br, mt, rt, D);
-    } else {  // affine per block of S values (a channel)
-      for (index_t k = 0; k < K; ++k) {
-        const T a = T((w ? double(w[off + k]) : 1.0) * rs), c = b ? b[off + k] : T(0);
-        affine_span(q + k * S, p + k * S, mt, a, c, S);
+  const bool stream =
+      std::is_same_v<T, float> && D <= kStreamRow && stream_output(size_t(R * D) * sizeof(T));
+#pragma omp parallel if (parallel_worth_it(R * D))
+  {
+    alignas(64) T row[std::is_same_v<T, float> ? kStreamRow : 1];
+#pragma omp for schedule(static) nowait
+    for (index_t r = 0; r < R; ++r) {
+      const T* p = x + r * D;
+      T* q = stream ? row : y + r * D;
+      const double Kz = D > 0 ? double(p[0]) : 0.0;
+      double s1 = 0, s2 = 0, mu, v;
+      shifted_sums(p, D, Kz, s1, s2);
+      mean_var(s1, s2, Kz, D, mu, v);
+      const double rs = 1.0 / std::sqrt(v + eps);
+      mean[r] = T(mu);
+      rstd[r] = T(rs);
+      if (var) var[r] = T(v);
+      const index_t off = (r % G) * K;
+      const T mt = T(mu), rt = T(rs);
+      if (S == 1) {  // affine per element
+        const T* wr = w ? w + off : nullptr;
+        const T* br = b ? b + off : nullptr;
+        if (w && b) affine_row<T, true, true>(q, p, wr, br, mt, rt, D);
+        else if (w) affine_row<T, true, false>(q, p, wr, br, mt, rt, D);
+        else if (b) affine_row<T, false, true>(q, p, wr, br, mt, rt, D);
+        else affine_row<T, false, false>(q, p, wr, br, mt, rt, D);
+      } else {  // affine per block of S values (a channel)
+        for (index_t k = 0; k < K; ++k) {
+          const T a = T((w ? double(w[off + k]) : 1.0) * rs), c = b ? b[off + k] : T(0);
+          affine_span(q + k * S, p + k * S, mt, a, c, S);
+        }
       }
+      if constexpr (std::is_same_v<T, float>)
+        if (stream) stream_copy(y + r * D, row, D);
     }
+    if (stream) stream_fence();
   }
 }
 
@@ -530,6 +543,9 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
   // for a given thread count the result does not depend on timing.
   const index_t D = K * S, P = G * K;
   const bool want_p = (dw || db) && P > 0;
+  // A large float dx is computed row by row into a buffer and streamed out (stream_store.h).
+  const bool stream =
+      std::is_same_v<T, float> && dx && D <= kStreamRow && stream_output(size_t(R * D) * sizeof(T));
   int nt = parallel_worth_it(R * D) ? num_threads() : 1;
   if (want_p && nt > ws_threads) nt = ws_threads;
   if (want_p)
@@ -548,6 +564,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
     index_t in_block = 0;
     if (want_p && G == 1 && S == 1)
       for (index_t i = 0; i < P; ++i) fw[i] = fb[i] = T(0);
+    alignas(64) T row[std::is_same_v<T, float> ? kStreamRow : 1];
     const index_t rb = R * t / team, re = R * (t + 1) / team;  // this thread's rows
     index_t r = rb;
     while (r < re) {
@@ -583,7 +600,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
       // dx of the same row (still in cache).
       if (dx && D > 0) {
         const T k2 = T(-rs * rs * rs * s2 / double(D)), kc = T(-rs * s1 / double(D));
-        T* o = dx + r * D;
+        T* o = stream ? row : dx + r * D;
         if (S == 1) {
           const T rt = T(rs);
           if (late_p) {
@@ -611,9 +628,12 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
             for (index_t s = 0; s < S; ++s) ok[s] = a * gk[s] + k2 * (pk[s] - mt) + kc;
           }
         }
+        if constexpr (std::is_same_v<T, float>)
+          if (stream) stream_copy(dx + r * D, row, D);
       }
       ++r;
     }
+    if (stream) stream_fence();
   }
   if (!want_p) return;
   // Add up the per-thread slices; threads split the parameters they write.

@@ -668,6 +668,8 @@ FUZZ = {
     "set_num_threads": lambda d: ([P(d.n(1, 2))], {}),
     "get_conv_winograd": lambda d: ([], {}),
     "set_conv_winograd": lambda d: ([P(d.b())], {}),
+    "get_stream_threshold": lambda d: ([], {}),
+    "set_stream_threshold": lambda d: ([P(d.n(-1, 4))], {}),
     "get_conv_direct": lambda d: ([], {}),
     "set_conv_direct": lambda d: ([P(d.b())], {}),
     "conv_direct_supported": lambda d: ([], {}),

@@ -95,6 +95,9 @@ CPU_ONLY = frozenset(
         "config",  # the CPU build's configuration (BLAS, OpenMP, SIMD)
         "get_num_threads",  # OpenMP team size
         "set_num_threads",  # OpenMP team size
+        # from which size CPU kernels write outputs with streaming stores
+        "get_stream_threshold",
+        "set_stream_threshold",
         # whether the CPU convolution may choose Winograd (cuDNN makes its own choice)
         "get_conv_winograd",
         "set_conv_winograd",
