@@ -565,6 +565,10 @@ bool bf16_direct_grad_fits(const ConvShape& s) {
 
 void bf16_direct_weight_grad(float* dw, const float* dy, const float* x, char* ws,
                              const ConvShape& s, int nt) {
+  if (s.N == 0) {  // no samples: the gradient is zero (and no thread has any to split)
+    for (index_t i = 0; i < s.K * s.C * s.R * s.S; ++i) dw[i] = 0.f;
+    return;
+  }
   const GradGeo q = grad_geometry(s, grad_chunk(s));
   const Geo& g = q.g;
   index_t* off = reinterpret_cast<index_t*>(ws);

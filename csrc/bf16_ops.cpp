@@ -168,6 +168,11 @@ void conv2d_bf16_forward(float* y, const float* x, const float* w, const float* 
 
 void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                           const float* w, const ConvShape& s) {
+  if (s.N == 0) {  // an empty batch: zero weight and bias gradients (dx has no elements)
+    if (dw) std::fill(dw, dw + s.K * s.C * s.R * s.S, 0.f);
+    if (db) std::fill(db, db + s.K, 0.f);
+    return;
+  }
   if (dw && bf16_amx_enabled()) {
     int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto ws = scratch<uint32_t>(nt * bf16_conv_amx_grad_size(s));

@@ -241,6 +241,26 @@ def test_autocast_conv2d_matches_torch_and_rounded_reference(
 
 
 @needs_bf16
+@pytest.mark.parametrize(
+    "C,H,K,stride",
+    [(16, 32, 16, 1), (16, 32, 32, 2), (3, 8, 16, 1), (3, 8, 16, 2), (64, 8, 64, 1)],
+)
+def test_autocast_conv2d_empty_batch_gives_zero_gradients(bf16_path, C, H, K, stride):
+    # Every path (direct, packed, AMX) with no samples: an empty output and zero weight and bias
+    # gradients, as torch gives (a weight-gradient path once summed uninitialised partials).
+    x = pydlk.tensor(np.zeros((0, C, H, H), np.float32)).requires_grad_()
+    w = pydlk.tensor(np.ones((K, C, 3, 3), np.float32)).requires_grad_()
+    b = pydlk.tensor(np.ones(K, np.float32)).requires_grad_()
+    with pydlk.autocast(device_type="cpu", dtype=pydlk.bfloat16):
+        y = F.conv2d(x, w, b, stride, 1)
+    assert y.shape == (0, K, (H - 1) // stride + 1, (H - 1) // stride + 1)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    np.testing.assert_array_equal(np.asarray(w.grad), np.zeros((K, C, 3, 3), np.float32))
+    np.testing.assert_array_equal(np.asarray(b.grad), np.zeros(K, np.float32))
+
+
+@needs_bf16
 def test_fallback_gives_float32_results_and_says_so_once(rng):
     x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
     w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
