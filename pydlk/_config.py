@@ -131,12 +131,18 @@ def bf16_kernels() -> str:
         if _C.get_bf16_amx():
             return "AMX tiles (tdpbf16ps)"
         return "AVX512_BF16 (AMX present, off: pydlk.backends.cpu.allow_amx = False)"
-    return "AVX512_BF16 (vdpbf16ps)"
+    return "AVX512_BF16 (vdpbf16ps; direct convolutions)"
+
+
+def _stream_stores(nbytes: int) -> str:
+    """The streaming-store threshold in words (csrc/stream_store.h)."""
+    size = f"{nbytes / 2**20:g} MiB" if nbytes >= 2**20 else f"{nbytes} bytes"
+    return f"row-norm outputs from {size} (half the last-level cache by default)"
 
 
 def show_config() -> None:
     """Print version, compiler, OpenMP, BLAS and its kernels, SIMD level, the bf16 kernels,
-    threads, allocator;
+    threads, allocator, the streaming-store threshold;
     and a warning line when the BLAS kernels are below what the CPU supports."""
     c = config()
     numpy_blas = sorted({lib.num_threads for lib in _numpy_blas()})
@@ -163,6 +169,7 @@ def show_config() -> None:
             ),
         ),
         ("allocator", c["allocator"]),
+        ("streaming stores", _stream_stores(c["stream_threshold"])),
     ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))

@@ -141,7 +141,7 @@ def test_allow_amx_switch_and_what_show_config_says(rng, capsys):
         assert_fp32_sum(c_avx, ref, scale, 70)
         assert_fp32_sum(_C.gemm_bf16(a, b), ref, scale, 70)
     else:
-        assert "AVX512_BF16 (vdpbf16ps)" in on
+        assert "AVX512_BF16 (vdpbf16ps; direct convolutions)" in on
 
 
 def _torch_pair(torch, shape_x, weight, bias, rng):

@@ -17,6 +17,8 @@ def test_show_config_names_every_part(capsys):
     for key in ("version", "compiler", "OpenMP", "BLAS", "SIMD in use", "bf16 products"):
         assert key in out
     assert "threads" in out and "allocator" in out
+    threshold = pydlk.config()["stream_threshold"]
+    assert f"streaming stores  row-norm outputs from {threshold / 2**20:g} MiB" in out
     c = pydlk.config()
     assert c["num_threads"] == pydlk.get_num_threads()
     assert c["blas_threads"] == 1  # the BLAS never runs its own pool (see csrc/blas.h)
