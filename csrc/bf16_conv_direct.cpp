@@ -265,38 +265,46 @@ inline index_t phase_count(index_t n, index_t a, index_t st) {
   return n > a ? (n - a + st - 1) / st : 0;
 }
 
+// Positions of phase (a, b)'s wide grid (row pitch Wd); 0 where the phase holds no pixel of dx.
+inline index_t phase_len(const ConvShape& s, index_t Wd, index_t a, index_t b) {
+  const index_t U = phase_count(s.H, a, s.sh), V = phase_count(s.W, b, s.sw);
+  return U > 0 && V > 0 ? (U - 1) * Wd + V : 0;
+}
+
+// Along one axis (input n, output on, kernel k, dilation d, padding p, stride st): the padding
+// dy needs before its first value (the largest shift of a tap) and after its last (the rows or
+// columns a phase's last output reads past dy's end).
+void axis_pads(index_t n, index_t on, index_t k, index_t d, index_t p, index_t st, index_t& before,
+               index_t& after) {
+  before = after = 0;
+  for (index_t a = 0; a < st; ++a) {
+    if (phase_count(n, a, st) == 0) continue;
+    for (index_t r = 0; r < k; ++r)
+      if (tap_in(r, d, a, p, st)) {
+        const index_t e = shift_of(r, d, a, p, st);
+        before = e > before ? e : before;
+        const index_t past = phase_count(n, a, st) - 1 - e - (on - 1);
+        after = past > after ? past : after;
+      }
+  }
+}
+
 DxGeo dx_geometry(const ConvShape& s) {
   DxGeo q;
   q.KP = (s.K + 1) / 2;
   q.taps = q.KP * s.R * s.S;
-  index_t T = 0, L = 0, Bm = 0, Rm = 0;  // pads: above/left, and rows/columns read past dy's end
-  for (index_t a = 0; a < s.sh; ++a)
-    for (index_t r = 0; r < s.R; ++r)
-      if (tap_in(r, s.dh, a, s.ph, s.sh) && phase_count(s.H, a, s.sh) > 0) {
-        const index_t e = shift_of(r, s.dh, a, s.ph, s.sh);
-        T = e > T ? e : T;
-        const index_t last = phase_count(s.H, a, s.sh) - 1 - e - (s.OH - 1);
-        Bm = last > Bm ? last : Bm;
-      }
-  for (index_t b = 0; b < s.sw; ++b)
-    for (index_t x = 0; x < s.S; ++x)
-      if (tap_in(x, s.dw, b, s.pw, s.sw) && phase_count(s.W, b, s.sw) > 0) {
-        const index_t f = shift_of(x, s.dw, b, s.pw, s.sw);
-        L = f > L ? f : L;
-        const index_t last = phase_count(s.W, b, s.sw) - 1 - f - (s.OW - 1);
-        Rm = last > Rm ? last : Rm;
-      }
-  q.T = T, q.L = L;
-  q.Hd = T + s.OH + Bm;
-  q.Wd = L + s.OW + Rm;
-  index_t most = 0;
+  index_t below = 0, right = 0;
+  axis_pads(s.H, s.OH, s.R, s.dh, s.ph, s.sh, q.T, below);
+  axis_pads(s.W, s.OW, s.S, s.dw, s.pw, s.sw, q.L, right);
+  q.Hd = q.T + s.OH + below;
+  q.Wd = q.L + s.OW + right;
+  q.bp = 0;
   for (index_t a = 0; a < s.sh; ++a)
     for (index_t b = 0; b < s.sw; ++b) {
-      const index_t U = phase_count(s.H, a, s.sh), V = phase_count(s.W, b, s.sw);
-      const index_t len = U > 0 && V > 0 ? (U - 1) * q.Wd + V : 0;
-      most = len > most ? len : most;
+      const index_t len = phase_len(s, q.Wd, a, b);
+      q.bp = len > q.bp ? len : q.bp;
     }
-  q.bp = ceil_div(most, kL) * kL;
+  q.bp = ceil_div(q.bp, kL) * kL;
   return q;
 }
 size_t dx_planes_bytes(const DxGeo& q) { return align64(size_t(q.KP * q.Hd * q.Wd + 2 * kL) * 4); }
@@ -624,10 +632,8 @@ bool bf16_direct_dx_fits(const ConvShape& s) {
   index_t total = 0;
   for (index_t a = 0; a < s.sh; ++a)
     for (index_t b = 0; b < s.sw; ++b) {
-      const index_t U = phase_count(s.H, a, s.sh), V = phase_count(s.W, b, s.sw);
-      if (U == 0 || V == 0) continue;
-      const index_t len = (U - 1) * q.Wd + V;
-      if (len < kL) return false;
+      const index_t len = phase_len(s, q.Wd, a, b);
+      if (len > 0 && len < kL) return false;
       total += len;
     }
   return total * 10 <= s.H * s.W * 14;
@@ -655,9 +661,10 @@ void bf16_direct_input_grad(float* dx, const float* dy, const float* w, char* ws
   index_t used = 0;
   for (index_t a = 0; a < s.sh; ++a)
     for (index_t b = 0; b < s.sw; ++b) {
-      Phase p{a, b, phase_count(s.H, a, s.sh), phase_count(s.W, b, s.sw), 0, used, 0};
-      if (p.U == 0 || p.V == 0) continue;
-      p.len = (p.U - 1) * q.Wd + p.V;
+      Phase p{
+          a,    b, phase_count(s.H, a, s.sh), phase_count(s.W, b, s.sw), phase_len(s, q.Wd, a, b),
+          used, 0};
+      if (p.len == 0) continue;
       index_t rows[64], cols[64], nr = 0, nx = 0;  // this phase's taps along each axis
       for (index_t r = 0; r < s.R; ++r)
         if (tap_in(r, s.dh, a, s.ph, s.sh)) rows[nr++] = r;

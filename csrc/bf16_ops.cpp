@@ -29,6 +29,11 @@ std::unique_ptr<T[]> scratch(size_t n) {
   return std::unique_ptr<T[]>(new T[n]);
 }
 
+// Threads for a loop over samples: the team, but no more than there are samples (at least one).
+int sample_threads(const ConvShape& s) {
+  return std::max(1, std::min<int>(num_threads(), (int)s.N));
+}
+
 // The adjoint: dxn (C, H, W) = sum of col's entries at the pixels they were read from.
 void col2im_plain(float* dxn, const float* col, const ConvShape& s) {
   index_t OHW = s.OH * s.OW;
@@ -70,7 +75,7 @@ void bias_grad(float* db, const float* dy, index_t N, index_t OUT, index_t inner
 // Input dilation (uh, uw; see bf16_conv.h) only on AMX: the packed path needs 1, 1.
 void conv_forward_any(float* y, const float* x, const float* w, const float* b, const ConvShape& s,
                       index_t uh = 1, index_t uw = 1) {
-  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+  const int nt = sample_threads(s);
   if (bf16_amx_enabled()) {
     auto wa = scratch<uint32_t>(bf16_conv_amx_weight_size(s));
     auto planes = scratch<uint32_t>(nt * bf16_conv_amx_input_size(s));
@@ -115,7 +120,7 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
 // Other strides without AMX: one stride-1 correlation per output phase of dx
 // (bf16_conv_direct.cpp).
 void input_grad_direct(float* dx, const float* dy, const float* w, const ConvShape& s) {
-  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+  const int nt = sample_threads(s);
   auto ws = scratch<char>(bf16_direct_dx_ws_bytes(s, nt));
   bf16_direct_input_grad(dx, dy, w, ws.get(), s, nt);
 }
@@ -124,7 +129,7 @@ void input_grad_direct(float* dx, const float* dy, const float* w, const ConvSha
 // packed once and shared, each thread has its own column buffer.
 void input_grad_col2im(float* dx, const float* dy, const float* w, const ConvShape& s) {
   index_t CRS = s.C * s.R * s.S, OHW = s.OH * s.OW, HW = s.H * s.W;
-  int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
+  const int nt = sample_threads(s);
   auto wtp = scratch<uint32_t>(bf16_packed_a_slots(CRS, s.K));
   BfPackedA wt = bf16_pack_a(wtp.get(), FMat{w, 1, CRS}, CRS, s.K);
   auto cols = scratch<float>((size_t)nt * CRS * OHW);
@@ -173,16 +178,14 @@ void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
     if (db) std::fill(db, db + s.K, 0.f);
     return;
   }
+  const int nt = sample_threads(s);
   if (dw && bf16_amx_enabled()) {
-    int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto ws = scratch<uint32_t>(nt * bf16_conv_amx_grad_size(s));
     bf16_conv_amx_weight_grad(dw, dy, x, s, ws.get());
   } else if (dw && bf16_direct_grad_fits(s)) {
-    int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto ws = scratch<char>(bf16_direct_grad_ws_bytes(s, nt));
     bf16_direct_weight_grad(dw, dy, x, ws.get(), s, nt);
   } else if (dw) {
-    int nt = std::max(1, std::min<int>(num_threads(), (int)s.N));
     auto xcl = scratch<uint16_t>(bf16_conv_xcl_size(s));
     auto dyp = scratch<uint32_t>(nt * bf16_packed_a_slots(s.K, s.OH * s.OW));
     auto part = scratch<float>((size_t)nt * s.K * s.C * s.R * s.S);
