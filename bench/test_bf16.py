@@ -47,21 +47,23 @@ def test_gemm_torch_bf16(benchmark, rng, torch, M, K, N):
 
 
 # ResNet-8's 3x3 convolutions (batch 64, stride 1, padding 1): fwd + bwd (input and weight).
-LAYERS = [(16, 16, 32), (32, 64, 16), (64, 64, 8)]
+# ResNet-8's 3x3 layers; the stride-2 one takes the strided input gradient.
+LAYERS = [(16, 16, 32, 1), (32, 64, 16, 1), (64, 64, 8, 1), (16, 32, 32, 2)]
 
 
-def _layer(benchmark, rng, C, K, H):
-    benchmark.group = f"conv2d fwd+bwd N64 {C}->{K} {H}x{H} k3 p1"
-    benchmark.extra_info["gflop"] = 3 * 2 * 64 * K * C * 9 * H * H / 1e9
+def _layer(benchmark, rng, C, K, H, S):
+    OH = (H - 1) // S + 1
+    benchmark.group = f"conv2d fwd+bwd N64 {C}->{K} {H}x{H} k3 p1" + (f" s{S}" if S > 1 else "")
+    benchmark.extra_info["gflop"] = 3 * 2 * 64 * K * C * 9 * OH * OH / 1e9
     x = rng.standard_normal((64, C, H, H)).astype(np.float32)
     w = (0.1 * rng.standard_normal((K, C, 3, 3))).astype(np.float32)
-    return x, w, rng.standard_normal((64, K, H, H)).astype(np.float32)
+    return x, w, rng.standard_normal((64, K, OH, OH)).astype(np.float32)
 
 
 @pytest.mark.parametrize("mode", ["fp32", "autocast"])
-@pytest.mark.parametrize("C,K,H", LAYERS)
-def test_conv_layer_pydlk(benchmark, rng, C, K, H, mode):
-    x, w, dy = _layer(benchmark, rng, C, K, H)
+@pytest.mark.parametrize("C,K,H,S", LAYERS)
+def test_conv_layer_pydlk(benchmark, rng, C, K, H, S, mode):
+    x, w, dy = _layer(benchmark, rng, C, K, H, S)
     xt, wt, dyt = (
         pydlk.tensor(x, requires_grad=True),
         pydlk.tensor(w, requires_grad=True),
@@ -70,22 +72,22 @@ def test_conv_layer_pydlk(benchmark, rng, C, K, H, mode):
 
     def step():
         with pydlk.autocast(enabled=mode == "autocast"):
-            y = pydlk.functional.conv2d(xt, wt, None, 1, 1)
+            y = pydlk.functional.conv2d(xt, wt, None, S, 1)
         y.backward(dyt)
 
     benchmark(step)
 
 
 @pytest.mark.parametrize("mode", ["fp32", "autocast"])
-@pytest.mark.parametrize("C,K,H", LAYERS)
-def test_conv_layer_torch(benchmark, rng, torch, C, K, H, mode):
-    x, w, dy = _layer(benchmark, rng, C, K, H)
+@pytest.mark.parametrize("C,K,H,S", LAYERS)
+def test_conv_layer_torch(benchmark, rng, torch, C, K, H, S, mode):
+    x, w, dy = _layer(benchmark, rng, C, K, H, S)
     xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
     dyt = torch.tensor(dy)
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast"):
-            y = torch.nn.functional.conv2d(xt, wt, None, 1, 1)
+            y = torch.nn.functional.conv2d(xt, wt, None, S, 1)
         y.backward(dyt)
 
     benchmark(step)
