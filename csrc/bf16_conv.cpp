@@ -26,7 +26,6 @@ namespace {
 constexpr int kMaxSeg = NR + 1;  // segments of one 32-lane row: at most one per lane, + slack
 
 inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-inline index_t imax(index_t a, index_t b) { return a > b ? a : b; }
 inline uint32_t bits(index_t lo, index_t hi) {  // lanes [lo, hi) set
   return (uint32_t)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
 }

@@ -34,14 +34,21 @@ void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const Con
 // Forward on AMX tiles without im2col (csrc/bf16_conv_amx.cpp), groups == 1; only where
 // bf16_amx_enabled(). wa: bf16_conv_amx_weight_size(s) slots filled by
 // bf16_conv_amx_pack_weight from w (K, C, R, S) float32; planes: bf16_conv_amx_input_size(s)
-// slots per OpenMP thread. y (N, K, OH, OW) = conv(x, w) + b (b may be null). Input dilation
-// (uh, uw): x holds only every uh-th row and uw-th column of the (N, C, H, W) image s describes,
-// the rest being zero: x is (N, C, (H-1)/uh + 1, (W-1)/uw + 1). 1, 1 for a plain convolution.
+// slots per OpenMP thread. y (N, K, OH, OW) = conv(x, w) + b (b may be null).
 size_t bf16_conv_amx_weight_size(const ConvShape& s);
 size_t bf16_conv_amx_input_size(const ConvShape& s);
 void bf16_conv_amx_pack_weight(uint32_t* wa, const float* w, const ConvShape& s);
 void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const float* b,
-                           const ConvShape& s, uint32_t* planes, index_t uh = 1, index_t uw = 1);
+                           const ConvShape& s, uint32_t* planes);
+
+// Input gradient on AMX tiles (the same file), groups == 1, any stride: dx (N, C, H, W) from dy
+// (N, K, OH, OW) and w (K, C, R, S), one stride-1 convolution of dy per output phase of dx with
+// the taps that reach it. Where bf16_conv_amx_dx_fits(s) and bf16_amx_enabled(); ws holds
+// bf16_conv_amx_dx_size(s, nt) slots; nt threads split the samples.
+bool bf16_conv_amx_dx_fits(const ConvShape& s);
+size_t bf16_conv_amx_dx_size(const ConvShape& s, int nt);
+void bf16_conv_amx_input_grad(float* dx, const float* dy, const float* w, const ConvShape& s,
+                              uint32_t* ws, int nt);
 
 // Weight gradient on AMX tiles (the same file), groups == 1; only where bf16_amx_enabled().
 // dw (K, C, R, S) = sum over n of conv's products of dy[n] and x[n]. ws:

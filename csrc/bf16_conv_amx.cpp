@@ -11,13 +11,12 @@
 // and dropped (Wv - OW of every Wv: 2 of 34 for a 32-wide layer with padding 1).
 //
 // The weights are the A tiles: per tap, 32-channel block and 16 output channels, 16 rows of 16
-// pairs. A 32-channel x 32-pixel block of y stays in four accumulator tiles over all taps and
-// channel blocks, then goes to y (N, K, OH, OW) through a small buffer, run by run of valid
-// pixels.
+// pairs. A 32-channel x 32-pixel block of y (16 channels x 64 pixels where K <= 16) stays in
+// four accumulator tiles over all taps and channel blocks, then goes to y (N, K, OH, OW)
+// through a small buffer, run by run of valid pixels.
 //
-// Input dilation (uh, uw) serves the input gradient of a strided convolution, which is this
-// forward on dy with zeros between its pixels: only the pair planes see it (they place dy's pixel
-// (i, j) at (i*uh, j*uw) and leave the rest zero), so no zero-filled copy of dy is made.
+// The input gradient at a stride runs this forward once per output phase of dx, on dy with the
+// taps that reach that phase (see "Input gradient at a stride" below).
 //
 // The weight gradient transposed, dw[t]^T (C x K) = sum over virtual pixels of x's phase image
 // shifted by tap t (C x pixels) @ dy (pixels x K), on the same virtual grid: A tiles are 16
@@ -34,15 +33,11 @@
 #include <cstring>
 
 #include "bf16_kernel.h"
+#include "conv_phases.h"
 
 namespace pydlk {
 
 namespace {
-
-// Input dilation: x is (C, Hr, Wr) and its pixel (i, j) is pixel (i*uh, j*uw) of the image.
-struct Dilation {
-  index_t uh, uw, Hr, Wr;
-};
 
 // The geometry shared by the packing and the kernel.
 struct AmxConv {
@@ -79,12 +74,11 @@ AmxConv geometry(const ConvShape& s) {
   return g;
 }
 
-// Pair planes of sample x into dst (g.sample slots), zeros outside the image and past C. x is
-// (C, Hr, Wr); its pixel (i, j) sits at (i*uh, j*uw) of the (C, H, W) image s describes.
-void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const AmxConv& g,
-                    const Dilation& u) {
+// Pair planes of sample x (C, H, W) into dst (g.sample slots), zeros outside the image and
+// past C.
+void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const AmxConv& g) {
   std::memset(dst, 0, (size_t)g.sample * 4);
-  index_t HW = u.Hr * u.Wr;
+  index_t HW = s.H * s.W;
   for (index_t pr = 0; pr < pairs_of(s.C); ++pr) {
     const float* x0 = x + 2 * pr * HW;
     const float* x1 = 2 * pr + 1 < s.C ? x0 + HW : nullptr;
@@ -94,26 +88,16 @@ void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const Amx
         uint32_t* plane = dst + ((a * s.sw + b) * g.CB * g.BP + pr) * g.Lp;
         for (index_t i = 0; i < g.PHh; ++i) {
           index_t ih = i * s.sh + a - s.ph;
-          if (ih < 0 || ih >= s.H || ih % u.uh) continue;
-          ih /= u.uh;
+          if (ih < 0 || ih >= s.H) continue;
           // columns j with iw = j*sw + b - pw inside [0, W)
           index_t off = b - s.pw;  // iw = j*sw + off
           index_t j0 = off >= 0 ? 0 : (-off + s.sw - 1) / s.sw;
           index_t j1 = s.W - 1 - off < 0 ? 0 : (s.W - 1 - off) / s.sw + 1;  // first iw >= W
           if (j1 > g.Wv) j1 = g.Wv;
           uint32_t* d = plane + i * g.Wv;
-          const float* r0 = x0 + ih * u.Wr;
-          const float* r1 = x1 ? x1 + ih * u.Wr : nullptr;
-          if (u.uw > 1) {  // only every uw-th column holds a value: x's column c at j
-            for (index_t c = 0; c < u.Wr; ++c) {  // = (c*uw - off) / sw, where that divides
-              index_t jj = c * u.uw - off, j = s.sw == 1 ? jj : jj / s.sw;
-              if (j < j0 || (s.sw != 1 && jj % s.sw)) continue;
-              if (j >= j1) break;
-              uint32_t v = bf16_round(r0[c]);
-              if (r1) v |= uint32_t(bf16_round(r1[c])) << 16;
-              d[j] = v;
-            }
-          } else if (s.sw == 1) {
+          const float* r0 = x0 + ih * s.W;
+          const float* r1 = x1 ? x1 + ih * s.W : nullptr;
+          if (s.sw == 1) {
             for (index_t j = j0; j < j1; j += 16) {
               __mmask16 m = lane_mask(j1 - j);
               __m512 lo = _mm512_maskz_loadu_ps(m, r0 + j + off);
@@ -137,12 +121,12 @@ void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const Amx
   }
 }
 
-// The runs of valid virtual pixels of one block of `lanes` (<= 32) pixels: (lane, count, output
+// The runs of valid virtual pixels of one block of `lanes` (<= 64) pixels: (lane, count, output
 // pixel index).
 struct Runs {
   int n;
-  int lane[32], len[32];
-  index_t dest[32];
+  int lane[64], len[64];
+  index_t dest[64];
 };
 
 Runs runs_of(index_t v0, int lanes, const ConvShape& s, const AmxConv& g) {
@@ -234,12 +218,18 @@ void to_dy_pairs(uint32_t* pairs, uint16_t* rows, const float* dy, const ConvSha
                                  (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + j)));
       }
     }
-  // A 32-bit transpose: row k's slot q is already the pair (2q, 2q + 1).
-  const uint32_t* r32 = reinterpret_cast<const uint32_t*>(rows);
-  index_t Q = d.Vp / 2;
-  for (index_t q0 = 0; q0 < Q; q0 += 16)
-    for (index_t k = 0; k < d.Kp; ++k)
-      for (index_t q = q0; q < q0 + 16 && q < Q; ++q) pairs[q * d.Kp + k] = r32[k * Q + q];
+  // A 32-bit transpose: row k's slot q is already the pair (2q, 2q + 1). One gather per 16
+  // channels of a pair (a scalar loop took a fifth of the weight gradient's time).
+  const int* r32 = reinterpret_cast<const int*>(rows);
+  const index_t Q = d.Vp / 2;
+  const __m512i rows16 =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32((int)Q));
+  for (index_t k0 = 0; k0 < d.Kp; k0 += 16)
+    for (index_t q = 0; q < Q; ++q)
+      _mm512_storeu_si512(
+          pairs + q * d.Kp + k0,
+          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xffff, rows16, r32 + k0 * Q + q, 4));
 }
 
 }  // namespace
@@ -279,11 +269,11 @@ void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const
           for (index_t k0 = 0; k0 < d.Kp; k0 += 32) {
             bool two_k = k0 + 16 < d.Kp;
             float* pc = part + (t * d.Cp + c0) * d.Kp + k0;
+            const uint16_t* a = xt + c0 * d.Lx;
             _tile_loadd(0, pc, ldc);
             if (two_k) _tile_loadd(1, pc + 16, ldc);
             if (two_c) _tile_loadd(2, pc + 16 * d.Kp, ldc);
             if (two_c && two_k) _tile_loadd(3, pc + 16 * d.Kp + 16, ldc);
-            const uint16_t* a = xt + c0 * d.Lx;
             for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
               const uint32_t* bq = pairs + (v0 / 2) * d.Kp + k0;
               _tile_loadd(4, a + v0, lda);
@@ -350,74 +340,342 @@ void bf16_conv_amx_pack_weight(uint32_t* wa, const float* w, const ConvShape& s)
       }
 }
 
+namespace {
+
+// y (K, OH, OW) at the valid pixels of a block, from buf rows of `pitch` floats (one row per
+// output channel k0, k0 + 1, ... < k1), plus the bias.
+inline void write_block(float* yn, const float* buf, index_t pitch, index_t k0, index_t k1,
+                        const Runs& runs, const float* b, index_t OHW) {
+  for (index_t k = k0; k < k1; ++k) {
+    const float* row = buf + (k - k0) * pitch;
+    __m512 bias = _mm512_set1_ps(b ? b[k] : 0.f);
+    float* yk = yn + k * OHW;
+    for (int r = 0; r < runs.n; ++r)
+      for (int j = 0; j < runs.len[r]; j += 16) {
+        __mmask16 m = lane_mask(runs.len[r] - j);
+        __m512 v = _mm512_maskz_loadu_ps(m, row + runs.lane[r] + j);
+        _mm512_mask_storeu_ps(yk + runs.dest[r] + j, m, _mm512_add_ps(v, bias));
+      }
+  }
+}
+
+inline void zero_accumulators() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+// Where tap t reads the first channel block's pair planes for virtual pixel v0: its phase's
+// planes, shifted by the tap's whole-phase-pixel offset.
+inline const uint32_t* tap_pixels(const uint32_t* xq, const ConvShape& s, const AmxConv& g,
+                                  index_t t, index_t v0) {
+  index_t rr = (t / s.S) * s.dh, qq = (t % s.S) * s.dw;
+  index_t phase = (rr % s.sh) * s.sw + qq % s.sw;
+  return xq + phase * g.CB * g.BP * g.Lp + v0 + (rr / s.sh) * g.Wv + qq / s.sw;
+}
+
+// One sample of the forward from its pair planes xq: yn (K, OH, OW) = conv + b. Inside an
+// AmxScope of depth g.BP, with tile 5 shaped as a B tile where g.KG == 1; buf: 32 x 32 floats.
+void forward_sample(float* yn, const uint32_t* xq, const uint32_t* wa, const float* b,
+                    const ConvShape& s, const AmxConv& g, float* buf) {
+  const index_t RS = s.R * s.S, OHW = s.OH * s.OW, ld = g.Lp * 4;
+  const index_t tile = 16 * g.BP;  // slots of one weight tile
+  if (g.KG == 1) {
+    // One group of 16 output channels (K <= 16): four pixel tiles of 16 share each weight
+    // tile, so four sums are in flight instead of two (tdpbf16ps's latency is hidden behind
+    // independent sums). Measured (Xeon, batch 64, 2 threads, alternating in one process):
+    // 16->16 on 32x32 forward 0.50 -> 0.46 ms, 16->32 at stride 2 input gradient 0.55 -> 0.48.
+    const int lanes = 64;
+    for (index_t v0 = 0; v0 < g.V; v0 += lanes) {
+      Runs runs = runs_of(v0, lanes, s, g);
+      const index_t np = imin(4, (g.V - v0 + 15) / 16);
+      zero_accumulators();
+      for (index_t t = 0; t < RS; ++t) {
+        const uint32_t* src = tap_pixels(xq, s, g, t, v0);
+        const uint32_t* wt = wa + t * g.CB * tile;
+        for (index_t cb = 0; cb < g.CB; ++cb, src += g.BP * g.Lp, wt += tile) {
+          _tile_loadd(4, wt, g.BP * 4);
+          _tile_loadd(6, src, ld);
+          _tile_dpbf16ps(0, 4, 6);
+          if (np > 1) {
+            _tile_loadd(7, src + 16, ld);
+            _tile_dpbf16ps(1, 4, 7);
+          }
+          if (np > 2) {
+            _tile_loadd(5, src + 32, ld);
+            _tile_dpbf16ps(2, 4, 5);
+          }
+          if (np > 3) {
+            _tile_loadd(6, src + 48, ld);
+            _tile_dpbf16ps(3, 4, 6);
+          }
+        }
+      }
+      // buf rows: 16 output channels of 64 pixels
+      _tile_stored(0, buf, 256);
+      _tile_stored(1, buf + 16, 256);
+      _tile_stored(2, buf + 32, 256);
+      _tile_stored(3, buf + 48, 256);
+      write_block(yn, buf, 64, 0, s.K, runs, b, OHW);
+    }
+    return;
+  }
+  // (Four pixel tiles for one group of output channels, to hide tdpbf16ps's latency behind
+  // four sums, measured slower than this 2 x 2 block where there are two groups or more.)
+  const int lanes = 32;
+  for (index_t v0 = 0; v0 < g.V; v0 += lanes) {
+    Runs runs = runs_of(v0, lanes, s, g);
+    const index_t np = imin(lanes / 16, (g.V - v0 + 15) / 16);  // pixel tiles in this block
+    for (index_t kg0 = 0; kg0 < g.KG; kg0 += 2) {
+      bool two_k = kg0 + 1 < g.KG;
+      zero_accumulators();
+      for (index_t t = 0; t < RS; ++t) {
+        const uint32_t* src = tap_pixels(xq, s, g, t, v0);
+        const uint32_t* wt = wa + (t * g.CB * g.KG + kg0) * tile;
+        for (index_t cb = 0; cb < g.CB; ++cb, src += g.BP * g.Lp, wt += g.KG * tile) {
+          _tile_loadd(4, wt, g.BP * 4);
+          _tile_loadd(6, src, ld);
+          _tile_dpbf16ps(0, 4, 6);
+          if (np > 1) {
+            _tile_loadd(7, src + 16, ld);
+            _tile_dpbf16ps(1, 4, 7);
+          }
+          if (two_k) {
+            _tile_loadd(5, wt + tile, g.BP * 4);
+            _tile_dpbf16ps(2, 5, 6);
+            if (np > 1) _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+      }
+      // rows 0-15: output channels kg0*16.., rows 16-31: the next group
+      _tile_stored(0, buf, 128);
+      _tile_stored(1, buf + 16, 128);
+      _tile_stored(2, buf + 16 * 32, 128);
+      _tile_stored(3, buf + 16 * 32 + 16, 128);
+      write_block(yn, buf, 32, kg0 * 16, imin(s.K, kg0 * 16 + 32), runs, b, OHW);
+    }
+  }
+}
+
+}  // namespace
+
 void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const float* b,
-                           const ConvShape& s, uint32_t* planes, index_t uh, index_t uw) {
+                           const ConvShape& s, uint32_t* planes) {
   AmxConv g = geometry(s);
-  Dilation u{uh, uw, (s.H - 1) / uh + 1, (s.W - 1) / uw + 1};
-  index_t RS = s.R * s.S, OHW = s.OH * s.OW, ld = g.Lp * 4;
   int nt = (int)imin(num_threads(), s.N);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     uint32_t* xq = planes + thread_id() * g.sample;
-    // (Four pixel tiles for one group of output channels, to hide tdpbf16ps's latency behind
-    // four sums, measured slower than this 2 x 2 block.)
-    const int lanes = 32;
-    AmxScope tiles(true, (int)g.BP);  // A tiles BP pairs wide, B tiles BP pairs deep
-    alignas(64) float buf[32 * 32];   // [output channel][pixel of the block]
-    const index_t tile = 16 * g.BP;   // slots of one weight tile
+    // A tiles BP pairs wide, B tiles BP pairs deep (tile 5 too where K <= 16)
+    AmxScope tiles(true, (int)g.BP, g.KG == 1);
+    alignas(64) float buf[32 * 32];  // [output channel][pixel of the block]
 #pragma omp for schedule(static)
     for (index_t n = 0; n < s.N; ++n) {
-      to_pair_planes(xq, x + n * s.C * u.Hr * u.Wr, s, g, u);
-      float* yn = y + n * s.K * OHW;
-      for (index_t v0 = 0; v0 < g.V; v0 += lanes) {
-        Runs runs = runs_of(v0, lanes, s, g);
-        const index_t np = imin(lanes / 16, (g.V - v0 + 15) / 16);  // pixel tiles in this block
-        for (index_t kg0 = 0; kg0 < g.KG; kg0 += 2) {
-          bool two_k = kg0 + 1 < g.KG;
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-          for (index_t t = 0; t < RS; ++t) {
-            index_t rr = (t / s.S) * s.dh, qq = (t % s.S) * s.dw;
-            index_t phase = (rr % s.sh) * s.sw + qq % s.sw;
-            const uint32_t* src =
-                xq + phase * g.CB * g.BP * g.Lp + v0 + (rr / s.sh) * g.Wv + qq / s.sw;
-            const uint32_t* wt = wa + (t * g.CB * g.KG + kg0) * tile;
-            for (index_t cb = 0; cb < g.CB; ++cb, src += g.BP * g.Lp, wt += g.KG * tile) {
-              _tile_loadd(4, wt, g.BP * 4);
-              _tile_loadd(6, src, ld);
-              _tile_dpbf16ps(0, 4, 6);
-              if (np > 1) {
-                _tile_loadd(7, src + 16, ld);
-                _tile_dpbf16ps(1, 4, 7);
-              }
-              if (two_k) {
-                _tile_loadd(5, wt + tile, g.BP * 4);
-                _tile_dpbf16ps(2, 5, 6);
-                if (np > 1) _tile_dpbf16ps(3, 5, 7);
-              }
-            }
-          }
-          // rows 0-15: output channels kg0*16.., rows 16-31: the next group
-          _tile_stored(0, buf, 128);
-          _tile_stored(1, buf + 16, 128);
-          _tile_stored(2, buf + 16 * 32, 128);
-          _tile_stored(3, buf + 16 * 32 + 16, 128);
-          index_t k1 = imin(s.K, kg0 * 16 + 32);
-          for (index_t k = kg0 * 16; k < k1; ++k) {
-            const float* row = buf + (k - kg0 * 16) * 32;
-            __m512 bias = _mm512_set1_ps(b ? b[k] : 0.f);
-            float* yk = yn + k * OHW;
-            for (int r = 0; r < runs.n; ++r)
-              for (int j = 0; j < runs.len[r]; j += 16) {
-                __mmask16 m = lane_mask(runs.len[r] - j);
-                __m512 v = _mm512_maskz_loadu_ps(m, row + runs.lane[r] + j);
-                _mm512_mask_storeu_ps(yk + runs.dest[r] + j, m, _mm512_add_ps(v, bias));
-              }
-          }
+      to_pair_planes(xq, x + n * s.C * s.H * s.W, s, g);
+      forward_sample(y + n * s.K * s.OH * s.OW, xq, wa, b, s, g, buf);
+    }
+  }
+}
+
+// ---- Input gradient at a stride, phase by phase ---------------------------------------------
+//
+// Phase (a, b) of dx (rows a, a + sh, ..., columns b, b + sw, ...) is a stride-1 correlation of
+// dy with the taps that reach it (conv_phases.h): along rows, the taps r with r*dh = a + ph
+// (mod sh), read from dy row i - e_r. Taken from the largest r down, e_r falls by dh/g per tap
+// (g = gcd(dh, sh)), so the phase is the forward above on a sub-shape: dy's K channels in, C
+// out, those taps at dilation dh/g, padding e of the largest r (negative where the phase reads
+// past dy's start, which the pair planes handle). The phases share out the R*S taps, so nothing
+// is multiplied by a zero inserted between dy's pixels (the transposed convolution's usual
+// form, sh*sw times the work). Each thread writes a sample's phases to its own buffer, then
+// interleaves them into dx; a phase no tap reaches is zero.
+
+namespace {
+
+// One axis of one phase: taps (the original tap of sub-tap t is first - t*step), the sub-conv's
+// dilation and padding, and the phase's length.
+struct AxisPhase {
+  index_t len, taps, first, step, dil, pad;
+};
+
+AxisPhase axis_phase(index_t n, index_t k, index_t d, index_t p, index_t st, index_t a) {
+  AxisPhase ax{phase_count(n, a, st), 0, 0, 1, 1, 0};
+  for (index_t r = k - 1; r >= 0; --r)
+    if (tap_in(r, d, a, p, st)) {
+      if (ax.taps == 0) ax.first = r;
+      else if (ax.taps == 1) ax.step = ax.first - r;
+      ++ax.taps;
+    }
+  if (ax.taps > 0) {
+    // dy position of sub-tap t at output i: i - e_{first - t*step} = i + t*dil - pad
+    ax.pad = shift_of(ax.first, d, a, p, st);
+    ax.dil = ax.step * d / st;
+  }
+  return ax;
+}
+
+struct DxPhase {
+  ConvShape sub;  // the stride-1 convolution of dy that gives this phase
+  AmxConv g;      // its geometry on the shared planes (their pitch, its own output grid)
+  index_t base;   // where its padded dy starts in the shared planes (slots)
+  index_t w_off;  // its packed weight in the workspace (slots)
+  index_t y_off;  // its output in a thread's buffer (floats)
+  bool empty;     // no tap reaches it: zeros
+};
+
+// All phases read one set of dy pair planes per sample, padded for the phase that needs most
+// (T rows above, L columns left, as wide and tall as the widest and tallest reads), so dy is
+// rounded and laid out once per sample, not once per phase.
+struct DxPlan {
+  int n;
+  DxPhase ph[64];
+  ConvShape pack;  // the shape the shared planes are built for (dy, padding T, L)
+  AmxConv g;       // the shared planes' geometry
+  index_t w_slots, w_float_slots, buf_floats;
+};
+
+DxPlan dx_plan(const ConvShape& s) {
+  DxPlan pl;
+  pl.n = 0;
+  pl.w_slots = pl.w_float_slots = pl.buf_floats = 0;
+  index_t T = 0, L = 0, rows = 1, cols = 1;
+  for (index_t a = 0; a < s.sh; ++a)
+    for (index_t b = 0; b < s.sw; ++b) {
+      AxisPhase ra = axis_phase(s.H, s.R, s.dh, s.ph, s.sh, a);
+      AxisPhase cb = axis_phase(s.W, s.S, s.dw, s.pw, s.sw, b);
+      DxPhase& p = pl.ph[pl.n++];
+      ConvShape& t = p.sub;
+      t = s;
+      t.C = s.K, t.K = s.C, t.H = s.OH, t.W = s.OW, t.G = 1;
+      t.R = imax(ra.taps, 1), t.S = imax(cb.taps, 1);
+      t.sh = t.sw = 1;
+      t.dh = ra.dil, t.dw = cb.dil, t.ph = ra.pad, t.pw = cb.pad;
+      t.OH = ra.len, t.OW = cb.len;
+      p.empty = ra.taps == 0 || cb.taps == 0 || t.OH == 0 || t.OW == 0;
+      p.y_off = pl.buf_floats;
+      pl.buf_floats += s.C * t.OH * t.OW;
+      if (p.empty) continue;
+      T = imax(T, t.ph), L = imax(L, t.pw);
+      p.w_off = pl.w_slots;
+      pl.w_slots += bf16_conv_amx_weight_size(t);
+      pl.w_float_slots = imax(pl.w_float_slots, s.C * s.K * t.R * t.S);
+    }
+  // Plane rows and columns: phase p reads padded row oh + i*dh' + (T - ph') for oh < OH'.
+  for (int i = 0; i < pl.n; ++i) {
+    const ConvShape& t = pl.ph[i].sub;
+    if (pl.ph[i].empty) continue;
+    rows = imax(rows, t.OH + (t.R - 1) * t.dh + T - t.ph);
+    cols = imax(cols, t.OW + (t.S - 1) * t.dw + L - t.pw);
+  }
+  pl.pack = pl.ph[0].sub;
+  pl.pack.ph = T, pl.pack.pw = L, pl.pack.R = pl.pack.S = 1, pl.pack.dh = pl.pack.dw = 1;
+  pl.pack.OH = rows, pl.pack.OW = cols;  // a 1x1 "convolution" whose grid is the whole plane
+  pl.g = geometry(pl.pack);
+  // The last tile of a phase reads up to 31 slots past its grid plus its column offset.
+  pl.g.sample = pl.g.CB * pl.g.BP * pl.g.Lp + 32 + cols + 16;
+  for (int i = 0; i < pl.n; ++i) {
+    DxPhase& p = pl.ph[i];
+    if (p.empty) continue;
+    p.g = pl.g;  // the same planes and channel blocks; its own output grid
+    p.g.V = p.sub.OH * pl.g.Wv;
+    p.base = (T - p.sub.ph) * pl.g.Wv + (L - p.sub.pw);
+  }
+  pl.buf_floats = (pl.buf_floats + 15) / 16 * 16;
+  return pl;
+}
+
+// The taps of w (K, C, R, S) that reach phase (a, b), as the sub-shape's weight (C, K, R', S').
+void phase_weight(float* wt, const float* w, const ConvShape& s, const ConvShape& t, index_t a,
+                  index_t b) {
+  AxisPhase ra = axis_phase(s.H, s.R, s.dh, s.ph, s.sh, a);
+  AxisPhase cb = axis_phase(s.W, s.S, s.dw, s.pw, s.sw, b);
+  index_t RS = s.R * s.S, RS2 = t.R * t.S;
+  for (index_t c = 0; c < s.C; ++c)
+    for (index_t k = 0; k < s.K; ++k)
+      for (index_t i = 0; i < t.R; ++i)
+        for (index_t j = 0; j < t.S; ++j) {
+          index_t r = ra.first - i * ra.step, q = cb.first - j * cb.step;
+          wt[(c * s.K + k) * RS2 + i * t.S + j] = w[(k * s.C + c) * RS + r * s.S + q];
+        }
+}
+
+// dxn (C, H, W) from the phases in buf: dx[c][i*sh + a][j*sw + b] = phase (a, b)[c][i][j].
+void interleave_phases(float* dxn, const float* buf, const ConvShape& s, const DxPlan& pl) {
+  for (index_t c = 0; c < s.C; ++c)
+    for (index_t ih = 0; ih < s.H; ++ih) {
+      index_t a = ih % s.sh, i = ih / s.sh;
+      float* d = dxn + (c * s.H + ih) * s.W;
+      const DxPhase* row = pl.ph + a * s.sw;
+      if (s.sw == 1) {
+        const DxPhase& p = row[0];
+        const float* src = buf + p.y_off + (c * p.sub.OH + i) * p.sub.OW;
+        std::memcpy(d, src, (size_t)s.W * 4);
+      } else if (s.sw == 2 && s.W >= 2) {
+        // two phase rows into one: lanes (e0, o0, e1, o1, ...)
+        const DxPhase &p0 = row[0], &p1 = row[1];
+        const float* e = buf + p0.y_off + (c * p0.sub.OH + i) * p0.sub.OW;
+        const float* o = buf + p1.y_off + (c * p1.sub.OH + i) * p1.sub.OW;
+        const __m512i lo =
+            _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+        for (index_t j = 0; 2 * j < s.W; j += 16) {
+          __m512 ve = _mm512_maskz_loadu_ps(lane_mask(p0.sub.OW - j), e + j);
+          __m512 vo = _mm512_maskz_loadu_ps(lane_mask(p1.sub.OW - j), o + j);
+          index_t left = s.W - 2 * j;
+          _mm512_mask_storeu_ps(d + 2 * j, lane_mask(left), _mm512_permutex2var_ps(ve, lo, vo));
+          if (left > 16)
+            _mm512_mask_storeu_ps(d + 2 * j + 16, lane_mask(left - 16),
+                                  _mm512_permutex2var_ps(ve, hi, vo));
+        }
+      } else {
+        for (index_t iw = 0; iw < s.W; ++iw) {
+          const DxPhase& p = row[iw % s.sw];
+          d[iw] = buf[p.y_off + (c * p.sub.OH + i) * p.sub.OW + iw / s.sw];
         }
       }
+    }
+}
+
+}  // namespace
+
+bool bf16_conv_amx_dx_fits(const ConvShape& s) { return s.G == 1 && s.sh * s.sw <= 64; }
+
+size_t bf16_conv_amx_dx_size(const ConvShape& s, int nt) {
+  DxPlan pl = dx_plan(s);
+  return (size_t)(pl.w_slots + pl.w_float_slots + nt * (pl.g.sample + pl.buf_floats));
+}
+
+void bf16_conv_amx_input_grad(float* dx, const float* dy, const float* w, const ConvShape& s,
+                              uint32_t* ws, int nt) {
+  DxPlan pl = dx_plan(s);
+  float* wt = reinterpret_cast<float*>(ws + pl.w_slots);
+  for (int i = 0; i < pl.n; ++i) {
+    const DxPhase& p = pl.ph[i];
+    if (p.empty) continue;
+    phase_weight(wt, w, s, p.sub, i / s.sw, i % s.sw);
+    bf16_conv_amx_pack_weight(ws + p.w_off, wt, p.sub);
+  }
+  uint32_t* per_thread = ws + pl.w_slots + pl.w_float_slots;
+  const index_t BP = imin(16, pairs_of(s.K));  // every phase reads dy's K channels
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    uint32_t* xq = per_thread + thread_id() * (pl.g.sample + pl.buf_floats);
+    float* out = reinterpret_cast<float*>(xq + pl.g.sample);
+    for (int i = 0; i < pl.n; ++i) {
+      const DxPhase& p = pl.ph[i];
+      if (p.empty) std::memset(out + p.y_off, 0, (size_t)(s.C * p.sub.OH * p.sub.OW) * 4);
+    }
+    AmxScope tiles(true, (int)BP, (s.C + 15) / 16 == 1);  // as the forward's
+    alignas(64) float buf[32 * 32];
+#pragma omp for schedule(static)
+    for (index_t n = 0; n < s.N; ++n) {
+      to_pair_planes(xq, dy + n * s.K * s.OH * s.OW, pl.pack, pl.g);
+      for (int i = 0; i < pl.n; ++i) {
+        const DxPhase& p = pl.ph[i];
+        if (!p.empty)
+          forward_sample(out + p.y_off, xq + p.base, ws + p.w_off, nullptr, p.sub, p.g, buf);
+      }
+      interleave_phases(dx + n * s.C * s.H * s.W, out, s, pl);
     }
   }
 }
@@ -431,8 +689,12 @@ size_t bf16_conv_amx_weight_size(const ConvShape&) { return 0; }
 size_t bf16_conv_amx_input_size(const ConvShape&) { return 0; }
 void bf16_conv_amx_pack_weight(uint32_t*, const float*, const ConvShape&) {}
 void bf16_conv_amx_forward(float*, const float*, const uint32_t*, const float*, const ConvShape&,
-                           uint32_t*, index_t, index_t) {}
+                           uint32_t*) {}
 size_t bf16_conv_amx_grad_size(const ConvShape&) { return 0; }
+bool bf16_conv_amx_dx_fits(const ConvShape&) { return false; }
+size_t bf16_conv_amx_dx_size(const ConvShape&, int) { return 0; }
+void bf16_conv_amx_input_grad(float*, const float*, const float*, const ConvShape&, uint32_t*,
+                              int) {}
 void bf16_conv_amx_weight_grad(float*, const float*, const float*, const ConvShape&, uint32_t*) {}
 }  // namespace pydlk
 #endif

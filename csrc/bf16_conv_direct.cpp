@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "bf16_conv.h"
+#include "conv_phases.h"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -254,17 +255,6 @@ struct DxGeo {
   index_t bp;      // output buffer pitch: the largest phase grid, rounded up to a vector
   index_t taps;    // KP * R * S: all phases' taps together
 };
-// e for tap r of phase a along one axis (a, r with r*d = a + p mod st).
-inline index_t shift_of(index_t r, index_t d, index_t a, index_t p, index_t st) {
-  return (r * d - a - p) / st;
-}
-inline bool tap_in(index_t r, index_t d, index_t a, index_t p, index_t st) {
-  return ((r * d - a - p) % st + st) % st == 0;
-}
-inline index_t phase_count(index_t n, index_t a, index_t st) {
-  return n > a ? (n - a + st - 1) / st : 0;
-}
-
 // Positions of phase (a, b)'s wide grid (row pitch Wd); 0 where the phase holds no pixel of dx.
 inline index_t phase_len(const ConvShape& s, index_t Wd, index_t a, index_t b) {
   const index_t U = phase_count(s.H, a, s.sh), V = phase_count(s.W, b, s.sw);

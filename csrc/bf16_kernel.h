@@ -40,6 +40,7 @@ constexpr int MA = 32;             // rows of an AMX A panel (two 16-row tiles)
 inline index_t pairs_of(index_t K) { return (K + 1) / 2; }
 inline index_t round16(index_t p) { return (p + 15) / 16 * 16; }
 inline index_t imin(index_t a, index_t b) { return a < b ? a : b; }
+inline index_t imax(index_t a, index_t b) { return a > b ? a : b; }
 
 inline __mmask16 lane_mask(index_t n) {
   return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n > 0 ? n : 0)) - 1);
@@ -133,7 +134,9 @@ inline void amx_kernel(index_t kq, const uint32_t* a, const uint32_t* b, float* 
 // depth pairs and B's (6, 7) depth rows of 64 bytes.
 struct AmxScope {
   bool on;
-  explicit AmxScope(bool amx, int depth = 16) : on(amx) {
+  // b5: tile 5 shaped as a B tile (depth rows of 64 bytes) instead of an A tile, for kernels
+  // that need one A tile and three B tiles.
+  explicit AmxScope(bool amx, int depth = 16, bool b5 = false) : on(amx) {
     if (!on) return;
     struct alignas(64) {
       uint8_t palette, start_row, reserved[14];
@@ -144,6 +147,7 @@ struct AmxScope {
     for (int i = 0; i < 8; ++i) cfg.colsb[i] = 64, cfg.rows[i] = 16;
     cfg.colsb[4] = cfg.colsb[5] = uint16_t(4 * depth);
     cfg.rows[6] = cfg.rows[7] = uint8_t(depth);
+    if (b5) cfg.colsb[5] = 64, cfg.rows[5] = uint8_t(depth);
     _tile_loadconfig(&cfg);
   }
   ~AmxScope() {
@@ -154,7 +158,7 @@ struct AmxScope {
 };
 #else
 struct AmxScope {
-  explicit AmxScope(bool, int = 16) {}
+  explicit AmxScope(bool, int = 16, bool = false) {}
 };
 inline void amx_kernel(index_t, const uint32_t*, const uint32_t*, float*, index_t, int, int, bool) {
 }

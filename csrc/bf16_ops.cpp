@@ -1,8 +1,9 @@
 // Linear and convolution in bf16 (autocast): the float32 layers' products on bf16_gemm.
 //
 // Convolution where AMX is on: the forward and the weight gradient load their tiles straight
-// from per-sample images (csrc/bf16_conv_amx.cpp); the input gradient, at any stride, is that
-// forward on dy (with input dilation by the stride) and the flipped weight. Elsewhere
+// from per-sample images (csrc/bf16_conv_amx.cpp); the input gradient is that forward on dy
+// with the flipped weight, at a stride once per output phase of dx with the taps that reach
+// it. Elsewhere
 // (AVX512_BF16 alone): the forward, and the weight gradient where the output grid is not much
 // smaller than the padded input, run the direct kernels of csrc/bf16_conv_direct.cpp (phase
 // planes, no im2col); the other shapes build packed operands straight from a bf16 copy of x
@@ -71,19 +72,19 @@ void bias_grad(float* db, const float* dy, index_t N, index_t OUT, index_t inner
 }
 
 // The forward convolution y = conv(x, w) + b (w float32 (K, C, R, S)): on AMX tiles straight
-// from the input where AMX is on (bf16_conv_amx.cpp), else as packed products.
-// Input dilation (uh, uw; see bf16_conv.h) only on AMX: the packed path needs 1, 1.
-void conv_forward_any(float* y, const float* x, const float* w, const float* b, const ConvShape& s,
-                      index_t uh = 1, index_t uw = 1) {
+// from the input where AMX is on (bf16_conv_amx.cpp), else by the direct kernel or as packed
+// products.
+void conv_forward_any(float* y, const float* x, const float* w, const float* b,
+                      const ConvShape& s) {
   const int nt = sample_threads(s);
   if (bf16_amx_enabled()) {
     auto wa = scratch<uint32_t>(bf16_conv_amx_weight_size(s));
     auto planes = scratch<uint32_t>(nt * bf16_conv_amx_input_size(s));
     bf16_conv_amx_pack_weight(wa.get(), w, s);
-    bf16_conv_amx_forward(y, x, wa.get(), b, s, planes.get(), uh, uw);
+    bf16_conv_amx_forward(y, x, wa.get(), b, s, planes.get());
     return;
   }
-  if (uh == 1 && uw == 1 && bf16_direct_fits(s)) {
+  if (bf16_direct_fits(s)) {
     auto ws = scratch<char>(bf16_direct_ws_bytes(s, nt));
     bf16_direct_forward(y, x, w, b, ws.get(), s, nt);
     return;
@@ -100,9 +101,7 @@ void conv_forward_any(float* y, const float* x, const float* w, const float* b, 
 // Stride 1: dx = dy correlated with the flipped, transposed weight, padded by d*(R-1) - p on
 // each side: dx[c, ih, iw] = sum over k, r, q of w[k, c, r, q] * dy[k, ih + ph - r*dh, iw + pw -
 // q*dw], which is the forward convolution of dy (K channels) with w'[c, k, R-1-r, S-1-q]. It runs
-// on the forward kernel: no column matrix at all. On AMX, any stride: the same with zeros between
-// dy's pixels (input dilation by the stride, which the AMX forward takes without a zero-filled
-// copy); rows and columns of x that no window read come out zero, as they should.
+// on the forward kernel: no column matrix at all.
 void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvShape& s) {
   index_t RS = s.R * s.S, KRS = s.K * RS;
   auto wt = scratch<float>((size_t)s.C * KRS);
@@ -110,11 +109,20 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
     for (index_t c = 0; c < s.C; ++c)
       for (index_t t = 0; t < RS; ++t)
         wt[c * KRS + k * RS + (RS - 1 - t)] = w[(k * s.C + c) * RS + t];
-  ConvShape tr = s;  // the transposed convolution's shape: (dilated) dy in, dx out
-  tr.C = s.K, tr.K = s.C, tr.OH = s.H, tr.OW = s.W, tr.sh = tr.sw = 1;
-  tr.H = (s.OH - 1) * s.sh + 1, tr.W = (s.OW - 1) * s.sw + 1;
+  ConvShape tr = s;  // the transposed convolution's shape: dy in, dx out
+  tr.C = s.K, tr.K = s.C, tr.H = s.OH, tr.W = s.OW, tr.OH = s.H, tr.OW = s.W;
   tr.ph = s.dh * (s.R - 1) - s.ph, tr.pw = s.dw * (s.S - 1) - s.pw;
-  conv_forward_any(dx, dy, wt.get(), nullptr, tr, s.sh, s.sw);
+  conv_forward_any(dx, dy, wt.get(), nullptr, tr);
+}
+
+// Other strides on AMX: one stride-1 convolution of dy per output phase of dx, with the taps
+// that reach it (bf16_conv_amx.cpp). Measured on this path's first machine (Xeon, batch 64,
+// 2 threads): 16->32 on 32x32 at stride 2 0.88 -> 0.50 ms, 32->64 on 16x16 0.63 -> 0.47,
+// against the forward on dy with zeros between its pixels, which it replaced.
+void input_grad_amx(float* dx, const float* dy, const float* w, const ConvShape& s) {
+  const int nt = sample_threads(s);
+  auto ws = scratch<uint32_t>(bf16_conv_amx_dx_size(s, nt));
+  bf16_conv_amx_input_grad(dx, dy, w, s, ws.get(), nt);
 }
 
 // Other strides without AMX: one stride-1 correlation per output phase of dx
@@ -194,10 +202,12 @@ void conv2d_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
   }
   if (dx) {
     // (a 1x1 kernel at a stride: the column product and col2im write only the pixels read,
-    // where the dilated forward would compute all of dx; measured 0.34 against 0.76 ms)
+    // where the phases would write zeros over the rest of dx; 32->64 on 16x16 at stride 2
+    // measured 0.10 against 0.22 ms)
     bool one_by_one = s.R == 1 && s.S == 1;
     if (s.sh == 1 && s.sw == 1) input_grad_as_conv(dx, dy, w, s);
-    else if (bf16_amx_enabled() && !one_by_one) input_grad_as_conv(dx, dy, w, s);
+    else if (bf16_amx_enabled() && !one_by_one && bf16_conv_amx_dx_fits(s))
+      input_grad_amx(dx, dy, w, s);
     else if (!bf16_amx_enabled() && bf16_direct_dx_fits(s)) input_grad_direct(dx, dy, w, s);
     else input_grad_col2im(dx, dy, w, s);
   }

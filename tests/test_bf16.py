@@ -218,10 +218,38 @@ def test_autocast_linear_matches_torch_and_rounded_reference(rng, bf16_path, sha
 def test_autocast_conv2d_matches_torch_and_rounded_reference(
     rng, bf16_path, N, C, H, K, k, stride, pad, dil
 ):
+    _check_autocast_conv(rng, (N, C, H, H), (K, C, k, k), stride, pad, dil)
+
+
+@needs_bf16
+@pytest.mark.parametrize(
+    "xshape,wshape,stride,pad,dil",
+    [  # the input gradient by output phases with other strides across than down: a plain row
+     # copy (stride 1 across), two phases interleaved per row (stride 2 across, odd and
+     # multi-vector widths), the general interleave (stride 3 across); phases of different
+     # tap counts and negative offsets (padding past the kernel's reach)
+     ((2, 8, 14, 11), (12, 8, 3, 3), (2, 1), (1, 1), (1, 1)),
+     ((2, 8, 9, 37), (20, 8, 3, 3), (1, 2), (1, 1), (1, 1)),
+     ((2, 6, 10, 13), (7, 6, 3, 5), (3, 2), (1, 2), (1, 1)),
+     ((2, 5, 12, 16), (9, 5, 4, 2), (2, 3), (3, 0), (1, 2)),
+     ((1, 4, 9, 9), (6, 4, 3, 3), (4, 4), (1, 1), (1, 1)),
+     # 16 outputs or fewer: the forward's four-pixel-tile blocks, with a short last block;
+     # more than 32: two output groups and a remainder
+     ((3, 10, 20, 20), (16, 10, 3, 3), (1, 1), (1, 1), (1, 1)),
+     ((2, 33, 7, 9), (5, 33, 3, 3), (1, 1), (1, 1), (1, 1)),
+     ((2, 40, 10, 10), (40, 40, 3, 3), (2, 2), (1, 1), (1, 1))],
+)  # fmt: skip
+def test_autocast_conv2d_rectangular_and_mixed_strides(
+    rng, bf16_path, xshape, wshape, stride, pad, dil
+):
+    _check_autocast_conv(rng, xshape, wshape, stride, pad, dil)
+
+
+def _check_autocast_conv(rng, xshape, wshape, stride, pad, dil):
     torch = pytest.importorskip("torch")
-    w = rng.standard_normal((K, C, k, k)).astype(np.float32)
-    b = rng.standard_normal(K).astype(np.float32)
-    x, wp, bp, xt, wt, bt = _torch_pair(torch, (N, C, H, H), w, b, rng)
+    w = rng.standard_normal(wshape).astype(np.float32)
+    b = rng.standard_normal(wshape[0]).astype(np.float32)
+    x, wp, bp, xt, wt, bt = _torch_pair(torch, xshape, w, b, rng)
     with pydlk.autocast(device_type="cpu", dtype=pydlk.bfloat16):
         y = F.conv2d(x, wp, bp, stride, pad, dil)
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
