@@ -42,6 +42,24 @@ namespace pydlk {
 
 namespace {
 
+// r[start + i*sw] for the lanes i of m (zero elsewhere); every one of them lies in [0, W). Stride
+// 2 (the strided layers' phases) loads the span and keeps the even lanes; other strides gather.
+// (One scalar conversion per value made packing most of a stride-2 layer's time.)
+inline __m512 load_columns(const float* r, index_t start, index_t W, index_t sw, __mmask16 m) {
+  if (sw == 1) return _mm512_maskz_loadu_ps(m, r + start);
+  if (sw == 2) {
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    __m512 lo = _mm512_maskz_loadu_ps(lane_mask(W - start), r + start);
+    __m512 hi = _mm512_maskz_loadu_ps(lane_mask(W - start - 16), r + start + 16);
+    return _mm512_maskz_permutex2var_ps(m, lo, even, hi);
+  }
+  const __m512i idx =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32((int)sw));
+  return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, r + start, 4);
+}
+
 // The geometry shared by the packing and the kernel.
 struct AmxConv {
   index_t P;       // stride phases sh * sw
@@ -100,24 +118,15 @@ void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const Amx
           uint32_t* d = plane + i * g.Wv;
           const float* r0 = x0 + ih * s.W;
           const float* r1 = x1 ? x1 + ih * s.W : nullptr;
-          if (s.sw == 1) {
-            for (index_t j = j0; j < j1; j += 16) {
-              __mmask16 m = lane_mask(j1 - j);
-              __m512 lo = _mm512_maskz_loadu_ps(m, r0 + j + off);
-              __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1 + j + off) : _mm512_setzero_ps();
-              // one vcvtne2ps2bf16 packs lo into the low halves: pairs (lo[j], hi[j])
-              __m512i lo16 = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(lo));
-              __m512i hi16 = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(hi));
-              _mm512_mask_storeu_epi32(
-                  d + j, m, _mm512_or_si512(lo16, _mm512_maskz_slli_epi32(0xffff, hi16, 16)));
-            }
-          } else {
-            for (index_t j = j0; j < j1; ++j) {
-              index_t iw = j * s.sw + off;
-              uint32_t v = bf16_round(r0[iw]);
-              if (r1) v |= uint32_t(bf16_round(r1[iw])) << 16;
-              d[j] = v;
-            }
+          for (index_t j = j0; j < j1; j += 16) {
+            __mmask16 m = lane_mask(j1 - j);
+            __m512 lo = load_columns(r0, j * s.sw + off, s.W, s.sw, m);
+            __m512 hi = r1 ? load_columns(r1, j * s.sw + off, s.W, s.sw, m) : _mm512_setzero_ps();
+            // one vcvtne2ps2bf16 packs lo into the low halves: pairs (lo[j], hi[j])
+            __m512i lo16 = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(lo));
+            __m512i hi16 = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(hi));
+            _mm512_mask_storeu_epi32(
+                d + j, m, _mm512_or_si512(lo16, _mm512_maskz_slli_epi32(0xffff, hi16, 16)));
           }
         }
       }
@@ -192,14 +201,10 @@ void to_phase_planes(uint16_t* dst, const float* x, const ConvShape& s, const Am
           if (ih < 0 || ih >= s.H) continue;
           const float* r = x + c * HW + ih * s.W;
           uint16_t* dr = plane + i * g.Wv;
-          if (s.sw == 1) {
-            for (index_t j = j0; j < j1; j += 16) {
-              __mmask16 m = lane_mask(j1 - j);
-              _mm256_mask_storeu_epi16(
-                  dr + j, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, r + j + off)));
-            }
-          } else {
-            for (index_t j = j0; j < j1; ++j) dr[j] = bf16_round(r[j * s.sw + off]);
+          for (index_t j = j0; j < j1; j += 16) {
+            __mmask16 m = lane_mask(j1 - j);
+            __m512 v = load_columns(r, j * s.sw + off, s.W, s.sw, m);
+            _mm256_mask_storeu_epi16(dr + j, m, (__m256i)_mm512_cvtneps_pbh(v));
           }
         }
       }
