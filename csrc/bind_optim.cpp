@@ -234,6 +234,28 @@ void bind_optim(py::module_& m) {
       return 0;
     });
   }, py::arg("x"), py::arg("c"), "x *= c in place.");
+
+  m.def("add_", [](py::array x, py::array other) {
+    const char* op = "add_";
+    DType dt = need_float(x, op, "x");
+    need(x.writeable(), "add_: x must be writable");
+    need_dtype(other, dt, op, "other");
+    need(other.size() == x.size(), "add_: other has " + std::to_string(other.size()) +
+                                       " elements, x has " + std::to_string(x.size()));
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T* xp = ptr<T>(x);
+      const T* yp = cptr<T>(other);
+      // threads split the elements: a partial overlap would read values already updated
+      const bool apart = xp + x.size() <= yp || yp + x.size() <= xp;
+      need(apart || xp == yp, "add_: x and other overlap in memory (other than being the same)");
+      {
+        KernelScope k;
+        add_inplace<T>(xp, yp, x.size());
+      }
+      return 0;
+    });
+  }, py::arg("x"), py::arg("other"), "x += other in place (other: as many elements, same dtype).");
 }
 
 }  // namespace pydlk

@@ -223,6 +223,12 @@ void scale_inplace(T* x, index_t n, double c) {
   scale_impl<T>(x, n, T(c));
 }
 
+template <typename T>
+PYDLK_SIMD void add_inplace(T* __restrict x, const T* __restrict y, index_t n) {
+#pragma omp parallel for simd schedule(static) if (parallel : parallel_worth_it(n))
+  for (index_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 #define PYDLK_INST(T)                                                                              \
   template void sgd_step<T>(T*, T*, const T*, index_t, double, double, double, double, double,     \
                             bool, bool, bool);                                                     \
@@ -233,7 +239,8 @@ void scale_inplace(T* x, index_t n, double c) {
   template void adagrad_step<T>(T*, T*, const T*, index_t, double, double, double, double, bool);  \
   template void average_update<T>(T*, const T*, index_t, double);                                  \
   template double norm_reduce<T>(const T*, index_t, double);                                       \
-  template void scale_inplace<T>(T*, index_t, double);
+  template void scale_inplace<T>(T*, index_t, double);                                             \
+  template void add_inplace<T>(T*, const T*, index_t);
 PYDLK_INST(float)
 PYDLK_INST(double)
 #undef PYDLK_INST

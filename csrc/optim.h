@@ -51,4 +51,9 @@ double norm_reduce(const T* x, index_t n, double p);
 template <typename T>
 void scale_inplace(T* x, index_t n, double c);
 
+// x += y: the autograd engine sums a tensor's gradients with it (a ResNet block's input gets
+// one from its convolution and one from its shortcut), on all threads.
+template <typename T>
+void add_inplace(T* x, const T* y, index_t n);
+
 }  // namespace pydlk

@@ -681,6 +681,7 @@ def test_gpu_arena_helpers(dtype, rng):
     a, x = _r(rng, (777,), dtype), _r(rng, (777,), dtype)
     assert_gpu_matches_cpu("average_update", [a, x, 0.25], dtype=dtype, inplace=(0,))
     assert_gpu_matches_cpu("scale_", [a, -1.5], dtype=dtype, inplace=(0,))
+    assert_gpu_matches_cpu("add_", [a, x], dtype=dtype, inplace=(0,))
     x[::7] = 0
     for p in (2.0, 1.0, 0.0, 3.0, float("inf"), float("-inf")):
         assert_gpu_matches_cpu("norm_reduce", [x, p], dtype=dtype)

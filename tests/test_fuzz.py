@@ -652,6 +652,11 @@ def average_update(d):
     return [d.A(sh), d.A(sh), P(d.f())], {}
 
 
+def add_(d):
+    sh = d.shape(0, 3)
+    return [d.A(sh), d.A(sh)], {}
+
+
 def channel_scale(d):
     sh = nchw(d)
     return [d.A(sh), d.A((sh[1],))], {}
@@ -737,6 +742,7 @@ FUZZ = {
     "rmsprop_step": lambda d: optim(d, "rmsprop"),
     "average_update": average_update,
     "scale_": lambda d: ([d.A(d.shape(0, 3)), P(d.f())], {}),
+    "add_": add_,
     "norm_reduce": lambda d: ([d.A(d.shape(0, 3)), P(d.pick([1.0, 2.0, 3.0, float("inf")]))], {}),
     "channel_scale": channel_scale,
     "attn_softmax_forward_": lambda d: attn(d, False),

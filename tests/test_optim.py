@@ -341,6 +341,9 @@ def test_kernels_against_numpy(rng, n, dtype):
     X = p.copy()
     C.scale_(X, 0.5)
     np.testing.assert_allclose(X, p * 0.5, **tol)
+    X = p.copy()
+    C.add_(X, g)  # the textbook sum, elementwise: exact in either precision
+    np.testing.assert_array_equal(X, p + g)
 
 
 def test_kernels_one_vs_two_threads(rng, threads):
@@ -358,7 +361,9 @@ def test_kernels_one_vs_two_threads(rng, threads):
         C.rmsprop_step(P3, S, None, None, g, 0.01, 0.99, 1e-8, 0.0, 0.0, 0.0, False)
         P4, S4 = p.copy(), v.copy()
         C.adagrad_step(P4, S4, g, 0.1, 0.0, 1e-10, 0.0, 0.0, 1, False)
-        out.append((P, M, V, P2, B, P3, S, P4, S4, C.norm_reduce(g, 2.0)))
+        P5 = p.copy()
+        C.add_(P5, g)
+        out.append((P, M, V, P2, B, P3, S, P4, S4, C.norm_reduce(g, 2.0), P5))
     for a, b in zip(*out[:2]):
         if isinstance(a, float):
             assert a == pytest.approx(b, rel=1e-12)
@@ -381,6 +386,7 @@ def test_kernels_one_vs_two_threads(rng, threads):
         ref_adagrad(p, g, ada, 0.1),
         ada["s"],
         float(np.sum(g * g)),
+        p + g,
     )
     for a, r in zip(out[0], want, strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-6)
@@ -414,6 +420,18 @@ def test_kernels_bad_inputs():
         C.sgd_step(ro, None, p, 0.1)
     with pytest.raises(TypeError, match="average_update: input must have the same dtype"):
         C.average_update(p, np.zeros(5), 0.5)
+    with pytest.raises(TypeError, match="add_: other must have the same dtype"):
+        C.add_(p, np.zeros(5))
+    with pytest.raises(ValueError, match="add_: other has 4 elements, x has 5"):
+        C.add_(p, np.zeros(4, np.float32))
+    with pytest.raises(ValueError, match="add_: x must be writable"):
+        C.add_(ro, p)
+    with pytest.raises(ValueError, match="add_: x and other overlap"):
+        big = np.zeros(8, np.float32)
+        C.add_(big[:5], big[3:])
+    same = np.arange(5, dtype=np.float32)
+    C.add_(same, same)  # the same array twice: doubled
+    np.testing.assert_array_equal(same, 2 * np.arange(5, dtype=np.float32))
     with pytest.raises(TypeError, match="norm_reduce: x must be"):
         C.norm_reduce(np.zeros(5, np.int32), 2.0)
 

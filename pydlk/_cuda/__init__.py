@@ -70,6 +70,7 @@ from .norm import (
 from .optim import (
     adagrad_step,
     adam_step,
+    add_,
     average_update,
     norm_reduce,
     rmsprop_step,

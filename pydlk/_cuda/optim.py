@@ -1,7 +1,8 @@
 """Fused optimiser steps on the GPU: one elementwise pass over the flat arena per step, with the
 formulas of csrc/optim.cpp (coupled weight decay and L1 folded into the gradient, maximize as a
 sign, AdamW's decoupled decay as a shrink of the parameter, bias corrections on the host), plus
-the arena helpers average_update, norm_reduce and scale_.
+the arena helpers average_update, norm_reduce and scale_, and add_ (the autograd engine's sum of
+two gradients of one tensor).
 
 Adam's step count may also live on the device (torch's ``capturable=True``): ``adam_step`` with
 ``step`` a one-element float64 CuPy array reads the count there and computes the bias
@@ -112,6 +113,10 @@ extern "C" __global__ void scale_k(T* x, i64 n, T c) {
   GRID_STRIDE(i, n) x[i] *= c;
 }
 
+extern "C" __global__ void add_k(T* x, const T* y, i64 n) {
+  GRID_STRIDE(i, n) x[i] += y[i];
+}
+
 // Per-block partial of sum |x|^p in double (p = 2, 1, 0 (count of non-zeros) or general).
 extern "C" __global__ void norm_partial_k(double* part, const T* x, i64 n, double p, int kind) {
   double acc = 0;
@@ -127,7 +132,16 @@ extern "C" __global__ void norm_partial_k(double* part, const T* x, i64 n, doubl
 _SRC = Source(
     "optim",
     _CODE,
-    ("sgd_k", "adam_k", "rmsprop_k", "adagrad_k", "average_k", "scale_k", "norm_partial_k"),
+    (
+        "sgd_k",
+        "adam_k",
+        "rmsprop_k",
+        "adagrad_k",
+        "average_k",
+        "scale_k",
+        "add_k",
+        "norm_partial_k",
+    ),
 )
 
 
@@ -435,3 +449,18 @@ def scale_(x, c):
     if a is not x:
         raise ValueError("scale_: x must be C-contiguous (updated in place)")
     launch(_SRC("scale_k", a.dtype), a.size, (a, i64(a.size), scalar(a.dtype, c)))
+
+
+def add_(x, other):
+    """x += other in place (other: as many elements, same dtype)."""
+    op = "add_"
+    a = check_float(x, op, "x")
+    if a is not x:
+        raise ValueError(f"{op}: x must be C-contiguous (updated in place)")
+    y = check_like(other, a.dtype, op, "other")
+    if y.size != a.size:
+        raise ValueError(f"add_: other has {y.size} elements, x has {a.size}")
+    px, po = a.data.ptr, y.data.ptr
+    if px != po and px < po + y.nbytes and po < px + a.nbytes:
+        raise ValueError(f"{op}: x and other overlap in memory (other than being the same)")
+    launch(_SRC("add_k", a.dtype), a.size, (a, y, i64(a.size)))
