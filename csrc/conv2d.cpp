@@ -31,6 +31,9 @@
 //   ResNet's 16->32 32x32 and 32->64 16x16 stride-2 3x3 layers 0.81-0.95 / 0.89-1.03 ms
 //   against 1.53-1.71 / 1.11-1.25 (torch 0.96-1.17 / 0.78-1.00); LeNet conv2 (6->16, 14x14,
 //   5x5) 0.20-0.34 against the blocked kernel above.
+// * narrow dw (conv2d_dw512.cpp): the float32 weight gradient of gemm-path layers with 9-16
+//   outputs, one group and a 3x3 or 5x5 kernel on CPUs with AVX-512 (LeNet conv2: 0.48 ->
+//   0.15 ms at batch 64); their dx stays on gemm.
 #include "conv2d.h"
 
 #include <algorithm>
@@ -40,6 +43,7 @@
 
 #include "blas.h"
 #include "conv2d_direct512.h"
+#include "conv2d_dw512.h"
 #include "conv2d_winograd.h"
 
 namespace pydlk {
@@ -57,6 +61,11 @@ constexpr size_t kColBytes = size_t(256) << 10;
 constexpr index_t kDirectMaxKg = 1;
 // Backward splits the batch into at most this many blocks, each with its own dw partial.
 constexpr index_t kBlocks = 8;
+// The narrow weight-gradient kernel's blocks: samples, at most kBlocks (fixed by the shape,
+// so that the sum's order does not depend on the threads).
+inline index_t narrow_blocks(const ConvShape& s) {
+  return std::max<index_t>(1, std::min<index_t>(s.N, kBlocks));
+}
 
 inline size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
@@ -775,7 +784,8 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
 // ------------------------------------------------------------------------------------ plan
 ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo algo) {
   ConvPlan p;
-  if (algo == ConvAlgo::automatic) {
+  const bool automatic = algo == ConvAlgo::automatic;
+  if (automatic) {
     // direct backward scatters with a stride or, for large kernels, makes many passes over
     // the planes; measured slower than gemm there (see the top of this file).
     const bool direct_ok = backward ? s.sh == 1 && s.sw == 1 && s.R * s.S <= 9 : true;
@@ -832,6 +842,11 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   p.nblk = std::max<index_t>(1, std::min<index_t>(ceil_div(s.N, nb), kBlocks));
   p.ws_bytes = slices * gemm_ws(s, nb, esz).slice +
                (backward ? align64(size_t(p.nblk) * s.K * CRS * esz) : 0);
+  // Narrow float32 layers take dw from conv2d_dw512.cpp where the algorithm is automatic
+  // (algorithm='gemm' keeps im2col + GEMM for all of it); dx, if wanted, still runs here,
+  // after it, in the same workspace.
+  p.narrow_dw = automatic && backward && esz == sizeof(float) && narrow_dw_preferred(s);
+  if (p.narrow_dw) p.ws_bytes = std::max(p.ws_bytes, narrow_dw_ws_bytes(s, p.nt, narrow_blocks(s)));
   return p;
 }
 
@@ -885,6 +900,12 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, v
     return;
   }
   char* wsb = static_cast<char*>(ws);
+  if (plan.narrow_dw && dw) {
+    if constexpr (std::is_same<T, float>::value)
+      narrow_dw_weight_grad(dw, dy, x, wsb, s, plan.nt, narrow_blocks(s));
+    dw = nullptr;
+    if (!dx) return;
+  }
   if (plan.algo == ConvAlgo::direct) direct_backward(dx, dw, dy, x, w, wsb, s, plan);
   else if (plan.algo == ConvAlgo::winograd) winograd_backward(dx, dw, dy, x, w, wsb, s, plan);
   else gemm_backward(dx, dw, dy, x, w, wsb, s, plan);

@@ -450,6 +450,34 @@ def test_one_and_two_threads_agree(rng, threads, cfg):
         assert np.abs(a - r).max() <= 2e-5 * np.abs(r).max()
 
 
+# The weight gradient of narrow float32 layers (9-16 outputs, one group, 3x3 or 5x5, no
+# dilation) runs csrc/conv2d_dw512.cpp on CPUs with AVX-512 ('auto'; elsewhere gemm again);
+# algorithm='gemm' keeps im2col + GEMM. Both against torch in float64.
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (10, 3, 9, 11, 9, 3, 2, 1, 1, 1),  # 9 outputs (7 idle lanes), stride 2, odd sizes, 8 blocks
+        (3, 5, 12, 10, 16, 5, 1, 2, 1, 1),  # 5x5, padding 2, fewer samples than blocks
+        (9, 2, 7, 8, 13, 3, (1, 2), (0, 1), 1, 1),  # per-axis stride and padding
+        (4, 6, 14, 14, 16, 5, 1, 0, 1, 1),  # LeNet conv2
+    ],
+)
+def test_narrow_weight_gradient(rng, threads, cfg):
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    dy = rng.standard_normal(C.conv2d_forward(x, w, b, *args).shape).astype(np.float32)
+    _, t_dx, t_dw, _ = _torch_grads(x, w, b, dy, **kw)
+    got = {}
+    for n in (1, 2):
+        threads(n)
+        got[n] = C.conv2d_backward(dy, x, w, *args, True, True, False)
+    np.testing.assert_array_equal(got[1][1], got[2][1])  # fixed sample blocks: the same bits
+    gemm = C.conv2d_backward(dy, x, w, *args, False, True, False, "gemm")[1]
+    for dw in (got[2][1], gemm):
+        assert np.abs(dw - t_dw).max() <= 1e-5 * np.abs(t_dw).max()
+    assert np.abs(got[2][0] - t_dx).max() <= 1e-5 * np.abs(t_dx).max()  # dx after it, right
+
+
 @pytest.mark.parametrize(
     "cfg", [(16, 6, 12, 12, 16, 5, 1, 0, 1, 1), (8, 8, 9, 9, 8, 3, 1, 1, 1, 8)]
 )

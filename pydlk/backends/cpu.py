@@ -15,8 +15,10 @@ cuDNN's own choice.
 ``allow_direct_conv`` (default True): float32 convolution forwards with several input and at
 least 8 output channels per group and a kernel larger than 1x1 (stride-2 layers, 5x5 kernels)
 run a direct AVX-512 kernel with no im2col copy where the CPU has AVX-512
-(``csrc/conv2d_direct512.cpp``); Winograd, where it applies, comes first. Same sum, in another
-order. ``pydlk.backends.cpu.direct_conv_supported()`` says whether this machine has it.
+(``csrc/conv2d_direct512.cpp``); Winograd, where it applies, comes first. It also lets the
+weight gradient of layers with 9-16 outputs, one group and a 3x3 or 5x5 kernel (LeNet's conv2,
+a ResNet stem) run without im2col (``csrc/conv2d_dw512.cpp``). Same sums, in another order.
+``pydlk.backends.cpu.direct_conv_supported()`` says whether this machine has it.
 
 ``allow_amx`` (default True): the bf16 products of ``pydlk.autocast`` (linear, conv2d) run on
 AMX tiles (``tdpbf16ps``) where the CPU has AMX-BF16 (Intel Xeon from Sapphire Rapids on) and
