@@ -32,6 +32,7 @@ namespace pydlk {
 namespace {
 
 constexpr index_t kL = 16;  // floats per vector: the outputs one accumulator holds
+constexpr size_t kMaxSampleBytes = size_t(8) << 20;  // per-thread workspace at most (see below)
 
 inline size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
@@ -118,9 +119,13 @@ bool narrow_dw_preferred(const ConvShape& s) {
   // 3x3 on 32x32) 0.33 -> 0.29, 6->16 3x3 on 32x32 0.78 -> 0.60, 4->16 5x5 on 28x28 1.51 ->
   // 0.64, 8->16 3x3 stride 2 0.11 -> 0.06. With 8 outputs or fewer most lanes idle and the
   // gemm path stays faster (LeNet conv1, 1->6: 0.13 against 0.15; 3->8: 0.20 against 0.23).
+  // A sample's padded planes and transposed dy are the per-thread workspace: large images stay
+  // on the gemm path, which works in chunks of bounded size.
   const bool kernel = (s.R == 3 && s.S == 3) || (s.R == 5 && s.S == 5);
-  return s.G == 1 && s.K > 8 && s.K <= kL && kernel && s.dh == 1 && s.dw == 1 && s.N > 0 &&
-         dense_direct_allowed() && dense_direct_supported();
+  if (!(s.G == 1 && s.K > 8 && s.K <= kL && kernel && s.dh == 1 && s.dw == 1 && s.N > 0))
+    return false;
+  const Geo g = geometry(s);
+  return g.xbuf + g.dybuf <= kMaxSampleBytes && dense_direct_allowed() && dense_direct_supported();
 }
 
 size_t narrow_dw_ws_bytes(const ConvShape& s, int nt, index_t nblk) {
