@@ -250,9 +250,9 @@ inline const uint16_t* tap_image(const uint16_t* xp, const ConvShape& s, const A
 
 // The weight gradient's tile products for one sample, added into part (t, Cp, Kp). A tiles: 16
 // channels x 32 pixels of x's shifted phase image (row pitch d.Lx); B tiles: 16 pixel pairs x
-// 16 outputs of dy pairs (b0 = the output tile's first column). Four accumulator tiles run at
-// once in every shape: where a tap has fewer than four output tiles (16 channels or 16
-// outputs), taps are grouped, and each B tile is loaded once for the group's taps.
+// 16 outputs of dy pairs (b0 = the output tile's first column). With 32 channels or more a tap
+// fills two or four accumulator tiles by itself; with 16 channels (one A tile) two or four taps
+// run together so that four accumulators are in flight, each B tile loaded once for them all.
 
 // One tap, channels c0 and c0 + 16 (a), outputs k0 and, with two_k, k0 + 16.
 inline void grad_tap(float* pc, const uint16_t* a, const uint32_t* b0, const AmxGrad& d,
