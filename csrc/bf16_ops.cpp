@@ -3,13 +3,13 @@
 // Convolution where AMX is on: the forward and the weight gradient load their tiles straight
 // from per-sample images (csrc/bf16_conv_amx.cpp); the input gradient is that forward on dy
 // with the flipped weight, at a stride once per output phase of dx with the taps that reach
-// it. Elsewhere
-// (AVX512_BF16 alone): the forward, and the weight gradient where the output grid is not much
-// smaller than the padded input, run the direct kernels of csrc/bf16_conv_direct.cpp (phase
-// planes, no im2col); the other shapes build packed operands straight from a bf16 copy of x
-// (csrc/bf16_conv.cpp), the weight gradient as one product over all samples. The input gradient
-// at stride 1 is the forward convolution of dy with the flipped weight, at other strides a
-// product into a per-thread column buffer and col2im.
+// it. Elsewhere (AVX512_BF16 alone): the forward, the weight gradient where the output grid is
+// not much smaller than the padded input, and the input gradient at a stride run the direct
+// kernels of csrc/bf16_conv_direct.cpp (phase planes, no im2col); the other shapes build packed
+// operands straight from a bf16 copy of x (csrc/bf16_conv.cpp), the weight gradient as one
+// product over all samples, the input gradient at a stride as a product into a per-thread
+// column buffer and col2im (also 1x1 kernels at a stride on AMX). At stride 1 the input
+// gradient is always the forward convolution of dy with the flipped weight.
 #include "bf16_ops.h"
 
 #include <algorithm>
@@ -116,9 +116,9 @@ void input_grad_as_conv(float* dx, const float* dy, const float* w, const ConvSh
 }
 
 // Other strides on AMX: one stride-1 convolution of dy per output phase of dx, with the taps
-// that reach it (bf16_conv_amx.cpp). Measured on this path's first machine (Xeon, batch 64,
-// 2 threads): 16->32 on 32x32 at stride 2 0.88 -> 0.50 ms, 32->64 on 16x16 0.63 -> 0.47,
-// against the forward on dy with zeros between its pixels, which it replaced.
+// that reach it (bf16_conv_amx.cpp). Measured (Xeon with AMX, batch 64, 2 threads): 16->32 on
+// 32x32 at stride 2 0.88 -> 0.50 ms, 32->64 on 16x16 0.63 -> 0.47, against the forward on dy
+// with zeros between its pixels, which it replaced.
 void input_grad_amx(float* dx, const float* dy, const float* w, const ConvShape& s) {
   const int nt = sample_threads(s);
   auto ws = scratch<uint32_t>(bf16_conv_amx_dx_size(s, nt));
