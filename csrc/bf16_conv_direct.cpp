@@ -96,6 +96,22 @@ inline __m512i pair16(__m512 a, __m512 b) {
   return _mm512_or_si512(lo, _mm512_maskz_slli_epi32(0xffff, hi, 16));
 }
 
+// off[(c, r, q)]: where tap (r, q) of channel (or channel pair) c reads its phase planes, laid
+// out as `channels` x phases planes of `stride` slots each; row_used marks the row phases some
+// tap reads. Shared by the forward (pairs) and the weight gradient (channels).
+void tap_offsets(index_t* off, bool* row_used, index_t channels, index_t stride, const ConvShape& s,
+                 const Geo& g) {
+  for (index_t c = 0; c < channels; ++c)
+    for (index_t r = 0; r < s.R; ++r)
+      for (index_t q = 0; q < s.S; ++q) {
+        const index_t ry = r * s.dh, qx = q * s.dw;
+        const index_t ph = (ry % s.sh) * s.sw + qx % s.sw;
+        row_used[ry % s.sh] = true;
+        off[(c * s.R + r) * s.S + q] =
+            (c * g.phases + ph) * stride + (ry / s.sh) * g.Wq + qx / s.sw;
+      }
+}
+
 // One sample's channel pairs, rounded to bf16 and split by stride phase, written over a buffer
 // whose padding positions are already zero (they are the same for every sample). Input column
 // w lands at padded column w + pw: phase (w + pw) % sw, index (w + pw) / sw. Rows of a phase no
@@ -524,15 +540,7 @@ void bf16_direct_forward(float* y, const float* x, const float* w, const float* 
         }
   index_t* off = reinterpret_cast<index_t*>(ws + wpack_bytes(s, g));
   bool row_used[64] = {};  // stride phases of rows that some tap reads (sh <= 64: fits)
-  for (index_t cp = 0; cp < g.CP; ++cp)
-    for (index_t r = 0; r < s.R; ++r)
-      for (index_t q = 0; q < s.S; ++q) {
-        const index_t ry = r * s.dh, qx = q * s.dw;
-        const index_t ph = (ry % s.sh) * s.sw + qx % s.sw;
-        row_used[ry % s.sh] = true;
-        off[(cp * s.R + r) * s.S + q] =
-            (cp * g.phases + ph) * g.plane + (ry / s.sh) * g.Wq + qx / s.sw;
-      }
+  tap_offsets(off, row_used, g.CP, g.plane, s, g);
   const size_t pb = planes_bytes(g), slice = pb + out_bytes(s, g);
   char* slices = ws + wpack_bytes(s, g) + off_bytes(g);
   for (int i = 0; i < nt; ++i) std::memset(slices + i * slice, 0, pb);  // the padding
@@ -571,14 +579,7 @@ void bf16_direct_weight_grad(float* dw, const float* dy, const float* x, char* w
   const Geo& g = q.g;
   index_t* off = reinterpret_cast<index_t*>(ws);
   bool row_used[64] = {};
-  for (index_t c = 0; c < s.C; ++c)
-    for (index_t r = 0; r < s.R; ++r)
-      for (index_t qq = 0; qq < s.S; ++qq) {
-        const index_t ry = r * s.dh, qx = qq * s.dw;
-        const index_t ph = (ry % s.sh) * s.sw + qx % s.sw;
-        row_used[ry % s.sh] = true;
-        off[(c * s.R + r) * s.S + qq] = (c * g.phases + ph) * q.D + (ry / s.sh) * g.Wq + qx / s.sw;
-      }
+  tap_offsets(off, row_used, s.C, q.D, s, g);
   char* slices = ws + align64(size_t(q.taps) * sizeof(index_t));
   const size_t xb = grad_x_bytes(s, q), yb = grad_y_bytes(s, q), slice = grad_slice_bytes(s, q);
   const index_t KT = s.K * q.taps;

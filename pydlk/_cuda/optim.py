@@ -145,10 +145,10 @@ _SRC = Source(
 )
 
 
-def _param(param, op):
-    p = check_float(param, op, "param")
+def _param(param, op, name="param"):
+    p = check_float(param, op, name)
     if p is not param:
-        raise ValueError(f"{op}: param must be C-contiguous (updated in place)")
+        raise ValueError(f"{op}: {name} must be C-contiguous (updated in place)")
     return p
 
 
@@ -163,10 +163,10 @@ def _state(a, param, op, name):
     return a2
 
 
-def _grad(grad, param, op):
-    g = check_like(grad, param.dtype, op, "grad")
+def _grad(grad, param, op, name="grad", param_name="param"):
+    g = check_like(grad, param.dtype, op, name)
     if g.size != param.size:
-        raise ValueError(f"{op}: grad has {g.size} elements, param has {param.size}")
+        raise ValueError(f"{op}: {name} has {g.size} elements, {param_name} has {param.size}")
     return g
 
 
@@ -410,12 +410,8 @@ def adagrad_step(
 def average_update(average, input, weight):
     """average += weight * (input - average), in place."""
     op = "average_update"
-    a = check_float(average, op, "average")
-    if a is not average:
-        raise ValueError(f"{op}: average must be C-contiguous (updated in place)")
-    x = check_like(input, a.dtype, op, "input")
-    if x.size != a.size:
-        raise ValueError(f"average_update: input has {x.size} elements, average has {a.size}")
+    a = _param(average, op, "average")
+    x = _grad(input, a, op, "input", "average")
     need_finite(weight, op, "weight", False)
     launch(_SRC("average_k", a.dtype), a.size, (a, x, i64(a.size), scalar(a.dtype, weight)))
 
@@ -445,21 +441,15 @@ def norm_reduce(x, norm_type=2.0):
 
 def scale_(x, c):
     """x *= c in place."""
-    a = check_float(x, "scale_", "x")
-    if a is not x:
-        raise ValueError("scale_: x must be C-contiguous (updated in place)")
+    a = _param(x, "scale_", "x")
     launch(_SRC("scale_k", a.dtype), a.size, (a, i64(a.size), scalar(a.dtype, c)))
 
 
 def add_(x, other):
     """x += other in place (other: as many elements, same dtype)."""
     op = "add_"
-    a = check_float(x, op, "x")
-    if a is not x:
-        raise ValueError(f"{op}: x must be C-contiguous (updated in place)")
-    y = check_like(other, a.dtype, op, "other")
-    if y.size != a.size:
-        raise ValueError(f"add_: other has {y.size} elements, x has {a.size}")
+    a = _param(x, op, "x")
+    y = _grad(other, a, op, "other", "x")
     px, po = a.data.ptr, y.data.ptr
     if px != po and px < po + y.nbytes and po < px + a.nbytes:
         raise ValueError(f"{op}: x and other overlap in memory (other than being the same)")
