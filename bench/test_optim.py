@@ -149,3 +149,30 @@ def test_bandwidth(benchmark, rng):
     a, x = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     C.average_update(a, x, 0.5)
     benchmark(C.average_update, a, x, 1e-3)
+
+
+# The autograd engine's sum of a tensor's two gradients (a ResNet block's input: its convolution
+# and its shortcut), 4M floats (a (64, 16, 32, 32) activation's gradient) added in place.
+ADD_N = 4 * 1024 * 1024
+
+
+def _add_operands(rng):
+    return (rng.standard_normal(ADD_N).astype(np.float32) for _ in range(2))
+
+
+def test_add_pydlk(benchmark, rng):
+    benchmark.group = "gradient sum a += b, 4M float32"
+    a, b = _add_operands(rng)
+    benchmark(C.add_, a, b)
+
+
+def test_add_numpy(benchmark, rng):
+    benchmark.group = "gradient sum a += b, 4M float32"
+    a, b = _add_operands(rng)
+    benchmark(np.add, a, b, out=a)
+
+
+def test_add_torch(benchmark, rng, torch):
+    benchmark.group = "gradient sum a += b, 4M float32"
+    a, b = (torch.from_numpy(v) for v in _add_operands(rng))
+    benchmark(a.add_, b)
