@@ -33,7 +33,10 @@
 //   5x5) 0.20-0.34 against the blocked kernel above.
 // * narrow dw (conv2d_dw512.cpp): the float32 weight gradient of gemm-path layers with 9-16
 //   outputs, one group and a 3x3 or 5x5 kernel on CPUs with AVX-512 (LeNet conv2: 0.48 ->
-//   0.15 ms at batch 64); their dx stays on gemm.
+//   0.15 ms at batch 64).
+// * narrow dx (conv2d_dx512.cpp): the float32 input gradient of stride-1 gemm-path layers
+//   with at most 16 outputs, one group, a 3x3 or 5x5 kernel and images at most 32 wide, on
+//   CPUs with AVX-512 (LeNet conv2: see that file for the measurements).
 #include "conv2d.h"
 
 #include <algorithm>
@@ -44,6 +47,7 @@
 #include "blas.h"
 #include "conv2d_direct512.h"
 #include "conv2d_dw512.h"
+#include "conv2d_dx512.h"
 #include "conv2d_winograd.h"
 
 namespace pydlk {
@@ -842,11 +846,14 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   p.nblk = std::max<index_t>(1, std::min<index_t>(ceil_div(s.N, nb), kBlocks));
   p.ws_bytes = slices * gemm_ws(s, nb, esz).slice +
                (backward ? align64(size_t(p.nblk) * s.K * CRS * esz) : 0);
-  // Narrow float32 layers take dw from conv2d_dw512.cpp where the algorithm is automatic
-  // (algorithm='gemm' keeps im2col + GEMM for all of it); dx, if wanted, still runs here,
-  // after it, in the same workspace.
+  // Narrow float32 layers take dw from conv2d_dw512.cpp and, at stride 1, dx from
+  // conv2d_dx512.cpp where the algorithm is automatic (algorithm='gemm' keeps im2col + GEMM for
+  // all of it); one after the other, in the same workspace, and what they do not take runs
+  // here.
   p.narrow_dw = automatic && backward && esz == sizeof(float) && narrow_dw_preferred(s);
   if (p.narrow_dw) p.ws_bytes = std::max(p.ws_bytes, narrow_dw_ws_bytes(s, p.nt, narrow_blocks(s)));
+  p.narrow_dx = automatic && backward && esz == sizeof(float) && narrow_dx_preferred(s);
+  if (p.narrow_dx) p.ws_bytes = std::max(p.ws_bytes, narrow_dx_ws_bytes(s, p.nt));
   return p;
 }
 
@@ -905,6 +912,11 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, v
       narrow_dw_weight_grad(dw, dy, x, wsb, s, plan.nt, narrow_blocks(s));
     dw = nullptr;
     if (!dx) return;
+  }
+  if (plan.narrow_dx && dx) {
+    if constexpr (std::is_same<T, float>::value) narrow_dx_input_grad(dx, dy, w, wsb, s, plan.nt);
+    dx = nullptr;
+    if (!dw) return;
   }
   if (plan.algo == ConvAlgo::direct) direct_backward(dx, dw, dy, x, w, wsb, s, plan);
   else if (plan.algo == ConvAlgo::winograd) winograd_backward(dx, dw, dy, x, w, wsb, s, plan);

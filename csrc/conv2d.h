@@ -35,7 +35,8 @@ struct ConvPlan {
   index_t nblk;        // backward: blocks of chunks (gemm) or planes (direct), one dw partial each
   size_t ws_bytes;     // workspace the kernel needs
   bool dense = false;  // direct forward by the AVX-512 dense kernel (conv2d_direct512.cpp)
-  bool narrow_dw = false;  // backward: dw by the AVX-512 kernel of conv2d_dw512.cpp, dx as algo
+  bool narrow_dw = false;  // backward: dw by the AVX-512 kernel of conv2d_dw512.cpp
+  bool narrow_dx = false;  // backward: dx by the AVX-512 kernel of conv2d_dx512.cpp
 };
 
 // algo = automatic picks direct where C/G == 1, winograd for float32 3x3 stride-1 convolutions

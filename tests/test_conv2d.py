@@ -450,6 +450,20 @@ def test_one_and_two_threads_agree(rng, threads, cfg):
         assert np.abs(a - r).max() <= 2e-5 * np.abs(r).max()
 
 
+def _narrow_case(rng, threads, cfg):
+    """A narrow layer's data, torch's float64 dx and dw, and 'auto' (dx, dw) on 1 and 2
+    threads."""
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    dy = rng.standard_normal(C.conv2d_forward(x, w, b, *args).shape).astype(np.float32)
+    _, t_dx, t_dw, _ = _torch_grads(x, w, b, dy, **kw)
+    got = {}
+    for n in (1, 2):
+        threads(n)
+        got[n] = C.conv2d_backward(dy, x, w, *args, True, True, False)
+    return x, w, dy, args, t_dx, t_dw, got
+
+
 # The weight gradient of narrow float32 layers (9-16 outputs, one group, 3x3 or 5x5, no
 # dilation) runs csrc/conv2d_dw512.cpp on CPUs with AVX-512 ('auto'; elsewhere gemm again);
 # algorithm='gemm' keeps im2col + GEMM. Both against torch in float64.
@@ -463,19 +477,48 @@ def test_one_and_two_threads_agree(rng, threads, cfg):
     ],
 )
 def test_narrow_weight_gradient(rng, threads, cfg):
-    x, w, b, kw = _data(rng, cfg)
-    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
-    dy = rng.standard_normal(C.conv2d_forward(x, w, b, *args).shape).astype(np.float32)
-    _, t_dx, t_dw, _ = _torch_grads(x, w, b, dy, **kw)
-    got = {}
-    for n in (1, 2):
-        threads(n)
-        got[n] = C.conv2d_backward(dy, x, w, *args, True, True, False)
+    x, w, dy, args, t_dx, t_dw, got = _narrow_case(rng, threads, cfg)
     np.testing.assert_array_equal(got[1][1], got[2][1])  # fixed sample blocks: the same bits
     gemm = C.conv2d_backward(dy, x, w, *args, False, True, False, "gemm")[1]
     for dw in (got[2][1], gemm):
         assert np.abs(dw - t_dw).max() <= 1e-5 * np.abs(t_dw).max()
     assert np.abs(got[2][0] - t_dx).max() <= 1e-5 * np.abs(t_dx).max()  # dx after it, right
+
+
+# The input gradient of narrow float32 layers (at most 16 outputs, one group, stride 1, 3x3
+# or 5x5, no dilation, rows at most 32 wide; at least 2 input channels, 6 on rows wider than
+# 16) runs csrc/conv2d_dx512.cpp on CPUs with AVX-512 ('auto'; elsewhere gemm again);
+# algorithm='gemm' keeps w^T @ dy + col2im. Both against torch in float64.
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (4, 6, 14, 14, 16, 5, 1, 0, 1, 1),  # LeNet conv2: dy 10x10 inside a 14x14 dx
+        (3, 11, 13, 9, 9, 3, 1, 1, 1, 1),  # 8 + 3 channels, odd height (a lone last row)
+        (2, 2, 7, 16, 12, 5, 1, (4, 1), 1, 1),  # padding up to R-1, rows of exactly 16
+        (2, 6, 5, 17, 16, 3, 1, (0, 2), 1, 1),  # two vectors, the second one lane wide
+        (3, 9, 20, 32, 10, 5, 1, 2, 1, 1),  # two full vectors, 4 + 4 + 1 channels
+        (2, 16, 3, 6, 16, 5, 1, 1, 1, 1),  # dy of 1 row: most taps reach nothing
+    ],
+)
+def test_narrow_input_gradient(rng, threads, cfg):
+    x, w, dy, args, t_dx, t_dw, got = _narrow_case(rng, threads, cfg)
+    np.testing.assert_array_equal(got[1][0], got[2][0])  # one sample per thread: same bits
+    gemm = C.conv2d_backward(dy, x, w, *args, True, False, False, "gemm")[0]
+    for dx in (got[2][0], gemm):
+        assert dx.shape == x.shape
+        assert np.abs(dx - t_dx).max() <= 1e-5 * np.abs(t_dx).max()
+    assert np.abs(got[2][1] - t_dw).max() <= 1e-5 * np.abs(t_dw).max()  # dw beside it, right
+    # dx alone (the weight gradient not asked for) is the same
+    np.testing.assert_array_equal(
+        C.conv2d_backward(dy, x, w, *args, True, False, False)[0], got[2][0]
+    )
+    if C.conv_direct_supported():  # the kernel ran: its sums are ordered otherwise than gemm's
+        assert not np.array_equal(got[2][0], gemm)
+    try:  # and allow_direct_conv = False hands dx back to gemm
+        pydlk.backends.cpu.allow_direct_conv = False
+        np.testing.assert_array_equal(C.conv2d_backward(dy, x, w, *args)[0], gemm)
+    finally:
+        pydlk.backends.cpu.allow_direct_conv = True
 
 
 @pytest.mark.parametrize(

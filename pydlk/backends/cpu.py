@@ -17,7 +17,9 @@ least 8 output channels per group and a kernel larger than 1x1 (stride-2 layers,
 run a direct AVX-512 kernel with no im2col copy where the CPU has AVX-512
 (``csrc/conv2d_direct512.cpp``); Winograd, where it applies, comes first. It also lets the
 weight gradient of layers with 9-16 outputs, one group and a 3x3 or 5x5 kernel (LeNet's conv2,
-a ResNet stem) run without im2col (``csrc/conv2d_dw512.cpp``). Same sums, in another order.
+a ResNet stem) run without im2col (``csrc/conv2d_dw512.cpp``), and the input gradient of such
+layers at stride 1 with rows at most 32 wide without col2im (``csrc/conv2d_dx512.cpp``). Same
+sums, in another order.
 ``pydlk.backends.cpu.direct_conv_supported()`` says whether this machine has it.
 
 ``allow_amx`` (default True): the bf16 products of ``pydlk.autocast`` (linear, conv2d) run on
