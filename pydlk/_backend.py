@@ -26,9 +26,12 @@ def kernels_for(a):
         from . import _cuda
 
         return _cuda
-    from . import _C
-
-    return _C
+    # Looked up in sys.modules (pydlk imports _C first): an import statement here costs a
+    # microsecond on every op of every step.
+    kernels = sys.modules.get("pydlk._C")
+    if kernels is None:
+        from . import _C as kernels
+    return kernels
 
 
 def device_of(a):

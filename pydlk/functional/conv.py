@@ -20,6 +20,10 @@ __all__ = ["conv2d"]
 
 def _int_pair(v: object, name: str, low: int) -> tuple[int, int]:
     """An int or a pair of ints as a 2-tuple, each >= low; errors name the argument."""
+    # Fast path for what layers pass every step (a pair of plain ints); all else is checked below
+    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int:
+        if v[0] >= low and v[1] >= low:
+            return v
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         v = (v, v)
     if not isinstance(v, (tuple, list)) or not all(

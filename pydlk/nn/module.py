@@ -565,6 +565,13 @@ class Module:
     register_backward_hook = register_full_backward_hook
 
     def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
+        if not (
+            self._forward_pre_hooks
+            or self._forward_hooks
+            or self._backward_hooks
+            or self._backward_pre_hooks
+        ):
+            return self.forward(*args, **kwargs)  # no hooks: the common case, kept short
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
                 r = hook(self, args, kwargs)
