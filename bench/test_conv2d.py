@@ -50,7 +50,8 @@ def test_pydlk(benchmark, rng, shape):
 
 @pytest.mark.parametrize("shape", ["lenet_conv1"])
 def test_pydlk_direct_path(benchmark, rng, shape):
-    # The direct path's alternative on this one-input-channel shape (why conv2d.cpp picks gemm).
+    # 'direct' by name on this one-input-channel shape: the depthwise loops, forward and backward
+    # ('auto' runs the AVX-512 dense forward and the gemm backward; see conv2d.cpp).
     benchmark.group = f"conv2d fwd+bwd {shape}"
     x, w, b, dy = _data(rng, *SHAPES[shape])
     p = SHAPES[shape][-1]

@@ -91,7 +91,7 @@ ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* 
   need(a != ConvAlgo::direct || s.Cg() == 1 || dense,
        std::string(op) +
            ": algorithm='direct' needs one input channel per group (C/groups == 1), or for a "
-           "float32 forward on a CPU with AVX-512 at least 8 outputs per group; got " +
+           "float32 forward on a CPU with AVX-512 at least 2 outputs per group; got " +
            std::to_string(s.Cg()) + " input and " + std::to_string(s.Kg()) +
            " output channels per group" +
            (dense_ok && !dense_direct_supported() ? " (this CPU has no AVX-512)" : ""));
@@ -150,7 +150,7 @@ void bind_conv2d(py::module_& m) {
         py::arg("algorithm") = "auto",
         "2-D convolution. input (N, C, H, W), weight (K, C/groups, kH, kW), bias (K) or None; "
         "stride/padding/dilation an int or a pair. Returns (N, K, OH, OW). algorithm: 'auto', "
-        "'gemm' (im2col + BLAS), 'direct' (C/groups == 1, or float32 with at least 8 outputs "
+        "'gemm' (im2col + BLAS), 'direct' (C/groups == 1, or float32 with at least 2 outputs "
         "per group on a CPU with AVX-512) or 'winograd' (F(4x4, 3x3); "
         "needs a 3x3 kernel, stride 1, dilation 1, groups 1).");
 

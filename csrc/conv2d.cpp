@@ -25,12 +25,15 @@
 //   positions (small images: 12x12 -> 8x8) gemm stays. Measured (2 threads, float32, forward):
 //   LeNet conv2 on 14x14, N=256: 1.18 ms against gemm's 1.75-1.86; N=64: 0.30 against 0.36-0.46;
 //   LeNet conv1 (1 -> 6, 28x28, N=64): 0.10-0.13 against 0.13-0.14.
-// * direct, dense (conv2d_direct512.cpp): float32 forward with 8+ outputs per group on CPUs
-//   with AVX-512, any stride: chosen before the two above where the wide grid wastes little
-//   and the kernel is larger than 1x1. Measured against gemm, interleaved, N=64, 2 threads:
-//   ResNet's 16->32 32x32 and 32->64 16x16 stride-2 3x3 layers 0.81-0.95 / 0.89-1.03 ms
-//   against 1.53-1.71 / 1.11-1.25 (torch 0.96-1.17 / 0.78-1.00); LeNet conv2 (6->16, 14x14,
-//   5x5) 0.20-0.34 against the blocked kernel above.
+// * direct, dense (conv2d_direct512.cpp): float32 forward with 2+ outputs per group on CPUs
+//   with AVX-512, any stride, one input channel per group included: chosen before the two
+//   above where the wide grid wastes little and the kernel is larger than 1x1. Measured
+//   against gemm, interleaved, N=64, 2 threads: ResNet's 16->32 32x32 and 32->64 16x16
+//   stride-2 3x3 layers 0.81-0.95 / 0.89-1.03 ms against 1.53-1.71 / 1.11-1.25 (torch
+//   0.96-1.17 / 0.78-1.00); LeNet conv2 (6->16, 14x14, 5x5) 0.20-0.34 against the blocked
+//   kernel above; LeNet conv1 (1 -> 6, 5x5, 32x32) 0.104 against gemm's 0.153 (N=256: 0.41
+//   against 0.60); depthwise with 2 outputs per channel (32 channels, 3x3, 16x16) 0.54
+//   against the blocked kernel's 0.56, with 4 (8 channels, 5x5, 28x28) 0.77 against 0.98.
 // * narrow dw (conv2d_dw512.cpp): the float32 weight gradient of gemm-path layers with 9-16
 //   outputs, one group and a 3x3 or 5x5 kernel on CPUs with AVX-512 (LeNet conv2: 0.48 ->
 //   0.15 ms at batch 64).
@@ -797,9 +800,9 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
     const bool multi_ok = !backward && uses_multi(s, esz);
     // Winograd first: where it is preferred it was measured faster than the blocked direct
     // forward too (16->16 on 8x8: see conv2d_winograd.cpp).
-    // Dense layers (several channels each way) forward: the AVX-512 direct kernel where the
-    // CPU has it (stride-2 layers, 5x5 kernels: see conv2d_direct512.cpp).
-    p.dense = !backward && esz == sizeof(float) && s.Cg() > 1 && dense_direct_preferred(s);
+    // Float32 forwards with 2+ outputs per group: the AVX-512 direct kernel where the CPU has
+    // it (stride-2 layers, 5x5 kernels, LeNet's conv1: see conv2d_direct512.cpp).
+    p.dense = !backward && esz == sizeof(float) && dense_direct_preferred(s);
     algo = winograd_preferred(s, esz) ? ConvAlgo::winograd
            : p.dense || (s.Cg() == 1 && s.Kg() <= kDirectMaxKg && direct_ok) || multi_ok
                ? ConvAlgo::direct

@@ -409,7 +409,7 @@ def test_bad_inputs_at_the_binding():
     with pytest.raises(ValueError, match="grad_output must have shape \\(2, 4, 6, 6\\)"):
         C.conv2d_backward(np.ones((2, 4, 5, 6), np.float32), x, w)
     with pytest.raises(ValueError, match="algorithm='direct' needs one input channel per group"):
-        C.conv2d_forward(x, w, algorithm="direct")
+        C.conv2d_forward(x, w[:1], algorithm="direct")  # one output from three inputs
     with pytest.raises(TypeError, match="padding must be an int or a pair"):
         C.conv2d_forward(x, w, None, 1, "same")
 
@@ -561,7 +561,7 @@ def test_blocked_direct_forward_matches_reference(rng, cfg):
 
 
 # ------------------------------------------------------------------ AVX-512 direct forward
-# Shapes for the dense direct forward (float32, at least 8 outputs per group): strides 1-3,
+# Shapes for the dense direct forward (float32, at least 2 outputs per group): strides 1-3,
 # dilation, groups, odd and rectangular sizes, output blocks of 8 with remainders (13, 20),
 # wide grids of exactly one vector, ResNet's stride-2 layers and LeNet's conv2.
 DENSE = [
@@ -575,6 +575,9 @@ DENSE = [
     (2, 6, 9, 10, 9, 3, 2, 1, (2, 1), 1),  # stride 2 with dilation
     (3, 3, 6, 6, 8, 3, 1, 1, 1, 1),  # wide grid of 46 positions: one block of 3 vectors
     (2, 4, 5, 5, 8, 2, 1, 0, 1, 1),  # 4x4 output, wide grid 19: blocks overlap at the end
+    (2, 3, 10, 11, 2, 3, 1, 1, 1, 1),  # two outputs: the smallest register block
+    (2, 4, 9, 9, 6, 3, 2, 1, 1, 2),  # groups 2 with 3 outputs each, stride 2
+    (3, 3, 12, 12, 7, 5, 1, 0, 1, 1),  # 7 outputs: one partial block
 ]
 
 
@@ -617,6 +620,40 @@ def test_direct_forward_against_torch_and_auto_choice(rng):
     assert pydlk.backends.cpu.allow_direct_conv is True
 
 
+# One input channel per group with 2+ outputs: 'auto' runs these through the dense kernel on
+# AVX-512 CPUs ('direct' by name keeps the depthwise loops for them): LeNet's conv1, a
+# two-output layer, depthwise with channel multipliers 2 and 4 (stride 2, dilation).
+ONE_CHANNEL = [
+    (3, 1, 32, 32, 6, 5, 1, 0, 1, 1),  # LeNet conv1
+    (2, 1, 13, 17, 2, 3, 1, 1, 1, 1),
+    (2, 8, 16, 16, 16, 3, 1, 1, 1, 8),
+    (2, 4, 15, 14, 16, 5, 2, 2, 1, 4),
+    (2, 3, 12, 12, 9, 3, 1, 2, 2, 3),
+]
+
+
+@pytest.mark.parametrize("cfg", ONE_CHANNEL)
+def test_one_input_channel_auto_forward(rng, cfg):
+    torch = pytest.importorskip("torch")
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    ref = conv2d_ref(x, w, b, **kw)
+    y = C.conv2d_forward(x, w, b, *args)
+    assert y.dtype == np.float32 and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=2e-5 * np.abs(ref).max())
+    want = torch.nn.functional.conv2d(*map(torch.from_numpy, (x, w, b)), **kw).numpy()
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=2e-5 * np.abs(want).max())
+    try:  # the other kernels give the same values
+        pydlk.backends.cpu.allow_direct_conv = False
+        np.testing.assert_allclose(C.conv2d_forward(x, w, b, *args), ref, rtol=1e-5, atol=1e-4)
+    finally:
+        pydlk.backends.cpu.allow_direct_conv = True
+    xn = x.copy()  # every output written, and a NaN reaches exactly its receptive field
+    xn[-1, -1, 2, 3] = np.nan
+    hit = np.isnan(conv2d_ref(xn, w, b, **kw))
+    np.testing.assert_array_equal(np.isnan(C.conv2d_forward(xn, w, b, *args)), hit)
+
+
 def test_direct_forward_refusals():
     x = np.ones((2, 16, 8, 8), np.float32)
     w = np.ones((16, 16, 3, 3), np.float32)
@@ -625,7 +662,7 @@ def test_direct_forward_refusals():
         C.conv2d_backward(np.ones((2, 16, 6, 6), np.float32), x, w, algorithm="direct")
     with pytest.raises(ValueError, match="conv2d: algorithm='direct' needs one input channel"):
         C.conv2d_forward(x.astype(np.float64), w.astype(np.float64), algorithm="direct")
-    # fewer than 8 outputs per group
-    with pytest.raises(ValueError, match="at least 8 outputs per group; got 16 input and 4"):
-        C.conv2d_forward(x, w[:4], algorithm="direct")
+    # fewer than 2 outputs per group
+    with pytest.raises(ValueError, match="at least 2 outputs per group; got 16 input and 1"):
+        C.conv2d_forward(x, w[:1], algorithm="direct")
     assert isinstance(pydlk.backends.cpu.direct_conv_supported(), bool)
