@@ -34,9 +34,10 @@
 //   kernel above; LeNet conv1 (1 -> 6, 5x5, 32x32) 0.104 against gemm's 0.153 (N=256: 0.41
 //   against 0.60); depthwise with 2 outputs per channel (32 channels, 3x3, 16x16) 0.54
 //   against the blocked kernel's 0.56, with 4 (8 channels, 5x5, 28x28) 0.77 against 0.98.
-// * narrow dw (conv2d_dw512.cpp): the float32 weight gradient of gemm-path layers with 9-16
-//   outputs, one group and a 3x3 or 5x5 kernel on CPUs with AVX-512 (LeNet conv2: 0.48 ->
-//   0.15 ms at batch 64).
+// * narrow dw (conv2d_dw512.cpp): the float32 weight gradient of gemm-path layers with one
+//   group on CPUs with AVX-512: 9-16 outputs with a 3x3 or 5x5 kernel (LeNet conv2: 0.48 ->
+//   0.15 ms at batch 64), 1-8 outputs at stride 1 with a kernel larger than 1x1 (LeNet
+//   conv1: 0.19-0.22 -> 0.12-0.14).
 // * narrow dx (conv2d_dx512.cpp): the float32 input gradient of stride-1 gemm-path layers
 //   with at most 16 outputs, one group, a 3x3 or 5x5 kernel and images at most 32 wide, on
 //   CPUs with AVX-512 (LeNet conv2: see that file for the measurements).

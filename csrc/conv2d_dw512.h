@@ -8,9 +8,11 @@
 
 namespace pydlk {
 
-// The shape is one the kernel takes and automatic planning prefers it: one group, 16 outputs
-// or fewer, a 3x3 or 5x5 kernel without dilation (any stride and padding), on a CPU with
-// AVX-512 where pydlk.backends.cpu.allow_direct_conv is on. Float32 is the caller's check.
+// The shape is one the kernels take and automatic planning prefers them, on a CPU with
+// AVX-512 where pydlk.backends.cpu.allow_direct_conv is on: one group, and either 9-16
+// outputs with a 3x3 or 5x5 kernel without dilation (any stride and padding), or 1-8 outputs
+// with stride 1, no dilation and a kernel larger than 1x1 (any padding). Float32 is the
+// caller's check.
 bool narrow_dw_preferred(const ConvShape& s);
 
 // Workspace for nt threads and nblk sample blocks.

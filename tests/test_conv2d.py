@@ -485,6 +485,53 @@ def test_narrow_weight_gradient(rng, threads, cfg):
     assert np.abs(got[2][0] - t_dx).max() <= 1e-5 * np.abs(t_dx).max()  # dx after it, right
 
 
+# The weight gradient of float32 layers with 1-8 outputs, one group, stride 1, no dilation and
+# a kernel larger than 1x1 runs the few-outputs kernel of csrc/conv2d_dw512.cpp on CPUs with
+# AVX-512 (16 output pixels per vector; 'auto'); algorithm='gemm' keeps im2col + GEMM.
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (4, 1, 32, 32, 6, 5, 1, 0, 1, 1),  # LeNet conv1: rows of 28 = a whole piece + 12 lanes
+        (10, 3, 9, 11, 8, 3, 1, 1, 1, 1),  # 8 outputs, padding, 10 samples in 8 blocks
+        (3, 2, 20, 37, 1, 5, 1, 2, 1, 1),  # one output: 12 taps a block, 50 taps = 5 blocks
+        (2, 5, 7, 17, 3, (3, 2), 1, (1, 0), 1, 1),  # rows of exactly 16, rectangular kernel
+        (3, 4, 6, 6, 4, 3, 1, 1, 1, 1),  # 6x6: every piece has idle lanes
+        (2, 7, 12, 12, 5, 3, 1, 2, 1, 1),  # padding 2, 63 taps: the last block padded
+    ],
+)
+def test_few_output_weight_gradient(rng, threads, cfg):
+    x, w, dy, args, t_dx, t_dw, got = _narrow_case(rng, threads, cfg)
+    np.testing.assert_array_equal(got[1][1], got[2][1])  # fixed sample blocks: the same bits
+    gemm = C.conv2d_backward(dy, x, w, *args, False, True, False, "gemm")[1]
+    for dw in (got[2][1], gemm):
+        assert dw.shape == w.shape
+        assert np.abs(dw - t_dw).max() <= 1e-5 * np.abs(t_dw).max()
+    assert np.abs(got[2][0] - t_dx).max() <= 1e-5 * np.abs(t_dx).max()  # dx beside it, right
+    np.testing.assert_array_equal(  # dw alone is the same
+        C.conv2d_backward(dy, x, w, *args, False, True, False)[1], got[2][1]
+    )
+    if C.conv_direct_supported():  # the kernel ran: its sums are ordered otherwise than gemm's
+        assert not np.array_equal(got[2][1], gemm)
+    try:  # and allow_direct_conv = False hands dw back to gemm
+        pydlk.backends.cpu.allow_direct_conv = False
+        np.testing.assert_array_equal(C.conv2d_backward(dy, x, w, *args)[1], gemm)
+    finally:
+        pydlk.backends.cpu.allow_direct_conv = True
+    # A NaN in x reaches exactly the weights whose taps see it (not every tap of its channel,
+    # as multiplying the idle lanes by zero would)
+    h, col = 1, x.shape[3] - 1
+    xn = x.copy()
+    xn[0, 0, h, col] = np.nan
+    (ph, pw), (OH, OW) = _pair(args[1]), dy.shape[2:]
+    seen = np.zeros(w.shape, bool)  # tap (r, q) meets x[h, col] at output (h+ph-r, col+pw-q)
+    for r in range(w.shape[2]):
+        for q in range(w.shape[3]):
+            seen[:, 0, r, q] = 0 <= h + ph - r < OH and 0 <= col + pw - q < OW
+    assert seen.any() and not seen.all()
+    dw = C.conv2d_backward(dy, xn, w, *args, False, True, False)[1]
+    np.testing.assert_array_equal(np.isnan(dw), seen)
+
+
 # The input gradient of narrow float32 layers (at most 16 outputs, one group, stride 1, 3x3
 # or 5x5, no dilation, rows at most 32 wide; at least 2 input channels, 6 on rows wider than
 # 16) runs csrc/conv2d_dx512.cpp on CPUs with AVX-512 ('auto'; elsewhere gemm again);
