@@ -217,9 +217,8 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
       db = out_array<T>(grad_bias, {C}, dt, op, "grad_bias");
       dbp = ptr<T>(db);
     }
-    if (yp) {  // the masked gradient lands in dr (returned only if asked for)
-      dr = need_residual ? out_array<T>(grad_residual, shape_of(x), dt, op, "grad_residual")
-                         : out_array<T>(py::none(), shape_of(x), dt, op, "grad_residual");
+    if (yp && need_residual) {  // the masked gradient, also the residual's
+      dr = out_array<T>(grad_residual, shape_of(x), dt, op, "grad_residual");
       drp = ptr<T>(dr);
     }
     const T *gp = cptr<T>(dy), *xp = cptr<T>(x);

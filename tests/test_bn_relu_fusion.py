@@ -46,6 +46,22 @@ def test_kernel_against_formula_and_separate_ops(rng, shape, with_res):
     assert np.array_equal(got[3], g)
     only_r = C.batchnorm_add_relu_backward(dz, y, x, w, m, s, False, False, False, False, True)
     assert only_r[:3] == (None, None, None) and np.array_equal(only_r[3], g)
+    # Without the residual's gradient the mask is applied inside both passes (no masked copy):
+    # still bitwise the separate ops, for every subset of gradients, training or not (z has
+    # zeros where the relu cut, so a pass that skipped the mask would differ)
+    assert (z == 0).any() and (z > 0).any()
+    for training in (True, False):
+        want = C.batchnorm_backward(g, x, w, m0, s0, training)
+        for need in [
+            (True, True, True),
+            (True, False, False),
+            (False, True, True),
+            (False, True, False),
+        ]:
+            got = C.batchnorm_add_relu_backward(dz, y, x, w, m, s, training, *need, False)
+            assert got[3] is None
+            for a, e, n in zip(got[:3], want, need, strict=True):
+                assert (a is None) if not n else np.array_equal(a, e)
 
 
 def test_nan_and_negative_zero_pass_as_relu_does():
