@@ -782,25 +782,31 @@ def test_2x2_rows_whose_width_is_not_a_multiple_of_the_vector_block(rng, W):
     np.testing.assert_allclose(dx, tdx, rtol=1e-6)
 
 
+@pytest.mark.parametrize("NC", [(3, 4), (5, 31)])
 @pytest.mark.parametrize("H,W", [(10, 10), (11, 10), (6, 8), (4, 14), (2, 4), (8, 2), (5, 12)])
-def test_2x2_narrow_planes_match_reference(rng, H, W):
-    """Planes too narrow for the vector rows (fewer than 8 outputs per row): even widths go
-    through one vector row made of the plane's even and odd rows (indices shifted back), the
-    rest through the branch-free scalar loop; NaN, ties and -inf included, and on several
-    fresh inputs (a branchy loop is only fast on an input the branch predictor has seen)."""
+def test_2x2_narrow_planes_match_reference(rng, H, W, NC):
+    """Planes too narrow for the vector rows (fewer than 8 outputs per row): where the windows
+    tile the planes exactly, consecutive planes go together (chunks of up to 1024 floats per
+    half, the last one shorter: 155 planes of 10x10 are 7 chunks of 20 and one of 15) through
+    one vector row made of their even and odd rows (indices shifted back per plane), other
+    even widths one plane at a time, the rest through the branch-free scalar loop; NaN, ties
+    and -inf included, and on several fresh inputs (a branchy loop is only fast on an input
+    the branch predictor has seen)."""
+    N, C_ = NC
     for trial in range(3):
-        x = rng.integers(-3, 4, (3, 4, H, W)).astype(np.float32)  # many ties
+        x = rng.integers(-3, 4, (N, C_, H, W)).astype(np.float32)  # many ties
         x[0, 0, 1, 1] = np.nan
         x[1, 2, 0:2, 0:2] = -np.inf
+        x[N - 1, C_ - 1, 0, 0:2] = np.nan  # the last plane of the last chunk
         if trial == 2:
             x[2, 3, H - 2, W - 1] = np.nan
-        dy = rng.standard_normal((3, 4, H // 2, W // 2)).astype(np.float32)
+        dy = rng.standard_normal((N, C_, H // 2, W // 2)).astype(np.float32)
         y, idx, dx = _pydlk_pool(F.max_pool2d, x, dy, kernel_size=2, return_indices=True)
         ry, ridx = max_pool_ref(x, 2, 2, 0, 1, False)
         np.testing.assert_array_equal(y, ry)
         np.testing.assert_array_equal(idx, ridx)
         rdx = np.zeros(x.shape, np.float64)
-        for n, c in itertools.product(range(3), range(4)):
+        for n, c in itertools.product(range(N), range(C_)):
             np.add.at(rdx[n, c].reshape(-1), ridx[n, c].reshape(-1), dy[n, c].reshape(-1))
         np.testing.assert_allclose(dx, rdx, rtol=1e-6)
     torch = pytest.importorskip("torch")
