@@ -71,9 +71,9 @@ const std::vector<EltwiseOp>& eltwise_ops() {
 ActParams check_params(const char* op, const std::vector<Param>& ps, const double* v) {
   ActParams a;
   for (size_t i = 0; i < ps.size(); ++i) {
-    need(std::isfinite(v[i]), std::string(op) + ": " + ps[i].name + " must be finite, got " +
-                                  py::str(py::float_(v[i])).cast<std::string>());
-    need(!ps[i].nonzero || v[i] != 0, std::string(op) + ": " + ps[i].name + " must not be 0");
+    PYDLK_NEED(std::isfinite(v[i]), std::string(op) + ": " + ps[i].name + " must be finite, got " +
+                                        py::str(py::float_(v[i])).cast<std::string>());
+    PYDLK_NEED(!ps[i].nonzero || v[i] != 0, std::string(op) + ": " + ps[i].name + " must not be 0");
     a.p[i] = v[i];
   }
   return a;
@@ -89,8 +89,9 @@ py::array out_or_new(const py::object& out, const py::array& like, DType dt,
 
 void need_same_shape(const py::array& a, const py::array& b, const std::string& op, const char* an,
                      const char* bn) {
-  need(a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape()),
-       op + ": " + an + " has shape " + str_shape(a) + " but " + bn + " has shape " + str_shape(b));
+  PYDLK_NEED(
+      a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape()),
+      op + ": " + an + " has shape " + str_shape(a) + " but " + bn + " has shape " + str_shape(b));
 }
 
 template <size_t>
@@ -177,9 +178,10 @@ Split split_at(const py::array& x, const py::object& dim_arg, const std::string&
   const int64_t dim = int_arg(dim_arg, op.c_str(), "dim", -kIntLimit, kIntLimit);
   int nd = (int)x.ndim();
   int lim = nd == 0 ? 1 : nd;
-  need(dim >= -lim && dim < lim,
-       op + ": dim " + std::to_string(dim) + " is out of range for a " + std::to_string(nd) +
-           "-D input (expected -" + std::to_string(lim) + " <= dim < " + std::to_string(lim) + ")");
+  PYDLK_NEED(dim >= -lim && dim < lim, op + ": dim " + std::to_string(dim) +
+                                           " is out of range for a " + std::to_string(nd) +
+                                           "-D input (expected -" + std::to_string(lim) +
+                                           " <= dim < " + std::to_string(lim) + ")");
   Split s;
   s.dim = int(dim < 0 ? dim + lim : dim);
   if (nd == 0) return s;
@@ -242,12 +244,12 @@ void bind_activation(py::module_& m) {
         [](py::array x, py::object pool_size_arg, py::object dim) {
     const char* op = "maxout";
     DType dt = need_float(x, op, "input");
-    need(x.ndim() >= 1, "maxout: input must have at least 1 dimension, got a scalar");
+    PYDLK_NEED(x.ndim() >= 1, "maxout: input must have at least 1 dimension, got a scalar");
     const index_t pool_size = int_arg(pool_size_arg, op, "pool_size", 1, kIntLimit);
     Split sp = split_at(x, dim, op);
-    need(sp.D % pool_size == 0, "maxout: pool_size " + std::to_string(pool_size) +
-                                    " does not divide input's size " + std::to_string(sp.D) +
-                                    " along dim " + std::to_string(sp.dim));
+    PYDLK_NEED(sp.D % pool_size == 0, "maxout: pool_size " + std::to_string(pool_size) +
+                                          " does not divide input's size " + std::to_string(sp.D) +
+                                          " along dim " + std::to_string(sp.dim));
     std::vector<py::ssize_t> shape(x.shape(), x.shape() + x.ndim());
     index_t C = sp.D / pool_size;
     shape[sp.dim] = C;
@@ -277,19 +279,21 @@ void bind_activation(py::module_& m) {
     DType dt = need_float(dy, op, "grad_output");
     need_int64(idx, op, "indices");
     need_same_shape(dy, idx, op, "grad_output", "indices");
-    need(dy.ndim() >= 1, "maxout_backward: grad_output must have at least 1 dimension");
+    PYDLK_NEED(dy.ndim() >= 1, "maxout_backward: grad_output must have at least 1 dimension");
     const index_t pool_size = int_arg(pool_size_arg, op, "pool_size", 1, kIntLimit);
     Split sp = split_at(dy, dim, op);
     // An index outside [0, pool_size) would route nowhere: refuse it rather than drop gradient.
     const int64_t* ip = cptr<int64_t>(idx);
     for (py::ssize_t i = 0; i < idx.size(); ++i)
-      need(ip[i] >= 0 && ip[i] < pool_size,
-           "maxout_backward: indices must lie in [0, pool_size), got " + std::to_string(ip[i]));
+      PYDLK_NEED(
+          ip[i] >= 0 && ip[i] < pool_size,
+          "maxout_backward: indices must lie in [0, pool_size), got " + std::to_string(ip[i]));
     // grad_input's size is grad_output's times pool_size: checked (overflow, memory) by empty().
     Shape shape = shape_of(dy);
-    need(shape[sp.dim] <= INT64_MAX / pool_size,
-         std::string(op) + ": pool_size " + std::to_string(pool_size) +
-             " times grad_output's size " + std::to_string(shape[sp.dim]) + " along dim overflows");
+    PYDLK_NEED(shape[sp.dim] <= INT64_MAX / pool_size,
+               std::string(op) + ": pool_size " + std::to_string(pool_size) +
+                   " times grad_output's size " + std::to_string(shape[sp.dim]) +
+                   " along dim overflows");
     shape[sp.dim] *= pool_size;
     py::object out;
     dispatch(dt, [&](auto t) {

@@ -7,8 +7,9 @@ namespace pydlk {
 void bind_attention(py::module_& m) {
   m.def("attn_softmax_forward_", [](py::array p) {
     DType dt = need_float(p, "attn_softmax_forward_", "scores");
-    need(p.ndim() >= 1, "attn_softmax_forward_: scores must have at least 1 dimension");
-    need(p.writeable(), "attn_softmax_forward_: scores must be writeable (it is overwritten)");
+    PYDLK_NEED(p.ndim() >= 1, "attn_softmax_forward_: scores must have at least 1 dimension");
+    PYDLK_NEED(p.writeable(),
+               "attn_softmax_forward_: scores must be writeable (it is overwritten)");
     index_t C = p.ndim() ? p.shape(p.ndim() - 1) : 1;
     index_t R = C ? p.size() / C : 0;
     dispatch(dt, [&](auto tag) {
@@ -26,14 +27,15 @@ void bind_attention(py::module_& m) {
         [](py::array dp, py::array p) {
     DType dt = need_float(p, "attn_softmax_backward_", "probs");
     need_dtype(dp, dt, "attn_softmax_backward_", "grad_probs");
-    need(dp.ndim() == p.ndim(), "attn_softmax_backward_: grad_probs must have the shape of probs " +
-                                    str_shape(p) + ", got " + str_shape(dp));
+    PYDLK_NEED(dp.ndim() == p.ndim(),
+               "attn_softmax_backward_: grad_probs must have the shape of probs " + str_shape(p) +
+                   ", got " + str_shape(dp));
     for (py::ssize_t i = 0; i < p.ndim(); ++i)
-      need(dp.shape(i) == p.shape(i),
-           "attn_softmax_backward_: grad_probs must have the shape of probs " + str_shape(p) +
-               ", got " + str_shape(dp));
-    need(dp.writeable(),
-         "attn_softmax_backward_: grad_probs must be writeable (it is overwritten)");
+      PYDLK_NEED(dp.shape(i) == p.shape(i),
+                 "attn_softmax_backward_: grad_probs must have the shape of probs " + str_shape(p) +
+                     ", got " + str_shape(dp));
+    PYDLK_NEED(dp.writeable(),
+               "attn_softmax_backward_: grad_probs must be writeable (it is overwritten)");
     index_t C = p.ndim() ? p.shape(p.ndim() - 1) : 1;
     index_t R = C ? p.size() / C : 0;
     dispatch(dt, [&](auto tag) {

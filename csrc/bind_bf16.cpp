@@ -54,9 +54,9 @@ void bind_bf16(py::module_& m) {
         [](py::array a, py::array b) {
     const char* op = "gemm_bf16";
     bool abits = is_bits(a, op, "a"), bbits = is_bits(b, op, "b");
-    need(abits == bbits, std::string(op) + ": a and b must have the same dtype");
-    need(a.shape(1) == b.shape(0), std::string(op) + ": a is " + str_shape(a) + " and b is " +
-                                       str_shape(b) + ": inner sizes differ");
+    PYDLK_NEED(abits == bbits, std::string(op) + ": a and b must have the same dtype");
+    PYDLK_NEED(a.shape(1) == b.shape(0), std::string(op) + ": a is " + str_shape(a) + " and b is " +
+                                             str_shape(b) + ": inner sizes differ");
     need_bf16_cpu(op);
     index_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
     py::array c = new_f32(M, N, op, "output");
@@ -82,8 +82,9 @@ void bind_bf16(py::module_& m) {
     need_ndim(x, 2, op, "input");
     need_dtype(w, DType::f32, op, "weight");
     need_ndim(w, 2, op, "weight");
-    need(w.shape(1) == x.shape(1), std::string(op) + ": input has " + std::to_string(x.shape(1)) +
-                                       " features, weight expects " + std::to_string(w.shape(1)));
+    PYDLK_NEED(w.shape(1) == x.shape(1),
+               std::string(op) + ": input has " + std::to_string(x.shape(1)) +
+                   " features, weight expects " + std::to_string(w.shape(1)));
     ArrayArg b = opt_array(bias, op, "bias");
     if (b.given()) {
       need_dtype(b.arr(), DType::f32, op, "bias");
@@ -109,7 +110,8 @@ void bind_bf16(py::module_& m) {
     need_ndim(x, 2, op, "input");
     need_dtype(w, DType::f32, op, "weight");
     need_ndim(w, 2, op, "weight");
-    need(w.shape(1) == x.shape(1), std::string(op) + ": input and weight disagree on features");
+    PYDLK_NEED(w.shape(1) == x.shape(1),
+               std::string(op) + ": input and weight disagree on features");
     need_dtype(dy, DType::f32, op, "grad_output");
     need_shape(dy, {x.shape(0), w.shape(0)}, op, "grad_output");
     need_bf16_cpu(op);

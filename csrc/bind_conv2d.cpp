@@ -54,30 +54,31 @@ ConvShape check_conv(const py::array& x, const py::array& w, DType dt, const py:
   s.pw = pd[1];
   s.dh = dl[0];
   s.dw = dl[1];
-  need(s.R >= 1 && s.S >= 1,
-       o + ": weight must have a kernel of at least 1x1, got shape " + str_shape(w));
-  need(s.C >= 1, o + ": input must have at least 1 channel, got shape " + str_shape(x));
-  need(s.C % s.G == 0, o + ": input has " + std::to_string(s.C) +
-                           " channels, not divisible by groups=" + std::to_string(s.G));
-  need(s.K % s.G == 0, o + ": weight has " + std::to_string(s.K) +
-                           " output channels, not divisible by groups=" + std::to_string(s.G));
-  need(w.shape(1) == s.C / s.G,
-       o + ": input has " + std::to_string(s.C) + " channels, weight expects " +
-           std::to_string(w.shape(1) * s.G) + " (groups=" + std::to_string(s.G) +
-           ", weight is (out_channels, in_channels/groups, kH, kW) = " + str_shape(w) + ")");
+  PYDLK_NEED(s.R >= 1 && s.S >= 1,
+             o + ": weight must have a kernel of at least 1x1, got shape " + str_shape(w));
+  PYDLK_NEED(s.C >= 1, o + ": input must have at least 1 channel, got shape " + str_shape(x));
+  PYDLK_NEED(s.C % s.G == 0, o + ": input has " + std::to_string(s.C) +
+                                 " channels, not divisible by groups=" + std::to_string(s.G));
+  PYDLK_NEED(s.K % s.G == 0,
+             o + ": weight has " + std::to_string(s.K) +
+                 " output channels, not divisible by groups=" + std::to_string(s.G));
+  PYDLK_NEED(w.shape(1) == s.C / s.G,
+             o + ": input has " + std::to_string(s.C) + " channels, weight expects " +
+                 std::to_string(w.shape(1) * s.G) + " (groups=" + std::to_string(s.G) +
+                 ", weight is (out_channels, in_channels/groups, kH, kW) = " + str_shape(w) + ")");
   const index_t eh = s.H + 2 * s.ph - s.dh * (s.R - 1), ew = s.W + 2 * s.pw - s.dw * (s.S - 1);
   s.OH = conv_out_size(s.H, s.ph, s.dh, s.R, s.sh);
   s.OW = conv_out_size(s.W, s.pw, s.dw, s.S, s.sw);
-  need(eh >= 1 && ew >= 1,
-       o + ": input of size " + std::to_string(s.H) + "x" + std::to_string(s.W) + " with padding " +
-           str_pair(pd) + " is smaller than the dilated kernel " +
-           std::to_string(s.dh * (s.R - 1) + 1) + "x" + std::to_string(s.dw * (s.S - 1) + 1) +
-           ": output size would be " + std::to_string(eh <= 0 ? 0 : s.OH) + "x" +
-           std::to_string(ew <= 0 ? 0 : s.OW));
+  PYDLK_NEED(eh >= 1 && ew >= 1,
+             o + ": input of size " + std::to_string(s.H) + "x" + std::to_string(s.W) +
+                 " with padding " + str_pair(pd) + " is smaller than the dilated kernel " +
+                 std::to_string(s.dh * (s.R - 1) + 1) + "x" + std::to_string(s.dw * (s.S - 1) + 1) +
+                 ": output size would be " + std::to_string(eh <= 0 ? 0 : s.OH) + "x" +
+                 std::to_string(ew <= 0 ? 0 : s.OW));
   // The GEMMs take int sizes.
   const index_t big = INT32_MAX;
-  need(s.Cg() * s.R * s.S < big && s.N * s.OH * s.OW < big && s.H * s.W < big,
-       o + ": convolution too large for 32-bit BLAS sizes");
+  PYDLK_NEED(s.Cg() * s.R * s.S < big && s.N * s.OH * s.OW < big && s.H * s.W < big,
+             o + ": convolution too large for 32-bit BLAS sizes");
   return s;
 }
 
@@ -88,19 +89,20 @@ ConvAlgo algo_for(const ConvShape& s, const std::string& algorithm, const char* 
                   bool dense_ok = false) {
   ConvAlgo a = parse_algo(algorithm, op);
   const bool dense = dense_ok && dense_direct_supported() && dense_direct_fits(s);
-  need(a != ConvAlgo::direct || s.Cg() == 1 || dense,
-       std::string(op) +
-           ": algorithm='direct' needs one input channel per group (C/groups == 1), or for a "
-           "float32 forward on a CPU with AVX-512 at least 2 outputs per group; got " +
-           std::to_string(s.Cg()) + " input and " + std::to_string(s.Kg()) +
-           " output channels per group" +
-           (dense_ok && !dense_direct_supported() ? " (this CPU has no AVX-512)" : ""));
-  need(a != ConvAlgo::winograd || winograd_fits(s),
-       std::string(op) +
-           ": algorithm='winograd' needs a 3x3 kernel, stride 1, dilation 1 and groups=1, got a " +
-           std::to_string(s.R) + "x" + std::to_string(s.S) + " kernel, stride (" +
-           std::to_string(s.sh) + ", " + std::to_string(s.sw) + "), dilation (" +
-           std::to_string(s.dh) + ", " + std::to_string(s.dw) + "), groups=" + std::to_string(s.G));
+  PYDLK_NEED(a != ConvAlgo::direct || s.Cg() == 1 || dense,
+             std::string(op) +
+                 ": algorithm='direct' needs one input channel per group (C/groups == 1), or for a "
+                 "float32 forward on a CPU with AVX-512 at least 2 outputs per group; got " +
+                 std::to_string(s.Cg()) + " input and " + std::to_string(s.Kg()) +
+                 " output channels per group" +
+                 (dense_ok && !dense_direct_supported() ? " (this CPU has no AVX-512)" : ""));
+  PYDLK_NEED(
+      a != ConvAlgo::winograd || winograd_fits(s),
+      std::string(op) +
+          ": algorithm='winograd' needs a 3x3 kernel, stride 1, dilation 1 and groups=1, got a " +
+          std::to_string(s.R) + "x" + std::to_string(s.S) + " kernel, stride (" +
+          std::to_string(s.sh) + ", " + std::to_string(s.sw) + "), dilation (" +
+          std::to_string(s.dh) + ", " + std::to_string(s.dw) + "), groups=" + std::to_string(s.G));
   return a;
 }
 

@@ -14,7 +14,8 @@
 namespace pydlk {
 
 static void check_p(double p, const char* op) {
-  need(p >= 0.0 && p <= 1.0, std::string(op) + ": p must be in [0, 1], got " + std::to_string(p));
+  PYDLK_NEED(p >= 0.0 && p <= 1.0,
+             std::string(op) + ": p must be in [0, 1], got " + std::to_string(p));
 }
 
 static index_t numel(const py::array& a) { return (index_t)a.size(); }
@@ -31,9 +32,9 @@ static void need_mask(const py::array& m, index_t n, const char* op) {
   if (!(py::isinstance<py::array_t<uint32_t>>(m) && c))
     throw py::type_error(std::string(op) + ": mask must be a C-contiguous uint32 array, got " +
                          py::str(m.dtype()).cast<std::string>());
-  need(m.ndim() == 1 && m.shape(0) == (n + 31) / 32,
-       std::string(op) + ": mask must have shape (" + std::to_string((n + 31) / 32) +
-           ",) (one bit per element), got " + str_shape(m));
+  PYDLK_NEED(m.ndim() == 1 && m.shape(0) == (n + 31) / 32,
+             std::string(op) + ": mask must have shape (" + std::to_string((n + 31) / 32) +
+                 ",) (one bit per element), got " + str_shape(m));
 }
 
 void bind_dropout(py::module_& m) {
@@ -52,7 +53,7 @@ void bind_dropout(py::module_& m) {
         PyErr_Clear();
         throw py::type_error(want);
       }
-      need(size_t(len) == n, want);
+      PYDLK_NEED(size_t(len) == n, want);
       py::sequence s = py::reinterpret_borrow<py::sequence>(o);
       std::array<uint32_t, 4> w{};
       for (size_t i = 0; i < n; ++i) w[i] = (uint32_t)int_arg(s[i], op, name, 0, int64_t(1) << 32);
@@ -76,14 +77,14 @@ void bind_dropout(py::module_& m) {
     } else if (impl == "avx2") {
       f = &philox::blocks16_avx2;
     } else if (impl == "avx512") {
-      need(__builtin_cpu_supports("avx512f"), "philox_blocks16: this CPU has no AVX-512");
+      PYDLK_NEED(__builtin_cpu_supports("avx512f"), "philox_blocks16: this CPU has no AVX-512");
       f = &philox::blocks16_avx512;
 #endif
     } else {
-      need(impl == "auto",
-           "philox_blocks16: impl must be auto, portable, avx2 or avx512 "
-           "(where built), got " +
-               impl);
+      PYDLK_NEED(impl == "auto",
+                 "philox_blocks16: impl must be auto, portable, avx2 or avx512 "
+                 "(where built), got " +
+                     impl);
     }
     py::array_t<uint32_t> out(64);
     f(out.mutable_data(), counter, seed);
@@ -205,8 +206,9 @@ void bind_dropout(py::module_& m) {
   m.def("channel_scale",
         [](py::array x, py::array scale, py::object out) {
     DType dt = need_float(x, "channel_scale", "input");
-    need(x.ndim() >= 2,
-         "channel_scale: input must have at least 2 dimensions (N, C, ...), got " + str_shape(x));
+    PYDLK_NEED(
+        x.ndim() >= 2,
+        "channel_scale: input must have at least 2 dimensions (N, C, ...), got " + str_shape(x));
     need_dtype(scale, dt, "channel_scale", "scale");
     need_shape(scale, {x.shape(0), x.shape(1)}, "channel_scale", "scale");
     index_t rows = x.shape(0) * x.shape(1);

@@ -8,10 +8,10 @@ static void check_linear(const py::array& x, const py::array& w, DType dt, const
   need_ndim(x, 2, op, "input");
   need_dtype(w, dt, op, "weight");
   need_ndim(w, 2, op, "weight");
-  need(w.shape(1) == x.shape(1), std::string(op) + ": input has " + std::to_string(x.shape(1)) +
-                                     " features, weight expects " + std::to_string(w.shape(1)) +
-                                     " (weight is (out_features, in_features) = " + str_shape(w) +
-                                     ")");
+  PYDLK_NEED(w.shape(1) == x.shape(1),
+             std::string(op) + ": input has " + std::to_string(x.shape(1)) +
+                 " features, weight expects " + std::to_string(w.shape(1)) +
+                 " (weight is (out_features, in_features) = " + str_shape(w) + ")");
   // The GEMMs take int sizes.
   need_int_dims(x, op, "input");
   need_int_dims(w, op, "weight");

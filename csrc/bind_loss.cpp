@@ -19,9 +19,11 @@ struct ClassView {
 };
 
 ClassView class_view(const py::array& x, const char* op) {
-  need(x.ndim() >= 2,
-       std::string(op) + ": input must be (N, C) or (N, C, d1, ...), got shape " + str_shape(x));
-  need(x.shape(1) >= 1, std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
+  PYDLK_NEED(
+      x.ndim() >= 2,
+      std::string(op) + ": input must be (N, C) or (N, C, d1, ...), got shape " + str_shape(x));
+  PYDLK_NEED(x.shape(1) >= 1,
+             std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
   ClassView v{x.shape(0), x.shape(1), 1, {x.shape(0)}};
   for (py::ssize_t d = 2; d < x.ndim(); ++d) {
     v.inner *= x.shape(d);
@@ -34,9 +36,9 @@ ClassView class_view(const py::array& x, const char* op) {
 void check_class_target(const py::array& t, const ClassView& v, const char* op, bool has_ignore,
                         int64_t ignore_index) {
   need_int64(t, op, "target");
-  need(shape_of(t) == v.per_sample, std::string(op) + ": target must have shape " +
-                                        str_dims(v.per_sample) + " for input of " +
-                                        std::to_string(v.C) + " classes, got " + str_shape(t));
+  PYDLK_NEED(shape_of(t) == v.per_sample,
+             std::string(op) + ": target must have shape " + str_dims(v.per_sample) +
+                 " for input of " + std::to_string(v.C) + " classes, got " + str_shape(t));
   const int64_t* tp = cptr<int64_t>(t);
   const index_t M = v.outer * v.inner;
   for (index_t m = 0; m < M; ++m) {
@@ -78,9 +80,9 @@ bool check_ce_target(const py::array& t, const py::array& x, const ClassView& v,
     return false;
   }
   need_dtype(t, dt, op, "target");
-  need(shape_of(t) == shape_of(x), std::string(op) +
-                                       ": probability target must have the input's shape " +
-                                       str_shape(x) + ", got " + str_shape(t));
+  PYDLK_NEED(shape_of(t) == shape_of(x), std::string(op) +
+                                             ": probability target must have the input's shape " +
+                                             str_shape(x) + ", got " + str_shape(t));
   return true;
 }
 
@@ -89,8 +91,8 @@ int64_t ignore_arg(const py::object& o, const char* op) {
 }
 
 void check_smoothing(double eps, const char* op) {
-  need(eps >= 0.0 && eps <= 1.0,
-       std::string(op) + ": label_smoothing must be in [0, 1], got " + std::to_string(eps));
+  PYDLK_NEED(eps >= 0.0 && eps <= 1.0,
+             std::string(op) + ": label_smoothing must be in [0, 1], got " + std::to_string(eps));
 }
 
 }  // namespace
@@ -104,8 +106,9 @@ void bind_loss(py::module_& m) {
     DType dt = need_float(x, op, "input");
     ClassView v = class_view(x, op);
     check_smoothing(eps, op);
-    need(grad_of == "none" || grad_of == "sum" || grad_of == "mean",
-         std::string(op) + ": grad_of must be 'none', 'sum' or 'mean', got '" + grad_of + "'");
+    PYDLK_NEED(
+        grad_of == "none" || grad_of == "sum" || grad_of == "mean",
+        std::string(op) + ": grad_of must be 'none', 'sum' or 'mean', got '" + grad_of + "'");
     const int gkind = grad_of == "sum" ? 1 : grad_of == "mean" ? 2 : 0;
     const int64_t ignore_index = ignore_arg(ignore_arg_, op);
     const bool prob = check_ce_target(target, x, v, dt, op, ignore_index);
@@ -237,9 +240,10 @@ void bind_loss(py::module_& m) {
   // ---------------------------------------------------------------- multi-class hinge
   auto check_mm = [](const py::array& x, const py::object& p_arg, double margin, const char* op) {
     need_ndim(x, 2, op, "input");
-    need(x.shape(1) >= 1, std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
+    PYDLK_NEED(x.shape(1) >= 1,
+               std::string(op) + ": input has no classes (shape " + str_shape(x) + ")");
     const int p = (int)int_arg(p_arg, op, "p", 1, 3);
-    need(std::isfinite(margin), std::string(op) + ": margin must be finite");
+    PYDLK_NEED(std::isfinite(margin), std::string(op) + ": margin must be finite");
     return p;
   };
   m.def("multi_margin_loss_forward",

@@ -48,13 +48,13 @@ const T* saved(const py::array& a, const Shape& shape, DType dt, const char* op,
 }
 
 void need_eps(double eps, const char* op) {
-  need(std::isfinite(eps) && eps >= 0,
-       std::string(op) + ": eps must be a finite number >= 0, got " + std::to_string(eps));
+  PYDLK_NEED(std::isfinite(eps) && eps >= 0,
+             std::string(op) + ": eps must be a finite number >= 0, got " + std::to_string(eps));
 }
 
 void need_momentum(double m, const char* op) {
-  need(std::isfinite(m),
-       std::string(op) + ": momentum must be a finite number, got " + std::to_string(m));
+  PYDLK_NEED(std::isfinite(m),
+             std::string(op) + ": momentum must be a finite number, got " + std::to_string(m));
 }
 
 py::ssize_t spatial(const py::array& x) {
@@ -64,8 +64,8 @@ py::ssize_t spatial(const py::array& x) {
 }
 
 void need_nc(const py::array& x, const char* op) {
-  need(x.ndim() >= 2,
-       std::string(op) + ": input must be at least 2-D (N, C, *), got shape " + str_shape(x));
+  PYDLK_NEED(x.ndim() >= 2,
+             std::string(op) + ": input must be at least 2-D (N, C, *), got shape " + str_shape(x));
 }
 
 std::string torch_size(const py::array& x) {
@@ -137,15 +137,15 @@ py::tuple bn_forward(py::array x, py::object weight, py::object bias, py::object
   need_momentum(momentum, op);
   const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
   if (training)
-    need(N * S != 1, std::string(op) +
-                         ": Expected more than 1 value per channel when "
-                         "training, got input size " +
-                         torch_size(x));
+    PYDLK_NEED(N * S != 1, std::string(op) +
+                               ": Expected more than 1 value per channel when "
+                               "training, got input size " +
+                               torch_size(x));
   else
-    need(!running_mean.is_none() && !running_var.is_none(),
-         std::string(op) +
-             ": running_mean and running_var must be given in evaluation mode "
-             "(training=False)");
+    PYDLK_NEED(!running_mean.is_none() && !running_var.is_none(),
+               std::string(op) +
+                   ": running_mean and running_var must be given in evaluation mode "
+                   "(training=False)");
   return dispatch(dt, [&](auto t) {
     using T = decltype(t);
     ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
@@ -160,9 +160,9 @@ py::tuple bn_forward(py::array x, py::object weight, py::object bias, py::object
     const T* resp = nullptr;
     if (residual_a.given()) {
       need_dtype(residual_a.arr(), dt, op, "residual");
-      need(shape_of(residual_a.arr()) == shape_of(x),
-           std::string(op) + ": residual must have the input's shape " + str_shape(x) + ", got " +
-               str_shape(residual_a.arr()));
+      PYDLK_NEED(shape_of(residual_a.arr()) == shape_of(x),
+                 std::string(op) + ": residual must have the input's shape " + str_shape(x) +
+                     ", got " + str_shape(residual_a.arr()));
       resp = residual_a.cdata<T>();
     }
     py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
@@ -191,10 +191,10 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
   DType dt = need_float(x, op, "input");
   need_nc(x, op);
   need_dtype(dy, dt, op, "grad_output");
-  need(shape_of(dy) == shape_of(x), std::string(op) +
-                                        ": grad_output must have the input's "
-                                        "shape " +
-                                        str_shape(x) + ", got " + str_shape(dy));
+  PYDLK_NEED(shape_of(dy) == shape_of(x), std::string(op) +
+                                              ": grad_output must have the input's "
+                                              "shape " +
+                                              str_shape(x) + ", got " + str_shape(dy));
   const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
   return dispatch(dt, [&](auto t) {
     using T = decltype(t);
@@ -341,10 +341,10 @@ void bind_norm(py::module_& m) {
     DType dt = need_float(x, op, "input");
     need_ndim(x, 2, op, "input");
     need_dtype(dy, dt, op, "grad_output");
-    need(shape_of(dy) == shape_of(x), std::string(op) +
-                                          ": grad_output must have the input's "
-                                          "shape " +
-                                          str_shape(x) + ", got " + str_shape(dy));
+    PYDLK_NEED(shape_of(dy) == shape_of(x), std::string(op) +
+                                                ": grad_output must have the input's "
+                                                "shape " +
+                                                str_shape(x) + ", got " + str_shape(dy));
     const py::ssize_t M = x.shape(0), D = x.shape(1);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -365,9 +365,10 @@ void bind_norm(py::module_& m) {
   // ---------------------------------------------------------------- group norm
   auto check_groups = [](const py::array& x, const py::object& num_groups, const char* op) {
     const py::ssize_t G = int_arg(num_groups, op, "num_groups", 1, kIntLimit);
-    need(x.shape(1) % G == 0, std::string(op) + ": num_groups=" + std::to_string(G) +
-                                  " must divide the number of channels, input has " +
-                                  std::to_string(x.shape(1)) + " (shape " + str_shape(x) + ")");
+    PYDLK_NEED(x.shape(1) % G == 0, std::string(op) + ": num_groups=" + std::to_string(G) +
+                                        " must divide the number of channels, input has " +
+                                        std::to_string(x.shape(1)) + " (shape " + str_shape(x) +
+                                        ")");
     return G;
   };
 
@@ -380,10 +381,10 @@ void bind_norm(py::module_& m) {
     need_eps(eps, op);
     const py::ssize_t G = check_groups(x, num_groups_arg, op);
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
-    need(N * (C / G) * S != 1, std::string(op) +
-                                   ": Expected more than 1 value per channel when "
-                                   "training, got input size " +
-                                   torch_size(x));
+    PYDLK_NEED(N * (C / G) * S != 1, std::string(op) +
+                                         ": Expected more than 1 value per channel when "
+                                         "training, got input size " +
+                                         torch_size(x));
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");
@@ -410,10 +411,10 @@ void bind_norm(py::module_& m) {
     need_nc(x, op);
     const py::ssize_t G = check_groups(x, num_groups_arg, op);
     need_dtype(dy, dt, op, "grad_output");
-    need(shape_of(dy) == shape_of(x), std::string(op) +
-                                          ": grad_output must have the input's "
-                                          "shape " +
-                                          str_shape(x) + ", got " + str_shape(dy));
+    PYDLK_NEED(shape_of(dy) == shape_of(x), std::string(op) +
+                                                ": grad_output must have the input's "
+                                                "shape " +
+                                                str_shape(x) + ", got " + str_shape(dy));
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -447,12 +448,12 @@ void bind_norm(py::module_& m) {
     need_eps(eps, op);
     need_momentum(momentum, op);
     const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
-    need(S != 1, std::string(op) +
-                     ": Expected more than 1 spatial element when training, "
-                     "got input size " +
-                     torch_size(x));
-    need(running_mean.is_none() == running_var.is_none(),
-         std::string(op) + ": give both running_mean and running_var, or neither");
+    PYDLK_NEED(S != 1, std::string(op) +
+                           ": Expected more than 1 spatial element when training, "
+                           "got input size " +
+                           torch_size(x));
+    PYDLK_NEED(running_mean.is_none() == running_var.is_none(),
+               std::string(op) + ": give both running_mean and running_var, or neither");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       ArrayArg weight_a = opt_param(weight, C, dt, op, "weight");

@@ -15,10 +15,10 @@ namespace {
 void need_like(const py::array& a, const py::array& param, DType dt, bool writes, const char* op,
                const char* name) {
   need_dtype(a, dt, op, name);
-  need(a.size() == param.size(), std::string(op) + ": " + name + " has " +
-                                     std::to_string(a.size()) + " elements, param has " +
-                                     std::to_string(param.size()));
-  if (writes) need(a.writeable(), std::string(op) + ": " + name + " must be writable");
+  PYDLK_NEED(a.size() == param.size(), std::string(op) + ": " + name + " has " +
+                                           std::to_string(a.size()) + " elements, param has " +
+                                           std::to_string(param.size()));
+  if (writes) PYDLK_NEED(a.writeable(), std::string(op) + ": " + name + " must be writable");
 }
 
 // An optional state array: nullptr for None.
@@ -30,14 +30,14 @@ ArrayArg opt_state(const py::object& o, const py::array& param, DType dt, const 
 }
 
 void need_finite(double v, const char* op, const char* name, bool nonneg = true) {
-  need(std::isfinite(v) && (!nonneg || v >= 0), std::string(op) + ": " + name + " must be " +
-                                                    (nonneg ? "finite and >= 0" : "finite") +
-                                                    ", got " + std::to_string(v));
+  PYDLK_NEED(std::isfinite(v) && (!nonneg || v >= 0), std::string(op) + ": " + name + " must be " +
+                                                          (nonneg ? "finite and >= 0" : "finite") +
+                                                          ", got " + std::to_string(v));
 }
 
 DType need_param(const py::array& p, const char* op) {
   DType dt = need_float(p, op, "param");
-  need(p.writeable(), std::string(op) + ": param must be writable");
+  PYDLK_NEED(p.writeable(), std::string(op) + ": param must be writable");
   return dt;
 }
 
@@ -55,8 +55,8 @@ void bind_optim(py::module_& m) {
     need_finite(lr, op, "lr"), need_finite(momentum, op, "momentum");
     need_finite(dampening, op, "dampening", false), need_finite(weight_decay, op, "weight_decay");
     need_finite(l1, op, "l1");
-    need(momentum == 0 || !momentum_buffer.is_none(),
-         "sgd_step: momentum_buffer is required when momentum != 0");
+    PYDLK_NEED(momentum == 0 || !momentum_buffer.is_none(),
+               "sgd_step: momentum_buffer is required when momentum != 0");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       ArrayArg buf_a = opt_state(momentum_buffer, param, dt, op, "momentum_buffer");
@@ -91,10 +91,10 @@ void bind_optim(py::module_& m) {
     need_finite(lr, op, "lr"), need_finite(eps, op, "eps"),
         need_finite(weight_decay, op, "weight_decay");
     need_finite(l1, op, "l1");
-    need(beta1 >= 0 && beta1 < 1,
-         "adam_step: beta1 must be in [0, 1), got " + std::to_string(beta1));
-    need(beta2 >= 0 && beta2 < 1,
-         "adam_step: beta2 must be in [0, 1), got " + std::to_string(beta2));
+    PYDLK_NEED(beta1 >= 0 && beta1 < 1,
+               "adam_step: beta1 must be in [0, 1), got " + std::to_string(beta1));
+    PYDLK_NEED(beta2 >= 0 && beta2 < 1,
+               "adam_step: beta2 must be in [0, 1), got " + std::to_string(beta2));
     double bc1 = 1 - std::pow(beta1, (double)step), bc2 = 1 - std::pow(beta2, (double)step);
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -127,10 +127,10 @@ void bind_optim(py::module_& m) {
     need_finite(lr, op, "lr"), need_finite(eps, op, "eps"),
         need_finite(weight_decay, op, "weight_decay");
     need_finite(l1, op, "l1"), need_finite(momentum, op, "momentum");
-    need(alpha >= 0 && alpha <= 1,
-         "rmsprop_step: alpha must be in [0, 1], got " + std::to_string(alpha));
-    need(momentum == 0 || !momentum_buffer.is_none(),
-         "rmsprop_step: momentum_buffer is required when momentum > 0");
+    PYDLK_NEED(alpha >= 0 && alpha <= 1,
+               "rmsprop_step: alpha must be in [0, 1], got " + std::to_string(alpha));
+    PYDLK_NEED(momentum == 0 || !momentum_buffer.is_none(),
+               "rmsprop_step: momentum_buffer is required when momentum > 0");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       ArrayArg ga_a = opt_state(grad_avg, param, dt, op, "grad_avg");
@@ -184,11 +184,11 @@ void bind_optim(py::module_& m) {
         [](py::array average, py::array input, double weight) {
     const char* op = "average_update";
     DType dt = need_float(average, op, "average");
-    need(average.writeable(), "average_update: average must be writable");
+    PYDLK_NEED(average.writeable(), "average_update: average must be writable");
     need_dtype(input, dt, op, "input");
-    need(input.size() == average.size(),
-         "average_update: input has " + std::to_string(input.size()) + " elements, average has " +
-             std::to_string(average.size()));
+    PYDLK_NEED(input.size() == average.size(),
+               "average_update: input has " + std::to_string(input.size()) +
+                   " elements, average has " + std::to_string(average.size()));
     need_finite(weight, op, "weight");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
@@ -207,7 +207,7 @@ void bind_optim(py::module_& m) {
       "norm_reduce",
       [](py::array x, double norm_type) {
     DType dt = need_float(x, "norm_reduce", "x");
-    need(!std::isnan(norm_type), "norm_reduce: norm_type must not be NaN");
+    PYDLK_NEED(!std::isnan(norm_type), "norm_reduce: norm_type must not be NaN");
     return dispatch(dt, [&](auto t) {
       using T = decltype(t);
       const T* xp = cptr<T>(x);
@@ -223,7 +223,7 @@ void bind_optim(py::module_& m) {
 
   m.def("scale_", [](py::array x, double c) {
     DType dt = need_float(x, "scale_", "x");
-    need(x.writeable(), "scale_: x must be writable");
+    PYDLK_NEED(x.writeable(), "scale_: x must be writable");
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* xp = ptr<T>(x);
@@ -238,17 +238,18 @@ void bind_optim(py::module_& m) {
   m.def("add_", [](py::array x, py::array other) {
     const char* op = "add_";
     DType dt = need_float(x, op, "x");
-    need(x.writeable(), "add_: x must be writable");
+    PYDLK_NEED(x.writeable(), "add_: x must be writable");
     need_dtype(other, dt, op, "other");
-    need(other.size() == x.size(), "add_: other has " + std::to_string(other.size()) +
-                                       " elements, x has " + std::to_string(x.size()));
+    PYDLK_NEED(other.size() == x.size(), "add_: other has " + std::to_string(other.size()) +
+                                             " elements, x has " + std::to_string(x.size()));
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* xp = ptr<T>(x);
       const T* yp = cptr<T>(other);
       // threads split the elements: a partial overlap would read values already updated
       const bool apart = xp + x.size() <= yp || yp + x.size() <= xp;
-      need(apart || xp == yp, "add_: x and other overlap in memory (other than being the same)");
+      PYDLK_NEED(apart || xp == yp,
+                 "add_: x and other overlap in memory (other than being the same)");
       {
         KernelScope k;
         add_inplace<T>(xp, yp, x.size());

@@ -12,11 +12,11 @@ namespace pydlk {
 // Input (N, C, H, W) with C, H, W >= 1 (N may be 0).
 static DType check_input(const py::array& x, const char* op, const char* name) {
   DType dt = need_float(x, op, name);
-  need(x.ndim() == 4,
-       std::string(op) + ": " + name + " must be 4-D (N, C, H, W), got shape " + str_shape(x));
-  need(x.shape(1) > 0 && x.shape(2) > 0 && x.shape(3) > 0,
-       std::string(op) + ": " + name +
-           " must have non-zero C, H and W (only N may be 0), got shape " + str_shape(x));
+  PYDLK_NEED(x.ndim() == 4, std::string(op) + ": " + name +
+                                " must be 4-D (N, C, H, W), got shape " + str_shape(x));
+  PYDLK_NEED(x.shape(1) > 0 && x.shape(2) > 0 && x.shape(3) > 0,
+             std::string(op) + ": " + name +
+                 " must have non-zero C, H and W (only N may be 0), got shape " + str_shape(x));
   need_int_dims(x, op, name);
   return dt;
 }
@@ -46,17 +46,18 @@ static Pool2d pool_geometry(index_t NC, index_t H, index_t W, const py::object& 
   Pair s = stride.is_none() ? k : int_pair(stride, op, "stride", 1);
   Pair p = int_pair(padding, op, "padding", 0);
   Pair d = int_pair(dilation, op, "dilation", 1);
-  need(p[0] <= k[0] / 2 && p[1] <= k[1] / 2,
-       std::string(op) + ": padding must be at most half of kernel_size, got padding " +
-           str_pair(p) + " and kernel_size " + str_pair(k));
+  PYDLK_NEED(p[0] <= k[0] / 2 && p[1] <= k[1] / 2,
+             std::string(op) + ": padding must be at most half of kernel_size, got padding " +
+                 str_pair(p) + " and kernel_size " + str_pair(k));
   Pool2d g{NC, H, W, 0, 0, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]};
   g.OH = pool_out_size(H, k[0], s[0], p[0], d[0], ceil_mode);
   g.OW = pool_out_size(W, k[1], s[1], p[1], d[1], ceil_mode);
-  need(g.OH >= 1 && g.OW >= 1,
-       std::string(op) + ": output size (" + std::to_string(g.OH) + ", " + std::to_string(g.OW) +
-           ") is too small for input size (H, W) = (" + std::to_string(H) + ", " +
-           std::to_string(W) + ") with kernel_size " + str_pair(k) + ", stride " + str_pair(s) +
-           ", padding " + str_pair(p) + " and dilation " + str_pair(d));
+  PYDLK_NEED(g.OH >= 1 && g.OW >= 1,
+             std::string(op) + ": output size (" + std::to_string(g.OH) + ", " +
+                 std::to_string(g.OW) + ") is too small for input size (H, W) = (" +
+                 std::to_string(H) + ", " + std::to_string(W) + ") with kernel_size " +
+                 str_pair(k) + ", stride " + str_pair(s) + ", padding " + str_pair(p) +
+                 " and dilation " + str_pair(d));
   return g;
 }
 
@@ -68,12 +69,12 @@ static Pair input_size_arg(const py::object& input_size, const char* op) {
 static DType check_grad_output(const py::array& dy, Pool2d& g, const char* op) {
   DType dt = need_float(dy, op, "grad_output");
   need_ndim(dy, 4, op, "grad_output");
-  need(dy.shape(2) == g.OH && dy.shape(3) == g.OW,
-       std::string(op) + ": grad_output has spatial size (" + std::to_string(dy.shape(2)) + ", " +
-           std::to_string(dy.shape(3)) + "), the pooling gives (" + std::to_string(g.OH) + ", " +
-           std::to_string(g.OW) + ")");
-  need(dy.shape(1) > 0,
-       std::string(op) + ": grad_output must have C > 0, got shape " + str_shape(dy));
+  PYDLK_NEED(dy.shape(2) == g.OH && dy.shape(3) == g.OW,
+             std::string(op) + ": grad_output has spatial size (" + std::to_string(dy.shape(2)) +
+                 ", " + std::to_string(dy.shape(3)) + "), the pooling gives (" +
+                 std::to_string(g.OH) + ", " + std::to_string(g.OW) + ")");
+  PYDLK_NEED(dy.shape(1) > 0,
+             std::string(op) + ": grad_output must have C > 0, got shape " + str_shape(dy));
   need_int_dims(dy, op, "grad_output");
   g.NC = dy.shape(0) * dy.shape(1);
   return dt;
@@ -148,7 +149,7 @@ void bind_pool2d(py::module_& m) {
   auto divisor = [](const py::object& d, const char* op) -> index_t {
     if (d.is_none()) return 0;
     index_t v = int_arg(d, op, "divisor_override", -kIntLimit + 1, kIntLimit);
-    need(v != 0, std::string(op) + ": divisor_override must not be zero");
+    PYDLK_NEED(v != 0, std::string(op) + ": divisor_override must not be zero");
     return v;
   };
 
@@ -236,9 +237,9 @@ void bind_pool2d(py::module_& m) {
     Pair hw = input_size_arg(input_size, op);
     DType dt = need_float(dy, op, "grad_output");
     need_ndim(dy, 4, op, "grad_output");
-    need(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
-         std::string(op) + ": grad_output must have non-zero C, H and W, got shape " +
-             str_shape(dy));
+    PYDLK_NEED(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
+               std::string(op) + ": grad_output must have non-zero C, H and W, got shape " +
+                   str_shape(dy));
     need_int_dims(dy, op, "grad_output");
     Pool2d g = adaptive_geometry(dy.shape(0) * dy.shape(1), hw[0], hw[1],
                                  py::make_tuple(dy.shape(2), dy.shape(3)), op);
@@ -293,9 +294,9 @@ void bind_pool2d(py::module_& m) {
     Pair hw = input_size_arg(input_size, op);
     DType dt = need_float(dy, op, "grad_output");
     need_ndim(dy, 4, op, "grad_output");
-    need(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
-         std::string(op) + ": grad_output must have non-zero C, H and W, got shape " +
-             str_shape(dy));
+    PYDLK_NEED(dy.shape(1) > 0 && dy.shape(2) > 0 && dy.shape(3) > 0,
+               std::string(op) + ": grad_output must have non-zero C, H and W, got shape " +
+                   str_shape(dy));
     need_int_dims(dy, op, "grad_output");
     need_int64(indices, op, "indices");
     need_shape(indices, {dy.shape(0), dy.shape(1), dy.shape(2), dy.shape(3)}, op, "indices");

@@ -38,8 +38,9 @@ static RnnSizes check_rnn(const char* op, const py::array& x, const py::array& h
   need_int_dims(w_ih, op, "weight_ih");
   need_int_dims(w_hh, op, "weight_hh");
   RnnSizes s{x.shape(0), x.shape(1), x.shape(2), w_hh.shape(1), rnn_gates(mode)};
-  need(w_ih.shape(1) == s.I, std::string(op) + ": input has " + std::to_string(s.I) +
-                                 " features, weight_ih expects " + std::to_string(w_ih.shape(1)));
+  PYDLK_NEED(w_ih.shape(1) == s.I, std::string(op) + ": input has " + std::to_string(s.I) +
+                                       " features, weight_ih expects " +
+                                       std::to_string(w_ih.shape(1)));
   need_shape(w_hh, {s.G * s.H, s.H}, op, "weight_hh");
   need_shape(w_ih, {s.G * s.H, s.I}, op, "weight_ih");
   need_shape(h0, {s.N, s.H}, op, "h0");
@@ -49,7 +50,7 @@ static RnnSizes check_rnn(const char* op, const py::array& x, const py::array& h
 static ArrayArg check_c0(const py::object& c0, const RnnSizes& s, int mode, DType dt,
                          const char* op) {
   ArrayArg c = opt_state(c0, {s.N, s.H}, dt, op, "c0");
-  need(mode != kLstm || c.given(), std::string(op) + ": c0 is required for LSTM");
+  PYDLK_NEED(mode != kLstm || c.given(), std::string(op) + ": c0 is required for LSTM");
   return c;
 }
 
@@ -64,8 +65,8 @@ void bind_rnn(py::module_& m) {
     ArrayArg c = check_c0(c0, s, mode, dt, op);
     ArrayArg bi = opt_state(b_ih, {s.G * s.H}, dt, op, "bias_ih");
     ArrayArg bh = opt_state(b_hh, {s.G * s.H}, dt, op, "bias_hh");
-    need(bi.given() == bh.given(),
-         std::string(op) + ": bias_ih and bias_hh must both be given or both None");
+    PYDLK_NEED(bi.given() == bh.given(),
+               std::string(op) + ": bias_ih and bias_hh must both be given or both None");
     return dispatch(dt, [&](auto tag) {
       using T = decltype(tag);
       py::array h_all = empty<T>({s.S, s.N, s.H}, op, "h_all");

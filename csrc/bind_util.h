@@ -52,9 +52,15 @@ inline std::string str_pair(const Pair& p) {
 }
 inline Shape shape_of(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
 
-inline void need(bool ok, const std::string& msg) {
-  if (!ok) throw std::invalid_argument(msg);
-}
+// PYDLK_NEED(ok, msg): a ValueError (std::invalid_argument) with msg where ok is false. A macro
+// so that msg, built from the op's name and the argument's shape or value, is only built when
+// the check fails: as a function's argument every check of every call built its string first
+// (concatenation and number formatting: about a microsecond of BatchNorm1d's 7.5 us forward
+// call on 64 x 120).
+#define PYDLK_NEED(ok, ...)                              \
+  do {                                                   \
+    if (!(ok)) throw std::invalid_argument(__VA_ARGS__); \
+  } while (0)
 
 // ---------------------------------------------------------------------------------- integers
 
@@ -173,17 +179,18 @@ inline void need_dtype(const py::array& a, DType dt, const char* op, const char*
 }
 
 inline void need_writable(const py::array& a, const char* op, const char* name) {
-  need(a.writeable(), std::string(op) + ": " + name + " must be writable (it is written in place)");
+  PYDLK_NEED(a.writeable(),
+             std::string(op) + ": " + name + " must be writable (it is written in place)");
 }
 
 inline void need_ndim(const py::array& a, int ndim, const char* op, const char* name) {
-  need(a.ndim() == ndim, std::string(op) + ": " + name + " must be " + std::to_string(ndim) +
-                             "-D, got shape " + str_shape(a));
+  PYDLK_NEED(a.ndim() == ndim, std::string(op) + ": " + name + " must be " + std::to_string(ndim) +
+                                   "-D, got shape " + str_shape(a));
 }
 
 inline void need_shape(const py::array& a, const Shape& want, const char* op, const char* name) {
-  need(shape_of(a) == want, std::string(op) + ": " + name + " must have shape " + str_dims(want) +
-                                ", got " + str_shape(a));
+  PYDLK_NEED(shape_of(a) == want, std::string(op) + ": " + name + " must have shape " +
+                                      str_dims(want) + ", got " + str_shape(a));
 }
 inline void need_shape(const py::array& a, std::initializer_list<py::ssize_t> want, const char* op,
                        const char* name) {
@@ -193,9 +200,9 @@ inline void need_shape(const py::array& a, std::initializer_list<py::ssize_t> wa
 // Each dimension below 2**31 (the kernels' int indexing within a plane / BLAS sizes).
 inline void need_int_dims(const py::array& a, const char* op, const char* name) {
   for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    need(a.shape(i) < kIntLimit, std::string(op) + ": " + name +
-                                     " has a dimension of 2**31 or more, got shape " +
-                                     str_shape(a));
+    PYDLK_NEED(a.shape(i) < kIntLimit, std::string(op) + ": " + name +
+                                           " has a dimension of 2**31 or more, got shape " +
+                                           str_shape(a));
 }
 
 // A C-contiguous int64 array (indices, labels).
@@ -285,9 +292,9 @@ inline index_t checked_numel(const Shape& shape, size_t itemsize, const char* op
     if (ok) n *= d;
   }
   if (ok && n > 0) ok = double(n) * double(itemsize) <= memory_limit();
-  need(ok, std::string(op) + ": " + name + " of shape " + str_dims(shape) +
-               " is too large to allocate (its size exceeds int64 or the memory available to "
-               "this process)");
+  PYDLK_NEED(ok, std::string(op) + ": " + name + " of shape " + str_dims(shape) +
+                     " is too large to allocate (its size exceeds int64 or the memory available to "
+                     "this process)");
   return n;
 }
 
