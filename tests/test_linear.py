@@ -1,6 +1,7 @@
 """linear: reference, gradient check, torch oracle, edge cases, bad input."""
 
 import numpy as np
+import pydlk._C as C
 import pytest
 from conftest import t64
 
@@ -124,3 +125,24 @@ def test_one_and_two_threads_agree(rng, threads):
     np.testing.assert_allclose(
         y1, x.astype(np.float64) @ w.T.astype(np.float64), rtol=1e-4, atol=1e-4
     )
+
+
+@pytest.mark.parametrize("N,IN,OUT", [(64, 400, 120), (33, 517, 70), (40, 20, 700)])
+def test_backward_products_side_by_side(rng, threads, N, IN, OUT):
+    # With both gradients asked for (and 1e6 flops or more), dx and dw run side by side, each on
+    # half the team and split by columns of IN (517: a last block of 5 columns; 20: one block
+    # each): on 1, 2 and 3 threads, against float64, and the values of asking for each alone
+    # (not the bits: OpenBLAS rounds a narrow column block otherwise than a wide one)
+    x, w, dy = (rng.standard_normal(s).astype(np.float32) for s in [(N, IN), (OUT, IN), (N, OUT)])
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    want = (dy64 @ w64, dy64.T @ x64, dy64.sum(0))
+    for n in (1, 2, 3):
+        threads(n)
+        got = C.linear_backward(dy, x, w)
+        for g, r in zip(got, want, strict=True):
+            assert g.dtype == np.float32 and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4 * np.abs(r).max())
+        alone = C.linear_backward(dy, x, w, True, False, False)[0]
+        np.testing.assert_allclose(alone, got[0], rtol=1e-5, atol=1e-5 * np.abs(want[0]).max())
+        alone = C.linear_backward(dy, x, w, False, True, False)[1]
+        np.testing.assert_allclose(alone, got[1], rtol=1e-5, atol=1e-5 * np.abs(want[1]).max())
