@@ -34,8 +34,12 @@ def contiguous(a):
 def pair(v, op, name, allow_zero=False):
     """An int or a pair of ints (kernel_size, stride, padding, dilation) as a checked 2-tuple.
     The one parser of such arguments: functional ops and layers both call it."""
-    # Fast path for what layers pass every step (a pair of plain ints); all else is checked below
-    if type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int:
+    # Fast paths for what layers pass every step (a plain int, or a pair of them); all else is
+    # checked below
+    if type(v) is int:
+        if v >= (0 if allow_zero else 1):
+            return (v, v)
+    elif type(v) is tuple and len(v) == 2 and type(v[0]) is int and type(v[1]) is int:
         if v[0] >= (0 if allow_zero else 1) and v[1] >= (0 if allow_zero else 1):
             return v
     if isinstance(v, (str, bytes)):

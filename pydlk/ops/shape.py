@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins as _b
+import math
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def reshape(input: Tensor, *shape: int | _size) -> Tensor:
         new = tuple(int(s) for s in given)
     except TypeError:
         raise TypeError(f"reshape: shape must be ints, got {given!r}") from None
-    known = int(np.prod([s for s in new if s != -1], dtype=np.int64))
+    known = math.prod(s for s in new if s != -1)  # Python ints: no overflow, no NumPy call
     bad = (
         new.count(-1) > 1
         or _b.any(s < -1 for s in new)
@@ -69,7 +70,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     s, e = _dim(start_dim, input.ndim, "flatten"), _dim(end_dim, input.ndim, "flatten")
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    new = shape[:s] + (int(np.prod(shape[s : e + 1], dtype=np.int64)),) + shape[e + 1 :]
+    new = shape[:s] + (math.prod(shape[s : e + 1]),) + shape[e + 1 :]
     return Reshape.apply(input, new)
 
 
