@@ -29,13 +29,6 @@ namespace {
 inline void zero_slots(uint32_t* d, index_t n) {
   for (index_t i = 0; i < n; ++i) d[i] = 0u;
 }
-inline bool in_parallel() {
-#ifdef _OPENMP
-  return omp_in_parallel();
-#else
-  return false;
-#endif
-}
 
 inline uint16_t to_bits(float f) { return bf16_round(f); }
 inline uint16_t to_bits(uint16_t b) { return b; }

@@ -34,11 +34,7 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, T alpha, const T* A, int
   if (M <= 0 || N <= 0) return;
   int nt = num_threads();
   double flops = 2.0 * M * N * K;
-  bool nested = false;
-#ifdef _OPENMP
-  nested = omp_in_parallel();
-#endif
-  if (nt <= 1 || nested || flops < 4e6) {
+  if (nt <= 1 || in_parallel() || flops < 4e6) {
     gemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }

@@ -33,6 +33,16 @@ inline int thread_id() {
 #endif
 }
 
+// Inside an OpenMP parallel region (a kernel called from another kernel's team runs its own
+// loops on the calling thread).
+inline bool in_parallel() {
+#ifdef _OPENMP
+  return omp_in_parallel();
+#else
+  return false;
+#endif
+}
+
 }  // namespace pydlk
 
 // Runtime SIMD dispatch. The whole library is compiled for x86-64 with AVX2+FMA; functions marked

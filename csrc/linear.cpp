@@ -29,11 +29,7 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
   // threads than on one for LeNet's fc1 (64 x 400 -> 120: 72 us either way; side by side 45
   // us; fc2, 1.3 MFLOP a product, 19 -> 12.5 us, so from 1 MFLOP a product on).
   const int nt = num_threads();
-  bool nested = false;
-#ifdef _OPENMP
-  nested = omp_in_parallel();
-#endif
-  if (dx && dw && N > 0 && IN > 0 && OUT > 0 && nt > 1 && !nested &&
+  if (dx && dw && N > 0 && IN > 0 && OUT > 0 && nt > 1 && !in_parallel() &&
       2.0 * double(N) * double(IN) * double(OUT) >= 1e6) {
     const int half = (nt + 1) / 2;  // column blocks per product
     const int chunk = int(std::max<index_t>(16, ((IN + half - 1) / half + 15) / 16 * 16));

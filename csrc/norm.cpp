@@ -123,52 +123,26 @@ inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, d
   }
 }
 
-// s1 += sum(g), s2 += sum(g (p - mt)) over [0, n), in blocks as above.
-template <typename T>
+// s1 += sum(g), s2 += sum(g (p - mt)) over [0, n), in blocks as above. With y (kMask), g is
+// first masked as relu_backward masks it, gm = (y <= 0 ? 0 : g): the same terms in the same
+// order, so bitwise the sums of a masked copy.
+template <typename T, bool kMask = false>
 inline __attribute__((always_inline)) void grad_sums(const T* g, const T* p, T mt, index_t n,
-                                                     double& s1, double& s2) {
+                                                     double& s1, double& s2, const T* y = nullptr) {
   if constexpr (std::is_same_v<T, float>) {
     float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) {
       F16 gv, pv;
       load16(gv, g + i);
       load16(pv, p + i);
+      if constexpr (kMask) {
+        F16 yv;
+        load16(yv, y + i);
+        gv = yv <= 0 ? F16{} : gv;
+      }
       a += gv;
       q += gv * (pv - mt);
     }, [&](index_t i, float& a, float& q) {
-      a += g[i];
-      q += g[i] * (p[i] - mt);
-    });
-    return;
-  }
-  for (index_t i0 = 0; i0 < n; i0 += kSumBlock) {
-    const index_t i1 = block_end(i0, n);
-    T a = 0, q = 0;
-#pragma omp simd reduction(+ : a, q)
-    for (index_t i = i0; i < i1; ++i) {
-      a += g[i];
-      q += g[i] * (p[i] - mt);
-    }
-    s1 += double(a);
-    s2 += double(q);
-  }
-}
-
-// grad_sums over relu_backward's masked gradient gm = (y <= 0 ? 0 : g): the same terms in the
-// same order, so bitwise the sums of a masked copy.
-template <typename T>
-inline __attribute__((always_inline)) void grad_sums_relu(const T* g, const T* y, const T* p, T mt,
-                                                          index_t n, double& s1, double& s2) {
-  if constexpr (std::is_same_v<T, float>) {
-    float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) {
-      F16 yv, gv, pv;
-      load16(yv, y + i);
-      load16(gv, g + i);
-      load16(pv, p + i);
-      const F16 gm = yv <= 0 ? F16{} : gv;
-      a += gm;
-      q += gm * (pv - mt);
-    }, [&](index_t i, float& a, float& q) {
-      const float gm = y[i] <= 0 ? 0.0f : g[i];
+      const float gm = kMask && y[i] <= 0 ? 0.0f : g[i];
       a += gm;
       q += gm * (p[i] - mt);
     });
@@ -179,7 +153,7 @@ inline __attribute__((always_inline)) void grad_sums_relu(const T* g, const T* y
     T a = 0, q = 0;
 #pragma omp simd reduction(+ : a, q)
     for (index_t i = i0; i < i1; ++i) {
-      const T gm = y[i] <= 0 ? T(0) : g[i];
+      const T gm = kMask && y[i] <= 0 ? T(0) : g[i];
       a += gm;
       q += gm * (p[i] - mt);
     }
@@ -465,9 +439,8 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         thread_range(spans, t, team_size(), &jb, &je);
         for (index_t j = jb; j < je; ++j) {
           const index_t c = j % C;
-          if constexpr (kRelu)
-            grad_sums_relu(dy + j * S, y + j * S, x + j * S, save_mean[c], S, p1[c], p2[c]);
-          else grad_sums(dy + j * S, x + j * S, save_mean[c], S, p1[c], p2[c]);
+          grad_sums<T, kRelu>(dy + j * S, x + j * S, save_mean[c], S, p1[c], p2[c],
+                              kRelu ? y + j * S : nullptr);
         }
       }
     }

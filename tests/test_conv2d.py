@@ -464,6 +464,19 @@ def _narrow_case(rng, threads, cfg):
     return x, w, dy, args, t_dx, t_dw, got
 
 
+def _ran_and_turns_off(got, gemm, again):
+    """A direct gradient kernel ran where the CPU has AVX-512 (its sums are ordered otherwise
+    than gemm's, so the bits differ), and allow_direct_conv = False hands the gradient back to
+    gemm: ``again()`` recomputes it then."""
+    if C.conv_direct_supported():
+        assert not np.array_equal(got, gemm)
+    try:
+        pydlk.backends.cpu.allow_direct_conv = False
+        np.testing.assert_array_equal(again(), gemm)
+    finally:
+        pydlk.backends.cpu.allow_direct_conv = True
+
+
 # The weight gradient of narrow float32 layers (9-16 outputs, one group, 3x3 or 5x5, no
 # dilation) runs csrc/conv2d_dw512.cpp on CPUs with AVX-512 ('auto'; elsewhere gemm again);
 # algorithm='gemm' keeps im2col + GEMM. Both against torch in float64.
@@ -510,13 +523,7 @@ def test_few_output_weight_gradient(rng, threads, cfg):
     np.testing.assert_array_equal(  # dw alone is the same
         C.conv2d_backward(dy, x, w, *args, False, True, False)[1], got[2][1]
     )
-    if C.conv_direct_supported():  # the kernel ran: its sums are ordered otherwise than gemm's
-        assert not np.array_equal(got[2][1], gemm)
-    try:  # and allow_direct_conv = False hands dw back to gemm
-        pydlk.backends.cpu.allow_direct_conv = False
-        np.testing.assert_array_equal(C.conv2d_backward(dy, x, w, *args)[1], gemm)
-    finally:
-        pydlk.backends.cpu.allow_direct_conv = True
+    _ran_and_turns_off(got[2][1], gemm, lambda: C.conv2d_backward(dy, x, w, *args)[1])
     # A NaN in x reaches exactly the weights whose taps see it (not every tap of its channel,
     # as multiplying the idle lanes by zero would)
     h, col = 1, x.shape[3] - 1
@@ -559,13 +566,7 @@ def test_narrow_input_gradient(rng, threads, cfg):
     np.testing.assert_array_equal(
         C.conv2d_backward(dy, x, w, *args, True, False, False)[0], got[2][0]
     )
-    if C.conv_direct_supported():  # the kernel ran: its sums are ordered otherwise than gemm's
-        assert not np.array_equal(got[2][0], gemm)
-    try:  # and allow_direct_conv = False hands dx back to gemm
-        pydlk.backends.cpu.allow_direct_conv = False
-        np.testing.assert_array_equal(C.conv2d_backward(dy, x, w, *args)[0], gemm)
-    finally:
-        pydlk.backends.cpu.allow_direct_conv = True
+    _ran_and_turns_off(got[2][0], gemm, lambda: C.conv2d_backward(dy, x, w, *args)[0])
 
 
 @pytest.mark.parametrize(
