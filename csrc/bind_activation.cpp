@@ -79,11 +79,11 @@ ActParams check_params(const char* op, const std::vector<Param>& ps, const doubl
   return a;
 }
 
-// `out` if given (checked), else a new array like `like`.
-py::array out_or_new(const py::object& out, const py::array& like, DType dt,
-                     const std::string& op) {
+// `out` if given (checked), else a new array like `like`, placed next to `near` (empty()).
+py::array out_or_new(const py::object& out, const py::array& like, DType dt, const std::string& op,
+                     Near near) {
   return dispatch(dt, [&](auto t) {
-    return out_or_empty<decltype(t)>(out, dt, shape_of(like), op.c_str(), "out");
+    return out_or_empty<decltype(t)>(out, dt, shape_of(like), op.c_str(), "out", near);
   });
 }
 
@@ -105,7 +105,7 @@ void def_forward(py::module_& m, const EltwiseOp* s, std::index_sequence<I...>) 
     double v[] = {p..., 0.0};
     ActParams a = check_params(s->name, s->fwd, v);
     DType dt = need_float(x, s->name, "input");
-    py::array y = out_or_new(out, x, dt, s->name);
+    py::array y = out_or_new(out, x, dt, s->name, {x.data()});
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* yp = ptr<T>(y);
@@ -133,7 +133,7 @@ void def_backward(py::module_& m, const EltwiseOp* s, std::index_sequence<I...>)
     DType dt = need_float(dy, op.c_str(), "grad_output");
     need_dtype(saved, dt, op.c_str(), s->saved);
     need_same_shape(dy, saved, op, "grad_output", s->saved);
-    py::array dx = out_or_new(out, dy, dt, op);
+    py::array dx = out_or_new(out, dy, dt, op, {dy.data(), saved.data()});
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* dxp = ptr<T>(dx);
@@ -201,7 +201,7 @@ void bind_activation(py::module_& m) {
     const char* op = log ? "log_softmax" : "softmax";
     DType dt = need_float(x, op, "input");
     Split sp = split_at(x, dim, op);
-    py::array y = out_or_new(out, x, dt, op);
+    py::array y = out_or_new(out, x, dt, op, {x.data()});
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* yp = ptr<T>(y);
@@ -224,7 +224,7 @@ void bind_activation(py::module_& m) {
     need_dtype(y, dt, op.c_str(), "output");
     need_same_shape(dy, y, op, "grad_output", "output");
     Split sp = split_at(y, dim, op);
-    py::array dx = out_or_new(out, dy, dt, op);
+    py::array dx = out_or_new(out, dy, dt, op, {dy.data(), y.data()});
     dispatch(dt, [&](auto t) {
       using T = decltype(t);
       T* dxp = ptr<T>(dx);

@@ -20,11 +20,12 @@ static void check_p(double p, const char* op) {
 
 static index_t numel(const py::array& a) { return (index_t)a.size(); }
 
-// A writable output of x's dtype and shape: `out` when given (checked), else a new array.
+// A writable output of x's dtype and shape: `out` when given (checked), else a new array
+// placed next to x (empty()).
 template <typename T>
 static py::array out_like(const py::object& out, const py::array& x, DType dt, const char* op,
                           const char* name) {
-  return out_or_empty<T>(out, dt, shape_of(x), op, name);
+  return out_or_empty<T>(out, dt, shape_of(x), op, name, {x.data()});
 }
 
 static void need_mask(const py::array& m, index_t n, const char* op) {

@@ -126,7 +126,7 @@ void bind_loss(py::module_& m) {
       py::object dx = py::none();
       T* dxp = nullptr;
       if (gkind) {
-        py::array arr = empty<T>(shape_of(x), op, "grad_input");
+        py::array arr = empty<T>(shape_of(x), op, "grad_input", {x.data()});
         dxp = ptr<T>(arr);
         dx = arr;
       }
@@ -164,7 +164,7 @@ void bind_loss(py::module_& m) {
       using T = decltype(t);
       const T* wp = w.cdata<T>();
       const T* gp = g.cdata<T>();
-      py::array dx = empty<T>(shape_of(x), op, "grad_input");
+      py::array dx = empty<T>(shape_of(x), op, "grad_input", {x.data()});
       T* dxp = ptr<T>(dx);
       const int64_t* tp = prob ? nullptr : cptr<int64_t>(target);
       const T* pp = prob ? cptr<T>(target) : nullptr;
@@ -224,7 +224,7 @@ void bind_loss(py::module_& m) {
       using T = decltype(t);
       const T* wp = w.cdata<T>();
       const T* gp = g.cdata<T>();
-      py::array dx = empty<T>(shape_of(x), op, "grad_input");
+      py::array dx = empty<T>(shape_of(x), op, "grad_input", {x.data()});
       T* dxp = ptr<T>(dx);
       const int64_t* tp = cptr<int64_t>(target);
       {
@@ -287,7 +287,7 @@ void bind_loss(py::module_& m) {
       using T = decltype(t);
       const T* wp = w.cdata<T>();
       const T* gp = g.cdata<T>();
-      py::array dx = empty<T>({x.shape(0), x.shape(1)}, op, "grad_input");
+      py::array dx = empty<T>({x.shape(0), x.shape(1)}, op, "grad_input", {x.data()});
       T* dxp = ptr<T>(dx);
       const T* xp = cptr<T>(x);
       const int64_t* tp = cptr<int64_t>(target);

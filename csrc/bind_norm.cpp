@@ -14,8 +14,8 @@ namespace {
 // A given output array (checked) or a new one.
 template <typename T>
 py::array out_array(const py::object& given, const Shape& shape, DType dt, const char* op,
-                    const char* name) {
-  return out_or_empty<T>(given, dt, shape, op, name);
+                    const char* name, Near near = {}) {
+  return out_or_empty<T>(given, dt, shape, op, name, near);
 }
 
 // An optional (C,) parameter (None or an array-like), held for the call.
@@ -82,11 +82,11 @@ py::tuple rownorm_forward_call(const py::array& x, const T* wp, const T* bp, ind
                                index_t K, index_t S, double eps, DType dt, const Shape& stat_shape,
                                const py::object& out, const py::object& mean,
                                const py::object& rstd, const char* op, T* var = nullptr) {
-  py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
+  const T* xp = cptr<T>(x);
+  py::array y = out_array<T>(out, shape_of(x), dt, op, "out", {xp});
   py::array m = out_array<T>(mean, stat_shape, dt, op, "mean");
   py::array r = out_array<T>(rstd, stat_shape, dt, op, "rstd");
   T *yp = ptr<T>(y), *mp = ptr<T>(m), *rp = ptr<T>(r);
-  const T* xp = cptr<T>(x);
   {
     KernelScope k;
     rownorm_forward<T>(yp, mp, rp, var, xp, wp, bp, R, G, K, S, eps);
@@ -103,8 +103,9 @@ py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T
   py::array dx, dw, db;
   T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
   Shape P = {(py::ssize_t)(G * K)};
+  const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
   if (need_x) {
-    dx = out_array<T>(gx, shape_of(x), dt, op, "grad_input");
+    dx = out_array<T>(gx, shape_of(x), dt, op, "grad_input", {xp, gp});
     dxp = ptr<T>(dx);
   }
   if (need_w) {
@@ -117,7 +118,6 @@ py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T
   }
   const int nt = num_threads();
   double* ws = (need_w || need_b) ? workspace_of<double>(rownorm_workspace(G, K, nt), op) : nullptr;
-  const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
   {
     KernelScope k;
     rownorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, R, G, K, S, ws, nt);
@@ -165,11 +165,11 @@ py::tuple bn_forward(py::array x, py::object weight, py::object bias, py::object
                      ", got " + str_shape(residual_a.arr()));
       resp = residual_a.cdata<T>();
     }
-    py::array y = out_array<T>(out, shape_of(x), dt, op, "out");
+    const T* xp = cptr<T>(x);
+    py::array y = out_array<T>(out, shape_of(x), dt, op, "out", {xp, resp});
     py::array sm = out_array<T>(save_mean, {C}, dt, op, "save_mean");
     py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
     T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
-    const T* xp = cptr<T>(x);
     const int nt = num_threads();
     double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
     {
@@ -205,8 +205,9 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
     const T* yp = relu_out.is_none() ? nullptr : saved<T>(relu_out, shape_of(x), dt, op, "output");
     py::array dx, dw, db, dr;
     T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr, *drp = nullptr;
+    const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
     if (need_input) {
-      dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input");
+      dx = out_array<T>(grad_input, shape_of(x), dt, op, "grad_input", {xp, gp, yp});
       dxp = ptr<T>(dx);
     }
     if (need_weight) {
@@ -218,10 +219,9 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
       dbp = ptr<T>(db);
     }
     if (yp && need_residual) {  // the masked gradient, also the residual's
-      dr = out_array<T>(grad_residual, shape_of(x), dt, op, "grad_residual");
+      dr = out_array<T>(grad_residual, shape_of(x), dt, op, "grad_residual", {gp, yp, xp});
       drp = ptr<T>(dr);
     }
-    const T *gp = cptr<T>(dy), *xp = cptr<T>(x);
     const int nt = num_threads();
     double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
     {

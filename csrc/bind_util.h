@@ -298,19 +298,62 @@ inline index_t checked_numel(const Shape& shape, size_t itemsize, const char* op
   return n;
 }
 
-// A new uninitialised array of the kernel's dtype (size checked first).
-template <typename T>
-inline py::array empty(const Shape& shape, const char* op, const char* name) {
-  checked_numel(shape, sizeof(T), op, name);
-  return py::array_t<T>(shape);
+// The addresses of the arrays a kernel reads beside the output it writes (see empty()).
+using Near = std::initializer_list<const void*>;
+
+// Where a new output of at least kPlaceBytes starts, modulo 4 KiB, next to its inputs.
+//
+// Why: the CPU checks each load against the stores still waiting to leave the core by the low
+// 12 bits of their addresses only; a load that matches one waits for it ("4K aliasing"). A
+// kernel that writes out[i] and then reads in[i + 16] meets a waiting store on every vector when
+// out starts a few cache lines past in modulo 4 KiB, and that is where the allocator puts an
+// output allocated just after a same-sized input (two consecutive 16 MiB blocks of the heap
+// start 16-48 bytes apart modulo 4 KiB). Measured here, layer norm forward on (4096, 1024): 1.2
+// ms with out at or before x modulo 4 KiB, 3.0 ms at 32-96 bytes past it, 1.9 at 128-160, 1.3-1.5
+// up to 1 KiB past; NumPy's own add was 1.7x slower there too. So a new output starts 64-byte
+// aligned (whole-line stores) and before every input, modulo 4 KiB, by 128 bytes or more, when
+// some such place is at least 1 KiB behind none of them; else where it falls.
+constexpr size_t kPlaceBytes = size_t(256) << 10;
+
+inline uintptr_t page_offset(const void* p) { return reinterpret_cast<uintptr_t>(p) & 4095u; }
+
+// True when a store at out and a load at `in` a little further on would alias (see above).
+inline bool aliases_ahead(uintptr_t out, uintptr_t in) {
+  const uintptr_t d = (out - in) & 4095u;  // how far out starts past in, modulo 4 KiB
+  return d > 0 && d <= 1024;
 }
 
-// out (checked: dtype, shape, writable) or a new array.
+inline uintptr_t placed_offset(Near near) {
+  const uintptr_t first = page_offset(*near.begin()) & ~uintptr_t(63);
+  for (uintptr_t back = 128; back < 4096; back += 128) {
+    const uintptr_t o = (first - back) & 4095u;
+    bool ok = true;
+    for (const void* p : near) ok = ok && (p == nullptr || !aliases_ahead(o, page_offset(p)));
+    if (ok) return o;
+  }
+  return (first - 128) & 4095u;
+}
+
+// A new uninitialised array of the kernel's dtype (size checked first). With `near` (the
+// inputs the kernel reads beside it; null entries ignored), an output of at least kPlaceBytes is
+// placed as placed_offset() says: a view into a block 4 KiB longer, which it alone holds.
+template <typename T>
+inline py::array empty(const Shape& shape, const char* op, const char* name, Near near = {}) {
+  const size_t bytes = size_t(checked_numel(shape, sizeof(T), op, name)) * sizeof(T);
+  if (near.size() == 0 || *near.begin() == nullptr || bytes < kPlaceBytes)
+    return py::array_t<T>(shape);
+  py::array_t<uint8_t> block(py::ssize_t(bytes + 4096));
+  const uintptr_t base = reinterpret_cast<uintptr_t>(block.mutable_data());
+  const uintptr_t start = base + ((placed_offset(near) - base) & 4095u);
+  return py::array(py::dtype::of<T>(), shape, {}, reinterpret_cast<void*>(start), block);
+}
+
+// out (checked: dtype, shape, writable) or a new array (placed next to `near`, see empty()).
 template <typename T>
 inline py::array out_or_empty(const py::handle& out, DType dt, const Shape& shape, const char* op,
-                              const char* name) {
+                              const char* name, Near near = {}) {
   ArrayArg o = out_arg(out, op, name);
-  if (!o.given()) return empty<T>(shape, op, name);
+  if (!o.given()) return empty<T>(shape, op, name, near);
   py::array a = o.arr();
   need_dtype(a, dt, op, name);
   need_shape(a, shape, op, name);

@@ -39,19 +39,27 @@ def _base_refs_of(v):
 _BASE_REFS = _base_refs_of(np.empty(2).reshape(2))
 
 
+# A kernel's new output may be a view into a byte block up to this much longer, which the view
+# alone holds (csrc/bind_util.h, empty(): where the output starts modulo 4 KiB).
+_PLACED_SLACK = 4096
+
+
 def _whole_memory(g):
     """True if ``g`` owns its memory, or is a view of the whole of an array that nothing but the
-    view holds (a Function's ``dx.reshape(shape)``)."""
+    view holds (a Function's ``dx.reshape(shape)``, a kernel's placed output)."""
     base = g.base
     if base is None:
         return g.flags.owndata
-    # Both C-contiguous with the same byte count: the view is the whole of its base.
+    # Both C-contiguous, the view the whole of its base or a placed output's byte block.
     return (
         type(base) is np.ndarray
         and base.base is None
         and base.flags.owndata
         and base.flags.c_contiguous
-        and base.nbytes == g.nbytes
+        and (
+            base.nbytes == g.nbytes
+            or (base.dtype == np.uint8 and 0 < base.nbytes - g.nbytes <= _PLACED_SLACK)
+        )
         and sys.getrefcount(base) <= _BASE_REFS
     )
 
