@@ -349,15 +349,6 @@ inline index_t narrow_chunk(const Pool2d& p) {
   return std::max<index_t>(1, 1024 / (p.OH * p.W));
 }
 
-// f(c0, np) for each chunk of narrow_chunk(p) consecutive planes (np in the last may be fewer),
-// the chunks split over the team.
-template <typename F>
-inline void for_narrow_chunks(const Pool2d& p, F f) {
-  const index_t P = narrow_chunk(p), chunks = (p.NC + P - 1) / P;
-#pragma omp parallel for schedule(static) if (parallel_worth_it(p.NC * p.H * p.W))
-  for (index_t k = 0; k < chunks; ++k) f(k * P, std::min(P, p.NC - k * P));
-}
-
 // 2x2 stride 2, one plane. Window (a b / c d) in torch's order a, b, c, d.
 template <typename T>
 PYDLK_INLINE void max2x2_plane(T* y, int64_t* idx, const T* x, index_t W, index_t OH, index_t OW) {
@@ -734,7 +725,14 @@ PYDLK_SIMD void maxpool2d_forward(T* y, int64_t* idx, const T* x, const Pool2d& 
   const index_t HW = p.H * p.W, OHW = p.OH * p.OW;
   const bool fast = is_2x2s2(p);
   if (fast && std::is_same<T, float>::value && narrow_chunk(p) > 0) {
-    for_narrow_chunks(p, [&](index_t c0, index_t np) {
+    // Chunks of narrow_chunk(p) planes (the last may have fewer). The loop is written out here
+    // and in the backward, not in a shared helper: GCC compiles a parallel region as a function
+    // of its own for its enclosing function's target, and in a helper it ran the baseline (SSE)
+    // code instead of this AVX-512 clone's.
+    const index_t P = narrow_chunk(p), chunks = (p.NC + P - 1) / P;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(p.NC * HW))
+    for (index_t k = 0; k < chunks; ++k) {
+      const index_t c0 = k * P, np = std::min(P, p.NC - c0);
       int64_t* ic = idx ? idx + c0 * OHW : nullptr;
       if (max2x2_narrow(y + c0 * OHW, ic, x + c0 * HW, p.W, np * p.OH, p.OW)) {
         if (ic)  // indices relative to the chunk's first plane: back to each plane's own
@@ -744,7 +742,7 @@ PYDLK_SIMD void maxpool2d_forward(T* y, int64_t* idx, const T* x, const Pool2d& 
         for (index_t c = c0; c < c0 + np; ++c)
           max2x2_plane(y + c * OHW, idx ? idx + c * OHW : nullptr, x + c * HW, p.W, p.OH, p.OW);
       }
-    });
+    }
     return;
   }
 #pragma omp parallel for schedule(static) if (parallel_worth_it(p.NC * HW))
@@ -764,13 +762,16 @@ PYDLK_SIMD void maxpool2d_backward(T* dx, const T* dy, const int64_t* idx, const
   // dy, idx: (NC, OH, OW) -> dx: (NC, H, W). dx = d(sum_o dy[o] * x[idx[o]]) / dx.
   const index_t HW = p.H * p.W, OHW = p.OH * p.OW;
   const bool fast = is_2x2s2(p);
-  if (fast && std::is_same<T, float>::value && narrow_chunk(p) > 0) {
-    for_narrow_chunks(p, [&](index_t c0, index_t np) {
+  if (fast && std::is_same<T, float>::value && narrow_chunk(p) > 0) {  // as in the forward
+    const index_t P = narrow_chunk(p), chunks = (p.NC + P - 1) / P;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(p.NC * HW))
+    for (index_t k = 0; k < chunks; ++k) {
+      const index_t c0 = k * P, np = std::min(P, p.NC - c0);
       if (!max2x2_narrow_back(dx + c0 * HW, dy + c0 * OHW, idx + c0 * OHW, p.W, p.OH, p.OW,
                               np * p.OH))
         for (index_t c = c0; c < c0 + np; ++c)
           max2x2_plane_back(dx + c * HW, dy + c * OHW, idx + c * OHW, p.W, p.H, p.OH, p.OW);
-    });
+    }
     return;
   }
 #pragma omp parallel for schedule(static) if (parallel_worth_it(p.NC * HW))
