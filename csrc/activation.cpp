@@ -9,6 +9,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "activation.h"
+#include "stream_store.h"
 #include "vmath.h"
 
 #include <algorithm>
@@ -273,22 +274,32 @@ constexpr index_t kBlock = 4096;
 
 // ------------------------------------------------------------------------------ elementwise
 
+// An output that aliases an input (store_aliases_ahead) goes through an L1 buffer
+// (stream_store.h, write_chunks); the values are the same.
 template <typename T>
 PYDLK_SIMD void act_forward(Act op, T* y, const T* x, index_t n, const ActParams& a) {
+  const bool bounce = store_aliases_ahead(y, x);
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t b = 0; b < n; b += kBlock) {
     const index_t e = std::min(n, b + kBlock);
-    visit<T>(op, a, ForwardBlock{}, y, x, b, e);
+    alignas(64) T buf[kBounceBuf<T>];
+    write_chunks(y + b, e - b, bounce, buf, [&](T* q, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
+      visit<T>(op, a, ForwardBlock{}, q, x + b + i0, index_t(0), m);
+    });
   }
 }
 
 template <typename T>
 PYDLK_SIMD void act_backward(Act op, T* dx, const T* dy, const T* s, index_t n,
                              const ActParams& a) {
+  const bool bounce = store_aliases_ahead(dx, dy) || store_aliases_ahead(dx, s);
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t b = 0; b < n; b += kBlock) {
     const index_t e = std::min(n, b + kBlock);
-    visit<T>(op, a, BackwardBlock{}, dx, dy, s, b, e);
+    alignas(64) T buf[kBounceBuf<T>];
+    write_chunks(dx + b, e - b, bounce, buf, [&](T* q, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
+      visit<T>(op, a, BackwardBlock{}, q, dy + b + i0, s + b + i0, index_t(0), m);
+    });
   }
 }
 

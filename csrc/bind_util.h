@@ -303,32 +303,25 @@ using Near = std::initializer_list<const void*>;
 
 // Where a new output of at least kPlaceBytes starts, modulo 4 KiB, next to its inputs.
 //
-// Why: the CPU checks each load against the stores still waiting to leave the core by the low
-// 12 bits of their addresses only; a load that matches one waits for it ("4K aliasing"). A
-// kernel that writes out[i] and then reads in[i + 16] meets a waiting store on every vector when
-// out starts a few cache lines past in modulo 4 KiB, and that is where the allocator puts an
+// Why: 4K aliasing (store_aliases_ahead in common.h), and that is where the allocator puts an
 // output allocated just after a same-sized input (two consecutive 16 MiB blocks of the heap
 // start 16-48 bytes apart modulo 4 KiB). Measured here, layer norm forward on (4096, 1024): 1.2
 // ms with out at or before x modulo 4 KiB, 3.0 ms at 32-96 bytes past it, 1.9 at 128-160, 1.3-1.5
 // up to 1 KiB past; NumPy's own add was 1.7x slower there too. So a new output starts 64-byte
 // aligned (whole-line stores) and before every input, modulo 4 KiB, by 128 bytes or more, when
-// some such place is at least 1 KiB behind none of them; else where it falls.
+// some such place aliases none of them; else where it falls. (A preallocated output, out=, is
+// where the caller put it: the kernels that stream beside their inputs then write through a
+// buffer, stream_store.h.)
 constexpr size_t kPlaceBytes = size_t(256) << 10;
 
 inline uintptr_t page_offset(const void* p) { return reinterpret_cast<uintptr_t>(p) & 4095u; }
-
-// True when a store at out and a load at `in` a little further on would alias (see above).
-inline bool aliases_ahead(uintptr_t out, uintptr_t in) {
-  const uintptr_t d = (out - in) & 4095u;  // how far out starts past in, modulo 4 KiB
-  return d > 0 && d <= 1024;
-}
 
 inline uintptr_t placed_offset(Near near) {
   const uintptr_t first = page_offset(*near.begin()) & ~uintptr_t(63);
   for (uintptr_t back = 128; back < 4096; back += 128) {
     const uintptr_t o = (first - back) & 4095u;
     bool ok = true;
-    for (const void* p : near) ok = ok && (p == nullptr || !aliases_ahead(o, page_offset(p)));
+    for (const void* p : near) ok = ok && !store_aliases_ahead(reinterpret_cast<void*>(o), p);
     if (ok) return o;
   }
   return (first - 128) & 4095u;

@@ -357,31 +357,41 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
   // y = relu(bn(x) + r), each step rounded as the separate ops round it, so the fused output is
   // bitwise the unfused one; relu is relu_forward's (x < 0 ? 0 : x: NaN and -0 pass).
   const bool plain = !residual && !relu;
+  const bool bounce = store_aliases_ahead(y, x) || store_aliases_ahead(y, residual);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    alignas(64) T buf[kBounceBuf<T>];
     index_t jb, je;
     if (S == 1) {
       thread_range(N, thread_id(), team_size(), &jb, &je);
       for (index_t n = jb; n < je; ++n) {
         const T* xn = x + n * C;
-        T* yn = y + n * C;
-        if (plain) {
+        const T* rn = residual ? residual + n * C : nullptr;
+        write_chunks(y + n * C, C, bounce, buf,
+                     [&](T* q, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
+          if (plain) {
 #pragma omp simd
-          for (index_t c = 0; c < C; ++c) yn[c] = (xn[c] - cm[c]) * ca[c] + cb[c];
-        } else {
-          bn_add_relu_span(yn, xn, cm, ca, cb, residual ? residual + n * C : nullptr, relu, C, 1);
-        }
+            for (index_t c = 0; c < m; ++c)
+              q[c] = (xn[i0 + c] - cm[i0 + c]) * ca[i0 + c] + cb[i0 + c];
+          } else {
+            bn_add_relu_span(q, xn + i0, cm + i0, ca + i0, cb + i0, rn ? rn + i0 : nullptr, relu, m,
+                             1);
+          }
+        });
       }
     } else {
       thread_range(spans, thread_id(), team_size(), &jb, &je);
       for (index_t j = jb; j < je; ++j) {
         const index_t c = j % C;
-        if (plain) {
-          affine_span(y + j * S, x + j * S, cm[c], ca[c], cb[c], S);
-        } else {
-          bn_add_relu_span(y + j * S, x + j * S, cm + c, ca + c, cb + c,
-                           residual ? residual + j * S : nullptr, relu, S, 0);
-        }
+        const T* xj = x + j * S;
+        const T* rj = residual ? residual + j * S : nullptr;
+        write_chunks(y + j * S, S, bounce, buf,
+                     [&](T* q, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
+          if (plain) affine_span(q, xj + i0, cm[c], ca[c], cb[c], m);
+          else
+            bn_add_relu_span(q, xj + i0, cm + c, ca + c, cb + c, rj ? rj + i0 : nullptr, relu, m,
+                             0);
+        });
       }
     }
   }
@@ -470,26 +480,32 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
     cc[c] = T(kc);
   }
   if (!dx) return;
+  const bool bounce =
+      store_aliases_ahead(dx, dy) || store_aliases_ahead(dx, x) || store_aliases_ahead(dx, y);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    alignas(64) T buf[kBounceBuf<T>];
     index_t jb, je;
     if (S == 1) {
       thread_range(N, thread_id(), team_size(), &jb, &je);
       for (index_t n = jb; n < je; ++n) {
         const T* g = dy + n * C;
         const T* p = x + n * C;
-        T* o = dx + n * C;
-        if constexpr (kRelu) {
-          const T* yr = y + n * C;
+        const T* yr = kRelu ? y + n * C : nullptr;
+        write_chunks(dx + n * C, C, bounce, buf,
+                     [&](T* o, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
+          if constexpr (kRelu) {
 #pragma omp simd
-          for (index_t c = 0; c < C; ++c) {
-            const T gm = yr[c] <= 0 ? T(0) : g[c];
-            o[c] = c1[c] * gm + c2[c] * (p[c] - cm[c]) + cc[c];
+            for (index_t c = i0; c < i0 + m; ++c) {
+              const T gm = yr[c] <= 0 ? T(0) : g[c];
+              o[c - i0] = c1[c] * gm + c2[c] * (p[c] - cm[c]) + cc[c];
+            }
+          } else {
+#pragma omp simd
+            for (index_t c = i0; c < i0 + m; ++c)
+              o[c - i0] = c1[c] * g[c] + c2[c] * (p[c] - cm[c]) + cc[c];
           }
-        } else {
-#pragma omp simd
-          for (index_t c = 0; c < C; ++c) o[c] = c1[c] * g[c] + c2[c] * (p[c] - cm[c]) + cc[c];
-        }
+        });
       }
     } else {
       thread_range(spans, thread_id(), team_size(), &jb, &je);
@@ -497,19 +513,21 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         const index_t c = j % C;
         const T* g = dy + j * S;
         const T* p = x + j * S;
-        T* o = dx + j * S;
+        const T* yr = kRelu ? y + j * S : nullptr;
         const T t1 = c1[c], t2 = c2[c], tc = cc[c], mt = cm[c];
-        if constexpr (kRelu) {
-          const T* yr = y + j * S;
+        write_chunks(dx + j * S, S, bounce, buf,
+                     [&](T* o, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
+          if constexpr (kRelu) {
 #pragma omp simd
-          for (index_t s = 0; s < S; ++s) {
-            const T gm = yr[s] <= 0 ? T(0) : g[s];
-            o[s] = t1 * gm + t2 * (p[s] - mt) + tc;
+            for (index_t s = i0; s < i0 + m; ++s) {
+              const T gm = yr[s] <= 0 ? T(0) : g[s];
+              o[s - i0] = t1 * gm + t2 * (p[s] - mt) + tc;
+            }
+          } else {
+#pragma omp simd
+            for (index_t s = i0; s < i0 + m; ++s) o[s - i0] = t1 * g[s] + t2 * (p[s] - mt) + tc;
           }
-        } else {
-#pragma omp simd
-          for (index_t s = 0; s < S; ++s) o[s] = t1 * g[s] + t2 * (p[s] - mt) + tc;
-        }
+        });
       }
     }
   }
@@ -566,13 +584,15 @@ PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, cons
   const index_t D = K * S;
   const bool stream =
       std::is_same_v<T, float> && D <= kStreamRow && stream_output(size_t(R * D) * sizeof(T));
+  // An out= that aliases x (stream_store.h): rows through the buffer, copied out.
+  const bool bounce = !stream && D <= kStreamRow && store_aliases_ahead(y, x);
 #pragma omp parallel if (parallel_worth_it(R * D))
   {
-    alignas(64) T row[std::is_same_v<T, float> ? kStreamRow : 1];
+    alignas(64) T row[kRowSlot<T>];
 #pragma omp for schedule(static) nowait
     for (index_t r = 0; r < R; ++r) {
       const T* p = x + r * D;
-      T* q = stream ? row : y + r * D;
+      T* q = stream ? row : bounce ? bounce_slot(row, y + r * D) : y + r * D;
       const double Kz = D > 0 ? double(p[0]) : 0.0;
       double s1 = 0, s2 = 0, mu, v;
       shifted_sums(p, D, Kz, s1, s2);
@@ -598,6 +618,7 @@ PYDLK_SIMD void rownorm_forward(T* y, T* mean, T* rstd, T* var, const T* x, cons
       }
       if constexpr (std::is_same_v<T, float>)
         if (stream) stream_copy(y + r * D, row, D);
+      if (bounce) std::memcpy(y + r * D, q, size_t(D) * sizeof(T));
     }
     if (stream) stream_fence();
   }
@@ -742,6 +763,8 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
   // A large float dx is computed row by row into a buffer and streamed out (stream_store.h).
   const bool stream =
       std::is_same_v<T, float> && dx && D <= kStreamRow && stream_output(size_t(R * D) * sizeof(T));
+  const bool bounce = !stream && dx && D <= kStreamRow &&
+                      (store_aliases_ahead(dx, dy) || store_aliases_ahead(dx, x));
   int nt = parallel_worth_it(R * D) ? num_threads() : 1;
   if (want_p && nt > ws_threads) nt = ws_threads;
   if (want_p)
@@ -761,7 +784,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
     if (want_p && G == 1 && S == 1)
       for (index_t i = 0; i < P; ++i) fw[i] = fb[i] = T(0);
     // kDxBlock rows for the blocked layer norm below; the first for the others.
-    alignas(64) T row[std::is_same_v<T, float> ? kDxBlock * kStreamRow : 1];
+    alignas(64) T row[(std::is_same_v<T, float> ? kDxBlock : 1) * kRowSlot<T>];
     const index_t rb = R * t / team, re = R * (t + 1) / team;  // this thread's rows
     index_t r = rb;
     if constexpr (std::is_same_v<T, float>) {
@@ -774,7 +797,8 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
           for (index_t j = 0; j < nb; ++j) {
             gs[j] = dy + (r + j) * D;
             ps[j] = x + (r + j) * D;
-            os[j] = stream ? row + j * kStreamRow : dx + (r + j) * D;
+            T* slot = row + j * kRowSlot<T>;
+            os[j] = stream ? slot : bounce ? bounce_slot(slot, dx + (r + j) * D) : dx + (r + j) * D;
             const float mt = mean[r + j];
             const double rs = double(rstd[r + j]);
             double s1, s2;
@@ -788,6 +812,9 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
           else block_dx_partials<false>(os, gs, ps, w, c, nb, D, fw, fb);
           if (stream)
             for (index_t j = 0; j < nb; ++j) stream_copy(dx + (r + j) * D, os[j], D);
+          if (bounce)
+            for (index_t j = 0; j < nb; ++j)
+              std::memcpy(dx + (r + j) * D, os[j], size_t(D) * sizeof(float));
           in_block += nb;
           if (in_block >= kBlockRows || r + nb >= re) {
             flush_partials(pw, pb, fw, fb, D);
@@ -829,7 +856,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
       // dx of the same row (still in cache).
       if (dx && D > 0) {
         const T k2 = T(-rs * rs * rs * s2 / double(D)), kc = T(-rs * s1 / double(D));
-        T* o = stream ? row : dx + r * D;
+        T* o = stream ? row : bounce ? bounce_slot(row, dx + r * D) : dx + r * D;
         if (S == 1) {
           const T rt = T(rs);
           if (late_p) {
@@ -859,6 +886,7 @@ PYDLK_SIMD void rownorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, c
         }
         if constexpr (std::is_same_v<T, float>)
           if (stream) stream_copy(dx + r * D, row, D);
+        if (bounce) std::memcpy(dx + r * D, o, size_t(D) * sizeof(T));
       }
       ++r;
     }

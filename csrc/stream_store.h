@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
@@ -39,6 +40,43 @@ PYDLK_INLINE void stream_copy(float* dst, const float* src, index_t n) {
   for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
 #endif
   for (; i < n; ++i) dst[i] = src[i];
+}
+
+// An output that a kernel writes beside its inputs but that starts 1 to 1024 bytes past one of
+// them modulo 4 KiB (store_aliases_ahead, common.h; a preallocated out= placed there by its
+// caller: new outputs are placed clear of it, bind_util.h's empty()) is computed into an L1
+// buffer, a chunk or a row at a time, and copied out from there: the computing loop's stores
+// hit L1 and leave at once, and the buffer sits 2 KiB from the output modulo 4 KiB, so the
+// copy's loads never wait on its stores. (Layer norm forward on (4096, 1024) with out 64 bytes
+// past x: 3.0 ms direct, about 1.3 through the buffer, 1.2 with out clear of x.)
+template <typename T>
+constexpr index_t kBounce = 4096 / sizeof(T);  // values per chunk
+template <typename T>
+constexpr index_t kBounceBuf = 2 * kBounce<T>;  // a chunk, and 4 KiB to place it in
+template <typename T>
+constexpr index_t kRowSlot = kStreamRow + kBounce<T>;  // a row, and 4 KiB to place it in
+
+// Where in a buffer of n + 4 KiB / sizeof(T) values the copy of dst's n values starts.
+template <typename T>
+PYDLK_INLINE T* bounce_slot(T* buf, const T* dst) {
+  const uintptr_t b = reinterpret_cast<uintptr_t>(buf), d = reinterpret_cast<uintptr_t>(dst);
+  return buf + ((d + 2048 - b) & 4095u) / sizeof(T);
+}
+
+// out[0, n) by body(q, i0, m), which writes values [i0, i0 + m) of out into q[0, m): straight
+// into out, or with `bounce` chunk by chunk through buf (kBounceBuf<T> values).
+template <typename T, typename F>
+PYDLK_INLINE void write_chunks(T* out, index_t n, bool bounce, T* buf, F body) {
+  if (!bounce) {
+    body(out, 0, n);
+    return;
+  }
+  for (index_t i0 = 0; i0 < n; i0 += kBounce<T>) {
+    const index_t m = n - i0 < kBounce<T> ? n - i0 : kBounce<T>;
+    T* q = bounce_slot(buf, out + i0);
+    body(q, i0, m);
+    std::memcpy(out + i0, q, size_t(m) * sizeof(T));
+  }
 }
 
 // Streaming stores are weakly ordered: each thread fences after its last one, before the

@@ -158,3 +158,107 @@ def test_engine_sums_into_a_placed_gradient_in_place(rng):
     r = _add_grads(b, np.ones(N, np.float32))
     assert r is not b
     del other
+
+
+# ----------------------------------------------------------------------------- out= arrays
+# A preallocated output is where its caller put it: where it starts 1..1024 bytes past an input
+# modulo 4 KiB, the streaming kernels compute through an L1 buffer and copy out
+# (csrc/stream_store.h, write_chunks / bounce_slot). The bits must not depend on it.
+
+
+def _out_cases(rng):
+    """name -> (inputs, call(*inputs, out)) for kernels that take a preallocated output."""
+    return {**_out_cases_of(rng, np.float32), **_out_cases_of(rng, np.float64)}
+
+
+def _out_cases_of(rng, dt):
+    cases = {}
+    x4 = rng.standard_normal((2, 3, 40, 40)).astype(dt)  # spans of 1600: two chunks each
+    r4 = rng.standard_normal(x4.shape).astype(dt)
+    w3, b3 = rng.standard_normal(3).astype(dt), rng.standard_normal(3).astype(dt)
+    x2 = rng.standard_normal((5, 1500)).astype(dt)  # (N, C) rows of 1500 channels
+    w15, b15 = rng.standard_normal(1500).astype(dt), rng.standard_normal(1500).astype(dt)
+    _, m4, s4 = _C.batchnorm_forward(x4, w3, b3, None, None, True)
+    y4 = _C.batchnorm_add_relu_forward(x4, None, w3, b3, training=True)[0]
+    _, m2, s2 = _C.batchnorm_forward(x2, w15, b15, None, None, True)
+    _, lm, lr = _C.layernorm_forward(x2, w15, b15)
+    xa = rng.standard_normal(9000).astype(dt)  # activations: blocks of 4096, chunks of 4 KiB
+    xg = rng.standard_normal((3, 4, 30, 30)).astype(dt)
+    w4 = rng.standard_normal(4).astype(dt)
+    _, gm, gr = _C.groupnorm_forward(xg, 2, w4, w4)
+    n = np.dtype(dt).name
+    cases.update(
+        {
+            f"batchnorm_forward {n}": (
+                (x4,),
+                lambda x, out: _C.batchnorm_forward(x, w3, b3, None, None, True, out=out),
+            ),
+            f"batchnorm_add_relu_forward {n}": (
+                (x4, r4),
+                lambda x, r, out: _C.batchnorm_add_relu_forward(
+                    x, r, w3, b3, training=True, out=out
+                ),
+            ),
+            f"batchnorm_forward (N, C) {n}": (
+                (x2,),
+                lambda x, out: _C.batchnorm_forward(x, w15, b15, None, None, True, out=out),
+            ),
+            f"batchnorm_backward {n}": (
+                (r4, x4),
+                lambda dy, x, out: _C.batchnorm_backward(dy, x, w3, m4, s4, True, grad_input=out),
+            ),
+            f"batchnorm_add_relu_backward {n}": (
+                (r4, x4),
+                lambda dy, x, out: _C.batchnorm_add_relu_backward(
+                    dy, y4, x, w3, m4, s4, True, need_residual=False, grad_input=out
+                ),
+            ),
+            f"batchnorm_backward (N, C) {n}": (
+                (x2[::-1].copy(), x2),
+                lambda dy, x, out: _C.batchnorm_backward(dy, x, w15, m2, s2, True, grad_input=out),
+            ),
+            f"layernorm_forward {n}": (
+                (x2,),
+                lambda x, out: _C.layernorm_forward(x, w15, b15, out=out),
+            ),
+            f"layernorm_backward {n}": (
+                (x2[::-1].copy(), x2),
+                lambda dy, x, out: _C.layernorm_backward(dy, x, w15, lm, lr, grad_input=out),
+            ),
+            f"layernorm_backward dx only {n}": (
+                (x2[::-1].copy(), x2),
+                lambda dy, x, out: _C.layernorm_backward(
+                    dy, x, w15, lm, lr, need_weight=False, need_bias=False, grad_input=out
+                ),
+            ),
+            f"gelu_forward {n}": ((xa,), lambda x, out: _C.gelu_forward(x, out=out)),
+            f"silu_backward {n}": (
+                (xa[::-1].copy(), xa),
+                lambda dy, x, out: _C.silu_backward(dy, x, out=out),
+            ),
+            f"groupnorm_forward {n}": (
+                (xg,),
+                lambda x, out: _C.groupnorm_forward(x, 2, w4, w4, out=out),
+            ),
+            f"groupnorm_backward {n}": (
+                (xg[::-1].copy(), xg),
+                lambda dy, x, out: _C.groupnorm_backward(dy, x, 2, w4, gm, gr, grad_input=out),
+            ),
+        }
+    )
+    return cases
+
+
+@pytest.mark.parametrize("past", [16, 64, 512, 1024])
+def test_out_arrays_just_past_an_input_hold_the_same_bits(rng, past):
+    keep = []
+    for name, (inputs, call) in _out_cases(rng).items():
+        placed = [_at(a, 256 * (i + 1), keep) for i, a in enumerate(inputs)]
+        like = inputs[-1] if "backward" in name else inputs[0]
+        clear = _at(np.zeros_like(like), 0, keep)  # before every input: written directly
+        call(*placed, clear)
+        for k, inp in enumerate(placed):  # past each input in turn: through the buffer
+            out = _at(np.full_like(like, np.nan), (_addr(inp) + past) % 4096, keep)
+            assert _ahead(out, inp) == past
+            call(*placed, out)
+            np.testing.assert_array_equal(out, clear, err_msg=f"{name}, out {past} past input {k}")
