@@ -326,7 +326,7 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
   const index_t nchunks = ceil_div(s.N, p.nb);
   const bool pw1 = is_pointwise(s);
   const GemmWs L = gemm_ws(s, p.nb, sizeof(T));
-  auto chunk = [&](index_t ci, char* slice, bool inner) {
+  auto chunk = [&](index_t ci, char* slice, bool inner) PYDLK_LAMBDA_INLINE {
     T* col = reinterpret_cast<T*>(slice);
     T* tmp = reinterpret_cast<T*>(slice + L.col);
     T* pad = reinterpret_cast<T*>(slice + L.col + L.tmp);
@@ -388,7 +388,7 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
   const bool pw1 = is_pointwise(s);
   const GemmWs L = gemm_ws(s, p.nb, sizeof(T));
   // chunk ci; part: where its dw goes, (K, CRS); first: overwrite part instead of adding.
-  auto chunk = [&](index_t ci, char* slice, T* part, bool first, bool inner) {
+  auto chunk = [&](index_t ci, char* slice, T* part, bool first, bool inner) PYDLK_LAMBDA_INLINE {
     T* col = reinterpret_cast<T*>(slice);
     T* tmp = reinterpret_cast<T*>(slice + L.col);
     T* pad = reinterpret_cast<T*>(slice + L.col + L.tmp);
@@ -440,7 +440,7 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
   const index_t nblk = p.nblk;
   const int slices = p.parallel ? p.nt : 1;
   T* parts = reinterpret_cast<T*>(ws + slices * L.slice);
-  auto block = [&](index_t j, char* slice, bool inner) {
+  auto block = [&](index_t j, char* slice, bool inner) PYDLK_LAMBDA_INLINE {
     const index_t c0 = j * nchunks / nblk, c1 = (j + 1) * nchunks / nblk;
     for (index_t ci = c0; ci < c1; ++ci)
       chunk(ci, slice, dw ? parts + j * WN : nullptr, ci == c0, inner);

@@ -553,7 +553,7 @@ void winograd_forward(T* y, const T* x, const T* w, const T* b, char* ws, const 
   T* wt = reinterpret_cast<T*>(ws + u);
   char* slices = ws + u + align64(size_t(9) * KC * sizeof(T));
   transform_weight(U, w, s, wt, p.nt);
-  auto block = [&](index_t bi, char* slice, bool inner) {
+  auto block = [&](index_t bi, char* slice, bool inner) PYDLK_LAMBDA_INLINE {
     const index_t n0 = bi * p.nb, m = std::min(p.nb, s.N - n0), tiles = m * g.tpi;
     T* V = reinterpret_cast<T*>(slice);
     T* M = reinterpret_cast<T*>(slice + L.v);
@@ -586,7 +586,7 @@ void winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, char* 
   T* parts = reinterpret_cast<T*>(slices + nslices * L.bytes);  // (nblk, 36, K, C)
   const index_t PS = u / sizeof(T);
   if (dx) transform_weight(U, w, s, wt, p.nt);
-  auto block = [&](index_t bi, char* slice, T* part, bool first, bool inner) {
+  auto block = [&](index_t bi, char* slice, T* part, bool first, bool inner) PYDLK_LAMBDA_INLINE {
     const index_t n0 = bi * p.nb, m = std::min(p.nb, s.N - n0), tiles = m * g.tpi;
     T* V = reinterpret_cast<T*>(slice);
     T* dM = reinterpret_cast<T*>(slice + L.v);
@@ -605,7 +605,7 @@ void winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, char* 
       transform_grad_input(dx + n0 * s.C * s.H * s.W, V, m, tiles, s, g, scratch);
     }
   };
-  auto run = [&](index_t j, char* slice, bool inner) {
+  auto run = [&](index_t j, char* slice, bool inner) PYDLK_LAMBDA_INLINE {
     const index_t b0 = j * nblocks / p.nblk, b1 = (j + 1) * nblocks / p.nblk;
     for (index_t bi = b0; bi < b1; ++bi)
       block(bi, slice, dw ? parts + j * PS : nullptr, bi == b0, inner);

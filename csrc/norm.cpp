@@ -96,13 +96,13 @@ inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, d
                                                         double& s2) {
   const T Kt = T(K);
   if constexpr (std::is_same_v<T, float>) {
-    float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) {
+    float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) PYDLK_LAMBDA_INLINE {
       F16 d;
       load16(d, p + i);
       d -= Kt;
       a += d;
       q += d * d;
-    }, [&](index_t i, float& a, float& q) {
+    }, [&](index_t i, float& a, float& q) PYDLK_LAMBDA_INLINE {
       const float d = p[i] - Kt;
       a += d;
       q += d * d;
@@ -130,7 +130,7 @@ template <typename T, bool kMask = false>
 inline __attribute__((always_inline)) void grad_sums(const T* g, const T* p, T mt, index_t n,
                                                      double& s1, double& s2, const T* y = nullptr) {
   if constexpr (std::is_same_v<T, float>) {
-    float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) {
+    float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) PYDLK_LAMBDA_INLINE {
       F16 gv, pv;
       load16(gv, g + i);
       load16(pv, p + i);
@@ -141,7 +141,7 @@ inline __attribute__((always_inline)) void grad_sums(const T* g, const T* p, T m
       }
       a += gv;
       q += gv * (pv - mt);
-    }, [&](index_t i, float& a, float& q) {
+    }, [&](index_t i, float& a, float& q) PYDLK_LAMBDA_INLINE {
       const float gm = kMask && y[i] <= 0 ? 0.0f : g[i];
       a += gm;
       q += gm * (p[i] - mt);

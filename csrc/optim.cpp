@@ -124,7 +124,7 @@ void rmsprop_step(T* p, T* sq, T* ga, T* buf, const T* g, index_t n, double lr, 
                   double eps, double weight_decay, double l1, double momentum, bool maximize) {
   T s = maximize ? T(-1) : T(1);
   bool c = ga != nullptr, mo = momentum > 0 && buf != nullptr;
-  auto run = [&](auto impl) {
+  auto run = [&](auto impl) PYDLK_LAMBDA_INLINE {
     impl(p, sq, ga, buf, g, n, T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay), T(l1),
          T(momentum), s);
   };

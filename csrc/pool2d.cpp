@@ -604,7 +604,7 @@ PYDLK_INLINE void avg_plane(T* y, const T* x, const Pool2d& p, bool include_pad,
   for (index_t oh = 0; oh < p.OH; ++oh) {
     const Span sh = avg_span(oh, p.sH, p.pH, p.kH, p.H);
     T* yr = y + oh * p.OW;
-    auto border = [&](index_t ow) {
+    auto border = [&](index_t ow) PYDLK_LAMBDA_INLINE {
       const Span sw = avg_span(ow, p.sW, p.pW, p.kW, p.W);
       if (sh.i0 >= sh.i1 || sw.i0 >= sw.i1) {
         yr[ow] = T(0);
@@ -853,7 +853,7 @@ PYDLK_SIMD void avgpool2d_backward(T* dx, const T* dy, const Pool2d& p, bool cou
       const Span sh = avg_span(oh, p.sH, p.pH, p.kH, p.H);
       if (sh.i0 >= sh.i1) continue;
       const T* dyr = dyc + oh * p.OW;
-      auto border = [&](index_t ow) {
+      auto border = [&](index_t ow) PYDLK_LAMBDA_INLINE {
         const Span sw = avg_span(ow, p.sW, p.pW, p.kW, p.W);
         if (sw.i0 >= sw.i1) return;
         const T v = T(dyr[ow] / avg_divisor(sh, sw, count_include_pad, divisor_override));
