@@ -123,26 +123,53 @@ inline __attribute__((always_inline)) void shifted_sums(const T* p, index_t n, d
   }
 }
 
-// s1 += sum(g), s2 += sum(g (p - mt)) over [0, n), in blocks as above. With y (kMask), g is
-// first masked as relu_backward masks it, gm = (y <= 0 ? 0 : g): the same terms in the same
-// order, so bitwise the sums of a masked copy.
-template <typename T, bool kMask = false>
+// Batch norm's value before the add and the ReLU of the fused forward, y = (x - m) a + b (m the
+// mean, a = w rstd rounded to T, b the bias). One expression for the forward and for the
+// backward that recomputes it (kMaskIn below), so that both round it the same way. (Out
+// parameter and references: a vector passed or returned by value would change the calling
+// convention between the baseline and AVX-512 builds, GCC's -Wpsabi.)
+template <typename V, typename S>
+PYDLK_INLINE void bn_value(V& v, const V& x, S m, S a, S b) {
+  v = (x - m) * a + b;
+}
+
+// Where the fused batch norm + ReLU backward takes the ReLU's mask from: nowhere (plain batch
+// norm), the forward's output y (kMaskOut), or y's sign recomputed from x with the forward's
+// own coefficients (kMaskIn: bn_value, bitwise the forward's, without reading y).
+enum MaskFrom : int { kNoMask = 0, kMaskOut = 1, kMaskIn = 2 };
+
+// g masked in place as relu_backward masks it, g = (y <= 0 ? 0 : g), one value or a vector:
+// y read (kMaskOut) or recomputed from x (kMaskIn; m, a, b as bn_value's).
+template <int kM, typename V, typename S>
+PYDLK_INLINE void relu_mask(V& g, const V& y, const V& x, S m, S a, S b) {
+  if constexpr (kM == kMaskOut) {
+    g = y <= 0 ? V{} : g;
+  } else if constexpr (kM == kMaskIn) {
+    V v;
+    bn_value(v, x, m, a, b);
+    g = v <= 0 ? V{} : g;
+  }
+}
+
+// s1 += sum(g), s2 += sum(g (p - mt)) over [0, n), in blocks as above. With kM, g is first
+// masked as relu_backward masks it (relu_mask: by y, or by bn_value(p, mt, fa, fb)): the same
+// terms in the same order, so bitwise the sums of a masked copy.
+template <typename T, int kM = kNoMask>
 inline __attribute__((always_inline)) void grad_sums(const T* g, const T* p, T mt, index_t n,
-                                                     double& s1, double& s2, const T* y = nullptr) {
+                                                     double& s1, double& s2, const T* y = nullptr,
+                                                     T fa = 0, T fb = 0) {
   if constexpr (std::is_same_v<T, float>) {
     float_sums(n, s1, s2, [&](index_t i, F16& a, F16& q) PYDLK_LAMBDA_INLINE {
-      F16 gv, pv;
+      F16 gv, pv, yv = F16{};
       load16(gv, g + i);
       load16(pv, p + i);
-      if constexpr (kMask) {
-        F16 yv;
-        load16(yv, y + i);
-        gv = yv <= 0 ? F16{} : gv;
-      }
+      if constexpr (kM == kMaskOut) load16(yv, y + i);
+      relu_mask<kM>(gv, yv, pv, mt, fa, fb);
       a += gv;
       q += gv * (pv - mt);
     }, [&](index_t i, float& a, float& q) PYDLK_LAMBDA_INLINE {
-      const float gm = kMask && y[i] <= 0 ? 0.0f : g[i];
+      float gm = g[i];
+      relu_mask<kM>(gm, kM == kMaskOut ? y[i] : 0.0f, p[i], mt, fa, fb);
       a += gm;
       q += gm * (p[i] - mt);
     });
@@ -153,7 +180,8 @@ inline __attribute__((always_inline)) void grad_sums(const T* g, const T* p, T m
     T a = 0, q = 0;
 #pragma omp simd reduction(+ : a, q)
     for (index_t i = i0; i < i1; ++i) {
-      const T gm = kMask && y[i] <= 0 ? T(0) : g[i];
+      T gm = g[i];
+      relu_mask<kM>(gm, kM == kMaskOut ? y[i] : T(0), p[i], mt, fa, fb);
       a += gm;
       q += gm * (p[i] - mt);
     }
@@ -247,20 +275,23 @@ inline __attribute__((always_inline)) void bn_add_relu_span(T* y, const T* x, co
   if (r && relu) {
 #pragma omp simd
     for (index_t i = 0; i < n; ++i) {
-      T v = (x[i] - m[i * cs]) * a[i * cs] + b[i * cs];
+      T v;
+      bn_value(v, x[i], m[i * cs], a[i * cs], b[i * cs]);
       v = v + r[i];
       y[i] = v < 0 ? T(0) : v;
     }
   } else if (r) {
 #pragma omp simd
     for (index_t i = 0; i < n; ++i) {
-      T v = (x[i] - m[i * cs]) * a[i * cs] + b[i * cs];
+      T v;
+      bn_value(v, x[i], m[i * cs], a[i * cs], b[i * cs]);
       y[i] = v + r[i];
     }
   } else {
 #pragma omp simd
     for (index_t i = 0; i < n; ++i) {
-      T v = (x[i] - m[i * cs]) * a[i * cs] + b[i * cs];
+      T v;
+      bn_value(v, x[i], m[i * cs], a[i * cs], b[i * cs]);
       y[i] = v < 0 ? T(0) : v;
     }
   }
@@ -399,13 +430,16 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
 
 namespace {
 
-// batchnorm_backward's two passes (sums, then dx), on dy or, with kRelu, on relu_backward's
-// masked gradient gm = (y <= 0 ? 0 : dy) (y: relu_out), formed as each pass reads dy.
-template <typename T, bool kRelu>
+// batchnorm_backward's two passes (sums, then dx), on dy or, with kM, on relu_backward's
+// masked gradient gm = (y <= 0 ? 0 : dy), formed as each pass reads dy: y read (kMaskOut, y:
+// relu_out) or its sign recomputed from x (kMaskIn; fa, fb: the forward's a = w rstd and b
+// per channel).
+template <typename T, int kM>
 PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                                           const T* save_mean, const T* save_rstd, index_t N,
                                           index_t C, index_t S, bool training, double* ws, int nt,
-                                          bool sums, index_t M, const T* y) {
+                                          bool sums, index_t M, const T* y, const T* fa,
+                                          const T* fb) {
   const index_t spans = N * C;
   double* coef = ws + 2 * C * nt;
   if (sums) {
@@ -425,11 +459,13 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         for (index_t n = jb; n < je; ++n) {
           const T* g = dy + n * C;
           const T* p = x + n * C;
-          if constexpr (kRelu) {
-            const T* yr = y + n * C;
+          if constexpr (kM != kNoMask) {
+            const T* yr = kM == kMaskOut ? y + n * C : nullptr;
 #pragma omp simd
             for (index_t c = 0; c < C; ++c) {
-              const T gm = yr[c] <= 0 ? T(0) : g[c];
+              T gm = g[c];
+              relu_mask<kM>(gm, kM == kMaskOut ? yr[c] : T(0), p[c], save_mean[c],
+                            kM == kMaskIn ? fa[c] : T(0), kM == kMaskIn ? fb[c] : T(0));
               f1[c] += gm;
               f2[c] += gm * (p[c] - save_mean[c]);
             }
@@ -449,8 +485,9 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         thread_range(spans, t, team_size(), &jb, &je);
         for (index_t j = jb; j < je; ++j) {
           const index_t c = j % C;
-          grad_sums<T, kRelu>(dy + j * S, x + j * S, save_mean[c], S, p1[c], p2[c],
-                              kRelu ? y + j * S : nullptr);
+          grad_sums<T, kM>(dy + j * S, x + j * S, save_mean[c], S, p1[c], p2[c],
+                           kM == kMaskOut ? y + j * S : nullptr, kM == kMaskIn ? fa[c] : T(0),
+                           kM == kMaskIn ? fb[c] : T(0));
         }
       }
     }
@@ -491,13 +528,15 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
       for (index_t n = jb; n < je; ++n) {
         const T* g = dy + n * C;
         const T* p = x + n * C;
-        const T* yr = kRelu ? y + n * C : nullptr;
+        const T* yr = kM == kMaskOut ? y + n * C : nullptr;
         write_chunks(dx + n * C, C, bounce, buf,
                      [&](T* o, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
-          if constexpr (kRelu) {
+          if constexpr (kM != kNoMask) {
 #pragma omp simd
             for (index_t c = i0; c < i0 + m; ++c) {
-              const T gm = yr[c] <= 0 ? T(0) : g[c];
+              T gm = g[c];
+              relu_mask<kM>(gm, kM == kMaskOut ? yr[c] : T(0), p[c], cm[c],
+                            kM == kMaskIn ? fa[c] : T(0), kM == kMaskIn ? fb[c] : T(0));
               o[c - i0] = c1[c] * gm + c2[c] * (p[c] - cm[c]) + cc[c];
             }
           } else {
@@ -513,14 +552,16 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         const index_t c = j % C;
         const T* g = dy + j * S;
         const T* p = x + j * S;
-        const T* yr = kRelu ? y + j * S : nullptr;
+        const T* yr = kM == kMaskOut ? y + j * S : nullptr;
         const T t1 = c1[c], t2 = c2[c], tc = cc[c], mt = cm[c];
+        const T ta = kM == kMaskIn ? fa[c] : T(0), tb = kM == kMaskIn ? fb[c] : T(0);
         write_chunks(dx + j * S, S, bounce, buf,
                      [&](T* o, index_t i0, index_t m) PYDLK_LAMBDA_INLINE {
-          if constexpr (kRelu) {
+          if constexpr (kM != kNoMask) {
 #pragma omp simd
             for (index_t s = i0; s < i0 + m; ++s) {
-              const T gm = yr[s] <= 0 ? T(0) : g[s];
+              T gm = g[s];
+              relu_mask<kM>(gm, kM == kMaskOut ? yr[s] : T(0), p[s], mt, ta, tb);
               o[s - i0] = t1 * gm + t2 * (p[s] - mt) + tc;
             }
           } else {
@@ -539,7 +580,8 @@ template <typename T>
 PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                                    const T* save_mean, const T* save_rstd, index_t N, index_t C,
                                    index_t S, bool training, double* ws, int ws_threads,
-                                   const T* relu_out, T* dres) {
+                                   const T* relu_out, T* dres, bool relu_from_input,
+                                   const T* bias) {
   // dy, x, dx: (N, C, S); per channel (pass 1, as in the forward):
   //   sdy = sum(dy), sdyx = sum(dy * (x - mu)), so dw = rs * sdyx, db = sdy.
   // training (mu, rs are the batch statistics, M = N*S; from the header's formula with gh = w dy):
@@ -552,7 +594,10 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
   // masked copy: a third less memory traffic, LeNet's (64, 6, 28, 28) 137-143 -> 118-124 us and
   // (64, 32, 32, 32) 1.61-1.76 -> 1.26-1.32 ms, 2 threads); with it (dres: a ResNet block's
   // shortcut), dy is masked into dres first and both passes run on dres (forming gm in the sums
-  // pass and storing it there measured slower on the small shapes).
+  // pass and storing it there measured slower on the small shapes). relu_from_input (no
+  // residual in the forward, no dres): y's sign is recomputed from x with the forward's own
+  // coefficients instead of read (bitwise the same mask, a third less traffic again: LeNet's
+  // (64, 6, 28, 28) 95 -> 58-ish us, the plain batch norm backward's time).
   const index_t M = N * S;
   int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
   if (nt > ws_threads) nt = ws_threads;
@@ -566,12 +611,24 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
     relu_out = nullptr;
   }
   if (!sums && !dx) return;
-  if (relu_out)
-    batchnorm_backward_passes<T, true>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
-                                       training, ws, nt, sums, M, relu_out);
-  else
-    batchnorm_backward_passes<T, false>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
-                                        training, ws, nt, sums, M, nullptr);
+  if (relu_from_input) {
+    // The forward's a and b per channel (batchnorm_forward's ca, cb), after the workspace's
+    // other parts (batchnorm_workspace counts them).
+    T* fa = reinterpret_cast<T*>(ws + 4 * C * ws_threads + 4 * C);
+    T* fb = fa + C;
+    for (index_t c = 0; c < C; ++c) {
+      fa[c] = T((w ? double(w[c]) : 1.0) * double(save_rstd[c]));
+      fb[c] = bias ? bias[c] : T(0);
+    }
+    batchnorm_backward_passes<T, kMaskIn>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
+                                          training, ws, nt, sums, M, nullptr, fa, fb);
+  } else if (relu_out) {
+    batchnorm_backward_passes<T, kMaskOut>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
+                                           training, ws, nt, sums, M, relu_out, nullptr, nullptr);
+  } else {
+    batchnorm_backward_passes<T, kNoMask>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
+                                          training, ws, nt, sums, M, nullptr, nullptr, nullptr);
+  }
 }
 
 // ------------------------------------------------------------------------------- row norm
@@ -930,7 +987,7 @@ void instancenorm_update_running(T* running_mean, T* running_var, const T* mean,
                                      const T*, bool);                                              \
   template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
                                       const T*, index_t, index_t, index_t, bool, double*, int,     \
-                                      const T*, T*);                                               \
+                                      const T*, T*, bool, const T*);                               \
   template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t, index_t, \
                                    index_t, index_t, double);                                      \
   template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \

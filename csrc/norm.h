@@ -23,16 +23,18 @@ void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* run
                        const T* residual = nullptr, bool relu = false);
 
 // dy, dx: (N, C, S). dx/dw/db may be null (not wanted); w null means 1.
-// relu_out: the fused forward's output when it had relu, else null. Then dres (N, C, S) is
-// required: it receives dy masked as relu_backward masks it (the residual's gradient), and the
-// backward runs on that, so the results are bitwise the separate ops'.
+// relu_out: the fused forward's output when it had relu, else null; dy is then masked as
+// relu_backward masks it, and with dres (N, C, S) that masked gradient (the residual's) is
+// also written out; the results are bitwise the separate ops'. relu_from_input (relu_out and
+// dres null; the fused forward had relu and no residual; bias: its bias, or null): the mask
+// comes from x, the saved statistics, w and bias instead, the same bits without reading y.
 template <typename T>
 void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                         const T* save_mean, const T* save_rstd, index_t N, index_t C, index_t S,
                         bool training, double* ws, int ws_threads, const T* relu_out = nullptr,
-                        T* dres = nullptr);
+                        T* dres = nullptr, bool relu_from_input = false, const T* bias = nullptr);
 
-inline index_t batchnorm_workspace(index_t C, int threads) { return 4 * C * threads + 4 * C; }
+inline index_t batchnorm_workspace(index_t C, int threads) { return 4 * C * threads + 6 * C; }
 
 // ---------------------------------------------------------------- row norm (layer/group/instance)
 // x, y: (R, K, S) as R contiguous rows of D = K*S values, each normalised with its own mean and

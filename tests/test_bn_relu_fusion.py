@@ -9,6 +9,7 @@ import pytest
 
 import pydlk
 from pydlk import models, nn
+from pydlk.functional import norm as nrm_functional
 from pydlk.functional.norm import _batch_norm_add_relu
 
 
@@ -62,6 +63,65 @@ def test_kernel_against_formula_and_separate_ops(rng, shape, with_res):
             assert got[3] is None
             for a, e, n in zip(got[:3], want, need, strict=True):
                 assert (a is None) if not n else np.array_equal(a, e)
+
+
+def _near_zero_input(rng, shape, dtype):
+    """x whose normalised values land on and right around 0 after the affine step: a channel's
+    values repeat a few levels, one of them the mean (exactly), others a rounding away from
+    where (x - m) a + b changes sign; plus a constant channel and NaN-free noise."""
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(shape[0], shape[1], -1)
+    flat[:, 0] = rng.choice(np.array([-1.0, 0.0, 1.0], dtype), flat[:, 0].shape)  # mean 0-ish
+    if shape[1] > 2:
+        flat[:, 2] = 0.5  # constant: normalises to exactly 0
+    return x
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 6, 7), (16, 1500), (5, 3, 1100), (4, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mask_recomputed_from_input_is_the_read_mask(rng, shape, dtype):
+    # output=None: the relu's mask comes from x, the saved statistics, weight and bias (the
+    # forward's own expression), not from reading y. Bitwise the same gradients as reading y,
+    # for every subset of gradients, training or not, with weights of both signs and a bias
+    # that puts values on the relu's edge (x at the mean and b = 0 gives exactly 0: masked).
+    x = _near_zero_input(rng, shape, dtype)
+    C_ = shape[1]
+    w = rng.standard_normal(C_).astype(dtype)
+    b = rng.standard_normal(C_).astype(dtype)
+    b[0] = 0
+    if C_ > 2:
+        b[2] = 0
+    dz = rng.standard_normal(shape).astype(dtype)
+    for training in (True, False):
+        rm, rv = np.zeros(C_, dtype), np.ones(C_, dtype)
+        y, m, s = C.batchnorm_add_relu_forward(x, None, w, b, rm, rv, training, 0.1, 1e-5)
+        assert (y == 0).any() and (y > 0).any()
+        for need in [(True, True, True), (True, False, False), (False, True, True)]:
+            read = C.batchnorm_add_relu_backward(dz, y, x, w, m, s, training, *need, False)
+            got = C.batchnorm_add_relu_backward(
+                dz, None, x, w, m, s, training, *need, False, bias=b
+            )
+            for a, e in zip(got, read, strict=True):
+                assert (a is None and e is None) or np.array_equal(a, e)
+    # no weight or no bias: the forward's 1 and 0
+    y, m, s = C.batchnorm_add_relu_forward(x, None, None, None, None, None, True)
+    read = C.batchnorm_add_relu_backward(dz, y, x, None, m, s, True, need_residual=False)
+    got = C.batchnorm_add_relu_backward(dz, None, x, None, m, s, True, need_residual=False)
+    for a, e in zip(got, read, strict=True):
+        assert (a is None and e is None) or np.array_equal(a, e)
+
+
+def test_recomputed_mask_refuses_the_residual_gradient(rng):
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    y, m, s = C.batchnorm_add_relu_forward(x, None, None, None, None, None, True)
+    with pytest.raises(
+        ValueError, match="batch_norm_add_relu_backward: need_residual needs output"
+    ):
+        C.batchnorm_add_relu_backward(x, None, x, None, m, s, True)
+    with pytest.raises(ValueError, match="batch_norm_add_relu_backward: bias must have shape"):
+        C.batchnorm_add_relu_backward(
+            x, None, x, None, m, s, True, need_residual=False, bias=np.ones(4, np.float32)
+        )
 
 
 def test_nan_and_negative_zero_pass_as_relu_does():
@@ -138,22 +198,46 @@ def _train_twice(make, x, dz, fuse):
         cont.bn_relu_fusable, nrm.bn_relu_fusable = saved
 
 
-@pytest.mark.parametrize(
-    "make, shape",
-    [
-        (lambda: models.resnet_small(num_classes=10), (4, 3, 16, 16)),
-        (lambda: nn.BasicBlock(4, 8, 2), (4, 4, 8, 8)),
-        (lambda: nn.BasicBlock(4, 4, 1), (4, 4, 8, 8)),
-        (lambda: models.LeNet5(num_classes=10, in_channels=1, in_size=28), (6, 1, 28, 28)),
-        (lambda: nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU()), (9, 5)),
-    ],
-)
-def test_models_bitwise_equal_with_and_without_fusion(rng, make, shape):
+MODELS = [
+    (lambda: models.resnet_small(num_classes=10), (4, 3, 16, 16)),
+    (lambda: nn.BasicBlock(4, 8, 2), (4, 4, 8, 8)),
+    (lambda: nn.BasicBlock(4, 4, 1), (4, 4, 8, 8)),
+    (lambda: models.LeNet5(num_classes=10, in_channels=1, in_size=28), (6, 1, 28, 28)),
+    (lambda: nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU()), (9, 5)),
+]
+
+
+@pytest.mark.parametrize("recompute", ["large inputs", "always"])
+@pytest.mark.parametrize("make, shape", MODELS)
+def test_models_bitwise_equal_with_and_without_fusion(rng, make, shape, recompute, monkeypatch):
+    # "always": every fused batch norm without residual recomputes the relu's mask in its
+    # backward (the size from which it does is lowered to 0); the default does it from 1 MiB.
+    if recompute == "always":
+        monkeypatch.setattr(nrm_functional, "_RECOMPUTE_MASK_BYTES", 0)
     x = rng.standard_normal(shape).astype(np.float32)
     dz = rng.standard_normal(10**5).astype(np.float32)
     fused, plain = _train_twice(make, x, dz, True), _train_twice(make, x, dz, False)
     assert len(fused) == len(plain)
     for a, b in zip(fused, plain):
+        assert np.array_equal(a, b)
+
+
+def test_large_lenet_recomputes_the_mask_and_matches_the_separate_ops(rng, monkeypatch):
+    # (64, 6, 28, 28) after conv1 is over 1 MiB: its backward recomputes the mask by default.
+    calls = []
+    real = C.batchnorm_add_relu_backward
+    monkeypatch.setattr(
+        C,
+        "batchnorm_add_relu_backward",
+        lambda *a, **k: calls.append(a[1] is None) or real(*a, **k),
+    )
+    make = lambda: models.LeNet5(num_classes=10, in_channels=1, in_size=28)  # noqa: E731
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    dz = rng.standard_normal(10**5).astype(np.float32)
+    fused = _train_twice(make, x, dz, True)
+    assert calls == [False, False, False, True]  # backward order: BN1d, BN1d, BN2d(16), BN2d(6)
+    plain = _train_twice(make, x, dz, False)
+    for a, b in zip(fused, plain, strict=True):
         assert np.array_equal(a, b)
 
 

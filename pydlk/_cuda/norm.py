@@ -363,11 +363,15 @@ def batchnorm_add_relu_backward(
     grad_weight=None,
     grad_bias=None,
     grad_residual=None,
+    bias=None,
 ):
     """Backward of batchnorm_add_relu_forward (output: its result). Returns (grad_input,
-    grad_weight, grad_bias, grad_residual); None where not asked for."""
+    grad_weight, grad_bias, grad_residual); None where not asked for. The GPU reads the relu's
+    mask from output, which it needs (the CPU kernel may recompute it from input and bias)."""
     cp = __import__("cupy")
     op = "batch_norm_add_relu_backward"
+    if output is None:
+        raise ValueError(f"{op}: output is required on the GPU (the relu's mask is read from it)")
     x = check_float(input, op, "input")
     dy = check_like(grad_output, x.dtype, op, "grad_output", x.shape)
     y = check_like(output, x.dtype, op, "output", x.shape)
