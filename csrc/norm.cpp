@@ -215,12 +215,13 @@ inline __attribute__((always_inline)) void affine_row(T* q, const T* p, const T*
   }
 }
 
-// q = (p - mu) * a + c over a span, a and c constant.
+// q = (p - mu) * a + c over a span, a and c constant (bn_value's expression: batch norm's plain
+// forward rounds as the fused one does).
 template <typename T>
 inline __attribute__((always_inline)) void affine_span(T* q, const T* p, T mu, T a, T c,
                                                        index_t n) {
 #pragma omp simd
-  for (index_t i = 0; i < n; ++i) q[i] = (p[i] - mu) * a + c;
+  for (index_t i = 0; i < n; ++i) bn_value(q[i], p[i], mu, a, c);
 }
 
 // pw += fw, pb += fb, and the T partials start again from 0.
@@ -403,7 +404,7 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
           if (plain) {
 #pragma omp simd
             for (index_t c = 0; c < m; ++c)
-              q[c] = (xn[i0 + c] - cm[i0 + c]) * ca[i0 + c] + cb[i0 + c];
+              bn_value(q[c], xn[i0 + c], cm[i0 + c], ca[i0 + c], cb[i0 + c]);
           } else {
             bn_add_relu_span(q, xn + i0, cm + i0, ca + i0, cb + i0, rn ? rn + i0 : nullptr, relu, m,
                              1);
