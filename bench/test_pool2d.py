@@ -134,3 +134,55 @@ def test_torch(benchmark, rng, torch, case):
         fn(x, k, s, p).backward(dy)
 
     benchmark(step)
+
+
+# ----------------------------------------------------------------------------- global average
+# A ResNet's head: adaptive_avg_pool2d to (1, 1) on its last activation, (64, 64, 8, 8) for the
+# CIFAR ResNet-8 of bench/test_resnet_step.py; as users call it (fresh outputs each round).
+GAP = (64, 64, 8, 8)
+
+
+def _gap_data(rng):
+    return (
+        rng.standard_normal(GAP).astype(np.float32),
+        rng.standard_normal(GAP[:2] + (1, 1)).astype(np.float32),
+    )
+
+
+def _gap_group(benchmark):
+    benchmark.group = f"global average pool fwd+bwd {GAP} float32"
+    benchmark.extra_info["bytes"] = 2 * 4 * int(np.prod(GAP))
+
+
+def test_gap_pydlk(benchmark, rng):
+    _gap_group(benchmark)
+    x, dy = _gap_data(rng)
+
+    def step():
+        C.adaptive_avg_pool2d_forward(x, (1, 1))
+        C.adaptive_avg_pool2d_backward(dy, GAP[2:])
+
+    benchmark(step)
+
+
+def test_gap_numpy(benchmark, rng):
+    _gap_group(benchmark)
+    x, dy = _gap_data(rng)
+
+    def step():
+        x.mean(axis=(2, 3), keepdims=True)  # y
+        np.broadcast_to(dy / (GAP[2] * GAP[3]), GAP).copy()  # dx
+
+    benchmark(step)
+
+
+def test_gap_torch(benchmark, rng, torch):
+    _gap_group(benchmark)
+    x, dy = (torch.from_numpy(a) for a in _gap_data(rng))
+    x.requires_grad_()
+
+    def step():
+        x.grad = None
+        torch.nn.functional.adaptive_avg_pool2d(x, (1, 1)).backward(dy)
+
+    benchmark(step)
