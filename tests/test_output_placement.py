@@ -7,7 +7,9 @@ modulo 4 KiB, where every vector of a streaming kernel meets it. So an output of
 1..1024 bytes past one). Checked here for inputs at many page offsets: where the output starts,
 that it holds the same bits as the kernel writes into a plain array (out=) or as the same call on
 inputs elsewhere, that small outputs stay plain arrays, and that the autograd engine still sums
-a second gradient in place into a placed one.
+a second gradient in place into a placed one. And for out= arrays a caller put just past an
+input (the kernels then compute through an L1 buffer, csrc/stream_store.h): the same bits as
+an out= clear of the inputs.
 """
 
 import numpy as np
@@ -40,7 +42,8 @@ def _ahead(out, inp):
 
 
 def _cases(rng):
-    """name -> (inputs, call(*inputs) -> (placed output, out= call or None))."""
+    """name -> (inputs, call(*inputs) returning the new output, into(*inputs, out) writing the
+    same into out, or None where the kernel takes no out=)."""
     x = rng.standard_normal((4, 24, 32, 32)).astype(np.float32)  # 384 KiB
     dy = rng.standard_normal(x.shape).astype(np.float32)
     w, b = np.ones(24, np.float32), np.zeros(24, np.float32)
