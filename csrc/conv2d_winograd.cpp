@@ -83,10 +83,10 @@ struct Slice {
 };
 
 Slice slice_layout(const ConvShape& s, const Geo& g, index_t tiles, size_t esz) {
-  Slice L;  // scratch: the output transforms' 40 rows per tile, or the input's planes
+  Slice L;  // scratch: input_small's 72 rows per tile, the output transforms' 40, or planes
   L.v = align64(size_t(kAA) * s.C * tiles * esz);
   L.m = align64(size_t(kAA) * s.K * tiles * esz);
-  L.scratch = align64((size_t(40) * tiles + 100 * g.tpi + 4 * g.n4 + 64) * esz);
+  L.scratch = align64((size_t(72) * tiles + 100 * g.tpi + 4 * g.n4 + 64) * esz);
   L.bytes = L.v + L.m + L.scratch;
   return L;
 }
@@ -317,9 +317,62 @@ PYDLK_INLINE void input_tw(T* V, const T* x, index_t m, index_t tiles, const Con
     }
 }
 
+// input_tw for images at most 16 wide (TW = 2 or 4 tiles per row): a plane has too few tiles
+// to fill a vector (4 on an 8x8 image), and the per-plane loops ran on scalars with their six
+// output pointers stepped in memory. Here each channel of the block's m images is transformed
+// at once, vectorised over all m*tpi tiles. A patch's six rows are phases 0..3 of its quad-row
+// and phases 0, 1 of the next: each padded row goes to row source p (its phase) of the tiles of
+// its quad-row and, for phases 0 and 1, also to row source 4 + p of the tiles one quad-row up,
+// so that all six sources are indexed by the tile itself. The same sums as input_tw, so the
+// same bits.
+template <typename T, int TW>
+PYDLK_INLINE void input_small(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
+                              const Geo& g, T* scratch) {
+  const index_t HW = s.H * s.W, plane = s.C * tiles, L = tiles;
+  T* S = scratch;        // S[(j*6 + k)*L + t]: column j of row source k of tile t
+  T* wb = S + 36 * L;    // B^T across the columns: wb[(b*6 + k)*L + t]
+  T* lin = wb + 36 * L;  // one padded row
+  for (index_t c = 0; c < s.C; ++c) {
+    for (index_t i = 0; i < m; ++i) {
+      const T* xc = x + (i * s.C + c) * HW;
+      for (index_t r = 0; r < g.rows; ++r) {
+        const index_t h = r - s.ph, ph = r % 4, q = r / 4;
+        for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
+        if (h >= 0 && h < s.H)
+          for (index_t j = 0; j < s.W; ++j) lin[s.pw + j] = xc[h * s.W + j];
+        if (q < g.th) {  // own quad-row: source ph
+          T* dst = S + ph * L + i * g.tpi + q * TW;
+          for (index_t j = 0; j < 6; ++j)
+            for (index_t t = 0; t < TW; ++t) dst[j * 6 * L + t] = lin[4 * t + j];
+        }
+        if (ph < 2 && q >= 1) {  // the quad-row above: source 4 + ph
+          T* dst = S + (4 + ph) * L + i * g.tpi + (q - 1) * TW;
+          for (index_t j = 0; j < 6; ++j)
+            for (index_t t = 0; t < TW; ++t) dst[j * 6 * L + t] = lin[4 * t + j];
+        }
+      }
+    }
+#pragma omp simd
+    for (index_t u = 0; u < 6 * L; ++u)  // u = k*L + t
+      bt6(S[u], S[6 * L + u], S[12 * L + u], S[18 * L + u], S[24 * L + u], S[30 * L + u], wb[u],
+          wb[6 * L + u], wb[12 * L + u], wb[18 * L + u], wb[24 * L + u], wb[30 * L + u]);
+    for (index_t b = 0; b < 6; ++b) {
+      const T* d = wb + b * 6 * L;
+      T* vb = V + b * plane + c * tiles;
+#pragma omp simd
+      for (index_t t = 0; t < L; ++t)
+        bt6(d[t], d[L + t], d[2 * L + t], d[3 * L + t], d[4 * L + t], d[5 * L + t], vb[t],
+            vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
+            vb[30 * plane + t]);
+    }
+  }
+}
+
 template <typename T>
 PYDLK_SIMD void transform_input(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
                                 const Geo& g, T* scratch) {
+  if (g.tw == 2) return input_small<T, 2>(V, x, m, tiles, s, g, scratch);
+  if (g.tw == 4) return input_small<T, 4>(V, x, m, tiles, s, g, scratch);
 #define PYDLK_CALL(TW) input_tw<T, TW>(V, x, m, tiles, s, g, scratch)
   PYDLK_WITH_TW(g.tw, PYDLK_CALL)
 #undef PYDLK_CALL
