@@ -524,9 +524,58 @@ PYDLK_INLINE void grad_input_tw(T* dx, const T* dV, index_t m, index_t tiles, co
     }
 }
 
+// grad_input_tw for images at most 16 wide, as input_small for the forward: both B passes over
+// all the block's tiles of a channel at once (row sources as there: phases 0..3 of the tile's
+// own quad-row, then phases 0, 1 of the next), the overlaps of neighbouring patches (their rows
+// 4, 5 and columns 4, 5) added up only when a row of dx is assembled. Those additions come after
+// the column transform here, before it in grad_input_tw: the same sum, rounded differently.
+template <typename T, int TW>
+PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles, const ConvShape& s,
+                                   const Geo& g, T* scratch) {
+  const index_t HW = s.H * s.W, plane = s.C * tiles, L = tiles;
+  T* wk = scratch;      // B down the rows: wk[(b*6 + k)*L + t], row source k of column b
+  T* D = wk + 36 * L;   // then across the columns: D[(j*6 + k)*L + t]
+  T* lin = D + 36 * L;  // one padded row of dx
+  for (index_t c = 0; c < s.C; ++c) {
+    for (index_t b = 0; b < 6; ++b) {
+      const T* vb = dV + b * plane + c * tiles;
+      T* w = wk + b * 6 * L;
+#pragma omp simd
+      for (index_t t = 0; t < L; ++t)
+        b6(vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
+           vb[30 * plane + t], w[t], w[L + t], w[2 * L + t], w[3 * L + t], w[4 * L + t],
+           w[5 * L + t]);
+    }
+#pragma omp simd
+    for (index_t u = 0; u < 6 * L; ++u)  // u = k*L + t
+      b6(wk[u], wk[6 * L + u], wk[12 * L + u], wk[18 * L + u], wk[24 * L + u], wk[30 * L + u], D[u],
+         D[6 * L + u], D[12 * L + u], D[18 * L + u], D[24 * L + u], D[30 * L + u]);
+    for (index_t i = 0; i < m; ++i) {
+      T* dxc = dx + (i * s.C + c) * HW;
+      for (index_t h = 0; h < s.H; ++h) {
+        const index_t r = h + s.ph, ph = r % 4, q = r / 4;
+        for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
+        if (q < g.th) {  // own quad-row: source ph
+          const T* src = D + ph * L + i * g.tpi + q * TW;
+          for (index_t t = 0; t < TW; ++t)
+            for (index_t j = 0; j < 6; ++j) lin[4 * t + j] += src[j * 6 * L + t];
+        }
+        if (ph < 2 && q >= 1) {  // the tiles one quad-row up: source 4 + ph
+          const T* src = D + (4 + ph) * L + i * g.tpi + (q - 1) * TW;
+          for (index_t t = 0; t < TW; ++t)
+            for (index_t j = 0; j < 6; ++j) lin[4 * t + j] += src[j * 6 * L + t];
+        }
+        for (index_t j = 0; j < s.W; ++j) dxc[h * s.W + j] = lin[s.pw + j];
+      }
+    }
+  }
+}
+
 template <typename T>
 PYDLK_SIMD void transform_grad_input(T* dx, const T* dV, index_t m, index_t tiles,
                                      const ConvShape& s, const Geo& g, T* scratch) {
+  if (g.tw == 2) return grad_input_small<T, 2>(dx, dV, m, tiles, s, g, scratch);
+  if (g.tw == 4) return grad_input_small<T, 4>(dx, dV, m, tiles, s, g, scratch);
 #define PYDLK_CALL(TW) grad_input_tw<T, TW>(dx, dV, m, tiles, s, g, scratch)
   PYDLK_WITH_TW(g.tw, PYDLK_CALL)
 #undef PYDLK_CALL
