@@ -317,7 +317,7 @@ PYDLK_INLINE void input_tw(T* V, const T* x, index_t m, index_t tiles, const Con
     }
 }
 
-// input_tw for images at most 16 wide (TW = 2 or 4 tiles per row): a plane has too few tiles
+// input_tw for images at most 16 wide (TW = 1 to 4 tiles per row): a plane has too few tiles
 // to fill a vector (4 on an 8x8 image), and the per-plane loops ran on scalars with their six
 // output pointers stepped in memory. Here each channel of the block's m images is transformed
 // at once, vectorised over all m*tpi tiles. A patch's six rows are phases 0..3 of its quad-row
@@ -371,8 +371,12 @@ PYDLK_INLINE void input_small(T* V, const T* x, index_t m, index_t tiles, const 
 template <typename T>
 PYDLK_SIMD void transform_input(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
                                 const Geo& g, T* scratch) {
-  if (g.tw == 2) return input_small<T, 2>(V, x, m, tiles, s, g, scratch);
-  if (g.tw == 4) return input_small<T, 4>(V, x, m, tiles, s, g, scratch);
+  if (g.tw <= 4) {
+    if (g.tw == 1) return input_small<T, 1>(V, x, m, tiles, s, g, scratch);
+    if (g.tw == 2) return input_small<T, 2>(V, x, m, tiles, s, g, scratch);
+    if (g.tw == 3) return input_small<T, 3>(V, x, m, tiles, s, g, scratch);
+    return input_small<T, 4>(V, x, m, tiles, s, g, scratch);
+  }
 #define PYDLK_CALL(TW) input_tw<T, TW>(V, x, m, tiles, s, g, scratch)
   PYDLK_WITH_TW(g.tw, PYDLK_CALL)
 #undef PYDLK_CALL
@@ -574,8 +578,12 @@ PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles,
 template <typename T>
 PYDLK_SIMD void transform_grad_input(T* dx, const T* dV, index_t m, index_t tiles,
                                      const ConvShape& s, const Geo& g, T* scratch) {
-  if (g.tw == 2) return grad_input_small<T, 2>(dx, dV, m, tiles, s, g, scratch);
-  if (g.tw == 4) return grad_input_small<T, 4>(dx, dV, m, tiles, s, g, scratch);
+  if (g.tw <= 4) {
+    if (g.tw == 1) return grad_input_small<T, 1>(dx, dV, m, tiles, s, g, scratch);
+    if (g.tw == 2) return grad_input_small<T, 2>(dx, dV, m, tiles, s, g, scratch);
+    if (g.tw == 3) return grad_input_small<T, 3>(dx, dV, m, tiles, s, g, scratch);
+    return grad_input_small<T, 4>(dx, dV, m, tiles, s, g, scratch);
+  }
 #define PYDLK_CALL(TW) grad_input_tw<T, TW>(dx, dV, m, tiles, s, g, scratch)
   PYDLK_WITH_TW(g.tw, PYDLK_CALL)
 #undef PYDLK_CALL
