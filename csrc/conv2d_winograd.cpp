@@ -7,7 +7,8 @@
 //     Y = A^T [ sum_c U[k, c] (.) V[c] ] A          ((.) elementwise over the 6x6 positions)
 // so the channel sum becomes 36 independent GEMMs, U[ab] (K, C) @ V[ab] (C, tiles), with 36
 // multiplies per 16 outputs instead of 144: 4x fewer than im2col + GEMM. The GEMMs run on
-// OpenBLAS; the transforms are short sums of scaled rows, vectorised over a plane's tiles.
+// OpenBLAS; the transforms are short sums of scaled rows, vectorised over a plane's tiles (on
+// images up to 16 wide, over all the tiles of a block's channel: input_small).
 //
 // The gradients are the exact adjoints of that linear map (the transposed transforms, and the
 // GEMMs transposed):
@@ -242,6 +243,15 @@ PYDLK_INLINE void copy_n(T* dst, const T* src, index_t n_rt) {
     default: call(0);           \
   }
 
+// The small-image transforms (input_small, grad_input_small) for 1 to 4 tiles per row.
+#define PYDLK_WITH_SMALL_TW(tw, call) \
+  switch (tw) {                       \
+    case 1: call(1); break;           \
+    case 2: call(2); break;           \
+    case 3: call(3); break;           \
+    default: call(4);                 \
+  }
+
 // A padded row of 8 tiles (32x32 outputs, the commonest plane: 36 floats) split into its 6
 // columns per tile, dst[j*stride + t] = lin[4t + j], with vector shuffles (GCC vector
 // extensions, 256-bit: native in both clones) instead of 48 strided scalar moves. Reads
@@ -371,15 +381,12 @@ PYDLK_INLINE void input_small(T* V, const T* x, index_t m, index_t tiles, const 
 template <typename T>
 PYDLK_SIMD void transform_input(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
                                 const Geo& g, T* scratch) {
-  if (g.tw <= 4) {
-    if (g.tw == 1) return input_small<T, 1>(V, x, m, tiles, s, g, scratch);
-    if (g.tw == 2) return input_small<T, 2>(V, x, m, tiles, s, g, scratch);
-    if (g.tw == 3) return input_small<T, 3>(V, x, m, tiles, s, g, scratch);
-    return input_small<T, 4>(V, x, m, tiles, s, g, scratch);
-  }
+#define PYDLK_SMALL(TW) input_small<T, TW>(V, x, m, tiles, s, g, scratch)
 #define PYDLK_CALL(TW) input_tw<T, TW>(V, x, m, tiles, s, g, scratch)
-  PYDLK_WITH_TW(g.tw, PYDLK_CALL)
+  if (g.tw <= 4) PYDLK_WITH_SMALL_TW(g.tw, PYDLK_SMALL)
+  else PYDLK_WITH_TW(g.tw, PYDLK_CALL)
 #undef PYDLK_CALL
+#undef PYDLK_SMALL
 }
 
 // y tiles = A^T M A + bias, written into the block's m images (y: the first one): A^T across
@@ -578,17 +585,15 @@ PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles,
 template <typename T>
 PYDLK_SIMD void transform_grad_input(T* dx, const T* dV, index_t m, index_t tiles,
                                      const ConvShape& s, const Geo& g, T* scratch) {
-  if (g.tw <= 4) {
-    if (g.tw == 1) return grad_input_small<T, 1>(dx, dV, m, tiles, s, g, scratch);
-    if (g.tw == 2) return grad_input_small<T, 2>(dx, dV, m, tiles, s, g, scratch);
-    if (g.tw == 3) return grad_input_small<T, 3>(dx, dV, m, tiles, s, g, scratch);
-    return grad_input_small<T, 4>(dx, dV, m, tiles, s, g, scratch);
-  }
+#define PYDLK_SMALL(TW) grad_input_small<T, TW>(dx, dV, m, tiles, s, g, scratch)
 #define PYDLK_CALL(TW) grad_input_tw<T, TW>(dx, dV, m, tiles, s, g, scratch)
-  PYDLK_WITH_TW(g.tw, PYDLK_CALL)
+  if (g.tw <= 4) PYDLK_WITH_SMALL_TW(g.tw, PYDLK_SMALL)
+  else PYDLK_WITH_TW(g.tw, PYDLK_CALL)
 #undef PYDLK_CALL
+#undef PYDLK_SMALL
 }
 #undef PYDLK_WITH_TW
+#undef PYDLK_WITH_SMALL_TW
 
 // C = op(A) @ op(B) (+ beta C) on this thread (inner) or split over the team.
 template <typename T>
