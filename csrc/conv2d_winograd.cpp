@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "blas.h"
 
@@ -84,7 +85,10 @@ struct Slice {
 };
 
 Slice slice_layout(const ConvShape& s, const Geo& g, index_t tiles, size_t esz) {
-  Slice L;  // scratch: input_small's 72 rows per tile, the output transforms' 40, or planes
+  // scratch: the small-image transforms' 72 rows per tile of the block and one padded image
+  // plane, the output transforms' 40 rows per tile, or the per-plane transforms' 12 row-phase
+  // copies and one padded plane (under 64 per tile of one image, and a few rows)
+  Slice L;
   L.v = align64(size_t(kAA) * s.C * tiles * esz);
   L.m = align64(size_t(kAA) * s.K * tiles * esz);
   L.scratch = align64((size_t(72) * tiles + 100 * g.tpi + 4 * g.n4 + 64) * esz);
@@ -212,15 +216,7 @@ PYDLK_SIMD void weight_gradient(T* dw, const T* parts, index_t nparts, index_t P
 // sizes (2, 4, 8: 8x8, 16x16 and 32x32 outputs), so that those short loops unroll into vector
 // shuffles; TW = 0 takes the runtime count.
 
-// One row split by column phase: q[p*stride + t] = lin[4t + p], t < n.
-template <typename T, int N>
-PYDLK_INLINE void split4(T* q, index_t stride, const T* lin, index_t n_rt) {
-  const index_t n = N ? N : n_rt;
-  for (index_t t = 0; t < n; ++t)
-    for (index_t p = 0; p < 4; ++p) q[p * stride + t] = lin[4 * t + p];
-}
-
-// Its inverse: lin[4t + p] = q[p*stride + t], t < n.
+// One row merged from its column phases: lin[4t + p] = q[p*stride + t], t < n.
 template <typename T, int N>
 PYDLK_INLINE void merge4(T* lin, const T* q, index_t stride, index_t n_rt) {
   const index_t n = N ? N : n_rt;
@@ -255,14 +251,34 @@ PYDLK_INLINE void copy_n(T* dst, const T* src, index_t n_rt) {
 // A padded row of 8 tiles (32x32 outputs, the commonest plane: 36 floats) split into its 6
 // columns per tile, dst[j*stride + t] = lin[4t + j], with vector shuffles (GCC vector
 // extensions, 256-bit: native in both clones) instead of 48 strided scalar moves. Reads
-// lin[0, 40). False for other types and widths (the caller's loop runs).
+// lin[0, 40); 4 tiles (16x16 outputs) read lin[0, 20). False for other types and widths (the
+// caller's loop runs).
 typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
 template <typename T, int TW>
-PYDLK_INLINE bool gather8(T*, index_t, const T*) {
+PYDLK_INLINE bool gather_row(T*, index_t, const T*) {
   return false;
 }
 template <>
-PYDLK_INLINE bool gather8<float, 8>(float* dst, index_t stride, const float* lin) {
+PYDLK_INLINE bool gather_row<float, 4>(float* dst, index_t stride, const float* lin) {
+  v4f l[5];
+  std::memcpy(l, lin, sizeof l);
+  const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
+            b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
+            c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
+            d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
+  v4f o[6];
+  o[0] = __builtin_shufflevector(a, b, 0, 1, 4, 5);
+  o[1] = __builtin_shufflevector(a, b, 2, 3, 6, 7);
+  o[2] = __builtin_shufflevector(c, d, 0, 1, 4, 5);
+  o[3] = __builtin_shufflevector(c, d, 2, 3, 6, 7);
+  o[4] = __builtin_shufflevector(o[0], l[4], 1, 2, 3, 4);  // lin[4t + 4] = lin[4(t+1)]
+  o[5] = __builtin_shufflevector(o[1], l[4], 1, 2, 3, 5);
+  for (int j = 0; j < 6; ++j) std::memcpy(dst + j * stride, &o[j], sizeof(v4f));
+  return true;
+}
+template <>
+PYDLK_INLINE bool gather_row<float, 8>(float* dst, index_t stride, const float* lin) {
   v8f l[5];
   std::memcpy(l, lin, sizeof l);
   // a: columns 0..3 of tiles 0..3 (4 each), b: of tiles 4..7
@@ -282,6 +298,83 @@ PYDLK_INLINE bool gather8<float, 8>(float* dst, index_t stride, const float* lin
   return true;
 }
 
+// Rows of whole tiles by column phase and back, straight between a row of the image and the
+// phase rows: q[p*stride + t] = row[4t + p] (split_row) and row[4t + p] = q[p*stride + t] + add
+// (merge_row), t < n. They replace a copy through a row buffer written with one store width
+// and read back at once with another: a load that spans several stores still in flight is not
+// forwarded from them but waits until they reach the cache, and those waits were a third of
+// the output transform's time on 32x32 images. 4 and 8 tiles of float (16x16 and 32x32
+// outputs) run as 4x4 and 4x8 transposes in vector shuffles.
+template <typename T, int N>
+PYDLK_INLINE void split_row(T* q, index_t stride, const T* row, index_t n_rt) {
+  const index_t n = N ? N : n_rt;
+  if constexpr (std::is_same_v<T, float> && N == 8) {
+    v8f l[4];
+    std::memcpy(l, row, sizeof l);
+    const v8f a01 = __builtin_shufflevector(l[0], l[1], 0, 4, 8, 12, 1, 5, 9, 13);
+    const v8f a23 = __builtin_shufflevector(l[0], l[1], 2, 6, 10, 14, 3, 7, 11, 15);
+    const v8f b01 = __builtin_shufflevector(l[2], l[3], 0, 4, 8, 12, 1, 5, 9, 13);
+    const v8f b23 = __builtin_shufflevector(l[2], l[3], 2, 6, 10, 14, 3, 7, 11, 15);
+    const v8f c[4] = {__builtin_shufflevector(a01, b01, 0, 1, 2, 3, 8, 9, 10, 11),
+                      __builtin_shufflevector(a01, b01, 4, 5, 6, 7, 12, 13, 14, 15),
+                      __builtin_shufflevector(a23, b23, 0, 1, 2, 3, 8, 9, 10, 11),
+                      __builtin_shufflevector(a23, b23, 4, 5, 6, 7, 12, 13, 14, 15)};
+    for (int p = 0; p < 4; ++p) std::memcpy(q + p * stride, &c[p], sizeof(v8f));
+  } else if constexpr (std::is_same_v<T, float> && N == 4) {
+    v4f l[4];
+    std::memcpy(l, row, sizeof l);
+    const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
+              b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
+              c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
+              d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
+    const v4f o[4] = {
+        __builtin_shufflevector(a, b, 0, 1, 4, 5), __builtin_shufflevector(a, b, 2, 3, 6, 7),
+        __builtin_shufflevector(c, d, 0, 1, 4, 5), __builtin_shufflevector(c, d, 2, 3, 6, 7)};
+    for (int p = 0; p < 4; ++p) std::memcpy(q + p * stride, &o[p], sizeof(v4f));
+  } else {
+    for (index_t t = 0; t < n; ++t)
+      for (index_t p = 0; p < 4; ++p) q[p * stride + t] = row[4 * t + p];
+  }
+}
+
+// row[4t + p] = l[p][t] + add for 8 tiles, from registers.
+PYDLK_INLINE void merge8(float* row, const v8f l[4], float add) {
+  const v8f a = __builtin_shufflevector(l[0], l[1], 0, 8, 1, 9, 2, 10, 3, 11),  // tiles 0-3
+      b = __builtin_shufflevector(l[2], l[3], 0, 8, 1, 9, 2, 10, 3, 11),
+            c = __builtin_shufflevector(l[0], l[1], 4, 12, 5, 13, 6, 14, 7, 15),  // 4-7
+      d = __builtin_shufflevector(l[2], l[3], 4, 12, 5, 13, 6, 14, 7, 15);
+  const v8f o[4] = {__builtin_shufflevector(a, b, 0, 1, 8, 9, 2, 3, 10, 11) + add,
+                    __builtin_shufflevector(a, b, 4, 5, 12, 13, 6, 7, 14, 15) + add,
+                    __builtin_shufflevector(c, d, 0, 1, 8, 9, 2, 3, 10, 11) + add,
+                    __builtin_shufflevector(c, d, 4, 5, 12, 13, 6, 7, 14, 15) + add};
+  std::memcpy(row, o, sizeof o);
+}
+
+template <typename T, int N>
+PYDLK_INLINE void merge_row(T* row, const T* q, index_t stride, T add, index_t n_rt) {
+  const index_t n = N ? N : n_rt;
+  if constexpr (std::is_same_v<T, float> && N == 8) {
+    v8f l[4];
+    for (int p = 0; p < 4; ++p) std::memcpy(&l[p], q + p * stride, sizeof(v8f));
+    merge8(row, l, add);
+  } else if constexpr (std::is_same_v<T, float> && N == 4) {
+    v4f l[4];
+    for (int p = 0; p < 4; ++p) std::memcpy(&l[p], q + p * stride, sizeof(v4f));
+    const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
+              b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
+              c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
+              d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
+    const v4f o[4] = {__builtin_shufflevector(a, b, 0, 1, 4, 5) + add,
+                      __builtin_shufflevector(a, b, 2, 3, 6, 7) + add,
+                      __builtin_shufflevector(c, d, 0, 1, 4, 5) + add,
+                      __builtin_shufflevector(c, d, 2, 3, 6, 7) + add};
+    std::memcpy(row, o, sizeof o);
+  } else {
+    for (index_t t = 0; t < n; ++t)
+      for (index_t p = 0; p < 4; ++p) row[4 * t + p] = q[p * stride + t] + add;
+  }
+}
+
 // V[ab][c][t] = (B^T d B)[a][b] for every tile t of the block's m images (x: the first one).
 // Per plane: each padded row's 6 columns per tile gathered into S (row-phase order; columns 4
 // and 5 are phases 0 and 1 one tile on), B^T across them (wo), then B^T down each tile's rows.
@@ -289,21 +382,22 @@ template <typename T, int TW>
 PYDLK_INLINE void input_tw(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
                            const Geo& g, T* scratch) {
   const index_t HW = s.H * s.W, tw = TW ? TW : g.tw, W4 = tw + 1, n4 = 4 * W4, plane = s.C * tiles,
-                RP = (g.th + 1) * tw, R4 = 4 * RP;
-  T* S = scratch;        // S[j*R4 + (r%4)*RP + (r/4)*tw + t] = padded[r][4t + j]
-  T* wo = S + 6 * R4;    // B^T across them, same order: wo[b*R4 + ...]
-  T* lin = wo + 6 * R4;  // one padded row (and 4 zeros past it, which gather8 reads)
-  for (index_t j = n4; j < n4 + 4; ++j) lin[j] = T(0);
+                RP = (g.th + 1) * tw, R4 = 4 * RP, ld = n4 + 4;
+  T* S = scratch;      // S[j*R4 + (r%4)*RP + (r/4)*tw + t] = padded[r][4t + j]
+  T* wo = S + 6 * R4;  // B^T across them, same order: wo[b*R4 + ...]
+  // The padded plane, rows ld apart (4 zeros past each, which gather_row reads). Whole before
+  // its rows are split: a split right after its row was copied in waited for the copy's stores
+  // (see merge_row). The padding is zeroed once: every plane writes the same interior.
+  T* P = wo + 6 * R4;
+  for (index_t j = 0; j < g.rows * ld; ++j) P[j] = T(0);
   for (index_t i = 0; i < m; ++i)
     for (index_t c = 0; c < s.C; ++c) {
       const T* xc = x + (i * s.C + c) * HW;
+      for (index_t h = 0; h < s.H; ++h) copy_n<T, 0>(P + (h + s.ph) * ld + s.pw, xc + h * s.W, s.W);
       for (index_t r = 0; r < g.rows; ++r) {
-        const index_t h = r - s.ph;
-        for (index_t j = 0; j < n4; ++j) lin[j] = T(0);
-        if (h >= 0 && h < s.H)
-          for (index_t j = 0; j < s.W; ++j) lin[s.pw + j] = xc[h * s.W + j];
+        const T* lin = P + r * ld;
         T* row = S + (r % 4) * RP + (r / 4) * tw;
-        if (!gather8<T, TW>(row, R4, lin))
+        if (!gather_row<T, TW>(row, R4, lin))
           for (index_t j = 0; j < 6; ++j) {
             T* dst = row + j * R4;
 #pragma omp simd
@@ -339,27 +433,26 @@ template <typename T, int TW>
 PYDLK_INLINE void input_small(T* V, const T* x, index_t m, index_t tiles, const ConvShape& s,
                               const Geo& g, T* scratch) {
   const index_t HW = s.H * s.W, plane = s.C * tiles, L = tiles;
-  T* S = scratch;        // S[(j*6 + k)*L + t]: column j of row source k of tile t
-  T* wb = S + 36 * L;    // B^T across the columns: wb[(b*6 + k)*L + t]
-  T* lin = wb + 36 * L;  // one padded row
+  const index_t ld = g.n4 + 4;
+  T* S = scratch;      // S[(j*6 + k)*L + t]: column j of row source k of tile t
+  T* wb = S + 36 * L;  // B^T across the columns: wb[(b*6 + k)*L + t]
+  T* P = wb + 36 * L;  // the padded plane, as in input_tw
+  for (index_t j = 0; j < g.rows * ld; ++j) P[j] = T(0);
+  auto split = [&](T* dst, const T* lin) PYDLK_LAMBDA_INLINE {
+    if (!gather_row<T, TW>(dst, 6 * L, lin))
+      for (index_t j = 0; j < 6; ++j)
+        for (index_t t = 0; t < TW; ++t) dst[j * 6 * L + t] = lin[4 * t + j];
+  };
   for (index_t c = 0; c < s.C; ++c) {
     for (index_t i = 0; i < m; ++i) {
       const T* xc = x + (i * s.C + c) * HW;
+      for (index_t h = 0; h < s.H; ++h) copy_n<T, 0>(P + (h + s.ph) * ld + s.pw, xc + h * s.W, s.W);
       for (index_t r = 0; r < g.rows; ++r) {
-        const index_t h = r - s.ph, ph = r % 4, q = r / 4;
-        for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
-        if (h >= 0 && h < s.H)
-          for (index_t j = 0; j < s.W; ++j) lin[s.pw + j] = xc[h * s.W + j];
-        if (q < g.th) {  // own quad-row: source ph
-          T* dst = S + ph * L + i * g.tpi + q * TW;
-          for (index_t j = 0; j < 6; ++j)
-            for (index_t t = 0; t < TW; ++t) dst[j * 6 * L + t] = lin[4 * t + j];
-        }
-        if (ph < 2 && q >= 1) {  // the quad-row above: source 4 + ph
-          T* dst = S + (4 + ph) * L + i * g.tpi + (q - 1) * TW;
-          for (index_t j = 0; j < 6; ++j)
-            for (index_t t = 0; t < TW; ++t) dst[j * 6 * L + t] = lin[4 * t + j];
-        }
+        const index_t ph = r % 4, q = r / 4;
+        const T* lin = P + r * ld;
+        if (q < g.th) split(S + ph * L + i * g.tpi + q * TW, lin);  // own quad-row: source ph
+        if (ph < 2 && q >= 1)  // the quad-row above: source 4 + ph
+          split(S + (4 + ph) * L + i * g.tpi + (q - 1) * TW, lin);
       }
     }
 #pragma omp simd
@@ -395,9 +488,8 @@ template <typename T, int TW>
 PYDLK_INLINE void output_tw(T* y, const T* M, const T* bias, index_t m, index_t tiles,
                             const ConvShape& s, const Geo& g, T* scratch) {
   const index_t OHW = s.OH * s.OW, tw = TW ? TW : g.tw, plane = s.K * tiles;
-  T* z = scratch;            // A^T across each tile's 6 columns: z[(a*4 + o)*tiles + t]
-  T* yq = z + 24 * tiles;    // then down the rows: yq[(p*4 + o)*tiles + t]
-  T* lin = yq + 16 * tiles;  // one output row, 4*tw wide
+  T* z = scratch;          // A^T across each tile's 6 columns: z[(a*4 + o)*tiles + t]
+  T* yq = z + 24 * tiles;  // then down the rows: yq[(p*4 + o)*tiles + t]
   for (index_t k = 0; k < s.K; ++k) {
     const T* mk = M + k * tiles;
     for (index_t a = 0; a < 6; ++a) {
@@ -419,10 +511,13 @@ PYDLK_INLINE void output_tw(T* y, const T* M, const T* bias, index_t m, index_t 
     const T bk = bias ? bias[k] : T(0);
     for (index_t i = 0; i < m; ++i)
       for (index_t h = 0; h < s.OH; ++h) {
-        merge4<T, TW>(lin, yq + (h % 4) * 4 * tiles + (i * g.th + h / 4) * tw, tiles, tw);
+        const T* q = yq + (h % 4) * 4 * tiles + (i * g.th + h / 4) * tw;
         T* yr = y + (i * s.K + k) * OHW + h * s.OW;
-#pragma omp simd
-        for (index_t j = 0; j < s.OW; ++j) yr[j] = lin[j] + bk;
+        if (s.OW == 4 * tw) {
+          merge_row<T, TW>(yr, q, tiles, bk, tw);
+        } else {  // the last tile of the row is cut short
+          for (index_t j = 0; j < s.OW; ++j) yr[j] = q[(j % 4) * tiles + j / 4] + bk;
+        }
       }
   }
 }
@@ -441,17 +536,19 @@ template <typename T, int TW>
 PYDLK_INLINE void grad_output_tw(T* dM, const T* dy, index_t m, index_t tiles, const ConvShape& s,
                                  const Geo& g, T* scratch) {
   const index_t OHW = s.OH * s.OW, tw = TW ? TW : g.tw, w4 = 4 * tw, plane = s.K * tiles;
-  T* gq = scratch;           // gq[(p*4 + o)*tiles + t] = dY[p][o] of tile t
-  T* zh = gq + 16 * tiles;   // A down the rows: zh[(a*4 + o)*tiles + t]
-  T* lin = zh + 24 * tiles;  // one row of dy, 4*tw wide
+  T* gq = scratch;          // gq[(p*4 + o)*tiles + t] = dY[p][o] of tile t
+  T* zh = gq + 16 * tiles;  // A down the rows: zh[(a*4 + o)*tiles + t]
   for (index_t k = 0; k < s.K; ++k) {
     for (index_t i = 0; i < m; ++i)
       for (index_t h = 0; h < 4 * g.th; ++h) {
         const T* src = dy + (i * s.K + k) * OHW + h * s.OW;
-        const index_t n = h < s.OH ? s.OW : 0;
-        for (index_t j = 0; j < n; ++j) lin[j] = src[j];
-        for (index_t j = n; j < w4; ++j) lin[j] = T(0);
-        split4<T, TW>(gq + (h % 4) * 4 * tiles + (i * g.th + h / 4) * tw, tiles, lin, tw);
+        T* q = gq + (h % 4) * 4 * tiles + (i * g.th + h / 4) * tw;
+        if (h < s.OH && s.OW == w4) {
+          split_row<T, TW>(q, tiles, src, tw);
+        } else {  // past the last row or the last column: zeros
+          const index_t n = h < s.OH ? s.OW : 0;
+          for (index_t j = 0; j < w4; ++j) q[(j % 4) * tiles + j / 4] = j < n ? src[j] : T(0);
+        }
       }
     for (index_t o = 0; o < 4; ++o) {
       const T* go = gq + o * tiles;
@@ -491,25 +588,31 @@ PYDLK_INLINE void grad_input_tw(T* dx, const T* dV, index_t m, index_t tiles, co
                                 const Geo& g, T* scratch) {
   const index_t HW = s.H * s.W, tw = TW ? TW : g.tw, W4 = tw + 1, n4 = 4 * W4, tpi = g.tpi,
                 plane = s.C * tiles, RP = (g.th + 1) * tw, R4 = 4 * RP;
-  T* wg = scratch;       // wg[b*R4 + ...]: per row (row-phase order), the 6 transformed columns
-  T* D = wg + 6 * R4;    // D[j*R4 + ...]: B across them, column j of each tile
-  T* e = D + 6 * R4;     // rows 4 and 5 of each tile: e[t], e[tpi + t]
-  T* lin = e + 2 * tpi;  // one padded row
-  T* q = lin + n4;       // that row by column phase: q[p*W4 + t] = padded[4t + p]
+  T* wg = scratch;      // wg[b*R4 + ...]: per row (row-phase order), the 6 transformed columns
+  T* D = wg + 6 * R4;   // D[j*R4 + ...]: B across them, column j of each tile
+  T* e = D + 6 * R4;    // rows 4 and 5 of each tile, per column: e[2b*tpi + t], e[(2b+1)*tpi + t]
+  T* q = e + 12 * tpi;  // one padded row by column phase: q[p*W4 + t] = padded[4t + p]
+  T* rows = q + n4;     // the plane's padded rows, n4 apart, copied out once all are merged
   for (index_t i = 0; i < m; ++i)
     for (index_t c = 0; c < s.C; ++c) {
+      // All six columns' rows first, then the overlaps added: an addition right after its b6
+      // loop read w one tile row on from where that loop had just stored it, and waited for
+      // those stores to reach the cache (see merge_row).
       for (index_t b = 0; b < 6; ++b) {
         const T* vb = dV + b * plane + c * tiles + i * tpi;
-        T* w = wg + b * R4;
+        T *w = wg + b * R4, *eb = e + 2 * b * tpi;
 #pragma omp simd
         for (index_t t = 0; t < tpi; ++t)
           b6(vb[t], vb[6 * plane + t], vb[12 * plane + t], vb[18 * plane + t], vb[24 * plane + t],
-             vb[30 * plane + t], w[t], w[RP + t], w[2 * RP + t], w[3 * RP + t], e[t], e[tpi + t]);
+             vb[30 * plane + t], w[t], w[RP + t], w[2 * RP + t], w[3 * RP + t], eb[t], eb[tpi + t]);
         for (index_t t = 0; t < tw; ++t) w[tpi + t] = w[RP + tpi + t] = T(0);  // r/4 == th
+      }
+      for (index_t b = 0; b < 6; ++b) {
+        T *w = wg + b * R4, *eb = e + 2 * b * tpi;
 #pragma omp simd
         for (index_t t = 0; t < tpi; ++t) {
-          w[tw + t] += e[t];
-          w[RP + tw + t] += e[tpi + t];
+          w[tw + t] += eb[t];
+          w[RP + tw + t] += eb[tpi + t];
         }
       }
 #pragma omp simd
@@ -520,18 +623,37 @@ PYDLK_INLINE void grad_input_tw(T* dx, const T* dV, index_t m, index_t tiles, co
       for (index_t h = 0; h < s.H; ++h) {
         const index_t r = h + s.ph;
         const T* row = D + (r % 4) * RP + (r / 4) * tw;
-        for (index_t p = 0; p < 4; ++p) {
-          copy_n<T, TW>(q + p * W4, row + p * R4, tw);
-          q[p * W4 + tw] = T(0);
-        }
         const T *c4 = row + 4 * R4, *c5 = row + 5 * R4;
-        for (index_t t = 0; t < tw; ++t) {
-          q[t + 1] += c4[t];
-          q[W4 + t + 1] += c5[t];
+        if constexpr (std::is_same_v<T, float> && TW == 8) {  // the same sums, in registers
+          v8f l[4], e4, e5;
+          for (int p = 0; p < 4; ++p) std::memcpy(&l[p], row + p * R4, sizeof(v8f));
+          std::memcpy(&e4, c4, sizeof e4);
+          std::memcpy(&e5, c5, sizeof e5);
+          // tiles 1..7 of phases 0 and 1 add columns 4 and 5 of tiles 0..6; tile 0 adds none
+          l[0] = __builtin_shufflevector(
+              l[0], l[0] + __builtin_shufflevector(e4, e4, 0, 0, 1, 2, 3, 4, 5, 6), 0, 9, 10, 11,
+              12, 13, 14, 15);
+          l[1] = __builtin_shufflevector(
+              l[1], l[1] + __builtin_shufflevector(e5, e5, 0, 0, 1, 2, 3, 4, 5, 6), 0, 9, 10, 11,
+              12, 13, 14, 15);
+          T* lin = rows + h * n4;
+          merge8(lin, l, 0.f);
+          lin[32] = 0.f + e4[7];  // tile 8: columns 4, 5 of tile 7 (as q[8] = 0, += c4[7])
+          lin[33] = 0.f + e5[7];
+          lin[34] = lin[35] = 0.f;
+        } else {
+          for (index_t p = 0; p < 4; ++p) {
+            copy_n<T, TW>(q + p * W4, row + p * R4, tw);
+            q[p * W4 + tw] = T(0);
+          }
+          for (index_t t = 0; t < tw; ++t) {
+            q[t + 1] += c4[t];
+            q[W4 + t + 1] += c5[t];
+          }
+          merge4<T, TW ? TW + 1 : 0>(rows + h * n4, q, W4, W4);
         }
-        merge4<T, TW ? TW + 1 : 0>(lin, q, W4, W4);
-        for (index_t j = 0; j < s.W; ++j) dxc[h * s.W + j] = lin[s.pw + j];
       }
+      for (index_t h = 0; h < s.H; ++h) copy_n<T, 0>(dxc + h * s.W, rows + h * n4 + s.pw, s.W);
     }
 }
 
@@ -544,9 +666,9 @@ template <typename T, int TW>
 PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles, const ConvShape& s,
                                    const Geo& g, T* scratch) {
   const index_t HW = s.H * s.W, plane = s.C * tiles, L = tiles;
-  T* wk = scratch;      // B down the rows: wk[(b*6 + k)*L + t], row source k of column b
-  T* D = wk + 36 * L;   // then across the columns: D[(j*6 + k)*L + t]
-  T* lin = D + 36 * L;  // one padded row of dx
+  T* wk = scratch;       // B down the rows: wk[(b*6 + k)*L + t], row source k of column b
+  T* D = wk + 36 * L;    // then across the columns: D[(j*6 + k)*L + t]
+  T* rows = D + 36 * L;  // an image's padded rows of dx, n4 apart (copied out once all are summed)
   for (index_t c = 0; c < s.C; ++c) {
     for (index_t b = 0; b < 6; ++b) {
       const T* vb = dV + b * plane + c * tiles;
@@ -565,6 +687,7 @@ PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles,
       T* dxc = dx + (i * s.C + c) * HW;
       for (index_t h = 0; h < s.H; ++h) {
         const index_t r = h + s.ph, ph = r % 4, q = r / 4;
+        T* lin = rows + h * g.n4;
         for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
         if (q < g.th) {  // own quad-row: source ph
           const T* src = D + ph * L + i * g.tpi + q * TW;
@@ -576,8 +699,8 @@ PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles,
           for (index_t t = 0; t < TW; ++t)
             for (index_t j = 0; j < 6; ++j) lin[4 * t + j] += src[j * 6 * L + t];
         }
-        for (index_t j = 0; j < s.W; ++j) dxc[h * s.W + j] = lin[s.pw + j];
       }
+      for (index_t h = 0; h < s.H; ++h) copy_n<T, 0>(dxc + h * s.W, rows + h * g.n4 + s.pw, s.W);
     }
   }
 }
