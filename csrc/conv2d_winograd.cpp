@@ -687,18 +687,24 @@ PYDLK_INLINE void grad_input_small(T* dx, const T* dV, index_t m, index_t tiles,
       T* dxc = dx + (i * s.C + c) * HW;
       for (index_t h = 0; h < s.H; ++h) {
         const index_t r = h + s.ph, ph = r % 4, q = r / 4;
+        // The row summed in registers, acc[p][t] = padded column 4t + p, each source adding
+        // columns 4 and 5 of tile t - 1 and then column p of tile t (the order of a scalar
+        // loop over the tiles' 6 columns, so the same bits), then written out by phase.
+        T acc[4][TW + 1] = {};
+        auto add = [&](const T* src) PYDLK_LAMBDA_INLINE {
+          for (index_t t = 0; t < TW; ++t) {
+            acc[0][t + 1] += src[4 * 6 * L + t];
+            acc[1][t + 1] += src[5 * 6 * L + t];
+          }
+          for (index_t p = 0; p < 4; ++p)
+            for (index_t t = 0; t < TW; ++t) acc[p][t] += src[p * 6 * L + t];
+        };
+        if (q < g.th) add(D + ph * L + i * g.tpi + q * TW);  // own quad-row: source ph
+        if (ph < 2 && q >= 1)  // the tiles one quad-row up: source 4 + ph
+          add(D + (4 + ph) * L + i * g.tpi + (q - 1) * TW);
         T* lin = rows + h * g.n4;
-        for (index_t j = 0; j < g.n4; ++j) lin[j] = T(0);
-        if (q < g.th) {  // own quad-row: source ph
-          const T* src = D + ph * L + i * g.tpi + q * TW;
-          for (index_t t = 0; t < TW; ++t)
-            for (index_t j = 0; j < 6; ++j) lin[4 * t + j] += src[j * 6 * L + t];
-        }
-        if (ph < 2 && q >= 1) {  // the tiles one quad-row up: source 4 + ph
-          const T* src = D + (4 + ph) * L + i * g.tpi + (q - 1) * TW;
-          for (index_t t = 0; t < TW; ++t)
-            for (index_t j = 0; j < 6; ++j) lin[4 * t + j] += src[j * 6 * L + t];
-        }
+        for (index_t t = 0; t <= TW; ++t)
+          for (index_t p = 0; p < 4; ++p) lin[4 * t + p] = acc[p][t];
       }
       for (index_t h = 0; h < s.H; ++h) copy_n<T, 0>(dxc + h * s.W, rows + h * g.n4 + s.pw, s.W);
     }
