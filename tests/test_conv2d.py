@@ -584,6 +584,61 @@ def test_repeatable_with_two_threads(rng, threads, cfg):
             np.testing.assert_array_equal(a, r)
 
 
+def conv2d_grads_ref(x, w, dy, stride=1, padding=0, groups=1):
+    """dx and dw of conv2d (no dilation) from the definition, in float64: with xpad the padded
+    input and each tap (r, s) reading xpad[n, g*Cg + c, oh*sh + r, ow*sw + s],
+        dw[k, c, r, s] = sum_{n, oh, ow} dy[n, k, oh, ow] * xpad[n, g*Cg + c, oh*sh + r, ow*sw + s]
+        dxpad[n, g*Cg + c, oh*sh + r, ow*sw + s] += sum_k dy[n, k, oh, ow] * w[k, c, r, s]
+    and dx the interior of dxpad."""
+    x, w, dy = (np.asarray(a, np.float64) for a in (x, w, dy))
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    N, Cin, H, W = x.shape
+    K, Cg, R, S = w.shape
+    Kg, (OH, OW) = K // groups, dy.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp, dw = np.zeros_like(xp), np.zeros(w.shape)
+    for g in range(groups):
+        cs, ks = slice(g * Cg, (g + 1) * Cg), slice(g * Kg, (g + 1) * Kg)
+        for r in range(R):
+            for s in range(S):
+                rows = slice(r, r + sh * (OH - 1) + 1, sh)
+                cols = slice(s, s + sw * (OW - 1) + 1, sw)
+                dw[ks, :, r, s] = np.einsum("nkhw,nchw->kc", dy[:, ks], xp[:, cs, rows, cols])
+                dxp[:, cs, rows, cols] += np.einsum("nkhw,kc->nchw", dy[:, ks], w[ks, :, r, s])
+    return dxp[:, :, ph : ph + H, pw : pw + W], dw
+
+
+# Stride-2 layers with three columns of taps, padding 1 along W and even widths W = 2*OW with
+# OW = 4, 8 or 16 (ResNet's downsampling layers) build the gemm path's im2col and col2im in
+# vector registers (csrc/conv2d_s2_rows.h): forward with algorithm='gemm' (im2col), both
+# gradients (im2col for dw, col2im for dx), against the references and torch.
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        (3, 16, 32, 32, 32, 3, 2, 1, 1, 1),  # ResNet 16->32, 32x32 -> 16x16
+        (2, 32, 16, 16, 64, 3, 2, 1, 1, 1),  # ResNet 32->64, 16x16 -> 8x8
+        (2, 4, 9, 8, 6, 3, 2, 1, 1, 2),  # 8 wide -> 4, odd height (last row padding), groups 2
+        (2, 3, 16, 16, 5, (5, 3), 2, (2, 1), 1, 1),  # five rows of taps, padding 2 along H
+        (2, 3, 11, 32, 4, (1, 3), 2, (0, 1), 1, 1),  # one row of taps, no padding along H
+    ],
+)
+def test_stride2_register_rows(rng, cfg):
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    y = C.conv2d_forward(x, w, b, *args, algorithm="gemm")
+    ref = conv2d_ref(x, w, b, **kw)
+    assert np.abs(y - ref).max() <= 2e-6 * np.abs(ref).max()
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = C.conv2d_backward(dy, x, w, *args, True, True, True, algorithm="gemm")
+    ref_dx, ref_dw = conv2d_grads_ref(x, w, dy, kw["stride"], kw["padding"], kw["groups"])
+    _, t_dx, t_dw, t_db = _torch_grads(x, w, b, dy, **kw)
+    np.testing.assert_allclose(ref_dx, t_dx, rtol=1e-10, atol=1e-10)  # the references agree
+    np.testing.assert_allclose(ref_dw, t_dw, rtol=1e-10, atol=1e-10)
+    assert np.abs(dx - ref_dx).max() <= 2e-6 * np.abs(ref_dx).max()
+    assert np.abs(dw - ref_dw).max() <= 2e-6 * np.abs(ref_dw).max()
+    np.testing.assert_allclose(db, t_db, rtol=1e-5)
+
+
 # Shapes taken by the blocked direct forward (stride 1, 2 ... 16 outputs per group, several
 # input channels per group; float32 only, float64 takes gemm): block remainders (13 = 6 + 6 + 1
 # outputs), planes shorter than one vector, padding, dilation, groups.

@@ -1,0 +1,165 @@
+#pragma once
+// im2col and col2im of the gemm path for the downsampling layers of CIFAR-sized ResNets:
+// float32, stride 2 both ways, no dilation, three columns of taps with padding 1 along W, and
+// even images W = 2*OW with OW = 4, 8 or 16 (32 -> 16, 16 -> 8 and 8 -> 4 wide).
+//
+// There an image row splits into its even and odd columns, each one vector of OW floats, and
+// tap column q of output column ow reads input column 2*ow + q - 1:
+//     q = 0: odd column ow - 1     q = 1: even column ow     q = 2: odd column ow
+// so im2col writes its three rows of a tap row as the odd half shifted up one lane, the even
+// half and the odd half, and col2im sums a row of dx in the two halves (the q = 0 rows shifted
+// down one lane) and interleaves them once. The general loops pad each plane in a buffer, copy
+// with strided loads, and in col2im add every tap into memory: q = 2 read back the columns q = 0
+// had just stored two floats off, and such a load waits for the stores it spans to reach the
+// cache. Same sums in the same order (taps by row, then column), so the same bits.
+// Everything here is inlined into its caller's clone (an includer silences GCC's -Wpsabi: the
+// 64-byte vectors cross no call).
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#include "conv2d.h"
+
+namespace pydlk {
+namespace s2rows {
+
+template <int N>
+struct Vec;
+template <>
+struct Vec<4> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct Vec<8> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct Vec<16> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <int N>
+using vec = typename Vec<N>::type;
+template <int N>
+using lanes = std::make_index_sequence<N>;
+
+// The even / odd columns of the 2N-wide row (a, b).
+template <int N, size_t... I>
+PYDLK_INLINE vec<N> evens(vec<N> a, vec<N> b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, (2 * I)...);
+}
+template <int N, size_t... I>
+PYDLK_INLINE vec<N> odds(vec<N> a, vec<N> b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, (2 * I + 1)...);
+}
+// Lane j takes a[j - 1] (0 for lane 0) / a[j + 1] (0 for the last lane).
+template <int N, size_t... I>
+PYDLK_INLINE vec<N> shift_up(vec<N> a, std::index_sequence<I...>) {
+  return __builtin_shufflevector(vec<N>{}, a, (I == 0 ? 0 : N + I - 1)...);
+}
+template <int N, size_t... I>
+PYDLK_INLINE vec<N> shift_down(vec<N> a, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, vec<N>{}, (I + 1)...);
+}
+// The first / second N floats of the row e0 o0 e1 o1 ...
+template <int N, size_t... I>
+PYDLK_INLINE vec<N> zip_lo(vec<N> e, vec<N> o, std::index_sequence<I...>) {
+  return __builtin_shufflevector(e, o, (I % 2 ? N + I / 2 : I / 2)...);
+}
+template <int N, size_t... I>
+PYDLK_INLINE vec<N> zip_hi(vec<N> e, vec<N> o, std::index_sequence<I...>) {
+  return __builtin_shufflevector(e, o, (I % 2 ? N + N / 2 + I / 2 : N / 2 + I / 2)...);
+}
+
+template <int N>
+PYDLK_INLINE vec<N> load(const float* p) {
+  vec<N> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <int N>
+PYDLK_INLINE void store(float* p, vec<N> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// col[(c, r, q), (i, oh, ow)] as im2col (conv2d.cpp) writes it, for N = OW.
+template <int N>
+PYDLK_INLINE void im2col_n(float* col, const float* x, index_t nb, index_t c0, const ConvShape& s) {
+  const index_t HW = s.H * s.W, OHW = s.OH * N, Q = nb * OHW;
+  for (index_t c = 0; c < s.Cg(); ++c)
+    for (index_t r = 0; r < s.R; ++r) {
+      float* row = col + (c * s.R + r) * 3 * Q;  // tap columns q = 0, 1, 2 are Q apart
+      for (index_t i = 0; i < nb; ++i) {
+        const float* xc = x + (i * s.C + c0 + c) * HW;
+        for (index_t oh = 0; oh < s.OH; ++oh) {
+          const index_t ih = 2 * oh + r - s.ph;
+          vec<N> e{}, o{};  // zero rows in the padding
+          if (ih >= 0 && ih < s.H) {
+            const vec<N> a = load<N>(xc + ih * s.W), b = load<N>(xc + ih * s.W + N);
+            e = evens<N>(a, b, lanes<N>{});
+            o = odds<N>(a, b, lanes<N>{});
+          }
+          float* d = row + i * OHW + oh * N;
+          store<N>(d, shift_up<N>(o, lanes<N>{}));
+          store<N>(d + Q, e);
+          store<N>(d + 2 * Q, o);
+        }
+      }
+    }
+}
+
+// dx[i, c0 + c] from col as col2im (conv2d.cpp) sums it, for N = OW; overwrites the planes.
+template <int N>
+PYDLK_INLINE void col2im_n(float* dx, const float* col, index_t nb, index_t c0,
+                           const ConvShape& s) {
+  const index_t HW = s.H * s.W, OHW = s.OH * N, Q = nb * OHW;
+  for (index_t i = 0; i < nb; ++i)
+    for (index_t c = 0; c < s.Cg(); ++c) {
+      float* d = dx + (i * s.C + c0 + c) * HW;
+      const float* cc = col + c * s.R * 3 * Q + i * OHW;
+      for (index_t ih = 0; ih < s.H; ++ih) {
+        vec<N> e{}, o{};
+        for (index_t r = 0; r < s.R; ++r) {
+          const index_t t = ih + s.ph - r;  // 2*oh for the output row this tap row came from
+          if (t < 0 || t % 2 || t / 2 >= s.OH) continue;
+          const float* src = cc + r * 3 * Q + (t / 2) * N;
+          o += shift_down<N>(load<N>(src), lanes<N>{});
+          e += load<N>(src + Q);
+          o += load<N>(src + 2 * Q);
+        }
+        store<N>(d + ih * s.W, zip_lo<N>(e, o, lanes<N>{}));
+        store<N>(d + ih * s.W + N, zip_hi<N>(e, o, lanes<N>{}));
+      }
+    }
+}
+
+inline bool fits(const ConvShape& s) {
+  return s.sh == 2 && s.sw == 2 && s.dh == 1 && s.dw == 1 && s.S == 3 && s.pw == 1 &&
+         s.W == 2 * s.OW && (s.OW == 4 || s.OW == 8 || s.OW == 16);
+}
+
+// False where the shape is not one of these (the caller's general loops run).
+template <typename T>
+PYDLK_INLINE bool im2col(T* col, const T* x, index_t nb, index_t c0, const ConvShape& s) {
+  if constexpr (!std::is_same_v<T, float>) return false;
+  else {
+    if (!fits(s)) return false;
+    if (s.OW == 16) im2col_n<16>(col, x, nb, c0, s);
+    else if (s.OW == 8) im2col_n<8>(col, x, nb, c0, s);
+    else im2col_n<4>(col, x, nb, c0, s);
+    return true;
+  }
+}
+template <typename T>
+PYDLK_INLINE bool col2im(T* dx, const T* col, index_t nb, index_t c0, const ConvShape& s) {
+  if constexpr (!std::is_same_v<T, float>) return false;
+  else {
+    if (!fits(s)) return false;
+    if (s.OW == 16) col2im_n<16>(dx, col, nb, c0, s);
+    else if (s.OW == 8) col2im_n<8>(dx, col, nb, c0, s);
+    else col2im_n<4>(dx, col, nb, c0, s);
+    return true;
+  }
+}
+
+}  // namespace s2rows
+}  // namespace pydlk
