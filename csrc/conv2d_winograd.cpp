@@ -347,7 +347,9 @@ PYDLK_INLINE void merge8(float* row, const v8f l[4], float add) {
                     __builtin_shufflevector(a, b, 4, 5, 12, 13, 6, 7, 14, 15) + add,
                     __builtin_shufflevector(c, d, 0, 1, 8, 9, 2, 3, 10, 11) + add,
                     __builtin_shufflevector(c, d, 4, 5, 12, 13, 6, 7, 14, 15) + add};
-  std::memcpy(row, o, sizeof o);
+  // one store per vector: a single copy of the array went through the stack as 256-bit stores
+  // read back as 512-bit loads, the stall this code is here to avoid
+  for (int k = 0; k < 4; ++k) std::memcpy(row + 8 * k, &o[k], sizeof(v8f));
 }
 
 template <typename T, int N>
@@ -368,7 +370,7 @@ PYDLK_INLINE void merge_row(T* row, const T* q, index_t stride, T add, index_t n
                       __builtin_shufflevector(a, b, 2, 3, 6, 7) + add,
                       __builtin_shufflevector(c, d, 0, 1, 4, 5) + add,
                       __builtin_shufflevector(c, d, 2, 3, 6, 7) + add};
-    std::memcpy(row, o, sizeof o);
+    for (int k = 0; k < 4; ++k) std::memcpy(row + 4 * k, &o[k], sizeof(v4f));
   } else {
     for (index_t t = 0; t < n; ++t)
       for (index_t p = 0; p < 4; ++p) row[4 * t + p] = q[p * stride + t] + add;
