@@ -28,13 +28,14 @@ inline index_t conv_out_size(index_t in, index_t pad, index_t dil, index_t k, in
 // plan.ws_bytes bytes (the binding keeps that workspace alive and reuses it across calls).
 enum class ConvAlgo { automatic = 0, gemm = 1, direct = 2, winograd = 3 };
 struct ConvPlan {
-  ConvAlgo algo;       // gemm (im2col + BLAS), direct (one input channel per group) or winograd
-  int nt;              // threads the kernel runs with (1 = serial loop, BLAS may still split)
-  bool parallel;       // samples split over the team (each thread runs single-threaded GEMMs)
-  index_t nb;          // gemm: samples per im2col chunk; winograd: images per block
-  index_t nblk;        // backward: blocks of chunks (gemm) or planes (direct), one dw partial each
-  size_t ws_bytes;     // workspace the kernel needs
-  bool dense = false;  // direct forward by the AVX-512 dense kernel (conv2d_direct512.cpp)
+  ConvAlgo algo;        // gemm (im2col + BLAS), direct (one input channel per group) or winograd
+  int nt;               // threads the kernel runs with (1 = serial loop, BLAS may still split)
+  bool parallel;        // samples split over the team (each thread runs single-threaded GEMMs)
+  index_t nb;           // gemm: samples per im2col chunk; winograd: most images in a block
+  index_t nblocks = 0;  // winograd: blocks of images (sizes nb and nb - 1)
+  index_t nblk;         // backward: blocks of chunks (gemm) or planes (direct), one dw partial each
+  size_t ws_bytes;      // workspace the kernel needs
+  bool dense = false;   // direct forward by the AVX-512 dense kernel (conv2d_direct512.cpp)
   bool narrow_dw = false;  // backward: dw by the AVX-512 kernel of conv2d_dw512.cpp
   bool narrow_dx = false;  // backward: dx by the AVX-512 kernel of conv2d_dx512.cpp
 };
