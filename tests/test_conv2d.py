@@ -608,8 +608,9 @@ def conv2d_grads_ref(x, w, dy, stride=1, padding=0, groups=1):
     return dxp[:, :, ph : ph + H, pw : pw + W], dw
 
 
-# Stride-2 layers with three columns of taps, padding 1 along W and even widths W = 2*OW with
-# OW = 4, 8 or 16 (ResNet's downsampling layers) build the gemm path's im2col and col2im in
+# Stride-2 layers with three columns of taps and padding 1 along W, or one column and no
+# padding, and even widths W = 2*OW with OW = 4, 8 or 16 (ResNet's downsampling 3x3 layers and
+# 1x1 shortcuts) build the gemm path's im2col and col2im in
 # vector registers (csrc/conv2d_s2_rows.h): forward with algorithm='gemm' (im2col), both
 # gradients (im2col for dw, col2im for dx), against the references and torch.
 @pytest.mark.parametrize(
@@ -620,6 +621,8 @@ def conv2d_grads_ref(x, w, dy, stride=1, padding=0, groups=1):
         (2, 4, 9, 8, 6, 3, 2, 1, 1, 2),  # 8 wide -> 4, odd height (last row padding), groups 2
         (2, 3, 16, 16, 5, (5, 3), 2, (2, 1), 1, 1),  # five rows of taps, padding 2 along H
         (2, 3, 11, 32, 4, (1, 3), 2, (0, 1), 1, 1),  # one row of taps, no padding along H
+        (3, 16, 32, 32, 32, 1, 2, 0, 1, 1),  # ResNet's 1x1 shortcut 16->32
+        (2, 8, 9, 16, 6, (3, 1), 2, (1, 0), 1, 2),  # one column, three rows, groups 2
     ],
 )
 def test_stride2_register_rows(rng, cfg):
