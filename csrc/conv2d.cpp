@@ -352,13 +352,12 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
         im2col(col, x + n0 * s.C * HW, pad, m, g * Cg, s);
       }
       const T* wg = w + g * Kg * CRS;
-      if (m == 1) {  // straight into y, which starts at the bias (beta = 1)
+      if (m == 1) {  // straight into y, which starts at the bias (beta = 1) if there is one
         T* yg = y + (n0 * s.K + g * Kg) * OHW;
-        for (index_t k = 0; k < Kg; ++k) {
-          const T bk = b ? b[g * Kg + k] : T(0);
-          for (index_t i = 0; i < OHW; ++i) yg[k * OHW + i] = bk;
-        }
-        mm(inner, false, false, Kg, OHW, CRS, wg, CRS, B, ldb, T(1), yg, OHW);
+        if (b)
+          for (index_t k = 0; k < Kg; ++k)
+            for (index_t i = 0; i < OHW; ++i) yg[k * OHW + i] = b[g * Kg + k];
+        mm(inner, false, false, Kg, OHW, CRS, wg, CRS, B, ldb, b ? T(1) : T(0), yg, OHW);
       } else {  // into tmp (K/G, m*OHW), then out to NCHW with the bias
         mm(inner, false, false, Kg, Q, CRS, wg, CRS, B, ldb, T(0), tmp, Q);
         for (index_t i = 0; i < m; ++i)
