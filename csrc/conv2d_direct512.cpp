@@ -24,12 +24,17 @@
 // across the output blocks.
 #include "conv2d_direct512.h"
 
+// conv2d_s2_rows.h's vector types only live inside always-inline helpers: no ABI is involved.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 #include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <vector>
+
+#include "conv2d_s2_rows.h"
 
 namespace pydlk {
 
@@ -125,8 +130,10 @@ PYDLK_AVX512 void phase_planes(float* dst, const float* xg, const ConvShape& s, 
   const index_t plane = g.Hq * g.Wq;
   for (index_t c = 0; c < s.Cg(); ++c) {
     const float* xc = xg + c * s.H * s.W;
+    // padded row hp = h + ph is row i of phase a: stepped, not divided per row (two integer
+    // divisions per row of 8-16 floats were most of this function's time)
+    index_t a = s.ph % s.sh, i = s.ph / s.sh;
     for (index_t h = 0; h < s.H; ++h) {
-      const index_t hp = h + s.ph, a = hp % s.sh, i = hp / s.sh;
       const float* xr = xc + h * s.W;
       float* rows = dst + (c * g.phases + a * s.sw) * plane + i * g.Wq;  // phase (a, 0)'s row
       if (s.sw == 1) {
@@ -135,17 +142,23 @@ PYDLK_AVX512 void phase_planes(float* dst, const float* xg, const ConvShape& s, 
         // even input columns to phase pw % 2, odd ones to the other
         float* pe = rows + (s.pw % 2) * plane + s.pw / 2;
         float* po = rows + ((s.pw + 1) % 2) * plane + (s.pw + 1) / 2;
-        const index_t half = s.W / 2;
-        for (index_t m = 0; m < half; ++m) {
-          pe[m] = xr[2 * m];
-          po[m] = xr[2 * m + 1];
+        if (!s2rows::split_row(pe, po, xr, s.W)) {
+          const index_t half = s.W / 2;
+          for (index_t m = 0; m < half; ++m) {
+            pe[m] = xr[2 * m];
+            po[m] = xr[2 * m + 1];
+          }
+          if (s.W % 2) pe[half] = xr[s.W - 1];
         }
-        if (s.W % 2) pe[half] = xr[s.W - 1];
       } else {
         for (index_t w = 0; w < s.W; ++w) {
           const index_t wp = w + s.pw;
           rows[(wp % s.sw) * plane + wp / s.sw] = xr[w];
         }
+      }
+      if (++a == s.sh) {
+        a = 0;
+        ++i;
       }
     }
   }

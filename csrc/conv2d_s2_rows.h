@@ -144,6 +144,23 @@ PYDLK_INLINE void col2im_n(float* dx, const float* col, index_t nb, index_t c0,
     }
 }
 
+// pe[m] = row[2m], po[m] = row[2m + 1] for m < W/2, with W = 8, 16 or 32 (false otherwise: the
+// caller's loop runs). conv2d_direct512.cpp's stride-2 phase planes.
+template <int N>
+PYDLK_INLINE void split_row_n(float* pe, float* po, const float* row) {
+  const vec<N> a = load<N>(row), b = load<N>(row + N);
+  store<N>(pe, evens<N>(a, b, lanes<N>{}));
+  store<N>(po, odds<N>(a, b, lanes<N>{}));
+}
+PYDLK_INLINE bool split_row(float* pe, float* po, const float* row, index_t W) {
+  switch (W) {
+    case 32: return split_row_n<16>(pe, po, row), true;
+    case 16: return split_row_n<8>(pe, po, row), true;
+    case 8: return split_row_n<4>(pe, po, row), true;
+    default: return false;
+  }
+}
+
 inline bool fits(const ConvShape& s) {
   return s.sh == 2 && s.sw == 2 && s.dh == 1 && s.dw == 1 &&
          ((s.S == 3 && s.pw == 1) || (s.S == 1 && s.pw == 0)) && s.W == 2 * s.OW &&
