@@ -269,23 +269,40 @@ PYDLK_INLINE void copy_n(T* dst, const T* src, index_t n_rt) {
 // caller's loop runs).
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v4f __attribute__((vector_size(16)));
+// The 4x4 transpose, o[p][t] = l[t][p]: four tiles' 4 columns split by column phase (and,
+// being its own inverse, merged back).
+PYDLK_INLINE void transpose4(const v4f l[4], v4f o[4]) {
+  const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
+            b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
+            c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
+            d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
+  o[0] = __builtin_shufflevector(a, b, 0, 1, 4, 5);
+  o[1] = __builtin_shufflevector(a, b, 2, 3, 6, 7);
+  o[2] = __builtin_shufflevector(c, d, 0, 1, 4, 5);
+  o[3] = __builtin_shufflevector(c, d, 2, 3, 6, 7);
+}
+// Eight tiles' 4 columns (a row of 32 floats in l) split by column phase, c[p][t] = row[4t + p].
+PYDLK_INLINE void split8(const v8f l[4], v8f c[4]) {
+  // a: columns 0..3 of tiles 0..3 (4 each), b: of tiles 4..7
+  const v8f a01 = __builtin_shufflevector(l[0], l[1], 0, 4, 8, 12, 1, 5, 9, 13);
+  const v8f a23 = __builtin_shufflevector(l[0], l[1], 2, 6, 10, 14, 3, 7, 11, 15);
+  const v8f b01 = __builtin_shufflevector(l[2], l[3], 0, 4, 8, 12, 1, 5, 9, 13);
+  const v8f b23 = __builtin_shufflevector(l[2], l[3], 2, 6, 10, 14, 3, 7, 11, 15);
+  c[0] = __builtin_shufflevector(a01, b01, 0, 1, 2, 3, 8, 9, 10, 11);
+  c[1] = __builtin_shufflevector(a01, b01, 4, 5, 6, 7, 12, 13, 14, 15);
+  c[2] = __builtin_shufflevector(a23, b23, 0, 1, 2, 3, 8, 9, 10, 11);
+  c[3] = __builtin_shufflevector(a23, b23, 4, 5, 6, 7, 12, 13, 14, 15);
+}
+
 template <typename T, int TW>
 PYDLK_INLINE bool gather_row(T*, index_t, const T*) {
   return false;
 }
 template <>
 PYDLK_INLINE bool gather_row<float, 4>(float* dst, index_t stride, const float* lin) {
-  v4f l[5];
+  v4f l[5], o[6];
   std::memcpy(l, lin, sizeof l);
-  const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
-            b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
-            c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
-            d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
-  v4f o[6];
-  o[0] = __builtin_shufflevector(a, b, 0, 1, 4, 5);
-  o[1] = __builtin_shufflevector(a, b, 2, 3, 6, 7);
-  o[2] = __builtin_shufflevector(c, d, 0, 1, 4, 5);
-  o[3] = __builtin_shufflevector(c, d, 2, 3, 6, 7);
+  transpose4(l, o);
   o[4] = __builtin_shufflevector(o[0], l[4], 1, 2, 3, 4);  // lin[4t + 4] = lin[4(t+1)]
   o[5] = __builtin_shufflevector(o[1], l[4], 1, 2, 3, 5);
   for (int j = 0; j < 6; ++j) std::memcpy(dst + j * stride, &o[j], sizeof(v4f));
@@ -293,18 +310,9 @@ PYDLK_INLINE bool gather_row<float, 4>(float* dst, index_t stride, const float* 
 }
 template <>
 PYDLK_INLINE bool gather_row<float, 8>(float* dst, index_t stride, const float* lin) {
-  v8f l[5];
+  v8f l[5], c[6];
   std::memcpy(l, lin, sizeof l);
-  // a: columns 0..3 of tiles 0..3 (4 each), b: of tiles 4..7
-  const v8f a01 = __builtin_shufflevector(l[0], l[1], 0, 4, 8, 12, 1, 5, 9, 13);
-  const v8f a23 = __builtin_shufflevector(l[0], l[1], 2, 6, 10, 14, 3, 7, 11, 15);
-  const v8f b01 = __builtin_shufflevector(l[2], l[3], 0, 4, 8, 12, 1, 5, 9, 13);
-  const v8f b23 = __builtin_shufflevector(l[2], l[3], 2, 6, 10, 14, 3, 7, 11, 15);
-  v8f c[6];
-  c[0] = __builtin_shufflevector(a01, b01, 0, 1, 2, 3, 8, 9, 10, 11);
-  c[1] = __builtin_shufflevector(a01, b01, 4, 5, 6, 7, 12, 13, 14, 15);
-  c[2] = __builtin_shufflevector(a23, b23, 0, 1, 2, 3, 8, 9, 10, 11);
-  c[3] = __builtin_shufflevector(a23, b23, 4, 5, 6, 7, 12, 13, 14, 15);
+  split8(l, c);
   // columns 4 and 5 of tile t are columns 0 and 1 of tile t + 1 (lin[32], lin[33] for t = 7)
   c[4] = __builtin_shufflevector(c[0], l[4], 1, 2, 3, 4, 5, 6, 7, 8);
   c[5] = __builtin_shufflevector(c[1], l[4], 1, 2, 3, 4, 5, 6, 7, 9);
@@ -323,27 +331,14 @@ template <typename T, int N>
 PYDLK_INLINE void split_row(T* q, index_t stride, const T* row, index_t n_rt) {
   const index_t n = N ? N : n_rt;
   if constexpr (std::is_same_v<T, float> && N == 8) {
-    v8f l[4];
+    v8f l[4], c[4];
     std::memcpy(l, row, sizeof l);
-    const v8f a01 = __builtin_shufflevector(l[0], l[1], 0, 4, 8, 12, 1, 5, 9, 13);
-    const v8f a23 = __builtin_shufflevector(l[0], l[1], 2, 6, 10, 14, 3, 7, 11, 15);
-    const v8f b01 = __builtin_shufflevector(l[2], l[3], 0, 4, 8, 12, 1, 5, 9, 13);
-    const v8f b23 = __builtin_shufflevector(l[2], l[3], 2, 6, 10, 14, 3, 7, 11, 15);
-    const v8f c[4] = {__builtin_shufflevector(a01, b01, 0, 1, 2, 3, 8, 9, 10, 11),
-                      __builtin_shufflevector(a01, b01, 4, 5, 6, 7, 12, 13, 14, 15),
-                      __builtin_shufflevector(a23, b23, 0, 1, 2, 3, 8, 9, 10, 11),
-                      __builtin_shufflevector(a23, b23, 4, 5, 6, 7, 12, 13, 14, 15)};
+    split8(l, c);
     for (int p = 0; p < 4; ++p) std::memcpy(q + p * stride, &c[p], sizeof(v8f));
   } else if constexpr (std::is_same_v<T, float> && N == 4) {
-    v4f l[4];
+    v4f l[4], o[4];
     std::memcpy(l, row, sizeof l);
-    const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
-              b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
-              c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
-              d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
-    const v4f o[4] = {
-        __builtin_shufflevector(a, b, 0, 1, 4, 5), __builtin_shufflevector(a, b, 2, 3, 6, 7),
-        __builtin_shufflevector(c, d, 0, 1, 4, 5), __builtin_shufflevector(c, d, 2, 3, 6, 7)};
+    transpose4(l, o);
     for (int p = 0; p < 4; ++p) std::memcpy(q + p * stride, &o[p], sizeof(v4f));
   } else {
     for (index_t t = 0; t < n; ++t)
@@ -374,17 +369,13 @@ PYDLK_INLINE void merge_row(T* row, const T* q, index_t stride, T add, index_t n
     for (int p = 0; p < 4; ++p) std::memcpy(&l[p], q + p * stride, sizeof(v8f));
     merge8(row, l, add);
   } else if constexpr (std::is_same_v<T, float> && N == 4) {
-    v4f l[4];
+    v4f l[4], o[4];
     for (int p = 0; p < 4; ++p) std::memcpy(&l[p], q + p * stride, sizeof(v4f));
-    const v4f a = __builtin_shufflevector(l[0], l[1], 0, 4, 1, 5),
-              b = __builtin_shufflevector(l[2], l[3], 0, 4, 1, 5),
-              c = __builtin_shufflevector(l[0], l[1], 2, 6, 3, 7),
-              d = __builtin_shufflevector(l[2], l[3], 2, 6, 3, 7);
-    const v4f o[4] = {__builtin_shufflevector(a, b, 0, 1, 4, 5) + add,
-                      __builtin_shufflevector(a, b, 2, 3, 6, 7) + add,
-                      __builtin_shufflevector(c, d, 0, 1, 4, 5) + add,
-                      __builtin_shufflevector(c, d, 2, 3, 6, 7) + add};
-    for (int k = 0; k < 4; ++k) std::memcpy(row + 4 * k, &o[k], sizeof(v4f));
+    transpose4(l, o);
+    for (int k = 0; k < 4; ++k) {
+      o[k] += add;
+      std::memcpy(row + 4 * k, &o[k], sizeof(v4f));
+    }
   } else {
     for (index_t t = 0; t < n; ++t)
       for (index_t p = 0; p < 4; ++p) row[4 * t + p] = q[p * stride + t] + add;
