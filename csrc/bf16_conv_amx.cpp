@@ -95,33 +95,39 @@ AmxConv geometry(const ConvShape& s) {
   return g;
 }
 
-// Pair planes of sample x (C, H, W) into dst (g.sample slots), zeros outside the image and
-// past C.
-void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const AmxConv& g) {
+// Pair planes of sample x (C, H, W) into dst (g.sample slots): the slots inside the image.
+// Those outside it and past C stay as zero_pair_planes left them (the same slots for every
+// sample, so a thread's buffer is zeroed once per call, not once per sample).
+void zero_pair_planes(uint32_t* dst, const AmxConv& g) {
   std::memset(dst, 0, (size_t)g.sample * 4);
-  index_t HW = s.H * s.W;
-  for (index_t pr = 0; pr < pairs_of(s.C); ++pr) {
-    const float* x0 = x + 2 * pr * HW;
-    const float* x1 = 2 * pr + 1 < s.C ? x0 + HW : nullptr;
-    for (index_t a = 0; a < s.sh; ++a)
-      for (index_t b = 0; b < s.sw; ++b) {
-        if (!g.reads(a * s.sw + b)) continue;
-        uint32_t* plane = dst + ((a * s.sw + b) * g.CB * g.BP + pr) * g.Lp;
-        for (index_t i = 0; i < g.PHh; ++i) {
-          index_t ih = i * s.sh + a - s.ph;
-          if (ih < 0 || ih >= s.H) continue;
-          // columns j with iw = j*sw + b - pw inside [0, W)
-          index_t off = b - s.pw;  // iw = j*sw + off
-          index_t j0 = off >= 0 ? 0 : (-off + s.sw - 1) / s.sw;
-          index_t j1 = s.W - 1 - off < 0 ? 0 : (s.W - 1 - off) / s.sw + 1;  // first iw >= W
-          if (j1 > g.Wv) j1 = g.Wv;
-          uint32_t* d = plane + i * g.Wv;
-          const float* r0 = x0 + ih * s.W;
-          const float* r1 = x1 ? x1 + ih * s.W : nullptr;
+}
+void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const AmxConv& g) {
+  // Sizes in locals: the stores below may alias anything (void*), and with s read through
+  // its reference each row recomputed its column range, two integer divisions a row.
+  const index_t HW = s.H * s.W, C = s.C, H = s.H, W = s.W, sh = s.sh, sw = s.sw, ph = s.ph,
+                PHh = g.PHh, Wv = g.Wv, Lp = g.Lp, CBP = g.CB * g.BP;
+  for (index_t a = 0; a < sh; ++a)
+    for (index_t b = 0; b < sw; ++b) {
+      if (!g.reads(a * sw + b)) continue;
+      // columns j with iw = j*sw + b - pw inside [0, W)
+      const index_t off = b - s.pw;  // iw = j*sw + off
+      const index_t j0 = off >= 0 ? 0 : (-off + sw - 1) / sw;
+      index_t j1 = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1;  // first iw >= W
+      if (j1 > Wv) j1 = Wv;
+      for (index_t pr = 0; pr < pairs_of(C); ++pr) {
+        const float* x0 = x + 2 * pr * HW;
+        const float* x1 = 2 * pr + 1 < C ? x0 + HW : nullptr;
+        uint32_t* plane = dst + ((a * sw + b) * CBP + pr) * Lp;
+        for (index_t i = 0; i < PHh; ++i) {
+          const index_t ih = i * sh + a - ph;
+          if (ih < 0 || ih >= H) continue;
+          uint32_t* d = plane + i * Wv;
+          const float* r0 = x0 + ih * W;
+          const float* r1 = x1 ? x1 + ih * W : nullptr;
           for (index_t j = j0; j < j1; j += 16) {
             __mmask16 m = lane_mask(j1 - j);
-            __m512 lo = load_columns(r0, j * s.sw + off, s.W, s.sw, m);
-            __m512 hi = r1 ? load_columns(r1, j * s.sw + off, s.W, s.sw, m) : _mm512_setzero_ps();
+            __m512 lo = load_columns(r0, j * sw + off, W, sw, m);
+            __m512 hi = r1 ? load_columns(r1, j * sw + off, W, sw, m) : _mm512_setzero_ps();
             // one vcvtne2ps2bf16 packs lo into the low halves: pairs (lo[j], hi[j])
             __m512i lo16 = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(lo));
             __m512i hi16 = _mm512_maskz_cvtepu16_epi32(0xffff, (__m256i)_mm512_cvtneps_pbh(hi));
@@ -130,7 +136,7 @@ void to_pair_planes(uint32_t* dst, const float* x, const ConvShape& s, const Amx
           }
         }
       }
-  }
+    }
 }
 
 // The runs of valid virtual pixels of one block of `lanes` (<= 64) pixels: (lane, count, output
@@ -181,11 +187,11 @@ AmxGrad grad_geometry(const ConvShape& s, const AmxConv& g) {
   return d;
 }
 
-// Phase images of sample x (C, H, W) in bf16, one plane of d.Lx per (phase, channel), zero outside
-// the image and for channels past C.
+// Phase images of sample x (C, H, W) in bf16, one plane of d.Lx per (phase, channel): the slots
+// inside the image. Those outside it and for channels past C stay as the weight gradient
+// zeroed them once per call (the same slots for every sample).
 void to_phase_planes(uint16_t* dst, const float* x, const ConvShape& s, const AmxConv& g,
                      const AmxGrad& d) {
-  std::memset(dst, 0, (size_t)g.P * d.Cp * d.Lx * 2);
   index_t HW = s.H * s.W;
   for (index_t c = 0; c < s.C; ++c)
     for (index_t a = 0; a < s.sh; ++a)
@@ -211,10 +217,10 @@ void to_phase_planes(uint16_t* dst, const float* x, const ConvShape& s, const Am
 }
 
 // dy of one sample (K, OH, OW) as pixel pairs: pairs[q][k] = (dy[k][v = 2q], dy[k][2q + 1]) over
-// the virtual grid (zero at dropped pixels, past V and for k >= K). rows: Kp x Vp bf16 scratch.
+// the virtual grid (zero at dropped pixels, past V and for k >= K). rows: Kp x Vp bf16 scratch,
+// zeroed once per call: only the slots of dy's pixels are written here.
 void to_dy_pairs(uint32_t* pairs, uint16_t* rows, const float* dy, const ConvShape& s,
                  const AmxConv& g, const AmxGrad& d) {
-  std::memset(rows, 0, (size_t)d.Kp * d.Vp * 2);
   index_t OHW = s.OH * s.OW;
   for (index_t k = 0; k < s.K; ++k)
     for (index_t oh = 0; oh < s.OH; ++oh) {
@@ -370,6 +376,8 @@ void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const
     uint16_t* rows = reinterpret_cast<uint16_t*>(pairs + d.Vp / 2 * d.Kp);
     float* part = reinterpret_cast<float*>(mine + d.x_slots + d.dy_slots);
     std::memset(part, 0, (size_t)d.part_floats * 4);
+    std::memset(xp, 0, (size_t)g.P * d.Cp * d.Lx * 2);  // to_phase_planes' zeros
+    std::memset(rows, 0, (size_t)d.Kp * d.Vp * 2);      // to_dy_pairs' zeros
     AmxScope tiles(true);
 #pragma omp for schedule(static)
     for (index_t n = 0; n < s.N; ++n) {
@@ -565,6 +573,7 @@ void bf16_conv_amx_forward(float* y, const float* x, const uint32_t* wa, const f
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     uint32_t* xq = planes + thread_id() * g.sample;
+    zero_pair_planes(xq, g);
     // A tiles BP pairs wide, B tiles BP pairs deep (tile 5 too where K <= 16)
     AmxScope tiles(true, (int)g.BP, g.KG == 1);
     alignas(64) float buf[32 * 32];  // [output channel][pixel of the block]
@@ -758,6 +767,7 @@ void bf16_conv_amx_input_grad(float* dx, const float* dy, const float* w, const 
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     uint32_t* xq = per_thread + thread_id() * (pl.g.sample + pl.buf_floats);
+    zero_pair_planes(xq, pl.g);
     float* out = reinterpret_cast<float*>(xq + pl.g.sample);
     for (int i = 0; i < pl.n; ++i) {
       const DxPhase& p = pl.ph[i];
