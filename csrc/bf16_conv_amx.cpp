@@ -171,6 +171,11 @@ struct AmxGrad {
   index_t Kp, Cp;  // K and C rounded up to 16
   index_t Lx;      // bf16 slots of one channel's phase image, with the zero slack tiles read
   index_t x_slots, dy_slots, part_floats;  // per thread: x planes, dy pairs (uint32), partial dw
+  // Samples whose products run between one load and one store of the accumulator tiles: on
+  // small images a sample is only 3 tile products deep (8x8: 96 pixels), and loading and
+  // storing the accumulators around every sample cost about as much as its products.
+  index_t G;
+  index_t stride;  // uint32 slots of one sample's x planes and dy pairs in a thread's buffer
 };
 
 AmxGrad grad_geometry(const ConvShape& s, const AmxConv& g) {
@@ -184,6 +189,8 @@ AmxGrad grad_geometry(const ConvShape& s, const AmxConv& g) {
   d.x_slots = (g.P * d.Cp * d.Lx + 1) / 2;
   d.dy_slots = d.Vp / 2 * d.Kp + (d.Kp * d.Vp + 1) / 2;  // the pairs, then the bf16 rows
   d.part_floats = s.R * s.S * d.Cp * d.Kp;
+  d.G = d.Vp <= 128 ? 4 : d.Vp <= 256 ? 2 : 1;
+  d.stride = d.x_slots + d.dy_slots;
   return d;
 }
 
@@ -260,26 +267,33 @@ inline const uint16_t* tap_image(const uint16_t* xp, const ConvShape& s, const A
 // fills two or four accumulator tiles by itself; with 16 channels (one A tile) two or four taps
 // run together so that four accumulators are in flight, each B tile loaded once for them all.
 
+// Each runs the gn samples of a group (their buffers d.stride slots apart, a and b0 in the
+// first one's) between one load and one store of the accumulators.
+
 // One tap, channels c0 and c0 + 16 (a), outputs k0 and, with two_k, k0 + 16.
-inline void grad_tap(float* pc, const uint16_t* a, const uint32_t* b0, const AmxGrad& d,
-                     bool two_k) {
+inline void grad_tap(float* pc, const uint16_t* a, const uint32_t* b0, const AmxGrad& d, bool two_k,
+                     index_t gn) {
   const index_t lda = d.Lx * 2, ldb = d.Kp * 4, ldc = d.Kp * 4;
   _tile_loadd(0, pc, ldc);
   if (two_k) _tile_loadd(1, pc + 16, ldc);
   _tile_loadd(2, pc + 16 * d.Kp, ldc);
   if (two_k) _tile_loadd(3, pc + 16 * d.Kp + 16, ldc);
-  for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
-    const uint32_t* bq = b0 + (v0 / 2) * d.Kp;
-    _tile_loadd(4, a + v0, lda);
-    _tile_loadd(6, bq, ldb);
-    _tile_dpbf16ps(0, 4, 6);
-    if (two_k) {
-      _tile_loadd(7, bq + 16, ldb);
-      _tile_dpbf16ps(1, 4, 7);
+  for (index_t i = 0; i < gn; ++i) {
+    const uint16_t* ai = a + 2 * i * d.stride;
+    const uint32_t* bi = b0 + i * d.stride;
+    for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
+      const uint32_t* bq = bi + (v0 / 2) * d.Kp;
+      _tile_loadd(4, ai + v0, lda);
+      _tile_loadd(6, bq, ldb);
+      _tile_dpbf16ps(0, 4, 6);
+      if (two_k) {
+        _tile_loadd(7, bq + 16, ldb);
+        _tile_dpbf16ps(1, 4, 7);
+      }
+      _tile_loadd(5, ai + 16 * d.Lx + v0, lda);
+      _tile_dpbf16ps(2, 5, 6);
+      if (two_k) _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_loadd(5, a + 16 * d.Lx + v0, lda);
-    _tile_dpbf16ps(2, 5, 6);
-    if (two_k) _tile_dpbf16ps(3, 5, 7);
   }
   _tile_stored(0, pc, ldc);
   if (two_k) _tile_stored(1, pc + 16, ldc);
@@ -289,7 +303,8 @@ inline void grad_tap(float* pc, const uint16_t* a, const uint32_t* b0, const Amx
 
 // Taps t and (with two_t) t + 1, one channel tile c0, outputs k0 and k0 + 16; pc at tap t.
 inline void grad_two_taps(float* pc, const uint16_t* xp, const uint32_t* b0, const ConvShape& s,
-                          const AmxConv& g, const AmxGrad& d, index_t c0, index_t t, bool two_t) {
+                          const AmxConv& g, const AmxGrad& d, index_t c0, index_t t, bool two_t,
+                          index_t gn) {
   const index_t lda = d.Lx * 2, ldb = d.Kp * 4, ldc = d.Kp * 4, tap = d.Cp * d.Kp;
   const uint16_t* a0 = tap_image(xp, s, g, d, t) + c0 * d.Lx;
   const uint16_t* a1 = two_t ? tap_image(xp, s, g, d, t + 1) + c0 * d.Lx : a0;
@@ -299,17 +314,21 @@ inline void grad_two_taps(float* pc, const uint16_t* xp, const uint32_t* b0, con
     _tile_loadd(2, pc + tap, ldc);
     _tile_loadd(3, pc + tap + 16, ldc);
   }
-  for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
-    const uint32_t* bq = b0 + (v0 / 2) * d.Kp;
-    _tile_loadd(6, bq, ldb);
-    _tile_loadd(7, bq + 16, ldb);
-    _tile_loadd(4, a0 + v0, lda);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    if (two_t) {
-      _tile_loadd(5, a1 + v0, lda);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
+  for (index_t i = 0; i < gn; ++i) {
+    const index_t xo = 2 * i * d.stride;
+    const uint32_t* bi = b0 + i * d.stride;
+    for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
+      const uint32_t* bq = bi + (v0 / 2) * d.Kp;
+      _tile_loadd(6, bq, ldb);
+      _tile_loadd(7, bq + 16, ldb);
+      _tile_loadd(4, a0 + xo + v0, lda);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      if (two_t) {
+        _tile_loadd(5, a1 + xo + v0, lda);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
     }
   }
   _tile_stored(0, pc, ldc);
@@ -323,7 +342,8 @@ inline void grad_two_taps(float* pc, const uint16_t* xp, const uint32_t* b0, con
 // Taps t .. t + nt - 1 (nt <= 4), one channel tile c0, one output tile k0; pc at tap t.
 // Tile 7 serves as an A tile here (all tiles are 16 x 64 bytes in this AmxScope).
 inline void grad_four_taps(float* pc, const uint16_t* xp, const uint32_t* b0, const ConvShape& s,
-                           const AmxConv& g, const AmxGrad& d, index_t c0, index_t t, int nt) {
+                           const AmxConv& g, const AmxGrad& d, index_t c0, index_t t, int nt,
+                           index_t gn) {
   const index_t lda = d.Lx * 2, ldb = d.Kp * 4, ldc = d.Kp * 4, tap = d.Cp * d.Kp;
   const uint16_t* a[4];
   for (int i = 0; i < 4; ++i) a[i] = tap_image(xp, s, g, d, t + (i < nt ? i : 0)) + c0 * d.Lx;
@@ -331,21 +351,25 @@ inline void grad_four_taps(float* pc, const uint16_t* xp, const uint32_t* b0, co
   if (nt > 1) _tile_loadd(1, pc + tap, ldc);
   if (nt > 2) _tile_loadd(2, pc + 2 * tap, ldc);
   if (nt > 3) _tile_loadd(3, pc + 3 * tap, ldc);
-  for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
-    _tile_loadd(6, b0 + (v0 / 2) * d.Kp, ldb);
-    _tile_loadd(4, a[0] + v0, lda);
-    _tile_dpbf16ps(0, 4, 6);
-    if (nt > 1) {
-      _tile_loadd(5, a[1] + v0, lda);
-      _tile_dpbf16ps(1, 5, 6);
-    }
-    if (nt > 2) {
-      _tile_loadd(7, a[2] + v0, lda);
-      _tile_dpbf16ps(2, 7, 6);
-    }
-    if (nt > 3) {
-      _tile_loadd(4, a[3] + v0, lda);
-      _tile_dpbf16ps(3, 4, 6);
+  for (index_t i = 0; i < gn; ++i) {
+    const index_t xo = 2 * i * d.stride;
+    const uint32_t* bi = b0 + i * d.stride;
+    for (index_t v0 = 0; v0 < d.Vp; v0 += 32) {
+      _tile_loadd(6, bi + (v0 / 2) * d.Kp, ldb);
+      _tile_loadd(4, a[0] + xo + v0, lda);
+      _tile_dpbf16ps(0, 4, 6);
+      if (nt > 1) {
+        _tile_loadd(5, a[1] + xo + v0, lda);
+        _tile_dpbf16ps(1, 5, 6);
+      }
+      if (nt > 2) {
+        _tile_loadd(7, a[2] + xo + v0, lda);
+        _tile_dpbf16ps(2, 7, 6);
+      }
+      if (nt > 3) {
+        _tile_loadd(4, a[3] + xo + v0, lda);
+        _tile_dpbf16ps(3, 4, 6);
+      }
     }
   }
   _tile_stored(0, pc, ldc);
@@ -359,30 +383,42 @@ inline void grad_four_taps(float* pc, const uint16_t* xp, const uint32_t* b0, co
 size_t bf16_conv_amx_grad_size(const ConvShape& s) {
   AmxConv g = geometry(s);
   AmxGrad d = grad_geometry(s, g);
-  return (size_t)(d.x_slots + d.dy_slots + d.part_floats);
+  return (size_t)(d.G * d.stride + d.part_floats);
 }
 
 void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const ConvShape& s,
                                uint32_t* ws) {
   AmxConv g = geometry(s);
   AmxGrad d = grad_geometry(s, g);
-  index_t RS = s.R * s.S, per = d.x_slots + d.dy_slots + d.part_floats;
+  index_t RS = s.R * s.S, per = d.G * d.stride + d.part_floats;
   int nt = (int)imin(num_threads(), s.N);
+  index_t G = d.G;  // fewer samples a group where there would be fewer groups than threads
+  while (G > 1 && (s.N + G - 1) / G < nt) G /= 2;
+  const index_t groups = (s.N + G - 1) / G;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    // [G samples' x planes and dy pairs, d.stride slots each][partial dw]
     uint32_t* mine = ws + thread_id() * per;
     uint16_t* xp = reinterpret_cast<uint16_t*>(mine);
     uint32_t* pairs = mine + d.x_slots;
-    uint16_t* rows = reinterpret_cast<uint16_t*>(pairs + d.Vp / 2 * d.Kp);
-    float* part = reinterpret_cast<float*>(mine + d.x_slots + d.dy_slots);
+    float* part = reinterpret_cast<float*>(mine + d.G * d.stride);
     std::memset(part, 0, (size_t)d.part_floats * 4);
-    std::memset(xp, 0, (size_t)g.P * d.Cp * d.Lx * 2);  // to_phase_planes' zeros
-    std::memset(rows, 0, (size_t)d.Kp * d.Vp * 2);      // to_dy_pairs' zeros
+    for (index_t i = 0; i < d.G; ++i) {  // to_phase_planes' and to_dy_pairs' zeros
+      std::memset(mine + i * d.stride, 0, (size_t)g.P * d.Cp * d.Lx * 2);
+      std::memset(pairs + i * d.stride + d.Vp / 2 * d.Kp, 0, (size_t)d.Kp * d.Vp * 2);
+    }
     AmxScope tiles(true);
+    // Static shares of whole groups: a thread's samples are consecutive and summed in order
+    // into its own partial, as one sample at a time summed them.
 #pragma omp for schedule(static)
-    for (index_t n = 0; n < s.N; ++n) {
-      to_phase_planes(xp, x + n * s.C * s.H * s.W, s, g, d);
-      to_dy_pairs(pairs, rows, dy + n * s.K * s.OH * s.OW, s, g, d);
+    for (index_t gr = 0; gr < groups; ++gr) {
+      const index_t n0 = gr * G, gn = imin(G, s.N - n0);
+      for (index_t i = 0; i < gn; ++i) {
+        uint32_t* si = mine + i * d.stride;
+        to_phase_planes(reinterpret_cast<uint16_t*>(si), x + (n0 + i) * s.C * s.H * s.W, s, g, d);
+        to_dy_pairs(si + d.x_slots, reinterpret_cast<uint16_t*>(si + d.x_slots + d.Vp / 2 * d.Kp),
+                    dy + (n0 + i) * s.K * s.OH * s.OW, s, g, d);
+      }
       for (index_t c0 = 0; c0 < d.Cp; c0 += 32) {
         const bool two_c = c0 + 16 < d.Cp;
         for (index_t k0 = 0; k0 < d.Kp; k0 += 32) {
@@ -391,14 +427,15 @@ void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const
           if (two_c) {
             for (index_t t = 0; t < RS; ++t)
               grad_tap(part + (t * d.Cp + c0) * d.Kp + k0, tap_image(xp, s, g, d, t) + c0 * d.Lx,
-                       b0, d, two_k);
+                       b0, d, two_k, gn);
           } else if (two_k) {
             for (index_t t = 0; t < RS; t += 2)
-              grad_two_taps(part + (t * d.Cp + c0) * d.Kp + k0, xp, b0, s, g, d, c0, t, t + 1 < RS);
+              grad_two_taps(part + (t * d.Cp + c0) * d.Kp + k0, xp, b0, s, g, d, c0, t, t + 1 < RS,
+                            gn);
           } else {
             for (index_t t = 0; t < RS; t += 4)
               grad_four_taps(part + (t * d.Cp + c0) * d.Kp + k0, xp, b0, s, g, d, c0, t,
-                             (int)imin(4, RS - t));
+                             (int)imin(4, RS - t), gn);
           }
         }
       }
@@ -411,8 +448,8 @@ void bf16_conv_amx_weight_grad(float* dw, const float* dy, const float* x, const
     for (index_t t = 0; t < RS; ++t) {
       float acc = 0.f;
       for (int th = 0; th < nt; ++th)
-        acc += reinterpret_cast<const float*>(ws + th * per + d.x_slots +
-                                              d.dy_slots)[(t * d.Cp + c) * d.Kp + k];
+        acc += reinterpret_cast<const float*>(ws + th * per +
+                                              d.G * d.stride)[(t * d.Cp + c) * d.Kp + k];
       dw[kc * RS + t] = acc;
     }
   }
