@@ -278,3 +278,42 @@ def test_float32_rows_of_eight_tiles(rng, shape):
     assert y.shape[3] > 28
     for got, ref in ((y, y64), (dx, rdx), (dw, rdw)):
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(7, 8, 8, 16, 16, 1), (13, 4, 8, 14, 15, 1), (10, 16, 8, 8, 8, 1), (5, 8, 9, 16, 16, 0)],
+)
+def test_float32_rows_of_four_tiles_and_uneven_blocks(rng, threads, shape):
+    # Outputs 13-16 wide (4 tiles per row) take float32-only 4x4 transposes when rows are split
+    # into and merged from the tiles' columns; batches of 5-13 images are cut into a multiple
+    # of 4 blocks of unequal sizes (nb and nb - 1 images). Against the float64 definition, and
+    # the same bits on one and two threads.
+    N, Cin, K, H, W, p = shape
+    x, w, b = _data(rng, N, Cin, K, H, W)
+    y64 = conv2d_ref(x, w, b, padding=p)
+    dy = rng.standard_normal(y64.shape)
+    rdx, rdw = _grads_ref(x, w, dy, p)
+    f = np.float32
+    out = []
+    for n in (1, 2):
+        threads(n)
+        y = C.conv2d_forward(x.astype(f), w.astype(f), b.astype(f), 1, p, algorithm="winograd")
+        dx, dw, _ = C.conv2d_backward(
+            dy.astype(f),
+            x.astype(f),
+            w.astype(f),
+            1,
+            p,
+            1,
+            1,
+            True,
+            True,
+            False,
+            algorithm="winograd",
+        )
+        out.append((y, dx, dw))
+    for a, r in zip(out[1], out[0], strict=True):
+        np.testing.assert_array_equal(a, r)
+    for got, ref in zip(out[0], (y64, rdx, rdw), strict=True):
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
