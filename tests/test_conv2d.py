@@ -684,6 +684,9 @@ DENSE = [
     (2, 3, 10, 11, 2, 3, 1, 1, 1, 1),  # two outputs: the smallest register block
     (2, 4, 9, 9, 6, 3, 2, 1, 1, 2),  # groups 2 with 3 outputs each, stride 2
     (3, 3, 12, 12, 7, 5, 1, 0, 1, 1),  # 7 outputs: one partial block
+    # stride-2 rows of 8 and 16 split in vector shuffles, with column padding 0 and 2
+    (2, 4, 16, 8, 6, 3, 2, (1, 0), 1, 1),
+    (2, 3, 9, 16, 5, 3, 2, 2, 1, 1),
 ]
 
 
