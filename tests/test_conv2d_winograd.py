@@ -265,19 +265,29 @@ def test_large_channels_one_partial(rng, threads):
 def test_float32_rows_of_eight_tiles(rng, shape):
     # Outputs 29-32 wide (8 tiles per row) take float32-only vector shuffles when the input
     # rows are split into the tiles' columns; against the float64 definition.
+    case, refs = _float64_case(rng, shape)
+    y, dx, dw = _winograd_float32(*case, shape[5])
+    assert y.shape[3] > 28
+    for got, ref in zip((y, dx, dw), refs, strict=True):
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def _float64_case(rng, shape):
+    """(x, w, b, dy) in float64 for shape (N, C, K, H, W, padding), and (y, dx, dw) of the
+    definition."""
     N, Cin, K, H, W, p = shape
     x, w, b = _data(rng, N, Cin, K, H, W)
     y64 = conv2d_ref(x, w, b, padding=p)
     dy = rng.standard_normal(y64.shape)
-    rdx, rdw = _grads_ref(x, w, dy, p)
-    f = np.float32
-    y = C.conv2d_forward(x.astype(f), w.astype(f), b.astype(f), 1, p, algorithm="winograd")
-    dx, dw, _ = C.conv2d_backward(
-        dy.astype(f), x.astype(f), w.astype(f), 1, p, 1, 1, True, True, False, algorithm="winograd"
-    )
-    assert y.shape[3] > 28
-    for got, ref in ((y, y64), (dx, rdx), (dw, rdw)):
-        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    return (x, w, b, dy), (y64, *_grads_ref(x, w, dy, p))
+
+
+def _winograd_float32(x, w, b, dy, p):
+    """(y, dx, dw) of the float32 Winograd kernels on those arrays rounded to float32."""
+    x, w, b, dy = (a.astype(np.float32) for a in (x, w, b, dy))
+    y = C.conv2d_forward(x, w, b, 1, p, algorithm="winograd")
+    dx, dw, _ = C.conv2d_backward(dy, x, w, 1, p, 1, 1, True, True, False, algorithm="winograd")
+    return y, dx, dw
 
 
 @pytest.mark.parametrize(
@@ -289,31 +299,12 @@ def test_float32_rows_of_four_tiles_and_uneven_blocks(rng, threads, shape):
     # into and merged from the tiles' columns; batches of 5-13 images are cut into a multiple
     # of 4 blocks of unequal sizes (nb and nb - 1 images). Against the float64 definition, and
     # the same bits on one and two threads.
-    N, Cin, K, H, W, p = shape
-    x, w, b = _data(rng, N, Cin, K, H, W)
-    y64 = conv2d_ref(x, w, b, padding=p)
-    dy = rng.standard_normal(y64.shape)
-    rdx, rdw = _grads_ref(x, w, dy, p)
-    f = np.float32
+    case, refs = _float64_case(rng, shape)
     out = []
     for n in (1, 2):
         threads(n)
-        y = C.conv2d_forward(x.astype(f), w.astype(f), b.astype(f), 1, p, algorithm="winograd")
-        dx, dw, _ = C.conv2d_backward(
-            dy.astype(f),
-            x.astype(f),
-            w.astype(f),
-            1,
-            p,
-            1,
-            1,
-            True,
-            True,
-            False,
-            algorithm="winograd",
-        )
-        out.append((y, dx, dw))
+        out.append(_winograd_float32(*case, shape[5]))
     for a, r in zip(out[1], out[0], strict=True):
         np.testing.assert_array_equal(a, r)
-    for got, ref in zip(out[0], (y64, rdx, rdw), strict=True):
+    for got, ref in zip(out[0], refs, strict=True):
         assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
