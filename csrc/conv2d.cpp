@@ -205,7 +205,7 @@ inline bool rows_add2_any(T* dst, const T* src, index_t rows, index_t OW, index_
 // col[(c, r, s), (i, oh, ow)] = x[i, c0 + c, oh*sh + r*dh - ph, ow*sw + s*dw - pw] (0 outside).
 template <typename T>
 PYDLK_SIMD void im2col(T* col, const T* x, T* pad, index_t nb, index_t c0, const ConvShape& s) {
-  if (s2rows::im2col(col, x, nb, c0, s)) return;  // ResNet's stride-2 3x3 layers
+  if (s2rows::im2col(col, x, nb, c0, s)) return;  // ResNet's stride-2 3x3 and 1x1 layers
   const index_t HW = s.H * s.W, OHW = s.OH * s.OW, Q = nb * OHW, Cg = s.Cg();
   const T* base = x + c0 * HW;
   Planes P{s.C, HW, s.W};
@@ -252,7 +252,7 @@ PYDLK_SIMD void im2col(T* col, const T* x, T* pad, index_t nb, index_t c0, const
 // at (oh*sh + r*dh - ph, ow*sw + s*dw - pw). Overwrites the group's planes of the chunk's dx.
 template <typename T>
 PYDLK_SIMD void col2im(T* dx, const T* col, T* pad, index_t nb, index_t c0, const ConvShape& s) {
-  if (s2rows::col2im(dx, col, nb, c0, s)) return;  // ResNet's stride-2 3x3 layers
+  if (s2rows::col2im(dx, col, nb, c0, s)) return;  // ResNet's stride-2 3x3 and 1x1 layers
   const index_t HW = s.H * s.W, OHW = s.OH * s.OW, Q = nb * OHW, Cg = s.Cg();
   const bool padded = s.ph || s.pw;
   const index_t Hp = s.H + 2 * s.ph, Wp = s.W + 2 * s.pw;
