@@ -34,6 +34,7 @@
 #include <cstring>
 #include <vector>
 
+#include "conv2d_k16.h"
 #include "conv2d_s2_rows.h"
 
 namespace pydlk {
@@ -226,24 +227,39 @@ bool dense_direct_fits(const ConvShape& s) {
   return g.len >= kL;  // the last vector may end at len, never before position 0
 }
 
+namespace {
+// Stride 1 with a multiple of 16 outputs and a wide grid a quarter or more larger than the
+// output: the outputs-in-lanes kernel (conv2d_k16.cpp) instead. Measured (forward, N=64, 2
+// threads, Zen 4, ms, wide grid / gemm / outputs in lanes): LeNet's conv2 6->16 5x5 on 14x14
+// (36% extra) 0.24 / 0.38 / 0.19-0.21; 6->16 5x5 on 9x9 (64%) 0.10 / 0.14 / 0.05; 8->16 5x5
+// on 12x12 (44%) 0.22 / 0.18 / 0.16-0.18; 4->16 3x3 on 6x6 0.035 / 0.024 / 0.013; 4->16 3x3
+// pad 1 on 8x8 (22%) 0.057-0.069 / - / 0.052-0.057. With little extra the wide grid is faster
+// (3->16 3x3 pad 1 on 32x32, 6%: 0.47 against 0.65; 6->16 5x5 pad 2 on 28x28, 14%: even).
+bool k16_preferred(const ConvShape& s) {
+  return k16_forward_fits(s) && geometry(s).len * 4 >= s.OH * s.OW * 5;
+}
+}  // namespace
+
 bool dense_direct_preferred(const ConvShape& s) {
   // 1x1 kernels: im2col is a plain (strided) copy there and one GEMM per chunk was faster
   // (16->32 on 32x32, stride 2: 0.36 ms against 0.54).
-  if (!dense_direct_allowed() || !dense_direct_supported() || !dense_direct_fits(s) ||
-      s.R * s.S == 1)
-    return false;
+  if (!dense_direct_allowed() || !dense_direct_supported() || s.R * s.S == 1) return false;
+  if (k16_preferred(s)) return true;
+  if (!dense_direct_fits(s)) return false;
   // Wide-grid waste: at most 40% more positions than outputs (as conv2d.cpp's wide kernel).
   const Geo g = geometry(s);
   return g.len * 10 <= s.OH * s.OW * 14;
 }
 
 size_t dense_direct_ws_bytes(const ConvShape& s, int slices) {
+  if (k16_preferred(s)) return k16_forward_ws_bytes(s, slices);
   const Geo g = geometry(s);
   return wpack_bytes(s) + size_t(slices) * (xbuf_bytes(s, g) + obuf_bytes(s, g));
 }
 
 void dense_direct_forward(float* y, const float* x, const float* w, const float* b, char* ws,
                           const ConvShape& s, int nt, bool parallel) {
+  if (k16_preferred(s)) return k16_forward(y, x, w, b, ws, s, nt, parallel);
   const Geo g = geometry(s);
   const index_t Cg = s.Cg(), Kg = s.Kg(), RS = s.R * s.S, taps = Cg * RS, HW = s.H * s.W,
                 OHW = s.OH * s.OW, nkb = ceil_div(Kg, kKB), plane = g.Hq * g.Wq;
