@@ -729,6 +729,50 @@ def test_direct_forward_against_torch_and_auto_choice(rng):
     assert pydlk.backends.cpu.allow_direct_conv is True
 
 
+# Stride 1, a multiple of 16 outputs, and a wide grid a quarter or more larger than the output:
+# 'auto' runs the outputs-in-lanes kernel (csrc/conv2d_k16.cpp). Register blocks of 2 rows x
+# 10 columns (LeNet's conv2) and 3 x 5, 3 x 8, 3 x 7 with row tails of 2 and 1; 2 and 3 blocks
+# of 16 outputs; rows split into column chunks (13 = 7 + 6, 14 = 7 + 7); padding per axis and
+# a rectangular kernel; transposes of 16 pixels with and without a partial last group (100,
+# 25, 8 pixels); one sample (no thread split).
+K16 = [
+    (5, 6, 14, 14, 16, 5, 1, 0, 1, 1),  # LeNet conv2
+    (3, 6, 9, 9, 32, 5, 1, 0, 1, 1),
+    (2, 8, 12, 12, 48, 5, 1, 0, 1, 1),
+    (2, 16, 14, 14, 32, 5, 1, 2, 1, 1),
+    (2, 3, 14, 17, 16, 5, 1, 0, 1, 1),
+    (2, 3, 20, 7, 16, (3, 5), 1, (1, 2), 1, 1),
+    (2, 4, 6, 6, 16, 3, 1, 0, 1, 1),
+    (1, 7, 6, 8, 16, 5, 1, 0, 1, 1),
+]
+
+
+@pytest.mark.skipif(not C.conv_direct_supported(), reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("cfg", K16)
+def test_outputs_in_lanes_forward(rng, cfg):
+    torch = pytest.importorskip("torch")
+    x, w, b, kw = _data(rng, cfg)
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
+    for bias in (b, None):
+        ref = conv2d_ref(x, w, bias, **kw)
+        y = C.conv2d_forward(x, w, bias, *args)
+        assert y.dtype == np.float32 and y.shape == ref.shape
+        assert np.abs(y - ref).max() <= 2e-6 * np.abs(ref).max()
+    want = torch.nn.functional.conv2d(*map(torch.from_numpy, (x, w, b)), **kw).numpy()
+    y = C.conv2d_forward(x, w, b, *args)
+    assert np.abs(y - want).max() <= 2e-6 * np.abs(want).max()
+    threads = pydlk.get_num_threads()
+    try:  # each sample whole on one thread: the same bits on one thread
+        pydlk.set_num_threads(1)
+        np.testing.assert_array_equal(C.conv2d_forward(x, w, b, *args), y)
+    finally:
+        pydlk.set_num_threads(threads)
+    xn = x.copy()  # every output written, and a NaN reaches exactly its receptive field
+    xn[-1, 0, 2, 3] = np.nan
+    hit = np.isnan(conv2d_ref(xn, w, b, **kw))
+    np.testing.assert_array_equal(np.isnan(C.conv2d_forward(xn, w, b, *args)), hit)
+
+
 # One input channel per group with 2+ outputs: 'auto' runs these through the dense kernel on
 # AVX-512 CPUs ('direct' by name keeps the depthwise loops for them): LeNet's conv1, a
 # two-output layer, depthwise with channel multipliers 2 and 4 (stride 2, dilation).
