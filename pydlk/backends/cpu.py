@@ -15,7 +15,9 @@ cuDNN's own choice.
 ``allow_direct_conv`` (default True): float32 convolution forwards with several input and at
 least 8 output channels per group and a kernel larger than 1x1 (stride-2 layers, 5x5 kernels)
 run a direct AVX-512 kernel with no im2col copy where the CPU has AVX-512
-(``csrc/conv2d_direct512.cpp``); Winograd, where it applies, comes first. It also lets the
+(``csrc/conv2d_direct512.cpp``; at stride 1 with a multiple of 16 outputs on small images,
+LeNet's conv2 among them, ``csrc/conv2d_k16.cpp``); Winograd, where it applies, comes first.
+It also lets the
 weight gradient of layers with 9-16 outputs, one group and a 3x3 or 5x5 kernel (LeNet's conv2,
 a ResNet stem) run without im2col (``csrc/conv2d_dw512.cpp``), and the input gradient of such
 layers at stride 1 with rows at most 32 wide without col2im (``csrc/conv2d_dx512.cpp``). Same
