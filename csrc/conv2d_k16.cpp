@@ -104,16 +104,29 @@ BlockFn block_fn(index_t rb, index_t cw) {
   return rb == 1 ? block_for<1>(int(cw)) : rb == 2 ? block_for<2>(int(cw)) : block_for<3>(int(cw));
 }
 
-// One round of the 16x16 transpose: rows i and i + B swap the B-wide column blocks that lie
-// off the diagonal (row i's columns with bit B set <-> row i + B's columns with it clear).
-template <int B>
+// The 16x16 transpose's lane indices for _mm512_permutex2var_ps (16 + j picks lane j of the
+// second operand), built at compile time: round B = 1 << LB swaps, between rows i and i + B,
+// the B-wide column blocks off the diagonal (row i's columns with bit B set <-> row i + B's
+// columns with it clear).
+struct SwapTables {
+  int lo[4][16], hi[4][16];
+};
+constexpr SwapTables make_swap_tables() {
+  SwapTables t{};
+  for (int lb = 0; lb < 4; ++lb)
+    for (int j = 0; j < 16; ++j) {
+      const int B = 1 << lb;
+      t.lo[lb][j] = (j & B) ? 16 + j - B : j;
+      t.hi[lb][j] = (j & B) ? 16 + j : j + B;
+    }
+  return t;
+}
+constexpr SwapTables kSwap = make_swap_tables();
+
+template <int LB>
 PYDLK_AVX512 inline void swap_blocks(__m512* r) {
-  alignas(64) int lo[16], hi[16];
-  for (int j = 0; j < 16; ++j) {
-    lo[j] = (j & B) ? 16 + j - B : j;
-    hi[j] = (j & B) ? 16 + j : j + B;
-  }
-  const __m512i il = _mm512_load_si512(lo), ih = _mm512_load_si512(hi);
+  constexpr int B = 1 << LB;
+  const __m512i il = _mm512_loadu_si512(kSwap.lo[LB]), ih = _mm512_loadu_si512(kSwap.hi[LB]);
   for (int i = 0; i < 16; ++i)
     if (!(i & B)) {
       const __m512 a = r[i], b = r[i + B];
@@ -129,10 +142,10 @@ PYDLK_AVX512 void transpose_out(float* y, const float* buf, index_t OHW) {
     __m512 r[16];
     for (int i = 0; i < 16; ++i)
       r[i] = i < n ? _mm512_load_ps(buf + (p0 + i) * kL) : _mm512_setzero_ps();
-    swap_blocks<8>(r);
-    swap_blocks<4>(r);
+    swap_blocks<3>(r);
     swap_blocks<2>(r);
     swap_blocks<1>(r);
+    swap_blocks<0>(r);
     const __mmask16 m = lanes(n);
     for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(y + k * OHW + p0, m, r[k]);
   }
