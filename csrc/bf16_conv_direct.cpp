@@ -4,9 +4,9 @@
 //
 // Why: the packed path (bf16_conv.cpp) builds an im2col panel for every 32 output pixels; with
 // 16-64 output channels that packing cost as much as the products, and the bf16 layers of a
-// CIFAR ResNet ran no faster than the float32 ones (Winograd and direct) on a Zen 5. Here the
+// CIFAR ResNet ran no faster than the float32 ones (Winograd and direct) on a Zen 4. Here the
 // input is rounded to bf16 once per sample, into phase planes, and every output stays in
-// registers over all taps. Measured per layer of ResNet-8 (batch 64, 2 threads, Zen 5), forward
+// registers over all taps. Measured per layer of ResNet-8 (batch 64, 2 threads, Zen 4), forward
 // / input gradient / weight gradient in ms, packed -> direct: 16->16 on 32x32 1.53 / 1.88 / 1.94
 // -> 0.87 / 0.87 / 0.98; 16->32 at stride 2 1.24 / 1.35 / 0.91 -> 0.51 / 0.79 / 0.60.
 //
