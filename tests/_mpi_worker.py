@@ -6,6 +6,7 @@ Assertions that only need NumPy formulas are made here, on every rank.
 
 import sys
 import time
+import weakref
 
 import numpy as np
 
@@ -49,6 +50,26 @@ def case_collectives(out):
     assert (nc == sum(range(w))).all()
     work = dist.all_reduce(np.ones(2), async_op=True)
     assert work.wait()
+    # The Work keeps the arrays MPI writes into (mpi4py holds no reference to them) until
+    # wait(); one the caller drops stays with the group until its transfer completes.
+    x = np.ones(2)
+    ref = weakref.ref(x)
+    work = dist.all_reduce(x, async_op=True)
+    del x
+    assert ref() is not None
+    assert work.wait()
+    assert ref() is None  # let go once the transfer is done
+    x = np.ones(2)
+    ref = weakref.ref(x)
+    dist.all_reduce(x, async_op=True)  # dropped without waiting
+    del x
+    assert ref() is not None
+    for _ in range(1000):  # later collectives let it go once its transfer is done
+        gone = np.array([ref() is None], np.int64)
+        dist.all_reduce(gone, dist.ReduceOp.MIN)  # every rank runs the same collectives
+        if gone[0]:
+            break
+    assert ref() is None
     b = np.full(3, float(r))
     dist.broadcast(b, src=w - 1)
     assert (b == w - 1).all()

@@ -45,7 +45,13 @@ def _mpi_op(MPI, op: ReduceOp):
 
 
 class Work:
-    """A started collective (torch's ``Work``): ``wait()`` finishes it, ``is_completed()``."""
+    """A started collective (torch's ``Work``): ``wait()`` finishes it, ``is_completed()``.
+
+    It holds the arrays the transfer reads and writes until ``wait()``: mpi4py's non-blocking
+    collectives keep no reference to their buffers, so a tensor the caller lets go of (as in
+    ``all_reduce(x * 2, async_op=True)``) would otherwise be freed, and its memory handed to
+    another array, while MPI still writes the result into it. An async Work the caller drops
+    without waiting stays with the process group until its transfer completes."""
 
     def __init__(
         self,
@@ -54,11 +60,14 @@ class Work:
         name: str,
         seq: int,
         finish: Callable[[], None] | None = None,
+        keep: tuple = (),
     ):
-        """``reqs``: MPI requests, or a ``done()`` poll (an NCCL collective's CUDA event)."""
+        """``reqs``: MPI requests, or a ``done()`` poll (an NCCL collective's CUDA event);
+        ``keep``: the arrays the transfer uses."""
         self._pg, self._name, self._seq = pg, name, seq
         self._test = reqs if callable(reqs) else (lambda: pg.MPI.Request.Testall(reqs))
         self._finish = finish
+        self._keep = keep
         self._done = False
 
     def is_completed(self) -> bool:
@@ -72,7 +81,12 @@ class Work:
             self._done = True
             if self._finish is not None:
                 self._finish()
+            self._keep = ()
         return True
+
+    def _transfer_done(self) -> bool:
+        """The transfer has finished (waited for, or its requests complete)."""
+        return self._done or bool(self._test())
 
 
 def _array(tensor: Any, op: str, name: str = "tensor") -> Any:
@@ -120,6 +134,7 @@ def _chain(*fns):
 
 def _done(work: Work, async_op: bool):
     if async_op:
+        work._pg.hold(work)
         return work
     work.wait()
     return None
@@ -158,7 +173,7 @@ def all_reduce(
             buf[...] /= pg.size
 
     reqs = req if callable(req) else [req]
-    return _done(Work(pg, reqs, name, seq, _chain(scale, back)), async_op)
+    return _done(Work(pg, reqs, name, seq, _chain(scale, back), keep=(a, buf)), async_op)
 
 
 def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) -> Work | None:
@@ -172,9 +187,10 @@ def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) 
     buf, back = _contig(a)
     seq = pg.next_seq()
     if is_cupy(buf):
-        return _done(Work(pg, _nccl.broadcast(pg, buf, int(src), name), name, seq, back), async_op)
+        work = Work(pg, _nccl.broadcast(pg, buf, int(src), name), name, seq, back, keep=(a, buf))
+        return _done(work, async_op)
     req = pg.comm.Ibcast(buf, root=int(src))
-    return _done(Work(pg, [req], name, seq, back), async_op)
+    return _done(Work(pg, [req], name, seq, back, keep=(a, buf)), async_op)
 
 
 def all_gather(
@@ -211,7 +227,7 @@ def all_gather(
         for i, o in enumerate(outs):
             o[...] = recv[i]
 
-    return _done(Work(pg, req, name, seq, scatter), async_op)
+    return _done(Work(pg, req, name, seq, scatter, keep=(send, recv)), async_op)
 
 
 def barrier(group: Any = None, async_op: bool = False, device_ids: Any = None) -> Work | None:

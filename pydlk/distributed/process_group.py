@@ -151,13 +151,22 @@ class ProcessGroup:
         self.seq = 0  # collectives started on this rank, in program order
         # (seq, name) of the collective this rank is waiting in
         self.where: tuple[int, str] | None = None
-        self._sends: list = []  # outstanding side-channel sends (kept alive until done)
+        # outstanding side-channel sends, (request, buffer): mpi4py keeps no reference to a
+        # non-blocking send's buffer, so it is kept here until the send completes
+        self._sends: list = []
         self._query_id = 0
+        self._held: list = []  # async collectives' Work, until their transfers complete
 
     # -- waiting ----------------------------------------------------------------------------
     def next_seq(self) -> int:
         self.seq += 1
+        self._held = [w for w in self._held if not w._transfer_done()]
         return self.seq
+
+    def hold(self, work: Any) -> None:
+        """Keep an async collective's Work (and the arrays it holds) until its transfer
+        completes, even if the caller drops it without waiting."""
+        self._held.append(work)
 
     def wait(self, reqs: Sequence[Any], name: str, seq: int) -> None:
         """Poll the MPI requests ``reqs`` until all complete (see ``wait_for``)."""
@@ -198,10 +207,9 @@ class ProcessGroup:
             seq, name = self.where if self.where is not None else (-1, "")
             code = np.frombuffer(name.encode()[:24].ljust(24), np.uint8).astype(np.int64)
             msg = np.concatenate([[q[0], seq], code])
-            self._sends.append(
-                self.side.Isend([msg, MPI.INT64_T], dest=st.Get_source(), tag=_REPLY)
-            )
-        self._sends = [r for r in self._sends if not r.Test()]
+            req = self.side.Isend([msg, MPI.INT64_T], dest=st.Get_source(), tag=_REPLY)
+            self._sends.append((req, msg))
+        self._sends = [(r, b) for r, b in self._sends if not r.Test()]
 
     def _timed_out(self, name: str, seq: int, grace: float = 2.0) -> None:
         import numpy as np
@@ -212,7 +220,7 @@ class ProcessGroup:
         q = np.array([qid], np.int64)
         for r in range(self.size):
             if r != self.rank:
-                self._sends.append(self.side.Isend([q, MPI.INT64_T], dest=r, tag=_QUERY))
+                self._sends.append((self.side.Isend([q, MPI.INT64_T], dest=r, tag=_QUERY), q))
         answers: dict[int, tuple[int, str]] = {}
         end = time.monotonic() + grace
         st = MPI.Status()
@@ -323,6 +331,7 @@ def destroy_process_group(group: Any = None) -> None:
         return
     pg, _group = _group, None
     pg._sends = []
+    pg._held = []
     if not pg.MPI.Is_finalized():
         pg.side.Free()
     hook = sys.excepthook
