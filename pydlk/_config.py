@@ -169,6 +169,7 @@ def show_config() -> None:
             ),
         ),
         ("allocator", c["allocator"]),
+        ("NumPy allocator", c["numpy_allocator"]),
         ("streaming stores", _stream_stores(c["stream_threshold"])),
     ]
     width = max(len(k) for k, _ in rows)

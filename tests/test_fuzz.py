@@ -675,6 +675,8 @@ FUZZ = {
     "set_conv_winograd": lambda d: ([P(d.b())], {}),
     "get_stream_threshold": lambda d: ([], {}),
     "set_stream_threshold": lambda d: ([P(d.n(-1, 4))], {}),
+    "numpy_pool_stats": lambda d: ([], {}),
+    "numpy_pool_release": lambda d: ([], {}),
     "get_conv_direct": lambda d: ([], {}),
     "set_conv_direct": lambda d: ([P(d.b())], {}),
     "conv_direct_supported": lambda d: ([], {}),

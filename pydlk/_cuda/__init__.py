@@ -99,6 +99,9 @@ CPU_ONLY = frozenset(
         # from which size CPU kernels write outputs with streaming stores
         "get_stream_threshold",
         "set_stream_threshold",
+        # the CPU process's NumPy allocator (csrc/numpy_pool.cpp); CuPy has its own memory pool
+        "numpy_pool_stats",
+        "numpy_pool_release",
         # whether the CPU convolution may choose Winograd (cuDNN makes its own choice)
         "get_conv_winograd",
         "set_conv_winograd",
