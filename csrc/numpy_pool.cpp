@@ -172,7 +172,12 @@ std::string install_numpy_pool() {
     if (!prev) throw py::error_already_set();
     auto* prev_handler = static_cast<Handler*>(PyCapsule_GetPointer(prev, "mem_handler"));
     if (!prev_handler) throw py::error_already_set();
-    if (prev_handler->version != 1) return "NumPy's default (an allocator of another version)";
+    // Only over NumPy's own handler: its large blocks are plain malloc blocks, which
+    // malloc_usable_size can measure; another library's allocator is left in place.
+    const std::string prev_name(prev_handler->name,
+                                strnlen(prev_handler->name, sizeof(prev_handler->name)));
+    if (prev_handler->version != 1 || prev_name != "default_allocator")
+      return "left as it was (" + prev_name + ")";
     g_prev = &prev_handler->allocator;
     // The capsule lives as long as the process: every array keeps a reference to it.
     PyObject* capsule = PyCapsule_New(&g_handler, "mem_handler", nullptr);
