@@ -6,7 +6,10 @@ float32, on pydlk's own kernels: AMX tiles where the CPU has AMX-BF16 (Intel Xeo
 Rapids on; convolutions without im2col, csrc/bf16_conv_amx.cpp), else AVX512_BF16
 (csrc/bf16_gemm.cpp; ``pydlk.backends.cpu.allow_amx`` chooses); everything else runs in
 float32 as before, and parameters (the optimiser's arena) stay float32: they are the master
-weights, rounded to bf16 only as the products read them.
+weights, rounded to bf16 only as the products read them. Grouped convolutions and 1x1
+convolutions with at most 64 x 128 channels stay float32 too: their products are too few to
+gain from bf16 (their time is reading and writing activations), so rounding and packing them
+would only cost time (pydlk/functional/conv.py has the measurements).
 
 Where pydlk differs from ``torch.autocast``: torch's CPU autocast returns bf16 outputs from
 linear and convolution and lets the next ops run on them. pydlk returns float32 outputs. Its

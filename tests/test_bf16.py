@@ -216,9 +216,9 @@ def test_autocast_linear_matches_torch_and_rounded_reference(rng, bf16_path, sha
      (2, 12, 13, 16, 5, 2, 2, 1), (2, 8, 13, 8, 3, 2, 0, 2), (2, 8, 6, 8, 1, 1, 1, 1)],
 )  # fmt: skip
 def test_autocast_conv2d_matches_torch_and_rounded_reference(
-    rng, bf16_path, N, C, H, K, k, stride, pad, dil
+    rng, bf16_path, monkeypatch, N, C, H, K, k, stride, pad, dil
 ):
-    _check_autocast_conv(rng, (N, C, H, H), (K, C, k, k), stride, pad, dil)
+    _check_autocast_conv(rng, monkeypatch, (N, C, H, H), (K, C, k, k), stride, pad, dil)
 
 
 @needs_bf16
@@ -240,13 +240,16 @@ def test_autocast_conv2d_matches_torch_and_rounded_reference(
      ((2, 40, 10, 10), (40, 40, 3, 3), (2, 2), (1, 1), (1, 1))],
 )  # fmt: skip
 def test_autocast_conv2d_rectangular_and_mixed_strides(
-    rng, bf16_path, xshape, wshape, stride, pad, dil
+    rng, bf16_path, monkeypatch, xshape, wshape, stride, pad, dil
 ):
-    _check_autocast_conv(rng, xshape, wshape, stride, pad, dil)
+    _check_autocast_conv(rng, monkeypatch, xshape, wshape, stride, pad, dil)
 
 
-def _check_autocast_conv(rng, xshape, wshape, stride, pad, dil):
+def _check_autocast_conv(rng, monkeypatch, xshape, wshape, stride, pad, dil):
     torch = pytest.importorskip("torch")
+    # every shape on the bf16 kernels, narrow 1x1 ones included (autocast runs those in
+    # float32: test_autocast_narrow_pointwise_conv_stays_float32)
+    monkeypatch.setattr(pydlk.functional.conv, "_POINTWISE_FP32_MAX", 0)
     w = rng.standard_normal(wshape).astype(np.float32)
     b = rng.standard_normal(wshape[0]).astype(np.float32)
     x, wp, bp, xt, wt, bt = _torch_pair(torch, xshape, w, b, rng)
@@ -266,6 +269,33 @@ def _check_autocast_conv(rng, xshape, wshape, stride, pad, dil):
     for got, want in [(y.detach(), yr.detach()), (x.grad, xr.grad), (wp.grad, wr.grad)]:
         want = want.numpy()
         np.testing.assert_allclose(np.asarray(got), want, atol=1e-5 * np.abs(want).max())
+
+
+@needs_bf16
+@pytest.mark.parametrize(
+    "C,K,k,stride,fp32",
+    [(16, 32, 1, 2, True), (64, 128, 1, 1, True), (64, 160, 1, 1, False), (16, 32, 3, 2, False)],
+)
+def test_autocast_narrow_pointwise_conv_stays_float32(rng, bf16_path, C, K, k, stride, fp32):
+    """Under autocast a 1x1 convolution with at most 64 * 128 channel products runs the float32
+    kernels (the same bits as outside autocast, gradients included); wider 1x1 and 3x3 layers
+    take bf16 products (results differ from float32 in the low bits)."""
+    x = rng.standard_normal((3, C, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((K, C, k, k)).astype(np.float32)
+    got = []
+    for ac in (True, False):
+        xt, wt = pydlk.tensor(x, requires_grad=True), pydlk.tensor(w, requires_grad=True)
+        with pydlk.autocast(device_type="cpu", dtype=pydlk.bfloat16, enabled=ac):
+            y = F.conv2d(xt, wt, None, stride, k // 2)
+        y.sum().backward()
+        got.append([np.asarray(y.detach()), np.asarray(xt.grad), np.asarray(wt.grad)])
+    for a, b in zip(*got):
+        assert a.dtype == np.float32
+        if fp32:
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert not np.array_equal(a, b)
+            np.testing.assert_allclose(a, b, atol=2e-2 * np.abs(b).max())
 
 
 @needs_bf16
