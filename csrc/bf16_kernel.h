@@ -47,8 +47,17 @@ inline __mmask16 lane_mask(index_t n) {
 }
 
 // C tile (mr x nr, row stride ldc) = (acc ? C : 0) + sum over kp pairs of a[p] * b[p].
+// next (next_mr rows, or null): the tile the following call updates. Its rows are a row
+// stride apart, which no hardware prefetcher follows, so they are fetched here, a whole call
+// (kp pairs) ahead of their use; without this the update of C missed on every row (1024^3:
+// 537 -> 570 GFLOP/s, 64x576x1024: 464 -> 496 on a Zen 5).
 inline void micro_kernel(index_t kp, const uint32_t* a, const uint32_t* b, float* C, index_t ldc,
-                         int mr, int nr, bool acc) {
+                         int mr, int nr, bool acc, const float* next = nullptr, int next_mr = 0) {
+  if (next)
+    for (int i = 0; i < next_mr; ++i) {
+      __builtin_prefetch(next + i * ldc, 1, 2);
+      __builtin_prefetch(next + i * ldc + 16, 1, 2);
+    }
   __m512 c[MR][2];
   for (int i = 0; i < MR; ++i) c[i][0] = c[i][1] = _mm512_setzero_ps();
   for (index_t p = 0; p < kp; ++p) {
@@ -182,7 +191,8 @@ inline void panel_product(const BfPackedA& pa, index_t p0, index_t kp, const uin
   index_t KP = pairs_of(pa.K);
   for (index_t m = 0; m < pa.M; m += MR)
     micro_kernel(kp, pa.buf + (m / MR) * KP * MR + p0 * MR, bp, C + m * ldc, ldc,
-                 (int)imin(MR, pa.M - m), nr, acc);
+                 (int)imin(MR, pa.M - m), nr, acc, m + MR < pa.M ? C + (m + MR) * ldc : nullptr,
+                 (int)imin(MR, pa.M - m - MR));
 }
 
 // The calling thread's B panel buffer (kKcPairs x NR slots, 64-byte aligned); reused across
