@@ -731,7 +731,11 @@ def _run(argv: Sequence[str] | None) -> int:
     p = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:]):
-        return cmd_bench({"pytest_args": argv[1:]})  # everything after 'bench' goes to pytest
+        # everything after 'bench' goes to pytest; a leading '--' (the usual way to say "the
+        # rest is for the inner program") is dropped, as pytest would take what follows it
+        # for file names
+        rest = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        return cmd_bench({"pytest_args": rest})
     args = p.parse_args(argv)
     if args.command is None:
         p.print_help()

@@ -284,6 +284,18 @@ def test_doctor_sweeps_the_given_optimizer(monkeypatch, capsys):
     assert len(seen) == 1 and isinstance(seen[0], optim.SGD)
 
 
+def test_bench_passes_its_arguments_to_pytest_with_or_without_a_separator(monkeypatch):
+    import subprocess as sp
+
+    calls = []
+    monkeypatch.setattr(sp, "call", lambda cmd, **k: calls.append(cmd) or 0)
+    monkeypatch.setattr(cli, "bench_dir", lambda: ROOT)
+    assert cli.main(["bench", "-k", "conv2d"]) == 0
+    assert cli.main(["bench", "--", "-k", "conv2d"]) == 0
+    assert calls[0][-2:] == ["-k", "conv2d"] and calls[1][-2:] == ["-k", "conv2d"]
+    assert "--" not in calls[1]
+
+
 def test_bench_prints_the_blas_kernel_warning(monkeypatch, capsys):
     import subprocess as sp
 
