@@ -700,13 +700,18 @@ def test_direct_forward_matches_reference(rng, cfg):
         y = C.conv2d_forward(x, w, bias, *args, algorithm="direct")
         assert y.dtype == np.float32 and y.shape == ref.shape
         np.testing.assert_allclose(y, ref, rtol=1e-5, atol=2e-5 * np.abs(ref).max())
-    # not a word of the output left unwritten: NaN-filled inputs give NaN everywhere, and a
-    # NaN in one pixel reaches exactly its receptive field
+    # not a word of the output left unwritten: a NaN in one pixel reaches exactly its
+    # receptive field
+    _assert_nan_reaches_its_field(x, w, b, kw, (0, 0, 1, 1), algorithm="direct")
+
+
+def _assert_nan_reaches_its_field(x, w, b, kw, pixel, **call):
+    """Every output written, and a NaN at x[pixel] reaches exactly its receptive field."""
     xn = x.copy()
-    xn[0, 0, 1, 1] = np.nan
-    y = C.conv2d_forward(xn, w, b, *args, algorithm="direct")
+    xn[pixel] = np.nan
+    args = (kw["stride"], kw["padding"], kw["dilation"], kw["groups"])
     hit = np.isnan(conv2d_ref(xn, w, b, **kw))
-    np.testing.assert_array_equal(np.isnan(y), hit)
+    np.testing.assert_array_equal(np.isnan(C.conv2d_forward(xn, w, b, *args, **call)), hit)
 
 
 @pytest.mark.skipif(not C.conv_direct_supported(), reason="this CPU has no AVX-512")
@@ -767,10 +772,7 @@ def test_outputs_in_lanes_forward(rng, cfg):
         np.testing.assert_array_equal(C.conv2d_forward(x, w, b, *args), y)
     finally:
         pydlk.set_num_threads(threads)
-    xn = x.copy()  # every output written, and a NaN reaches exactly its receptive field
-    xn[-1, 0, 2, 3] = np.nan
-    hit = np.isnan(conv2d_ref(xn, w, b, **kw))
-    np.testing.assert_array_equal(np.isnan(C.conv2d_forward(xn, w, b, *args)), hit)
+    _assert_nan_reaches_its_field(x, w, b, kw, (-1, 0, 2, 3))
 
 
 # One input channel per group with 2+ outputs: 'auto' runs these through the dense kernel on
@@ -801,10 +803,7 @@ def test_one_input_channel_auto_forward(rng, cfg):
         np.testing.assert_allclose(C.conv2d_forward(x, w, b, *args), ref, rtol=1e-5, atol=1e-4)
     finally:
         pydlk.backends.cpu.allow_direct_conv = True
-    xn = x.copy()  # every output written, and a NaN reaches exactly its receptive field
-    xn[-1, -1, 2, 3] = np.nan
-    hit = np.isnan(conv2d_ref(xn, w, b, **kw))
-    np.testing.assert_array_equal(np.isnan(C.conv2d_forward(xn, w, b, *args)), hit)
+    _assert_nan_reaches_its_field(x, w, b, kw, (-1, -1, 2, 3))
 
 
 def test_direct_forward_refusals():
