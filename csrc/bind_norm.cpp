@@ -125,14 +125,34 @@ py::tuple rownorm_backward_call(const py::array& dy, const py::array& x, const T
   return py::make_tuple(maybe(need_x, dx), maybe(need_w, dw), maybe(need_b, db));
 }
 
-// Batch norm forward, plain (op "batch_norm") or fused with an add and relu ("batch_norm_add_relu":
-// y = relu(bn(x) + residual), residual None for none).
+// (N, C, H/2, W/2): the 2x2 / stride-2 max pool's output shape for a 4-D input x (H, W >= 2).
+Shape pooled_shape(const py::array& x, const char* op) {
+  PYDLK_NEED(x.ndim() == 4 && x.shape(2) >= 2 && x.shape(3) >= 2,
+             std::string(op) + ": input must be 4-D (N, C, H, W) with H and W at least 2 (the " +
+                 "2x2 pool's window), got shape " + str_shape(x));
+  return {x.shape(0), x.shape(1), x.shape(2) / 2, x.shape(3) / 2};
+}
+
+// The fused pool's arg-max bytes (see batchnorm_forward), checked: C-contiguous uint8, pooled shape.
+const uint8_t* pool_argmax_arg(const py::array& a, const Shape& shape, const char* op) {
+  const bool c = (a.flags() & py::array::c_style) != 0;
+  if (!(py::isinstance<py::array_t<uint8_t>>(a) && c))
+    throw py::type_error(std::string(op) + ": argmax must be a C-contiguous uint8 array, got " +
+                         py::str(a.dtype()).cast<std::string>() + (c ? "" : " (not C-contiguous)"));
+  need_shape(a, shape, op, "argmax");
+  return cptr<uint8_t>(a);
+}
+
+// Batch norm forward, plain (op "batch_norm"), fused with an add and relu ("batch_norm_add_relu":
+// y = relu(bn(x) + residual), residual None for none), or fused with relu and a 2x2 / stride-2
+// max pool (pool; "batch_norm_relu_max_pool2d").
 py::tuple bn_forward(py::array x, py::object weight, py::object bias, py::object running_mean,
                      py::object running_var, bool training, double momentum, double eps,
                      py::object out, py::object save_mean, py::object save_rstd,
-                     py::object residual, bool relu, const char* op) {
+                     py::object residual, bool relu, const char* op, bool pool = false) {
   DType dt = need_float(x, op, "input");
   need_nc(x, op);
+  const Shape out_shape = pool ? pooled_shape(x, op) : shape_of(x);
   need_eps(eps, op);
   need_momentum(momentum, op);
   const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
@@ -166,17 +186,20 @@ py::tuple bn_forward(py::array x, py::object weight, py::object bias, py::object
       resp = residual_a.cdata<T>();
     }
     const T* xp = cptr<T>(x);
-    py::array y = out_array<T>(out, shape_of(x), dt, op, "out", {xp, resp});
+    py::array y = out_array<T>(out, out_shape, dt, op, "out", {xp, resp});
     py::array sm = out_array<T>(save_mean, {C}, dt, op, "save_mean");
     py::array sr = out_array<T>(save_rstd, {C}, dt, op, "save_rstd");
     T *yp = ptr<T>(y), *smp = ptr<T>(sm), *srp = ptr<T>(sr);
+    py::array arg = pool ? py::array(empty<uint8_t>(out_shape, op, "argmax")) : py::array();
+    uint8_t* argp = pool ? ptr<uint8_t>(arg) : nullptr;
     const int nt = num_threads();
     double* ws = workspace_of<double>(batchnorm_workspace(C, nt), op);
     {
       KernelScope k;
       batchnorm_forward<T>(yp, smp, srp, rm, rv, xp, wp, bp, N, C, S, training, momentum, eps, ws,
-                           nt, resp, relu);
+                           nt, resp, relu, pool ? index_t(x.shape(3)) : 0, argp);
     }
+    if (pool) return py::tuple(py::make_tuple(y, sm, sr, arg));
     return py::tuple(py::make_tuple(y, sm, sr));
   });
 }
@@ -188,14 +211,16 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
                       py::array save_rstd, bool training, bool need_input, bool need_weight,
                       bool need_bias, py::object grad_input, py::object grad_weight,
                       py::object grad_bias, bool fused, py::object relu_out, py::object bias,
-                      bool need_residual, py::object grad_residual, const char* op) {
+                      bool need_residual, py::object grad_residual, const char* op,
+                      py::object pool_argmax = py::none()) {
+  const bool pool = !pool_argmax.is_none();
   DType dt = need_float(x, op, "input");
   need_nc(x, op);
   need_dtype(dy, dt, op, "grad_output");
-  PYDLK_NEED(shape_of(dy) == shape_of(x), std::string(op) +
-                                              ": grad_output must have the input's "
-                                              "shape " +
-                                              str_shape(x) + ", got " + str_shape(dy));
+  const Shape dy_shape = pool ? pooled_shape(x, op) : shape_of(x);
+  PYDLK_NEED(shape_of(dy) == dy_shape, std::string(op) + ": grad_output must have the " +
+                                           (pool ? "pooled output's" : "input's") + " shape " +
+                                           str_dims(dy_shape) + ", got " + str_shape(dy));
   const py::ssize_t N = x.shape(0), C = x.shape(1), S = spatial(x);
   return dispatch(dt, [&](auto t) {
     using T = decltype(t);
@@ -205,6 +230,8 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
     const T* rp = saved<T>(save_rstd, {C}, dt, op, "save_rstd");
     const T* yp = relu_out.is_none() ? nullptr : saved<T>(relu_out, shape_of(x), dt, op, "output");
     const bool from_input = fused && !yp;  // the mask from x, w and bias
+    const uint8_t* argp =
+        pool ? pool_argmax_arg(pool_argmax.cast<py::array>(), dy_shape, op) : nullptr;
     PYDLK_NEED(!from_input || !need_residual,
                std::string(op) + ": need_residual needs output (the forward's result)");
     ArrayArg bias_a = opt_param(from_input ? bias : py::none(), C, dt, op, "bias");
@@ -232,9 +259,9 @@ py::tuple bn_backward(py::array dy, py::array x, py::object weight, py::array sa
     {
       KernelScope k;
       batchnorm_backward<T>(dxp, dwp, dbp, gp, xp, wp, mp, rp, N, C, S, training, ws, nt, yp, drp,
-                            from_input, bias_a.cdata<T>());
+                            from_input, bias_a.cdata<T>(), pool ? index_t(x.shape(3)) : 0, argp);
     }
-    if (!fused)
+    if (!fused || pool)  // the pooled form has no residual
       return py::tuple(
           py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw), maybe(need_bias, db)));
     return py::tuple(py::make_tuple(maybe(need_input, dx), maybe(need_weight, dw),
@@ -316,6 +343,47 @@ void bind_norm(py::module_& m) {
         "without residual; need_residual False): the relu's mask is recomputed from input,\n"
         "save_mean, save_rstd, weight and bias (the forward's bias) instead of read, the same\n"
         "bits with a third less memory traffic.");
+
+  // Batch norm fused with the ReLU and the 2x2 / stride-2 max pool that follow it in LeNet- and
+  // VGG-style nets: the forward writes only the pooled output (no full-size activation, no
+  // arg-max indices); the backward finds the arg-maxes again from the input.
+  m.def("batchnorm_relu_maxpool2d_forward",
+        [](py::array x, py::object weight, py::object bias, py::object running_mean,
+           py::object running_var, bool training, double momentum, double eps, py::object out,
+           py::object save_mean, py::object save_rstd) {
+    return bn_forward(x, weight, bias, running_mean, running_var, training, momentum, eps, out,
+                      save_mean, save_rstd, py::none(), true, "batch_norm_relu_max_pool2d", true);
+  },
+        py::arg("input"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+        py::arg("running_mean") = py::none(), py::arg("running_var") = py::none(),
+        py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5,
+        py::arg("out") = py::none(), py::arg("save_mean") = py::none(),
+        py::arg("save_rstd") = py::none(),
+        "max_pool2d(relu(batch_norm(input)), 2) for input (N, C, H, W), H and W >= 2: out\n"
+        "(N, C, H/2, W/2), bitwise the separate ops' output. Returns (out, save_mean, save_rstd,\n"
+        "argmax): the statistics as batchnorm_forward's (running stats updated in the same way),\n"
+        "argmax (N, C, H/2, W/2) uint8 each window's arg-max, 0..3 for its top-left, top-right,\n"
+        "bottom-left, bottom-right value.");
+
+  m.def(
+      "batchnorm_relu_maxpool2d_backward",
+      [](py::array dy, py::array argmax, py::array x, py::object weight, py::object bias,
+         py::array save_mean, py::array save_rstd, bool training, bool need_input, bool need_weight,
+         bool need_bias, py::object grad_input, py::object grad_weight, py::object grad_bias) {
+    return bn_backward(dy, x, weight, save_mean, save_rstd, training, need_input, need_weight,
+                       need_bias, grad_input, grad_weight, grad_bias, true, py::none(), bias, false,
+                       py::none(), "batch_norm_relu_max_pool2d_backward", argmax);
+  },
+      py::arg("grad_output"), py::arg("argmax"), py::arg("input"), py::arg("weight"),
+      py::arg("bias"), py::arg("save_mean"), py::arg("save_rstd"), py::arg("training"),
+      py::arg("need_input") = true, py::arg("need_weight") = true, py::arg("need_bias") = true,
+      py::arg("grad_input") = py::none(), py::arg("grad_weight") = py::none(),
+      py::arg("grad_bias") = py::none(),
+      "Backward of batchnorm_relu_maxpool2d_forward: grad_output (N, C, H/2, W/2); argmax\n"
+      "(its low two bits are read) and input the forward's; weight and bias its parameters\n"
+      "(None: 1 and 0). Returns (grad_input, grad_weight, grad_bias); None where not asked\n"
+      "for. max_pool2d's backward followed by batchnorm_add_relu_backward's (the sums skip the\n"
+      "zeros between arg-maxes, so they may round differently).");
 
   // ---------------------------------------------------------------- layer norm
   m.def(

@@ -23,6 +23,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include <immintrin.h>
+
 #include "stream_store.h"
 
 namespace pydlk {
@@ -306,13 +308,364 @@ inline __attribute__((always_inline)) void relu_mask_span(T* out, const T* dy, c
   for (index_t i = 0; i < n; ++i) out[i] = y[i] <= 0 ? T(0) : dy[i];
 }
 
+// ---- batch norm + ReLU + 2x2 / stride-2 max pool, one H x W plane (conv-BN-ReLU-pool) ----
+// Each window (a b / c d) is pooled straight from x: its four values relu(bn_value(x)) as
+// bn_add_relu_span computes them, compared in max_pool2d's order and by its rule (larger, or
+// NaN, replaces; ties keep the first), so the pooled plane is bitwise the separate ops'. The
+// window's arg-max is kept as one byte q = 0..3 (a, b, c, d) where max_pool2d returns an int64
+// flat index (the backward reads its low two bits only: any byte names a value of its window).
+// Rows and columns past the last whole window (odd H or W) pool nowhere.
+//
+// The float planes run 8 windows at a time on GCC vectors (GCC vectorised none of the scalar
+// loops below: the byte stores and the selects between four loads stopped it), over a "row" of
+// windows: the two input rows of an output row, or, for planes too narrow for 8 windows a row
+// (LeNet's 10x10), all even rows and all odd rows copied one after another (as max_pool2d does,
+// pool2d.cpp). 256-bit vectors: native in both clones.
+
+// v = relu(bn_value(x)), as bn_add_relu_span rounds it.
+template <typename T>
+PYDLK_INLINE void bn_relu_value(T& v, T x, T m, T a, T b) {
+  bn_value(v, x, m, a, b);
+  v = v < 0 ? T(0) : v;
+}
+
+// The arg-max's input value of window (e, o, j) by its byte q.
+template <typename T>
+PYDLK_INLINE T argmax_input(const T* e, const T* o, index_t j, int32_t q) {
+  const T xa = e[2 * j], xb = e[2 * j + 1], xc = o[2 * j], xd = o[2 * j + 1];
+  return q == 0 ? xa : q == 1 ? xb : q == 2 ? xc : xd;
+}
+
+// Windows [j0, j1) of a row, one at a time (any T; the float tails and odd geometries).
+template <typename T>
+PYDLK_INLINE void pool_windows(T* y, uint8_t* arg, const T* e, const T* o, index_t j0, index_t j1,
+                               T m, T a, T b) {
+  for (index_t j = j0; j < j1; ++j) {
+    T va, vb, vc, vd;
+    bn_relu_value(va, e[2 * j], m, a, b);
+    bn_relu_value(vb, e[2 * j + 1], m, a, b);
+    bn_relu_value(vc, o[2 * j], m, a, b);
+    bn_relu_value(vd, o[2 * j + 1], m, a, b);
+    T mx = va;
+    uint8_t q = 0;
+    if ((vb > mx) | (vb != vb)) mx = vb, q = 1;
+    if ((vc > mx) | (vc != vc)) mx = vc, q = 2;
+    if ((vd > mx) | (vd != vd)) mx = vd, q = 3;
+    y[j] = mx;
+    arg[j] = q;
+  }
+}
+
+// The backward's sums (s1 += sum(gm), s2 += sum(gm (x - m))) over windows [j0, j1): max_pool2d's
+// backward puts dy at the arg-maxes and 0 elsewhere, so only arg-maxes add terms; gm is dy masked
+// as relu_backward masks it (relu_mask's kMaskIn: the arg-max's bn_value recomputed).
+template <typename T>
+PYDLK_INLINE void pool_sums_windows(T& s1, T& s2, const T* dy, const uint8_t* arg, const T* e,
+                                    const T* o, index_t j0, index_t j1, T m, T a, T b) {
+  for (index_t j = j0; j < j1; ++j) {
+    const T p = argmax_input(e, o, j, int32_t(arg[j] & 3));
+    T gm = dy[j];
+    relu_mask<kMaskIn>(gm, T(0), p, m, a, b);
+    s1 += gm;
+    s2 += gm * (p - m);
+  }
+}
+
+// dx of windows [j0, j1) into rows de, dn (for input rows e, o): batchnorm_backward_passes'
+// t1 gm + t2 (x - m) + tc, gm at the window's arg-max and 0 at its other three values.
+template <typename T>
+PYDLK_INLINE void pool_dx_windows(T* de, T* dn, const T* dy, const uint8_t* arg, const T* e,
+                                  const T* o, index_t j0, index_t j1, T m, T a, T b, T t1, T t2,
+                                  T tc) {
+  for (index_t j = j0; j < j1; ++j) {
+    const int32_t q = arg[j] & 3;
+    const T xa = e[2 * j], xb = e[2 * j + 1], xc = o[2 * j], xd = o[2 * j + 1];
+    T gm = dy[j];
+    relu_mask<kMaskIn>(gm, T(0), argmax_input(e, o, j, q), m, a, b);
+    de[2 * j] = t1 * (q == 0 ? gm : T(0)) + t2 * (xa - m) + tc;
+    de[2 * j + 1] = t1 * (q == 1 ? gm : T(0)) + t2 * (xb - m) + tc;
+    dn[2 * j] = t1 * (q == 2 ? gm : T(0)) + t2 * (xc - m) + tc;
+    dn[2 * j + 1] = t1 * (q == 3 ? gm : T(0)) + t2 * (xd - m) + tc;
+  }
+}
+
+// dx of values no window covers: t1 * 0 + t2 (x - m) + tc.
+template <typename T>
+PYDLK_INLINE void unpooled_dx(T* dx, const T* x, index_t n, T m, T t1, T t2, T tc) {
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) dx[i] = t1 * T(0) + t2 * (x[i] - m) + tc;
+}
+
+typedef float F8 __attribute__((vector_size(32)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+typedef double D4 __attribute__((vector_size(32)));
+
+PYDLK_INLINE F8 pick8(const I8& t, const F8& a, const F8& b) {
+  return (F8)(((I8)a & t) | ((I8)b & ~t));
+}
+// even, odd = the even and odd values of r[0, 16): the left and right columns of 8 windows.
+PYDLK_INLINE void split8(F8& even, F8& odd, const float* r) {
+  F8 lo, hi;
+  std::memcpy(&lo, r, sizeof(lo));
+  std::memcpy(&hi, r + 8, sizeof(hi));
+  even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+  odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+// r[0, 16) = even and odd interleaved back.
+PYDLK_INLINE void store8(float* r, const F8& even, const F8& odd) {
+  const F8 lo = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
+  const F8 hi = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
+  std::memcpy(r, &lo, sizeof(lo));
+  std::memcpy(r + 8, &hi, sizeof(hi));
+}
+// The same where keep has all ones (the window's lane); elsewhere r keeps its values.
+PYDLK_INLINE void merge8(float* r, const F8& even, const F8& odd, const I8& keep) {
+  F8 lo = __builtin_shufflevector(even, odd, 0, 8, 1, 9, 2, 10, 3, 11);
+  F8 hi = __builtin_shufflevector(even, odd, 4, 12, 5, 13, 6, 14, 7, 15);
+  const I8 klo = __builtin_shufflevector(keep, keep, 0, 0, 1, 1, 2, 2, 3, 3);
+  const I8 khi = __builtin_shufflevector(keep, keep, 4, 4, 5, 5, 6, 6, 7, 7);
+  F8 olo, ohi;
+  std::memcpy(&olo, r, sizeof(olo));
+  std::memcpy(&ohi, r + 8, sizeof(ohi));
+  lo = pick8(klo, lo, olo);
+  hi = pick8(khi, hi, ohi);
+  std::memcpy(r, &lo, sizeof(lo));
+  std::memcpy(r + 8, &hi, sizeof(hi));
+}
+// 8 bytes widened to int32 lanes and back (AVX2 instructions, in both clones:
+// __builtin_convertvector and byte shuffles between them went through scalar registers).
+PYDLK_INLINE void load_arg8(I8& q, const uint8_t* p) {
+  q = (I8)_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))) & 3;
+}
+PYDLK_INLINE void store_arg8(uint8_t* p, const I8& q) {
+  // each 128-bit half: its four int32 lanes' low bytes to its first four bytes
+  const __m256i pick =
+      _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
+                       -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i b = _mm256_shuffle_epi8((__m256i)q, pick);
+  const __m128i v = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), v);
+}
+// The blocks of 8 windows covering [0, n), n >= 8: body(j, moved, fresh) for windows j .. j+7;
+// the last block is moved back to end at n (moved true) and `fresh` has all ones in the lanes
+// of its windows that no earlier block took.
+template <typename F>
+PYDLK_INLINE void blocks8(index_t n, F body) {
+  const I8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  index_t j = 0;
+  for (; j + 8 <= n; j += 8) body(j, false, lane >= 0);
+  if (j < n) body(n - 8, true, lane >= int32_t(j - (n - 8)));
+}
+
+// The vector forms of pool_windows, pool_sums_windows and pool_dx_windows over a whole row of
+// n >= 8 windows, bitwise and term for term the scalar ones (the sums' order aside).
+PYDLK_INLINE void pool_row8(float* y, uint8_t* arg, const float* e, const float* o, index_t n,
+                            float m, float a, float b) {
+  blocks8(n, [&](index_t j, bool, const I8&) PYDLK_LAMBDA_INLINE {
+    F8 va, vb, vc, vd;
+    split8(va, vb, e + 2 * j);
+    split8(vc, vd, o + 2 * j);
+    bn_value(va, va, m, a, b);
+    bn_value(vb, vb, m, a, b);
+    bn_value(vc, vc, m, a, b);
+    bn_value(vd, vd, m, a, b);
+    va = va < 0 ? F8{} : va;
+    vb = vb < 0 ? F8{} : vb;
+    vc = vc < 0 ? F8{} : vc;
+    vd = vd < 0 ? F8{} : vd;
+    F8 mx = va;
+    I8 q = I8{};
+    I8 t = (vb > mx) | (vb != vb);
+    mx = pick8(t, vb, mx);
+    q = (t & 1) | (q & ~t);
+    t = (vc > mx) | (vc != vc);
+    mx = pick8(t, vc, mx);
+    q = (t & 2) | (q & ~t);
+    t = (vd > mx) | (vd != vd);
+    mx = pick8(t, vd, mx);
+    q = (t & 3) | (q & ~t);
+    std::memcpy(y + j, &mx, sizeof(mx));
+    store_arg8(arg + j, q);
+  });
+}
+
+// The arg-maxes' inputs and the masked gradient of windows j .. j+7 (see pool_sums_windows).
+PYDLK_INLINE void argmax8(F8& xs, F8& gm, I8& q, F8 (&xv)[4], const float* dy, const uint8_t* arg,
+                          const float* e, const float* o, index_t j, float m, float a, float b) {
+  split8(xv[0], xv[1], e + 2 * j);
+  split8(xv[2], xv[3], o + 2 * j);
+  load_arg8(q, arg + j);
+  xs = pick8(q == 0, xv[0], pick8(q == 1, xv[1], pick8(q == 2, xv[2], xv[3])));
+  std::memcpy(&gm, dy + j, sizeof(gm));
+  relu_mask<kMaskIn>(gm, F8{}, xs, m, a, b);
+}
+
+// Into float lanes A, Q, which the caller adds into double lanes every kFlushBlocks blocks or
+// so (kept in registers: adding each row's lanes into doubles in memory made the sums wait on
+// store forwarding).
+PYDLK_INLINE void pool_sums_row8(F8& A, F8& Q, const float* dy, const uint8_t* arg, const float* e,
+                                 const float* o, index_t n, float m, float a, float b) {
+  blocks8(n, [&](index_t j, bool, const I8& fresh) PYDLK_LAMBDA_INLINE {
+    F8 xs, gm, xv[4];
+    I8 q;
+    argmax8(xs, gm, q, xv, dy, arg, e, o, j, m, a, b);
+    gm = pick8(fresh, gm, F8{});
+    A += gm;
+    Q += gm * (xs - m);
+  });
+}
+
+constexpr index_t kFlushBlocks = 32;
+
+// d += v's 8 lanes (A or Q), v = 0.
+PYDLK_INLINE void flush8(D4& d, F8& v) {
+  d += __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), D4) +
+       __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), D4);
+  v = F8{};
+}
+
+PYDLK_INLINE double sum4(const D4& v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+PYDLK_INLINE void pool_dx_row8(float* de, float* dn, const float* dy, const uint8_t* arg,
+                               const float* e, const float* o, index_t n, float m, float a, float b,
+                               float t1, float t2, float tc) {
+  blocks8(n, [&](index_t j, bool moved, const I8& fresh) PYDLK_LAMBDA_INLINE {
+    F8 xs, gm, xv[4];
+    I8 q;
+    argmax8(xs, gm, q, xv, dy, arg, e, o, j, m, a, b);
+    F8 r[4];
+    for (int k = 0; k < 4; ++k) r[k] = t1 * pick8(q == k, gm, F8{}) + t2 * (xv[k] - m) + tc;
+    if (moved) {  // it re-read inputs its predecessor may have overwritten (dx over x): only
+                  // its fresh windows are stored
+      merge8(de + 2 * j, r[0], r[1], fresh);
+      merge8(dn + 2 * j, r[2], r[3], fresh);
+    } else {
+      store8(de + 2 * j, r[0], r[1]);
+      store8(dn + 2 * j, r[2], r[3]);
+    }
+  });
+}
+
+// Planes narrow enough to take as one row of windows: W = 2 * OW, fewer than 8 windows a row,
+// at least 8 in all, and the copied rows fit kNarrow values each.
+constexpr index_t kNarrow = 1024;
+inline bool narrow_plane(index_t W, index_t OH, index_t OW) {
+  return OW < 8 && W == 2 * OW && OH * OW >= 8 && OH * W <= kNarrow;
+}
+// ev, od = the even and the odd rows (0, 2, ... and 1, 3, ...) of the 2*OH first, one after
+// another (W <= 14 here).
+PYDLK_INLINE void split_rows(float* ev, float* od, const float* x, index_t W, index_t OH) {
+  for (index_t oh = 0; oh < OH; ++oh) {
+    copy_short_row(ev + oh * W, x + 2 * oh * W, W);
+    copy_short_row(od + oh * W, x + (2 * oh + 1) * W, W);
+  }
+}
+
+template <typename T>
+PYDLK_INLINE void bn_relu_pool_plane(T* y, uint8_t* arg, const T* x, T m, T a, T b, index_t W,
+                                     index_t OH, index_t OW) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (OW >= 8) {
+      for (index_t oh = 0; oh < OH; ++oh)
+        pool_row8(y + oh * OW, arg + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, OW, m, a, b);
+      return;
+    }
+    if (narrow_plane(W, OH, OW)) {
+      alignas(64) float ev[kNarrow], od[kNarrow];
+      split_rows(ev, od, x, W, OH);
+      pool_row8(y, arg, ev, od, OH * OW, m, a, b);
+      return;
+    }
+  }
+  for (index_t oh = 0; oh < OH; ++oh)
+    pool_windows(y + oh * OW, arg + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, 0, OW, m, a, b);
+}
+
+template <typename T>
+PYDLK_INLINE void bn_relu_pool_sums(double& s1, double& s2, const T* dy, const uint8_t* arg,
+                                    const T* x, T m, T a, T b, index_t W, index_t OH, index_t OW) {
+  if constexpr (std::is_same_v<T, float>) {
+    F8 A = F8{}, Q = F8{};
+    D4 d1 = D4{}, d2 = D4{};
+    if (OW >= 8) {
+      const index_t rows = std::max<index_t>(1, kFlushBlocks * 8 / OW);  // per flush
+      for (index_t oh = 0; oh < OH; ++oh) {
+        pool_sums_row8(A, Q, dy + oh * OW, arg + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, OW,
+                       m, a, b);
+        if ((oh + 1) % rows == 0) {
+          flush8(d1, A);
+          flush8(d2, Q);
+        }
+      }
+    } else if (narrow_plane(W, OH, OW)) {  // at most kNarrow / 16 blocks
+      alignas(64) float ev[kNarrow], od[kNarrow];
+      split_rows(ev, od, x, W, OH);
+      pool_sums_row8(A, Q, dy, arg, ev, od, OH * OW, m, a, b);
+    }
+    if (OW >= 8 || narrow_plane(W, OH, OW)) {
+      flush8(d1, A);
+      flush8(d2, Q);
+      s1 += sum4(d1);
+      s2 += sum4(d2);
+      return;
+    }
+  }
+  for (index_t oh = 0; oh < OH; ++oh) {  // per output row in T, rows in double
+    T sa = 0, sq = 0;
+    pool_sums_windows(sa, sq, dy + oh * OW, arg + oh * OW, x + 2 * oh * W, x + (2 * oh + 1) * W, 0,
+                      OW, m, a, b);
+    s1 += double(sa);
+    s2 += double(sq);
+  }
+}
+
+// dx over one plane; a, b are the forward's coefficients (for the mask), t1, t2, tc the
+// backward's.
+template <typename T>
+PYDLK_INLINE void bn_relu_pool_dx(T* dx, const T* dy, const uint8_t* arg, const T* x, T m, T a, T b,
+                                  T t1, T t2, T tc, index_t H, index_t W, index_t OH, index_t OW) {
+  bool done = false;
+  if constexpr (std::is_same_v<T, float>) {
+    if (OW >= 8) {
+      for (index_t oh = 0; oh < OH; ++oh) {
+        const index_t r = 2 * oh * W;
+        pool_dx_row8(dx + r, dx + r + W, dy + oh * OW, arg + oh * OW, x + r, x + r + W, OW, m, a, b,
+                     t1, t2, tc);
+        unpooled_dx(dx + r + 2 * OW, x + r + 2 * OW, W - 2 * OW, m, t1, t2, tc);
+        unpooled_dx(dx + r + W + 2 * OW, x + r + W + 2 * OW, W - 2 * OW, m, t1, t2, tc);
+      }
+      done = true;
+    } else if (narrow_plane(W, OH, OW)) {
+      alignas(64) float ev[kNarrow], od[kNarrow], de[kNarrow], dn[kNarrow];
+      split_rows(ev, od, x, W, OH);
+      pool_dx_row8(de, dn, dy, arg, ev, od, OH * OW, m, a, b, t1, t2, tc);
+      for (index_t oh = 0; oh < OH; ++oh) {
+        copy_short_row(dx + 2 * oh * W, de + oh * W, W);
+        copy_short_row(dx + (2 * oh + 1) * W, dn + oh * W, W);
+      }
+      done = true;
+    }
+  }
+  if (!done) {
+    for (index_t oh = 0; oh < OH; ++oh) {
+      const index_t r = 2 * oh * W;
+      pool_dx_windows(dx + r, dx + r + W, dy + oh * OW, arg + oh * OW, x + r, x + r + W, 0, OW, m,
+                      a, b, t1, t2, tc);
+      unpooled_dx(dx + r + 2 * OW, x + r + 2 * OW, W - 2 * OW, m, t1, t2, tc);
+      unpooled_dx(dx + r + W + 2 * OW, x + r + W + 2 * OW, W - 2 * OW, m, t1, t2, tc);
+    }
+  }
+  unpooled_dx(dx + 2 * OH * W, x + 2 * OH * W, (H - 2 * OH) * W, m, t1, t2, tc);
+}
+
 }  // namespace
 
 template <typename T>
 PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var,
                                   const T* x, const T* w, const T* b, index_t N, index_t C,
                                   index_t S, bool training, double momentum, double eps, double* ws,
-                                  int ws_threads, const T* residual, bool relu) {
+                                  int ws_threads, const T* residual, bool relu, index_t pool_width,
+                                  uint8_t* pool_argmax) {
   // x, y: (N, C, S). Per channel: shifted sums around K = x[0, c, 0] (see the top of the file).
   const index_t M = N * S, spans = N * C;
   int nt = parallel_worth_it(N * C * S) ? num_threads() : 1;
@@ -411,6 +764,14 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
           }
         });
       }
+    } else if (pool_width) {  // y and pool_argmax: (N, C, H/2, W/2)
+      const index_t W = pool_width, OH = S / W / 2, OW = W / 2, OS = OH * OW;
+      thread_range(spans, thread_id(), team_size(), &jb, &je);
+      for (index_t j = jb; j < je; ++j) {
+        const index_t c = j % C;
+        bn_relu_pool_plane(y + j * OS, pool_argmax + j * OS, x + j * S, cm[c], ca[c], cb[c], W, OH,
+                           OW);
+      }
     } else {
       thread_range(spans, thread_id(), team_size(), &jb, &je);
       for (index_t j = jb; j < je; ++j) {
@@ -440,8 +801,13 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
                                           const T* save_mean, const T* save_rstd, index_t N,
                                           index_t C, index_t S, bool training, double* ws, int nt,
                                           bool sums, index_t M, const T* y, const T* fa,
-                                          const T* fb) {
+                                          const T* fb, index_t pool_width,
+                                          const uint8_t* pool_argmax) {
   const index_t spans = N * C;
+  // Pooled (kMaskIn only): dy is the pooled output's gradient, (N, C, OH, OW), and
+  // pool_argmax each window's arg-max (bn_relu_pool_plane's bytes).
+  const index_t PW = kM == kMaskIn ? pool_width : 0, PH = PW ? S / PW : 0;
+  const index_t OH = PH / 2, OW = PW / 2, OS = OH * OW;
   double* coef = ws + 2 * C * nt;
   if (sums) {
     for (index_t i = 0; i < 2 * C * nt; ++i) ws[i] = 0;  // every slice, whatever the team size
@@ -486,6 +852,11 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         thread_range(spans, t, team_size(), &jb, &je);
         for (index_t j = jb; j < je; ++j) {
           const index_t c = j % C;
+          if (PW) {
+            bn_relu_pool_sums(p1[c], p2[c], dy + j * OS, pool_argmax + j * OS, x + j * S,
+                              save_mean[c], fa[c], fb[c], PW, OH, OW);
+            continue;
+          }
           grad_sums<T, kM>(dy + j * S, x + j * S, save_mean[c], S, p1[c], p2[c],
                            kM == kMaskOut ? y + j * S : nullptr, kM == kMaskIn ? fa[c] : T(0),
                            kM == kMaskIn ? fb[c] : T(0));
@@ -553,6 +924,11 @@ PYDLK_SIMD void batchnorm_backward_passes(T* dx, T* dw, T* db, const T* dy, cons
         const index_t c = j % C;
         const T* g = dy + j * S;
         const T* p = x + j * S;
+        if (PW) {
+          bn_relu_pool_dx(dx + j * S, dy + j * OS, pool_argmax + j * OS, p, cm[c], fa[c], fb[c],
+                          c1[c], c2[c], cc[c], PH, PW, OH, OW);
+          continue;
+        }
         const T* yr = kM == kMaskOut ? y + j * S : nullptr;
         const T t1 = c1[c], t2 = c2[c], tc = cc[c], mt = cm[c];
         const T ta = kM == kMaskIn ? fa[c] : T(0), tb = kM == kMaskIn ? fb[c] : T(0);
@@ -581,8 +957,8 @@ template <typename T>
 PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                                    const T* save_mean, const T* save_rstd, index_t N, index_t C,
                                    index_t S, bool training, double* ws, int ws_threads,
-                                   const T* relu_out, T* dres, bool relu_from_input,
-                                   const T* bias) {
+                                   const T* relu_out, T* dres, bool relu_from_input, const T* bias,
+                                   index_t pool_width, const uint8_t* pool_argmax) {
   // dy, x, dx: (N, C, S); per channel (pass 1, as in the forward):
   //   sdy = sum(dy), sdyx = sum(dy * (x - mu)), so dw = rs * sdyx, db = sdy.
   // training (mu, rs are the batch statistics, M = N*S; from the header's formula with gh = w dy):
@@ -622,13 +998,16 @@ PYDLK_SIMD void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x,
       fb[c] = bias ? bias[c] : T(0);
     }
     batchnorm_backward_passes<T, kMaskIn>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
-                                          training, ws, nt, sums, M, nullptr, fa, fb);
+                                          training, ws, nt, sums, M, nullptr, fa, fb, pool_width,
+                                          pool_argmax);
   } else if (relu_out) {
     batchnorm_backward_passes<T, kMaskOut>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
-                                           training, ws, nt, sums, M, relu_out, nullptr, nullptr);
+                                           training, ws, nt, sums, M, relu_out, nullptr, nullptr, 0,
+                                           nullptr);
   } else {
     batchnorm_backward_passes<T, kNoMask>(dx, dw, db, dy, x, w, save_mean, save_rstd, N, C, S,
-                                          training, ws, nt, sums, M, nullptr, nullptr, nullptr);
+                                          training, ws, nt, sums, M, nullptr, nullptr, nullptr, 0,
+                                          nullptr);
   }
 }
 
@@ -985,10 +1364,10 @@ void instancenorm_update_running(T* running_mean, T* running_var, const T* mean,
 #define PYDLK_NORM_INSTANTIATE(T)                                                                  \
   template void batchnorm_forward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, index_t,    \
                                      index_t, index_t, bool, double, double, double*, int,         \
-                                     const T*, bool);                                              \
+                                     const T*, bool, index_t, uint8_t*);                           \
   template void batchnorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*,          \
                                       const T*, index_t, index_t, index_t, bool, double*, int,     \
-                                      const T*, T*, bool, const T*);                               \
+                                      const T*, T*, bool, const T*, index_t, const uint8_t*);      \
   template void rownorm_forward<T>(T*, T*, T*, T*, const T*, const T*, const T*, index_t, index_t, \
                                    index_t, index_t, double);                                      \
   template void rownorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \

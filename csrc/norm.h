@@ -16,11 +16,17 @@ namespace pydlk {
 // coefficients, per-thread T partials for (N, C) inputs); the kernels use at most ws_threads threads.
 // Fused with what follows a batch norm in a ResNet (the output is bitwise the separate ops'):
 // residual (N, C, S) or null is added to the output, then relu (if set) clamps it at 0.
+// And with the 2x2 / stride-2 max pool that follows conv-BN-ReLU in LeNet- and VGG-style nets:
+// pool_width > 0 (relu set, no residual; x is (N, C, H, W) with S = H * W, W = pool_width, H and
+// W >= 2): y is max_pool2d(relu(bn(x)), 2), (N, C, H/2, W/2), bitwise the separate ops' output,
+// and pool_argmax (N, C, H/2, W/2) each window's arg-max as one byte, 0..3 for its top-left,
+// top-right, bottom-left, bottom-right value; the full-size relu(bn(x)) is never written.
 template <typename T>
 void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* running_var,
                        const T* x, const T* w, const T* b, index_t N, index_t C, index_t S,
                        bool training, double momentum, double eps, double* ws, int ws_threads,
-                       const T* residual = nullptr, bool relu = false);
+                       const T* residual = nullptr, bool relu = false, index_t pool_width = 0,
+                       uint8_t* pool_argmax = nullptr);
 
 // dy, dx: (N, C, S). dx/dw/db may be null (not wanted); w null means 1.
 // relu_out: the fused forward's output when it had relu, else null; dy is then masked as
@@ -28,11 +34,16 @@ void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_mean, T* run
 // also written out; the results are bitwise the separate ops'. relu_from_input (relu_out and
 // dres null; the fused forward had relu and no residual; bias: its bias, or null): the mask
 // comes from x, the saved statistics, w and bias instead, the same bits without reading y.
+// pool_width > 0 (with relu_from_input; as in the forward): dy is the pooled output's gradient,
+// (N, C, H/2, W/2), pool_argmax the forward's; the results are max_pool2d's backward followed by
+// this one (the same terms; the sums skip the zeros between the arg-maxes, so they may round
+// differently).
 template <typename T>
 void batchnorm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w,
                         const T* save_mean, const T* save_rstd, index_t N, index_t C, index_t S,
                         bool training, double* ws, int ws_threads, const T* relu_out = nullptr,
-                        T* dres = nullptr, bool relu_from_input = false, const T* bias = nullptr);
+                        T* dres = nullptr, bool relu_from_input = false, const T* bias = nullptr,
+                        index_t pool_width = 0, const uint8_t* pool_argmax = nullptr);
 
 inline index_t batchnorm_workspace(index_t C, int threads) { return 4 * C * threads + 6 * C; }
 

@@ -266,23 +266,6 @@ void interior(index_t& lo, index_t& hi, index_t W, index_t OW, index_t k, index_
 
 // ---- max pool, forward ------------------------------------------------------------------------
 
-// d[0, n) = s[0, n) for an even n <= 16 (a narrow plane's row) in two overlapping vector
-// moves: a memcpy call per 10-float row (GCC turns a plain copy loop into one too) took a
-// third of LeNet's 10x10 pool.
-PYDLK_INLINE void copy_short_row(float* d, const float* s, index_t n) {
-  if (n >= 8) {
-    const v8f a = vload<v8f>(s), b = vload<v8f>(s + n - 8);
-    vstore(d, a);
-    vstore(d + n - 8, b);
-  } else if (n >= 4) {
-    const v4f a = vload<v4f>(s), b = vload<v4f>(s + n - 4);
-    vstore(d, a);
-    vstore(d + n - 4, b);
-  } else {
-    for (index_t i = 0; i < n; ++i) d[i] = s[i];
-  }
-}
-
 // A plane too narrow for the vector rows (OW < 8: LeNet's 10x10 -> 5x5) with an even width:
 // its even rows copied one after another, and its odd rows, make two rows of OH*OW windows
 // with nothing left over, which the vector row takes at once; the indices it gives for output

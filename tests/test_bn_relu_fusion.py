@@ -174,15 +174,18 @@ def test_against_torch(rng):
 
 
 def _train_twice(make, x, dz, fuse):
-    """Forward/backward of a fresh model (seeded), with fusion on or off; outputs and grads."""
+    """Forward/backward of a fresh model (seeded), with fusion on or off; outputs and grads.
+    The batch norm + ReLU + max pool fusion stays off in both (tests/test_bn_relu_pool.py):
+    LeNet's pairs go through the fusion under test here."""
     import pydlk.nn.container as cont
     import pydlk.nn.normalization as nrm
 
     real = nrm.bn_relu_fusable
     off = lambda a, b: False  # noqa: E731
-    saved = (cont.bn_relu_fusable, nrm.bn_relu_fusable)
+    saved = (cont.bn_relu_fusable, nrm.bn_relu_fusable, cont.bn_relu_pool_fusable)
     f = real if fuse else off
     cont.bn_relu_fusable = nrm.bn_relu_fusable = f
+    cont.bn_relu_pool_fusable = lambda a, b, c: False
     try:
         pydlk.manual_seed(0)
         m = make()
@@ -195,7 +198,7 @@ def _train_twice(make, x, dz, fuse):
             + [np.asarray(b) for b in m.buffers()]
         )
     finally:
-        cont.bn_relu_fusable, nrm.bn_relu_fusable = saved
+        cont.bn_relu_fusable, nrm.bn_relu_fusable, cont.bn_relu_pool_fusable = saved
 
 
 MODELS = [

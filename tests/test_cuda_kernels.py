@@ -541,6 +541,33 @@ def test_gpu_batchnorm_add_relu(training, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(4, 3, 6, 10), (2, 3, 7, 19)])
+def test_gpu_batchnorm_relu_maxpool2d(shape, training, dtype, rng):
+    """The fused batch norm + ReLU + 2x2 max pool: pooled output, statistics, arg-max bytes
+    and running stats as the CPU kernel's; its backward from the CPU's arg-maxes."""
+    x = _r(rng, shape, dtype)
+    C = shape[1]
+    w, b = _r(rng, (C,), dtype), _r(rng, (C,), dtype)
+    rm, rv = _r(rng, (C,), dtype), _r(rng, (C,), dtype, 0.5, 2)
+    assert_gpu_matches_cpu(
+        "batchnorm_relu_maxpool2d_forward",
+        [x, w, b, rm, rv, training, 0.2, 1e-3],
+        dtype=dtype,
+        inplace=(3, 4),
+    )
+    y, m, s, arg = _C.batchnorm_relu_maxpool2d_forward(
+        x, w, b, rm.copy(), rv.copy(), training, 0.2, 1e-3
+    )
+    for wb in ((w, b), (None, None)):
+        assert_gpu_matches_cpu(
+            "batchnorm_relu_maxpool2d_backward",
+            [_r(rng, y.shape, dtype), arg, x, *wb, m, s, training],
+            dtype=dtype,
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gpu_row_norms(dtype, rng):
     x = _r(rng, (6, 50), dtype) + 1
     w, b = _r(rng, (50,), dtype), _r(rng, (50,), dtype)

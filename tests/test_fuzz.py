@@ -391,8 +391,8 @@ def nchw(d, lo=2, hi=4):
     return (d.n(0, 3), d.n(0, 4)) + tuple(d.n(0, 4) for _ in range(d.n(lo, hi) - 2))
 
 
-def batchnorm(d, backward):
-    sh = nchw(d)
+def batchnorm(d, backward, sh=None):
+    sh = sh or nchw(d)
     C = sh[1]
     if not backward:
         return [
@@ -428,6 +428,20 @@ def batchnorm_add_relu(d, backward):
     else:
         args.insert(1, d.A(sh))
         args.append(P(d.b()))
+    return args, kw
+
+
+def batchnorm_relu_maxpool2d(d, backward):
+    # batchnorm's arguments on (N, C, H, W), H and W from 0 (the error) up; the backward's
+    # grad_output and arg-max bytes (any byte: only the low two bits are read) pooled, and the
+    # bias after the weight
+    N, C, H, W = d.n(0, 3), d.n(0, 4), d.n(0, 5), d.n(0, 5)
+    args, kw = batchnorm(d, backward, (N, C, H, W))
+    if backward:
+        ps = (N, C, H // 2, W // 2)
+        args[0] = d.A(ps)
+        args.insert(1, d.A(ps, ("int", 0, 256), "uint8"))
+        args.insert(4, d.opt(d.A((C,))))
     return args, kw
 
 
@@ -706,6 +720,8 @@ FUZZ = {
     "batchnorm_backward": lambda d: batchnorm(d, True),
     "batchnorm_add_relu_forward": lambda d: batchnorm_add_relu(d, False),
     "batchnorm_add_relu_backward": lambda d: batchnorm_add_relu(d, True),
+    "batchnorm_relu_maxpool2d_forward": lambda d: batchnorm_relu_maxpool2d(d, False),
+    "batchnorm_relu_maxpool2d_backward": lambda d: batchnorm_relu_maxpool2d(d, True),
     "layernorm_forward": lambda d: layernorm(d, False),
     "layernorm_backward": lambda d: layernorm(d, True),
     "groupnorm_forward": lambda d: groupnorm(d, False),

@@ -61,6 +61,8 @@ from .norm import (
     batchnorm_add_relu_forward,
     batchnorm_backward,
     batchnorm_forward,
+    batchnorm_relu_maxpool2d_backward,
+    batchnorm_relu_maxpool2d_forward,
     groupnorm_backward,
     groupnorm_forward,
     instancenorm_forward,

@@ -20,6 +20,7 @@ from ._common import (
     check_like,
     f64,
     i64,
+    is_cupy,
     launch,
     launch_rows,
     need_finite,
@@ -392,6 +393,126 @@ def batchnorm_add_relu_backward(
         grad_bias,
     )
     return dx, dw, db, (g if need_residual else None)
+
+
+def _pool_input(input, op):
+    x = check_float(input, op, "input")
+    if x.ndim != 4 or x.shape[2] < 2 or x.shape[3] < 2:
+        raise ValueError(
+            f"{op}: input must be 4-D (N, C, H, W) with H and W at least 2 (the 2x2 pool's "
+            f"window), got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def batchnorm_relu_maxpool2d_forward(
+    input,
+    weight=None,
+    bias=None,
+    running_mean=None,
+    running_var=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-05,
+    out=None,
+    save_mean=None,
+    save_rstd=None,
+):
+    """max_pool2d(relu(batch_norm(input)), 2) for input (N, C, H, W): returns (out, save_mean,
+    save_rstd, argmax), argmax (N, C, H/2, W/2) uint8 each window's arg-max, 0..3 for its
+    top-left, top-right, bottom-left, bottom-right value. On the GPU this runs as
+    batchnorm_add_relu_forward and the max pool's kernel (the full-size activation is written),
+    not yet as one kernel; the values are the CPU's."""
+    from .pool2d import max_pool2d_forward
+
+    cp = __import__("cupy")
+    op = "batch_norm_relu_max_pool2d"
+    x = _pool_input(input, op)
+    N, C, H, W = x.shape
+    y, sm, sr = batchnorm_add_relu_forward(
+        x,
+        None,
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        training,
+        momentum,
+        eps,
+        None,
+        save_mean,
+        save_rstd,
+    )
+    pooled, idx = max_pool2d_forward(y, 2, 2, 0, 1, False, True, out=out)
+    # the flat index's row and column parity: the window's position, 2 * row + column
+    arg = (2 * ((idx // W) % 2) + (idx % W) % 2).astype(cp.uint8)
+    return pooled, sm, sr, arg
+
+
+def batchnorm_relu_maxpool2d_backward(
+    grad_output,
+    argmax,
+    input,
+    weight,
+    bias,
+    save_mean,
+    save_rstd,
+    training,
+    need_input=True,
+    need_weight=True,
+    need_bias=True,
+    grad_input=None,
+    grad_weight=None,
+    grad_bias=None,
+):
+    """Backward of batchnorm_relu_maxpool2d_forward. Returns (grad_input, grad_weight,
+    grad_bias); None where not asked for. On the GPU: the max pool's backward into a full-size
+    gradient, the relu's output recomputed from input, then batchnorm_add_relu_backward."""
+    from .pool2d import max_pool2d_backward
+
+    cp = __import__("cupy")
+    op = "batch_norm_relu_max_pool2d_backward"
+    x = _pool_input(input, op)
+    N, C, H, W = x.shape
+    OH, OW = H // 2, W // 2
+    dy = check_like(grad_output, x.dtype, op, "grad_output", (N, C, OH, OW))
+    if not is_cupy(argmax) or argmax.dtype != np.uint8:
+        raise TypeError(
+            f"{op}: argmax must be a CuPy uint8 array, got {getattr(argmax, 'dtype', type(argmax).__name__)}"
+        )
+    if tuple(argmax.shape) != (N, C, OH, OW):
+        raise ValueError(
+            f"{op}: argmax must have shape {(N, C, OH, OW)}, got {tuple(argmax.shape)}"
+        )
+    mean = check_like(save_mean, x.dtype, op, "save_mean", (C,))
+    rstd = check_like(save_rstd, x.dtype, op, "save_rstd", (C,))
+    w = _opt(weight, C, x.dtype, op, "weight")
+    b = _opt(bias, C, x.dtype, op, "bias")
+    q = argmax.astype(cp.int64) & 3  # its low two bits, as the CPU reads it
+    rows = 2 * cp.arange(OH, dtype=cp.int64)[:, None] + q // 2
+    cols = 2 * cp.arange(OW, dtype=cp.int64)[None, :] + q % 2
+    g = max_pool2d_backward(dy, rows * W + cols, (H, W), 2)
+    # relu(bn(x)) as the forward's fused pass rounds it: (x - mean) * (w rstd) + b, clamped
+    a = (rstd if w is None else (w.astype(cp.float64) * rstd).astype(x.dtype))[:, None, None]
+    v = (x - mean[:, None, None]) * a + (0 if b is None else b[:, None, None])
+    y = cp.where(v < 0, cp.zeros((), x.dtype), v)
+    dx, dw, db, _ = batchnorm_add_relu_backward(
+        g,
+        y,
+        x,
+        weight,
+        mean,
+        rstd,
+        training,
+        need_input,
+        need_weight,
+        need_bias,
+        False,
+        grad_input,
+        grad_weight,
+        grad_bias,
+    )
+    return dx, dw, db
 
 
 def _masked_into(g, dy, y):

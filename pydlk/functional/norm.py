@@ -226,6 +226,67 @@ def _batch_norm_add_relu(
     )
 
 
+class BatchNormReLUMaxPool2d(Function):
+    """max_pool2d(relu(batch_norm(x)), 2) (2x2 windows, stride 2) in one kernel pass: the
+    full-size activation is never written; the pooled output and one byte per window (its
+    arg-max) are. Forward, running statistics and the pooled output are bitwise the separate
+    ops'; the backward gives their gradients with the batch-norm sums taken over the windows'
+    arg-maxes only (max pool's gradient is 0 elsewhere), so those may round differently.
+    Measured on LeNet-5+BN's first block at batch 256 (2 threads, 6 x 28 x 28): forward
+    0.26 -> 0.16 ms, backward 0.35 -> 0.28 ms."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
+        K = kernels_for(x)
+        x = contiguous(x)
+        w, b = _opt(weight), _opt(bias)
+        y, mean, rstd, arg = _with_buffers(
+            lambda rm, rv: K.batchnorm_relu_maxpool2d_forward(
+                x, w, b, rm, rv, training, momentum, eps
+            ),
+            (running_mean, running_var),
+        )
+        ctx.save_for_backward(x, w, b, mean, rstd, arg)
+        ctx.training = training
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w, b, mean, rstd, arg = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        dx, dw, db = kernels_for(dy).batchnorm_relu_maxpool2d_backward(
+            contiguous(dy), arg, x, w, b, mean, rstd, ctx.training, need_x, need_w, need_b
+        )
+        return dx, dw, db, None, None, None, None, None
+
+
+def _batch_norm_relu_max_pool2d(
+    input: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``max_pool2d(relu(batch_norm(input, ...)), 2)`` as one fused op: what a Sequential runs
+    for BatchNorm2d, ReLU, MaxPool2d(2) in a row (see ``nn.normalization.bn_relu_pool_fusable``).
+    Arguments as ``batch_norm``; input (N, C, H, W) with H and W at least 2."""
+    op = "batch_norm_relu_max_pool2d"
+    x, rm, rv, momentum = _check_running_norm(
+        op, input, weight, bias, running_mean, running_var, momentum
+    )
+    if x.ndim != 4 or x.shape[2] < 2 or x.shape[3] < 2:
+        raise ValueError(
+            f"{op}: input must be 4-D (N, C, H, W) with H and W at least 2, got shape "
+            f"{tuple(x.shape)}"
+        )
+    return BatchNormReLUMaxPool2d.apply(
+        input, weight, bias, rm, rv, bool(training), momentum, float(eps)
+    )
+
+
 # ----------------------------------------------------------------------------- layer norm
 
 

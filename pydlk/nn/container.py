@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .module import Module
-from .normalization import bn_relu_fusable
+from .normalization import bn_relu_fusable, bn_relu_pool_fusable
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -87,12 +87,23 @@ class Sequential(_ModuleSequence):
         return self
 
     def forward(self, input: Tensor) -> Tensor:
-        # A BatchNorm followed by a plain ReLU runs as one fused kernel (see bn_relu_fusable).
+        # A BatchNorm followed by a plain ReLU runs as one fused kernel (see bn_relu_fusable),
+        # and with a 2x2 max pool after them too (bn_relu_pool_fusable), where the input has a
+        # whole window (otherwise the modules' own calls give their own errors).
         mods = list(self._modules.values())
         i = 0
         while i < len(mods):
             m = mods[i]
-            if i + 1 < len(mods) and bn_relu_fusable(m, mods[i + 1]):
+            if (
+                i + 2 < len(mods)
+                and bn_relu_pool_fusable(m, mods[i + 1], mods[i + 2])
+                and input.ndim == 4
+                and input.shape[2] >= 2
+                and input.shape[3] >= 2
+            ):
+                input = m._forward_relu_max_pool(input)
+                i += 3
+            elif i + 1 < len(mods) and bn_relu_fusable(m, mods[i + 1]):
                 input = m._forward_add_relu(input)
                 i += 2
             else:

@@ -10,7 +10,7 @@ import numpy as np
 from .. import functional as F
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
-from ..functional.norm import _batch_norm_add_relu
+from ..functional.norm import _batch_norm_add_relu, _batch_norm_relu_max_pool2d
 from . import init
 from ._util import check_device, dtype_of, pos_int
 from .activation import ReLU
@@ -119,6 +119,14 @@ class _BatchNorm(_NormBase):
             input, residual, rm, rv, self.weight, self.bias, use_batch, factor, self.eps
         )
 
+    def _forward_relu_max_pool(self, input):
+        """``max_pool2d(relu(self(input)), 2)`` in one fused kernel; only where
+        ``bn_relu_pool_fusable`` allows it."""
+        rm, rv, use_batch, factor = self._batch_args(input)
+        return _batch_norm_relu_max_pool2d(
+            input, rm, rv, self.weight, self.bias, use_batch, factor, self.eps
+        )
+
 
 def _plain_call(m):
     """m's call is Module's (not a lazy module's) and has no hooks to run."""
@@ -140,6 +148,33 @@ def bn_relu_fusable(bn, relu) -> bool:
         and type(bn).forward is _BatchNorm.forward
         and _plain_call(bn)
         and _plain_call(relu)
+    )
+
+
+def _is_2x2(v, fill) -> bool:
+    return v in (fill, (fill, fill), [fill, fill])
+
+
+def bn_relu_pool_fusable(bn, relu, pool) -> bool:
+    """True where ``pool(relu(bn(x)))`` may run as one fused kernel
+    (``_BatchNorm._forward_relu_max_pool``): ``bn``, ``relu`` as ``bn_relu_fusable`` wants them
+    with ``bn`` a BatchNorm2d, and ``pool`` exactly ``nn.MaxPool2d`` over 2x2 windows at stride 2
+    (no padding, dilation 1, floor mode, no indices), without hooks. Sequential fuses such
+    triples; outputs and running statistics are bitwise the unfused ones, gradients equal to
+    rounding (see ``functional.norm.BatchNormReLUMaxPool2d``)."""
+    from .pooling import MaxPool2d
+
+    return (
+        type(pool) is MaxPool2d
+        and isinstance(bn, BatchNorm2d)
+        and bn_relu_fusable(bn, relu)
+        and _plain_call(pool)
+        and _is_2x2(pool.kernel_size, 2)
+        and _is_2x2(pool.stride, 2)
+        and _is_2x2(pool.padding, 0)
+        and _is_2x2(pool.dilation, 1)
+        and not pool.ceil_mode
+        and not pool.return_indices
     )
 
 
