@@ -197,10 +197,12 @@ class RawModule:
         h = hashlib.sha1(text.encode()).hexdigest()[:16]
         so = os.path.join(BUILD, f"k_{h}.so")
         if not os.path.exists(so):
-            cpp = f"{so[:-3]}.{os.getpid()}.cpp"
+            # per process and thread: ranks stood for by threads compile the same source at once
+            me = f"{os.getpid()}.{threading.get_ident()}"
+            cpp = f"{so[:-3]}.{me}.cpp"
             with open(cpp, "w") as f:
                 f.write(text)
-            tmp = f"{so}.{os.getpid()}.tmp"
+            tmp = f"{so}.{me}.tmp"
             r = subprocess.run(
                 ["g++", "-O1", "-std=c++14", "-shared", "-fPIC", "-o", tmp, cpp],
                 capture_output=True,
