@@ -16,6 +16,7 @@ from ._util import check_device, dtype_of, pos_int
 from .activation import ReLU
 from .module import Module
 from .parameter import Parameter
+from .pooling import MaxPool2d
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm"]
 
@@ -162,8 +163,6 @@ def bn_relu_pool_fusable(bn, relu, pool) -> bool:
     (no padding, dilation 1, floor mode, no indices), without hooks. Sequential fuses such
     triples; outputs and running statistics are bitwise the unfused ones, gradients equal to
     rounding (see ``functional.norm.BatchNormReLUMaxPool2d``)."""
-    from .pooling import MaxPool2d
-
     return (
         type(pool) is MaxPool2d
         and isinstance(bn, BatchNorm2d)
