@@ -37,6 +37,7 @@ from .activation import (
     tanh_forward,
 )
 from .attention import attn_softmax_backward_, attn_softmax_forward_
+from .batchnorm_pool import batchnorm_relu_maxpool2d_backward, batchnorm_relu_maxpool2d_forward
 from .conv2d import conv2d_backend, conv2d_backward, conv2d_forward
 from .dropout import (
     bernoulli_mask,
@@ -61,8 +62,6 @@ from .norm import (
     batchnorm_add_relu_forward,
     batchnorm_backward,
     batchnorm_forward,
-    batchnorm_relu_maxpool2d_backward,
-    batchnorm_relu_maxpool2d_forward,
     groupnorm_backward,
     groupnorm_forward,
     instancenorm_forward,
