@@ -302,3 +302,14 @@ def test_bad_arguments_are_clear_errors(rng):
         C.batchnorm_relu_maxpool2d_backward(dy.astype(np.float64), arg, x, w, b, m, s, True)
     with pytest.raises(ValueError, match=f"{op}: out must have shape"):
         C.batchnorm_relu_maxpool2d_forward(x, w, b, None, None, True, out=np.empty_like(x))
+
+
+def test_double_backward_is_refused_naming_the_fused_op(rng):
+    """As the separate ops (max_pool2d and batch_norm have no double backward either)."""
+    m = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2)).double()
+    x = pydlk.tensor(rng.standard_normal((3, 2, 4, 4)), requires_grad=True)
+    with pytest.raises(RuntimeError, match="not implemented for batch_norm_relu_max_pool2d;"):
+        pydlk.autograd.grad(m(x).sum(), x, create_graph=True)
+    m2 = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU()).double()
+    with pytest.raises(RuntimeError, match="not implemented for batch_norm_add_relu;"):
+        pydlk.autograd.grad(m2(x).sum(), x, create_graph=True)
