@@ -313,3 +313,28 @@ def test_double_backward_is_refused_naming_the_fused_op(rng):
     m2 = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU()).double()
     with pytest.raises(RuntimeError, match="not implemented for batch_norm_add_relu;"):
         pydlk.autograd.grad(m2(x).sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize(
+    "kw", [{}, {"affine": False}, {"track_running_stats": False}, {"momentum": None}]
+)
+@pytest.mark.parametrize("train", [True, False])
+def test_batchnorm_options_and_eval_mode(rng, monkeypatch, kw, train):
+    """The BatchNorm2d options reach the fused kernel as the module's own call passes them:
+    the same output and running statistics bitwise, the same gradients to rounding."""
+    x = rng.standard_normal((6, 3, 9, 8)).astype(np.float32)
+    dy = rng.standard_normal(10**4).astype(np.float32)
+
+    def make():
+        m = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, **kw), nn.ReLU(), nn.MaxPool2d(2))
+        m(pydlk.tensor(x))  # one training batch moves the running statistics off 0 and 1
+        return m.train(train)
+
+    y1, g1, m1 = _run(make, x, dy, True, monkeypatch)
+    y0, g0, m0 = _run(make, x, dy, False, monkeypatch)
+    assert np.array_equal(np.asarray(y1), np.asarray(y0))
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=1e-4, atol=1e-6)
+    for p1, p0 in zip(m1.parameters(), m0.parameters(), strict=True):
+        np.testing.assert_allclose(np.asarray(p1.grad), np.asarray(p0.grad), rtol=1e-4, atol=1e-5)
+    for b1, b0 in zip(m1.buffers(), m0.buffers(), strict=True):
+        assert np.array_equal(np.asarray(b1), np.asarray(b0))
