@@ -10,6 +10,7 @@ write dx) over the median time.
 
 import numpy as np
 import pydlk._C as C
+import pytest
 
 import pydlk
 import pydlk.functional as F
@@ -167,6 +168,80 @@ def test_bn_add_relu_torch(benchmark, rng, torch):
         x.grad = w.grad = b.grad = r.grad = None
         y = torch.nn.functional.batch_norm(x, rm, rv, w, b, True, 0.1, EPS)
         torch.relu(y + r).backward(dy)
+
+    benchmark(step)
+
+
+# --------------------------------- batch norm + ReLU + 2x2 max pool (LeNet's and VGG's blocks)
+BRP = (256, 6, 28, 28)  # LeNet-5's first block at batch 256
+
+
+@pytest.mark.parametrize("fuse", ["fused", "separate"])
+def test_bn_relu_pool_pydlk(benchmark, rng, fuse, monkeypatch):
+    """BatchNorm2d, ReLU, MaxPool2d(2) as a Sequential runs them, forward and backward (fresh
+    outputs): one fused kernel each way, or (separate) the fused batch norm + ReLU and the
+    pool's kernels, as before the three were fused."""
+    import pydlk.nn.container as cont
+    from pydlk import nn
+
+    benchmark.group = f"batch_norm+relu+max_pool2d train fwd+bwd {BRP}"
+    if fuse == "separate":
+        monkeypatch.setattr(cont, "bn_relu_pool_fusable", lambda *a: False)
+    m = nn.Sequential(nn.BatchNorm2d(BRP[1]), nn.ReLU(), nn.MaxPool2d(2))
+    x = pydlk.tensor(rng.standard_normal(BRP).astype(np.float32), requires_grad=True)
+    dy = pydlk.tensor(rng.standard_normal((*BRP[:2], BRP[2] // 2, BRP[3] // 2)).astype(np.float32))
+
+    def step():
+        x.grad = None
+        m.zero_grad()
+        m(x).backward(dy)
+
+    benchmark(step)
+
+
+def test_bn_relu_pool_numpy(benchmark, rng):
+    """The same in NumPy: batch norm, ReLU, the pool by a reshape into windows, and back."""
+    benchmark.group = f"batch_norm+relu+max_pool2d train fwd+bwd {BRP}"
+    N, Cn, H, W = BRP
+    x = rng.standard_normal(BRP).astype(np.float32)
+    w, b = np.ones((1, Cn, 1, 1), np.float32), np.zeros((1, Cn, 1, 1), np.float32)
+    dy = rng.standard_normal((N, Cn, H // 2, W // 2)).astype(np.float32)
+    ax, M = (0, 2, 3), N * H * W
+
+    def step():
+        mu = x.mean(axis=ax, keepdims=True)
+        rs = 1 / np.sqrt(x.var(axis=ax, keepdims=True) + EPS)
+        xh = (x - mu) * rs
+        z = np.maximum(xh * w + b, 0)
+        win = z.reshape(N, Cn, H // 2, 2, W // 2, 2)
+        y = win.max(axis=(3, 5))
+        at_max = win == y[:, :, :, None, :, None]
+        g = (at_max * dy[:, :, :, None, :, None]).reshape(BRP)  # ties all get it (the quick way)
+        g = g * (z > 0)
+        gh = g * w
+        dx = (
+            rs
+            / M
+            * (M * gh - gh.sum(axis=ax, keepdims=True) - xh * (gh * xh).sum(axis=ax, keepdims=True))
+        )
+        return y, dx, (g * xh).sum(axis=ax), g.sum(axis=ax)
+
+    benchmark(step)
+
+
+def test_bn_relu_pool_torch(benchmark, rng, torch):
+    benchmark.group = f"batch_norm+relu+max_pool2d train fwd+bwd {BRP}"
+    T = torch.nn
+    m = T.Sequential(T.BatchNorm2d(BRP[1]), T.ReLU(), T.MaxPool2d(2))
+    x = torch.from_numpy(rng.standard_normal(BRP).astype(np.float32)).requires_grad_()
+    dy = torch.from_numpy(
+        rng.standard_normal((*BRP[:2], BRP[2] // 2, BRP[3] // 2)).astype(np.float32)
+    )
+
+    def step():
+        x.grad = None
+        m.zero_grad()
+        m(x).backward(dy)
 
     benchmark(step)
 
