@@ -405,6 +405,82 @@ def test_cuda_graph_replay_equals_the_eager_step(name, kw, rng):
         np.testing.assert_allclose(_host(a), _host(b), rtol=1e-5, atol=1e-6)
 
 
+def _nll_of_log_softmax(out, y):
+    return F.nll_loss(F.log_softmax(out, 1), y)
+
+
+CAPTURED_LOSSES = {
+    "cross_entropy": lambda cp: nn.CrossEntropyLoss(),
+    "cross_entropy_sum": lambda cp: nn.CrossEntropyLoss(reduction="sum"),
+    "cross_entropy_weight_ignore_smoothing": lambda cp: nn.CrossEntropyLoss(
+        weight=pydlk.tensor(cp.asarray(np.array([0.5, 2.0, 1.0], np.float32))),
+        ignore_index=1,
+        label_smoothing=0.1,
+    ),
+    "nll": lambda cp: _nll_of_log_softmax,
+    "multi_margin": lambda cp: nn.MultiMarginLoss(),
+}
+
+
+@pytest.mark.parametrize("name", CAPTURED_LOSSES)
+def test_gpu_graph_capture_of_a_step_reads_nothing_back(name, rng):
+    """Capturing a step copies nothing between host and device (CuPy refuses it while a stream
+    is captured; the host emulation raises as CuPy does): the losses keep their sums, divisors
+    and upstream gradients on the device. On a GPU the replays then train as the eager steps."""
+    cp = _cupy()
+
+    def build():
+        pydlk.manual_seed(0)
+        m = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).to("cuda")
+        return m, pydlk.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+    batches = [
+        (
+            cp.asarray(rng.standard_normal((16, 6)).astype(np.float32)),
+            cp.asarray(rng.integers(0, 3, 16)),
+        )
+        for _ in range(3)
+    ]
+    loss_fn = CAPTURED_LOSSES[name](cp)
+    m1, o1 = build()
+    step = pydlk.cuda.graph_train_step(m1, loss_fn, o1, *batches[0], num_warmup_iters=1)
+    assert np.isfinite(_host(step(*batches[0])))  # the host emulation: the capture's own run
+    if getattr(cp, "__host_emulator__", False):
+        return
+    for bx, by in batches[1:]:
+        step(bx, by)
+    m2, o2 = build()
+    for bx, by in [batches[0]] * 3 + batches[1:]:  # warm-up, capture (runs nothing), replays
+        o2.zero_grad()
+        loss_fn(m2(pydlk.tensor(bx)), pydlk.tensor(by)).backward()
+        o2.step()
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_allclose(_host(a), _host(b), rtol=1e-5, atol=1e-6)
+
+
+def test_gpu_loss_out_of_range_class_is_an_error_eagerly_and_nan_when_captured(rng):
+    """Eagerly a class out of range raises, naming it, as on the CPU. Under capture nothing
+    can be read back to check it: the kernels give NaN for that sample and read nothing
+    outside the input."""
+    cp = _cupy()
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((4, 3)).astype(np.float32)))
+    bad = pydlk.tensor(cp.asarray(np.array([0, 5, 1, 2])))
+    with pytest.raises(ValueError, match="target has value 5 at flat index 1"):
+        F.cross_entropy(x, bad)
+    F.cross_entropy(x, pydlk.tensor(cp.asarray(np.array([0, 1, 1, 2]))))  # compiled, pooled
+    g = pydlk.cuda.CUDAGraph()
+    with pydlk.cuda.graph(g):
+        per = F.cross_entropy(x, bad, reduction="none")
+        mean = F.cross_entropy(x, bad)
+        nll = F.nll_loss(x, bad, reduction="none")
+    g.replay()
+    pydlk.cuda.synchronize()
+    for v in (per, nll):
+        h = _host(v)
+        assert np.isnan(h[1]) and np.isfinite(h[[0, 2, 3]]).all()
+    assert np.isnan(_host(mean))
+
+
 # --------------------------------------------------------------------------- everywhere
 
 

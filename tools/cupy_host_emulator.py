@@ -17,14 +17,25 @@ Two modes (environment variable PYDLK_EMU_THREADS):
 
 Streams and events exist as stand-ins that order nothing (every launch runs at once, in program
 order), so code that enqueues work on side streams runs, serially; ``a.data.ptr`` is the host
-address. Launches hold one lock, so threads that stand for ranks (tests of the NCCL paths with a
-fake communicator) may launch kernels concurrently.
+address. Reductions give 0-d arrays, as CuPy's do, not NumPy scalars.
+
+Stream capture (``Stream.begin_capture`` / ``end_capture``) is checked, not recorded: the work
+runs at once as ever, but while a capture is on every copy between host and device raises
+RuntimeError as CuPy's does (``get``, ``float()``, ``int()``, ``bool()``, ``item``,
+``asnumpy``, ``asarray``/``array`` of host data, assigning host arrays into device ones). So
+the tests show that a captured step reads nothing back. The captured graph's first ``launch``
+stands for the work that already ran (right only when its inputs have not changed since the
+capture); a second one raises.
+
+Launches hold one lock, so threads that stand for ranks (tests of the NCCL paths with a fake
+communicator) may launch kernels concurrently.
 
 Neither checks what only a GPU shows: atomics under contention, memory-model races between
 warps that a barrier does not order, launch limits, stream overlap, cuBLAS and cuDNN. Use
 ``tools/run_cuda_tests_on_host.py``.
 """
 
+import contextlib
 import ctypes
 import hashlib
 import importlib.machinery
@@ -105,11 +116,53 @@ def _host_prelude(gpu_prelude):
     return gpu_prelude[:start] + one_thread + gpu_prelude[end:]
 
 
+_CAPTURE = {"on": False}
+
+
+def _transfer(what):
+    """CuPy refuses copies between host and device while a stream is being captured."""
+    if _CAPTURE["on"]:
+        raise RuntimeError(f"the current stream is capturing, so {what} transfers are disallowed")
+
+
 class ndarray(np.ndarray):
     """A 'device' array: a NumPy array that CuPy-only code paths accept."""
 
+    def __array_wrap__(self, arr, context=None, return_scalar=False):
+        return super().__array_wrap__(arr, context, False)  # 0-d arrays, as CuPy
+
     def get(self):
+        _transfer("D2H")
         return np.asarray(self).copy()
+
+    def item(self, *args):
+        _transfer("D2H")
+        return super().item(*args)
+
+    def tolist(self):
+        _transfer("D2H")
+        return super().tolist()
+
+    def __float__(self):
+        _transfer("D2H")
+        return super().__float__()
+
+    def __int__(self):
+        _transfer("D2H")
+        return super().__int__()
+
+    def __index__(self):
+        _transfer("D2H")
+        return super().__index__()
+
+    def __bool__(self):
+        _transfer("D2H")
+        return super().__bool__()
+
+    def __setitem__(self, key, value):
+        if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
+            _transfer("H2D")
+        super().__setitem__(key, value)
 
     @property
     def data(self):  # CuPy's MemoryPointer: .ptr is the address of the first element
@@ -237,6 +290,21 @@ class _Stream:
 
     def __init__(self, null=False, non_blocking=False, ptds=False):
         self.ptr = 0 if null else id(self)
+        self._capturing = False
+
+    def begin_capture(self, mode=None):
+        if _CAPTURE["on"]:
+            raise RuntimeError("host emulation: one stream capture at a time")
+        _CAPTURE["on"] = self._capturing = True
+
+    def is_capturing(self):
+        return self._capturing
+
+    def end_capture(self):
+        if not self._capturing:
+            raise RuntimeError("end_capture: this stream is not capturing")
+        _CAPTURE["on"] = self._capturing = False
+        return _Graph()
 
     def __enter__(self):
         _Stream._current.append(self)
@@ -250,6 +318,33 @@ class _Stream:
         pass
 
     def synchronize(self):
+        pass
+
+
+class _Graph:
+    """``cupy.cuda.Graph``: the captured work ran at capture; the first launch stands for it."""
+
+    def __init__(self):
+        self._launched = False
+
+    def upload(self, stream=None):
+        pass
+
+    def launch(self, stream=None):
+        if self._launched:
+            raise RuntimeError(
+                "host emulation runs captured work once, at capture: a graph cannot be replayed"
+            )
+        self._launched = True
+
+
+class _MemoryPool:
+    """``cupy.cuda.MemoryPool``: NumPy allocates; nothing to pool."""
+
+    def malloc(self, size):
+        raise RuntimeError("host emulation: MemoryPool.malloc is not emulated")
+
+    def free_all_blocks(self):
         pass
 
 
@@ -279,14 +374,33 @@ def _module():
     m.RawModule = RawModule
     m.__spec__ = importlib.machinery.ModuleSpec("cupy", None)  # find_spec("cupy") finds it
     m.cuda = types.SimpleNamespace(
-        runtime=types.SimpleNamespace(getDeviceCount=lambda: 1, getDevice=lambda: 0),
+        runtime=types.SimpleNamespace(
+            getDeviceCount=lambda: 1, getDevice=lambda: 0, deviceSynchronize=lambda: None
+        ),
+        MemoryPool=_MemoryPool,
+        using_allocator=lambda allocator=None: contextlib.nullcontext(),
         Device=_Device,
         Stream=_Stream,
         Event=_Event,
         get_current_stream=_current_stream,
     )
-    m.asnumpy = lambda a: np.array(a, copy=True).view(np.ndarray)
-    m.asarray = lambda a, dtype=None: np.array(a, dtype=dtype, copy=True).view(ndarray)
+
+    def asnumpy(a):
+        if isinstance(a, ndarray):
+            _transfer("D2H")
+        return np.array(a, copy=True).view(np.ndarray)
+
+    def asarray(a, dtype=None, order=None):
+        if not isinstance(a, ndarray):
+            _transfer("H2D")
+        return np.array(a, dtype=dtype, order=order or "K", copy=True).view(ndarray)
+
+    def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0):
+        if not isinstance(obj, ndarray):
+            _transfer("H2D")
+        return np.array(obj, dtype=dtype, copy=copy, order=order, ndmin=ndmin).view(ndarray)
+
+    m.asnumpy, m.asarray, m.array = asnumpy, asarray, array
     m.__host_emulator__ = True
 
     def getattr_(name):

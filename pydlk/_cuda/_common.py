@@ -24,6 +24,7 @@ typedef unsigned long long u64;
 typedef long long i64;
 
 __device__ __forceinline__ T pos_inf() { return (T)__int_as_float(0x7f800000); }
+__device__ __forceinline__ T quiet_nan() { return (T)__int_as_float(0x7fc00000); }
 
 // Sum of v over the block (blockDim.x a power of two, <= 1024), in double; every thread gets it.
 __device__ double block_sum(double v) {
@@ -129,11 +130,39 @@ def launch(kernel, n: int, args, threads: int = THREADS):
     kernel((blocks,), (threads,), args)
 
 
-def launch_rows(kernel, rows: int, args, threads: int = THREADS):
-    """One block per row (rows <= 2^31 - 1)."""
+#: The most blocks one launch may have along x (CUDA's grid limit).
+MAX_ROWS = 2**31 - 1
+
+
+def launch_rows(kernel, rows: int, args, threads: int = THREADS, op: str = "a row kernel"):
+    """One block per row. More rows than a grid holds raise ValueError: CuPy would pass the count
+    to the driver modulo 2^32 and leave the rows past it uncomputed."""
     if rows <= 0:
         return
+    if rows > MAX_ROWS:
+        raise ValueError(
+            f"{op}: {rows} rows (one GPU block each) exceed CUDA's grid limit of {MAX_ROWS}; "
+            f"split the batch"
+        )
     kernel((rows,), (threads,), args)
+
+
+def capturing() -> bool:
+    """Whether the current stream is being captured into a CUDA graph: then nothing may copy
+    between host and device (CuPy raises), so data-dependent checks that read device values
+    on the host are skipped and the kernels guard themselves."""
+    return bool(cupy().cuda.get_current_stream().is_capturing())
+
+
+def device_scalar(v):
+    """A 0-d float64 device array holding v (a number, or a 0-d device array): how kernels take
+    scalars computed from device data (a loss's divisor, an upstream gradient), so that no value
+    has to come to the host and a captured graph reads the current one on every replay. A
+    number is written by a fill kernel, not copied from the host."""
+    cp = cupy()
+    if isinstance(v, cp.ndarray):
+        return cp.ascontiguousarray(v.reshape(()), dtype=cp.float64)
+    return cp.full((), float(v), cp.float64)
 
 
 def i64(v) -> np.int64:

@@ -338,6 +338,7 @@ def softmax_forward(input, dim, log=False, *, out=None):
             _SRC("softmax_fwd", x.dtype),
             outer * inner,
             (y, x, i64(D), i64(inner), np.int32(bool(log))),
+            op=op,
         )
     return y
 
@@ -354,6 +355,7 @@ def softmax_backward(grad_output, output, dim, log=False, *, out=None):
             _SRC("softmax_bwd", dy.dtype),
             outer * inner,
             (dx, dy, y, i64(D), i64(inner), np.int32(bool(log))),
+            op=op,
         )
     return dx
 

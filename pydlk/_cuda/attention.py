@@ -51,7 +51,7 @@ def attn_softmax_forward_(scores):
     if s is not scores:
         raise ValueError(f"{op}: scores must be C-contiguous (it is overwritten)")
     R, C = _rows(s)
-    launch_rows(_SRC("attn_fwd", s.dtype), R, (s, i64(C)))
+    launch_rows(_SRC("attn_fwd", s.dtype), R, (s, i64(C)), op=op)
 
 
 def attn_softmax_backward_(grad_probs, probs):
@@ -62,4 +62,4 @@ def attn_softmax_backward_(grad_probs, probs):
     if dp is not grad_probs:
         raise ValueError(f"{op}: grad_probs must be C-contiguous (it is overwritten)")
     R, C = _rows(p)
-    launch_rows(_SRC("attn_bwd", p.dtype), R, (dp, p, i64(C)))
+    launch_rows(_SRC("attn_bwd", p.dtype), R, (dp, p, i64(C)), op=op)

@@ -199,6 +199,7 @@ def batchnorm_relu_maxpool2d_backward(
             _SRC("bn_relu_pool_sums", dt),
             C,
             (sdy, sdyx, dy, arg, x, mean, a, bb, *map(i64, (N, C, H, W, OH, OW))),
+            op=op,
         )
         if dw is not None:
             dw[...] = (rs * sdyx).astype(dt)

@@ -2,16 +2,25 @@
 log-softmax (one block per sample: max, log-sum-exp in double, the loss; the backward rebuilds
 p = e^{x - lse} in the same pass that writes the gradient), NLL and the multi-class hinge.
 
-Forwards return the per-sample losses and, as ``pydlk._C`` does, the sum of losses and the
-divisor of 'mean' as Python floats (one device-to-host copy each)."""
+Forwards return the per-sample losses, the sum of losses and the divisor of 'mean' as
+``pydlk._C`` does, but the sum and (where it depends on the data) the divisor as 0-d float64
+device arrays, not Python floats; backwards take the scalar upstream gradient as a number or
+such an array. So a training step reads nothing back to the host, and a captured CUDA graph
+(pydlk.cuda.graphs) recomputes these values on every replay instead of freezing them.
+
+Targets out of range raise ValueError naming the first one, as on the CPU, except while a
+CUDA graph is being captured (no device value may be read then): there the kernels write NaN
+for a sample whose class is out of range, and never read outside the input."""
 
 import numpy as np
 
 from ._common import (
     Source,
+    capturing,
     check_float,
     check_int64,
     check_like,
+    device_scalar,
     f64,
     i64,
     launch,
@@ -25,7 +34,7 @@ __device__ __forceinline__ double wt(const T* w, i64 c) { return w ? (double)w[c
 // target: class ids (tp) or probabilities (pp, x's shape). flags: 1 weight, 2 probability target.
 extern "C" __global__ void ce_fwd(T* loss, T* lse, const T* x, const i64* tp, const T* pp,
                                   const T* w, i64 C, i64 inner, i64 ignore_index, double eps,
-                                  double wall, int flags) {
+                                  const double* wallp, int flags) {
   const i64 m = blockIdx.x, o = m / inner, i = m % inner;
   const T* ww = (flags & 1) ? w : (const T*)0;
   const bool prob = (flags & 2) != 0;
@@ -34,6 +43,11 @@ extern "C" __global__ void ce_fwd(T* loss, T* lse, const T* x, const i64* tp, co
     if (threadIdx.x == 0) { loss[m] = (T)0; lse[m] = (T)0; }
     return;
   }
+  if (!prob && (tp[m] < 0 || tp[m] >= C)) {  // unchecked (graph capture): NaN, no stray read
+    if (threadIdx.x == 0) { loss[m] = quiet_nan(); lse[m] = quiet_nan(); }
+    return;
+  }
+  const double wall = *wallp;  // sum of the class weights (C without them)
   T mx = -pos_inf();
   for (i64 c = threadIdx.x; c < C; c += blockDim.x) { T v = xs[c * inner]; mx = (v > mx || v != v) ? v : mx; }
   mx = block_max(mx);
@@ -64,9 +78,10 @@ extern "C" __global__ void ce_fwd(T* loss, T* lse, const T* x, const i64* tp, co
 
 // class target: dx[c] = (a + b W) p[c] - a [c == y] - b w[c], a = (1-eps) w[y] g, b = eps/C g
 // probability target: dx[c] = g (S p[c] - w[c] t'[c]), S = sum_c w[c] t'[c].
-extern "C" __global__ void ce_bwd(T* dx, const T* dloss, double dscalar, const T* x, const T* lse,
-                                  const i64* tp, const T* pp, const T* w, i64 C, i64 inner,
-                                  i64 ignore_index, double eps, double wall, int flags) {
+extern "C" __global__ void ce_bwd(T* dx, const T* dloss, const double* dscalar, const T* x,
+                                  const T* lse, const i64* tp, const T* pp, const T* w, i64 C,
+                                  i64 inner, i64 ignore_index, double eps, const double* wallp,
+                                  int flags) {
   const i64 m = blockIdx.x, o = m / inner, i = m % inner;
   const T* ww = (flags & 1) ? w : (const T*)0;
   const bool prob = (flags & 2) != 0;
@@ -76,7 +91,11 @@ extern "C" __global__ void ce_bwd(T* dx, const T* dloss, double dscalar, const T
     for (i64 c = threadIdx.x; c < C; c += blockDim.x) ds[c * inner] = (T)0;
     return;
   }
-  const double g = (flags & 4) ? (double)dloss[m] : dscalar;
+  if (!prob && (tp[m] < 0 || tp[m] >= C)) {  // unchecked (graph capture)
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x) ds[c * inner] = quiet_nan();
+    return;
+  }
+  const double g = (flags & 4) ? (double)dloss[m] : *dscalar, wall = *wallp;
   const T l = lse[m];
   if (!prob) {
     const i64 y = tp[m];
@@ -104,18 +123,19 @@ extern "C" __global__ void nll_fwd(T* loss, const T* x, const i64* tp, const T* 
   GRID_STRIDE(m, M) {
     const i64 o = m / inner, i = m % inner, y = tp[m];
     loss[m] = y == ignore_index ? (T)0
+              : y < 0 || y >= C ? quiet_nan()  // unchecked (graph capture)
                                 : (T)(-(has_w ? (double)w[y] : 1.0) * (double)x[(o * C + y) * inner + i]);
   }
 }
 
 // dx (zeroed by the caller): dx[o, y, i] = -w[y] g for each sample.
-extern "C" __global__ void nll_bwd(T* dx, const T* dloss, double dscalar, const i64* tp,
+extern "C" __global__ void nll_bwd(T* dx, const T* dloss, const double* dscalar, const i64* tp,
                                    const T* w, i64 C, i64 inner, i64 ignore_index, i64 M,
                                    int flags) {
   GRID_STRIDE(m, M) {
     const i64 o = m / inner, i = m % inner, y = tp[m];
-    if (y == ignore_index) continue;
-    const double g = (flags & 4) ? (double)dloss[m] : dscalar;
+    if (y == ignore_index || y < 0 || y >= C) continue;  // out of range: NaN loss, no write
+    const double g = (flags & 4) ? (double)dloss[m] : *dscalar;
     dx[(o * C + y) * inner + i] = (T)(-((flags & 1) ? (double)w[y] : 1.0) * g);
   }
 }
@@ -125,6 +145,10 @@ extern "C" __global__ void mm_fwd(T* loss, const T* x, const i64* tp, const T* w
                                   double margin, int has_w) {
   const i64 n = blockIdx.x, y = tp[n];
   const T* xr = x + n * C;
+  if (y < 0 || y >= C) {  // unchecked (graph capture)
+    if (threadIdx.x == 0) loss[n] = quiet_nan();
+    return;
+  }
   const T base = (T)margin - xr[y];
   double acc = 0;
   for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
@@ -135,12 +159,17 @@ extern "C" __global__ void mm_fwd(T* loss, const T* x, const i64* tp, const T* w
   if (threadIdx.x == 0) loss[n] = (T)(acc * (has_w ? (double)w[y] : 1.0) / (double)C);
 }
 
-extern "C" __global__ void mm_bwd(T* dx, const T* dloss, double dscalar, const T* x, const i64* tp,
-                                  const T* w, i64 C, int p, double margin, int flags) {
+extern "C" __global__ void mm_bwd(T* dx, const T* dloss, const double* dscalar, const T* x,
+                                  const i64* tp, const T* w, i64 C, int p, double margin,
+                                  int flags) {
   const i64 n = blockIdx.x, y = tp[n];
   const T* xr = x + n * C;
   T* dr = dx + n * C;
-  const double g = (flags & 4) ? (double)dloss[n] : dscalar;
+  if (y < 0 || y >= C) {  // unchecked (graph capture)
+    for (i64 c = threadIdx.x; c < C; c += blockDim.x) dr[c] = quiet_nan();
+    return;
+  }
+  const double g = (flags & 4) ? (double)dloss[n] : *dscalar;
   const T h = (T)(g * ((flags & 1) ? (double)w[y] : 1.0) / (double)C);
   const T base = (T)margin - xr[y];
   double sum = 0;
@@ -182,7 +211,7 @@ def _class_target(t, C, per_sample, op, has_ignore, ignore_index):
     bad = (t < 0) | (t >= C)
     if has_ignore:
         bad &= t != ignore_index
-    if t.size and bool(bad.any()):
+    if t.size and not capturing() and bool(bad.any()):
         k = int(bad.ravel().argmax())
         raise ValueError(
             f"{op}: target has value {int(t.ravel()[k])} at flat index {k}, expected "
@@ -218,15 +247,25 @@ def _smoothing(eps, op):
 
 
 def _wall(w, C):
-    return float(w.astype(np.float64).sum()) if w is not None else float(C)
+    """The sum of the class weights (C without them), on the device."""
+    return device_scalar(w.sum(dtype=np.float64) if w is not None else C)
+
+
+def _total(loss):
+    """The sum of the per-sample losses in double, a 0-d device array."""
+    return loss.sum(dtype=np.float64)
 
 
 def _target_weight_sum(t, w, ignore_index):
+    """The divisor of 'mean': the weights of the targets not ignored (their count without
+    weights), a 0-d device array. A class out of range (unchecked only under graph capture)
+    has a NaN loss, so the mean is NaN whatever it adds here."""
+    cp = __import__("cupy")
     keep = t != ignore_index
     if w is None:
-        return float(keep.sum())
-    cp = __import__("cupy")
-    return float(cp.where(keep, w.astype(cp.float64)[cp.where(keep, t, 0)], 0.0).sum())
+        return keep.sum(dtype=np.float64)
+    keep &= (t >= 0) & (t < w.shape[0])
+    return cp.where(keep, w.astype(cp.float64)[cp.where(keep, t, 0)], 0.0).sum()
 
 
 def cross_entropy_forward(
@@ -263,15 +302,17 @@ def cross_entropy_forward(
             i64(inner),
             i64(ignore_index),
             f64(label_smoothing),
-            f64(_wall(w, C)),
+            _wall(w, C),
             np.int32(flags),
         ),
+        op=op,
     )
-    total = float(loss.astype(cp.float64).sum())
+    total = _total(loss)
     denom = _target_weight_sum(t, w, ignore_index) if t is not None else float(M)
     if grad_of == "none":
         return loss, lse, total, denom
-    scale = 1.0 if grad_of == "sum" else (1.0 / denom if denom else float("inf"))
+    # 1 / denom on the device: 1/0 = inf as the CPU kernel's
+    scale = 1.0 if grad_of == "sum" else (1.0 / device_scalar(denom))
     dx = cross_entropy_backward(None, scale, x, lse, target, weight, ignore_index, label_smoothing)
     return loss, lse, total, denom, dx
 
@@ -306,7 +347,7 @@ def cross_entropy_backward(
         (
             dx,
             g if g is not None else x,
-            f64(grad_scalar),
+            device_scalar(0.0 if g is not None else grad_scalar),
             x,
             s,
             t if t is not None else cp.zeros(1, cp.int64),
@@ -316,9 +357,10 @@ def cross_entropy_backward(
             i64(inner),
             i64(ignore_index),
             f64(label_smoothing),
-            f64(_wall(w, C)),
+            _wall(w, C),
             np.int32(flags),
         ),
+        op=op,
     )
     return dx
 
@@ -348,7 +390,7 @@ def nll_loss_forward(input, target, weight=None, ignore_index=-100):
             np.int32(w is not None),
         ),
     )
-    return loss, float(loss.astype(cp.float64).sum()), _target_weight_sum(t, w, ignore_index)
+    return loss, _total(loss), _target_weight_sum(t, w, ignore_index)
 
 
 def nll_loss_backward(grad_output, grad_scalar, input, target, weight=None, ignore_index=-100):
@@ -369,7 +411,7 @@ def nll_loss_backward(grad_output, grad_scalar, input, target, weight=None, igno
         (
             dx,
             g if g is not None else x,
-            f64(grad_scalar),
+            device_scalar(0.0 if g is not None else grad_scalar),
             t,
             w if w is not None else x,
             i64(C),
@@ -418,8 +460,9 @@ def multi_margin_loss_forward(input, target, p=1, margin=1.0, weight=None):
             f64(margin),
             np.int32(w is not None),
         ),
+        op=op,
     )
-    return loss, float(loss.astype(cp.float64).sum()), float(N)
+    return loss, _total(loss), float(N)
 
 
 def multi_margin_loss_backward(
@@ -442,7 +485,7 @@ def multi_margin_loss_backward(
         (
             dx,
             g if g is not None else x,
-            f64(grad_scalar),
+            device_scalar(0.0 if g is not None else grad_scalar),
             x,
             t,
             w if w is not None else x,
@@ -451,5 +494,6 @@ def multi_margin_loss_backward(
             f64(margin),
             np.int32(flags),
         ),
+        op=op,
     )
     return dx

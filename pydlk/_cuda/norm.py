@@ -269,6 +269,7 @@ def _batch_stats(x, running_mean, running_var, training, momentum, eps, save_mea
                 f64(momentum),
                 np.int32(flags),
             ),
+            op=op,
         )
     else:
         launch(_SRC("running_stats", dt), C, (sm, sr, rm, rv, i64(C), f64(eps)))
@@ -309,7 +310,7 @@ def batchnorm_backward(
     if training or need_weight or need_bias:
         sdy, sdyx = cp.zeros(C, cp.float64), cp.zeros(C, cp.float64)
         launch_rows(
-            _SRC("bn_bwd_sums", dt), C, (sdy, sdyx, dy, x, mean, i64(M), i64(S), i64(C * S))
+            _SRC("bn_bwd_sums", dt), C, (sdy, sdyx, dy, x, mean, i64(M), i64(S), i64(C * S)), op=op
         )
         if dw is not None:
             dw[...] = (rs * sdyx).astype(dt)
@@ -458,6 +459,7 @@ def _rownorm_forward(x, w, b, R, G, K, S, eps, stat_shape, out, mean, rstd, op, 
             f64(0.0),
             np.int32(1 if want_var else 0),
         ),
+        op=op,
     )
     launch(
         _SRC("row_apply", dt),
@@ -493,6 +495,7 @@ def _rownorm_backward(dy, x, w, mean, rstd, R, G, K, S, need_x, need_w, need_b, 
             _SRC("row_dx", dt),
             R,
             (dx, dy, x, _ptr(w, mean), mean, rstd, i64(D), i64(G), i64(K), i64(S), _flag(w)),
+            op=op,
         )
     if dw is not None or db is not None:
         N = R // G if G else 0

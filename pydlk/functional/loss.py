@@ -33,18 +33,26 @@ def _ratio(a, b):
 
 
 def _reduce(loss, total, denom, reduction, dtype, xp):
+    """The reduced loss from the kernels' sum and divisor: Python floats from the CPU kernels,
+    0-d device arrays (or a float divisor) from the GPU ones, divided there (IEEE division
+    gives _ratio's nan and infinities) so that nothing is read back to the host."""
     if reduction == "none":
         return loss
-    if reduction == "sum":
-        return xp.asarray(total, dtype=dtype)
-    return xp.asarray(_ratio(float(total), float(denom)), dtype=dtype)
+    if xp is np:
+        if reduction == "sum":
+            return np.asarray(total, dtype=dtype)
+        return np.asarray(_ratio(float(total), float(denom)), dtype=dtype)
+    return (total if reduction == "sum" else total / denom).astype(dtype)
 
 
 def _upstream(dy, reduction, denom, per_sample_shape):
     """(per-sample gradient array of ``per_sample_shape`` or None, scalar gradient) for the
-    backward kernels."""
+    backward kernels; on a GPU the scalar stays a 0-d device array."""
     if reduction == "none":
         return contiguous(dy).reshape(per_sample_shape), 0.0
+    if get_array_module(dy) is not np:
+        g = dy.reshape(()).astype(np.float64)
+        return None, (g if reduction == "sum" else g / denom)
     g = float(dy.reshape(()).item())
     if reduction == "sum":
         return None, g
@@ -87,9 +95,12 @@ class CrossEntropy(Function):
         ignore_index, reduction, label_smoothing, denom, shape = ctx.args
         dx = None
         if ctx.needs_input_grad[0] and ctx.dx1 is not None:
-            g = dy.reshape(()).item()
-            # upstream 1 (loss.backward()): the forward's gradient itself, handed over
-            dx = (ctx.dx1 if g == 1.0 else ctx.dx1 * g).reshape(shape)
+            if get_array_module(dy) is not np:  # scaled on the device, nothing read back
+                dx = (ctx.dx1 * dy.reshape(())).reshape(shape)
+            else:
+                g = dy.reshape(()).item()
+                # upstream 1 (loss.backward()): the forward's gradient itself, handed over
+                dx = (ctx.dx1 if g == 1.0 else ctx.dx1 * g).reshape(shape)
         elif ctx.needs_input_grad[0]:
             g, gs = _upstream(dy, reduction, denom, lse.shape)
             dx = (
