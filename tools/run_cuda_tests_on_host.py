@@ -1,5 +1,5 @@
-"""Runs the GPU tests of tests/test_cuda_kernels.py, test_cuda_training.py and
-test_cuda_distributed.py on the CPU, with the CuPy stand-in of tools/cupy_host_emulator.py
+"""Runs the GPU tests of tests/test_cuda_kernels.py, test_cuda_training.py,
+test_cuda_distributed.py and test_cuda_launch.py on the CPU, with the CuPy stand-in of tools/cupy_host_emulator.py
 (kernels compiled with g++, one thread per block). See that module for what this does and does
 not check. Extra arguments go to pytest.
 
@@ -30,6 +30,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernels.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_training.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributed.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_launch.py"),
             *sys.argv[1:],
         ]
     )

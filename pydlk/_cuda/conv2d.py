@@ -67,7 +67,7 @@ extern "C" __global__ void col2im(T* dx, const T* dcols, i64 C, i64 H, i64 W, i6
 
 _SRC = Source("conv2d", _CODE, ("im2col", "col2im"))
 
-_state = {"backend": None, "cudnn": None, "graphs": {}, "failed": set()}
+_state = {"backend": None, "cudnn": None, "graphs": {}, "failed": set(), "handles": {}}
 
 
 def conv2d_backend():
@@ -159,9 +159,24 @@ def _check_algorithm(algorithm, Cg, op, shape=None):
 # ------------------------------------------------------------------------------------ cuDNN
 
 
+def _handle(cudnn, device):
+    """The cuDNN handle of a device (one per device, as a handle is bound to the device that
+    was current when it was made)."""
+    h = _state["handles"].get(device)
+    if h is None:
+        h = _state["handles"][device] = cudnn.create_handle()
+    return h
+
+
+def _cudnn_key(kind, x_shape, w_shape, dtype, st, pd, dl):
+    device = __import__("cupy").cuda.Device().id
+    return (device, kind, x_shape, w_shape, np.dtype(dtype).str, st, pd, dl)
+
+
 def _cudnn_graph(kind, x_shape, w_shape, y_shape, dtype, st, pd, dl):
-    """A built cudnn frontend graph for one configuration (cached), or None."""
-    key = (kind, x_shape, w_shape, np.dtype(dtype).str, st, pd, dl)
+    """A built cudnn frontend graph for one configuration on the current device (cached), or
+    None."""
+    key = _cudnn_key(kind, x_shape, w_shape, dtype, st, pd, dl)
     if key in _state["failed"]:
         return None
     g = _state["graphs"].get(key)
@@ -172,13 +187,11 @@ def _cudnn_graph(kind, x_shape, w_shape, y_shape, dtype, st, pd, dl):
         return None
     try:
         dt = cudnn.data_type.FLOAT if np.dtype(dtype) == np.float32 else cudnn.data_type.DOUBLE
-        if "handle" not in _state:
-            _state["handle"] = cudnn.create_handle()
         graph = cudnn.pygraph(
             io_data_type=dt,
             intermediate_data_type=dt,
             compute_data_type=dt,
-            handle=_state["handle"],
+            handle=_handle(cudnn, key[0]),
         )
 
         def strides(shape):
@@ -225,19 +238,33 @@ def _cudnn_graph(kind, x_shape, w_shape, y_shape, dtype, st, pd, dl):
 
 
 def _cudnn_run(kind, a, b, out, x_shape, w_shape, y_shape, st, pd, dl):
-    """Runs one cudnn graph into out; False (and the configuration marked) when it cannot."""
+    """Runs one cudnn graph into out; False (and the configuration marked) when it cannot.
+
+    cuDNN launches on its handle's stream, so that is set to CuPy's current stream before
+    every call: otherwise the convolution would run on the legacy stream, unordered with a
+    non-blocking stream's work and missing from a graph captured on one. The buffers go as raw
+    device pointers (a DLPack export would order the legacy stream instead); the workspace
+    comes from CuPy's pool, which reuses it in the current stream's order."""
     g = _cudnn_graph(kind, x_shape, w_shape, y_shape, out.dtype, st, pd, dl)
     if g is None:
         return False
     cp = __import__("cupy")
+    cudnn = _cudnn()
     graph, (ta, tb, tout), ws = g
+    key = _cudnn_key(kind, x_shape, w_shape, out.dtype, st, pd, dl)
     try:
+        handle = _handle(cudnn, key[0])
+        cudnn.set_stream(handle=handle, stream=cp.cuda.get_current_stream().ptr)
         workspace = cp.empty(ws, dtype=cp.uint8)
-        graph.execute({ta: a, tb: b, tout: out}, workspace, handle=_state["handle"])
+        graph.execute(
+            {ta: a.data.ptr, tb: b.data.ptr, tout: out.data.ptr},
+            workspace.data.ptr,
+            handle=handle,
+        )
         return True
     except Exception:
-        _state["failed"].add((kind, x_shape, w_shape, np.dtype(out.dtype).str, st, pd, dl))
-        _state["graphs"].pop((kind, x_shape, w_shape, np.dtype(out.dtype).str, st, pd, dl), None)
+        _state["failed"].add(key)
+        _state["graphs"].pop(key, None)
         return False
 
 
