@@ -74,10 +74,18 @@ def _view(ptr, count, dtype):
     return np.frombuffer(buf, t, count)
 
 
+_UID = bytes(range(128))  # an NCCL unique id (CuPy 14 gives bytes), values past 127 too
+
+
 def _fake_nccl(hub):
     class NcclCommunicator:
         def __init__(self, ndev, uid, rank):
-            assert ndev == hub.size and len(uid) == 128
+            # CuPy 14's signature: the id as the bytes rank 0's get_unique_id gave
+            if not isinstance(uid, bytes):
+                raise TypeError(
+                    f"Argument 'commId' has incorrect type (expected bytes, got {uid!r})"
+                )
+            assert ndev == hub.size and uid == _UID
 
         def allReduce(self, sptr, rptr, count, dtype, op, stream):
             assert sptr == rptr and op == 0  # in place, SUM
@@ -94,7 +102,7 @@ def _fake_nccl(hub):
 
     m = types.SimpleNamespace(
         NcclCommunicator=NcclCommunicator,
-        get_unique_id=lambda: (0,) * 128,
+        get_unique_id=lambda: _UID,
         NCCL_SUM=0,
         NCCL_PROD=1,
         NCCL_MIN=2,
@@ -114,8 +122,18 @@ class _MpiRefusesData:
     def Get_size(self):
         return 2
 
+    _bar = threading.Barrier(2, timeout=60)
+    _slot: list = [None]
+
     def Ibcast(self, buf, root=0):
+        """Broadcast between the two rank threads (completes at once: both call it)."""
         assert buf.dtype == np.int64 and buf.size == 128, "MPI broadcast of data"
+        if _tl.rank == root:
+            self._slot[0] = buf.copy()
+        self._bar.wait()
+        if _tl.rank != root:
+            buf[...] = self._slot[0]
+        self._bar.wait()
         return "done"
 
     def __getattr__(self, name):

@@ -89,13 +89,23 @@ class NcclGroup:
         import cupy
 
         nccl = _nccl()
+        # rank 0's id, as its bytes 0..255, to every rank over MPI
         uid = np.zeros(_UNIQUE_ID_BYTES, np.int64)
         if pg.rank == 0:
-            uid[:] = nccl.get_unique_id()
+            raw = nccl.get_unique_id()  # bytes on CuPy 14, a tuple of signed chars before
+            if isinstance(raw, (bytes, bytearray)):
+                uid[:] = np.frombuffer(raw, np.uint8)
+            else:
+                uid[:] = [int(v) & 0xFF for v in raw]
         seq = pg.next_seq()
         pg.wait([pg.comm.Ibcast(uid, root=0)], "NCCL bootstrap broadcast", seq)
         self.device = cupy.cuda.Device().id
-        self.comm = nccl.NcclCommunicator(pg.size, tuple(int(v) for v in uid), pg.rank)
+        cid = bytes(uid.astype(np.uint8))
+        try:
+            self.comm = nccl.NcclCommunicator(pg.size, cid, pg.rank)  # CuPy 14: bytes
+        except TypeError:  # CuPy 13: a tuple of signed chars
+            signed = tuple(b - 256 if b > 127 else b for b in cid)
+            self.comm = nccl.NcclCommunicator(pg.size, signed, pg.rank)
 
     def check_device(self, a: Any, name: str) -> None:
         if a.device.id != self.device:
