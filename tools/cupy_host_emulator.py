@@ -131,9 +131,17 @@ class ndarray(np.ndarray):
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         return super().__array_wrap__(arr, context, False)  # 0-d arrays, as CuPy
 
-    def get(self):
+    def get(self, stream=None):
         _transfer("D2H")
         return np.asarray(self).copy()
+
+    def set(self, arr, stream=None):
+        _transfer("H2D")
+        if not isinstance(arr, np.ndarray) or isinstance(arr, ndarray):
+            raise TypeError("ndarray.set: the source must be a numpy.ndarray")
+        if arr.shape != self.shape or arr.dtype != self.dtype:
+            raise ValueError("ndarray.set: shape and dtype must match")
+        np.copyto(self, arr)
 
     def item(self, *args):
         _transfer("D2H")
@@ -317,6 +325,9 @@ class _Stream:
     def wait_event(self, event):
         pass
 
+    def record(self, event=None):
+        return event if event is not None else _Event()
+
     def synchronize(self):
         pass
 
@@ -378,6 +389,7 @@ def _module():
             getDeviceCount=lambda: 1, getDevice=lambda: 0, deviceSynchronize=lambda: None
         ),
         MemoryPool=_MemoryPool,
+        alloc_pinned_memory=lambda nbytes: bytearray(nbytes),
         using_allocator=lambda allocator=None: contextlib.nullcontext(),
         Device=_Device,
         Stream=_Stream,

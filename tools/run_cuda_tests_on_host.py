@@ -1,7 +1,7 @@
 """Runs the GPU tests of tests/test_cuda_kernels.py, test_cuda_training.py,
-test_cuda_distributed.py and test_cuda_launch.py on the CPU, with the CuPy stand-in of tools/cupy_host_emulator.py
-(kernels compiled with g++, one thread per block). See that module for what this does and does
-not check. Extra arguments go to pytest.
+test_cuda_distributed.py and test_cuda_launch.py on the CPU, with the CuPy stand-in of
+tools/cupy_host_emulator.py (kernels compiled with g++, one thread per block). See that module
+for what this does and does not check. Extra arguments go to pytest.
 
     PYTHONPATH=. python tools/run_cuda_tests_on_host.py [-x] [-k conv]
 """

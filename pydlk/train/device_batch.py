@@ -54,6 +54,9 @@ class _Stager:
             if side is None:
                 side = self.streams[index] = cuda.Stream(non_blocking=True)
             out = cp.empty(a.shape, a.dtype)
+            # out's block comes from the current stream's pool and may be memory that this
+            # stream's queued kernels (the previous step) still read: the copy waits for them
+            side.wait_event(cuda.get_current_stream().record())
             out.set(pinned, stream=side)
             ev = side.record()
             cuda.get_current_stream().wait_event(ev)
