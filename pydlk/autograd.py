@@ -148,14 +148,19 @@ class Node:
 def _check_same_device(op, raw):
     """Refuse arrays of two devices in one op, naming both (nothing is copied behind the user's
     back). A 0-d CPU array may join a GPU op, as a Python scalar would (torch allows a 0-d CPU
-    tensor too). Free when CuPy was never imported: then every array is a NumPy array."""
+    tensor too): then this returns the GPU's device, where it has to go (CuPy takes no NumPy
+    arrays, 0-d ones neither); else None. Free when CuPy was never imported: then every array
+    is a NumPy array."""
     if "cupy" not in sys.modules:
-        return
-    first = None
+        return None
+    first, scalar_on_cpu = None, False
     for a in raw:
         if is_cupy(a):
             d = device_of(a)
-        elif isinstance(a, np.ndarray) and a.ndim:
+        elif isinstance(a, np.ndarray):
+            if not a.ndim:
+                scalar_on_cpu = True
+                continue
             d = "cpu"
         else:
             continue
@@ -166,6 +171,19 @@ def _check_same_device(op, raw):
                 f"{op}: expected all tensors to be on the same device, but found at least two "
                 f"devices, {first} and {d}; move them with .to(device) first"
             )
+    return first if scalar_on_cpu and first not in (None, "cpu") else None
+
+
+def _scalar_to(a, device):
+    """A 0-d CPU array or Tensor joining a GPU op, on that GPU: a Tensor through ``.to`` (so its
+    gradient comes back to the CPU, as torch's does), an array copied."""
+    if isinstance(a, Tensor):
+        return a.to(device) if isinstance(a._data, np.ndarray) and not a._data.ndim else a
+    if isinstance(a, np.ndarray) and not a.ndim:
+        from .ops.conversions import _move
+
+        return _move(a, device)
+    return a
 
 
 class Function:
@@ -195,7 +213,12 @@ class Function:
                 raw.append(a)
                 needs.append(False)
                 inputs.append(None)
-        _check_same_device(cls.__name__, raw)
+        gpu = _check_same_device(cls.__name__, raw)
+        if gpu is not None:  # 0-d CPU operands of a GPU op: copied there first (rare)
+            args = tuple(_scalar_to(a, gpu) for a in args)
+            inputs = [a if isinstance(a, Tensor) else None for a in args]
+            raw = [a._data if isinstance(a, Tensor) else a for a in args]
+            needs = [a._requires_grad if isinstance(a, Tensor) else False for a in args]
         record = True in needs and is_grad_enabled()
         ctx = Context(tuple(needs))
         out = cls.forward(ctx, *raw)

@@ -315,6 +315,13 @@ def test_gpu_mixed_devices_in_one_op_name_both(rng):
         x + pydlk.tensor(np.ones((2, 3), np.float32))
     y = x * pydlk.tensor(np.float32(2.0))  # a 0-d CPU tensor is a scalar, as in torch
     np.testing.assert_allclose(_host(y), 2 * _host(x))
+    # ... copied to the GPU (CuPy takes no NumPy operand), its gradient back on the CPU
+    s = pydlk.tensor(np.float32(3.0), requires_grad=True)
+    xg = x.detach().requires_grad_()
+    (s * xg).sum().backward()
+    assert str(s.grad.device) == "cpu" and str(xg.grad.device) == "cuda:0"
+    np.testing.assert_allclose(s.grad.numpy(), _host(x).sum(), rtol=1e-6)
+    np.testing.assert_allclose(_host(xg.grad), np.full((2, 3), 3.0))
 
 
 def test_gpu_layers_honour_device(rng):

@@ -19,6 +19,13 @@ Streams and events exist as stand-ins that order nothing (every launch runs at o
 order), so code that enqueues work on side streams runs, serially; ``a.data.ptr`` is the host
 address. Reductions give 0-d arrays, as CuPy's do, not NumPy scalars.
 
+The arrays are NumPy arrays, so NumPy would take them where CuPy refuses; what CuPy refuses
+raises here too when pydlk's own code does it: ``np.asarray``/``np.array``/``asanyarray``/
+``ascontiguousarray`` of a device array (CuPy's ``__array__`` raises TypeError), and NumPy
+arrays, 0-d ones included, among the operands of a ufunc or NumPy function on device arrays
+(CuPy raises TypeError); NumPy functions on device arrays give device arrays, as CuPy's
+``__array_function__`` dispatch does.
+
 Stream capture (``Stream.begin_capture`` / ``end_capture``) is checked, not recorded: the work
 runs at once as ever, but while a capture is on every copy between host and device raises
 RuntimeError as CuPy's does (``get``, ``float()``, ``int()``, ``bool()``, ``item``,
@@ -131,6 +138,33 @@ class ndarray(np.ndarray):
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         return super().__array_wrap__(arr, context, False)  # 0-d arrays, as CuPy
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # CuPy takes scalars and its own arrays, not NumPy arrays (0-d ones neither)
+        for a in inputs + tuple(kwargs.get("out", ())):
+            if type(a) is np.ndarray and _from_pydlk():
+                raise TypeError(
+                    f"Unsupported type {type(a)} (a NumPy array in a CuPy {ufunc.__name__})"
+                )
+        args = tuple(a.view(np.ndarray) if isinstance(a, ndarray) else a for a in inputs)
+        if "out" in kwargs:
+            kwargs["out"] = tuple(
+                a.view(np.ndarray) if isinstance(a, ndarray) else a for a in kwargs["out"]
+            )
+        r = getattr(ufunc, method)(*args, **kwargs)
+        return _wrap(r) if method != "at" else r
+
+    def __array_function__(self, func, types, args, kwargs):
+        # NumPy functions on CuPy arrays run CuPy's: results stay on the device, and NumPy
+        # arrays among the arguments are refused
+        if _from_pydlk():
+            for a in args:
+                for e in a if isinstance(a, (list, tuple)) else (a,):
+                    if type(e) is np.ndarray:
+                        raise TypeError(
+                            f"Unsupported type {type(e)} (a NumPy array in cupy.{func.__name__})"
+                        )
+        return _wrap(func._implementation(*args, **kwargs))
+
     def get(self, stream=None):
         _transfer("D2H")
         return np.asarray(self).copy()
@@ -184,7 +218,40 @@ class ndarray(np.ndarray):
 _DEVICE0 = types.SimpleNamespace(id=0)
 
 
+_PYDLK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pydlk") + os.sep
+
+
+def _from_pydlk(depth=2):
+    """Whether the caller (``depth`` frames up) is pydlk's own code: NumPy's internals may convert
+    these arrays, pydlk may not (on a GPU that raises)."""
+    return sys._getframe(depth).f_code.co_filename.startswith(_PYDLK)
+
+
+def _strict_numpy():
+    """np.asarray / array / asanyarray / ascontiguousarray of a device array, called from pydlk,
+    raise TypeError as CuPy's ``__array__`` does; the emulation's arrays are NumPy arrays, so
+    without this an implicit conversion would pass here and fail on a GPU."""
+    for name in ("asarray", "array", "asanyarray", "ascontiguousarray"):
+        orig = getattr(np, name)
+        if getattr(orig, "__emulator_strict__", False):
+            continue
+
+        def strict(a, *args, _orig=orig, **kwargs):
+            if isinstance(a, ndarray) and _from_pydlk():
+                raise TypeError(
+                    "Implicit conversion to a NumPy array is not allowed. Please use `.get()` "
+                    "to construct a NumPy array explicitly."
+                )
+            return _orig(a, *args, **kwargs)
+
+        strict.__emulator_strict__ = True
+        setattr(np, name, strict)
+
+
 def _wrap(v):
+    """Results as device arrays; NumPy scalars as 0-d arrays (CuPy returns no scalars)."""
+    if isinstance(v, np.generic):
+        return np.asarray(v).view(ndarray)
     if isinstance(v, np.ndarray) and not isinstance(v, ndarray):
         return v.view(ndarray)
     if isinstance(v, tuple):
@@ -434,3 +501,4 @@ def install():
     if "cupy" in sys.modules and not getattr(sys.modules["cupy"], "__host_emulator__", False):
         raise RuntimeError("the real cupy is already imported")
     sys.modules["cupy"] = _module()
+    _strict_numpy()
