@@ -34,6 +34,12 @@ def kernels_for(a):
     return kernels
 
 
+def host_array(a):
+    """``a`` as a NumPy array: a CuPy array copied to the host (``np.asarray`` of one raises),
+    anything else through ``np.asarray``."""
+    return a.get() if is_cupy(a) else np.asarray(a)
+
+
 def device_of(a):
     """The device string of an array: ``'cpu'`` or ``'cuda:N'``."""
     if is_cupy(a):

@@ -556,9 +556,8 @@ class Tensor(_TensorBase):
         return self._data.shape[0]
 
     def __repr__(self) -> str:
-        body = np.array2string(
-            np.asarray(self._data), separator=", ", precision=4, prefix="tensor("
-        )
+        host = self._data.get() if is_cupy(self._data) else np.asarray(self._data)
+        body = np.array2string(host, separator=", ", precision=4, prefix="tensor(")
         extra = ""
         if self._data.dtype != np.float32:
             extra += f", dtype={self._data.dtype}"

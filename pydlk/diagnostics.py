@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ._backend import host_array
 from ._typing import TensorLike
 from .autograd import Tensor
 from .nn.module import Module, RemovableHandle
@@ -33,7 +34,7 @@ _SAT = {"Tanh": lambda y: np.abs(y) > 0.99, "Sigmoid": lambda y: (y < 0.01) | (y
 
 
 def _array(t: Any) -> np.ndarray:
-    return np.asarray(t._data if isinstance(t, Tensor) else t)
+    return host_array(t._data if isinstance(t, Tensor) else t)
 
 
 class Diagnostics:

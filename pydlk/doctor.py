@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-from ._backend import get_array_module, is_cupy
+from ._backend import get_array_module, host_array
 from ._typing import Array
 from .autograd import Tensor, no_grad
 from .gradcheck import gradcheck
@@ -49,8 +49,7 @@ def _on(model: Module, a: Array, **kw: Any) -> Tensor:
     return Tensor(_xp(model).asarray(a), **kw)
 
 
-def _host(a: Array) -> np.ndarray:
-    return a.get() if is_cupy(a) else np.asarray(a)
+_host = host_array
 
 
 @dataclass

@@ -34,6 +34,7 @@ from typing import IO, Any, cast
 import numpy as np
 
 from ._atomic import atomic_write
+from ._backend import is_cupy
 from .autograd import Tensor
 
 __all__ = ["DEFAULT_MAX_BYTES", "CheckpointError", "load", "save"]
@@ -61,8 +62,8 @@ def _encode(obj, arrays):
         return obj
     if isinstance(obj, (int, float)) and not isinstance(obj, bool):
         return obj
-    if isinstance(obj, Tensor):
-        arrays.append(np.asarray(obj._data))
+    if isinstance(obj, Tensor):  # a GPU tensor's values come to the host
+        arrays.append(obj._data.get() if is_cupy(obj._data) else np.asarray(obj._data))
         return {"__tensor__": len(arrays) - 1, "requires_grad": bool(obj.requires_grad)}
     if _is_torch_tensor(obj):
         arrays.append(obj.detach().cpu().numpy())

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_write
+from ._backend import host_array
 from ._typing import StrPath, TensorLike
 from .autograd import Tensor, no_grad
 from .nn.module import Module
@@ -85,8 +86,8 @@ def activation_histograms(
     for name in chosen:
 
         def hook(module: Module, args: tuple[Any, ...], output: Any, name: str = name) -> None:
-            a = output._data if isinstance(output, Tensor) else np.asarray(output)
-            acts[name] = np.array(a, copy=True)
+            a = output._data if isinstance(output, Tensor) else output
+            acts[name] = np.array(host_array(a), copy=True)
 
         handles.append(named[name].register_forward_hook(hook))
     try:
@@ -120,8 +121,7 @@ def filter_grid(
     """First-layer filters (K, C, R, S) as one image: a grid of the K filters, each min-max
     normalised to [0, 1] on its own; C = 3 is drawn as RGB, otherwise channel 0 in grey (one
     tile per filter). Writes a PNG to ``path`` and returns the grid array (H, W, 3)."""
-    w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
-    w = np.asarray(w, np.float64)
+    w = host_array(weight._data if isinstance(weight, Tensor) else weight).astype(np.float64)
     if w.ndim != 4:
         raise ValueError(f"filter_grid: weight must be (K, C, R, S), got {w.shape}")
     K, C, R, S = w.shape

@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 import pytest
+from _gpu_helpers import cupy_or_skip
 
 from pydlk import _C
 
@@ -307,14 +308,7 @@ def test_cuda_dropout_source_uses_the_reference_constants():
 # ---------------------------------------------------------------------------- GPU vs CPU
 
 
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as e:  # no driver, no device
-        pytest.skip(f"no usable CUDA device: {e}")
-    return cp
+_cupy = cupy_or_skip
 
 
 def _to_gpu(cp, v):

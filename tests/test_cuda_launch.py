@@ -4,16 +4,9 @@ tools/run_cuda_tests_on_host.py runs this file's ``test_gpu_*`` tests)."""
 
 import numpy as np
 import pytest
+from _gpu_helpers import cupy_or_skip
 
-
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as e:  # noqa: BLE001  (no driver)
-        pytest.skip(f"no usable CUDA device: {e}")
-    return cp
+_cupy = cupy_or_skip
 
 
 def test_launch_rows_refuses_more_rows_than_a_grid_holds():

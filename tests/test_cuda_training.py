@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+from _gpu_helpers import cupy_or_skip, host
 
 import pydlk
 import pydlk.functional as F
@@ -21,14 +22,7 @@ from pydlk import nn
 torch = pytest.importorskip("torch")
 
 
-def _cupy():
-    cp = pytest.importorskip("cupy")
-    try:
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except Exception as e:  # noqa: BLE001  (no driver)
-        pytest.skip(f"no usable CUDA device: {e}")
-    return cp
+_cupy = cupy_or_skip
 
 
 def _real_gpu():
@@ -38,9 +32,7 @@ def _real_gpu():
     return cp
 
 
-def _host(a):
-    a = a._data if isinstance(a, pydlk.Tensor) else a
-    return a.get() if hasattr(a, "get") else np.asarray(a)
+_host = host
 
 
 # --------------------------------------------------------------------- optimisers on the GPU

@@ -17,5 +17,6 @@ fi
 # NCCL tests use a fake communicator on host memory and skip here (a real NCCL run of DDP and
 # SyncBatchNorm needs mpi4py and one GPU per rank).
 bash .gpu/device.sh tests/test_cuda.py tests/test_cuda_kernels.py tests/test_cuda_training.py \
-  tests/test_cuda_distributed.py tests/test_cuda_launch.py bench/test_gpu.py --benchmark-group-by=group --benchmark-columns=median,min,rounds \
+  tests/test_cuda_distributed.py tests/test_cuda_launch.py tests/test_cuda_everyday.py \
+  bench/test_gpu.py --benchmark-group-by=group --benchmark-columns=median,min,rounds \
   --benchmark-sort=name "$@"

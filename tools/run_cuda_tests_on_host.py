@@ -31,6 +31,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_training.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributed.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_launch.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_everyday.py"),
             *sys.argv[1:],
         ]
     )

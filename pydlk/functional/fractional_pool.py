@@ -103,7 +103,8 @@ def fractional_max_pool2d_with_indices(
     if _random_samples is None:
         samples = default_generator.numpy.random((N, C, 2)).astype(x.dtype)
     else:
-        samples = np.asarray(array_of(_random_samples))
+        samples = array_of(_random_samples)
+        samples = samples if hasattr(samples, "shape") else np.asarray(samples)
         if samples.shape != (N, C, 2):
             raise ValueError(
                 f"{op}: _random_samples must have shape {(N, C, 2)}, got {samples.shape}"

@@ -49,7 +49,7 @@ class _ElementwiseLoss(Function):
         s = loss.sum(dtype=np.float64)
         if reduction == "mean":
             s = s / loss.size if loss.size else s * np.nan
-        return np.asarray(s, dtype=loss.dtype)
+        return s.astype(loss.dtype)  # a 0-d array (on the loss's device)
 
     @staticmethod
     def backward(ctx, g):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import ops
+from .._backend import get_array_module
 from ..autograd import Tensor
 from ._util import array_of
 from .losses_extra import mse_loss
@@ -13,7 +12,7 @@ __all__ = ["content_loss", "gram_matrix", "style_loss"]
 
 
 def _tensor(x):
-    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(x))
+    return x if isinstance(x, Tensor) else Tensor._wrap(get_array_module(x).asarray(x))
 
 
 def gram_matrix(features, normalize: bool = True) -> Tensor:
@@ -52,5 +51,6 @@ def style_loss(input: Tensor, target: Tensor, normalize: bool = True) -> Tensor:
         raise ValueError(
             f"style_loss: target Gram matrix {t.shape} does not match input's {tuple(g.shape)}"
         )
-    t = np.broadcast_to(t, g.shape)
-    return mse_loss(g, Tensor._wrap(np.ascontiguousarray(t)))
+    xp = get_array_module(g._data)
+    t = xp.broadcast_to(xp.asarray(t), g.shape)
+    return mse_loss(g, Tensor._wrap(xp.ascontiguousarray(t)))

@@ -56,7 +56,7 @@ class AdditiveAttention(Module):
         kh = self.W_k(key).unsqueeze(1)  # (B, 1, Tk, H)
         scores = self.v(ops.tanh(qh + kh)).squeeze(-1)  # (B, Tq, Tk)
         if mask is not None:
-            m = np.asarray(mask._data if isinstance(mask, Tensor) else mask)
+            m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
             if m.dtype != np.bool_:
                 raise TypeError(
                     f"AdditiveAttention: mask must be bool (True = attend), got {m.dtype}"

@@ -133,10 +133,10 @@ class MultiheadAttention(Module):
         if not batched:
             query, key, value = (t.reshape(1, *t.shape) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(
+                key_padding_mask = (
                     key_padding_mask._data
                     if isinstance(key_padding_mask, Tensor)
-                    else key_padding_mask
+                    else np.asarray(key_padding_mask)
                 )[None]
         elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))

@@ -52,7 +52,7 @@ class Embedding(Module):
             self.reset_parameters()
         else:
             self.weight = Parameter(
-                np.asarray(_weight._data if isinstance(_weight, Tensor) else _weight),
+                _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight),
                 requires_grad=not _freeze,
             )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import get_array_module, host_array
 from .._typing import ParamsT
 from ..autograd import enable_grad, grad, no_grad
 from .lbfgs import _strong_wolfe
@@ -39,20 +40,25 @@ class _FullBatch(Optimizer):
         self._params = list(self.param_groups[0]["params"])
 
     def _get(self):
-        return np.concatenate([np.asarray(p._data, np.float64).ravel() for p in self._params])
+        # the method's linear algebra runs on the host, in float64
+        return np.concatenate(
+            [host_array(p._data).astype(np.float64).ravel() for p in self._params]
+        )
 
     def _set(self, x):
         k = 0
         with no_grad():
             for p in self._params:
                 n = p._data.size
-                p._data[...] = x[k : k + n].reshape(p.shape)
+                p._data[...] = get_array_module(p._data).asarray(x[k : k + n].reshape(p.shape))
                 k += n
 
     def _flat(self, gs):
         return np.concatenate(
             [
-                np.zeros(p._data.size) if g is None else np.asarray(g._data, np.float64).ravel()
+                np.zeros(p._data.size)
+                if g is None
+                else host_array(g._data).astype(np.float64).ravel()
                 for p, g in zip(self._params, gs)
             ]
         )
@@ -172,7 +178,8 @@ class Newton(_FullBatch):
                 n = p._data.size
                 if u:
                     outs.append(gp)
-                    vs.append(type(gp)(v[k : k + n].reshape(p.shape).astype(p.dtype)))
+                    u_p = v[k : k + n].reshape(p.shape).astype(p.dtype)  # host float64
+                    vs.append(type(gp)(get_array_module(p._data).asarray(u_p)))
                 k += n
             if not outs:
                 return np.zeros_like(v)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._atomic import atomic_write
+from .._backend import host_array
 from ..autograd import Tensor
 
 if TYPE_CHECKING:
@@ -274,7 +275,7 @@ class TerminateOnNaN(Callback):
         if math.isfinite(loss):
             where = None
             for name, p in self.trainer.model.named_parameters():
-                if p._grad is not None and not _finite(np.asarray(p._grad)):
+                if p._grad is not None and not _finite(host_array(p._grad)):
                     where = f"parameter '{name}' has a non-finite gradient (the loss is finite)"
                     break
             if where is None:

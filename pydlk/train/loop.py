@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _random
-from .._backend import get_array_module
+from .._backend import get_array_module, host_array
 from .._typing import DeviceLike
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
@@ -331,7 +331,7 @@ def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
                 arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
                 batches = (arr[s : s + batch_size] for s in range(0, len(arr), batch_size))
             for x in batches:
-                outs.append(np.asarray(model(Tensor(x))._data))
+                outs.append(host_array(model(Tensor(x))._data))
     finally:
         model.train(was_training)
     return np.concatenate(outs) if outs else np.zeros((0,))

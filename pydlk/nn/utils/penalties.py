@@ -22,21 +22,20 @@ class _AbsSum(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return np.asarray(np.abs(a).sum(dtype=np.float64), a.dtype)
+        return np.abs(a).sum(dtype=np.float64).astype(a.dtype)  # 0-d, on a's device
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return (g * np.sign(a)).astype(a.dtype, copy=False)
+        return (g * np.sign(a)).astype(a.dtype, copy=False)  # CuPy's on a GPU array
 
 
 class _SqSum(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return np.asarray(
-            np.einsum("i,i->", a.reshape(-1), a.reshape(-1), dtype=np.float64), a.dtype
-        )
+        v = a.reshape(-1)  # np.einsum runs CuPy's on a GPU array; 0-d, on a's device
+        return np.einsum("i,i->", v, v, dtype=np.float64).astype(a.dtype)
 
     @staticmethod
     def backward(ctx, g):

@@ -1,0 +1,176 @@
+"""Everyday things done with GPU tensors, each against the same thing on the CPU: the elementwise
+losses, printing, saving and loading (map_location), the weight penalties, predict, style
+losses, Newton's method, activation hooks. Real CuPy refuses ``np.asarray`` of its arrays and
+NumPy operands in its ops; the host emulation (tools/run_cuda_tests_on_host.py) refuses them
+too, so these ``test_gpu_*`` tests run here as they would on a GPU, and skip without either."""
+
+import numpy as np
+import pytest
+from _gpu_helpers import cupy_or_skip, host
+
+import pydlk
+import pydlk.functional as F
+from pydlk import nn
+
+_cupy = cupy_or_skip
+
+
+_host = host
+
+
+def _pair(rng, shape, cp, low=None):
+    """The same values as a CPU and a GPU leaf tensor that require grad."""
+    v = rng.standard_normal(shape) if low is None else rng.uniform(low, 1 - low, shape)
+    v = v.astype(np.float32)
+    return pydlk.tensor(v, requires_grad=True), pydlk.tensor(cp.asarray(v), requires_grad=True)
+
+
+LOSSES = {
+    "mse_loss": F.mse_loss,
+    "l1_loss": F.l1_loss,
+    "huber_loss": lambda x, t, **kw: F.huber_loss(x, t, delta=0.5, **kw),
+    "smooth_l1_loss": lambda x, t, **kw: F.smooth_l1_loss(x, t, beta=0.5, **kw),
+    "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", LOSSES)
+def test_gpu_elementwise_losses_match_the_cpu(name, reduction, rng):
+    cp = _cupy()
+    (xc, xg), (tc, tg) = _pair(rng, (5, 3), cp), _pair(rng, (5, 3), cp, low=0.1)
+    lc, lg = (LOSSES[name](x, t.detach(), reduction=reduction) for x, t in ((xc, tc), (xg, tg)))
+    lc.sum().backward()
+    lg.sum().backward()
+    assert str(lg.device) == "cuda:0" and lg.shape == lc.shape
+    np.testing.assert_allclose(_host(lg), _host(lc), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_host(xg.grad), _host(xc.grad), rtol=1e-5, atol=1e-6)
+
+
+def test_gpu_binary_cross_entropy_matches_the_cpu(rng):
+    cp = _cupy()
+    (pc, pg), (tc, tg) = _pair(rng, (6,), cp, low=0.05), _pair(rng, (6,), cp, low=0.1)
+    lc, lg = F.binary_cross_entropy(pc, tc), F.binary_cross_entropy(pg, tg)
+    lc.backward()
+    lg.backward()
+    np.testing.assert_allclose(_host(lg), _host(lc), rtol=1e-5)
+    np.testing.assert_allclose(_host(pg.grad), _host(pc.grad), rtol=1e-5)
+
+
+def test_gpu_tensor_prints_its_values_and_device(rng):
+    cp = _cupy()
+    t = pydlk.tensor(cp.asarray(np.array([1.5, -2.0], np.float32)), requires_grad=True)
+    assert repr(t) == "tensor([ 1.5, -2. ], device='cuda:0', requires_grad=True)"
+    assert str(t * 2).startswith("tensor([ 3., -4.], device='cuda:0', grad_fn=<")
+
+
+def test_gpu_model_and_optimiser_round_trip_through_a_file(tmp_path, rng):
+    """A GPU model's and optimiser's state saved, loaded onto the CPU and back onto the GPU
+    (map_location), equal to the saved values."""
+    cp = _cupy()
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2)).cuda()
+    opt = pydlk.optim.Adam(model.parameters(), lr=0.01)
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((8, 4)).astype(np.float32)))
+    model(x).sum().backward()
+    opt.step()
+    path = tmp_path / "gpu.pt"
+    pydlk.save({"model": model.state_dict(), "opt": opt.state_dict()}, path)
+    want = {k: _host(v) for k, v in model.state_dict().items()}
+    on_cpu = pydlk.load(path, map_location="cpu")
+    for k, v in on_cpu["model"].items():
+        assert str(v.device) == "cpu"
+        np.testing.assert_array_equal(v.numpy(), want[k])
+    on_gpu = pydlk.load(path, map_location="cuda")
+    model2 = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2)).cuda()
+    model2.load_state_dict(on_gpu["model"])
+    opt2 = pydlk.optim.Adam(model2.parameters(), lr=0.01)
+    opt2.load_state_dict(on_gpu["opt"])
+    for k, v in model2.state_dict().items():
+        assert str(v.device) == "cuda:0"
+        np.testing.assert_array_equal(_host(v), want[k])
+    model.eval(), model2.eval()
+    np.testing.assert_array_equal(_host(model2(x)), _host(model(x)))
+
+
+def test_gpu_weight_penalties_match_the_cpu(rng):
+    cp = _cupy()
+    (ac, ag), (bc, bg) = _pair(rng, (3, 4), cp), _pair(rng, (5,), cp)
+    for f in (
+        nn.utils.l1_penalty,
+        nn.utils.l2_penalty,
+        lambda ps: nn.utils.elastic_net_penalty(ps, 0.3, 0.7),
+    ):
+        for t in (ac, ag, bc, bg):
+            t.grad = None
+        pc, pg = f([ac, bc]), f([ag, bg])
+        pc.backward()
+        pg.backward()
+        assert str(pg.device) == "cuda:0"
+        np.testing.assert_allclose(_host(pg), _host(pc), rtol=1e-6)
+        for c, g in ((ac, ag), (bc, bg)):
+            np.testing.assert_allclose(_host(g.grad), _host(c.grad), rtol=1e-6)
+
+
+def test_gpu_predict_returns_host_arrays(rng):
+    cp = _cupy()
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2))
+    x = rng.standard_normal((7, 3)).astype(np.float32)
+    from pydlk.train import predict
+
+    want = predict(model, x, batch_size=4)
+    model.cuda()
+    batches = [(pydlk.tensor(cp.asarray(x[:4])),), (pydlk.tensor(cp.asarray(x[4:])),)]
+    got = predict(model, batches)
+    assert type(got) is np.ndarray
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_gpu_style_loss_matches_the_cpu(rng):
+    cp = _cupy()
+    (fc, fg), (tc, tg) = _pair(rng, (2, 3, 4, 4), cp), _pair(rng, (2, 3, 4, 4), cp)
+    lc, lg = F.style_loss(fc, tc.detach()), F.style_loss(fg, tg.detach())
+    lc.backward()
+    lg.backward()
+    np.testing.assert_allclose(_host(lg), _host(lc), rtol=1e-5)
+    np.testing.assert_allclose(_host(fg.grad), _host(fc.grad), rtol=1e-5, atol=1e-7)
+
+
+def test_gpu_newton_minimises_a_quadratic_like_on_the_cpu(rng):
+    cp = _cupy()
+    A = rng.standard_normal((3, 3))
+    A = A @ A.T + 3 * np.eye(3)
+    b = rng.standard_normal(3)
+    ends = []
+    for xp in (np, cp):
+        w = pydlk.tensor(xp.asarray(np.zeros(3)), requires_grad=True)
+        Ad, bd = pydlk.tensor(xp.asarray(A)), pydlk.tensor(xp.asarray(b))
+        opt = pydlk.optim.Newton([w])
+
+        def closure(w=w, Ad=Ad, bd=bd, opt=opt):
+            opt.zero_grad()
+            return 0.5 * (w * (Ad @ w)).sum() - (bd * w).sum()
+
+        for _ in range(3):
+            opt.step(closure)
+        ends.append(_host(w))
+    np.testing.assert_allclose(ends[1], ends[0], rtol=1e-9)
+    np.testing.assert_allclose(ends[1], np.linalg.solve(A, b), rtol=1e-6)
+
+
+def test_gpu_activation_histograms_read_gpu_layers(rng, tmp_path):
+    cp = _cupy()
+    pytest.importorskip("matplotlib")
+    pydlk.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2), nn.Tanh())
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    want = pydlk.visualize.activation_histograms(model, pydlk.tensor(x), tmp_path / "c.png")
+    model.cuda()
+    got = pydlk.visualize.activation_histograms(
+        model, pydlk.tensor(cp.asarray(x)), tmp_path / "g.png"
+    )
+    assert want.keys() == got.keys() and len(got) == 2
+    for k in want:
+        assert type(got[k]) is np.ndarray
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-6)
