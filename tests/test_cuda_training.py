@@ -480,6 +480,25 @@ def test_gpu_loss_out_of_range_class_is_an_error_eagerly_and_nan_when_captured(r
     assert np.isnan(_host(mean))
 
 
+def test_gpu_graph_capture_reports_the_error_of_its_body():
+    """An error inside ``with graph(g)`` is the one raised, not CUDA's 'capture invalidated'
+    from ending the capture after it; the stream is no longer capturing afterwards."""
+    cp = _cupy()
+    g = pydlk.cuda.CUDAGraph()
+    end = g._stream.end_capture
+
+    def invalidated():
+        end()
+        raise RuntimeError("cudaErrorStreamCaptureInvalidated")
+
+    g._stream.end_capture = invalidated
+    with pytest.raises(ValueError, match="in the body"):
+        with pydlk.cuda.graph(g):
+            raise ValueError("in the body")
+    assert not g._stream.is_capturing()
+    assert cp.cuda.get_current_stream() is not g._stream
+
+
 # --------------------------------------------------------------------------- everywhere
 
 

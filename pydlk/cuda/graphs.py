@@ -99,8 +99,12 @@ def graph(cuda_graph: CUDAGraph):
     cuda_graph.capture_begin()
     try:
         yield cuda_graph
-    finally:
-        cuda_graph.capture_end()
+    except BaseException:
+        # the body's error is the one to see: CUDA then reports the capture as invalidated
+        with contextlib.suppress(Exception):
+            cuda_graph.capture_end()
+        raise
+    cuda_graph.capture_end()
 
 
 def _warm_up(fn, n=3):
