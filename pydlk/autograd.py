@@ -512,6 +512,15 @@ class Tensor(_TensorBase):
     def __dlpack_device__(self) -> tuple[int, int]:
         return self._data.__dlpack_device__()
 
+    def pin_memory(self) -> Tensor:
+        """A copy (torch copies into page-locked memory; pydlk stages GPU copies itself)."""
+        if is_cupy(self._data):
+            raise RuntimeError("pin_memory: only CPU tensors can be pinned; this one is on a GPU")
+        return self.clone()
+
+    def is_pinned(self) -> bool:
+        return False
+
     def item(self) -> Any:
         if self._data.size != 1:
             raise ValueError(f"item: tensor has {self._data.size} elements, need exactly one")
@@ -536,6 +545,14 @@ class Tensor(_TensorBase):
     @property
     def device(self) -> _device:
         return _device(device_of(self._data))
+
+    @property
+    def is_cuda(self) -> bool:
+        return is_cupy(self._data)
+
+    def get_device(self) -> int:
+        """The CUDA device index, -1 on the CPU (torch's)."""
+        return self._data.device.id if is_cupy(self._data) else -1
 
     def dim(self) -> int:
         return self._data.ndim
@@ -628,22 +645,40 @@ class Tensor(_TensorBase):
 # The engine (backward, grad) is pydlk/_engine.py, imported at the end of this file.
 
 
+def _on_device(arr, device):
+    """``arr`` on ``device`` (None: where it is), copied only when it has to move."""
+    if device is None:
+        return arr
+    from .ops.conversions import _device_str, _move, _parse_device
+
+    dev = _parse_device(device)
+    return arr if dev == _device_str(arr) else _move(arr, dev)
+
+
 def tensor(
-    data: TensorLike | Any, dtype: DTypeLike | None = None, requires_grad: bool = False
+    data: TensorLike | Any,
+    dtype: DTypeLike | None = None,
+    requires_grad: bool = False,
+    *,
+    device: Any = None,
+    pin_memory: bool = False,
 ) -> Tensor:
-    """A new leaf tensor (copies ``data``, as torch.tensor does)."""
+    """A new leaf tensor (copies ``data``, as torch.tensor does), on ``device`` if given
+    (``pin_memory`` is accepted: host memory is not pinned here)."""
     if isinstance(data, Tensor):
         data = data._data
     xp = get_array_module(data)
     arr = xp.array(_default_dtype_array(data, dtype, xp), copy=True)
-    return Tensor(arr, requires_grad=requires_grad)
+    return Tensor(_on_device(arr, device), requires_grad=requires_grad)
 
 
-def as_tensor(data: TensorLike | Any, dtype: DTypeLike | None = None) -> Tensor:
-    """A tensor that shares memory with ``data`` where it can (no copy for a matching array)."""
+def as_tensor(data: TensorLike | Any, dtype: DTypeLike | None = None, device: Any = None) -> Tensor:
+    """A tensor that shares memory with ``data`` where it can (no copy for a matching array on
+    ``device``)."""
     if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
-        return data
-    return Tensor(data, dtype=dtype)
+        return data if device is None else data.to(device)
+    t = Tensor(data, dtype=dtype)
+    return t if device is None else Tensor(_on_device(t._data, device))
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

@@ -135,11 +135,18 @@ def _cast_method(dtype: np.dtype) -> Callable[[Tensor], Tensor]:
     return method
 
 
-def _cpu(self: Tensor) -> Tensor:
+def _cpu(self: Tensor, memory_format: Any = None) -> Tensor:
     return to(self, "cpu")
 
 
-def _cuda(self: Tensor, device: DeviceLike | None = None) -> Tensor:
+def _cuda(
+    self: Tensor,
+    device: DeviceLike | None = None,
+    non_blocking: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
+    """``.cuda()``; non_blocking is accepted (a host-to-device copy here waits for nothing
+    queued on the device)."""
     return to(
         self,
         "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device),
