@@ -174,3 +174,104 @@ def test_gpu_activation_histograms_read_gpu_layers(rng, tmp_path):
     for k in want:
         assert type(got[k]) is np.ndarray
         np.testing.assert_allclose(got[k], want[k], rtol=1e-6)
+
+
+def test_gpu_tensor_device_idioms(rng):
+    """torch.tensor/as_tensor(device=), .cuda(non_blocking=True), is_cuda, get_device(),
+    pin_memory() as torch users write them."""
+    cp = _cupy()
+    t = pydlk.tensor([1.0, 2.0], device="cuda", requires_grad=True)
+    assert t.is_cuda and t.get_device() == 0 and str(t.device) == "cuda:0" and t.requires_grad
+    np.testing.assert_array_equal(_host(t), [1.0, 2.0])
+    a = pydlk.as_tensor([1, 2], device="cuda")
+    assert a.is_cuda and a.dtype == np.int64
+    h = pydlk.tensor(np.arange(3.0, dtype=np.float32))
+    assert not h.is_cuda and h.get_device() == -1 and not h.is_pinned()
+    p = h.pin_memory()
+    assert p is not h and not p.is_cuda
+    g = p.cuda(non_blocking=True)
+    assert g.is_cuda and type(g._data) is type(cp.asarray(np.zeros(1)))
+    np.testing.assert_array_equal(_host(g), [0.0, 1.0, 2.0])
+    with pytest.raises(RuntimeError, match="only CPU tensors can be pinned"):
+        g.pin_memory()
+    assert pydlk.as_tensor(g, device="cuda:0") is g
+
+
+def _same_seed_on_both(build, run, cp):
+    """run(model, device) on the CPU and on the GPU after the same seed; both results' values."""
+    outs = []
+    for dev in ("cpu", "cuda"):
+        pydlk.manual_seed(0)
+        model = build()
+        model.to(dev)
+        pydlk.manual_seed(1)  # the dropout masks: the same Philox numbers on both devices
+        outs.append(run(model, dev))
+    return outs
+
+
+def test_gpu_transformer_layer_trains_with_dropout_as_on_the_cpu(rng):
+    """Attention dropout draws its mask on the tensors' device, with the Philox scheme of
+    dropout: the same seed gives the same masks, so GPU and CPU agree."""
+    cp = _cupy()
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+
+    def run(layer, dev):
+        layer.train()
+        xt = pydlk.tensor(x, device=dev, requires_grad=True)
+        y = layer(xt)
+        y.square().sum().backward()
+        return _host(y), _host(xt.grad), _host(layer.self_attn.in_proj_weight.grad)
+
+    (yc, gc, wc), (yg, gg, wg) = _same_seed_on_both(
+        lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.3, batch_first=True), run, cp
+    )
+    assert not np.allclose(yc, _same_seed_on_both_eval(x))  # dropout acted
+    for c, g in ((yc, yg), (gc, gg), (wc, wg)):
+        np.testing.assert_allclose(g, c, rtol=2e-4, atol=2e-5)
+
+
+def _same_seed_on_both_eval(x):
+    pydlk.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.3, batch_first=True).eval()
+    return _host(layer(pydlk.tensor(x)))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: nn.LSTM(3, 4, batch_first=True),
+        lambda: nn.GRU(3, 4, num_layers=2, dropout=0.5),
+        lambda: nn.LSTM(3, 4, num_layers=2, dropout=0.5, bidirectional=True),
+        lambda: nn.RNN(3, 4),
+    ],
+    ids=["lstm", "gru_2_layers_dropout", "bilstm_2_layers_dropout", "rnn"],
+)
+def test_gpu_recurrent_layers_without_hx_match_the_cpu(build, rng):
+    """hx=None starts from zeros on the input's device; inter-layer dropout masks are drawn
+    there with dropout's Philox scheme (so equal to the CPU's for the same seed)."""
+    cp = _cupy()
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+
+    def run(m, dev):
+        xt = pydlk.tensor(x, device=dev, requires_grad=True)
+        out, h = m(xt)
+        (out.square().sum() + (h[0] if isinstance(h, tuple) else h).sum()).backward()
+        return _host(out), _host(xt.grad)
+
+    (oc, gc), (og, gg) = _same_seed_on_both(build, run, cp)
+    np.testing.assert_allclose(og, oc, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gg, gc, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", [nn.LSTMCell, nn.GRUCell, nn.RNNCell])
+def test_gpu_recurrent_cells_without_hx_match_the_cpu(cell, rng):
+    cp = _cupy()
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+
+    def run(m, dev):
+        h = m(pydlk.tensor(x, device=dev))
+        return _host(h[0] if isinstance(h, tuple) else h)
+
+    c, g = _same_seed_on_both(lambda: cell(3, 4), run, cp)
+    assert g.shape == (2, 4)
+    np.testing.assert_allclose(g, c, rtol=1e-6, atol=1e-7)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
-from .._random import default_generator
 from ..autograd import Function
 from ._util import array_of, check_float, contiguous
+from .dropout import dropout_mask
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -44,8 +44,7 @@ class SDPA(Function):
         p = s
         drop = None
         if dropout_p > 0:
-            keep = default_generator.numpy.random(p.shape) >= dropout_p
-            drop = keep.astype(p.dtype) / (1 - dropout_p) if dropout_p < 1 else np.zeros_like(p)
+            drop = dropout_mask(p.shape, dropout_p, p.dtype, p)
             pd = p * drop
         else:
             pd = p

@@ -71,6 +71,18 @@ class ChannelDropout(Function):
         return dx, None, None, None, None
 
 
+def dropout_mask(shape, p, dtype, like):
+    """An inverted-dropout mask on ``like``'s device: 1/(1-p) with probability 1-p, else 0 (all
+    zeros for p = 1), drawn by the Philox kernel that dropout uses, from the default generator,
+    so a seed gives the same mask on the CPU and the GPU (for layers that keep their mask:
+    attention, the recurrent layers)."""
+    xp = get_array_module(like)
+    mask = xp.empty(shape, dtype)
+    seed, offset = default_generator.philox_seed_offset(mask.size)
+    kernels_for(mask).bernoulli_mask(mask, p, 0.0 if p >= 1 else 1.0 / (1.0 - p), seed, offset)
+    return mask
+
+
 def _check_p(p, op):
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"{op}: p must be a number in [0, 1], got {type(p).__name__}")

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._backend import kernels_for
-from .._random import default_generator
 from ..autograd import Function
 from ._util import check_float, contiguous
+from .dropout import dropout_mask
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -69,8 +69,7 @@ class RNNFunction(Function):
                 outs.append(h_all if d == 0 else h_all[::-1])
             out = outs[0] if D == 1 else np.concatenate(outs, axis=2)
             if p > 0 and training and layer < L - 1:
-                keep = default_generator.numpy.random(out.shape) >= p
-                mask = keep.astype(out.dtype) / (1 - p) if p < 1 else np.zeros_like(out)
+                mask = dropout_mask(out.shape, p, out.dtype, out)
                 out = out * mask
                 masks.append(mask)
             else:

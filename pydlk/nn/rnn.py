@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .._backend import get_array_module
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.rnn import rnn as _rnn
@@ -116,8 +117,8 @@ class RNNBase(Module):
         want = (self.num_layers * D, N, self.hidden_size)
 
         def state(h, name):
-            if h is None:
-                return np.zeros(want, x.dtype)
+            if h is None:  # zeros on the input's device
+                return get_array_module(x).zeros(want, x.dtype)
             a = h._data if isinstance(h, Tensor) else np.asarray(h)
             if not batched:
                 if a.ndim != 2:

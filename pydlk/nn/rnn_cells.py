@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._backend import get_array_module
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from . import init
@@ -83,7 +84,7 @@ class RNNCellBase(Module):
             x = x.unsqueeze(0)
         N = x.shape[0]
         if hx is None:
-            zeros = Tensor(np.zeros((N, self.hidden_size), x.dtype))
+            zeros = Tensor(get_array_module(x._data).zeros((N, self.hidden_size), x.dtype))
             states = [zeros] * n_states
         else:
             states = list(hx) if n_states > 1 else [hx]
