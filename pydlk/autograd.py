@@ -512,6 +512,25 @@ class Tensor(_TensorBase):
     def __dlpack_device__(self) -> tuple[int, int]:
         return self._data.__dlpack_device__()
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """An independent copy (values, grad, requires_grad; a Parameter stays one). A parameter
+        packed by an optimiser copies its values out of the optimiser's buffers and is not in
+        them: the copy belongs to no optimiser, as in torch. Non-leaf tensors refuse, as
+        torch's do."""
+        if self._node is not None:
+            raise RuntimeError(
+                "deepcopy: only tensors created explicitly by the user (graph leaves) support "
+                "the deepcopy protocol; use .detach() first"
+            )
+        import copy
+
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k not in ("_arena", "_grad_slot"):  # the optimiser's buffers stay behind
+                setattr(new, k, copy.deepcopy(v, memo))
+        return new
+
     def pin_memory(self) -> Tensor:
         """A copy (torch copies into page-locked memory; pydlk stages GPU copies itself)."""
         if is_cupy(self._data):

@@ -246,3 +246,35 @@ def test_load_state_dict_mismatch(rng):
     other = Adam([{"params": ps[:1]}, {"params": ps[1:]}], lr=0.1)
     with pytest.raises(ValueError, match="parameter groups"):
         opt.load_state_dict(other.state_dict())
+
+
+def test_deepcopy_of_a_model_an_optimiser_packed():
+    """copy.deepcopy(model) after the optimiser was built (best-model snapshots, EMA teachers):
+    an independent model whose parameters are in no optimiser's buffers, as in torch."""
+    import copy
+
+    pydlk.manual_seed(0)
+    model = pydlk.nn.Sequential(pydlk.nn.Linear(2, 3), pydlk.nn.BatchNorm1d(3))
+    opt = Adam(model.parameters(), lr=0.1)
+    x = pydlk.randn(4, 2)
+    model(x).square().sum().backward()
+    opt.step()
+    snap = copy.deepcopy(model)
+    for a, b in zip(model.parameters(), snap.parameters()):
+        assert type(b) is Parameter and b.requires_grad
+        np.testing.assert_array_equal(b.detach().numpy(), a.detach().numpy())
+        np.testing.assert_array_equal(b.grad.numpy(), a.grad.numpy())
+    saved = [p.detach().numpy().copy() for p in snap.parameters()]
+    opt.zero_grad()
+    model(x).square().sum().backward()
+    opt.step()  # moves the original only
+    for b, s in zip(snap.parameters(), saved):
+        np.testing.assert_array_equal(b.detach().numpy(), s)
+    assert not np.array_equal(next(model.parameters()).detach().numpy(), saved[0])
+    other = SGD(snap.parameters(), lr=0.1)  # the copy can have an optimiser of its own
+    other.zero_grad()
+    snap(x).square().sum().backward()
+    other.step()
+    assert not np.array_equal(next(snap.parameters()).detach().numpy(), saved[0])
+    with pytest.raises(RuntimeError, match="graph leaves"):
+        copy.deepcopy(model(x))
