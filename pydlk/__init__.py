@@ -11,6 +11,7 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
     _C,  # noqa: E402
     _tensor_methods,  # noqa: E402,F401  (attaches the ops to Tensor; see that file)
     accelerator,
+    amp,  # noqa: E402,F401
     backends,
     cuda,
     distributed,  # noqa: E402,F401
@@ -42,6 +43,10 @@ from .autograd import (
     no_grad,
     set_grad_enabled,
     tensor,
+)
+from .backends import (  # noqa: E402,F401
+    get_float32_matmul_precision,
+    set_float32_matmul_precision,
 )
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403

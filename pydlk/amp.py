@@ -21,8 +21,11 @@ more.
 
 On a CPU without AVX512_BF16, or with ``PYDLK_BF16_KERNELS=0`` in the environment (or
 ``set_bf16_kernels(False)``), autocast falls back to the float32 kernels and says so once.
-Only ``device_type='cpu'`` with ``dtype=bfloat16`` is supported; float64 ops are left alone as
-torch leaves them.
+On the CPU ``dtype`` is bfloat16 (the only one); float64 ops are left alone as torch leaves
+them. ``device_type='cuda'`` (float16 or bfloat16) is accepted so that GPU scripts run
+unchanged, but pydlk's GPU kernels compute in float32: the region runs in float32, exactly as
+without autocast and without a speed-up, and says so once (``is_autocast_enabled('cuda')`` is
+True inside). ``GradScaler`` (pydlk/grad_scaler.py) is torch's loss scaler.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import numpy as np
 
 from . import _C
+from .grad_scaler import GradScaler
 from .ops.conversions import bfloat16_dtype
 
 if TYPE_CHECKING:
@@ -44,10 +48,16 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_bf16_kernels"]
+__all__ = [
+    "GradScaler",
+    "autocast",
+    "is_autocast_enabled",
+    "get_autocast_dtype",
+    "set_bf16_kernels",
+]
 
 _state = threading.local()  # autocast is per thread, as torch's is
-_kernels = {"forced_off": False, "warned": False}
+_kernels = {"forced_off": False, "warned": False, "cuda_warned": False}
 
 
 def _enabled():
@@ -68,24 +78,43 @@ class autocast:
     ) -> None:
         if not isinstance(device_type, str):
             raise TypeError(f"autocast: device_type must be a str, got {device_type!r}")
-        if device_type != "cpu":
-            raise ValueError(
-                f"autocast: device_type must be 'cpu' (bf16 products on the CPU), "
-                f"got {device_type!r}"
-            )
+        if device_type not in ("cpu", "cuda"):
+            raise ValueError(f"autocast: device_type must be 'cpu' or 'cuda', got {device_type!r}")
         bfloat16 = bfloat16_dtype()
-        dtype = bfloat16 if dtype is None else np.dtype(dtype)
-        if dtype != bfloat16:
-            raise ValueError(f"autocast: dtype must be pydlk.bfloat16 on the CPU, got {dtype}")
+        if device_type == "cuda":
+            dtype = np.dtype(np.float16) if dtype is None else np.dtype(dtype)
+            if dtype not in (np.dtype(np.float16), bfloat16):
+                raise ValueError(
+                    f"autocast: dtype must be pydlk.float16 or pydlk.bfloat16 on CUDA, got {dtype}"
+                )
+        else:
+            dtype = bfloat16 if dtype is None else np.dtype(dtype)
+            if dtype != bfloat16:
+                raise ValueError(f"autocast: dtype must be pydlk.bfloat16 on the CPU, got {dtype}")
         self.device_type, self.fast_dtype, self._enabled = device_type, dtype, bool(enabled)
 
     def __enter__(self) -> autocast:
+        if self.device_type == "cuda":
+            self._prev = (getattr(_state, "cuda", False), getattr(_state, "cuda_dtype", None))
+            _state.cuda, _state.cuda_dtype = self._enabled, self.fast_dtype
+            if self._enabled and not _kernels["cuda_warned"]:
+                _kernels["cuda_warned"] = True
+                warnings.warn(
+                    "autocast(device_type='cuda'): pydlk's GPU kernels compute in float32, so "
+                    "this region runs in float32 (results as without autocast, no speed-up)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            return self
         self._prev = _enabled()
         _state.enabled = self._enabled
         return self
 
     def __exit__(self, *exc: object) -> Literal[False]:
-        _state.enabled = self._prev
+        if self.device_type == "cuda":
+            _state.cuda, _state.cuda_dtype = self._prev
+        else:
+            _state.enabled = self._prev
         return False
 
     def __call__(self, fn: _F) -> _F:
@@ -98,12 +127,17 @@ class autocast:
 
 
 def is_autocast_enabled(device_type: str = "cpu") -> bool:
-    """True inside an enabled ``autocast`` on this thread."""
+    """True inside an enabled ``autocast`` for ``device_type`` on this thread."""
+    if device_type == "cuda":
+        return bool(getattr(_state, "cuda", False))
     return device_type == "cpu" and _enabled()
 
 
 def get_autocast_dtype(device_type: str = "cpu") -> np.dtype:
-    """The dtype autocast computes in: ``pydlk.bfloat16`` (the only one on the CPU)."""
+    """The dtype autocast is set to: ``pydlk.bfloat16`` on the CPU (the only one); on CUDA
+    the enclosing region's (float16 outside one, torch's default)."""
+    if device_type == "cuda":
+        return getattr(_state, "cuda_dtype", None) or np.dtype(np.float16)
     return bfloat16_dtype()
 
 

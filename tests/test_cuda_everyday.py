@@ -275,3 +275,55 @@ def test_gpu_recurrent_cells_without_hx_match_the_cpu(cell, rng):
     c, g = _same_seed_on_both(lambda: cell(3, 4), run, cp)
     assert g.shape == (2, 4)
     np.testing.assert_allclose(g, c, rtol=1e-6, atol=1e-7)
+
+
+def test_gpu_amp_loop_with_grad_scaler_trains_as_float32(rng, monkeypatch):
+    """The torch AMP loop (autocast('cuda') + GradScaler, unscale_ before clipping) runs
+    unchanged; pydlk's GPU kernels compute in float32, so it equals plain float32 training."""
+    cp = _cupy()
+    monkeypatch.setitem(pydlk.amp._kernels, "cuda_warned", True)  # said once per process
+    x = rng.standard_normal((16, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    weights = []
+    for amp_on in (True, False):
+        pydlk.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).cuda()
+        opt = pydlk.optim.AdamW(model.parameters(), lr=0.01)
+        scaler = pydlk.amp.GradScaler("cuda", enabled=amp_on)
+        xb, yb = pydlk.tensor(x, device="cuda"), pydlk.tensor(cp.asarray(y))
+        for _ in range(4):
+            opt.zero_grad(set_to_none=True)
+            with pydlk.autocast(device_type="cuda", dtype=pydlk.float16, enabled=amp_on):
+                loss = F.cross_entropy(model(xb), yb)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+        assert scaler.get_scale() == (2.0**16 if amp_on else 1.0)
+        weights.append([_host(p) for p in model.parameters()])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_gpu_memory_queries_events_and_properties():
+    cp = _cupy()
+    x = pydlk.zeros(1000, device="cuda")
+    assert isinstance(pydlk.cuda.memory_allocated(), int)
+    assert pydlk.cuda.memory_reserved() >= pydlk.cuda.memory_allocated() >= 0
+    pydlk.cuda.reset_peak_memory_stats()
+    assert pydlk.cuda.max_memory_allocated() >= pydlk.cuda.memory_allocated()
+    pydlk.cuda.empty_cache()
+    free, total = pydlk.cuda.mem_get_info()
+    assert 0 < free <= total
+    props = pydlk.cuda.get_device_properties(0)
+    assert props.name == pydlk.cuda.get_device_name(0) and props.total_memory == total
+    assert pydlk.cuda.get_device_capability() == (props.major, props.minor)
+    start, end = pydlk.cuda.Event(enable_timing=True), pydlk.cuda.Event(enable_timing=True)
+    start.record()
+    (x + 1).sum()
+    end.record()
+    end.synchronize()
+    assert end.query() and start.elapsed_time(end) >= 0.0
+    pydlk.cuda.current_stream().synchronize()
+    assert cp is not None

@@ -92,3 +92,26 @@ def test_gpu_conv2d_cudnn_runs_on_the_current_stream_with_raw_pointers(rng):
     finally:
         cv._state.clear()
         cv._state.update(saved)
+
+
+def test_gpu_cudnn_enabled_false_runs_im2col(rng):
+    """pydlk.backends.cudnn.enabled = False: convolutions on im2col + cuBLAS, cuDNN untouched."""
+    cp = _cupy()
+    if not getattr(cp, "__host_emulator__", False):
+        pytest.skip("drives a fake cuDNN frontend; on a GPU the conv tests run the real one")
+    import pydlk
+    from pydlk._cuda import conv2d as cv
+
+    saved = dict(cv._state)
+    fake = _FakeCudnn()
+    cv._state.update(cudnn=fake, graphs={}, failed=set(), handles={})
+    pydlk.backends.cudnn.enabled = False
+    try:
+        x = cp.asarray(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
+        w = cp.asarray(rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+        cv.conv2d_forward(x, w, None, 1, 1)
+        assert cv.conv2d_backend() == "im2col" and fake.calls == []
+    finally:
+        pydlk.backends.cudnn.enabled = True
+        cv._state.clear()
+        cv._state.update(saved)

@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import types
 
 import numpy as np
@@ -417,13 +418,27 @@ class _Graph:
 
 
 class _MemoryPool:
-    """``cupy.cuda.MemoryPool``: NumPy allocates; nothing to pool."""
+    """``cupy.cuda.MemoryPool``: NumPy allocates; nothing to pool, nothing counted."""
 
     def malloc(self, size):
         raise RuntimeError("host emulation: MemoryPool.malloc is not emulated")
 
-    def free_all_blocks(self):
+    def free_all_blocks(self, stream=None):
         pass
+
+    def used_bytes(self):
+        return 0
+
+    def total_bytes(self):
+        return 0
+
+
+_POOL, _PINNED_POOL = _MemoryPool(), _MemoryPool()
+_ALLOCATOR = {"current": _POOL.malloc}
+
+
+def _set_allocator(allocator=None):
+    _ALLOCATOR["current"] = allocator
 
 
 class _Event:
@@ -431,9 +446,10 @@ class _Event:
 
     def __init__(self, block=False, disable_timing=False, interprocess=False):
         self.done = True
+        self.timing, self.t = not disable_timing, None
 
     def record(self, stream=None):
-        pass
+        self.t = time.perf_counter()  # the work before it has run: the host's clock
 
     def synchronize(self):
         pass
@@ -453,8 +469,21 @@ def _module():
     m.__spec__ = importlib.machinery.ModuleSpec("cupy", None)  # find_spec("cupy") finds it
     m.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(
-            getDeviceCount=lambda: 1, getDevice=lambda: 0, deviceSynchronize=lambda: None
+            getDeviceCount=lambda: 1,
+            getDevice=lambda: 0,
+            deviceSynchronize=lambda: None,
+            memGetInfo=lambda: (15 << 30, 16 << 30),
+            getDeviceProperties=lambda i: {
+                "name": b"host emulation",
+                "totalGlobalMem": 16 << 30,
+                "major": 9,
+                "minor": 0,
+                "multiProcessorCount": 1,
+            },
         ),
+        get_allocator=lambda: _ALLOCATOR["current"],
+        set_allocator=_set_allocator,
+        get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3,
         MemoryPool=_MemoryPool,
         alloc_pinned_memory=lambda nbytes: bytearray(nbytes),
         using_allocator=lambda allocator=None: contextlib.nullcontext(),
@@ -481,6 +510,8 @@ def _module():
 
     m.asnumpy, m.asarray, m.array = asnumpy, asarray, array
     m.__host_emulator__ = True
+    m.get_default_memory_pool = lambda: _POOL
+    m.get_default_pinned_memory_pool = lambda: _PINNED_POOL
 
     def getattr_(name):
         v = getattr(np, name)

@@ -76,7 +76,12 @@ def conv2d_backend():
 
 
 def _cudnn():
-    """The cudnn frontend module, or None when it does not import."""
+    """The cudnn frontend module, or None when it does not import or
+    ``pydlk.backends.cudnn.enabled`` is False."""
+    from ..backends import cudnn as switches
+
+    if not switches.enabled:
+        return None
     if _state["cudnn"] is None:
         try:
             import cudnn

@@ -1,0 +1,35 @@
+"""``torch.cuda.amp``'s names: ``autocast`` for CUDA and ``GradScaler`` for 'cuda' (torch keeps
+them as deprecated aliases of ``torch.autocast('cuda')`` and ``torch.amp.GradScaler('cuda')``;
+see pydlk/amp.py for what autocast does on pydlk's GPU kernels)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..amp import autocast as _autocast
+from ..grad_scaler import GradScaler as _GradScaler
+
+__all__ = ["GradScaler", "autocast"]
+
+
+class autocast(_autocast):
+    """``torch.cuda.amp.autocast``: ``pydlk.autocast('cuda', ...)``."""
+
+    def __init__(self, enabled: bool = True, dtype=np.float16, cache_enabled: bool = True) -> None:
+        super().__init__("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+
+class GradScaler(_GradScaler):
+    """``torch.cuda.amp.GradScaler``: ``pydlk.amp.GradScaler('cuda', ...)``."""
+
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        super().__init__(
+            "cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled
+        )

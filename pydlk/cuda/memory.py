@@ -1,0 +1,208 @@
+"""torch.cuda's memory queries, device properties, events and the current stream, through CuPy
+(its default memory pool, which pydlk's GPU arrays come from, and the CUDA runtime).
+
+Differs from torch: ``max_memory_allocated`` counts from the first call of it or of
+``reset_peak_memory_stats`` in the process (CuPy's pool keeps no peak; from then on every
+allocation through the default pool updates it), and ``current_stream`` returns CuPy's stream
+object (``synchronize()``, ``ptr``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .._device import DeviceLike
+
+__all__ = [
+    "Event",
+    "current_stream",
+    "empty_cache",
+    "get_device_capability",
+    "get_device_properties",
+    "is_bf16_supported",
+    "max_memory_allocated",
+    "mem_get_info",
+    "memory_allocated",
+    "memory_reserved",
+    "reset_peak_memory_stats",
+]
+
+
+def _require():
+    from . import _require as require
+
+    return require()
+
+
+def _none() -> bool:
+    """No GPU (or no CuPy): the memory queries answer 0 and empty_cache does nothing, as
+    torch's do without CUDA."""
+    from . import is_available
+
+    return not is_available()
+
+
+def _on(device: DeviceLike | None):
+    from . import _index
+
+    cp = _require()
+    return cp, cp.cuda.Device(_index(device))
+
+
+def memory_allocated(device: DeviceLike | None = None) -> int:
+    """Bytes of the device's memory that arrays hold now (CuPy's pool: used bytes)."""
+    if _none():
+        return 0
+    cp, dev = _on(device)
+    with dev:
+        return int(cp.get_default_memory_pool().used_bytes())
+
+
+def memory_reserved(device: DeviceLike | None = None) -> int:
+    """Bytes the memory pool holds from the device, in use or cached for reuse."""
+    if _none():
+        return 0
+    cp, dev = _on(device)
+    with dev:
+        return int(cp.get_default_memory_pool().total_bytes())
+
+
+_peak: dict[int, int] = {}
+
+
+def _track(cp) -> None:
+    """Route the default pool's allocations through a counter of the peak of used bytes (once;
+    not where a user installed an allocator of their own)."""
+    if getattr(_track, "installed", False):
+        return
+    pool = cp.get_default_memory_pool()
+    if cp.cuda.get_allocator() != pool.malloc:
+        raise RuntimeError(
+            "max_memory_allocated: a custom CuPy allocator is installed; pydlk counts peaks "
+            "only for CuPy's default memory pool"
+        )
+
+    def malloc(size):
+        mem = pool.malloc(size)
+        dev = cp.cuda.Device().id
+        used = int(pool.used_bytes())
+        if used > _peak.get(dev, 0):
+            _peak[dev] = used
+        return mem
+
+    cp.cuda.set_allocator(malloc)
+    _track.installed = True  # type: ignore[attr-defined]
+
+
+def max_memory_allocated(device: DeviceLike | None = None) -> int:
+    """The most bytes arrays held at once since the last ``reset_peak_memory_stats`` (counting
+    starts at the first call of either; see the module docstring)."""
+    if _none():
+        return 0
+    cp, dev = _on(device)
+    _track(cp)
+    with dev:
+        now = int(cp.get_default_memory_pool().used_bytes())
+        return max(_peak.get(dev.id, 0), now)
+
+
+def reset_peak_memory_stats(device: DeviceLike | None = None) -> None:
+    """Start the peak count of ``max_memory_allocated`` again from what is in use now."""
+    cp, dev = _on(device)
+    _track(cp)
+    with dev:
+        _peak[dev.id] = int(cp.get_default_memory_pool().used_bytes())
+
+
+def empty_cache() -> None:
+    """Give the pools' cached, unused blocks back to the driver (device and pinned host)."""
+    if _none():
+        return
+    cp = _require()
+    cp.get_default_memory_pool().free_all_blocks()
+    cp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def mem_get_info(device: DeviceLike | None = None) -> tuple[int, int]:
+    """(free, total) bytes of the device's memory, as the driver reports them."""
+    cp, dev = _on(device)
+    with dev:
+        free, total = cp.cuda.runtime.memGetInfo()
+    return int(free), int(total)
+
+
+@dataclass(frozen=True)
+class DeviceProperties:
+    """torch.cuda's ``_CudaDeviceProperties`` fields that scripts read."""
+
+    name: str
+    total_memory: int
+    major: int
+    minor: int
+    multi_processor_count: int
+
+
+def get_device_properties(device: DeviceLike | None = None) -> DeviceProperties:
+    """The device's name, memory, compute capability and multiprocessor count."""
+    from . import _index
+
+    cp = _require()
+    p = cp.cuda.runtime.getDeviceProperties(_index(device))
+    name = p["name"]
+    return DeviceProperties(
+        name=name.decode() if isinstance(name, bytes) else str(name),
+        total_memory=int(p["totalGlobalMem"]),
+        major=int(p["major"]),
+        minor=int(p["minor"]),
+        multi_processor_count=int(p["multiProcessorCount"]),
+    )
+
+
+def get_device_capability(device: DeviceLike | None = None) -> tuple[int, int]:
+    """(major, minor) compute capability, e.g. (9, 0) for an H100 or H200."""
+    p = get_device_properties(device)
+    return p.major, p.minor
+
+
+def is_bf16_supported() -> bool:
+    """False: pydlk's GPU kernels compute in float32 and float64 (``autocast('cuda')`` runs in
+    float32 whatever its dtype), so a script that picks bf16 when this is True picks float16."""
+    return False
+
+
+class Event:
+    """torch.cuda.Event over ``cupy.cuda.Event``: ``record``, ``wait``, ``query``,
+    ``synchronize``, ``elapsed_time`` (milliseconds, both events made with
+    ``enable_timing=True``)."""
+
+    def __init__(
+        self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False
+    ) -> None:
+        cp = _require()
+        self._cp = cp
+        self._ev = cp.cuda.Event(
+            block=blocking, disable_timing=not enable_timing, interprocess=interprocess
+        )
+
+    def record(self, stream: Any = None) -> None:
+        self._ev.record(stream if stream is not None else self._cp.cuda.get_current_stream())
+
+    def wait(self, stream: Any = None) -> None:
+        (stream if stream is not None else self._cp.cuda.get_current_stream()).wait_event(self._ev)
+
+    def query(self) -> bool:
+        return bool(self._ev.done)
+
+    def synchronize(self) -> None:
+        self._ev.synchronize()
+
+    def elapsed_time(self, end_event: Event) -> float:
+        return float(self._cp.cuda.get_elapsed_time(self._ev, end_event._ev))
+
+
+def current_stream(device: DeviceLike | None = None) -> Any:
+    """CuPy's current stream (``synchronize()``, ``ptr``; see the module docstring)."""
+    cp, dev = _on(device)
+    with dev:
+        return cp.cuda.get_current_stream()
