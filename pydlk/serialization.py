@@ -370,11 +370,32 @@ def _device_of(map_location):
             raise ValueError(f"load: map_location {map_location} maps to several devices")
         return targets.pop() if targets else "cpu"
     if callable(map_location) and not isinstance(map_location, str):
-        raise TypeError("load: a callable map_location is not supported; pass 'cpu' or 'cuda'")
+        return "callable"
     kind = str(getattr(map_location, "type", map_location)).split(":")[0]
     if kind not in ("cpu", "cuda"):
         raise ValueError(f"load: map_location must be 'cpu' or 'cuda', got {map_location!r}")
     return kind
+
+
+def _map_each(obj, fn):
+    """torch's callable ``map_location(storage, location)``, called on each saved Tensor or
+    array (as a Tensor) with location 'cpu' (pydlk files keep values, not devices); its result
+    (a Tensor, e.g. ``storage.cuda()``, or an array) takes the value's place."""
+
+    def move(v):
+        if isinstance(v, Tensor):
+            r = fn(v, "cpu")
+            return r if isinstance(r, Tensor) else Tensor(r, requires_grad=v.requires_grad)
+        if isinstance(v, np.ndarray):
+            r = fn(Tensor(v), "cpu")
+            return r._data if isinstance(r, Tensor) else r
+        if isinstance(v, dict):
+            return type(v)((k, move(x)) for k, x in v.items())
+        if isinstance(v, (list, tuple)):
+            return type(v)(move(x) for x in v)
+        return v
+
+    return move(obj)
 
 
 def _to_cuda(obj):
@@ -416,8 +437,11 @@ def load(
     without executing any code (so ``weights_only`` is always in effect, whatever it says).
 
     ``map_location``: ``None``/``'cpu'`` (NumPy) or ``'cuda'`` (CuPy arrays; an error where no
-    GPU path is available). ``max_bytes`` bounds what the file may inflate to, checked against
-    the headers before anything is inflated (a small compressed file can claim gigabytes).
+    GPU path is available), a device or a dict of them, or torch's callable
+    ``(storage, location) -> storage`` (called on each value as a Tensor, location 'cpu':
+    ``lambda s, loc: s`` keeps it on the host, ``lambda s, loc: s.cuda()`` moves it).
+    ``max_bytes`` bounds what the file may inflate to, checked against the headers before
+    anything is inflated (a small compressed file can claim gigabytes).
     Raises ``CheckpointError`` (a ``ValueError``) naming the file and the problem."""
     device = _device_of(map_location)
     if _is_file_object(f):
@@ -427,6 +451,8 @@ def load(
         path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
         with open(path, "rb") as fh:
             obj = _load_from(fh, os.path.basename(path), max_bytes, _is_safetensors(path))
+    if device == "callable":
+        return _map_each(obj, map_location)
     return _to_cuda(obj) if device == "cuda" else obj
 
 

@@ -327,3 +327,33 @@ def test_gpu_memory_queries_events_and_properties():
     assert end.query() and start.elapsed_time(end) >= 0.0
     pydlk.cuda.current_stream().synchronize()
     assert cp is not None
+
+
+def test_gpu_embedding_and_indexing_backward_scatter_add_as_on_the_cpu(rng):
+    """Repeated indices add up in the backward (cupy.add.at / np.add.at on device arrays)."""
+    cp = _cupy()
+    idx = np.array([[1, 2, 2], [0, 2, 9]])
+    grads = []
+    for dev in ("cpu", "cuda"):
+        pydlk.manual_seed(0)
+        emb = nn.Embedding(10, 4, padding_idx=0).to(dev)
+        src = pydlk.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3), device=dev)
+        src.requires_grad_()
+        out = emb(pydlk.tensor(idx, device=dev))
+        (out.square().sum() + src[pydlk.tensor(np.array([0, 0, 3]), device=dev)].sum()).backward()
+        grads.append((_host(emb.weight.grad), _host(src.grad)))
+    for c, g in zip(*grads):
+        np.testing.assert_allclose(g, c, rtol=1e-6)
+    assert grads[1][0][0].tolist() == [0.0] * 4 and grads[1][1][0].tolist() == [2.0] * 3
+    assert cp is not None
+
+
+def test_gpu_square_mask_and_callable_map_location_go_to_the_gpu(tmp_path):
+    cp = _cupy()
+    m = nn.Transformer.generate_square_subsequent_mask(3, device="cuda")
+    assert m.is_cuda and _host(m)[0, 1] == -np.inf and _host(m)[1, 0] == 0
+    path = tmp_path / "c.pt"
+    pydlk.save({"w": pydlk.ones(2, device="cuda")}, path)
+    w = pydlk.load(path, map_location=lambda storage, loc: storage.cuda())["w"]
+    assert w.is_cuda and _host(w).tolist() == [1.0, 1.0]
+    assert cp is not None

@@ -475,3 +475,23 @@ def test_malicious_pickles_are_refused_without_running(tmp_path, monkeypatch):
         serialization.CheckpointError, match="g2.pt is not a valid torch file.*past its storage"
     ):
         pydlk.load(tmp_path / "g2.pt")
+
+
+def test_callable_map_location_as_torch(tmp_path):
+    """torch's idiom for loading GPU checkpoints anywhere: map_location=lambda storage, loc:
+    storage (called on each value, as a Tensor)."""
+    path = tmp_path / "c.pt"
+    pydlk.save({"w": pydlk.ones(2, requires_grad=True), "a": np.arange(3.0), "n": 3}, path)
+    seen = []
+
+    def keep(storage, loc):
+        seen.append((type(storage).__name__, loc))
+        return storage
+
+    out = pydlk.load(path, map_location=keep)
+    assert seen == [("Tensor", "cpu"), ("Tensor", "cpu")]
+    assert isinstance(out["w"], pydlk.Tensor) and out["w"].requires_grad
+    np.testing.assert_array_equal(out["w"].detach().numpy(), [1.0, 1.0])
+    assert type(out["a"]) is np.ndarray and out["n"] == 3
+    doubled = pydlk.load(path, map_location=lambda s, loc: s * 2)
+    np.testing.assert_array_equal(doubled["a"], [0.0, 2.0, 4.0])

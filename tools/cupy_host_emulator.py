@@ -515,8 +515,8 @@ def _module():
 
     def getattr_(name):
         v = getattr(np, name)
-        if isinstance(v, type) or not callable(v):
-            return v
+        if isinstance(v, (type, np.ufunc)) or not callable(v):
+            return v  # a ufunc as itself: on device arrays it comes back through __array_ufunc__
 
         def f(*a, **k):
             return _wrap(v(*a, **k))
@@ -532,4 +532,8 @@ def install():
     if "cupy" in sys.modules and not getattr(sys.modules["cupy"], "__host_emulator__", False):
         raise RuntimeError("the real cupy is already imported")
     sys.modules["cupy"] = _module()
+    cupyx = types.ModuleType("cupyx")  # the one cupyx function pydlk calls
+    cupyx.scatter_add = lambda a, slices, value: np.add.at(a, slices, value)
+    cupyx.__spec__ = importlib.machinery.ModuleSpec("cupyx", None)
+    sys.modules["cupyx"] = cupyx
     _strict_numpy()

@@ -461,4 +461,5 @@ class Transformer(Module):
                 f"generate_square_subsequent_mask: sz must be a non-negative int, got {sz!r}"
             )
         dt = np.dtype(np.float32 if dtype is None else dtype)
-        return Tensor(np.triu(np.full((sz, sz), -np.inf, dt), k=1))
+        mask = Tensor(np.triu(np.full((sz, sz), -np.inf, dt), k=1))
+        return mask if device is None else mask.to(device)
