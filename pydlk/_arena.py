@@ -121,6 +121,38 @@ class Arena:
         for a in old:
             a.detached = True
 
+    def relocate(self, where, move):
+        """Move this arena's buffers (parameters, gradients, every state, a device step count)
+        to device ``where`` with ``move(array)`` and re-point its parameters at them: how a
+        model moved after its optimiser was built takes the optimiser along (Module.to moves
+        an arena only when it moves all of the arena's parameters)."""
+        self.param, self.grad = move(self.param), move(self.grad)
+        self.state = {k: move(v) for k, v in self.state.items()}
+        if getattr(self, "step_t", None) is not None:
+            self.step_t = move(self.step_t)
+        self.xp = get_array_module(self.param)
+        self.device = where
+        slots = []
+        for i, p in enumerate(self.params):
+            a, b = self.offsets[i], self.offsets[i + 1]
+            shape = p._data.shape
+            own = p._grad is not None and p._grad is getattr(p, "_grad_slot", None)
+            gview = self.grad[a:b].reshape(shape)
+            p._data = self.param[a:b].reshape(shape)
+            p._grad_slot = gview
+            if own:
+                p._grad = gview
+            elif p._grad is not None:
+                p._grad = move(getattr(p._grad, "_data", p._grad))
+            slots.append(gview)
+        self.slots = slots
+        self.pairs = list(zip(self.params, slots))
+        self.rows = [
+            self.param[self.offsets[i] : self.offsets[i + 1]].reshape(p._data.shape[0], -1)
+            for i, p in enumerate(self.params)
+            if p._data.ndim >= 2 and p._data.size > 0
+        ]
+
     def new_state(self, name, fill=0.0):
         buf = self.xp.full(self.numel, fill, self.dtype)
         self.state[name] = buf

@@ -286,15 +286,72 @@ def test_gpu_doctor_on_a_gpu_model_matches_the_cpu(rng):
     np.testing.assert_allclose(gpu[3].numbers["losses"][:10], cpu[3].numbers["losses"][:10], 1e-4)
 
 
-def test_gpu_model_moved_after_its_optimiser_is_refused(rng):
+def _train(model, opt, x, y, steps):
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(model(x.to(next(model.parameters()).device)), y.to(x.device)).backward()
+        opt.step()
+
+
+def test_gpu_model_moved_after_its_optimiser_takes_it_along(rng):
+    """torch scripts often build the optimiser before model.to(device): the optimiser's
+    buffers and state move with the model (when the model moves all of them), so training
+    equals building it after the move, and a round trip to the CPU mid-training changes
+    nothing."""
+    cp = _cupy()
+    x = pydlk.tensor(cp.asarray(rng.standard_normal((8, 3)).astype(np.float32)))
+    y = pydlk.tensor(cp.asarray(rng.integers(0, 2, 8)))
+
+    def build(move_first):
+        pydlk.manual_seed(0)
+        m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+        if move_first:
+            m.cuda()
+        opt = pydlk.optim.Adam(m.parameters(), lr=0.05, weight_decay=0.01)
+        return m, opt
+
+    m1, o1 = build(True)
+    _train(m1, o1, x, y, 4)
+    m2, o2 = build(False)
+    m2.cuda()  # after the optimiser: it comes along
+    _train(m2, o2, x, y, 2)
+    m2.cpu()  # with its Adam state
+    assert str(next(m2.parameters()).device) == "cpu"
+    _train(m2, o2, x.cpu(), y.cpu(), 1)
+    m2.cuda()
+    _train(m2, o2, x, y, 1)
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert str(b.device) == "cuda:0" and str(b.grad.device) == "cuda:0"
+        np.testing.assert_allclose(_host(b), _host(a), rtol=1e-5, atol=1e-6)
+    assert o2.state_dict()["state"][0]["step"] == 4
+
+
+def test_gpu_model_partly_moved_after_its_optimiser_is_refused(rng):
+    """An optimiser whose parameters would end up on two devices stays where it was and says
+    what to do."""
     _cupy()
-    model = nn.Linear(3, 2).to("cuda")
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2)).to("cuda")
     opt = pydlk.optim.Adam(model.parameters())
-    model.cpu()
+    model[0].cpu()
     with pytest.raises(RuntimeError, match=r"moved to cpu after the optimizer was built.*model.to"):
         opt.step()
     with pytest.raises(RuntimeError, match="moved to cpu"):
         opt.zero_grad()
+    # LBFGS keeps its history outside the arena: after a step it cannot come along
+    lin = nn.Linear(3, 1).to("cuda")
+    lbfgs = pydlk.optim.LBFGS(lin.parameters(), max_iter=2)
+    xb = pydlk.ones(4, 3, device="cuda")
+
+    def closure():
+        lbfgs.zero_grad()
+        loss = lin(xb).square().sum()
+        loss.backward()
+        return loss
+
+    lbfgs.step(closure)
+    lin.cpu()
+    with pytest.raises(RuntimeError, match="moved to cpu"):
+        lbfgs.step(closure)
 
 
 def test_gpu_mixed_devices_in_one_op_name_both(rng):

@@ -410,6 +410,18 @@ class Module:
         def move(a):
             return a if device_of(a) == where else _move(a, where)
 
+        # An optimiser's arena whose parameters all move goes with them (buffers, state);
+        # one that would be split between devices stays, and its optimiser then refuses to step.
+        mine = {id(p) for p in self.parameters()}
+        for a in {id(a): a for p in self.parameters() if (a := _arena.owning_arena(p))}.values():
+            if (
+                a.device != where
+                and not a.detached
+                and a.moved_to is None
+                and all(id(p) in mine for p in a.params)
+                and getattr(a.owner, "_relocatable", lambda: True)()
+            ):
+                a.relocate(where, move)
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None and device_of(p._data) != where:

@@ -159,6 +159,11 @@ class LBFGS(Optimizer):
             raise TypeError("LBFGS: all parameters must have one dtype (float32 or float64)")
         self._lstate: dict[str, Any] = {"func_evals": 0, "n_iter": 0}
 
+    def _relocatable(self) -> bool:
+        """Its history (directions and steps) lives outside the arena: once it has any, a model
+        moved to another device leaves this optimizer behind (it then refuses to step)."""
+        return self._lstate.get("n_iter", 0) == 0
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
