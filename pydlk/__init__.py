@@ -13,6 +13,7 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
     accelerator,
     amp,  # noqa: E402,F401
     backends,
+    compiler,
     cuda,
     distributed,  # noqa: E402,F401
     functional,  # noqa: E402
@@ -39,7 +40,9 @@ from .autograd import (
     enable_grad,
     from_dlpack,  # noqa: E402
     from_numpy,
+    inference_mode,
     is_grad_enabled,
+    is_inference_mode_enabled,
     no_grad,
     set_grad_enabled,
     tensor,
@@ -48,6 +51,7 @@ from .backends import (  # noqa: E402,F401
     get_float32_matmul_precision,
     set_float32_matmul_precision,
 )
+from .compiler import compile  # torch.compile: the model itself (pydlk runs eagerly)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
 from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401

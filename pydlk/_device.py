@@ -119,5 +119,21 @@ def device_str(spec: DeviceLike | None) -> str | None:
     return f"cuda:{0 if d.index is None else d.index}"
 
 
+# Where the factories (pydlk.zeros, ..., pydlk.tensor) put a tensor when no device is given:
+# None until pydlk.set_default_device sets it (then 'cpu' or 'cuda:N').
+_default_device: str | None = None
+
+
+def default_device_str() -> str | None:
+    """The device ``pydlk.set_default_device`` set (``'cpu'``/``'cuda:N'``), None if unset."""
+    return _default_device
+
+
+def set_default_device_str(spec: str | None) -> None:
+    """Set (or, with None, clear) the factories' default device; ``spec`` is canonical."""
+    global _default_device
+    _default_device = spec
+
+
 def cuda_unavailable_error() -> RuntimeError:
     return RuntimeError("pydlk: CUDA is not available (CuPy is not installed or no GPU was found)")

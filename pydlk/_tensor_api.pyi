@@ -4,7 +4,7 @@
 # these names and the attached ones are the same set.
 
 from collections.abc import Iterator, Sequence
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -254,6 +254,20 @@ class _TensorMethods:
     def scatter_add_(self, dim: _int, index: Tensor, src: Tensor) -> Tensor: ...
     def index_select(self, dim: _int, index: Tensor) -> Tensor: ...
     def narrow(self, dim: _int, start: _int | Tensor, length: _int) -> Tensor: ...
+    # -- counting
+    @overload
+    def nonzero(self, *, as_tuple: Literal[False] = False) -> Tensor: ...
+    @overload
+    def nonzero(self, *, as_tuple: Literal[True]) -> tuple[Tensor, ...]: ...
+    def argwhere(self) -> Tensor: ...
+    def bincount(self, weights: Tensor | None = None, minlength: _int = 0) -> Tensor: ...
+    def unique(
+        self,
+        sorted: _bool = True,
+        return_inverse: _bool = False,
+        return_counts: _bool = False,
+        dim: _int | None = None,
+    ) -> Tensor | tuple[Tensor, ...]: ...
     # -- conversions
     def to(
         self,

@@ -138,7 +138,7 @@ atanh matmul mm bmm mv dot outer t sum mean prod max min amax amin argmax argmin
 norm logsumexp cumsum all any count_nonzero reshape view flatten unflatten unsqueeze
 squeeze permute transpose swapaxes swapdims movedim moveaxis expand broadcast_to clone
 chunk unbind topk sort argsort gather scatter scatter_add index_select narrow relu
-sigmoid tanh softmax log_softmax
+sigmoid tanh softmax log_softmax nonzero argwhere bincount unique
 """.split()
 
 # Operators, and methods that differ from the op of the same name.

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
+from ._device import default_device_str as _default_device
 from ._device import device as _device
 
 if TYPE_CHECKING:
@@ -116,6 +117,53 @@ class enable_grad(_GradModeContext):
     """
 
     enabled = True
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether an ``inference_mode()`` block is running on this thread."""
+    return getattr(_mode, "inference", False)
+
+
+class inference_mode:
+    """``with pydlk.inference_mode():`` records nothing, as ``no_grad``; also a decorator, bare
+    (``@inference_mode``) or called. ``inference_mode(False)`` turns recording on (even within
+    ``no_grad``) and leaves inference mode, as torch's.
+
+    Differs from torch: tensors made inside are ordinary tensors (torch's "inference tensors"
+    may not join a recorded op later); recording nothing is the whole saving here.
+    """
+
+    def __new__(cls, mode: bool | Callable[..., Any] = True) -> Any:
+        if callable(mode):  # bare decorator use, ``@inference_mode``
+            return cls(True)(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = bool(mode)
+
+    def __enter__(self) -> None:
+        self.prev = (is_grad_enabled(), is_inference_mode_enabled())
+        _mode.enabled, _mode.inference = not self.mode, self.mode
+
+    def __exit__(self, *exc: object) -> Literal[False]:
+        _mode.enabled, _mode.inference = self.prev
+        return False
+
+    def __call__(self, fn: _F) -> _F:
+        import functools
+
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature
+
+    def clone(self) -> inference_mode:
+        """A new context manager of the same mode (torch's ``clone``)."""
+        return inference_mode(self.mode)
 
 
 # ----------------------------------------------------------------------------- graph nodes
@@ -296,6 +344,7 @@ class Tensor(_TensorBase):
     #       is_contiguous clone split chunk unbind
     #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
     #       narrow
+    #   counting: nonzero argwhere bincount unique
     #   conversions: to float double half bfloat16 long int bool new_zeros new_ones new_empty
     #       new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
@@ -682,18 +731,21 @@ def tensor(
     device: Any = None,
     pin_memory: bool = False,
 ) -> Tensor:
-    """A new leaf tensor (copies ``data``, as torch.tensor does), on ``device`` if given
+    """A new leaf tensor (copies ``data``, as torch.tensor does), on ``device`` if given, else
+    on the default device if ``pydlk.set_default_device`` set one, else where ``data`` is
     (``pin_memory`` is accepted: host memory is not pinned here)."""
     if isinstance(data, Tensor):
         data = data._data
     xp = get_array_module(data)
     arr = xp.array(_default_dtype_array(data, dtype, xp), copy=True)
+    device = _default_device() if device is None else device
     return Tensor(_on_device(arr, device), requires_grad=requires_grad)
 
 
 def as_tensor(data: TensorLike | Any, dtype: DTypeLike | None = None, device: Any = None) -> Tensor:
     """A tensor that shares memory with ``data`` where it can (no copy for a matching array on
-    ``device``)."""
+    ``device``; None: the default device if ``pydlk.set_default_device`` set one)."""
+    device = _default_device() if device is None else device
     if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
         return data if device is None else data.to(device)
     t = Tensor(data, dtype=dtype)

@@ -8,6 +8,7 @@ gradient and the reduction. ``reduction`` is 'none', 'mean' or 'sum'; the legacy
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "smooth_l1_loss",
     "triplet_margin_loss",
     "cosine_embedding_loss",
+    "kl_div",
 ]
 
 
@@ -450,3 +452,66 @@ def cosine_embedding_loss(
         return loss, [coef * dca, coef * dcb]
 
     return _TripletLike.apply(rule, reduction, input1, input2)
+
+
+_KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def kl_div(
+    input: Tensor,
+    target: Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Kullback-Leibler divergence of ``target`` from ``input``, which holds log-probabilities:
+    pointwise ``target * (log(target) - input)`` (0 where target is 0), or with
+    ``log_target=True`` (target holds log-probabilities too) ``exp(target) * (target - input)``.
+
+    ``reduction``: ``'batchmean'`` (the sum divided by ``input.size(0)``, the KL divergence of
+    each row averaged; torch's recommended choice), ``'sum'``, ``'none'`` or ``'mean'`` (over
+    every element; warns as torch does, since that is not the KL divergence). Shapes
+    broadcast. Differentiable in input and target with torch's derivatives: ``-target``
+    (``-exp(target)``) for the input, ``log(target) + 1 - input`` for the target (NaN where
+    the target is 0, as torch's xlogy).
+    """
+    op = "kl_div"
+    _args(op, input, target)
+    if size_average is not None or reduce is not None:
+        red = reduction_arg("mean", size_average, reduce, op)
+    else:
+        if reduction not in _KL_REDUCTIONS:
+            raise ValueError(f"{op}: reduction must be one of {_KL_REDUCTIONS}, got {reduction!r}")
+        if reduction == "mean":
+            warnings.warn(
+                "reduction: 'mean' divides the total loss by both the batch size and the "
+                "support size.'batchmean' divides only by the batch size, and aligns with the "
+                "KL div math definition.'mean' will be changed to behave the same as "
+                "'batchmean' in the next major release.",
+                UserWarning,
+                stacklevel=2,
+            )
+        red = "sum" if reduction == "batchmean" else reduction
+
+    def rule(x, t):
+        xp = get_array_module(x)
+        shape = np.broadcast_shapes(x.shape, t.shape)
+        with np.errstate(all="ignore"):
+            if log_target:
+                e = xp.exp(t)
+                loss = e * (t - x)
+                dx, dt = -e, loss + e
+            else:
+                xlogy = xp.where(t != 0, t * xp.log(xp.where(t != 0, t, 1)), 0)
+                loss = xlogy - t * x
+                # torch's xlogy(t, t) derivative: xlogy(t != 0, t) + t / t
+                dx, dt = -t, xp.where(t != 0, xp.log(xp.where(t != 0, t, 1)), 0) + t / t - x
+        dx, dt = (xp.broadcast_to(v, shape).astype(x.dtype, copy=False) for v in (dx, dt))
+        return loss.astype(x.dtype, copy=False), [dx, dt]
+
+    loss = _ElementwiseLoss.apply(rule, red, input, target)
+    x = array_of(input)
+    if reduction == "batchmean" and x.ndim != 0:
+        loss = loss / x.shape[0]
+    return loss

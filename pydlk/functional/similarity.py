@@ -1,13 +1,15 @@
-"""cosine_similarity and pairwise_distance, composed from differentiable Tensor ops."""
+"""cosine_similarity, pairwise_distance and normalize, composed from differentiable Tensor
+ops."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..autograd import Tensor
+from ..ops._helpers import _dims
 from ._util import check_float
 
-__all__ = ["cosine_similarity", "pairwise_distance"]
+__all__ = ["cosine_similarity", "pairwise_distance", "normalize"]
 
 
 def _t(x):
@@ -55,3 +57,24 @@ def pairwise_distance(
     check_float(x2, "pairwise_distance", "x2")
     d = _t(x1) - _t(x2) + eps
     return d.norm(p, dim=-1, keepdim=keepdim)
+
+
+def normalize(
+    input: Tensor,
+    p: float = 2.0,
+    dim: int | tuple[int, ...] = 1,
+    eps: float = 1e-12,
+    out: None = None,
+) -> Tensor:
+    """``input / max(||input||_p, eps)``, the p-norm taken over ``dim`` (an int or a tuple),
+    as torch's normalize: each vector along ``dim`` scaled to unit norm, a vector of norm below
+    ``eps`` divided by ``eps`` instead (a zero vector stays zero). Differentiable; where the
+    norm is clamped, only the division by ``eps`` carries a gradient (as torch's clamp_min).
+    ``out`` must be None (write the result yourself)."""
+    op = "normalize"
+    a = check_float(input, op, "input")
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported; assign the returned tensor instead")
+    _dims(dim, a.ndim, op)  # an IndexError naming normalize for a dim out of range
+    x = _t(input)
+    return x / x.norm(p, dim=dim, keepdim=True).clamp(min=eps)

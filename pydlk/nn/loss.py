@@ -19,6 +19,7 @@ __all__ = [
     "SmoothL1Loss",
     "TripletMarginLoss",
     "CosineEmbeddingLoss",
+    "KLDivLoss",
 ]
 
 
@@ -263,3 +264,32 @@ class CosineEmbeddingLoss(_Loss):
         return F.cosine_embedding_loss(
             input1, input2, target, margin=self.margin, reduction=self.reduction
         )
+
+
+class KLDivLoss(_Loss):
+    """Kullback-Leibler divergence loss of log-probabilities ``input`` against ``target``
+    (probabilities, or log-probabilities with ``log_target=True``); see ``F.kl_div``.
+    ``reduction``: ``'mean'`` (torch's default, which warns on each call as torch's does),
+    ``'batchmean'`` (the KL divergence averaged over the batch), ``'sum'`` or ``'none'``.
+    """
+
+    def __init__(
+        self,
+        size_average: bool | None = None,
+        reduce: bool | None = None,
+        reduction: str = "mean",
+        log_target: bool = False,
+    ) -> None:
+        if reduction not in ("none", "mean", "sum", "batchmean"):
+            raise ValueError(
+                "KLDivLoss: reduction must be 'none', 'mean', 'sum' or 'batchmean', "
+                f"got {reduction!r}"
+            )
+        legacy = size_average is not None or reduce is not None
+        super().__init__(size_average, reduce, "mean" if reduction == "batchmean" else reduction)
+        if reduction == "batchmean" and not legacy:
+            self.reduction = reduction
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from .. import _arena
+from .. import _device as _device_mod
 from .._device import cuda_unavailable_error as _cuda_unavailable
 from .._device import device as _device
 from .._device import device_str as _device_str
@@ -101,6 +102,8 @@ class Module:
         def __init__(self, *args, **kw):
             init(self, *args, **kw)
             dev = sig.bind(self, *args, **kw).arguments.get("device")
+            if dev is None:  # pydlk.set_default_device's, as torch's reaches layers
+                dev = _device_mod.default_device_str()
             if dev is not None:
                 try:
                     self.to(dev)
@@ -438,6 +441,22 @@ class Module:
 
     def double(self: _M) -> _M:
         return self.to(np.float64)
+
+    def half(self: _M) -> _M:
+        """Cast floating-point parameters and buffers to float16 (torch's ``Module.half``)."""
+        return self.to(np.float16)
+
+    def bfloat16(self: _M) -> _M:
+        """Cast floating-point parameters and buffers to ``pydlk.bfloat16`` (ml_dtypes'
+        bfloat16, a CPU dtype: CuPy has none, so a model on a GPU raises TypeError)."""
+        from .._backend import is_cupy
+        from ..ops.conversions import bfloat16_dtype
+
+        arrays = [t._data for t in itertools.chain(self.parameters(), self.buffers())]
+        if any(is_cupy(a) for a in arrays if a.dtype.kind == "f"):
+            raise TypeError("bfloat16: CuPy has no bfloat16 dtype; use half() on a GPU")
+        bf16 = bfloat16_dtype()
+        return self._apply_array(lambda a: a.astype(bf16))
 
     def cpu(self: _M) -> _M:
         """Move parameters and buffers to the CPU (a no-op for a CPU model); returns self."""

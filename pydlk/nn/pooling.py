@@ -1,4 +1,5 @@
-"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d (torch.nn.modules.pooling)."""
+"""Pooling layers: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d
+(torch.nn.modules.pooling)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from .module import Module
 if TYPE_CHECKING:
     from ..autograd import Tensor
 
-__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
 
 def _set_window(module, kernel_size, stride, padding):
@@ -115,6 +116,23 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed ``output_size`` (an int or (H, W); None keeps that dim), over
+    the windows of AdaptiveAvgPool2d; see ``F.adaptive_max_pool2d``. ``return_indices`` also
+    returns the int64 flat argmax indices into each input plane.
+    """
+
+    def __init__(self, output_size: _size_2_t, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, input: Tensor):
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

@@ -7,8 +7,9 @@ broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
 ``einsum``, ``reductions``, ``shape``, ``indexing``, ``selection`` (sort, topk, gather,
-scatter), ``joining``, ``conversions``, ``factories``, ``activations``, ``inplace``
-(``_helpers`` holds what they share). The functions listed in ``__all__`` become
+scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``joining``,
+``conversions``, ``factories``, ``activations``, ``inplace`` (``_helpers`` holds what they
+share). The functions listed in ``__all__`` become
 ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
 the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
@@ -25,7 +26,8 @@ Where pydlk differs from torch:
   that an op saved for its backward silently changes that backward. In-place ops on a tensor that
   is part of the graph, or on a leaf that requires grad, are refused while grad mode is on.
 * Elementwise ops never warn (log(0) is -inf, 0/0 is nan), as in torch.
-* ``topk(..., sorted=False)`` still returns sorted values (torch leaves the order open);
+* ``topk(..., sorted=False)`` and ``unique(..., sorted=False)`` still return sorted values (torch
+  leaves the order open); ``bincount`` is differentiable in its weights (torch refuses);
   ``einsum`` promotes operands of different dtypes (torch refuses them); ``gather``'s
   ``sparse_grad`` is accepted and ignored (dense gradient).
 * ``scatter_``/``scatter_add_``/``masked_fill_`` and the in-place samplers (``normal_``,
@@ -97,6 +99,8 @@ from .conversions import (
     long,
     uint8,
 )
+from .counting import argwhere, bincount, nonzero, unique
+from .distance import cdist
 from .einsum import einsum
 from .factories import (
     arange,
@@ -105,6 +109,7 @@ from .factories import (
     eye,
     full,
     full_like,
+    get_default_device,
     is_tensor,
     linspace,
     normal,
@@ -117,6 +122,7 @@ from .factories import (
     randn,
     randn_like,
     randperm,
+    set_default_device,
     zeros,
     zeros_like,
 )
@@ -265,6 +271,13 @@ __all__ = [
     "scatter_add",
     "index_select",
     "narrow",
+    # data-sized outputs
+    "nonzero",
+    "argwhere",
+    "bincount",
+    "unique",
+    # distances
+    "cdist",
     # reductions
     "sum",
     "mean",
@@ -349,6 +362,8 @@ __all__ = [
     "numel",
     "is_tensor",
     "normal",
+    "set_default_device",
+    "get_default_device",
     # activations
     "relu",
     "sigmoid",

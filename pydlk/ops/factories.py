@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _random
+from .. import _device, _random
 from .._random import Generator
 from .._typing import Array, DeviceLike, DTypeLike, _size
 from ..autograd import Tensor
@@ -26,14 +26,48 @@ from .conversions import (
 
 
 def _new(array: Array, device: DeviceLike | None, requires_grad: bool) -> Tensor:
-    """A fresh leaf tensor from a NumPy array, moved to ``device``."""
-    dev = _parse_device(device)
+    """A fresh leaf tensor from a NumPy array, moved to ``device`` (None: the default device,
+    see ``set_default_device``)."""
+    dev = _parse_device(device) if device is not None else _device.default_device_str()
     if dev is not None and dev != "cpu":
         array = _move(array, dev)
     t = Tensor._wrap(array)
     if requires_grad:
         t.requires_grad = True  # raises for integer dtypes
     return t
+
+
+def set_default_device(device: DeviceLike | None) -> None:
+    """Make ``device`` (``'cpu'``, ``'cuda'``, ``'cuda:N'``, a ``pydlk.device``) where the
+    factories put a tensor when their ``device`` is None: ``zeros``, ``ones``, ``empty``,
+    ``full``, ``arange``, ``linspace``, ``eye``, ``rand``, ``randn``, ``randint``, ``randperm``,
+    ``normal`` (float mean and std), ``pydlk.tensor`` and ``pydlk.as_tensor``; None clears it
+    (back to the CPU). The ``*_like`` factories keep the input's device, as in torch.
+
+    Layers built without ``device=`` go there too (``nn.Module``'s ``device=`` handling). A
+    CUDA device needs CuPy and a GPU (else RuntimeError).
+    """
+    dev = None
+    if device is not None:
+        try:
+            dev = _parse_device(device)
+        except ValueError as e:
+            raise ValueError(f"set_default_device: {e}") from None
+        if dev != "cpu":
+            from ..cuda import is_available
+
+            if not is_available():
+                raise RuntimeError(
+                    f"set_default_device: device {device!r} needs a CUDA GPU and CuPy, and "
+                    "none is available"
+                )
+    _device.set_default_device_str(dev)
+
+
+def get_default_device() -> _device.device:
+    """The device the factories use when none is given (``set_default_device``); the CPU
+    unless set."""
+    return _device.device(_device.default_device_str() or "cpu")
 
 
 def _float_dtype(dtype: DTypeLike | None, op: str) -> np.dtype:
@@ -462,8 +496,7 @@ def normal(
             np.asarray(m.get() if hasattr(m, "get") else m, np.float64)
             + z * np.asarray(s.get() if hasattr(s, "get") else s, np.float64)
         ).astype(ref.dtype)
-        dev = "cuda" if hasattr(ref._data, "get") else None
-        return _new(a, device if device is not None else dev, requires_grad)
+        return _new(a, device if device is not None else _device_str(ref._data), requires_grad)
     if s < 0:
         raise ValueError(f"normal: std must be >= 0, got {s}")
     if size is None:

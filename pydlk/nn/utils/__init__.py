@@ -1,5 +1,7 @@
-"""Gradient clipping and regularisation penalties (torch.nn.utils)."""
+"""Gradient clipping, regularisation penalties and padding of sequences (torch.nn.utils;
+``rnn.pad_sequence`` as ``torch.nn.utils.rnn.pad_sequence``)."""
 
+from . import rnn  # noqa: F401
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm  # noqa: F401
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty  # noqa: F401
 
