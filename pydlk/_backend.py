@@ -40,6 +40,18 @@ def host_array(a):
     return a.get() if is_cupy(a) else np.asarray(a)
 
 
+def on_device_of(v, like):
+    """Array ``v`` on ``like``'s device, copied only when it is elsewhere: what an in-place copy
+    ``like[...] = v`` across devices needs (CuPy refuses host arrays there, NumPy device ones)."""
+    if is_cupy(like):
+        if is_cupy(v) and v.device.id == like.device.id:
+            return v
+        cp = sys.modules["cupy"]
+        with cp.cuda.Device(like.device.id):
+            return cp.asarray(v)
+    return host_array(v)
+
+
 def device_of(a):
     """The device string of an array: ``'cpu'`` or ``'cuda:N'``."""
     if is_cupy(a):

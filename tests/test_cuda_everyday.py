@@ -357,3 +357,71 @@ def test_gpu_square_mask_and_callable_map_location_go_to_the_gpu(tmp_path):
     w = pydlk.load(path, map_location=lambda storage, loc: storage.cuda())["w"]
     assert w.is_cuda and _host(w).tolist() == [1.0, 1.0]
     assert cp is not None
+
+
+def test_gpu_state_dicts_load_across_devices(tmp_path, rng):
+    """torch.load(map_location='cpu') then load_state_dict into a GPU model and optimiser (and
+    a GPU state dict into a CPU model): values are copied across devices, as torch's copy_."""
+    cp = _cupy()
+    pydlk.manual_seed(0)
+    src = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).cuda()
+    opt = pydlk.optim.Adam(src.parameters(), lr=0.01)
+    x = pydlk.tensor(rng.standard_normal((6, 3)).astype(np.float32), device="cuda")
+    src(x).square().sum().backward()
+    opt.step()
+    path = tmp_path / "s.pt"
+    pydlk.save({"m": src.state_dict(), "o": opt.state_dict()}, path)
+    on_cpu = pydlk.load(path, map_location="cpu")
+    dst = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)).cuda()
+    dst.load_state_dict(on_cpu["m"])  # CPU values into a GPU model
+    dopt = pydlk.optim.Adam(dst.parameters(), lr=0.01)
+    dopt.load_state_dict(on_cpu["o"])  # CPU state into a GPU optimiser
+    for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values()):
+        assert str(b.device) == "cuda:0", k
+        np.testing.assert_array_equal(_host(b), _host(a))
+    for o in (opt, dopt):
+        o.zero_grad()
+    src(x).square().sum().backward()
+    dst(x).square().sum().backward()
+    opt.step()
+    dopt.step()
+    for a, b in zip(src.parameters(), dst.parameters()):
+        np.testing.assert_allclose(_host(b), _host(a), rtol=1e-6)
+    cpu_model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    cpu_model.load_state_dict(src.state_dict())  # GPU values into a CPU model
+    for a, b in zip(src.parameters(), cpu_model.parameters()):
+        np.testing.assert_array_equal(b.detach().numpy(), _host(a))
+    assert cp is not None
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        nn.init.normal_,
+        nn.init.uniform_,
+        nn.init.kaiming_normal_,
+        nn.init.kaiming_uniform_,
+        nn.init.xavier_uniform_,
+        nn.init.xavier_normal_,
+        nn.init.orthogonal_,
+        nn.init.trunc_normal_,
+        nn.init.eye_,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_gpu_init_on_gpu_parameters_draws_the_cpu_numbers(init):
+    """nn.init on a GPU parameter (model.apply(init_fn) after .cuda(), reset_parameters):
+    drawn on the host, written on the device, the same numbers as on the CPU for one seed."""
+    _cupy()
+    got = []
+    for dev in ("cpu", "cuda"):
+        w = nn.Linear(5, 4).to(dev).weight
+        pydlk.manual_seed(3)
+        init(w)
+        assert str(w.device) == ("cuda:0" if dev == "cuda" else "cpu")
+        got.append(_host(w))
+    np.testing.assert_array_equal(got[1], got[0])
+    m = nn.Sequential(nn.Linear(3, 4), nn.Embedding(5, 3, padding_idx=0)).cuda()
+    for layer in m:
+        layer.reset_parameters()
+    assert _host(m[1].weight)[0].tolist() == [0.0, 0.0, 0.0]

@@ -23,7 +23,8 @@ The arrays are NumPy arrays, so NumPy would take them where CuPy refuses; what C
 raises here too when pydlk's own code does it: ``np.asarray``/``np.array``/``asanyarray``/
 ``ascontiguousarray`` of a device array (CuPy's ``__array__`` raises TypeError), and NumPy
 arrays, 0-d ones included, among the operands of a ufunc or NumPy function on device arrays
-(CuPy raises TypeError); NumPy functions on device arrays give device arrays, as CuPy's
+(CuPy raises TypeError), a host array of 1+ dimensions assigned into a device array
+(``d[...] = host``: CuPy refuses it, gh-2079); NumPy functions on device arrays give device arrays, as CuPy's
 ``__array_function__`` dispatch does.
 
 Stream capture (``Stream.begin_capture`` / ``end_capture``) is checked, not recorded: the work
@@ -205,6 +206,8 @@ class ndarray(np.ndarray):
     def __setitem__(self, key, value):
         if isinstance(value, np.ndarray) and not isinstance(value, ndarray):
             _transfer("H2D")
+            if value.ndim and _from_pydlk():  # CuPy refuses host arrays here (cupy gh-2079)
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
         super().__setitem__(key, value)
 
     @property

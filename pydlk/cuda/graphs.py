@@ -125,6 +125,7 @@ def make_graphed_callables(callables, sample_args, num_warmup_iters=3):
     Differs from torch: the forward only, under ``no_grad`` (inference); torch also graphs the
     backward. Arguments that require grad are refused; graph a training step with
     :func:`graph_train_step`."""
+    from .._backend import on_device_of
     from ..autograd import Tensor, no_grad
 
     _capture_cupy("make_graphed_callables")
@@ -153,7 +154,9 @@ def make_graphed_callables(callables, sample_args, num_warmup_iters=3):
 
         def replayed(*new, _g=g, _in=static_in, _out=static_out):
             for dst, src in zip(_in, new):
-                dst._data[...] = src._data if isinstance(src, Tensor) else src
+                dst._data[...] = on_device_of(
+                    src._data if isinstance(src, Tensor) else src, dst._data
+                )
             _g.replay()
             return _out
 
@@ -199,6 +202,7 @@ def graph_train_step(model, loss_fn, optimizer, x, y, scheduler=None, num_warmup
     model's output) are the static ones: read them before the next call. The warm-up steps are
     real training steps on ``x``/``y`` (``step.warm`` holds the last one's output and loss; the
     capture itself runs nothing). Without a GPU this raises RuntimeError."""
+    from .._backend import on_device_of
     from ..autograd import Tensor
 
     _capture_cupy("graph_train_step")
@@ -223,9 +227,9 @@ def graph_train_step(model, loss_fn, optimizer, x, y, scheduler=None, num_warmup
         one_step()
     static_out, static_loss = outs
 
-    def step(bx, by):
-        sx[...] = bx._data if isinstance(bx, Tensor) else bx
-        sy[...] = by._data if isinstance(by, Tensor) else by
+    def step(bx, by):  # batches from anywhere (a host batch is copied in, as torch's copy_)
+        sx[...] = on_device_of(bx._data if isinstance(bx, Tensor) else bx, sx)
+        sy[...] = on_device_of(by._data if isinstance(by, Tensor) else by, sy)
         g.replay()
         return static_loss
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import on_device_of
 from .._random import default_generator
 from ..autograd import Tensor, no_grad
 
@@ -45,9 +46,13 @@ def _arr(tensor):
 
 
 def _write(tensor, values):
+    """Write host-drawn ``values`` into ``tensor`` in place, on its device (a GPU parameter
+    gets the same numbers as a CPU one for the same seed)."""
     a = _arr(tensor)
+    if a.dtype.kind == "f":
+        values = np.asarray(values).astype(a.dtype, copy=False)
     with no_grad():
-        a[...] = np.asarray(values).astype(a.dtype, copy=False) if a.dtype.kind == "f" else values
+        a[...] = on_device_of(values, a) if isinstance(values, np.ndarray) else values
     return tensor
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import _arena
 from .. import _device as _device_mod
+from .._backend import on_device_of
 from .._device import cuda_unavailable_error as _cuda_unavailable
 from .._device import device as _device
 from .._device import device_str as _device_str
@@ -536,7 +537,7 @@ class Module:
                         )
                         continue
                 with no_grad():
-                    t._data[...] = value
+                    t._data[...] = on_device_of(value, t._data)  # across devices, as copy_
         unexpected = [k for k in state_dict.keys() if k not in used]
         if strict:
             if unexpected:
