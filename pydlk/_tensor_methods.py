@@ -48,6 +48,7 @@ from .ops.conversions import (
     int64,
     to,
 )
+from .ops.draws import _bernoulli_, _random_
 from .ops.factories import (
     _exponential_,
     _new_full,
@@ -138,7 +139,7 @@ atanh matmul mm bmm mv dot outer t sum mean prod max min amax amin argmax argmin
 norm logsumexp cumsum all any count_nonzero reshape view flatten unflatten unsqueeze
 squeeze permute transpose swapaxes swapdims movedim moveaxis expand broadcast_to clone
 chunk unbind topk sort argsort gather scatter scatter_add index_select narrow relu
-sigmoid tanh softmax log_softmax nonzero argwhere bincount unique
+sigmoid tanh softmax log_softmax nonzero argwhere bincount unique bernoulli multinomial
 """.split()
 
 # Operators, and methods that differ from the op of the same name.
@@ -234,6 +235,8 @@ _methods = {
     "normal_": _normal_,
     "uniform_": _uniform_,
     "exponential_": _exponential_,
+    "bernoulli_": _bernoulli_,
+    "random_": _random_,
     # activations (pydlk.functional)
 }
 

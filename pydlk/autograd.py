@@ -345,6 +345,7 @@ class Tensor(_TensorBase):
     #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
     #       narrow
     #   counting: nonzero argwhere bincount unique
+    #   draws: bernoulli multinomial bernoulli_ random_
     #   conversions: to float double half bfloat16 long int bool new_zeros new_ones new_empty
     #       new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_

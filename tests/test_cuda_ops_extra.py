@@ -230,3 +230,23 @@ def test_gpu_module_half_and_bfloat16():
     assert m.weight.dtype == np.float16 and str(m.weight.device) == "cuda:0"
     with pytest.raises(TypeError, match="bfloat16: CuPy has no bfloat16 dtype"):
         nn.Linear(3, 2).to("cuda").bfloat16()
+
+
+def test_gpu_draws_land_on_the_inputs_device_with_the_cpu_numbers():
+    cupy_or_skip()
+    w = np.array([[1.0, 0.0, 3.0], [2.0, 2.0, 1.0]])
+    outs = []
+    for dev in ("cpu", "cuda"):
+        pydlk.manual_seed(5)
+        t = pydlk.tensor(w, device=dev)
+        got = [
+            pydlk.multinomial(t, 2),
+            pydlk.bernoulli(t / 4),
+            pydlk.poisson(t),
+            pydlk.zeros(4, device=dev).bernoulli_(0.5),
+            pydlk.zeros(4, device=dev, dtype=np.int64).random_(0, 9),
+        ]
+        assert all(str(g.device) == ("cpu" if dev == "cpu" else "cuda:0") for g in got)
+        outs.append([host(g) for g in got])
+    for c, g in zip(*outs):
+        np.testing.assert_array_equal(g, c)

@@ -610,3 +610,55 @@ def test_pad_sequence_refuses_bad_arguments():
         pad_sequence([pydlk.ones(2)], padding_side="middle")
     with pytest.raises(ValueError, match="pad_sequence: sequence 0 is 0-d"):
         pad_sequence([pydlk.tensor(1.0), pydlk.tensor(2.0)])
+
+
+# --------------------------------------------------------------------------- draws
+
+
+def test_multinomial_frequencies_shapes_and_errors():
+    pydlk.manual_seed(0)
+    w = np.array([[1.0, 0.0, 3.0], [2.0, 2.0, 0.0]])
+    s = pydlk.multinomial(pydlk.tensor(w), 4000, replacement=True)
+    ts = torch.multinomial(torch.tensor(w), 4000, replacement=True)
+    assert s.dtype == np.int64 and s.shape == tuple(ts.shape) == (2, 4000)
+    for row, want in zip(s.numpy(), w / w.sum(1, keepdims=True)):
+        np.testing.assert_allclose(np.bincount(row, minlength=3) / 4000, want, atol=0.03)
+    wr = pydlk.tensor(np.array([0.0, 1.0, 1.0, 5.0]))
+    draws = [sorted(pydlk.multinomial(wr, 3).tolist()) for _ in range(20)]
+    assert all(d == [1, 2, 3] for d in draws)  # without replacement: each nonzero once
+    assert pydlk.tensor(w).multinomial(1).shape == (2, 1)
+    with pytest.raises(RuntimeError, match="not enough non-negative category"):
+        pydlk.multinomial(wr, 4)
+    with pytest.raises(RuntimeError, match="sum of probabilities <= 0"):
+        pydlk.multinomial(pydlk.zeros(3), 1)
+    with pytest.raises(RuntimeError, match="finite, non-negative"):
+        pydlk.multinomial(pydlk.tensor([1.0, -1.0]), 1)
+    with pytest.raises(RuntimeError, match="prob_dist must be 1 or 2 dim"):
+        pydlk.multinomial(pydlk.ones(2, 2, 2), 1)
+
+
+def test_bernoulli_poisson_and_random_fills():
+    pydlk.manual_seed(0)
+    p = np.full((200, 50), 0.3, np.float32)
+    b = pydlk.bernoulli(pydlk.tensor(p))
+    assert b.dtype == np.float32 and set(np.unique(b.numpy())) <= {0.0, 1.0}
+    assert abs(b.numpy().mean() - 0.3) < 0.02
+    assert abs(pydlk.tensor(p).bernoulli(0.8).numpy().mean() - 0.8) < 0.02
+    t = pydlk.zeros(10000).bernoulli_(pydlk.full((10000,), 0.25))
+    assert abs(t.numpy().mean() - 0.25) < 0.02
+    r = pydlk.zeros(5000, dtype=np.int64).random_(3, 7)
+    assert set(np.unique(r.numpy())) == {3, 4, 5, 6}
+    assert set(np.unique(pydlk.zeros(2000).random_(4).numpy())) == {0.0, 1.0, 2.0, 3.0}
+    lam = np.array([0.5, 4.0, 20.0])
+    po = pydlk.poisson(pydlk.tensor(np.tile(lam, (4000, 1))))
+    np.testing.assert_allclose(po.numpy().mean(0), lam, rtol=0.06)
+    with pytest.raises(RuntimeError, match="probabilities must be in"):
+        pydlk.bernoulli(pydlk.tensor([1.5]))
+    with pytest.raises(RuntimeError, match="less than 'to'"):
+        pydlk.zeros(2).random_(5, 5)
+    with pytest.raises(RuntimeError, match="bernoulli_"):
+        pydlk.zeros(2, requires_grad=True).bernoulli_()
+    pydlk.manual_seed(1)
+    a = pydlk.multinomial(pydlk.ones(5), 3).tolist()
+    pydlk.manual_seed(1)
+    assert pydlk.multinomial(pydlk.ones(5), 3).tolist() == a  # the seed decides

@@ -24,8 +24,8 @@ raises here too when pydlk's own code does it: ``np.asarray``/``np.array``/``asa
 ``ascontiguousarray`` of a device array (CuPy's ``__array__`` raises TypeError), and NumPy
 arrays, 0-d ones included, among the operands of a ufunc or NumPy function on device arrays
 (CuPy raises TypeError), a host array of 1+ dimensions assigned into a device array
-(``d[...] = host``: CuPy refuses it, gh-2079); NumPy functions on device arrays give device arrays, as CuPy's
-``__array_function__`` dispatch does.
+(``d[...] = host``: CuPy refuses it, gh-2079); NumPy functions on device arrays give device
+arrays, as CuPy's ``__array_function__`` dispatch does.
 
 Stream capture (``Stream.begin_capture`` / ``end_capture``) is checked, not recorded: the work
 runs at once as ever, but while a capture is on every copy between host and device raises

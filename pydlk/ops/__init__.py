@@ -7,10 +7,10 @@ broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
 ``einsum``, ``reductions``, ``shape``, ``indexing``, ``selection`` (sort, topk, gather,
-scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``joining``,
-``conversions``, ``factories``, ``activations``, ``inplace`` (``_helpers`` holds what they
-share). The functions listed in ``__all__`` become
-``pydlk.<name>``;
+scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
+(bernoulli, multinomial, poisson), ``joining``, ``conversions``, ``factories``,
+``activations``, ``inplace`` (``_helpers`` holds what they share). The functions listed in
+``__all__`` become ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
 the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
 ``__getattr__`` below); inside the package the builtins are reached as ``_b.sum``, ... .
@@ -101,6 +101,7 @@ from .conversions import (
 )
 from .counting import argwhere, bincount, nonzero, unique
 from .distance import cdist
+from .draws import bernoulli, multinomial, poisson
 from .einsum import einsum
 from .factories import (
     arange,
@@ -276,6 +277,9 @@ __all__ = [
     "argwhere",
     "bincount",
     "unique",
+    "bernoulli",
+    "multinomial",
+    "poisson",
     # distances
     "cdist",
     # reductions
