@@ -581,6 +581,13 @@ class Tensor(_TensorBase):
                 setattr(new, k, copy.deepcopy(v, memo))
         return new
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For pickle (``save`` of a whole Module): values, grad and requires_grad, without an
+        optimiser's buffers or the graph (a non-leaf is stored as a leaf)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_arena", "_grad_slot")}
+        state["_node"] = None
+        return state
+
     def pin_memory(self) -> Tensor:
         """A copy (torch copies into page-locked memory; pydlk stages GPU copies itself)."""
         if is_cupy(self._data):

@@ -1,9 +1,15 @@
-"""Checkpoints without pickle: ``pydlk.save(obj, f)`` / ``pydlk.load(f)``.
+"""Checkpoints: ``pydlk.save(obj, f)`` / ``pydlk.load(f)``, without pickle for weights.
 
 ``.npz`` (the default): any nesting of dicts, lists, tuples, arrays, Tensors, numbers, strings,
 bools and None (a model's, an optimiser's or a scheduler's state dict, the RNG state). Arrays go
 into the archive as ``a0, a1, ...``; the structure around them is JSON in the member
-``__structure__``, so loading never unpickles (``allow_pickle=False``).
+``__structure__``, so loading such a file never unpickles (``allow_pickle=False``).
+
+Anything else (a whole ``nn.Module`` as ``torch.save(model)`` writes it, an
+``argparse.Namespace`` of hyperparameters, a set) is pickled into its own member, as torch
+pickles everything. ``load`` refuses those members by default (``weights_only=True``, torch's
+default since 2.6: unpickling can run code) and names the pickled type;
+``load(..., weights_only=False)`` unpickles them, for files you trust.
 
 ``.safetensors``: a flat ``{name: array}`` dict (a model state dict), through the optional
 ``safetensors`` package; a state dict saved from torch with ``safetensors.torch.save_file``
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tokenize
 import zipfile
 from typing import IO, Any, cast
@@ -68,9 +75,7 @@ def _encode(obj, arrays):
     if _is_torch_tensor(obj):
         arrays.append(obj.detach().cpu().numpy())
         return {"__array__": len(arrays) - 1}
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise TypeError("save: arrays of Python objects cannot be saved without pickle")
+    if isinstance(obj, np.ndarray) and not obj.dtype.hasobject:
         arrays.append(obj)
         return {"__array__": len(arrays) - 1}
     if isinstance(obj, np.generic):
@@ -91,10 +96,21 @@ def _encode(obj, arrays):
         return {"__tuple__": [_encode(v, arrays) for v in obj]}
     if isinstance(obj, list):
         return [_encode(v, arrays) for v in obj]
-    raise TypeError(
-        f"save: cannot save an object of type {type(obj).__name__} (supported: "
-        "dict, list, tuple, array, Tensor, number, str, bool, None)"
-    )
+    return _pickled(obj, arrays)
+
+
+def _pickled(obj, arrays):
+    """Any other object, pickled into a member of its own (load needs weights_only=False)."""
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+    try:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:  # noqa: BLE001  (whatever pickle raises: say what could not be saved)
+        raise TypeError(
+            f"save: cannot save an object of type {kind}: it is not a dict, list, tuple, "
+            f"array, Tensor, number, str, bool or None, and pickling it failed: {e}"
+        ) from None
+    arrays.append(np.frombuffer(data, np.uint8))
+    return {"__pickle__": len(arrays) - 1, "type": kind}
 
 
 def _write_npz(f, obj):
@@ -180,9 +196,10 @@ def _fmt_bytes(n):
 class _Reader:
     """One load: the file's name for messages, the size budget, the target device."""
 
-    def __init__(self, name, max_bytes):
+    def __init__(self, name, max_bytes, allow_pickle=False):
         self.name = name
         self.max_bytes = max_bytes
+        self.allow_pickle = allow_pickle  # load(weights_only=False)
         self.used = 0
 
     def fail(self, problem, kind="pydlk checkpoint"):
@@ -252,6 +269,7 @@ _MARKERS = {
     "__scalar__": {"__scalar__"},
     "__tuple__": {"__tuple__"},
     "__dict__": {"__dict__"},
+    "__pickle__": {"__pickle__", "type"},
 }
 
 
@@ -279,6 +297,19 @@ def _decode(r, obj, arrays, used, depth=0):
         return Tensor(a, requires_grad=rg and a.dtype.kind in "fc")
     if marker == "__array__":
         return arrays[_index(r, obj, marker, n, used)]
+    if marker == "__pickle__":
+        a = arrays[_index(r, obj, marker, n, used)]
+        kind = obj.get("type", "object")
+        if not r.allow_pickle:
+            raise r.fail(
+                f"it holds a pickled {kind} (saved so because it is not a tensor, array, number, "
+                f"string or container of them); unpickling can run code, so load it with "
+                f"weights_only=False only if you trust the file",
+                "weights-only checkpoint",
+            )
+        if a.dtype != np.uint8 or a.ndim != 1:
+            raise r.fail(f"pickled member a{obj[marker]} is not a byte array")
+        return pickle.loads(a.tobytes())
     if marker == "__scalar__":
         a = arrays[_index(r, obj, marker, n, used)]
         if a.ndim != 0:
@@ -434,7 +465,9 @@ def load(
     """Load what ``save`` wrote (torch.load), from a path or a binary file object: arrays come
     back as NumPy arrays, saved Tensors as Tensors. ``.safetensors`` files give a flat dict of
     arrays; torch ``.pt`` files of plain tensors give their dicts with pydlk Tensors, read
-    without executing any code (so ``weights_only`` is always in effect, whatever it says).
+    without executing any code. ``weights_only`` (True, torch's default): objects that ``save``
+    had to pickle (a whole Module, a Namespace) are refused, naming their type; False unpickles
+    them (only for files you trust; torch files stay read without running code).
 
     ``map_location``: ``None``/``'cpu'`` (NumPy) or ``'cuda'`` (CuPy arrays; an error where no
     GPU path is available), a device or a dict of them, or torch's callable
@@ -446,18 +479,20 @@ def load(
     device = _device_of(map_location)
     if _is_file_object(f):
         name = os.path.basename(str(getattr(f, "name", "") or "")) or "<file object>"
-        obj = _load_from(f, name, max_bytes, safetensors=False)
+        obj = _load_from(f, name, max_bytes, False, weights_only)
     else:
         path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
         with open(path, "rb") as fh:
-            obj = _load_from(fh, os.path.basename(path), max_bytes, _is_safetensors(path))
+            obj = _load_from(
+                fh, os.path.basename(path), max_bytes, _is_safetensors(path), weights_only
+            )
     if device == "callable":
         return _map_each(obj, map_location)
     return _to_cuda(obj) if device == "cuda" else obj
 
 
-def _load_from(f, name, max_bytes, safetensors):
-    r = _Reader(name, max_bytes)
+def _load_from(f, name, max_bytes, safetensors, weights_only=True):
+    r = _Reader(name, max_bytes, allow_pickle=not weights_only)
     if safetensors:
         return _load_safetensors(r, f)
     start = f.tell()

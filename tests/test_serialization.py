@@ -67,12 +67,18 @@ def test_no_pickle_inside(tmp_path):
         assert sorted(zf.namelist()) == ["__structure__.npy", "a0.npy"]
 
 
-def test_refuses_unsupported(tmp_path):
-    with pytest.raises(TypeError, match="object"):
-        pydlk.save({"x": object()}, tmp_path / "x.npz")
-    with pytest.raises(TypeError, match="pickle"):
-        pydlk.save({"x": np.array([{}], dtype=object)}, tmp_path / "x.npz")
-    assert not any(".tmp" in p.name for p in tmp_path.iterdir())
+def test_refuses_what_cannot_be_pickled_and_leaves_no_file(tmp_path):
+    import threading
+
+    with pytest.raises(TypeError, match=r"builtins\.generator.*pickling it failed"):
+        pydlk.save({"x": (i for i in range(2))}, tmp_path / "x.npz")
+    with pytest.raises(TypeError, match=r"_thread\.lock"):
+        pydlk.save({"x": threading.Lock()}, tmp_path / "x.npz")
+    assert not any(tmp_path.iterdir())  # atomic: nothing half-written is left
+    pydlk.save({"x": np.array([{}], dtype=object)}, tmp_path / "o.npz")  # pickled, not refused
+    with pytest.raises(ValueError, match="pickled numpy.ndarray"):
+        pydlk.load(tmp_path / "o.npz")
+    assert pydlk.load(tmp_path / "o.npz", weights_only=False)["x"][0] == {}
 
 
 def test_model_state_dict_round_trip(tmp_path):
@@ -495,3 +501,31 @@ def test_callable_map_location_as_torch(tmp_path):
     assert type(out["a"]) is np.ndarray and out["n"] == 3
     doubled = pydlk.load(path, map_location=lambda s, loc: s * 2)
     np.testing.assert_array_equal(doubled["a"], [0.0, 2.0, 4.0])
+
+
+def test_whole_module_and_other_objects_are_pickled_and_need_weights_only_false(tmp_path):
+    """torch.save(model), a Namespace of hyperparameters, a set: pickled into their own members;
+    load refuses them by default (weights_only=True, torch's default since 2.6), naming the
+    type, and unpickles them with weights_only=False. Weights-only content loads either way."""
+    import argparse
+
+    pydlk.manual_seed(0)
+    model = pydlk.nn.Sequential(pydlk.nn.Linear(3, 4), pydlk.nn.ReLU(), pydlk.nn.Linear(4, 2))
+    opt = pydlk.optim.SGD(model.parameters(), lr=0.1)  # packs the parameters: still picklable
+    model(pydlk.ones(2, 3)).sum().backward()
+    opt.step()
+    path = tmp_path / "m.pt"
+    args = argparse.Namespace(lr=0.1, layers=[3, 4])
+    pydlk.save({"model": model, "args": args, "tags": {"a", "b"}, "w": pydlk.ones(2)}, path)
+    with pytest.raises(ValueError, match=r"pickled pydlk\.nn.*weights_only=False"):
+        pydlk.load(path)
+    out = pydlk.load(path, weights_only=False)
+    assert out["args"] == args and out["tags"] == {"a", "b"}
+    x = pydlk.randn(5, 3)
+    np.testing.assert_array_equal(out["model"](x).detach().numpy(), model(x).detach().numpy())
+    w = next(out["model"].parameters())
+    assert w.requires_grad and not hasattr(w, "_arena")  # the copy is in no optimiser
+    pydlk.save({"w": pydlk.ones(2)}, tmp_path / "w.pt")  # no pickle: loads by default
+    assert pydlk.load(tmp_path / "w.pt")["w"].shape == (2,)
+    with pytest.raises(TypeError, match="cannot save an object of type builtins.function"):
+        pydlk.save({"f": lambda v: v}, tmp_path / "f.pt")
