@@ -59,6 +59,7 @@ from .summary import summary  # noqa: E402,F401
 
 __version__ = config()["version"]
 from . import (  # noqa: E402,F401
+    distributions,
     ensemble,
     text,  # noqa: E402,F401
     vision,  # noqa: E402,F401
