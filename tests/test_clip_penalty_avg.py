@@ -5,7 +5,7 @@ import pytest
 from conftest import t64
 
 from pydlk.gradcheck import gradcheck
-from pydlk.nn import Parameter
+from pydlk.nn import Module, Parameter
 from pydlk.nn.utils import (
     clip_grad_norm_,
     clip_grad_value_,
@@ -139,41 +139,60 @@ def test_ema_against_numpy(rng, source):
         np.testing.assert_array_equal(np.asarray(p), v)
 
 
-def test_swa_equal_average(rng):
+class _Holder(Module):
+    """A module whose parameters are the given ones (in order)."""
+
+    def __init__(self, ps):
+        super().__init__()
+        for i, p in enumerate(ps):
+            self.register_parameter(f"p{i}", p)
+
+
+@pytest.mark.parametrize("in_arena", [False, True])
+def test_swa_equal_average(rng, in_arena):
     ps = _params(rng)
-    opt = SGD(ps, lr=0.1)
-    swa = AveragedModel(opt)
+    model = _Holder(ps)
+    opt = SGD(ps, lr=0.1) if in_arena else None
+    swa = AveragedModel(model)
     seen = []
     for _ in range(5):
-        _set_grads(rng, ps)
-        opt.step()
-        swa.update_parameters()
+        if opt is not None:
+            _set_grads(rng, ps)
+            opt.step()
+        else:
+            for p in ps:
+                p.data[...] = rng.standard_normal(p.shape).astype(np.float32)
+        swa.update_parameters(model)
         seen.append([np.asarray(p).astype(np.float64) for p in ps])
-    assert swa.n_averaged == 5
-    for i, a in enumerate(swa.averaged_parameters()):
-        np.testing.assert_allclose(a, np.mean([s[i] for s in seen], axis=0), rtol=1e-5, atol=1e-6)
-    swa.copy_to()
-    np.testing.assert_allclose(np.asarray(ps[0]), np.mean([s[0] for s in seen], axis=0), rtol=1e-5)
+    assert int(swa.n_averaged) == 5
+    for i, a in enumerate(swa.module.parameters()):
+        np.testing.assert_allclose(
+            np.asarray(a), np.mean([s[i] for s in seen], axis=0), rtol=1e-5, atol=1e-6
+        )
+    if in_arena:  # the averaged copies are packed as the arena: one flat buffer
+        (g,) = swa._flat.values()
+        assert all(np.shares_memory(np.asarray(a), g.flat) for a in swa.module.parameters())
 
 
 def test_swa_params_against_torch(rng):
     torch = pytest.importorskip("torch")
     ps = _params(rng)
-    swa = AveragedModel(ps)
-    m = torch.nn.ParameterList(
-        [torch.nn.Parameter(torch.from_numpy(np.asarray(p).copy())) for p in ps]
-    )
+    model = _Holder(ps)
+    swa = AveragedModel(model)
+    m = torch.nn.Module()
+    for i, p in enumerate(ps):
+        m.register_parameter(f"p{i}", torch.nn.Parameter(torch.from_numpy(np.asarray(p).copy())))
     tswa = torch.optim.swa_utils.AveragedModel(m)
     for _ in range(4):
-        for p, t in zip(ps, m):
+        for p, t in zip(ps, m.parameters()):
             v = rng.standard_normal(p.shape).astype(np.float32)
             p.data[...] = v
             with torch.no_grad():
                 t.copy_(torch.from_numpy(v))
-        swa.update_parameters()
+        swa.update_parameters(model)
         tswa.update_parameters(m)
-    for a, t in zip(swa.averaged_parameters(), tswa.module):
-        np.testing.assert_allclose(a, t.detach().numpy(), rtol=1e-6, atol=1e-7)
+    for a, t in zip(swa.module.parameters(), tswa.module.parameters()):
+        np.testing.assert_allclose(np.asarray(a), t.detach().numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_ema_bad_decay(rng):
