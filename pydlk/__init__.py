@@ -21,6 +21,7 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
     nn,
     ops,  # noqa: E402
     optim,
+    random,
     utils,
 )
 from ._config import config, get_num_threads, set_num_threads, show_config  # noqa: E402
@@ -30,8 +31,10 @@ from ._random import (
     get_rng_state,
     initial_seed,
     manual_seed,  # noqa: E402
+    seed,
     set_rng_state,
 )
+from ._size import Size  # noqa: E402
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from .autograd import (
     Function,
@@ -48,8 +51,11 @@ from .autograd import (
     tensor,
 )
 from .backends import (  # noqa: E402,F401
+    are_deterministic_algorithms_enabled,
     get_float32_matmul_precision,
+    is_deterministic_algorithms_warn_only_enabled,
     set_float32_matmul_precision,
+    use_deterministic_algorithms,
 )
 from .compiler import compile  # torch.compile: the model itself (pydlk runs eagerly)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402

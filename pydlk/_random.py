@@ -75,3 +75,13 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a state from ``get_rng_state``."""
     default_generator.set_state(state)
+
+
+def seed() -> int:
+    """Seed the default generator with a non-deterministic number (from the OS) and return it,
+    as torch.seed."""
+    import os
+
+    s = int.from_bytes(os.urandom(8), "little") & ((1 << 63) - 1)
+    manual_seed(s)
+    return s

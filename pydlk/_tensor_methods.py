@@ -61,7 +61,19 @@ from .ops.factories import (
     zeros,
 )
 from .ops.indexing import _getitem, _iter, _setitem
-from .ops.inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, sub_, zero_
+from .ops.inplace import (
+    add_,
+    clamp_,
+    clamp_max_,
+    clamp_min_,
+    copy_,
+    div_,
+    fill_,
+    masked_fill_,
+    mul_,
+    sub_,
+    zero_,
+)
 from .ops.joining import _split_method
 from .ops.products import matmul
 from .ops.selection import (
@@ -140,6 +152,7 @@ norm logsumexp cumsum all any count_nonzero reshape view flatten unflatten unsqu
 squeeze permute transpose swapaxes swapdims movedim moveaxis expand broadcast_to clone
 chunk unbind topk sort argsort gather scatter scatter_add index_select narrow relu
 sigmoid tanh softmax log_softmax nonzero argwhere bincount unique bernoulli multinomial
+diag diagonal trace equal clamp_min clamp_max lerp expm1 lgamma digamma
 """.split()
 
 # Operators, and methods that differ from the op of the same name.
@@ -195,6 +208,8 @@ _methods = {
     "mul_": mul_,
     "div_": div_,
     "clamp_": clamp_,
+    "clamp_min_": clamp_min_,
+    "clamp_max_": clamp_max_,
     "masked_fill_": masked_fill_,
     # products
     # reductions

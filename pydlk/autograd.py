@@ -26,6 +26,7 @@ from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
 from ._device import default_device_str as _default_device
 from ._device import device as _device
+from ._size import Size
 
 if TYPE_CHECKING:
     from ._tensor_api import _TensorMethods as _TensorBase
@@ -334,8 +335,9 @@ class Tensor(_TensorBase):
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
-    #       sinh cosh asinh acosh atanh
-    #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ masked_fill_
+    #       sinh cosh asinh acosh atanh clamp_min clamp_max lerp expm1 lgamma digamma equal
+    #   diagonals: diag diagonal trace
+    #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ clamp_min_ clamp_max_ masked_fill_
     #   products: matmul mm bmm mv dot outer t
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
@@ -597,6 +599,11 @@ class Tensor(_TensorBase):
     def is_pinned(self) -> bool:
         return False
 
+    def data_ptr(self) -> int:
+        """The address of the first element (the NumPy array's, or the CuPy array's on the GPU)."""
+        a = self._data
+        return int(a.data.ptr) if is_cupy(a) else int(a.__array_interface__["data"][0])
+
     def item(self) -> Any:
         if self._data.size != 1:
             raise ValueError(f"item: tensor has {self._data.size} elements, need exactly one")
@@ -607,8 +614,8 @@ class Tensor(_TensorBase):
 
     # -- metadata ---------------------------------------------------------------------
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
+    def shape(self) -> Size:
+        return tuple.__new__(Size, self._data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -634,11 +641,11 @@ class Tensor(_TensorBase):
         return self._data.ndim
 
     @overload
-    def size(self, dim: None = None) -> tuple[int, ...]: ...
+    def size(self, dim: None = None) -> Size: ...
     @overload
     def size(self, dim: int) -> int: ...
-    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        return self._data.shape if dim is None else self._data.shape[dim]
+    def size(self, dim: int | None = None) -> Size | int:
+        return tuple.__new__(Size, self._data.shape) if dim is None else self._data.shape[dim]
 
     def numel(self) -> int:
         return int(self._data.size)

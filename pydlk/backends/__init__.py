@@ -3,7 +3,16 @@ own), ``cudnn`` and ``cuda`` (torch's names; see each for what they change here)
 
 from . import cpu, cuda, cudnn
 
-__all__ = ["cpu", "cuda", "cudnn", "get_float32_matmul_precision", "set_float32_matmul_precision"]
+__all__ = [
+    "are_deterministic_algorithms_enabled",
+    "cpu",
+    "cuda",
+    "cudnn",
+    "get_float32_matmul_precision",
+    "is_deterministic_algorithms_warn_only_enabled",
+    "set_float32_matmul_precision",
+    "use_deterministic_algorithms",
+]
 
 _matmul_precision = {"value": "highest"}
 
@@ -23,3 +32,31 @@ def set_float32_matmul_precision(precision: str) -> None:
 def get_float32_matmul_precision() -> str:
     """What ``set_float32_matmul_precision`` was last given ('highest' by default)."""
     return _matmul_precision["value"]
+
+
+_deterministic = {"mode": False, "warn_only": False}
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """torch's switch to deterministic algorithms only. Recorded (``are_deterministic_algorithms_
+    enabled`` reads it back); it changes nothing in pydlk, whose results are already the same
+    run to run: the CPU kernels are deterministic whatever the thread count (reductions split
+    the same way, random masks are Philox functions of the element index); on the GPU the
+    backward passes of pooling (``pydlk._cuda.pool2d``) and the gradients made by CuPy's
+    ``scatter_add`` (gather, index_select, indexing with repeated indices) add with atomics, so
+    their float32 sums may differ in the last bits between runs, and cuDNN's engine choice is
+    not restricted. torch would raise (or warn, with ``warn_only=True``) for those; pydlk runs
+    them.
+    """
+    _deterministic["mode"] = bool(mode)
+    _deterministic["warn_only"] = bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    """What ``use_deterministic_algorithms`` was last given (False by default)."""
+    return _deterministic["mode"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    """The ``warn_only`` last given to ``use_deterministic_algorithms`` (False by default)."""
+    return _deterministic["warn_only"]

@@ -30,6 +30,13 @@ __all__ = [
     "current_device",
     "device_count",
     "get_device_name",
+    "get_rng_state",
+    "get_rng_state_all",
+    "initial_seed",
+    "seed",
+    "seed_all",
+    "set_rng_state",
+    "set_rng_state_all",
     "graph",
     "graph_train_step",
     "is_available",
@@ -133,6 +140,50 @@ def manual_seed(seed: int) -> None:
 def manual_seed_all(seed: int) -> None:
     """Seed every GPU's random stream; the same as :func:`manual_seed` (one shared stream)."""
     _random.manual_seed(seed)
+
+
+def get_rng_state(device: DeviceLike = "cuda") -> dict:
+    """The random state of the GPU kernels: ``pydlk.get_rng_state()``, a dict (torch returns a
+    ByteTensor per device). One generator serves both devices (the GPU kernels draw from the
+    CPU's Philox (seed, offset) stream), so this is also the CPU's state; works without a GPU.
+    """
+    return _random.get_rng_state()
+
+
+def set_rng_state(new_state: dict, device: DeviceLike = "cuda") -> None:
+    """Restore a state from :func:`get_rng_state` (of the one generator both devices share)."""
+    _random.set_rng_state(new_state)
+
+
+def get_rng_state_all() -> list[dict]:
+    """``[get_rng_state()]``: one state per device, and pydlk's devices share one generator."""
+    return [_random.get_rng_state()]
+
+
+def set_rng_state_all(new_states: list[dict]) -> None:
+    """Restore the states of :func:`get_rng_state_all` (the first, the one shared generator).
+
+    Raises ValueError for an empty list.
+    """
+    states = list(new_states)
+    if not states:
+        raise ValueError("set_rng_state_all: new_states is empty; expected one state per device")
+    _random.set_rng_state(states[0])
+
+
+def seed() -> None:
+    """Seed the shared generator with a non-deterministic number (``pydlk.seed()``)."""
+    _random.seed()
+
+
+def seed_all() -> None:
+    """The same as :func:`seed`: one generator serves every device."""
+    _random.seed()
+
+
+def initial_seed() -> int:
+    """The seed of the shared generator (``pydlk.initial_seed()``)."""
+    return _random.initial_seed()
 
 
 def _cuda_version(v):

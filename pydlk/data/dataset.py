@@ -46,17 +46,29 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The items of ``dataset`` at ``indices``, in that order (torch.utils.data.Subset)."""
+    """The items of ``dataset`` at ``indices``, in that order (torch.utils.data.Subset).
+    ``indices`` is kept as given (``random_split`` gives a list of ints); an index drawn from a
+    NumPy array reaches the dataset as a Python int. A list (or array) index gives the
+    dataset's item at those positions, one call."""
 
     def __init__(self, dataset, indices):
         self.dataset = dataset
-        self.indices = np.asarray(indices, dtype=np.int64)
+        self.indices = indices
 
     def __getitem__(self, index):
-        return self.dataset[self.indices[index]]
+        if isinstance(index, list):
+            return self.dataset[[_int(self.indices[i]) for i in index]]
+        if isinstance(index, np.ndarray):
+            return self.dataset[np.asarray(self.indices, dtype=np.int64)[index]]
+        return self.dataset[_int(self.indices[index])]
 
     def __len__(self):
         return len(self.indices)
+
+
+def _int(i):
+    """A NumPy integer as a Python int (torch's datasets receive ints); anything else as is."""
+    return int(i) if isinstance(i, np.integer) else i
 
 
 def random_split(dataset, lengths, generator=None, seed=0):
@@ -82,7 +94,7 @@ def random_split(dataset, lengths, generator=None, seed=0):
     perm = rng.permutation(n)
     out, start = [], 0
     for k in lengths:
-        out.append(Subset(dataset, perm[start : start + k]))
+        out.append(Subset(dataset, perm[start : start + k].tolist()))
         start += k
     return out
 

@@ -16,7 +16,7 @@ from .._backend import get_array_module
 from ..autograd import Function, Tensor
 from ._util import array_of
 
-__all__ = ["one_hot", "pad"]
+__all__ = ["one_hot", "pad", "pixel_shuffle", "pixel_unshuffle"]
 
 _PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -226,3 +226,53 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     if not maps:
         return input if isinstance(input, Tensor) else Tensor(a)
     return Pad.apply(input, maps, value if mode == "constant" else None)
+
+
+def _pixel_args(input: Tensor, factor: int, op: str, name: str) -> Tensor:
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
+        raise ValueError(f"{op}: {name} must be a positive int, got {factor!r}")
+    if x.ndim < 3:
+        raise ValueError(f"{op}: input must have at least 3 dimensions (C, H, W), got {x.ndim}")
+    return x
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r) for ``r = upscale_factor``: each group of
+    r * r channels becomes an r x r block of pixels (sub-pixel convolution), as torch's.
+    Differentiable (a reshape and a permute).
+
+    Raises ValueError unless the channels divide by r * r.
+    """
+    x = _pixel_args(input, upscale_factor, "pixel_shuffle", "upscale_factor")
+    r = int(upscale_factor)
+    *lead, c, h, w = x.shape
+    if c % (r * r):
+        raise ValueError(
+            f"pixel_shuffle: input's channel dimension (size {c}) must be divisible by "
+            f"upscale_factor ** 2 = {r * r}"
+        )
+    n = len(lead)
+    y = x.reshape(*lead, c // (r * r), r, r, h, w)
+    y = y.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W) for ``r = downscale_factor``: the inverse
+    of ``pixel_shuffle``, as torch's. Differentiable (a reshape and a permute).
+
+    Raises ValueError unless the height and width divide by r.
+    """
+    x = _pixel_args(input, downscale_factor, "pixel_unshuffle", "downscale_factor")
+    r = int(downscale_factor)
+    *lead, c, h, w = x.shape
+    if h % r or w % r:
+        raise ValueError(
+            f"pixel_unshuffle: input's height and width ({h}, {w}) must be divisible by "
+            f"downscale_factor = {r}"
+        )
+    n = len(lead)
+    y = x.reshape(*lead, c, h // r, r, w // r, r)
+    y = y.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)

@@ -1,5 +1,6 @@
 """Modules, parameters, initialisation and losses (torch.nn's names)."""
 
+import importlib as _importlib
 import sys as _sys
 
 from .. import functional  # noqa: F401
@@ -34,3 +35,7 @@ from .rnn_cells import *  # noqa: F401,F403
 from .sync_batchnorm import SyncBatchNorm  # noqa: F401
 from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
+
+# torch.nn.modules as an attribute path (``nn.modules.batchnorm._BatchNorm``); imported last, as
+# it collects the classes above (an assignment, so that sorting the imports leaves it here)
+modules = _importlib.import_module(__name__ + ".modules")

@@ -1,20 +1,27 @@
-"""Containers and shape modules: Sequential, ModuleList, ModuleDict, Identity, Flatten,
-Unflatten."""
+"""Containers and shape modules: Sequential, ModuleList, ModuleDict, ParameterList,
+ParameterDict, Identity, Flatten, Unflatten."""
 
 from __future__ import annotations
 
 import operator
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from ..autograd import Tensor
 from .module import Module
 from .normalization import bn_relu_fusable, bn_relu_pool_fusable
+from .parameter import Parameter
 
-if TYPE_CHECKING:
-    from ..autograd import Tensor
-
-__all__ = ["Sequential", "ModuleList", "ModuleDict", "Identity", "Flatten", "Unflatten"]
+__all__ = [
+    "Sequential",
+    "ModuleList",
+    "ModuleDict",
+    "ParameterList",
+    "ParameterDict",
+    "Identity",
+    "Flatten",
+    "Unflatten",
+]
 
 
 class _ModuleSequence(Module):
@@ -182,6 +189,142 @@ class ModuleDict(Module):
         items = modules.items() if hasattr(modules, "items") else modules
         for k, m in items:
             self[k] = m
+
+
+def _as_parameter(value, what: str) -> Parameter:
+    """A Parameter as is; a plain Tensor wrapped in one (sharing its array), as torch."""
+    if isinstance(value, Parameter):
+        return value
+    if isinstance(value, Tensor):
+        return Parameter(value)
+    raise TypeError(f"{what}: expected a Parameter or a Tensor, got {type(value).__name__}")
+
+
+def _param_repr(p) -> str:
+    kind = "Parameter containing" if isinstance(p, Parameter) else "Tensor"
+    dev = "" if p.device == "cpu" else f" ({p.device})"
+    return f"{kind}: [{p.dtype} of size {'x'.join(map(str, p.shape))}{dev}]"
+
+
+class ParameterList(Module):
+    """A list of parameters, registered under the names '0', '1', ... (so a state_dict holds
+    ``scales.0``, as torch's); plain Tensors are wrapped in ``Parameter``. Indexing (negative
+    too; a slice gives a new ParameterList), ``len``, iteration, ``append`` and ``extend``. It
+    has no forward.
+
+    Raises TypeError for a value that is no Tensor, IndexError for an index out of range.
+    """
+
+    def __init__(self, values=None) -> None:
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def _idx(self, idx):
+        n = len(self)
+        idx = operator.index(idx)
+        if not -n <= idx < n:
+            raise IndexError(f"ParameterList: index {idx} is out of range for {n} parameters")
+        return idx % n
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ParameterList(list(self._parameters.values())[idx])
+        return self._parameters[str(self._idx(idx))]
+
+    def __setitem__(self, idx, param) -> None:
+        self.register_parameter(
+            str(self._idx(idx)), _as_parameter(param, "ParameterList.__setitem__")
+        )
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters.values())
+
+    def __iadd__(self, parameters):
+        return self.extend(parameters)
+
+    def append(self, value) -> ParameterList:
+        """Add ``value`` (a Parameter, or a Tensor to wrap) at the end; returns self."""
+        self.register_parameter(str(len(self)), _as_parameter(value, "ParameterList.append"))
+        return self
+
+    def extend(self, values) -> ParameterList:
+        """Append each of ``values``; returns self."""
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
+
+
+class ParameterDict(Module):
+    """A dict of parameters, registered under their keys (so a state_dict holds ``bias.a``, as
+    torch's); plain Tensors are wrapped in ``Parameter``. ``d[k]``, ``d[k] = p``, ``del d[k]``,
+    ``in``, ``len``, iteration over the keys, ``keys``/``values``/``items``, ``get``, ``pop``,
+    ``update`` and ``clear``. It has no forward.
+
+    Raises KeyError for a missing key and TypeError for a value that is no Tensor.
+    """
+
+    def __init__(self, parameters=None) -> None:
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key: str):
+        return self._parameters[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        self.register_parameter(key, _as_parameter(value, "ParameterDict.__setitem__"))
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def __contains__(self, key) -> bool:
+        return key in self._parameters
+
+    def keys(self):
+        """The keys, in insertion order."""
+        return self._parameters.keys()
+
+    def values(self):
+        """The parameters, in insertion order."""
+        return self._parameters.values()
+
+    def items(self):
+        """(key, parameter) pairs, in insertion order."""
+        return self._parameters.items()
+
+    def get(self, key: str, default=None):
+        """The parameter under ``key``, or ``default``."""
+        return self._parameters.get(key, default)
+
+    def pop(self, key: str):
+        """Remove the parameter under ``key`` and return it."""
+        return self._parameters.pop(key)
+
+    def clear(self) -> None:
+        """Remove every parameter."""
+        self._parameters.clear()
+
+    def update(self, parameters) -> None:
+        """Add the (key, parameter) pairs of a mapping or an iterable of pairs."""
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for k, v in items:
+            self[k] = v
+
+    def extra_repr(self) -> str:
+        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
 
 
 class Identity(Module):

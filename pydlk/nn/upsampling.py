@@ -1,4 +1,5 @@
-"""Upsample, UpsamplingNearest2d and UpsamplingBilinear2d on F.interpolate, and PReLU."""
+"""Upsample, UpsamplingNearest2d and UpsamplingBilinear2d on F.interpolate, PixelShuffle and
+PixelUnshuffle, and PReLU."""
 
 from __future__ import annotations
 
@@ -16,7 +17,14 @@ from .parameter import Parameter
 if TYPE_CHECKING:
     from ..autograd import Tensor
 
-__all__ = ["PReLU", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d"]
+__all__ = [
+    "PReLU",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+]
 
 
 class Upsample(Module):
@@ -117,3 +125,31 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
+
+
+class PixelShuffle(Module):
+    """``F.pixel_shuffle`` as a module: (*, C * r * r, H, W) -> (*, C, H * r, W * r)."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """``F.pixel_unshuffle`` as a module: (*, C, H * r, W * r) -> (*, C * r * r, H, W)."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"

@@ -6,7 +6,8 @@ Each op is a ``Function`` with forward and backward side by side, written with
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
-``einsum``, ``reductions``, ``shape``, ``indexing``, ``selection`` (sort, topk, gather,
+``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (expm1,
+lgamma, digamma, lerp), ``indexing``, ``selection`` (sort, topk, gather,
 scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
 (bernoulli, multinomial, poisson), ``joining``, ``conversions``, ``factories``,
 ``activations``, ``inplace`` (``_helpers`` holds what they share). The functions listed in
@@ -41,6 +42,8 @@ from .arithmetic import (
     add,
     ceil,
     clamp,
+    clamp_max,
+    clamp_min,
     clip,
     cos,
     div,
@@ -70,6 +73,7 @@ from .arithmetic import (
 from .comparison import (
     allclose,
     eq,
+    equal,
     floor_divide,
     ge,
     gt,
@@ -100,6 +104,7 @@ from .conversions import (
     uint8,
 )
 from .counting import argwhere, bincount, nonzero, unique
+from .diagonal import diag, diagonal, trace
 from .distance import cdist
 from .draws import bernoulli, multinomial, poisson
 from .einsum import einsum
@@ -120,6 +125,7 @@ from .factories import (
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
     randperm,
@@ -190,6 +196,7 @@ from .shape import (
     unsqueeze,
     view,
 )
+from .special import digamma, expm1, lerp, lgamma
 
 
 # bool, float and int (torch.bool, torch.float, torch.int) are served here so that no module of
@@ -254,6 +261,17 @@ __all__ = [
     "asinh",
     "acosh",
     "atanh",
+    "clamp_min",
+    "clamp_max",
+    "equal",
+    "lerp",
+    "expm1",
+    "lgamma",
+    "digamma",
+    # diagonals
+    "diag",
+    "diagonal",
+    "trace",
     # products
     "matmul",
     "mm",
@@ -360,6 +378,7 @@ __all__ = [
     "rand",
     "randn",
     "randint",
+    "randint_like",
     "randperm",
     "rand_like",
     "randn_like",

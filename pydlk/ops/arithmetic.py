@@ -671,6 +671,16 @@ def clamp(
 clip = clamp
 
 
+def clamp_min(input: Tensor, min: TensorOrScalar) -> Tensor:
+    """``clamp(input, min=min)``: limit input from below."""
+    return clamp(input, min=min)
+
+
+def clamp_max(input: Tensor, max: TensorOrScalar) -> Tensor:
+    """``clamp(input, max=max)``: limit input from above."""
+    return clamp(input, max=max)
+
+
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum of two tensors (ties split the gradient evenly, as torch)."""
     return Maximum.apply(_t(input), _s(other))

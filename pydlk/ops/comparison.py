@@ -3,6 +3,7 @@ gradient flows through them, so each returns a tensor outside the graph."""
 
 from __future__ import annotations
 
+from .._backend import is_cupy
 from .._typing import TensorOrScalar
 from ..autograd import Tensor
 from ._helpers import _arr, _BinaryOp, _nograd, _nograd_ufunc, _quiet, _xp
@@ -74,3 +75,18 @@ def isclose(
     """Bool tensor: ``|input - other| <= atol + rtol * |other|`` per element."""
     a, b = _arr(input), _arr(other)
     return _nograd(_xp(a, b).isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True if both have the same shape and the same values (a Python bool; NaN is unequal to
+    itself, values of different dtypes are compared as numbers, as torch.equal).
+
+    Raises RuntimeError for tensors on different devices.
+    """
+    a, b = _arr(input), _arr(other)
+    if is_cupy(a) != is_cupy(b):
+        raise RuntimeError(
+            "equal: expected both tensors on the same device, got one on the GPU and one on the "
+            "CPU; move one with .to(other.device)"
+        )
+    return a.shape == b.shape and bool(_xp(a, b).array_equal(a, b))

@@ -397,6 +397,36 @@ def randn_like(
     return randn(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: int | None = None,
+    *,
+    generator: Generator | None = None,
+    dtype: DTypeLike | None = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Integers drawn uniformly from ``[low, high)`` with the shape, dtype (a float input gives
+    float values) and device of ``input``: ``randint_like(x, high)`` or
+    ``randint_like(x, low, high)``. Raises ValueError if high <= low.
+    """
+    if high is None:  # randint_like(input, high)
+        low, high = 0, low
+    if int(high) <= int(low):
+        raise ValueError(f"randint_like: high ({high}) must be greater than low ({low})")
+    shape, dt, dev = _like(input, dtype, device)
+    r = randint(int(low), int(high), shape, generator=generator, device=dev)
+    return _new_like_dtype(r, dt, requires_grad)
+
+
+def _new_like_dtype(r: Tensor, dtype: np.dtype, requires_grad: bool) -> Tensor:
+    t = Tensor._wrap(r._data.astype(dtype, copy=False))
+    if requires_grad:
+        t.requires_grad = True  # raises for integer dtypes
+    return t
+
+
 def _new_method(factory: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """Tensor.new_zeros and friends: the tensor's dtype and device unless given."""
 

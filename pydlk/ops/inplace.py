@@ -139,3 +139,13 @@ def masked_fill_(self: Tensor, mask: Tensor, value: TensorOrScalar) -> Tensor:
         masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
     )
     return self
+
+
+def clamp_min_(self: Tensor, min: TensorOrScalar) -> Tensor:
+    """``clamp_(min=min)``: limit from below, in place."""
+    return clamp_(self, min=min)
+
+
+def clamp_max_(self: Tensor, max: TensorOrScalar) -> Tensor:
+    """``clamp_(max=max)``: limit from above, in place."""
+    return clamp_(self, max=max)

@@ -56,3 +56,4 @@ _SUBMODULES = (
 )
 for _s in _SUBMODULES:
     _sys.modules.setdefault(f"{__name__}.{_s}", _sys.modules[__name__])
+    globals()[_s] = _sys.modules[__name__]  # nn.modules.batchnorm as an attribute too

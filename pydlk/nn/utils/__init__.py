@@ -1,8 +1,9 @@
-"""Gradient clipping, regularisation penalties and padding of sequences (torch.nn.utils;
-``rnn.pad_sequence`` as ``torch.nn.utils.rnn.pad_sequence``)."""
+"""Gradient clipping, regularisation penalties, parameters to and from one vector, and padding
+of sequences (torch.nn.utils; ``rnn.pad_sequence`` as ``torch.nn.utils.rnn.pad_sequence``)."""
 
 from . import rnn  # noqa: F401
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm  # noqa: F401
+from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty  # noqa: F401
 
 __all__ = [
@@ -12,4 +13,6 @@ __all__ = [
     "l1_penalty",
     "l2_penalty",
     "elastic_net_penalty",
+    "parameters_to_vector",
+    "vector_to_parameters",
 ]

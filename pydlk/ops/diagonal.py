@@ -1,0 +1,111 @@
+"""Diagonals: diagonal, diag, trace.
+
+``diagonal`` gathers the elements of one diagonal of two dims; its backward scatters the
+gradient back onto that diagonal of zeros, and the two are each other's backward (so
+gradients of any order). Differs from torch: ``diagonal`` returns a copy, not a view (writing
+into it leaves the input unchanged).
+"""
+
+from __future__ import annotations
+
+import builtins as _b
+
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
+from ._helpers import _dim, _o, _t
+
+
+def _diag_index(shape, offset, dim1, dim2):
+    """The rows and columns of the ``offset`` diagonal of dims (dim1, dim2) of ``shape``."""
+    n1, n2 = shape[dim1], shape[dim2]
+    n = _b.max(0, _b.min(n1 + _b.min(offset, 0), n2 - _b.max(offset, 0)))
+    return n, _b.max(-offset, 0), _b.max(offset, 0)
+
+
+def _scatter_diag(g, shape, offset, dim1, dim2):
+    """A zero array of ``shape`` with ``g`` (batch dims, then the diagonal) on the diagonal."""
+    xp = get_array_module(g)
+    out = xp.zeros(shape, g.dtype)
+    n, r0, c0 = _diag_index(shape, offset, dim1, dim2)
+    if n:
+        i = xp.arange(n)
+        xp.moveaxis(out, (dim1, dim2), (-2, -1))[..., i + r0, i + c0] = g
+    return out
+
+
+class Diagonal(Function):
+    """The ``offset`` diagonal of dims (dim1, dim2), appended as the last dim."""
+
+    @staticmethod
+    def forward(ctx, a, offset, dim1, dim2):
+        ctx.meta = (a.shape, offset, dim1, dim2)
+        return _o(get_array_module(a).diagonal(a, offset, dim1, dim2).copy())
+
+    @staticmethod
+    def backward(ctx, g):
+        return _scatter_diag(g, *ctx.meta), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return DiagonalScatter.apply(g, *ctx.meta), None, None, None
+
+
+class DiagonalScatter(Function):
+    """``g`` placed on the ``offset`` diagonal of dims (dim1, dim2) of zeros of ``shape``."""
+
+    @staticmethod
+    def forward(ctx, g, shape, offset, dim1, dim2):
+        ctx.meta = (offset, dim1, dim2)
+        return _scatter_diag(g, shape, offset, dim1, dim2)
+
+    @staticmethod
+    def backward(ctx, gy):
+        offset, dim1, dim2 = ctx.meta
+        xp = get_array_module(gy)
+        return _o(xp.diagonal(gy, offset, dim1, dim2).copy()), None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, gy):
+        return Diagonal.apply(gy, *ctx.meta), None, None, None, None
+
+
+def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The ``offset`` diagonal (0: the main one, > 0 above it, < 0 below) of the 2-D slices
+    spanned by ``dim1`` and ``dim2``, appended as the last dim (a copy, not a view).
+
+    Raises ValueError for dim1 == dim2 and IndexError for a dim out of range.
+    """
+    input = _t(input)
+    if input.ndim < 2:
+        raise ValueError(f"diagonal: input must have at least 2 dimensions, got {input.ndim}")
+    d1, d2 = _dim(dim1, input.ndim, "diagonal"), _dim(dim2, input.ndim, "diagonal")
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    return Diagonal.apply(input, int(offset), d1, d2)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """Of a 1-D input: the square matrix with input on its ``diagonal`` (0: the main one,
+    > 0 above, < 0 below) and zeros elsewhere. Of a 2-D input: that diagonal, 1-D.
+
+    Raises ValueError for input of other dimensions.
+    """
+    input = _t(input)
+    k = int(diagonal)
+    if input.ndim == 2:
+        return Diagonal.apply(input, k, 0, 1)
+    if input.ndim == 1:
+        n = input.shape[0] + _b.abs(k)
+        return DiagonalScatter.apply(input, (n, n), k, 0, 1)
+    raise ValueError(f"diag: input must be 1-D or 2-D, got {input.ndim} dimensions")
+
+
+def trace(input: Tensor) -> Tensor:
+    """The sum of the main diagonal of a 2-D input (a 0-d tensor; int64 for integer input).
+
+    Raises ValueError for input that is not 2-D.
+    """
+    input = _t(input)
+    if input.ndim != 2:
+        raise ValueError(f"trace: input must be 2-D, got {input.ndim} dimensions")
+    return Diagonal.apply(input, 0, 0, 1).sum()
