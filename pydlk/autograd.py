@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
@@ -26,6 +25,14 @@ from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
 from ._device import default_device_str as _default_device
 from ._device import device as _device
+from ._grad_mode import (  # noqa: F401  (pydlk.autograd's names, as torch.autograd's)
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from ._size import Size
 
 if TYPE_CHECKING:
@@ -37,134 +44,9 @@ else:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # ----------------------------------------------------------------------------- grad mode
+# is_grad_enabled, set_grad_enabled, no_grad, enable_grad, inference_mode: pydlk/_grad_mode.py
 
-_mode = threading.local()  # grad mode is per thread, as in torch
 _anomaly = None  # the enabled anomaly-detection state (_anomaly.py), None when off
-
-
-def is_grad_enabled() -> bool:
-    """Whether operations are being recorded for backward (False inside ``no_grad``)."""
-    return getattr(_mode, "enabled", True)
-
-
-class set_grad_enabled:
-    """Context manager (and function) that turns gradient recording on or off."""
-
-    def __init__(self, mode: bool) -> None:
-        self.prev = is_grad_enabled()
-        self.mode = bool(mode)
-        _mode.enabled = self.mode
-
-    def __enter__(self) -> set_grad_enabled:
-        return self
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        _mode.enabled = self.prev
-        return False
-
-    def __call__(self, fn: _F) -> _F:
-        """As a decorator (``@set_grad_enabled(False)``): construction set the mode, so put it
-        back, and apply the mode only while ``fn`` runs."""
-        import functools
-
-        _mode.enabled = self.prev
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature
-
-
-class _GradModeContext:
-    enabled: bool | None = None
-
-    def __new__(cls, orig_func: Callable[..., Any] | None = None) -> Any:
-        # bare decorator use, ``@no_grad`` without parentheses, as torch allows
-        if orig_func is not None:
-            return cls()(orig_func)
-        return super().__new__(cls)
-
-    def __enter__(self) -> None:
-        self.prev = is_grad_enabled()
-        _mode.enabled = self.enabled
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        _mode.enabled = self.prev
-        return False
-
-    def __call__(self, fn: _F) -> _F:  # also usable as a decorator
-        import functools
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with self.__class__():
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature
-
-
-class no_grad(_GradModeContext):
-    """Inside ``with pydlk.no_grad():`` nothing is recorded for backward."""
-
-    enabled = False
-
-
-class enable_grad(_GradModeContext):
-    """Inside ``with pydlk.enable_grad():`` recording is on again (e.g. within ``no_grad``);
-    also a decorator.
-    """
-
-    enabled = True
-
-
-def is_inference_mode_enabled() -> bool:
-    """Whether an ``inference_mode()`` block is running on this thread."""
-    return getattr(_mode, "inference", False)
-
-
-class inference_mode:
-    """``with pydlk.inference_mode():`` records nothing, as ``no_grad``; also a decorator, bare
-    (``@inference_mode``) or called. ``inference_mode(False)`` turns recording on (even within
-    ``no_grad``) and leaves inference mode, as torch's.
-
-    Differs from torch: tensors made inside are ordinary tensors (torch's "inference tensors"
-    may not join a recorded op later); recording nothing is the whole saving here.
-    """
-
-    def __new__(cls, mode: bool | Callable[..., Any] = True) -> Any:
-        if callable(mode):  # bare decorator use, ``@inference_mode``
-            return cls(True)(mode)
-        return super().__new__(cls)
-
-    def __init__(self, mode: bool = True) -> None:
-        self.mode = bool(mode)
-
-    def __enter__(self) -> None:
-        self.prev = (is_grad_enabled(), is_inference_mode_enabled())
-        _mode.enabled, _mode.inference = not self.mode, self.mode
-
-    def __exit__(self, *exc: object) -> Literal[False]:
-        _mode.enabled, _mode.inference = self.prev
-        return False
-
-    def __call__(self, fn: _F) -> _F:
-        import functools
-
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            with inference_mode(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature
-
-    def clone(self) -> inference_mode:
-        """A new context manager of the same mode (torch's ``clone``)."""
-        return inference_mode(self.mode)
 
 
 # ----------------------------------------------------------------------------- graph nodes
