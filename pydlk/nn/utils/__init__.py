@@ -1,10 +1,17 @@
-"""Gradient clipping, regularisation penalties, parameters to and from one vector, and padding
-of sequences (torch.nn.utils; ``rnn.pad_sequence`` as ``torch.nn.utils.rnn.pad_sequence``)."""
+"""Gradient clipping, regularisation penalties, parameters to and from one vector, padding
+of sequences, and weight and spectral normalisation (torch.nn.utils; ``rnn.pad_sequence`` as
+``torch.nn.utils.rnn.pad_sequence``)."""
 
 from . import rnn  # noqa: F401
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm  # noqa: F401
 from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401
 from .penalties import elastic_net_penalty, l1_penalty, l2_penalty  # noqa: F401
+from .weight_norm import (  # noqa: F401
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
 
 __all__ = [
     "clip_grad_norm_",
@@ -15,4 +22,8 @@ __all__ = [
     "elastic_net_penalty",
     "parameters_to_vector",
     "vector_to_parameters",
+    "weight_norm",
+    "remove_weight_norm",
+    "spectral_norm",
+    "remove_spectral_norm",
 ]
