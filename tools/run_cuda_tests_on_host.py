@@ -32,6 +32,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributed.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_launch.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_everyday.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_adam_variants.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_ops_extra.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_compat_extra2.py"),
             *sys.argv[1:],

@@ -5,6 +5,7 @@ See pydlk.optim.optimizer for the arena and how it differs from torch."""
 from . import lr_scheduler, swa_utils  # noqa: F401
 from ._fused import SGD, Adagrad, Adam, AdamW, RMSprop  # noqa: F401
 from .adadelta import Adadelta  # noqa: F401
+from .adam_variants import Adamax, NAdam, RAdam  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
 from .newton import BFGS, Newton  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
@@ -20,6 +21,6 @@ __all__ = [
     "lr_scheduler",
     "swa_utils",
 ]
-__all__.append("Adadelta")
+__all__ += ["Adadelta", "Adamax", "NAdam", "RAdam"]
 from .inverse_sqrt import InverseSqrtLR  # noqa: F401
 from .proximal import ProximalL1, prox_l1_  # noqa: F401

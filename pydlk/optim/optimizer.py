@@ -35,8 +35,9 @@ Rules that follow from the arena (differences from torch are marked):
 
 Parameters may live on the CPU (NumPy) or a GPU (CuPy): each arena is allocated on its
 parameters' device and stepped by that device's kernel (one arena per group, device and dtype).
-Moving a parameter to another device after the optimiser was built leaves the arena behind; the
-optimiser then refuses to step and says to build it after ``model.to(...)``.
+``model.to(device)`` after the optimiser was built moves the arenas whose parameters it moves
+all of (``Arena.relocate``); moving only some of an arena's parameters leaves the arena behind,
+and the optimiser then refuses to step and says to build it after ``model.to(...)``.
 """
 
 from __future__ import annotations

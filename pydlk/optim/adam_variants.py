@@ -1,0 +1,214 @@
+"""Adamax, NAdam and RAdam: torch.optim's names, arguments, defaults and (single-tensor) formulas,
+stepped over each arena's flat buffers with the array module's whole-array operations (NumPy on
+the CPU, CuPy on a GPU): a few passes per step rather than one fused kernel as Adam's.
+
+As the fused optimisers: ``maximize``; ``weight_decay`` adds ``wd * p`` to the gradient (NAdam
+and RAdam: ``decoupled_weight_decay=True`` shrinks ``p`` by ``1 - lr * wd`` instead); every
+group also takes ``l1_weight_decay`` and ``max_norm`` (pydlk.optim.optimizer); ``foreach``,
+``capturable`` and ``differentiable`` are accepted and ignored. NAdam's running product of the
+momentum coefficients is recomputed from the step count when it is not at hand (after
+``load_state_dict``), so a state dict holds torch's buffers only.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .optimizer import Optimizer, check_nonnegative
+
+__all__ = ["Adamax", "NAdam", "RAdam"]
+
+
+def _grad(a, g):
+    """The gradient the update uses: sign for maximize, L2 (unless decoupled) and L1 terms."""
+    grad = -a.grad if g["maximize"] else a.grad.copy()
+    xp = a.xp
+    if g["weight_decay"] and not g.get("decoupled_weight_decay", False):
+        grad += g["weight_decay"] * a.param
+    if g["l1_weight_decay"]:
+        grad += g["l1_weight_decay"] * xp.sign(a.param)
+    if g["weight_decay"] and g.get("decoupled_weight_decay", False):
+        a.param *= 1 - g["lr"] * g["weight_decay"]
+    return grad
+
+
+class _AdamFamily(Optimizer):
+    _extra: dict = {}
+
+    def __init__(self, params, lr, betas, eps, weight_decay, **kw):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        defaults.update(kw)
+        super().__init__(params, defaults)
+
+    def _check_group(self, g):
+        n = type(self).__name__
+        for k in ("lr", "eps", "weight_decay"):
+            check_nonnegative(n, k, g[k])
+        b1, b2 = g["betas"]
+        if not 0.0 <= b1 < 1.0:
+            raise ValueError(f"{n}: invalid beta parameter at index 0: {b1}")
+        if not 0.0 <= b2 < 1.0:
+            raise ValueError(f"{n}: invalid beta parameter at index 1: {b2}")
+
+
+class Adamax(_AdamFamily):
+    """Adamax (Kingma & Ba): Adam with the infinity norm, as torch.optim.Adamax:
+    ``m = b1*m + (1-b1)*g``, ``u = max(b2*u, |g| + eps)``, ``p -= lr / (1 - b1^t) * m / u``."""
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        capturable=False,
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
+
+    def _init_arena(self, a, g):
+        a.new_state("exp_avg")
+        a.new_state("exp_inf")
+
+    def _step_arena(self, a, g):
+        xp, (b1, b2) = a.xp, g["betas"]
+        grad = _grad(a, g)
+        m, u = a.state["exp_avg"], a.state["exp_inf"]
+        m *= b1
+        m += (1 - b1) * grad
+        xp.maximum(u * b2, xp.abs(grad) + g["eps"], out=u)
+        a.param -= (g["lr"] / (1 - b1**a.step)) * (m / u)
+
+
+class NAdam(_AdamFamily):
+    """Adam with Nesterov momentum (Dozat), as torch.optim.NAdam: the momentum coefficient
+    ``mu_t = b1 * (1 - 0.5 * 0.96^(t * momentum_decay))`` and its running product weigh the
+    gradient and the first moment in each step."""
+
+    def __init__(
+        self,
+        params,
+        lr=2e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        momentum_decay=4e-3,
+        decoupled_weight_decay=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+    ):
+        if momentum_decay < 0:
+            raise ValueError(f"NAdam: invalid momentum_decay value: {momentum_decay}")
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+        )
+
+    def _init_arena(self, a, g):
+        a.new_state("exp_avg")
+        a.new_state("exp_avg_sq")
+
+    @staticmethod
+    def _mu(b1, psi, t):
+        return b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+
+    def _step_arena(self, a, g):
+        xp, (b1, b2), t, psi = a.xp, g["betas"], a.step, g["momentum_decay"]
+        held = getattr(a, "nadam_mu", None)  # (step, running product) of the last step
+        if held is not None and held[0] == t - 1:
+            prod = held[1]
+        else:  # first step, or after load_state_dict: the product from the step count
+            prod = math.prod(self._mu(b1, psi, k) for k in range(1, t))
+        mu, mu_next = self._mu(b1, psi, t), self._mu(b1, psi, t + 1)
+        prod *= mu
+        a.nadam_mu = (t, prod)
+        grad = _grad(a, g)
+        m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
+        m += (1 - b1) * (grad - m)
+        v *= b2
+        v += (1 - b2) * grad * grad
+        denom = xp.sqrt(v / (1 - b2**t)) + g["eps"]
+        lr = g["lr"]
+        a.param -= (lr * (1 - mu) / (1 - prod)) * (grad / denom)
+        a.param -= (lr * mu_next / (1 - prod * mu_next)) * (m / denom)
+
+
+class RAdam(_AdamFamily):
+    """Rectified Adam (Liu et al.), as torch.optim.RAdam: while the variance of the adaptive
+    learning rate is intractable (rho_t <= 5) a plain momentum step, after it Adam's step
+    scaled by the rectification term."""
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        betas=(0.9, 0.999),
+        eps=1e-8,
+        weight_decay=0,
+        decoupled_weight_decay=False,
+        *,
+        foreach=None,
+        maximize=False,
+        capturable=False,
+        differentiable=False,
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+        )
+
+    def _init_arena(self, a, g):
+        a.new_state("exp_avg")
+        a.new_state("exp_avg_sq")
+
+    def _step_arena(self, a, g):
+        xp, (b1, b2), t, lr = a.xp, g["betas"], a.step, g["lr"]
+        grad = _grad(a, g)
+        m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
+        m += (1 - b1) * (grad - m)
+        v *= b2
+        v += (1 - b2) * grad * grad
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2**t / bc2
+        if rho_t > 5.0:
+            rect = math.sqrt(
+                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            )
+            a.param -= (lr * rect * math.sqrt(bc2) / bc1) * (m / (xp.sqrt(v) + g["eps"]))
+        else:
+            a.param -= (lr / bc1) * m
