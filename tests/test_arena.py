@@ -278,3 +278,41 @@ def test_deepcopy_of_a_model_an_optimiser_packed():
     assert not np.array_equal(next(snap.parameters()).detach().numpy(), saved[0])
     with pytest.raises(RuntimeError, match="graph leaves"):
         copy.deepcopy(model(x))
+
+
+def test_state_is_tensors_over_the_live_buffers_and_resets_as_torch():
+    """opt.state[p] holds Tensors over the optimiser's buffers (scripts call .norm(), .device,
+    .to() on them); optimizer.state = defaultdict(dict) resets, and the next steps equal a
+    fresh optimiser's, as in torch."""
+    from collections import defaultdict
+
+    torch = pytest.importorskip("torch")
+    w0 = np.random.default_rng(0).standard_normal((3, 2))
+    results = []
+    for lib in (pydlk, torch):
+        p = lib.tensor(w0.copy(), requires_grad=True)
+        for make in (
+            lambda q: lib.optim.Adam([q], lr=0.1),
+            lambda q: lib.optim.SGD([q], lr=0.1, momentum=0.9),
+        ):
+            opt = make(p)
+            for _ in range(3):
+                opt.zero_grad()
+                (p**2).sum().backward()
+                opt.step()
+            st = opt.state[p]
+            buf = st["exp_avg"] if "exp_avg" in st else st["momentum_buffer"]
+            assert isinstance(buf, lib.Tensor) and str(buf.device) == "cpu"
+            results.append(float(buf.norm()))
+            opt.state = defaultdict(dict)
+            for _ in range(2):
+                opt.zero_grad()
+                (p**2).sum().backward()
+                opt.step()
+            results.append(p.detach().numpy().copy())
+    half = len(results) // 2
+    for a, b in zip(results[:half], results[half:]):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    opt = Adam([pydlk.zeros(2, requires_grad=True)])
+    with pytest.raises(TypeError, match="only an empty dict may be assigned"):
+        opt.state = {"x": 1}

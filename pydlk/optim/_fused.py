@@ -202,6 +202,10 @@ class Adam(Optimizer):
         self._pull_steps()
         return super().state
 
+    @state.setter
+    def state(self, value):
+        Optimizer.state.fset(self, value)  # a reset
+
     def state_dict(self):
         self._pull_steps()
         return super().state_dict()

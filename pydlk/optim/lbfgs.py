@@ -173,6 +173,12 @@ class LBFGS(Optimizer):
     def state(self):
         return {self.param_groups[0]["params"][0]: self._lstate} if self._arenas[0] else {}
 
+    @state.setter
+    def state(self, value):
+        """``optimizer.state = {}`` forgets the history, as torch's fresh state dict."""
+        Optimizer.state.fset(self, value)
+        self._lstate = {"func_evals": 0, "n_iter": 0}
+
     def state_dict(self):
         import copy
 

@@ -213,17 +213,37 @@ class Optimizer:
     # -- state ----------------------------------------------------------------------------
     @property
     def state(self) -> dict[str, Any]:
-        """``{param: {"step": k, name: view of its slot in each state buffer}}`` (views, as
-        torch's state tensors are the live buffers)."""
+        """``{param: {"step": k, name: Tensor over its slot in each state buffer}}``: the live
+        buffers (writing into them changes the optimiser's state, as torch's), Tensors on the
+        parameter's device. Differs from torch: ``step`` is an int, and assigning a new dict to
+        ``state`` resets every state buffer to zeros and the step counts to 0 instead of
+        replacing the dict."""
         out = {}
         for arenas in self._arenas:
             for a in arenas:
                 for i, p in enumerate(a.params):
-                    st = {"step": a.step}
+                    st: dict[str, Any] = {"step": a.step}
                     for k, buf in a.state.items():
-                        st[k] = a.slice(buf, i)
+                        st[k] = Tensor._wrap(a.slice(buf, i))
                     out[p] = st
         return out
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        """``optimizer.state = defaultdict(dict)`` (a reset, as scripts write it): zero every
+        state buffer and step count; anything but an empty mapping is refused."""
+        if not (hasattr(value, "keys") and len(value) == 0):
+            raise TypeError(
+                f"{type(self).__name__}.state: only an empty dict may be assigned (a reset); use "
+                "load_state_dict to set state"
+            )
+        for arenas in self._arenas:
+            for a in arenas:
+                for buf in a.state.values():
+                    buf.fill(0)
+                a.step = 0
+                if getattr(a, "step_t", None) is not None:
+                    a.step_t.fill(0)
 
     def _index(self):
         """(group index, param, arena, index in arena or None) for every parameter, in
