@@ -74,6 +74,8 @@ def _f64(rng, *shape):
 )
 def test_diagonal_matches_torch(rng, shape, kw):
     a = rng.standard_normal(shape).astype(np.float32)
+    want = np.diagonal(a, kw.get("offset", 0), kw.get("dim1", 0), kw.get("dim2", 1))  # NumPy's
+    np.testing.assert_array_equal(_np(pydlk.diagonal(pydlk.tensor(a), **kw)), want)
     _vs_torch(lambda x: x.diagonal(**kw), lambda x: x.diagonal(**kw), [a], rng)
     _vs_torch(lambda x: pydlk.diagonal(x, **kw), lambda x: torch.diagonal(x, **kw), [a], rng)
 

@@ -24,6 +24,7 @@ def same(p, t, **kw):
     assert p.shape == tuple(t.shape)
     assert str(p.dtype) == str(t.dtype).removeprefix("torch.")
     np.testing.assert_allclose(p.detach().numpy(), t.numpy(), **kw)
+    return True
 
 
 def both(a, dtype=np.float64, requires_grad=True):
@@ -89,11 +90,10 @@ def test_nonzero_takes_arrays_and_gives_no_gradient():
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
 def test_bincount_counts_match_torch(minlength, dtype):
     a = np.array([1, 1, 3, 0, 6, 3, 3], dtype)
-    same(
-        pydlk.bincount(pydlk.tensor(a), minlength=minlength),
-        torch.bincount(torch.tensor(a), minlength=minlength),
-    )
-    same(
+    got = pydlk.bincount(pydlk.tensor(a), minlength=minlength)
+    assert got.tolist() == np.bincount(a, minlength=minlength).tolist()  # NumPy's counts
+    assert same(got, torch.bincount(torch.tensor(a), minlength=minlength))
+    assert same(
         pydlk.tensor(a).bincount(minlength=minlength), torch.tensor(a).bincount(minlength=minlength)
     )
 
@@ -102,17 +102,18 @@ def test_bincount_counts_match_torch(minlength, dtype):
 def test_bincount_weights_dtype_and_values_match_torch(wdtype):
     a = np.array([2, 0, 2, 5, 2])
     w = np.array([0.5, 1.0, 2.0, -1.0, 3.0]).astype(wdtype)
-    same(
-        pydlk.bincount(pydlk.tensor(a), pydlk.tensor(w), minlength=8),
-        torch.bincount(torch.tensor(a), torch.tensor(w), minlength=8),
-    )
+    got = pydlk.bincount(pydlk.tensor(a), pydlk.tensor(w), minlength=8)
+    np.testing.assert_allclose(got.numpy(), np.bincount(a, w.astype(np.float64), minlength=8))
+    assert same(got, torch.bincount(torch.tensor(a), torch.tensor(w), minlength=8))
 
 
 def test_bincount_of_empty_input_is_int64_zeros_as_torch():
     e = np.zeros(0, np.int64)
     for kw in ({}, {"minlength": 4}):
-        same(pydlk.bincount(pydlk.tensor(e), **kw), torch.bincount(torch.tensor(e), **kw))
-        same(
+        got = pydlk.bincount(pydlk.tensor(e), **kw)
+        assert got.dtype == np.int64 and got.tolist() == [0] * kw.get("minlength", 0)
+        assert same(got, torch.bincount(torch.tensor(e), **kw))
+        assert same(
             pydlk.bincount(pydlk.tensor(e), pydlk.tensor(np.zeros(0)), **kw),
             torch.bincount(torch.tensor(e), torch.tensor(np.zeros(0)), **kw),
         )
@@ -186,12 +187,15 @@ def test_unique_along_a_dim_matches_torch(dim):
     a[:, :, 4] = a[:, :, 1]
     got = pydlk.unique(pydlk.tensor(a), dim=dim, return_inverse=True, return_counts=True)
     want = torch.unique(torch.tensor(a), dim=dim, return_inverse=True, return_counts=True)
-    for g, w in zip(got, want):
-        same(g, w)
+    vals, inv, counts = np.unique(a, axis=dim, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(got[0].numpy(), vals)  # NumPy's lexicographic order
+    np.testing.assert_array_equal(got[1].numpy(), inv.reshape(-1))
+    np.testing.assert_array_equal(got[2].numpy(), counts)
+    assert all(same(g, w) for g, w in zip(got, want))
     f = np.where(a > 0, 2.5, -1.0)
-    same(pydlk.unique(pydlk.tensor(f), dim=dim), torch.unique(torch.tensor(f), dim=dim))
+    assert same(pydlk.unique(pydlk.tensor(f), dim=dim), torch.unique(torch.tensor(f), dim=dim))
     b = a.astype(bool)
-    same(pydlk.unique(pydlk.tensor(b), dim=dim), torch.unique(torch.tensor(b), dim=dim))
+    assert same(pydlk.unique(pydlk.tensor(b), dim=dim), torch.unique(torch.tensor(b), dim=dim))
 
 
 def test_unique_along_a_dim_edge_cases():
@@ -278,17 +282,16 @@ def test_cdist_gradcheck(p):
 def test_cdist_float32_and_empty_shapes():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((2, 4))
-    same(
-        pydlk.cdist(pydlk.tensor(a), pydlk.tensor(b.astype(np.float32))),
-        torch.cdist(torch.tensor(a), torch.tensor(b.astype(np.float32))),
-        rtol=1e-5,
-    )
+    got = pydlk.cdist(pydlk.tensor(a), pydlk.tensor(b.astype(np.float32)))
+    want = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))  # the formula, in float64
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5)
+    assert same(got, torch.cdist(torch.tensor(a), torch.tensor(b.astype(np.float32))), rtol=1e-5)
     for s1, s2 in (((3, 4), (0, 4)), ((0, 4), (2, 4)), ((3, 0), (2, 0))):
         for p in (2.0, math.inf, 1.0):
-            same(
-                pydlk.cdist(pydlk.zeros(*s1), pydlk.zeros(*s2), p=p),
-                torch.cdist(torch.zeros(*s1), torch.zeros(*s2), p=p),
-            )
+            got = pydlk.cdist(pydlk.zeros(*s1), pydlk.zeros(*s2), p=p)
+            assert got.shape == (s1[0], s2[0]) and not got.numpy().any()
+            assert same(got, torch.cdist(torch.zeros(*s1), torch.zeros(*s2), p=p))
 
 
 @pytest.mark.parametrize(

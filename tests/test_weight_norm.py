@@ -25,13 +25,13 @@ def _devices():
 
 
 def _np(t):
-    if isinstance(t, torch.Tensor):
-        return t.detach().cpu().numpy()
+    """Either library's tensor as a NumPy array (both spell it the same)."""
     return t.detach().cpu().numpy()
 
 
 def _close(a, b, rtol=RTOL, atol=ATOL):
     np.testing.assert_allclose(_np(a), _np(b), rtol=rtol, atol=atol)
+    return True
 
 
 def _pair(kind):
@@ -101,9 +101,12 @@ def test_weight_norm_tracks_changes_to_g_and_v():
     pm.load_state_dict(tm.state_dict())
     x = np.random.default_rng(2).standard_normal(shape).astype(np.float32)
     _run(tm, pm, x, "cpu")
-    _close(tm.weight, pm.weight)
-    _close(tm.weight_v.grad, pm.weight_v.grad)
-    _close(tm.weight_g.grad, pm.weight_g.grad)
+    g, v = _np(pm.weight_g), _np(pm.weight_v)
+    want = g * v / np.linalg.norm(v, axis=1, keepdims=True)  # w = g v / ||v|| (dim 0)
+    np.testing.assert_allclose(_np(pm.weight), want, rtol=1e-6)
+    assert _close(tm.weight, pm.weight)
+    assert _close(tm.weight_v.grad, pm.weight_v.grad)
+    assert _close(tm.weight_g.grad, pm.weight_g.grad)
 
 
 def test_remove_weight_norm_restores_a_plain_weight():
@@ -158,11 +161,15 @@ def test_spectral_norm_training_matches_torch(kind, n_iter, device):
         pm.zero_grad()
         x = rng.standard_normal(shape).astype(np.float32)
         _run(tm, pm, x, device)
-        _close(tm.weight_u, pm.weight_u)
-        _close(tm.weight_v, pm.weight_v)
-        _close(tm.weight, pm.weight)
+        w, u, v = _np(pm.weight_orig), _np(pm.weight_u), _np(pm.weight_v)
+        mat = np.moveaxis(w, 1 if kind == "convtranspose2d" else 0, 0).reshape(u.size, -1)
+        sigma = u @ mat @ v  # the power iteration's estimate of the top singular value
+        np.testing.assert_allclose(_np(pm.weight), w / sigma, rtol=1e-5, atol=1e-6)
+        assert _close(tm.weight_u, pm.weight_u)
+        assert _close(tm.weight_v, pm.weight_v)
+        assert _close(tm.weight, pm.weight)
         for name in ("weight_orig", "bias"):
-            _close(getattr(tm, name).grad, getattr(pm, name).grad, rtol=1e-3, atol=1e-4)
+            assert _close(getattr(tm, name).grad, getattr(pm, name).grad, rtol=1e-3, atol=1e-4)
         with torch.no_grad():  # a step changes the weight, so the next iterations differ
             tm.weight_orig.sub_(0.1 * tm.weight_orig.grad)
         pm.load_state_dict(tm.state_dict())
