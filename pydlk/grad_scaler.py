@@ -28,7 +28,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ._backend import get_array_module
+from ._backend import device_of, get_array_module
 
 __all__ = ["GradScaler"]
 
@@ -102,16 +102,18 @@ class GradScaler:
         if st["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv = 1.0 / self._scale
-        finite = []
+        finite: dict[str, Any] = {}  # per device: all gradients so far finite (on that device)
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 g = p.grad._data
                 g *= g.dtype.type(inv)  # in place: the optimiser's gradient buffer
-                finite.append(get_array_module(g).isfinite(g).all())
-        # one read back per device at most; a False anywhere is an Inf or NaN
-        st["found_inf"] = not all(bool(f) for f in finite)
+                ok = get_array_module(g).isfinite(g).all()
+                dev = device_of(g)
+                finite[dev] = ok if dev not in finite else finite[dev] & ok
+        # one read back per device; a False anywhere is an Inf or NaN
+        st["found_inf"] = not all(bool(f) for f in finite.values())
         st["stage"] = _UNSCALED
 
     def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:

@@ -15,18 +15,7 @@ from .._device import DeviceLike, cuda_unavailable_error, device
 
 __all__ = [
     "CUDAGraph",
-    "Event",
     "amp",
-    "current_stream",
-    "empty_cache",
-    "get_device_capability",
-    "get_device_properties",
-    "is_bf16_supported",
-    "max_memory_allocated",
-    "mem_get_info",
-    "memory_allocated",
-    "memory_reserved",
-    "reset_peak_memory_stats",
     "current_device",
     "device_count",
     "get_device_name",
@@ -215,18 +204,11 @@ def versions() -> dict | None:
     }
 
 
-from . import amp  # noqa: E402
-from .graphs import CUDAGraph, graph, graph_train_step, make_graphed_callables  # noqa: E402
-from .memory import (  # noqa: E402
-    Event,
-    current_stream,
-    empty_cache,
-    get_device_capability,
-    get_device_properties,
-    is_bf16_supported,
-    max_memory_allocated,
-    mem_get_info,
-    memory_allocated,
-    memory_reserved,
-    reset_peak_memory_stats,
+from . import (
+    amp,  # noqa: E402
+    memory,  # noqa: E402
 )
+from .graphs import CUDAGraph, graph, graph_train_step, make_graphed_callables  # noqa: E402
+from .memory import *  # noqa: E402,F401,F403  (events, memory queries, device properties)
+
+__all__ += memory.__all__

@@ -18,6 +18,16 @@ from .optimizer import Optimizer, check_nonnegative
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 
 
+def check_adam_group(name, g):
+    """lr, eps, weight_decay non-negative and both betas in [0, 1), as torch's Adam family
+    checks them (Adam, AdamW, Adamax, NAdam, RAdam)."""
+    for k in ("lr", "eps", "weight_decay"):
+        check_nonnegative(name, k, g[k])
+    for i, b in enumerate(g["betas"]):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"{name}: invalid beta parameter at index {i}: {b}")
+
+
 def _state_or_new(a, name):
     """The arena's state buffer ``name``, made (zeros) on first use: a group may turn on
     momentum, AMSGrad or centering after its arena was built (through param_groups)."""
@@ -141,14 +151,7 @@ class Adam(Optimizer):
         )
 
     def _check_group(self, g):
-        n = type(self).__name__
-        for k in ("lr", "eps", "weight_decay"):
-            check_nonnegative(n, k, g[k])
-        b1, b2 = g["betas"]
-        if not 0.0 <= b1 < 1.0:
-            raise ValueError(f"{n}: invalid beta parameter at index 0: {b1}")
-        if not 0.0 <= b2 < 1.0:
-            raise ValueError(f"{n}: invalid beta parameter at index 1: {b2}")
+        check_adam_group(type(self).__name__, g)
 
     def _init_arena(self, a, g):
         a.new_state("exp_avg")

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 
-from .optimizer import Optimizer, check_nonnegative
+from ._fused import check_adam_group
+from .optimizer import Optimizer
 
 __all__ = ["Adamax", "NAdam", "RAdam"]
 
@@ -41,14 +42,7 @@ class _AdamFamily(Optimizer):
         super().__init__(params, defaults)
 
     def _check_group(self, g):
-        n = type(self).__name__
-        for k in ("lr", "eps", "weight_decay"):
-            check_nonnegative(n, k, g[k])
-        b1, b2 = g["betas"]
-        if not 0.0 <= b1 < 1.0:
-            raise ValueError(f"{n}: invalid beta parameter at index 0: {b1}")
-        if not 0.0 <= b2 < 1.0:
-            raise ValueError(f"{n}: invalid beta parameter at index 1: {b2}")
+        check_adam_group(type(self).__name__, g)
 
 
 class Adamax(_AdamFamily):

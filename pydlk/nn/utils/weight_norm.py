@@ -60,6 +60,7 @@ class WeightNorm:
             dim = -1
         self.name = name
         self.dim = dim
+        self.handle: Any = None  # the forward pre-hook's RemovableHandle, once registered
 
     def compute_weight(self, module: Module) -> Tensor:
         """``g * v / ||v||`` from the module's ``<name>_g`` and ``<name>_v``."""
@@ -91,7 +92,7 @@ class WeightNorm:
         module.register_parameter(name + "_g", Parameter(g.detach()))
         module.register_parameter(name + "_v", Parameter(weight.detach()))
         setattr(module, name, fn.compute_weight(module))
-        module.register_forward_pre_hook(fn)
+        fn.handle = module.register_forward_pre_hook(fn)
         return fn
 
     def remove(self, module: Module) -> None:
@@ -125,13 +126,7 @@ def remove_weight_norm(module: T_module, name: str = "weight") -> T_module:
     """Undo :func:`weight_norm`: ``module.<name>`` becomes a plain parameter again, holding the
     current normalised weight. Returns the module; raises ValueError if ``name`` has no
     weight_norm."""
-    for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            module._forward_pre_hooks_with_kwargs.pop(k, None)
-            return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    return _remove(module, name, WeightNorm, "weight_norm")
 
 
 def _normalize(x: Tensor, eps: float) -> Tensor:
@@ -155,6 +150,7 @@ class SpectralNorm:
     ) -> None:
         self.name = name
         self.dim = dim
+        self.handle: Any = None  # the forward pre-hook's RemovableHandle, once registered
         if n_power_iterations <= 0:
             raise ValueError(
                 "Expected n_power_iterations to be positive, but "
@@ -239,7 +235,7 @@ class SpectralNorm:
         setattr(module, fn.name, weight.detach())
         module.register_buffer(fn.name + "_u", u.detach())
         module.register_buffer(fn.name + "_v", v.detach())
-        module.register_forward_pre_hook(fn)
+        fn.handle = module.register_forward_pre_hook(fn)
         return fn
 
 
@@ -273,10 +269,16 @@ def remove_spectral_norm(module: T_module, name: str = "weight") -> T_module:
     """Undo :func:`spectral_norm`: ``module.<name>`` becomes a plain parameter holding the
     current normalised weight. Returns the module; raises ValueError if ``name`` has no
     spectral_norm."""
-    for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, SpectralNorm) and hook.name == name:
+    return _remove(module, name, SpectralNorm, "spectral_norm")
+
+
+def _remove(
+    module: T_module, name: str, kind: type[WeightNorm] | type[SpectralNorm], what: str
+) -> T_module:
+    """Undo the ``kind`` hook of parameter ``name``: its plain parameter back, the hook gone."""
+    for hook in list(module._forward_pre_hooks.values()):
+        if isinstance(hook, kind) and hook.name == name:
             hook.remove(module)
-            del module._forward_pre_hooks[k]
-            module._forward_pre_hooks_with_kwargs.pop(k, None)
+            hook.handle.remove()
             return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
