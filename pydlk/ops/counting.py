@@ -159,12 +159,16 @@ def unique(
     op = "unique"
     a = _arr(_t(input))
     xp = get_array_module(a)
-    if dim is None:
-        flat = a.reshape(-1)
-        order = xp.argsort(flat.view(np.uint8) if flat.dtype.kind == "b" else flat, kind="stable")
-        vals, inv, counts = _unique_parts(flat[order], order, return_inverse, return_counts)
-        if inv is not None:
-            inv = inv.reshape(a.shape)
+    if dim is None:  # the array module's own (a plain sort, no stable argsort), NaNs distinct
+        got = xp.unique(
+            a.reshape(-1),
+            return_inverse=return_inverse,
+            return_counts=return_counts,
+            equal_nan=False,
+        )
+        vals, rest = (got[0], list(got[1:])) if isinstance(got, tuple) else (got, [])
+        inv = rest.pop(0).reshape(a.shape).astype(np.int64, copy=False) if return_inverse else None
+        counts = rest.pop(0).astype(np.int64, copy=False) if return_counts else None
     else:
         if a.ndim == 0:
             raise IndexError(f"{op}: dim {dim} was given, but the input is 0-d (no dimensions)")
