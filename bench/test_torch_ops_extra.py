@@ -1,0 +1,161 @@
+"""The ops and optimisers added for torch compatibility against plain NumPy and torch on the same
+work, one run: cdist (p=2, matrix-product form), unique with counts, bincount with weights, lerp,
+lgamma, and one Adamax/NAdam/RAdam step over 4M float32 parameters (whole-array operations over
+the arena, no fused kernel). Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README)."""
+
+import numpy as np
+import pytest
+
+import pydlk
+
+
+def _mats(rng):
+    return (rng.standard_normal((1024, 64)).astype(np.float32),
+            rng.standard_normal((2048, 64)).astype(np.float32))  # fmt: skip
+
+
+def _ints(rng):
+    return rng.integers(0, 1000, 1 << 22), rng.standard_normal(1 << 22).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ cdist
+
+
+def test_cdist_pydlk(benchmark, rng):
+    benchmark.group = "cdist (1024, 64) x (2048, 64)"
+    a, b = (pydlk.tensor(v) for v in _mats(rng))
+    benchmark(pydlk.cdist, a, b)
+
+
+def test_cdist_numpy(benchmark, rng):
+    benchmark.group = "cdist (1024, 64) x (2048, 64)"
+    a, b = _mats(rng)
+
+    def cdist():
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+        return np.sqrt(np.maximum(d2, 0))
+
+    benchmark(cdist)
+
+
+def test_cdist_torch(benchmark, rng, torch):
+    benchmark.group = "cdist (1024, 64) x (2048, 64)"
+    a, b = (torch.tensor(v) for v in _mats(rng))
+    benchmark(torch.cdist, a, b)
+
+
+# ------------------------------------------------------------------------------ counting
+
+
+def test_unique_pydlk(benchmark, rng):
+    benchmark.group = "unique with counts, 4M int64 in [0, 1000)"
+    x = pydlk.tensor(_ints(rng)[0])
+    benchmark(pydlk.unique, x, return_counts=True)
+
+
+def test_unique_numpy(benchmark, rng):
+    benchmark.group = "unique with counts, 4M int64 in [0, 1000)"
+    x = _ints(rng)[0]
+    benchmark(np.unique, x, return_counts=True)
+
+
+def test_unique_torch(benchmark, rng, torch):
+    benchmark.group = "unique with counts, 4M int64 in [0, 1000)"
+    x = torch.tensor(_ints(rng)[0])
+    benchmark(torch.unique, x, return_counts=True)
+
+
+def test_bincount_pydlk(benchmark, rng):
+    benchmark.group = "bincount with weights, 4M"
+    i, w = _ints(rng)
+    benchmark(pydlk.bincount, pydlk.tensor(i), pydlk.tensor(w))
+
+
+def test_bincount_numpy(benchmark, rng):
+    benchmark.group = "bincount with weights, 4M"
+    i, w = _ints(rng)
+    benchmark(np.bincount, i, w)
+
+
+def test_bincount_torch(benchmark, rng, torch):
+    benchmark.group = "bincount with weights, 4M"
+    i, w = _ints(rng)
+    benchmark(torch.bincount, torch.tensor(i), torch.tensor(w))
+
+
+# ------------------------------------------------------------------------------ elementwise
+
+N = 1 << 22
+
+
+def test_lerp_pydlk(benchmark, rng):
+    benchmark.group = "lerp, 4M float32"
+    a, b = (pydlk.tensor(rng.standard_normal(N).astype(np.float32)) for _ in range(2))
+    benchmark(pydlk.lerp, a, b, 0.3)
+
+
+def test_lerp_numpy(benchmark, rng):
+    benchmark.group = "lerp, 4M float32"
+    a, b = (rng.standard_normal(N).astype(np.float32) for _ in range(2))
+    benchmark(lambda: a + np.float32(0.3) * (b - a))
+
+
+def test_lerp_torch(benchmark, rng, torch):
+    benchmark.group = "lerp, 4M float32"
+    a, b = (torch.tensor(rng.standard_normal(N).astype(np.float32)) for _ in range(2))
+    benchmark(torch.lerp, a, b, 0.3)
+
+
+def test_lgamma_pydlk(benchmark, rng):
+    benchmark.group = "lgamma, 4M float32"
+    x = pydlk.tensor(rng.uniform(0.1, 20, N).astype(np.float32))
+    benchmark(pydlk.lgamma, x)
+
+
+def test_lgamma_torch(benchmark, rng, torch):
+    benchmark.group = "lgamma, 4M float32"
+    x = torch.tensor(rng.uniform(0.1, 20, N).astype(np.float32))
+    benchmark(torch.lgamma, x)
+
+
+# ------------------------------------------------------------------------------ optimisers
+
+OPTIMISERS = ["Adamax", "NAdam", "RAdam"]
+
+
+@pytest.mark.parametrize("name", OPTIMISERS)
+def test_step_pydlk(benchmark, rng, name):
+    benchmark.group = f"{name} step, 4M float32 parameters"
+    p = pydlk.tensor(rng.standard_normal(N).astype(np.float32), requires_grad=True)
+    opt = getattr(pydlk.optim, name)([p], lr=1e-3)
+    p.grad = pydlk.tensor(rng.standard_normal(N).astype(np.float32))
+    benchmark(opt.step)
+
+
+@pytest.mark.parametrize("name", OPTIMISERS)
+def test_step_numpy(benchmark, rng, name):
+    """The same update written directly in NumPy (NAdam's and RAdam's formulas with their
+    step-dependent scalars taken as constants): the array work alone."""
+    benchmark.group = f"{name} step, 4M float32 parameters"
+    p, g = (rng.standard_normal(N).astype(np.float32) for _ in range(2))
+    m, v = np.zeros(N, np.float32), np.zeros(N, np.float32)
+
+    def step():
+        m[...] = 0.9 * m + 0.1 * g
+        if name == "Adamax":
+            np.maximum(v * np.float32(0.999), np.abs(g) + np.float32(1e-8), out=v)
+            p[...] -= np.float32(1e-3) * m / v
+        else:
+            v[...] = 0.999 * v + 0.001 * g * g
+            p[...] -= np.float32(1e-3) * m / (np.sqrt(v) + np.float32(1e-8))
+
+    benchmark(step)
+
+
+@pytest.mark.parametrize("name", OPTIMISERS)
+def test_step_torch(benchmark, rng, torch, name):
+    benchmark.group = f"{name} step, 4M float32 parameters"
+    p = torch.tensor(rng.standard_normal(N).astype(np.float32), requires_grad=True)
+    opt = getattr(torch.optim, name)([p], lr=1e-3, foreach=True)
+    p.grad = torch.tensor(rng.standard_normal(N).astype(np.float32))
+    benchmark(opt.step)
