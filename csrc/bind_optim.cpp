@@ -41,6 +41,17 @@ DType need_param(const py::array& p, const char* op) {
   return dt;
 }
 
+// The hyperparameters every Adam-family step shares.
+void need_betas_eps(const char* op, double lr, double beta1, double beta2, double eps,
+                    double weight_decay, double l1) {
+  need_finite(lr, op, "lr"), need_finite(eps, op, "eps");
+  need_finite(weight_decay, op, "weight_decay"), need_finite(l1, op, "l1");
+  PYDLK_NEED(beta1 >= 0 && beta1 < 1,
+             std::string(op) + ": beta1 must be in [0, 1), got " + std::to_string(beta1));
+  PYDLK_NEED(beta2 >= 0 && beta2 < 1,
+             std::string(op) + ": beta2 must be in [0, 1), got " + std::to_string(beta2));
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
@@ -115,6 +126,123 @@ void bind_optim(py::module_& m) {
       py::arg("weight_decay") = 0.0, py::arg("l1") = 0.0, py::arg("step") = 1,
       py::arg("decoupled") = false, py::arg("maximize") = false,
       "In-place Adam (decoupled=True: AdamW) step number `step` (>= 1); max_exp_avg_sq (amsgrad) or None.");
+
+  // Adamax, NAdam, RAdam: torch.optim's arguments per call; the step-dependent coefficients
+  // are computed here in double, once per call.
+  m.def("adamax_step",
+        [](py::array param, py::array exp_avg, py::array exp_inf, py::array grad, double lr,
+           double beta1, double beta2, double eps, double weight_decay, double l1,
+           py::object step_arg, bool maximize) {
+    const char* op = "adamax_step";
+    const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
+    DType dt = need_param(param, op);
+    need_like(exp_avg, param, dt, true, op, "exp_avg");
+    need_like(exp_inf, param, dt, true, op, "exp_inf");
+    need_like(grad, param, dt, false, op, "grad");
+    need_betas_eps(op, lr, beta1, beta2, eps, weight_decay, l1);
+    const double clr = lr / (1 - std::pow(beta1, (double)step));
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T *p = ptr<T>(param), *mm = ptr<T>(exp_avg), *u = ptr<T>(exp_inf);
+      const T* g = cptr<T>(grad);
+      {
+        KernelScope k;
+        adamax_step<T>(p, mm, u, g, param.size(), clr, beta1, beta2, eps, weight_decay, l1,
+                       maximize);
+      }
+      return 0;
+    });
+  },
+        py::arg("param"), py::arg("exp_avg"), py::arg("exp_inf"), py::arg("grad"), py::arg("lr"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay") = 0.0,
+        py::arg("l1") = 0.0, py::arg("step") = 1, py::arg("maximize") = false,
+        "In-place Adamax step number `step` (>= 1), torch.optim.Adamax's formula.");
+
+  m.def("nadam_step",
+        [](py::array param, py::array exp_avg, py::array exp_avg_sq, py::array grad, double lr,
+           double beta1, double beta2, double eps, double weight_decay, double l1, double mu,
+           double mu_next, double mu_product, py::object step_arg, bool decoupled, bool maximize) {
+    const char* op = "nadam_step";
+    const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
+    DType dt = need_param(param, op);
+    need_like(exp_avg, param, dt, true, op, "exp_avg");
+    need_like(exp_avg_sq, param, dt, true, op, "exp_avg_sq");
+    need_like(grad, param, dt, false, op, "grad");
+    need_betas_eps(op, lr, beta1, beta2, eps, weight_decay, l1);
+    need_finite(mu, op, "mu"), need_finite(mu_next, op, "mu_next");
+    need_finite(mu_product, op, "mu_product");
+    // mu_product includes this step's mu: 1 - mu_product is 0 only for beta1 = 1, refused above
+    // unless mu_product was given wrong.
+    PYDLK_NEED(mu_product < 1 && mu_product * mu_next < 1,
+               "nadam_step: mu_product must be < 1 (the product of the momentum coefficients "
+               "up to this step), got " +
+                   std::to_string(mu_product));
+    const double bc2 = 1 - std::pow(beta2, (double)step);
+    const double shrink = decoupled ? 1 - lr * weight_decay : 1.0;
+    const double cg = lr * (1 - mu) / (1 - mu_product);
+    const double cm = lr * mu_next / (1 - mu_product * mu_next);
+    dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      T *p = ptr<T>(param), *mm = ptr<T>(exp_avg), *v = ptr<T>(exp_avg_sq);
+      const T* g = cptr<T>(grad);
+      {
+        KernelScope k;
+        nadam_step<T>(p, mm, v, g, param.size(), shrink, cg, cm, beta1, beta2, bc2, eps,
+                      decoupled ? 0.0 : weight_decay, l1, maximize);
+      }
+      return 0;
+    });
+  },
+        py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("grad"), py::arg("lr"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay") = 0.0,
+        py::arg("l1") = 0.0, py::arg("mu") = 0.0, py::arg("mu_next") = 0.0,
+        py::arg("mu_product") = 0.0, py::arg("step") = 1, py::arg("decoupled") = false,
+        py::arg("maximize") = false,
+        "In-place NAdam step number `step` (>= 1), torch.optim.NAdam's formula; mu, mu_next: this "
+        "and the next step's momentum coefficients; mu_product: the product of mu up to and "
+        "including this step's.");
+
+  m.def("radam_step",
+        [](py::array param, py::array exp_avg, py::array exp_avg_sq, py::array grad, double lr,
+           double beta1, double beta2, double eps, double weight_decay, double l1,
+           py::object step_arg, bool decoupled, bool maximize) {
+    const char* op = "radam_step";
+    const int64_t step = int_arg(step_arg, op, "step", 1, INT64_MAX);
+    DType dt = need_param(param, op);
+    need_like(exp_avg, param, dt, true, op, "exp_avg");
+    need_like(exp_avg_sq, param, dt, true, op, "exp_avg_sq");
+    need_like(grad, param, dt, false, op, "grad");
+    need_betas_eps(op, lr, beta1, beta2, eps, weight_decay, l1);
+    const double t = (double)step, bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+    // The length of the approximated simple moving average (Liu et al., eq. 6): the variance
+    // of the adaptive rate is tractable, and the rectified step taken, when rho_t > 5.
+    const double rho_inf = 2 / (1 - beta2) - 1;
+    const double rho_t = rho_inf - 2 * t * std::pow(beta2, t) / bc2;
+    const bool adaptive = rho_t > 5.0;
+    double step_size = lr / bc1;
+    if (adaptive)
+      step_size *=
+          std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) *
+          std::sqrt(bc2);
+    const double shrink = decoupled ? 1 - lr * weight_decay : 1.0;
+    dispatch(dt, [&](auto tag) {
+      using T = decltype(tag);
+      T *p = ptr<T>(param), *mm = ptr<T>(exp_avg), *v = ptr<T>(exp_avg_sq);
+      const T* g = cptr<T>(grad);
+      {
+        KernelScope k;
+        radam_step<T>(p, mm, v, g, param.size(), shrink, step_size, adaptive, beta1, beta2, eps,
+                      decoupled ? 0.0 : weight_decay, l1, maximize);
+      }
+      return 0;
+    });
+  },
+        py::arg("param"), py::arg("exp_avg"), py::arg("exp_avg_sq"), py::arg("grad"), py::arg("lr"),
+        py::arg("beta1"), py::arg("beta2"), py::arg("eps"), py::arg("weight_decay") = 0.0,
+        py::arg("l1") = 0.0, py::arg("step") = 1, py::arg("decoupled") = false,
+        py::arg("maximize") = false,
+        "In-place RAdam step number `step` (>= 1), torch.optim.RAdam's formula (rectified once "
+        "rho_t > 5, a momentum step before).");
 
   m.def("rmsprop_step",
         [](py::array param, py::array square_avg, py::object grad_avg, py::object momentum_buffer,

@@ -37,6 +37,28 @@ template <typename T>
 void adagrad_step(T* p, T* sum, const T* g, index_t n, double clr, double eps, double weight_decay,
                   double l1, bool maximize);
 
+// Adamax, NAdam, RAdam (optim_adam_variants.cpp), coupled regularisation as above; the
+// step-dependent coefficients come from the caller.
+// Adamax: m += (1-b1)(g'-m); u = max(b2 u, |g'| + eps); p -= clr * m/u, clr = lr / (1 - b1^t)
+template <typename T>
+void adamax_step(T* p, T* m, T* u, const T* g, index_t n, double clr, double beta1, double beta2,
+                 double eps, double weight_decay, double l1, bool maximize);
+
+// NAdam: p *= shrink (decoupled decay); m, v as Adam; d = sqrt(v / bc2) + eps;
+//   p -= cg * g'/d; p -= cm * m/d    (cg = lr (1 - mu_t) / (1 - prod mu), cm = lr mu_{t+1} /
+//   (1 - prod mu * mu_{t+1}))
+template <typename T>
+void nadam_step(T* p, T* m, T* v, const T* g, index_t n, double shrink, double cg, double cm,
+                double beta1, double beta2, double bias_correction2, double eps,
+                double weight_decay, double l1, bool maximize);
+
+// RAdam: p *= shrink; m, v as Adam; adaptive: p -= step_size * m / (sqrt(v) + eps), else
+// p -= step_size * m.
+template <typename T>
+void radam_step(T* p, T* m, T* v, const T* g, index_t n, double shrink, double step_size,
+                bool adaptive, double beta1, double beta2, double eps, double weight_decay,
+                double l1, bool maximize);
+
 // avg += w * (x - avg): an exponential moving average (w = 1 - decay) or an equal running
 // average (w = 1/(k+1)).
 template <typename T>

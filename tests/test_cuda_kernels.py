@@ -678,6 +678,31 @@ OPTIM = [
         {"momentum": 0.5, "weight_decay": 0.01},
     ),
     (
+        "adamax_step",
+        lambda P, S, g: [P, S[0], S[1], g, 1e-2, 0.9, 0.999, 1e-8],
+        {"weight_decay": 0.01, "l1": 0.001, "step": 3, "maximize": True},
+    ),
+    (
+        "nadam_step",
+        lambda P, S, g: [P, S[0], S[1], g, 1e-2, 0.9, 0.999, 1e-8],
+        {"weight_decay": 0.1, "mu": 0.45, "mu_next": 0.46, "mu_product": 0.2, "step": 2},
+    ),
+    (
+        "nadam_step",
+        lambda P, S, g: [P, S[0], S[1], g, 1e-2, 0.8, 0.99, 1e-8],
+        {"weight_decay": 0.1, "mu_product": 0.3, "step": 4, "decoupled": True, "l1": 0.01},
+    ),
+    (
+        "radam_step",
+        lambda P, S, g: [P, S[0], S[1], g, 1e-2, 0.9, 0.999, 1e-8],
+        {"weight_decay": 0.01, "step": 2},  # rho_t <= 5: the momentum step
+    ),
+    (
+        "radam_step",
+        lambda P, S, g: [P, S[0], S[1], g, 1e-2, 0.9, 0.999, 1e-8],
+        {"weight_decay": 0.1, "step": 9, "decoupled": True, "maximize": True},
+    ),
+    (
         "adagrad_step",
         lambda P, S, g: [P, S[0], g, 0.1],
         {"lr_decay": 0.01, "step": 4, "weight_decay": 0.1, "l1": 0.01},

@@ -616,6 +616,41 @@ def optim(d, which):
             P(d.b()),
             P(d.b()),
         ], {}
+    if which in ("adamax", "radam"):  # (param, exp_avg, exp_inf | exp_avg_sq, grad, ...)
+        tail = [P(d.b()), P(d.b())] if which == "radam" else [P(d.b())]
+        return [
+            A(),
+            A(),
+            A("pos"),
+            A(),
+            lr,
+            P(d.pick([0.9, 0.0, 1.0, -0.1])),
+            P(d.pick([0.999, 0.5, 1.0])),
+            P(1e-8),
+            P(d.f()),
+            P(d.f()),
+            P(d.n(0, 3)),
+            *tail,
+        ], {}
+    if which == "nadam":
+        return [
+            A(),
+            A(),
+            A("pos"),
+            A(),
+            lr,
+            P(0.9),
+            P(0.999),
+            P(1e-8),
+            P(d.f()),
+            P(d.f()),
+            P(d.f(0.0, 1.0)),
+            P(d.f(0.0, 1.0)),
+            P(d.pick([0.5, 0.99, 1.0, 2.0])),
+            P(d.n(0, 3)),
+            P(d.b()),
+            P(d.b()),
+        ], {}
     if which == "adagrad":
         return [
             A(),
@@ -757,6 +792,9 @@ FUZZ = {
     "sgd_step": lambda d: optim(d, "sgd"),
     "adam_step": lambda d: optim(d, "adam"),
     "adagrad_step": lambda d: optim(d, "adagrad"),
+    "adamax_step": lambda d: optim(d, "adamax"),
+    "nadam_step": lambda d: optim(d, "nadam"),
+    "radam_step": lambda d: optim(d, "radam"),
     "rmsprop_step": lambda d: optim(d, "rmsprop"),
     "average_update": average_update,
     "scale_": lambda d: ([d.A(d.shape(0, 3)), P(d.f())], {}),

@@ -78,6 +78,7 @@ from .optim import (
     scale_,
     sgd_step,
 )
+from .optim_adam_variants import adamax_step, nadam_step, radam_step
 from .pool2d import (
     adaptive_avg_pool2d_backward,
     adaptive_avg_pool2d_forward,

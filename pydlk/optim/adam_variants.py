@@ -1,6 +1,6 @@
 """Adamax, NAdam and RAdam: torch.optim's names, arguments, defaults and (single-tensor) formulas,
-stepped over each arena's flat buffers with the array module's whole-array operations (NumPy on
-the CPU, CuPy on a GPU): a few passes per step rather than one fused kernel as Adam's.
+each stepped over an arena's flat buffers by one fused kernel (``_C.adamax_step``,
+``nadam_step``, ``radam_step``, or their GPU counterparts in ``pydlk._cuda``), as Adam is.
 
 As the fused optimisers: ``maximize``; ``weight_decay`` adds ``wd * p`` to the gradient (NAdam
 and RAdam: ``decoupled_weight_decay=True`` shrinks ``p`` by ``1 - lr * wd`` instead); every
@@ -14,23 +14,11 @@ from __future__ import annotations
 
 import math
 
+from .._backend import kernels_for
 from ._fused import check_adam_group
 from .optimizer import Optimizer
 
 __all__ = ["Adamax", "NAdam", "RAdam"]
-
-
-def _grad(a, g):
-    """The gradient the update uses: sign for maximize, L2 (unless decoupled) and L1 terms."""
-    grad = -a.grad if g["maximize"] else a.grad.copy()
-    xp = a.xp
-    if g["weight_decay"] and not g.get("decoupled_weight_decay", False):
-        grad += g["weight_decay"] * a.param
-    if g["l1_weight_decay"]:
-        grad += g["l1_weight_decay"] * xp.sign(a.param)
-    if g["weight_decay"] and g.get("decoupled_weight_decay", False):
-        a.param *= 1 - g["lr"] * g["weight_decay"]
-    return grad
 
 
 class _AdamFamily(Optimizer):
@@ -79,13 +67,22 @@ class Adamax(_AdamFamily):
         a.new_state("exp_inf")
 
     def _step_arena(self, a, g):
-        xp, (b1, b2) = a.xp, g["betas"]
-        grad = _grad(a, g)
-        m, u = a.state["exp_avg"], a.state["exp_inf"]
-        m *= b1
-        m += (1 - b1) * grad
-        xp.maximum(u * b2, xp.abs(grad) + g["eps"], out=u)
-        a.param -= (g["lr"] / (1 - b1**a.step)) * (m / u)
+        b1, b2 = g["betas"]
+        st = a.state
+        kernels_for(a.param).adamax_step(
+            a.param,
+            st["exp_avg"],
+            st["exp_inf"],
+            a.grad,
+            g["lr"],
+            b1,
+            b2,
+            g["eps"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            a.step,
+            g["maximize"],
+        )
 
 
 class NAdam(_AdamFamily):
@@ -133,7 +130,7 @@ class NAdam(_AdamFamily):
         return b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
 
     def _step_arena(self, a, g):
-        xp, (b1, b2), t, psi = a.xp, g["betas"], a.step, g["momentum_decay"]
+        (b1, b2), t, psi = g["betas"], a.step, g["momentum_decay"]
         held = getattr(a, "nadam_mu", None)  # (step, running product) of the last step
         if held is not None and held[0] == t - 1:
             prod = held[1]
@@ -142,15 +139,25 @@ class NAdam(_AdamFamily):
         mu, mu_next = self._mu(b1, psi, t), self._mu(b1, psi, t + 1)
         prod *= mu
         a.nadam_mu = (t, prod)
-        grad = _grad(a, g)
-        m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
-        m += (1 - b1) * (grad - m)
-        v *= b2
-        v += (1 - b2) * grad * grad
-        denom = xp.sqrt(v / (1 - b2**t)) + g["eps"]
-        lr = g["lr"]
-        a.param -= (lr * (1 - mu) / (1 - prod)) * (grad / denom)
-        a.param -= (lr * mu_next / (1 - prod * mu_next)) * (m / denom)
+        st = a.state
+        kernels_for(a.param).nadam_step(
+            a.param,
+            st["exp_avg"],
+            st["exp_avg_sq"],
+            a.grad,
+            g["lr"],
+            b1,
+            b2,
+            g["eps"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            mu,
+            mu_next,
+            prod,
+            t,
+            g["decoupled_weight_decay"],
+            g["maximize"],
+        )
 
 
 class RAdam(_AdamFamily):
@@ -190,19 +197,20 @@ class RAdam(_AdamFamily):
         a.new_state("exp_avg_sq")
 
     def _step_arena(self, a, g):
-        xp, (b1, b2), t, lr = a.xp, g["betas"], a.step, g["lr"]
-        grad = _grad(a, g)
-        m, v = a.state["exp_avg"], a.state["exp_avg_sq"]
-        m += (1 - b1) * (grad - m)
-        v *= b2
-        v += (1 - b2) * grad * grad
-        bc1, bc2 = 1 - b1**t, 1 - b2**t
-        rho_inf = 2 / (1 - b2) - 1
-        rho_t = rho_inf - 2 * t * b2**t / bc2
-        if rho_t > 5.0:
-            rect = math.sqrt(
-                (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-            )
-            a.param -= (lr * rect * math.sqrt(bc2) / bc1) * (m / (xp.sqrt(v) + g["eps"]))
-        else:
-            a.param -= (lr / bc1) * m
+        b1, b2 = g["betas"]
+        st = a.state
+        kernels_for(a.param).radam_step(
+            a.param,
+            st["exp_avg"],
+            st["exp_avg_sq"],
+            a.grad,
+            g["lr"],
+            b1,
+            b2,
+            g["eps"],
+            g["weight_decay"],
+            g["l1_weight_decay"],
+            a.step,
+            g["decoupled_weight_decay"],
+            g["maximize"],
+        )
