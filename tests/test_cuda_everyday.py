@@ -263,6 +263,40 @@ def test_gpu_recurrent_layers_without_hx_match_the_cpu(build, rng):
     np.testing.assert_allclose(gg, gc, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True),
+        lambda: nn.GRU(3, 4, batch_first=True),
+    ],
+    ids=["bilstm_2_layers", "gru_batch_first"],
+)
+def test_gpu_recurrent_layers_over_packed_input_match_the_cpu(build, rng):
+    """A GPU batch packed with unsorted CPU lengths: data and indices stay on the GPU,
+    batch_sizes on the CPU; the packed output, h_n and the input's gradient equal the CPU's."""
+    from pydlk.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    cp = _cupy()
+    x = rng.standard_normal((6, 3, 3)).astype(np.float32)  # (T, B, I)
+
+    def run(m, dev):
+        v = x.transpose(1, 0, 2) if m.batch_first else x
+        xt = pydlk.tensor(v, device=dev, requires_grad=True)
+        p = pack_padded_sequence(xt, [2, 6, 4], batch_first=m.batch_first, enforce_sorted=False)
+        assert p.is_cuda == (dev == "cuda") and str(p.batch_sizes.device) == "cpu"
+        assert str(p.sorted_indices.device) == str(xt.device)
+        out, h = m(p)
+        h = h[0] if isinstance(h, tuple) else h
+        y, lengths = pad_packed_sequence(out, batch_first=m.batch_first)
+        assert lengths.tolist() == [2, 6, 4] and str(y.device) == str(xt.device)
+        (y.square().sum() + h.sum()).backward()
+        return _host(y), _host(h), _host(xt.grad)
+
+    cpu, gpu = _same_seed_on_both(build, run, cp)
+    for c, g in zip(cpu, gpu):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("cell", [nn.LSTMCell, nn.GRUCell, nn.RNNCell])
 def test_gpu_recurrent_cells_without_hx_match_the_cpu(cell, rng):
     cp = _cupy()

@@ -15,8 +15,10 @@ import numpy as np
 
 from .._backend import kernels_for
 from ..autograd import Function
+from ..ops.joining import cat, split, stack
+from ..ops.shape import flip
 from ._util import check_float, contiguous
-from .dropout import dropout_mask
+from .dropout import dropout, dropout_mask
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -188,3 +190,105 @@ def rnn(
         bool(batch_first),
     )
     return RNNFunction.apply(cfg, input, h0, c0, *weights)
+
+
+def _segments(batch_sizes):
+    """Runs of steps with the same batch size, as (first packed row, steps, batch): within one
+    the packed rows are a plain (steps, batch) time-major block."""
+    segs, row, t0 = [], 0, 0
+    for t in range(1, len(batch_sizes) + 1):
+        if t == len(batch_sizes) or batch_sizes[t] != batch_sizes[t0]:
+            n = batch_sizes[t0]
+            segs.append((row, t - t0, n))
+            row += (t - t0) * n
+            t0 = t
+    return segs
+
+
+def _packed_direction(mode, x, segs, h0, c0, w, bias, reverse):
+    """One layer, one direction over packed rows ``x`` (N, I): the sorted sequences run as one
+    batch that shrinks as sequences end (the reverse direction: grows as they begin), one
+    kernel call per run of equal batch size, each starting from the state the last left.
+    Returns the packed output (N, H) and the last states (B, H) of every sequence."""
+    lstm = mode == 2
+    cfg = (mode, 1, 1, bias, 0.0, False, False)
+    I, H = x.shape[1], h0.shape[1]
+    blocks = split(x, [steps * n for _, steps, n in segs], 0)
+    ys = [None] * len(segs)
+    order = range(len(segs) - 1, -1, -1) if reverse else range(len(segs))
+    h = c = None
+    done_h, done_c = [], []  # forward: states of the sequences that ended, shortest last
+    for j in order:
+        _, steps, n = segs[j]
+        if h is None:
+            h, c = h0[:n], c0[:n] if lstm else None
+        elif h.shape[0] > n:  # forward: the sequences past n ended with the last run
+            h, h_end = split(h, [n, h.shape[0] - n], 0)
+            done_h.append(h_end)
+            if lstm:
+                c, c_end = split(c, [n, c.shape[0] - n], 0)
+                done_c.append(c_end)
+        elif h.shape[0] < n:  # reverse: sequences m..n-1 begin here, from their h0
+            m = h.shape[0]
+            h = cat([h, h0[m:n]], 0)
+            if lstm:
+                c = cat([c, c0[m:n]], 0)
+        xs = blocks[j].reshape(steps, n, I)
+        if reverse:
+            xs = flip(xs, [0])
+        out = RNNFunction.apply(
+            cfg, xs, h.reshape(1, n, H), c.reshape(1, n, H) if lstm else None, *w
+        )
+        y = flip(out[0], [0]) if reverse else out[0]
+        ys[j] = y.reshape(steps * n, H)
+        h = out[1].reshape(n, H)
+        c = out[2].reshape(n, H) if lstm else None
+    h_n = cat([h, *done_h[::-1]], 0) if done_h else h
+    c_n = (cat([c, *done_c[::-1]], 0) if done_c else c) if lstm else None
+    return (ys[0] if len(ys) == 1 else cat(ys, 0)), h_n, c_n
+
+
+def rnn_packed(
+    mode: str,
+    data: Tensor,
+    batch_sizes,
+    hx,
+    weights,
+    num_layers: int = 1,
+    bias: bool = True,
+    dropout_p: float = 0.0,
+    training: bool = True,
+    bidirectional: bool = False,
+) -> tuple[Tensor, ...]:
+    """``rnn`` over a packed batch (torch.nn.utils.rnn.PackedSequence's layout): ``data``
+    (N, I) the packed rows, ``batch_sizes`` the host list of sequences running at each step,
+    ``hx`` as ``rnn``'s in the sorted order. Returns (packed output (N, D*H), h_n[, c_n]) with
+    each sequence's state at its own last step (its first, for the reverse direction).
+
+    Each layer and direction makes one kernel call per distinct length, on the sequences still
+    running; autograd chains the calls, so the backward is that of the fused kernels."""
+    if mode not in MODES:
+        raise ValueError(f"rnn: mode must be one of {sorted(MODES)}, got {mode!r}")
+    m = MODES[mode]
+    check_float(data, "rnn", "input")
+    lstm = m == 2
+    h0, c0 = hx if lstm else (hx, None)
+    D = 2 if bidirectional else 1
+    per = 4 if bias else 2
+    segs = _segments([int(b) for b in batch_sizes])
+    h0s = h0.unbind(0)
+    c0s = c0.unbind(0) if c0 is not None else [None] * len(h0s)
+    x, hs, cs = data, [], []
+    for layer in range(num_layers):
+        outs = []
+        for d in range(D):
+            k = layer * D + d
+            w = weights[k * per : (k + 1) * per]
+            y, h, c = _packed_direction(m, x, segs, h0s[k], c0s[k], w, bool(bias), d == 1)
+            outs.append(y)
+            hs.append(h)
+            cs.append(c)
+        x = outs[0] if D == 1 else cat(outs, 1)
+        if dropout_p > 0 and training and layer < num_layers - 1:
+            x = dropout(x, dropout_p, True)
+    return (x, stack(hs, 0), stack(cs, 0)) if lstm else (x, stack(hs, 0))

@@ -8,14 +8,17 @@ import math
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, host_array
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.rnn import rnn as _rnn
+from ..functional.rnn import rnn_packed as _rnn_packed
+from ..ops.selection import index_select
 from . import init
 from ._util import check_device
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU"]
 
@@ -24,6 +27,11 @@ class RNNBase(Module):
     """The shared base of RNN, LSTM and GRU (``mode`` picks the cell), as torch.nn.RNNBase.
     Weights are named ``weight_ih_l{k}[_reverse]`` etc. as torch's, so state_dicts exchange.
     Raises TypeError/ValueError for non-int or non-positive sizes.
+
+    ``forward`` also takes a ``PackedSequence`` (``nn.utils.rnn.pack_padded_sequence``) and
+    then returns one, as torch: each sequence runs for its own length, h_n (c_n) holds its
+    state at its own last step (for the reverse direction, after its first), in the batch's
+    original order; ``batch_first`` does not apply to packed data.
     """
 
     def __init__(
@@ -139,11 +147,72 @@ class RNNBase(Module):
             hx = state(hx, "hx")
         return input, hx, batched
 
-    def forward(self, input: Tensor, hx=None):
-        input, hx, batched = self._prepare(input, hx)
+    def _forward_packed(self, input: PackedSequence, hx):
+        """torch's packed path: hx is given in the batch's original order and permuted into the
+        sorted order on the way in; h_n (c_n) are permuted back on the way out."""
+        cls = type(self).__name__
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        x = data._data
+        if x.ndim != 2:
+            raise ValueError(
+                f"{cls}: a PackedSequence's data must be 2-D (packed steps, input_size), "
+                f"got {x.ndim}-D"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{cls}: input.size(-1) must be equal to input_size. Expected "
+                f"{self.input_size}, got {x.shape[-1]}"
+            )
+        bs = [int(b) for b in host_array(batch_sizes._data)]
+        D = 2 if self.bidirectional else 1
+        want = (self.num_layers * D, bs[0], self.hidden_size)
+
+        def state(h, name):
+            if h is None:
+                return Tensor(get_array_module(x).zeros(want, x.dtype))
+            h = h if isinstance(h, Tensor) else Tensor(h)
+            if tuple(h.shape) != want:
+                raise ValueError(
+                    f"{cls}: Expected hidden size {want}, got {tuple(h.shape)} for {name}"
+                )
+            return h if sorted_indices is None else index_select(h, 1, sorted_indices)
+
+        if self.mode == "LSTM":
+            h0, c0 = (None, None) if hx is None else hx
+            hx = (state(h0, "h0"), state(c0, "c0"))
+        else:
+            hx = state(hx, "hx")
+        outs = _rnn_packed(
+            self.mode,
+            data,
+            bs,
+            hx,
+            self._flat_weights,
+            self.num_layers,
+            self.bias,
+            self.dropout,
+            self.training,
+            self.bidirectional,
+        )
+        states = [
+            s if unsorted_indices is None else index_select(s, 1, unsorted_indices)
+            for s in outs[1:]
+        ]
+        y = PackedSequence(outs[0], batch_sizes, sorted_indices, unsorted_indices)
+        if self.mode == "LSTM":
+            return y, (states[0], states[1])
+        return y, states[0]
+
+    def forward(self, input: Tensor | PackedSequence, hx=None):
+        """Run the layer over ``input`` (S, N, I), (N, S, I) with ``batch_first``, (S, I)
+        unbatched, or a PackedSequence, from ``hx`` (zeros when None); returns (output, h_n) or,
+        for LSTM, (output, (h_n, c_n))."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
+        x, hx, batched = self._prepare(input, hx)
         outs = _rnn(
             self.mode,
-            input,
+            x,
             hx,
             self._flat_weights,
             self.num_layers,

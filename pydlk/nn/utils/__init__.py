@@ -1,6 +1,6 @@
 """Gradient clipping, regularisation penalties, parameters to and from one vector, padding
-of sequences, and weight and spectral normalisation (torch.nn.utils; ``rnn.pad_sequence`` as
-``torch.nn.utils.rnn.pad_sequence``)."""
+and packing of sequences, and weight and spectral normalisation (torch.nn.utils; ``rnn`` as
+``torch.nn.utils.rnn``: pad_sequence, PackedSequence, pack_padded_sequence, ...)."""
 
 from . import rnn  # noqa: F401
 from .clip_grad import clip_grad_norm_, clip_grad_value_, get_total_norm  # noqa: F401
