@@ -1,5 +1,6 @@
-"""Runs the GPU tests of tests/test_cuda_kernels.py, test_cuda_training.py,
-test_cuda_distributed.py and test_cuda_launch.py on the CPU, with the CuPy stand-in of
+"""Runs the GPU tests of tests/test_cuda_kernels.py, test_cuda_kernel_layouts.py,
+test_cuda_training.py, test_cuda_distributed.py and test_cuda_launch.py (and the files listed
+below) on the CPU, with the CuPy stand-in of
 tools/cupy_host_emulator.py (kernels compiled with g++, one thread per block). See that module
 for what this does and does not check. Extra arguments go to pytest.
 
@@ -28,6 +29,7 @@ sys.exit(
             "-W",
             "error",
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernels.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_kernel_layouts.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_training.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributed.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_launch.py"),

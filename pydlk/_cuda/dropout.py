@@ -6,6 +6,11 @@ with counter (offset / 4 + i / 4) as a 64-bit number in words 0-1 (words 2-3 zer
 (seed low 32 bits, seed high 32 bits), and takes lane i % 4 of its four outputs. Its uniform is
 (r >> 8) * 2^-24; it is kept when (r >> 8) >= ceil(p * 2^24). The packed mask holds element i in
 bit i % 32 of uint32 word i / 32.
+
+The forward runs a block per tile of 1024 elements: a thread per Philox block draws the keep
+bits into shared memory, then a thread per element scales it and a thread per mask word writes
+the word, so that neighbouring threads read and write neighbouring elements. The backward reads
+the saved mask a thread per element, or reruns the forward's kernel on the gradient.
 """
 
 import numpy as np
@@ -48,36 +53,56 @@ extern "C" __global__ void bernoulli_mask_k(T* out, i64 n, u32 thr, T sc, u64 se
   GRID_STRIDE(i, n) out[i] = (philox_at(seed, offset, (u64)i) >> 8) >= thr ? sc : (T)0;
 }
 
-// One thread per mask word: its 32 elements (the mask word is written whole, no atomics).
+// Inverted dropout, y = x * keep * sc, in tiles of DROP_TILE elements (DROP_TILE / 4 Philox
+// blocks, DROP_TILE / 32 mask words) per block, grid-stride over the tiles. Consecutive threads
+// touch consecutive elements (coalesced loads and stores) while each Philox block is drawn once:
+//   1. one thread per Philox block draws its four numbers and keeps their four keep bits in
+//      shared memory (a nibble per block; 0 past n, as the CPU's tail);
+//   2. one thread per element scales it by its bit (a warp reads and writes 32 neighbours);
+//   3. one thread per mask word ORs its eight nibbles and writes the word whole (no atomics).
+// The backward without a saved mask runs this kernel on dy with write_mask 0: the same keep
+// bits regenerated from (seed, offset).
+#define DROP_TILE 1024
 extern "C" __global__ void dropout_fwd(T* y, u32* mask, const T* x, i64 n, u32 thr, T sc,
                                        u64 seed, u64 offset, int write_mask) {
-  const i64 words = (n + 31) / 32;
-  GRID_STRIDE(w, words) {
-    u32 bits = 0;
-    const i64 e = (w + 1) * 32 < n ? (w + 1) * 32 : n;
-    u32 v[4] = {0u, 0u, 0u, 0u};
-    for (i64 i = w * 32; i < e; ++i) {
-      if ((i & 3) == 0) {  // a new block every 4 elements (w * 32 is a multiple of 4)
+  __shared__ unsigned char keep4[DROP_TILE / 4];
+  const i64 tiles = (n + DROP_TILE - 1) / DROP_TILE;
+  for (i64 t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const i64 e0 = t * DROP_TILE;
+    for (int q = threadIdx.x; q < DROP_TILE / 4; q += blockDim.x) {
+      const i64 i = e0 + 4 * q;  // a multiple of 4: the first element of a Philox block
+      u32 bits = 0;
+      if (i < n) {
         const u64 c = offset / 4 + (u64)i / 4;
-        v[0] = (u32)c; v[1] = (u32)(c >> 32); v[2] = 0u; v[3] = 0u;
+        u32 v[4] = {(u32)c, (u32)(c >> 32), 0u, 0u};
         philox_block(v, (u32)seed, (u32)(seed >> 32));
+        for (int k = 0; k < 4; ++k)
+          if (i + k < n) bits |= (u32)((v[k] >> 8) >= thr) << k;
       }
-      const bool keep = (v[i & 3] >> 8) >= thr;
-      y[i] = x[i] * (keep ? sc : (T)0);
-      bits |= (u32)keep << (i - w * 32);
+      keep4[q] = (unsigned char)bits;
     }
-    if (write_mask) mask[w] = bits;
+    __syncthreads();
+    for (int j = threadIdx.x; j < DROP_TILE; j += blockDim.x) {
+      const i64 i = e0 + j;
+      if (i < n) y[i] = x[i] * (((keep4[j >> 2] >> (j & 3)) & 1u) ? sc : (T)0);
+    }
+    if (write_mask)
+      for (int q = threadIdx.x; q < DROP_TILE / 32; q += blockDim.x) {
+        const i64 w = t * (DROP_TILE / 32) + q;
+        if (w * 32 < n) {
+          u32 word = 0;
+          for (int k = 0; k < 8; ++k) word |= (u32)keep4[8 * q + k] << (4 * k);
+          mask[w] = word;
+        }
+      }
+    __syncthreads();  // the next tile rewrites keep4
   }
 }
 
-// grad_input = grad_output * keep * scale; keep from the bit mask, or regenerated (has_mask 0).
-extern "C" __global__ void dropout_bwd(T* dx, const T* dy, const u32* mask, i64 n, u32 thr, T sc,
-                                       u64 seed, u64 offset, int has_mask) {
-  GRID_STRIDE(i, n) {
-    const bool keep = has_mask ? ((mask[i >> 5] >> (i & 31)) & 1u) != 0u
-                               : (philox_at(seed, offset, (u64)i) >> 8) >= thr;
-    dx[i] = dy[i] * (keep ? sc : (T)0);
-  }
+// dx = dy * keep * sc from the saved bit mask, one thread per element: a warp's 32 neighbours
+// read one mask word (a broadcast) and contiguous dy and dx.
+extern "C" __global__ void dropout_bwd(T* dx, const T* dy, const u32* mask, i64 n, T sc) {
+  GRID_STRIDE(i, n) dx[i] = dy[i] * (((mask[i >> 5] >> (i & 31)) & 1u) ? sc : (T)0);
 }
 
 // y[r, j] = x[r, j] * m[r]: channel dropout's forward and backward.
@@ -217,6 +242,36 @@ def _check_mask(mask, n, op):
     return mask
 
 
+#: Elements per tile of dropout_fwd (its DROP_TILE): one 256-thread block draws a tile's 256
+#: Philox blocks, one per thread. At most _TILE_BLOCKS blocks: past that they loop over tiles.
+_DROP_TILE = 1024
+_TILE_BLOCKS = 65535 * 8
+
+
+def _launch_tiles(y, m, x, p, seed, offset):
+    """dropout_fwd over x into y, writing the bit mask into m unless m is None."""
+    cp = __import__("cupy")
+    n = x.size
+    if n <= 0:
+        return
+    tiles = (n + _DROP_TILE - 1) // _DROP_TILE
+    _SRC("dropout_fwd", x.dtype)(
+        (min(tiles, _TILE_BLOCKS),),
+        (256,),
+        (
+            y,
+            m if m is not None else cp.empty(1, cp.uint32),
+            x,
+            i64(n),
+            np.uint32(keep_threshold(p)),
+            scalar(x.dtype, _keep_scale(p)),
+            seed,
+            offset,
+            np.int32(m is not None),
+        ),
+    )
+
+
 def dropout_forward(input, p, seed, offset, out=None, mask=None, save_mask=True):
     """Inverted dropout: y = input * keep / (1 - p). Returns (y, mask): the packed keep mask
     (uint32, one bit per element) or None when save_mask is False and no mask is given."""
@@ -232,48 +287,27 @@ def dropout_forward(input, p, seed, offset, out=None, mask=None, save_mask=True)
         m = cp.empty((n + 31) // 32, cp.uint32)
     else:
         m = None
-    launch(
-        _SRC("dropout_fwd", x.dtype),
-        (n + 31) // 32,
-        (
-            y,
-            m if m is not None else cp.empty(1, cp.uint32),
-            x,
-            i64(n),
-            np.uint32(keep_threshold(p)),
-            scalar(x.dtype, _keep_scale(p)),
-            _u64(seed, op, "seed"),
-            _u64(offset, op, "offset"),
-            np.int32(m is not None),
-        ),
-    )
+    _launch_tiles(y, m, x, p, _u64(seed, op, "seed"), _u64(offset, op, "offset"))
     return y, m
 
 
 def dropout_backward(grad_output, mask, p, seed, offset, out=None):
     """grad_input = grad_output * keep / (1 - p); keep read from mask, or regenerated from
     (seed, offset) when mask is None."""
-    cp = __import__("cupy")
     op = "dropout_backward"
     _check_p(p, op)
     dy = check_float(grad_output, op, "grad_output")
     n = dy.size
     m = _check_mask(mask, n, op) if mask is not None else None
     dx = out_or_new(out, dy.shape, dy.dtype, op)
+    seed, offset = _u64(seed, op, "seed"), _u64(offset, op, "offset")
+    if m is None:  # the forward's kernel on dy: the keep bits regenerated, no mask written
+        _launch_tiles(dx, None, dy, p, seed, offset)
+        return dx
     launch(
         _SRC("dropout_bwd", dy.dtype),
         n,
-        (
-            dx,
-            dy,
-            m if m is not None else cp.empty(1, cp.uint32),
-            i64(n),
-            np.uint32(keep_threshold(p)),
-            scalar(dy.dtype, _keep_scale(p)),
-            _u64(seed, op, "seed"),
-            _u64(offset, op, "offset"),
-            np.int32(m is not None),
-        ),
+        (dx, dy, m, i64(n), scalar(dy.dtype, _keep_scale(p))),
     )
     return dx
 

@@ -1,0 +1,61 @@
+"""The GPU kernels' launch layouts against the CPU kernels: the paths that only some shapes take
+(dropout's tiles and their tails, batch-norm sums split over several blocks per channel,
+adaptive average pooling with a warp per output, softmax and cross-entropy with a thread per
+slice when the reduced dim has stride > 1). GPU only, as test_cuda_kernels.py's ``test_gpu_*``
+(skipped without CuPy or a device; tools/run_cuda_tests_on_host.py runs them on the CPU)."""
+
+import numpy as np
+import pytest
+from test_cuda_kernels import DTYPES, _cupy, _r, assert_gpu_matches_cpu
+
+from pydlk import _C
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_dropout_tiles_tails_and_offsets(dtype, rng):
+    """Several 1024-element tiles, sizes that end inside a Philox block and inside a mask word,
+    offsets that are not multiples of 4 (only offset / 4 counts), no saved mask, and more tiles
+    than blocks (each block then loops over tiles): masks bit for bit as the CPU's."""
+    from pydlk._cuda import dropout as dr
+
+    for n, seed, offset, p in [
+        (5003, 11, 4097 + 2, 0.4),
+        (3 * 1024, 2**40 + 1, 3, 0.25),
+        (2049, 5, 2**64 - 7, 0.6),
+        (30, 9, 1, 0.5),
+    ]:
+        x = _r(rng, (n,), dtype)
+        assert_gpu_matches_cpu("dropout_forward", [x, p, seed, offset], dtype=dtype)
+        assert_gpu_matches_cpu(
+            "dropout_forward", [x, p, seed, offset], {"save_mask": False}, dtype=dtype
+        )
+        _, mask = _C.dropout_forward(x, p, seed, offset)
+        g = _r(rng, (n,), dtype)
+        assert_gpu_matches_cpu("dropout_backward", [g, mask, p, seed, offset], dtype=dtype)
+        assert_gpu_matches_cpu("dropout_backward", [g, None, p, seed, offset], dtype=dtype)
+    saved = dr._TILE_BLOCKS
+    dr._TILE_BLOCKS = 2
+    try:
+        x = _r(rng, (5 * 1024 + 7,), dtype)
+        assert_gpu_matches_cpu("dropout_forward", [x, 0.3, 7, 12], dtype=dtype)
+        assert_gpu_matches_cpu("dropout_backward", [x, None, 0.3, 7, 12], dtype=dtype)
+    finally:
+        dr._TILE_BLOCKS = saved
+
+
+def test_gpu_dropout_writes_into_given_mask_and_out(rng):
+    """out= and mask= are written in place, every word of the mask (the tail word's bits past n
+    are 0, as the CPU's)."""
+    cp = _cupy()
+    from pydlk import _cuda
+
+    n = 1024 + 37
+    x = _r(rng, (n,), np.float32)
+    y_cpu, m_cpu = _C.dropout_forward(x, 0.5, 3, 8)
+    out = cp.zeros(n, cp.float32)
+    mask = cp.full((n + 31) // 32, 0xFFFFFFFF, cp.uint32)
+    y, m = _cuda.dropout_forward(cp.asarray(x), 0.5, 3, 8, out=out, mask=mask)
+    assert y is out and m is mask
+    np.testing.assert_array_equal(cp.asnumpy(mask), m_cpu)
+    np.testing.assert_array_equal(cp.asnumpy(out), y_cpu)
+    assert int(m_cpu[-1]) >> (n % 32) == 0
