@@ -90,6 +90,145 @@ class Conv2d(Function):
             dx = contiguous(dx[:, :, : xshape[2], : xshape[3]])
         return dx, dw, db, None, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # create_graph=True: the same gradients as recorded ops (ConvInputGrad, ConvWeightGrad),
+        # so they can be differentiated again, to any order. Float32 kernels even where the
+        # forward ran under autocast (bf16).
+        xp, weight = ctx.saved_tensors
+        stride, padding, dilation, groups, xshape = ctx.args
+        extra = (xp.shape[2] - xshape[2], xp.shape[3] - xshape[3])  # an odd 'same' padding
+        geo = (stride, padding, dilation, groups, extra)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        x = inputs[0] if inputs[0] is not None else _crop(xp, xshape)
+        w = inputs[1] if inputs[1] is not None else weight
+        dx = ConvInputGrad.apply(dy, w, geo, tuple(xshape)) if need_x else None
+        dw = ConvWeightGrad.apply(x, dy, geo, tuple(weight.shape)) if need_w else None
+        db = dy.sum(dim=(0, 2, 3)) if need_b else None
+        return dx, dw, db, None, None, None, None, None
+
+
+# -- the two gradients of a convolution as differentiable ops (for create_graph=True).
+# With y = conv(x, W) (geometry ``geo`` = (stride, padding, dilation, groups, extra)):
+#   ConvInputGrad(dy, W)  = dL/dx, linear in dy and in W;
+#   ConvWeightGrad(x, dy) = dL/dW, linear in x and in dy.
+# Their derivatives are again convolutions and these two, so the set is closed:
+#   d<G, ConvInputGrad(dy, W)>/d dy = conv(G, W),   /dW = ConvWeightGrad(G, dy);
+#   d<G, ConvWeightGrad(x, dy)>/dx = ConvInputGrad(dy, G),   /d dy = conv(x, G).
+# All go through the backend's conv2d_forward / conv2d_backward (kernels_for), so the CPU's
+# algorithm choice and the GPU's cuDNN apply to them as to the first-order pass.
+
+
+def _crop(a, shape):
+    """``a`` (the input padded at the bottom/right for an odd 'same') cut back to ``shape``."""
+    if tuple(a.shape) == tuple(shape):
+        return a
+    return contiguous(a[:, :, : shape[2], : shape[3]])
+
+
+def _padded_shape(xshape, extra):
+    return tuple(xshape[:2]) + (xshape[2] + extra[0], xshape[3] + extra[1])
+
+
+def _conv_arr(x, w, geo):
+    """conv(x, w) on arrays (no bias), x padded by ``extra`` first."""
+    stride, padding, dilation, groups, extra = geo
+    x = contiguous(x)
+    if extra != (0, 0):
+        x = _pad_bottom_right(x, extra)
+    return kernels_for(x).conv2d_forward(x, contiguous(w), None, stride, padding, dilation, groups)
+
+
+def _input_grad_arr(dy, w, geo, xshape):
+    """dL/dx of y = conv(x, w) for x of shape ``xshape``, on arrays."""
+    stride, padding, dilation, groups, extra = geo
+    xp = get_array_module(dy)
+    shape_only = xp.zeros(_padded_shape(xshape, extra), dy.dtype)  # only its shape is read
+    dx, _, _ = kernels_for(dy).conv2d_backward(
+        contiguous(dy), shape_only, contiguous(w), stride, padding, dilation, groups,
+        True, False, False,
+    )  # fmt: skip
+    return _crop(dx, xshape)
+
+
+def _weight_grad_arr(x, dy, geo, wshape):
+    """dL/dW of y = conv(x, W) for W of shape ``wshape``, on arrays."""
+    stride, padding, dilation, groups, extra = geo
+    x = contiguous(x)
+    if extra != (0, 0):
+        x = _pad_bottom_right(x, extra)
+    shape_only = get_array_module(x).zeros(wshape, x.dtype)  # only its shape is read
+    _, dw, _ = kernels_for(x).conv2d_backward(
+        contiguous(dy), x, shape_only, stride, padding, dilation, groups, False, True, False
+    )
+    return dw
+
+
+class ConvInputGrad(Function):
+    """The input-gradient of a convolution, ``dx(dy, W)``, as a differentiable op."""
+
+    op_name = "conv2d_input_grad"
+
+    @staticmethod
+    def forward(ctx, dy, weight, geo, xshape):
+        ctx.save_for_backward(dy, weight)
+        ctx.geo, ctx.xshape = geo, xshape
+        return _input_grad_arr(dy, weight, geo, xshape)
+
+    @staticmethod
+    def backward(ctx, g):
+        dy, weight = ctx.saved_tensors
+        need_dy, need_w = ctx.needs_input_grad[:2]
+        gdy = _conv_arr(g, weight, ctx.geo) if need_dy else None
+        gw = _weight_grad_arr(g, dy, ctx.geo, weight.shape) if need_w else None
+        return gdy, gw, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        dy, weight = (_val(t, a) for t, a in zip(inputs, ctx.saved_tensors))
+        need_dy, need_w = ctx.needs_input_grad[:2]
+        gdy = _conv_t(g, weight, ctx.geo) if need_dy else None
+        gw = ConvWeightGrad.apply(g, dy, ctx.geo, ctx.saved_tensors[1].shape) if need_w else None
+        return gdy, gw, None, None
+
+
+class ConvWeightGrad(Function):
+    """The weight-gradient of a convolution, ``dW(x, dy)``, as a differentiable op."""
+
+    op_name = "conv2d_weight_grad"
+
+    @staticmethod
+    def forward(ctx, x, dy, geo, wshape):
+        ctx.save_for_backward(x, dy)
+        ctx.geo = geo
+        return _weight_grad_arr(x, dy, geo, wshape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, dy = ctx.saved_tensors
+        need_x, need_dy = ctx.needs_input_grad[:2]
+        gx = _input_grad_arr(dy, g, ctx.geo, x.shape) if need_x else None
+        gdy = _conv_arr(x, g, ctx.geo) if need_dy else None
+        return gx, gdy, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        x, dy = (_val(t, a) for t, a in zip(inputs, ctx.saved_tensors))
+        need_x, need_dy = ctx.needs_input_grad[:2]
+        gx = ConvInputGrad.apply(dy, g, ctx.geo, ctx.saved_tensors[0].shape) if need_x else None
+        gdy = _conv_t(x, g, ctx.geo) if need_dy else None
+        return gx, gdy, None, None
+
+
+def _val(t, a):
+    return t if t is not None else a
+
+
+def _conv_t(x, w, geo):
+    """conv(x, w) as a recorded op (the forward Function itself)."""
+    stride, padding, dilation, groups, extra = geo
+    return Conv2d.apply(x, w, None, stride, padding, dilation, groups, extra)
+
 
 # A 1x1 convolution with at most this many products per pixel (in x out channels) runs in
 # float32 under autocast. Measured on a Zen 5 (2 threads, forward / both gradients, float32
@@ -130,6 +269,10 @@ def conv2d(
     bottom/right, as torch does). Same semantics as torch.nn.functional.conv2d; only
     padding_mode='zeros' exists (torch's functional form has no other either). Inside
     ``pydlk.autocast`` the products are bf16 (float32 output; see pydlk/amp.py).
+
+    Higher-order gradients are supported (``create_graph=True``: gradient penalties, MAML,
+    Hessian-vector products): the gradients with respect to the input and the weight are
+    recorded as convolutions and can be differentiated again, to any order.
     """
     input, weight, bias = amp.cast_inputs(input, weight, bias)
     x = check_float(input, "conv2d", "input")

@@ -4,7 +4,9 @@ conv1d is conv2d over a height-1 input. A transposed convolution is the input-gr
 convolution: its forward is ``conv2d_backward``'s dx (with our input as the convolution's dy),
 its input-gradient is ``conv2d_forward`` and its weight-gradient is ``conv2d_backward``'s dw with
 the roles of x and dy swapped. The weight is (in_channels, out_channels/groups, kH, kW), torch's
-ConvTranspose layout, which is exactly the layout of the convolution it transposes."""
+ConvTranspose layout, which is exactly the layout of the convolution it transposes.
+
+All three support higher-order gradients (create_graph=True), as conv2d does."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from .._backend import get_array_module, kernels_for
 from .._typing import _size_1_t, _size_2_t
 from ..autograd import Function, Tensor
 from ._util import check_float, contiguous
-from .conv import conv2d
+from .conv import Conv2d, ConvWeightGrad, conv2d
+from .shape_ops import pad
 
 __all__ = ["conv1d", "conv_transpose1d", "conv_transpose2d"]
 
@@ -125,6 +128,31 @@ class ConvTranspose2d(Function):
             )
         if need_b:
             db = dy.sum(axis=(0, 2, 3))
+        return dx, dw, db, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # create_graph=True: the gradients as recorded ops, differentiable again (conv2d's
+        # own Function and its weight-gradient Function; see conv.py).
+        xz, weight = ctx.saved_tensors
+        stride, padding, dilation, groups, (H, W) = ctx.args
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        geo = (stride, padding, dilation, groups, (0, 0))
+        w = inputs[1] if inputs[1] is not None else weight
+        dx = dw = db = None
+        if need_x:
+            dx = Conv2d.apply(dy, w, None, stride, padding, dilation, groups, (0, 0))
+            if tuple(dx.shape[2:]) != (H, W):
+                dx = dx[:, :, :H, :W]
+        if need_w:
+            x = inputs[0]
+            if x is None:
+                x = xz
+            elif tuple(xz.shape[2:]) != (H, W):  # the forward's zero rows/columns, recorded
+                x = pad(x, (0, xz.shape[3] - W, 0, xz.shape[2] - H))
+            dw = ConvWeightGrad.apply(dy, x, geo, tuple(weight.shape))
+        if need_b:
+            db = dy.sum(dim=(0, 2, 3))
         return dx, dw, db, None, None, None, None, None
 
 

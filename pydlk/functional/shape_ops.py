@@ -14,6 +14,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
+from ._adjoint import LinearMap
 from ._util import array_of
 
 __all__ = ["one_hot", "pad", "pixel_shuffle", "pixel_unshuffle"]
@@ -103,49 +104,68 @@ class Pad(Function):
 
     @staticmethod
     def forward(ctx, x, maps, value):
-        xp = get_array_module(x)
         ctx.args = (maps, x.shape, value is not None)
-        if value is not None:  # constant: maps hold (axis, out size, out slice, in slice)
-            shape = list(x.shape)
-            for axis, size, _, _ in maps:
-                shape[axis] = size
-            y = xp.full(shape, value, dtype=x.dtype)
-            y[_key(maps, 2, x.ndim)] = x[_key(maps, 3, x.ndim)]
-            return y
-        y = x
-        for axis, size, runs in maps:
-            shape = list(y.shape)
-            shape[axis] = size
-            out = xp.empty(shape, dtype=y.dtype)
-            for o0, o1, i0, step in runs:
-                src = _at(
-                    axis, y.ndim, slice(i0, i0 + 1) if step == 0 else _span(i0, o1 - o0, step)
-                )
-                out[_at(axis, y.ndim, slice(o0, o1))] = y[src]
-            y = out
-        return y
+        return _pad_array(x, maps, value)
 
     @staticmethod
     def backward(ctx, g):
+        return _pad_adjoint(g, *ctx.args), None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # the backward is linear in g; its adjoint is the pad itself with zeros as the value
         maps, shape, constant = ctx.args
-        xp = get_array_module(g)
-        if constant:
-            gx = xp.zeros(shape, g.dtype)
-            gx[_key(maps, 3, len(shape))] = g[_key(maps, 2, len(shape))]
-            return gx, None, None
-        for axis, _, runs in reversed(maps):
-            # each output's gradient goes back to the input position it was copied from
-            gshape = list(g.shape)
-            gshape[axis] = shape[axis]
-            gi = xp.zeros(gshape, g.dtype)
-            for o0, o1, i0, step in runs:
-                part = g[_at(axis, g.ndim, slice(o0, o1))]
-                if step == 0:
-                    gi[_at(axis, g.ndim, slice(i0, i0 + 1))] += part.sum(axis=axis, keepdims=True)
-                else:
-                    gi[_at(axis, g.ndim, _span(i0, o1 - o0, step))] += part
-            g = gi
-        return g, None, None
+        value = 0.0 if constant else None
+        gx = LinearMap.apply(
+            g,
+            lambda a: _pad_adjoint(a, maps, shape, constant),
+            lambda a: _pad_array(a, maps, value),
+        )
+        return gx, None, None
+
+
+def _pad_array(x, maps, value):
+    """The padded array; ``value`` None for the index-map modes."""
+    xp = get_array_module(x)
+    if value is not None:  # constant: maps hold (axis, out size, out slice, in slice)
+        shape = list(x.shape)
+        for axis, size, _, _ in maps:
+            shape[axis] = size
+        y = xp.full(shape, value, dtype=x.dtype)
+        y[_key(maps, 2, x.ndim)] = x[_key(maps, 3, x.ndim)]
+        return y
+    y = x
+    for axis, size, runs in maps:
+        shape = list(y.shape)
+        shape[axis] = size
+        out = xp.empty(shape, dtype=y.dtype)
+        for o0, o1, i0, step in runs:
+            src = _at(axis, y.ndim, slice(i0, i0 + 1) if step == 0 else _span(i0, o1 - o0, step))
+            out[_at(axis, y.ndim, slice(o0, o1))] = y[src]
+        y = out
+    return y
+
+
+def _pad_adjoint(g, maps, shape, constant):
+    """The gradient of the input of shape ``shape`` from the padded output's ``g``."""
+    xp = get_array_module(g)
+    if constant:
+        gx = xp.zeros(shape, g.dtype)
+        gx[_key(maps, 3, len(shape))] = g[_key(maps, 2, len(shape))]
+        return gx
+    for axis, _, runs in reversed(maps):
+        # each output's gradient goes back to the input position it was copied from
+        gshape = list(g.shape)
+        gshape[axis] = shape[axis]
+        gi = xp.zeros(gshape, g.dtype)
+        for o0, o1, i0, step in runs:
+            part = g[_at(axis, g.ndim, slice(o0, o1))]
+            if step == 0:
+                gi[_at(axis, g.ndim, slice(i0, i0 + 1))] += part.sum(axis=axis, keepdims=True)
+            else:
+                gi[_at(axis, g.ndim, _span(i0, o1 - o0, step))] += part
+        g = gi
+    return g
 
 
 def _key(maps, j, ndim):
@@ -161,7 +181,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
 
     mode 'constant' (fill ``value``, default 0; any number of dimensions), 'reflect' (mirror
     without repeating the edge), 'replicate' (repeat the edge) or 'circular' (wrap around); the
-    last three pad 1 to 3 trailing dimensions of a 2-D to 5-D input, as torch."""
+    last three pad 1 to 3 trailing dimensions of a 2-D to 5-D input, as torch. Differentiable to
+    any order (create_graph=True)."""
     a = array_of(input)
     if not hasattr(a, "dtype"):
         raise TypeError(f"pad: input must be a Tensor or an array, got {type(input).__name__}")
