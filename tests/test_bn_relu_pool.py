@@ -304,15 +304,24 @@ def test_bad_arguments_are_clear_errors(rng):
         C.batchnorm_relu_maxpool2d_forward(x, w, b, None, None, True, out=np.empty_like(x))
 
 
-def test_double_backward_is_refused_naming_the_fused_op(rng):
-    """As the separate ops (max_pool2d and batch_norm have no double backward either)."""
-    m = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2)).double()
-    x = pydlk.tensor(rng.standard_normal((3, 2, 4, 4)), requires_grad=True)
-    with pytest.raises(RuntimeError, match="not implemented for batch_norm_relu_max_pool2d;"):
-        pydlk.autograd.grad(m(x).sum(), x, create_graph=True)
-    m2 = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU()).double()
-    with pytest.raises(RuntimeError, match="not implemented for batch_norm_add_relu;"):
-        pydlk.autograd.grad(m2(x).sum(), x, create_graph=True)
+def test_double_backward_through_the_fused_ops_is_the_separate_ops(rng):
+    """create_graph=True through the fused Functions gives the second derivatives of the
+    separate modules called one by one (tests/test_double_backward_layers.py: against torch)."""
+    x0 = rng.standard_normal((3, 2, 5, 4))
+    w = rng.standard_normal(x0.shape)
+    for mods in ([nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2)], [nn.BatchNorm2d(2), nn.ReLU()]):
+        m = nn.Sequential(*mods).double()
+        got = []
+        for fused in (True, False):
+            x = pydlk.tensor(x0, requires_grad=True)
+            y = x
+            for mod in [m] if fused else mods:  # the modules' own calls: no fusion
+                y = mod(y)
+            (gx,) = pydlk.autograd.grad((y * y).sum(), x, create_graph=True)
+            (h,) = pydlk.autograd.grad((gx * pydlk.tensor(w)).sum(), x)
+            got.append((np.asarray(gx.detach()), np.asarray(h)))
+        for a, b in zip(*got):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,10 @@ Each op saves the mean and rstd = 1/sqrt(var + eps) of the values it normalised,
 backward is the closed form derived in csrc/norm.cpp. Running statistics (batch norm, instance
 norm) are plain buffers updated in place, never part of the graph.
 
+Higher-order gradients (create_graph=True) are supported by every op here, the fused batch
+norm + relu (+ max pool) paths included: the backward is then recorded as Tensor ops with the
+statistics recomputed from the input (_norm_graph.py).
+
 Differs from torch: eps must be finite and >= 0 (torch does not check; a negative eps can give
 NaN), and running buffers, weight and bias must have the input's dtype.
 """
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .._backend import is_cupy, kernels_for
 from ..autograd import Function
+from . import _norm_graph as _graph
 from ._util import array_of, check_float, contiguous
 
 if TYPE_CHECKING:
@@ -101,7 +106,7 @@ class BatchNorm(Function):
             (running_mean, running_var),
         )
         ctx.save_for_backward(x, w, mean, rstd)
-        ctx.training = training
+        ctx.training, ctx.eps = training, eps
         return y
 
     @staticmethod
@@ -112,6 +117,12 @@ class BatchNorm(Function):
             contiguous(dy), x, w, mean, rstd, ctx.training, need_x, need_w, need_b
         )
         return dx, dw, db, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        ctx.bn_saved = ctx.saved_tensors
+        grads = _graph.batch_norm_grads(ctx, inputs[0], inputs[1], dy, ctx.needs_input_grad[:3])
+        return grads + (None,) * 5
 
 
 def batch_norm(
@@ -173,7 +184,7 @@ class BatchNormAddReLU(Function):
         # 550 -> 401, and loses below, (64, 16, 10, 10) 31 -> 35. The GPU always reads y.
         keep_y = r is not None or is_cupy(x) or x.nbytes < _RECOMPUTE_MASK_BYTES
         ctx.save_for_backward(y if keep_y else None, x, w, None if keep_y else b, mean, rstd)
-        ctx.training = training
+        ctx.training, ctx.eps = training, eps
         return y
 
     @staticmethod
@@ -195,6 +206,10 @@ class BatchNormAddReLU(Function):
             bias=b,
         )
         return dx, dr, dw, db, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        return _graph.batch_norm_add_relu(ctx, inputs, dy) + (None,) * 5
 
 
 def _batch_norm_add_relu(
@@ -251,7 +266,7 @@ class BatchNormReLUMaxPool2d(Function):
             (running_mean, running_var),
         )
         ctx.save_for_backward(x, w, b, mean, rstd, arg)
-        ctx.training = training
+        ctx.training, ctx.eps = training, eps
         return y
 
     @staticmethod
@@ -262,6 +277,10 @@ class BatchNormReLUMaxPool2d(Function):
             contiguous(dy), arg, x, w, b, mean, rstd, ctx.training, need_x, need_w, need_b
         )
         return dx, dw, db, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        return _graph.batch_norm_relu_max_pool2d(ctx, inputs, dy) + (None,) * 5
 
 
 def _batch_norm_relu_max_pool2d(
@@ -307,6 +326,7 @@ class LayerNorm(Function):
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shape = shape
         ctx.pshape = shape[x.ndim - nd :]
+        ctx.eps = eps
         return y.reshape(shape)
 
     @staticmethod
@@ -323,6 +343,10 @@ class LayerNorm(Function):
         if db is not None:
             db = db.reshape(ctx.pshape)
         return dx, dw, db, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        return _graph.layer_norm(ctx, inputs, dy) + (None, None)
 
 
 def _shape_tuple(normalized_shape, op):
@@ -380,7 +404,7 @@ class GroupNorm(Function):
         w, b = _opt(weight), _opt(bias)
         y, mean, rstd = K.groupnorm_forward(x, num_groups, w, b, eps)
         ctx.save_for_backward(x, w, mean, rstd)
-        ctx.num_groups = num_groups
+        ctx.num_groups, ctx.eps = num_groups, eps
         return y
 
     @staticmethod
@@ -389,6 +413,14 @@ class GroupNorm(Function):
         need_x, _, need_w, need_b, _ = ctx.needs_input_grad
         dx, dw, db = kernels_for(dy).groupnorm_backward(
             contiguous(dy), x, ctx.num_groups, w, mean, rstd, need_x, need_w, need_b
+        )
+        return dx, None, dw, db, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        need_x, _, need_w, need_b, _ = ctx.needs_input_grad
+        dx, dw, db = _graph.group_norm(
+            ctx, inputs[0], inputs[2], dy, ctx.num_groups, (need_x, need_w, need_b)
         )
         return dx, None, dw, db, None
 
@@ -435,6 +467,7 @@ class InstanceNorm(Function):
             (running_mean, running_var),
         )
         ctx.save_for_backward(x, w, mean, rstd)
+        ctx.eps = eps
         return y
 
     @staticmethod
@@ -445,6 +478,12 @@ class InstanceNorm(Function):
             contiguous(dy), x, x.shape[1], w, mean, rstd, need_x, need_w, need_b
         )
         return dx, dw, db, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        C = ctx.saved_tensors[0].shape[1]
+        grads = _graph.group_norm(ctx, inputs[0], inputs[1], dy, C, ctx.needs_input_grad[:3])
+        return grads + (None,) * 4
 
 
 def instance_norm(
