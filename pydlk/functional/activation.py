@@ -7,6 +7,11 @@ hardtanh/relu6, sigmoid and tanh keep the output, which determines the derivativ
 survives an in-place call; silu, mish, gelu, softplus and (as in torch, for an exact gradient in
 the negative tail) elu/selu/celu keep the input; in place, elu/selu/celu keep the output.
 
+With create_graph=True (higher-order gradients) every op here but mish and maxout records its
+backward as differentiable Tensor ops; in place, relu, leaky_relu and hardtanh do (their
+derivative is read off the saved output), the others raise "double backward is not
+implemented".
+
 ``inplace=True`` follows torch: the result is written into ``input`` and ``input`` itself is
 returned. A leaf tensor that requires grad raises (as torch does) unless grad mode is off. A
 non-leaf tensor that requires grad takes the op into its history (its ``grad_fn`` becomes this
@@ -74,6 +79,9 @@ class _Elementwise(Function):
     ``out`` None or the array to write (the input itself for an in-place call)."""
 
     kernel: str | None = None
+    # True where ``derivative`` reads only the saved array (never the input Tensor), so that
+    # it holds for an in-place call too (relu, leaky_relu, hardtanh: a mask of the output).
+    derivative_in_place = False
 
     @staticmethod
     def saves(params, inplace):
@@ -120,7 +128,9 @@ class _Elementwise(Function):
     def backward_graph(cls, ctx, inputs, dy):
         if not ctx.needs_input_grad[0]:
             return None, None, None
-        d = cls.derivative(ctx, inputs[0]) if not ctx.inplace else None
+        d = None
+        if not ctx.inplace or cls.derivative_in_place:
+            d = cls.derivative(ctx, inputs[0])
         if d is None:
             raise no_double_backward(("in-place " if ctx.inplace else "") + cls.kernel)
         return dy * d, None, None
@@ -128,6 +138,7 @@ class _Elementwise(Function):
 
 class Relu(_Elementwise):
     kernel = "relu"  # dx = dy where y > 0
+    derivative_in_place = True
 
     @staticmethod
     def derivative(ctx, x):
@@ -137,6 +148,7 @@ class Relu(_Elementwise):
 
 class LeakyRelu(_Elementwise):
     kernel = "leaky_relu"
+    derivative_in_place = True
 
     @staticmethod
     def saves(params: tuple[float, ...], inplace: bool) -> str:
@@ -151,6 +163,7 @@ class LeakyRelu(_Elementwise):
 
 class Hardtanh(_Elementwise):
     kernel = "hardtanh"  # dx = dy strictly inside (min_val, max_val): read off the output
+    derivative_in_place = True
 
     @staticmethod
     def derivative(ctx, x):

@@ -4,7 +4,8 @@ Masks are a pure function of (seed, offset, element index) (csrc/philox.h): the 
 the same mask whatever the thread count. Each call takes a fresh offset range from
 ``pydlk._random.default_generator`` (``pydlk.manual_seed`` resets it), as torch's calls advance
 its generator. ``_dropout``/``_dropout2d`` take (seed, offset) explicitly, so repeated calls (a
-gradient check's forwards) see one mask.
+gradient check's forwards) see one mask. Higher-order gradients (create_graph=True) are
+supported: the gradient is the incoming one times the forward's mask.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class Dropout(Function):
             dx = kernels_for(dy).dropout_backward(contiguous(dy), mask, ctx.p, ctx.seed, ctx.offset)
         return dx, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # create_graph=True: dy times the forward's scaled mask, a recorded product
+        (mask,) = ctx.saved_tensors  # None: regenerated from (seed, offset)
+        ones = get_array_module(dy._data).ones(dy.shape, dy.dtype)
+        scale = kernels_for(ones).dropout_backward(ones, mask, ctx.p, ctx.seed, ctx.offset)
+        return dy * scale, None, None, None, None
+
 
 class ChannelDropout(Function):
     """y[n, c, ...] = x[n, c, ...] * keep[n, c] / (1 - p); the (N, C) mask is saved."""
@@ -69,6 +78,11 @@ class ChannelDropout(Function):
         if ctx.needs_input_grad[0]:
             dx = kernels_for(dy).channel_scale(contiguous(dy), scale)
         return dx, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        (scale,) = ctx.saved_tensors  # (N, C): one factor per channel
+        return dy * scale.reshape(scale.shape + (1,) * (dy.ndim - 2)), None, None, None, None
 
 
 def dropout_mask(shape, p, dtype, like):

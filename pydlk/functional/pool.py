@@ -2,15 +2,19 @@
 
 Inputs are (N, C, H, W) or unbatched (C, H, W), as in torch; the kernels see 4-D C-contiguous
 arrays (an unbatched input gets a batch dimension of 1 here, a non-contiguous one is copied).
+
+Higher-order gradients (create_graph=True) are supported: each pooling's gradient is linear in
+the incoming gradient and is recorded as such (max pooling's with the forward's arg-maxes).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._backend import kernels_for
+from .._backend import get_array_module, kernels_for
 from .._typing import _size_2_t
 from ..autograd import Function
+from ._adjoint import LinearMap
 from ._util import check_float, contiguous, pair
 
 if TYPE_CHECKING:
@@ -50,6 +54,43 @@ def _grad_input(ctx, dy, kernel, *args):
     return _unbatch(dx, ctx.unbatched)
 
 
+# -- create_graph=True: every pooling's backward is linear in the incoming gradient (max
+# pooling's with the arg-max indices fixed by the forward), recorded as a LinearMap whose
+# adjoint is the forward kernel (average) or a gather at the indices (max), so the gradient
+# can be differentiated again to any order.
+
+
+def _graph_grad(ctx, dy, backward_fn, adjoint_fn):
+    """The input's gradient as a recorded LinearMap; ``backward_fn``/``adjoint_fn`` map 4-D
+    arrays (the batched dy to the batched dx, and back)."""
+    unbatched = ctx.unbatched
+
+    def on_arrays(fn):
+        return lambda a: _unbatch(fn(_batched(a, unbatched)), unbatched)
+
+    return LinearMap.apply(dy, on_arrays(backward_fn), on_arrays(adjoint_fn))
+
+
+def _gather_at(idx):
+    """G (N, C, H, W) -> G at the flat per-plane indices ``idx`` (N, C, OH, OW): the adjoint
+    of max pooling's scatter of dy to its arg-maxes."""
+
+    def gather(g):
+        xp = get_array_module(g)
+        flat = g.reshape(g.shape[0], g.shape[1], -1)
+        at = idx.reshape(idx.shape[0], idx.shape[1], -1)
+        return xp.ascontiguousarray(xp.take_along_axis(flat, at, axis=2).reshape(idx.shape))
+
+    return gather
+
+
+def _max_graph_grad(ctx, dy, kernel, *args):
+    (idx,) = ctx.saved_tensors
+    idx4 = _batched(idx, ctx.unbatched)
+    scatter = lambda a: getattr(kernels_for(a), kernel)(a, idx4, *args)  # noqa: E731
+    return _graph_grad(ctx, dy, scatter, _gather_at(idx4))
+
+
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
@@ -67,6 +108,11 @@ class MaxPool2d(Function):
     def backward(ctx, dy, *_index_grad):  # indices carry no gradient
         (idx,) = ctx.saved_tensors
         dx = _grad_input(ctx, dy, "max_pool2d_backward", idx, *ctx.geometry)
+        return dx, None, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy, *_index_grad):
+        dx = _max_graph_grad(ctx, dy, "max_pool2d_backward", *ctx.geometry)
         return dx, None, None, None, None, None, None
 
 
@@ -96,6 +142,17 @@ class AvgPool2d(Function):
         dx = _grad_input(ctx, dy, "avg_pool2d_backward", *ctx.geometry)
         return dx, None, None, None, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        geometry = ctx.geometry
+        dx = _graph_grad(
+            ctx,
+            dy,
+            lambda a: kernels_for(a).avg_pool2d_backward(a, *geometry),
+            lambda a: kernels_for(a).avg_pool2d_forward(a, *geometry[1:]),
+        )
+        return dx, None, None, None, None, None, None
+
 
 class AdaptiveAvgPool2d(Function):
     @staticmethod
@@ -109,6 +166,17 @@ class AdaptiveAvgPool2d(Function):
     @staticmethod
     def backward(ctx, dy):
         return _grad_input(ctx, dy, "adaptive_avg_pool2d_backward", ctx.input_size), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        size, out_size = ctx.input_size, tuple(dy.shape[-2:])
+        dx = _graph_grad(
+            ctx,
+            dy,
+            lambda a: kernels_for(a).adaptive_avg_pool2d_backward(a, size),
+            lambda a: kernels_for(a).adaptive_avg_pool2d_forward(a, out_size),
+        )
+        return dx, None
 
 
 class AdaptiveMaxPool2d(Function):
@@ -126,6 +194,11 @@ class AdaptiveMaxPool2d(Function):
     def backward(ctx, dy, *_index_grad):  # indices carry no gradient
         (idx,) = ctx.saved_tensors
         dx = _grad_input(ctx, dy, "adaptive_max_pool2d_backward", idx, ctx.input_size)
+        return dx, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy, *_index_grad):
+        dx = _max_graph_grad(ctx, dy, "adaptive_max_pool2d_backward", ctx.input_size)
         return dx, None, None
 
 
