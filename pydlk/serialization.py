@@ -3,7 +3,9 @@
 ``.npz`` (the default): any nesting of dicts, lists, tuples, arrays, Tensors, numbers, strings,
 bools and None (a model's, an optimiser's or a scheduler's state dict, the RNG state). Arrays go
 into the archive as ``a0, a1, ...``; the structure around them is JSON in the member
-``__structure__``, so loading such a file never unpickles (``allow_pickle=False``).
+``__structure__``, so loading such a file never unpickles (``allow_pickle=False``). Each
+Tensor's entry records the device it was saved from (``'cpu'``, ``'cuda:0'``), where ``load``
+puts it back, as torch does (files without one, written before, load onto the CPU).
 
 Anything else (a whole ``nn.Module`` as ``torch.save(model)`` writes it, an
 ``argparse.Namespace`` of hyperparameters, a set) is pickled into its own member, as torch
@@ -41,7 +43,8 @@ from typing import IO, Any, cast
 import numpy as np
 
 from ._atomic import atomic_write
-from ._backend import is_cupy
+from ._backend import device_of, is_cupy
+from ._device import device as _device
 from .autograd import Tensor
 
 __all__ = ["DEFAULT_MAX_BYTES", "CheckpointError", "load", "save"]
@@ -69,9 +72,13 @@ def _encode(obj, arrays):
         return obj
     if isinstance(obj, (int, float)) and not isinstance(obj, bool):
         return obj
-    if isinstance(obj, Tensor):  # a GPU tensor's values come to the host
+    if isinstance(obj, Tensor):  # a GPU tensor's values come to the host, its device is noted
         arrays.append(obj._data.get() if is_cupy(obj._data) else np.asarray(obj._data))
-        return {"__tensor__": len(arrays) - 1, "requires_grad": bool(obj.requires_grad)}
+        return {
+            "__tensor__": len(arrays) - 1,
+            "requires_grad": bool(obj.requires_grad),
+            "device": device_of(obj._data),
+        }
     if _is_torch_tensor(obj):
         arrays.append(obj.detach().cpu().numpy())
         return {"__array__": len(arrays) - 1}
@@ -194,13 +201,16 @@ def _fmt_bytes(n):
 
 
 class _Reader:
-    """One load: the file's name for messages, the size budget, the target device."""
+    """One load: the file's name for messages, the size budget, the saved devices."""
 
     def __init__(self, name, max_bytes, allow_pickle=False):
         self.name = name
         self.max_bytes = max_bytes
         self.allow_pickle = allow_pickle  # load(weights_only=False)
         self.used = 0
+        # id(Tensor) -> the device it was saved from, for the Tensors not saved from the CPU
+        # (they live in the loaded object, so their ids hold until load places them)
+        self.locations: dict[int, str] = {}
 
     def fail(self, problem, kind="pydlk checkpoint"):
         return CheckpointError(f"{self.name} is not a valid {kind}: {problem}")
@@ -264,13 +274,24 @@ def _index(r, obj, key, n, used):
 
 
 _MARKERS = {
-    "__tensor__": {"__tensor__", "requires_grad"},
+    "__tensor__": {"__tensor__", "requires_grad", "device"},
     "__array__": {"__array__"},
     "__scalar__": {"__scalar__"},
     "__tuple__": {"__tuple__"},
     "__dict__": {"__dict__"},
     "__pickle__": {"__pickle__", "type"},
 }
+
+
+def _location(r, saved):
+    """A saved device as 'cpu' or 'cuda:N' (a file's 'cuda' means device 0)."""
+    try:
+        d = _device(saved) if isinstance(saved, str) else None
+    except RuntimeError:
+        d = None
+    if d is None:
+        raise r.fail(f"a tensor's device is {saved!r}, expected 'cpu' or 'cuda:N'")
+    return "cpu" if d.type == "cpu" else f"cuda:{d.index or 0}"
 
 
 def _decode(r, obj, arrays, used, depth=0):
@@ -294,7 +315,11 @@ def _decode(r, obj, arrays, used, depth=0):
         rg = obj.get("requires_grad", False)
         if not isinstance(rg, bool):
             raise r.fail(f"requires_grad is {rg!r}, expected true or false")
-        return Tensor(a, requires_grad=rg and a.dtype.kind in "fc")
+        t = Tensor(a, requires_grad=rg and a.dtype.kind in "fc")
+        location = _location(r, obj.get("device", "cpu"))
+        if location != "cpu":
+            r.locations[id(t)] = location
+        return t
     if marker == "__array__":
         return arrays[_index(r, obj, marker, n, used)]
     if marker == "__pickle__":
@@ -391,35 +416,87 @@ def _load_safetensors(r, f):
         raise r.fail(str(e), "safetensors file") from None
 
 
-def _device_of(map_location):
-    """'cpu' or 'cuda' from torch's map_location forms (str, device, dict of them, None)."""
+def _target(spec, map_location):
+    """'cpu', 'cuda' (the current device) or 'cuda:N' from a str or device in map_location."""
+    try:
+        d = _device(str(spec))
+    except RuntimeError:
+        raise ValueError(
+            f"load: map_location must be 'cpu', 'cuda', 'cuda:N', a device, a dict of them or "
+            f"a callable, got {map_location!r}"
+        ) from None
+    return str(d)
+
+
+def _placement(map_location):
+    """location -> target device for the string, device and dict forms of ``map_location``:
+    None keeps each value where it was saved; a dict maps saved locations (torch's
+    ``{'cuda:1': 'cuda:0'}``), leaving those it does not name where they were."""
     if map_location is None:
-        return "cpu"
+        return lambda loc: loc
     if isinstance(map_location, dict):
-        targets = {_device_of(v) for v in map_location.values()}
-        if len(targets) > 1:
-            raise ValueError(f"load: map_location {map_location} maps to several devices")
-        return targets.pop() if targets else "cpu"
-    if callable(map_location) and not isinstance(map_location, str):
-        return "callable"
-    kind = str(getattr(map_location, "type", map_location)).split(":")[0]
-    if kind not in ("cpu", "cuda"):
-        raise ValueError(f"load: map_location must be 'cpu' or 'cuda', got {map_location!r}")
-    return kind
+        table = {
+            _target(k, map_location): _target(v, map_location) for k, v in map_location.items()
+        }
+        return lambda loc: table.get(loc, loc)
+    dev = _target(map_location, map_location)
+    return lambda loc: dev
 
 
-def _map_each(obj, fn):
-    """torch's callable ``map_location(storage, location)``, called on each saved Tensor or
-    array (as a Tensor) with location 'cpu' (pydlk files keep values, not devices); its result
-    (a Tensor, e.g. ``storage.cuda()``, or an array) takes the value's place."""
+def _cuda_unavailable(loc, dest, map_location):
+    if dest == loc:  # restoring where the file says: torch's message, and the way out
+        return RuntimeError(
+            f"load: Attempting to deserialize object on a CUDA device ({loc}, where it was "
+            "saved) but CUDA is not available here (CuPy is not installed or no GPU was "
+            "found). If you are running on a CPU-only machine, please use pydlk.load with "
+            "map_location='cpu' to map your tensors to the CPU."
+        )
+    return RuntimeError(
+        f"load: map_location={map_location!r} needs a CUDA GPU and CuPy; none is "
+        "available here (use map_location='cpu')"
+    )
+
+
+def _place(obj, r, map_location):
+    """Each Tensor (and, when map_location names a GPU, each array) onto its target device:
+    Tensors onto the device they were saved from (``r.locations``; the CPU where none is
+    recorded) unless ``map_location`` maps them elsewhere."""
+    if map_location is None and not r.locations:
+        return obj  # all on the CPU, where they were read
+    target = _placement(map_location)
+    count = None
+
+    def to_device(a, loc):
+        nonlocal count
+        dest = target(loc)
+        if dest == "cpu":
+            return a
+        if count is None:
+            from .cuda import device_count
+
+            count = device_count()
+        if count < 1:
+            raise _cuda_unavailable(loc, dest, map_location)
+        import cupy
+
+        index = _device(dest).index
+        if index is None:
+            return cupy.asarray(a)
+        if index >= count:
+            raise RuntimeError(
+                f"load: Attempting to deserialize object on CUDA device {index} but "
+                f"pydlk.cuda.device_count() is {count}. Please use pydlk.load with "
+                "map_location to map your tensors to an existing device."
+            )
+        with cupy.cuda.Device(index):
+            return cupy.asarray(a)
 
     def move(v):
         if isinstance(v, Tensor):
-            r = fn(v, "cpu")
-            return r if isinstance(r, Tensor) else Tensor(r, requires_grad=v.requires_grad)
+            a = to_device(v._data, r.locations.get(id(v), "cpu"))
+            return v if a is v._data else Tensor(a, requires_grad=v.requires_grad)
         if isinstance(v, np.ndarray):
-            r = fn(Tensor(v), "cpu")
-            return r._data if isinstance(r, Tensor) else r
+            return to_device(v, "cpu")
         if isinstance(v, dict):
             return type(v)((k, move(x)) for k, x in v.items())
         if isinstance(v, (list, tuple)):
@@ -429,23 +506,18 @@ def _map_each(obj, fn):
     return move(obj)
 
 
-def _to_cuda(obj):
-    try:
-        import cupy
-
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            raise RuntimeError
-    except Exception:  # noqa: BLE001 (no CuPy, no driver or no device: all mean no GPU)
-        raise RuntimeError(
-            "load: map_location='cuda' needs a CUDA GPU and CuPy; none is "
-            "available here (use map_location='cpu')"
-        ) from None
+def _map_each(obj, r, fn):
+    """torch's callable ``map_location(storage, location)``, called on each saved Tensor or
+    array (as a Tensor, on the CPU) with the location it was saved from ('cpu', 'cuda:0'); its
+    result (a Tensor, e.g. ``storage.cuda()``, or an array) takes the value's place."""
 
     def move(v):
         if isinstance(v, Tensor):
-            return Tensor(cupy.asarray(v._data), requires_grad=v.requires_grad)
+            out = fn(v, r.locations.get(id(v), "cpu"))
+            return out if isinstance(out, Tensor) else Tensor(out, requires_grad=v.requires_grad)
         if isinstance(v, np.ndarray):
-            return cupy.asarray(v)
+            out = fn(Tensor(v), "cpu")
+            return out._data if isinstance(out, Tensor) else out
         if isinstance(v, dict):
             return type(v)((k, move(x)) for k, x in v.items())
         if isinstance(v, (list, tuple)):
@@ -469,30 +541,36 @@ def load(
     had to pickle (a whole Module, a Namespace) are refused, naming their type; False unpickles
     them (only for files you trust; torch files stay read without running code).
 
-    ``map_location``: ``None``/``'cpu'`` (NumPy) or ``'cuda'`` (CuPy arrays; an error where no
-    GPU path is available), a device or a dict of them, or torch's callable
-    ``(storage, location) -> storage`` (called on each value as a Tensor, location 'cpu':
-    ``lambda s, loc: s`` keeps it on the host, ``lambda s, loc: s.cuda()`` moves it).
+    ``map_location``: ``None`` puts each Tensor back on the device it was saved from, as torch
+    (a RuntimeError suggesting ``map_location='cpu'`` where that is a GPU and none is
+    available; arrays, and Tensors of files that record no device, load on the CPU);
+    ``'cpu'`` (NumPy) or ``'cuda'``/``'cuda:N'`` (CuPy arrays; an error where no GPU path is
+    available) moves everything there; a dict maps saved locations to devices, as torch's
+    ``{'cuda:1': 'cuda:0'}`` (locations it does not name stay); torch's callable
+    ``(storage, location) -> storage`` is called on each value as a CPU Tensor with the
+    location it was saved from (``lambda s, loc: s`` keeps it on the host,
+    ``lambda s, loc: s.cuda()`` moves it).
     ``max_bytes`` bounds what the file may inflate to, checked against the headers before
     anything is inflated (a small compressed file can claim gigabytes).
     Raises ``CheckpointError`` (a ``ValueError``) naming the file and the problem."""
-    device = _device_of(map_location)
+    mapper = callable(map_location) and not isinstance(map_location, (str, dict))
+    if not mapper:
+        _placement(map_location)  # a bad map_location fails before the file is read
     if _is_file_object(f):
         name = os.path.basename(str(getattr(f, "name", "") or "")) or "<file object>"
-        obj = _load_from(f, name, max_bytes, False, weights_only)
+        r = _Reader(name, max_bytes, allow_pickle=not weights_only)
+        obj = _load_from(r, f, False)
     else:
         path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
+        r = _Reader(os.path.basename(path), max_bytes, allow_pickle=not weights_only)
         with open(path, "rb") as fh:
-            obj = _load_from(
-                fh, os.path.basename(path), max_bytes, _is_safetensors(path), weights_only
-            )
-    if device == "callable":
-        return _map_each(obj, map_location)
-    return _to_cuda(obj) if device == "cuda" else obj
+            obj = _load_from(r, fh, _is_safetensors(path))
+    if mapper:
+        return _map_each(obj, r, map_location)
+    return _place(obj, r, map_location)
 
 
-def _load_from(f, name, max_bytes, safetensors, weights_only=True):
-    r = _Reader(name, max_bytes, allow_pickle=not weights_only)
+def _load_from(r, f, safetensors):
     if safetensors:
         return _load_safetensors(r, f)
     start = f.tell()

@@ -393,6 +393,32 @@ def test_gpu_square_mask_and_callable_map_location_go_to_the_gpu(tmp_path):
     assert cp is not None
 
 
+def test_gpu_tensors_load_back_onto_the_gpu_without_map_location(tmp_path, rng):
+    """torch.load without map_location: each Tensor returns to the device it was saved from
+    (a GPU model's state dict onto the GPU, a CPU tensor onto the CPU, arrays on the host); a
+    dict map_location moves only the locations it names; a callable is told the location."""
+    cp = _cupy()
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).cuda()
+    path = tmp_path / "g.pt"
+    extra = {"c": pydlk.tensor([1.0, 2.0]), "a": np.arange(3.0), "g": pydlk.ones(2, device="cuda")}
+    pydlk.save({"m": model.state_dict(), **extra}, path)
+    back = pydlk.load(path)
+    for (k, v), w in zip(model.state_dict().items(), back["m"].values()):
+        assert str(w.device) == "cuda:0" and isinstance(w._data, cp.ndarray), k
+        np.testing.assert_array_equal(_host(w), _host(v))
+    assert str(back["c"].device) == "cpu" and back["c"].tolist() == [1.0, 2.0]
+    assert type(back["a"]) is np.ndarray and back["g"].is_cuda
+    fresh = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).cuda()
+    fresh.load_state_dict(back["m"])
+    x = pydlk.tensor(rng.standard_normal((5, 3)).astype(np.float32), device="cuda")
+    np.testing.assert_array_equal(_host(fresh(x)), _host(model(x)))
+    mapped = pydlk.load(path, map_location={"cuda:0": "cpu"})
+    assert str(mapped["g"].device) == "cpu" and str(mapped["c"].device) == "cpu"
+    seen = {}
+    pydlk.load(path, map_location=lambda s, loc: seen.setdefault(loc, s))
+    assert set(seen) == {"cuda:0", "cpu"} and not seen["cuda:0"].is_cuda
+
+
 def test_gpu_state_dicts_load_across_devices(tmp_path, rng):
     """torch.load(map_location='cpu') then load_state_dict into a GPU model and optimiser (and
     a GPU state dict into a CPU model): values are copied across devices, as torch's copy_."""

@@ -205,6 +205,8 @@ def _obj(o):
         (_obj({"__dict__": [[[1], 2]]}), None, "dict key"),
         (_obj({"__tuple__": {"a": 1}}), None, "expected a list"),
         (_obj({"__scalar__": 0}), None, "shape"),
+        (_obj({"__tensor__": 0, "requires_grad": False, "device": "tpu"}), None, "device is 'tpu'"),
+        (_obj({"__tensor__": 0, "requires_grad": False, "device": 0}), None, "device is 0"),
         ({"format": "pydlk-checkpoint", "version": 99, "object": 1}, None, "version 99"),
         ({"format": "other", "version": 1, "object": 1}, None, "format"),
         ([1, 2], None, "format"),
@@ -352,6 +354,49 @@ def test_map_location(tmp_path):
     else:
         with pytest.raises(RuntimeError, match="map_location='cuda'.*no"):
             pydlk.load(path, map_location="cuda")
+
+
+def test_tensors_record_their_device_and_cpu_ones_load_on_the_cpu(tmp_path):
+    """save notes each Tensor's device in the structure; 'cpu' (and no device at all, as files
+    written before it was recorded) load on the CPU."""
+    path = tmp_path / "c.npz"
+    pydlk.save({"w": pydlk.tensor([1.0, 2.0], requires_grad=True), "a": np.ones(2)}, path)
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(np.load(zf.open("__structure__.npy")).tobytes())
+    assert meta["object"]["w"] == {"__tensor__": 0, "requires_grad": True, "device": "cpu"}
+    back = pydlk.load(path)
+    assert str(back["w"].device) == "cpu" and back["w"].requires_grad
+    np.testing.assert_array_equal(back["w"].detach().numpy(), [1.0, 2.0])
+    old = _craft(
+        tmp_path / "old.npz", _obj({"w": {"__tensor__": 0, "requires_grad": False}}), [np.ones(3)]
+    )
+    w = pydlk.load(old)["w"]
+    assert isinstance(w, pydlk.Tensor) and str(w.device) == "cpu" and w.tolist() == [1.0] * 3
+
+
+def test_cuda_tensors_without_cuda_raise_unless_mapped(tmp_path, monkeypatch):
+    """A file saved from GPU tensors, loaded where CUDA is not available: torch's error that
+    suggests map_location='cpu'; mapped to the CPU (a string, a dict of saved locations or a
+    callable, which is told the saved location) it loads."""
+    monkeypatch.setattr(pydlk.cuda, "device_count", lambda: 0)
+    gpu = {"__tensor__": 0, "requires_grad": True, "device": "cuda:0"}
+    path = _craft(
+        tmp_path / "gpu.npz", _obj({"w": gpu, "c": {"__tensor__": 1}}), [np.ones(2), np.zeros(1)]
+    )
+    with pytest.raises(
+        RuntimeError,
+        match=r"Attempting to deserialize object on a CUDA device \(cuda:0.*map_location='cpu'",
+    ):
+        pydlk.load(path)
+    for where in ("cpu", pydlk.device("cpu"), {"cuda:0": "cpu"}):
+        back = pydlk.load(path, map_location=where)
+        assert str(back["w"].device) == "cpu" and back["w"].requires_grad
+        assert back["w"].tolist() == [1.0, 1.0] and back["c"].tolist() == [0.0]
+    seen = []
+    back = pydlk.load(path, map_location=lambda s, loc: seen.append(loc) or s)
+    assert sorted(seen) == ["cpu", "cuda:0"] and back["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match=r"map_location=\{'cuda:0': 'cuda:1'\} needs a CUDA GPU"):
+        pydlk.load(path, map_location={"cuda:0": "cuda:1"})
 
 
 # ----------------------------------------------------------------------------- torch .pt files
