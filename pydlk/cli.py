@@ -139,7 +139,7 @@ def cmd_train(cfg: Config) -> int:
         import shutil
 
         shutil.copyfile(best_path, os.path.join(run, "checkpoint.npz"))
-        best = pydlk.load(best_path)
+        best = pydlk.load(best_path, map_location="cpu")  # load_state_dict copies to the model
         dp.unwrap(model).load_state_dict(best["model"])
         best_epoch = int(best["epoch"])
     # rank 0's best weights to every rank (no rank but 0 needs to read the run directory)

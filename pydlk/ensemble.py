@@ -56,7 +56,7 @@ class Ensemble(Module):
 
         models = []
         for p in paths:
-            state = load(p)
+            state = load(p, map_location="cpu")  # the factory's models may be anywhere
             if isinstance(state, dict) and isinstance(state.get("model"), dict):
                 state = state["model"]
             m = factory()

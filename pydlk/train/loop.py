@@ -438,7 +438,9 @@ def fit(
         given.insert(0, ProgressBar())
     cbs = CallbackList(_dist.rank_zero_callbacks(given), trainer)
     if resume is not None:
-        trainer.load_state_dict(load(resume))
+        # onto the host: load_state_dict copies into the model and optimiser wherever they
+        # are, so a checkpoint written on a GPU resumes on a machine without one
+        trainer.load_state_dict(load(resume, map_location="cpu"))
     per_batch = scheduler is not None and _steps_per_batch(scheduler)
     plateau = scheduler is not None and not per_batch and _wants_metrics(scheduler)
 
