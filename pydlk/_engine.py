@@ -114,7 +114,7 @@ def _accumulate_leaf(t, g, steal=False):
         return _accumulate_leaf_graph(t, g)
     if t._hooks:
         for hook in t._hooks:
-            r = hook(g)
+            r = hook(Tensor._wrap(g))  # torch's hooks see a Tensor
             if r is not None:
                 g = r._data if isinstance(r, Tensor) else r
     if isinstance(g, np.generic):
@@ -361,7 +361,7 @@ def _visit_outputs(p, node, out_grads, xp, create_graph):
             continue
         if t._hooks:
             for hook in t._hooks:
-                r = hook(og)
+                r = hook(og if create_graph else Tensor._wrap(og))
                 if r is not None:
                     if create_graph:
                         r = r if isinstance(r, Tensor) else Tensor._wrap(r)

@@ -48,6 +48,7 @@ from .ops.conversions import (
     int64,
     to,
 )
+from .ops.diagonal import _fill_diagonal_
 from .ops.draws import _bernoulli_, _random_
 from .ops.factories import (
     _exponential_,
@@ -211,6 +212,7 @@ _methods = {
     "clamp_min_": clamp_min_,
     "clamp_max_": clamp_max_,
     "masked_fill_": masked_fill_,
+    "fill_diagonal_": _fill_diagonal_,
     # products
     # reductions
     # shape

@@ -62,6 +62,19 @@ class Context:
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
 
+    def mark_non_differentiable(self, *tensors):
+        """Outputs of a Function's forward that carry no gradient (torch's ``ctx`` method:
+        indices, masks returned next to values)."""
+        self._non_differentiable = tuple(getattr(t, "_data", t) for t in tensors)
+
+    def mark_dirty(self, *tensors):
+        """torch's in-place marker for a Function's inputs; accepted (pydlk records the output as
+        a new tensor either way)."""
+
+    def set_materialize_grads(self, value):
+        """torch's switch for zero-filled gradients of unused outputs; pydlk always passes
+        zeros, which a backward written for either setting accepts."""
+
 
 class Node:
     """One recorded call of a Function: its context, its inputs and (weakly) its outputs."""
@@ -119,8 +132,21 @@ def _scalar_to(a, device):
 
 class Function:
     """A differentiable op. Subclasses define ``forward(ctx, *args)`` and ``backward(ctx, *grads)``
-    as static methods and are called with ``Sub.apply(*args)``. Tensors among ``args`` reach
-    forward as their arrays; other arguments pass through unchanged."""
+    as static methods and are called with ``Sub.apply(*args)``.
+
+    A subclass written outside pydlk follows torch's protocol: forward and backward see and
+    return Tensors, forward runs under ``no_grad``, ``ctx.save_for_backward`` keeps Tensors and
+    ``ctx.mark_non_differentiable`` is honoured (``pydlk/_custom_function.py``). pydlk's own ops
+    set ``array_io = True`` (the default for classes defined in the pydlk package): Tensors
+    among ``args`` reach forward as their arrays, backward gets and returns arrays, and other
+    arguments pass through unchanged."""
+
+    array_io = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "array_io" not in cls.__dict__ and cls.__module__.split(".")[0] == "pydlk":
+            cls.array_io = True
 
     @staticmethod
     def forward(ctx, *args):
@@ -132,6 +158,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args):
+        if not cls.array_io:
+            from ._custom_function import apply_tensor_io
+
+            return apply_tensor_io(
+                cls, args, Context(tuple(isinstance(a, Tensor) and a._requires_grad for a in args))
+            )
         # One pass over the arguments (this runs for every op of every step): their arrays,
         # which need a gradient, and the Tensors among them for the graph.
         raw, needs, inputs = [], [], []
@@ -221,6 +253,7 @@ class Tensor(_TensorBase):
     #   diagonals: diag diagonal trace
     #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ clamp_min_ clamp_max_ masked_fill_
     #   products: matmul mm bmm mv dot outer t
+    #       fill_diagonal_
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims

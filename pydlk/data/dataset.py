@@ -23,7 +23,7 @@ def _array(a):
 
 
 class TensorDataset(Dataset):
-    """Samples are rows of the given arrays (all with the same first dimension).
+    """Samples are rows of the given arrays (all with the same first dimension), as Tensors.
 
     Indexing with an array of indices returns whole batches at once, which the DataLoader uses
     instead of collating one sample at a time.
@@ -39,10 +39,17 @@ class TensorDataset(Dataset):
                 raise ValueError(f"TensorDataset: array {i} has {len(a)} rows, array 0 has {n}")
 
     def __getitem__(self, index):
-        return tuple(a[index] for a in self.arrays)
+        # Tensors, as torch's TensorDataset gives (a NumPy scalar row becomes a 0-d array)
+        rows = (a[index] for a in self.arrays)
+        return tuple(Tensor._wrap(np.asarray(r) if isinstance(r, np.generic) else r) for r in rows)
 
     def __len__(self):
         return len(self.arrays[0])
+
+    @property
+    def tensors(self):
+        """The stored arrays as Tensors sharing their memory (torch's attribute)."""
+        return tuple(Tensor._wrap(a) for a in self.arrays)
 
 
 class Subset(Dataset):

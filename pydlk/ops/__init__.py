@@ -25,13 +25,15 @@ Where pydlk differs from torch:
 * ``view`` is ``reshape``: it copies a non-contiguous tensor instead of refusing it.
 * No version counters: modifying in place (``x[...] = v``, ``x += 1`` under ``no_grad``) a tensor
   that an op saved for its backward silently changes that backward. In-place ops on a tensor that
-  is part of the graph, or on a leaf that requires grad, are refused while grad mode is on.
+  is part of the graph, or on a leaf that requires grad, are refused while grad mode is on, except
+  the overwrites ``x[key] = v``, ``masked_fill_`` and ``fill_diagonal_``, recorded as torch
+  records them (their backward reads none of the values they replace).
 * Elementwise ops never warn (log(0) is -inf, 0/0 is nan), as in torch.
 * ``topk(..., sorted=False)`` and ``unique(..., sorted=False)`` still return sorted values (torch
   leaves the order open); ``bincount`` is differentiable in its weights (torch refuses);
   ``einsum`` promotes operands of different dtypes (torch refuses them); ``gather``'s
   ``sparse_grad`` is accepted and ignored (dense gradient).
-* ``scatter_``/``scatter_add_``/``masked_fill_`` and the in-place samplers (``normal_``,
+* ``scatter_``/``scatter_add_`` and the in-place samplers (``normal_``,
   ``uniform_``, ``exponential_``) write the data outside the graph: refused on a tensor that
   requires grad while grad mode is on.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins as _b
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
@@ -263,3 +264,33 @@ def _val(inp: Tensor | None, raw: Any) -> Any:
 def _mask_t(g: Tensor, mask: Array) -> Tensor:
     """``g`` where the bool array ``mask`` holds, else 0: linear in g, so differentiable."""
     return g * mask.astype(g.dtype)
+
+
+def _inplace_recorded(self: Tensor, op: str, fn: Any, *args: Any) -> Tensor:
+    """Run ``fn.apply(self, *args)``, a Function whose forward writes into its first argument's
+    array and returns that array, and move the new history onto ``self`` (its grad_fn becomes
+    this op), as torch records an in-place write. Only for writes whose backward needs none of
+    the values they overwrite (assignments and fills), so nothing saved is read changed.
+
+    Refused, naming the op: a leaf that requires grad (torch refuses it too), and a tensor whose
+    array is a view of another's (torch would move the write onto the base's history too; here
+    the base would not see it, and its gradient would be silently wrong)."""
+    if self.requires_grad and self.is_leaf:
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad is being used in an in-place operation; "
+            "wrap it in pydlk.no_grad()"
+        )
+    if self._data.base is not None:
+        raise RuntimeError(
+            f"{op}: a recorded in-place write into a view of another tensor is not supported "
+            "(the tensor it views would not see it in its gradient); write into the tensor "
+            "itself, clone() the view first, or build the result out of place"
+        )
+    before = Tensor._wrap(self._data)  # stands for the value before the write
+    before._requires_grad, before._node = self._requires_grad, self._node
+    out = fn.apply(before, *args)
+    if out._node is not None:
+        node, i = out._node
+        node.outputs[i] = weakref.ref(self)
+        self._requires_grad, self._node = True, out._node
+    return self

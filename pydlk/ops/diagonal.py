@@ -1,4 +1,4 @@
-"""Diagonals: diagonal, diag, trace.
+"""Diagonals: diagonal, diag, trace, Tensor.fill_diagonal_.
 
 ``diagonal`` gathers the elements of one diagonal of two dims; its backward scatters the
 gradient back onto that diagonal of zeros, and the two are each other's backward (so
@@ -13,6 +13,7 @@ import builtins as _b
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
 from ._helpers import _dim, _o, _t
+from .indexing import _put
 
 
 def _diag_index(shape, offset, dim1, dim2):
@@ -109,3 +110,29 @@ def trace(input: Tensor) -> Tensor:
     if input.ndim != 2:
         raise ValueError(f"trace: input must be 2-D, got {input.ndim} dimensions")
     return Diagonal.apply(input, 0, 0, 1).sum()
+
+
+def _fill_diagonal_(self: Tensor, fill_value: float, wrap: bool = False) -> Tensor:
+    """Tensor.fill_diagonal_: ``fill_value`` on the main diagonal (all indices equal), in
+    place. A tall 2-d matrix with ``wrap=True`` restarts the diagonal every ``cols + 1`` rows,
+    as torch (and NumPy's fill_diagonal). Recorded when this tensor requires grad (the diagonal
+    gets no gradient). Raises RuntimeError for fewer than 2 dims, or unequal dims beyond 2."""
+    shape = tuple(self.shape)
+    if len(shape) < 2:
+        raise RuntimeError(f"fill_diagonal_: dimensions must larger than 1, got {len(shape)}")
+    if len(shape) > 2 and _b.any(n != shape[0] for n in shape):
+        raise RuntimeError(
+            f"fill_diagonal_: all dimensions of input must be of equal length, got {shape}"
+        )
+    if isinstance(fill_value, Tensor):
+        raise TypeError("fill_diagonal_: fill_value must be a number")
+    xp = get_array_module(self._data)
+    if len(shape) == 2:
+        rows, cols = shape
+        stop = rows * cols if wrap and rows > cols + 1 else _b.min(rows, cols) * cols
+        flat = xp.arange(0, stop, cols + 1)
+    else:
+        step = _b.sum(shape[0] ** k for k in range(len(shape)))
+        flat = xp.arange(0, shape[0] ** len(shape), step)
+    key = xp.unravel_index(flat, shape)
+    return _put(self, "fill_diagonal_", tuple(key), fill_value)

@@ -11,7 +11,7 @@ import numpy as np
 from .._backend import get_array_module, is_cupy
 from .._typing import Array
 from ..autograd import Function, Tensor, is_grad_enabled
-from ._helpers import _arr, _Meta, _meta, _o
+from ._helpers import _arr, _fit, _fit_t, _inplace_recorded, _Meta, _meta, _o
 
 
 def _key(key: Any) -> Any:
@@ -97,35 +97,87 @@ def _getitem(self: Tensor, key: Any) -> Tensor:
     return Index.apply(self, key)
 
 
-def _setitem(self: Tensor, key: Any, value: Any) -> None:
-    """``t[key] = value`` writes into ``t._data``. Refused while grad mode is on if ``t`` requires
-    grad (a leaf would be changed behind its gradient; a graph node has no in-place backward
-    here) or if ``value`` requires grad (the assignment would drop its gradient): build the
-    result out of place instead (``pydlk.where``, ``pydlk.cat``) or wrap it in ``no_grad()``."""
-    if is_grad_enabled():
-        if self.requires_grad:
-            if self.is_leaf:
-                raise RuntimeError(
-                    "setitem: a leaf tensor that requires grad is being used in "
-                    "an in-place operation; wrap it in pydlk.no_grad()"
-                )
-            raise RuntimeError(
-                "setitem: in-place assignment into a tensor that is part of "
-                "the autograd graph is not supported; build the result out of "
-                "place (pydlk.where, pydlk.cat) or clone() first"
-            )
-        if isinstance(value, Tensor) and value.requires_grad:
-            raise RuntimeError(
-                "setitem: the value requires grad and an assignment does not "
-                "record it; build the result out of place (pydlk.where, "
-                "pydlk.cat) or assign value.detach()"
-            )
+def _value_grad(g: Array, meta: _Meta) -> Array:
+    """The gradient of an assigned value: ``g`` at the written positions, summed over the
+    dimensions the value was broadcast along (NumPy also drops leading 1-sized ones)."""
+    shape = tuple(meta[0])
+    if g.ndim < len(shape):
+        g = g.reshape((1,) * (len(shape) - g.ndim) + g.shape)
+    return _fit(g, meta)
+
+
+class IndexPut(Function):
+    """``a[key] = v`` recorded (torch's index_put_ / copy_slices): writes ``v`` into ``a``'s
+    array and returns that array. The overwritten values get no gradient; ``v`` gets the
+    gradient at the positions it was written to (summed where it was broadcast)."""
+
+    @staticmethod
+    def forward(ctx, a, v, key):
+        ctx.key, ctx.vmeta = key, _meta(v)
+        a[key] = v
+        return a
+
+    @staticmethod
+    def backward(ctx, g):
+        ga = gv = None
+        if ctx.needs_input_grad[0]:
+            ga = g.copy()
+            ga[ctx.key] = 0
+        if ctx.needs_input_grad[1]:
+            gv = _value_grad(_o(g[ctx.key]), ctx.vmeta)
+        return ga, gv, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ga = gv = None
+        if ctx.needs_input_grad[0]:
+            keep = get_array_module(g._data).ones(g.shape, g.dtype)
+            keep[ctx.key] = 0
+            ga = g * keep
+        if ctx.needs_input_grad[1]:
+            gv = Index.apply(g, ctx.key)
+            shape = tuple(ctx.vmeta[0])
+            if gv.ndim < len(shape):
+                gv = gv.reshape((1,) * (len(shape) - gv.ndim) + tuple(gv.shape))
+            gv = _fit_t(gv, ctx.vmeta)
+        return ga, gv, None
+
+
+def _device_key(data: Array, key: Any) -> Any:
+    """Index arrays on ``data``'s device (CuPy indexes with CuPy arrays only)."""
+    if not is_cupy(data):
+        return key
+    import cupy
+
+    one = lambda k: cupy.asarray(k) if isinstance(k, np.ndarray) else k  # noqa: E731
+    return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
+
+
+def _put(self: Tensor, op: str, key: Any, value: Any) -> Tensor:
+    """``self[key] = value`` for an in-place op named ``op``: recorded (``IndexPut``) while
+    grad mode is on and ``self`` or ``value`` requires grad, else a plain write. ``key`` holds
+    arrays (not Tensors)."""
+    if is_grad_enabled() and (
+        self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+    ):
+        v = value if isinstance(value, Tensor) else _arr(value)
+        return _inplace_recorded(self, op, IndexPut, v, _device_key(self._data, key))
     v = _arr(value)
     if is_cupy(self._data) and isinstance(v, np.ndarray):
         import cupy
 
         v = cupy.asarray(v)
-    self._data[_key(key)] = v
+    self._data[key] = v
+    return self
+
+
+def _setitem(self: Tensor, key: Any, value: Any) -> None:
+    """``t[key] = value`` writes into ``t._data``. While grad mode is on and ``t`` or ``value``
+    requires grad, the write is recorded as torch records it (``IndexPut``; ``t``'s grad_fn
+    becomes the assignment), so ``outputs[:, t] = step_output`` in a decoder loop carries the
+    gradient. Refused for a leaf that requires grad and for a view of another tensor (see
+    ``_inplace_recorded``)."""
+    _put(self, "setitem", _key(key), value)
 
 
 def _iter(self: Tensor) -> Iterator[Tensor]:

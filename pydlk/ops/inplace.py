@@ -6,6 +6,8 @@ Each writes into the tensor's own array and records nothing in the graph. While 
 each is refused where torch would record it (``Tensor._check_inplace_write``: into a tensor that
 requires grad, or from an operand that requires grad), because without torch's version counters
 a recorded write could change values a backward needs. Under ``no_grad()`` all are allowed.
+``masked_fill_`` is the exception: it overwrites, and its backward needs none of the values it
+replaces, so it is recorded as torch records it (as ``t[key] = v`` is, ``indexing._put``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import numpy as np
 
 from .._backend import get_array_module, is_cupy
 from .._typing import Array, TensorOrScalar
-from ..autograd import Tensor
+from ..autograd import Tensor, is_grad_enabled
 from ._helpers import _arr
-from .arithmetic import div, masked_fill
+from .arithmetic import div
+from .indexing import _put
 
 
 def _operand(self: Tensor, x: Any) -> Any:
@@ -133,12 +136,29 @@ def clamp_(
 
 
 def masked_fill_(self: Tensor, mask: Tensor, value: TensorOrScalar) -> Tensor:
-    """``value`` where ``mask`` is true (as ``x[mask] = value``)."""
-    self._check_inplace_write("masked_fill_", value, hint="use masked_fill (out of place)")
-    self._data[...] = _arr(
-        masked_fill(self.detach(), mask, _arr(value) if isinstance(value, Tensor) else value)
-    )
-    return self
+    """``value`` (a number or a 0-dim tensor) where ``mask`` (bool, broadcastable to this
+    tensor) is true. Recorded as torch records it when this tensor or ``value`` requires grad
+    (the filled positions get no gradient; see ``indexing._put``)."""
+    m = _arr(mask)
+    if getattr(m, "dtype", None) != np.bool_:
+        raise TypeError(
+            f"masked_fill_: mask must be a bool tensor, got {getattr(m, 'dtype', type(m).__name__)}"
+        )
+    if np.ndim(value) != 0:
+        raise RuntimeError(
+            "masked_fill_: only supports a 0-dimensional value tensor, but got one with "
+            f"{np.ndim(value)} dimension(s)"
+        )
+    try:
+        key = get_array_module(self._data).broadcast_to(_operand(self, m), self.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill_: the mask of shape {tuple(m.shape)} does not broadcast to the "
+            f"target's shape {tuple(self.shape)}"
+        ) from None
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        value = value.reshape(())
+    return _put(self, "masked_fill_", key, value)
 
 
 def clamp_min_(self: Tensor, min: TensorOrScalar) -> Tensor:
