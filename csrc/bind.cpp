@@ -107,4 +107,5 @@ PYBIND11_MODULE(_C, m) {
   bind_rnn(m);
   bind_attention(m);
   bind_bf16(m);
+  bind_special(m);
 }

@@ -399,5 +399,6 @@ void bind_optim(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_bf16(py::module_& m);
+void bind_special(py::module_& m);
 
 }  // namespace pydlk

@@ -67,6 +67,7 @@ __version__ = config()["version"]
 from . import (  # noqa: E402,F401
     distributions,
     ensemble,
+    special,
     text,  # noqa: E402,F401
     vision,  # noqa: E402,F401
     visualize,

@@ -153,7 +153,7 @@ norm logsumexp cumsum all any count_nonzero reshape view flatten unflatten unsqu
 squeeze permute transpose swapaxes swapdims movedim moveaxis expand broadcast_to clone
 chunk unbind topk sort argsort gather scatter scatter_add index_select narrow relu
 sigmoid tanh softmax log_softmax nonzero argwhere bincount unique bernoulli multinomial
-diag diagonal trace equal clamp_min clamp_max lerp expm1 lgamma digamma
+diag diagonal trace equal clamp_min clamp_max lerp expm1 lgamma digamma erf erfc erfinv
 """.split()
 
 # Operators, and methods that differ from the op of the same name.

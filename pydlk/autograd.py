@@ -249,7 +249,8 @@ class Tensor(_TensorBase):
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
-    #       sinh cosh asinh acosh atanh clamp_min clamp_max lerp expm1 lgamma digamma equal
+    #       sinh cosh asinh acosh atanh clamp_min clamp_max lerp expm1 lgamma digamma erf erfc
+    #       erfinv equal
     #   diagonals: diag diagonal trace
     #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ clamp_min_ clamp_max_ masked_fill_
     #   products: matmul mm bmm mv dot outer t

@@ -793,6 +793,13 @@ FUZZ = {
     "adam_step": lambda d: optim(d, "adam"),
     "adagrad_step": lambda d: optim(d, "adagrad"),
     "adamax_step": lambda d: optim(d, "adamax"),
+    "special_function": lambda d: (
+        [
+            d.A(d.shape(0, 3), "randn"),
+            P(d.pick(["erf", "erfc", "erfinv", "lgamma", "digamma", "trigamma", "gamma", ""])),
+        ],
+        {},
+    ),
     "nadam_step": lambda d: optim(d, "nadam"),
     "radam_step": lambda d: optim(d, "radam"),
     "rmsprop_step": lambda d: optim(d, "rmsprop"),

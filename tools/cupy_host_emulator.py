@@ -79,6 +79,18 @@ static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f
 static inline unsigned int __umulhi(unsigned int a, unsigned int b) {
   return (unsigned int)(((unsigned long long)a * b) >> 32);
 }
+// CUDA's erfinv (no C library has one): bisection on erf, independent of pydlk's own erfinv.
+static inline double erfinv(double x) {
+  if (std::isnan(x) || x < -1 || x > 1) return NAN;
+  if (x == 1 || x == -1) return x * INFINITY;
+  double lo = -6, hi = 6;
+  for (int i = 0; i < 200 && lo < hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (mid == lo || mid == hi) break;
+    (std::erf(mid) < x ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
 static std::mutex atomic_mu;
 template <class V> static inline V atomicAdd(V* p, V v) {
   std::lock_guard<std::mutex> g(atomic_mu);

@@ -90,6 +90,7 @@ from .pool2d import (
     max_pool2d_forward,
 )
 from .rnn import rnn_backward, rnn_forward
+from .special import special_function
 
 #: Names of pydlk._C with no GPU counterpart on purpose: they configure or describe the CPU
 #: kernels (OpenMP threads, build options), which have no meaning for CuPy arrays.

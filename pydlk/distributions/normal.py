@@ -79,6 +79,17 @@ class Normal(Distribution):
         )
         return -((value - self.loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
 
+    def cdf(self, value: Any) -> Tensor:
+        """``P(X <= value) = (1 + erf((value - loc) / (scale sqrt 2))) / 2``."""
+        if self._validate_args:
+            self._validate_sample(value)
+        inv = 1 / self.scale if isinstance(self.scale, numbers.Number) else self.scale.reciprocal()
+        return 0.5 * (1 + _ops.erf((value - self.loc) * inv / math.sqrt(2)))
+
+    def icdf(self, value: Any) -> Tensor:
+        """The quantile at probability ``value``: ``loc + scale sqrt 2 erfinv(2 value - 1)``."""
+        return self.loc + self.scale * _ops.erfinv(2 * value - 1) * math.sqrt(2)
+
     def entropy(self) -> Tensor:
         """``0.5 + 0.5 * log(2 pi) + log(scale)``."""
         return 0.5 + 0.5 * math.log(2 * math.pi) + _ops.log(self.scale)

@@ -6,7 +6,7 @@ Each op is a ``Function`` with forward and backward side by side, written with
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
-``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (expm1,
+``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc, erfinv, expm1,
 lgamma, digamma, lerp), ``indexing``, ``selection`` (sort, topk, gather,
 scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
 (bernoulli, multinomial, poisson), ``joining``, ``conversions``, ``factories``,
@@ -198,7 +198,7 @@ from .shape import (
     unsqueeze,
     view,
 )
-from .special import digamma, expm1, lerp, lgamma
+from .special import digamma, erf, erfc, erfinv, expm1, lerp, lgamma
 
 
 # bool, float and int (torch.bool, torch.float, torch.int) are served here so that no module of
@@ -270,6 +270,9 @@ __all__ = [
     "expm1",
     "lgamma",
     "digamma",
+    "erf",
+    "erfc",
+    "erfinv",
     # diagonals
     "diag",
     "diagonal",

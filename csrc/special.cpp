@@ -1,0 +1,153 @@
+// Elementwise special functions (see special.h). erf, erfc and lgamma are the C library's
+// (lgamma_r: lgamma writes the global signgam, a data race between threads). erfinv, digamma
+// and trigamma are written here; the same algorithms run on the GPU (pydlk/_cuda/special.py),
+// except erfinv there, which is CUDA's own.
+#include "special.h"
+
+#include <cmath>
+#include <limits>
+
+namespace pydlk {
+
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+constexpr double kTwoOverSqrtPi = 1.12837916709551257390;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+}  // namespace
+
+// Giles' single-precision approximation ("Approximating the erfinv function", GPU Computing
+// Gems, 2011), then Newton steps in double. Below 1/2 on erf(y) = a; above it on
+// log(erfc(y)) = log(1 - a): 1 - a is exact there (where erf(y) - a would cancel), and in the
+// far tail (1 - a down to 1e-16, beyond the approximation's single-precision range) the
+// logarithm is nearly linear in y, so the steps converge from a rough start.
+double erfinv_d(double x) {
+  if (std::isnan(x)) return x;
+  const double a = std::fabs(x);
+  if (a > 1) return kNaN;
+  if (a == 1) return std::copysign(kInf, x);
+  double w = -std::log((1 - a) * (1 + a)), p;
+  if (w < 5) {
+    w -= 2.5;
+    p = 2.81022636e-08;
+    p = 3.43273939e-07 + p * w;
+    p = -3.5233877e-06 + p * w;
+    p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w;
+    p = -0.00125372503 + p * w;
+    p = -0.00417768164 + p * w;
+    p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = std::sqrt(w) - 3;
+    p = -0.000200214257;
+    p = 0.000100950558 + p * w;
+    p = 0.00134934322 + p * w;
+    p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w;
+    p = -0.0076224613 + p * w;
+    p = 0.00943887047 + p * w;
+    p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  double y = p * a;
+  if (a < 0.5) {
+    for (int it = 0; it < 2; ++it) y -= (std::erf(y) - a) / (kTwoOverSqrtPi * std::exp(-y * y));
+  } else {
+    const double target = std::log1p(-a);
+    for (int it = 0; it < 8; ++it) {
+      const double e = std::erfc(y);
+      const double dy = (std::log(e) - target) * e / (kTwoOverSqrtPi * std::exp(-y * y));
+      y += dy;  // d log(erfc(y))/dy = -2/sqrt(pi) exp(-y^2) / erfc(y)
+      if (std::fabs(dy) <= 1e-16 * y) break;
+    }
+  }
+  return std::copysign(y, x);
+}
+
+// psi(x): the recurrence psi(y) = psi(y + 1) - 1/y up to y >= 10, then the asymptotic series
+// (Bernoulli terms through B14, as Cephes: the next is below 1e-16 relative at 10);
+// below 1/2 the reflection psi(x) = psi(1 - x) - pi / tan(pi x). -inf at 0, nan at -1, -2, ...
+// (torch's conventions).
+double digamma_d(double x) {
+  if (std::isnan(x)) return x;
+  if (x == 0) return -kInf;
+  if (x < 0 && x == std::floor(x)) return kNaN;
+  if (x == kInf) return kInf;
+  if (x == -kInf) return kNaN;
+  const bool small = x < 0.5;
+  double y = small ? 1 - x : x, acc = 0;
+  while (y < 10) {
+    acc -= 1 / y;
+    y += 1;
+  }
+  const double r = 1 / (y * y);
+  const double series =
+      r * (1.0 / 12 - r * (1.0 / 120 -
+                           r * (1.0 / 252 -
+                                r * (1.0 / 240 - r * (1.0 / 132 - r * (691.0 / 32760 - r / 12))))));
+  double out = acc + std::log(y) - 0.5 / y - series;
+  if (small) out -= kPi / std::tan(kPi * x);
+  return out;
+}
+
+// psi'(x): psi1(y) = psi1(y + 1) + 1/y^2 up to y >= 10, then the asymptotic series; below 1/2
+// the reflection psi1(x) = pi^2 / sin^2(pi x) - psi1(1 - x).
+double trigamma_d(double x) {
+  if (std::isnan(x)) return x;
+  if (x <= 0 && x == std::floor(x)) return kInf;
+  if (x == kInf) return 0;
+  const bool small = x < 0.5;
+  double y = small ? 1 - x : x, acc = 0;
+  while (y < 10) {
+    acc += 1 / (y * y);
+    y += 1;
+  }
+  const double r = 1 / (y * y);
+  double out =
+      acc + (1 + 0.5 / y +
+             r * (1.0 / 6 -
+                  r * (1.0 / 30 -
+                       r * (1.0 / 42 -
+                            r * (1.0 / 30 - r * (5.0 / 66 - r * (691.0 / 2730 - r * 7.0 / 6))))))) /
+                y;
+  if (small) {
+    const double s = kPi / std::sin(kPi * x);
+    out = s * s - out;
+  }
+  return out;
+}
+
+namespace {
+double lgamma_d(double x) {
+  int sign;
+  return lgamma_r(x, &sign);
+}
+
+template <typename T, double (*F)(double)>
+void apply(T* y, const T* x, index_t n) {
+  // libm calls of 20-100 ns each: worth threads from a few thousand elements
+#pragma omp parallel for schedule(static) if (n >= 4096)
+  for (index_t i = 0; i < n; ++i) y[i] = T(F(double(x[i])));
+}
+
+double erf_d(double x) { return std::erf(x); }
+double erfc_d(double x) { return std::erfc(x); }
+}  // namespace
+
+template <typename T>
+void special_function(T* y, const T* x, index_t n, Special f) {
+  switch (f) {
+    case Special::erf: apply<T, erf_d>(y, x, n); break;
+    case Special::erfc: apply<T, erfc_d>(y, x, n); break;
+    case Special::erfinv: apply<T, erfinv_d>(y, x, n); break;
+    case Special::lgamma: apply<T, lgamma_d>(y, x, n); break;
+    case Special::digamma: apply<T, digamma_d>(y, x, n); break;
+    case Special::trigamma: apply<T, trigamma_d>(y, x, n); break;
+  }
+}
+
+template void special_function<float>(float*, const float*, index_t, Special);
+template void special_function<double>(double*, const double*, index_t, Special);
+
+}  // namespace pydlk
