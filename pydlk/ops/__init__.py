@@ -6,8 +6,8 @@ Each op is a ``Function`` with forward and backward side by side, written with
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
-``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc, erfinv, expm1,
-lgamma, digamma, lerp), ``indexing``, ``selection`` (sort, topk, gather,
+``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc,
+erfinv, expm1, lgamma, digamma, lerp), ``indexing``, ``selection`` (sort, topk, gather,
 scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
 (bernoulli, multinomial, poisson), ``joining``, ``conversions``, ``factories``,
 ``activations``, ``inplace`` (``_helpers`` holds what they share). The functions listed in
