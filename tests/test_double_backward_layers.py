@@ -421,3 +421,42 @@ def test_ops_without_double_backward_say_so(op, fn):
     x = pydlk.tensor(_n(9), requires_grad=True)
     with pytest.raises(RuntimeError, match=f"double backward is not implemented for {op}"):
         grad((fn(x) ** 2).sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("join", ["cat", "stack", "split", "chunk"])
+def test_joining_second_derivatives_match_torch(join):
+    # a conditional critic concatenates label channels to the image: cat's gradient (a split)
+    # and split's (a cat) must differentiate again
+    def fn(T):
+        def f(x, y):
+            if join == "cat":
+                return T.cat([x * x, y.sin()], 1).tanh()
+            if join == "stack":
+                return T.stack([x.exp(), x * y], 2).sigmoid()
+            if join == "split":
+                a, b = (x * y).split([1, 2], 1)
+                return (a.exp() * b.sum(1, keepdim=True)).tanh()
+            return x.chunk(3, 1)[1].exp() * y[:, :1]  # pieces without gradient: zeros
+
+        return f
+
+    _check_second(fn(pydlk), fn(torch), [_n(2, 3), _n(2, 3)])
+
+
+def test_conditional_critic_with_label_channels_matches_torch():
+    def run(T):
+        g = np.random.default_rng(3)
+        conv = g.standard_normal((4, 3, 3, 3)) * 0.3
+        lin = g.standard_normal((1, 4 * 2 * 2)) * 0.3
+        x0, lab = g.standard_normal((2, 2, 5, 5)), g.standard_normal((2, 1, 5, 5))
+        w1, w2 = T.tensor(conv, requires_grad=True), T.tensor(lin, requires_grad=True)
+        x = T.tensor(x0, requires_grad=True)
+        h = T.nn.functional.conv2d(T.cat([x, T.tensor(lab)], 1), w1, stride=2)
+        d = T.nn.functional.leaky_relu(h, 0.2).flatten(1) @ w2.t()
+        (gx,) = T.autograd.grad(d.sum(), x, create_graph=True)
+        gp = ((gx.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+        gp.backward()
+        return [w1.grad.detach().numpy(), w2.grad.detach().numpy(), float(gp.detach())]
+
+    for a, b in zip(run(pydlk), run(torch)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)

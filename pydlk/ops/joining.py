@@ -33,6 +33,16 @@ class Cat(Function):
             for i, (p, d) in enumerate(zip(parts, ctx.dtypes))
         )
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # the same split as recorded ops (Split's own backward_graph is a Cat), so gradients
+        # through cat/stack (a conditional critic's label channels) differentiate again
+        parts = Split.apply(g, ctx.sizes, ctx.dim)
+        return (None,) + tuple(
+            (p if p.dtype == d else p.to(d)) if ctx.needs_input_grad[i + 1] else None
+            for i, (p, d) in enumerate(zip(parts, ctx.dtypes))
+        )
+
 
 def _seq(tensors: Any, op: str) -> list[Tensor]:
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
@@ -107,6 +117,10 @@ class Split(Function):
     @staticmethod
     def backward(ctx, *gs):
         return get_array_module(gs[0]).concatenate(gs, axis=ctx.dim), None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, *gs):
+        return Cat.apply(ctx.dim, *gs), None, None
 
 
 def split(tensor: Tensor, split_size_or_sections: int | _size, dim: int = 0) -> tuple[Tensor, ...]:
