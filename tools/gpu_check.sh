@@ -16,7 +16,9 @@ fi
 # eager steps), gradcheck/gradgradcheck and doctor on the device; test_cuda_distributed.py's
 # NCCL tests use a fake communicator on host memory and skip here (a real NCCL run of DDP and
 # SyncBatchNorm needs mpi4py and one GPU per rank).
-bash .gpu/device.sh tests/test_cuda.py tests/test_cuda_kernels.py tests/test_cuda_training.py \
-  tests/test_cuda_distributed.py tests/test_cuda_launch.py tests/test_cuda_everyday.py \
-  bench/test_gpu.py --benchmark-group-by=group --benchmark-columns=median,min,rounds \
-  --benchmark-sort=name "$@"
+# Every test file that asks for a device (cupy_or_skip), all of test_cuda*.py and the GPU tests
+# (test_gpu_*) of the others: -k matches module names too (attached to -k: device.sh prefixes
+# every argument that does not start with a dash with the source path).
+mapfile -t FILES < <(grep -l "cupy_or_skip" tests/test_*.py)
+bash .gpu/device.sh "${FILES[@]}" bench/test_gpu.py "-kgpu or cuda" \
+  --benchmark-group-by=group --benchmark-columns=median,min,rounds --benchmark-sort=name "$@"
