@@ -77,10 +77,7 @@ from .ops.inplace import (
 )
 from .ops.joining import _split_method
 from .ops.products import matmul
-from .ops.selection import (
-    _scatter_,
-    _scatter_add_,
-)
+from .ops.scatter_extra import _index_add_, _scatter_, _scatter_add_, _scatter_reduce_
 from .ops.shape import (
     _T,
     _contiguous,
@@ -88,6 +85,7 @@ from .ops.shape import (
     _mT,
     _repeat,
     expand,
+    _unfold,
     flip,
     reshape,
 )
@@ -154,6 +152,8 @@ squeeze permute transpose swapaxes swapdims movedim moveaxis expand broadcast_to
 chunk unbind topk sort argsort gather scatter scatter_add index_select narrow relu
 sigmoid tanh softmax log_softmax nonzero argwhere bincount unique bernoulli multinomial
 diag diagonal trace equal clamp_min clamp_max lerp expm1 lgamma digamma erf erfc erfinv
+roll rot90 index_add masked_select scatter_reduce quantile nanquantile median nanmedian
+kthvalue cummax cummin aminmax nansum nanmean nan_to_num histc
 """.split()
 
 # Operators, and methods that differ from the op of the same name.
@@ -229,6 +229,9 @@ _methods = {
     # selection
     "scatter_": _scatter_,
     "scatter_add_": _scatter_add_,
+    "scatter_reduce_": _scatter_reduce_,
+    "index_add_": _index_add_,
+    "unfold": _unfold,
     # conversions
     "to": to,
     "float": _cast_method(float32),

@@ -253,15 +253,18 @@ class Tensor(_TensorBase):
     #       erfinv equal
     #   diagonals: diag diagonal trace
     #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ clamp_min_ clamp_max_ masked_fill_
-    #   products: matmul mm bmm mv dot outer t
     #       fill_diagonal_
+    #   products: matmul mm bmm mv dot outer t
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims
     #       movedim moveaxis expand expand_as broadcast_to view_as reshape_as repeat flip contiguous
     #       is_contiguous clone split chunk unbind
     #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
-    #       narrow
+    #       narrow scatter_reduce scatter_reduce_ index_add index_add_ masked_select unfold roll
+    #       rot90
+    #   statistics: quantile nanquantile median nanmedian kthvalue cummax cummin aminmax nansum
+    #       nanmean nan_to_num histc
     #   counting: nonzero argwhere bincount unique
     #   draws: bernoulli multinomial bernoulli_ random_
     #   conversions: to float double half bfloat16 long int bool new_zeros new_ones new_empty

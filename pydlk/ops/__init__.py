@@ -8,7 +8,9 @@ broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
 ``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc,
 erfinv, expm1, lgamma, digamma, lerp), ``indexing``, ``selection`` (sort, topk, gather,
-scatter), ``counting`` (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
+scatter), ``scatter_extra`` (index_add, scatter_reduce, masked_select), ``statistics``
+(quantile, median, kthvalue, cummax, nan-aware reductions, histc, searchsorted), ``counting``
+(nonzero, bincount, unique), ``distance`` (cdist), ``draws``
 (bernoulli, multinomial, poisson), ``joining``, ``conversions``, ``factories``,
 ``activations``, ``inplace`` (``_helpers`` holds what they share). The functions listed in
 ``__all__`` become ``pydlk.<name>``;
@@ -169,6 +171,7 @@ from .reductions import (
     sum,
     var,
 )
+from .scatter_extra import index_add, masked_select, scatter_reduce
 from .selection import (
     argsort,
     gather,
@@ -189,6 +192,8 @@ from .shape import (
     movedim,
     permute,
     reshape,
+    roll,
+    rot90,
     squeeze,
     swapaxes,
     swapdims,
@@ -199,6 +204,24 @@ from .shape import (
     view,
 )
 from .special import digamma, erf, erfc, erfinv, expm1, lerp, lgamma
+from .statistics import (
+    aminmax,
+    bucketize,
+    cummax,
+    cummin,
+    histc,
+    kthvalue,
+    median,
+    nan_to_num,
+    nanmean,
+    nanmedian,
+    nanquantile,
+    nansum,
+    quantile,
+    searchsorted,
+    std_mean,
+    var_mean,
+)
 
 
 # bool, float and int (torch.bool, torch.float, torch.int) are served here so that no module of
@@ -398,4 +421,28 @@ __all__ = [
     "tanh",
     "softmax",
     "log_softmax",
+    # scatter_extra
+    "index_add",
+    "masked_select",
+    "scatter_reduce",
+    # shape (windows, rotations)
+    "roll",
+    "rot90",
+    # statistics
+    "aminmax",
+    "bucketize",
+    "cummax",
+    "cummin",
+    "histc",
+    "kthvalue",
+    "median",
+    "nan_to_num",
+    "nanmean",
+    "nanmedian",
+    "nanquantile",
+    "nansum",
+    "quantile",
+    "searchsorted",
+    "std_mean",
+    "var_mean",
 ]

@@ -8,7 +8,7 @@ narrow, under torch's names, argument names and defaults.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -242,40 +242,6 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     if not isinstance(src, Tensor):
         raise TypeError(f"scatter_add: src must be a tensor, got {type(src).__name__}")
     return _scatter("scatter_add", input, dim, index, src, None, None, True)
-
-
-def _inplace_from(self: Tensor, op: str, compute: Callable[[], Tensor], *operands: Any) -> Tensor:
-    """``self``'s values become ``compute()``'s, outside the graph (refused where that would
-    hide a change from autograd; see Tensor._check_inplace_write)."""
-    self._check_inplace_write(op, *operands, hint=f"use {op[:-1]} (out of place)")
-    self._data[...] = compute()._data
-    return self
-
-
-def _scatter_(
-    self: Tensor,
-    dim: int,
-    index: Tensor,
-    src: Tensor | float | None = None,
-    value: float | None = None,
-    *,
-    reduce: str | None = None,
-) -> Tensor:
-    """In-place scatter on the data (outside the graph, like ``x[...] = v``)."""
-    s = None if src is None else _detach(src)
-    return _inplace_from(
-        self, "scatter_", lambda: scatter(self.detach(), dim, index, s, value, reduce=reduce), src
-    )
-
-
-def _scatter_add_(self: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    return _inplace_from(
-        self, "scatter_add_", lambda: scatter_add(self.detach(), dim, index, _detach(src)), src
-    )
-
-
-def _detach(x: Any) -> Any:
-    return x.detach() if isinstance(x, Tensor) else x
 
 
 class IndexSelect(Function):

@@ -319,3 +319,82 @@ def _contiguous(self: Tensor) -> Tensor:
 
 def _is_contiguous(self: Tensor) -> bool:
     return bool(self._data.flags.c_contiguous)
+
+
+def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Tensor.unfold: every window of ``size`` elements along ``dimension``, ``step`` apart,
+    in a new last dim (shape ``[..., (n - size) // step + 1, ..., size]``); torch's patch and
+    sliding-window idiom. A copy where torch gives a view; the gradient adds up over
+    overlapping windows. Raises RuntimeError for a size larger than the dim or a step < 1."""
+    from .indexing import Index
+
+    self = _t(self)
+    d = _dim(dimension, _b.max(self.ndim, 1), "unfold")
+    n = self.shape[d] if self.ndim else 1
+    if size > n:
+        raise RuntimeError(
+            f"unfold: maximum size for tensor at dimension {d} is {n} but size is {size}"
+        )
+    if size < 0:
+        raise RuntimeError(f"unfold: size is {size} but must be >= 0")
+    if step < 1:
+        raise RuntimeError(f"unfold: step is {step} but must be > 0")
+    if self.ndim == 0:
+        return self.reshape(1)
+    xp = get_array_module(self._data)
+    starts = xp.arange(0, n - size + 1, step)
+    idx = starts[:, None] + xp.arange(size)[None, :]
+    out = Index.apply(self, (slice(None),) * d + (idx,))
+    return movedim(out, d + 1, -1)
+
+
+def roll(input: Tensor, shifts: int | _size, dims: int | _size | None = None) -> Tensor:
+    """Shift elements along ``dims`` by ``shifts``, those past the end coming back at the
+    start (``dims`` None: over the flattened tensor, shape kept). Raises RuntimeError when
+    shifts and dims differ in length."""
+    from .indexing import Index
+
+    input = _t(input)
+    sh = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    if dims is None:
+        if len(sh) != 1:
+            raise RuntimeError(f"roll: shifts must have one entry when dims is None, got {sh}")
+        return roll(input.flatten(), sh[0], 0).reshape(input.shape)
+    ds = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(sh) != len(ds):
+        raise RuntimeError(
+            f"roll: shifts and dimensions must align. shifts: {len(sh)}, dims: {len(ds)}"
+        )
+    xp = get_array_module(input._data)
+    out = input
+    for s, d in zip(sh, ds):
+        d = _dim(d, input.ndim, "roll")
+        n = input.shape[d]
+        if n == 0 or s % n == 0:
+            continue
+        perm = (xp.arange(n) - s) % n
+        out = Index.apply(out, (slice(None),) * d + (perm,))
+    return out if out is not input else clone(input)
+
+
+def rot90(input: Tensor, k: int = 1, dims: _size = (0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first dim towards
+    the second (as torch). Raises RuntimeError for dims that are not two distinct dims of a
+    tensor with at least 2 dims."""
+    input = _t(input)
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise RuntimeError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if input.ndim < 2:
+        raise RuntimeError(f"rot90: expected total dims >= 2, but got total dims = {input.ndim}")
+    d0, d1 = (_dim(d, input.ndim, "rot90") for d in dims)
+    if d0 == d1:
+        raise RuntimeError(f"rot90: expected rotation dims to be different, but got {d0} and {d1}")
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, (d1,)), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return flip(transpose(input, d0, d1), (d1,))
+    return clone(input)
