@@ -59,3 +59,57 @@ def test_gpu_dropout_writes_into_given_mask_and_out(rng):
     np.testing.assert_array_equal(cp.asnumpy(mask), m_cpu)
     np.testing.assert_array_equal(cp.asnumpy(out), y_cpu)
     assert int(m_cpu[-1]) >> (n % 32) == 0
+
+
+def _bn_case(rng, shape, dtype, training):
+    C = shape[1]
+    x = _r(rng, shape, dtype) + 3
+    w, b = _r(rng, (C,), dtype), _r(rng, (C,), dtype)
+    rm, rv = _r(rng, (C,), dtype), _r(rng, (C,), dtype, 0.5, 2)
+    assert_gpu_matches_cpu(
+        "batchnorm_forward", [x, w, b, rm, rv, training, 0.2, 1e-3], dtype=dtype, inplace=(3, 4)
+    )
+    _, m, r = _C.batchnorm_forward(x, w, b, rm.copy(), rv.copy(), training, 0.2, 1e-3)
+    assert_gpu_matches_cpu(
+        "batchnorm_backward", [_r(rng, x.shape, dtype), x, w, m, r, training], dtype=dtype
+    )
+    if len(shape) == 4 and shape[2] >= 2 and shape[3] >= 2:
+        assert_gpu_matches_cpu(
+            "batchnorm_relu_maxpool2d_forward",
+            [x - 3, w, b, rm, rv, training, 0.2, 1e-3],
+            dtype=dtype,
+            inplace=(3, 4),
+        )
+        y, m, s, arg = _C.batchnorm_relu_maxpool2d_forward(
+            x - 3, w, b, rm.copy(), rv.copy(), training, 0.2, 1e-3
+        )
+        assert_gpu_matches_cpu(
+            "batchnorm_relu_maxpool2d_backward",
+            [_r(rng, y.shape, dtype), arg, x - 3, w, b, m, s, training],
+            dtype=dtype,
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_batchnorm_sums_over_several_blocks_per_channel(dtype, rng):
+    """The two-stage batch-norm sums: a size that gets several blocks per channel by itself
+    (chunks that start inside a row), many channels, (N, C) input (one value per row), one
+    sample with a large plane, and with tiny chunks forced: chunks shorter than a row, blocks
+    past the end of a channel (empty), the pooled sums' (n, oh, ow) walk across rows and planes."""
+    from pydlk._cuda import norm
+
+    for shape in [(8, 5, 33, 40), (2, 300, 3, 3), (64, 7), (1, 2, 91, 97)]:
+        _bn_case(rng, shape, dtype, True)
+    _bn_case(rng, (8, 5, 33, 40), dtype, False)
+    assert norm._parts(5, 8 * 33 * 40) > 1 and norm._parts(64, 256 * 64 * 64) == 16
+    saved = norm._PART_BLOCKS, norm._MIN_CHUNK
+    try:
+        for blocks, chunk, shapes in [
+            (64, 7, [(3, 4, 5, 6), (5, 3, 7, 19), (9, 2)]),
+            (4096, 1, [(2, 3, 4, 5), (9, 2)]),
+        ]:
+            norm._PART_BLOCKS, norm._MIN_CHUNK = blocks, chunk
+            for shape in shapes:
+                _bn_case(rng, shape, dtype, True)
+    finally:
+        norm._PART_BLOCKS, norm._MIN_CHUNK = saved

@@ -7,13 +7,13 @@ of each kernel as C++ with g++ (a small header maps __global__, blockIdx, atomic
 
 Two modes (environment variable PYDLK_EMU_THREADS):
 
-* ``1`` (the default): one thread per block, the prelude's block reductions replaced by the
-  identity (right for one thread). Fast; checks the Python glue, argument passing, index
+* ``1`` (the default): one thread per block, the prelude's block and warp reductions replaced
+  by the identity (right for one thread). Fast; checks the Python glue, argument passing, index
   arithmetic and formulas of every kernel against pydlk._C.
 * ``64`` (opt-in; any multiple of 32): that many host threads per block, in lockstep:
   ``__syncthreads`` is a barrier of the block, ``__shfl_down_sync`` an exchange through memory
   between the 32 threads of a warp with a barrier of the warp, ``__shared__`` arrays are shared.
-  This also runs the GPU prelude's real warp-shuffle block reductions.
+  This also runs the GPU prelude's real warp-shuffle block and warp reductions.
 
 Streams and events exist as stand-ins that order nothing (every launch runs at once, in program
 order), so code that enqueues work on side streams runs, serially; ``a.data.ptr`` is the host
@@ -127,12 +127,14 @@ extern "C" void emu_block_end() { block_bar.wait(); }
 
 
 def _host_prelude(gpu_prelude):
-    """The GPU prelude with its block reductions replaced by the one-thread versions."""
+    """The GPU prelude with its block and warp reductions replaced by the one-thread versions
+    (kernels that give an item a warp use min(blockDim.x, 32) lanes: one here)."""
     start = gpu_prelude.index("// Sum of v over the block")
     end = gpu_prelude.index("// sigmoid without overflow")
     one_thread = (
         "__device__ double block_sum(double v) { return v; }\n"
         "__device__ T block_max(T v) { return v; }\n"
+        "__device__ double warp_sum(double v) { return v; }\n"
     )
     return gpu_prelude[:start] + one_thread + gpu_prelude[end:]
 

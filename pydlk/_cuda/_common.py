@@ -70,6 +70,12 @@ __device__ T block_max(T v) {
   return v;
 }
 
+// Sum of v over the 32 lanes of a warp (all of them must call it); lane 0 gets the sum.
+__device__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return v;
+}
+
 // sigmoid without overflow: z = e^{-|x|} in (0, 1].
 __device__ __forceinline__ T sigmoid_(T x) {
   T z = exp(-fabs(x));
@@ -79,6 +85,21 @@ __device__ __forceinline__ T sigmoid_(T x) {
 
 #define GRID_STRIDE(i, n) \
   for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (i64)blockDim.x * gridDim.x)
+
+// A thread's strided walk over a rows x cols index space (flat j = r * cols + q), `step` at a
+// time. The step is split into whole rows and columns once, so that each step costs adds and
+// one compare: a 64-bit division per element is a long instruction sequence on a GPU.
+struct Walk2 {
+  i64 r, q, dr, dq, cols;
+  __device__ Walk2(i64 j, i64 step, i64 cols_) : cols(cols_ > 0 ? cols_ : 1) {
+    r = j / cols; q = j % cols; dr = step / cols; dq = step % cols;
+  }
+  __device__ void next() {
+    q += dq;
+    r += dr;
+    if (q >= cols) { q -= cols; ++r; }
+  }
+};
 """
 
 THREADS = 256
@@ -128,6 +149,27 @@ def launch(kernel, n: int, args, threads: int = THREADS):
         return
     blocks = max(1, min((n + threads - 1) // threads, 65535 * 8))
     kernel((blocks,), (threads,), args)
+
+
+def launch_warps(kernel, n: int, args, threads: int = THREADS):
+    """Runs a kernel that gives each of n items one warp (32 threads), grid-stride over warps
+    (nothing when n == 0)."""
+    if n <= 0:
+        return
+    per_block = threads // 32
+    blocks = max(1, min((n + per_block - 1) // per_block, 65535 * 8))
+    kernel((blocks,), (threads,), args)
+
+
+def by_column(D: int, inner: int) -> bool:
+    """Whether a reduction over D values ``inner`` apart (softmax and cross-entropy along dim 1
+    of (N, C, *)) should run one thread per slice rather than one block per slice. With
+    inner > 1 the slices interleave: a thread per slice, consecutive threads on consecutive
+    slices, makes each step of a warp read contiguous memory once inner >= 32 (a block per
+    slice reads values inner apart), and with D <= THREADS a block per slice would leave most
+    of its threads idle. Long slices that interleave little (inner < 32, D large) keep a block
+    each, to split their work."""
+    return inner > 1 and (inner >= 32 or D <= THREADS)
 
 
 #: The most blocks one launch may have along x (CUDA's grid limit).

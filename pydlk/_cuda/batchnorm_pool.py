@@ -7,7 +7,7 @@ and the dx coefficients are batch norm's own (pydlk/_cuda/norm.py).
 
 import numpy as np
 
-from ._common import Source, check_float, check_like, i64, is_cupy, launch, launch_rows, out_or_new
+from ._common import Source, check_float, check_like, i64, is_cupy, launch, out_or_new
 from .norm import (
     _batch_stats,
     _dx_coefficients,
@@ -17,6 +17,7 @@ from .norm import (
     _need_batch,
     _opt,
     _ptr,
+    channel_sums,
 )
 
 _CODE = r"""
@@ -47,28 +48,40 @@ extern "C" __global__ void bn_relu_pool(T* y, unsigned char* arg, const T* x, co
   }
 }
 
-// Its backward's sums per channel (one block per channel) over the windows' arg-maxes (the
-// pool's gradient is 0 elsewhere): gm = dy masked by the relu (bn of the arg-max's input <= 0),
-// sdy = sum gm, sdyx = sum gm (x - mu). a, b: the forward's coefficients.
-extern "C" __global__ void bn_relu_pool_sums(double* sdy, double* sdyx, const T* dy,
-                                             const unsigned char* arg, const T* x, const T* mean,
-                                             const T* a, const T* b, i64 N, i64 C, i64 H, i64 W,
-                                             i64 OH, i64 OW) {
-  const i64 c = blockIdx.x, OS = OH * OW;
+// Its backward's sums per channel over the windows' arg-maxes (the pool's gradient is 0
+// elsewhere): gm = dy masked by the relu (bn of the arg-max's input <= 0), sdy = sum gm,
+// sdyx = sum gm (x - mu). a, b: the forward's coefficients. Stage 1 of a two-stage sum as
+// norm.py's bn_part_bwd: the channel's N*OH*OW pooled outputs cut into P chunks, one block each
+// (block = c*P + p), neighbouring threads on neighbouring outputs of a plane, (n, oh, ow)
+// carried from step to step without division; norm.py's sum_parts adds the P partials.
+extern "C" __global__ void bn_relu_pool_part(double* part, const T* dy, const unsigned char* arg,
+                                             const T* x, const T* mean, const T* a, const T* b,
+                                             i64 N, i64 C, i64 H, i64 W, i64 OH, i64 OW, i64 P) {
+  const i64 c = blockIdx.x / P, p = blockIdx.x % P, OS = OH * OW, M = N * OS;
+  const i64 L = (M + P - 1) / P, j1 = min(M, (p + 1) * L), step = blockDim.x;
   const T m = mean[c], ac = a[c], bc = b[c];
+  i64 j = p * L + threadIdx.x;
+  // j = n * OS + oh * OW + ow, and the step split the same way (OS, OW > 0: H, W >= 2)
+  i64 n = j / OS, oh = (j % OS) / OW, ow = j % OW;
+  const i64 dn = step / OS, doh = (step % OS) / OW, dow = step % OW;
   double s1 = 0, s2 = 0;
-  for (i64 j = threadIdx.x; j < N * OS; j += blockDim.x) {
-    const i64 plane = (j / OS) * C + c, r = j % OS, o = plane * OS + r;
+  for (; j < j1; j += step) {
+    const i64 plane = n * C + c, o = plane * OS + oh * OW + ow;
     const int q = arg[o] & 3;
-    const T xs = x[plane * H * W + (2 * (r / OW) + q / 2) * W + 2 * (r % OW) + q % 2];
+    const T xs = x[plane * H * W + (2 * oh + q / 2) * W + 2 * ow + q % 2];
     const T v = (xs - m) * ac + bc;
     const double g = v <= 0 ? 0.0 : (double)dy[o];
     s1 += g;
     s2 += g * ((double)xs - (double)m);
+    ow += dow;
+    if (ow >= OW) { ow -= OW; ++oh; }
+    oh += doh;
+    if (oh >= OH) { oh -= OH; ++n; }
+    n += dn;
   }
   s1 = block_sum(s1);
   s2 = block_sum(s2);
-  if (threadIdx.x == 0) { sdy[c] = s1; sdyx[c] = s2; }
+  if (threadIdx.x == 0) { part[2 * blockIdx.x] = s1; part[2 * blockIdx.x + 1] = s2; }
 }
 
 // dx = k1 gm + k2 (x - mu) + kc per input value, gm the masked pooled gradient where the value
@@ -93,7 +106,7 @@ extern "C" __global__ void bn_relu_pool_dx(T* dx, const T* dy, const unsigned ch
 }
 """
 
-_SRC = Source("batchnorm_pool", _CODE, ("bn_relu_pool", "bn_relu_pool_sums", "bn_relu_pool_dx"))
+_SRC = Source("batchnorm_pool", _CODE, ("bn_relu_pool", "bn_relu_pool_part", "bn_relu_pool_dx"))
 
 
 def _pool_input(input, op):
@@ -165,8 +178,9 @@ def batchnorm_relu_maxpool2d_backward(
     grad_bias=None,
 ):
     """Backward of batchnorm_relu_maxpool2d_forward. Returns (grad_input, grad_weight,
-    grad_bias); None where not asked for. One block per channel sums over the windows'
-    arg-maxes, then one thread per input value writes dx, as on the CPU."""
+    grad_bias); None where not asked for. Several blocks per channel sum over the windows'
+    arg-maxes (two stages, as batchnorm_backward's), then one thread per input value writes
+    dx."""
     cp = __import__("cupy")
     op = "batch_norm_relu_max_pool2d_backward"
     x = _pool_input(input, op)
@@ -194,12 +208,13 @@ def batchnorm_relu_maxpool2d_backward(
     M = N * H * W
     sdy = sdyx = None
     if training or need_weight or need_bias:
-        sdy, sdyx = cp.zeros(C, cp.float64), cp.zeros(C, cp.float64)
-        launch_rows(
-            _SRC("bn_relu_pool_sums", dt),
+        sdy, sdyx = channel_sums(
+            _SRC("bn_relu_pool_part", dt),
             C,
-            (sdy, sdyx, dy, arg, x, mean, a, bb, *map(i64, (N, C, H, W, OH, OW))),
-            op=op,
+            N * OH * OW,
+            (dy, arg, x, mean, a, bb, *map(i64, (N, C, H, W, OH, OW))),
+            dt,
+            op,
         )
         if dw is not None:
             dw[...] = (rs * sdyx).astype(dt)

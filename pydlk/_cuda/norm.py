@@ -6,10 +6,11 @@ math of csrc/norm.cpp:
   dx = rstd gh - rstd s1 / M - rstd^3 s2 / M (x - mu),  gh = w dy,  s1 = sum gh,
   s2 = sum gh (x - mu);  dw = sum dy xhat,  db = sum dy.
 
-Statistics are one pass per set (one block per channel or row): shifted sums in double around
-the set's first value (no E[x^2] - E[x]^2 cancellation), and for batch norm the running
-statistics are updated in the same kernel. The batch-norm backward's sums (sum dy,
-sum dy (x - mu)) are one pass too.
+Statistics are shifted sums in double around the set's first value (no E[x^2] - E[x]^2
+cancellation). A row's are one block's pass over its contiguous values. A batch-norm channel's
+(and the backward's sum dy, sum dy (x - mu)) are two stages: several blocks per channel each sum
+a chunk of it, walking its N rows of spatial values with neighbouring threads on neighbouring
+values, then a thread per channel adds the partial sums (and updates the running statistics).
 """
 
 import numpy as np
@@ -27,17 +28,16 @@ from ._common import (
 )
 
 _CODE = r"""
-// Set c of M values: element j at c*S + (j / S) * stride + j % S (batch norm: S spatial,
-// stride C*S; a row: S = M = row length). Shifted sums in double, then mean and rstd;
-// var_out (if asked) the biased variance; running stats (batch norm) updated by thread 0.
-extern "C" __global__ void set_stats(T* mean, T* rstd, T* var_out, T* run_mean, T* run_var,
-                                     const T* x, i64 M, i64 S, i64 stride, double eps,
-                                     double momentum, int flags) {
-  const i64 c = blockIdx.x, base = c * S;
-  const double K = M > 0 ? (double)x[base] : 0.0;
+// Row statistics, one block per row r of D contiguous values: shifted sums in double around
+// the row's first value, then mean and rstd; var_out (if want_var) the biased variance.
+extern "C" __global__ void row_stats(T* mean, T* rstd, T* var_out, const T* x, i64 D, double eps,
+                                     int want_var) {
+  const i64 r = blockIdx.x;
+  const T* xr = x + r * D;
+  const double K = D > 0 ? (double)xr[0] : 0.0;
   double s1 = 0, s2 = 0;
-  for (i64 j = threadIdx.x; j < M; j += blockDim.x) {
-    const double d = (double)x[base + (j / S) * stride + j % S] - K;
+  for (i64 j = threadIdx.x; j < D; j += blockDim.x) {
+    const double d = (double)xr[j] - K;
     s1 += d;
     s2 += d * d;
   }
@@ -45,18 +45,83 @@ extern "C" __global__ void set_stats(T* mean, T* rstd, T* var_out, T* run_mean, 
   s2 = block_sum(s2);
   if (threadIdx.x == 0) {
     double mu = 0, var = 0;
+    if (D > 0) {
+      const double dm = s1 / (double)D;
+      var = s2 / (double)D - dm * dm;
+      if (var < 0) var = 0;
+      mu = K + dm;
+    }
+    mean[r] = (T)mu;
+    rstd[r] = (T)(1.0 / sqrt(var + eps));
+    if (want_var) var_out[r] = (T)var;
+  }
+}
+
+// Batch-norm sums in two stages, so that a few channels still fill the GPU. Channel c has
+// M = N*S values: N rows of S contiguous values, C*S apart. Stage 1 cuts each channel's flat
+// range [0, M) into P chunks, one block each (block b = c*P + p); a block's threads walk its
+// chunk side by side (neighbouring threads on neighbouring values of a row: coalesced), row and
+// column tracked without division (Walk2), four loads in flight per thread before their sums
+// (a thread issues in order, so one load at a time leaves too few bytes in flight to reach the
+// memory bandwidth). It writes the block's two double sums to part[2b], part[2b + 1]. Stage 2,
+// a thread per channel, adds the channel's P partials in order (deterministic).
+
+// Stage 1 of the statistics: sums of d = x - K and d^2, K = x[c, first value] (the shift keeps
+// the variance free of E[x^2] - E[x]^2 cancellation).
+extern "C" __global__ void bn_part_stats(double* part, const T* x, i64 C, i64 S, i64 N, i64 P) {
+  const i64 c = blockIdx.x / P, p = blockIdx.x % P, M = N * S, CS = C * S;
+  const i64 L = (M + P - 1) / P, j1 = min(M, (p + 1) * L), step = blockDim.x;
+  const T* xc = x + c * S;
+  const double K = M > 0 ? (double)xc[0] : 0.0;
+  double s1 = 0, s2 = 0;
+  i64 j = p * L + threadIdx.x;
+  Walk2 w(j, step, S);
+  for (; j + 3 * step < j1; j += 4 * step) {
+    T v[4];
+    for (int u = 0; u < 4; ++u) { v[u] = xc[w.r * CS + w.q]; w.next(); }
+    for (int u = 0; u < 4; ++u) { const double d = (double)v[u] - K; s1 += d; s2 += d * d; }
+  }
+  for (; j < j1; j += step, w.next()) {
+    const double d = (double)xc[w.r * CS + w.q] - K;
+    s1 += d;
+    s2 += d * d;
+  }
+  s1 = block_sum(s1);
+  s2 = block_sum(s2);
+  if (threadIdx.x == 0) { part[2 * blockIdx.x] = s1; part[2 * blockIdx.x + 1] = s2; }
+}
+
+// Stage 2 of the statistics, a thread per channel: mean, rstd, and the running statistics
+// (flags 2: run_mean, 4: run_var) as torch updates them.
+extern "C" __global__ void bn_stats_finish(T* mean, T* rstd, T* run_mean, T* run_var,
+                                           const double* part, const T* x, i64 C, i64 S, i64 M,
+                                           i64 P, double eps, double momentum, int flags) {
+  GRID_STRIDE(c, C) {
+    double s1 = 0, s2 = 0;
+    for (i64 p = 0; p < P; ++p) { s1 += part[2 * (c * P + p)]; s2 += part[2 * (c * P + p) + 1]; }
+    double mu = 0, var = 0;
     if (M > 0) {
-      const double dm = s1 / (double)M;
+      const double K = (double)x[c * S], dm = s1 / (double)M;
       var = s2 / (double)M - dm * dm;
       if (var < 0) var = 0;
       mu = K + dm;
     }
     mean[c] = (T)mu;
     rstd[c] = (T)(1.0 / sqrt(var + eps));
-    if (flags & 1) var_out[c] = (T)var;
     if ((flags & 2) && M > 0) run_mean[c] = (T)((1 - momentum) * (double)run_mean[c] + momentum * mu);
     if ((flags & 4) && M > 1)  // unbiased variance for the running estimate, as torch
       run_var[c] = (T)((1 - momentum) * (double)run_var[c] + momentum * var * (double)M / (double)(M - 1));
+  }
+}
+
+// Stage 2 of any two-sum reduction (the backward's, and batchnorm_pool's): a[c], b[c] = the sums
+// of the channel's P partial pairs.
+extern "C" __global__ void sum_parts(double* a, double* b, const double* part, i64 C, i64 P) {
+  GRID_STRIDE(c, C) {
+    double s1 = 0, s2 = 0;
+    for (i64 p = 0; p < P; ++p) { s1 += part[2 * (c * P + p)]; s2 += part[2 * (c * P + p) + 1]; }
+    a[c] = s1;
+    b[c] = s2;
   }
 }
 
@@ -79,21 +144,36 @@ extern "C" __global__ void bn_apply(T* y, const T* x, const T* mean, const T* rs
   }
 }
 
-// Batch norm backward sums per channel: sdy = sum dy, sdyx = sum dy (x - mu).
-extern "C" __global__ void bn_bwd_sums(double* sdy, double* sdyx, const T* dy, const T* x,
-                                       const T* mean, i64 M, i64 S, i64 stride) {
-  const i64 c = blockIdx.x, base = c * S;
+// Stage 1 of the backward's sums per channel, as bn_part_stats: sum dy and sum dy (x - mu).
+extern "C" __global__ void bn_part_bwd(double* part, const T* dy, const T* x, const T* mean, i64 C,
+                                       i64 S, i64 N, i64 P) {
+  const i64 c = blockIdx.x / P, p = blockIdx.x % P, M = N * S, CS = C * S;
+  const i64 L = (M + P - 1) / P, j1 = min(M, (p + 1) * L), step = blockDim.x;
+  const T* dyc = dy + c * S;
+  const T* xc = x + c * S;
   const double mu = (double)mean[c];
   double a = 0, b = 0;
-  for (i64 j = threadIdx.x; j < M; j += blockDim.x) {
-    const i64 k = base + (j / S) * stride + j % S;
-    const double g = (double)dy[k];
+  i64 j = p * L + threadIdx.x;
+  Walk2 w(j, step, S);
+  for (; j + 3 * step < j1; j += 4 * step) {
+    T g[4], v[4];
+    for (int u = 0; u < 4; ++u) {
+      const i64 k = w.r * CS + w.q;
+      g[u] = dyc[k];
+      v[u] = xc[k];
+      w.next();
+    }
+    for (int u = 0; u < 4; ++u) { a += (double)g[u]; b += (double)g[u] * ((double)v[u] - mu); }
+  }
+  for (; j < j1; j += step, w.next()) {
+    const i64 k = w.r * CS + w.q;
+    const double g = (double)dyc[k];
     a += g;
-    b += g * ((double)x[k] - mu);
+    b += g * ((double)xc[k] - mu);
   }
   a = block_sum(a);
   b = block_sum(b);
-  if (threadIdx.x == 0) { sdy[c] = a; sdyx[c] = b; }
+  if (threadIdx.x == 0) { part[2 * blockIdx.x] = a; part[2 * blockIdx.x + 1] = b; }
 }
 
 // dx = k1 dy + k2 (x - mu) + kc per channel.
@@ -143,10 +223,13 @@ _SRC = Source(
     "norm",
     _CODE,
     (
-        "set_stats",
+        "row_stats",
+        "bn_part_stats",
+        "bn_stats_finish",
+        "sum_parts",
         "running_stats",
         "bn_apply",
-        "bn_bwd_sums",
+        "bn_part_bwd",
         "bn_dx",
         "row_apply",
         "row_dx",
@@ -227,6 +310,33 @@ def batchnorm_forward(
     return y, sm, sr
 
 
+#: Blocks the two-stage batch-norm sums aim at over all channels: about eight resident
+#: 256-thread blocks on each of an H100's 132 SMs, so that few channels (64 in a ResNet's first
+#: stage) still fill the GPU instead of leaving half its SMs idle with a block per channel.
+_PART_BLOCKS = 1024
+#: Values per block at least, so that a block's partial sums and the finishing pass stay a small
+#: share of its work.
+_MIN_CHUNK = 4096
+
+
+def _parts(C, M):
+    """P, the blocks per channel of a two-stage sum over M values in each of C channels."""
+    return max(1, min(-(-_PART_BLOCKS // max(C, 1)), -(-M // _MIN_CHUNK)))
+
+
+def channel_sums(kernel, C, M, args, dt, op):
+    """(a, b), float64 (C,) each: the two sums per channel of a two-stage reduction. ``kernel``
+    is its stage 1 (arguments part, *args, P; C*P blocks, each writing its two partial sums),
+    then sum_parts adds each channel's P pairs."""
+    cp = __import__("cupy")
+    P = _parts(C, M)
+    part = cp.empty(2 * C * P, cp.float64)
+    launch_rows(kernel, C * P, (part, *args, i64(P)), op=op)
+    a, b = cp.empty(C, cp.float64), cp.empty(C, cp.float64)
+    launch(_SRC("sum_parts", dt), C, (a, b, part, i64(C), i64(P)))
+    return a, b
+
+
 def _need_batch(x, training, running_mean, running_var, op):
     """Enough values per channel to train on; running statistics to evaluate with."""
     N, S = x.shape[0], _spatial(x)
@@ -252,24 +362,27 @@ def _batch_stats(x, running_mean, running_var, training, momentum, eps, save_mea
     sr = out_or_new(save_rstd, (C,), dt, op, "save_rstd")
     if training:
         flags = (2 if rm is not None else 0) | (4 if rv is not None else 0)
+        M = N * S
+        P = _parts(C, M)
+        part = __import__("cupy").empty(2 * C * P, np.float64)
         launch_rows(
-            _SRC("set_stats", dt),
+            _SRC("bn_part_stats", dt), C * P, (part, x, i64(C), i64(S), i64(N), i64(P)), op=op
+        )
+        launch(
+            _SRC("bn_stats_finish", dt),
             C,
             (
                 sm,
                 sr,
-                sm,
                 _ptr(rm, sm),
                 _ptr(rv, sm),
+                part,
                 x,
-                i64(N * S),
-                i64(S),
-                i64(C * S),
+                *map(i64, (C, S, M, P)),
                 f64(eps),
                 f64(momentum),
                 np.int32(flags),
             ),
-            op=op,
         )
     else:
         launch(_SRC("running_stats", dt), C, (sm, sr, rm, rv, i64(C), f64(eps)))
@@ -308,9 +421,8 @@ def batchnorm_backward(
     rs = rstd.astype(cp.float64)
     sdy = sdyx = None
     if training or need_weight or need_bias:
-        sdy, sdyx = cp.zeros(C, cp.float64), cp.zeros(C, cp.float64)
-        launch_rows(
-            _SRC("bn_bwd_sums", dt), C, (sdy, sdyx, dy, x, mean, i64(M), i64(S), i64(C * S)), op=op
+        sdy, sdyx = channel_sums(
+            _SRC("bn_part_bwd", dt), C, M, (dy, x, mean, i64(C), i64(S), i64(N)), dt, op
         )
         if dw is not None:
             dw[...] = (rs * sdyx).astype(dt)
@@ -443,22 +555,9 @@ def _rownorm_forward(x, w, b, R, G, K, S, eps, stat_shape, out, mean, rstd, op, 
     r = out_or_new(rstd, stat_shape, dt, op, "rstd")
     var = __import__("cupy").empty(R, dt) if want_var else None
     launch_rows(
-        _SRC("set_stats", dt),
+        _SRC("row_stats", dt),
         R,
-        (
-            m,
-            r,
-            _ptr(var, m),
-            m,
-            m,
-            x,
-            i64(D),
-            i64(D),
-            i64(D),
-            f64(eps),
-            f64(0.0),
-            np.int32(1 if want_var else 0),
-        ),
+        (m, r, _ptr(var, m), x, i64(D), f64(eps), np.int32(1 if want_var else 0)),
         op=op,
     )
     launch(
