@@ -377,3 +377,54 @@ def test_checkpoint_gives_the_plain_call_values_and_gradients(rng):
         checkpoint(lambda a, *, k: a * k, x, k=3.0, use_reentrant=True)
     with pytest.raises(ValueError, match="segments must be a positive int"):
         checkpoint_sequential(seg, 0, x)
+
+
+# ------------------------------------------------------------------ padding and distance layers
+
+
+@pytest.mark.parametrize(
+    "name, args, shape",
+    [
+        ("ZeroPad2d", ((1, 1, 0, 2),), (2, 3, 5, 4)),
+        ("ZeroPad1d", (2,), (2, 3, 5)),
+        ("ConstantPad2d", (1, -1.5), (2, 3, 5, 4)),
+        ("ConstantPad1d", ((2, 0), 0.5), (2, 3, 5)),
+        ("ReflectionPad2d", (2,), (2, 3, 5, 4)),
+        ("ReflectionPad1d", ((3, 1),), (2, 3, 5)),
+        ("ReplicationPad2d", ((1, 0, 2, 1),), (2, 3, 5, 4)),
+        ("ReplicationPad1d", (2,), (2, 3, 5)),
+        ("CircularPad2d", (1,), (2, 3, 5, 4)),
+    ],
+)
+def test_padding_layers_match_torch(rng, name, args, shape):
+    a = rng.standard_normal(shape)
+    pm, tm = getattr(pydlk.nn, name)(*args), getattr(torch.nn, name)(*args)
+    px, tx = pydlk.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    yp, yt = pm(px), tm(tx)
+    np.testing.assert_allclose(_np(yp), _np(yt))
+    dy = rng.standard_normal(tuple(yt.shape))
+    yp.backward(pydlk.tensor(dy))
+    yt.backward(torch.tensor(dy))
+    np.testing.assert_allclose(_np(px.grad), _np(tx.grad))
+    with pytest.raises(ValueError, match=f"{name}: padding must be an int or a tuple of"):
+        getattr(pydlk.nn, name)(*(((1, 2, 3),) + args[1:]))
+
+
+def test_cosine_similarity_and_pairwise_distance_layers_match_torch(rng):
+    a, b = rng.standard_normal((4, 6)), rng.standard_normal((4, 6))
+    for pm, tm in (
+        (pydlk.nn.CosineSimilarity(dim=1, eps=1e-6), torch.nn.CosineSimilarity(dim=1, eps=1e-6)),
+        (pydlk.nn.CosineSimilarity(dim=0), torch.nn.CosineSimilarity(dim=0)),
+        (
+            pydlk.nn.PairwiseDistance(p=1.0, keepdim=True),
+            torch.nn.PairwiseDistance(p=1.0, keepdim=True),
+        ),
+        (pydlk.nn.PairwiseDistance(), torch.nn.PairwiseDistance()),
+    ):
+        pa, pb = pydlk.tensor(a, requires_grad=True), pydlk.tensor(b, requires_grad=True)
+        ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        yp, yt = pm(pa, pb), tm(ta, tb)
+        np.testing.assert_allclose(_np(yp), _np(yt), rtol=1e-10)
+        yp.sum().backward()
+        yt.sum().backward()
+        np.testing.assert_allclose(_np(pa.grad), _np(ta.grad), rtol=1e-8, atol=1e-12)
