@@ -113,3 +113,28 @@ def test_gpu_batchnorm_sums_over_several_blocks_per_channel(dtype, rng):
                 _bn_case(rng, shape, dtype, True)
     finally:
         norm._PART_BLOCKS, norm._MIN_CHUNK = saved
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_adaptive_avg_pool_large_windows(dtype, rng):
+    """Global average pooling of large planes and other windows of 32 values or more (a warp per
+    output: full-width windows as one span, others walked row by row), the sizes on either side
+    of that threshold, and windows larger than their input (H < OH); the backward gathers a
+    thread per input value."""
+    from pydlk._cuda import pool2d
+
+    cases = [
+        ((2, 3, 64, 70), (1, 1)),
+        ((2, 5, 40, 50), (2, 3)),
+        ((3, 2, 37, 9), (2, 1)),
+        ((2, 3, 8, 4), (1, 1)),
+        ((2, 3, 5, 6), (1, 1)),
+        ((1, 2, 3, 4), (7, 9)),
+        ((0, 2, 9, 9), (1, 1)),
+    ]
+    assert -(-8 // 1) * -(-4 // 1) >= pool2d._WARP_WINDOW > 5 * 6
+    for shape, out in cases:
+        x = _r(rng, shape, dtype)
+        assert_gpu_matches_cpu("adaptive_avg_pool2d_forward", [x, out], dtype=dtype)
+        dy = _r(rng, (shape[0], shape[1], *out), dtype)
+        assert_gpu_matches_cpu("adaptive_avg_pool2d_backward", [dy, shape[2:]], dtype=dtype)

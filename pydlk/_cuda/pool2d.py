@@ -2,13 +2,24 @@
 wins, NaN wins), average (torch's divisors: count_include_pad, divisor_override, windows clipped
 to the padded input), adaptive average and adaptive max, with csrc/pool2d.cpp's geometry.
 
-Forwards run one thread per output element. Backwards scatter each output's gradient with
-atomicAdd into a zeroed grad_input (windows may overlap), so float32 sums are added in an
-unspecified order: equal to the CPU's within rounding, not bit for bit."""
+Forwards run one thread per output element, except adaptive average pooling with large windows
+(global average pooling): a warp per output. Backwards of max and average pooling scatter each
+output's gradient with atomicAdd into a zeroed grad_input (windows may overlap), so float32 sums
+are added in an unspecified order: equal to the CPU's within rounding, not bit for bit. Adaptive
+average pooling's backward gathers instead, a thread per input value, in the CPU's order."""
 
 import numpy as np
 
-from ._common import Source, check_float, check_int64, i64, int_pair, launch, out_or_new
+from ._common import (
+    Source,
+    check_float,
+    check_int64,
+    i64,
+    int_pair,
+    launch,
+    launch_warps,
+    out_or_new,
+)
 
 _CODE = r"""
 // x (NC, H, W) -> y, idx (NC, OH, OW): torch's max window walk.
@@ -104,15 +115,56 @@ extern "C" __global__ void adavg_fwd(T* y, const T* x, i64 H, i64 W, i64 OH, i64
   }
 }
 
-extern "C" __global__ void adavg_bwd(T* dx, const T* dy, i64 H, i64 W, i64 OH, i64 OW, i64 n) {
-  GRID_STRIDE(t, n) {
+// Large windows (global average pooling's one window of H*W values, the common network head):
+// a warp per output, its lanes reading the window side by side (coalesced; a full-width window
+// is one contiguous span), then a warp sum; 8 outputs per 256-thread block, grid-stride over
+// warps. lanes = min(blockDim.x, 32): one lane per thread below a warp (the host emulation).
+extern "C" __global__ void adavg_fwd_warp(T* y, const T* x, i64 H, i64 W, i64 OH, i64 OW, i64 n) {
+  const i64 lanes = blockDim.x < 32 ? blockDim.x : 32, lane = threadIdx.x % lanes;
+  const i64 warps = (i64)gridDim.x * blockDim.x / lanes;
+  for (i64 t = ((i64)blockIdx.x * blockDim.x + threadIdx.x) / lanes; t < n; t += warps) {
     const i64 ow = t % OW, oh = (t / OW) % OH, c = t / (OW * OH);
     const i64 h0 = ad_start(oh, OH, H), h1 = ad_end(oh, OH, H);
     const i64 w0 = ad_start(ow, OW, W), w1 = ad_end(ow, OW, W);
-    const T v = (T)((double)dy[t] / (double)((h1 - h0) * (w1 - w0)));
-    T* dxc = dx + c * H * W;
-    for (i64 ih = h0; ih < h1; ++ih)
-      for (i64 iw = w0; iw < w1; ++iw) atomicAdd(dxc + ih * W + iw, v);
+    const i64 ww = w1 - w0, area = (h1 - h0) * ww;
+    const T* xw = x + c * H * W + h0 * W + w0;
+    double s = 0;
+    if (ww == W) {
+      for (i64 j = lane; j < area; j += lanes) s += (double)xw[j];
+    } else {
+      Walk2 k(lane, lanes, ww);
+      for (i64 j = lane; j < area; j += lanes, k.next()) s += (double)xw[k.r * W + k.q];
+    }
+    s = warp_sum(s);
+    if (lane == 0) y[t] = (T)(s / (double)area);
+  }
+}
+
+// dx[i] = sum over the windows o containing i of dy[o] / |window(o)|, gathered: a thread per
+// input value (coalesced writes, no atomics, no zeroing pass; global pooling's backward is a
+// broadcast). Row ih lies in the windows oh of [floor(ih OH / H), ceil((ih + 1) OH / H)) (the
+// window bounds with in and out swapped), columns alike; the terms are added in the CPU's
+// (oh, ow) order, in T, so the sums are the CPU's bit for bit.
+extern "C" __global__ void adavg_bwd(T* dx, const T* dy, i64 H, i64 W, i64 OH, i64 OW, i64 n) {
+  const i64 HW = H * W;
+  GRID_STRIDE(i, n) {
+    if (OH == 1 && OW == 1) {  // global pooling: one division per value, not the bounds' ten
+      dx[i] = (T)((double)dy[i / HW] / (double)HW);
+      continue;
+    }
+    const i64 iw = i % W, ih = (i / W) % H, c = i / HW;
+    const i64 oh0 = ad_start(ih, H, OH), oh1 = ad_end(ih, H, OH);
+    const i64 ow0 = ad_start(iw, W, OW), ow1 = ad_end(iw, W, OW);
+    const T* g = dy + c * OH * OW;
+    T s = 0;
+    for (i64 oh = oh0; oh < oh1; ++oh) {
+      const i64 kh = ad_end(oh, OH, H) - ad_start(oh, OH, H);
+      for (i64 ow = ow0; ow < ow1; ++ow) {
+        const i64 kw = ad_end(ow, OW, W) - ad_start(ow, OW, W);
+        s += (T)((double)g[oh * OW + ow] / (double)(kh * kw));
+      }
+    }
+    dx[i] = s;
   }
 }
 
@@ -139,7 +191,16 @@ extern "C" __global__ void admax_fwd(T* y, i64* idx, const T* x, i64 H, i64 W, i
 _SRC = Source(
     "pool2d",
     _CODE,
-    ("max_fwd", "max_bwd", "avg_fwd", "avg_bwd", "adavg_fwd", "adavg_bwd", "admax_fwd"),
+    (
+        "max_fwd",
+        "max_bwd",
+        "avg_fwd",
+        "avg_bwd",
+        "adavg_fwd",
+        "adavg_fwd_warp",
+        "adavg_bwd",
+        "admax_fwd",
+    ),
 )
 
 
@@ -390,6 +451,11 @@ def _adaptive_grad(dy, op):
     return dy
 
 
+#: Windows of at least this many values (about: ceil(H / OH) * ceil(W / OW)) are summed by a
+#: warp each; smaller ones by a thread each, which then reads few values and idles no lanes.
+_WARP_WINDOW = 32
+
+
 def adaptive_avg_pool2d_forward(input, output_size, *, out=None):
     """Adaptive average pooling of input (N, C, H, W) to output_size."""
     op = "adaptive_avg_pool2d"
@@ -397,9 +463,11 @@ def adaptive_avg_pool2d_forward(input, output_size, *, out=None):
     N, C, H, W = x.shape
     OH, OW = _pair(output_size, op, "output_size", 1)
     y = out_or_new(out, (N, C, OH, OW), x.dtype, op)
-    launch(
-        _SRC("adavg_fwd", x.dtype), y.size, (y, x, i64(H), i64(W), i64(OH), i64(OW), i64(y.size))
-    )
+    args = (y, x, i64(H), i64(W), i64(OH), i64(OW), i64(y.size))
+    if -(-H // OH) * -(-W // OW) >= _WARP_WINDOW:
+        launch_warps(_SRC("adavg_fwd_warp", x.dtype), y.size, args)
+    else:
+        launch(_SRC("adavg_fwd", x.dtype), y.size, args)
     return y
 
 
@@ -409,11 +477,11 @@ def adaptive_avg_pool2d_backward(grad_output, input_size, *, grad_input=None):
     H, W = _pair(input_size, op, "input_size", 1)
     dy = _adaptive_grad(grad_output, op)
     N, C, OH, OW = dy.shape
-    dx = _zeroed(grad_input, (N, C, H, W), dy.dtype, op)
+    dx = out_or_new(grad_input, (N, C, H, W), dy.dtype, op, "grad_input")
     launch(
         _SRC("adavg_bwd", dy.dtype),
-        dy.size,
-        (dx, dy, i64(H), i64(W), i64(OH), i64(OW), i64(dy.size)),
+        dx.size,
+        (dx, dy, i64(H), i64(W), i64(OH), i64(OW), i64(dx.size)),
     )
     return dx
 
