@@ -84,8 +84,8 @@ from .ops.shape import (
     _is_contiguous,
     _mT,
     _repeat,
-    expand,
     _unfold,
+    expand,
     flip,
     reshape,
 )
