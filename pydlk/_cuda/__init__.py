@@ -2,10 +2,11 @@
 return conventions, written with CuPy (CUDA C kernels compiled on first use, cuBLAS through
 ``cupy.matmul``, cuDNN for convolutions when its frontend is installed) for arrays on a GPU.
 
-One module per family, as csrc/: linear, conv2d, pool2d, norm, activation, dropout, loss, optim,
-rnn, attention. Importing this package does not import CuPy or compile anything; CuPy is
-imported when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
-NotImplementedError naming it rather than moving data behind the user's back.
+One module per family, as csrc/: linear, conv2d, pool2d, norm (batch norm; rownorm: layer, group
+and instance norm), activation, dropout, loss, optim, rnn, attention. Importing this package does
+not import CuPy or compile anything; CuPy is imported when a kernel first runs. A name
+``pydlk._C`` has and this package lacks raises a NotImplementedError naming it rather than moving
+data behind the user's back.
 """
 
 from .activation import (
@@ -62,11 +63,6 @@ from .norm import (
     batchnorm_add_relu_forward,
     batchnorm_backward,
     batchnorm_forward,
-    groupnorm_backward,
-    groupnorm_forward,
-    instancenorm_forward,
-    layernorm_backward,
-    layernorm_forward,
 )
 from .optim import (
     adagrad_step,
@@ -90,6 +86,13 @@ from .pool2d import (
     max_pool2d_forward,
 )
 from .rnn import rnn_backward, rnn_forward
+from .rownorm import (
+    groupnorm_backward,
+    groupnorm_forward,
+    instancenorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
 from .special import special_function
 
 #: Names of pydlk._C with no GPU counterpart on purpose: they configure or describe the CPU
