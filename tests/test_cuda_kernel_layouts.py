@@ -138,3 +138,50 @@ def test_gpu_adaptive_avg_pool_large_windows(dtype, rng):
         assert_gpu_matches_cpu("adaptive_avg_pool2d_forward", [x, out], dtype=dtype)
         dy = _r(rng, (shape[0], shape[1], *out), dtype)
         assert_gpu_matches_cpu("adaptive_avg_pool2d_backward", [dy, shape[2:]], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gpu_softmax_one_thread_per_slice(dtype, rng):
+    """Softmax and log_softmax along a dim with stride > 1: a thread per slice when the slices
+    interleave (inner >= 32, or few values per slice), a block per slice otherwise; NaN and
+    -inf rows as the CPU's."""
+    from pydlk._cuda._common import by_column
+
+    cases = [((3, 7, 5, 9), 1), ((2, 300, 40), 1), ((5, 40), 0), ((4, 10, 3), 1), ((2, 300, 3), 1)]
+    assert [by_column(s[d], int(np.prod(s[d + 1 :]))) for s, d in cases] == [1, 1, 1, 1, 0]
+    for shape, dim in cases:
+        x = _r(rng, shape, dtype, -5, 5)
+        if shape == (3, 7, 5, 9):
+            x[1, :, 2, 3] = -np.inf
+            x[2, 4, 0, 0] = np.nan
+        for log in (False, True):
+            assert_gpu_matches_cpu("softmax_forward", [x, dim, log], dtype=dtype)
+            y = _C.softmax_forward(x, dim, log)
+            dy = _r(rng, shape, dtype)
+            assert_gpu_matches_cpu("softmax_backward", [dy, y, dim, log], dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_gpu_cross_entropy_one_thread_per_sample(smoothing, dtype, rng):
+    """Cross-entropy over (N, C, d1, d2) with many spatial positions (a thread per sample) and
+    over many classes with few positions (a block per sample): class and probability targets,
+    weights, ignored targets, the backward with per-sample and scalar upstream gradients."""
+    for shape in [(3, 6, 7, 9), (2, 300, 3)]:
+        x = _r(rng, shape, dtype, -3, 3)
+        per = (shape[0], *shape[2:])
+        t = rng.integers(0, shape[1], per)
+        t.flat[::5] = -100
+        prob = _r(rng, shape, dtype, 0, 1)
+        for weight in (None, _r(rng, (shape[1],), dtype, 0.1, 2)):
+            for target in (t, prob):
+                args = [x, target, weight, -100, smoothing]
+                assert_gpu_matches_cpu("cross_entropy_forward", args, dtype=dtype)
+                _, lse, _, _ = _C.cross_entropy_forward(*args)
+                g = _r(rng, per, dtype)
+                for up, scale in ((g, 1.0), (None, 0.25)):
+                    assert_gpu_matches_cpu(
+                        "cross_entropy_backward",
+                        [up, scale, x, lse, target, weight, -100, smoothing],
+                        dtype=dtype,
+                    )

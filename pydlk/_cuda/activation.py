@@ -1,6 +1,7 @@
 """Activations on the GPU: the elementwise pairs of csrc/activation.cpp (same formulas, the
 saved tensor each backward reads, parameter names and defaults), softmax/log_softmax along a
-dim (one block per slice, max and sum in one kernel) and maxout."""
+dim (max and sum in one kernel: one block per slice, or one thread per slice where the slices
+interleave, see _common.by_column) and maxout."""
 
 import math
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from ._common import (
     Source,
+    by_column,
     check_float,
     check_int64,
     check_like,
@@ -117,37 +119,66 @@ extern "C" __global__ void {name}_bwd(T* dx, const T* dyin, const T* sin, i64 n,
 
 
 _SOFTMAX = r"""
-// One block per (o, i) slice of D values `inner` apart: max, then sum of e^{x - m} in double.
-extern "C" __global__ void softmax_fwd(T* y, const T* x, i64 D, i64 inner, int log_) {
-  const i64 o = blockIdx.x / inner, i = blockIdx.x % inner;
-  const T* xs = x + o * D * inner + i;
-  T* ys = y + o * D * inner + i;
+// Softmax of one slice of D values `inner` apart: max, then sum of e^{x - m} in double. Two
+// layouts share this body: BLOCK, the threads of a block split the slice (d = threadIdx.x,
+// + blockDim.x, ...; block reductions), for slices that interleave little (inner small, D
+// large); or one thread per slice (d = 0, 1, ...), for interleaved slices (inner > 1), where
+// neighbouring threads take neighbouring slices and a warp's loads are contiguous.
+template <bool BLOCK>
+__device__ __forceinline__ void softmax_slice(T* ys, const T* xs, i64 D, i64 inner, int log_) {
+  const i64 d0 = BLOCK ? threadIdx.x : 0, step = BLOCK ? blockDim.x : 1;
   T m = -pos_inf();
-  for (i64 d = threadIdx.x; d < D; d += blockDim.x) { T v = xs[d * inner]; m = (v > m || v != v) ? v : m; }
-  m = block_max(m);
+  for (i64 d = d0; d < D; d += step) { T v = xs[d * inner]; m = (v > m || v != v) ? v : m; }
+  if (BLOCK) m = block_max(m);
   double s = 0;
-  for (i64 d = threadIdx.x; d < D; d += blockDim.x) s += (double)exp(xs[d * inner] - m);
-  s = block_sum(s);
+  for (i64 d = d0; d < D; d += step) s += (double)exp(xs[d * inner] - m);
+  if (BLOCK) s = block_sum(s);
   if (log_) {
     const T ls = (T)log(s);
-    for (i64 d = threadIdx.x; d < D; d += blockDim.x) ys[d * inner] = (xs[d * inner] - m) - ls;
+    for (i64 d = d0; d < D; d += step) ys[d * inner] = (xs[d * inner] - m) - ls;
   } else {
     const T r = (T)(1.0 / s);
-    for (i64 d = threadIdx.x; d < D; d += blockDim.x) ys[d * inner] = exp(xs[d * inner] - m) * r;
+    for (i64 d = d0; d < D; d += step) ys[d * inner] = exp(xs[d * inner] - m) * r;
   }
 }
-// softmax: dx = y (dy - sum dy y); log_softmax: dx = dy - e^y sum dy.
+// softmax: dx = y (dy - sum dy y); log_softmax: dx = dy - e^y sum dy. Layouts as above.
+template <bool BLOCK>
+__device__ __forceinline__ void softmax_bwd_slice(T* dxs, const T* dys, const T* ys, i64 D,
+                                                  i64 inner, int log_) {
+  const i64 d0 = BLOCK ? threadIdx.x : 0, step = BLOCK ? blockDim.x : 1;
+  double s = 0;
+  for (i64 d = d0; d < D; d += step) {
+    const i64 k = d * inner;
+    s += log_ ? (double)dys[k] : (double)dys[k] * (double)ys[k];
+  }
+  if (BLOCK) s = block_sum(s);
+  const T st = (T)s;
+  for (i64 d = d0; d < D; d += step) {
+    const i64 k = d * inner;
+    dxs[k] = log_ ? dys[k] - exp(ys[k]) * st : ys[k] * (dys[k] - st);
+  }
+}
+// One block per (o, i) slice.
+extern "C" __global__ void softmax_fwd(T* y, const T* x, i64 D, i64 inner, int log_) {
+  const i64 o = blockIdx.x / inner, i = blockIdx.x % inner, base = o * D * inner + i;
+  softmax_slice<true>(y + base, x + base, D, inner, log_);
+}
 extern "C" __global__ void softmax_bwd(T* dx, const T* dy, const T* y, i64 D, i64 inner, int log_) {
   const i64 o = blockIdx.x / inner, i = blockIdx.x % inner, base = o * D * inner + i;
-  double s = 0;
-  for (i64 d = threadIdx.x; d < D; d += blockDim.x) {
-    const i64 k = base + d * inner;
-    s += log_ ? (double)dy[k] : (double)dy[k] * (double)y[k];
+  softmax_bwd_slice<true>(dx + base, dy + base, y + base, D, inner, log_);
+}
+// One thread per slice t = o * inner + i, n = outer * inner of them.
+extern "C" __global__ void softmax_fwd_col(T* y, const T* x, i64 D, i64 inner, i64 n, int log_) {
+  GRID_STRIDE(t, n) {
+    const i64 base = (t / inner) * D * inner + t % inner;
+    softmax_slice<false>(y + base, x + base, D, inner, log_);
   }
-  const T st = (T)block_sum(s);
-  for (i64 d = threadIdx.x; d < D; d += blockDim.x) {
-    const i64 k = base + d * inner;
-    dx[k] = log_ ? dy[k] - exp(y[k]) * st : y[k] * (dy[k] - st);
+}
+extern "C" __global__ void softmax_bwd_col(T* dx, const T* dy, const T* y, i64 D, i64 inner, i64 n,
+                                           int log_) {
+  GRID_STRIDE(t, n) {
+    const i64 base = (t / inner) * D * inner + t % inner;
+    softmax_bwd_slice<false>(dx + base, dy + base, y + base, D, inner, log_);
   }
 }
 // maxout: x (outer, C*k, inner) -> y, idx (outer, C, inner); first max wins, the first NaN wins.
@@ -183,7 +214,15 @@ _SRC = Source(
     "activation",
     _eltwise_code() + _SOFTMAX,
     tuple(f"{n}_{d}" for n in _OPS for d in ("fwd", "bwd"))
-    + ("softmax_fwd", "softmax_bwd", "maxout_fwd", "maxout_bwd", "index_range_check"),
+    + (
+        "softmax_fwd",
+        "softmax_bwd",
+        "softmax_fwd_col",
+        "softmax_bwd_col",
+        "maxout_fwd",
+        "maxout_bwd",
+        "index_range_check",
+    ),
 )
 
 
@@ -333,7 +372,14 @@ def softmax_forward(input, dim, log=False, *, out=None):
     x = check_float(input, op, "input")
     outer, D, inner, _ = _split(x.shape, dim, op)
     y = out_or_new(out, x.shape, x.dtype, op)
-    if x.size:
+    if x.size and by_column(D, inner):
+        n = outer * inner
+        launch(
+            _SRC("softmax_fwd_col", x.dtype),
+            n,
+            (y, x, i64(D), i64(inner), i64(n), np.int32(bool(log))),
+        )
+    elif x.size:
         launch_rows(
             _SRC("softmax_fwd", x.dtype),
             outer * inner,
@@ -350,7 +396,14 @@ def softmax_backward(grad_output, output, dim, log=False, *, out=None):
     y = check_like(output, dy.dtype, op, "output", dy.shape)
     outer, D, inner, _ = _split(y.shape, dim, op)
     dx = out_or_new(out, dy.shape, dy.dtype, op)
-    if dy.size:
+    if dy.size and by_column(D, inner):
+        n = outer * inner
+        launch(
+            _SRC("softmax_bwd_col", dy.dtype),
+            n,
+            (dx, dy, y, i64(D), i64(inner), i64(n), np.int32(bool(log))),
+        )
+    elif dy.size:
         launch_rows(
             _SRC("softmax_bwd", dy.dtype),
             outer * inner,

@@ -1,5 +1,6 @@
 """Classification losses on the GPU with csrc/loss.cpp's formulas: cross-entropy fused with its
-log-softmax (one block per sample: max, log-sum-exp in double, the loss; the backward rebuilds
+log-softmax (one block per sample, or one thread per sample where the samples interleave,
+see _common.by_column: max, log-sum-exp in double, the loss; the backward rebuilds
 p = e^{x - lse} in the same pass that writes the gradient), NLL and the multi-class hinge.
 
 Forwards return the per-sample losses, the sum of losses and the divisor of 'mean' as
@@ -16,6 +17,7 @@ import numpy as np
 
 from ._common import (
     Source,
+    by_column,
     capturing,
     check_float,
     check_int64,
@@ -32,67 +34,76 @@ __device__ __forceinline__ double wt(const T* w, i64 c) { return w ? (double)w[c
 
 // x (outer, C, inner); sample m = o * inner + i; its classes are `inner` apart.
 // target: class ids (tp) or probabilities (pp, x's shape). flags: 1 weight, 2 probability target.
-extern "C" __global__ void ce_fwd(T* loss, T* lse, const T* x, const i64* tp, const T* pp,
-                                  const T* w, i64 C, i64 inner, i64 ignore_index, double eps,
-                                  const double* wallp, int flags) {
-  const i64 m = blockIdx.x, o = m / inner, i = m % inner;
+// Two layouts share each body (as activation.py's softmax): BLOCK, the threads of a block split
+// the sample's classes (c = threadIdx.x, + blockDim.x, ...; block reductions), for samples that
+// interleave little (inner small, C large); or one thread per sample (c = 0, 1, ...) for
+// interleaved samples (inner > 1), where neighbouring threads take neighbouring samples and a
+// warp's loads are contiguous.
+template <bool BLOCK>
+__device__ __forceinline__ void ce_fwd_one(T* loss, T* lse, const T* x, const i64* tp,
+                                           const T* pp, const T* w, i64 C, i64 inner, i64 m,
+                                           i64 ignore_index, double eps, const double* wallp,
+                                           int flags) {
+  const i64 o = m / inner, i = m % inner, c0 = BLOCK ? threadIdx.x : 0, step = BLOCK ? blockDim.x : 1;
+  const bool lead = !BLOCK || threadIdx.x == 0;
   const T* ww = (flags & 1) ? w : (const T*)0;
   const bool prob = (flags & 2) != 0;
   const T* xs = x + o * C * inner + i;
   if (!prob && tp[m] == ignore_index) {
-    if (threadIdx.x == 0) { loss[m] = (T)0; lse[m] = (T)0; }
+    if (lead) { loss[m] = (T)0; lse[m] = (T)0; }
     return;
   }
   if (!prob && (tp[m] < 0 || tp[m] >= C)) {  // unchecked (graph capture): NaN, no stray read
-    if (threadIdx.x == 0) { loss[m] = quiet_nan(); lse[m] = quiet_nan(); }
+    if (lead) { loss[m] = quiet_nan(); lse[m] = quiet_nan(); }
     return;
   }
   const double wall = *wallp;  // sum of the class weights (C without them)
   T mx = -pos_inf();
-  for (i64 c = threadIdx.x; c < C; c += blockDim.x) { T v = xs[c * inner]; mx = (v > mx || v != v) ? v : mx; }
-  mx = block_max(mx);
+  for (i64 c = c0; c < C; c += step) { T v = xs[c * inner]; mx = (v > mx || v != v) ? v : mx; }
+  if (BLOCK) mx = block_max(mx);
   double s = 0;
-  for (i64 c = threadIdx.x; c < C; c += blockDim.x) s += (double)exp(xs[c * inner] - mx);
-  s = block_sum(s);
+  for (i64 c = c0; c < C; c += step) s += (double)exp(xs[c * inner] - mx);
+  if (BLOCK) s = block_sum(s);
   const double l = (double)mx + log(s);
   double v = 0;
   if (!prob) {
     double dot = 0;
     if (eps != 0)
-      for (i64 c = threadIdx.x; c < C; c += blockDim.x) dot += wt(ww, c) * (double)xs[c * inner];
-    dot = block_sum(dot);
+      for (i64 c = c0; c < C; c += step) dot += wt(ww, c) * (double)xs[c * inner];
+    if (BLOCK) dot = block_sum(dot);
     const i64 y = tp[m];
     v = (1 - eps) * wt(ww, y) * (l - (double)xs[y * inner]);
     if (eps != 0) v += eps / (double)C * (wall * l - dot);
   } else {
     const T* ts = pp + o * C * inner + i;
     double acc = 0;
-    for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
+    for (i64 c = c0; c < C; c += step) {
       const double tc = (1 - eps) * (double)ts[c * inner] + eps / (double)C;
       acc += wt(ww, c) * tc * (l - (double)xs[c * inner]);
     }
-    v = block_sum(acc);
+    v = BLOCK ? block_sum(acc) : acc;
   }
-  if (threadIdx.x == 0) { loss[m] = (T)v; lse[m] = (T)l; }
+  if (lead) { loss[m] = (T)v; lse[m] = (T)l; }
 }
 
 // class target: dx[c] = (a + b W) p[c] - a [c == y] - b w[c], a = (1-eps) w[y] g, b = eps/C g
 // probability target: dx[c] = g (S p[c] - w[c] t'[c]), S = sum_c w[c] t'[c].
-extern "C" __global__ void ce_bwd(T* dx, const T* dloss, const double* dscalar, const T* x,
-                                  const T* lse, const i64* tp, const T* pp, const T* w, i64 C,
-                                  i64 inner, i64 ignore_index, double eps, const double* wallp,
-                                  int flags) {
-  const i64 m = blockIdx.x, o = m / inner, i = m % inner;
+template <bool BLOCK>
+__device__ __forceinline__ void ce_bwd_one(T* dx, const T* dloss, const double* dscalar,
+                                           const T* x, const T* lse, const i64* tp, const T* pp,
+                                           const T* w, i64 C, i64 inner, i64 m, i64 ignore_index,
+                                           double eps, const double* wallp, int flags) {
+  const i64 o = m / inner, i = m % inner, c0 = BLOCK ? threadIdx.x : 0, step = BLOCK ? blockDim.x : 1;
   const T* ww = (flags & 1) ? w : (const T*)0;
   const bool prob = (flags & 2) != 0;
   const T* xs = x + o * C * inner + i;
   T* ds = dx + o * C * inner + i;
   if (!prob && tp[m] == ignore_index) {
-    for (i64 c = threadIdx.x; c < C; c += blockDim.x) ds[c * inner] = (T)0;
+    for (i64 c = c0; c < C; c += step) ds[c * inner] = (T)0;
     return;
   }
   if (!prob && (tp[m] < 0 || tp[m] >= C)) {  // unchecked (graph capture)
-    for (i64 c = threadIdx.x; c < C; c += blockDim.x) ds[c * inner] = quiet_nan();
+    for (i64 c = c0; c < C; c += step) ds[c * inner] = quiet_nan();
     return;
   }
   const double g = (flags & 4) ? (double)dloss[m] : *dscalar, wall = *wallp;
@@ -101,7 +112,7 @@ extern "C" __global__ void ce_bwd(T* dx, const T* dloss, const double* dscalar, 
     const i64 y = tp[m];
     const double a = (1 - eps) * wt(ww, y) * g, b = eps / (double)C * g;
     const T cpv = (T)(a + b * wall), bw = (T)b;
-    for (i64 c = threadIdx.x; c < C; c += blockDim.x) {
+    for (i64 c = c0; c < C; c += step) {
       T d = cpv * exp(xs[c * inner] - l) - bw * (T)wt(ww, c);
       if (c == y) d -= (T)a;
       ds[c * inner] = d;
@@ -109,13 +120,42 @@ extern "C" __global__ void ce_bwd(T* dx, const T* dloss, const double* dscalar, 
   } else {
     const T* ts = pp + o * C * inner + i;
     double S = 0;
-    for (i64 c = threadIdx.x; c < C; c += blockDim.x)
+    for (i64 c = c0; c < C; c += step)
       S += wt(ww, c) * ((1 - eps) * (double)ts[c * inner] + eps / (double)C);
-    S = block_sum(S);
+    if (BLOCK) S = block_sum(S);
     const T gs = (T)(g * S), g1 = (T)(g * (1 - eps)), g2 = (T)(g * eps / (double)C);
-    for (i64 c = threadIdx.x; c < C; c += blockDim.x)
+    for (i64 c = c0; c < C; c += step)
       ds[c * inner] = gs * exp(xs[c * inner] - l) - (T)wt(ww, c) * (g1 * ts[c * inner] + g2);
   }
+}
+
+// One block per sample.
+extern "C" __global__ void ce_fwd(T* loss, T* lse, const T* x, const i64* tp, const T* pp,
+                                  const T* w, i64 C, i64 inner, i64 ignore_index, double eps,
+                                  const double* wallp, int flags) {
+  ce_fwd_one<true>(loss, lse, x, tp, pp, w, C, inner, blockIdx.x, ignore_index, eps, wallp, flags);
+}
+extern "C" __global__ void ce_bwd(T* dx, const T* dloss, const double* dscalar, const T* x,
+                                  const T* lse, const i64* tp, const T* pp, const T* w, i64 C,
+                                  i64 inner, i64 ignore_index, double eps, const double* wallp,
+                                  int flags) {
+  ce_bwd_one<true>(dx, dloss, dscalar, x, lse, tp, pp, w, C, inner, blockIdx.x, ignore_index, eps,
+                   wallp, flags);
+}
+// One thread per sample, M = outer * inner of them.
+extern "C" __global__ void ce_fwd_col(T* loss, T* lse, const T* x, const i64* tp, const T* pp,
+                                      const T* w, i64 C, i64 inner, i64 ignore_index, double eps,
+                                      const double* wallp, int flags, i64 M) {
+  GRID_STRIDE(m, M)
+    ce_fwd_one<false>(loss, lse, x, tp, pp, w, C, inner, m, ignore_index, eps, wallp, flags);
+}
+extern "C" __global__ void ce_bwd_col(T* dx, const T* dloss, const double* dscalar, const T* x,
+                                      const T* lse, const i64* tp, const T* pp, const T* w, i64 C,
+                                      i64 inner, i64 ignore_index, double eps, const double* wallp,
+                                      int flags, i64 M) {
+  GRID_STRIDE(m, M)
+    ce_bwd_one<false>(dx, dloss, dscalar, x, lse, tp, pp, w, C, inner, m, ignore_index, eps, wallp,
+                      flags);
 }
 
 extern "C" __global__ void nll_fwd(T* loss, const T* x, const i64* tp, const T* w, i64 C,
@@ -184,7 +224,20 @@ extern "C" __global__ void mm_bwd(T* dx, const T* dloss, const double* dscalar, 
 }
 """
 
-_SRC = Source("loss", _CODE, ("ce_fwd", "ce_bwd", "nll_fwd", "nll_bwd", "mm_fwd", "mm_bwd"))
+_SRC = Source(
+    "loss",
+    _CODE,
+    ("ce_fwd", "ce_bwd", "ce_fwd_col", "ce_bwd_col", "nll_fwd", "nll_bwd", "mm_fwd", "mm_bwd"),
+)
+
+
+def _launch_per_sample(name, dt, M, C, inner, args, op):
+    """Runs the cross-entropy kernel `name` over M samples: a block per sample, or (by_column)
+    its _col variant, a thread per sample, which takes M after the same arguments."""
+    if by_column(C, inner):
+        launch(_SRC(name + "_col", dt), M, (*args, i64(M)))
+    else:
+        launch_rows(_SRC(name, dt), M, args, op=op)
 
 
 def _view(x, op):
@@ -288,9 +341,12 @@ def cross_entropy_forward(
     M = outer * inner
     flags = (1 if w is not None else 0) | (2 if p is not None else 0)
     dummy_t = cp.zeros(1, cp.int64)
-    launch_rows(
-        _SRC("ce_fwd", x.dtype),
+    _launch_per_sample(
+        "ce_fwd",
+        x.dtype,
         M,
+        C,
+        inner,
         (
             loss,
             lse,
@@ -305,7 +361,7 @@ def cross_entropy_forward(
             _wall(w, C),
             np.int32(flags),
         ),
-        op=op,
+        op,
     )
     total = _total(loss)
     denom = _target_weight_sum(t, w, ignore_index) if t is not None else float(M)
@@ -341,9 +397,12 @@ def cross_entropy_backward(
     g = _grad(grad_output, per_sample, x.dtype, op)
     dx = cp.empty(x.shape, x.dtype)
     flags = (1 if w is not None else 0) | (2 if p is not None else 0) | (4 if g is not None else 0)
-    launch_rows(
-        _SRC("ce_bwd", x.dtype),
+    _launch_per_sample(
+        "ce_bwd",
+        x.dtype,
         outer * inner,
+        C,
+        inner,
         (
             dx,
             g if g is not None else x,
@@ -360,7 +419,7 @@ def cross_entropy_backward(
             _wall(w, C),
             np.int32(flags),
         ),
-        op=op,
+        op,
     )
     return dx
 
