@@ -707,6 +707,24 @@ def test_layers_read_the_parametrized_weight(kind):
     assert pm.parametrizations[name].original.grad is not None
 
 
+def test_fused_batchnorm_relu_pool_reads_the_parametrized_weight():
+    # Sequential runs BatchNorm2d + ReLU + MaxPool2d as one fused kernel; it must take the
+    # parametrized weight and send its gradient to the original
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.BatchNorm2d(3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    pm = nn.Sequential(nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2))
+    for m, lib, scale in ((tm, TP, TScale), (pm, P, PScale)):
+        with (torch if lib is TP else pydlk).no_grad():
+            m[0].weight.uniform_(0.5, 1.5)
+            m[0].bias.uniform_(-0.5, 0.5)
+        lib.register_parametrization(m[0], "weight", scale(-2.0))
+        lib.register_parametrization(m[0], "bias", scale(3.0))
+    pm.load_state_dict(_sd(tm))
+    _run(tm, pm, _rand((2, 3, 6, 6)))
+    _same_grads(tm, pm)
+    _close(tm[0].running_mean, pm[0].running_mean)
+
+
 def test_embedding_reads_the_parametrized_weight():
     torch.manual_seed(0)
     tm, pm = torch.nn.Embedding(6, 3), nn.Embedding(6, 3)
