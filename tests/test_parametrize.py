@@ -458,6 +458,19 @@ def test_errors_match_torch():
         Pm.register_parametrization(m, "weight", Flat(lib).cls())
 
     _both_raise(ValueError, "may not change the shape", chained_shape)
+
+    def chained_inverse_shape(lib, Pm, p):
+        class FlatInverse(lib.nn.Module):
+            def forward(self, X):
+                return X
+
+            def right_inverse(self, X):
+                return X.reshape(-1)
+
+        m = Pm.register_parametrization(lib.nn.Linear(2, 3), "weight", p[1](2.0))
+        Pm.register_parametrization(m, "weight", FlatInverse())
+
+    _both_raise(ValueError, "right_inverse must have the same shape", chained_inverse_shape)
     _both_raise(
         ValueError,
         "does not have a parametrization on",

@@ -284,19 +284,25 @@ def _inject_property(module: Module, tensor_name: str) -> None:
     setattr(module.__class__, tensor_name, _make_property(tensor_name))
 
 
-def _check_same(what: str, got: Tensor, Y: Tensor, tensor_name: str, how: str) -> None:
-    if got.dtype != Y.dtype:
-        raise ValueError(
-            f"{what} {how}dtype of the tensor, unless the `unsafe` flag is enabled.\n"
-            f"module.{tensor_name}.dtype: {Y.dtype}\n"
-            f"returned dtype: {got.dtype}"
-        )
-    if got.shape != Y.shape:
-        raise ValueError(
-            f"{what} {how}shape of the tensor, unless the `unsafe` flag is enabled.\n"
-            f"module.{tensor_name}.shape: {Y.shape}\n"
-            f"returned shape: {got.shape}"
-        )
+def _check_same(got: Tensor, Y: Tensor, tensor_name: str, inverse: bool) -> None:
+    """torch's checks, and messages, that a parametrization chained after others (or its
+    right_inverse) keeps the tensor's dtype and shape."""
+    for what in ("dtype", "shape"):
+        if getattr(got, what) == getattr(Y, what):
+            continue
+        if inverse:
+            head = (
+                f"The tensor returned by parametrization.right_inverse must have the same "
+                f"{what} as module.{tensor_name}, unless the `unsafe` flag is enabled.\n"
+            )
+            tail = f"returned {what}: {getattr(got, what)}"
+        else:
+            head = (
+                f"Registering a parametrization may not change the {what} of the tensor, "
+                "unless the `unsafe` flag is enabled.\n"
+            )
+            tail = f"parametrization(module.{tensor_name}).{what}: {getattr(got, what)}"
+        raise ValueError(f"{head}module.{tensor_name}.{what}: {getattr(Y, what)}\n{tail}")
 
 
 def register_parametrization(
@@ -325,7 +331,7 @@ def register_parametrization(
             X = parametrization(Y)
             if not isinstance(X, Tensor):
                 raise ValueError(f"A parametrization must return a tensor. Got {type(X).__name__}.")
-            _check_same("Registering a parametrization", X, Y, tensor_name, "may not change the ")
+            _check_same(X, Y, tensor_name, inverse=False)
             if hasattr(parametrization, "right_inverse"):
                 try:
                     Z = parametrization.right_inverse(X)
@@ -337,13 +343,7 @@ def register_parametrization(
                             "parametrization.right_inverse must return a tensor. "
                             f"Got: {type(Z).__name__}"
                         )
-                    _check_same(
-                        "The tensor returned by parametrization.right_inverse",
-                        Z,
-                        Y,
-                        tensor_name,
-                        "must have the same ",
-                    )
+                    _check_same(Z, Y, tensor_name, inverse=True)
         plist = module.parametrizations[tensor_name]
         plist.append(parametrization)
         plist.unsafe |= unsafe  # an unsafe chain stays unsafe
