@@ -10,6 +10,7 @@ import numpy as np
 from ._common import Source, check_float, check_like, i64, is_cupy, launch, out_or_new
 from .norm import (
     _batch_stats,
+    _channel_sums,
     _dx_coefficients,
     _eps,
     _flag,
@@ -17,7 +18,6 @@ from .norm import (
     _need_batch,
     _opt,
     _ptr,
-    channel_sums,
 )
 
 _CODE = r"""
@@ -208,7 +208,7 @@ def batchnorm_relu_maxpool2d_backward(
     M = N * H * W
     sdy = sdyx = None
     if training or need_weight or need_bias:
-        sdy, sdyx = channel_sums(
+        sdy, sdyx = _channel_sums(
             _SRC("bn_relu_pool_part", dt),
             C,
             N * OH * OW,

@@ -259,7 +259,7 @@ def _parts(C, M):
     return max(1, min(-(-_PART_BLOCKS // max(C, 1)), -(-M // _MIN_CHUNK)))
 
 
-def channel_sums(kernel, C, M, args, dt, op):
+def _channel_sums(kernel, C, M, args, dt, op):
     """(a, b), float64 (C,) each: the two sums per channel of a two-stage reduction. ``kernel``
     is its stage 1 (arguments part, *args, P; C*P blocks, each writing its two partial sums),
     then sum_parts adds each channel's P pairs."""
@@ -356,7 +356,7 @@ def batchnorm_backward(
     rs = rstd.astype(cp.float64)
     sdy = sdyx = None
     if training or need_weight or need_bias:
-        sdy, sdyx = channel_sums(
+        sdy, sdyx = _channel_sums(
             _SRC("bn_part_bwd", dt), C, M, (dy, x, mean, i64(C), i64(S), i64(N)), dt, op
         )
         if dw is not None:
