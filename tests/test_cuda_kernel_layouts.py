@@ -6,9 +6,12 @@ slice when the reduced dim has stride > 1). GPU only, as test_cuda_kernels.py's 
 
 import numpy as np
 import pytest
-from test_cuda_kernels import DTYPES, _cupy, _r, assert_gpu_matches_cpu
+from _gpu_helpers import cupy_or_skip
+from test_cuda_kernels import DTYPES, _r, assert_gpu_matches_cpu
 
 from pydlk import _C
+
+_cupy = cupy_or_skip
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
