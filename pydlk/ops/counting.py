@@ -69,6 +69,17 @@ class BinCount(Function):
     def backward(ctx, g):
         return None, g[ctx.idx].astype(ctx.dtype, copy=False), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # linear in g: a gather of the bins, whose adjoint is this bincount again
+        from ..functional._adjoint import LinearMap
+
+        idx, n = ctx.idx, g.shape[0]
+        gw = LinearMap.apply(
+            g, lambda v: v[idx], lambda v: _bincount(idx, v, n).astype(v.dtype, copy=False)
+        )
+        return None, (gw if gw.dtype == ctx.dtype else gw.to(ctx.dtype)), None
+
 
 def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
     """The number of times each value ``0 .. max(input)`` occurs in the 1-d non-negative integer

@@ -10,12 +10,13 @@ differences ``x1[..., :, None, :] - x2[..., None, :, :]`` with ``xp`` (NumPy or 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _quiet, _t, _unbroadcast
+from ._helpers import _arr, _fit_t, _meta, _quiet, _t, _unbroadcast, _val
 
 _COMPUTE_MODES = (
     "use_mm_for_euclid_dist_if_necessary",
@@ -99,6 +100,46 @@ class Cdist(Function):
         g1 = _unbroadcast(g1, x1.shape).astype(x1.dtype, copy=False)
         g2 = _unbroadcast(g2, x2.shape).astype(x2.dtype, copy=False)
         return g1, g2, None, None
+
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        # backward's formulas as recorded ops, the distances recomputed from the inputs; the
+        # masks (d = 0, diff = 0, the arg-max for inf) are fixed by the forward, as torch's
+        x1a, x2a, d = ctx.saved_tensors
+        x1, x2 = _val(inputs[0], x1a), _val(inputs[1], x2a)
+        p = ctx.p
+        xp = get_array_module(d)
+        if p == 2:
+            dn, nz = _nonzero_t(Cdist.apply(x1, x2, 2.0, ctx.use_mm))
+            w = g * nz / dn
+            g1 = x1 * w.sum(-1).unsqueeze(-1) - w @ x2
+            g2 = x2 * w.sum(-2).unsqueeze(-1) - w.transpose(-1, -2) @ x1
+        else:
+            diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+            da = _arr(diff)
+            gg = g.unsqueeze(-1)
+            if p == 0:
+                gd = gg * xp.zeros(da.shape, da.dtype)
+            elif p in (1, math.inf):
+                c = xp.sign(da)
+                if p == math.inf:
+                    c = c * (xp.abs(da) == d[..., None])
+                gd = gg * c.astype(da.dtype)
+            else:  # diff |diff|^(p-2) = sign(diff) |diff|^(p-1), 0 (and flat) where diff is 0
+                nzd = (da != 0).astype(da.dtype)
+                num = diff * (diff.abs() + (1 - nzd)) ** (p - 2) * nzd
+                dn, nz = _nonzero_t(Cdist.apply(x1, x2, p, False))
+                gd = gg * num * (nz / dn ** (p - 1)).unsqueeze(-1)
+            g1, g2 = gd.sum(-2), -gd.sum(-3)
+        return _fit_t(g1, _meta(x1a)), _fit_t(g2, _meta(x2a)), None, None
+
+
+def _nonzero_t(n: Tensor) -> tuple[Tensor, Any]:
+    """``n`` with its zeros replaced by ones (safe to divide by, in the graph too) and the 0/1
+    mask of its non-zero entries (gradients are 0 where a distance is 0, as torch's)."""
+    nz = n._data != 0
+    return n + (~nz).astype(n.dtype), nz.astype(n.dtype)
 
 
 def cdist(

@@ -17,7 +17,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _t
+from ._helpers import _arr, _t, _val
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -155,6 +155,57 @@ class Einsum(Function):
                 gu = gu.sum(axis=axes, keepdims=True)
             grads.append(gu.astype(a.dtype, copy=False))
         return (None, None, *grads)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # backward's contractions as recorded einsums of g and the other operands' Tensors, so
+        # that the gradient differentiates again in every operand and in g
+        from ..functional._adjoint import LinearMap
+
+        arrays = ctx.saved_tensors
+        xp = get_array_module(arrays[0])
+        ts = [_val(t, a) for t, a in zip(inputs[2:], arrays)]
+        grads = []
+        for k, a in enumerate(arrays):
+            if not ctx.needs_input_grad[k + 2]:
+                grads.append(None)
+                continue
+            sub = ctx.ins[k]
+            others = [(ctx.ins[j], t) for j, t in enumerate(ts) if j != k]
+            uniq = "".join(dict.fromkeys(sub))
+            sizes = dict(zip(sub, a.shape))
+            for s, t in others:
+                sizes.update(zip(s, t.shape))
+            seen = set(ctx.out).union(*[set(s) for s, _ in others])
+            lone = "".join(c for c in uniq if c not in seen)
+            ops = [g] + [t for _, t in others]
+            subs = [ctx.out] + [s for s, _ in others]
+            if lone:
+                ops.append(xp.ones([sizes[c] for c in lone], g.dtype))
+                subs.append(lone)
+            gu = Einsum.apply(subs, uniq, *ops)
+            if uniq != sub:  # onto the diagonal: linear, its adjoint reads the diagonal
+                shape, dt = a.shape, g.dtype
+                gu = LinearMap.apply(
+                    gu,
+                    lambda v, sub=sub, uniq=uniq, shape=shape, dt=dt: _diagonal_put(
+                        v, sub, uniq, shape, dt
+                    ),
+                    lambda z, sub=sub, uniq=uniq: _contract([sub], uniq, z),
+                )
+            if tuple(gu.shape) != a.shape:
+                axes = tuple(i for i, (m, n) in enumerate(zip(a.shape, gu.shape)) if m != n)
+                gu = gu.sum(dim=axes, keepdim=True)
+            grads.append(gu if gu.dtype == a.dtype else gu.to(a.dtype))
+        return (None, None, *grads)
+
+
+def _diagonal_put(v: Array, sub: str, uniq: str, shape: tuple[int, ...], dtype: Any) -> Array:
+    """A zero array of ``shape`` with ``v`` on the diagonal that ``sub -> uniq`` reads."""
+    xp = get_array_module(v)
+    z = xp.zeros(shape, dtype)
+    xp.einsum(sub + "->" + uniq, z)[...] = v
+    return z
 
 
 def einsum(equation: str, *operands: Tensor | Sequence[Tensor]) -> Tensor:

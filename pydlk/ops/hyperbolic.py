@@ -16,8 +16,11 @@ from ._helpers import _o, _quiet, _t, _UnaryOp
 _ArrayFn = Callable[[Any, Array], Array]
 
 
-def _unary(name: str, fwd: _ArrayFn, grad: _ArrayFn, doc: str) -> _UnaryOp:
-    """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``."""
+def _unary(
+    name: str, fwd: _ArrayFn, grad: _ArrayFn, doc: str, graph: Callable[[Tensor], Tensor]
+) -> _UnaryOp:
+    """A differentiable elementwise op: ``fwd(xp, a)`` and its derivative ``grad(xp, a)``;
+    ``graph(x)`` the same derivative as recorded Tensor ops (create_graph=True)."""
 
     class Op(Function):
         @staticmethod
@@ -30,6 +33,11 @@ def _unary(name: str, fwd: _ArrayFn, grad: _ArrayFn, doc: str) -> _UnaryOp:
         def backward(ctx, g):
             (a,) = ctx.saved_tensors
             return (g * grad(get_array_module(a), a)).astype(g.dtype, copy=False)
+
+        @staticmethod
+        @_quiet
+        def backward_graph(ctx, inputs, g):
+            return g * graph(inputs[0])
 
     Op.__name__ = name.capitalize()
 
@@ -44,23 +52,46 @@ def _unary(name: str, fwd: _ArrayFn, grad: _ArrayFn, doc: str) -> _UnaryOp:
     return op
 
 
-sinh = _unary("sinh", lambda xp, a: xp.sinh(a), lambda xp, a: xp.cosh(a), "Hyperbolic sine.")
-cosh = _unary("cosh", lambda xp, a: xp.cosh(a), lambda xp, a: xp.sinh(a), "Hyperbolic cosine.")
+def _cosh_t(x: Tensor) -> Tensor:  # sinh's derivative, recorded (cosh is defined below)
+    return cosh(x)
+
+
+def _sinh_t(x: Tensor) -> Tensor:
+    return sinh(x)
+
+
+sinh = _unary(
+    "sinh",
+    lambda xp, a: xp.sinh(a),
+    lambda xp, a: xp.cosh(a),
+    "Hyperbolic sine.",
+    _cosh_t,
+)
+cosh = _unary(
+    "cosh",
+    lambda xp, a: xp.cosh(a),
+    lambda xp, a: xp.sinh(a),
+    "Hyperbolic cosine.",
+    _sinh_t,
+)
 asinh = _unary(
     "asinh",
     lambda xp, a: xp.arcsinh(a),
     lambda xp, a: 1 / xp.sqrt(a * a + 1),
     "Inverse hyperbolic sine.",
+    lambda x: (x * x + 1).rsqrt(),
 )
 acosh = _unary(
     "acosh",
     lambda xp, a: xp.arccosh(a),
     lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
     "Inverse hyperbolic cosine (nan below 1).",
+    lambda x: 1 / ((x - 1).sqrt() * (x + 1).sqrt()),
 )
 atanh = _unary(
     "atanh",
     lambda xp, a: xp.arctanh(a),
     lambda xp, a: 1 / (1 - a * a),
     "Inverse hyperbolic tangent (nan outside [-1, 1]).",
+    lambda x: 1 / (1 - x * x),
 )

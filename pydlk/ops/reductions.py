@@ -38,6 +38,21 @@ from .conversions import to
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
 
 
+def _keep_t(g: Tensor, axes: tuple[int, ...] | None, keepdim: bool, shape: tuple) -> Tensor:
+    """``_keep`` on a Tensor gradient, as a recorded reshape: the reduced axes put back as 1."""
+    if keepdim:
+        return g
+    return g.reshape(tuple(1 if axes is None or i in axes else s for i, s in enumerate(shape)))
+
+
+def _nonzero_t(n: Tensor) -> tuple[Tensor, Array]:
+    """``n`` with its zeros replaced by ones (safe to divide by, also in the graph of the
+    division), and the 0/1 mask of its non-zero entries, for gradients that are 0 where a norm
+    or standard deviation is 0 (as torch's masked_fill)."""
+    nz = n._data != 0
+    return n + (~nz).astype(n.dtype), nz.astype(n.dtype)
+
+
 def _expand_back(ctx: Any, g: Tensor) -> Tensor:
     """A sum's gradient as recorded ops: the reduced dims put back, broadcast to the input."""
     shape, dtype = ctx.meta
@@ -125,6 +140,34 @@ class Prod(Function):
         g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
         return g * _prod_of_others(a, ctx.axes), None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        (a,) = ctx.saved_tensors
+        x = inputs[0]
+        g = _keep_t(g, ctx.axes, ctx.keepdim, a.shape)
+        if a.ndim == 0:
+            return g, None, None
+        if not bool((a == 0).any()):  # torch's rule: out / x where no factor is 0
+            return g * (Prod.apply(x, ctx.axes, True) / x), None, None
+        return g * _prod_of_others_t(x, ctx.axes), None, None
+
+
+def _prod_of_others_t(x: Tensor, axes: tuple[int, ...] | None) -> Tensor:
+    """``_prod_of_others`` as recorded ops, exact where x has zeros: each group of k entries
+    becomes a (k, k) matrix whose row i is the group with entry i replaced by 1, and its row
+    products are the products of the others (k times the memory of x; only a double backward
+    through a product with an exact zero factor comes here)."""
+    xp = get_array_module(x._data)
+    axes = tuple(range(x.ndim)) if axes is None else axes
+    keep = [i for i in range(x.ndim) if i not in axes]
+    perm = keep + list(axes)
+    xt = x.permute(*perm)
+    k = _count(x.shape, axes)
+    flat = xt.reshape(tuple(xt.shape[: len(keep)]) + (1, k))
+    eye = xp.eye(k, dtype=x.dtype)
+    others = Prod.apply(flat * (1 - eye) + eye, -1, False)
+    return others.reshape(tuple(xt.shape)).permute(*[int(i) for i in np.argsort(perm)])
+
 
 class Amax(Function):
     """amax/amin over ``dim`` (None: all); the gradient is spread evenly over the tied extrema
@@ -149,6 +192,15 @@ class Amax(Function):
         mask = _same(a, _keep(out, ctx.axes, ctx.keepdim, a.ndim))
         count = mask.sum(axis=ctx.axes, keepdims=True)
         return g * mask / count.astype(g.dtype), None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # linear in g: the tie mask is fixed by the forward (torch's rule too)
+        a, out = ctx.saved_tensors
+        mask = _same(a, _keep(out, ctx.axes, ctx.keepdim, a.ndim))
+        share = mask / mask.sum(axis=ctx.axes, keepdims=True)
+        g = _keep_t(g, ctx.axes, ctx.keepdim, a.shape)
+        return g * share.astype(g.dtype), None, None, None, None
 
 
 class MaxDim(Function):
@@ -188,6 +240,21 @@ class MaxDim(Function):
         where_[dim] = ctx.shape[dim]
         onehot = xp.arange(ctx.shape[dim]).reshape(where_) == ctx.idx
         return xp.where(onehot, g, 0).astype(g.dtype), None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g, _gi):
+        if ctx.dim is None:
+            return g, None, None, None
+        xp = get_array_module(ctx.idx)
+        where_ = [1] * len(ctx.shape)
+        where_[ctx.dim] = ctx.shape[ctx.dim]
+        onehot = xp.arange(ctx.shape[ctx.dim]).reshape(where_) == ctx.idx
+        return (
+            _keep_t(g, (ctx.dim,), ctx.keepdim, ctx.shape) * onehot.astype(g.dtype),
+            None,
+            None,
+            None,
+        )
 
 
 @_axis_alias
@@ -351,6 +418,7 @@ class Var(Function):
         out = _o(out)
         ctx.save_for_backward(d, out)
         ctx.axes, ctx.keepdim, ctx.div, ctx.root = axes, keepdim, div, root
+        ctx.correction = correction
         return out
 
     @staticmethod
@@ -363,6 +431,18 @@ class Var(Function):
             s = _keep(out, ctx.axes, ctx.keepdim, d.ndim)
             g = xp.where(s == 0, 0, g / (2 * s))
         return (2 * g * d / ctx.div).astype(d.dtype), None, None, None, None
+
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        x = inputs[0]
+        g = _keep_t(g, ctx.axes, ctx.keepdim, x.shape)
+        d = x - x.mean(dim=ctx.axes, keepdim=True)
+        if ctx.root:  # d std = d var / (2 std), 0 where std is 0
+            s, nz = _nonzero_t(Var.apply(x, ctx.axes, ctx.correction, True, True))
+            g = g * nz / (2 * s)
+        # N - correction <= 0: inf (nan where d is 0), as torch
+        return g * d * float(np.float64(2) / np.float64(ctx.div)), None, None, None, None
 
 
 def _var_args(
@@ -462,6 +542,26 @@ class Norm(Function):
             da = a * xp.abs(a) ** (p - 2) * xp.where(n == 0, 0, g / n ** (p - 1))
         return da.astype(a.dtype, copy=False), None, None, None
 
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        a, out = ctx.saved_tensors
+        x, p = inputs[0], ctx.p
+        xp = get_array_module(a)
+        g = _keep_t(g, ctx.axes, ctx.keepdim, a.shape)
+        if p == 0:
+            return g * xp.zeros(a.shape, g.dtype), None, None, None
+        if p == 1:
+            return g * xp.sign(a).astype(g.dtype), None, None, None
+        if p in (math.inf, -math.inf):  # linear in g: the mask of the extrema is fixed
+            mask = _same(xp.abs(a), _keep(out, ctx.axes, ctx.keepdim, a.ndim))
+            share = xp.sign(a) * mask / mask.sum(axis=ctx.axes, keepdims=True)
+            return g * share.astype(g.dtype), None, None, None
+        n, nz = _nonzero_t(Norm.apply(x, p, ctx.axes, True))
+        if p == 2:
+            return x * (g * nz / n), None, None, None
+        return x * x.abs() ** (p - 2) * (g * nz / n ** (p - 1)), None, None, None
+
 
 def norm(
     input: Tensor,
@@ -514,6 +614,13 @@ class LogSumExp(Function):
         g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
         return g * xp.exp(a - _keep(out, ctx.axes, ctx.keepdim, a.ndim)), None, None
 
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        x = inputs[0]
+        g = _keep_t(g, ctx.axes, ctx.keepdim, x.shape)
+        return g * (x - LogSumExp.apply(x, ctx.axes, True)).exp(), None, None
+
 
 @_axis_alias
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
@@ -538,6 +645,12 @@ class CumSum(Function):
         xp = get_array_module(g)
         # out_j = sum_{i <= j} x_i, so dx_i = sum_{j >= i} g_j: a reversed cumulative sum
         return xp.flip(xp.cumsum(xp.flip(g, ctx.dim), axis=ctx.dim), ctx.dim), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        if g.ndim == 0:
+            return g, None
+        return CumSum.apply(g.flip(ctx.dim), ctx.dim).flip(ctx.dim), None
 
 
 @_axis_alias

@@ -211,6 +211,33 @@ class ScatterReduce(Function):
             raise RuntimeError("scatter_reduce: the gradient of reduce='prod' is not implemented")
         return ga.astype(a.dtype, copy=False), gs.astype(src.dtype, copy=False), None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        # linear in g (counts and tie masks are fixed by the forward, as torch's):
+        # ga = g * A and gs = (g * B)[key] * C, with backward's factors
+        a, src, out = ctx.saved_tensors
+        key, reduce, inc, touched = ctx.key, ctx.reduce, ctx.include_self, ctx.touched
+        xp = get_array_module(a)
+        if reduce == "prod":
+            raise RuntimeError("scatter_reduce: the gradient of reduce='prod' is not implemented")
+        untouched = ~touched
+        A, B, C = xp.ones(a.shape), xp.ones(a.shape), xp.ones(src.shape)
+        if reduce == "mean":
+            B = xp.where(touched, 1 / xp.maximum(ctx.count, 1), 1)
+            A = B if inc else untouched
+        elif reduce in ("amax", "amin"):
+            self_hit, C = (a == out), (src == out[key])
+            ties = self_hit.astype(np.float64)
+            _add_at(ties, key, C.astype(np.float64))
+            B = 1 / xp.where(ties == 0, 1, ties)
+            A = B * self_hit * (1 if inc else untouched)
+        elif not inc:
+            A = untouched
+        dt = g.dtype
+        ga = g * A.astype(dt)
+        gs = Index.apply(g * B.astype(dt), key) * C.astype(dt)
+        return ga, gs, None, None, None
+
 
 def scatter_reduce(
     input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True

@@ -17,7 +17,7 @@ from .._backend import get_array_module, is_cupy
 from .._typing import Array
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _dim, _nograd, _t, _ValuesIndices, return_types
-from .indexing import Index
+from .indexing import Index, IndexBackward
 
 
 def _add_at(z: Array, key: Any, v: Array) -> None:
@@ -108,6 +108,11 @@ class Gather(Function):
         _add_at(z.reshape(-1), (ctx.flat.reshape(-1),), g.reshape(-1))
         return z, None, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):  # the scatter-add as a recorded op (indexing's adjoint)
+        key = get_array_module(ctx.flat).unravel_index(ctx.flat, ctx.shape)
+        return IndexBackward.apply(g, (ctx.shape, g.dtype), key), None, None
+
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """``out[i][j] = input[index[i][j]][j]`` (dim 0); index has input's number of dims and no
@@ -148,6 +153,16 @@ class Scatter(Function):
             gs = g[ctx.key]  # src was cut to index's shape by _SrcPart
         return ga, None, None, gs, None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ga = g
+        if not ctx.add:  # the overwritten positions: a fixed mask
+            keep = get_array_module(g._data).ones(g.shape, g.dtype)
+            keep[ctx.key] = 0
+            ga = g * keep
+        gs = Index.apply(g, ctx.key) if ctx.src_shape is not None else None
+        return ga, None, None, gs, None
+
 
 class _SrcPart(Function):
     """``src`` cut to index's shape (the part scatter reads), with its gradient padded back."""
@@ -162,6 +177,11 @@ class _SrcPart(Function):
         z = get_array_module(g).zeros(ctx.shape, g.dtype)
         z[tuple(slice(0, n) for n in g.shape)] = g
         return z, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        key = tuple(slice(0, n) for n in g.shape)
+        return IndexBackward.apply(g, (ctx.shape, g.dtype), key), None
 
 
 _REDUCE = ("add", "multiply")
@@ -256,6 +276,11 @@ class IndexSelect(Function):
         z = xp.zeros(ctx.shape, g.dtype)
         _add_at(xp.moveaxis(z, ctx.dim, 0), ctx.index, xp.moveaxis(g, ctx.dim, 0))
         return z, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        key = (slice(None),) * ctx.dim + (ctx.index,)
+        return IndexBackward.apply(g, (ctx.shape, g.dtype), key), None, None
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:

@@ -258,6 +258,15 @@ class Repeat(Function):
         inter = g.reshape(tuple(v for pair in zip(r, src) for v in pair))
         return inter.sum(axis=tuple(range(0, 2 * reps, 2))).reshape(ctx.shape), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):  # backward's reshape and sum, recorded
+        src = (1,) * (g.ndim - len(ctx.shape)) + tuple(ctx.shape)
+        r = [o // s if s else 0 for o, s in zip(g.shape, src)]
+        if 0 in r or 0 in src:
+            return g.sum() * get_array_module(g._data).zeros(ctx.shape, g.dtype), None
+        inter = g.reshape(tuple(v for pair in zip(r, src) for v in pair))
+        return inter.sum(dim=tuple(range(0, 2 * g.ndim, 2))).reshape(ctx.shape), None
+
 
 def _repeat(self: Tensor, *sizes: int | _size) -> Tensor:
     reps = tuple(int(s) for s in _unpack(sizes))

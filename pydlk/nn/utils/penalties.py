@@ -29,6 +29,11 @@ class _AbsSum(Function):
         (a,) = ctx.saved_tensors
         return (g * np.sign(a)).astype(a.dtype, copy=False)  # CuPy's on a GPU array
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):  # sign(a) is piecewise constant
+        (a,) = ctx.saved_tensors
+        return g * np.sign(a).astype(a.dtype, copy=False)
+
 
 class _SqSum(Function):
     @staticmethod
@@ -41,6 +46,10 @@ class _SqSum(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         return (2 * g * a).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g * 2 * inputs[0]
 
 
 def _list(params):
