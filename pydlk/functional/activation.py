@@ -7,8 +7,8 @@ hardtanh/relu6, sigmoid and tanh keep the output, which determines the derivativ
 survives an in-place call; silu, mish, gelu, softplus and (as in torch, for an exact gradient in
 the negative tail) elu/selu/celu keep the input; in place, elu/selu/celu keep the output.
 
-With create_graph=True (higher-order gradients) every op here but mish and maxout records its
-backward as differentiable Tensor ops; in place, relu, leaky_relu and hardtanh do (their
+With create_graph=True (higher-order gradients) every op here records its backward as
+differentiable Tensor ops; in place, relu, leaky_relu and hardtanh do (their
 derivative is read off the saved output), the others raise "double backward is not
 implemented".
 
@@ -39,6 +39,7 @@ import numpy as np
 from .._backend import get_array_module, kernels_for
 from .._typing import DTypeLike
 from ..autograd import Function, is_grad_enabled, no_double_backward
+from ._adjoint import LinearMap
 from ._util import apply_inplace, check_float, contiguous
 
 if TYPE_CHECKING:
@@ -238,6 +239,12 @@ class Silu(_FromInput):
 
 class Mish(_FromInput):
     kernel = "mish"
+
+    @staticmethod
+    def derivative(ctx, x):
+        # torch's infinitely_differentiable_mish_backward: t + x s (1 - t^2), t = tanh(softplus)
+        t = Softplus.apply(x, (1.0, 20.0), None).tanh()
+        return t + x * x.sigmoid() * (1 - t * t)
 
 
 class Gelu(_FromInput):
@@ -524,6 +531,24 @@ class Maxout(Function):
         (idx,) = ctx.saved_tensors
         K = kernels_for(dy)
         return K.maxout_backward(contiguous(dy), idx, ctx.pool_size, ctx.dim), None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        (idx,) = ctx.saved_tensors
+        k, d = ctx.pool_size, ctx.dim % idx.ndim
+        K = kernels_for(idx)
+
+        def scatter(g):  # each group's gradient to its arg-max
+            return K.maxout_backward(contiguous(g), idx, k, ctx.dim)
+
+        def gather(g):  # the adjoint: each group's arg-max entry
+            xp = get_array_module(g)
+            g = g.reshape(idx.shape[: d + 1] + (k,) + idx.shape[d + 1 :])
+            return xp.take_along_axis(g, xp.expand_dims(idx, d + 1), d + 1).reshape(idx.shape)
+
+        return LinearMap.apply(dy, scatter, gather), None, None
 
 
 def maxout(input: Tensor, pool_size, dim: int = 1) -> Tensor:

@@ -50,7 +50,7 @@ class SDPA(Function):
             pd = p
         out = xp.matmul(pd, v)
         ctx.save_for_backward(q, k, v, p, drop)
-        ctx.scale = scale
+        ctx.scale, ctx.mask = scale, mask
         return out, (pd if need_weights else xp.zeros((0,), q.dtype))
 
     @staticmethod
@@ -83,6 +83,53 @@ class SDPA(Function):
             None,
             None,
         )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dout, dweights=None):
+        # The same backward as recorded ops, with the probabilities recomputed from q and k so
+        # that their derivatives flow (gradient penalties, MAML through attention layers).
+        from ..ops._helpers import _fit_t
+
+        q, k, v = (_val(t, a) for t, a in zip(inputs[:3], ctx.saved_tensors[:3]))
+        drop = ctx.saved_tensors[4]
+        p = _probs_t(q, k, ctx.mask, ctx.scale)
+        pd = p if drop is None else p * drop
+        dv = pd.transpose(-1, -2) @ dout
+        dp = dout @ v.transpose(-1, -2)
+        if dweights is not None and tuple(dweights.shape) == tuple(dp.shape):
+            dp = dp + dweights
+        if drop is not None:
+            dp = dp * drop
+        ds = p * (dp - (dp * p).sum(dim=-1, keepdim=True)) * ctx.scale
+        grads = (ds @ k, ds.transpose(-1, -2) @ q, dv)
+        metas = ((t.shape, t.dtype) for t in ctx.saved_tensors[:3])
+        dq, dk, dv = (
+            _fit_t(g, m) if need else None
+            for g, m, need in zip(grads, metas, ctx.needs_input_grad[:3])
+        )
+        return dq, dk, dv, None, None, None, None
+
+
+def _val(t, a):
+    from ..autograd import Tensor
+
+    return t if t is not None else Tensor._wrap(a)
+
+
+def _probs_t(q, k, mask, scale):
+    """softmax(q k^T * scale + mask) as recorded ops; a row that the mask leaves empty is all
+    zeros, as the kernel gives it."""
+    from .activation import softmax
+
+    xp = get_array_module(q._data)
+    s = (q @ k.transpose(-1, -2)) * scale
+    if mask is None:
+        return softmax(s, -1)
+    add = xp.where(mask, 0, -np.inf).astype(s.dtype) if mask.dtype == np.bool_ else mask
+    empty = xp.isneginf(add).all(axis=-1, keepdims=True)
+    if not bool(empty.any()):
+        return softmax(s + add, -1)
+    return softmax(s + xp.where(empty, 0, add), -1) * (~empty).astype(s.dtype)
 
 
 def _reduce(g, shape):

@@ -1,4 +1,5 @@
-"""embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (``xp.add.at``)."""
+"""embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (``xp.add.at``),
+and differentiates again (create_graph=True) as the lookup, its adjoint."""
 
 from __future__ import annotations
 
@@ -8,12 +9,32 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function
+from ._adjoint import LinearMap
 from ._util import array_of, check_float
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
 
 __all__ = ["embedding"]
+
+
+def _scatter_rows(dy, idx, shape, padding_idx):
+    """The backward map: each looked-up row's gradient added into its weight row; the
+    padding_idx row gets none."""
+    xp = get_array_module(dy)
+    dw = xp.zeros(shape, dy.dtype)
+    xp.add.at(dw, idx.reshape(-1), dy.reshape(-1, shape[1]))
+    if padding_idx is not None:
+        dw[padding_idx] = 0
+    return dw
+
+
+def _gather_rows(dw, idx, padding_idx):
+    """The adjoint of ``_scatter_rows``: the rows of ``dw`` looked up again (0 for padding)."""
+    out = dw[idx]
+    if padding_idx is not None:
+        out[idx == padding_idx] = 0
+    return out
 
 
 class Embedding(Function):
@@ -26,11 +47,17 @@ class Embedding(Function):
     @staticmethod
     def backward(ctx, dy):
         (idx,) = ctx.saved_tensors
-        xp = get_array_module(dy)
-        dw = xp.zeros(ctx.shape, dy.dtype)
-        xp.add.at(dw, idx.reshape(-1), dy.reshape(-1, ctx.shape[1]))
-        if ctx.padding_idx is not None:
-            dw[ctx.padding_idx] = 0
+        return _scatter_rows(dy, idx, ctx.shape, ctx.padding_idx), None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # linear in the weight: the backward's derivative is the lookup again (MAML, gradient
+        # penalties through an embedding table)
+        (idx,) = ctx.saved_tensors
+        shape, pad = ctx.shape, ctx.padding_idx
+        dw = LinearMap.apply(
+            dy, lambda g: _scatter_rows(g, idx, shape, pad), lambda g: _gather_rows(g, idx, pad)
+        )
         return dw, None, None
 
 

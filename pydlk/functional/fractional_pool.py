@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._backend import get_array_module
 from .._random import default_generator
 from .._typing import _size_2_t
 from ..autograd import Function, Tensor
+from ._adjoint import LinearMap
 from ._util import array_of, check_float, pair
 
 __all__ = ["fractional_max_pool2d", "fractional_max_pool2d_with_indices"]
@@ -62,6 +64,26 @@ class FractionalMaxPool2dFn(Function):
         # windows overlap, so one input may win several windows: accumulate
         np.add.at(dx, (np.arange(P)[:, None], idx.reshape(P, -1)), dy.reshape(P, -1))
         return dx.reshape(N, C, H, W), None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy, _):
+        # linear in dy: the scatter-add above, whose adjoint reads each window's winner again
+        (idx,) = ctx.saved_tensors
+        N, C, H, W = ctx.in_shape
+        P = N * C
+
+        def scatter(g):
+            xp = get_array_module(g)
+            dx = xp.zeros((P, H * W), g.dtype)
+            xp.add.at(dx, (xp.arange(P)[:, None], idx.reshape(P, -1)), g.reshape(P, -1))
+            return dx.reshape(N, C, H, W)
+
+        def gather(g):
+            xp = get_array_module(g)
+            out = xp.take_along_axis(g.reshape(P, H * W), idx.reshape(P, -1), 1)
+            return out.reshape((N, C) + idx.shape[1:])
+
+        return LinearMap.apply(dy, scatter, gather), None, None, None, None, None
 
 
 def fractional_max_pool2d_with_indices(

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, Tensor, is_grad_enabled
 from ._util import array_of, check_float, contiguous, reduction_arg
 from .activation import Softmax
-
-if TYPE_CHECKING:
-    from ..autograd import Tensor
 
 __all__ = ["cross_entropy", "nll_loss", "multi_margin_loss"]
 
@@ -125,17 +121,31 @@ class CrossEntropy(Function):
         if t2.dtype.kind == "f":  # class probabilities
             qw = (t2 * (1 - eps) + eps / C) * wc
         else:
-            valid = (t2 != ignore_index)[:, None]
-            onehot = xp.arange(C).reshape(cls_shape) == xp.where(valid[:, 0], t2, 0)[:, None]
+            onehot, valid = _target_onehot(x2, t2, ignore_index)
             qw = (onehot * (1 - eps) + eps / C) * wc * valid
         qsum = qw.sum(axis=1, keepdims=True).astype(x2.dtype)
         qw = qw.astype(x2.dtype)
         p = Softmax.apply(inputs[0].reshape(x2.shape), 1, False, None)
-        if reduction == "none":
-            c = dy.reshape((x2.shape[0], 1) + x2.shape[2:])
-        else:
-            c = dy.reshape(()) / (1.0 if reduction == "sum" else float(denom))
+        c = _upstream_t(dy, reduction, denom, x2.shape)
         return ((p * qsum - qw) * c).reshape(shape), None, None, None, None, None
+
+
+def _upstream_t(dy, reduction, denom, shape):
+    """The upstream gradient as a recorded Tensor that broadcasts against (N, C, *): per
+    sample with reduction='none', else the scalar divided by the mean's divisor."""
+    if reduction == "none":
+        return dy.reshape((shape[0], 1) + tuple(shape[2:]))
+    return dy.reshape(()) / (1.0 if reduction == "sum" else float(denom))
+
+
+def _target_onehot(x2, t2, ignore_index):
+    """(one-hot of the targets (N, C, *) bool, mask of the samples not ignored (N, 1, *), None
+    without an ignore_index)."""
+    xp = get_array_module(x2)
+    C = x2.shape[1]
+    valid = (t2 != ignore_index)[:, None] if ignore_index is not None else None
+    cls = xp.arange(C).reshape((1, C) + (1,) * (x2.ndim - 2))
+    return cls == (t2 if valid is None else xp.where(valid[:, 0], t2, 0))[:, None], valid
 
 
 class NLLLoss(Function):
@@ -160,6 +170,20 @@ class NLLLoss(Function):
             g, gs = _upstream(dy, reduction, denom, t2.shape)
             dx = kernels_for(x2).nll_loss_backward(g, gs, x2, t2, w, ignore_index).reshape(shape)
         return dx, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # linear in x: dx = -w_t onehot(t) times the upstream gradient (0 for ignored samples)
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        x2, t2, w = ctx.saved_tensors
+        ignore_index, reduction, denom, shape = ctx.args
+        onehot, valid = _target_onehot(x2, t2, ignore_index)
+        coef = onehot & valid
+        if w is not None:
+            coef = coef * w.reshape((1, -1) + (1,) * (x2.ndim - 2))
+        c = _upstream_t(dy, reduction, denom, x2.shape)
+        return (c * -coef.astype(x2.dtype)).reshape(shape), None, None, None, None
 
 
 class MultiMarginLoss(Function):
@@ -188,6 +212,32 @@ class MultiMarginLoss(Function):
                 .reshape(shape)
             )
         return dx, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # loss_n = sum_{j != t} w_t max(0, z_j)^p / C with z_j = margin - x_t + x_j: the
+        # gradient in x_j is w_t p z_j^(p-1) / C where z_j > 0, and x_t gets minus their sum
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None, None
+        x2, t2, w = ctx.saved_tensors
+        p, margin, reduction, denom, shape = ctx.args
+        xp = get_array_module(x2)
+        onehot, _ = _target_onehot(x2, t2, None)
+        x = inputs[0].reshape(x2.shape)
+        x_t = xp.take_along_axis(x2, t2[:, None], 1)
+        active = ((margin - x_t + x2) > 0) & ~onehot
+        scale = xp.full((x2.shape[0], 1), 1.0 / x2.shape[1]) if w is None else w[t2][:, None]
+        if w is not None:
+            scale = scale / x2.shape[1]
+        coef = (active * scale).astype(x2.dtype)
+        if p == 2:  # 2 z_j, recorded (x_t again as a recorded sum)
+            z = margin - (x * onehot.astype(x2.dtype)).sum(dim=1, keepdim=True) + x
+            g = z * (2 * coef)
+        else:
+            g = Tensor._wrap(coef)
+        c = _upstream_t(dy, reduction, denom, x2.shape)
+        gx = g - onehot.astype(x2.dtype) * g.sum(dim=1, keepdim=True)
+        return (gx * c).reshape(shape), None, None, None, None, None
 
 
 # ----------------------------------------------------------------------------- checks

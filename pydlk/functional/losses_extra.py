@@ -9,17 +9,14 @@ gradient and the reduction. ``reduction`` is 'none', 'mean' or 'sum'; the legacy
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function, no_double_backward
+from ..autograd import Function, Tensor, no_double_backward
 from ..ops._helpers import _fit_t, _unbroadcast
 from ._util import array_of, check_float, reduction_arg
-
-if TYPE_CHECKING:
-    from ..autograd import Tensor
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -72,7 +69,10 @@ class _ElementwiseLoss(Function):
         graph = getattr(ctx.rule, "graph", None)
         if graph is None:
             raise no_double_backward(ctx.rule.__qualname__.split(".")[0])
-        args = [i if i is not None else a for i, a in zip(inputs[2:], ctx.arrays)]
+        args = [
+            i if i is not None else (None if a is None else Tensor._wrap(a))
+            for i, a in zip(inputs[2:], ctx.arrays)
+        ]
         if ctx.reduction == "mean":
             g = g / max(int(np.prod(ctx.out_shape)), 1)
         out = [None, None]
@@ -128,6 +128,18 @@ def _sigmoid(x, xp):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _with_graph(rule: Any, graph: Any) -> Any:
+    """``rule`` with ``graph``, its local derivatives as recorded Tensor ops of the arguments
+    (Tensors, or None), which _ElementwiseLoss.backward_graph differentiates again."""
+    rule.graph = graph
+    return rule
+
+
+def _sign(t):
+    """sign of a Tensor as a constant (the derivative of |x| is piecewise constant)."""
+    return Tensor._wrap(get_array_module(t._data).sign(t._data))
+
+
 def binary_cross_entropy_with_logits(
     input: Tensor,
     target: Tensor,
@@ -167,6 +179,17 @@ def binary_cross_entropy_with_logits(
             ],
         )
 
+    def graph(x, t, w, pw):
+        lw = 1 if pw is None else (pw - 1) * t + 1
+        dx = (1 - t) - lw * (-x).sigmoid()
+        dt = -x
+        if pw is not None:  # + (pw - 1) log(1 + e^-x), in the stable form
+            dt = dt + (pw - 1) * ((-x.abs()).exp().log1p() + (-x).clamp(min=0))
+        if w is not None:
+            dx, dt = dx * w, dt * w
+        return [dx, dt, None, None]
+
+    rule = _with_graph(rule, graph)
     return _ElementwiseLoss.apply(rule, reduction, input, target, w, pw)
 
 
@@ -200,6 +223,14 @@ def binary_cross_entropy(
             loss, dp, dt = loss * w, dp * w, dt * w
         return loss, [dp, dt, None]
 
+    def graph(p, t, w):
+        dp = (p - t) / ((1 - p) * p).clamp(min=1e-12)
+        dt = (-p).log1p().clamp(min=-100) - p.log().clamp(min=-100)
+        if w is not None:
+            dp, dt = dp * w, dt * w
+        return [dp, dt, None]
+
+    rule = _with_graph(rule, graph)
     return _ElementwiseLoss.apply(rule, reduction, input, target, w)
 
 
@@ -227,7 +258,7 @@ def mse_loss(
         d = x - t
         return [d * 2, d * -2]
 
-    rule.graph = graph  # type: ignore[attr-defined]  # read by _ElementwiseLoss (double backward)
+    rule = _with_graph(rule, graph)
     if weight is not None:
         return _weighted(op, rule, input, target, weight, reduction, True)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
@@ -253,6 +284,11 @@ def l1_loss(
         s = xp.sign(d)
         return xp.abs(d), [s, -s]
 
+    def graph(x, t):
+        s = _sign(x - t)
+        return [s, -s]
+
+    rule = _with_graph(rule, graph)
     if weight is not None:
         return _weighted(op, rule, input, target, weight, reduction, True)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
@@ -282,6 +318,13 @@ def huber_loss(
         g = xp.where(small, d, delta * xp.sign(d))
         return loss, [g, -g]
 
+    def graph(x, t):
+        d = x - t
+        small = (get_array_module(d._data).abs(d._data) < delta).astype(d.dtype)
+        g = d * small + _sign(d) * (delta * (1 - small))
+        return [g, -g]
+
+    rule = _with_graph(rule, graph)
     if weight is not None:  # torch: weighted, 'mean' over the element count
         return _weighted(op, rule, input, target, weight, reduction, False)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
@@ -313,6 +356,13 @@ def smooth_l1_loss(
         g = xp.where(small, d / beta, xp.sign(d))
         return loss, [g, -g]
 
+    def graph(x, t):
+        d = x - t
+        small = (get_array_module(d._data).abs(d._data) < beta).astype(d.dtype)
+        g = d * (small / beta) + _sign(d) * (1 - small)
+        return [g, -g]
+
+    rule = _with_graph(rule, graph)
     return _ElementwiseLoss.apply(rule, reduction, input, target)
 
 
@@ -510,6 +560,15 @@ def kl_div(
         dx, dt = (xp.broadcast_to(v, shape).astype(x.dtype, copy=False) for v in (dx, dt))
         return loss.astype(x.dtype, copy=False), [dx, dt]
 
+    def graph(x, t):
+        if log_target:
+            e = t.exp()
+            return [-e, e * (t - x + 1)]
+        with np.errstate(all="ignore"):  # NaN where the target is 0, as the rule's t / t
+            zero = (t._data == 0).astype(t.dtype)
+            return [-t, (t + zero).log() + t / t - x]
+
+    rule = _with_graph(rule, graph)
     loss = _ElementwiseLoss.apply(rule, red, input, target)
     x = array_of(input)
     if reduction == "batchmean" and x.ndim != 0:

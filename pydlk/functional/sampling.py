@@ -6,7 +6,8 @@ one 1 per row (nearest) or two linear weights per row, applied as a matmul in th
 layout (no transposed copies). The backward applies M^T. Source
 coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
-``in/out``."""
+``in/out``. The backward is linear in the gradient (M^T), so it differentiates again to any
+order (create_graph=True)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import _size_any_t
 from ..autograd import Function, Tensor
+from ._adjoint import LinearMap
 from ._util import check_float
 
 __all__ = ["interpolate", "upsample", "upsample_bilinear", "upsample_nearest"]
@@ -67,27 +69,43 @@ def _along_axis(m, y, axis, xp):
     return r.reshape(pre + (m.shape[0],) + y.shape[axis + 1 :])
 
 
+def _resize(x, plan):
+    """The forward map: each planned axis resized (a gather for nearest, which keeps NaN/inf
+    where they are, else the matrix)."""
+    xp = get_array_module(x)
+    for axis, idx, m in plan:
+        x = (
+            xp.take(x, xp.asarray(idx), axis=axis)
+            if idx is not None
+            else _along_axis(m, x, axis, xp)
+        )
+    return xp.ascontiguousarray(x)
+
+
+def _resize_adjoint(g, plan):
+    """The backward map: M^T along each planned axis, in reverse order."""
+    xp = get_array_module(g)
+    for axis, _idx, m in reversed(plan):
+        g = _along_axis(m.T, g, axis, xp)
+    return xp.ascontiguousarray(g)
+
+
 class Interpolate(Function):
     @staticmethod
     def forward(ctx, x, plan):
-        xp = get_array_module(x)
-        y = x
-        mats = []
-        for axis, idx, m in plan:
-            if idx is not None:  # a gather keeps NaN/inf where they are
-                y = xp.take(y, xp.asarray(idx), axis=axis)
-            else:
-                y = _along_axis(m, y, axis, xp)
-            mats.append((axis, m))
-        ctx.args = mats
-        return xp.ascontiguousarray(y)
+        ctx.plan = plan
+        return _resize(x, plan)
 
     @staticmethod
     def backward(ctx, g):
-        xp = get_array_module(g)
-        for axis, m in reversed(ctx.args):
-            g = _along_axis(m.T, g, axis, xp)
-        return xp.ascontiguousarray(g), None
+        return _resize_adjoint(g, ctx.plan), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        plan = ctx.plan  # linear: the backward's own derivative is the forward map
+        return LinearMap.apply(
+            g, lambda a: _resize_adjoint(a, plan), lambda a: _resize(a, plan)
+        ), None
 
 
 def _per_dim(v, k, name, kind):
