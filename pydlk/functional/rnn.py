@@ -3,6 +3,9 @@
 backpropagation through time. Weights in torch's layout and gate order (LSTM i, f, g, o; GRU r,
 z, n), so torch's weights load unchanged.
 
+With create_graph=True the backward is the recurrence unrolled as recorded Tensor ops
+(``_rnn_graph.py``), so gradients differentiate again (torch allows that too).
+
 Not a torch.nn.functional name (torch has no functional RNN); ``pydlk.nn.RNN``/``LSTM``/``GRU``
 are the public front ends.
 """
@@ -152,6 +155,13 @@ class RNNFunction(Function):
             dc0 if mode == 2 and needs[3] else None,
             *dweights,
         )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, *grads):
+        # through the recurrence unrolled as recorded ops (slower; only for create_graph=True)
+        from ._rnn_graph import backward_graph
+
+        return backward_graph(ctx, inputs, *grads)
 
 
 def rnn(

@@ -718,10 +718,10 @@ class _BackwardHookState:
             self.no_inputs = True
         return outs[0] if single else type(out)(outs) if isinstance(out, tuple) else outs
 
-    def on_grad_output(self, grads):
+    def on_grad_output(self, grads, graph=False):
         full = [None] * self.n_out
         for i, g in zip(self.out_idx, grads):
-            full[i] = Tensor(g)
+            full[i] = g if graph else Tensor(g)
         full = tuple(full)
         for hook in list(self.module._backward_pre_hooks.values()):
             r = hook(self.module, full)
@@ -732,13 +732,14 @@ class _BackwardHookState:
             gi = tuple(None for _ in range(getattr(self, "n_in", 0)))
             for hook in list(self.module._backward_hooks.values()):
                 hook(self.module, gi, full)
-        return tuple(None if full[i] is None else _arr(full[i]) for i in self.out_idx)
+        return tuple(None if full[i] is None else _arr(full[i], graph) for i in self.out_idx)
 
-    def on_grad_input(self, grads):
+    def on_grad_input(self, grads, graph=False):
         gi = [None] * len(self.tens)
         for k, i in enumerate(self.tens):
             if i in self.in_index:
-                gi[k] = Tensor(grads[self.in_index[i]])
+                g = grads[self.in_index[i]]
+                gi[k] = g if graph else Tensor(g)
         gi = tuple(gi)
         for hook in list(self.module._backward_hooks.values()):
             r = hook(self.module, gi, self.grad_outputs)
@@ -747,11 +748,15 @@ class _BackwardHookState:
         out = []
         for i in self.needs:
             g = gi[self.tens.index(i)]
-            out.append(None if g is None else _arr(g))
+            out.append(None if g is None else _arr(g, graph))
         return tuple(out)
 
 
-def _arr(g):
+def _arr(g, graph=False):
+    """A hook's gradient as the engine takes it: an array, or with create_graph a Tensor (its
+    graph kept, so a gradient penalty differentiates through the hooked module)."""
+    if graph:
+        return g if isinstance(g, Tensor) else Tensor(g)
     return g._data if isinstance(g, Tensor) else g
 
 
@@ -771,4 +776,13 @@ class _HookIdentity(Function):
             g = ctx.state.on_grad_output(grads)
         else:
             g = ctx.state.on_grad_input(grads)
+        return (None, None) + tuple(g)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, *grads):
+        # the hooks see (and may replace) the gradients as Tensors with their graph, as torch's
+        if ctx.where == "out":
+            g = ctx.state.on_grad_output(grads, graph=True)
+        else:
+            g = ctx.state.on_grad_input(grads, graph=True)
         return (None, None) + tuple(g)

@@ -90,7 +90,7 @@ class _SyncBatchNormFn(Function):
         shift_ = (b64 - mean * w64 * rstd).astype(x.dtype).reshape(_shape(x))
         y = xp.ascontiguousarray(x * scale + shift_)
         ctx.save_for_backward(x, weight, mean, rstd, n)
-        ctx.pg = pg
+        ctx.pg, ctx.eps = pg, eps
         return y
 
     @staticmethod
@@ -119,6 +119,55 @@ class _SyncBatchNormFn(Function):
                 * (dy - g_dy.reshape(_shape(x)) - xmu * (g_dy_xmu * rstd * rstd).reshape(_shape(x)))
             ).astype(x.dtype)
         return dx, dw, db, None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, dy):
+        # backward's formulas as recorded ops, the statistics recomputed from x through
+        # differentiable all-reduces, so that a gradient penalty reaches every rank's x and the
+        # parameters (each rank runs the same collectives in the same order)
+        x, w = inputs[0], inputs[1]
+        n, pg = ctx.saved_tensors[4], ctx.pg
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        axes = (0,) + tuple(range(2, x.ndim))
+        shp = _shape(x)
+        mean = _AllSum.apply(x.sum(dim=axes), pg) / n
+        xmu = x - mean.reshape(shp)
+        rstd = (_AllSum.apply((xmu * xmu).sum(dim=axes), pg) / n + ctx.eps).rsqrt()
+        sum_dy, sum_dy_xmu = dy.sum(dim=axes), (dy * xmu).sum(dim=axes)
+        dw = sum_dy_xmu * rstd if need_w and w is not None else None
+        db = sum_dy if need_b else None
+        dx = None
+        if need_x:
+            g_dy = _AllSum.apply(sum_dy, pg) / n
+            g_dy_xmu = _AllSum.apply(sum_dy_xmu, pg) / n
+            k = rstd if w is None else w * rstd
+            dx = k.reshape(shp) * (
+                dy - g_dy.reshape(shp) - xmu * (g_dy_xmu * rstd * rstd).reshape(shp)
+            )
+        return dx, dw, db, None, None, None, None, None
+
+
+class _AllSum(Function):
+    """A per-channel vector summed over the ranks, as a differentiable op: every rank's sum
+    depends on every rank's vector, so its gradient is the sum of all ranks' gradients, the
+    same collective again (for the double backward of _SyncBatchNormFn)."""
+
+    op_name = "sync_batch_norm_all_reduce"
+
+    @staticmethod
+    def forward(ctx, v, pg):
+        ctx.pg = pg
+        tot = v.astype(np.float64)  # a copy: summed in place
+        _all_sum(pg, tot, "SyncBatchNorm all_reduce (double backward)")
+        return tot.astype(v.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _AllSum.forward(ctx, g, ctx.pg), None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _AllSum.apply(g, ctx.pg), None
 
 
 class SyncBatchNorm(_BatchNorm):

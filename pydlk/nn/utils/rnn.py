@@ -56,6 +56,16 @@ class PadSequence(Function):
         grads = [g[key].astype(dt, copy=False) for key, dt in zip(ctx.keys, ctx.dtypes)]
         return (None, None, None, *grads)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        grads = [g[key] for key in ctx.keys]  # recorded indexing: differentiable again
+        return (
+            None,
+            None,
+            None,
+            *(t if t.dtype == dt else t.to(dt) for t, dt in zip(grads, ctx.dtypes)),
+        )
+
 
 def pad_sequence(
     sequences: Tensor | Sequence[Tensor],
@@ -232,6 +242,10 @@ class _PackRows(Function):
         full[ctx.idx] = g  # idx has no repeats: a plain store, no add.at
         return full.reshape(shape), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):  # the backward is _PadRows with zero padding
+        return _PadRows.apply(g, ctx.idx, ctx.shape[:2], 0.0), None
+
 
 class _PadRows(Function):
     """The inverse of ``_PackRows``: packed rows into a padded ``shape`` tensor filled with
@@ -249,6 +263,10 @@ class _PadRows(Function):
     @staticmethod
     def backward(ctx, g):
         return g.reshape((-1,) + g.shape[2:])[ctx.idx], None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):  # the backward is _PackRows
+        return _PackRows.apply(g, ctx.idx), None, None, None
 
 
 def pack_padded_sequence(
