@@ -157,6 +157,24 @@ def _accumulate_leaf_graph(t, g):
         hook(t)
 
 
+def _resolve_versions(node):
+    """Inputs written in place (and recorded) after ``node`` used them: swapped for the Tensors
+    that stand for their values at that time, which carry the history of then (see
+    ``autograd.Node``). Done once; the swapped-in Tensor has the version the node saw."""
+    vs = node.versions
+    for i, t in enumerate(node.inputs):
+        v = 0 if vs is None else vs[i]
+        if t is not None and t._version != v:
+            ref = t.__dict__.get("_old", {}).get(v)
+            old = ref() if ref is not None else None
+            if old is None:
+                raise RuntimeError(
+                    "backward: an input of this graph was written in place after it was used, "
+                    "and the history of its earlier value has been freed"
+                )
+            node.inputs[i] = old
+
+
 def _toposort(roots):
     """Nodes reachable from ``roots`` in reverse post-order (each node before its inputs)."""
     order, seen = [], set()
@@ -170,6 +188,8 @@ def _toposort(roots):
             continue
         seen.add(id(node))
         stack.append((node, True))
+        if _ag._inplace_seen:
+            _resolve_versions(node)
         for t in node.inputs:
             if t is not None and t._node is not None and id(t._node[0]) not in seen:
                 stack.append((t._node[0], False))

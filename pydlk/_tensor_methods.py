@@ -75,6 +75,57 @@ from .ops.inplace import (
     sub_,
     zero_,
 )
+from .ops.inplace_math import (
+    abs_,
+    acos_,
+    acosh_,
+    addcdiv_,
+    addcmul_,
+    arctan2_,
+    asin_,
+    asinh_,
+    atan2_,
+    atan_,
+    atanh_,
+    ceil_,
+    clip_,
+    cos_,
+    cosh_,
+    deg2rad_,
+    erf_,
+    erfc_,
+    erfinv_,
+    exp2_,
+    exp_,
+    expm1_,
+    floor_,
+    frac_,
+    hypot_,
+    lerp_,
+    log1p_,
+    log2_,
+    log10_,
+    log_,
+    logit_,
+    neg_,
+    pow_,
+    rad2deg_,
+    reciprocal_,
+    relu_,
+    round_,
+    rsqrt_,
+    sigmoid_,
+    sign_,
+    sin_,
+    sinc_,
+    sinh_,
+    sqrt_,
+    square_,
+    tan_,
+    tanh_,
+    trunc_,
+    xlogy_,
+)
 from .ops.joining import _split_method
 from .ops.products import matmul
 from .ops.scatter_extra import _index_add_, _scatter_, _scatter_add_, _scatter_reduce_
@@ -89,6 +140,7 @@ from .ops.shape import (
     flip,
     reshape,
 )
+from .ops.shape_extra import _tile_method
 
 
 def _inplace(op_name, fn):
@@ -154,6 +206,9 @@ sigmoid tanh softmax log_softmax nonzero argwhere bincount unique bernoulli mult
 diag diagonal trace equal clamp_min clamp_max lerp expm1 lgamma digamma erf erfc erfinv
 roll rot90 index_add masked_select scatter_reduce quantile nanquantile median nanmedian
 kthvalue cummax cummin aminmax nansum nanmean nan_to_num histc
+tan asin acos atan arcsin arccos arctan atan2 arctan2 hypot log2 log10 exp2 sinc deg2rad
+rad2deg frac logit xlogy addcmul addcdiv logical_and logical_or logical_xor addmm addmv
+addbmm baddbmm cumprod repeat_interleave take_along_dim diff
 """.split()
 
 # Operators, and methods that differ from the op of the same name.
@@ -213,6 +268,61 @@ _methods = {
     "clamp_max_": clamp_max_,
     "masked_fill_": masked_fill_,
     "fill_diagonal_": _fill_diagonal_,
+    "exp_": exp_,
+    "log_": log_,
+    "log1p_": log1p_,
+    "log2_": log2_,
+    "log10_": log10_,
+    "exp2_": exp2_,
+    "expm1_": expm1_,
+    "sqrt_": sqrt_,
+    "rsqrt_": rsqrt_,
+    "square_": square_,
+    "reciprocal_": reciprocal_,
+    "neg_": neg_,
+    "negative_": neg_,
+    "abs_": abs_,
+    "absolute_": abs_,
+    "sin_": sin_,
+    "cos_": cos_,
+    "tan_": tan_,
+    "asin_": asin_,
+    "arcsin_": asin_,
+    "acos_": acos_,
+    "arccos_": acos_,
+    "atan_": atan_,
+    "arctan_": atan_,
+    "sinh_": sinh_,
+    "cosh_": cosh_,
+    "asinh_": asinh_,
+    "acosh_": acosh_,
+    "atanh_": atanh_,
+    "tanh_": tanh_,
+    "sigmoid_": sigmoid_,
+    "relu_": relu_,
+    "erf_": erf_,
+    "erfc_": erfc_,
+    "erfinv_": erfinv_,
+    "sinc_": sinc_,
+    "deg2rad_": deg2rad_,
+    "rad2deg_": rad2deg_,
+    "frac_": frac_,
+    "floor_": floor_,
+    "ceil_": ceil_,
+    "trunc_": trunc_,
+    "fix_": trunc_,
+    "sign_": sign_,
+    "round_": round_,
+    "logit_": logit_,
+    "pow_": pow_,
+    "atan2_": atan2_,
+    "arctan2_": arctan2_,
+    "hypot_": hypot_,
+    "xlogy_": xlogy_,
+    "lerp_": lerp_,
+    "clip_": clip_,
+    "addcmul_": addcmul_,
+    "addcdiv_": addcdiv_,
     # products
     # reductions
     # shape
@@ -220,6 +330,7 @@ _methods = {
     "view_as": lambda self, other: reshape(self, other.shape),
     "reshape_as": lambda self, other: reshape(self, other.shape),
     "repeat": _repeat,
+    "tile": _tile_method,
     "flip": lambda self, *dims: flip(
         self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
     ),

@@ -76,10 +76,21 @@ class Context:
         zeros, which a backward written for either setting accepts."""
 
 
-class Node:
-    """One recorded call of a Function: its context, its inputs and (weakly) its outputs."""
+# True once an in-place op has been recorded in this process (ops/_helpers.py: _new_version);
+# until then no node needs its inputs' versions, and none records them.
+_inplace_seen = False
 
-    __slots__ = ("fn", "ctx", "inputs", "out_meta", "outputs", "__weakref__")
+
+class Node:
+    """One recorded call of a Function: its context, its inputs and (weakly) its outputs.
+
+    ``versions``: each input's ``_version`` when the node used it (None when all were 0). A
+    recorded in-place op moves the new history onto the tensor itself, so a node that used the
+    tensor before the write must reach its old history instead: the engine swaps such an
+    input for the Tensor that stands for its value then (``_engine._resolve_versions``), as
+    torch's edges point at the history of their time."""
+
+    __slots__ = ("fn", "ctx", "inputs", "out_meta", "outputs", "versions", "__weakref__")
 
     def __init__(self, fn, ctx, inputs, outs):
         self.fn = fn
@@ -87,6 +98,11 @@ class Node:
         self.inputs = inputs  # Tensor or None per forward argument
         self.out_meta = [(o.shape, o.dtype) for o in outs]
         self.outputs = [None] * len(outs)  # weakrefs, set by Function.apply
+        self.versions = None  # all 0 (the usual case)
+        if _inplace_seen:
+            vs = tuple(0 if t is None else t._version for t in inputs)
+            if any(vs):
+                self.versions = vs
 
 
 def _check_same_device(op, raw):
@@ -233,12 +249,13 @@ class Tensor(_TensorBase):
     ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
 
     Differs from torch: arithmetic follows NumPy's type promotion (they agree for
-    float32/float64 with Python scalars). An in-place update (``add_``, ``mul_``, ``copy_``,
-    ``zero_``, ``normal_``, ...) while grad mode is on is refused with a RuntimeError naming the
-    op where torch would record it -- into a non-leaf that requires grad, or from an operand
-    that requires grad -- because without torch's version counters a recorded write could
-    change values a backward needs; clone() first, use the out-of-place op, or write under
-    ``no_grad()``.
+    float32/float64 with Python scalars). In-place updates (``add_``, ``mul_``, ``exp_``,
+    ``copy_``, ``t[key] = v``, ...) on a tensor of the graph are recorded as torch records
+    them, but only where nothing else holds the tensor's memory (no view a variable names, no
+    value a backward saved); otherwise, without torch's version counters, they are refused
+    with a RuntimeError naming the op (clone() first, use the out-of-place op, or write under
+    ``no_grad()``). ``normal_``, ``uniform_``, ``scatter_`` and a few others are refused on a
+    tensor that requires grad while grad mode is on.
     """
 
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
@@ -250,16 +267,22 @@ class Tensor(_TensorBase):
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
     #       sinh cosh asinh acosh atanh clamp_min clamp_max lerp expm1 lgamma digamma erf erfc
-    #       erfinv equal
+    #       erfinv equal tan asin acos atan arcsin arccos arctan atan2 arctan2 hypot log2 log10
+    #       exp2 sinc deg2rad rad2deg frac logit xlogy addcmul addcdiv logical_and logical_or
+    #       logical_xor
     #   diagonals: diag diagonal trace
     #   in place: zero_ fill_ copy_ add_ sub_ mul_ div_ clamp_ clamp_min_ clamp_max_ masked_fill_
-    #       fill_diagonal_
-    #   products: matmul mm bmm mv dot outer t
+    #       fill_diagonal_ exp_ log_ log1p_ log2_ log10_ exp2_ expm1_ sqrt_ rsqrt_ square_
+    #       reciprocal_ neg_ negative_ abs_ absolute_ sin_ cos_ tan_ asin_ arcsin_ acos_ arccos_
+    #       atan_ arctan_ sinh_ cosh_ asinh_ acosh_ atanh_ tanh_ sigmoid_ relu_ erf_ erfc_
+    #       erfinv_ sinc_ deg2rad_ rad2deg_ frac_ floor_ ceil_ trunc_ fix_ sign_ round_ logit_
+    #       pow_ atan2_ arctan2_ hypot_ xlogy_ lerp_ clip_ addcmul_ addcdiv_
+    #   products: matmul mm bmm mv dot outer t addmm addmv addbmm baddbmm
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
-    #       any count_nonzero
+    #       any count_nonzero cumprod
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims
     #       movedim moveaxis expand expand_as broadcast_to view_as reshape_as repeat flip contiguous
-    #       is_contiguous clone split chunk unbind
+    #       is_contiguous clone split chunk unbind tile repeat_interleave take_along_dim diff
     #   selection: topk sort argsort gather scatter scatter_ scatter_add scatter_add_ index_select
     #       narrow scatter_reduce scatter_reduce_ index_add index_add_ masked_select unfold roll
     #       rot90
@@ -276,6 +299,7 @@ class Tensor(_TensorBase):
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 
+    _version = 0  # recorded in-place writes so far (torch's name; see Node.versions)
     _data: Any  # a NumPy or CuPy array
     _grad: Any  # the gradient's array, or None
     _grad_t: Tensor | None  # the Tensor wrapper last returned by .grad
@@ -607,12 +631,12 @@ class Tensor(_TensorBase):
     __hash__ = object.__hash__  # tensors are hashable by identity, as in torch
 
     # -- the in-place rule ---------------------------------------------------------------
-    # In-place updates (pydlk/ops/inplace.py and a few in ops/) write into the tensor's own array
-    # and record nothing in the graph: they are how optimisers, init and torch code's
-    # ``p.data.add_(...)`` / ``p.grad.zero_()`` change values. torch records an in-place op on a
-    # non-leaf (and on a tensor whose operand requires grad) and checks version counters at
-    # backward; pydlk has no version counters, so while grad mode is on it refuses them
-    # (_check_inplace_write) rather than let backward read changed values.
+    # With nothing to record, in-place updates write into the tensor's own array: they are how
+    # optimisers, init and torch code's ``p.data.add_(...)`` / ``p.grad.zero_()`` change
+    # values. The arithmetic ones (ops/inplace.py, ops/inplace_math.py), assignments and fills
+    # are recorded on graph tensors where nothing else holds the memory (ops/_helpers.py:
+    # _sole_holder); the rest (normal_, uniform_, scatter_, ...) are refused while grad mode is
+    # on (_check_inplace_write) rather than let backward read changed values.
     def _check_inplace(self, op):
         if self.requires_grad and self.is_leaf and is_grad_enabled():
             raise RuntimeError(

@@ -5,6 +5,7 @@ import weakref
 import numpy as np
 
 from ..autograd import Tensor, is_grad_enabled
+from ..ops._helpers import _new_version, _stand_for
 
 _FLOATS = (np.float32, np.float64)
 
@@ -77,10 +78,9 @@ def apply_inplace(input, op, run):
         raise RuntimeError(
             f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
         )
-    before = Tensor._wrap(input._data)
-    before._requires_grad = True
-    before._node = input._node
+    before = _stand_for(input)
     out = run(before)
+    _new_version(input, before)  # nodes that used input before the write keep its old history
     node, i = out._node
     node.outputs[i] = weakref.ref(input)
     input._node = out._node

@@ -12,7 +12,10 @@ scatter), ``scatter_extra`` (index_add, scatter_reduce, masked_select), ``statis
 (quantile, median, kthvalue, cummax, nan-aware reductions, histc, searchsorted), ``counting``
 (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
 (bernoulli, multinomial, poisson), ``joining``, ``conversions``, ``factories``,
-``activations``, ``inplace`` (``_helpers`` holds what they share). The functions listed in
+``activations``, ``inplace`` and ``inplace_math`` (recorded in-place ops), ``math_extra``
+(tan, asin, log2, logit, xlogy, atan2, hypot, addcmul, ...), ``cumulative`` (cumprod),
+``shape_extra`` (repeat_interleave, tile, take_along_dim, diff, block_diag, cartesian_prod,
+tril_indices) (``_helpers`` holds what they share). The functions listed in
 ``__all__`` become ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
 the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and int are served by
@@ -25,11 +28,13 @@ Where pydlk differs from torch:
 * Bad arguments raise ``ValueError``/``TypeError`` (torch: ``RuntimeError``); a dim out of range
   raises ``IndexError`` as in torch.
 * ``view`` is ``reshape``: it copies a non-contiguous tensor instead of refusing it.
-* No version counters: modifying in place (``x[...] = v``, ``x += 1`` under ``no_grad``) a tensor
-  that an op saved for its backward silently changes that backward. In-place ops on a tensor that
-  is part of the graph, or on a leaf that requires grad, are refused while grad mode is on, except
-  the overwrites ``x[key] = v``, ``masked_fill_`` and ``fill_diagonal_``, recorded as torch
-  records them (their backward reads none of the values they replace).
+* No version counters: modifying in place under ``no_grad`` a tensor that an op saved for its
+  backward silently changes that backward. While grad mode is on, in-place ops on a tensor of
+  the graph (``add_``, ``mul_``, ``exp_``, ``x[key] = v``, ``masked_fill_``, ...) are recorded as
+  torch records them where nothing else holds the tensor's memory, and refused (naming the op)
+  where something does (a view of it that a variable still names, a value a backward saved:
+  torch would raise at backward when that value is needed); a leaf that requires grad is
+  refused, as in torch.
 * Elementwise ops never warn (log(0) is -inf, 0/0 is nan), as in torch.
 * ``topk(..., sorted=False)`` and ``unique(..., sorted=False)`` still return sorted values (torch
   leaves the order open); ``bincount`` is differentiable in its weights (torch refuses);
@@ -86,7 +91,10 @@ from .comparison import (
     isinf,
     isnan,
     le,
+    logical_and,
     logical_not,
+    logical_or,
+    logical_xor,
     lt,
     ne,
     remainder,
@@ -108,6 +116,7 @@ from .conversions import (
     uint8,
 )
 from .counting import argwhere, bincount, nonzero, unique
+from .cumulative import cumprod
 from .diagonal import diag, diagonal, trace
 from .distance import cdist
 from .draws import bernoulli, multinomial, poisson
@@ -150,7 +159,42 @@ from .joining import (
     unbind,
     vstack,
 )
-from .products import bmm, dot, matmul, mm, mv, outer
+from .math_extra import (
+    acos,
+    addcdiv,
+    addcmul,
+    arccos,
+    arcsin,
+    arctan,
+    arctan2,
+    asin,
+    atan,
+    atan2,
+    deg2rad,
+    exp2,
+    frac,
+    hypot,
+    log2,
+    log10,
+    logit,
+    rad2deg,
+    sinc,
+    tan,
+    xlogy,
+)
+from .products import (
+    addbmm,
+    addmm,
+    addmv,
+    baddbmm,
+    bmm,
+    dot,
+    matmul,
+    mm,
+    mv,
+    outer,
+    tensordot,
+)
 from .reductions import (
     all,
     amax,
@@ -202,6 +246,16 @@ from .shape import (
     unflatten,
     unsqueeze,
     view,
+)
+from .shape_extra import (
+    block_diag,
+    cartesian_prod,
+    diff,
+    repeat_interleave,
+    take_along_dim,
+    tile,
+    tril_indices,
+    triu_indices,
 )
 from .special import digamma, erf, erfc, erfinv, expm1, lerp, lgamma
 from .statistics import (
@@ -445,4 +499,45 @@ __all__ = [
     "searchsorted",
     "std_mean",
     "var_mean",
+    # math_extra
+    "acos",
+    "addcdiv",
+    "addcmul",
+    "arccos",
+    "arcsin",
+    "arctan",
+    "arctan2",
+    "asin",
+    "atan",
+    "atan2",
+    "deg2rad",
+    "exp2",
+    "frac",
+    "hypot",
+    "log10",
+    "log2",
+    "logit",
+    "rad2deg",
+    "sinc",
+    "tan",
+    "xlogy",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    # products
+    "addbmm",
+    "addmm",
+    "addmv",
+    "baddbmm",
+    "tensordot",
+    # cumulative, shape_extra
+    "cumprod",
+    "block_diag",
+    "cartesian_prod",
+    "diff",
+    "repeat_interleave",
+    "take_along_dim",
+    "tile",
+    "tril_indices",
+    "triu_indices",
 ]

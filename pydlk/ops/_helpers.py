@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins as _b
 import functools
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
@@ -266,30 +267,149 @@ def _mask_t(g: Tensor, mask: Array) -> Tensor:
     return g * mask.astype(g.dtype)
 
 
-def _inplace_recorded(self: Tensor, op: str, fn: Any, *args: Any) -> Tensor:
-    """Run ``fn.apply(self, *args)``, a Function whose forward writes into its first argument's
-    array and returns that array, and move the new history onto ``self`` (its grad_fn becomes
-    this op), as torch records an in-place write. Only for writes whose backward needs none of
-    the values they overwrite (assignments and fills), so nothing saved is read changed.
+def _counts(t: Tensor) -> tuple[int, int]:
+    a = t._data
+    b = a.base
+    return sys.getrefcount(a), (sys.getrefcount(b) if b is not None else 0)
 
-    Refused, naming the op: a leaf that requires grad (torch refuses it too), and a tensor whose
-    array is a view of another's (torch would move the write onto the base's history too; here
-    the base would not see it, and its gradient would be silently wrong)."""
-    if self.requires_grad and self.is_leaf:
-        raise RuntimeError(
-            f"{op}: a leaf tensor that requires grad is being used in an in-place operation; "
-            "wrap it in pydlk.no_grad()"
-        )
+
+def _tensor_refs(t: Tensor) -> int:
+    return sys.getrefcount(t)
+
+
+def _sole_refs() -> tuple[int, int, int]:
+    """What ``_sole_holder`` counts for an array held by one Tensor alone, for a base held by one
+    view alone, and for a Tensor held by one list alone (a node's inputs): measured, since
+    interpreters count references differently."""
+    t = Tensor._wrap(np.empty(2).reshape(2))
+    held = [Tensor._wrap(np.empty(1))]
+    return (*_counts(t), _tensor_refs(held[0]))
+
+
+_SOLE_A, _SOLE_B, _SOLE_T = _sole_refs()
+
+
+def _view_chain_private(t: Tensor) -> bool:
+    """True if ``t`` views a base that nothing outside the graph can see: walking back through
+    the view ops that made ``t`` (reshape, transpose, slicing, ...: their backward reads no
+    values) to the op that made the memory, each Tensor on the way is held by the graph's
+    node alone and the base array by those Tensors alone. ``lin(x).view(B, T, C)`` is such a
+    view; a view whose source a variable still names is not."""
+    base = t._data.base
+    if getattr(base, "base", None) is not None:
+        return False
+    holders, cur = 1, t
+    for _ in range(16):
+        node = cur._node
+        src = None
+        if node is not None:
+            for inp in node[0].inputs:
+                if inp is not None and (inp._data is base or inp._data.base is base):
+                    src = inp
+                    break
+            inp = None
+        if src is None:  # cur's op made the memory
+            return sys.getrefcount(base) <= _SOLE_B + holders - 1
+        if _tensor_refs(src) > _SOLE_T + 1:  # + 1: the local src
+            return False
+        if src._data is not base and sys.getrefcount(src._data) > _SOLE_A - 1:
+            return False  # its array is held by more than src
+        holders += 1
+        cur = src
+    return False
+
+
+def _sole_holder(t: Tensor) -> bool:
+    """True if nothing but ``t`` holds its array: no other Tensor over it (``.data``,
+    ``.detach()``), no view of it, no op that saved it for a backward, no NumPy reference
+    (``np.asarray(t)``). A view qualifies when its base is held by the view alone (a kernel's
+    placed output) or only through the graph (``_view_chain_private``). Then replacing the
+    array by another with the new values cannot be told apart from writing into it, and no
+    saved value changes: this is how pydlk records in-place ops without torch's version
+    counters."""
+    a, b = _counts(t)
+    if a > _SOLE_A:
+        return False
+    if b and (b > _SOLE_B or getattr(t._data.base, "base", None) is not None):
+        return _view_chain_private(t)
+    return True
+
+
+def _refuse_shared(self: Tensor, op: str) -> None:
+    """RuntimeError, naming the op, for a recorded in-place write into an array held elsewhere."""
     if self._data.base is not None:
         raise RuntimeError(
             f"{op}: a recorded in-place write into a view of another tensor is not supported "
             "(the tensor it views would not see it in its gradient); write into the tensor "
             "itself, clone() the view first, or build the result out of place"
         )
-    before = Tensor._wrap(self._data)  # stands for the value before the write
+    raise RuntimeError(
+        f"{op}: in place into a tensor of the autograd graph whose memory is held elsewhere "
+        "too (a view or another tensor over it, or a value an op saved for its backward); "
+        "pydlk has no version counters to tell whether a backward still needs it (torch "
+        "raises at backward when one does), so it refuses: clone() the tensor first or use "
+        "the out-of-place op"
+    )
+
+
+def _refuse_leaf(self: Tensor, op: str) -> None:
+    if self._requires_grad and self._node is None:
+        raise RuntimeError(
+            f"{op}: a leaf tensor that requires grad is being used in an in-place operation "
+            "(torch: a leaf Variable that requires grad is being used in an in-place "
+            "operation.); wrap it in pydlk.no_grad()"
+        )
+
+
+def _stand_for(self: Tensor) -> Tensor:
+    """A Tensor standing for ``self``'s value, history and version before an in-place op."""
+    before = Tensor._wrap(self._data)
     before._requires_grad, before._node = self._requires_grad, self._node
+    if self._version:
+        before._version = self._version
+    return before
+
+
+def _new_version(self: Tensor, before: Tensor) -> None:
+    """A recorded in-place op moves a new history onto ``self``; ``before`` (``_stand_for``)
+    stands for its value and history until now. Nodes that used ``self`` before the write
+    find ``before`` through ``self``'s version (``autograd.Node.versions``)."""
+    from .. import autograd
+
+    v = self._version
+    self._version = v + 1
+    self.__dict__.setdefault("_old", {})[v] = weakref.ref(before)
+    autograd._inplace_seen = True
+
+
+def _standin(a: Array) -> Array:
+    """A zero-byte array of ``a``'s shape and dtype (NaN for floats, so that a stray read shows):
+    what a recorded overwrite leaves in the node for the value before it, which its backward
+    never reads, so that the node does not hold the target's memory."""
+    xp = get_array_module(a)
+    fill = np.nan if a.dtype.kind in "fc" else 0
+    return xp.broadcast_to(xp.asarray(fill, dtype=a.dtype), a.shape)
+
+
+def _inplace_recorded(self: Tensor, op: str, fn: Any, *args: Any) -> Tensor:
+    """Run ``fn.apply(self, *args)``, a Function whose forward writes into its first argument's
+    array and returns that array, and move the new history onto ``self`` (its grad_fn becomes
+    this op), as torch records an in-place write. Only for writes whose backward needs none of
+    the values they overwrite, nor the inputs' values (assignments, fills, index_add_).
+
+    Refused, naming the op: a leaf that requires grad (torch refuses it too), and a tensor
+    whose memory something else holds (``_sole_holder``: a view of another tensor, whose
+    base would not see the write in its gradient; a value a backward saved)."""
+    _refuse_leaf(self, op)
+    if not _sole_holder(self):
+        _refuse_shared(self, op)
+    before = _stand_for(self)
     out = fn.apply(before, *args)
+    # the node keeps shape and dtype, not the memory (the old values are gone: a node that
+    # used self before and reads its input's values in a double backward reads NaN)
+    before._data = _standin(before._data)
     if out._node is not None:
+        _new_version(self, before)
         node, i = out._node
         node.outputs[i] = weakref.ref(self)
         self._requires_grad, self._node = True, out._node

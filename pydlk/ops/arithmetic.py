@@ -79,7 +79,10 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        # each factor is kept only for the other's gradient (as torch saves them), so that an
+        # in-place op may later take over a tensor that was only scaled (``inplace._update``)
+        n = ctx.needs_input_grad
+        ctx.save_for_backward(a if n[1] else None, b if n[0] else None)
         ctx.meta = (_meta(a), _meta(b))
         return _o(a * b)
 
@@ -106,7 +109,7 @@ class Div(Function):
     @staticmethod
     @_quiet
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)  # a: only for b's
         ctx.meta = (_meta(a), _meta(b))
         return _o(a / b)
 

@@ -61,6 +61,24 @@ def logical_not(input: Tensor) -> Tensor:
     return _nograd_ufunc("logical_not", input)
 
 
+def _logical(name: str, ufunc_name: str, word: str) -> _BinaryOp:
+    def op(input: Tensor, other: TensorOrScalar) -> Tensor:
+        a, b = _arr(input), _arr(other)
+        return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = (
+        f"Bool tensor: ``input {word} other`` per element, any dtype (nonzero is True), "
+        "broadcasting; no gradient."
+    )
+    return op
+
+
+logical_and = _logical("logical_and", "logical_and", "and")
+logical_or = _logical("logical_or", "logical_or", "or")
+logical_xor = _logical("logical_xor", "logical_xor", "xor")
+
+
 def allclose(
     input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
 ) -> bool:

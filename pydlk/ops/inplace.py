@@ -1,17 +1,22 @@
 """The in-place updates torch code calls on tensors, ``.data`` and ``.grad``: ``zero_``,
 ``fill_``, ``copy_``, ``add_``, ``sub_``, ``mul_``, ``div_``, ``clamp_``, ``masked_fill_``
-(``_tensor_methods`` makes them Tensor methods).
+(``_tensor_methods`` makes them Tensor methods; the elementwise ``exp_``, ``sqrt_``, ``pow_``,
+``addcmul_``, ... are in ``inplace_math.py``).
 
-Each writes into the tensor's own array and records nothing in the graph. While grad mode is on
-each is refused where torch would record it (``Tensor._check_inplace_write``: into a tensor that
-requires grad, or from an operand that requires grad), because without torch's version counters
-a recorded write could change values a backward needs. Under ``no_grad()`` all are allowed.
-``masked_fill_`` is the exception: it overwrites, and its backward needs none of the values it
-replaces, so it is recorded as torch records it (as ``t[key] = v`` is, ``indexing._put``).
+With nothing to record (grad mode off, or neither the tensor nor an operand requires grad)
+each writes into the tensor's own array: this is how optimisers, init and
+``p.data.add_(...)`` change values. Otherwise each is recorded as torch records it
+(``_update``): the op runs out of place on the value before it, and the tensor takes the
+result and the new history (its grad_fn becomes the op). pydlk has no version counters, so
+this is done only where nothing else holds the tensor's memory (``_helpers._sole_holder``);
+then taking the new array cannot be told apart from writing into the old one, and whatever a
+backward saved keeps its values. A leaf that requires grad is refused, as in torch.
+``masked_fill_`` overwrites in place and is recorded as ``t[key] = v`` is (``indexing._put``).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +24,19 @@ import numpy as np
 
 from .._backend import get_array_module, is_cupy
 from .._typing import Array, TensorOrScalar
-from ..autograd import Tensor, is_grad_enabled
-from ._helpers import _arr
-from .arithmetic import div
+from ..autograd import Function, Tensor, is_grad_enabled
+from ._helpers import (
+    _arr,
+    _fit,
+    _fit_t,
+    _meta,
+    _new_version,
+    _refuse_leaf,
+    _refuse_shared,
+    _sole_holder,
+    _stand_for,
+)
+from .arithmetic import add, clamp, div, mul, sub
 from .indexing import _put
 
 
@@ -31,6 +46,63 @@ def _operand(self: Tensor, x: Any) -> Any:
     if hasattr(a, "shape") and is_cupy(a) != is_cupy(self._data):
         a = get_array_module(self._data).asarray(a) if is_cupy(self._data) else a.get()
     return a
+
+
+def _records(self: Tensor, *operands: Any) -> bool:
+    """True if an in-place op on ``self`` with ``operands`` is to be recorded (grad mode on, and
+    ``self`` or a Tensor operand requires grad)."""
+    return is_grad_enabled() and (
+        self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in operands)
+    )
+
+
+def _update(self: Tensor, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
+    """torch's recorded in-place op: ``compute(before)`` is the op out of place (recorded) on a
+    Tensor standing for ``self``'s value and history before it; ``self`` takes its values
+    (cast to ``self``'s dtype, as torch's in-place ops cast) and its history.
+
+    Refused, naming the op: a leaf that requires grad; a tensor whose memory something else
+    holds (see ``_helpers._sole_holder``); a result of another shape (an operand that would
+    broadcast ``self`` larger) or of a dtype ``self`` cannot hold (a float into an integer
+    tensor)."""
+    _refuse_leaf(self, op)
+    if not _sole_holder(self):
+        _refuse_shared(self, op)
+    before = _stand_for(self)
+    r = compute(before)
+    _check_result(self, op, r._data)
+    if r.dtype != self.dtype:
+        r = r.to(self.dtype)
+    own = r._data is not before._data and _sole_holder(r)
+    self._data = r._data if own else r._data.copy()  # a saved output or a view: copied
+    if r._node is None:  # a result without gradient (floor_, sign_): so is self now
+        self._node, self._requires_grad = None, False
+    else:
+        _new_version(self, before)
+        node, i = r._node
+        node.outputs[i] = weakref.ref(self)
+        self._requires_grad, self._node = True, r._node
+    return self
+
+
+def _check_result(self: Tensor, op: str, r: Array) -> None:
+    if tuple(r.shape) != tuple(self.shape):
+        raise RuntimeError(
+            f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape "
+            f"{tuple(r.shape)}"
+        )
+    if r.dtype != self.dtype and not np.can_cast(r.dtype, self.dtype, "same_kind"):
+        raise RuntimeError(
+            f"{op}: result type {r.dtype} can't be cast to the in-place target's dtype {self.dtype}"
+        )
+
+
+def _assign(self: Tensor, op: str, r: Array) -> Tensor:
+    """Write the array ``r`` (a result computed out of place) into ``self``'s array: the plain
+    path of an in-place op with nothing to record."""
+    _check_result(self, op, r)
+    self._data[...] = r
+    return self
 
 
 def _write(self: Tensor, op: str, fn: Callable[..., Any], *operands: Any) -> Tensor:
@@ -59,28 +131,62 @@ def _write(self: Tensor, op: str, fn: Callable[..., Any], *operands: Any) -> Ten
     return self
 
 
+class CopyFrom(Function):
+    """``a.copy_(src)`` recorded: the result is ``src`` broadcast to ``a``'s shape in ``a``'s
+    dtype; the overwritten ``a`` gets a zero gradient, ``src`` the gradient summed over the
+    dimensions it was broadcast along."""
+
+    @staticmethod
+    def forward(ctx, a, src):
+        ctx.meta = _meta(src)
+        xp = get_array_module(a)
+        out = xp.empty(a.shape, a.dtype)
+        out[...] = src
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        ga = get_array_module(g).zeros_like(g) if ctx.needs_input_grad[0] else None
+        return ga, (_fit(g, ctx.meta) if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        ga = g * 0 if ctx.needs_input_grad[0] else None
+        return ga, (_fit_t(g, ctx.meta) if ctx.needs_input_grad[1] else None)
+
+
 def zero_(self: Tensor) -> Tensor:
-    self._check_inplace_write("zero_")
+    """Every element becomes 0 (recorded as torch records it on a graph tensor: the overwritten
+    values get a zero gradient)."""
+    if _records(self):
+        return _update(self, "zero_", lambda x: CopyFrom.apply(x, 0))
     self._data[...] = 0
     return self
 
 
 def fill_(self: Tensor, value: TensorOrScalar) -> Tensor:
-    """Every element becomes ``value`` (a number or a 0-dim tensor, as torch)."""
-    self._check_inplace_write("fill_", value)
+    """Every element becomes ``value`` (a number or a 0-dim tensor, as torch; a tensor value
+    that requires grad gets the sum of the gradient)."""
     if np.ndim(value) != 0:
         raise RuntimeError(
             f"fill_: value must be a number or a 0-dim tensor, got one with shape "
             f"{tuple(np.shape(value))}"
         )
+    if _records(self, value):
+        src = value if isinstance(value, Tensor) else _arr(value)
+        return _update(self, "fill_", lambda x: CopyFrom.apply(x, src))
     self._data[...] = _operand(self, value)
     return self
 
 
 def copy_(self: Tensor, src: Tensor | Array, non_blocking: bool = False) -> Tensor:
     """This tensor's values become ``src``'s (broadcast to this shape, cast to this dtype,
-    copied across devices); ``non_blocking`` is accepted for torch code and ignored."""
-    self._check_inplace_write("copy_", src)
+    copied across devices); ``non_blocking`` is accepted for torch code and ignored. Recorded on
+    a graph tensor or from a ``src`` that requires grad, as torch records it: ``src`` gets the
+    gradient (moved back to its device), the overwritten values none."""
+    if _records(self, src):
+        s = src.to(self.device) if isinstance(src, Tensor) else _operand(self, src)
+        return _update(self, "copy_", lambda x: CopyFrom.apply(x, s))
     a = _operand(self, src)
     try:
         self._data[...] = a
@@ -94,7 +200,8 @@ def copy_(self: Tensor, src: Tensor | Array, non_blocking: bool = False) -> Tens
 
 def add_(self: Tensor, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``self += alpha * other``."""
-    self._check_inplace_write("add_", other)
+    if _records(self, other):
+        return _update(self, "add_", lambda x: add(x, other, alpha=alpha))
     o = _operand(self, other)
     xp = get_array_module(self._data)
     return _write(self, "add_", xp.add, o if alpha == 1 else alpha * o)
@@ -102,21 +209,25 @@ def add_(self: Tensor, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
 
 def sub_(self: Tensor, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``self -= alpha * other``."""
-    self._check_inplace_write("sub_", other)
+    if _records(self, other):
+        return _update(self, "sub_", lambda x: sub(x, other, alpha=alpha))
     o = _operand(self, other)
     xp = get_array_module(self._data)
     return _write(self, "sub_", xp.subtract, o if alpha == 1 else alpha * o)
 
 
 def mul_(self: Tensor, other: TensorOrScalar) -> Tensor:
-    self._check_inplace_write("mul_", other)
+    """``self *= other``."""
+    if _records(self, other):
+        return _update(self, "mul_", lambda x: mul(x, other))
     return _write(self, "mul_", get_array_module(self._data).multiply, _operand(self, other))
 
 
 def div_(self: Tensor, other: TensorOrScalar, *, rounding_mode: str | None = None) -> Tensor:
     """``self /= other``; ``rounding_mode`` 'trunc' or 'floor' as ``div`` (an integer tensor
     needs one: true division gives floats, which it cannot hold)."""
-    self._check_inplace_write("div_", other)
+    if _records(self, other):
+        return _update(self, "div_", lambda x: div(x, other, rounding_mode=rounding_mode))
     if rounding_mode is None:
         xp = get_array_module(self._data)
         return _write(self, "div_", xp.true_divide, _operand(self, other))
@@ -128,9 +239,11 @@ def div_(self: Tensor, other: TensorOrScalar, *, rounding_mode: str | None = Non
 def clamp_(
     self: Tensor, min: TensorOrScalar | None = None, max: TensorOrScalar | None = None
 ) -> Tensor:
-    self._check_inplace_write("clamp_", min, max)
+    """Limit to ``[min, max]`` in place (either bound may be None, or a tensor)."""
     if min is None and max is None:
         raise ValueError("clamp_: at least one of min and max must be given")
+    if _records(self, min, max):
+        return _update(self, "clamp_", lambda x: clamp(x, min, max))
     xp = get_array_module(self._data)
     return _write(self, "clamp_", xp.clip, _operand(self, min), _operand(self, max))
 

@@ -1,4 +1,5 @@
-"""Matrix products: matmul, mm, bmm, mv, dot, outer, t."""
+"""Matrix products: matmul, mm, bmm, mv, dot, outer, t, tensordot, and the scaled sums
+``addmm``, ``addmv``, ``addbmm``, ``baddbmm`` (``beta * input + alpha * product``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _fit, _fit_t, _o, _shape, _t, _val
-from .arithmetic import Mul
-from .shape import reshape
+from .arithmetic import Mul, add, mul, where
+from .shape import permute, reshape
 
 
 class MatMul(Function):
@@ -149,3 +150,124 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
     a, b = _arr(input), _arr(vec2)
     _check_ndims("outer", a, b, 1, 1, "both arguments must be 1-D")
     return Mul.apply(reshape(_t(input), -1, 1), vec2)
+
+
+def _product(op: str, a: Any, b: Any, nd: tuple[int, int], expected: str) -> Tensor:
+    """``a @ b`` for the add* ops, checked under ``op``'s name."""
+    _check_ndims(op, _arr(a), _arr(b), nd[0], nd[1], expected)
+    if nd == (3, 3):
+        _check_same_first_size(op, _arr(a), _arr(b), "batch sizes")
+    _check_matmul(_arr(a), _arr(b), op)
+    return MatMul.apply(_t(a), b)
+
+
+def _scaled_sum(op: str, input: Any, p: Tensor, beta: Any, alpha: Any) -> Tensor:
+    """``beta * input + alpha * p``, input broadcast to p's shape; with ``beta == 0`` input is
+    ignored (its nan and inf do not propagate), as torch."""
+    input = _t(input)
+    try:
+        ok = np.broadcast_shapes(tuple(input.shape), tuple(p.shape)) == tuple(p.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{op}: input of shape {tuple(input.shape)} does not broadcast to the product's "
+            f"shape {tuple(p.shape)}"
+        )
+    out = p if alpha == 1 else mul(p, alpha)
+    if beta == 0:  # input's values are not read; it gets a zero gradient, as torch's
+        if input.requires_grad:
+            keep = Tensor._wrap(get_array_module(p._data).ones(p.shape, bool))
+            return where(keep, out, input)
+        return out
+    return add(input if beta == 1 else mul(input, beta), out)
+
+
+def addmm(
+    input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)``: (n, m) @ (m, p), input broadcast to (n, p)
+    (a linear layer's bias-plus-product). Raises ValueError for other shapes."""
+    p = _product("addmm", mat1, mat2, (2, 2), "mat1 and mat2 must be 2-D")
+    return _scaled_sum("addmm", input, p, beta, alpha)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+    """``beta * input + alpha * (mat @ vec)``: (n, m) @ (m,), input broadcast to (n,)."""
+    p = _product("addmv", mat, vec, (2, 1), "expects a 2-D matrix and a 1-D vector")
+    return _scaled_sum("addmv", input, p, beta, alpha)
+
+
+def baddbmm(
+    input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * bmm(batch1, batch2)``: (b, n, m) @ (b, m, p), input broadcast to
+    (b, n, p) (attention scores with an additive mask)."""
+    p = _product("baddbmm", batch1, batch2, (3, 3), "batch1 and batch2 must be 3-D")
+    return _scaled_sum("baddbmm", input, p, beta, alpha)
+
+
+def addbmm(
+    input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, alpha: float = 1
+) -> Tensor:
+    """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``: the batch of products summed,
+    input broadcast to (n, p)."""
+    p = _product("addbmm", batch1, batch2, (3, 3), "batch1 and batch2 must be 3-D").sum(dim=0)
+    return _scaled_sum("addbmm", input, p, beta, alpha)
+
+
+def _tensordot_dims(dims: Any, na: int, nb: int) -> tuple[list[int], list[int]]:
+    if isinstance(dims, Tensor):
+        dims = dims.tolist()
+    if isinstance(dims, (int, np.integer)):
+        k = int(dims)
+        if k < 0:
+            raise ValueError(f"tensordot: dims must be a non-negative int, got {k}")
+        if k > na or k > nb:
+            raise ValueError(
+                f"tensordot: dims={k} is more than the operands' dimensions ({na} and {nb})"
+            )
+        return list(range(na - k, na)), list(range(k))
+    try:
+        da, db = dims
+        da = [da] if isinstance(da, (int, np.integer)) else list(da)
+        db = [db] if isinstance(db, (int, np.integer)) else list(db)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"tensordot: dims must be an int or a pair of dimension lists, got {dims!r}"
+        ) from None
+    if len(da) != len(db):
+        raise ValueError(
+            f"tensordot: both dimension lists must have the same length, got {da} and {db}"
+        )
+    from ._helpers import _dim
+
+    return [_dim(d, na, "tensordot") for d in da], [_dim(d, nb, "tensordot") for d in db]
+
+
+def tensordot(a: Tensor, b: Tensor, dims: Any = 2, out: None = None) -> Tensor:
+    """Sum of products over the dimensions ``dims`` names: an int k (the last k of ``a`` with the
+    first k of ``b``) or a pair of lists ``([a dims], [b dims])``, as torch.tensordot. The
+    result has ``a``'s other dimensions, then ``b``'s. Raises ValueError when contracted sizes
+    differ."""
+    if out is not None:
+        raise TypeError("tensordot: out= is not supported")
+    a, b = _t(a), _t(b)
+    da, db = _tensordot_dims(dims, a.ndim, b.ndim)
+    if len(set(da)) != len(da) or len(set(db)) != len(db):
+        raise ValueError(f"tensordot: a dimension is named twice in dims {dims!r}")
+    for i, j in zip(da, db):
+        if a.shape[i] != b.shape[j]:
+            raise ValueError(
+                f"tensordot: contracted dimensions need to match, but a has size {a.shape[i]} "
+                f"in dim {i} and b has size {b.shape[j]} in dim {j}"
+            )
+    fa = [i for i in range(a.ndim) if i not in da]
+    fb = [j for j in range(b.ndim) if j not in db]
+    k = int(np.prod([a.shape[i] for i in da], dtype=np.int64))
+    m = int(np.prod([a.shape[i] for i in fa], dtype=np.int64))
+    n = int(np.prod([b.shape[j] for j in fb], dtype=np.int64))
+    am = reshape(permute(a, fa + da), (m, k))
+    bm = reshape(permute(b, db + fb), (k, n))
+    shape = tuple(a.shape[i] for i in fa) + tuple(b.shape[j] for j in fb)
+    return reshape(MatMul.apply(am, bm), shape)
