@@ -309,3 +309,227 @@ def test_ops_that_used_a_tensor_before_its_inplace_write_keep_its_old_history(rn
         return z * y
 
     _both(f, [x, b])
+
+
+# ------------------------------------------------------------ activations, norms, losses
+
+
+_ACTS = {
+    "glu": ({}, lambda v: v),
+    "logsigmoid": ({}, lambda v: 5 * v),
+    "hardsigmoid": ({}, lambda v: 3 * v),
+    "hardswish": ({}, lambda v: 3 * v),
+    "softsign": ({}, lambda v: v),
+    "tanhshrink": ({}, lambda v: v),
+    "softshrink": ({"lambd": 0.3}, lambda v: v),
+    "hardshrink": ({"lambd": 0.7}, lambda v: v),
+    "threshold": ({"threshold": 0.1, "value": -2.0}, lambda v: v),
+}
+
+
+def _away(v, points, gap=1e-3):
+    """``v`` moved off the kinks at ``points`` (gradcheck differentiates there)."""
+    for p in points:
+        v = np.where(np.abs(v - p) < gap, p + 2 * gap, v)
+    return v
+
+
+@pytest.mark.parametrize("name", _ACTS)
+def test_functional_activations_match_torch(rng, name):
+    kw, dom = _ACTS[name]
+    x = _away(dom(rng.standard_normal((4, 6))), [-3, 3, 0.3, -0.3, 0.7, -0.7, 0.1])
+    # torch's hardsigmoid scales by a float32 1/6, also in float64
+    tol = 1e-7 if name == "hardsigmoid" else 1e-10
+    _both(lambda lib, t: getattr(lib.nn.functional, name)(t, **kw), [x], rtol=tol)
+    t = pydlk.tensor(x, requires_grad=True)
+    f = lambda a: getattr(pydlk.nn.functional, name)(a, **kw)  # noqa: E731
+    assert pydlk.gradcheck(f, (t,))
+    assert pydlk.autograd.gradgradcheck(f, (t,))
+    x32 = x.astype(np.float32)
+    tp = getattr(pydlk.nn.functional, name)(pydlk.tensor(x32), **kw)
+    tt = getattr(torch.nn.functional, name)(torch.tensor(x32), **kw)
+    assert tp.dtype == np.float32
+    np.testing.assert_allclose(_np(tp), _np(tt), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "cls,args",
+    [
+        ("GLU", (0,)),
+        ("LogSigmoid", ()),
+        ("Hardswish", ()),
+        ("Hardsigmoid", ()),
+        ("Softsign", ()),
+        ("Tanhshrink", ()),
+        ("Softshrink", (0.2,)),
+        ("Hardshrink", (0.2,)),
+        ("Threshold", (0.1, 20.0)),
+        ("CELU", (0.7,)),
+        ("Softplus", (2.0, 5.0)),
+    ],
+)
+def test_activation_layers_match_torch(rng, cls, args):
+    x = rng.standard_normal((4, 6))
+    # torch's Hardsigmoid scales by a float32 1/6 and CELU divides by a float32 alpha
+    _both(lambda lib, t: getattr(lib.nn, cls)(*args)(t), [x], rtol=1e-7)
+    assert repr(getattr(pydlk.nn, cls)(*args)).startswith(cls)
+
+
+@pytest.mark.parametrize("name", ["hardswish", "hardsigmoid", "threshold"])
+def test_inplace_activations_match_torch(rng, name):
+    x = rng.standard_normal((3, 4)) * 4
+    kw = {"threshold": 0.5, "value": 0.0} if name == "threshold" else {}
+
+    def f(lib, t):
+        y = t * 1.0
+        r = getattr(lib.nn.functional, name)(y, inplace=True, **kw)
+        assert r is y
+        return y
+
+    _both(f, [x], rtol=1e-7)
+
+
+def test_glu_errors():
+    with pytest.raises(ValueError, match="glu: halving dimension must be even"):
+        pydlk.nn.functional.glu(pydlk.ones(2, 3))
+    with pytest.raises(ValueError, match="softshrink: lambda must be"):
+        pydlk.nn.functional.softshrink(pydlk.ones(2), -1.0)
+
+
+@pytest.mark.parametrize(
+    "shape,ns,eps,affine",
+    [((3, 4), 4, None, True), ((2, 3, 4), (3, 4), 1e-5, True), ((5, 6), [6], None, False)],
+)
+def test_rms_norm_matches_torch(rng, shape, ns, eps, affine):
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((ns,) if isinstance(ns, int) else tuple(ns))
+    nsl = [ns] if isinstance(ns, int) else ns  # torch's functional wants a list (pydlk: either)
+    _both(lambda lib, t, v: lib.nn.functional.rms_norm(t, nsl, v if affine else None, eps), [x, w])
+    for dt in (np.float32, np.float64):
+        mp = pydlk.nn.RMSNorm(ns, eps=eps, elementwise_affine=affine, dtype=dt)
+        mt = torch.nn.RMSNorm(
+            ns, eps=eps, elementwise_affine=affine, dtype=getattr(torch, np.dtype(dt).name)
+        )
+        a = x.astype(dt)
+        np.testing.assert_allclose(_np(mp(pydlk.tensor(a))), _np(mt(torch.tensor(a))), rtol=1e-5)
+        assert sorted(dict(mp.named_parameters())) == sorted(dict(mt.named_parameters()))
+    t = pydlk.tensor(x, requires_grad=True)
+    assert pydlk.autograd.gradgradcheck(
+        lambda a: pydlk.nn.functional.rms_norm(a, ns, None, eps), (t,)
+    )
+    with pytest.raises(ValueError, match="rms_norm: given normalized_shape"):
+        pydlk.nn.functional.rms_norm(pydlk.ones(3, 4), 5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_margin_ranking_loss_matches_torch(rng, reduction):
+    a, b = rng.standard_normal(7), rng.standard_normal(7)
+    y = np.sign(rng.standard_normal(7))
+    _both(
+        lambda lib, x1, x2: lib.nn.functional.margin_ranking_loss(
+            x1, x2, lib.tensor(y), margin=0.3, reduction=reduction
+        ),
+        [a, b],
+    )
+    _both(
+        lambda lib, x1, x2: lib.nn.MarginRankingLoss(0.1, reduction=reduction)(
+            x1, x2, lib.tensor(y)
+        ),
+        [a, b],
+    )
+
+
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize("dist", ["default", "cosine", "l1"])
+def test_triplet_margin_with_distance_loss_matches_torch(rng, swap, dist):
+    a, p, n = (rng.standard_normal((5, 4)) for _ in range(3))
+
+    def fn(lib):
+        F = lib.nn.functional
+        return {
+            "default": None,
+            "cosine": lambda x, y: 1.0 - F.cosine_similarity(x, y),
+            "l1": lambda x, y: (x - y).abs().sum(-1),
+        }[dist]
+
+    _both(
+        lambda lib, *t: lib.nn.functional.triplet_margin_with_distance_loss(
+            *t, distance_function=fn(lib), margin=0.4, swap=swap
+        ),
+        [a, p, n],
+    )
+    _both(
+        lambda lib, *t: lib.nn.TripletMarginWithDistanceLoss(
+            distance_function=fn(lib), margin=0.4, swap=swap, reduction="none"
+        )(*t),
+        [a, p, n],
+    )
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        pydlk.nn.functional.triplet_margin_with_distance_loss(*(pydlk.ones(2, 2),) * 3, margin=0)
+
+
+# ------------------------------------------------------------ embedding_bag
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("padding_idx", [None, 2])
+@pytest.mark.parametrize("last", [False, True])
+def test_embedding_bag_1d_offsets_matches_torch(rng, mode, padding_idx, last):
+    w = rng.standard_normal((10, 3))
+    flat = np.array([1, 2, 4, 5, 4, 3, 2, 9, 2])
+    offsets = np.array([0, 4, 4, 6] + ([9] if last else []))  # an empty bag in the middle
+
+    def f(lib, weight):
+        return lib.nn.functional.embedding_bag(
+            lib.tensor(flat),
+            weight,
+            lib.tensor(offsets),
+            mode=mode,
+            padding_idx=padding_idx,
+            include_last_offset=last,
+        )
+
+    _both(f, [w])
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_embedding_bag_2d_and_module_match_torch(rng, mode):
+    w = rng.standard_normal((8, 4))
+    idx = rng.integers(0, 8, (3, 5))
+    _both(
+        lambda lib, weight: lib.nn.functional.embedding_bag(lib.tensor(idx), weight, mode=mode), [w]
+    )
+    mp = pydlk.nn.EmbeddingBag.from_pretrained(pydlk.tensor(w), mode=mode, freeze=False)
+    mt = torch.nn.EmbeddingBag.from_pretrained(torch.tensor(w), mode=mode, freeze=False)
+    np.testing.assert_allclose(_np(mp(pydlk.tensor(idx))), _np(mt(torch.tensor(idx))), rtol=1e-12)
+    assert mp.weight.requires_grad
+    fresh = pydlk.nn.EmbeddingBag(6, 2, padding_idx=1)
+    assert fresh.weight.shape == (6, 2) and not np.any(_np(fresh.weight[1]))
+
+
+def test_embedding_bag_per_sample_weights_and_errors(rng):
+    w, psw = rng.standard_normal((10, 3)), rng.standard_normal(8)
+    flat, offsets = np.array([1, 2, 4, 5, 4, 3, 2, 9]), np.array([0, 3])
+
+    def f(lib, weight, ps):
+        return lib.nn.functional.embedding_bag(
+            lib.tensor(flat), weight, lib.tensor(offsets), mode="sum", per_sample_weights=ps
+        )
+
+    _both(f, [w, psw])
+    F = pydlk.nn.functional
+    with pytest.raises(ValueError, match="embedding_bag: per_sample_weights is only supported"):
+        F.embedding_bag(
+            pydlk.tensor(flat),
+            pydlk.tensor(w),
+            pydlk.tensor(offsets),
+            per_sample_weights=pydlk.tensor(psw),
+        )
+    with pytest.raises(ValueError, match="embedding_bag: offsets must be None for a 2-d input"):
+        F.embedding_bag(pydlk.tensor(flat).view(2, 4), pydlk.tensor(w), pydlk.tensor(offsets))
+    with pytest.raises(ValueError, match="embedding_bag: a 1-d input needs offsets"):
+        F.embedding_bag(pydlk.tensor(flat), pydlk.tensor(w))
+    with pytest.raises(ValueError, match="embedding_bag: offsets\\[0\\] has to be 0"):
+        F.embedding_bag(pydlk.tensor(flat), pydlk.tensor(w), pydlk.tensor([1, 3]))
+    with pytest.raises(ValueError, match="embedding_bag: mode"):
+        F.embedding_bag(pydlk.tensor(flat), pydlk.tensor(w), pydlk.tensor(offsets), mode="min")

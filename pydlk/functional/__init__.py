@@ -12,12 +12,15 @@ from .conv_extra import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .dropout_compat import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
+from .embedding_bag import *  # noqa: F401,F403
 from .fractional_pool import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .losses_extra import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
+from .ranking_loss import *  # noqa: F401,F403
+from .rms_norm import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .sampling import *  # noqa: F401,F403
 from .shape_ops import *  # noqa: F401,F403

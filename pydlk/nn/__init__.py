@@ -15,6 +15,7 @@ from . import (
     parallel,  # noqa: F401,E402
 )
 from .activation import *  # noqa: F401,F403
+from .activation_extra import *  # noqa: F401,F403
 from .additive_attention import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .blocks import *  # noqa: F401,F403

@@ -18,7 +18,7 @@ from .module import Module
 from .parameter import Parameter
 from .pooling import MaxPool2d
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "RMSNorm", "GroupNorm"]
 
 
 class _NormBase(Module):
@@ -282,6 +282,47 @@ class LayerNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the last dims given by ``normalized_shape``:
+    ``x / sqrt(mean(x^2) + eps) * weight`` (torch 2.4+); ``eps=None`` is the machine epsilon
+    of the input's dtype, ``weight`` starts at ones (none without ``elementwise_affine``)."""
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        super().__init__()
+        check_device(device, "RMSNorm")
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        if any(s <= 0 for s in self.normalized_shape):
+            raise ValueError(
+                f"RMSNorm: normalized_shape must be positive, got {self.normalized_shape}"
+            )
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype_of(dtype)))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            self.weight._data[...] = 1
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self):
         return (
