@@ -1,7 +1,8 @@
 """The ops and optimisers added for torch compatibility against plain NumPy and torch on the same
 work, one run: cdist (p=2, matrix-product form), unique with counts, bincount with weights, lerp,
 lgamma, erf, erfinv (NumPy has none of the three), and one Adamax/NAdam/RAdam step over 4M
-float32 parameters (one fused kernel over the arena). Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README)."""
+float32 parameters (one fused kernel over the arena). Run with
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README)."""
 
 import numpy as np
 import pytest
