@@ -12,6 +12,7 @@ from . import ops
 from ._backend import is_cupy
 from .autograd import Tensor, is_grad_enabled
 from .ops._helpers import _arr, _nograd, _s, _xp
+from .ops._promotion import promote
 from .ops.arithmetic import (
     Abs,
     Add,
@@ -214,16 +215,17 @@ addbmm baddbmm cumprod repeat_interleave take_along_dim diff
 # Operators, and methods that differ from the op of the same name.
 _methods = {
     # arithmetic
-    "__add__": lambda self, other: Add.apply(self, _s(other)),
-    "__radd__": lambda self, other: Add.apply(_s(other), self),
-    "__sub__": lambda self, other: Sub.apply(self, _s(other)),
-    "__rsub__": lambda self, other: Sub.apply(_s(other), self),
-    "__mul__": lambda self, other: Mul.apply(self, _s(other)),
-    "__rmul__": lambda self, other: Mul.apply(_s(other), self),
-    "__truediv__": lambda self, other: Div.apply(self, _s(other)),
-    "__rtruediv__": lambda self, other: Div.apply(_s(other), self),
-    "__pow__": lambda self, other: Pow.apply(self, _s(other)),
-    "__rpow__": lambda self, other: Pow.apply(_s(other), self),
+    # torch's type promotion first (ops/_promotion.py: int with float gives the float dtype)
+    "__add__": lambda self, other: Add.apply(*promote(self, _s(other))),
+    "__radd__": lambda self, other: Add.apply(*promote(_s(other), self)),
+    "__sub__": lambda self, other: Sub.apply(*promote(self, _s(other))),
+    "__rsub__": lambda self, other: Sub.apply(*promote(_s(other), self)),
+    "__mul__": lambda self, other: Mul.apply(*promote(self, _s(other))),
+    "__rmul__": lambda self, other: Mul.apply(*promote(_s(other), self)),
+    "__truediv__": lambda self, other: Div.apply(*promote(self, _s(other), True)),
+    "__rtruediv__": lambda self, other: Div.apply(*promote(_s(other), self, True)),
+    "__pow__": lambda self, other: Pow.apply(*promote(self, _s(other))),
+    "__rpow__": lambda self, other: Pow.apply(*promote(_s(other), self)),
     "__matmul__": lambda self, other: matmul(self, other),
     "__rmatmul__": lambda self, other: matmul(other, self),
     "__neg__": lambda self: Neg.apply(self),

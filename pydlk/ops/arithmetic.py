@@ -24,6 +24,7 @@ from ._helpers import (
     _val,
     _xp,
 )
+from ._promotion import promote
 from .comparison import floor_divide
 
 # This module defines abs, round and pow under torch's names; inside it the
@@ -530,21 +531,23 @@ def add(input: TensorOrScalar, other: TensorOrScalar, *, alpha: float = 1) -> Te
     """``input + alpha * other``, broadcasting; either may be a Python scalar."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Add.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
+    a, b = promote(_s(input), _s(other))
+    return Add.apply(a, b if alpha == 1 else Mul.apply(b, alpha))
 
 
 def sub(input: TensorOrScalar, other: TensorOrScalar, *, alpha: float = 1) -> Tensor:
     """``input - alpha * other``, broadcasting; either may be a Python scalar."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Sub.apply(_s(input), _s(other) if alpha == 1 else Mul.apply(other, alpha))
+    a, b = promote(_s(input), _s(other))
+    return Sub.apply(a, b if alpha == 1 else Mul.apply(b, alpha))
 
 
 def mul(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """``input * other``, elementwise with broadcasting."""
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Mul.apply(_s(input), _s(other))
+    return Mul.apply(*promote(_s(input), _s(other)))
 
 
 def div(
@@ -565,7 +568,7 @@ def div(
         )
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
-    return Div.apply(_s(input), _s(other))
+    return Div.apply(*promote(_s(input), _s(other), True))
 
 
 def pow(input: TensorOrScalar, exponent: TensorOrScalar) -> Tensor:
@@ -574,7 +577,7 @@ def pow(input: TensorOrScalar, exponent: TensorOrScalar) -> Tensor:
     """
     if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
         input = _t(input)
-    return Pow.apply(_s(input), _s(exponent))
+    return Pow.apply(*promote(_s(input), _s(exponent)))
 
 
 def neg(input: Tensor) -> Tensor:
@@ -686,12 +689,12 @@ def clamp_max(input: Tensor, max: TensorOrScalar) -> Tensor:
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum of two tensors (ties split the gradient evenly, as torch)."""
-    return Maximum.apply(_t(input), _s(other))
+    return Maximum.apply(*promote(_t(input), _s(other)))
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum of two tensors (ties split the gradient evenly, as torch)."""
-    return Minimum.apply(_t(input), _s(other))
+    return Minimum.apply(*promote(_t(input), _s(other)))
 
 
 @overload
@@ -712,7 +715,7 @@ def where(
         )
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
-    return Where.apply(c, _s(input), _s(other))
+    return Where.apply(c, *promote(_s(input), _s(other)))
 
 
 def masked_fill(input: Tensor, mask: Tensor | np.ndarray, value: TensorOrScalar) -> Tensor:
