@@ -21,7 +21,7 @@ namespace pydlk {
 namespace {
 
 // ------------------------------------------------------------------------------ vector math
-// Branch-free float versions of expm1, tanh and erfc that GCC vectorises (libm's are calls it
+// Branch-free float versions of expm1 and tanh (erfc: vmath.h) that GCC vectorises (libm's are calls it
 // cannot vectorise without -ffast-math), built on vexp (vmath.h). The double overloads are
 // libm's: float64 is the gradient-check path, where accuracy matters more than speed.
 
@@ -47,23 +47,6 @@ inline float vtanh(float x) {
   return t < 0.3f ? small : big;  // NaN: t < 0.3 is false, big is NaN
 }
 inline double vtanh(double x) { return std::tanh(x); }
-
-// erfc(z) for z >= 0 with relative error < 1.2e-7 everywhere (Numerical Recipes' erfcc, a
-// Chebyshev fit of erfc(z) e^{z^2} in t = 1 / (1 + z/2)).
-inline float verfc_pos(float z) {
-  float t = 1.f / (1.f + 0.5f * z);
-  float q =
-      -1.26551223f +
-      t * (1.00002368f +
-           t * (0.37409196f +
-                t * (0.09678418f +
-                     t * (-0.18628806f +
-                          t * (0.27886807f +
-                               t * (-1.13520398f +
-                                    t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
-  return t * vexp(q - z * z);
-}
-inline double verfc_pos(double z) { return std::erfc(z); }
 
 // sigmoid(x) = 1 / (1 + e^{-x}) written with z = e^{-|x|} in (0, 1], so nothing overflows:
 // x >= 0: 1 / (1 + z); x < 0: z / (1 + z).

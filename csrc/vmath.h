@@ -1,5 +1,5 @@
-// Vector math shared by the kernels: a branch-free float exp that GCC vectorises (libm's expf is
-// a call it cannot vectorise without -ffast-math). The double overload is libm's: float64 is the
+// Vector math shared by the kernels: branch-free float exp, erf and erfc that GCC vectorises
+// (libm's are calls it cannot vectorise without -ffast-math). The double overload is libm's: float64 is the
 // gradient-check path, where accuracy matters more than speed.
 //
 // A file whose loops call vexp should turn off trapping math (see activation.cpp): GCC will not
@@ -46,5 +46,64 @@ PYDLK_INLINE float vexp(float x) {
   return (p + p) * s;
 }
 inline double vexp(double x) { return std::exp(x); }
+
+// erfc(z) for z >= 0 with relative error < 1.2e-7 everywhere (Numerical Recipes' erfcc, a
+// Chebyshev fit of erfc(z) e^{z^2} in t = 1 / (1 + z/2)).
+PYDLK_INLINE float erfcc_log_poly(float t) {  // log(erfc(z) e^{z^2} / t), t = 1 / (1 + z/2)
+  return -1.26551223f +
+         t * (1.00002368f +
+              t * (0.37409196f +
+                   t * (0.09678418f +
+                        t * (-0.18628806f +
+                             t * (0.27886807f +
+                                  t * (-1.13520398f +
+                                       t * (1.48851587f +
+                                            t * (-0.82215223f + t * 0.17087277f))))))));
+}
+
+PYDLK_INLINE float verfc_pos(float z) {
+  float t = 1.f / (1.f + 0.5f * z);
+  return t * vexp(erfcc_log_poly(t) - z * z);
+}
+
+// verfc_pos with the tail's relative accuracy kept (for erfc itself; GELU's x * Phi(x) does
+// not need it there): e^{-z^2} as e^{-h^2} e^{-(z-h)(z+h)}, h = z with its low 12 mantissa
+// bits cleared, so h^2 is exact and the large exponent carries no rounding (z * z rounded costs
+// up to 60 ulp near z = 9, where z^2 is about 80).
+PYDLK_INLINE float verfc_pos_tail(float z) {
+  float t = 1.f / (1.f + 0.5f * z);
+  uint32_t zb;
+  std::memcpy(&zb, &z, 4);
+  zb &= 0xFFFFF000u;
+  float h;
+  std::memcpy(&h, &zb, 4);
+  float r = (z - h) * (z + h);
+  r = z < INFINITY ? r : 0.f;  // z = inf: inf - inf; the result is 0 (t = 0); NaN stays (t)
+  return t * vexp(-(h * h)) * vexp(erfcc_log_poly(t) - r);
+}
+inline double verfc_pos(double z) { return std::erfc(z); }
+
+// erf(x) within about 2 ulp: the odd Taylor series to x^15 for |x| < 0.5 (next term below 1e-9
+// relative), 1 - erfc(|x|) beyond (erf > 0.52 there, so erfc's error stays relative).
+PYDLK_INLINE float verf(float x) {
+  const float t = std::fabs(x), z = x * x;
+  const float small =
+      x * (1.1283791670955126f +
+           z * (-0.37612638903183754f +
+                z * (0.11283791670955126f +
+                     z * (-0.026866170645131252f +
+                          z * (0.005223977625442188f + z * (-0.0008548327023450852f +
+                                                            z * (0.00012055332981789664f +
+                                                                 z * -1.492565035840625e-05f)))))));
+  float big = 1.f - verfc_pos(t);
+  big = x < 0 ? -big : big;
+  return t < 0.5f ? small : big;  // NaN: t < 0.5 is false, big is NaN
+}
+
+// erfc(x) for any x: erfc(-z) = 2 - erfc(z).
+PYDLK_INLINE float verfc(float x) {
+  const float c = verfc_pos_tail(std::fabs(x));
+  return x < 0 ? 2.f - c : c;
+}
 
 }  // namespace pydlk
