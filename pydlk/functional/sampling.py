@@ -1,8 +1,9 @@
-"""interpolate (torch.nn.functional.interpolate) for 'nearest', 'nearest-exact', 'linear' (3-D)
-and 'bilinear' (4-D), forward and backward.
+"""interpolate (torch.nn.functional.interpolate) for 'nearest', 'nearest-exact', 'area' (3-D, 4-D,
+5-D), 'linear' (3-D), 'bilinear' and 'bicubic' (4-D) and 'trilinear' (5-D), forward and backward.
 
 Each resized dimension is separable: output = M @ input along that axis, with M (out, in) holding
-one 1 per row (nearest) or two linear weights per row, applied as a matmul in the array's own
+one 1 per row (nearest), two linear or four cubic weights per row, or an average over a window of
+the input (area, which is adaptive average pooling), applied as a matmul in the array's own
 layout (no transposed copies). The backward applies M^T. Source
 coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
@@ -25,7 +26,41 @@ from ._util import check_float
 
 __all__ = ["interpolate", "upsample", "upsample_bilinear", "upsample_nearest"]
 
-_MODES = {"nearest": (3, 4), "nearest-exact": (3, 4), "linear": (3,), "bilinear": (4,)}
+_MODES = {
+    "nearest": (3, 4, 5),
+    "nearest-exact": (3, 4, 5),
+    "linear": (3,),
+    "bilinear": (4,),
+    "bicubic": (4,),
+    "trilinear": (5,),
+    "area": (3, 4, 5),
+}
+_INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
+_A = -0.75  # torch's cubic convolution constant (Keys' kernel with a = -0.75)
+
+
+def _cubic_weights(t):
+    """The four cubic convolution weights of taps x-1, x, x+1, x+2 for the fraction t = real - x
+    (torch's get_cubic_upsample_coefficients)."""
+
+    def near(d):  # |d| <= 1
+        return ((_A + 2) * d - (_A + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((_A * d - 5 * _A) * d + 8 * _A) * d - 4 * _A
+
+    return far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)
+
+
+def _area_matrix(n_in, n_out):
+    """Adaptive average pooling along one axis: row o averages input [floor(o*in/out),
+    ceil((o+1)*in/out)), as torch's adaptive_avg_pool (which 'area' is)."""
+    o = np.arange(n_out)
+    start = (o * n_in) // n_out
+    end = ((o + 1) * n_in + n_out - 1) // n_out
+    i = np.arange(n_in)
+    inside = (i >= start[:, None]) & (i < end[:, None])
+    return inside / (end - start)[:, None].astype(np.float64)
 
 
 def _matrix(n_in, n_out, mode, align_corners, scale):
@@ -42,6 +77,10 @@ def _matrix(n_in, n_out, mode, align_corners, scale):
         idx = np.minimum(src.astype(np.int64), n_in - 1)
         m[np.arange(n_out), idx] = 1.0
         return idx, m
+    if mode == "area":
+        return None, _area_matrix(n_in, n_out)
+    if mode == "bicubic":
+        return None, _bicubic_matrix(n_in, n_out, align_corners, scale)
     if align_corners:
         s = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
         src = o * s
@@ -54,6 +93,25 @@ def _matrix(n_in, n_out, mode, align_corners, scale):
     np.add.at(m, (np.arange(n_out), i0), 1.0 - lam)
     np.add.at(m, (np.arange(n_out), i1), lam)
     return None, m
+
+
+def _bicubic_matrix(n_in, n_out, align_corners, scale):
+    """Cubic convolution along one axis as torch's upsample_bicubic2d: the source coordinate is
+    not clamped at 0 (unlike linear), its fraction is clamped to [0, 1], and taps outside the
+    input read the nearest edge pixel."""
+    o = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = o * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        s = (n_in / n_out) if scale is None else 1.0 / scale
+        src = (o + 0.5) * s - 0.5
+    x0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    t = np.clip(src - x0, 0.0, 1.0)
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    for k, w in enumerate(_cubic_weights(t)):
+        np.add.at(m, (rows, np.clip(x0 - 1 + k, 0, n_in - 1)), w)
+    return m
 
 
 def _along_axis(m, y, axis, xp):
@@ -134,11 +192,18 @@ def interpolate(
     antialias: bool = False,
 ) -> Tensor:
     """Resize the spatial dimensions of an (N, C, L) or (N, C, H, W) input, as torch's
-    F.interpolate. Exactly one of ``size`` (int or tuple) and ``scale_factor`` (float or tuple)
-    is given. ``align_corners`` applies to the linear modes only (default False).
+    F.interpolate, or (N, C, D, H, W) for 'nearest', 'nearest-exact', 'area' and 'trilinear'.
+    Exactly one of ``size`` (int or tuple) and ``scale_factor`` (float or tuple) is given.
+    ``align_corners`` applies to the interpolating modes 'linear', 'bilinear', 'bicubic' and
+    'trilinear' only (default False). 'bicubic' is torch's cubic convolution (A = -0.75, taps
+    past the border read the edge pixel; it may overshoot the input's range, as torch's does).
+    'area' is adaptive average pooling to the output size (a ``scale_factor`` gives the size
+    ``floor(in * scale_factor)``, as torch recomputes it).
 
-    Differs from torch: modes 'bicubic', 'trilinear' and 'area', 5-D inputs and antialias are
-    refused with a ValueError."""
+    Differs from torch: antialias=True and mode 'lanczos' are refused with a ValueError, and
+    integer (uint8) images are refused (torch resizes uint8 with 'bicubic'). A NaN or inf in the
+    input spreads along the whole resized row for the interpolating modes and 'area' (torch's
+    kernels keep it local)."""
     x = check_float(input, "interpolate", "input")
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {tuple(_MODES)}, got {mode!r}")
@@ -149,11 +214,11 @@ def interpolate(
         )
     if antialias:
         raise ValueError("interpolate: antialias=True is not supported")
-    linear = mode in ("linear", "bilinear")
+    linear = mode in _INTERPOLATING
     if align_corners is not None and not linear:
         raise ValueError(
             "interpolate: align_corners option can only be set with the "
-            "interpolating modes: linear | bilinear"
+            "interpolating modes: linear | bilinear | bicubic | trilinear"
         )
     align_corners = bool(align_corners) if linear else False
     k = x.ndim - 2
@@ -165,6 +230,10 @@ def interpolate(
         if any(s <= 0 for s in out):
             raise ValueError(f"interpolate: size must be positive, got {size!r}")
         scales: list[float | None] = [None] * k
+        if recompute_scale_factor:
+            raise ValueError(
+                "interpolate: recompute_scale_factor is not meaningful with an explicit size."
+            )
     else:
         factors = [float(s) for s in _per_dim(scale_factor, k, "scale_factor", numbers.Real)]
         if any(not s > 0 or not math.isfinite(s) for s in factors):
@@ -176,7 +245,7 @@ def interpolate(
                 f"interpolate: input of shape {tuple(x.shape)} with scale_factor "
                 f"{scale_factor!r} gives an empty output"
             )
-        if recompute_scale_factor:
+        if recompute_scale_factor or mode == "area":  # torch: area always takes a size
             scales = [None] * k
     plan = []
     for j in range(k):
