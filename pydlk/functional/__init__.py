@@ -13,6 +13,7 @@ from .dropout import *  # noqa: F401,F403
 from .dropout_compat import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
 from .embedding_bag import *  # noqa: F401,F403
+from .fold_unfold import *  # noqa: F401,F403
 from .fractional_pool import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
