@@ -59,6 +59,21 @@ from .backends import (  # noqa: E402,F401
 )
 from .compiler import compile  # torch.compile: the model itself (pydlk runs eagerly)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: E402
+from .linalg._toplevel import (  # noqa: E402,F401  (torch.inverse, torch.svd, ...)
+    cholesky,
+    cholesky_inverse,
+    cholesky_solve,
+    cross,
+    det,
+    inverse,
+    logdet,
+    matrix_exp,
+    matrix_power,
+    pinverse,
+    qr,
+    slogdet,
+    svd,
+)
 from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401
 from .summary import summary  # noqa: E402,F401
@@ -67,6 +82,7 @@ __version__ = config()["version"]
 from . import (  # noqa: E402,F401
     distributions,
     ensemble,
+    linalg,
     special,
     text,  # noqa: E402,F401
     vision,  # noqa: E402,F401

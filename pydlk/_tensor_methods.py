@@ -11,6 +11,7 @@ import numpy as np
 from . import ops
 from ._backend import is_cupy
 from .autograd import Tensor, is_grad_enabled
+from .linalg import _toplevel as _linalg
 from .ops._helpers import _arr, _nograd, _s, _xp
 from .ops._promotion import promote
 from .ops.arithmetic import (
@@ -326,6 +327,20 @@ _methods = {
     "addcmul_": addcmul_,
     "addcdiv_": addcdiv_,
     # products
+    # linear algebra (pydlk/linalg/_toplevel.py: torch's top-level names)
+    "inverse": _linalg.inverse,
+    "det": _linalg.det,
+    "logdet": _linalg.logdet,
+    "slogdet": _linalg.slogdet,
+    "cholesky": _linalg.cholesky,
+    "cholesky_solve": _linalg.cholesky_solve,
+    "cholesky_inverse": _linalg.cholesky_inverse,
+    "svd": _linalg.svd,
+    "qr": _linalg.qr,
+    "pinverse": _linalg.pinverse,
+    "matrix_exp": _linalg.matrix_exp,
+    "matrix_power": _linalg.matrix_power,
+    "cross": _linalg.cross,
     # reductions
     # shape
     "expand_as": lambda self, other: expand(self, other.shape),

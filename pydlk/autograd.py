@@ -278,6 +278,8 @@ class Tensor(_TensorBase):
     #       erfinv_ sinc_ deg2rad_ rad2deg_ frac_ floor_ ceil_ trunc_ fix_ sign_ round_ logit_
     #       pow_ atan2_ arctan2_ hypot_ xlogy_ lerp_ clip_ addcmul_ addcdiv_
     #   products: matmul mm bmm mv dot outer t addmm addmv addbmm baddbmm
+    #   linear algebra: inverse det logdet slogdet cholesky cholesky_solve cholesky_inverse svd qr
+    #       pinverse matrix_exp matrix_power cross
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero cumprod
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims

@@ -1,0 +1,60 @@
+"""torch.linalg: linear algebra on matrices and batches of matrices (leading dims are batch
+dims), under torch's names, arguments and return types.
+
+Each decomposition or solve is an autograd Function on NumPy's (or, for CuPy arrays,
+CuPy's) ``linalg``, with torch's backward formula; norms and the small products are built from
+differentiable ops. Errors are torch's: ``LinAlgError`` (a RuntimeError) for a singular matrix
+in ``inv``/``solve`` or one that is not positive-definite in ``cholesky``, ValueError for
+shapes, TypeError for dtypes other than float32/float64. Complex matrices, ``eig``/``eigvals``
+(non-symmetric), the LU and LDL families and ``householder_product`` are not provided.
+"""
+
+from ._common import LinAlgError
+from ._factor import cholesky, cholesky_ex, eigh, eigvalsh, qr, svd, svdvals
+from ._inverse import (
+    det,
+    inv,
+    inv_ex,
+    matrix_power,
+    slogdet,
+    solve,
+    solve_ex,
+    solve_triangular,
+    tensorinv,
+    tensorsolve,
+)
+from ._misc import cond, cross, diagonal, lstsq, matrix_exp, matrix_rank, multi_dot, pinv, vecdot
+from ._norms import matrix_norm, norm, vector_norm
+
+__all__ = [
+    "LinAlgError",
+    "cholesky",
+    "cholesky_ex",
+    "cond",
+    "cross",
+    "det",
+    "diagonal",
+    "eigh",
+    "eigvalsh",
+    "inv",
+    "inv_ex",
+    "lstsq",
+    "matrix_exp",
+    "matrix_norm",
+    "matrix_power",
+    "matrix_rank",
+    "multi_dot",
+    "norm",
+    "pinv",
+    "qr",
+    "slogdet",
+    "solve",
+    "solve_ex",
+    "solve_triangular",
+    "svd",
+    "svdvals",
+    "tensorinv",
+    "tensorsolve",
+    "vecdot",
+    "vector_norm",
+]

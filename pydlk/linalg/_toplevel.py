@@ -1,0 +1,139 @@
+"""torch's top-level linear-algebra names (``torch.inverse``, ``torch.det``, ``torch.svd``
+with its older API, ``torch.cholesky``, ...), which are also Tensor methods. Each is the
+``pydlk.linalg`` function under torch's older name and arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._backend import get_array_module
+from ..autograd import Tensor
+from . import _factor, _inverse, _misc
+from ._common import _check_matrix, _check_square, _tensor
+from ._common import qr as _qr_type
+from ._common import slogdet as _slogdet_type
+from ._common import svd as _svd_type
+
+__all__ = [
+    "cholesky",
+    "cholesky_inverse",
+    "cholesky_solve",
+    "cross",
+    "det",
+    "inverse",
+    "logdet",
+    "matrix_exp",
+    "matrix_power",
+    "pinverse",
+    "qr",
+    "slogdet",
+    "svd",
+]
+
+
+def inverse(input: Tensor, *, out: None = None) -> Tensor:
+    """The inverse of a square matrix (or batch): ``pydlk.linalg.inv``."""
+    return _inverse.inv(input, out=out)
+
+
+def det(input: Tensor) -> Tensor:
+    """The determinant of a square matrix (or batch): ``pydlk.linalg.det``."""
+    return _inverse.det(input)
+
+
+def slogdet(input: Tensor) -> _slogdet_type:
+    """``(sign, logabsdet)`` of the determinant: ``pydlk.linalg.slogdet``."""
+    return _slogdet_type(*_inverse.slogdet(input))
+
+
+def logdet(input: Tensor) -> Tensor:
+    """``log(det(input))`` of a square matrix (or batch), as torch.logdet: NaN where the
+    determinant is negative, -inf where it is 0. The gradient is ``g A^-T``."""
+    sign, logabs = _inverse.slogdet(_tensor(input))
+    return logabs + sign.log()  # log(-1) is NaN, log(0) is -inf; sign carries no gradient
+
+
+def svd(
+    input: Tensor, some: bool = True, compute_uv: bool = True, *, out: None = None
+) -> _svd_type:
+    """``(U, S, V)`` with input = U diag(S) V^T, as torch.svd (V, not its transpose; deprecated
+    in torch for ``pydlk.linalg.svd``). ``some``: the reduced factors (k = min(m, n) columns);
+    ``compute_uv=False``: only S, with U and V zero-filled (m, m) and (n, n) matrices."""
+    if out is not None:
+        raise TypeError("svd: out= is not supported")
+    A = _tensor(input)
+    _check_matrix("svd", A)
+    if not compute_uv:
+        xp = get_array_module(A._data)
+        m, n = A.shape[-2:]
+        batch = tuple(A.shape[:-2])
+        U, V = xp.zeros(batch + (m, m), A.dtype), xp.zeros(batch + (n, n), A.dtype)
+        return _svd_type(Tensor(U), _factor.svdvals(A), Tensor(V))
+    U, S, Vh = _factor.svd(A, full_matrices=not some)
+    return _svd_type(U, S, Vh.mT)
+
+
+def cholesky(input: Tensor, upper: bool = False, *, out: None = None) -> Tensor:
+    """The Cholesky factor, as torch.cholesky (deprecated in torch for
+    ``pydlk.linalg.cholesky``): lower L (A = L L^T), or U = L^T with ``upper=True``."""
+    return _factor.cholesky(input, upper=upper, out=out)
+
+
+def cholesky_solve(
+    input: Tensor, input2: Tensor, upper: bool = False, *, out: None = None
+) -> Tensor:
+    """The solution X of ``A X = input`` given A's Cholesky factor ``input2`` (lower L with
+    A = L L^T, or upper U with A = U^T U), as torch.cholesky_solve. The gradient with respect
+    to the factor is torch's (not restricted to its triangle)."""
+    if out is not None:
+        raise TypeError("cholesky_solve: out= is not supported")
+    B, L = _tensor(input), _tensor(input2)
+    _check_square("cholesky_solve", L, "input2")
+    _check_matrix("cholesky_solve", B, "input")
+    if upper:
+        L = L.mT
+    return _inverse.solve(L.mT, _inverse.solve(L, B))
+
+
+def cholesky_inverse(input: Tensor, upper: bool = False, *, out: None = None) -> Tensor:
+    """The inverse of A = L L^T (``upper``: U^T U) from its Cholesky factor ``input``, as
+    torch.cholesky_inverse."""
+    if out is not None:
+        raise TypeError("cholesky_inverse: out= is not supported")
+    L = _tensor(input)
+    _check_square("cholesky_inverse", L, "input")
+    return _inverse.inv(L.mT @ L if upper else L @ L.mT)
+
+
+def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:
+    """The pseudo-inverse, as torch.pinverse: ``pydlk.linalg.pinv`` with ``rtol=rcond``."""
+    return _misc.pinv(input, rtol=rcond)
+
+
+def matrix_exp(input: Tensor) -> Tensor:
+    """The matrix exponential: ``pydlk.linalg.matrix_exp``."""
+    return _misc.matrix_exp(input)
+
+
+def matrix_power(input: Tensor, n: int) -> Tensor:
+    """``input`` to the integer power ``n``: ``pydlk.linalg.matrix_power``."""
+    return _inverse.matrix_power(input, n)
+
+
+def qr(input: Tensor, some: bool = True, *, out: None = None) -> _qr_type:
+    """``(Q, R)``, as torch.qr (deprecated in torch for ``pydlk.linalg.qr``): the reduced
+    factors, or with ``some=False`` the complete ones."""
+    Q, R = _factor.qr(input, "reduced" if some else "complete", out=out)
+    return _qr_type(Q, R)
+
+
+def cross(input: Tensor, other: Tensor, dim: int | None = None, *, out: None = None) -> Tensor:
+    """The cross product along ``dim``, as torch.cross; ``dim=None`` takes the first dim of
+    size 3 (torch's deprecated default)."""
+    a, b = _tensor(input), _tensor(other)
+    if dim is None:
+        sizes: Any = [i for i, s in enumerate(a.shape) if s == 3]
+        if not sizes:
+            raise ValueError(f"cross: no dimension of size 3 in input of shape {tuple(a.shape)}")
+        dim = sizes[0]
+    return _misc.cross(a, b, dim=dim, out=out)
