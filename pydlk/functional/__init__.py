@@ -15,6 +15,7 @@ from .embedding import *  # noqa: F401,F403
 from .embedding_bag import *  # noqa: F401,F403
 from .fold_unfold import *  # noqa: F401,F403
 from .fractional_pool import *  # noqa: F401,F403
+from .grid_sampling import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .losses_extra import *  # noqa: F401,F403
