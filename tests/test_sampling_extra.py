@@ -508,3 +508,49 @@ def test_grid_sample_dtype_errors():
         )
     with pytest.raises(TypeError, match="grid_sample: input must be float"):
         F.grid_sample(np.zeros((1, 1, 3, 3), np.int64), np.zeros((1, 2, 2, 2)), align_corners=True)
+
+
+# ----------------------------------------------------------------------------- on a GPU
+
+
+def test_gpu_sampling_ops_match_cpu(rng):
+    """unfold, fold, the new interpolate modes, affine_grid and grid_sample on CuPy arrays give
+    the CPU's values and gradients (float64, so the two differ only by summation order)."""
+    from _gpu_helpers import cupy_or_skip, host
+
+    cp = cupy_or_skip()
+    x = rng.standard_normal((2, 3, 6, 5))
+    grid = rng.uniform(-1.3, 1.3, (2, 4, 7, 2))
+    theta = rng.standard_normal((2, 2, 3))
+    ops = [
+        lambda a: F.unfold(a, (2, 3), padding=1, stride=(1, 2)),
+        lambda a: F.fold(F.unfold(a, 3, padding=1), (6, 5), 3, padding=1),
+        lambda a: F.interpolate(a, size=(9, 4), mode="bicubic", align_corners=False),
+        lambda a: F.interpolate(a, scale_factor=0.6, mode="area"),
+    ]
+    for op in ops:
+        xc, xg = (
+            pydlk.tensor(x, requires_grad=True),
+            pydlk.tensor(cp.asarray(x), requires_grad=True),
+        )
+        yc, yg = op(xc), op(xg)
+        np.testing.assert_allclose(host(yg), host(yc), rtol=1e-12, atol=1e-12)
+        dy = rng.standard_normal(yc.shape)
+        yc.backward(pydlk.tensor(dy))
+        yg.backward(pydlk.tensor(cp.asarray(dy)))
+        np.testing.assert_allclose(host(xg.grad), host(xc.grad), rtol=1e-12, atol=1e-12)
+    for mode, padding in [("bilinear", "zeros"), ("bicubic", "reflection"), ("nearest", "border")]:
+        ins = [x, grid, theta]
+        cpu = [pydlk.tensor(a, requires_grad=True) for a in ins]
+        gpu = [pydlk.tensor(cp.asarray(a), requires_grad=True) for a in ins]
+        outs = []
+        for a, g, t in (cpu, gpu):
+            y = (
+                F.grid_sample(a, g, mode, padding, True)
+                + F.affine_grid(t, (2, 3, 6, 5), True).sum()
+            )
+            y.sum().backward()
+            outs.append(y)
+        np.testing.assert_allclose(host(outs[1]), host(outs[0]), rtol=1e-12, atol=1e-12)
+        for c, g in zip(cpu, gpu):
+            np.testing.assert_allclose(host(g.grad), host(c.grad), rtol=1e-12, atol=1e-12)
