@@ -154,16 +154,24 @@ class SlogDet(Function):
         return Inv.apply(inputs[0]).mT * _bcast(glog, a.shape[:-2])
 
 
+def _solve_error(op: str, a: Any) -> LinAlgError:
+    """torch's LinAlgError for a singular A in a solve, naming the batch element."""
+    where = ""
+    if a.ndim > 2:
+        info = _infos(a, _lu_info).reshape(-1)
+        bad = np.flatnonzero(info)
+        where = f"(Batch element {int(bad[0])}): " if bad.size else ""
+    return LinAlgError(f"{op}: {where}The solver failed because the input matrix is singular.")
+
+
 def _solve(a: Any, b: Any, op: str) -> Any:
     xp = get_array_module(a)
     try:
         x = xp.linalg.solve(a, b)
     except np.linalg.LinAlgError:
-        raise LinAlgError(
-            f"{op}: The solver failed because the input matrix is singular."
-        ) from None
+        raise _solve_error(op, a) from None
     if is_cupy(a) and not _all_finite(x):
-        raise LinAlgError(f"{op}: The solver failed because the input matrix is singular.")
+        raise _solve_error(op, a)
     return x
 
 

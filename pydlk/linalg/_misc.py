@@ -299,12 +299,18 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1, out: None = None) -> T
         raise ValueError(
             f"{op}: inputs must have the same number of dimensions, got {a.ndim} and {b.ndim}"
         )
-    d = _dim(dim, a.ndim, op)
+    nd = a.ndim
+    d = _dim(dim, nd, op)
     if a.shape[d] != 3 or b.shape[d] != 3:
         raise ValueError(
             f"{op}: inputs dimension {dim} must have length 3. Got {a.shape[d]} and {b.shape[d]}"
         )
-    shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+    try:
+        shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+    except ValueError:
+        raise ValueError(
+            f"{op}: the shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
+        ) from None
     a, b = a.expand(shape), b.expand(shape)
     # component i is a_{i+1} b_{i+2} - a_{i+2} b_{i+1}: rolls bring those entries to i
     return a.roll(-1, d) * b.roll(1, d) - a.roll(1, d) * b.roll(-1, d)
