@@ -468,14 +468,32 @@ def test_grid_sample_gradcheck(rng, mode, padding):
     )
 
 
-def test_grid_sample_nearest_grid_grad_is_zero_and_grid_double_backward_refused(rng):
+def test_grid_sample_nearest_grid_grad_is_zero(rng):
     x = t64(rng.standard_normal((1, 2, 4, 5)))
     grid = t64(rng.uniform(-1, 1, (1, 3, 3, 2)))
     F.grid_sample(x, grid, "nearest", align_corners=False).sum().backward()
     np.testing.assert_array_equal(np.asarray(grid.grad), 0.0)
-    y = F.grid_sample(x, grid, "bilinear", align_corners=False)
-    with pytest.raises(RuntimeError, match="double backward is not implemented for grid_sample"):
-        pydlk.autograd.grad(y.sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("mode, padding, align", _SAMPLE_CASES)
+def test_grid_sample_double_backward_vs_torch(rng, mode, padding, align):
+    """Second derivatives through both gradients (a gradient penalty's pattern) with respect to
+    the input and the grid, against torch; and gradgradcheck."""
+    x = rng.standard_normal((2, 2, 4, 5))
+    grid = rng.uniform(-1.3, 1.3, (2, 3, 2, 2))
+    res = []
+    for lib in (pydlk, torch):
+        a, g = lib.tensor(x, requires_grad=True), lib.tensor(grid, requires_grad=True)
+        y = (lib.nn.functional.grid_sample(a, g, mode, padding, align) ** 2).sum()
+        ga, gg = lib.autograd.grad(y, (a, g), create_graph=True)
+        ((ga**2).sum() + (gg * gg.detach()).sum() + (ga.sum() * gg).sum()).backward()
+        res.append([_np(t) for t in (ga, gg, a.grad, g.grad)])
+    for p, t in zip(*res):
+        np.testing.assert_allclose(p, t, rtol=1e-10, atol=1e-10)
+    a, g = t64(x[:1, :, :3, :4]), t64(grid[:1, :2])
+    assert pydlk.autograd.gradgradcheck(
+        lambda a, g: F.grid_sample(a, g, mode, padding, align), (a, g)
+    )
 
 
 def test_grid_sample_warns_without_align_corners(rng):

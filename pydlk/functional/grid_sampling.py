@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._backend import get_array_module, is_cupy
-from .._engine import no_double_backward
 from ..autograd import Function, Tensor
+from ..ops.joining import stack
 from ._adjoint import LinearMap
 from ._util import array_of, check_float
 
@@ -115,17 +115,17 @@ def _cubic(t):
 
 
 @np.errstate(all="ignore")  # a NaN or inf coordinate gives NaN, as torch
-def _taps(grid, h, w, mode, padding_mode, align_corners):
-    """The taps of every output pixel: a list of (flat index (N, P) into the image flattened to
-    h * w + 1 values, weight (N, P), d weight / d grid x, d weight / d grid y), P = Hout * Wout.
-    Out-of-image taps index the appended zero pixel h * w."""
+def _lattice(grid, h, w, mode, padding_mode, align_corners):
+    """Where every output pixel reads: (flat indices, fx, fy, sx, sy). The flat indices (one
+    (N, P) array per tap, P = Hout * Wout) address the image flattened to h * w + 1 values,
+    out-of-image taps the appended zero pixel h * w. fx, fy (N, P) are the fractions the tap
+    weights are functions of, sx, sy their derivatives with respect to the grid's x and y."""
     xp = get_array_module(grid)
     n = grid.shape[0]
     gx = grid[..., 0].reshape(n, -1)
     gy = grid[..., 1].reshape(n, -1)
     ix, mx = _unnormalize(gx, w, align_corners)
     iy, my = _unnormalize(gy, h, align_corners)
-    zero = xp.zeros_like(ix)
 
     def flat(xi, yi):
         inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
@@ -134,7 +134,6 @@ def _taps(grid, h, w, mode, padding_mode, align_corners):
 
     if mode == "bicubic":  # taps on the unpadded lattice; each tap's position is then padded
         x0, y0 = xp.floor(ix), xp.floor(iy)
-        (wx, dwx), (wy, dwy) = _cubic(ix - x0), _cubic(iy - y0)
         xs = [
             _safe(_pad_coord(x0 + (k - 1), w, padding_mode, align_corners, xp)[0], xp)
             for k in range(4)
@@ -143,30 +142,48 @@ def _taps(grid, h, w, mode, padding_mode, align_corners):
             _safe(_pad_coord(y0 + (k - 1), h, padding_mode, align_corners, xp)[0], xp)
             for k in range(4)
         ]
-        return [
-            (flat(xs[i], ys[j]), wy[j] * wx[i], wy[j] * dwx[i] * mx, dwy[j] * wx[i] * my)
-            for j in range(4)
-            for i in range(4)
-        ]
+        idx = [flat(xs[i], ys[j]) for j in range(4) for i in range(4)]
+        return idx, ix - x0, iy - y0, mx, my
     ix, dx = _pad_coord(ix, w, padding_mode, align_corners, xp)
     iy, dy = _pad_coord(iy, h, padding_mode, align_corners, xp)
     if mode == "nearest":  # round half to even, as torch's nearbyint
-        return [
-            (flat(xp.rint(_safe(ix, xp)), xp.rint(_safe(iy, xp))), xp.ones_like(ix), zero, zero)
-        ]
+        zero = xp.zeros_like(ix)
+        return [flat(xp.rint(_safe(ix, xp)), xp.rint(_safe(iy, xp)))], zero, zero, 0.0, 0.0
     x0, y0 = xp.floor(_safe(ix, xp)), xp.floor(_safe(iy, xp))
     # the fractions from the coordinates as given, so that a NaN or inf one gives NaN weights
     # (a NaN sample, as torch's), while its taps sit safely outside the image
-    fx, fy = ix - x0, iy - y0
-    # d(weight)/d(grid) = d(weight)/d(pixel coord) * d(pixel coord)/d(padded) * unnormalize's
-    sx = mx if dx is None else dx * mx
-    sy = my if dy is None else dy * my
-    wxs, wys = ((1 - fx, -sx), (fx, sx)), ((1 - fy, -sy), (fy, sy))
-    taps = []
-    for j, (wyj, dyj) in enumerate(wys):
-        for i, (wxi, dxi) in enumerate(wxs):
-            taps.append((flat(x0 + i, y0 + j), wyj * wxi, wyj * dxi, dyj * wxi))
-    return taps
+    idx = [flat(x0 + i, y0 + j) for j in range(2) for i in range(2)]
+    # d(fraction)/d(grid) = d(pixel coord)/d(padded) * unnormalize's
+    return idx, ix - x0, iy - y0, mx if dx is None else dx * mx, my if dy is None else dy * my
+
+
+def _weights(fx, fy, sx, sy, mode):
+    """Per tap (in _lattice's order, y outer): the weight and its derivatives with respect to
+    the grid's x and y. Plain arithmetic, so fx and fy may be arrays or Tensors (recorded, for
+    the grid's double backward)."""
+    if mode == "nearest":
+        return [(fx * 0 + 1, fx * 0, fx * 0)]
+    if mode == "bicubic":
+        (wx, dwx), (wy, dwy) = _cubic(fx), _cubic(fy)
+        return [
+            (wy[j] * wx[i], wy[j] * dwx[i] * sx, dwy[j] * wx[i] * sy)
+            for j in range(4)
+            for i in range(4)
+        ]
+    wx, wy = ((1 - fx, -sx), (fx, sx)), ((1 - fy, -sy), (fy, sy))
+    return [
+        (wy[j][0] * wx[i][0], wy[j][0] * wx[i][1], wy[j][1] * wx[i][0])
+        for j in (0, 1)
+        for i in (0, 1)
+    ]
+
+
+@np.errstate(all="ignore")
+def _taps(grid, h, w, mode, padding_mode, align_corners):
+    """The taps of every output pixel: a list of (flat index (N, P), weight (N, P), d weight /
+    d grid x, d weight / d grid y)."""
+    idx, fx, fy, sx, sy = _lattice(grid, h, w, mode, padding_mode, align_corners)
+    return [(i, *ws) for i, ws in zip(idx, _weights(fx, fy, sx, sy, mode))]
 
 
 def _with_zero(x):
@@ -251,7 +268,7 @@ class GridSample(Function):
         ctx.taps, ctx.mode = taps, mode
         ctx.shapes = (x.shape[2:], grid.shape)
         if ctx.needs_input_grad[1]:
-            ctx.x = x
+            ctx.x, ctx.grid, ctx.opts = x, grid, (mode, padding_mode, align_corners)
         return _sample(x, taps, grid.shape[1:3])
 
     @staticmethod
@@ -267,10 +284,9 @@ class GridSample(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        # Linear in the input for a fixed grid: the input's gradient is the adjoint map, which
-        # differentiates again. The grid's gradient as recorded ops is not written.
         if ctx.needs_input_grad[1] and ctx.mode != "nearest":
-            raise no_double_backward("grid_sample with respect to grid")
+            return _graph_grads(ctx, inputs, g) + (None, None, None)
+        # Linear in the input for a fixed grid: the input's gradient is the adjoint map
         (h, w), grid_shape = ctx.shapes
         taps = ctx.taps
         dx = LinearMap.apply(
@@ -283,6 +299,50 @@ class GridSample(Function):
             xp = get_array_module(dx._data)
             dgrid = Tensor._wrap(xp.zeros(grid_shape, dtype=dx._data.dtype))
         return dx, dgrid, None, None, None
+
+
+def _gather_image(a, idx):
+    """(N, C, H, W) at the flat indices idx (N, P) -> (N, C, P); outside reads zero."""
+    return _gather(_with_zero(a), idx)
+
+
+def _scatter_image(b, idx, hw):
+    """The adjoint of _gather_image: (N, C, P) added onto an (N, C, H, W) zero image."""
+    xp = get_array_module(b)
+    n, c = b.shape[:2]
+    out = xp.zeros((n, c, hw[0] * hw[1] + 1), dtype=b.dtype)
+    _scatter_add(out.reshape(-1), (_flat_rows(out) + idx[:, None, :]).ravel(), b.ravel())
+    return xp.ascontiguousarray(out[:, :, :-1]).reshape((n, c) + hw)
+
+
+def _graph_grads(ctx, inputs, g):
+    """create_graph=True with the grid requiring grad: both gradients as recorded ops. The tap
+    indices are piecewise constant in the grid and the fractions linear in it between jumps
+    (fx = fx0 + sx * (grid_x - grid_x0)), so the weights are recorded functions of the grid;
+    the gathers and scatters, linear in the image, are LinearMaps."""
+    (h, w), grid_shape = ctx.shapes
+    mode, padding_mode, align_corners = ctx.opts
+    x_t = inputs[0] if inputs[0] is not None else Tensor._wrap(ctx.x)
+    grid, grid_t = ctx.grid, inputs[1]
+    n = grid_shape[0]
+    idx, fx, fy, sx, sy = _lattice(grid, h, w, mode, padding_mode, align_corners)
+
+    def frac(a, f, s):  # the fraction as a recorded, locally linear function of the grid
+        return (grid_t[..., a].reshape(n, -1) - Tensor._wrap(grid[..., a].reshape(n, -1))) * s + f
+
+    weights = _weights(frac(0, fx, sx), frac(1, fy, sy), sx, sy, mode)
+    gf = g.reshape(n, g.shape[1], -1)
+    dx = gx = gy = None
+    for i, (wt, dwx, dwy) in zip(idx, weights):
+        gather = lambda a, i=i: _gather_image(a, i)  # noqa: E731
+        scatter = lambda b, i=i: _scatter_image(b, i, (h, w))  # noqa: E731
+        if ctx.needs_input_grad[0]:
+            d = LinearMap.apply(gf * wt.unsqueeze(1), scatter, gather)
+            dx = d if dx is None else dx + d
+        s = (gf * LinearMap.apply(x_t, gather, scatter)).sum(1)
+        gx = s * dwx if gx is None else gx + s * dwx
+        gy = s * dwy if gy is None else gy + s * dwy
+    return dx, stack([gx, gy], -1).reshape(grid_shape)
 
 
 def grid_sample(
@@ -300,8 +360,7 @@ def grid_sample(
     edges). ``align_corners=None`` warns as torch does and means False.
 
     Differentiable in the input and the grid ('nearest' gives the grid a zero gradient, as
-    torch); the input's gradient differentiates again (create_graph=True), the grid's does not
-    (a RuntimeError says so).
+    torch), to any order (create_graph=True).
 
     Differs from torch: 5-D (volumetric) input is refused with a NotImplementedError.
     """
