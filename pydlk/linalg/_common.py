@@ -18,6 +18,9 @@ class LinAlgError(RuntimeError):
     torch, so ``except RuntimeError`` catches it too."""
 
 
+LinAlgError.__module__ = "pydlk.linalg"  # its public home, as tracebacks name it
+
+
 # -- the named tuples torch returns (torch.return_types.*): the repr names the op
 
 
