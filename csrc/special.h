@@ -1,6 +1,7 @@
 // Elementwise special functions: erf, erfc, erfinv, lgamma, digamma, trigamma. float64 inputs
-// use the C library's double erf/erfc/lgamma_r, float32 inputs its float functions (within a
-// few ulp, several times faster); erfinv, digamma and trigamma are written in special.cpp.
+// use the C library's double erf/erfc/lgamma_r; float32 inputs vectorised erf/erfc/erfinv
+// (vmath.h) and lgammaf_r, within a few ulp; erfinv, digamma and trigamma are written in
+// special.cpp.
 #pragma once
 #include "common.h"
 

@@ -83,6 +83,37 @@ PYDLK_INLINE float verfc_pos_tail(float z) {
 }
 inline double verfc_pos(double z) { return std::erfc(z); }
 
+// log(x) for normal finite x > 0 (Cephes' logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)), a
+// degree-9 polynomial in m - 1; about 1 ulp). Other inputs give garbage: callers select.
+PYDLK_INLINE float vlog_normal(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  float e = float(int32_t((b >> 23) & 0xffu) - 126);  // x = m 2^e, m in [0.5, 1)
+  b = (b & 0x807fffffu) | 0x3f000000u;
+  float m;
+  std::memcpy(&m, &b, 4);
+  const bool low = m < 0.707106781186547524f;
+  e = low ? e - 1.f : e;
+  m = low ? m + m - 1.f : m - 1.f;
+  const float z = m * m;
+  float y = ((((((((7.0376836292e-2f * m - 1.1514610310e-1f) * m + 1.1676998740e-1f) * m -
+                  1.2420140846e-1f) *
+                     m +
+                 1.4249322787e-1f) *
+                    m -
+                1.6668057665e-1f) *
+                   m +
+               2.0000714765e-1f) *
+                  m -
+              2.4999993993e-1f) *
+                 m +
+             3.3333331174e-1f) *
+            m * z;
+  y += -2.12194440e-4f * e;
+  y += -0.5f * z;
+  return (m + y) + 0.693359375f * e;
+}
+
 // erf(x) within about 2 ulp: the odd Taylor series to x^15 for |x| < 0.5 (next term below 1e-9
 // relative), 1 - erfc(|x|) beyond (erf > 0.52 there, so erfc's error stays relative).
 PYDLK_INLINE float verf(float x) {
