@@ -248,8 +248,9 @@ class Tensor(_TensorBase):
     detached Tensor sharing memory). The NumPy (or CuPy) array it holds is ``np.asarray(t)``,
     ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
 
-    Differs from torch: arithmetic follows NumPy's type promotion (they agree for
-    float32/float64 with Python scalars). In-place updates (``add_``, ``mul_``, ``exp_``,
+    Type promotion: ``+ - * / **``, maximum/minimum and where follow torch's rules
+    (``ops/_promotion.py``: an integer tensor with a float tensor or a Python float gives the
+    float dtype, 0-d tensors promote weakly); other ops follow NumPy's. In-place updates (``add_``, ``mul_``, ``exp_``,
     ``copy_``, ``t[key] = v``, ...) on a tensor of the graph are recorded as torch records
     them, but only where nothing else holds the tensor's memory (no view a variable names, no
     value a backward saved); otherwise, without torch's version counters, they are refused
