@@ -250,13 +250,13 @@ class Tensor(_TensorBase):
 
     Type promotion: ``+ - * / **``, maximum/minimum and where follow torch's rules
     (``ops/_promotion.py``: an integer tensor with a float tensor or a Python float gives the
-    float dtype, 0-d tensors promote weakly); other ops follow NumPy's. In-place updates (``add_``, ``mul_``, ``exp_``,
-    ``copy_``, ``t[key] = v``, ...) on a tensor of the graph are recorded as torch records
-    them, but only where nothing else holds the tensor's memory (no view a variable names, no
-    value a backward saved); otherwise, without torch's version counters, they are refused
-    with a RuntimeError naming the op (clone() first, use the out-of-place op, or write under
-    ``no_grad()``). ``normal_``, ``uniform_``, ``scatter_`` and a few others are refused on a
-    tensor that requires grad while grad mode is on.
+    float dtype, 0-d tensors promote weakly); other ops follow NumPy's. In-place updates
+    (``add_``, ``mul_``, ``exp_``, ``copy_``, ``t[key] = v``, ...) on a tensor of the graph are
+    recorded as torch records them, but only where nothing else holds the tensor's memory (no
+    view a variable names, no value a backward saved); otherwise, without torch's version
+    counters, they are refused with a RuntimeError naming the op (clone() first, use the
+    out-of-place op, or write under ``no_grad()``). ``normal_``, ``uniform_``, ``scatter_`` and
+    a few others are refused on a tensor that requires grad while grad mode is on.
     """
 
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
