@@ -6,6 +6,7 @@ pass (``create_graph=False``) calls the raw ``backward`` kernels only."""
 
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -519,16 +520,53 @@ def grad(
     grad_outputs=None,
     retain_graph=None,
     create_graph=False,
-    allow_unused=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
+    materialize_grads=False,
 ):
     """torch.autograd.grad: the gradients of ``outputs`` (weighted by ``grad_outputs``) with
     respect to ``inputs``, returned as a tuple of Tensors; nothing is added into any ``.grad``.
     With ``create_graph=True`` the results carry a graph (differentiate them again for Hessians);
     ``retain_graph`` defaults to ``create_graph``. An input the outputs do not depend on is an
-    error unless ``allow_unused=True``, which gives None for it."""
+    error unless ``allow_unused=True``, which gives None for it, or ``materialize_grads=True``,
+    which gives zeros. ``inputs`` may be a dict (the result is then a dict with its keys).
+    ``is_grads_batched=True`` takes each ``grad_outputs`` tensor's first dimension as a batch of
+    vectors and stacks the results (torch vmaps; here it is one backward pass per vector).
+    ``only_inputs`` is ignored, as in torch (False warns that it is deprecated)."""
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if not only_inputs:
+        warnings.warn(
+            "only_inputs argument is deprecated and is ignored now (defaults to True). To "
+            "accumulate gradient for other parts of the graph, please use "
+            "torch.autograd.backward.",
+            FutureWarning,
+            stacklevel=2,
+        )
+    if type(inputs) is dict:
+        got = grad(
+            outputs,
+            tuple(inputs.values()),
+            grad_outputs,
+            retain_graph,
+            create_graph,
+            True,
+            allow_unused,
+            is_grads_batched,
+            materialize_grads,
+        )
+        return dict(zip(inputs.keys(), got))
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     ins = [inputs] if single else list(inputs)
+    if not ins:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
     grad_outputs = list(grad_outputs)
@@ -538,14 +576,10 @@ def grad(
         )
     if retain_graph is None:
         retain_graph = create_graph
-    for k, o in enumerate(outs):
-        if not isinstance(o, Tensor) or not o.requires_grad:
-            raise RuntimeError(
-                f"grad: element {k} of outputs does not require grad and does not have a grad_fn"
-            )
-    for k, i in enumerate(ins):
-        if not isinstance(i, Tensor) or not i.requires_grad:
-            raise RuntimeError(f"grad: element {k} of inputs does not require grad")
+    if is_grads_batched:
+        return _grad_batched(
+            outs, ins, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads
+        )
     roots = [_root_grad(o, g, create_graph, "grad") for o, g in zip(outs, grad_outputs)]
     got = _run_backward(outs, roots, retain_graph, create_graph, ins, accumulate=False)
     result = []
@@ -562,4 +596,48 @@ def grad(
         else:
             # a copy: the engine may hand the same array to several inputs (x + x, a root leaf)
             result.append(Tensor._wrap(g.astype(i.dtype, copy=True)))
+    if materialize_grads:
+        from .ops import zeros_like
+
+        result = [
+            r if r is not None else zeros_like(i, requires_grad=create_graph)
+            for r, i in zip(result, ins)
+        ]
+    return tuple(result)
+
+
+def _grad_batched(outs, ins, grad_outputs, retain_graph, create_graph, allow_unused, mat):
+    """``grad(..., is_grads_batched=True)``: one backward pass per row of the grad_outputs."""
+    from .ops import stack, zeros_like
+
+    if any(g is None for g in grad_outputs):
+        raise RuntimeError("grad: is_grads_batched=True needs grad_outputs for every output")
+    n = grad_outputs[0].shape[0]
+    rows = []
+    for b in range(n):
+        rows.append(
+            grad(
+                outs,
+                ins,
+                [g[b] for g in grad_outputs],
+                retain_graph or b < n - 1,
+                create_graph,
+                True,
+                True,
+                False,
+                False,
+            )
+        )
+    result = []
+    for k, i in enumerate(ins):
+        col = [row[k] for row in rows]
+        if all(c is None for c in col):
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: element {k} of inputs appears to not have been used in the graph; "
+                    "pass allow_unused=True if this is the desired behavior"
+                )
+            result.append(stack([zeros_like(i)] * n).requires_grad_(create_graph) if mat else None)
+        else:
+            result.append(stack([c if c is not None else zeros_like(i) for c in col]))
     return tuple(result)
