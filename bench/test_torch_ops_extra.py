@@ -1,6 +1,6 @@
 """The ops and optimisers added for torch compatibility against plain NumPy and torch on the same
 work, one run: cdist (p=2, matrix-product form), unique with counts, bincount with weights, lerp,
-lgamma, erf, erfinv (NumPy has none of the three), and one Adamax/NAdam/RAdam step over 4M
+lgamma, digamma, erf, erfinv (NumPy has none of them), and one Adamax/NAdam/RAdam step over 4M
 float32 parameters (one fused kernel over the arena). Run with
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README)."""
 
@@ -117,6 +117,18 @@ def test_lgamma_torch(benchmark, rng, torch):
     benchmark.group = "lgamma, 4M float32"
     x = torch.tensor(rng.uniform(0.1, 20, N).astype(np.float32))
     benchmark(torch.lgamma, x)
+
+
+def test_digamma_pydlk(benchmark, rng):
+    benchmark.group = "digamma, 4M float32"
+    x = pydlk.tensor(rng.uniform(0.1, 20, N).astype(np.float32))
+    benchmark(pydlk.digamma, x)
+
+
+def test_digamma_torch(benchmark, rng, torch):
+    benchmark.group = "digamma, 4M float32"
+    x = torch.tensor(rng.uniform(0.1, 20, N).astype(np.float32))
+    benchmark(torch.digamma, x)
 
 
 @pytest.mark.parametrize("fn", ["erf", "erfinv"])

@@ -1,10 +1,10 @@
 // Elementwise special functions (see special.h). float64 erf, erfc and lgamma are the C
 // library's (lgamma_r: lgamma writes the global signgam, a data race between threads); float32
-// erf, erfc, erfinv and lgamma are vectorised here. erfinv, digamma
-// and trigamma are written here; the same algorithms run on the GPU (pydlk/_cuda/special.py),
+// erf, erfc, erfinv, lgamma and digamma are vectorised here, and erfinv, digamma and trigamma
+// in float64 are written here too. The same algorithms run on the GPU (pydlk/_cuda/special.py),
 // except erfinv there, which is CUDA's own.
-// The float32 loops call vmath.h's branch-free functions: it vectorises only with
-// trapping math off (see activation.cpp); results are unchanged.
+// The float32 loops call vmath.h's branch-free functions: they vectorise only with trapping
+// math off (see activation.cpp); results are unchanged.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
@@ -265,33 +265,79 @@ PYDLK_INLINE float vlgamma_normal(float x) {
   return x < 7.5f ? (r <= 1.f ? low : high) : stirling;
 }
 
-// float32 lgamma: vlgamma_normal in blocks, then the C library's lgammaf_r for the few inputs
-// outside its range (x <= 1e-30, negative, inf, NaN). Blocks, so that the fix-up reads x before
-// the block's y is written when y is x.
-PYDLK_SIMD void lgamma_float(float* __restrict y, const float* x, index_t n) {
+// float32 digamma for 1e-30 <= x < inf, vectorised (other inputs give garbage: the caller
+// selects). x >= 6: the asymptotic series through the x^-8 term (the next is below 2e-10).
+// Below, from y in [1, 2) by the recurrence psi(y + 1) = psi(y) + 1/y (up one for x < 1, down
+// at most 4 for x >= 2; the reciprocals summed as one fraction), and psi on [1, 2) as
+// (y - x0) q(y - 1), x0 = 1.46163... its zero (two floats, so y - x0 keeps its digits) and q a
+// degree-12 least-squares fit (relative error 1.2e-10): the error stays relative near x0.
+PYDLK_INLINE float vdigamma_normal(float x) {
+  const float big = x < 6.f ? 6.f : x;  // both branches are computed; keep each finite
+  const float inv = 1.f / big, inv2 = inv * inv;
+  const float asym =
+      vlog_normal(big) - 0.5f * inv -
+      inv2 * (8.3333333333e-2f -
+              inv2 * (8.3333333333e-3f - inv2 * (3.9682539683e-3f - inv2 * 4.1666666667e-3f)));
+
+  const float s = x < 6.f ? x : 6.f;
+  const float magic = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer
+  float fl = (s + magic) - magic;
+  fl = fl > s ? fl - 1.f : fl;  // floor(s), in [0, 5]
+  const float t = s - fl;       // exact; y = 1 + t
+  const float d = (t - 0.4616321325f) - 1.243814994e-08f;
+  float q = 0.0052845857009868229f;
+  q = -0.03941097409477793f + t * q;
+  q = 0.13683412946943521f + t * q;
+  q = -0.29868751545069105f + t * q;
+  q = 0.47209321816963368f + t * q;
+  q = -0.59774230591499589f + t * q;
+  q = 0.66116661902174245f + t * q;
+  q = -0.68552291520404018f + t * q;
+  q = 0.6976196731495814f + t * q;
+  q = -0.71447941588324004f + t * q;
+  q = 0.75246561739340534f + t * q;
+  q = -0.8546933150336673f + t * q;
+  q = 1.250380137372969f + t * q;
+  float num = 0.f, den = 1.f;  // sum of 1 / (s - k), k = 1 .. floor(s) - 1, as num / den
+  for (int k = 1; k <= 4; ++k) {
+    const bool use = float(k + 1) <= fl;
+    const float v = use ? s - float(k) : 1.f;  // exact
+    num = use ? num * v + den : num;
+    den = use ? den * v : den;
+  }
+  const float steps = fl == 0.f ? -1.f / s : num / den;
+  return x < 6.f ? d * q + steps : asym;
+}
+
+// y[i] = V(x[i]) in blocks, vectorised, then the scalar Fallback for the few inputs outside V's
+// range (x <= 1e-30, negative, inf, NaN). Blocks, so that the fix-up reads x before the block's
+// y is written when y is x.
+template <float (*V)(float), float (*Fallback)(float)>
+PYDLK_SIMD void positive_special_float(float* __restrict y, const float* x, index_t n) {
   constexpr index_t B = 1024;
 #pragma omp parallel for schedule(static) if (parallel_worth_it(n))
   for (index_t b0 = 0; b0 < n; b0 += B) {
     const index_t m = std::min(B, n - b0);
     float v[B];
 #pragma omp simd
-    for (index_t i = 0; i < m; ++i) v[i] = vlgamma_normal(x[b0 + i]);
+    for (index_t i = 0; i < m; ++i) v[i] = V(x[b0 + i]);
     for (index_t i = 0; i < m; ++i) {
       const float xi = x[b0 + i];
-      y[b0 + i] = xi >= 1e-30f && xi < INFINITY ? v[i] : lgamma_f(xi);
+      y[b0 + i] = xi >= 1e-30f && xi < INFINITY ? v[i] : Fallback(xi);
     }
   }
 }
 
-// float32 inputs use float functions (vectorised erf/erfc/erfinv/lgamma); float64 inputs the
-// double ones.
+// float32 inputs use float functions (vectorised erf/erfc/erfinv/lgamma/digamma); float64
+// inputs the double ones.
 template <typename T>
 void special_function(T* y, const T* x, index_t n, Special f) {
   if constexpr (sizeof(T) == sizeof(float)) {
     if (f == Special::erf) return erf_float<false>(y, x, n);
     if (f == Special::erfc) return erf_float<true>(y, x, n);
     if (f == Special::erfinv) return erfinv_float(y, x, n);
-    if (f == Special::lgamma) return lgamma_float(y, x, n);
+    if (f == Special::lgamma) return positive_special_float<vlgamma_normal, lgamma_f>(y, x, n);
+    if (f == Special::digamma) return positive_special_float<vdigamma_normal, digamma_f>(y, x, n);
   }
   switch (f) {
     case Special::erf: apply<T, erf_d, erf_f>(y, x, n); break;

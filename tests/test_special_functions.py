@@ -108,13 +108,13 @@ def test_float32_is_within_a_few_ulp_of_the_double_result(rng):
     near = np.concatenate([rng.uniform(-0.99, 0.99, 5000), 1 - np.logspace(-7, -1, 50)])
     wide = np.concatenate([near, rng.uniform(-9, 9, 5000), np.linspace(-1e-3, 1e-3, 101)])
     # erf, erfc, erfinv: vectorised (csrc/vmath.h; erfinv: Giles + a Newton step); lgamma:
-    # vectorised for x > 1e-30, lgammaf_r for the rest (negative here)
+    # and digamma vectorised for x > 1e-30, lgammaf_r or the float64 series for the rest
     for name, ulps, x in (
         ("erf", 3, wide),
         ("erfc", 7, wide),
         ("erfinv", 4, near),
         ("lgamma", 5, near),
-        ("digamma", 1, near),
+        ("digamma", 3, near),
     ):
         x = x.astype(np.float32)
         got = _C.special_function(x, name)
@@ -152,6 +152,34 @@ def test_float32_lgamma_over_its_whole_range(rng):
     y = x.copy()  # in place: each block's fix-up reads x before it is overwritten
     _C.special_function(y, "lgamma", out=y)
     np.testing.assert_array_equal(y, _C.special_function(x, "lgamma"))
+
+
+def test_float32_digamma_over_its_whole_range(rng):
+    # vectorised (csrc/special.cpp): (y - x0) q(y - 1) on [1, 2) around the zero x0, the
+    # recurrence to reach it from below 6, the asymptotic series above
+    x0 = 1.4616321449683623
+    x = np.concatenate(
+        [
+            rng.uniform(1e-6, 12, 20000),
+            np.logspace(-29, 38, 2000),
+            x0 + np.linspace(-0.01, 0.01, 2001),
+            6 + np.linspace(-1e-3, 1e-3, 101),
+            np.arange(1, 12),
+        ]
+    ).astype(np.float32)
+    x = np.concatenate([x, np.nextafter(np.float32(x0), np.float32([0, 3]))])
+    got = _C.special_function(x, "digamma")
+    want = _C.special_function(x.astype(np.float64), "digamma")  # the double series
+    harmonic = [-0.5772156649015329 + sum(1 / k for k in range(1, n)) for n in range(1, 12)]
+    np.testing.assert_allclose(want[-13:-2], harmonic, rtol=1e-14)  # psi(n) = -gamma + H(n-1)
+    ulp = np.spacing(np.abs(want).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got - want) / ulp) <= 3
+    edge = np.float32([1e-31, 0, -0.5, -2, np.inf, np.nan])
+    got = _C.special_function(edge, "digamma")
+    np.testing.assert_allclose(
+        got[:4], np.float32([-1e31 - 0.5772157, -np.inf, 0.03648998, np.nan]), rtol=1e-6
+    )
+    assert got[4] == np.inf and np.isnan(got[5])
 
 
 def test_out_and_in_place(rng):
