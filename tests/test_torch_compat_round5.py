@@ -2,8 +2,6 @@
 HuggingFace-style loops, PINNs, recommenders, autoencoders, GANs), with torch 2.x as the
 oracle: each test pins one thing such a script needed and pydlk lacked or did differently."""
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -77,3 +75,81 @@ def test_grad_dict_inputs_and_batched_grads():
     for a, b in zip(res["pydlk"], res["torch"]):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     assert res["pydlk"][2].shape == (2, 1, 3)
+
+
+# ------------------------------------------------------------ torch.utils.data's import paths
+
+
+def test_utils_data_submodules_are_pydlks():
+    import importlib
+
+    for sub, names in {
+        "dataloader": ["DataLoader", "default_collate", "default_convert", "get_worker_info"],
+        "dataset": ["Dataset", "IterableDataset", "TensorDataset", "ChainDataset"],
+        "sampler": ["Sampler", "RandomSampler", "WeightedRandomSampler", "BatchSampler"],
+        "distributed": ["DistributedSampler"],
+    }.items():
+        mod = importlib.import_module("pydlk.utils.data." + sub)
+        ref = importlib.import_module("torch.utils.data." + sub)
+        for n in names:
+            assert hasattr(ref, n)
+            assert getattr(mod, n) is getattr(pydlk.data, n), (sub, n)
+
+
+def _shape_of(b):
+    """A batch with each Tensor replaced by its values, containers and their types kept."""
+    if hasattr(b, "shape"):
+        return ("T", np.asarray(b).tolist())
+    if isinstance(b, dict):
+        return {k: _shape_of(v) for k, v in b.items()}
+    if isinstance(b, (list, tuple)):
+        return (type(b).__name__, [_shape_of(v) for v in b])
+    return b
+
+
+def test_default_collate_string_fields_are_tuples():
+    import torch.utils.data as td
+
+    for batch in ([("a", 1), ("b", 2)], [{"s": "x", "n": [1, "y"]}] * 2, ["p", "q"]):
+        got, ref = pydlk.data.default_collate(batch), td.default_collate(batch)
+        assert _shape_of(got) == _shape_of(ref)
+
+
+def test_stack_and_chain_datasets():
+    import torch.utils.data as td
+
+    class Stream:
+        def __init__(self, lib, lo, hi):
+            self.cls = type(
+                "S",
+                (lib.utils.data.IterableDataset,),
+                {"__iter__": lambda s: iter(range(lo, hi)), "__len__": lambda s: hi - lo},
+            )
+
+    out = {}
+    for lib in (torch, pydlk):
+        D = lib.utils.data
+        a = D.TensorDataset(lib.arange(4))
+        b = D.TensorDataset(lib.arange(4) * 10)
+        st = D.StackDataset(a, b)
+        sd = D.StackDataset(x=a, y=b)
+        chain = Stream(lib, 0, 3).cls() + Stream(lib, 7, 9).cls()
+        assert type(chain).__name__ == "ChainDataset"
+        batches = [
+            [int(v) for v in t[0].reshape(-1)]
+            for t in next(iter(D.DataLoader(sd, batch_size=4))).values()
+        ]
+        out[lib.__name__] = (
+            len(st),
+            [int(t[0]) for t in st[2]],
+            sorted(sd[1]),
+            list(chain),
+            len(chain),
+            batches,
+        )
+        with pytest.raises(ValueError, match="Size mismatch"):
+            D.StackDataset(a, D.TensorDataset(lib.arange(3)))
+        with pytest.raises(ValueError, match="both types"):
+            D.StackDataset(a, y=b)
+    assert out["pydlk"] == out["torch"]
+    assert td.ChainDataset is not None

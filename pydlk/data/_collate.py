@@ -2,7 +2,8 @@
 
 Same rules as torch: Tensors and NumPy arrays are stacked along a new first dimension (dtype
 kept), Python floats become a float64 Tensor, ints int64, bools bool, NumPy scalars keep their
-dtype, strings and bytes stay a list, and mappings, namedtuples and sequences are collated field
+dtype, strings and bytes stay as given (a list for a batch of strings, a tuple for a string
+field of tuple or list samples), and mappings, namedtuples and sequences are collated field
 by field (a tuple sample gives a list batch, as torch).
 """
 
@@ -62,12 +63,13 @@ def default_collate(batch: list) -> Any:
         except TypeError:  # a mapping type that cannot be built from a dict
             return out
     if _is_namedtuple(elem):
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         n = len(elem)
         if not all(len(b) == n for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        transposed = [default_collate(list(s)) for s in zip(*batch)]
+        # each field's samples as a tuple, as torch's ``zip(*batch)``: strings come back a tuple
+        transposed = [default_collate(s) for s in zip(*batch)]
         if isinstance(elem, tuple):
             return transposed  # torch returns a list for tuple samples
         try:

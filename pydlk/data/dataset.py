@@ -116,6 +116,32 @@ class IterableDataset(Dataset):
     def __getitem__(self, index):
         raise TypeError("IterableDataset: samples are read by iterating, not by index")
 
+    def __add__(self, other):
+        return ChainDataset([self, other])
+
+
+class ChainDataset(IterableDataset):
+    """The samples of several IterableDatasets, one stream after the other (torch's
+    ChainDataset); ``a + b`` of two IterableDatasets makes one."""
+
+    def __init__(self, datasets):
+        super().__init__()
+        self.datasets = datasets
+
+    def __iter__(self):
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            yield from d
+
+    def __len__(self):
+        total = 0
+        for d in self.datasets:
+            if not isinstance(d, IterableDataset):
+                raise AssertionError("ChainDataset only supports IterableDataset")
+            total += len(d)
+        return total
+
 
 class ConcatDataset(Dataset):
     """The samples of several map-style datasets, one after the other."""
@@ -142,3 +168,31 @@ class ConcatDataset(Dataset):
         d = int(np.searchsorted(self.cumulative_sizes, idx, side="right"))
         start = self.cumulative_sizes[d - 1] if d > 0 else 0
         return self.datasets[d][idx - start]
+
+
+class StackDataset(Dataset):
+    """Several datasets of one length side by side (torch's StackDataset): sample ``i`` is
+    ``(a[i], b[i], ...)`` for ``StackDataset(a, b, ...)``, or ``{"x": a[i], ...}`` for
+    ``StackDataset(x=a, ...)``. Raises ValueError for mixed or no datasets, or unequal lengths."""
+
+    def __init__(self, *args, **kwargs):
+        if args and kwargs:
+            raise ValueError(
+                "Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like "
+                "input/output, but both types are given."
+            )
+        if not args and not kwargs:
+            raise ValueError("At least one dataset should be passed")
+        parts = list(args) if args else list(kwargs.values())
+        self._length = len(parts[0])
+        if any(self._length != len(d) for d in parts):
+            raise ValueError("Size mismatch between datasets")
+        self.datasets = args if args else kwargs
+
+    def __getitem__(self, index):
+        if isinstance(self.datasets, dict):
+            return {k: d[index] for k, d in self.datasets.items()}
+        return tuple(d[index] for d in self.datasets)
+
+    def __len__(self):
+        return self._length

@@ -1,7 +1,14 @@
-"""torch.utils's import path for the data pipeline: ``pydlk.utils.data`` is ``pydlk.data``."""
+"""torch.utils's import path for the data pipeline: ``pydlk.utils.data`` is ``pydlk.data``, and
+its submodules are ``pydlk.data``'s (``pydlk.utils.data.dataloader``, ``.dataset``,
+``.sampler``, ``.distributed``), the same module objects, so classes imported either way are
+the same classes."""
 
 import sys as _sys
 
 from .. import data  # noqa: F401
+from ..data import dataloader, dataset, distributed, sampler
 
 _sys.modules[__name__ + ".data"] = data
+for _m in (dataloader, dataset, distributed, sampler):
+    _sys.modules[__name__ + ".data." + _m.__name__.rsplit(".", 1)[1]] = _m
+del _m, dataloader, dataset, distributed, sampler
