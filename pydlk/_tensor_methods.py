@@ -369,6 +369,15 @@ _methods = {
     "long": _cast_method(int64),
     "int": _cast_method(int32),
     "bool": _cast_method(np.dtype(np.bool_)),
+    "cfloat": _cast_method(np.dtype(np.complex64)),
+    "cdouble": _cast_method(np.dtype(np.complex128)),
+    # complex tensors
+    "conj": ops.conj,
+    "conj_physical": ops.conj_physical,
+    "resolve_conj": ops.resolve_conj,
+    "angle": ops.angle,
+    "sgn": ops.sgn,
+    "is_complex": ops.is_complex,
     "new_zeros": _new_method(zeros),
     "new_ones": _new_method(ones),
     "new_empty": _new_method(empty),
@@ -394,4 +403,6 @@ for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
+Tensor.real = property(ops.real)  # type: ignore[assignment]
+Tensor.imag = property(ops.imag)  # type: ignore[assignment]
 del _name, _fn

@@ -233,6 +233,8 @@ def _default_dtype_array(data, dtype, xp):
     arr = np.asarray(data)
     if arr.dtype == np.float64:
         arr = arr.astype(np.float32)
+    elif arr.dtype == np.complex128:  # Python complex numbers: complex64, as torch
+        arr = arr.astype(np.complex64)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return arr
@@ -297,6 +299,7 @@ class Tensor(_TensorBase):
     #       new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
     #       exponential_
+    #   complex: cfloat cdouble conj conj_physical resolve_conj angle sgn is_complex
     #   activations: relu sigmoid tanh softmax log_softmax
     #   properties: T mT
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
@@ -605,7 +608,7 @@ class Tensor(_TensorBase):
         host = self._data.get() if is_cupy(self._data) else np.asarray(self._data)
         body = np.array2string(host, separator=", ", precision=4, prefix="tensor(")
         extra = ""
-        if self._data.dtype != np.float32:
+        if self._data.dtype not in (np.float32, np.complex64):  # torch's defaults
             extra += f", dtype={self._data.dtype}"
         if self.device != "cpu":
             extra += f", device='{self.device}'"

@@ -6,8 +6,9 @@ Each op is a ``Function`` with forward and backward side by side, written with
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
-``einsum``, ``reductions``, ``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc,
-erfinv, expm1, lgamma, digamma, lerp), ``indexing``, ``selection`` (sort, topk, gather,
+``einsum``, ``complex_ops`` (real, imag, conj, angle, polar, view_as_real), ``reductions``,
+``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc, erfinv, expm1, lgamma, digamma,
+lerp), ``indexing``, ``selection`` (sort, topk, gather,
 scatter), ``scatter_extra`` (index_add, scatter_reduce, masked_select), ``statistics``
 (quantile, median, kthvalue, cummax, nan-aware reductions, histc, searchsorted), ``counting``
 (nonzero, bincount, unique), ``distance`` (cdist), ``draws``
@@ -99,8 +100,24 @@ from .comparison import (
     ne,
     remainder,
 )
+from .complex_ops import (
+    angle,
+    complex,
+    conj,
+    conj_physical,
+    imag,
+    is_complex,
+    polar,
+    real,
+    resolve_conj,
+    sgn,
+    view_as_complex,
+    view_as_real,
+)
 from .conversions import (
     _DTYPE_ALIASES,
+    cdouble,
+    cfloat,
     complex64,
     complex128,
     double,
@@ -363,6 +380,19 @@ __all__ = [
     "outer",
     "t",
     "einsum",
+    # complex tensors
+    "real",
+    "imag",
+    "conj",
+    "conj_physical",
+    "resolve_conj",
+    "angle",
+    "sgn",
+    "polar",
+    "complex",
+    "view_as_real",
+    "view_as_complex",
+    "is_complex",
     # selection
     "topk",
     "sort",
@@ -442,6 +472,8 @@ __all__ = [
     "long",
     "complex64",
     "complex128",
+    "cfloat",
+    "cdouble",
     "bool",
     "float",
     "int",

@@ -87,7 +87,40 @@ def _fit(g: Array, meta: _Meta) -> Array:
     shape, dtype = meta
     g = _o(_unbroadcast(g, shape))
     if dtype is not None and dtype.kind in "fc" and g.dtype != dtype:
-        g = g.astype(dtype)
+        g = _real_for(g, dtype).astype(dtype, copy=False)
+    return g
+
+
+def _cj(x: Any) -> Any:
+    """The complex conjugate of a complex operand, else ``x`` itself: torch's complex gradients
+    (grad = dL/dre + i dL/dim) go back through a product as ``g * conj(other)``."""
+    if isinstance(x, complex) or getattr(getattr(x, "dtype", None), "kind", "") == "c":
+        return x.conj() if isinstance(x, Tensor) else x.conjugate()
+    return x
+
+
+class ComplexUnsupportedError(NotImplementedError, TypeError):
+    """An op that orders or rounds numbers got a complex tensor. torch raises
+    NotImplementedError or RuntimeError here and older pydlk raised TypeError; this is all
+    three (NotImplementedError is a RuntimeError)."""
+
+
+def _real_only(op: str, *xs: Any) -> None:
+    """Refuse complex operands of ``op`` (comparisons, max/min, sort, rounding, clamp, ...),
+    as torch does: complex numbers have no order."""
+    for x in xs:
+        dt = getattr(x, "dtype", None)
+        if isinstance(x, complex) or (dt is not None and getattr(dt, "kind", "") == "c"):
+            raise ComplexUnsupportedError(
+                f"{op}: not implemented for complex tensors (got {dt or 'a complex number'})"
+            )
+
+
+def _real_for(g: Any, dtype: Any) -> Any:
+    """``g``'s real part where a complex gradient reaches a real input (torch keeps the real
+    part: the imaginary part is the derivative along a direction the input cannot move in)."""
+    if getattr(g, "dtype", None) is not None and g.dtype.kind == "c" and dtype.kind != "c":
+        return g.real
     return g
 
 

@@ -11,6 +11,7 @@ from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
 from ._helpers import (
     _arr,
+    _cj,
     _fit,
     _fit_t,
     _mask_t,
@@ -19,6 +20,7 @@ from ._helpers import (
     _nograd_ufunc,
     _o,
     _quiet,
+    _real_only,
     _s,
     _t,
     _val,
@@ -92,8 +94,8 @@ class Mul(Function):
         a, b = ctx.saved_tensors
         ma, mb = ctx.meta
         return (
-            _fit(g * b, ma) if ctx.needs_input_grad[0] else None,
-            _fit(g * a, mb) if ctx.needs_input_grad[1] else None,
+            _fit(g * _cj(b), ma) if ctx.needs_input_grad[0] else None,
+            _fit(g * _cj(a), mb) if ctx.needs_input_grad[1] else None,
         )
 
     @staticmethod
@@ -119,10 +121,10 @@ class Div(Function):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         ma, mb = ctx.meta
-        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 (conjugated for complex operands)
         return (
-            _fit(g / b, ma) if ctx.needs_input_grad[0] else None,
-            _fit(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None,
+            _fit(g / _cj(b), ma) if ctx.needs_input_grad[0] else None,
+            _fit(-g * _cj(a / (b * b)), mb) if ctx.needs_input_grad[1] else None,
         )
 
     @staticmethod
@@ -155,11 +157,11 @@ class Pow(Function):
         da = db = None
         if ctx.needs_input_grad[0]:
             # d/da = b a^(b-1), taken as 0 where b == 0 (as torch does, so 0**0 has gradient 0)
-            da = _fit(xp.where(xp.asarray(b == 0), 0, g * b * a ** (b - 1)), ma)
+            da = _fit(xp.where(xp.asarray(b == 0), 0, g * _cj(b * a ** (b - 1))), ma)
         if ctx.needs_input_grad[1]:
             # d/db = a^b log a, taken as 0 where a == 0 and b >= 0 (torch's convention)
             la = xp.log(xp.asarray(a, dtype=out.dtype))
-            db = _fit(xp.where(xp.asarray((a == 0) & (b >= 0)), 0, g * out * la), mb)
+            db = _fit(xp.where(xp.asarray((a == 0) & (b >= 0)), 0, g * _cj(out * la)), mb)
         return da, db
 
     @staticmethod
@@ -220,7 +222,7 @@ class Exp(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * out
+        return g * _cj(out)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -238,11 +240,11 @@ class Log(Function):
     @_quiet
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g / a
+        return g / _cj(a)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return g / inputs[0]
+        return g / _cj(inputs[0])
 
 
 class Log1p(Function):
@@ -256,7 +258,7 @@ class Log1p(Function):
     @_quiet
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g / (1 + a)
+        return g / _cj(1 + a)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -275,7 +277,7 @@ class Sqrt(Function):
     @_quiet
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g / (2 * out)
+        return g / (2 * _cj(out))
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -294,7 +296,7 @@ class Rsqrt(Function):
     @_quiet
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return -0.5 * g * out * out * out  # d x^(-1/2) = -1/2 x^(-3/2)
+        return -0.5 * g * _cj(out * out * out)  # d x^(-1/2) = -1/2 x^(-3/2)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -310,7 +312,7 @@ class Sin(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return g * get_array_module(a).cos(a)
+        return g * _cj(get_array_module(a).cos(a))
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -326,7 +328,7 @@ class Cos(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return -g * get_array_module(a).sin(a)
+        return -g * _cj(get_array_module(a).sin(a))
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -342,7 +344,7 @@ class Square(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
-        return 2 * g * a
+        return 2 * g * _cj(a)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -361,7 +363,7 @@ class Reciprocal(Function):
     @_quiet
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return -g * out * out
+        return -g * _cj(out * out)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -636,28 +638,34 @@ def reciprocal(input: Tensor) -> Tensor:
 
 
 def sign(input: Tensor) -> Tensor:
-    """-1, 0 or 1 per element. No gradient (torch's is zero everywhere)."""
+    """-1, 0 or 1 per element. No gradient (torch's is zero everywhere). Complex input raises,
+    as torch (``sgn`` is its complex counterpart)."""
+    _real_only("sign", input)
     return _nograd_ufunc("sign", input)
 
 
 def floor(input: Tensor) -> Tensor:
     """No gradient (torch's is zero everywhere); likewise ceil, round, trunc."""
+    _real_only("floor", input)
     return _nograd_ufunc("floor", input)
 
 
 def ceil(input: Tensor) -> Tensor:
     """Round up to an integer value; no gradient."""
+    _real_only("ceil", input)
     return _nograd_ufunc("ceil", input)
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Round half to even, to ``decimals`` places (as torch.round); no gradient."""
     a = _arr(input)
+    _real_only("round", a)
     return _nograd(_xp(a).round(a, decimals))
 
 
 def trunc(input: Tensor) -> Tensor:
     """Round toward zero; no gradient."""
+    _real_only("trunc", input)
     return _nograd_ufunc("trunc", input)
 
 
@@ -671,6 +679,7 @@ def clamp(
     """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    _real_only("clamp", input, min, max)
     return Clamp.apply(_t(input), _s(min), _s(max))
 
 
@@ -689,11 +698,13 @@ def clamp_max(input: Tensor, max: TensorOrScalar) -> Tensor:
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise maximum of two tensors (ties split the gradient evenly, as torch)."""
+    _real_only("maximum", input, other)
     return Maximum.apply(*promote(_t(input), _s(other)))
 
 
 def minimum(input: Tensor, other: Tensor) -> Tensor:
     """Elementwise minimum of two tensors (ties split the gradient evenly, as torch)."""
+    _real_only("minimum", input, other)
     return Minimum.apply(*promote(_t(input), _s(other)))
 
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 from .._backend import is_cupy
 from .._typing import TensorOrScalar
 from ..autograd import Tensor
-from ._helpers import _arr, _BinaryOp, _nograd, _nograd_ufunc, _quiet, _xp
+from ._helpers import _arr, _BinaryOp, _nograd, _nograd_ufunc, _quiet, _real_only, _xp
 
 
 def _compare(name: str, ufunc_name: str, symbol: str) -> _BinaryOp:
+    ordered = name not in ("eq", "ne")
+
     def op(input: Tensor, other: TensorOrScalar) -> Tensor:
         a, b = _arr(input), _arr(other)
+        if ordered:
+            _real_only(name, a, b)
         return _nograd(getattr(_xp(a, b), ufunc_name)(a, b))
 
     op.__name__ = op.__qualname__ = name
@@ -31,6 +35,7 @@ ge = _compare("ge", "greater_equal", ">=")
 def floor_divide(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """Floor division (Python's ``//``). No gradient."""
     a, b = _arr(input), _arr(other)
+    _real_only("floor_divide", a, b)
     return _nograd(_xp(a, b).floor_divide(a, b))
 
 
@@ -38,6 +43,7 @@ def floor_divide(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
 def remainder(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient."""
     a, b = _arr(input), _arr(other)
+    _real_only("remainder", a, b)
     return _nograd(_xp(a, b).remainder(a, b))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from .._backend import is_cupy
 from .._typing import Array, DeviceLike, DTypeLike
 from ..autograd import Function, Tensor
-from ._helpers import _t
+from ._helpers import _real_for, _t
 from .shape import Copy
 
 
@@ -26,10 +26,12 @@ class Cast(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g.astype(ctx.dtype), None
+        return _real_for(g, ctx.dtype).astype(ctx.dtype), None
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
+        if g.dtype.kind == "c" and ctx.dtype.kind != "c":  # a real input keeps the real part
+            g = g.real
         return g.to(ctx.dtype), None
 
 
@@ -170,7 +172,8 @@ float64 = double = np.dtype(np.float64)
 int8, int16, int32, int64 = (np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64))
 uint8 = np.dtype(np.uint8)
 long = int64
-complex64, complex128 = np.dtype(np.complex64), np.dtype(np.complex128)
+complex64 = cfloat = np.dtype(np.complex64)
+complex128 = cdouble = np.dtype(np.complex128)
 _DTYPE_ALIASES = {"bool": np.dtype(np.bool_), "float": float32, "int": int32}
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _t, _val
+from ._helpers import _arr, _cj, _real_for, _t, _val
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -138,7 +138,7 @@ class Einsum(Function):
             # gradient is constant along them (a ones operand broadcasts it back)
             seen = set(ctx.out).union(*[set(s) for s, _ in others])
             lone = "".join(c for c in uniq if c not in seen)
-            ops = [g] + [b for _, b in others]
+            ops = [g] + [_cj(b) for _, b in others]  # complex: g times conj(others)
             subs = [ctx.out] + [s for s, _ in others]
             if lone:
                 ops.append(xp.ones([sizes[c] for c in lone], g.dtype))
@@ -153,7 +153,7 @@ class Einsum(Function):
             if gu.shape != a.shape:  # a size-1 dim broadcast against the others
                 axes = tuple(i for i, (m, n) in enumerate(zip(a.shape, gu.shape)) if m != n)
                 gu = gu.sum(axis=axes, keepdims=True)
-            grads.append(gu.astype(a.dtype, copy=False))
+            grads.append(_real_for(gu, a.dtype).astype(a.dtype, copy=False))
         return (None, None, *grads)
 
     @staticmethod

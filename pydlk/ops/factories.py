@@ -285,11 +285,22 @@ def _gen(generator: Generator | None) -> np.random.Generator:
     return (generator or _random.default_generator).numpy
 
 
-def _rand_dtype(dtype: DTypeLike | None, op: str) -> np.dtype:
+def _rand_dtype(dtype: DTypeLike | None, op: str, complex_ok: bool = False) -> np.dtype:
     dt = np.dtype(np.float32 if dtype is None else dtype)
+    if complex_ok and dt.kind == "c":
+        return dt
     if dt.kind != "f":
         raise TypeError(f"{op}: dtype must be floating point, got {dt}")
     return dt
+
+
+def _complex_draw(draw: Any, size: tuple[int, ...], dt: np.dtype, scale: float) -> np.ndarray:
+    """A complex array of ``dt`` whose real and imaginary parts are independent draws."""
+    part = np.dtype(dt.char.lower())  # complex64 -> float32, complex128 -> float64
+    pairs = draw((*size, 2), dtype=part)
+    if scale != 1.0:
+        pairs *= part.type(scale)
+    return pairs.view(dt).reshape(size)
 
 
 def rand(
@@ -303,7 +314,10 @@ def rand(
     """Uniform [0, 1) from pydlk's generator (seeded by ``pydlk.manual_seed``)."""
     size = _size_args(size, kw.pop("size", None), "rand")
     _no_kw(kw, "rand")
-    dt = _rand_dtype(dtype, "rand")
+    dt = _rand_dtype(dtype, "rand", complex_ok=True)
+    if dt.kind == "c":  # torch: real and imaginary parts each uniform on [0, 1)
+        a = _complex_draw(_gen(generator).random, size, dt, 1.0)
+        return _new(a, device, requires_grad)
     gdt = dt if dt in (float32, float64) else float32
     a = _gen(generator).random(size, dtype=gdt).astype(dt, copy=False)
     return _new(a, device, requires_grad)
@@ -320,7 +334,10 @@ def randn(
     """Standard normal samples from pydlk's generator (seeded by ``pydlk.manual_seed``)."""
     size = _size_args(size, kw.pop("size", None), "randn")
     _no_kw(kw, "randn")
-    dt = _rand_dtype(dtype, "randn")
+    dt = _rand_dtype(dtype, "randn", complex_ok=True)
+    if dt.kind == "c":  # torch: each part N(0, 1/2), so that E|z|^2 = 1
+        a = _complex_draw(_gen(generator).standard_normal, size, dt, 0.5**0.5)
+        return _new(a, device, requires_grad)
     gdt = dt if dt in (float32, float64) else float32
     a = _gen(generator).standard_normal(size, dtype=gdt).astype(dt, copy=False)
     return _new(a, device, requires_grad)

@@ -18,7 +18,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _fit, _fit_t, _meta, _o, _quiet, _s, _t, _UnaryOp, _xp
+from ._helpers import _arr, _fit, _fit_t, _meta, _o, _quiet, _real_only, _s, _t, _UnaryOp, _xp
 from .arithmetic import Mul, add, cos, log, mul, reciprocal, rsqrt, sub, trunc, where
 
 # fwd(xp, a) and grad(xp, a): a function of the array module and the array
@@ -255,6 +255,7 @@ class Atan2(Function):
 def atan2(input: Tensor, other: Tensor) -> Tensor:
     """The angle of the point ``(other, input)``, in ``(-pi, pi]``, broadcasting; also named
     ``arctan2``. Integer inputs give float32."""
+    _real_only("atan2", input, other)
     return Atan2.apply(_floating(_t(input)), _floating(_t(other)))
 
 

@@ -16,6 +16,7 @@ from ..autograd import Function, Tensor
 from ._helpers import (
     _arr,
     _axis_alias,
+    _cj,
     _count,
     _dim,
     _dims,
@@ -25,6 +26,7 @@ from ._helpers import (
     _nograd,
     _o,
     _quiet,
+    _real_only,
     _same,
     _t,
     _ValuesIndices,
@@ -138,7 +140,7 @@ class Prod(Function):
     def backward(ctx, g):
         (a,) = ctx.saved_tensors
         g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
-        return g * _prod_of_others(a, ctx.axes), None, None
+        return g * _cj(_prod_of_others(a, ctx.axes)), None, None
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
@@ -322,6 +324,7 @@ def max(
 ) -> Tensor | _ValuesIndices:
     """max(input) -> the largest element; max(input, dim, keepdim=False) -> (values, indices);
     max(input, other) -> maximum(input, other)."""
+    _real_only("max", input)
     return _extreme(input, dim, keepdim, True)
 
 
@@ -338,6 +341,7 @@ def min(
     """min(input) -> the smallest element; min(input, dim, keepdim=False) -> (values, indices);
     min(input, other) -> minimum(input, other).
     """
+    _real_only("min", input)
     return _extreme(input, dim, keepdim, False)
 
 
@@ -345,6 +349,7 @@ def min(
 def amax(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) -> Tensor:
     """Largest value over ``dim`` (``()``, the default, means all dims)."""
     input = _t(input)
+    _real_only("amax", input)
     axes = None if dim == () or dim == [] else dim
     return Amax.apply(input, axes, keepdim, True, "amax")
 
@@ -355,6 +360,7 @@ def amin(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) ->
     spread evenly over tied minima (as torch).
     """
     input = _t(input)
+    _real_only("amin", input)
     axes = None if dim == () or dim == [] else dim
     return Amax.apply(input, axes, keepdim, False, "amin")
 
@@ -362,6 +368,7 @@ def amin(input: Tensor, dim: int | Sequence[int] = (), keepdim: bool = False) ->
 def _arg(input: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Tensor:
     name = "argmax" if largest else "argmin"
     a = _arr(input)
+    _real_only(name, a)
     xp = _xp(a)
     f = xp.argmax if largest else xp.argmin
     if a.size == 0:
@@ -409,10 +416,12 @@ class Var(Function):
         xp = get_array_module(a)
         axes = _dims(dim, a.ndim, "std" if root else "var")
         n = _count(a.shape, axes)
-        div = a.dtype.type(_b.max(n - correction, 0))
+        part = a.real.dtype  # complex input: var is the mean of |x - mean|^2, real
+        div = part.type(_b.max(n - correction, 0))
         mu = a.sum(axis=axes, keepdims=True) / a.dtype.type(n)
         d = a - mu
-        out = (d * d).sum(axis=axes, keepdims=keepdim) / div
+        d2 = d * d if a.dtype.kind != "c" else d.real * d.real + d.imag * d.imag
+        out = d2.sum(axis=axes, keepdims=keepdim) / div
         if root:
             out = xp.sqrt(out)
         out = _o(out)
@@ -513,10 +522,10 @@ class Norm(Function):
         elif p == 1:
             out = ax.sum(axis=axes, keepdims=keepdim)
         elif p == 2:
-            out = xp.sqrt((a * a).sum(axis=axes, keepdims=keepdim))
+            out = xp.sqrt((ax * ax).sum(axis=axes, keepdims=keepdim))
         else:
             out = (ax**p).sum(axis=axes, keepdims=keepdim) ** (1.0 / p)
-        out = _o(out.astype(a.dtype, copy=False))
+        out = _o(out.astype(a.real.dtype, copy=False))  # complex input: a real norm
         ctx.save_for_backward(a, out)
         ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
         return out

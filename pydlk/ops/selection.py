@@ -16,7 +16,7 @@ import numpy as np
 from .._backend import get_array_module, is_cupy
 from .._typing import Array
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _dim, _nograd, _t, _ValuesIndices, return_types
+from ._helpers import _arr, _dim, _nograd, _real_only, _t, _ValuesIndices, return_types
 from .indexing import Index, IndexBackward
 
 
@@ -341,8 +341,7 @@ def _order(a: Array, dim: int, descending: bool, stable: bool) -> Array:
 
 def _sort_checks(input: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
     input = _t(input)
-    if input.dtype.kind == "c":
-        raise TypeError(f"{op}: complex input is not supported")
+    _real_only(op, input)
     return input, _dim(dim, input.ndim, op)
 
 

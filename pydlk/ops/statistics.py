@@ -18,7 +18,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _dim, _nograd, _o, _t, _ValuesIndices
+from ._helpers import _arr, _dim, _nograd, _o, _real_only, _t, _ValuesIndices
 from .arithmetic import where
 from .reductions import amax, amin, mean, std, sum, var
 from .selection import gather
@@ -82,6 +82,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> kth
     """The ``k``-th smallest element (1-based) of each slice along ``dim`` and its index.
     Raises IndexError for k outside [1, size]."""
     input = _t(input)
+    _real_only("kthvalue", input)
     x = input if input.ndim else input.reshape(1)
     d = _dim(dim, x.ndim, "kthvalue")
     n = x.shape[d]
@@ -100,6 +101,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> kth
 
 def _median(input: Tensor, dim: int | None, keepdim: bool, skip_nan: bool, op: str) -> Any:
     input = _t(input)
+    _real_only(op, input)
     if input.numel() == 0:
         raise IndexError(f"{op}: cannot compute the median of an empty tensor")
     x, d = _flat_or(input if input.ndim else input.reshape(1), dim, op)
@@ -144,6 +146,7 @@ def _quantile(
     op: str,
 ) -> Tensor:
     input = _t(input)
+    _real_only(op, input)
     _need_float(input, op)
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(
@@ -268,17 +271,20 @@ def _cumulative(input: Tensor, dim: int, largest: bool, op: str) -> cummax_t:
 def cummax(input: Tensor, dim: int) -> cummax_t:
     """Running maximum along ``dim`` and the index where it was reached (the last one for
     ties, as torch); the gradient goes to those elements."""
+    _real_only("cummax", input)
     return _cumulative(input, dim, True, "cummax")
 
 
 def cummin(input: Tensor, dim: int) -> cummax_t:
     """Running minimum along ``dim`` and its index (see cummax)."""
+    _real_only("cummin", input)
     return _cumulative(input, dim, False, "cummin")
 
 
 def aminmax(input: Tensor, *, dim: int | None = None, keepdim: bool = False) -> aminmax_t:
     """``(min, max)`` of all elements or along ``dim``."""
     input = _t(input)
+    _real_only("aminmax", input)
     if input.numel() == 0:
         raise RuntimeError("aminmax: cannot compute on an empty tensor")
     if dim is None:
