@@ -1,36 +1,116 @@
-"""pydlk.distributions: torch.distributions' API (the distributions VAEs and policy-gradient
-scripts use) on pydlk tensors, on the CPU and the GPU.
+"""pydlk.distributions: torch.distributions' API on pydlk tensors, on the CPU and the GPU.
 
-``Normal``, ``Uniform``, ``Categorical``, ``Bernoulli`` and ``Independent``, under torch's
-names, constructor arguments, attributes and methods (``batch_shape``, ``event_shape``,
-``sample``, ``rsample``, ``log_prob``, ``entropy``, ``mean``, ``mode``, ``variance``,
-``stddev``, ``expand``), and ``kl_divergence`` / ``register_kl``.
+The families of torch.distributions under torch's names, constructor arguments (``probs`` or
+``logits``; a covariance, precision or Cholesky factor), attributes and methods
+(``batch_shape``, ``event_shape``, ``support``, ``arg_constraints``, ``sample``, ``rsample``,
+``log_prob``, ``entropy``, ``cdf``/``icdf``, ``mean``, ``mode``, ``variance``, ``stddev``,
+``expand``); ``TransformedDistribution`` with the transforms of
+``pydlk.distributions.transforms``; and ``kl_divergence`` / ``register_kl`` with torch's
+closed forms between members of one family.
 
 ``log_prob``, ``entropy``, ``rsample`` and ``kl_divergence`` are differentiable with respect to
-the parameters. Draws come from pydlk's generator (``pydlk.manual_seed``) on the host and go to
-the parameters' device, so the same seed gives the same draws on the CPU and the GPU; the
-numbers differ from torch's (another random stream), not their distribution. As in torch,
-``validate_args`` is on by default: invalid parameters (``scale <= 0``, ``probs`` outside
-[0, 1]) or ``log_prob`` values outside the support raise ValueError.
+the parameters; ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet`` and ``StudentT`` reparameterise
+their draws through the implicit gradient of the standard gamma draw (see
+``pydlk.distributions.gamma``). Draws come from pydlk's generator (``pydlk.manual_seed``) on
+the host and go to the parameters' device, so the same seed gives the same draws on the CPU
+and the GPU; the numbers differ from torch's (another random stream), not their
+distribution. As in torch, ``validate_args`` is on by default: invalid parameters
+(``scale <= 0``, ``probs`` outside [0, 1]) or ``log_prob`` values outside the support raise
+ValueError.
 """
 
-from . import constraints
+from . import constraints, transforms
 from .bernoulli import Bernoulli
+from .beta import Beta
+from .binomial import Binomial
 from .categorical import Categorical
+from .cauchy import Cauchy
+from .chi2 import Chi2
+from .dirichlet import Dirichlet
 from .distribution import Distribution
+from .exponential import Exponential
+from .gamma import Gamma
+from .geometric import Geometric
+from .gumbel import Gumbel
+from .half_normal import HalfNormal
 from .independent import Independent
 from .kl import kl_divergence, register_kl
+from .laplace import Laplace
+from .log_normal import LogNormal
+from .mixture_same_family import MixtureSameFamily
+from .multinomial import Multinomial
+from .multivariate_normal import MultivariateNormal
 from .normal import Normal
+from .one_hot_categorical import OneHotCategorical
+from .poisson import Poisson
+from .relaxed_bernoulli import LogitRelaxedBernoulli, RelaxedBernoulli
+from .relaxed_categorical import ExpRelaxedCategorical, RelaxedOneHotCategorical
+from .studentT import StudentT
+from .transformed_distribution import TransformedDistribution
+from .transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PowerTransform,
+    ReshapeTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+)
 from .uniform import Uniform
 
 __all__ = [
+    "AbsTransform",
+    "AffineTransform",
     "Bernoulli",
+    "Beta",
+    "Binomial",
     "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ComposeTransform",
+    "Dirichlet",
     "Distribution",
+    "ExpRelaxedCategorical",
+    "ExpTransform",
+    "Exponential",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfNormal",
     "Independent",
+    "IndependentTransform",
+    "Laplace",
+    "LogNormal",
+    "LogitRelaxedBernoulli",
+    "LowerCholeskyTransform",
+    "MixtureSameFamily",
+    "Multinomial",
+    "MultivariateNormal",
     "Normal",
+    "OneHotCategorical",
+    "Poisson",
+    "PowerTransform",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+    "ReshapeTransform",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "SoftplusTransform",
+    "StickBreakingTransform",
+    "StudentT",
+    "TanhTransform",
+    "TransformedDistribution",
+    "Transform",
     "Uniform",
     "constraints",
     "kl_divergence",
     "register_kl",
+    "transforms",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import ops as _ops
 from ..autograd import Tensor, no_grad, tensor
 
 __all__ = [
@@ -22,8 +23,15 @@ __all__ = [
     "interval",
     "is_dependent",
     "less_than",
+    "lower_cholesky",
+    "lower_triangular",
+    "multinomial",
     "nonnegative",
+    "nonnegative_integer",
+    "one_hot",
     "positive",
+    "positive_definite",
+    "positive_integer",
     "real",
     "real_vector",
     "simplex",
@@ -174,6 +182,97 @@ class _Simplex(Constraint):
             return (v >= 0).all(-1) & ((v.sum(-1) - 1).abs() < 1e-6)
 
 
+class _IntegerGreaterThan(Constraint):
+    """Integers at least ``lower_bound``."""
+
+    is_discrete = True
+
+    def __init__(self, lower_bound: Any) -> None:
+        self.lower_bound = lower_bound
+
+    def check(self, value: Any) -> Tensor:
+        with no_grad():
+            v = _t(value)
+            return ((v % 1) == 0) & (v >= self.lower_bound)
+
+    def __repr__(self) -> str:
+        return f"IntegerGreaterThan(lower_bound={self.lower_bound})"
+
+
+class _Multinomial(Constraint):
+    """Non-negative count vectors (last dim) whose sum is at most ``upper_bound``."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound: Any) -> None:
+        self.upper_bound = upper_bound
+
+    def check(self, value: Any) -> Tensor:
+        with no_grad():
+            v = _t(value)
+            return (v >= 0).all(-1) & (v.sum(-1) <= self.upper_bound)
+
+    def __repr__(self) -> str:
+        return f"Multinomial(upper_bound={self.upper_bound})"
+
+
+class _OneHot(Constraint):
+    """One-hot vectors over the last dim: 0/1 entries, exactly one 1."""
+
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value: Any) -> Tensor:
+        with no_grad():
+            v = _t(value)
+            return ((v == 0) | (v == 1)).all(-1) & (v.sum(-1) == 1)
+
+
+class _LowerTriangular(Constraint):
+    """Lower-triangular square matrices (the last two dims)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Tensor:
+        with no_grad():
+            v = _t(value)
+            return (v.tril() == v).reshape(tuple(v.shape[:-2]) + (-1,)).all(-1)
+
+
+class _LowerCholesky(Constraint):
+    """Lower-triangular square matrices with a positive diagonal (Cholesky factors)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Tensor:
+        with no_grad():
+            v = _t(value)
+            tril = (v.tril() == v).reshape(tuple(v.shape[:-2]) + (-1,)).all(-1)
+            return tril & (v.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
+
+
+class _PositiveDefinite(Constraint):
+    """Symmetric positive-definite matrices: square, symmetric as ``isclose(v, v.mT,
+    atol=1e-6)`` and a Cholesky factorisation succeeds (torch's check)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Tensor:
+        from .. import linalg
+
+        with no_grad():
+            v = _t(value)
+            batch = tuple(v.shape[:-2])
+            if v.shape[-1] != v.shape[-2]:
+                return _ops.zeros(batch, dtype=_ops.bool, device=v.device)
+            sym = (v - v.mT).abs() <= 1e-6 + 1e-5 * v.mT.abs()
+            sym = sym.reshape(batch + (-1,)).all(-1)
+            if not bool(sym.all()):
+                return sym
+            return linalg.cholesky_ex(v).info == 0
+
+
 class _IndependentConstraint(Constraint):
     """``base_constraint`` over the last ``reinterpreted_batch_ndims`` dims, as one event."""
 
@@ -208,9 +307,16 @@ positive = _GreaterThan(0.0)
 nonnegative = _GreaterThanEq(0.0)
 unit_interval = _Interval(0.0, 1.0)
 simplex = _Simplex()
+nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+one_hot = _OneHot()
+lower_triangular = _LowerTriangular()
+lower_cholesky = _LowerCholesky()
+positive_definite = _PositiveDefinite()
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan
 interval = _Interval
 integer_interval = _IntegerInterval
+multinomial = _Multinomial
 independent = _IndependentConstraint

@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 
 from .. import ops as _ops
+from .._backend import on_device_of
 from ..autograd import Tensor, tensor
 from ..nn import functional as F
+from ..ops._helpers import _nograd
+from ..ops.factories import _gen
 
 __all__ = [
     "broadcast_all",
@@ -68,6 +71,34 @@ def probs_to_logits(probs: Tensor, is_binary: bool = False) -> Tensor:
 
 def _softplus(x: Tensor) -> Tensor:
     return F.softplus(x)
+
+
+def _same_shape(out: Tensor, like: Tensor) -> Tensor:
+    # the special-function kernels return shape (1,) for a 0-d input
+    return out if tuple(out.shape) == tuple(like.shape) else out.reshape(tuple(like.shape))
+
+
+def _lgamma(x: Tensor) -> Tensor:
+    """``lgamma(x)`` of ``x``'s shape (0-d included)."""
+    return _same_shape(_ops.lgamma(x), x)
+
+
+def _digamma(x: Tensor) -> Tensor:
+    """``digamma(x)`` of ``x``'s shape (0-d included)."""
+    return _same_shape(_ops.digamma(x), x)
+
+
+def _host_draw(draw: Any, shape: Any, like: Tensor) -> Tensor:
+    """``draw(generator, shape)`` (float64 draws from pydlk's host generator, seeded by
+    ``pydlk.manual_seed``) as a tensor without gradient of ``like``'s dtype and device: the same
+    seed gives the same draws on the CPU and the GPU."""
+    shape = tuple(int(s) for s in shape)
+    h = np.asarray(draw(_gen(None), shape), np.float64).reshape(shape)
+    return _nograd(on_device_of(h.astype(np.dtype(like.dtype)), like._data))
+
+
+def _finfo(t: Tensor) -> Any:
+    return np.finfo(np.dtype(t.dtype))
 
 
 class lazy_property:

@@ -1,0 +1,515 @@
+"""pydlk.distributions' further families (Exponential, Laplace, Gamma, Chi2, Beta, Dirichlet,
+MultivariateNormal, TransformedDistribution and LogNormal, a tanh-squashed Normal, HalfNormal,
+Gumbel, OneHotCategorical, Poisson, Binomial, Geometric, Multinomial, MixtureSameFamily, the
+relaxed distributions, StudentT, Cauchy) against torch.distributions on the same parameters, in
+float64 and float32: log_prob, entropy, cdf/icdf and moments with their gradients, sample
+shapes and dtypes, expand, kl_divergence, validate_args errors."""
+
+import numpy as np
+import pytest
+
+import pydlk
+import pydlk.distributions as D
+
+torch = pytest.importorskip("torch")
+TD = torch.distributions
+
+R = np.random.default_rng(3)
+B = (3, 4)
+LOC = R.standard_normal(B)
+POS = R.uniform(0.5, 2.0, B)
+POS2 = R.uniform(0.5, 3.0, B)
+PROB = R.uniform(0.1, 0.9, B)
+LOGITS5 = R.standard_normal((3, 5))
+XREAL = R.standard_normal((2,) + B)
+XPOS = R.uniform(0.05, 4.0, (2,) + B)
+XUNIT = R.uniform(0.05, 0.95, (2,) + B)
+XTANH = R.uniform(-0.9, 0.9, (2,) + B)
+QUANT = R.uniform(0.05, 0.95, B)
+COUNTS = R.integers(0, 6, (2,) + B).astype(np.float64)
+BINOM = R.integers(0, 11, (2,) + B).astype(np.float64)
+SIMPLEX5 = R.dirichlet(np.ones(5), (2, 3))
+ONEHOT5 = np.eye(5)[R.integers(0, 5, (2, 3))]
+MULTI5 = np.stack([R.multinomial(6, np.ones(5) / 5, 3) for _ in range(2)]).astype(np.float64)
+_A = R.standard_normal((3, 4, 4))
+COV = _A @ _A.transpose(0, 2, 1) + np.eye(4)
+TRIL = np.linalg.cholesky(COV)
+DF = R.uniform(0.8, 5.0, B)
+
+
+def _mvn(kind):
+    return lambda lib, p: lib.MultivariateNormal(p["loc"], **{kind: p["m"]})
+
+
+# name: (constructor(lib, params), params, value for log_prob, has cdf/icdf)
+CASES = {
+    "exponential": (lambda lib, p: lib.Exponential(p["rate"]), {"rate": POS}, XPOS, True),
+    "laplace": (lambda lib, p: lib.Laplace(p["loc"], p["s"]), {"loc": LOC, "s": POS}, XREAL, True),
+    "gamma": (
+        lambda lib, p: lib.Gamma(p["c"], p["r"]),
+        {"c": POS2, "r": POS},
+        XPOS,
+        False,
+    ),
+    "chi2": (lambda lib, p: lib.Chi2(p["df"]), {"df": DF}, XPOS, False),
+    "beta": (
+        lambda lib, p: lib.Beta(p["a"], p["b"]),
+        {"a": POS2, "b": POS2[::-1].copy()},
+        XUNIT,
+        False,
+    ),
+    "dirichlet": (
+        lambda lib, p: lib.Dirichlet(p["c"]),
+        {"c": R.uniform(0.5, 3.0, (3, 5))},
+        SIMPLEX5,
+        False,
+    ),
+    "mvn_cov": (_mvn("covariance_matrix"), {"loc": LOC, "m": COV}, XREAL, False),
+    "mvn_prec": (_mvn("precision_matrix"), {"loc": LOC, "m": COV}, XREAL, False),
+    "mvn_tril": (_mvn("scale_tril"), {"loc": LOC, "m": TRIL}, XREAL, False),
+    "lognormal": (
+        lambda lib, p: lib.LogNormal(p["loc"], p["s"]),
+        {"loc": LOC, "s": POS},
+        XPOS,
+        True,
+    ),
+    "tanh_normal": (
+        lambda lib, p: lib.TransformedDistribution(
+            lib.Normal(p["loc"], p["s"]), [lib.transforms.TanhTransform()]
+        ),
+        {"loc": LOC, "s": POS},
+        XTANH,
+        True,
+    ),
+    "affine_sigmoid_normal": (
+        lambda lib, p: lib.TransformedDistribution(
+            lib.Normal(p["loc"], p["s"]),
+            [lib.transforms.SigmoidTransform(), lib.transforms.AffineTransform(1.0, -2.0)],
+        ),
+        {"loc": LOC, "s": POS},
+        XTANH,
+        True,
+    ),
+    "stick_breaking_normal": (
+        lambda lib, p: lib.TransformedDistribution(
+            lib.Normal(p["loc"], p["s"]), lib.transforms.StickBreakingTransform()
+        ),
+        {"loc": LOC, "s": POS},
+        R.dirichlet(np.ones(5), (2, 3)),
+        False,
+    ),
+    "halfnormal": (lambda lib, p: lib.HalfNormal(p["s"]), {"s": POS}, XPOS, True),
+    "gumbel": (lambda lib, p: lib.Gumbel(p["loc"], p["s"]), {"loc": LOC, "s": POS}, XREAL, True),
+    "cauchy": (lambda lib, p: lib.Cauchy(p["loc"], p["s"]), {"loc": LOC, "s": POS}, XREAL, True),
+    "studentt": (
+        lambda lib, p: lib.StudentT(p["df"], p["loc"], p["s"]),
+        {"df": DF, "loc": LOC, "s": POS},
+        XREAL,
+        False,
+    ),
+    "onehot": (
+        lambda lib, p: lib.OneHotCategorical(logits=p["l"]),
+        {"l": LOGITS5},
+        ONEHOT5,
+        False,
+    ),
+    "poisson": (lambda lib, p: lib.Poisson(p["rate"]), {"rate": POS}, COUNTS, False),
+    "binomial_probs": (
+        lambda lib, p: lib.Binomial(10, probs=p["p"]),
+        {"p": PROB},
+        BINOM,
+        False,
+    ),
+    "binomial_logits": (
+        lambda lib, p: lib.Binomial(10, logits=p["l"]),
+        {"l": LOC},
+        BINOM,
+        False,
+    ),
+    "geometric": (lambda lib, p: lib.Geometric(probs=p["p"]), {"p": PROB}, COUNTS, False),
+    "geometric_logits": (
+        lambda lib, p: lib.Geometric(logits=p["l"]),
+        {"l": LOC},
+        COUNTS,
+        False,
+    ),
+    "multinomial": (
+        lambda lib, p: lib.Multinomial(6, logits=p["l"]),
+        {"l": LOGITS5},
+        MULTI5,
+        False,
+    ),
+    "mixture": (
+        lambda lib, p: lib.MixtureSameFamily(
+            lib.Categorical(logits=p["w"]), lib.Normal(p["loc"], p["s"])
+        ),
+        {"w": LOC[:, :3], "loc": LOC[:, 1:], "s": POS[:, :3]},
+        XREAL[..., :3].reshape(2, 3, 3)[..., 0],
+        True,
+    ),
+    "relaxed_bernoulli": (
+        lambda lib, p: lib.RelaxedBernoulli(p["t"], probs=p["p"]),
+        {"t": np.array(0.7), "p": PROB},
+        XUNIT,
+        False,
+    ),
+    "relaxed_onehot": (
+        lambda lib, p: lib.RelaxedOneHotCategorical(p["t"], logits=p["l"]),
+        {"t": np.array(0.6), "l": LOGITS5},
+        SIMPLEX5,
+        False,
+    ),
+}
+NO_ENTROPY = {
+    "tanh_normal",
+    "affine_sigmoid_normal",
+    "stick_breaking_normal",
+    "mixture",
+    "relaxed_bernoulli",
+    "relaxed_onehot",
+    "poisson",
+}
+DTYPES = [np.float64, np.float32]
+
+
+def _tol(dtype):
+    return (1e-9, 1e-11) if dtype == np.float64 else (2e-5, 2e-6)
+
+
+def _pair(arrays, dtype):
+    pd = {k: pydlk.tensor(np.asarray(v, dtype), requires_grad=True) for k, v in arrays.items()}
+    tt = {k: torch.tensor(np.asarray(v, dtype), requires_grad=True) for k, v in arrays.items()}
+    return pd, tt
+
+
+def _val(lib, v, dtype):
+    return pydlk.tensor(np.asarray(v, dtype)) if lib is D else torch.tensor(np.asarray(v, dtype))
+
+
+def _check(fn, arrays, dtype, seed=0, rtol=None):
+    """``fn(lib, params)`` on pydlk and torch: values, and gradients for a random upstream."""
+    pd, tt = _pair(arrays, dtype)
+    out_p, out_t = fn(D, pd), fn(TD, tt)
+    assert tuple(out_p.shape) == tuple(out_t.shape)
+    assert str(out_p.dtype) == str(out_t.dtype).replace("torch.", "")
+    rtol0, atol = _tol(dtype)
+    rtol = rtol0 if rtol is None else rtol
+    np.testing.assert_allclose(out_p.detach().numpy(), out_t.detach().numpy(), rtol, atol)
+    if not out_t.requires_grad:
+        return
+    g = np.random.default_rng(seed).standard_normal(tuple(out_t.shape)).astype(dtype)
+    g[~np.isfinite(out_t.detach().numpy())] = 0
+    out_p.backward(pydlk.tensor(g))
+    out_t.backward(torch.tensor(g))
+    grtol = 1e-8 if dtype == np.float64 else 2e-4
+    for k in arrays:
+        gt, gp = tt[k].grad, pd[k].grad
+        if gt is None:
+            assert gp is None or not np.any(gp.numpy()), k
+            continue
+        assert gp is not None, k
+        np.testing.assert_allclose(gp.numpy(), gt.numpy(), rtol=grtol, atol=grtol, err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", CASES)
+def test_log_prob_matches_torch(name, dtype):
+    make, arrays, value, _ = CASES[name]
+    _check(lambda lib, p: make(lib, p).log_prob(_val(lib, value, dtype)), arrays, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(set(CASES) - NO_ENTROPY))
+def test_entropy_matches_torch(name, dtype):
+    make, arrays, _, _ = CASES[name]
+    # torch's Multinomial.entropy takes lgamma(total_count + 1) of an int64 tensor: float32
+    rtol = 1e-7 if name == "multinomial" and dtype == np.float64 else None
+    _check(lambda lib, p: make(lib, p).entropy(), arrays, dtype, rtol=rtol)
+
+
+@pytest.mark.parametrize("name", sorted(NO_ENTROPY))
+def test_entropy_not_implemented_where_torch_has_none(name):
+    make, arrays, _, _ = CASES[name]
+    pd, tt = _pair(arrays, np.float64)
+    with pytest.raises(NotImplementedError):
+        make(TD, tt).entropy()
+    with pytest.raises(NotImplementedError):
+        make(D, pd).entropy()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", [n for n in CASES if CASES[n][3]])
+def test_cdf_and_icdf_match_torch(name, dtype):
+    make, arrays, value, _ = CASES[name]
+    _check(lambda lib, p: make(lib, p).cdf(_val(lib, value, dtype)), arrays, dtype)
+    if name != "mixture":
+        _check(lambda lib, p: make(lib, p).icdf(_val(lib, QUANT, dtype)), arrays, dtype)
+
+
+def _torch_attr(dist, attr):
+    try:
+        return getattr(dist, attr)
+    except NotImplementedError:
+        return None
+
+
+@pytest.mark.parametrize("attr", ["mean", "mode", "variance", "stddev"])
+@pytest.mark.parametrize("name", CASES)
+def test_moments_match_torch(name, attr):
+    make, arrays, _, _ = CASES[name]
+    pd, tt = _pair(arrays, np.float64)
+    b = _torch_attr(make(TD, tt), attr)
+    if b is None:
+        with pytest.raises(NotImplementedError):
+            getattr(make(D, pd), attr)
+        return
+    a = getattr(make(D, pd), attr)
+    assert tuple(a.shape) == tuple(b.shape)
+    np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-12)
+    if b.requires_grad and attr != "mode":
+        _check(lambda lib, p: getattr(make(lib, p), attr), arrays, np.float64)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_shapes_support_and_expand_match_torch(name):
+    make, arrays, _, _ = CASES[name]
+    pd, tt = _pair(arrays, np.float32)
+    p, t = make(D, pd), make(TD, tt)
+    assert p.batch_shape == tuple(t.batch_shape)
+    assert p.event_shape == tuple(t.event_shape)
+    assert p.has_rsample == t.has_rsample
+    assert p.support.event_dim == t.support.event_dim
+    assert p.support.is_discrete == t.support.is_discrete
+    pydlk.manual_seed(0)
+    for shape in [(), (3, 2)]:
+        s = p.sample(shape)
+        ts = t.sample(shape)
+        assert tuple(s.shape) == tuple(ts.shape)
+        assert str(s.dtype) == str(ts.dtype).replace("torch.", "")
+        assert not s.requires_grad
+        assert bool(p.support.check(s).all())
+        if p.has_rsample:
+            r = p.rsample(shape)
+            assert tuple(r.shape) == tuple(ts.shape) and r.requires_grad
+    e = p.expand((5,) + tuple(p.batch_shape))
+    assert e.batch_shape == tuple(t.expand((5,) + tuple(t.batch_shape)).batch_shape)
+    assert tuple(e.sample().shape) == (5,) + tuple(p.batch_shape) + tuple(p.event_shape)
+    value = p.sample()
+    np.testing.assert_allclose(
+        e.log_prob(value).detach().numpy(),
+        np.broadcast_to(p.log_prob(value).detach().numpy(), tuple(e.batch_shape)),
+        rtol=1e-6,
+    )
+
+
+def test_scalar_parameters_give_scalar_batch_shape():
+    for d in [
+        D.Exponential(2.0),
+        D.Laplace(0.0, 1.0),
+        D.Gamma(2.0, 3.0),
+        D.Chi2(3.0),
+        D.Beta(0.5, 2.0),
+        D.LogNormal(0.0, 1.0),
+        D.HalfNormal(1.0),
+        D.Gumbel(0.0, 1.0),
+        D.Cauchy(0.0, 1.0),
+        D.StudentT(3.0),
+        D.Poisson(2.0),
+        D.Geometric(0.3),
+    ]:
+        assert d.batch_shape == () and d.event_shape == ()
+        assert tuple(d.sample((3, 2)).shape) == (3, 2)
+        x = d.sample()
+        assert tuple(d.log_prob(x).shape) == ()
+
+
+KL_CASES = {
+    "exponential": ("Exponential", {"a": POS}, {"a": POS2}),
+    "laplace": ("Laplace", {"a": LOC, "b": POS}, {"a": LOC[::-1].copy(), "b": POS2}),
+    "gamma": ("Gamma", {"a": POS2, "b": POS}, {"a": POS, "b": POS2}),
+    "chi2": ("Chi2", {"a": DF}, {"a": POS2}),
+    "beta": ("Beta", {"a": POS2, "b": POS}, {"a": POS, "b": POS2}),
+    "dirichlet": ("Dirichlet", {"a": LOGITS5**2 + 0.5}, {"a": np.abs(LOGITS5[::-1]) + 0.3}),
+    "cauchy": ("Cauchy", {"a": LOC, "b": POS}, {"a": LOC[::-1].copy(), "b": POS2}),
+    "gumbel": ("Gumbel", {"a": LOC, "b": POS}, {"a": LOC[::-1].copy(), "b": POS2}),
+    "halfnormal": ("HalfNormal", {"a": POS}, {"a": POS2}),
+    "lognormal": ("LogNormal", {"a": LOC, "b": POS}, {"a": LOC[::-1].copy(), "b": POS2}),
+    "poisson": ("Poisson", {"a": POS}, {"a": POS2}),
+    "geometric": ("Geometric", {"a": PROB}, {"a": PROB[::-1].copy()}),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", KL_CASES)
+def test_kl_divergence_matches_torch(name, dtype):
+    cls, pa, qa = KL_CASES[name]
+    arrays = {**{"p" + k: v for k, v in pa.items()}, **{"q" + k: v for k, v in qa.items()}}
+
+    def fn(lib, p):
+        c = getattr(lib, cls)
+        dp = c(*[p["p" + k] for k in sorted(pa)])
+        dq = c(*[p["q" + k] for k in sorted(qa)])
+        return lib.kl_divergence(dp, dq)
+
+    _check(fn, arrays, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_other_pairs_match_torch(dtype):
+    cases = [
+        (
+            lambda lib, p: (
+                lib.MultivariateNormal(p["l1"], covariance_matrix=p["c1"]),
+                lib.MultivariateNormal(p["l2"], scale_tril=p["t2"]),
+            ),
+            {"l1": LOC, "c1": COV, "l2": LOC[::-1].copy(), "t2": TRIL[::-1].copy()},
+        ),
+        (
+            lambda lib, p: (
+                lib.OneHotCategorical(logits=p["a"]),
+                lib.OneHotCategorical(probs=p["b"]),
+            ),
+            {"a": LOGITS5, "b": SIMPLEX5[0]},
+        ),
+        (
+            lambda lib, p: (lib.Binomial(10, probs=p["a"]), lib.Binomial(10, logits=p["b"])),
+            {"a": PROB, "b": LOC},
+        ),
+    ]
+    for make, arrays in cases:
+        _check(lambda lib, p, make=make: lib.kl_divergence(*make(lib, p)), arrays, dtype)
+
+
+BAD = [
+    ("Exponential", lambda lib, t: lib.Exponential(t([1.0, -1.0]))),
+    ("Laplace", lambda lib, t: lib.Laplace(0.0, t([0.0]))),
+    ("Gamma", lambda lib, t: lib.Gamma(t([-1.0]), 1.0)),
+    ("Gamma", lambda lib, t: lib.Gamma(1.0, t([0.0]))),
+    ("Chi2", lambda lib, t: lib.Chi2(t([-2.0]))),
+    ("Beta", lambda lib, t: lib.Beta(t([0.5]), t([-1.0]))),
+    ("Dirichlet", lambda lib, t: lib.Dirichlet(t([1.0, 0.0]))),
+    (
+        "MultivariateNormal",
+        lambda lib, t: lib.MultivariateNormal(
+            t([0.0, 0.0]), covariance_matrix=t([[1.0, 2.0], [2.0, 1.0]])
+        ),
+    ),
+    (
+        "MultivariateNormal",
+        lambda lib, t: lib.MultivariateNormal(t([0.0, 0.0]), scale_tril=t([[1.0, 1.0], [0, 1]])),
+    ),
+    (
+        "MultivariateNormal",
+        lambda lib, t: lib.MultivariateNormal(
+            t([0.0, 0.0]), precision_matrix=t([[1.0, 0], [0, -1]])
+        ),
+    ),
+    ("LogNormal", lambda lib, t: lib.LogNormal(0.0, t([-1.0]))),
+    ("HalfNormal", lambda lib, t: lib.HalfNormal(t([-1.0]))),
+    ("Gumbel", lambda lib, t: lib.Gumbel(0.0, t([-1.0]))),
+    ("Cauchy", lambda lib, t: lib.Cauchy(0.0, t([-1.0]))),
+    ("StudentT", lambda lib, t: lib.StudentT(t([-1.0]))),
+    ("StudentT", lambda lib, t: lib.StudentT(t([2.0]), 0.0, t([0.0]))),
+    ("Poisson", lambda lib, t: lib.Poisson(t([-1.0]))),
+    ("Binomial", lambda lib, t: lib.Binomial(t([2.5]), probs=t([0.5]))),
+    ("Binomial", lambda lib, t: lib.Binomial(3, probs=t([1.5]))),
+    ("Geometric", lambda lib, t: lib.Geometric(t([1.5]))),
+    ("Geometric", lambda lib, t: lib.Geometric(t([0.0]))),
+    ("RelaxedBernoulli", lambda lib, t: lib.RelaxedBernoulli(0.5, t([1.5]))),
+]
+
+
+@pytest.mark.parametrize("cls, make", BAD, ids=[f"{c}-{i}" for i, (c, _) in enumerate(BAD)])
+def test_invalid_parameters_raise_value_error_as_torch(cls, make):
+    """Out-of-support parameters raise ValueError naming the parameter and the distribution
+    that holds it (torch's wording: a LogNormal's scale is its Normal's)."""
+    with pytest.raises(ValueError) as torch_err:
+        make(TD, lambda v: torch.tensor(v))
+    with pytest.raises(ValueError) as err:
+        make(D, lambda v: pydlk.tensor(v))
+    want = str(torch_err.value).split(" to satisfy")[0].split(" of shape")[0]
+    assert str(err.value).startswith(want)
+    holder = str(torch_err.value).split("of distribution ")[1].split("(")[0]
+    assert f"of distribution {holder}(" in str(err.value)
+    if holder == cls:
+        assert cls in str(err.value)
+
+
+def test_values_outside_the_support_raise_and_validation_can_be_off():
+    d = D.Gamma(pydlk.tensor([2.0]), pydlk.tensor([1.0]))
+    with pytest.raises(ValueError, match="support"):
+        d.log_prob(pydlk.tensor([-1.0]))
+    with pytest.raises(ValueError, match="support"):
+        D.Poisson(pydlk.tensor([2.0])).log_prob(pydlk.tensor([1.5]))
+    with pytest.raises(ValueError, match="support"):
+        D.Dirichlet(pydlk.ones(3)).log_prob(pydlk.tensor([0.5, 0.6, 0.2]))
+    lax = D.Exponential(pydlk.tensor([-1.0]), validate_args=False)
+    assert tuple(lax.mean.shape) == (1,)
+
+
+def test_constructor_errors_as_torch():
+    with pytest.raises(ValueError, match="Exactly one"):
+        D.MultivariateNormal(pydlk.zeros(2))
+    with pytest.raises(ValueError, match="Either `probs` or `logits`"):
+        D.Binomial(3)
+    with pytest.raises(NotImplementedError):
+        D.Multinomial(pydlk.tensor(3.0), probs=pydlk.ones(3) / 3)
+    with pytest.raises(ValueError, match="does not equal"):
+        D.MixtureSameFamily(D.Categorical(logits=pydlk.zeros(3)), D.Normal(pydlk.zeros(2), 1.0))
+    with pytest.raises(NotImplementedError, match="Inhomogeneous"):
+        D.Binomial(pydlk.tensor([2.0, 3.0]), probs=pydlk.tensor([0.5, 0.5])).entropy()
+    with pytest.raises(NotImplementedError):
+        D.kl_divergence(D.Gamma(1.0, 1.0), D.Beta(1.0, 1.0))
+
+
+def test_gamma_log_density_written_out():
+    import math
+
+    c, r = 2.7, 1.3
+    xs = [0.1, 0.8, 2.5, 6.0]
+    d = D.Gamma(pydlk.tensor(c, dtype=pydlk.float64), pydlk.tensor(r, dtype=pydlk.float64))
+    got = d.log_prob(pydlk.tensor(xs, dtype=pydlk.float64)).numpy()
+    want = [c * math.log(r) + (c - 1) * math.log(x) - r * x - math.lgamma(c) for x in xs]
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    ent = c - math.log(r) + math.lgamma(c) + (1 - c) * _digamma(c)
+    np.testing.assert_allclose(d.entropy().numpy(), ent, rtol=1e-12)
+
+
+def _digamma(x):
+    # psi(x) by recurrence to x >= 10 and the asymptotic series
+    acc = 0.0
+    while x < 10:
+        acc -= 1 / x
+        x += 1
+    z = 1 / (x * x)
+    return acc + np.log(x) - 0.5 / x - z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z / 240)))
+
+
+def test_beta_and_dirichlet_densities_written_out():
+    import math
+
+    a, b = 0.7, 2.4
+    xs = np.array([0.05, 0.3, 0.9])
+    lb = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    want = (a - 1) * np.log(xs) + (b - 1) * np.log1p(-xs) - lb
+    got = D.Beta(a, b).log_prob(pydlk.tensor(xs, dtype=pydlk.float32)).numpy()
+    np.testing.assert_allclose(got, want, rtol=2e-6)
+    c = np.array([0.5, 1.5, 3.0])
+    x = np.array([0.2, 0.3, 0.5])
+    want = sum((ci - 1) * math.log(xi) - math.lgamma(ci) for ci, xi in zip(c, x))
+    want += math.lgamma(c.sum())
+    got = D.Dirichlet(pydlk.tensor(c)).log_prob(pydlk.tensor(x)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_mvn_density_written_out():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3, 3))
+    cov = A @ A.T + np.eye(3)
+    mu = rng.standard_normal(3)
+    x = rng.standard_normal(3)
+    d = x - mu
+    want = -0.5 * (3 * np.log(2 * np.pi) + np.linalg.slogdet(cov)[1] + d @ np.linalg.solve(cov, d))
+    m = D.MultivariateNormal(pydlk.tensor(mu), covariance_matrix=pydlk.tensor(cov))
+    np.testing.assert_allclose(m.log_prob(pydlk.tensor(x)).numpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(m.precision_matrix.numpy(), np.linalg.inv(cov), rtol=1e-10)
