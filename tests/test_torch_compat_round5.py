@@ -153,3 +153,84 @@ def test_stack_and_chain_datasets():
             D.StackDataset(a, y=b)
     assert out["pydlk"] == out["torch"]
     assert td.ChainDataset is not None
+
+
+# ------------------------------------------------------------ 1-D pooling, unpooling, LP pooling
+
+
+def _both_grad(fn, arr, rtol=1e-10):
+    """``fn(lib, F, x)`` under torch and pydlk on a float64 leaf: values (and indices when a
+    pair comes back) and the leaf's gradient for a random upstream gradient."""
+    outs = []
+    for lib in (torch, pydlk):
+        x = lib.tensor(arr, requires_grad=True)
+        y = fn(lib, lib.nn.functional, x)
+        yy = y[0] if isinstance(y, tuple) else y
+        yy.backward(lib.tensor(np.random.default_rng(1).standard_normal(tuple(yy.shape))))
+        outs.append((y if isinstance(y, tuple) else (y,), x.grad))
+    (yt, gt), (yp, gp) = outs
+    for a, b in zip(yp, yt):
+        assert str(a.dtype) == str(b.dtype).split(".")[-1]
+        np.testing.assert_allclose(_np(a), _np(b), rtol=rtol)
+    np.testing.assert_allclose(_np(gp), _np(gt), rtol=rtol)
+
+
+_A1 = np.random.default_rng(0).standard_normal((2, 3, 11))
+_A2 = np.random.default_rng(0).standard_normal((2, 3, 7, 9))
+
+
+@pytest.mark.parametrize(
+    "fn,arr",
+    [
+        (lambda lib, F, x: F.max_pool1d(x, 3), _A1),
+        (lambda lib, F, x: F.max_pool1d(x, 3, 2, 1, 2, ceil_mode=True, return_indices=True), _A1),
+        (lambda lib, F, x: F.avg_pool1d(x, 4, 3, 2, ceil_mode=True, count_include_pad=False), _A1),
+        (lambda lib, F, x: F.avg_pool1d(x[0], (3,)), _A1),
+        (lambda lib, F, x: F.adaptive_avg_pool1d(x, 4), _A1),
+        (lambda lib, F, x: F.adaptive_max_pool1d(x, 5, return_indices=True), _A1),
+        (lambda lib, F, x: F.max_pool1d_with_indices(x, 2), _A1),
+        (lambda lib, F, x: F.max_unpool1d(*F.max_pool1d(x, 2, return_indices=True), 2), _A1),
+        (
+            lambda lib, F, x: F.max_unpool1d(
+                *F.max_pool1d(x, 2, return_indices=True), 2, output_size=[11]
+            ),
+            _A1,
+        ),
+        (
+            lambda lib, F, x: F.max_unpool2d(
+                *F.max_pool2d(x, 2, return_indices=True), 2, output_size=x.shape
+            ),
+            _A2,
+        ),
+        (
+            lambda lib, F, x: F.max_unpool2d(*F.max_pool2d_with_indices(x, (2, 3), 2), (2, 3), 2),
+            _A2,
+        ),
+        (lambda lib, F, x: F.lp_pool1d(x.abs() + 0.1, 2, 3), _A1),
+        (lambda lib, F, x: F.lp_pool2d(x.abs() + 0.1, 3.0, (2, 3), stride=2), _A2),
+        (lambda lib, F, x: lib.nn.AdaptiveMaxPool1d(3)(x), _A1),
+        (lambda lib, F, x: lib.nn.AvgPool1d(3, 2, 1)(x), _A1),
+    ],
+)
+def test_pool1d_unpool_lppool_match_torch(fn, arr):
+    _both_grad(fn, arr)
+
+
+def test_pool1d_modules_repr_and_segnet_roundtrip():
+    for cls, args in [
+        ("MaxPool1d", (3,)),
+        ("AvgPool1d", (3, 2)),
+        ("AdaptiveAvgPool1d", (4,)),
+        ("MaxUnpool1d", (2,)),
+        ("MaxUnpool2d", (2,)),
+        ("LPPool2d", (2, (2, 3), 1)),
+    ]:
+        assert repr(getattr(pydlk.nn, cls)(*args)) == repr(getattr(torch.nn, cls)(*args))
+    # SegNet's encoder/decoder pair: pool with indices, unpool to the pre-pool size
+    x = pydlk.tensor(_A2[:, :, :6, :8])
+    pool, unpool = pydlk.nn.MaxPool2d(2, return_indices=True), pydlk.nn.MaxUnpool2d(2)
+    y, idx = pool(x)
+    up = unpool(y, idx, output_size=x.size())
+    assert up.shape == x.shape and np.count_nonzero(_np(up)) == y.numel()
+    with pytest.raises(ValueError, match="indices"):
+        unpool(y, idx[..., :1])

@@ -35,7 +35,7 @@ def _stack(arrays) -> Tensor:
     return Tensor._wrap(np.stack(arrays))
 
 
-def default_collate(batch: list) -> Any:
+def default_collate(batch: list | tuple) -> Any:
     """Put a list of samples together into a batch of Tensors (torch's default collation)."""
     elem = batch[0]
     if isinstance(elem, Tensor):

@@ -21,6 +21,7 @@ from .loss import *  # noqa: F401,F403
 from .losses_extra import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
+from .pool1d import *  # noqa: F401,F403
 from .ranking_loss import *  # noqa: F401,F403
 from .rms_norm import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403

@@ -34,6 +34,7 @@ from .module import Module, RemovableHandle  # noqa: F401
 from .normalization import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
+from .pooling1d import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .rnn_cells import *  # noqa: F401,F403
 from .sync_batchnorm import SyncBatchNorm  # noqa: F401
