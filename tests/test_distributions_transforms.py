@@ -1,0 +1,159 @@
+"""pydlk.distributions.transforms against torch.distributions.transforms: forward, inverse
+and log_abs_det_jacobian values and gradients, shapes, domains and codomains, inverses and
+composition, caching (the tanh-squashed policy of SAC), and the log-Jacobian against a
+numerical derivative."""
+
+import math
+
+import numpy as np
+import pytest
+
+import pydlk
+import pydlk.distributions as D
+import pydlk.distributions.transforms as T
+
+torch = pytest.importorskip("torch")
+TT = torch.distributions.transforms
+
+R = np.random.default_rng(4)
+X = R.standard_normal((3, 4))
+XPOS = R.uniform(0.2, 3.0, (3, 4))
+XSQ = R.standard_normal((2, 3, 3))
+
+CASES = {
+    "exp": (lambda m: m.ExpTransform(), X),
+    "sigmoid": (lambda m: m.SigmoidTransform(), X),
+    "tanh": (lambda m: m.TanhTransform(), X),
+    "softplus": (lambda m: m.SoftplusTransform(), X),
+    "affine": (lambda m: m.AffineTransform(0.5, -2.0), X),
+    "affine_event": (lambda m: m.AffineTransform(0.5, 3.0, event_dim=1), X),
+    "power": (lambda m: m.PowerTransform(2.5), XPOS),
+    "stick_breaking": (lambda m: m.StickBreakingTransform(), X),
+    "compose": (lambda m: m.ComposeTransform([m.AffineTransform(1.0, 2.0), m.ExpTransform()]), X),
+    "compose_event": (
+        lambda m: m.ComposeTransform([m.ExpTransform(), m.StickBreakingTransform()]),
+        X,
+    ),
+    "inverse": (lambda m: m.ExpTransform().inv, XPOS),
+    "independent": (lambda m: m.IndependentTransform(m.SigmoidTransform(), 1), X),
+    "reshape": (lambda m: m.ReshapeTransform((4,), (2, 2)), X),
+}
+NOT_BIJECTIVE = {
+    "abs": (lambda m: m.AbsTransform(), X),
+    "softmax": (lambda m: m.SoftmaxTransform(), X),
+}
+
+
+def _both(x):
+    return (
+        pydlk.tensor(x, requires_grad=True),
+        torch.tensor(x, requires_grad=True),
+    )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_transform_matches_torch(name):
+    make, x = CASES[name]
+    tp, tt = make(T), make(TT)
+    xp, xt = _both(x)
+    yp, yt = tp(xp), tt(xt)
+    np.testing.assert_allclose(yp.detach().numpy(), yt.detach().numpy(), rtol=1e-12, atol=1e-14)
+    lp, lt = tp.log_abs_det_jacobian(xp, yp), tt.log_abs_det_jacobian(xt, yt)
+    assert tuple(lp.shape) == tuple(lt.shape)
+    np.testing.assert_allclose(lp.detach().numpy(), lt.detach().numpy(), rtol=1e-10, atol=1e-12)
+    (yp.sum() + lp.sum()).backward()
+    (yt.sum() + lt.sum()).backward()
+    np.testing.assert_allclose(xp.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+    y = yt.detach().numpy()
+    back_p = tp.inv(pydlk.tensor(y))
+    back_t = tt.inv(torch.tensor(y))
+    # torch holds PowerTransform's exponent as a float32 tensor: its inverse is off by ~1e-8
+    rtol = 1e-7 if name == "power" else 1e-8
+    np.testing.assert_allclose(back_p.numpy(), back_t.numpy(), rtol=rtol, atol=1e-10)
+    np.testing.assert_allclose(back_p.numpy(), x, rtol=1e-9, atol=1e-12)
+    assert tp.domain.event_dim == tt.domain.event_dim
+    assert tp.codomain.event_dim == tt.codomain.event_dim
+    assert tp.bijective == tt.bijective
+    assert tp.forward_shape(x.shape) == tuple(tt.forward_shape(x.shape))
+    assert tp.inverse_shape(tuple(y.shape)) == tuple(tt.inverse_shape(y.shape))
+    assert tp.inv.inv is tp or tp.inv.inv == tp
+
+
+@pytest.mark.parametrize("name", NOT_BIJECTIVE)
+def test_non_injective_transforms_match_torch(name):
+    make, x = NOT_BIJECTIVE[name]
+    tp, tt = make(T), make(TT)
+    y = tp(pydlk.tensor(x)).numpy()
+    np.testing.assert_allclose(y, tt(torch.tensor(x)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(tp.inv(pydlk.tensor(y)).numpy(), tt.inv(torch.tensor(y)).numpy())
+    assert not tp.bijective
+
+
+def test_lower_cholesky_transform_matches_torch():
+    tp, tt = T.LowerCholeskyTransform(), TT.LowerCholeskyTransform()
+    y = tp(pydlk.tensor(XSQ)).numpy()
+    np.testing.assert_allclose(y, tt(torch.tensor(XSQ)).numpy(), rtol=1e-12)
+    assert bool(D.constraints.lower_cholesky.check(pydlk.tensor(y)).all())
+    np.testing.assert_allclose(tp.inv(pydlk.tensor(y)).numpy(), np.tril(XSQ), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["exp", "sigmoid", "tanh", "softplus", "affine", "power"])
+def test_log_abs_det_jacobian_is_the_log_derivative(name):
+    make, x = CASES[name]
+    t = make(T)
+    h = 1e-6
+    xp = pydlk.tensor(x)
+    num = (t(pydlk.tensor(x + h)).numpy() - t(pydlk.tensor(x - h)).numpy()) / (2 * h)
+    np.testing.assert_allclose(
+        t.log_abs_det_jacobian(xp, t(xp)).numpy(), np.log(np.abs(num)), rtol=1e-6, atol=1e-7
+    )
+
+
+def test_stick_breaking_log_det_is_the_log_det_of_the_numerical_jacobian():
+    t = T.StickBreakingTransform()
+    x = R.standard_normal(3)
+    h = 1e-6
+    # the first 3 coordinates of y are free (the 4th is 1 - their sum)
+    J = np.empty((3, 3))
+    for j in range(3):
+        e = np.zeros(3)
+        e[j] = h
+        J[:, j] = (t(pydlk.tensor(x + e)).numpy()[:3] - t(pydlk.tensor(x - e)).numpy()[:3]) / (
+            2 * h
+        )
+    xp = pydlk.tensor(x)
+    got = t.log_abs_det_jacobian(xp, t(xp)).item()
+    assert abs(got - np.linalg.slogdet(J)[1]) < 1e-6
+
+
+def test_tanh_normal_policy_with_cache_inverts_its_own_samples_exactly():
+    """The SAC pattern: a saturated draw (tanh(x) rounds to 1) scores through the cached x,
+    as torch does, where atanh(tanh(x)) would give inf."""
+    loc = pydlk.tensor([8.0, 0.0, -9.0], requires_grad=True)
+    scale = pydlk.tensor([0.1, 1.0, 0.1], requires_grad=True)
+    d = D.TransformedDistribution(D.Normal(loc, scale), [T.TanhTransform(cache_size=1)])
+    pydlk.manual_seed(0)
+    y = d.rsample()
+    lp = d.log_prob(y)
+    x = T.TanhTransform()._inverse(y)  # the uncached inverse, only for the finite coordinate
+    base = D.Normal(loc, scale)
+    xs = d.transforms[0]._cached_x_y[0]
+    want = base.log_prob(xs) - 2.0 * (math.log(2.0) - xs - pydlk.nn.functional.softplus(-2.0 * xs))
+    np.testing.assert_allclose(lp.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+    assert np.all(np.isfinite(lp.detach().numpy()))
+    assert not np.isfinite(x.detach().numpy()[0]) or abs(x.detach().numpy()[0]) > 5
+    (lp.sum() + y.sum()).backward()
+    assert np.all(np.isfinite(loc.grad.numpy())) and np.all(np.isfinite(scale.grad.numpy()))
+
+
+def test_transform_equality_and_errors():
+    assert T.ExpTransform() == T.ExpTransform()
+    assert T.AffineTransform(1.0, 2.0) == T.AffineTransform(1.0, 2.0)
+    assert T.AffineTransform(1.0, 2.0) != T.AffineTransform(1.0, 3.0)
+    assert T.ExpTransform().inv == T.ExpTransform().inv
+    with pytest.raises(ValueError):
+        T.ExpTransform(cache_size=2)
+    with pytest.raises(ValueError):
+        T.ReshapeTransform((4,), (3,))
+    with pytest.raises(ValueError):
+        D.TransformedDistribution(D.Normal(0.0, 1.0), "exp")
