@@ -40,6 +40,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_special_functions.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_sampling_extra.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_linalg_lu.py"),
             *sys.argv[1:],
         ]
     )

@@ -5,8 +5,9 @@ Each decomposition or solve is an autograd Function on NumPy's (or, for CuPy arr
 CuPy's) ``linalg``, with torch's backward formula; norms and the small products are built from
 differentiable ops. Errors are torch's: ``LinAlgError`` (a RuntimeError) for a singular matrix
 in ``inv``/``solve`` or one that is not positive-definite in ``cholesky``, ValueError for
-shapes, TypeError for dtypes other than float32/float64. Complex matrices, ``eig``/``eigvals``
-(non-symmetric), the LU and LDL families and ``householder_product`` are not provided.
+shapes, TypeError for dtypes other than float32/float64. The LU family is written here (NumPy
+has no LU: a blocked getrf in ``_lu.py``). Complex matrices, ``eig``/``eigvals``
+(non-symmetric) and the LDL family are not provided.
 """
 
 from ._common import LinAlgError
@@ -23,7 +24,21 @@ from ._inverse import (
     tensorinv,
     tensorsolve,
 )
-from ._misc import cond, cross, diagonal, lstsq, matrix_exp, matrix_rank, multi_dot, pinv, vecdot
+from ._lu import lu, lu_factor, lu_factor_ex, lu_solve
+from ._misc import (
+    cond,
+    cross,
+    diagonal,
+    householder_product,
+    lstsq,
+    matmul,
+    matrix_exp,
+    matrix_rank,
+    multi_dot,
+    pinv,
+    vander,
+    vecdot,
+)
 from ._norms import matrix_norm, norm, vector_norm
 
 __all__ = [
@@ -36,9 +51,15 @@ __all__ = [
     "diagonal",
     "eigh",
     "eigvalsh",
+    "householder_product",
     "inv",
     "inv_ex",
     "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_factor_ex",
+    "lu_solve",
+    "matmul",
     "matrix_exp",
     "matrix_norm",
     "matrix_power",
@@ -55,6 +76,7 @@ __all__ = [
     "svdvals",
     "tensorinv",
     "tensorsolve",
+    "vander",
     "vecdot",
     "vector_norm",
 ]

@@ -59,6 +59,13 @@ class qr(NamedTuple):
     R: Tensor
 
 
+class geqrf(NamedTuple):
+    """``(a, tau)`` of ``pydlk.geqrf``."""
+
+    a: Tensor
+    tau: Tensor
+
+
 class linalg_svd(NamedTuple):
     """``(U, S, Vh)`` of ``pydlk.linalg.svd``."""
 
@@ -106,6 +113,7 @@ class linalg_cholesky_ex(NamedTuple):
 
 
 for _c in (
+    geqrf,
     slogdet,
     linalg_slogdet,
     linalg_eigh,

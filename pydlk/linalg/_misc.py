@@ -363,3 +363,55 @@ def cond(A: Tensor, p: float | str | None = None, *, out: None = None) -> Tensor
         return big / small if p != -2 else small / big
     _check_square("linalg.cond", A)
     return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+def vander(x: Tensor, *, N: int | None = None) -> Tensor:
+    """The Vandermonde matrix of ``x`` (*, n) with increasing powers, as torch.linalg.vander:
+    column j is ``x ** j`` for j < N (default n). Built as a running product of ``x``, so the
+    gradient is finite at 0 (``x ** 0`` has none). Integer inputs give integer outputs."""
+    x = _tensor(x)
+    if x.ndim < 1:
+        raise ValueError("linalg.vander: x must have at least one dimension")
+    n = x.shape[-1] if N is None else N
+    if not isinstance(n, (int, np.integer)) or n <= 1:
+        raise ValueError(f"linalg.vander: N must be greater than 1, got {n}")
+    from ..ops.cumulative import cumprod
+
+    ones = Tensor._wrap(get_array_module(x._data).ones(tuple(x.shape) + (1,), x.dtype))
+    return cat([ones, cumprod(x.unsqueeze(-1).expand(*x.shape, int(n) - 1), -1)], -1)
+
+
+def householder_product(A: Tensor, tau: Tensor, *, out: None = None) -> Tensor:
+    """The first n columns of H_1 H_2 ... H_k, H_i = I - tau_i v_i v_i^T, with v_i the i-th
+    column of A below the diagonal (and 1 on it), as torch.linalg.householder_product (LAPACK's
+    orgqr: Q from geqrf's reflectors). A (*, m, n) with m >= n >= k, tau (*, k). Applied
+    reflector by reflector as recorded ops, so it is differentiable in A and tau."""
+    op = "linalg.householder_product"
+    A, tau = _tensor(A), _tensor(tau)
+    _check_matrix(op, A, "input")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise ValueError(f"{op}: input.shape[-2] must be greater than or equal to input.shape[-1]")
+    if tau.ndim < 1 or tau.shape[-1] > n:
+        raise ValueError(f"{op}: input.shape[-1] must be greater than or equal to tau.shape[-1]")
+    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise ValueError(
+            f"{op}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
+            f"{list(tau.shape[:-1])}"
+        )
+    if tau.dtype != A.dtype:
+        raise TypeError(f"{op}: tau must have the dtype of input ({A.dtype}), got {tau.dtype}")
+    xp = get_array_module(A._data)
+    k = tau.shape[-1]
+    eye_mk = Tensor._wrap(xp.eye(m, max(k, 1), dtype=A.dtype))
+    V = A[..., :, :k].tril(-1) + eye_mk[:, :k]
+    Q = Tensor._wrap(xp.broadcast_to(xp.eye(m, dtype=A.dtype), tuple(A.shape[:-2]) + (m, m)))
+    if k == 0:  # the identity's first n columns, still recorded (a zero gradient for A), as torch
+        from ..ops.arithmetic import where
+
+        keep = Tensor._wrap(xp.zeros((m, n), bool))
+        return where(keep, A, Q[..., :, :n])
+    for i in range(k):
+        v = V[..., :, i : i + 1]
+        Q = Q - matmul(Q, v) * tau[..., i : i + 1, None] * v.mT
+    return Q[..., :, :n]

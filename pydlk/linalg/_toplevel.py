@@ -8,8 +8,9 @@ from typing import Any
 
 from .._backend import get_array_module
 from ..autograd import Tensor
-from . import _factor, _inverse, _misc
-from ._common import _check_matrix, _check_square, _tensor
+from . import _factor, _inverse, _lu, _misc
+from ._common import _check_matrix, _check_square, _mT, _tensor
+from ._common import geqrf as _geqrf_type
 from ._common import qr as _qr_type
 from ._common import slogdet as _slogdet_type
 from ._common import svd as _svd_type
@@ -20,14 +21,20 @@ __all__ = [
     "cholesky_solve",
     "cross",
     "det",
+    "geqrf",
     "inverse",
     "logdet",
+    "lu",
+    "lu_solve",
+    "lu_unpack",
     "matrix_exp",
     "matrix_power",
+    "orgqr",
     "pinverse",
     "qr",
     "slogdet",
     "svd",
+    "vander",
 ]
 
 
@@ -137,3 +144,53 @@ def cross(input: Tensor, other: Tensor, dim: int | None = None, *, out: None = N
             raise ValueError(f"cross: no dimension of size 3 in input of shape {tuple(a.shape)}")
         dim = sizes[0]
     return _misc.cross(a, b, dim=dim, out=out)
+
+
+def lu(A: Tensor, pivot: bool = True, get_infos: bool = False, out: None = None) -> tuple:
+    """``(LU, pivots)`` or with ``get_infos`` ``(LU, pivots, infos)``, as torch.lu (deprecated
+    in torch for ``pydlk.linalg.lu_factor`` / ``lu_factor_ex``; unlike those it does not raise
+    for a singular matrix)."""
+    LU, pivots, info = _lu.lu_factor_ex(A, pivot=pivot)
+    return (LU, pivots, info) if get_infos else (LU, pivots)
+
+
+def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor, *, out: None = None) -> Tensor:
+    """The solution of ``A x = b`` from A's LU factorization, as torch.lu_solve (deprecated in
+    torch for ``pydlk.linalg.lu_solve``, whose arguments come in the other order)."""
+    return _lu.lu_solve(LU_data, LU_pivots, b)
+
+
+lu_unpack = _lu.lu_unpack_
+lu_unpack.__name__ = lu_unpack.__qualname__ = "lu_unpack"
+
+
+def orgqr(input: Tensor, tau: Tensor) -> Tensor:
+    """Q's first n columns from ``geqrf``'s reflectors, as torch.orgqr:
+    ``pydlk.linalg.householder_product``."""
+    return _misc.householder_product(input, tau)
+
+
+def geqrf(input: Tensor, *, out: None = None) -> _geqrf_type:
+    """LAPACK's geqrf, as torch.geqrf: ``(a, tau)`` with R in ``a``'s upper triangle and the
+    Householder reflectors below it (``orgqr(a, tau)`` is Q). NumPy's (CuPy's) ``qr`` in 'raw'
+    mode. Not differentiable, as in torch (use ``pydlk.linalg.qr``)."""
+    A = _tensor(input)
+    _check_matrix("geqrf", A, "input")
+    h, tau = get_array_module(A._data).linalg.qr(A._data, mode="raw")
+    return _geqrf_type(Tensor(_mT(h).astype(A.dtype)), Tensor(tau.astype(A.dtype)))
+
+
+def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
+    """The Vandermonde matrix of a 1-D ``x``, as torch.vander: decreasing powers (NumPy's
+    order) unless ``increasing``; ``N`` columns (default len(x)). See
+    ``pydlk.linalg.vander`` (increasing, any batch)."""
+    x = _tensor(x)
+    if x.ndim != 1:
+        raise ValueError(f"vander: x must be a one-dimensional tensor, got {x.ndim} dims")
+    n = x.shape[0] if N is None else N
+    if n < 0:
+        raise ValueError(f"vander: N must be non-negative, got {n}")
+    if n <= 1:  # linalg.vander needs 2 columns or more
+        return x.unsqueeze(-1).pow(0)[:, :n]
+    v = _misc.vander(x, N=n)
+    return v if increasing else v.flip(-1)
