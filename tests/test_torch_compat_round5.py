@@ -234,3 +234,114 @@ def test_pool1d_modules_repr_and_segnet_roundtrip():
     assert up.shape == x.shape and np.count_nonzero(_np(up)) == y.numel()
     with pytest.raises(ValueError, match="indices"):
         unpool(y, idx[..., :1])
+
+
+# ------------------------------------------------------------ activations pydlk lacked
+
+
+def test_softmin_hardtanh_softmax2d_match_torch():
+    a = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
+    _both_grad(lambda lib, F, x: F.softmin(x, dim=1), a)
+    _both_grad(lambda lib, F, x: lib.nn.Softmin(dim=-1)(x), a)
+    _both_grad(lambda lib, F, x: lib.nn.Softmax2d()(x), a)
+    _both_grad(lambda lib, F, x: lib.nn.Hardtanh(-0.3, 0.4)(x), a)
+    _both_grad(lambda lib, F, x: lib.nn.RReLU(0.1, 0.3).eval()(x), a)
+    for cls, args in [("Hardtanh", (-2.0, 2.0, True)), ("Softmin", (1,)), ("RReLU", (0.1, 0.3))]:
+        assert repr(getattr(pydlk.nn, cls)(*args)) == repr(getattr(torch.nn, cls)(*args))
+
+
+def test_inplace_activation_spellings_match_torch():
+    a = np.random.default_rng(0).standard_normal((3, 5))
+    out = {}
+    for lib in (torch, pydlk):
+        F = lib.nn.functional
+        z = lib.tensor(a.copy())
+        assert F.elu_(z) is z
+        F.leaky_relu_(z, 0.2)
+        F.hardtanh_(z, -0.5, 0.5)
+        F.threshold_(z, 0.1, 9.0)
+        F.selu_(z)
+        F.celu_(z, 2.0)
+        F.rrelu_(z)  # eval: the mean slope
+        out[lib.__name__] = _np(z)
+    np.testing.assert_allclose(out["pydlk"], out["torch"], rtol=1e-12)
+
+
+def test_rrelu_training_slopes_and_gumbel_softmax():
+    a = np.random.default_rng(0).standard_normal((64, 5))
+    x = pydlk.tensor(a, requires_grad=True)
+    y = pydlk.nn.RReLU()(x)  # a new module trains: random slopes in [1/8, 1/3]
+    neg = a < 0
+    slope = _np(y)[neg] / a[neg]
+    assert ((slope >= 1 / 8) & (slope <= 1 / 3)).all() and slope.std() > 0.01
+    np.testing.assert_array_equal(_np(y)[~neg], a[~neg])
+    y.sum().backward()
+    np.testing.assert_allclose(_np(x.grad)[neg], slope)
+    # gumbel_softmax: rows sum to 1; hard gives one-hot with the soft sample's gradient
+    x = pydlk.tensor(a, requires_grad=True)
+    soft = pydlk.nn.functional.gumbel_softmax(x, tau=0.5)
+    np.testing.assert_allclose(_np(soft).sum(-1), 1.0)
+    hard = pydlk.nn.functional.gumbel_softmax(x, hard=True)
+    h = _np(hard)
+    assert set(np.unique(h)) <= {0.0, 1.0} and (h.sum(-1) == 1).all()
+    (hard * pydlk.arange(5.0, dtype=pydlk.float64)).sum().backward()
+    assert np.abs(_np(x.grad)).sum() > 0
+    np.testing.assert_allclose(_np(x.grad).sum(-1), 0.0, atol=1e-12)
+    # the argmax of the logits wins most often at a low temperature
+    pydlk.manual_seed(0)
+    wins = pydlk.nn.functional.gumbel_softmax(pydlk.tensor([[0.0, 3.0, 0.0]]).repeat(400, 1), 0.1)
+    assert _np(wins).argmax(-1).tolist().count(1) > 300
+
+
+# ------------------------------------------------------------ losses pydlk lacked
+
+_R = np.random.default_rng(0)
+_X = _R.standard_normal((4, 5))
+_TGT = _R.standard_normal((4, 5))
+_VAR = np.abs(_R.standard_normal((4, 5))) + 1e-7
+_VAR[0, 0] = 1e-9  # clamped to eps in the value, not in the gradient
+_SIGN = np.sign(_R.standard_normal((4, 5)))
+_CNT = _R.poisson(2.0, (4, 5)).astype(float)
+_BIN = (_R.random((4, 5)) > 0.5).astype(float)
+_ML = np.array([[3, 0, -1, 1, 2], [1, 1, 2, -1, 0], [-1, 0, 0, 0, 0], [0, 1, 2, 3, 4]])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda L, F, x: F.gaussian_nll_loss(x, L.tensor(_TGT), L.tensor(_VAR)),
+        lambda L, F, x: F.gaussian_nll_loss(
+            x, L.tensor(_TGT), L.tensor(_VAR[:, 0]), full=True, reduction="sum"
+        ),
+        lambda L, F, x: F.gaussian_nll_loss(
+            L.tensor(_TGT), L.tensor(_TGT) * 0.5, x.abs(), reduction="none"
+        ),
+        lambda L, F, x: L.nn.GaussianNLLLoss(full=True)(x, L.tensor(_TGT), 0.5),
+        lambda L, F, x: F.poisson_nll_loss(x, L.tensor(_CNT)),
+        lambda L, F, x: L.nn.PoissonNLLLoss(log_input=False, full=True, reduction="none")(
+            x.abs() + 0.1, L.tensor(_CNT)
+        ),
+        lambda L, F, x: F.hinge_embedding_loss(x, L.tensor(_SIGN), margin=0.5),
+        lambda L, F, x: L.nn.HingeEmbeddingLoss(reduction="none")(x, L.tensor(_SIGN)),
+        lambda L, F, x: L.nn.SoftMarginLoss()(x, L.tensor(_SIGN)),
+        lambda L, F, x: F.multilabel_soft_margin_loss(
+            x, L.tensor(_BIN), weight=L.tensor(np.arange(1.0, 6.0))
+        ),
+        lambda L, F, x: L.nn.MultiLabelSoftMarginLoss(reduction="none")(x, L.tensor(_BIN)),
+        lambda L, F, x: F.multilabel_margin_loss(x, L.tensor(_ML)),
+        lambda L, F, x: L.nn.MultiLabelMarginLoss(reduction="none")(x, L.tensor(_ML)),
+        lambda L, F, x: F.multilabel_margin_loss(x[0], L.tensor(_ML[0]), reduction="sum"),
+    ],
+)
+def test_more_losses_match_torch(fn):
+    _both_grad(fn, _X)
+
+
+def test_gaussian_nll_loss_errors_match_torch():
+    for lib in (torch, pydlk):
+        F = lib.nn.functional
+        with pytest.raises(ValueError, match="var has negative"):
+            F.gaussian_nll_loss(lib.zeros(3), lib.zeros(3), -lib.ones(3))
+        with pytest.raises(ValueError, match="var is of incorrect size"):
+            F.gaussian_nll_loss(lib.zeros(3, 2), lib.zeros(3, 2), lib.ones(2))
+        assert "weight" in dict(lib.nn.MultiLabelSoftMarginLoss(weight=lib.ones(3)).named_buffers())

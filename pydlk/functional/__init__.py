@@ -6,6 +6,7 @@ and returns a Tensor.
 
 from .activation import *  # noqa: F401,F403
 from .activation_extra import *  # noqa: F401,F403
+from .activation_more import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .conv_extra import *  # noqa: F401,F403
@@ -19,6 +20,7 @@ from .grid_sampling import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .losses_extra import *  # noqa: F401,F403
+from .losses_more import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .pool1d import *  # noqa: F401,F403

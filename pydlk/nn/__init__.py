@@ -16,6 +16,7 @@ from . import (
 )
 from .activation import *  # noqa: F401,F403
 from .activation_extra import *  # noqa: F401,F403
+from .activation_more import *  # noqa: F401,F403
 from .additive_attention import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .blocks import *  # noqa: F401,F403
@@ -30,6 +31,7 @@ from .fractional_pool import *  # noqa: F401,F403
 from .lazy import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .loss_more import *  # noqa: F401,F403
 from .module import Module, RemovableHandle  # noqa: F401
 from .normalization import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
