@@ -204,3 +204,104 @@ def test_gpu_scalar_parameter_and_enumerate_support_are_on_the_device():
     s = e.enumerate_support()
     assert str(s.device) == "cuda:0"
     np.testing.assert_array_equal(host(s), np.arange(4)[:, None].repeat(2, 1))
+
+
+POS = R.uniform(0.5, 2.0, (3, 4)).astype(np.float32)
+POS2 = R.uniform(0.5, 3.0, (3, 4)).astype(np.float32)
+XPOS = R.uniform(0.05, 4.0, (2, 3, 4)).astype(np.float32)
+XUNIT = R.uniform(0.05, 0.95, (2, 3, 4)).astype(np.float32)
+SIMPLEX5 = R.dirichlet(np.ones(5), (2, 3)).astype(np.float32)
+_A = R.standard_normal((3, 4, 4))
+COV = (_A @ _A.transpose(0, 2, 1) + np.eye(4)).astype(np.float32)
+
+MORE = {
+    "exponential": (lambda p: D.Exponential(p["r"]), {"r": POS}, XPOS),
+    "laplace": (lambda p: D.Laplace(p["l"], p["s"]), {"l": LOC, "s": SCALE}, XVAL),
+    "gamma": (lambda p: D.Gamma(p["c"], p["r"]), {"c": POS2, "r": POS}, XPOS),
+    "beta": (lambda p: D.Beta(p["a"], p["b"]), {"a": POS2, "b": POS}, XUNIT),
+    "dirichlet": (lambda p: D.Dirichlet(p["c"]), {"c": np.abs(LOGITS) + 0.3}, SIMPLEX5),
+    "mvn": (
+        lambda p: D.MultivariateNormal(p["l"], covariance_matrix=p["c"]),
+        {"l": LOC, "c": COV},
+        XVAL,
+    ),
+    "lognormal": (lambda p: D.LogNormal(p["l"], p["s"]), {"l": LOC, "s": SCALE}, XPOS),
+    "studentt": (lambda p: D.StudentT(p["df"], p["l"]), {"df": POS2 + 1, "l": LOC}, XVAL),
+    "onehot": (
+        lambda p: D.OneHotCategorical(logits=p["l"]),
+        {"l": LOGITS},
+        np.eye(5, dtype=np.float32)[CVAL],
+    ),
+    "poisson": (lambda p: D.Poisson(p["r"]), {"r": POS}, np.floor(XPOS)),
+    "binomial": (lambda p: D.Binomial(6, probs=p["p"]), {"p": PROBS}, np.floor(XPOS)),
+    "mixture": (
+        lambda p: D.MixtureSameFamily(D.Categorical(logits=p["w"]), D.Normal(p["l"], p["s"])),
+        {"w": LOC, "l": LOC[::-1].copy(), "s": SCALE},
+        XVAL[..., 0],
+    ),
+}
+HAS_ENTROPY = {"exponential", "laplace", "gamma", "beta", "dirichlet", "mvn", "lognormal"}
+HAS_ENTROPY |= {"studentt", "onehot", "binomial"}
+
+
+@pytest.mark.parametrize("name", MORE)
+def test_gpu_more_families_log_prob_entropy_and_mean_match_the_cpu(name):
+    cp = cupy_or_skip()
+    make, arrays, value = MORE[name]
+    vc, vg = _value(value, cp)
+    _compare(lambda p, gpu: make(p).log_prob(vg if gpu else vc), arrays, cp, rtol=2e-5)
+    if name in HAS_ENTROPY:
+        _compare(lambda p, gpu: make(p).entropy(), arrays, cp, rtol=2e-5)
+    _compare(lambda p, gpu: make(p).mean, arrays, cp)
+
+
+@pytest.mark.parametrize("name", MORE)
+def test_gpu_more_families_sample_as_the_cpu_for_the_same_seed(name):
+    cp = cupy_or_skip()
+    make, arrays, _ = MORE[name]
+    cpu, gpu = _pair(arrays, cp)
+    pydlk.manual_seed(5)
+    sc = make(cpu).sample((3, 2))
+    pydlk.manual_seed(5)
+    sg = make(gpu).sample((3, 2))
+    assert str(sg.device) == "cuda:0" and sg.dtype == sc.dtype and sg.shape == sc.shape
+    np.testing.assert_allclose(host(sg), host(sc), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gamma", "beta", "dirichlet", "mvn", "studentt", "laplace"])
+def test_gpu_implicit_and_plain_rsample_gradients_match_the_cpu(name):
+    cp = cupy_or_skip()
+    make, arrays, _ = MORE[name]
+
+    def draw(p, gpu):
+        pydlk.manual_seed(3)
+        return make(p).rsample((5,))
+
+    _compare(draw, arrays, cp, rtol=2e-5, atol=2e-6)
+
+
+def test_gpu_tanh_normal_and_kl_pairs_match_the_cpu():
+    cp = cupy_or_skip()
+    arrays = {"l": LOC, "s": SCALE, "c": POS2, "r": POS}
+
+    def policy(p, gpu):
+        pi = D.TransformedDistribution(
+            D.Normal(p["l"], p["s"]), [D.transforms.TanhTransform(cache_size=1)]
+        )
+        pydlk.manual_seed(9)
+        a = pi.rsample()
+        return pi.log_prob(a) + a
+
+    _compare(policy, arrays, cp, rtol=2e-5, atol=2e-6)
+    _compare(
+        lambda p, gpu: D.kl_divergence(D.Gamma(p["c"], p["r"]), D.Gamma(p["r"], p["c"])),
+        arrays,
+        cp,
+        rtol=2e-5,
+    )
+    _compare(
+        lambda p, gpu: D.kl_divergence(D.Beta(p["c"], p["r"]), D.Beta(p["r"], p["c"])),
+        arrays,
+        cp,
+        rtol=2e-5,
+    )
