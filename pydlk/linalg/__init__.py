@@ -6,11 +6,13 @@ CuPy's) ``linalg``, with torch's backward formula; norms and the small products 
 differentiable ops. Errors are torch's: ``LinAlgError`` (a RuntimeError) for a singular matrix
 in ``inv``/``solve`` or one that is not positive-definite in ``cholesky``, ValueError for
 shapes, TypeError for dtypes other than float32/float64. The LU family is written here (NumPy
-has no LU: a blocked getrf in ``_lu.py``). Complex matrices, ``eig``/``eigvals``
-(non-symmetric) and the LDL family are not provided.
+has no LU: a blocked getrf in ``_lu.py``). ``eig``/``eigvals`` (non-symmetric matrices) are
+LAPACK's geev with complex results, as torch's, and the only functions that take complex
+matrices; the LDL family is not provided.
 """
 
 from ._common import LinAlgError
+from ._eig import eig, eigvals
 from ._factor import cholesky, cholesky_ex, eigh, eigvalsh, qr, svd, svdvals
 from ._inverse import (
     det,
@@ -49,7 +51,9 @@ __all__ = [
     "cross",
     "det",
     "diagonal",
+    "eig",
     "eigh",
+    "eigvals",
     "eigvalsh",
     "householder_product",
     "inv",
