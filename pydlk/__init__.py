@@ -82,6 +82,7 @@ __version__ = config()["version"]
 from . import (  # noqa: E402,F401
     distributions,
     ensemble,
+    fft,
     linalg,
     special,
     text,  # noqa: E402,F401

@@ -65,6 +65,10 @@ class _TensorMethods:
     def T(self) -> Tensor: ...
     @property
     def mT(self) -> Tensor: ...
+    @property
+    def real(self) -> Tensor: ...
+    @property
+    def imag(self) -> Tensor: ...
     # -- arithmetic
     def add(self, other: TensorOrScalar, *, alpha: _float = 1) -> Tensor: ...
     def sub(self, other: TensorOrScalar, *, alpha: _float = 1) -> Tensor: ...
@@ -486,6 +490,32 @@ class _TensorMethods:
     def angle(self) -> Tensor: ...
     def sgn(self) -> Tensor: ...
     def is_complex(self) -> _bool: ...
+    # -- the short-time Fourier transform
+    def stft(
+        self,
+        n_fft: _int,
+        hop_length: _int | None = None,
+        win_length: _int | None = None,
+        window: Tensor | None = None,
+        center: _bool = True,
+        pad_mode: str = "reflect",
+        normalized: _bool = False,
+        onesided: _bool | None = None,
+        return_complex: _bool | None = None,
+        align_to_window: _bool | None = None,
+    ) -> Tensor: ...
+    def istft(
+        self,
+        n_fft: _int,
+        hop_length: _int | None = None,
+        win_length: _int | None = None,
+        window: Tensor | None = None,
+        center: _bool = True,
+        normalized: _bool = False,
+        onesided: _bool | None = None,
+        length: _int | None = None,
+        return_complex: _bool = False,
+    ) -> Tensor: ...
     def new_zeros(
         self,
         *size: _int | _size,

@@ -378,6 +378,9 @@ _methods = {
     "angle": ops.angle,
     "sgn": ops.sgn,
     "is_complex": ops.is_complex,
+    # the short-time Fourier transform
+    "stft": ops.stft,
+    "istft": ops.istft,
     "new_zeros": _new_method(zeros),
     "new_ones": _new_method(ones),
     "new_empty": _new_method(empty),
@@ -403,6 +406,6 @@ for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
-Tensor.real = property(ops.real)  # type: ignore[assignment]
-Tensor.imag = property(ops.imag)  # type: ignore[assignment]
+Tensor.real = property(ops.real)
+Tensor.imag = property(ops.imag)
 del _name, _fn

@@ -300,8 +300,9 @@ class Tensor(_TensorBase):
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
     #       exponential_
     #   complex: cfloat cdouble conj conj_physical resolve_conj angle sgn is_complex
+    #   spectral: stft istft
     #   activations: relu sigmoid tanh softmax log_softmax
-    #   properties: T mT
+    #   properties: T mT real imag
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 

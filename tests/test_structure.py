@@ -169,5 +169,10 @@ def test_tensor_comment_lists_the_attached_methods():
         words = re.sub(r"^[a-z ]+(\(__x__\))?:", "", words)
         listed.update(words.split())
     names = list(tm._methods) + list(tm._SAME_NAME_METHODS)
-    attached = {k.strip("_") if k.startswith("__") else k for k in names} | {"T", "mT"}
+    attached = {k.strip("_") if k.startswith("__") else k for k in names} | {
+        "T",
+        "mT",
+        "real",
+        "imag",
+    }
     assert listed == attached, (listed - attached, attached - listed)

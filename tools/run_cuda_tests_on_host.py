@@ -41,6 +41,8 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_sampling_extra.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg_lu.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_fft.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_spectral.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg_eig.py"),
             *sys.argv[1:],
         ]

@@ -6,7 +6,8 @@ Each op is a ``Function`` with forward and backward side by side, written with
 broadcasting (``_unbroadcast``) and hand each input a gradient of its own dtype.
 
 One module per topic: ``arithmetic``, ``comparison``, ``hyperbolic``, ``products``,
-``einsum``, ``complex_ops`` (real, imag, conj, angle, polar, view_as_real), ``reductions``,
+``einsum``, ``complex_ops`` (real, imag, conj, angle, polar, view_as_real), ``windows``
+(hann_window, ...), ``spectral`` (stft, istft), ``reductions``,
 ``shape``, ``diagonal`` (diag, trace), ``special`` (erf, erfc, erfinv, expm1, lgamma, digamma,
 lerp), ``indexing``, ``selection`` (sort, topk, gather,
 scatter), ``scatter_extra`` (index_add, scatter_reduce, masked_select), ``statistics``
@@ -275,6 +276,7 @@ from .shape_extra import (
     triu_indices,
 )
 from .special import digamma, erf, erfc, erfinv, expm1, lerp, lgamma
+from .spectral import istft, stft
 from .statistics import (
     aminmax,
     bucketize,
@@ -292,6 +294,13 @@ from .statistics import (
     searchsorted,
     std_mean,
     var_mean,
+)
+from .windows import (
+    bartlett_window,
+    blackman_window,
+    hamming_window,
+    hann_window,
+    kaiser_window,
 )
 
 
@@ -393,6 +402,14 @@ __all__ = [
     "view_as_real",
     "view_as_complex",
     "is_complex",
+    # windows and the short-time Fourier transform
+    "hann_window",
+    "hamming_window",
+    "blackman_window",
+    "bartlett_window",
+    "kaiser_window",
+    "stft",
+    "istft",
     # selection
     "topk",
     "sort",
