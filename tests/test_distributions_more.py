@@ -35,6 +35,7 @@ _A = R.standard_normal((3, 4, 4))
 COV = _A @ _A.transpose(0, 2, 1) + np.eye(4)
 TRIL = np.linalg.cholesky(COV)
 DF = R.uniform(0.8, 5.0, B)
+WLR = R.standard_normal((3, 4, 2))
 
 
 def _mvn(kind):
@@ -375,6 +376,27 @@ def test_kl_other_pairs_match_torch(dtype):
             lambda lib, p: (lib.Binomial(10, probs=p["a"]), lib.Binomial(10, logits=p["b"])),
             {"a": PROB, "b": LOC},
         ),
+        (
+            lambda lib, p: (
+                lib.LowRankMultivariateNormal(p["l1"], p["w1"], p["d1"]),
+                lib.LowRankMultivariateNormal(p["l2"], p["w2"], p["d2"]),
+            ),
+            {"l1": LOC, "w1": WLR, "d1": POS, "l2": LOC[::-1].copy(), "w2": -WLR, "d2": POS2},
+        ),
+        (
+            lambda lib, p: (
+                lib.LowRankMultivariateNormal(p["l1"], p["w1"], p["d1"]),
+                lib.MultivariateNormal(p["l2"], scale_tril=p["t2"]),
+            ),
+            {"l1": LOC, "w1": WLR, "d1": POS, "l2": LOC[::-1].copy(), "t2": TRIL},
+        ),
+        (
+            lambda lib, p: (
+                lib.MultivariateNormal(p["l2"], covariance_matrix=p["c2"]),
+                lib.LowRankMultivariateNormal(p["l1"], p["w1"], p["d1"]),
+            ),
+            {"l1": LOC, "w1": WLR, "d1": POS[1], "l2": LOC[::-1].copy(), "c2": COV},
+        ),
     ]
     for make, arrays in cases:
         _check(lambda lib, p, make=make: lib.kl_divergence(*make(lib, p)), arrays, dtype)
@@ -402,6 +424,12 @@ BAD = [
         "MultivariateNormal",
         lambda lib, t: lib.MultivariateNormal(
             t([0.0, 0.0]), precision_matrix=t([[1.0, 0], [0, -1]])
+        ),
+    ),
+    (
+        "LowRankMultivariateNormal",
+        lambda lib, t: lib.LowRankMultivariateNormal(
+            t([0.0, 0.0]), t([[1.0], [2.0]]), t([1.0, -10.0])
         ),
     ),
     ("LogNormal", lambda lib, t: lib.LogNormal(0.0, t([-1.0]))),

@@ -30,6 +30,9 @@ MOMENT_CASES = {
     "mvn": lambda: D.MultivariateNormal(
         _t([1.0, -1.0]), covariance_matrix=_t([[2.0, 0.6], [0.6, 1.0]])
     ),
+    "lowrank_mvn": lambda: D.LowRankMultivariateNormal(
+        _t([1.0, -1.0, 0.0]), _t([[1.0, 0.5], [0.2, -1.0], [0.3, 0.3]]), _t([0.5, 1.0, 2.0])
+    ),
     "lognormal": lambda: D.LogNormal(_t([0.0, 0.5]), _t([0.5, 0.25])),
     "halfnormal": lambda: D.HalfNormal(_t([1.0, 2.5])),
     "gumbel": lambda: D.Gumbel(_t([0.0, 2.0]), _t([1.0, 0.5])),
@@ -163,9 +166,9 @@ def test_rate_and_beta_dirichlet_pathwise_gradients_are_unbiased():
 def test_studentt_rsample_is_differentiable_in_df():
     # E|T| for df = 4: 2 sqrt(df) Gamma((df+1)/2) / (sqrt(pi) (df-1) Gamma(df/2))
     def e_abs(df):
-        return (
-            2 * math.sqrt(df) * math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2))
-        ) / (math.sqrt(math.pi) * (df - 1))
+        return (2 * math.sqrt(df) * math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2))) / (
+            math.sqrt(math.pi) * (df - 1)
+        )
 
     df, h = 4.0, 1e-5
     fd = (e_abs(df + h) - e_abs(df - h)) / (2 * h)

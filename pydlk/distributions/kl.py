@@ -24,6 +24,11 @@ from .gumbel import Gumbel
 from .half_normal import HalfNormal
 from .independent import Independent
 from .laplace import Laplace
+from .lowrank_multivariate_normal import (
+    LowRankMultivariateNormal,
+    _batch_lowrank_logdet,
+    _batch_lowrank_mahalanobis,
+)
 from .multivariate_normal import MultivariateNormal, _batch_mahalanobis
 from .normal import Normal
 from .one_hot_categorical import OneHotCategorical
@@ -252,3 +257,81 @@ def _kl_transformed_transformed(p: TransformedDistribution, q: TransformedDistri
     if p.event_shape != q.event_shape:
         raise NotImplementedError
     return kl_divergence(p.base_dist, q.base_dist)
+
+
+# KL(p || q) = (tr(Sq^-1 Sp) + (mq - mp)^T Sq^-1 (mq - mp) - n + log det Sq - log det Sp) / 2.
+# Sp = A A^T + diag(d) (d None for a dense MultivariateNormal: A = its scale_tril); Sq^-1 by
+# Woodbury for a low-rank q, by its Cholesky factor for a dense one.
+
+
+def _cov_parts(p: Any) -> tuple[Tensor, Tensor | None]:
+    if isinstance(p, LowRankMultivariateNormal):
+        return p._unbroadcasted_cov_factor, p._unbroadcasted_cov_diag
+    return p._unbroadcasted_scale_tril, None
+
+
+def _logdet(p: Any) -> Tensor:
+    if isinstance(p, LowRankMultivariateNormal):
+        return _batch_lowrank_logdet(p._unbroadcasted_cov_diag, p._capacitance_tril)
+    return 2 * p._unbroadcasted_scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+
+
+def _solve_tril(L: Tensor, B: Tensor) -> Tensor:
+    batch = tuple(np.broadcast_shapes(tuple(L.shape[:-2]), tuple(B.shape[:-2])))
+    return linalg.solve_triangular(
+        L.expand(batch + tuple(L.shape[-2:])), B.expand(batch + tuple(B.shape[-2:])), upper=False
+    )
+
+
+def _trace_inv_q_cov_p(q: Any, A: Tensor, d: Tensor | None) -> Tensor:
+    """``tr(Sq^-1 (A A^T + diag(d)))``."""
+    if isinstance(q, LowRankMultivariateNormal):
+        Wq, Dq = q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag
+        # Sq^-1 = Dq^-1 - B^T B, B = Lc^-1 Wq^T Dq^-1
+        B = _solve_tril(q._capacitance_tril, Wq.transpose(-2, -1) / Dq.unsqueeze(-2))
+        t = (A.pow(2) / Dq.unsqueeze(-1)).sum((-2, -1)) - _ops.matmul(B, A).pow(2).sum((-2, -1))
+        if d is not None:
+            t = t + (d / Dq).sum(-1) - (B.pow(2) * d.unsqueeze(-2)).sum((-2, -1))
+        return t
+    Lq = q._unbroadcasted_scale_tril
+    t = _solve_tril(Lq, A).pow(2).sum((-2, -1))
+    if d is not None:
+        n = d.shape[-1]
+        eye = _ops.eye(n, dtype=d.dtype, device=d.device)
+        t = t + _solve_tril(Lq, d.sqrt().unsqueeze(-2) * eye).pow(2).sum((-2, -1))
+    return t
+
+
+def _mahalanobis_q(q: Any, x: Tensor) -> Tensor:
+    if isinstance(q, LowRankMultivariateNormal):
+        return _batch_lowrank_mahalanobis(
+            q._unbroadcasted_cov_factor, q._unbroadcasted_cov_diag, x, q._capacitance_tril
+        )
+    return _batch_mahalanobis(q._unbroadcasted_scale_tril, x)
+
+
+def _kl_gaussian(p: Any, q: Any) -> Tensor:
+    if p.event_shape != q.event_shape:
+        raise ValueError(
+            "KL-divergence between two (Low Rank) Multivariate Normals with different event "
+            "shapes cannot be computed"
+        )
+    n = p.event_shape[0]
+    A, d = _cov_parts(p)
+    term = _trace_inv_q_cov_p(q, A, d) + _mahalanobis_q(q, q.loc - p.loc)
+    return 0.5 * (term - n + _logdet(q) - _logdet(p))
+
+
+@register_kl(LowRankMultivariateNormal, LowRankMultivariateNormal)
+def _kl_lowrank_lowrank(p: LowRankMultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    return _kl_gaussian(p, q)
+
+
+@register_kl(LowRankMultivariateNormal, MultivariateNormal)
+def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tensor:
+    return _kl_gaussian(p, q)
+
+
+@register_kl(MultivariateNormal, LowRankMultivariateNormal)
+def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
+    return _kl_gaussian(p, q)
