@@ -305,3 +305,9 @@ def test_gpu_tanh_normal_and_kl_pairs_match_the_cpu():
         cp,
         rtol=2e-5,
     )
+
+
+def test_gpu_gamma_cdf_and_its_gradients_match_the_cpu():
+    cp = cupy_or_skip()
+    arrays = {"c": POS2, "r": POS, "v": XPOS[0]}
+    _compare(lambda p, gpu: D.Gamma(p["c"], p["r"]).cdf(p["v"]), arrays, cp, rtol=2e-5, atol=2e-6)
