@@ -345,3 +345,45 @@ def test_gaussian_nll_loss_errors_match_torch():
         with pytest.raises(ValueError, match="var is of incorrect size"):
             F.gaussian_nll_loss(lib.zeros(3, 2), lib.zeros(3, 2), lib.ones(2))
         assert "weight" in dict(lib.nn.MultiLabelSoftMarginLoss(weight=lib.ones(3)).named_buffers())
+
+
+# ---------------------------------------- norm layers: 1-D/3-D, unbatched, bias=False
+
+
+@pytest.mark.parametrize(
+    "cls,kw,shape",
+    [
+        ("InstanceNorm1d", {}, (2, 3, 7)),
+        ("InstanceNorm1d", dict(affine=True), (3, 7)),
+        ("InstanceNorm2d", dict(track_running_stats=True), (3, 4, 5)),
+        ("InstanceNorm3d", dict(affine=True, track_running_stats=True), (2, 3, 2, 3, 4)),
+        ("BatchNorm3d", {}, (2, 3, 2, 3, 4)),
+        ("BatchNorm2d", dict(bias=False), (2, 3, 4, 4)),
+        ("BatchNorm1d", dict(bias=False), (4, 3)),
+        ("InstanceNorm1d", dict(affine=True, bias=False), (2, 3, 5)),
+    ],
+)
+def test_norm_layers_match_torch(cls, kw, shape):
+    a = np.random.default_rng(0).standard_normal(shape)
+    res = []
+    for lib in (torch, pydlk):
+        m = getattr(lib.nn, cls)(3, **kw).double()
+        x = lib.tensor(a, requires_grad=True)
+        y = lib.nn.Sequential(m, lib.nn.ReLU())(x)  # a BatchNorm + ReLU pair may be fused
+        y.backward(lib.tensor(np.cos(a)))
+        m.eval()
+        y2 = m(lib.tensor(a))
+        res.append((_np(y), _np(x.grad), _np(y2), repr(m), sorted(m.state_dict())))
+    for a_, b_ in zip(res[1][:3], res[0][:3]):
+        np.testing.assert_allclose(a_, b_, rtol=1e-10, atol=1e-12)
+    assert res[1][3:] == res[0][3:]
+
+
+def test_group_norm_bias_false_and_instance_norm_checks():
+    for lib in (torch, pydlk):
+        g = lib.nn.GroupNorm(1, 3, bias=False)
+        assert g.bias is None and "bias=False" in repr(g)
+        with pytest.raises(ValueError, match="to match num_features"):
+            lib.nn.InstanceNorm1d(4, affine=True)(lib.zeros(2, 3, 5))
+        with pytest.raises(ValueError):
+            lib.nn.BatchNorm3d(3)(lib.zeros(2, 3, 4, 4))

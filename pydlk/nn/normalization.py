@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm
+"""Normalisation layers: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm
 (torch.nn.modules.batchnorm, instancenorm, normalization)."""
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from .module import Module
 from .parameter import Parameter
 from .pooling import MaxPool2d
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm", "RMSNorm", "GroupNorm"]
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LayerNorm",
+    "RMSNorm",
+    "GroupNorm",
+]
 
 
 class _NormBase(Module):
@@ -33,6 +43,8 @@ class _NormBase(Module):
         track_running_stats=True,
         device=None,
         dtype=None,
+        *,
+        bias=True,
     ):
         super().__init__()
         cls = type(self).__name__
@@ -47,7 +59,10 @@ class _NormBase(Module):
         dt = dtype_of(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_features, dt))
-            self.bias = Parameter(np.zeros(num_features, dt))
+            if bias:
+                self.bias = Parameter(np.zeros(num_features, dt))
+            else:  # torch 2.13's ``bias=False``: scale only
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -86,7 +101,8 @@ class _NormBase(Module):
     def extra_repr(self):
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )
 
 
@@ -147,6 +163,7 @@ def bn_relu_fusable(bn, relu) -> bool:
         type(relu) is ReLU
         and isinstance(bn, _BatchNorm)
         and type(bn).forward is _BatchNorm.forward
+        and (bn.weight is None) == (bn.bias is None)
         and _plain_call(bn)
         and _plain_call(relu)
     )
@@ -205,8 +222,17 @@ class BatchNorm2d(_BatchNorm):
             raise ValueError(f"BatchNorm2d: expected 4D input (got {input.ndim}D input)")
 
 
-class InstanceNorm2d(_NormBase):
-    """torch's defaults: affine=False, track_running_stats=False.
+class BatchNorm3d(_BatchNorm):
+    """Over (N, C, D, H, W)."""
+
+    def _check_input_dim(self, input):
+        if input.ndim != 5:
+            raise ValueError(f"BatchNorm3d: expected 5D input (got {input.ndim}D input)")
+
+
+class _InstanceNorm(_NormBase):
+    """torch's defaults: affine=False, track_running_stats=False. Takes batched
+    (N, C, *spatial) or unbatched (C, *spatial) input, as torch's.
 
     Differs from torch: ``momentum=None`` with ``track_running_stats=True`` keeps a cumulative
     moving average of the instance statistics, as BatchNorm does (torch passes momentum 0 and so
@@ -222,12 +248,30 @@ class InstanceNorm2d(_NormBase):
         track_running_stats: bool = False,
         device: DeviceLike | None = None,
         dtype: DTypeLike | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
+
+    _spatial = 2
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.ndim != 4:
-            raise ValueError(f"InstanceNorm2d: expected 4D input (got {input.ndim}D input)")
+        cls, nb = type(self).__name__, self._spatial + 1
+        if input.ndim not in (nb, nb + 1):
+            raise ValueError(f"{cls}: expected {nb}D or {nb + 1}D input (got {input.ndim}D input)")
+        feature_dim = input.ndim - nb
+        if input.shape[feature_dim] != self.num_features and self.affine:
+            raise ValueError(
+                f"expected input's size at dim={feature_dim} to match num_features "
+                f"({self.num_features}), but got: {input.shape[feature_dim]}."
+            )
+        if input.ndim == nb:
+            return self._instance_norm(input.unsqueeze(0)).squeeze(0)
+        return self._instance_norm(input)
+
+    def _instance_norm(self, input: Tensor) -> Tensor:
         use_input_stats = self.training or not self.track_running_stats
         factor = self.momentum
         if self.training and self.track_running_stats and self.momentum is None:
@@ -242,6 +286,29 @@ class InstanceNorm2d(_NormBase):
             factor,
             self.eps,
         )
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance norm over (N, C, L) or (C, L); see InstanceNorm2d."""
+
+    _spatial = 1
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance norm over (N, C, H, W) or (C, H, W).
+
+    Differs from torch: ``momentum=None`` with ``track_running_stats=True`` keeps a cumulative
+    moving average of the instance statistics, as BatchNorm does (torch passes momentum 0 and so
+    never updates the running statistics); ``num_batches_tracked`` then counts the training
+    batches (torch leaves it at 0). With a numeric momentum pydlk matches torch."""
+
+    _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm over (N, C, D, H, W) or (C, D, H, W); see InstanceNorm2d."""
+
+    _spatial = 3
 
 
 class LayerNorm(Module):
@@ -344,6 +411,8 @@ class GroupNorm(Module):
         affine: bool = True,
         device: DeviceLike | None = None,
         dtype: DTypeLike | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         check_device(device, "GroupNorm")
@@ -360,7 +429,10 @@ class GroupNorm(Module):
         dt = dtype_of(dtype)
         if affine:
             self.weight = Parameter(np.ones(num_channels, dt))
-            self.bias = Parameter(np.zeros(num_channels, dt))
+            if bias:
+                self.bias = Parameter(np.zeros(num_channels, dt))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -369,4 +441,7 @@ class GroupNorm(Module):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+        return (
+            f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+            f"bias={self.bias is not None}"
+        )

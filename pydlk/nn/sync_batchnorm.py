@@ -185,13 +185,17 @@ class SyncBatchNorm(_BatchNorm):
         process_group: Any = None,
         device: Any = None,
         dtype: Any = None,
+        *,
+        bias: bool = True,
     ) -> None:
         if process_group is not None:
             from ..distributed.process_group import GroupMember
 
             if process_group is not GroupMember.WORLD:
                 raise ValueError("SyncBatchNorm: only the default process group is supported")
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
         self.process_group = process_group
 
     def _check_input_dim(self, input):
