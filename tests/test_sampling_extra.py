@@ -507,11 +507,12 @@ def test_grid_sample_warns_without_align_corners(rng):
     [
         ((2, 3, 5, 5), (1, 4, 6, 2), {}, RuntimeError, "same batch size"),
         ((2, 3, 5, 5), (2, 4, 6, 1), {}, RuntimeError, "size 2 in last dimension"),
-        ((3, 5, 5), (4, 6, 2), {}, RuntimeError, "4D input and grid"),
+        ((3, 5, 5), (4, 6, 2), {}, RuntimeError, "4D or 5D input and grid"),
         ((2, 3, 0, 5), (2, 4, 6, 2), {}, RuntimeError, "non-empty spatial"),
         ((2, 3, 5, 5), (2, 4, 6, 2), {"mode": "foo"}, ValueError, "expected mode"),
         ((2, 3, 5, 5), (2, 4, 6, 2), {"padding_mode": "wrap"}, ValueError, "padding_mode"),
-        ((2, 3, 5, 5, 5), (2, 4, 6, 6, 3), {}, NotImplementedError, "grid_sample: 5-D"),
+        ((2, 3, 5, 5, 5), (2, 4, 6, 6, 2), {}, RuntimeError, "size 3 in last dimension"),
+        ((2, 3, 5, 5, 5), (2, 4, 6, 6, 3), {"mode": "bicubic"}, RuntimeError, "bicubic .* 4D"),
     ],
 )
 def test_grid_sample_bad_arguments(x_shape, g_shape, kw, exc, words):
@@ -520,7 +521,9 @@ def test_grid_sample_bad_arguments(x_shape, g_shape, kw, exc, words):
 
 
 def test_grid_sample_dtype_errors():
-    with pytest.raises(RuntimeError, match="grid_sample: expected input and grid to have same"):
+    with pytest.raises(
+        RuntimeError, match="grid_sampler\\(\\): expected input and grid to have same"
+    ):
         F.grid_sample(
             np.zeros((1, 1, 3, 3), np.float32), np.zeros((1, 2, 2, 2)), align_corners=True
         )

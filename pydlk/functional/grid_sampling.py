@@ -1,10 +1,11 @@
-"""affine_grid and grid_sample (torch.nn.functional's spatial transformer ops) for 2-D images,
-on the array module of the data (NumPy or CuPy).
+"""affine_grid and grid_sample (torch.nn.functional's spatial transformer ops) for 2-D images
+and 3-D volumes, on the array module of the data (NumPy or CuPy).
 
 grid_sample reads every output pixel from a few input pixels ("taps": 1 for 'nearest', 4 for
-'bilinear', 16 for 'bicubic'), each with a flat index into the image and a weight that depends
-on the grid. The forward is one gather per tap, the input's gradient one scatter-add per tap (the
-adjoint of the gather), the grid's gradient the weights' derivatives times the gathered values.
+'bilinear' (8 in a volume), 16 for 'bicubic'), each with a flat index into the image and a
+weight that depends on the grid. The forward is one gather per tap, the input's gradient one
+scatter-add per tap (the adjoint of the gather), the grid's gradient the weights' derivatives
+times the gathered values.
 Taps outside the image point at an extra zero pixel appended to each flattened image, so no mask
 is needed and a NaN or inf elsewhere in the image never leaks into a zero-padded sample.
 
@@ -16,6 +17,8 @@ and differ between its padding modes otherwise)."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -114,83 +117,105 @@ def _cubic(t):
 # ----------------------------------------------------------------------------- taps
 
 
+def _offsets(k):
+    """The corner offsets of a linear tap set, per axis (x first), the outermost axis varying
+    slowest (for 2-D: y outer, x inner)."""
+    return [off[::-1] for off in itertools.product((0, 1), repeat=k)]
+
+
 @np.errstate(all="ignore")  # a NaN or inf coordinate gives NaN, as torch
-def _lattice(grid, h, w, mode, padding_mode, align_corners):
-    """Where every output pixel reads: (flat indices, fx, fy, sx, sy). The flat indices (one
-    (N, P) array per tap, P = Hout * Wout) address the image flattened to h * w + 1 values,
-    out-of-image taps the appended zero pixel h * w. fx, fy (N, P) are the fractions the tap
-    weights are functions of, sx, sy their derivatives with respect to the grid's x and y."""
+def _lattice(grid, sizes, mode, padding_mode, align_corners):
+    """Where every output pixel reads: (flat indices, fractions, slopes). ``sizes`` are the
+    input's spatial sizes ((H, W) or (D, H, W)); the grid's last dim holds (x, y[, z]). The
+    flat indices (one (N, P) array per tap, P the output's pixel count) address the image
+    flattened to prod(sizes) + 1 values, out-of-image taps the appended zero pixel. The
+    fractions (N, P), one per axis (x first), are what the tap weights are functions of, the
+    slopes their derivatives with respect to the grid's coordinate along that axis."""
     xp = get_array_module(grid)
-    n = grid.shape[0]
-    gx = grid[..., 0].reshape(n, -1)
-    gy = grid[..., 1].reshape(n, -1)
-    ix, mx = _unnormalize(gx, w, align_corners)
-    iy, my = _unnormalize(gy, h, align_corners)
+    n, k = grid.shape[0], len(sizes)
+    dims = tuple(sizes[::-1])  # the size along x, y[, z]
+    total = math.prod(sizes)
+    coords = [_unnormalize(grid[..., a].reshape(n, -1), dims[a], align_corners) for a in range(k)]
 
-    def flat(xi, yi):
-        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-        idx = yi.astype(np.int64) * w + xi.astype(np.int64)
-        return xp.where(inside, idx, h * w)
+    def flat(pos):  # pos: integral coordinates per axis (x first) -> flat index or `total`
+        inside = idx = None
+        for a in reversed(range(k)):  # ((z * H) + y) * W + x
+            ok = (pos[a] >= 0) & (pos[a] < dims[a])
+            inside = ok if inside is None else inside & ok
+            p = pos[a].astype(np.int64)
+            idx = p if idx is None else idx * dims[a] + p
+        return xp.where(inside, idx, total)
 
-    if mode == "bicubic":  # taps on the unpadded lattice; each tap's position is then padded
+    if mode == "bicubic":  # (2-D only) taps on the unpadded lattice, each position then padded
+        (ix, mx), (iy, my) = coords
         x0, y0 = xp.floor(ix), xp.floor(iy)
         xs = [
-            _safe(_pad_coord(x0 + (k - 1), w, padding_mode, align_corners, xp)[0], xp)
-            for k in range(4)
+            _safe(_pad_coord(x0 + (j - 1), dims[0], padding_mode, align_corners, xp)[0], xp)
+            for j in range(4)
         ]
         ys = [
-            _safe(_pad_coord(y0 + (k - 1), h, padding_mode, align_corners, xp)[0], xp)
-            for k in range(4)
+            _safe(_pad_coord(y0 + (j - 1), dims[1], padding_mode, align_corners, xp)[0], xp)
+            for j in range(4)
         ]
-        idx = [flat(xs[i], ys[j]) for j in range(4) for i in range(4)]
-        return idx, ix - x0, iy - y0, mx, my
-    ix, dx = _pad_coord(ix, w, padding_mode, align_corners, xp)
-    iy, dy = _pad_coord(iy, h, padding_mode, align_corners, xp)
+        idx = [flat([xs[i], ys[j]]) for j in range(4) for i in range(4)]
+        return idx, [ix - x0, iy - y0], [mx, my]
+    padded = [
+        _pad_coord(c, dims[a], padding_mode, align_corners, xp) for a, (c, _) in enumerate(coords)
+    ]
     if mode == "nearest":  # round half to even, as torch's nearbyint
-        zero = xp.zeros_like(ix)
-        return [flat(xp.rint(_safe(ix, xp)), xp.rint(_safe(iy, xp)))], zero, zero, 0.0, 0.0
-    x0, y0 = xp.floor(_safe(ix, xp)), xp.floor(_safe(iy, xp))
+        zero = xp.zeros_like(padded[0][0])
+        return [flat([xp.rint(_safe(c, xp)) for c, _ in padded])], [zero] * k, [0.0] * k
+    lows = [xp.floor(_safe(c, xp)) for c, _ in padded]
+    idx = [flat([lows[a] + off[a] for a in range(k)]) for off in _offsets(k)]
     # the fractions from the coordinates as given, so that a NaN or inf one gives NaN weights
-    # (a NaN sample, as torch's), while its taps sit safely outside the image
-    idx = [flat(x0 + i, y0 + j) for j in range(2) for i in range(2)]
+    # (a NaN sample, as torch's), while its taps sit safely outside the image;
     # d(fraction)/d(grid) = d(pixel coord)/d(padded) * unnormalize's
-    return idx, ix - x0, iy - y0, mx if dx is None else dx * mx, my if dy is None else dy * my
+    fracs = [c - lo for (c, _), lo in zip(padded, lows)]
+    slopes = [m if d is None else d * m for (_, m), (_, d) in zip(coords, padded)]
+    return idx, fracs, slopes
 
 
-def _weights(fx, fy, sx, sy, mode):
-    """Per tap (in _lattice's order, y outer): the weight and its derivatives with respect to
-    the grid's x and y. Plain arithmetic, so fx and fy may be arrays or Tensors (recorded, for
-    the grid's double backward)."""
+def _weights(fracs, slopes, mode):
+    """Per tap (in _lattice's order): the weight and its derivatives with respect to the
+    grid's coordinates (x first). Plain arithmetic, so the fractions may be arrays or Tensors
+    (recorded, for the grid's double backward)."""
+    k = len(fracs)
+    f0 = fracs[0]
     if mode == "nearest":
-        return [(fx * 0 + 1, fx * 0, fx * 0)]
+        return [(f0 * 0 + 1, [f0 * 0] * k)]
     if mode == "bicubic":
-        (wx, dwx), (wy, dwy) = _cubic(fx), _cubic(fy)
+        (wx, dwx), (wy, dwy) = _cubic(fracs[0]), _cubic(fracs[1])
+        sx, sy = slopes
         return [
-            (wy[j] * wx[i], wy[j] * dwx[i] * sx, dwy[j] * wx[i] * sy)
+            (wy[j] * wx[i], [wy[j] * dwx[i] * sx, dwy[j] * wx[i] * sy])
             for j in range(4)
             for i in range(4)
         ]
-    wx, wy = ((1 - fx, -sx), (fx, sx)), ((1 - fy, -sy), (fy, sy))
-    return [
-        (wy[j][0] * wx[i][0], wy[j][0] * wx[i][1], wy[j][1] * wx[i][0])
-        for j in (0, 1)
-        for i in (0, 1)
-    ]
+    pairs = [((1 - f, -s), (f, s)) for f, s in zip(fracs, slopes)]  # (weight, d/d grid) per end
+
+    def product(off, along):  # outermost axis first, as the 2-D weights wy * wx
+        out = None
+        for a in reversed(range(k)):
+            v = pairs[a][off[a]][1 if a == along else 0]
+            out = v if out is None else out * v
+        return out
+
+    return [(product(off, None), [product(off, b) for b in range(k)]) for off in _offsets(k)]
 
 
 @np.errstate(all="ignore")
-def _taps(grid, h, w, mode, padding_mode, align_corners):
-    """The taps of every output pixel: a list of (flat index (N, P), weight (N, P), d weight /
-    d grid x, d weight / d grid y)."""
-    idx, fx, fy, sx, sy = _lattice(grid, h, w, mode, padding_mode, align_corners)
-    return [(i, *ws) for i, ws in zip(idx, _weights(fx, fy, sx, sy, mode))]
+def _taps(grid, sizes, mode, padding_mode, align_corners):
+    """The taps of every output pixel: a list of (flat index (N, P), weight (N, P), [d weight /
+    d grid coordinate, per axis])."""
+    idx, fracs, slopes = _lattice(grid, sizes, mode, padding_mode, align_corners)
+    return [(i, wt, dws) for i, (wt, dws) in zip(idx, _weights(fracs, slopes, mode))]
 
 
 def _with_zero(x):
-    """(N, C, H, W) -> (N, C, H * W + 1): the image flattened with a zero pixel appended."""
+    """(N, C, *spatial) -> (N, C, prod(spatial) + 1): the image flattened, a zero appended."""
     xp = get_array_module(x)
     n, c = x.shape[:2]
-    out = xp.zeros((n, c, x.shape[2] * x.shape[3] + 1), dtype=x.dtype)
+    out = xp.zeros((n, c, math.prod(x.shape[2:]) + 1), dtype=x.dtype)
     out[:, :, :-1] = x.reshape(n, c, -1)
     return out
 
@@ -220,28 +245,28 @@ def _scatter_add(flat, idx, v):
 
 
 @np.errstate(all="ignore")
-def _sample(x, taps, out_hw):
-    """The forward map (linear in x for fixed taps): (N, C, H, W) -> (N, C, Hout, Wout)."""
+def _sample(x, taps, out_sp):
+    """The forward map (linear in x for fixed taps): (N, C, *spatial) -> (N, C, *out_sp)."""
     xz = _with_zero(x)
     y = None
-    for idx, wt, _, _ in taps:
+    for idx, wt, _ in taps:
         v = _gather(xz, idx) * wt[:, None, :]
         y = v if y is None else y + v
-    return y.reshape(x.shape[:2] + out_hw)
+    return y.reshape(x.shape[:2] + tuple(out_sp))
 
 
 @np.errstate(all="ignore")
-def _sample_adjoint(g, taps, in_hw):
+def _sample_adjoint(g, taps, in_sp):
     """The adjoint of _sample: each output gradient added onto the input pixels it read."""
     xp = get_array_module(g)
     n, c = g.shape[:2]
     g = g.reshape(n, c, -1)
-    dx = xp.zeros((n, c, in_hw[0] * in_hw[1] + 1), dtype=g.dtype)
+    dx = xp.zeros((n, c, math.prod(in_sp) + 1), dtype=g.dtype)
     rows = _flat_rows(dx)
     flat = dx.reshape(-1)
-    for idx, wt, _, _ in taps:
+    for idx, wt, _ in taps:
         _scatter_add(flat, (rows + idx[:, None, :]).ravel(), (g * wt[:, None, :]).ravel())
-    return xp.ascontiguousarray(dx[:, :, :-1]).reshape((n, c) + in_hw)
+    return xp.ascontiguousarray(dx[:, :, :-1]).reshape((n, c) + tuple(in_sp))
 
 
 @np.errstate(all="ignore")
@@ -251,12 +276,11 @@ def _grid_grad(x, g, taps, grid_shape):
     xp = get_array_module(g)
     xz = _with_zero(x)
     g = g.reshape(g.shape[0], g.shape[1], -1)
-    gx = gy = 0
-    for idx, _, dwx, dwy in taps:
+    gs = [0] * grid_shape[-1]
+    for idx, _, dws in taps:
         s = (_gather(xz, idx) * g).sum(axis=1)
-        gx = gx + s * dwx
-        gy = gy + s * dwy
-    return xp.stack([gx, gy], axis=-1).reshape(grid_shape)
+        gs = [ga + s * dw for ga, dw in zip(gs, dws)]
+    return xp.stack(gs, axis=-1).reshape(grid_shape)
 
 
 class GridSample(Function):
@@ -264,17 +288,17 @@ class GridSample(Function):
 
     @staticmethod
     def forward(ctx, x, grid, mode, padding_mode, align_corners):
-        taps = _taps(grid, x.shape[2], x.shape[3], mode, padding_mode, align_corners)
+        taps = _taps(grid, x.shape[2:], mode, padding_mode, align_corners)
         ctx.taps, ctx.mode = taps, mode
         ctx.shapes = (x.shape[2:], grid.shape)
         if ctx.needs_input_grad[1]:
             ctx.x, ctx.grid, ctx.opts = x, grid, (mode, padding_mode, align_corners)
-        return _sample(x, taps, grid.shape[1:3])
+        return _sample(x, taps, grid.shape[1:-1])
 
     @staticmethod
     def backward(ctx, g):
-        (h, w), grid_shape = ctx.shapes
-        dx = _sample_adjoint(g, ctx.taps, (h, w)) if ctx.needs_input_grad[0] else None
+        in_sp, grid_shape = ctx.shapes
+        dx = _sample_adjoint(g, ctx.taps, in_sp) if ctx.needs_input_grad[0] else None
         dgrid = None
         if ctx.needs_input_grad[1] and ctx.mode == "nearest":  # piecewise constant
             dgrid = get_array_module(g).zeros(grid_shape, dtype=g.dtype)
@@ -287,12 +311,12 @@ class GridSample(Function):
         if ctx.needs_input_grad[1] and ctx.mode != "nearest":
             return _graph_grads(ctx, inputs, g) + (None, None, None)
         # Linear in the input for a fixed grid: the input's gradient is the adjoint map
-        (h, w), grid_shape = ctx.shapes
+        in_sp, grid_shape = ctx.shapes
         taps = ctx.taps
         dx = LinearMap.apply(
             g,
-            lambda a: _sample_adjoint(a, taps, (h, w)),
-            lambda a: _sample(a, taps, grid_shape[1:3]),
+            lambda a: _sample_adjoint(a, taps, in_sp),
+            lambda a: _sample(a, taps, grid_shape[1:-1]),
         )
         dgrid = None
         if ctx.needs_input_grad[1]:  # nearest: the grid's gradient is zero
@@ -301,18 +325,22 @@ class GridSample(Function):
         return dx, dgrid, None, None, None
 
 
+class GridSample3d(GridSample):
+    op_name = "grid_sampler_3d"
+
+
 def _gather_image(a, idx):
     """(N, C, H, W) at the flat indices idx (N, P) -> (N, C, P); outside reads zero."""
     return _gather(_with_zero(a), idx)
 
 
-def _scatter_image(b, idx, hw):
-    """The adjoint of _gather_image: (N, C, P) added onto an (N, C, H, W) zero image."""
+def _scatter_image(b, idx, sp):
+    """The adjoint of _gather_image: (N, C, P) added onto an (N, C, *sp) zero image."""
     xp = get_array_module(b)
     n, c = b.shape[:2]
-    out = xp.zeros((n, c, hw[0] * hw[1] + 1), dtype=b.dtype)
+    out = xp.zeros((n, c, math.prod(sp) + 1), dtype=b.dtype)
     _scatter_add(out.reshape(-1), (_flat_rows(out) + idx[:, None, :]).ravel(), b.ravel())
-    return xp.ascontiguousarray(out[:, :, :-1]).reshape((n, c) + hw)
+    return xp.ascontiguousarray(out[:, :, :-1]).reshape((n, c) + tuple(sp))
 
 
 def _graph_grads(ctx, inputs, g):
@@ -320,29 +348,28 @@ def _graph_grads(ctx, inputs, g):
     indices are piecewise constant in the grid and the fractions linear in it between jumps
     (fx = fx0 + sx * (grid_x - grid_x0)), so the weights are recorded functions of the grid;
     the gathers and scatters, linear in the image, are LinearMaps."""
-    (h, w), grid_shape = ctx.shapes
+    in_sp, grid_shape = ctx.shapes
     mode, padding_mode, align_corners = ctx.opts
     x_t = inputs[0] if inputs[0] is not None else Tensor._wrap(ctx.x)
     grid, grid_t = ctx.grid, inputs[1]
-    n = grid_shape[0]
-    idx, fx, fy, sx, sy = _lattice(grid, h, w, mode, padding_mode, align_corners)
+    n, k = grid_shape[0], grid_shape[-1]
+    idx, fracs, slopes = _lattice(grid, in_sp, mode, padding_mode, align_corners)
 
     def frac(a, f, s):  # the fraction as a recorded, locally linear function of the grid
         return (grid_t[..., a].reshape(n, -1) - Tensor._wrap(grid[..., a].reshape(n, -1))) * s + f
 
-    weights = _weights(frac(0, fx, sx), frac(1, fy, sy), sx, sy, mode)
+    weights = _weights([frac(a, fracs[a], slopes[a]) for a in range(k)], slopes, mode)
     gf = g.reshape(n, g.shape[1], -1)
-    dx = gx = gy = None
-    for i, (wt, dwx, dwy) in zip(idx, weights):
+    dx, gs = None, [None] * k
+    for i, (wt, dws) in zip(idx, weights):
         gather = lambda a, i=i: _gather_image(a, i)  # noqa: E731
-        scatter = lambda b, i=i: _scatter_image(b, i, (h, w))  # noqa: E731
+        scatter = lambda b, i=i: _scatter_image(b, i, in_sp)  # noqa: E731
         if ctx.needs_input_grad[0]:
             d = LinearMap.apply(gf * wt.unsqueeze(1), scatter, gather)
             dx = d if dx is None else dx + d
         s = (gf * LinearMap.apply(x_t, gather, scatter)).sum(1)
-        gx = s * dwx if gx is None else gx + s * dwx
-        gy = s * dwy if gy is None else gy + s * dwy
-    return dx, stack([gx, gy], -1).reshape(grid_shape)
+        gs = [s * dw if ga is None else ga + s * dw for ga, dw in zip(gs, dws)]
+    return dx, stack(gs, -1).reshape(grid_shape)
 
 
 def grid_sample(
@@ -354,15 +381,15 @@ def grid_sample(
 ) -> Tensor:
     """Sample ``input`` (N, C, H, W) at the locations ``grid`` (N, Hout, Wout, 2) gives, as
     torch's F.grid_sample: ``grid[n, i, j] = (x, y)`` in [-1, 1], x along the width, and the
-    output is (N, C, Hout, Wout). ``mode`` 'bilinear', 'nearest' (ties round to even) or
-    'bicubic' (cubic convolution, A = -0.75); ``padding_mode`` says what lies outside the
+    output is (N, C, Hout, Wout). Volumes as torch's too: input (N, C, D, H, W), grid
+    (N, Dout, Hout, Wout, 3) holding (x, y, z), output (N, C, Dout, Hout, Wout); 'bilinear' is
+    then trilinear. ``mode`` 'bilinear', 'nearest' (ties round to even) or 'bicubic' (cubic
+    convolution, A = -0.75; 4-D only, as torch); ``padding_mode`` says what lies outside the
     image: 'zeros', 'border' (the edge pixel) or 'reflection' (the image mirrored at its
     edges). ``align_corners=None`` warns as torch does and means False.
 
     Differentiable in the input and the grid ('nearest' gives the grid a zero gradient, as
     torch), to any order (create_graph=True).
-
-    Differs from torch: 5-D (volumetric) input is refused with a NotImplementedError.
     """
     if mode not in _MODES:
         raise ValueError(
@@ -380,34 +407,36 @@ def grid_sample(
     x = check_float(input, "grid_sample", "input")
     gr = check_float(grid, "grid_sample", "grid")
     sizes = f"input with sizes {list(x.shape)} and grid with sizes {list(gr.shape)}"
-    if x.ndim == 5 and gr.ndim == 5:
-        raise NotImplementedError("grid_sample: 5-D (volumetric) input is not supported")
-    if x.ndim != 4 or gr.ndim != 4:
+    if x.ndim not in (4, 5) or gr.ndim != x.ndim:
+        want = f"{x.ndim}D" if x.ndim in (4, 5) else "4D or 5D"
         raise RuntimeError(
-            "grid_sample: expected 4D input and grid with same number of dimensions, but got "
-            + sizes
+            f"grid_sampler(): expected {want} input and grid with same number of dimensions, "
+            "but got " + sizes
         )
     if x.shape[0] != gr.shape[0]:
         raise RuntimeError(
-            f"grid_sample: expected grid and input to have same batch size, but got {sizes}"
+            f"grid_sampler(): expected grid and input to have same batch size, but got {sizes}"
         )
-    if gr.shape[-1] != 2:
+    if gr.shape[-1] != x.ndim - 2:
         raise RuntimeError(
-            "grid_sample: expected grid to have size 2 in last dimension, but got grid with "
-            f"sizes {list(gr.shape)}"
+            f"grid_sampler(): expected grid to have size {x.ndim - 2} in last dimension, but got "
+            f"grid with sizes {list(gr.shape)}"
         )
-    for d in (2, 3):
+    if mode == "bicubic" and x.ndim == 5:
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    for d in range(2, x.ndim):
         if x.shape[d] == 0:
             raise RuntimeError(
-                "grid_sample: expected input to have non-empty spatial dimensions, but input "
+                "grid_sampler(): expected input to have non-empty spatial dimensions, but input "
                 f"has sizes {list(x.shape)} with dimension {d} being empty"
             )
     if x.dtype != gr.dtype:
         raise RuntimeError(
-            f"grid_sample: expected input and grid to have same dtype, but input has {x.dtype} "
+            f"grid_sampler(): expected input and grid to have same dtype, but input has {x.dtype} "
             f"and grid has {gr.dtype}"
         )
-    return GridSample.apply(input, grid, mode, padding_mode, bool(align_corners))
+    fn = GridSample if x.ndim == 4 else GridSample3d
+    return fn.apply(input, grid, mode, padding_mode, bool(align_corners))
 
 
 def _steps(n, align_corners, dtype):
