@@ -387,3 +387,41 @@ def test_group_norm_bias_false_and_instance_norm_checks():
             lib.nn.InstanceNorm1d(4, affine=True)(lib.zeros(2, 3, 5))
         with pytest.raises(ValueError):
             lib.nn.BatchNorm3d(3)(lib.zeros(2, 3, 4, 4))
+
+
+# ------------------------------------------------------------ channel and alpha dropout
+
+
+def test_dropout1d_3d_drop_whole_channels():
+    F = pydlk.nn.functional
+    pydlk.manual_seed(0)
+    y = _np(F.dropout1d(pydlk.ones(400, 6, 5), 0.3))
+    assert (y == y[:, :, :1]).all()
+    np.testing.assert_allclose(np.unique(y), [0.0, 1 / 0.7], rtol=1e-6)
+    assert abs((y[:, :, 0] == 0).mean() - 0.3) < 0.03
+    assert tuple(F.dropout1d(pydlk.ones(6, 5), 0.5).shape) == (6, 5)
+    y = _np(pydlk.nn.Dropout3d(0.5)(pydlk.ones(50, 4, 2, 3, 2))).reshape(50, 4, -1)
+    assert (y == y[:, :, :1]).all() and 0 < (y == 0).mean() < 1
+    x = pydlk.ones(4, 3, 5, requires_grad=True)
+    out = F.dropout1d(x, 0.5)
+    out.sum().backward()
+    np.testing.assert_array_equal(_np(x.grad), _np(out))
+    for lib in (torch, pydlk):
+        with pytest.raises(RuntimeError, match="Expected 2D or 3D input"):
+            lib.nn.functional.dropout1d(lib.ones(2, 3, 4, 5))
+        assert repr(lib.nn.Dropout1d(0.2)) == "Dropout1d(p=0.2, inplace=False)"
+
+
+def test_alpha_dropout_keeps_selu_statistics():
+    F = pydlk.nn.functional
+    pydlk.manual_seed(0)
+    s = F.selu(pydlk.randn(200000))
+    ad = _np(pydlk.nn.AlphaDropout(0.2)(s))
+    assert abs(ad.mean()) < 0.01 and abs(ad.std() - 1) < 0.01
+    assert abs((ad == ad.min()).mean() - 0.2) < 0.01
+    # the functional form defaults to training=False, as torch's
+    assert (_np(F.alpha_dropout(s, 0.2)) == _np(s)).all()
+    fa = _np(F.feature_alpha_dropout(pydlk.ones(100, 8, 3), 0.5, training=True))
+    assert (fa == fa[:, :, :1]).all()
+    ref = torch.nn.functional.feature_alpha_dropout(torch.ones(100, 8, 3), 0.5, training=True)
+    np.testing.assert_allclose(sorted(np.unique(fa)), sorted(np.unique(ref.numpy())), rtol=1e-6)

@@ -1,4 +1,5 @@
-"""Dropout layers: Dropout, Dropout2d (torch.nn.modules.dropout) and StochasticDepth
+"""Dropout layers: Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout
+(torch.nn.modules.dropout) and StochasticDepth
 (torchvision.ops.StochasticDepth)."""
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ from ..autograd import Tensor
 from ._util import prob
 from .module import Module
 
-__all__ = ["Dropout", "Dropout2d", "StochasticDepth"]
+__all__ = [
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+    "StochasticDepth",
+]
 
 
 class Dropout(Module):
@@ -40,6 +49,37 @@ class Dropout2d(Dropout):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout1d(Dropout):
+    """Zero whole channels of (N, C, L) (or (C, L)) with probability ``p`` in training,
+    scaling the rest by 1/(1-p)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(Dropout):
+    """Zero whole channels of (N, C, D, H, W) (or (C, D, H, W)) with probability ``p`` in
+    training, scaling the rest by 1/(1-p)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(Dropout):
+    """Alpha dropout for SELU networks: dropped units take SELU's saturation value and an
+    affine correction keeps zero mean and unit variance (``F.alpha_dropout``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(Dropout):
+    """Alpha dropout of whole channels (``F.feature_alpha_dropout``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(input, self.p, self.training)
 
 
 class StochasticDepth(Module):
