@@ -233,6 +233,7 @@ MORE = {
         np.eye(5, dtype=np.float32)[CVAL],
     ),
     "poisson": (lambda p: D.Poisson(p["r"]), {"r": POS}, np.floor(XPOS)),
+    "vonmises": (lambda p: D.VonMises(p["l"], p["k"]), {"l": LOC, "k": POS2 * 20}, XVAL),
     "binomial": (lambda p: D.Binomial(6, probs=p["p"]), {"p": PROBS}, np.floor(XPOS)),
     "mixture": (
         lambda p: D.MixtureSameFamily(D.Categorical(logits=p["w"]), D.Normal(p["l"], p["s"])),

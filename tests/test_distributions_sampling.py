@@ -189,3 +189,17 @@ def test_reparameterised_normal_families_carry_gradients():
         loc.grad = scale.grad = None
         d.rsample((4,)).sum().backward()
         assert loc.grad is not None and scale.grad is not None
+
+
+def test_von_mises_draws_are_wrapped_and_have_the_circular_moments():
+    """Angles in [-pi, pi); E cos(x - loc) = I_1(k) / I_0(k) = 1 - variance within 5 standard
+    errors, E sin(x - loc) = 0."""
+    pydlk.manual_seed(2)
+    d = D.VonMises(_t([3.0, -1.0, 0.5]), _t([0.4, 4.0, 40.0]))
+    x = d.sample((N,)).numpy()
+    assert x.min() >= -math.pi and x.max() < math.pi
+    c = np.cos(x - d.loc.numpy())
+    s = np.sin(x - d.loc.numpy())
+    want = 1 - d.variance.numpy()
+    assert np.all(np.abs(c.mean(0) - want) <= 5 * c.std(0) / math.sqrt(N))
+    assert np.all(np.abs(s.mean(0)) <= 5 * s.std(0) / math.sqrt(N))

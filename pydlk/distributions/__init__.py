@@ -65,6 +65,7 @@ from .transforms import (
     Transform,
 )
 from .uniform import Uniform
+from .von_mises import VonMises
 
 __all__ = [
     "AbsTransform",
@@ -111,6 +112,7 @@ __all__ = [
     "TransformedDistribution",
     "Transform",
     "Uniform",
+    "VonMises",
     "constraints",
     "kl_divergence",
     "register_kl",
