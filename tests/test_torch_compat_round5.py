@@ -425,3 +425,53 @@ def test_alpha_dropout_keeps_selu_statistics():
     assert (fa == fa[:, :, :1]).all()
     ref = torch.nn.functional.feature_alpha_dropout(torch.ones(100, 8, 3), 0.5, training=True)
     np.testing.assert_allclose(sorted(np.unique(fa)), sorted(np.unique(ref.numpy())), rtol=1e-6)
+
+
+# ----------------------------------------------------- bilinear, pdist, channel shuffle, LRN
+
+_PD = np.random.default_rng(3).standard_normal((5, 3))
+_PD[3] = _PD[1]  # a zero distance: zero gradient, as torch's
+
+
+@pytest.mark.parametrize(
+    "fn,arrs",
+    [
+        (
+            lambda L, F, a, b, w, c: F.bilinear(a, b, w, c),
+            [(2, 3, 4), (2, 3, 5), (6, 4, 5), (6,)],
+        ),
+        *[(lambda L, F, a, p=p: F.pdist(a, p), [_PD]) for p in (2, 1, 3.5, 0, float("inf"))],
+        (lambda L, F, a: F.channel_shuffle(a, 3), [(2, 6, 2, 2)]),
+        (lambda L, F, a: L.nn.ChannelShuffle(2)(a), [(2, 6, 3)]),
+        (lambda L, F, a: F.local_response_norm(a, 3), [(2, 6, 5)]),
+        (
+            lambda L, F, a: L.nn.LocalResponseNorm(4, alpha=0.1, beta=0.6, k=2.0)(a),
+            [(2, 7, 3, 4)],
+        ),
+        (lambda L, F, a: F.local_response_norm(a, 2, alpha=0.5), [(2, 5, 2, 3, 2)]),
+    ],
+)
+def test_bilinear_pdist_shuffle_lrn_match_torch(fn, arrs):
+    r = np.random.default_rng(0)
+    arrs = [a if isinstance(a, np.ndarray) else r.standard_normal(a) for a in arrs]
+    outs = []
+    for lib in (torch, pydlk):
+        xs = [lib.tensor(a, requires_grad=True) for a in arrs]
+        y = fn(lib, lib.nn.functional, *xs)
+        y.backward(lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape))))
+        outs.append((_np(y), [_np(x.grad) for x in xs]))
+    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=1e-10, atol=1e-12)
+    for a, b in zip(outs[1][1], outs[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_shuffle_lrn_bilinear_layers_repr_and_errors():
+    for lib in (torch, pydlk):
+        assert repr(lib.nn.ChannelShuffle(2)) == "ChannelShuffle(groups=2)"
+        assert repr(lib.nn.LocalResponseNorm(3)) == (
+            "LocalResponseNorm(3, alpha=0.0001, beta=0.75, k=1.0)"
+        )
+        with pytest.raises(RuntimeError, match="divisible by groups"):
+            lib.nn.functional.channel_shuffle(lib.zeros(1, 5, 2), 2)
+        with pytest.raises(RuntimeError, match="pdist only supports 2D"):
+            lib.nn.functional.pdist(lib.zeros(2, 3, 4))

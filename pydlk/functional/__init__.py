@@ -21,6 +21,7 @@ from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .losses_extra import *  # noqa: F401,F403
 from .losses_more import *  # noqa: F401,F403
+from .misc_more import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .pool1d import *  # noqa: F401,F403

@@ -32,6 +32,7 @@ from .lazy import *  # noqa: F401,F403
 from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .loss_more import *  # noqa: F401,F403
+from .misc_more import *  # noqa: F401,F403
 from .module import Module, RemovableHandle  # noqa: F401
 from .normalization import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403

@@ -82,16 +82,7 @@ class Bilinear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
-        # (N, in1) @ W viewed (in1, out*in2) -> (N, out, in2), times x2, summed over in2
-        o, i1, i2 = self.weight.shape
-        w = self.weight.reshape(o, i1 * i2)
-        lead = input1.shape[:-1]
-        x1 = input1.reshape(-1, i1)
-        x2 = input2.reshape(-1, 1, i2)
-        # outer(x1, x2) flattened: (N, i1*i2), then a linear layer
-        outer = (x1.reshape(-1, i1, 1) * x2).reshape(-1, i1 * i2)
-        y = F.linear(outer, w, self.bias)
-        return y.reshape(tuple(lead) + (o,))
+        return F.bilinear(input1, input2, self.weight, self.bias)
 
     def extra_repr(self):
         return (
