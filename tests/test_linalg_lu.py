@@ -1,9 +1,11 @@
 """The LU family (pydlk.linalg.lu_factor, lu_factor_ex, lu, lu_solve; pydlk.lu, lu_solve,
-lu_unpack), householder_product with geqrf/orgqr, and vander: values and pivots against
+lu_unpack), householder_product with geqrf/orgqr/ormqr, vander, triangular_solve and
+svd_lowrank/pca_lowrank: values and pivots against
 torch 2.13 on the same data, textbook checks (P L U = A with a unit lower L whose entries are
 at most 1 in magnitude, an upper U; Q orthonormal; x ** j), gradients against torch's and
 central differences, and torch's errors."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -243,3 +245,55 @@ def test_gpu_tensors_match_the_cpu():
         np.testing.assert_allclose(g, c, rtol=1e-9, atol=1e-10)
     with pytest.raises(LA.LinAlgError):
         LA.lu_factor(pydlk.tensor(np.zeros((3, 3)), device="cuda"))
+
+
+def test_triangular_solve_and_ormqr_match_torch():
+    a = np.triu(rng.standard_normal((2, 4, 4))) + 4 * np.eye(4)
+    b = rng.standard_normal((2, 4, 3))
+    for upper, transpose, unit in itertools.product((True, False), repeat=3):
+        A = a if upper else np.swapaxes(a, -1, -2)
+        res = []
+        for T, fn in ((pydlk, top.triangular_solve), (torch, torch.triangular_solve)):
+            At, bt = T.tensor(A, requires_grad=True), T.tensor(b, requires_grad=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's deprecation
+                X, clone = fn(bt, At, upper, transpose, unit)
+            (X**2).sum().backward()
+            res.append(
+                (X.detach().numpy(), clone.detach().numpy(), At.grad.numpy(), bt.grad.numpy())
+            )
+        _check_grads(res[0], res[1])
+    for left, transpose in itertools.product((True, False), repeat=2):
+        h, tau = torch.geqrf(torch.tensor(rng.standard_normal((2, 5, 3))))
+        C = rng.standard_normal((2, 5, 4) if left else (2, 4, 5))
+        res = []
+        for T, fn in ((pydlk, top.ormqr), (torch, torch.ormqr)):
+            ht, tt, Ct = (T.tensor(v, requires_grad=True) for v in (h.numpy(), tau.numpy(), C))
+            out = fn(ht, tt, Ct, left, transpose)
+            (out * T.tensor(np.sin(np.arange(out.numel())).reshape(out.shape))).sum().backward()
+            res.append([out.detach().numpy()] + [v.grad.numpy() for v in (ht, tt, Ct)])
+        _check_grads(res[0], res[1])
+
+
+def test_svd_lowrank_and_pca_lowrank_recover_low_rank_matrices():
+    # exact for a rank-q matrix (the textbook property of the randomized range finder)
+    M = rng.standard_normal((50, 3)) @ rng.standard_normal((3, 40))
+    for A in (M, M.T):
+        U, S, V = top.svd_lowrank(pydlk.tensor(A), q=4)
+        assert U.shape == (A.shape[0], 4) and V.shape == (A.shape[1], 4)
+        np.testing.assert_allclose(((U * S.unsqueeze(0)) @ V.mT).numpy(), A, atol=1e-10)
+        np.testing.assert_allclose(S.numpy()[:3], np.linalg.svd(A)[1][:3], rtol=1e-10)
+        np.testing.assert_allclose(U.mT.numpy() @ U.numpy(), np.eye(4), atol=1e-10)
+    X = rng.standard_normal((100, 3)) @ rng.standard_normal((3, 8)) + 5
+    U, S, V = top.pca_lowrank(pydlk.tensor(X), q=3)
+    tU, tS, tV = torch.pca_lowrank(torch.tensor(X), q=3)
+    np.testing.assert_allclose(S.numpy(), tS.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(np.abs(V.numpy()), np.abs(tV.numpy()), atol=1e-10)  # signs free
+    Xc = X - X.mean(0)
+    np.testing.assert_allclose(S.numpy() ** 2, np.linalg.eigvalsh(Xc.T @ Xc)[::-1][:3], rtol=1e-9)
+    A = pydlk.tensor(M, requires_grad=True)  # differentiable: the nuclear norm's gradient
+    top.svd_lowrank(A, q=3)[1].sum().backward()
+    u, _, vh = np.linalg.svd(M)
+    np.testing.assert_allclose(A.grad.numpy(), u[:, :3] @ vh[:3], atol=1e-8)
+    with pytest.raises(ValueError, match="svd_lowrank: q"):
+        top.svd_lowrank(pydlk.tensor(M), q=41)

@@ -66,6 +66,13 @@ class geqrf(NamedTuple):
     tau: Tensor
 
 
+class triangular_solve(NamedTuple):
+    """``(solution, cloned_coefficient)`` of ``pydlk.triangular_solve``."""
+
+    solution: Tensor
+    cloned_coefficient: Tensor
+
+
 class linalg_svd(NamedTuple):
     """``(U, S, Vh)`` of ``pydlk.linalg.svd``."""
 
@@ -114,6 +121,7 @@ class linalg_cholesky_ex(NamedTuple):
 
 for _c in (
     geqrf,
+    triangular_solve,
     slogdet,
     linalg_slogdet,
     linalg_eigh,

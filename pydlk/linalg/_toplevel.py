@@ -8,12 +8,13 @@ from typing import Any
 
 from .._backend import get_array_module
 from ..autograd import Tensor
-from . import _factor, _inverse, _lu, _misc
+from . import _factor, _inverse, _lowrank, _lu, _misc
 from ._common import _check_matrix, _check_square, _mT, _tensor
 from ._common import geqrf as _geqrf_type
 from ._common import qr as _qr_type
 from ._common import slogdet as _slogdet_type
 from ._common import svd as _svd_type
+from ._common import triangular_solve as _triangular_solve_type
 
 __all__ = [
     "cholesky",
@@ -30,10 +31,14 @@ __all__ = [
     "matrix_exp",
     "matrix_power",
     "orgqr",
+    "ormqr",
+    "pca_lowrank",
     "pinverse",
     "qr",
     "slogdet",
     "svd",
+    "svd_lowrank",
+    "triangular_solve",
     "vander",
 ]
 
@@ -194,3 +199,58 @@ def vander(x: Tensor, N: int | None = None, increasing: bool = False) -> Tensor:
         return x.unsqueeze(-1).pow(0)[:, :n]
     v = _misc.vander(x, N=n)
     return v if increasing else v.flip(-1)
+
+
+def triangular_solve(
+    b: Tensor,
+    A: Tensor,
+    upper: bool = True,
+    transpose: bool = False,
+    unitriangular: bool = False,
+    *,
+    out: None = None,
+) -> _triangular_solve_type:
+    """``(solution, cloned_coefficient)`` of A X = b (A^T X = b with ``transpose``) for a
+    triangular A, as torch.triangular_solve (deprecated in torch for
+    ``pydlk.linalg.solve_triangular``, whose arguments come in the other order)."""
+    A, b = _tensor(A), _tensor(b)
+    T = A.mT if transpose else A
+    X = _inverse.solve_triangular(T, b, upper=upper != bool(transpose), unitriangular=unitriangular)
+    return _triangular_solve_type(X, A.clone())
+
+
+def ormqr(
+    input: Tensor, tau: Tensor, other: Tensor, left: bool = True, transpose: bool = False
+) -> Tensor:
+    """op(Q) C (``left``) or C op(Q), with Q the full square product of the Householder
+    reflectors ``(input, tau)`` (``geqrf``'s output) and op the transpose when ``transpose``,
+    as torch.ormqr. Q is formed (``householder_product`` over the reflectors padded with
+    identity ones), so it is differentiable in all three arguments."""
+    from ..ops.factories import zeros
+    from ..ops.joining import cat
+
+    A, tau, C = _tensor(input), _tensor(tau), _tensor(other)
+    _check_matrix("ormqr", A)
+    _check_matrix("ormqr", C, "other")
+    mn = C.shape[-2] if left else C.shape[-1]
+    if A.shape[-2] != mn:
+        side = "other.shape[-2]" if left else "other.shape[-1]"
+        raise ValueError(
+            f"ormqr: input.shape[-2] must be equal to {side} ({mn}), got {A.shape[-2]}"
+        )
+    k = A.shape[-1]
+    lead = tuple(A.shape[:-2])
+    if k < mn:  # identity reflectors (tau = 0) for the missing columns give the square Q
+        A = cat([A, zeros(*lead, mn, mn - k, dtype=A.dtype, device=A.device)], -1)
+    elif k > mn:
+        A = A[..., :mn]
+    t = tau.shape[-1]
+    if t < mn:
+        tau = cat([tau, zeros(*lead, mn - t, dtype=tau.dtype, device=tau.device)], -1)
+    Q = _misc.householder_product(A, tau)
+    Q = Q.mT if transpose else Q
+    return Q @ C if left else C @ Q
+
+
+svd_lowrank = _lowrank.svd_lowrank
+pca_lowrank = _lowrank.pca_lowrank
