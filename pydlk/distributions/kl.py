@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -335,3 +336,222 @@ def _kl_lowrank_mvn(p: LowRankMultivariateNormal, q: MultivariateNormal) -> Tens
 @register_kl(MultivariateNormal, LowRankMultivariateNormal)
 def _kl_mvn_lowrank(p: MultivariateNormal, q: LowRankMultivariateNormal) -> Tensor:
     return _kl_gaussian(p, q)
+
+
+# Pairs across families: KL(p || q) = -H(p) - E_p[log q(X)], with E_p[log q] from p's moments
+# (E X, E X^2, E log X, E log(1 - X), E exp(-X / s)); infinite wherever p puts mass outside q's
+# support, as torch's registrations are.
+
+
+def _inf_like(t: Tensor) -> Tensor:
+    return _ops.full_like(t, float("inf"))
+
+
+def _x_log_x(t: Tensor) -> Tensor:
+    return _ops.xlogy(t, t)
+
+
+def _mean_sq(p: Any) -> Tensor:
+    return p.variance + p.mean.pow(2)
+
+
+def _mean_log(p: Any) -> Tensor:
+    """E log X for p on the positive reals (or the unit interval)."""
+    if isinstance(p, Beta):
+        return _digamma(p.concentration1) - _digamma(p.concentration1 + p.concentration0)
+    if isinstance(p, Gamma):
+        return _digamma(p.concentration) - p.rate.log()
+    if isinstance(p, Exponential):
+        return -0.5772156649015329 - p.rate.log()
+    if isinstance(p, Uniform):
+        w = p.high - p.low
+        return (_x_log_x(p.high) - _x_log_x(p.low) - w) / w
+    raise NotImplementedError
+
+
+def _mean_log1m(p: Any) -> Tensor:
+    """E log(1 - X) for p on the unit interval."""
+    if isinstance(p, Beta):
+        return _digamma(p.concentration0) - _digamma(p.concentration1 + p.concentration0)
+    w = p.high - p.low
+    return -(_x_log_x(1 - p.high) - _x_log_x(1 - p.low) + w) / w
+
+
+def _mean_exp_neg(p: Any, s: Tensor) -> Tensor:
+    """E exp(-X / s): p's moment generating function at -1/s."""
+    if isinstance(p, Exponential):
+        return p.rate / (p.rate + 1 / s)
+    if isinstance(p, Gamma):
+        return (p.rate / (p.rate + 1 / s)).pow(p.concentration)
+    if isinstance(p, Normal):
+        return _ops.exp(-p.loc / s + p.scale.pow(2) / (2 * s.pow(2)))
+    if isinstance(p, Uniform):
+        return s * (_ops.exp(-p.low / s) - _ops.exp(-p.high / s)) / (p.high - p.low)
+    raise NotImplementedError
+
+
+def _kl_to_exponential(p: Any, q: Exponential) -> Tensor:
+    return -p.entropy() - q.rate.log() + q.rate * p.mean
+
+
+def _kl_to_gamma(p: Any, q: Gamma) -> Tensor:
+    c, r = q.concentration, q.rate
+    log_q = c * r.log() + (c - 1) * _mean_log(p) - r * p.mean - _lgamma(c)
+    return -p.entropy() - log_q
+
+
+def _kl_to_normal(p: Any, q: Normal) -> Tensor:
+    var = q.scale.pow(2)
+    sq = p.variance + (p.mean - q.loc).pow(2)
+    return -p.entropy() + 0.5 * (2 * math.pi * var).log() + sq / (2 * var)
+
+
+def _kl_to_gumbel(p: Any, q: Gumbel) -> Tensor:
+    s = q.scale
+    log_q = -s.log() - (p.mean - q.loc) / s - _ops.exp(q.loc / s) * _mean_exp_neg(p, s)
+    return -p.entropy() - log_q
+
+
+def _kl_to_beta(p: Uniform, q: Beta) -> Tensor:
+    a, b = q.concentration1, q.concentration0
+    log_b = _lgamma(a) + _lgamma(b) - _lgamma(a + b)
+    log_q = (a - 1) * _mean_log(p) + (b - 1) * _mean_log1m(p) - log_b
+    result = -p.entropy() - log_q
+    return _inf_where((p.high > 1) | (p.low < 0), result)
+
+
+@register_kl(Beta, Exponential)
+def _kl_beta_exponential(p: Beta, q: Exponential) -> Tensor:
+    return _kl_to_exponential(p, q)
+
+
+@register_kl(Beta, Gamma)
+def _kl_beta_gamma(p: Beta, q: Gamma) -> Tensor:
+    return _kl_to_gamma(p, q)
+
+
+@register_kl(Beta, Normal)
+def _kl_beta_normal(p: Beta, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(Beta, Uniform)
+def _kl_beta_uniform(p: Beta, q: Uniform) -> Tensor:
+    result = -p.entropy() + (q.high - q.low).log()
+    return _inf_where((q.low > 0) | (q.high < 1), result)
+
+
+@register_kl(Exponential, Gamma)
+def _kl_exponential_gamma(p: Exponential, q: Gamma) -> Tensor:
+    return _kl_to_gamma(p, q)
+
+
+@register_kl(Exponential, Gumbel)
+def _kl_exponential_gumbel(p: Exponential, q: Gumbel) -> Tensor:
+    return _kl_to_gumbel(p, q)
+
+
+@register_kl(Exponential, Normal)
+def _kl_exponential_normal(p: Exponential, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(Gamma, Exponential)
+def _kl_gamma_exponential(p: Gamma, q: Exponential) -> Tensor:
+    return _kl_to_exponential(p, q)
+
+
+@register_kl(Gamma, Gumbel)
+def _kl_gamma_gumbel(p: Gamma, q: Gumbel) -> Tensor:
+    return _kl_to_gumbel(p, q)
+
+
+@register_kl(Gamma, Normal)
+def _kl_gamma_normal(p: Gamma, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(Gumbel, Normal)
+def _kl_gumbel_normal(p: Gumbel, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(Laplace, Normal)
+def _kl_laplace_normal(p: Laplace, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(Normal, Gumbel)
+def _kl_normal_gumbel(p: Normal, q: Gumbel) -> Tensor:
+    return _kl_to_gumbel(p, q)
+
+
+@register_kl(Normal, Laplace)
+def _kl_normal_laplace(p: Normal, q: Laplace) -> Tensor:
+    # E|X - m| for X ~ N(mu, s): s sqrt(2/pi) exp(-d^2 / 2s^2) + d erf(d / (s sqrt 2)), d = mu - m
+    d = p.loc - q.loc
+    z = d / p.scale
+    mean_abs = math.sqrt(2 / math.pi) * p.scale * _ops.exp(-0.5 * z.pow(2)) + d * _ops.erf(
+        z * math.sqrt(0.5)
+    )
+    return -p.entropy() + (2 * q.scale).log() + mean_abs / q.scale
+
+
+@register_kl(Uniform, Beta)
+def _kl_uniform_beta(p: Uniform, q: Beta) -> Tensor:
+    return _kl_to_beta(p, q)
+
+
+@register_kl(Uniform, Exponential)
+def _kl_uniform_exponential(p: Uniform, q: Exponential) -> Tensor:
+    return _inf_where(p.low < 0, _kl_to_exponential(p, q))
+
+
+@register_kl(Uniform, Gamma)
+def _kl_uniform_gamma(p: Uniform, q: Gamma) -> Tensor:
+    safe = Uniform(p.low.clamp(min=0), p.high.clamp(min=1e-30), validate_args=False)
+    return _inf_where(p.low < 0, _kl_to_gamma(safe, q))
+
+
+@register_kl(Uniform, Gumbel)
+def _kl_uniform_gumbel(p: Uniform, q: Gumbel) -> Tensor:
+    return _kl_to_gumbel(p, q)
+
+
+@register_kl(Uniform, Normal)
+def _kl_uniform_normal(p: Uniform, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(Bernoulli, Poisson)
+def _kl_bernoulli_poisson(p: Bernoulli, q: Poisson) -> Tensor:
+    return -p.entropy() - (p.probs * q.rate.log() - q.rate)
+
+
+def _kl_infinite(p: Any, q: Any) -> Tensor:
+    like = next(iter(p.__dict__[k] for k in p.arg_constraints if k in p.__dict__))
+    return _inf_like(like)
+
+
+# p puts mass where q has none: infinite (torch's _kl_*_infinity registrations)
+for _p, _q in [
+    (Exponential, Beta),
+    (Exponential, Uniform),
+    (Gamma, Beta),
+    (Gamma, Uniform),
+    (Gumbel, Beta),
+    (Gumbel, Exponential),
+    (Gumbel, Gamma),
+    (Gumbel, Uniform),
+    (Laplace, Beta),
+    (Laplace, Exponential),
+    (Laplace, Gamma),
+    (Laplace, Uniform),
+    (Normal, Beta),
+    (Normal, Exponential),
+    (Normal, Gamma),
+    (Normal, Uniform),
+    (Poisson, Bernoulli),
+    (Poisson, Binomial),
+]:
+    register_kl(_p, _q)(_kl_infinite)
