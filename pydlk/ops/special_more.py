@@ -1,0 +1,196 @@
+"""Special functions torch has at its top level beyond ``special``: ``i0`` (the modified Bessel
+function of order 0), ``polygamma(n, x)`` and ``mvlgamma(x, p)`` (the multivariate log-gamma).
+
+``polygamma`` of order 0 and 1 is the device's ``digamma``/``trigamma`` kernel
+(``special._special``); higher orders are ``(-1)**(n+1) n! zeta(n+1, x)`` with the Hurwitz zeta
+of Cephes (a direct sum up to 9 then the Euler-Maclaurin tail), written with the array module
+in float64 so that it runs on NumPy and CuPy alike; results are cast back to the input's dtype.
+Integer inputs are computed in float32, as torch. Gradients: ``i0' = i1``,
+``polygamma(n)' = polygamma(n + 1)``, ``mvlgamma`` through ``lgamma``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._backend import get_array_module
+from .._typing import Array
+from ..autograd import Function, Tensor
+from ._helpers import _o, _quiet, _real_only, _t
+from .arithmetic import sub
+from .inplace_math import _binary_, _unary_
+from .math_extra import _floating
+from .reductions import sum as _sum
+from .shape import unsqueeze
+from .special import _special, lgamma
+
+# Cephes zeta.c: the Euler-Maclaurin coefficients (2k)! / B_2k
+_ZETA_A = (
+    12.0,
+    -720.0,
+    30240.0,
+    -1209600.0,
+    47900160.0,
+    -1.8924375803183791606e9,
+    7.47242496e10,
+    -2.950130727918164224e12,
+    1.1646782814350067249e14,
+    -4.5979787224074726105e15,
+    1.8152105401943546773e17,
+    -7.1661652561756670113e18,
+)
+
+
+@_quiet
+def _zeta(s: float, q: Array) -> Array:
+    """The Hurwitz zeta ``sum_k (q + k)**-s`` for an integer s > 1, per element of the float64
+    array ``q`` (Cephes' zeta: inf at the poles q = 0, -1, ...)."""
+    xp = get_array_module(q)
+    # the direct sum until q + k > 9 (at least 10 terms), the same for every element
+    n = 10 + max(0, int(math.ceil(9.0 - float(xp.min(q))))) if q.size else 10
+    n = min(n, 100000)
+    total = xp.zeros_like(q)
+    for k in range(n):
+        total = total + (q + k) ** -s
+    a = q + (n - 1)  # the last term summed: Euler-Maclaurin from there on
+    b = a**-s
+    total = total + a * b / (s - 1) - 0.5 * b
+    fac, k = xp.ones_like(q), 0.0
+    for c in _ZETA_A:
+        fac = fac * (s + k)
+        b = b / a
+        total = total + fac * b / c
+        k += 1.0
+        fac = fac * (s + k)
+        b = b / a
+        k += 1.0
+    pole = (q <= 0) & (q == xp.floor(q))
+    return xp.where(pole, xp.inf, total)
+
+
+def _polygamma_array(n: int, a: Array) -> Array:
+    if n == 0:
+        return _special(a, "digamma")
+    if n == 1:
+        return _special(a, "trigamma")
+    z = _zeta(float(n + 1), a.astype(np.float64))
+    return (((-1.0) ** (n + 1)) * math.factorial(n) * z).astype(a.dtype, copy=False)
+
+
+class Polygamma(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, n):
+        ctx.save_for_backward(a)
+        ctx.n = n
+        return _o(_polygamma_array(n, a))
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * _polygamma_array(ctx.n + 1, a), None
+
+
+def polygamma(n: int, input: Tensor) -> Tensor:
+    """The n-th derivative of ``digamma`` (n = 0 is digamma itself). ``n`` must be a
+    non-negative int (ValueError otherwise; torch raises RuntimeError)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"polygamma: n must be an int, got {n!r}")
+    if n < 0:
+        raise ValueError(
+            f"polygamma: n must be non-negative, got {n} (torch: does not support negative n)"
+        )
+    input = _floating(_t(input))
+    _real_only("polygamma", input)
+    return Polygamma.apply(input, int(n))
+
+
+@_quiet
+def _i1(a: Array) -> Array:
+    """The modified Bessel function of order 1, in float64: its power series for |x| <= 20,
+    the asymptotic series beyond."""
+    xp = get_array_module(a)
+    x = a.astype(np.float64)
+    ax = xp.abs(x)
+    small = xp.minimum(ax, 20.0)
+    h = small / 2
+    term, series = h.copy(), h.copy()
+    for k in range(1, 60):  # (x/2)**(2k+1) / (k! (k+1)!)
+        term = term * h * h / (k * (k + 1))
+        series = series + term
+    big = xp.maximum(ax, 20.0)
+    coef, asym = xp.ones_like(big), xp.ones_like(big)
+    for k in range(1, 30):  # prod (4 - (2j-1)**2) / (k! (8x)**k)
+        coef = coef * -(4.0 - (2 * k - 1) ** 2) / (k * 8.0 * big)
+        asym = asym + coef
+    asym = asym * xp.exp(big) / xp.sqrt(2 * math.pi * big)
+    r = xp.where(ax <= 20.0, series, asym)
+    return xp.where(x < 0, -r, r)
+
+
+class I0(Function):
+    @staticmethod
+    @_quiet
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        xp = get_array_module(a)
+        return _o(xp.i0(a.astype(np.float64)).astype(a.dtype, copy=False))
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        return g * _i1(a).astype(g.dtype, copy=False)
+
+
+def i0(input: Tensor) -> Tensor:
+    """The modified Bessel function of the first kind of order 0 (gradient ``i1``); integer
+    input gives float32."""
+    input = _floating(_t(input))
+    _real_only("i0", input)
+    return I0.apply(input)
+
+
+def mvlgamma(input: Tensor, p: int) -> Tensor:
+    """The multivariate log-gamma of dimension ``p``:
+    ``sum_{i<p} lgamma(input - i/2) + p(p-1)/4 log(pi)`` (differentiable through lgamma)."""
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+        raise ValueError(f"mvlgamma: p must be an int >= 1, got {p!r}")
+    x = _floating(_t(input))
+    xp = get_array_module(x._data)
+    half = Tensor._wrap(xp.arange(int(p), dtype=x.dtype) / 2)
+    r = _sum(lgamma(sub(unsqueeze(x, -1), half)), dim=-1)
+    return r + float(p * (p - 1) / 4 * math.log(math.pi))
+
+
+def _method_polygamma(self: Tensor, n: int) -> Tensor:
+    """``polygamma(n, self)`` (torch's method order: n first)."""
+    return polygamma(n, self)
+
+
+def _polygamma_(self: Tensor, n: int) -> Tensor:
+    """``polygamma(n, self)`` in place."""
+    return _polygamma_inplace(self, n)
+
+
+_polygamma_inplace = _binary_("polygamma_", lambda x, n: polygamma(n, x))
+
+
+def _method_any(fn: Any, name: str) -> Any:
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+__all__ = ["i0", "polygamma", "mvlgamma"]
+
+TENSOR_METHODS: dict[str, Any] = {
+    "i0": i0,
+    "polygamma": _method_any(_method_polygamma, "polygamma"),
+    "mvlgamma": mvlgamma,
+    "i0_": _unary_("i0_", i0),
+    "polygamma_": _method_any(_polygamma_, "polygamma_"),
+    "mvlgamma_": _binary_("mvlgamma_", mvlgamma),
+}
