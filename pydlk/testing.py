@@ -13,6 +13,8 @@ import cmath
 import collections.abc
 import math
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -318,19 +320,19 @@ def _compare(actual, expected, opts, id_=(), out=None):
 
 
 def assert_close(
-    actual,
-    expected,
+    actual: Any,
+    expected: Any,
     *,
-    allow_subclasses=True,
-    rtol=None,
-    atol=None,
-    equal_nan=False,
-    check_device=True,
-    check_dtype=True,
-    check_layout=True,
-    check_stride=False,
-    msg=None,
-):
+    allow_subclasses: bool = True,
+    rtol: float | None = None,
+    atol: float | None = None,
+    equal_nan: bool = False,
+    check_device: bool = True,
+    check_dtype: bool = True,
+    check_layout: bool = True,
+    check_stride: bool = False,
+    msg: str | Callable[[str], str] | None = None,
+) -> None:
     """Assert that ``actual`` and ``expected`` are close (torch.testing.assert_close).
 
     Tensors match when their shapes (and, unless switched off, devices, dtypes and strides)
@@ -459,16 +461,16 @@ def _low_high(low, high, dtype, lowest, highest, default_low, default_high):
 
 
 def make_tensor(
-    *shape,
-    dtype,
-    device,
-    low=None,
-    high=None,
-    requires_grad=False,
-    noncontiguous=False,
-    exclude_zero=False,
-    memory_format=None,
-):
+    *shape: Any,
+    dtype: Any,
+    device: Any,
+    low: float | None = None,
+    high: float | None = None,
+    requires_grad: bool = False,
+    noncontiguous: bool = False,
+    exclude_zero: bool = False,
+    memory_format: Any = None,
+) -> Tensor:
     """A Tensor of ``shape`` drawn uniformly from ``[low, high)`` (torch.testing.make_tensor).
 
     Default ranges are torch's: bool [0, 2), unsigned integers [0, 10), signed integers
@@ -498,9 +500,9 @@ def make_tensor(
     from . import ops
     from .autograd import tensor
 
-    if len(shape) == 1 and isinstance(shape[0], collections.abc.Sequence):
-        shape = shape[0]
-    shape = tuple(int(s) for s in shape)
+    one_sequence = len(shape) == 1 and isinstance(shape[0], collections.abc.Sequence)
+    sizes = shape[0] if one_sequence else shape
+    shape = tuple(int(s) for s in sizes)
     if noncontiguous and memory_format is not None:
         raise ValueError(
             "The parameters `noncontiguous` and `memory_format` are mutually exclusive, but got "
