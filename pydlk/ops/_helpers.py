@@ -285,6 +285,8 @@ def _fit_t(g: Tensor, meta: _Meta) -> Tensor:
             g = g.sum(dim=axes, keepdim=True)
         g = g.reshape(shape)
     if dtype is not None and dtype.kind in "fc" and g.dtype != dtype:
+        if g.dtype.kind == "c" and dtype.kind != "c":  # a real input keeps the real part
+            g = g.real
         g = g.to(dtype)
     return g
 

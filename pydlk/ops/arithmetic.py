@@ -103,8 +103,8 @@ class Mul(Function):
         a, b = (_val(i, r) for i, r in zip(inputs, ctx.saved_tensors))
         ma, mb = ctx.meta
         return (
-            _fit_t(g * b, ma) if ctx.needs_input_grad[0] else None,
-            _fit_t(g * a, mb) if ctx.needs_input_grad[1] else None,
+            _fit_t(g * _cj(b), ma) if ctx.needs_input_grad[0] else None,
+            _fit_t(g * _cj(a), mb) if ctx.needs_input_grad[1] else None,
         )
 
 
@@ -132,8 +132,8 @@ class Div(Function):
         a, b = (_val(i, r) for i, r in zip(inputs, ctx.saved_tensors))
         ma, mb = ctx.meta
         return (
-            _fit_t(g / b, ma) if ctx.needs_input_grad[0] else None,
-            _fit_t(-g * a / (b * b), mb) if ctx.needs_input_grad[1] else None,
+            _fit_t(g / _cj(b), ma) if ctx.needs_input_grad[0] else None,
+            _fit_t(-g * _cj(a / (b * b)), mb) if ctx.needs_input_grad[1] else None,
         )
 
 
@@ -172,11 +172,11 @@ class Pow(Function):
         xp = _xp(g._data)
         da = db = None
         if ctx.needs_input_grad[0]:  # the same conventions as backward, as recorded ops
-            da = _mask_t(g * b * a ** (b - 1), xp.asarray(rb != 0))
+            da = _mask_t(g * _cj(b * a ** (b - 1)), xp.asarray(rb != 0))
             da = _fit_t(da, ma)
         if ctx.needs_input_grad[1]:
             la = log(a) if isinstance(a, Tensor) else xp.log(xp.asarray(a, dtype=g.dtype))
-            db = _fit_t(_mask_t(g * a**b * la, ~xp.asarray((ra == 0) & (rb >= 0))), mb)
+            db = _fit_t(_mask_t(g * _cj(a**b * la), ~xp.asarray((ra == 0) & (rb >= 0))), mb)
         return da, db
 
 
@@ -208,6 +208,10 @@ class Abs(Function):
     @staticmethod
     def backward_graph(ctx, inputs, g):
         (a,) = ctx.saved_tensors
+        if a.dtype.kind == "c":  # z / |z| depends on z
+            from .complex_ops import sgn
+
+            return g * sgn(inputs[0])
         return g * get_array_module(a).sign(a)
 
 
@@ -226,7 +230,7 @@ class Exp(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return g * exp(inputs[0])
+        return g * _cj(exp(inputs[0]))
 
 
 class Log(Function):
@@ -262,7 +266,7 @@ class Log1p(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return g / (1 + inputs[0])
+        return g / _cj(1 + inputs[0])
 
 
 class Sqrt(Function):
@@ -281,7 +285,7 @@ class Sqrt(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return g / (2 * sqrt(inputs[0]))
+        return g / _cj(2 * sqrt(inputs[0]))
 
 
 class Rsqrt(Function):
@@ -300,7 +304,7 @@ class Rsqrt(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return -0.5 * g * rsqrt(inputs[0]) ** 3
+        return -0.5 * g * _cj(rsqrt(inputs[0]) ** 3)
 
 
 class Sin(Function):
@@ -316,7 +320,7 @@ class Sin(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return g * cos(inputs[0])
+        return g * _cj(cos(inputs[0]))
 
 
 class Cos(Function):
@@ -332,7 +336,7 @@ class Cos(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return -g * sin(inputs[0])
+        return -g * _cj(sin(inputs[0]))
 
 
 class Square(Function):
@@ -348,7 +352,7 @@ class Square(Function):
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return 2 * g * inputs[0]
+        return 2 * g * _cj(inputs[0])
 
 
 class Reciprocal(Function):
@@ -368,7 +372,7 @@ class Reciprocal(Function):
     @staticmethod
     def backward_graph(ctx, inputs, g):
         r = reciprocal(inputs[0])
-        return -g * r * r
+        return -g * _cj(r * r)
 
 
 class Clamp(Function):

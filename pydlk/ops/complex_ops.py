@@ -52,15 +52,24 @@ class _Real(Function):
     def backward(ctx, g):
         return _to_complex(g, get_array_module(g).zeros_like(g))
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g.to(ctx.dtype)  # the adjoint of taking the real part: g + 0i
+
 
 class _Imag(Function):
     @staticmethod
     def forward(ctx, a):
+        ctx.dtype = a.dtype
         return a.imag
 
     @staticmethod
     def backward(ctx, g):
         return _to_complex(get_array_module(g).zeros_like(g), g)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g.to(ctx.dtype) * 1j  # 0 + ig
 
 
 class _Conj(Function):
@@ -71,6 +80,10 @@ class _Conj(Function):
     @staticmethod
     def backward(ctx, g):
         return g.conj()
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _Conj.apply(g)
 
 
 class _Angle(Function):
@@ -185,6 +198,10 @@ class _ViewAsReal(Function):
     def backward(ctx, g):
         return _to_complex(g[..., 0], g[..., 1])
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _ViewAsComplex.apply(g)
+
 
 class _ViewAsComplex(Function):
     @staticmethod
@@ -197,6 +214,10 @@ class _ViewAsComplex(Function):
     def backward(ctx, g):
         xp = get_array_module(g)
         return xp.stack([g.real, g.imag], axis=-1)
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return _ViewAsReal.apply(g)
 
 
 def view_as_real(input: Tensor) -> Tensor:
