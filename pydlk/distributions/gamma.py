@@ -112,14 +112,14 @@ class _GammaInc(Function):
     minus the density times the implicit draw gradient ``dx/dalpha``."""
 
     @staticmethod
-    def forward(ctx, alpha, x):  # type: ignore[no-untyped-def]
+    def forward(ctx, alpha, x):
         xp = get_array_module(x)
         alpha, x = xp.broadcast_arrays(alpha, x)
         ctx.save_for_backward(alpha, x)
         return _gammainc(alpha, x)
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[no-untyped-def]
+    def backward(ctx, g):
         alpha, x = ctx.saved_tensors
         xp = get_array_module(x)
         a64 = xp.asarray(alpha, dtype=xp.float64)
@@ -154,7 +154,7 @@ class _StandardGamma(Function):
     dtype's smallest normal number, as torch does), with the implicit gradient."""
 
     @staticmethod
-    def forward(ctx, alpha):  # type: ignore[no-untyped-def]
+    def forward(ctx, alpha):
         h = np.asarray(host_array(alpha), np.float64)
         draws = _gen(None).standard_gamma(h)
         draws = np.maximum(draws, np.finfo(alpha.dtype).tiny).astype(alpha.dtype)
@@ -163,7 +163,7 @@ class _StandardGamma(Function):
         return x
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[no-untyped-def]
+    def backward(ctx, g):
         alpha, x = ctx.saved_tensors
         return g * _standard_gamma_grad(alpha, x)
 

@@ -19,9 +19,10 @@ class HalfNormal(TransformedDistribution):
     """``|X|`` with ``X ~ Normal(0, scale)``: a ``TransformedDistribution`` through
     ``AbsTransform``, as torch builds it."""
 
+    base_dist: Normal
     arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative  # type: ignore[assignment]
-    has_rsample = True  # type: ignore[assignment]
+    support = constraints.nonnegative
+    has_rsample = True
 
     def __init__(self, scale: Any, validate_args: bool | None = None) -> None:
         base = Normal(0, scale, validate_args=False)
@@ -35,7 +36,7 @@ class HalfNormal(TransformedDistribution):
     @property
     def scale(self) -> Tensor:
         """The scale of the underlying normal."""
-        return self.base_dist.scale  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.scale
 
     @property
     def mean(self) -> Tensor:

@@ -207,7 +207,7 @@ def _kl_gumbel_gumbel(p: Gumbel, q: Gumbel) -> Tensor:
 
 @register_kl(HalfNormal, HalfNormal)
 def _kl_halfnormal_halfnormal(p: HalfNormal, q: HalfNormal) -> Tensor:
-    return _kl_normal_normal(p.base_dist, q.base_dist)  # type: ignore[arg-type]
+    return _kl_normal_normal(p.base_dist, q.base_dist)
 
 
 @register_kl(Poisson, Poisson)

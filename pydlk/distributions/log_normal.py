@@ -17,9 +17,10 @@ class LogNormal(TransformedDistribution):
     """``exp(X)`` with ``X ~ Normal(loc, scale)``: a ``TransformedDistribution`` of a
     ``Normal`` through ``ExpTransform``, as torch builds it."""
 
+    base_dist: Normal
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.positive  # type: ignore[assignment]
-    has_rsample = True  # type: ignore[assignment]
+    support = constraints.positive
+    has_rsample = True
 
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         base = Normal(loc, scale, validate_args=validate_args)
@@ -33,12 +34,12 @@ class LogNormal(TransformedDistribution):
     @property
     def loc(self) -> Tensor:
         """The normal's mean (of ``log X``)."""
-        return self.base_dist.loc  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.loc
 
     @property
     def scale(self) -> Tensor:
         """The normal's standard deviation (of ``log X``)."""
-        return self.base_dist.scale  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.scale
 
     @property
     def mean(self) -> Tensor:

@@ -99,9 +99,10 @@ class RelaxedBernoulli(TransformedDistribution):
     the sigmoid of a ``LogitRelaxedBernoulli`` draw; reparameterised, so a sampled
     near-binary value passes gradients to ``probs``/``logits``."""
 
+    base_dist: LogitRelaxedBernoulli
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
-    support = constraints.unit_interval  # type: ignore[assignment]
-    has_rsample = True  # type: ignore[assignment]
+    support = constraints.unit_interval
+    has_rsample = True
 
     def __init__(
         self,
@@ -121,14 +122,14 @@ class RelaxedBernoulli(TransformedDistribution):
     @property
     def temperature(self) -> Any:
         """The relaxation temperature."""
-        return self.base_dist.temperature  # type: ignore[attr-defined]
+        return self.base_dist.temperature
 
     @property
     def logits(self) -> Tensor:
         """Log-odds."""
-        return self.base_dist.logits  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.logits
 
     @property
     def probs(self) -> Tensor:
         """``sigmoid(logits)``."""
-        return self.base_dist.probs  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.probs

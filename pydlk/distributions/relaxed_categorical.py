@@ -93,9 +93,10 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     at ``temperature``: ``exp`` of an ``ExpRelaxedCategorical`` draw, i.e.
     ``softmax((logits + g) / temperature)``; reparameterised."""
 
+    base_dist: ExpRelaxedCategorical
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
-    support = constraints.simplex  # type: ignore[assignment]
-    has_rsample = True  # type: ignore[assignment]
+    support = constraints.simplex
+    has_rsample = True
 
     def __init__(
         self,
@@ -115,14 +116,14 @@ class RelaxedOneHotCategorical(TransformedDistribution):
     @property
     def temperature(self) -> Any:
         """The relaxation temperature."""
-        return self.base_dist.temperature  # type: ignore[attr-defined]
+        return self.base_dist.temperature
 
     @property
     def logits(self) -> Tensor:
         """Normalised log-probabilities."""
-        return self.base_dist.logits  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.logits
 
     @property
     def probs(self) -> Tensor:
         """Probabilities."""
-        return self.base_dist.probs  # type: ignore[attr-defined,no-any-return]
+        return self.base_dist.probs

@@ -51,7 +51,7 @@ class _LogBesselI(Function):
     """``log I_order(k)``; ``d/dk log I_0 = I_1 / I_0``, ``d/dk log I_1 = I_0 / I_1 - 1/k``."""
 
     @staticmethod
-    def forward(ctx, k, order):  # type: ignore[no-untyped-def]
+    def forward(ctx, k, order):
         xp = get_array_module(k)
         out = _log_bessel_i(xp, k, order)
         other = _log_bessel_i(xp, k, 1 - order)
@@ -60,7 +60,7 @@ class _LogBesselI(Function):
         return out.astype(k.dtype)
 
     @staticmethod
-    def backward(ctx, g):  # type: ignore[no-untyped-def]
+    def backward(ctx, g):
         k, out, other = ctx.saved_tensors
         xp = get_array_module(k)
         ratio = xp.exp(other - out)
