@@ -24,6 +24,7 @@ and is differentiable as that is.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -231,8 +232,12 @@ def threshold(input: Tensor, threshold: float, value: float) -> Tensor:
 def kl_div(
     input: Tensor, target: Tensor, reduction: int | str = 1, *, log_target: bool = False
 ) -> Tensor:
-    """torch.kl_div: reduction an enum int (1: the mean over all elements)."""
-    return F.kl_div(input, target, reduction=_reduction(reduction, "kl_div"), log_target=log_target)
+    """torch.kl_div: reduction an enum int (1: the mean over all elements, without F.kl_div's
+    warning about 'batchmean', as torch.kl_div gives none)."""
+    r = _reduction(reduction, "kl_div")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="reduction: 'mean' divides", category=UserWarning)
+        return F.kl_div(input, target, reduction=r, log_target=log_target)
 
 
 def binary_cross_entropy_with_logits(

@@ -371,10 +371,13 @@ def index_reduce(
     input, source = _t(input), _t(source)
     key = _reduce_key(input, dim, index, source, reduce, "index_reduce")
     if input.dtype.kind not in "fc":
-        out = IndexReduce.forward(_Ctx(), input._data, source._data, key, reduce, include_self)
-        if reduce == "mean":  # torch's integer mean rounds down
-            out = out.astype(input.dtype)
-        return Tensor._wrap(out)
+        # integers: reduced in float64 (exact below 2**53), the mean rounded down as torch's
+        f = np.float64
+        out = IndexReduce.forward(
+            _Ctx(), input._data.astype(f), source._data.astype(f), key, reduce, include_self
+        )
+        xp = get_array_module(out)
+        return Tensor._wrap((xp.floor(out) if reduce == "mean" else out).astype(input.dtype))
     return IndexReduce.apply(input, source, key, reduce, include_self)
 
 
