@@ -192,8 +192,10 @@ def install(collector):
         if _collector is not None:
             raise RuntimeError("Profiler is already enabled on this thread")
         Function = _ag.Function
-        _saved_apply = Function.__dict__["apply"]
-        Function.apply = classmethod(_timed_apply)
+        entry = Function.__dict__.get("apply")
+        if isinstance(entry, classmethod):  # else ops go unrecorded, ranges still are
+            _saved_apply = entry
+            Function.apply = classmethod(_timed_apply)
         _collector = collector
 
 
