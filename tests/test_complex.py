@@ -208,3 +208,25 @@ def test_first_and_second_derivatives_by_finite_differences(name):
     x = P.tensor(rng.standard_normal((3, 2)) + np.array([1.5, 0.3]), requires_grad=True)
     assert P.gradcheck(g, (x,))
     assert P.gradgradcheck(g, (x,))
+
+
+def test_gpu_matches_cpu():
+    from _gpu_helpers import cupy_or_skip, host
+
+    cp = cupy_or_skip()
+
+    def _dev(x, dev):
+        return cp.asarray(x) if dev == "cuda" else x
+
+    outs = []
+    for dev in ("cpu", "cuda"):
+        a, b = (P.tensor(_dev(x, dev), requires_grad=True) for x in (A, B))
+        z = P.exp(a) * b.conj() / (a + 2)
+        w = P.complex(z.real, P.angle(b)) + P.polar(b.abs(), a.imag) + P.sgn(a)
+        loss = (w * w.conj()).real.sum() + w.abs().sum() + w.var()
+        loss = loss + (P.sqrt(a) @ P.tensor(_dev(M, dev))).abs().sum()
+        loss.backward()
+        assert a.grad.device.type == dev
+        outs.append((host(w), host(a.grad), host(b.grad)))
+    for x, y in zip(*outs):
+        np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)

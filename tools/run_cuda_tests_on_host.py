@@ -43,6 +43,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg_lu.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_fft.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_spectral.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_complex.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg_eig.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_grid_sample_3d.py"),
             *sys.argv[1:],
