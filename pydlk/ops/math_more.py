@@ -365,14 +365,16 @@ def _shift(name: str, left: bool) -> Any:
         _refuse(name, a, "iu", "integer")
         _refuse(name, b, "iu", "integer")
         xp = _xp(a, b)
-        bits = _dtype(a).itemsize * 8
+        bits = (a.dtype if hasattr(a, "dtype") else _dtype(b)).itemsize * 8
         s = xp.clip(xp.asarray(b), 0, bits - 1).astype(_dtype(a))
-        big = xp.asarray(b) >= bits  # shifted out entirely (C would wrap the count)
+        bb = xp.asarray(b)
+        big = (bb < 0) | (bb >= bits)  # shifted out entirely, as torch (C would wrap the count)
         if left:
             r = xp.where(big, 0, xp.left_shift(a, s))
         else:
             r = xp.where(big, xp.where(xp.asarray(a) < 0, -1, 0), xp.right_shift(a, s))
-        return _nograd(_o(r).astype(np.result_type(_dtype(a), _dtype(b)), copy=False))
+        dt = a.dtype if hasattr(a, "dtype") else _dtype(b)  # promote gave one dtype
+        return _nograd(_o(r).astype(dt, copy=False))
 
     op.__name__ = op.__qualname__ = name
     side = "left" if left else "right (arithmetic, keeping the sign)"
@@ -452,13 +454,16 @@ frexp_return.__module__ = "pydlk.return_types"
 
 class Frexp(Function):
     @staticmethod
-    def forward(ctx, a, scale):
-        ctx.scale = scale
-        return _o(a * scale)  # exact: scale is a power of two
+    def forward(ctx, a, mantissa, exponent):
+        ctx.exponent = exponent
+        return mantissa
 
     @staticmethod
+    @_quiet
     def backward(ctx, g):
-        return g * ctx.scale, None
+        # d mantissa / d input = 2**-exponent (torch's grad / exponent.exp2())
+        xp = get_array_module(g)
+        return g * xp.ldexp(xp.ones_like(g), -ctx.exponent), None, None
 
 
 def frexp(input: Tensor) -> frexp_return:
@@ -470,9 +475,8 @@ def frexp(input: Tensor) -> frexp_return:
     if a.dtype.kind != "f":
         raise TypeError(f"frexp: only supports floating-point dtypes, got {a.dtype}")
     xp = get_array_module(a)
-    _, e = xp.frexp(a)
-    scale = xp.ldexp(xp.ones_like(a), -e)
-    mantissa = Frexp.apply(input, scale)
+    m, e = xp.frexp(a)
+    mantissa = Frexp.apply(input, m, e)
     return frexp_return(mantissa, _nograd(e.astype(np.int32)))
 
 
