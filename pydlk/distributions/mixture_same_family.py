@@ -141,6 +141,10 @@ class MixtureSameFamily(Distribution):
             gather_dim = sample_len + len(self._batch_shape)
             es = self._event_shape
             mix_sample = self._mixture_distribution.sample(sample_shape)
+            lead = tuple(mix_sample.shape[:sample_len])
+            mdbs = tuple(mix_sample.shape[sample_len:])
+            pad = (1,) * (len(self._batch_shape) - len(mdbs))
+            mix_sample = mix_sample.reshape(lead + pad + mdbs).expand(lead + self._batch_shape)
             mix_shape = tuple(mix_sample.shape)
             comp_samples = self._component_distribution.sample(sample_shape)
             index = mix_sample.reshape(mix_shape + (1,) * (len(es) + 1))
