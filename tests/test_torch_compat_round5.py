@@ -475,3 +475,68 @@ def test_shuffle_lrn_bilinear_layers_repr_and_errors():
             lib.nn.functional.channel_shuffle(lib.zeros(1, 5, 2), 2)
         with pytest.raises(RuntimeError, match="pdist only supports 2D"):
             lib.nn.functional.pdist(lib.zeros(2, 3, 4))
+
+
+# ------------------------------------------------------------ Embedding options, SparseAdam, Rprop
+
+_W = np.random.default_rng(0).standard_normal((10, 4))
+_IDX = np.array([[1, 2, 2, 5], [5, 5, 0, 9]])
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(max_norm=1.0),
+        dict(max_norm=0.5, norm_type=1.0),
+        dict(scale_grad_by_freq=True),
+        dict(scale_grad_by_freq=True, padding_idx=5),
+        dict(sparse=True),
+        dict(max_norm=1.5, scale_grad_by_freq=True, padding_idx=2),
+    ],
+)
+def test_embedding_max_norm_freq_sparse_match_torch(kw):
+    outs = []
+    for lib in (torch, pydlk):
+        e = lib.nn.Embedding.from_pretrained(lib.tensor(_W.copy()), freeze=False, **kw)
+        y = e(lib.tensor(_IDX))
+        (y * lib.tensor(np.arange(y.numel()).reshape(tuple(y.shape)) / 10.0)).sum().backward()
+        g = e.weight.grad
+        if lib is torch and g.is_sparse:
+            g = g.to_dense()
+        outs.append((_np(y), _np(g), _np(e.weight), repr(e)))
+    for a, b in zip(outs[1][:3], outs[0][:3]):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    assert outs[1][3] == outs[0][3]
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("SparseAdam", dict(lr=0.05)),
+        ("SparseAdam", dict(lr=0.01, betas=(0.8, 0.99), maximize=True)),
+        ("Rprop", {}),
+        ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ],
+)
+def test_sparse_adam_and_rprop_match_torch(name, kw):
+    r = np.random.default_rng(1)
+    idxs = [r.integers(0, 10, (3, 5)) for _ in range(6)]
+    res = []
+    for lib in (torch, pydlk):
+        e = lib.nn.Embedding.from_pretrained(
+            lib.tensor(_W.copy()), freeze=False, sparse=name == "SparseAdam"
+        )
+        opt = getattr(lib.optim, name)(e.parameters(), **kw)
+        losses = []
+        for idx in idxs:
+            opt.zero_grad()
+            loss = ((e(lib.tensor(idx)) - 0.3) ** 3).sum()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        res.append((_np(e.weight), losses, sorted(opt.state_dict()["state"][0])))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-10)
+    assert res[1][2] == res[0][2]
+    with pytest.raises(ValueError, match="Invalid"):
+        getattr(pydlk.optim, name)([pydlk.nn.Parameter(pydlk.zeros(2))], lr=-1.0)

@@ -17,7 +17,10 @@ __all__ = ["Embedding", "EmbeddingBag"]
 
 class Embedding(Module):
     """A lookup table, weight (num_embeddings, embedding_dim) ~ N(0, 1) with the padding_idx row
-    zeroed, as torch. The padding_idx row gets no gradient."""
+    zeroed, as torch. The padding_idx row gets no gradient; ``max_norm`` and
+    ``scale_grad_by_freq`` as in ``F.embedding``.
+
+    Differs from torch: ``sparse=True`` gives a dense gradient (see ``F.embedding``)."""
 
     def __init__(
         self,
@@ -41,9 +44,9 @@ class Embedding(Module):
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Embedding: padding_idx must be within num_embeddings")
             padding_idx %= num_embeddings
-        if max_norm is not None or scale_grad_by_freq or sparse:
-            raise ValueError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
         self.padding_idx = padding_idx
+        self.max_norm, self.norm_type = max_norm, norm_type
+        self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         if _weight is None:
             self.weight = Parameter(
                 np.empty((num_embeddings, embedding_dim), dtype_of(dtype)),
@@ -62,19 +65,55 @@ class Embedding(Module):
             self.weight._data[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze: bool = True, padding_idx: int | None = None):
+    def from_pretrained(
+        cls,
+        embeddings,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ):
+        """An Embedding over a copy of ``embeddings`` (2-d), frozen unless ``freeze=False``."""
         e = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        if e.ndim != 2:
+            raise ValueError("Embeddings parameter is expected to be 2-dimensional")
         return cls(
-            e.shape[0], e.shape[1], padding_idx=padding_idx, _weight=e.copy(), _freeze=freeze
+            e.shape[0],
+            e.shape[1],
+            padding_idx=padding_idx,
+            max_norm=max_norm,
+            norm_type=norm_type,
+            scale_grad_by_freq=scale_grad_by_freq,
+            sparse=sparse,
+            _weight=e.copy(),
+            _freeze=freeze,
         )
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.embedding(input, self.weight, self.padding_idx)
+        return F.embedding(
+            input,
+            self.weight,
+            self.padding_idx,
+            self.max_norm,
+            self.norm_type,
+            self.scale_grad_by_freq,
+            self.sparse,
+        )
 
     def extra_repr(self):
         s = f"{self.num_embeddings}, {self.embedding_dim}"
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq is not False:
+            s += f", scale_grad_by_freq={self.scale_grad_by_freq}"
+        if self.sparse is not False:
+            s += ", sparse=True"
         return s
 
 

@@ -9,6 +9,7 @@ from .adam_variants import Adamax, NAdam, RAdam  # noqa: F401
 from .lbfgs import LBFGS  # noqa: F401
 from .newton import BFGS, Newton  # noqa: F401
 from .optimizer import Optimizer  # noqa: F401
+from .sparse_rprop import Rprop, SparseAdam  # noqa: F401
 
 __all__ = [
     "Optimizer",
@@ -21,6 +22,6 @@ __all__ = [
     "lr_scheduler",
     "swa_utils",
 ]
-__all__ += ["Adadelta", "Adamax", "NAdam", "RAdam"]
+__all__ += ["Adadelta", "Adamax", "NAdam", "RAdam", "Rprop", "SparseAdam"]
 from .inverse_sqrt import InverseSqrtLR  # noqa: F401
 from .proximal import ProximalL1, prox_l1_  # noqa: F401
