@@ -56,6 +56,23 @@ OPS = {
     "complex": lambda m, a, b: m.complex(a.real, b.imag),
     "expand": lambda m, a, b: a[:1].expand(3, 4) * b,
     "flip": lambda m, a, b: a.flip(0),
+    "tanh": lambda m, a, b: m.tanh(a * 0.5),
+    "sigmoid": lambda m, a, b: a.sigmoid(),
+    "sinh": lambda m, a, b: m.sinh(a),
+    "tan": lambda m, a, b: m.tan(a * 0.5),
+    "asin": lambda m, a, b: m.asin(a),
+    "atanh": lambda m, a, b: m.atanh(a),
+    "log2": lambda m, a, b: m.log2(a),
+    "exp2": lambda m, a, b: m.exp2(a),
+    "expm1": lambda m, a, b: m.expm1(a),
+    "cumsum": lambda m, a, b: a.cumsum(1),
+    "cumprod": lambda m, a, b: a.cumprod(1),
+    "logsumexp": lambda m, a, b: a.logsumexp(0),
+    "trace_tril": lambda m, a, b: m.tril(a[:, :3]) * m.trace(b[:, :3]),
+    "gather_index_add": lambda m, a, b: (
+        a.gather(1, m.tensor([[0], [2], [1]]))
+        + m.zeros(3, 4, dtype=a.dtype).index_add(0, m.tensor([2, 0, 1]), b)
+    ),
 }
 
 

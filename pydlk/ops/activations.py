@@ -24,12 +24,18 @@ def relu(input: Tensor) -> Tensor:
 
 def sigmoid(input: Tensor) -> Tensor:
     """``1 / (1 + exp(-input))``, as ``pydlk.nn.functional.sigmoid``."""
-    return _F().sigmoid(input)
+    from .complex_ops import _complex_activation
+
+    out = _complex_activation("sigmoid", input)
+    return _F().sigmoid(input) if out is None else out
 
 
 def tanh(input: Tensor) -> Tensor:
     """Hyperbolic tangent, as ``pydlk.nn.functional.tanh``."""
-    return _F().tanh(input)
+    from .complex_ops import _complex_activation
+
+    out = _complex_activation("tanh", input)
+    return _F().tanh(input) if out is None else out
 
 
 @_axis_alias

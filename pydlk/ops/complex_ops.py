@@ -15,7 +15,8 @@ import numpy as np
 
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
-from ._helpers import _quiet, _t, _unbroadcast
+from ._helpers import _quiet, _t, _UnaryOp, _unbroadcast
+from .math_extra import _unary
 
 
 def _part_dtype(dtype: Any) -> np.dtype:
@@ -313,3 +314,32 @@ def polar(abs: Tensor, angle: Tensor) -> Tensor:
             f"polar: abs and angle must have the same dtype, got {r.dtype} and {t.dtype}"
         )
     return _Polar.apply(r, t)
+
+
+def _sigmoid(xp: Any, a: Any) -> Any:
+    return 1 / (1 + xp.exp(-a))
+
+
+# tanh and sigmoid of complex input (the activations' kernels are real); the derivatives are
+# holomorphic, so _unary's backward passes g * conj(f'(z))
+_CTANH: _UnaryOp = _unary(
+    "tanh",
+    lambda xp, a: xp.tanh(a),
+    lambda xp, a: 1 - xp.tanh(a) ** 2,
+    lambda x: 1 - _CTANH(x) ** 2,
+    "tanh of a complex tensor",
+)
+_CSIGMOID: _UnaryOp = _unary(
+    "sigmoid",
+    _sigmoid,
+    lambda xp, a: _sigmoid(xp, a) * (1 - _sigmoid(xp, a)),
+    lambda x: _CSIGMOID(x) * (1 - _CSIGMOID(x)),
+    "sigmoid of a complex tensor",
+)
+
+
+def _complex_activation(name: str, input: Any) -> Tensor | None:
+    """tanh or sigmoid of a complex input, else None (a real input goes to the kernels)."""
+    if getattr(getattr(input, "dtype", None), "kind", "") != "c":
+        return None
+    return (_CTANH if name == "tanh" else _CSIGMOID)(input)

@@ -7,7 +7,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array, DTypeLike
 from ..autograd import Function, Tensor
-from ._helpers import _axis_alias, _dim, _o, _quiet, _t
+from ._helpers import _axis_alias, _cj, _dim, _o, _quiet, _t
 from .arithmetic import where
 from .conversions import to
 
@@ -77,7 +77,10 @@ class CumProd(Function):
             return g, None
         a, out = ctx.saved_tensors
         xp, d = get_array_module(g), ctx.dim
-        dx = _grad(xp.moveaxis(a, d, -1), xp.moveaxis(out, d, -1), xp.moveaxis(g, d, -1))
+        # complex input: the product is holomorphic, so its gradient is the real formula's
+        # with g conjugated in and the result conjugated out (J^H g = conj(J^T conj(g)))
+        gd = xp.moveaxis(_cj(g), d, -1)
+        dx = _cj(_grad(xp.moveaxis(a, d, -1), xp.moveaxis(out, d, -1), gd))
         return xp.moveaxis(dx, -1, d), None
 
     @staticmethod
@@ -86,7 +89,8 @@ class CumProd(Function):
             return g, None
         d = ctx.dim
         x = inputs[0] if inputs[0] is not None else Tensor._wrap(ctx.saved_tensors[0])
-        return _grad_graph(x.movedim(d, -1), g.movedim(d, -1)).movedim(-1, d), None
+        dx = _cj(_grad_graph(x.movedim(d, -1), _cj(g).movedim(d, -1)))
+        return dx.movedim(-1, d), None
 
 
 @_axis_alias

@@ -10,7 +10,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array
 from ..autograd import Function, Tensor
-from ._helpers import _o, _quiet, _t, _UnaryOp
+from ._helpers import _cj, _o, _quiet, _t, _UnaryOp
 
 # fwd(xp, a) and grad(xp, a): a function of the array module and the array
 _ArrayFn = Callable[[Any, Array], Array]
@@ -32,12 +32,13 @@ def _unary(
         @_quiet
         def backward(ctx, g):
             (a,) = ctx.saved_tensors
-            return (g * grad(get_array_module(a), a)).astype(g.dtype, copy=False)
+            # complex input: g * conj(f'(z)), torch's convention for holomorphic ops
+            return (g * _cj(grad(get_array_module(a), a))).astype(g.dtype, copy=False)
 
         @staticmethod
         @_quiet
         def backward_graph(ctx, inputs, g):
-            return g * graph(inputs[0])
+            return g * _cj(graph(inputs[0]))
 
     Op.__name__ = name.capitalize()
 

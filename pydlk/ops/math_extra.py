@@ -18,7 +18,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
-from ._helpers import _arr, _fit, _fit_t, _meta, _o, _quiet, _real_only, _s, _t, _UnaryOp, _xp
+from ._helpers import _arr, _cj, _fit, _fit_t, _meta, _o, _quiet, _real_only, _s, _t, _UnaryOp, _xp
 from .arithmetic import Mul, add, cos, log, mul, reciprocal, rsqrt, sub, trunc, where
 
 # fwd(xp, a) and grad(xp, a): a function of the array module and the array
@@ -52,12 +52,13 @@ def _unary(
         @_quiet
         def backward(ctx, g):
             (a,) = ctx.saved_tensors
-            return (g * grad(get_array_module(a), a)).astype(g.dtype, copy=False)
+            # complex input: g * conj(f'(z)), torch's convention for holomorphic ops
+            return (g * _cj(grad(get_array_module(a), a))).astype(g.dtype, copy=False)
 
         @staticmethod
         @_quiet
         def backward_graph(ctx, inputs, g):
-            return g * graph(inputs[0])
+            return g * _cj(graph(inputs[0]))
 
     Op.__name__ = name.capitalize()
 

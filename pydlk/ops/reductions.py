@@ -621,14 +621,14 @@ class LogSumExp(Function):
         xp = get_array_module(g)
         a, out = ctx.saved_tensors
         g = _keep(g, ctx.axes, ctx.keepdim, a.ndim)
-        return g * xp.exp(a - _keep(out, ctx.axes, ctx.keepdim, a.ndim)), None, None
+        return g * _cj(xp.exp(a - _keep(out, ctx.axes, ctx.keepdim, a.ndim))), None, None
 
     @staticmethod
     @_quiet
     def backward_graph(ctx, inputs, g):
         x = inputs[0]
         g = _keep_t(g, ctx.axes, ctx.keepdim, x.shape)
-        return g * (x - LogSumExp.apply(x, ctx.axes, True)).exp(), None, None
+        return g * _cj((x - LogSumExp.apply(x, ctx.axes, True)).exp()), None, None
 
 
 @_axis_alias

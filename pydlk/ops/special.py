@@ -16,7 +16,7 @@ import numpy as np
 from .._backend import get_array_module, kernels_for
 from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
-from ._helpers import _fit, _fit_t, _meta, _need_float, _o, _quiet, _s, _t, _val
+from ._helpers import _cj, _fit, _fit_t, _meta, _need_float, _o, _quiet, _s, _t, _val
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _HALF_SQRT_PI = 0.5 * math.sqrt(math.pi)
@@ -46,11 +46,11 @@ class Expm1(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * (out + 1)
+        return g * _cj(out + 1)
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return g * (expm1(inputs[0]) + 1)
+        return g * _cj(expm1(inputs[0]) + 1)
 
 
 class Lgamma(Function):
