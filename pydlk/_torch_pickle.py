@@ -29,6 +29,8 @@ _STORAGES = {
     "CharStorage": "int8",
     "ByteStorage": "uint8",
     "BoolStorage": "bool",
+    "ComplexFloatStorage": "complex64",
+    "ComplexDoubleStorage": "complex128",
 }
 
 
@@ -72,13 +74,13 @@ def _rebuild_tensor_v2(
         ).copy()
     if storage.kind == "bfloat16":  # the high half of a float32: widen exactly
         a = (a.astype(np.uint32) << 16).view(np.float32)
-    return Tensor(a, requires_grad=bool(requires_grad) and a.dtype.kind == "f")
+    return Tensor(a, requires_grad=bool(requires_grad) and a.dtype.kind in "fc")
 
 
 def _rebuild_parameter(data, requires_grad, backward_hooks):
     if not isinstance(data, Tensor):
         raise TypeError("a parameter's data is not a tensor")
-    return Tensor(data._data, requires_grad=bool(requires_grad) and data._data.dtype.kind == "f")
+    return Tensor(data._data, requires_grad=bool(requires_grad) and data._data.dtype.kind in "fc")
 
 
 _ALLOWED = {

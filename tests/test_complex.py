@@ -247,3 +247,19 @@ def test_gpu_matches_cpu():
         outs.append((host(w), host(a.grad), host(b.grad)))
     for x, y in zip(*outs):
         np.testing.assert_allclose(y, x, rtol=1e-10, atol=1e-12)
+
+
+def test_save_load_and_torch_checkpoints(tmp_path):
+    import io
+
+    z = P.tensor([1 + 2j, 3 - 1j])
+    buf = io.BytesIO()
+    P.save({"z": z}, buf)
+    buf.seek(0)
+    np.testing.assert_array_equal(P.load(buf)["z"].numpy(), z.numpy())
+    for dt, want in ((torch.complex64, np.complex64), (torch.complex128, np.complex128)):
+        path = tmp_path / "c.pt"
+        torch.save({"z": torch.tensor([1 + 2j, 3j], dtype=dt)[1:]}, path)
+        got = P.load(path)["z"]
+        assert got.dtype == want
+        np.testing.assert_array_equal(got.numpy(), [3j])
