@@ -368,3 +368,33 @@ def test_per_sample_gradients_match_torch(build, xshape, classes):
         np.testing.assert_allclose(
             np.asarray(got[k]).mean(0), np.asarray(p.grad), rtol=1e-4, atol=1e-5
         )
+
+
+def test_stack_module_state_model_ensemble():
+    pydlk.manual_seed(1)
+    pms = [_mlp(pydlk.nn) for _ in range(3)]
+    tms = [_mlp(torch.nn) for _ in range(3)]
+    for p, t in zip(pms, tms):
+        _copy_weights(p, t)
+    x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
+
+    def ensemble(func, models, xs):
+        params, buffers = func.stack_module_state(models)
+        base = models[0]
+
+        def fmodel(p, b, v):
+            return func.functional_call(base, (p, b), (v,))
+
+        return params, func.vmap(fmodel, in_dims=(0, 0, None))(params, buffers, xs)
+
+    params, got = ensemble(pf, pms, pydlk.tensor(x))
+    _, want = ensemble(tf, tms, torch.tensor(x))
+    close(got, want, tol=1e-5)
+    assert params["0.weight"].shape == (3, 8, 6) and params["0.weight"].is_leaf
+    got.sum().backward()
+    assert params["0.weight"].grad.shape == (3, 8, 6)
+    pms[1].eval()
+    with pytest.raises(RuntimeError, match="training/eval mode"):
+        pf.stack_module_state(pms)
+    with pytest.raises(RuntimeError, match="at least one model"):
+        pf.stack_module_state([])

@@ -3,8 +3,9 @@
 ``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd`` and ``hessian`` work on
 pydlk's reverse-mode tape (``jvp`` by the double-vjp trick, ``jacfwd`` by reverse mode);
 ``vmap`` runs its function once per slice and stacks the results (pydlk has no batching rules);
-``functional_call`` runs a Module with swapped-in parameters and buffers. Together they give
-torch's per-sample-gradient recipe::
+``functional_call`` runs a Module with swapped-in parameters and buffers, and
+``stack_module_state`` stacks several models' parameters for an ensemble under ``vmap``.
+Together they give torch's per-sample-gradient recipe::
 
     from pydlk.func import functional_call, grad, vmap
 
@@ -16,7 +17,7 @@ torch's per-sample-gradient recipe::
 """
 
 from ._eager import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
-from ._functional_call import functional_call
+from ._functional_call import functional_call, stack_module_state
 from ._vmap import vmap
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "stack_module_state",
     "vjp",
     "vmap",
 ]

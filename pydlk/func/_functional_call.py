@@ -181,3 +181,37 @@ def functional_call(
         args = (args,)
     with _reparametrize(module, values, tie_weights, strict):
         return module(*args, **kwargs)
+
+
+def _stacked_leaf(tensors, name):
+    from ..ops import stack
+
+    flags = [t.requires_grad for t in tensors]
+    if any(flags) and not all(flags):
+        raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+    return stack([t.detach() for t in tensors]).requires_grad_(all(flags))
+
+
+def stack_module_state(models: Sequence[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """torch.func.stack_module_state: the parameters and buffers of ``models`` (Modules of one
+    class, all in training or all in eval mode) stacked along a new first dimension, as two
+    dicts of name -> Tensor. The stacked parameters are new leaves (they require grad when the
+    models' do), ready for ``vmap(lambda p, b, x: functional_call(base, (p, b), (x,)))``.
+
+    Raises:
+        RuntimeError: no models, mixed classes or modes, or a parameter requiring grad in
+            some models only.
+    """
+    if len(models) == 0:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or all(not m.training for m in models)):
+        raise RuntimeError(
+            "stack_module_state: Expected all models to have the same training/eval mode."
+        )
+    if not all(type(m) is type(models[0]) for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+    all_params = [dict(m.named_parameters()) for m in models]
+    params = {k: _stacked_leaf([p[k] for p in all_params], k) for k in all_params[0]}
+    all_buffers = [dict(m.named_buffers()) for m in models]
+    buffers = {k: _stacked_leaf([b[k] for b in all_buffers], k) for k in all_buffers[0]}
+    return params, buffers
