@@ -114,6 +114,37 @@ CASES = {
         XREAL,
         False,
     ),
+    "weibull": (
+        lambda lib, p: lib.Weibull(p["s"], p["k"]),
+        {"s": POS, "k": POS2 + 0.2},
+        XPOS,
+        True,
+    ),
+    "pareto": (lambda lib, p: lib.Pareto(p["s"], p["a"]), {"s": POS / 4, "a": DF}, XPOS + 1, True),
+    "inverse_gamma": (
+        lambda lib, p: lib.InverseGamma(p["c"], p["r"]),
+        {"c": POS2 * 1.5, "r": POS},
+        XPOS,
+        False,
+    ),
+    "negative_binomial": (
+        lambda lib, p: lib.NegativeBinomial(p["n"], probs=p["p"]),
+        {"n": POS2 * 3, "p": PROB},
+        COUNTS,
+        False,
+    ),
+    "negative_binomial_logits": (
+        lambda lib, p: lib.NegativeBinomial(p["n"], logits=p["l"]),
+        {"n": POS2 * 3, "l": LOC},
+        COUNTS,
+        False,
+    ),
+    "onehot_straight_through": (
+        lambda lib, p: lib.OneHotCategoricalStraightThrough(logits=p["l"]),
+        {"l": LOGITS5},
+        ONEHOT5,
+        False,
+    ),
     "onehot": (
         lambda lib, p: lib.OneHotCategorical(logits=p["l"]),
         {"l": LOGITS5},
@@ -176,6 +207,8 @@ NO_ENTROPY = {
     "relaxed_onehot",
     "poisson",
     "vonmises",
+    "negative_binomial",
+    "negative_binomial_logits",
 }
 DTYPES = [np.float64, np.float32]
 
@@ -371,6 +404,7 @@ KL_CASES = {
     "lognormal": ("LogNormal", {"a": LOC, "b": POS}, {"a": LOC[::-1].copy(), "b": POS2}),
     "poisson": ("Poisson", {"a": POS}, {"a": POS2}),
     "geometric": ("Geometric", {"a": PROB}, {"a": PROB[::-1].copy()}),
+    "pareto": ("Pareto", {"a": POS, "b": DF}, {"a": POS2 / 2, "b": POS}),
 }
 
 
@@ -473,6 +507,11 @@ BAD = [
     ("StudentT", lambda lib, t: lib.StudentT(t([-1.0]))),
     ("StudentT", lambda lib, t: lib.StudentT(t([2.0]), 0.0, t([0.0]))),
     ("Poisson", lambda lib, t: lib.Poisson(t([-1.0]))),
+    ("Weibull", lambda lib, t: lib.Weibull(t([1.0]), t([-2.0]))),
+    ("Pareto", lambda lib, t: lib.Pareto(t([1.0]), t([0.0]))),
+    ("InverseGamma", lambda lib, t: lib.InverseGamma(t([-1.0]), t([1.0]))),
+    ("NegativeBinomial", lambda lib, t: lib.NegativeBinomial(t([2.0]), probs=t([1.0]))),
+    ("NegativeBinomial", lambda lib, t: lib.NegativeBinomial(t([-2.0]), probs=t([0.5]))),
     ("VonMises", lambda lib, t: lib.VonMises(0.0, t([0.0]))),
     ("Binomial", lambda lib, t: lib.Binomial(t([2.5]), probs=t([0.5]))),
     ("Binomial", lambda lib, t: lib.Binomial(3, probs=t([1.5]))),

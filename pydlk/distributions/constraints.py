@@ -18,6 +18,7 @@ __all__ = [
     "dependent_property",
     "greater_than",
     "greater_than_eq",
+    "half_open_interval",
     "independent",
     "integer_interval",
     "interval",
@@ -157,6 +158,18 @@ class _Interval(Constraint):
 
     def __repr__(self) -> str:
         return f"Interval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
+
+
+class _HalfOpenInterval(_Interval):
+    """Values in [``lower_bound``, ``upper_bound``)."""
+
+    def check(self, value: Any) -> Tensor:
+        with no_grad():
+            v = _t(value)
+            return (v >= self.lower_bound) & (v < self.upper_bound)
+
+    def __repr__(self) -> str:
+        return f"HalfOpenInterval(lower_bound={self.lower_bound}, upper_bound={self.upper_bound})"
 
 
 class _IntegerInterval(_Interval):
@@ -317,6 +330,7 @@ greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan
 interval = _Interval
+half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval
 multinomial = _Multinomial
 independent = _IndependentConstraint

@@ -10,7 +10,7 @@ from . import constraints
 from .categorical import Categorical
 from .distribution import Distribution
 
-__all__ = ["OneHotCategorical"]
+__all__ = ["OneHotCategorical", "OneHotCategoricalStraightThrough"]
 
 
 def _one_hot(index: Tensor, n: int, like: Tensor) -> Tensor:
@@ -111,3 +111,17 @@ class OneHotCategorical(Distribution):
         if expand:
             values = values.expand((n,) + self._batch_shape + (n,))
         return values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """A ``OneHotCategorical`` with a straight-through ``rsample``: the one-hot draw in the
+    forward pass, the gradient of ``probs`` in the backward pass
+    (``draw + probs - probs.detach()``)."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape: Any = ()) -> Tensor:
+        """A one-hot draw whose gradient is that of ``probs``."""
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs
+        return samples + (probs - probs.detach())
