@@ -265,6 +265,13 @@ def _compare_leaf(actual, expected, opts, id_):
         return lambda: None
     numbers = (int, float, complex, np.number)
     if isinstance(actual, numbers) and isinstance(expected, numbers):
+        if isinstance(actual, bools) or isinstance(expected, bools):
+            raise _Mismatch(  # torch fails here too, with an internal RuntimeError
+                RuntimeError,
+                f"Cannot compare {type(actual)} with {type(expected)}: a bool is compared only "
+                "with a bool",
+                id_,
+            )
         return _compare_numbers(actual, expected, opts, id_)
     if _is_tensor_like(actual) and _is_tensor_like(expected):
         related = isinstance(actual, type(expected)) or isinstance(expected, type(actual))

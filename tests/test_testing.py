@@ -200,3 +200,11 @@ def test_every_pair_is_built_before_any_is_compared():
     # torch builds all pairs first: a later unsupported pair wins over an earlier mismatch
     make = lambda m: ([m.tensor([1.0]), "x"], [m.tensor([2.0]), "x"])  # noqa: E731
     assert _both(make)[0] is TypeError
+
+
+def test_bool_with_number_is_refused_as_in_torch():
+    for a, b in ((True, 1), (1, True)):
+        with pytest.raises(RuntimeError):
+            torch.testing.assert_close(a, b)
+        with pytest.raises(RuntimeError, match="bool"):
+            pt.assert_close(a, b)
