@@ -154,7 +154,7 @@ def _device_of(device: DeviceLike | None, a: Any) -> Any:
         if device is None:
             return a
     dev = _parse_device(device)
-    return a if dev == _device_str(a) else _move(a, dev)
+    return a if dev is None or dev == _device_str(a) else _move(a, dev)
 
 
 def asarray(
@@ -373,12 +373,12 @@ def frombuffer(
 
 # -- print options (read by Tensor.__repr__ through print_kwargs)
 
-_PROFILES = {
+_PROFILES: dict[str, dict[str, Any]] = {
     "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
     "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
     "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
 }
-_PRINT: dict[str, Any] = dict(_PROFILES["default"], sci_mode=None)
+_PRINT: dict[str, Any] = {**_PROFILES["default"], "sci_mode": None}
 
 
 def set_printoptions(
