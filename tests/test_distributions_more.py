@@ -145,6 +145,18 @@ CASES = {
         ONEHOT5,
         False,
     ),
+    "logistic_normal": (
+        lambda lib, p: lib.LogisticNormal(p["loc"], p["s"]),
+        {"loc": LOC, "s": POS},
+        R.dirichlet(np.ones(5), (2, 3)),
+        False,
+    ),
+    "fisher_snedecor": (
+        lambda lib, p: lib.FisherSnedecor(p["a"], p["b"]),
+        {"a": DF * 2, "b": DF * 3},
+        XPOS,
+        False,
+    ),
     "onehot": (
         lambda lib, p: lib.OneHotCategorical(logits=p["l"]),
         {"l": LOGITS5},
@@ -209,6 +221,8 @@ NO_ENTROPY = {
     "vonmises",
     "negative_binomial",
     "negative_binomial_logits",
+    "logistic_normal",
+    "fisher_snedecor",
 }
 DTYPES = [np.float64, np.float32]
 
@@ -256,7 +270,12 @@ def _check(fn, arrays, dtype, seed=0, rtol=None, atol=None):
             assert gp is None or not np.any(gp.numpy()), k
             continue
         assert gp is not None, k
-        np.testing.assert_allclose(gp.numpy(), gt.numpy(), rtol=grtol, atol=grtol, err_msg=k)
+        # where an output is NaN/inf (a moment that does not exist) torch's gradient may be
+        # NaN; pydlk's is 0 there: compare elsewhere
+        ok = ~np.isnan(gt.numpy()) if not np.isfinite(out_t.detach().numpy()).all() else True
+        np.testing.assert_allclose(
+            np.where(ok, gp.numpy(), 0), np.where(ok, gt.numpy(), 0), grtol, grtol, err_msg=k
+        )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
