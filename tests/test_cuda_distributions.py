@@ -234,6 +234,18 @@ MORE = {
     ),
     "poisson": (lambda p: D.Poisson(p["r"]), {"r": POS}, np.floor(XPOS)),
     "vonmises": (lambda p: D.VonMises(p["l"], p["k"]), {"l": LOC, "k": POS2 * 20}, XVAL),
+    "weibull": (lambda p: D.Weibull(p["s"], p["k"]), {"s": SCALE, "k": POS2}, XPOS),
+    "fisher_snedecor": (lambda p: D.FisherSnedecor(p["a"], p["b"]), {"a": POS2, "b": POS}, XPOS),
+    "negative_binomial": (
+        lambda p: D.NegativeBinomial(p["n"], probs=p["p"]),
+        {"n": POS2, "p": PROBS},
+        np.floor(XPOS),
+    ),
+    "lowrank_mvn": (
+        lambda p: D.LowRankMultivariateNormal(p["l"], p["w"], p["d"]),
+        {"l": LOC, "w": R.standard_normal((3, 4, 2)).astype(np.float32), "d": POS},
+        XVAL,
+    ),
     "binomial": (lambda p: D.Binomial(6, probs=p["p"]), {"p": PROBS}, np.floor(XPOS)),
     "mixture": (
         lambda p: D.MixtureSameFamily(D.Categorical(logits=p["w"]), D.Normal(p["l"], p["s"])),
@@ -242,7 +254,7 @@ MORE = {
     ),
 }
 HAS_ENTROPY = {"exponential", "laplace", "gamma", "beta", "dirichlet", "mvn", "lognormal"}
-HAS_ENTROPY |= {"studentt", "onehot", "binomial"}
+HAS_ENTROPY |= {"studentt", "onehot", "binomial", "weibull", "lowrank_mvn"}
 
 
 @pytest.mark.parametrize("name", MORE)
