@@ -53,8 +53,8 @@ def _zeta(s: float, q: Array) -> Array:
     n = 10 + max(0, int(math.ceil(9.0 - float(xp.min(q))))) if q.size else 10
     n = min(n, 100000)
     total = xp.zeros_like(q)
-    for k in range(n):
-        total = total + (q + k) ** -s
+    for j in range(n):
+        total = total + (q + j) ** -s
     a = q + (n - 1)  # the last term summed: Euler-Maclaurin from there on
     b = a**-s
     total = total + a * b / (s - 1) - 0.5 * b
