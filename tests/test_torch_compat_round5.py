@@ -540,3 +540,132 @@ def test_sparse_adam_and_rprop_match_torch(name, kw):
     assert res[1][2] == res[0][2]
     with pytest.raises(ValueError, match="Invalid"):
         getattr(pydlk.optim, name)([pydlk.nn.Parameter(pydlk.zeros(2))], lr=-1.0)
+
+
+# ------------------------------------------------------ torch.func, functional_call, fusion
+
+
+def _mlp(lib):
+    r = np.random.default_rng(0)
+    m = lib.nn.Sequential(lib.nn.Linear(3, 8), lib.nn.Tanh(), lib.nn.Linear(8, 2)).double()
+    m.load_state_dict(
+        {k: lib.tensor(r.standard_normal(tuple(v.shape)) * 0.5) for k, v in m.state_dict().items()}
+    )
+    x = lib.tensor(r.standard_normal((5, 3)))
+    y = lib.tensor(r.integers(0, 2, 5))
+    return m, x, y
+
+
+def _import_func(lib):
+    """``torch.func`` / ``pydlk.func`` (torch's import warns of torch.jit inside torch)."""
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module(lib.__name__ + ".func")
+
+
+def _func_results(lib):
+    fn = _import_func(lib)
+    F = lib.nn.functional
+    m, x, y = _mlp(lib)
+    params = {k: v.detach() for k, v in m.named_parameters()}
+
+    def loss_fn(p, xi, yi):
+        return F.cross_entropy(fn.functional_call(m, p, (xi.unsqueeze(0),)), yi.unsqueeze(0))
+
+    per = fn.vmap(fn.grad(loss_fn), in_dims=(None, 0, 0))(params, x, y)
+    z = lib.tensor([0.3, -1.2, 2.0], dtype=lib.float64)
+    one = lib.ones(3, dtype=lib.float64)
+    return [
+        _np(per["0.weight"]),
+        _np(per["2.bias"]),
+        _np(fn.grad_and_value(lambda p: loss_fn(p, x[0], y[0]))(params)[1]),
+        _np(fn.grad(lambda t: fn.grad(lambda s: s.sin() * s**3)(t))(lib.tensor(0.7).double())),
+        _np(fn.hessian(lambda t: (t.sin() * t.pow(2)).sum())(z)),
+        _np(fn.jacrev(lambda t: lib.stack([t[0] * t[1], t[2].exp(), t.sum()]))(z)),
+        _np(fn.jacfwd(lambda a, b: a * b.sum(), argnums=(0, 1))(z, z * 2)[1]),
+        _np(fn.vjp(lambda a: a.sin() * 2, z)[1](one)[0]),
+        _np(fn.jvp(lambda a: a.sin() * a, (z,), (one,))[1]),
+        _np(fn.vmap(lib.dot)(lib.arange(6.0).view(2, 3), lib.ones(2, 3))),
+        _np(
+            fn.vmap(lambda a: (a * 2, a.sum()), in_dims=1, out_dims=(1, 0))(
+                lib.arange(6.0).view(2, 3)
+            )[0]
+        ),
+    ]
+
+
+def test_func_transforms_match_torch():
+    import warnings
+
+    with warnings.catch_warnings():  # torch's forward AD loads torch.jit code, which warns
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ref = _func_results(torch)
+    for a, b in zip(_func_results(pydlk), ref):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_functional_call_maml_and_module_untouched():
+    res = []
+    for lib in (torch, pydlk):
+        _import_func(lib)
+        m, x, y = _mlp(lib)
+        before = {k: _np(v).copy() for k, v in m.state_dict().items()}
+        meta = {k: v.detach().clone().requires_grad_() for k, v in m.named_parameters()}
+        opt = lib.optim.SGD(meta.values(), lr=0.1)
+        losses = []
+        for _ in range(3):
+            inner = dict(meta)
+            for _ in range(2):
+                loss = lib.nn.functional.cross_entropy(lib.func.functional_call(m, inner, x), y)
+                gs = lib.autograd.grad(loss, list(inner.values()), create_graph=True)
+                inner = {k: p - 0.5 * g for (k, p), g in zip(inner.items(), gs)}
+            outer = lib.nn.functional.cross_entropy(lib.func.functional_call(m, inner, (x,)), y)
+            opt.zero_grad()
+            outer.backward()
+            opt.step()
+            losses.append(outer.item())
+        assert all(np.array_equal(before[k], _np(v)) for k, v in m.state_dict().items())
+        assert m[0].weight.grad is None
+        res.append(losses)
+        with pytest.raises(RuntimeError, match="Missing key"):
+            lib.func.functional_call(m, {"0.weight": meta["0.weight"]}, (x,), strict=True)
+    np.testing.assert_allclose(res[1], res[0], rtol=1e-10)
+
+
+def test_fuse_conv_bn_and_linear_bn_eval():
+    for lib in (torch, pydlk):
+        conv, bn = lib.nn.Conv2d(2, 3, 3).double().eval(), lib.nn.BatchNorm2d(3).double().eval()
+        bn.running_mean.copy_(lib.tensor([0.1, -0.2, 0.3]))
+        bn.running_var.copy_(lib.tensor([1.5, 0.5, 2.0]))
+        with lib.no_grad():
+            bn.weight.copy_(lib.tensor([1.0, 2.0, 0.5]))
+            bn.bias.copy_(lib.tensor([0.0, 0.1, -0.1]))
+        x = lib.tensor(np.random.default_rng(3).standard_normal((1, 2, 5, 5)))
+        fused = lib.nn.utils.fuse_conv_bn_eval(conv, bn)
+        assert isinstance(fused, lib.nn.Conv2d) and fused is not conv
+        np.testing.assert_allclose(_np(fused(x)), _np(bn(conv(x))), rtol=1e-10, atol=1e-12)
+        lin, bn1 = lib.nn.Linear(3, 3).double().eval(), lib.nn.BatchNorm1d(3).double().eval()
+        bn1.running_var.fill_(2.0)
+        xl = lib.tensor(np.random.default_rng(4).standard_normal((4, 3)))
+        fl = lib.nn.utils.fuse_linear_bn_eval(lin, bn1)
+        np.testing.assert_allclose(_np(fl(xl)), _np(bn1(lin(xl))), rtol=1e-10, atol=1e-12)
+        with pytest.raises(AssertionError, match="Fusion only for eval"):
+            lib.nn.utils.fuse_conv_bn_eval(conv.train(), bn)
+
+
+def test_init_dirac_sparse_and_deprecated_spellings():
+    for lib in (torch, pydlk):
+        w = lib.empty(6, 4, 3, 3)
+        lib.nn.init.dirac_(w, 2)
+        assert float(w.sum()) == 6.0 and float(w[4, 1, 1, 1]) == 1.0
+        w2 = lib.empty(8, 5)
+        lib.nn.init.sparse_(w2, 0.5)
+        assert (_np(w2) == 0).sum(0).tolist() == [4] * 5
+        with pytest.warns(FutureWarning, match="nn.init.xavier_uniform_"):
+            lib.nn.init.xavier_uniform(lib.empty(3, 3))
+        with pytest.warns(FutureWarning, match="clip_grad_norm_"):
+            lib.nn.utils.clip_grad_norm([lib.nn.Parameter(lib.ones(2))], 1.0)

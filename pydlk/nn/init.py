@@ -31,6 +31,8 @@ __all__ = [
     "orthogonal_",
     "trunc_normal_",
     "eye_",
+    "dirac_",
+    "sparse_",
     "_calculate_fan_in_and_fan_out",
 ]
 
@@ -238,3 +240,75 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator: Any | None = None) -
     if rows < cols:
         q = q.T
     return _write(tensor, gain * q.reshape(a.shape))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    """The Dirac delta in a 3-, 4- or 5-d convolution weight (out, in, *kernel): output channel
+    ``d`` of each group copies input channel ``d`` at the kernel's centre, so the convolution
+    starts as the identity on as many channels as it can. Raises ValueError for other ranks or
+    when ``groups`` does not divide dimension 0."""
+    a = _arr(tensor)
+    if a.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if a.shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_per = a.shape[0] // groups
+    w = np.zeros(a.shape)
+    centre = tuple(k // 2 for k in a.shape[2:])
+    for g in range(groups):
+        for d in range(min(out_per, a.shape[1])):
+            w[(g * out_per + d, d) + centre] = 1
+    return _write(tensor, w)
+
+
+def sparse_(
+    tensor: Tensor, sparsity: float, std: float = 0.01, generator: Any | None = None
+) -> Tensor:
+    """A 2-d sparse matrix (Martens 2010): N(0, std) entries, then ``ceil(sparsity * rows)``
+    randomly chosen entries of each column set to zero. Raises ValueError unless 2-d."""
+    a = _arr(tensor)
+    if a.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = a.shape
+    num_zeros = math.ceil(sparsity * rows)
+    rng = _rng(generator)
+    w = rng.normal(0.0, std, a.shape)
+    for c in range(cols):
+        w[rng.permutation(rows)[:num_zeros], c] = 0
+    return _write(tensor, w)
+
+
+def _make_deprecate(meth):
+    new_name = meth.__name__
+    old_name = new_name[:-1]
+
+    def deprecated_init(*args, **kwargs):
+        import warnings
+
+        warnings.warn(
+            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new_name}`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return meth(*args, **kwargs)
+
+    deprecated_init.__doc__ = (
+        f"``{old_name}(...)``: deprecated (a FutureWarning, as torch's) in favour of "
+        f"``{new_name}``, which it calls."
+    )
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    return deprecated_init
+
+
+# torch's old spellings without the trailing underscore (a FutureWarning, then the new one)
+uniform = _make_deprecate(uniform_)
+normal = _make_deprecate(normal_)
+constant = _make_deprecate(constant_)
+xavier_uniform = _make_deprecate(xavier_uniform_)
+xavier_normal = _make_deprecate(xavier_normal_)
+kaiming_uniform = _make_deprecate(kaiming_uniform_)
+kaiming_normal = _make_deprecate(kaiming_normal_)
+orthogonal = _make_deprecate(orthogonal_)
+sparse = _make_deprecate(sparse_)
+eye = _make_deprecate(eye_)
+dirac = _make_deprecate(dirac_)

@@ -109,3 +109,39 @@ def clip_grad_value_(parameters: ParamsT, clip_value: float, foreach: bool | Non
     bufs, _fast = _grad_buffers(params)
     for b in bufs:
         get_array_module(b).clip(b, -v, v, out=b)
+
+
+def clip_grads_with_norm_(
+    parameters: ParamsT, max_norm: float, total_norm, foreach: bool | None = None
+) -> None:
+    """Scale the gradients in place by ``min(max_norm / (total_norm + 1e-6), 1)`` for a total
+    norm computed beforehand (``get_total_norm``): clip_grad_norm_'s second half, as torch's."""
+    params = _params(parameters)
+    bufs, _fast = _grad_buffers(params)
+    if not bufs:
+        return
+    total = float(total_norm._data if isinstance(total_norm, Tensor) else total_norm)
+    dt = bufs[0].dtype
+    coef = dt.type(max_norm) / (dt.type(total) + dt.type(1e-6))
+    if not coef >= 1:
+        for b in bufs:
+            b *= coef
+
+
+def clip_grad_norm(
+    parameters: ParamsT,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach: bool | None = None,
+) -> Tensor | None:
+    """The old spelling of ``clip_grad_norm_``: a FutureWarning (as torch's), then the clip."""
+    import warnings
+
+    warnings.warn(
+        "`torch.nn.utils.clip_grad_norm` is now deprecated in favor of "
+        "`torch.nn.utils.clip_grad_norm_`.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite, foreach)
