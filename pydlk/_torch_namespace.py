@@ -176,6 +176,70 @@ def embedding(
     return F.embedding(indices, weight, pad, None, 2.0, scale_grad_by_freq, sparse)
 
 
+_BAG_MODES = {0: "sum", 1: "mean", 2: "max"}
+
+
+def embedding_bag(
+    weight: Tensor,
+    indices: Tensor,
+    offsets: Tensor,
+    scale_grad_by_freq: bool = False,
+    mode: int = 0,
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """torch.embedding_bag(weight, indices, offsets, ..., mode) with mode an int (0 sum,
+    1 mean, 2 max): ``(output, offset2bag, bag_size, max_indices)`` as torch's, the output
+    from F.embedding_bag (differentiable in weight and per_sample_weights); the other three
+    are integer bookkeeping: each index's bag (empty for a float32 sum, as torch's), each
+    bag's size (zeros for sum), and for max the row that gave each maximum (else bag_size
+    again; zeros for sum)."""
+    if mode not in _BAG_MODES:
+        raise ValueError(f"embedding_bag: mode must be 0 (sum), 1 (mean) or 2 (max), got {mode!r}")
+    idx, offs = _t(indices), _t(offsets)
+    if idx.ndim != 1 or offs.ndim != 1:
+        raise ValueError(
+            "embedding_bag: indices and offsets must be 1-d (torch.embedding_bag's form; "
+            "F.embedding_bag also takes a 2-d input)"
+        )
+    pad = None if padding_idx is None or padding_idx < 0 else padding_idx
+    out = F.embedding_bag(
+        idx,
+        weight,
+        offs,
+        scale_grad_by_freq=scale_grad_by_freq,
+        mode=_BAG_MODES[mode],
+        sparse=sparse,
+        per_sample_weights=per_sample_weights,
+        include_last_offset=include_last_offset,
+        padding_idx=pad,
+    )
+    i = np.asarray(idx._data.get() if hasattr(idx._data, "get") else idx._data)
+    o = np.asarray(offs._data.get() if hasattr(offs._data, "get") else offs._data)
+    nb = o.size - 1 if include_last_offset else o.size
+    starts = o[:nb]
+    bag = (np.searchsorted(starts, np.arange(i.size), side="right") - 1).astype(np.int64)
+    size = np.bincount(bag[bag >= 0], minlength=nb).astype(np.int64)[:nb]
+    if mode == 0:  # torch's float32 sum path fills no offset2bag; its others do
+        o2b = np.zeros(0, np.int64) if _t(weight).dtype == np.float32 else bag
+        aux = (o2b, np.zeros(nb, np.int64), np.zeros(nb, np.int64))
+    elif mode == 1:
+        aux = (bag, size, size.copy())
+    else:
+        w = _t(weight)._data
+        w = np.asarray(w.get() if hasattr(w, "get") else w)
+        top = np.zeros((nb, w.shape[1]), np.int64)
+        for b in range(nb):
+            rows = i[bag == b]
+            if rows.size:
+                top[b] = rows[np.argmax(w[rows], axis=0)]
+        aux = (bag, size, top)
+    dev = out.device
+    return (out, *(Tensor._wrap(a).to(dev) for a in aux))
+
+
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``y[..., o] = sum_ij input1[..., i] weight[o, i, j] input2[..., j] + bias[o]``."""
     w = _t(weight)
@@ -440,6 +504,7 @@ __all__ = [
     "alpha_dropout",
     "feature_alpha_dropout",
     "embedding",
+    "embedding_bag",
     "bilinear",
     "pixel_shuffle",
     "pixel_unshuffle",

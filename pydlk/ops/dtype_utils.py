@@ -165,12 +165,18 @@ def asarray(
     copy: bool | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """A tensor from ``obj`` (a tensor, NumPy/CuPy array, scalar or nested sequence), sharing
-    its memory where no copy is needed (same dtype and device), as torch.asarray.
+    """A tensor from ``obj`` (a tensor, NumPy/CuPy array, DLPack producer, scalar or nested
+    sequence), sharing its memory where no copy is needed (same dtype and device), as
+    torch.asarray.
     ``copy=True`` always copies; ``copy=False`` raises ValueError where a copy is needed.
     Python numbers and sequences take ``tensor``'s dtypes (floats: the default dtype)."""
     src = obj._data if isinstance(obj, Tensor) else obj
-    if hasattr(src, "__array_interface__") or is_cupy(src) or hasattr(src, "__dlpack__"):
+    if not isinstance(src, (np.ndarray, np.generic)) and not is_cupy(src):
+        if hasattr(src, "__dlpack__"):  # a torch tensor, a JAX array, ...: shared memory
+            from ..autograd import from_dlpack
+
+            src = from_dlpack(src)._data
+    if hasattr(src, "__array_interface__") or is_cupy(src):
         if not hasattr(src, "dtype"):
             src = np.asarray(src)
         a = src
