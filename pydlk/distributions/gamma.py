@@ -40,54 +40,72 @@ _W = _WEIGHTS / 2
 _CHUNK = 1 << 15
 
 
-def _gamma_grad_chunk(xp: Any, alpha: Any, x: Any, psi: Any) -> Any:
+def _branch(xp: Any, alpha: Any, x: Any) -> Any:
+    """Which integral each element takes: 0, the lower one for ``alpha <= 3``; 1, the lower one
+    for ``alpha > 3``; 2, the upper one (``x >= alpha`` and ``x > 1``)."""
+    code = xp.where(alpha <= 3, 0, 1)
+    return xp.where((x >= alpha) & (x > 1), 2, code)
+
+
+def _integral(xp: Any, branch: int, alpha: Any, x: Any, psi: Any, grad: bool) -> Any:
+    """For one branch's elements: ``J = dx/dalpha`` if ``grad``, else ``I`` with
+    ``P(alpha, x) = p(alpha, x) I`` (``Q = p I`` on the upper branch)."""
     s = xp.asarray(_S)
     w = xp.asarray(_W)
     a, xx, ps = alpha[:, None], x[:, None], psi[:, None]
-    logx = xp.log(xx)
-    # alpha <= 3, lower integral: t = x * v, v = z**6 ** (1/alpha), which removes the
-    # v**(alpha-1) singularity at 0 and leaves a smooth integrand in z:
-    # dx/dalpha = -(x/alpha) int_0^1 exp(x (1 - v)) (log(x v) - psi) 6 z**5 dz
-    lw = 6.0 * xp.log(s)
-    v = xp.exp(lw / a)
-    f = xp.exp(xx * (1 - v)) * (logx + lw / a - ps) * (6.0 * s**5)
-    low_small = -(x / alpha) * (f * w).sum(-1)
-    # alpha > 3, lower integral over v in (v0, 1): the weight v**(alpha-1) exp(x (1 - v)) is
-    # below exp(-40) before v0 = 1 - 12 / sqrt(alpha - 1)
-    v0 = xp.clip(1 - 12.0 / xp.sqrt(xp.maximum(a - 1, 1e-300)), 0.0, 1.0)
-    vv = v0 + (1 - v0) * s
-    f = xp.exp((a - 1) * xp.log(vv) + xx * (1 - vv)) * (logx + xp.log(vv) - ps)
-    low_big = -x * (1 - v0[:, 0]) * (f * w).sum(-1)
-    # x >= alpha and x > 1, upper integral: t = x + u, u in (0, L), the weight
-    # (1 + u/x)**(alpha-1) exp(-u) below exp(-40) beyond L
+    if branch == 0:
+        # lower integral, t = x v, v = (z**6) ** (1/alpha): no v**(alpha-1) singularity left,
+        # int_0^x p(t)/p(x) dt = (x/alpha) int_0^1 exp(x (1 - v)) 6 z**5 dz
+        lw = 6.0 * xp.log(s)
+        v = xp.exp(lw / a)
+        f = xp.exp(xx * (1 - v)) * (6.0 * s**5)
+        scale = x / alpha
+        if not grad:
+            return scale * (f @ w)
+        return -scale * ((f * (xp.log(xx) + lw / a - ps)) @ w)
+    if branch == 1:
+        # lower integral over v in (v0, 1): the weight v**(alpha-1) exp(x (1 - v)) is below
+        # exp(-40) before v0 = 1 - 12 / sqrt(alpha - 1)
+        v0 = xp.clip(1 - 12.0 / xp.sqrt(a - 1), 0.0, 1.0)
+        vv = v0 + (1 - v0) * s
+        lv = xp.log(vv)
+        f = xp.exp((a - 1) * lv + xx * (1 - vv))
+        scale = x * (1 - v0[:, 0])
+        if not grad:
+            return scale * (f @ w)
+        return -scale * ((f * (xp.log(xx) + lv - ps)) @ w)
+    # upper integral, t = x + u, u in (0, L): the weight (1 + u/x)**(alpha-1) exp(-u) is below
+    # exp(-40) beyond L
     length = 40.0 + 10.0 * xp.sqrt(a)
     u = s * length
-    f = xp.exp((a - 1) * xp.log1p(u / xx) - u) * (xp.log(xx + u) - ps)
-    up = (f * w * length).sum(-1)
-    low = xp.where(alpha <= 3, low_small, low_big)
-    return xp.where((x >= alpha) & (x > 1), up, low)
+    f = xp.exp((a - 1) * xp.log1p(u / xx) - u) * length
+    if not grad:
+        return f @ w
+    return (f * (xp.log(xx + u) - ps)) @ w
 
 
-def _gammainc_chunk(xp: Any, alpha: Any, x: Any, log_pdf: Any) -> Any:
-    """``P(alpha, x)``: the same three integrals as ``_gamma_grad_chunk`` without the
-    ``log t - digamma(alpha)`` factor, times the density at ``x``."""
-    s = xp.asarray(_S)
-    w = xp.asarray(_W)
-    a, xx = alpha[:, None], x[:, None]
-    pdf = xp.exp(log_pdf)
-    lw = 6.0 * xp.log(s)
-    v = xp.exp(lw / a)
-    low_small = (x / alpha) * (xp.exp(xx * (1 - v)) * (6.0 * s**5) * w).sum(-1)
-    v0 = xp.clip(1 - 12.0 / xp.sqrt(xp.maximum(a - 1, 1e-300)), 0.0, 1.0)
-    vv = v0 + (1 - v0) * s
-    f = xp.exp((a - 1) * xp.log(vv) + xx * (1 - vv))
-    low_big = x * (1 - v0[:, 0]) * (f * w).sum(-1)
-    length = 40.0 + 10.0 * xp.sqrt(a)
-    u = s * length
-    up = (xp.exp((a - 1) * xp.log1p(u / xx) - u) * w * length).sum(-1)
-    low = xp.where(alpha <= 3, low_small, low_big) * pdf
-    p = xp.where((x >= alpha) & (x > 1), 1 - up * pdf, low)
-    return xp.clip(p, 0.0, 1.0)
+def _by_branch(xp: Any, alpha: Any, x: Any, psi: Any, grad: bool) -> tuple[Any, Any]:
+    """``_integral`` of flat float64 ``alpha``, ``x``, each element on its own branch only,
+    in chunks; and the branch codes."""
+    out = xp.empty_like(alpha)
+    code = _branch(xp, alpha, x)
+    with np.errstate(all="ignore"):
+        for b in (0, 1, 2):
+            idx = xp.nonzero(code == b)[0]
+            for i in range(0, int(idx.size), _CHUNK):
+                j = idx[i : i + _CHUNK]
+                out[j] = _integral(xp, b, alpha[j], x[j], psi[j], grad)
+    return out, code
+
+
+def _standard_gamma_grad(alpha: Any, x: Any) -> Any:
+    """``dx/dalpha`` of standard gamma draws ``x`` (arrays of one shape), in float64 and cast
+    back to ``x``'s dtype."""
+    xp = get_array_module(x)
+    a = xp.ascontiguousarray(alpha, dtype=xp.float64).ravel()
+    xv = xp.ascontiguousarray(x, dtype=xp.float64).ravel()
+    out, _ = _by_branch(xp, a, xv, _special(a, "digamma"), True)
+    return out.reshape(x.shape).astype(x.dtype)
 
 
 def _gammainc(alpha: Any, x: Any) -> Any:
@@ -97,13 +115,11 @@ def _gammainc(alpha: Any, x: Any) -> Any:
     a = xp.ascontiguousarray(alpha, dtype=xp.float64).ravel()
     xv = xp.ascontiguousarray(x, dtype=xp.float64).ravel()
     xs = xp.maximum(xv, 1e-300)
-    log_pdf = (a - 1) * xp.log(xs) - xs - _special(a, "lgamma")
-    out = xp.empty_like(a)
-    with np.errstate(all="ignore"):  # the branches not taken may overflow
-        for i in range(0, a.size, _CHUNK):
-            j = slice(i, i + _CHUNK)
-            out[j] = _gammainc_chunk(xp, a[j], xs[j], log_pdf[j])
-    out = xp.where(xv > 0, out, 0.0)
+    integral, code = _by_branch(xp, a, xs, a, False)
+    with np.errstate(all="ignore"):
+        pdf = xp.exp((a - 1) * xp.log(xs) - xs - _special(a, "lgamma"))
+        p = xp.where(code == 2, 1 - integral * pdf, integral * pdf)
+    out = xp.where(xv > 0, xp.clip(p, 0.0, 1.0), 0.0)
     return out.reshape(x.shape).astype(x.dtype)
 
 
@@ -132,21 +148,6 @@ class _GammaInc(Function):
         if ctx.needs_input_grad[1]:
             gx = g * pdf
         return ga, gx
-
-
-def _standard_gamma_grad(alpha: Any, x: Any) -> Any:
-    """``dx/dalpha`` of standard gamma draws ``x`` (arrays of one shape), in float64 and cast
-    back to ``x``'s dtype."""
-    xp = get_array_module(x)
-    a = xp.ascontiguousarray(alpha, dtype=xp.float64).ravel()
-    xv = xp.ascontiguousarray(x, dtype=xp.float64).ravel()
-    psi = _special(a, "digamma")
-    out = xp.empty_like(a)
-    with np.errstate(all="ignore"):  # the branches not taken may overflow
-        for i in range(0, a.size, _CHUNK):
-            j = slice(i, i + _CHUNK)
-            out[j] = _gamma_grad_chunk(xp, a[j], xv[j], psi[j])
-    return out.reshape(x.shape).astype(x.dtype)
 
 
 class _StandardGamma(Function):
