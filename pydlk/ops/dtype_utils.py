@@ -420,8 +420,9 @@ def print_kwargs() -> dict[str, Any]:
         "precision": _PRINT["precision"],
         "threshold": _b.min(_PRINT["threshold"], np.iinfo(np.int64).max),
         "edgeitems": _PRINT["edgeitems"],
-        "max_line_width": _PRINT["linewidth"],
     }
+    if _PRINT["linewidth"] != 80:  # torch's default 80 keeps NumPy's wrapping, as before
+        kw["max_line_width"] = _PRINT["linewidth"]
     if _PRINT["sci_mode"] is True:
         p = _PRINT["precision"]
         kw["formatter"] = {"float_kind": lambda v: f"{v:.{p}e}"}
