@@ -16,6 +16,7 @@ floats, logaddexp of integers) raises ``TypeError`` naming the op and the dtype 
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,8 +26,9 @@ from .._typing import TensorOrScalar
 from ..autograd import Function, Tensor
 from . import arithmetic as _ar
 from . import comparison as _cmp
-from ._helpers import _arr, _fit, _meta, _nograd, _o, _quiet, _real_only, _s, _t, _xp
+from ._helpers import _arr, _fit, _fit_t, _meta, _nograd, _o, _quiet, _real_only, _s, _t, _xp
 from ._promotion import promote
+from .activations import sigmoid
 from .hyperbolic import acosh, asinh, atanh
 from .inplace import _assign, _records, _update
 from .inplace_math import _binary_, _unary_
@@ -174,6 +176,18 @@ class Fmod(Function):
         gb = _fit(-g * _xp(g).trunc(a / b), mb) if ctx.needs_input_grad[1] else None
         return ga, gb
 
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        # the derivatives are piecewise constant: g times constants
+        a, b = ctx.saved_tensors
+        ma, mb = ctx.meta
+        ga = _fit_t(g, ma) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = _fit_t(g * Tensor._wrap(-_xp(a, b).trunc(a / b).astype(g.dtype)), mb)
+        return ga, gb
+
 
 def fmod(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """C's ``fmod``: the remainder with the sign of ``input`` (``remainder`` takes the divisor's
@@ -205,6 +219,17 @@ def _fminmax(name: str, ufunc: str, keep_a: Any) -> Any:
             return (
                 _fit(xp.where(ka, g, z), ma) if ctx.needs_input_grad[0] else None,
                 _fit(xp.where(ka, z, g), mb) if ctx.needs_input_grad[1] else None,
+            )
+
+        @staticmethod
+        def backward_graph(ctx, inputs, g):
+            a, b = ctx.saved_tensors
+            ma, mb = ctx.meta
+            ka = keep_a(_xp(a, b), a, b)
+            m = Tensor._wrap(_xp(a, b).asarray(ka).astype(g.dtype))
+            return (
+                _fit_t(g * m, ma) if ctx.needs_input_grad[0] else None,
+                _fit_t(g * (1 - m), mb) if ctx.needs_input_grad[1] else None,
             )
 
     Op.__name__ = name.capitalize()
@@ -247,6 +272,17 @@ class Copysign(Function):
         if ctx.needs_input_grad[1]:
             gb = _fit(xp.zeros_like(g), mb)
         return ga, gb
+
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        a, out = ctx.saved_tensors
+        ma, mb = ctx.meta
+        xp = _xp(a, out)
+        k = xp.where(a == 0, 0, out / xp.where(a == 0, 1, a))  # -1, 0 or 1: constant
+        ga = _fit_t(g * Tensor._wrap(xp.asarray(k).astype(g.dtype)), ma)
+        gb = _fit_t(g * 0, mb) if ctx.needs_input_grad[1] else None
+        return (ga if ctx.needs_input_grad[0] else None), gb
 
 
 def copysign(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
@@ -389,7 +425,7 @@ bitwise_right_shift = _shift("bitwise_right_shift", False)
 # -- logaddexp, logaddexp2, nextafter, ldexp, frexp, float_power
 
 
-def _logaddexp(name: str, ufunc: str, base_pow: Any) -> Any:
+def _logaddexp(name: str, ufunc: str, base_pow: Any, scale: float) -> Any:
     class Op(Function):
         @staticmethod
         @_quiet
@@ -410,6 +446,19 @@ def _logaddexp(name: str, ufunc: str, base_pow: Any) -> Any:
                 _fit(g / (1 + base_pow(xp, a - b)), mb) if ctx.needs_input_grad[1] else None,
             )
 
+        @staticmethod
+        def backward_graph(ctx, inputs, g):
+            # 1 / (1 + base**(b - a)) = sigmoid(scale * (a - b)), scale = ln(base)
+            ra, rb = ctx.saved_tensors
+            a = inputs[0] if inputs[0] is not None else ra  # a constant: the raw value
+            b = inputs[1] if inputs[1] is not None else rb
+            ma, mb = ctx.meta
+            d = (a - b) * scale if scale != 1 else a - b
+            return (
+                _fit_t(g * sigmoid(d), ma) if ctx.needs_input_grad[0] else None,
+                _fit_t(g * sigmoid(-d), mb) if ctx.needs_input_grad[1] else None,
+            )
+
     Op.__name__ = name.capitalize()
 
     def op(input: Tensor, other: Tensor) -> Tensor:
@@ -421,9 +470,9 @@ def _logaddexp(name: str, ufunc: str, base_pow: Any) -> Any:
     return op
 
 
-logaddexp = _logaddexp("logaddexp", "logaddexp", lambda xp, d: xp.exp(d))
+logaddexp = _logaddexp("logaddexp", "logaddexp", lambda xp, d: xp.exp(d), 1.0)
 logaddexp.__doc__ = "``log(exp(input) + exp(other))`` without overflow; floating point only."
-logaddexp2 = _logaddexp("logaddexp2", "logaddexp2", lambda xp, d: xp.exp2(d))
+logaddexp2 = _logaddexp("logaddexp2", "logaddexp2", lambda xp, d: xp.exp2(d), math.log(2.0))
 logaddexp2.__doc__ = "``log2(2**input + 2**other)`` without overflow; floating point only."
 
 
@@ -464,6 +513,12 @@ class Frexp(Function):
         # d mantissa / d input = 2**-exponent (torch's grad / exponent.exp2())
         xp = get_array_module(g)
         return g * xp.ldexp(xp.ones_like(g), -ctx.exponent), None, None
+
+    @staticmethod
+    @_quiet
+    def backward_graph(ctx, inputs, g):
+        xp = get_array_module(g._data)
+        return g * Tensor._wrap(xp.ldexp(xp.ones_like(g._data), -ctx.exponent)), None, None
 
 
 def frexp(input: Tensor) -> frexp_return:

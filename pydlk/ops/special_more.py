@@ -94,6 +94,10 @@ class Polygamma(Function):
         (a,) = ctx.saved_tensors
         return g * _polygamma_array(ctx.n + 1, a), None
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g * polygamma(ctx.n + 1, inputs[0]), None
+
 
 def polygamma(n: int, input: Tensor) -> Tensor:
     """The n-th derivative of ``digamma`` (n = 0 is digamma itself). ``n`` must be a
