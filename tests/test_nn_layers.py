@@ -49,7 +49,7 @@ def torch_names_match(m, tm):
         (lambda: nn.Conv2d(3, 4, 3, groups=2), "groups"),
         (lambda: nn.Conv2d(3, 4, 3, padding="full"), "padding"),
         (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), "padding"),
-        (lambda: nn.Conv2d(3, 4, 3, padding_mode="circular"), "padding_mode"),
+        (lambda: nn.Conv2d(3, 4, 3, padding_mode="bogus"), "padding_mode"),
         (lambda: nn.MaxPool2d(0), "kernel_size"),
         (lambda: nn.AvgPool2d(2, stride=0), "stride"),
         (lambda: nn.BatchNorm2d(0), "num_features"),

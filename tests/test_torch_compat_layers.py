@@ -173,7 +173,7 @@ def test_conv_default_init_bounds_follow_torch():
     [
         (lambda: nn.Conv1d(3, 4, 3, groups=2), "Conv1d: in_channels must be divisible"),
         (lambda: nn.ConvTranspose2d(4, 4, 3, padding="same"), "ConvTranspose2d: padding"),
-        (lambda: nn.Conv1d(4, 4, 3, padding_mode="reflect"), "Conv1d: padding_mode"),
+        (lambda: nn.Conv1d(4, 4, 3, padding_mode="bogus"), "Conv1d: padding_mode"),
         (lambda: nn.Conv1d(4, 4, 0), "Conv1d: kernel_size"),
         (lambda: nn.Conv1d(4, 4, 3, stride=2, padding="same"), "Conv1d: padding='same'"),
     ],

@@ -669,3 +669,55 @@ def test_init_dirac_sparse_and_deprecated_spellings():
             lib.nn.init.xavier_uniform(lib.empty(3, 3))
         with pytest.warns(FutureWarning, match="clip_grad_norm_"):
             lib.nn.utils.clip_grad_norm([lib.nn.Parameter(lib.ones(2))], 1.0)
+
+
+# ------------------------------------------------------------ convolution padding modes
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("mode", ["reflect", "circular", "replicate", "zeros"])
+@pytest.mark.parametrize("pad", [1, 2, "same"])
+def test_conv_padding_modes_match_torch(mode, pad):
+    x1 = np.random.default_rng(0).standard_normal((2, 2, 7))
+    x2 = np.tile(x1[..., None], (1, 1, 1, 5)) * np.arange(1, 6)
+    for build, x in (
+        (
+            lambda L: L.nn.Conv1d(
+                2,
+                3,
+                4 if pad == "same" else 3,
+                padding=pad,
+                padding_mode=mode,
+                dilation=2 if pad == "same" else 1,
+            ),
+            x1,
+        ),
+        (
+            lambda L: L.nn.Conv2d(
+                2, 3, (3, 2) if pad == "same" else 3, padding=pad, padding_mode=mode
+            ),
+            x2,
+        ),
+    ):
+        out = []
+        for lib in (torch, pydlk):
+            m = build(lib).double()
+            with lib.no_grad():
+                w = np.random.default_rng(1).standard_normal(tuple(m.weight.shape))
+                m.weight.copy_(lib.tensor(w))
+                m.bias.fill_(0.25)
+            xx = lib.tensor(x, requires_grad=True)
+            y = m(xx)
+            y.sum().backward()
+            out.append((_np(y), _np(xx.grad), _np(m.weight.grad), repr(m)))
+        for a, b in zip(out[1][:3], out[0][:3]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        assert out[1][3] == out[0][3]
+
+
+def test_conv_padding_mode_errors():
+    for lib in (torch, pydlk):
+        with pytest.raises(ValueError, match='Only "zeros" padding mode'):
+            lib.nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect")
+        with pytest.raises(ValueError, match="padding_mode must be one of"):
+            lib.nn.Conv2d(2, 2, 3, padding_mode="bogus")

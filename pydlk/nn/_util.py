@@ -69,10 +69,35 @@ def check_padding_string(padding, stride, cls, numeric="an int or a pair"):
         raise ValueError(f"{cls}: padding='same' is not supported for strided convolutions")
 
 
-def check_padding_mode(padding_mode, cls):
-    """Only zero padding is implemented; torch's other padding modes are refused."""
-    if padding_mode != "zeros":
-        raise ValueError(f"{cls}: padding_mode {padding_mode!r} is not supported (only 'zeros')")
+_PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
+
+
+def check_padding_mode(padding_mode, cls, transposed=False):
+    """A convolution's padding_mode: torch's 'zeros', 'reflect', 'replicate' or 'circular'
+    (a transposed convolution takes only 'zeros', as torch's); ValueError otherwise."""
+    if padding_mode not in _PADDING_MODES:
+        raise ValueError(
+            f"{cls}: padding_mode must be one of {sorted(_PADDING_MODES)}, but got "
+            f"padding_mode='{padding_mode}'"
+        )
+    if transposed and padding_mode != "zeros":
+        raise ValueError(f'Only "zeros" padding mode is supported for {cls}')
+
+
+def conv_pad_amounts(padding, kernel_size, dilation):
+    """A convolution's explicit padding as F.pad wants it (last dimension first, each as
+    (before, after)); 'same' may be asymmetric (the extra one after), as torch's
+    ``_reversed_padding_repeated_twice``."""
+    out = []
+    for i in reversed(range(len(kernel_size))):
+        if padding == "valid":
+            out += [0, 0]
+        elif padding == "same":
+            total = dilation[i] * (kernel_size[i] - 1)
+            out += [total // 2, total - total // 2]
+        else:
+            out += [padding[i], padding[i]]
+    return tuple(out)
 
 
 def prob(p, cls, name="p"):

@@ -12,6 +12,7 @@ from ._util import (
     check_padding_mode,
     check_padding_string,
     conv_channels,
+    conv_pad_amounts,
     pair,
     reset_kaiming_uniform,
 )
@@ -26,7 +27,8 @@ __all__ = ["Conv2d"]
 class Conv2d(Module):
     """2-D convolution, weight (out_channels, in_channels/groups, kH, kW) and bias, initialised
     as torch (kaiming_uniform_(a=sqrt(5)), bias uniform(+-1/sqrt(fan_in))). padding may be an
-    int, a pair, 'valid' or 'same' (stride 1); padding_mode 'zeros' (others are refused)."""
+    int, a pair, 'valid' or 'same' (stride 1); padding_mode 'zeros', 'reflect', 'replicate'
+    or 'circular' (the input is padded so first, then convolved without padding, as torch)."""
 
     def __init__(
         self,
@@ -78,6 +80,10 @@ class Conv2d(Module):
         return (ph, ph, pw, pw)
 
     def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":
+            pads = conv_pad_amounts(self.padding, self.kernel_size, self.dilation)
+            x = F.pad(input, pads, mode=self.padding_mode)
+            return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
         t, b, l, r = self._explicit_padding()
         if t == b and l == r:
             return F.conv2d(
@@ -96,7 +102,7 @@ class Conv2d(Module):
         )
         if self.padding != (0, 0):
             s += (
-                f", padding={self.padding!r}"
+                f", padding={self.padding}"
                 if isinstance(self.padding, str)
                 else f", padding={self.padding}"
             )
@@ -106,4 +112,6 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s

@@ -14,6 +14,7 @@ from ._util import (
     check_padding_mode,
     check_padding_string,
     conv_channels,
+    conv_pad_amounts,
     empty_param,
     pos_int,
     reset_kaiming_uniform,
@@ -69,7 +70,7 @@ class _ConvBase(Module):
             self.padding = padding
         else:
             self.padding = _tuple(padding, n, cls, "padding", 0)
-        check_padding_mode(padding_mode, cls)
+        check_padding_mode(padding_mode, cls, self._transposed)
         self.padding_mode = padding_mode
         self.transposed = self._transposed
         if self._transposed:
@@ -92,7 +93,7 @@ class _ConvBase(Module):
             f"stride={self.stride}"
         )
         if self.padding != (0,) * self._n:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * self._n:
             s += f", dilation={self.dilation}"
         if self.output_padding != (0,) * self._n:
@@ -101,7 +102,17 @@ class _ConvBase(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
+
+    def _padded(self, input):
+        """(input, padding) for the functional convolution: with a padding_mode other than
+        'zeros' the input padded that way and no padding left to do, as torch's layers."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        pads = conv_pad_amounts(self.padding, self.kernel_size, self.dilation)
+        return F.pad(input, pads, mode=self.padding_mode), 0
 
 
 class Conv1d(_ConvBase):
@@ -135,9 +146,8 @@ class Conv1d(_ConvBase):
         )
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv1d(
-            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
-        )
+        x, padding = self._padded(input)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class _ConvTransposeBase(_ConvBase):
