@@ -721,3 +721,75 @@ def test_conv_padding_mode_errors():
             lib.nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect")
         with pytest.raises(ValueError, match="padding_mode must be one of"):
             lib.nn.Conv2d(2, 2, 3, padding_mode="bogus")
+
+
+# ------------------------------------------------------------ 3-D convolution and pooling
+
+_V = np.random.default_rng(0).standard_normal((2, 4, 5, 6, 7))
+_VT = np.random.default_rng(0).integers(0, 3, (2, 4, 5, 6, 7)).astype(float)  # ties
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(
+    "fn,arrs",
+    [
+        (
+            lambda L, F, x, w, b: F.conv3d(
+                x, w, b, stride=(2, 1, 2), padding=(1, 0, 1), dilation=(1, 2, 1), groups=2
+            ),
+            [_V, (6, 2, 3, 2, 3), (6,)],
+        ),
+        (lambda L, F, x, w: F.conv3d(x, w, padding="same", groups=2), [_V, (4, 2, 2, 3, 2)]),
+        (lambda L, F, x, w: F.conv3d(x[0], w, stride=2), [_V, (3, 4, 3, 3, 3)]),
+        (lambda L, F, x: F.max_pool3d(x, 2), [_V]),
+        (
+            lambda L, F, x: F.max_pool3d(
+                x, (3, 2, 3), (2, 2, 1), (1, 1, 1), (1, 2, 1), ceil_mode=True, return_indices=True
+            ),
+            [_V],
+        ),
+        (lambda L, F, x: F.max_pool3d(x, 3, 2, 1, return_indices=True), [_VT]),
+        (lambda L, F, x: F.avg_pool3d(x, (3, 2, 3), (2, 2, 1), (1, 1, 1), ceil_mode=True), [_V]),
+        (
+            lambda L, F, x: F.avg_pool3d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+            [_V],
+        ),
+        (lambda L, F, x: F.avg_pool3d(x, 2, divisor_override=3), [_V]),
+        (lambda L, F, x: F.adaptive_avg_pool3d(x, (3, None, 4)), [_V]),
+        (lambda L, F, x: L.nn.AdaptiveAvgPool3d(1)(x), [_V]),
+        (lambda L, F, x: F.adaptive_max_pool3d(x, (2, 4, 3), return_indices=True), [_V]),
+        (lambda L, F, x: L.nn.AdaptiveMaxPool3d(2, return_indices=True)(x), [_VT]),
+        (lambda L, F, x: L.nn.MaxPool3d(2, return_indices=True)(x[0]), [_V]),
+    ],
+)
+def test_volumetric_ops_match_torch(fn, arrs):
+    r = np.random.default_rng(5)
+    arrs = [a if isinstance(a, np.ndarray) else r.standard_normal(a) for a in arrs]
+    outs = []
+    for lib in (torch, pydlk):
+        xs = [lib.tensor(a, requires_grad=True) for a in arrs]
+        y = fn(lib, lib.nn.functional, *xs)
+        ys = y if isinstance(y, tuple) else (y,)
+        ys[0].backward(lib.tensor(np.random.default_rng(1).standard_normal(tuple(ys[0].shape))))
+        outs.append(([_np(t) for t in ys], [_np(x.grad) for x in xs]))
+    for a, b in zip(outs[1][0] + outs[1][1], outs[0][0] + outs[0][1]):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+def test_conv3d_layer_matches_torch(mode):
+    x = _V[:1, :2, :4]
+    out = []
+    for lib in (torch, pydlk):
+        m = lib.nn.Conv3d(2, 3, 3, padding=1, padding_mode=mode).double()
+        with lib.no_grad():
+            m.weight.copy_(lib.tensor(np.random.default_rng(1).standard_normal((3, 2, 3, 3, 3))))
+            m.bias.fill_(0.5)
+        out.append((_np(m(lib.tensor(x))), repr(m)))
+    np.testing.assert_allclose(out[1][0], out[0][0], rtol=1e-10)
+    assert out[1][1] == out[0][1]
+    for lib in (torch, pydlk):
+        assert repr(lib.nn.MaxPool3d(2)) == (
+            "MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
+        )

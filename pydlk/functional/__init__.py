@@ -33,3 +33,4 @@ from .shape_ops import *  # noqa: F401,F403
 from .similarity import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 from .svm_loss import *  # noqa: F401,F403
+from .volumetric import *  # noqa: F401,F403

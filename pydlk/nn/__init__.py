@@ -43,6 +43,7 @@ from .rnn_cells import *  # noqa: F401,F403
 from .sync_batchnorm import SyncBatchNorm  # noqa: F401
 from .transformer import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
+from .volumetric import *  # noqa: F401,F403
 
 # torch.nn.modules as an attribute path (``nn.modules.batchnorm._BatchNorm``); imported last, as
 # it collects the classes above (an assignment, so that sorting the imports leaves it here)
