@@ -793,3 +793,60 @@ def test_conv3d_layer_matches_torch(mode):
         assert repr(lib.nn.MaxPool3d(2)) == (
             "MaxPool3d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)"
         )
+
+
+# ------------------------------------------------------------ CTC loss
+
+_CT = np.random.default_rng(0).standard_normal((12, 4, 6))
+_CTG = np.array([[1, 2, 2, 3], [4, 4, 0, 0], [5, 1, 3, 0], [2, 0, 0, 0]])
+_CTL, _CIL = [4, 2, 3, 1], [12, 10, 4, 7]
+_CCAT = np.concatenate([_CTG[i, : _CTL[i]] for i in range(4)])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda L, x: L.nn.functional.ctc_loss(
+            x.log_softmax(2), L.tensor(_CTG), L.tensor(_CIL), L.tensor(_CTL)
+        ),
+        lambda L, x: L.nn.functional.ctc_loss(
+            x.log_softmax(2), L.tensor(_CCAT), tuple(_CIL), tuple(_CTL), reduction="sum"
+        ),
+        lambda L, x: L.nn.CTCLoss(blank=5, reduction="none")(
+            x.log_softmax(2), L.tensor(np.where(_CTG == 5, 0, _CTG)), L.tensor(_CIL), L.tensor(_CTL)
+        ),
+        lambda L, x: L.nn.CTCLoss(zero_infinity=True)(
+            x.log_softmax(2), L.tensor(_CTG), L.tensor([12, 10, 2, 7]), L.tensor(_CTL)
+        ),
+        lambda L, x: L.nn.functional.ctc_loss(x, L.tensor(_CTG), L.tensor(_CIL), L.tensor(_CTL)),
+        lambda L, x: L.nn.functional.ctc_loss(
+            x[:, 0].log_softmax(1), L.tensor(_CTG[0]), L.tensor([12]), L.tensor([4])
+        ),
+        lambda L, x: L.nn.functional.ctc_loss(
+            x.float().log_softmax(2), L.tensor(_CTG), L.tensor(_CIL), L.tensor(_CTL)
+        ),
+    ],
+)
+def test_ctc_loss_matches_torch(fn):
+    outs = []
+    for lib in (torch, pydlk):
+        x = lib.tensor(_CT, requires_grad=True)
+        y = fn(lib, x)
+        (y.sum() if y.dim() else y).backward()
+        outs.append((_np(y), _np(x.grad), str(y.dtype).split(".")[-1]))
+    rtol = 1e-9 if outs[0][2] == "float64" else 1e-5
+    np.testing.assert_allclose(outs[1][0], outs[0][0], rtol=rtol)
+    np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=rtol * 100, atol=1e-6)
+    assert outs[1][2] == outs[0][2]
+
+
+def test_ctc_loss_impossible_alignment_is_inf():
+    for lib in (torch, pydlk):
+        y = lib.nn.functional.ctc_loss(
+            lib.tensor(_CT).log_softmax(2),
+            lib.tensor(_CTG),
+            lib.tensor([12, 10, 2, 7]),
+            lib.tensor(_CTL),
+            reduction="none",
+        )
+        assert np.isinf(_np(y)[2]) and np.isfinite(_np(y)[[0, 1, 3]]).all()

@@ -10,6 +10,7 @@ from .activation_more import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .conv_extra import *  # noqa: F401,F403
+from .ctc import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403
 from .dropout_compat import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403

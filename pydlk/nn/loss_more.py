@@ -1,6 +1,6 @@
 """GaussianNLLLoss, PoissonNLLLoss, HingeEmbeddingLoss, SoftMarginLoss,
-MultiLabelSoftMarginLoss and MultiLabelMarginLoss (torch.nn's loss layers), each calling the
-functional loss of the same name."""
+MultiLabelSoftMarginLoss, MultiLabelMarginLoss and CTCLoss (torch.nn's loss layers), each
+calling the functional loss of the same name."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ __all__ = [
     "SoftMarginLoss",
     "MultiLabelSoftMarginLoss",
     "MultiLabelMarginLoss",
+    "CTCLoss",
 ]
 
 
@@ -99,3 +100,23 @@ class MultiLabelMarginLoss(_Loss):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss; ``forward(log_probs, targets,
+    input_lengths, target_lengths)``, see ``F.ctc_loss``."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(None, None, reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs: Tensor, targets: Tensor, input_lengths, target_lengths):
+        return F.ctc_loss(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
+        )
