@@ -145,6 +145,18 @@ CASES = {
         ONEHOT5,
         False,
     ),
+    "continuous_bernoulli": (
+        lambda lib, p: lib.ContinuousBernoulli(probs=p["p"]),
+        {"p": np.concatenate([PROB[:2], [[0.4995, 0.5, 0.5005, 0.97]]])},
+        XUNIT,
+        True,
+    ),
+    "continuous_bernoulli_logits": (
+        lambda lib, p: lib.ContinuousBernoulli(logits=p["l"]),
+        {"l": LOC},
+        XUNIT,
+        True,
+    ),
     "kumaraswamy": (
         lambda lib, p: lib.Kumaraswamy(p["a"], p["b"]),
         {"a": POS2 + 0.5, "b": POS + 0.7},
@@ -824,3 +836,17 @@ def test_mixtures_of_multivariate_components_match_torch(dtype):
         assert p.batch_shape == tuple(t.batch_shape) and p.event_shape == tuple(t.event_shape)
         # (torch's own sample fails when the mixture's batch broadcasts: gather's index dims)
         assert tuple(p.sample((2,)).shape) == (2,) + p.batch_shape + p.event_shape
+
+
+def test_lazy_parameters_first_computed_under_no_grad_keep_their_gradient():
+    """probs from logits (and the like) are computed with recording on, as torch's
+    lazy_property does: a sample() first does not cut later rsample()s off the logits."""
+    logits = pydlk.tensor([0.3, -1.0], requires_grad=True)
+    d = D.Bernoulli(logits=logits)
+    with pydlk.no_grad():
+        d.probs
+    d.probs.sum().backward()
+    np.testing.assert_allclose(logits.grad.numpy(), [0.2445, 0.1966], atol=1e-4)
+    cb = D.ContinuousBernoulli(logits=logits)
+    cb.sample()
+    assert cb.rsample().requires_grad

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import ops as _ops
 from .._backend import on_device_of
-from ..autograd import Tensor, tensor
+from ..autograd import Tensor, enable_grad, tensor
 from ..nn import functional as F
 from ..ops._helpers import _nograd
 from ..ops.factories import _gen
@@ -103,7 +103,9 @@ def _finfo(t: Tensor) -> Any:
 
 class lazy_property:
     """A property computed on first access and then stored on the instance (so a constructor
-    may also set it directly), as torch.distributions.utils.lazy_property."""
+    may also set it directly), as torch.distributions.utils.lazy_property: computed with
+    gradient recording on, so that a first access inside ``no_grad`` (a ``sample()``) does not
+    cache a value cut off from the parameters."""
 
     def __init__(self, wrapped: Any) -> None:
         self.wrapped = wrapped
@@ -113,6 +115,7 @@ class lazy_property:
     def __get__(self, instance: Any, obj_type: Any = None) -> Any:
         if instance is None:
             return self
-        value = self.wrapped(instance)
+        with enable_grad():
+            value = self.wrapped(instance)
         instance.__dict__[self.wrapped.__name__] = value
         return value
