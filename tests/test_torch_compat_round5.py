@@ -850,3 +850,64 @@ def test_ctc_loss_impossible_alignment_is_inf():
             reduction="none",
         )
         assert np.isinf(_np(y)[2]) and np.isfinite(_np(y)[[0, 1, 3]]).all()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(stride=2),
+        dict(stride=(2, 1, 2), padding=(1, 0, 1), output_padding=(1, 0, 1), groups=2,
+             dilation=(1, 2, 1)),
+    ],
+)  # fmt: skip
+def test_conv_transpose3d_matches_torch(kw):
+    r = np.random.default_rng(0)
+    x = r.standard_normal((2, 4, 3, 4, 5))
+    w = r.standard_normal((4, 3, 3, 2, 3))
+    b = np.arange(6.0 if "groups" in kw else 3.0)
+    outs = []
+    for lib in (torch, pydlk):
+        xs = [lib.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = lib.nn.functional.conv_transpose3d(*xs, **kw)
+        y.backward(lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape))))
+        outs.append([_np(y)] + [_np(t.grad) for t in xs])
+    for a, c in zip(outs[1], outs[0]):
+        assert a.shape == c.shape
+        np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-11)
+    for lib in (torch, pydlk):
+        m = lib.nn.ConvTranspose3d(4, 2, 3, stride=2, padding=1).double()
+        assert tuple(m(lib.tensor(x), output_size=(6, 8, 10)).shape) == (2, 2, 6, 8, 10)
+        with lib.no_grad():
+            assert not m(lib.tensor(x)).requires_grad
+
+
+# ------------------------------------------------------ nn.Buffer, DataParallel, NLLLoss2d
+
+
+def test_buffer_dataparallel_nllloss2d():
+    import warnings
+
+    out = []
+    for lib in (torch, pydlk):
+
+        class M(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = lib.nn.Linear(2, 2)
+                self.scale = lib.nn.Buffer(lib.ones(2) * 3)
+                self.tmp = lib.nn.Buffer(lib.zeros(1), persistent=False)
+
+            def forward(self, x):
+                return self.lin(x) * self.scale
+
+        m = lib.nn.DataParallel(M())
+        y = m(lib.ones(1, 2))
+        assert isinstance(m.module, M) and tuple(y.shape) == (1, 2)
+        with pytest.warns(FutureWarning, match="NLLLoss2d"):
+            lib.nn.NLLLoss2d()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            loss = lib.nn.NLLLoss2d()(lib.zeros(1, 3, 2, 2), lib.zeros(1, 2, 2).long())
+        out.append((sorted(m.state_dict()), [n for n, _ in m.named_buffers()], float(loss)))
+    assert out[1] == out[0]

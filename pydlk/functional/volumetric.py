@@ -1,6 +1,6 @@
 """3-D (volumetric) convolution and pooling under torch.nn.functional's names: conv3d,
-max_pool3d, avg_pool3d, adaptive_avg_pool3d, adaptive_max_pool3d, over (N, C, D, H, W) or
-unbatched (C, D, H, W).
+conv_transpose3d, max_pool3d, avg_pool3d, adaptive_avg_pool3d, adaptive_max_pool3d, over
+(N, C, D, H, W) or unbatched (C, D, H, W).
 
 Built on the 2-D kernels, so gradients (and double backward) come with them:
 
@@ -30,6 +30,7 @@ __all__ = [
     "adaptive_max_pool3d",
     "max_pool3d_with_indices",
     "adaptive_max_pool3d_with_indices",
+    "conv_transpose3d",
 ]
 
 
@@ -269,3 +270,55 @@ def adaptive_max_pool3d(input: Tensor, output_size: Any, return_indices: bool = 
 def adaptive_max_pool3d_with_indices(input: Tensor, output_size: Any, return_indices=True):
     """``adaptive_max_pool3d(..., return_indices=True)``: ``(output, indices)``."""
     return adaptive_max_pool3d(input, output_size, True)
+
+
+def conv_transpose3d(
+    input: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> Tensor:
+    """3-D transposed convolution over (N, C_in, D, H, W) or (C_in, D, H, W); weight
+    (C_in, C_out/groups, kD, kH, kW); output size per dimension ``(in - 1) * stride -
+    2 * padding + dilation * (k - 1) + output_padding + 1``. Same arguments (groups before
+    dilation) and semantics as torch.nn.functional.conv_transpose3d. It is the adjoint of
+    conv3d, and computed as one: the gradient of conv3d with respect to its input, with a
+    recorded graph, so it is differentiable in ``input`` and ``weight``."""
+    from .. import ops
+    from .._engine import grad as _grad
+    from ..autograd import enable_grad, is_grad_enabled
+
+    op = "conv_transpose3d"
+    x, unb = _batched(input, op)
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    if w.dim() != 5 or w.shape[0] != x.shape[1]:
+        raise RuntimeError(
+            f"{op}: weight must be (C_in={x.shape[1]}, C_out/groups, kD, kH, kW), got "
+            f"{tuple(w.shape)}"
+        )
+    s, p = triple(stride, op, "stride"), triple(padding, op, "padding", low=0)
+    op_, d = triple(output_padding, op, "output_padding", low=0), triple(dilation, op, "dilation")
+    for i in range(3):
+        if op_[i] >= max(s[i], d[i]):
+            raise RuntimeError(
+                f"{op}: output padding must be smaller than either stride or dilation"
+            )
+    k = w.shape[2:]
+    out_sp = [
+        (x.shape[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op_[i] + 1 for i in range(3)
+    ]
+    z = ops.zeros((x.shape[0], w.shape[1] * groups, *out_sp), dtype=x.dtype)
+    with enable_grad():
+        z.requires_grad_(True)
+        y = conv3d(z, w, None, s, p, d, groups)
+        (out,) = _grad(y, z, x, create_graph=True)
+    if not (is_grad_enabled() and (x.requires_grad or w.requires_grad)):
+        out = out.detach()
+    if bias is not None:
+        b = bias if isinstance(bias, Tensor) else Tensor(bias)
+        out = out + b.reshape(1, -1, 1, 1, 1)
+    return out.squeeze(0) if unb else out

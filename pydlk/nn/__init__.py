@@ -5,7 +5,7 @@ import sys as _sys
 
 from .. import functional  # noqa: F401
 from . import utils  # noqa: F401
-from .parameter import Parameter  # noqa: F401
+from .parameter import Buffer, Parameter  # noqa: F401
 
 # `import pydlk.nn.functional as F` works as torch users write it: the same module as
 # pydlk.functional under its torch name.
@@ -36,6 +36,7 @@ from .misc_more import *  # noqa: F401,F403
 from .module import Module, RemovableHandle  # noqa: F401
 from .normalization import *  # noqa: F401,F403
 from .padding import *  # noqa: F401,F403
+from .parallel import DataParallel  # noqa: F401
 from .pooling import *  # noqa: F401,F403
 from .pooling1d import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403

@@ -184,6 +184,9 @@ class Module:
                     "(pydlk.nn.Parameter or None expected)"
                 )
             params[name] = None
+        elif getattr(value, "_is_buffer", False) and isinstance(value, Tensor):  # nn.Buffer
+            self._remove_from(name)
+            self.register_buffer(name, value, persistent=getattr(value, "persistent", True))
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")

@@ -1,4 +1,4 @@
-"""3-D layers: Conv3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d
+"""3-D layers: Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d
 (torch.nn.modules.conv / pooling), over (N, C, D, H, W) or (C, D, H, W); see
 pydlk.functional.volumetric for how they run on the 2-D kernels."""
 
@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING, Any
 from .. import functional as F
 from .._typing import DeviceLike, DTypeLike
 from ..functional.volumetric import triple
-from .conv_extra import _ConvBase
+from .conv_extra import _ConvBase, _ConvTransposeBase
 from .module import Module
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
 
-__all__ = ["Conv3d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d"]
+__all__ = [
+    "Conv3d",
+    "ConvTranspose3d",
+    "MaxPool3d",
+    "AvgPool3d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool3d",
+]
 
 
 class Conv3d(_ConvBase):
@@ -54,6 +61,48 @@ class Conv3d(_ConvBase):
     def forward(self, input: Tensor) -> Tensor:
         x, padding = self._padded(input)
         return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class ConvTranspose3d(_ConvTransposeBase):
+    """3-D transposed convolution; weight (in_channels, out_channels/groups, kD, kH, kW),
+    initialised as torch's; ``forward(input, output_size=None)``."""
+
+    _n = 3
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            output_padding,
+            dtype=dtype,
+        )
+
+    def forward(self, input: Tensor, output_size: Any = None) -> Tensor:
+        op = self._output_padding(input, output_size)
+        return F.conv_transpose3d(
+            input, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
+        )
 
 
 class MaxPool3d(Module):
