@@ -37,6 +37,28 @@ CASES = {
     "inverse": (lambda m: m.ExpTransform().inv, XPOS),
     "independent": (lambda m: m.IndependentTransform(m.SigmoidTransform(), 1), X),
     "reshape": (lambda m: m.ReshapeTransform((4,), (2, 2)), X),
+    "stack": (
+        lambda m: m.StackTransform(
+            [
+                m.ExpTransform(),
+                m.AffineTransform(1.0, 2.0),
+                m.SigmoidTransform(),
+                m.TanhTransform(),
+            ],
+            dim=1,
+        ),
+        X,
+    ),
+    "cat": (
+        lambda m: m.CatTransform([m.ExpTransform(), m.AffineTransform(0.0, 3.0)], 1, [1, 3]),
+        X,
+    ),
+    "cdf": (
+        lambda m: m.CumulativeDistributionTransform(
+            (D if m is T else torch.distributions).Normal(0.5, 2.0)
+        ),
+        X,
+    ),
 }
 NOT_BIJECTIVE = {
     "abs": (lambda m: m.AbsTransform(), X),

@@ -25,7 +25,9 @@ from .utils import _softplus, _sum_rightmost
 __all__ = [
     "AbsTransform",
     "AffineTransform",
+    "CatTransform",
     "ComposeTransform",
+    "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
     "LowerCholeskyTransform",
@@ -34,6 +36,7 @@ __all__ = [
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
@@ -538,3 +541,171 @@ class ReshapeTransform(Transform):
         if cut < 0 or shape[cut:] != self.out_shape:
             raise ValueError(f"Shape mismatch: expected {shape[cut:]} but got {self.out_shape}")
         return shape[:cut] + self.in_shape
+
+
+class CumulativeDistributionTransform(Transform):
+    """``y = distribution.cdf(x)``: the support of a (univariate) distribution onto the unit
+    interval; the inverse is its ``icdf`` and ``log |dy/dx|`` its ``log_prob``."""
+
+    bijective = True
+    codomain = constraints.unit_interval
+    sign = +1
+
+    def __init__(self, distribution: Any, cache_size: int = 0) -> None:
+        super().__init__(cache_size=cache_size)
+        self.distribution = distribution
+
+    @property
+    def domain(self) -> Any:  # type: ignore[override]
+        """The distribution's support."""
+        return self.distribution.support
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        """This transform with ``cache_size``."""
+        if self._cache_size == cache_size:
+            return self
+        return CumulativeDistributionTransform(self.distribution, cache_size=cache_size)
+
+    def _call(self, x: Tensor) -> Tensor:
+        return self.distribution.cdf(x)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return self.distribution.icdf(y)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        """The distribution's ``log_prob(x)``."""
+        return self.distribution.log_prob(x)
+
+
+class StackTransform(Transform):
+    """The transforms of ``tseq`` applied to the slices of ``x`` along ``dim`` (one each), the
+    results stacked back along ``dim``."""
+
+    def __init__(self, tseq: list[Transform], dim: int = 0, cache_size: int = 0) -> None:
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        """This transform with ``cache_size``."""
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slices(self, z: Tensor) -> list[Tensor]:
+        if z.shape[self.dim] != len(self.transforms):
+            raise ValueError(
+                f"StackTransform: size {z.shape[self.dim]} along dim {self.dim} for "
+                f"{len(self.transforms)} transforms"
+            )
+        return list(_ops.unbind(z, self.dim))
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _ops.stack([t(s) for s, t in zip(self._slices(x), self.transforms)], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return _ops.stack([t.inv(s) for s, t in zip(self._slices(y), self.transforms)], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        """Each transform's log-Jacobian on its slice, stacked along ``dim``."""
+        parts = [
+            t.log_abs_det_jacobian(a, b)
+            for a, b, t in zip(self._slices(x), self._slices(y), self.transforms)
+        ]
+        return _ops.stack(parts, self.dim)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        """Whether every part is."""
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        """Reals (the parts' domains are not combined)."""
+        return constraints.real
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        """Reals (the parts' codomains are not combined)."""
+        return constraints.real
+
+
+class CatTransform(Transform):
+    """The transforms of ``tseq`` applied to consecutive pieces of ``x`` along ``dim`` (of
+    ``lengths``, one element each by default), the results concatenated back."""
+
+    def __init__(
+        self,
+        tseq: list[Transform],
+        dim: int = 0,
+        lengths: list[int] | None = None,
+        cache_size: int = 0,
+    ) -> None:
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.lengths = [1] * len(self.transforms) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.transforms):
+            raise ValueError("CatTransform: one length per transform")
+        self.dim = dim
+
+    @property
+    def event_dim(self) -> int:
+        """The largest event_dim of the parts."""
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self) -> int:
+        """The total length along ``dim``."""
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size: int = 1) -> Transform:
+        """This transform with ``cache_size``."""
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _pieces(self, z: Tensor) -> list[Tensor]:
+        if not (-z.dim() <= self.dim < z.dim()) or z.shape[self.dim] != self.length:
+            raise ValueError(f"CatTransform: size along dim {self.dim} is not {self.length}")
+        return list(_ops.split(z, self.lengths, self.dim))
+
+    def _call(self, x: Tensor) -> Tensor:
+        return _ops.cat([t(p) for p, t in zip(self._pieces(x), self.transforms)], self.dim)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        return _ops.cat([t.inv(p) for p, t in zip(self._pieces(y), self.transforms)], self.dim)
+
+    def log_abs_det_jacobian(self, x: Tensor, y: Tensor) -> Tensor:
+        """Each part's log-Jacobian on its piece (summed over the event dims this transform
+        has beyond the part's), concatenated along ``dim`` (or summed, when ``dim`` is an event
+        dim)."""
+        parts = []
+        for a, b, t in zip(self._pieces(x), self._pieces(y), self.transforms):
+            lad = _sum_rightmost(t.log_abs_det_jacobian(a, b), self.event_dim - t.event_dim)
+            parts.append(lad)
+        dim = self.dim if self.dim >= 0 else self.dim + x.dim()
+        if dim >= x.dim() - self.event_dim:  # dim is an event dim: the pieces were summed
+            out = parts[0]
+            for p in parts[1:]:
+                out = out + p
+            return out
+        return _ops.cat(parts, dim)
+
+    @property
+    def bijective(self) -> bool:  # type: ignore[override]
+        """Whether every part is."""
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self) -> constraints.Constraint:  # type: ignore[override]
+        """Reals (the parts' domains are not combined)."""
+        return constraints.real
+
+    @property
+    def codomain(self) -> constraints.Constraint:  # type: ignore[override]
+        """Reals (the parts' codomains are not combined)."""
+        return constraints.real
