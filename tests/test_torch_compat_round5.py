@@ -911,3 +911,28 @@ def test_buffer_dataparallel_nllloss2d():
             loss = lib.nn.NLLLoss2d()(lib.zeros(1, 3, 2, 2), lib.zeros(1, 2, 2).long())
         out.append((sorted(m.state_dict()), [n for n, _ in m.named_buffers()], float(loss)))
     assert out[1] == out[0]
+
+
+def test_lazy_3d_and_instance_norm_layers_match_torch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5, 6))
+    res = []
+    for lib in (torch, pydlk):
+        out = []
+        for m, a in zip(
+            [
+                lib.nn.LazyInstanceNorm3d(),
+                lib.nn.LazyInstanceNorm1d(),
+                lib.nn.LazyInstanceNorm2d(eps=1e-3),
+                lib.nn.LazyBatchNorm3d(),
+            ],
+            [x, x[:, :, 0, 0], x[:, :, 0], x],
+        ):
+            y = m.double()(lib.tensor(a))
+            out.append(
+                (type(m).__name__, repr(m), _np(y).round(8).tolist(), sorted(m.state_dict()))
+            )
+        c = lib.nn.LazyConv3d(4, 3)
+        y = c(lib.tensor(x, dtype=lib.float32))
+        out.append((type(c).__name__, repr(c), tuple(y.shape), tuple(c.weight.shape)))
+        res.append(out)
+    assert res[1] == res[0]

@@ -1,8 +1,8 @@
-"""LazyLinear, LazyConv1d, LazyConv2d and LazyBatchNorm1d/2d: the input size is taken from the
-first forward, as torch's lazy modules do. Until then the weights are UninitializedParameter
-placeholders; the first forward materialises them in place (the same Parameter objects, so
-references held elsewhere stay valid), runs torch's initialisation and turns the module into
-its ordinary class (LazyLinear becomes Linear, ...).
+"""LazyLinear, LazyConv1d/2d/3d, LazyBatchNorm1d/2d/3d and LazyInstanceNorm1d/2d/3d: the input
+size is taken from the first forward, as torch's lazy modules do. Until then the weights are
+UninitializedParameter placeholders; the first forward materialises them in place (the same
+Parameter objects, so references held elsewhere stay valid), runs torch's initialisation and
+turns the module into its ordinary class (LazyLinear becomes Linear, ...).
 
 An optimiser created before the first forward works, as in torch: it packed the empty
 placeholders into its flat arena, so materialising re-packs that parameter group's arena (the
@@ -24,14 +24,27 @@ from .conv import Conv2d
 from .conv_extra import Conv1d
 from .linear import Linear
 from .module import Module, _IncompatibleKeys
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+)
 from .parameter import Parameter
+from .volumetric import Conv3d
 
 __all__ = [
     "LazyBatchNorm1d",
     "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
     "LazyConv1d",
     "LazyConv2d",
+    "LazyConv3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
     "LazyLinear",
     "LazyModuleMixin",
     "UninitializedBuffer",
@@ -390,3 +403,89 @@ class LazyBatchNorm2d(_LazyNormMixin, BatchNorm2d):
     ) -> None:
         super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
         self._lazy_init(dtype)
+
+
+class LazyBatchNorm3d(_LazyNormMixin, BatchNorm3d):
+    """BatchNorm3d whose num_features is dimension 1 of the first input."""
+
+    cls_to_become = BatchNorm3d
+
+    def __init__(
+        self,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
+        self._lazy_init(dtype)
+
+
+class _LazyInstanceNormMixin(_LazyNormMixin):
+    def _infer(self, input):
+        # the channel dimension: 1 of a batched input, 0 of an unbatched one
+        return input.shape[input.ndim - self._spatial - 1]
+
+
+def _lazy_instance_norm(base):
+    class LazyInstanceNorm(_LazyInstanceNormMixin, base):
+        cls_to_become = base
+        _min_ndim = base._spatial + 1
+
+        def __init__(
+            self,
+            eps: float = 1e-5,
+            momentum: float = 0.1,
+            affine: bool = True,  # torch's lazy instance norms default to both True
+            track_running_stats: bool = True,
+            device: DeviceLike | None = None,
+            dtype: DTypeLike | None = None,
+        ) -> None:
+            super().__init__(1, eps, momentum, affine, track_running_stats, dtype=dtype)
+            self._lazy_init(dtype)
+
+    name = "Lazy" + base.__name__
+    LazyInstanceNorm.__name__ = LazyInstanceNorm.__qualname__ = name
+    LazyInstanceNorm.__doc__ = f"{base.__name__} whose num_features is taken from the first input."
+    return LazyInstanceNorm
+
+
+LazyInstanceNorm1d = _lazy_instance_norm(InstanceNorm1d)
+LazyInstanceNorm2d = _lazy_instance_norm(InstanceNorm2d)
+LazyInstanceNorm3d = _lazy_instance_norm(InstanceNorm3d)
+
+
+class LazyConv3d(_LazyConvMixin, Conv3d):
+    """Conv3d whose in_channels is taken from the first input."""
+
+    cls_to_become = Conv3d
+    _min_ndim = 4
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: DeviceLike | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> None:
+        super().__init__(
+            groups,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            dtype=dtype,
+        )
+        self._lazy_init(bias, dtype)
