@@ -149,6 +149,30 @@ class I0(Function):
         (a,) = ctx.saved_tensors
         return g * _i1(a).astype(g.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return g * I1.apply(inputs[0])
+
+
+class I1(Function):
+    """The modified Bessel function of order 1 (i0's derivative, for its second derivative)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _o(_i1(a).astype(a.dtype, copy=False))
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        # i1'(x) = i0(x) - i1(x) / x, 1/2 at 0
+        (a,) = ctx.saved_tensors
+        xp = get_array_module(a)
+        x = a.astype(np.float64)
+        safe = xp.where(x == 0, 1.0, x)
+        d = xp.where(x == 0, 0.5, xp.i0(x) - _i1(x) / safe)
+        return g * d.astype(g.dtype, copy=False)
+
 
 def i0(input: Tensor) -> Tensor:
     """The modified Bessel function of the first kind of order 0 (gradient ``i1``); integer

@@ -69,6 +69,8 @@ def _lcse(a: Array, axis: int) -> Array:
 
 
 class LogCumSumExp(Function):
+    op_name = "logcumsumexp"  # torch's name, in errors
+
     @staticmethod
     @_quiet
     def forward(ctx, a, axis):
