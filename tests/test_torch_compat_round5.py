@@ -936,3 +936,53 @@ def test_lazy_3d_and_instance_norm_layers_match_torch():
         out.append((type(c).__name__, repr(c), tuple(y.shape), tuple(c.weight.shape)))
         res.append(out)
     assert res[1] == res[0]
+
+
+# ------------------------------------------------ MultiheadAttention kdim/vdim, bias_kv
+
+_Q = np.random.default_rng(0).standard_normal((2, 4, 8))
+_K = np.random.default_rng(1).standard_normal((2, 3, 6))
+_VV = np.random.default_rng(2).standard_normal((2, 3, 5))
+
+
+@pytest.mark.parametrize(
+    "kw,fkw",
+    [
+        (dict(kdim=6, vdim=5), {}),
+        (
+            dict(kdim=6, vdim=5, add_bias_kv=True),
+            dict(key_padding_mask=np.array([[0, 0, 1], [0, 0, 0]], bool)),
+        ),
+        (
+            dict(kdim=6, vdim=5, add_zero_attn=True, bias=False),
+            dict(attn_mask=np.triu(np.ones((4, 3), bool), 1)),
+        ),
+        (
+            dict(add_bias_kv=True, add_zero_attn=True),
+            dict(
+                key_padding_mask=np.array([[0, 1, 1], [0, 0, 0]], bool),
+                attn_mask=np.triu(np.ones((4, 3), bool), 1),
+            ),
+        ),
+    ],
+)
+def test_multihead_attention_kdim_vdim_bias_kv_zero_attn(kw, fkw):
+    same = "kdim" not in kw
+    k, v = (_Q[:, :3], _Q[:, 1:]) if same else (_K, _VV)
+    outs = []
+    for lib in (torch, pydlk):
+        m = lib.nn.MultiheadAttention(8, 2, batch_first=True, **kw).double()
+        r = np.random.default_rng(1)
+        m.load_state_dict(
+            {
+                n: lib.tensor(r.standard_normal(tuple(t.shape)) * 0.3)
+                for n, t in m.state_dict().items()
+            }
+        )
+        xs = [lib.tensor(a, requires_grad=True) for a in (_Q, k, v)]
+        o, w = m(*xs, average_attn_weights=False, **{a: lib.tensor(b) for a, b in fkw.items()})
+        (o.sum() + (w * 3).sum()).backward()
+        outs.append(([_np(o), _np(w)] + [_np(x.grad) for x in xs], sorted(m.state_dict())))
+    for a, b in zip(outs[1][0], outs[0][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert outs[1][1] == outs[0][1]

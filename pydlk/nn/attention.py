@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .. import ops
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.attention import _attention
@@ -36,8 +37,9 @@ class MultiheadAttention(Module):
     forward(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
     average_attn_weights=True, is_causal=False) -> (attn_output, attn_weights or None).
     Bool masks: True marks positions that may NOT be attended (torch's convention here).
-    Differs from torch: kdim/vdim other than embed_dim, add_bias_kv and add_zero_attn are
-    refused."""
+    ``kdim``/``vdim`` give keys and values their own widths (separate ``q_proj_weight``,
+    ``k_proj_weight``, ``v_proj_weight``, as torch's); ``add_bias_kv`` appends a learned key and
+    value to every sequence and ``add_zero_attn`` a zero one, masks extended to match."""
 
     def __init__(
         self,
@@ -75,35 +77,49 @@ class MultiheadAttention(Module):
             raise ValueError("MultiheadAttention: embed_dim must be divisible by num_heads")
         if not 0 <= dropout <= 1:
             raise ValueError(f"MultiheadAttention: dropout must be between 0 and 1, got {dropout}")
-        if (
-            (kdim not in (None, embed_dim))
-            or (vdim not in (None, embed_dim))
-            or add_bias_kv
-            or add_zero_attn
-        ):
-            raise ValueError(
-                "MultiheadAttention: kdim/vdim other than embed_dim, add_bias_kv "
-                "and add_zero_attn are not supported"
-            )
         self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
         self.head_dim = embed_dim // num_heads
-        self.kdim = self.vdim = embed_dim
-        self._qkv_same_embed_dim = True
+        self.kdim = int(kdim) if kdim is not None else self.embed_dim
+        self.vdim = int(vdim) if vdim is not None else self.embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.dropout, self.batch_first = float(dropout), batch_first
+        self.add_zero_attn = bool(add_zero_attn)
         dt = np.dtype(np.float32 if dtype is None else dtype)
-        self.in_proj_weight = Parameter(np.empty((3 * embed_dim, embed_dim), dt))
+        E = self.embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(np.empty((3 * E, E), dt))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:  # torch's separate projections for keys and values of other widths
+            self.q_proj_weight = Parameter(np.empty((E, E), dt))
+            self.k_proj_weight = Parameter(np.empty((E, self.kdim), dt))
+            self.v_proj_weight = Parameter(np.empty((E, self.vdim), dt))
+            self.register_parameter("in_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(np.empty(3 * embed_dim, dt))
+            self.in_proj_bias = Parameter(np.empty(3 * E, dt))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dt)
+        self.out_proj = Linear(E, E, bias=bias, dtype=dt)
+        if add_bias_kv:  # a learned key and value appended to every sequence
+            self.bias_k = Parameter(np.empty((1, 1, E), dt))
+            self.bias_v = Parameter(np.empty((1, 1, E), dt))
+        else:
+            self.bias_k = self.bias_v = None
         self._reset_parameters()
 
     def _reset_parameters(self):
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def forward(
         self,
@@ -125,7 +141,7 @@ class MultiheadAttention(Module):
                 f"MultiheadAttention: was expecting embedding dimension of {E}, "
                 f"but got {query.shape[-1]}"
             )
-        if key.shape != value.shape:
+        if key.shape[:-1] != value.shape[:-1]:
             raise ValueError(
                 f"MultiheadAttention: key shape {key.shape} does not match value "
                 f"shape {value.shape}"
@@ -141,11 +157,25 @@ class MultiheadAttention(Module):
         elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
-        W, b = self.in_proj_weight, self.in_proj_bias
-        q = F.linear(query, W[:E], None if b is None else b[:E])
-        k = F.linear(key, W[E : 2 * E], None if b is None else b[E : 2 * E])
-        v = F.linear(value, W[2 * E :], None if b is None else b[2 * E :])
+        b = self.in_proj_bias
+        if self._qkv_same_embed_dim:
+            W = self.in_proj_weight
+            Wq, Wk, Wv = W[:E], W[E : 2 * E], W[2 * E :]
+        else:
+            Wq, Wk, Wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        q = F.linear(query, Wq, None if b is None else b[:E])
+        k = F.linear(key, Wk, None if b is None else b[E : 2 * E])
+        v = F.linear(value, Wv, None if b is None else b[2 * E :])
+        extra = 0  # key positions appended (bias_kv, zero attention): masks get zero columns
+        if self.bias_k is not None:
+            k = ops.cat([k, self.bias_k.expand(N, 1, E)], dim=1)
+            v = ops.cat([v, self.bias_v.expand(N, 1, E)], dim=1)
+            extra += 1
         q, k, v = (t.reshape(N, t.shape[1], h, hd).transpose(1, 2) for t in (q, k, v))
+        if self.add_zero_attn:
+            z = ops.zeros((N, h, 1, hd), dtype=k.dtype)
+            k, v = ops.cat([k, z], dim=2), ops.cat([v, z], dim=2)
+            extra += 1
         dtype = query.dtype
         mask = None
         if attn_mask is not None:
@@ -179,6 +209,8 @@ class MultiheadAttention(Module):
                 )
             kp = kp[:, None, None, :]
             mask = kp if mask is None else mask + kp
+        if extra and mask is not None:
+            mask = np.concatenate([mask, np.zeros(mask.shape[:-1] + (extra,), mask.dtype)], axis=-1)
         p = self.dropout if self.training else 0.0
         out, weights = _attention(q, k, v, mask, p, False, None, need_weights)
         out = out.transpose(1, 2).reshape(N, L, E)
