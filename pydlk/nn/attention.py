@@ -100,11 +100,11 @@ class MultiheadAttention(Module):
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = Linear(E, E, bias=bias, dtype=dt)
+        self.bias_k: Parameter | None = None
+        self.bias_v: Parameter | None = None
         if add_bias_kv:  # a learned key and value appended to every sequence
             self.bias_k = Parameter(np.empty((1, 1, E), dt))
             self.bias_v = Parameter(np.empty((1, 1, E), dt))
-        else:
-            self.bias_k = self.bias_v = None
         self._reset_parameters()
 
     def _reset_parameters(self):
@@ -167,7 +167,7 @@ class MultiheadAttention(Module):
         k = F.linear(key, Wk, None if b is None else b[E : 2 * E])
         v = F.linear(value, Wv, None if b is None else b[2 * E :])
         extra = 0  # key positions appended (bias_kv, zero attention): masks get zero columns
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:
             k = ops.cat([k, self.bias_k.expand(N, 1, E)], dim=1)
             v = ops.cat([v, self.bias_v.expand(N, 1, E)], dim=1)
             extra += 1
