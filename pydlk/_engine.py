@@ -576,6 +576,17 @@ def grad(
         )
     if retain_graph is None:
         retain_graph = create_graph
+    for k, o in enumerate(outs):  # as torch, whatever allow_unused says
+        if not isinstance(o, Tensor) or not o.requires_grad:
+            raise RuntimeError(
+                f"grad: element {k} of outputs does not require grad and does not have a grad_fn"
+            )
+    for k, i in enumerate(ins):
+        if not isinstance(i, Tensor) or not i.requires_grad:
+            raise RuntimeError(
+                f"grad: element {k} of inputs does not require grad (torch: One of the "
+                "differentiated Tensors does not require grad)"
+            )
     if is_grads_batched:
         return _grad_batched(
             outs, ins, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads
