@@ -100,6 +100,7 @@ CASES = {
         False,
     ),
     "halfnormal": (lambda lib, p: lib.HalfNormal(p["s"]), {"s": POS}, XPOS, True),
+    "halfcauchy": (lambda lib, p: lib.HalfCauchy(p["s"]), {"s": POS}, XPOS, True),
     "gumbel": (lambda lib, p: lib.Gumbel(p["loc"], p["s"]), {"loc": LOC, "s": POS}, XREAL, True),
     "cauchy": (lambda lib, p: lib.Cauchy(p["loc"], p["s"]), {"loc": LOC, "s": POS}, XREAL, True),
     "studentt": (

@@ -179,3 +179,43 @@ def test_transform_equality_and_errors():
         T.ReshapeTransform((4,), (3,))
     with pytest.raises(ValueError):
         D.TransformedDistribution(D.Normal(0.0, 1.0), "exp")
+
+
+def _constraints(C):
+    return [
+        C.real,
+        C.positive,
+        C.nonnegative,
+        C.greater_than(2.0),
+        C.greater_than_eq(-1.0),
+        C.less_than(1.0),
+        C.unit_interval,
+        C.interval(-1.0, 3.0),
+        C.half_open_interval(0.0, 2.0),
+        C.simplex,
+        C.real_vector,
+        C.independent(C.positive, 1),
+    ]
+
+
+@pytest.mark.parametrize("which", ["biject_to", "transform_to"])
+def test_biject_to_and_transform_to_match_torch(which):
+    """The same transform for each constraint: values and log-Jacobians on the same inputs,
+    into the constraint's set; the lower-Cholesky constraint has transform_to only."""
+    ours, theirs = getattr(D, which), getattr(torch.distributions, which)
+    for cp, ct in zip(_constraints(D.constraints), _constraints(torch.distributions.constraints)):
+        tp, tt = ours(cp), theirs(ct)
+        x = X
+        yp, yt = tp(pydlk.tensor(x)), tt(torch.tensor(x))
+        np.testing.assert_allclose(yp.numpy(), yt.numpy(), rtol=1e-12, err_msg=repr(cp))
+        assert bool(cp.check(yp).all()), cp
+        if which == "biject_to" or not isinstance(tt, TT.SoftmaxTransform):
+            lp = tp.log_abs_det_jacobian(pydlk.tensor(x), yp)
+            lt = tt.log_abs_det_jacobian(torch.tensor(x), yt)
+            np.testing.assert_allclose(lp.numpy(), lt.numpy(), rtol=1e-12, err_msg=repr(cp))
+    y = D.transform_to(D.constraints.lower_cholesky)(pydlk.tensor(XSQ))
+    assert bool(D.constraints.lower_cholesky.check(y).all())
+    with pytest.raises(NotImplementedError, match="Cannot transform"):
+        D.biject_to(D.constraints.lower_cholesky)
+    with pytest.raises(NotImplementedError, match="Cannot transform"):
+        D.transform_to(D.constraints.boolean)
