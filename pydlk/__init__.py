@@ -65,14 +65,24 @@ from .linalg._toplevel import (  # noqa: E402,F401  (torch.inverse, torch.svd, .
     cholesky_solve,
     cross,
     det,
+    geqrf,
     inverse,
     logdet,
+    lu,
+    lu_solve,
+    lu_unpack,
     matrix_exp,
     matrix_power,
+    orgqr,
+    ormqr,
+    pca_lowrank,
     pinverse,
     qr,
     slogdet,
     svd,
+    svd_lowrank,
+    triangular_solve,
+    vander,
 )
 from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401
@@ -83,12 +93,16 @@ from . import (  # noqa: E402,F401
     distributions,
     ensemble,
     fft,
+    func,
     linalg,
+    profiler,
     special,
+    testing,
     text,  # noqa: E402,F401
     vision,  # noqa: E402,F401
     visualize,
 )
+from .func import vmap  # noqa: E402,F401  (torch.vmap)
 from .functional import (
     conv1d,
     conv_transpose1d,

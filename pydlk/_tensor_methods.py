@@ -341,6 +341,12 @@ _methods = {
     "matrix_exp": _linalg.matrix_exp,
     "matrix_power": _linalg.matrix_power,
     "cross": _linalg.cross,
+    "lu": _linalg.lu,
+    "lu_solve": _linalg.lu_solve,
+    "triangular_solve": _linalg.triangular_solve,
+    "geqrf": _linalg.geqrf,
+    "orgqr": _linalg.orgqr,
+    "ormqr": _linalg.ormqr,
     # reductions
     # shape
     "expand_as": lambda self, other: expand(self, other.shape),

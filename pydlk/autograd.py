@@ -282,7 +282,7 @@ class Tensor(_TensorBase):
     #       pow_ atan2_ arctan2_ hypot_ xlogy_ lerp_ clip_ addcmul_ addcdiv_
     #   products: matmul mm bmm mv dot outer t addmm addmv addbmm baddbmm
     #   linear algebra: inverse det logdet slogdet cholesky cholesky_solve cholesky_inverse svd qr
-    #       pinverse matrix_exp matrix_power cross
+    #       pinverse matrix_exp matrix_power cross lu lu_solve triangular_solve geqrf orgqr ormqr
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
     #       any count_nonzero cumprod
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims

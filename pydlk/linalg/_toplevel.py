@@ -165,8 +165,18 @@ def lu_solve(b: Tensor, LU_data: Tensor, LU_pivots: Tensor, *, out: None = None)
     return _lu.lu_solve(LU_data, LU_pivots, b)
 
 
-lu_unpack = _lu.lu_unpack_
-lu_unpack.__name__ = lu_unpack.__qualname__ = "lu_unpack"
+def lu_unpack(
+    LU_data: Tensor,
+    LU_pivots: Tensor,
+    unpack_data: bool = True,
+    unpack_pivots: bool = True,
+    *,
+    out: None = None,
+) -> _lu.lu_unpack:
+    """``(P, L, U)`` with A = P L U from ``lu_factor``'s output, as torch.lu_unpack; with
+    ``unpack_data`` or ``unpack_pivots`` False the corresponding outputs are empty tensors. L
+    and U are recorded (``tril``/``triu``), so gradients reach ``LU_data``."""
+    return _lu.lu_unpack_(LU_data, LU_pivots, unpack_data, unpack_pivots)
 
 
 def orgqr(input: Tensor, tau: Tensor) -> Tensor:
