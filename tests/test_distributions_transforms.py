@@ -219,3 +219,35 @@ def test_biject_to_and_transform_to_match_torch(which):
         D.biject_to(D.constraints.lower_cholesky)
     with pytest.raises(NotImplementedError, match="Cannot transform"):
         D.transform_to(D.constraints.boolean)
+
+
+def test_matrix_constraints_match_torch():
+    mats = np.stack(
+        [
+            np.eye(3),
+            np.array([[2.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]]),
+            np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),  # indefinite
+            np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),  # semidefinite
+            np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]),  # not symmetric
+        ]
+    )
+    for name in ["square", "symmetric", "positive_semidefinite", "positive_definite"]:
+        cp = getattr(D.constraints, name)
+        ct = getattr(torch.distributions.constraints, name)
+        got = cp.check(pydlk.tensor(mats)).numpy()
+        np.testing.assert_array_equal(got, ct.check(torch.tensor(mats)).numpy(), err_msg=name)
+        assert cp.event_dim == ct.event_dim == 2
+    assert not D.constraints.square.check(pydlk.zeros(2, 3)).item()
+
+
+def test_positive_definite_transform_matches_torch():
+    tp, tt = T.PositiveDefiniteTransform(), TT.PositiveDefiniteTransform()
+    y = tp(pydlk.tensor(XSQ))
+    np.testing.assert_allclose(y.numpy(), tt(torch.tensor(XSQ)).numpy(), rtol=1e-12)
+    assert bool(D.constraints.positive_definite.check(y).all())
+    np.testing.assert_allclose(
+        tp.inv(y).numpy(), tt.inv(torch.tensor(y.numpy())).numpy(), rtol=1e-9
+    )
+    z = D.transform_to(D.constraints.positive_definite)(pydlk.tensor(XSQ))
+    np.testing.assert_allclose(z.numpy(), y.numpy())
+    assert D.identity_transform(pydlk.tensor(X)).numpy().tolist() == X.tolist()

@@ -111,3 +111,9 @@ transform_to.register(constraints.independent, _independent_transform)
 biject_to.register(constraints.simplex, lambda c: transforms.StickBreakingTransform())
 transform_to.register(constraints.simplex, lambda c: transforms.SoftmaxTransform())
 transform_to.register(constraints.lower_cholesky, lambda c: transforms.LowerCholeskyTransform())
+transform_to.register(
+    constraints.positive_definite, lambda c: transforms.PositiveDefiniteTransform()
+)
+transform_to.register(
+    constraints.positive_semidefinite, lambda c: transforms.PositiveDefiniteTransform()
+)

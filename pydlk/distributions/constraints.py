@@ -33,9 +33,12 @@ __all__ = [
     "positive",
     "positive_definite",
     "positive_integer",
+    "positive_semidefinite",
     "real",
     "real_vector",
     "simplex",
+    "square",
+    "symmetric",
     "unit_interval",
 ]
 
@@ -265,25 +268,55 @@ class _LowerCholesky(Constraint):
             return tril & (v.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
 
 
-class _PositiveDefinite(Constraint):
-    """Symmetric positive-definite matrices: square, symmetric as ``isclose(v, v.mT,
-    atol=1e-6)`` and a Cholesky factorisation succeeds (torch's check)."""
+class _Square(Constraint):
+    """Square matrices (the last two dims): one bool per matrix of the batch."""
 
     event_dim = 2
 
     def check(self, value: Any) -> Tensor:
-        from .. import linalg
+        v = _t(value)
+        square = v.shape[-2] == v.shape[-1]
+        return _ops.full(tuple(v.shape[:-2]), square, dtype=_ops.bool, device=v.device)
 
+
+class _Symmetric(_Square):
+    """Symmetric square matrices: ``isclose(v, v.mT, atol=1e-6)`` (torch's check)."""
+
+    def check(self, value: Any) -> Tensor:
+        square = super().check(value)
+        if not bool(square.all()):
+            return square
         with no_grad():
             v = _t(value)
-            batch = tuple(v.shape[:-2])
-            if v.shape[-1] != v.shape[-2]:
-                return _ops.zeros(batch, dtype=_ops.bool, device=v.device)
             sym = (v - v.mT).abs() <= 1e-6 + 1e-5 * v.mT.abs()
-            sym = sym.reshape(batch + (-1,)).all(-1)
-            if not bool(sym.all()):
-                return sym
-            return linalg.cholesky_ex(v).info == 0
+            return sym.reshape(tuple(v.shape[:-2]) + (-1,)).all(-1)
+
+
+class _PositiveSemidefinite(_Symmetric):
+    """Symmetric positive-semidefinite matrices: eigenvalues at least 0."""
+
+    def check(self, value: Any) -> Tensor:
+        from .. import linalg
+
+        sym = super().check(value)
+        if not bool(sym.all()):
+            return sym
+        with no_grad():
+            return (linalg.eigvalsh(_t(value)) >= 0).all(-1)
+
+
+class _PositiveDefinite(_Symmetric):
+    """Symmetric positive-definite matrices: symmetric, and a Cholesky factorisation
+    succeeds (torch's check)."""
+
+    def check(self, value: Any) -> Tensor:
+        from .. import linalg
+
+        sym = super().check(value)
+        if not bool(sym.all()):
+            return sym
+        with no_grad():
+            return linalg.cholesky_ex(_t(value)).info == 0
 
 
 class _IndependentConstraint(Constraint):
@@ -326,6 +359,9 @@ one_hot = _OneHot()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
 positive_definite = _PositiveDefinite()
+positive_semidefinite = _PositiveSemidefinite()
+square = _Square()
+symmetric = _Symmetric()
 greater_than = _GreaterThan
 greater_than_eq = _GreaterThanEq
 less_than = _LessThan

@@ -31,6 +31,7 @@ __all__ = [
     "ExpTransform",
     "IndependentTransform",
     "LowerCholeskyTransform",
+    "PositiveDefiniteTransform",
     "PowerTransform",
     "ReshapeTransform",
     "SigmoidTransform",
@@ -709,3 +710,26 @@ class CatTransform(Transform):
     def codomain(self) -> constraints.Constraint:  # type: ignore[override]
         """Reals (the parts' codomains are not combined)."""
         return constraints.real
+
+
+class PositiveDefiniteTransform(Transform):
+    """Unconstrained square matrices onto positive-definite ones: ``L L^T`` with ``L`` the
+    ``LowerCholeskyTransform`` of ``x``; the inverse goes through the Cholesky factor (no
+    log-Jacobian, as torch)."""
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.positive_definite
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PositiveDefiniteTransform)
+
+    __hash__ = Transform.__hash__
+
+    def _call(self, x: Tensor) -> Tensor:
+        L = LowerCholeskyTransform()(x)
+        return _ops.matmul(L, L.mT)
+
+    def _inverse(self, y: Tensor) -> Tensor:
+        from .. import linalg
+
+        return LowerCholeskyTransform().inv(linalg.cholesky(y))
