@@ -36,6 +36,8 @@ COV = _A @ _A.transpose(0, 2, 1) + np.eye(4)
 TRIL = np.linalg.cholesky(COV)
 DF = R.uniform(0.8, 5.0, B)
 WLR = R.standard_normal((3, 4, 2))
+_SD = np.sqrt(np.diagonal(COV, axis1=-2, axis2=-1))
+CORR_TRIL = np.linalg.cholesky(COV / _SD[..., :, None] / _SD[..., None, :])
 
 
 def _mvn(kind):
@@ -158,6 +160,12 @@ CASES = {
         XUNIT,
         True,
     ),
+    "lkj_cholesky": (
+        lambda lib, p: lib.LKJCholesky(4, p["c"]),
+        {"c": np.array([0.5, 1.0, 3.0])},
+        np.stack([CORR_TRIL, CORR_TRIL[::-1]]),
+        False,
+    ),
     "kumaraswamy": (
         lambda lib, p: lib.Kumaraswamy(p["a"], p["b"]),
         {"a": POS2 + 0.5, "b": POS + 0.7},
@@ -242,6 +250,7 @@ NO_ENTROPY = {
     "negative_binomial_logits",
     "logistic_normal",
     "fisher_snedecor",
+    "lkj_cholesky",
 }
 DTYPES = [np.float64, np.float32]
 

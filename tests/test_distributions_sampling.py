@@ -210,3 +210,17 @@ def test_von_mises_draws_are_wrapped_and_have_the_circular_moments():
     want = 1 - d.variance.numpy()
     assert np.all(np.abs(c.mean(0) - want) <= 5 * c.std(0) / math.sqrt(N))
     assert np.all(np.abs(s.mean(0)) <= 5 * s.std(0) / math.sqrt(N))
+
+
+def test_lkj_correlations_have_the_marginal_moments():
+    """For dim = 2 the correlation r = L[1, 0] has density proportional to
+    (1 - r^2)^(eta - 1): mean 0 and variance 1 / (2 eta + 1), within 5 standard errors."""
+    pydlk.manual_seed(4)
+    eta = np.array([0.5, 1.0, 4.0])
+    L = D.LKJCholesky(2, _t(eta)).sample((N,)).numpy()
+    r = L[..., 1, 0]
+    assert np.all(np.abs(r.mean(0)) <= 5 * r.std(0) / math.sqrt(N))
+    v = r.var(0)
+    se = np.sqrt(((r - r.mean(0)) ** 4).mean(0) - v**2) / math.sqrt(N)
+    assert np.all(np.abs(v - 1 / (2 * eta + 1)) <= 5 * se)
+    np.testing.assert_allclose((L**2).sum(-1), 1.0, rtol=1e-12)

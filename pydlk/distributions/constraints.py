@@ -14,6 +14,7 @@ from ..autograd import Tensor, no_grad, tensor
 __all__ = [
     "Constraint",
     "boolean",
+    "corr_cholesky",
     "dependent",
     "dependent_property",
     "greater_than",
@@ -305,6 +306,23 @@ class _PositiveSemidefinite(_Symmetric):
             return (linalg.eigvalsh(_t(value)) >= 0).all(-1)
 
 
+class _CorrCholesky(Constraint):
+    """Lower Cholesky factors of correlation matrices: lower-triangular, positive diagonal,
+    rows of unit norm (within ``10 n eps``)."""
+
+    event_dim = 2
+
+    def check(self, value: Any) -> Tensor:
+        import numpy as np
+
+        with no_grad():
+            v = _t(value)
+            tol = float(np.finfo(np.dtype(v.dtype)).eps) * v.shape[-1] * 10
+            row_norm = v.pow(2).sum(-1).sqrt()
+            unit = ((row_norm - 1.0).abs() <= tol).all(-1)
+            return _LowerCholesky().check(v) & unit
+
+
 class _PositiveDefinite(_Symmetric):
     """Symmetric positive-definite matrices: symmetric, and a Cholesky factorisation
     succeeds (torch's check)."""
@@ -358,6 +376,7 @@ positive_integer = _IntegerGreaterThan(1)
 one_hot = _OneHot()
 lower_triangular = _LowerTriangular()
 lower_cholesky = _LowerCholesky()
+corr_cholesky = _CorrCholesky()
 positive_definite = _PositiveDefinite()
 positive_semidefinite = _PositiveSemidefinite()
 square = _Square()
