@@ -860,3 +860,76 @@ def test_lazy_parameters_first_computed_under_no_grad_keep_their_gradient():
     cb = D.ContinuousBernoulli(logits=logits)
     cb.sample()
     assert cb.rsample().requires_grad
+
+
+EXPFAM = {
+    "Normal": (lambda lib, m: lib.Normal(m.tensor(LOC), m.tensor(POS))),
+    "Exponential": (lambda lib, m: lib.Exponential(m.tensor(POS))),
+    "Gamma": (lambda lib, m: lib.Gamma(m.tensor(POS2), m.tensor(POS))),
+    "Beta": (lambda lib, m: lib.Beta(m.tensor(POS2), m.tensor(POS))),
+    "Dirichlet": (lambda lib, m: lib.Dirichlet(m.tensor(POS2))),
+    "Bernoulli": (lambda lib, m: lib.Bernoulli(probs=m.tensor(PROB))),
+}
+
+
+@pytest.mark.parametrize("name", EXPFAM)
+def test_exponential_family_entropy_and_bregman_kl(name):
+    """The families torch derives from ExponentialFamily do here too; the generic entropy
+    (autograd of the log normaliser) equals the closed form and torch's generic one, and the
+    Bregman KL equals the registered closed form."""
+    from pydlk.distributions.kl import _kl_expfamily_expfamily
+
+    make = EXPFAM[name]
+    p, t = make(D, pydlk), make(TD, torch)
+    assert isinstance(p, D.ExponentialFamily) and isinstance(t, TD.ExponentialFamily)
+    if name in ("Beta", "Dirichlet"):  # no carrier measure in torch either (E log X terms)
+        for d, fam in ((p, D.ExponentialFamily), (t, TD.ExponentialFamily)):
+            with pytest.raises(NotImplementedError):
+                fam.entropy(d)
+    else:
+        generic = D.ExponentialFamily.entropy(p)
+        np.testing.assert_allclose(generic.detach().numpy(), p.entropy().numpy(), rtol=1e-6)
+        want = TD.ExponentialFamily.entropy(t).detach().numpy()
+        np.testing.assert_allclose(generic.detach().numpy(), want, rtol=1e-6)
+    p2 = make(D, _Shifted)
+    np.testing.assert_allclose(
+        _kl_expfamily_expfamily(p, p2).detach().numpy(),
+        D.kl_divergence(p, p2).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+class _Shifted:
+    """pydlk.tensor of the reversed parameters (another member of the family)."""
+
+    @staticmethod
+    def tensor(a):
+        return pydlk.tensor(np.ascontiguousarray(a[::-1]))
+
+
+def test_a_user_exponential_family_gets_entropy_and_kl():
+    class Exp2(D.ExponentialFamily):
+        arg_constraints = {"rate": D.constraints.positive}
+
+        def __init__(self, rate):
+            self.rate = rate
+            super().__init__(tuple(rate.shape))
+
+        @property
+        def _natural_params(self):
+            return (-self.rate,)
+
+        def _log_normalizer(self, x):
+            return -pydlk.log(-x)
+
+        @property
+        def _mean_carrier_measure(self):
+            return 0
+
+    p, q = Exp2(pydlk.tensor([0.5, 2.0])), Exp2(pydlk.tensor([1.0, 1.0]))
+    np.testing.assert_allclose(p.entropy().detach().numpy(), 1 - np.log([0.5, 2.0]), rtol=1e-6)
+    want = D.kl_divergence(D.Exponential(p.rate), D.Exponential(q.rate)).numpy()
+    np.testing.assert_allclose(D.kl_divergence(p, q).detach().numpy(), want, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="Bregman"):
+        D.kl_divergence(p, D.Normal(0.0, 1.0))

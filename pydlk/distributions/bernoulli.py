@@ -9,12 +9,13 @@ from .. import ops as _ops
 from ..autograd import Tensor, no_grad
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import _softplus, broadcast_all, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["Bernoulli"]
 
 
-class Bernoulli(Distribution):
+class Bernoulli(ExponentialFamily):
     """A Bernoulli distribution over {0, 1}, given by ``probs`` (the probability of 1) or by
     ``logits`` (its log-odds), not both. Samples are 0./1. of the parameter's dtype, drawn
     from pydlk's generator."""
@@ -66,6 +67,17 @@ class Bernoulli(Distribution):
     def param_shape(self) -> tuple[int, ...]:
         """The shape of ``probs`` / ``logits``."""
         return tuple(self._param.shape)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (_ops.log(self.probs / (1 - self.probs)),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return _ops.log1p(_ops.exp(x))
+
+    @property
+    def _mean_carrier_measure(self) -> Any:
+        return 0
 
     @property
     def mean(self) -> Tensor:

@@ -10,12 +10,13 @@ from ..autograd import Tensor
 from . import constraints
 from .dirichlet import Dirichlet
 from .distribution import Distribution
-from .utils import broadcast_all
+from .exp_family import ExponentialFamily
+from .utils import _lgamma, broadcast_all
 
 __all__ = ["Beta"]
 
 
-class Beta(Distribution):
+class Beta(ExponentialFamily):
     """The beta distribution on [0, 1] with ``concentration1`` (alpha) and ``concentration0``
     (beta), held as a two-category ``Dirichlet`` (as torch does): ``rsample`` is the first
     coordinate of its draw, ``g1 / (g1 + g0)`` of two standard gamma draws, with their
@@ -60,6 +61,13 @@ class Beta(Distribution):
     def concentration0(self) -> Tensor:
         """beta: the second concentration."""
         return self._dirichlet.concentration[..., 1]
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return _lgamma(x) + _lgamma(y) - _lgamma(x + y)
 
     @property
     def mean(self) -> Tensor:

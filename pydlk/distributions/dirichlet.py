@@ -8,13 +8,14 @@ from .. import ops as _ops
 from ..autograd import Tensor
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .gamma import _standard_gamma
 from .utils import _digamma, _finfo, _lgamma
 
 __all__ = ["Dirichlet"]
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """The Dirichlet distribution over the probability simplex, with ``concentration`` (the last
     dim holds the ``K`` categories, the others are the batch). ``rsample`` normalises standard
     gamma draws ``g_k ~ Gamma(concentration_k, 1)``: ``g / g.sum(-1)``; its gradient is the
@@ -57,6 +58,13 @@ class Dirichlet(Distribution):
             self._validate_sample(value)
         c = self.concentration
         return _ops.xlogy(c - 1.0, value).sum(-1) + _lgamma(c.sum(-1)) - _lgamma(c).sum(-1)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.concentration,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return _lgamma(x).sum(-1) - _lgamma(x.sum(-1))
 
     @property
     def mean(self) -> Tensor:

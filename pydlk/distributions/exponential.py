@@ -9,12 +9,13 @@ from .. import ops as _ops
 from ..autograd import Tensor
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import _host_draw, broadcast_all
 
 __all__ = ["Exponential"]
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """The exponential distribution with rate ``rate`` (density ``rate exp(-rate x)`` on
     ``x >= 0``). ``rsample`` is ``e / rate`` with ``e`` a standard exponential draw from pydlk's
     generator."""
@@ -36,6 +37,17 @@ class Exponential(Distribution):
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (-self.rate,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return -_ops.log(-x)
+
+    @property
+    def _mean_carrier_measure(self) -> Any:
+        return 0
 
     @property
     def mean(self) -> Tensor:

@@ -30,6 +30,7 @@ from ..ops.factories import _gen
 from ..ops.special import _special
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import _digamma, _finfo, _lgamma, broadcast_all
 
 __all__ = ["Gamma"]
@@ -175,7 +176,7 @@ def _standard_gamma(alpha: Tensor) -> Tensor:
     return _StandardGamma.apply(alpha.contiguous())
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """The gamma distribution with shape ``concentration`` and inverse scale ``rate`` (density
     ``rate**c x**(c-1) exp(-rate x) / Gamma(c)``). ``rsample`` draws standard gammas from
     pydlk's generator and differentiates them implicitly with respect to the concentration (see
@@ -203,6 +204,17 @@ class Gamma(Distribution):
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return _lgamma(x + 1) + (x + 1) * _ops.log(-y.reciprocal())
+
+    @property
+    def _mean_carrier_measure(self) -> Any:
+        return 0
 
     @property
     def mean(self) -> Tensor:

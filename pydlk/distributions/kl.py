@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import linalg
 from .. import ops as _ops
-from ..autograd import Tensor
+from ..autograd import Tensor, grad
 from .bernoulli import Bernoulli
 from .beta import Beta
 from .binomial import Binomial
@@ -18,6 +18,7 @@ from .categorical import Categorical
 from .cauchy import Cauchy
 from .dirichlet import Dirichlet
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .exponential import Exponential
 from .gamma import Gamma
 from .geometric import Geometric
@@ -85,6 +86,26 @@ def kl_divergence(p: Distribution, q: Distribution) -> Tensor:
             f"{q.__class__.__name__}"
         )
     return fun(p, q)
+
+
+@register_kl(ExponentialFamily, ExponentialFamily)
+def _kl_expfamily_expfamily(p: ExponentialFamily, q: ExponentialFamily) -> Tensor:
+    """The Bregman divergence of the log normaliser: ``F(theta_q) - F(theta_p) -
+    <theta_q - theta_p, grad F(theta_p)>``, for two members of one family with no closed
+    form registered."""
+    if type(p) is not type(q):
+        raise NotImplementedError(
+            "The cross KL-divergence between different exponential families cannot be "
+            "computed using Bregman divergences"
+        )
+    p_nparams = [t.detach().requires_grad_() for t in p._natural_params]
+    q_nparams = q._natural_params
+    lg_normal = p._log_normalizer(*p_nparams)
+    gradients = grad(lg_normal.sum(), p_nparams, create_graph=True)
+    result = q._log_normalizer(*q_nparams) - lg_normal
+    for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
+        result = result - _sum_rightmost((qnp - pnp) * g, len(q.event_shape))
+    return result
 
 
 def _inf_where(cond: Tensor, t: Tensor) -> Tensor:

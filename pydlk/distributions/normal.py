@@ -10,12 +10,13 @@ from .. import ops as _ops
 from ..autograd import Tensor
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(ExponentialFamily):
     """The normal (Gaussian) distribution with mean ``loc`` and standard deviation ``scale``
     (floats or tensors, broadcast together). ``rsample`` is ``loc + scale * eps`` with ``eps``
     from pydlk's generator (``pydlk.manual_seed``): the same seed gives the same draws on the CPU
@@ -42,6 +43,17 @@ class Normal(Distribution):
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.loc / self.scale.pow(2), -0.5 * self.scale.pow(2).reciprocal())
+
+    def _log_normalizer(self, x: Tensor, y: Tensor) -> Tensor:
+        return -0.25 * x.pow(2) / y + 0.5 * _ops.log(-math.pi / y)
+
+    @property
+    def _mean_carrier_measure(self) -> Any:
+        return 0
 
     @property
     def mean(self) -> Tensor:

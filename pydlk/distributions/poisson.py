@@ -12,12 +12,13 @@ from .._backend import host_array
 from ..autograd import Tensor
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import _host_draw, _lgamma, broadcast_all
 
 __all__ = ["Poisson"]
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """The Poisson distribution with rate ``rate`` (``P(k) = rate**k exp(-rate) / k!``).
     Draws (``pydlk.poisson``, from pydlk's generator) are whole numbers of the rate's dtype."""
 
@@ -37,6 +38,13 @@ class Poisson(Distribution):
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (_ops.log(self.rate),)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        return _ops.exp(x)
 
     @property
     def mean(self) -> Tensor:
