@@ -458,6 +458,7 @@ KL_CASES = {
     "poisson": ("Poisson", {"a": POS}, {"a": POS2}),
     "geometric": ("Geometric", {"a": PROB}, {"a": PROB[::-1].copy()}),
     "pareto": ("Pareto", {"a": POS, "b": DF}, {"a": POS2 / 2, "b": POS}),
+    "continuous_bernoulli": ("ContinuousBernoulli", {"a": PROB}, {"a": PROB[::-1].copy()}),
 }
 
 
@@ -869,6 +870,7 @@ EXPFAM = {
     "Beta": (lambda lib, m: lib.Beta(m.tensor(POS2), m.tensor(POS))),
     "Dirichlet": (lambda lib, m: lib.Dirichlet(m.tensor(POS2))),
     "Bernoulli": (lambda lib, m: lib.Bernoulli(probs=m.tensor(PROB))),
+    "ContinuousBernoulli": (lambda lib, m: lib.ContinuousBernoulli(logits=m.tensor(LOC))),
 }
 
 

@@ -11,12 +11,13 @@ from ..autograd import Tensor, no_grad
 from ..nn import functional as F
 from . import constraints
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .utils import broadcast_all, clamp_probs, lazy_property, logits_to_probs, probs_to_logits
 
 __all__ = ["ContinuousBernoulli"]
 
 
-class ContinuousBernoulli(Distribution):
+class ContinuousBernoulli(ExponentialFamily):
     """The continuous Bernoulli distribution on [0, 1] (Loaiza-Ganem and Cunningham, 2019):
     density proportional to ``p**x (1 - p)**(1 - x)``, given by ``probs`` or ``logits`` (not
     both). Its normalising constant, mean, variance and quantile have a removable singularity
@@ -129,6 +130,22 @@ class ContinuousBernoulli(Distribution):
         x = (self.probs - 0.5).pow(2)
         taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x
         return _ops.where(self._outside_unstable_region(), v, taylor)
+
+    @property
+    def _natural_params(self) -> tuple[Tensor, ...]:
+        return (self.logits,)
+
+    def _log_normalizer(self, x: Tensor) -> Tensor:
+        # log((exp(x) - 1) / x), a Taylor expansion near x = 0
+        outside = (x <= self._lims[0] - 0.5) | (x > self._lims[1] - 0.5)
+        cut = _ops.where(outside, x, (self._lims[0] - 0.5) * _ops.ones_like(x))
+        log_norm = _ops.log(_ops.abs(_ops.exp(cut) - 1.0)) - _ops.log(_ops.abs(cut))
+        taylor = 0.5 * x + x.pow(2) / 24.0 - x.pow(4) / 2880.0
+        return _ops.where(outside, log_norm, taylor)
+
+    @property
+    def _mean_carrier_measure(self) -> Any:
+        return 0
 
     def sample(self, sample_shape: Any = ()) -> Tensor:
         """Draws of shape ``sample_shape + batch_shape``, without gradient."""
