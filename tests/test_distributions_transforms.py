@@ -53,6 +53,7 @@ CASES = {
         lambda m: m.CatTransform([m.ExpTransform(), m.AffineTransform(0.0, 3.0)], 1, [1, 3]),
         X,
     ),
+    "corr_cholesky": (lambda m: m.CorrCholeskyTransform(), R.standard_normal((3, 6))),
     "cdf": (
         lambda m: m.CumulativeDistributionTransform(
             (D if m is T else torch.distributions).Normal(0.5, 2.0)
@@ -251,3 +252,14 @@ def test_positive_definite_transform_matches_torch():
     z = D.transform_to(D.constraints.positive_definite)(pydlk.tensor(XSQ))
     np.testing.assert_allclose(z.numpy(), y.numpy())
     assert D.identity_transform(pydlk.tensor(X)).numpy().tolist() == X.tolist()
+
+
+def test_biject_to_corr_cholesky_matches_torch():
+    x = R.standard_normal((2, 6))
+    yp = D.biject_to(D.constraints.corr_cholesky)(pydlk.tensor(x))
+    yt = torch.distributions.biject_to(torch.distributions.constraints.corr_cholesky)(
+        torch.tensor(x)
+    )
+    np.testing.assert_allclose(yp.numpy(), yt.numpy(), rtol=1e-12, atol=1e-15)
+    assert bool(D.constraints.corr_cholesky.check(yp).all())
+    assert tuple(yp.shape) == (2, 4, 4)

@@ -117,3 +117,5 @@ transform_to.register(
 transform_to.register(
     constraints.positive_semidefinite, lambda c: transforms.PositiveDefiniteTransform()
 )
+biject_to.register(constraints.corr_cholesky, lambda c: transforms.CorrCholeskyTransform())
+transform_to.register(constraints.corr_cholesky, lambda c: transforms.CorrCholeskyTransform())

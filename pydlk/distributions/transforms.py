@@ -19,6 +19,7 @@ import numpy as np
 from .. import ops as _ops
 from ..autograd import Tensor, as_tensor
 from . import constraints
+from ._corr_cholesky import CorrCholeskyTransform
 from ._transform_base import ComposeTransform, Transform, identity_transform
 from .utils import _softplus, _sum_rightmost
 
@@ -27,6 +28,7 @@ __all__ = [
     "AffineTransform",
     "CatTransform",
     "ComposeTransform",
+    "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "ExpTransform",
     "IndependentTransform",
