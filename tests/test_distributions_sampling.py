@@ -40,6 +40,9 @@ MOMENT_CASES = {
     "poisson": lambda: D.Poisson(_t([0.7, 12.0])),
     "fisher_snedecor": lambda: D.FisherSnedecor(_t([4.0, 10.0]), _t([12.0, 20.0])),
     "continuous_bernoulli": lambda: D.ContinuousBernoulli(_t([0.1, 0.5, 0.8])),
+    "generalized_pareto": lambda: D.GeneralizedPareto(
+        _t([0.0, 1.0, -1.0]), _t([1.0, 2.0, 0.5]), _t([0.1, 0.0, -0.3])
+    ),
     "kumaraswamy": lambda: D.Kumaraswamy(_t([0.5, 3.0]), _t([2.0, 1.5])),
     "weibull": lambda: D.Weibull(_t([1.0, 2.5]), _t([0.8, 3.0])),
     "pareto": lambda: D.Pareto(_t([1.0, 0.5]), _t([6.0, 9.0])),
