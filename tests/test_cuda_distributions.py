@@ -241,6 +241,11 @@ MORE = {
         {"n": POS2, "p": PROBS},
         np.floor(XPOS),
     ),
+    "wishart": (
+        lambda p: D.Wishart(p["df"], covariance_matrix=p["c"]),
+        {"df": np.array([6.5, 8.0, 12.0], np.float32), "c": COV},
+        np.stack([COV[::-1], COV + np.eye(4, dtype=np.float32)]),
+    ),
     "lowrank_mvn": (
         lambda p: D.LowRankMultivariateNormal(p["l"], p["w"], p["d"]),
         {"l": LOC, "w": R.standard_normal((3, 4, 2)).astype(np.float32), "d": POS},
@@ -254,7 +259,7 @@ MORE = {
     ),
 }
 HAS_ENTROPY = {"exponential", "laplace", "gamma", "beta", "dirichlet", "mvn", "lognormal"}
-HAS_ENTROPY |= {"studentt", "onehot", "binomial", "weibull", "lowrank_mvn"}
+HAS_ENTROPY |= {"studentt", "onehot", "binomial", "weibull", "lowrank_mvn", "wishart"}
 
 
 @pytest.mark.parametrize("name", MORE)

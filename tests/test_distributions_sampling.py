@@ -43,6 +43,7 @@ MOMENT_CASES = {
     "generalized_pareto": lambda: D.GeneralizedPareto(
         _t([0.0, 1.0, -1.0]), _t([1.0, 2.0, 0.5]), _t([0.1, 0.0, -0.3])
     ),
+    "wishart": lambda: D.Wishart(_t(7.0), covariance_matrix=_t([[1.0, 0.3], [0.3, 0.5]])),
     "kumaraswamy": lambda: D.Kumaraswamy(_t([0.5, 3.0]), _t([2.0, 1.5])),
     "weibull": lambda: D.Weibull(_t([1.0, 2.5]), _t([0.8, 3.0])),
     "pareto": lambda: D.Pareto(_t([1.0, 0.5]), _t([6.0, 9.0])),
