@@ -785,6 +785,14 @@ FAMILY = {
     "Bernoulli": (lambda lib, p: lib.Bernoulli(probs=p["p"]), {"p": PROB[0]}),
     "Poisson": (lambda lib, p: lib.Poisson(p["r"]), {"r": POS[0]}),
     "Binomial": (lambda lib, p: lib.Binomial(5, probs=p["p"]), {"p": PROB[1]}),
+    "Pareto": (
+        lambda lib, p: lib.Pareto(p["s"], p["a"]),
+        {"s": np.array([0.05, 0.2, 0.1, 0.3]), "a": np.array([0.8, 1.5, 2.5, 4.0])},
+    ),
+    "ContinuousBernoulli": (
+        lambda lib, p: lib.ContinuousBernoulli(probs=p["p"]),
+        {"p": np.array([0.2, 0.5, 0.7, 0.9])},
+    ),
 }
 
 

@@ -406,6 +406,8 @@ def _mean_log(p: Any) -> Tensor:
     if isinstance(p, Uniform):
         w = p.high - p.low
         return (_x_log_x(p.high) - _x_log_x(p.low) - w) / w
+    if isinstance(p, Pareto):
+        return p.scale.log() + p.alpha.reciprocal()
     raise NotImplementedError
 
 
@@ -568,8 +570,72 @@ def _kl_bernoulli_poisson(p: Bernoulli, q: Poisson) -> Tensor:
     return -p.entropy() - (p.probs * q.rate.log() - q.rate)
 
 
+def _safe_pareto(p: Pareto, min_alpha: float) -> Pareto:
+    """``p`` with ``alpha`` raised above ``min_alpha`` where it is not (there the KL is
+    infinite and overwritten), so that the finite formula stays finite elsewhere."""
+    alpha = _ops.where(p.alpha > min_alpha, p.alpha, _ops.full_like(p.alpha, min_alpha + 1))
+    return Pareto(p.scale, alpha, validate_args=False)
+
+
+@register_kl(Pareto, Exponential)
+def _kl_pareto_exponential(p: Pareto, q: Exponential) -> Tensor:
+    return _inf_where(p.alpha <= 1, _kl_to_exponential(_safe_pareto(p, 1), q))
+
+
+@register_kl(Pareto, Gamma)
+def _kl_pareto_gamma(p: Pareto, q: Gamma) -> Tensor:
+    return _inf_where(p.alpha <= 1, _kl_to_gamma(_safe_pareto(p, 1), q))
+
+
+@register_kl(Pareto, Normal)
+def _kl_pareto_normal(p: Pareto, q: Normal) -> Tensor:
+    return _inf_where(p.alpha <= 2, _kl_to_normal(_safe_pareto(p, 2), q))
+
+
+@register_kl(ContinuousBernoulli, Exponential)
+def _kl_cb_exponential(p: ContinuousBernoulli, q: Exponential) -> Tensor:
+    return _kl_to_exponential(p, q)
+
+
+@register_kl(ContinuousBernoulli, Normal)
+def _kl_cb_normal(p: ContinuousBernoulli, q: Normal) -> Tensor:
+    return _kl_to_normal(p, q)
+
+
+@register_kl(ContinuousBernoulli, Uniform)
+def _kl_cb_uniform(p: ContinuousBernoulli, q: Uniform) -> Tensor:
+    result = -p.entropy() + (q.high - q.low).log()
+    return _inf_where((q.low > 0) | (q.high < 1), result)
+
+
+def _kl_to_cb(p: Any, q: ContinuousBernoulli) -> Tensor:
+    # log q(x) = log C + log(1 - lambda) + x logits
+    return -p.entropy() - p.mean * q.logits - _ops.log1p(-q.probs) - q._cont_bern_log_norm()
+
+
+@register_kl(Beta, ContinuousBernoulli)
+def _kl_beta_cb(p: Beta, q: ContinuousBernoulli) -> Tensor:
+    return _kl_to_cb(p, q)
+
+
+@register_kl(Uniform, ContinuousBernoulli)
+def _kl_uniform_cb(p: Uniform, q: ContinuousBernoulli) -> Tensor:
+    return _inf_where((p.low < 0) | (p.high > 1), _kl_to_cb(p, q))
+
+
+@register_kl(Uniform, Pareto)
+def _kl_uniform_pareto(p: Uniform, q: Pareto) -> Tensor:
+    below = p.low < q.scale
+    low = _ops.where(below, q.scale.expand(tuple(p.low.shape)), p.low)
+    high = _ops.where(below, _ops.maximum(p.high, low + 1), p.high)
+    safe = Uniform(low, high, validate_args=False)
+    log_q = q.alpha.log() + q.alpha * q.scale.log() - (q.alpha + 1) * _mean_log(safe)
+    return _inf_where(below, -p.entropy() - log_q)
+
+
 def _kl_infinite(p: Any, q: Any) -> Tensor:
-    like = next(iter(p.__dict__[k] for k in p.arg_constraints if k in p.__dict__))
+    params = [p.__dict__[k] for k in p.arg_constraints if k in p.__dict__]
+    like = params[0] if params else p.mean  # (Beta's parameters are properties)
     return _inf_like(like)
 
 
@@ -593,5 +659,20 @@ for _p, _q in [
     (Normal, Uniform),
     (Poisson, Bernoulli),
     (Poisson, Binomial),
+    (Beta, Pareto),
+    (ContinuousBernoulli, Pareto),
+    (Exponential, ContinuousBernoulli),
+    (Exponential, Pareto),
+    (Gamma, ContinuousBernoulli),
+    (Gamma, Pareto),
+    (Gumbel, ContinuousBernoulli),
+    (Gumbel, Pareto),
+    (Laplace, ContinuousBernoulli),
+    (Laplace, Pareto),
+    (Normal, ContinuousBernoulli),
+    (Normal, Pareto),
+    (Pareto, Beta),
+    (Pareto, ContinuousBernoulli),
+    (Pareto, Uniform),
 ]:
     register_kl(_p, _q)(_kl_infinite)
