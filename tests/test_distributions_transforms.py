@@ -263,3 +263,37 @@ def test_biject_to_corr_cholesky_matches_torch():
     np.testing.assert_allclose(yp.numpy(), yt.numpy(), rtol=1e-12, atol=1e-15)
     assert bool(D.constraints.corr_cholesky.check(yp).all())
     assert tuple(yp.shape) == (2, 4, 4)
+
+
+def test_cat_stack_and_mixture_constraints_match_torch():
+    C, TC = D.constraints, torch.distributions.constraints
+    x = np.array([[0.5, -1.0, 2.0, 0.3], [1.5, 0.2, -0.1, 0.9]])
+    pairs = [
+        (
+            C.cat([C.positive, C.unit_interval], 1, [1, 3]),
+            TC.cat([TC.positive, TC.unit_interval], 1, [1, 3]),
+        ),
+        (C.stack([C.positive, C.real], 0), TC.stack([TC.positive, TC.real], 0)),
+    ]
+    for cp, ct in pairs:
+        np.testing.assert_array_equal(
+            cp.check(pydlk.tensor(x)).numpy(), ct.check(torch.tensor(x)).numpy()
+        )
+        assert cp.event_dim == ct.event_dim and cp.is_discrete == ct.is_discrete
+    # a mixture of uniforms on different intervals: a value is in the support where it is in
+    # every component's (torch's rule)
+    mp = D.MixtureSameFamily(
+        D.Categorical(logits=pydlk.zeros(2)), D.Uniform(pydlk.tensor([0.0, 0.5]), 2.0)
+    )
+    mt = _torch_uniform_mixture()
+    v = np.array([0.2, 0.7, 1.9, 2.5])
+    np.testing.assert_array_equal(
+        mp.support.check(pydlk.tensor(v)).numpy(), mt.support.check(torch.tensor(v)).numpy()
+    )
+
+
+def _torch_uniform_mixture():
+    TDm = torch.distributions
+    return TDm.MixtureSameFamily(
+        TDm.Categorical(logits=torch.zeros(2)), TDm.Uniform(torch.tensor([0.0, 0.5]), 2.0)
+    )

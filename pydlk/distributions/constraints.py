@@ -13,7 +13,9 @@ from ..autograd import Tensor, no_grad, tensor
 
 __all__ = [
     "Constraint",
+    "MixtureSameFamilyConstraint",
     "boolean",
+    "cat",
     "corr_cholesky",
     "dependent",
     "dependent_property",
@@ -39,6 +41,7 @@ __all__ = [
     "real_vector",
     "simplex",
     "square",
+    "stack",
     "symmetric",
     "unit_interval",
 ]
@@ -363,6 +366,84 @@ class _IndependentConstraint(Constraint):
         return f"IndependentConstraint({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
 
 
+class MixtureSameFamilyConstraint(Constraint):
+    """The support of a ``MixtureSameFamily``: ``base_constraint`` (the components') checked
+    against every component, a value valid where it is valid for all of them (torch's)."""
+
+    def __init__(self, base_constraint: Constraint) -> None:
+        self.base_constraint = base_constraint
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return self.base_constraint.is_discrete
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return self.base_constraint.event_dim
+
+    def check(self, value: Any) -> Tensor:
+        """``base_constraint.check`` of ``value`` against each component, all of them."""
+        v = _t(value)
+        if v.dim() < self.event_dim:
+            raise ValueError(f"value must have at least {self.event_dim} dimensions, got {v.dim()}")
+        result = self.base_constraint.check(v.unsqueeze(-1 - self.event_dim))
+        keep = v.dim() - self.event_dim
+        return result.reshape(tuple(result.shape[:keep]) + (-1,)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.base_constraint!r})"
+
+
+class _Cat(Constraint):
+    """The constraints of ``cseq`` on consecutive pieces (of ``lengths``, one each by default)
+    along ``dim``, the results concatenated."""
+
+    def __init__(self, cseq: Any, dim: int = 0, lengths: Any = None) -> None:
+        self.cseq = list(cseq)
+        self.lengths = [1] * len(self.cseq) if lengths is None else list(lengths)
+        if len(self.lengths) != len(self.cseq):
+            raise ValueError("cat: one length per constraint")
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        return max(c.event_dim for c in self.cseq)
+
+    def check(self, value: Any) -> Tensor:
+        """Each piece's check, concatenated along ``dim``."""
+        v = _t(value)
+        pieces = _ops.split(v, self.lengths, self.dim)
+        return _ops.cat([c.check(p) for c, p in zip(self.cseq, pieces)], self.dim)
+
+
+class _Stack(Constraint):
+    """The constraints of ``cseq`` on the slices along ``dim`` (one each), the results
+    stacked."""
+
+    def __init__(self, cseq: Any, dim: int = 0) -> None:
+        self.cseq = list(cseq)
+        self.dim = dim
+
+    @property
+    def is_discrete(self) -> bool:  # type: ignore[override]
+        return any(c.is_discrete for c in self.cseq)
+
+    @property
+    def event_dim(self) -> int:  # type: ignore[override]
+        dim = max(c.event_dim for c in self.cseq)
+        return dim + 1 if self.dim + dim < 0 else dim
+
+    def check(self, value: Any) -> Tensor:
+        """Each slice's check, stacked along ``dim``."""
+        v = _t(value)
+        slices = _ops.unbind(v, self.dim)
+        return _ops.stack([c.check(s) for c, s in zip(self.cseq, slices)], self.dim)
+
+
 dependent = _Dependent()
 boolean = _Boolean()
 real = _Real()
@@ -389,3 +470,5 @@ half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval
 multinomial = _Multinomial
 independent = _IndependentConstraint
+cat = _Cat
+stack = _Stack

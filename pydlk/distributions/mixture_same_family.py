@@ -78,8 +78,9 @@ class MixtureSameFamily(Distribution):
 
     @constraints.dependent_property
     def support(self) -> Any:
-        """The components' support."""
-        return self._component_distribution.support
+        """``MixtureSameFamilyConstraint`` of the components' support: valid for every
+        component."""
+        return constraints.MixtureSameFamilyConstraint(self._component_distribution.support)
 
     @property
     def mixture_distribution(self) -> Categorical:
