@@ -986,3 +986,59 @@ def test_multihead_attention_kdim_vdim_bias_kv_zero_attn(kw, fkw):
     for a, b in zip(outs[1][0], outs[0][0]):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     assert outs[1][1] == outs[0][1]
+
+
+# ------------------------------------------------------------ a user's Optimizer subclass
+
+
+def _lion(lib):
+    class Lion(lib.optim.Optimizer):
+        def __init__(self, params, lr=1e-2, betas=(0.9, 0.99), weight_decay=0.1):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+        @lib.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    p.data.mul_(1 - group["lr"] * group["weight_decay"])
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["exp_avg"] = lib.zeros_like(p)
+                        state["step"] = 0
+                    state["step"] += 1
+                    b1, b2 = group["betas"]
+                    update = state["exp_avg"] * b1 + p.grad * (1 - b1)
+                    p.add_(lib.sign(update), alpha=-group["lr"])
+                    state["exp_avg"].mul_(b2).add_(p.grad, alpha=1 - b2)
+
+    return Lion
+
+
+def test_user_optimizer_subclass_keeps_its_state_like_torch():
+    r = np.random.default_rng(0)
+    X, Y = r.standard_normal((32, 5)), r.standard_normal((32, 1))
+    res = []
+    for lib in (torch, pydlk):
+        model = lib.nn.Linear(5, 1).double()
+        model.load_state_dict(
+            {k: lib.tensor(np.full(tuple(v.shape), 0.1)) for k, v in model.state_dict().items()}
+        )
+        opt = _lion(lib)(model.parameters())
+        losses = []
+        for it in range(6):
+            loss = lib.nn.functional.mse_loss(model(lib.tensor(X)), lib.tensor(Y))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if it == 2:  # a checkpoint round trip into a fresh optimizer continues the same way
+                sd = opt.state_dict()
+                assert sorted(sd["state"][0]) == ["exp_avg", "step"] and sd["state"][0]["step"] == 3
+                opt = _lion(lib)(model.parameters())
+                opt.load_state_dict(sd)
+        res.append((losses, _np(opt.state[model.weight]["exp_avg"]), opt.state[model.bias]["step"]))
+    np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12)
+    np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12)
+    assert res[1][2] == res[0][2] == 6

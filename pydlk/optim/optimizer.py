@@ -42,6 +42,7 @@ and the optimiser then refuses to step and says to build it after ``model.to(...
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -211,13 +212,31 @@ class Optimizer:
         raise NotImplementedError
 
     # -- state ----------------------------------------------------------------------------
+    def _custom_step(self) -> bool:
+        """True for a user's subclass that writes its own ``step()`` (a Lion or Sophia written
+        for torch): it keeps torch's per-parameter state, a ``defaultdict(dict)`` its step fills
+        in, and state_dict/load_state_dict pack and restore that dict as torch's do."""
+        for cls in type(self).__mro__:
+            if "step" in cls.__dict__:
+                return not cls.__module__.startswith("pydlk.")
+        return False
+
+    def _user_state(self) -> defaultdict:
+        st = self.__dict__.get("_plain_state")
+        if st is None:
+            st = self.__dict__["_plain_state"] = defaultdict(dict)
+        return st
+
     @property
     def state(self) -> dict[str, Any]:
         """``{param: {"step": k, name: Tensor over its slot in each state buffer}}``: the live
         buffers (writing into them changes the optimiser's state, as torch's), Tensors on the
         parameter's device. Differs from torch: ``step`` is an int, and assigning a new dict to
         ``state`` resets every state buffer to zeros and the step counts to 0 instead of
-        replacing the dict."""
+        replacing the dict. A user's subclass with its own ``step()`` gets torch's plain
+        ``defaultdict(dict)`` instead, which persists whatever its step stores."""
+        if self._custom_step():
+            return self._user_state()
         out = {}
         for arenas in self._arenas:
             for a in arenas:
@@ -231,7 +250,13 @@ class Optimizer:
     @state.setter
     def state(self, value: Any) -> None:
         """``optimizer.state = defaultdict(dict)`` (a reset, as scripts write it): zero every
-        state buffer and step count; anything but an empty mapping is refused."""
+        state buffer and step count; anything but an empty mapping is refused (a user's
+        subclass with its own ``step()`` takes any mapping, as torch's)."""
+        if self._custom_step():
+            self.__dict__["_plain_state"] = (
+                value if isinstance(value, defaultdict) else defaultdict(dict, value)
+            )
+            return
         if not (hasattr(value, "keys") and len(value) == 0):
             raise TypeError(
                 f"{type(self).__name__}.state: only an empty dict may be assigned (a reset); use "
@@ -266,6 +291,8 @@ class Optimizer:
         ``momentum_buffer``, ...); the Tensors are copies, so a torch optimizer can load it once
         they are converted (``torch.from_numpy(np.asarray(v))``). Differs from torch: ``step``
         is a Python int (torch keeps a 0-d float tensor; its optimizers accept either)."""
+        if self._custom_step():
+            return self._user_state_dict()
         state, groups = {}, []
         rows = self._index()
         for gi, group in enumerate(self.param_groups):
@@ -297,6 +324,8 @@ class Optimizer:
                     f"{name}.load_state_dict: loaded state dict contains a parameter "
                     f"group that doesn't match the size of optimizer's group"
                 )
+        if self._custom_step():
+            return self._load_user_state(state_dict, groups)
         rows = self._index()
         saved = state_dict["state"]
         for (k, _gi, _p, a, i), sk in zip(rows, [x for g in groups for x in g["params"]]):
@@ -318,6 +347,47 @@ class Optimizer:
                     )
                 dst[...] = val
                 a.fresh.discard(sname)
+        for g, mine in zip(groups, self.param_groups):
+            for key, v in g.items():
+                if key != "params":
+                    mine[key] = v
+
+    def _user_state_dict(self) -> dict[str, Any]:
+        """torch's packing of a plain state: parameters numbered in group order."""
+        index, groups, k = {}, [], 0
+        for group in self.param_groups:
+            g = {key: v for key, v in group.items() if key != "params"}
+            g["params"] = list(range(k, k + len(group["params"])))
+            index.update({id(p): i for p, i in zip(group["params"], g["params"])})
+            k += len(group["params"])
+            groups.append(g)
+        state = {index[id(p)]: v for p, v in self._user_state().items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def _load_user_state(self, state_dict: dict[str, Any], groups: list) -> None:
+        """Restore a plain state (copies; floating-point Tensors cast to their parameter's
+        dtype, except ``step``, as torch's), then the groups' hyperparameters."""
+        import copy
+
+        params = [p for g in self.param_groups for p in g["params"]]
+        saved_ids = [i for g in groups for i in g["params"]]
+        by_id = dict(zip(saved_ids, params))
+        state: defaultdict = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            p = by_id.get(k, by_id.get(int(k)) if str(k).isdigit() else None)
+            if p is None:
+                continue
+            st = {}
+            for name, val in v.items():
+                if isinstance(val, Tensor):
+                    val = val.detach().clone()
+                    if name != "step" and val.is_floating_point():
+                        val = val.to(p.dtype)
+                else:
+                    val = copy.deepcopy(val)
+                st[name] = val
+            state[p] = st
+        self.__dict__["_plain_state"] = state
         for g, mine in zip(groups, self.param_groups):
             for key, v in g.items():
                 if key != "params":
