@@ -1042,3 +1042,38 @@ def test_user_optimizer_subclass_keeps_its_state_like_torch():
     np.testing.assert_allclose(res[1][0], res[0][0], rtol=1e-12)
     np.testing.assert_allclose(res[1][1], res[0][1], rtol=1e-12)
     assert res[1][2] == res[0][2] == 6
+
+
+# ------------------------------------------------------------ custom schedulers, container reprs
+
+
+def test_old_lr_scheduler_base_and_container_reprs():
+    for lib in (torch, pydlk):
+
+        class Poly(lib.optim.lr_scheduler._LRScheduler):
+            def __init__(self, optimizer, max_iter, power=0.9, last_epoch=-1):
+                self.max_iter, self.power = max_iter, power
+                super().__init__(optimizer, last_epoch)
+
+            def get_lr(self):
+                return [
+                    b * (1 - self.last_epoch / self.max_iter) ** self.power for b in self.base_lrs
+                ]
+
+        opt = lib.optim.SGD([lib.nn.Parameter(lib.zeros(1))], lr=0.1)
+        sched = Poly(opt, 10)
+        for _ in range(3):
+            opt.step()
+            sched.step()
+        assert isinstance(sched, lib.optim.lr_scheduler.LRScheduler)
+        np.testing.assert_allclose(sched.get_last_lr()[0], 0.1 * 0.7**0.9)
+    reprs = []
+    for lib in (torch, pydlk):
+        nn = lib.nn
+        m = nn.Sequential(
+            nn.ModuleList([nn.Linear(2, 2) for _ in range(3)] + [nn.ReLU(), nn.ReLU(), nn.Tanh()]),
+            nn.ModuleList(),
+            nn.ParameterList([nn.Parameter(lib.ones(2)), nn.Parameter(lib.ones(3))]),
+        )
+        reprs.append(repr(m).replace("torch.", ""))
+    assert reprs[1] == reprs[0]

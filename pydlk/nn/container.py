@@ -127,6 +127,24 @@ class ModuleList(_ModuleSequence):
         if modules is not None:
             self.extend(modules)
 
+    def __repr__(self):
+        """torch's: runs of equal modules fold into ``(0-3): 4 x Linear(...)``."""
+        reprs = [repr(m) for m in self._modules.values()]
+        if not reprs:
+            return self._get_name() + "()"
+        runs = [[0, 0, reprs[0]]]
+        for i, r in enumerate(reprs[1:], 1):
+            if r == runs[-1][2]:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = []
+        for start, end, r in runs:
+            head = f"({start})" if start == end else f"({start}-{end}): {end - start + 1} x"
+            body = f"{head}: {r}" if start == end else f"{head} {r}"
+            lines.append(body.replace("\n", "\n  "))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return ModuleList(list(self._modules.values())[idx])
@@ -258,7 +276,8 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
+        # torch indents these lines by two more than a child module's (its own quirk)
+        return "\n".join(f"  ({k}): {_param_repr(p)}" for k, p in self._parameters.items())
 
 
 class ParameterDict(Module):
@@ -324,7 +343,8 @@ class ParameterDict(Module):
             self[k] = v
 
     def extra_repr(self) -> str:
-        return "\n".join(f"({k}): {_param_repr(p)}" for k, p in self._parameters.items())
+        # torch indents these lines by two more than a child module's (its own quirk)
+        return "\n".join(f"  ({k}): {_param_repr(p)}" for k, p in self._parameters.items())
 
 
 class Identity(Module):

@@ -47,3 +47,8 @@ __all__ = [
     "CosineAnnealingWarmRestarts",
     "OneCycleLR",
 ]
+
+
+class _LRScheduler(LRScheduler):
+    """torch's old name for the scheduler base class; custom schedulers written as
+    ``class Poly(_LRScheduler)`` with their own ``get_lr`` subclass it unchanged."""
