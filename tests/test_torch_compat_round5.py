@@ -1077,3 +1077,17 @@ def test_old_lr_scheduler_base_and_container_reprs():
         )
         reprs.append(repr(m).replace("torch.", ""))
     assert reprs[1] == reprs[0]
+
+
+def test_module_get_parameter_and_get_buffer():
+    for lib in (torch, pydlk):
+        m = lib.nn.Sequential(lib.nn.Conv2d(1, 2, 3), lib.nn.BatchNorm2d(2))
+        assert m.get_parameter("0.weight") is m[0].weight
+        assert m.get_buffer("1.running_mean") is m[1].running_mean
+        assert m.get_submodule("1") is m[1]
+        with pytest.raises(AttributeError, match="is not an nn.Parameter"):
+            m.get_parameter("1.running_mean")
+        with pytest.raises(AttributeError, match="is not a buffer"):
+            m.get_buffer("0.weight")
+        with pytest.raises(AttributeError, match="has no attribute `nope`"):
+            m.get_parameter("0.nope")

@@ -24,6 +24,7 @@ from .._device import cuda_unavailable_error as _cuda_unavailable
 from .._device import device as _device
 from .._device import device_str as _device_str
 from ..autograd import Tensor, no_grad
+from ._module_lookup import _ModuleLookups
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
@@ -81,7 +82,7 @@ def _array(v):
     return np.asarray(v)
 
 
-class Module:
+class Module(_ModuleLookups):
     """Base class for layers and models. Subclasses call ``super().__init__()`` first and define
     ``forward``; calling the module runs forward pre-hooks, forward, forward hooks, and attaches
     full backward hooks."""
@@ -301,16 +302,6 @@ class Module:
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
-
-    def get_submodule(self, target: str) -> Module:
-        m = self
-        if target == "":
-            return m
-        for part in target.split("."):
-            if part not in m._modules:
-                raise AttributeError(f"{type(m).__name__} has no submodule '{part}'")
-            m = m._modules[part]
-        return m
 
     # -- modes and bulk changes -------------------------------------------------------
     def train(self: _M, mode: bool = True) -> _M:
