@@ -35,6 +35,7 @@ from ._random import (
     set_rng_state,
 )
 from ._size import Size  # noqa: E402
+from ._torch_namespace import *  # noqa: E402,F401,F403  (torch.dropout, torch.batch_norm, ...)
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from .autograd import (
     Function,

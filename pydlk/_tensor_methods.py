@@ -12,6 +12,10 @@ from . import ops
 from ._backend import is_cupy
 from .autograd import Tensor, is_grad_enabled
 from .linalg import _toplevel as _linalg
+from .ops import dtype_utils as _dtype_utils
+from .ops import index_more as _index_more
+from .ops import shape_more as _shape_more
+from .ops import tensor_more as _tensor_more
 from .ops._helpers import _arr, _nograd, _s, _xp
 from .ops._promotion import promote
 from .ops.arithmetic import (
@@ -405,6 +409,14 @@ _methods = {
     "random_": _random_,
     # activations (pydlk.functional)
 }
+
+# shape_more, index_more, dtype_utils, tensor_more: each module's TENSOR_METHODS (and
+# tensor_more's TENSOR_PROPERTIES, attached as properties: nbytes, itemsize, is_cpu,
+# retains_grad, mH, H)
+for _mod in (_shape_more, _index_more, _dtype_utils, _tensor_more):
+    _methods.update(_mod.TENSOR_METHODS)
+_methods.update({_n: property(_f) for _n, _f in _tensor_more.TENSOR_PROPERTIES.items()})
+del _mod
 
 for _name in _SAME_NAME_METHODS:
     setattr(Tensor, _name, getattr(ops, _name))

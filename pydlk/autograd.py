@@ -223,18 +223,27 @@ class Function:
 # ----------------------------------------------------------------------------- the tensor
 
 
+def _default_floats():
+    """The default float and complex dtypes (pydlk.set_default_dtype; float32 and complex64
+    until pydlk.ops.dtype_utils is loaded)."""
+    m = sys.modules.get("pydlk.ops.dtype_utils")
+    if m is None:
+        return np.dtype(np.float32), np.dtype(np.complex64)
+    return m.default_float(), m.default_complex()
+
+
 def _default_dtype_array(data, dtype, xp):
-    """torch.tensor's dtype rules: Python floats become float32, ints int64, bools bool; an
-    existing array keeps its dtype."""
+    """torch.tensor's dtype rules: Python floats become the default dtype (float32 unless
+    pydlk.set_default_dtype), ints int64, bools bool; an existing array keeps its dtype."""
     if dtype is not None:
         return xp.asarray(data, dtype=np.dtype(dtype) if xp is np else dtype)
     if hasattr(data, "dtype"):
         return xp.asarray(data)
     arr = np.asarray(data)
     if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
+        arr = arr.astype(_default_floats()[0])
     elif arr.dtype == np.complex128:  # Python complex numbers: complex64, as torch
-        arr = arr.astype(np.complex64)
+        arr = arr.astype(_default_floats()[1])
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return arr
@@ -302,7 +311,17 @@ class Tensor(_TensorBase):
     #   complex: cfloat cdouble conj conj_physical resolve_conj angle sgn is_complex
     #   spectral: stft istft
     #   activations: relu sigmoid tanh softmax log_softmax
-    #   properties: T mT real imag
+    #   more shapes: ravel select take tensor_split hsplit vsplit dsplit
+    #       split_with_sizes unsafe_split unsafe_chunk fliplr flipud diag_embed diagflat
+    #       narrow_copy select_scatter slice_scatter diagonal_scatter
+    #   index writes: index_copy index_copy_ index_fill index_fill_ index_put
+    #       index_put_ masked_scatter masked_scatter_ put put_ index_reduce index_reduce_
+    #   dtype tests: is_signed is_nonzero is_same_size
+    #   conveniences: element_size nelement ndimension stride storage_offset
+    #       where unsqueeze_ squeeze_ t_ transpose_ swapaxes_ swapdims_ tril_ triu_ cumsum_
+    #       cumprod_ eq_ ne_ lt_ le_ gt_ ge_ logical_and_ logical_or_ logical_xor_
+    #       logical_not_ lgamma_ digamma_ nan_to_num_ remainder_ floor_divide_
+    #   properties: T mT real imag nbytes itemsize is_cpu retains_grad mH H
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 
@@ -607,9 +626,11 @@ class Tensor(_TensorBase):
 
     def __repr__(self) -> str:
         host = self._data.get() if is_cupy(self._data) else np.asarray(self._data)
-        body = np.array2string(host, separator=", ", precision=4, prefix="tensor(")
+        m = sys.modules.get("pydlk.ops.dtype_utils")  # pydlk.set_printoptions
+        kw = m.print_kwargs() if m is not None else {"precision": 4}
+        body = np.array2string(host, separator=", ", prefix="tensor(", **kw)
         extra = ""
-        if self._data.dtype not in (np.float32, np.complex64):  # torch's defaults
+        if self._data.dtype not in _default_floats():  # torch's defaults
             extra += f", dtype={self._data.dtype}"
         if self.device != "cpu":
             extra += f", device='{self.device}'"

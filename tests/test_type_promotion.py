@@ -122,3 +122,21 @@ def test_uint8_images_divided_by_255_feed_a_float32_model():
     labels = pydlk.tensor([0, 1, 1, 0])
     acc = (model(x).argmax(1) == labels).sum() / len(labels)  # torch's accuracy idiom
     assert acc.dtype == pydlk.float32
+
+
+def test_python_floats_and_true_division_follow_the_default_dtype():
+    # torch: after set_default_dtype(float64), int tensor * 1.5 and int / int are float64
+    for lib in (pydlk, torch):
+        lib.set_default_dtype(lib.float64)
+        try:
+            a = lib.tensor([1, 2, 3])
+            got = [(a * 1.5).dtype, (a / 2).dtype, (a + 1j).dtype, (a.float() * 2.5).dtype]
+        finally:
+            lib.set_default_dtype(lib.float32)
+        assert [str(d).replace("torch.", "") for d in got] == [
+            "float64",
+            "float64",
+            "complex128",
+            "float32",
+        ]
+    assert (pydlk.tensor([1, 2]) / 2).dtype == pydlk.float32

@@ -8,13 +8,15 @@ from in three places a torch script meets daily:
 - true division of integers gives the default float dtype (float32).
 
 The operands fall into three groups, each promoted within itself: dimensioned tensors (and
-arrays), zero-dimensional tensors, and Python numbers (bool -> bool, int -> int64, float ->
-float32, complex -> complex64). A later group counts only when its category (bool < integer <
-floating < complex) is higher than the earlier groups' (c10's ResultTypeState).
+arrays), zero-dimensional tensors, and Python numbers (bool -> bool, int -> int64, float -> the
+default dtype, float32 unless pydlk.set_default_dtype, complex -> its complex match). A later
+group counts only when its category (bool < integer < floating < complex) is higher than the
+earlier groups' (c10's ResultTypeState).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,20 @@ from ..autograd import Tensor
 
 _DEFAULT_FLOAT = np.dtype(np.float32)
 _DEFAULT_COMPLEX = np.dtype(np.complex64)
+
+
+def _default_float() -> np.dtype:
+    """float32, or what pydlk.set_default_dtype chose (dtype_utils imports this module, so
+    its state is looked up, not imported)."""
+    m = sys.modules.get("pydlk.ops.dtype_utils")
+    return _DEFAULT_FLOAT if m is None else m.default_float()
+
+
+def _default_complex() -> np.dtype:
+    m = sys.modules.get("pydlk.ops.dtype_utils")
+    return _DEFAULT_COMPLEX if m is None else m.default_complex()
+
+
 _INT64 = np.dtype(np.int64)
 _BOOL = np.dtype(np.bool_)
 
@@ -70,7 +86,7 @@ def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None
     if ch == 3:
         return higher
     if cl == 3:
-        return np.promote_types(higher, _DEFAULT_COMPLEX) if ch == 2 else lower
+        return np.promote_types(higher, _default_complex()) if ch == 2 else lower
     if ch == 2:
         return higher
     if higher == _BOOL or cl == 2:
@@ -94,9 +110,9 @@ def result_type(a: Any, b: Any) -> np.dtype | None:
         elif isinstance(x, int):
             wrapped = promote_types(wrapped, _INT64)
         elif isinstance(x, float):
-            wrapped = promote_types(wrapped, _DEFAULT_FLOAT)
+            wrapped = promote_types(wrapped, _default_float())
         elif isinstance(x, complex):
-            wrapped = promote_types(wrapped, _DEFAULT_COMPLEX)
+            wrapped = promote_types(wrapped, _default_complex())
         else:
             return None
     return _combine(dim, _combine(zero, wrapped))
@@ -127,5 +143,5 @@ def promote(a: Any, b: Any, true_divide: bool = False) -> tuple[Any, Any]:
     if dt is None:
         return a, b
     if true_divide and _category(dt) < 2:
-        dt = _DEFAULT_FLOAT
+        dt = _default_float()
     return _cast(a, dt), _cast(b, dt)

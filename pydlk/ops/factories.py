@@ -18,11 +18,11 @@ from .conversions import (
     _device_str,
     _move,
     _parse_device,
-    complex64,
     float32,
     float64,
     int64,
 )
+from .dtype_utils import default_complex, default_float
 
 
 def _new(array: Array, device: DeviceLike | None, requires_grad: bool) -> Tensor:
@@ -71,8 +71,8 @@ def get_default_device() -> _device.device:
 
 
 def _float_dtype(dtype: DTypeLike | None, op: str) -> np.dtype:
-    """A factory's dtype: float32 unless given."""
-    return np.dtype(np.float32 if dtype is None else dtype)
+    """A factory's dtype: the default dtype (float32 unless set_default_dtype) unless given."""
+    return default_float() if dtype is None else np.dtype(dtype)
 
 
 def _size_args(size: tuple[Any, ...], kwsize: Any, op: str) -> tuple[int, ...]:
@@ -138,8 +138,8 @@ def _scalar_dtype(v: object) -> np.dtype:
     if isinstance(v, (int, np.integer)):
         return int64
     if isinstance(v, (complex, np.complexfloating)):
-        return complex64
-    return float32  # Python and NumPy floats alike, as torch
+        return default_complex()
+    return default_float()  # Python and NumPy floats alike, as torch
 
 
 def full(
@@ -238,7 +238,7 @@ def arange(
             f"arange: the range [{start}, {end}) is inconsistent with the sign of step {step}"
         )
     ints = _b.all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
-    dt = np.dtype(dtype) if dtype is not None else (int64 if ints else float32)
+    dt = np.dtype(dtype) if dtype is not None else (int64 if ints else default_float())
     if ints:
         a = np.arange(start, end, step, dtype=np.int64)
     else:
@@ -286,7 +286,7 @@ def _gen(generator: Generator | None) -> np.random.Generator:
 
 
 def _rand_dtype(dtype: DTypeLike | None, op: str, complex_ok: bool = False) -> np.dtype:
-    dt = np.dtype(np.float32 if dtype is None else dtype)
+    dt = default_float() if dtype is None else np.dtype(dtype)
     if complex_ok and dt.kind == "c":
         return dt
     if dt.kind != "f":
