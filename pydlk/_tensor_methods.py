@@ -418,6 +418,16 @@ for _mod in (_shape_more, _index_more, _dtype_utils, _tensor_more):
 _methods.update({_n: property(_f) for _n, _f in _tensor_more.TENSOR_PROPERTIES.items()})
 del _mod
 
+# torch's further math, special and statistics methods (ops/math_more.py, special_more.py,
+# stats_more.py: each module's TENSOR_METHODS, in-place variants included)
+_methods.update(
+    {
+        k: v
+        for m in (ops.math_more, ops.special_more, ops.stats_more)
+        for k, v in m.TENSOR_METHODS.items()
+    }
+)
+
 for _name in _SAME_NAME_METHODS:
     setattr(Tensor, _name, getattr(ops, _name))
 for _name, _fn in _methods.items():

@@ -321,6 +321,17 @@ class Tensor(_TensorBase):
     #       where unsqueeze_ squeeze_ t_ transpose_ swapaxes_ swapdims_ tril_ triu_ cumsum_
     #       cumprod_ eq_ ne_ lt_ le_ gt_ ge_ logical_and_ logical_or_ logical_xor_
     #       logical_not_ lgamma_ digamma_ nan_to_num_ remainder_ floor_divide_
+    #   more math: absolute negative positive divide true_divide multiply subtract greater
+    #       greater_equal less less_equal not_equal arccosh arcsinh arctanh fix fmod fmax fmin
+    #       copysign heaviside signbit isposinf isneginf isreal gcd lcm bitwise_and bitwise_or
+    #       bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift logaddexp logaddexp2
+    #       nextafter ldexp frexp float_power divide_ true_divide_ multiply_ subtract_ greater_
+    #       greater_equal_ less_ less_equal_ not_equal_ arccosh_ arcsinh_ arctanh_ fmod_
+    #       copysign_ heaviside_ gcd_ lcm_ bitwise_and_ bitwise_or_ bitwise_xor_ bitwise_not_
+    #       bitwise_left_shift_ bitwise_right_shift_ nextafter_ ldexp_ float_power_
+    #   special functions: i0 polygamma mvlgamma i0_ polygamma_ mvlgamma_
+    #   more statistics: logcumsumexp cov corrcoef msort mode unique_consecutive renorm dist
+    #       kron inner histogram renorm_
     #   properties: T mT real imag nbytes itemsize is_cpu retains_grad mH H
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)

@@ -46,6 +46,8 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_complex.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg_eig.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_grid_sample_3d.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_shape.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_math.py"),
             *sys.argv[1:],
         ]
     )

@@ -17,7 +17,10 @@ scatter), ``scatter_extra`` (index_add, scatter_reduce, masked_select), ``statis
 ``activations``, ``inplace`` and ``inplace_math`` (recorded in-place ops), ``math_extra``
 (tan, asin, log2, logit, xlogy, atan2, hypot, addcmul, ...), ``cumulative`` (cumprod),
 ``shape_extra`` (repeat_interleave, tile, take_along_dim, diff, block_diag, cartesian_prod,
-tril_indices), ``shape_more`` (tensor_split, diag_embed, select_scatter, ...),
+tril_indices), ``math_more`` (absolute, fmod, fmax, copysign,
+bitwise ops, logaddexp, frexp, ...), ``special_more`` (i0, polygamma, mvlgamma), ``stats_more``
+(logcumsumexp, cov, corrcoef, mode, histogram, kron, ...), ``calculus`` (trapezoid, gradient),
+``shape_more`` (tensor_split, diag_embed, select_scatter, ...),
 ``index_more`` (index_copy, index_put, masked_scatter, put, index_reduce),
 ``dtype_utils`` (default dtype, promote_types, asarray, logspace, print options)
 and ``tensor_more`` (Tensor conveniences: stride, nbytes, unsqueeze_, eq_, ...)
@@ -142,31 +145,6 @@ from .cumulative import cumprod
 from .diagonal import diag, diagonal, trace
 from .distance import cdist
 from .draws import bernoulli, multinomial, poisson
-from .dtype_utils import (
-    asarray,
-    can_cast,
-    empty_strided,
-    frombuffer,
-    get_default_dtype,
-    get_num_interop_threads,
-    is_anomaly_enabled,
-    is_floating_point,
-    is_nonzero,
-    is_same_size,
-    is_signed,
-    is_warn_always_enabled,
-    logspace,
-    promote_types,
-    range,
-    result_type,
-    scalar_tensor,
-    set_anomaly_enabled,
-    set_default_dtype,
-    set_num_interop_threads,
-    set_printoptions,
-    set_warn_always,
-    typename,
-)
 from .einsum import einsum
 from .factories import (
     arange,
@@ -194,14 +172,6 @@ from .factories import (
     zeros_like,
 )
 from .hyperbolic import acosh, asinh, atanh, cosh, sinh
-from .index_more import (
-    index_copy,
-    index_fill,
-    index_put,
-    index_reduce,
-    masked_scatter,
-    put,
-)
 from .joining import (
     cat,
     chunk,
@@ -311,36 +281,6 @@ from .shape_extra import (
     tile,
     tril_indices,
     triu_indices,
-)
-from .shape_more import (
-    atleast_1d,
-    atleast_2d,
-    atleast_3d,
-    broadcast_shapes,
-    broadcast_tensors,
-    column_stack,
-    combinations,
-    diag_embed,
-    diagflat,
-    diagonal_scatter,
-    dsplit,
-    dstack,
-    fliplr,
-    flipud,
-    hsplit,
-    narrow_copy,
-    ravel,
-    row_stack,
-    select,
-    select_scatter,
-    slice_scatter,
-    split_with_sizes,
-    take,
-    tensor_split,
-    unravel_index,
-    unsafe_chunk,
-    unsafe_split,
-    vsplit,
 )
 from .special import digamma, erf, erfc, erfinv, expm1, lerp, lgamma
 from .spectral import istft, stft
@@ -656,62 +596,28 @@ __all__ = [
     "tile",
     "tril_indices",
     "triu_indices",
-    # dtype_utils, index_more, shape_more
-    "get_default_dtype",
-    "set_default_dtype",
-    "promote_types",
-    "result_type",
-    "can_cast",
-    "typename",
-    "is_floating_point",
-    "is_signed",
-    "is_nonzero",
-    "is_same_size",
-    "asarray",
-    "scalar_tensor",
-    "logspace",
-    "range",
-    "empty_strided",
-    "frombuffer",
-    "set_printoptions",
-    "get_num_interop_threads",
-    "set_num_interop_threads",
-    "is_anomaly_enabled",
-    "set_anomaly_enabled",
-    "set_warn_always",
-    "is_warn_always_enabled",
-    "index_copy",
-    "index_fill",
-    "index_put",
-    "masked_scatter",
-    "put",
-    "index_reduce",
-    "atleast_1d",
-    "atleast_2d",
-    "atleast_3d",
-    "column_stack",
-    "row_stack",
-    "dstack",
-    "tensor_split",
-    "hsplit",
-    "vsplit",
-    "dsplit",
-    "split_with_sizes",
-    "unsafe_split",
-    "unsafe_chunk",
-    "ravel",
-    "select",
-    "take",
-    "fliplr",
-    "flipud",
-    "diag_embed",
-    "diagflat",
-    "combinations",
-    "unravel_index",
-    "broadcast_shapes",
-    "broadcast_tensors",
-    "narrow_copy",
-    "select_scatter",
-    "slice_scatter",
-    "diagonal_scatter",
+]
+
+# torch's further namespace functions, exported whole: each module's __all__ becomes pydlk.<name>
+from . import (  # noqa: E402
+    calculus,
+    dtype_utils,
+    index_more,
+    math_more,
+    shape_more,
+    special_more,
+    stats_more,
+)
+from .calculus import *  # noqa: E402,F401,F403
+from .dtype_utils import *  # noqa: E402,F401,F403
+from .index_more import *  # noqa: E402,F401,F403
+from .math_more import *  # noqa: E402,F401,F403
+from .shape_more import *  # noqa: E402,F401,F403
+from .special_more import *  # noqa: E402,F401,F403
+from .stats_more import *  # noqa: E402,F401,F403
+
+__all__ += [
+    n
+    for m in (calculus, dtype_utils, index_more, math_more, shape_more, special_more, stats_more)
+    for n in m.__all__
 ]

@@ -61,35 +61,35 @@ def _sinh_t(x: Tensor) -> Tensor:
     return sinh(x)
 
 
-sinh = _unary(
+sinh: _UnaryOp = _unary(
     "sinh",
     lambda xp, a: xp.sinh(a),
     lambda xp, a: xp.cosh(a),
     "Hyperbolic sine.",
     _cosh_t,
 )
-cosh = _unary(
+cosh: _UnaryOp = _unary(
     "cosh",
     lambda xp, a: xp.cosh(a),
     lambda xp, a: xp.sinh(a),
     "Hyperbolic cosine.",
     _sinh_t,
 )
-asinh = _unary(
+asinh: _UnaryOp = _unary(
     "asinh",
     lambda xp, a: xp.arcsinh(a),
     lambda xp, a: 1 / xp.sqrt(a * a + 1),
     "Inverse hyperbolic sine.",
     lambda x: (x * x + 1).rsqrt(),
 )
-acosh = _unary(
+acosh: _UnaryOp = _unary(
     "acosh",
     lambda xp, a: xp.arccosh(a),
     lambda xp, a: 1 / (xp.sqrt(a - 1) * xp.sqrt(a + 1)),
     "Inverse hyperbolic cosine (nan below 1).",
     lambda x: 1 / ((x - 1).sqrt() * (x + 1).sqrt()),
 )
-atanh = _unary(
+atanh: _UnaryOp = _unary(
     "atanh",
     lambda xp, a: xp.arctanh(a),
     lambda xp, a: 1 / (1 - a * a),
