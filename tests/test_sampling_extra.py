@@ -575,3 +575,12 @@ def test_gpu_sampling_ops_match_cpu(rng):
         np.testing.assert_allclose(host(outs[1]), host(outs[0]), rtol=1e-12, atol=1e-12)
         for c, g in zip(cpu, gpu):
             np.testing.assert_allclose(host(g.grad), host(c.grad), rtol=1e-12, atol=1e-12)
+
+
+def test_poisson_of_a_zero_dimensional_rate():
+    # NumPy's poisson gives a Python int for a 0-d rate; the draw keeps the rate's shape and dtype
+    pydlk.manual_seed(0)
+    y = pydlk.poisson(pydlk.tensor(3.0))
+    assert tuple(y.shape) == () and y.dtype == np.float32
+    ys = pydlk.poisson(pydlk.full((20000,), 3.0))
+    assert abs(ys.mean().item() - 3.0) < 5 * (3.0 / 20000) ** 0.5  # within 5 standard errors

@@ -381,3 +381,21 @@ def test_gpu_special_function_matches_the_cpu(rng):
         np.testing.assert_allclose(host(yg), y.detach().numpy(), rtol=1e-14)
     with pytest.raises(ValueError, match="special_function: function must be one of"):
         _cuda.special_function(cp.zeros(3), "gamma")
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_zero_dimensional_input_keeps_its_shape(name):
+    # the kernel wants a C-contiguous array, and NumPy's ascontiguousarray makes a 0-d one 1-d
+    x = 0.5
+    p = pydlk.tensor(x, dtype=pydlk.float64, requires_grad=True)
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    yp, yt = getattr(pydlk, name)(p), getattr(torch, name)(t)
+    assert tuple(yp.shape) == tuple(yt.shape) == ()
+    np.testing.assert_allclose(yp.item(), yt.item(), rtol=1e-14)
+    yp.backward()
+    yt.backward()
+    assert tuple(p.grad.shape) == ()
+    # torch's trigamma (digamma's derivative) is within 3e-10 here; pydlk's is pi^2 / 2
+    np.testing.assert_allclose(p.grad.item(), t.grad.item(), rtol=1e-9)
+    if name == "digamma":
+        np.testing.assert_allclose(p.grad.item(), math.pi**2 / 2, rtol=1e-15)

@@ -129,4 +129,5 @@ def poisson(input: Tensor, generator: Generator | None = None) -> Tensor:
     a = _arr(_t(input))
     h = host_array(a)
     _probabilities(np.asarray(h, np.float64), "poisson", "input")
-    return _nograd(on_device_of(_gen(generator).poisson(h).astype(h.dtype), a))
+    # np.asarray: NumPy's poisson gives a Python int for a 0-d rate
+    return _nograd(on_device_of(np.asarray(_gen(generator).poisson(h)).astype(h.dtype), a))

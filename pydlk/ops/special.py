@@ -32,7 +32,8 @@ def _special(a: Array, name: str) -> Array:
     """``name`` (erf, erfc, erfinv, lgamma, digamma, trigamma) per element by the device's
     kernel (``_C.special_function`` or its GPU counterpart), on a C-contiguous copy if needed."""
     xp = get_array_module(a)
-    return kernels_for(a).special_function(xp.ascontiguousarray(a), name)
+    # ascontiguousarray makes a 0-d array 1-d: the result takes the input's shape back
+    return kernels_for(a).special_function(xp.ascontiguousarray(a), name).reshape(a.shape)
 
 
 class Expm1(Function):
