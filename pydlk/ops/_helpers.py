@@ -13,7 +13,7 @@ import numpy as np
 
 from .._backend import get_array_module, is_cupy
 from .._typing import Array, TensorOrScalar
-from ..autograd import Tensor
+from ..autograd import Function, Tensor, is_grad_enabled
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 # (shape, dtype) of a forward argument; dtype None for a Python scalar
@@ -172,6 +172,48 @@ def _nograd_ufunc(name: str, input: Any) -> Tensor:
     isnan, ...: torch's gradient of these is zero or undefined)."""
     a = _arr(input)
     return _nograd(getattr(_xp(a), name)(a))
+
+
+class _ZeroGrad(Function):
+    """A piecewise-constant result (round, floor, sign, rounded division, ...) recorded on the
+    graph: ``forward(ctx, out, *inputs)`` returns the precomputed ``out``; every input gets a
+    zero gradient, and that gradient is a constant (its own gradient is zero too), as torch's."""
+
+    @staticmethod
+    def forward(ctx, out, *inputs):
+        ctx.meta = tuple(_meta(i) for i in inputs)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = get_array_module(g)
+        return (None,) + tuple(
+            xp.zeros(m[0], m[1]) if need else None
+            for m, need in zip(ctx.meta, ctx.needs_input_grad[1:])
+        )
+
+    @staticmethod
+    def backward_graph(ctx, inputs, g):
+        return tuple(
+            None if z is None else Tensor._wrap(z) for z in _ZeroGrad.backward(ctx, g._data)
+        )
+
+
+def _zero_grad(out: Any, *inputs: Any) -> Tensor:
+    """``out`` (an array) as the result of a piecewise-constant op of ``inputs``: without
+    gradient unless a floating input requires grad, else recorded with a zero gradient."""
+    for x in inputs:
+        if isinstance(x, Tensor) and x._requires_grad and is_grad_enabled():
+            if getattr(out, "dtype", None) is None or out.dtype.kind not in "fc":
+                break
+            return _ZeroGrad.apply(_o(out), *inputs)
+    return Tensor._wrap(_o(out))
+
+
+def _zero_grad_ufunc(name: str, input: Any) -> Tensor:
+    """The NumPy/CuPy ufunc ``name`` of ``input`` (floor, sign, ...): torch's gradient is zero."""
+    a = _arr(input)
+    return _zero_grad(getattr(_xp(a), name)(a), input)
 
 
 def _dim(d: int, ndim: int, op: str, extra: int = 0) -> int:

@@ -17,7 +17,6 @@ from ._helpers import (
     _mask_t,
     _meta,
     _nograd,
-    _nograd_ufunc,
     _o,
     _quiet,
     _real_only,
@@ -25,9 +24,11 @@ from ._helpers import (
     _t,
     _val,
     _xp,
+    _zero_grad,
+    _zero_grad_ufunc,
 )
 from ._promotion import promote
-from .comparison import floor_divide
+from .comparison import _rounded_div
 
 # This module defines abs, round and pow under torch's names; inside it the
 # Python builtins of those names are reached as _b.abs, _b.sum, ... .
@@ -559,19 +560,18 @@ def mul(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
 def div(
     input: TensorOrScalar, other: TensorOrScalar, *, rounding_mode: str | None = None
 ) -> Tensor:
-    """``input / other`` (true division).
+    """``input / other`` (true division: integer inputs give a float result).
 
-    ``rounding_mode='trunc'`` or ``'floor'`` rounds the quotient (no gradient).
-    Raises ValueError for any other rounding_mode.
+    ``rounding_mode='trunc'`` or ``'floor'`` rounds the quotient toward zero or down; the
+    result keeps the promoted dtype of the operands (int64 for int64 inputs), and its gradient
+    is zero, as torch's. Raises ValueError for any other rounding_mode.
     """
     if rounding_mode is not None:
-        if rounding_mode == "floor":
-            return floor_divide(input, other)
-        if rounding_mode == "trunc":
-            return _nograd(_xp(_arr(input)).trunc(_arr(input) / _arr(other)))
-        raise ValueError(
-            f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
-        )
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(
+                f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}"
+            )
+        return _rounded_div(input, other, rounding_mode)
     if not isinstance(other, Tensor) and not isinstance(input, Tensor):
         input = _t(input)
     return Div.apply(*promote(_s(input), _s(other), True))
@@ -642,35 +642,36 @@ def reciprocal(input: Tensor) -> Tensor:
 
 
 def sign(input: Tensor) -> Tensor:
-    """-1, 0 or 1 per element. No gradient (torch's is zero everywhere). Complex input raises,
-    as torch (``sgn`` is its complex counterpart)."""
+    """-1, 0 or 1 per element; a zero gradient (recorded when input requires grad), as torch.
+    Complex input raises, as torch (``sgn`` is its complex counterpart)."""
     _real_only("sign", input)
-    return _nograd_ufunc("sign", input)
+    return _zero_grad_ufunc("sign", input)
 
 
 def floor(input: Tensor) -> Tensor:
-    """No gradient (torch's is zero everywhere); likewise ceil, round, trunc."""
+    """Round down to an integer value. The gradient is zero everywhere (the result is
+    recorded when input requires grad, as torch's); likewise ceil, round, trunc."""
     _real_only("floor", input)
-    return _nograd_ufunc("floor", input)
+    return _zero_grad_ufunc("floor", input)
 
 
 def ceil(input: Tensor) -> Tensor:
-    """Round up to an integer value; no gradient."""
+    """Round up to an integer value; a zero gradient."""
     _real_only("ceil", input)
-    return _nograd_ufunc("ceil", input)
+    return _zero_grad_ufunc("ceil", input)
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
-    """Round half to even, to ``decimals`` places (as torch.round); no gradient."""
+    """Round half to even, to ``decimals`` places (as torch.round); a zero gradient."""
     a = _arr(input)
     _real_only("round", a)
-    return _nograd(_xp(a).round(a, decimals))
+    return _zero_grad(_xp(a).round(a, decimals), input)
 
 
 def trunc(input: Tensor) -> Tensor:
-    """Round toward zero; no gradient."""
+    """Round toward zero; a zero gradient."""
     _real_only("trunc", input)
-    return _nograd_ufunc("trunc", input)
+    return _zero_grad_ufunc("trunc", input)
 
 
 def clamp(

@@ -3,10 +3,24 @@ gradient flows through them, so each returns a tensor outside the graph."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._backend import is_cupy
 from .._typing import TensorOrScalar
 from ..autograd import Tensor
-from ._helpers import _arr, _BinaryOp, _nograd, _nograd_ufunc, _quiet, _real_only, _xp
+from ._helpers import (
+    _arr,
+    _BinaryOp,
+    _nograd,
+    _nograd_ufunc,
+    _quiet,
+    _real_only,
+    _s,
+    _t,
+    _xp,
+    _zero_grad,
+)
+from ._promotion import promote
 
 
 def _compare(name: str, ufunc_name: str, symbol: str) -> _BinaryOp:
@@ -37,6 +51,26 @@ def floor_divide(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     a, b = _arr(input), _arr(other)
     _real_only("floor_divide", a, b)
     return _nograd(_xp(a, b).floor_divide(a, b))
+
+
+@_quiet
+def _rounded_div(input: Any, other: Any, mode: str) -> Tensor:
+    """``div`` with ``rounding_mode`` 'trunc' or 'floor', in the operands' promoted dtype."""
+    if not isinstance(other, Tensor) and not isinstance(input, Tensor):
+        input = _t(input)
+    _real_only("div", _arr(input), _arr(other))
+    a, b = promote(_s(input), _s(other))
+    ra, rb = _arr(a), _arr(b)
+    xp = _xp(ra, rb)
+    kind = getattr(ra, "dtype", None) or getattr(rb, "dtype", None)
+    if kind is not None and kind.kind in "iub":
+        q = xp.floor_divide(ra, rb)
+        if mode == "trunc":  # floor rounds a negative inexact quotient one too far down
+            q = q + ((xp.remainder(ra, rb) != 0) & ((ra < 0) != (rb < 0)))
+            q = q.astype(kind, copy=False)
+    else:
+        q = xp.floor_divide(ra, rb) if mode == "floor" else xp.trunc(ra / rb)
+    return _zero_grad(q, input, other)
 
 
 @_quiet

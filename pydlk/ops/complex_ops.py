@@ -177,7 +177,7 @@ class _Sgn(Function):
 
 def sgn(input: Tensor) -> Tensor:
     """``z / |z|`` per element (0 at 0): ``sign`` extended to complex numbers, as torch.sgn.
-    For a real input it is ``sign`` (no gradient)."""
+    For a real input it is ``sign`` (a zero gradient)."""
     x = _t(input)
     if x.dtype.kind != "c":
         from .arithmetic import sign

@@ -1,0 +1,105 @@
+"""torch scripts that ran differently under pydlk: zero gradients of the piecewise-constant ops,
+rounded division's dtype, torch.autograd.Variable / function / once_differentiable, memory
+formats and Tensor.sum_to_size; each compared with torch."""
+
+import numpy as np
+import pytest
+import torch
+
+import pydlk
+
+# ------------------------------------------------------- zero gradients of rounding ops
+
+_ROUNDERS = [
+    ("round", lambda m, t: m.round(t)),
+    ("round_decimals", lambda m, t: m.round(t, decimals=1)),
+    ("floor", lambda m, t: m.floor(t)),
+    ("ceil", lambda m, t: m.ceil(t)),
+    ("trunc", lambda m, t: m.trunc(t)),
+    ("fix", lambda m, t: m.fix(t)),
+    ("sign", lambda m, t: m.sign(t)),
+    ("sgn", lambda m, t: m.sgn(t)),
+    ("method_round", lambda m, t: t.round()),
+    ("method_round_decimals", lambda m, t: t.round(decimals=2)),
+    ("method_floor", lambda m, t: t.floor()),
+    ("method_ceil", lambda m, t: t.ceil()),
+    ("method_trunc", lambda m, t: t.trunc()),
+    ("method_fix", lambda m, t: t.fix()),
+    ("method_sign", lambda m, t: t.sign()),
+    ("method_sgn", lambda m, t: t.sgn()),
+]
+
+
+@pytest.mark.parametrize("name,f", _ROUNDERS, ids=[n for n, _ in _ROUNDERS])
+def test_piecewise_constant_ops_give_zero_gradient(name, f):
+    v = np.array([-1.7, -0.2, 0.4, 2.5], np.float32)
+    results = []
+    for m in (torch, pydlk):
+        x = m.tensor(v, requires_grad=True)
+        y = f(m, x)
+        assert y.requires_grad
+        (y * x).sum().backward()  # d/dx (f(x) * x) = f(x) + 0
+        results.append((np.asarray(y.detach().numpy()), np.asarray(x.grad.numpy())))
+        x.grad = None
+        f(m, x).sum().backward()
+        assert (x.grad + m.zeros(4)).tolist() == [0.0] * 4
+    np.testing.assert_allclose(results[1][0], results[0][0])
+    np.testing.assert_allclose(results[1][1], results[0][1])
+
+
+def test_zero_gradient_has_zero_double_backward():
+    x = pydlk.tensor([0.3, -1.2], requires_grad=True)
+    (g,) = pydlk.autograd.grad(x.round().sum(), x, create_graph=True)
+    assert np.all(g.numpy() == 0) and not g.requires_grad
+    (g,) = pydlk.autograd.grad((x.floor() * x * x).sum(), x, create_graph=True)
+    (h,) = pydlk.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), 2 * np.floor([0.3, -1.2]))
+
+
+def test_rounding_integer_and_no_grad_inputs_stay_outside_the_graph():
+    for m in (torch, pydlk):
+        t = m.tensor([3, -2])
+        assert t.round().dtype == m.int64 and t.sign().tolist() == [1, -1]
+        x = m.randn(3, requires_grad=True)
+        with m.no_grad():
+            assert not x.floor().requires_grad
+        assert not x.detach().sign().requires_grad
+
+
+# ----------------------------------------------------------------- div rounding modes
+
+
+@pytest.mark.parametrize("mode", ["trunc", "floor", None])
+def test_div_rounding_mode_keeps_integer_dtype(mode):
+    cases = [
+        ([7, -7, 6, -1], 2),
+        ([7, -7, 6, -1], [-2, 2, -4, 3]),
+        ([7.5, -7.5, 6.0, -1.0], 2),
+        ([7, -7], 2.0),
+    ]
+    for a, b in cases:
+        out = []
+        for m in (torch, pydlk):
+            bb = m.tensor(b) if isinstance(b, list) else b
+            ta = m.tensor(a)
+            for r in (
+                m.div(ta, bb, rounding_mode=mode),
+                ta.div(bb, rounding_mode=mode),
+                m.divide(ta, bb, rounding_mode=mode),
+                ta.divide(bb, rounding_mode=mode),
+            ):
+                out.append((str(r.dtype).split(".")[-1], r.tolist()))
+        half = len(out) // 2
+        assert out[half:] == out[:half], (a, b, mode)
+
+
+def test_div_rounding_mode_small_int_and_grad():
+    t = pydlk.tensor([7, -7], dtype=pydlk.int8)
+    assert pydlk.div(t, 2, rounding_mode="trunc").dtype == pydlk.int8
+    x = pydlk.tensor([1.5, -2.5], requires_grad=True)
+    y = pydlk.div(x, 2, rounding_mode="floor")
+    assert y.requires_grad
+    y.sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError):
+        pydlk.div(x, 2, rounding_mode="round")
