@@ -778,3 +778,9 @@ from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
 
 functional = importlib.import_module(".._autograd_functional", __name__)
 sys.modules[__name__ + ".functional"] = functional
+
+# torch.autograd.function (Function, FunctionCtx, once_differentiable) and torch's deprecated
+# Variable, registered as submodules as torch's (pydlk/_autograd_function.py)
+function = importlib.import_module(".._autograd_function", __name__)
+variable = sys.modules[__name__ + ".function"] = sys.modules[__name__ + ".variable"] = function
+Variable, once_differentiable = function.Variable, function.once_differentiable

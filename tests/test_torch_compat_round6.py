@@ -103,3 +103,62 @@ def test_div_rounding_mode_small_int_and_grad():
     assert x.grad.tolist() == [0.0, 0.0]
     with pytest.raises(ValueError):
         pydlk.div(x, 2, rounding_mode="round")
+
+
+# ------------------------------------------ Variable, autograd.function, once_differentiable
+
+
+def test_variable_is_torchs_deprecated_alias():
+    from pydlk.autograd import Variable
+
+    for m, V in ((torch, torch.autograd.Variable), (pydlk, Variable)):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        v = V(x)
+        assert isinstance(x, V) and isinstance(v, V) and not v.requires_grad and v.is_leaf
+        assert v.tolist() == [1.0, 2.0]
+        w = m.ones(2)
+        v = V(w, requires_grad=True)
+        assert v.requires_grad and not w.requires_grad and v.is_leaf
+        v = V(x * 2)
+        assert v.grad_fn is None and not v.requires_grad
+        with pytest.raises(TypeError, match="Variable data has to be a tensor"):
+            V(3)
+        assert not isinstance(3, V)
+    assert pydlk.autograd.variable.Variable is Variable
+
+
+def test_autograd_function_submodule_and_once_differentiable():
+    from pydlk.autograd.function import Function, FunctionCtx, once_differentiable
+
+    assert Function is pydlk.autograd.Function
+
+    results = []
+    for m, fn in ((torch, torch.autograd.function), (pydlk, pydlk.autograd.function)):
+
+        class Sq(fn.Function):
+            @staticmethod
+            def forward(ctx, x):
+                assert isinstance(ctx, fn.FunctionCtx)
+                ctx.save_for_backward(x)
+                return x * x
+
+            @staticmethod
+            @fn.once_differentiable
+            def backward(ctx, g):
+                assert not m.is_grad_enabled()
+                (x,) = ctx.saved_tensors
+                return 2 * x * g
+
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        Sq.apply(x).sum().backward()
+        first = x.grad.tolist()
+        (g,) = m.autograd.grad(Sq.apply(x).sum(), x, create_graph=True)
+        plain = (g.tolist(), g.requires_grad)
+        (g,) = m.autograd.grad((Sq.apply(x) ** 2).sum(), x, create_graph=True)
+        assert g.requires_grad
+        with pytest.raises(RuntimeError, match="trying to differentiate twice a function"):
+            g.sum().backward()
+        results.append((first, plain, g.tolist()))
+    assert results[0] == results[1]
+    assert FunctionCtx is pydlk.autograd.function.FunctionCtx
+    assert once_differentiable.__name__ == "once_differentiable"
