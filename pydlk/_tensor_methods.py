@@ -141,6 +141,7 @@ from .ops.shape import (
     _is_contiguous,
     _mT,
     _repeat,
+    _sum_to_size,
     _unfold,
     expand,
     flip,
@@ -363,6 +364,7 @@ _methods = {
     ),
     "contiguous": _contiguous,
     "is_contiguous": _is_contiguous,
+    "sum_to_size": _sum_to_size,
     "split": _split_method,
     # selection
     "scatter_": _scatter_,

@@ -293,7 +293,7 @@ class Tensor(_TensorBase):
     #   linear algebra: inverse det logdet slogdet cholesky cholesky_solve cholesky_inverse svd qr
     #       pinverse matrix_exp matrix_power cross lu lu_solve triangular_solve geqrf orgqr ormqr
     #   reductions: sum mean prod max min amax amin argmax argmin var std norm logsumexp cumsum all
-    #       any count_nonzero cumprod
+    #       any count_nonzero cumprod sum_to_size
     #   shape: reshape view flatten unflatten unsqueeze squeeze permute transpose swapaxes swapdims
     #       movedim moveaxis expand expand_as broadcast_to view_as reshape_as repeat flip contiguous
     #       is_contiguous clone split chunk unbind tile repeat_interleave take_along_dim diff

@@ -162,3 +162,132 @@ def test_autograd_function_submodule_and_once_differentiable():
     assert results[0] == results[1]
     assert FunctionCtx is pydlk.autograd.function.FunctionCtx
     assert once_differentiable.__name__ == "once_differentiable"
+
+
+# ------------------------------------------------------------------------- memory formats
+
+_FORMATS = ("channels_last", "channels_last_3d", "contiguous_format", "preserve_format")
+
+
+def test_memory_format_objects_are_torchs():
+    import copy
+    import pickle
+
+    for name in _FORMATS:
+        f = getattr(pydlk, name)
+        assert repr(f) == repr(getattr(torch, name)) == f"torch.{name}"
+        assert isinstance(f, pydlk.memory_format)
+        assert copy.deepcopy(f) is f and pickle.loads(pickle.dumps(f)) is f
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (2, 3, 4, 5),
+        (2, 1, 4, 5),
+        (2, 3, 1, 1),
+        (1, 3, 1, 5),
+        (2, 3, 4, 1),
+        (0, 3, 4, 5),
+        (3, 4, 5),
+        (2, 3, 4, 5, 6),
+        (2, 1, 3, 4, 5),
+        (2, 3, 1, 1, 1),
+        (1, 1, 1, 1),
+    ],
+)
+def test_is_contiguous_memory_format_answers_as_torch(shape):
+    for name in _FORMATS:
+        want = torch.zeros(shape).is_contiguous(memory_format=getattr(torch, name))
+        got = pydlk.zeros(shape).is_contiguous(memory_format=getattr(pydlk, name))
+        assert got == want, (shape, name)
+    # a permuted view laid out channels-last in memory reads as torch reads it
+    v = np.zeros((2, 4, 5, 3), np.float32)
+    tt = torch.from_numpy(v).permute(0, 3, 1, 2)
+    pt = pydlk.from_numpy(v).permute(0, 3, 1, 2)
+    for name in ("channels_last", "contiguous_format"):
+        assert pt.is_contiguous(memory_format=getattr(pydlk, name)) == tt.is_contiguous(
+            memory_format=getattr(torch, name)
+        )
+
+
+def _outcome(f):
+    try:
+        r = f()
+    except (TypeError, RuntimeError) as e:
+        return type(e).__name__
+    return (tuple(r.shape), r.tolist()) if hasattr(r, "shape") else r
+
+
+def test_memory_format_is_accepted_where_torch_accepts_it():
+    cases = [
+        lambda m, x: x.contiguous(memory_format=m.channels_last),
+        lambda m, x: x.contiguous(memory_format=m.contiguous_format),
+        lambda m, x: x.to(memory_format=m.channels_last),
+        lambda m, x: x.to(m.float64, memory_format=m.channels_last),
+        lambda m, x: x.clone(memory_format=m.channels_last),
+        lambda m, x: m.clone(x, memory_format=m.preserve_format),
+        lambda m, x: m.empty(2, 3, 4, 5, memory_format=m.channels_last).shape,
+        lambda m, x: m.empty_like(x, memory_format=m.channels_last).shape,
+        lambda m, x: m.zeros_like(x, memory_format=m.channels_last),
+        lambda m, x: m.ones_like(x, memory_format=m.preserve_format),
+        lambda m, x: m.full_like(x, 2.0, memory_format=m.contiguous_format),
+        lambda m, x: m.randn_like(x, memory_format=m.channels_last).shape,
+        lambda m, x: x.contiguous(memory_format=m.channels_last_3d),  # rank 5 needed
+        lambda m, x: x[0].contiguous(memory_format=m.channels_last),  # rank 4 needed
+        lambda m, x: x[0].to(memory_format=m.channels_last),
+        lambda m, x: m.zeros_like(x[0], memory_format=m.channels_last),
+        lambda m, x: m.empty(2, 3, memory_format=m.channels_last),
+        lambda m, x: m.empty(2, 3, 4, 5, memory_format=m.preserve_format),
+        lambda m, x: x.contiguous(memory_format=3),
+        lambda m, x: x.is_contiguous(memory_format="channels_last"),
+        lambda m, x: x.contiguous(memory_format=None),
+        lambda m, x: x.to(memory_format=1),
+        lambda m, x: m.nn.Conv2d(3, 2, 1).to(memory_format=m.channels_last).weight.shape,
+        lambda m, x: m.nn.Conv2d(3, 2, 1).to(memory_format=3),
+    ]
+    v = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)
+    for i, f in enumerate(cases):
+        want = _outcome(lambda: f(torch, torch.tensor(v)))
+        got = _outcome(lambda: f(pydlk, pydlk.tensor(v)))
+        assert got == want, (i, got, want)
+
+
+def test_memory_format_errors_name_the_op_and_argument():
+    x = pydlk.zeros(2, 3, 4, 5)
+    with pytest.raises(TypeError, match=r"contiguous\(\): argument 'memory_format'"):
+        x.contiguous(memory_format="channels_last")
+    with pytest.raises(TypeError, match=r"empty_like\(\): argument 'memory_format'"):
+        pydlk.empty_like(x, memory_format=1)
+    with pytest.raises(TypeError, match=r"to\(\): argument 'memory_format'"):
+        pydlk.nn.Linear(2, 2).to(memory_format=1)
+    y = x.contiguous(memory_format=pydlk.channels_last)  # a hint: the values and layout stay
+    assert y.is_contiguous() and y.tolist() == x.tolist()
+
+
+# ---------------------------------------------------------------------------- sum_to_size
+
+
+@pytest.mark.parametrize("size", [(3, 1), ((1, 4),), ([2, 1, 1],), (2, 3, 4), (4,), (1, 1, 1)])
+def test_sum_to_size_matches_torch_with_gradient(size):
+    v = np.random.default_rng(0).standard_normal((2, 3, 4))
+    out = []
+    for m in (torch, pydlk):
+        x = m.tensor(v, requires_grad=True)
+        s = x.sum_to_size(*size)
+        w = m.arange(s.numel(), dtype=m.float64).reshape(tuple(s.shape))
+        (s * w).sum().backward()
+        out.append((tuple(s.shape), s.detach().numpy(), x.grad.numpy()))
+    assert out[0][0] == out[1][0]
+    np.testing.assert_allclose(out[1][1], out[0][1])
+    np.testing.assert_allclose(out[1][2], out[0][2])
+
+
+def test_sum_to_size_refuses_sizes_that_do_not_expand():
+    for bad in [(3, 2), (5,), (1, 2, 3, 4)]:
+        msgs = []
+        for m in (torch, pydlk):
+            with pytest.raises(RuntimeError, match="is not expandable to size") as e:
+                m.ones(2, 3, 4).sum_to_size(*bad)
+            msgs.append(str(e.value))
+        assert msgs[0] == msgs[1]

@@ -24,6 +24,7 @@ from .._device import cuda_unavailable_error as _cuda_unavailable
 from .._device import device as _device
 from .._device import device_str as _device_str
 from ..autograd import Tensor, no_grad
+from ..ops.memory_formats import _check_memory_format
 from ._module_lookup import _ModuleLookups
 from .parameter import Parameter
 
@@ -355,11 +356,12 @@ class Module(_ModuleLookups):
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``, as torch's
         ``Module.to``: moves parameters and buffers to ``device`` (a ``pydlk.device``, ``'cpu'``,
         ``'cpu:0'``, ``'cuda'``, ``'cuda:N'``) and casts floating-point ones to ``dtype``.
-        Returns ``self``. ``non_blocking`` and ``memory_format`` are accepted and ignored."""
+        Returns ``self``. ``non_blocking`` is accepted; ``memory_format`` (``pydlk.channels_last``,
+        ...) is checked and is a layout hint only: parameters stay C-order (NCHW) arrays."""
         dtype = kwargs.pop("dtype", None)
         dev = kwargs.pop("device", None)
         kwargs.pop("non_blocking", None)
-        kwargs.pop("memory_format", None)
+        _check_memory_format("to", kwargs.pop("memory_format", None))
         if kwargs:
             raise TypeError(f"to: unexpected keyword argument(s) {sorted(kwargs)}")
         for a in args:

@@ -604,6 +604,7 @@ from . import (  # noqa: E402
     dtype_utils,
     index_more,
     math_more,
+    memory_formats,
     shape_more,
     special_more,
     stats_more,
@@ -612,12 +613,22 @@ from .calculus import *  # noqa: E402,F401,F403
 from .dtype_utils import *  # noqa: E402,F401,F403
 from .index_more import *  # noqa: E402,F401,F403
 from .math_more import *  # noqa: E402,F401,F403
+from .memory_formats import *  # noqa: E402,F401,F403
 from .shape_more import *  # noqa: E402,F401,F403
 from .special_more import *  # noqa: E402,F401,F403
 from .stats_more import *  # noqa: E402,F401,F403
 
 __all__ += [
     n
-    for m in (calculus, dtype_utils, index_more, math_more, shape_more, special_more, stats_more)
+    for m in (
+        calculus,
+        dtype_utils,
+        index_more,
+        math_more,
+        memory_formats,
+        shape_more,
+        special_more,
+        stats_more,
+    )
     for n in m.__all__
 ]

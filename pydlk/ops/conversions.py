@@ -13,6 +13,7 @@ from .._backend import is_cupy
 from .._typing import Array, DeviceLike, DTypeLike
 from ..autograd import Function, Tensor
 from ._helpers import _real_for, _t
+from .memory_formats import _check_memory_format
 from .shape import Copy
 
 
@@ -108,10 +109,15 @@ def to(
     device: DeviceLike | None = None,
     copy: bool = False,
     non_blocking: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
     """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``; returns
-    ``input`` itself when nothing changes (unless copy=True). Differentiable."""
+    ``input`` itself when nothing changes (unless copy=True). Differentiable.
+    ``memory_format`` (``pydlk.channels_last``, ...) is a layout hint, checked as torch checks
+    it (type and rank); the array stays C-order (NCHW)."""
     input = _t(input)
+    if memory_format is not None:
+        _check_memory_format("to", memory_format, input.ndim)
     for a in args:
         if isinstance(a, Tensor):
             dtype, device = a.dtype, a.device

@@ -23,6 +23,7 @@ from .conversions import (
     int64,
 )
 from .dtype_utils import default_complex, default_float
+from .memory_formats import _check_memory_format, _check_new_format
 
 
 def _new(array: Array, device: DeviceLike | None, requires_grad: bool) -> Tensor:
@@ -116,8 +117,10 @@ def empty(
     requires_grad: bool = False,
     **kw: Any,
 ) -> Tensor:
-    """An uninitialised tensor of shape ``size``; float32 unless ``dtype``."""
+    """An uninitialised tensor of shape ``size``; float32 unless ``dtype``. ``memory_format``
+    (``pydlk.channels_last``, ...) is a layout hint, checked as torch's: the array is C-order."""
     size = _size_args(size, kw.pop("size", None), "empty")
+    _check_new_format("empty", kw.pop("memory_format", None), len(size))
     _no_kw(kw, "empty")
     return _new(np.empty(size, _float_dtype(dtype, "empty")), device, requires_grad)
 
@@ -159,9 +162,17 @@ def full(
 
 
 def _like(
-    input: Tensor, dtype: DTypeLike | None, device: DeviceLike | None
+    input: Tensor,
+    dtype: DTypeLike | None,
+    device: DeviceLike | None,
+    memory_format: Any = None,
+    op: str = "empty_like",
 ) -> tuple[tuple[int, ...], np.dtype, DeviceLike]:
+    """The shape, dtype and device of a ``*_like`` result; ``memory_format`` checked (a layout
+    hint: the result is C-order)."""
     a = _arr(input)
+    if memory_format is not None:
+        _check_memory_format(op, memory_format, a.ndim)
     dt = a.dtype if dtype is None else np.dtype(dtype)
     dev = _device_str(a) if device is None else device
     return a.shape, dt, dev
@@ -173,9 +184,11 @@ def zeros_like(
     dtype: DTypeLike | None = None,
     device: DeviceLike | None = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    """Zeros with the shape, dtype and device of ``input`` (unless given)."""
-    shape, dt, dev = _like(input, dtype, device)
+    """Zeros with the shape, dtype and device of ``input`` (unless given). ``memory_format`` is
+    a layout hint (checked as torch's; the result is C-order)."""
+    shape, dt, dev = _like(input, dtype, device, memory_format, "zeros_like")
     return _new(np.zeros(shape, dt), dev, requires_grad)
 
 
@@ -185,9 +198,11 @@ def ones_like(
     dtype: DTypeLike | None = None,
     device: DeviceLike | None = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    """Ones with the shape, dtype and device of ``input`` (unless given)."""
-    shape, dt, dev = _like(input, dtype, device)
+    """Ones with the shape, dtype and device of ``input`` (unless given). ``memory_format`` is
+    a layout hint (checked as torch's; the result is C-order)."""
+    shape, dt, dev = _like(input, dtype, device, memory_format, "ones_like")
     return _new(np.ones(shape, dt), dev, requires_grad)
 
 
@@ -197,9 +212,11 @@ def empty_like(
     dtype: DTypeLike | None = None,
     device: DeviceLike | None = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    """An uninitialised tensor with the shape, dtype and device of ``input``."""
-    shape, dt, dev = _like(input, dtype, device)
+    """An uninitialised tensor with the shape, dtype and device of ``input``. ``memory_format`` is
+    a layout hint (checked as torch's; the result is C-order)."""
+    shape, dt, dev = _like(input, dtype, device, memory_format, "empty_like")
     return _new(np.empty(shape, dt), dev, requires_grad)
 
 
@@ -210,9 +227,11 @@ def full_like(
     dtype: DTypeLike | None = None,
     device: DeviceLike | None = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    """``fill_value`` with the shape, dtype and device of ``input`` (unless given)."""
-    shape, dt, dev = _like(input, dtype, device)
+    """``fill_value`` with the shape, dtype and device of ``input`` (unless given).
+    ``memory_format`` is a layout hint (checked as torch's; the result is C-order)."""
+    shape, dt, dev = _like(input, dtype, device, memory_format, "full_like")
     return _new(np.full(shape, fill_value, dt), dev, requires_grad)
 
 
@@ -396,9 +415,11 @@ def rand_like(
     dtype: DTypeLike | None = None,
     device: DeviceLike | None = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    """Uniform [0, 1) samples with the shape, dtype and device of ``input``."""
-    shape, dt, dev = _like(input, dtype, device)
+    """Uniform [0, 1) samples with the shape, dtype and device of ``input``. ``memory_format`` is
+    a layout hint (checked as torch's; the result is C-order)."""
+    shape, dt, dev = _like(input, dtype, device, memory_format, "rand_like")
     return rand(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
@@ -408,9 +429,11 @@ def randn_like(
     dtype: DTypeLike | None = None,
     device: DeviceLike | None = None,
     requires_grad: bool = False,
+    memory_format: Any = None,
 ) -> Tensor:
-    """Standard normal samples with the shape, dtype and device of ``input``."""
-    shape, dt, dev = _like(input, dtype, device)
+    """Standard normal samples with the shape, dtype and device of ``input``. ``memory_format`` is
+    a layout hint (checked as torch's; the result is C-order)."""
+    shape, dt, dev = _like(input, dtype, device, memory_format, "randn_like")
     return randn(shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 

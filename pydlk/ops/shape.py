@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins as _b
 import math
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,8 @@ from .._typing import _dims as _Dims
 from .._typing import _size
 from ..autograd import Function, Tensor
 from ._helpers import _dim, _dims, _fit, _fit_t, _meta, _t, _unpack
+from .memory_formats import _check_memory_format, _is_contiguous_as
+from .memory_formats import contiguous_format as _CONTIGUOUS
 
 
 class Reshape(Function):
@@ -317,17 +320,54 @@ class Copy(Function):
         return g
 
 
-def clone(input: Tensor) -> Tensor:
-    """A fresh C-contiguous copy; the gradient passes through."""
-    return Copy.apply(_t(input))
+def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
+    """A fresh C-contiguous copy; the gradient passes through. ``memory_format``
+    (``pydlk.preserve_format`` by default, ``channels_last``, ...) is a layout hint: it is
+    checked as torch checks it, and the copy is C-order (NCHW) whatever it says."""
+    input = _t(input)
+    if memory_format is not None:
+        _check_memory_format("clone", memory_format, input.ndim)
+    return Copy.apply(input)
 
 
-def _contiguous(self: Tensor) -> Tensor:
+def _contiguous(self: Tensor, *, memory_format: Any = _CONTIGUOUS) -> Tensor:
+    """``self`` if C-contiguous, else a C-contiguous copy. ``memory_format`` is a layout hint
+    (torch's rank check kept): pydlk's arrays stay C-order (NCHW) for channels_last too."""
+    if memory_format is not _CONTIGUOUS:
+        _check_memory_format("contiguous", memory_format, self.ndim, optional=False)
     return self if self._data.flags.c_contiguous else Copy.apply(self)
 
 
-def _is_contiguous(self: Tensor) -> bool:
-    return bool(self._data.flags.c_contiguous)
+def _is_contiguous(self: Tensor, *, memory_format: Any = _CONTIGUOUS) -> bool:
+    """Whether the array is contiguous in ``memory_format``, read from its strides as torch
+    reads a tensor's: a C-order NCHW tensor is channels_last-contiguous only when C == 1 or
+    H == W == 1."""
+    if memory_format is _CONTIGUOUS:
+        return bool(self._data.flags.c_contiguous)
+    _check_memory_format("is_contiguous", memory_format, optional=False)
+    return _is_contiguous_as(self._data, memory_format)
+
+
+def _sum_to_size(self: Tensor, *size: Any, **kw: Any) -> Tensor:
+    """Tensor.sum_to_size: ``self`` summed down to ``size`` (ints, or one tuple or Size;
+    ``size=`` too), which must be expandable to ``self``'s shape: the leading dims and the
+    dims that are 1 in ``size`` are summed. Differentiable; ``self`` itself when the shape
+    already is ``size``. Raises RuntimeError for a size that does not expand to the shape."""
+    if "size" in kw:
+        size = (kw.pop("size"),)
+    if kw:
+        raise TypeError(f"sum_to_size: unexpected keyword argument(s) {sorted(kw)}")
+    want = tuple(int(n) for n in _unpack(size))
+    shape = tuple(self.shape)
+    lead = len(shape) - len(want)
+    if lead < 0 or any(w != 1 and w != n for w, n in zip(want, shape[lead:])):
+        raise RuntimeError(f"size {{{list(want)}}} is not expandable to size {{{list(shape)}}}.")
+    if want == shape:
+        return self
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, w in enumerate(want) if w == 1 and shape[lead + i] != 1
+    )
+    return self.sum(dim=dims, keepdim=True).reshape(want) if dims else self.reshape(want)
 
 
 def _unfold(self: Tensor, dimension: int, size: int, step: int) -> Tensor:
