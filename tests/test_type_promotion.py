@@ -140,3 +140,29 @@ def test_python_floats_and_true_division_follow_the_default_dtype():
             "float32",
         ]
     assert (pydlk.tensor([1, 2]) / 2).dtype == pydlk.float32
+
+
+def test_floor_division_and_remainder_promote_and_refuse_integer_zero_as_torch():
+    cases = [
+        lambda L: L.tensor([7, -7]) % 2.0,
+        lambda L: L.tensor([7, -7]) // 2.0,
+        lambda L: L.remainder(L.tensor([7, -7]), L.tensor(2.0, dtype=L.float64)),
+        lambda L: L.tensor([7, -7], dtype=L.int32) % L.tensor([2, 3]),
+        lambda L: 7 % L.tensor([2, 3]),
+        lambda L: L.tensor([5.0, -5.0], dtype=L.float64) // 2,
+        lambda L: L.div(L.tensor([7, -7]), L.tensor([2, -3]), rounding_mode="trunc"),
+    ]
+    for case in cases:
+        p, t = case(pydlk), case(torch)
+        assert str(p.dtype) == str(t.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(p.numpy(), t.numpy())
+    zero = [
+        lambda L: L.tensor([7, -7]) // 0,
+        lambda L: L.tensor([7, -7]) % L.tensor([1, 0]),
+        lambda L: L.div(L.tensor([7]), 0, rounding_mode="floor"),
+    ]
+    for case in zero:  # NumPy would give 0 silently
+        for lib in (pydlk, torch):
+            with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+                case(lib)
+    assert np.isinf((pydlk.tensor([7.0]) // 0).numpy()).all()  # floats divide by zero to inf

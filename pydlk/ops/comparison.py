@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._backend import is_cupy
 from .._typing import TensorOrScalar
 from ..autograd import Tensor
@@ -45,12 +47,30 @@ gt = _compare("gt", "greater", ">")
 ge = _compare("ge", "greater_equal", ">=")
 
 
+def _no_integer_zero(op: str, a: Any, b: Any) -> None:
+    """torch's RuntimeError for an integer division by zero (NumPy would give 0 silently)."""
+    kinds = [getattr(v, "dtype", np.asarray(v).dtype).kind for v in (a, b)]
+    if all(k in "iub" for k in kinds) and bool(_xp(a, b).any(_xp(a, b).asarray(b) == 0)):
+        raise RuntimeError(f"{op}: ZeroDivisionError (an integer divisor is 0)")
+
+
 @_quiet
 def floor_divide(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
-    """Floor division (Python's ``//``). No gradient."""
-    a, b = _arr(input), _arr(other)
-    _real_only("floor_divide", a, b)
+    """Floor division (Python's ``//``) in torch's promoted dtype. No gradient. An integer
+    division by zero raises RuntimeError, as torch's."""
+    a, b = _promoted("floor_divide", input, other)
+    _no_integer_zero("floor_divide", a, b)
     return _nograd(_xp(a, b).floor_divide(a, b))
+
+
+def _promoted(op: str, input: Any, other: Any) -> tuple[Any, Any]:
+    """The operands' arrays in torch's promoted dtype (an int tensor with a Python float is
+    float32, not NumPy's float64)."""
+    _real_only(op, _arr(input), _arr(other))
+    if not isinstance(other, Tensor) and not isinstance(input, Tensor):
+        input = _t(input)
+    a, b = promote(_s(input), _s(other))
+    return _arr(a), _arr(b)
 
 
 @_quiet
@@ -63,6 +83,7 @@ def _rounded_div(input: Any, other: Any, mode: str) -> Tensor:
     ra, rb = _arr(a), _arr(b)
     xp = _xp(ra, rb)
     kind = getattr(ra, "dtype", None) or getattr(rb, "dtype", None)
+    _no_integer_zero("div", ra, rb)
     if kind is not None and kind.kind in "iub":
         q = xp.floor_divide(ra, rb)
         if mode == "trunc":  # floor rounds a negative inexact quotient one too far down
@@ -75,9 +96,10 @@ def _rounded_div(input: Any, other: Any, mode: str) -> Tensor:
 
 @_quiet
 def remainder(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
-    """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient."""
-    a, b = _arr(input), _arr(other)
-    _real_only("remainder", a, b)
+    """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient. An integer
+    division by zero raises RuntimeError, as torch's."""
+    a, b = _promoted("remainder", input, other)
+    _no_integer_zero("remainder", a, b)
     return _nograd(_xp(a, b).remainder(a, b))
 
 
