@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -71,7 +71,10 @@ def max_pool1d(
 ) -> Tensor:
     """torch.max_pool1d: F.max_pool1d without indices (``stride=()``: the kernel size)."""
     st = None if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
-    return F.max_pool1d(input, kernel_size, st, padding, dilation, ceil_mode)
+    size: Any = kernel_size  # F's annotations take fixed-length tuples; lengths are checked there
+    return F.max_pool1d(
+        input, size, cast(Any, st), cast(Any, padding), cast(Any, dilation), ceil_mode
+    )
 
 
 def max_pool2d(
@@ -84,12 +87,15 @@ def max_pool2d(
 ) -> Tensor:
     """torch.max_pool2d: F.max_pool2d without indices (``stride=()``: the kernel size)."""
     st = None if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
-    return F.max_pool2d(input, kernel_size, st, padding, dilation, ceil_mode)
+    size: Any = kernel_size  # F's annotations take fixed-length tuples; lengths are checked there
+    return F.max_pool2d(
+        input, size, cast(Any, st), cast(Any, padding), cast(Any, dilation), ceil_mode
+    )
 
 
 def adaptive_max_pool1d(input: Tensor, output_size: int | Sequence[int]) -> tuple[Tensor, Tensor]:
     """torch.adaptive_max_pool1d: ``(output, indices)``."""
-    return F.adaptive_max_pool1d(input, output_size, True)
+    return F.adaptive_max_pool1d(input, cast(Any, output_size), True)
 
 
 def batch_norm(
@@ -224,7 +230,7 @@ def embedding_bag(
     size = np.bincount(bag[bag >= 0], minlength=nb).astype(np.int64)[:nb]
     if mode == 0:  # torch's float32 sum path fills no offset2bag; its others do
         o2b = np.zeros(0, np.int64) if _t(weight).dtype == np.float32 else bag
-        aux = (o2b, np.zeros(nb, np.int64), np.zeros(nb, np.int64))
+        aux: tuple[Any, ...] = (o2b, np.zeros(nb, np.int64), np.zeros(nb, np.int64))
     elif mode == 1:
         aux = (bag, size, size.copy())
     else:
@@ -237,7 +243,8 @@ def embedding_bag(
                 top[b] = rows[np.argmax(w[rows], axis=0)]
         aux = (bag, size, top)
     dev = out.device
-    return (out, *(Tensor._wrap(a).to(dev) for a in aux))
+    t1, t2, t3 = (Tensor._wrap(x).to(dev) for x in aux)
+    return out, t1, t2, t3
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
