@@ -42,6 +42,7 @@ def _compare(name, x, kwargs, rtol=1e-9, atol=1e-10):
     assert px.grad.dtype == px.dtype
     tg = tx.grad.resolve_conj().numpy()
     np.testing.assert_allclose(px.grad.numpy(), tg, rtol=rtol, atol=atol)
+    return po
 
 
 ONE_D = [
@@ -64,7 +65,18 @@ ONE_D = [
 def test_one_dim_transforms_match_torch(op, cplx, n, norm):
     # input sizes 6, 3 and 5 along dim: n trims and pads, odd and even
     for shape, dim in (((6,), -1), ((3, 7), 0), ((2, 5, 4), 1)):
-        _compare(op, _inputs(shape, cplx), dict(n=n, dim=dim, norm=norm))
+        out = _compare(op, _inputs(shape, cplx), dict(n=n, dim=dim, norm=norm))
+        assert out.shape[dim] == _length(op, shape[dim], n)
+
+
+def _length(op, size, n):
+    """The output length along the transformed dim, by the definitions (one-sided spectra keep
+    n // 2 + 1 bins; the inverse one-sided transforms give n, default 2 (size - 1))."""
+    if op in ("rfft", "ihfft"):
+        return (n or size) // 2 + 1
+    if op in ("irfft", "hfft"):
+        return n or 2 * (size - 1)
+    return n or size
 
 
 N_D = [
@@ -235,5 +247,5 @@ def test_gpu_matches_cpu(op):
 def test_grid_covers_odd_and_even_trims():
     # n below, equal to and above the input size, odd and even, for the one-sided transforms
     for n, size in itertools.product([3, 4, 5, 6, 9], [4, 5]):
-        _compare("rfft", _inputs((size,), False), dict(n=n))
-        _compare("irfft", _inputs((size,), True), dict(n=n))
+        assert _compare("rfft", _inputs((size,), False), dict(n=n)).shape == (n // 2 + 1,)
+        assert _compare("irfft", _inputs((size,), True), dict(n=n)).shape == (n,)

@@ -75,6 +75,11 @@ def test_grad_has_aux_and_pytrees():
     got = pf.grad(f(pydlk), has_aux=True)({"w": w, "b": [b]}, x)
     want = tf.grad(f(torch), has_aux=True)({"w": tw, "b": [tb]}, txx)
     close(got, want)
+    y = np.tanh(_np(x) @ _np(w) + _np(b))  # the textbook values: the aux output, and
+    np.testing.assert_allclose(_np(got[1]["y"]), y, rtol=1e-12)  # d mean(y^2) / d b
+    np.testing.assert_allclose(
+        _np(got[0]["b"][0]), (2 * y * (1 - y**2)).sum(0) / y.size, rtol=1e-10
+    )
 
 
 def test_nested_grad_and_hessian():
@@ -84,6 +89,9 @@ def test_nested_grad_and_hessian():
     x, tx = pair(4)
     close(pf.grad(pf.grad(lambda x: f(pydlk)(x).sum()))(x[0]), tf.grad(tf.grad(f(torch)))(tx[0]))
     close(pf.hessian(f(pydlk))(x), tf.hessian(f(torch))(tx))
+    a = _np(x)  # d2/dx2 (x^3 + x sin x) = 6x + 2 cos x - x sin x, on the diagonal
+    want = np.diag(6 * a + 2 * np.cos(a) - a * np.sin(a))
+    np.testing.assert_allclose(_np(pf.hessian(f(pydlk))(x)), want, rtol=1e-12, atol=1e-12)
     close(pf.jacrev(pf.jacrev(f(pydlk)))(x), tf.jacrev(tf.jacrev(f(torch)))(tx))
 
 
@@ -94,6 +102,7 @@ def test_grad_flows_to_inputs_that_require_grad():
     pf.grad(lambda v: (v**3).sum())(x).sum().backward()
     tf.grad(lambda v: (v**3).sum())(tx).sum().backward()
     close(x.grad, tx.grad)
+    np.testing.assert_allclose(_np(x.grad), 6 * _np(x), rtol=1e-12)  # d/dx sum(3 x^2)
 
 
 def test_vjp_and_jvp():
@@ -108,7 +117,11 @@ def test_vjp_and_jvp():
     close(fn((c0, c1)), tfn((tc0, tc1)))
     close(fn((c0, c1)), tfn((tc0, tc1)))  # callable again
     (u, tu), (v, tv) = pair(2, 3, seed=7), pair(2, 3, seed=8)
-    close(pf.jvp(f(pydlk), (x, y), (u, v)), tf.jvp(f(torch), (tx, ty), (tu, tv)))
+    got = pf.jvp(f(pydlk), (x, y), (u, v))
+    close(got, tf.jvp(f(torch), (tx, ty), (tu, tv)))
+    a, b, du, dv = (_np(t) for t in (x, y, u, v))  # the product rule, by hand
+    np.testing.assert_allclose(_np(got[1][0]), np.exp(a) * (du * b + dv), rtol=1e-12)
+    np.testing.assert_allclose(_np(got[1][1]), (du * b + a * dv).sum(0), rtol=1e-12)
 
 
 def test_jvp_identity_and_unused_input():
@@ -117,6 +130,8 @@ def test_jvp_identity_and_unused_input():
     got = pf.jvp(lambda a, b: a * 2, (x, x), (x, x))
     want = tf.jvp(lambda a, b: a * 2, (tx, tx), (tx, tx))
     close(got, want)
+    np.testing.assert_allclose(_np(got[0]), 2 * _np(x))  # the value and the tangent 2 t
+    np.testing.assert_allclose(_np(got[1]), 2 * _np(x))
 
 
 def test_jacrev_jacfwd_structures():
@@ -124,6 +139,8 @@ def test_jacrev_jacfwd_structures():
         return lambda x, y: {"a": x * y.sum(), "b": lib.tanh(x)[:2]}
 
     (x, tx), (y, ty) = pair(3), pair(2, 2, seed=1)
+    jac_a = pf.jacrev(f(pydlk))(x, y)["a"]  # d(x sum(y))/dx = sum(y) I
+    np.testing.assert_allclose(_np(jac_a), _np(y).sum() * np.eye(3), rtol=1e-12)
     for argnums in (0, (0, 1)):
         want = tf.jacrev(f(torch), argnums)(tx, ty)
         close(pf.jacrev(f(pydlk), argnums)(x, y), want)
@@ -139,7 +156,9 @@ def test_jacrev_jacfwd_structures():
 
 def test_vmap_basic_in_out_dims():
     (x, tx), (y, ty) = pair(3, 5), pair(5, 3, seed=1)
-    close(pf.vmap(pydlk.dot, in_dims=(0, 1))(x, y), tf.vmap(torch.dot, in_dims=(0, 1))(tx, ty))
+    got = pf.vmap(pydlk.dot, in_dims=(0, 1))(x, y)
+    close(got, tf.vmap(torch.dot, in_dims=(0, 1))(tx, ty))
+    np.testing.assert_allclose(_np(got), np.einsum("ij,ji->i", _np(x), _np(y)), rtol=1e-12)
     f = lambda a, b: a * b  # noqa: E731
     close(
         pf.vmap(f, in_dims=(1, None), out_dims=1)(x, y[0]),
@@ -161,6 +180,8 @@ def test_vmap_nested_and_pytrees():
         {"a": tx}, ty
     )
     close(got, want)
+    np.testing.assert_allclose(_np(got[0]["s"]), (_np(x) * _np(y)).sum(-1), rtol=1e-12)
+    np.testing.assert_allclose(_np(got[1][0]), _np(x) + 1)
     g = pf.vmap(lambda a: (a.sum(), a * 2), out_dims=(0, 1))(x)
     tg = tf.vmap(lambda a: (a.sum(), a * 2), out_dims=(0, 1))(tx)
     close(g, tg)
