@@ -20,11 +20,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, host_array
 from ..autograd import Function, Tensor
 from ..ops.arithmetic import tril, triu
 from ..ops.selection import gather
-from ._common import LinAlgError, _check_matrix, _mT, _tensor
+from ._common import LinAlgError, _check_matrix, _first_failure, _mT, _tensor
 
 _BLOCK = 32  # panel width: the rank-1 updates stay inside it, the rest is one product
 
@@ -195,13 +195,10 @@ def lu_factor_ex(
 
 
 def _raise_singular(op: str, info: Any) -> None:
-    flat = np.asarray(info).reshape(-1) if not hasattr(info, "get") else info.get().reshape(-1)
-    i = int(np.flatnonzero(flat)[0])
-    where = f"(Batch element {i}): " if np.ndim(info) > 0 else ""
-    j = int(flat[i])
+    prefix, j = _first_failure(f"torch.{op}", host_array(info), np.ndim(info) > 0)
     raise LinAlgError(
-        f"torch.{op}: {where}U[{j},{j}] is zero and using it on lu_solve would result in a "
-        "division by zero. If you still want to perform the factorization, consider calling "
+        f"{prefix}U[{j},{j}] is zero and using it on lu_solve would result in a division by "
+        "zero. If you still want to perform the factorization, consider calling "
         "linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)"
     )
 
