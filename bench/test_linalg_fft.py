@@ -1,0 +1,106 @@
+"""This session's array-code ops against plain NumPy (where it has them) and torch on the same
+work, one run: lu_factor (NumPy has no LU; pydlk's blocked getrf), eig, rfft + its gradient, and
+a 3-D grid_sample forward and backward. Run with ``env -u OPENBLAS_CORETYPE -u
+OPENBLAS_L2_SIZE`` (README)."""
+
+import numpy as np
+
+import pydlk
+import pydlk.functional as F
+import pydlk.linalg as LA
+
+N_LU = 256
+
+
+def _square(rng, n=N_LU, batch=8):
+    return rng.standard_normal((batch, n, n))
+
+
+# ---------------------------------------------------------------------------- lu_factor
+
+
+def test_lu_factor_pydlk(benchmark, rng):
+    benchmark.group = f"lu_factor (8, {N_LU}, {N_LU}) float64"
+    a = pydlk.tensor(_square(rng))
+    benchmark(LA.lu_factor, a)
+
+
+def test_lu_factor_torch(benchmark, rng, torch):
+    benchmark.group = f"lu_factor (8, {N_LU}, {N_LU}) float64"
+    a = torch.tensor(_square(rng))
+    benchmark(torch.linalg.lu_factor, a)
+
+
+# ---------------------------------------------------------------------------- eig
+
+
+def test_eig_pydlk(benchmark, rng):
+    benchmark.group = "eig (8, 128, 128) float64"
+    a = pydlk.tensor(_square(rng, 128))
+    benchmark(LA.eig, a)
+
+
+def test_eig_numpy(benchmark, rng):
+    benchmark.group = "eig (8, 128, 128) float64"
+    a = _square(rng, 128)
+    benchmark(np.linalg.eig, a)
+
+
+def test_eig_torch(benchmark, rng, torch):
+    benchmark.group = "eig (8, 128, 128) float64"
+    a = torch.tensor(_square(rng, 128))
+    benchmark(torch.linalg.eig, a)
+
+
+# ---------------------------------------------------------------------------- rfft
+
+
+def _signal(rng):
+    return rng.standard_normal((64, 4096)).astype(np.float32)
+
+
+def test_rfft_pydlk(benchmark, rng):
+    benchmark.group = "rfft fwd+bwd (64, 4096) float32"
+    x = pydlk.tensor(_signal(rng), requires_grad=True)
+    benchmark(lambda: pydlk.fft.rfft(x).abs().sum().backward())
+
+
+def test_rfft_numpy(benchmark, rng):
+    benchmark.group = "rfft fwd+bwd (64, 4096) float32"
+    x = _signal(rng)
+
+    def step():  # d sum|X| / dx = irfft-adjoint of X/|X| (the DC and Nyquist bins once)
+        X = np.fft.rfft(x)
+        g = X / np.maximum(np.abs(X), 1e-30)
+        g[..., 1:-1] *= 0.5
+        return np.fft.irfft(g, n=x.shape[-1]) * x.shape[-1]
+
+    benchmark(step)
+
+
+def test_rfft_torch(benchmark, rng, torch):
+    benchmark.group = "rfft fwd+bwd (64, 4096) float32"
+    x = torch.tensor(_signal(rng), requires_grad=True)
+    benchmark(lambda: torch.fft.rfft(x).abs().sum().backward())
+
+
+# ---------------------------------------------------------------------------- grid_sample 3-D
+
+
+def _volume(rng):
+    x = rng.standard_normal((2, 4, 16, 16, 16)).astype(np.float32)
+    g = rng.uniform(-1, 1, (2, 16, 16, 16, 3)).astype(np.float32)
+    return x, g
+
+
+def test_grid_sample_3d_pydlk(benchmark, rng):
+    benchmark.group = "grid_sample 3-D fwd+bwd (2, 4, 16^3)"
+    x, g = (pydlk.tensor(v, requires_grad=True) for v in _volume(rng))
+    benchmark(lambda: F.grid_sample(x, g, align_corners=False).sum().backward())
+
+
+def test_grid_sample_3d_torch(benchmark, rng, torch):
+    benchmark.group = "grid_sample 3-D fwd+bwd (2, 4, 16^3)"
+    x, g = (torch.tensor(v, requires_grad=True) for v in _volume(rng))
+    f = torch.nn.functional.grid_sample
+    benchmark(lambda: f(x, g, align_corners=False).sum().backward())
