@@ -25,6 +25,7 @@ from . import _arena
 from ._backend import device_of, get_array_module, is_cupy
 from ._device import default_device_str as _default_device
 from ._device import device as _device
+from ._dtype_infer import sequence_dtype
 from ._grad_mode import (  # noqa: F401  (pydlk.autograd's names, as torch.autograd's)
     enable_grad,
     inference_mode,
@@ -240,6 +241,10 @@ def _default_dtype_array(data, dtype, xp):
     if hasattr(data, "dtype"):
         return xp.asarray(data)
     arr = np.asarray(data)
+    if isinstance(data, (list, tuple)) and arr.dtype.kind in "biufc":
+        inferred = sequence_dtype(data, _default_floats())
+        if inferred is not None:  # NumPy scalars, arrays or Tensors inside: their dtypes
+            return arr.astype(inferred)
     if arr.dtype == np.float64:
         arr = arr.astype(_default_floats()[0])
     elif arr.dtype == np.complex128:  # Python complex numbers: complex64, as torch
@@ -636,20 +641,29 @@ class Tensor(_TensorBase):
         return self._data.shape[0]
 
     def __repr__(self) -> str:
+        # torch's layout and notation (pydlk/_tensor_str.py); dtypes print by NumPy's names
+        from ._tensor_str import add_suffixes, tensor_str
+
         host = self._data.get() if is_cupy(self._data) else np.asarray(self._data)
-        m = sys.modules.get("pydlk.ops.dtype_utils")  # pydlk.set_printoptions
-        kw = m.print_kwargs() if m is not None else {"precision": 4}
-        body = np.array2string(host, separator=", ", prefix="tensor(", **kw)
-        extra = ""
-        if self._data.dtype not in _default_floats():  # torch's defaults
-            extra += f", dtype={self._data.dtype}"
+        dt = self._data.dtype
+        suffixes = []
         if self.device != "cpu":
-            extra += f", device='{self.device}'"
+            suffixes.append(f"device='{self.device}'")
+        if host.size == 0:
+            body = "[]"
+            if host.ndim != 1:
+                suffixes.append(f"size={tuple(host.shape)}")
+            if dt != _default_floats()[0]:
+                suffixes.append(f"dtype={dt}")
+        else:
+            body = tensor_str(host, len("tensor("))
+            if dt not in (*_default_floats(), np.dtype(np.int64), np.dtype(np.bool_)):
+                suffixes.append(f"dtype={dt}")
         if self._node is not None:
-            extra += f", grad_fn=<{self._node[0].fn.__name__}>"
+            suffixes.append(f"grad_fn=<{self._node[0].fn.__name__}>")
         elif self.requires_grad:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
+            suffixes.append("requires_grad=True")
+        return add_suffixes("tensor(" + body, suffixes, len("tensor("))
 
     def __bool__(self) -> bool:
         if self._data.size != 1:

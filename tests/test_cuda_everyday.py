@@ -60,7 +60,7 @@ def test_gpu_binary_cross_entropy_matches_the_cpu(rng):
 def test_gpu_tensor_prints_its_values_and_device(rng):
     cp = _cupy()
     t = pydlk.tensor(cp.asarray(np.array([1.5, -2.0], np.float32)), requires_grad=True)
-    assert repr(t) == "tensor([ 1.5, -2. ], device='cuda:0', requires_grad=True)"
+    assert repr(t) == "tensor([ 1.5000, -2.0000], device='cuda:0', requires_grad=True)"
     assert str(t * 2).startswith("tensor([ 3., -4.], device='cuda:0', grad_fn=<")
 
 

@@ -6,9 +6,8 @@ is_anomaly_enabled / set_anomaly_enabled, set_warn_always / is_warn_always_enabl
 
 The default dtype is kept here (``_DEFAULT[0]``); ``default_float()`` is what the float
 factories and ``pydlk.tensor`` of Python floats read. The print options are kept here too
-(``print_kwargs()``: the keyword arguments of ``numpy.array2string`` that ``Tensor.__repr__``
-passes). pydlk has no inter-op thread pool: ``set_num_interop_threads`` records the number,
-``get_num_interop_threads`` returns it.
+(``_PRINT``, read by pydlk/_tensor_str.py when a Tensor prints). pydlk has no inter-op thread
+pool: ``set_num_interop_threads`` records the number, ``get_num_interop_threads`` returns it.
 """
 
 from __future__ import annotations
@@ -377,7 +376,7 @@ def frombuffer(
     return t
 
 
-# -- print options (read by Tensor.__repr__ through print_kwargs)
+# -- print options (read by pydlk/_tensor_str.py when a Tensor prints)
 
 _PROFILES: dict[str, dict[str, Any]] = {
     "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
@@ -412,23 +411,6 @@ def set_printoptions(
         if v is not None:
             _PRINT[k] = v
     _PRINT["sci_mode"] = sci_mode
-
-
-def print_kwargs() -> dict[str, Any]:
-    """The keyword arguments of ``numpy.array2string`` for the current print options."""
-    kw: dict[str, Any] = {
-        "precision": _PRINT["precision"],
-        "threshold": _b.min(_PRINT["threshold"], np.iinfo(np.int64).max),
-        "edgeitems": _PRINT["edgeitems"],
-    }
-    if _PRINT["linewidth"] != 80:  # torch's default 80 keeps NumPy's wrapping, as before
-        kw["max_line_width"] = _PRINT["linewidth"]
-    if _PRINT["sci_mode"] is True:
-        p = _PRINT["precision"]
-        kw["formatter"] = {"float_kind": lambda v: f"{v:.{p}e}"}
-    elif _PRINT["sci_mode"] is False:
-        kw["suppress_small"] = True
-    return kw
 
 
 # -- global switches
