@@ -49,7 +49,8 @@ ge = _compare("ge", "greater_equal", ">=")
 
 def _no_integer_zero(op: str, a: Any, b: Any) -> None:
     """torch's RuntimeError for an integer division by zero (NumPy would give 0 silently)."""
-    kinds = [getattr(v, "dtype", np.asarray(v).dtype).kind for v in (a, b)]
+    # a Python scalar has no dtype; np.asarray of a CuPy array would raise, so only scalars go there
+    kinds = [(v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype).kind for v in (a, b)]
     if all(k in "iub" for k in kinds) and bool(_xp(a, b).any(_xp(a, b).asarray(b) == 0)):
         raise RuntimeError(f"{op}: ZeroDivisionError (an integer divisor is 0)")
 
