@@ -108,4 +108,5 @@ PYBIND11_MODULE(_C, m) {
   bind_attention(m);
   bind_bf16(m);
   bind_special(m);
+  bind_linalg(m);
 }

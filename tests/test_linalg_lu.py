@@ -194,6 +194,91 @@ def test_vander_matches_torch_and_the_powers():
         np.testing.assert_array_equal(top.vander(y, N=N, increasing=inc).numpy(), want)
 
 
+def _textbook_getrf(a):
+    """Doolittle with partial pivoting, one column at a time, in float64 (the reference)."""
+    lu = np.array(a, dtype=np.float64)
+    m, n = lu.shape
+    piv = []
+    for j in range(min(m, n)):
+        p = j + int(np.argmax(np.abs(lu[j:, j])))
+        lu[[j, p]] = lu[[p, j]]
+        piv.append(p + 1)
+        if lu[j, j] != 0:
+            lu[j + 1 :, j] /= lu[j, j]
+        lu[j + 1 :, j + 1 :] -= np.outer(lu[j + 1 :, j], lu[j, j + 1 :])
+    return lu, np.array(piv, np.int32)
+
+
+# getf2 in the kernel up to 64**3 multiply-adds, OpenBLAS's getrf above (65x65), on the whole
+# thread team for a lone large matrix (200x200)
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (4, 4), (2, 7, 5), (2, 5, 7), (3, 2, 65, 65), (200, 200), (3, 90, 130)]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lapack_kernel_is_the_textbook_factorization_and_the_blocked_code(shape, dtype):
+    # _C.lu_factor_ex (OpenBLAS's getrf) against the column-by-column textbook algorithm, and
+    # against the blocked array code the GPU runs (another implementation of the same pivots)
+    from pydlk import _C
+    from pydlk.linalg._lu import _getrf_blocked
+
+    a = rng.standard_normal(shape).astype(dtype)
+    lu, piv, info = _C.lu_factor_ex(a)
+    assert lu.dtype == dtype and lu.shape == a.shape
+    assert piv.dtype == np.int32 and piv.shape == shape[:-2] + (min(shape[-2:]),)
+    assert info.dtype == np.int32 and info.shape == shape[:-2] and not info.any()
+    tol = 2e-4 if dtype == np.float32 else 1e-11
+    flat_a, flat_lu = a.reshape((-1,) + shape[-2:]), lu.reshape((-1,) + shape[-2:])
+    flat_piv = piv.reshape(-1, piv.shape[-1])
+    for b in range(flat_a.shape[0]):
+        ref_lu, ref_piv = _textbook_getrf(flat_a[b])
+        np.testing.assert_array_equal(flat_piv[b], ref_piv)
+        np.testing.assert_allclose(flat_lu[b], ref_lu, rtol=tol, atol=tol)
+    blu, bpiv, binfo = _getrf_blocked(a, True)
+    np.testing.assert_array_equal(bpiv, piv)
+    np.testing.assert_array_equal(binfo, info)
+    np.testing.assert_allclose(blu, lu, rtol=tol, atol=tol)
+
+
+def test_lapack_kernel_edge_cases_and_errors():
+    from pydlk import _C
+
+    # empty batches and empty matrices keep torch's output shapes
+    for shape in [(0, 3, 3), (2, 0, 3), (2, 3, 0)]:
+        lu, piv, info = _C.lu_factor_ex(np.zeros(shape))
+        t = torch.linalg.lu_factor_ex(torch.zeros(shape, dtype=torch.float64))
+        assert lu.shape == tuple(t.LU.shape) and piv.shape == tuple(t.pivots.shape)
+        np.testing.assert_array_equal(info, t.info.numpy())
+    # a zero pivot mid-way: info names it and the factorization still completes
+    a = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 1.0, 1.0]])
+    lu, piv, info = _C.lu_factor_ex(a)
+    ref_lu, ref_piv = _textbook_getrf(a)
+    np.testing.assert_allclose(lu, ref_lu, atol=1e-15)
+    np.testing.assert_array_equal(piv, ref_piv)
+    assert int(info) == 3
+    # a NaN shows in the factors (LAPACK's getrf would skip the division by a NaN pivot and
+    # leave finite multipliers below it)
+    a = np.array([[np.nan, 1.0, 2.0], [2.0, 3.0, 1.0], [4.0, 1.0, 5.0]])
+    lu, piv, info = _C.lu_factor_ex(a)
+    assert np.isnan(lu[1:, 0]).all() and np.isnan(lu[1:, 1:]).all()
+    big = rng.standard_normal((2, 80, 80))
+    big[1, 0, 0] = np.nan  # the kernel's LAPACK path
+    lu, piv, info = _C.lu_factor_ex(big)
+    assert np.isnan(lu[1, 1:, 0]).all() and np.isnan(lu[1, 1:, 1:]).all()
+    assert not np.isnan(lu[0]).any()
+    assert np.isnan(torch.linalg.lu_factor(torch.tensor(a)).LU.numpy()[1:, 1:]).all()
+    # the input is not written to
+    a = rng.standard_normal((3, 4, 4))
+    before = a.copy()
+    _C.lu_factor_ex(a)
+    np.testing.assert_array_equal(a, before)
+    with pytest.raises(ValueError, match="lu_factor_ex: input must have at least 2 dim"):
+        _C.lu_factor_ex(np.ones(3))
+    with pytest.raises(TypeError, match="lu_factor_ex: input must be a C-contiguous float32"):
+        _C.lu_factor_ex(np.ones((3, 3), np.int64))
+    with pytest.raises(TypeError, match="not C-contiguous"):
+        _C.lu_factor_ex(np.ones((4, 4))[:, ::2])
+
+
 def test_errors_name_the_op_and_argument():
     with pytest.raises(
         ValueError, match="linalg.lu_factor: The input tensor A must have at least 2"

@@ -1,17 +1,19 @@
 """The LU family: lu_factor, lu_factor_ex, lu, lu_solve and lu_unpack, as torch's.
 
-NumPy has no LU, so the factorization is written here: LAPACK getrf's right-looking algorithm
-with partial pivoting, in blocks of 32 columns (a column-by-column panel, then one triangular
-solve and one matrix product for the rest of the matrix), vectorised over the batch, on NumPy
-or CuPy arrays. Its output follows getrf's conventions: ``LU`` holds L's strict lower triangle
-(L has a unit diagonal) and U; ``pivots`` are 1-based int32 row swaps (row i was swapped with
-row pivots[i] - 1, in order); a zero pivot is left in place (no division, ``info`` names the
-first), so a singular matrix factors too.
+NumPy has no LU. Real float32/float64 matrices with pivoting are factored by the kernels'
+``lu_factor_ex`` (csrc/linalg.cpp: OpenBLAS's LAPACK getrf, one matrix per thread; on the GPU
+pydlk/_cuda/linalg.py). The rest (complex matrices, ``pivot=False``) runs ``_getrf_blocked``
+here: getrf's right-looking algorithm with partial pivoting, in blocks of 32 columns (a column-
+by-column panel, then one triangular solve and one matrix product for the rest of the matrix),
+vectorised over the batch, on NumPy or CuPy arrays. Both follow getrf's conventions: ``LU``
+holds L's strict lower triangle (L has a unit diagonal) and U; ``pivots`` are 1-based int32 row
+swaps (row i was swapped with row pivots[i] - 1, in order); a zero pivot is left in place (no
+division, ``info`` names the first), so a singular matrix factors too.
 
-``lu_factor`` is the one differentiable Function (torch's backward formula for square, wide
-and tall matrices, from FunctionsManual.cpp's linalg_lu_backward); ``lu`` and ``lu_unpack``
-take L and U from its output with ``tril``/``triu``, and ``lu_solve`` is two triangular solves
-and a row permutation, all recorded ops, so their gradients (and lu_solve's second derivatives)
+``lu_factor`` is the one differentiable Function (torch's backward formula for square, wide and
+tall matrices, from FunctionsManual.cpp's linalg_lu_backward); ``lu`` and ``lu_unpack`` take L
+and U from its output with ``tril``/``triu``, and ``lu_solve`` is two triangular solves and a
+row permutation, all recorded ops, so their gradients (and lu_solve's second derivatives)
 follow."""
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._backend import get_array_module, host_array
+from .._backend import get_array_module, host_array, kernels_for
 from ..autograd import Function, Tensor
 from ..ops.arithmetic import tril, triu
 from ..ops.selection import gather
@@ -67,13 +69,23 @@ _lu_unpack_type = lu_unpack
 
 
 def _getrf(a: Any, pivot: bool) -> tuple[Any, Any, Any]:
+    """``(LU, pivots, info)`` of every matrix of ``a`` (*, m, n): the kernels' LAPACK getrf
+    for real matrices with pivoting, the blocked array code below otherwise."""
+    if pivot and a.dtype in (np.float32, np.float64):
+        xp = get_array_module(a)
+        lu, piv, info = kernels_for(a).lu_factor_ex(xp.ascontiguousarray(a))
+        return lu, piv, info
+    return _getrf_blocked(a, pivot)
+
+
+def _getrf_blocked(a: Any, pivot: bool) -> tuple[Any, Any, Any]:
     """``(LU, pivots, info)`` of every matrix of ``a`` (*, m, n): partial pivoting by the
     largest magnitude in the column (the first of equals, as LAPACK's idamax), blocked."""
     xp = get_array_module(a)
     lead, (m, n) = a.shape[:-2], a.shape[-2:]
     k = min(m, n)
-    lu = xp.array(a.reshape((-1, m, n)), copy=True)
-    nb = lu.shape[0]
+    nb = int(np.prod(lead, dtype=np.int64))
+    lu = xp.array(a.reshape((nb, m, n)), copy=True)
     piv = xp.empty((nb, k), np.int32)
     info = xp.zeros(nb, np.int32)
     rows = xp.arange(nb)
