@@ -117,28 +117,33 @@ class C2C(Function):
 class R2C(Function):
     """rfftn of a real array over ``dims``: the last of them keeps n//2 + 1 entries.
 
-    The one-sided output is the full DFT's first n//2 + 1 entries, so the adjoint zero-extends
-    g to n entries, takes the inverse-direction DFT (dual norm) and, the input being real,
-    keeps the real part (torch's fft_r2c_backward).
+    The one-sided output is the full DFT's first n//2 + 1 entries, so the adjoint is the real
+    part of the inverse-direction DFT (dual norm) of g zero-extended to n entries (torch's
+    fft_r2c_backward). That real part is computed as a complex-to-real transform: with h = g
+    except h_k = g_k / 2 for the entries a one-sided spectrum counts twice (1 .. n - m),
+    irfftn(h) = Re(sum_k g_k exp(2 pi i jk / n)) (irfft reads only the real parts of h_0 and, n
+    even, h_{n/2}, the only parts that reach a real result), half the work of a full
+    complex transform and no complex array of n entries.
     """
 
     @staticmethod
     def forward(ctx, x, dims, norm):
-        ctx.args = (dims, norm, x.shape[dims[-1]])
+        ctx.args = (dims, norm, tuple(x.shape[d] for d in dims))
         out = _fft(x).rfftn(x, axes=dims, norm=norm)
         return out.astype(_complex_of(x.dtype), copy=False)
 
     @staticmethod
     def backward(ctx, g):
-        dims, norm, n = ctx.args
-        full = _resize(g, (dims[-1],), (n,))
-        gx = _c2c(full, dims, _DUAL[norm], False).real
-        return get_array_module(g).ascontiguousarray(gx), None, None
+        dims, norm, sizes = ctx.args
+        d = dims[-1]
+        w = _weights(get_array_module(g), g.ndim, d, sizes[-1], g.shape[d], _real_of(g.dtype))
+        gx = _fft(g).irfftn(g / w, s=sizes, axes=dims, norm=_DUAL[norm])
+        return gx.astype(_real_of(g.dtype), copy=False), None, None
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        dims, norm, n = ctx.args
-        full = Resize.apply(g, (dims[-1],), (n,))
+        dims, norm, sizes = ctx.args
+        full = Resize.apply(g, (dims[-1],), (sizes[-1],))
         return C2C.apply(full, dims, _DUAL[norm], False).real, None, None
 
 
