@@ -6,13 +6,12 @@ from ..autograd import Tensor
 
 
 class Dataset:
-    """Base class of map-style datasets; ``a + b`` is ``ConcatDataset([a, b])`` as in torch."""
+    """Base class of map-style datasets; ``a + b`` is ``ConcatDataset([a, b])`` as in torch.
+    As torch's, it defines no ``__len__``: ``len()`` of a dataset without one is a TypeError,
+    which ``list()`` of a DataLoader over an IterableDataset relies on."""
 
     def __getitem__(self, index):
-        raise NotImplementedError
-
-    def __len__(self):
-        raise NotImplementedError
+        raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
 
     def __add__(self, other):
         return ConcatDataset([self, other])
