@@ -128,3 +128,124 @@ def test_tensor_of_a_list_of_numpy_results_is_float64_by_hand():
     t = pydlk.tensor(hist)
     assert t.dtype == np.float64 and t.tolist() == [1.5, 1.0]
     assert pydlk.tensor([pydlk.tensor(1.0, dtype=pydlk.float64), 2.0]).dtype == np.float64
+
+
+# ------------------------------------------------------------ IterableDataset in list(DataLoader)
+
+
+def test_list_of_a_loader_over_an_iterable_dataset():
+    # list() asks len() for a size hint; torch's Dataset has no __len__, so the TypeError
+    # makes list() fall back to iterating (pydlk's raised NotImplementedError instead)
+    for lib in (torch, pydlk):
+
+        class Stream(lib.utils.data.IterableDataset):
+            def __iter__(self):
+                return iter(lib.tensor([i]) for i in range(7))
+
+        batches = list(lib.utils.data.DataLoader(Stream(), batch_size=3))
+        assert [len(b) for b in batches] == [3, 3, 1]
+        assert _np(lib.cat(batches, 0)).ravel().tolist() == list(range(7))
+        with pytest.raises(TypeError, match="has no len"):
+            len(lib.utils.data.DataLoader(Stream(), batch_size=3))
+        with pytest.raises(TypeError):
+            len(lib.utils.data.Dataset())
+
+
+# ------------------------------------------------------------ torch.nn.modules.utils
+
+
+def test_consume_prefix_in_state_dict_if_present_strips_dataparallel_keys():
+    for lib in (torch, pydlk):
+        net = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.ReLU(), lib.nn.Linear(3, 1))
+        sd = {"module." + k: v for k, v in net.state_dict().items()}
+        sd["head.w"] = lib.zeros(1)
+        lib.nn.modules.utils.consume_prefix_in_state_dict_if_present(sd, "module.")
+        assert list(sd) == ["head.w", "0.weight", "0.bias", "2.weight", "2.bias"]
+        fresh = lib.nn.Sequential(lib.nn.Linear(2, 3), lib.nn.ReLU(), lib.nn.Linear(3, 1))
+        r = fresh.load_state_dict(sd, strict=False)
+        assert r.unexpected_keys == ["head.w"] and r.missing_keys == []
+    u = pydlk.nn.modules.utils
+    assert u._pair(3) == (3, 3) and u._triple((1, 2, 3)) == (1, 2, 3)
+    assert u._reverse_repeat_tuple((1, 2), 2) == torch.nn.modules.utils._reverse_repeat_tuple(
+        (1, 2), 2
+    )
+    assert u._list_with_default([None, 4], [2, 3, 5, 6]) == [5, 4]
+
+
+# ------------------------------------------------------------ torch.nn.utils.prune
+
+
+def _pruned_pair(seed=0):
+    r = np.random.default_rng(seed)
+    w = r.standard_normal((4, 6)).astype(np.float32)
+    b = r.standard_normal(4).astype(np.float32)
+    out = []
+    for lib in (torch, pydlk):
+        lin = lib.nn.Linear(6, 4)
+        with lib.no_grad():
+            lin.weight.copy_(lib.tensor(w))
+            lin.bias.copy_(lib.tensor(b))
+        out.append(lin)
+    return w, out
+
+
+def test_prune_l1_unstructured_masks_the_smallest_and_trains_the_original():
+    import torch.nn.utils.prune  # noqa: F401  (torch needs the import)
+
+    w, (lt, lp) = _pruned_pair()
+    x = np.random.default_rng(1).standard_normal((3, 6)).astype(np.float32)
+    for lib, lin in ((torch, lt), (pydlk, lp)):
+        lib.nn.utils.prune.l1_unstructured(lin, name="weight", amount=0.25)
+        assert sorted(lin.state_dict()) == ["bias", "weight_mask", "weight_orig"]
+        assert [n for n, _ in lin.named_parameters()] == ["bias", "weight_orig"]
+        lin(lib.tensor(x)).pow(2).sum().backward()
+    np.testing.assert_array_equal(_np(lp.weight_mask), _np(lt.weight_mask))
+    np.testing.assert_allclose(_np(lp.weight), _np(lt.weight))
+    np.testing.assert_allclose(_np(lp.weight_orig.grad), _np(lt.weight_orig.grad), rtol=1e-5)
+    # by hand: the 6 (round(0.25 * 24)) entries of smallest |w| are the zeros of the mask
+    smallest = np.argsort(np.abs(w).ravel())[:6]
+    assert set(np.flatnonzero(_np(lp.weight_mask).ravel() == 0)) == set(smallest)
+    assert pydlk.nn.utils.prune.is_pruned(lp)
+    # the random methods: the right count, whatever the draw
+    P = pydlk.nn.utils.prune
+    conv = P.random_unstructured(pydlk.nn.Conv2d(2, 4, 3), "weight", amount=5)
+    assert int((conv.weight_mask == 0).sum()) == 5
+    P.random_structured(conv, "weight", amount=0.5, dim=0)
+    kept = _np(conv.weight_mask).reshape(4, -1).any(1)
+    assert kept.sum() == 2 and int((conv.weight_mask == 0).sum()) >= 2 * 18
+
+
+def test_prune_containers_structured_global_and_remove_match_torch():
+    import torch.nn.utils.prune  # noqa: F401
+
+    _, (lt, lp) = _pruned_pair(2)
+    _, (mt, mp) = _pruned_pair(3)
+    for lib, lin, other in ((torch, lt, mt), (pydlk, lp, mp)):
+        P = lib.nn.utils.prune
+        P.l1_unstructured(lin, "weight", amount=3)
+        P.ln_structured(lin, "weight", amount=0.5, n=2, dim=0)  # a PruningContainer now
+        assert isinstance(
+            lin._forward_pre_hooks[next(iter(lin._forward_pre_hooks))], P.PruningContainer
+        )
+        P.global_unstructured(
+            [(lin, "bias"), (other, "weight")], pruning_method=P.L1Unstructured, amount=0.3
+        )
+        P.custom_from_mask(other, "bias", mask=lib.tensor([1.0, 0.0, 1.0, 1.0]))
+    for a, b in (
+        (lp.weight_mask, lt.weight_mask),
+        (lp.bias_mask, lt.bias_mask),
+        (mp.weight_mask, mt.weight_mask),
+        (mp.bias, mt.bias),
+    ):
+        np.testing.assert_array_equal(_np(a), _np(b))
+    for lib, lin in ((torch, lt), (pydlk, lp)):
+        lib.nn.utils.prune.remove(lin, "weight")
+        assert sorted(lin.state_dict()) == ["bias_mask", "bias_orig", "weight"]
+    np.testing.assert_array_equal(_np(lp.weight), _np(lt.weight))
+    assert isinstance(lp.weight, pydlk.nn.Parameter)
+    with pytest.raises(ValueError, match="has to be pruned before pruning can be removed"):
+        pydlk.nn.utils.prune.remove(lp, "weight")
+    with pytest.raises(ValueError, match="amount=1.5 should either be a float"):
+        pydlk.nn.utils.prune.l1_unstructured(lp, "weight", amount=1.5)
+    with pytest.raises(ValueError, match="Structured pruning can only be applied"):
+        pydlk.nn.utils.prune.ln_structured(mp, "bias", amount=1, n=1, dim=0)

@@ -57,3 +57,5 @@ _SUBMODULES = (
 for _s in _SUBMODULES:
     _sys.modules.setdefault(f"{__name__}.{_s}", _sys.modules[__name__])
     globals()[_s] = _sys.modules[__name__]  # nn.modules.batchnorm as an attribute too
+
+from . import utils  # noqa: E402,F401  (torch.nn.modules.utils, a module of its own)

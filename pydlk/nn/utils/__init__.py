@@ -4,7 +4,7 @@ and packing of sequences, and weight and spectral normalisation (torch.nn.utils;
 ``parametrize`` and ``parametrizations`` as torch's: register_parametrization, and weight and
 spectral normalisation as parametrizations)."""
 
-from . import fusion, parametrizations, parametrize, rnn, stateless  # noqa: F401
+from . import fusion, parametrizations, parametrize, prune, rnn, stateless  # noqa: F401
 from .clip_grad import (  # noqa: F401
     clip_grad_norm,
     clip_grad_norm_,
