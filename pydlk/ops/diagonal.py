@@ -2,15 +2,20 @@
 
 ``diagonal`` gathers the elements of one diagonal of two dims; its backward scatters the
 gradient back onto that diagonal of zeros, and the two are each other's backward (so
-gradients of any order). Differs from torch: ``diagonal`` returns a copy, not a view (writing
-into it leaves the input unchanged).
+gradients of any order). Outside the graph (grad mode off, or an input that does not require
+grad) ``diagonal`` returns a view, as torch's: ``K.diagonal().add_(eps)`` and
+``w.diagonal().fill_(1)`` write into the input. Differs from torch: of a tensor that requires
+grad, with grad mode on, it returns a copy (writing into it leaves the input unchanged).
 """
 
 from __future__ import annotations
 
 import builtins as _b
 
+import numpy as np
+
 from .._backend import get_array_module
+from .._grad_mode import is_grad_enabled
 from ..autograd import Function, Tensor
 from ._helpers import _dim, _o, _t
 from .indexing import _put
@@ -72,7 +77,8 @@ class DiagonalScatter(Function):
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
     """The ``offset`` diagonal (0: the main one, > 0 above it, < 0 below) of the 2-D slices
-    spanned by ``dim1`` and ``dim2``, appended as the last dim (a copy, not a view).
+    spanned by ``dim1`` and ``dim2``, appended as the last dim: a view outside the graph, a
+    copy of a tensor that requires grad (module docstring).
 
     Raises ValueError for dim1 == dim2 and IndexError for a dim out of range.
     """
@@ -82,7 +88,24 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     d1, d2 = _dim(dim1, input.ndim, "diagonal"), _dim(dim2, input.ndim, "diagonal")
     if d1 == d2:
         raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    if not (input.requires_grad and is_grad_enabled()):
+        return Tensor._wrap(_diagonal_view(input._data, int(offset), d1, d2))
     return Diagonal.apply(input, int(offset), d1, d2)
+
+
+def _diagonal_view(a, offset, d1, d2):
+    """A writable view of the ``offset`` diagonal of dims (d1, d2) of ``a`` (NumPy's
+    ``diagonal`` is a read-only view; CuPy's is writable already)."""
+    xp = get_array_module(a)
+    d = xp.diagonal(a, offset, d1, d2)
+    if xp is not np:
+        return d
+    if d.size == 0:
+        return d.copy()
+    start = [0] * a.ndim
+    start[d1], start[d2] = _b.max(-offset, 0), _b.max(offset, 0)
+    first = a[tuple(slice(s, None) for s in start)]  # a view starting at the first element
+    return np.lib.stride_tricks.as_strided(first, d.shape, d.strides, writeable=a.flags.writeable)
 
 
 def diag(input: Tensor, diagonal: int = 0) -> Tensor:
