@@ -249,3 +249,82 @@ def test_prune_containers_structured_global_and_remove_match_torch():
         pydlk.nn.utils.prune.l1_unstructured(lp, "weight", amount=1.5)
     with pytest.raises(ValueError, match="Structured pruning can only be applied"):
         pydlk.nn.utils.prune.ln_structured(mp, "bias", amount=1, n=1, dim=0)
+
+
+# ------------------------------------------------------- diagonal() is a view outside the graph
+
+
+def test_writes_through_diagonal_reach_the_input():
+    # K.diagonal().add_(jitter) and w.diagonal().fill_(1): torch writes through the view
+    # (pydlk returned a copy and the write was silently lost)
+    res = []
+    for lib in (torch, pydlk):
+        K = lib.ones(3, 4)
+        K.diagonal().add_(1e-3)
+        K.diagonal(1).fill_(5.0)
+        B = lib.zeros(2, 3, 3)
+        B.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+        Z = lib.arange(12.0).view(3, 4)
+        Z.diagonal(-1).zero_()
+        w = lib.ones(3, 3, requires_grad=True)
+        with lib.no_grad():
+            w.diagonal().mul_(2.0)
+        res.append([_np(t) for t in (K, B, Z, w)])
+    for a, b in zip(*res):
+        np.testing.assert_array_equal(a, b)
+    # by hand: 12 ones, 3 of them + 1e-3, 3 of them set to 5
+    assert abs(float(res[1][0].sum()) - (12 + 3e-3 + 3 * 4)) < 1e-5
+    assert pydlk.ones(3, 3, requires_grad=True).diagonal().requires_grad
+
+
+# ------------------------------------------------------------ parametrizations.orthogonal
+
+
+@pytest.mark.parametrize(
+    "shape,orth_map,triv",
+    [
+        ((4, 4), None, True),
+        ((6, 3), None, True),
+        ((5, 3), "householder", False),
+        ((4, 4), "matrix_exp", False),
+        ((4, 4), "cayley", True),
+    ],
+)
+def test_orthogonal_parametrization_matches_torch(shape, orth_map, triv):
+    r = np.random.default_rng(sum(shape))
+    w = r.standard_normal(shape).astype(np.float32)
+    x = r.standard_normal((2, shape[1])).astype(np.float32)
+    out = []
+    for lib in (torch, pydlk):
+        lin = lib.nn.Linear(shape[1], shape[0], bias=False)
+        with lib.no_grad():
+            lin.weight.copy_(lib.tensor(w))
+        lib.nn.utils.parametrizations.orthogonal(
+            lin, orthogonal_map=orth_map, use_trivialization=triv
+        )
+        W0 = _np(lin.weight).copy()
+        lin(lib.tensor(x)).pow(2).sum().backward()
+        g = _np(lin.parametrizations.weight.original.grad).copy()
+        lib.optim.SGD(lin.parameters(), lr=0.1).step()
+        out.append((W0, g, _np(lin.weight), sorted(lin.state_dict())))
+    (wt, gt, w2t, kt), (wp, gp, w2p, kp) = out
+    np.testing.assert_allclose(wp, wt, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gp, gt, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(w2p, w2t, rtol=1e-3, atol=1e-4)
+    assert kp == kt
+    # by hand: the columns stay orthonormal after the step
+    np.testing.assert_allclose(w2p.T @ w2p, np.eye(shape[1]), atol=1e-5)
+
+
+def test_orthogonal_wide_matrices_and_errors():
+    P = pydlk.nn.utils.parametrizations
+    lin = P.orthogonal(pydlk.nn.Linear(6, 3))  # wide: householder, rows orthonormal
+    W = _np(lin.weight)
+    np.testing.assert_allclose(W @ W.T, np.eye(3), atol=1e-5)
+    with pytest.raises(ValueError, match="Expected a matrix or batch of matrices"):
+        P.orthogonal(pydlk.nn.Linear(3, 3), name="bias")
+    with pytest.raises(ValueError, match='orthogonal_map has to be one of "matrix_exp"'):
+        P.orthogonal(pydlk.nn.Linear(3, 3), orthogonal_map="qr")
+    m = P.orthogonal(pydlk.nn.Linear(3, 3), orthogonal_map="cayley", use_trivialization=False)
+    with pytest.raises(NotImplementedError, match="use_trivialization=False"):
+        m.weight = pydlk.eye(3)

@@ -7,11 +7,13 @@ torch's ``state_dict`` keys (``parametrizations.weight.original0`` / ``original1
 norm; ``parametrizations.weight.original`` and the buffers ``parametrizations.weight.0._u`` /
 ``_v`` for spectral norm), so a state dict moves between the two libraries.
 
-``orthogonal`` is not provided: pydlk has no QR factorisation or matrix exponential to build it
-on.
+``orthogonal`` keeps a matrix (or a batch) orthogonal through ``matrix_exp``, the Cayley map or
+a product of Householder reflectors, with torch's "dynamic trivialization" base.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..._grad_mode import no_grad
 from ...autograd import Tensor
@@ -20,7 +22,7 @@ from ..module import Module
 from . import parametrize
 from .weight_norm import _norm_except_dim, _weight_norm
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
 
 
 class _WeightNorm(Module):
@@ -156,4 +158,149 @@ def spectral_norm(
     parametrize.register_parametrization(
         module, name, _SpectralNorm(weight, n_power_iterations, dim, eps)
     )
+    return module
+
+
+_ORTH_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _is_orthogonal(Q: Tensor) -> bool:
+    n, k = Q.size(-2), Q.size(-1)
+    from ... import allclose, eye
+
+    eps = 10.0 * n * float(np.finfo(np.dtype(Q.dtype)).eps)
+    return bool(allclose(Q.mH @ Q, eye(k, dtype=Q.dtype, device=Q.device), atol=eps))
+
+
+def _make_orthogonal(A: Tensor) -> Tensor:
+    """The Q of ``A = QR`` with ``diag(R) >= 0`` (A tall)."""
+    from ... import geqrf, linalg
+
+    with no_grad():
+        X, tau = geqrf(A)
+        Q = linalg.householder_product(X, tau)
+        return Q * X.diagonal(dim1=-2, dim2=-1).sgn().unsqueeze(-2)
+
+
+class _Orthogonal(Module):
+    """torch's ``_Orthogonal``: ``forward(X)`` maps the unconstrained ``X`` to an orthogonal
+    matrix (``matrix_exp``/``cayley`` of the skew-symmetric ``tril(X) - tril(X)^H``, or the
+    Householder product of ``X``'s strictly lower part), times the buffer ``base`` when
+    ``use_trivialization``; ``right_inverse(Q)`` stores an orthogonal ``Q`` as the base."""
+
+    def __init__(self, weight: Tensor, orthogonal_map: str, *, use_trivialization: bool = True):
+        super().__init__()
+        if weight.is_complex() and orthogonal_map == "householder":
+            raise ValueError("The householder parametrization does not support complex tensors.")
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, X: Tensor) -> Tensor:
+        from ... import cat, eye, linalg, matrix_exp
+
+        n, k = X.size(-2), X.size(-1)
+        transposed = n < k
+        if transposed:
+            X = X.mT
+            n, k = k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            X = X.tril()
+            if n != k:
+                X = cat([X, X.new_zeros(n, n - k).expand(*X.shape[:-2], -1, -1)], dim=-1)
+            A = X - X.mH
+            if self.orthogonal_map == "matrix_exp":
+                Q = matrix_exp(A)
+            else:
+                Id = eye(n, dtype=A.dtype, device=A.device)
+                Q = linalg.solve(Id - 0.5 * A, Id + 0.5 * A)
+            if n != k:
+                Q = Q[..., :k]
+        else:
+            A = X.tril(diagonal=-1)
+            tau = 2.0 / (1.0 + (A * A).sum(dim=-2))
+            Q = linalg.householder_product(A, tau)
+            Q = Q * X.diagonal(dim1=-2, dim2=-1).int().unsqueeze(-2)
+        if getattr(self, "base", None) is not None:
+            Q = self.base @ Q
+        if transposed:
+            Q = Q.mT
+        return Q
+
+    def right_inverse(self, Q: Tensor) -> Tensor:
+        from ... import arange, cat, geqrf, randn, where, zeros_like
+
+        if tuple(Q.shape) != tuple(self.shape):
+            raise ValueError(
+                f"Expected a matrix or batch of matrices of shape {tuple(self.shape)}. "
+                f"Got a tensor of shape {tuple(Q.shape)}."
+            )
+        with no_grad():
+            Q_init = Q
+            n, k = Q.size(-2), Q.size(-1)
+            transpose = n < k
+            if transpose:
+                Q = Q.mT
+                n, k = k, n
+            if "base" not in self._buffers:
+                if self.orthogonal_map in ("matrix_exp", "cayley"):
+                    raise NotImplementedError(
+                        "It is not possible to assign to the matrix exponential or the Cayley "
+                        "parametrizations when use_trivialization=False."
+                    )
+                A, tau = geqrf(Q)
+                # diag(A) = diag(R): keep only its signs (flipped where no reflection was used)
+                d = A.diagonal(dim1=-2, dim2=-1).sign()
+                d = where(tau == 0.0, -d, d)
+                idx = arange(k, device=A.device)
+                A[..., idx, idx] = d
+                return A.mT if transpose else A
+            if n == k:
+                Q = _make_orthogonal(Q) if not _is_orthogonal(Q) else Q.clone()
+            else:
+                N = randn(*(tuple(Q.shape[:-2]) + (n, n - k)), dtype=Q.dtype, device=Q.device)
+                Q = _make_orthogonal(cat([Q, N], dim=-1))
+            self.base = Q
+            neg_Id = zeros_like(Q_init)
+            idx = arange(k, device=Q.device)
+            neg_Id[..., idx, idx] = -1.0
+            return neg_Id
+
+
+def orthogonal(
+    module: Module,
+    name: str = "weight",
+    orthogonal_map: str | None = None,
+    *,
+    use_trivialization: bool = True,
+) -> Module:
+    """Keep ``module.<name>`` (a matrix or a batch of matrices, ``(..., m, n)``) orthogonal
+    (orthonormal columns if ``m >= n``, rows otherwise) as a parametrization, as torch's
+    ``torch.nn.utils.parametrizations.orthogonal``; returns the module.
+
+    ``orthogonal_map``: ``"matrix_exp"`` (default for square or complex matrices),
+    ``"cayley"`` or ``"householder"`` (default otherwise). With ``use_trivialization=True`` the
+    buffer ``module.parametrizations.<name>[0].base`` holds an orthogonal matrix the map's
+    result multiplies; at registration it is the weight itself if orthogonal, else the Q of
+    its QR factorisation (``diag(R) >= 0``), so the initial weight is that matrix. ValueError
+    for a tensor of fewer than 2 dimensions or an unknown map.
+    """
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(
+            f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions."
+        )
+    if orthogonal_map is None:
+        square = weight.size(-2) == weight.size(-1)
+        orthogonal_map = "matrix_exp" if square or weight.is_complex() else "householder"
+    if orthogonal_map not in _ORTH_MAPS:
+        raise ValueError(
+            'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+            f"Got: {orthogonal_map}"
+        )
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module
