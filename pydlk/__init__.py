@@ -87,6 +87,15 @@ from .linalg._toplevel import (  # noqa: E402,F401  (torch.inverse, torch.svd, .
 )
 from .ops import *  # noqa: E402,F401,F403
 from .serialization import load, save  # noqa: E402,F401
+from .sparse import (  # noqa: E402,F401  (torch.sparse_coo_tensor, torch.sparse_coo, ...)
+    hspmm,
+    layout,
+    smm,
+    sparse_coo,
+    sparse_coo_tensor,
+    spmm,
+    strided,
+)
 from .summary import summary  # noqa: E402,F401
 
 __version__ = config()["version"]
@@ -97,6 +106,7 @@ from . import (  # noqa: E402,F401
     func,
     linalg,
     profiler,
+    sparse,
     special,
     testing,
     text,  # noqa: E402,F401

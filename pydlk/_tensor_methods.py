@@ -148,6 +148,8 @@ from .ops.shape import (
     reshape,
 )
 from .ops.shape_extra import _tile_method
+from .sparse import _methods as _sparse_methods
+from .sparse._tensor import refuse_dense_methods as _sparse_refuse
 
 
 def _inplace(op_name, fn):
@@ -430,6 +432,10 @@ _methods.update(
     }
 )
 
+# sparse COO (pydlk/sparse/_methods.py): to_sparse, to_dense, is_sparse, layout, sparse_dim,
+# ... of a dense tensor; SparseTensor defines its own
+_methods.update(_sparse_methods.TENSOR_METHODS)
+
 for _name in _SAME_NAME_METHODS:
     setattr(Tensor, _name, getattr(ops, _name))
 for _name, _fn in _methods.items():
@@ -439,3 +445,4 @@ Tensor.mT = property(_mT)
 Tensor.real = property(ops.real)
 Tensor.imag = property(ops.imag)
 del _name, _fn
+_sparse_refuse()  # SparseTensor: a refusal naming each Tensor method it does not support

@@ -83,8 +83,38 @@ def _rebuild_parameter(data, requires_grad, backward_hooks):
     return Tensor(data._data, requires_grad=bool(requires_grad) and data._data.dtype.kind in "fc")
 
 
+def _get_layout(name):
+    if name != "torch.sparse_coo":
+        raise ValueError(f"layout {name!r}: only torch.sparse_coo tensors are read")
+    return name
+
+
+def _rebuild_sparse_tensor(layout, data):
+    """torch's sparse COO tensor: (indices, values, size[, is_coalesced])."""
+    from .sparse import sparse_coo_tensor
+
+    if layout != "torch.sparse_coo" or not isinstance(data, tuple) or len(data) not in (3, 4):
+        raise ValueError("a sparse tensor's data is not (indices, values, size[, is_coalesced])")
+    indices, values, size = data[:3]
+    if not isinstance(indices, Tensor) or not isinstance(values, Tensor):
+        raise TypeError("a sparse tensor's indices and values are not tensors")
+    coalesced = data[3] if len(data) == 4 else None
+    if coalesced is not None and not isinstance(coalesced, bool):
+        raise TypeError("a sparse tensor's is_coalesced is not a bool")
+    return sparse_coo_tensor(indices, values, tuple(size), is_coalesced=coalesced)
+
+
+def _size(*args):
+    if len(args) != 1 or not all(type(n) is int for n in args[0]):
+        raise ValueError("torch.Size of something other than ints")
+    return tuple(args[0])
+
+
 _ALLOWED = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_sparse_tensor"): _rebuild_sparse_tensor,
+    ("torch.serialization", "_get_layout"): _get_layout,
+    ("torch", "Size"): _size,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("collections", "OrderedDict"): collections.OrderedDict,
 }

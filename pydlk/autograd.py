@@ -338,6 +338,8 @@ class Tensor(_TensorBase):
     #   more statistics: logcumsumexp cov corrcoef msort mode unique_consecutive renorm dist
     #       kron inner histogram renorm_
     #   properties: T mT real imag nbytes itemsize is_cpu retains_grad mH H
+    #   sparse: to_sparse to_dense is_sparse layout sparse_dim dense_dim coalesce is_coalesced
+    #       indices values _indices _values _nnz
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
     # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 

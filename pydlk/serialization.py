@@ -72,6 +72,17 @@ def _encode(obj, arrays):
         return obj
     if isinstance(obj, (int, float)) and not isinstance(obj, bool):
         return obj
+    if getattr(obj, "is_sparse", False) is True:  # sparse COO: its indices and values
+        sp = obj._data
+        for a in (sp.indices, sp.values):
+            arrays.append(a.get() if is_cupy(a) else np.asarray(a))
+        return {
+            "__sparse_coo__": [len(arrays) - 2, len(arrays) - 1],
+            "size": list(sp.shape),
+            "coalesced": sp.coalesced,
+            "requires_grad": bool(obj.requires_grad),
+            "device": str(obj.device),
+        }
     if isinstance(obj, Tensor):  # a GPU tensor's values come to the host, its device is noted
         arrays.append(obj._data.get() if is_cupy(obj._data) else np.asarray(obj._data))
         return {
@@ -275,6 +286,7 @@ def _index(r, obj, key, n, used):
 
 _MARKERS = {
     "__tensor__": {"__tensor__", "requires_grad", "device"},
+    "__sparse_coo__": {"__sparse_coo__", "size", "coalesced", "requires_grad", "device"},
     "__array__": {"__array__"},
     "__scalar__": {"__scalar__"},
     "__tuple__": {"__tuple__"},
@@ -320,6 +332,8 @@ def _decode(r, obj, arrays, used, depth=0):
         if location != "cpu":
             r.locations[id(t)] = location
         return t
+    if marker == "__sparse_coo__":
+        return _decode_sparse(r, obj, arrays, used)
     if marker == "__array__":
         return arrays[_index(r, obj, marker, n, used)]
     if marker == "__pickle__":
@@ -354,6 +368,30 @@ def _decode(r, obj, arrays, used, depth=0):
             raise r.fail(f"dict key {k!r} is not a str, number, bool or null")
         out[k] = _decode(r, item[1], arrays, used, depth + 1)
     return out
+
+
+def _decode_sparse(r, obj, arrays, used):
+    """A sparse COO tensor: its indices and values arrays, size, coalesced flag, device."""
+    from .sparse import sparse_coo_tensor
+
+    pair, size = obj["__sparse_coo__"], obj.get("size")
+    if not (isinstance(pair, list) and len(pair) == 2):
+        raise r.fail("__sparse_coo__ must name two arrays (indices, values)")
+    if not (isinstance(size, list) and all(type(n) is int and n >= 0 for n in size)):
+        raise r.fail(f"sparse size {size!r} is not a list of sizes")
+    idx, vals = (arrays[_index(r, {"k": k}, "k", len(arrays), used)] for k in pair)
+    rg, coalesced = obj.get("requires_grad", False), obj.get("coalesced", False)
+    if not isinstance(rg, bool) or not isinstance(coalesced, bool):
+        raise r.fail("a sparse tensor's requires_grad and coalesced must be true or false")
+    try:
+        t = sparse_coo_tensor(idx, vals, tuple(size), is_coalesced=coalesced)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise r.fail(f"bad sparse tensor: {e}") from None
+    t.requires_grad_(rg and vals.dtype.kind in "fc")
+    location = _location(r, obj.get("device", "cpu"))
+    if location != "cpu":
+        r.locations[id(t)] = location
+    return t
 
 
 def _load_npz(r, zf):
@@ -492,6 +530,13 @@ def _place(obj, r, map_location):
             return cupy.asarray(a)
 
     def move(v):
+        if getattr(v, "is_sparse", False) is True:
+            loc = r.locations.get(id(v), "cpu")
+            dest = target(loc)
+            if dest != "cpu":
+                to_device(v._data.values[:0], loc)  # the same checks (CUDA present, index)
+                v = v.detach().to(dest).requires_grad_(v.requires_grad)
+            return v
         if isinstance(v, Tensor):
             a = to_device(v._data, r.locations.get(id(v), "cpu"))
             return v if a is v._data else Tensor(a, requires_grad=v.requires_grad)

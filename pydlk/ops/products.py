@@ -61,6 +61,19 @@ class MatMul(Function):
         return da, db
 
 
+def _sparse(a: Any, b: Any) -> bool:
+    """Whether either operand is a sparse COO tensor (pydlk/sparse takes the product)."""
+    return getattr(a, "is_sparse", False) is True or getattr(b, "is_sparse", False) is True
+
+
+def _sparse_mm(a: Any, b: Any, op: str) -> Tensor:
+    """torch.mm's product with a sparse COO operand: a dense result, and a dense gradient for
+    the sparse operand (``sparse.mm`` masks it to the pattern instead), as torch."""
+    from ..sparse._ops import _mm
+
+    return _mm(a, b, op, masked=False)
+
+
 def _check_matmul(a: Any, b: Any, op: str = "matmul") -> None:
     sa, sb = _shape(a), _shape(b)
     if len(sa) == 0 or len(sb) == 0:
@@ -86,6 +99,8 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's (and torch's) rules: 1-D operands are vectors, leading
     batch dims broadcast. Raises ValueError naming the shapes when they do not fit.
     """
+    if _sparse(input, other):
+        return _sparse_mm(input, other, "matmul")
     _check_matmul(_arr(input), _arr(other))
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
@@ -108,6 +123,8 @@ def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Product of two matrices, (n, m) @ (m, p) -> (n, p). Raises ValueError unless both are 2-D
     and the inner sizes agree.
     """
+    if _sparse(input, mat2):
+        return _sparse_mm(input, mat2, "mm")
     a, b = _arr(input), _arr(mat2)
     _check_ndims("mm", a, b, 2, 2, "both arguments must be 2-D")
     _check_matmul(a, b, "mm")
@@ -188,6 +205,10 @@ def addmm(
 ) -> Tensor:
     """``beta * input + alpha * (mat1 @ mat2)``: (n, m) @ (m, p), input broadcast to (n, p)
     (a linear layer's bias-plus-product). Raises ValueError for other shapes."""
+    if _sparse(mat1, mat2):
+        from ..sparse._ops import _addmm
+
+        return _addmm(input, mat1, mat2, beta, alpha, "addmm", masked=False)
     p = _product("addmm", mat1, mat2, (2, 2), "mat1 and mat2 must be 2-D")
     return _scaled_sum("addmm", input, p, beta, alpha)
 
