@@ -549,8 +549,9 @@ def install():
     if "cupy" in sys.modules and not getattr(sys.modules["cupy"], "__host_emulator__", False):
         raise RuntimeError("the real cupy is already imported")
     sys.modules["cupy"] = _module()
-    cupyx = types.ModuleType("cupyx")  # the one cupyx function pydlk calls
+    cupyx = types.ModuleType("cupyx")  # the cupyx functions pydlk calls
     cupyx.scatter_add = lambda a, slices, value: np.add.at(a, slices, value)
+    cupyx.scatter_max = lambda a, slices, value: np.maximum.at(a, slices, value)
     cupyx.__spec__ = importlib.machinery.ModuleSpec("cupyx", None)
     sys.modules["cupyx"] = cupyx
     _strict_numpy()

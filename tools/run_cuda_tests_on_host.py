@@ -49,6 +49,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_shape.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_math.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributions.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_sparse.py"),
             *sys.argv[1:],
         ]
     )
