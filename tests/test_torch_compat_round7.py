@@ -328,3 +328,37 @@ def test_orthogonal_wide_matrices_and_errors():
     m = P.orthogonal(pydlk.nn.Linear(3, 3), orthogonal_map="cayley", use_trivialization=False)
     with pytest.raises(NotImplementedError, match="use_trivialization=False"):
         m.weight = pydlk.eye(3)
+
+
+# ------------------------------------------------------------ torch.finfo / torch.iinfo
+
+
+def test_finfo_and_iinfo_match_torch():
+    for name in ("float32", "float64", "float16", "bfloat16"):
+        a, b = pydlk.finfo(getattr(pydlk, name)), torch.finfo(getattr(torch, name))
+        for attr in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+            assert getattr(a, attr) == getattr(b, attr), (name, attr)
+        assert a.dtype == name and repr(a) == repr(b)
+    for name in ("int64", "int32", "int16", "int8", "uint8"):
+        a, b = pydlk.iinfo(getattr(pydlk, name)), torch.iinfo(getattr(torch, name))
+        assert (a.bits, a.max, a.min, a.dtype) == (b.bits, b.max, b.min, name) and repr(a) == repr(
+            b
+        )
+    assert pydlk.finfo() == pydlk.finfo(pydlk.float32)
+    # by hand: float32 has a 23-bit mantissa
+    assert pydlk.finfo(pydlk.float32).eps == 2.0**-23
+    with pytest.raises(TypeError, match="finfo\\(\\) requires a floating point input type"):
+        pydlk.finfo(pydlk.int64)
+    with pytest.raises(TypeError, match="iinfo\\(\\) requires an integer input type"):
+        pydlk.iinfo(pydlk.float32)
+
+
+def test_finfo_min_as_an_attention_mask_fill():
+    s = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    m = np.array([[False, False, True, True], [False, True, True, True]])
+    out = []
+    for lib in (torch, pydlk):
+        t = lib.tensor(s)
+        out.append(_np(t.masked_fill(lib.tensor(m), lib.finfo(t.dtype).min).softmax(-1)))
+    np.testing.assert_allclose(out[1], out[0], rtol=1e-6)
+    assert (out[1][m] == 0).all()

@@ -460,7 +460,96 @@ def is_warn_always_enabled() -> bool:
     return _WARN_ALWAYS[0]
 
 
+# -- finfo / iinfo
+
+
+def _info_dtype(type: Any) -> np.dtype:
+    if type is None:
+        return default_float()
+    if isinstance(type, np.dtype):
+        return type
+    return np.dtype(type)
+
+
+class finfo:
+    """torch.finfo: the numerical properties of a floating dtype (the default dtype without
+    an argument): ``bits``, ``eps``, ``max``, ``min``, ``tiny`` (= ``smallest_normal``),
+    ``resolution`` (10 ** -digits) as Python numbers, ``dtype`` its name.
+
+    Raises TypeError for a dtype that is not floating point, as torch does.
+    """
+
+    def __init__(self, type: Any = None) -> None:
+        dt = _info_dtype(type)
+        if dt.kind not in "fcV":
+            raise TypeError(
+                "torch.finfo() requires a floating point input type. Use torch.iinfo to "
+                "handle 'torch.finfo'"
+            )
+        if dt.kind == "c":  # torch gives the properties of the real part's dtype
+            dt = np.dtype(np.float32 if dt.itemsize == 8 else np.float64)
+        if dt.kind == "V":  # bfloat16 (ml_dtypes)
+            import ml_dtypes
+
+            info: Any = ml_dtypes.finfo(dt)
+        else:
+            info = np.finfo(dt)
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = float(info.smallest_normal)
+        self.smallest_normal = self.tiny
+        self.resolution = float(10.0 ** -int(info.precision))
+        self.dtype = str(dt)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, finfo) and other.dtype == self.dtype
+
+    def __hash__(self) -> int:
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+            f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+            f"tiny={self.tiny:g}, dtype={self.dtype})"
+        )
+
+
+class iinfo:
+    """torch.iinfo: ``bits``, ``max``, ``min`` (Python ints) and ``dtype`` (its name) of an
+    integer dtype.
+
+    Raises TypeError for a dtype that is not an integer one, as torch does.
+    """
+
+    def __init__(self, type: Any) -> None:
+        dt = _info_dtype(type)
+        if dt.kind not in "iub":
+            raise TypeError(
+                "torch.iinfo() requires an integer input type. Use torch.finfo to handle "
+                "'torch.iinfo'"
+            )
+        info = np.iinfo(np.uint8 if dt.kind == "b" else dt)
+        self.bits = int(info.bits)
+        self.max = int(info.max)
+        self.min = int(info.min)
+        self.dtype = str(dt)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, iinfo) and other.dtype == self.dtype
+
+    def __hash__(self) -> int:
+        return hash(("iinfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
+
+
 __all__ = [
+    "finfo",
+    "iinfo",
     "get_default_dtype",
     "set_default_dtype",
     "promote_types",
