@@ -109,4 +109,5 @@ PYBIND11_MODULE(_C, m) {
   bind_bf16(m);
   bind_special(m);
   bind_linalg(m);
+  bind_grid_sample(m);
 }

@@ -401,5 +401,6 @@ void bind_attention(py::module_& m);
 void bind_bf16(py::module_& m);
 void bind_special(py::module_& m);
 void bind_linalg(py::module_& m);
+void bind_grid_sample(py::module_& m);
 
 }  // namespace pydlk

@@ -3,10 +3,10 @@ return conventions, written with CuPy (CUDA C kernels compiled on first use, cuB
 ``cupy.matmul``, cuDNN for convolutions when its frontend is installed) for arrays on a GPU.
 
 One module per family, as csrc/: linear, conv2d, pool2d, norm (batch norm; rownorm: layer, group
-and instance norm), activation, dropout, loss, optim, rnn, attention, special, linalg. Importing
-this package does not import CuPy or compile anything; CuPy is imported when a kernel first runs. A name
-``pydlk._C`` has and this package lacks raises a NotImplementedError naming it rather than moving
-data behind the user's back.
+and instance norm), activation, dropout, loss, optim, rnn, attention, special, linalg,
+grid_sample. Importing this package does not import CuPy or compile anything; CuPy is imported
+when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
+NotImplementedError naming it rather than moving data behind the user's back.
 """
 
 from .activation import (
@@ -49,6 +49,7 @@ from .dropout import (
     philox_blocks16,
     philox_uniform,
 )
+from .grid_sample import grid_sample_backward, grid_sample_forward
 from .linalg import lu_factor_ex
 from .linear import linear_backward, linear_forward
 from .loss import (

@@ -3,9 +3,11 @@ and 3-D volumes, on the array module of the data (NumPy or CuPy).
 
 grid_sample reads every output pixel from a few input pixels ("taps": 1 for 'nearest', 4 for
 'bilinear' (8 in a volume), 16 for 'bicubic'), each with a flat index into the image and a
-weight that depends on the grid. The forward is one gather per tap, the input's gradient one
-scatter-add per tap (the adjoint of the gather), the grid's gradient the weights' derivatives
-times the gathered values.
+weight that depends on the grid. 'bilinear' and 'nearest' run the kernels' grid_sample
+(csrc/grid_sample.cpp, the same formulas compiled; on the GPU pydlk/_cuda/grid_sample.py runs
+the code here). The code here is the rest: 'bicubic', double backward, the GPU. The forward is
+one gather per tap, the input's gradient one scatter-add per tap (the adjoint of the gather),
+the grid's gradient the weights' derivatives times the gathered values.
 Taps outside the image point at an extra zero pixel appended to each flattened image, so no mask
 is needed and a NaN or inf elsewhere in the image never leaks into a zero-padded sample.
 
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._backend import get_array_module, is_cupy
+from .._backend import get_array_module, is_cupy, kernels_for
 from ..autograd import Function, Tensor
 from ..ops.joining import stack
 from ._adjoint import LinearMap
@@ -283,26 +285,53 @@ def _grid_grad(x, g, taps, grid_shape):
     return xp.stack(gs, axis=-1).reshape(grid_shape)
 
 
+def _kernel_path(x, mode):
+    """Whether the kernels' grid_sample runs this call (csrc/grid_sample.cpp, its GPU
+    counterpart): 'bilinear' and 'nearest' on float32/float64; 'bicubic' runs the taps here."""
+    return mode != "bicubic" and x.dtype in (np.float32, np.float64)
+
+
 class GridSample(Function):
     op_name = "grid_sampler_2d"
 
     @staticmethod
     def forward(ctx, x, grid, mode, padding_mode, align_corners):
-        taps = _taps(grid, x.shape[2:], mode, padding_mode, align_corners)
-        ctx.taps, ctx.mode = taps, mode
+        ctx.mode, ctx.opts = mode, (mode, padding_mode, align_corners)
         ctx.shapes = (x.shape[2:], grid.shape)
-        if ctx.needs_input_grad[1]:
-            ctx.x, ctx.grid, ctx.opts = x, grid, (mode, padding_mode, align_corners)
-        return _sample(x, taps, grid.shape[1:-1])
+        ctx.x, ctx.grid = x, grid
+        if _kernel_path(x, mode):
+            xp = get_array_module(x)
+            ctx.taps = None  # computed in backward_graph if a double backward asks for them
+            return kernels_for(x).grid_sample_forward(
+                xp.ascontiguousarray(x),
+                xp.ascontiguousarray(grid),
+                mode,
+                padding_mode,
+                align_corners,
+            )
+        ctx.taps = _taps(grid, x.shape[2:], mode, padding_mode, align_corners)
+        return _sample(x, ctx.taps, grid.shape[1:-1])
 
     @staticmethod
     def backward(ctx, g):
         in_sp, grid_shape = ctx.shapes
-        dx = _sample_adjoint(g, ctx.taps, in_sp) if ctx.needs_input_grad[0] else None
+        need_x, need_grid = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if ctx.taps is None:
+            xp = get_array_module(g)
+            dx, dgrid = kernels_for(g).grid_sample_backward(
+                xp.ascontiguousarray(g),
+                xp.ascontiguousarray(ctx.x),
+                xp.ascontiguousarray(ctx.grid),
+                *ctx.opts,
+                input_grad=bool(need_x),
+                grid_grad=bool(need_grid),
+            )
+            return dx, dgrid, None, None, None
+        dx = _sample_adjoint(g, ctx.taps, in_sp) if need_x else None
         dgrid = None
-        if ctx.needs_input_grad[1] and ctx.mode == "nearest":  # piecewise constant
+        if need_grid and ctx.mode == "nearest":  # piecewise constant
             dgrid = get_array_module(g).zeros(grid_shape, dtype=g.dtype)
-        elif ctx.needs_input_grad[1]:
+        elif need_grid:
             dgrid = _grid_grad(ctx.x, g, ctx.taps, grid_shape)
         return dx, dgrid, None, None, None
 
@@ -313,6 +342,8 @@ class GridSample(Function):
         # Linear in the input for a fixed grid: the input's gradient is the adjoint map
         in_sp, grid_shape = ctx.shapes
         taps = ctx.taps
+        if taps is None:
+            taps = ctx.taps = _taps(ctx.grid, in_sp, *ctx.opts)
         dx = LinearMap.apply(
             g,
             lambda a: _sample_adjoint(a, taps, in_sp),
