@@ -1,7 +1,7 @@
-"""Linear algebra, FFT and volumetric sampling against plain NumPy (where it has them) and torch
-on the same work, one run: lu_factor (NumPy has no LU; pydlk's kernel calls OpenBLAS's getrf,
-or its own getf2 for small matrices) on a batch, one large matrix and many small ones, eig,
-rfft + its gradient, and a 3-D grid_sample forward and backward. Run with ``env -u
+"""Linear algebra, FFT and grid sampling against plain NumPy (where it has them) and torch on
+the same work, one run: lu_factor (NumPy has no LU; pydlk's kernel calls OpenBLAS's getrf, or
+its own getf2 for small matrices) on a batch, one large matrix and many small ones, eig, rfft +
+its gradient, and grid_sample forward and backward on images and volumes. Run with ``env -u
 OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README).
 
 torch 2.13's CPU wheel (oneMKL) on two threads returns out-of-range pivots for the batched
@@ -110,5 +110,24 @@ def test_grid_sample_3d_pydlk(benchmark, rng):
 def test_grid_sample_3d_torch(benchmark, rng, torch):
     benchmark.group = "grid_sample 3-D fwd+bwd (2, 4, 16^3)"
     x, g = (torch.tensor(v, requires_grad=True) for v in _volume(rng))
+    f = torch.nn.functional.grid_sample
+    benchmark(lambda: f(x, g, align_corners=False).sum().backward())
+
+
+def _image(rng):
+    x = rng.standard_normal((32, 3, 64, 64)).astype(np.float32)
+    g = rng.uniform(-1.1, 1.1, (32, 64, 64, 2)).astype(np.float32)
+    return x, g
+
+
+def test_grid_sample_2d_pydlk(benchmark, rng):
+    benchmark.group = "grid_sample 2-D fwd+bwd (32, 3, 64^2)"
+    x, g = (pydlk.tensor(v, requires_grad=True) for v in _image(rng))
+    benchmark(lambda: F.grid_sample(x, g, align_corners=False).sum().backward())
+
+
+def test_grid_sample_2d_torch(benchmark, rng, torch):
+    benchmark.group = "grid_sample 2-D fwd+bwd (32, 3, 64^2)"
+    x, g = (torch.tensor(v, requires_grad=True) for v in _image(rng))
     f = torch.nn.functional.grid_sample
     benchmark(lambda: f(x, g, align_corners=False).sum().backward())
