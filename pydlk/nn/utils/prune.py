@@ -19,7 +19,7 @@ generator, so their masks differ from torch's for the same seed.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..._grad_mode import no_grad
@@ -60,7 +60,7 @@ def _validate_amount_init(amount: Any) -> None:
 
 def _n_to_prune(amount: Any, size: int) -> int:
     if isinstance(amount, numbers.Integral):
-        if amount > size:
+        if int(amount) > size:
             raise ValueError(
                 f"amount={amount} should be smaller than the number of parameters to prune={size}"
             )
@@ -230,7 +230,7 @@ class PruningContainer(BasePruningMethod):
     def __len__(self) -> int:
         return len(self._pruning_methods)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[BasePruningMethod]:
         return iter(self._pruning_methods)
 
     def __getitem__(self, idx: int) -> BasePruningMethod:
