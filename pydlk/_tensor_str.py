@@ -175,3 +175,32 @@ def add_suffixes(text: str, suffixes: list[str], indent: int) -> str:
             last += len(s) + 2
     parts.append(")")
     return "".join(parts)
+
+
+def tensor_repr(t: Any) -> str:
+    """``repr(t)`` of a Tensor as torch prints it: values, then device, size (empty), dtype
+    (where not implied), grad_fn or requires_grad; dtypes by NumPy's names."""
+    from ._backend import is_cupy
+    from .autograd import _default_floats
+
+    data = t._data
+    host = data.get() if is_cupy(data) else np.asarray(data)
+    dt = data.dtype
+    suffixes = []
+    if t.device != "cpu":
+        suffixes.append(f"device='{t.device}'")
+    if host.size == 0:
+        body = "[]"
+        if host.ndim != 1:
+            suffixes.append(f"size={tuple(host.shape)}")
+        if dt != _default_floats()[0]:
+            suffixes.append(f"dtype={dt}")
+    else:
+        body = tensor_str(host, len("tensor("))
+        if dt not in (*_default_floats(), np.dtype(np.int64), np.dtype(np.bool_)):
+            suffixes.append(f"dtype={dt}")
+    if t._node is not None:
+        suffixes.append(f"grad_fn=<{t._node[0].fn.__name__}>")
+    elif t.requires_grad:
+        suffixes.append("requires_grad=True")
+    return add_suffixes("tensor(" + body, suffixes, len("tensor("))

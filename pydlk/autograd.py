@@ -643,29 +643,9 @@ class Tensor(_TensorBase):
         return self._data.shape[0]
 
     def __repr__(self) -> str:
-        # torch's layout and notation (pydlk/_tensor_str.py); dtypes print by NumPy's names
-        from ._tensor_str import add_suffixes, tensor_str
+        from ._tensor_str import tensor_repr  # torch's layout and notation
 
-        host = self._data.get() if is_cupy(self._data) else np.asarray(self._data)
-        dt = self._data.dtype
-        suffixes = []
-        if self.device != "cpu":
-            suffixes.append(f"device='{self.device}'")
-        if host.size == 0:
-            body = "[]"
-            if host.ndim != 1:
-                suffixes.append(f"size={tuple(host.shape)}")
-            if dt != _default_floats()[0]:
-                suffixes.append(f"dtype={dt}")
-        else:
-            body = tensor_str(host, len("tensor("))
-            if dt not in (*_default_floats(), np.dtype(np.int64), np.dtype(np.bool_)):
-                suffixes.append(f"dtype={dt}")
-        if self._node is not None:
-            suffixes.append(f"grad_fn=<{self._node[0].fn.__name__}>")
-        elif self.requires_grad:
-            suffixes.append("requires_grad=True")
-        return add_suffixes("tensor(" + body, suffixes, len("tensor("))
+        return tensor_repr(self)
 
     def __bool__(self) -> bool:
         if self._data.size != 1:

@@ -15,8 +15,9 @@ import numpy as np
 from .._backend import get_array_module, is_cupy
 from ..autograd import Function, Tensor
 from ..ops._helpers import _fit_t, _o, _unbroadcast, _val
-from ..ops.arithmetic import tril, triu, where
+from ..ops.arithmetic import where
 from ..ops.shape import movedim
+from ..ops.triangular import tril, triu
 from ._common import (
     LinAlgError,
     _all_finite,

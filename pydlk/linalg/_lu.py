@@ -24,8 +24,8 @@ import numpy as np
 
 from .._backend import get_array_module, host_array, kernels_for
 from ..autograd import Function, Tensor
-from ..ops.arithmetic import tril, triu
 from ..ops.selection import gather
+from ..ops.triangular import tril, triu
 from ._common import LinAlgError, _check_matrix, _first_failure, _mT, _tensor
 
 _BLOCK = 32  # panel width: the rank-1 updates stay inside it, the rest is one product

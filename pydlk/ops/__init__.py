@@ -83,8 +83,6 @@ from .arithmetic import (
     sqrt,
     square,
     sub,
-    tril,
-    triu,
     trunc,
     where,
 )
@@ -302,6 +300,7 @@ from .statistics import (
     std_mean,
     var_mean,
 )
+from .triangular import tril, triu
 from .windows import (
     bartlett_window,
     blackman_window,

@@ -22,7 +22,7 @@ from .._typing import TensorOrScalar
 from ..autograd import Function, Tensor
 from . import comparison as _cmp
 from ._helpers import _dim, _new_version, _refuse_leaf, _stand_for
-from .arithmetic import tril, triu, where
+from .arithmetic import where
 from .complex_ops import conj
 from .cumulative import cumprod
 from .inplace import _records
@@ -31,6 +31,7 @@ from .reductions import cumsum
 from .shape import _mT, squeeze, swapaxes, t, transpose, unsqueeze
 from .special import digamma, lgamma
 from .statistics import nan_to_num
+from .triangular import tril, triu
 
 
 def _element_size(self: Tensor) -> int:
