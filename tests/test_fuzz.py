@@ -687,6 +687,21 @@ def linear(d, backward):
     return [d.A((N, O)), d.A((N, In)), d.A((O, In)), P(d.b()), P(d.b()), P(d.b())], {}
 
 
+def grid_sample(d, backward):
+    k = d.pick([2, 3])
+    N, C = d.n(), d.n()
+    sp, out = tuple(d.n() for _ in range(k)), tuple(d.n() for _ in range(k))
+    x, grid = d.A((N, C) + sp), d.A((N,) + out + (k,))
+    opts = [
+        P(d.pick(["bilinear", "nearest", "bicubic", ""])),
+        P(d.pick(["zeros", "border", "reflection", "wrap"])),
+        P(d.b()),
+    ]
+    if not backward:
+        return [x, grid] + opts, {}
+    return [d.A((N, C) + out), x, grid] + opts + [P(d.b()), P(d.b())], {}
+
+
 def bf16(d, kind, backward):
     """The bf16 kernels take their float32 twins' arguments less groups/algorithm (linear's
     are the same)."""
@@ -800,6 +815,9 @@ FUZZ = {
         ],
         {},
     ),
+    "lu_factor_ex": lambda d: ([d.A(d.shape(0, 4))], {}),
+    "grid_sample_forward": lambda d: grid_sample(d, False),
+    "grid_sample_backward": lambda d: grid_sample(d, True),
     "nadam_step": lambda d: optim(d, "nadam"),
     "radam_step": lambda d: optim(d, "radam"),
     "rmsprop_step": lambda d: optim(d, "rmsprop"),
