@@ -110,4 +110,5 @@ PYBIND11_MODULE(_C, m) {
   bind_special(m);
   bind_linalg(m);
   bind_grid_sample(m);
+  bind_matmul(m);
 }

@@ -402,5 +402,6 @@ void bind_bf16(py::module_& m);
 void bind_special(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_grid_sample(py::module_& m);
+void bind_matmul(py::module_& m);
 
 }  // namespace pydlk

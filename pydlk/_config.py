@@ -6,14 +6,16 @@ Threads. pydlk uses three pools of threads, and one setting governs all of them:
   are split over that team (``csrc/blas.h``);
 - pydlk's own OpenBLAS (scipy-openblas32) stays at one thread, always: it is called from inside
   the team, and a second pool there would only fight it;
-- NumPy's BLAS runs ``pydlk.matmul`` and attention's products (and every other NumPy product).
+- NumPy's BLAS runs the NumPy products pydlk leaves to NumPy (linalg, einsum); ``pydlk.matmul``,
+  ``bmm`` and attention run the kernels' ``matmul`` on the team instead (csrc/matmul.cpp):
+  NumPy's OpenBLAS threads spin-wait after each product and took the cores from the next
+  kernel (measured: a linear layer right after an attention product ran 2.5x slower).
 
 ``set_num_threads(n)`` sets pydlk's team to ``n`` and NumPy's BLAS to ``n`` too. NumPy's BLAS
 follows ``n`` rather than staying at one thread because the two pools take turns: pydlk calls
 NumPy only from the calling thread, between kernels, never from inside its team, so at most
-``n`` threads compute at any moment, and a model whose time goes into ``matmul`` still gets the
-``n`` threads it was given. (What a switch between the pools can still cost is the other pool's
-spin-wait after its last job; ``OMP_WAIT_POLICY=passive`` removes libgomp's.)
+``n`` threads compute at any moment. (What a switch between the pools can still cost is the
+other pool's spin-wait after its last job; ``OMP_WAIT_POLICY=passive`` removes libgomp's.)
 
 threadpoolctl sees pydlk too: a controller for ``pydlk._C`` is registered at import, so
 ``threadpoolctl.threadpool_info()`` lists it (user_api ``"openmp"``, internal_api ``"pydlk"``)
@@ -67,8 +69,9 @@ def _numpy_blas():
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads of every pool pydlk uses: its OpenMP kernels and NumPy's BLAS
-    (``pydlk.matmul``, attention); pydlk's own BLAS stays at one thread inside the kernels.
+    """Set the number of threads of every pool pydlk uses: its OpenMP kernels (matmul and
+    attention included) and NumPy's BLAS (linalg, einsum); pydlk's own BLAS stays at one thread
+    inside the kernels.
 
     Like ``torch.set_num_threads``. ``threadpoolctl.threadpool_limits`` reaches the same pools.
     """

@@ -687,6 +687,12 @@ def linear(d, backward):
     return [d.A((N, O)), d.A((N, In)), d.A((O, In)), P(d.b()), P(d.b()), P(d.b())], {}
 
 
+def matmul(d):
+    batch = d.shape(0, 2)
+    M, K, N = d.n(), d.n(), d.n()
+    return [d.A(batch + (M, K)), d.A(batch + (d.pick([K, K + 1]), N))], {}
+
+
 def grid_sample(d, backward):
     k = d.pick([2, 3])
     N, C = d.n(), d.n()
@@ -816,6 +822,7 @@ FUZZ = {
         {},
     ),
     "lu_factor_ex": lambda d: ([d.A(d.shape(0, 4))], {}),
+    "matmul": matmul,
     "grid_sample_forward": lambda d: grid_sample(d, False),
     "grid_sample_backward": lambda d: grid_sample(d, True),
     "nadam_step": lambda d: optim(d, "nadam"),

@@ -4,8 +4,8 @@ return conventions, written with CuPy (CUDA C kernels compiled on first use, cuB
 
 One module per family, as csrc/: linear, conv2d, pool2d, norm (batch norm; rownorm: layer, group
 and instance norm), activation, dropout, loss, optim, rnn, attention, special, linalg,
-grid_sample. Importing this package does not import CuPy or compile anything; CuPy is imported
-when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
+grid_sample, matmul. Importing this package does not import CuPy or compile anything; CuPy is
+imported when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
 NotImplementedError naming it rather than moving data behind the user's back.
 """
 
@@ -60,6 +60,7 @@ from .loss import (
     nll_loss_backward,
     nll_loss_forward,
 )
+from .matmul import matmul
 from .norm import (
     batchnorm_add_relu_backward,
     batchnorm_add_relu_forward,

@@ -1,6 +1,6 @@
 """scaled_dot_product_attention: ``softmax(q k^T * scale + mask) v`` with the row softmax done in
-place on the score buffer by ``csrc/attention.cpp`` (forward and backward), the products by
-batched matmul (BLAS)."""
+place on the score buffer by ``csrc/attention.cpp`` (forward and backward), the products by the
+kernels' batched matmul (csrc/matmul.cpp: pydlk's BLAS, q, k and v read in place)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._backend import get_array_module, kernels_for
+from .._matmul import matmul
 from ..autograd import Function
 from ._util import array_of, check_float, contiguous
 from .dropout import dropout_mask
@@ -33,7 +34,7 @@ class SDPA(Function):
     def forward(ctx, q, k, v, mask, dropout_p, scale, need_weights):
         K = kernels_for(q)
         xp = get_array_module(q)
-        s = contiguous(xp.matmul(q, _swap(k)))  # (..., L, S), a fresh buffer
+        s = contiguous(matmul(q, _swap(k)))  # (..., L, S), a fresh buffer
         s *= scale
         if mask is not None:
             if mask.dtype == np.bool_:
@@ -48,7 +49,7 @@ class SDPA(Function):
             pd = p * drop
         else:
             pd = p
-        out = xp.matmul(pd, v)
+        out = matmul(pd, v)
         ctx.save_for_backward(q, k, v, p, drop)
         ctx.scale, ctx.mask = scale, mask
         return out, (pd if need_weights else xp.zeros((0,), q.dtype))
@@ -57,13 +58,12 @@ class SDPA(Function):
     def backward(ctx, dout, dweights=None):
         q, k, v, p, drop = ctx.saved_tensors
         K = kernels_for(dout)
-        xp = get_array_module(dout)
         nq, nk, nv = ctx.needs_input_grad[:3]
         pd = p if drop is None else p * drop
-        dv = xp.matmul(_swap(pd), dout) if nv else None
+        dv = matmul(_swap(pd), dout) if nv else None
         dq = dk = None
         if nq or nk:
-            dp = contiguous(xp.matmul(dout, _swap(v)))  # dL/d(pd)
+            dp = contiguous(matmul(dout, _swap(v)))  # dL/d(pd)
             if dweights is not None and dweights.shape == dp.shape:
                 dp += dweights
             if drop is not None:
@@ -71,9 +71,9 @@ class SDPA(Function):
             K.attn_softmax_backward_(dp, p)  # dp now holds dL/ds
             dp *= ctx.scale
             if nq:
-                dq = xp.matmul(dp, k)
+                dq = matmul(dp, k)
             if nk:
-                dk = xp.matmul(_swap(dp), q)
+                dk = matmul(_swap(dp), q)
         return (
             _reduce(dq, q.shape),
             _reduce(dk, k.shape),

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import get_array_module
+from .._matmul import matmul as _mm
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _cj, _fit, _fit_t, _o, _shape, _t, _val
 from .arithmetic import Mul, add, mul, where
@@ -20,7 +21,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _o(a @ b)
+        return _o(_mm(a, b))
 
     @staticmethod
     def backward(ctx, g):
@@ -35,9 +36,9 @@ class MatMul(Function):
             g2 = g2[..., None, :]
         da = db = None
         if ctx.needs_input_grad[0]:  # dA = dY B^T
-            da = _fit(g2 @ _cj(xp.swapaxes(b2, -1, -2)), (a2.shape, a.dtype)).reshape(a.shape)
+            da = _fit(_mm(g2, _cj(xp.swapaxes(b2, -1, -2))), (a2.shape, a.dtype)).reshape(a.shape)
         if ctx.needs_input_grad[1]:  # dB = A^T dY
-            db = _fit(_cj(xp.swapaxes(a2, -1, -2)) @ g2, (b2.shape, b.dtype)).reshape(b.shape)
+            db = _fit(_mm(_cj(xp.swapaxes(a2, -1, -2)), g2), (b2.shape, b.dtype)).reshape(b.shape)
         return da, db
 
     @staticmethod

@@ -1,0 +1,34 @@
+"""``a @ b`` for arrays, as the ops multiply: NumPy's matmul rules (1-D operands, broadcast
+batch dims) on the kernels' ``matmul`` (pydlk's BLAS and OpenMP team; ``cupy.matmul`` on the
+GPU) rather than NumPy's BLAS, whose thread pool spin-waits after each product and then takes
+cores from the next kernel (csrc/matmul.h)."""
+
+import numpy as np
+
+from ._backend import get_array_module, kernels_for
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def matmul(a, b):
+    """``a @ b`` of two arrays. float32 or float64 pairs of one dtype with at least one operand
+    of two or more dims run the kernels' batched product; anything else (integers, complex,
+    mixed dtypes, vector dot products) runs the array module's ``@``."""
+    if a.dtype != b.dtype or a.dtype not in _FLOATS or a.ndim == 0 or b.ndim == 0:
+        return a @ b
+    if a.ndim == 1 and b.ndim == 1:
+        return a @ b
+    xp = get_array_module(a)
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    if a2.shape[-1] != b2.shape[-2]:
+        return a @ b  # the array module's error message
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    a3 = xp.broadcast_to(a2, batch + a2.shape[-2:])
+    b3 = xp.broadcast_to(b2, batch + b2.shape[-2:])
+    out = kernels_for(a).matmul(a3, b3)
+    if b.ndim == 1:
+        return xp.ascontiguousarray(out[..., 0])
+    if a.ndim == 1:
+        return xp.ascontiguousarray(out[..., 0, :])
+    return out
