@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import get_array_module
+from .._matmul import matmul as _mm
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _fit_t, _meta, _quiet, _t, _unbroadcast, _val
 
@@ -45,7 +46,7 @@ class Cdist(Function):
         if use_mm:
             n1 = (x1 * x1).sum(-1)[..., :, None]
             n2 = (x2 * x2).sum(-1)[..., None, :]
-            d2 = n1 + n2 - 2 * xp.matmul(x1, xp.swapaxes(x2, -1, -2))
+            d2 = n1 + n2 - 2 * _mm(x1, xp.swapaxes(x2, -1, -2))
             d = xp.sqrt(xp.maximum(d2, 0))
         else:
             diff = x1[..., :, None, :] - x2[..., None, :, :]
@@ -75,8 +76,8 @@ class Cdist(Function):
         if p == 2:
             # sum_j w_ij (x1_i - x2_j) = x1_i sum_j w_ij - (w @ x2)_i, with w = g / d
             w = xp.where(d == 0, 0, g / xp.where(d == 0, 1, d)).astype(g.dtype, copy=False)
-            g1 = x1 * w.sum(-1)[..., None] - xp.matmul(w, x2)
-            g2 = x2 * w.sum(-2)[..., None] - xp.matmul(xp.swapaxes(w, -1, -2), x1)
+            g1 = x1 * w.sum(-1)[..., None] - _mm(w, x2)
+            g2 = x2 * w.sum(-2)[..., None] - _mm(xp.swapaxes(w, -1, -2), x1)
         else:
             diff = x1[..., :, None, :] - x2[..., None, :, :]
             gg, dd = g[..., None], d[..., None]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import get_array_module
+from .._matmul import matmul as _mm
 from .._typing import Array
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _cj, _real_for, _t, _val
@@ -106,7 +107,7 @@ def _matmul(sa: str, sb: str, out: str, a: Array, b: Array, xp: Any) -> Array:
     a3 = a3.reshape(prod(batch), prod(left), prod(inner))
     b3 = xp.transpose(b, [sb.index(c) for c in batch + inner + right])
     b3 = b3.reshape(prod(batch), prod(inner), prod(right))
-    r = xp.matmul(a3, b3).reshape(tuple(size[c] for c in batch + left + right))
+    r = _mm(a3, b3).reshape(tuple(size[c] for c in batch + left + right))
     order = batch + left + right
     r = xp.transpose(r, [order.index(c) for c in out])
     return r if r.flags.c_contiguous else r.copy()  # (ascontiguousarray makes 0-d 1-d)
