@@ -111,4 +111,5 @@ PYBIND11_MODULE(_C, m) {
   bind_linalg(m);
   bind_grid_sample(m);
   bind_matmul(m);
+  bind_embedding(m);
 }

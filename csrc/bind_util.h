@@ -403,5 +403,6 @@ void bind_special(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_grid_sample(py::module_& m);
 void bind_matmul(py::module_& m);
+void bind_embedding(py::module_& m);
 
 }  // namespace pydlk

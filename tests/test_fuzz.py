@@ -823,6 +823,10 @@ FUZZ = {
     ),
     "lu_factor_ex": lambda d: ([d.A(d.shape(0, 4))], {}),
     "matmul": matmul,
+    "embedding_backward": lambda d: (
+        [d.A((d.n(), d.n())), d.ints((d.n(),), d.n(1, 5)), P(d.pick([0, 3, 5, -1]))],
+        {},
+    ),
     "grid_sample_forward": lambda d: grid_sample(d, False),
     "grid_sample_backward": lambda d: grid_sample(d, True),
     "nadam_step": lambda d: optim(d, "nadam"),

@@ -4,9 +4,9 @@ return conventions, written with CuPy (CUDA C kernels compiled on first use, cuB
 
 One module per family, as csrc/: linear, conv2d, pool2d, norm (batch norm; rownorm: layer, group
 and instance norm), activation, dropout, loss, optim, rnn, attention, special, linalg,
-grid_sample, matmul. Importing this package does not import CuPy or compile anything; CuPy is
-imported when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises a
-NotImplementedError naming it rather than moving data behind the user's back.
+grid_sample, matmul, embedding. Importing this package does not import CuPy or compile anything;
+CuPy is imported when a kernel first runs. A name ``pydlk._C`` has and this package lacks raises
+a NotImplementedError naming it rather than moving data behind the user's back.
 """
 
 from .activation import (
@@ -49,6 +49,7 @@ from .dropout import (
     philox_blocks16,
     philox_uniform,
 )
+from .embedding import embedding_backward
 from .grid_sample import grid_sample_backward, grid_sample_forward
 from .linalg import lu_factor_ex
 from .linear import linear_backward, linear_forward

@@ -1,5 +1,6 @@
-"""embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (``xp.add.at``),
-and differentiates again (create_graph=True) as the lookup, its adjoint."""
+"""embedding: a row lookup ``weight[input]``; the backward scatter-adds rows (the kernels'
+``embedding_backward``, csrc/embedding.cpp), and differentiates again (create_graph=True) as the
+lookup, its adjoint."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, kernels_for
 from ..autograd import Function
 from ._adjoint import LinearMap
 from ._util import array_of, check_float
@@ -32,8 +33,15 @@ def _scatter_rows(dy, idx, shape, padding_idx, freq=False):
     xp = get_array_module(dy)
     if freq:
         dy = dy * _freq_scale(idx, shape[0], dy.dtype)
-    dw = xp.zeros(shape, dy.dtype)
-    xp.add.at(dw, idx.reshape(-1), dy.reshape(-1, shape[1]))
+    if dy.dtype in (np.float32, np.float64):  # the kernels' row scatter (csrc/embedding.cpp)
+        dw = kernels_for(dy).embedding_backward(
+            xp.ascontiguousarray(dy.reshape(-1, shape[1])),
+            xp.ascontiguousarray(idx.reshape(-1), dtype=np.int64),
+            shape[0],
+        )
+    else:
+        dw = xp.zeros(shape, dy.dtype)
+        xp.add.at(dw, idx.reshape(-1), dy.reshape(-1, shape[1]))
     if padding_idx is not None:
         dw[padding_idx] = 0
     return dw
