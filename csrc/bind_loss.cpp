@@ -97,6 +97,27 @@ void check_smoothing(double eps, const char* op) {
 
 }  // namespace
 
+// The period of binary_cross_entropy_with_logits' weight and pos_weight along the flat input:
+// input's size (full shape, or neither given) or its last dimension's; both given: one size.
+static index_t bce_period(const py::array& x, const ArrayArg& w, const ArrayArg& pw, DType dt,
+                          const char* op) {
+  const index_t n = x.size(), last = x.ndim() ? x.shape(x.ndim() - 1) : 1;
+  index_t period = 0;
+  for (const ArrayArg* a : {&w, &pw}) {
+    if (!a->given()) continue;
+    const char* name = a == &w ? "weight" : "pos_weight";
+    py::array arr = a->arr();
+    need_dtype(arr, dt, op, name);
+    const index_t s = arr.size();
+    PYDLK_NEED((s == n || s == last) && (period == 0 || s == period),
+               std::string(op) + ": " + name + " must hold input's " + std::to_string(n) +
+                   " values or its last dimension's " + std::to_string(last) +
+                   " (and weight and pos_weight one size), got shape " + str_shape(arr));
+    period = s;
+  }
+  return std::max<index_t>(period ? period : n, 1);
+}
+
 void bind_loss(py::module_& m) {
   // ---------------------------------------------------------------- cross-entropy
   m.def("cross_entropy_forward",
@@ -300,6 +321,75 @@ void bind_loss(py::module_& m) {
   },
         py::arg("grad_output"), py::arg("grad_scalar"), py::arg("input"), py::arg("target"),
         py::arg("p") = 1, py::arg("margin") = 1.0, py::arg("weight") = py::none());
+
+  // binary_cross_entropy_with_logits: weight / pos_weight of input's size or of its last dim's
+  m.def("bce_with_logits_forward",
+        [](py::array x, py::array target, py::object weight, py::object pos_weight,
+           bool per_element) {
+    const char* op = "bce_with_logits_forward";
+    DType dt = need_float(x, op, "input");
+    need_dtype(target, dt, op, "target");
+    need_shape(target, shape_of(x), op, "target");
+    ArrayArg w = opt_array(weight, op, "weight"), pw = opt_array(pos_weight, op, "pos_weight");
+    const index_t n = x.size(), period = bce_period(x, w, pw, dt, op);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      py::object loss = py::none();
+      T* lp = nullptr;
+      if (per_element) {
+        py::array arr = empty<T>(shape_of(x), op, "loss", {x.data()});
+        lp = ptr<T>(arr);
+        loss = arr;
+      }
+      double total = 0;
+      const T *xp = cptr<T>(x), *tp = cptr<T>(target);
+      const T *wp = w.cdata<T>(), *pwp = pw.cdata<T>();
+      {
+        KernelScope k;
+        bce_logits_forward<T>(lp, &total, xp, tp, wp, pwp, n, period);
+      }
+      return py::make_tuple(loss, total);
+    });
+  },
+        py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+        py::arg("pos_weight") = py::none(), py::arg("per_element") = true,
+        "(loss per element or None, sum of the losses) of binary cross-entropy on logits; weight "
+        "and pos_weight None, of input's size, or of its last dimension's (C-contiguous, input's "
+        "dtype; both given: one size).");
+  m.def("bce_with_logits_backward",
+        [](py::array grad, py::array x, py::array target, py::object weight, py::object pos_weight,
+           double scale) {
+    const char* op = "bce_with_logits_backward";
+    DType dt = need_float(x, op, "input");
+    need_dtype(target, dt, op, "target");
+    need_shape(target, shape_of(x), op, "target");
+    need_dtype(grad, dt, op, "grad");
+    const bool per_element = grad.size() == x.size() && grad.ndim() == x.ndim();
+    PYDLK_NEED(per_element || grad.size() == 1,
+               std::string(op) + ": grad must have input's shape " + str_shape(x) +
+                   " or hold one value, got shape " + str_shape(grad));
+    if (per_element) need_shape(grad, shape_of(x), op, "grad");
+    ArrayArg w = opt_array(weight, op, "weight"), pw = opt_array(pos_weight, op, "pos_weight");
+    const index_t n = x.size(), period = bce_period(x, w, pw, dt, op);
+    return dispatch(dt, [&](auto t) {
+      using T = decltype(t);
+      py::array dx = empty<T>(shape_of(x), op, "grad_input", {x.data()});
+      T* dxp = ptr<T>(dx);
+      const T *xp = cptr<T>(x), *tp = cptr<T>(target), *gp = cptr<T>(grad);
+      const T *wp = w.cdata<T>(), *pwp = pw.cdata<T>();
+      const double g0 = per_element ? scale : double(gp[0]) * scale;
+      {
+        KernelScope k;
+        bce_logits_backward<T>(dxp, per_element ? gp : nullptr, g0, xp, tp, wp, pwp, n, period);
+      }
+      return dx;
+    });
+  },
+        py::arg("grad"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+        py::arg("pos_weight") = py::none(), py::arg("scale") = 1.0,
+        "The input's gradient of binary cross-entropy on logits for grad of input's shape "
+        "(reduction 'none') or one value (the reduced loss's gradient), times scale (1 / n for "
+        "'mean').");
 }
 
 }  // namespace pydlk

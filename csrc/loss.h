@@ -61,3 +61,22 @@ void multi_margin_backward(T* dx, const T* dloss, double dscalar, const T* x, co
                            const T* weight, index_t N, index_t C, int p, double margin);
 
 }  // namespace pydlk
+
+namespace pydlk {
+
+// Binary cross-entropy on logits (torch's binary_cross_entropy_with_logits), element by element
+// over n values x with targets t (csrc/loss_bce.cpp):
+//   loss = w ((1 - t) x + lw sp(x)),  sp(x) = log(1 + e^-x) (stable for any x), lw = 1 + (pw - 1) t
+//   dloss/dx = w ((1 - t) - lw sigmoid(-x))
+// w (weight) and pw (pos_weight) are null (1) or `period` values repeated along the flat input
+// (period divides n: a vector over the last dim, or the whole shape).
+// forward: loss (n) when non-null, and *total = the sum of the losses (double).
+// backward: dx = dloss/dx times dloss[i] (non-null) or times dscalar.
+template <typename T>
+void bce_logits_forward(T* loss, double* total, const T* x, const T* t, const T* w, const T* pw,
+                        index_t n, index_t period);
+template <typename T>
+void bce_logits_backward(T* dx, const T* dloss, double dscalar, const T* x, const T* t, const T* w,
+                         const T* pw, index_t n, index_t period);
+
+}  // namespace pydlk

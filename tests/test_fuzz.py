@@ -687,6 +687,16 @@ def linear(d, backward):
     return [d.A((N, O)), d.A((N, In)), d.A((O, In)), P(d.b()), P(d.b()), P(d.b())], {}
 
 
+def bce(d, backward):
+    sh = d.shape(0, 3)
+    x, t = d.A(sh), d.A(d.pick([sh, sh[:-1] + (d.n(),)]))
+    w = d.opt(d.A((sh[-1],) if sh else (1,)))
+    pw = d.opt(d.A(d.pick([sh, (d.n(),)])))
+    if not backward:
+        return [x, t, w, pw, P(d.b())], {}
+    return [d.A(d.pick([sh, ()])), x, t, w, pw, P(d.f())], {}
+
+
 def matmul(d):
     batch = d.shape(0, 2)
     M, K, N = d.n(), d.n(), d.n()
@@ -823,6 +833,8 @@ FUZZ = {
     ),
     "lu_factor_ex": lambda d: ([d.A(d.shape(0, 4))], {}),
     "matmul": matmul,
+    "bce_with_logits_forward": lambda d: bce(d, False),
+    "bce_with_logits_backward": lambda d: bce(d, True),
     "embedding_backward": lambda d: (
         [d.A((d.n(), d.n())), d.ints((d.n(),), d.n(1, 5)), P(d.pick([0, 3, 5, -1]))],
         {},

@@ -49,6 +49,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_grid_sample_kernel.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_matmul_kernel.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_embedding_kernel.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_bce_logits_kernel.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_shape.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_math.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributions.py"),

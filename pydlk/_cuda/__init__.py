@@ -54,6 +54,8 @@ from .grid_sample import grid_sample_backward, grid_sample_forward
 from .linalg import lu_factor_ex
 from .linear import linear_backward, linear_forward
 from .loss import (
+    bce_with_logits_backward,
+    bce_with_logits_forward,
     cross_entropy_backward,
     cross_entropy_forward,
     multi_margin_loss_backward,

@@ -22,6 +22,7 @@ from ._common import (
     check_float,
     check_int64,
     check_like,
+    cupy,
     device_scalar,
     f64,
     i64,
@@ -556,3 +557,68 @@ def multi_margin_loss_backward(
         op=op,
     )
     return dx
+
+
+# ------------------------------------------------------------- binary cross-entropy on logits
+
+
+def _bce_period(x, w, pw, op):
+    """The CPU kernel's weight layouts: None, input's size, or its last dimension's."""
+    n, last = x.size, (x.shape[-1] if x.ndim else 1)
+    sizes = set()
+    for a, name in ((w, "weight"), (pw, "pos_weight")):
+        if a is None:
+            continue
+        check_like(a, x.dtype, op, name)
+        if a.size not in (n, last):
+            raise ValueError(
+                f"{op}: {name} must hold input's {n} values or its last dimension's {last}, got "
+                f"shape {tuple(a.shape)}"
+            )
+        sizes.add(a.size)
+    if len(sizes) > 1:
+        raise ValueError(f"{op}: weight and pos_weight must have one size")
+    size = sizes.pop() if sizes else n
+    shape = x.shape if size == n else (last,)
+    return [None if a is None else a.reshape(shape) for a in (w, pw)]
+
+
+def _bce_terms(x, t, w, pw):
+    """(loss, d loss / dx) per element: w ((1 - t) x + lw sp(x)), w ((1 - t) - lw sigmoid(-x))."""
+    cp = cupy()
+    e = cp.exp(-cp.abs(x))
+    sp = cp.log1p(e) + cp.maximum(-x, 0)
+    sig_neg = cp.where(x >= 0, e / (1 + e), 1 / (1 + e))
+    lw = 1 if pw is None else 1 + (pw - 1) * t
+    loss, d = (1 - t) * x + lw * sp, (1 - t) - lw * sig_neg
+    if w is not None:
+        loss, d = loss * w, d * w
+    return loss.astype(x.dtype, copy=False), d.astype(x.dtype, copy=False)
+
+
+def bce_with_logits_forward(input, target, weight=None, pos_weight=None, per_element=True):
+    """(loss per element or None, sum of the losses), as the CPU kernel; the sum is a 0-d
+    device array (no host round trip)."""
+    op = "bce_with_logits_forward"
+    x = check_float(input, op, "input")
+    t = check_like(target, x.dtype, op, "target", x.shape)
+    w, pw = _bce_period(x, weight, pos_weight, op)
+    loss, _ = _bce_terms(x, t, w, pw)
+    return (loss if per_element else None), loss.sum(dtype=np.float64)
+
+
+def bce_with_logits_backward(grad, input, target, weight=None, pos_weight=None, scale=1.0):
+    """The input's gradient for grad of input's shape or one value, times scale."""
+    op = "bce_with_logits_backward"
+    x = check_float(input, op, "input")
+    t = check_like(target, x.dtype, op, "target", x.shape)
+    g = check_like(grad, x.dtype, op, "grad")
+    if g.shape != x.shape and g.size != 1:
+        raise ValueError(
+            f"{op}: grad must have input's shape {tuple(x.shape)} or hold one value, got shape "
+            f"{tuple(g.shape)}"
+        )
+    w, pw = _bce_period(x, weight, pos_weight, op)
+    _, d = _bce_terms(x, t, w, pw)
+    g = g if g.shape == x.shape else g.reshape(())
+    return (d * (g * x.dtype.type(scale))).astype(x.dtype, copy=False)

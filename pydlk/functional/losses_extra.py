@@ -17,6 +17,7 @@ from .._backend import get_array_module
 from ..autograd import Function, Tensor, no_double_backward
 from ..ops._helpers import _fit_t, _unbroadcast
 from ._util import array_of, check_float, reduction_arg
+from .bce_logits import fused
 
 __all__ = [
     "binary_cross_entropy_with_logits",
@@ -158,6 +159,9 @@ def binary_cross_entropy_with_logits(
         raise ValueError(f"{op}: target size {t.shape} must be the same as input size {x.shape}")
     w = None if weight is None else check_float(weight, op, "weight")
     pw = None if pos_weight is None else check_float(pos_weight, op, "pos_weight")
+    out = fused(input, target, weight, pos_weight, (x, t, w, pw), reduction)
+    if out is not None:  # the kernels' one-pass loss and gradient
+        return out
 
     def rule(x, t, w, pw):
         xp = get_array_module(x)
