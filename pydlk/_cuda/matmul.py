@@ -1,14 +1,20 @@
 """Batched matrix products on the GPU, the counterpart of csrc/matmul.cpp: cuBLAS through
-``cupy.matmul``, with the CPU kernel's arguments and checks."""
+``cupy.matmul``, with the CPU kernel's arguments and checks. Operands are read as they are
+(a broadcast batch of one matrix is not copied per batch element)."""
 
-from ._common import check_float
+import numpy as np
+
+from ._common import is_cupy
 
 
 def matmul(a, b):
     """a (*, m, k) @ b (*, k, n) -> (*, m, n), float32 or float64, one batch shape."""
     op = "matmul"
-    a = check_float(a, op, "a")
-    b = check_float(b, op, "b")
+    for v, name in ((a, "a"), (b, "b")):  # strided operands (broadcast batches) stay views
+        if not is_cupy(v):
+            raise TypeError(f"{op}: {name} must be a CuPy array, got {type(v).__name__}")
+        if v.dtype not in (np.float32, np.float64):
+            raise TypeError(f"{op}: {name} must be float32 or float64, got {v.dtype}")
     if a.dtype != b.dtype:
         raise TypeError(f"{op}: b must have the dtype of a ({a.dtype}), got {b.dtype}")
     if a.ndim < 2 or a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2]:
