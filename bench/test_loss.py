@@ -71,3 +71,57 @@ def test_torch(benchmark, rng, torch, shape):
         torch.nn.functional.cross_entropy(x, t).backward()
 
     benchmark(step)
+
+
+# ------------------------------------------------------- binary cross-entropy on logits
+
+BCE = (4096, 1024)
+
+
+def _bce(rng):
+    x = rng.standard_normal(BCE).astype(np.float32)
+    return (
+        x,
+        (rng.random(BCE) < 0.3).astype(np.float32),
+        rng.uniform(0.5, 2, BCE[1]).astype(np.float32),
+    )
+
+
+def test_bce_logits_pydlk(benchmark, rng):
+    benchmark.group = f"binary_cross_entropy_with_logits fwd+bwd {BCE}, pos_weight"
+    x, t, pw = _bce(rng)
+    x, t, pw = pydlk.tensor(x, requires_grad=True), pydlk.tensor(t), pydlk.tensor(pw)
+    f = pydlk.nn.functional.binary_cross_entropy_with_logits
+
+    def step():
+        x.grad = None
+        f(x, t, pos_weight=pw).backward()
+
+    benchmark(step)
+
+
+def test_bce_logits_numpy(benchmark, rng):
+    benchmark.group = f"binary_cross_entropy_with_logits fwd+bwd {BCE}, pos_weight"
+    x, t, pw = _bce(rng)
+
+    def step():  # the stable textbook form and its derivative
+        e = np.exp(-np.abs(x))
+        lw = 1 + (pw - 1) * t
+        loss = ((1 - t) * x + lw * (np.log1p(e) + np.maximum(-x, 0))).mean()
+        sig_neg = np.where(x >= 0, e / (1 + e), 1 / (1 + e))
+        return loss, ((1 - t) - lw * sig_neg) / x.size
+
+    benchmark(step)
+
+
+def test_bce_logits_torch(benchmark, rng, torch):
+    benchmark.group = f"binary_cross_entropy_with_logits fwd+bwd {BCE}, pos_weight"
+    x, t, pw = _bce(rng)
+    x, t, pw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(t), torch.from_numpy(pw)
+    f = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def step():
+        x.grad = None
+        f(x, t, pos_weight=pw).backward()
+
+    benchmark(step)
