@@ -6,8 +6,8 @@ turns the module into its ordinary class (LazyLinear becomes Linear, ...).
 
 An optimiser created before the first forward works, as in torch: it packed the empty
 placeholders into its flat arena, so materialising re-packs that parameter group's arena (the
-other parameters keep their values and optimiser state). ``load_state_dict`` called on the lazy
-module itself materialises from the state_dict's shapes first."""
+other parameters keep their values and optimiser state). ``load_state_dict`` materialises a
+lazy module (itself or a submodule) from the state_dict's shapes first."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..autograd import Tensor
 from .conv import Conv2d
 from .conv_extra import Conv1d
 from .linear import Linear
-from .module import Module, _IncompatibleKeys
+from .module import Module
 from .normalization import (
     BatchNorm1d,
     BatchNorm2d,
@@ -186,15 +186,28 @@ class LazyModuleMixin:
         if self.cls_to_become is not None:
             self.__class__ = self.cls_to_become
 
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> _IncompatibleKeys:
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        """Materialise from the shapes under ``prefix`` first (torch's lazy load pre-hook), so
+        a lazy module loads wherever it sits in the model."""
+        args = (state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys)
+        cls = type(self)
         if self.has_uninitialized_params():
-            size = self._size_from_state(state_dict)
+            own = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            size = self._size_from_state(own)
             if size is not None:
                 self._materialize(size)
-        # a mixin: self is a Module at run time
-        return Module.load_state_dict(self, state_dict, strict, assign)  # type: ignore[arg-type]
+        if type(self) is not cls:  # now its ordinary class, which super() no longer reaches
+            return type(self)._load_from_state_dict(self, *args, error_msgs)
+        return super()._load_from_state_dict(*args, error_msgs)  # type: ignore[misc]
 
 
 def _shape(v):

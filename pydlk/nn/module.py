@@ -12,20 +12,20 @@ import functools
 import inspect
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
 
 from .. import _arena
 from .. import _device as _device_mod
-from .._backend import on_device_of
 from .._device import cuda_unavailable_error as _cuda_unavailable
 from .._device import device as _device
 from .._device import device_str as _device_str
-from ..autograd import Tensor, no_grad
+from ..autograd import Tensor
 from ..ops.memory_formats import _check_memory_format
 from ._module_lookup import _ModuleLookups
+from ._state_dict import _IncompatibleKeys, _init_state_dict_hooks, _ModuleStateDict  # noqa: F401
 from .parameter import Parameter
 
 __all__ = ["Module", "RemovableHandle"]
@@ -55,35 +55,7 @@ class RemovableHandle:
         self.remove()
 
 
-class _IncompatibleKeys(tuple):
-    """(missing_keys, unexpected_keys), as torch's load_state_dict returns."""
-
-    def __new__(cls, missing, unexpected):
-        return super().__new__(cls, (missing, unexpected))
-
-    @property
-    def missing_keys(self) -> list[str]:
-        return self[0]
-
-    @property
-    def unexpected_keys(self) -> list[str]:
-        return self[1]
-
-    def __repr__(self):
-        if not self[0] and not self[1]:
-            return "<All keys matched successfully>"
-        return f"_IncompatibleKeys(missing_keys={self[0]}, unexpected_keys={self[1]})"
-
-
-def _array(v):
-    if isinstance(v, Tensor):
-        return v._data
-    if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
-
-
-class Module(_ModuleLookups):
+class Module(_ModuleLookups, _ModuleStateDict):
     """Base class for layers and models. Subclasses call ``super().__init__()`` first and define
     ``forward``; calling the module runs forward pre-hooks, forward, forward hooks, and attaches
     full backward hooks."""
@@ -128,6 +100,7 @@ class Module(_ModuleLookups):
         d["_forward_hooks_with_kwargs"] = {}
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
+        _init_state_dict_hooks(d)  # state_dict's and load_state_dict's (nn/_state_dict.py)
 
     # -- registration ------------------------------------------------------------------
     def _check_name(self, name, what):
@@ -466,93 +439,15 @@ class Module(_ModuleLookups):
             return self.to("cuda" if device is None else device)
         return self.to(_device("cuda", int(device)))
 
-    # -- state dict --------------------------------------------------------------------
-    def _save_to_state_dict(self, dest, prefix, keep_vars):
-        for name, p in self._parameters.items():
-            if p is not None:
-                dest[prefix + name] = p if keep_vars else Tensor._wrap(p._data)
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                dest[prefix + name] = b if keep_vars else Tensor._wrap(b._data)
-
-    def state_dict(
-        self, destination: dict[str, Any] | None = None, prefix: str = "", keep_vars: bool = False
-    ) -> dict[str, Any]:
-        """An OrderedDict of dotted name -> Tensor. As torch with ``keep_vars=False``, each value is
-        a detached Tensor sharing memory with the parameter or buffer (``clone()`` it to
-        snapshot); ``keep_vars=True`` gives the parameters and buffers themselves.
-        Non-persistent buffers are left out."""
-        if destination is None:
-            destination = OrderedDict()
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination, prefix + name + ".", keep_vars)
-        return destination
-
-    def _local_state(self):
-        out = {}
-        for name, p in self._parameters.items():
-            if p is not None:
-                out[name] = p
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                out[name] = b
-        return out
-
-    def load_state_dict(
-        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
-    ) -> _IncompatibleKeys:
-        """Copy arrays from ``state_dict`` into this module's parameters and buffers, in place.
-
-        Returns ``(missing_keys, unexpected_keys)``; with ``strict=True`` (default) either
-        non-empty raises RuntimeError listing them. A shape mismatch always raises, naming the
-        key and both shapes. ``assign`` is accepted for torch compatibility and ignored (values
-        are always copied into the existing arrays, so optimiser arena views survive)."""
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
-        missing, errors, used = [], [], set()
-        for mprefix, m in self.named_modules():
-            pre = mprefix + "." if mprefix else ""
-            for name, t in m._local_state().items():
-                key = pre + name
-                if key not in state_dict:
-                    missing.append(key)
-                    continue
-                used.add(key)
-                value = _array(state_dict[key])
-                if value.shape != t._data.shape:
-                    # num_batches_tracked saved as a 0-d or (1,) array: accept either
-                    if value.size == 1 and t._data.size == 1:
-                        value = value.reshape(t._data.shape)
-                    else:
-                        errors.append(
-                            f"size mismatch for {key}: copying a param with shape "
-                            f"{tuple(value.shape)} from checkpoint, the shape in "
-                            f"current model is {tuple(t._data.shape)}."
-                        )
-                        continue
-                with no_grad():
-                    t._data[...] = on_device_of(value, t._data)  # across devices, as copy_
-        unexpected = [k for k in state_dict.keys() if k not in used]
-        if strict:
-            if unexpected:
-                errors.insert(
-                    0,
-                    "Unexpected key(s) in state_dict: "
-                    + ", ".join(f'"{k}"' for k in unexpected)
-                    + ".",
-                )
-            if missing:
-                errors.insert(
-                    0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + "."
-                )
-        if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                + "\n\t".join(errors)
-            )
-        return _IncompatibleKeys(missing, unexpected)
+    # -- state dict: nn/_state_dict.py, named here so that the API reference lists them --
+    state_dict = _ModuleStateDict.state_dict
+    load_state_dict = _ModuleStateDict.load_state_dict
+    register_state_dict_pre_hook = _ModuleStateDict.register_state_dict_pre_hook
+    register_state_dict_post_hook = _ModuleStateDict.register_state_dict_post_hook
+    register_load_state_dict_pre_hook = _ModuleStateDict.register_load_state_dict_pre_hook
+    register_load_state_dict_post_hook = _ModuleStateDict.register_load_state_dict_post_hook
+    get_extra_state = _ModuleStateDict.get_extra_state
+    set_extra_state = _ModuleStateDict.set_extra_state
 
     # -- hooks -------------------------------------------------------------------------
     def register_forward_pre_hook(

@@ -33,6 +33,7 @@ __all__ = [
 
 class _NormBase(Module):
     _ndims = None
+    _version = 2  # torch's: version 2 added num_batches_tracked
 
     def __init__(
         self,
@@ -89,6 +90,15 @@ class _NormBase(Module):
 
     def _check_input_dim(self, input):
         pass
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *rest):
+        # torch's: a checkpoint older than version 2 (or without _metadata) may lack
+        # num_batches_tracked; the module keeps its own count instead of reporting it missing
+        version = local_metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if (version is None or version < 2) and self.track_running_stats:
+            state_dict.setdefault(key, self.num_batches_tracked)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *rest)
 
     def _count_batch(self):
         """Count one training batch; the factor for the running statistics' update: the
