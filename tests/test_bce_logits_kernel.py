@@ -124,9 +124,7 @@ def test_a_target_requiring_grad_takes_the_general_path(rng):
 
 def test_kernel_errors_name_the_op_and_argument():
     x = np.zeros((2, 3))
-    with pytest.raises(
-        ValueError, match="bce_with_logits_forward: target must have shape"
-    ):
+    with pytest.raises(ValueError, match="bce_with_logits_forward: target must have shape"):
         _C.bce_with_logits_forward(x, np.zeros((3, 2)))
     with pytest.raises(TypeError, match="target must have the same dtype"):
         _C.bce_with_logits_forward(x, np.zeros((2, 3), np.float32))

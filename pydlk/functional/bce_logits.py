@@ -77,16 +77,20 @@ def fused(input: Any, target: Any, weight: Any, pos_weight: Any, arrays: tuple, 
     if any(isinstance(v, Tensor) and v.requires_grad for v in (target, weight, pos_weight)):
         return None
     xp = get_array_module(x)
-    given = [(v, _layout(v, x)) if v is not None else (None, None) for v in (w, pw)]
-    if any(v is not None and lay is None for v, lay in given):
-        return None
-    kinds = {lay[1] for v, lay in given if v is not None}
-    if len(kinds) == 2:  # one full, one along the last dim: both full
-        given = [
-            (v, (xp.ascontiguousarray(xp.broadcast_to(v, x.shape)), "full"))
-            if v is not None
-            else (v, lay)
-            for v, lay in given
-        ]
-    kw, kpw = (lay[0] if v is not None else None for v, lay in given)
+    layouts: list[tuple[Any, str] | None] = []
+    for v in (w, pw):
+        lay = None if v is None else _layout(v, x)
+        if v is not None and lay is None:
+            return None
+        layouts.append(lay)
+    mixed = len({lay[1] for lay in layouts if lay is not None}) == 2
+    arrays: list[Any] = []
+    for v, lay in zip((w, pw), layouts):
+        if lay is None:
+            arrays.append(None)
+        elif mixed:  # one per element, one along the last dim: both per element
+            arrays.append(xp.ascontiguousarray(xp.broadcast_to(v, x.shape)))
+        else:
+            arrays.append(lay[0])
+    kw, kpw = arrays
     return _BCEWithLogits.apply(input, xp.ascontiguousarray(t), kw, kpw, reduction)
