@@ -84,13 +84,13 @@ def fused(input: Any, target: Any, weight: Any, pos_weight: Any, arrays: tuple, 
             return None
         layouts.append(lay)
     mixed = len({lay[1] for lay in layouts if lay is not None}) == 2
-    arrays: list[Any] = []
+    kernel_w: list[Any] = []
     for v, lay in zip((w, pw), layouts):
         if lay is None:
-            arrays.append(None)
+            kernel_w.append(None)
         elif mixed:  # one per element, one along the last dim: both per element
-            arrays.append(xp.ascontiguousarray(xp.broadcast_to(v, x.shape)))
+            kernel_w.append(xp.ascontiguousarray(xp.broadcast_to(v, x.shape)))
         else:
-            arrays.append(lay[0])
-    kw, kpw = arrays
+            kernel_w.append(lay[0])
+    kw, kpw = kernel_w
     return _BCEWithLogits.apply(input, xp.ascontiguousarray(t), kw, kpw, reduction)
