@@ -33,6 +33,7 @@ directory, fsync, then ``os.replace``; a failure while writing leaves any old fi
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import pickle
@@ -99,6 +100,9 @@ def _encode(obj, arrays):
     if isinstance(obj, np.generic):
         arrays.append(np.asarray(obj))
         return {"__scalar__": len(arrays) - 1}
+    meta = getattr(obj, "_metadata", None) if isinstance(obj, dict) else None
+    if meta is not None and _json_safe(meta):  # a state_dict's per-module versions, as torch
+        return {"__state_dict__": _encode(dict(obj), arrays), "metadata": meta}
     if isinstance(obj, dict):
         if all(isinstance(k, str) and not k.startswith("__") for k in obj):
             return {k: _encode(v, arrays) for k, v in obj.items()}
@@ -115,6 +119,19 @@ def _encode(obj, arrays):
     if isinstance(obj, list):
         return [_encode(v, arrays) for v in obj]
     return _pickled(obj, arrays)
+
+
+def _json_safe(v, depth=0):
+    """Whether v is plain JSON data (str keys; str, int, float, bool, None, lists, dicts)."""
+    if depth > 8:
+        return False
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_json_safe(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _json_safe(x, depth + 1) for k, x in v.items())
+    return False
 
 
 def _pickled(obj, arrays):
@@ -292,6 +309,7 @@ _MARKERS = {
     "__tuple__": {"__tuple__"},
     "__dict__": {"__dict__"},
     "__pickle__": {"__pickle__", "type"},
+    "__state_dict__": {"__state_dict__", "metadata"},
 }
 
 
@@ -334,6 +352,13 @@ def _decode(r, obj, arrays, used, depth=0):
         return t
     if marker == "__sparse_coo__":
         return _decode_sparse(r, obj, arrays, used)
+    if marker == "__state_dict__":  # an OrderedDict with torch's _metadata attribute
+        inner = _decode(r, obj[marker], arrays, used, depth + 1)
+        if not isinstance(inner, dict) or not isinstance(obj.get("metadata"), dict):
+            raise r.fail("__state_dict__ must hold a dict and its metadata dict")
+        sd = collections.OrderedDict(inner)
+        sd._metadata = obj["metadata"]
+        return sd
     if marker == "__array__":
         return arrays[_index(r, obj, marker, n, used)]
     if marker == "__pickle__":

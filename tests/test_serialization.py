@@ -574,3 +574,25 @@ def test_whole_module_and_other_objects_are_pickled_and_need_weights_only_false(
     assert pydlk.load(tmp_path / "w.pt")["w"].shape == (2,)
     with pytest.raises(TypeError, match="cannot save an object of type builtins.function"):
         pydlk.save({"f": lambda v: v}, tmp_path / "f.pt")
+
+
+def test_state_dict_metadata_survives_save_and_load(tmp_path):
+    # torch keeps a state_dict's _metadata (per-module versions) through torch.save; so does
+    # pydlk.save, and load_state_dict then sees the saved versions
+    m = pydlk.nn.Sequential(pydlk.nn.Linear(2, 3), pydlk.nn.BatchNorm1d(3))
+    sd = m.state_dict()
+    path = tmp_path / "m.pt"
+    pydlk.save({"model": sd, "epoch": 3}, path)
+    back = pydlk.load(path)
+    assert back["epoch"] == 3
+    got = back["model"]
+    assert list(got) == list(sd)
+    assert dict(got._metadata) == {"": {"version": 1}, "0": {"version": 1}, "1": {"version": 2}}
+    seen = []
+    m[1]._register_load_state_dict_pre_hook(
+        lambda sd_, prefix, meta, *rest: seen.append((prefix, dict(meta)))
+    )
+    m.load_state_dict(got)
+    assert seen == [("1.", {"version": 2})]
+    pydlk.save({"plain": 1}, path)  # a dict without _metadata is saved as before
+    assert not hasattr(pydlk.load(path), "_metadata")
