@@ -5,7 +5,9 @@ bools and None (a model's, an optimiser's or a scheduler's state dict, the RNG s
 into the archive as ``a0, a1, ...``; the structure around them is JSON in the member
 ``__structure__``, so loading such a file never unpickles (``allow_pickle=False``). Each
 Tensor's entry records the device it was saved from (``'cpu'``, ``'cuda:0'``), where ``load``
-puts it back, as torch does (files without one, written before, load onto the CPU).
+puts it back, as torch does (files without one, written before, load onto the CPU). A state
+dict's ``_metadata`` (per-module versions) is kept beside it and comes back on the loaded
+OrderedDict, as through torch.save.
 
 Anything else (a whole ``nn.Module`` as ``torch.save(model)`` writes it, an
 ``argparse.Namespace`` of hyperparameters, a set) is pickled into its own member, as torch
