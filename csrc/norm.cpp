@@ -699,7 +699,8 @@ PYDLK_SIMD void batchnorm_forward(T* y, T* save_mean, T* save_rstd, T* running_m
           }
         }
       } else {
-        thread_range(spans, t, team_size(), &jb, &je);
+        // no spans to sum when the spatial size is 0 (x is empty: x[c * S] is not there)
+        thread_range(S > 0 ? spans : 0, t, team_size(), &jb, &je);
         for (index_t j = jb; j < je; ++j) {
           const index_t c = j % C;
           shifted_sums(x + j * S, S, double(x[c * S]), p1[c], p2[c]);
