@@ -41,6 +41,13 @@ def _vs_torch(fn_p, fn_t, arrays, rng, rtol=1e-12, atol=1e-12, grads=None):
     for p, t, g in zip(ps, ts, grads):
         if g:
             np.testing.assert_allclose(_np(p.grad), _np(t.grad), rtol=rtol, atol=10 * atol)
+    return _np(yp)
+
+
+def _keeps_constants(fn, shape, dtype=np.float64, tol=1e-12):
+    """A resampling of a constant image is that constant (its weights sum to 1)."""
+    out = _np(fn(pydlk.tensor(np.full(shape, 2.5, dtype))))
+    np.testing.assert_allclose(out, 2.5, rtol=tol, atol=tol)
 
 
 # ----------------------------------------------------------------------------- unfold / fold
@@ -69,6 +76,18 @@ def test_unfold_fold_vs_torch(rng, kw, shape):
     _vs_torch(lambda t: F.fold(t, size, **kw), lambda t: TF.fold(t, size, **kw), [c], rng)
     _vs_torch(lambda t: nn.Unfold(**kw)(t), lambda t: torch.nn.Unfold(**kw)(t), [x], rng)
     _vs_torch(lambda t: nn.Fold(size, **kw)(t), lambda t: torch.nn.Fold(size, **kw)(t), [c], rng)
+    # textbook: C*kh*kw rows, one column per block position; fold(unfold(x)) counts each pixel
+    # once per block covering it, which fold(unfold(ones)) counts
+    k, d, p, st = (
+        np.broadcast_to(kw.get(n, dv), 2)
+        for n, dv in (("kernel_size", 1), ("dilation", 1), ("padding", 0), ("stride", 1))
+    )
+    blocks = [(shape[-2 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) // st[i] + 1 for i in range(2)]
+    cols = _np(F.unfold(pydlk.tensor(x), **kw))
+    assert cols.shape == shape[:-3] + (shape[-3] * k[0] * k[1], blocks[0] * blocks[1])
+    covered = _np(F.fold(F.unfold(pydlk.ones(*shape, dtype=pydlk.float64), **kw), size, **kw))
+    back = _np(F.fold(pydlk.tensor(cols), size, **kw))
+    np.testing.assert_allclose(back, x * covered, rtol=1e-12, atol=1e-12)
 
 
 def _blocks_empty(shape, kw):
@@ -191,6 +210,7 @@ def test_bicubic_vs_torch(rng, kw, align):
     _vs_torch(fp, ft, [x], rng)
     if "size" in kw:  # a 1 x 1 image: every tap clamps to it
         _vs_torch(fp, ft, [x[:1, :1, :1, :1]], rng)
+    _keeps_constants(fp, x.shape)
 
 
 @pytest.mark.parametrize("kw", _RESIZES)
@@ -198,7 +218,16 @@ def test_area_vs_torch(rng, kw):
     x = rng.standard_normal((2, 3, 5, 7))
     fp = lambda t: F.interpolate(t, mode="area", **kw)  # noqa: E731
     ft = lambda t: TF.interpolate(t, mode="area", **kw)  # noqa: E731
-    _vs_torch(fp, ft, [x], rng)
+    y = _vs_torch(fp, ft, [x], rng)
+    _keeps_constants(fp, x.shape)
+    # textbook: output cell (i, j) is the mean of input rows floor(i H / h) .. ceil((i+1) H / h)
+    # and the same columns (adaptive average pooling)
+    h, w = y.shape[-2:]
+    H, W = x.shape[-2:]
+    for i, j in ((0, 0), (h - 1, w - 1), (h // 2, w // 3)):
+        rows = slice(i * H // h, -(-(i + 1) * H // h))
+        cols = slice(j * W // w, -(-(j + 1) * W // w))
+        np.testing.assert_allclose(y[..., i, j], x[..., rows, cols].mean((-2, -1)), rtol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -219,7 +248,9 @@ def test_area_1d_3d_and_5d_modes_vs_torch(rng, mode, shape, kw):
     x = rng.standard_normal(shape)
     fp = lambda t: F.interpolate(t, mode=mode, **kw)  # noqa: E731
     ft = lambda t: TF.interpolate(t, mode=mode, **kw)  # noqa: E731
-    _vs_torch(fp, ft, [x], rng)
+    y = _vs_torch(fp, ft, [x], rng)
+    _keeps_constants(fp, x.shape)
+    assert y.min() >= x.min() - 1e-12 and y.max() <= x.max() + 1e-12  # convex combinations
 
 
 def test_bicubic_area_float32_and_upsample_modules(rng):
@@ -237,7 +268,7 @@ def test_bicubic_area_float32_and_upsample_modules(rng):
             1e-5,
             1e-5,
         )
-        _vs_torch(
+        up = _vs_torch(
             lambda t: nn.Upsample(mode=mode, **kw)(t),
             lambda t: torch.nn.Upsample(mode=mode, **kw)(t),
             [x],
@@ -245,6 +276,8 @@ def test_bicubic_area_float32_and_upsample_modules(rng):
             1e-5,
             1e-5,
         )
+        assert up.dtype == np.float32
+        _keeps_constants(lambda t: F.interpolate(t, mode=mode, **kw), x.shape, np.float32, 1e-6)
 
 
 def test_bicubic_reference_loop(rng):
@@ -395,20 +428,21 @@ def test_grid_sample_vs_torch(rng, mode, padding, align, shape):
     for name, grid in _grids(rng, n, ho, wo).items():
         # on exact pixel positions the grid's gradient has kinks (torch takes one side there)
         grads = [True, name != "lattice" and mode != "nearest"]
-        _vs_torch(
+        y = _vs_torch(
             lambda a, g: F.grid_sample(a, g, mode, padding, align),
             lambda a, g: TF.grid_sample(a, g, mode, padding, align),
             [x, grid],
             rng,
             grads=grads,
         )
+        _grid_sample_properties(x, grid, y, mode, padding, align)
 
 
 @pytest.mark.parametrize("mode, padding, align", _SAMPLE_CASES[::2])
 def test_grid_sample_float32_vs_torch(rng, mode, padding, align):
     x = rng.random((2, 3, 12, 10), dtype=np.float32)
     grid = rng.uniform(-1.2, 1.2, (2, 7, 9, 2)).astype(np.float32)
-    _vs_torch(
+    y = _vs_torch(
         lambda a, g: F.grid_sample(a, g, mode, padding, align),
         lambda a, g: TF.grid_sample(a, g, mode, padding, align),
         [x, grid],
@@ -417,6 +451,23 @@ def test_grid_sample_float32_vs_torch(rng, mode, padding, align):
         1e-5,
         grads=[True, mode != "nearest"],
     )
+    assert y.dtype == np.float32
+    _grid_sample_properties(x, grid, y, mode, padding, align, tol=1e-5)
+
+
+def _grid_sample_properties(x, grid, y, mode, padding, align, tol=1e-12):
+    """Textbook properties: bilinear and nearest samples are convex combinations of pixels (and
+    zeros); with border or reflection padding a constant image samples to that constant; the
+    sample is linear in the image."""
+    if mode != "bicubic":
+        assert np.abs(y).max() <= np.abs(x).max() + tol
+    g = pydlk.tensor(grid)
+    if padding != "zeros":
+        const = _np(F.grid_sample(pydlk.tensor(np.full_like(x, 2.5)), g, mode, padding, align))
+        np.testing.assert_allclose(const, 2.5, rtol=tol, atol=tol)
+    y2 = _np(F.grid_sample(pydlk.tensor(3 * x + 1), g, mode, padding, align))
+    ones = _np(F.grid_sample(pydlk.tensor(np.ones_like(x)), g, mode, padding, align))
+    np.testing.assert_allclose(y2, 3 * y + ones, rtol=10 * tol, atol=10 * tol)
 
 
 def test_grid_sample_references(rng):

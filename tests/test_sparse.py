@@ -215,7 +215,12 @@ def test_softmax_over_stored_entries_matches_torch(log, dim, rng):
 
 def test_softmax_along_a_dense_dim_matches_torch(rng):
     p, t = _both(val=rng.standard_normal((5, 3)), size=(3, 3, 3))
-    _same_sparse(sparse.softmax(p, 2), torch.sparse.softmax(t, 2))
+    out = sparse.softmax(p, 2)
+    _same_sparse(out, torch.sparse.softmax(t, 2))
+    # textbook: each stored entry's dense row (duplicates summed) becomes exp(v) / sum exp(v)
+    v = host(p.coalesce().values())
+    want = np.exp(v) / np.exp(v).sum(1, keepdims=True)
+    np.testing.assert_allclose(host(out.coalesce().values()), want, rtol=1e-12)
 
 
 # ----------------------------------------------------------------------------- gradients

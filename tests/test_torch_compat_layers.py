@@ -57,6 +57,7 @@ def _compare_module(m, tm, inputs, rng, rtol=1e-5, atol=1e-5, out_index=None, **
         np.testing.assert_allclose(
             _np(p.grad), _np(tgrads[name].grad), rtol=rtol, atol=atol, err_msg=name
         )
+    return _np(yp)
 
 
 def _to_torch(v):
@@ -94,7 +95,32 @@ def _to_torch(v):
 )
 def test_conv1d_module(rng, kw):
     x = rng.standard_normal((2, 4, 11)).astype(np.float32)
-    _compare_module(nn.Conv1d(**kw), torch.nn.Conv1d(**kw), [x], rng)
+    m = nn.Conv1d(**kw)
+    y = _compare_module(m, torch.nn.Conv1d(**kw), [x], rng)
+    # textbook: y[n, o, l] = b[o] + sum over the group's channels c and taps j of
+    # w[o, c, j] x[n, g * C_g + c, l * stride + j * dilation] (x padded)
+    w = _np(m.weight).astype(np.float64)
+    b = np.zeros(w.shape[0]) if m.bias is None else _np(m.bias).astype(np.float64)
+    k, st, dil, groups = (
+        w.shape[-1],
+        kw.get("stride", 1),
+        kw.get("dilation", 1),
+        kw.get("groups", 1),
+    )
+    pad = kw.get("padding", 0)
+    left = right = pad
+    if pad == "same":
+        left, right = dil * (k - 1) // 2, dil * (k - 1) - dil * (k - 1) // 2
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (left, right)))
+    L = (xp.shape[-1] - dil * (k - 1) - 1) // st + 1
+    cg, og = w.shape[1], w.shape[0] // groups
+    ref = np.zeros((x.shape[0], w.shape[0], L)) + b[None, :, None]
+    for o in range(w.shape[0]):
+        g = o // og
+        for j in range(k):
+            taps = xp[:, g * cg : (g + 1) * cg, j * dil : j * dil + st * (L - 1) + 1 : st]
+            ref[:, o] += np.einsum("c,ncl->nl", w[o, :, j], taps)
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(
