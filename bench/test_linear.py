@@ -5,6 +5,8 @@ import numpy as np
 import pydlk._C as C
 import pytest
 
+import pydlk
+
 SHAPES = {"lenet_fc1": (64, 400, 120), "wide": (256, 1024, 1024)}
 
 
@@ -53,3 +55,32 @@ def test_torch(benchmark, rng, torch, shape):
         torch.nn.functional.linear(x, w, b).backward(dy)
 
     benchmark(step)
+
+
+# ----------------------------------------------------------------------------- batched matmul
+
+# attention's score product: q (B*H, T, E) @ k^T, k read as a transposed view
+BMM = (64, 128, 64)
+
+
+def _bmm(rng):
+    q = rng.standard_normal(BMM).astype(np.float32)
+    return q, rng.standard_normal(BMM).astype(np.float32)
+
+
+def test_bmm_pydlk(benchmark, rng):
+    benchmark.group = f"matmul q @ k^T {BMM}"
+    q, k = (pydlk.tensor(a) for a in _bmm(rng))
+    benchmark(lambda: pydlk.matmul(q, k.transpose(-1, -2)))
+
+
+def test_bmm_numpy(benchmark, rng):
+    benchmark.group = f"matmul q @ k^T {BMM}"
+    q, k = _bmm(rng)
+    benchmark(lambda: q @ k.swapaxes(-1, -2))
+
+
+def test_bmm_torch(benchmark, rng, torch):
+    benchmark.group = f"matmul q @ k^T {BMM}"
+    q, k = (torch.from_numpy(a) for a in _bmm(rng))
+    benchmark(lambda: torch.matmul(q, k.transpose(-1, -2)))
