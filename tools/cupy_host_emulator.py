@@ -57,6 +57,11 @@ import types
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cupy_api  # noqa: E402  (the real CuPy's names)
+
+_NAMES, _VERSION = cupy_api.load()
+
 BUILD = os.environ.get("PYDLK_EMU_BUILD", os.path.join(tempfile.gettempdir(), "pydlk_cuda_emu"))
 
 THREADS = int(os.environ.get("PYDLK_EMU_THREADS", "1"))
@@ -155,6 +160,8 @@ class ndarray(np.ndarray):
         return super().__array_wrap__(arr, context, False)  # 0-d arrays, as CuPy
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc.__name__ not in _NAMES["cupy"] and _from_pydlk():
+            raise TypeError(f"CuPy {_VERSION} has no ufunc cupy.{ufunc.__name__}")
         # CuPy takes scalars and its own arrays, not NumPy arrays (0-d ones neither)
         for a in inputs + tuple(kwargs.get("out", ())):
             if type(a) is np.ndarray and _from_pydlk():
@@ -171,8 +178,14 @@ class ndarray(np.ndarray):
 
     def __array_function__(self, func, types, args, kwargs):
         # NumPy functions on CuPy arrays run CuPy's: results stay on the device, and NumPy
-        # arrays among the arguments are refused
+        # arrays among the arguments are refused; a function CuPy lacks is refused (CuPy's
+        # __array_function__ looks up cupy.<submodule>.<name> and returns NotImplemented)
         if _from_pydlk():
+            if not cupy_api.numpy_counterpart_exists(_NAMES, func.__module__, func.__name__):
+                raise TypeError(
+                    f"no implementation found for '{func.__module__}.{func.__name__}' on "
+                    f"types that implement __array_function__ (CuPy {_VERSION} has none)"
+                )
             for a in args:
                 for e in a if isinstance(a, (list, tuple)) else (a,):
                     if type(e) is np.ndarray:
@@ -531,6 +544,10 @@ def _module():
     m.get_default_pinned_memory_pool = lambda: _PINNED_POOL
 
     def getattr_(name):
+        if name not in _NAMES["cupy"]:
+            raise AttributeError(f"module 'cupy' has no attribute {name!r} (CuPy {_VERSION})")
+        if name in ("linalg", "fft", "random"):
+            return _submodule(name)
         v = getattr(np, name)
         if isinstance(v, (type, np.ufunc)) or not callable(v):
             return v  # a ufunc as itself: on device arrays it comes back through __array_ufunc__
@@ -544,6 +561,46 @@ def _module():
     return m
 
 
+def _submodule(name):
+    """cupy.linalg / fft / random: NumPy's functions of that name, where CuPy has them."""
+    m = types.ModuleType(f"cupy.{name}")
+    names, npmod = _NAMES[f"cupy.{name}"], getattr(np, name)
+
+    def getattr_(attr):
+        if attr not in names:
+            raise AttributeError(
+                f"module 'cupy.{name}' has no attribute {attr!r} (CuPy {_VERSION})"
+            )
+        v = getattr(npmod, attr)
+        if isinstance(v, type) or not callable(v):
+            return v
+
+        def f(*a, **k):
+            return _wrap(v(*a, **k))
+
+        return f
+
+    m.__getattr__ = getattr_
+    return m
+
+
+def _refuse_missing_methods():
+    """ndarray attributes CuPy's ndarray lacks (resize, setflags, ctypes, ...) raise
+    AttributeError when pydlk's code reaches for them; the stand-in itself may use them."""
+    for name in dir(np.ndarray):
+        if name.startswith("_") or name in _NAMES["cupy.ndarray"] or name in vars(ndarray):
+            continue
+
+        def get(self, _name=name):
+            if _from_pydlk():
+                raise AttributeError(
+                    f"'cupy.ndarray' object has no attribute {_name!r} (CuPy {_VERSION})"
+                )
+            return getattr(super(ndarray, self), _name)
+
+        setattr(ndarray, name, property(get))
+
+
 def install():
     """Puts the stand-in into sys.modules['cupy'] (before anything imports the real one)."""
     if "cupy" in sys.modules and not getattr(sys.modules["cupy"], "__host_emulator__", False):
@@ -555,3 +612,4 @@ def install():
     cupyx.__spec__ = importlib.machinery.ModuleSpec("cupyx", None)
     sys.modules["cupyx"] = cupyx
     _strict_numpy()
+    _refuse_missing_methods()

@@ -19,6 +19,8 @@ fi
 # Every test file that asks for a device (cupy_or_skip), all of test_cuda*.py and the GPU tests
 # (test_gpu_*) of the others: -k matches module names too (attached to -k: device.sh prefixes
 # every argument that does not start with a dash with the source path).
+# test_cuda_api_names.py checks tools/cupy_api_names.txt against the real CuPy there.
 mapfile -t FILES < <(grep -l "cupy_or_skip" tests/test_*.py)
+FILES+=(tests/test_cuda_api_names.py)
 bash .gpu/device.sh "${FILES[@]}" bench/test_gpu.py "-kgpu or cuda" \
   --benchmark-group-by=group --benchmark-columns=median,min,rounds --benchmark-sort=name "$@"
