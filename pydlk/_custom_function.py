@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ._autograd_graph import node_type
 from ._grad_mode import enable_grad, no_grad
-from .autograd import Node, Tensor, _differentiable, is_grad_enabled
+from .autograd import Tensor, _differentiable, is_grad_enabled
 
 
 def _array_of(r: Any) -> Any:
@@ -68,6 +69,7 @@ def _adapter(cls: type) -> type:
             "__module__": cls.__module__,
         },
     )
+    adapter._node_type = node_type(cls, "Backward")  # type: ignore[attr-defined]  # MyFnBackward
     cls._tensor_io_adapter = adapter  # type: ignore[attr-defined]
     return adapter
 
@@ -89,7 +91,8 @@ def apply_tensor_io(cls: type, args: tuple[Any, ...], ctx: Any) -> Any:
         else:
             tensors.append(Tensor._wrap(_array_of(o)))  # an input returned as is: a new Tensor
     if record:
-        node = Node(_adapter(cls), ctx, inputs, tensors)
+        adapter = _adapter(cls)
+        node = adapter._node_type(adapter, ctx, inputs, tensors, _ag._inplace_seen)
         frozen = ctx.__dict__.get("_non_differentiable", ())
         for i, t in enumerate(tensors):
             marked = any(t._data is a for a in frozen)

@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _C, _arena
 from . import autograd as _ag
+from ._autograd_graph import run_posthooks, run_prehooks
 from ._backend import get_array_module
 from .autograd import Tensor, set_grad_enabled
 
@@ -423,9 +424,14 @@ def _array_loop(p, order, flush_at, needed, retain_graph, xp):
             _visit_outputs(p, node, out_grads, xp, False)
         if needed is not None and id(node) not in needed:
             continue
+        extra = node._extra  # the node's hooks (grad_fn.register_hook/prehook), rarely any
+        if extra is not None and extra.get("pre"):
+            run_prehooks(node, out_grads, False)
         in_grads = node.fn.backward(node.ctx, *out_grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
+        if extra is not None and extra.get("post"):
+            in_grads = run_posthooks(node, in_grads, out_grads, False)
         if anomaly is not None:  # detect_anomaly: see _anomaly.py
             anomaly.backward(node, in_grads)
         if len(in_grads) != len(node.inputs):
@@ -460,9 +466,14 @@ def _graph_loop(p, order, flush_at, needed, retain_graph, xp):
         _visit_outputs(p, node, out_grads, xp, True)
         if needed is not None and id(node) not in needed:
             continue
+        extra = node._extra
+        if extra is not None and extra.get("pre"):
+            run_prehooks(node, out_grads, True)
         in_grads = _graph_backward(node, out_grads)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
+        if extra is not None and extra.get("post"):
+            in_grads = run_posthooks(node, in_grads, out_grads, True)
         if anomaly is not None:
             anomaly.backward(node, [g._data if isinstance(g, Tensor) else g for g in in_grads])
         if len(in_grads) != len(node.inputs):

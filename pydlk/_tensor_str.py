@@ -200,7 +200,7 @@ def tensor_repr(t: Any) -> str:
         if dt not in (*_default_floats(), np.dtype(np.int64), np.dtype(np.bool_)):
             suffixes.append(f"dtype={dt}")
     if t._node is not None:
-        suffixes.append(f"grad_fn=<{t._node[0].fn.__name__}>")
+        suffixes.append(f"grad_fn=<{t._node[0].name()}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
     return add_suffixes("tensor(" + body, suffixes, len("tensor("))

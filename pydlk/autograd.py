@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import numpy as np
 
 from . import _arena
+from ._autograd_graph import RecordedNode, node_type
 from ._backend import device_of, get_array_module, is_cupy
 from ._device import default_device_str as _default_device
 from ._device import device as _device
@@ -82,28 +83,9 @@ class Context:
 _inplace_seen = False
 
 
-class Node:
-    """One recorded call of a Function: its context, its inputs and (weakly) its outputs.
-
-    ``versions``: each input's ``_version`` when the node used it (None when all were 0). A
-    recorded in-place op moves the new history onto the tensor itself, so a node that used the
-    tensor before the write must reach its old history instead: the engine swaps such an
-    input for the Tensor that stands for its value then (``_engine._resolve_versions``), as
-    torch's edges point at the history of their time."""
-
-    __slots__ = ("fn", "ctx", "inputs", "out_meta", "outputs", "versions", "__weakref__")
-
-    def __init__(self, fn, ctx, inputs, outs):
-        self.fn = fn
-        self.ctx = ctx
-        self.inputs = inputs  # Tensor or None per forward argument
-        self.out_meta = [(o.shape, o.dtype) for o in outs]
-        self.outputs = [None] * len(outs)  # weakrefs, set by Function.apply
-        self.versions = None  # all 0 (the usual case)
-        if _inplace_seen:
-            vs = tuple(0 if t is None else t._version for t in inputs)
-            if any(vs):
-                self.versions = vs
+# Node: the recorded call of a Function, its class named as torch names it (``MulBackward0``);
+# pydlk/_autograd_graph.py, which also holds torch's Node API (next_functions, hooks).
+Node = RecordedNode
 
 
 def _check_same_device(op, raw):
@@ -164,6 +146,7 @@ class Function:
         super().__init_subclass__(**kwargs)
         if "array_io" not in cls.__dict__ and cls.__module__.split(".")[0] == "pydlk":
             cls.array_io = True
+        cls._node_type = node_type(cls)  # its recorded calls' class (MulBackward0)
 
     @staticmethod
     def forward(ctx, *args):
@@ -210,7 +193,7 @@ class Function:
         )
         node = None
         if record:
-            node = Node(cls, ctx, inputs, tensors)
+            node = cls._node_type(cls, ctx, inputs, tensors, _inplace_seen)
             for i, t in enumerate(tensors):
                 if _differentiable(t._data.dtype):  # integer outputs (indices) carry none
                     t._requires_grad = True  # a fresh output: the setter's checks hold
@@ -443,7 +426,9 @@ class Tensor(_TensorBase):
 
     @property
     def grad_fn(self) -> Any:
-        return self._node[0].fn if self._node is not None else None
+        """The node that made this tensor (``MulBackward0``: its ``next_functions``, hooks and
+        ``metadata`` as torch's; pydlk/_autograd_graph.py), None for a leaf."""
+        return self._node[0] if self._node is not None else None
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward."""
@@ -774,6 +759,10 @@ from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
 
 functional = importlib.import_module(".._autograd_functional", __name__)
 sys.modules[__name__ + ".functional"] = functional
+
+# torch.autograd.graph (Node, the nodes' API), registered as a submodule as torch's
+graph = importlib.import_module(".._autograd_graph", __name__)
+sys.modules[__name__ + ".graph"] = graph
 
 # torch.autograd.function (Function, FunctionCtx, once_differentiable) and torch's deprecated
 # Variable, registered as submodules as torch's (pydlk/_autograd_function.py)

@@ -300,7 +300,7 @@ def test_repr():
     assert repr(pydlk.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert repr(pydlk.tensor([1.5], requires_grad=True)) == "tensor([1.5000], requires_grad=True)"
     x = pydlk.tensor([1.0], requires_grad=True)
-    assert repr(x * 2) == "tensor([2.], grad_fn=<Mul>)"
+    assert repr(x * 2) == "tensor([2.], grad_fn=<MulBackward0>)"
     assert "dtype=float64" in repr(t64([1.0], False))
 
 

@@ -258,7 +258,7 @@ class SparseTensor(Tensor):
             tail += f", device='{self.device}'"
         tail += f", layout={sparse_coo}"
         if self._node is not None:
-            tail += f",\n       grad_fn=<{self._node[0].fn.__name__}>"
+            tail += f",\n       grad_fn=<{self._node[0].name()}>"
         elif self.requires_grad:
             tail += ",\n       requires_grad=True"
         return f"tensor(indices={ind},\n       values={val},\n       {tail})"
