@@ -7,11 +7,20 @@
 // channel uses them: the forward gathers, the input gradient scatters (one task per sample and
 // channel range, so no two threads write one plane), the grid gradient sums over channels
 // (one task per sample and pixel block).
+//
+// Trapping math is off, as in activation.cpp: the coordinate loops compare possible NaNs, which
+// GCC keeps scalar under -ftrapping-math; no FP exception is ever unmasked here.
+#pragma GCC optimize("no-trapping-math")
 #include "grid_sample.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 namespace pydlk {
 
@@ -22,7 +31,7 @@ constexpr int kBlock = 64;
 // Clamp to [0, size - 1]; the derivative is 0 at and beyond either border (torch's
 // clip_coordinates_set_grad).
 template <typename T>
-T clip_grad(T c, int size, T* d) {
+PYDLK_INLINE T clip_grad(T c, int size, T* d) {
   const T hi = T(size - 1);
   if (c <= 0) {
     *d = 0;
@@ -39,7 +48,7 @@ T clip_grad(T c, int size, T* d) {
 // Mirror c about low and high (given doubled so half-integers stay exact) until it lies
 // between them; *d the derivative, +1 or -1 (torch's reflect_coordinates_set_grad).
 template <typename T>
-T reflect_grad(T c, int twice_low, int twice_high, T* d) {
+PYDLK_INLINE T reflect_grad(T c, int twice_low, int twice_high, T* d) {
   if (twice_low == twice_high) {
     *d = 0;
     return 0;
@@ -57,9 +66,12 @@ T reflect_grad(T c, int twice_low, int twice_high, T* d) {
 // safe_downgrade_to_int_range); used for the tap positions only, so a NaN coordinate still
 // gives NaN weights.
 template <typename T>
-T safe(T c) {
-  if (!std::isfinite(c) || c > T(2147483646.0) || c < T(-2147483648.0)) return T(-100);
-  return c;
+PYDLK_INLINE T safe(T c) {
+  // One select (NaN fails both comparisons), so the loops over a block vectorise. The upper
+  // bound is INT_MAX - 1 where T holds it, else the largest float below 2^31, so the floor
+  // always converts to int32.
+  constexpr T hi = sizeof(T) == 4 ? T(2147483520.0) : T(2147483646.0);
+  return (c >= T(-2147483648.0)) & (c <= hi) ? c : T(-100);
 }
 
 // The taps of up to kBlock output pixels, laid out tap-major so the loops over pixels vectorise.
@@ -74,8 +86,8 @@ struct TapBlock {
 // Pixel coordinates of the block along axis a after padding, and their slopes (d coordinate /
 // d grid value). One pass per axis and padding mode: branch-free loops the compiler vectorises.
 template <typename T>
-inline void block_coords(T* c, T* slope, const T* g, int stride, int count, int size,
-                         const GridSampleOpts& o) {
+PYDLK_INLINE void block_coords(T* c, T* slope, const T* g, int stride, int count, int size,
+                               const GridSampleOpts& o) {
   const T m = o.align_corners ? T(size - 1) / 2 : T(size) / 2;
   if (o.align_corners) {
     for (int i = 0; i < count; ++i) c[i] = (g[(index_t)i * stride] + 1) / 2 * T(size - 1);
@@ -97,31 +109,43 @@ inline void block_coords(T* c, T* slope, const T* g, int stride, int count, int 
   }
 }
 
-// The taps of output pixels p0 .. p0 + count - 1 of one sample (grid_n: its grid).
+// The taps of output pixels p0 .. p0 + count - 1 of one sample (grid_n: its grid). Inlined
+// into each kernel clone (its AVX-512 copy too), with 32-bit tap arithmetic, so that every loop
+// over the block vectorises: out of line, it ran as scalar baseline code and took two thirds
+// of a 3-channel image's forward.
 template <typename T, int K>
-inline void compute_taps(TapBlock<T, K>& tb, const T* grid_n, index_t p0, int count,
-                         const GridSampleShape& s, const GridSampleOpts& o, bool want_dw) {
+PYDLK_INLINE void compute_taps(TapBlock<T, K>& tb, const T* grid_n, index_t p0, int count,
+                               const GridSampleShape& s, const GridSampleOpts& o, bool want_dw) {
   constexpr int kTaps = TapBlock<T, K>::kTaps;
   T c[K][kBlock], slope[K][kBlock], f[K][kBlock];
-  int64_t lo[K][kBlock];
+  int32_t lo[K][kBlock];  // safe() keeps the floor within int32
   for (int a = 0; a < K; ++a) {
     block_coords(c[a], slope[a], grid_n + p0 * K + a, K, count, s.in_size[a], o);
-    for (int i = 0; i < count; ++i) {
-      const T v = safe(c[a][i]);
-      const T fl = o.nearest ? std::nearbyint(v) : std::floor(v);  // ties to even, as torch
-      lo[a][i] = (int64_t)fl;
-      f[a][i] = c[a][i] - fl;  // NaN for a NaN coordinate: NaN weights, a NaN sample
+    if (o.nearest) {
+      for (int i = 0; i < count; ++i) {
+        const T fl = std::nearbyint(safe(c[a][i]));  // ties to even, as torch
+        lo[a][i] = (int32_t)fl;
+        f[a][i] = c[a][i] - fl;
+      }
+    } else {
+      for (int i = 0; i < count; ++i) {
+        const T fl = std::floor(safe(c[a][i]));
+        lo[a][i] = (int32_t)fl;
+        f[a][i] = c[a][i] - fl;  // NaN for a NaN coordinate: NaN weights, a NaN sample
+      }
     }
   }
   const int taps = o.nearest ? 1 : kTaps;
+  uint32_t size[K];  // unsigned: a position outside wraps (defined) and is masked below
+  for (int a = 0; a < K; ++a) size[a] = (uint32_t)s.in_size[a];
   for (int t = 0; t < taps; ++t) {
     for (int i = 0; i < count; ++i) {  // ((z * H) + y) * W + x
       bool inside = true;
-      int64_t flat = 0;
+      uint32_t flat = 0;
       for (int a = K - 1; a >= 0; --a) {
-        const int64_t pos = lo[a][i] + ((t >> a) & 1);
-        inside &= (pos >= 0) & (pos < s.in_size[a]);
-        flat = flat * s.in_size[a] + pos;
+        const uint32_t pos = (uint32_t)lo[a][i] + (uint32_t)((t >> a) & 1);
+        inside &= pos < size[a];  // a negative position is a huge unsigned one
+        flat = flat * size[a] + pos;
       }
       tb.idx[t][i] = inside ? (int32_t)flat : -1;
     }
@@ -154,21 +178,49 @@ inline void compute_taps(TapBlock<T, K>& tb, const T* grid_n, index_t p0, int co
 // an always-valid load): with many taps outside, a branch here mispredicts. Multiplying by a
 // 0/1 mask instead would let an inf or NaN at pixel 0 leak into zero-padded samples.
 template <typename T>
-inline T tap_value(const T* plane, int32_t j) {
+PYDLK_INLINE T tap_value(const T* plane, int32_t j) {
   const T v = plane[j < 0 ? 0 : j];
   return j < 0 ? T(0) : v;
 }
 
 // plane[j] += v for a tap inside; outside taps add 0 to pixel 0 (branch-free, as tap_value).
 template <typename T>
-inline void scatter_tap(T* plane, int32_t j, T v) {
+PYDLK_INLINE void scatter_tap(T* plane, int32_t j, T v) {
   plane[j < 0 ? 0 : j] += j < 0 ? T(0) : v;
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// One float32 channel of a block: y[i] = sum over taps of x[idx[t][i]] w[t][i], 16 pixels per
+// hardware gather (masked: a tap outside the image loads nothing and adds 0 * w, so a NaN or
+// inf weight still gives NaN, as the scalar select does). GCC's generic tuning emulates
+// gathers with one scalar load and insert per lane, which took most of a 3-channel image's
+// forward.
+PYDLK_AVX512 void gather_taps_f32(float* y, const float* x, const int32_t* idx, const float* w,
+                                  int taps, int count) {
+  const __m512i zero = _mm512_setzero_si512();
+  for (int i = 0; i < count; i += 16) {
+    const __mmask16 m = count - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (count - i)) - 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int t = 0; t < taps; ++t) {
+      const __m512i j = _mm512_maskz_loadu_epi32(m, idx + t * kBlock + i);
+      const __mmask16 in = _mm512_mask_cmpge_epi32_mask(m, j, zero);
+      const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, j, x, 4);
+      acc = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, w + t * kBlock + i), acc);
+    }
+    _mm512_mask_storeu_ps(y + i, m, acc);
+  }
+}
+constexpr bool kHaveGather512 = true;
+#else
+inline void gather_taps_f32(float*, const float*, const int32_t*, const float*, int, int) {}
+constexpr bool kHaveGather512 = false;
+#endif
 
 template <typename T, int K, int kTapsUsed>
 PYDLK_SIMD void forward_k(T* y, const T* x, const T* grid, const GridSampleShape& s,
                           const GridSampleOpts& o) {
   const index_t nblocks = (s.out_plane + kBlock - 1) / kBlock, tasks = s.n * nblocks;
+  const bool gather512 = std::is_same_v<T, float> && kHaveGather512 && cpu_has_avx512();
 #pragma omp parallel for schedule( \
         dynamic, 4) if (parallel_worth_it(s.n * s.c * s.out_plane * kTapsUsed))
   for (index_t task = 0; task < tasks; ++task) {
@@ -179,6 +231,12 @@ PYDLK_SIMD void forward_k(T* y, const T* x, const T* grid, const GridSampleShape
     for (index_t c = 0; c < s.c; ++c) {
       const T* xc = x + (n * s.c + c) * s.in_plane;
       T* yc = y + (n * s.c + c) * s.out_plane + p0;
+      if constexpr (std::is_same_v<T, float>) {
+        if (gather512) {
+          gather_taps_f32(yc, xc, &tb.idx[0][0], &tb.w[0][0], kTapsUsed, count);
+          continue;
+        }
+      }
       // taps outer, pixels inner: masked gathers over the pixels (measured faster here than
       // a scalar loop per pixel; the backward's scatter stays scalar)
       T acc[kBlock];
