@@ -90,3 +90,77 @@ def test_gpu_ctc_loss_refuses_gpu_targets_with_cpu_log_probs():
     lp = pydlk.tensor(np.log(np.full((3, 1, 3), 1 / 3)))
     with pytest.raises(RuntimeError, match="same device"):
         F.ctc_loss(lp, pydlk.tensor(cp.asarray(np.array([[1]]))), [3], [1])
+
+
+def _mha_steps(dev, kw, mask):
+    """Three SGD steps of nn.MultiheadAttention(**kw) over (3, 5, 8) batches with the last two
+    keys of the second sample padded out: the losses, last weights and trained parameters."""
+    pydlk.manual_seed(0)
+    m = nn.MultiheadAttention(8, 2, batch_first=True, **kw).double().to(dev)
+    opt = pydlk.optim.SGD(m.parameters(), lr=0.1)
+    x = pydlk.tensor(np.random.default_rng(4).standard_normal((3, 5, 8))).to(dev)
+    kpm = pydlk.zeros(3, 5, dtype=pydlk.bool)
+    kpm[1, 3:] = True
+    kpm = kpm.to(dev)
+    args = dict(key_padding_mask=kpm)
+    if mask == "causal":
+        args["attn_mask"] = nn.Transformer.generate_square_subsequent_mask(5, device=dev)
+        args["attn_mask"] = args["attn_mask"].double()
+    losses = []
+    for _ in range(3):
+        o, w = m(x, x, x, **args)
+        loss = o.pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return np.array(losses), host(w), {k: host(v) for k, v in m.state_dict().items()}
+
+
+@pytest.mark.parametrize("mask", ["padding", "causal"])
+@pytest.mark.parametrize(
+    "kw",
+    [dict(add_bias_kv=True), dict(add_zero_attn=True), dict(add_bias_kv=True, add_zero_attn=True)],
+)
+def test_gpu_multihead_attention_with_extra_keys_trains_like_the_cpu(kw, mask):
+    """add_bias_kv and add_zero_attn append key positions (and zero mask columns) on the GPU
+    as on the CPU; each weight row sums to 1 and padded keys get weight 0."""
+    cupy_or_skip()
+    lc, wc, pc = _mha_steps("cpu", kw, mask)
+    lg, wg, pg = _mha_steps("cuda", kw, mask)
+    np.testing.assert_allclose(lg, lc, rtol=1e-10)
+    np.testing.assert_allclose(wg, wc, rtol=1e-9, atol=1e-14)
+    for k in pc:
+        np.testing.assert_allclose(pg[k], pc[k], rtol=1e-9, atol=1e-14)
+    assert wg.shape == (3, 5, 5 + len(kw))
+    np.testing.assert_allclose(wg.sum(-1), 1.0, rtol=1e-12)
+    assert (wg[1, :, 3:5] == 0).all()
+
+
+def test_gpu_multihead_attention_with_a_zero_query_attends_uniformly():
+    """With the query projection zeroed every score is 0, so the weights are uniform over the
+    keys allowed: 3 unpadded + the bias key + the zero key = 1/5 each; an unbatched call with
+    a GPU padding mask gives the batched call's first row; is_causal without a mask gives the
+    lower-triangular weights 1/(i+1) (+ the zero key)."""
+    cp = cupy_or_skip()
+    pydlk.manual_seed(0)
+    m = nn.MultiheadAttention(4, 2, add_bias_kv=True, add_zero_attn=True).double().cuda()
+    with pydlk.no_grad():
+        m.in_proj_weight[:4] = 0.0
+        m.in_proj_bias[:4] = 0.0
+    x = pydlk.tensor(cp.asarray(np.random.default_rng(0).standard_normal((5, 1, 4))))
+    kpm = pydlk.tensor(cp.asarray(np.array([[False, False, True, False, True]])))
+    o, w = m(x, x, x, key_padding_mask=kpm)
+    want = np.array([0.2, 0.2, 0.0, 0.2, 0.0, 0.2, 0.2])
+    np.testing.assert_allclose(host(w)[0], np.tile(want, (5, 1)), rtol=1e-12)
+    o1, w1 = m(x[:, 0], x[:, 0], x[:, 0], key_padding_mask=kpm[0])
+    np.testing.assert_allclose(host(o1), host(o)[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(host(w1), host(w)[0], rtol=1e-12)
+    m2 = nn.MultiheadAttention(4, 1, add_zero_attn=True).double().cuda()
+    with pydlk.no_grad():
+        m2.in_proj_weight[:4] = 0.0
+        m2.in_proj_bias[:4] = 0.0
+    _, wc = m2(x, x, x, is_causal=True)
+    tri = np.tril(np.ones((5, 5))) / np.arange(2, 7)[:, None]
+    np.testing.assert_allclose(host(wc)[0, :, :5], tri, rtol=1e-12)
+    np.testing.assert_allclose(host(wc)[0, :, 5], 1 / np.arange(2, 7), rtol=1e-12)

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import ops
+from .._backend import get_array_module, is_cupy
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.attention import _attention
@@ -20,9 +21,10 @@ __all__ = ["MultiheadAttention"]
 
 
 def _mask_array(m, name, dtype):
-    a = m._data if isinstance(m, Tensor) else np.asarray(m)
-    if a.dtype == np.bool_:
-        return np.where(a, -np.inf, 0).astype(dtype)  # True = not allowed to attend
+    a = m._data if isinstance(m, Tensor) else m
+    a = a if is_cupy(a) else np.asarray(a)
+    if a.dtype == np.bool_:  # True = not allowed to attend
+        return get_array_module(a).where(a, -np.inf, 0).astype(dtype)
     if a.dtype.kind != "f":
         raise TypeError(
             f"MultiheadAttention: only bool and floating types of {name} are "
@@ -149,11 +151,9 @@ class MultiheadAttention(Module):
         if not batched:
             query, key, value = (t.reshape(1, *t.shape) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = (
-                    key_padding_mask._data
-                    if isinstance(key_padding_mask, Tensor)
-                    else np.asarray(key_padding_mask)
-                )[None]
+                kp = key_padding_mask
+                kp = kp._data if isinstance(kp, Tensor) else kp
+                key_padding_mask = (kp if is_cupy(kp) else np.asarray(kp))[None]
         elif not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         N, L, S = query.shape[0], query.shape[1], key.shape[1]
@@ -173,7 +173,7 @@ class MultiheadAttention(Module):
             extra += 1
         q, k, v = (t.reshape(N, t.shape[1], h, hd).transpose(1, 2) for t in (q, k, v))
         if self.add_zero_attn:
-            z = ops.zeros((N, h, 1, hd), dtype=k.dtype)
+            z = ops.zeros((N, h, 1, hd), dtype=k.dtype, device=k.device)
             k, v = ops.cat([k, z], dim=2), ops.cat([v, z], dim=2)
             extra += 1
         dtype = query.dtype
@@ -199,7 +199,8 @@ class MultiheadAttention(Module):
                     f"MultiheadAttention: attn_mask's dimension {am.ndim} is not supported"
                 )
         elif is_causal:
-            mask = np.where(np.tril(np.ones((L, S), bool)), 0, -np.inf).astype(dtype)[None, None]
+            xp = get_array_module(q._data)
+            mask = xp.where(xp.tril(xp.ones((L, S), bool)), 0, -np.inf).astype(dtype)[None, None]
         if key_padding_mask is not None:
             kp = _mask_array(key_padding_mask, "key_padding_mask", dtype)
             if kp.shape != (N, S):
@@ -210,7 +211,8 @@ class MultiheadAttention(Module):
             kp = kp[:, None, None, :]
             mask = kp if mask is None else mask + kp
         if extra and mask is not None:
-            mask = np.concatenate([mask, np.zeros(mask.shape[:-1] + (extra,), mask.dtype)], axis=-1)
+            xp = get_array_module(mask)
+            mask = xp.concatenate([mask, xp.zeros(mask.shape[:-1] + (extra,), mask.dtype)], axis=-1)
         p = self.dropout if self.training else 0.0
         out, weights = _attention(q, k, v, mask, p, False, None, need_weights)
         out = out.transpose(1, 2).reshape(N, L, E)
