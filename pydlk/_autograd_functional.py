@@ -5,11 +5,12 @@
 Signatures and return structure are torch's: a single Tensor input gives a Tensor, a tuple of
 inputs gives a tuple (a tuple of tuples for a Jacobian of several outputs, or a Hessian of
 several inputs). ``vectorize`` is accepted and ignored: rows are computed one backward pass at
-a time (torch's ``vectorize=False`` way), which gives the same numbers.
+a time (torch's ``vectorize=False`` way), which gives the same numbers; so is the Jacobian's
+``strategy`` (checked as torch checks it; both modes give the same numbers). The vectors and
+zero blocks made here live on the device of the tensor they belong to.
 """
 
-import numpy as np
-
+from ._backend import get_array_module
 from .autograd import Tensor, enable_grad, grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
@@ -25,6 +26,36 @@ def _as_tuple(x, arg, fn):
                 f"{type(t).__name__}"
             )
     return single, xs
+
+
+def _filled(like, value, shape=None):
+    """A Tensor of ``like``'s dtype and device, ``shape`` (``like``'s by default) full of
+    ``value``: the seeds and zero blocks, on the GPU for GPU tensors."""
+    xp = get_array_module(like._data)
+    return Tensor._wrap(xp.full(tuple(like.shape) if shape is None else shape, value, like.dtype))
+
+
+def _check_strategy(strategy, create_graph, strict, vectorize, fn):
+    """torch's checks of a Jacobian's ``strategy`` argument."""
+    if strategy not in ("forward-mode", "reverse-mode"):
+        raise AssertionError(
+            'Expected strategy to be either "forward-mode" or "reverse-mode". Hint: If your '
+            'function has more outputs than inputs, "forward-mode" tends to be more performant. '
+            'Otherwise, prefer to use "reverse-mode".'
+        )
+    if strategy == "forward-mode":
+        for flag, name in ((create_graph, "create_graph"), (strict, "strict")):
+            if flag:
+                raise (NotImplementedError if name == "create_graph" else RuntimeError)(
+                    f"torch.autograd.functional.{fn}: `{name}=True` and "
+                    '`strategy="forward-mode"` are not supported together (yet). Please either '
+                    f'set `{name}=False` or `strategy="reverse-mode"`.'
+                )
+        if not vectorize:
+            raise NotImplementedError(
+                "Computing Jacobian using forward-AD or forward-over-reverse Hessian is"
+                "only implemented for `vectorize=True`."
+            )
 
 
 def _prepare(inputs, create_graph):
@@ -57,7 +88,7 @@ def _grads(outputs, inputs, grad_outputs, create_graph, strict, fn):
                     f"{fn}: the output is independent of input {i}; this is not allowed in "
                     "strict mode"
                 )
-            g = Tensor._wrap(np.zeros(t.shape, t.dtype))
+            g = _filled(t, 0)
         res.append(g)
     return res
 
@@ -83,7 +114,7 @@ def vjp(func, inputs, v=None, create_graph=False, strict=False):
             raise RuntimeError(
                 "vjp: v can be omitted only for a function with a single scalar output"
             )
-        v = (Tensor._wrap(np.ones(outs[0].shape, outs[0].dtype)),)
+        v = (_filled(outs[0], 1),)
     else:
         v = _as_tuple(v, "v", "vjp")[1]
     res = _finish(_grads(outs, inputs, v, create_graph, strict, "vjp"), create_graph)
@@ -99,23 +130,26 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     if v is None:
         if len(inputs) != 1 or inputs[0].numel() != 1:
             raise RuntimeError("jvp: v can be omitted only for a single scalar input")
-        v = (Tensor._wrap(np.ones(inputs[0].shape, inputs[0].dtype)),)
+        v = (_filled(inputs[0], 1),)
     else:
         v = _as_tuple(v, "v", "jvp")[1]
     single_out, outs = _call(func, inputs, "jvp")
-    us = [Tensor._wrap(np.zeros(o.shape, o.dtype)).requires_grad_() for o in outs]
+    us = [_filled(o, 0).requires_grad_() for o in outs]
     gu = _grads(outs, inputs, us, True, strict, "jvp")
     res = _grads(gu, us, v, create_graph, strict, "jvp")
     res, outs = _finish(res, create_graph), _finish(outs, create_graph)
     return (outs[0] if single_out else outs), (res[0] if single_out else res)
 
 
-def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False):
+def jacobian(
+    func, inputs, create_graph=False, strict=False, vectorize=False, strategy="reverse-mode"
+):
     """The Jacobian of ``func`` at ``inputs``: for output i and input j a Tensor of shape
     ``out_i.shape + in_j.shape`` (torch.autograd.functional.jacobian), one backward pass per
-    output element."""
+    output element whatever ``strategy`` says (checked as torch checks it)."""
     from .ops import stack
 
+    _check_strategy(strategy, create_graph, strict, vectorize, "jacobian")
     single_in, inputs = _as_tuple(inputs, "inputs", "jacobian")
     inputs = _prepare(inputs, create_graph)
     single_out, outs = _call(func, inputs, "jacobian")
@@ -123,9 +157,9 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False):
     for o in outs:
         rows = [[] for _ in inputs]
         for k in range(o.numel()):
-            e = np.zeros(o.numel(), o.dtype)
-            e[k] = 1
-            gs = [Tensor._wrap(e.reshape(o.shape))]
+            e = _filled(o, 0, (o.numel(),))
+            e._data[k] = 1
+            gs = [e.reshape(tuple(o.shape))]
             for j, g in enumerate(_grads([o], inputs, gs, create_graph, strict, "jacobian")):
                 rows[j].append(g)
         per_in = []
@@ -133,17 +167,27 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False):
             if rows[j]:
                 J = stack(rows[j]).reshape(tuple(o.shape) + tuple(t.shape))
             else:
-                J = Tensor._wrap(np.zeros(tuple(o.shape) + tuple(t.shape), t.dtype))
+                J = _filled(t, 0, tuple(o.shape) + tuple(t.shape))
             per_in.append(J if create_graph else J.detach())
         jac.append(per_in[0] if single_in else tuple(per_in))
     return jac[0] if single_out else tuple(jac)
 
 
-def hessian(func, inputs, create_graph=False, strict=False, vectorize=False):
+def hessian(
+    func,
+    inputs,
+    create_graph=False,
+    strict=False,
+    vectorize=False,
+    outer_jacobian_strategy="reverse-mode",
+):
     """The Hessian of a scalar ``func``: the Jacobian of its gradient (taken with
     create_graph=True). One input of shape S gives a Tensor of shape S + S; a tuple of inputs a
-    tuple of tuples, block (i, j) of shape in_i.shape + in_j.shape."""
+    tuple of tuples, block (i, j) of shape in_i.shape + in_j.shape. ``outer_jacobian_strategy``
+    is checked as torch checks it and gives the same numbers either way."""
     single_in, inputs = _as_tuple(inputs, "inputs", "hessian")
+    if outer_jacobian_strategy not in ("forward-mode", "reverse-mode"):
+        raise AssertionError('Expected strategy to be either "forward-mode" or "reverse-mode".')
 
     def gradient(*xs):
         single_out, outs = _call(func, xs, "hessian")
@@ -161,7 +205,7 @@ def _vhp(func, inputs, v, create_graph, strict, fn):
     if v is None:
         if len(inputs) != 1 or inputs[0].numel() != 1:
             raise RuntimeError(f"{fn}: v can be omitted only for a single scalar input")
-        v = (Tensor._wrap(np.ones(inputs[0].shape, inputs[0].dtype)),)
+        v = (_filled(inputs[0], 1),)
     else:
         v = _as_tuple(v, "v", fn)[1]
     if len(v) != len(inputs) or any(a.shape != b.shape for a, b in zip(v, inputs)):

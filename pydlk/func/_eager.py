@@ -8,8 +8,7 @@ require grad, differentiates with ``create_graph=True`` so that its results can 
 differentiated again. At the outermost level the results carry no graph, as torch's.
 """
 
-import numpy as np
-
+from .._backend import get_array_module
 from ..autograd import Tensor, enable_grad
 from ..autograd import grad as _autograd_grad
 from . import _pytree
@@ -18,8 +17,7 @@ _level = [0]  # how many transforms are running func right now
 
 
 def _zeros_array(t):
-    xp = np if isinstance(t._data, np.ndarray) else __import__("cupy")
-    return xp.zeros(t.shape, t.dtype)
+    return get_array_module(t._data).zeros(t.shape, t.dtype)
 
 
 def _check_argnums(argnums, nargs):
