@@ -262,7 +262,7 @@ class Tensor(_TensorBase):
     # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
     #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
     #       neg pos abs floordiv rfloordiv mod rmod iadd isub imul itruediv eq ne lt le gt ge invert
-    #       and rand or ror xor rxor getitem setitem iter
+    #       and rand or ror xor rxor lshift rlshift rshift rrshift getitem setitem iter
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
