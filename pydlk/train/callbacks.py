@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._atomic import atomic_write
-from .._backend import host_array
+from .._backend import get_array_module, is_cupy
 from ..autograd import Tensor
 
 if TYPE_CHECKING:
@@ -117,7 +117,11 @@ def _better(mode, monitor):
 
 
 def _snapshot(model):
-    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    """A copy of the model's state, each value where the model keeps it (a GPU model's on its
+    GPU, as ``copy.deepcopy(model.state_dict())`` in torch)."""
+    return {
+        k: v.detach().clone() if isinstance(v, Tensor) else v for k, v in model.state_dict().items()
+    }
 
 
 class EarlyStopping(Callback):
@@ -263,7 +267,8 @@ class TerminateOnNaN(Callback):
                 return
             for o in output if isinstance(output, (tuple, list)) else (output,):
                 a = o._data if isinstance(o, Tensor) else o
-                if isinstance(a, np.ndarray) and a.dtype.kind in "fc" and not _finite(a):
+                is_array = isinstance(a, np.ndarray) or is_cupy(a)
+                if is_array and a.dtype.kind in "fc" and not _finite(a):
                     self.first = (name, type(module).__name__)
                     return
 
@@ -275,7 +280,7 @@ class TerminateOnNaN(Callback):
         if math.isfinite(loss):
             where = None
             for name, p in self.trainer.model.named_parameters():
-                if p._grad is not None and not _finite(host_array(p._grad)):
+                if p._grad is not None and not _finite(p._grad):
                     where = f"parameter '{name}' has a non-finite gradient (the loss is finite)"
                     break
             if where is None:
@@ -298,11 +303,13 @@ class TerminateOnNaN(Callback):
 
 def _finite(a):
     """All of ``a`` finite: one sum, confirmed elementwise only when the sum is not finite (a
-    sum of large finite values may overflow)."""
+    sum of large finite values may overflow). A GPU array is tested on its GPU: one bool comes
+    back."""
+    xp = get_array_module(a)
     with np.errstate(all="ignore"):
-        if np.isfinite(a.sum()):
+        if bool(xp.isfinite(a.sum())):
             return True
-    return bool(np.isfinite(a).all())
+    return bool(xp.isfinite(a).all())
 
 
 class LearningRateLogger(Callback):
@@ -337,8 +344,9 @@ class EMAEvaluation(Callback):
             return
         from .loop import evaluate
 
-        with self.ema.average_parameters():
-            res = evaluate(self.trainer.model, self.trainer.loss_fn, self.trainer.val_loader)
+        t = self.trainer
+        with self.ema.average_parameters():  # on the device fit moves the batches to
+            res = evaluate(t.model, t.loss_fn, t.val_loader, device=getattr(t, "device", None))
         for k, v in res.items():
             logs[f"val_{k}_ema"] = v
             self.trainer.history.history.setdefault(f"val_{k}_ema", []).append(float(v))

@@ -101,8 +101,10 @@ class Trainer:
         val_loader: Iterable[Any] | None,
         history,
         extra_state=None,
+        device=None,
     ) -> None:
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.device = device  # where fit moves each batch ('cpu', 'cuda:N'), None: nowhere
         self.extra_state = dict(extra_state or {})
         self.scheduler, self.train_loader, self.val_loader = scheduler, train_loader, val_loader
         self.history = history
@@ -319,13 +321,16 @@ def evaluate(
 
 
 def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
-    """Model outputs for an array (batched) or a loader, as one NumPy array, in eval mode."""
+    """Model outputs for an array or a Tensor (batched; a GPU Tensor's batches stay on its GPU)
+    or a loader, as one NumPy array, in eval mode."""
     was_training = getattr(model, "training", False)
     model.eval()
     outs = []
     try:
         with no_grad():
-            if hasattr(data, "__iter__") and not isinstance(data, np.ndarray):
+            if isinstance(data, Tensor):  # batches of rows, not rows one by one
+                batches = (data[s : s + batch_size] for s in range(0, len(data), batch_size))
+            elif hasattr(data, "__iter__") and not isinstance(data, np.ndarray):
                 batches = (b[0] if isinstance(b, (tuple, list)) else b for b in data)
             else:
                 arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
@@ -431,7 +436,7 @@ def fit(
     graphed: dict[Any, Any] = {}  # batch shapes -> captured step
     history = History()
     trainer = Trainer(
-        model, loss_fn, optimizer, scheduler, train_loader, val_loader, history, extra_state
+        model, loss_fn, optimizer, scheduler, train_loader, val_loader, history, extra_state, dev
     )
     given = list(callbacks)
     if verbose and not any(isinstance(c, ProgressBar) for c in given):

@@ -15,6 +15,7 @@ import numpy as np
 from ..autograd import Tensor
 
 if TYPE_CHECKING:
+    from .._typing import DeviceLike
     from ..nn.module import Module
     from ..optim.optimizer import Optimizer
 
@@ -99,11 +100,20 @@ def lr_find(
     num_iter: int = 100,
     smooth: float = 0.05,
     diverge: float = 5.0,
+    device: DeviceLike | None = None,
 ):
     """Range test with ``optimizer`` (any pydlk optimiser) on batches of ``loader`` (cycled if
     shorter than ``num_iter``). The model's and the optimiser's state are restored afterwards.
     Returns an ``LRFinderResult``; ``suggestion`` is the steepest descent of the smoothed loss
-    (fastai's 'steep' point), None when the sweep ended too early to tell."""
+    (fastai's 'steep' point), None when the sweep ended too early to tell. With ``device``
+    ('cpu', 'cuda', 'cuda:N'; the model already there, as for ``fit``) each batch is moved
+    there.
+
+    Raises:
+        ValueError: ``device`` is not where the model's parameters are."""
+    from .loop import _check_device, _xy
+
+    dev = _check_device(model, device, "lr_find")
     model_state = copy.deepcopy(model.state_dict())
     opt_state = copy.deepcopy(optimizer.state_dict())
     was_training = getattr(model, "training", True)
@@ -116,9 +126,7 @@ def lr_find(
         except StopIteration:
             batches = iter(loader)
             batch = next(batches)
-        x, y = batch[0], batch[1]
-        if type(x).__module__.startswith("torch"):
-            x, y = x.detach().cpu().numpy(), y.detach().cpu().numpy()
+        x, y = _xy(batch, dev)  # torch tensors as NumPy arrays, then onto the device
         for g in optimizer.param_groups:
             g["lr"] = lr
         loss = loss_fn(model(Tensor(x)), y)
