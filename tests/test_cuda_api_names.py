@@ -114,6 +114,7 @@ def test_host_emulator_refuses_what_cupy_lacks():
             refused("np.insert(a, 0, 1.0)", TypeError),
             refused("np.spacing(a)", TypeError),
             refused("a.resize(2)", AttributeError),
+            refused("np.divide(a, a, where=a > 0)", TypeError),  # CuPy ufuncs: out, dtype
         ]
         # and what CuPy has still runs, from pydlk's code too
         ok = compile("r = np.concatenate([a, a]).sum() + cupy.linalg.norm(a)",
@@ -133,9 +134,10 @@ def test_host_emulator_refuses_what_cupy_lacks():
     )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     lines = r.stdout.strip().splitlines()
-    assert len(lines) == 5
+    assert len(lines) == 6
     assert "no attribute 'errstate'" in lines[0] and "no attribute 'multi_dot'" in lines[1]
     assert "numpy.insert" in lines[2] and "spacing" in lines[3] and "'resize'" in lines[4]
+    assert "Wrong arguments ['where']" in lines[5]
 
 
 def test_names_file_matches_the_installed_cupy():

@@ -160,8 +160,12 @@ class ndarray(np.ndarray):
         return super().__array_wrap__(arr, context, False)  # 0-d arrays, as CuPy
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if ufunc.__name__ not in _NAMES["cupy"] and _from_pydlk():
-            raise TypeError(f"CuPy {_VERSION} has no ufunc cupy.{ufunc.__name__}")
+        if _from_pydlk():
+            if ufunc.__name__ not in _NAMES["cupy"]:
+                raise TypeError(f"CuPy {_VERSION} has no ufunc cupy.{ufunc.__name__}")
+            extra = set(kwargs) - {"out", "dtype", "casting"}  # all a CuPy ufunc call takes
+            if method == "__call__" and extra:
+                raise TypeError(f"Wrong arguments {sorted(extra)} (cupy.{ufunc.__name__})")
         # CuPy takes scalars and its own arrays, not NumPy arrays (0-d ones neither)
         for a in inputs + tuple(kwargs.get("out", ())):
             if type(a) is np.ndarray and _from_pydlk():
