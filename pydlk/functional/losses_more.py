@@ -183,7 +183,8 @@ def multilabel_margin_loss(
     if bool(((t < -1) | (t >= C)).any()):
         raise IndexError(f"{op}: target index out of range for {C} classes")
     idx = t.masked_fill(~valid, 0)
-    is_target = ops.zeros(x.shape, dtype=x.dtype).scatter_add(1, idx, valid.to(x.dtype)) > 0
+    is_target = ops.zeros(x.shape, dtype=x.dtype, device=x.device)
+    is_target = is_target.scatter_add(1, idx, valid.to(x.dtype)) > 0
     xj = x.gather(1, idx)  # (N, K)
     margins = (1 - xj.unsqueeze(2) + x.unsqueeze(1)).clamp(min=0)  # (N, K, C)
     mask = valid.unsqueeze(2) & ~is_target.unsqueeze(1)

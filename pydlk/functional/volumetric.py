@@ -311,7 +311,7 @@ def conv_transpose3d(
     out_sp = [
         (x.shape[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op_[i] + 1 for i in range(3)
     ]
-    z = ops.zeros((x.shape[0], w.shape[1] * groups, *out_sp), dtype=x.dtype)
+    z = ops.zeros((x.shape[0], w.shape[1] * groups, *out_sp), dtype=x.dtype, device=x.device)
     with enable_grad():
         z.requires_grad_(True)
         y = conv3d(z, w, None, s, p, d, groups)
