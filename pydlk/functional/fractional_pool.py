@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, on_device_of
 from .._random import default_generator
 from .._typing import _size_2_t
 from ..autograd import Function, Tensor
 from ._adjoint import LinearMap
 from ._util import array_of, check_float, pair
+from .grid_sampling import _scatter_add
 
 __all__ = ["fractional_max_pool2d", "fractional_max_pool2d_with_indices"]
 
@@ -18,11 +19,11 @@ def _intervals(sample, in_size, out_size, pool):
     """Window starts, (P, out_size) for samples (P,): torch's generate_intervals,
     ``start_i = int((i + u) * alpha) - int(u * alpha)`` with ``alpha = (in - pool) / (out - 1)``
     in the input's dtype, and the last window flush with the end."""
-    dt = sample.dtype
-    seq = np.empty((sample.shape[0], out_size), np.int64)
+    dt, xp = sample.dtype, get_array_module(sample)
+    seq = xp.empty((sample.shape[0], out_size), np.int64)
     if out_size > 1:
         alpha = dt.type(in_size - pool) / dt.type(out_size - 1)
-        i = np.arange(out_size - 1, dtype=dt)
+        i = xp.arange(out_size - 1, dtype=dt)
         # products in the input dtype, then truncation toward zero, as the C++ casts do
         seq[:, :-1] = ((i[None, :] + sample[:, None]) * alpha).astype(np.int64) - (
             sample * alpha
@@ -31,26 +32,35 @@ def _intervals(sample, in_size, out_size, pool):
     return seq
 
 
+def _scatter(g, idx, P, HW):
+    """(P, HW) zeros with each plane's g added at its winners' flat positions idx, repeats
+    accumulating (NumPy's add.at or cupyx's scatter_add)."""
+    xp = get_array_module(g)
+    dx = xp.zeros(P * HW, g.dtype)
+    _scatter_add(dx, (idx.reshape(P, -1) + xp.arange(P)[:, None] * HW).ravel(), g.ravel())
+    return dx.reshape(P, HW)
+
+
 class FractionalMaxPool2dFn(Function):
     @staticmethod
     def forward(ctx, x, kh, kw, oh, ow, samples):
         N, C, H, W = x.shape
-        P = N * C
+        P, xp = N * C, get_array_module(x)
         s = samples.reshape(P, 2)
-        rows = _intervals(s[:, 1], H, oh, kh)[:, :, None] + np.arange(kh)  # (P, oh, kh)
-        cols = _intervals(s[:, 0], W, ow, kw)[:, :, None] + np.arange(kw)  # (P, ow, kw)
+        rows = _intervals(s[:, 1], H, oh, kh)[:, :, None] + xp.arange(kh)  # (P, oh, kh)
+        cols = _intervals(s[:, 0], W, ow, kw)[:, :, None] + xp.arange(kw)  # (P, ow, kw)
         flat = (rows[:, :, None, :, None] * W + cols[:, None, :, None, :]).reshape(P, oh, ow, -1)
-        win = np.take_along_axis(
+        win = xp.take_along_axis(
             x.reshape(P, 1, 1, H * W), flat.reshape(P, 1, 1, -1), axis=3
         ).reshape(flat.shape)
-        k = np.argmax(win, axis=3)
-        # a NaN wins its window, the last NaN in scan order (torch's `val > max || isnan(val)`)
-        nan = np.isnan(win)
-        if nan.any():
-            last_nan = win.shape[3] - 1 - np.argmax(nan[..., ::-1], axis=3)
-            k = np.where(nan.any(axis=3), last_nan, k)
-        idx = np.take_along_axis(flat, k[..., None], axis=3)[..., 0]
-        out = np.take_along_axis(win, k[..., None], axis=3)[..., 0]
+        k = xp.argmax(win, axis=3)
+        # a NaN wins its window, the last NaN in scan order (torch's `val > max || isnan(val)`);
+        # chosen on the device, without asking the host whether any NaN is there
+        nan = xp.isnan(win)
+        last_nan = win.shape[3] - 1 - xp.argmax(nan[..., ::-1], axis=3)
+        k = xp.where(nan.any(axis=3), last_nan, k)
+        idx = xp.take_along_axis(flat, k[..., None], axis=3)[..., 0]
+        out = xp.take_along_axis(win, k[..., None], axis=3)[..., 0]
         ctx.save_for_backward(idx)
         ctx.in_shape = x.shape
         return out.reshape(N, C, oh, ow), idx.reshape(N, C, oh, ow)
@@ -60,10 +70,8 @@ class FractionalMaxPool2dFn(Function):
         (idx,) = ctx.saved_tensors
         N, C, H, W = ctx.in_shape
         P = N * C
-        dx = np.zeros((P, H * W), dy.dtype)
         # windows overlap, so one input may win several windows: accumulate
-        np.add.at(dx, (np.arange(P)[:, None], idx.reshape(P, -1)), dy.reshape(P, -1))
-        return dx.reshape(N, C, H, W), None, None, None, None, None
+        return _scatter(dy, idx, P, H * W).reshape(N, C, H, W), None, None, None, None, None
 
     @staticmethod
     def backward_graph(ctx, inputs, dy, _):
@@ -73,10 +81,7 @@ class FractionalMaxPool2dFn(Function):
         P = N * C
 
         def scatter(g):
-            xp = get_array_module(g)
-            dx = xp.zeros((P, H * W), g.dtype)
-            xp.add.at(dx, (xp.arange(P)[:, None], idx.reshape(P, -1)), g.reshape(P, -1))
-            return dx.reshape(N, C, H, W)
+            return _scatter(g, idx, P, H * W).reshape(N, C, H, W)
 
         def gather(g):
             xp = get_array_module(g)
@@ -122,8 +127,8 @@ def fractional_max_pool2d_with_indices(
     batched = x.ndim == 4
     xb = x if batched else x[None]
     N, C = xb.shape[:2]
-    if _random_samples is None:
-        samples = default_generator.numpy.random((N, C, 2)).astype(x.dtype)
+    if _random_samples is None:  # drawn on the host, as pydlk's other draws, then moved to x's
+        samples = on_device_of(default_generator.numpy.random((N, C, 2)).astype(x.dtype), x)
     else:
         samples = array_of(_random_samples)
         samples = samples if hasattr(samples, "shape") else np.asarray(samples)
