@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import get_array_module, is_cupy
 from .._typing import TensorOrArrayLike
 from ..autograd import Tensor
 
@@ -36,15 +37,20 @@ def grid_anchors(
     base_anchors: TensorOrArrayLike, grid_size: tuple[int, int], stride: tuple[int, int]
 ) -> Tensor:
     """Every base anchor shifted to every feature-map cell: (H * W * A, 4), row-major over the
-    (H, W) grid, anchors innermost; cell (i, j) is at ``(j * stride_w, i * stride_h)``."""
-    base = base_anchors._data if isinstance(base_anchors, Tensor) else np.asarray(base_anchors)
+    (H, W) grid, anchors innermost; cell (i, j) is at ``(j * stride_w, i * stride_h)``. On
+    the device of ``base_anchors``."""
+    if isinstance(base_anchors, Tensor):
+        base = base_anchors._data
+    else:
+        base = base_anchors if is_cupy(base_anchors) else np.asarray(base_anchors)
+    xp = get_array_module(base)
     gh, gw = grid_size
     sh, sw = stride
-    sx = np.arange(gw, dtype=np.float32) * sw
-    sy = np.arange(gh, dtype=np.float32) * sh
-    yy, xx = np.meshgrid(sy, sx, indexing="ij")
+    sx = xp.arange(gw, dtype=np.float32) * sw
+    sy = xp.arange(gh, dtype=np.float32) * sh
+    yy, xx = xp.meshgrid(sy, sx, indexing="ij")
     x, y = xx.reshape(-1), yy.reshape(-1)
-    shifts = np.stack([x, y, x, y], axis=1)
+    shifts = xp.stack([x, y, x, y], axis=1)
     return Tensor._wrap((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))
 
 

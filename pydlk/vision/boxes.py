@@ -1,16 +1,20 @@
 """Box utilities with torchvision.ops' names and semantics: boxes are (N, 4) ``(x1, y1, x2,
 y2)`` with ``0 <= x1 < x2`` and ``0 <= y1 < y2`` (no +1 pixel convention). These are not
 differentiable (as in torchvision, nms is an index selection); they take Tensors or arrays and
-return Tensors.
+return Tensors, on the device of the boxes given (CuPy arrays stay on the GPU; nms and
+batched_nms copy their (N, N) overlap mask to the host for the greedy pass, as torchvision's CUDA
+nms does).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .._backend import get_array_module, host_array, is_cupy, on_device_of
 from .._typing import TensorOrArrayLike
 from ..autograd import Tensor
 
@@ -20,8 +24,15 @@ __all__ = ["BoxCoder", "batched_nms", "box_area", "box_iou", "nms"]
 _BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 
 
-def _boxes(b: TensorOrArrayLike, op: str, name: str = "boxes") -> np.ndarray:
-    a = b._data if isinstance(b, Tensor) else np.asarray(b)
+def _array(v: TensorOrArrayLike) -> Any:
+    """A Tensor's array, a CuPy array as it is, anything else through np.asarray."""
+    if isinstance(v, Tensor):
+        return v._data
+    return v if is_cupy(v) else np.asarray(v)
+
+
+def _boxes(b: TensorOrArrayLike, op: str, name: str = "boxes") -> Any:
+    a = _array(b)
     if a.ndim != 2 or a.shape[1] != 4:
         raise ValueError(f"{op}: {name} must have shape (N, 4), got {a.shape}")
     if a.dtype.kind != "f":
@@ -29,18 +40,19 @@ def _boxes(b: TensorOrArrayLike, op: str, name: str = "boxes") -> np.ndarray:
     return a
 
 
-def _t(a: np.ndarray) -> Tensor:
-    return Tensor._wrap(np.ascontiguousarray(a))
+def _t(a: Any) -> Tensor:
+    return Tensor._wrap(get_array_module(a).ascontiguousarray(a))
 
 
 def _area(b: np.ndarray) -> np.ndarray:
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
+def _iou(a: Any, b: Any) -> Any:
+    xp = get_array_module(a)
+    lt = xp.maximum(a[:, None, :2], b[None, :, :2])
+    rb = xp.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = xp.clip(rb - lt, 0, None)
     inter = wh[..., 0] * wh[..., 1]
     union = _area(a)[:, None] + _area(b)[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -57,25 +69,33 @@ def box_iou(boxes1: TensorOrArrayLike, boxes2: TensorOrArrayLike) -> Tensor:
     return _t(_iou(_boxes(boxes1, "box_iou", "boxes1"), _boxes(boxes2, "box_iou", "boxes2")))
 
 
-def _scores(scores: TensorOrArrayLike, n: int, op: str) -> np.ndarray:
-    s = scores._data if isinstance(scores, Tensor) else np.asarray(scores)
+def _scores(scores: TensorOrArrayLike, n: int, op: str) -> Any:
+    s = _array(scores)
     if s.shape != (n,):
         raise ValueError(f"{op}: scores must have shape ({n},), got {s.shape}")
     return s
 
 
-def _nms(b: np.ndarray, s: np.ndarray, thr: float) -> np.ndarray:
+def _nms(b: Any, s: Any, thr: float, ix: Any = None) -> np.ndarray:
+    """Host indices of the kept boxes, by decreasing score (ties: by ``ix``, then position).
+    The overlaps are computed where the boxes are; the greedy pass reads them on the host."""
+    over = _iou(b, b) > thr
+    if ix is not None:  # only boxes of one category suppress each other
+        over &= ix[:, None] == ix[None, :]
+    over, s = host_array(over), host_array(s)
     order = np.argsort(-s, kind="stable")
-    b = b[order]
-    iou = _iou(b, b)
+    over = over[order][:, order]
     removed = np.zeros(len(order), bool)
     keep = []
     for i in range(len(order)):
         if removed[i]:
             continue
         keep.append(i)
-        removed |= iou[i] > thr  # boxes overlapping a kept, higher-scoring box by more than thr
-    return order[np.asarray(keep, np.int64)]
+        removed |= over[i]  # boxes overlapping a kept, higher-scoring box by more than thr
+    kept = order[np.asarray(keep, np.int64)]
+    if ix is None:
+        return kept
+    return kept[np.lexsort((kept, host_array(ix)[kept], -s[kept]))]
 
 
 def nms(boxes: TensorOrArrayLike, scores: TensorOrArrayLike, iou_threshold: float) -> Tensor:
@@ -85,8 +105,8 @@ def nms(boxes: TensorOrArrayLike, scores: TensorOrArrayLike, iou_threshold: floa
     b = _boxes(boxes, "nms")
     s = _scores(scores, len(b), "nms")
     if len(b) == 0:
-        return _t(np.zeros(0, np.int64))
-    return _t(_nms(b, s, float(iou_threshold)))
+        return _t(get_array_module(b).zeros(0, np.int64))
+    return _t(on_device_of(_nms(b, s, float(iou_threshold)), b))
 
 
 def batched_nms(
@@ -99,18 +119,13 @@ def batched_nms(
     different categories never suppress each other. Indices by decreasing score."""
     b = _boxes(boxes, "batched_nms")
     s = _scores(scores, len(b), "batched_nms")
-    ix = idxs._data if isinstance(idxs, Tensor) else np.asarray(idxs)
+    ix = _array(idxs)
     if ix.shape != (len(b),):
         raise ValueError(f"batched_nms: idxs must have shape ({len(b)},), got {ix.shape}")
     if len(b) == 0:
-        return _t(np.zeros(0, np.int64))
-    keep = np.concatenate(
-        [
-            np.nonzero(ix == c)[0][_nms(b[ix == c], s[ix == c], float(iou_threshold))]
-            for c in np.unique(ix)
-        ]
-    )
-    return _t(keep[np.argsort(-s[keep], kind="stable")].astype(np.int64))
+        return _t(get_array_module(b).zeros(0, np.int64))
+    ix = on_device_of(ix, b)
+    return _t(on_device_of(_nms(b, s, float(iou_threshold), ix), b))
 
 
 class BoxCoder:
@@ -134,7 +149,7 @@ class BoxCoder:
         self.bbox_xform_clip = float(bbox_xform_clip)
 
     @staticmethod
-    def _centres(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _centres(b: Any) -> tuple[Any, Any, Any, Any]:
         w = b[:, 2] - b[:, 0]
         h = b[:, 3] - b[:, 1]
         return b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h, w, h
@@ -152,13 +167,14 @@ class BoxCoder:
         wx, wy, ww, wh = self.weights
         px, py, pw, ph = self._centres(p)
         gx, gy, gw, gh = self._centres(g)
+        xp = get_array_module(p)
         return _t(
-            np.stack(
+            xp.stack(
                 [
                     wx * (gx - px) / pw,
                     wy * (gy - py) / ph,
-                    ww * np.log(gw / pw),
-                    wh * np.log(gh / ph),
+                    ww * xp.log(gw / pw),
+                    wh * xp.log(gh / ph),
                 ],
                 axis=1,
             )
@@ -175,8 +191,9 @@ class BoxCoder:
         return self.encode_single(reference_boxes, proposals)
 
     def decode_single(self, rel_codes: TensorOrArrayLike, boxes: TensorOrArrayLike) -> Tensor:
-        r = rel_codes._data if isinstance(rel_codes, Tensor) else np.asarray(rel_codes)
+        r = _array(rel_codes)
         b = _boxes(boxes, "BoxCoder.decode")
+        xp = get_array_module(b)
         if r.ndim != 2 or r.shape[0] != len(b) or r.shape[1] % 4:
             raise ValueError(
                 f"BoxCoder.decode: rel_codes must have shape ({len(b)}, 4K), got {r.shape}"
@@ -185,11 +202,11 @@ class BoxCoder:
         wx, wy, ww, wh = self.weights
         cx, cy, w, h = self._centres(b)
         dx, dy = r[:, 0::4] / wx, r[:, 1::4] / wy
-        dw = np.minimum(r[:, 2::4] / ww, self.bbox_xform_clip)
-        dh = np.minimum(r[:, 3::4] / wh, self.bbox_xform_clip)
+        dw = xp.minimum(r[:, 2::4] / ww, self.bbox_xform_clip)
+        dh = xp.minimum(r[:, 3::4] / wh, self.bbox_xform_clip)
         pcx, pcy = dx * w[:, None] + cx[:, None], dy * h[:, None] + cy[:, None]
-        pw, ph = np.exp(dw) * w[:, None], np.exp(dh) * h[:, None]
-        out = np.stack([pcx - 0.5 * pw, pcy - 0.5 * ph, pcx + 0.5 * pw, pcy + 0.5 * ph], axis=2)
+        pw, ph = xp.exp(dw) * w[:, None], xp.exp(dh) * h[:, None]
+        out = xp.stack([pcx - 0.5 * pw, pcy - 0.5 * ph, pcx + 0.5 * pw, pcy + 0.5 * ph], axis=2)
         return _t(out.reshape(len(b), -1))
 
     def decode(
@@ -200,6 +217,7 @@ class BoxCoder:
         """``boxes`` a list of per-image (N_i, 4) arrays (torchvision) or one array; returns
         (sum N_i, K, 4)."""
         if isinstance(boxes, (list, tuple)):
-            boxes = np.concatenate([_boxes(b, "BoxCoder.decode") for b in boxes])
+            parts = [_boxes(b, "BoxCoder.decode") for b in boxes]
+            boxes = get_array_module(parts[0]).concatenate(parts) if parts else np.zeros((0, 4))
         out = self.decode_single(rel_codes, boxes)._data
         return _t(out.reshape(out.shape[0], -1, 4))
