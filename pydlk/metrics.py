@@ -3,6 +3,7 @@
 
 Every metric's ``state`` is a dict of NumPy arrays whose element-wise sum over shards is the
 state of the whole data set, so ranks merge by summing (``merge`` does it for a list of states).
+Outputs may be GPU Tensors (copied to the host per batch, where the state lives).
 Outputs are logits or scores: (N, C) multi-class (argmax / top-k), (N, 1) or (N,) binary with
 the decision at 0 (a logit of 0 is probability 0.5). ``name`` is the key ``fit``/``evaluate``
 log the value under.
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ._backend import host_array, is_cupy
 
 if TYPE_CHECKING:
     from .autograd import Tensor
@@ -32,9 +35,17 @@ __all__ = [
 
 
 def _np(x) -> np.ndarray:
-    """A NumPy view of a pydlk Tensor, a torch tensor or an array-like."""
+    """A NumPy view of a pydlk Tensor (with or without grad), a torch tensor or an array-like;
+    a GPU Tensor or CuPy array is copied to the host, where the metrics keep their state (as
+    ``fit`` hands them each batch's outputs)."""
     if type(x).__module__.startswith("torch"):
         return x.detach().cpu().numpy()
+    from .autograd import Tensor
+
+    if isinstance(x, Tensor):
+        return host_array(x._data)
+    if is_cupy(x):
+        return host_array(x)
     if hasattr(x, "numpy"):
         return np.asarray(x.numpy())
     return np.asarray(x)
