@@ -38,13 +38,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import pickle
 import tokenize
 import zipfile
 from typing import IO, Any, cast
 
 import numpy as np
 
+from . import _object_pickle
 from ._atomic import atomic_write
 from ._backend import device_of, is_cupy
 from ._device import device as _device
@@ -140,7 +140,7 @@ def _pickled(obj, arrays):
     """Any other object, pickled into a member of its own (load needs weights_only=False)."""
     kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
     try:
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _object_pickle.dumps(obj)
     except Exception as e:  # noqa: BLE001  (whatever pickle raises: say what could not be saved)
         raise TypeError(
             f"save: cannot save an object of type {kind}: it is not a dict, list, tuple, "
@@ -241,6 +241,9 @@ class _Reader:
         # id(Tensor) -> the device it was saved from, for the Tensors not saved from the CPU
         # (they live in the loaded object, so their ids hold until load places them)
         self.locations: dict[int, str] = {}
+        # (host array, saved device) -> array, for the Tensors of pickled members (load's
+        # map_location)
+        self.place: Any = None
 
     def fail(self, problem, kind="pydlk checkpoint"):
         return CheckpointError(f"{self.name} is not a valid {kind}: {problem}")
@@ -375,7 +378,7 @@ def _decode(r, obj, arrays, used, depth=0):
             )
         if a.dtype != np.uint8 or a.ndim != 1:
             raise r.fail(f"pickled member a{obj[marker]} is not a byte array")
-        return pickle.loads(a.tobytes())
+        return _object_pickle.loads(a.tobytes(), r.place)
     if marker == "__scalar__":
         a = arrays[_index(r, obj, marker, n, used)]
         if a.ndim != 0:
@@ -522,12 +525,9 @@ def _cuda_unavailable(loc, dest, map_location):
     )
 
 
-def _place(obj, r, map_location):
-    """Each Tensor (and, when map_location names a GPU, each array) onto its target device:
-    Tensors onto the device they were saved from (``r.locations``; the CPU where none is
-    recorded) unless ``map_location`` maps them elsewhere."""
-    if map_location is None and not r.locations:
-        return obj  # all on the CPU, where they were read
+def _array_mover(map_location):
+    """``(host array, saved location) -> array`` on the device ``map_location`` (None, a
+    str, device or dict) gives that location; raises where that is a GPU and none is there."""
     target = _placement(map_location)
     count = None
 
@@ -555,6 +555,27 @@ def _place(obj, r, map_location):
             )
         with cupy.cuda.Device(index):
             return cupy.asarray(a)
+
+    return to_device
+
+
+def _mapper_mover(fn):
+    """``(host array, saved location) -> array`` through torch's callable map_location."""
+
+    def to_device(a, loc):
+        out = fn(Tensor(a), loc)
+        return out._data if isinstance(out, Tensor) else out
+
+    return to_device
+
+
+def _place(obj, r, map_location):
+    """Each Tensor (and, when map_location names a GPU, each array) onto its target device:
+    Tensors onto the device they were saved from (``r.locations``; the CPU where none is
+    recorded) unless ``map_location`` maps them elsewhere."""
+    if map_location is None and not r.locations:
+        return obj  # all on the CPU, where they were read
+    target, to_device = _placement(map_location), _array_mover(map_location)
 
     def move(v):
         if getattr(v, "is_sparse", False) is True:
@@ -621,20 +642,23 @@ def load(
     ``{'cuda:1': 'cuda:0'}`` (locations it does not name stay); torch's callable
     ``(storage, location) -> storage`` is called on each value as a CPU Tensor with the
     location it was saved from (``lambda s, loc: s`` keeps it on the host,
-    ``lambda s, loc: s.cuda()`` moves it).
+    ``lambda s, loc: s.cuda()`` moves it). It applies to the Tensors inside pickled objects
+    too (a whole Module loaded with ``weights_only=False``), as torch's does.
     ``max_bytes`` bounds what the file may inflate to, checked against the headers before
     anything is inflated (a small compressed file can claim gigabytes).
     Raises ``CheckpointError`` (a ``ValueError``) naming the file and the problem."""
     mapper = callable(map_location) and not isinstance(map_location, (str, dict))
-    if not mapper:
-        _placement(map_location)  # a bad map_location fails before the file is read
+    # a bad map_location fails before the file is read
+    place = _mapper_mover(map_location) if mapper else _array_mover(map_location)
     if _is_file_object(f):
         name = os.path.basename(str(getattr(f, "name", "") or "")) or "<file object>"
         r = _Reader(name, max_bytes, allow_pickle=not weights_only)
+        r.place = place
         obj = _load_from(r, f, False)
     else:
         path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
         r = _Reader(os.path.basename(path), max_bytes, allow_pickle=not weights_only)
+        r.place = place
         with open(path, "rb") as fh:
             obj = _load_from(r, fh, _is_safetensors(path))
     if mapper:
