@@ -345,6 +345,11 @@ def _sort_checks(input: Tensor, dim: int, op: str) -> tuple[Tensor, int]:
     return input, _dim(dim, input.ndim, op)
 
 
+def _zero_index(input: Tensor) -> Tensor:
+    """The index 0 of a 0-d input's only element, on the input's device."""
+    return _nograd(get_array_module(input._data).zeros((), np.int64))
+
+
 def sort(
     input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False
 ) -> _ValuesIndices:
@@ -352,7 +357,7 @@ def sort(
     source positions."""
     input, dim = _sort_checks(input, dim, "sort")
     if input.ndim == 0:
-        return return_types.sort(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
+        return return_types.sort(Index.apply(input, ()), _zero_index(input))
     idx = _order(input._data, dim, descending, stable).astype(np.int64)
     return return_types.sort(Gather.apply(input, dim, idx), _nograd(idx))
 
@@ -360,9 +365,7 @@ def sort(
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
     """The indices that sort input along ``dim`` (no gradient)."""
     return (
-        sort(input, dim, descending, stable).indices
-        if _t(input).ndim
-        else _nograd(np.zeros((), np.int64))
+        sort(input, dim, descending, stable).indices if _t(input).ndim else _zero_index(_t(input))
     )
 
 
@@ -381,7 +384,7 @@ def topk(
     if input.ndim == 0:
         if k == 0:
             raise ValueError("topk: k must be 1 for a 0-d input")
-        return return_types.topk(Index.apply(input, ()), _nograd(np.zeros((), np.int64)))
+        return return_types.topk(Index.apply(input, ()), _zero_index(input))
     idx = _topk_index(input._data, k, dim, largest)
     return return_types.topk(Gather.apply(input, dim, idx), _nograd(idx))
 
