@@ -31,6 +31,7 @@ from typing import Any, cast
 import numpy as np
 
 from . import functional as F
+from ._backend import is_cupy
 from .autograd import Tensor
 from .ops._helpers import _t
 from .ops.activations import sigmoid, tanh
@@ -419,10 +420,10 @@ def fill(input: Tensor, value: Any) -> Tensor:
         v: Any = value.to(x.dtype) if value.dtype != x.dtype else value
     else:
         v = Tensor._wrap(np.asarray(value).astype(x.dtype))
-        if not isinstance(x._data, np.ndarray):
+        if is_cupy(x._data):
             v = v.to(x.device)
     mask = Tensor._wrap(np.ones((), np.bool_))
-    if not isinstance(x._data, np.ndarray):
+    if is_cupy(x._data):
         mask = mask.to(x.device)
     return where(mask.expand(tuple(x.shape)), v, x)
 

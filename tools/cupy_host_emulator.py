@@ -198,6 +198,9 @@ class ndarray(np.ndarray):
                         )
         return _wrap(func._implementation(*args, **kwargs))
 
+    def __getitem__(self, key):
+        return _wrap(super().__getitem__(key))  # a[()] of a 0-d array: 0-d, as CuPy's
+
     def get(self, stream=None):
         _transfer("D2H")
         return np.asarray(self).copy()

@@ -54,6 +54,9 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_namespace_math.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_distributions.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_sparse.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_models_vision.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_models_seq.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_models_misc.py"),
             *sys.argv[1:],
         ]
     )

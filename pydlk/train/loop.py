@@ -328,6 +328,7 @@ def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
     outs = []
     try:
         with no_grad():
+            batches: Any
             if isinstance(data, Tensor):  # batches of rows, not rows one by one
                 batches = (data[s : s + batch_size] for s in range(0, len(data), batch_size))
             elif hasattr(data, "__iter__") and not isinstance(data, np.ndarray):
