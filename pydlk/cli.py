@@ -144,7 +144,7 @@ def cmd_train(cfg: Config) -> int:
         best_epoch = int(best["epoch"])
     # rank 0's best weights to every rank (no rank but 0 needs to read the run directory)
     dp.broadcast_model(model)
-    res = evaluate(model, loss_fn, test)
+    res = evaluate(model, loss_fn, test, device=device)  # the batches go where the model is
     if is_main:
         plot = os.path.join(run, "history.png")
         try:

@@ -5,6 +5,10 @@ first draws its per-sample parameters (crop offsets, flip flags, angles, jitter 
 counter-based Philox stream keyed by one seed; the kernel then runs in parallel over the batch.
 So the result depends on the seed only, never on the thread count. The seed comes from ``rng``
 (the DataLoader passes its per-epoch generator) or from pydlk's global generator.
+
+A GPU batch (a CuPy array or a GPU Tensor) is transformed on its GPU and gives a CuPy array
+(as a host batch or CPU Tensor gives a NumPy array): the same parameters are drawn on the host
+and the loops run as array code (``_augment_gpu.py``), with the host loops' values.
 """
 
 import math
@@ -12,7 +16,9 @@ import math
 import numpy as np
 
 from .. import _random
-from . import _augment
+from .._backend import get_array_module, is_cupy
+from ..autograd import Tensor
+from . import _augment, _augment_gpu
 
 
 def _threads():
@@ -22,12 +28,26 @@ def _threads():
 
 
 def _batch(x, name):
-    x = np.asarray(x)
+    """``x`` as a C-contiguous float32 (N, C, H, W) array on its device (a Tensor's array)."""
+    if isinstance(x, Tensor):
+        x = x._data
+    xp = get_array_module(x)
+    x = xp.asarray(x)
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a batch of shape (N, C, H, W), got {x.shape}")
     if x.dtype != np.float32 or not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = xp.ascontiguousarray(x, dtype=np.float32)
     return x
+
+
+def _kernels(x):
+    """The loops for ``x``'s device: the Cython module, or its array-code twin for CuPy."""
+    return _augment_gpu if is_cupy(x) else _augment
+
+
+def _empty(x, shape=None):
+    """An uninitialised float32 batch on ``x``'s device, of ``x``'s shape or ``shape``."""
+    return get_array_module(x).empty(x.shape if shape is None else shape, np.float32)
 
 
 def _seed(rng):
@@ -73,8 +93,8 @@ class RandomCrop:
     def __call__(self, x, rng=None):
         x = _batch(x, "RandomCrop")
         top, left, (oh, ow) = self.params(x, _stream(rng))
-        out = np.empty((x.shape[0], x.shape[1], oh, ow), np.float32)
-        _augment.crop(x, out, top, left, self.padding, _threads())
+        out = _empty(x, (x.shape[0], x.shape[1], oh, ow))
+        _kernels(x).crop(x, out, top, left, self.padding, _threads())
         return out
 
 
@@ -93,8 +113,8 @@ class RandomHorizontalFlip:
 
     def __call__(self, x, rng=None):
         x = _batch(x, "RandomHorizontalFlip")
-        out = np.empty_like(x)
-        _augment.hflip(x, out, self.params(x, _stream(rng)), _threads())
+        out = _empty(x)
+        _kernels(x).hflip(x, out, self.params(x, _stream(rng)), _threads())
         return out
 
 
@@ -139,8 +159,8 @@ class RandomResizedCrop:
     def __call__(self, x, rng=None):
         x = _batch(x, "RandomResizedCrop")
         top, left, h, w = self.params(x, _stream(rng))
-        out = np.empty((x.shape[0], x.shape[1]) + self.size, np.float32)
-        _augment.resized_crop(x, out, top, left, h, w, _threads())
+        out = _empty(x, (x.shape[0], x.shape[1]) + self.size)
+        _kernels(x).resized_crop(x, out, top, left, h, w, _threads())
         return out
 
 
@@ -168,8 +188,8 @@ class RandomAffine:
     def __call__(self, x, rng=None):
         x = _batch(x, "RandomAffine")
         angle, tx, ty = self.params(x, _stream(rng))
-        out = np.empty_like(x)
-        _augment.affine(x, out, angle, tx, ty, _threads())
+        out = _empty(x)
+        _kernels(x).affine(x, out, angle, tx, ty, _threads())
         return out
 
 
@@ -204,8 +224,8 @@ class ColorJitter:
     def __call__(self, x, rng=None):
         x = _batch(x, "ColorJitter")
         b, c, s = self.params(x, _stream(rng))
-        out = np.empty_like(x)
-        _augment.color_jitter(x, out, b, c, s, _threads())
+        out = _empty(x)
+        _kernels(x).color_jitter(x, out, b, c, s, _threads())
         return out
 
 
@@ -219,7 +239,10 @@ class PCAColorAugmentation:
         self.eigvecs = self.eigvals = None
 
     def fit(self, x):
-        x = np.asarray(x, np.float64)
+        """Channel covariance eigenpairs of the images ``x`` (N, C, H, W); a GPU batch is read
+        back once for it. Returns self."""
+        x = x._data if isinstance(x, Tensor) else x
+        x = np.asarray(x.get() if is_cupy(x) else x, np.float64)
         pix = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
         self.eigvals, self.eigvecs = np.linalg.eigh(
             np.cov(pix, rowvar=False).reshape(x.shape[1], -1)
@@ -239,8 +262,8 @@ class PCAColorAugmentation:
                 f"PCAColorAugmentation: fitted on {len(self.eigvals)} channels, "
                 f"batch has {x.shape[1]}"
             )
-        out = np.empty_like(x)
-        _augment.add_channel_offset(x, out, self.params(x, _stream(rng)), _threads())
+        out = _empty(x)
+        _kernels(x).add_channel_offset(x, out, self.params(x, _stream(rng)), _threads())
         return out
 
     def state_dict(self):
@@ -263,8 +286,8 @@ class GaussianNoise:
 
     def __call__(self, x, rng=None):
         x = _batch(x, "GaussianNoise")
-        out = np.empty_like(x)
-        _augment.gaussian_noise(x, out, float(self.std), _seed(rng), 0, _threads())
+        out = _empty(x)
+        _kernels(x).gaussian_noise(x, out, float(self.std), _seed(rng), 0, _threads())
         return out
 
 
@@ -288,8 +311,8 @@ class Cutout:
     def __call__(self, x, rng=None):
         x = _batch(x, "Cutout")
         cy, cx, apply = self.params(x, _stream(rng))
-        out = np.empty_like(x)
-        _augment.cutout(x, out, cy, cx, apply, self.size, _threads())
+        out = _empty(x)
+        _kernels(x).cutout(x, out, cy, cx, apply, self.size, _threads())
         return out
 
 
@@ -310,13 +333,14 @@ def tta_views(x, flips=True, shifts=0):
     batch, its mirror image (with ``flips``) and, for ``shifts`` = s > 0, the four diagonal
     shifts by s pixels (zero fill)."""
     x = _batch(x, "tta_views")
+    xp = get_array_module(x)
     views = [x]
     if flips:
-        views.append(np.ascontiguousarray(x[..., ::-1]))
+        views.append(xp.ascontiguousarray(x[..., ::-1]))
     if shifts:
         s = int(shifts)
         for dy, dx in ((s, s), (s, -s), (-s, s), (-s, -s)):
-            v = np.zeros_like(x)
+            v = xp.zeros_like(x)
             H, W = x.shape[2:]
             v[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
                 ..., max(-dy, 0) : H + min(-dy, 0), max(-dx, 0) : W + min(-dx, 0)

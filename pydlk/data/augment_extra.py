@@ -5,12 +5,15 @@ stream keyed by one seed taken from ``rng`` or pydlk's global generator).
 * ``RandomShortSideResize``: ResNet's scale augmentation (short side uniform in [256, 480]).
 * ``RandomAffineShearScale``: torchvision's RandomAffine with scale and shear.
 * ``five_crop``, ``ten_crop``, ``multi_scale_predict``: multi-crop, multi-scale testing.
+
+A GPU batch (CuPy array or GPU Tensor) stays on its GPU, as in pydlk.data.augment.
 """
 
 import math
 
 import numpy as np
 
+from .._backend import get_array_module, host_array, is_cupy, on_device_of
 from .augment import RandomAffine, _batch, _pair, _stream
 
 __all__ = [
@@ -39,8 +42,9 @@ def _axis_weights(n_in, n_total, start, count):
 def _resize_crop(img, size, top, left, out_hw):
     """Crop ``out_hw`` at (top, left) of ``img`` (C, H, W) resized bilinearly to ``size``."""
     _, H, W = img.shape
-    y0, y1, wy = _axis_weights(H, size[0], top, out_hw[0])
-    x0, x1, wx = _axis_weights(W, size[1], left, out_hw[1])
+    xp = get_array_module(img)  # the index and weight arrays go where the image is
+    y0, y1, wy = (xp.asarray(a) for a in _axis_weights(H, size[0], top, out_hw[0]))
+    x0, x1, wx = (xp.asarray(a) for a in _axis_weights(W, size[1], left, out_hw[1]))
     wy, wx = wy[:, None].astype(np.float32), wx[None, :].astype(np.float32)
     rows0, rows1 = img[:, y0], img[:, y1]
     top_ = rows0[:, :, x0] * (1 - wx) + rows0[:, :, x1] * wx
@@ -58,7 +62,8 @@ def resize(x, size) -> np.ndarray:
         s = int(size)
         size = (s, int(s * W / H)) if H <= W else (int(s * H / W), s)
     size = _pair(size, "resize")
-    return np.stack([_resize_crop(img, size, 0, 0, size) for img in x]).astype(np.float32)
+    xp = get_array_module(x)
+    return xp.stack([_resize_crop(img, size, 0, 0, size) for img in x]).astype(np.float32)
 
 
 class RandomShortSideResize:
@@ -103,9 +108,13 @@ class RandomShortSideResize:
         x = _batch(x, "RandomShortSideResize")
         sizes, offs = self.params(x, _stream(rng))
         out_hw = self.crop or sizes[0]
-        return np.stack(
-            [_resize_crop(img, sz, t, l_, out_hw) for img, sz, (t, l_) in zip(x, sizes, offs)]
-        ).astype(np.float32)
+        return (
+            get_array_module(x)
+            .stack(
+                [_resize_crop(img, sz, t, l_, out_hw) for img, sz, (t, l_) in zip(x, sizes, offs)]
+            )
+            .astype(np.float32)
+        )
 
 
 # ------------------------------------------------------------------------------ affine
@@ -132,23 +141,24 @@ def affine_matrix(angle: float, translate, scale: float, shear) -> np.ndarray:
 def _warp(img, m, nearest):
     """Sample ``img`` (C, H, W) at the inverse-mapped pixel centres, zero outside."""
     _, H, W = img.shape
-    yy, xx = np.meshgrid(np.arange(H) - (H - 1) / 2, np.arange(W) - (W - 1) / 2, indexing="ij")
-    sx = m[0, 0] * xx + m[0, 1] * yy + m[0, 2] + (W - 1) / 2
-    sy = m[1, 0] * xx + m[1, 1] * yy + m[1, 2] + (H - 1) / 2
-    out = np.zeros_like(img)
+    xp = get_array_module(img)  # the grid is built where the image is
+    m = [[float(v) for v in row] for row in m]
+    yy, xx = xp.meshgrid(xp.arange(H) - (H - 1) / 2, xp.arange(W) - (W - 1) / 2, indexing="ij")
+    sx = m[0][0] * xx + m[0][1] * yy + m[0][2] + (W - 1) / 2
+    sy = m[1][0] * xx + m[1][1] * yy + m[1][2] + (H - 1) / 2
+    out = xp.zeros_like(img)
     if nearest:
-        ix, iy = np.rint(sx).astype(np.int64), np.rint(sy).astype(np.int64)
+        ix, iy = xp.rint(sx).astype(np.int64), xp.rint(sy).astype(np.int64)
         ok = (ix >= 0) & (ix < W) & (iy >= 0) & (iy < H)
-        out[:, ok] = img[:, iy[ok], ix[ok]]
-        return out
-    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+        return xp.where(ok, img[:, xp.clip(iy, 0, H - 1), xp.clip(ix, 0, W - 1)], out)
+    x0, y0 = xp.floor(sx).astype(np.int64), xp.floor(sy).astype(np.int64)
     fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
             X, Y = x0 + dx, y0 + dy
             ok = (X >= 0) & (X < W) & (Y >= 0) & (Y < H)  # out-of-image corners count as 0
-            w = np.where(ok, wy * wx, 0).astype(img.dtype)
-            out += img[:, np.clip(Y, 0, H - 1), np.clip(X, 0, W - 1)] * w
+            w = xp.where(ok, wy * wx, 0).astype(img.dtype)
+            out += img[:, xp.clip(Y, 0, H - 1), xp.clip(X, 0, W - 1)] * w
     return out
 
 
@@ -219,7 +229,8 @@ class RandomAffineShearScale(RandomAffine):
         x = _batch(x, "RandomAffineShearScale")
         ps = self.params(x, _stream(rng))
         near = self.interpolation == "nearest"
-        return np.stack([_warp(img, affine_matrix(*p), near) for img, p in zip(x, ps)])
+        warped = [_warp(img, affine_matrix(*p), near) for img, p in zip(x, ps)]
+        return get_array_module(x).stack(warped)
 
 
 # ------------------------------------------------------------------------------ test time
@@ -247,7 +258,8 @@ def ten_crop(x, size, vertical_flip: bool = False):
     """The five crops of ``x`` and the five of its mirror image (torchvision's order: the five
     crops, then those of the flipped batch; flipped vertically with ``vertical_flip``)."""
     x = _batch(x, "ten_crop")
-    flipped = np.ascontiguousarray(x[..., ::-1, :] if vertical_flip else x[..., ::-1])
+    xp = get_array_module(x)
+    flipped = xp.ascontiguousarray(x[..., ::-1, :] if vertical_flip else x[..., ::-1])
     return five_crop(x, size) + five_crop(flipped, size)
 
 
@@ -257,10 +269,15 @@ def multi_scale_predict(
     """Mean softmax over views: for each short side in ``scales`` the batch is resized
     (bilinear), then either its ten crops of ``crop`` (AlexNet / ResNet-style testing) or, with
     ``crop=None``, the whole image and (with ``flips``) its mirror image (a fully convolutional
-    model with global pooling takes any size). Returns (N, classes) probabilities."""
+    model with global pooling takes any size). Returns (N, classes) probabilities (NumPy).
+    For a model on a GPU a host batch is copied there once and the views are made there."""
     from ..autograd import Tensor, no_grad
 
     x = _batch(x, "multi_scale_predict")
+    p = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    if p is not None and is_cupy(p._data):  # a GPU model: the batch goes to its device
+        x = on_device_of(x, p._data)
+    xp = get_array_module(x)
     if not scales:
         raise ValueError("multi_scale_predict: need at least one scale")
     was_training = getattr(model, "training", False)
@@ -275,11 +292,11 @@ def multi_scale_predict(
                 if crop is not None:
                     views = ten_crop(xs, crop)
                 else:
-                    views = (xs, np.ascontiguousarray(xs[..., ::-1])) if flips else (xs,)
+                    views = (xs, xp.ascontiguousarray(xs[..., ::-1])) if flips else (xs,)
                 for v in views:
-                    v = np.ascontiguousarray(v)
+                    v = xp.ascontiguousarray(v)
                     outs = [
-                        np.asarray(model(Tensor(v[i : i + batch_size]))._data, np.float64)
+                        host_array(model(Tensor(v[i : i + batch_size]))._data).astype(np.float64)
                         for i in range(0, len(v), batch_size)
                     ]
                     z = np.concatenate(outs)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import _random
-from .._backend import get_array_module, host_array
+from .._backend import device_of, get_array_module, host_array, is_cupy
 from .._typing import DeviceLike
 from ..autograd import Tensor, no_grad
 from ..distributed import fit_support as _dist
@@ -320,16 +320,28 @@ def evaluate(
     return logs
 
 
+def _model_device(model: Module) -> str | None:
+    """'cuda:N' for a model whose first parameter (or buffer) is on a GPU, else None."""
+    for get in ("parameters", "buffers"):
+        for t in getattr(model, get, lambda: ())():
+            a = t._data if isinstance(t, Tensor) else t
+            return device_of(a) if is_cupy(a) else None
+    return None
+
+
 def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
     """Model outputs for an array or a Tensor (batched; a GPU Tensor's batches stay on its GPU)
-    or a loader, as one NumPy array, in eval mode."""
+    or a loader, as one NumPy array, in eval mode. For a model on a GPU, host batches (arrays,
+    CPU Tensors, a loader's batches) are copied to its device first, as ``evaluate(device=)``
+    does."""
+    dev = _model_device(model)
     was_training = getattr(model, "training", False)
     model.eval()
     outs = []
     try:
         with no_grad():
             batches: Any
-            if isinstance(data, Tensor):  # batches of rows, not rows one by one
+            if isinstance(data, Tensor) or is_cupy(data):  # batches of rows, not row by row
                 batches = (data[s : s + batch_size] for s in range(0, len(data), batch_size))
             elif hasattr(data, "__iter__") and not isinstance(data, np.ndarray):
                 batches = (b[0] if isinstance(b, (tuple, list)) else b for b in data)
@@ -337,6 +349,8 @@ def predict(model: Module, data: Any, batch_size: int = 256) -> np.ndarray:
                 arr = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
                 batches = (arr[s : s + batch_size] for s in range(0, len(arr), batch_size))
             for x in batches:
+                if dev is not None:
+                    x = to_device(_host(x._data if isinstance(x, Tensor) else x), dev)
                 outs.append(host_array(model(Tensor(x))._data))
     finally:
         model.train(was_training)
