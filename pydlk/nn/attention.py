@@ -12,7 +12,7 @@ from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.attention import _attention
 from . import init
-from ._util import check_device
+from ._util import check_device, dtype_of
 from .linear import Linear
 from .module import Module
 from .parameter import Parameter
@@ -86,7 +86,7 @@ class MultiheadAttention(Module):
         self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
         self.dropout, self.batch_first = float(dropout), batch_first
         self.add_zero_attn = bool(add_zero_attn)
-        dt = np.dtype(np.float32 if dtype is None else dtype)
+        dt = dtype_of(dtype)
         E = self.embed_dim
         if self._qkv_same_embed_dim:
             self.in_proj_weight = Parameter(np.empty((3 * E, E), dt))

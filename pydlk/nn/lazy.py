@@ -20,6 +20,7 @@ from .._arena import owning_arena
 from .._backend import get_array_module
 from .._typing import DeviceLike, DTypeLike, _size_1_t, _size_2_t
 from ..autograd import Tensor
+from ._util import dtype_of
 from .conv import Conv2d
 from .conv_extra import Conv1d
 from .linear import Linear
@@ -62,7 +63,7 @@ class UninitializedParameter(Parameter):
         dtype: DTypeLike | None = None,
     ) -> None:
         super().__init__(
-            np.empty(0, np.dtype(np.float32 if dtype is None else dtype)),
+            np.empty(0, dtype_of(dtype)),
             requires_grad=requires_grad,
         )
 
@@ -86,7 +87,7 @@ class UninitializedBuffer(Tensor):
     """A buffer whose shape is not known yet."""
 
     def __init__(self, dtype: DTypeLike | None = None) -> None:
-        super().__init__(np.empty(0, np.dtype(np.float32 if dtype is None else dtype)))
+        super().__init__(np.empty(0, dtype_of(dtype)))
 
     def materialize(
         self, shape, device: DeviceLike | None = None, dtype: DTypeLike | None = None

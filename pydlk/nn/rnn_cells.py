@@ -14,6 +14,7 @@ from .._backend import get_array_module
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from . import init
+from ._util import dtype_of
 from .module import Module
 from .parameter import Parameter
 
@@ -44,7 +45,7 @@ class RNNCellBase(Module):
                 raise ValueError(f"{cls}: {name} must be greater than zero, got {v}")
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
         G, H = self._gates, int(hidden_size)
-        dt = np.dtype(np.float32 if dtype is None else dtype)
+        dt = dtype_of(dtype)
         self.weight_ih = Parameter(np.empty((G * H, self.input_size), dt))
         self.weight_hh = Parameter(np.empty((G * H, H), dt))
         if bias:

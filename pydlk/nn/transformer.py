@@ -16,6 +16,7 @@ from .. import functional as F
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from . import init
+from ._util import dtype_of
 from .attention import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
@@ -460,6 +461,6 @@ class Transformer(Module):
             raise ValueError(
                 f"generate_square_subsequent_mask: sz must be a non-negative int, got {sz!r}"
             )
-        dt = np.dtype(np.float32 if dtype is None else dtype)
+        dt = dtype_of(dtype)
         mask = Tensor(np.triu(np.full((sz, sz), -np.inf, dt), k=1))
         return mask if device is None else mask.to(device)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import functional as F
 from .._typing import DeviceLike, DTypeLike, _size_any_t
+from ._util import dtype_of
 from .module import Module
 from .parameter import Parameter
 
@@ -114,7 +115,7 @@ class PReLU(Module):
                 f"PReLU: num_parameters must be a positive int, got {num_parameters!r}"
             )
         self.num_parameters, self.init = int(num_parameters), float(init)
-        dt = np.dtype(np.float32 if dtype is None else dtype)
+        dt = dtype_of(dtype)
         self.weight = Parameter(np.full(self.num_parameters, self.init, dt))
 
     def reset_parameters(self):
