@@ -167,3 +167,35 @@ def test_gpu_round2_cli_train_on_cuda_evaluates_the_test_set_there(tmp_path, cap
     assert 10.0 < acc(gpu) <= 100.0  # better than a guess among 10 classes
     assert abs(acc(gpu) - acc(cpu)) < 5.0  # the same run up to float rounding
     assert (tmp_path / "g" / "digits-lenet5" / "best.npz").exists()
+
+
+def test_gpu_round2_streams_as_torch_cuda_streams(rng):
+    cp = cupy_or_skip()
+    C = pydlk.cuda
+    x = pydlk.tensor(_batch(rng, (2, 3)))
+    xg = x.cuda()
+    s = C.Stream()
+    assert s.device == pydlk.device("cuda", 0) and isinstance(s.cuda_stream, int)
+    s.wait_stream(C.current_stream())  # torch's side-stream idiom
+    with C.stream(s):
+        assert C.current_stream() == s  # the block's work is queued on s
+        yg = (xg * 2 + 1).relu()
+    assert C.current_stream() != s
+    C.current_stream().wait_stream(s)
+    ev = s.record_event()
+    ev.wait()
+    ev.synchronize()
+    assert s.query() and ev.query()
+    s.synchronize()
+    start, end = C.Event(enable_timing=True), C.Event(enable_timing=True)
+    start.record(s)
+    end.record(C.current_stream())
+    end.synchronize()
+    assert start.elapsed_time(end) >= 0.0
+    with C.stream(None):  # torch: None leaves the current stream as it is
+        pass
+    assert isinstance(C.default_stream(), C.Stream)
+    want = np.maximum(host(x) * 2 + 1, 0)  # by hand
+    assert isinstance(yg._data, cp.ndarray)
+    np.testing.assert_array_equal(host(yg), want)
+    np.testing.assert_array_equal(host(yg), host((x * 2 + 1).relu()))

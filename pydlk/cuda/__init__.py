@@ -207,8 +207,10 @@ def versions() -> dict | None:
 from . import (
     amp,  # noqa: E402
     memory,  # noqa: E402
+    streams,  # noqa: E402
 )
 from .graphs import CUDAGraph, graph, graph_train_step, make_graphed_callables  # noqa: E402
 from .memory import *  # noqa: E402,F401,F403  (events, memory queries, device properties)
+from .streams import *  # noqa: E402,F401,F403  (Stream, stream, current_stream, default_stream)
 
-__all__ += memory.__all__
+__all__ += memory.__all__ + streams.__all__

@@ -3,8 +3,7 @@
 
 Differs from torch: ``max_memory_allocated`` counts from the first call of it or of
 ``reset_peak_memory_stats`` in the process (CuPy's pool keeps no peak; from then on every
-allocation through the default pool updates it), and ``current_stream`` returns CuPy's stream
-object (``synchronize()``, ``ptr``).
+allocation through the default pool updates it). Streams are in ``streams.py``.
 """
 
 from __future__ import annotations
@@ -13,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._device import DeviceLike
+from .streams import _raw
 
 __all__ = [
     "Event",
-    "current_stream",
     "empty_cache",
     "get_device_capability",
     "get_device_properties",
@@ -186,10 +185,13 @@ class Event:
         )
 
     def record(self, stream: Any = None) -> None:
-        self._ev.record(stream if stream is not None else self._cp.cuda.get_current_stream())
+        """Record the event on ``stream`` (a pydlk or CuPy stream; default: the current one)."""
+        self._ev.record(_raw(stream) if stream is not None else self._cp.cuda.get_current_stream())
 
     def wait(self, stream: Any = None) -> None:
-        (stream if stream is not None else self._cp.cuda.get_current_stream()).wait_event(self._ev)
+        """Make later work on ``stream`` (default: the current one) wait for this event."""
+        s = _raw(stream) if stream is not None else self._cp.cuda.get_current_stream()
+        s.wait_event(self._ev)
 
     def query(self) -> bool:
         return bool(self._ev.done)
@@ -199,10 +201,3 @@ class Event:
 
     def elapsed_time(self, end_event: Event) -> float:
         return float(self._cp.cuda.get_elapsed_time(self._ev, end_event._ev))
-
-
-def current_stream(device: DeviceLike | None = None) -> Any:
-    """CuPy's current stream (``synchronize()``, ``ptr``; see the module docstring)."""
-    cp, dev = _on(device)
-    with dev:
-        return cp.cuda.get_current_stream()
