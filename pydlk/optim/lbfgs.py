@@ -6,16 +6,14 @@ interpolation, bracketing and zoom)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .._backend import is_cupy, on_device_of
 from .._typing import ParamsT
-from ..autograd import enable_grad
+from ..autograd import Tensor, enable_grad
 from .optimizer import Optimizer
-
-if TYPE_CHECKING:
-    from ..autograd import Tensor
 
 __all__ = ["LBFGS"]
 
@@ -117,6 +115,18 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
     return bracket_f[low_pos], bracket_g[low_pos], t, ls_func_evals
 
 
+def _history_on(v, like):
+    """A loaded history entry with its arrays (or Tensors' arrays) on ``like``'s device, lists
+    entry by entry; numbers as they are."""
+    if isinstance(v, (list, tuple)):
+        return type(v)(_history_on(x, like) for x in v)
+    if isinstance(v, Tensor):
+        v = v._data
+    if isinstance(v, np.ndarray) or is_cupy(v):
+        return on_device_of(v, like)
+    return v
+
+
 class LBFGS(Optimizer):
     """torch.optim.LBFGS: ``step(closure)`` runs up to ``max_iter`` L-BFGS iterations;
     ``closure`` clears the gradients, computes the loss, calls backward and returns the loss.
@@ -189,7 +199,11 @@ class LBFGS(Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]):
         import copy
 
-        self._lstate = copy.deepcopy(state_dict["state"].get(0, {"func_evals": 0, "n_iter": 0}))
+        lstate = copy.deepcopy(state_dict["state"].get(0, {"func_evals": 0, "n_iter": 0}))
+        if self._arenas[0]:  # the history onto the parameters' device, as torch casts it
+            like = self._arenas[0][0].param
+            lstate = {k: _history_on(v, like) for k, v in lstate.items()}
+        self._lstate = lstate
         for k, v in state_dict["param_groups"][0].items():
             if k != "params":
                 self.param_groups[0][k] = v

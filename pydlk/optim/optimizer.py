@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from .._arena import Arena, owning_arena
-from .._backend import device_of, get_array_module, is_cupy
+from .._backend import device_of, is_cupy, on_device_of
 from .._typing import ParamsT
 from ..autograd import Tensor, enable_grad
 
@@ -339,7 +339,7 @@ class Optimizer:
                 if sname not in a.state:
                     a.new_state(sname)
                 dst = a.slice(a.state[sname], i)
-                val = get_array_module(dst).asarray(_state_array(val))  # onto the arena's device
+                val = on_device_of(_state_array(val), dst)  # onto the arena's device
                 if val.shape != dst.shape:
                     raise ValueError(
                         f"{name}.load_state_dict: state {sname!r} of parameter {k} "
@@ -365,8 +365,8 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def _load_user_state(self, state_dict: dict[str, Any], groups: list) -> None:
-        """Restore a plain state (copies; floating-point Tensors cast to their parameter's
-        dtype, except ``step``, as torch's), then the groups' hyperparameters."""
+        """Restore a plain state (copies on their parameter's device; floating-point Tensors
+        cast to its dtype, except ``step``, as torch's), then the groups' hyperparameters."""
         import copy
 
         params = [p for g in self.param_groups for p in g["params"]]
@@ -377,21 +377,28 @@ class Optimizer:
             p = by_id.get(k, by_id.get(int(k)) if str(k).isdigit() else None)
             if p is None:
                 continue
-            st = {}
-            for name, val in v.items():
-                if isinstance(val, Tensor):
-                    val = val.detach().clone()
-                    if name != "step" and val.is_floating_point():
-                        val = val.to(p.dtype)
-                else:
-                    val = copy.deepcopy(val)
-                st[name] = val
-            state[p] = st
+            state[p] = {name: _cast_state(p, name, val, copy.deepcopy) for name, val in v.items()}
         self.__dict__["_plain_state"] = state
         for g, mine in zip(groups, self.param_groups):
             for key, v in g.items():
                 if key != "params":
                     mine[key] = v
+
+
+def _cast_state(p, name, val, deepcopy):
+    """A loaded plain-state value for parameter ``p``, as torch's ``load_state_dict`` casts it:
+    a Tensor copied onto ``p``'s device (floating point ones, except ``step``, in ``p``'s
+    dtype), dicts and lists entry by entry, anything else deep-copied."""
+    if isinstance(val, Tensor):
+        val = val.detach()
+        if name != "step" and val.is_floating_point():
+            return val.to(device=p.device, dtype=p.dtype, copy=True)
+        return val.to(device=p.device, copy=True) if name != "step" else val.clone()
+    if isinstance(val, dict):
+        return {k: _cast_state(p, k, v, deepcopy) for k, v in val.items()}
+    if isinstance(val, (list, tuple)):
+        return type(val)(_cast_state(p, name, v, deepcopy) for v in val)
+    return deepcopy(val)
 
 
 def _state_array(v):
