@@ -8,6 +8,7 @@ from .. import functional as F
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from . import init
+from ._arrays import as_array
 from ._util import check_device, dtype_of, pos_int
 from .module import Module
 from .parameter import Parameter
@@ -55,7 +56,7 @@ class Embedding(Module):
             self.reset_parameters()
         else:
             self.weight = Parameter(
-                _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight),
+                as_array(_weight),
                 requires_grad=not _freeze,
             )
 
@@ -76,7 +77,7 @@ class Embedding(Module):
         sparse: bool = False,
     ):
         """An Embedding over a copy of ``embeddings`` (2-d), frozen unless ``freeze=False``."""
-        e = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        e = as_array(embeddings)
         if e.ndim != 2:
             raise ValueError("Embeddings parameter is expected to be 2-dimensional")
         return cls(
@@ -161,8 +162,7 @@ class EmbeddingBag(Module):
             self.weight = Parameter(np.empty((num_embeddings, embedding_dim), dtype_of(dtype)))
             self.reset_parameters()
         else:
-            w = _weight._data if isinstance(_weight, Tensor) else np.asarray(_weight)
-            self.weight = Parameter(w)
+            self.weight = Parameter(as_array(_weight))
 
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
@@ -183,7 +183,7 @@ class EmbeddingBag(Module):
         padding_idx: int | None = None,
     ):
         """An EmbeddingBag over a copy of ``embeddings`` (2-d), frozen unless ``freeze=False``."""
-        e = embeddings._data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        e = as_array(embeddings)
         if e.ndim != 2:
             raise ValueError("EmbeddingBag.from_pretrained: embeddings must be 2-D")
         bag = cls(

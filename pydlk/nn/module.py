@@ -24,6 +24,7 @@ from .._device import device as _device
 from .._device import device_str as _device_str
 from ..autograd import Tensor
 from ..ops.memory_formats import _check_memory_format
+from ._arrays import as_array
 from ._module_lookup import _ModuleLookups
 from ._state_dict import _IncompatibleKeys, _init_state_dict_hooks, _ModuleStateDict  # noqa: F401
 from .parameter import Parameter
@@ -79,6 +80,8 @@ class Module(_ModuleLookups, _ModuleStateDict):
             dev = sig.bind(self, *args, **kw).arguments.get("device")
             if dev is None:  # pydlk.set_default_device's, as torch's reaches layers
                 dev = _device_mod.default_device_str()
+                if dev == "cpu":  # built there already; tensors it was given stay put, as torch's
+                    dev = None
             if dev is not None:
                 try:
                     self.to(dev)
@@ -127,7 +130,7 @@ class Module(_ModuleLookups, _ModuleStateDict):
         if hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
-            tensor = Tensor(np.asarray(tensor))
+            tensor = Tensor(as_array(tensor))
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -176,7 +179,7 @@ class Module(_ModuleLookups, _ModuleStateDict):
             d["_modules"][name] = None
         elif d.get("_buffers") is not None and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
-                value = Tensor(np.asarray(value))
+                value = Tensor(as_array(value))
             d["_buffers"][name] = value
         else:
             object.__setattr__(self, name, value)

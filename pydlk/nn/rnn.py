@@ -15,6 +15,7 @@ from ..functional.rnn import rnn as _rnn
 from ..functional.rnn import rnn_packed as _rnn_packed
 from ..ops.selection import index_select
 from . import init
+from ._arrays import as_array
 from ._util import check_device
 from .module import Module
 from .parameter import Parameter
@@ -104,7 +105,7 @@ class RNNBase(Module):
         return [w[i : i + per] for i in range(0, len(w), per)]
 
     def _prepare(self, input, hx):
-        x = input._data if isinstance(input, Tensor) else np.asarray(input)
+        x = as_array(input)
         cls = type(self).__name__
         if x.ndim not in (2, 3):
             raise ValueError(f"{cls}: Expected input to be 2D or 3D, got {x.ndim}D instead")
@@ -127,7 +128,7 @@ class RNNBase(Module):
         def state(h, name):
             if h is None:  # zeros on the input's device
                 return get_array_module(x).zeros(want, x.dtype)
-            a = h._data if isinstance(h, Tensor) else np.asarray(h)
+            a = as_array(h)
             if not batched:
                 if a.ndim != 2:
                     raise ValueError(
