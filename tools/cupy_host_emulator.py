@@ -153,6 +153,32 @@ def _transfer(what):
         raise RuntimeError(f"the current stream is capturing, so {what} transfers are disallowed")
 
 
+# CuPy's ufunc.at is its scatter op, which only these ufuncs have (others raise
+# NotImplementedError), for only these dtypes (TypeError): cupy/_core/_routines_indexing.pyx
+_SCATTER_DTYPES = {
+    "add": ("int32", "float16", "float32", "float64", "uint32", "uint64"),
+    "maximum": ("int32", "float32", "float64", "uint32", "uint64"),
+    "minimum": ("int32", "float32", "float64", "uint32", "uint64"),
+    "bitwise_and": None,
+    "bitwise_or": None,
+    "bitwise_xor": None,
+}
+
+
+def _check_scatter(name, a):
+    if name not in _SCATTER_DTYPES:
+        raise NotImplementedError(f"`cupy_{name}.at` is not supported yet")
+    ok = _SCATTER_DTYPES[name]
+    if ok is not None and np.dtype(a.dtype).name not in ok:
+        raise TypeError(f"scatter_{name} only supports {', '.join(ok)} as data type")
+
+
+def _scatter(name, a, slices, value):
+    """cupyx.scatter_add / scatter_max / scatter_min, with CuPy's dtype limits."""
+    _check_scatter(name, a)
+    getattr(np, name).at(a, slices, value)
+
+
 class ndarray(np.ndarray):
     """A 'device' array: a NumPy array that CuPy-only code paths accept."""
 
@@ -177,6 +203,8 @@ class ndarray(np.ndarray):
             kwargs["out"] = tuple(
                 a.view(np.ndarray) if isinstance(a, ndarray) else a for a in kwargs["out"]
             )
+        if method == "at" and _from_pydlk():
+            _check_scatter(ufunc.__name__, inputs[0])
         r = getattr(ufunc, method)(*args, **kwargs)
         return _wrap(r) if method != "at" else r
 
@@ -614,8 +642,9 @@ def install():
         raise RuntimeError("the real cupy is already imported")
     sys.modules["cupy"] = _module()
     cupyx = types.ModuleType("cupyx")  # the cupyx functions pydlk calls
-    cupyx.scatter_add = lambda a, slices, value: np.add.at(a, slices, value)
-    cupyx.scatter_max = lambda a, slices, value: np.maximum.at(a, slices, value)
+    cupyx.scatter_add = lambda a, slices, value: _scatter("add", a, slices, value)
+    cupyx.scatter_max = lambda a, slices, value: _scatter("maximum", a, slices, value)
+    cupyx.scatter_min = lambda a, slices, value: _scatter("minimum", a, slices, value)
     cupyx.__spec__ = importlib.machinery.ModuleSpec("cupyx", None)
     sys.modules["cupyx"] = cupyx
     _strict_numpy()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module, is_cupy
+from .._backend import get_array_module, is_cupy, ufunc_at
 from .._typing import TensorOrScalar
 from ..autograd import Function, Tensor, is_grad_enabled
 from ._helpers import _arr, _dim, _inplace_recorded, _t
@@ -303,15 +303,7 @@ class IndexReduce(ScatterReduce):
         nz_prod = xp.where(a_in == 0, 1, a_in).astype(g.dtype)
         zeros = (a_in == 0).astype(np.int64)
         s_nz = xp.where(src == 0, 1, src).astype(g.dtype)
-        if is_cupy(g):
-            # CuPy has no multiply.at: logs of magnitudes and sign counts (exact enough here)
-            logm = xp.log(xp.abs(nz_prod))
-            neg = (nz_prod < 0).astype(np.int64)
-            _add_at(logm, key, xp.log(xp.abs(s_nz)))
-            _add_at(neg, key, (s_nz < 0).astype(np.int64))
-            nz_prod = xp.exp(logm) * xp.where(neg % 2 == 1, -1, 1)
-        else:
-            np.multiply.at(nz_prod, key, s_nz)
+        ufunc_at("multiply", nz_prod, key, s_nz)
         _add_at(zeros, key, (src == 0).astype(np.int64))
 
         def others(x: Any, z: Any, p: Any) -> Any:  # the product of the other factors

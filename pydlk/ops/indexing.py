@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module, is_cupy
+from .._backend import get_array_module, is_cupy, ufunc_at
 from .._typing import Array
 from ..autograd import Function, Tensor, is_grad_enabled
 from ._helpers import _arr, _fit, _fit_t, _inplace_recorded, _Meta, _meta, _o
@@ -57,12 +57,8 @@ def _scatter(g: Array, meta: _Meta, key: Any) -> Array:
     z = xp.zeros(shape, dtype)
     if not _advanced(key):
         z[key] = g
-    elif is_cupy(z):
-        import cupyx
-
-        cupyx.scatter_add(z, key, g)
     else:
-        np.add.at(z, key, g)
+        ufunc_at("add", z, key, g)
     return z
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, ufunc_at
 from ..autograd import Function, Tensor, is_grad_enabled
 from ._helpers import _arr, _dim, _fit, _inplace_recorded, _meta, _nograd, _t
 from .indexing import Index, _put
@@ -156,6 +156,16 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
 _REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
 
 
+def _extremes(dtype: Any) -> tuple[Any, Any]:
+    """The identities of max and min in ``dtype``: -inf and inf, an integer type's bounds."""
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return info.min, info.max
+    if dtype.kind == "b":
+        return False, True
+    return -np.inf, np.inf
+
+
 class ScatterReduce(Function):
     """torch.scatter_reduce: ``src`` reduced into a copy of ``a`` at ``key`` (sum, prod, mean,
     amax, amin), ``a``'s own value joining the reduction when ``include_self``."""
@@ -168,14 +178,14 @@ class ScatterReduce(Function):
         _add_at(hit, key, xp.ones(src.shape, np.int64))
         touched = hit > 0
         if not include_self:
-            init = {"sum": 0, "mean": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
+            lo, hi = _extremes(a.dtype)
+            init = {"sum": 0, "mean": 0, "prod": 1, "amax": lo, "amin": hi}[reduce]
             out[touched] = init
         if reduce in ("sum", "mean"):
             _add_at(out, key, src)
-        elif reduce == "prod":
-            np.multiply.at(out, key, src)
         else:
-            (np.maximum if reduce == "amax" else np.minimum).at(out, key, src)
+            op = {"prod": "multiply", "amax": "maximum", "amin": "minimum"}[reduce]
+            ufunc_at(op, out, key, src)
         count = hit + (1 if include_self else 0)
         if reduce == "mean":
             out = xp.where(touched, out / xp.maximum(count, 1), out).astype(a.dtype)

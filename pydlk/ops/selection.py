@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module, is_cupy
+from .._backend import get_array_module, is_cupy, ufunc_at
 from .._typing import Array
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _dim, _nograd, _real_only, _t, _ValuesIndices, return_types
@@ -23,11 +23,10 @@ from .indexing import Index, IndexBackward
 def _add_at(z: Array, key: Any, v: Array) -> None:
     """``z[key] += v`` with repeated indices accumulating. On NumPy a real-valued ``key`` of
     index arrays goes through one ``bincount`` over flat positions (``np.add.at`` runs an order
-    of magnitude slower); CuPy uses cupyx's scatter_add."""
+    of magnitude slower); CuPy goes through _backend.ufunc_at (scatter_add where CuPy has it
+    for the dtype)."""
     if is_cupy(z):
-        import cupyx
-
-        cupyx.scatter_add(z, key, v)
+        ufunc_at("add", z, key, v)
     elif (
         z.dtype.kind == "f"
         and z.flags.c_contiguous
@@ -231,12 +230,7 @@ def _scatter(
         out = input._data.copy()
         key = _along(idx, dim)
         vals = np.broadcast_to(_arr(v), idx.shape) if not is_cupy(out) else _arr(v)
-        if reduce == "add":
-            _add_at(out, key, vals)
-        elif is_cupy(out):
-            raise NotImplementedError(f"{op}: reduce='multiply' is CPU-only")
-        else:
-            np.multiply.at(out, key, vals)
+        ufunc_at("add" if reduce == "add" else "multiply", out, key, vals)
         return _nograd(out)  # torch gives no gradient through reduce= either
     return Scatter.apply(input, dim, idx, v, add)
 

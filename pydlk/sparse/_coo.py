@@ -18,27 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module, is_cupy
+from .._backend import get_array_module, is_cupy, ufunc_at
 
 
 def scatter_add(xp: Any, out: Any, index: Any, values: Any) -> None:
     """``out[index] += values`` with repeated indices accumulating (in place)."""
-    if xp is np:
-        np.add.at(out, index, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_add(out, index, values)
+    ufunc_at("add", out, index, values)
 
 
 def scatter_max(xp: Any, out: Any, index: Any, values: Any) -> None:
     """``out[index] = max(out[index], values)`` with repeated indices (in place)."""
-    if xp is np:
-        np.maximum.at(out, index, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_max(out, index, values)
+    ufunc_at("maximum", out, index, values)
 
 
 class SparseCOO:
