@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _arena
 from ._autograd_graph import RecordedNode, node_type
-from ._backend import device_of, get_array_module, is_cupy
+from ._backend import device_of, get_array_module, host_array, is_cupy
 from ._device import default_device_str as _default_device
 from ._device import device as _device
 from ._dtype_infer import sequence_dtype
@@ -235,6 +235,14 @@ def _default_dtype_array(data, dtype, xp):
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return arr
+
+
+def _to_numpy_refused(a):
+    """torch's words when a GPU tensor is asked for a NumPy array."""
+    return (
+        f"can't convert cuda:{a.device.id} device type tensor to numpy. Use Tensor.cpu() to "
+        "copy the tensor to host memory first."
+    )
 
 
 def _differentiable(dtype):
@@ -521,11 +529,15 @@ class Tensor(_TensorBase):
                 "use tensor.detach().numpy()"
             )
         if is_cupy(self._data):
-            raise TypeError("numpy: tensor is on a CUDA device; use .cpu() first")
+            raise TypeError(_to_numpy_refused(self._data))
         return self._data
 
     def __array__(self, dtype: DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
-        a = self._data.get() if is_cupy(self._data) else self._data
+        """The NumPy array itself (a CPU tensor); a GPU tensor refuses, as torch's does, rather
+        than copy to the host behind the caller's back (``t.cpu()`` copies)."""
+        if is_cupy(self._data):
+            raise TypeError(_to_numpy_refused(self._data))
+        a = self._data
         if dtype is not None:
             a = a.astype(dtype, copy=False)
         return np.array(a, copy=True) if copy else a
@@ -582,7 +594,7 @@ class Tensor(_TensorBase):
         return self._data.reshape(-1)[0].item()
 
     def tolist(self) -> Any:
-        return np.asarray(self).tolist()
+        return host_array(self._data).tolist()
 
     # -- metadata ---------------------------------------------------------------------
     @property
