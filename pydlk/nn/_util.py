@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ..autograd import _default_floats
 from ..functional._util import pair  # noqa: F401  (the one int-or-pair parser)
 from ..ops.conversions import _parse_device
 from . import init
@@ -29,8 +30,10 @@ def check_device(device, cls):
 
 
 def dtype_of(dtype):
-    """A layer's parameter dtype: float32 unless given."""
-    return np.dtype(np.float32 if dtype is None else dtype)
+    """A layer's parameter dtype: unless given, the default float dtype (float32 unless
+    ``pydlk.set_default_dtype`` changed it), as torch's layers follow
+    ``torch.set_default_dtype``."""
+    return _default_floats()[0] if dtype is None else np.dtype(dtype)
 
 
 def empty_param(shape, dtype):

@@ -9,14 +9,16 @@ from ..autograd import Tensor
 class Parameter(Tensor):
     """A leaf Tensor that a Module registers as learnable when assigned as an attribute;
     ``requires_grad`` is True by default. ``data`` may be an array or a Tensor (its array is
-    shared); None gives an empty float32 parameter.
+    shared); None gives an empty parameter of the default float dtype.
     """
 
     def __init__(self, data=None, requires_grad: bool = True) -> None:
         if data is None:
             import numpy as np
 
-            data = np.empty(0, np.float32)
+            from ..autograd import _default_floats
+
+            data = np.empty(0, _default_floats()[0])
         super().__init__(
             data._data if isinstance(data, Tensor) else data, requires_grad=requires_grad
         )
@@ -34,7 +36,9 @@ def Buffer(data=None, *, persistent: bool = True) -> Tensor:  # noqa: N802  (tor
     import numpy as np
 
     if data is None:
-        data = Tensor(np.empty(0, np.float32))
+        from ..autograd import _default_floats
+
+        data = Tensor(np.empty(0, _default_floats()[0]))
     if not isinstance(data, Tensor):
         data = Tensor(data)
     t = data.detach().requires_grad_(data.requires_grad)

@@ -16,7 +16,7 @@ from ..functional.rnn import rnn_packed as _rnn_packed
 from ..ops.selection import index_select
 from . import init
 from ._arrays import as_array
-from ._util import check_device
+from ._util import check_device, dtype_of
 from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence
@@ -72,7 +72,7 @@ class RNNBase(Module):
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, 0
         G = {"LSTM": 4, "GRU": 3}.get(mode, 1)
         D = 2 if bidirectional else 1
-        dt = np.dtype(np.float32 if dtype is None else dtype)
+        dt = dtype_of(dtype)
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(D):
