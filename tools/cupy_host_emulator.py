@@ -527,15 +527,24 @@ def _current_stream():
     return _Stream._current[-1] if _Stream._current else _NULL_STREAM
 
 
+def _set_device(i):
+    if i != 0:  # one emulated device, as CuPy refuses a device it does not have
+        raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {i}")
+
+
 def _module():
     m = types.ModuleType("cupy")
     m.ndarray = ndarray
     m.RawModule = RawModule
     m.__spec__ = importlib.machinery.ModuleSpec("cupy", None)  # find_spec("cupy") finds it
+    m.__version__ = f"{_VERSION}+host-emulation"  # the CuPy whose names it admits
     m.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(
             getDeviceCount=lambda: 1,
             getDevice=lambda: 0,
+            setDevice=_set_device,
+            driverGetVersion=lambda: 13000,  # CUDA 13.0, as the GPU machine's
+            runtimeGetVersion=lambda: 13000,
             deviceSynchronize=lambda: None,
             memGetInfo=lambda: (15 << 30, 16 << 30),
             getDeviceProperties=lambda i: {

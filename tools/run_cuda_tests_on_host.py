@@ -57,6 +57,9 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_models_vision.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_models_seq.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_models_misc.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_ops_round2.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_nn_round2.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_train_round2.py"),
             *sys.argv[1:],
         ]
     )
