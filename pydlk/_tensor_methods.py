@@ -427,11 +427,18 @@ _methods.update({_n: property(_f) for _n, _f in _tensor_more.TENSOR_PROPERTIES.i
 del _mod
 
 # torch's further math, special and statistics methods (ops/math_more.py, special_more.py,
-# stats_more.py: each module's TENSOR_METHODS, in-place variants included)
+# special_extra.py, stats_more.py, tensor_extra.py: each module's TENSOR_METHODS, in-place
+# variants included)
 _methods.update(
     {
         k: v
-        for m in (ops.math_more, ops.special_more, ops.stats_more)
+        for m in (
+            ops.math_more,
+            ops.special_more,
+            ops.special_extra,
+            ops.stats_more,
+            ops.tensor_extra,
+        )
         for k, v in m.TENSOR_METHODS.items()
     }
 )

@@ -326,6 +326,8 @@ class Tensor(_TensorBase):
     #       copysign_ heaviside_ gcd_ lcm_ bitwise_and_ bitwise_or_ bitwise_xor_ bitwise_not_
     #       bitwise_left_shift_ bitwise_right_shift_ nextafter_ ldexp_ float_power_
     #   special functions: i0 polygamma mvlgamma i0_ polygamma_ mvlgamma_
+    #       igamma igammac igamma_ igammac_
+    #   more tensor ops: vdot resize_ resize_as_ geometric_ cauchy_ log_normal_
     #   more statistics: logcumsumexp cov corrcoef msort mode unique_consecutive renorm dist
     #       kron inner histogram renorm_
     #   properties: T mT real imag nbytes itemsize is_cpu retains_grad mH H

@@ -18,7 +18,9 @@ scatter), ``scatter_extra`` (index_add, scatter_reduce, masked_select), ``statis
 (tan, asin, log2, logit, xlogy, atan2, hypot, addcmul, ...), ``cumulative`` (cumprod),
 ``shape_extra`` (repeat_interleave, tile, take_along_dim, diff, block_diag, cartesian_prod,
 tril_indices), ``math_more`` (absolute, fmod, fmax, copysign,
-bitwise ops, logaddexp, frexp, ...), ``special_more`` (i0, polygamma, mvlgamma), ``stats_more``
+bitwise ops, logaddexp, frexp, ...), ``special_more`` (i0, polygamma, mvlgamma),
+``special_extra`` (igamma, igammac, and torch.special's i0e, zeta, ndtri, Bessel functions,
+...), ``tensor_extra`` (vdot, resize_, geometric_, cauchy_, log_normal_), ``stats_more``
 (logcumsumexp, cov, corrcoef, mode, histogram, kron, ...), ``calculus`` (trapezoid, gradient),
 ``shape_more`` (tensor_split, diag_embed, select_scatter, ...),
 ``index_more`` (index_copy, index_put, masked_scatter, put, index_reduce),
@@ -605,8 +607,10 @@ from . import (  # noqa: E402
     math_more,
     memory_formats,
     shape_more,
+    special_extra,
     special_more,
     stats_more,
+    tensor_extra,
 )
 from .calculus import *  # noqa: E402,F401,F403
 from .dtype_utils import *  # noqa: E402,F401,F403
@@ -614,8 +618,10 @@ from .index_more import *  # noqa: E402,F401,F403
 from .math_more import *  # noqa: E402,F401,F403
 from .memory_formats import *  # noqa: E402,F401,F403
 from .shape_more import *  # noqa: E402,F401,F403
+from .special_extra import *  # noqa: E402,F401,F403
 from .special_more import *  # noqa: E402,F401,F403
 from .stats_more import *  # noqa: E402,F401,F403
+from .tensor_extra import *  # noqa: E402,F401,F403
 
 __all__ += [
     n
@@ -626,8 +632,10 @@ __all__ += [
         math_more,
         memory_formats,
         shape_more,
+        special_extra,
         special_more,
         stats_more,
+        tensor_extra,
     )
     for n in m.__all__
 ]

@@ -9,12 +9,15 @@ import numpy as np
 
 from .._backend import is_cupy
 from .._typing import TensorOrScalar
-from ..autograd import Tensor
+from ..autograd import Function, Tensor
 from ._helpers import (
     _arr,
     _BinaryOp,
+    _fit,
+    _meta,
     _nograd,
     _nograd_ufunc,
+    _o,
     _quiet,
     _real_only,
     _s,
@@ -95,12 +98,45 @@ def _rounded_div(input: Any, other: Any, mode: str) -> Tensor:
     return _zero_grad(q, input, other)
 
 
+class Remainder(Function):
+    """``a - floor(a / b) b`` of floating operands; torch's gradients: 1 for ``a``,
+    ``-floor(a / b)`` for ``b``."""
+
+    @staticmethod
+    @_quiet
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        ctx.meta = (_meta(a), _meta(b))
+        return _o(_xp(a, b).remainder(a, b))
+
+    @staticmethod
+    @_quiet
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = _fit(g, ctx.meta[0]) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = _fit(-g * _xp(g).floor(a / b), ctx.meta[1])
+        return ga, gb
+
+
 @_quiet
 def remainder(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
-    """Python's ``%`` (the sign of the divisor), as torch.remainder. No gradient. An integer
+    """Python's ``%`` (the sign of the divisor), as torch.remainder; floating operands are
+    differentiable (d/dinput = 1, d/dother = -floor(input / other), as torch). An integer
     division by zero raises RuntimeError, as torch's."""
     a, b = _promoted("remainder", input, other)
     _no_integer_zero("remainder", a, b)
+    dt = getattr(a, "dtype", None) or getattr(b, "dtype", None)
+    grad = any(isinstance(v, Tensor) and v.requires_grad for v in (input, other))
+    if grad and dt is not None and dt.kind == "f":
+
+        def operand(v: Any, arr: Any) -> Any:  # the Tensor itself (in dt) keeps its graph
+            if isinstance(v, Tensor) and v.requires_grad:
+                return v if v.dtype == dt else v.to(dt)
+            return arr
+
+        return Remainder.apply(operand(input, a), operand(other, b))
     return _nograd(_xp(a, b).remainder(a, b))
 
 

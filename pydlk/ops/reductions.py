@@ -580,11 +580,20 @@ def norm(
     dtype: DTypeLike | None = None,
 ) -> Tensor:
     """Vector p-norm of all elements (dim=None) or over ``dim``. ``'fro'`` is the 2-norm;
-    matrix norms other than Frobenius (``'nuc'``, p with two dims) are not provided."""
+    ``'nuc'`` the nuclear norm (the sum of the singular values, differentiable) of a matrix,
+    or of the matrices over the two dims ``dim``; other matrix norms (p with two dims) are
+    not provided."""
     input = _t(input)
     if dtype is not None:
         input = to(input, dtype)
     _need_float(input, "norm")
+    if p == "nuc":
+        from ..linalg import matrix_norm  # linalg sits above ops
+
+        if dim is None and input.ndim != 2:
+            raise RuntimeError(f"norm: p='nuc' needs a 2-D input or two dims, got {input.ndim}-D")
+        dims = (-2, -1) if dim is None else dim
+        return matrix_norm(input, "nuc", dim=dims, keepdim=keepdim)  # type: ignore[arg-type]
     if p == "fro" or p is None:
         p = 2
     if isinstance(p, str):

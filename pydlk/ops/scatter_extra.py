@@ -218,7 +218,7 @@ class ScatterReduce(Function):
             ga = share * self_hit if inc else xp.where(touched, 0, share * self_hit)
             gs = share[key] * src_hit
         else:
-            raise RuntimeError("scatter_reduce: the gradient of reduce='prod' is not implemented")
+            ga, gs = _prod_grads(xp, a, src, out, g, key, inc, touched)
         return ga.astype(a.dtype, copy=False), gs.astype(src.dtype, copy=False), None, None, None
 
     @staticmethod
@@ -249,13 +249,35 @@ class ScatterReduce(Function):
         return ga, gs, None, None, None
 
 
+def _prod_grads(xp, a, src, out, g, key, inc, touched):
+    """torch's gradients of scatter_reduce(reduce='prod'), exact where values are zero: the
+    input's own value gets the product of the others (its zeros replaced by 1), a source value
+    the product of the rest of its group, which is nonzero only where it is its group's one
+    zero."""
+    if inc:
+        ma = xp.where(a == 0, 1, a)
+        rest = ma.copy()
+        ufunc_at("multiply", rest, key, src)
+        ga = g * rest / ma
+    else:
+        ga = xp.where(touched, 0, g)
+    src_zero = src == 0
+    zeros = xp.zeros(a.shape, g.dtype)
+    _add_at(zeros, key, src_zero.astype(g.dtype))
+    single = src_zero & (zeros[key] == 1)
+    others = a.copy() if inc else xp.where(touched, 1, a).astype(a.dtype)
+    ufunc_at("multiply", others, key, xp.where(single, 1, src).astype(src.dtype))
+    gs = xp.where(single, (g * others)[key], (g * out)[key] / xp.where(src_zero, 1, src))
+    return ga, gs
+
+
 def scatter_reduce(
     input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
 ) -> Tensor:
     """A copy of input with ``src`` reduced into ``out[index[i][j]][j]`` (dim 0) by ``reduce``
     ('sum', 'prod', 'mean', 'amax', 'amin'); with ``include_self=False`` input's values at the
     written positions do not take part. Gradients as torch's (max/min shared among ties; 'prod'
-    has none here: RuntimeError at backward)."""
+    exact where values are zero; its second derivative raises RuntimeError)."""
     input, src = _t(input), _t(src)
     if reduce not in _REDUCTIONS:
         raise RuntimeError(
