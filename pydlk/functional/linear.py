@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .. import _C, amp
 from .._backend import kernels_for
 from ..autograd import Function, Tensor
@@ -15,7 +17,9 @@ class Linear(Function):
     def forward(ctx, x, weight, bias):
         K = kernels_for(x)
         lead = x.shape[:-1]
-        x2 = contiguous(x.reshape(-1, x.shape[-1]))
+        # rows counted, not inferred with -1: a zero-width input (in_features 0) has no size
+        # to infer them from
+        x2 = contiguous(x.reshape(math.prod(lead), x.shape[-1]))
         # Inside autocast: bf16 products, float32 in and out (pydlk/amp.py).
         ctx.bf16 = amp.use_bf16(x2, weight, bias)
         fwd = _C.linear_bf16_forward if ctx.bf16 else K.linear_forward
@@ -29,7 +33,7 @@ class Linear(Function):
         x2, weight = ctx.saved_tensors
         K = kernels_for(dy)
         need_x, need_w, need_b = ctx.needs_input_grad
-        dy2 = contiguous(dy.reshape(-1, weight.shape[0]))
+        dy2 = contiguous(dy.reshape(x2.shape[0], weight.shape[0]))
         bwd = _C.linear_bf16_backward if ctx.bf16 else K.linear_backward
         dx, dw, db = bwd(dy2, x2, contiguous(weight), need_x, need_w, need_b)
         if dx is not None:
@@ -41,9 +45,10 @@ class Linear(Function):
         x2, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         out_f, in_f = weight.shape
-        X = inputs[0].reshape(-1, in_f) if inputs[0] is not None else Tensor._wrap(x2)
+        rows = x2.shape[0]
+        X = inputs[0].reshape(rows, in_f) if inputs[0] is not None else Tensor._wrap(x2)
         W = inputs[1] if inputs[1] is not None else Tensor._wrap(weight)
-        dy2 = dy.reshape(-1, out_f)
+        dy2 = dy.reshape(rows, out_f)
         dx = (dy2 @ W).reshape(*ctx.lead, in_f) if need_x else None
         dw = dy2.transpose(0, 1) @ X if need_w else None
         db = dy2.sum(dim=0) if need_b else None

@@ -20,6 +20,7 @@ from typing import Any
 from ..autograd import Tensor
 from .conv import conv2d
 from .pool import adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool2d, max_pool2d
+from .pool1d import _lp, _unpool, _unpool_sizes
 from .shape_ops import pad as _pad
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "max_pool3d_with_indices",
     "adaptive_max_pool3d_with_indices",
     "conv_transpose3d",
+    "max_unpool3d",
+    "lp_pool3d",
 ]
 
 
@@ -322,3 +325,43 @@ def conv_transpose3d(
         b = bias if isinstance(bias, Tensor) else Tensor(bias)
         out = out + b.reshape(1, -1, 1, 1, 1)
     return out.squeeze(0) if unb else out
+
+
+def max_unpool3d(
+    input: Tensor,
+    indices: Tensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    output_size: Any = None,
+) -> Tensor:
+    """The partial inverse of ``max_pool3d`` (``torch.nn.functional.max_unpool3d``): each value
+    of (N, C, D, H, W) or (C, D, H, W) goes to its flat index ``d * H * W + h * W + w`` of a zero
+    volume whose sizes are ``(in - 1) * stride - 2 * padding + kernel_size`` unless
+    ``output_size`` (3 sizes, or the full shape) gives them; differentiable in ``input``.
+    Raises ValueError for another rank or an ``output_size`` out of range, RuntimeError for an
+    index outside the volume."""
+    op = "max_unpool3d"
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.dim() not in (4, 5):
+        raise ValueError(
+            f"{op}: input must be 4-D (C, D, H, W) or 5-D (N, C, D, H, W), got shape "
+            f"{tuple(x.shape)}"
+        )
+    k = triple(kernel_size, op, "kernel_size")
+    s = k if stride is None else triple(stride, op, "stride")
+    p = triple(padding, op, "padding", low=0)
+    sizes = _unpool_sizes(x, k, s, p, output_size, 3, op)
+    return _unpool(x, indices, sizes, op)
+
+
+def lp_pool3d(
+    input: Tensor, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False
+) -> Tensor:
+    """Power-average pooling over (N, C, D, H, W) or (C, D, H, W): ``(sum over the window of
+    x ** p) ** (1 / p)`` (``torch.nn.functional.lp_pool3d``, torch's formula: the average of
+    ``x ** p`` times the window's size, negative averages clamped to 0, to the power 1 / p)."""
+    kd, kh, kw = triple(kernel_size, "lp_pool3d", "kernel_size")
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    out = avg_pool3d(x.pow(norm_type), (kd, kh, kw), stride, 0, ceil_mode)
+    return _lp(out, norm_type, kd * kh * kw)

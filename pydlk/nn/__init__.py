@@ -17,6 +17,7 @@ from . import (
 from .activation import *  # noqa: F401,F403
 from .activation_extra import *  # noqa: F401,F403
 from .activation_more import *  # noqa: F401,F403
+from .adaptive import *  # noqa: F401,F403
 from .additive_attention import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .blocks import *  # noqa: F401,F403

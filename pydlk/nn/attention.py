@@ -12,6 +12,7 @@ from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
 from ..functional.attention import _attention
 from . import init
+from ._arrays import as_array
 from ._util import check_device, dtype_of
 from .linear import Linear
 from .module import Module
@@ -135,6 +136,10 @@ class MultiheadAttention(Module):
         is_causal: bool = False,
     ):
         E, h, hd = self.embed_dim, self.num_heads, self.head_dim
+        # bare arrays (NumPy or CuPy) are taken as the other layers take them
+        query, key, value = (
+            t if isinstance(t, Tensor) else Tensor._wrap(as_array(t)) for t in (query, key, value)
+        )
         batched = query.ndim == 3
         if query.ndim not in (2, 3):
             raise ValueError(f"MultiheadAttention: query must be 2-D or 3-D, got {query.ndim}-D")

@@ -1,5 +1,5 @@
-"""3-D layers: Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d
-(torch.nn.modules.conv / pooling), over (N, C, D, H, W) or (C, D, H, W); see
+"""3-D layers: Conv3d, ConvTranspose3d, MaxPool3d, AvgPool3d, AdaptiveAvgPool3d, AdaptiveMaxPool3d,
+MaxUnpool3d, LPPool3d (torch.nn.modules.conv / pooling), over (N, C, D, H, W) or (C, D, H, W); see
 pydlk.functional.volumetric for how they run on the 2-D kernels."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from .._typing import DeviceLike, DTypeLike
 from ..functional.volumetric import triple
 from .conv_extra import _ConvBase, _ConvTransposeBase
 from .module import Module
+from .pooling1d import _LPPoolNd
 
 if TYPE_CHECKING:
     from ..autograd import Tensor
@@ -22,6 +23,8 @@ __all__ = [
     "AvgPool3d",
     "AdaptiveAvgPool3d",
     "AdaptiveMaxPool3d",
+    "MaxUnpool3d",
+    "LPPool3d",
 ]
 
 
@@ -204,3 +207,33 @@ class AdaptiveMaxPool3d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class MaxUnpool3d(Module):
+    """The partial inverse of MaxPool3d: ``forward(input, indices, output_size=None)`` puts
+    each value back at its flat index over D * H * W and zeros elsewhere (see
+    ``F.max_unpool3d``). ``kernel_size``, ``stride`` (default ``kernel_size``) and ``padding``
+    are kept as triples, as torch's."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        op = "MaxUnpool3d"
+        self.kernel_size = triple(kernel_size, op, "kernel_size")
+        self.stride = triple(stride if stride is not None else kernel_size, op, "stride")
+        self.padding = triple(padding, op, "padding", low=0)
+
+    def forward(self, input: Tensor, indices: Tensor, output_size: Any = None) -> Tensor:
+        return F.max_unpool3d(
+            input, indices, self.kernel_size, self.stride, self.padding, output_size
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class LPPool3d(_LPPoolNd):
+    """Power-average pooling over (N, C, D, H, W) or (C, D, H, W): ``(sum of x ** p) **
+    (1 / p)`` per window (see ``F.lp_pool3d``)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.lp_pool3d(input, self.norm_type, self.kernel_size, self.stride, self.ceil_mode)
