@@ -39,6 +39,7 @@ import numpy as np
 from .._backend import get_array_module, kernels_for
 from .._typing import DTypeLike
 from ..autograd import Function, is_grad_enabled, no_double_backward
+from ..ops._promotion import to_float
 from ._adjoint import LinearMap
 from ._util import apply_inplace, check_float, contiguous
 
@@ -382,13 +383,15 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    """1 / (1 + exp(-input)), computed without overflow for large |input|."""
-    return _apply(Sigmoid, "sigmoid", input, (), False)
+    """1 / (1 + exp(-input)), computed without overflow for large |input|. An integer or bool
+    input gives the default float dtype, as torch's."""
+    return _apply(Sigmoid, "sigmoid", to_float(_scalar_to_array(input)), (), False)
 
 
 def tanh(input: Tensor) -> Tensor:
-    """Hyperbolic tangent; the backward uses ``1 - tanh^2`` of the saved output."""
-    return _apply(Tanh, "tanh", input, (), False)
+    """Hyperbolic tangent; the backward uses ``1 - tanh^2`` of the saved output. An integer or
+    bool input gives the default float dtype, as torch's."""
+    return _apply(Tanh, "tanh", to_float(_scalar_to_array(input)), (), False)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -465,6 +468,9 @@ class Softmax(Function):
 
 def _softmax(name, input, dim, dtype, log):
     input = _scalar_to_array(input)
+    dt_in = getattr(input, "dtype", None)
+    if dtype is not None and dt_in is not None and dt_in.kind in "biu":
+        input = input.to(dtype) if hasattr(input, "to") else input.astype(dtype)  # torch casts
     a = check_float(input, name, "input")
     if dim is None:
         raise ValueError(

@@ -4,6 +4,7 @@ hardshrink and threshold (torch.nn.functional's), composed from differentiable T
 from __future__ import annotations
 
 from ..autograd import Tensor
+from ..ops._promotion import to_float
 from ._util import check_float
 
 __all__ = [
@@ -105,14 +106,14 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def softsign(input: Tensor) -> Tensor:
-    """``x / (1 + |x|)``."""
-    x = _t(input, "softsign")
+    """``x / (1 + |x|)`` (an integer input gives the default float dtype, as torch's)."""
+    x = _t(to_float(input), "softsign")
     return x / (x.abs() + 1.0)
 
 
 def tanhshrink(input: Tensor) -> Tensor:
-    """``x - tanh(x)``."""
-    x = _t(input, "tanhshrink")
+    """``x - tanh(x)`` (an integer input gives the default float dtype, as torch's)."""
+    x = _t(to_float(input), "tanhshrink")
     return x - x.tanh()
 
 

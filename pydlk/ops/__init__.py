@@ -34,8 +34,9 @@ the builtins' names (sum, max, min, abs, all, any, round, pow; bool, float and i
 
 Where pydlk differs from torch:
 
-* Type promotion is NumPy's (NEP 50): ``float32 + Python float`` stays float32, as in torch, but
-  ``int64 / int64`` and ``int64 * 0.5`` give float64 where torch gives float32.
+* Type promotion is torch's (``_promotion``: ``int64 / int64`` and ``int64 * 0.5`` are float32,
+  ``sin`` of an integer tensor the default float dtype); ops torch refuses for mixed dtypes
+  (``matmul``, ``dot``, ``tensordot``, ``einsum`` of int64 with float32) promote as NumPy does.
 * Bad arguments raise ``ValueError``/``TypeError`` (torch: ``RuntimeError``); a dim out of range
   raises ``IndexError`` as in torch.
 * ``view`` is ``reshape``: it copies a non-contiguous tensor instead of refusing it.

@@ -278,9 +278,15 @@ def _sizes(size: Sequence[Any], op: str) -> tuple[int, ...]:
     return size
 
 
+class FloatInputError(RuntimeError, TypeError):
+    """An op that torch defines only for floating-point input (mean, var, std, norm) got an
+    integer or bool tensor: torch's RuntimeError, and a TypeError as pydlk's other dtype
+    errors."""
+
+
 def _need_float(x: Tensor | Array, op: str) -> None:
     if x.dtype.kind not in "fc":
-        raise TypeError(
+        raise FloatInputError(
             f"{op}: input dtype must be floating point, got {x.dtype}; "
             "convert it first with .float()"
         )

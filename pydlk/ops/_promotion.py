@@ -94,11 +94,14 @@ def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None
     return higher
 
 
-def result_type(a: Any, b: Any) -> np.dtype | None:
-    """The dtype torch gives ``a op b`` (tensors, arrays, Python numbers), or None for an operand
-    it cannot classify (left to NumPy)."""
+def result_type(*operands: Any) -> np.dtype | None:
+    """The dtype torch gives ``a op b`` (or an op of more operands: ``clamp(x, lo, hi)``,
+    ``cat``) of tensors, arrays and Python numbers, or None for an operand it cannot classify
+    (left to NumPy); None operands (an absent clamp bound) are skipped."""
     dim = zero = wrapped = None
-    for x in (a, b):
+    for x in operands:
+        if x is None:
+            continue
         dt = getattr(x, "dtype", None)
         if dt is not None and hasattr(x, "ndim"):
             if x.ndim:
@@ -118,6 +121,29 @@ def result_type(a: Any, b: Any) -> np.dtype | None:
     return _combine(dim, _combine(zero, wrapped))
 
 
+def float_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype torch computes a floating-point op of a ``dt`` input in (``sin``, ``exp``,
+    ``sigmoid``, ``erf``, ``logsumexp``, ...), which is its result dtype: ``dt`` itself when
+    floating (bfloat16 too) or complex, the default float dtype (float32 unless
+    ``set_default_dtype``) for integer and bool dtypes."""
+    return dt if _category(dt) >= 2 else _default_float()
+
+
+def to_float(x: Any) -> Any:
+    """``x`` (a Tensor, differentiably, or an array) in ``float_dtype`` of its dtype: unchanged
+    when already floating or complex; anything without a dtype is returned as it is."""
+    dt = getattr(x, "dtype", None)
+    if dt is None or _category(dt) >= 2:
+        return x
+    return _cast(x, _default_float())
+
+
+def int_accumulator(dt: np.dtype) -> np.dtype | None:
+    """int64 for an integer or bool ``dt`` (torch's sum, prod, cumsum and cumprod accumulate
+    those in int64, uint8 included, where NumPy keeps uint64), else None (the input's dtype)."""
+    return _INT64 if _category(dt) < 2 else None
+
+
 def _cast(x: Any, dt: np.dtype) -> Any:
     if isinstance(x, Tensor):
         return x if x.dtype == dt else x.to(dt)
@@ -128,8 +154,8 @@ def _cast(x: Any, dt: np.dtype) -> Any:
 
 def promote(a: Any, b: Any, true_divide: bool = False) -> tuple[Any, Any]:
     """``a`` and ``b`` with their tensors cast (differentiably) to torch's result dtype; for
-    true division an integer or bool result dtype becomes float32. Two tensors of one dtype, or a
-    float tensor with a Python real, return at once (the common case)."""
+    true division an integer or bool result dtype becomes the default float dtype. Two tensors
+    of one dtype, or a float tensor with a Python real, return at once (the common case)."""
     ta = isinstance(a, Tensor)
     if ta and isinstance(b, Tensor):
         da = a.dtype

@@ -1,4 +1,8 @@
-"""Elementwise arithmetic and math functions (comparisons and predicates: ``comparison.py``)."""
+"""Elementwise arithmetic and math functions (comparisons and predicates: ``comparison.py``).
+
+The functions torch computes in floating point (exp, log, sqrt, sin, reciprocal, ...) give an
+integer or bool tensor's result in the default float dtype, as torch's (``_promotion.to_float``
+decides, for every such op of pydlk.ops)."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from ._helpers import (
     _zero_grad,
     _zero_grad_ufunc,
 )
-from ._promotion import promote
+from ._promotion import _cast, float_dtype, promote, result_type, to_float
 from .comparison import _rounded_div
 
 # This module defines abs, round and pow under torch's names; inside it the
@@ -366,7 +370,7 @@ class Reciprocal(Function):
     @staticmethod
     @_quiet
     def forward(ctx, a):
-        out = _o(1 / a) if a.dtype.kind in "fc" else _o(1 / a.astype(np.float32))
+        out = _o(1 / a.astype(float_dtype(a.dtype), copy=False))
         ctx.save_for_backward(out)
         return out
 
@@ -604,53 +608,57 @@ def abs(input: Tensor) -> Tensor:
 
 def exp(input: Tensor) -> Tensor:
     """``e ** input``."""
-    return Exp.apply(_t(input))
+    return Exp.apply(to_float(_t(input)))
 
 
 def log(input: Tensor) -> Tensor:
     """Natural logarithm (``-inf`` at 0, ``nan`` below it)."""
-    return Log.apply(_t(input))
+    return Log.apply(to_float(_t(input)))
 
 
 def log1p(input: Tensor) -> Tensor:
     """``log(1 + input)``, accurate for small input."""
-    return Log1p.apply(_t(input))
+    return Log1p.apply(to_float(_t(input)))
 
 
 def sqrt(input: Tensor) -> Tensor:
     """Square root (``nan`` below 0)."""
-    return Sqrt.apply(_t(input))
+    return Sqrt.apply(to_float(_t(input)))
 
 
 def rsqrt(input: Tensor) -> Tensor:
     """``1 / sqrt(input)``."""
-    return Rsqrt.apply(_t(input))
+    return Rsqrt.apply(to_float(_t(input)))
 
 
 def sin(input: Tensor) -> Tensor:
     """Sine (radians)."""
-    return Sin.apply(_t(input))
+    return Sin.apply(to_float(_t(input)))
 
 
 def cos(input: Tensor) -> Tensor:
     """Cosine (radians)."""
-    return Cos.apply(_t(input))
+    return Cos.apply(to_float(_t(input)))
 
 
 def square(input: Tensor) -> Tensor:
-    """``input * input``."""
-    return Square.apply(_t(input))
+    """``input * input`` (a bool tensor gives int64, as torch's ``pow(input, 2)``)."""
+    x = _t(input)
+    return Square.apply(x.to(np.int64) if x.dtype == np.bool_ else x)
 
 
 def reciprocal(input: Tensor) -> Tensor:
     """``1 / input``."""
-    return Reciprocal.apply(_t(input))
+    return Reciprocal.apply(to_float(_t(input)))
 
 
 def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 per element; a zero gradient (recorded when input requires grad), as torch.
     Complex input raises, as torch (``sgn`` is its complex counterpart)."""
     _real_only("sign", input)
+    a = _arr(input)
+    if a.dtype == np.bool_:  # torch: a bool tensor's sign is itself (True is 1, False 0)
+        return _nograd(a.copy())
     return _zero_grad_ufunc("sign", input)
 
 
@@ -685,13 +693,19 @@ def clamp(
 ) -> Tensor:
     """Limit input to ``[min, max]``; either bound may be None. Also named ``clip``.
 
+    The result has torch's promoted dtype of input and bounds (an integer tensor with float
+    bounds gives the default float dtype; a 0-d tensor bound does not widen a float input).
     The gradient passes where the input lies inside the bounds.
     Raises ValueError if both min and max are None.
     """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     _real_only("clamp", input, min, max)
-    return Clamp.apply(_t(input), _s(min), _s(max))
+    x, lo, hi = _t(input), _s(min), _s(max)
+    dt = result_type(x, lo, hi)  # an int tensor with float bounds: the default float dtype
+    if dt is not None:
+        x, lo, hi = (_cast(v, dt) for v in (x, lo, hi))
+    return Clamp.apply(x, lo, hi)
 
 
 clip = clamp

@@ -4,7 +4,8 @@ with first- or second-order edges and uniform or coordinate spacing).
 
 Each is a composition of differentiable ops (slices, differences, products, sums), so the
 gradient with respect to the samples is that of the formula, as in torch; coordinates given as
-tensors are used as constants by ``gradient``. Integer samples give float32, as torch.
+tensors are used as constants by ``gradient``. Integer samples give the default float dtype, as
+torch.
 """
 
 from __future__ import annotations

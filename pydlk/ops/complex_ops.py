@@ -16,6 +16,7 @@ import numpy as np
 from .._backend import get_array_module
 from ..autograd import Function, Tensor
 from ._helpers import _quiet, _t, _UnaryOp, _unbroadcast
+from ._promotion import float_dtype
 from .math_extra import _unary
 
 
@@ -140,16 +141,16 @@ def resolve_conj(input: Tensor) -> Tensor:
 def angle(input: Tensor) -> Tensor:
     """The argument of each element in radians, in (-pi, pi]. A real input gives 0 or pi (0
     for non-negative, pi for negative numbers, nan for nan) with zero gradient, as torch; an
-    integer input gives float32."""
+    integer input gives the default float dtype."""
     x = _t(input)
     if x.dtype.kind == "c":
         return _Angle.apply(x)
-    dt = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    dt = float_dtype(x.dtype)
     xa = x._data
     xp = get_array_module(xa)
     # torch's real angle: pi below zero, 0 elsewhere (-0.0 too), nan kept; no gradient flows
     out = xp.where(xa < 0, np.pi, 0.0).astype(dt)
-    if dt.kind == "f":
+    if x.dtype == dt:
         out = xp.where(xp.isnan(xa), xa, out).astype(dt, copy=False)
     return Tensor._wrap(out)
 

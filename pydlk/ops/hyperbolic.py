@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from .._backend import get_array_module
 from .._typing import Array
 from ..autograd import Function, Tensor
 from ._helpers import _cj, _o, _quiet, _t, _UnaryOp
+from ._promotion import to_float
 
 # fwd(xp, a) and grad(xp, a): a function of the array module and the array
 _ArrayFn = Callable[[Any, Array], Array]
@@ -45,9 +44,7 @@ def _unary(
     @_quiet
     def op(input: Tensor) -> Tensor:
         input = _t(input)
-        if input.dtype.kind not in "fc":  # torch computes these of an integer tensor in float32
-            input = input.to(np.float32)
-        return Op.apply(input)
+        return Op.apply(to_float(input))  # an integer tensor: in the default float dtype
 
     op.__name__, op.__qualname__, op.__doc__ = name, name, doc
     return op

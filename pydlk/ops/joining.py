@@ -12,6 +12,7 @@ from .._backend import get_array_module
 from .._typing import _size
 from ..autograd import Function, Tensor
 from ._helpers import _axis_alias, _dim, _t, _xp
+from ._promotion import result_type
 from .shape import Reshape, reshape
 
 
@@ -52,11 +53,21 @@ def _seq(tensors: Any, op: str) -> list[Tensor]:
     return [_t(x) for x in tensors]
 
 
+def _promoted(ts: list[Tensor]) -> list[Tensor]:
+    """The tensors cast (differentiably) to their torch.result_type: float32 with int64 joins
+    as float32, uint8 with int8 as int16 (NumPy's concatenate would give float64 and int16)."""
+    dt = ts[0].dtype
+    if all(x.dtype == dt for x in ts):
+        return ts
+    res = result_type(*(x._data for x in ts))
+    return ts if res is None else [x if x.dtype == res else x.to(res) for x in ts]
+
+
 @_axis_alias
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate tensors along an existing dim ``dim``. Also named ``concat`` and
-    ``concatenate``. Raises ValueError for an empty list, 0-d tensors, or sizes that differ
-    outside ``dim``.
+    """Concatenate tensors along an existing dim ``dim`` (in their torch.result_type: float32
+    with int64 gives float32). Also named ``concat`` and ``concatenate``. Raises ValueError
+    for an empty list, 0-d tensors, or sizes that differ outside ``dim``.
     """
     ts = _seq(tensors, "cat")
     n = ts[0].ndim
@@ -74,12 +85,13 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                     f"tensor {i} has size {x.shape[j]} in dimension {j}, "
                     f"expected {ref[j]} (shapes {tuple(ref)} and {tuple(x.shape)})"
                 )
-    return Cat.apply(d, *ts)
+    return Cat.apply(d, *_promoted(ts))
 
 
 @_axis_alias
 def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new dim ``dim``. Raises ValueError if the shapes differ."""
+    """Join same-shaped tensors along a new dim ``dim`` (in their torch.result_type). Raises
+    ValueError if the shapes differ."""
     ts = _seq(tensors, "stack")
     ref = ts[0].shape
     for i, x in enumerate(ts[1:], 1):
@@ -89,7 +101,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"shape {tuple(x.shape)}, tensor 0 has {tuple(ref)}"
             )
     d = _dim(dim, len(ref), "stack", extra=1)
-    return Cat.apply(d, *[Reshape.apply(x, ref[:d] + (1,) + ref[d:]) for x in ts])
+    return Cat.apply(d, *[Reshape.apply(x, ref[:d] + (1,) + ref[d:]) for x in _promoted(ts)])
 
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:

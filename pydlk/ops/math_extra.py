@@ -2,9 +2,10 @@
 and base-10 logs and powers, ``sinc``, ``logit``, ``xlogy``, ``atan2``, ``hypot``, angle
 conversions, ``frac``, and the fused ``addcmul`` / ``addcdiv``.
 
-Integer inputs are computed in float32, as torch computes them (``torch.tan`` of an int64
-tensor is float32). Each op's gradient follows torch's ``derivatives.yaml``, with a
-``backward_graph`` (the same formula as recorded Tensor ops) for higher derivatives.
+Integer and bool inputs are computed in the default float dtype, as torch computes them
+(``torch.tan`` of an int64 tensor is float32; ``_promotion.to_float`` decides). Each op's
+gradient follows torch's ``derivatives.yaml``, with a ``backward_graph`` (the same formula as
+recorded Tensor ops) for higher derivatives.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .._backend import get_array_module
 from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _cj, _fit, _fit_t, _meta, _o, _quiet, _real_only, _s, _t, _UnaryOp, _xp
+from ._promotion import to_float
 from .arithmetic import Mul, add, cos, log, mul, reciprocal, rsqrt, sub, trunc, where
 
 # fwd(xp, a) and grad(xp, a): a function of the array module and the array
@@ -27,12 +29,9 @@ _LN2, _LN10 = math.log(2.0), math.log(10.0)
 
 
 def _floating(x: Any) -> Any:
-    """``x`` (a Tensor or array) in float32 when it is integer or bool, as torch computes these
-    ops of integer tensors."""
-    dt = getattr(x, "dtype", None)
-    if dt is not None and dt.kind not in "fc" and dt.name != "bfloat16":
-        return x.to(np.float32) if isinstance(x, Tensor) else x.astype(np.float32)
-    return x
+    """``x`` (a Tensor or array) in the default float dtype when it is integer or bool, as torch
+    computes these ops of integer tensors (``_promotion.to_float``)."""
+    return to_float(x)
 
 
 def _unary(
@@ -144,12 +143,12 @@ sinc = _unary(
 
 
 def deg2rad(input: Tensor) -> Tensor:
-    """Degrees to radians (integer input becomes float32, as torch)."""
+    """Degrees to radians (integer input gives the default float dtype, as torch)."""
     return mul(_floating(_t(input)), math.pi / 180.0)
 
 
 def rad2deg(input: Tensor) -> Tensor:
-    """Radians to degrees (integer input becomes float32, as torch)."""
+    """Radians to degrees (integer input gives the default float dtype, as torch)."""
     return mul(_floating(_t(input)), 180.0 / math.pi)
 
 
@@ -217,7 +216,7 @@ class Xlogy(Function):
 
 def xlogy(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """``input * log(other)``, 0 where ``input`` is 0 (unless ``other`` is nan), broadcasting;
-    either may be a Python number. Integer inputs give float32, as torch."""
+    either may be a Python number. Integer inputs give the default float dtype, as torch."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
     return Xlogy.apply(_floating(_s(input)), _floating(_s(other)))
@@ -255,7 +254,7 @@ class Atan2(Function):
 
 def atan2(input: Tensor, other: Tensor) -> Tensor:
     """The angle of the point ``(other, input)``, in ``(-pi, pi]``, broadcasting; also named
-    ``arctan2``. Integer inputs give float32."""
+    ``arctan2``. Integer inputs give the default float dtype."""
     _real_only("atan2", input, other)
     return Atan2.apply(_floating(_t(input)), _floating(_t(other)))
 

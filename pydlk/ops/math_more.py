@@ -82,7 +82,7 @@ def divide(
 
 
 def true_divide(dividend: TensorOrScalar, divisor: TensorOrScalar) -> Tensor:
-    """Alias of ``div`` without rounding (integer inputs give float32)."""
+    """Alias of ``div`` without rounding (integer inputs give the default float dtype)."""
     return _ar.div(dividend, divisor)
 
 
@@ -150,8 +150,8 @@ def fix(input: Tensor) -> Tensor:
 
 
 def _pair(op: str, input: Any, other: Any, floats: bool = False) -> tuple[Any, Any]:
-    """``input`` and ``other`` (Tensors or numbers) cast to torch's result dtype (float32 for
-    integers when ``floats``); complex refused."""
+    """``input`` and ``other`` (Tensors or numbers) cast to torch's result dtype (the default
+    float dtype for integers when ``floats``); complex refused."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         input = _t(input)
     _real_only(op, _arr(input), _arr(other))
@@ -287,7 +287,8 @@ class Copysign(Function):
 
 def copysign(input: TensorOrScalar, other: TensorOrScalar) -> Tensor:
     """``|input|`` with the sign of ``other`` (signed zeros count), broadcasting; integer inputs
-    give float32. The gradient reaches ``input`` only (0 where input is 0), as torch."""
+    give the default float dtype. The gradient reaches ``input`` only (0 where input is 0), as
+    torch."""
     return Copysign.apply(*_pair("copysign", input, other, floats=True))
 
 
@@ -485,8 +486,8 @@ def nextafter(input: Tensor, other: Tensor) -> Tensor:
 
 
 def ldexp(input: Tensor, other: Tensor) -> Tensor:
-    """``input * 2**other``; integer inputs give float32. Differentiable in both, as torch's
-    ``input * pow(2, other)``."""
+    """``input * 2**other``; integer inputs give the default float dtype. Differentiable in
+    both, as torch's ``input * pow(2, other)``."""
     return _ar.mul(_floating(_t(input)), exp2(_t(other)))
 
 

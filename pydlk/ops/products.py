@@ -11,6 +11,7 @@ from .._backend import get_array_module
 from .._matmul import matmul as _mm
 from ..autograd import Function, Tensor
 from ._helpers import _arr, _cj, _fit, _fit_t, _o, _shape, _t, _val
+from ._promotion import promote
 from .arithmetic import Mul, add, mul, where
 from .shape import permute, reshape
 
@@ -167,7 +168,7 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """
     a, b = _arr(input), _arr(vec2)
     _check_ndims("outer", a, b, 1, 1, "both arguments must be 1-D")
-    return Mul.apply(reshape(_t(input), -1, 1), vec2)
+    return Mul.apply(*promote(reshape(_t(input), -1, 1), _t(vec2)))
 
 
 def _product(op: str, a: Any, b: Any, nd: tuple[int, int], expected: str) -> Tensor:

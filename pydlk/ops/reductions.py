@@ -33,6 +33,7 @@ from ._helpers import (
     _xp,
     return_types,
 )
+from ._promotion import int_accumulator, to_float
 from .arithmetic import maximum, minimum
 from .conversions import to
 
@@ -263,11 +264,13 @@ class MaxDim(Function):
 def sum(
     input: Tensor, dim: _Dims = None, keepdim: bool = False, *, dtype: DTypeLike | None = None
 ) -> Tensor:
-    """Sum over ``dim`` (an int, a tuple, or None for all); ``dtype`` casts first.
+    """Sum over ``dim`` (an int, a tuple, or None for all); ``dtype`` casts first. Integer and
+    bool tensors are summed in int64, as torch's (uint8 too).
     Also takes NumPy's ``axis=``. Raises ValueError for a dim out of range.
     """
     input = _t(input)
-    return Sum.apply(input, dim, keepdim, None if dtype is None else np.dtype(dtype))
+    dt = int_accumulator(input.dtype) if dtype is None else np.dtype(dtype)
+    return Sum.apply(input, dim, keepdim, dt)
 
 
 @_axis_alias
@@ -287,8 +290,11 @@ def mean(
 def prod(
     input: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype: DTypeLike | None = None
 ) -> Tensor:
-    """Product over ``dim`` (one int, or None for all). Raises TypeError for a tuple dim."""
+    """Product over ``dim`` (one int, or None for all); integer and bool tensors multiply in
+    int64, as torch's. Raises TypeError for a tuple dim."""
     input = _t(input)
+    if dtype is None:
+        dtype = int_accumulator(input.dtype)
     if dtype is not None:
         input = to(input, dtype)
     if dim is not None and not isinstance(dim, (int, np.integer)):
@@ -642,10 +648,9 @@ class LogSumExp(Function):
 
 @_axis_alias
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:
-    """``log(sum(exp(input)))`` over ``dim``, computed stably (shifted by the max)."""
-    input = _t(input)
-    _need_float(input, "logsumexp")
-    return LogSumExp.apply(input, dim, keepdim)
+    """``log(sum(exp(input)))`` over ``dim``, computed stably (shifted by the max); an integer
+    or bool input is computed in the default float dtype, as torch's."""
+    return LogSumExp.apply(to_float(_t(input)), dim, keepdim)
 
 
 class CumSum(Function):
@@ -673,8 +678,11 @@ class CumSum(Function):
 
 @_axis_alias
 def cumsum(input: Tensor, dim: int, *, dtype: DTypeLike | None = None) -> Tensor:
-    """Cumulative sum along ``dim``; ``dtype`` casts first."""
+    """Cumulative sum along ``dim``; ``dtype`` casts first; integer and bool tensors
+    accumulate in int64, as torch's."""
     input = _t(input)
+    if dtype is None:
+        dtype = int_accumulator(input.dtype)
     if dtype is not None:
         input = to(input, dtype)
     return CumSum.apply(input, _dim(dim, input.ndim, "cumsum"))

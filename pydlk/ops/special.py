@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .._backend import get_array_module, kernels_for
 from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
 from ._helpers import _cj, _fit, _fit_t, _meta, _need_float, _o, _quiet, _s, _t, _val
+from ._promotion import to_float
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 _HALF_SQRT_PI = 0.5 * math.sqrt(math.pi)
 
 
 def _float_input(input: Tensor) -> Tensor:
-    """torch computes these functions of an integer (or bool) tensor in float32."""
-    input = _t(input)
-    return input if input.dtype.kind in "fc" else input.to(np.float32)
+    """torch computes these functions of an integer (or bool) tensor in the default float
+    dtype (``_promotion.to_float``)."""
+    return to_float(_t(input))
 
 
 def _special(a: Array, name: str) -> Array:
@@ -185,7 +184,8 @@ class Lerp(Function):
 
 
 def expm1(input: Tensor) -> Tensor:
-    """``exp(input) - 1``, accurate for small input (an integer input gives float32)."""
+    """``exp(input) - 1``, accurate for small input (an integer input gives the default float
+    dtype)."""
     return Expm1.apply(_float_input(input))
 
 

@@ -5,7 +5,7 @@ function of order 0), ``polygamma(n, x)`` and ``mvlgamma(x, p)`` (the multivaria
 (``special._special``); higher orders are ``(-1)**(n+1) n! zeta(n+1, x)`` with the Hurwitz zeta
 of Cephes (a direct sum up to 9 then the Euler-Maclaurin tail), written with the array module
 in float64 so that it runs on NumPy and CuPy alike; results are cast back to the input's dtype.
-Integer inputs are computed in float32, as torch. Gradients: ``i0' = i1``,
+Integer inputs are computed in the default float dtype, as torch. Gradients: ``i0' = i1``,
 ``polygamma(n)' = polygamma(n + 1)``, ``mvlgamma`` through ``lgamma``.
 """
 
@@ -176,7 +176,7 @@ class I1(Function):
 
 def i0(input: Tensor) -> Tensor:
     """The modified Bessel function of the first kind of order 0 (gradient ``i1``); integer
-    input gives float32."""
+    input gives the default float dtype."""
     input = _floating(_t(input))
     _real_only("i0", input)
     return I0.apply(input)

@@ -23,6 +23,7 @@ from .._backend import get_array_module, is_cupy
 from .._typing import Array
 from ..autograd import Function, Tensor
 from ._helpers import _dim, _need_float, _nograd, _o, _quiet, _real_only, _t, _ValuesIndices
+from ._promotion import to_float
 from .arithmetic import abs as _abs
 from .arithmetic import clamp, div, mul, sqrt, sub, where
 from .diagonal import diagonal
@@ -124,8 +125,7 @@ def cov(
     x = _t(input)
     if x.ndim > 2:
         raise ValueError(f"cov: expected input to have two or fewer dimensions, got {x.ndim}")
-    if x.dtype.kind not in "fc":
-        x = x.to(np.float32)
+    x = to_float(x)
     xm = x if x.ndim == 2 else reshape(x, (1, -1))
     n = xm.shape[1]
     w: Tensor | None = None
