@@ -9,12 +9,12 @@ defines ``Tensor`` without knowing the operators, so the import graph stays a tr
 import numpy as np
 
 from . import ops
-from ._backend import is_cupy
-from .autograd import Tensor, is_grad_enabled
+from .autograd import Tensor
 from .linalg import _toplevel as _linalg
 from .ops import dtype_utils as _dtype_utils
 from .ops import index_more as _index_more
 from .ops import shape_more as _shape_more
+from .ops import tensor_compat as _tensor_compat
 from .ops import tensor_more as _tensor_more
 from .ops._helpers import _arr, _nograd, _s, _xp
 from .ops._promotion import promote
@@ -70,6 +70,7 @@ from .ops.factories import (
 from .ops.indexing import _getitem, _iter, _setitem
 from .ops.inplace import (
     add_,
+    augmented,
     clamp_,
     clamp_max_,
     clamp_min_,
@@ -152,39 +153,6 @@ from .sparse import _methods as _sparse_methods
 from .sparse._tensor import refuse_dense_methods as _sparse_refuse
 
 
-def _inplace(op_name, fn):
-    """``x op= y``: in place on the data when no gradient is being recorded through x or y;
-    out of place (a new graph node, as ``x = x op y``) when x is a non-leaf of the graph or y
-    requires grad; refused for a leaf that requires grad."""
-
-    def method(self, other):
-        if is_grad_enabled() and (
-            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-        ):
-            self._check_inplace(op_name)
-            return fn(self, other)
-        o = _arr(other)
-        if is_cupy(self._data) and isinstance(o, np.ndarray):
-            import cupy
-
-            o = cupy.asarray(o)
-        r = _arr(fn(Tensor._wrap(self._data), Tensor._wrap(o) if hasattr(o, "shape") else o))
-        if r.shape != self.shape:
-            raise ValueError(
-                f"{op_name}: the result has shape {r.shape}, but the in-place "
-                f"target has shape {self.shape}"
-            )
-        if r.dtype != self.dtype and not np.can_cast(r.dtype, self.dtype, "same_kind"):
-            raise TypeError(
-                f"{op_name}: result type {r.dtype} can't be cast to the in-place "
-                f"target's dtype {self.dtype}"
-            )
-        self._data[...] = r
-        return self
-
-    return method
-
-
 def _eq(self, other):
     return False if other is None else eq(self, other)
 
@@ -243,10 +211,6 @@ _methods = {
     "__rfloordiv__": lambda self, other: floor_divide(other, self),
     "__mod__": remainder,
     "__rmod__": lambda self, other: remainder(other, self),
-    "__iadd__": _inplace("__iadd__", lambda a, b: Add.apply(a, b)),
-    "__isub__": _inplace("__isub__", lambda a, b: Sub.apply(a, b)),
-    "__imul__": _inplace("__imul__", lambda a, b: Mul.apply(a, b)),
-    "__itruediv__": _inplace("__itruediv__", lambda a, b: Div.apply(a, b)),
     "__eq__": _eq,
     "__ne__": _ne,
     "__lt__": lt,
@@ -418,10 +382,10 @@ _methods = {
     # activations (pydlk.functional)
 }
 
-# shape_more, index_more, dtype_utils, tensor_more: each module's TENSOR_METHODS (and
-# tensor_more's TENSOR_PROPERTIES, attached as properties: nbytes, itemsize, is_cpu,
-# retains_grad, mH, H)
-for _mod in (_shape_more, _index_more, _dtype_utils, _tensor_more):
+# shape_more, index_more, dtype_utils, tensor_more, tensor_compat (short, byte, char,
+# __contains__, view(dtype)): each module's TENSOR_METHODS (and tensor_more's
+# TENSOR_PROPERTIES, attached as properties: nbytes, itemsize, is_cpu, retains_grad, mH, H)
+for _mod in (_shape_more, _index_more, _dtype_utils, _tensor_more, _tensor_compat):
     _methods.update(_mod.TENSOR_METHODS)
 _methods.update({_n: property(_f) for _n, _f in _tensor_more.TENSOR_PROPERTIES.items()})
 del _mod
@@ -443,6 +407,26 @@ _methods.update(
     }
 )
 
+# Python's augmented assignments (x += y, x &= y, x //= y, ...) are torch's in-place methods
+# (x.add_(y), ...), so another reference to x sees the change (ops/inplace.py: augmented)
+for _op, (_ip, _oop) in {
+    "__iadd__": ("add_", "__add__"),
+    "__isub__": ("sub_", "__sub__"),
+    "__imul__": ("mul_", "__mul__"),
+    "__itruediv__": ("div_", "__truediv__"),
+    "__idiv__": ("div_", "__truediv__"),
+    "__ifloordiv__": ("floor_divide_", "__floordiv__"),
+    "__imod__": ("remainder_", "__mod__"),
+    "__ipow__": ("pow_", "__pow__"),
+    "__iand__": ("bitwise_and_", "__and__"),
+    "__ior__": ("bitwise_or_", "__or__"),
+    "__ixor__": ("bitwise_xor_", "__xor__"),
+    "__ilshift__": ("bitwise_left_shift_", "__lshift__"),
+    "__irshift__": ("bitwise_right_shift_", "__rshift__"),
+}.items():
+    _methods[_op] = augmented(_op, _methods[_ip], _methods[_oop])
+del _op, _ip, _oop
+
 # sparse COO (pydlk/sparse/_methods.py): to_sparse, to_dense, is_sparse, layout, sparse_dim,
 # ... of a dense tensor; SparseTensor defines its own
 _methods.update(_sparse_methods.TENSOR_METHODS)
@@ -453,7 +437,7 @@ for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
 Tensor.T = property(_T)
 Tensor.mT = property(_mT)
-Tensor.real = property(ops.real)
-Tensor.imag = property(ops.imag)
+Tensor.real = _tensor_compat.TENSOR_PROPERTIES["real"]  # assignable: z.real = v
+Tensor.imag = _tensor_compat.TENSOR_PROPERTIES["imag"]
 del _name, _fn
 _sparse_refuse()  # SparseTensor: a refusal naming each Tensor method it does not support

@@ -269,8 +269,10 @@ class Tensor(_TensorBase):
     # The operators and op methods are not defined here: pydlk/_tensor_methods.py attaches them
     # (imported once by pydlk/__init__.py), taking them from pydlk/ops/. They are:
     #   operators (__x__): add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul
-    #       neg pos abs floordiv rfloordiv mod rmod iadd isub imul itruediv eq ne lt le gt ge invert
-    #       and rand or ror xor rxor lshift rlshift rshift rrshift getitem setitem iter
+    #       neg pos abs floordiv rfloordiv mod rmod eq ne lt le gt ge invert
+    #       and rand or ror xor rxor lshift rlshift rshift rrshift getitem setitem iter contains
+    #   augmented assignment (__x__): iadd isub imul itruediv idiv ifloordiv imod ipow iand ior
+    #       ixor ilshift irshift
     #   arithmetic: add sub mul div pow neg abs exp log log1p sqrt rsqrt sin cos square reciprocal
     #       sign floor ceil round trunc clamp clip maximum minimum eq ne lt le gt ge floor_divide
     #       remainder isnan isinf isfinite logical_not allclose isclose masked_fill tril triu
@@ -300,8 +302,8 @@ class Tensor(_TensorBase):
     #       nanmean nan_to_num histc
     #   counting: nonzero argwhere bincount unique
     #   draws: bernoulli multinomial bernoulli_ random_
-    #   conversions: to float double half bfloat16 long int bool new_zeros new_ones new_empty
-    #       new_full
+    #   conversions: to float double half bfloat16 long int short byte char bool new_zeros
+    #       new_ones new_empty new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
     #       exponential_
     #   complex: cfloat cdouble conj conj_physical resolve_conj angle sgn is_complex

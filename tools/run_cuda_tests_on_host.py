@@ -60,6 +60,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_ops_round2.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_nn_round2.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_train_round2.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round8_dtypes.py"),
             *sys.argv[1:],
         ]
     )

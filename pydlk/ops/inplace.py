@@ -36,6 +36,7 @@ from ._helpers import (
     _sole_holder,
     _stand_for,
 )
+from ._promotion import _category, float_dtype, result_type
 from .arithmetic import add, clamp, div, mul, sub
 from .indexing import _put
 
@@ -85,13 +86,20 @@ def _update(self: Tensor, op: str, compute: Callable[[Tensor], Tensor]) -> Tenso
     return self
 
 
+def _castable(src: np.dtype, dst: np.dtype) -> bool:
+    """torch's in-place casting rule (``torch.can_cast``): no float into an integer, no complex
+    into a real type, nothing but bool into bool; within a category anything goes (an int64
+    result into a uint8 tensor wraps, where NumPy's same-kind rule refuses it)."""
+    return _category(src) <= _category(dst)
+
+
 def _check_result(self: Tensor, op: str, r: Array) -> None:
     if tuple(r.shape) != tuple(self.shape):
         raise RuntimeError(
             f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape "
             f"{tuple(r.shape)}"
         )
-    if r.dtype != self.dtype and not np.can_cast(r.dtype, self.dtype, "same_kind"):
+    if r.dtype != self.dtype and not _castable(r.dtype, self.dtype):
         raise RuntimeError(
             f"{op}: result type {r.dtype} can't be cast to the in-place target's dtype {self.dtype}"
         )
@@ -112,6 +120,13 @@ def _write(self: Tensor, op: str, fn: Callable[..., Any], *operands: Any) -> Ten
     try:
         fn(self._data, *operands, out=self._data)
     except (TypeError, ValueError) as e:
+        dt = result_type(self._data, *operands)
+        if dt is not None and _castable(dt, self.dtype) and dt != self.dtype:
+            try:  # NumPy's same-kind rule refused what torch allows (int64 into uint8)
+                self._data[...] = fn(self._data, *operands)
+                return self
+            except (TypeError, ValueError):
+                pass
         for o in operands:
             s = tuple(np.shape(o))
             try:
@@ -123,7 +138,11 @@ def _write(self: Tensor, op: str, fn: Callable[..., Any], *operands: Any) -> Ten
                     f"{op}: an operand of shape {s} does not broadcast to the in-place "
                     f"target's shape {tuple(self.shape)}"
                 ) from e
-        kind = np.result_type(self._data, *(o for o in operands if o is not None))
+        kind = (
+            dt
+            if dt is not None
+            else np.result_type(self._data, *(o for o in operands if o is not None))
+        )
         raise RuntimeError(
             f"{op}: result type {kind} can't be cast to the in-place target's dtype "
             f"{self.dtype} ({e})"
@@ -229,6 +248,11 @@ def div_(self: Tensor, other: TensorOrScalar, *, rounding_mode: str | None = Non
     if _records(self, other):
         return _update(self, "div_", lambda x: div(x, other, rounding_mode=rounding_mode))
     if rounding_mode is None:
+        if _category(self.dtype) < 2:  # true division gives floats, which it cannot hold
+            raise RuntimeError(
+                f"div_: result type {float_dtype(self.dtype)} can't be cast to the in-place "
+                f"target's dtype {self.dtype}"
+            )
         xp = get_array_module(self._data)
         return _write(self, "div_", xp.true_divide, _operand(self, other))
     r = div(Tensor._wrap(self._data), _operand(self, other), rounding_mode=rounding_mode)
@@ -282,3 +306,50 @@ def clamp_min_(self: Tensor, min: TensorOrScalar) -> Tensor:
 def clamp_max_(self: Tensor, max: TensorOrScalar) -> Tensor:
     """``clamp_(max=max)``: limit from above, in place."""
     return clamp_(self, max=max)
+
+
+def augmented(
+    op: str, inplace: Callable[[Tensor, Any], Tensor], out_of_place: Callable[[Tensor, Any], Tensor]
+) -> Callable[[Tensor, Any], Tensor]:
+    """Python's ``x op= y`` (``__iadd__``, ``__iand__``, ``__ipow__``, ...) as torch runs it:
+    the in-place method (``x += y`` is ``x.add_(y)``), so every reference to ``x`` sees the new
+    values; a result ``x`` cannot hold (a float into an integer tensor, a shape ``x`` would
+    have to grow to) raises RuntimeError; on a graph tensor the write is recorded as the
+    in-place methods record theirs (``_update``), and a leaf that requires grad is refused.
+
+    Where a recorded write is not possible because ``x``'s memory is held elsewhere (a view of
+    another tensor, a value a backward saved; see ``_helpers._sole_holder``) ``x op= y`` binds
+    ``x`` to the out-of-place result instead (a new graph node, as ``x = x op y``): torch
+    would write and, where a backward needs the old values, raise at backward time."""
+
+    def method(self: Tensor, other: Any) -> Tensor:
+        if (
+            _records(self, other)
+            and not (self._requires_grad and self._node is None)
+            and not _sole_holder(self)
+        ):
+            return out_of_place(self, other)
+        return inplace(self, other)
+
+    method.__name__ = method.__qualname__ = op
+    method.__doc__ = (
+        f"``self {_SYMBOLS[op]}= other`` in place, as torch's (``ops.inplace.augmented``)."
+    )
+    return method
+
+
+_SYMBOLS = {
+    "__iadd__": "+",
+    "__isub__": "-",
+    "__imul__": "*",
+    "__itruediv__": "/",
+    "__idiv__": "/",
+    "__ifloordiv__": "//",
+    "__imod__": "%",
+    "__ipow__": "**",
+    "__iand__": "&",
+    "__ior__": "|",
+    "__ixor__": "^",
+    "__ilshift__": "<<",
+    "__irshift__": ">>",
+}

@@ -19,7 +19,7 @@ from typing import Any
 
 from .._backend import is_cupy
 from .._typing import TensorOrScalar
-from ..autograd import Function, Tensor
+from ..autograd import Tensor
 from . import comparison as _cmp
 from ._helpers import _dim, _new_version, _refuse_leaf, _stand_for
 from .arithmetic import where
@@ -155,28 +155,9 @@ _digamma_ = _unary_("digamma_", digamma)
 _nan_to_num_ = _binary_("nan_to_num_", nan_to_num)
 
 
-class _Remainder(Function):
-    """``remainder(a, b)`` with torch's gradient for ``a`` (1; b's gradient is not taken)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        return _cmp.remainder(Tensor._wrap(a), b)._data.astype(a.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g, None
-
-    @staticmethod
-    def backward_graph(ctx, inputs, g):
-        return g, None
-
-
-def _remainder(input: Tensor, other: TensorOrScalar) -> Tensor:
-    return _Remainder.apply(input, other.detach() if isinstance(other, Tensor) else other)
-
-
-_remainder.__name__ = "remainder"
-_remainder_ = _binary_("remainder_", _remainder)
+# remainder differentiates as torch (1 for input, -floor(input / other) for other); a float
+# result into an integer tensor is refused by _binary_, as torch refuses it
+_remainder_ = _binary_("remainder_", _cmp.remainder)
 _floor_divide_ = _zero_grad_("floor_divide_", _cmp.floor_divide)
 _eq_ = _zero_grad_("eq_", _cmp.eq)
 _ne_ = _zero_grad_("ne_", _cmp.ne)
