@@ -61,6 +61,8 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_nn_round2.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_train_round2.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round8_dtypes.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round8_special.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round8_nn.py"),
             *sys.argv[1:],
         ]
     )
