@@ -579,13 +579,21 @@ class Tensor(_TensorBase):
         return state
 
     def pin_memory(self) -> Tensor:
-        """A copy (torch copies into page-locked memory; pydlk stages GPU copies itself)."""
+        """This CPU tensor copied into page-locked host memory (CuPy's pinned allocator), so a
+        ``.to('cuda', non_blocking=True)`` of it is asynchronous; itself when already pinned.
+        Raises RuntimeError for a GPU tensor and, as torch does, without a GPU."""
         if is_cupy(self._data):
             raise RuntimeError("pin_memory: only CPU tensors can be pinned; this one is on a GPU")
-        return self.clone()
+        from ._pinned import pin_memory
+
+        return pin_memory(self)
 
     def is_pinned(self) -> bool:
-        return False
+        """True when the array lives in pinned host memory (from ``pin_memory()``, or a view of
+        such a tensor)."""
+        from ._pinned import is_pinned_array
+
+        return is_pinned_array(self._data)
 
     def data_ptr(self) -> int:
         """The address of the first element (the NumPy array's, or the CuPy array's on the GPU)."""
@@ -727,7 +735,7 @@ def tensor(
 ) -> Tensor:
     """A new leaf tensor (copies ``data``, as torch.tensor does), on ``device`` if given, else
     on the default device if ``pydlk.set_default_device`` set one, else where ``data`` is
-    (``pin_memory`` is accepted: host memory is not pinned here)."""
+    (``pin_memory`` is accepted and ignored: use ``.pin_memory()`` on the result)."""
     if isinstance(data, Tensor):
         data = data._data
     xp = get_array_module(data)

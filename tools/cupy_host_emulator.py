@@ -17,7 +17,10 @@ Two modes (environment variable PYDLK_EMU_THREADS):
 
 Streams and events exist as stand-ins that order nothing (every launch runs at once, in program
 order), so code that enqueues work on side streams runs, serially; ``a.data.ptr`` is the host
-address. Reductions give 0-d arrays, as CuPy's do, not NumPy scalars.
+address. Reductions give 0-d arrays, as CuPy's do, not NumPy scalars. The default memory pool
+counts the bytes of live device arrays (each allocated through the current allocator, so a
+``set_allocator`` wrapper sees every allocation); ``alloc_pinned_memory`` gives a
+``PinnedMemoryPointer`` that is ordinary host memory.
 
 The arrays are NumPy arrays, so NumPy would take them where CuPy refuses; what CuPy refuses
 raises here too when pydlk's own code does it: ``np.asarray``/``np.array``/``asanyarray``/
@@ -54,6 +57,7 @@ import tempfile
 import threading
 import time
 import types
+import weakref
 
 import numpy as np
 
@@ -181,6 +185,12 @@ def _scatter(name, a, slices, value):
 
 class ndarray(np.ndarray):
     """A 'device' array: a NumPy array that CuPy-only code paths accept."""
+
+    def __array_finalize__(self, obj):
+        owner = self
+        while isinstance(owner.base, np.ndarray):
+            owner = owner.base
+        _allocate(owner)  # a view of a device array finds its owner counted already
 
     def __array_wrap__(self, arr, context=None, return_scalar=False):
         return super().__array_wrap__(arr, context, False)  # 0-d arrays, as CuPy
@@ -482,20 +492,76 @@ class _Graph:
         self._launched = True
 
 
+class _PoolMemory:
+    """What the emulated pool's ``malloc`` returns: a block's size, given back by ``free``."""
+
+    def __init__(self, pool, size):
+        self.pool, self.size = pool, size
+
+    def free(self):
+        self.pool._release(self.size)
+
+
 class _MemoryPool:
-    """``cupy.cuda.MemoryPool``: NumPy allocates; nothing to pool, nothing counted."""
+    """``cupy.cuda.MemoryPool``: NumPy allocates, the pool counts. Every device array that owns
+    its memory is allocated through the current allocator (``set_allocator``; this pool's
+    ``malloc`` by default) when it appears and freed when it is collected; blocks are rounded
+    up to CuPy's 512 bytes, and freed ones stay cached (``total_bytes``) until
+    ``free_all_blocks``, a later allocation taking from the cache first."""
+
+    def __init__(self):
+        self._used = self._cached = 0
+        self._lock = threading.RLock()  # a collection inside malloc frees blocks too
 
     def malloc(self, size):
-        raise RuntimeError("host emulation: MemoryPool.malloc is not emulated")
+        size = -(-int(size) // 512) * 512
+        with self._lock:
+            self._used += size
+            self._cached = max(0, self._cached - size)
+        return _PoolMemory(self, size)
+
+    def _release(self, size):
+        with self._lock:
+            self._used -= size
+            self._cached += size
 
     def free_all_blocks(self, stream=None):
-        pass
+        with self._lock:
+            self._cached = 0
 
     def used_bytes(self):
-        return 0
+        return self._used
+
+    def free_bytes(self):
+        return self._cached
 
     def total_bytes(self):
-        return 0
+        return self._used + self._cached
+
+
+_OWNERS = {}  # id of a device array that owns its memory -> its block from the allocator
+
+
+def _allocate(owner):
+    """Count ``owner``'s memory as allocated through the current allocator until it is
+    collected (once per owning array)."""
+    key = id(owner)
+    if key in _OWNERS:
+        return
+    alloc = _ALLOCATOR["current"]
+    _OWNERS[key] = alloc(owner.nbytes) if alloc is not None else None
+    weakref.finalize(owner, _deallocate, key).atexit = False
+
+
+def _deallocate(key):
+    mem = _OWNERS.pop(key, None)
+    if isinstance(mem, _PoolMemory):
+        mem.free()
+
+
+class PinnedMemoryPointer(bytearray):
+    """``cupy.cuda.PinnedMemoryPointer``: what ``alloc_pinned_memory`` returns, a buffer NumPy
+    arrays are built over (``cupyx.empty_pinned``); ordinary host memory here."""
 
 
 _POOL, _PINNED_POOL = _MemoryPool(), _MemoryPool()
@@ -559,7 +625,8 @@ def _module():
         set_allocator=_set_allocator,
         get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3,
         MemoryPool=_MemoryPool,
-        alloc_pinned_memory=lambda nbytes: bytearray(nbytes),
+        alloc_pinned_memory=lambda nbytes: PinnedMemoryPointer(nbytes),
+        PinnedMemoryPointer=PinnedMemoryPointer,
         using_allocator=lambda allocator=None: contextlib.nullcontext(),
         Device=_Device,
         Stream=_Stream,

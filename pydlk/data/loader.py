@@ -112,9 +112,10 @@ class DataLoader:
     ``worker_init_fn(worker_id)``. Each worker keeps ``prefetch_factor`` (default 2) batches in
     flight; batches arrive in order unless ``in_order=False``; an error in a worker is raised here
     with the worker's traceback in its message; ``timeout`` seconds without a batch raise
-    ``RuntimeError``. ``pin_memory`` is accepted and does nothing: pinned host memory only speeds
-    up copies to a GPU; without one it warns as torch does (torch without an accelerator likewise
-    does not pin).
+    ``RuntimeError``. ``pin_memory=True`` pins each batch (every Tensor in it, inside tuples,
+    lists, dicts and namedtuples, as torch's pin-memory thread does, here in the main process)
+    when CuPy sees a GPU, so ``.to('cuda', non_blocking=True)`` of it is asynchronous; without one
+    it warns as torch does and does not pin.
 
     pydlk extras: ``transform(x, rng)`` is applied to each batch's first element (its array),
     with a NumPy generator derived from the epoch seed and the batch index, so augmented batches
@@ -286,10 +287,12 @@ class DataLoader:
         )
 
     def __iter__(self) -> Iterator[Any]:
+        pin = False
         if self.pin_memory:
             from .. import cuda
 
-            if not cuda.is_available():
+            pin = cuda.is_available()
+            if not pin:
                 warnings.warn(
                     "DataLoader: 'pin_memory' argument is set as true but no "
                     "accelerator is found, then device pinned memory won't be used.",
@@ -305,6 +308,10 @@ class DataLoader:
         if self._auto_shuffle:
             self.sampler._epoch_rng = np.random.default_rng(seed)
         batches = self._multi(seed, skip) if self.num_workers > 0 else self._single(seed, skip)
+        if pin:
+            from .._pinned import pin_batch
+
+            batches = map(pin_batch, batches)
         return self._tracked(batches, seed, skip)
 
     def _tracked(self, batches: Iterator[Any], seed: int, skip: int) -> Iterator[Any]:

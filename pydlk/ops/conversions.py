@@ -40,17 +40,17 @@ class ToDevice(Function):
     """A copy to another device; the gradient is copied back."""
 
     @staticmethod
-    def forward(ctx, a, device):
+    def forward(ctx, a, device, non_blocking=False):
         ctx.device = "cpu" if not is_cupy(a) else f"cuda:{a.device.id}"
-        return _move(a, device)
+        return _move(a, device, non_blocking)
 
     @staticmethod
     def backward(ctx, g):
-        return _move(g, ctx.device), None
+        return _move(g, ctx.device), None, None
 
     @staticmethod
     def backward_graph(ctx, inputs, g):
-        return ToDevice.apply(g, ctx.device), None
+        return ToDevice.apply(g, ctx.device), None, None
 
 
 def _cupy() -> ModuleType:
@@ -77,11 +77,17 @@ def _parse_device(device: DeviceLike | None) -> str | None:
     return None if device is None else device_str(device)
 
 
-def _move(a: Array, device: str) -> Array:
+def _move(a: Array, device: str, non_blocking: bool = False) -> Array:
+    """``a`` on ``device``. A pinned host array with ``non_blocking`` is copied asynchronously
+    on the current stream; everything else synchronously (device-to-host copies included)."""
     if device == "cpu":
         return a.get() if is_cupy(a) else a
     cupy = _cupy()
     idx = int(device.partition(":")[2] or 0)
+    if non_blocking and not is_cupy(a):
+        from .._pinned import to_device_async
+
+        return to_device_async(cupy, a, idx)
     with cupy.cuda.Device(idx):
         return cupy.asarray(a)
 
@@ -113,6 +119,8 @@ def to(
 ) -> Tensor:
     """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``; returns
     ``input`` itself when nothing changes (unless copy=True). Differentiable.
+    ``non_blocking=True`` copies a pinned CPU tensor (``pin_memory()``) to the GPU
+    asynchronously on the current stream; other copies are synchronous, a GPU-to-CPU one too.
     ``memory_format`` (``pydlk.channels_last``, ...) is a layout hint, checked as torch checks
     it (type and rank); the array stays C-order (NCHW)."""
     input = _t(input)
@@ -128,7 +136,7 @@ def to(
     out = input
     dev = _parse_device(device)
     if dev is not None and dev != _device_str(input._data):
-        out = ToDevice.apply(out, dev)
+        out = ToDevice.apply(out, dev, non_blocking)
     if dtype is not None and np.dtype(dtype) != out.dtype:
         out = Cast.apply(out, np.dtype(dtype))
     if copy and out is input:
@@ -153,11 +161,12 @@ def _cuda(
     non_blocking: bool = False,
     memory_format: Any = None,
 ) -> Tensor:
-    """``.cuda()``; non_blocking is accepted (a host-to-device copy here waits for nothing
-    queued on the device)."""
+    """``.cuda()``; ``non_blocking=True`` copies a pinned tensor asynchronously on the current
+    stream, as ``to()`` does."""
     return to(
         self,
         "cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device),
+        non_blocking=non_blocking,
     )
 
 

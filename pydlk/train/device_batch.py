@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._backend import device_of, get_array_module, is_cupy
+from .._pinned import is_pinned_array, pinned_empty
 
 if TYPE_CHECKING:
     pass
@@ -46,9 +47,11 @@ class _Stager:
         for ev, _buf in self.in_flight:  # earlier copies: their buffers may go back to the pool
             ev.synchronize()
         self.in_flight.clear()
-        mem = cuda.alloc_pinned_memory(a.nbytes)
-        pinned = np.frombuffer(mem, a.dtype, a.size).reshape(a.shape)
-        pinned[...] = a
+        if is_pinned_array(a):  # pinned already (a pinned loader's batch): no staging copy
+            pinned = a
+        else:
+            pinned = pinned_empty(cp, a.shape, a.dtype)
+            pinned[...] = a
         with cuda.Device(index):
             side = self.streams.get(index)
             if side is None:
@@ -60,7 +63,7 @@ class _Stager:
             out.set(pinned, stream=side)
             ev = side.record()
             cuda.get_current_stream().wait_event(ev)
-        self.in_flight.append((ev, mem))
+        self.in_flight.append((ev, pinned))
         return out
 
 
