@@ -205,7 +205,7 @@ def test_gpu_memory_summary_has_torch_layout():
 # ----------------------------------------------------------------------------- without CUDA
 
 
-def test_pin_memory_without_a_gpu_raises_as_torch():
+def test_pin_memory_without_cuda_raises_as_torch():
     _no_gpu_or_skip()
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
@@ -219,7 +219,7 @@ def test_pin_memory_without_a_gpu_raises_as_torch():
     assert t.to("cpu", non_blocking=True) is t  # as torch: nothing to move
 
 
-def test_memory_stats_without_a_gpu_answer_as_torch():
+def test_memory_stats_without_cuda_answer_as_torch():
     _no_gpu_or_skip()
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
@@ -233,7 +233,7 @@ def test_memory_stats_without_a_gpu_answer_as_torch():
             pydlk.cuda.reset_max_memory_allocated()
 
 
-def test_dataloader_pin_memory_without_a_gpu_leaves_batches_unpinned():
+def test_dataloader_pin_memory_without_cuda_leaves_batches_unpinned():
     _no_gpu_or_skip()
     x = np.arange(8.0).reshape(4, 2)
     with pytest.warns(UserWarning, match="pin_memory"):
