@@ -207,10 +207,16 @@ def test_bicubic_vs_torch(rng, kw, align):
     x = rng.standard_normal((2, 3, 5, 7))
     fp = lambda t: F.interpolate(t, mode="bicubic", align_corners=align, **kw)  # noqa: E731
     ft = lambda t: TF.interpolate(t, mode="bicubic", align_corners=align, **kw)  # noqa: E731
-    _vs_torch(fp, ft, [x], rng)
+    y = _vs_torch(fp, ft, [x], rng)
     if "size" in kw:  # a 1 x 1 image: every tap clamps to it
         _vs_torch(fp, ft, [x[:1, :1, :1, :1]], rng)
-    _keeps_constants(fp, x.shape)
+    # the cubic weights sum to 1: a constant image resamples to itself
+    c = _np(fp(pydlk.tensor(np.full(x.shape, 2.5))))
+    np.testing.assert_allclose(c, 2.5, rtol=1e-12)
+    if align:  # align_corners: the corner pixels are sampled exactly
+        np.testing.assert_allclose(y[..., 0, 0], x[..., 0, 0], rtol=1e-12, atol=1e-12)
+        if y.shape[-2] > 1 and y.shape[-1] > 1:
+            np.testing.assert_allclose(y[..., -1, -1], x[..., -1, -1], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kw", _RESIZES)
@@ -436,6 +442,9 @@ def test_grid_sample_vs_torch(rng, mode, padding, align, shape):
             grads=grads,
         )
         _grid_sample_properties(x, grid, y, mode, padding, align)
+        assert y.shape == (n, c, ho, wo)
+        if mode != "bicubic":  # convex combinations of pixels (and zeros outside)
+            assert np.abs(y).max() <= np.abs(x).max() + 1e-12
 
 
 @pytest.mark.parametrize("mode, padding, align", _SAMPLE_CASES[::2])

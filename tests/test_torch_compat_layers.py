@@ -223,7 +223,15 @@ def test_conv_module_bad_arguments(make, words):
 )
 def test_upsample(rng, kw):
     x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
-    _compare_module(nn.Upsample(**kw), torch.nn.Upsample(**kw), [x], rng)
+    y = _compare_module(nn.Upsample(**kw), torch.nn.Upsample(**kw), [x], rng)
+    mode = kw.get("mode", "nearest")
+    if mode.startswith("nearest"):  # scale 2: every pixel becomes a 2 x 2 block
+        np.testing.assert_array_equal(y, np.repeat(np.repeat(x, 2, -1), 2, -2))
+    else:  # bilinear: convex combinations of the pixels
+        assert x.min() - 1e-6 <= y.min() and y.max() <= x.max() + 1e-6
+    if kw.get("align_corners"):
+        np.testing.assert_allclose(y[..., 0, 0], x[..., 0, 0], rtol=1e-6)
+        np.testing.assert_allclose(y[..., -1, -1], x[..., -1, -1], rtol=1e-6)
 
 
 def test_upsampling_aliases(rng):
@@ -389,14 +397,16 @@ def test_decoder_layer_vs_torch(rng, norm_first):
     mem = rng.standard_normal((6, 2, 8)).astype(np.float32)
     mk = np.zeros((2, 6), bool)
     mk[1, :2] = True
-    _compare_module(
-        m,
-        tm,
-        [tgt, mem],
-        rng,
-        tgt_mask=nn.Transformer.generate_square_subsequent_mask(4),
-        memory_key_padding_mask=mk,
-    )
+    tmask = nn.Transformer.generate_square_subsequent_mask(4)
+    y = _compare_module(m, tm, [tgt, mem], rng, tgt_mask=tmask, memory_key_padding_mask=mk)
+    # causal: the first target position does not see the later ones
+    later = tgt.copy()
+    later[1:] += 1.0
+    with pydlk.no_grad():
+        y2 = _np(m(pydlk.tensor(later), pydlk.tensor(mem), tgt_mask=tmask,
+                   memory_key_padding_mask=mk))  # fmt: skip
+    np.testing.assert_allclose(y2[0], y[0], rtol=1e-5, atol=1e-6)
+    assert np.abs(y2[1:] - y[1:]).max() > 1e-3
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -433,15 +443,15 @@ def test_transformer_train_mode_gradients_without_dropout(rng):
     m, tm = nn.Transformer(**kw), torch.nn.Transformer(**kw)
     src = rng.standard_normal((5, 2, 8)).astype(np.float32)
     tgt = rng.standard_normal((3, 2, 8)).astype(np.float32)
-    _compare_module(
-        m,
-        tm,
-        [src, tgt],
-        rng,
-        rtol=1e-4,
-        atol=1e-5,
-        tgt_mask=nn.Transformer.generate_square_subsequent_mask(3),
-    )
+    tmask = nn.Transformer.generate_square_subsequent_mask(3)
+    y = _compare_module(m, tm, [src, tgt], rng, rtol=1e-4, atol=1e-5, tgt_mask=tmask)
+    # causal: the first target position does not see the later ones
+    later = tgt.copy()
+    later[1:] += 1.0
+    with pydlk.no_grad():
+        y2 = _np(m(pydlk.tensor(src), pydlk.tensor(later), tgt_mask=tmask))
+    np.testing.assert_allclose(y2[0], y[0], rtol=1e-5, atol=1e-6)
+    assert np.abs(y2[1:] - y[1:]).max() > 1e-3
 
 
 def test_transformer_encoder_with_norm_and_is_causal(rng):
@@ -457,7 +467,14 @@ def test_transformer_encoder_with_norm_and_is_causal(rng):
         p.data.normal_()
     x = rng.standard_normal((6, 2, 8)).astype(np.float32)
     mask = nn.Transformer.generate_square_subsequent_mask(6)
-    _compare_module(m, tm, [x], rng, rtol=1e-4, atol=1e-4, mask=mask, is_causal=True)
+    y = _compare_module(m, tm, [x], rng, rtol=1e-4, atol=1e-4, mask=mask, is_causal=True)
+    # causal: the first two positions do not see the later ones
+    later = x.copy()
+    later[2:] += 1.0
+    with pydlk.no_grad():
+        y2 = _np(m(pydlk.tensor(later), mask=mask, is_causal=True))
+    np.testing.assert_allclose(y2[:2], y[:2], rtol=1e-4, atol=1e-5)
+    assert np.abs(y2[2:] - y[2:]).max() > 1e-3
 
 
 def test_generate_square_subsequent_mask():

@@ -64,7 +64,9 @@ def _ints(dtype):
 @pytest.mark.parametrize("name", _UNARY)
 def test_float_op_of_integer_tensor_is_default_float(name, dtype):
     p, t = _ints(dtype)
-    _same(getattr(pydlk, name)(p), getattr(torch, name)(t))
+    r = getattr(pydlk, name)(p)
+    assert r.dtype == pydlk.float32 and tuple(r.shape) == (3,)  # the default float dtype
+    _same(r, getattr(torch, name)(t))
     _same(getattr(p, name)(), getattr(t, name)())  # the method too
 
 
@@ -96,7 +98,11 @@ def test_textbook_values_of_integer_inputs():
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "softsign", "tanhshrink"])
 def test_functional_activations_of_integer_tensors(name):
     p, t = _ints("int64")
-    _same(getattr(F, name)(p), getattr(TF, name)(t))
+    r = getattr(F, name)(p)
+    assert r.dtype == pydlk.float32
+    # at 0: sigmoid 1/2, tanh, softsign and tanhshrink 0
+    assert r.tolist()[0] == (0.5 if name == "sigmoid" else 0.0)
+    _same(r, getattr(TF, name)(t))
 
 
 def test_logsumexp_of_integer_tensor():
@@ -190,7 +196,19 @@ _JOIN = ["cat", "concat", "concatenate", "stack", "hstack", "vstack", "dstack", 
 def test_joining_mixed_dtypes_follows_result_type(name, dtypes):
     ps = [pydlk.tensor(np.array([1, 0, 1]).astype(d)) for d in dtypes]
     ts = [torch.tensor(np.array([1, 0, 1]).astype(d)) for d in dtypes]
-    _same(getattr(pydlk, name)(ps), getattr(torch, name)(ts))
+    r = getattr(pydlk, name)(ps)
+    # torch's promotion, written out: a float beats an int whatever their widths
+    expect = {
+        ("float32", "int64"): "float32",
+        ("int64", "float32"): "float32",
+        ("uint8", "int8"): "int16",
+        ("bool", "int32"): "int32",
+        ("float16", "float64"): "float64",
+        ("complex64", "float64"): "complex128",
+    }[dtypes]
+    assert str(r.dtype) == expect
+    assert sorted(np.asarray(r.detach()).real.ravel().tolist()) == [0, 0, 1, 1, 1, 1]
+    _same(r, getattr(torch, name)(ts))
 
 
 def test_cat_float32_with_int64_textbook():
