@@ -33,3 +33,22 @@ def child_env(**extra):
             os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep) if p
         )
     return env
+
+
+@pytest.fixture
+def float64_default():
+    """pydlk (and torch, where installed) with float64 as the default dtype; float32 again
+    afterwards."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    pydlk.set_default_dtype(pydlk.float64)
+    if torch is not None:
+        torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        pydlk.set_default_dtype(pydlk.float32)
+        if torch is not None:
+            torch.set_default_dtype(torch.float32)

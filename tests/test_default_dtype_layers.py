@@ -31,17 +31,6 @@ def _layers(lib):
     }
 
 
-@pytest.fixture
-def float64_default():
-    pydlk.set_default_dtype(pydlk.float64)
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        pydlk.set_default_dtype(pydlk.float32)
-        torch.set_default_dtype(torch.float32)
-
-
 @pytest.mark.parametrize("name", list(_layers(pydlk)))
 def test_parameters_take_the_default_dtype(name, float64_default):
     made = _layers(pydlk)[name]()

@@ -30,18 +30,6 @@ def _same(p, t, rtol=1e-6):
     np.testing.assert_allclose(_np(p).astype(wide), _np(t).astype(wide), rtol=rtol, equal_nan=True)
 
 
-@pytest.fixture
-def float64_default():
-    """pydlk and torch with float64 as the default dtype; float32 again afterwards."""
-    pydlk.set_default_dtype(pydlk.float64)
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        pydlk.set_default_dtype(pydlk.float32)
-        torch.set_default_dtype(torch.float32)
-
-
 # ------------------------------------------------------------ floating ops of integer tensors
 
 _INT_DTYPES = ["int64", "int32", "int16", "int8", "uint8", "bool"]

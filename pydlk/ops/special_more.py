@@ -19,6 +19,7 @@ import numpy as np
 from .._backend import get_array_module
 from .._typing import Array
 from ..autograd import Function, Tensor
+from . import _cephes
 from ._helpers import _o, _quiet, _real_only, _t
 from .arithmetic import sub
 from .inplace_math import _binary_, _unary_
@@ -27,48 +28,12 @@ from .reductions import sum as _sum
 from .shape import unsqueeze
 from .special import _special, lgamma
 
-# Cephes zeta.c: the Euler-Maclaurin coefficients (2k)! / B_2k
-_ZETA_A = (
-    12.0,
-    -720.0,
-    30240.0,
-    -1209600.0,
-    47900160.0,
-    -1.8924375803183791606e9,
-    7.47242496e10,
-    -2.950130727918164224e12,
-    1.1646782814350067249e14,
-    -4.5979787224074726105e15,
-    1.8152105401943546773e17,
-    -7.1661652561756670113e18,
-)
-
 
 @_quiet
 def _zeta(s: float, q: Array) -> Array:
     """The Hurwitz zeta ``sum_k (q + k)**-s`` for an integer s > 1, per element of the float64
-    array ``q`` (Cephes' zeta: inf at the poles q = 0, -1, ...)."""
-    xp = get_array_module(q)
-    # the direct sum until q + k > 9 (at least 10 terms), the same for every element
-    n = 10 + max(0, int(math.ceil(9.0 - float(xp.min(q))))) if q.size else 10
-    n = min(n, 100000)
-    total = xp.zeros_like(q)
-    for j in range(n):
-        total = total + (q + j) ** -s
-    a = q + (n - 1)  # the last term summed: Euler-Maclaurin from there on
-    b = a**-s
-    total = total + a * b / (s - 1) - 0.5 * b
-    fac, k = xp.ones_like(q), 0.0
-    for c in _ZETA_A:
-        fac = fac * (s + k)
-        b = b / a
-        total = total + fac * b / c
-        k += 1.0
-        fac = fac * (s + k)
-        b = b / a
-        k += 1.0
-    pole = (q <= 0) & (q == xp.floor(q))
-    return xp.where(pole, xp.inf, total)
+    array ``q`` (Cephes' zeta, ``_cephes.zeta``: inf at the poles q = 0, -1, ...)."""
+    return _cephes.zeta(get_array_module(q).full_like(q, s), q)
 
 
 def _polygamma_array(n: int, a: Array) -> Array:
@@ -115,25 +80,8 @@ def polygamma(n: int, input: Tensor) -> Tensor:
 
 @_quiet
 def _i1(a: Array) -> Array:
-    """The modified Bessel function of order 1, in float64: its power series for |x| <= 20,
-    the asymptotic series beyond."""
-    xp = get_array_module(a)
-    x = a.astype(np.float64)
-    ax = xp.abs(x)
-    small = xp.minimum(ax, 20.0)
-    h = small / 2
-    term, series = h.copy(), h.copy()
-    for k in range(1, 60):  # (x/2)**(2k+1) / (k! (k+1)!)
-        term = term * h * h / (k * (k + 1))
-        series = series + term
-    big = xp.maximum(ax, 20.0)
-    coef, asym = xp.ones_like(big), xp.ones_like(big)
-    for k in range(1, 30):  # prod (4 - (2j-1)**2) / (k! (8x)**k)
-        coef = coef * -(4.0 - (2 * k - 1) ** 2) / (k * 8.0 * big)
-        asym = asym + coef
-    asym = asym * xp.exp(big) / xp.sqrt(2 * math.pi * big)
-    r = xp.where(ax <= 20.0, series, asym)
-    return xp.where(x < 0, -r, r)
+    """The modified Bessel function of order 1, in float64 (``_cephes.i1``)."""
+    return _cephes.i1(a.astype(np.float64))
 
 
 class I0(Function):
