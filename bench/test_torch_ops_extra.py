@@ -186,3 +186,34 @@ def test_step_torch(benchmark, rng, torch, name):
     opt = getattr(torch.optim, name)([p], lr=1e-3, foreach=True)
     p.grad = torch.tensor(rng.standard_normal(N).astype(np.float32))
     benchmark(opt.step)
+
+
+# torch.special's Cephes functions (pydlk/ops/_cephes.py), 4M float32 inside their usual range;
+# NumPy has a textbook form only for entr (-x log x)
+_SPECIAL = {
+    "i1e": (-30.0, 30.0),
+    "erfcx": (-3.0, 30.0),
+    "ndtri": (0.001, 0.999),
+    "log_ndtr": (-30.0, 5.0),
+    "entr": (0.001, 5.0),
+}
+
+
+@pytest.mark.parametrize("fn", list(_SPECIAL))
+def test_special_pydlk(benchmark, rng, fn):
+    benchmark.group = f"special.{fn}, 4M float32"
+    x = pydlk.tensor(rng.uniform(*_SPECIAL[fn], N).astype(np.float32))
+    benchmark(getattr(pydlk.special, fn), x)
+
+
+def test_special_entr_numpy(benchmark, rng):
+    benchmark.group = "special.entr, 4M float32"
+    x = rng.uniform(*_SPECIAL["entr"], N).astype(np.float32)
+    benchmark(lambda: -x * np.log(x))
+
+
+@pytest.mark.parametrize("fn", list(_SPECIAL))
+def test_special_torch(benchmark, rng, torch, fn):
+    benchmark.group = f"special.{fn}, 4M float32"
+    x = torch.tensor(rng.uniform(*_SPECIAL[fn], N).astype(np.float32))
+    benchmark(getattr(torch.special, fn), x)
