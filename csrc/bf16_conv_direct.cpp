@@ -28,6 +28,7 @@
 
 #include "bf16_conv.h"
 #include "conv_phases.h"
+#include "prefetch.h"
 
 #if defined(__AVX512BF16__)
 #include <immintrin.h>
@@ -214,14 +215,20 @@ void block_any(int kb, float* out, index_t bp, const uint32_t* xp, const uint32_
 // All nout outputs of one sample on a wide grid of len positions: out[k * bp + i], over taps
 // pair taps. Position blocks are the outer loop so that their input lines stay in L1 across the
 // output blocks.
+// pf[0..npf): memory for the next sample (see prefetch.h), issued across the position blocks.
 void compute_sample(float* out, index_t nout, index_t len, index_t bp, const uint32_t* xp,
-                    const uint32_t* wp, const index_t* off, index_t taps, const float* b) {
+                    const uint32_t* wp, const index_t* off, index_t taps, const float* b,
+                    LinePrefetch* pf = nullptr, int npf = 0) {
   const index_t nkb = ceil_div(nout, kKB), step = kNV * kL, full = len / step * step;
   const float zero[kKB] = {};
-  for (index_t i0 = 0; i0 < full; i0 += step)
+  index_t per[2] = {0, 0};  // npf <= 2
+  for (int i = 0; i < npf; ++i) per[i] = pf[i].per_step(full / step);
+  for (index_t i0 = 0; i0 < full; i0 += step) {
+    for (int i = 0; i < npf; ++i) pf[i].issue(per[i]);
     for (index_t kb = 0; kb < nkb; ++kb)
       block_any<kNV>(int(imin(kKB, nout - kb * kKB)), out + kb * kKB * bp, bp, xp,
                      wp + kb * taps * kKB, off, taps, i0, b ? b + kb * kKB : zero);
+  }
   // The rest in blocks of 1, 2 or 3 vectors, the last ending at len (it may recompute a few
   // positions; the wide grid holds at least one vector).
   for (index_t i0 = full; i0 < len;) {
@@ -576,7 +583,11 @@ void bf16_direct_forward(float* y, const float* x, const float* w, const float* 
     uint32_t* xp = reinterpret_cast<uint32_t*>(sl);
     float* out = reinterpret_cast<float*>(sl + pb);
     phase_planes(xp, x + n * s.C * HW, s, g, row_used);
-    compute_sample(out, s.K, g.len, g.bp, xp, wpack, off, g.taps, b);
+    // This sample's output lines, asked for while the products run (prefetch.h). (The next
+    // sample's input as well made the step no faster: the hardware prefetchers follow that
+    // sequential read.)
+    LinePrefetch pf(y + n * s.K * OHW, size_t(s.K * OHW) * 4, true);
+    compute_sample(out, s.K, g.len, g.bp, xp, wpack, off, g.taps, b, &pf, 1);
     copy_out(y + n * s.K * OHW, out, s, g);
   }
 }
@@ -727,6 +738,8 @@ void bf16_direct_input_grad(float* dx, const float* dy, const float* w, char* ws
     float* out = reinterpret_cast<float*>(sl + pb);
     float* dxn = dx + n * s.C * HW;
     phase_planes(dp, dy + n * s.K * OHW, t, g, row_used);
+    // dx's lines for this sample, asked for during the first phase's products (prefetch.h).
+    LinePrefetch pf(dxn, size_t(s.C * HW) * 4, true);
     if (merged) {
       // Phases come in (a, 0), (a, 1) pairs (W >= 2: both hold columns; a row phase with no
       // rows has neither).
@@ -737,7 +750,7 @@ void bf16_direct_input_grad(float* dx, const float* dy, const float* w, char* ws
           if (p.taps == 0) std::memset(outs[b], 0, size_t(s.C * q.bp) * 4);  // no tap: zeros
           else
             compute_sample(outs[b], s.C, p.len, q.bp, dp, wpack + p.first * ncb * kKB,
-                           off + p.first, p.taps, nullptr);
+                           off + p.first, p.taps, nullptr, &pf, 1);
         }
         merge_columns(dxn, outs[0], outs[1], ph[i].U, s, q, ph[i].a);
       }
@@ -753,7 +766,7 @@ void bf16_direct_input_grad(float* dx, const float* dy, const float* w, char* ws
         continue;
       }
       compute_sample(out, s.C, p.len, q.bp, dp, wpack + p.first * ncb * kKB, off + p.first, p.taps,
-                     nullptr);
+                     nullptr, &pf, 1);
       for (index_t c = 0; c < s.C; ++c)
         for (index_t u = 0; u < p.U; ++u) {
           const float* src = out + c * q.bp + u * q.Wd;
