@@ -22,7 +22,13 @@ import abc
 import weakref
 from typing import Any
 
-__all__ = ["Node", "AccumulateGrad"]
+__all__ = [
+    "Node",
+    "AccumulateGrad",
+    "saved_tensors_hooks",
+    "save_on_cpu",
+    "disable_saved_tensors_hooks",
+]
 
 
 class _Handle:
@@ -274,3 +280,11 @@ Node.register(AccumulateGrad)
 def node_type(fn: type, suffix: str = "Backward0") -> type:
     """The node class of ``fn``'s recorded calls, named as torch names it (``MulBackward0``)."""
     return type(fn.__name__ + suffix, (RecordedNode,), {"__slots__": (), "__module__": __name__})
+
+
+# torch.autograd.graph's hooks on saved tensors (pydlk/_saved_hooks.py)
+from ._saved_hooks import (  # noqa: E402
+    disable_saved_tensors_hooks,
+    save_on_cpu,
+    saved_tensors_hooks,
+)

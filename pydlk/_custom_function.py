@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _saved_hooks
 from ._autograd_graph import node_type
 from ._grad_mode import enable_grad, no_grad
 from .autograd import Tensor, _differentiable, is_grad_enabled
@@ -91,6 +92,8 @@ def apply_tensor_io(cls: type, args: tuple[Any, ...], ctx: Any) -> Any:
         else:
             tensors.append(Tensor._wrap(_array_of(o)))  # an input returned as is: a new Tensor
     if record:
+        if _saved_hooks.active:
+            _saved_hooks.pack(ctx)
         adapter = _adapter(cls)
         node = adapter._node_type(adapter, ctx, inputs, tensors, _ag._inplace_seen)
         frozen = ctx.__dict__.get("_non_differentiable", ())

@@ -90,6 +90,18 @@ class enable_grad(_GradModeContext):
     enabled = True
 
 
+# Open ``inference_mode(True)`` blocks on all threads: new Tensors look at this plain counter,
+# and at the thread's own mode only when it is non-zero (autograd.py, Tensor._wrap).
+inference_blocks = 0
+_count_lock = threading.Lock()
+
+
+def _count_inference(n: int) -> None:
+    global inference_blocks
+    with _count_lock:
+        inference_blocks += n
+
+
 def is_inference_mode_enabled() -> bool:
     """Whether an ``inference_mode()`` block is running on this thread."""
     return getattr(_mode, "inference", False)
@@ -100,8 +112,9 @@ class inference_mode:
     (``@inference_mode``) or called. ``inference_mode(False)`` turns recording on (even within
     ``no_grad``) and leaves inference mode, as torch's.
 
-    Differs from torch: tensors made inside are ordinary tensors (torch's "inference tensors"
-    may not join a recorded op later); recording nothing is the whole saving here.
+    Tensors made inside report ``is_inference()`` True, as torch's. Differs from torch: they are
+    otherwise ordinary tensors (torch's "inference tensors" may not join a recorded op later, and
+    their views are inference tensors too); recording nothing is the whole saving here.
     """
 
     def __new__(cls, mode: bool | Callable[..., Any] = True) -> Any:
@@ -115,9 +128,11 @@ class inference_mode:
     def __enter__(self) -> None:
         self.prev = (is_grad_enabled(), is_inference_mode_enabled())
         _mode.enabled, _mode.inference = not self.mode, self.mode
+        _count_inference(1)
 
     def __exit__(self, *exc: object) -> Literal[False]:
         _mode.enabled, _mode.inference = self.prev
+        _count_inference(-1)
         return False
 
     def __call__(self, fn: _F) -> _F:

@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
-from . import _arena
+from . import _arena, _grad_mode, _saved_hooks
 from ._autograd_graph import RecordedNode, node_type
 from ._backend import device_of, get_array_module, host_array, is_cupy
 from ._device import default_device_str as _default_device
 from ._device import device as _device
+from ._device_check import check_same_device as _check_same_device
+from ._device_check import scalar_to as _scalar_to
 from ._dtype_infer import sequence_dtype
 from ._grad_mode import (  # noqa: F401  (pydlk.autograd's names, as torch.autograd's)
     enable_grad,
@@ -64,18 +66,21 @@ class Context:
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
 
+    def __getattr__(self, name):  # saved_tensors, once saved-tensor hooks packed them
+        if name == "saved_tensors" and "_packed" in self.__dict__:
+            return _saved_hooks.unpack(self)
+        raise AttributeError(f"'Context' object has no attribute '{name}'")
+
     def mark_non_differentiable(self, *tensors):
         """Outputs of a Function's forward that carry no gradient (torch's ``ctx`` method:
         indices, masks returned next to values)."""
         self._non_differentiable = tuple(getattr(t, "_data", t) for t in tensors)
 
     def mark_dirty(self, *tensors):
-        """torch's in-place marker for a Function's inputs; accepted (pydlk records the output as
-        a new tensor either way)."""
+        """torch's in-place marker for inputs; accepted (the output is a new tensor anyway)."""
 
     def set_materialize_grads(self, value):
-        """torch's switch for zero-filled gradients of unused outputs; pydlk always passes
-        zeros, which a backward written for either setting accepts."""
+        """torch's switch for zero-filled gradients of unused outputs; zeros are always given."""
 
 
 # True once an in-place op has been recorded in this process (ops/_helpers.py: _new_version);
@@ -86,47 +91,6 @@ _inplace_seen = False
 # Node: the recorded call of a Function, its class named as torch names it (``MulBackward0``);
 # pydlk/_autograd_graph.py, which also holds torch's Node API (next_functions, hooks).
 Node = RecordedNode
-
-
-def _check_same_device(op, raw):
-    """Refuse arrays of two devices in one op, naming both (nothing is copied behind the user's
-    back). A 0-d CPU array may join a GPU op, as a Python scalar would (torch allows a 0-d CPU
-    tensor too): then this returns the GPU's device, where it has to go (CuPy takes no NumPy
-    arrays, 0-d ones neither); else None. Free when CuPy was never imported: then every array
-    is a NumPy array."""
-    if "cupy" not in sys.modules:
-        return None
-    first, scalar_on_cpu = None, False
-    for a in raw:
-        if is_cupy(a):
-            d = device_of(a)
-        elif isinstance(a, np.ndarray):
-            if not a.ndim:
-                scalar_on_cpu = True
-                continue
-            d = "cpu"
-        else:
-            continue
-        if first is None:
-            first = d
-        elif d != first:
-            raise RuntimeError(
-                f"{op}: expected all tensors to be on the same device, but found at least two "
-                f"devices, {first} and {d}; move them with .to(device) first"
-            )
-    return first if scalar_on_cpu and first not in (None, "cpu") else None
-
-
-def _scalar_to(a, device):
-    """A 0-d CPU array or Tensor joining a GPU op, on that GPU: a Tensor through ``.to`` (so its
-    gradient comes back to the CPU, as torch's does), an array copied."""
-    if isinstance(a, Tensor):
-        return a.to(device) if isinstance(a._data, np.ndarray) and not a._data.ndim else a
-    if isinstance(a, np.ndarray) and not a.ndim:
-        from .ops.conversions import _move
-
-        return _move(a, device)
-    return a
 
 
 class Function:
@@ -193,6 +157,8 @@ class Function:
         )
         node = None
         if record:
+            if _saved_hooks.active:  # saved_tensors_hooks are open (on some thread)
+                _saved_hooks.pack(ctx)
             node = cls._node_type(cls, ctx, inputs, tensors, _inplace_seen)
             for i, t in enumerate(tensors):
                 if _differentiable(t._data.dtype):  # integer outputs (indices) carry none
@@ -339,6 +305,7 @@ class Tensor(_TensorBase):
     # (the signatures of the attached methods, for type checkers: pydlk/_tensor_api.pyi)
 
     _version = 0  # recorded in-place writes so far (torch's name; see Node.versions)
+    _inference = False  # made inside inference_mode (is_inference)
     _data: Any  # a NumPy or CuPy array
     _grad: Any  # the gradient's array, or None
     _grad_t: Tensor | None  # the Tensor wrapper last returned by .grad
@@ -358,6 +325,8 @@ class Tensor(_TensorBase):
         self._retain_grad = False
         self._requires_grad = False
         self.requires_grad = requires_grad
+        if _grad_mode.inference_blocks and is_inference_mode_enabled():
+            self._inference = True
 
     @classmethod
     def _wrap(cls, array: Any) -> Tensor:
@@ -369,6 +338,8 @@ class Tensor(_TensorBase):
         t._hooks = None
         t._retain_grad = False
         t._requires_grad = False
+        if _grad_mode.inference_blocks and is_inference_mode_enabled():
+            t._inference = True
         return t
 
     # -- requires_grad ----------------------------------------------------------------
@@ -435,6 +406,10 @@ class Tensor(_TensorBase):
     @property
     def is_leaf(self) -> bool:
         return self._node is None
+
+    def is_inference(self) -> bool:
+        """Whether this tensor was made inside ``inference_mode()`` (torch's inference tensor)."""
+        return self._inference
 
     @property
     def grad_fn(self) -> Any:
