@@ -123,3 +123,34 @@ def test_numpy_reference_matches_kernel(rng):
     np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dwh, rdwh, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dbi, rdb, rtol=1e-4, atol=1e-5)
+
+
+# nn.LSTM with proj_size (seq 32, batch 64, 128 -> hidden 256 projected to 64), as users call
+# it: pydlk's recorded steps (functional/_lstm_proj.py) against torch's layer.
+PROJ = (32, 64, 128, 256, 64)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
+@pytest.mark.parametrize("lib", ["pydlk", "torch"])
+def test_lstm_proj(benchmark, rng, lib, request):
+    benchmark.group = "lstm proj_size fwd+bwd S32 N64 I128 H256 P64"
+    S, N, I, H, P = PROJ
+    x = rng.standard_normal((S, N, I)).astype(np.float32)
+    dy = rng.standard_normal((S, N, P)).astype(np.float32)
+    if lib == "torch":
+        torch = request.getfixturevalue("torch")
+        m, tx, tdy = torch.nn.LSTM(I, H, proj_size=P), torch.from_numpy(x), torch.from_numpy(dy)
+    else:
+        import pydlk
+
+        m, tx, tdy = pydlk.nn.LSTM(I, H, proj_size=P), pydlk.tensor(x), pydlk.tensor(dy)
+    tx.requires_grad_()
+
+    def step():
+        tx.grad = None
+        m.zero_grad()
+        y, _ = m(tx)
+        y.backward(tdy)
+
+    step()
+    benchmark(step)

@@ -11,6 +11,7 @@ import numpy as np
 from .._backend import get_array_module, host_array
 from .._typing import DeviceLike, DTypeLike
 from ..autograd import Tensor
+from ..functional._lstm_proj import lstm_proj as _lstm_proj
 from ..functional.rnn import rnn as _rnn
 from ..functional.rnn import rnn_packed as _rnn_packed
 from ..ops.selection import index_select
@@ -33,6 +34,11 @@ class RNNBase(Module):
     then returns one, as torch: each sequence runs for its own length, h_n (c_n) holds its
     state at its own last step (for the reverse direction, after its first), in the batch's
     original order; ``batch_first`` does not apply to packed data.
+
+    LSTM's ``proj_size > 0`` projects each step's hidden state to ``proj_size`` features
+    (``weight_hr_l{k}``, (proj_size, hidden_size)): h0, h_n and the output have proj_size
+    features, c0 and c_n hidden_size (``pydlk/functional/_lstm_proj.py``; runs as recorded ops,
+    not on the fused kernels).
     """
 
     def __init__(
@@ -65,11 +71,23 @@ class RNNBase(Module):
             dropout, bool
         ):
             raise ValueError(f"{cls}: dropout should be a number in range [0, 1], got {dropout}")
-        if proj_size:
-            raise ValueError(f"{cls}: proj_size is not supported (got {proj_size})")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, (int, np.integer)):
+            raise TypeError(
+                f"{cls}: proj_size should be of type int, got {type(proj_size).__name__}"
+            )
+        if proj_size < 0:
+            raise ValueError(
+                f"{cls}: proj_size should be a positive integer or zero to disable projections"
+            )
+        if proj_size and mode != "LSTM":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{cls}: proj_size has to be smaller than hidden_size")
         self.mode, self.input_size, self.hidden_size = mode, int(input_size), int(hidden_size)
         self.num_layers, self.bias, self.batch_first = int(num_layers), bool(bias), batch_first
-        self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, 0
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.proj_size = int(proj_size)
+        real = self.proj_size or hidden_size  # features of h and of each direction's output
         G = {"LSTM": 4, "GRU": 3}.get(mode, 1)
         D = 2 if bidirectional else 1
         dt = dtype_of(dtype)
@@ -77,13 +95,15 @@ class RNNBase(Module):
         for layer in range(num_layers):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                in_sz = input_size if layer == 0 else hidden_size * D
+                in_sz = input_size if layer == 0 else real * D
                 shapes: list[tuple[str, tuple[int, ...]]] = [
                     ("weight_ih", (G * hidden_size, in_sz)),
-                    ("weight_hh", (G * hidden_size, hidden_size)),
+                    ("weight_hh", (G * hidden_size, real)),
                 ]
                 if bias:
                     shapes += [("bias_ih", (G * hidden_size,)), ("bias_hh", (G * hidden_size,))]
+                if self.proj_size:
+                    shapes.append(("weight_hr", (self.proj_size, hidden_size)))
                 for name, shape in shapes:
                     setattr(self, name + sfx, Parameter(np.empty(shape, dt)))
                     self._flat_weights_names.append(name + sfx)
@@ -100,7 +120,7 @@ class RNNBase(Module):
 
     @property
     def all_weights(self):
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         w = self._flat_weights
         return [w[i : i + per] for i in range(0, len(w), per)]
 
@@ -123,9 +143,11 @@ class RNNBase(Module):
             )
         N = (x.shape[0] if self.batch_first else x.shape[1]) if batched else 1
         D = 2 if self.bidirectional else 1
-        want = (self.num_layers * D, N, self.hidden_size)
 
         def state(h, name):
+            want = (self.num_layers * D, N, self.proj_size or self.hidden_size)
+            if name == "c0":
+                want = want[:2] + (self.hidden_size,)
             if h is None:  # zeros on the input's device
                 return get_array_module(x).zeros(want, x.dtype)
             a = as_array(h)
@@ -166,9 +188,11 @@ class RNNBase(Module):
             )
         bs = [int(b) for b in host_array(batch_sizes._data)]
         D = 2 if self.bidirectional else 1
-        want = (self.num_layers * D, bs[0], self.hidden_size)
 
         def state(h, name):
+            want = (self.num_layers * D, bs[0], self.proj_size or self.hidden_size)
+            if name == "c0":
+                want = want[:2] + (self.hidden_size,)
             if h is None:
                 return Tensor(get_array_module(x).zeros(want, x.dtype))
             h = h if isinstance(h, Tensor) else Tensor(h)
@@ -183,18 +207,12 @@ class RNNBase(Module):
             hx = (state(h0, "h0"), state(c0, "c0"))
         else:
             hx = state(hx, "hx")
-        outs = _rnn_packed(
-            self.mode,
-            data,
-            bs,
-            hx,
-            self._flat_weights,
-            self.num_layers,
-            self.bias,
-            self.dropout,
-            self.training,
-            self.bidirectional,
-        )
+        if self.proj_size:
+            outs = _lstm_proj(data, bs, *hx, self._flat_weights, *self._config())
+        else:
+            outs = _rnn_packed(
+                self.mode, data, bs, hx, self._flat_weights, *self._config()
+            )  # fmt: skip
         states = [
             s if unsorted_indices is None else index_select(s, 1, unsorted_indices)
             for s in outs[1:]
@@ -211,6 +229,8 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             return self._forward_packed(input, hx)
         x, hx, batched = self._prepare(input, hx)
+        if self.proj_size:
+            return self._forward_proj(x, hx, batched)
         outs = _rnn(
             self.mode,
             x,
@@ -232,6 +252,26 @@ class RNNBase(Module):
             return y, (states[0], states[1])
         return y, states[0]
 
+    def _config(self):
+        return self.num_layers, self.bias, self.dropout, self.training, self.bidirectional
+
+    def _forward_proj(self, x, hx, batched):
+        """LSTM with proj_size: the steps as recorded ops (functional/_lstm_proj.py)."""
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        h0, c0 = (h if isinstance(h, Tensor) else Tensor(h) for h in hx)
+        bf = self.batch_first and batched
+        if bf:
+            x = x.transpose(0, 1)
+        if x.shape[0] == 0:
+            raise RuntimeError("LSTM: Expected sequence length to be larger than 0 in RNN")
+        y, h_n, c_n = _lstm_proj(x, None, h0, c0, self._flat_weights, *self._config())
+        if bf:
+            y = y.transpose(0, 1)
+        if not batched:
+            y = y.reshape(y.shape[0], y.shape[2])
+            h_n, c_n = (s.reshape(s.shape[0], s.shape[2]) for s in (h_n, c_n))
+        return y, (h_n, c_n)
+
     def flatten_parameters(self) -> None:
         """No-op: torch packs weights for cuDNN here; pydlk's weights are used as they are."""
 
@@ -247,6 +287,8 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
