@@ -12,7 +12,10 @@ Function as torch does:
 - backward sees Tensor gradients and runs under ``no_grad`` (with ``create_graph=True`` it runs
   with grad mode on, so a backward written in Tensor ops is differentiated again, through the
   gradients and through the saved inputs);
-- outputs marked with ``ctx.mark_non_differentiable`` do not require grad.
+- outputs marked with ``ctx.mark_non_differentiable`` do not require grad;
+- a Function that defines ``setup_context(ctx, inputs, output)`` (torch 2's split form) has its
+  ``forward(*args)`` called without ctx, then ``setup_context`` with the arguments and the
+  result, both under ``no_grad``.
 
 A Function chooses through its class attribute ``array_io`` (set by ``Function``'s
 ``__init_subclass__``: True for classes defined in the pydlk package, False elsewhere; a class
@@ -82,7 +85,11 @@ def apply_tensor_io(cls: type, args: tuple[Any, ...], ctx: Any) -> Any:
     inputs = [a if isinstance(a, Tensor) else None for a in args]
     record = is_grad_enabled() and any(t is not None and t._requires_grad for t in inputs)
     with no_grad():
-        out = cls.forward(ctx, *args)
+        if cls.setup_context is _ag.Function.setup_context:
+            out = cls.forward(ctx, *args)
+        else:  # torch 2's split form: forward without ctx, then setup_context
+            out = cls.forward(*args)
+            cls.setup_context(ctx, args, out)
     single = not isinstance(out, tuple)
     outs = (out,) if single else out
     tensors = []

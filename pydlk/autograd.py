@@ -120,6 +120,12 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError
 
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """torch 2's split form: a Function that defines it has ``forward(*args)`` called
+        without ctx, then ``setup_context(ctx, args, result)`` to save what backward needs."""
+        raise NotImplementedError
+
     @classmethod
     def apply(cls, *args):
         if not cls.array_io:
