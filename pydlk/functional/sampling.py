@@ -8,7 +8,7 @@ layout (no transposed copies). The backward applies M^T. Source
 coordinates follow torch's CPU kernels: with ``scale_factor`` given (and
 ``recompute_scale_factor`` not True) the coordinate scale is ``1/scale_factor``, otherwise
 ``in/out``. The backward is linear in the gradient (M^T), so it differentiates again to any
-order (create_graph=True)."""
+order (create_graph=True). antialias=True ('bilinear', 'bicubic') is _interp_aa.py's."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from .._backend import get_array_module
 from .._typing import _size_any_t
 from ..autograd import Function, Tensor
 from ._adjoint import LinearMap
-from ._util import check_float
+from ._interp_aa import interpolate_aa
+from ._util import array_of, check_float
 
 __all__ = ["interpolate", "upsample", "upsample_bilinear", "upsample_nearest"]
 
@@ -36,6 +37,7 @@ _MODES = {
     "area": (3, 4, 5),
 }
 _INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
+_AA_MODES = ("bilinear", "bicubic")
 _A = -0.75  # torch's cubic convolution constant (Keys' kernel with a = -0.75)
 
 
@@ -200,20 +202,45 @@ def interpolate(
     'area' is adaptive average pooling to the output size (a ``scale_factor`` gives the size
     ``floor(in * scale_factor)``, as torch recomputes it).
 
-    Differs from torch: antialias=True and mode 'lanczos' are refused with a ValueError, and
-    integer (uint8) images are refused (torch resizes uint8 with 'bicubic'). A NaN or inf in the
-    input spreads along the whole resized row for the interpolating modes and 'area' (torch's
-    kernels keep it local)."""
-    x = check_float(input, "interpolate", "input")
+    ``antialias=True`` (4-D 'bilinear' and 'bicubic' only, as torch; other modes and shapes
+    raise a ValueError) is torch's _upsample_bilinear2d_aa / _upsample_bicubic2d_aa, PIL's
+    resampling: each output pixel weighs the input taps within ``support = 1`` (bilinear) or
+    ``2`` (bicubic) times ``max(scale, 1)`` of its center ``scale * (i + 0.5)`` with a
+    triangle or Keys cubic (a = -0.5) filter stretched by the scale, normalised to sum 1, taps
+    past the border dropped. So a downscale averages over each output pixel's footprint, and an
+    upscale is the plain filter (bicubic with a = -0.5, so slightly unlike antialias=False).
+    The scale is ``in / out`` or ``1 / scale_factor`` as above; ``align_corners=True`` only
+    makes it ``(in - 1) / (out - 1)``, as torch's. An axis whose size does not change is
+    copied. uint8 images are accepted here and rounded as torch's integer path (per pass:
+    int16 weights, a rounding shift, clamped to [0, 255]; no gradient).
+
+    Differs from torch: mode 'lanczos' is refused with a ValueError, and integer (uint8) images
+    are refused without antialias (torch resizes uint8 with 'bilinear' and 'bicubic' too). A
+    NaN or inf in the input spreads along the whole resized row for the interpolating modes and
+    'area' (with antialias, over a block of about 24 output pixels; torch's kernels keep it
+    local). With antialias and a ``scale_factor`` that leaves an axis's size unchanged, the
+    gradient is the forward's adjoint (the identity there); torch's backward resamples that
+    axis with the scale, unlike its own forward."""
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {tuple(_MODES)}, got {mode!r}")
+    x = array_of(input)
+    dtype = getattr(x, "dtype", None)
+    if antialias and dtype is not None and dtype not in (np.uint8, np.float32, np.float64):
+        raise TypeError(
+            f"interpolate: input must be float32, float64 or (antialias=True) uint8, got {dtype}"
+        )
+    if not (antialias and dtype == np.uint8):
+        x = check_float(input, "interpolate", "input")  # uint8 only on torch's aa path
+    if antialias and (mode not in _AA_MODES or x.ndim != 4):
+        raise ValueError(
+            "interpolate: antialias=True is restricted to the 'bilinear' and 'bicubic' modes "
+            f"and needs a 4-D input, got mode {mode!r} and shape {tuple(x.shape)}"
+        )
     if x.ndim not in _MODES[mode]:
         want = " or ".join(f"{d}-D" for d in _MODES[mode])
         raise ValueError(
             f"interpolate: mode {mode!r} expects a {want} input, got shape {tuple(x.shape)}"
         )
-    if antialias:
-        raise ValueError("interpolate: antialias=True is not supported")
     linear = mode in _INTERPOLATING
     if align_corners is not None and not linear:
         raise ValueError(
@@ -247,6 +274,8 @@ def interpolate(
             )
         if recompute_scale_factor or mode == "area":  # torch: area always takes a size
             scales = [None] * k
+    if antialias:
+        return interpolate_aa(input, x, out, scales, mode, align_corners)
     plan = []
     for j in range(k):
         if out[j] == in_sizes[j] and (scales[j] in (None, 1.0)):
