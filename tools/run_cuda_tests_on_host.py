@@ -64,6 +64,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round8_special.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round8_nn.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_pinned.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_cuda_interpolate_antialias.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_saved_tensor_hooks.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_lstm_proj.py"),
             *sys.argv[1:],
