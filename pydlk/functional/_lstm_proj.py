@@ -121,8 +121,9 @@ def lstm_proj(
     order; ``weights`` per layer and direction [w_ih, w_hh, (b_ih, b_hh), w_hr]. Returns
     (output as x's layout with D*P features, h_n, c_n)."""
     packed = batch_sizes is not None
-    if packed:
-        steps, r0 = [], 0
+    steps: list[tuple[int, int]] = []
+    if batch_sizes is not None:
+        r0 = 0
         for n in batch_sizes:
             steps.append((r0, n))
             r0 += n

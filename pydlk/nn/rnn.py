@@ -207,8 +207,11 @@ class RNNBase(Module):
             hx = (state(h0, "h0"), state(c0, "c0"))
         else:
             hx = state(hx, "hx")
+        outs: tuple[Tensor, ...]
         if self.proj_size:
-            outs = _lstm_proj(data, bs, *hx, self._flat_weights, *self._config())
+            L, bias, p, training, bidir = self._config()
+            h0, c0 = hx
+            outs = _lstm_proj(data, bs, h0, c0, self._flat_weights, L, bias, p, training, bidir)
         else:
             outs = _rnn_packed(
                 self.mode, data, bs, hx, self._flat_weights, *self._config()
