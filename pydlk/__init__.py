@@ -104,6 +104,7 @@ from . import (  # noqa: E402,F401
     ensemble,
     fft,
     func,
+    hub,
     linalg,
     profiler,
     sparse,
