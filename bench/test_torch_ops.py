@@ -8,6 +8,8 @@ thread count). Each step includes allocating its outputs and gradients, for all 
   einsum 'bij,bjk->bik'                  (64, 128, 128) x (64, 128, 128)
   pad (1,1,1,1) constant and reflect,    (64, 32, 32, 32)
   interpolate x2 nearest and bilinear
+  interpolate antialias bilinear and     (32, 3, 224, 224) -> (112, 112) (torchvision's Resize
+    bicubic                              on tensors); NumPy: dense PIL-style weight matrices
   conv1d                                 N 64, 64 -> 64 channels, L 256, k 3, padding 1
   conv_transpose2d                       N 64, 32 -> 16 channels, 16x16, k 4, stride 2, pad 1
   cosine_similarity                      (4096, 256) x (4096, 256), dim 1
@@ -65,6 +67,14 @@ def _img_data(rng, small):
         "x": rng.standard_normal((N, C, H, H)).astype(f32),
         "dy_pad": rng.standard_normal((N, C, H + 2, H + 2)).astype(f32),
         "dy_up": rng.standard_normal((N, C, 2 * H, 2 * H)).astype(f32),
+    }
+
+
+def _aa_data(rng, small):
+    N, C, H = (2, 3, 9) if small else (32, 3, 224)
+    return {
+        "x": rng.standard_normal((N, C, H, H)).astype(f32),
+        "dy": rng.standard_normal((N, C, H // 2, H // 2)).astype(f32),
     }
 
 
@@ -333,6 +343,46 @@ def up_bilinear(lib, d):
     )
 
 
+def _aa(mode):
+    def make(lib, d):
+        Fn, _, _ = _mod(lib)
+        o = d["dy"].shape[2:]
+        return _autograd(
+            lib, d, ["x"], lambda x: Fn.interpolate(x, size=o, mode=mode, antialias=True)
+        )
+
+    return make
+
+
+def _aa_np(mode):
+    """What a NumPy user writes: PIL's filter as a dense (out, in) matrix per axis, built once,
+    y = Wh @ x @ Ww^T and dx = Wh^T @ dy @ Ww."""
+
+    def weights(n_in, n_out):
+        s = n_in / n_out
+        stretch, a = max(s, 1.0), -0.5
+        t = np.abs((np.arange(n_in) + 0.5 - s * (np.arange(n_out)[:, None] + 0.5)) / stretch)
+        if mode == "bilinear":
+            w = np.maximum(1 - t, 0)
+        else:
+            near = ((a + 2) * t - (a + 3)) * t * t + 1
+            far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+            w = np.where(t < 1, near, np.where(t < 2, far, 0))
+        return (w / w.sum(1, keepdims=True)).astype(f32)
+
+    def make(d):
+        x, dy = d["x"], d["dy"]
+        wh = weights(x.shape[2], dy.shape[2])
+        ww = weights(x.shape[3], dy.shape[3])
+
+        def step():
+            return [wh @ x @ ww.T, wh.T @ dy @ ww]
+
+        return step
+
+    return make
+
+
 # ----------------------------------------------------------------------------- convolutions
 
 
@@ -562,6 +612,20 @@ OPS = {
         _img_data,
         up_bilinear,
         None,
+        None,
+    ),
+    "antialias_bilinear": (
+        "interpolate bilinear antialias 224->112 fwd+bwd (32, 3, 224, 224)",
+        _aa_data,
+        _aa("bilinear"),
+        _aa_np("bilinear"),
+        None,
+    ),
+    "antialias_bicubic": (
+        "interpolate bicubic antialias 224->112 fwd+bwd (32, 3, 224, 224)",
+        _aa_data,
+        _aa("bicubic"),
+        _aa_np("bicubic"),
         None,
     ),
     "conv1d": ("conv1d fwd+bwd N64 64->64 L256 k3", _conv1d_data, conv1d, conv1d_np, None),
