@@ -769,6 +769,11 @@ sys.modules[__name__ + ".functional"] = functional
 graph = importlib.import_module(".._autograd_graph", __name__)
 sys.modules[__name__ + ".graph"] = graph
 
+# torch.autograd.forward_ad (dual tensors by the double-vjp trick), as torch's submodule
+forward_ad = sys.modules[__name__ + ".forward_ad"] = importlib.import_module(
+    ".._forward_ad", __name__
+)
+
 # torch.autograd.function (Function, FunctionCtx, once_differentiable) and torch's deprecated
 # Variable, registered as submodules as torch's (pydlk/_autograd_function.py)
 function = importlib.import_module(".._autograd_function", __name__)
