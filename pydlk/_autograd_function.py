@@ -95,3 +95,17 @@ class Variable(metaclass=_VariableMeta):
         if not isinstance(data, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
         return data.detach().requires_grad_(bool(requires_grad))
+
+
+class _ExecutionEngine:
+    """``Variable._execution_engine`` as torch code reaches it: ``queue_callback(cb)`` runs
+    ``cb()`` when the backward pass now running finishes (pydlk/_engine.py)."""
+
+    @staticmethod
+    def queue_callback(callback: Callable[[], Any]) -> None:
+        from ._engine import queue_callback
+
+        queue_callback(callback)
+
+
+Variable._execution_engine = _ExecutionEngine()  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ __all__ = [
     "saved_tensors_hooks",
     "save_on_cpu",
     "disable_saved_tensors_hooks",
+    "register_multi_grad_hook",
 ]
 
 
@@ -282,7 +283,9 @@ def node_type(fn: type, suffix: str = "Backward0") -> type:
     return type(fn.__name__ + suffix, (RecordedNode,), {"__slots__": (), "__module__": __name__})
 
 
-# torch.autograd.graph's hooks on saved tensors (pydlk/_saved_hooks.py)
+# torch.autograd.graph's hooks on saved tensors and on several tensors' gradients
+# (pydlk/_saved_hooks.py, pydlk/_multi_grad_hook.py)
+from ._multi_grad_hook import register_multi_grad_hook  # noqa: E402
 from ._saved_hooks import (  # noqa: E402
     disable_saved_tensors_hooks,
     save_on_cpu,

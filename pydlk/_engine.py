@@ -6,6 +6,7 @@ pass (``create_graph=False``) calls the raw ``backward`` kernels only."""
 
 import re
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -133,6 +134,19 @@ def _accumulate_leaf(t, g, steal=False):
         t._grad += g  # in place: keeps an arena view a view
     for hook in t.__dict__.get("_post_acc_hooks", ()):
         hook(t)
+
+
+def _leaf_hooks(t, g):
+    """``g`` through leaf ``t``'s tensor hooks, as ``_accumulate_leaf`` runs them (torch calls a
+    leaf's hooks in ``autograd.grad`` too); a non-leaf's ran when its node did."""
+    if g is None or t._node is not None or not t._hooks:
+        return g
+    graph = isinstance(g, Tensor)
+    for hook in t._hooks:
+        r = hook(g if graph else Tensor._wrap(g))
+        if r is not None:
+            g = r if graph else (r._data if isinstance(r, Tensor) else r)
+    return g
 
 
 def _accumulate_leaf_graph(t, g):
@@ -492,7 +506,43 @@ def _graph_loop(p, order, flush_at, needed, retain_graph, xp):
             p.flush(flush_at[k])
 
 
+# Per thread, one list per running backward pass: callbacks queued with queue_callback, run
+# once the pass is done (torch's Variable._execution_engine.queue_callback).
+_final = threading.local()
+
+
+def queue_callback(callback):
+    """Run ``callback()`` when the backward pass now running finishes (after every gradient of
+    the pass has been accumulated), as torch's ``Variable._execution_engine.queue_callback``;
+    callbacks run in the order queued, and ones they queue run too. Outside a backward pass it
+    raises RuntimeError."""
+    stack = getattr(_final, "stack", None)
+    if not stack:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    stack[-1].append(callback)
+
+
 def _run_backward(roots, root_grads, retain_graph, create_graph, targets, accumulate):
+    """``_pass`` with the callbacks queued during it run once it has finished."""
+    stack = _final.__dict__.setdefault("stack", [])
+    stack.append([])
+    try:
+        out = _pass(roots, root_grads, retain_graph, create_graph, targets, accumulate)
+    except BaseException:
+        stack.pop()
+        raise
+    callbacks = stack[-1]
+    try:
+        i = 0
+        while i < len(callbacks):  # a callback may queue another
+            callbacks[i]()
+            i += 1
+    finally:
+        stack.pop()
+    return out
+
+
+def _pass(roots, root_grads, retain_graph, create_graph, targets, accumulate):
     """The engine. Gradients are arrays, or Tensors with a graph when ``create_graph``.
 
     ``targets`` None: every leaf's total gradient is added into its ``.grad``. Otherwise only
@@ -513,6 +563,8 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, targets, accumu
         if targets is None:
             return None
         out = [p.captured.get(id(t)) for t in targets]
+        if not accumulate:  # autograd.grad: a leaf target's gradient through its tensor hooks
+            out = [_leaf_hooks(t, g) for t, g in zip(targets, out)]
         if accumulate:
             for t, g in zip(targets, out):
                 if g is None:
