@@ -644,3 +644,18 @@ def test_poisson_of_a_zero_dimensional_rate():
     assert tuple(y.shape) == () and y.dtype == np.float32
     ys = pydlk.poisson(pydlk.full((20000,), 3.0))
     assert abs(ys.mean().item() - 3.0) < 5 * (3.0 / 20000) ** 0.5  # within 5 standard errors
+
+
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "bilinear", "bicubic", "area"])
+def test_interpolate_to_the_same_size_returns_a_new_tensor(mode):
+    torch = pytest.importorskip("torch")
+    kw = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
+    for lib in (pydlk, torch):
+        x = lib.ones(1, 2, 4, 4, requires_grad=True)
+        y = lib.nn.functional.interpolate(x, size=(4, 4), mode=mode, **kw)
+        assert y is not x and y.data_ptr() != x.data_ptr(), lib.__name__
+        with lib.no_grad():
+            y.add_(1)
+        assert float(x.detach().sum()) == 32.0, lib.__name__
+        (y * 3).sum().backward()
+        assert x.grad.tolist() == lib.full((1, 2, 4, 4), 3.0).tolist(), lib.__name__

@@ -282,8 +282,8 @@ def interpolate(
             continue  # identity along this axis
         idx, m = _matrix(in_sizes[j], out[j], mode, align_corners, scales[j])
         plan.append((2 + j, idx, m))
-    if not plan:
-        return input if isinstance(input, Tensor) else Tensor(x)
+    if not plan:  # a new tensor, as torch's: writing into it must not change the input
+        return input.clone() if isinstance(input, Tensor) else Tensor(x.copy())
     return Interpolate.apply(input, plan)
 
 
