@@ -2,7 +2,9 @@
 
 ``grad``, ``grad_and_value``, ``vjp``, ``jvp``, ``jacrev``, ``jacfwd`` and ``hessian`` work on
 pydlk's reverse-mode tape (``jvp`` by the double-vjp trick, ``jacfwd`` by reverse mode);
-``vmap`` runs its function once per slice and stacks the results (pydlk has no batching rules);
+``linearize`` keeps the graph so each jvp is one backward pass; ``functionalize`` runs its
+function eagerly; ``vmap`` runs its function once per slice and stacks the results (pydlk
+has no batching rules);
 ``functional_call`` runs a Module with swapped-in parameters and buffers, and
 ``stack_module_state`` stacks several models' parameters for an ensemble under ``vmap``.
 Together they give torch's per-sample-gradient recipe::
@@ -18,16 +20,19 @@ Together they give torch's per-sample-gradient recipe::
 
 from ._eager import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
 from ._functional_call import functional_call, stack_module_state
+from ._linearize import functionalize, linearize
 from ._vmap import vmap
 
 __all__ = [
     "functional_call",
+    "functionalize",
     "grad",
     "grad_and_value",
     "hessian",
     "jacfwd",
     "jacrev",
     "jvp",
+    "linearize",
     "stack_module_state",
     "vjp",
     "vmap",
