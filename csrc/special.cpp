@@ -1,7 +1,8 @@
-// Elementwise special functions (see special.h). float64 erf, erfc and lgamma are the C
-// library's (lgamma_r: lgamma writes the global signgam, a data race between threads); float32
-// erf, erfc, erfinv, lgamma and digamma are vectorised here, and erfinv, digamma and trigamma
-// in float64 are written here too. The same algorithms run on the GPU (pydlk/_cuda/special.py),
+// Elementwise special functions (see special.h; torch.special's Cephes functions are in
+// special_cephes.cpp, reached through special_function's switch). float64 erf, erfc and lgamma
+// are the C library's (lgamma_r: lgamma writes the global signgam, a data race between
+// threads); float32 erf, erfc, erfinv, lgamma and digamma are vectorised here, and erfinv,
+// digamma and trigamma in float64 are written here too. The same algorithms run on the GPU (pydlk/_cuda/special.py),
 // except erfinv there, which is CUDA's own.
 // The float32 loops call vmath.h's branch-free functions: they vectorise only with trapping
 // math off (see activation.cpp); results are unchanged.
@@ -346,6 +347,7 @@ void special_function(T* y, const T* x, index_t n, Special f) {
     case Special::lgamma: apply<T, lgamma_d, lgamma_f>(y, x, n); break;
     case Special::digamma: apply<T, digamma_d, digamma_f>(y, x, n); break;
     case Special::trigamma: apply<T, trigamma_d, trigamma_f>(y, x, n); break;
+    default: cephes_function(y, x, n, f); break;  // i0 ... entr
   }
 }
 

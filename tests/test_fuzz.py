@@ -827,7 +827,12 @@ FUZZ = {
     "special_function": lambda d: (
         [
             d.A(d.shape(0, 3), "randn"),
-            P(d.pick(["erf", "erfc", "erfinv", "lgamma", "digamma", "trigamma", "gamma", ""])),
+            P(
+                d.pick(
+                    ["erf", "erfc", "erfinv", "lgamma", "digamma", "trigamma", "i0", "i0e"]
+                    + ["i1", "i1e", "erfcx", "ndtri", "log_ndtr", "entr", "gamma", ""]
+                )
+            ),
         ],
         {},
     ),

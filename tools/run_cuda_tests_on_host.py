@@ -38,6 +38,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_ops_extra.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_compat_extra2.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_special_functions.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_special_kernels.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_sampling_extra.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_linalg_lu.py"),

@@ -6,7 +6,10 @@ k0, k1 and their scaled forms, the spherical j0), ``erfcx``, ``ndtri``, ``log_nd
 
 Values come from ``_cephes`` (Cephes' series and rational approximations, in float64 on the
 input's own array module, NumPy or CuPy) and are cast back to the input's dtype; integer inputs
-give float32, as torch. Gradients follow torch's derivatives.yaml: ``i0e' = i1e - sgn(x) i0e``,
+give float32, as torch. For NumPy float32/float64 arrays i0e, i1, i1e, erfcx, ndtri, log_ndtr
+and entr (and i0 in the gradients) are ``_C.special_function``'s compiled loops instead
+(csrc/special_cephes.cpp: the same algorithms in double, float32 within 2 ulp). Gradients
+follow torch's derivatives.yaml: ``i0e' = i1e - sgn(x) i0e``,
 ``i1' = i0 - i1/x``, ``i1e' = i0e - i1e (sgn(x) + 1/x)``, ``erfcx' = 2x erfcx - 2/sqrt(pi)``,
 ``ndtri' = sqrt(2 pi) exp(ndtri**2/2)``, ``log_ndtr' = exp(-x**2/2 - log_ndtr)/sqrt(2 pi)``,
 ``entr' = -(1 + log x)``; ``zeta`` is differentiable in ``q`` only
@@ -33,7 +36,7 @@ from ._helpers import _fit, _meta, _o, _quiet, _real_only, _t, _xp
 from ._promotion import result_type
 from .inplace_math import _binary_
 from .math_extra import _floating
-from .special import _special
+from .special import _special, _special_or
 
 _ArrayFn = Callable[[Array], Array]
 
@@ -46,17 +49,25 @@ def _back(r: Array, like: Array) -> Array:
     return _o(r.astype(like.dtype, copy=False))
 
 
-def _make_unary(name: str, fwd: _ArrayFn, grad: Callable[[Array, Array], Array] | None):
-    """A Function computing ``fwd`` in float64; ``grad(x, y)`` the derivative at x (y = fwd(x));
-    without ``grad`` the result does not require grad."""
+def _make_unary(
+    name: str, fwd: _ArrayFn, grad: Callable[[Array, Array], Array] | None, kernel: bool = False
+):
+    """A Function computing ``fwd`` in float64; ``grad(x, y)`` the derivative at x (y = fwd(x),
+    both float64); without ``grad`` the result does not require grad. ``kernel``: ``name`` is
+    one of ``_C.special_function``'s functions, which computes NumPy float32/float64 arrays in
+    their own dtype (``_special_or``); a float32 forward is then recomputed in float64 for the
+    gradient, whose formulas cancel (erfcx' = 2x erfcx - 2/sqrt(pi) loses 2x^2 of its digits)."""
+
+    def compute(a: Array) -> Array:
+        return _special_or(a, name, fwd) if kernel else fwd(_f64(a))
 
     class Op(Function):
         @staticmethod
         @_quiet
         def forward(ctx, a):
-            y = fwd(_f64(a))
+            y = compute(a)
             ctx.save_for_backward(a)
-            ctx.y = y
+            ctx.y = y if y.dtype == np.float64 else None
             return _back(y, a)
 
         @staticmethod
@@ -64,7 +75,9 @@ def _make_unary(name: str, fwd: _ArrayFn, grad: Callable[[Array, Array], Array] 
         def backward(ctx, g):
             (a,) = ctx.saved_tensors
             assert grad is not None
-            return g * grad(_f64(a), ctx.y).astype(g.dtype, copy=False)
+            x = _f64(a)
+            y = ctx.y if ctx.y is not None else compute(x)
+            return g * grad(x, y).astype(g.dtype, copy=False)
 
     Op.__name__ = Op.__qualname__ = name.capitalize()
 
@@ -73,11 +86,21 @@ def _make_unary(name: str, fwd: _ArrayFn, grad: Callable[[Array, Array], Array] 
         _real_only(name, x)
         if grad is None:
             with np.errstate(all="ignore"):
-                return Tensor._wrap(_back(fwd(_f64(x._data)), x._data))
+                return Tensor._wrap(_back(compute(x._data), x._data))
         return Op.apply(x)
 
     op.__name__ = op.__qualname__ = name
     return op
+
+
+def _kernel_or(name: str, fallback: _ArrayFn) -> _ArrayFn:
+    """``name`` of a float64 array: ``_C.special_function`` for NumPy, ``fallback`` else."""
+    return lambda x: _special_or(x, name, fallback)
+
+
+_i0_64 = _kernel_or("i0", C.i0)
+_i0e_64 = _kernel_or("i0e", C.i0e)
+_i1e_64 = _kernel_or("i1e", C.i1e)
 
 
 def _sgn(xp: Any, x: Array) -> Array:
@@ -86,19 +109,19 @@ def _sgn(xp: Any, x: Array) -> Array:
 
 def _di0e(x: Array, y: Array) -> Array:
     xp = get_array_module(x)
-    return C.i1e(x) - _sgn(xp, x) * y
+    return _i1e_64(x) - _sgn(xp, x) * y
 
 
 def _di1(x: Array, y: Array) -> Array:
     xp = get_array_module(x)
     safe = xp.where(x == 0, 1.0, x)
-    return xp.where(x == 0, 0.5, C.i0(x) - y / safe)
+    return xp.where(x == 0, 0.5, _i0_64(x) - y / safe)
 
 
 def _di1e(x: Array, y: Array) -> Array:
     xp = get_array_module(x)
     safe = xp.where(x == 0, 1.0, x)
-    return xp.where(x == 0, 0.5, C.i0e(x) - y * (_sgn(xp, x) + 1.0 / safe))
+    return xp.where(x == 0, 0.5, _i0e_64(x) - y * (_sgn(xp, x) + 1.0 / safe))
 
 
 def _entr(x: Array) -> Array:
@@ -124,13 +147,13 @@ def _dlog_ndtr(x: Array, y: Array) -> Array:
     return get_array_module(x).exp(-(y + x * x / 2)) / math.sqrt(2 * math.pi)
 
 
-_i0e = _make_unary("i0e", C.i0e, _di0e)
-_i1 = _make_unary("i1", C.i1, _di1)
-_i1e = _make_unary("i1e", C.i1e, _di1e)
-_erfcx = _make_unary("erfcx", C.erfcx, _derfcx)
-_ndtri = _make_unary("ndtri", C.ndtri, _dndtri)
-_log_ndtr = _make_unary("log_ndtr", C.log_ndtr, _dlog_ndtr)
-_entr_op = _make_unary("entr", _entr, _dentr)
+_i0e = _make_unary("i0e", C.i0e, _di0e, kernel=True)
+_i1 = _make_unary("i1", C.i1, _di1, kernel=True)
+_i1e = _make_unary("i1e", C.i1e, _di1e, kernel=True)
+_erfcx = _make_unary("erfcx", C.erfcx, _derfcx, kernel=True)
+_ndtri = _make_unary("ndtri", C.ndtri, _dndtri, kernel=True)
+_log_ndtr = _make_unary("log_ndtr", C.log_ndtr, _dlog_ndtr, kernel=True)
+_entr_op = _make_unary("entr", _entr, _dentr, kernel=True)
 
 
 def i0e(input: Tensor) -> Tensor:

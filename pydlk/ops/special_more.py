@@ -5,8 +5,10 @@ function of order 0), ``polygamma(n, x)`` and ``mvlgamma(x, p)`` (the multivaria
 (``special._special``); higher orders are ``(-1)**(n+1) n! zeta(n+1, x)`` with the Hurwitz zeta
 of Cephes (a direct sum up to 9 then the Euler-Maclaurin tail), written with the array module
 in float64 so that it runs on NumPy and CuPy alike; results are cast back to the input's dtype.
-Integer inputs are computed in the default float dtype, as torch. Gradients: ``i0' = i1``,
-``polygamma(n)' = polygamma(n + 1)``, ``mvlgamma`` through ``lgamma``.
+``i0`` and its gradient ``i1`` are ``_C.special_function``'s compiled loops for NumPy
+float32/float64 arrays (csrc/special_cephes.cpp), the array module's ``i0`` and ``_cephes.i1``
+in float64 else. Integer inputs are computed in the default float dtype, as torch.
+Gradients: ``i0' = i1``, ``polygamma(n)' = polygamma(n + 1)``, ``mvlgamma`` through ``lgamma``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from .inplace_math import _binary_, _unary_
 from .math_extra import _floating
 from .reductions import sum as _sum
 from .shape import unsqueeze
-from .special import _special, lgamma
+from .special import _special, _special_or, lgamma
 
 
 @_quiet
@@ -80,8 +82,15 @@ def polygamma(n: int, input: Tensor) -> Tensor:
 
 @_quiet
 def _i1(a: Array) -> Array:
-    """The modified Bessel function of order 1, in float64 (``_cephes.i1``)."""
-    return _cephes.i1(a.astype(np.float64))
+    """The modified Bessel function of order 1, in float64 (``_C.special_function`` for NumPy,
+    ``_cephes.i1`` else)."""
+    return _special_or(a.astype(np.float64, copy=False), "i1", _cephes.i1)
+
+
+def _i0(a: Array) -> Array:
+    """The modified Bessel function of order 0 in ``a``'s dtype (``_C.special_function``) for
+    NumPy float32/float64, else in float64 (the array module's ``i0``)."""
+    return _special_or(a, "i0", get_array_module(a).i0)
 
 
 class I0(Function):
@@ -89,8 +98,7 @@ class I0(Function):
     @_quiet
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        xp = get_array_module(a)
-        return _o(xp.i0(a.astype(np.float64)).astype(a.dtype, copy=False))
+        return _o(_i0(a).astype(a.dtype, copy=False))
 
     @staticmethod
     def backward(ctx, g):
@@ -118,7 +126,7 @@ class I1(Function):
         xp = get_array_module(a)
         x = a.astype(np.float64)
         safe = xp.where(x == 0, 1.0, x)
-        d = xp.where(x == 0, 0.5, xp.i0(x) - _i1(x) / safe)
+        d = xp.where(x == 0, 0.5, _i0(x) - _i1(x) / safe)
         return g * d.astype(g.dtype, copy=False)
 
 
