@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = [
+    "custom_bwd",
+    "custom_fwd",
+    "is_autocast_available",
     "GradScaler",
     "autocast",
     "is_autocast_enabled",
@@ -190,3 +193,67 @@ def cast_inputs(*tensors):
             t = to(t, np.float32) if hasattr(t, "_data") else a.astype(np.float32)
         out.append(t)
     return tuple(out)
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """Whether ``autocast`` takes ``device_type`` ('cpu' and 'cuda', as torch's CPU build)."""
+    return device_type in ("cpu", "cuda")
+
+
+def custom_fwd(
+    fwd: Callable[..., Any] | None = None,
+    *,
+    device_type: str,
+    cast_inputs: DTypeLike | None = None,
+) -> Any:
+    """Decorator for a custom Function's ``forward`` (torch.amp.custom_fwd): records on ``ctx``
+    whether autocast for ``device_type`` was on, for ``custom_bwd``; with ``cast_inputs``, inside
+    autocast the forward runs with autocast off and its floating-point Tensor arguments cast to
+    that dtype (outside autocast it runs as written)."""
+    if not isinstance(device_type, str):
+        raise ValueError(f"custom_fwd: expected device_type of type str, got {type(device_type)}")
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def decorated(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        ctx._dtype = get_autocast_dtype(device_type)
+        on = is_autocast_enabled(device_type)
+        if cast_inputs is None or not on:
+            ctx._fwd_used_autocast = on
+            return fwd(*args, **kwargs)
+        ctx._fwd_used_autocast = False
+        with autocast(device_type, enabled=False):
+            args = tuple(_cast_floating(a, cast_inputs) for a in args)
+            kwargs = {k: _cast_floating(v, cast_inputs) for k, v in kwargs.items()}
+            return fwd(*args, **kwargs)
+
+    return decorated
+
+
+def custom_bwd(bwd: Callable[..., Any] | None = None, *, device_type: str) -> Any:
+    """Decorator for a custom Function's ``backward`` (torch.amp.custom_bwd): runs it with the
+    autocast state its ``custom_fwd`` forward ran with."""
+    if not isinstance(device_type, str):
+        raise ValueError(f"custom_bwd: expected device_type of type str, got {type(device_type)}")
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+
+    @functools.wraps(bwd)
+    def decorated(*args: Any, **kwargs: Any) -> Any:
+        ctx = args[0]
+        enabled = getattr(ctx, "_fwd_used_autocast", False)
+        dtype = getattr(ctx, "_dtype", None) if enabled else None
+        with autocast(device_type, dtype=dtype, enabled=enabled):
+            return bwd(*args, **kwargs)
+
+    return decorated
+
+
+def _cast_floating(v: Any, dtype: DTypeLike) -> Any:
+    from .autograd import Tensor
+
+    if isinstance(v, Tensor) and v.is_floating_point():
+        return v.to(dtype)
+    return v

@@ -7,9 +7,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..amp import autocast as _autocast
+from ..amp import custom_bwd as _custom_bwd
+from ..amp import custom_fwd as _custom_fwd
 from ..grad_scaler import GradScaler as _GradScaler
 
-__all__ = ["GradScaler", "autocast"]
+__all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd"]
+
+
+def custom_fwd(fwd=None, *, cast_inputs=None):
+    """``torch.cuda.amp.custom_fwd``: ``pydlk.amp.custom_fwd(device_type='cuda', ...)``."""
+    return _custom_fwd(fwd, device_type="cuda", cast_inputs=cast_inputs)
+
+
+def custom_bwd(bwd=None):
+    """``torch.cuda.amp.custom_bwd``: ``pydlk.amp.custom_bwd(device_type='cuda')``."""
+    return _custom_bwd(bwd, device_type="cuda")
 
 
 class autocast(_autocast):

@@ -25,6 +25,7 @@ from .._device import device_str as _device_str
 from ..autograd import Tensor
 from ..ops.memory_formats import _check_memory_format
 from ._arrays import as_array
+from ._module_extra import _ModuleConversions
 from ._module_lookup import _ModuleLookups
 from ._state_dict import _IncompatibleKeys, _init_state_dict_hooks, _ModuleStateDict  # noqa: F401
 from .parameter import Parameter
@@ -32,6 +33,21 @@ from .parameter import Parameter
 __all__ = ["Module", "RemovableHandle"]
 
 _M = TypeVar("_M", bound="Module")
+
+# what a TorchScript module has and a pydlk one never does: pydlk.jit.script/trace return the
+# module itself, so the AttributeError says why (and where to save it from)
+_NO_GRAPH = (
+    ": pydlk.jit.script and trace return the module itself and record no TorchScript graph "
+    "or code (see pydlk.jit)"
+)
+_JIT_ONLY = {
+    "graph": _NO_GRAPH,
+    "inlined_graph": _NO_GRAPH,
+    "code": _NO_GRAPH,
+    "code_with_constants": _NO_GRAPH,
+    "save": ": pydlk.jit.script and trace return the module itself; save it with "
+    "pydlk.jit.save(module, f)",
+}
 
 
 class RemovableHandle:
@@ -56,7 +72,7 @@ class RemovableHandle:
         self.remove()
 
 
-class Module(_ModuleLookups, _ModuleStateDict):
+class Module(_ModuleLookups, _ModuleConversions, _ModuleStateDict):
     """Base class for layers and models. Subclasses call ``super().__init__()`` first and define
     ``forward``; calling the module runs forward pre-hooks, forward, forward hooks, and attaches
     full backward hooks."""
@@ -153,7 +169,7 @@ class Module(_ModuleLookups, _ModuleStateDict):
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._remove_from(name)
+            self._remove_from(name, keep="_parameters")
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -163,12 +179,12 @@ class Module(_ModuleLookups, _ModuleStateDict):
                 )
             params[name] = None
         elif getattr(value, "_is_buffer", False) and isinstance(value, Tensor):  # nn.Buffer
-            self._remove_from(name)
+            self._remove_from(name, keep="_buffers")
             self.register_buffer(name, value, persistent=getattr(value, "persistent", True))
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._remove_from(name)
+            self._remove_from(name, keep="_modules")
             self._modules[name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
@@ -184,10 +200,14 @@ class Module(_ModuleLookups, _ModuleStateDict):
         else:
             object.__setattr__(self, name, value)
 
-    def _remove_from(self, name):
+    def _remove_from(self, name, keep=None):
+        """Forget ``name`` everywhere but in the store ``keep``, where the new value takes the
+        old one's place (torch's order: ``model.conv1 = ...`` keeps conv1 first among the
+        children, so parameters, state dicts and a Sequential's layers keep their order)."""
         self.__dict__.pop(name, None)
         for dname in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[dname].pop(name, None)
+            if dname != keep:
+                self.__dict__[dname].pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -196,7 +216,8 @@ class Module(_ModuleLookups, _ModuleStateDict):
             sub = d.get(dname)
             if sub is not None and name in sub:
                 return sub[name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        why = _JIT_ONLY.get(name, "")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'{why}")
 
     def __delattr__(self, name):
         for dname in ("_parameters", "_buffers", "_modules"):
