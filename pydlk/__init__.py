@@ -26,6 +26,20 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
 )
 from ._config import config, get_num_threads, set_num_threads, show_config  # noqa: E402
 from ._device import device  # noqa: E402
+from ._legacy_types import (  # noqa: E402  (torch's legacy types: torch.FloatTensor(2, 3), ...)
+    BFloat16Tensor,
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+    set_default_tensor_type,
+)
+from ._oom import OutOfMemoryError  # noqa: E402  (torch.OutOfMemoryError, raised for the GPU)
 from ._random import (
     Generator,
     get_rng_state,
@@ -36,7 +50,12 @@ from ._random import (
 )
 from ._size import Size  # noqa: E402
 from ._torch_namespace import *  # noqa: E402,F401,F403  (torch.dropout, torch.batch_norm, ...)
-from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
+from .amp import (  # noqa: E402,F401  (torch.GradScaler: torch 2.3's top-level name)
+    GradScaler,
+    autocast,
+    get_autocast_dtype,
+    is_autocast_enabled,
+)
 from .autograd import (
     Function,
     Tensor,

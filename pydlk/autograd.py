@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
-from . import _arena, _grad_mode, _saved_hooks
+from . import _arena, _grad_mode, _oom, _saved_hooks
 from ._autograd_graph import RecordedNode, node_type
 from ._backend import device_of, get_array_module, host_array, is_cupy
 from ._device import default_device_str as _default_device
@@ -154,7 +154,12 @@ class Function:
             needs = [a._requires_grad if isinstance(a, Tensor) else False for a in args]
         record = True in needs and is_grad_enabled()
         ctx = Context(tuple(needs))
-        out = cls.forward(ctx, *raw)
+        try:
+            out = cls.forward(ctx, *raw)
+        except (MemoryError, RuntimeError) as e:  # CuPy's failed allocation: torch's class
+            if (oom := _oom.cuda_oom(e)) is None:
+                raise
+            raise oom from e
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
         # NumPy returns scalars for 0-d results; a Tensor always holds an array
@@ -278,7 +283,8 @@ class Tensor(_TensorBase):
     #       new_ones new_empty new_full
     #       new_tensor cpu cuda type_as is_floating_point type format normal_ uniform_
     #       exponential_
-    #   complex: cfloat cdouble conj conj_physical resolve_conj angle sgn is_complex
+    #   complex: cfloat cdouble conj conj_physical resolve_conj angle sgn is_complex is_conj
+    #       is_neg resolve_neg
     #   spectral: stft istft
     #   activations: relu sigmoid tanh softmax log_softmax
     #   more shapes: ravel select take tensor_split hsplit vsplit dsplit
@@ -756,6 +762,8 @@ def from_dlpack(obj: Any) -> Tensor:
 
 from ._anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly  # noqa: E402,F401
 from ._engine import backward, grad, no_double_backward  # noqa: E402,F401
+
+backward, grad = _oom.maps_cuda_oom(backward), _oom.maps_cuda_oom(grad)  # OutOfMemoryError
 
 # torch.autograd.functional: jacobian, hessian, vjp, jvp, hvp, vhp. Registered as a submodule
 # so that ``from pydlk.autograd.functional import hessian`` works as in torch. (It imports grad

@@ -21,6 +21,11 @@ the scaler then multiplies and divides by a power of two, which is exact, and tr
 training without it. It works the same on the CPU (``GradScaler('cpu')``). As torch, a scaler
 for 'cuda' made where no GPU is available warns and disables itself (every method then passes
 through).
+
+``pydlk.GradScaler`` is this class (torch 2.3's ``torch.GradScaler("cuda")``). ``device`` is
+'cuda', 'cpu', 'cuda:N' or a ``pydlk.device``; differs from torch, which keeps any string:
+another device type raises ValueError, and 'cuda:N' without a GPU disables the scaler as
+'cuda' does (torch warns for exactly 'cuda' only).
 """
 
 from __future__ import annotations
@@ -35,21 +40,36 @@ __all__ = ["GradScaler"]
 _READY, _UNSCALED, _STEPPED = 0, 1, 2
 
 
+def _device_type(device: Any) -> str:
+    """'cpu' or 'cuda' from ``device`` ('cpu', 'cuda', 'cuda:N' or a ``pydlk.device``);
+    ValueError for anything else (torch keeps any string and fails later, if at all)."""
+    from ._device import device as _dev
+
+    try:
+        return _dev(device).type if isinstance(device, (str, _dev)) else ""
+    except RuntimeError:
+        return ""
+
+
 class GradScaler:
     """Dynamic loss scaling (torch.amp.GradScaler): ``scale``, ``unscale_``, ``step``,
     ``update``, ``get_scale``, ``state_dict``/``load_state_dict``; see the module docstring."""
 
     def __init__(
         self,
-        device: str = "cuda",
+        device: str | Any = "cuda",
         init_scale: float = 2.0**16,
         growth_factor: float = 2.0,
         backoff_factor: float = 0.5,
         growth_interval: int = 2000,
         enabled: bool = True,
     ) -> None:
-        if device not in ("cuda", "cpu"):
-            raise ValueError(f"GradScaler: device must be 'cuda' or 'cpu', got {device!r}")
+        kind = _device_type(device)
+        if not kind:
+            raise ValueError(
+                f"GradScaler: device must be 'cuda' or 'cpu' (or 'cuda:N', a pydlk.device), "
+                f"got {device!r}"
+            )
         if growth_factor <= 1.0:
             raise ValueError(f"GradScaler: growth_factor must be > 1, got {growth_factor}")
         if not 0.0 < backoff_factor < 1.0:
@@ -58,7 +78,7 @@ class GradScaler:
             raise ValueError(
                 f"GradScaler: growth_interval must be a positive int, got {growth_interval!r}"
             )
-        if enabled and device == "cuda":
+        if enabled and kind == "cuda":
             from . import cuda
 
             if not cuda.is_available():

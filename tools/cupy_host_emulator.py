@@ -19,8 +19,10 @@ Streams and events exist as stand-ins that order nothing (every launch runs at o
 order), so code that enqueues work on side streams runs, serially; ``a.data.ptr`` is the host
 address. Reductions give 0-d arrays, as CuPy's do, not NumPy scalars. The default memory pool
 counts the bytes of live device arrays (each allocated through the current allocator, so a
-``set_allocator`` wrapper sees every allocation); ``alloc_pinned_memory`` gives a
-``PinnedMemoryPointer`` that is ordinary host memory.
+``set_allocator`` wrapper sees every allocation); its ``set_limit(size=)`` makes an allocation
+past the limit raise ``cupy.cuda.memory.OutOfMemoryError``, as CuPy's pool does, which is how
+tests stand for a full GPU; ``alloc_pinned_memory`` gives a ``PinnedMemoryPointer`` that is
+ordinary host memory.
 
 The arrays are NumPy arrays, so NumPy would take them where CuPy refuses; what CuPy refuses
 raises here too when pydlk's own code does it: ``np.asarray``/``np.array``/``asanyarray``/
@@ -502,20 +504,48 @@ class _PoolMemory:
         self.pool._release(self.size)
 
 
+class OutOfMemoryError(MemoryError):
+    """``cupy.cuda.memory.OutOfMemoryError``, with CuPy's message and attributes."""
+
+    def __init__(self, size, total, limit=0):
+        self._size, self._total, self._limit = size, total, limit
+        msg = f"Out of memory allocating {size:,} bytes (allocated so far: {total:,} bytes"
+        super().__init__(msg + (f", limit set to: {limit:,} bytes)." if limit else ")."))
+
+    def __reduce__(self):
+        return (type(self), (self._size, self._total, self._limit))
+
+
+OutOfMemoryError.__module__ = "cupy.cuda.memory"
+
+
 class _MemoryPool:
     """``cupy.cuda.MemoryPool``: NumPy allocates, the pool counts. Every device array that owns
     its memory is allocated through the current allocator (``set_allocator``; this pool's
     ``malloc`` by default) when it appears and freed when it is collected; blocks are rounded
     up to CuPy's 512 bytes, and freed ones stay cached (``total_bytes``) until
-    ``free_all_blocks``, a later allocation taking from the cache first."""
+    ``free_all_blocks``, a later allocation taking from the cache first. ``set_limit(size=)``
+    caps the bytes the pool holds (``total_bytes``), as CuPy's: an allocation that would need
+    more raises CuPy's ``OutOfMemoryError`` (how tests simulate a full GPU)."""
 
     def __init__(self):
-        self._used = self._cached = 0
+        self._used = self._cached = self._limit = 0
         self._lock = threading.RLock()  # a collection inside malloc frees blocks too
+
+    def set_limit(self, size=None, fraction=None):
+        if fraction is not None:
+            raise NotImplementedError("host emulation: set_limit(fraction=) is not emulated")
+        self._limit = int(size or 0)
+
+    def get_limit(self):
+        return self._limit
 
     def malloc(self, size):
         size = -(-int(size) // 512) * 512
         with self._lock:
+            held = self._used + self._cached  # what the pool holds from the device
+            if self._limit and held + max(0, size - self._cached) > self._limit:
+                raise OutOfMemoryError(size, held, self._limit)
             self._used += size
             self._cached = max(0, self._cached - size)
         return _PoolMemory(self, size)
@@ -621,6 +651,7 @@ def _module():
                 "multiProcessorCount": 1,
             },
         ),
+        memory=types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError),
         get_allocator=lambda: _ALLOCATOR["current"],
         set_allocator=_set_allocator,
         get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3,

@@ -12,12 +12,26 @@ import importlib.util
 
 from .. import _random
 from .._device import DeviceLike, cuda_unavailable_error, device
+from .._legacy_types import CUDA_TYPES as _TYPES
+from .._oom import OutOfMemoryError
 
 __all__ = [
+    "BFloat16Tensor",
+    "BoolTensor",
+    "ByteTensor",
     "CUDAGraph",
+    "CharTensor",
+    "DoubleTensor",
+    "FloatTensor",
+    "HalfTensor",
+    "IntTensor",
+    "LongTensor",
+    "OutOfMemoryError",
+    "ShortTensor",
     "amp",
     "current_device",
     "device_count",
+    "get_arch_list",
     "get_device_name",
     "get_rng_state",
     "get_rng_state_all",
@@ -28,6 +42,8 @@ __all__ = [
     "set_rng_state_all",
     "graph",
     "graph_train_step",
+    "init",
+    "ipc_collect",
     "is_available",
     "is_initialized",
     "manual_seed",
@@ -37,6 +53,20 @@ __all__ = [
     "synchronize",
     "versions",
 ]
+
+
+# torch's legacy CUDA tensor types (pydlk/_legacy_types.py): pydlk.cuda.FloatTensor(2, 3) makes a
+# float32 tensor on the GPU, isinstance(t, pydlk.cuda.FloatTensor) checks dtype and device
+FloatTensor = _TYPES["FloatTensor"]
+DoubleTensor = _TYPES["DoubleTensor"]
+HalfTensor = _TYPES["HalfTensor"]
+BFloat16Tensor = _TYPES["BFloat16Tensor"]
+LongTensor = _TYPES["LongTensor"]
+IntTensor = _TYPES["IntTensor"]
+ShortTensor = _TYPES["ShortTensor"]
+CharTensor = _TYPES["CharTensor"]
+ByteTensor = _TYPES["ByteTensor"]
+BoolTensor = _TYPES["BoolTensor"]
 
 
 def _cupy():
@@ -175,6 +205,39 @@ def initial_seed() -> int:
     return _random.initial_seed()
 
 
+def init() -> None:
+    """torch.cuda.init: initialise the GPU path now rather than at first use (imports CuPy and
+    makes the current device's context). Raises RuntimeError without CuPy or a GPU, as torch
+    does where CUDA is not available."""
+    cp = _require()
+    cp.cuda.runtime.getDevice()
+
+
+def ipc_collect() -> None:
+    """torch.cuda.ipc_collect: nothing to collect. torch frees GPU memory that other processes
+    held through CUDA IPC; pydlk sends GPU tensors between processes as host copies
+    (``pydlk.multiprocessing``), so none is ever held that way. Raises RuntimeError without a
+    GPU, as torch does."""
+    _require()
+
+
+def get_arch_list() -> list[str]:
+    """torch.cuda.get_arch_list: the GPU architectures pydlk's kernels are built for, as
+    ``'sm_XY'`` strings; ``[]`` without a GPU, as torch. Differs from torch, whose list is
+    fixed when torch is built: CuPy compiles pydlk's kernels at run time (NVRTC) for the
+    devices present, so this lists the architectures of the visible devices."""
+    if not is_available():
+        return []
+    rt = _cupy().cuda.runtime
+    archs = []
+    for i in range(device_count()):
+        props = rt.getDeviceProperties(i)
+        arch = f"sm_{int(props['major'])}{int(props['minor'])}"
+        if arch not in archs:
+            archs.append(arch)
+    return archs
+
+
 def _cuda_version(v):
     """CUDA's integer version (12040) as '12.4'."""
     return f"{v // 1000}.{v % 1000 // 10}"
@@ -207,6 +270,7 @@ def versions() -> dict | None:
 from . import (
     amp,  # noqa: E402
     memory,  # noqa: E402
+    nvtx,  # noqa: E402
     streams,  # noqa: E402
 )
 from .graphs import CUDAGraph, graph, graph_train_step, make_graphed_callables  # noqa: E402

@@ -27,9 +27,11 @@ __all__ = [
     "get_device_properties",
     "is_bf16_supported",
     "max_memory_allocated",
+    "max_memory_cached",
     "max_memory_reserved",
     "mem_get_info",
     "memory_allocated",
+    "memory_cached",
     "memory_reserved",
     "memory_stats",
     "memory_summary",
@@ -153,6 +155,28 @@ def reset_max_memory_allocated(device: DeviceLike | None = None) -> None:
         stacklevel=2,
     )
     reset_peak_memory_stats(device)
+
+
+def memory_cached(device: DeviceLike | None = None) -> int:
+    """Deprecated in torch, kept for its scripts: warns (FutureWarning) as torch does and
+    returns ``memory_reserved(device)``."""
+    warnings.warn(
+        "`pydlk.cuda.memory_cached` has been renamed to `pydlk.cuda.memory_reserved`",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return memory_reserved(device)
+
+
+def max_memory_cached(device: DeviceLike | None = None) -> int:
+    """Deprecated in torch, kept for its scripts: warns (FutureWarning) as torch does and
+    returns ``max_memory_reserved(device)``."""
+    warnings.warn(
+        "`pydlk.cuda.max_memory_cached` has been renamed to `pydlk.cuda.max_memory_reserved`",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return max_memory_reserved(device)
 
 
 def memory_stats(device: DeviceLike | None = None) -> OrderedDict[str, int]:

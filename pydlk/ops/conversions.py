@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._backend import is_cupy
+from .._oom import maps_cuda_oom
 from .._typing import Array, DeviceLike, DTypeLike
 from ..autograd import Function, Tensor
 from ._helpers import _real_for, _t
@@ -77,6 +78,7 @@ def _parse_device(device: DeviceLike | None) -> str | None:
     return None if device is None else device_str(device)
 
 
+@maps_cuda_oom  # a failed allocation on the GPU: pydlk.OutOfMemoryError, as torch's
 def _move(a: Array, device: str, non_blocking: bool = False) -> Array:
     """``a`` on ``device``. A pinned host array with ``non_blocking`` is copied asynchronously
     on the current stream; everything else synchronously (device-to-host copies included)."""
@@ -222,21 +224,30 @@ _TYPE_NAMES = {
 }
 
 
-def _type(self: Tensor, dtype: DTypeLike | None = None, non_blocking: bool = False) -> str | Tensor:
+def _type(self: Tensor, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
     """No argument: torch's type string (``'torch.FloatTensor'``, ``'torch.cuda.LongTensor'``).
-    With a dtype or such a string: the tensor cast to it (itself when it already has it)."""
+    With a legacy type (``pydlk.FloatTensor``, ``pydlk.cuda.LongTensor``) or its name
+    (``'torch.FloatTensor'``, ``'torch.cuda.LongTensor'``): the tensor converted to that dtype
+    and device (a CUDA type keeps a GPU tensor on its GPU); with a dtype: cast, on its device.
+    Itself when nothing changes. Other strings raise ValueError, other objects TypeError."""
     if dtype is None:
         name = _TYPE_NAMES.get(str(self.dtype))
         if name is None:
             raise TypeError(f"type: no torch type name for dtype {self.dtype}")
         return ("torch.cuda." if is_cupy(self._data) else "torch.") + name
-    if isinstance(dtype, str) and dtype.startswith("torch."):
-        base = dtype.rpartition(".")[2]
-        found = [k for k, v in _TYPE_NAMES.items() if v == base]
-        if not found:
-            raise ValueError(f"type: invalid type {dtype!r}")
-        t = to(self, np.dtype(found[0]))
-        return t.cuda() if ".cuda." in dtype and not is_cupy(t._data) else t
+    from .._legacy_types import lookup
+
+    cls = lookup(dtype)
+    if cls is not None:
+        on_gpu = is_cupy(self._data)  # a CUDA type keeps a GPU tensor on its own GPU
+        where = "cpu" if not cls.is_cuda else _device_str(self._data) if on_gpu else "cuda"
+        return to(self, device=where, dtype=cls.dtype, non_blocking=non_blocking)
+    if isinstance(dtype, str):
+        raise ValueError(f"type: invalid type: {dtype!r} (expected e.g. 'torch.FloatTensor')")
+    if not _is_dtype_like(dtype):
+        raise TypeError(
+            f"type: dtype must be a type, str, or dtype object, got {type(dtype).__name__}"
+        )
     return to(self, dtype)
 
 

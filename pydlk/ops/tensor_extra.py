@@ -2,7 +2,10 @@
 (torch's semantics for a tensor that does not require grad: the elements kept in row-major
 order, new ones zero here where torch leaves them uninitialised), and the in-place random fills
 ``geometric_``, ``cauchy_``, ``log_normal_`` drawing from pydlk's generator (so
-``manual_seed`` reproduces them; ``exponential_`` is in ``factories``).
+``manual_seed`` reproduces them; ``exponential_`` is in ``factories``); and torch's lazy-bit
+predicates ``is_inference``, ``is_conj``, ``is_neg`` and ``resolve_neg`` (top-level, the last
+three also as methods): pydlk computes conjugates and negations at once, so no tensor carries
+torch's conjugate or negative bit.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._backend import get_array_module
+from .._backend import get_array_module, is_cupy
 from .._random import Generator
 from ..autograd import Tensor
 from ._helpers import _sizes, _t
@@ -104,7 +107,44 @@ def _log_normal_(
     )
 
 
-__all__ = ["vdot"]
+def _input(x: Any, op: str) -> Tensor:
+    """``x`` as a Tensor (a NumPy or CuPy array is wrapped); anything else is refused with
+    torch's TypeError naming the op and the argument."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray) or is_cupy(x):
+        return Tensor._wrap(x)
+    raise TypeError(f"{op}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
+
+
+def is_inference(input: Tensor) -> bool:
+    """torch.is_inference: whether ``input`` was made inside ``inference_mode()``
+    (``input.is_inference()``)."""
+    return _input(input, "is_inference")._inference
+
+
+def is_conj(input: Tensor) -> bool:
+    """torch.is_conj: False. torch can mark a tensor as lazily conjugated (``conj()`` of a
+    complex tensor is a view with a conjugate bit); pydlk's ``conj`` computes the conjugate, so
+    no pydlk tensor carries the bit."""
+    _input(input, "is_conj")
+    return False
+
+
+def is_neg(input: Tensor) -> bool:
+    """torch.is_neg: False. torch's negative bit marks a lazily negated view (the imaginary
+    part of a lazily conjugated tensor); pydlk has no lazy views of that kind."""
+    _input(input, "is_neg")
+    return False
+
+
+def resolve_neg(input: Tensor) -> Tensor:
+    """torch.resolve_neg: ``input`` itself, as torch returns a tensor whose negative bit is not
+    set (no pydlk tensor has one; see :func:`is_neg`)."""
+    return _input(input, "resolve_neg")
+
+
+__all__ = ["is_conj", "is_inference", "is_neg", "resolve_neg", "vdot"]
 
 TENSOR_METHODS: dict[str, Any] = {
     "vdot": vdot,
@@ -113,4 +153,7 @@ TENSOR_METHODS: dict[str, Any] = {
     "geometric_": _geometric_,
     "cauchy_": _cauchy_,
     "log_normal_": _log_normal_,
+    "is_conj": is_conj,
+    "is_neg": is_neg,
+    "resolve_neg": resolve_neg,
 }

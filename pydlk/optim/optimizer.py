@@ -50,6 +50,7 @@ import numpy as np
 
 from .._arena import Arena, owning_arena
 from .._backend import device_of, is_cupy, on_device_of
+from .._oom import maps_cuda_oom
 from .._typing import ParamsT
 from ..autograd import Tensor, enable_grad
 
@@ -191,6 +192,7 @@ class Optimizer:
                     p._grad[...] = 0
 
     # -- the step -------------------------------------------------------------------------
+    @maps_cuda_oom  # a failed GPU allocation: pydlk.OutOfMemoryError, as torch's
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One fused kernel call per arena (after syncing hand-set gradients into the slots)."""
         loss = None
