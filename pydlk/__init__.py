@@ -124,6 +124,7 @@ from . import (  # noqa: E402,F401
     fft,
     func,
     hub,
+    jit,
     linalg,
     profiler,
     sparse,

@@ -244,6 +244,9 @@ class _Reader:
         # (host array, saved device) -> array, for the Tensors of pickled members (load's
         # map_location)
         self.place: Any = None
+        # (pickled bytes, place) -> object, for pickled members (pydlk.jit.load's is restricted)
+        self.unpickle: Any = _object_pickle.loads
+        self.meta: dict | None = None  # the npz's __structure__ header, once read
 
     def fail(self, problem, kind="pydlk checkpoint"):
         return CheckpointError(f"{self.name} is not a valid {kind}: {problem}")
@@ -378,7 +381,7 @@ def _decode(r, obj, arrays, used, depth=0):
             )
         if a.dtype != np.uint8 or a.ndim != 1:
             raise r.fail(f"pickled member a{obj[marker]} is not a byte array")
-        return _object_pickle.loads(a.tobytes(), r.place)
+        return r.unpickle(a.tobytes(), r.place)
     if marker == "__scalar__":
         a = arrays[_index(r, obj, marker, n, used)]
         if a.ndim != 0:
@@ -459,6 +462,7 @@ def _load_npz(r, zf):
         )
     if "object" not in meta:
         raise r.fail("__structure__ has no 'object'")
+    r.meta = meta
     n = len(names)
     expected = {f"a{i}" for i in range(n)}
     if set(names) != expected:
@@ -647,23 +651,29 @@ def load(
     ``max_bytes`` bounds what the file may inflate to, checked against the headers before
     anything is inflated (a small compressed file can claim gigabytes).
     Raises ``CheckpointError`` (a ``ValueError``) naming the file and the problem."""
+    return _load(f, map_location, weights_only, max_bytes)[0]
+
+
+def _load(f, map_location, weights_only, max_bytes, unpickle=None):
+    """``load``'s work: (the object, its _Reader); ``unpickle`` replaces the unpickler of
+    pickled members (pydlk.jit.load's restricted one)."""
     mapper = callable(map_location) and not isinstance(map_location, (str, dict))
     # a bad map_location fails before the file is read
     place = _mapper_mover(map_location) if mapper else _array_mover(map_location)
     if _is_file_object(f):
         name = os.path.basename(str(getattr(f, "name", "") or "")) or "<file object>"
         r = _Reader(name, max_bytes, allow_pickle=not weights_only)
-        r.place = place
+        r.place, r.unpickle = place, unpickle or r.unpickle
         obj = _load_from(r, f, False)
     else:
         path = os.fspath(cast("str | os.PathLike[str]", f))  # not a file object: a path
         r = _Reader(os.path.basename(path), max_bytes, allow_pickle=not weights_only)
-        r.place = place
+        r.place, r.unpickle = place, unpickle or r.unpickle
         with open(path, "rb") as fh:
             obj = _load_from(r, fh, _is_safetensors(path))
     if mapper:
-        return _map_each(obj, r, map_location)
-    return _place(obj, r, map_location)
+        return _map_each(obj, r, map_location), r
+    return _place(obj, r, map_location), r
 
 
 def _load_from(r, f, safetensors):
