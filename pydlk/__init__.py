@@ -126,6 +126,7 @@ from . import (  # noqa: E402,F401
     hub,
     jit,
     linalg,
+    multiprocessing,
     profiler,
     sparse,
     special,

@@ -25,17 +25,24 @@ def _is_array(a: Any) -> bool:
     return isinstance(a, np.ndarray) or is_cupy(a)
 
 
+def reduce_tensor(obj: Any) -> Any:
+    """A dense Tensor's reduce tuple: its fields, and its arrays as host copies with their
+    devices (``_set_tensor_state`` puts them back); NotImplemented for anything else (sparse
+    tensors included: pickle's own way). pydlk.multiprocessing sends Tensors this way too."""
+    if not isinstance(obj, Tensor) or not _is_array(obj.__dict__.get("_data")):
+        return NotImplemented
+    state = obj.__getstate__()
+    stored = {}
+    for k in _ARRAY_FIELDS:
+        if _is_array(state.get(k)):
+            a = state.pop(k)
+            stored[k] = (host_array(a), device_of(a))
+    return (_new_tensor, (type(obj),), (state, stored), None, None, _set_tensor_state)
+
+
 class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
-        if not isinstance(obj, Tensor) or not _is_array(obj.__dict__.get("_data")):
-            return NotImplemented  # sparse tensors and everything else: pickle's own way
-        state = obj.__getstate__()
-        stored = {}
-        for k in _ARRAY_FIELDS:
-            if _is_array(state.get(k)):
-                a = state.pop(k)
-                stored[k] = (host_array(a), device_of(a))
-        return (_new_tensor, (type(obj),), (state, stored), None, None, _set_tensor_state)
+        return reduce_tensor(obj)
 
 
 def dumps(obj: Any) -> bytes:
