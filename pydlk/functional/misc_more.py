@@ -1,9 +1,11 @@
 """bilinear, pdist, channel_shuffle (and native_channel_shuffle) and local_response_norm
-(torch.nn.functional's), composed from differentiable Tensor ops."""
+(torch.nn.functional's), composed from differentiable Tensor ops; and the Function behind
+nn.CrossMapLRN2d (torch's legacy cross-channel LRN), array code on NumPy or CuPy."""
 
 from __future__ import annotations
 
-from ..autograd import Tensor
+from .._backend import get_array_module
+from ..autograd import Function, Tensor
 from ._util import check_float
 
 __all__ = [
@@ -117,3 +119,75 @@ def local_response_norm(
     div = pad(div, (0, 0, size // 2, (size - 1) // 2))
     div = avg_pool2d(div, (size, 1), stride=1).reshape(sizes)
     return x / (div * alpha + k) ** beta
+
+
+class CrossMapLRN2d(Function):
+    """torch's legacy ``CrossMapLRN2d`` (torch/nn/modules/_functions.py), forward and backward
+    as torch computes them, on (N, C, H, W) arrays of NumPy or CuPy.
+
+    Forward: ``scale[c] = k + alpha / size * S[c]`` and ``y = x * scale ** -beta``, where S is
+    torch's running sum over channels of ``x ** 2``: with ``pre = (size + 1) // 2``,
+    ``S[0] = sum(x[0:pre] ** 2)``, then ``S[c] = S[c-1] + x[c+pre-1] ** 2`` (while in range)
+    ``- x[c-pre] ** 2`` (only for ``c > pre``). So ``x[0] ** 2`` is never taken out again, and
+    from channel ``pre`` on it stays in the sum, as in torch.
+
+    Backward (torch's, which is not the derivative of this forward): with
+    ``r = dy * y / scale`` zero-padded to ``C + size - 1`` channels at offset
+    ``ipp = (size + 1) // 2``, ``dx[c] = scale[c] ** -beta * dy[c] -
+    2 * alpha * beta / size * x[c] * sum(padded[c : c + size])``."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        xp = get_array_module(x)
+        dt = x.dtype.type
+        c = x.shape[1]
+        sq = x * x
+        pre = (size + 1) // 2  # torch's int((size - 1) / 2 + 1)
+        scale = xp.empty_like(x)
+        scale[:, 0] = sq[:, : min(pre, c)].sum(axis=1)
+        for i in range(1, c):
+            cur = scale[:, i - 1].copy()
+            if i < c - pre + 1:
+                cur += sq[:, i + pre - 1]
+            if i > pre:
+                cur -= sq[:, i - pre]
+            scale[:, i] = cur
+        scale *= dt(alpha / size)
+        scale += dt(k)
+        y = scale ** dt(-beta) * x
+        ctx.size, ctx.alpha, ctx.beta = size, alpha, beta
+        ctx.saved = (x, y, scale)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, y, scale = ctx.saved
+        xp = get_array_module(x)
+        dt = x.dtype.type
+        size = ctx.size
+        n, c = x.shape[:2]
+        ccr = dt(2 * ctx.alpha * ctx.beta / size)
+        ipp = (size + 1) // 2  # torch's int(size - (size - 1) / 2)
+        if ipp + c > c + size - 1:  # size 1: torch's narrow fails the same way
+            raise RuntimeError(
+                f"CrossMapLRN2d backward: start ({ipp}) + length ({c}) exceeds dimension "
+                f"size ({c + size - 1})."
+            )
+        dx = scale ** dt(-ctx.beta) * dy
+        padded = xp.zeros((n, c + size - 1) + x.shape[2:], x.dtype)
+        padded[:, ipp : ipp + c] = dy * y / scale
+        accum = padded[:, : size - 1].sum(axis=1)
+        for i in range(c):
+            accum += padded[:, i + size - 1]
+            dx[:, i] -= ccr * x[:, i] * accum
+            accum -= padded[:, i]
+        return dx, None, None, None, None
+
+
+def _cross_map_lrn2d(input: Tensor, size: int, alpha: float, beta: float, k: float) -> Tensor:
+    """nn.CrossMapLRN2d's op: 4-D input only (ValueError otherwise, torch's message)."""
+    x = _t(input)
+    check_float(x, "CrossMapLRN2d", "input")
+    if x.dim() != 4:
+        raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {x.dim()}D instead.")
+    return CrossMapLRN2d.apply(x, int(size), float(alpha), float(beta), float(k))

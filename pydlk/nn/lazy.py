@@ -1,4 +1,5 @@
-"""LazyLinear, LazyConv1d/2d/3d, LazyBatchNorm1d/2d/3d and LazyInstanceNorm1d/2d/3d: the input
+"""LazyLinear, LazyConv1d/2d/3d, LazyConvTranspose1d/2d/3d, LazyBatchNorm1d/2d/3d and
+LazyInstanceNorm1d/2d/3d: the input
 size is taken from the first forward, as torch's lazy modules do. Until then the weights are
 UninitializedParameter placeholders; the first forward materialises them in place (the same
 Parameter objects, so references held elsewhere stay valid), runs torch's initialisation and
@@ -22,7 +23,7 @@ from .._typing import DeviceLike, DTypeLike, _size_1_t, _size_2_t
 from ..autograd import Tensor
 from ._util import dtype_of
 from .conv import Conv2d
-from .conv_extra import Conv1d
+from .conv_extra import Conv1d, ConvTranspose1d, ConvTranspose2d
 from .linear import Linear
 from .module import Module
 from .normalization import (
@@ -34,7 +35,7 @@ from .normalization import (
     InstanceNorm3d,
 )
 from .parameter import Parameter
-from .volumetric import Conv3d
+from .volumetric import Conv3d, ConvTranspose3d
 
 __all__ = [
     "LazyBatchNorm1d",
@@ -43,6 +44,9 @@ __all__ = [
     "LazyConv1d",
     "LazyConv2d",
     "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
     "LazyInstanceNorm1d",
     "LazyInstanceNorm2d",
     "LazyInstanceNorm3d",
@@ -503,3 +507,66 @@ class LazyConv3d(_LazyConvMixin, Conv3d):
             dtype=dtype,
         )
         self._lazy_init(bias, dtype)
+
+
+class _LazyConvTransposeMixin(_LazyConvMixin):
+    """The transposed layout: weight (in_channels, out_channels / groups, *kernel_size)."""
+
+    def _shape_of(self, name, c):
+        if name == "weight":
+            return (c, self.out_channels // self.groups) + tuple(self.kernel_size)
+        return (self.out_channels,)
+
+    def _size_from_state(self, sd):
+        w = sd.get("weight")
+        return None if w is None else _shape(w)[0]
+
+
+def _lazy_conv_transpose(base, n):
+    class LazyConvTranspose(_LazyConvTransposeMixin, base):
+        cls_to_become = base
+        _min_ndim = n + 1
+
+        def __init__(
+            self,
+            out_channels: int,
+            kernel_size: Any,
+            stride: Any = 1,
+            padding: Any = 0,
+            output_padding: Any = 0,
+            groups: int = 1,
+            bias: bool = True,
+            dilation: Any = 1,
+            padding_mode: str = "zeros",
+            device: DeviceLike | None = None,
+            dtype: DTypeLike | None = None,
+        ) -> None:
+            super().__init__(
+                groups,
+                out_channels,
+                kernel_size,
+                stride,
+                padding,
+                output_padding,
+                groups,
+                bias,
+                dilation,
+                padding_mode,
+                dtype=dtype,
+            )
+            self._lazy_init(bias, dtype)
+
+    name = "Lazy" + base.__name__
+    LazyConvTranspose.__name__ = LazyConvTranspose.__qualname__ = name
+    LazyConvTranspose.__doc__ = (
+        f"{base.__name__} whose in_channels is taken from the first input (dimension 1 of a "
+        f"batched, 0 of an unbatched one); the weight, (in_channels, out_channels / groups, "
+        f"*kernel_size), is made and initialised then, as torch's, and the module becomes a "
+        f"{base.__name__}. Same arguments as {base.__name__} without in_channels."
+    )
+    return LazyConvTranspose
+
+
+LazyConvTranspose1d = _lazy_conv_transpose(ConvTranspose1d, 1)
+LazyConvTranspose2d = _lazy_conv_transpose(ConvTranspose2d, 2)
+LazyConvTranspose3d = _lazy_conv_transpose(ConvTranspose3d, 3)
