@@ -6,6 +6,8 @@ a plain-NumPy in-place update, same thread count.
     `bandwidth` times a plain in-place pass (avg += w*(x - avg), 12 B/elem) as the yardstick.
 (b) the 18 parameter tensors of LeNet-5 with BatchNorm (44,878 parameters): one call over the
     arena against eighteen.
+(c) Adafactor (LeNet-5's tensors and one 1024 x 1024 matrix) and Muon (one 512 x 256 matrix),
+    which step parameter by parameter on both sides.
 GB/s = bytes/param * n / median (bytes recorded in extra_info)."""
 
 import numpy as np
@@ -176,3 +178,89 @@ def test_add_torch(benchmark, rng, torch):
     benchmark.group = "gradient sum a += b, 4M float32"
     a, b = (torch.from_numpy(v) for v in _add_operands(rng))
     benchmark(a.add_, b)
+
+
+# Adafactor (factored second moments: a row and a column factor per matrix) and Muon (bfloat16
+# Newton-Schulz orthogonalisation of each matrix's momentum), stepped per parameter as torch's;
+# pydlk against torch's single-tensor loop (its default for Adafactor) and foreach, and a plain
+# per-tensor NumPy Adafactor.
+FACTORED = {"lenet5_bn": LENET_BN, "1024x1024": [(1024, 1024)]}
+EPS32 = float(np.finfo(np.float32).eps)  # Adafactor's eps1 for float32
+
+
+def _adafactor_numpy(ps, gs, st, lr=1e-2):
+    st["t"] = t = st.get("t", 0) + 1
+    beta, rho = t**-0.8, min(lr, t**-0.5)
+    for i, (p, g) in enumerate(zip(ps, gs)):
+        alpha = max(1e-3, float(np.sqrt((p * p).mean()))) * rho
+        if p.ndim > 1:
+            r = st.setdefault(("r", i), np.zeros(p.shape[:-1] + (1,), p.dtype))
+            c = st.setdefault(("c", i), np.zeros(p.shape[:-2] + (1, p.shape[-1]), p.dtype))
+            sq = g * g
+            r += beta * (sq.mean(-1, keepdims=True) - r)
+            c += beta * (sq.mean(-2, keepdims=True) - c)
+            var = r @ c / np.maximum(r.mean(-2, keepdims=True), EPS32)
+        else:
+            var = st.setdefault(("v", i), np.zeros_like(p))
+            var += beta * (g * g - var)
+        u = g / np.sqrt(np.maximum(var, EPS32 * EPS32))
+        p -= alpha / max(1.0, float(np.sqrt((u * u).mean()))) * u
+
+
+@pytest.mark.parametrize("shapes", list(FACTORED))
+def test_adafactor_pydlk(benchmark, rng, shapes):
+    benchmark.group = f"optim step {shapes} Adafactor"
+    ps, gs = _data(rng, FACTORED[shapes])
+    params = [Parameter(p) for p in ps]
+    o = pydlk.optim.Adafactor(params)
+    for p, g in zip(params, gs):
+        p.grad = g
+    o.step()
+    benchmark(o.step)
+
+
+@pytest.mark.parametrize("impl", ["single", "foreach"])
+@pytest.mark.parametrize("shapes", list(FACTORED))
+def test_adafactor_torch(benchmark, rng, torch, shapes, impl):
+    benchmark.group = f"optim step {shapes} Adafactor"
+    ps, gs = _data(rng, FACTORED[shapes])
+    params = [torch.nn.Parameter(torch.from_numpy(p)) for p in ps]
+    for p, g in zip(params, gs):
+        p.grad = torch.from_numpy(g)
+    o = torch.optim.Adafactor(params, foreach=impl == "foreach")
+    o.step()
+    benchmark(o.step)
+
+
+@pytest.mark.parametrize("shapes", list(FACTORED))
+def test_adafactor_numpy(benchmark, rng, shapes):
+    benchmark.group = f"optim step {shapes} Adafactor"
+    ps, gs = _data(rng, FACTORED[shapes])
+    st = {}
+    _adafactor_numpy(ps, gs, st)
+    benchmark(_adafactor_numpy, ps, gs, st)
+
+
+MUON_SHAPES = [(512, 256)]
+
+
+def test_muon_pydlk(benchmark, rng):
+    benchmark.group = f"optim step {MUON_SHAPES} Muon"
+    ps, gs = _data(rng, MUON_SHAPES)
+    params = [Parameter(p) for p in ps]
+    o = pydlk.optim.Muon(params)
+    for p, g in zip(params, gs):
+        p.grad = g
+    o.step()
+    benchmark(o.step)
+
+
+def test_muon_torch(benchmark, rng, torch):
+    benchmark.group = f"optim step {MUON_SHAPES} Muon"
+    ps, gs = _data(rng, MUON_SHAPES)
+    params = [torch.nn.Parameter(torch.from_numpy(p)) for p in ps]
+    for p, g in zip(params, gs):
+        p.grad = torch.from_numpy(g)
+    o = torch.optim.Muon(params)
+    o.step()
+    benchmark(o.step)
