@@ -1,6 +1,7 @@
 """Linear algebra, FFT and grid sampling against plain NumPy (where it has them) and torch on
 the same work, one run: lu_factor (NumPy has no LU; pydlk's kernel calls OpenBLAS's getrf, or
-its own getf2 for small matrices) on a batch, one large matrix and many small ones, eig, rfft +
+its own getf2 for small matrices) on a batch, one large matrix and many small ones, ldl_factor
+(NumPy has no sytrf either; pydlk's is array code, against torch's LAPACK), eig, rfft +
 its gradient, and grid_sample forward and backward on images and volumes. Run with ``env -u
 OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README).
 
@@ -37,6 +38,31 @@ def test_lu_factor_torch(benchmark, rng, torch, shape):
     benchmark.group = f"lu_factor {shape} float64"
     a = torch.tensor(rng.standard_normal(shape))
     benchmark(torch.linalg.lu_factor, a)
+
+
+# ---------------------------------------------------------------------------- ldl_factor
+
+LDL_SHAPES = [(8, 128, 128), (256, 16, 16)]
+
+
+def _symmetric(rng, shape):
+    a = rng.standard_normal(shape)
+    return a + np.swapaxes(a, -1, -2)
+
+
+@pytest.mark.parametrize("shape", LDL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_ldl_factor_pydlk(benchmark, rng, shape):
+    """NumPy has no sytrf: pydlk's Bunch-Kaufman in array code, one step per column, batched."""
+    benchmark.group = f"ldl_factor {shape} float64"
+    a = pydlk.tensor(_symmetric(rng, shape))
+    benchmark(LA.ldl_factor, a)
+
+
+@pytest.mark.parametrize("shape", LDL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_ldl_factor_torch(benchmark, rng, torch, shape):
+    benchmark.group = f"ldl_factor {shape} float64"
+    a = torch.tensor(_symmetric(rng, shape))
+    benchmark(torch.linalg.ldl_factor, a)
 
 
 # ---------------------------------------------------------------------------- eig

@@ -7,8 +7,9 @@ differentiable ops. Errors are torch's: ``LinAlgError`` (a RuntimeError) for a s
 in ``inv``/``solve`` or one that is not positive-definite in ``cholesky``, ValueError for
 shapes, TypeError for dtypes other than float32/float64. The LU family is written here (NumPy
 has no LU: a blocked getrf in ``_lu.py``). ``eig``/``eigvals`` (non-symmetric matrices) are
-LAPACK's geev with complex results, as torch's, and the only functions that take complex
-matrices; the LDL family is not provided.
+LAPACK's geev with complex results, as torch's; they and the LDL family (``ldl_factor``,
+``ldl_factor_ex``, ``ldl_solve``: LAPACK's Bunch-Kaufman sytrf/sytrs written in ``_ldl.py``)
+are the only functions that take complex matrices.
 """
 
 from ._common import LinAlgError
@@ -26,6 +27,7 @@ from ._inverse import (
     tensorinv,
     tensorsolve,
 )
+from ._ldl import ldl_factor, ldl_factor_ex, ldl_solve
 from ._lu import lu, lu_factor, lu_factor_ex, lu_solve
 from ._misc import (
     cond,
@@ -58,6 +60,9 @@ __all__ = [
     "householder_product",
     "inv",
     "inv_ex",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     "lstsq",
     "lu",
     "lu_factor",
