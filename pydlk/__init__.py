@@ -128,6 +128,7 @@ from . import (  # noqa: E402,F401
     linalg,
     multiprocessing,
     profiler,
+    quasirandom,
     sparse,
     special,
     testing,
