@@ -50,6 +50,7 @@ from ._random import (
 )
 from ._size import Size  # noqa: E402
 from ._torch_namespace import *  # noqa: E402,F401,F403  (torch.dropout, torch.batch_norm, ...)
+from ._torch_namespace_more import *  # noqa: E402,F401,F403  (torch.abs_, torch.conv3d, ...)
 from .amp import (  # noqa: E402,F401  (torch.GradScaler: torch 2.3's top-level name)
     GradScaler,
     autocast,

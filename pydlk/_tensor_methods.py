@@ -392,7 +392,9 @@ del _mod
 
 # torch's further math, special and statistics methods (ops/math_more.py, special_more.py,
 # special_extra.py, stats_more.py, tensor_extra.py: each module's TENSOR_METHODS, in-place
-# variants included)
+# variants included); the in-place products and addr (products_inplace.py), the legacy and
+# layout methods (tensor_legacy.py: new, resize, apply_, as_strided, dim_order, ...) and the
+# removed eig/lstsq/solve/symeig, which raise torch's migration messages (linalg_removed.py)
 _methods.update(
     {
         k: v
@@ -402,6 +404,9 @@ _methods.update(
             ops.special_extra,
             ops.stats_more,
             ops.tensor_extra,
+            ops.products_inplace,
+            ops.tensor_legacy,
+            ops.linalg_removed,
         )
         for k, v in m.TENSOR_METHODS.items()
     }

@@ -310,6 +310,10 @@ class Tensor(_TensorBase):
     #   more tensor ops: vdot resize_ resize_as_ geometric_ cauchy_ log_normal_
     #   more statistics: logcumsumexp cov corrcoef msort mode unique_consecutive renorm dist
     #       kron inner histogram renorm_
+    #   legacy and strided: addr addr_ addmm_ addmv_ addbmm_ baddbmm_ new resize resize_as
+    #       new_empty_strided apply_ map_ map2_ sgn_ conj_physical_ prelu hardshrink adjoint
+    #       nonzero_static dim_order const_data_ptr share_memory_ is_shared record_stream chalf
+    #       as_strided as_strided_ as_strided_scatter eig lstsq solve symeig
     #   properties: T mT real imag nbytes itemsize is_cpu retains_grad mH H
     #   sparse: to_sparse to_dense is_sparse layout sparse_dim dense_dim coalesce is_coalesced
     #       indices values _indices _values _nnz

@@ -24,8 +24,12 @@ bitwise ops, logaddexp, frexp, ...), ``special_more`` (i0, polygamma, mvlgamma),
 (logcumsumexp, cov, corrcoef, mode, histogram, kron, ...), ``calculus`` (trapezoid, gradient),
 ``shape_more`` (tensor_split, diag_embed, select_scatter, ...),
 ``index_more`` (index_copy, index_put, masked_scatter, put, index_reduce),
-``dtype_utils`` (default dtype, promote_types, asarray, logspace, print options)
-and ``tensor_more`` (Tensor conveniences: stride, nbytes, unsqueeze_, eq_, ...)
+``dtype_utils`` (default dtype, promote_types, asarray, logspace, print options),
+``tensor_more`` (Tensor conveniences: stride, nbytes, unsqueeze_, eq_, ...), ``strided``
+(as_strided, as_strided_scatter), ``products_inplace`` (addr, addmm_, baddbmm_, ...),
+``tensor_legacy`` (Tensor.new, resize, apply_, nonzero_static, dim_order, share_memory_, ...),
+``linalg_removed`` (torch's removed eig/lstsq/solve/symeig, chain_matmul), ``misc_more``
+(binomial, histogramdd) and ``view_copies`` (the ``*_copy`` view variants)
 (``_helpers`` holds what they share). The functions listed in
 ``__all__`` become ``pydlk.<name>``;
 ``pydlk/_tensor_methods.py`` attaches them to ``Tensor`` as methods and operators. Some carry
@@ -605,24 +609,36 @@ from . import (  # noqa: E402
     calculus,
     dtype_utils,
     index_more,
+    linalg_removed,
     math_more,
     memory_formats,
+    misc_more,
+    products_inplace,
     shape_more,
     special_extra,
     special_more,
     stats_more,
+    strided,
     tensor_extra,
+    tensor_legacy,
+    view_copies,
 )
 from .calculus import *  # noqa: E402,F401,F403
 from .dtype_utils import *  # noqa: E402,F401,F403
 from .index_more import *  # noqa: E402,F401,F403
+from .linalg_removed import *  # noqa: E402,F401,F403
 from .math_more import *  # noqa: E402,F401,F403
 from .memory_formats import *  # noqa: E402,F401,F403
+from .misc_more import *  # noqa: E402,F401,F403
+from .products_inplace import *  # noqa: E402,F401,F403
 from .shape_more import *  # noqa: E402,F401,F403
 from .special_extra import *  # noqa: E402,F401,F403
 from .special_more import *  # noqa: E402,F401,F403
 from .stats_more import *  # noqa: E402,F401,F403
+from .strided import *  # noqa: E402,F401,F403
 from .tensor_extra import *  # noqa: E402,F401,F403
+from .tensor_legacy import *  # noqa: E402,F401,F403
+from .view_copies import *  # noqa: E402,F401,F403
 
 __all__ += [
     n
@@ -630,13 +646,19 @@ __all__ += [
         calculus,
         dtype_utils,
         index_more,
+        linalg_removed,
         math_more,
         memory_formats,
+        misc_more,
+        products_inplace,
         shape_more,
         special_extra,
         special_more,
         stats_more,
+        strided,
         tensor_extra,
+        tensor_legacy,
+        view_copies,
     )
     for n in m.__all__
 ]

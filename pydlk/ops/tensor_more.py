@@ -31,6 +31,7 @@ from .reductions import cumsum
 from .shape import _mT, squeeze, swapaxes, t, transpose, unsqueeze
 from .special import digamma, lgamma
 from .statistics import nan_to_num
+from .strided import _storage_offset_of
 from .triangular import tril, triu
 
 
@@ -80,8 +81,11 @@ def _ptr(a: Any) -> int:
 
 def _storage_offset(self: Tensor) -> int:
     """The offset in elements of the first element from the start of the memory it views (0
-    for a tensor that owns its memory)."""
+    for a tensor that owns its memory); the offset ``as_strided`` reads (``strided.py``)."""
     a = self._data
+    off = _storage_offset_of(a)
+    if off is not None:
+        return off
     base = a
     while getattr(base, "base", None) is not None and hasattr(base.base, "dtype"):
         base = base.base
