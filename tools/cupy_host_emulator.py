@@ -285,8 +285,19 @@ class ndarray(np.ndarray):
         super().__setitem__(key, value)
 
     @property
-    def data(self):  # CuPy's MemoryPointer: .ptr is the address of the first element
-        return types.SimpleNamespace(ptr=self.__array_interface__["data"][0])
+    def data(self):  # CuPy's MemoryPointer: .ptr is the address of the first element, .mem
+        # the allocation it lies in (.mem.ptr its start, .mem.size its bytes)
+        owner = self
+        while True:
+            b = owner.base
+            if isinstance(b, np.ndarray):
+                owner = b
+            elif isinstance(getattr(b, "base", None), np.ndarray):  # NumPy's as_strided wrapper
+                owner = b.base
+            else:
+                break
+        mem = types.SimpleNamespace(ptr=owner.__array_interface__["data"][0], size=owner.nbytes)
+        return types.SimpleNamespace(ptr=self.__array_interface__["data"][0], mem=mem)
 
     @property
     def device(self):  # every emulated array is on "GPU" 0
@@ -690,6 +701,8 @@ def _module():
             raise AttributeError(f"module 'cupy' has no attribute {name!r} (CuPy {_VERSION})")
         if name in ("linalg", "fft", "random"):
             return _submodule(name)
+        if name == "lib":
+            return _LIB
         v = getattr(np, name)
         if isinstance(v, (type, np.ufunc)) or not callable(v):
             return v  # a ufunc as itself: on device arrays it comes back through __array_ufunc__
@@ -701,6 +714,16 @@ def _module():
 
     m.__getattr__ = getattr_
     return m
+
+
+def _as_strided(x, shape=None, strides=None):
+    """cupy.lib.stride_tricks.as_strided(x, shape=None, strides=None): a view of x's memory
+    (CuPy's has no subok/writeable arguments; the stand-in keeps the device array type)."""
+    return np.lib.stride_tricks.as_strided(x, shape, strides, subok=True)
+
+
+# cupy.lib: only stride_tricks.as_strided, the one function of it pydlk calls
+_LIB = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
 
 
 def _submodule(name):

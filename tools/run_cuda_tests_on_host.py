@@ -68,6 +68,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_cuda_interpolate_antialias.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_saved_tensor_hooks.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_lstm_proj.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round10_gpu.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round10b_nn.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round10b_optim.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round10b_linalg.py"),
