@@ -26,8 +26,6 @@ import pydlk  # noqa: E402
 from pydlk import nn  # noqa: E402
 from pydlk.utils.tensorboard import SummaryWriter  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _events(logdir, keep_walltime=False):
     """The events of the event files directly in ``logdir`` (file name order), wall times
@@ -709,7 +707,7 @@ def test_gpu_tensors_are_copied_to_the_host(tmp_path, rng):
         assert (dirs[1] / f).read_bytes() == (dirs[0] / f).read_bytes()
 
 
-def test_import_needs_tensorboard_and_import_pydlk_does_not_import_it(monkeypatch):
+def test_import_needs_tensorboard_and_import_pydlk_does_not_import_it(monkeypatch, tmp_path):
     import pydlk.utils
 
     assert pydlk.utils.tensorboard.SummaryWriter is SummaryWriter
@@ -717,9 +715,13 @@ def test_import_needs_tensorboard_and_import_pydlk_does_not_import_it(monkeypatc
         "import sys, pydlk, pydlk.utils; print('tensorboard' in sys.modules, "
         "'pydlk.utils.tensorboard' in sys.modules)"
     )
+    # the pydlk this test imported (installed, or a build in the checkout): run from elsewhere,
+    # so a checkout's sources without their compiled kernels cannot shadow it
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(pydlk.__file__)))
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
-    ).stdout
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+        check=True,
+    ).stdout  # fmt: skip
     assert out.split() == ["False", "False"]
     for name in [m for m in sys.modules if m == "tensorboard" or m.startswith("tensorboard.")]:
         monkeypatch.delitem(sys.modules, name)
