@@ -74,6 +74,7 @@ sys.exit(
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round10b_linalg.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round10b_sobol.py"),
             os.path.join(os.path.dirname(HERE), "tests", "test_torch_compat_round9_cuda.py"),
+            os.path.join(os.path.dirname(HERE), "tests", "test_tensorboard_writer.py"),
             *sys.argv[1:],
         ]
     )
