@@ -718,6 +718,26 @@ def grid_sample(d, backward):
     return [d.A((N, C) + out), x, grid] + opts + [P(d.b()), P(d.b())], {}
 
 
+def ldl(d, solve):
+    """ldl_factor (*, n, n) in the four LAPACK dtypes (or the example's odd one); ldl_solve on
+    that factorization's LD and pivots, or on random pivots (mostly ones LAPACK would index out
+    of range with: the binding must refuse them), and B (*, n, k)."""
+    dt = d.pick(["float32", "float64", "complex64", "complex128", d.dt])
+    batch, n = d.shape(0, 2), d.n(0, 5)
+    herm = P(d.b())
+    if not solve:
+        return [d.A(batch + (n, n), dtype=dt), herm], {}
+    fargs = [("arr", batch + (n, n), dt, "c", "randn", 1), herm]
+    ld = fwd("ldl_factor", fargs, index=0, lay=d.pick(LAYOUTS))
+    piv = d.pick(
+        [
+            fwd("ldl_factor", fargs, index=1, lay=d.pick(LAYOUTS)),
+            d.A(batch + (n,), ("int", -n - 1, n + 2), "int32"),
+        ]
+    )
+    return [ld, piv, d.A(batch + (n, d.n(0, 3)), dtype=dt), herm], {}
+
+
 def bf16(d, kind, backward):
     """The bf16 kernels take their float32 twins' arguments less groups/algorithm (linear's
     are the same)."""
@@ -837,6 +857,8 @@ FUZZ = {
         {},
     ),
     "lu_factor_ex": lambda d: ([d.A(d.shape(0, 4))], {}),
+    "ldl_factor": lambda d: ldl(d, False),
+    "ldl_solve": lambda d: ldl(d, True),
     "matmul": matmul,
     "bce_with_logits_forward": lambda d: bce(d, False),
     "bce_with_logits_backward": lambda d: bce(d, True),

@@ -51,7 +51,7 @@ from .dropout import (
 )
 from .embedding import embedding_backward
 from .grid_sample import grid_sample_backward, grid_sample_forward
-from .linalg import lu_factor_ex
+from .linalg import ldl_factor, ldl_solve, lu_factor_ex
 from .linear import linear_backward, linear_forward
 from .loss import (
     bce_with_logits_backward,

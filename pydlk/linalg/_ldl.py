@@ -1,12 +1,17 @@
 """The LDL family: ldl_factor, ldl_factor_ex and ldl_solve, as torch's (LAPACK's sytrf/hetrf and
 sytrs/hetrs with ``uplo='L'``).
 
-NumPy has no sytrf, so the factorisation is written here: LAPACK's Bunch-Kaufman diagonal
-pivoting (dsytf2's algorithm and conventions, alpha = (1 + sqrt(17)) / 8), vectorised over the
-batch on NumPy or CuPy arrays. Only the lower triangle of A is read. A symmetric (Hermitian)
-copy of the trailing matrix is kept, so that LAPACK's symmetric interchange of rows and columns
-kk and kp there is a gather of both axes; the columns of L already computed are not
-interchanged, as in LAPACK, which is why ``ldl_solve`` applies the pivots step by step.
+On the CPU they call the kernels ``_C.ldl_factor`` and ``_C.ldl_solve`` (csrc/linalg_ldl.cpp):
+OpenBLAS's LAPACK ?sytrf/?hetrf and ?sytrs/?hetrs on each matrix of the batch, matrices of order
+up to 64 and matrices holding a NaN factored by a C++ port of the array code below, which is
+faster there and reproduces torch's factors of real matrices bit for bit. On a GPU the kernels
+of ``pydlk._cuda`` with the same names run the array code of this module: LAPACK's
+Bunch-Kaufman diagonal pivoting (dsytf2's algorithm and conventions, alpha = (1 + sqrt(17)) /
+8), vectorised over the batch on CuPy (or NumPy) arrays. Only the lower triangle of A is read.
+A symmetric (Hermitian) copy of the trailing matrix is kept, so that LAPACK's symmetric
+interchange of rows and columns kk and kp there is a gather of both axes; the columns of L
+already computed are not interchanged, as in LAPACK, which is why ``ldl_solve`` applies the
+pivots step by step.
 
 Output, as torch's: ``LD`` holds the unit lower triangular L below the diagonal and the block
 diagonal D (1x1 and 2x2 blocks; a 2x2 block's off-diagonal element in the lower triangle) on and
@@ -14,12 +19,15 @@ next to it, zeros above; ``pivots`` are int32 and 1-based: ``pivots[k] = kp > 0`
 columns k and kp - 1 were interchanged and D[k, k] is a 1x1 block; ``pivots[k] = pivots[k+1] =
 -kp < 0`` means rows and columns k + 1 and kp - 1 were interchanged and D[k:k+2, k:k+2] is a 2x2
 block. ``info`` (int32, batch shape) is the 1-based index of the first exactly zero pivot
-column (D is singular; the factorisation is still complete) or 0.
+column (D is singular; the factorisation is still complete) or 0. A NaN diagonal entry with a
+nonzero column below it is not a zero pivot (torch's LAPACK's rule; reference LAPACK's would
+end the column there).
 
 Complex matrices are symmetric (``hermitian=False``: A = L D L^T, the pivot sizes measured as
 LAPACK's ``|Re| + |Im|``) or Hermitian (``hermitian=True``: A = L D L^H, zhetrf's rules, the
-diagonal's imaginary part ignored). None of the three has a derivative in torch; here neither:
-a backward through them raises, as torch's."""
+diagonal's imaginary part ignored). float32, float64, complex64 and complex128, as torch's
+(float16 is refused, as torch refuses it). None of the three has a derivative in torch; here
+neither: a backward through them raises, as torch's."""
 
 from __future__ import annotations
 
@@ -27,11 +35,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._backend import get_array_module, host_array
+from .._backend import get_array_module, host_array, kernels_for
 from ..autograd import Function, Tensor
 from ._common import LinAlgError, _tensor
 
 _ALPHA = (1.0 + 17.0**0.5) / 8.0
+_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.complex64, np.complex128))
 
 
 class linalg_ldl_factor(NamedTuple):
@@ -278,6 +287,35 @@ def _sytrs(ld, piv, b, herm):
     return x
 
 
+def _check_pivots(xp, piv, n, op):
+    """ValueError unless each row of ``piv`` (B, n) is a pivot sequence sytrs can follow: every
+    ``|p|`` in [1, n], a negative entry read as a 2x2 block's first row (walking down) with a
+    row after it, one read as its second row (walking up) with a row before it. The checks of
+    ``_C.ldl_solve``, for the array code (which would index out of range)."""
+    nb = piv.shape[0]
+    if nb == 0 or n == 0:
+        return
+    piv = piv.astype(np.int64)
+    if bool(((piv == 0) | (piv < -n) | (piv > n)).any()):
+        raise ValueError(
+            f"{op}: pivots must satisfy 1 <= |pivot| <= n = {n} (LAPACK's 1-based encoding "
+            "from ldl_factor)"
+        )
+    neg = piv < 0
+    second = xp.zeros(nb, bool)  # walking down: this row ends a block begun on the row before
+    for k in range(n - 1):
+        second = neg[:, k] & ~second
+    down_bad = neg[:, n - 1] & ~second
+    first = xp.zeros(nb, bool)  # walking up: this row begins a block ended on the row after
+    for k in range(n - 1, 0, -1):
+        first = neg[:, k] & ~first
+    if bool((down_bad | (neg[:, 0] & ~first)).any()):
+        raise ValueError(
+            f"{op}: pivots are not an ldl_factor result: a 2x2 block (negative pivots) begins "
+            "at the last row or ends at the first"
+        )
+
+
 class LDLFactor(Function):
     """``(LD, pivots, info)``; torch has no derivative for it, and neither has this."""
 
@@ -285,10 +323,7 @@ class LDLFactor(Function):
 
     @staticmethod
     def forward(ctx, a, hermitian):
-        lead, n = a.shape[:-2], a.shape[-1]
-        flat = a.reshape((int(np.prod(lead)), n, n))
-        ld, piv, info = _sytrf(flat, hermitian)
-        return ld.reshape(a.shape), piv.reshape(lead + (n,)), info.reshape(lead)
+        return kernels_for(a).ldl_factor(get_array_module(a).ascontiguousarray(a), hermitian)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -305,11 +340,20 @@ class LDLSolve(Function):
         xp = get_array_module(ld)
         n = ld.shape[-1]
         lead = np.broadcast_shapes(ld.shape[:-2], piv.shape[:-1], b.shape[:-2])
-        nb = int(np.prod(lead))
-        ld_ = xp.broadcast_to(ld, lead + (n, n)).reshape((nb, n, n))
-        piv_ = xp.broadcast_to(piv, lead + (n,)).reshape((nb, n))
-        b_ = xp.broadcast_to(b, lead + b.shape[-2:]).reshape((nb,) + b.shape[-2:])
-        return _sytrs(ld_, piv_, b_, hermitian).reshape(lead + b.shape[-2:])
+        if piv.dtype != np.int32:
+            p32 = piv.astype(np.int32)
+            if bool((p32 != piv).any()):
+                raise ValueError(
+                    f"torch.linalg.ldl_solve: pivots must satisfy 1 <= |pivot| <= n = {n}"
+                )
+            piv = p32
+
+        def expand(x, shape):  # broadcast to the common batch shape, C-contiguous
+            return xp.ascontiguousarray(xp.broadcast_to(x, lead + shape))
+
+        return kernels_for(ld).ldl_solve(
+            expand(ld, (n, n)), expand(piv, (n,)), expand(b, b.shape[-2:]), hermitian
+        )
 
     @staticmethod
     def backward(ctx, *grads):
@@ -325,6 +369,11 @@ def _check_ldl_input(op: str, A: Any, name: str = "A") -> Tensor:
     if A.dtype.kind not in "fc":
         raise TypeError(
             f"torch.{op}: Expected a floating point or complex tensor as input. Got {A.dtype}"
+        )
+    if A.dtype not in _DTYPES:
+        raise TypeError(
+            f"torch.{op}: Expected a float32, float64, complex64 or complex128 tensor (LAPACK's "
+            f"types; torch refuses lower precisions too). Got {A.dtype}"
         )
     if A.shape[-1] != A.shape[-2]:
         raise ValueError(
