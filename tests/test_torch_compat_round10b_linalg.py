@@ -231,3 +231,37 @@ def test_gpu_ldl_factor_and_solve_like_the_cpu(rng):
     hc = LA.ldl_factor(pydlk.tensor(c), hermitian=True)
     np.testing.assert_array_equal(host(h.pivots), _np(hc.pivots))
     np.testing.assert_allclose(host(h.LD), _np(hc.LD), atol=1e-12)
+
+
+def test_gpu_ldl_kernels_like_the_cpu_kernels(rng):
+    """pydlk._cuda's ldl_factor and ldl_solve (the array code) against _C's (LAPACK, and its
+    sytf2 port for n <= 64) on the same inputs, every dtype, symmetric and Hermitian, batched,
+    unbatched and empty; both refuse pivots LAPACK would index out of range with."""
+    cp = cupy_or_skip()
+    from pydlk import _C, _cuda
+
+    for dtype, herm in _CASES + [(np.float32, True), (np.complex64, False)]:
+        for shape in ((2, 5, 5), (7, 7), (1, 70, 70), (2, 0, 0)):
+            a = np.ascontiguousarray(_sym(rng, shape, dtype, herm, "plain"))
+            ld, piv, info = _cuda.ldl_factor(cp.asarray(a), herm)
+            cld, cpiv, cinfo = _C.ldl_factor(a, herm)
+            assert isinstance(ld, cp.ndarray) and isinstance(piv, cp.ndarray)
+            assert ld.dtype == dtype and piv.dtype == np.int32 and info.dtype == np.int32
+            np.testing.assert_array_equal(host(piv), cpiv)
+            np.testing.assert_array_equal(host(info), cinfo)
+            tol = 1e-4 if np.finfo(dtype).bits <= 32 else 1e-11
+            scale = max(1.0, float(np.abs(cld).max())) if cld.size else 1.0
+            np.testing.assert_allclose(host(ld), cld, rtol=0, atol=tol * scale)
+            b = rng.standard_normal(shape[:-1] + (2,)).astype(dtype)
+            x = _cuda.ldl_solve(ld, piv, cp.asarray(b), herm)
+            cx = _C.ldl_solve(cld, cpiv, b, herm)
+            assert isinstance(x, cp.ndarray) and x.shape == b.shape
+            xs = max(1.0, float(np.abs(cx).max())) if cx.size else 1.0
+            np.testing.assert_allclose(host(x), cx, rtol=0, atol=100 * tol * xs)
+    eye, ones = np.eye(3), np.ones((3, 1))
+    for bad, what in (([1, 2, -3], "last row"), ([-1, 2, 3], "first row"), ([0, 2, 3], "pivot")):
+        bad = np.array(bad, np.int32)
+        with pytest.raises(ValueError, match=f"ldl_solve: pivots .*{what}"):
+            _C.ldl_solve(eye, bad, ones)
+        with pytest.raises(ValueError, match=f"ldl_solve: pivots .*{what}"):
+            _cuda.ldl_solve(cp.asarray(eye), cp.asarray(bad), cp.asarray(ones))

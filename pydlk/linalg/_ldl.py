@@ -312,7 +312,7 @@ def _check_pivots(xp, piv, n, op):
     if bool((down_bad | (neg[:, 0] & ~first)).any()):
         raise ValueError(
             f"{op}: pivots are not an ldl_factor result: a 2x2 block (negative pivots) begins "
-            "at the last row or ends at the first"
+            "at the last row or ends at the first row"
         )
 
 
