@@ -1,17 +1,22 @@
 """Collectives on CuPy arrays (the GPU path) through NCCL, ``cupy.cuda.nccl``.
 
-``all_reduce``, ``broadcast`` and ``all_gather`` in ``collectives`` hand CuPy arrays here; NumPy
-arrays go to MPI. The structure:
+The collectives (``collectives``, ``tensor_collectives``) and ``p2p`` hand CuPy arrays here;
+NumPy arrays go to MPI. NCCL's own collectives carry all_reduce, broadcast, reduce, all_gather
+and reduce_scatter; gather, scatter, the all_to_alls and send/recv are NCCL point-to-point
+calls inside one ``ncclGroupStart``/``ncclGroupEnd`` (``exchange``), moving bytes, so every
+dtype travels. The structure:
 
-* bootstrap: MPI carries only NCCL's unique id. On the first GPU collective rank 0 creates the
-  id, an MPI broadcast gives it to every rank, and each rank joins one NCCL communicator on its
-  current CUDA device (``NcclGroup``, cached on the process group). Each rank selects its GPU
+* bootstrap: MPI carries only NCCL's unique id. On the first GPU collective of a process group
+  its rank 0 creates the id, an MPI broadcast gives it to every rank of the group, and each rank
+  joins one NCCL communicator on its current CUDA device (``NcclGroup``, cached on the process
+  group; a ``new_group`` gets its own). Each rank selects its GPU
   before that, e.g. ``cupy.cuda.Device(local_rank).use()``; NCCL does not allow two ranks on
   one GPU.
 * launch: the collective is enqueued on the current CuPy stream, device pointer to device
   pointer (no host copy), and a CUDA event is recorded after it.
 * wait: the process group's polling loop polls that event, so a GPU collective that waits past
-  the timeout names the missing ranks exactly as an MPI one does.
+  the timeout names the missing ranks exactly as an MPI one does. An NCCL error is raised as
+  DistBackendError.
 
 NCCL has no complex or bool types: complex arrays are reduced as pairs of reals (SUM and AVG
 only); AVG is NCCL's SUM divided by the world size afterwards, as on the MPI path.
@@ -23,7 +28,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NcclGroup", "all_gather", "all_reduce", "broadcast", "group_for", "nccl_view"]
+from .backend import DistBackendError
+
+__all__ = [
+    "NcclGroup",
+    "all_gather",
+    "all_reduce",
+    "broadcast",
+    "exchange",
+    "group_for",
+    "nccl_view",
+    "reduce",
+    "reduce_scatter",
+]
 
 # dtype name -> NCCL type constant name (cupy.cuda.nccl.NCCL_*)
 _DTYPES = {
@@ -136,7 +153,12 @@ def _launched(enqueue, stream: Any = None) -> Any:
         ready = cupy.cuda.Event(block=False, disable_timing=True)
         ready.record(cupy.cuda.get_current_stream())
         stream.wait_event(ready)
-    enqueue(stream.ptr)
+    try:
+        enqueue(stream.ptr)
+    except Exception as e:
+        if type(e).__name__ != "NcclError":
+            raise
+        raise DistBackendError(f"pydlk.distributed: NCCL failed: {e}") from e
     ev = cupy.cuda.Event(block=False, disable_timing=True)
     ev.record(stream)
     return lambda: ev.done
@@ -171,3 +193,51 @@ def all_gather(pg: Any, send: Any, recv: Any, name: str) -> Any:
     sbuf, dtype = _as_nccl(send, "sum", name)
     rbuf, _ = _as_nccl(recv, "sum", name)
     return _launched(lambda s: g.comm.allGather(sbuf.data.ptr, rbuf.data.ptr, sbuf.size, dtype, s))
+
+
+def reduce(pg: Any, a: Any, op_value: str, root: int, name: str) -> Any:
+    """Start an in-place reduction of ``a`` onto rank ``root`` of the group; returns
+    ``done()``."""
+    g = group_for(pg)
+    g.check_device(a, name)
+    buf, dtype = _as_nccl(a, op_value, name)
+    nccl_op = getattr(_nccl(), _OPS[op_value])
+    ptr = buf.data.ptr
+    return _launched(lambda s: g.comm.reduce(ptr, ptr, buf.size, dtype, nccl_op, int(root), s))
+
+
+def reduce_scatter(pg: Any, send: Any, recv: Any, op_value: str, name: str) -> Any:
+    """Start reducing ``send`` (the group's size times ``recv``'s elements) and leaving block r
+    of the result in rank r's ``recv``; returns ``done()``."""
+    g = group_for(pg)
+    g.check_device(send, name)
+    sbuf, dtype = _as_nccl(send, op_value, name)
+    rbuf, _ = _as_nccl(recv, op_value, name)
+    nccl_op = getattr(_nccl(), _OPS[op_value])
+    return _launched(
+        lambda s: g.comm.reduceScatter(sbuf.data.ptr, rbuf.data.ptr, rbuf.size, dtype, nccl_op, s)
+    )
+
+
+def exchange(pg: Any, sends: list, recvs: list, name: str) -> Any:
+    """Start point-to-point transfers as one NCCL group: ``sends`` and ``recvs`` are lists of
+    (contiguous CuPy array, peer rank in the group), moved as bytes (a rank may send to
+    itself). Returns ``done()``. Grouping lets every rank post its sends before its receives
+    without the two ranks of a pair blocking each other."""
+    g = group_for(pg)
+    for a, _ in sends + recvs:
+        g.check_device(a, name)
+    nccl = _nccl()
+    byte = nccl.NCCL_UINT8
+
+    def enqueue(s):
+        nccl.groupStart()
+        try:
+            for a, peer in sends:
+                g.comm.send(a.data.ptr, a.nbytes, byte, int(peer), s)
+            for a, peer in recvs:
+                g.comm.recv(a.data.ptr, a.nbytes, byte, int(peer), s)
+        finally:
+            nccl.groupEnd()
+
+    return _launched(enqueue)
