@@ -6,8 +6,11 @@ two ranks; ``cupy.cuda.nccl`` is replaced by a fake communicator that really sum
 broadcasts the ranks' buffers (through their addresses) and records each call, and the MPI
 communicator refuses every collective on data, so the tests fail if a CuPy gradient or
 statistic took the MPI path. The result is checked against one process training on the
-global batch on the CPU. On a real GPU these tests skip (the fake reads host addresses); a
-real NCCL run needs two GPUs and mpiexec, see docs/ARCHITECTURE.md.
+global batch on the CPU. Three threads run the other collectives (reduce, gather, scatter,
+reduce_scatter, the all_to_alls) and point-to-point transfers on CuPy arrays against NumPy
+formulas; the fake's send/recv check that every one was issued inside an NCCL group. On a real
+GPU these tests skip (the fake reads host addresses); a real NCCL run needs two GPUs and
+mpiexec, see docs/ARCHITECTURE.md.
 """
 
 import ctypes
@@ -56,6 +59,31 @@ class _Hub:
         self.slots = [None] * size
         self.calls = []  # (rank, kind, count, stream ptr)
         self.mu = threading.Lock()
+        self.mail = {}  # (src, dst) -> sent arrays, in order
+        self.mail_cv = threading.Condition()
+        self.ungrouped = 0  # sends and receives issued outside groupStart/groupEnd
+
+    def post(self, peer, data, stream, grouped):
+        """A send: deposited at once (NCCL's would wait for the receiver's group)."""
+        r = _tl.rank
+        with self.mu:
+            self.calls.append((r, "send", data.size, stream))
+            self.ungrouped += not grouped
+        with self.mail_cv:
+            self.mail.setdefault((r, peer), []).append(data.copy())
+            self.mail_cv.notify_all()
+
+    def take(self, peer, out, stream, grouped):
+        r = _tl.rank
+        with self.mu:
+            self.calls.append((r, "recv", out.size, stream))
+            self.ungrouped += not grouped
+        with self.mail_cv:
+            ok = self.mail_cv.wait_for(lambda: self.mail.get((peer, r)), timeout=60)
+            assert ok, f"rank {r}: nothing from rank {peer}"
+            data = self.mail[(peer, r)].pop(0)
+        assert data.size == out.size, (data.size, out.size)
+        out[...] = data
 
     def exchange(self, kind, mine, stream):
         r = _tl.rank
@@ -70,10 +98,18 @@ class _Hub:
 
 def _view(ptr, count, dtype):
     t = np.dtype(_DT[dtype])
+    if count == 0:
+        return np.empty(0, t)
     buf = (ctypes.c_char * (count * t.itemsize)).from_address(ptr)
     return np.frombuffer(buf, t, count)
 
 
+_REDUCE = {  # NCCL_SUM, NCCL_PROD, NCCL_MIN, NCCL_MAX over the ranks' buffers
+    0: lambda xs: np.sum(xs, 0),
+    1: lambda xs: np.prod(xs, 0),
+    2: lambda xs: np.min(xs, 0),
+    3: lambda xs: np.max(xs, 0),
+}
 _UID = bytes(range(128))  # an NCCL unique id (CuPy 14 gives bytes), values past 127 too
 
 
@@ -100,9 +136,35 @@ def _fake_nccl(hub):
             a = _view(ptr, count, dtype)
             a[...] = hub.exchange("bcast", a, stream)[root]
 
+        def reduce(self, sptr, rptr, count, dtype, op, root, stream):
+            got = _REDUCE[op](hub.exchange("reduce", _view(sptr, count, dtype), stream))
+            if _tl.rank == root:
+                _view(rptr, count, dtype)[...] = got
+
+        def reduceScatter(self, sptr, rptr, count, dtype, op, stream):  # noqa: N802
+            mine = _view(sptr, count * hub.size, dtype)
+            got = _REDUCE[op](hub.exchange("reduceScatter", mine, stream))
+            _view(rptr, count, dtype)[...] = got[_tl.rank * count : (_tl.rank + 1) * count]
+
+        def send(self, ptr, count, dtype, peer, stream):
+            grouped = getattr(_tl, "in_group", False)
+            hub.post(peer, _view(ptr, count, dtype), stream, grouped)
+
+        def recv(self, ptr, count, dtype, peer, stream):
+            grouped = getattr(_tl, "in_group", False)
+            hub.take(peer, _view(ptr, count, dtype), stream, grouped)
+
+    def group_start():
+        _tl.in_group = True
+
+    def group_end():
+        _tl.in_group = False
+
     m = types.SimpleNamespace(
         NcclCommunicator=NcclCommunicator,
         get_unique_id=lambda: _UID,
+        groupStart=group_start,
+        groupEnd=group_end,
         NCCL_SUM=0,
         NCCL_PROD=1,
         NCCL_MIN=2,
@@ -296,3 +358,228 @@ def test_gpu_ddp_buckets_go_to_a_side_stream_as_backward_reaches_them(two_ranks,
     for a, b, w0, w1 in zip(g0, g1, *want):
         np.testing.assert_allclose(a, (w0 + w1) / 2, rtol=1e-12, atol=1e-14)
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------ three ranks: the other collectives, p2p
+
+
+class _MpiMetadataOnly:
+    """The MPI communicator of three rank threads: NCCL's bootstrap broadcast and the small
+    int64 all-gather of the all_to_alls' byte counts may use it, no data."""
+
+    def __init__(self, size):
+        self.size = size
+        self.bar = threading.Barrier(size, timeout=60)
+        self.slots = [None] * size
+
+    def Dup(self):
+        return self
+
+    def Get_size(self):
+        return self.size
+
+    def Get_attr(self, key):
+        return 32767  # MPI_TAG_UB
+
+    def _meet(self, mine):
+        self.slots[_tl.rank] = mine.copy()
+        self.bar.wait()
+        got = list(self.slots)
+        self.bar.wait()
+        return got
+
+    def Ibcast(self, buf, root=0):
+        assert buf.dtype == np.int64 and buf.size == 128, "MPI broadcast of data"
+        buf[...] = self._meet(buf)[root]
+        return "done"
+
+    def Iallgather(self, mine, every):
+        assert mine.dtype == np.int64 and mine.size == 2 * self.size, "MPI all-gather of data"
+        every[...] = np.stack(self._meet(mine))
+        return "done"
+
+    def __getattr__(self, name):
+        raise AssertionError(f"MPI {name} called on the GPU path")
+
+
+class _PGn:
+    """The default process group of ``size`` rank threads (rank from the calling thread)."""
+
+    is_world = True
+    timeout = 60.0
+
+    def __init__(self, size):
+        self.size = size
+        self.ranks = list(range(size))
+        self.group_rank_of_global = {r: r for r in self.ranks}
+        self.comm = _MpiMetadataOnly(size)
+        self.MPI = types.SimpleNamespace(TAG_UB=0)
+
+    @property
+    def rank(self):
+        return _tl.rank
+
+    def next_seq(self):
+        return 0
+
+    def hold(self, work):
+        pass
+
+    def wait(self, reqs, name, seq):
+        assert all(r == "done" for r in reqs)
+
+    def wait_for(self, done, name, seq, timeout=None, on_timeout=None):
+        assert done(), name  # emulated events have finished when recorded
+
+
+@pytest.fixture
+def three_ranks(monkeypatch):
+    cp = _emulated_cupy()
+    from pydlk.distributed import process_group
+
+    hub = _Hub(3)
+    monkeypatch.setattr(cp.cuda, "nccl", _fake_nccl(hub), raising=False)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cp.cuda)
+    monkeypatch.setattr(process_group, "_group", _PGn(3))
+
+    def run(fn):
+        out, errors = [None] * 3, []
+
+        def body(r):
+            _tl.rank = r
+            try:
+                out[r] = fn(r)
+            except BaseException as e:  # noqa: BLE001  (re-raised below)
+                errors.append(e)
+                hub.bar.abort()
+
+        ts = [threading.Thread(target=body, args=(r,)) for r in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        if errors:
+            raise errors[0]
+        return out
+
+    run.hub = hub
+    return cp, run
+
+
+def _vals(k, dtype=np.float64, shape=(2, 3)):
+    return (np.arange(int(np.prod(shape))).reshape(shape) * (k + 1) - k).astype(dtype)
+
+
+_SPLITS = [[2, 0, 3], [1, 4, 0], [0, 2, 2]]  # rows rank i sends rank j
+
+
+def test_gpu_tensor_collectives_over_nccl_on_three_ranks(three_ranks):
+    """reduce, gather, scatter, reduce_scatter(_single), all_gather_single, all_to_all(_single)
+    and broadcast of CuPy arrays on three ranks: NumPy's results, NCCL's calls (point to point
+    inside groups for those NCCL lacks), no data through MPI."""
+    import pydlk.distributed as dist
+
+    cp, run = three_ranks
+    W = 3
+
+    def body(r):
+        got = {}
+        x = cp.asarray(_vals(r))
+        dist.reduce(x, dst=1, op=dist.ReduceOp.MAX)
+        got["reduce"] = _host(x)
+        outs = [cp.zeros((2, 3)) for _ in range(W)] if r == 2 else None
+        dist.gather(cp.asarray(_vals(r, np.int64)).astype(cp.float64), outs, dst=2)
+        got["gather"] = [_host(o) for o in outs] if outs else None
+        t = cp.zeros((4, 6))[::2, ::2]  # not contiguous
+        ins = [cp.asarray(_vals(10 + k)) for k in range(W)] if r == 0 else None
+        dist.scatter(t, ins)
+        got["scatter"] = _host(t)
+        o = cp.zeros((2, 3))
+        dist.reduce_scatter(o, [cp.asarray(_vals(10 * j + r)) for j in range(W)])
+        got["reduce_scatter"] = _host(o)
+        o = pydlk.tensor(cp.zeros((2, 3)))
+        dist.reduce_scatter_single(o, cp.asarray(_vals(r, shape=(6, 3))), dist.ReduceOp.AVG)
+        got["reduce_scatter_single"] = _host(o)
+        o = cp.zeros((W, 2, 3))
+        dist.all_gather_single(o, cp.asarray(_vals(r)))
+        got["all_gather_single"] = _host(o)
+        outs = [cp.zeros(i + r + 1, cp.complex64) for i in range(W)]
+        ins = [cp.full(r + j + 1, 100 * r + j, cp.complex64) for j in range(W)]
+        dist.all_to_all(outs, ins)
+        got["all_to_all"] = [_host(o) for o in outs]
+        inp = cp.asarray(np.arange(sum(_SPLITS[r]) * 2).reshape(-1, 2) + 100 * r)
+        osplit = [_SPLITS[i][r] for i in range(W)]
+        o = cp.zeros((sum(osplit), 2), cp.int64)
+        dist.all_to_all_single(o, inp, osplit, _SPLITS[r], async_op=True).wait()
+        got["all_to_all_single"] = _host(o)
+        b = cp.full(3, float(r))
+        dist.broadcast(b, group_src=1)
+        got["broadcast"] = _host(b)
+        return got
+
+    res = run(body)
+    xs = [_vals(k) for k in range(W)]
+    inputs = [np.arange(sum(_SPLITS[i]) * 2).reshape(-1, 2) + 100 * i for i in range(W)]
+    for r, got in enumerate(res):
+        np.testing.assert_array_equal(got["reduce"], np.max(xs, 0) if r == 1 else xs[r])
+        assert (got["gather"] is None) == (r != 2)
+        if r == 2:
+            np.testing.assert_array_equal(np.stack(got["gather"]), np.stack(xs))
+        np.testing.assert_array_equal(got["scatter"], _vals(10 + r))
+        np.testing.assert_array_equal(
+            got["reduce_scatter"], np.sum([_vals(10 * r + i) for i in range(W)], 0)
+        )
+        whole = np.sum([_vals(k, shape=(6, 3)) for k in range(W)], 0) / W
+        np.testing.assert_allclose(got["reduce_scatter_single"], whole[2 * r : 2 * r + 2])
+        np.testing.assert_array_equal(got["all_gather_single"], np.stack(xs))
+        for i, o in enumerate(got["all_to_all"]):
+            np.testing.assert_array_equal(o, np.full(i + r + 1, 100 * i + r, np.complex64))
+        want = np.concatenate(
+            [inputs[i][sum(_SPLITS[i][:r]) : sum(_SPLITS[i][: r + 1])] for i in range(W)]
+        )
+        np.testing.assert_array_equal(got["all_to_all_single"], want)
+        np.testing.assert_array_equal(got["broadcast"], [1.0] * 3)
+    kinds = {k for _r, k, _n, _s in run.hub.calls}
+    assert {"reduce", "reduceScatter", "allGather", "bcast", "send", "recv"} <= kinds, kinds
+    assert run.hub.ungrouped == 0
+
+
+def test_gpu_point_to_point_over_nccl_on_three_ranks(three_ranks):
+    """send/recv between two of three ranks, a ring of batch_isend_irecv in both directions
+    (one NCCL group, so it cannot deadlock on a GPU), and NCCL's limits: no receive from
+    any rank."""
+    import pydlk.distributed as dist
+
+    cp, run = three_ranks
+    W = 3
+
+    def body(r):
+        got = {}
+        if r == 0:
+            dist.send(cp.asarray(np.array([True, False, True])), dst=1)
+        elif r == 1:
+            t = cp.zeros(3, bool)
+            got["from"] = dist.recv(t, src=0)
+            got["recv"] = _host(t)
+            with pytest.raises(ValueError, match="cannot be received from any rank"):
+                dist.irecv(t)
+        nxt, prv = (r + 1) % W, (r - 1) % W
+        a, b = cp.zeros(2), cp.zeros(2)
+        ops = [
+            dist.P2POp(dist.isend, cp.full(2, 10.0 * r), nxt),
+            dist.P2POp(dist.isend, cp.full(2, 20.0 * r), prv),
+            dist.P2POp(dist.irecv, a, prv),
+            dist.P2POp(dist.irecv, b, nxt),
+        ]
+        works = dist.batch_isend_irecv(ops)
+        for w in works:
+            w.wait()
+        got["ring"] = (_host(a), _host(b))
+        return got
+
+    res = run(body)
+    assert res[1]["from"] == 0 and res[1]["recv"].tolist() == [True, False, True]
+    for r, got in enumerate(res):
+        a, b = got["ring"]
+        assert a.tolist() == [10.0 * ((r - 1) % W)] * 2 and b.tolist() == [20.0 * ((r + 1) % W)] * 2
+    assert run.hub.ungrouped == 0
