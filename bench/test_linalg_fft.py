@@ -1,7 +1,8 @@
 """Linear algebra, FFT and grid sampling against plain NumPy (where it has them) and torch on
 the same work, one run: lu_factor (NumPy has no LU; pydlk's kernel calls OpenBLAS's getrf, or
 its own getf2 for small matrices) on a batch, one large matrix and many small ones, ldl_factor
-(NumPy has no sytrf either; pydlk's is array code, against torch's LAPACK), eig, rfft +
+and ldl_solve (NumPy has no sytrf either; pydlk's kernels call OpenBLAS's sytrf/sytrs, or their
+own sytf2 for matrices up to n = 64), eig, rfft +
 its gradient, and grid_sample forward and backward on images and volumes. Run with ``env -u
 OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (README).
 
@@ -52,7 +53,8 @@ def _symmetric(rng, shape):
 
 @pytest.mark.parametrize("shape", LDL_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_ldl_factor_pydlk(benchmark, rng, shape):
-    """NumPy has no sytrf: pydlk's Bunch-Kaufman in array code, one step per column, batched."""
+    """NumPy has no sytrf: pydlk's kernel (OpenBLAS's sytrf for (8, 128, 128), its own sytf2
+    port for (256, 16, 16)), one matrix per thread."""
     benchmark.group = f"ldl_factor {shape} float64"
     a = pydlk.tensor(_symmetric(rng, shape))
     benchmark(LA.ldl_factor, a)
@@ -63,6 +65,23 @@ def test_ldl_factor_torch(benchmark, rng, torch, shape):
     benchmark.group = f"ldl_factor {shape} float64"
     a = torch.tensor(_symmetric(rng, shape))
     benchmark(torch.linalg.ldl_factor, a)
+
+
+@pytest.mark.parametrize("shape", LDL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_ldl_solve_pydlk(benchmark, rng, shape):
+    """OpenBLAS's sytrs on each matrix, four right-hand sides."""
+    benchmark.group = f"ldl_solve {shape} float64, 4 right-hand sides"
+    ld, piv = LA.ldl_factor(pydlk.tensor(_symmetric(rng, shape)))
+    b = pydlk.tensor(rng.standard_normal(shape[:-1] + (4,)))
+    benchmark(LA.ldl_solve, ld, piv, b)
+
+
+@pytest.mark.parametrize("shape", LDL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_ldl_solve_torch(benchmark, rng, torch, shape):
+    benchmark.group = f"ldl_solve {shape} float64, 4 right-hand sides"
+    ld, piv = torch.linalg.ldl_factor(torch.tensor(_symmetric(rng, shape)))
+    b = torch.tensor(rng.standard_normal(shape[:-1] + (4,)))
+    benchmark(torch.linalg.ldl_solve, ld, piv, b)
 
 
 # ---------------------------------------------------------------------------- eig
