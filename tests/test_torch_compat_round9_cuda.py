@@ -125,7 +125,7 @@ def test_memory_cached_aliases_warn_as_torch():
         assert cached == peak == torch_cached == 0
 
 
-def test_arch_list_init_and_ipc_collect_without_a_gpu_as_torch():
+def test_arch_list_init_and_ipc_collect_on_a_cpu_only_machine_as_torch():
     _no_gpu_or_skip()
     assert pydlk.cuda.get_arch_list() == torch.cuda.get_arch_list() == []
     with pytest.raises(RuntimeError, match="CUDA is not available|CuPy is not installed"):
