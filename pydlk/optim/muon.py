@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import _C
 from .._backend import get_array_module
 from .._matmul import matmul
 from .._typing import ParamsT
@@ -33,6 +34,15 @@ def _bf16(x):
     u = x.view(np.uint32)
     r = (u + (np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))) & np.uint32(0xFFFF0000)
     return xp.where(xp.isnan(x), x, r.view(np.float32))
+
+
+def _mm(a, b):
+    """``a @ b`` of two float32 arrays holding bfloat16 values, summed in float32: pydlk's bf16
+    GEMM (vdpbf16ps / AMX, exact on such operands, as torch's bf16 matmul on the CPU) where the
+    CPU has AVX512_BF16, else the float32 product (the same products, summed in float32)."""
+    if get_array_module(a) is np and _C.bf16_supported():
+        return _C.gemm_bf16(np.ascontiguousarray(a), np.ascontiguousarray(b))
+    return matmul(a, b)
 
 
 def _f32(v: float) -> np.float32:
@@ -60,9 +70,9 @@ def zeropower_via_newtonschulz(grad, ns_coefficients, ns_steps: int, eps: float)
     norm = _bf16(xp.sqrt(xp.sum(x.astype(np.float64) ** 2)).astype(np.float32))
     x = _bf16(x / xp.maximum(norm, _bf16(xp.asarray(eps, np.float32))))
     for _ in range(ns_steps):
-        gram = _bf16(matmul(x, xp.ascontiguousarray(x.T)))
-        upd = _bf16(b * gram + c * matmul(gram, gram))
-        x = _bf16(a * x + matmul(upd, x))
+        gram = _bf16(_mm(x, x.T))
+        upd = _bf16(b * gram + c * _mm(gram, gram))
+        x = _bf16(a * x + _mm(upd, x))
     return x.T if tall else x
 
 
