@@ -577,7 +577,9 @@ void bf16_direct_forward(float* y, const float* x, const float* w, const float* 
   const size_t pb = planes_bytes(g), slice = pb + out_bytes(s, g);
   char* slices = ws + wpack_bytes(s, g) + off_bytes(g);
   for (int i = 0; i < nt; ++i) std::memset(slices + i * slice, 0, pb);  // the padding
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (index_t n = 0; n < s.N; ++n) {
     char* sl = slices + (nt > 1 ? thread_id() : 0) * slice;
     uint32_t* xp = reinterpret_cast<uint32_t*>(sl);
@@ -731,7 +733,9 @@ void bf16_direct_input_grad(float* dx, const float* dy, const float* w, char* ws
   const size_t pb = dx_planes_bytes(q), slice = dx_slice_bytes(s, q);
   const bool merged = dx_merged(s);
   for (int i = 0; i < nt; ++i) std::memset(slices + i * slice, 0, pb);  // the padding
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (index_t n = 0; n < s.N; ++n) {
     char* sl = slices + (nt > 1 ? thread_id() : 0) * slice;
     uint32_t* dp = reinterpret_cast<uint32_t*>(sl);

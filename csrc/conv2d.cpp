@@ -371,7 +371,9 @@ PYDLK_SIMD void gemm_forward(T* y, const T* x, const T* w, const T* b, char* ws,
     }
   };
   if (p.parallel) {
-#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    // static: the samples split in contiguous halves as in the layers around (core affinity;
+    // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(p.nt) schedule(static)
     for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws + thread_id() * L.slice, true);
   } else {
     for (index_t ci = 0; ci < nchunks; ++ci) chunk(ci, ws, p.nt == 1);
@@ -443,10 +445,8 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
   };
   // dw: one partial per block of consecutive chunks, kept transposed (G, Cg*R*S, K/G):
   // OpenBLAS runs the product with the short K/G side as columns about twice as fast (measured
-  // 80 against 40 GFLOP/s on LeNet's conv2). Blocks are handed out dynamically, so a thread
-  // that is preempted on the shared machine does not hold the other one up at the barrier,
-  // and each block's sum is the same whichever thread runs it. Summed over blocks in a fixed
-  // order, in double, and transposed back at the end.
+  // 80 against 40 GFLOP/s on LeNet's conv2). Each block's sum is the same whichever thread
+  // runs it. Summed over blocks in a fixed order, in double, and transposed back at the end.
   const index_t nblk = p.nblk;
   const int slices = p.parallel ? p.nt : 1;
   T* parts = reinterpret_cast<T*>(ws + slices * L.slice);
@@ -456,7 +456,9 @@ PYDLK_SIMD void gemm_backward(T* dx, T* dw, const T* dy, const T* x, const T* w,
       chunk(ci, slice, dw ? parts + j * WN : nullptr, ci == c0, inner);
   };
   if (p.parallel) {
-#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    // static: the samples split in contiguous halves as in the layers around (core affinity;
+    // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(p.nt) schedule(static)
     for (index_t j = 0; j < nblk; ++j) block(j, ws + thread_id() * L.slice, true);
   } else {
     for (index_t j = 0; j < nblk; ++j) block(j, ws, p.nt == 1);
@@ -502,7 +504,9 @@ PYDLK_SIMD void direct_forward(T* y, const T* x, const T* w, const T* b, char* w
   const bool wide = s.sh == 1 && s.sw == 1;
   const index_t len = (s.OH - 1) * Wp + s.OW;  // wide plane length
   // y[n, k] for k in group c, written by the thread that owns item (n, c).
-#pragma omp parallel for num_threads(p.nt) schedule(dynamic, 4) if (p.parallel)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(p.nt) schedule(static) if (p.parallel)
   for (index_t it = 0; it < s.N * s.C; ++it) {
     char* slice = ws + thread_id() * L.slice;
     T* xbuf = reinterpret_cast<T*>(slice);
@@ -661,7 +665,9 @@ PYDLK_SIMD void direct_forward_multi(T* y, const T* x, const T* w, const T* b, c
     for (index_t r = 0; r < s.R; ++r)
       for (index_t q = 0; q < s.S; ++q)
         off[(c * s.R + r) * s.S + q] = c * Hp * Wp + r * s.dh * Wp + q * s.dw;
-#pragma omp parallel for num_threads(p.nt) schedule(dynamic, 4) if (p.parallel)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(p.nt) schedule(static) if (p.parallel)
   for (index_t it = 0; it < s.N * s.G; ++it) {
     char* sl = ws + thread_id() * slice;
     T* xbuf = reinterpret_cast<T*>(sl);
@@ -712,10 +718,12 @@ PYDLK_SIMD void direct_backward(T* dx, T* dw, const T* dy, const T* x, const T* 
   const index_t len = (s.OH - 1) * Wp + s.OW;
   const int nt = p.parallel ? p.nt : 1;
   double* parts = reinterpret_cast<double*>(ws + nt * L.slice);
-  // dw: one partial per block of consecutive planes (see gemm_backward), blocks handed out
-  // dynamically, summed in a fixed order.
+  // dw: one partial per block of consecutive planes (see gemm_backward), summed in a fixed
+  // order.
   const index_t nblk = p.nblk, items = s.N * s.C;
-#pragma omp parallel for num_threads(nt) schedule(dynamic) if (p.parallel)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (p.parallel)
   for (index_t blk = 0; blk < nblk; ++blk) {
     char* slice = ws + thread_id() * L.slice;
     T* xbuf = reinterpret_cast<T*>(slice);

@@ -287,7 +287,9 @@ void dense_direct_forward(float* y, const float* x, const float* w, const float*
   char* slices = ws + wpack_bytes(s);
   const int nslices = parallel ? nt : 1;
   for (int i = 0; i < nslices; ++i) std::memset(slices + i * slice, 0, xb);  // the padding
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (parallel)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (parallel)
   for (index_t it = 0; it < s.N * s.G; ++it) {
     char* sl = slices + (parallel ? thread_id() : 0) * slice;
     float* xp = reinterpret_cast<float*>(sl);

@@ -17,9 +17,9 @@
 // taps (9 or 25 multiply-adds). The kernel size is a template argument, so the taps' offsets
 // are constants and the accumulators stay in registers.
 //
-// The samples are split into nblk fixed blocks (as conv2d.cpp's gemm path), handed out to the
-// threads dynamically; each block sums into its own partial, and the partials are added in a
-// fixed order in double, so the result does not depend on the thread count.
+// The samples are split into nblk fixed blocks (as conv2d.cpp's gemm path), each thread taking
+// a contiguous run of them; each block sums into its own partial, and the partials are added in
+// a fixed order in double, so the result does not depend on the thread count.
 #include "conv2d_dw512.h"
 
 #include <immintrin.h>
@@ -287,7 +287,9 @@ void few_dw_weight_grad(float* dw, const float* dy, const float* x, char* ws, co
       }
   const index_t npieces = index_t(pieces.size()), nfull = s.OH * (s.OW / kL);
   float* parts = reinterpret_cast<float*>(ws + size_t(nt) * g.xbuf);
-#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (index_t j = 0; j < nblk; ++j) {
     float* xp = reinterpret_cast<float*>(ws + size_t(thread_id()) * g.xbuf);
     float* part = parts + j * g.part;
@@ -341,7 +343,9 @@ void narrow_dw_weight_grad(float* dw, const float* dy, const float* x, char* ws,
   const Geo g = geometry(s);
   const index_t RS = s.R * s.S, HW = s.H * s.W, P = s.OH * s.OW;
   float* parts = reinterpret_cast<float*>(ws + size_t(nt) * (g.xbuf + g.dybuf));
-#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (index_t j = 0; j < nblk; ++j) {
     char* mine = ws + size_t(thread_id()) * (g.xbuf + g.dybuf);
     float* xp = reinterpret_cast<float*>(mine);

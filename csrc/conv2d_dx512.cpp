@@ -19,8 +19,8 @@
 // two rows' valid ones: the row a tap does not reach reads the zero row, so the bordered
 // planes need one row each side, not R-1.
 //
-// Each sample is computed whole by one thread (samples handed out dynamically), so the
-// result does not depend on the thread count.
+// Each sample is computed whole by one thread (each thread a contiguous run of samples), so
+// the result does not depend on the thread count.
 #include "conv2d_dx512.h"
 
 #include <immintrin.h>
@@ -199,7 +199,9 @@ void narrow_dx_input_grad(float* dx, const float* dy, const float* w, char* ws, 
   {
     float* dyp = reinterpret_cast<float*>(ws + g.wt + size_t(thread_id()) * g.dyp);
     std::memset(dyp, 0, g.dyp);  // the borders; each sample overwrites the interior
-#pragma omp for schedule(dynamic)
+    // static: the samples split in contiguous halves as in the layers around (core affinity;
+    // docs/ARCHITECTURE.md, "Threads")
+#pragma omp for schedule(static)
     for (index_t n = 0; n < s.N; ++n) sample_dx(dx + n * CHW, dy + n * KP, dyp, wt, s, g);
   }
 }

@@ -205,7 +205,9 @@ void k16_forward(float* y, const float* x, const float* w, const float* b, char*
   const size_t xb = xbuf_bytes(s, g), slice = xb + obuf_bytes(s);
   const int nslices = parallel ? nt : 1;
   for (int i = 0; i < nslices; ++i) std::memset(slices + i * slice, 0, xb);  // the borders
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (parallel)
+  // static: the samples split in contiguous halves as in the layers around (core affinity;
+  // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(nt) schedule(static) if (parallel)
   for (index_t n = 0; n < s.N; ++n) {
     char* sl = slices + (parallel ? thread_id() : 0) * slice;
     const float* xp = x + n * CHW;

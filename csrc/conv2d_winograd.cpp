@@ -829,7 +829,9 @@ void winograd_forward(T* y, const T* x, const T* w, const T* b, char* ws, const 
     transform_output(y + n0 * s.K * s.OH * s.OW, M, b, m, tiles, s, g, scratch);
   };
   if (p.parallel) {
-#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    // static: the samples split in contiguous halves as in the layers around (core affinity;
+    // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(p.nt) schedule(static)
     for (index_t bi = 0; bi < nblocks; ++bi) block(bi, slices + thread_id() * L.bytes, true);
   } else {
     for (index_t bi = 0; bi < nblocks; ++bi) block(bi, slices, p.nt == 1);
@@ -875,7 +877,9 @@ void winograd_backward(T* dx, T* dw, const T* dy, const T* x, const T* w, char* 
       block(bi, slice, dw ? parts + j * PS : nullptr, bi == b0, inner);
   };
   if (p.parallel) {
-#pragma omp parallel for num_threads(p.nt) schedule(dynamic)
+    // static: the samples split in contiguous halves as in the layers around (core affinity;
+    // docs/ARCHITECTURE.md, "Threads")
+#pragma omp parallel for num_threads(p.nt) schedule(static)
     for (index_t j = 0; j < p.nblk; ++j) run(j, slices + thread_id() * L.bytes, true);
   } else {
     for (index_t j = 0; j < p.nblk; ++j) run(j, slices, p.nt == 1);
