@@ -113,8 +113,8 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
     """``(primal, tangent)`` of ``tensor``: a dual's own tangent, for a tensor computed from
     duals its Jacobian-vector product (see the module docstring), None where it depends on no
     dual or no level is active."""
-    from ._backend import get_array_module
-    from .autograd import Tensor, grad
+    from .autograd import Tensor
+    from .func._eager import _grads, _zeros_array  # jvp's double-vjp steps
 
     if _level is None or not isinstance(tensor, Tensor):
         return UnpackedDualTensor(tensor, None)
@@ -126,17 +126,10 @@ def unpack_dual(tensor: Any, *, level: int | None = None) -> UnpackedDualTensor:
         return UnpackedDualTensor(tensor, None)
     duals = [d for d, _ in _level.values()]
     tangents = [t for _, t in _level.values()]
-    zeros = get_array_module(tensor._data).zeros_like
-    u = Tensor._wrap(zeros(tensor._data)).requires_grad_(True)
-    gs = grad(tensor, duals, grad_outputs=u, create_graph=True, allow_unused=True)
-    s = None
-    for g, t in zip(gs, tangents):
-        if g is not None:
-            term = (g * t).sum()
-            s = term if s is None else s + term
-    if s is None or not s.requires_grad:
+    u = Tensor._wrap(_zeros_array(tensor)).requires_grad_(True)
+    gs = _grads([tensor], [u], duals, True)  # u^T J, as a function of u
+    pairs = [(g, t) for g, t in zip(gs, tangents) if g.requires_grad]
+    if not pairs:  # the tensor depends on no dual
         return UnpackedDualTensor(tensor, None)
-    (jt,) = grad(s, u, allow_unused=True)
-    if jt is None:
-        jt = Tensor._wrap(zeros(tensor._data))
-    return UnpackedDualTensor(tensor, jt.detach())
+    (jt,) = _grads([g for g, _ in pairs], [t for _, t in pairs], [u], False)
+    return UnpackedDualTensor(tensor, jt)

@@ -62,6 +62,11 @@ hardshrink = F.hardshrink
 rms_norm = F.rms_norm
 
 
+def _empty_stride(stride: Any) -> Any:
+    """torch's ``stride=()`` (or None) of the pooling spellings: the kernel size (None to F)."""
+    return None if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
+
+
 def max_pool1d(
     input: Tensor,
     kernel_size: int | Sequence[int],
@@ -71,7 +76,7 @@ def max_pool1d(
     ceil_mode: bool = False,
 ) -> Tensor:
     """torch.max_pool1d: F.max_pool1d without indices (``stride=()``: the kernel size)."""
-    st = None if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
+    st = _empty_stride(stride)
     size: Any = kernel_size  # F's annotations take fixed-length tuples; lengths are checked there
     return F.max_pool1d(
         input, size, cast(Any, st), cast(Any, padding), cast(Any, dilation), ceil_mode
@@ -87,7 +92,7 @@ def max_pool2d(
     ceil_mode: bool = False,
 ) -> Tensor:
     """torch.max_pool2d: F.max_pool2d without indices (``stride=()``: the kernel size)."""
-    st = None if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
+    st = _empty_stride(stride)
     size: Any = kernel_size  # F's annotations take fixed-length tuples; lengths are checked there
     return F.max_pool2d(
         input, size, cast(Any, st), cast(Any, padding), cast(Any, dilation), ceil_mode

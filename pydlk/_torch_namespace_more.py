@@ -22,7 +22,7 @@ import numpy as np
 
 from . import functional as F
 from ._backend import get_array_module, is_cupy
-from ._torch_namespace import _reduction
+from ._torch_namespace import _empty_stride, _reduction
 from .autograd import Tensor, is_grad_enabled
 
 _METHOD_FORMS = """
@@ -155,10 +155,6 @@ def embedding_renorm_(input: Tensor, indices: Tensor, max_norm: float, norm_type
 
 conv3d = F.conv3d
 conv_transpose3d = F.conv_transpose3d
-
-
-def _empty_stride(stride: Any) -> Any:
-    return None if stride is None or (not isinstance(stride, int) and len(stride) == 0) else stride
 
 
 def max_pool3d(

@@ -21,20 +21,16 @@ pytorch/facebookresearch; ``True``: add to the list; ``False``: always ask; ``No
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import re
 import shutil
 import sys
 import urllib.parse
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
-
-from ._atomic import atomic_write
 
 __all__ = [
     "download_url_to_file",
@@ -73,29 +69,13 @@ def download_url_to_file(
 ) -> None:
     """Download ``url`` to ``dst`` atomically; with ``hash_prefix`` the file's SHA-256 must start
     with it, else RuntimeError and ``dst`` is not written."""
-    dst = os.path.expanduser(dst)
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    sha = hashlib.sha256()
-    req = urllib.request.Request(url, headers={"User-Agent": "pydlk.hub"})
-    with atomic_write(dst) as f, urllib.request.urlopen(req, timeout=60) as r:
-        total = int(r.headers.get("Content-Length") or 0) or None
-        bar = None
-        if progress:
-            from tqdm import tqdm
+    from .datasets.download import fetch
 
-            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
-        try:
-            for chunk in iter(lambda: r.read(1 << 16), b""):
-                f.write(chunk)
-                sha.update(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-        digest = sha.hexdigest()
+    def check(digest: str) -> None:
         if hash_prefix is not None and not digest.startswith(hash_prefix):
             raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "{digest}")')
+
+    fetch(url, os.path.expanduser(dst), "sha256", check, progress)
 
 
 def load_state_dict_from_url(

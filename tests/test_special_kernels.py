@@ -336,3 +336,25 @@ def test_gpu_special_function_cephes_names_match_the_cpu(rng):
             )
     with pytest.raises(ValueError, match="special_function: function must be one of .*'entr'"):
         _cuda.special_function(cp.zeros(3), "i2")
+
+
+def test_kernel_tables_are_the_array_codes_tables():
+    # csrc/special_cephes.cpp keeps its own copy of the Cephes tables of
+    # pydlk/ops/_cephes_tables.py (the array code CuPy and float16 run): the two must not drift
+    import os
+    import re
+
+    from pydlk.ops import _cephes_tables as T
+
+    path = os.path.join(os.path.dirname(__file__), "..", "csrc", "special_cephes.cpp")
+    if not os.path.exists(path):
+        pytest.skip("no C++ sources beside the tests")
+    with open(path) as f:
+        src = f.read()
+    names = {"kI0eA": "I0E_A", "kI0eB": "I0E_B", "kI1eA": "I1E_A", "kI1eB": "I1E_B"}
+    names.update({f"kNdtri{k}": f"NDTRI_{k}" for k in ("P0", "Q0", "P1", "Q1", "P2", "Q2")})
+    for cname, pyname in names.items():
+        body = re.search(r"constexpr double " + cname + r"\[\d+\] = \{(.*?)\};", src, re.S)
+        assert body is not None, cname
+        values = [float(v) for v in re.findall(r"[-+]?\d[\d.eE+-]*", body.group(1))]
+        assert values == [float(v) for v in getattr(T, pyname)], cname

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.request
+from collections.abc import Callable
 from typing import TypeVar
 
 from .._atomic import atomic_write
@@ -27,15 +28,22 @@ def file_digest(path: StrPath, algorithm: str = "md5") -> str:
     return h.hexdigest()
 
 
-def download(
-    url: str, path: _Path, md5: str | None = None, progress: bool = True, timeout: float = 60
-) -> _Path:
-    """Download ``url`` to ``path`` unless a file with the right checksum is already there."""
-    if os.path.exists(path) and (md5 is None or file_digest(path) == md5):
-        return path
+def fetch(
+    url: str,
+    path: StrPath,
+    algorithm: str = "md5",
+    check: Callable[[str], None] | None = None,
+    progress: bool = True,
+    timeout: float = 60,
+) -> str:
+    """Download ``url`` to ``path`` atomically (the parent directory made if needed), hashing
+    the bytes with ``algorithm`` as they arrive; ``check(hexdigest)`` runs before the file takes
+    its name, and raising there discards it (whatever was at ``path`` stays). Returns the
+    digest."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    h = hashlib.md5()
-    with atomic_write(path) as f, urllib.request.urlopen(url, timeout=timeout) as r:
+    h = hashlib.new(algorithm)
+    req = urllib.request.Request(url, headers={"User-Agent": "pydlk"})
+    with atomic_write(path) as f, urllib.request.urlopen(req, timeout=timeout) as r:
         total = int(r.headers.get("Content-Length") or 0) or None
         bar = None
         if progress:
@@ -53,8 +61,23 @@ def download(
         finally:
             if bar is not None:
                 bar.close()
-        if md5 is not None and h.hexdigest() != md5:  # raising here discards the download
+        if check is not None:
+            check(h.hexdigest())
+    return h.hexdigest()
+
+
+def download(
+    url: str, path: _Path, md5: str | None = None, progress: bool = True, timeout: float = 60
+) -> _Path:
+    """Download ``url`` to ``path`` unless a file with the right checksum is already there."""
+    if os.path.exists(path) and (md5 is None or file_digest(path) == md5):
+        return path
+
+    def check(digest: str) -> None:
+        if md5 is not None and digest != md5:  # raising here discards the download
             raise RuntimeError(
-                f"download: {url} has md5 {h.hexdigest()}, expected {md5}; the file was not kept"
+                f"download: {url} has md5 {digest}, expected {md5}; the file was not kept"
             )
+
+    fetch(url, path, "md5", check, progress, timeout)
     return path
