@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "bf16_conv.h"
 #include "bf16_gemm.h"
@@ -58,16 +59,29 @@ void col2im_plain(float* dxn, const float* col, const ConvShape& s) {
 }
 
 // Column sums of dy viewed as (rows, cols) rows of `inner` contiguous values per output:
-// db[o] = sum over n and the inner positions of dy[n, o, :]. Added up in double.
+// db[o] = sum over n and the inner positions of dy[n, o, :], added up in double. The threads
+// split the samples in contiguous halves, as the layers around (their dy is in this core's
+// cache; split by o, each thread read every sample, half from the other core: see conv2d.cpp's
+// bias_grad); at most 8 fixed blocks of samples keep partials, added in order.
 void bias_grad(float* db, const float* dy, index_t N, index_t OUT, index_t inner) {
-#pragma omp parallel for if (parallel_worth_it(N * OUT * inner))
+  const index_t nblk = std::max<index_t>(1, std::min<index_t>(N, 8));
+  std::vector<double> part(size_t(nblk * OUT), 0.0);
+  double* parts = part.data();
+#pragma omp parallel for schedule(static) if (nblk > 1 && parallel_worth_it(N * OUT * inner))
+  for (index_t j = 0; j < nblk; ++j) {
+    double* acc = parts + j * OUT;
+    for (index_t n = j * N / nblk; n < (j + 1) * N / nblk; ++n)
+      for (index_t o = 0; o < OUT; ++o) {
+        const float* p = dy + (n * OUT + o) * inner;
+        double a = 0;
+        for (index_t i = 0; i < inner; ++i) a += p[i];
+        acc[o] += a;
+      }
+  }
   for (index_t o = 0; o < OUT; ++o) {
-    double acc = 0;
-    for (index_t n = 0; n < N; ++n) {
-      const float* p = dy + (n * OUT + o) * inner;
-      for (index_t i = 0; i < inner; ++i) acc += p[i];
-    }
-    db[o] = (float)acc;
+    double a = 0;
+    for (index_t j = 0; j < nblk; ++j) a += parts[j * OUT + o];
+    db[o] = (float)a;
   }
 }
 

@@ -879,22 +879,35 @@ ConvPlan conv2d_plan(const ConvShape& s, bool backward, size_t esz, ConvAlgo alg
   return p;
 }
 
-// db[k] = sum over n, oh, ow of dy[n, k, oh, ow]; threads split k. Each plane is summed in T
-// across vector lanes (at most OH*OW terms), the planes are added up in double.
+// db[k] = sum over n, oh, ow of dy[n, k, oh, ow]. The threads split the samples, in the same
+// contiguous halves as every layer around (schedule(static)): dy's planes are still in the cache
+// of the core that wrote them. (Split by k, each thread read every sample, half of them from
+// the other core: LeNet-5's training step at batch 64 spent about 90 us on its two bias
+// gradients that way, 0.6 of its conv2d_backward time, against a few us now; Zen 5, 2 threads.)
+// Each of at most kBlocks fixed blocks of samples adds its planes per k in double (each plane
+// summed in T across vector lanes, at most OH*OW terms); the blocks are added in order, so the
+// result does not depend on the thread count.
 template <typename T>
 PYDLK_SIMD void bias_grad(T* db, const T* dy, const ConvShape& s, const ConvPlan& plan) {
-  const index_t OHW = s.OH * s.OW;
-#pragma omp parallel for num_threads(plan.nt) if (plan.nt > 1 && s.K > 1)
+  const index_t OHW = s.OH * s.OW, nblk = std::max<index_t>(1, std::min<index_t>(s.N, kBlocks));
+  std::vector<double> part(size_t(nblk * s.K), 0.0);
+  double* parts = part.data();
+#pragma omp parallel for num_threads(plan.nt) schedule(static) if (plan.nt > 1 && nblk > 1)
+  for (index_t j = 0; j < nblk; ++j) {
+    double* acc = parts + j * s.K;
+    for (index_t n = j * s.N / nblk; n < (j + 1) * s.N / nblk; ++n)
+      for (index_t k = 0; k < s.K; ++k) {
+        const T* d = dy + (n * s.K + k) * OHW;
+        T p = 0;
+#pragma omp simd reduction(+ : p)
+        for (index_t i = 0; i < OHW; ++i) p += d[i];
+        acc[k] += double(p);
+      }
+  }
   for (index_t k = 0; k < s.K; ++k) {
-    double acc = 0;
-    for (index_t n = 0; n < s.N; ++n) {
-      const T* d = dy + (n * s.K + k) * OHW;
-      T part = 0;
-#pragma omp simd reduction(+ : part)
-      for (index_t i = 0; i < OHW; ++i) part += d[i];
-      acc += part;
-    }
-    db[k] = T(acc);
+    double a = 0;
+    for (index_t j = 0; j < nblk; ++j) a += parts[j * s.K + k];
+    db[k] = T(a);
   }
 }
 

@@ -2,6 +2,7 @@
 #include "linear.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "blas.h"
 
@@ -64,12 +65,26 @@ void linear_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, i
            (int)IN);
     }
   }
-  // db (OUT) = column sums of dy, added up in double. Threads split the columns they write.
+  // db (OUT) = column sums of dy, added up in double. The threads split the rows (samples) in
+  // contiguous halves, as the layers around do: dy's rows are in the cache of the core that
+  // wrote them (split by column, each thread read every row; see conv2d.cpp's bias_grad). At
+  // most 8 fixed blocks of rows keep partials, added up in block order.
   if (db) {
-#pragma omp parallel for if (parallel_worth_it(N * OUT))
+    const index_t nblk = std::max<index_t>(1, std::min<index_t>(N, 8));
+    std::vector<double> part(size_t(nblk * OUT), 0.0);
+    double* parts = part.data();
+#pragma omp parallel for schedule(static) if (nblk > 1 && parallel_worth_it(N * OUT))
+    for (index_t j = 0; j < nblk; ++j) {
+      double* acc = parts + j * OUT;
+      for (index_t n = j * N / nblk; n < (j + 1) * N / nblk; ++n) {
+        const T* row = dy + n * OUT;
+#pragma omp simd
+        for (index_t o = 0; o < OUT; ++o) acc[o] += double(row[o]);
+      }
+    }
     for (index_t o = 0; o < OUT; ++o) {
       double s = 0;
-      for (index_t n = 0; n < N; ++n) s += dy[n * OUT + o];
+      for (index_t j = 0; j < nblk; ++j) s += parts[j * OUT + o];
       db[o] = T(s);
     }
   }
