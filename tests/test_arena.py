@@ -54,7 +54,7 @@ def test_backward_accumulates_into_flat_grad(rng):
         assert np.asarray(p.grad) is p._grad_slot
 
 
-def test_zero_grad_is_one_memset(rng):
+def test_zero_grad_is_one_memset_or_nothing(rng):
     ps = _params(rng)
     opt = Adam(ps, lr=0.1)
     a = opt._arenas[0][0]
@@ -64,11 +64,48 @@ def test_zero_grad_is_one_memset(rng):
     opt.zero_grad(set_to_none=False)
     assert not a.grad.any()
     assert all(np.asarray(p.grad) is p._grad_slot for p in ps)
+    # set_to_none (the default) writes nothing: the grads are None, the slots stay bound and
+    # keep their stale values until the next backward overwrites them
     a.grad[...] = 1.0
     opt.zero_grad()
-    assert not a.grad.any()
+    assert (a.grad == 1.0).all()
     assert all(p.grad is None for p in ps)
     assert all(p._grad_slot is not None for p in ps)
+
+
+def test_backward_after_zero_grad_overwrites_the_stale_slots(rng):
+    ps = _params(rng)
+    x = pydlk.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+    y = pydlk.tensor(rng.standard_normal((5, 2)).astype(np.float32))
+    ref = [Parameter(np.asarray(p).copy()) for p in ps]
+    _loss(ref, x, y).backward()
+    opt = SGD(ps, lr=0.5)
+    a = opt._arenas[0][0]
+    a.grad[...] = 7.0  # stale values a set_to_none zero_grad leaves behind
+    opt.zero_grad()
+    _loss(ps, x, y).backward()
+    for p, r in zip(ps, ref):
+        np.testing.assert_array_equal(np.asarray(p.grad), np.asarray(r.grad))
+        assert np.asarray(p.grad) is p._grad_slot
+
+
+def test_step_zeroes_the_stale_slot_of_a_parameter_without_grad(rng):
+    ps = _params(rng)
+    opt = SGD(ps, lr=0.5)
+    a = opt._arenas[0][0]
+    a.grad[...] = 7.0
+    opt.zero_grad()
+    before = [np.asarray(p).copy() for p in ps]
+    x = pydlk.tensor(rng.standard_normal((5, 4)).astype(np.float32))
+    # only the second layer's parameters get gradients
+    (F.linear(x, ps[2], ps[3]) ** 2).mean().backward()
+    assert ps[0].grad is None and ps[1].grad is None
+    opt.step()
+    # plain SGD with a zero gradient leaves them as they were (7.0 would have moved them)
+    np.testing.assert_array_equal(np.asarray(ps[0]), before[0])
+    np.testing.assert_array_equal(np.asarray(ps[1]), before[1])
+    assert not np.array_equal(np.asarray(ps[2]), before[2])
+    assert not a.slice(a.grad, 0).any() and not a.slice(a.grad, 1).any()
 
 
 def test_load_state_dict_style_writes_keep_the_arena(rng):

@@ -9,8 +9,9 @@ slot bookkeeping)::
     p._data = arena.param[off:off + n].reshape(p.shape)
     grad_slot(p) is arena.grad[off:off + n].reshape(p.shape)
 
-so backward writes gradients straight into ``arena.grad`` (see pydlk.autograd), ``zero_grad`` is
-one memset per arena and ``step`` is one fused C++ kernel call per arena.
+so backward writes gradients straight into ``arena.grad`` (see pydlk.autograd), ``zero_grad``
+writes nothing (``set_to_none``, the default) or one memset per arena, and ``step`` is one fused
+C++ kernel call per arena.
 
 Rules that follow from the arena (differences from torch are marked):
 
@@ -174,13 +175,15 @@ class Optimizer:
 
     # -- gradients ------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """One memset per arena. With set_to_none each ``p._grad`` becomes None (the slot stays
-        bound, so the next backward writes into it); otherwise ``p._grad`` is the zeroed slot."""
+        """With set_to_none each ``p._grad`` becomes None and nothing is written: the slot stays
+        bound, the next backward's first gradient is copied over it (not added), and ``step``
+        zeroes the slot of a parameter that got none (``Arena.sync_grads``). Otherwise one
+        memset per arena and ``p._grad`` is the zeroed slot."""
         for arenas in self._arenas:
             for a in arenas:
                 a.check(f"{type(self).__name__}.zero_grad")
-                a.grad.fill(0)
                 if not set_to_none:
+                    a.grad.fill(0)
                     for p, s in a.pairs:
                         if p._grad is not None:
                             p._grad = s
