@@ -358,3 +358,50 @@ def test_kernel_tables_are_the_array_codes_tables():
         assert body is not None, cname
         values = [float(v) for v in re.findall(r"[-+]?\d[\d.eE+-]*", body.group(1))]
         assert values == [float(v) for v in getattr(T, pyname)], cname
+
+
+def test_gpu_special_functions_of_cupy_tensors_run_the_device_kernel(rng, monkeypatch):
+    # torch.special's Cephes functions on a CuPy float32/float64 tensor take _cuda's
+    # special_function (one launch), not the float64 array code; the values are the CPU's
+    from _gpu_helpers import cupy_or_skip, host
+
+    cp = cupy_or_skip()
+    from pydlk import _cuda
+
+    seen = []
+    real = _cuda.special_function
+
+    def spy(x, name, **kw):
+        seen.append(name)
+        return real(x, name, **kw)
+
+    monkeypatch.setattr(_cuda, "special_function", spy)
+    fns = {
+        "i0e": pydlk.special.i0e,
+        "i1": pydlk.special.i1,
+        "i1e": pydlk.special.i1e,
+        "erfcx": pydlk.special.erfcx,
+        "ndtri": pydlk.special.ndtri,
+        "log_ndtr": pydlk.special.log_ndtr,
+        "entr": pydlk.special.entr,
+        "i0": pydlk.special.i0,
+    }
+    for name, fn in fns.items():
+        a = _samples(name, rng)[::40]
+        for dtype in (np.float32, np.float64):
+            seen.clear()
+            got = fn(pydlk.tensor(cp.asarray(a.astype(dtype))))
+            want = fn(pydlk.tensor(a.astype(dtype)))
+            assert name in seen, name
+            assert got.dtype == want.dtype == dtype
+            np.testing.assert_allclose(
+                host(got._data),
+                want.numpy(),
+                rtol=2.4e-7 if dtype == np.float32 else 4e-15,
+                atol=0,
+                err_msg=name,
+            )
+    # float16 keeps the float64 array code (the kernel takes float32/float64)
+    seen.clear()
+    pydlk.special.i0e(pydlk.tensor(cp.asarray(np.array([0.5, 2.0], np.float16))))
+    assert "i0e" not in seen

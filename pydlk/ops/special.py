@@ -6,7 +6,7 @@ erfinv and the digamma series written there) or its GPU counterpart (CUDA's erf,
 lgamma); they give the input's dtype and agree with torch to about 1e-15 relative in float64
 (absolutely near the zeros of lgamma and digamma) and within a few ulp in float32. The same
 kernel computes torch.special's Cephes functions (i0, i0e, i1, i1e, erfcx, ndtri, log_ndtr,
-entr; csrc/special_cephes.cpp) for NumPy arrays: ``_special_or``.
+entr; csrc/special_cephes.cpp, and pydlk/_cuda/special.py on the GPU): ``_special_or``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._backend import get_array_module, kernels_for
+from .._backend import get_array_module, is_cupy, kernels_for
 from .._typing import Array, TensorOrScalar
 from ..autograd import Function, Tensor
 from ._helpers import _cj, _fit, _fit_t, _meta, _need_float, _o, _quiet, _s, _t, _val
@@ -42,10 +42,11 @@ def _special(a: Array, name: str) -> Array:
 
 def _special_or(a: Array, name: str, fallback: Callable[[Array], Array]) -> Array:
     """``name`` (one of torch.special's Cephes functions: i0, i0e, i1, i1e, erfcx, ndtri,
-    log_ndtr, entr) per element: by ``_C.special_function`` in ``a``'s dtype where ``a`` is a
-    NumPy float32/float64 array (compiled loops, 25-90x faster than the float64 array code),
-    else ``fallback(a in float64)`` on ``a``'s own module (CuPy, float16)."""
-    if isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64):
+    log_ndtr, entr) per element: by the device's ``special_function`` kernel in ``a``'s dtype
+    where ``a`` is a float32/float64 NumPy or CuPy array (compiled loops, 25-90x faster than the
+    float64 array code on the CPU; one kernel launch where the array code launched dozens),
+    else ``fallback(a in float64)`` on ``a``'s own module (float16)."""
+    if a.dtype in (np.float32, np.float64) and (isinstance(a, np.ndarray) or is_cupy(a)):
         return _special(a, name)
     return fallback(a.astype(np.float64, copy=False))
 

@@ -6,9 +6,10 @@ k0, k1 and their scaled forms, the spherical j0), ``erfcx``, ``ndtri``, ``log_nd
 
 Values come from ``_cephes`` (Cephes' series and rational approximations, in float64 on the
 input's own array module, NumPy or CuPy) and are cast back to the input's dtype; integer inputs
-give float32, as torch. For NumPy float32/float64 arrays i0e, i1, i1e, erfcx, ndtri, log_ndtr
-and entr (and i0 in the gradients) are ``_C.special_function``'s compiled loops instead
-(csrc/special_cephes.cpp: the same algorithms in double, float32 within 2 ulp). Gradients
+give float32, as torch. For float32/float64 arrays i0e, i1, i1e, erfcx, ndtri, log_ndtr and
+entr (and i0 in the gradients) are the device's ``special_function`` kernel instead (NumPy:
+csrc/special_cephes.cpp, the same algorithms in double, float32 within 2 ulp; CuPy:
+pydlk/_cuda/special.py, in double for both dtypes). Gradients
 follow torch's derivatives.yaml: ``i0e' = i1e - sgn(x) i0e``,
 ``i1' = i0 - i1/x``, ``i1e' = i0e - i1e (sgn(x) + 1/x)``, ``erfcx' = 2x erfcx - 2/sqrt(pi)``,
 ``ndtri' = sqrt(2 pi) exp(ndtri**2/2)``, ``log_ndtr' = exp(-x**2/2 - log_ndtr)/sqrt(2 pi)``,
@@ -54,9 +55,10 @@ def _make_unary(
 ):
     """A Function computing ``fwd`` in float64; ``grad(x, y)`` the derivative at x (y = fwd(x),
     both float64); without ``grad`` the result does not require grad. ``kernel``: ``name`` is
-    one of ``_C.special_function``'s functions, which computes NumPy float32/float64 arrays in
-    their own dtype (``_special_or``); a float32 forward is then recomputed in float64 for the
-    gradient, whose formulas cancel (erfcx' = 2x erfcx - 2/sqrt(pi) loses 2x^2 of its digits)."""
+    one of ``_C.special_function``'s functions, which computes float32/float64 arrays (NumPy, or
+    CuPy by its GPU counterpart) in their own dtype (``_special_or``); a float32 forward is then
+    recomputed in float64 for the gradient, whose formulas cancel (erfcx' = 2x erfcx -
+    2/sqrt(pi) loses 2x^2 of its digits)."""
 
     def compute(a: Array) -> Array:
         return _special_or(a, name, fwd) if kernel else fwd(_f64(a))
@@ -94,7 +96,8 @@ def _make_unary(
 
 
 def _kernel_or(name: str, fallback: _ArrayFn) -> _ArrayFn:
-    """``name`` of a float64 array: ``_C.special_function`` for NumPy, ``fallback`` else."""
+    """``name`` of a float64 array: the device's ``special_function`` kernel for NumPy and CuPy,
+    ``fallback`` else."""
     return lambda x: _special_or(x, name, fallback)
 
 

@@ -82,14 +82,15 @@ def polygamma(n: int, input: Tensor) -> Tensor:
 
 @_quiet
 def _i1(a: Array) -> Array:
-    """The modified Bessel function of order 1, in float64 (``_C.special_function`` for NumPy,
-    ``_cephes.i1`` else)."""
+    """The modified Bessel function of order 1, in float64 (the device's ``special_function``
+    kernel for NumPy and CuPy, ``_cephes.i1`` else)."""
     return _special_or(a.astype(np.float64, copy=False), "i1", _cephes.i1)
 
 
 def _i0(a: Array) -> Array:
-    """The modified Bessel function of order 0 in ``a``'s dtype (``_C.special_function``) for
-    NumPy float32/float64, else in float64 (the array module's ``i0``)."""
+    """The modified Bessel function of order 0 in ``a``'s dtype (the device's
+    ``special_function`` kernel) for NumPy or CuPy float32/float64, else in float64 (the array
+    module's ``i0``)."""
     return _special_or(a, "i0", get_array_module(a).i0)
 
 
