@@ -61,3 +61,13 @@ def test_gpu_interpolate_antialias_uint8_matches_the_cpu(rng, mode):
     yg = F.interpolate(pydlk.tensor(x).cuda(), size=(37, 90), mode=mode, antialias=True)
     assert str(yg.device) == "cuda:0" and yg.dtype == np.uint8
     np.testing.assert_array_equal(host(yg), host(yc))
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "nearest", "nearest-exact"])
+def test_gpu_interpolate_uint8_without_antialias_matches_the_cpu(rng, mode):
+    cupy_or_skip()
+    x = rng.integers(0, 256, (2, 3, 40, 27)).astype(np.uint8)
+    yc = F.interpolate(pydlk.tensor(x), size=(17, 61), mode=mode)
+    yg = F.interpolate(pydlk.tensor(x).cuda(), size=(17, 61), mode=mode)
+    assert str(yg.device) == "cuda:0" and yg.dtype == np.uint8
+    np.testing.assert_array_equal(host(yg), host(yc))

@@ -18,7 +18,9 @@ and being linear it differentiates again to any order.
 
 uint8 images follow torch's integer path exactly: per pass, weights scaled to int16 with the
 largest precision that fits, ``(sum(x * w) + 2^(p-1)) >> p`` clamped to [0, 255], and the
-width pass rounded to uint8 before the height pass."""
+width pass rounded to uint8 before the height pass. torch takes the same integer path for uint8
+'bilinear' and 'bicubic' without antialias (``interpolate_aa(..., antialias=False)``), with the
+unstretched triangle and the plain cubic convolution as weights."""
 
 from __future__ import annotations
 
@@ -47,9 +49,12 @@ def _filter(x, interp_size, dt):
     return np.where(x < 1, near, np.where(x < 2, far, dt(0))).astype(dt)
 
 
-def aa_weights(n_in, n_out, mode, align_corners, scale, dtype):
+def aa_weights(n_in, n_out, mode, align_corners, scale, dtype, antialias=True):
     """The (n_out, n_in) weight matrix of one axis, computed in ``dtype`` (float32 or float64)
-    with the casts of torch's _compute_indices_min_size_weights_aa."""
+    with the casts of torch's _compute_indices_min_size_weights_aa. ``antialias=False``
+    ('bilinear' only): the same routine as torch runs it for uint8 images without antialias
+    (its separable integer path): the triangle is not stretched on a downscale, and with
+    align_corners the centers move by half a pixel (``center = scale * i``)."""
     dt = np.dtype(dtype).type
     if align_corners:  # torch's aa path keeps center = scale * (i + 0.5) with this scale
         s = dt(n_in - 1) / dt(n_out - 1) if n_out > 1 else dt(0)
@@ -58,19 +63,20 @@ def aa_weights(n_in, n_out, mode, align_corners, scale, dtype):
     else:
         s = dt(n_in) / dt(n_out)
     interp_size = _INTERP_SIZE[mode]
-    down = float(s) >= 1.0
+    down = antialias and float(s) >= 1.0
+    delta = 0.5 if align_corners and not antialias else 0.0
     support = dt(interp_size * 0.5 * float(s)) if down else dt(interp_size * 0.5)
     invscale = dt(1.0 / float(s)) if down else dt(1.0)
-    kmax = math.ceil(float(support)) * 2 + 1
+    kmax = math.ceil(float(support)) * 2 + 1 if antialias else interp_size
     i = np.arange(n_out)
-    center = (float(s) * (i + 0.5)).astype(dt)
+    center = (float(s) * (i + 0.5 - delta)).astype(dt)
     # center -/+ support in dt, then + 0.5 in double and truncated, as the C++ expression does
-    xmin = np.maximum(((center - support).astype(np.float64) + 0.5).astype(np.int64), 0)
-    xmax = np.minimum(((center + support).astype(np.float64) + 0.5).astype(np.int64), n_in)
+    xmin = np.maximum(((center - support).astype(np.float64) + 0.5 + delta).astype(np.int64), 0)
+    xmax = np.minimum(((center + support).astype(np.float64) + 0.5 + delta).astype(np.int64), n_in)
     xsize = np.clip(xmax - xmin, 0, kmax)
     j = np.arange(kmax)
     taps = xmin[:, None] + j
-    u = ((taps.astype(dt) - center[:, None]).astype(np.float64) + 0.5) * float(invscale)
+    u = ((taps.astype(dt) - center[:, None]).astype(np.float64) + 0.5 - delta) * float(invscale)
     inside = j < xsize[:, None]
     w = np.where(inside, _filter(u.astype(dt), interp_size, dt), dt(0))
     total = np.zeros(n_out, dt)
@@ -195,8 +201,16 @@ def _int16_weights(m):
 
 
 @functools.lru_cache(maxsize=16)
-def _axis_u8(n_in, n_out, mode, align_corners, scale):
-    w, p = _int16_weights(aa_weights(n_in, n_out, mode, align_corners, scale, np.float64))
+def _axis_u8(n_in, n_out, mode, align_corners, scale, antialias=True):
+    if mode == "bicubic" and not antialias:
+        # torch's integer path takes the float path's cubic here (A = -0.75, taps past the
+        # border read the edge pixel), quantised as the others
+        from .sampling import _bicubic_matrix
+
+        m = _bicubic_matrix(n_in, n_out, align_corners, scale)
+    else:
+        m = aa_weights(n_in, n_out, mode, align_corners, scale, np.float64, antialias)
+    w, p = _int16_weights(m)
     ax = _Axis(w)
     ax.precision = p
     return ax
@@ -215,14 +229,18 @@ def _resize_u8(x, plan):
     return y.astype(np.uint8)
 
 
-def interpolate_aa(input, x, out, scales, mode, align_corners):
+def interpolate_aa(input, x, out, scales, mode, align_corners, antialias=True):
     """The antialiased resize of a checked 4-D float32/float64/uint8 array ``x`` (``input``'s
-    data) to the spatial size ``out``; ``scales`` as the non-aa path (None: in/out)."""
+    data) to the spatial size ``out``; ``scales`` as the non-aa path (None: in/out).
+    ``antialias=False`` (uint8 only): torch's integer path for 'bilinear' and 'bicubic'
+    without antialias (``aa_weights``)."""
     # width first, then height, as torch's separable kernel (it matters for uint8's rounding)
     sizes = [(3, x.shape[3], out[1], scales[1]), (2, x.shape[2], out[0], scales[0])]
     sizes = [s for s in sizes if s[1] != s[2]]  # torch copies an axis whose size is unchanged
     if x.dtype == np.uint8:
-        plan = [(axis, _axis_u8(n, o, mode, align_corners, s)) for axis, n, o, s in sizes]
+        plan = [
+            (axis, _axis_u8(n, o, mode, align_corners, s, antialias)) for axis, n, o, s in sizes
+        ]
         return Tensor(_resize_u8(x, plan))
     dtype = x.dtype.name
     plan = [(axis, _axis(n, o, mode, align_corners, s, dtype)) for axis, n, o, s in sizes]

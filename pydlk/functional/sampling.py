@@ -38,6 +38,7 @@ _MODES = {
 }
 _INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 _AA_MODES = ("bilinear", "bicubic")
+_U8_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic")  # torch's uint8 resizes
 _A = -0.75  # torch's cubic convolution constant (Keys' kernel with a = -0.75)
 
 
@@ -211,11 +212,16 @@ def interpolate(
     upscale is the plain filter (bicubic with a = -0.5, so slightly unlike antialias=False).
     The scale is ``in / out`` or ``1 / scale_factor`` as above; ``align_corners=True`` only
     makes it ``(in - 1) / (out - 1)``, as torch's. An axis whose size does not change is
-    copied. uint8 images are accepted here and rounded as torch's integer path (per pass:
-    int16 weights, a rounding shift, clamped to [0, 255]; no gradient).
+    copied.
 
-    Differs from torch: mode 'lanczos' is refused with a ValueError, and integer (uint8) images
-    are refused without antialias (torch resizes uint8 with 'bilinear' and 'bicubic' too). A
+    uint8 images (no gradient) resize as torch's: 'nearest' and 'nearest-exact' pick pixels;
+    'bilinear' and 'bicubic' (with or without antialias) take torch's integer path, bit for bit
+    (per pass, width first: int16 weights, a rounding shift, clamped to [0, 255]; without
+    antialias the weights are the float modes' own, so values differ from the float result by
+    that rounding and clamping); other modes raise a TypeError, as torch's "not implemented
+    for 'Byte'".
+
+    Differs from torch: mode 'lanczos' is refused with a ValueError. A
     NaN or inf in the input spreads along the whole resized row for the interpolating modes and
     'area' (with antialias, over a block of about 24 output pixels; torch's kernels keep it
     local). With antialias and a ``scale_factor`` that leaves an axis's size unchanged, the
@@ -224,13 +230,14 @@ def interpolate(
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {tuple(_MODES)}, got {mode!r}")
     x = array_of(input)
-    dtype = getattr(x, "dtype", None)
-    if antialias and dtype is not None and dtype not in (np.uint8, np.float32, np.float64):
+    u8 = getattr(x, "dtype", None) == np.uint8
+    if u8 and mode not in _U8_MODES:
         raise TypeError(
-            f"interpolate: input must be float32, float64 or (antialias=True) uint8, got {dtype}"
+            f"interpolate: a uint8 input resizes with modes {', '.join(map(repr, _U8_MODES))} "
+            f"(as torch), got mode {mode!r}; convert it to float32 first"
         )
-    if not (antialias and dtype == np.uint8):
-        x = check_float(input, "interpolate", "input")  # uint8 only on torch's aa path
+    if not u8:
+        x = check_float(input, "interpolate", "input")
     if antialias and (mode not in _AA_MODES or x.ndim != 4):
         raise ValueError(
             "interpolate: antialias=True is restricted to the 'bilinear' and 'bicubic' modes "
@@ -274,8 +281,8 @@ def interpolate(
             )
         if recompute_scale_factor or mode == "area":  # torch: area always takes a size
             scales = [None] * k
-    if antialias:
-        return interpolate_aa(input, x, out, scales, mode, align_corners)
+    if antialias or (u8 and mode in _AA_MODES):  # torch's integer path for uint8
+        return interpolate_aa(input, x, out, scales, mode, align_corners, antialias)
     plan = []
     for j in range(k):
         if out[j] == in_sizes[j] and (scales[j] in (None, 1.0)):
