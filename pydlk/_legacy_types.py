@@ -259,3 +259,33 @@ ShortTensor = CPU_TYPES["ShortTensor"]
 CharTensor = CPU_TYPES["CharTensor"]
 ByteTensor = CPU_TYPES["ByteTensor"]
 BoolTensor = CPU_TYPES["BoolTensor"]
+
+
+def tensor_ctor_data(args: tuple, dtype: Any) -> Any:
+    """The array of ``pydlk.Tensor(*args)`` in torch's legacy forms that pydlk's own
+    constructor cannot mean, where torch.Tensor is the default tensor type (``dtype``: the
+    default float dtype): ``Tensor()`` empty and 1-D, ``Tensor(2, 3)`` (two or more sizes) or
+    ``Tensor(Size)`` uninitialised, of that shape. None for one argument otherwise: pydlk's
+    constructor keeps it as data (``Tensor(5)`` is 0-d and ``Tensor([1, 2])`` int64 where
+    torch makes 5 uninitialised floats and float32 values; ``pydlk.empty(5)`` and
+    ``pydlk.FloatTensor([1, 2])`` say either unambiguously)."""
+    from ._size import Size
+
+    if len(args) == 1 and not isinstance(args[0], Size):
+        return None
+    if not args:
+        return np.empty(0, dtype)
+    sizes = tuple(args[0]) if isinstance(args[0], Size) else args
+    if not all(_is_size_int(a) for a in sizes):
+        got = ", ".join(type(a).__name__ for a in args)
+        raise TypeError(
+            f"Tensor(): expected sizes (ints), one sequence or array of data, or one Tensor, "
+            f"got ({got})"
+        )
+    if any(int(s) < 0 for s in sizes):
+        bad = next(int(s) for s in sizes if int(s) < 0)
+        raise RuntimeError(
+            f"Tensor(): Trying to create tensor with negative dimension {bad}: "
+            f"{[int(s) for s in sizes]}"
+        )
+    return np.empty(tuple(int(s) for s in sizes), dtype)

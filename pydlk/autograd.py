@@ -37,6 +37,7 @@ from ._grad_mode import (  # noqa: F401  (pydlk.autograd's names, as torch.autog
     no_grad,
     set_grad_enabled,
 )
+from ._legacy_types import tensor_ctor_data
 from ._size import Size
 
 if TYPE_CHECKING:
@@ -230,7 +231,9 @@ def _differentiable(dtype):
 class Tensor(_TensorBase):
     """An array with an optional gradient: ``grad``, ``requires_grad``, ``data`` (torch's: a
     detached Tensor sharing memory). The NumPy (or CuPy) array it holds is ``np.asarray(t)``,
-    ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``.
+    ``t.numpy()`` or DLPack, without a copy; inside pydlk it is ``t._data``. ``Tensor()``,
+    ``Tensor(2, 3)`` and ``Tensor(Size)`` are torch's legacy constructor (uninitialised, the
+    default float dtype); one argument is data, its dtype kept (``_legacy_types``).
 
     Type promotion: ``+ - * / **``, maximum/minimum and where follow torch's rules
     (``ops/_promotion.py``: an integer tensor with a float tensor or a Python float gives the
@@ -327,11 +330,12 @@ class Tensor(_TensorBase):
     _grad_t: Tensor | None  # the Tensor wrapper last returned by .grad
     _hooks: list[Callable[[Tensor], Tensor | None]] | None
 
-    def __init__(
-        self, data: TensorLike | Any, requires_grad: bool = False, dtype: DTypeLike | None = None
-    ) -> None:
+    def __init__(self, *args: Any, requires_grad: bool = False, dtype: DTypeLike | None = None):
+        data = args[0] if len(args) == 1 else None
         if isinstance(data, Tensor):
             data = data._data
+        elif (legacy := tensor_ctor_data(args, dtype or _default_floats()[0])) is not None:
+            data = legacy  # torch's legacy forms: Tensor(), Tensor(2, 3), Tensor(Size)
         xp = get_array_module(data)
         self._data = _default_dtype_array(data, dtype, xp)
         self._grad = None

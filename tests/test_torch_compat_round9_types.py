@@ -252,3 +252,32 @@ def test_out_of_memory_error_is_torchs_runtime_error_class():
     assert repr(pydlk.OutOfMemoryError("x")) == "OutOfMemoryError('x')"
     err = pickle.loads(pickle.dumps(pydlk.OutOfMemoryError("x")))
     assert type(err) is pydlk.OutOfMemoryError and err.args == ("x",)
+
+
+def test_tensor_itself_is_the_legacy_constructor_of_the_default_type_as_torch():
+    # torch.Tensor(out, in) inside nn.Parameter, then an init: older custom layers' idiom
+    for args in [(2, 3), (4, 1, 2), (), (pydlk.Size([2, 4]),), (np.int64(3), 2)]:
+        targs = tuple(torch.Size(a) if isinstance(a, pydlk.Size) else a for a in args)
+        t, tt = pydlk.Tensor(*args), torch.Tensor(*targs)
+        assert t.shape == tuple(tt.shape) and str(t.dtype) == _dtype_name(tt) == "float32"
+    w = pydlk.nn.Parameter(pydlk.Tensor(4, 3))
+    pydlk.nn.init.kaiming_uniform_(w, a=5**0.5)
+    assert w.requires_grad and w.shape == (4, 3) and np.isfinite(np.asarray(w.detach())).all()
+    with pytest.raises(RuntimeError, match="negative dimension -1"):
+        pydlk.Tensor(2, -1)
+    with pytest.raises(RuntimeError, match="negative dimension"):
+        torch.Tensor(2, -1)
+    with pytest.raises(TypeError, match=r"Tensor\(\): expected sizes \(ints\)"):
+        pydlk.Tensor(2, "a")
+    with pytest.raises(TypeError, match=r"Tensor\(\): expected sizes"):
+        pydlk.Tensor(2, True)  # a bool is not a size
+    # the default dtype follows set_default_dtype, as torch.Tensor follows its default type
+    try:
+        pydlk.set_default_dtype(pydlk.float64)
+        assert pydlk.Tensor(2, 2).dtype == pydlk.float64 and pydlk.Tensor().dtype == pydlk.float64
+    finally:
+        pydlk.set_default_dtype(pydlk.float32)
+    # one argument is data, as pydlk's constructor always took it (documented differences)
+    assert pydlk.Tensor([1, 2]).dtype == pydlk.int64 and pydlk.Tensor(5).shape == ()
+    assert pydlk.Tensor(np.arange(3)).dtype == pydlk.int64
+    assert pydlk.FloatTensor([1, 2]).dtype == pydlk.float32 and pydlk.empty(5).shape == (5,)
