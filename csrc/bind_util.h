@@ -23,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -327,17 +328,27 @@ inline uintptr_t placed_offset(Near near) {
   return (first - 128) & 4095u;
 }
 
+// A placed output's block ends with 16 bytes past the output's reach: kPlaceMagic, then where
+// the output starts in the block (uint64, little-endian, as the machine writes them).
+// pydlk/ops/strided.py reads them, so that a view of the output (a slice, a transpose) knows
+// its storage offset as torch's does (storage_offset, as_strided).
+constexpr uint64_t kPlaceMagic = 0x434c507b6c647970ull;  // "pydl{PLC" in memory order
+constexpr size_t kPlaceTail = 16;
+
 // A new uninitialised array of the kernel's dtype (size checked first). With `near` (the
 // inputs the kernel reads beside it; null entries ignored), an output of at least kPlaceBytes is
-// placed as placed_offset() says: a view into a block 4 KiB longer, which it alone holds.
+// placed as placed_offset() says: a view into a block 4 KiB + kPlaceTail longer, which it alone
+// holds.
 template <typename T>
 inline py::array empty(const Shape& shape, const char* op, const char* name, Near near = {}) {
   const size_t bytes = size_t(checked_numel(shape, sizeof(T), op, name)) * sizeof(T);
   if (near.size() == 0 || *near.begin() == nullptr || bytes < kPlaceBytes)
     return py::array_t<T>(shape);
-  py::array_t<uint8_t> block(py::ssize_t(bytes + 4096));
+  py::array_t<uint8_t> block(py::ssize_t(bytes + 4096 + kPlaceTail));
   const uintptr_t base = reinterpret_cast<uintptr_t>(block.mutable_data());
   const uintptr_t start = base + ((placed_offset(near) - base) & 4095u);
+  const uint64_t tail[2] = {kPlaceMagic, uint64_t(start - base)};
+  std::memcpy(reinterpret_cast<void*>(base + bytes + 4096), tail, sizeof tail);
   return py::array(py::dtype::of<T>(), shape, {}, reinterpret_cast<void*>(start), block);
 }
 

@@ -32,8 +32,11 @@ from ._helpers import _fit, _fit_t, _t
 
 __all__ = ["as_strided", "as_strided_scatter"]
 
-_PLACE_PAD = 4096  # csrc/bind_util.h: empty() places large outputs in a block this much longer
-_PLACE_MIN = 256 << 10  # ... from this many bytes (kPlaceBytes)
+# csrc/bind_util.h: empty() places large outputs (from _PLACE_MIN bytes, kPlaceBytes) in a
+# uint8 block _PLACE_PAD bytes longer, which ends with kPlaceMagic and the output's start in it
+_PLACE_PAD = 4096 + 16
+_PLACE_MIN = 256 << 10
+_PLACE_MAGIC = 0x434C507B6C647970
 
 
 def _is_array(x: Any) -> bool:
@@ -45,15 +48,33 @@ def _ptr(a: Any) -> int:
 
 
 def _placed(a: Any, base: Any) -> bool:
-    """Whether ``base`` is the byte block a kernel placed a large output in (csrc/bind_util.h)."""
+    """Whether ``base`` is the byte block a kernel placed a large output in (csrc/bind_util.h):
+    its size and the magic number in its tail."""
     return (
-        base.dtype == np.uint8
+        isinstance(base, np.ndarray)
+        and base.dtype == np.uint8
         and a.dtype != np.uint8
         and base.ndim == 1
         and base.flags.c_contiguous
         and (base.nbytes - _PLACE_PAD) % a.dtype.itemsize == 0
         and base.nbytes >= _PLACE_MIN + _PLACE_PAD
+        and int(base[-16:-8].view("<u8")[0]) == _PLACE_MAGIC
     )
+
+
+def _placed_storage(a: Any, block: Any, op: str) -> tuple[Any, int]:
+    """``_storage`` of a view ``a`` of a placed output: the output's own bytes in ``block`` (the
+    start its tail records) as ``a``'s dtype, and where ``a`` starts in them."""
+    start = int(block[-8:].view("<u8")[0])
+    n = (block.nbytes - _PLACE_PAD) // a.dtype.itemsize
+    flat = block[start : start + n * a.dtype.itemsize].view(a.dtype)
+    delta = _ptr(a) - _ptr(flat)
+    if delta % a.dtype.itemsize or not 0 <= delta < max(flat.nbytes, 1):
+        raise RuntimeError(
+            f"{op}: the tensor starts {delta} bytes into the output it views, not a whole "
+            f"number of {a.dtype} elements; clone() it first"
+        )
+    return flat, delta // a.dtype.itemsize
 
 
 def _storage(a: Any, op: str) -> tuple[Any, int]:
@@ -68,16 +89,8 @@ def _storage(a: Any, op: str) -> tuple[Any, int]:
         if _is_array(b) and is_cupy(b) != is_cupy(root):
             break  # a host buffer under a device array (the host stand-in of CuPy)
         if _is_array(b):
-            if _placed(root, b):
-                # a kernel's placed output owns the block; where it starts is not recorded, so
-                # only the whole output (C-contiguous, the block's length less the pad) is known
-                if root is a and a.flags.c_contiguous and a.nbytes == b.nbytes - _PLACE_PAD:
-                    return a.reshape(-1), 0
-                raise RuntimeError(
-                    f"{op}: this tensor is a view into memory a pydlk kernel laid out inside a "
-                    "larger block, where its storage's start is not known; clone() it (or call "
-                    f"{op} on the tensor the kernel returned)"
-                )
+            if _placed(a, b):  # a kernel's placed output owns the block: its bytes are the storage
+                return _placed_storage(a, b, op)
             root = b
             continue
         inner = getattr(b, "base", None)  # NumPy's as_strided wraps the array in a DummyArray
