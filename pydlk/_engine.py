@@ -43,8 +43,9 @@ _BASE_REFS = _base_refs_of(np.empty(2).reshape(2))
 
 
 # A kernel's new output may be a view into a byte block up to this much longer, which the view
-# alone holds (csrc/bind_util.h, empty(): where the output starts modulo 4 KiB).
-_PLACED_SLACK = 4096
+# alone holds (csrc/bind_util.h, empty(): where the output starts modulo 4 KiB, and a 16-byte
+# tail recording that start).
+_PLACED_SLACK = 4096 + 16
 
 
 def _whole_memory(g):

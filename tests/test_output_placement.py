@@ -143,7 +143,7 @@ def test_small_outputs_are_plain_arrays(rng):
     assert y.base is None and y.flags.owndata
     big = _C.relu_forward(rng.standard_normal(N).astype(np.float32))
     assert big.base is not None and big.base.dtype == np.uint8
-    assert 0 < big.base.nbytes - big.nbytes <= 4096
+    assert 0 < big.base.nbytes - big.nbytes <= 4096 + 16  # the start modulo 4 KiB, the tail
 
 
 def test_engine_sums_into_a_placed_gradient_in_place(rng):
