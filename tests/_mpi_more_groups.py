@@ -114,6 +114,42 @@ def unsorted_whole_and_local_groups():
         assert dist.new_group([1, 2], use_local_synchronization=True) is None
 
 
+def ddp_and_sync_batchnorm_on_a_subgroup():
+    """DistributedDataParallel and SyncBatchNorm with process_group=new_group([0, 2]): ranks 0
+    and 2 take group rank 0's weights, average their gradients and pool their batch statistics
+    between them alone; rank 1, outside the group, is refused."""
+    import pydlk
+    from pydlk import nn
+
+    r = rank()
+    g = dist.new_group([0, 2])
+    DDP = nn.parallel.DistributedDataParallel
+    if r == 1:
+        raises(ValueError, "this rank is not in the given process group", DDP, nn.Linear(3, 1),
+               process_group=g)  # fmt: skip
+        return
+    pydlk.manual_seed(100)
+    ref = nn.Linear(3, 1)  # the weights global rank 0 (group rank 0) starts from
+    pydlk.manual_seed(100 + r)  # rank 2's differ until DDP broadcasts group rank 0's
+    lin = nn.Linear(3, 1)
+    model = DDP(lin, process_group=g)
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), ref.weight.detach().numpy())
+    np.testing.assert_array_equal(lin.bias.detach().numpy(), ref.bias.detach().numpy())
+    model(pydlk.tensor(vals(r, np.float32))).sum().backward()
+    # d sum(x W^T + b) / dW is the column sums of x; averaged over global ranks 0 and 2 only
+    want = (vals(0).sum(0) + vals(2).sum(0)) / 2
+    np.testing.assert_allclose(lin.weight.grad.numpy(), want[None], rtol=1e-6)
+    np.testing.assert_allclose(lin.bias.grad.numpy(), [2.0], rtol=1e-6)
+    bn = nn.SyncBatchNorm(3, process_group=g)
+    x = vals(r, np.float32, (4, 3))
+    y = bn(pydlk.tensor(x)).detach().numpy()
+    both = np.concatenate([vals(0, shape=(4, 3)), vals(2, shape=(4, 3))])
+    mu, var = both.mean(0), both.var(0)
+    np.testing.assert_allclose(y, (x - mu) / np.sqrt(var + 1e-5), rtol=1e-5, atol=1e-6)
+    # the running variance is the unbiased one of the 8 samples of the two ranks
+    np.testing.assert_allclose(bn.running_var.numpy(), 0.9 + 0.1 * both.var(0, ddof=1), rtol=1e-6)
+
+
 def new_subgroups_of_one():
     r = rank()
     cur, subs = dist.new_subgroups(group_size=1)

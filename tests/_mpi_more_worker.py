@@ -55,6 +55,7 @@ CASES = {
     "groups": [
         g.new_group_members_and_non_members,
         g.collectives_on_a_subgroup,
+        g.ddp_and_sync_batchnorm_on_a_subgroup,
         g.unsorted_whole_and_local_groups,
         g.new_subgroups_of_one,
         g.new_group_with_other_ranks_raises_everywhere,

@@ -486,6 +486,15 @@ def test_sync_batchnorm_single_process_is_batchnorm():
     np.testing.assert_array_equal(np.asarray(bn.running_var), np.asarray(sbn.running_var))
 
 
+def test_sync_batchnorm_refuses_what_is_not_a_process_group():
+    # None, group.WORLD or a new_group's ProcessGroup (checked on three ranks in
+    # tests/_mpi_more_groups.py); anything else is named in the error
+    with pytest.raises(ValueError, match="SyncBatchNorm: process_group must be None or a process"):
+        nn.SyncBatchNorm(3, process_group="world")
+    with pytest.raises(ValueError, match="SyncBatchNorm: process_group must be"):
+        nn.SyncBatchNorm(3, process_group=-100)  # GroupMember.NON_GROUP_MEMBER
+
+
 def test_convert_sync_batchnorm_keeps_order_and_shares_parameters():
     m = LeNet5(in_size=8)
     bn = m.features[1]

@@ -130,6 +130,24 @@ def _default_group(op: str) -> ProcessGroup:
     return _require(op)
 
 
+def group_or_default(group: Any, op: str) -> ProcessGroup:
+    """The process group a module's ``process_group=`` names: the default one for None (or
+    ``group.WORLD``), else a live ``new_group`` this rank belongs to (ValueError otherwise)."""
+    if group is None or group is _group:
+        return _require(op)
+    if _is_non_member(group):
+        raise ValueError(
+            f"{op}: this rank is not in the given process group (new_group returned "
+            f"GroupMember.NON_GROUP_MEMBER here); only the group's ranks may use it"
+        )
+    if not isinstance(group, ProcessGroup) or group.destroyed:
+        raise ValueError(
+            f"{op}: Invalid process group {group!r}: pass None (the default group) or a live "
+            f"group made by pydlk.distributed.new_group"
+        )
+    return group
+
+
 def warn_not_in_group(op: str, stacklevel: int = 3) -> None:
     """torch's warning for a collective called with a group this rank is not in."""
     rank = -1 if _group is None else int(_group.rank)

@@ -3,7 +3,8 @@
 With N ranks each holding a batch of B, a training forward normalises with the mean and
 variance of all N*B samples, and its backward uses the global sums of dy and dy*xhat, so the
 result equals BatchNorm on one process with the whole batch (after DistributedDataParallel
-averages the weight and bias gradients). Per-rank statistics are combined exactly (Chan et al.'s
+averages the weight and bias gradients). ``process_group`` (a ``new_group``) limits that to
+its ranks. Per-rank statistics are combined exactly (Chan et al.'s
 pairwise update of count, mean and sum of squared deviations, in float64) from one all-gather;
 the backward needs one all-reduce of 2C sums. Outside training, in a single process, or before
 ``init_process_group`` it is BatchNorm (``pydlk.functional.batch_norm``).
@@ -189,10 +190,13 @@ class SyncBatchNorm(_BatchNorm):
         bias: bool = True,
     ) -> None:
         if process_group is not None:
-            from ..distributed.process_group import GroupMember
+            from ..distributed.process_group import GroupMember, ProcessGroup
 
-            if process_group is not GroupMember.WORLD:
-                raise ValueError("SyncBatchNorm: only the default process group is supported")
+            if not (process_group is GroupMember.WORLD or isinstance(process_group, ProcessGroup)):
+                raise ValueError(
+                    f"SyncBatchNorm: process_group must be None or a process group of "
+                    f"pydlk.distributed.new_group, got {process_group!r}"
+                )
         super().__init__(
             num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
         )
@@ -211,6 +215,8 @@ class SyncBatchNorm(_BatchNorm):
         from ..distributed import process_group as _pgm
 
         pg = _pgm._group
+        if pg is not None and isinstance(self.process_group, _pgm.ProcessGroup):
+            pg = _pgm.group_or_default(self.process_group, "SyncBatchNorm")  # its ranks alone
         if not (self.training and pg is not None and pg.size > 1):
             return super().forward(input)  # one process, or evaluation: plain BatchNorm
         self._check_input_dim(input)

@@ -48,10 +48,12 @@ def _reachable_leaves(out) -> set:
 
 
 class DistributedDataParallel(Module):
-    """torch.nn.parallel.DistributedDataParallel over the MPI process group.
+    """torch.nn.parallel.DistributedDataParallel over an MPI process group: the default one,
+    or ``process_group`` (a ``new_group``; its ranks alone average their gradients).
 
-    At construction rank 0's parameters and buffers are broadcast to every rank. Calls go to
-    ``self.module`` (state_dict keys are prefixed ``module.``, as torch). During backward,
+    At construction the group's rank 0's parameters and buffers are broadcast to its ranks.
+    Calls go to ``self.module`` (state_dict keys are prefixed ``module.``, as torch). During
+    backward,
     gradients are averaged across ranks in buckets of about ``bucket_cap_mb`` MiB, each started as
     a non-blocking all-reduce as soon as its gradients are ready, overlapping the rest of
     backward; the last gradient waits for all of them, so ``loss.backward(); opt.step()`` is a
@@ -84,19 +86,14 @@ class DistributedDataParallel(Module):
         static_graph: bool = False,
     ) -> None:
         super().__init__()
-        from ...distributed.process_group import GroupMember, _require
+        from ...distributed.process_group import group_or_default
 
         if not isinstance(module, Module):
             raise TypeError(
                 f"DistributedDataParallel: module must be a pydlk.nn.Module, got "
                 f"{type(module).__name__}"
             )
-        if process_group is not None and process_group is not GroupMember.WORLD:
-            raise ValueError(
-                "DistributedDataParallel: only the default process group is "
-                "supported (process_group=None)"
-            )
-        pg = _require("DistributedDataParallel")
+        pg = group_or_default(process_group, "DistributedDataParallel")
         if bucket_cap_mb is None:
             bucket_cap_mb = 25
         if not bucket_cap_mb > 0:
