@@ -130,7 +130,7 @@ def _default_group(op: str) -> ProcessGroup:
     return _require(op)
 
 
-def group_or_default(group: Any, op: str) -> ProcessGroup:
+def _group_or_default(group: Any, op: str) -> ProcessGroup:
     """The process group a module's ``process_group=`` names: the default one for None (or
     ``group.WORLD``), else a live ``new_group`` this rank belongs to (ValueError otherwise)."""
     if group is None or group is _group:

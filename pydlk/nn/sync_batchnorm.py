@@ -216,7 +216,7 @@ class SyncBatchNorm(_BatchNorm):
 
         pg = _pgm._group
         if pg is not None and isinstance(self.process_group, _pgm.ProcessGroup):
-            pg = _pgm.group_or_default(self.process_group, "SyncBatchNorm")  # its ranks alone
+            pg = _pgm._group_or_default(self.process_group, "SyncBatchNorm")  # its ranks alone
         if not (self.training and pg is not None and pg.size > 1):
             return super().forward(input)  # one process, or evaluation: plain BatchNorm
         self._check_input_dim(input)

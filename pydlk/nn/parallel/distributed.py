@@ -86,14 +86,14 @@ class DistributedDataParallel(Module):
         static_graph: bool = False,
     ) -> None:
         super().__init__()
-        from ...distributed.process_group import group_or_default
+        from ...distributed.process_group import _group_or_default
 
         if not isinstance(module, Module):
             raise TypeError(
                 f"DistributedDataParallel: module must be a pydlk.nn.Module, got "
                 f"{type(module).__name__}"
             )
-        pg = group_or_default(process_group, "DistributedDataParallel")
+        pg = _group_or_default(process_group, "DistributedDataParallel")
         if bucket_cap_mb is None:
             bucket_cap_mb = 25
         if not bucket_cap_mb > 0:
