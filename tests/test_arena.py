@@ -73,16 +73,22 @@ def test_zero_grad_is_one_memset_or_nothing(rng):
     assert all(p._grad_slot is not None for p in ps)
 
 
+def _stale_sgd(ps):
+    """An SGD arena whose slots hold stale values (7.0) behind a set_to_none zero_grad."""
+    opt = SGD(ps, lr=0.5)
+    a = opt._arenas[0][0]
+    a.grad[...] = 7.0
+    opt.zero_grad()
+    return opt, a
+
+
 def test_backward_after_zero_grad_overwrites_the_stale_slots(rng):
     ps = _params(rng)
     x = pydlk.tensor(rng.standard_normal((5, 3)).astype(np.float32))
     y = pydlk.tensor(rng.standard_normal((5, 2)).astype(np.float32))
     ref = [Parameter(np.asarray(p).copy()) for p in ps]
     _loss(ref, x, y).backward()
-    opt = SGD(ps, lr=0.5)
-    a = opt._arenas[0][0]
-    a.grad[...] = 7.0  # stale values a set_to_none zero_grad leaves behind
-    opt.zero_grad()
+    _stale_sgd(ps)
     _loss(ps, x, y).backward()
     for p, r in zip(ps, ref):
         np.testing.assert_array_equal(np.asarray(p.grad), np.asarray(r.grad))
@@ -91,10 +97,7 @@ def test_backward_after_zero_grad_overwrites_the_stale_slots(rng):
 
 def test_step_zeroes_the_stale_slot_of_a_parameter_without_grad(rng):
     ps = _params(rng)
-    opt = SGD(ps, lr=0.5)
-    a = opt._arenas[0][0]
-    a.grad[...] = 7.0
-    opt.zero_grad()
+    opt, a = _stale_sgd(ps)
     before = [np.asarray(p).copy() for p in ps]
     x = pydlk.tensor(rng.standard_normal((5, 4)).astype(np.float32))
     # only the second layer's parameters get gradients
