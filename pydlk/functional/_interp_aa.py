@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .._backend import get_array_module
-from ..autograd import Function, Tensor
+from ..autograd import Tensor
 from ._adjoint import LinearMap
 
 _INTERP_SIZE = {"bilinear": 2, "bicubic": 4}
@@ -171,22 +171,9 @@ def _resize_adjoint(g, plan):
     return g
 
 
-class InterpolateAA(Function):
-    @staticmethod
-    def forward(ctx, x, plan):
-        ctx.plan = plan
-        return _resize(x, plan)
-
-    @staticmethod
-    def backward(ctx, g):
-        return _resize_adjoint(g, ctx.plan), None
-
-    @staticmethod
-    def backward_graph(ctx, inputs, g):
-        plan = ctx.plan  # linear: the backward's own derivative is the forward map
-        return LinearMap.apply(
-            g, lambda a: _resize_adjoint(a, plan), lambda a: _resize(a, plan)
-        ), None
+class InterpolateAA(LinearMap):
+    """The antialiased resize as a linear map (its backward the adjoint, to any order), under
+    its own name in the graph (``InterpolateAABackward0``)."""
 
 
 def _int16_weights(m):
@@ -244,4 +231,6 @@ def interpolate_aa(input, x, out, scales, mode, align_corners, antialias=True):
         return Tensor(_resize_u8(x, plan))
     dtype = x.dtype.name
     plan = [(axis, _axis(n, o, mode, align_corners, s, dtype)) for axis, n, o, s in sizes]
-    return InterpolateAA.apply(input, plan)
+    return InterpolateAA.apply(
+        input, lambda a: _resize(a, plan), lambda g: _resize_adjoint(g, plan)
+    )

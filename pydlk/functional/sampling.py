@@ -20,7 +20,7 @@ import numpy as np
 
 from .._backend import get_array_module
 from .._typing import _size_any_t
-from ..autograd import Function, Tensor
+from ..autograd import Tensor
 from ._adjoint import LinearMap
 from ._interp_aa import interpolate_aa
 from ._util import array_of, check_float
@@ -151,22 +151,9 @@ def _resize_adjoint(g, plan):
     return xp.ascontiguousarray(g)
 
 
-class Interpolate(Function):
-    @staticmethod
-    def forward(ctx, x, plan):
-        ctx.plan = plan
-        return _resize(x, plan)
-
-    @staticmethod
-    def backward(ctx, g):
-        return _resize_adjoint(g, ctx.plan), None
-
-    @staticmethod
-    def backward_graph(ctx, inputs, g):
-        plan = ctx.plan  # linear: the backward's own derivative is the forward map
-        return LinearMap.apply(
-            g, lambda a: _resize_adjoint(a, plan), lambda a: _resize(a, plan)
-        ), None
+class Interpolate(LinearMap):
+    """The resize as a linear map (its backward the adjoint, to any order), under its own name
+    in the graph (``InterpolateBackward0``)."""
 
 
 def _per_dim(v, k, name, kind):
@@ -291,7 +278,7 @@ def interpolate(
         plan.append((2 + j, idx, m))
     if not plan:  # a new tensor, as torch's: writing into it must not change the input
         return input.clone() if isinstance(input, Tensor) else Tensor(x.copy())
-    return Interpolate.apply(input, plan)
+    return Interpolate.apply(input, lambda a: _resize(a, plan), lambda g: _resize_adjoint(g, plan))
 
 
 def upsample(
