@@ -103,19 +103,7 @@ class PerParamOptimizer(Optimizer):
         """Take a pydlk or torch state dict: each state array copied onto its parameter's device
         in its dtype (``step`` a number), then the groups' hyperparameters. The groups must match
         in number and sizes (ValueError, torch's messages)."""
-        name = type(self).__name__
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups):
-            raise ValueError(
-                f"{name}.load_state_dict: loaded state dict has {len(groups)} "
-                f"parameter groups, this optimizer has {len(self.param_groups)}"
-            )
-        for g, mine in zip(groups, self.param_groups):
-            if len(g["params"]) != len(mine["params"]):
-                raise ValueError(
-                    f"{name}.load_state_dict: loaded state dict contains a parameter "
-                    f"group that doesn't match the size of optimizer's group"
-                )
+        groups = self._matching_groups(state_dict)
         saved = state_dict["state"]
         new: dict[int, dict[str, Any]] = {}
         for g, mine in zip(groups, self.param_groups):

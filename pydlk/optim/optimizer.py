@@ -313,9 +313,9 @@ class Optimizer:
             state[k] = st
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Write a state_dict's states into the arena (the views stay bound) and take its
-        hyperparameters. The groups must match in number and sizes."""
+    def _matching_groups(self, state_dict: dict[str, Any]) -> list[dict[str, Any]]:
+        """``state_dict``'s param_groups, which must match this optimiser's in number and sizes
+        (ValueError, torch's messages)."""
         name = type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
@@ -329,6 +329,13 @@ class Optimizer:
                     f"{name}.load_state_dict: loaded state dict contains a parameter "
                     f"group that doesn't match the size of optimizer's group"
                 )
+        return groups
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Write a state_dict's states into the arena (the views stay bound) and take its
+        hyperparameters. The groups must match in number and sizes."""
+        name = type(self).__name__
+        groups = self._matching_groups(state_dict)
         if self._custom_step():
             return self._load_user_state(state_dict, groups)
         rows = self._index()
