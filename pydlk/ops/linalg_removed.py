@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from ..autograd import Tensor
 from ._helpers import _t
+from .misc_more import _torch_name
 
 __all__ = [
     "chain_matmul",
@@ -184,21 +185,11 @@ def frobenius_norm(
     if x.dtype.kind not in "fc":
         raise RuntimeError(
             "norm(): input dtype should be either floating point or complex. Got "
-            f"{_TORCH_NAMES.get(x.dtype.name, x.dtype.name)} instead."
+            f"{_torch_name(x.dtype)} instead."
         )
     if x.dtype.kind == "c":
         x = _abs(x)
     return vector_norm(x, 2, dims, keepdim)
-
-
-_TORCH_NAMES = {
-    "int64": "Long",
-    "int32": "Int",
-    "int16": "Short",
-    "int8": "Char",
-    "uint8": "Byte",
-    "bool": "Bool",
-}
 
 
 def _eig_method(self: Tensor, eigenvectors: bool = False) -> NoReturn:
