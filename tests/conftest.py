@@ -35,6 +35,21 @@ def child_env(**extra):
     return env
 
 
+def mpiexec():
+    """The MPI launcher: $MPIEXEC, else the one beside this Python (the mpi extra's wheel puts
+    it there), else one on PATH; None when there is none."""
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = os.environ.get("MPIEXEC")
+    if exe:
+        return exe
+    cand = Path(sys.executable).parent / "mpiexec"
+    return str(cand) if cand.exists() else shutil.which("mpiexec")
+
+
 @pytest.fixture
 def float64_default():
     """pydlk (and torch, where installed) with float64 as the default dtype; float32 again

@@ -223,19 +223,19 @@ class _PG:
         assert done(), name  # emulated events have finished when recorded
 
 
-@pytest.fixture
-def two_ranks(monkeypatch):
+def _thread_ranks(monkeypatch, pg):
+    """CuPy emulated with a fake NCCL among ``pg.size`` threads standing for the ranks, ``pg``
+    the default group: (cupy, run), run(fn) calling fn(rank) on every thread, their results."""
     cp = _emulated_cupy()
     from pydlk.distributed import process_group
 
-    hub = _Hub(2)
+    hub = _Hub(pg.size)
     monkeypatch.setattr(cp.cuda, "nccl", _fake_nccl(hub), raising=False)
     monkeypatch.setitem(sys.modules, "cupy.cuda", cp.cuda)  # `from cupy.cuda import nccl`
-    monkeypatch.setattr(process_group, "_group", _PG())
+    monkeypatch.setattr(process_group, "_group", pg)
 
     def run(fn):
-        """fn(rank) on two threads standing for the ranks; their results."""
-        out, errors = [None, None], []
+        out, errors = [None] * pg.size, []
 
         def body(r):
             _tl.rank = r
@@ -245,7 +245,7 @@ def two_ranks(monkeypatch):
                 errors.append(e)
                 hub.bar.abort()
 
-        ts = [threading.Thread(target=body, args=(r,)) for r in range(2)]
+        ts = [threading.Thread(target=body, args=(r,)) for r in range(pg.size)]
         for t in ts:
             t.start()
         for t in ts:
@@ -256,6 +256,11 @@ def two_ranks(monkeypatch):
 
     run.hub = hub
     return cp, run
+
+
+@pytest.fixture
+def two_ranks(monkeypatch):
+    return _thread_ranks(monkeypatch, _PG())
 
 
 # -------------------------------------------------------------------------------- tests
@@ -434,36 +439,7 @@ class _PGn:
 
 @pytest.fixture
 def three_ranks(monkeypatch):
-    cp = _emulated_cupy()
-    from pydlk.distributed import process_group
-
-    hub = _Hub(3)
-    monkeypatch.setattr(cp.cuda, "nccl", _fake_nccl(hub), raising=False)
-    monkeypatch.setitem(sys.modules, "cupy.cuda", cp.cuda)
-    monkeypatch.setattr(process_group, "_group", _PGn(3))
-
-    def run(fn):
-        out, errors = [None] * 3, []
-
-        def body(r):
-            _tl.rank = r
-            try:
-                out[r] = fn(r)
-            except BaseException as e:  # noqa: BLE001  (re-raised below)
-                errors.append(e)
-                hub.bar.abort()
-
-        ts = [threading.Thread(target=body, args=(r,)) for r in range(3)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        if errors:
-            raise errors[0]
-        return out
-
-    run.hub = hub
-    return cp, run
+    return _thread_ranks(monkeypatch, _PGn(3))
 
 
 def _vals(k, dtype=np.float64, shape=(2, 3)):

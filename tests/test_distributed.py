@@ -6,8 +6,6 @@ thing from NumPy formulas or on the global batch. They skip when mpi4py or mpiex
 (``MPIEXEC`` names a launcher explicitly).
 """
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import child_env
+from conftest import child_env, mpiexec
 
 import pydlk
 import pydlk.functional as F
@@ -27,18 +25,10 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_mpi_worker.py"
 
 
-def _mpiexec():
-    exe = os.environ.get("MPIEXEC")
-    if exe:
-        return exe
-    cand = Path(sys.executable).parent / "mpiexec"
-    return str(cand) if cand.exists() else shutil.which("mpiexec")
-
-
 def _mpirun(n, cwd, args, timeout=90):
     """``mpiexec -n n python ARGS`` in ``cwd``: (completed process, seconds)."""
     pytest.importorskip("mpi4py")
-    exe = _mpiexec()
+    exe = mpiexec()
     if exe is None:
         pytest.skip("no mpiexec (pip install 'pydlk[mpi]')")
     # the children import the pydlk this pytest imports (installed, or the in-tree build through

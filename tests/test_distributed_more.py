@@ -12,14 +12,12 @@ when mpi4py or mpiexec is missing (``MPIEXEC`` names a launcher explicitly).
 """
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import child_env
+from conftest import child_env, mpiexec
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_mpi_more_worker.py"
@@ -30,21 +28,13 @@ finally:
     sys.path.pop(0)
 
 
-def _mpiexec():
-    exe = os.environ.get("MPIEXEC")
-    if exe:
-        return exe
-    cand = Path(sys.executable).parent / "mpiexec"
-    return str(cand) if cand.exists() else shutil.which("mpiexec")
-
-
 def _launch(case, ranks, out, timeout):
     """Run CASE on ``ranks`` processes (1: without mpiexec); {rank: {check: outcome}}."""
     pytest.importorskip("mpi4py")
     cmd = [sys.executable, str(WORKER), str(out), case]
     env = child_env(OMP_NUM_THREADS="1")
     if ranks > 1:
-        exe = _mpiexec()
+        exe = mpiexec()
         if exe is None:
             pytest.skip("no mpiexec (pip install 'pydlk[mpi]')")
         cmd = [exe, "-n", str(ranks), *cmd]
