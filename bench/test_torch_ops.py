@@ -10,6 +10,7 @@ thread count). Each step includes allocating its outputs and gradients, for all 
   interpolate x2 nearest and bilinear
   interpolate antialias bilinear and     (32, 3, 224, 224) -> (112, 112) (torchvision's Resize
     bicubic                              on tensors); NumPy: dense PIL-style weight matrices
+  interpolate uint8 bilinear, bicubic    (32, 3, 224, 224) uint8 -> (112, 112), forward only
   conv1d                                 N 64, 64 -> 64 channels, L 256, k 3, padding 1
   conv_transpose2d                       N 64, 32 -> 16 channels, 16x16, k 4, stride 2, pad 1
   cosine_similarity                      (4096, 256) x (4096, 256), dim 1
@@ -76,6 +77,11 @@ def _aa_data(rng, small):
         "x": rng.standard_normal((N, C, H, H)).astype(f32),
         "dy": rng.standard_normal((N, C, H // 2, H // 2)).astype(f32),
     }
+
+
+def _u8_data(rng, small):
+    N, C, H = (2, 3, 9) if small else (32, 3, 224)
+    return {"x": rng.integers(0, 256, (N, C, H, H)).astype(np.uint8)}
 
 
 def _conv1d_data(rng, small):
@@ -354,6 +360,18 @@ def _aa(mode):
     return make
 
 
+def _u8(mode):
+    """uint8 images resized without antialias (torch's separable integer path), no gradient."""
+
+    def make(lib, d):
+        Fn, _, _ = _mod(lib)
+        x = _const(lib, d["x"])
+        o = (x.shape[2] // 2, x.shape[3] // 2)
+        return lambda: [Fn.interpolate(x, size=o, mode=mode)]
+
+    return make
+
+
 def _aa_np(mode):
     """What a NumPy user writes: PIL's filter as a dense (out, in) matrix per axis, built once,
     y = Wh @ x @ Ww^T and dx = Wh^T @ dy @ Ww."""
@@ -626,6 +644,20 @@ OPS = {
         _aa_data,
         _aa("bicubic"),
         _aa_np("bicubic"),
+        None,
+    ),
+    "uint8_bilinear": (
+        "interpolate bilinear uint8 224->112 fwd (32, 3, 224, 224)",
+        _u8_data,
+        _u8("bilinear"),
+        None,
+        None,
+    ),
+    "uint8_bicubic": (
+        "interpolate bicubic uint8 224->112 fwd (32, 3, 224, 224)",
+        _u8_data,
+        _u8("bicubic"),
+        None,
         None,
     ),
     "conv1d": ("conv1d fwd+bwd N64 64->64 L256 k3", _conv1d_data, conv1d, conv1d_np, None),

@@ -200,19 +200,24 @@ def _axis_u8(n_in, n_out, mode, align_corners, scale, antialias=True):
     w, p = _int16_weights(m)
     ax = _Axis(w)
     ax.precision = p
+    # every partial sum (at most 255 sum|w|) and the rounding offset 2^(p-1) added to it stay
+    # below 2^24: float32 holds them all exactly
+    bound = 255 * float(np.abs(w).sum(1).max(initial=0)) + (1 << (p - 1))
+    ax.dtype = np.float32 if bound < 2**24 else np.float64
     return ax
 
 
 def _resize_u8(x, plan):
-    """torch's uint8 passes. The products of uint8 pixels and int16 weights and their sums stay
-    far below 2^53, so float64 products are exact integers and the rounding shift is exact."""
+    """torch's uint8 passes. The products of uint8 pixels and int16 weights and their partial
+    sums are integers below 2^53 (below 2^24 where the axis computes in float32), so the
+    products are exact and the rounding shift is exact."""
     xp = get_array_module(x)
-    y = xp.ascontiguousarray(x).astype(np.float64)
+    y = xp.ascontiguousarray(x)
     for axis, ax in plan:
-        acc = _apply(ax.m, ax.bands, y, axis, xp)
-        y = xp.clip(
-            xp.floor((acc + float(1 << (ax.precision - 1))) / float(1 << ax.precision)), 0, 255
-        )
+        acc = _apply(ax.m, ax.bands, y.astype(ax.dtype, copy=False), axis, xp)
+        acc += ax.dtype(1 << (ax.precision - 1))
+        acc *= ax.dtype(1.0 / (1 << ax.precision))  # a power of two: exact, as the division
+        y = xp.clip(xp.floor(acc, out=acc), 0, 255, out=acc)
     return y.astype(np.uint8)
 
 
