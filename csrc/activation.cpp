@@ -9,6 +9,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include "activation.h"
+#include "softmax_rows.h"
 #include "stream_store.h"
 #include "vmath.h"
 
@@ -300,25 +301,6 @@ PYDLK_SIMD void act_backward(Act op, T* dx, const T* dy, const T* s, index_t n,
 
 constexpr index_t kIB = 256;
 
-// max of x[0..n), NaNs skipped (they reach the result through e^{x - m}); -inf when empty.
-// 16 running maxima that the compiler keeps in one vector (GCC does not vectorise an
-// `omp simd reduction(max)` over a compare-and-select).
-template <typename T>
-PYDLK_INLINE T row_max(const T* x, index_t n) {
-  constexpr int L = 16;
-  T mv[L];
-  for (int j = 0; j < L; ++j) mv[j] = -std::numeric_limits<T>::infinity();
-  index_t d = 0;
-  for (; d + L <= n; d += L) {
-#pragma omp simd
-    for (int j = 0; j < L; ++j) mv[j] = x[d + j] > mv[j] ? x[d + j] : mv[j];
-  }
-  for (; d < n; ++d) mv[0] = x[d] > mv[0] ? x[d] : mv[0];
-  T m = mv[0];
-  for (int j = 1; j < L; ++j) m = mv[j] > m ? mv[j] : m;
-  return m;
-}
-
 template <typename T>
 PYDLK_SIMD void softmax_forward(T* y, const T* x, index_t outer, index_t D, index_t inner,
                                 bool log) {
@@ -329,21 +311,12 @@ PYDLK_SIMD void softmax_forward(T* y, const T* x, index_t outer, index_t D, inde
       const T* xr = x + o * D;
       T* yr = y + o * D;
       const T m = row_max(xr, D);
-      double s = 0;
       if (log) {
-#pragma omp simd reduction(+ : s)
-        for (index_t d = 0; d < D; ++d) s += double(vexp(xr[d] - m));
-        const T ls = T(std::log(s));
+        const T ls = T(std::log(exp_shift_sum(static_cast<T*>(nullptr), xr, D, m)));
 #pragma omp simd
         for (index_t d = 0; d < D; ++d) yr[d] = (xr[d] - m) - ls;
       } else {
-#pragma omp simd reduction(+ : s)
-        for (index_t d = 0; d < D; ++d) {
-          T ed = vexp(xr[d] - m);
-          yr[d] = ed;
-          s += double(ed);
-        }
-        const T r = T(1.0 / s);
+        const T r = T(1.0 / exp_shift_sum(yr, xr, D, m));
 #pragma omp simd
         for (index_t d = 0; d < D; ++d) yr[d] *= r;
       }

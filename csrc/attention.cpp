@@ -2,7 +2,14 @@
 // probabilities, and in the backward the gradient of the probabilities becomes the gradient of
 // the scores. Masked entries arrive as -inf; a row that is masked everywhere gives zeros (torch's
 // math path gives NaN there).
+//
+// The exponentials come from softmax_rows.h; trapping math is off so that its portable loop's
+// vexp clamps vectorise (see vmath.h).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "attention.h"
+#include "softmax_rows.h"
 
 #include <cmath>
 #include <limits>
@@ -15,19 +22,12 @@ PYDLK_SIMD void attn_softmax_forward(T* p, index_t R, index_t C) {
 #pragma omp parallel for if (parallel_worth_it(R * C * 4))
   for (index_t r = 0; r < R; ++r) {
     T* row = p + r * C;
-    T m = -std::numeric_limits<T>::infinity();
-    for (index_t j = 0; j < C; ++j) m = row[j] > m ? row[j] : m;
+    const T m = row_max(row, C);
     if (m == -std::numeric_limits<T>::infinity()) {
       for (index_t j = 0; j < C; ++j) row[j] = T(0);
       continue;
     }
-    double s = 0;
-    for (index_t j = 0; j < C; ++j) {
-      T e = std::exp(row[j] - m);
-      row[j] = e;
-      s += e;
-    }
-    T inv = T(1.0 / s);
+    const T inv = T(1.0 / exp_shift_sum(row, row, C, m));  // each e^(s - m) over its score
     for (index_t j = 0; j < C; ++j) row[j] *= inv;
   }
 }

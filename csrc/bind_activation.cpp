@@ -13,6 +13,7 @@
 
 #include "activation.h"
 #include "bind_util.h"
+#include "softmax_rows.h"
 
 namespace pydlk {
 namespace {
@@ -196,6 +197,12 @@ Split split_at(const py::array& x, const py::object& dim_arg, const std::string&
 void bind_activation(py::module_& m) {
   for (const EltwiseOp& s : eltwise_ops()) def_eltwise(m, &s);
 
+  m.def("get_avx512_exp", &avx512_exp_allowed,
+        "Whether the softmax family's exponential sums may run their AVX-512 loop "
+        "(pydlk.backends.cpu.allow_avx512_exp).");
+  m.def("set_avx512_exp", &set_avx512_exp_allowed, py::arg("allowed"),
+        "Let the softmax family's exponential sums run their AVX-512 loop (True, the default) "
+        "or the portable one.");
   m.def("softmax_forward",
         [](py::array x, py::object dim, bool log, py::object out) {
     const char* op = log ? "log_softmax" : "softmax";

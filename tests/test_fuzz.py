@@ -780,6 +780,8 @@ FUZZ = {
     "get_conv_direct": lambda d: ([], {}),
     "set_conv_direct": lambda d: ([P(d.b())], {}),
     "conv_direct_supported": lambda d: ([], {}),
+    "get_avx512_exp": lambda d: ([], {}),
+    "set_avx512_exp": lambda d: ([P(d.b())], {}),
     "conv2d_forward": lambda d: conv(d, False),
     "conv2d_backward": lambda d: conv(d, True),
     "linear_forward": lambda d: linear(d, False),

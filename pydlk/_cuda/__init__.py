@@ -121,6 +121,9 @@ CPU_ONLY = frozenset(
         "get_conv_direct",
         "set_conv_direct",
         "conv_direct_supported",
+        # which loop the CPU softmax family's exponential sums take
+        "get_avx512_exp",
+        "set_avx512_exp",
         # AVX512_BF16 / AMX products behind pydlk.autocast(device_type='cpu'), used only for
         # NumPy arrays: CuPy arrays keep their float32 kernels inside autocast
         "bf16_supported",
