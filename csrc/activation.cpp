@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace pydlk {
 namespace {
@@ -65,6 +66,35 @@ inline T normal_cdf(T x) {
   T c = T(0.5) * verfc_pos(std::fabs(x) * T(0.70710678118654752440));
   return x >= 0 ? T(1) - c : c;
 }
+
+#ifdef PYDLK_HAVE_EXP512
+// The same three functions on 16 floats, for the AVX-512 loops below (fwd512/bwd512): exp512
+// (softmax_rows.h) in place of vexp, selects as blends. NaN goes through as above.
+PYDLK_AVX512 inline __m512 abs512(__m512 x) {
+  return _mm512_castsi512_ps(
+      _mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
+}
+PYDLK_AVX512 inline __m512 sigmoid512(__m512 x) {
+  const __m512 z = exp512(_mm512_sub_ps(_mm512_setzero_ps(), abs512(x)));
+  const __m512 r = _mm512_div_ps(_mm512_set1_ps(1.f), _mm512_add_ps(_mm512_set1_ps(1.f), z));
+  const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+  return _mm512_mask_blend_ps(pos, _mm512_mul_ps(z, r), r);
+}
+PYDLK_AVX512 inline __m512 normal_cdf512(__m512 x) {  // normal_cdf: 0.5 verfc_pos(|x| / sqrt2)
+  const __m512 one = _mm512_set1_ps(1.f),
+               z = _mm512_mul_ps(abs512(x), _mm512_set1_ps(0.70710678118654752440f));
+  const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), z, one));
+  static constexpr float c[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f,
+                                  0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f,
+                                  1.00002368f, -1.26551223f};
+  __m512 p = _mm512_set1_ps(c[0]);
+  for (int i = 1; i < 10; ++i) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[i]));
+  const __m512 half_erfc =
+      _mm512_mul_ps(_mm512_set1_ps(0.5f), _mm512_mul_ps(t, exp512(_mm512_fnmadd_ps(z, z, p))));
+  const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+  return _mm512_mask_blend_ps(pos, half_erfc, _mm512_sub_ps(one, half_erfc));
+}
+#endif
 
 // ------------------------------------------------------------------------------ the op pairs
 // Each functor: fwd(x) -> y, bwd(dy, s) -> dx, s the saved tensor. Where the output determines
@@ -129,6 +159,10 @@ struct Sigmoid {
   explicit Sigmoid(const ActParams&) {}
   T fwd(T x) const { return sigmoid(x); }
   T bwd(T dy, T y) const { return dy * y * (T(1) - y); }
+#ifdef PYDLK_HAVE_EXP512
+  static constexpr bool kFwd512 = true;
+  PYDLK_AVX512 __m512 fwd512(__m512 x) const { return sigmoid512(x); }
+#endif
 };
 
 // tanh: dy/dx = 1 - y^2: saves the output.
@@ -137,6 +171,22 @@ struct Tanh {
   explicit Tanh(const ActParams&) {}
   T fwd(T x) const { return vtanh(x); }
   T bwd(T dy, T y) const { return dy * (T(1) - y * y); }
+#ifdef PYDLK_HAVE_EXP512
+  static constexpr bool kFwd512 = true;
+  PYDLK_AVX512 __m512 fwd512(__m512 x) const {  // vtanh's two forms, selected by |x| < 0.3
+    const __m512 one = _mm512_set1_ps(1.f), t = abs512(x), z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_fmadd_ps(z, _mm512_set1_ps(62.f / 2835), _mm512_set1_ps(-17.f / 315));
+    p = _mm512_fmadd_ps(z, p, _mm512_set1_ps(2.f / 15));
+    p = _mm512_fmadd_ps(z, p, _mm512_set1_ps(-1.f / 3));
+    const __m512 small = _mm512_mul_ps(x, _mm512_fmadd_ps(z, p, one));
+    const __m512 e = exp512(_mm512_add_ps(t, t));
+    __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.f), _mm512_add_ps(e, one)));
+    big = _mm512_mask_sub_ps(big, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
+                             _mm512_setzero_ps(), big);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(t, _mm512_set1_ps(0.3f), _CMP_LT_OQ), big,
+                                small);
+  }
+#endif
 };
 
 // silu: y = x s, s = sigmoid(x). dy/dx = s + x s (1 - s) = s (1 + x (1 - s)). The output does not
@@ -150,6 +200,15 @@ struct Silu {
     T s = sigmoid(x);
     return dy * s * (T(1) + x * (T(1) - s));
   }
+#ifdef PYDLK_HAVE_EXP512
+  static constexpr bool kFwd512 = true;
+  PYDLK_AVX512 __m512 fwd512(__m512 x) const { return _mm512_mul_ps(x, sigmoid512(x)); }
+  static constexpr bool kBwd512 = true;
+  PYDLK_AVX512 __m512 bwd512(__m512 dy, __m512 x) const {
+    const __m512 s = sigmoid512(x), one = _mm512_set1_ps(1.f);
+    return _mm512_mul_ps(_mm512_mul_ps(dy, s), _mm512_fmadd_ps(x, _mm512_sub_ps(one, s), one));
+  }
+#endif
 };
 
 // mish: y = x tanh(softplus(x)). With e = e^x, tanh(log(1 + e)) = ((1+e)^2 - 1) / ((1+e)^2 + 1)
@@ -182,6 +241,17 @@ struct Gelu {
     T pdf = T(0.39894228040143267794) * vexp(T(-0.5) * x * x);
     return dy * (normal_cdf(x) + x * pdf);
   }
+#ifdef PYDLK_HAVE_EXP512
+  static constexpr bool kFwd512 = true;
+  PYDLK_AVX512 __m512 fwd512(__m512 x) const { return _mm512_mul_ps(x, normal_cdf512(x)); }
+  static constexpr bool kBwd512 = true;
+  PYDLK_AVX512 __m512 bwd512(__m512 dy, __m512 x) const {
+    const __m512 pdf =
+        _mm512_mul_ps(_mm512_set1_ps(0.39894228040143267794f),
+                      exp512(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_mul_ps(x, x))));
+    return _mm512_mul_ps(dy, _mm512_fmadd_ps(x, pdf, normal_cdf512(x)));
+  }
+#endif
 };
 
 // gelu (tanh approximation): y = x (1 + tanh u) / 2, u = k (x + c x^3), k = sqrt(2/pi), c = 0.044715.
@@ -196,6 +266,23 @@ struct GeluTanh {
     T s = sigmoid(T(2) * k * (x + c * x * x * x));
     return dy * (s + x * s * (T(1) - s) * T(2) * k * (T(1) + T(3) * c * x * x));
   }
+#ifdef PYDLK_HAVE_EXP512
+  PYDLK_AVX512 __m512 arg512(__m512 x) const {  // 2 k (x + c x^3)
+    const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+    return _mm512_mul_ps(_mm512_set1_ps(float(T(2) * k)),
+                         _mm512_fmadd_ps(_mm512_set1_ps(float(c)), x3, x));
+  }
+  static constexpr bool kFwd512 = true;
+  PYDLK_AVX512 __m512 fwd512(__m512 x) const { return _mm512_mul_ps(x, sigmoid512(arg512(x))); }
+  static constexpr bool kBwd512 = true;
+  PYDLK_AVX512 __m512 bwd512(__m512 dy, __m512 x) const {
+    const __m512 one = _mm512_set1_ps(1.f), s = sigmoid512(arg512(x));
+    const __m512 du = _mm512_fmadd_ps(_mm512_set1_ps(float(T(3) * c)), _mm512_mul_ps(x, x), one);
+    const __m512 slope = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(x, s), _mm512_sub_ps(one, s)),
+                                       _mm512_mul_ps(_mm512_set1_ps(float(T(2) * k)), du));
+    return _mm512_mul_ps(dy, _mm512_add_ps(s, slope));
+  }
+#endif
 };
 
 // softplus: y = log(1 + e^{beta x}) / beta, and y = x where beta x > threshold (torch's rule).
@@ -235,9 +322,53 @@ PYDLK_INLINE void visit(Act op, const ActParams& a, K k, Args... args) {
 
 // One block of the flat range. omp simd: y may be x (in place); each element is read before it
 // is written, so vectors are safe without the compiler's alias check.
+#ifdef PYDLK_HAVE_EXP512
+// Functors with AVX-512 forms (fwd512 / bwd512 above, flagged by kFwd512 / kBwd512: the ops whose float loops are bound by
+// vexp, which GCC vectorises with its clamps as compare-and-mask sequences) run them on float
+// arrays where the CPU has AVX-512 and pydlk.backends.cpu.allow_avx512_exp is on. On 16M
+// floats, 2 threads, Zen 5, forward / backward in ms: silu 2.10 / 2.57 -> 1.75 / 2.16, sigmoid
+// 2.04 -> 1.64, gelu 4.68 / 6.28 -> 3.96 / 5.28 (relu, all memory: 1.07 / 2.06).
+template <typename F, typename = void>
+struct HasFwd512 : std::false_type {};
+template <typename F>
+struct HasFwd512<F, std::void_t<decltype(F::kFwd512)>> : std::true_type {};
+template <typename F, typename = void>
+struct HasBwd512 : std::false_type {};
+template <typename F>
+struct HasBwd512<F, std::void_t<decltype(F::kBwd512)>> : std::true_type {};
+
+inline bool use512() { return cpu_has_avx512() && avx512_exp_allowed(); }
+PYDLK_AVX512 inline __mmask16 tail16(index_t n) { return __mmask16((1u << n) - 1); }
+
+template <typename F>
+PYDLK_AVX512 void forward512(const F f, float* y, const float* x, index_t n) {
+  index_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f.fwd512(_mm512_loadu_ps(x + i)));
+  if (i < n)
+    _mm512_mask_storeu_ps(y + i, tail16(n - i),
+                          f.fwd512(_mm512_maskz_loadu_ps(tail16(n - i), x + i)));
+}
+template <typename F>
+PYDLK_AVX512 void backward512(const F f, float* dx, const float* dy, const float* s, index_t n) {
+  index_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(dx + i, f.bwd512(_mm512_loadu_ps(dy + i), _mm512_loadu_ps(s + i)));
+  if (i < n) {
+    const __mmask16 k = tail16(n - i);
+    _mm512_mask_storeu_ps(
+        dx + i, k, f.bwd512(_mm512_maskz_loadu_ps(k, dy + i), _mm512_maskz_loadu_ps(k, s + i)));
+  }
+}
+#endif
+
 struct ForwardBlock {
   template <typename F, typename T>
   PYDLK_INLINE void operator()(const F f, T* y, const T* x, index_t b, index_t e) const {
+#ifdef PYDLK_HAVE_EXP512
+    if constexpr (std::is_same_v<T, float> && HasFwd512<F>::value) {
+      if (use512()) return forward512(f, y + b, x + b, e - b);
+    }
+#endif
 #pragma omp simd
     for (index_t i = b; i < e; ++i) y[i] = f.fwd(x[i]);
   }
@@ -246,6 +377,11 @@ struct BackwardBlock {
   template <typename F, typename T>
   PYDLK_INLINE void operator()(const F f, T* dx, const T* dy, const T* s, index_t b,
                                index_t e) const {
+#ifdef PYDLK_HAVE_EXP512
+    if constexpr (std::is_same_v<T, float> && HasBwd512<F>::value) {
+      if (use512()) return backward512(f, dx + b, dy + b, s + b, e - b);
+    }
+#endif
 #pragma omp simd
     for (index_t i = b; i < e; ++i) dx[i] = f.bwd(dy[i], s[i]);
   }

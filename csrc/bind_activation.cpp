@@ -198,11 +198,11 @@ void bind_activation(py::module_& m) {
   for (const EltwiseOp& s : eltwise_ops()) def_eltwise(m, &s);
 
   m.def("get_avx512_exp", &avx512_exp_allowed,
-        "Whether the softmax family's exponential sums may run their AVX-512 loop "
-        "(pydlk.backends.cpu.allow_avx512_exp).");
+        "Whether the kernels bound by the exponential (the softmax family's row sums, silu, "
+        "sigmoid, tanh, gelu) may run their AVX-512 loops (pydlk.backends.cpu.allow_avx512_exp).");
   m.def("set_avx512_exp", &set_avx512_exp_allowed, py::arg("allowed"),
-        "Let the softmax family's exponential sums run their AVX-512 loop (True, the default) "
-        "or the portable one.");
+        "Let the kernels bound by the exponential run their AVX-512 loops (True, the default) or "
+        "the portable ones.");
   m.def("softmax_forward",
         [](py::array x, py::object dim, bool log, py::object out) {
     const char* op = log ? "log_softmax" : "softmax";

@@ -31,11 +31,12 @@ the OS lets the process use them; else, and when set to False, on AVX512_BF16
 order of the sums differs. AMX is 4-6x faster where both exist (``bench/test_bf16.py``).
 ``pydlk.backends.cpu.amx_supported()`` says whether this machine has it.
 
-``allow_avx512_exp`` (default True): the exponential sums of the softmax family (softmax,
-log_softmax, cross_entropy, logsumexp, attention's softmax) run a hand-vectorised AVX-512 loop
-where the CPU has AVX-512 (``csrc/softmax_rows.h``: softmax on (4096, 1000) 1.7x faster); else,
-and when set to False, the portable loop. The same polynomial: results agree to about 1 ulp,
-and terms below 2^-126 are subnormal on the AVX-512 loop where the portable one flushes them
+``allow_avx512_exp`` (default True): the kernels bound by the exponential run hand-vectorised
+AVX-512 loops where the CPU has AVX-512: the softmax family's row sums (softmax, log_softmax,
+cross_entropy, logsumexp, attention's softmax; ``csrc/softmax_rows.h``: softmax on (4096, 1000)
+1.7x faster) and silu, sigmoid, tanh and gelu (``csrc/activation.cpp``: 1.2x); else, and when
+set to False, the portable loops. The same polynomials: results agree to about 1 ulp, and
+exponentials below 2^-126 are subnormal on the AVX-512 loops where the portable ones flush them
 to 0.
 """
 
@@ -98,7 +99,7 @@ class _CpuBackend(types.ModuleType):
 
     @property
     def allow_avx512_exp(self) -> bool:
-        """Whether the softmax family's exponential sums may run their AVX-512 loop (see the
+        """Whether the kernels bound by the exponential may run their AVX-512 loops (see the
         module's docstring)."""
         return bool(_C.get_avx512_exp())
 

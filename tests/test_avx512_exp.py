@@ -1,8 +1,11 @@
-"""The softmax family's row sums (csrc/softmax_rows.h) on both of their loops: the AVX-512 one
-(where the CPU has AVX-512) and the portable one (pydlk.backends.cpu.allow_avx512_exp = False).
-Each is checked against the textbook formula in float64 NumPy, on row lengths around the loops'
-16-, 32- and 256-value blocks, and on the edge values: masked (-inf) scores, NaN, and exponents
-far below float's range."""
+"""The kernels bound by the exponential on both of their loops: the AVX-512 one (where the CPU
+has AVX-512) and the portable one (pydlk.backends.cpu.allow_avx512_exp = False). The softmax
+family's row sums (csrc/softmax_rows.h) and the activations with AVX-512 forms (silu, sigmoid,
+tanh, gelu and its tanh approximation: csrc/activation.cpp) are checked against the textbook
+formulas in float64 NumPy, on lengths around the loops' 16-, 32- and 256-value blocks, and on
+the edge values: masked (-inf) scores, NaN, infinities, exponents far below float's range."""
+
+import math
 
 import numpy as np
 import pydlk._C as C
@@ -95,6 +98,65 @@ def test_attention_softmax_with_mask(exp_loop):
     s = q.astype(np.float64) @ k.astype(np.float64).transpose(0, 1, 3, 2) / 4.0
     s[..., np.triu(np.ones((40, 40), bool), 1)] = -np.inf
     np.testing.assert_allclose(out, softmax64(s) @ v, rtol=1e-5, atol=1e-5)
+
+
+def _phi(x):
+    return 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+def _sig(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+K, CUB = math.sqrt(2 / math.pi), 0.044715
+# forward y(x) and dy/dx in float64, the saved tensor of each backward (the input or the output)
+ACTS = {
+    "silu": (lambda x: x * _sig(x), lambda x: _sig(x) * (1 + x * (1 - _sig(x))), "input"),
+    "sigmoid": (_sig, lambda x: _sig(x) * (1 - _sig(x)), "output"),
+    "tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2, "output"),
+    "gelu": (
+        lambda x: x * _phi(x),
+        lambda x: _phi(x) + x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi),
+        "input",
+    ),
+    "gelu_tanh": (
+        lambda x: x * _sig(2 * K * (x + CUB * x**3)),
+        lambda x: (lambda s: s + x * s * (1 - s) * 2 * K * (1 + 3 * CUB * x * x))(
+            _sig(2 * K * (x + CUB * x**3))
+        ),
+        "input",
+    ),
+}
+
+
+@pytest.mark.parametrize("op", ACTS)
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100, 4099])
+def test_activations_match_formula(exp_loop, op, n):
+    f, df, saved = ACTS[op]
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 4).astype(np.float32)
+    x[: min(n, 3)] = [0.29, -0.31, 12.0][: min(n, 3)]  # tanh's two forms meet at |x| = 0.3
+    dy = rng.standard_normal(n).astype(np.float32)
+    x64 = x.astype(np.float64)
+    y = getattr(C, op + "_forward")(x)
+    np.testing.assert_allclose(y, f(x64), rtol=3e-6, atol=1e-7)
+    s = y if saved == "output" else x
+    dx = getattr(C, op + "_backward")(dy, s)
+    np.testing.assert_allclose(dx, dy * df(x64), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ACTS)
+def test_activation_edge_values(exp_loop, op):
+    """NaN stays NaN; the infinities and values past exp's range give the formula's limits
+    (x * sigmoid(x) at -inf is -inf * 0 = NaN, as torch's)."""
+    f = ACTS[op][0]
+    x = np.array([np.nan, np.inf, -np.inf, 95.0, -95.0, 200.0, -200.0, 0.0], np.float32)
+    y = getattr(C, op + "_forward")(x)
+    assert np.isnan(y[0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = f(x[1:].astype(np.float64))
+    np.testing.assert_allclose(y[1:], want, rtol=3e-6, atol=1e-30)
 
 
 def test_both_loops_agree():
