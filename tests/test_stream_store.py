@@ -63,6 +63,25 @@ def test_layer_norm_streamed_equals_plain_and_reference(rng, shape, restore_thre
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("shift", [0, 4, 12, 15])
+def test_layer_norm_out_at_any_alignment(rng, shift, restore_threshold):
+    """An out= that starts `shift` floats past a 64-byte line (np.empty_like gives 16-byte
+    alignment only): rows stream whole lines and write the shared partial lines plainly; the
+    values are the plain path's bits."""
+    M, D = 6, 200
+    x = rng.standard_normal((M, D)).astype(np.float32)
+    w, b = rng.standard_normal(D).astype(np.float32), rng.standard_normal(D).astype(np.float32)
+    _C.set_stream_threshold(NEVER)
+    want = _C.layernorm_forward(x, w, b, 1e-5)[0]
+    buf = np.zeros(M * D + 32, np.float32)
+    start = (-buf.ctypes.data % 64) // 4 + shift
+    out = buf[start : start + M * D].reshape(M, D)
+    _C.set_stream_threshold(0)
+    _C.layernorm_forward(x, w, b, 1e-5, out)
+    np.testing.assert_array_equal(out, want)
+    assert not buf[:start].any() and not buf[start + M * D :].any()  # nothing outside out
+
+
 @pytest.mark.parametrize("shape,groups", [((4, 6, 5, 7), 3), ((2, 8, 16, 16), 2)])
 def test_group_norm_streamed_equals_plain(rng, shape, groups, restore_threshold):
     x = rng.standard_normal(shape).astype(np.float32)
