@@ -181,7 +181,7 @@ void bf16_conv_forward(float* y, const float* x, const BfPackedA& w, const float
           __m512i r1 = row();
           store_pairs(bp + p * NR, r0, r1);
         }
-        panel_product(w, p0, kp, bp, yn + pix0, OHW, (int)cnt, true);
+        panel_product(w, p0, kp, bp, yn + pix0, OHW, (int)cnt, true, nullptr);
       }
     }
   }
@@ -242,7 +242,7 @@ void bf16_conv_weight_grad(float* dw, const float* dy, const float* x, const Con
             __m512i r1 = row();
             store_pairs(bp + p * NR, r0, r1);
           }
-          panel_product(pa, p0, kp, bp, pt + j0, RSC, (int)cnt, n > n0 || p0 > 0);
+          panel_product(pa, p0, kp, bp, pt + j0, RSC, (int)cnt, n > n0 || p0 > 0, nullptr);
         }
       }
     }

@@ -52,19 +52,20 @@ size_t bf16_packed_a_offset(bool amx, index_t m, index_t K);
 template <typename T>
 BfPackedA bf16_pack_a(uint32_t* dst, BfMat<T> A, index_t M, index_t K);
 
-// C (M x [n0, n1)) = (accumulate ? C : 0) + A @ B[:, n0:n1] on the calling thread.
-// C is row-major with row stride ldc. Uses a per-thread panel buffer of its own.
+// C (M x [n0, n1)) = (accumulate ? C : bias) + A @ B[:, n0:n1] on the calling thread; bias
+// null (zero) or a row vector of C's N columns (bias[n0..n1) used), added as each tile is
+// stored. C is row-major with row stride ldc. Uses a per-thread panel buffer of its own.
 template <typename T>
 void bf16_gemm_packed(float* C, index_t ldc, bool accumulate, const BfPackedA& pa, BfMat<T> B,
-                      index_t n0, index_t n1);
+                      index_t n0, index_t n1, const float* bias = nullptr);
 
-// C (M x N) = (accumulate ? C : 0) + A (M x K) @ B (K x N), split over the OpenMP team when
-// large (and run on the calling thread inside a parallel region). ws: a buffer of
-// bf16_gemm_ws_slots(M, K) slots for the packed A (of every thread).
+// C (M x N) = (accumulate ? C : bias) + A (M x K) @ B (K x N), split over the OpenMP team when
+// large (and run on the calling thread inside a parallel region); bias as bf16_gemm_packed's.
+// ws: a buffer of bf16_gemm_ws_slots(M, K) slots for the packed A (of every thread).
 size_t bf16_gemm_ws_slots(index_t M, index_t K);
 template <typename TA, typename TB>
 void bf16_gemm(float* C, index_t ldc, bool accumulate, index_t M, index_t N, index_t K, BfMat<TA> A,
-               BfMat<TB> B, uint32_t* ws);
+               BfMat<TB> B, uint32_t* ws, const float* bias = nullptr);
 
 // float32 -> bf16 bits, round to nearest even (NaN stays NaN); the scalar reference.
 inline uint16_t bf16_round(float f) {

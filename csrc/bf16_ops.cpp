@@ -168,11 +168,11 @@ void input_grad_col2im(float* dx, const float* dy, const float* w, const ConvSha
 void linear_bf16_forward(float* y, const float* x, const float* w, const float* b, index_t N,
                          index_t IN, index_t OUT) {
   if (N == 0) return;
-  for (index_t n = 0; n < N; ++n)
-    for (index_t o = 0; o < OUT; ++o) y[n * OUT + o] = b ? b[o] : 0.f;
   auto ws = scratch<uint32_t>(bf16_gemm_ws_slots(N, IN));
-  // A = x (row n, depth i), B = w^T (depth i, column o) = w[o * IN + i].
-  bf16_gemm(y, OUT, true, N, OUT, IN, FMat{x, IN, 1}, FMat{w, IN, 1}, ws.get());
+  // A = x (row n, depth i), B = w^T (depth i, column o) = w[o * IN + i]; the bias is added as
+  // the kernel stores each tile (a first pass writing it into y ran on one thread and made
+  // the product read y back).
+  bf16_gemm(y, OUT, false, N, OUT, IN, FMat{x, IN, 1}, FMat{w, IN, 1}, ws.get(), b);
 }
 
 void linear_bf16_backward(float* dx, float* dw, float* db, const float* dy, const float* x,

@@ -66,7 +66,9 @@ def test_bfloat16_dtype_and_casts(rng):
     # AMX edges too: whole 16- and 32-row tiles with whole and partial 32-column panels, a depth
     # past one 256-pair block and not a multiple of 32, rows split over two threads (M = 96)
     [(1, 1, 1), (7, 3, 5), (8, 32, 32), (17, 33, 65), (64, 576, 300), (130, 1001, 7),
-     (16, 40, 64), (32, 64, 96), (48, 513, 64), (96, 70, 40), (33, 600, 1000)],
+     (16, 40, 64), (32, 64, 96), (48, 513, 64), (96, 70, 40), (33, 600, 1000),
+     # two threads splitting C's rows (at least as many rows as columns) and its columns
+     (520, 600, 130), (130, 300, 520)],
 )  # fmt: skip
 def test_gemm_matches_rounded_float64(rng, bf16_path, M, K, N):
     a = rng.standard_normal((M, K)).astype(np.float32)
@@ -81,6 +83,18 @@ def test_gemm_matches_rounded_float64(rng, bf16_path, M, K, N):
     if K >= 32:  # the operands really were rounded: the float32 product is far from c
         exact = a.astype(np.float64) @ b
         assert np.max(np.abs(c - exact) / scale) > 10 * np.max(np.abs(c - ref) / scale)
+
+
+@needs_bf16
+@pytest.mark.parametrize("M,K,N", [(7, 9, 5), (520, 600, 130), (130, 1100, 520), (300, 40, 300)])
+def test_linear_bias_added_once_as_tiles_are_stored(rng, bf16_path, M, K, N):
+    # the bias goes in with the first depth block's stores (K > 512: later blocks accumulate)
+    x = rng.standard_normal((M, K)).astype(np.float32)
+    w = rng.standard_normal((N, K)).astype(np.float32)
+    b = (rng.standard_normal(N) * 10).astype(np.float32)
+    ref, scale = gemm_ref(x, w.T)
+    assert_fp32_sum(_C.linear_bf16_forward(x, w, b), ref + b, scale + np.abs(b), K)
+    assert_fp32_sum(_C.linear_bf16_forward(x, w), ref, scale, K)
 
 
 @needs_bf16
