@@ -2,7 +2,8 @@
 scaled_dot_product_attention, GELU MLP, tied-free LM head over 512 tokens; batch 16 x 128
 tokens): forward, cross-entropy, backward, AdamW. The same script runs on pydlk and on torch
 (``lib`` is either module), same threads. No NumPy row: the per-op benchmarks carry those.
-Also the embedding backward against NumPy's ``np.add.at`` and torch."""
+The same step under each library's CPU autocast (bf16 products, float32 master weights) in a
+group of its own. Also the embedding backward against NumPy's ``np.add.at`` and torch."""
 
 import numpy as np
 
@@ -11,6 +12,7 @@ import pydlk.functional as F
 
 V, T, D, H, L, B = 512, 128, 256, 4, 2, 16
 GROUP = f"GPT train step ({L} blocks, d {D}, batch {B}x{T})"
+GROUP_AC = f"GPT train step under autocast bf16 ({L} blocks, d {D}, batch {B}x{T})"
 
 
 def _gpt(lib):
@@ -48,7 +50,7 @@ def _gpt(lib):
     return GPT()
 
 
-def _step(lib, rng):
+def _step(lib, rng, autocast=False):
     lib.manual_seed(0)
     model = _gpt(lib)
     opt = lib.optim.AdamW(model.parameters(), lr=3e-4)
@@ -57,7 +59,9 @@ def _step(lib, rng):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        model(idx, tgt).backward()
+        with lib.autocast(device_type="cpu", dtype=lib.bfloat16, enabled=autocast):
+            loss = model(idx, tgt)
+        loss.backward()
         opt.step()
 
     step()
@@ -72,6 +76,16 @@ def test_gpt_step_pydlk(benchmark, rng):
 def test_gpt_step_torch(benchmark, rng, torch):
     benchmark.group = GROUP
     benchmark(_step(torch, rng))
+
+
+def test_gpt_step_autocast_pydlk(benchmark, rng):
+    benchmark.group = GROUP_AC
+    benchmark(_step(pydlk, rng, autocast=True))
+
+
+def test_gpt_step_autocast_torch(benchmark, rng, torch):
+    benchmark.group = GROUP_AC
+    benchmark(_step(torch, rng, autocast=True))
 
 
 # ----------------------------------------------------------------------------- embedding backward
