@@ -188,6 +188,37 @@ void linear_bf16_backward(float* dx, float* dw, float* db, const float* dy, cons
   if (db) bias_grad(db, dy, N, OUT, 1);
 }
 
+void matmul_bf16_batched(float* c, const MatOperand<float>& a, const MatOperand<float>& b,
+                         index_t batch, index_t M, index_t N, index_t K) {
+  if (batch == 0 || M == 0 || N == 0) return;
+  // Matrix i of a: element (row m, depth k) at m * ld + k (row-major) or k * ld + m; of b:
+  // (depth k, column n) at k * ld + n or n * ld + k.
+  auto mat_a = [&](index_t i) {
+    return FMat{a.data + a.offset[i], a.trans ? 1 : a.ld, a.trans ? a.ld : 1};
+  };
+  auto mat_b = [&](index_t i) {
+    return FMat{b.data + b.offset[i], b.trans ? b.ld : 1, b.trans ? 1 : b.ld};
+  };
+  const int nt = num_threads();
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  if (nt > 1 && batch >= nt && flops * double(batch) >= 4e6) {
+    // Over the batch (attention's heads): each thread its contiguous share of the matrices, as
+    // the layers around split their samples, packing a and b itself.
+    const size_t slots = bf16_packed_a_slots(M, K);
+    auto ws = scratch<uint32_t>(size_t(nt) * slots);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (index_t i = 0; i < batch; ++i) {
+      uint32_t* mine = ws.get() + size_t(thread_id()) * slots;
+      const BfPackedA pa = bf16_pack_a(mine, mat_a(i), M, K);
+      bf16_gemm_packed(c + i * M * N, N, false, pa, mat_b(i), 0, N);
+    }
+    return;
+  }
+  auto ws = scratch<uint32_t>(bf16_gemm_ws_slots(M, K));
+  for (index_t i = 0; i < batch; ++i)
+    bf16_gemm(c + i * M * N, N, false, M, N, K, mat_a(i), mat_b(i), ws.get());
+}
+
 void conv2d_bf16_forward(float* y, const float* x, const float* w, const float* b,
                          const ConvShape& s) {
   conv_forward_any(y, x, w, b, s);

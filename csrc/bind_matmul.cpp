@@ -1,7 +1,11 @@
-// Bindings for csrc/matmul.cpp: matmul(a, b) of two stacks of matrices with equal batch shapes.
+// Bindings for csrc/matmul.cpp: matmul(a, b) of two stacks of matrices with equal batch shapes,
+// and matmul_bf16(a, b), the same with bf16 products (csrc/bf16_ops.cpp, autocast).
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "bf16_gemm.h"
+#include "bf16_ops.h"
 #include "bind_util.h"
 #include "matmul.h"
 
@@ -56,67 +60,84 @@ std::vector<int64_t> batch_offsets(const py::array& a, index_t batch) {
   return off;
 }
 
+// a @ b for the two bindings below: float32/float64 on the BLAS (matmul_batched), or float32
+// with bf16 products (bf16: matmul_bf16_batched).
+py::array matmul_call(py::array a, py::array b, bool bf16) {
+  const char* op = bf16 ? "matmul_bf16" : "matmul";
+  DType dt = float_dtype(a, op, "a");
+  if (bf16 && dt != DType::f32)
+    throw py::type_error(std::string(op) + ": a must be a float32 array, got float64");
+  if (float_dtype(b, op, "b") != dt)
+    throw py::type_error(std::string(op) + ": b must have the dtype of a (" + dtype_name(dt) +
+                         "), got " + py::str(b.dtype()).cast<std::string>());
+  PYDLK_NEED(a.ndim() >= 2 && a.ndim() == b.ndim(),
+             std::string(op) +
+                 ": a and b must be stacks of matrices (*, m, k) and (*, k, "
+                 "n) of one rank, got shapes " +
+                 str_shape(a) + " and " + str_shape(b));
+  const py::ssize_t nd = a.ndim();
+  for (py::ssize_t d = 0; d < nd - 2; ++d)
+    PYDLK_NEED(a.shape(d) == b.shape(d),
+               std::string(op) + ": a and b must have the same batch shape, got shapes " +
+                   str_shape(a) + " and " + str_shape(b));
+  PYDLK_NEED(a.shape(nd - 1) == b.shape(nd - 2),
+             std::string(op) + ": a's columns must equal b's rows, got shapes " + str_shape(a) +
+                 " and " + str_shape(b));
+  need_int_dims(a, op, "a");
+  need_int_dims(b, op, "b");
+  const int M = (int)a.shape(nd - 2), K = (int)a.shape(nd - 1), N = (int)b.shape(nd - 1);
+  Shape out_shape(a.shape(), a.shape() + nd - 2);
+  index_t batch = 1;
+  for (auto d : out_shape) batch *= d;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  // operands the BLAS cannot read in place (e.g. a stepped slice) are copied first
+  bool ta = false, tb = false;
+  int64_t lda = 0, ldb = 0;
+  if (!blas_layout(a, &ta, &lda)) {
+    a = py::array::ensure(a, py::array::c_style | py::array::forcecast);
+    blas_layout(a, &ta, &lda);
+  }
+  if (!blas_layout(b, &tb, &ldb)) {
+    b = py::array::ensure(b, py::array::c_style | py::array::forcecast);
+    blas_layout(b, &tb, &ldb);
+  }
+  PYDLK_NEED(lda < kIntLimit && ldb < kIntLimit,
+             std::string(op) + ": an operand's row stride is 2**31 elements or more");
+  if (bf16 && !bf16_cpu_supported())
+    throw std::runtime_error(std::string(op) +
+                             ": this CPU has no AVX512_BF16 instructions (bf16 products)");
+  const std::vector<int64_t> offa = batch_offsets(a, batch), offb = batch_offsets(b, batch);
+  return dispatch(dt, [&](auto t) {
+    using T = decltype(t);
+    py::array c = empty<T>(out_shape, op, "out");
+    MatOperand<T> A{static_cast<const T*>(a.data()), offa.data(), ta, lda};
+    MatOperand<T> B{static_cast<const T*>(b.data()), offb.data(), tb, ldb};
+    T* cp = ptr<T>(c);
+    KernelScope k_;
+    if constexpr (std::is_same_v<T, float>) {
+      if (bf16) {
+        matmul_bf16_batched(cp, A, B, batch, M, N, K);
+        return c;
+      }
+    }
+    matmul_batched<T>(cp, A, B, batch, M, N, K);
+    return c;
+  });
+}
+
 }  // namespace
 
 void bind_matmul(py::module_& m) {
-  m.def("matmul",
-        [](py::array a, py::array b) {
-    const char* op = "matmul";
-    DType dt = float_dtype(a, op, "a");
-    if (float_dtype(b, op, "b") != dt)
-      throw py::type_error(std::string(op) + ": b must have the dtype of a (" + dtype_name(dt) +
-                           "), got " + py::str(b.dtype()).cast<std::string>());
-    PYDLK_NEED(a.ndim() >= 2 && a.ndim() == b.ndim(),
-               std::string(op) +
-                   ": a and b must be stacks of matrices (*, m, k) and (*, k, "
-                   "n) of one rank, got shapes " +
-                   str_shape(a) + " and " + str_shape(b));
-    const py::ssize_t nd = a.ndim();
-    for (py::ssize_t d = 0; d < nd - 2; ++d)
-      PYDLK_NEED(a.shape(d) == b.shape(d),
-                 std::string(op) + ": a and b must have the same batch shape, got shapes " +
-                     str_shape(a) + " and " + str_shape(b));
-    PYDLK_NEED(a.shape(nd - 1) == b.shape(nd - 2),
-               std::string(op) + ": a's columns must equal b's rows, got shapes " + str_shape(a) +
-                   " and " + str_shape(b));
-    need_int_dims(a, op, "a");
-    need_int_dims(b, op, "b");
-    const int M = (int)a.shape(nd - 2), K = (int)a.shape(nd - 1), N = (int)b.shape(nd - 1);
-    Shape out_shape(a.shape(), a.shape() + nd - 2);
-    index_t batch = 1;
-    for (auto d : out_shape) batch *= d;
-    out_shape.push_back(M);
-    out_shape.push_back(N);
-    // operands the BLAS cannot read in place (e.g. a stepped slice) are copied first
-    bool ta = false, tb = false;
-    int64_t lda = 0, ldb = 0;
-    if (!blas_layout(a, &ta, &lda)) {
-      a = py::array::ensure(a, py::array::c_style | py::array::forcecast);
-      blas_layout(a, &ta, &lda);
-    }
-    if (!blas_layout(b, &tb, &ldb)) {
-      b = py::array::ensure(b, py::array::c_style | py::array::forcecast);
-      blas_layout(b, &tb, &ldb);
-    }
-    PYDLK_NEED(lda < kIntLimit && ldb < kIntLimit,
-               std::string(op) + ": an operand's row stride is 2**31 elements or more");
-    const std::vector<int64_t> offa = batch_offsets(a, batch), offb = batch_offsets(b, batch);
-    return dispatch(dt, [&](auto t) {
-      using T = decltype(t);
-      py::array c = empty<T>(out_shape, op, "out");
-      MatOperand<T> A{static_cast<const T*>(a.data()), offa.data(), ta, lda};
-      MatOperand<T> B{static_cast<const T*>(b.data()), offb.data(), tb, ldb};
-      T* cp = ptr<T>(c);
-      {
-        KernelScope k_;
-        matmul_batched<T>(cp, A, B, batch, M, N, K);
-      }
-      return c;
-    });
-  }, py::arg("a"), py::arg("b"),
+  m.def("matmul", [](py::array a, py::array b) { return matmul_call(a, b, false); }, py::arg("a"),
+        py::arg("b"),
         "a (*, m, k) @ b (*, k, n) -> (*, m, n), float32 or float64, one batch shape (broadcast "
         "before calling: zero strides are read in place, as are transposed views); on pydlk's "
         "BLAS and OpenMP team, not NumPy's.");
+  m.def("matmul_bf16", [](py::array a, py::array b) { return matmul_call(a, b, true); },
+        py::arg("a"), py::arg("b"),
+        "matmul with bf16 products (autocast): float32 a and b rounded to bf16 as they are "
+        "packed, products summed in float32, a float32 result.");
 }
 
 }  // namespace pydlk

@@ -1,10 +1,13 @@
-"""Automatic mixed precision on the CPU: ``autocast`` runs linear and convolution in bfloat16.
+"""Automatic mixed precision on the CPU: ``autocast`` runs linear, convolution and the matrix
+products in bfloat16.
 
 Inside ``with pydlk.autocast(device_type='cpu', dtype=pydlk.bfloat16):`` the matrix products of
-``linear`` and ``conv2d`` (forward and backward) take bf16 operands and add their products in
-float32, on pydlk's own kernels: AMX tiles where the CPU has AMX-BF16 (Intel Xeon from Sapphire
-Rapids on; convolutions without im2col, csrc/bf16_conv_amx.cpp), else AVX512_BF16
-(csrc/bf16_gemm.cpp; ``pydlk.backends.cpu.allow_amx`` chooses); everything else runs in
+``linear``, ``conv2d``, ``matmul`` (``@``, ``mm``, ``bmm``, ``addmm``, ``baddbmm``, ...) and
+``scaled_dot_product_attention`` (forward and, for what ran inside the region, backward) take
+bf16 operands and add their products in float32, on pydlk's own kernels: AMX tiles where the
+CPU has AMX-BF16 (Intel Xeon from Sapphire Rapids on; convolutions without im2col,
+csrc/bf16_conv_amx.cpp), else AVX512_BF16 (csrc/bf16_gemm.cpp;
+``pydlk.backends.cpu.allow_amx`` chooses); everything else runs in
 float32 as before, and parameters (the optimiser's arena) stay float32: they are the master
 weights, rounded to bf16 only as the products read them. Grouped convolutions and 1x1
 convolutions with at most 64 x 128 channels stay float32 too: their products are too few to
@@ -68,9 +71,9 @@ def _enabled():
 
 
 class autocast:
-    """Context manager (and decorator) as ``torch.autocast``: bf16 products for linear and
-    conv2d inside it. ``cache_enabled`` is accepted for torch's signature; pydlk keeps no cast
-    cache (operands are rounded while packing)."""
+    """Context manager (and decorator) as ``torch.autocast``: bf16 products for linear, conv2d,
+    matmul and attention inside it. ``cache_enabled`` is accepted for torch's signature; pydlk
+    keeps no cast cache (operands are rounded while packing)."""
 
     def __init__(
         self,

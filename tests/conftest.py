@@ -17,6 +17,17 @@ def threads():
     pydlk.set_num_threads(before)
 
 
+@pytest.fixture(params=["amx", "avx512"])
+def bf16_path(request):
+    """Each bf16 product test runs on both kernels: AMX tiles (where the CPU has them) and
+    AVX512_BF16; the flag is put back afterwards."""
+    if request.param == "amx" and not pydlk.backends.cpu.amx_supported():
+        pytest.skip("CPU (or OS) has no AMX-BF16")
+    pydlk.backends.cpu.allow_amx = request.param == "amx"
+    yield request.param
+    pydlk.backends.cpu.allow_amx = True
+
+
 def t64(a, requires_grad=True):
     """A float64 leaf tensor for gradient checks."""
     return pydlk.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)

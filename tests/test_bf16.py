@@ -14,17 +14,6 @@ from pydlk import _C, amp
 needs_bf16 = pytest.mark.skipif(not _C.bf16_supported(), reason="CPU has no AVX512_BF16")
 
 
-@pytest.fixture(params=["amx", "avx512"])
-def bf16_path(request):
-    """Each product test runs on both kernels: AMX tiles (where the CPU has them) and
-    AVX512_BF16; the flag is put back afterwards."""
-    if request.param == "amx" and not pydlk.backends.cpu.amx_supported():
-        pytest.skip("CPU (or OS) has no AMX-BF16")
-    pydlk.backends.cpu.allow_amx = request.param == "amx"
-    yield request.param
-    pydlk.backends.cpu.allow_amx = True
-
-
 def rounded(a):
     """a rounded to bf16 (round to nearest even), back in float64."""
     return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float64)

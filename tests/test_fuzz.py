@@ -862,6 +862,7 @@ FUZZ = {
     "ldl_factor": lambda d: ldl(d, False),
     "ldl_solve": lambda d: ldl(d, True),
     "matmul": matmul,
+    "matmul_bf16": matmul,
     "bce_with_logits_forward": lambda d: bce(d, False),
     "bce_with_logits_backward": lambda d: bce(d, True),
     "embedding_backward": lambda d: (

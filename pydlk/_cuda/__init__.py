@@ -131,6 +131,7 @@ CPU_ONLY = frozenset(
         "get_bf16_amx",
         "set_bf16_amx",
         "gemm_bf16",
+        "matmul_bf16",
         "linear_bf16_forward",
         "linear_bf16_backward",
         "conv2d_bf16_forward",

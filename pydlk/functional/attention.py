@@ -1,6 +1,7 @@
 """scaled_dot_product_attention: ``softmax(q k^T * scale + mask) v`` with the row softmax done in
 place on the score buffer by ``csrc/attention.cpp`` (forward and backward), the products by the
-kernels' batched matmul (csrc/matmul.cpp: pydlk's BLAS, q, k and v read in place)."""
+kernels' batched matmul (csrc/matmul.cpp: pydlk's BLAS, q, k and v read in place); inside
+``pydlk.autocast`` the products are bf16 (``_C.matmul_bf16``), forward and backward."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import amp
 from .._backend import get_array_module, kernels_for
 from .._matmul import matmul
 from ..autograd import Function
@@ -34,7 +36,9 @@ class SDPA(Function):
     def forward(ctx, q, k, v, mask, dropout_p, scale, need_weights):
         K = kernels_for(q)
         xp = get_array_module(q)
-        s = contiguous(matmul(q, _swap(k)))  # (..., L, S), a fresh buffer
+        # Inside autocast: bf16 products, float32 in and out (pydlk/amp.py), backward too.
+        ctx.bf16 = bf16 = amp.use_bf16(q, k, v)
+        s = contiguous(matmul(q, _swap(k), bf16))  # (..., L, S), a fresh buffer
         s *= scale
         if mask is not None:
             if mask.dtype == np.bool_:
@@ -49,7 +53,7 @@ class SDPA(Function):
             pd = p * drop
         else:
             pd = p
-        out = matmul(pd, v)
+        out = matmul(pd, v, bf16)
         ctx.save_for_backward(q, k, v, p, drop)
         ctx.scale, ctx.mask = scale, mask
         return out, (pd if need_weights else xp.zeros((0,), q.dtype))
@@ -60,10 +64,11 @@ class SDPA(Function):
         K = kernels_for(dout)
         nq, nk, nv = ctx.needs_input_grad[:3]
         pd = p if drop is None else p * drop
-        dv = matmul(_swap(pd), dout) if nv else None
+        bf16 = ctx.bf16
+        dv = matmul(_swap(pd), dout, bf16) if nv else None
         dq = dk = None
         if nq or nk:
-            dp = contiguous(matmul(dout, _swap(v)))  # dL/d(pd)
+            dp = contiguous(matmul(dout, _swap(v), bf16))  # dL/d(pd)
             if dweights is not None and dweights.shape == dp.shape:
                 dp += dweights
             if drop is not None:
@@ -71,9 +76,9 @@ class SDPA(Function):
             K.attn_softmax_backward_(dp, p)  # dp now holds dL/ds
             dp *= ctx.scale
             if nq:
-                dq = matmul(dp, k)
+                dq = matmul(dp, k, bf16)
             if nk:
-                dk = matmul(_swap(dp), q)
+                dk = matmul(_swap(dp), q, bf16)
         return (
             _reduce(dq, q.shape),
             _reduce(dk, k.shape),

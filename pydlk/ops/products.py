@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import amp
 from .._backend import get_array_module
 from .._matmul import matmul as _mm
 from ..autograd import Function, Tensor
@@ -22,7 +23,9 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _o(_mm(a, b))
+        # Inside autocast: bf16 products, float32 in and out (pydlk/amp.py), backward too.
+        ctx.bf16 = amp.use_bf16(a, b)
+        return _o(_mm(a, b, ctx.bf16))
 
     @staticmethod
     def backward(ctx, g):
@@ -37,9 +40,11 @@ class MatMul(Function):
             g2 = g2[..., None, :]
         da = db = None
         if ctx.needs_input_grad[0]:  # dA = dY B^T
-            da = _fit(_mm(g2, _cj(xp.swapaxes(b2, -1, -2))), (a2.shape, a.dtype)).reshape(a.shape)
+            da = _fit(_mm(g2, _cj(xp.swapaxes(b2, -1, -2)), ctx.bf16), (a2.shape, a.dtype))
+            da = da.reshape(a.shape)
         if ctx.needs_input_grad[1]:  # dB = A^T dY
-            db = _fit(_mm(_cj(xp.swapaxes(a2, -1, -2)), g2), (b2.shape, b.dtype)).reshape(b.shape)
+            db = _fit(_mm(_cj(xp.swapaxes(a2, -1, -2)), g2, ctx.bf16), (b2.shape, b.dtype))
+            db = db.reshape(b.shape)
         return da, db
 
     @staticmethod
