@@ -48,6 +48,20 @@ def test_matmul_bf16_reads_views_in_place(rng, bf16_path):
 
 
 @needs_bf16
+@pytest.mark.parametrize(
+    "M,K,N", [(1, 5, 3), (9, 7, 40), (64, 33, 16), (65, 100, 70), (200, 1031, 9)]
+)
+def test_matmul_bf16_transposed_a(rng, bf16_path, M, K, N):
+    # a read column-major (dy^T in a weight gradient): packed 64 rows of a at a time
+    at = rng.standard_normal((3, K, M)).astype(np.float32)
+    b = rng.standard_normal((3, K, N)).astype(np.float32)
+    c = _C.matmul_bf16(at.swapaxes(-1, -2), b)
+    for i in range(3):
+        ref, scale = gemm_ref(at[i].T, b[i])
+        assert_fp32_sum(c[i], ref, scale, K)
+
+
+@needs_bf16
 def test_matmul_bf16_errors_name_the_op():
     a = np.ones((2, 3, 4), np.float32)
     with pytest.raises(TypeError, match="matmul_bf16: a must be a float32 array, got float64"):
