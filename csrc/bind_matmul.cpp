@@ -114,14 +114,15 @@ py::array matmul_call(py::array a, py::array b, bool bf16) {
     MatOperand<T> A{static_cast<const T*>(a.data()), offa.data(), ta, lda};
     MatOperand<T> B{static_cast<const T*>(b.data()), offb.data(), tb, ldb};
     T* cp = ptr<T>(c);
-    KernelScope k_;
-    if constexpr (std::is_same_v<T, float>) {
-      if (bf16) {
-        matmul_bf16_batched(cp, A, B, batch, M, N, K);
-        return c;
+    {
+      KernelScope k_;  // no Python object is touched until it ends
+      if constexpr (std::is_same_v<T, float>) {
+        if (bf16) matmul_bf16_batched(cp, A, B, batch, M, N, K);
+        else matmul_batched<T>(cp, A, B, batch, M, N, K);
+      } else {
+        matmul_batched<T>(cp, A, B, batch, M, N, K);
       }
     }
-    matmul_batched<T>(cp, A, B, batch, M, N, K);
     return c;
   });
 }
