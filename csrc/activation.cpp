@@ -517,9 +517,7 @@ PYDLK_SIMD void softmax_backward(T* dx, const T* dy, const T* y, index_t outer, 
       if (log) {
 #pragma omp simd reduction(+ : s)
         for (index_t d = 0; d < D; ++d) s += double(g[d]);
-        const T st = T(s);
-#pragma omp simd
-        for (index_t d = 0; d < D; ++d) dr[d] = g[d] - vexp(yr[d]) * st;
+        sub_exp_scaled(dr, g, yr, D, T(s));
       } else {
 #pragma omp simd reduction(+ : s)
         for (index_t d = 0; d < D; ++d) s += double(g[d]) * double(yr[d]);

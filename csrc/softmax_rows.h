@@ -124,7 +124,36 @@ PYDLK_AVX512 inline double exp_shift_sum512(float* e, const float* x, index_t n,
   }
   return hsum512d(_mm512_add_pd(d0, d1));
 }
+
+// d[i] = g[i] - e^(y[i]) s for i < n (log_softmax's backward: y the log-probabilities).
+PYDLK_AVX512 inline void sub_exp_scaled512(float* d, const float* g, const float* y, index_t n,
+                                           float s) {
+  const __m512 sv = _mm512_set1_ps(s);
+  index_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(d + i,
+                     _mm512_fnmadd_ps(exp512(_mm512_loadu_ps(y + i)), sv, _mm512_loadu_ps(g + i)));
+  if (i < n) {
+    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(d + i, k,
+                          _mm512_fnmadd_ps(exp512(_mm512_maskz_loadu_ps(k, y + i)), sv,
+                                           _mm512_maskz_loadu_ps(k, g + i)));
+  }
+}
 #endif
+
+// d[i] = g[i] - e^(y[i]) s for i < n: the AVX-512 loop above for float where the CPU has it
+// (and allow_avx512_exp), else vexp (libm's exp for double).
+template <typename T>
+PYDLK_INLINE void sub_exp_scaled(T* d, const T* g, const T* y, index_t n, T s) {
+#ifdef PYDLK_HAVE_EXP512
+  if constexpr (sizeof(T) == sizeof(float)) {
+    if (cpu_has_avx512() && avx512_exp_allowed()) return sub_exp_scaled512(d, g, y, n, s);
+  }
+#endif
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i) d[i] = g[i] - vexp(y[i]) * s;
+}
 
 // vexp over blocks of 256 summed in 32 float lanes, each block's lanes added in double (a loop
 // converting every term to double runs the float exp at half the vector width).

@@ -52,6 +52,18 @@ def test_softmax_and_log_softmax_match_formula(exp_loop, D):
 
 
 @pytest.mark.parametrize("D", LENGTHS)
+def test_log_softmax_backward_matches_formula(exp_loop, D):
+    # dx = dy - softmax * sum(dy), the softmax taken as e^y from the log-probabilities y
+    rng = np.random.default_rng(50 + D)
+    x = (rng.standard_normal((4, D)) * 4).astype(np.float32)
+    dy = rng.standard_normal((4, D)).astype(np.float32)
+    y = C.softmax_forward(x, 1, True)
+    want = dy - softmax64(x) * dy.astype(np.float64).sum(1, keepdims=True)
+    got = C.softmax_backward(dy, y, 1, True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6 * max(1.0, np.abs(dy).sum(1).max()))
+
+
+@pytest.mark.parametrize("D", LENGTHS)
 def test_cross_entropy_loss_and_gradient_match_formula(exp_loop, D):
     rng = np.random.default_rng(100 + D)
     x = (rng.standard_normal((6, D)) * 3).astype(np.float32)
