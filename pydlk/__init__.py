@@ -14,6 +14,7 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
     amp,  # noqa: E402,F401
     backends,
     compiler,
+    cpu,
     cuda,
     distributed,  # noqa: E402,F401
     functional,  # noqa: E402
