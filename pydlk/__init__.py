@@ -19,11 +19,14 @@ from . import (  # noqa: E402,F401  # noqa: E402,F401
     distributed,  # noqa: E402,F401
     functional,  # noqa: E402
     models,  # noqa: E402,F401
+    mps,
     nn,
     ops,  # noqa: E402
     optim,
     random,
     utils,
+    version,
+    xpu,
 )
 from ._config import config, get_num_threads, set_num_threads, show_config  # noqa: E402
 from ._device import device  # noqa: E402

@@ -1,7 +1,8 @@
 """Switches for how the kernels compute, as ``torch.backends``: ``pydlk.backends.cpu`` (pydlk's
-own), ``cudnn`` and ``cuda`` (torch's names; see each for what they change here)."""
+own), ``cudnn`` and ``cuda`` (torch's names; see each for what they change here); ``mps``,
+``mkl``, ``mkldnn`` and ``openmp`` say what this build has, as torch's do."""
 
-from . import cpu, cuda, cudnn
+from . import cpu, cuda, cudnn, mkl, mkldnn, mps, openmp
 
 __all__ = [
     "are_deterministic_algorithms_enabled",
@@ -10,6 +11,10 @@ __all__ = [
     "cudnn",
     "get_float32_matmul_precision",
     "is_deterministic_algorithms_warn_only_enabled",
+    "mkl",
+    "mkldnn",
+    "mps",
+    "openmp",
     "set_float32_matmul_precision",
     "use_deterministic_algorithms",
 ]

@@ -1,6 +1,9 @@
-"""pydlk.cpu: torch.cpu's names for device-agnostic code (the CPU as a device, streams and events
-that do nothing) and the deprecated torch.cpu.amp aliases, checked against torch.cpu."""
+"""The device modules beside pydlk.cuda, checked against torch's: pydlk.cpu (the CPU as a device,
+streams and events that do nothing, the deprecated torch.cpu.amp aliases), pydlk.mps, pydlk.xpu
+and pydlk.backends.mps (devices pydlk does not have: device-selection code must run and pick
+another), pydlk.backends.openmp/mkl/mkldnn and pydlk.version (what this build has)."""
 
+import importlib.util
 import inspect
 import os
 
@@ -80,3 +83,57 @@ def test_cpu_amp_grad_scaler():
     scaler.step(opt)  # unscaled to 2 before the step
     scaler.update()
     np.testing.assert_allclose(np.asarray(p.detach()), 0.8)
+
+
+def test_devices_pydlk_does_not_have():
+    assert pydlk.backends.mps.is_available() is False and pydlk.backends.mps.is_built() is False
+    assert pydlk.backends.mps.is_macos_or_newer(13, 0) is False
+    assert pydlk.backends.mps.is_macos13_or_newer() is False
+    assert pydlk.mps.is_available() is False and pydlk.mps.device_count() == 0
+    assert pydlk.xpu.is_available() is False and pydlk.xpu.device_count() == 0
+    assert pydlk.xpu.is_initialized() is False
+    with pytest.raises(RuntimeError, match="pydlk.mps.synchronize: pydlk has no MPS backend"):
+        pydlk.mps.synchronize()
+    with pytest.raises(RuntimeError, match="pydlk.xpu.current_device: pydlk has no XPU"):
+        pydlk.xpu.current_device()
+    with pytest.raises(RuntimeError, match="pydlk.backends.mps.get_name: pydlk has no MPS"):
+        pydlk.backends.mps.get_name()
+    # the usual device-selection line picks the CPU (or CUDA where CuPy sees a GPU)
+    torch = pydlk
+    device = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "xpu"
+        if torch.xpu.is_available()
+        else "cpu"
+    )
+    assert device == ("cuda" if pydlk.cuda.is_available() else "cpu")
+
+
+def test_build_queries():
+    assert pydlk.backends.openmp.is_available() == (not pydlk.config()["openmp"].startswith("none"))
+    assert pydlk.backends.mkl.is_available() is False
+    assert pydlk.backends.mkldnn.is_available() is False
+    assert pydlk.version.__version__ == pydlk.__version__
+    assert pydlk.version.hip is None and pydlk.version.debug is False
+    if importlib.util.find_spec("cupy") is None:
+        assert pydlk.version.cuda is None
+    else:
+        assert pydlk.version.cuda is None or pydlk.version.cuda.count(".") == 1
+
+
+def test_device_module_names_follow_torch():
+    torch = pytest.importorskip("torch")
+    for ours, theirs in [(pydlk.backends.mps, torch.backends.mps), (pydlk.version, torch.version)]:
+        names = {n for n in dir(theirs) if not n.startswith("_") and n[0].islower()}
+        names -= {"torch", "annotations"}
+        assert names <= set(dir(ours)) | {"cuda"}, theirs.__name__
+    for name in ["is_available", "is_built", "is_macos_or_newer", "is_macos13_or_newer"]:
+        want = list(inspect.signature(getattr(torch.backends.mps, name)).parameters)
+        assert list(inspect.signature(getattr(pydlk.backends.mps, name)).parameters) == want
+    for mod in ["openmp", "mkl"]:
+        assert callable(getattr(pydlk.backends, mod).is_available)
+    assert pydlk.mps.is_available() == torch.mps.is_available()
+    assert pydlk.xpu.is_available() == torch.xpu.is_available()
