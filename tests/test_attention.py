@@ -206,3 +206,31 @@ def test_threads_agree(threads, rng):
     ty.sum().backward()
     for a, r in zip(out[0], (ty.detach(), tq.grad, tk.grad), strict=True):
         np.testing.assert_allclose(a, r.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_sdpa_kernel_and_sdp_switches_follow_torch(rng):
+    from pydlk.nn.attention import SDPBackend, sdpa_kernel
+
+    b = pydlk.backends.cuda
+    q, k, v = (pydlk.tensor(rng.standard_normal((2, 3, 8, 4)).astype(np.float32)) for _ in "qkv")
+    want = np.asarray(F.scaled_dot_product_attention(q, k, v))
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.MATH]):
+        assert (b.flash_sdp_enabled(), b.math_sdp_enabled()) == (True, True)
+        assert (b.mem_efficient_sdp_enabled(), b.cudnn_sdp_enabled()) == (False, False)
+        # one attention kernel in pydlk: the same result whatever the switches say
+        np.testing.assert_array_equal(np.asarray(F.scaled_dot_product_attention(q, k, v)), want)
+    assert all(f() for f in (b.flash_sdp_enabled, b.math_sdp_enabled,
+                             b.mem_efficient_sdp_enabled, b.cudnn_sdp_enabled))  # fmt: skip
+    with b.sdp_kernel(enable_flash=False):
+        assert not b.flash_sdp_enabled() and b.math_sdp_enabled()
+    b.enable_math_sdp(False)
+    assert not b.math_sdp_enabled()
+    b.enable_math_sdp(True)
+    with pytest.raises(TypeError, match="sdpa_kernel: backends must be SDPBackend members"):
+        with sdpa_kernel(["math"]):
+            pass
+    ta = pytest.importorskip("torch.nn.attention")
+
+    assert {m: int(v) for m, v in SDPBackend.__members__.items()} == {
+        m: int(v) for m, v in ta.SDPBackend.__members__.items()
+    }

@@ -1,7 +1,13 @@
 """MultiheadAttention with torch's arguments and parameter names (in_proj_weight,
-in_proj_bias, out_proj.weight, out_proj.bias), on F.scaled_dot_product_attention's kernel."""
+in_proj_bias, out_proj.weight, out_proj.bias), on F.scaled_dot_product_attention's kernel; and
+torch.nn.attention's ``SDPBackend`` and ``sdpa_kernel`` (which implementations attention may
+use: pydlk has one, the math form, and runs it whatever they say)."""
 
 from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -18,7 +24,7 @@ from .linear import Linear
 from .module import Module
 from .parameter import Parameter
 
-__all__ = ["MultiheadAttention"]
+__all__ = ["MultiheadAttention", "SDPBackend", "sdpa_kernel"]
 
 
 def _mask_array(m, name, dtype):
@@ -236,3 +242,40 @@ class MultiheadAttention(Module):
 
     def extra_repr(self):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+
+
+class SDPBackend(enum.IntEnum):
+    """torch.nn.attention.SDPBackend: the implementations of scaled_dot_product_attention (pydlk
+    runs MATH, its one)."""
+
+    ERROR = -1
+    MATH = 0
+    FLASH_ATTENTION = 1
+    EFFICIENT_ATTENTION = 2
+    CUDNN_ATTENTION = 3
+    OVERRIDEABLE = 4
+
+
+@contextlib.contextmanager
+def sdpa_kernel(
+    backends: SDPBackend | Iterable[SDPBackend], set_priority: bool = False
+) -> Iterator[None]:
+    """``with sdpa_kernel(SDPBackend.FLASH_ATTENTION):`` lets only the listed implementations run
+    inside the block (``pydlk.backends.cuda.flash_sdp_enabled()`` and the others say so), as
+    torch's; they are put back afterwards. pydlk computes attention its one way whatever the
+    list (``set_priority`` is accepted for torch's signature)."""
+    from ..backends import cuda as _cuda_backend
+
+    chosen = [backends] if isinstance(backends, SDPBackend) else list(backends)
+    for b in chosen:
+        if not isinstance(b, SDPBackend):
+            raise TypeError(
+                f"sdpa_kernel: backends must be SDPBackend members, got {type(b).__name__}"
+            )
+    with _cuda_backend.sdp_kernel(
+        enable_flash=SDPBackend.FLASH_ATTENTION in chosen,
+        enable_math=SDPBackend.MATH in chosen,
+        enable_mem_efficient=SDPBackend.EFFICIENT_ATTENTION in chosen,
+        enable_cudnn=SDPBackend.CUDNN_ATTENTION in chosen,
+    ):
+        yield
