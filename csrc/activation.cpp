@@ -338,15 +338,14 @@ template <typename F>
 struct HasBwd512<F, std::void_t<decltype(F::kBwd512)>> : std::true_type {};
 
 inline bool use512() { return cpu_has_avx512() && avx512_exp_allowed(); }
-PYDLK_AVX512 inline __mmask16 tail16(index_t n) { return __mmask16((1u << n) - 1); }
 
 template <typename F>
 PYDLK_AVX512 void forward512(const F f, float* y, const float* x, index_t n) {
   index_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f.fwd512(_mm512_loadu_ps(x + i)));
   if (i < n)
-    _mm512_mask_storeu_ps(y + i, tail16(n - i),
-                          f.fwd512(_mm512_maskz_loadu_ps(tail16(n - i), x + i)));
+    _mm512_mask_storeu_ps(y + i, lanes16(n - i),
+                          f.fwd512(_mm512_maskz_loadu_ps(lanes16(n - i), x + i)));
 }
 template <typename F>
 PYDLK_AVX512 void backward512(const F f, float* dx, const float* dy, const float* s, index_t n) {
@@ -354,7 +353,7 @@ PYDLK_AVX512 void backward512(const F f, float* dx, const float* dy, const float
   for (; i + 16 <= n; i += 16)
     _mm512_storeu_ps(dx + i, f.bwd512(_mm512_loadu_ps(dy + i), _mm512_loadu_ps(s + i)));
   if (i < n) {
-    const __mmask16 k = tail16(n - i);
+    const __mmask16 k = lanes16(n - i);
     _mm512_mask_storeu_ps(
         dx + i, k, f.bwd512(_mm512_maskz_loadu_ps(k, dy + i), _mm512_maskz_loadu_ps(k, s + i)));
   }

@@ -55,6 +55,11 @@ PYDLK_INLINE T row_max(const T* x, index_t n) {
 // uninitialised register.
 constexpr __mmask16 kAll16 = 0xffff;
 
+// The first n lanes (n <= 16) of a vector: a row's last, partial vector.
+PYDLK_AVX512 inline __mmask16 lanes16(index_t n) {
+  return n >= 16 ? kAll16 : __mmask16((1u << n) - 1);
+}
+
 // e^x in 16 lanes: x = n ln2 + r (n rounded to nearest, ln2 split as in vexp), e^r by the same
 // Cephes polynomial, times 2^n by vscalefps (which overflows to inf and underflows to 0 itself).
 // x is clamped to [-104, 89] first, a NaN kept (vmaxps/vminps return their second operand for
@@ -116,7 +121,7 @@ PYDLK_AVX512 inline double exp_shift_sum512(float* e, const float* x, index_t n,
     add_widened(d0, d1, _mm512_add_ps(a0, a1));
   }
   for (; i < n; i += 16) {  // the last n % 32, 16 lanes at a time; lanes past n add 0
-    const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __mmask16 k = lanes16(n - i);
     const __m512 t =
         _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv)));
     if (e) _mm512_mask_storeu_ps(e + i, k, t);
@@ -134,7 +139,7 @@ PYDLK_AVX512 inline void sub_exp_scaled512(float* d, const float* g, const float
     _mm512_storeu_ps(d + i,
                      _mm512_fnmadd_ps(exp512(_mm512_loadu_ps(y + i)), sv, _mm512_loadu_ps(g + i)));
   if (i < n) {
-    const __mmask16 k = __mmask16((1u << (n - i)) - 1);
+    const __mmask16 k = lanes16(n - i);
     _mm512_mask_storeu_ps(d + i, k,
                           _mm512_fnmadd_ps(exp512(_mm512_maskz_loadu_ps(k, y + i)), sv,
                                            _mm512_maskz_loadu_ps(k, g + i)));

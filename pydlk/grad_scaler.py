@@ -222,3 +222,22 @@ class GradScaler:
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
         self._growth_tracker = int(state_dict["_growth_tracker"])
+
+
+class _DeviceGradScaler(GradScaler):
+    """The deprecated per-device spellings, ``torch.cuda.amp.GradScaler`` and
+    ``torch.cpu.amp.GradScaler``: ``GradScaler(device, ...)`` with the subclass's ``_device``."""
+
+    _device = "cuda"
+
+    def __init__(
+        self,
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
+        super().__init__(
+            self._device, init_scale, growth_factor, backoff_factor, growth_interval, enabled
+        )

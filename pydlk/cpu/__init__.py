@@ -167,7 +167,8 @@ def _cpuinfo() -> tuple[set[str], str, int, int]:
             sockets.add(value)
         elif key == "core id":
             cores.add((phys, value))
-    return flags, name, max(1, len(sockets)), max(1, len(cores)) if cores else os.cpu_count() or 1
+    physical = len(cores) if cores else (os.cpu_count() or 1)  # no core ids: count CPUs
+    return flags, name, max(1, len(sockets)), physical
 
 
 def _cache_size(level: int, kind: str) -> int:

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ..amp import autocast as _autocast
-from ..grad_scaler import GradScaler as _GradScaler
+from ..grad_scaler import _DeviceGradScaler
 from ..ops.conversions import bfloat16_dtype
 
 __all__ = ["GradScaler", "autocast"]
@@ -25,22 +25,7 @@ class autocast(_autocast):
         )
 
 
-class GradScaler(_GradScaler):
+class GradScaler(_DeviceGradScaler):
     """``torch.cpu.amp.GradScaler``: ``pydlk.amp.GradScaler('cpu', ...)``."""
 
-    def __init__(
-        self,
-        init_scale: float = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-    ) -> None:
-        super().__init__(
-            "cpu",
-            init_scale=init_scale,
-            growth_factor=growth_factor,
-            backoff_factor=backoff_factor,
-            growth_interval=growth_interval,
-            enabled=enabled,
-        )
+    _device = "cpu"

@@ -9,7 +9,7 @@ import numpy as np
 from ..amp import autocast as _autocast
 from ..amp import custom_bwd as _custom_bwd
 from ..amp import custom_fwd as _custom_fwd
-from ..grad_scaler import GradScaler as _GradScaler
+from ..grad_scaler import _DeviceGradScaler
 
 __all__ = ["GradScaler", "autocast", "custom_bwd", "custom_fwd"]
 
@@ -31,17 +31,7 @@ class autocast(_autocast):
         super().__init__("cuda", dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
 
-class GradScaler(_GradScaler):
+class GradScaler(_DeviceGradScaler):
     """``torch.cuda.amp.GradScaler``: ``pydlk.amp.GradScaler('cuda', ...)``."""
 
-    def __init__(
-        self,
-        init_scale: float = 2.0**16,
-        growth_factor: float = 2.0,
-        backoff_factor: float = 0.5,
-        growth_interval: int = 2000,
-        enabled: bool = True,
-    ) -> None:
-        super().__init__(
-            "cuda", init_scale, growth_factor, backoff_factor, growth_interval, enabled
-        )
+    _device = "cuda"
