@@ -1,5 +1,6 @@
 """bfloat16 (autocast) on CPUs with AVX512_BF16: the bf16 GEMM against NumPy's float32 sgemm
-and torch's bf16 matmul, ResNet-8's 3x3 convolutions (fwd+bwd), and a ResNet-8 training step
+and torch's bf16 matmul, attention-shaped batched products (bf16 against float32 and torch's
+bf16 bmm), ResNet-8's 3x3 convolutions (fwd+bwd), and a ResNet-8 training step
 (CIFAR-sized input, batch 64, SGD) in pydlk float32, pydlk autocast, torch float32 and torch
 CPU autocast, in one run.
 Run with ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` (see README)."""
@@ -44,6 +45,40 @@ def test_gemm_torch_bf16(benchmark, rng, torch, M, K, N):
     _flops(benchmark, M, K, N)
     a, b = (torch.tensor(v).bfloat16() for v in _mats(rng, M, K, N))
     benchmark(torch.matmul, a, b)
+
+
+# Batched products as attention makes them (batch 16 x 4 heads, 128 tokens, head dim 64):
+# scores q @ k^T and the output p @ v; _C.matmul_bf16 is what autocast's matmul and
+# scaled_dot_product_attention call.
+BMM = [(64, 128, 64, 128), (64, 128, 128, 64)]
+
+
+def _bmm(benchmark, rng, B, M, K, N):
+    benchmark.group = f"batched matmul {B}x({M}x{K} @ {K}x{N})"
+    benchmark.extra_info["gflop"] = 2 * B * M * K * N / 1e9
+    return (rng.standard_normal((B, M, K)).astype(np.float32),
+            rng.standard_normal((B, K, N)).astype(np.float32))  # fmt: skip
+
+
+@pytest.mark.parametrize("B,M,K,N", BMM)
+def test_bmm_pydlk_bf16(benchmark, rng, B, M, K, N):
+    benchmark(_C.matmul_bf16, *_bmm(benchmark, rng, B, M, K, N))
+
+
+@pytest.mark.parametrize("B,M,K,N", BMM)
+def test_bmm_pydlk_fp32(benchmark, rng, B, M, K, N):
+    benchmark(_C.matmul, *_bmm(benchmark, rng, B, M, K, N))
+
+
+@pytest.mark.parametrize("B,M,K,N", BMM)
+def test_bmm_numpy_fp32(benchmark, rng, B, M, K, N):
+    benchmark(np.matmul, *_bmm(benchmark, rng, B, M, K, N))
+
+
+@pytest.mark.parametrize("B,M,K,N", BMM)
+def test_bmm_torch_bf16(benchmark, rng, torch, B, M, K, N):
+    a, b = (torch.tensor(v).bfloat16() for v in _bmm(benchmark, rng, B, M, K, N))
+    benchmark(torch.bmm, a, b)
 
 
 # ResNet-8's 3x3 convolutions (batch 64, stride 1, padding 1): fwd + bwd (input and weight).
